@@ -1,0 +1,1 @@
+//! buildah (daemonless): `bud --layers` with registry cache, `--digestfile`, push.

@@ -1,0 +1,145 @@
+//! Command line: `fastdeploy run` and `fastdeploy plan`, with one flag per
+//! action input (`--aws-region` is `with: aws-region`), generated from the
+//! same table as `action.yml`. Inside a container action there is no
+//! argument: the command defaults to `run` and inputs come from `INPUT_*`.
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::error::BadInput;
+use crate::inputs::{INPUTS, RawInputs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subcommand {
+    /// Build, push, deploy and report.
+    Run,
+    /// Print the plan and do nothing else.
+    Plan,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cli {
+    pub command: Subcommand,
+    /// Print the plan as JSON (plan / dry-run).
+    pub json: bool,
+    /// Values given as flags, by input name.
+    pub flags: Vec<(&'static str, String)>,
+}
+
+fn input_args() -> Vec<Arg> {
+    INPUTS
+        .iter()
+        .map(|spec| {
+            let mut arg = Arg::new(spec.name)
+                .long(spec.name)
+                .value_name("VALUE")
+                .help(spec.description)
+                .action(ArgAction::Set);
+            if spec.name == "components" {
+                arg = arg.alias("component").short('c');
+            }
+            if let Some(d) = spec.default {
+                arg = arg.help(format!("{} [default: {d}]", spec.description));
+            }
+            if spec.secret {
+                arg = arg.hide_env_values(true);
+            }
+            arg
+        })
+        .collect()
+}
+
+pub fn command() -> Command {
+    let json = Arg::new("json")
+        .long("json")
+        .action(ArgAction::SetTrue)
+        .help("Print the plan as JSON");
+    Command::new("fastdeploy")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Build, push to Amazon ECR and deploy to ECS with a verdict you can trust")
+        .after_help("Exit codes: 0 success, 1 the build or deploy failed (or was rolled back), 2 bad input or configuration.\nEvery flag can also be given as an INPUT_<NAME> variable, as the GitHub Actions runner does.")
+        .subcommand(Command::new("run").about("Build, push, deploy and report (the default)").args(input_args()))
+        .subcommand(Command::new("plan").about("Print what a run would do, and nothing else").args(input_args()).arg(json.clone()))
+        .args(input_args())
+        .arg(json)
+}
+
+/// Parses arguments. No subcommand means `run` (how the action invokes us).
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let m = command().try_get_matches_from(args)?;
+    let (command, sub) = match m.subcommand() {
+        Some(("plan", s)) => (Subcommand::Plan, s),
+        Some(("run", s)) => (Subcommand::Run, s),
+        _ => (Subcommand::Run, &m),
+    };
+    let json = sub
+        .try_get_one::<bool>("json")
+        .ok()
+        .flatten()
+        .copied()
+        .unwrap_or(false);
+    Ok(Cli {
+        command,
+        json,
+        flags: flags(sub),
+    })
+}
+
+fn flags(m: &ArgMatches) -> Vec<(&'static str, String)> {
+    INPUTS
+        .iter()
+        .filter_map(|s| m.get_one::<String>(s.name).map(|v| (s.name, v.clone())))
+        .collect()
+}
+
+impl Cli {
+    /// Overlays the flags on inputs read from the environment.
+    pub fn apply(&self, raw: &mut RawInputs) -> Result<(), BadInput> {
+        raw.overlay(self.flags.iter().map(|(k, v)| (*k, v.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_subcommand_means_run_and_flags_mirror_inputs() {
+        let cli = parse_from([
+            "fastdeploy",
+            "--component",
+            "backend",
+            "--builder",
+            "codebuild",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, Subcommand::Run);
+        assert_eq!(
+            cli.flags,
+            vec![
+                ("components", "backend".to_string()),
+                ("builder", "codebuild".to_string())
+            ]
+        );
+        let cli =
+            parse_from(["fastdeploy", "plan", "--json", "--aws-region", "eu-west-1"]).unwrap();
+        assert_eq!(cli.command, Subcommand::Plan);
+        assert!(cli.json);
+    }
+
+    #[test]
+    fn every_input_is_a_flag() {
+        let cmd = command();
+        let run = cmd.find_subcommand("run").unwrap();
+        for spec in INPUTS {
+            assert!(
+                run.get_arguments().any(|a| a.get_long() == Some(spec.name)),
+                "--{} missing",
+                spec.name
+            );
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! `fastdeploy.yml`: named components and environments, parsed into typed
+//! structs with serde-saphyr (maintained, safe; `serde_yaml` is archived).
+//! Unknown keys are errors with line and column, so a typo never silently
+//! deploys the wrong thing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BadInput;
+
+/// Default file name looked up in the workspace when `config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "fastdeploy.yml";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Schema version; only 1 exists.
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// Values every component and environment starts from.
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentConfig>,
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvironmentConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Defaults {
+    pub aws_region: Option<String>,
+    pub registry: Option<String>,
+    pub builder: Option<String>,
+    pub cache: Option<String>,
+    pub platforms: Option<Vec<String>>,
+    pub codebuild_project: Option<String>,
+    pub cluster: Option<String>,
+    pub max_context_mb: Option<u64>,
+    pub max_image_mb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ComponentConfig {
+    /// Build context, relative to the workspace. Default: `.`.
+    pub context: Option<String>,
+    /// Dockerfile, relative to the workspace. Default: `<context>/Dockerfile`.
+    pub dockerfile: Option<String>,
+    /// Target stage.
+    pub target: Option<String>,
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+    /// ECR repository name. Default: `<github repo name>/<component>`.
+    pub repository: Option<String>,
+    pub platforms: Option<Vec<String>>,
+    /// ECS service to deploy. A component without a service is built and
+    /// pushed only (e.g. a Lambda image).
+    pub service: Option<String>,
+    /// Container name(s) whose image is replaced.
+    pub container: Option<Vec<String>>,
+    /// Task definition JSON file to render instead of the service's current.
+    pub task_definition: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EnvironmentConfig {
+    /// Branches that deploy here on push.
+    #[serde(default)]
+    pub branches: Vec<String>,
+    /// Tag patterns (`v*`) that deploy here on push.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub cluster: Option<String>,
+    pub aws_region: Option<String>,
+    /// Shown in GitHub deployments and Slack.
+    pub url: Option<String>,
+    /// Components deployed here. Default: every component with a service.
+    pub components: Option<Vec<String>>,
+    /// Per-component overrides in this environment.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, ComponentOverride>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ComponentOverride {
+    pub service: Option<String>,
+    pub cluster: Option<String>,
+    pub container: Option<Vec<String>>,
+    pub target: Option<String>,
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+    pub task_definition: Option<String>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, BadInput> {
+        let text = std::fs::read_to_string(path).map_err(|e| BadInput::Config {
+            path: path.to_path_buf(),
+            message: format!("cannot be read ({e}); check the `config` input or create the file"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, BadInput> {
+        let err = |message: String| BadInput::Config {
+            path: path.to_path_buf(),
+            message,
+        };
+        let config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| err(format!("{e}")))?
+        };
+        config.validate().map_err(err)?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(v) = self.version
+            && v != 1
+        {
+            return Err(format!("version {v} is not supported; use `version: 1`"));
+        }
+        for (name, c) in &self.components {
+            check_name("component", name)?;
+            if let Some(repo) = &c.repository {
+                check_repository(repo)
+                    .map_err(|m| format!("component `{name}`: repository {m}"))?;
+            }
+            if let Some(containers) = &c.container
+                && containers.is_empty()
+            {
+                return Err(format!(
+                    "component `{name}`: `container` is an empty list; name at least one container or remove the key"
+                ));
+            }
+        }
+        let known = || {
+            self.components
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut branch_owner: BTreeMap<&str, &str> = BTreeMap::new();
+        for (env_name, env) in &self.environments {
+            check_name("environment", env_name)?;
+            for b in &env.branches {
+                if let Some(other) = branch_owner.insert(b, env_name) {
+                    return Err(format!(
+                        "branch `{b}` maps to both environments `{other}` and `{env_name}`; keep it under one"
+                    ));
+                }
+            }
+            for c in env.components.iter().flatten().chain(env.overrides.keys()) {
+                if !self.components.contains_key(c) {
+                    return Err(format!(
+                        "environment `{env_name}` names component `{c}`, which is not under `components` (defined: {})",
+                        known()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Environment a pushed branch deploys to, if any.
+    pub fn environment_for_branch(&self, branch: &str) -> Option<&str> {
+        self.environments
+            .iter()
+            .find(|(_, e)| e.branches.iter().any(|b| glob_match(b, branch)))
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Environment a pushed tag deploys to, if any.
+    pub fn environment_for_tag(&self, tag: &str) -> Option<&str> {
+        self.environments
+            .iter()
+            .find(|(_, e)| e.tags.iter().any(|t| glob_match(t, tag)))
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+/// Names of components and environments: used in tags, log groups and ids.
+fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} name `{name}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"
+        ))
+    }
+}
+
+/// ECR's repository name rule: `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2-256 chars.
+pub fn check_repository(repo: &str) -> Result<(), String> {
+    let re = regex::Regex::new(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+        .expect("static regex");
+    if repo.len() < 2 || repo.len() > 256 || !re.is_match(repo) {
+        return Err(format!(
+            "`{repo}` is not a valid ECR repository name: use 2-256 lowercase letters, digits and `._-/`, with no separator at either end"
+        ));
+    }
+    Ok(())
+}
+
+/// `*` matches any run of characters (including `/`), everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Resolves the config path: an explicit input must exist; the default is
+/// optional.
+pub fn locate(workspace: &Path, input: Option<&str>) -> Result<Option<PathBuf>, BadInput> {
+    match input {
+        Some(p) => {
+            let path = workspace.join(p);
+            if path.is_file() {
+                Ok(Some(path))
+            } else {
+                Err(BadInput::Config {
+                    path,
+                    message: "does not exist; fix the `config` input or remove it to run without a config".into(),
+                })
+            }
+        }
+        None => {
+            let path = workspace.join(DEFAULT_CONFIG_FILE);
+            Ok(path.is_file().then_some(path))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../fastdeploy.example.yml");
+
+    #[test]
+    fn example_config_parses() {
+        let c = Config::parse(EXAMPLE, Path::new("fastdeploy.example.yml")).unwrap();
+        assert!(c.components.contains_key("backend"));
+        assert_eq!(c.environment_for_branch("main"), Some("production"));
+        assert_eq!(c.environment_for_branch("develop"), Some("staging"));
+        assert_eq!(c.environment_for_branch("feature/x"), None);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line_and_column() {
+        let text = "components:\n  backend:\n    contxt: backend\n";
+        let err = Config::parse(text, Path::new("fastdeploy.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fastdeploy.yml"), "{err}");
+        assert!(err.contains("contxt"), "{err}");
+        assert!(
+            err.contains("line 3") || err.contains("3:5"),
+            "names the line: {err}"
+        );
+    }
+
+    #[test]
+    fn environment_naming_a_missing_component_is_rejected() {
+        let text = "components:\n  backend: {}\nenvironments:\n  production:\n    branches: [main]\n    components: [frontend]\n";
+        let err = Config::parse(text, Path::new("f.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("frontend") && err.contains("backend"), "{err}");
+    }
+
+    #[test]
+    fn a_branch_in_two_environments_is_rejected() {
+        let text = "environments:\n  a:\n    branches: [main]\n  b:\n    branches: [main]\n";
+        assert!(Config::parse(text, Path::new("f.yml")).is_err());
+    }
+
+    #[test]
+    fn repository_names_follow_ecr_rules() {
+        assert!(check_repository("acme/backend").is_ok());
+        assert!(check_repository("Acme/Backend").is_err());
+        assert!(check_repository("acme//backend").is_err());
+        assert!(check_repository("-x").is_err());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("v*", "v1.2.3"));
+        assert!(glob_match("release/*", "release/2026-11"));
+        assert!(!glob_match("v*", "x1"));
+        assert!(glob_match("*-hotfix", "prod-hotfix"));
+        assert!(glob_match("main", "main"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Amazon ECS: render the task definition by digest, update the service, watch our own deployment to a verdict, roll back.

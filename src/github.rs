@@ -1,0 +1,1 @@
+//! GitHub: deployments and statuses, the pull request comment, through octocrab; never a gate.

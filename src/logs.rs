@@ -1,0 +1,1 @@
+//! CloudWatch Logs: tailing a log stream with forward tokens, throttle-aware.

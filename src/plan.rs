@@ -1,0 +1,770 @@
+//! The plan: everything a run will do, computed before any side effect.
+//!
+//! `fastdeploy plan` (and `dry-run: true`) prints it; `fastdeploy run`
+//! executes it. It is pure data: executors take it and talk to the outside.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::event::{RunContext, Target};
+
+/// Which builder runs the builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuilderKind {
+    Buildx,
+    Buildah,
+    Codebuild,
+}
+
+impl BuilderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuilderKind::Buildx => "buildx",
+            BuilderKind::Buildah => "buildah",
+            BuilderKind::Codebuild => "codebuild",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuilderChoice {
+    pub kind: BuilderKind,
+    /// Why this builder: "builder input", "docker daemon with buildx answered", ...
+    pub reason: String,
+    /// Existing buildx builder to use (`buildx-builder` input).
+    pub buildx_builder: Option<String>,
+    /// CodeBuild project for remote builds.
+    pub codebuild_project: Option<String>,
+    pub codebuild_timeout_minutes: u32,
+    pub provenance: bool,
+}
+
+/// Where images go.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegistryPlan {
+    /// Host from the `registry` input; `None` means "from ECR's
+    /// GetAuthorizationToken at run time".
+    pub host: Option<String>,
+    pub create_repositories: bool,
+    /// Separate repository for cache refs (IMMUTABLE image repositories).
+    pub cache_repository: Option<String>,
+    /// Wait for the ECR scan and fail at or above this severity.
+    pub fail_on_severity: Option<String>,
+}
+
+/// Registry cache refs, as tags in the component's (or the cache) repository.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CachePlan {
+    /// Repository holding the cache tags.
+    pub repository: String,
+    /// Tags read, in order: this branch's, then the default branch's.
+    pub from_tags: Vec<String>,
+    /// Tag written; `None` on pull requests (never write cache from PRs).
+    pub to_tag: Option<String>,
+}
+
+/// One component's build.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildPlan {
+    /// Absolute context directory.
+    pub context: PathBuf,
+    /// Absolute Dockerfile path.
+    pub dockerfile: PathBuf,
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub platforms: Vec<String>,
+    /// ECR repository (lower-case).
+    pub repository: String,
+    /// Tags pushed: commit, environment, branch.
+    pub tags: Vec<String>,
+    /// OCI labels.
+    pub labels: BTreeMap<String, String>,
+    /// `None` when `cache: none`.
+    pub cache: Option<CachePlan>,
+    /// Whether the image is pushed (false on pull requests).
+    pub push: bool,
+}
+
+/// One component's deploy to ECS.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeployPlan {
+    pub cluster: String,
+    pub service: String,
+    /// Container names whose image is replaced; empty means "the task
+    /// definition's only container".
+    pub containers: Vec<String>,
+    /// Task definition file to render instead of the service's current one.
+    pub task_definition_file: Option<PathBuf>,
+    pub strategy: Strategy,
+    pub wait_until: WaitUntil,
+    pub wait_seconds: u64,
+    pub poll_seconds: f64,
+    pub rollback: bool,
+    pub keep_revisions: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Keep the service's own deployment configuration.
+    Service,
+    /// Start new tasks alongside the old (max 200 %, min healthy 100 %) with the circuit breaker on.
+    BlueGreen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitUntil {
+    Completed,
+    TrafficShifted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentPlan {
+    pub name: String,
+    pub build: BuildPlan,
+    pub deploy: Option<DeployPlan>,
+}
+
+/// Limits the checks enforce.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limits {
+    pub warn_context_bytes: u64,
+    pub max_context_bytes: u64,
+    pub max_image_bytes: Option<u64>,
+    /// Dockerfile check ids silenced.
+    pub ignore_checks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlackOn {
+    Always,
+    Failure,
+    Success,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "via", rename_all = "kebab-case")]
+pub enum SlackPlan {
+    /// Post the result to an incoming webhook.
+    Webhook { on: SlackOn },
+    /// Post "deploying" at the start, update it with the result.
+    Bot { channel: String, on: SlackOn },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GithubPlan {
+    /// Create a Deployment with statuses (deploy runs with a token).
+    pub deployments: bool,
+    /// Pull request whose fastdeploy comment is created or updated.
+    pub pr_comment: Option<u64>,
+    pub environment_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notifications {
+    pub slack: Option<SlackPlan>,
+    pub github: Option<GithubPlan>,
+    /// Whether a job summary is written ($GITHUB_STEP_SUMMARY is set).
+    pub summary: bool,
+}
+
+/// Everything one run does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub context: RunContext,
+    pub target: Target,
+    pub aws_region: Option<String>,
+    pub builder: BuilderChoice,
+    pub registry: RegistryPlan,
+    pub max_parallel: usize,
+    pub limits: Limits,
+    pub components: Vec<ComponentPlan>,
+    pub notifications: Notifications,
+}
+
+impl Plan {
+    pub fn environment(&self) -> Option<&str> {
+        self.target.environment()
+    }
+
+    /// Human-readable rendering for `fastdeploy plan`.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "fastdeploy plan for {} {} ({})",
+            self.context.event,
+            self.context.git_ref.as_deref().unwrap_or("-"),
+            self.context.short_sha()
+        );
+        match &self.target {
+            Target::Deploy {
+                environment,
+                reason,
+            } => {
+                let _ = writeln!(s, "  deploy to environment `{environment}` ({reason})");
+            }
+            Target::BuildOnly { push, reason } => {
+                let _ = writeln!(
+                    s,
+                    "  build only{} ({reason})",
+                    if *push { " and push" } else { ", no push" }
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  builder: {} ({})",
+            self.builder.kind.as_str(),
+            self.builder.reason
+        );
+        let registry = self
+            .registry
+            .host
+            .clone()
+            .unwrap_or_else(|| "<ECR registry from GetAuthorizationToken>".into());
+        let _ = writeln!(
+            s,
+            "  registry: {registry}{}",
+            self.aws_region
+                .as_deref()
+                .map(|r| format!(" (region {r})"))
+                .unwrap_or_default()
+        );
+        for c in &self.components {
+            let b = &c.build;
+            let _ = writeln!(s, "  component {}:", c.name);
+            let _ = writeln!(
+                s,
+                "    context {} dockerfile {}{}",
+                b.context.display(),
+                b.dockerfile.display(),
+                b.target
+                    .as_deref()
+                    .map(|t| format!(" target {t}"))
+                    .unwrap_or_default()
+            );
+            let _ = writeln!(
+                s,
+                "    image {registry}/{} tags {}",
+                b.repository,
+                b.tags.join(", ")
+            );
+            if let Some(cache) = &b.cache {
+                let _ = writeln!(
+                    s,
+                    "    cache from {} to {}",
+                    cache.from_tags.join(", "),
+                    cache.to_tag.as_deref().unwrap_or("(not written)")
+                );
+            }
+            match &c.deploy {
+                Some(d) => {
+                    let _ = writeln!(
+                        s,
+                        "    deploy ECS service {} in cluster {} (strategy {:?}, wait {}s, rollback {})",
+                        d.service, d.cluster, d.strategy, d.wait_seconds, d.rollback
+                    );
+                }
+                None => {
+                    let _ = writeln!(s, "    no deploy");
+                }
+            }
+        }
+        let n = &self.notifications;
+        let slack = match &n.slack {
+            Some(SlackPlan::Webhook { on }) => format!("webhook ({on:?})"),
+            Some(SlackPlan::Bot { channel, on }) => format!("bot to {channel} ({on:?})"),
+            None => "off".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  notify: slack {slack}; github {}; summary {}",
+            if n.github.is_some() { "on" } else { "off" },
+            if n.summary { "on" } else { "off" }
+        );
+        s
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Building the plan from settings.
+
+use crate::error::BadInput;
+use crate::settings::{BuilderInput, Settings};
+
+/// What is installed, probed at the edge (a side-effect-free look) and passed
+/// in so planning stays pure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuilderProbe {
+    /// `docker buildx version` and `docker info` answered.
+    pub docker_buildx: bool,
+    /// `buildah --version` answered.
+    pub buildah: bool,
+}
+
+/// Name of the component in single-component use (no config components).
+pub const SINGLE_COMPONENT: &str = "app";
+
+/// Builds the plan. Pure: reads only `settings` and `probe`.
+pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput> {
+    let ctx = &settings.context;
+    let builder = choose_builder(settings, probe)?;
+    let env_cfg = settings.environment_config();
+    let push = settings.target.pushes();
+
+    let config_components = settings
+        .config
+        .as_ref()
+        .map(|c| &c.components)
+        .filter(|c| !c.is_empty());
+    let mut components = Vec::new();
+    match config_components {
+        Some(all) => {
+            let selected: Vec<&String> = if settings.components.is_empty() {
+                all.keys().collect()
+            } else {
+                settings.components.iter().collect()
+            };
+            let single = selected.len() == 1;
+            if !single {
+                for name in [
+                    "context",
+                    "dockerfile",
+                    "repository",
+                    "service",
+                    "container",
+                    "task-definition",
+                ] {
+                    if settings.raw.get(name).is_some() {
+                        return Err(BadInput::invalid(
+                            name,
+                            settings.raw.get(name).unwrap_or_default(),
+                            "a value only when one component is selected; set it per component in the config instead",
+                        ));
+                    }
+                }
+            }
+            for name in selected {
+                let c = &all[name];
+                components.push(component(settings, name, Some(c), env_cfg, single, push)?);
+            }
+        }
+        None => {
+            let name = settings
+                .components
+                .first()
+                .map(String::as_str)
+                .unwrap_or(SINGLE_COMPONENT);
+            components.push(component(settings, name, None, env_cfg, true, push)?);
+        }
+    }
+
+    let github = settings.github_token_set.then(|| GithubPlan {
+        deployments: settings.target.environment().is_some()
+            && components.iter().any(|c| c.deploy.is_some()),
+        pr_comment: ctx.pull_request,
+        environment_url: settings
+            .environment_url
+            .clone()
+            .or_else(|| env_cfg.and_then(|e| e.url.clone())),
+    });
+    let slack = match (
+        settings.raw.get("slack-bot-token"),
+        settings.raw.get("slack-channel"),
+        settings.raw.get("slack-webhook-url"),
+    ) {
+        (Some(_), Some(channel), _) => Some(SlackPlan::Bot {
+            channel: channel.to_string(),
+            on: settings.slack_on.clone(),
+        }),
+        (_, _, Some(_)) => Some(SlackPlan::Webhook {
+            on: settings.slack_on.clone(),
+        }),
+        (Some(_), None, None) => {
+            return Err(BadInput::Missing {
+                name: "slack-channel".into(),
+                why: "with `slack-bot-token`: name the channel to post to (e.g. #deploys)".into(),
+            });
+        }
+        _ => None,
+    };
+
+    Ok(Plan {
+        context: ctx.clone(),
+        target: settings.target.clone(),
+        aws_region: settings.aws_region.clone(),
+        builder,
+        registry: RegistryPlan {
+            host: settings.registry.clone(),
+            create_repositories: settings.create_repository,
+            cache_repository: settings.cache_repository.clone(),
+            fail_on_severity: settings.fail_on_severity.clone(),
+        },
+        max_parallel: settings.max_parallel,
+        limits: Limits {
+            warn_context_bytes: settings.warn_context_mb * 1024 * 1024,
+            max_context_bytes: settings.max_context_mb * 1024 * 1024,
+            max_image_bytes: settings.max_image_mb.map(|m| m * 1024 * 1024),
+            ignore_checks: settings.ignore_checks.clone(),
+        },
+        components,
+        notifications: Notifications {
+            slack,
+            github,
+            summary: settings.summary_file.is_some(),
+        },
+    })
+}
+
+fn choose_builder(settings: &Settings, probe: &BuilderProbe) -> Result<BuilderChoice, BadInput> {
+    let (kind, reason) = match settings.builder {
+        BuilderInput::Buildx => (BuilderKind::Buildx, settings.builder_source.clone()),
+        BuilderInput::Buildah => (BuilderKind::Buildah, settings.builder_source.clone()),
+        BuilderInput::Codebuild => (BuilderKind::Codebuild, settings.builder_source.clone()),
+        BuilderInput::Auto => {
+            if probe.docker_buildx {
+                (
+                    BuilderKind::Buildx,
+                    "auto: a docker daemon with buildx answered".to_string(),
+                )
+            } else if probe.buildah {
+                (
+                    BuilderKind::Buildah,
+                    "auto: no docker daemon answered; buildah is installed".to_string(),
+                )
+            } else if settings.codebuild_project.is_some() {
+                (
+                    BuilderKind::Codebuild,
+                    "auto: no docker daemon and no buildah here; a CodeBuild project is configured"
+                        .to_string(),
+                )
+            } else {
+                return Err(BadInput::other(
+                    "no builder is available: no docker daemon with buildx answered, buildah is not installed and no `codebuild-project` is set; \
+                     install docker with buildx (https://docs.docker.com/build/), or buildah (apt-get install buildah), or set `codebuild-project`",
+                ));
+            }
+        }
+    };
+    if kind == BuilderKind::Codebuild && settings.codebuild_project.is_none() {
+        return Err(BadInput::Missing {
+            name: "codebuild-project".into(),
+            why: format!(
+                "to build on CodeBuild ({reason}); name the project, or choose another builder"
+            ),
+        });
+    }
+    Ok(BuilderChoice {
+        kind,
+        reason,
+        buildx_builder: settings.buildx_builder.clone(),
+        codebuild_project: settings.codebuild_project.clone(),
+        codebuild_timeout_minutes: settings.codebuild_timeout_minutes,
+        provenance: settings.provenance,
+    })
+}
+
+fn component(
+    settings: &Settings,
+    name: &str,
+    cfg: Option<&crate::config::ComponentConfig>,
+    env_cfg: Option<&crate::config::EnvironmentConfig>,
+    single: bool,
+    push: bool,
+) -> Result<ComponentPlan, BadInput> {
+    let ctx = &settings.context;
+    let raw = &settings.raw;
+    let ws = &ctx.workspace;
+    let over = env_cfg.and_then(|e| e.overrides.get(name));
+    let input = |n: &str| {
+        if single {
+            raw.get(n).map(str::to_string)
+        } else {
+            None
+        }
+    };
+
+    let context_rel = input("context")
+        .or_else(|| cfg.and_then(|c| c.context.clone()))
+        .unwrap_or_else(|| ".".into());
+    let context = normalize(&ws.join(&context_rel));
+    if !context.starts_with(normalize(ws)) {
+        return Err(BadInput::invalid(
+            "context",
+            &context_rel,
+            "a directory inside the workspace",
+        ));
+    }
+    let dockerfile = match input("dockerfile").or_else(|| cfg.and_then(|c| c.dockerfile.clone())) {
+        Some(d) => normalize(&ws.join(d)),
+        None => context.join("Dockerfile"),
+    };
+    let target = raw
+        .get("target")
+        .map(str::to_string)
+        .or_else(|| over.and_then(|o| o.target.clone()))
+        .or_else(|| cfg.and_then(|c| c.target.clone()));
+
+    let mut build_args = cfg.map(|c| c.build_args.clone()).unwrap_or_default();
+    if let Some(o) = over {
+        build_args.extend(o.build_args.clone());
+    }
+    if let Some(lines) = raw.get("build-args") {
+        for line in lines
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| BadInput::invalid("build-args", line, "one KEY=VALUE per line"))?;
+            if k.trim().is_empty() {
+                return Err(BadInput::invalid(
+                    "build-args",
+                    line,
+                    "one KEY=VALUE per line",
+                ));
+            }
+            build_args.insert(k.trim().to_string(), v.to_string());
+        }
+    }
+
+    let platforms = match raw.get("platforms") {
+        Some(_) => raw.list("platforms"),
+        None => cfg
+            .and_then(|c| c.platforms.clone())
+            .or_else(|| {
+                settings
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.defaults.platforms.clone())
+            })
+            .unwrap_or_default(),
+    };
+    for p in &platforms {
+        if !p.starts_with("linux/") && !p.starts_with("windows/") {
+            return Err(BadInput::invalid(
+                "platforms",
+                p,
+                "platforms such as linux/amd64,linux/arm64",
+            ));
+        }
+    }
+
+    let repo_default = || {
+        let base = ctx
+            .repository
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .map(str::to_string)
+            .or_else(|| ws.file_name().map(|n| n.to_string_lossy().to_string()))
+            .unwrap_or_else(|| "app".into())
+            .to_ascii_lowercase();
+        if cfg.is_some() {
+            format!("{base}/{name}")
+        } else {
+            base
+        }
+    };
+    let repository = input("repository")
+        .or_else(|| cfg.and_then(|c| c.repository.clone()))
+        .unwrap_or_else(repo_default)
+        .to_ascii_lowercase();
+    crate::config::check_repository(&repository)
+        .map_err(|m| BadInput::invalid("repository", &repository, &m))?;
+
+    let mut tags = vec![commit_tag(&ctx.commit.sha)];
+    if let Some(env) = settings.target.environment() {
+        tags.push(sanitize_tag(env));
+    }
+    if let Some(branch) = &ctx.branch
+        && !ctx.is_pull_request()
+    {
+        let t = sanitize_tag(branch);
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+
+    let mut labels = BTreeMap::new();
+    if let Some(repo) = &ctx.repository {
+        labels.insert(
+            "org.opencontainers.image.source".to_string(),
+            format!("{}/{repo}", ctx.server_url),
+        );
+    }
+    labels.insert(
+        "org.opencontainers.image.revision".to_string(),
+        ctx.commit.sha.clone(),
+    );
+    labels.insert(
+        "org.opencontainers.image.created".to_string(),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    labels.insert("dev.fastdeploy.component".to_string(), name.to_string());
+
+    let cache = settings.cache.then(|| {
+        let branch = ctx.branch.as_deref().unwrap_or("local");
+        let default_branch = ctx.default_branch.as_deref().unwrap_or("main");
+        let mut from_tags = vec![cache_tag(branch)];
+        if cache_tag(default_branch) != from_tags[0] {
+            from_tags.push(cache_tag(default_branch));
+        }
+        CachePlan {
+            repository: settings
+                .cache_repository
+                .clone()
+                .unwrap_or_else(|| repository.clone()),
+            to_tag: (push && !ctx.is_pull_request()).then(|| cache_tag(branch)),
+            from_tags,
+        }
+    });
+
+    let deploy = match settings.target.environment() {
+        Some(env_name) => {
+            let deploys_here = env_cfg
+                .and_then(|e| e.components.as_ref())
+                .is_none_or(|list| list.iter().any(|c| c == name));
+            let service = input("service")
+                .or_else(|| over.and_then(|o| o.service.clone()))
+                .or_else(|| cfg.and_then(|c| c.service.clone()));
+            match service.filter(|_| deploys_here) {
+                None => None,
+                Some(service) => {
+                    let cluster = raw
+                        .get("cluster")
+                        .map(str::to_string)
+                        .or_else(|| over.and_then(|o| o.cluster.clone()))
+                        .or_else(|| env_cfg.and_then(|e| e.cluster.clone()))
+                        .or_else(|| settings.config.as_ref().and_then(|c| c.defaults.cluster.clone()))
+                        .ok_or_else(|| BadInput::Missing {
+                            name: "cluster".into(),
+                            why: format!(
+                                "to deploy component `{name}` to service `{service}` in `{env_name}`; set the `cluster` input or `environments.{env_name}.cluster` in the config"
+                            ),
+                        })?;
+                    let containers = match input("container") {
+                        Some(_) => raw.list("container"),
+                        None => over
+                            .and_then(|o| o.container.clone())
+                            .or_else(|| cfg.and_then(|c| c.container.clone()))
+                            .unwrap_or_default(),
+                    };
+                    let td = input("task-definition")
+                        .or_else(|| over.and_then(|o| o.task_definition.clone()))
+                        .or_else(|| cfg.and_then(|c| c.task_definition.clone()))
+                        .map(|p| normalize(&ws.join(p)));
+                    Some(DeployPlan {
+                        cluster,
+                        service,
+                        containers,
+                        task_definition_file: td,
+                        strategy: settings.strategy,
+                        wait_until: settings.wait_until,
+                        wait_seconds: settings.wait_minutes * 60,
+                        poll_seconds: settings.poll_seconds,
+                        rollback: settings.rollback,
+                        keep_revisions: settings.keep_revisions,
+                    })
+                }
+            }
+        }
+        None => None,
+    };
+
+    Ok(ComponentPlan {
+        name: name.to_string(),
+        build: BuildPlan {
+            context,
+            dockerfile,
+            target,
+            build_args,
+            platforms,
+            repository,
+            tags,
+            labels,
+            cache,
+            push,
+        },
+        deploy,
+    })
+}
+
+/// Immutable tag naming the commit: `sha-` and the first 12 hex digits.
+pub fn commit_tag(sha: &str) -> String {
+    format!("sha-{}", &sha[..sha.len().min(12)])
+}
+
+/// Cache tag for a branch.
+pub fn cache_tag(branch: &str) -> String {
+    sanitize_tag(&format!("cache-{branch}"))
+}
+
+/// Makes a valid OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`, lower-cased.
+pub fn sanitize_tag(s: &str) -> String {
+    let mut t: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while t.starts_with(['.', '-']) {
+        t.remove(0);
+    }
+    t.truncate(128);
+    if t.is_empty() { "untagged".into() } else { t }
+}
+
+/// Lexically normalises a path (`a/./b/../c` → `a/c`) without touching disk.
+pub fn normalize(p: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_valid_oci_tags() {
+        assert_eq!(sanitize_tag("feature/New-Login"), "feature-new-login");
+        assert_eq!(sanitize_tag("-x"), "x");
+        assert_eq!(sanitize_tag(&"a".repeat(300)).len(), 128);
+        assert_eq!(commit_tag("0123456789abcdef0123"), "sha-0123456789ab");
+        assert_eq!(cache_tag("release/1.2"), "cache-release-1.2");
+    }
+
+    #[test]
+    fn normalize_resolves_dots() {
+        assert_eq!(
+            normalize(std::path::Path::new("/w/a/./b/../c")),
+            PathBuf::from("/w/a/c")
+        );
+        assert_eq!(
+            normalize(std::path::Path::new("/w/../etc")),
+            PathBuf::from("/etc")
+        );
+    }
+}

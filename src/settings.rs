@@ -1,0 +1,353 @@
+//! Settings resolved once: action inputs (or CLI flags), the config file and
+//! the GitHub context merge into one validated struct. Nothing downstream
+//! reads the environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Config};
+use crate::env_vars;
+use crate::error::BadInput;
+use crate::event::{RunContext, Target, resolve_target};
+use crate::inputs::RawInputs;
+use crate::plan::{SlackOn, Strategy, WaitUntil};
+
+/// `builder` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuilderInput {
+    Auto,
+    Buildx,
+    Buildah,
+    Codebuild,
+}
+
+/// Every setting, typed and validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub raw: RawInputs,
+    pub config: Option<Config>,
+    pub config_path: Option<PathBuf>,
+    pub context: RunContext,
+    pub target: Target,
+    /// Components selected by the `components` input (empty: all).
+    pub components: Vec<String>,
+    pub builder: BuilderInput,
+    /// Why the builder input is what it is (e.g. `USE_CODEBUILD=true`).
+    pub builder_source: String,
+    pub buildx_builder: Option<String>,
+    pub provenance: bool,
+    pub aws_region: Option<String>,
+    pub registry: Option<String>,
+    pub cache: bool,
+    pub warn_context_mb: u64,
+    pub max_context_mb: u64,
+    pub max_image_mb: Option<u64>,
+    pub max_parallel: usize,
+    pub ignore_checks: Vec<String>,
+    pub create_repository: bool,
+    pub cache_repository: Option<String>,
+    pub fail_on_severity: Option<String>,
+    pub codebuild_project: Option<String>,
+    pub codebuild_timeout_minutes: u32,
+    pub strategy: Strategy,
+    pub wait_until: WaitUntil,
+    pub wait_minutes: u64,
+    pub poll_seconds: f64,
+    pub rollback: bool,
+    pub keep_revisions: Option<u64>,
+    pub environment_url: Option<String>,
+    pub slack_on: SlackOn,
+    pub dry_run: bool,
+    /// Multiplier on every poll and retry delay (tests only; 1.0 in production).
+    pub delay_scale: f64,
+    pub output_file: Option<PathBuf>,
+    pub summary_file: Option<PathBuf>,
+    pub github_token_set: bool,
+    pub slack_api_url: String,
+}
+
+impl Settings {
+    /// Resolves settings from raw inputs, the process environment (as a map)
+    /// and the working directory.
+    pub fn resolve(
+        raw: RawInputs,
+        env: &BTreeMap<String, String>,
+        cwd: &Path,
+    ) -> Result<Settings, BadInput> {
+        let context = RunContext::from_env(env, cwd)?;
+        let config_path = config::locate(&context.workspace, raw.get("config"))?;
+        let config = config_path.as_deref().map(Config::load).transpose()?;
+        let defaults = config
+            .as_ref()
+            .map(|c| c.defaults.clone())
+            .unwrap_or_default();
+        let target = resolve_target(&context, config.as_ref(), raw.get("environment"))?;
+
+        let use_codebuild = env
+            .get(env_vars::USE_CODEBUILD)
+            .map(|v| v.trim().to_ascii_lowercase());
+        let (builder, builder_source) = match use_codebuild.as_deref() {
+            Some("true" | "1") => (BuilderInput::Codebuild, "USE_CODEBUILD=true".to_string()),
+            Some("" | "false" | "0") | None => {
+                let (value, source) = match (raw.get("builder"), defaults.builder.as_deref()) {
+                    (Some(v), _) => (v.to_string(), "the `builder` input".to_string()),
+                    (None, Some(v)) => (v.to_string(), "the config's defaults.builder".to_string()),
+                    (None, None) => ("auto".to_string(), "auto".to_string()),
+                };
+                let b = match value.as_str() {
+                    "auto" => BuilderInput::Auto,
+                    "buildx" => BuilderInput::Buildx,
+                    "buildah" => BuilderInput::Buildah,
+                    "codebuild" => BuilderInput::Codebuild,
+                    other => {
+                        return Err(BadInput::invalid(
+                            "builder",
+                            other,
+                            "auto | buildx | buildah | codebuild",
+                        ));
+                    }
+                };
+                (b, source)
+            }
+            Some(other) => {
+                return Err(BadInput::invalid(
+                    env_vars::USE_CODEBUILD,
+                    other,
+                    "true or false",
+                ));
+            }
+        };
+
+        let cache = match raw
+            .get("cache")
+            .or(defaults.cache.as_deref())
+            .unwrap_or("registry")
+        {
+            "registry" => true,
+            "none" => false,
+            other => return Err(BadInput::invalid("cache", other, "registry | none")),
+        };
+
+        let aws_region = raw
+            .get("aws-region")
+            .map(str::to_string)
+            .or_else(|| {
+                target_env(&config, target.environment()).and_then(|e| e.aws_region.clone())
+            })
+            .or(defaults.aws_region.clone())
+            .or_else(|| {
+                env.get(env_vars::AWS_REGION)
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+            })
+            .or_else(|| {
+                env.get(env_vars::AWS_DEFAULT_REGION)
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+            });
+        if let Some(r) = &aws_region
+            && !r
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(BadInput::invalid(
+                "aws-region",
+                r,
+                "a region name such as eu-west-1",
+            ));
+        }
+
+        let registry = raw
+            .get("registry")
+            .map(str::to_string)
+            .or(defaults.registry.clone());
+        if let Some(r) = &registry
+            && (r.contains("://") || r.contains('/') || r.is_empty())
+        {
+            return Err(BadInput::invalid(
+                "registry",
+                r,
+                "a registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com (no scheme, no path)",
+            ));
+        }
+
+        let max_context_mb = match raw.get("max-context-mb") {
+            Some(_) => raw.u64_in("max-context-mb", 1..=1_000_000)?.unwrap_or(1024),
+            None => defaults
+                .max_context_mb
+                .unwrap_or(raw.u64_in("max-context-mb", 1..=1_000_000)?.unwrap_or(1024)),
+        };
+        let warn_context_mb = raw
+            .u64_in("warn-context-mb", 1..=1_000_000)?
+            .unwrap_or(200)
+            .min(max_context_mb);
+        let max_image_mb = match raw.get("max-image-mb") {
+            Some(_) => raw.u64_in("max-image-mb", 1..=1_000_000)?,
+            None => defaults.max_image_mb,
+        };
+
+        let strategy = match raw.choice("strategy", &["service", "blue-green"])? {
+            Some("blue-green") => Strategy::BlueGreen,
+            _ => Strategy::Service,
+        };
+        let wait_until = match raw.choice("wait-until", &["completed", "traffic-shifted"])? {
+            Some("traffic-shifted") => WaitUntil::TrafficShifted,
+            _ => WaitUntil::Completed,
+        };
+        let slack_on = match raw.choice("slack-on", &["always", "failure", "success"])? {
+            Some("failure") => SlackOn::Failure,
+            Some("success") => SlackOn::Success,
+            _ => SlackOn::Always,
+        };
+        let fail_on_severity = match raw.choice(
+            "fail-on-severity",
+            &["none", "informational", "low", "medium", "high", "critical"],
+        )? {
+            None | Some("none") => None,
+            Some(s) => Some(s.to_ascii_uppercase()),
+        };
+
+        let environment_url = raw.get("environment-url").map(str::to_string);
+        if let Some(u) = &environment_url {
+            url::Url::parse(u).map_err(|e| {
+                BadInput::invalid("environment-url", u, &format!("an absolute URL ({e})"))
+            })?;
+        }
+        let slack_webhook = raw.get("slack-webhook-url");
+        if let Some(u) = slack_webhook
+            && url::Url::parse(u)
+                .map(|u| u.scheme().starts_with("http"))
+                .unwrap_or(false)
+                == false
+        {
+            // Not fatal: reporting never gates a deploy. The executor warns.
+            tracing::debug!(
+                "slack-webhook-url is not an http(s) URL; Slack will be skipped with a warning"
+            );
+        }
+
+        let components = raw.list("components");
+        if let Some(cfg) = &config {
+            if !cfg.components.is_empty() {
+                for c in &components {
+                    if !cfg.components.contains_key(c) {
+                        return Err(BadInput::UnknownComponent {
+                            name: c.clone(),
+                            known: cfg
+                                .components
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        });
+                    }
+                }
+            }
+        }
+        if components.len() > 1 && config.as_ref().is_none_or(|c| c.components.is_empty()) {
+            return Err(BadInput::invalid(
+                "components",
+                &components.join(","),
+                "one name when there is no config file; define several components in fastdeploy.yml",
+            ));
+        }
+
+        let delay_scale = match env.get(env_vars::FASTDEPLOY_DELAY_SCALE) {
+            Some(v) if !v.is_empty() => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
+                .ok_or_else(|| {
+                    BadInput::invalid(
+                        env_vars::FASTDEPLOY_DELAY_SCALE,
+                        v,
+                        "a number above 0 and at most 1",
+                    )
+                })?,
+            _ => 1.0,
+        };
+
+        let codebuild_project = raw
+            .get("codebuild-project")
+            .map(str::to_string)
+            .or(defaults.codebuild_project.clone());
+        let github_token_set = raw.get("github-token").is_some()
+            || env
+                .get(env_vars::GITHUB_TOKEN)
+                .is_some_and(|t| !t.is_empty());
+
+        Ok(Settings {
+            builder,
+            builder_source,
+            buildx_builder: raw.get("buildx-builder").map(str::to_string),
+            provenance: raw.bool("provenance")?,
+            aws_region,
+            registry,
+            cache,
+            warn_context_mb,
+            max_context_mb,
+            max_image_mb,
+            max_parallel: raw.u64_in("max-parallel", 1..=32)?.unwrap_or(3) as usize,
+            ignore_checks: raw
+                .list("ignore-checks")
+                .into_iter()
+                .map(|s| s.to_ascii_uppercase())
+                .collect(),
+            create_repository: raw.bool("create-repository")?,
+            cache_repository: raw.get("cache-repository").map(str::to_string),
+            fail_on_severity,
+            codebuild_project,
+            codebuild_timeout_minutes: raw
+                .u64_in("codebuild-timeout-minutes", 5..=2160)?
+                .unwrap_or(60) as u32,
+            strategy,
+            wait_until,
+            wait_minutes: raw.u64_in("wait-minutes", 1..=360)?.unwrap_or(30),
+            poll_seconds: raw.seconds_in("poll-seconds", 0.1, 15.0)?.unwrap_or(5.0),
+            rollback: raw.bool("rollback")?,
+            keep_revisions: raw.u64_in("keep-revisions", 1..=1000)?,
+            environment_url,
+            slack_on,
+            dry_run: raw.bool("dry-run")?,
+            delay_scale,
+            output_file: env
+                .get(env_vars::GITHUB_OUTPUT)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            summary_file: env
+                .get(env_vars::GITHUB_STEP_SUMMARY)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            github_token_set,
+            slack_api_url: env
+                .get(env_vars::FASTDEPLOY_SLACK_API_URL)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "https://slack.com/api".to_string()),
+            components,
+            target,
+            context,
+            config,
+            config_path,
+            raw,
+        })
+    }
+
+    /// The environment's config section, when deploying to a configured one.
+    pub fn environment_config(&self) -> Option<&config::EnvironmentConfig> {
+        let env = self.target.environment()?;
+        self.config.as_ref()?.environments.get(env)
+    }
+
+    /// Scales a delay for tests (`FASTDEPLOY_DELAY_SCALE`).
+    pub fn delay(&self, seconds: f64) -> std::time::Duration {
+        std::time::Duration::from_secs_f64((seconds * self.delay_scale).max(0.0))
+    }
+}
+
+fn target_env<'a>(
+    config: &'a Option<Config>,
+    explicit: Option<&str>,
+) -> Option<&'a config::EnvironmentConfig> {
+    config.as_ref()?.environments.get(explicit?)
+}

@@ -1,0 +1,1 @@
+//! The Markdown job summary and PR comment body rendered from a run report.

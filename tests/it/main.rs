@@ -1,0 +1,6 @@
+//! The one integration test binary (matklad's "delete cargo integration
+//! tests"): binary-level tests drive `fastdeploy` as the runner does, and
+//! sandbox tests run against real moto, a real registry and buildah.
+
+mod sandbox;
+mod smoke;

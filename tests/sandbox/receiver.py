@@ -1,0 +1,146 @@
+"""A recording HTTP receiver standing in for Slack or the GitHub API.
+
+Records every request (method, path, query, headers, JSON or text body) and
+answers from a script of responses, so tests can see exactly what fastdeploy
+sent and make the service fail, throttle or recover.
+
+Control endpoints (never used by fastdeploy itself):
+  GET  /__requests        -> JSON list of recorded requests
+  POST /__script          -> body: [{"match": "POST /api/chat.postMessage",
+                                     "status": 503, "headers": {}, "body": {...},
+                                     "times": 2}]  queued responses, first match wins
+  POST /__default         -> body: {"match": "...", "status": 200, "body": {...}}
+                             a response used whenever no scripted one matches
+  POST /__reset           -> clears requests and scripts
+
+Without a script or default, it answers 200 with `{"ok": true}`.
+Templates in bodies: "{{n}}" becomes a counter, "{{path}}" the request path.
+
+Usage: python3 receiver.py PORT
+"""
+
+import json
+import re
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+LOCK = threading.Lock()
+REQUESTS: list = []
+SCRIPT: list = []
+DEFAULTS: list = []
+COUNTER = [0]
+
+
+def matches(rule: dict, method: str, path: str) -> bool:
+    m = rule.get("match", "")
+    if not m:
+        return True
+    want_method, _, want_path = m.partition(" ")
+    if want_method not in ("*", method):
+        return False
+    return re.fullmatch(want_path, path) is not None if want_path else True
+
+
+def render(value, path):
+    if isinstance(value, str):
+        COUNTER[0] += 1 if "{{n}}" in value else 0
+        v = value.replace("{{n}}", str(COUNTER[0])).replace("{{path}}", path)
+        return int(v) if value == "{{n}}" else v
+    if isinstance(value, list):
+        return [render(v, path) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, path) for k, v in value.items()}
+    return value
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _reply(self, status: int, body, headers=None):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        split = urlsplit(self.path)
+        path = split.path
+        if path.startswith("/__"):
+            return self._control(path, raw)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = {"form": {k: v[0] for k, v in parse_qs(raw.decode(errors="replace")).items()}} if raw else None
+            if body and not body["form"]:
+                body = {"text": raw.decode(errors="replace")}
+        with LOCK:
+            REQUESTS.append(
+                {
+                    "method": self.command,
+                    "path": path,
+                    "query": split.query,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                }
+            )
+            rule = None
+            for r in SCRIPT:
+                if matches(r, self.command, path):
+                    rule = r
+                    r["times"] = r.get("times", 1) - 1
+                    if r["times"] <= 0:
+                        SCRIPT.remove(r)
+                    break
+            if rule is None:
+                rule = next((d for d in DEFAULTS if matches(d, self.command, path)), {"status": 200, "body": {"ok": True}})
+            body_out = render(rule.get("body", {"ok": True}), path)
+        if rule.get("drop"):
+            # Close without answering: a connection reset as seen by the client.
+            self.close_connection = True
+            return
+        self._reply(rule.get("status", 200), body_out, rule.get("headers"))
+
+    def _control(self, path, raw):
+        global REQUESTS
+        with LOCK:
+            if path == "/__requests":
+                return self._reply(200, REQUESTS)
+            if path == "/__script":
+                SCRIPT.extend(json.loads(raw))
+                return self._reply(200, {"ok": True})
+            if path == "/__default":
+                rules = json.loads(raw)
+                DEFAULTS[:0] = rules if isinstance(rules, list) else [rules]
+                return self._reply(200, {"ok": True})
+            if path == "/__reset":
+                REQUESTS.clear()
+                SCRIPT.clear()
+                DEFAULTS.clear()
+                return self._reply(200, {"ok": True})
+        return self._reply(404, {"error": "unknown control path"})
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+
+def main():
+    port = int(sys.argv[1])
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"ready {port}", flush=True)
+    sys.stdin.read()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
