@@ -19,10 +19,7 @@ pub async fn load(region: Option<&str>) -> aws_config::SdkConfig {
                 .with_max_backoff(Duration::from_secs(10)),
         )
         .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(Duration::from_secs(60))
-                .build(),
+            TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).operation_attempt_timeout(Duration::from_secs(60)).build(),
         );
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r.to_string()));

@@ -29,11 +29,7 @@ fn input_args() -> Vec<Arg> {
     INPUTS
         .iter()
         .map(|spec| {
-            let mut arg = Arg::new(spec.name)
-                .long(spec.name)
-                .value_name("VALUE")
-                .help(spec.description)
-                .action(ArgAction::Set);
+            let mut arg = Arg::new(spec.name).long(spec.name).value_name("VALUE").help(spec.description).action(ArgAction::Set);
             if spec.name == "components" {
                 arg = arg.alias("component").short('c');
             }
@@ -49,10 +45,7 @@ fn input_args() -> Vec<Arg> {
 }
 
 pub fn command() -> Command {
-    let json = Arg::new("json")
-        .long("json")
-        .action(ArgAction::SetTrue)
-        .help("Print the plan as JSON");
+    let json = Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the plan as JSON");
     Command::new("fastdeploy")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Build, push to Amazon ECR and deploy to ECS with a verdict you can trust")
@@ -75,24 +68,12 @@ where
         Some(("run", s)) => (Subcommand::Run, s),
         _ => (Subcommand::Run, &m),
     };
-    let json = sub
-        .try_get_one::<bool>("json")
-        .ok()
-        .flatten()
-        .copied()
-        .unwrap_or(false);
-    Ok(Cli {
-        command,
-        json,
-        flags: flags(sub),
-    })
+    let json = sub.try_get_one::<bool>("json").ok().flatten().copied().unwrap_or(false);
+    Ok(Cli { command, json, flags: flags(sub) })
 }
 
 fn flags(m: &ArgMatches) -> Vec<(&'static str, String)> {
-    INPUTS
-        .iter()
-        .filter_map(|s| m.get_one::<String>(s.name).map(|v| (s.name, v.clone())))
-        .collect()
+    INPUTS.iter().filter_map(|s| m.get_one::<String>(s.name).map(|v| (s.name, v.clone()))).collect()
 }
 
 impl Cli {
@@ -108,24 +89,10 @@ mod tests {
 
     #[test]
     fn no_subcommand_means_run_and_flags_mirror_inputs() {
-        let cli = parse_from([
-            "fastdeploy",
-            "--component",
-            "backend",
-            "--builder",
-            "codebuild",
-        ])
-        .unwrap();
+        let cli = parse_from(["fastdeploy", "--component", "backend", "--builder", "codebuild"]).unwrap();
         assert_eq!(cli.command, Subcommand::Run);
-        assert_eq!(
-            cli.flags,
-            vec![
-                ("components", "backend".to_string()),
-                ("builder", "codebuild".to_string())
-            ]
-        );
-        let cli =
-            parse_from(["fastdeploy", "plan", "--json", "--aws-region", "eu-west-1"]).unwrap();
+        assert_eq!(cli.flags, vec![("components", "backend".to_string()), ("builder", "codebuild".to_string())]);
+        let cli = parse_from(["fastdeploy", "plan", "--json", "--aws-region", "eu-west-1"]).unwrap();
         assert_eq!(cli.command, Subcommand::Plan);
         assert!(cli.json);
     }
@@ -135,11 +102,7 @@ mod tests {
         let cmd = command();
         let run = cmd.find_subcommand("run").unwrap();
         for spec in INPUTS {
-            assert!(
-                run.get_arguments().any(|a| a.get_long() == Some(spec.name)),
-                "--{} missing",
-                spec.name
-            );
+            assert!(run.get_arguments().any(|a| a.get_long() == Some(spec.name)), "--{} missing", spec.name);
         }
     }
 }

@@ -109,15 +109,9 @@ impl Config {
 
     /// Parses and validates config text; `path` is used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, BadInput> {
-        let err = |message: String| BadInput::Config {
-            path: path.to_path_buf(),
-            message,
-        };
-        let config: Config = if text.trim().is_empty() {
-            Config::default()
-        } else {
-            serde_saphyr::from_str(text).map_err(|e| err(format!("{e}")))?
-        };
+        let err = |message: String| BadInput::Config { path: path.to_path_buf(), message };
+        let config: Config =
+            if text.trim().is_empty() { Config::default() } else { serde_saphyr::from_str(text).map_err(|e| err(format!("{e}")))? };
         config.validate().map_err(err)?;
         Ok(config)
     }
@@ -131,32 +125,21 @@ impl Config {
         for (name, c) in &self.components {
             check_name("component", name)?;
             if let Some(repo) = &c.repository {
-                check_repository(repo)
-                    .map_err(|m| format!("component `{name}`: repository {m}"))?;
+                check_repository(repo).map_err(|m| format!("component `{name}`: repository {m}"))?;
             }
             if let Some(containers) = &c.container
                 && containers.is_empty()
             {
-                return Err(format!(
-                    "component `{name}`: `container` is an empty list; name at least one container or remove the key"
-                ));
+                return Err(format!("component `{name}`: `container` is an empty list; name at least one container or remove the key"));
             }
         }
-        let known = || {
-            self.components
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let known = || self.components.keys().cloned().collect::<Vec<_>>().join(", ");
         let mut branch_owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (env_name, env) in &self.environments {
             check_name("environment", env_name)?;
             for b in &env.branches {
                 if let Some(other) = branch_owner.insert(b, env_name) {
-                    return Err(format!(
-                        "branch `{b}` maps to both environments `{other}` and `{env_name}`; keep it under one"
-                    ));
+                    return Err(format!("branch `{b}` maps to both environments `{other}` and `{env_name}`; keep it under one"));
                 }
             }
             for c in env.components.iter().flatten().chain(env.overrides.keys()) {
@@ -173,18 +156,12 @@ impl Config {
 
     /// Environment a pushed branch deploys to, if any.
     pub fn environment_for_branch(&self, branch: &str) -> Option<&str> {
-        self.environments
-            .iter()
-            .find(|(_, e)| e.branches.iter().any(|b| glob_match(b, branch)))
-            .map(|(n, _)| n.as_str())
+        self.environments.iter().find(|(_, e)| e.branches.iter().any(|b| glob_match(b, branch))).map(|(n, _)| n.as_str())
     }
 
     /// Environment a pushed tag deploys to, if any.
     pub fn environment_for_tag(&self, tag: &str) -> Option<&str> {
-        self.environments
-            .iter()
-            .find(|(_, e)| e.tags.iter().any(|t| glob_match(t, tag)))
-            .map(|(n, _)| n.as_str())
+        self.environments.iter().find(|(_, e)| e.tags.iter().any(|t| glob_match(t, tag))).map(|(n, _)| n.as_str())
     }
 }
 
@@ -192,26 +169,18 @@ impl Config {
 fn check_name(kind: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{kind} name `{name}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"
-        ))
+        Err(format!("{kind} name `{name}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"))
     }
 }
 
 /// ECR's repository name rule: `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2-256 chars.
 pub fn check_repository(repo: &str) -> Result<(), String> {
-    let re = regex::Regex::new(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-        .expect("static regex");
+    let re = regex::Regex::new(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$").expect("static regex");
     if repo.len() < 2 || repo.len() > 256 || !re.is_match(repo) {
         return Err(format!(
             "`{repo}` is not a valid ECR repository name: use 2-256 lowercase letters, digits and `._-/`, with no separator at either end"
@@ -285,23 +254,16 @@ mod tests {
     #[test]
     fn unknown_key_is_an_error_with_line_and_column() {
         let text = "components:\n  backend:\n    contxt: backend\n";
-        let err = Config::parse(text, Path::new("fastdeploy.yml"))
-            .unwrap_err()
-            .to_string();
+        let err = Config::parse(text, Path::new("fastdeploy.yml")).unwrap_err().to_string();
         assert!(err.contains("fastdeploy.yml"), "{err}");
         assert!(err.contains("contxt"), "{err}");
-        assert!(
-            err.contains("line 3") || err.contains("3:5"),
-            "names the line: {err}"
-        );
+        assert!(err.contains("line 3") || err.contains("3:5"), "names the line: {err}");
     }
 
     #[test]
     fn environment_naming_a_missing_component_is_rejected() {
         let text = "components:\n  backend: {}\nenvironments:\n  production:\n    branches: [main]\n    components: [frontend]\n";
-        let err = Config::parse(text, Path::new("f.yml"))
-            .unwrap_err()
-            .to_string();
+        let err = Config::parse(text, Path::new("f.yml")).unwrap_err().to_string();
         assert!(err.contains("frontend") && err.contains("backend"), "{err}");
     }
 

@@ -17,15 +17,9 @@ use crate::settings::{BuilderInput, Settings};
 pub fn init_tracing() {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let default = if std::env::var_os(env_vars::RUNNER_DEBUG).is_some_and(|v| v == "1") {
-        "fastdeploy=debug"
-    } else {
-        "fastdeploy=info"
-    };
-    let filter = EnvFilter::try_from_env(env_vars::FASTDEPLOY_LOG)
-        .unwrap_or_else(|_| EnvFilter::new(default));
-    let color = std::io::stderr().is_terminal()
-        && std::env::var_os(env_vars::NO_COLOR).is_none_or(|v| v.is_empty());
+    let default = if std::env::var_os(env_vars::RUNNER_DEBUG).is_some_and(|v| v == "1") { "fastdeploy=debug" } else { "fastdeploy=info" };
+    let filter = EnvFilter::try_from_env(env_vars::FASTDEPLOY_LOG).unwrap_or_else(|_| EnvFilter::new(default));
+    let color = std::io::stderr().is_terminal() && std::env::var_os(env_vars::NO_COLOR).is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -38,19 +32,14 @@ pub fn init_tracing() {
 /// Prints a fatal error once: an `::error::` annotation inside Actions.
 pub fn report_fatal(message: &str) {
     if std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true") {
-        println!(
-            "::error title=fastdeploy::{}",
-            crate::gha::escape_data(message)
-        );
+        println!("::error title=fastdeploy::{}", crate::gha::escape_data(message));
     }
     eprintln!("error: {message}");
 }
 
 /// The process environment as a map (read once, here).
 pub fn env_map() -> BTreeMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
 /// Entry point behind `main`.
@@ -60,19 +49,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     let mut raw = RawInputs::from_env(&env);
     cli.apply(&mut raw)?;
     let settings = Settings::resolve(raw, &env, &cwd)?;
-    let actions = Actions::new(
-        settings.context.in_actions,
-        settings.output_file.clone(),
-        settings.summary_file.clone(),
-    );
+    let actions = Actions::new(settings.context.in_actions, settings.output_file.clone(), settings.summary_file.clone());
     for secret in settings.raw.secrets() {
         actions.add_mask(secret);
     }
-    let probe = if settings.builder == BuilderInput::Auto {
-        crate::build::probe().await
-    } else {
-        BuilderProbe::default()
-    };
+    let probe = if settings.builder == BuilderInput::Auto { crate::build::probe().await } else { BuilderProbe::default() };
     let plan = plan::build(&settings, &probe)?;
 
     if cli.command == Subcommand::Plan || settings.dry_run {
@@ -81,11 +62,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let report = run(&settings, &plan, &actions).await?;
-    Ok(if report.result.is_failure() {
-        Exit::Failed
-    } else {
-        Exit::Success
-    })
+    Ok(if report.result.is_failure() { Exit::Failed } else { Exit::Success })
 }
 
 fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
@@ -104,12 +81,7 @@ fn write_plan_outputs(actions: &Actions, plan: &Plan) -> anyhow::Result<()> {
     let images: BTreeMap<&str, serde_json::Value> = plan
         .components
         .iter()
-        .map(|c| {
-            (
-                c.name.as_str(),
-                serde_json::json!({ "repository": c.build.repository, "tags": c.build.tags }),
-            )
-        })
+        .map(|c| (c.name.as_str(), serde_json::json!({ "repository": c.build.repository, "tags": c.build.tags })))
         .collect();
     actions.set_output("images", &serde_json::to_string(&images)?)?;
     let mut md = String::from("## fastdeploy plan\n\n```\n");
@@ -121,10 +93,6 @@ fn write_plan_outputs(actions: &Actions, plan: &Plan) -> anyhow::Result<()> {
 }
 
 /// Runs the plan. Filled in phase by phase.
-pub async fn run(
-    _settings: &Settings,
-    _plan: &Plan,
-    _actions: &Actions,
-) -> anyhow::Result<crate::outcome::RunReport> {
+pub async fn run(_settings: &Settings, _plan: &Plan, _actions: &Actions) -> anyhow::Result<crate::outcome::RunReport> {
     anyhow::bail!("the run phase is being assembled; use `fastdeploy plan`")
 }

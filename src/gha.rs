@@ -35,18 +35,8 @@ pub struct Location<'a> {
 }
 
 impl Actions {
-    pub fn new(
-        in_actions: bool,
-        output_file: Option<PathBuf>,
-        summary_file: Option<PathBuf>,
-    ) -> Self {
-        Actions {
-            in_actions,
-            output_file,
-            summary_file,
-            masked: Mutex::default(),
-            stdout: Mutex::default(),
-        }
+    pub fn new(in_actions: bool, output_file: Option<PathBuf>, summary_file: Option<PathBuf>) -> Self {
+        Actions { in_actions, output_file, summary_file, masked: Mutex::default(), stdout: Mutex::default() }
     }
 
     fn emit(&self, line: &str) {
@@ -75,11 +65,7 @@ impl Actions {
             // Each line of a multi-line secret is masked separately by the runner.
             for line in secret.lines().filter(|l| !l.trim().is_empty()) {
                 let _guard = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = writeln!(
-                    std::io::stdout().lock(),
-                    "::add-mask::{}",
-                    escape_data(line)
-                );
+                let _ = writeln!(std::io::stdout().lock(), "::add-mask::{}", escape_data(line));
             }
         }
     }
@@ -142,11 +128,7 @@ impl Actions {
             if let Some(t) = at.title {
                 props.push(format!("title={}", escape_property(t)));
             }
-            let props = if props.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", props.join(","))
-            };
+            let props = if props.is_empty() { String::new() } else { format!(" {}", props.join(",")) };
             self.emit(&format!("::{level}{props}::{}", escape_data(message)));
         } else {
             let place = match (at.file, at.line) {
@@ -197,8 +179,7 @@ impl Actions {
             .append(true)
             .open(path)
             .with_context(|| format!("opening GITHUB_STEP_SUMMARY file {}", path.display()))?;
-        f.write_all(markdown.as_bytes())
-            .with_context(|| format!("writing the job summary to {}", path.display()))?;
+        f.write_all(markdown.as_bytes()).with_context(|| format!("writing the job summary to {}", path.display()))?;
         if !markdown.ends_with('\n') {
             f.write_all(b"\n")?;
         }
@@ -208,9 +189,7 @@ impl Actions {
 
 /// Escapes a workflow command's message (as @actions/core does).
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value.
@@ -252,23 +231,13 @@ mod tests {
         a.set_output("images", "{\n  \"backend\": 1\n}").unwrap();
         a.set_output("result", "success").unwrap();
         let parsed = parse_output_file(&std::fs::read_to_string(&path).unwrap());
-        assert_eq!(
-            parsed,
-            vec![
-                ("images".into(), "{\n  \"backend\": 1\n}".into()),
-                ("result".into(), "success".into())
-            ]
-        );
+        assert_eq!(parsed, vec![("images".into(), "{\n  \"backend\": 1\n}".into()), ("result".into(), "success".into())]);
     }
 
     #[test]
     fn masked_values_never_reach_outputs_or_summary() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Actions::new(
-            false,
-            Some(dir.path().join("o")),
-            Some(dir.path().join("s")),
-        );
+        let a = Actions::new(false, Some(dir.path().join("o")), Some(dir.path().join("s")));
         a.add_mask("hunter2-secret");
         a.set_output("x", "token hunter2-secret here").unwrap();
         a.append_summary("| hunter2-secret |").unwrap();

@@ -23,44 +23,19 @@ pub struct InputSpec {
 }
 
 const fn input(name: &'static str, description: &'static str) -> InputSpec {
-    InputSpec {
-        name,
-        description,
-        default: None,
-        secret: false,
-    }
+    InputSpec { name, description, default: None, secret: false }
 }
-const fn with_default(
-    name: &'static str,
-    default: &'static str,
-    description: &'static str,
-) -> InputSpec {
-    InputSpec {
-        name,
-        description,
-        default: Some(default),
-        secret: false,
-    }
+const fn with_default(name: &'static str, default: &'static str, description: &'static str) -> InputSpec {
+    InputSpec { name, description, default: Some(default), secret: false }
 }
 const fn secret(name: &'static str, description: &'static str) -> InputSpec {
-    InputSpec {
-        name,
-        description,
-        default: None,
-        secret: true,
-    }
+    InputSpec { name, description, default: None, secret: true }
 }
 
 /// Every input, in the order `action.yml` lists them.
 pub const INPUTS: &[InputSpec] = &[
-    input(
-        "config",
-        "Path of the fastdeploy config file. Default: fastdeploy.yml when it exists; single-component use needs none.",
-    ),
-    input(
-        "components",
-        "Components to build and deploy (comma or newline separated). Default: all in the config.",
-    ),
+    input("config", "Path of the fastdeploy config file. Default: fastdeploy.yml when it exists; single-component use needs none."),
+    input("components", "Components to build and deploy (comma or newline separated). Default: all in the config."),
     input(
         "environment",
         "Environment to deploy to. Default: from the workflow_dispatch input, then the branch map (main: production, develop: staging).",
@@ -70,149 +45,58 @@ pub const INPUTS: &[InputSpec] = &[
         "auto",
         "auto | buildx | buildah | codebuild. auto picks buildx when a docker daemon answers, else buildah, else CodeBuild when a project is set.",
     ),
-    input(
-        "buildx-builder",
-        "Name of an existing buildx builder (e.g. a remote BuildKit fleet) to build on instead of creating one.",
-    ),
+    input("buildx-builder", "Name of an existing buildx builder (e.g. a remote BuildKit fleet) to build on instead of creating one."),
     with_default(
         "provenance",
         "false",
         "Attach provenance attestations (turns a single-platform push into an index; off by default for ECS and Lambda).",
     ),
-    input(
-        "aws-region",
-        "AWS region. Default: AWS_REGION, then AWS_DEFAULT_REGION.",
-    ),
-    input(
-        "registry",
-        "Registry host overriding the one ECR reports (e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com).",
-    ),
-    input(
-        "repository",
-        "ECR repository for a single-component run. Default: the GitHub repository name.",
-    ),
-    with_default(
-        "context",
-        ".",
-        "Build context directory for a single-component run.",
-    ),
-    input(
-        "dockerfile",
-        "Dockerfile for a single-component run. Default: Dockerfile in the context.",
-    ),
+    input("aws-region", "AWS region. Default: AWS_REGION, then AWS_DEFAULT_REGION."),
+    input("registry", "Registry host overriding the one ECR reports (e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com)."),
+    input("repository", "ECR repository for a single-component run. Default: the GitHub repository name."),
+    with_default("context", ".", "Build context directory for a single-component run."),
+    input("dockerfile", "Dockerfile for a single-component run. Default: Dockerfile in the context."),
     input("target", "Target stage to build."),
     input("build-args", "Build arguments, one KEY=VALUE per line."),
-    input(
-        "platforms",
-        "Target platforms, comma separated (e.g. linux/amd64,linux/arm64). Default: the builder's.",
-    ),
-    with_default(
-        "cache",
-        "registry",
-        "registry | none. Registry cache in ECR-compatible form (image-manifest=true, oci-mediatypes=true).",
-    ),
-    with_default(
-        "max-context-mb",
-        "1024",
-        "Fail before building when the build context is larger than this.",
-    ),
-    with_default(
-        "warn-context-mb",
-        "200",
-        "Warn when the build context is larger than this.",
-    ),
-    input(
-        "max-image-mb",
-        "Fail when the pushed image is larger than this (compressed). Default: no limit.",
-    ),
-    with_default(
-        "max-parallel",
-        "3",
-        "How many components build and deploy at once.",
-    ),
-    input(
-        "ignore-checks",
-        "Dockerfile check ids to silence, comma separated (e.g. DF003,DF005).",
-    ),
-    with_default(
-        "create-repository",
-        "true",
-        "Create missing ECR repositories with scan-on-push and a lifecycle policy.",
-    ),
-    input(
-        "cache-repository",
-        "ECR repository for registry cache (needed when the image repository is IMMUTABLE).",
-    ),
+    input("platforms", "Target platforms, comma separated (e.g. linux/amd64,linux/arm64). Default: the builder's."),
+    with_default("cache", "registry", "registry | none. Registry cache in ECR-compatible form (image-manifest=true, oci-mediatypes=true)."),
+    with_default("max-context-mb", "1024", "Fail before building when the build context is larger than this."),
+    with_default("warn-context-mb", "200", "Warn when the build context is larger than this."),
+    input("max-image-mb", "Fail when the pushed image is larger than this (compressed). Default: no limit."),
+    with_default("max-parallel", "3", "How many components build and deploy at once."),
+    input("ignore-checks", "Dockerfile check ids to silence, comma separated (e.g. DF003,DF005)."),
+    with_default("create-repository", "true", "Create missing ECR repositories with scan-on-push and a lifecycle policy."),
+    input("cache-repository", "ECR repository for registry cache (needed when the image repository is IMMUTABLE)."),
     with_default(
         "fail-on-severity",
         "none",
         "Wait for the ECR scan and fail on findings at or above: none | informational | low | medium | high | critical.",
     ),
-    input(
-        "codebuild-project",
-        "AWS CodeBuild project that builds remotely (builder: codebuild).",
-    ),
-    with_default(
-        "codebuild-timeout-minutes",
-        "60",
-        "Timeout of the CodeBuild build, in minutes (5-2160).",
-    ),
-    input(
-        "cluster",
-        "ECS cluster. Default: the environment's in the config.",
-    ),
+    input("codebuild-project", "AWS CodeBuild project that builds remotely (builder: codebuild)."),
+    with_default("codebuild-timeout-minutes", "60", "Timeout of the CodeBuild build, in minutes (5-2160)."),
+    input("cluster", "ECS cluster. Default: the environment's in the config."),
     input("service", "ECS service for a single-component run."),
     input(
         "container",
         "Container name(s) in the task definition whose image is replaced, comma separated. Default: the service's only container.",
     ),
-    input(
-        "task-definition",
-        "Task definition JSON file to render instead of the service's current one.",
-    ),
+    input("task-definition", "Task definition JSON file to render instead of the service's current one."),
     with_default(
         "strategy",
         "service",
         "service (keep the service's deployment strategy) | blue-green (new tasks alongside the old before any drain).",
     ),
-    with_default(
-        "wait-until",
-        "completed",
-        "completed | traffic-shifted (blue-green services with a long bake time).",
-    ),
-    with_default(
-        "wait-minutes",
-        "30",
-        "How long to wait for the deployment's verdict (1-360).",
-    ),
-    with_default(
-        "poll-seconds",
-        "5",
-        "Seconds between looks at the deployment (0.1-15, jittered).",
-    ),
+    with_default("wait-until", "completed", "completed | traffic-shifted (blue-green services with a long bake time)."),
+    with_default("wait-minutes", "30", "How long to wait for the deployment's verdict (1-360)."),
+    with_default("poll-seconds", "5", "Seconds between looks at the deployment (0.1-15, jittered)."),
     with_default("rollback", "true", "Roll back on timeout or cancellation."),
-    input(
-        "keep-revisions",
-        "Deregister task definition revisions of the family older than the newest N. Default: keep all.",
-    ),
-    input(
-        "environment-url",
-        "URL of the deployed environment, shown in GitHub deployments and Slack.",
-    ),
-    secret(
-        "slack-webhook-url",
-        "Slack incoming webhook URL: the result is posted there.",
-    ),
-    secret(
-        "slack-bot-token",
-        "Slack bot token: a message is posted when the run starts and updated with the result.",
-    ),
+    input("keep-revisions", "Deregister task definition revisions of the family older than the newest N. Default: keep all."),
+    input("environment-url", "URL of the deployed environment, shown in GitHub deployments and Slack."),
+    secret("slack-webhook-url", "Slack incoming webhook URL: the result is posted there."),
+    secret("slack-bot-token", "Slack bot token: a message is posted when the run starts and updated with the result."),
     input("slack-channel", "Slack channel for the bot token."),
     with_default("slack-on", "always", "always | failure | success."),
-    secret(
-        "github-token",
-        "Token for GitHub deployments and the pull request comment. Default: GITHUB_TOKEN.",
-    ),
+    secret("github-token", "Token for GitHub deployments and the pull request comment. Default: GITHUB_TOKEN."),
     with_default("dry-run", "false", "Print the plan and do nothing else."),
 ];
 
@@ -224,10 +108,7 @@ pub fn spec(name: &str) -> Option<&'static InputSpec> {
 
 /// The environment variable the runner (or `action.yml`'s `runs.env`) uses.
 pub fn env_name(name: &str) -> String {
-    format!(
-        "{INPUT_PREFIX}{}",
-        name.replace('-', "_").to_ascii_uppercase()
-    )
+    format!("{INPUT_PREFIX}{}", name.replace('-', "_").to_ascii_uppercase())
 }
 
 /// The runner's own spelling, which keeps hyphens.
@@ -261,14 +142,9 @@ impl RawInputs {
     }
 
     /// Overlays values (from CLI flags); empty values are ignored.
-    pub fn overlay<'a>(
-        &mut self,
-        pairs: impl IntoIterator<Item = (&'a str, String)>,
-    ) -> Result<(), BadInput> {
+    pub fn overlay<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<(), BadInput> {
         for (name, value) in pairs {
-            let spec = spec(name).ok_or_else(|| BadInput::UnknownInput {
-                name: name.to_string(),
-            })?;
+            let spec = spec(name).ok_or_else(|| BadInput::UnknownInput { name: name.to_string() })?;
             if !value.trim().is_empty() {
                 self.values.insert(spec.name, value.trim().to_string());
             }
@@ -287,8 +163,7 @@ impl RawInputs {
 
     /// The value, falling back to the input's default.
     pub fn get_or_default(&self, name: &str) -> Option<&str> {
-        self.get(name)
-            .or_else(|| spec(name).and_then(|s| s.default))
+        self.get(name).or_else(|| spec(name).and_then(|s| s.default))
     }
 
     /// Parses `true`/`false` (only those, as the Actions YAML 1.2 core schema
@@ -303,18 +178,12 @@ impl RawInputs {
     }
 
     /// Parses a whole number within `range`.
-    pub fn u64_in(
-        &self,
-        name: &str,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<Option<u64>, BadInput> {
+    pub fn u64_in(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, BadInput> {
         let Some(raw) = self.get_or_default(name) else {
             return Ok(None);
         };
         let expected = || format!("a whole number from {} to {}", range.start(), range.end());
-        let n: u64 = raw
-            .parse()
-            .map_err(|_| BadInput::invalid(name, raw, &expected()))?;
+        let n: u64 = raw.parse().map_err(|_| BadInput::invalid(name, raw, &expected()))?;
         if !range.contains(&n) {
             return Err(BadInput::invalid(name, raw, &expected()));
         }
@@ -327,9 +196,7 @@ impl RawInputs {
             return Ok(None);
         };
         let expected = || format!("a number of seconds from {min} to {max}");
-        let n: f64 = raw
-            .parse()
-            .map_err(|_| BadInput::invalid(name, raw, &expected()))?;
+        let n: f64 = raw.parse().map_err(|_| BadInput::invalid(name, raw, &expected()))?;
         if !n.is_finite() || n < min || n > max {
             return Err(BadInput::invalid(name, raw, &expected()));
         }
@@ -337,46 +204,27 @@ impl RawInputs {
     }
 
     /// Parses one of `choices`, naming them all in the error.
-    pub fn choice(
-        &self,
-        name: &str,
-        choices: &[&'static str],
-    ) -> Result<Option<&'static str>, BadInput> {
+    pub fn choice(&self, name: &str, choices: &[&'static str]) -> Result<Option<&'static str>, BadInput> {
         let Some(raw) = self.get_or_default(name) else {
             return Ok(None);
         };
-        choices
-            .iter()
-            .copied()
-            .find(|c| *c == raw)
-            .map(Some)
-            .ok_or_else(|| BadInput::invalid(name, raw, &choices.join(" | ")))
+        choices.iter().copied().find(|c| *c == raw).map(Some).ok_or_else(|| BadInput::invalid(name, raw, &choices.join(" | ")))
     }
 
     /// Splits a comma- or newline-separated list, dropping empty items.
     pub fn list(&self, name: &str) -> Vec<String> {
-        self.get_or_default(name)
-            .map(split_list)
-            .unwrap_or_default()
+        self.get_or_default(name).map(split_list).unwrap_or_default()
     }
 
     /// Secret values that are set, for masking.
     pub fn secrets(&self) -> Vec<&str> {
-        INPUTS
-            .iter()
-            .filter(|s| s.secret)
-            .filter_map(|s| self.get(s.name))
-            .collect()
+        INPUTS.iter().filter(|s| s.secret).filter_map(|s| self.get(s.name)).collect()
     }
 }
 
 /// Splits `a, b\nc` into `["a", "b", "c"]`.
 pub fn split_list(raw: &str) -> Vec<String> {
-    raw.split([',', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    raw.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -384,51 +232,28 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn reads_both_spellings_and_treats_empty_as_unset() {
-        let raw = RawInputs::from_env(&env(&[
-            ("INPUT_AWS-REGION", "eu-west-1"),
-            ("INPUT_WAIT_MINUTES", ""),
-        ]));
+        let raw = RawInputs::from_env(&env(&[("INPUT_AWS-REGION", "eu-west-1"), ("INPUT_WAIT_MINUTES", "")]));
         assert_eq!(raw.get("aws-region"), Some("eu-west-1"));
         assert_eq!(raw.get("wait-minutes"), None);
         assert_eq!(raw.get_or_default("wait-minutes"), Some("30"));
 
-        let raw = RawInputs::from_env(&env(&[
-            ("INPUT_AWS-REGION", "eu-west-1"),
-            ("INPUT_AWS_REGION", "us-east-1"),
-        ]));
-        assert_eq!(
-            raw.get("aws-region"),
-            Some("us-east-1"),
-            "the snake-case mapping from runs.env wins"
-        );
+        let raw = RawInputs::from_env(&env(&[("INPUT_AWS-REGION", "eu-west-1"), ("INPUT_AWS_REGION", "us-east-1")]));
+        assert_eq!(raw.get("aws-region"), Some("us-east-1"), "the snake-case mapping from runs.env wins");
 
-        let raw = RawInputs::from_env(&env(&[
-            ("INPUT_AWS_REGION", "  "),
-            ("INPUT_AWS-REGION", "eu-west-2"),
-        ]));
-        assert_eq!(
-            raw.get("aws-region"),
-            Some("eu-west-2"),
-            "blank is unset, so the other spelling is used"
-        );
+        let raw = RawInputs::from_env(&env(&[("INPUT_AWS_REGION", "  "), ("INPUT_AWS-REGION", "eu-west-2")]));
+        assert_eq!(raw.get("aws-region"), Some("eu-west-2"), "blank is unset, so the other spelling is used");
     }
 
     #[test]
     fn booleans_accept_only_true_and_false() {
         let raw = RawInputs::from_env(&env(&[("INPUT_ROLLBACK", "yes")]));
         let err = raw.bool("rollback").unwrap_err().to_string();
-        assert!(
-            err.contains("rollback") && err.contains("true or false"),
-            "{err}"
-        );
+        assert!(err.contains("rollback") && err.contains("true or false"), "{err}");
         let raw = RawInputs::from_env(&env(&[("INPUT_DRY_RUN", "true")]));
         assert!(raw.bool("dry-run").unwrap());
         assert!(raw.bool("rollback").unwrap(), "default true");
@@ -438,10 +263,7 @@ mod tests {
     fn numbers_are_range_checked_and_named() {
         let raw = RawInputs::from_env(&env(&[("INPUT_WAIT_MINUTES", "0")]));
         let err = raw.u64_in("wait-minutes", 1..=360).unwrap_err().to_string();
-        assert!(
-            err.contains("wait-minutes") && err.contains("1 to 360"),
-            "{err}"
-        );
+        assert!(err.contains("wait-minutes") && err.contains("1 to 360"), "{err}");
         let raw = RawInputs::from_env(&env(&[("INPUT_POLL_SECONDS", "20")]));
         assert!(raw.seconds_in("poll-seconds", 0.1, 15.0).is_err());
         let raw = RawInputs::from_env(&env(&[("INPUT_POLL_SECONDS", "NaN")]));
@@ -451,32 +273,20 @@ mod tests {
     #[test]
     fn choices_list_what_is_accepted() {
         let raw = RawInputs::from_env(&env(&[("INPUT_BUILDER", "kaniko")]));
-        let err = raw
-            .choice("builder", &["auto", "buildx", "buildah", "codebuild"])
-            .unwrap_err()
-            .to_string();
+        let err = raw.choice("builder", &["auto", "buildx", "buildah", "codebuild"]).unwrap_err().to_string();
         assert!(err.contains("auto | buildx | buildah | codebuild"), "{err}");
     }
 
     #[test]
     fn lists_split_on_commas_and_newlines() {
-        assert_eq!(
-            split_list("backend, lambda\nadmin-frontend\n\n"),
-            ["backend", "lambda", "admin-frontend"]
-        );
+        assert_eq!(split_list("backend, lambda\nadmin-frontend\n\n"), ["backend", "lambda", "admin-frontend"]);
     }
 
     #[test]
     fn every_input_name_is_kebab_case_and_unique() {
         let mut seen = std::collections::BTreeSet::new();
         for s in INPUTS {
-            assert!(
-                s.name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
-                "{}",
-                s.name
-            );
+            assert!(s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", s.name);
             assert!(seen.insert(s.name), "duplicate input {}", s.name);
         }
     }

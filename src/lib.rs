@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod build;
+pub mod cancel;
 pub mod cli;
 pub mod codebuild;
 pub mod config;

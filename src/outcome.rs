@@ -104,13 +104,7 @@ pub struct ComponentReport {
 
 impl ComponentReport {
     pub fn new(name: &str) -> Self {
-        ComponentReport {
-            name: name.to_string(),
-            result: RunResult::Skipped,
-            failure: None,
-            build: BuildReport::default(),
-            deploy: None,
-        }
+        ComponentReport { name: name.to_string(), result: RunResult::Skipped, failure: None, build: BuildReport::default(), deploy: None }
     }
 }
 
@@ -160,30 +154,15 @@ mod tests {
     use super::*;
 
     fn comp(result: RunResult) -> ComponentReport {
-        ComponentReport {
-            result,
-            ..ComponentReport::new("c")
-        }
+        ComponentReport { result, ..ComponentReport::new("c") }
     }
 
     #[test]
     fn any_failure_fails_the_run_and_rollback_outranks_success() {
-        assert_eq!(
-            RunReport::overall(&[comp(RunResult::Success), comp(RunResult::Failure)]),
-            RunResult::Failure
-        );
-        assert_eq!(
-            RunReport::overall(&[comp(RunResult::Success), comp(RunResult::RolledBack)]),
-            RunResult::RolledBack
-        );
-        assert_eq!(
-            RunReport::overall(&[comp(RunResult::Success), comp(RunResult::Built)]),
-            RunResult::Success
-        );
-        assert_eq!(
-            RunReport::overall(&[comp(RunResult::Skipped)]),
-            RunResult::Skipped
-        );
+        assert_eq!(RunReport::overall(&[comp(RunResult::Success), comp(RunResult::Failure)]), RunResult::Failure);
+        assert_eq!(RunReport::overall(&[comp(RunResult::Success), comp(RunResult::RolledBack)]), RunResult::RolledBack);
+        assert_eq!(RunReport::overall(&[comp(RunResult::Success), comp(RunResult::Built)]), RunResult::Success);
+        assert_eq!(RunReport::overall(&[comp(RunResult::Skipped)]), RunResult::Skipped);
         assert_eq!(RunReport::overall(&[]), RunResult::Skipped);
     }
 }

@@ -204,39 +204,16 @@ impl Plan {
             self.context.short_sha()
         );
         match &self.target {
-            Target::Deploy {
-                environment,
-                reason,
-            } => {
+            Target::Deploy { environment, reason } => {
                 let _ = writeln!(s, "  deploy to environment `{environment}` ({reason})");
             }
             Target::BuildOnly { push, reason } => {
-                let _ = writeln!(
-                    s,
-                    "  build only{} ({reason})",
-                    if *push { " and push" } else { ", no push" }
-                );
+                let _ = writeln!(s, "  build only{} ({reason})", if *push { " and push" } else { ", no push" });
             }
         }
-        let _ = writeln!(
-            s,
-            "  builder: {} ({})",
-            self.builder.kind.as_str(),
-            self.builder.reason
-        );
-        let registry = self
-            .registry
-            .host
-            .clone()
-            .unwrap_or_else(|| "<ECR registry from GetAuthorizationToken>".into());
-        let _ = writeln!(
-            s,
-            "  registry: {registry}{}",
-            self.aws_region
-                .as_deref()
-                .map(|r| format!(" (region {r})"))
-                .unwrap_or_default()
-        );
+        let _ = writeln!(s, "  builder: {} ({})", self.builder.kind.as_str(), self.builder.reason);
+        let registry = self.registry.host.clone().unwrap_or_else(|| "<ECR registry from GetAuthorizationToken>".into());
+        let _ = writeln!(s, "  registry: {registry}{}", self.aws_region.as_deref().map(|r| format!(" (region {r})")).unwrap_or_default());
         for c in &self.components {
             let b = &c.build;
             let _ = writeln!(s, "  component {}:", c.name);
@@ -245,24 +222,12 @@ impl Plan {
                 "    context {} dockerfile {}{}",
                 b.context.display(),
                 b.dockerfile.display(),
-                b.target
-                    .as_deref()
-                    .map(|t| format!(" target {t}"))
-                    .unwrap_or_default()
+                b.target.as_deref().map(|t| format!(" target {t}")).unwrap_or_default()
             );
-            let _ = writeln!(
-                s,
-                "    image {registry}/{} tags {}",
-                b.repository,
-                b.tags.join(", ")
-            );
+            let _ = writeln!(s, "    image {registry}/{} tags {}", b.repository, b.tags.join(", "));
             if let Some(cache) = &b.cache {
-                let _ = writeln!(
-                    s,
-                    "    cache from {} to {}",
-                    cache.from_tags.join(", "),
-                    cache.to_tag.as_deref().unwrap_or("(not written)")
-                );
+                let _ =
+                    writeln!(s, "    cache from {} to {}", cache.from_tags.join(", "), cache.to_tag.as_deref().unwrap_or("(not written)"));
             }
             match &c.deploy {
                 Some(d) => {
@@ -319,29 +284,15 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
     let env_cfg = settings.environment_config();
     let push = settings.target.pushes();
 
-    let config_components = settings
-        .config
-        .as_ref()
-        .map(|c| &c.components)
-        .filter(|c| !c.is_empty());
+    let config_components = settings.config.as_ref().map(|c| &c.components).filter(|c| !c.is_empty());
     let mut components = Vec::new();
     match config_components {
         Some(all) => {
-            let selected: Vec<&String> = if settings.components.is_empty() {
-                all.keys().collect()
-            } else {
-                settings.components.iter().collect()
-            };
+            let selected: Vec<&String> =
+                if settings.components.is_empty() { all.keys().collect() } else { settings.components.iter().collect() };
             let single = selected.len() == 1;
             if !single {
-                for name in [
-                    "context",
-                    "dockerfile",
-                    "repository",
-                    "service",
-                    "container",
-                    "task-definition",
-                ] {
+                for name in ["context", "dockerfile", "repository", "service", "container", "task-definition"] {
                     if settings.raw.get(name).is_some() {
                         return Err(BadInput::invalid(
                             name,
@@ -357,36 +308,19 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
             }
         }
         None => {
-            let name = settings
-                .components
-                .first()
-                .map(String::as_str)
-                .unwrap_or(SINGLE_COMPONENT);
+            let name = settings.components.first().map(String::as_str).unwrap_or(SINGLE_COMPONENT);
             components.push(component(settings, name, None, env_cfg, true, push)?);
         }
     }
 
     let github = settings.github_token_set.then(|| GithubPlan {
-        deployments: settings.target.environment().is_some()
-            && components.iter().any(|c| c.deploy.is_some()),
+        deployments: settings.target.environment().is_some() && components.iter().any(|c| c.deploy.is_some()),
         pr_comment: ctx.pull_request,
-        environment_url: settings
-            .environment_url
-            .clone()
-            .or_else(|| env_cfg.and_then(|e| e.url.clone())),
+        environment_url: settings.environment_url.clone().or_else(|| env_cfg.and_then(|e| e.url.clone())),
     });
-    let slack = match (
-        settings.raw.get("slack-bot-token"),
-        settings.raw.get("slack-channel"),
-        settings.raw.get("slack-webhook-url"),
-    ) {
-        (Some(_), Some(channel), _) => Some(SlackPlan::Bot {
-            channel: channel.to_string(),
-            on: settings.slack_on.clone(),
-        }),
-        (_, _, Some(_)) => Some(SlackPlan::Webhook {
-            on: settings.slack_on.clone(),
-        }),
+    let slack = match (settings.raw.get("slack-bot-token"), settings.raw.get("slack-channel"), settings.raw.get("slack-webhook-url")) {
+        (Some(_), Some(channel), _) => Some(SlackPlan::Bot { channel: channel.to_string(), on: settings.slack_on.clone() }),
+        (_, _, Some(_)) => Some(SlackPlan::Webhook { on: settings.slack_on.clone() }),
         (Some(_), None, None) => {
             return Err(BadInput::Missing {
                 name: "slack-channel".into(),
@@ -415,11 +349,7 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
             ignore_checks: settings.ignore_checks.clone(),
         },
         components,
-        notifications: Notifications {
-            slack,
-            github,
-            summary: settings.summary_file.is_some(),
-        },
+        notifications: Notifications { slack, github, summary: settings.summary_file.is_some() },
     })
 }
 
@@ -430,21 +360,11 @@ fn choose_builder(settings: &Settings, probe: &BuilderProbe) -> Result<BuilderCh
         BuilderInput::Codebuild => (BuilderKind::Codebuild, settings.builder_source.clone()),
         BuilderInput::Auto => {
             if probe.docker_buildx {
-                (
-                    BuilderKind::Buildx,
-                    "auto: a docker daemon with buildx answered".to_string(),
-                )
+                (BuilderKind::Buildx, "auto: a docker daemon with buildx answered".to_string())
             } else if probe.buildah {
-                (
-                    BuilderKind::Buildah,
-                    "auto: no docker daemon answered; buildah is installed".to_string(),
-                )
+                (BuilderKind::Buildah, "auto: no docker daemon answered; buildah is installed".to_string())
             } else if settings.codebuild_project.is_some() {
-                (
-                    BuilderKind::Codebuild,
-                    "auto: no docker daemon and no buildah here; a CodeBuild project is configured"
-                        .to_string(),
-                )
+                (BuilderKind::Codebuild, "auto: no docker daemon and no buildah here; a CodeBuild project is configured".to_string())
             } else {
                 return Err(BadInput::other(
                     "no builder is available: no docker daemon with buildx answered, buildah is not installed and no `codebuild-project` is set; \
@@ -456,9 +376,7 @@ fn choose_builder(settings: &Settings, probe: &BuilderProbe) -> Result<BuilderCh
     if kind == BuilderKind::Codebuild && settings.codebuild_project.is_none() {
         return Err(BadInput::Missing {
             name: "codebuild-project".into(),
-            why: format!(
-                "to build on CodeBuild ({reason}); name the project, or choose another builder"
-            ),
+            why: format!("to build on CodeBuild ({reason}); name the project, or choose another builder"),
         });
     }
     Ok(BuilderChoice {
@@ -484,23 +402,13 @@ fn component(
     let ws = &ctx.workspace;
     let over = env_cfg.and_then(|e| e.overrides.get(name));
     let input = |n: &str| {
-        if single {
-            raw.get(n).map(str::to_string)
-        } else {
-            None
-        }
+        if single { raw.get(n).map(str::to_string) } else { None }
     };
 
-    let context_rel = input("context")
-        .or_else(|| cfg.and_then(|c| c.context.clone()))
-        .unwrap_or_else(|| ".".into());
+    let context_rel = input("context").or_else(|| cfg.and_then(|c| c.context.clone())).unwrap_or_else(|| ".".into());
     let context = normalize(&ws.join(&context_rel));
     if !context.starts_with(normalize(ws)) {
-        return Err(BadInput::invalid(
-            "context",
-            &context_rel,
-            "a directory inside the workspace",
-        ));
+        return Err(BadInput::invalid("context", &context_rel, "a directory inside the workspace"));
     }
     let dockerfile = match input("dockerfile").or_else(|| cfg.and_then(|c| c.dockerfile.clone())) {
         Some(d) => normalize(&ws.join(d)),
@@ -517,20 +425,10 @@ fn component(
         build_args.extend(o.build_args.clone());
     }
     if let Some(lines) = raw.get("build-args") {
-        for line in lines
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            let (k, v) = line
-                .split_once('=')
-                .ok_or_else(|| BadInput::invalid("build-args", line, "one KEY=VALUE per line"))?;
+        for line in lines.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let (k, v) = line.split_once('=').ok_or_else(|| BadInput::invalid("build-args", line, "one KEY=VALUE per line"))?;
             if k.trim().is_empty() {
-                return Err(BadInput::invalid(
-                    "build-args",
-                    line,
-                    "one KEY=VALUE per line",
-                ));
+                return Err(BadInput::invalid("build-args", line, "one KEY=VALUE per line"));
             }
             build_args.insert(k.trim().to_string(), v.to_string());
         }
@@ -540,21 +438,12 @@ fn component(
         Some(_) => raw.list("platforms"),
         None => cfg
             .and_then(|c| c.platforms.clone())
-            .or_else(|| {
-                settings
-                    .config
-                    .as_ref()
-                    .and_then(|c| c.defaults.platforms.clone())
-            })
+            .or_else(|| settings.config.as_ref().and_then(|c| c.defaults.platforms.clone()))
             .unwrap_or_default(),
     };
     for p in &platforms {
         if !p.starts_with("linux/") && !p.starts_with("windows/") {
-            return Err(BadInput::invalid(
-                "platforms",
-                p,
-                "platforms such as linux/amd64,linux/arm64",
-            ));
+            return Err(BadInput::invalid("platforms", p, "platforms such as linux/amd64,linux/arm64"));
         }
     }
 
@@ -567,18 +456,11 @@ fn component(
             .or_else(|| ws.file_name().map(|n| n.to_string_lossy().to_string()))
             .unwrap_or_else(|| "app".into())
             .to_ascii_lowercase();
-        if cfg.is_some() {
-            format!("{base}/{name}")
-        } else {
-            base
-        }
+        if cfg.is_some() { format!("{base}/{name}") } else { base }
     };
-    let repository = input("repository")
-        .or_else(|| cfg.and_then(|c| c.repository.clone()))
-        .unwrap_or_else(repo_default)
-        .to_ascii_lowercase();
-    crate::config::check_repository(&repository)
-        .map_err(|m| BadInput::invalid("repository", &repository, &m))?;
+    let repository =
+        input("repository").or_else(|| cfg.and_then(|c| c.repository.clone())).unwrap_or_else(repo_default).to_ascii_lowercase();
+    crate::config::check_repository(&repository).map_err(|m| BadInput::invalid("repository", &repository, &m))?;
 
     let mut tags = vec![commit_tag(&ctx.commit.sha)];
     if let Some(env) = settings.target.environment() {
@@ -595,19 +477,10 @@ fn component(
 
     let mut labels = BTreeMap::new();
     if let Some(repo) = &ctx.repository {
-        labels.insert(
-            "org.opencontainers.image.source".to_string(),
-            format!("{}/{repo}", ctx.server_url),
-        );
+        labels.insert("org.opencontainers.image.source".to_string(), format!("{}/{repo}", ctx.server_url));
     }
-    labels.insert(
-        "org.opencontainers.image.revision".to_string(),
-        ctx.commit.sha.clone(),
-    );
-    labels.insert(
-        "org.opencontainers.image.created".to_string(),
-        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    );
+    labels.insert("org.opencontainers.image.revision".to_string(), ctx.commit.sha.clone());
+    labels.insert("org.opencontainers.image.created".to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     labels.insert("dev.fastdeploy.component".to_string(), name.to_string());
 
     let cache = settings.cache.then(|| {
@@ -618,10 +491,7 @@ fn component(
             from_tags.push(cache_tag(default_branch));
         }
         CachePlan {
-            repository: settings
-                .cache_repository
-                .clone()
-                .unwrap_or_else(|| repository.clone()),
+            repository: settings.cache_repository.clone().unwrap_or_else(|| repository.clone()),
             to_tag: (push && !ctx.is_pull_request()).then(|| cache_tag(branch)),
             from_tags,
         }
@@ -629,12 +499,8 @@ fn component(
 
     let deploy = match settings.target.environment() {
         Some(env_name) => {
-            let deploys_here = env_cfg
-                .and_then(|e| e.components.as_ref())
-                .is_none_or(|list| list.iter().any(|c| c == name));
-            let service = input("service")
-                .or_else(|| over.and_then(|o| o.service.clone()))
-                .or_else(|| cfg.and_then(|c| c.service.clone()));
+            let deploys_here = env_cfg.and_then(|e| e.components.as_ref()).is_none_or(|list| list.iter().any(|c| c == name));
+            let service = input("service").or_else(|| over.and_then(|o| o.service.clone())).or_else(|| cfg.and_then(|c| c.service.clone()));
             match service.filter(|_| deploys_here) {
                 None => None,
                 Some(service) => {
@@ -652,10 +518,9 @@ fn component(
                         })?;
                     let containers = match input("container") {
                         Some(_) => raw.list("container"),
-                        None => over
-                            .and_then(|o| o.container.clone())
-                            .or_else(|| cfg.and_then(|c| c.container.clone()))
-                            .unwrap_or_default(),
+                        None => {
+                            over.and_then(|o| o.container.clone()).or_else(|| cfg.and_then(|c| c.container.clone())).unwrap_or_default()
+                        }
                     };
                     let td = input("task-definition")
                         .or_else(|| over.and_then(|o| o.task_definition.clone()))
@@ -681,18 +546,7 @@ fn component(
 
     Ok(ComponentPlan {
         name: name.to_string(),
-        build: BuildPlan {
-            context,
-            dockerfile,
-            target,
-            build_args,
-            platforms,
-            repository,
-            tags,
-            labels,
-            cache,
-            push,
-        },
+        build: BuildPlan { context, dockerfile, target, build_args, platforms, repository, tags, labels, cache, push },
         deploy,
     })
 }
@@ -712,13 +566,7 @@ pub fn sanitize_tag(s: &str) -> String {
     let mut t: String = s
         .to_ascii_lowercase()
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' { c } else { '-' })
         .collect();
     while t.starts_with(['.', '-']) {
         t.remove(0);
@@ -758,13 +606,7 @@ mod tests {
 
     #[test]
     fn normalize_resolves_dots() {
-        assert_eq!(
-            normalize(std::path::Path::new("/w/a/./b/../c")),
-            PathBuf::from("/w/a/c")
-        );
-        assert_eq!(
-            normalize(std::path::Path::new("/w/../etc")),
-            PathBuf::from("/etc")
-        );
+        assert_eq!(normalize(std::path::Path::new("/w/a/./b/../c")), PathBuf::from("/w/a/c"));
+        assert_eq!(normalize(std::path::Path::new("/w/../etc")), PathBuf::from("/etc"));
     }
 }

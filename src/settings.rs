@@ -69,23 +69,14 @@ pub struct Settings {
 impl Settings {
     /// Resolves settings from raw inputs, the process environment (as a map)
     /// and the working directory.
-    pub fn resolve(
-        raw: RawInputs,
-        env: &BTreeMap<String, String>,
-        cwd: &Path,
-    ) -> Result<Settings, BadInput> {
+    pub fn resolve(raw: RawInputs, env: &BTreeMap<String, String>, cwd: &Path) -> Result<Settings, BadInput> {
         let context = RunContext::from_env(env, cwd)?;
         let config_path = config::locate(&context.workspace, raw.get("config"))?;
         let config = config_path.as_deref().map(Config::load).transpose()?;
-        let defaults = config
-            .as_ref()
-            .map(|c| c.defaults.clone())
-            .unwrap_or_default();
+        let defaults = config.as_ref().map(|c| c.defaults.clone()).unwrap_or_default();
         let target = resolve_target(&context, config.as_ref(), raw.get("environment"))?;
 
-        let use_codebuild = env
-            .get(env_vars::USE_CODEBUILD)
-            .map(|v| v.trim().to_ascii_lowercase());
+        let use_codebuild = env.get(env_vars::USE_CODEBUILD).map(|v| v.trim().to_ascii_lowercase());
         let (builder, builder_source) = match use_codebuild.as_deref() {
             Some("true" | "1") => (BuilderInput::Codebuild, "USE_CODEBUILD=true".to_string()),
             Some("" | "false" | "0") | None => {
@@ -100,29 +91,17 @@ impl Settings {
                     "buildah" => BuilderInput::Buildah,
                     "codebuild" => BuilderInput::Codebuild,
                     other => {
-                        return Err(BadInput::invalid(
-                            "builder",
-                            other,
-                            "auto | buildx | buildah | codebuild",
-                        ));
+                        return Err(BadInput::invalid("builder", other, "auto | buildx | buildah | codebuild"));
                     }
                 };
                 (b, source)
             }
             Some(other) => {
-                return Err(BadInput::invalid(
-                    env_vars::USE_CODEBUILD,
-                    other,
-                    "true or false",
-                ));
+                return Err(BadInput::invalid(env_vars::USE_CODEBUILD, other, "true or false"));
             }
         };
 
-        let cache = match raw
-            .get("cache")
-            .or(defaults.cache.as_deref())
-            .unwrap_or("registry")
-        {
+        let cache = match raw.get("cache").or(defaults.cache.as_deref()).unwrap_or("registry") {
             "registry" => true,
             "none" => false,
             other => return Err(BadInput::invalid("cache", other, "registry | none")),
@@ -131,36 +110,17 @@ impl Settings {
         let aws_region = raw
             .get("aws-region")
             .map(str::to_string)
-            .or_else(|| {
-                target_env(&config, target.environment()).and_then(|e| e.aws_region.clone())
-            })
+            .or_else(|| target_env(&config, target.environment()).and_then(|e| e.aws_region.clone()))
             .or(defaults.aws_region.clone())
-            .or_else(|| {
-                env.get(env_vars::AWS_REGION)
-                    .filter(|v| !v.is_empty())
-                    .cloned()
-            })
-            .or_else(|| {
-                env.get(env_vars::AWS_DEFAULT_REGION)
-                    .filter(|v| !v.is_empty())
-                    .cloned()
-            });
+            .or_else(|| env.get(env_vars::AWS_REGION).filter(|v| !v.is_empty()).cloned())
+            .or_else(|| env.get(env_vars::AWS_DEFAULT_REGION).filter(|v| !v.is_empty()).cloned());
         if let Some(r) = &aws_region
-            && !r
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
-            return Err(BadInput::invalid(
-                "aws-region",
-                r,
-                "a region name such as eu-west-1",
-            ));
+            return Err(BadInput::invalid("aws-region", r, "a region name such as eu-west-1"));
         }
 
-        let registry = raw
-            .get("registry")
-            .map(str::to_string)
-            .or(defaults.registry.clone());
+        let registry = raw.get("registry").map(str::to_string).or(defaults.registry.clone());
         if let Some(r) = &registry
             && (r.contains("://") || r.contains('/') || r.is_empty())
         {
@@ -173,14 +133,9 @@ impl Settings {
 
         let max_context_mb = match raw.get("max-context-mb") {
             Some(_) => raw.u64_in("max-context-mb", 1..=1_000_000)?.unwrap_or(1024),
-            None => defaults
-                .max_context_mb
-                .unwrap_or(raw.u64_in("max-context-mb", 1..=1_000_000)?.unwrap_or(1024)),
+            None => defaults.max_context_mb.unwrap_or(raw.u64_in("max-context-mb", 1..=1_000_000)?.unwrap_or(1024)),
         };
-        let warn_context_mb = raw
-            .u64_in("warn-context-mb", 1..=1_000_000)?
-            .unwrap_or(200)
-            .min(max_context_mb);
+        let warn_context_mb = raw.u64_in("warn-context-mb", 1..=1_000_000)?.unwrap_or(200).min(max_context_mb);
         let max_image_mb = match raw.get("max-image-mb") {
             Some(_) => raw.u64_in("max-image-mb", 1..=1_000_000)?,
             None => defaults.max_image_mb,
@@ -199,31 +154,21 @@ impl Settings {
             Some("success") => SlackOn::Success,
             _ => SlackOn::Always,
         };
-        let fail_on_severity = match raw.choice(
-            "fail-on-severity",
-            &["none", "informational", "low", "medium", "high", "critical"],
-        )? {
+        let fail_on_severity = match raw.choice("fail-on-severity", &["none", "informational", "low", "medium", "high", "critical"])? {
             None | Some("none") => None,
             Some(s) => Some(s.to_ascii_uppercase()),
         };
 
         let environment_url = raw.get("environment-url").map(str::to_string);
         if let Some(u) = &environment_url {
-            url::Url::parse(u).map_err(|e| {
-                BadInput::invalid("environment-url", u, &format!("an absolute URL ({e})"))
-            })?;
+            url::Url::parse(u).map_err(|e| BadInput::invalid("environment-url", u, &format!("an absolute URL ({e})")))?;
         }
         let slack_webhook = raw.get("slack-webhook-url");
         if let Some(u) = slack_webhook
-            && url::Url::parse(u)
-                .map(|u| u.scheme().starts_with("http"))
-                .unwrap_or(false)
-                == false
+            && url::Url::parse(u).map(|u| u.scheme().starts_with("http")).unwrap_or(false) == false
         {
             // Not fatal: reporting never gates a deploy. The executor warns.
-            tracing::debug!(
-                "slack-webhook-url is not an http(s) URL; Slack will be skipped with a warning"
-            );
+            tracing::debug!("slack-webhook-url is not an http(s) URL; Slack will be skipped with a warning");
         }
 
         let components = raw.list("components");
@@ -233,12 +178,7 @@ impl Settings {
                     if !cfg.components.contains_key(c) {
                         return Err(BadInput::UnknownComponent {
                             name: c.clone(),
-                            known: cfg
-                                .components
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            known: cfg.components.keys().cloned().collect::<Vec<_>>().join(", "),
                         });
                     }
                 }
@@ -257,24 +197,12 @@ impl Settings {
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
-                .ok_or_else(|| {
-                    BadInput::invalid(
-                        env_vars::FASTDEPLOY_DELAY_SCALE,
-                        v,
-                        "a number above 0 and at most 1",
-                    )
-                })?,
+                .ok_or_else(|| BadInput::invalid(env_vars::FASTDEPLOY_DELAY_SCALE, v, "a number above 0 and at most 1"))?,
             _ => 1.0,
         };
 
-        let codebuild_project = raw
-            .get("codebuild-project")
-            .map(str::to_string)
-            .or(defaults.codebuild_project.clone());
-        let github_token_set = raw.get("github-token").is_some()
-            || env
-                .get(env_vars::GITHUB_TOKEN)
-                .is_some_and(|t| !t.is_empty());
+        let codebuild_project = raw.get("codebuild-project").map(str::to_string).or(defaults.codebuild_project.clone());
+        let github_token_set = raw.get("github-token").is_some() || env.get(env_vars::GITHUB_TOKEN).is_some_and(|t| !t.is_empty());
 
         Ok(Settings {
             builder,
@@ -288,18 +216,12 @@ impl Settings {
             max_context_mb,
             max_image_mb,
             max_parallel: raw.u64_in("max-parallel", 1..=32)?.unwrap_or(3) as usize,
-            ignore_checks: raw
-                .list("ignore-checks")
-                .into_iter()
-                .map(|s| s.to_ascii_uppercase())
-                .collect(),
+            ignore_checks: raw.list("ignore-checks").into_iter().map(|s| s.to_ascii_uppercase()).collect(),
             create_repository: raw.bool("create-repository")?,
             cache_repository: raw.get("cache-repository").map(str::to_string),
             fail_on_severity,
             codebuild_project,
-            codebuild_timeout_minutes: raw
-                .u64_in("codebuild-timeout-minutes", 5..=2160)?
-                .unwrap_or(60) as u32,
+            codebuild_timeout_minutes: raw.u64_in("codebuild-timeout-minutes", 5..=2160)?.unwrap_or(60) as u32,
             strategy,
             wait_until,
             wait_minutes: raw.u64_in("wait-minutes", 1..=360)?.unwrap_or(30),
@@ -310,14 +232,8 @@ impl Settings {
             slack_on,
             dry_run: raw.bool("dry-run")?,
             delay_scale,
-            output_file: env
-                .get(env_vars::GITHUB_OUTPUT)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            summary_file: env
-                .get(env_vars::GITHUB_STEP_SUMMARY)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            output_file: env.get(env_vars::GITHUB_OUTPUT).filter(|v| !v.is_empty()).map(PathBuf::from),
+            summary_file: env.get(env_vars::GITHUB_STEP_SUMMARY).filter(|v| !v.is_empty()).map(PathBuf::from),
             github_token_set,
             slack_api_url: env
                 .get(env_vars::FASTDEPLOY_SLACK_API_URL)
@@ -345,9 +261,6 @@ impl Settings {
     }
 }
 
-fn target_env<'a>(
-    config: &'a Option<Config>,
-    explicit: Option<&str>,
-) -> Option<&'a config::EnvironmentConfig> {
+fn target_env<'a>(config: &'a Option<Config>, explicit: Option<&str>) -> Option<&'a config::EnvironmentConfig> {
     config.as_ref()?.environments.get(explicit?)
 }

@@ -26,11 +26,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A child process that printed `ready` and is killed on drop.
@@ -42,12 +38,9 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` and waits for a line starting with `ready` on stdout.
     fn start_ready(name: &'static str, mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("sandbox: cannot start {name}: {e} (run .ci/run or see README to install it)")
-        });
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child =
+            cmd.spawn().unwrap_or_else(|e| panic!("sandbox: cannot start {name}: {e} (run .ci/run or see README to install it)"));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -62,25 +55,17 @@ impl Proc {
             // Keep draining so the child never blocks on a full pipe.
             for _ in lines {}
         });
-        rx.recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("sandbox: {name} did not become ready in 60 s"));
+        rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("sandbox: {name} did not become ready in 60 s"));
         Proc { child, name }
     }
 
     /// Starts `cmd` and waits until `port` accepts connections.
     fn start_port(name: &'static str, mut cmd: Command, port: u16) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("sandbox: cannot start {name}: {e} (run .ci/run or see README to install it)")
-        });
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("sandbox: cannot start {name}: {e} (run .ci/run or see README to install it)"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "sandbox: {name} did not listen on {port} in 30 s"
-            );
+            assert!(Instant::now() < deadline, "sandbox: {name} did not listen on {port} in 30 s");
             std::thread::sleep(Duration::from_millis(50));
         }
         Proc { child, name }
@@ -108,13 +93,9 @@ impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("tests/sandbox/moto_server.py"))
-            .arg(port.to_string());
+        cmd.arg(repo_root().join("tests/sandbox/moto_server.py")).arg(port.to_string());
         let proc = Proc::start_ready("moto", cmd);
-        Moto {
-            _proc: proc,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
+        Moto { _proc: proc, endpoint: format!("http://127.0.0.1:{port}") }
     }
 
     /// Environment that points the AWS SDK (and fastdeploy) at this moto.
@@ -133,9 +114,7 @@ impl Moto {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-                "testing", "testing", None, None, "sandbox",
-            ))
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "sandbox"))
             .load()
             .await
     }
@@ -143,14 +122,7 @@ impl Moto {
     /// Sandbox control endpoint of the extensions (`/_sandbox/...`), e.g. to
     /// make the next deployment fail.
     pub fn control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
-        http_post_json(
-            &format!(
-                "{}/_sandbox/{}",
-                self.endpoint,
-                path.trim_start_matches('/')
-            ),
-            &body,
-        )
+        http_post_json(&format!("{}/_sandbox/{}", self.endpoint, path.trim_start_matches('/')), &body)
     }
 }
 
@@ -166,10 +138,7 @@ impl Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let htpasswd = dir.path().join("htpasswd");
-        let out = Command::new("htpasswd")
-            .args(["-Bbn", ECR_USER, ECR_PASSWORD])
-            .output()
-            .expect("htpasswd (apache2-utils) is installed");
+        let out = Command::new("htpasswd").args(["-Bbn", ECR_USER, ECR_PASSWORD]).output().expect("htpasswd (apache2-utils) is installed");
         assert!(out.status.success());
         std::fs::write(&htpasswd, &out.stdout).unwrap();
         let config = dir.path().join("config.yml");
@@ -185,11 +154,7 @@ impl Registry {
         let mut cmd = Command::new(registry_binary());
         cmd.arg("serve").arg(&config);
         let proc = Proc::start_port("docker-registry", cmd, port);
-        Registry {
-            _proc: proc,
-            host: format!("127.0.0.1:{port}"),
-            dir,
-        }
+        Registry { _proc: proc, host: format!("127.0.0.1:{port}"), dir }
     }
 
     pub fn url(&self) -> String {
@@ -216,13 +181,9 @@ impl Receiver {
     pub fn start() -> Receiver {
         let port = free_port();
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("tests/sandbox/receiver.py"))
-            .arg(port.to_string());
+        cmd.arg(repo_root().join("tests/sandbox/receiver.py")).arg(port.to_string());
         let proc = Proc::start_ready("receiver", cmd);
-        Receiver {
-            _proc: proc,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        Receiver { _proc: proc, url: format!("http://127.0.0.1:{port}") }
     }
 
     /// Everything recorded so far.
@@ -243,27 +204,15 @@ impl Receiver {
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 pub fn http_get_json(url: &str) -> serde_json::Value {
-    client()
-        .get(url)
-        .send()
-        .and_then(|r| r.json())
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    client().get(url).send().and_then(|r| r.json()).unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 pub fn http_post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
-    client()
-        .post(url)
-        .json(body)
-        .send()
-        .and_then(|r| r.json())
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+    client().post(url).json(body).send().and_then(|r| r.json()).unwrap_or_else(|e| panic!("POST {url}: {e}"))
 }
 
 /// `fastdeploy` as the runner invokes it: a clean environment (no GITHUB_*
