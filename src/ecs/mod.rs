@@ -308,6 +308,8 @@ async fn deregister_old(
                 .cloned(),
         );
     }
+    // Newest first by revision number, whatever order the pages came in.
+    arns.sort_by_key(|a| std::cmp::Reverse(a.rsplit(':').next().and_then(|r| r.parse::<u64>().ok()).unwrap_or(0)));
     for arn in arns.iter().skip(keep as usize) {
         if protect.contains(&Some(arn.as_str())) {
             continue;

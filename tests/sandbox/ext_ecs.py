@@ -24,6 +24,7 @@ patches moto's ECS backend so that:
 - StopServiceDeployment (stopType ROLLBACK) rolls back to the source revision.
 - ListTasks(desiredStatus=STOPPED, serviceName=...) and DescribeTasks show
   the stopped tasks with stoppedReason and container exit codes.
+- ListTaskDefinitions honours sort, maxResults and nextToken.
 
 Control endpoint (POST JSON):
 - /_sandbox/ecs/config {"step_seconds": 0.2, "fail_markers": [..], "hang_markers": [..]}
@@ -675,7 +676,27 @@ def _stop_service_deployment(self: Response) -> ActionResult:
     return ActionResult({"serviceDeploymentArn": arn})
 
 
+def _list_task_definitions_response(self: Response) -> ActionResult:
+    # Stock moto ignores sort, maxResults and nextToken; ECS sorts by family,
+    # then revision, ASC unless sort is DESC.
+    arns = self.ecs_backend.list_task_definitions(self._get_param("familyPrefix"), self._get_param("status", "ACTIVE"))
+
+    def key(arn: str) -> tuple[str, int]:
+        family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")
+        return family, int(revision)
+
+    arns = sorted(arns, key=key, reverse=self._get_param("sort") == "DESC")
+    start = int(self._get_param("nextToken") or 0)
+    size = int(self._get_param("maxResults") or 100)
+    page = arns[start : start + size]
+    result: dict[str, Any] = {"taskDefinitionArns": page}
+    if start + size < len(arns):
+        result["nextToken"] = str(start + size)
+    return ActionResult(result)
+
+
 Response.create_service = _create_service_response
+Response.list_task_definitions = _list_task_definitions_response
 Response.list_service_deployments = _list_service_deployments
 Response.describe_service_deployments = _describe_service_deployments
 Response.stop_service_deployment = _stop_service_deployment
