@@ -2,5 +2,6 @@
 //! tests"): binary-level tests drive `fastdeploy` as the runner does, and
 //! sandbox tests run against real moto, a real registry and buildah.
 
+mod ecs;
 mod sandbox;
 mod smoke;
