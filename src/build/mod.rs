@@ -1,12 +1,23 @@
 //! Local and remote builds: one build request executed by buildx (`docker`),
 //! buildah, or CodeBuild; tags, cache refs and content tags.
+//!
+//! [`build_component`] is the one entry point for local builds: it skips
+//! what the registry already holds (the content tag), runs the chosen
+//! builder, tags and measures the pushed image. Each call keeps its state in
+//! its own work directory and its own registry client, so the executor can
+//! run several at once.
 
 pub mod buildah;
 pub mod docker;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use crate::plan::{BuildPlan, BuilderProbe};
+use crate::error::BadInput;
+use crate::plan::{BuildPlan, BuilderKind, BuilderProbe};
+use crate::process::{Runner, Stream};
+use crate::registry::{self, ImageSize, RegistryAuth};
 
 /// Everything a builder needs for one component, resolved at run time (the
 /// registry host is known only after ECR login).
@@ -58,6 +69,199 @@ pub struct BuildOutput {
     pub cached_steps: Option<u32>,
     pub total_steps: Option<u32>,
     pub seconds: f64,
+    /// True when the registry already had the content tag: nothing was
+    /// built, the plan's tags were put on the existing manifest.
+    pub skipped: bool,
+    /// Read from the registry after the push (`None` when not pushed).
+    pub size: Option<ImageSize>,
+}
+
+/// How builders are run here; resolved once by the executor from settings
+/// (nothing in this module reads the environment).
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The docker CLI (`FASTDEPLOY_DOCKER`).
+    pub docker: String,
+    /// buildah (`FASTDEPLOY_BUILDAH`).
+    pub buildah: String,
+    /// Global flags put before buildah's subcommand (`FASTDEPLOY_BUILDAH_FLAGS`,
+    /// e.g. `--storage-driver vfs`).
+    pub buildah_flags: Vec<String>,
+    /// `buildah bud --isolation` (`chroot` where user namespaces are missing).
+    pub buildah_isolation: Option<String>,
+    /// The user's docker config directory (`DOCKER_CONFIG` or `~/.docker`):
+    /// its buildx builders and CLI plugins stay visible while logins go to a
+    /// per-build config in the work directory.
+    pub docker_config: Option<PathBuf>,
+    /// Multiplies registry retry delays (tests pass a tiny scale).
+    pub delay_scale: f64,
+    /// `max-image-mb` in bytes: a pushed image over it fails the build.
+    pub max_image_bytes: Option<u64>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            docker: "docker".into(),
+            buildah: "buildah".into(),
+            buildah_flags: Vec::new(),
+            buildah_isolation: None,
+            docker_config: None,
+            delay_scale: 1.0,
+            max_image_bytes: None,
+        }
+    }
+}
+
+/// The pushed image is over `max-image-mb`. Carries the size so the report
+/// can still show it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "component `{component}`: the image is {}, over max-image-mb ({}); shrink the largest layers (multi-stage builds, fewer build tools in the final stage) or raise max-image-mb:\n{}",
+    registry::human_bytes(size.bytes), registry::human_bytes(*max_bytes), size.breakdown()
+)]
+pub struct ImageTooLarge {
+    pub component: String,
+    pub size: ImageSize,
+    pub max_bytes: u64,
+    pub digest: String,
+}
+
+/// Content tag of a component's build inputs: the build context (its file
+/// set and contents, hashed by the context guard), the Dockerfile, target,
+/// build args and platforms. Labels are left out on purpose: `created`
+/// changes on every run and `revision` on every commit, and a commit that
+/// does not touch the inputs should reuse the image.
+pub fn content_tag(context_hash: &str, plan: &BuildPlan, dockerfile_bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut field = |name: &str, value: &[u8]| {
+        // Length-prefixed so no two different inputs hash the same.
+        h.update(name.as_bytes());
+        h.update((value.len() as u64).to_le_bytes());
+        h.update(value);
+    };
+    field("v", b"fastdeploy-content-1");
+    field("context", context_hash.as_bytes());
+    field("dockerfile", dockerfile_bytes);
+    field("target", plan.target.as_deref().unwrap_or("").as_bytes());
+    for (k, v) in &plan.build_args {
+        field("arg-name", k.as_bytes());
+        field("arg-value", v.as_bytes());
+    }
+    for p in &plan.platforms {
+        field("platform", p.as_bytes());
+    }
+    format!("content-{}", &hex::encode(h.finalize())[..32])
+}
+
+/// Builds (or reuses) one component's image and reports its digest, cache
+/// use and size. Safe to run concurrently for different components: give
+/// each its own `req.work_dir`.
+pub async fn build_component(
+    kind: BuilderKind,
+    req: &BuildRequest<'_>,
+    auth: &RegistryAuth,
+    runner: &Runner,
+    opts: &BuildOptions,
+) -> anyhow::Result<BuildOutput> {
+    let started = Instant::now();
+    std::fs::create_dir_all(req.work_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the build work directory {}: {e}", req.work_dir.display()))?;
+    let client = registry::Client::new(auth, opts.delay_scale);
+    let repo = req.plan.repository.as_str();
+
+    if req.plan.push
+        && let Some(content) = &req.content_tag
+    {
+        match client.manifest_digest(repo, content).await {
+            Ok(Some(digest)) => {
+                (runner.sink)(
+                    Stream::Stdout,
+                    &format!("{}:{content} is already in the registry ({digest}): nothing to build", req.image()),
+                );
+                client.tag(repo, &digest, &req.plan.tags).await?;
+                let size = measure(&client, req, &digest, opts).await?;
+                return Ok(BuildOutput { digest, seconds: started.elapsed().as_secs_f64(), skipped: true, size, ..Default::default() });
+            }
+            Ok(None) => {}
+            // Not knowing only costs a build.
+            Err(e) => tracing::warn!("cannot look up {repo}:{content}, building: {e:#}"),
+        }
+    }
+
+    let (digest, steps) = match kind {
+        BuilderKind::Buildx => docker::build(req, auth, runner, opts).await?,
+        BuilderKind::Buildah => buildah::build(req, auth, runner, opts, &client).await?,
+        BuilderKind::Codebuild => anyhow::bail!("CodeBuild builds run through crate::codebuild, not build_component"),
+    };
+    let size = if req.plan.push { measure(&client, req, &digest, opts).await? } else { None };
+    Ok(BuildOutput {
+        digest,
+        cached_steps: steps.map(|s| s.cached),
+        total_steps: steps.map(|s| s.total),
+        seconds: started.elapsed().as_secs_f64(),
+        skipped: false,
+        size,
+    })
+}
+
+/// Reads the pushed image's size and enforces `max-image-mb`. A registry
+/// that cannot say is a warning, not a failed build.
+async fn measure(
+    client: &registry::Client,
+    req: &BuildRequest<'_>,
+    digest: &str,
+    opts: &BuildOptions,
+) -> anyhow::Result<Option<ImageSize>> {
+    let size = match client.image_size(&req.plan.repository, digest).await {
+        Ok(size) => size,
+        Err(e) => {
+            tracing::warn!("cannot read the size of {}@{digest}: {e:#}", req.image());
+            return Ok(None);
+        }
+    };
+    if let Some(max) = opts.max_image_bytes
+        && size.bytes > max
+    {
+        return Err(ImageTooLarge { component: req.component.to_string(), size, max_bytes: max, digest: digest.to_string() }.into());
+    }
+    Ok(Some(size))
+}
+
+/// Cached and total build steps (Dockerfile instructions other than `FROM`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Steps {
+    pub cached: u32,
+    pub total: u32,
+}
+
+/// A runner whose sink also hands every line to `observe` (which may
+/// rewrite it for the log: `None` drops the line). Per build, so parallel
+/// builds never share what they observe.
+pub(crate) fn observing_runner<S: Send + 'static>(
+    runner: &Runner,
+    state: Arc<Mutex<S>>,
+    observe: fn(&mut S, Stream, &str) -> Vec<String>,
+) -> Runner {
+    let inner = runner.sink.clone();
+    Runner {
+        sink: Arc::new(move |stream, line| {
+            let out = observe(&mut state.lock().unwrap_or_else(|e| e.into_inner()), stream, line);
+            for l in out {
+                inner(stream, &l);
+            }
+        }),
+        tail_lines: runner.tail_lines,
+    }
+}
+
+/// A builder program that cannot be started is something the user fixes.
+pub(crate) async fn require_program(runner: &Runner, spec: &crate::process::CommandSpec, how_to_get: &str) -> anyhow::Result<bool> {
+    match runner.run(spec).await {
+        Ok(done) => Ok(done.success),
+        Err(e) => Err(BadInput::other(format!("{e:#}; {how_to_get}")).into()),
+    }
 }
 
 /// Probes what can build here: a docker daemon with buildx, or buildah.
@@ -79,4 +283,77 @@ pub async fn probe() -> BuilderProbe {
         ok(&buildah, &["--version"])
     );
     BuilderProbe { docker_buildx: buildx && daemon, buildah }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn plan() -> BuildPlan {
+        BuildPlan {
+            context: "/w".into(),
+            dockerfile: "/w/Dockerfile".into(),
+            target: None,
+            build_args: BTreeMap::new(),
+            platforms: vec![],
+            repository: "app".into(),
+            tags: vec!["sha-1".into()],
+            labels: BTreeMap::from([("org.opencontainers.image.created".to_string(), "2024-01-01T00:00:00Z".to_string())]),
+            cache: None,
+            push: true,
+        }
+    }
+
+    #[test]
+    fn content_tag_changes_with_every_build_input() {
+        let base = content_tag("ctx1", &plan(), b"FROM x");
+        assert!(base.starts_with("content-") && base.len() == "content-".len() + 32, "{base}");
+        assert_eq!(base, content_tag("ctx1", &plan(), b"FROM x"), "deterministic");
+        assert_ne!(base, content_tag("ctx2", &plan(), b"FROM x"));
+        assert_ne!(base, content_tag("ctx1", &plan(), b"FROM y"));
+        let mut p = plan();
+        p.target = Some("t".into());
+        assert_ne!(base, content_tag("ctx1", &p, b"FROM x"));
+        let mut p = plan();
+        p.build_args.insert("A".into(), "1".into());
+        assert_ne!(base, content_tag("ctx1", &p, b"FROM x"));
+        let mut p = plan();
+        p.platforms = vec!["linux/arm64".into()];
+        assert_ne!(base, content_tag("ctx1", &p, b"FROM x"));
+    }
+
+    #[test]
+    fn content_tag_ignores_labels_and_tags() {
+        // A new commit (new revision label, new tags) with unchanged inputs reuses the image.
+        let mut p = plan();
+        p.labels.insert("org.opencontainers.image.revision".into(), "abc".into());
+        p.tags = vec!["sha-2".into(), "main".into()];
+        assert_eq!(content_tag("ctx", &plan(), b"F"), content_tag("ctx", &p, b"F"));
+    }
+
+    #[test]
+    fn build_args_cannot_collide_by_concatenation() {
+        let mut a = plan();
+        a.build_args.insert("AB".into(), "C".into());
+        let mut b = plan();
+        b.build_args.insert("A".into(), "BC".into());
+        assert_ne!(content_tag("c", &a, b""), content_tag("c", &b, b""));
+    }
+
+    #[test]
+    fn image_too_large_names_the_limit_and_the_largest_layers() {
+        let e = ImageTooLarge {
+            component: "api".into(),
+            size: ImageSize {
+                bytes: 300 * 1024 * 1024,
+                layers: 2,
+                largest: vec![(250 * 1024 * 1024, "RUN apt-get install build-essential".into())],
+            },
+            max_bytes: 200 * 1024 * 1024,
+            digest: "sha256:x".into(),
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("300.0 MiB") && msg.contains("max-image-mb (200.0 MiB)") && msg.contains("RUN apt-get install"), "{msg}");
+    }
 }
