@@ -1,0 +1,257 @@
+//! `fastdeploy plan` driven exactly as the runner drives the action: `INPUT_*`
+//! variables, `GITHUB_*` variables, the event file and the runner's output and
+//! summary files. Real event payloads of each kind resolve the environment.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::sandbox::{fastdeploy, repo_root};
+
+struct Runner {
+    workspace: tempfile::TempDir,
+    files: tempfile::TempDir,
+}
+
+impl Runner {
+    /// A workspace holding the example config and its component directories.
+    fn new() -> Runner {
+        let workspace = tempfile::tempdir().unwrap();
+        std::fs::copy(repo_root().join("fastdeploy.example.yml"), workspace.path().join("fastdeploy.yml")).unwrap();
+        for dir in ["backend", "lambda", "admin"] {
+            std::fs::create_dir_all(workspace.path().join(dir)).unwrap();
+            std::fs::write(workspace.path().join(dir).join("Dockerfile"), "FROM scratch\n").unwrap();
+        }
+        Runner { workspace, files: tempfile::tempdir().unwrap() }
+    }
+
+    fn output_file(&self) -> PathBuf {
+        self.files.path().join("output")
+    }
+    fn summary_file(&self) -> PathBuf {
+        self.files.path().join("summary")
+    }
+
+    /// Runs `fastdeploy <args>` for `event` with the payload fixture.
+    fn run(&self, event: &str, fixture: &str, git_ref: &str, sha: &str, args: &[&str], inputs: &[(&str, &str)]) -> Output {
+        let mut cmd = fastdeploy(self.workspace.path());
+        cmd.args(args)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", event)
+            .env("GITHUB_EVENT_PATH", repo_root().join("tests/fixtures/events").join(fixture))
+            .env("GITHUB_REF", git_ref)
+            .env("GITHUB_SHA", sha)
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_WORKSPACE", self.workspace.path())
+            .env("GITHUB_OUTPUT", self.output_file())
+            .env("GITHUB_STEP_SUMMARY", self.summary_file())
+            .env("INPUT_BUILDER", "buildah");
+        for (k, v) in inputs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn outputs(&self) -> Vec<(String, String)> {
+        fastdeploy::gha::parse_output_file(&std::fs::read_to_string(self.output_file()).unwrap_or_default())
+    }
+
+    fn output(&self, name: &str) -> Option<String> {
+        self.outputs().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+fn plan_json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "plan failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("plan --json printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+const MAIN_SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+
+#[test]
+fn push_to_main_deploys_production() {
+    let r = Runner::new();
+    let plan = plan_json(&r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[]));
+    assert_eq!(plan["target"]["mode"], "deploy");
+    assert_eq!(plan["target"]["environment"], "production");
+    let backend = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "backend").unwrap();
+    assert_eq!(backend["deploy"]["cluster"], "prod");
+    assert_eq!(backend["deploy"]["service"], "backend");
+    assert_eq!(backend["build"]["tags"], serde_json::json!(["sha-a1b2c3d4e5f6", "production", "main"]));
+    assert_eq!(backend["build"]["cache"]["to_tag"], "cache-main");
+    let lambda = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "lambda").unwrap();
+    assert!(lambda["deploy"].is_null(), "a component without a service is built and pushed only");
+    assert_eq!(plan["context"]["commit"]["subject"], "Merge pull request #42 from acme/feature/faster-checkout");
+    assert_eq!(r.output("environment").as_deref(), Some("production"));
+    let summary = std::fs::read_to_string(r.summary_file()).unwrap();
+    assert!(summary.contains("production"), "{summary}");
+}
+
+#[test]
+fn push_to_develop_deploys_staging_with_its_overrides() {
+    let r = Runner::new();
+    let plan = plan_json(&r.run("push", "push-develop.json", "refs/heads/develop", "b2c3d4e5f60718293a4b5c6d7e8f901234567890", &["plan", "--json"], &[]));
+    assert_eq!(plan["target"]["environment"], "staging");
+    let backend = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "backend").unwrap();
+    assert_eq!(backend["deploy"]["service"], "backend-staging");
+    assert_eq!(backend["deploy"]["cluster"], "staging");
+    assert_eq!(r.output("environment").as_deref(), Some("staging"));
+}
+
+#[test]
+fn pull_request_builds_its_head_commit_and_neither_pushes_nor_deploys() {
+    let r = Runner::new();
+    // GITHUB_SHA is the merge commit for pull requests; the head SHA must be built.
+    let plan = plan_json(&r.run("pull_request", "pull_request.json", "refs/pull/57/merge", "f60718293a4b5c6d7e8f90123456789012345678", &["plan", "--json"], &[]));
+    assert_eq!(plan["target"]["mode"], "build-only");
+    assert_eq!(plan["target"]["push"], false);
+    assert_eq!(plan["context"]["commit"]["sha"], "e5f60718293a4b5c6d7e8f901234567890123456");
+    assert_eq!(plan["context"]["pull_request"], 57);
+    for c in plan["components"].as_array().unwrap() {
+        assert!(c["deploy"].is_null());
+        assert_eq!(c["build"]["push"], false);
+        assert!(c["build"]["cache"]["to_tag"].is_null(), "pull requests never write the cache");
+        assert_eq!(c["build"]["cache"]["from_tags"], serde_json::json!(["cache-feature-pip-cache", "cache-main"]));
+    }
+    assert_eq!(r.output("environment").as_deref(), Some(""));
+}
+
+#[test]
+fn workflow_dispatch_deploys_where_asked() {
+    let r = Runner::new();
+    let plan = plan_json(&r.run("workflow_dispatch", "workflow_dispatch.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[]));
+    assert_eq!(plan["target"]["environment"], "staging", "the dispatch input beats the branch map");
+    assert_eq!(r.output("environment").as_deref(), Some("staging"));
+}
+
+#[test]
+fn the_environment_input_beats_everything_but_pull_requests() {
+    let r = Runner::new();
+    let plan = plan_json(&r.run("workflow_dispatch", "workflow_dispatch.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[("INPUT_ENVIRONMENT", "production")]));
+    assert_eq!(plan["target"]["environment"], "production");
+}
+
+#[test]
+fn tag_push_resolves_as_the_config_says_and_other_refs_build_only() {
+    let r = Runner::new();
+    let plan = plan_json(&r.run("push", "push-tag.json", "refs/tags/v1.4.0", "d4e5f60718293a4b5c6d7e8f9012345678901234", &["plan", "--json"], &[]));
+    assert_eq!(plan["target"]["environment"], "production", "tags: [\"v*\"] maps to production");
+    let plan = plan_json(&r.run("push", "push-feature.json", "refs/heads/feature/login", "c3d4e5f60718293a4b5c6d7e8f90123456789012", &["plan", "--json"], &[]));
+    assert_eq!(plan["target"]["mode"], "build-only");
+    assert_eq!(plan["target"]["push"], true);
+}
+
+#[test]
+fn dry_run_prints_the_plan_for_people_and_does_nothing_else() {
+    let r = Runner::new();
+    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &[], &[("INPUT_DRY-RUN", "true")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("deploy to environment `production`"), "{text}");
+    assert!(text.contains("component backend"), "{text}");
+    assert_eq!(r.output("result").as_deref(), Some("skipped"));
+}
+
+fn expect_bad_input(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "expected exit 2, got {:?}: {stderr}", out.status.code());
+    for n in needles {
+        assert!(stderr.contains(n), "error should mention {n:?}: {stderr}");
+    }
+    assert_eq!(stderr.matches("error:").count(), 1, "the error chain is printed once: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("::error"), "an annotation is written inside Actions: {stdout}");
+}
+
+#[test]
+fn bad_inputs_exit_2_naming_the_input_and_the_fix() {
+    let r = Runner::new();
+    let go = |inputs: &[(&str, &str)]| r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], inputs);
+    expect_bad_input(&go(&[("INPUT_WAIT_MINUTES", "0")]), &["wait-minutes", "1 to 360"]);
+    expect_bad_input(&go(&[("INPUT_ROLLBACK", "yes")]), &["rollback", "true or false"]);
+    expect_bad_input(&go(&[("INPUT_BUILDER", "kaniko")]), &["builder", "auto | buildx | buildah | codebuild"]);
+    expect_bad_input(&go(&[("INPUT_COMPONENTS", "frontend")]), &["frontend", "backend"]);
+    expect_bad_input(&go(&[("INPUT_ENVIRONMENT", "qa")]), &["qa", "production", "staging"]);
+    expect_bad_input(&go(&[("INPUT_CONFIG", "missing.yml")]), &["missing.yml", "config"]);
+    expect_bad_input(&go(&[("INPUT_CONTEXT", "../outside"), ("INPUT_COMPONENTS", "backend")]), &["context", "inside the workspace"]);
+}
+
+#[test]
+fn a_malformed_event_file_exits_2_naming_the_file() {
+    let r = Runner::new();
+    let bad = r.files.path().join("event.json");
+    std::fs::write(&bad, "{ not json").unwrap();
+    let mut cmd = fastdeploy(r.workspace.path());
+    let out = cmd
+        .args(["plan"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("GITHUB_EVENT_PATH", &bad)
+        .env("GITHUB_REF", "refs/heads/main")
+        .env("GITHUB_SHA", MAIN_SHA)
+        .env("GITHUB_WORKSPACE", r.workspace.path())
+        .output()
+        .unwrap();
+    expect_bad_input(&out, &["event.json", "not valid JSON"]);
+}
+
+#[test]
+fn a_config_typo_names_line_and_column() {
+    let r = Runner::new();
+    std::fs::write(r.workspace.path().join("fastdeploy.yml"), "components:\n  backend:\n    servce: api\n").unwrap();
+    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[]);
+    expect_bad_input(&out, &["fastdeploy.yml", "servce"]);
+}
+
+#[test]
+fn single_component_use_needs_no_config() {
+    let r = Runner::new();
+    std::fs::remove_file(r.workspace.path().join("fastdeploy.yml")).unwrap();
+    std::fs::write(r.workspace.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let plan = plan_json(&r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &[("INPUT_CLUSTER", "prod"), ("INPUT_SERVICE", "shop"), ("INPUT_AWS-REGION", "eu-west-1")],
+    ));
+    assert_eq!(plan["target"]["environment"], "production", "default branch map: main -> production");
+    let c = &plan["components"][0];
+    assert_eq!(c["name"], "app");
+    assert_eq!(c["build"]["repository"], "shop");
+    assert_eq!(c["deploy"]["service"], "shop");
+    assert_eq!(plan["aws_region"], "eu-west-1");
+}
+
+#[test]
+fn laptop_runs_read_the_local_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git").args(args).current_dir(dir.path()).output().unwrap();
+        assert!(ok.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&ok.stderr));
+    };
+    git(&["init", "-q", "-b", "develop"]);
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    git(&["add", "."]);
+    git(&["-c", "user.name=Dana", "-c", "user.email=d@x", "commit", "-qm", "first"]);
+    let out = fastdeploy(dir.path()).args(["plan", "--json", "--builder", "codebuild", "--codebuild-project", "builds"]).output().unwrap();
+    let plan = plan_json(&out);
+    assert_eq!(plan["context"]["event"], "local");
+    assert_eq!(plan["context"]["branch"], "develop");
+    assert_eq!(plan["target"]["environment"], "staging");
+    assert_eq!(plan["builder"]["kind"], "codebuild");
+    assert_eq!(plan["context"]["commit"]["subject"], "first");
+    let _ = Path::new("");
+}
+
+#[test]
+fn use_codebuild_forces_codebuild_and_the_plan_says_why() {
+    let r = Runner::new();
+    let plan = plan_json(&r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[("USE_CODEBUILD", "true"), ("INPUT_CODEBUILD-PROJECT", "shop-builds")]));
+    assert_eq!(plan["builder"]["kind"], "codebuild");
+    assert_eq!(plan["builder"]["reason"], "USE_CODEBUILD=true");
+    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[("USE_CODEBUILD", "true")]);
+    expect_bad_input(&out, &["codebuild-project"]);
+}
