@@ -1,1 +1,614 @@
 //! AWS CodeBuild: remote builds from the same plan, with live logs, phases, cancellation and the pushed digest.
+//!
+//! The buildspec is generated from the same [`BuildRequest`] a local build
+//! runs: `crate::build::docker::build_command` renders the buildx argument
+//! list (same tags, same ECR cache flags) and this module writes it into the
+//! buildspec with paths relative to the source CodeBuild checks out. Secrets
+//! never travel as plaintext: build args whose value is `ssm:<parameter>` or
+//! `secretsmanager:<secret-id>` become PARAMETER_STORE / SECRETS_MANAGER
+//! environment overrides that CodeBuild resolves, and buildx reads them from
+//! the environment (`--build-arg NAME` without a value).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType, StatusType};
+use serde::Serialize;
+use sha2::Digest as _;
+
+use crate::build::{BuildOutput, BuildRequest, docker};
+use crate::cancel::Cancel;
+use crate::ecr::{FailureKind, backoff, classify, scaled};
+use crate::error::BadInput;
+use crate::gha::Actions;
+use crate::logs::LogTail;
+use crate::process::shell_quote;
+
+/// Exported variable carrying the pushed manifest's digest.
+pub const DIGEST_VARIABLE: &str = "FASTDEPLOY_IMAGE_DIGEST";
+/// Plaintext override naming the registry the build logs in to.
+pub const REGISTRY_VARIABLE: &str = "FASTDEPLOY_REGISTRY";
+/// Scratch directory inside the build container (metadata file).
+pub const REMOTE_WORK_DIR: &str = "/tmp/fastdeploy";
+/// Seconds between BatchGetBuilds polls (scaled, jittered).
+pub const POLL_SECONDS: f64 = 5.0;
+/// Grace past `codebuild-timeout-minutes` for queueing and provisioning
+/// before fastdeploy stops the build itself.
+pub const TIMEOUT_GRACE_SECONDS: f64 = 300.0;
+/// Consecutive transient failures of the status poll before giving up.
+const MAX_TRANSIENT: u32 = 6;
+
+/// A build-arg value CodeBuild resolves from a secret store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// `ssm:/path/to/parameter`
+    ParameterStore(String),
+    /// `secretsmanager:secret-id[:json-key[:version-stage[:version-id]]]`
+    SecretsManager(String),
+}
+
+impl SecretRef {
+    pub fn parse(value: &str) -> Option<SecretRef> {
+        if let Some(name) = value.strip_prefix("ssm:").filter(|n| !n.is_empty()) {
+            Some(SecretRef::ParameterStore(name.to_string()))
+        } else {
+            value.strip_prefix("secretsmanager:").filter(|n| !n.is_empty()).map(|id| SecretRef::SecretsManager(id.to_string()))
+        }
+    }
+
+    fn variable(&self, name: &str) -> anyhow::Result<EnvironmentVariable> {
+        let (kind, value) = match self {
+            SecretRef::ParameterStore(v) => (EnvironmentVariableType::ParameterStore, v),
+            SecretRef::SecretsManager(v) => (EnvironmentVariableType::SecretsManager, v),
+        };
+        Ok(EnvironmentVariable::builder().name(name).value(value).r#type(kind).build()?)
+    }
+}
+
+/// What StartBuild is given besides the project and commit.
+#[derive(Debug, Clone)]
+pub struct RemoteSpec {
+    pub buildspec: String,
+    pub environment: Vec<EnvironmentVariable>,
+    /// The buildx command as it runs in CodeBuild (for logs and tests).
+    pub command: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Buildspec {
+    version: &'static str,
+    env: BuildspecEnv,
+    phases: BuildspecPhases,
+}
+
+#[derive(Serialize)]
+struct BuildspecEnv {
+    shell: &'static str,
+    #[serde(rename = "exported-variables")]
+    exported_variables: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct BuildspecPhases {
+    pre_build: Phase,
+    build: Phase,
+}
+
+#[derive(Serialize)]
+struct Phase {
+    #[serde(rename = "on-failure", skip_serializing_if = "Option::is_none")]
+    on_failure: Option<&'static str>,
+    commands: Vec<String>,
+}
+
+/// Generates the buildspec and environment overrides for one component.
+/// Pure. `source_root` is the workspace the plan's paths are under (CodeBuild
+/// checks the same commit out into `$CODEBUILD_SRC_DIR` and runs from there).
+pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result<RemoteSpec> {
+    let relative = |p: &Path, what: &str| -> anyhow::Result<PathBuf> {
+        let rel = p.strip_prefix(source_root).map_err(|_| {
+            BadInput::other(format!(
+                "the {what} {} is outside the workspace {}; CodeBuild can only build from the checked-out repository",
+                p.display(),
+                source_root.display()
+            ))
+        })?;
+        Ok(if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel.to_path_buf() })
+    };
+    let mut plan = req.plan.clone();
+    plan.context = relative(&req.plan.context, "build context")?;
+    plan.dockerfile = relative(&req.plan.dockerfile, "Dockerfile")?;
+
+    let mut environment = vec![
+        EnvironmentVariable::builder().name(REGISTRY_VARIABLE).value(req.registry).r#type(EnvironmentVariableType::Plaintext).build()?,
+    ];
+    let mut secret_args = BTreeMap::new();
+    for (name, value) in &req.plan.build_args {
+        if let Some(secret) = SecretRef::parse(value) {
+            environment.push(secret.variable(name)?);
+            secret_args.insert(format!("{name}={value}"), name.clone());
+        }
+    }
+
+    let remote = BuildRequest { plan: &plan, work_dir: Path::new(REMOTE_WORK_DIR), ..req.clone() };
+    let builder = docker::builder_for(&remote);
+    let spec = docker::build_command(&remote, "docker", builder.as_deref());
+    let command: Vec<String> = std::iter::once(spec.program.clone())
+        .chain(spec.args.iter().map(|a| {
+            // Secret values come from the environment CodeBuild fills in.
+            if let Some(name) = secret_args.get(a) {
+                return name.clone();
+            }
+            // Plain progress reads well in CloudWatch; rawjson is for our own parser.
+            if a == "--progress=rawjson" { "--progress=plain".to_string() } else { a.clone() }
+        }))
+        .collect();
+
+    let mut pre_build = vec![
+        // The password goes through a pipe, never onto a command line.
+        format!(
+            "aws ecr get-login-password --region \"$AWS_REGION\" | docker login --username AWS --password-stdin \"${REGISTRY_VARIABLE}\""
+        ),
+        format!("mkdir -p {REMOTE_WORK_DIR}"),
+    ];
+    if let Some(b) = &builder {
+        let inspect = docker::inspect_builder_command("docker", b);
+        let create = docker::create_builder_command("docker", b);
+        pre_build.push(format!("{} >/dev/null 2>&1 || {}", inspect.display(), create.display()));
+    }
+    let metadata = docker::metadata_path(Path::new(REMOTE_WORK_DIR));
+    let build = vec![
+        command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
+        format!("{DIGEST_VARIABLE}=$(jq -r '.\"containerimage.digest\" // empty' {})", shell_quote(&metadata.display().to_string())),
+        format!("echo \"fastdeploy: pushed digest ${DIGEST_VARIABLE}\""),
+    ];
+    let spec = Buildspec {
+        version: "0.2",
+        env: BuildspecEnv { shell: "bash", exported_variables: vec![DIGEST_VARIABLE] },
+        phases: BuildspecPhases {
+            pre_build: Phase { on_failure: Some("ABORT"), commands: pre_build },
+            build: Phase { on_failure: None, commands: build },
+        },
+    };
+    // One line per command: folded scalars would read badly in the build's record.
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
+    let buildspec = serde_saphyr::to_string_with_options(&spec, options).context("rendering the CodeBuild buildspec")?;
+    Ok(RemoteSpec { buildspec, environment, command })
+}
+
+/// Same project, commit, component and buildspec give the same token, so a
+/// retried StartBuild (ours or the SDK's) never launches a second build.
+pub fn idempotency_token(project: &str, commit: &str, component: &str, buildspec: &str) -> String {
+    let mut h = sha2::Sha256::new();
+    for part in [project, commit, component, buildspec] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())[..32].to_string()
+}
+
+/// A remote build that ended without success. Carries the build id so the
+/// report can link it.
+#[derive(Debug, thiserror::Error)]
+#[error("CodeBuild build {build_id} {what}{}", tail_text(.last_lines))]
+pub struct RemoteBuildFailed {
+    pub build_id: String,
+    /// `FAILED`, `FAULT`, `TIMED_OUT`, `STOPPED`, or `CANCELLED` (we stopped it).
+    pub status: String,
+    pub what: String,
+    pub last_lines: Vec<String>,
+}
+
+fn tail_text(lines: &[String]) -> String {
+    if lines.is_empty() { String::new() } else { format!("; its last log lines:\n{}", lines.join("\n")) }
+}
+
+/// Runs one component's build in CodeBuild and returns what it pushed and
+/// the build id.
+///
+/// Starts `project` at `commit` with the generated buildspec, polls the build
+/// every few seconds (jittered; backing off only when throttled), streams its
+/// CloudWatch log into the action log, reports each phase with its duration,
+/// and stops the build when `cancel` fires or the timeout passes.
+pub async fn build(
+    cb: &aws_sdk_codebuild::Client,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    ecr: &aws_sdk_ecr::Client,
+    project: &str,
+    req: &BuildRequest<'_>,
+    commit: &str,
+    source_root: &Path,
+    timeout_minutes: u32,
+    delay_scale: f64,
+    cancel: &Cancel,
+    actions: &Actions,
+) -> anyhow::Result<(BuildOutput, String)> {
+    let started = Instant::now();
+    let spec = remote_spec(req, source_root)?;
+    let token = idempotency_token(project, commit, req.component, &spec.buildspec);
+    let resource = format!("CodeBuild project `{project}`");
+    tracing::debug!(component = req.component, buildspec = %spec.buildspec, "CodeBuild buildspec");
+
+    let mut attempt = 0;
+    let build = loop {
+        let res = cb
+            .start_build()
+            .project_name(project)
+            .source_version(commit)
+            .buildspec_override(&spec.buildspec)
+            .set_environment_variables_override(Some(spec.environment.clone()))
+            .privileged_mode_override(true)
+            .timeout_in_minutes_override(i32::try_from(timeout_minutes).unwrap_or(i32::MAX))
+            .idempotency_token(&token)
+            .send()
+            .await;
+        match res {
+            Ok(out) => break out.build_value().cloned().context("CodeBuild StartBuild returned no build")?,
+            Err(e) => {
+                let failure = classify(&e);
+                attempt += 1;
+                if failure.is_retryable() && attempt < MAX_TRANSIENT {
+                    tokio::time::sleep(backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale))).await;
+                    continue;
+                }
+                if failure.kind == FailureKind::NotFound {
+                    return Err(BadInput::other(format!(
+                        "CodeBuild project `{project}` does not exist in this account and region; create it (its source: this repository) or fix `codebuild-project` ({})",
+                        failure.message
+                    ))
+                    .into());
+                }
+                return Err(failure.explain("codebuild:StartBuild", &resource));
+            }
+        }
+    };
+    let id = build.id().context("CodeBuild StartBuild returned a build without an id")?.to_string();
+    actions.group(&format!("CodeBuild build {id} ({})", req.component));
+    actions.line(&format!("started CodeBuild build {id} of project {project} at {commit}"));
+    let result = watch(cb, logs, &id, timeout_minutes, delay_scale, cancel, actions).await;
+    actions.end_group();
+    let finished = result?;
+
+    let exported = finished
+        .exported_environment_variables()
+        .iter()
+        .find(|v| v.name() == Some(DIGEST_VARIABLE))
+        .and_then(|v| v.value())
+        .filter(|v| v.starts_with("sha256:"))
+        .map(str::to_string);
+    let digest = match exported {
+        Some(d) => d,
+        None if req.plan.push => {
+            // No exported digest (an older buildspec, jq missing): ask ECR which image the commit tag names.
+            let tag = req.plan.tags.first().context("the build plan has no tags")?;
+            crate::ecr::image_details(ecr, &req.plan.repository, tag, delay_scale)
+                .await
+                .with_context(|| {
+                    format!("CodeBuild build {id} succeeded but exported no digest, and ECR has no {}:{tag}", req.plan.repository)
+                })?
+                .digest
+        }
+        None => String::new(),
+    };
+    if !digest.is_empty() {
+        actions.line(&format!("{}@{digest}", req.image()));
+    }
+    Ok((BuildOutput { digest, seconds: started.elapsed().as_secs_f64(), ..Default::default() }, id))
+}
+
+/// Polls one build to its end. Returns the finished build on success.
+async fn watch(
+    cb: &aws_sdk_codebuild::Client,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    id: &str,
+    timeout_minutes: u32,
+    delay_scale: f64,
+    cancel: &Cancel,
+    actions: &Actions,
+) -> anyhow::Result<Build> {
+    let deadline = Instant::now() + scaled(f64::from(timeout_minutes) * 60.0 + TIMEOUT_GRACE_SECONDS, delay_scale);
+    let interval = scaled(POLL_SECONDS, delay_scale);
+    let mut tail: Option<LogTail> = None;
+    let mut phases = PhaseReport::default();
+    let mut throttled = 0u32;
+    let mut transient = 0u32;
+    let mut first = true;
+    loop {
+        let pause = if first {
+            Duration::ZERO
+        } else if throttled > 0 {
+            backoff(throttled, interval, interval.saturating_mul(12))
+        } else {
+            jitter(interval)
+        };
+        first = false;
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                stop(cb, id, actions).await;
+                drain(tail.as_mut(), logs, actions).await;
+                return Err(RemoteBuildFailed {
+                    build_id: id.to_string(),
+                    status: "CANCELLED".into(),
+                    what: "was stopped because the workflow was cancelled".into(),
+                    last_lines: last_lines(&tail),
+                }.into());
+            }
+            _ = tokio::time::sleep(pause) => {}
+        }
+        if Instant::now() >= deadline {
+            stop(cb, id, actions).await;
+            drain(tail.as_mut(), logs, actions).await;
+            return Err(RemoteBuildFailed {
+                build_id: id.to_string(),
+                status: "TIMED_OUT".into(),
+                what: format!("did not finish within codebuild-timeout-minutes ({timeout_minutes}) and was stopped"),
+                last_lines: last_lines(&tail),
+            }
+            .into());
+        }
+        let b = match cb.batch_get_builds().ids(id).send().await {
+            Ok(out) => {
+                throttled = 0;
+                transient = 0;
+                match out.builds().first() {
+                    Some(b) => b.clone(),
+                    None => anyhow::bail!("CodeBuild no longer knows build {id} (BatchGetBuilds returned nothing)"),
+                }
+            }
+            Err(e) => {
+                let failure = classify(&e);
+                match failure.kind {
+                    FailureKind::Throttled => {
+                        throttled += 1;
+                        tracing::debug!(build = id, throttled, "BatchGetBuilds throttled; backing off");
+                        continue;
+                    }
+                    FailureKind::Transient if transient < MAX_TRANSIENT => {
+                        transient += 1;
+                        continue;
+                    }
+                    _ => {
+                        stop(cb, id, actions).await;
+                        return Err(failure.explain("codebuild:BatchGetBuilds", &format!("CodeBuild build {id}")));
+                    }
+                }
+            }
+        };
+        if tail.is_none()
+            && let Some(l) = b.logs()
+            && let (Some(group), Some(stream)) = (l.group_name(), l.stream_name())
+        {
+            tail = Some(LogTail::new(group, stream));
+        }
+        if let Some(t) = tail.as_mut() {
+            let polled = t.poll(logs).await?;
+            for line in &polled.lines {
+                actions.line(line);
+            }
+            if polled.throttled {
+                throttled = throttled.max(1);
+            }
+        }
+        for line in phases.update(&b) {
+            actions.line(&line);
+        }
+        if !b.build_complete() {
+            continue;
+        }
+        drain(tail.as_mut(), logs, actions).await;
+        actions.line(&format!("phases: {}", phases.summary()));
+        let status = b.build_status().cloned().unwrap_or(StatusType::InProgress);
+        if status == StatusType::Succeeded {
+            return Ok(b);
+        }
+        let failed_phase = b
+            .phases()
+            .iter()
+            .find(|p| p.phase_status().is_some_and(|s| s.as_str() != "SUCCEEDED"))
+            .map(|p| {
+                let why = p.contexts().iter().filter_map(|c| c.message()).filter(|m| !m.is_empty()).collect::<Vec<_>>().join("; ");
+                let phase = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
+                if why.is_empty() { format!(" in phase {phase}") } else { format!(" in phase {phase}: {why}") }
+            })
+            .unwrap_or_default();
+        let what = match status {
+            StatusType::TimedOut => format!("timed out{failed_phase} (codebuild-timeout-minutes is {timeout_minutes})"),
+            StatusType::Stopped => format!("was stopped{failed_phase}"),
+            StatusType::Fault => format!("hit a CodeBuild fault{failed_phase}"),
+            _ => format!("failed{failed_phase}"),
+        };
+        return Err(RemoteBuildFailed {
+            build_id: id.to_string(),
+            status: status.as_str().to_string(),
+            what,
+            last_lines: last_lines(&tail),
+        }
+        .into());
+    }
+}
+
+fn last_lines(tail: &Option<LogTail>) -> Vec<String> {
+    tail.as_ref().map(|t| t.last_lines().into_iter().rev().take(20).rev().collect()).unwrap_or_default()
+}
+
+/// Reads what the log stream still holds after the build ended (CloudWatch
+/// delivers the last events a moment late).
+async fn drain(tail: Option<&mut LogTail>, logs: &aws_sdk_cloudwatchlogs::Client, actions: &Actions) {
+    let Some(t) = tail else { return };
+    for _ in 0..3 {
+        match t.poll(logs).await {
+            Ok(p) if !p.lines.is_empty() => p.lines.iter().for_each(|l| actions.line(l)),
+            Ok(_) => break,
+            Err(e) => {
+                tracing::debug!("log tail after the build: {e:#}");
+                break;
+            }
+        }
+    }
+}
+
+/// Stops the build; a failure to stop is reported, never hidden.
+async fn stop(cb: &aws_sdk_codebuild::Client, id: &str, actions: &Actions) {
+    match cb.stop_build().id(id).send().await {
+        Ok(_) => actions.line(&format!("stopped CodeBuild build {id}")),
+        Err(e) => {
+            let f = classify(&e);
+            actions.warning(
+                &format!(
+                    "could not stop CodeBuild build {id} ({}: {}); stop it in the console so it does not push",
+                    f.code.as_deref().unwrap_or("error"),
+                    f.message
+                ),
+                &Default::default(),
+            );
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.8 + fastrand::f64() * 0.4)
+}
+
+/// Phases reported so far: each finished phase once, with its duration.
+#[derive(Debug, Default)]
+struct PhaseReport {
+    done: usize,
+    current: Option<String>,
+    durations: Vec<(String, i64)>,
+}
+
+impl PhaseReport {
+    fn update(&mut self, b: &Build) -> Vec<String> {
+        let mut lines = Vec::new();
+        let phases = b.phases();
+        while let Some(p) = phases.get(self.done) {
+            let Some(status) = p.phase_status() else { break };
+            let name = p.phase_type().map(|t| t.as_str()).unwrap_or("?").to_string();
+            let secs = p.duration_in_seconds().unwrap_or(0);
+            lines.push(format!("phase {name} {} in {secs}s", status.as_str()));
+            self.durations.push((name, secs));
+            self.done += 1;
+        }
+        let current = b.current_phase().map(str::to_string);
+        if current != self.current
+            && let Some(c) = &current
+            && c != "COMPLETED"
+        {
+            lines.push(format!("phase {c} started"));
+        }
+        self.current = current;
+        lines
+    }
+
+    fn summary(&self) -> String {
+        self.durations.iter().filter(|(n, _)| n != "SUBMITTED").map(|(n, s)| format!("{n} {s}s")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{BuildPlan, CachePlan};
+
+    pub(crate) fn sample_plan(root: &Path) -> BuildPlan {
+        BuildPlan {
+            context: root.join("backend"),
+            dockerfile: root.join("backend/Dockerfile"),
+            target: Some("runtime".into()),
+            build_args: BTreeMap::from([
+                ("NODE_ENV".to_string(), "production".to_string()),
+                ("NPM_TOKEN".to_string(), "ssm:/ci/npm-token".to_string()),
+                ("SENTRY_DSN".to_string(), "secretsmanager:prod/sentry:dsn".to_string()),
+            ]),
+            platforms: vec![],
+            repository: "shop/backend".into(),
+            tags: vec!["sha-0123456789ab".into(), "production".into(), "main".into()],
+            labels: BTreeMap::from([("org.opencontainers.image.revision".to_string(), "0123456789abcdef".to_string())]),
+            cache: Some(CachePlan {
+                repository: "shop/backend".into(),
+                from_tags: vec!["cache-main".into()],
+                to_tag: Some("cache-main".into()),
+            }),
+            push: true,
+        }
+    }
+
+    #[test]
+    fn buildspec_runs_the_local_buildx_command_with_relative_paths_and_no_plaintext_secret() {
+        let root = Path::new("/home/runner/work/shop/shop");
+        let plan = sample_plan(root);
+        let req = BuildRequest {
+            component: "backend",
+            plan: &plan,
+            registry: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            content_tag: None,
+            provenance: false,
+            buildx_builder: None,
+            work_dir: Path::new("/tmp/local-work"),
+        };
+        let spec = remote_spec(&req, root).unwrap();
+        let parsed: serde_json::Value = serde_saphyr::from_str(&spec.buildspec).unwrap();
+        assert_eq!(parsed["version"], "0.2", "{}", spec.buildspec);
+        assert_eq!(parsed["env"]["exported-variables"][0], DIGEST_VARIABLE);
+        let build = parsed["phases"]["build"]["commands"][0].as_str().unwrap();
+        // Same tags and ECR cache flags as the local command.
+        let local = docker::build_command(&req, "docker", docker::builder_for(&req).as_deref());
+        for r in req.refs() {
+            assert!(build.contains(&format!("--tag {r}")), "{build}");
+        }
+        let cache_to = local.args.iter().find(|a| a.starts_with("type=registry,ref=") && a.contains("image-manifest=true")).unwrap();
+        assert!(build.contains(cache_to.as_str()), "{build}");
+        assert!(build.contains("--file backend/Dockerfile") && build.ends_with(" backend"), "{build}");
+        assert!(build.contains("--build-arg NODE_ENV=production"));
+        assert!(build.contains("--build-arg NPM_TOKEN ") && !build.contains("ssm:"), "{build}");
+        assert!(!spec.buildspec.contains("/home/runner"), "{}", spec.buildspec);
+        // Password via a pipe, never argv.
+        let pre = parsed["phases"]["pre_build"]["commands"][0].as_str().unwrap();
+        assert!(pre.contains("--password-stdin"), "{pre}");
+
+        let kinds: BTreeMap<&str, (&str, &str)> =
+            spec.environment.iter().map(|v| (v.name(), (v.r#type().unwrap().as_str(), v.value()))).collect();
+        assert_eq!(kinds["NPM_TOKEN"], ("PARAMETER_STORE", "/ci/npm-token"));
+        assert_eq!(kinds["SENTRY_DSN"], ("SECRETS_MANAGER", "prod/sentry:dsn"));
+        assert_eq!(kinds[REGISTRY_VARIABLE].0, "PLAINTEXT");
+        assert!(!kinds.contains_key("NODE_ENV"));
+    }
+
+    #[test]
+    fn a_context_outside_the_workspace_is_bad_input() {
+        let root = Path::new("/w");
+        let mut plan = sample_plan(root);
+        plan.context = PathBuf::from("/elsewhere");
+        let req = BuildRequest {
+            component: "backend",
+            plan: &plan,
+            registry: "r",
+            content_tag: None,
+            provenance: false,
+            buildx_builder: None,
+            work_dir: Path::new("/tmp"),
+        };
+        let err = remote_spec(&req, root).unwrap_err();
+        assert_eq!(crate::error::exit_for(&err), crate::error::Exit::BadInput);
+    }
+
+    #[test]
+    fn the_idempotency_token_is_stable_per_build_and_differs_between_builds() {
+        let a = idempotency_token("p", "abc", "backend", "spec");
+        assert_eq!(a, idempotency_token("p", "abc", "backend", "spec"));
+        assert_ne!(a, idempotency_token("p", "abd", "backend", "spec"));
+        assert_ne!(a, idempotency_token("p", "abc", "frontend", "spec"));
+        assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn secret_refs_parse() {
+        assert_eq!(SecretRef::parse("ssm:/a/b"), Some(SecretRef::ParameterStore("/a/b".into())));
+        assert_eq!(SecretRef::parse("secretsmanager:x:k"), Some(SecretRef::SecretsManager("x:k".into())));
+        assert_eq!(SecretRef::parse("ssm:"), None);
+        assert_eq!(SecretRef::parse("plain"), None);
+    }
+}

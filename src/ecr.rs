@@ -1,1 +1,799 @@
 //! Amazon ECR: authorization token, repository creation and hygiene, image size and scan findings.
+//!
+//! Also home of [`AwsFailure`], the one place an AWS SDK error is sorted into
+//! "retry it" (throttling, 5xx, timeouts, resets) and "tell the user" (access
+//! denied with the refused IAM action and the principal, missing or expired
+//! credentials, a resource that does not exist). `codebuild` and `logs` use it
+//! too.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, ScanStatus};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::cancel::Cancel;
+use crate::error::BadInput;
+use crate::gha::Actions;
+use crate::plan::BuildPlan;
+use crate::process::CommandSpec;
+use crate::registry::RegistryAuth;
+
+// ---------------------------------------------------------------------------
+// AWS errors people can act on.
+
+/// What kind of failure an AWS call met, deciding retry or report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Throttling: retry after backing off.
+    Throttled,
+    /// 5xx, timeouts, connection resets: retry a bounded number of times.
+    Transient,
+    /// The principal lacks an IAM permission.
+    AccessDenied,
+    /// No credentials, invalid or expired ones.
+    Credentials,
+    /// The named resource does not exist.
+    NotFound,
+    /// The request was rejected as invalid (a name ECR refuses, ...).
+    Invalid,
+    Other,
+}
+
+/// An AWS SDK error reduced to what decides the next step.
+#[derive(Debug, Clone)]
+pub struct AwsFailure {
+    pub kind: FailureKind,
+    pub code: Option<String>,
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+impl AwsFailure {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, FailureKind::Throttled | FailureKind::Transient)
+    }
+
+    /// The ARN of the principal the message names (`User: arn:... is not authorized`).
+    pub fn principal(&self) -> Option<&str> {
+        principal_in(&self.message)
+    }
+
+    /// The IAM action the message names (`not authorized to perform: ecr:X`).
+    pub fn refused_action(&self) -> Option<&str> {
+        let rest = self.message.split("perform: ").nth(1)?;
+        let action = rest.split_whitespace().next()?.trim_end_matches([',', '.', ';']);
+        action.contains(':').then_some(action)
+    }
+
+    /// Turns the failure into the error a user reads: the action (`ecr:CreateRepository`),
+    /// the resource, and what to change. Configuration problems are [`BadInput`] (exit 2).
+    pub fn explain(self, action: &str, resource: &str) -> anyhow::Error {
+        let code = self.code.as_deref().unwrap_or("error");
+        match self.kind {
+            FailureKind::AccessDenied => {
+                let refused = self.refused_action().unwrap_or(action).to_string();
+                let who = self.principal().map(|p| format!(" for {p}")).unwrap_or_else(|| " for the credentials in use".to_string());
+                BadInput::other(format!(
+                    "AWS refused `{refused}` on {resource}{who}: allow `{refused}` in that role's IAM policy ({code}: {})",
+                    self.message
+                ))
+                .into()
+            }
+            FailureKind::Credentials => {
+                let hint = if is_expired(self.code.as_deref(), &self.message) {
+                    "the AWS session token has expired; re-run aws-actions/configure-aws-credentials before fastdeploy or raise its role-duration-seconds"
+                } else {
+                    "no usable AWS credentials; configure them (aws-actions/configure-aws-credentials, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the region in `aws-region`"
+                };
+                BadInput::other(format!("calling `{action}` on {resource}: {hint} ({code}: {})", self.message)).into()
+            }
+            FailureKind::NotFound => BadInput::other(format!("{resource} does not exist ({code}: {})", self.message)).into(),
+            FailureKind::Invalid => BadInput::other(format!("AWS rejected `{action}` on {resource}: {}", self.message)).into(),
+            _ => anyhow::anyhow!("`{action}` on {resource} failed: {code}: {}", self.message),
+        }
+    }
+}
+
+fn is_expired(code: Option<&str>, message: &str) -> bool {
+    matches!(code, Some("ExpiredToken" | "ExpiredTokenException" | "RequestExpired"))
+        || message.contains("security token included in the request is expired")
+}
+
+fn principal_in(message: &str) -> Option<&str> {
+    let start = message.find("arn:aws")?;
+    let arn = &message[start..];
+    let end = arn.find(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ')').unwrap_or(arn.len());
+    Some(&arn[..end])
+}
+
+/// Sorts an SDK error. Works for every service (codes are compared as strings).
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> AwsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match err {
+        SdkError::ServiceError(_) => {
+            let code = err.code().map(str::to_string);
+            let message = err.message().unwrap_or_default().to_string();
+            let kind = kind_for(code.as_deref(), &message, status);
+            AwsFailure { kind, code, message, status }
+        }
+        SdkError::TimeoutError(_) => {
+            AwsFailure { kind: FailureKind::Transient, code: None, message: "the request timed out".into(), status }
+        }
+        SdkError::DispatchFailure(d) => {
+            let message = chain(err);
+            let kind = if d.is_io() || d.is_timeout() {
+                FailureKind::Transient
+            } else if message.to_ascii_lowercase().contains("credential") {
+                FailureKind::Credentials
+            } else {
+                FailureKind::Other
+            };
+            AwsFailure { kind, code: None, message, status }
+        }
+        SdkError::ResponseError(_) => {
+            let kind = if status.is_some_and(|s| s >= 500) { FailureKind::Transient } else { FailureKind::Other };
+            AwsFailure { kind, code: None, message: chain(err), status }
+        }
+        _ => {
+            // ConstructionFailure: no region, a bad endpoint. Not retryable.
+            let message = chain(err);
+            let kind = if message.to_ascii_lowercase().contains("region") { FailureKind::Credentials } else { FailureKind::Other };
+            AwsFailure { kind, code: None, message, status }
+        }
+    }
+}
+
+fn kind_for(code: Option<&str>, message: &str, status: Option<u16>) -> FailureKind {
+    let c = code.unwrap_or_default();
+    // LimitExceededException is also a quota error; only "rate" makes it throttling.
+    let rate_limited = c == "LimitExceededException" && message.to_ascii_lowercase().contains("rate");
+    if c.contains("Throttl")
+        || matches!(c, "TooManyRequestsException" | "RequestLimitExceeded" | "SlowDown")
+        || rate_limited
+        || status == Some(429)
+    {
+        FailureKind::Throttled
+    } else if c.starts_with("AccessDenied") || c == "UnauthorizedOperation" || c == "AuthorizationError" {
+        FailureKind::AccessDenied
+    } else if is_expired(code, message)
+        || matches!(c, "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException" | "MissingAuthenticationToken")
+    {
+        FailureKind::Credentials
+    } else if c.ends_with("NotFoundException") || c == "ResourceNotFound" {
+        FailureKind::NotFound
+    } else if matches!(c, "InternalFailure" | "InternalServerError" | "ServiceUnavailable" | "ServerException" | "InternalServiceException")
+        || status.is_some_and(|s| s >= 500)
+    {
+        FailureKind::Transient
+    } else if c.starts_with("Invalid") || c == "ValidationException" {
+        FailureKind::Invalid
+    } else {
+        FailureKind::Other
+    }
+}
+
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Back-off for retrying an AWS call: doubles from `base` up to `max`, with
+/// ±20 % jitter so parallel components do not retry in lockstep.
+pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let raw = base.saturating_mul(1u32 << attempt.min(16)).min(max);
+    raw.mul_f64(0.8 + fastrand::f64() * 0.4)
+}
+
+/// Scales a delay (`FASTDEPLOY_DELAY_SCALE`; tests run with a tiny scale).
+pub fn scaled(seconds: f64, delay_scale: f64) -> Duration {
+    Duration::from_secs_f64((seconds * delay_scale).max(0.0))
+}
+
+/// Retries `call` while it fails transiently (throttling, 5xx, timeouts), at
+/// most `attempts` times, then explains the failure for `action` on `resource`.
+pub async fn retrying<T, E, F, Fut>(action: &str, resource: &str, delay_scale: f64, attempts: u32, mut call: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let failure = classify(&e);
+                attempt += 1;
+                if !failure.is_retryable() || attempt >= attempts {
+                    return Err(failure.explain(action, resource));
+                }
+                tracing::debug!(action, attempt, code = ?failure.code, "transient AWS failure; retrying");
+                tokio::time::sleep(backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale))).await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Login.
+
+/// Gets one ECR authorization token and turns it into registry credentials.
+///
+/// The registry host comes from the token's proxy endpoint unless
+/// `registry_override` names one (`insecure` marks a plain-HTTP sandbox
+/// registry). The password is masked at once; call this once per run and
+/// hand the same [`RegistryAuth`] to every component.
+pub async fn login(
+    ecr: &aws_sdk_ecr::Client,
+    registry_override: Option<&str>,
+    insecure: bool,
+    actions: &Actions,
+) -> anyhow::Result<RegistryAuth> {
+    let out = retrying("ecr:GetAuthorizationToken", "the ECR registry", 1.0, 1, || ecr.get_authorization_token().send()).await?;
+    let data = out.authorization_data().first().context("ECR GetAuthorizationToken returned no authorization data")?;
+    let token = data.authorization_token().context("ECR GetAuthorizationToken returned no token")?;
+    // Mask before anything else can print it, in both forms.
+    actions.add_mask(token);
+    let (username, password) = decode_token(token)?;
+    actions.add_mask(password.expose_secret());
+    let host = match registry_override {
+        Some(h) => h.trim().to_string(),
+        None => {
+            let endpoint = data.proxy_endpoint().context("ECR GetAuthorizationToken returned no proxy endpoint")?;
+            registry_host(endpoint)
+        }
+    };
+    if let Some(expires) = data.expires_at() {
+        tracing::debug!(%host, expires = %expires, "ECR token issued");
+    }
+    Ok(RegistryAuth { host, username, password, insecure })
+}
+
+/// Decodes `base64(user:password)`.
+pub fn decode_token(token: &str) -> anyhow::Result<(String, SecretString)> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| anyhow::anyhow!("the ECR authorization token is not base64"))?;
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("the ECR authorization token is not UTF-8"))?;
+    let (user, password) = text.split_once(':').context("the ECR authorization token is not `user:password`")?;
+    Ok((user.to_string(), SecretString::from(password.to_string())))
+}
+
+/// `https://123.dkr.ecr.r.amazonaws.com/` → `123.dkr.ecr.r.amazonaws.com`.
+pub fn registry_host(endpoint: &str) -> String {
+    endpoint.trim().trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string()
+}
+
+/// `<program> login --username U --password-stdin HOST`: the password goes
+/// on stdin, never on the command line. `extra` carries builder flags
+/// (buildah's `--tls-verify=false` for the plain-HTTP sandbox).
+pub fn login_command(program: &str, extra: &[String], auth: &RegistryAuth) -> CommandSpec {
+    CommandSpec::new(program)
+        .arg("login")
+        .args(extra.iter().cloned())
+        .args(["--username", auth.username.as_str(), "--password-stdin", auth.host.as_str()])
+        .stdin(auth.password.clone())
+}
+
+// ---------------------------------------------------------------------------
+// Repositories.
+
+/// Days after which untagged images expire.
+pub const UNTAGGED_EXPIRE_DAYS: u32 = 7;
+/// Days after which a cache tag that no build rewrote expires.
+pub const STALE_CACHE_DAYS: u32 = 30;
+/// Prefix of cache tags (`crate::plan::cache_tag`).
+pub const CACHE_TAG_PREFIX: &str = "cache-";
+
+/// The lifecycle policy fastdeploy puts on repositories it creates.
+pub fn lifecycle_policy() -> String {
+    serde_json::json!({
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": format!("fastdeploy: expire untagged images after {UNTAGGED_EXPIRE_DAYS} days"),
+                "selection": { "tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": UNTAGGED_EXPIRE_DAYS },
+                "action": { "type": "expire" }
+            },
+            {
+                "rulePriority": 2,
+                "description": format!("fastdeploy: expire cache tags no build rewrote for {STALE_CACHE_DAYS} days"),
+                "selection": { "tagStatus": "tagged", "tagPrefixList": [CACHE_TAG_PREFIX], "countType": "sinceImagePushed", "countUnit": "days", "countNumber": STALE_CACHE_DAYS },
+                "action": { "type": "expire" }
+            }
+        ]
+    })
+    .to_string()
+}
+
+/// What [`ensure_repository`] found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryInfo {
+    pub name: String,
+    /// `123.dkr.ecr.r.amazonaws.com/name`.
+    pub uri: Option<String>,
+    pub created: bool,
+    pub mutability: String,
+    pub scan_on_push: bool,
+    /// The cache repository, when it is not the image repository.
+    pub cache_repository: Option<String>,
+}
+
+/// Makes sure the component's repository (and a separate cache repository)
+/// exists; creates missing ones with scan-on-push and the lifecycle policy
+/// when `create`, otherwise names the missing one. Refuses, before anything
+/// is built, an IMMUTABLE repository that the plan would rewrite tags in.
+pub async fn ensure_repository(
+    ecr: &aws_sdk_ecr::Client,
+    plan: &BuildPlan,
+    create: bool,
+    actions: &Actions,
+) -> anyhow::Result<RepositoryInfo> {
+    let repo = plan.repository.as_str();
+    let (found, created) = describe_or_create(ecr, repo, create, actions).await?;
+    let cache_repository = plan.cache.as_ref().map(|c| c.repository.clone()).filter(|r| r != repo);
+    if let Some(cache_repo) = &cache_repository {
+        let (cache_found, _) = describe_or_create(ecr, cache_repo, create, actions).await?;
+        // The cache tag is rewritten every build.
+        let cache_tags: Vec<String> = plan.cache.iter().filter_map(|c| c.to_tag.clone()).collect();
+        check_mutability(cache_repo, &cache_found, &cache_tags)?;
+    }
+    let rewritten = rewritten_tags(plan);
+    check_mutability(repo, &found, &rewritten)?;
+    Ok(RepositoryInfo {
+        name: repo.to_string(),
+        uri: found.repository_uri().map(str::to_string),
+        created,
+        mutability: found.image_tag_mutability().map(|m| m.as_str().to_string()).unwrap_or_else(|| "MUTABLE".into()),
+        scan_on_push: found.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
+        cache_repository,
+    })
+}
+
+/// Tags a run pushes again on the next build: every tag but the commit and
+/// content tags, plus the cache tag when it lives in the image repository.
+pub fn rewritten_tags(plan: &BuildPlan) -> Vec<String> {
+    let mut tags: Vec<String> = plan.tags.iter().filter(|t| !t.starts_with("sha-") && !t.starts_with("content-")).cloned().collect();
+    if let Some(cache) = &plan.cache
+        && cache.repository == plan.repository
+        && let Some(t) = &cache.to_tag
+    {
+        tags.push(t.clone());
+    }
+    tags
+}
+
+async fn describe_or_create(
+    ecr: &aws_sdk_ecr::Client,
+    repo: &str,
+    create: bool,
+    actions: &Actions,
+) -> anyhow::Result<(aws_sdk_ecr::types::Repository, bool)> {
+    let resource = format!("ECR repository `{repo}`");
+    match ecr.describe_repositories().repository_names(repo).send().await {
+        Ok(out) => {
+            let r = out.repositories().first().cloned().with_context(|| format!("ECR described no repository `{repo}`"))?;
+            return Ok((r, false));
+        }
+        Err(e) => {
+            let failure = classify(&e);
+            match failure.kind {
+                FailureKind::NotFound => {}
+                FailureKind::Invalid => return Err(invalid_name(repo, &failure.message)),
+                _ => return Err(failure.explain("ecr:DescribeRepositories", &resource)),
+            }
+        }
+    }
+    if !create {
+        return Err(BadInput::other(format!(
+            "ECR repository `{repo}` does not exist and `create-repository` is false; create it (aws ecr create-repository --repository-name {repo}) or set `create-repository: true`"
+        ))
+        .into());
+    }
+    let created = match ecr
+        .create_repository()
+        .repository_name(repo)
+        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(true).build())
+        .image_tag_mutability(ImageTagMutability::Mutable)
+        .tags(aws_sdk_ecr::types::Tag::builder().key("managed-by").value("fastdeploy").build()?)
+        .send()
+        .await
+    {
+        Ok(out) => out.repository().cloned().with_context(|| format!("ECR created `{repo}` but returned no repository"))?,
+        Err(e) => {
+            let failure = classify(&e);
+            if failure.code.as_deref() == Some("RepositoryAlreadyExistsException") {
+                // A parallel run created it between our describe and create.
+                let out = ecr
+                    .describe_repositories()
+                    .repository_names(repo)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e).explain("ecr:DescribeRepositories", &resource))?;
+                return Ok((out.repositories().first().cloned().context("ECR described no repository")?, false));
+            }
+            if failure.kind == FailureKind::Invalid {
+                return Err(invalid_name(repo, &failure.message));
+            }
+            return Err(failure.explain("ecr:CreateRepository", &resource));
+        }
+    };
+    ecr.put_lifecycle_policy()
+        .repository_name(repo)
+        .lifecycle_policy_text(lifecycle_policy())
+        .send()
+        .await
+        .map_err(|e| classify(&e).explain("ecr:PutLifecyclePolicy", &resource))?;
+    actions.line(&format!(
+        "created ECR repository {repo} (scan on push; untagged images expire after {UNTAGGED_EXPIRE_DAYS} days, stale cache tags after {STALE_CACHE_DAYS})"
+    ));
+    Ok((created, true))
+}
+
+fn invalid_name(repo: &str, message: &str) -> anyhow::Error {
+    BadInput::invalid(
+        "repository",
+        repo,
+        &format!(
+            "a name ECR accepts: 2-256 lower-case letters, digits and `._-/`, starting with a letter or digit, no `//` or trailing `/` (ECR said: {message})"
+        ),
+    )
+    .into()
+}
+
+/// Refuses tags an IMMUTABLE repository would reject on the next build, and
+/// says exactly what to change.
+fn check_mutability(repo: &str, r: &aws_sdk_ecr::types::Repository, rewritten: &[String]) -> anyhow::Result<()> {
+    let mutability = r.image_tag_mutability().cloned().unwrap_or(ImageTagMutability::Mutable);
+    let excluded: Vec<String> = r.image_tag_mutability_exclusion_filters().iter().map(|f| f.filter().to_string()).collect();
+    let blocked: Vec<&String> = match mutability {
+        ImageTagMutability::Immutable => rewritten.iter().collect(),
+        ImageTagMutability::ImmutableWithExclusion => rewritten.iter().filter(|t| !excluded.iter().any(|f| wildcard_match(f, t))).collect(),
+        _ => Vec::new(),
+    };
+    if blocked.is_empty() {
+        return Ok(());
+    }
+    let filters: Vec<String> = blocked.iter().map(|t| exclusion_filter(t)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let filter_args = filters.iter().map(|f| format!("filterType=WILDCARD,filter='{f}'")).collect::<Vec<_>>().join(" ");
+    let cache_hint = if blocked.iter().any(|t| t.starts_with(CACHE_TAG_PREFIX)) {
+        " or set `cache-repository` to a separate (mutable) repository for the cache,"
+    } else {
+        ""
+    };
+    Err(BadInput::other(format!(
+        "ECR repository `{repo}` is {} and every build rewrites the tags {}: exclude them from immutability \
+         (aws ecr put-image-tag-mutability --repository-name {repo} --image-tag-mutability IMMUTABLE_WITH_EXCLUSION \
+         --image-tag-mutability-exclusion-filters {filter_args}),{cache_hint} or make the repository MUTABLE",
+        mutability.as_str(),
+        blocked.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+    ))
+    .into())
+}
+
+/// The exclusion filter for a rewritten tag: `cache-*` for cache tags, the tag itself otherwise.
+fn exclusion_filter(tag: &str) -> String {
+    if tag.starts_with(CACHE_TAG_PREFIX) { format!("{CACHE_TAG_PREFIX}*") } else { tag.to_string() }
+}
+
+/// ECR's WILDCARD filter: `*` matches any run of characters.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else { return false };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            let Some(at) = rest.find(part) else { return false };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------
+// Images: size and scan findings.
+
+/// A pushed image as ECR describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageDetails {
+    pub digest: String,
+    /// Compressed size as ECR stores it.
+    pub bytes: Option<u64>,
+    pub tags: Vec<String>,
+    pub pushed_at: Option<String>,
+}
+
+/// DescribeImages for one image, by digest (`sha256:...`) or tag.
+pub async fn image_details(ecr: &aws_sdk_ecr::Client, repo: &str, digest_or_tag: &str, delay_scale: f64) -> anyhow::Result<ImageDetails> {
+    let id = image_id(digest_or_tag);
+    let resource = format!("image {repo}@{digest_or_tag}");
+    let out = retrying("ecr:DescribeImages", &resource, delay_scale, 4, || {
+        ecr.describe_images().repository_name(repo).image_ids(id.clone()).send()
+    })
+    .await?;
+    let d = out.image_details().first().with_context(|| format!("ECR describes no {resource}"))?;
+    Ok(ImageDetails {
+        digest: d.image_digest().unwrap_or_default().to_string(),
+        bytes: d.image_size_in_bytes().and_then(|b| u64::try_from(b).ok()),
+        tags: d.image_tags().to_vec(),
+        pushed_at: d.image_pushed_at().map(|t| t.to_string()),
+    })
+}
+
+fn image_id(digest_or_tag: &str) -> ImageIdentifier {
+    if digest_or_tag.starts_with("sha256:") {
+        ImageIdentifier::builder().image_digest(digest_or_tag).build()
+    } else {
+        ImageIdentifier::builder().image_tag(digest_or_tag).build()
+    }
+}
+
+/// ECR severities, lowest first. `UNDEFINED` never fails a run.
+pub const SEVERITIES: [&str; 5] = ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+
+pub fn severity_rank(s: &str) -> Option<usize> {
+    SEVERITIES.iter().position(|x| x.eq_ignore_ascii_case(s))
+}
+
+/// One scan finding at or above the threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub name: String,
+    pub severity: String,
+    pub package: Option<String>,
+    pub uri: Option<String>,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.severity, self.name)?;
+        if let Some(p) = &self.package {
+            write!(f, " in {p}")?;
+        }
+        if let Some(u) = &self.uri {
+            write!(f, " ({u})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Seconds between scan polls, and how long a scan may take.
+const SCAN_POLL_SECONDS: f64 = 5.0;
+const SCAN_WAIT_SECONDS: f64 = 15.0 * 60.0;
+
+/// Waits for the image's scan and fails when it found anything at or above
+/// `severity`, listing the findings. A scan ECR cannot run (unsupported image,
+/// scan failed) is a warning, not a failure.
+pub async fn check_scan(
+    ecr: &aws_sdk_ecr::Client,
+    repo: &str,
+    digest: &str,
+    severity: &str,
+    delay_scale: f64,
+    cancel: &Cancel,
+    actions: &Actions,
+) -> anyhow::Result<Vec<Finding>> {
+    let threshold = severity_rank(severity)
+        .ok_or_else(|| BadInput::invalid("fail-on-severity", severity, "none | informational | low | medium | high | critical"))?;
+    let resource = format!("image {repo}@{digest}");
+    let deadline = Instant::now() + scaled(SCAN_WAIT_SECONDS, delay_scale);
+    let mut started = false;
+    let mut throttled = 0u32;
+    loop {
+        let mut findings = Vec::new();
+        let mut token: Option<String> = None;
+        let status = loop {
+            let res = ecr
+                .describe_image_scan_findings()
+                .repository_name(repo)
+                .image_id(image_id(digest))
+                .set_next_token(token.clone())
+                .send()
+                .await;
+            match res {
+                Ok(out) => {
+                    let status = out.image_scan_status().and_then(|s| s.status().cloned());
+                    if let Some(f) = out.image_scan_findings() {
+                        for x in f.findings() {
+                            findings.push(Finding {
+                                name: x.name().unwrap_or("unnamed finding").to_string(),
+                                severity: x.severity().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                                package: package_of(x.attributes()),
+                                uri: x.uri().map(str::to_string),
+                            });
+                        }
+                        for x in f.enhanced_findings() {
+                            let package = x.package_vulnerability_details().and_then(|p| p.vulnerable_packages().first()).map(|p| {
+                                format!("{} {}", p.name().unwrap_or_default(), p.version().unwrap_or_default()).trim().to_string()
+                            });
+                            findings.push(Finding {
+                                name: x
+                                    .package_vulnerability_details()
+                                    .and_then(|p| p.vulnerability_id())
+                                    .or(x.title())
+                                    .unwrap_or("unnamed finding")
+                                    .to_string(),
+                                severity: x.severity().unwrap_or_default().to_string(),
+                                package,
+                                uri: x.package_vulnerability_details().and_then(|p| p.source_url()).map(str::to_string),
+                            });
+                        }
+                    }
+                    token = out.next_token().map(str::to_string);
+                    if token.is_none() || status != Some(ScanStatus::Complete) {
+                        break Ok(status);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        match status {
+            Ok(Some(ScanStatus::Complete)) => {
+                let at_or_above: Vec<Finding> =
+                    findings.into_iter().filter(|f| severity_rank(&f.severity).is_some_and(|r| r >= threshold)).collect();
+                if at_or_above.is_empty() {
+                    actions.line(&format!("scan of {repo}@{digest}: nothing at or above {severity}"));
+                    return Ok(Vec::new());
+                }
+                let list = at_or_above.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n");
+                anyhow::bail!(
+                    "the ECR scan of {resource} found {} finding(s) at or above {severity} (fail-on-severity):\n{list}",
+                    at_or_above.len()
+                );
+            }
+            Ok(Some(ScanStatus::Failed | ScanStatus::UnsupportedImage | ScanStatus::ScanEligibilityExpired)) => {
+                let s = status.ok().flatten().map(|s| s.as_str().to_string()).unwrap_or_default();
+                actions.warning(&format!("ECR could not scan {resource} ({s}); fail-on-severity was not applied"), &Default::default());
+                return Ok(Vec::new());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let failure = classify(&e);
+                if failure.code.as_deref() == Some("ScanNotFoundException") {
+                    // Scan-on-push starts on its own; a repository without it needs a start.
+                    if !started {
+                        started = true;
+                        if let Err(e) = ecr.start_image_scan().repository_name(repo).image_id(image_id(digest)).send().await {
+                            let f = classify(&e);
+                            if f.code.as_deref() != Some("LimitExceededException") {
+                                return Err(f.explain("ecr:StartImageScan", &resource));
+                            }
+                        }
+                    }
+                } else if failure.kind == FailureKind::Throttled && throttled < 10 {
+                    throttled += 1;
+                } else if !failure.is_retryable() {
+                    return Err(failure.explain("ecr:DescribeImageScanFindings", &resource));
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("the ECR scan of {resource} did not complete in {} minutes", SCAN_WAIT_SECONDS / 60.0);
+        }
+        let pause = if throttled > 0 {
+            backoff(throttled, scaled(SCAN_POLL_SECONDS, delay_scale), scaled(60.0, delay_scale))
+        } else {
+            scaled(SCAN_POLL_SECONDS, delay_scale)
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => anyhow::bail!("cancelled while waiting for the ECR scan of {resource}"),
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+fn package_of(attributes: &[aws_sdk_ecr::types::Attribute]) -> Option<String> {
+    let get = |k: &str| attributes.iter().find(|a| a.key() == k).and_then(|a| a.value()).map(str::to_string);
+    match (get("package_name"), get("package_version")) {
+        (Some(n), Some(v)) => Some(format!("{n} {v}")),
+        (Some(n), None) => Some(n),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_decode_to_user_and_password() {
+        let token = base64::engine::general_purpose::STANDARD.encode("AWS:123456789012-auth-token");
+        let (user, password) = decode_token(&token).unwrap();
+        assert_eq!(user, "AWS");
+        assert_eq!(password.expose_secret(), "123456789012-auth-token");
+        assert!(decode_token("not base64 !").is_err());
+        assert_eq!(registry_host("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/"), "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+    }
+
+    #[test]
+    fn login_command_keeps_the_password_off_the_command_line() {
+        let auth = RegistryAuth {
+            host: "127.0.0.1:5000".into(),
+            username: "AWS".into(),
+            password: SecretString::from("s3cret-token".to_string()),
+            insecure: true,
+        };
+        let spec = login_command("buildah", &["--tls-verify=false".into()], &auth);
+        assert_eq!(spec.args, ["login", "--tls-verify=false", "--username", "AWS", "--password-stdin", "127.0.0.1:5000"]);
+        assert!(!spec.display().contains("s3cret"));
+        assert_eq!(spec.stdin.as_ref().map(|s| s.expose_secret().to_string()).as_deref(), Some("s3cret-token"));
+    }
+
+    #[test]
+    fn access_denied_names_the_refused_action_and_the_role() {
+        let f = AwsFailure {
+            kind: FailureKind::AccessDenied,
+            code: Some("AccessDeniedException".into()),
+            message: "User: arn:aws:sts::123456789012:assumed-role/deploy/GitHubActions is not authorized to perform: ecr:CreateRepository on resource: arn:aws:ecr:us-east-1:123456789012:repository/app because no identity-based policy allows the ecr:CreateRepository action".into(),
+            status: Some(400),
+        };
+        assert_eq!(f.principal(), Some("arn:aws:sts::123456789012:assumed-role/deploy/GitHubActions"));
+        let err = f.explain("ecr:CreateRepository", "ECR repository `app`");
+        assert_eq!(crate::error::exit_for(&err), crate::error::Exit::BadInput);
+        let msg = err.to_string();
+        assert!(msg.contains("`ecr:CreateRepository`") && msg.contains("assumed-role/deploy/GitHubActions"), "{msg}");
+    }
+
+    #[test]
+    fn codes_sort_into_retry_or_report() {
+        assert_eq!(kind_for(Some("ThrottlingException"), "Rate exceeded", Some(400)), FailureKind::Throttled);
+        assert_eq!(kind_for(Some("ServerException"), "", Some(500)), FailureKind::Transient);
+        assert_eq!(kind_for(None, "", Some(503)), FailureKind::Transient);
+        assert_eq!(
+            kind_for(Some("ExpiredTokenException"), "The security token included in the request is expired", Some(400)),
+            FailureKind::Credentials
+        );
+        assert_eq!(kind_for(Some("UnrecognizedClientException"), "", Some(400)), FailureKind::Credentials);
+        assert_eq!(kind_for(Some("RepositoryNotFoundException"), "", Some(400)), FailureKind::NotFound);
+        assert_eq!(kind_for(Some("InvalidParameterException"), "", Some(400)), FailureKind::Invalid);
+        assert_eq!(kind_for(Some("AccessDeniedException"), "", Some(400)), FailureKind::AccessDenied);
+    }
+
+    #[test]
+    fn wildcards_match_like_ecr_exclusion_filters() {
+        assert!(wildcard_match("cache-*", "cache-main"));
+        assert!(!wildcard_match("cache-*", "main"));
+        assert!(wildcard_match("*-dev", "feature-dev"));
+        assert!(wildcard_match("a*b*c", "axxbyyc"));
+        assert!(wildcard_match("main", "main"));
+        assert!(!wildcard_match("main", "main2"));
+    }
+
+    #[test]
+    fn lifecycle_policy_expires_untagged_images_and_stale_cache_tags() {
+        let v: serde_json::Value = serde_json::from_str(&lifecycle_policy()).unwrap();
+        let rules = v["rules"].as_array().unwrap();
+        assert_eq!(rules[0]["selection"]["tagStatus"], "untagged");
+        assert_eq!(rules[1]["selection"]["tagPrefixList"][0], "cache-");
+        assert_eq!(crate::plan::cache_tag("main"), format!("{CACHE_TAG_PREFIX}main"));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(1);
+        assert!(backoff(0, base, max) <= Duration::from_millis(120));
+        assert!(backoff(3, base, max) >= Duration::from_millis(640));
+        assert!(backoff(30, base, max) <= Duration::from_millis(1200));
+    }
+}
