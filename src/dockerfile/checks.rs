@@ -73,13 +73,25 @@ impl Ctx<'_> {
     /// True when something other than the final image's own chain is built
     /// (a builder stage): then build tools belong there.
     fn has_builder_stage(&self) -> bool {
-        let outside = self.df.stages().iter().any(|s| !self.lineage.iter().any(|l| l.index == s.index));
-        let copied = self.lineage.iter().any(|stage| {
+        // Only stages the image takes files from are built; stages after
+        // the target or referenced by nothing are not.
+        self.lineage.iter().any(|stage| {
             stage.instructions.iter().any(|i| {
-                i.keyword == Keyword::Copy && i.flag("from").is_some_and(|f| matches!(self.df.copy_source(f, stage), CopySource::Stage(_)))
+                let copied = i.keyword == Keyword::Copy && i.flag("from").is_some_and(|f| self.is_other_stage(f, stage));
+                let mounted = i.keyword == Keyword::Run
+                    && i.flag_values("mount").any(|m| {
+                        m.split(',').filter_map(|kv| kv.split_once('=')).any(|(k, v)| k.trim() == "from" && self.is_other_stage(v, stage))
+                    });
+                copied || mounted
             })
-        });
-        outside || copied
+        })
+    }
+
+    fn is_other_stage(&self, from: &str, stage: &Stage) -> bool {
+        match self.df.copy_source(from, stage) {
+            CopySource::Stage(i) => !self.lineage.iter().any(|l| l.index == i),
+            CopySource::Image(_) => false,
+        }
     }
 }
 
@@ -256,7 +268,7 @@ fn build_tools_in_final<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
         hits.push(Hit {
             at,
             message: format!(
-                "the final image (stage {stage}) {what}; move the build into the builder stage and COPY --from it only what runs, \
+                "the final image (stage `{stage}`) {what}; move the build into the builder stage and COPY --from it only what runs, \
                  or remove the tools in the same RUN (apt-get purge -y --auto-remove ..., apk add --virtual .build-deps ... && apk del .build-deps)"
             ),
         });
@@ -577,7 +589,7 @@ fn is_root(user: &str) -> bool {
 }
 
 fn runs_as_root<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
-    let last_user = ctx.lineage.iter().flat_map(|s| s.instructions.iter()).filter(|i| i.keyword == Keyword::User).last();
+    let last_user = ctx.lineage.iter().flat_map(|s| s.instructions.iter()).rfind(|i| i.keyword == Keyword::User);
     match last_user {
         Some(user) => {
             let Args::Shell(who) = &user.args else { return };
@@ -602,10 +614,9 @@ fn runs_as_root<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
             hits.push(Hit {
                 at: &ctx.final_stage.from,
                 message: format!(
-                    "the final stage ({}, line {}) has no USER, so the container runs as root; add \
+                    "the final stage (FROM on line {}) has no USER, so the container runs as root; add \
                      `RUN useradd --system --uid 10001 app` (or `adduser -S -u 10001 app` on Alpine) and `USER 10001` \
                      before CMD",
-                    ctx.final_stage.label(),
                     ctx.final_stage.line()
                 ),
             });

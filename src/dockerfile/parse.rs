@@ -321,8 +321,9 @@ pub fn parse(text: &str, build_args: &BTreeMap<String, String>) -> Result<Parsed
     let (syntax, escape) = directives(&lines)?;
     let raw = logical_instructions(&lines, escape)?;
     if raw.is_empty() {
-        return err(lines.len().max(1), "the file has no instructions; a Dockerfile needs at least a FROM");
+        return err(text.lines().count().max(1), "the file has no instructions; a Dockerfile needs at least a FROM");
     }
+    let last_line = raw[raw.len() - 1].line;
 
     let mut global_args: Vec<(String, Option<String>)> = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
@@ -343,6 +344,9 @@ pub fn parse(text: &str, build_args: &BTreeMap<String, String>) -> Result<Parsed
                 stage.instructions.push(ins);
             }
         }
+    }
+    if stages.is_empty() {
+        return err(last_line, "the file has no FROM; a Dockerfile needs at least one `FROM image`");
     }
     Ok(Parsed { syntax, escape, global_args, stages })
 }

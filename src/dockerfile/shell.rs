@@ -41,8 +41,7 @@ pub fn commands(script: &str) -> Vec<Command> {
 
 fn normalize(mut words: Vec<String>) -> Option<Command> {
     let mut env = Vec::new();
-    loop {
-        let Some(first) = words.first() else { break };
+    while let Some(first) = words.first() {
         if PREFIXES.contains(&first.as_str()) {
             words.remove(0);
         } else if first == "sudo" || first == "env" {
