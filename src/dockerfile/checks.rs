@@ -446,8 +446,20 @@ impl RunFacts<'_> {
     }
 }
 
+/// The subcommand: the first word that is neither an option nor an
+/// option's value (`apt-get -o Acquire::Retries=3 update` -> `update`).
 fn first_operand(cmd: &Command) -> Option<&str> {
-    cmd.args().iter().find(|a| !a.starts_with('-')).map(String::as_str)
+    let takes_value = value_options(cmd.program_name());
+    let mut args = cmd.args().iter();
+    while let Some(a) = args.next() {
+        if !a.starts_with('-') {
+            return Some(a);
+        }
+        if takes_value.contains(&a.as_str()) {
+            args.next();
+        }
+    }
+    None
 }
 
 fn is_pip_install(cmd: &Command) -> bool {
@@ -489,7 +501,7 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
         ));
     }
 
-    let pip = cmds.iter().any(|c| is_pip_install(c) && !c.has("--no-cache-dir"));
+    let pip = cmds.iter().any(|c| is_pip_install(c) && !c.args().iter().any(|a| a.starts_with("--no-cache-dir")));
     let pip_clean = facts.env_set("PIP_NO_CACHE_DIR")
         || facts.removes(".cache/pip")
         || facts.removes("/root/.cache")
@@ -581,6 +593,7 @@ fn nonroot_image(image: &ImageRef) -> bool {
     image.tag.as_deref().is_some_and(|t| t.contains("nonroot"))
         || image.name.starts_with("cgr.dev/chainguard/")
         || image.repository().starts_with("bitnami/")
+        || image.name.contains("unprivileged")
 }
 
 fn is_root(user: &str) -> bool {

@@ -430,7 +430,7 @@ fn logical_instructions(lines: &[&str], escape: char) -> Result<Vec<Instruction>
         }
         let mut ins = instruction(&text, start)?;
         if (ins.keyword.takes_heredocs() && !ins.args.is_exec()) || heredoc_capable_onbuild(&ins) {
-            for (name, chomp, expand) in heredoc_markers(&text) {
+            for (name, chomp, expand) in heredoc_markers(&text).or_else(|m| err(start, m))? {
                 let mut body: Vec<&str> = Vec::new();
                 let mut terminated = false;
                 while i < lines.len() {
@@ -612,27 +612,57 @@ pub fn split_words(text: &str) -> Vec<String> {
 }
 
 /// Heredoc markers in a line: words (quotes kept) matching BuildKit's
-/// `^(\d*)<<(-?)([^<]*)$`. Returns (terminator, chomp, expand).
-fn heredoc_markers(text: &str) -> Vec<(String, bool, bool)> {
+/// `^(\d*)<<(-?)([^<]*)$`; blanks may separate `<<`/`<<-` from the word
+/// (`<< EOF`). Returns (terminator, chomp, expand); a marker with an
+/// unbalanced quote (`<<'EOF`) is an error, as in BuildKit.
+fn heredoc_markers(text: &str) -> Result<Vec<(String, bool, bool)>, String> {
     let mut out = Vec::new();
-    for raw in raw_words(text) {
+    let words = raw_words(text);
+    let mut i = 0;
+    while i < words.len() {
+        let raw = words[i];
+        i += 1;
         let digits = raw.bytes().take_while(u8::is_ascii_digit).count();
         let Some(after) = raw[digits..].strip_prefix("<<") else { continue };
-        let (chomp, word) = match after.strip_prefix('-') {
+        let (chomp, mut word) = match after.strip_prefix('-') {
             Some(w) => (true, w),
             None => (false, after),
         };
-        if word.is_empty() || word.contains('<') {
+        if word.is_empty() {
+            let Some(next) = words.get(i) else { continue };
+            word = next;
+            i += 1;
+        }
+        if word.contains('<') {
             continue;
+        }
+        // Quotes that are not escaped decide both validity and expansion.
+        let mut quote: Option<char> = None;
+        let mut quoted = false;
+        let mut chars = word.chars();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (None, '\\') | (Some('"'), '\\') => {
+                    chars.next();
+                }
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    quoted = true;
+                }
+                (Some(q), c) if c == q => quote = None,
+                _ => {}
+            }
+        }
+        if quote.is_some() {
+            return Err(format!("heredoc marker <<{word} has an unterminated quote"));
         }
         let unquoted = split_words(word);
         if unquoted.len() != 1 || unquoted[0].is_empty() {
             continue;
         }
-        let expand = !word.contains(['\'', '"']);
-        out.push((unquoted[0].clone(), chomp, expand));
+        out.push((unquoted[0].clone(), chomp, !quoted));
     }
-    out
+    Ok(out)
 }
 
 /// Words split on unquoted whitespace, quotes and escapes kept as written.

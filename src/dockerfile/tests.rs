@@ -125,6 +125,47 @@ USER 10001\n";
 }
 
 #[test]
+fn heredoc_markers_follow_buildkit() {
+    // Cases from BuildKit's parser_heredoc_test.go.
+    let text = "FROM alpine:3.20\n\
+RUN 3<<EMPTY2\nEMPTY2\n\
+RUN \"<<NOHEREDOC\"\n\
+COPY <<X <<Y /dest\nY\nX\nX\nY\n\
+RUN <<eo'f'\necho foo\neof\n\
+RUN <<eo\\'f\necho foo\neo'f\n\
+RUN <<'one two'\necho bar\none two\n\
+RUN <<$EOF\n$EOF\n\
+RUN <<  EOF  > foo\nEOF\n\
+RUN << -EOF\n-EOF\n\
+RUN <<- EOF\n\tEOF\n";
+    let df = parse(text);
+    let docs: Vec<Vec<(String, String, bool)>> = df.stages()[0]
+        .instructions
+        .iter()
+        .map(|i| i.heredocs.iter().map(|h| (h.name.clone(), h.content.clone(), h.expand)).collect())
+        .collect();
+    let d = |n: &str, c: &str, e: bool| (n.to_string(), c.to_string(), e);
+    assert_eq!(
+        docs,
+        vec![
+            vec![d("EMPTY2", "", true)],
+            vec![],
+            vec![d("X", "Y", true), d("Y", "X", true)],
+            vec![d("eof", "echo foo", false)],
+            vec![d("eo'f", "echo foo", true)],
+            vec![d("one two", "echo bar", false)],
+            vec![d("$EOF", "", true)],
+            vec![d("EOF", "", true)],
+            vec![d("-EOF", "", true)],
+            vec![d("EOF", "", true)],
+        ]
+    );
+    let e = parse_err("FROM alpine:3.20\nRUN true\nRUN <<'EOF\nEOF\n");
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("unterminated quote"), "{e}");
+}
+
+#[test]
 fn heredoc_bodies_are_not_parsed_as_instructions_and_unterminated_ones_are_errors() {
     // `FROM` inside the body is text, not a new stage.
     let df = parse("FROM alpine:3.20\nRUN <<EOF\nFROM nothing\n# not a comment\nEOF\n");
@@ -329,6 +370,7 @@ fn df002_silent_when_manifests_come_first_or_nothing_is_installed() {
 #[test]
 fn df003_apt_lists_left_behind() {
     assert_eq!(found_rule("FROM debian:12\nRUN apt-get update && apt-get install -y curl\nUSER 1\n", "DF003"), vec![2]);
+    assert_eq!(found_rule("FROM debian:12\nRUN apt-get -o Acquire::Retries=3 update\nUSER 1\n", "DF003"), vec![2]);
     // Update in one RUN, cleanup in the next: the lists are already in a layer.
     assert_eq!(
         found_rule("FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl && rm -rf /var/lib/apt/lists/*\nUSER 1\n", "DF003"),
@@ -381,6 +423,7 @@ fn df004_no_user_or_root_at_the_end() {
     assert!(found_rule("FROM alpine:3.20 AS base\nUSER 10001\nFROM base\nCMD [\"sh\"]\n", "DF004").is_empty());
     assert!(found_rule("FROM alpine:3.20\nUSER root\nRUN apk add --no-cache curl\nUSER 10001:10001\n", "DF004").is_empty());
     assert!(found_rule("FROM gcr.io/distroless/static-debian12:nonroot\nCOPY app /app\n", "DF004").is_empty());
+    assert!(found_rule("FROM nginxinc/nginx-unprivileged:1.27\nCOPY site /usr/share/nginx/html\n", "DF004").is_empty());
     // A builder's missing USER does not matter.
     assert!(found_rule("FROM golang:1.22 AS b\nFROM alpine:3.20\nCOPY --from=b /a /a\nUSER 1\n", "DF004").is_empty());
 }
