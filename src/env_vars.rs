@@ -73,3 +73,7 @@ pub const FASTDEPLOY_SLACK_API_URL: &str = "FASTDEPLOY_SLACK_API_URL";
 pub const FASTDEPLOY_DELAY_SCALE: &str = "FASTDEPLOY_DELAY_SCALE";
 /// Registry scheme override (`http`) for a plain-HTTP sandbox registry.
 pub const FASTDEPLOY_REGISTRY_INSECURE: &str = "FASTDEPLOY_REGISTRY_INSECURE";
+/// `buildah bud --isolation` value (`chroot` where user namespaces are missing).
+pub const FASTDEPLOY_BUILDAH_ISOLATION: &str = "FASTDEPLOY_BUILDAH_ISOLATION";
+/// The docker CLI's config directory (buildx builders, plugins).
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";

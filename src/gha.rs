@@ -8,12 +8,14 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
-/// Handle on the runner's files and stdout. Cheap to share (`&Actions`).
-#[derive(Debug, Default)]
+/// Handle on the runner's files and stdout. Clones share the mask list and
+/// the stdout lock, so builder output streamed from other tasks is scrubbed
+/// and never interleaves mid-line.
+#[derive(Debug, Default, Clone)]
 pub struct Actions {
     /// Inside Actions: print workflow commands. Outside: plain lines.
     pub in_actions: bool,
@@ -21,9 +23,9 @@ pub struct Actions {
     pub summary_file: Option<PathBuf>,
     /// Values to scrub from anything we print ourselves (the runner scrubs
     /// its log after `::add-mask::`, but a laptop run has no runner).
-    masked: Mutex<Vec<String>>,
+    masked: Arc<Mutex<Vec<String>>>,
     /// Serialises writes so lines from parallel components never interleave.
-    stdout: Mutex<()>,
+    stdout: Arc<Mutex<()>>,
 }
 
 /// A location for an annotation.
@@ -36,7 +38,7 @@ pub struct Location<'a> {
 
 impl Actions {
     pub fn new(in_actions: bool, output_file: Option<PathBuf>, summary_file: Option<PathBuf>) -> Self {
-        Actions { in_actions, output_file, summary_file, masked: Mutex::default(), stdout: Mutex::default() }
+        Actions { in_actions, output_file, summary_file, masked: Arc::default(), stdout: Arc::default() }
     }
 
     fn emit(&self, line: &str) {

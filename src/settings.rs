@@ -63,7 +63,19 @@ pub struct Settings {
     pub output_file: Option<PathBuf>,
     pub summary_file: Option<PathBuf>,
     pub github_token_set: bool,
+    /// `github-token` input, else `GITHUB_TOKEN` (deployments, PR comment).
+    pub github_token: Option<secrecy::SecretString>,
     pub slack_api_url: String,
+    /// How builders are invoked here (`FASTDEPLOY_DOCKER`, `FASTDEPLOY_BUILDAH`,
+    /// `FASTDEPLOY_BUILDAH_FLAGS`).
+    pub docker_program: String,
+    pub buildah_program: String,
+    pub buildah_flags: Vec<String>,
+    /// The `registry` host speaks plain HTTP (the sandbox; never ECR).
+    pub registry_insecure: bool,
+    pub buildah_isolation: Option<String>,
+    /// `DOCKER_CONFIG`, where the user's buildx builders and plugins live.
+    pub docker_config: Option<PathBuf>,
 }
 
 impl Settings {
@@ -235,6 +247,17 @@ impl Settings {
             output_file: env.get(env_vars::GITHUB_OUTPUT).filter(|v| !v.is_empty()).map(PathBuf::from),
             summary_file: env.get(env_vars::GITHUB_STEP_SUMMARY).filter(|v| !v.is_empty()).map(PathBuf::from),
             github_token_set,
+            github_token: raw
+                .get("github-token")
+                .map(str::to_string)
+                .or_else(|| env.get(env_vars::GITHUB_TOKEN).filter(|t| !t.is_empty()).cloned())
+                .map(secrecy::SecretString::from),
+            docker_program: env.get(env_vars::FASTDEPLOY_DOCKER).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "docker".into()),
+            buildah_program: env.get(env_vars::FASTDEPLOY_BUILDAH).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "buildah".into()),
+            buildah_flags: env.get(env_vars::FASTDEPLOY_BUILDAH_FLAGS).map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
+            buildah_isolation: env.get(env_vars::FASTDEPLOY_BUILDAH_ISOLATION).filter(|v| !v.is_empty()).cloned(),
+            registry_insecure: env.get(env_vars::FASTDEPLOY_REGISTRY_INSECURE).is_some_and(|v| v == "true" || v == "1"),
+            docker_config: env.get(env_vars::DOCKER_CONFIG).filter(|v| !v.is_empty()).map(PathBuf::from),
             slack_api_url: env
                 .get(env_vars::FASTDEPLOY_SLACK_API_URL)
                 .filter(|v| !v.is_empty())
