@@ -114,16 +114,12 @@ impl IgnoreFile {
     /// Reads the file, turning a bad line into a [`BadInput`] naming the file and line.
     pub fn read(path: &Path) -> anyhow::Result<IgnoreFile> {
         let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        IgnoreFile::parse(&text, Some(path.to_path_buf())).map_err(|e| {
-            BadInput::other(format!(
-                "{} line {}: the pattern `{}` cannot be used: {}; fix or remove the line",
-                path.display(),
-                e.line,
-                e.text,
-                e.reason
-            ))
-            .into()
-        })
+        IgnoreFile::parse(&text, Some(path.to_path_buf())).map_err(|e| BadInput::other(Self::read_error_message(path, &e)).into())
+    }
+
+    /// The message for a line that cannot be used.
+    pub fn read_error_message(path: &Path, e: &LineError) -> String {
+        format!("{} line {}: the pattern `{}` cannot be used: {}; fix or remove the line", path.display(), e.line, e.text, e.reason)
     }
 
     /// `MatchesUsingParentResults`: whether `path` (slash-separated,
