@@ -22,6 +22,7 @@ pub mod gha;
 pub mod github;
 pub mod inputs;
 pub mod logs;
+pub mod notify;
 pub mod outcome;
 pub mod plan;
 pub mod process;

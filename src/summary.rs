@@ -1,1 +1,304 @@
-//! The Markdown job summary and PR comment body rendered from a run report.
+//! The Markdown job summary and PR comment body rendered from a run report,
+//! and the small formatters (sizes, durations, digests, revisions) every
+//! reporter shares so Slack, GitHub and the summary spell things alike.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::outcome::{ComponentReport, RunReport, RunResult, Warning};
+use crate::plan::Plan;
+
+/// Hidden marker that identifies fastdeploy's pull request comment, so each
+/// push updates the one comment instead of adding another.
+pub const PR_COMMENT_MARKER: &str = "<!-- fastdeploy:pr-comment -->";
+
+/// The default branch's last build of a component, when the executor could
+/// look it up; the PR comment shows the change against it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Baseline {
+    /// Branch the numbers come from (usually the default branch).
+    pub branch: String,
+    pub image_bytes: Option<u64>,
+    pub context_bytes: Option<u64>,
+}
+
+/// Renders the job summary: one table per run, then warnings, then links.
+pub fn render(plan: &Plan, report: &RunReport) -> String {
+    let mut s = String::new();
+    let ctx = &plan.context;
+    let where_ = report.environment.as_deref().map(|e| format!(" → `{}`", cell(e))).unwrap_or_default();
+    let _ = writeln!(s, "### {} fastdeploy: {}{where_} at `{}`", icon(report.result), report.result.as_str(), ctx.short_sha());
+    let _ = writeln!(s);
+    let mut about = Vec::new();
+    if let Some(subject) = &ctx.commit.subject {
+        about.push(format!("“{}”", cell(subject)));
+    }
+    if let Some(author) = &ctx.commit.author {
+        about.push(format!("by {}", cell(author)));
+    }
+    if let Some(url) = ctx.commit_url() {
+        about.push(format!("[commit]({url})"));
+    }
+    if let Some(url) = ctx.run_url() {
+        about.push(format!("[workflow run]({url})"));
+    }
+    if !about.is_empty() {
+        let _ = writeln!(s, "{}\n", about.join(" · "));
+    }
+
+    let _ = writeln!(s, "| Component | Context | Build | Cached steps | Image | Digest | Deploy | Result |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for c in &report.components {
+        let b = &c.build;
+        let context = match (b.context_bytes, b.context_files) {
+            (Some(bytes), Some(files)) => format!("{} ({files} files)", bytes_text(bytes)),
+            (Some(bytes), None) => bytes_text(bytes),
+            _ => "–".into(),
+        };
+        let build =
+            if b.skipped { "unchanged, not rebuilt".to_string() } else { b.seconds.map(duration_text).unwrap_or_else(|| "–".into()) };
+        let cached = match (b.cached_steps, b.total_steps) {
+            (Some(c), Some(t)) => format!("{c}/{t}"),
+            (Some(c), None) => c.to_string(),
+            _ => "–".into(),
+        };
+        let image = b.image_bytes.map(bytes_text).unwrap_or_else(|| "–".into());
+        let digest = b.digest.as_deref().map(|d| format!("`{}`", short_digest(d))).unwrap_or_else(|| "–".into());
+        let deploy = match &c.deploy {
+            Some(d) if d.unchanged => "unchanged".to_string(),
+            Some(d) => d.seconds.map(duration_text).unwrap_or_else(|| "–".into()),
+            None => "–".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {context} | {build} | {cached} | {image} | {digest} | {deploy} | {} |",
+            cell(&c.name),
+            cell(&component_result(c))
+        );
+    }
+    let _ = writeln!(s);
+    let phases = phases_text(report);
+    if !phases.is_empty() {
+        let _ = writeln!(s, "Phases: {phases}\n");
+    }
+    if let Some(why) = &report.failure {
+        let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
+    }
+    for c in report.components.iter().filter(|c| c.result.is_failure()) {
+        if let Some(d) = &c.deploy {
+            let events = last(&d.events, 5);
+            if !events.is_empty() || !d.stopped_tasks.is_empty() {
+                let _ = writeln!(s, "<details><summary>Last service events of {}</summary>\n\n```", cell(&c.name));
+                for e in events.iter().chain(d.stopped_tasks.iter()) {
+                    let _ = writeln!(s, "{}", e.replace("```", "'''"));
+                }
+                let _ = writeln!(s, "```\n</details>\n");
+            }
+        }
+    }
+
+    if !report.warnings.is_empty() {
+        let _ = writeln!(s, "#### Warnings\n");
+        for w in &report.warnings {
+            let _ = writeln!(s, "- {}", warning_text(w));
+        }
+        let _ = writeln!(s);
+    }
+    if !report.links.is_empty() {
+        let _ = writeln!(s, "#### Links\n");
+        for (label, url) in &report.links {
+            let _ = writeln!(s, "- [{}]({url})", cell(label));
+        }
+        let _ = writeln!(s);
+    }
+    s
+}
+
+/// Renders the pull request comment: sizes per component with the change
+/// against the default branch's last build, then the Dockerfile warnings.
+pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, Baseline>) -> String {
+    let ctx = &plan.context;
+    let mut s = String::new();
+    let _ = writeln!(s, "{PR_COMMENT_MARKER}");
+    let _ = writeln!(s, "### {} fastdeploy build of `{}`: {}\n", icon(report.result), ctx.short_sha(), report.result.as_str());
+    let base_branch = baselines.values().map(|b| b.branch.as_str()).next().or(ctx.default_branch.as_deref()).unwrap_or("main");
+    let _ = writeln!(s, "| Component | Image size | vs `{base_branch}` | Context size | vs `{base_branch}` | Result |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for c in &report.components {
+        let base = baselines.get(&c.name);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell(&c.name),
+            c.build.image_bytes.map(bytes_text).unwrap_or_else(|| "–".into()),
+            change_text(c.build.image_bytes, base.and_then(|b| b.image_bytes)),
+            c.build.context_bytes.map(bytes_text).unwrap_or_else(|| "–".into()),
+            change_text(c.build.context_bytes, base.and_then(|b| b.context_bytes)),
+            cell(&component_result(c)),
+        );
+    }
+    let _ = writeln!(s);
+    if let Some(why) = &report.failure {
+        let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
+    }
+    if report.warnings.is_empty() {
+        let _ = writeln!(s, "No Dockerfile or context warnings.\n");
+    } else {
+        let _ = writeln!(s, "#### Warnings\n");
+        for w in &report.warnings {
+            let _ = writeln!(s, "- {}", warning_text(w));
+        }
+        let _ = writeln!(s);
+    }
+    let run = match ctx.run_url() {
+        Some(url) => format!("[run {}]({url}), attempt {}", ctx.run_id.as_deref().unwrap_or_default(), ctx.run_attempt),
+        None => "a local run".to_string(),
+    };
+    let _ = writeln!(s, "<sub>Updated on each push by fastdeploy from {run}.</sub>");
+    s
+}
+
+/// The result of one component in words, with the revision now serving
+/// after a rollback.
+pub fn component_result(c: &ComponentReport) -> String {
+    let base = format!("{} {}", icon(c.result), c.result.as_str());
+    match (&c.result, c.deploy.as_ref().and_then(|d| d.serving_task_definition_arn.as_deref())) {
+        (RunResult::RolledBack, Some(arn)) => format!("{base} (serving {})", revision(arn)),
+        _ => base,
+    }
+}
+
+pub fn icon(result: RunResult) -> &'static str {
+    match result {
+        RunResult::Success => "✅",
+        RunResult::Built => "📦",
+        RunResult::Skipped => "⏭️",
+        RunResult::RolledBack => "↩️",
+        RunResult::Failure => "❌",
+    }
+}
+
+/// `check 1.2s · build 1m 02s · deploy 2m 10s · total 3m 14s`
+pub fn phases_text(report: &RunReport) -> String {
+    let p = &report.phases;
+    [("check", p.check), ("build", p.build), ("deploy", p.deploy), ("total", p.total)]
+        .into_iter()
+        .filter_map(|(name, secs)| secs.map(|s| format!("{name} {}", duration_text(s))))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// A warning as one Markdown line: rule, component, place, message.
+pub fn warning_text(w: &Warning) -> String {
+    let mut s = String::new();
+    if let Some(rule) = &w.rule {
+        let _ = write!(s, "**{}** ", cell(rule));
+    }
+    if let Some(c) = &w.component {
+        let _ = write!(s, "`{}` ", cell(c));
+    }
+    match (&w.file, w.line) {
+        (Some(f), Some(l)) => {
+            let _ = write!(s, "{}:{l}: ", cell(f));
+        }
+        (Some(f), None) => {
+            let _ = write!(s, "{}: ", cell(f));
+        }
+        _ => {}
+    }
+    s.push_str(&cell(&w.message));
+    s
+}
+
+/// Sizes in binary units, as docker prints them: `85.3 MB`.
+pub fn bytes_text(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// Durations for people: `850ms`, `12.3s`, `2m 05s`, `1h 02m`.
+pub fn duration_text(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "–".into();
+    }
+    if seconds < 1.0 {
+        return format!("{}ms", (seconds * 1000.0).round() as u64);
+    }
+    if seconds < 60.0 {
+        return format!("{seconds:.1}s");
+    }
+    let total = seconds.round() as u64;
+    if total < 3600 { format!("{}m {:02}s", total / 60, total % 60) } else { format!("{}h {:02}m", total / 3600, (total % 3600) / 60) }
+}
+
+/// `sha256:0123456789abcdef...` → `sha256:0123456789ab`.
+pub fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algo, hex)) => format!("{algo}:{}", &hex[..hex.len().min(12)]),
+        None => digest[..digest.len().min(19)].to_string(),
+    }
+}
+
+/// `arn:aws:ecs:eu-west-1:1234:task-definition/backend:42` → `backend:42`.
+pub fn revision(task_definition_arn: &str) -> String {
+    task_definition_arn.rsplit('/').next().unwrap_or(task_definition_arn).to_string()
+}
+
+/// `+1.2 MB (+1.5%)` against a baseline; `–` when either side is unknown.
+pub fn change_text(now: Option<u64>, before: Option<u64>) -> String {
+    let (Some(now), Some(before)) = (now, before) else {
+        return "–".into();
+    };
+    if now == before {
+        return "no change".into();
+    }
+    let sign = if now > before { "+" } else { "−" };
+    let diff = now.abs_diff(before);
+    let pct = if before == 0 { String::new() } else { format!(" ({sign}{:.1}%)", diff as f64 * 100.0 / before as f64) };
+    format!("{sign}{}{pct}", bytes_text(diff))
+}
+
+fn last(items: &[String], n: usize) -> &[String] {
+    &items[items.len().saturating_sub(n)..]
+}
+
+/// Makes text safe inside a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_read_like_docker_and_people() {
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(bytes_text(1536), "1.5 KB");
+        assert_eq!(bytes_text(89_443_532), "85.3 MB");
+        assert_eq!(duration_text(0.25), "250ms");
+        assert_eq!(duration_text(12.34), "12.3s");
+        assert_eq!(duration_text(125.0), "2m 05s");
+        assert_eq!(duration_text(3720.0), "1h 02m");
+    }
+
+    #[test]
+    fn digests_revisions_and_changes_are_short() {
+        assert_eq!(short_digest("sha256:0123456789abcdef0123"), "sha256:0123456789ab");
+        assert_eq!(revision("arn:aws:ecs:eu-west-1:123456789012:task-definition/backend:42"), "backend:42");
+        assert_eq!(change_text(Some(2048), Some(1024)), "+1.0 KB (+100.0%)");
+        assert_eq!(change_text(Some(1024), Some(2048)), "−1.0 KB (−50.0%)");
+        assert_eq!(change_text(Some(1), None), "–");
+    }
+
+    #[test]
+    fn table_cells_cannot_break_the_table() {
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
+}
