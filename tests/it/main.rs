@@ -2,13 +2,9 @@
 //! tests"): binary-level tests drive `fastdeploy` as the runner does, and
 //! sandbox tests run against real moto, a real registry and buildah.
 
-mod build;
-mod context_guard;
-mod dockerfile;
 mod ecs;
 mod sandbox;
 mod smoke;
 mod action;
 mod plan;
-mod reporting;
 mod ecr;
