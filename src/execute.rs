@@ -3,14 +3,23 @@
 //! module does.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
+use anyhow::Context;
+use futures::StreamExt;
+
+use crate::build::{BuildOptions, BuildRequest};
+use crate::cancel::Cancel;
 use crate::cli::{Cli, Subcommand};
 use crate::env_vars;
-use crate::error::Exit;
+use crate::error::{Exit, chain_message};
 use crate::gha::{Actions, Location};
 use crate::inputs::RawInputs;
-use crate::outcome::RunResult;
-use crate::plan::{self, BuilderProbe, Plan};
+use crate::notify::{LogStyle, Notifier, PhaseEnd, PhaseLog};
+use crate::outcome::{BuildReport, ComponentReport, Phases, RunReport, RunResult, Warning};
+use crate::plan::{self, BuilderKind, BuilderProbe, ComponentPlan, DeployPlan, Plan};
+use crate::process::Runner;
+use crate::registry::RegistryAuth;
 use crate::settings::{BuilderInput, Settings};
 
 /// Sets up tracing on stderr. Colour only on a terminal without `NO_COLOR`.
@@ -88,11 +97,380 @@ fn write_plan_outputs(actions: &Actions, plan: &Plan) -> anyhow::Result<()> {
     md.push_str(&plan.render_text());
     md.push_str("```\n");
     actions.append_summary(&md)?;
-    let _ = Location::default();
     Ok(())
 }
 
-/// Runs the plan. Filled in phase by phase.
-pub async fn run(_settings: &Settings, _plan: &Plan, _actions: &Actions) -> anyhow::Result<crate::outcome::RunReport> {
-    anyhow::bail!("the run phase is being assembled; use `fastdeploy plan`")
+// ---------------------------------------------------------------------------
+// The run: check → login → build → deploy → report.
+
+/// What the check phase learnt about one component, used by the build.
+struct Checked {
+    context_hash: String,
+    dockerfile_bytes: Vec<u8>,
+    context_bytes: u64,
+    context_files: u64,
+}
+
+/// Runs the plan and reports. Bad input found by the checks returns an error
+/// (exit 2) before anything is built or pushed; a failed build or deploy is
+/// a report with a failing result (exit 1).
+pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let style = LogStyle::detect(settings.no_color);
+    let cancel = Cancel::on_signals();
+    let mut report = RunReport {
+        result: RunResult::Skipped,
+        environment: plan.environment().map(str::to_string),
+        components: plan.components.iter().map(|c| ComponentReport::new(&c.name)).collect(),
+        warnings: Vec::new(),
+        phases: Phases::default(),
+        failure: None,
+        links: BTreeMap::new(),
+    };
+
+    // 1. Checks: local and free. Anything wrong here is the user's to fix.
+    let phase = PhaseLog::open(actions, style, "check", None);
+    let mut checked = Vec::new();
+    for (c, rep) in plan.components.iter().zip(report.components.iter_mut()) {
+        match check_component(c, plan, actions, &mut report.warnings) {
+            Ok(ch) => {
+                rep.build.context_bytes = Some(ch.context_bytes);
+                rep.build.context_files = Some(ch.context_files);
+                checked.push(ch);
+            }
+            Err(e) => {
+                phase.close(PhaseEnd::Failed(format!("component `{}`", c.name)));
+                return Err(e.context(format!("checking component `{}`", c.name)));
+            }
+        }
+    }
+    report.phases.check = Some(phase.close(PhaseEnd::Done).as_secs_f64());
+
+    // 2. AWS clients, built once at the edge.
+    let sdk = crate::aws::load(plan.aws_region.as_deref()).await;
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+
+    // Deploy targets are validated before anything is built or pushed.
+    let deploys: Vec<&DeployPlan> = plan.components.iter().filter_map(|c| c.deploy.as_ref()).collect();
+    if !deploys.is_empty() {
+        let phase = PhaseLog::open(actions, style, "preflight", None);
+        for d in &deploys {
+            if let Err(e) = crate::ecs::preflight(&ecs, d).await {
+                phase.close(PhaseEnd::Failed(format!("service `{}`", d.service)));
+                return Err(e);
+            }
+        }
+        phase.close(PhaseEnd::Done);
+    }
+
+    let phase = PhaseLog::open(actions, style, "registry", None);
+    let auth = match crate::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions).await {
+        Ok(a) => a,
+        Err(e) => {
+            phase.close(PhaseEnd::Failed("login".into()));
+            return Err(e);
+        }
+    };
+    if plan.target.pushes() {
+        for c in &plan.components {
+            if let Err(e) = crate::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions).await {
+                phase.close(PhaseEnd::Failed(format!("repository `{}`", c.build.repository)));
+                return Err(e);
+            }
+        }
+    }
+    phase.close(PhaseEnd::Done);
+
+    let mut notifier = Notifier::new(plan, settings, actions);
+    notifier.start(plan).await;
+
+    // 3. Builds, concurrently up to max-parallel.
+    let build_started = Instant::now();
+    let work = tempfile::Builder::new().prefix("fastdeploy-").tempdir().context("creating a work directory")?;
+    let opts = BuildOptions {
+        docker: settings.docker_program.clone(),
+        buildah: settings.buildah_program.clone(),
+        buildah_flags: settings.buildah_flags.clone(),
+        buildah_isolation: settings.buildah_isolation.clone(),
+        docker_config: settings.docker_config.clone(),
+        delay_scale: settings.delay_scale,
+        max_image_bytes: plan.limits.max_image_bytes,
+    };
+    let sdk_ref = &sdk;
+    let builds = futures::stream::iter(plan.components.iter().zip(checked.iter()).enumerate())
+        .map(|(i, (c, ch))| {
+            let work_dir = work.path().join(&c.name);
+            let auth = &auth;
+            let ecr = &ecr;
+            let opts = &opts;
+            let cancel = &cancel;
+            async move { (i, build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).await) }
+        })
+        .buffer_unordered(plan.max_parallel.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for (i, result) in builds {
+        let rep = &mut report.components[i];
+        match result {
+            Ok(b) => {
+                rep.build = BuildReport { context_bytes: rep.build.context_bytes, context_files: rep.build.context_files, ..b };
+                rep.result = RunResult::Built;
+            }
+            Err(e) => {
+                rep.result = RunResult::Failure;
+                rep.failure = Some(chain_message(&e));
+            }
+        }
+    }
+    report.phases.build = Some(build_started.elapsed().as_secs_f64());
+
+    // 4. Deploys, concurrently, each judged on its own.
+    let deploy_started = Instant::now();
+    let to_deploy: Vec<(usize, &DeployPlan, String)> = plan
+        .components
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let d = c.deploy.as_ref()?;
+            let rep = &report.components[i];
+            if rep.result != RunResult::Built || cancel.is_cancelled() {
+                return None;
+            }
+            let image = format!("{}/{}@{}", auth.host, c.build.repository, rep.build.digest.as_deref()?);
+            Some((i, d, image))
+        })
+        .collect();
+    if !to_deploy.is_empty() {
+        let deploys = futures::stream::iter(to_deploy)
+            .map(|(i, d, image)| {
+                let ecs = &ecs;
+                let cancel = &cancel;
+                let name = plan.components[i].name.clone();
+                async move {
+                    let phase = PhaseLog::open(actions, style, "deploy", Some(&name));
+                    let outcome = crate::ecs::deploy(ecs, d, &image, settings.delay_scale, cancel, actions).await;
+                    let end = match &outcome.failure {
+                        Some(f) => PhaseEnd::Failed(f.clone()),
+                        None if outcome.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
+                        None => PhaseEnd::Done,
+                    };
+                    phase.close(end);
+                    (i, outcome)
+                }
+            })
+            .buffer_unordered(plan.max_parallel.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        for (i, outcome) in deploys {
+            let rep = &mut report.components[i];
+            rep.result = outcome.result;
+            rep.failure = outcome.failure.or(rep.failure.take());
+            rep.deploy = Some(outcome.report);
+        }
+        report.phases.deploy = Some(deploy_started.elapsed().as_secs_f64());
+    }
+    for (c, rep) in plan.components.iter().zip(report.components.iter_mut()) {
+        if rep.result == RunResult::Built && c.deploy.is_some() {
+            // Built but never deployed: the run was cancelled between phases.
+            rep.result = RunResult::Failure;
+            rep.failure.get_or_insert_with(|| "cancelled before the deploy started".into());
+        }
+        if rep.result == RunResult::Built && rep.build.skipped && !plan.target.pushes() {
+            rep.result = RunResult::Skipped;
+        }
+    }
+
+    report.result = RunReport::overall(&report.components);
+    report.failure = report.components.iter().find_map(|c| c.failure.as_ref().map(|f| format!("{}: {f}", c.name)));
+    report.phases.total = Some(started.elapsed().as_secs_f64());
+    add_links(plan, &auth.host, &mut report);
+
+    // 5. Report. Outputs first: they must be written even if reporting is
+    // interrupted.
+    write_outputs(actions, plan, &report, &auth.host)?;
+    for c in &report.components {
+        if let Some(f) = &c.failure {
+            actions.error(&format!("{}: {f}", c.name), &Location { title: Some("fastdeploy"), ..Location::default() });
+        }
+    }
+    let extra = notifier.finish(plan, &report).await;
+    report.warnings.extend(extra);
+    actions.append_summary(&crate::summary::render(plan, &report))?;
+    actions.line(&format!("result: {}", report.result.as_str()));
+    Ok(report)
+}
+
+fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: &mut Vec<Warning>) -> anyhow::Result<Checked> {
+    let b = &c.build;
+    let df = crate::dockerfile::load_with_args(&b.dockerfile, &b.build_args)?;
+    df.final_stage(b.target.as_deref())?;
+    let findings = crate::dockerfile::check(&df, b.target.as_deref(), &plan.limits.ignore_checks);
+    let mut found = crate::dockerfile::to_warnings(&findings, &b.dockerfile, &plan.context.workspace, Some(&c.name));
+    let scan = crate::context::scan(&b.context, &b.dockerfile)?;
+    actions.line(&format!("{}: {}", c.name, crate::context::summary_line(&scan)));
+    found.extend(crate::context::check_limits(&scan, plan.limits.warn_context_bytes, plan.limits.max_context_bytes)?);
+    for w in &found {
+        actions.warning(&w.message, &Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() });
+    }
+    warnings.extend(found);
+    let dockerfile_bytes =
+        std::fs::read(&b.dockerfile).with_context(|| format!("reading Dockerfile {}", b.dockerfile.display()))?;
+    Ok(Checked {
+        context_hash: crate::context::content_hash(&scan)?,
+        dockerfile_bytes,
+        context_bytes: scan.total_bytes,
+        context_files: scan.file_count,
+    })
+}
+
+/// Builds one component with the plan's builder and reads back its image.
+async fn build_one(
+    plan: &Plan,
+    c: &ComponentPlan,
+    ch: &Checked,
+    auth: &RegistryAuth,
+    ecr: &aws_sdk_ecr::Client,
+    sdk: &aws_config::SdkConfig,
+    opts: &BuildOptions,
+    work_dir: &std::path::Path,
+    cancel: &Cancel,
+    actions: &Actions,
+) -> anyhow::Result<BuildReport> {
+    let content_tag = crate::build::content_tag(&ch.context_hash, &c.build, &ch.dockerfile_bytes);
+    let req = BuildRequest {
+        component: &c.name,
+        plan: &c.build,
+        registry: &auth.host,
+        content_tag: Some(content_tag.clone()),
+        provenance: plan.builder.provenance,
+        buildx_builder: plan.builder.buildx_builder.as_deref(),
+        work_dir,
+    };
+    // Parallel builds share the log: each line says whose it is.
+    let prefix = if plan.components.len() > 1 { format!("[{}] ", c.name) } else { String::new() };
+    let log = actions.clone();
+    let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(&format!("{prefix}{line}"))));
+    let mut out = BuildReport { content_tag: Some(content_tag), image: Some(req.image()), tags: c.build.tags.clone(), ..BuildReport::default() };
+    match plan.builder.kind {
+        BuilderKind::Codebuild => {
+            let cb = aws_sdk_codebuild::Client::new(sdk);
+            let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+            let project = plan.builder.codebuild_project.as_deref().unwrap_or_default();
+            let (built, build_id) = crate::codebuild::build(
+                &cb,
+                &logs,
+                ecr,
+                project,
+                &req,
+                &plan.context.commit.sha,
+                &plan.context.workspace,
+                plan.builder.codebuild_timeout_minutes,
+                opts.delay_scale,
+                cancel,
+                actions,
+            )
+            .await?;
+            out.codebuild_build = Some(build_id);
+            out.digest = Some(built.digest.clone());
+            out.seconds = Some(built.seconds);
+            out.cached_steps = built.cached_steps;
+            out.total_steps = built.total_steps;
+            if let Ok(d) = crate::ecr::image_details(ecr, &c.build.repository, &built.digest, opts.delay_scale).await {
+                out.image_bytes = d.bytes;
+            }
+        }
+        kind => {
+            let built = crate::build::build_component(kind, &req, auth, &runner, opts).await?;
+            out.digest = Some(built.digest.clone());
+            out.seconds = Some(built.seconds);
+            out.cached_steps = built.cached_steps;
+            out.total_steps = built.total_steps;
+            out.skipped = built.skipped;
+            if let Some(size) = &built.size {
+                out.image_bytes = Some(size.bytes);
+                out.layers = Some(size.layers as u32);
+            }
+        }
+    }
+    if let (Some(severity), Some(digest)) = (&plan.registry.fail_on_severity, &out.digest)
+        && c.build.push
+    {
+        let findings = crate::ecr::check_scan(ecr, &c.build.repository, digest, severity, opts.delay_scale, cancel, actions).await?;
+        if !findings.is_empty() {
+            anyhow::bail!(
+                "the image scan found {} finding(s) at or above {severity}:\n{}",
+                findings.len(),
+                findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn add_links(plan: &Plan, registry: &str, report: &mut RunReport) {
+    let region = plan.aws_region.as_deref().unwrap_or("us-east-1");
+    for (c, rep) in plan.components.iter().zip(report.components.iter()) {
+        if let Some(d) = &c.deploy {
+            report.links.insert(
+                format!("ECS service {}", d.service),
+                format!("https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}", d.cluster, d.service),
+            );
+        }
+        if let Some(id) = &rep.build.codebuild_build {
+            report.links.insert(
+                format!("CodeBuild build {}", c.name),
+                format!("https://{region}.console.aws.amazon.com/codesuite/codebuild/projects/{}/build/{}/?region={region}", plan.builder.codebuild_project.as_deref().unwrap_or_default(), id.rsplit('/').next().unwrap_or(id)),
+            );
+        }
+        if rep.build.digest.is_some() && registry.contains(".dkr.ecr.") {
+            report.links.insert(
+                format!("ECR image {}", c.name),
+                format!("https://{region}.console.aws.amazon.com/ecr/repositories/private/{}/{}?region={region}", registry.split('.').next().unwrap_or_default(), c.build.repository),
+            );
+        }
+    }
+}
+
+fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &str) -> anyhow::Result<()> {
+    actions.set_output("environment", plan.environment().unwrap_or(""))?;
+    actions.set_output("result", report.result.as_str())?;
+    let first = report.components.first();
+    let image_of = |c: &ComponentReport| {
+        let plan_c = plan.components.iter().find(|p| p.name == c.name)?;
+        Some(format!("{registry}/{}@{}", plan_c.build.repository, c.build.digest.as_deref()?))
+    };
+    actions.set_output("image", &first.and_then(image_of).unwrap_or_default())?;
+    actions.set_output("digest", first.and_then(|c| c.build.digest.as_deref()).unwrap_or(""))?;
+    let images: BTreeMap<&str, serde_json::Value> = report
+        .components
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                serde_json::json!({
+                    "image": image_of(c),
+                    "digest": c.build.digest,
+                    "tags": c.build.tags,
+                    "context-bytes": c.build.context_bytes,
+                    "image-bytes": c.build.image_bytes,
+                    "build-skipped": c.build.skipped,
+                    "result": c.result.as_str(),
+                    "task-definition-arn": c.deploy.as_ref().and_then(|d| d.task_definition_arn.clone()),
+                    "deployment-id": c.deploy.as_ref().and_then(|d| d.deployment_id.clone()),
+                }),
+            )
+        })
+        .collect();
+    actions.set_output("images", &serde_json::to_string(&images)?)?;
+    let deployed = report.components.iter().find_map(|c| c.deploy.as_ref());
+    actions.set_output("task-definition-arn", deployed.and_then(|d| d.task_definition_arn.as_deref()).unwrap_or(""))?;
+    actions.set_output("previous-task-definition-arn", deployed.and_then(|d| d.previous_task_definition_arn.as_deref()).unwrap_or(""))?;
+    actions.set_output("deployment-id", deployed.and_then(|d| d.deployment_id.as_deref()).unwrap_or(""))?;
+    let secs = |s: Option<f64>| s.map(|s| format!("{s:.1}")).unwrap_or_default();
+    actions.set_output("build-seconds", &secs(report.phases.build))?;
+    actions.set_output("deploy-seconds", &secs(report.phases.deploy))?;
+    actions.set_output("context-bytes", &first.and_then(|c| c.build.context_bytes).map(|b| b.to_string()).unwrap_or_default())?;
+    actions.set_output("image-bytes", &first.and_then(|c| c.build.image_bytes).map(|b| b.to_string()).unwrap_or_default())?;
+    Ok(())
 }

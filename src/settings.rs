@@ -74,6 +74,8 @@ pub struct Settings {
     /// The `registry` host speaks plain HTTP (the sandbox; never ECR).
     pub registry_insecure: bool,
     pub buildah_isolation: Option<String>,
+    /// `NO_COLOR` is set (https://no-color.org).
+    pub no_color: bool,
     /// `DOCKER_CONFIG`, where the user's buildx builders and plugins live.
     pub docker_config: Option<PathBuf>,
 }
@@ -255,6 +257,7 @@ impl Settings {
             docker_program: env.get(env_vars::FASTDEPLOY_DOCKER).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "docker".into()),
             buildah_program: env.get(env_vars::FASTDEPLOY_BUILDAH).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "buildah".into()),
             buildah_flags: env.get(env_vars::FASTDEPLOY_BUILDAH_FLAGS).map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
+            no_color: env.get(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()),
             buildah_isolation: env.get(env_vars::FASTDEPLOY_BUILDAH_ISOLATION).filter(|v| !v.is_empty()).cloned(),
             registry_insecure: env.get(env_vars::FASTDEPLOY_REGISTRY_INSECURE).is_some_and(|v| v == "true" || v == "1"),
             docker_config: env.get(env_vars::DOCKER_CONFIG).filter(|v| !v.is_empty()).map(PathBuf::from),
