@@ -2,6 +2,7 @@
 //! tests"): binary-level tests drive `fastdeploy` as the runner does, and
 //! sandbox tests run against real moto, a real registry and buildah.
 
+mod build;
 mod dockerfile;
 mod ecs;
 mod sandbox;

@@ -1,0 +1,381 @@
+//! Real builds with buildah against the sandbox registry, and the registry
+//! client against the registry and a scripted receiver.
+//!
+//! No base image can be pulled here, so each test builds a tiny busybox
+//! base itself (`buildah from scratch` + the host's static busybox) and
+//! pushes it to the sandbox registry. Needs: buildah, busybox-static.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use fastdeploy::build::{BuildOptions, BuildOutput, BuildRequest, ImageTooLarge, build_component, content_tag};
+use fastdeploy::plan::{BuildPlan, BuilderKind, CachePlan};
+use fastdeploy::process::Runner;
+use fastdeploy::registry::{Client, RegistryAuth};
+use secrecy::SecretString;
+
+use crate::sandbox::{ECR_PASSWORD, ECR_USER, Receiver, Registry, repo_root};
+
+const REPO: &str = "shop/app";
+
+fn auth(host: &str) -> RegistryAuth {
+    RegistryAuth { host: host.into(), username: ECR_USER.into(), password: SecretString::from(ECR_PASSWORD), insecure: true }
+}
+
+/// buildah with its own storage under `dir`: a fresh `dir` is a runner that
+/// has never built anything (every cache hit must come from the registry).
+fn opts(storage: &Path) -> BuildOptions {
+    BuildOptions {
+        buildah_flags: vec![
+            "--storage-driver".into(),
+            "vfs".into(),
+            "--root".into(),
+            storage.join("root").display().to_string(),
+            "--runroot".into(),
+            storage.join("run").display().to_string(),
+        ],
+        buildah_isolation: Some("chroot".into()),
+        delay_scale: 0.001,
+        ..Default::default()
+    }
+}
+
+fn buildah(storage: &Path, args: &[&str]) -> String {
+    let out = Command::new("buildah")
+        .args(["--storage-driver", "vfs", "--root"])
+        .arg(storage.join("root"))
+        .arg("--runroot")
+        .arg(storage.join("run"))
+        .args(args)
+        .output()
+        .expect("buildah is installed");
+    assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Pushes `<registry>/base:1`: busybox on scratch with its applets installed.
+fn push_base_image(reg: &Registry, work: &Path) -> String {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed (apt-get install busybox-static)");
+    let storage = work.join("base-storage");
+    let authfile = work.join("base-auth.json");
+    let authfile = authfile.to_str().unwrap();
+    let mut login = Command::new("buildah")
+        .args(["login", "--authfile", authfile, "--tls-verify=false", "-u", ECR_USER, "--password-stdin", &reg.host])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    login.stdin.take().unwrap().write_all(ECR_PASSWORD.as_bytes()).unwrap();
+    assert!(login.wait().unwrap().success());
+    let ctr = buildah(&storage, &["from", "scratch"]);
+    buildah(&storage, &["copy", &ctr, busybox, "/bin/busybox"]);
+    buildah(&storage, &["run", "--isolation", "chroot", &ctr, "/bin/busybox", "--install", "-s", "/bin"]);
+    buildah(&storage, &["config", "--cmd", "/bin/sh", &ctr]);
+    buildah(&storage, &["commit", "-q", &ctr, "localhost/fd-base:1"]);
+    let base = format!("{}/base:1", reg.host);
+    buildah(&storage, &["push", "--authfile", authfile, "--tls-verify=false", "localhost/fd-base:1", &format!("docker://{base}")]);
+    base
+}
+
+/// The example app copied somewhere a test may change it.
+fn copy_app(dest: &Path) -> PathBuf {
+    let src = repo_root().join("tests/fixtures/apps/multistage");
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+    dest.to_path_buf()
+}
+
+/// Stand-in for the context guard's hash: names and contents, sorted.
+fn context_hash(dir: &Path) -> String {
+    use sha2::Digest;
+    let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    let mut h = sha2::Sha256::new();
+    for n in names {
+        h.update(n.as_encoded_bytes());
+        h.update(std::fs::read(dir.join(&n)).unwrap());
+    }
+    hex::encode(h.finalize())
+}
+
+fn plan(app: &Path, base: &str, sha: &str, repo: &str) -> BuildPlan {
+    BuildPlan {
+        context: app.to_path_buf(),
+        dockerfile: app.join("Dockerfile"),
+        target: None,
+        build_args: BTreeMap::from([("BASE".to_string(), base.to_string())]),
+        platforms: vec![],
+        repository: repo.into(),
+        tags: vec![format!("sha-{sha}"), "production".into(), "main".into()],
+        labels: BTreeMap::from([
+            ("org.opencontainers.image.revision".to_string(), sha.to_string()),
+            ("org.opencontainers.image.source".to_string(), "https://github.com/acme/shop".to_string()),
+        ]),
+        cache: Some(CachePlan { repository: repo.into(), from_tags: vec!["cache-main".into()], to_tag: Some("cache-main".into()) }),
+        push: true,
+    }
+}
+
+fn recording_runner() -> (Runner, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l = lines.clone();
+    (Runner::with_sink(Arc::new(move |_, line| l.lock().unwrap().push(line.to_string()))), lines)
+}
+
+async fn build(
+    plan: &BuildPlan,
+    reg: &Registry,
+    work: &Path,
+    storage: &Path,
+    opts_fn: impl Fn(BuildOptions) -> BuildOptions,
+) -> (anyhow::Result<BuildOutput>, Vec<String>) {
+    let dockerfile = std::fs::read(&plan.dockerfile).unwrap();
+    let req = BuildRequest {
+        component: "app",
+        plan,
+        registry: &reg.host,
+        content_tag: Some(content_tag(&context_hash(&plan.context), plan, &dockerfile)),
+        provenance: false,
+        buildx_builder: None,
+        work_dir: work,
+    };
+    let (runner, lines) = recording_runner();
+    let out = build_component(BuilderKind::Buildah, &req, &auth(&reg.host), &runner, &opts_fn(opts(storage))).await;
+    let lines = lines.lock().unwrap().clone();
+    (out, lines)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buildah_builds_pushes_skips_unchanged_commits_and_reuses_the_registry_cache() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = push_base_image(&reg, tmp.path());
+    let app = copy_app(&tmp.path().join("app"));
+    let client = Client::new(&auth(&reg.host), 0.001);
+
+    // 1. First build: everything executes, the image is pushed under every tag.
+    let p1 = plan(&app, &base, "aaaaaaaaaaaa", REPO);
+    let (out, log) = build(&p1, &reg, &tmp.path().join("w1"), &tmp.path().join("s1"), |o| o).await;
+    let first = out.unwrap_or_else(|e| panic!("{e:#}\n{}", log.join("\n")));
+    assert!(first.digest.starts_with("sha256:") && !first.skipped);
+    for tag in ["sha-aaaaaaaaaaaa", "production", "main"] {
+        assert_eq!(client.manifest_digest(REPO, tag).await.unwrap().as_deref(), Some(first.digest.as_str()), "tag {tag}");
+    }
+    assert_eq!(first.total_steps, Some(9), "non-FROM steps of both stages plus a LABEL step per label: {}", log.join("\n"));
+    assert_eq!(first.cached_steps, Some(0), "nothing was cached yet: {}", log.join("\n"));
+    let size = first.size.clone().expect("the pushed image is measured");
+    assert!(size.layers >= 2 && size.bytes > 100_000, "{size:?}");
+    assert!(size.largest.iter().any(|(_, i)| i.contains("COPY")), "layers name their instruction: {size:?}");
+    assert!(log.iter().all(|l| !l.contains(ECR_PASSWORD)), "the password never reaches the log");
+
+    // 2. The same commit again, on a runner that has never built it: nothing is built.
+    let (out, log) = build(&p1, &reg, &tmp.path().join("w2"), &tmp.path().join("s2"), |o| o).await;
+    let again = out.unwrap_or_else(|e| panic!("{e:#}\n{}", log.join("\n")));
+    assert!(again.skipped, "an unchanged commit builds nothing: {}", log.join("\n"));
+    assert_eq!(again.digest, first.digest);
+    assert_eq!(again.total_steps, None);
+    assert!(!tmp.path().join("s2/root").exists(), "buildah was never run");
+
+    // 3. One file changed, new commit, fresh runner: the steps before the
+    //    change come from the registry cache.
+    std::fs::write(app.join("main.txt"), "main v2\n").unwrap();
+    let p3 = plan(&app, &base, "bbbbbbbbbbbb", REPO);
+    let (out, log) = build(&p3, &reg, &tmp.path().join("w3"), &tmp.path().join("s3"), |o| o).await;
+    let third = out.unwrap_or_else(|e| panic!("{e:#}\n{}", log.join("\n")));
+    assert!(!third.skipped);
+    assert_ne!(third.digest, first.digest);
+    assert_eq!(third.cached_steps, Some(3), "WORKDIR, COPY lib.txt and its RUN come from the cache: {}", log.join("\n"));
+    assert_eq!(third.total_steps, Some(9));
+    assert!(log.iter().any(|l| l.contains("Cache pulled from remote")), "the hits came from the registry");
+    assert_eq!(client.manifest_digest(REPO, "production").await.unwrap().as_deref(), Some(third.digest.as_str()), "moving tag moved");
+    assert_eq!(client.manifest_digest(REPO, "sha-aaaaaaaaaaaa").await.unwrap().as_deref(), Some(first.digest.as_str()), "commit tag kept");
+
+    // 4. The same image over max-image-mb fails with the breakdown (and the size).
+    let (out, _) =
+        build(&p3, &reg, &tmp.path().join("w4"), &tmp.path().join("s4"), |o| BuildOptions { max_image_bytes: Some(1000), ..o }).await;
+    let err = out.unwrap_err();
+    let too_large = err.downcast_ref::<ImageTooLarge>().expect("an ImageTooLarge error");
+    assert_eq!(too_large.digest, third.digest);
+    assert!(err.to_string().contains("max-image-mb") && err.to_string().contains("COPY"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn components_build_in_parallel_with_separate_work_dirs() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = push_base_image(&reg, tmp.path());
+    let app_a = copy_app(&tmp.path().join("a"));
+    let app_b = copy_app(&tmp.path().join("b"));
+    std::fs::write(app_b.join("main.txt"), "worker\n").unwrap();
+    let pa = plan(&app_a, &base, "cccccccccccc", "shop/api");
+    let pb = plan(&app_b, &base, "cccccccccccc", "shop/worker");
+    // One storage root, as on a real runner; separate work dirs.
+    let storage = tmp.path().join("storage");
+    let (a, b) = {
+        let (wa, wb) = (tmp.path().join("wa"), tmp.path().join("wb"));
+        tokio::join!(build(&pa, &reg, &wa, &storage, |o| o), build(&pb, &reg, &wb, &storage, |o| o))
+    };
+    let a = a.0.unwrap_or_else(|e| panic!("{e:#}\n{}", a.1.join("\n")));
+    let b = b.0.unwrap_or_else(|e| panic!("{e:#}\n{}", b.1.join("\n")));
+    assert_ne!(a.digest, b.digest);
+    let client = Client::new(&auth(&reg.host), 0.001);
+    assert_eq!(client.manifest_digest("shop/api", "main").await.unwrap(), Some(a.digest));
+    assert_eq!(client.manifest_digest("shop/worker", "main").await.unwrap(), Some(b.digest));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_builder_is_named_with_how_to_get_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = plan(tmp.path(), "base", "dddddddddddd", REPO);
+    p.push = false;
+    let req = BuildRequest {
+        component: "app",
+        plan: &p,
+        registry: "127.0.0.1:1",
+        content_tag: None,
+        provenance: false,
+        buildx_builder: None,
+        work_dir: tmp.path(),
+    };
+    let opts = BuildOptions { buildah: "no-such-buildah".into(), docker: "no-such-docker".into(), ..Default::default() };
+    let runner = Runner::with_sink(Arc::new(|_, _| {}));
+    let err = build_component(BuilderKind::Buildah, &req, &auth("127.0.0.1:1"), &runner, &opts).await.unwrap_err();
+    assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput);
+    assert!(err.to_string().contains("no-such-buildah") && err.to_string().contains("apt-get install buildah"), "{err}");
+    let err = build_component(BuilderKind::Buildx, &req, &auth("127.0.0.1:1"), &runner, &opts).await.unwrap_err();
+    assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput);
+    assert!(err.to_string().contains("no-such-docker") && err.to_string().contains("buildx"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// The registry client against a scripted receiver.
+
+fn receiver_host(r: &Receiver) -> String {
+    r.url.trim_start_matches("http://").to_string()
+}
+
+fn manifest_body() -> serde_json::Value {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c0", "size": 10},
+        "layers": []
+    })
+}
+
+/// Runs one client call; the receiver's own (blocking) calls stay outside a runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+#[test]
+fn registry_refusing_for_a_while_is_retried_and_succeeds() {
+    let r = Receiver::start();
+    r.script(serde_json::json!([
+        {"match": "GET /v2/shop/app/manifests/t1", "status": 503, "body": {"errors": [{"code": "UNAVAILABLE"}]}, "times": 2},
+        {"match": "GET /v2/shop/app/manifests/t1", "drop": true, "times": 1},
+    ]));
+    r.default_response(serde_json::json!({"match": "GET /v2/shop/app/manifests/t1", "status": 200, "body": manifest_body(),
+        "headers": {"Docker-Content-Digest": "sha256:feed"}}));
+    let client = Client::new(&auth(&receiver_host(&r)), 0.001);
+    // HEAD is not implemented by the receiver (501): the client asks with GET.
+    assert_eq!(block_on(client.manifest_digest("shop/app", "t1")).unwrap().as_deref(), Some("sha256:feed"));
+    let gets = r.requests().iter().filter(|q| q["path"] == "/v2/shop/app/manifests/t1").count();
+    assert_eq!(gets, 4, "two 503s and a reset, then success");
+}
+
+#[test]
+fn registry_that_never_recovers_fails_naming_the_registry() {
+    let r = Receiver::start();
+    r.default_response(serde_json::json!({"match": "GET /v2/.*", "status": 502, "body": {"message": "bad gateway"}}));
+    let host = receiver_host(&r);
+    let client = Client::new(&auth(&host), 0.001);
+    let err = format!("{:#}", block_on(client.get_manifest("shop/app", "t")).unwrap_err());
+    assert!(err.contains(&format!("registry {host}")) && err.contains("502") && err.contains("bad gateway"), "{err}");
+    assert_eq!(r.requests().len(), 4, "bounded: four attempts, then the error");
+}
+
+#[test]
+fn bearer_challenge_fetches_a_token_with_the_credentials() {
+    let r = Receiver::start();
+    let realm = format!("{}/token", r.url);
+    r.script(serde_json::json!([
+        {"match": "GET /v2/shop/app/manifests/t", "status": 401, "times": 1, "body": {"errors": [{"code": "UNAUTHORIZED"}]},
+         "headers": {"Www-Authenticate": format!("Bearer realm=\"{realm}\",service=\"sandbox-registry\",scope=\"repository:shop/app:pull\"")}},
+    ]));
+    r.default_response(serde_json::json!([
+        {"match": "GET /token", "status": 200, "body": {"token": "tkn-abc123"}},
+        {"match": "GET /v2/shop/app/manifests/t", "status": 200, "body": manifest_body()},
+    ]));
+    let client = Client::new(&auth(&receiver_host(&r)), 0.001);
+    let m = block_on(client.get_manifest("shop/app", "t")).unwrap();
+    assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(m.digest, fastdeploy::registry::sha256_digest(&m.bytes), "digest over the verbatim bytes without a header");
+    let reqs = r.requests();
+    let token = reqs.iter().find(|q| q["path"] == "/token").expect("a token request");
+    assert!(token["query"].as_str().unwrap().contains("scope=repository%3Ashop%2Fapp%3Apull"), "{token}");
+    assert!(token["query"].as_str().unwrap().contains("service=sandbox-registry"), "{token}");
+    assert!(token["headers"]["authorization"].as_str().unwrap().starts_with("Basic "), "the token is fetched with the credentials");
+    let last = reqs.iter().rev().find(|q| q["path"] == "/v2/shop/app/manifests/t").unwrap();
+    assert_eq!(last["headers"]["authorization"], "Bearer tkn-abc123");
+    assert!(last["headers"]["accept"].as_str().unwrap().contains("application/vnd.docker.distribution.manifest.list.v2+json"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retagging_puts_the_same_manifest_under_new_tags_on_a_real_registry() {
+    let reg = Registry::start();
+    let client = Client::new(&auth(&reg.host), 0.001);
+    assert_eq!(client.manifest_digest("shop/app", "nope").await.unwrap(), None, "a missing tag is None, not an error");
+    // Push a minimal image through the API: an empty config blob and a manifest.
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"history":[]}"#;
+    let config_digest = fastdeploy::registry::sha256_digest(config);
+    let http = reqwest::Client::new();
+    let start =
+        http.post(format!("{}/v2/shop/app/blobs/uploads/", reg.url())).basic_auth(ECR_USER, Some(ECR_PASSWORD)).send().await.unwrap();
+    assert_eq!(start.status(), 202);
+    let location = start.headers()["location"].to_str().unwrap().to_string();
+    let location = if location.starts_with("http") { location } else { format!("{}{location}", reg.url()) };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let done = http
+        .put(format!("{location}{sep}digest={config_digest}"))
+        .basic_auth(ECR_USER, Some(ECR_PASSWORD))
+        .header("content-type", "application/octet-stream")
+        .body(config.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 201, "{}", done.text().await.unwrap());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": []
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let pushed = http
+        .put(format!("{}/v2/shop/app/manifests/v1", reg.url()))
+        .basic_auth(ECR_USER, Some(ECR_PASSWORD))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 201, "{}", pushed.text().await.unwrap());
+    let digest = fastdeploy::registry::sha256_digest(&bytes);
+    assert_eq!(client.manifest_digest("shop/app", "v1").await.unwrap().as_deref(), Some(digest.as_str()));
+    client.tag("shop/app", &digest, &["production".into(), "main".into()]).await.unwrap();
+    for tag in ["production", "main"] {
+        assert_eq!(client.manifest_digest("shop/app", tag).await.unwrap().as_deref(), Some(digest.as_str()), "{tag}");
+    }
+    let size = client.image_size("shop/app", &digest).await.unwrap();
+    assert_eq!((size.bytes, size.layers), (0, 0));
+}
