@@ -383,6 +383,10 @@ async fn watch(
         {
             tail = Some(LogTail::new(group, stream));
         }
+        // Phases first: the status was read before the log, so its lines never run ahead of the log's.
+        for line in phases.update(&b) {
+            actions.line(&line);
+        }
         if let Some(t) = tail.as_mut() {
             let polled = t.poll(logs).await?;
             for line in &polled.lines {
@@ -391,9 +395,6 @@ async fn watch(
             if polled.throttled {
                 throttled = throttled.max(1);
             }
-        }
-        for line in phases.update(&b) {
-            actions.line(&line);
         }
         if !b.build_complete() {
             continue;

@@ -10,3 +10,4 @@ mod smoke;
 mod action;
 mod plan;
 mod ecr;
+mod codebuild;
