@@ -402,7 +402,7 @@ fn env_names(lineage: &[&Stage], upto: &Instruction) -> BTreeSet<String> {
                 continue;
             }
             let Args::Shell(text) = &ins.args else { continue };
-            let words = super::parse::split_words(text);
+            let words = super::parse::split_words_escaped(text, ins.escape);
             if ins.keyword == Keyword::Env && words.first().is_some_and(|w| !w.contains('=')) {
                 names.extend(words.first().cloned()); // `ENV NAME value`
             } else {

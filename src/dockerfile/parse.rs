@@ -153,6 +153,8 @@ pub struct Instruction {
     pub text: String,
     /// Check ids silenced by `# fastdeploy:ignore=DF001,DF003` just above.
     pub ignored: Vec<String>,
+    /// The file's escape token (`\\` or `` ` ``), for splitting arguments.
+    pub escape: char,
 }
 
 impl Instruction {
@@ -200,7 +202,7 @@ impl Instruction {
     /// last being the destination. Heredoc sources appear as `<<NAME`.
     pub fn copy_paths(&self) -> (Vec<String>, Option<String>) {
         let mut words = match &self.args {
-            Args::Shell(s) => split_words(s),
+            Args::Shell(s) => split_words_escaped(s, self.escape),
             Args::Exec(words) => words.clone(),
         };
         let dest = words.pop();
@@ -428,7 +430,7 @@ fn logical_instructions(lines: &[&str], escape: char) -> Result<Vec<Instruction>
             text.push_str(part);
             continues = more;
         }
-        let mut ins = instruction(&text, start)?;
+        let mut ins = instruction(&text, start, escape)?;
         if (ins.keyword.takes_heredocs() && !ins.args.is_exec()) || heredoc_capable_onbuild(&ins) {
             for (name, chomp, expand) in heredoc_markers(&text).or_else(|m| err(start, m))? {
                 let mut body: Vec<&str> = Vec::new();
@@ -470,7 +472,7 @@ fn ignore_ids(comment: &str) -> Vec<String> {
 }
 
 /// Splits a logical line into keyword, flags and arguments.
-fn instruction(text: &str, line: usize) -> Result<Instruction, ParseError> {
+fn instruction(text: &str, line: usize, escape: char) -> Result<Instruction, ParseError> {
     let trimmed = text.trim();
     let (word, rest) = match trimmed.find(char::is_whitespace) {
         Some(i) => (&trimmed[..i], trimmed[i..].trim_start()),
@@ -491,7 +493,17 @@ fn instruction(text: &str, line: usize) -> Result<Instruction, ParseError> {
     } else {
         Args::Shell(rest.to_string())
     };
-    Ok(Instruction { keyword, line, end_line: line, flags, args, heredocs: Vec::new(), text: text.to_string(), ignored: Vec::new() })
+    Ok(Instruction {
+        keyword,
+        line,
+        end_line: line,
+        flags,
+        args,
+        heredocs: Vec::new(),
+        text: text.to_string(),
+        ignored: Vec::new(),
+        escape,
+    })
 }
 
 /// `Some(Ok)` for a JSON array of strings, `Some(Err)` for a JSON array with
@@ -571,6 +583,11 @@ fn builder_flags(rest: &str, line: usize) -> Result<(Vec<Flag>, &str), ParseErro
 /// Shell-like words with quotes and escapes removed (for COPY paths, ARG,
 /// FROM). Unbalanced quotes run to the end of the text.
 pub fn split_words(text: &str) -> Vec<String> {
+    split_words_escaped(text, '\\')
+}
+
+/// [`split_words`] with the file's escape token (`` ` `` under `# escape=```).
+pub fn split_words_escaped(text: &str, escape: char) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
@@ -579,7 +596,7 @@ pub fn split_words(text: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match quote {
             Some(q) if c == q => quote = None,
-            Some('"') if c == '\\' => {
+            Some('"') if c == escape => {
                 if let Some(n) = chars.next() {
                     word.push(n);
                 }
@@ -595,7 +612,7 @@ pub fn split_words(text: &str) -> Vec<String> {
                 in_word = true;
                 match c {
                     '\'' | '"' => quote = Some(c),
-                    '\\' => {
+                    c if c == escape => {
                         if let Some(n) = chars.next() {
                             word.push(n);
                         }
@@ -703,7 +720,7 @@ fn raw_words(text: &str) -> Vec<&str> {
 /// `ARG a b=1 c="x y"` -> [(a, None), (b, 1), (c, x y)].
 fn arg_pairs(ins: &Instruction) -> Result<Vec<(String, Option<String>)>, ParseError> {
     let Args::Shell(rest) = &ins.args else { return err(ins.line, "ARG takes names, not a JSON array") };
-    let words = split_words(rest);
+    let words = split_words_escaped(rest, ins.escape);
     if words.is_empty() {
         return err(ins.line, "ARG needs at least one name, as in `ARG VERSION=1.0`");
     }

@@ -64,6 +64,9 @@ fn backtick_escape_directive_changes_the_continuation_character() {
     let run = &df.stages()[0].instructions[0];
     assert_eq!(run.line, 4);
     assert_eq!(shell(run), "dir c:\\     && echo done");
+    // Under the backtick escape, backslashes in paths are literal.
+    let win = parse("# escape=`\nFROM mcr.microsoft.com/windows/nanoserver:ltsc2022\nCOPY app\\bin C:\\app\\\n");
+    assert_eq!(win.stages()[0].instructions[0].copy_paths(), (vec!["app\\bin".to_string()], Some("C:\\app\\".to_string())));
 }
 
 #[test]
