@@ -179,9 +179,19 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start() -> Receiver {
+        Self::start_with(&[])
+    }
+
+    /// A receiver that also emulates GitHub's deployments and comments,
+    /// keeping state across runs (see tests/sandbox/github_api.py).
+    pub fn start_github() -> Receiver {
+        Self::start_with(&["--github"])
+    }
+
+    fn start_with(flags: &[&str]) -> Receiver {
         let port = free_port();
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("tests/sandbox/receiver.py")).arg(port.to_string());
+        cmd.arg(repo_root().join("tests/sandbox/receiver.py")).arg(port.to_string()).args(flags);
         let proc = Proc::start_ready("receiver", cmd);
         Receiver { _proc: proc, url: format!("http://127.0.0.1:{port}") }
     }

@@ -87,15 +87,15 @@ class Sandbox:
         self.procs.append(start_ready([sys.executable, str(SANDBOX / "moto_server.py"), str(self.moto_port)], "moto"))
         self.moto = f"http://127.0.0.1:{self.moto_port}"
         self.slack = self._receiver("slack receiver")
-        self.github = self._receiver("github receiver")
+        self.github = self._receiver("github receiver", "--github")
         self.registry_host = self._registry()
         # Buildah keeps its images under the work dir: nothing leaks onto the host.
         storage = work / "containers"
         self.buildah_flags = ["--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
 
-    def _receiver(self, name: str) -> str:
+    def _receiver(self, name: str, *flags: str) -> str:
         port = free_port()
-        self.procs.append(start_ready([sys.executable, str(SANDBOX / "receiver.py"), str(port)], name))
+        self.procs.append(start_ready([sys.executable, str(SANDBOX / "receiver.py"), str(port), *flags], name))
         return f"http://127.0.0.1:{port}"
 
     def _registry(self) -> str:

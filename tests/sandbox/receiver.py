@@ -13,7 +13,9 @@ Control endpoints (never used by fastdeploy itself):
                              a response used whenever no scripted one matches
   POST /__reset           -> clears requests and scripts
 
-Without a script or default, it answers 200 with `{"ok": true}`.
+Without a script or default, it answers 200 with `{"ok": true}`; started with
+`--github`, it first emulates the GitHub REST API's deployments and comments
+(github_api.py), keeping state across runs.
 Templates in bodies: "{{n}}" becomes a counter, "{{path}}" the request path.
 
 Usage: python3 receiver.py PORT
@@ -31,6 +33,10 @@ REQUESTS: list = []
 SCRIPT: list = []
 DEFAULTS: list = []
 COUNTER = [0]
+GITHUB = "--github" in sys.argv
+if GITHUB:
+    sys.path.insert(0, __import__("os").path.dirname(__file__))
+    import github_api  # noqa: E402
 
 
 def matches(rule: dict, method: str, path: str) -> bool:
@@ -103,7 +109,13 @@ class Handler(BaseHTTPRequestHandler):
                         SCRIPT.remove(r)
                     break
             if rule is None:
-                rule = next((d for d in DEFAULTS if matches(d, self.command, path)), {"status": 200, "body": {"ok": True}})
+                rule = next((d for d in DEFAULTS if matches(d, self.command, path)), None)
+            if rule is None and GITHUB:
+                answer = github_api.handle(self.command, path, {k: v[0] for k, v in parse_qs(split.query).items()}, body)
+                if answer is not None:
+                    rule = {"status": answer[0], "body": answer[1]}
+            if rule is None:
+                rule = {"status": 200, "body": {"ok": True}}
             body_out = render(rule.get("body", {"ok": True}), path)
         if rule.get("drop"):
             # Close without answering: a connection reset as seen by the client.
