@@ -53,10 +53,11 @@ pub async fn deploy(
         Ok(r) => r,
         Err(e) => (RunResult::Failure, Some(chain_message(&e))),
     };
-    if report.serving_task_definition_arn.is_none() && !matches!(result, RunResult::Success | RunResult::Skipped) {
-        if let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await {
-            report.serving_task_definition_arn = out.services().first().and_then(watch::serving);
-        }
+    if report.serving_task_definition_arn.is_none()
+        && !matches!(result, RunResult::Success | RunResult::Skipped)
+        && let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await
+    {
+        report.serving_task_definition_arn = out.services().first().and_then(watch::serving);
     }
     let serving = report.serving_task_definition_arn.as_deref().unwrap_or("unknown (ECS did not answer)");
     actions.line(&format!("[{}] result: {}; serving {serving}", plan.service, result.as_str()));
