@@ -27,8 +27,12 @@ struct SlackSetup {
     label: String,
 }
 
+/// The client is built on first use, inside the async runtime: octocrab
+/// spawns its worker on the runtime current when it is built.
 struct GithubSetup {
-    client: GithubClient,
+    api_url: String,
+    token: SecretString,
+    repository: String,
     plan: GithubPlan,
 }
 
@@ -96,10 +100,14 @@ impl<'a> Notifier<'a> {
 
         if let Some(gh_plan) = &plan.notifications.github {
             match (&settings.github_token, plan.context.repository.as_deref()) {
-                (Some(token), Some(repo)) => match GithubClient::new(&plan.context.api_url, token, repo) {
-                    Ok(client) => n.github = Some(GithubSetup { client, plan: gh_plan.clone() }),
-                    Err(e) => n.warn("GitHub", format!("{e:#}; GitHub reporting is off for this run")),
-                },
+                (Some(token), Some(repo)) => {
+                    n.github = Some(GithubSetup {
+                        api_url: plan.context.api_url.clone(),
+                        token: token.clone(),
+                        repository: repo.to_string(),
+                        plan: gh_plan.clone(),
+                    })
+                }
                 (_, None) => tracing::debug!("no GITHUB_REPOSITORY: GitHub reporting is off"),
                 (None, _) => tracing::debug!("no GitHub token: GitHub reporting is off"),
             }
@@ -137,8 +145,8 @@ impl<'a> Notifier<'a> {
             }
         }
 
-        let Some(gh) = &self.github else { return };
-        let (true, Some(environment)) = (gh.plan.deployments, plan.environment()) else { return };
+        let Some((client, gh_plan)) = self.github_client() else { return };
+        let (true, Some(environment)) = (gh_plan.deployments, plan.environment()) else { return };
         let Some(run) = run_id(plan) else {
             tracing::debug!("no GITHUB_RUN_ID: no GitHub deployment");
             return;
@@ -150,7 +158,7 @@ impl<'a> Notifier<'a> {
             components: plan.components.iter().filter(|c| c.deploy.is_some()).map(|c| c.name.clone()).collect(),
             description: format!("fastdeploy: {} to {environment}", plan.context.short_sha()),
         };
-        let result = match gh.client.find_or_create_deployment(&new).await {
+        let result = match client.find_or_create_deployment(&new).await {
             Ok(id) => {
                 let status = NewStatus {
                     state: DeploymentState::InProgress,
@@ -159,7 +167,7 @@ impl<'a> Notifier<'a> {
                     description: format!("deploying {}", plan.context.short_sha()),
                     auto_inactive: true,
                 };
-                gh.client.set_status(id, &status).await.map(|()| id)
+                client.set_status(id, &status).await.map(|()| id)
             }
             Err(e) => Err(e),
         };
@@ -192,51 +200,65 @@ impl<'a> Notifier<'a> {
             }
         }
 
-        if let Some(gh) = &self.github {
-            if let Some(id) = self.deployment {
-                let state = match report.result {
-                    RunResult::Success => DeploymentState::Success,
-                    RunResult::Failure | RunResult::RolledBack => DeploymentState::Failure,
-                    // Nothing new went live: the earlier deployment still is.
-                    RunResult::Skipped | RunResult::Built => DeploymentState::Inactive,
-                };
-                let description = match report.result {
-                    RunResult::RolledBack => {
-                        let serving = report
-                            .components
-                            .iter()
-                            .find_map(|c| c.deploy.as_ref()?.serving_task_definition_arn.as_deref())
-                            .map(summary::revision);
-                        match serving {
-                            Some(r) => format!("rolled back; {r} is serving"),
-                            None => "rolled back".to_string(),
-                        }
+        let Some((client, gh_plan)) = self.github_client() else { return self.warnings.clone() };
+        if let Some(id) = self.deployment {
+            let state = match report.result {
+                RunResult::Success => DeploymentState::Success,
+                RunResult::Failure | RunResult::RolledBack => DeploymentState::Failure,
+                // Nothing new went live: the earlier deployment still is.
+                RunResult::Skipped | RunResult::Built => DeploymentState::Inactive,
+            };
+            let description = match report.result {
+                RunResult::RolledBack => {
+                    let serving = report
+                        .components
+                        .iter()
+                        .filter(|c| c.result == RunResult::RolledBack)
+                        .find_map(|c| c.deploy.as_ref()?.serving_task_definition_arn.as_deref())
+                        .map(summary::revision);
+                    match serving {
+                        Some(r) => format!("rolled back; {r} is serving"),
+                        None => "rolled back".to_string(),
                     }
-                    _ => report.failure.clone().unwrap_or_else(|| format!("{} {}", report.result.as_str(), plan.context.short_sha())),
-                };
-                let status = NewStatus {
-                    state,
-                    log_url: plan.context.run_url(),
-                    environment_url: gh.plan.environment_url.clone().filter(|_| state == DeploymentState::Success),
-                    description,
-                    auto_inactive: true,
-                };
-                match gh.client.set_status(id, &status).await {
-                    Ok(()) => self.actions.line(&format!("GitHub: deployment {id} marked {}", json_name(state))),
-                    Err(e) => self.github_failed(e),
                 }
+                _ => report.failure.clone().unwrap_or_else(|| format!("{} {}", report.result.as_str(), plan.context.short_sha())),
+            };
+            let status = NewStatus {
+                state,
+                log_url: plan.context.run_url(),
+                environment_url: gh_plan.environment_url.clone().filter(|_| state == DeploymentState::Success),
+                description,
+                auto_inactive: true,
+            };
+            match client.set_status(id, &status).await {
+                Ok(()) => self.actions.line(&format!("GitHub: deployment {id} marked {}", json_name(state))),
+                Err(e) => self.github_failed(e),
             }
         }
-        if let Some(gh) = &self.github
-            && let Some(number) = gh.plan.pr_comment
+        if self.github.is_some()
+            && let Some(number) = gh_plan.pr_comment
         {
             let body = summary::pr_comment(plan, report, &self.baselines);
-            match gh.client.upsert_pr_comment(number, summary::PR_COMMENT_MARKER, &body).await {
+            match client.upsert_pr_comment(number, summary::PR_COMMENT_MARKER, &body).await {
                 Ok(id) => self.actions.line(&format!("GitHub: pull request #{number} comment {id} is up to date")),
                 Err(e) => self.github_failed(e),
             }
         }
         self.warnings.clone()
+    }
+
+    /// The GitHub client, built now (inside the runtime); a client that
+    /// cannot be built is one warning and GitHub reporting off.
+    fn github_client(&mut self) -> Option<(GithubClient, GithubPlan)> {
+        let gh = self.github.as_ref()?;
+        match GithubClient::new(&gh.api_url, &gh.token, &gh.repository) {
+            Ok(client) => Some((client, gh.plan.clone())),
+            Err(e) => {
+                self.github = None;
+                self.warn("GitHub", format!("{e:#}; GitHub reporting is off for this run"));
+                None
+            }
+        }
     }
 
     fn github_failed(&mut self, e: GithubError) {

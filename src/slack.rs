@@ -425,8 +425,8 @@ impl SlackClient {
                     backoff
                 }
             };
-            tracing::debug!(what, attempt, %last, ?wait, "slack: retrying");
             if attempt < self.retry.attempts {
+                tracing::debug!(what, attempt, %last, ?wait, "slack: retrying");
                 tokio::time::sleep(wait).await;
                 backoff *= 2;
             }

@@ -268,9 +268,10 @@ fn last(items: &[String], n: usize) -> &[String] {
     &items[items.len().saturating_sub(n)..]
 }
 
-/// Makes text safe inside a Markdown table cell.
+/// Makes text safe inside a Markdown table cell (and from being read as
+/// HTML, which GitHub's Markdown would otherwise swallow).
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    s.replace('|', "\\|").replace(['\n', '\r'], " ").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -299,6 +300,6 @@ mod tests {
 
     #[test]
     fn table_cells_cannot_break_the_table() {
-        assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert_eq!(cell("a|b\nc <b>"), "a\\|b c &lt;b&gt;");
     }
 }
