@@ -511,7 +511,7 @@ fn size_of(layer_sizes: &[u64], history: &[History]) -> ImageSize {
     let aligned = makers.len() == layer_sizes.len();
     let mut largest: Vec<(u64, String)> =
         layer_sizes.iter().enumerate().map(|(i, size)| (*size, if aligned { makers[i].clone() } else { String::new() })).collect();
-    largest.sort_by(|a, b| b.0.cmp(&a.0));
+    largest.sort_by_key(|l| std::cmp::Reverse(l.0));
     largest.truncate(LARGEST_LAYERS);
     ImageSize { bytes: layer_sizes.iter().sum(), layers: layer_sizes.len() as u32, largest }
 }

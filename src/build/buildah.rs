@@ -61,6 +61,8 @@ pub fn login_command(opts: &BuildOptions, auth: &RegistryAuth, files: &Files) ->
 pub fn bud_command(req: &BuildRequest<'_>, opts: &BuildOptions, auth: &RegistryAuth, files: &Files, cache: bool) -> CommandSpec {
     let plan = req.plan;
     let mut cmd = base(opts).args(["bud", "--layers"]);
+    // Pulls of the base image and of the registry cache, and cache pushes.
+    cmd = cmd.args(["--retry", &PUSH_RETRIES.to_string()]).arg("--retry-delay").arg(delay_arg(retry_delay(opts.delay_scale)));
     if let Some(iso) = &opts.buildah_isolation {
         cmd = cmd.arg("--isolation").arg(iso);
     }
@@ -114,11 +116,29 @@ pub fn push_command(
         .arg(tls(auth))
         .args(["--retry", &PUSH_RETRIES.to_string()])
         .arg("--retry-delay")
-        .arg(format!("{}ms", retry_delay.as_millis().max(1)))
+        .arg(delay_arg(retry_delay))
         .arg("--digestfile")
         .arg(files.digestfile.display().to_string())
         .arg(image)
         .arg(format!("docker://{dest}"))
+}
+
+/// The delay between buildah's own retries: 2 s times the delay scale.
+pub fn retry_delay(delay_scale: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64((2.0 * delay_scale).max(0.0))
+}
+
+fn delay_arg(d: std::time::Duration) -> String {
+    format!("{}ms", d.as_millis().max(1))
+}
+
+/// Whether a failed `bud` failed on the registry cache (buildah 1.28 fails
+/// the build when a cache push fails: "failed pushing cache to ...").
+pub fn failed_on_cache(stderr_tail: &[String]) -> bool {
+    stderr_tail.iter().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.contains("pushing cache") || l.contains("pulling cache") || l.contains("cache-to") || l.contains("cache-from")
+    })
 }
 
 pub(super) async fn build(
@@ -155,8 +175,7 @@ pub(super) async fn build(
     if !done.success {
         // A cache failure never fails a build: build again without the
         // registry cache when the failure was about the cache.
-        let about_cache = done.stderr_tail.iter().any(|l| l.to_ascii_lowercase().contains("cache"));
-        if with_cache && about_cache {
+        if with_cache && failed_on_cache(&done.stderr_tail) {
             (runner.sink)(Stream::Stderr, "the registry cache failed; building again without it");
             *steps.lock().unwrap_or_else(|e| e.into_inner()) = StepCounter::default();
             let bud = bud_command(req, opts, auth, &files, false);
@@ -174,7 +193,7 @@ pub(super) async fn build(
     let refs = req.refs();
     let first = refs.first().context("the plan has no tags to push")?;
     let _ = std::fs::remove_file(&files.digestfile);
-    let push = push_command(opts, auth, &files, &image_id, first, registry::backoff(2, opts.delay_scale));
+    let push = push_command(opts, auth, &files, &image_id, first, retry_delay(opts.delay_scale));
     runner
         .run(&push)
         .await?
@@ -291,7 +310,7 @@ mod tests {
         let cmd = bud_command(&req(&p), &opts(), &auth(true), &files, true);
         assert_eq!(
             cmd.display(),
-            "buildah --storage-driver vfs bud --layers --isolation chroot --authfile /tmp/fd/api/buildah-auth.json --tls-verify=false \
+            "buildah --storage-driver vfs bud --layers --retry 4 --retry-delay 2000ms --isolation chroot --authfile /tmp/fd/api/buildah-auth.json --tls-verify=false \
              --file /w/app/Dockerfile --target runtime --build-arg BASE=r/base:1 --platform linux/amd64 \
              --label org.opencontainers.image.revision=0123 --cache-from 127.0.0.1:5000/shop/api --cache-to 127.0.0.1:5000/shop/api \
              --iidfile /tmp/fd/api/buildah-image-id --tag 127.0.0.1:5000/shop/api:sha-0123456789ab --tag 127.0.0.1:5000/shop/api:main \
@@ -313,6 +332,15 @@ mod tests {
         let p = plan(Some("cache-main"), true);
         let cmd = bud_command(&req(&p), &opts(), &auth(true), &Files::in_dir(Path::new("/w")), false);
         assert!(!cmd.args.iter().any(|a| a.starts_with("--cache")));
+    }
+
+    #[test]
+    fn a_cache_push_failure_is_recognised() {
+        // buildah 1.28's last line when the cache registry refused the push.
+        let tail = vec![r#"Error: failed pushing cache to {{{"127.0.0.1:1" "app"}} "b4e4"}}: trying to reuse blob sha256:8ca6 at destination: pinging container registry 127.0.0.1:1: connect: connection refused"#.to_string()];
+        assert!(failed_on_cache(&tail));
+        let tail = vec!["error building at STEP \"RUN make\": exit status 2".to_string()];
+        assert!(!failed_on_cache(&tail), "a failing RUN is not retried");
     }
 
     #[test]

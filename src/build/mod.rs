@@ -181,7 +181,7 @@ pub async fn build_component(
                     &format!("{}:{content} is already in the registry ({digest}): nothing to build", req.image()),
                 );
                 client.tag(repo, &digest, &req.plan.tags).await?;
-                let size = measure(&client, req, &digest, opts).await?;
+                let size = measure(&client, req, &digest, runner, opts).await?;
                 return Ok(BuildOutput { digest, seconds: started.elapsed().as_secs_f64(), skipped: true, size, ..Default::default() });
             }
             Ok(None) => {}
@@ -195,7 +195,7 @@ pub async fn build_component(
         BuilderKind::Buildah => buildah::build(req, auth, runner, opts, &client).await?,
         BuilderKind::Codebuild => anyhow::bail!("CodeBuild builds run through crate::codebuild, not build_component"),
     };
-    let size = if req.plan.push { measure(&client, req, &digest, opts).await? } else { None };
+    let size = if req.plan.push { measure(&client, req, &digest, runner, opts).await? } else { None };
     Ok(BuildOutput {
         digest,
         cached_steps: steps.map(|s| s.cached),
@@ -212,6 +212,7 @@ async fn measure(
     client: &registry::Client,
     req: &BuildRequest<'_>,
     digest: &str,
+    runner: &Runner,
     opts: &BuildOptions,
 ) -> anyhow::Result<Option<ImageSize>> {
     let size = match client.image_size(&req.plan.repository, digest).await {
@@ -221,6 +222,9 @@ async fn measure(
             return Ok(None);
         }
     };
+    for line in format!("image {}@{digest}: {}", req.image(), size.breakdown()).lines() {
+        (runner.sink)(Stream::Stdout, line);
+    }
     if let Some(max) = opts.max_image_bytes
         && size.bytes > max
     {
