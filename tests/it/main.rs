@@ -9,5 +9,6 @@ mod sandbox;
 mod smoke;
 mod action;
 mod plan;
+mod reporting;
 mod ecr;
 mod codebuild;
