@@ -198,6 +198,8 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         max_image_bytes: plan.limits.max_image_bytes,
     };
     let sdk_ref = &sdk;
+    let parallel = plan.components.len() > 1 && plan.max_parallel > 1;
+    let all_group = parallel.then(|| PhaseLog::open(actions, style, "build", None));
     let builds = futures::stream::iter(plan.components.iter().zip(checked.iter()).enumerate())
         .map(|(i, (c, ch))| {
             let work_dir = work.path().join(&c.name);
@@ -205,11 +207,32 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             let ecr = &ecr;
             let opts = &opts;
             let cancel = &cancel;
-            async move { (i, build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).await) }
+            async move {
+                // Concurrent builds share one group (their lines carry the
+                // component's name); a lone build gets a group of its own.
+                let group = (!parallel).then(|| PhaseLog::open(actions, style, "build", Some(&c.name)));
+                let t = Instant::now();
+                let result = build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).await;
+                let end = match &result {
+                    Ok(b) if b.skipped => PhaseEnd::Skipped(format!("{} is already in the registry", b.content_tag.as_deref().unwrap_or("the content tag"))),
+                    Ok(_) => PhaseEnd::Done,
+                    Err(e) => PhaseEnd::Failed(chain_message(e)),
+                };
+                match group {
+                    Some(g) => {
+                        g.close(end);
+                    }
+                    None => actions.line(&crate::notify::closing_line(style, "build", Some(&c.name), &end, t.elapsed())),
+                }
+                (i, result)
+            }
         })
         .buffer_unordered(plan.max_parallel.max(1))
         .collect::<Vec<_>>()
         .await;
+    if let Some(g) = all_group {
+        g.close(if builds.iter().any(|(_, r)| r.is_err()) { PhaseEnd::Failed("see the components above".into()) } else { PhaseEnd::Done });
+    }
     for (i, result) in builds {
         let rep = &mut report.components[i];
         match result {
