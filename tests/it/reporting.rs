@@ -703,3 +703,54 @@ impl ExternalReceiver {
         crate::sandbox::http_post_json(&format!("{}/{control}", self.0), &body);
     }
 }
+
+/// Issue 7 end to end, against the stateful GitHub emulation: a run killed
+/// after `start` and started again (same attempt) leaves one deployment,
+/// finished by the second run; two pushes to a PR leave one comment.
+#[test]
+fn killed_and_rerun_attempt_leaves_one_deployment_and_one_pr_comment() {
+    let (github, slack) = (Receiver::start_github(), Receiver::start());
+    let fx = Fixture::push(&github.url, &slack.url);
+    let settings = fx.settings();
+    let plan = fx.plan(&settings);
+    let actions = quiet_actions();
+    let rt = rt();
+    // First run: started, then killed before `finish`.
+    let mut killed = Notifier::new(&plan, &settings, &actions);
+    rt.block_on(killed.start(&plan));
+    drop(killed);
+    let mut again = Notifier::new(&plan, &settings, &actions);
+    let warnings = rt.block_on(async {
+        again.start(&plan).await;
+        again.finish(&plan, &report(RunResult::Success)).await
+    });
+    assert_eq!(warnings, vec![]);
+    let api = format!("{}/api/v3/repos/acme/shop", github.url);
+    let deployments = crate::sandbox::http_get_json(&format!("{api}/deployments?sha={SHA}&environment=production"));
+    let deployments = deployments.as_array().unwrap();
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    let id = deployments[0]["id"].as_u64().unwrap();
+    let statuses = crate::sandbox::http_get_json(&format!("{api}/deployments/{id}/statuses"));
+    let states: Vec<&str> = statuses.as_array().unwrap().iter().rev().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, vec!["in_progress", "in_progress", "success"]);
+
+    let pr = Fixture::pull_request(&github.url, &slack.url);
+    let pr_settings = pr.settings();
+    let pr_plan = pr.plan(&pr_settings);
+    let mut built = report(RunResult::Built);
+    for c in &mut built.components {
+        c.result = RunResult::Built;
+        c.deploy = None;
+    }
+    built.result = RunResult::Built;
+    for image_bytes in [89_443_532, 99_443_532] {
+        built.components[0].build.image_bytes = Some(image_bytes);
+        let mut n = Notifier::new(&pr_plan, &pr_settings, &actions);
+        let warnings = rt.block_on(n.finish(&pr_plan, &built));
+        assert_eq!(warnings, vec![]);
+    }
+    let comments = crate::sandbox::http_get_json(&format!("{api}/issues/57/comments"));
+    let comments = comments.as_array().unwrap();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0]["body"].as_str().unwrap().contains("94.8 MB"), "the comment shows the latest push");
+}
