@@ -111,7 +111,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, BadInput> {
         let err = |message: String| BadInput::Config { path: path.to_path_buf(), message };
         let config: Config =
-            if text.trim().is_empty() { Config::default() } else { serde_saphyr::from_str(text).map_err(|e| err(format!("{e}")))? };
+            if text.trim().is_empty() { Config::default() } else { serde_saphyr::from_str(text).map_err(|e| err(e.to_string().trim_start_matches("error: ").to_string()))? };
         config.validate().map_err(err)?;
         Ok(config)
     }

@@ -458,9 +458,15 @@ fn component(
             .to_ascii_lowercase();
         if cfg.is_some() { format!("{base}/{name}") } else { base }
     };
-    let repository =
-        input("repository").or_else(|| cfg.and_then(|c| c.repository.clone())).unwrap_or_else(repo_default).to_ascii_lowercase();
-    crate::config::check_repository(&repository).map_err(|m| BadInput::invalid("repository", &repository, &m))?;
+    let given = input("repository").or_else(|| cfg.and_then(|c| c.repository.clone()));
+    let repository = match &given {
+        Some(r) => r.to_ascii_lowercase(),
+        None => sanitize_repository(&repo_default()),
+    };
+    crate::config::check_repository(&repository).map_err(|m| {
+        let source = if given.is_some() { "" } else { " (derived from the repository or directory name; set the `repository` input)" };
+        BadInput::other(format!("repository for component `{name}`: {m}{source}"))
+    })?;
 
     let mut tags = vec![commit_tag(&ctx.commit.sha)];
     if let Some(env) = settings.target.environment() {
@@ -575,6 +581,19 @@ pub fn sanitize_tag(s: &str) -> String {
     if t.is_empty() { "untagged".into() } else { t }
 }
 
+/// Turns a directory or repository name into an ECR repository name:
+/// lower-case, runs of other characters become `-`, no separator at either end.
+pub fn sanitize_repository(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.to_ascii_lowercase().chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '.' { c } else { '-' };
+        if !(matches!(c, '-' | '.' | '_') && out.ends_with(['-', '.', '_', '/'])) {
+            out.push(c);
+        }
+    }
+    out.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+}
+
 /// Lexically normalises a path (`a/./b/../c` → `a/c`) without touching disk.
 pub fn normalize(p: &std::path::Path) -> PathBuf {
     use std::path::Component;
@@ -602,6 +621,13 @@ mod tests {
         assert_eq!(sanitize_tag(&"a".repeat(300)).len(), 128);
         assert_eq!(commit_tag("0123456789abcdef0123"), "sha-0123456789ab");
         assert_eq!(cache_tag("release/1.2"), "cache-release-1.2");
+    }
+
+    #[test]
+    fn derived_repository_names_are_valid() {
+        assert_eq!(sanitize_repository(".tmpAbC12"), "tmpabc12");
+        assert_eq!(sanitize_repository("My Shop!"), "my-shop");
+        assert_eq!(sanitize_repository("acme/Shop__x"), "acme/shop_x");
     }
 
     #[test]
