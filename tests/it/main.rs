@@ -12,3 +12,5 @@ mod plan;
 mod reporting;
 mod ecr;
 mod codebuild;
+mod e2e;
+mod faults;

@@ -238,3 +238,309 @@ pub fn fastdeploy(cwd: &Path) -> Command {
     cmd.env("NO_COLOR", "1");
     cmd
 }
+
+// ---------------------------------------------------------------------------
+// The whole sandbox for binary-level end-to-end runs (tests/it/e2e.rs,
+// tests/it/faults.rs): what tests/sandbox/demo.py starts, as Rust.
+
+/// The flaky HTTP proxy (tests/sandbox/flaky_proxy.py) in front of a registry.
+pub struct FlakyProxy {
+    _proc: Proc,
+    pub host: String,
+}
+
+impl FlakyProxy {
+    pub fn start(upstream: &str) -> FlakyProxy {
+        let port = free_port();
+        let mut cmd = Command::new(python());
+        cmd.arg(repo_root().join("tests/sandbox/flaky_proxy.py")).arg(port.to_string()).arg(upstream);
+        let proc = Proc::start_ready("flaky proxy", cmd);
+        FlakyProxy { _proc: proc, host: format!("127.0.0.1:{port}") }
+    }
+
+    /// Replaces the fault (see flaky_proxy.py), e.g. `{"times": 3}`.
+    pub fn fault(&self, body: serde_json::Value) -> serde_json::Value {
+        let answer = http_post_json(&format!("http://{}/__flaky/config", self.host), &body);
+        assert!(answer.get("error").is_none(), "flaky proxy refused {body}: {answer}");
+        answer
+    }
+
+    /// `{"faulted": n, "forwarded": n, "log": [[method, path, status], ...]}`.
+    pub fn state(&self) -> serde_json::Value {
+        http_get_json(&format!("http://{}/__flaky/state", self.host))
+    }
+}
+
+/// At most this many full sandboxes run at once (each is moto, a registry,
+/// two receivers and a buildah build): on a 2-core machine more only makes
+/// every ECS step and build time out together.
+fn full_sandbox_permit() -> Permit {
+    let limit = std::env::var("FASTDEPLOY_TEST_E2E_PARALLEL").ok().and_then(|v| v.parse().ok()).unwrap_or(2usize).max(1);
+    let mut used = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+    while *used >= limit {
+        used = FREED.wait(used).unwrap_or_else(|e| e.into_inner());
+    }
+    *used += 1;
+    Permit
+}
+
+static SLOTS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+struct Permit;
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        *SLOTS.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        FREED.notify_one();
+    }
+}
+
+/// Moto (with the extensions, ECS seeded), a registry holding a busybox base
+/// image, a Slack receiver and a stateful GitHub receiver, and a git
+/// workspace holding examples/shop committed once: everything `fastdeploy
+/// run` needs for a push to main, on its own ports and directories.
+///
+/// The ECS service is `shop` in cluster `demo`, on `shop-web:1` (an nginx
+/// image), circuit breaker with rollback on, 2 tasks; the component is `app`,
+/// pushed to `acme/shop`.
+pub struct FullSandbox {
+    // Dropped first: the processes stop before their directories go.
+    pub moto: Moto,
+    pub registry: Registry,
+    pub slack: Receiver,
+    pub github: Receiver,
+    /// `<registry>/base:1`, the Dockerfile's `BASE`.
+    pub base: String,
+    /// The commit `run` deploys.
+    pub sha: String,
+    pub workspace: PathBuf,
+    pub dir: tempfile::TempDir,
+    _permit: Permit,
+}
+
+pub const CLUSTER: &str = "demo";
+pub const SERVICE: &str = "shop";
+pub const FAMILY: &str = "shop-web";
+pub const REPOSITORY: &str = "acme/shop";
+pub const RUN_ID: &str = "1001";
+
+impl FullSandbox {
+    pub fn start() -> FullSandbox {
+        let permit = full_sandbox_permit();
+        let dir = tempfile::Builder::new().prefix("fastdeploy-e2e-").tempdir().unwrap();
+        let moto = Moto::start();
+        let registry = Registry::start();
+        let slack = Receiver::start();
+        let github = Receiver::start_github();
+        let base = push_busybox_base(&registry.host, dir.path());
+        seed_ecs(&moto);
+        let (workspace, sha) = shop_workspace(dir.path());
+        let event: serde_json::Value = {
+            let mut e: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(repo_root().join("tests/fixtures/events/push-main.json")).unwrap()).unwrap();
+            e["after"] = sha.clone().into();
+            e["head_commit"]["id"] = sha.clone().into();
+            e["head_commit"]["message"] = "Faster checkout".into();
+            e
+        };
+        std::fs::write(dir.path().join("event.json"), event.to_string()).unwrap();
+        FullSandbox { moto, registry, slack, github, base, sha, workspace, dir, _permit: permit }
+    }
+
+    pub fn output_file(&self) -> PathBuf {
+        self.dir.path().join("output")
+    }
+
+    pub fn summary_file(&self) -> PathBuf {
+        self.dir.path().join("summary.md")
+    }
+
+    /// buildah's storage for fastdeploy's builds (one per sandbox; a second
+    /// run reuses it as a runner's cache would).
+    pub fn buildah_flags(&self) -> String {
+        let s = self.dir.path().join("containers");
+        format!("--root {} --runroot {} --storage-driver vfs", s.join("root").display(), s.join("run").display())
+    }
+
+    /// `fastdeploy run` exactly as the Actions runner starts it for a push
+    /// to main, pointed at this sandbox: webhook Slack, GitHub deployments,
+    /// delays scaled down 100× (a 5 s poll is 50 ms, the 30 min wait 18 s).
+    /// Tests add or override env before running it.
+    pub fn command(&self) -> Command {
+        let mut cmd = fastdeploy(&self.workspace);
+        cmd.arg("run");
+        let env: Vec<(String, String)> = vec![
+            ("GITHUB_ACTIONS".into(), "true".into()),
+            ("GITHUB_EVENT_NAME".into(), "push".into()),
+            ("GITHUB_EVENT_PATH".into(), self.dir.path().join("event.json").display().to_string()),
+            ("GITHUB_REF".into(), "refs/heads/main".into()),
+            ("GITHUB_SHA".into(), self.sha.clone()),
+            ("GITHUB_REPOSITORY".into(), "acme/shop".into()),
+            ("GITHUB_SERVER_URL".into(), "https://github.com".into()),
+            ("GITHUB_API_URL".into(), self.github.url.clone()),
+            ("GITHUB_RUN_ID".into(), RUN_ID.into()),
+            ("GITHUB_RUN_ATTEMPT".into(), "1".into()),
+            ("GITHUB_WORKSPACE".into(), self.workspace.display().to_string()),
+            ("GITHUB_OUTPUT".into(), self.output_file().display().to_string()),
+            ("GITHUB_STEP_SUMMARY".into(), self.summary_file().display().to_string()),
+            ("FASTDEPLOY_SLACK_API_URL".into(), self.slack.url.clone()),
+            ("FASTDEPLOY_REGISTRY_INSECURE".into(), "true".into()),
+            ("FASTDEPLOY_BUILDAH_FLAGS".into(), self.buildah_flags()),
+            ("FASTDEPLOY_BUILDAH_ISOLATION".into(), "chroot".into()),
+            ("FASTDEPLOY_DELAY_SCALE".into(), "0.01".into()),
+            ("INPUT_BUILDER".into(), "buildah".into()),
+            ("INPUT_REGISTRY".into(), self.registry.host.clone()),
+            ("INPUT_REPOSITORY".into(), REPOSITORY.into()),
+            ("INPUT_BUILD_ARGS".into(), format!("BASE={}", self.base)),
+            ("INPUT_CLUSTER".into(), CLUSTER.into()),
+            ("INPUT_SERVICE".into(), SERVICE.into()),
+            ("INPUT_CONTAINER".into(), "web".into()),
+            ("INPUT_POLL_SECONDS".into(), "5".into()),
+            ("INPUT_SLACK_WEBHOOK_URL".into(), format!("{}/services/T000/B000/XXXXE2E", self.slack.url)),
+            ("INPUT_GITHUB_TOKEN".into(), "ghs_e2eTokenNotReal000000000000".into()),
+            ("INPUT_ENVIRONMENT_URL".into(), "https://shop.example.com".into()),
+        ];
+        cmd.envs(env).envs(self.moto.env());
+        cmd
+    }
+
+    /// The step outputs written so far (`$GITHUB_OUTPUT`).
+    pub fn outputs(&self) -> Vec<(String, String)> {
+        fastdeploy::gha::parse_output_file(&std::fs::read_to_string(self.output_file()).unwrap_or_default())
+    }
+
+    pub fn output(&self, name: &str) -> Option<String> {
+        self.outputs().into_iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    pub fn summary(&self) -> String {
+        std::fs::read_to_string(self.summary_file()).unwrap_or_default()
+    }
+}
+
+/// Builds busybox on scratch (nothing can be pulled here) and pushes it as
+/// `<registry>/base:1`. Same image as tests/it/build.rs's `push_base_image`
+/// (kept there by its owner; this one keeps its storage under `work`).
+pub fn push_busybox_base(registry: &str, work: &Path) -> String {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed (apt-get install busybox-static)");
+    let storage = work.join("base-storage");
+    let buildah = |args: &[&str]| -> String {
+        let out = Command::new("buildah")
+            .args(["--storage-driver", "vfs", "--root"])
+            .arg(storage.join("root"))
+            .arg("--runroot")
+            .arg(storage.join("run"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("buildah is installed");
+        assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let authfile = work.join("base-auth.json");
+    let authfile = authfile.to_str().unwrap();
+    std::fs::write(
+        authfile,
+        serde_json::json!({"auths": {registry: {"auth": base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))}}}).to_string(),
+    )
+    .unwrap();
+    let ctr = buildah(&["from", "scratch"]);
+    buildah(&["copy", &ctr, busybox, "/bin/busybox"]);
+    buildah(&["run", "--isolation", "chroot", &ctr, "/bin/busybox", "--install", "-s", "/bin"]);
+    buildah(&["config", "--cmd", "/bin/sh", &ctr]);
+    buildah(&["commit", "-q", &ctr, "localhost/fd-base:1"]);
+    let base = format!("{registry}/base:1");
+    buildah(&["push", "--authfile", authfile, "--tls-verify=false", "localhost/fd-base:1", &format!("docker://{base}")]);
+    base
+}
+
+pub fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Cluster `demo`, service `shop` on `shop-web:1` (2 tasks, circuit breaker
+/// with rollback), as tests/sandbox/demo.py seeds it; ECS steps every 0.1 s.
+fn seed_ecs(moto: &Moto) {
+    use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, PortMapping};
+    moto.control("ecs/config", serde_json::json!({"step_seconds": 0.1}));
+    block_on(async {
+        let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
+        ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+        ecs.register_task_definition()
+            .family(FAMILY)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image("public.ecr.aws/nginx/nginx:1.27")
+                    .essential(true)
+                    .memory(128)
+                    .port_mappings(PortMapping::builder().container_port(8080).build())
+                    .build(),
+            )
+            .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Ec2)
+            .tags(aws_sdk_ecs::types::Tag::builder().key("team").value("shop").build())
+            .send()
+            .await
+            .unwrap();
+        ecs.create_service()
+            .cluster(CLUSTER)
+            .service_name(SERVICE)
+            .task_definition(format!("{FAMILY}:1"))
+            .desired_count(2)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                    .maximum_percent(200)
+                    .minimum_healthy_percent(100)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+/// Runs a future on a fresh current-thread runtime (tests are plain `#[test]`s).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// examples/shop committed once on `main`; returns the workspace and the commit.
+fn shop_workspace(work: &Path) -> (PathBuf, String) {
+    let ws = work.join("shop");
+    copy_dir(&repo_root().join("examples/shop"), &ws);
+    let git = |args: &[&str]| -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Dana Scully", "-c", "user.email=dana@acme.example", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&ws)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git is installed");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "Faster checkout"]);
+    let sha = git(&["rev-parse", "HEAD"]);
+    (ws, sha)
+}
+
+fn copy_dir(src: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dest.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! `fastdeploy run` end to end, as the Actions runner starts it, against the
+//! whole sandbox (issue 7): a real buildah build pushed to a real registry,
+//! ECS deployments that roll out or fail in moto, Slack and GitHub recorded.
+//! Each test asserts what the run left behind: exit code, `$GITHUB_OUTPUT`,
+//! the job summary, what the receivers got and what ECS now runs.
+//!
+//! Needs: buildah, busybox-static, docker-registry, apache2-utils, git, moto.
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::sandbox::{
+    ACCOUNT, CLUSTER, ECR_PASSWORD, ECR_USER, FAMILY, FullSandbox, REGION, REPOSITORY, SERVICE, base64_encode, block_on, http_get_json,
+};
+
+/// What one `fastdeploy run` printed and how it ended.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Both streams, for failure messages.
+    pub fn log(&self) -> String {
+        format!("exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+pub fn run(mut cmd: Command) -> Ran {
+    let out = cmd.stdin(Stdio::null()).output().expect("fastdeploy runs");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn task_definition_arn(revision: u32) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{FAMILY}:{revision}")
+}
+
+/// What ECS holds for the sandbox's service, read back with the SDK.
+pub struct EcsView {
+    /// The service's task definition (what it runs, or is rolling out).
+    pub task_definition: String,
+    /// Images of that task definition's containers.
+    pub images: Vec<String>,
+    /// `(status, taskDefinition, rolloutState)` of each deployment.
+    pub deployments: Vec<(String, String, String)>,
+    /// Every revision of the family, ACTIVE or not.
+    pub revisions: Vec<String>,
+}
+
+pub fn ecs_view(sb: &FullSandbox) -> EcsView {
+    block_on(async {
+        let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
+        let out = ecs.describe_services().cluster(CLUSTER).services(SERVICE).send().await.unwrap();
+        let service = out.services().first().expect("the sandbox service exists").clone();
+        let task_definition = service.task_definition().unwrap().to_string();
+        let td = ecs.describe_task_definition().task_definition(&task_definition).send().await.unwrap();
+        let images = td.task_definition().unwrap().container_definitions().iter().filter_map(|c| c.image().map(str::to_string)).collect();
+        let deployments = service
+            .deployments()
+            .iter()
+            .map(|d| {
+                (
+                    d.status().unwrap_or_default().to_string(),
+                    d.task_definition().unwrap_or_default().to_string(),
+                    d.rollout_state().map(|r| r.as_str().to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut revisions = Vec::new();
+        for status in [aws_sdk_ecs::types::TaskDefinitionStatus::Active, aws_sdk_ecs::types::TaskDefinitionStatus::Inactive] {
+            let list = ecs.list_task_definitions().family_prefix(FAMILY).status(status).send().await.unwrap();
+            revisions.extend(list.task_definition_arns().iter().cloned());
+        }
+        revisions.sort();
+        EcsView { task_definition, images, deployments, revisions }
+    })
+}
+
+/// The digest the registry holds for `repository:tag`, asked directly (not
+/// through any proxy a test put in front of it).
+pub fn registry_digest(sb: &FullSandbox, repository: &str, tag: &str) -> Option<String> {
+    let resp = reqwest::blocking::Client::new()
+        .head(format!("{}/v2/{repository}/manifests/{tag}", sb.registry.url()))
+        .basic_auth(ECR_USER, Some(ECR_PASSWORD))
+        .header(
+            "Accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
+             application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
+        )
+        .send()
+        .unwrap();
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return None;
+    }
+    assert!(resp.status().is_success(), "registry HEAD {repository}:{tag}: {}", resp.status());
+    resp.headers().get("Docker-Content-Digest").map(|v| v.to_str().unwrap().to_string())
+}
+
+/// The GitHub deployments the emulated API holds, newest first.
+pub fn github_deployments(sb: &FullSandbox) -> Vec<Value> {
+    http_get_json(&format!("{}/repos/acme/shop/deployments", sb.github.url)).as_array().cloned().unwrap_or_default()
+}
+
+/// A deployment's status states, oldest first.
+pub fn github_states(sb: &FullSandbox, deployment: &Value) -> Vec<String> {
+    let id = deployment["id"].as_u64().unwrap();
+    let statuses = http_get_json(&format!("{}/repos/acme/shop/deployments/{id}/statuses", sb.github.url));
+    statuses.as_array().unwrap().iter().rev().map(|s| s["state"].as_str().unwrap().to_string()).collect()
+}
+
+/// The `images` output for the one component, `app`.
+pub fn image_output(sb: &FullSandbox) -> Value {
+    let images: Value = serde_json::from_str(&sb.output("images").expect("the images output is written")).unwrap();
+    images["app"].clone()
+}
+
+/// Requests the Slack receiver got that are messages (not control calls).
+pub fn slack_messages(sb: &FullSandbox) -> Vec<Value> {
+    sb.slack.requests().into_iter().filter(|r| r["method"] == "POST").collect()
+}
+
+#[test]
+fn a_good_deploy_succeeds_and_ecs_runs_the_pushed_digest() {
+    let sb = FullSandbox::start();
+    let ran = run(sb.command());
+    assert_eq!(ran.code, 0, "{}", ran.log());
+
+    // Outputs agree with each other and with the registry.
+    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+    assert_eq!(sb.output("environment").as_deref(), Some("production"));
+    let digest = sb.output("digest").unwrap();
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "digest output {digest:?}");
+    let image = sb.output("image").unwrap();
+    assert_eq!(image, format!("{}/{REPOSITORY}@{digest}", sb.registry.host));
+    let sha_tag = format!("sha-{}", &sb.sha[..12]);
+    assert_eq!(registry_digest(&sb, REPOSITORY, &sha_tag).as_deref(), Some(digest.as_str()), "the pushed tag names the digest");
+    assert_eq!(registry_digest(&sb, REPOSITORY, "production").as_deref(), Some(digest.as_str()));
+    let td = sb.output("task-definition-arn").unwrap();
+    assert_eq!(td, task_definition_arn(2), "one new revision of the family");
+    assert_eq!(sb.output("previous-task-definition-arn").as_deref(), Some(task_definition_arn(1).as_str()));
+    assert!(sb.output("deployment-id").is_some_and(|d| d.starts_with("ecs-svc/")));
+    let app = image_output(&sb);
+    assert_eq!(app["result"], "success");
+    assert_eq!(app["digest"], digest.as_str());
+    assert_eq!(app["build-skipped"], false);
+    assert_eq!(app["task-definition-arn"], td.as_str());
+
+    // ECS serves exactly what the outputs say.
+    let ecs = ecs_view(&sb);
+    assert_eq!(ecs.task_definition, td);
+    assert_eq!(ecs.images, vec![image.clone()]);
+    assert_eq!(ecs.deployments.len(), 1, "the old deployment drained: {:?}", ecs.deployments);
+    assert_eq!(ecs.deployments[0], ("PRIMARY".into(), td.clone(), "COMPLETED".into()));
+
+    // The job summary.
+    let summary = sb.summary();
+    assert!(summary.contains("success") && summary.contains("production") && summary.contains(&sb.sha[..7]), "{summary}");
+    assert!(summary.contains(&digest[..19]), "the summary names the digest: {summary}");
+
+    // Slack: one message to the webhook, about this commit.
+    let slack = slack_messages(&sb);
+    assert_eq!(slack.len(), 1, "{slack:#?}");
+    assert_eq!(slack[0]["path"], "/services/T000/B000/XXXXE2E");
+    assert!(slack[0]["body"].to_string().contains(&sb.sha[..7]), "{}", slack[0]["body"]);
+
+    // GitHub: one deployment of this commit to production, in progress then success.
+    let deployments = github_deployments(&sb);
+    assert_eq!(deployments.len(), 1, "{deployments:#?}");
+    assert_eq!(deployments[0]["sha"], sb.sha.as_str());
+    assert_eq!(deployments[0]["environment"], "production");
+    assert_eq!(github_states(&sb, &deployments[0]), ["in_progress", "success"]);
+    assert!(ran.stdout.contains("result: success"), "{}", ran.log());
+}
+
+#[test]
+fn an_unchanged_rerun_skips_the_build_registers_nothing_and_reuses_the_github_deployment() {
+    let sb = FullSandbox::start();
+    let first = run(sb.command());
+    assert_eq!(first.code, 0, "{}", first.log());
+    let digest = sb.output("digest").unwrap();
+    let after_first = ecs_view(&sb);
+    assert_eq!(after_first.revisions.len(), 2);
+
+    // The same run (id and attempt) again, as when a killed run is restarted.
+    std::fs::remove_file(sb.output_file()).unwrap();
+    let second = run(sb.command());
+    assert_eq!(second.code, 0, "{}", second.log());
+    let app = image_output(&sb);
+    assert_eq!(app["build-skipped"], true, "the content tag was found: {app}\n{}", second.log());
+    assert_eq!(sb.output("digest").as_deref(), Some(digest.as_str()), "the same image");
+    let result = sb.output("result").unwrap();
+    assert!(result == "success" || result == "skipped", "nothing failed: {result}");
+
+    let after_second = ecs_view(&sb);
+    assert_eq!(after_second.revisions, after_first.revisions, "no new task definition revision");
+    assert_eq!(after_second.task_definition, task_definition_arn(2));
+    assert_eq!(after_second.deployments.len(), 1, "no new deployment: {:?}", after_second.deployments);
+
+    let deployments = github_deployments(&sb);
+    assert_eq!(deployments.len(), 1, "one GitHub deployment per run id and attempt: {deployments:#?}");
+    let created = sb.github.requests().iter().filter(|r| r["method"] == "POST" && r["path"] == "/repos/acme/shop/deployments").count();
+    assert_eq!(created, 1);
+}
+
+#[test]
+fn a_crashing_image_is_rolled_back_and_the_service_is_back_on_the_previous_revision() {
+    let sb = FullSandbox::start();
+    // Every image pushed to acme/shop crashes on start (the ECS sandbox's fail marker).
+    sb.moto.control("ecs/config", serde_json::json!({"fail_markers": [REPOSITORY]}));
+    let ran = run(sb.command());
+    assert_eq!(ran.code, 1, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
+    assert_eq!(sb.output("task-definition-arn").as_deref(), Some(task_definition_arn(2).as_str()));
+    assert_eq!(image_output(&sb)["result"], "rolled-back");
+
+    // The log says why: ECS's events and the stopped tasks' reasons.
+    for needle in ["has started 2 tasks", "circuit breaker", "Essential container in task exited", "rolled back"] {
+        assert!(ran.stdout.contains(needle), "the log names `{needle}`:\n{}", ran.log());
+    }
+    assert!(ran.stdout.contains(&format!("the service is back on {}", task_definition_arn(1))), "{}", ran.log());
+    assert!(ran.stdout.contains("::error"), "the failure is an annotation:\n{}", ran.stdout);
+
+    let ecs = ecs_view(&sb);
+    assert_eq!(ecs.task_definition, task_definition_arn(1), "{:?}", ecs.deployments);
+    assert_eq!(ecs.images, ["public.ecr.aws/nginx/nginx:1.27"]);
+    assert!(
+        ecs.deployments.iter().any(|(s, td, r)| s == "PRIMARY" && *td == task_definition_arn(1) && r == "COMPLETED"),
+        "{:?}",
+        ecs.deployments
+    );
+
+    let summary = sb.summary();
+    assert!(summary.contains("rolled"), "{summary}");
+    let deployments = github_deployments(&sb);
+    assert_eq!(deployments.len(), 1);
+    assert_eq!(github_states(&sb, &deployments[0]), ["in_progress", "failure"]);
+    assert_eq!(slack_messages(&sb).len(), 1, "the failure is posted");
+}
+
+/// Issue 7 item 4: no secret reaches the log, the summary or the outputs.
+///
+/// A secret may appear in exactly one place: the `::add-mask::<value>`
+/// workflow command. That line is how the runner is told what to scrub; the
+/// runner consumes it and never shows it, and it must carry the value (there
+/// is no other way to register a mask). Every other line must not hold it,
+/// because a value printed before its mask, or to stderr (which the runner
+/// also shows), or into the summary/outputs files (which the runner does not
+/// scrub), is a leak. RUNNER_DEBUG=1 turns on fastdeploy's debug tracing, as
+/// a "re-run with debug logging" does, so debug detail is held to it too.
+#[test]
+fn no_secret_appears_outside_add_mask_commands() {
+    let sb = FullSandbox::start();
+    let webhook = format!("{}/services/T000/B000/XXXXSECRETHOOK", sb.slack.url);
+    let bot_token = "xoxb-1234567890-secretBotTokenNotReal";
+    let github_token = "ghs_secretGithubTokenNotReal0000000";
+    let mut cmd = sb.command();
+    cmd.env("INPUT_SLACK_WEBHOOK_URL", &webhook)
+        .env("INPUT_SLACK_BOT_TOKEN", bot_token)
+        .env("INPUT_SLACK_CHANNEL", "#deploys")
+        .env("INPUT_GITHUB_TOKEN", github_token)
+        .env("RUNNER_DEBUG", "1");
+    let ran = run(cmd);
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("success"));
+
+    // The secrets were used (else their absence proves nothing).
+    let slack = sb.slack.requests();
+    assert!(
+        slack.iter().any(|r| r["headers"]["authorization"].as_str() == Some(&format!("Bearer {bot_token}"))),
+        "the bot token reached Slack: {slack:#?}"
+    );
+    let github = sb.github.requests();
+    assert!(
+        github.iter().any(|r| r["headers"]["authorization"].as_str().is_some_and(|a| a.contains(github_token))),
+        "the GitHub token reached GitHub: {github:#?}"
+    );
+
+    let ecr_token = base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"));
+    let secrets = [webhook.as_str(), bot_token, github_token, ECR_PASSWORD, ecr_token.as_str()];
+    let outputs = std::fs::read_to_string(sb.output_file()).unwrap();
+    let summary = sb.summary();
+    assert!(!summary.is_empty() && !outputs.is_empty());
+    for secret in secrets {
+        for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr), ("summary", &summary), ("outputs", &outputs)] {
+            for line in text.lines() {
+                if name == "stdout" && line.starts_with("::add-mask::") {
+                    continue;
+                }
+                assert!(!line.contains(secret), "{name} shows the secret {secret:?} in: {line}");
+            }
+        }
+    }
+    // Each secret fastdeploy handles is masked (the ECR password in both forms).
+    for secret in secrets {
+        assert!(ran.stdout.lines().any(|l| l == format!("::add-mask::{secret}")), "{secret:?} is never masked:\n{}", ran.stdout);
+    }
+}

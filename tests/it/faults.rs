@@ -1,0 +1,256 @@
+//! Issue 7 item 2: `fastdeploy run` when the world misbehaves. A registry
+//! that refuses pushes for a while (tests/sandbox/flaky_proxy.py) or for
+//! good, AWS throttling and 5xx on the calls the deploy makes
+//! (tests/sandbox/ext_faults.py), Slack and GitHub down, and SIGTERM from
+//! the runner while the deployment is watched or while the run reports.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::e2e::{Ran, ecs_view, github_deployments, github_states, image_output, registry_digest, run, task_definition_arn};
+use crate::sandbox::{FlakyProxy, FullSandbox, REPOSITORY};
+
+#[test]
+fn a_registry_refusing_pushes_for_a_while_is_retried_and_the_deploy_succeeds() {
+    let sb = FullSandbox::start();
+    let proxy = FlakyProxy::start(&sb.registry.host);
+    // The first three writes (upload starts, blob and manifest PUTs) get 503.
+    proxy.fault(json!({"times": 3, "status": 503}));
+    let mut cmd = sb.command();
+    cmd.env("INPUT_REGISTRY", &proxy.host);
+    let ran = run(cmd);
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+    let state = proxy.state();
+    assert_eq!(state["faulted"], 3, "{state}");
+    let digest = sb.output("digest").unwrap();
+    assert_eq!(sb.output("image"), Some(format!("{}/{REPOSITORY}@{digest}", proxy.host)));
+    assert_eq!(registry_digest(&sb, REPOSITORY, &format!("sha-{}", &sb.sha[..12])).as_deref(), Some(digest.as_str()), "the push landed");
+    assert_eq!(ecs_view(&sb).task_definition, task_definition_arn(2));
+}
+
+#[test]
+fn a_registry_that_never_recovers_fails_the_step_naming_the_registry() {
+    let sb = FullSandbox::start();
+    let proxy = FlakyProxy::start(&sb.registry.host);
+    proxy.fault(json!({"forever": true, "status": 503}));
+    let mut cmd = sb.command();
+    cmd.env("INPUT_REGISTRY", &proxy.host);
+    let ran = run(cmd);
+    assert_eq!(ran.code, 1, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("failure"), "{}", ran.log());
+    let errors: Vec<&str> = ran.stdout.lines().filter(|l| l.starts_with("::error")).collect();
+    assert!(errors.iter().any(|l| l.contains(&proxy.host) && l.contains("registry")), "an error names the registry:\n{}", ran.log());
+    assert!(proxy.state()["faulted"].as_u64().unwrap() > 1, "pushes were retried");
+    // Nothing was deployed.
+    let ecs = ecs_view(&sb);
+    assert_eq!(ecs.task_definition, task_definition_arn(1));
+    assert_eq!(ecs.revisions, [task_definition_arn(1)]);
+    let deployments = github_deployments(&sb);
+    assert_eq!(github_states(&sb, &deployments[0]).last().map(String::as_str), Some("failure"));
+}
+
+/// Throttling and server errors on every kind of call the run makes to ECR
+/// and ECS, each a few times: retried with back-off, the verdict unchanged.
+#[test]
+fn aws_throttling_and_server_errors_are_retried_and_the_verdict_is_unchanged() {
+    let sb = FullSandbox::start();
+    let rules = json!([
+        {"action": "GetAuthorizationToken", "kind": "throttle", "times": 2},
+        {"action": "DescribeRepositories", "kind": "5xx", "status": 503, "times": 1},
+        {"action": "DescribeServices", "kind": "throttle", "times": 2},
+        {"action": "DescribeTaskDefinition", "kind": "5xx", "times": 1},
+        {"action": "RegisterTaskDefinition", "kind": "5xx", "times": 2},
+        {"action": "UpdateService", "kind": "throttle", "times": 2},
+        {"action": "DescribeServiceDeployments", "kind": "5xx", "status": 503, "times": 2},
+    ]);
+    sb.moto.control("faults/config", json!({"reset": true, "rules": rules}));
+    let ran = run(sb.command());
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+
+    let state = sb.moto.control("faults/state", json!({}));
+    for rule in state["rules"].as_array().unwrap() {
+        let action = rule["action"].as_str().unwrap();
+        let injected = state["injected"][action].as_u64().unwrap_or(0);
+        let calls = state["calls"][action].as_u64().unwrap_or(0);
+        // A rule the run never reached asserts nothing: each must have fired.
+        assert_eq!(rule["left"], 0, "{action} was not called often enough to see its faults: {state}");
+        assert!(calls > injected, "{action} was retried after its {injected} faults ({calls} calls): {state}");
+    }
+    // A failed RegisterTaskDefinition registered nothing: exactly one new revision.
+    let ecs = ecs_view(&sb);
+    assert_eq!(ecs.revisions, [task_definition_arn(1), task_definition_arn(2)]);
+    assert_eq!(ecs.task_definition, task_definition_arn(2));
+    assert_eq!(sb.output("task-definition-arn"), Some(task_definition_arn(2)));
+}
+
+#[test]
+fn throttling_while_a_crashing_image_rolls_back_still_ends_rolled_back() {
+    let sb = FullSandbox::start();
+    sb.moto.control("ecs/config", json!({"fail_markers": [REPOSITORY]}));
+    let rules = json!([
+        {"action": "DescribeServices", "kind": "throttle", "times": 3},
+        {"action": "DescribeServiceDeployments", "kind": "throttle", "times": 3},
+        {"action": "ListTasks", "kind": "5xx", "times": 1},
+    ]);
+    sb.moto.control("faults/config", json!({"reset": true, "rules": rules}));
+    let ran = run(sb.command());
+    assert_eq!(ran.code, 1, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
+    assert!(ran.stdout.contains("Essential container in task exited"), "{}", ran.log());
+    let state = sb.moto.control("faults/state", json!({}));
+    for rule in state["rules"].as_array().unwrap() {
+        assert_eq!(rule["left"], 0, "every fault fired: {state}");
+    }
+    assert_eq!(ecs_view(&sb).task_definition, task_definition_arn(1));
+}
+
+#[test]
+fn slack_and_github_down_are_warnings_and_the_deploy_succeeds() {
+    let sb = FullSandbox::start();
+    sb.slack.default_response(json!({"match": "", "status": 503, "body": {"ok": false, "error": "service_unavailable"}}));
+    sb.github.default_response(json!({"match": "", "status": 503, "body": {"message": "Service Unavailable"}}));
+    let ran = run(sb.command());
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+    let warnings: Vec<&str> = ran.stdout.lines().filter(|l| l.starts_with("::warning")).collect();
+    assert!(warnings.iter().any(|l| l.contains("Slack")), "a Slack warning:\n{}", ran.log());
+    assert!(warnings.iter().any(|l| l.contains("GitHub")), "a GitHub warning:\n{}", ran.log());
+    assert!(!ran.stdout.lines().any(|l| l.starts_with("::error")), "reporting failures are not errors:\n{}", ran.stdout);
+    // They were tried (and Slack retried: 5xx is transient).
+    assert!(sb.slack.requests().len() > 1, "{:#?}", sb.slack.requests());
+    assert!(!sb.github.requests().is_empty());
+    assert_eq!(ecs_view(&sb).task_definition, task_definition_arn(2));
+    assert!(sb.summary().contains("success"));
+}
+
+/// `fastdeploy run` started in the background, its stdout read line by line.
+struct Background {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Background {
+    fn start(mut cmd: std::process::Command) -> Background {
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Background { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    fn wait_for_line(&mut self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    self.seen.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let _ = self.child.kill();
+        panic!("no line with `{needle}` within {within:?}:\n{}", self.seen.join("\n"));
+    }
+
+    /// What the runner does when a workflow is cancelled.
+    fn sigterm(&self) {
+        let ok = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -TERM {}", self.child.id());
+    }
+
+    /// Waits for the exit (at most `within`), collecting the rest of the output.
+    fn finish(mut self, within: Duration) -> Ran {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("fastdeploy did not exit within {within:?} of SIGTERM:\n{}", self.seen.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.seen.extend(self.lines.iter());
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut stderr).unwrap();
+        Ran { code: status.code().unwrap_or(-1), stdout: self.seen.join("\n"), stderr }
+    }
+}
+
+#[test]
+fn sigterm_while_the_deployment_is_watched_rolls_it_back_and_writes_the_result() {
+    let sb = FullSandbox::start();
+    // The new tasks never become healthy: only the signal ends the wait.
+    sb.moto.control("ecs/config", json!({"hang_markers": [REPOSITORY]}));
+    let mut cmd = sb.command();
+    // Real-time budgets: after SIGTERM a rollback gets 6 s to settle (times
+    // the scale), which the sandbox's 0.1 s ECS steps need.
+    cmd.env("FASTDEPLOY_DELAY_SCALE", "1").env("INPUT_POLL_SECONDS", "0.2");
+    let mut bg = Background::start(cmd);
+    bg.wait_for_line("has started 2 tasks", Duration::from_secs(180));
+    assert!(sb.output("result").is_none(), "no result before the deploy ends");
+    bg.sigterm();
+    let ran = bg.finish(Duration::from_secs(60));
+
+    assert_eq!(ran.code, 1, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
+    assert!(ran.stdout.contains("cancelled: rolling our deployment back"), "{}", ran.log());
+    assert!(ran.stdout.contains(&format!("serving {}", task_definition_arn(1))), "says which revision serves:\n{}", ran.log());
+    assert_eq!(sb.output("task-definition-arn"), Some(task_definition_arn(2)));
+    let ecs = ecs_view(&sb);
+    assert_eq!(ecs.task_definition, task_definition_arn(1), "{:?}", ecs.deployments);
+    let deployments = github_deployments(&sb);
+    assert_eq!(github_states(&sb, &deployments[0]), ["in_progress", "failure"]);
+    assert!(sb.summary().contains("rolled"), "{}", sb.summary());
+}
+
+/// The runner may kill the step seconds after SIGTERM: the outputs must be
+/// on disk before the (possibly slow) notifications start.
+#[test]
+fn outputs_are_written_before_notifications_so_sigterm_while_reporting_loses_nothing() {
+    let sb = FullSandbox::start();
+    // A Slack that accepts connections and never answers.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cmd = sb.command();
+    cmd.env("INPUT_SLACK_WEBHOOK_URL", format!("http://{}/services/T000/B000/HOLE", hole.local_addr().unwrap()));
+    let bg = Background::start(cmd);
+    // Reporting has started once Slack is called.
+    let (tx, accepted) = channel();
+    let hole_thread = std::thread::spawn(move || {
+        let conn = hole.accept().map(|(c, _)| c);
+        let _ = tx.send(());
+        // Hold the connection (and the listener) open, silent.
+        std::thread::sleep(Duration::from_secs(5));
+        drop(conn);
+    });
+    accepted.recv_timeout(Duration::from_secs(180)).expect("fastdeploy calls Slack");
+    assert_eq!(sb.output("result").as_deref(), Some("success"), "the result is written before Slack is told");
+    assert_eq!(image_output(&sb)["result"], "success");
+    bg.sigterm();
+    let ran = bg.finish(Duration::from_secs(60));
+    hole_thread.join().unwrap();
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+    assert!(ran.stdout.lines().any(|l| l.starts_with("::warning") && l.contains("Slack")), "Slack's silence is a warning:\n{}", ran.log());
+}
