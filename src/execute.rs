@@ -214,7 +214,9 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                 let t = Instant::now();
                 let result = build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).await;
                 let end = match &result {
-                    Ok(b) if b.skipped => PhaseEnd::Skipped(format!("{} is already in the registry", b.content_tag.as_deref().unwrap_or("the content tag"))),
+                    Ok(b) if b.skipped => {
+                        PhaseEnd::Skipped(format!("{} is already in the registry", b.content_tag.as_deref().unwrap_or("the content tag")))
+                    }
                     Ok(_) => PhaseEnd::Done,
                     Err(e) => PhaseEnd::Failed(chain_message(e)),
                 };
@@ -337,8 +339,7 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
         actions.warning(&w.message, &Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() });
     }
     warnings.extend(found);
-    let dockerfile_bytes =
-        std::fs::read(&b.dockerfile).with_context(|| format!("reading Dockerfile {}", b.dockerfile.display()))?;
+    let dockerfile_bytes = std::fs::read(&b.dockerfile).with_context(|| format!("reading Dockerfile {}", b.dockerfile.display()))?;
     Ok(Checked {
         context_hash: crate::context::content_hash(&scan)?,
         dockerfile_bytes,
@@ -374,7 +375,8 @@ async fn build_one(
     let prefix = if plan.components.len() > 1 { format!("[{}] ", c.name) } else { String::new() };
     let log = actions.clone();
     let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(&format!("{prefix}{line}"))));
-    let mut out = BuildReport { content_tag: Some(content_tag), image: Some(req.image()), tags: c.build.tags.clone(), ..BuildReport::default() };
+    let mut out =
+        BuildReport { content_tag: Some(content_tag), image: Some(req.image()), tags: c.build.tags.clone(), ..BuildReport::default() };
     match plan.builder.kind {
         BuilderKind::Codebuild => {
             let cb = aws_sdk_codebuild::Client::new(sdk);
@@ -412,7 +414,7 @@ async fn build_one(
             out.skipped = built.skipped;
             if let Some(size) = &built.size {
                 out.image_bytes = Some(size.bytes);
-                out.layers = Some(size.layers as u32);
+                out.layers = Some(size.layers);
             }
         }
     }
@@ -437,19 +439,30 @@ fn add_links(plan: &Plan, registry: &str, report: &mut RunReport) {
         if let Some(d) = &c.deploy {
             report.links.insert(
                 format!("ECS service {}", d.service),
-                format!("https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}", d.cluster, d.service),
+                format!(
+                    "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",
+                    d.cluster, d.service
+                ),
             );
         }
         if let Some(id) = &rep.build.codebuild_build {
             report.links.insert(
                 format!("CodeBuild build {}", c.name),
-                format!("https://{region}.console.aws.amazon.com/codesuite/codebuild/projects/{}/build/{}/?region={region}", plan.builder.codebuild_project.as_deref().unwrap_or_default(), id.rsplit('/').next().unwrap_or(id)),
+                format!(
+                    "https://{region}.console.aws.amazon.com/codesuite/codebuild/projects/{}/build/{}/?region={region}",
+                    plan.builder.codebuild_project.as_deref().unwrap_or_default(),
+                    id.rsplit('/').next().unwrap_or(id)
+                ),
             );
         }
         if rep.build.digest.is_some() && registry.contains(".dkr.ecr.") {
             report.links.insert(
                 format!("ECR image {}", c.name),
-                format!("https://{region}.console.aws.amazon.com/ecr/repositories/private/{}/{}?region={region}", registry.split('.').next().unwrap_or_default(), c.build.repository),
+                format!(
+                    "https://{region}.console.aws.amazon.com/ecr/repositories/private/{}/{}?region={region}",
+                    registry.split('.').next().unwrap_or_default(),
+                    c.build.repository
+                ),
             );
         }
     }

@@ -221,6 +221,23 @@ pub fn parse_output_file(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Every step output, with its description (the source of `action.yml`'s
+/// `outputs:`; a test keeps the two equal).
+pub const OUTPUTS: &[(&str, &str)] = &[
+    ("environment", "Environment deployed to (empty for build-only runs)."),
+    ("result", "success | failure | rolled-back | built | skipped."),
+    ("image", "Image reference of the first component, by digest (registry/repository@sha256:...)."),
+    ("digest", "Digest of the first component's image."),
+    ("images", "JSON object: per component, the image, digest, tags, sizes and deploy result."),
+    ("task-definition-arn", "Task definition registered (and deployed) for the first deployed component."),
+    ("previous-task-definition-arn", "Task definition that was serving before this deploy."),
+    ("deployment-id", "ECS service deployment started by this run."),
+    ("build-seconds", "Seconds spent building (all components, wall time)."),
+    ("deploy-seconds", "Seconds spent deploying (all components, wall time)."),
+    ("context-bytes", "Build context size of the first component, in bytes."),
+    ("image-bytes", "Compressed image size of the first component, in bytes."),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,20 +272,3 @@ mod tests {
         assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
     }
 }
-
-/// Every step output, with its description (the source of `action.yml`'s
-/// `outputs:`; a test keeps the two equal).
-pub const OUTPUTS: &[(&str, &str)] = &[
-    ("environment", "Environment deployed to (empty for build-only runs)."),
-    ("result", "success | failure | rolled-back | built | skipped."),
-    ("image", "Image reference of the first component, by digest (registry/repository@sha256:...)."),
-    ("digest", "Digest of the first component's image."),
-    ("images", "JSON object: per component, the image, digest, tags, sizes and deploy result."),
-    ("task-definition-arn", "Task definition registered (and deployed) for the first deployed component."),
-    ("previous-task-definition-arn", "Task definition that was serving before this deploy."),
-    ("deployment-id", "ECS service deployment started by this run."),
-    ("build-seconds", "Seconds spent building (all components, wall time)."),
-    ("deploy-seconds", "Seconds spent deploying (all components, wall time)."),
-    ("context-bytes", "Build context size of the first component, in bytes."),
-    ("image-bytes", "Compressed image size of the first component, in bytes."),
-];

@@ -227,6 +227,70 @@ pub fn split_list(raw: &str) -> Vec<String> {
     raw.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
+/// The public image `action.yml` runs (published by the release workflow).
+pub const ACTION_IMAGE: &str = "docker://ghcr.io/fastdeploy/fastdeploy:v1";
+
+/// Renders `action.yml` from [`INPUTS`] and [`crate::gha::OUTPUTS`]. The file
+/// in the repository is this text; a test fails when they differ
+/// (`FASTDEPLOY_BLESS=1 cargo test action_yml` rewrites it).
+pub fn render_action_yml() -> String {
+    use std::fmt::Write;
+    let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut y = String::new();
+    y.push_str("# Generated from src/inputs.rs and src/gha.rs; edit those, then run\n");
+    y.push_str("# `FASTDEPLOY_BLESS=1 cargo test --test it action_yml`.\n");
+    y.push_str("name: fastdeploy\n");
+    y.push_str("description: Build, push to Amazon ECR and deploy to ECS in one step, with a verdict you can trust.\n");
+    y.push_str("author: fastdeploy\n");
+    y.push_str("branding:\n  icon: upload-cloud\n  color: orange\n");
+    y.push_str("inputs:\n");
+    for s in INPUTS {
+        let _ = writeln!(y, "  {}:", s.name);
+        let _ = writeln!(y, "    description: {}", q(s.description));
+        let _ = writeln!(y, "    required: false");
+        if let Some(d) = s.default {
+            let _ = writeln!(y, "    default: {}", q(d));
+        }
+    }
+    y.push_str("outputs:\n");
+    for (name, description) in crate::gha::OUTPUTS {
+        let _ = writeln!(y, "  {name}:\n    description: {}", q(description));
+    }
+    y.push_str("runs:\n  using: docker\n");
+    let _ = writeln!(y, "  image: {}", q(ACTION_IMAGE));
+    y.push_str("  # Exit codes: 0 success, 1 the build or deploy failed (or was rolled back),\n");
+    y.push_str("  # 2 bad input or configuration (nothing was changed).\n");
+    y.push_str("  # Every input is mapped explicitly: hyphenated inputs are reported not to\n");
+    y.push_str("  # reach container actions (github/docs#32671).\n");
+    y.push_str("  env:\n");
+    for s in INPUTS {
+        let _ = writeln!(y, "    {}: ${{{{ inputs.{} }}}}", env_name(s.name), s.name);
+    }
+    y
+}
+
+/// The README's inputs and outputs tables (kept equal to the file by a test).
+pub fn render_readme_tables() -> String {
+    use std::fmt::Write;
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut md = String::from("| input | default | description |\n|---|---|---|\n");
+    for s in INPUTS {
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {}{} |",
+            s.name,
+            s.default.map(|d| format!("`{d}`")).unwrap_or_default(),
+            cell(s.description),
+            if s.secret { " (secret: masked)" } else { "" }
+        );
+    }
+    md.push_str("\n| output | description |\n|---|---|\n");
+    for (name, d) in crate::gha::OUTPUTS {
+        let _ = writeln!(md, "| `{name}` | {} |", cell(d));
+    }
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,61 +354,4 @@ mod tests {
             assert!(seen.insert(s.name), "duplicate input {}", s.name);
         }
     }
-}
-
-/// The public image `action.yml` runs (published by the release workflow).
-pub const ACTION_IMAGE: &str = "docker://ghcr.io/fastdeploy/fastdeploy:v1";
-
-/// Renders `action.yml` from [`INPUTS`] and [`crate::gha::OUTPUTS`]. The file
-/// in the repository is this text; a test fails when they differ
-/// (`FASTDEPLOY_BLESS=1 cargo test action_yml` rewrites it).
-pub fn render_action_yml() -> String {
-    use std::fmt::Write;
-    let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let mut y = String::new();
-    y.push_str("# Generated from src/inputs.rs and src/gha.rs; edit those, then run\n");
-    y.push_str("# `FASTDEPLOY_BLESS=1 cargo test --test it action_yml`.\n");
-    y.push_str("name: fastdeploy\n");
-    y.push_str("description: Build, push to Amazon ECR and deploy to ECS in one step, with a verdict you can trust.\n");
-    y.push_str("author: fastdeploy\n");
-    y.push_str("branding:\n  icon: upload-cloud\n  color: orange\n");
-    y.push_str("inputs:\n");
-    for s in INPUTS {
-        let _ = writeln!(y, "  {}:", s.name);
-        let _ = writeln!(y, "    description: {}", q(s.description));
-        let _ = writeln!(y, "    required: false");
-        if let Some(d) = s.default {
-            let _ = writeln!(y, "    default: {}", q(d));
-        }
-    }
-    y.push_str("outputs:\n");
-    for (name, description) in crate::gha::OUTPUTS {
-        let _ = writeln!(y, "  {name}:\n    description: {}", q(description));
-    }
-    y.push_str("runs:\n  using: docker\n");
-    let _ = writeln!(y, "  image: {}", q(ACTION_IMAGE));
-    y.push_str("  # Exit codes: 0 success, 1 the build or deploy failed (or was rolled back),\n");
-    y.push_str("  # 2 bad input or configuration (nothing was changed).\n");
-    y.push_str("  # Every input is mapped explicitly: hyphenated inputs are reported not to\n");
-    y.push_str("  # reach container actions (github/docs#32671).\n");
-    y.push_str("  env:\n");
-    for s in INPUTS {
-        let _ = writeln!(y, "    {}: ${{{{ inputs.{} }}}}", env_name(s.name), s.name);
-    }
-    y
-}
-
-/// The README's inputs and outputs tables (kept equal to the file by a test).
-pub fn render_readme_tables() -> String {
-    use std::fmt::Write;
-    let cell = |s: &str| s.replace('|', "\\|");
-    let mut md = String::from("| input | default | description |\n|---|---|---|\n");
-    for s in INPUTS {
-        let _ = writeln!(md, "| `{}` | {} | {}{} |", s.name, s.default.map(|d| format!("`{d}`")).unwrap_or_default(), cell(s.description), if s.secret { " (secret: masked)" } else { "" });
-    }
-    md.push_str("\n| output | description |\n|---|---|\n");
-    for (name, d) in crate::gha::OUTPUTS {
-        let _ = writeln!(md, "| `{name}` | {} |", cell(d));
-    }
-    md
 }

@@ -177,24 +177,14 @@ impl Settings {
         if let Some(u) = &environment_url {
             url::Url::parse(u).map_err(|e| BadInput::invalid("environment-url", u, &format!("an absolute URL ({e})")))?;
         }
-        let slack_webhook = raw.get("slack-webhook-url");
-        if let Some(u) = slack_webhook
-            && url::Url::parse(u).map(|u| u.scheme().starts_with("http")).unwrap_or(false) == false
-        {
-            // Not fatal: reporting never gates a deploy. The executor warns.
-            tracing::debug!("slack-webhook-url is not an http(s) URL; Slack will be skipped with a warning");
-        }
-
         let components = raw.list("components");
-        if let Some(cfg) = &config {
-            if !cfg.components.is_empty() {
-                for c in &components {
-                    if !cfg.components.contains_key(c) {
-                        return Err(BadInput::UnknownComponent {
-                            name: c.clone(),
-                            known: cfg.components.keys().cloned().collect::<Vec<_>>().join(", "),
-                        });
-                    }
+        if let Some(cfg) = config.as_ref().filter(|c| !c.components.is_empty()) {
+            for c in &components {
+                if !cfg.components.contains_key(c) {
+                    return Err(BadInput::UnknownComponent {
+                        name: c.clone(),
+                        known: cfg.components.keys().cloned().collect::<Vec<_>>().join(", "),
+                    });
                 }
             }
         }
@@ -256,7 +246,10 @@ impl Settings {
                 .map(secrecy::SecretString::from),
             docker_program: env.get(env_vars::FASTDEPLOY_DOCKER).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "docker".into()),
             buildah_program: env.get(env_vars::FASTDEPLOY_BUILDAH).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "buildah".into()),
-            buildah_flags: env.get(env_vars::FASTDEPLOY_BUILDAH_FLAGS).map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
+            buildah_flags: env
+                .get(env_vars::FASTDEPLOY_BUILDAH_FLAGS)
+                .map(|f| f.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
             no_color: env.get(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()),
             buildah_isolation: env.get(env_vars::FASTDEPLOY_BUILDAH_ISOLATION).filter(|v| !v.is_empty()).cloned(),
             registry_insecure: env.get(env_vars::FASTDEPLOY_REGISTRY_INSECURE).is_some_and(|v| v == "true" || v == "1"),
