@@ -17,10 +17,10 @@ RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --bin fastdeploy \
  && cp target/release/fastdeploy /fastdeploy
 
-FROM docker:28.3-cli
-COPY --from=build /fastdeploy /usr/local/bin/fastdeploy
 # Runs as root on purpose: container actions get the runner's docker socket,
 # which only root (or the docker group of the host) may use.
 # fastdeploy:ignore=DF004
+FROM docker:28.3-cli
+COPY --from=build /fastdeploy /usr/local/bin/fastdeploy
 ENV NO_COLOR=1
 ENTRYPOINT ["/usr/local/bin/fastdeploy"]

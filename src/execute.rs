@@ -243,12 +243,25 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                 rep.result = RunResult::Built;
             }
             Err(e) => {
+                // What was made is still reported: an image over the limit
+                // has a digest and a size, a remote build has a link.
+                if let Some(big) = e.downcast_ref::<crate::build::ImageTooLarge>() {
+                    rep.build.digest = Some(big.digest.clone());
+                    rep.build.image_bytes = Some(big.size.bytes);
+                    rep.build.layers = Some(big.size.layers);
+                }
+                if let Some(remote) = e.downcast_ref::<crate::codebuild::RemoteBuildFailed>() {
+                    rep.build.codebuild_build = Some(remote.build_id.clone());
+                }
                 rep.result = RunResult::Failure;
                 rep.failure = Some(chain_message(&e));
             }
         }
     }
     report.phases.build = Some(build_started.elapsed().as_secs_f64());
+    if plan.context.is_pull_request() {
+        set_baselines(plan, &auth, settings.delay_scale, &mut notifier).await;
+    }
 
     // 4. Deploys, concurrently, each judged on its own.
     let deploy_started = Instant::now();
@@ -431,6 +444,27 @@ async fn build_one(
         }
     }
     Ok(out)
+}
+
+/// The default branch's last build of each component, for the pull request
+/// comment's "change against" columns. Unknown is fine: the columns say so.
+async fn set_baselines(plan: &Plan, auth: &RegistryAuth, delay_scale: f64, notifier: &mut Notifier<'_>) {
+    let branch = plan.context.default_branch.clone().unwrap_or_else(|| "main".into());
+    let client = crate::registry::Client::new(auth, delay_scale);
+    for c in &plan.components {
+        let tag = plan::sanitize_tag(&branch);
+        let image_bytes = match client.manifest_digest(&c.build.repository, &tag).await {
+            Ok(Some(digest)) => client.image_size(&c.build.repository, &digest).await.ok().map(|s| s.bytes),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!("no baseline for {}: {e:#}", c.name);
+                None
+            }
+        };
+        if image_bytes.is_some() {
+            notifier.set_baseline(&c.name, crate::summary::Baseline { branch: branch.clone(), image_bytes, context_bytes: None });
+        }
+    }
 }
 
 fn add_links(plan: &Plan, registry: &str, report: &mut RunReport) {

@@ -108,3 +108,13 @@ fn no_banned_yaml_crates_in_the_lockfile() {
         assert!(!lock.contains(banned), "Cargo.lock contains {banned}");
     }
 }
+
+/// The action's own image passes fastdeploy's Dockerfile checks (silenced
+/// findings carry their reason in a comment beside the silencer).
+#[test]
+fn the_action_dockerfile_passes_its_own_checks() {
+    let path = repo_root().join("Dockerfile");
+    let df = fastdeploy::dockerfile::load(&path).unwrap();
+    let findings = fastdeploy::dockerfile::check(&df, None, &[]);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
