@@ -503,6 +503,26 @@ fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
 
 /// Pairs layer sizes with the history entries that made a layer (those not
 /// marked `empty_layer`), in order.
+/// Compressed size of an image written as an OCI image layout directory
+/// (`buildah push IMAGE oci:DIR`): what a registry would store, measured
+/// without pushing (pull request builds push nothing).
+pub fn oci_layout_size(dir: &std::path::Path) -> anyhow::Result<ImageSize> {
+    let blob = |digest: &str| -> anyhow::Result<Vec<u8>> {
+        let hex = digest.strip_prefix("sha256:").with_context(|| format!("unsupported digest {digest} in {}", dir.display()))?;
+        std::fs::read(dir.join("blobs/sha256").join(hex)).with_context(|| format!("reading blob {digest} in {}", dir.display()))
+    };
+    let index: ManifestDoc =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).with_context(|| format!("reading {}/index.json", dir.display()))?)
+            .with_context(|| format!("{}/index.json is not JSON", dir.display()))?;
+    let first = index.manifests.first().with_context(|| format!("{}/index.json lists no image", dir.display()))?;
+    let manifest: ManifestDoc = serde_json::from_slice(&blob(&first.digest)?).context("the image manifest is not JSON")?;
+    let history = match &manifest.config {
+        Some(c) => serde_json::from_slice::<ConfigDoc>(&blob(&c.digest)?).map(|c| c.history).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Ok(size_of(&manifest.layers.iter().map(|l| l.size).collect::<Vec<_>>(), &history))
+}
+
 fn size_of(layer_sizes: &[u64], history: &[History]) -> ImageSize {
     let makers: Vec<String> =
         history.iter().filter(|h| !h.empty_layer).map(|h| h.created_by.as_deref().map(clean_instruction).unwrap_or_default()).collect();

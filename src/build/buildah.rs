@@ -206,6 +206,31 @@ pub(super) async fn build(
     Ok((digest, Some(steps)))
 }
 
+/// `buildah push --compression-format gzip IMAGE oci:DIR`: the image as a
+/// registry would store it, written locally to be measured.
+pub fn oci_layout_command(opts: &BuildOptions, image_id: &str, dir: &Path) -> CommandSpec {
+    CommandSpec::new(&opts.buildah)
+        .args(opts.buildah_flags.iter().cloned())
+        .args(["push", "--compression-format", "gzip", image_id])
+        .arg(format!("oci:{}", dir.display()))
+}
+
+/// Compressed size of an image that was built but not pushed.
+pub async fn local_size(
+    req: &BuildRequest<'_>,
+    opts: &BuildOptions,
+    runner: &Runner,
+    image_id: &str,
+) -> anyhow::Result<registry::ImageSize> {
+    let dir = req.work_dir.join("oci-layout");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cmd = oci_layout_command(opts, image_id, &dir);
+    runner.run(&cmd).await?.check(&cmd).with_context(|| format!("measuring the image of component `{}`", req.component))?;
+    let size = crate::registry::oci_layout_size(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    size
+}
+
 fn read_trimmed(path: &Path) -> anyhow::Result<String> {
     let s = std::fs::read_to_string(path).with_context(|| format!("buildah wrote no {}", path.display()))?;
     let s = s.trim();

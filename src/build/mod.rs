@@ -195,7 +195,21 @@ pub async fn build_component(
         BuilderKind::Buildah => buildah::build(req, auth, runner, opts, &client).await?,
         BuilderKind::Codebuild => anyhow::bail!("CodeBuild builds run through crate::codebuild, not build_component"),
     };
-    let size = if req.plan.push { measure(&client, req, &digest, runner, opts).await? } else { None };
+    let size = if req.plan.push {
+        measure(&client, req, &digest, runner, opts).await?
+    } else if kind == BuilderKind::Buildah {
+        // Pull request builds push nothing; their size still matters (the
+        // PR comment compares it with the default branch's).
+        match buildah::local_size(req, opts, runner, &digest).await {
+            Ok(size) => Some(size),
+            Err(e) => {
+                tracing::warn!("cannot measure the image of component `{}`: {e:#}", req.component);
+                None
+            }
+        }
+    } else {
+        None
+    };
     Ok(BuildOutput {
         digest,
         cached_steps: steps.map(|s| s.cached),

@@ -232,6 +232,28 @@ async fn components_build_in_parallel_with_separate_work_dirs() {
     assert_eq!(client.manifest_digest("shop/worker", "main").await.unwrap(), Some(b.digest));
 }
 
+/// Pull request builds push nothing, yet the PR comment needs their size:
+/// it is measured from a local OCI layout, compressed as a registry stores it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_that_is_not_pushed_is_still_measured_and_leaves_the_registry_untouched() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = push_base_image(&reg, tmp.path());
+    let app = copy_app(&tmp.path().join("app"));
+    let mut p = plan(&app, &base, "dddddddddddd", "shop/pr");
+    p.push = false;
+    if let Some(cache) = p.cache.as_mut() {
+        cache.to_tag = None;
+    }
+    let (out, lines) = build(&p, &reg, &tmp.path().join("w"), &tmp.path().join("storage"), |o| o).await;
+    let out = out.unwrap_or_else(|e| panic!("{e:#}\n{}", lines.join("\n")));
+    let size = out.size.expect("a pull request build reports its image size");
+    assert!(size.bytes > 100_000, "busybox alone is bigger than that: {size:?}");
+    assert!(size.layers >= 2, "{size:?}");
+    let client = Client::new(&auth(&reg.host), 0.001);
+    assert_eq!(client.manifest_digest("shop/pr", "main").await.unwrap(), None, "nothing was pushed");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_builder_is_named_with_how_to_get_one() {
     let tmp = tempfile::tempdir().unwrap();
