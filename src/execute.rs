@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::build::{BuildOptions, BuildRequest};
 use crate::cancel::Cancel;
@@ -21,6 +22,7 @@ use crate::plan::{self, BuilderKind, BuilderProbe, ComponentPlan, DeployPlan, Pl
 use crate::process::Runner;
 use crate::registry::RegistryAuth;
 use crate::settings::{BuilderInput, Settings};
+use crate::timings::wait;
 
 /// Sets up tracing on stderr. Colour only on a terminal without `NO_COLOR`.
 pub fn init_tracing() {
@@ -29,13 +31,14 @@ pub fn init_tracing() {
     let default = if std::env::var_os(env_vars::RUNNER_DEBUG).is_some_and(|v| v == "1") { "fastdeploy=debug" } else { "fastdeploy=info" };
     let filter = EnvFilter::try_from_env(env_vars::FASTDEPLOY_LOG).unwrap_or_else(|_| EnvFilter::new(default));
     let color = std::io::stderr().is_terminal() && std::env::var_os(env_vars::NO_COLOR).is_none_or(|v| v.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::prelude::*;
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(color)
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_filter(crate::timings::hide_wait_spans(filter));
+    let _ = tracing_subscriber::registry().with(log).with(crate::timings::layer()).try_init();
 }
 
 /// Prints a fatal error once: an `::error::` annotation inside Actions.
@@ -156,7 +159,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     if !deploys.is_empty() {
         let phase = PhaseLog::open(actions, style, "preflight", None);
         for d in &deploys {
-            if let Err(e) = crate::ecs::preflight(&ecs, d).await {
+            if let Err(e) = crate::ecs::preflight(&ecs, d).instrument(wait("aws")).await {
                 phase.close(PhaseEnd::Failed(format!("service `{}`", d.service)));
                 return Err(e);
             }
@@ -165,16 +168,19 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     }
 
     let phase = PhaseLog::open(actions, style, "registry", None);
-    let auth = match crate::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions).await {
-        Ok(a) => a,
-        Err(e) => {
-            phase.close(PhaseEnd::Failed("login".into()));
-            return Err(e);
-        }
-    };
+    let auth =
+        match crate::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions).instrument(wait("aws")).await {
+            Ok(a) => a,
+            Err(e) => {
+                phase.close(PhaseEnd::Failed("login".into()));
+                return Err(e);
+            }
+        };
     if plan.target.pushes() {
         for c in &plan.components {
-            if let Err(e) = crate::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions).await {
+            if let Err(e) =
+                crate::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions).instrument(wait("aws")).await
+            {
                 phase.close(PhaseEnd::Failed(format!("repository `{}`", c.build.repository)));
                 return Err(e);
             }
@@ -183,7 +189,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     phase.close(PhaseEnd::Done);
 
     let mut notifier = Notifier::new(plan, settings, actions);
-    notifier.start(plan).await;
+    notifier.start(plan).instrument(wait("notify")).await;
 
     // 3. Builds, concurrently up to max-parallel.
     let build_started = Instant::now();
@@ -212,7 +218,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                 // component's name); a lone build gets a group of its own.
                 let group = (!parallel).then(|| PhaseLog::open(actions, style, "build", Some(&c.name)));
                 let t = Instant::now();
-                let result = build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).await;
+                let result = build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).instrument(wait("builder")).await;
                 let end = match &result {
                     Ok(b) if b.skipped => {
                         PhaseEnd::Skipped(format!("{} is already in the registry", b.content_tag.as_deref().unwrap_or("the content tag")))
@@ -287,7 +293,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                 let name = plan.components[i].name.clone();
                 async move {
                     let phase = PhaseLog::open(actions, style, "deploy", Some(&name));
-                    let outcome = crate::ecs::deploy(ecs, d, &image, settings.delay_scale, cancel, actions).await;
+                    let outcome = crate::ecs::deploy(ecs, d, &image, settings.delay_scale, cancel, actions).instrument(wait("aws")).await;
                     let end = match &outcome.failure {
                         Some(f) => PhaseEnd::Failed(f.clone()),
                         None if outcome.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
@@ -332,7 +338,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             actions.error(&format!("{}: {f}", c.name), &Location { title: Some("fastdeploy"), ..Location::default() });
         }
     }
-    let extra = notifier.finish(plan, &report).await;
+    let extra = notifier.finish(plan, &report).instrument(wait("notify")).await;
     report.warnings.extend(extra);
     actions.append_summary(&crate::summary::render(plan, &report))?;
     actions.line(&format!("result: {}", report.result.as_str()));

@@ -30,3 +30,4 @@ pub mod registry;
 pub mod settings;
 pub mod slack;
 pub mod summary;
+pub mod timings;

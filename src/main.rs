@@ -21,7 +21,9 @@ fn main() -> ExitCode {
             return Exit::Failed.into();
         }
     };
-    match runtime.block_on(fastdeploy::execute::main(cli)) {
+    let result = runtime.block_on(fastdeploy::execute::main(cli));
+    fastdeploy::timings::finish();
+    match result {
         Ok(exit) => exit.into(),
         Err(err) => {
             let exit = fastdeploy::error::exit_for(&err);

@@ -132,6 +132,8 @@ impl Runner {
     /// Runs the command to completion. Fails only when it cannot be started;
     /// a non-zero exit is reported in [`Finished`] (use [`Finished::check`]).
     pub async fn run(&self, spec: &CommandSpec) -> anyhow::Result<Finished> {
+        // Held, not entered: it measures the command's whole lifetime (timings).
+        let _wait = crate::timings::wait("builder");
         let mut cmd = tokio::process::Command::new(&spec.program);
         cmd.args(&spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
