@@ -12,5 +12,6 @@ mod plan;
 mod reporting;
 mod ecr;
 mod codebuild;
+mod hardening;
 mod e2e;
 mod faults;
