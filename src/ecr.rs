@@ -299,6 +299,24 @@ pub const STALE_CACHE_DAYS: u32 = 30;
 pub const CACHE_TAG_PREFIX: &str = "cache-";
 
 /// The lifecycle policy fastdeploy puts on repositories it creates.
+/// Lifecycle policy of a repository that holds only build cache (buildah
+/// names its cache tags by content hash, which no prefix can select): every
+/// cache entry no build pushed for [`STALE_CACHE_DAYS`] days expires. Never
+/// applied to a repository that holds deployable images.
+pub fn cache_lifecycle_policy() -> String {
+    serde_json::json!({
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": format!("fastdeploy: expire build cache no build pushed for {STALE_CACHE_DAYS} days"),
+                "selection": { "tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": STALE_CACHE_DAYS },
+                "action": { "type": "expire" }
+            }
+        ]
+    })
+    .to_string()
+}
+
 pub fn lifecycle_policy() -> String {
     serde_json::json!({
         "rules": [
@@ -343,10 +361,10 @@ pub async fn ensure_repository(
     actions: &Actions,
 ) -> anyhow::Result<RepositoryInfo> {
     let repo = plan.repository.as_str();
-    let (found, created) = describe_or_create(ecr, repo, create, actions).await?;
+    let (found, created) = describe_or_create(ecr, repo, create, false, actions).await?;
     let cache_repository = plan.cache.as_ref().map(|c| c.repository.clone()).filter(|r| r != repo);
     if let Some(cache_repo) = &cache_repository {
-        let (cache_found, _) = describe_or_create(ecr, cache_repo, create, actions).await?;
+        let (cache_found, _) = describe_or_create(ecr, cache_repo, create, true, actions).await?;
         // The cache tag is rewritten every build.
         let cache_tags: Vec<String> = plan.cache.iter().filter_map(|c| c.to_tag.clone()).collect();
         check_mutability(cache_repo, &cache_found, &cache_tags)?;
@@ -380,6 +398,7 @@ async fn describe_or_create(
     ecr: &aws_sdk_ecr::Client,
     repo: &str,
     create: bool,
+    cache_only: bool,
     actions: &Actions,
 ) -> anyhow::Result<(aws_sdk_ecr::types::Repository, bool)> {
     let resource = format!("ECR repository `{repo}`");
@@ -433,7 +452,7 @@ async fn describe_or_create(
     };
     ecr.put_lifecycle_policy()
         .repository_name(repo)
-        .lifecycle_policy_text(lifecycle_policy())
+        .lifecycle_policy_text(if cache_only { cache_lifecycle_policy() } else { lifecycle_policy() })
         .send()
         .await
         .map_err(|e| classify(&e).explain("ecr:PutLifecyclePolicy", &resource))?;

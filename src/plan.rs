@@ -304,12 +304,12 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
             }
             for name in selected {
                 let c = &all[name];
-                components.push(component(settings, name, Some(c), env_cfg, single, push)?);
+                components.push(component(settings, builder.kind, name, Some(c), env_cfg, single, push)?);
             }
         }
         None => {
             let name = settings.components.first().map(String::as_str).unwrap_or(SINGLE_COMPONENT);
-            components.push(component(settings, name, None, env_cfg, true, push)?);
+            components.push(component(settings, builder.kind, name, None, env_cfg, true, push)?);
         }
     }
 
@@ -391,6 +391,7 @@ fn choose_builder(settings: &Settings, probe: &BuilderProbe) -> Result<BuilderCh
 
 fn component(
     settings: &Settings,
+    builder_kind: BuilderKind,
     name: &str,
     cfg: Option<&crate::config::ComponentConfig>,
     env_cfg: Option<&crate::config::EnvironmentConfig>,
@@ -497,7 +498,7 @@ fn component(
             from_tags.push(cache_tag(default_branch));
         }
         CachePlan {
-            repository: settings.cache_repository.clone().unwrap_or_else(|| repository.clone()),
+            repository: settings.cache_repository.clone().unwrap_or_else(|| default_cache_repository(&repository, builder_kind)),
             to_tag: (push && !ctx.is_pull_request()).then(|| cache_tag(branch)),
             from_tags,
         }
@@ -555,6 +556,18 @@ fn component(
         build: BuildPlan { context, dockerfile, target, build_args, platforms, repository, tags, labels, cache, push },
         deploy,
     })
+}
+
+/// Where registry cache goes when `cache-repository` is not set. buildx
+/// writes one `cache-<branch>` tag beside the image; buildah writes one tag
+/// per layer, named by content hash, so its cache gets a repository of its
+/// own rather than burying the image's tags (and its lifecycle policy can
+/// expire entries no prefix could select).
+pub fn default_cache_repository(repository: &str, builder: BuilderKind) -> String {
+    match builder {
+        BuilderKind::Buildah => format!("{repository}-buildcache"),
+        BuilderKind::Buildx | BuilderKind::Codebuild => repository.to_string(),
+    }
 }
 
 /// Immutable tag naming the commit: `sha-` and the first 12 hex digits.
