@@ -283,7 +283,7 @@ pub(crate) async fn require_program(runner: &Runner, spec: &crate::process::Comm
 }
 
 /// Probes what can build here: a docker daemon with buildx, or buildah.
-pub async fn probe() -> BuilderProbe {
+pub async fn probe(docker: &str, buildah: &str) -> BuilderProbe {
     async fn ok(program: &str, args: &[&str]) -> bool {
         tokio::process::Command::new(program)
             .args(args)
@@ -293,12 +293,10 @@ pub async fn probe() -> BuilderProbe {
             .await
             .is_ok_and(|s| s.success())
     }
-    let docker = std::env::var(crate::env_vars::FASTDEPLOY_DOCKER).unwrap_or_else(|_| "docker".into());
-    let buildah = std::env::var(crate::env_vars::FASTDEPLOY_BUILDAH).unwrap_or_else(|_| "buildah".into());
     let (buildx, daemon, buildah) = tokio::join!(
-        ok(&docker, &["buildx", "version"]),
-        ok(&docker, &["info", "--format", "{{.ServerVersion}}"]),
-        ok(&buildah, &["--version"])
+        ok(docker, &["buildx", "version"]),
+        ok(docker, &["info", "--format", "{{.ServerVersion}}"]),
+        ok(buildah, &["--version"])
     );
     BuilderProbe { docker_buildx: buildx && daemon, buildah }
 }
