@@ -131,10 +131,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(fault["status"], data, [("Content-Type", "application/json"), ("Docker-Distribution-API-Version", "registry/2.0")])
         host, _, port = UPSTREAM.rpartition(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        headers["Content-Length"] = str(len(body))
         try:
-            conn.request(self.command, self.path, body=body if body or self.command in ("POST", "PUT", "PATCH") else None, headers=headers)
+            # Header by header: a client sends Accept several times, and the
+            # registry picks the manifest type from all of them.
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in self.headers.items():
+                if k.lower() not in HOP_BY_HOP:
+                    conn.putheader(k, v)
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
             resp = conn.getresponse()
             data = resp.read()
             out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
