@@ -254,6 +254,40 @@ mod tests {
         assert!((0.1..0.2).contains(&r.overhead_seconds), "the unwrapped sleep is overhead: {r:?}");
     }
 
+    /// Log lines keep their old shape: no `wait{system=..}:` prefix.
+    #[test]
+    fn wait_spans_never_show_in_log_lines() {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let log = tracing_subscriber::fmt::layer()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .without_time()
+            .with_filter(hide_wait_spans(tracing_subscriber::EnvFilter::new("info")));
+        let recorder = Recorder::new();
+        let subscriber = tracing_subscriber::registry().with(log).with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
+        tracing::subscriber::with_default(subscriber, || {
+            let _inside = wait("aws").entered();
+            let _other = tracing::info_span!("deploy", service = "shop").entered();
+            tracing::info!("polling the service");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(out.contains("deploy{service=\"shop\"}: ") && out.contains("polling the service"), "{out}");
+        assert!(!out.contains("wait"), "{out}");
+        assert_eq!(recorder.lock().closed.len(), 1, "the wait span was still recorded");
+    }
+
     #[test]
     fn the_report_round_trips_as_json() {
         let r = Report {
