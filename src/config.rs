@@ -97,6 +97,54 @@ pub struct ComponentOverride {
     pub task_definition: Option<String>,
 }
 
+/// Megabyte limits accepted in the config, as for the inputs.
+pub const MB_RANGE: std::ops::RangeInclusive<u64> = 1..=1_000_000;
+
+impl Defaults {
+    /// The same rules the matching inputs follow, naming `defaults.<key>`.
+    fn validate(&self) -> Result<(), String> {
+        let bad = |key: &str, value: &str, expected: &str| Err(format!("`defaults.{key}` is {value:?}, but it accepts {expected}"));
+        if let Some(b) = &self.builder
+            && !["auto", "buildx", "buildah", "codebuild"].contains(&b.as_str())
+        {
+            return bad("builder", b, "auto | buildx | buildah | codebuild");
+        }
+        if let Some(c) = &self.cache
+            && !["registry", "none"].contains(&c.as_str())
+        {
+            return bad("cache", c, "registry | none");
+        }
+        if let Some(r) = &self.registry
+            && !is_registry_host(r)
+        {
+            return bad("registry", r, "a registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com (no scheme, no path)");
+        }
+        if let Some(r) = &self.aws_region
+            && !is_region(r)
+        {
+            return bad("aws-region", r, "a region name such as eu-west-1");
+        }
+        for (key, value) in [("max-context-mb", self.max_context_mb), ("max-image-mb", self.max_image_mb)] {
+            if let Some(v) = value
+                && !MB_RANGE.contains(&v)
+            {
+                return bad(key, &v.to_string(), "a whole number from 1 to 1000000");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `cn-north-1`: lower-case words and digits.
+pub fn is_region(r: &str) -> bool {
+    !r.is_empty() && r.split('-').count() >= 3 && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A host with an optional port; no scheme, no path.
+pub fn is_registry_host(r: &str) -> bool {
+    !r.is_empty() && !r.contains("://") && !r.contains('/') && !r.chars().any(char::is_whitespace)
+}
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, BadInput> {
@@ -110,8 +158,11 @@ impl Config {
     /// Parses and validates config text; `path` is used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, BadInput> {
         let err = |message: String| BadInput::Config { path: path.to_path_buf(), message };
-        let config: Config =
-            if text.trim().is_empty() { Config::default() } else { serde_saphyr::from_str(text).map_err(|e| err(e.to_string().trim_start_matches("error: ").to_string()))? };
+        let config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| err(explain_yaml_error(&e.to_string())))?
+        };
         config.validate().map_err(err)?;
         Ok(config)
     }
@@ -122,6 +173,7 @@ impl Config {
         {
             return Err(format!("version {v} is not supported; use `version: 1`"));
         }
+        self.defaults.validate()?;
         for (name, c) in &self.components {
             check_name("component", name)?;
             if let Some(repo) = &c.repository {
@@ -137,6 +189,11 @@ impl Config {
         let mut branch_owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (env_name, env) in &self.environments {
             check_name("environment", env_name)?;
+            if let Some(r) = &env.aws_region
+                && !is_region(r)
+            {
+                return Err(format!("`environments.{env_name}.aws-region` is {r:?}, but it accepts a region name such as eu-west-1"));
+            }
             for b in &env.branches {
                 if let Some(other) = branch_owner.insert(b, env_name) {
                     return Err(format!("branch `{b}` maps to both environments `{other}` and `{env_name}`; keep it under one"));
@@ -163,6 +220,54 @@ impl Config {
     pub fn environment_for_tag(&self, tag: &str) -> Option<&str> {
         self.environments.iter().find(|(_, e)| e.tags.iter().any(|t| glob_match(t, tag))).map(|(n, _)| n.as_str())
     }
+}
+
+/// A config has hundreds of nodes; these limits stop a file that expands
+/// through anchors, aliases or merge keys (a "billion laughs") in
+/// milliseconds instead of letting it eat memory first.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 20_000;
+    budget.max_events = 50_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_merge_keys = 200;
+    budget.max_recorded_anchor_events = 20_000;
+    budget.max_recorded_anchor_bytes = 1024 * 1024;
+    budget.max_depth = 32;
+    budget.max_documents = 1;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
+/// Rewrites serde-saphyr's messages that speak to the Rust caller into
+/// messages that speak to the person editing the file. The location and the
+/// snippet that follow stay as they are.
+fn explain_yaml_error(raw: &str) -> String {
+    let text = raw.trim_start_matches("error: ");
+    let first = text.lines().next().unwrap_or_default();
+    // "line 3 column 5: <message>": keep the location, rewrite the message
+    // (it is repeated under the snippet, so it is replaced everywhere).
+    let message = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((_, m)) => m,
+        None => first,
+    };
+    let fixed = if message.contains("Documents {") || message.contains("from_str_multiple") {
+        "the file holds more than one YAML document (a `---` separator); keep one document".to_string()
+    } else if let Some(key) = message.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(',').next().unwrap_or_default();
+        format!("the key `{key}` appears twice in the same mapping; remove one")
+    } else if message.contains("budget breached") {
+        "the file expands too far (anchors, aliases or merge keys repeated, or too deeply nested); write the values out plainly".to_string()
+    } else if message.starts_with("invalid u") {
+        "expected a whole number of 0 or more, and not too large".to_string()
+    } else if message.starts_with("invalid i") || message.starts_with("invalid f") {
+        "expected a number, and not too large".to_string()
+    } else {
+        return text.to_string();
+    };
+    if message.is_empty() { fixed } else { text.replace(message, &fixed) }
 }
 
 /// Names of components and environments: used in tags, log groups and ids.

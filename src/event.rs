@@ -116,9 +116,21 @@ impl RunContext {
         let mut author = str_at("/head_commit/author/name").or_else(|| str_at("/head_commit/author/username"));
         let mut pull_request = None;
 
+        let event_path = gh.github_event_path.clone().unwrap_or_default();
+        // A value of the wrong type is named as such, never taken as absent.
+        let typed_str = |ptr: &str, what: &str| -> Result<Option<String>, BadInput> {
+            match payload.pointer(ptr) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(BadInput::Event {
+                    path: event_path.clone(),
+                    message: format!("`{what}` is {other}, not a string; is this the runner's event file?"),
+                }),
+            }
+        };
         if event == "pull_request" || event == "pull_request_target" {
-            let head = str_at("/pull_request/head/sha").ok_or_else(|| BadInput::Event {
-                path: gh.github_event_path.clone().unwrap_or_default(),
+            let head = typed_str("/pull_request/head/sha", "pull_request.head.sha")?.ok_or_else(|| BadInput::Event {
+                path: event_path.clone(),
                 message: "a pull_request event without `pull_request.head.sha`; is this the runner's event file?".into(),
             })?;
             sha = head;
@@ -140,8 +152,11 @@ impl RunContext {
             author = author.or(local.author.clone());
         }
 
-        let dispatch_environment =
-            if event == "workflow_dispatch" { str_at("/inputs/environment").filter(|s| !s.is_empty()) } else { None };
+        let dispatch_environment = if event == "workflow_dispatch" {
+            typed_str("/inputs/environment", "inputs.environment")?.filter(|s| !s.is_empty())
+        } else {
+            None
+        };
         let run_attempt = gh.github_run_attempt.as_deref().and_then(|a| a.parse().ok()).unwrap_or(1);
 
         Ok(RunContext {

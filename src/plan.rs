@@ -343,9 +343,9 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
         },
         max_parallel: settings.max_parallel,
         limits: Limits {
-            warn_context_bytes: settings.warn_context_mb * 1024 * 1024,
-            max_context_bytes: settings.max_context_mb * 1024 * 1024,
-            max_image_bytes: settings.max_image_mb.map(|m| m * 1024 * 1024),
+            warn_context_bytes: settings.warn_context_mb.saturating_mul(1024 * 1024),
+            max_context_bytes: settings.max_context_mb.saturating_mul(1024 * 1024),
+            max_image_bytes: settings.max_image_mb.map(|m| m.saturating_mul(1024 * 1024)),
             ignore_checks: settings.ignore_checks.clone(),
         },
         components,
@@ -406,10 +406,19 @@ fn component(
         if single { raw.get(n).map(str::to_string) } else { None }
     };
 
-    let context_rel = input("context").or_else(|| cfg.and_then(|c| c.context.clone())).unwrap_or_else(|| ".".into());
+    let from_input = input("context");
+    let context_rel = from_input.clone().or_else(|| cfg.and_then(|c| c.context.clone())).unwrap_or_else(|| ".".into());
     let context = normalize(&ws.join(&context_rel));
     if !context.starts_with(normalize(ws)) {
-        return Err(BadInput::invalid("context", &context_rel, "a directory inside the workspace"));
+        return Err(match (&from_input, &settings.config_path) {
+            (None, Some(path)) => BadInput::Config {
+                path: path.clone(),
+                message: format!(
+                    "`components.{name}.context` is {context_rel:?}, outside the workspace; use a directory inside the repository"
+                ),
+            },
+            _ => BadInput::invalid("context", &context_rel, "a directory inside the workspace"),
+        });
     }
     let dockerfile = match input("dockerfile").or_else(|| cfg.and_then(|c| c.dockerfile.clone())) {
         Some(d) => normalize(&ws.join(d)),

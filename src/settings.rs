@@ -121,22 +121,29 @@ impl Settings {
             other => return Err(BadInput::invalid("cache", other, "registry | none")),
         };
 
-        let aws_region = raw
-            .get("aws-region")
-            .map(str::to_string)
-            .or_else(|| target_env(&config, target.environment()).and_then(|e| e.aws_region.clone()))
-            .or(defaults.aws_region.clone())
-            .or_else(|| env.get(env_vars::AWS_REGION).filter(|v| !v.is_empty()).cloned())
-            .or_else(|| env.get(env_vars::AWS_DEFAULT_REGION).filter(|v| !v.is_empty()).cloned());
-        if let Some(r) = &aws_region
-            && !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(BadInput::invalid("aws-region", r, "a region name such as eu-west-1"));
-        }
+        // Where the region came from, so a bad value names its source.
+        let env_region = target_env(&config, target.environment()).and_then(|e| e.aws_region.clone());
+        let region_sources = [
+            (raw.get("aws-region").map(str::to_string), "input `aws-region`".to_string()),
+            (env_region, format!("`environments.{}.aws-region` in the config", target.environment().unwrap_or_default())),
+            (defaults.aws_region.clone(), "`defaults.aws-region` in the config".to_string()),
+            (env.get(env_vars::AWS_REGION).filter(|v| !v.is_empty()).cloned(), format!("the {} variable", env_vars::AWS_REGION)),
+            (
+                env.get(env_vars::AWS_DEFAULT_REGION).filter(|v| !v.is_empty()).cloned(),
+                format!("the {} variable", env_vars::AWS_DEFAULT_REGION),
+            ),
+        ];
+        let aws_region = match region_sources.into_iter().find_map(|(v, source)| v.map(|v| (v, source))) {
+            Some((r, _)) if config::is_region(&r) => Some(r),
+            Some((r, source)) => {
+                return Err(BadInput::other(format!("{source} is {r:?}, but it accepts a region name such as eu-west-1")));
+            }
+            None => None,
+        };
 
         let registry = raw.get("registry").map(str::to_string).or(defaults.registry.clone());
         if let Some(r) = &registry
-            && (r.contains("://") || r.contains('/') || r.is_empty())
+            && !config::is_registry_host(r)
         {
             return Err(BadInput::invalid(
                 "registry",
