@@ -65,7 +65,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     for secret in settings.raw.secrets() {
         actions.add_mask(secret);
     }
-    let probe = if settings.builder == BuilderInput::Auto { crate::build::probe(&settings.docker_program, &settings.buildah_program).await } else { BuilderProbe::default() };
+    let probe = if settings.builder == BuilderInput::Auto {
+        crate::build::probe(&settings.docker_program, &settings.buildah_program).await
+    } else {
+        BuilderProbe::default()
+    };
     let plan = plan::build(&settings, &probe)?;
 
     if cli.command == Subcommand::Plan || settings.dry_run {

@@ -64,7 +64,10 @@ pub const INPUTS: &[InputSpec] = &[
     with_default("warn-context-mb", "200", "Warn when the build context is larger than this."),
     input("max-image-mb", "Fail when the pushed image is larger than this (compressed). Default: no limit."),
     with_default("max-parallel", "3", "How many components build and deploy at once."),
-    input("ignore-checks", "Check ids to silence, comma separated: Dockerfile DF001-DF006, build context CTX001-CTX002 (e.g. DF003,CTX002)."),
+    input(
+        "ignore-checks",
+        "Check ids to silence, comma separated: Dockerfile DF001-DF006, build context CTX001-CTX002 (e.g. DF003,CTX002).",
+    ),
     with_default("create-repository", "true", "Create missing ECR repositories with scan-on-push and a lifecycle policy."),
     input("cache-repository", "ECR repository for registry cache (needed when the image repository is IMMUTABLE)."),
     with_default(

@@ -64,7 +64,8 @@ impl Runner {
 
 fn plan_json(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "plan failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("plan --json printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("plan --json printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 const MAIN_SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
@@ -91,7 +92,14 @@ fn push_to_main_deploys_production() {
 #[test]
 fn push_to_develop_deploys_staging_with_its_overrides() {
     let r = Runner::new();
-    let plan = plan_json(&r.run("push", "push-develop.json", "refs/heads/develop", "b2c3d4e5f60718293a4b5c6d7e8f901234567890", &["plan", "--json"], &[]));
+    let plan = plan_json(&r.run(
+        "push",
+        "push-develop.json",
+        "refs/heads/develop",
+        "b2c3d4e5f60718293a4b5c6d7e8f901234567890",
+        &["plan", "--json"],
+        &[],
+    ));
     assert_eq!(plan["target"]["environment"], "staging");
     let backend = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "backend").unwrap();
     assert_eq!(backend["deploy"]["service"], "backend-staging");
@@ -103,7 +111,14 @@ fn push_to_develop_deploys_staging_with_its_overrides() {
 fn pull_request_builds_its_head_commit_and_neither_pushes_nor_deploys() {
     let r = Runner::new();
     // GITHUB_SHA is the merge commit for pull requests; the head SHA must be built.
-    let plan = plan_json(&r.run("pull_request", "pull_request.json", "refs/pull/57/merge", "f60718293a4b5c6d7e8f90123456789012345678", &["plan", "--json"], &[]));
+    let plan = plan_json(&r.run(
+        "pull_request",
+        "pull_request.json",
+        "refs/pull/57/merge",
+        "f60718293a4b5c6d7e8f90123456789012345678",
+        &["plan", "--json"],
+        &[],
+    ));
     assert_eq!(plan["target"]["mode"], "build-only");
     assert_eq!(plan["target"]["push"], false);
     assert_eq!(plan["context"]["commit"]["sha"], "e5f60718293a4b5c6d7e8f901234567890123456");
@@ -128,16 +143,37 @@ fn workflow_dispatch_deploys_where_asked() {
 #[test]
 fn the_environment_input_beats_everything_but_pull_requests() {
     let r = Runner::new();
-    let plan = plan_json(&r.run("workflow_dispatch", "workflow_dispatch.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[("INPUT_ENVIRONMENT", "production")]));
+    let plan = plan_json(&r.run(
+        "workflow_dispatch",
+        "workflow_dispatch.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &[("INPUT_ENVIRONMENT", "production")],
+    ));
     assert_eq!(plan["target"]["environment"], "production");
 }
 
 #[test]
 fn tag_push_resolves_as_the_config_says_and_other_refs_build_only() {
     let r = Runner::new();
-    let plan = plan_json(&r.run("push", "push-tag.json", "refs/tags/v1.4.0", "d4e5f60718293a4b5c6d7e8f9012345678901234", &["plan", "--json"], &[]));
+    let plan = plan_json(&r.run(
+        "push",
+        "push-tag.json",
+        "refs/tags/v1.4.0",
+        "d4e5f60718293a4b5c6d7e8f9012345678901234",
+        &["plan", "--json"],
+        &[],
+    ));
     assert_eq!(plan["target"]["environment"], "production", "tags: [\"v*\"] maps to production");
-    let plan = plan_json(&r.run("push", "push-feature.json", "refs/heads/feature/login", "c3d4e5f60718293a4b5c6d7e8f90123456789012", &["plan", "--json"], &[]));
+    let plan = plan_json(&r.run(
+        "push",
+        "push-feature.json",
+        "refs/heads/feature/login",
+        "c3d4e5f60718293a4b5c6d7e8f90123456789012",
+        &["plan", "--json"],
+        &[],
+    ));
     assert_eq!(plan["target"]["mode"], "build-only");
     assert_eq!(plan["target"]["push"], true);
 }
@@ -249,7 +285,14 @@ fn laptop_runs_read_the_local_checkout() {
 #[test]
 fn use_codebuild_forces_codebuild_and_the_plan_says_why() {
     let r = Runner::new();
-    let plan = plan_json(&r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[("USE_CODEBUILD", "true"), ("INPUT_CODEBUILD-PROJECT", "shop-builds")]));
+    let plan = plan_json(&r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &[("USE_CODEBUILD", "true"), ("INPUT_CODEBUILD-PROJECT", "shop-builds")],
+    ));
     assert_eq!(plan["builder"]["kind"], "codebuild");
     assert_eq!(plan["builder"]["reason"], "USE_CODEBUILD=true");
     let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[("USE_CODEBUILD", "true")]);
