@@ -150,6 +150,13 @@ impl IgnoreFile {
         (excluded, info)
     }
 
+    /// buildah's test for entering an excluded directory: some exception,
+    /// trimmed of slashes and given a trailing one, starts with the
+    /// directory's path (a plain string prefix, so `a` also enters for `!ab/c`).
+    pub fn buildah_enters_excluded_dir(&self, dir: &str) -> bool {
+        self.patterns.iter().filter(|p| p.exception).any(|p| format!("{}/", p.text.trim_matches('/')).starts_with(dir.trim_matches('/')))
+    }
+
     /// `MatchesOrParentMatches` for a path on its own (no walk state): used
     /// to check what a suggested line would exclude.
     pub fn excludes(&self, path: &str) -> bool {
@@ -167,6 +174,10 @@ impl IgnoreFile {
         }
         let dir_slash = format!("{dir}/");
         self.patterns.iter().filter(|p| p.exception).any(|p| format!("{}/", p.without_trailing_glob()).starts_with(&dir_slash))
+    }
+
+    pub fn has_exceptions(&self) -> bool {
+        self.has_exceptions
     }
 
     pub fn is_empty(&self) -> bool {

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 pub use dockerignore::IgnoreFile;
 pub use offenders::Offender;
-pub use walk::{Entry, EntryKind};
+pub use walk::{Entry, EntryKind, Matching};
 
 use crate::error::BadInput;
 use crate::outcome::Warning;
@@ -52,6 +52,8 @@ pub struct ContextReport {
     /// Excluded directories the scan did not need to enter.
     pub skipped_dirs: u64,
     pub scan_seconds: f64,
+    /// Whose reading of the patterns the file set follows.
+    pub matching: Matching,
     #[serde(skip)]
     entries: Vec<Entry>,
 }
@@ -77,10 +79,24 @@ pub fn ignore_file_for(context_dir: &Path, dockerfile: &Path) -> Option<PathBuf>
     [beside, context_dir.join(".dockerignore")].into_iter().find(|p| p.is_file())
 }
 
+impl From<crate::plan::BuilderKind> for Matching {
+    fn from(kind: crate::plan::BuilderKind) -> Matching {
+        match kind {
+            crate::plan::BuilderKind::Buildah => Matching::Buildah,
+            crate::plan::BuilderKind::Buildx | crate::plan::BuilderKind::Codebuild => Matching::BuildKit,
+        }
+    }
+}
+
 /// Lists the build context the way BuildKit sends it and measures it.
 /// User errors (a missing context directory, an ignore-file line that cannot
 /// be parsed) are [`BadInput`] naming the path and line.
 pub fn scan(context_dir: &Path, dockerfile: &Path) -> anyhow::Result<ContextReport> {
+    scan_for(context_dir, dockerfile, Matching::BuildKit)
+}
+
+/// [`scan`] for a given builder's reading of the ignore patterns.
+pub fn scan_for(context_dir: &Path, dockerfile: &Path, matching: Matching) -> anyhow::Result<ContextReport> {
     let started = Instant::now();
     match std::fs::metadata(context_dir) {
         Ok(m) if m.is_dir() => {}
@@ -105,11 +121,12 @@ pub fn scan(context_dir: &Path, dockerfile: &Path) -> anyhow::Result<ContextRepo
         Some(p) => IgnoreFile::read(p)?,
         None => IgnoreFile::default(),
     };
-    let walked = walk::walk(context_dir, &ignore)?;
+    let walked = walk::walk(context_dir, &ignore, matching)?;
     let mut report = summarise(context_dir, walked.entries);
     report.ignore_file = ignore_path;
     report.pattern_count = ignore.patterns.len();
     report.skipped_dirs = walked.skipped_dirs;
+    report.matching = matching;
     report.scan_seconds = started.elapsed().as_secs_f64();
     tracing::debug!(
         files = report.file_count,
@@ -158,6 +175,7 @@ fn summarise(root: &Path, entries: Vec<Entry>) -> ContextReport {
         offenders: offenders::find(&entries),
         skipped_dirs: 0,
         scan_seconds: 0.0,
+        matching: Matching::BuildKit,
         entries,
     }
 }

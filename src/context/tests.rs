@@ -203,6 +203,24 @@ fn fsutil_quirk_an_exception_ending_in_star_slash_globstar_does_not_reach_deeper
     assert!(paths(&report).is_empty(), "the walk skips a/x, and a/z is not matched: {:?}", paths(&report));
 }
 
+/// BuildKit's walker does not re-check a pattern against an ancestor that
+/// was already excluded when the pattern came up, so `a/*` after
+/// `!a/a/x` does not undo the exception; buildah checks every ancestor and
+/// the later `a/*` wins. Found by the differential test against buildah.
+#[test]
+fn a_later_exclusion_matching_only_an_excluded_ancestor_differs_between_builders() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "a/a/x", 1);
+    write(root, "a/b", 1);
+    fs::write(root.join(".dockerignore"), "a\n!a/a/x\na/*\n.dockerignore\n").unwrap();
+    let buildkit = scan_for(root, &root.join("Dockerfile"), Matching::BuildKit).unwrap();
+    assert_eq!(paths(&buildkit), ["a", "a/a", "a/a/x"]);
+    let buildah = scan_for(root, &root.join("Dockerfile"), Matching::Buildah).unwrap();
+    assert!(paths(&buildah).is_empty(), "{:?}", paths(&buildah));
+    assert_eq!(Matching::from(crate::plan::BuilderKind::Buildah), Matching::Buildah);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 

@@ -57,9 +57,33 @@ pub struct Walked {
     pub skipped_dirs: u64,
 }
 
+/// Which builder's reading of the patterns to follow; they agree on
+/// ordinary files and differ in corners.
+///
+/// BuildKit's walker hands each directory's per-pattern results to its
+/// children (`MatchesUsingParentResults`) and a pattern is not evaluated
+/// for a path already excluded, so a later exclusion matching only an
+/// already-excluded ancestor does not undo an earlier exception (`a`,
+/// `!a/b/c`, `a/*` sends `a/b/c`). It enters an excluded directory when an
+/// exception has a wildcard, or names a path inside it.
+///
+/// buildah (1.28, checked against it by tests/it/context_guard.rs) tries
+/// every pattern against the path and all its ancestors, where the later
+/// line wins, and enters an excluded directory only when an exception's
+/// text starts with the directory's path, so `!**/keep` never re-includes
+/// anything inside an excluded directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Matching {
+    /// docker buildx, CodeBuild (BuildKit's fsutil).
+    #[default]
+    BuildKit,
+    Buildah,
+}
+
 /// Lists what the builder would receive from `root` under `ignore`.
-pub fn walk(root: &Path, ignore: &IgnoreFile) -> anyhow::Result<Walked> {
-    let (mut entries, skipped_dirs) = visit(root, &Rel::root(), None, ignore, false)?;
+pub fn walk(root: &Path, ignore: &IgnoreFile, matching: Matching) -> anyhow::Result<Walked> {
+    let (mut entries, skipped_dirs) = visit(root, &Rel::root(), None, ignore, false, matching)?;
     entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(Walked { entries, skipped_dirs })
 }
@@ -86,7 +110,14 @@ impl Rel {
 
 /// Entries below one directory (not the directory itself) and how many
 /// excluded directories below it were skipped.
-fn visit(dir: &Path, rel: &Rel, info: Option<&[bool]>, ignore: &IgnoreFile, excluded: bool) -> anyhow::Result<(Vec<Entry>, u64)> {
+fn visit(
+    dir: &Path,
+    rel: &Rel,
+    info: Option<&[bool]>,
+    ignore: &IgnoreFile,
+    excluded: bool,
+    matching: Matching,
+) -> anyhow::Result<(Vec<Entry>, u64)> {
     let read = match fs::read_dir(dir) {
         Ok(read) => read,
         // fsutil tolerates unreadable directories only when they are excluded.
@@ -100,9 +131,17 @@ fn visit(dir: &Path, rel: &Rel, info: Option<&[bool]>, ignore: &IgnoreFile, excl
         let item = item.with_context(|| format!("reading directory {} in the build context", dir.display()))?;
         let child = rel.child(&item.file_name());
         let file_type = item.file_type().with_context(|| format!("reading the type of {}", item.path().display()))?;
-        let (child_excluded, child_info) = if ignore.is_empty() { (false, Vec::new()) } else { ignore.matches(&child.text, info) };
+        let (child_excluded, child_info) = match matching {
+            _ if ignore.is_empty() => (false, Vec::new()),
+            Matching::BuildKit => ignore.matches(&child.text, info),
+            Matching::Buildah => (ignore.excludes(&child.text), Vec::new()),
+        };
         if file_type.is_dir() {
-            if child_excluded && !ignore.must_enter_excluded_dir(&child.text) {
+            let enter = match matching {
+                Matching::BuildKit => ignore.must_enter_excluded_dir(&child.text),
+                Matching::Buildah => ignore.buildah_enters_excluded_dir(&child.text),
+            };
+            if child_excluded && !enter {
                 skipped += 1;
             } else {
                 subdirs.push((item.path(), child, child_info, child_excluded));
@@ -127,7 +166,7 @@ fn visit(dir: &Path, rel: &Rel, info: Option<&[bool]>, ignore: &IgnoreFile, excl
     let below: Vec<anyhow::Result<(Vec<Entry>, u64)>> = subdirs
         .into_par_iter()
         .map(|(path, child, child_info, child_excluded)| {
-            let (inside, skipped) = visit(&path, &child, Some(&child_info), ignore, child_excluded)?;
+            let (inside, skipped) = visit(&path, &child, Some(&child_info), ignore, child_excluded, matching)?;
             // An excluded directory is sent only to hold something re-included inside it.
             if child_excluded && inside.is_empty() {
                 return Ok((inside, skipped));

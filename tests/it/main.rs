@@ -3,6 +3,7 @@
 //! sandbox tests run against real moto, a real registry and buildah.
 
 mod build;
+mod context_guard;
 mod dockerfile;
 mod ecs;
 mod sandbox;
