@@ -330,3 +330,52 @@ fn a_rerun_after_sigkill_mid_rollout_does_not_call_an_unfinished_rollout_done() 
         }
     }
 }
+
+/// The CodeBuild builder, binary level: SIGTERM while the remote build runs
+/// stops the build (StopBuild) and deploys nothing.
+#[test]
+fn sigterm_during_a_codebuild_build_stops_it_and_deploys_nothing() {
+    let sb = FullSandbox::start();
+    sb.moto.control("codebuild/config", json!({"outcome": "HANG", "phase_seconds": 0.05}));
+    crate::sandbox::block_on(async {
+        let cb = aws_sdk_codebuild::Client::new(&sb.moto.sdk_config().await);
+        cb.create_project()
+            .name("shop-images")
+            .source(
+                aws_sdk_codebuild::types::ProjectSource::builder()
+                    .r#type("GITHUB".into())
+                    .location("https://github.com/acme/shop")
+                    .build()
+                    .unwrap(),
+            )
+            .artifacts(aws_sdk_codebuild::types::ProjectArtifacts::builder().r#type("NO_ARTIFACTS".into()).build().unwrap())
+            .environment(
+                aws_sdk_codebuild::types::ProjectEnvironment::builder()
+                    .r#type("LINUX_CONTAINER".into())
+                    .image("aws/codebuild/standard:7.0")
+                    .compute_type("BUILD_GENERAL1_SMALL".into())
+                    .build()
+                    .unwrap(),
+            )
+            .service_role("arn:aws:iam::123456789012:role/codebuild-shop")
+            .send()
+            .await
+            .unwrap();
+    });
+    let mut cmd = sb.command();
+    cmd.env("INPUT_BUILDER", "codebuild").env("INPUT_CODEBUILD_PROJECT", "shop-images");
+    let mut bg = Background::start(cmd);
+    bg.wait_for_line("started CodeBuild build", Duration::from_secs(120));
+    bg.sigterm();
+    let ran = bg.finish(Duration::from_secs(60));
+
+    assert_eq!(ran.code, 1, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("failure"), "{}", ran.log());
+    assert!(ran.stdout.contains("stopped CodeBuild build"), "{}", ran.log());
+    let requests = sb.moto.control("codebuild/requests", json!({}));
+    let stops = requests.as_array().unwrap().iter().filter(|r| r["operation"] == "StopBuild").count();
+    assert_eq!(stops, 1, "{requests}");
+    let ecs = ecs_view(&sb);
+    assert_eq!(ecs.revisions, [task_definition_arn(1)], "nothing was registered");
+    assert_eq!(ecs.task_definition, task_definition_arn(1));
+}
