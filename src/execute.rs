@@ -154,7 +154,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     report.phases.check = Some(phase.close(PhaseEnd::Done).as_secs_f64());
 
     // 2. AWS clients, built once at the edge.
-    let sdk = crate::aws::load(plan.aws_region.as_deref()).await;
+    let sdk = crate::aws::load(plan.aws_region.as_deref(), settings.delay_scale).await;
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let ecs = aws_sdk_ecs::Client::new(&sdk);
 

@@ -202,8 +202,13 @@ impl<'a> Notifier<'a> {
 
         let Some((client, gh_plan)) = self.github_client() else { return self.warnings.clone() };
         if let Some(id) = self.deployment {
+            // A re-run that found its image already serving leaves this
+            // commit live: that is a successful deployment of it.
+            let already_serving =
+                report.result == RunResult::Skipped && report.components.iter().any(|c| c.deploy.as_ref().is_some_and(|d| d.unchanged));
             let state = match report.result {
                 RunResult::Success => DeploymentState::Success,
+                RunResult::Skipped if already_serving => DeploymentState::Success,
                 RunResult::Failure | RunResult::RolledBack => DeploymentState::Failure,
                 // Nothing new went live: the earlier deployment still is.
                 RunResult::Skipped | RunResult::Built => DeploymentState::Inactive,
@@ -221,6 +226,7 @@ impl<'a> Notifier<'a> {
                         None => "rolled back".to_string(),
                     }
                 }
+                _ if already_serving => format!("{} is already serving; nothing to deploy", plan.context.short_sha()),
                 _ => report.failure.clone().unwrap_or_else(|| format!("{} {}", report.result.as_str(), plan.context.short_sha())),
             };
             let status = NewStatus {

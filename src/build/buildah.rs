@@ -194,11 +194,26 @@ pub(super) async fn build(
     let first = refs.first().context("the plan has no tags to push")?;
     let _ = std::fs::remove_file(&files.digestfile);
     let push = push_command(opts, auth, &files, &image_id, first, retry_delay(opts.delay_scale));
-    runner
-        .run(&push)
-        .await?
-        .check(&push)
-        .with_context(|| format!("pushing {first} to registry {} failed after {PUSH_RETRIES} attempts", auth.host))?;
+    // buildah's own --retry covers resets and 429s but not a 5xx answer
+    // (buildah 1.28 gives up on the first 503), so transient registry
+    // answers are retried here too, with back-off.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let done = runner.run(&push).await?;
+        if done.success {
+            break;
+        }
+        if attempt < PUSH_RETRIES && is_transient_registry_failure(&done.stderr_tail) {
+            (runner.sink)(
+                Stream::Stderr,
+                &format!("registry {} answered with a temporary error; pushing again (attempt {})", auth.host, attempt + 1),
+            );
+            tokio::time::sleep(registry::backoff(attempt, opts.delay_scale)).await;
+            continue;
+        }
+        done.check(&push).with_context(|| format!("pushing {first} to registry {} failed after {attempt} attempt(s)", auth.host))?;
+    }
     let digest = read_trimmed(&files.digestfile)?;
     // The other tags name the same manifest: PUT it under each, nothing re-pushed.
     let rest: Vec<String> = req.plan.tags.iter().chain(req.content_tag.iter()).skip(1).cloned().collect();
@@ -229,6 +244,27 @@ pub async fn local_size(
     let size = crate::registry::oci_layout_size(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     size
+}
+
+/// Whether a failed push's last output shows a registry that may recover:
+/// a 5xx or 429 answer, a reset or dropped connection, a timeout.
+pub fn is_transient_registry_failure(stderr_tail: &[String]) -> bool {
+    const MARKERS: &[&str] = &[
+        "503",
+        "502",
+        "504",
+        "500 Internal",
+        "429",
+        "Service Unavailable",
+        "Too Many Requests",
+        "connection reset",
+        "broken pipe",
+        "unexpected EOF",
+        "i/o timeout",
+        "TLS handshake timeout",
+        "connection refused",
+    ];
+    stderr_tail.iter().any(|l| MARKERS.iter().any(|m| l.contains(m)))
 }
 
 fn read_trimmed(path: &Path) -> anyhow::Result<String> {
@@ -357,6 +393,19 @@ mod tests {
         let p = plan(Some("cache-main"), true);
         let cmd = bud_command(&req(&p), &opts(), &auth(true), &Files::in_dir(Path::new("/w")), false);
         assert!(!cmd.args.iter().any(|a| a.starts_with("--cache")));
+    }
+
+    #[test]
+    fn temporary_registry_answers_are_retried_and_others_are_not() {
+        let tail = |l: &str| vec![l.to_string()];
+        assert!(is_transient_registry_failure(&tail(
+            "Error: writing blob: initiating layer upload to /v2/shop/blobs/uploads/ in 127.0.0.1:5000: received unexpected HTTP status: 503 Service Unavailable"
+        )));
+        assert!(is_transient_registry_failure(&tail(
+            "Error: reading blob: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer"
+        )));
+        assert!(!is_transient_registry_failure(&tail("Error: authentication required")));
+        assert!(!is_transient_registry_failure(&tail("Error: denied: requested access to the resource is denied")));
     }
 
     #[test]

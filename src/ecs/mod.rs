@@ -84,12 +84,46 @@ async fn run(
     let mut rendered = pre.base.clone();
     render::replace_images(&mut rendered, &pre.containers, image);
     let current_input = render::from_described(&pre.current.task_definition, pre.current.tags.as_ref());
-    if render::same_revision(&rendered, &current_input) {
-        say(&format!("{current_arn} already runs {image} in {}; nothing to register or deploy", pre.containers.join(", ")));
-        report.unchanged = true;
+    // The service may already be on this revision because an earlier run
+    // of this commit was killed mid-rollout: then its deployment is ours to
+    // follow to a verdict, not a reason to report success.
+    let unfinished = if render::same_revision(&rendered, &current_input) {
+        let primary = pre.service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+        let done = primary.is_none_or(|d| {
+            d.task_definition() == Some(current_arn.as_str())
+                && d.rollout_state().is_none_or(|r| r.as_str() == "COMPLETED")
+                && pre.service.deployments().len() == 1
+        });
+        if done {
+            say(&format!("{current_arn} already runs {image} in {}; nothing to register or deploy", pre.containers.join(", ")));
+            report.unchanged = true;
+            report.task_definition_arn = Some(current_arn.clone());
+            report.serving_task_definition_arn = Some(current_arn);
+            return Ok((RunResult::Skipped, None));
+        }
+        say(&format!(
+            "{current_arn} already holds {image}, but its rollout has not finished (an earlier run stopped watching it); following it"
+        ));
+        primary.cloned()
+    } else {
+        None
+    };
+    if let Some(primary) = unfinished {
         report.task_definition_arn = Some(current_arn.clone());
-        report.serving_task_definition_arn = Some(current_arn);
-        return Ok((RunResult::Skipped, None));
+        let previous =
+            pre.service.deployments().iter().filter(|d| d.status() == Some("ACTIVE")).find_map(|d| d.task_definition()).map(str::to_string);
+        report.previous_task_definition_arn = previous.clone();
+        let ours = Ours {
+            cluster: plan.cluster.clone(),
+            service: plan.service.clone(),
+            task_definition: current_arn.clone(),
+            previous,
+            service_deployment: pre.service.current_service_deployment().map(str::to_string),
+            deployment_id: primary.id().map(str::to_string),
+            started: primary.created_at().cloned(),
+        };
+        report.deployment_id = ours.deployment_id.clone().or_else(|| ours.service_deployment.clone());
+        return follow(ecs, plan, ours, scale, cancel, actions, report, &rendered, &current_arn).await;
     }
     let ours_td = match latest_identical(ecs, &rendered, &current_arn).await {
         Some(arn) => {
@@ -126,6 +160,23 @@ async fn run(
         ours.service_deployment = started_service_deployment(ecs, plan, asked_at).await;
     }
     report.deployment_id = ours.deployment_id.clone().or_else(|| ours.service_deployment.clone());
+    follow(ecs, plan, ours, scale, cancel, actions, report, &rendered, &current_arn).await
+}
+
+/// Watches our deployment to a verdict, rolls back when asked, and reports.
+async fn follow(
+    ecs: &aws_sdk_ecs::Client,
+    plan: &DeployPlan,
+    ours: Ours,
+    scale: f64,
+    cancel: &Cancel,
+    actions: &Actions,
+    report: &mut DeployReport,
+    rendered: &serde_json::Value,
+    current_arn: &str,
+) -> anyhow::Result<(RunResult, Option<String>)> {
+    let say = |s: &str| actions.line(&format!("[{}] {s}", plan.service));
+    let ours_td = ours.task_definition.clone();
     say(&format!(
         "watching deployment {} (service deployment {}), up to {} s",
         ours.deployment_id.as_deref().unwrap_or("-"),
@@ -195,8 +246,8 @@ async fn run(
             say(&format!("stopped task {t}"));
         }
     } else if let Some(keep) = plan.keep_revisions {
-        let protect = [Some(ours_td.as_str()), Some(current_arn.as_str())];
-        if let Err(e) = deregister_old(ecs, render::family(&rendered), keep, &protect, actions).await {
+        let protect = [Some(ours_td.as_str()), Some(current_arn)];
+        if let Err(e) = deregister_old(ecs, render::family(rendered), keep, &protect, actions).await {
             actions.warning(&format!("revision clean-up failed: {}", chain_message(&e)), &Default::default());
         }
     }

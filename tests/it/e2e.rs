@@ -214,7 +214,6 @@ fn an_unchanged_rerun_skips_the_build_registers_nothing_and_reuses_the_github_de
 /// `success` again. Marking it `inactive` tells GitHub the environment no
 /// longer runs the commit it runs.
 #[test]
-#[ignore = "bug: src/notify.rs Notifier::finish maps RunResult::Skipped to DeploymentState::Inactive even when the deploy was skipped because the service already serves this image"]
 fn a_rerun_of_a_live_deploy_leaves_its_github_deployment_successful() {
     let sb = FullSandbox::start();
     let first = run(sb.command());
