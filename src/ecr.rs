@@ -508,25 +508,10 @@ fn exclusion_filter(tag: &str) -> String {
     if tag.starts_with(CACHE_TAG_PREFIX) { format!("{CACHE_TAG_PREFIX}*") } else { tag.to_string() }
 }
 
-/// ECR's WILDCARD filter: `*` matches any run of characters.
+/// ECR's WILDCARD filter: `*` matches any run of characters, as the
+/// config's branch patterns do.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let mut rest = text;
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
-            rest = r;
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            let Some(at) = rest.find(part) else { return false };
-            rest = &rest[at + part.len()..];
-        }
-    }
-    true
+    crate::config::glob_match(pattern, text)
 }
 
 // ---------------------------------------------------------------------------

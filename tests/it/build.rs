@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use fastdeploy::build::{BuildOptions, BuildOutput, BuildRequest, ImageTooLarge, build_component, content_tag};
@@ -42,45 +41,9 @@ fn opts(storage: &Path) -> BuildOptions {
     }
 }
 
-fn buildah(storage: &Path, args: &[&str]) -> String {
-    let out = Command::new("buildah")
-        .args(["--storage-driver", "vfs", "--root"])
-        .arg(storage.join("root"))
-        .arg("--runroot")
-        .arg(storage.join("run"))
-        .args(args)
-        .output()
-        .expect("buildah is installed");
-    assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Pushes `<registry>/base:1`: busybox on scratch with its applets installed.
+/// Pushes `<registry>/base:1` (busybox on scratch; nothing can be pulled here).
 fn push_base_image(reg: &Registry, work: &Path) -> String {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("busybox-static is installed (apt-get install busybox-static)");
-    let storage = work.join("base-storage");
-    let authfile = work.join("base-auth.json");
-    let authfile = authfile.to_str().unwrap();
-    let mut login = Command::new("buildah")
-        .args(["login", "--authfile", authfile, "--tls-verify=false", "-u", ECR_USER, "--password-stdin", &reg.host])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    login.stdin.take().unwrap().write_all(ECR_PASSWORD.as_bytes()).unwrap();
-    assert!(login.wait().unwrap().success());
-    let ctr = buildah(&storage, &["from", "scratch"]);
-    buildah(&storage, &["copy", &ctr, busybox, "/bin/busybox"]);
-    buildah(&storage, &["run", "--isolation", "chroot", &ctr, "/bin/busybox", "--install", "-s", "/bin"]);
-    buildah(&storage, &["config", "--cmd", "/bin/sh", &ctr]);
-    buildah(&storage, &["commit", "-q", &ctr, "localhost/fd-base:1"]);
-    let base = format!("{}/base:1", reg.host);
-    buildah(&storage, &["push", "--authfile", authfile, "--tls-verify=false", "localhost/fd-base:1", &format!("docker://{base}")]);
-    base
+    crate::sandbox::push_busybox_base(&reg.host, work)
 }
 
 /// The example app copied somewhere a test may change it.

@@ -96,29 +96,7 @@ fn sandbox(config: Value) -> Moto {
     config["phase_seconds"] = json!(0.02);
     moto.control("codebuild/config", config);
     rt().block_on(async {
-        let c = clients(&moto).await;
-        c.cb.create_project()
-            .name(PROJECT)
-            .source(
-                aws_sdk_codebuild::types::ProjectSource::builder()
-                    .r#type("GITHUB".into())
-                    .location("https://github.com/shop/shop")
-                    .build()
-                    .unwrap(),
-            )
-            .artifacts(aws_sdk_codebuild::types::ProjectArtifacts::builder().r#type("NO_ARTIFACTS".into()).build().unwrap())
-            .environment(
-                aws_sdk_codebuild::types::ProjectEnvironment::builder()
-                    .r#type("LINUX_CONTAINER".into())
-                    .image("aws/codebuild/standard:7.0")
-                    .compute_type("BUILD_GENERAL1_SMALL".into())
-                    .build()
-                    .unwrap(),
-            )
-            .service_role("arn:aws:iam::123456789012:role/codebuild-shop")
-            .send()
-            .await
-            .unwrap();
+        crate::sandbox::create_codebuild_project(&moto, PROJECT).await;
     });
     moto
 }

@@ -335,29 +335,7 @@ fn sigterm_during_a_codebuild_build_stops_it_and_deploys_nothing() {
     let sb = FullSandbox::start();
     sb.moto.control("codebuild/config", json!({"outcome": "HANG", "phase_seconds": 0.05}));
     crate::sandbox::block_on(async {
-        let cb = aws_sdk_codebuild::Client::new(&sb.moto.sdk_config().await);
-        cb.create_project()
-            .name("shop-images")
-            .source(
-                aws_sdk_codebuild::types::ProjectSource::builder()
-                    .r#type("GITHUB".into())
-                    .location("https://github.com/acme/shop")
-                    .build()
-                    .unwrap(),
-            )
-            .artifacts(aws_sdk_codebuild::types::ProjectArtifacts::builder().r#type("NO_ARTIFACTS".into()).build().unwrap())
-            .environment(
-                aws_sdk_codebuild::types::ProjectEnvironment::builder()
-                    .r#type("LINUX_CONTAINER".into())
-                    .image("aws/codebuild/standard:7.0")
-                    .compute_type("BUILD_GENERAL1_SMALL".into())
-                    .build()
-                    .unwrap(),
-            )
-            .service_role("arn:aws:iam::123456789012:role/codebuild-shop")
-            .send()
-            .await
-            .unwrap();
+        crate::sandbox::create_codebuild_project(&sb.moto, "shop-images").await;
     });
     let mut cmd = sb.command();
     cmd.env("INPUT_BUILDER", "codebuild").env("INPUT_CODEBUILD_PROJECT", "shop-images");

@@ -1125,30 +1125,7 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     // A Slack webhook URL without a scheme is a warning; the run (a
     // build-only component on CodeBuild) still succeeds.
     block_on(async {
-        let cb = aws_sdk_codebuild::Client::new(&moto.sdk_config().await);
-        cb.create_project()
-            .name("builds")
-            .source(
-                aws_sdk_codebuild::types::ProjectSource::builder()
-                    .r#type("GITHUB".into())
-                    .location("https://github.com/acme/shop")
-                    .build()
-                    .unwrap(),
-            )
-            .artifacts(aws_sdk_codebuild::types::ProjectArtifacts::builder().r#type("NO_ARTIFACTS".into()).build().unwrap())
-            .environment(
-                aws_sdk_codebuild::types::ProjectEnvironment::builder()
-                    .r#type("LINUX_CONTAINER".into())
-                    .image("aws/codebuild/standard:7.0")
-                    .compute_type("BUILD_GENERAL1_SMALL".into())
-                    .privileged_mode(true)
-                    .build()
-                    .unwrap(),
-            )
-            .service_role("arn:aws:iam::123456789012:role/codebuild")
-            .send()
-            .await
-            .unwrap();
+        crate::sandbox::create_codebuild_project(&moto, "builds").await;
     });
     let digest = format!("sha256:{}", "ab".repeat(32));
     moto.control(

@@ -420,8 +420,7 @@ impl FullSandbox {
 }
 
 /// Builds busybox on scratch (nothing can be pulled here) and pushes it as
-/// `<registry>/base:1`. Same image as tests/it/build.rs's `push_base_image`
-/// (kept there by its owner; this one keeps its storage under `work`).
+/// `<registry>/base:1`, keeping buildah's storage under `work`.
 pub fn push_busybox_base(registry: &str, work: &Path) -> String {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
@@ -456,6 +455,28 @@ pub fn push_busybox_base(registry: &str, work: &Path) -> String {
     let base = format!("{registry}/base:1");
     buildah(&["push", "--authfile", authfile, "--tls-verify=false", "localhost/fd-base:1", &format!("docker://{base}")]);
     base
+}
+
+/// Creates a CodeBuild project in moto, as a team's would look.
+pub async fn create_codebuild_project(moto: &Moto, name: &str) {
+    use aws_sdk_codebuild::types::{ProjectArtifacts, ProjectEnvironment, ProjectSource};
+    let cb = aws_sdk_codebuild::Client::new(&moto.sdk_config().await);
+    cb.create_project()
+        .name(name)
+        .source(ProjectSource::builder().r#type("GITHUB".into()).location("https://github.com/acme/shop").build().unwrap())
+        .artifacts(ProjectArtifacts::builder().r#type("NO_ARTIFACTS".into()).build().unwrap())
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type("LINUX_CONTAINER".into())
+                .image("aws/codebuild/standard:7.0")
+                .compute_type("BUILD_GENERAL1_SMALL".into())
+                .build()
+                .unwrap(),
+        )
+        .service_role("arn:aws:iam::123456789012:role/codebuild-shop")
+        .send()
+        .await
+        .unwrap();
 }
 
 pub fn base64_encode(s: &str) -> String {
