@@ -355,7 +355,9 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
     df.final_stage(b.target.as_deref())?;
     let findings = crate::dockerfile::check(&df, b.target.as_deref(), &plan.limits.ignore_checks);
     let mut found = crate::dockerfile::to_warnings(&findings, &b.dockerfile, &plan.context.workspace, Some(&c.name));
-    let scan = crate::context::scan(&b.context, &b.dockerfile)?;
+    // The file set is the one the chosen builder sends (BuildKit and buildah
+    // read exception patterns differently in corners).
+    let scan = crate::context::scan_for(&b.context, &b.dockerfile, crate::context::Matching::from(plan.builder.kind))?;
     actions.line(&format!("{}: {}", c.name, crate::context::summary_line(&scan)));
     let context_warnings = crate::context::check_limits(&scan, plan.limits.warn_context_bytes, plan.limits.max_context_bytes)?;
     // Context findings can be silenced by id too (a team that ships `dist/` on purpose).
