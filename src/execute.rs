@@ -359,13 +359,16 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
     // read exception patterns differently in corners).
     let scan = crate::context::scan_for(&b.context, &b.dockerfile, crate::context::Matching::from(plan.builder.kind))?;
     actions.line(&format!("{}: {}", c.name, crate::context::summary_line(&scan)));
+    // Context findings point at the ignore file to edit (or where it belongs).
+    let ignore_path = scan.ignore_file.clone().unwrap_or_else(|| b.context.join(".dockerignore"));
+    let ignore_file = Some(ignore_path.strip_prefix(&plan.context.workspace).unwrap_or(&ignore_path).display().to_string());
     let context_warnings = crate::context::check_limits(&scan, plan.limits.warn_context_bytes, plan.limits.max_context_bytes)?;
     // Context findings can be silenced by id too (a team that ships `dist/` on purpose).
     found.extend(
         context_warnings
             .into_iter()
             .filter(|w| w.rule.as_ref().is_none_or(|r| !plan.limits.ignore_checks.contains(r)))
-            .map(|w| Warning { component: Some(c.name.clone()), ..w }),
+            .map(|w| Warning { component: Some(c.name.clone()), file: w.file.or_else(|| ignore_file.clone()), ..w }),
     );
     for w in &found {
         actions.warning(&w.message, &Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() });
