@@ -365,10 +365,11 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
     let context_warnings = crate::context::check_limits(&scan, plan.limits.warn_context_bytes, plan.limits.max_context_bytes)?;
     // Context findings can be silenced by id too (a team that ships `dist/` on purpose).
     found.extend(
-        context_warnings
-            .into_iter()
-            .filter(|w| w.rule.as_ref().is_none_or(|r| !plan.limits.ignore_checks.contains(r)))
-            .map(|w| Warning { component: Some(c.name.clone()), file: w.file.or_else(|| ignore_file.clone()), ..w }),
+        context_warnings.into_iter().filter(|w| w.rule.as_ref().is_none_or(|r| !plan.limits.ignore_checks.contains(r))).map(|w| Warning {
+            component: Some(c.name.clone()),
+            file: w.file.or_else(|| ignore_file.clone()),
+            ..w
+        }),
     );
     for w in &found {
         actions.warning(&w.message, &Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() });

@@ -2,17 +2,17 @@
 //! tests"): binary-level tests drive `fastdeploy` as the runner does, and
 //! sandbox tests run against real moto, a real registry and buildah.
 
+mod action;
 mod build;
+mod codebuild;
 mod context_guard;
 mod dockerfile;
+mod e2e;
+mod ecr;
 mod ecs;
-mod sandbox;
-mod smoke;
-mod action;
+mod faults;
+mod hardening;
 mod plan;
 mod reporting;
-mod ecr;
-mod codebuild;
-mod hardening;
-mod e2e;
-mod faults;
+mod sandbox;
+mod smoke;
