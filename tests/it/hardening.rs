@@ -7,7 +7,7 @@
 //! Bugs found here in other owners' modules are pinned as failing tests marked
 //! `#[ignore = "bug: ..."]`, named after the bug, for their owners to fix.
 //!
-//! The last section runs the binary for every row of docs/bad-input.md and
+//! The last section runs the binary for every row of README.md (## Bad input) and
 //! checks the table quotes the error text it really prints.
 
 use std::collections::BTreeMap;
@@ -897,9 +897,9 @@ fn an_invalid_repository_names_the_component_and_the_rule() {
 }
 
 // ---------------------------------------------------------------------------
-// docs/bad-input.md: every row's error text is what the binary prints.
+// README.md (## Bad input): every row's error text is what the binary prints.
 
-const DOC: &str = include_str!("../../docs/bad-input.md");
+const DOC: &str = include_str!("../../README.md");
 
 struct Workspace {
     ws: tempfile::TempDir,
@@ -984,7 +984,7 @@ fn check_documented(row: &str, out: &Output, text: &str, exit: i32) -> Option<St
 }
 
 fn assert_all_documented(problems: Vec<String>) {
-    assert!(problems.is_empty(), "docs/bad-input.md is stale:\n{}", problems.join("\n"));
+    assert!(problems.is_empty(), "README.md (## Bad input) is stale:\n{}", problems.join("\n"));
 }
 
 /// Prepares a workspace for one row and returns the extra environment.
