@@ -342,9 +342,25 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             actions.error(&format!("{}: {f}", c.name), &Location { title: Some("fastdeploy"), ..Location::default() });
         }
     }
+    let phase = PhaseLog::open(actions, style, "report", None);
     let extra = notifier.finish(plan, &report).instrument(wait("notify")).await;
-    report.warnings.extend(extra);
-    actions.append_summary(&crate::summary::render(plan, &report))?;
+    // finish() has shown each warning already; the summary lists them too.
+    for w in extra {
+        if !report.warnings.contains(&w) {
+            report.warnings.push(w);
+        }
+    }
+    // The summary is reporting too: failing to write it is a warning, never
+    // a failed deploy.
+    let end = match actions.append_summary(&crate::summary::render(plan, &report)) {
+        Ok(()) => PhaseEnd::Done,
+        Err(e) => {
+            let message = format!("the job summary could not be written: {}", chain_message(&e));
+            actions.warning(&message, &Location::default());
+            PhaseEnd::Failed(message)
+        }
+    };
+    phase.close(end);
     actions.line(&format!("result: {}", report.result.as_str()));
     Ok(report)
 }
