@@ -320,3 +320,72 @@ fn no_secret_appears_outside_add_mask_commands() {
         assert!(ran.stdout.lines().any(|l| l == format!("::add-mask::{secret}")), "{secret:?} is never masked:\n{}", ran.stdout);
     }
 }
+
+/// Issue 5 item 5: the components of one run deploy concurrently and each is
+/// judged on its own. `app` deploys fine while `worker`'s image crashes: the
+/// run ends rolled-back (exit 1), `app` is live on its new revision, `worker`
+/// is back on its previous one, and the outputs and summary say which is which.
+#[test]
+fn two_services_are_judged_on_their_own_and_the_run_fails_if_one_does() {
+    use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration};
+    let sb = FullSandbox::start();
+    block_on(async {
+        let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
+        ecs.register_task_definition()
+            .family("worker")
+            .container_definitions(
+                ContainerDefinition::builder().name("web").image("public.ecr.aws/nginx/nginx:1.27").essential(true).memory(128).build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        ecs.create_service()
+            .cluster(CLUSTER)
+            .service_name("worker")
+            .task_definition("worker:1")
+            .desired_count(2)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    // Only images pushed to acme/worker crash.
+    sb.moto.control("ecs/config", serde_json::json!({"fail_markers": ["acme/worker"]}));
+    std::fs::write(
+        sb.workspace.join("fastdeploy.yml"),
+        "components:\n  app:\n    repository: acme/shop\n    service: shop\n    container: [web]\n  \
+         worker:\n    repository: acme/worker\n    service: worker\n    container: [web]\n",
+    )
+    .unwrap();
+    let mut cmd = sb.command();
+    // The single-component inputs would be ambiguous with two components.
+    for k in ["INPUT_REPOSITORY", "INPUT_SERVICE", "INPUT_CONTAINER"] {
+        cmd.env_remove(k);
+    }
+    let ran = run(cmd);
+    assert_eq!(ran.code, 1, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
+    let images: Value = serde_json::from_str(&sb.output("images").unwrap()).unwrap();
+    assert_eq!(images["app"]["result"], "success", "{images:#}");
+    assert_eq!(images["worker"]["result"], "rolled-back", "{images:#}");
+    assert_ne!(images["app"]["digest"], images["worker"]["digest"], "each component pushed its own image: {images:#}");
+
+    let ecs = ecs_view(&sb);
+    assert_eq!(ecs.task_definition, task_definition_arn(2), "app is live on its new revision: {:?}", ecs.deployments);
+    let worker = block_on(async {
+        let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
+        let out = ecs.describe_services().cluster(CLUSTER).services("worker").send().await.unwrap();
+        out.services()[0].task_definition().unwrap().to_string()
+    });
+    assert_eq!(worker, format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/worker:1"), "worker is back on its previous revision");
+
+    let summary = sb.summary();
+    for needle in ["app", "worker", "rolled"] {
+        assert!(summary.contains(needle), "the summary names `{needle}`:\n{summary}");
+    }
+    assert!(ran.stdout.contains("::error") && ran.stdout.contains("worker"), "the failing component is annotated:\n{}", ran.stdout);
+}
