@@ -316,6 +316,10 @@ fn main() {
     let seq_wall = median(seq.iter().map(|s| s.0).collect());
     let par_wall = median(par.iter().map(|s| s.0).collect());
     let seq_build = median(seq.iter().map(|s| s.1).collect());
+    // Faster only if every parallel run beat every sequential one: the
+    // rounds vary more than a small median difference.
+    let par_slowest = max(&par.iter().map(|s| s.0).collect::<Vec<_>>());
+    let seq_fastest = seq.iter().map(|s| s.0).fold(f64::MAX, f64::min);
     let par_build = median(par.iter().map(|s| s.1).collect());
 
     // Report.
@@ -358,8 +362,12 @@ fn main() {
         format!("{par_wall:.1} s (builds {par_build:.1} s)"),
         format!("{seq_wall:.1} s (builds {seq_build:.1} s)"),
         format!("{:.2}x the time ({:.2}x faster)", par_wall / seq_wall, seq_wall / par_wall),
-        "faster than one after another",
-        verdict(par_wall < seq_wall),
+        "faster than one after another (every round)",
+        if par_slowest < seq_fastest {
+            "met"
+        } else {
+            "**not met**: within run-to-run noise on 2 cores; each build slows as much as running them together saves (below)"
+        },
     );
     row(
         &mut md,
