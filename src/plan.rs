@@ -226,8 +226,22 @@ impl Plan {
             );
             let _ = writeln!(s, "    image {registry}/{} tags {}", b.repository, b.tags.join(", "));
             if let Some(cache) = &b.cache {
-                let _ =
-                    writeln!(s, "    cache from {} to {}", cache.from_tags.join(", "), cache.to_tag.as_deref().unwrap_or("(not written)"));
+                let _ = if self.builder.kind == BuilderKind::Buildah {
+                    // buildah names its cache entries by layer, in a repository of their own.
+                    writeln!(
+                        s,
+                        "    cache in {registry}/{} (read{})",
+                        cache.repository,
+                        if cache.to_tag.is_some() { " and written" } else { " only" }
+                    )
+                } else {
+                    writeln!(
+                        s,
+                        "    cache from {} to {}",
+                        cache.from_tags.iter().map(|t| format!("{}:{t}", cache.repository)).collect::<Vec<_>>().join(", "),
+                        cache.to_tag.as_deref().map(|t| format!("{}:{t}", cache.repository)).unwrap_or_else(|| "(not written)".into())
+                    )
+                };
             }
             match &c.deploy {
                 Some(d) => {
