@@ -180,7 +180,7 @@ fn three_component_workspace(sb: &FullSandbox) -> (PathBuf, PathBuf, String) {
     let ws = sb.dir.path().join("three");
     for name in COMPONENTS {
         let to = ws.join(name);
-        copy_dir(&sandbox::repo_root().join("examples/shop"), &to);
+        sandbox::copy_dir(&sandbox::repo_root().join("examples/shop"), &to);
         std::fs::write(to.join("app/pages/index.html"), format!("<h1>{name}</h1>\n")).unwrap();
     }
     let git = |args: &[&str]| -> String {
@@ -255,19 +255,6 @@ fn three_builds(sb: &FullSandbox, ws: &Path, event: &Path, sha: &str, max_parall
         .join(", ");
     eprintln!("{label}: max-parallel {max_parallel}: {:.2} s in all, builds {build_seconds:.1} s ({each})", m.wall);
     (m, build_seconds, each)
-}
-
-fn copy_dir(src: &Path, dest: &Path) {
-    std::fs::create_dir_all(dest).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dest.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
 }
 
 /// `ours` against `baseline` as a ratio a reader need not invert.

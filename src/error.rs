@@ -68,6 +68,19 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
     if err.chain().any(|e| e.is::<BadInput>()) { Exit::BadInput } else { Exit::Failed }
 }
 
+/// A `std::error::Error` and its sources, outermost first: `a: b: c` (for
+/// errors of HTTP clients, whose useful detail is often a source or two down).
+pub fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
 /// Formats an error chain once, outermost first: `a: b: c`.
 pub fn chain_message(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();

@@ -240,14 +240,8 @@ fn classify(e: octocrab::Error, what: &str, permission: &'static str) -> GithubE
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s.lines().next().unwrap_or_default().to_string()
+    // Only the first line: octocrab's errors can carry whole response bodies.
+    crate::error::source_chain(e).lines().next().unwrap_or_default().to_string()
 }
 
 fn clip(s: &str, max: usize) -> String {

@@ -455,14 +455,7 @@ fn api_fix(code: &str, channel: &str) -> String {
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
+    crate::error::source_chain(e)
 }
 
 fn clip(s: &str) -> String {

@@ -553,7 +553,8 @@ fn shop_workspace(work: &Path) -> (PathBuf, String) {
     (ws, sha)
 }
 
-fn copy_dir(src: &Path, dest: &Path) {
+/// Copies a directory tree (fixtures into a test's workspace).
+pub fn copy_dir(src: &Path, dest: &Path) {
     std::fs::create_dir_all(dest).unwrap();
     for entry in std::fs::read_dir(src).unwrap() {
         let entry = entry.unwrap();
