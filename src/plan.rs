@@ -327,7 +327,7 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
         }
     }
 
-    let github = settings.github_token_set.then(|| GithubPlan {
+    let github = settings.github_token.is_some().then(|| GithubPlan {
         deployments: settings.target.environment().is_some() && components.iter().any(|c| c.deploy.is_some()),
         pr_comment: ctx.pull_request,
         environment_url: settings.environment_url.clone().or_else(|| env_cfg.and_then(|e| e.url.clone())),

@@ -62,7 +62,6 @@ pub struct Settings {
     pub delay_scale: f64,
     pub output_file: Option<PathBuf>,
     pub summary_file: Option<PathBuf>,
-    pub github_token_set: bool,
     /// `github-token` input, else `GITHUB_TOKEN` (deployments, PR comment).
     pub github_token: Option<secrecy::SecretString>,
     pub slack_api_url: String,
@@ -213,7 +212,6 @@ impl Settings {
         };
 
         let codebuild_project = raw.get("codebuild-project").map(str::to_string).or(defaults.codebuild_project.clone());
-        let github_token_set = raw.get("github-token").is_some() || env.get(env_vars::GITHUB_TOKEN).is_some_and(|t| !t.is_empty());
 
         Ok(Settings {
             builder,
@@ -245,7 +243,6 @@ impl Settings {
             delay_scale,
             output_file: env.get(env_vars::GITHUB_OUTPUT).filter(|v| !v.is_empty()).map(PathBuf::from),
             summary_file: env.get(env_vars::GITHUB_STEP_SUMMARY).filter(|v| !v.is_empty()).map(PathBuf::from),
-            github_token_set,
             github_token: raw
                 .get("github-token")
                 .map(str::to_string)
