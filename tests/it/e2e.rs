@@ -389,3 +389,29 @@ fn two_services_are_judged_on_their_own_and_the_run_fails_if_one_does() {
     }
     assert!(ran.stdout.contains("::error") && ran.stdout.contains("worker"), "the failing component is annotated:\n{}", ran.stdout);
 }
+
+/// The README's first command (`scripts/demo`, which runs
+/// tests/sandbox/demo.py on the built binary) completes the main job:
+/// build → push → deploy → notify, and prints the summary.
+#[test]
+fn the_readme_demo_runs_the_main_job_against_the_sandbox() {
+    let out = Command::new(std::env::var("FASTDEPLOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into()))
+        .arg(crate::sandbox::repo_root().join("tests/sandbox/demo.py"))
+        .arg(env!("CARGO_BIN_EXE_fastdeploy"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = format!("{stdout}\n--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the demo failed:\n{log}");
+    for needle in [
+        "fastdeploy: success",
+        "production",
+        "result<<",
+        "slack:  POST",
+        "github: POST /repos/acme/shop/deployments",
+        "fastdeploy exited 0",
+    ] {
+        assert!(stdout.contains(needle), "the demo prints `{needle}`:\n{log}");
+    }
+}
