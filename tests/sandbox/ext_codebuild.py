@@ -54,6 +54,7 @@ from moto.codebuild import responses as cb_responses
 from moto.codebuild.exceptions import InvalidInputException, ResourceNotFoundException
 from moto.logs import models as logs_models
 from moto.moto_server import werkzeug_app
+from sandbox_control import handle_control, json_response
 
 LOCK = threading.RLock()
 
@@ -339,23 +340,10 @@ def _control(command: str, body: dict[str, Any]) -> Any:
         raise KeyError(command)
 
 
-def _json(start_response: Any, status: str, payload: Any, content_type: str = "application/json") -> list[bytes]:
-    data = json.dumps(payload).encode()
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
-    return [data]
-
-
 def _call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-    path = environ.get("PATH_INFO", "")
-    if path.startswith(PREFIX):
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length) if length else b""
-            return _json(start_response, "200 OK", _control(path[len(PREFIX):].strip("/"), json.loads(raw or b"{}")))
-        except KeyError as e:
-            return _json(start_response, "404 Not Found", {"error": f"unknown sandbox codebuild command or field {e}"})
-        except Exception as e:  # noqa: BLE001 - report anything to the test that asked
-            return _json(start_response, "400 Bad Request", {"error": repr(e)})
+    answered = handle_control(environ, start_response, PREFIX, _control)
+    if answered is not None:
+        return answered
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     prefix = next((p for p in TARGETS if target.startswith(p)), None)
     if prefix is not None:
@@ -373,7 +361,7 @@ def _call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
             left = int(CONFIG["throttle"].get(operation, 0))
             if left > 0:
                 CONFIG["throttle"][operation] = left - 1
-                return _json(
+                return json_response(
                     start_response,
                     "400 Bad Request",
                     {"__type": "ThrottlingException", "message": "Rate exceeded"},

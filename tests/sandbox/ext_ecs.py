@@ -51,6 +51,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
 from moto.moto_server import werkzeug_app
+from sandbox_control import handle_control
 
 CONFIG: dict[str, Any] = {
     "step_seconds": 1.0,
@@ -726,21 +727,8 @@ def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-    path = environ.get("PATH_INFO", "")
-    if not path.startswith(PREFIX):
-        return _orig_call(self, environ, start_response)
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        body = json.loads(raw or b"{}")
-        payload, status = _control(path[len(PREFIX):].strip("/"), body), "200 OK"
-    except KeyError as e:
-        payload, status = {"error": f"unknown sandbox ecs command or field {e}"}, "404 Not Found"
-    except Exception as e:  # noqa: BLE001 - report anything to the test that asked
-        payload, status = {"error": repr(e)}, "400 Bad Request"
-    data = json.dumps(payload).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-    return [data]
+    answered = handle_control(environ, start_response, PREFIX, _control)
+    return answered if answered is not None else _orig_call(self, environ, start_response)
 
 
 werkzeug_app.DomainDispatcherApplication.__call__ = _call

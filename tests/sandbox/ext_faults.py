@@ -26,11 +26,11 @@ Control endpoint (POST JSON):
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
 from moto.moto_server import werkzeug_app
+from sandbox_control import handle_control, json_response
 
 PREFIX = "/_sandbox/faults/"
 LOCK = threading.Lock()
@@ -71,12 +71,6 @@ def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
         raise KeyError(command)
 
 
-def _json(start_response: Any, status: str, payload: Any, content_type: str = "application/json") -> list[bytes]:
-    data = json.dumps(payload).encode()
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
-    return [data]
-
-
 def _fault(target: str) -> dict[str, Any] | None:
     service, _, action = target.partition(".")
     with LOCK:
@@ -90,16 +84,9 @@ def _fault(target: str) -> dict[str, Any] | None:
 
 
 def _call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-    path = environ.get("PATH_INFO", "")
-    if path.startswith(PREFIX):
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length) if length else b""
-            return _json(start_response, "200 OK", _control(path[len(PREFIX):].strip("/"), json.loads(raw or b"{}")))
-        except KeyError as e:
-            return _json(start_response, "404 Not Found", {"error": f"unknown sandbox faults command or field {e}"})
-        except Exception as e:  # noqa: BLE001 - report anything to the test that asked
-            return _json(start_response, "400 Bad Request", {"error": repr(e)})
+    answered = handle_control(environ, start_response, PREFIX, _control)
+    if answered is not None:
+        return answered
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         rule = _fault(target)
@@ -110,14 +97,14 @@ def _call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
             if length:
                 environ["wsgi.input"].read(length)
             if rule["kind"] == "throttle":
-                return _json(
+                return json_response(
                     start_response,
                     "400 Bad Request",
                     {"__type": "ThrottlingException", "message": "Rate exceeded"},
                     "application/x-amz-json-1.1",
                 )
             reason = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
-            return _json(
+            return json_response(
                 start_response,
                 f"{rule['status']} {reason.get(rule['status'], 'Server Error')}",
                 {"__type": "ServerException", "message": "Service encountered an internal error (sandbox fault)"},

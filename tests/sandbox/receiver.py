@@ -124,7 +124,6 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(rule.get("status", 200), body_out, rule.get("headers"))
 
     def _control(self, path, raw):
-        global REQUESTS
         with LOCK:
             if path == "/__requests":
                 return self._reply(200, REQUESTS)
