@@ -354,3 +354,44 @@ fn sigterm_during_a_codebuild_build_stops_it_and_deploys_nothing() {
     assert_eq!(ecs.revisions, [task_definition_arn(1)], "nothing was registered");
     assert_eq!(ecs.task_definition, task_definition_arn(1));
 }
+
+/// The fault extension answers as AWS does (a test of the sandbox itself):
+/// a throttled call is HTTP 400 `ThrottlingException`, a server fault is the
+/// configured 5xx. Without this, a broken injection (a Python error, which
+/// moto turns into a 500) would still be retried by the SDK and the
+/// throttling tests above would pass without ever throttling.
+#[test]
+fn injected_faults_look_like_aws_faults_on_the_wire() {
+    let moto = crate::sandbox::Moto::start();
+    moto.control(
+        "faults/config",
+        json!({"reset": true, "rules": [
+            {"action": "DescribeServices", "kind": "throttle", "times": 1},
+            {"action": "DescribeServices", "kind": "5xx", "status": 503, "times": 1},
+        ]}),
+    );
+    let call = || {
+        let resp = reqwest::blocking::Client::new()
+            .post(&moto.endpoint)
+            .header("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DescribeServices")
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20261121/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=x",
+            )
+            .body(r#"{"cluster":"none","services":["none"]}"#)
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+        (status, body)
+    };
+    let (status, body) = call();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["__type"], "ThrottlingException", "{body}");
+    let (status, body) = call();
+    assert_eq!(status, 503, "{body}");
+    // The rules are used up: moto itself answers (there is no such cluster).
+    let (_, body) = call();
+    assert_eq!(body["__type"], "ClusterNotFoundException", "{body}");
+}
