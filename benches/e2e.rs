@@ -183,21 +183,7 @@ fn three_component_workspace(sb: &FullSandbox) -> (PathBuf, PathBuf, String) {
         sandbox::copy_dir(&sandbox::repo_root().join("examples/shop"), &to);
         std::fs::write(to.join("app/pages/index.html"), format!("<h1>{name}</h1>\n")).unwrap();
     }
-    let git = |args: &[&str]| -> String {
-        let out = Command::new("git")
-            .args(["-c", "user.name=Dana Scully", "-c", "user.email=dana@acme.example", "-c", "commit.gpgsign=false"])
-            .args(args)
-            .current_dir(&ws)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["add", "."]);
-    git(&["commit", "-qm", "Three components"]);
-    let sha = git(&["rev-parse", "HEAD"]);
+    let sha = sandbox::commit_all(&ws, "main", "Three components");
     let mut event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.dir.path().join("event.json")).unwrap()).unwrap();
     event["after"] = sha.clone().into();
     event["head_commit"]["id"] = sha.clone().into();

@@ -324,9 +324,6 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             rep.result = RunResult::Failure;
             rep.failure.get_or_insert_with(|| "cancelled before the deploy started".into());
         }
-        if rep.result == RunResult::Built && rep.build.skipped && !plan.target.pushes() {
-            rep.result = RunResult::Skipped;
-        }
     }
 
     report.result = RunReport::overall(&report.components);

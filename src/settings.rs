@@ -151,15 +151,17 @@ impl Settings {
             ));
         }
 
-        let max_context_mb = match raw.get("max-context-mb") {
-            Some(_) => raw.u64_in("max-context-mb", 1..=1_000_000)?.unwrap_or(1024),
-            None => defaults.max_context_mb.unwrap_or(raw.u64_in("max-context-mb", 1..=1_000_000)?.unwrap_or(1024)),
+        // A limit set as an input wins over the config's `defaults`, which
+        // wins over the input's own default (same range everywhere).
+        let megabytes = |name: &str, from_config: Option<u64>| -> Result<Option<u64>, BadInput> {
+            match (raw.get(name), from_config) {
+                (None, Some(mb)) => Ok(Some(mb)),
+                _ => raw.u64_in(name, config::MB_RANGE),
+            }
         };
-        let warn_context_mb = raw.u64_in("warn-context-mb", 1..=1_000_000)?.unwrap_or(200).min(max_context_mb);
-        let max_image_mb = match raw.get("max-image-mb") {
-            Some(_) => raw.u64_in("max-image-mb", 1..=1_000_000)?,
-            None => defaults.max_image_mb,
-        };
+        let max_context_mb = megabytes("max-context-mb", defaults.max_context_mb)?.unwrap_or(1024);
+        let warn_context_mb = megabytes("warn-context-mb", None)?.unwrap_or(200).min(max_context_mb);
+        let max_image_mb = megabytes("max-image-mb", defaults.max_image_mb)?;
 
         let strategy = match raw.choice("strategy", &["service", "blue-green"])? {
             Some("blue-green") => Strategy::BlueGreen,

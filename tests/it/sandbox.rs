@@ -535,22 +535,28 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 fn shop_workspace(work: &Path) -> (PathBuf, String) {
     let ws = work.join("shop");
     copy_dir(&repo_root().join("examples/shop"), &ws);
+    let sha = commit_all(&ws, "main", "Faster checkout");
+    (ws, sha)
+}
+
+/// Makes `dir` a git repository on `branch` with everything in it committed
+/// once by Dana Scully; returns the commit.
+pub fn commit_all(dir: &Path, branch: &str, message: &str) -> String {
     let git = |args: &[&str]| -> String {
         let out = Command::new("git")
             .args(["-c", "user.name=Dana Scully", "-c", "user.email=dana@acme.example", "-c", "commit.gpgsign=false"])
             .args(args)
-            .current_dir(&ws)
+            .current_dir(dir)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()
             .expect("git is installed");
         assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    git(&["init", "-q", "-b", "main"]);
+    git(&["init", "-q", "-b", branch]);
     git(&["add", "."]);
-    git(&["commit", "-qm", "Faster checkout"]);
-    let sha = git(&["rev-parse", "HEAD"]);
-    (ws, sha)
+    git(&["commit", "-qm", message]);
+    git(&["rev-parse", "HEAD"])
 }
 
 /// Copies a directory tree (fixtures into a test's workspace).
