@@ -206,6 +206,23 @@ fn tail_text(lines: &[String]) -> String {
     if lines.is_empty() { String::new() } else { format!("; its last log lines:\n{}", lines.join("\n")) }
 }
 
+/// Checks that `project` exists before anything is created or pushed, so a
+/// wrong `codebuild-project` is bad input with nothing half-done.
+pub async fn preflight(cb: &aws_sdk_codebuild::Client, project: &str) -> anyhow::Result<()> {
+    let resource = format!("CodeBuild project `{project}`");
+    let out =
+        cb.batch_get_projects().names(project).send().await.map_err(|e| classify(&e).explain("codebuild:BatchGetProjects", &resource))?;
+    // BatchGetProjects lists a missing name under `projectsNotFound`; a
+    // project can be named by its name or its ARN.
+    if !out.projects().iter().any(|p| p.name() == Some(project) || p.arn() == Some(project)) {
+        return Err(BadInput::other(format!(
+            "CodeBuild project `{project}` does not exist in this account and region; create it (its source: this repository) or fix `codebuild-project`"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Runs one component's build in CodeBuild and returns what it pushed and
 /// the build id.
 ///

@@ -158,10 +158,18 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let ecs = aws_sdk_ecs::Client::new(&sdk);
 
-    // Deploy targets are validated before anything is built or pushed.
+    // The CodeBuild project and the deploy targets are validated before
+    // anything is created, built or pushed.
     let deploys: Vec<&DeployPlan> = plan.components.iter().filter_map(|c| c.deploy.as_ref()).collect();
-    if !deploys.is_empty() {
+    let remote_project = plan.builder.codebuild_project.as_deref().filter(|_| plan.builder.kind == BuilderKind::Codebuild);
+    if !deploys.is_empty() || remote_project.is_some() {
         let phase = PhaseLog::open(actions, style, "preflight", None);
+        if let Some(project) = remote_project
+            && let Err(e) = crate::codebuild::preflight(&aws_sdk_codebuild::Client::new(&sdk), project).instrument(wait("aws")).await
+        {
+            phase.close(PhaseEnd::Failed(format!("CodeBuild project `{project}`")));
+            return Err(e);
+        }
         for d in &deploys {
             if let Err(e) = crate::ecs::preflight(&ecs, d).instrument(wait("aws")).await {
                 phase.close(PhaseEnd::Failed(format!("service `{}`", d.service)));

@@ -227,9 +227,15 @@ impl Settings {
             max_context_mb,
             max_image_mb,
             max_parallel: raw.u64_in("max-parallel", 1..=32)?.unwrap_or(3) as usize,
-            ignore_checks: raw.list("ignore-checks").into_iter().map(|s| s.to_ascii_uppercase()).collect(),
+            ignore_checks: check_ids(&raw)?,
             create_repository: raw.bool("create-repository")?,
-            cache_repository: raw.get("cache-repository").map(str::to_string),
+            cache_repository: match raw.get("cache-repository") {
+                Some(r) => {
+                    config::check_repository(r).map_err(|m| BadInput::other(format!("input `cache-repository`: {m}")))?;
+                    Some(r.to_string())
+                }
+                None => None,
+            },
             fail_on_severity,
             codebuild_project,
             codebuild_timeout_minutes: raw.u64_in("codebuild-timeout-minutes", 5..=2160)?.unwrap_or(60) as u32,
@@ -284,6 +290,23 @@ impl Settings {
     pub fn delay(&self, seconds: f64) -> std::time::Duration {
         std::time::Duration::from_secs_f64((seconds * self.delay_scale).max(0.0))
     }
+}
+
+/// `ignore-checks`, upper-cased; an id no check has is an error (a typo would
+/// otherwise silence nothing, quietly).
+fn check_ids(raw: &RawInputs) -> Result<Vec<String>, BadInput> {
+    let known: Vec<&str> = crate::dockerfile::RULES.iter().map(|r| r.id).chain(crate::context::RULE_IDS.iter().copied()).collect();
+    raw.list("ignore-checks")
+        .into_iter()
+        .map(|id| {
+            let id = id.to_ascii_uppercase();
+            if known.contains(&id.as_str()) {
+                Ok(id)
+            } else {
+                Err(BadInput::invalid("ignore-checks", &id, &format!("check ids: {}", known.join(", "))))
+            }
+        })
+        .collect()
 }
 
 fn target_env<'a>(config: &'a Option<Config>, explicit: Option<&str>) -> Option<&'a config::EnvironmentConfig> {

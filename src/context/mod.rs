@@ -180,6 +180,13 @@ fn summarise(root: &Path, entries: Vec<Entry>) -> ContextReport {
     }
 }
 
+/// Warning id: the context is above `warn-context-mb`.
+pub const RULE_TOO_LARGE: &str = "CTX001";
+/// Warning id: a usual offender (`.venv/`, `node_modules/`, ...) is in the context.
+pub const RULE_OFFENDER: &str = "CTX002";
+/// Every context warning id, for `ignore-checks`.
+pub const RULE_IDS: &[&str] = &[RULE_TOO_LARGE, RULE_OFFENDER];
+
 /// Warns above `warn_bytes` and about sizeable offenders; fails with a
 /// [`BadInput`] above `max_bytes`, naming the size, the limit, the biggest
 /// parts and the lines that would exclude them.
@@ -198,7 +205,7 @@ pub fn check_limits(report: &ContextReport, warn_bytes: u64, max_bytes: u64) -> 
     let mut warnings = Vec::new();
     if report.total_bytes > warn_bytes {
         warnings.push(Warning {
-            rule: Some("CTX001".into()),
+            rule: Some(RULE_TOO_LARGE.into()),
             component: None,
             file: None,
             line: None,
@@ -212,7 +219,7 @@ pub fn check_limits(report: &ContextReport, warn_bytes: u64, max_bytes: u64) -> 
     }
     for o in report.offenders.iter().filter(|o| o.bytes >= OFFENDER_WARN_BYTES) {
         warnings.push(Warning {
-            rule: Some("CTX002".into()),
+            rule: Some(RULE_OFFENDER.into()),
             component: None,
             file: None,
             line: None,

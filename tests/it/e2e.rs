@@ -415,3 +415,23 @@ fn the_readme_demo_runs_the_main_job_against_the_sandbox() {
         assert!(stdout.contains(needle), "the demo prints `{needle}`:\n{log}");
     }
 }
+
+/// A `codebuild-project` that does not exist is bad input found before
+/// anything is created, pushed or announced: exit 2, the project named, no
+/// ECR repository, no GitHub deployment, no Slack message.
+#[test]
+fn a_missing_codebuild_project_exits_2_before_any_side_effect() {
+    let sb = FullSandbox::start();
+    let mut cmd = sb.command();
+    cmd.env("INPUT_BUILDER", "codebuild").env("INPUT_CODEBUILD_PROJECT", "no-such-project");
+    let ran = run(cmd);
+    assert_eq!(ran.code, 2, "{}", ran.log());
+    assert!(ran.stderr.contains("no-such-project") && ran.stderr.contains("codebuild-project"), "{}", ran.log());
+    let repositories = block_on(async {
+        let ecr = aws_sdk_ecr::Client::new(&sb.moto.sdk_config().await);
+        ecr.describe_repositories().send().await.unwrap().repositories().len()
+    });
+    assert_eq!(repositories, 0, "no repository was created");
+    assert!(github_deployments(&sb).is_empty(), "no GitHub deployment was created");
+    assert!(slack_messages(&sb).is_empty(), "nothing was posted to Slack");
+}

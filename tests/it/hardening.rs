@@ -1110,6 +1110,11 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     go("cluster that does not exist", &w, &[("INPUT_COMPONENTS", "backend")]);
     go("service that does not exist", &Workspace::new(), &[("INPUT_COMPONENTS", "backend")]);
     go("DRAINING service", &Workspace::new(), &[("INPUT_COMPONENTS", "backend"), ("INPUT_SERVICE", "going")]);
+    go(
+        "CodeBuild project that does not exist",
+        &Workspace::new(),
+        &[("INPUT_COMPONENTS", "lambda"), ("INPUT_BUILDER", "codebuild"), ("INPUT_CODEBUILD_PROJECT", "shop-images")],
+    );
     for (row, text) in [
         (
             "task definition: unknown field",

@@ -211,6 +211,9 @@ fn bad_inputs_exit_2_naming_the_input_and_the_fix() {
     expect_bad_input(&go(&[("INPUT_ENVIRONMENT", "qa")]), &["qa", "production", "staging"]);
     expect_bad_input(&go(&[("INPUT_CONFIG", "missing.yml")]), &["missing.yml", "config"]);
     expect_bad_input(&go(&[("INPUT_CONTEXT", "../outside"), ("INPUT_COMPONENTS", "backend")]), &["context", "inside the workspace"]);
+    // A typo in a silenced check id would otherwise silence nothing, quietly.
+    expect_bad_input(&go(&[("INPUT_IGNORE_CHECKS", "DF03")]), &["ignore-checks", "DF03", "DF001", "CTX002"]);
+    expect_bad_input(&go(&[("INPUT_CACHE_REPOSITORY", "Shop//Cache")]), &["cache-repository", "not a valid ECR repository name"]);
 }
 
 #[test]
