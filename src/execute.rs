@@ -396,10 +396,9 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
         actions.warning(&w.message, &Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() });
     }
     warnings.extend(found);
-    let dockerfile_bytes = std::fs::read(&b.dockerfile).with_context(|| format!("reading Dockerfile {}", b.dockerfile.display()))?;
     Ok(Checked {
         context_hash: crate::context::content_hash(&scan)?,
-        dockerfile_bytes,
+        dockerfile_bytes: df.source().as_bytes().to_vec(),
         context_bytes: scan.total_bytes,
         context_files: scan.file_count,
     })

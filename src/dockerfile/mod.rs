@@ -29,6 +29,8 @@ pub struct Dockerfile {
     /// ARGs declared before the first FROM, with their defaults.
     pub global_args: Vec<(String, Option<String>)>,
     stages: Vec<Stage>,
+    /// The text as read (the content tag hashes it).
+    source: String,
 }
 
 /// Reads and parses the Dockerfile at `path`.
@@ -62,6 +64,11 @@ pub fn load_with_args(path: &Path, build_args: &BTreeMap<String, String>) -> any
 }
 
 impl Dockerfile {
+    /// The Dockerfile's text, as read.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// Parses `text`; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Dockerfile, ParseError> {
         Self::parse_with_args(text, path, &BTreeMap::new())
@@ -75,6 +82,7 @@ impl Dockerfile {
             escape: parsed.escape,
             global_args: parsed.global_args,
             stages: parsed.stages,
+            source: text.to_string(),
         })
     }
 
