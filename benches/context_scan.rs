@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
-use fastdeploy::context::{self, EntryKind, human_bytes};
+use fastdeploy::checks::context::{self, EntryKind, human_bytes};
 
 const SIZE_ENV: &str = "FASTDEPLOY_BENCH_CONTEXT_MB";
 const DEFAULT_MB: u64 = 1536;

@@ -18,7 +18,8 @@ use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, Deployme
 use fastdeploy::cancel::Cancel;
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
-use fastdeploy::plan::{DeployPlan, Strategy, WaitUntil};
+use fastdeploy::plan::DeployPlan;
+use fastdeploy::settings::{Strategy, WaitUntil};
 
 const SCALE: f64 = 0.1;
 const RUNS: usize = 15;
@@ -104,7 +105,7 @@ async fn main() {
         };
         let waiter = tokio::spawn(fixed_poll_waiter(ecs.clone(), service.clone(), format!("{family}:2")));
         let image = format!("repo/{family}@sha256:{:064x}", run);
-        let out = fastdeploy::ecs::deploy(&ecs, &plan, &image, SCALE, &Cancel::never(), &actions).await;
+        let out = fastdeploy::deploy::ecs::deploy(&ecs, &plan, &image, SCALE, &Cancel::never(), &actions).await;
         let reported = secs(SystemTime::now());
         assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
         let waited = waiter.await.unwrap();

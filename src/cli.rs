@@ -6,7 +6,7 @@
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::error::BadInput;
-use crate::inputs::{INPUTS, RawInputs};
+use crate::settings::inputs::{INPUTS, RawInputs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subcommand {

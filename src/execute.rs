@@ -9,18 +9,18 @@ use anyhow::Context;
 use futures::StreamExt;
 use tracing::Instrument;
 
+use crate::build::registry::RegistryAuth;
 use crate::build::{BuildOptions, BuildRequest};
 use crate::cancel::Cancel;
 use crate::cli::{Cli, Subcommand};
 use crate::env_vars;
 use crate::error::{Exit, chain_message};
 use crate::gha::{Actions, Location};
-use crate::inputs::RawInputs;
-use crate::notify::{LogStyle, Notifier, PhaseEnd, PhaseLog};
 use crate::outcome::{BuildReport, ComponentReport, Phases, RunReport, RunResult, Warning};
 use crate::plan::{self, BuilderKind, BuilderProbe, ComponentPlan, DeployPlan, Plan};
 use crate::process::Runner;
-use crate::registry::RegistryAuth;
+use crate::report::notify::{LogStyle, Notifier, PhaseEnd, PhaseLog};
+use crate::settings::inputs::RawInputs;
 use crate::settings::{BuilderInput, Settings};
 use crate::timings::wait;
 
@@ -165,13 +165,13 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     if !deploys.is_empty() || remote_project.is_some() {
         let phase = PhaseLog::open(actions, style, "preflight", None);
         if let Some(project) = remote_project
-            && let Err(e) = crate::codebuild::preflight(&aws_sdk_codebuild::Client::new(&sdk), project).instrument(wait("aws")).await
+            && let Err(e) = crate::build::codebuild::preflight(&aws_sdk_codebuild::Client::new(&sdk), project).instrument(wait("aws")).await
         {
             phase.close(PhaseEnd::Failed(format!("CodeBuild project `{project}`")));
             return Err(e);
         }
         for d in &deploys {
-            if let Err(e) = crate::ecs::preflight(&ecs, d).instrument(wait("aws")).await {
+            if let Err(e) = crate::deploy::ecs::preflight(&ecs, d).instrument(wait("aws")).await {
                 phase.close(PhaseEnd::Failed(format!("service `{}`", d.service)));
                 return Err(e);
             }
@@ -180,18 +180,21 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     }
 
     let phase = PhaseLog::open(actions, style, "registry", None);
-    let auth =
-        match crate::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions).instrument(wait("aws")).await {
-            Ok(a) => a,
-            Err(e) => {
-                phase.close(PhaseEnd::Failed("login".into()));
-                return Err(e);
-            }
-        };
+    let auth = match crate::build::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions)
+        .instrument(wait("aws"))
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            phase.close(PhaseEnd::Failed("login".into()));
+            return Err(e);
+        }
+    };
     if plan.target.pushes() {
         for c in &plan.components {
-            if let Err(e) =
-                crate::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions).instrument(wait("aws")).await
+            if let Err(e) = crate::build::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions)
+                .instrument(wait("aws"))
+                .await
             {
                 phase.close(PhaseEnd::Failed(format!("repository `{}`", c.build.repository)));
                 return Err(e);
@@ -242,7 +245,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                     Some(g) => {
                         g.close(end);
                     }
-                    None => actions.line(&crate::notify::closing_line(style, "build", Some(&c.name), &end, t.elapsed())),
+                    None => actions.line(&crate::report::notify::closing_line(style, "build", Some(&c.name), &end, t.elapsed())),
                 }
                 (i, result)
             }
@@ -268,7 +271,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                     rep.build.image_bytes = Some(big.size.bytes);
                     rep.build.layers = Some(big.size.layers);
                 }
-                if let Some(remote) = e.downcast_ref::<crate::codebuild::RemoteBuildFailed>() {
+                if let Some(remote) = e.downcast_ref::<crate::build::codebuild::RemoteBuildFailed>() {
                     rep.build.codebuild_build = Some(remote.build_id.clone());
                 }
                 rep.result = RunResult::Failure;
@@ -305,7 +308,8 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                 let name = plan.components[i].name.clone();
                 async move {
                     let phase = PhaseLog::open(actions, style, "deploy", Some(&name));
-                    let outcome = crate::ecs::deploy(ecs, d, &image, settings.delay_scale, cancel, actions).instrument(wait("aws")).await;
+                    let outcome =
+                        crate::deploy::ecs::deploy(ecs, d, &image, settings.delay_scale, cancel, actions).instrument(wait("aws")).await;
                     let end = match &outcome.failure {
                         Some(f) => PhaseEnd::Failed(f.clone()),
                         None if outcome.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
@@ -357,7 +361,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     }
     // The summary is reporting too: failing to write it is a warning, never
     // a failed deploy.
-    let end = match actions.append_summary(&crate::summary::render(plan, &report)) {
+    let end = match actions.append_summary(&crate::report::summary::render(plan, &report)) {
         Ok(()) => PhaseEnd::Done,
         Err(e) => {
             let message = format!("the job summary could not be written: {}", chain_message(&e));
@@ -372,18 +376,18 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
 
 fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: &mut Vec<Warning>) -> anyhow::Result<Checked> {
     let b = &c.build;
-    let df = crate::dockerfile::load_with_args(&b.dockerfile, &b.build_args)?;
+    let df = crate::checks::dockerfile::load_with_args(&b.dockerfile, &b.build_args)?;
     df.final_stage(b.target.as_deref())?;
-    let findings = crate::dockerfile::check(&df, b.target.as_deref(), &plan.limits.ignore_checks);
-    let mut found = crate::dockerfile::to_warnings(&findings, &b.dockerfile, &plan.context.workspace, Some(&c.name));
+    let findings = crate::checks::dockerfile::check(&df, b.target.as_deref(), &plan.limits.ignore_checks);
+    let mut found = crate::checks::dockerfile::to_warnings(&findings, &b.dockerfile, &plan.context.workspace, Some(&c.name));
     // The file set is the one the chosen builder sends (BuildKit and buildah
     // read exception patterns differently in corners).
-    let scan = crate::context::scan_for(&b.context, &b.dockerfile, crate::context::Matching::from(plan.builder.kind))?;
-    actions.line(&format!("{}: {}", c.name, crate::context::summary_line(&scan)));
+    let scan = crate::checks::context::scan_for(&b.context, &b.dockerfile, crate::checks::context::Matching::from(plan.builder.kind))?;
+    actions.line(&format!("{}: {}", c.name, crate::checks::context::summary_line(&scan)));
     // Context findings point at the ignore file to edit (or where it belongs).
     let ignore_path = scan.ignore_file.clone().unwrap_or_else(|| b.context.join(".dockerignore"));
     let ignore_file = Some(ignore_path.strip_prefix(&plan.context.workspace).unwrap_or(&ignore_path).display().to_string());
-    let context_warnings = crate::context::check_limits(&scan, plan.limits.warn_context_bytes, plan.limits.max_context_bytes)?;
+    let context_warnings = crate::checks::context::check_limits(&scan, plan.limits.warn_context_bytes, plan.limits.max_context_bytes)?;
     // Context findings can be silenced by id too (a team that ships `dist/` on purpose).
     found.extend(
         context_warnings.into_iter().filter(|w| w.rule.as_ref().is_none_or(|r| !plan.limits.ignore_checks.contains(r))).map(|w| Warning {
@@ -397,7 +401,7 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
     }
     warnings.extend(found);
     Ok(Checked {
-        context_hash: crate::context::content_hash(&scan)?,
+        context_hash: crate::checks::context::content_hash(&scan)?,
         dockerfile_bytes: df.source().as_bytes().to_vec(),
         context_bytes: scan.total_bytes,
         context_files: scan.file_count,
@@ -438,7 +442,7 @@ async fn build_one(
             let cb = aws_sdk_codebuild::Client::new(sdk);
             let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
             let project = plan.builder.codebuild_project.as_deref().unwrap_or_default();
-            let (built, build_id) = crate::codebuild::build(
+            let (built, build_id) = crate::build::codebuild::build(
                 &cb,
                 &logs,
                 ecr,
@@ -457,7 +461,7 @@ async fn build_one(
             out.seconds = Some(built.seconds);
             out.cached_steps = built.cached_steps;
             out.total_steps = built.total_steps;
-            if let Ok(d) = crate::ecr::image_details(ecr, &c.build.repository, &built.digest, opts.delay_scale).await {
+            if let Ok(d) = crate::build::ecr::image_details(ecr, &c.build.repository, &built.digest, opts.delay_scale).await {
                 out.image_bytes = d.bytes;
             }
         }
@@ -477,7 +481,7 @@ async fn build_one(
     if let (Some(severity), Some(digest)) = (&plan.registry.fail_on_severity, &out.digest)
         && c.build.push
     {
-        let findings = crate::ecr::check_scan(ecr, &c.build.repository, digest, severity, opts.delay_scale, cancel, actions).await?;
+        let findings = crate::build::ecr::check_scan(ecr, &c.build.repository, digest, severity, opts.delay_scale, cancel, actions).await?;
         if !findings.is_empty() {
             anyhow::bail!(
                 "the image scan found {} finding(s) at or above {severity}:\n{}",
@@ -493,7 +497,7 @@ async fn build_one(
 /// comment's "change against" columns. Unknown is fine: the columns say so.
 async fn set_baselines(plan: &Plan, auth: &RegistryAuth, delay_scale: f64, notifier: &mut Notifier<'_>) {
     let branch = plan.context.default_branch.clone().unwrap_or_else(|| "main".into());
-    let client = crate::registry::Client::new(auth, delay_scale);
+    let client = crate::build::registry::Client::new(auth, delay_scale);
     for c in &plan.components {
         let tag = plan::sanitize_tag(&branch);
         let image_bytes = match client.manifest_digest(&c.build.repository, &tag).await {
@@ -505,7 +509,7 @@ async fn set_baselines(plan: &Plan, auth: &RegistryAuth, delay_scale: f64, notif
             }
         };
         if image_bytes.is_some() {
-            notifier.set_baseline(&c.name, crate::summary::Baseline { branch: branch.clone(), image_bytes, context_bytes: None });
+            notifier.set_baseline(&c.name, crate::report::summary::Baseline { branch: branch.clone(), image_bytes, context_bytes: None });
         }
     }
 }

@@ -1,33 +1,39 @@
-//! fastdeploy: build, push to Amazon ECR and deploy to ECS in one step.
+//! fastdeploy: build, push to Amazon ECR and deploy in one step.
 //!
-//! The shape: `settings` resolves inputs, config and the GitHub context once;
-//! `plan` computes everything the run will do; `execute` carries it out
-//! through one module per outside system; reporters read the `outcome`.
+//! The folders follow the pipeline, and data flows one way (a stage reads
+//! what the stages before it produced, never what comes after):
+//!
+//! - [`settings`]: action inputs, CLI flags, `fastdeploy.yml` and the GitHub
+//!   event, resolved once into one validated struct;
+//! - [`plan`]: everything the run will do, computed before any side effect;
+//! - [`checks`]: the build context and the Dockerfile, before anything is spent;
+//! - [`build`]: buildx, buildah or CodeBuild, the OCI registry and ECR;
+//! - [`deploy`]: one folder per deploy target (`ecs`, `lambda`), behind one
+//!   contract (preflight, deploy, watch to a verdict, roll back);
+//! - [`report`]: the job summary, Slack, GitHub deployments and the PR comment.
+//!
+//! [`execute`] runs a plan through those stages. Beside them: [`outcome`]
+//! (what a run did, filled in by the stages, read by the reporters), [`gha`]
+//! (the Actions runtime: every stage writes its log lines, annotations and
+//! masks through it, so it sits below them all rather than under `report`),
+//! and the plumbing every stage shares: [`aws`] (the one SDK config and AWS
+//! error classification), [`logs`] (CloudWatch Logs), [`process`], [`cancel`],
+//! [`timings`], [`error`] and [`env_vars`].
 
 pub mod aws;
 pub mod build;
 pub mod cancel;
+pub mod checks;
 pub mod cli;
-pub mod codebuild;
-pub mod config;
-pub mod context;
-pub mod dockerfile;
-pub mod ecr;
-pub mod ecs;
+pub mod deploy;
 pub mod env_vars;
 pub mod error;
-pub mod event;
 pub mod execute;
 pub mod gha;
-pub mod github;
-pub mod inputs;
 pub mod logs;
-pub mod notify;
 pub mod outcome;
 pub mod plan;
 pub mod process;
-pub mod registry;
+pub mod report;
 pub mod settings;
-pub mod slack;
-pub mod summary;
 pub mod timings;

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use crate::ecr::{FailureKind, classify};
+use crate::aws::{FailureKind, classify};
 
 /// Lines kept for error messages (a failed build's last lines).
 pub const TAIL_LINES: usize = 30;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::event::{RunContext, Target};
+use crate::settings::event::{RunContext, Target};
+use crate::settings::{SlackOn, Strategy, WaitUntil};
 
 /// Which builder runs the builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -106,22 +107,6 @@ pub struct DeployPlan {
     pub keep_revisions: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    /// Keep the service's own deployment configuration.
-    Service,
-    /// Start new tasks alongside the old (max 200 %, min healthy 100 %) with the circuit breaker on.
-    BlueGreen,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WaitUntil {
-    Completed,
-    TrafficShifted,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentPlan {
     pub name: String,
@@ -137,14 +122,6 @@ pub struct Limits {
     pub max_image_bytes: Option<u64>,
     /// Dockerfile check ids silenced.
     pub ignore_checks: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SlackOn {
-    Always,
-    Failure,
-    Success,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -407,8 +384,8 @@ fn component(
     settings: &Settings,
     builder_kind: BuilderKind,
     name: &str,
-    cfg: Option<&crate::config::ComponentConfig>,
-    env_cfg: Option<&crate::config::EnvironmentConfig>,
+    cfg: Option<&crate::settings::config::ComponentConfig>,
+    env_cfg: Option<&crate::settings::config::EnvironmentConfig>,
     single: bool,
     push: bool,
 ) -> Result<ComponentPlan, BadInput> {
@@ -487,7 +464,7 @@ fn component(
         Some(r) => r.to_ascii_lowercase(),
         None => sanitize_repository(&repo_default()),
     };
-    crate::config::check_repository(&repository).map_err(|m| {
+    crate::settings::config::check_repository(&repository).map_err(|m| {
         let source = if given.is_some() { "" } else { " (derived from the repository or directory name; set the `repository` input)" };
         BadInput::other(format!("repository for component `{name}`: {m}{source}"))
     })?;

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 
 use super::{BuildOptions, BuildRequest, Steps};
+use crate::build::registry::{self, RegistryAuth};
 use crate::error::BadInput;
 use crate::process::{CommandSpec, Runner, Stream};
-use crate::registry::{self, RegistryAuth};
 
 /// Attempts buildah makes per push (`--retry`).
 pub const PUSH_RETRIES: u32 = 4;
@@ -241,7 +241,7 @@ pub async fn local_size(
     let _ = std::fs::remove_dir_all(&dir);
     let cmd = oci_layout_command(opts, image_id, &dir);
     runner.run(&cmd).await?.check(&cmd).with_context(|| format!("measuring the image of component `{}`", req.component))?;
-    let size = crate::registry::oci_layout_size(&dir);
+    let size = crate::build::registry::oci_layout_size(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     size
 }

@@ -14,8 +14,8 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::{BuildOptions, BuildRequest, Steps};
+use crate::build::registry::RegistryAuth;
 use crate::process::{CommandSpec, Runner, Stream};
-use crate::registry::RegistryAuth;
 
 /// The builder fastdeploy creates when the default (`docker` driver) cannot
 /// export a registry cache or build several platforms.

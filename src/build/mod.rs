@@ -8,7 +8,10 @@
 //! run several at once.
 
 pub mod buildah;
+pub mod codebuild;
 pub mod docker;
+pub mod ecr;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,7 +20,7 @@ use std::time::Instant;
 use crate::error::BadInput;
 use crate::plan::{BuildPlan, BuilderKind, BuilderProbe};
 use crate::process::{Runner, Stream};
-use crate::registry::{self, ImageSize, RegistryAuth};
+use registry::{ImageSize, RegistryAuth};
 
 /// Everything a builder needs for one component, resolved at run time (the
 /// registry host is known only after ECR login).
@@ -193,7 +196,7 @@ pub async fn build_component(
     let (digest, steps) = match kind {
         BuilderKind::Buildx => docker::build(req, auth, runner, opts).await?,
         BuilderKind::Buildah => buildah::build(req, auth, runner, opts, &client).await?,
-        BuilderKind::Codebuild => anyhow::bail!("CodeBuild builds run through crate::codebuild, not build_component"),
+        BuilderKind::Codebuild => anyhow::bail!("CodeBuild builds run through crate::build::codebuild, not build_component"),
     };
     let size = if req.plan.push {
         measure(&client, req, &digest, runner, opts).await?

@@ -8,12 +8,12 @@ use crate::sandbox::repo_root;
 #[test]
 fn action_yml_matches_the_input_table() {
     let path = repo_root().join("action.yml");
-    let expected = fastdeploy::inputs::render_action_yml();
+    let expected = fastdeploy::settings::inputs::render_action_yml();
     if std::env::var_os("FASTDEPLOY_BLESS").is_some() {
         std::fs::write(&path, &expected).unwrap();
     }
     let actual = std::fs::read_to_string(&path).unwrap();
-    assert!(actual == expected, "action.yml is out of date with src/inputs.rs; run `FASTDEPLOY_BLESS=1 cargo test --test it action_yml`");
+    assert!(actual == expected, "action.yml is out of date with src/settings/inputs.rs; run `FASTDEPLOY_BLESS=1 cargo test --test it action_yml`");
 }
 
 fn validate(path: &Path) {
@@ -40,10 +40,10 @@ fn action_yml_declares_each_input_once_and_maps_it_to_its_env_var() {
     let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     let inputs = doc["inputs"].as_object().unwrap();
     let env = doc["runs"]["env"].as_object().unwrap();
-    assert_eq!(inputs.len(), fastdeploy::inputs::INPUTS.len());
-    for spec in fastdeploy::inputs::INPUTS {
+    assert_eq!(inputs.len(), fastdeploy::settings::inputs::INPUTS.len());
+    for spec in fastdeploy::settings::inputs::INPUTS {
         assert!(inputs.contains_key(spec.name), "action.yml lacks input {}", spec.name);
-        let var = fastdeploy::inputs::env_name(spec.name);
+        let var = fastdeploy::settings::inputs::env_name(spec.name);
         assert_eq!(env[&var], format!("${{{{ inputs.{} }}}}", spec.name), "{var} must map inputs.{}", spec.name);
     }
     let outputs = doc["outputs"].as_object().unwrap();
@@ -68,9 +68,9 @@ fn every_declared_input_is_read_by_the_binary() {
             }
         }
     }
-    for spec in fastdeploy::inputs::INPUTS {
+    for spec in fastdeploy::settings::inputs::INPUTS {
         let needle = format!("\"{}\"", spec.name);
-        assert!(sources.contains(&needle), "input `{}` is declared but never read (no {needle} outside src/inputs.rs)", spec.name);
+        assert!(sources.contains(&needle), "input `{}` is declared but never read (no {needle} outside src/settings/inputs.rs)", spec.name);
     }
 }
 
@@ -92,7 +92,7 @@ fn readme_lists_every_input_and_output() {
     let (start, end) = ("<!-- inputs:start -->\n", "<!-- inputs:end -->");
     let a = readme.find(start).expect("README has the inputs:start marker") + start.len();
     let b = readme.find(end).expect("README has the inputs:end marker");
-    let expected = fastdeploy::inputs::render_readme_tables();
+    let expected = fastdeploy::settings::inputs::render_readme_tables();
     if std::env::var_os("FASTDEPLOY_BLESS").is_some() {
         std::fs::write(&path, format!("{}{}{}", &readme[..a], expected, &readme[b..])).unwrap();
         return;
@@ -114,7 +114,7 @@ fn no_banned_yaml_crates_in_the_lockfile() {
 #[test]
 fn the_action_dockerfile_passes_its_own_checks() {
     let path = repo_root().join("Dockerfile");
-    let df = fastdeploy::dockerfile::load(&path).unwrap();
-    let findings = fastdeploy::dockerfile::check(&df, None, &[]);
+    let df = fastdeploy::checks::dockerfile::load(&path).unwrap();
+    let findings = fastdeploy::checks::dockerfile::check(&df, None, &[]);
     assert!(findings.is_empty(), "{findings:#?}");
 }

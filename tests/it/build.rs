@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use fastdeploy::build::registry::{Client, RegistryAuth};
 use fastdeploy::build::{BuildOptions, BuildOutput, BuildRequest, ImageTooLarge, build_component, content_tag};
 use fastdeploy::plan::{BuildPlan, BuilderKind, CachePlan};
 use fastdeploy::process::Runner;
-use fastdeploy::registry::{Client, RegistryAuth};
 use secrecy::SecretString;
 
 use crate::sandbox::{ECR_PASSWORD, ECR_USER, Receiver, Registry, repo_root};
@@ -304,7 +304,7 @@ fn bearer_challenge_fetches_a_token_with_the_credentials() {
     let client = Client::new(&auth(&receiver_host(&r)), 0.001);
     let m = block_on(client.get_manifest("shop/app", "t")).unwrap();
     assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
-    assert_eq!(m.digest, fastdeploy::registry::sha256_digest(&m.bytes), "digest over the verbatim bytes without a header");
+    assert_eq!(m.digest, fastdeploy::build::registry::sha256_digest(&m.bytes), "digest over the verbatim bytes without a header");
     let reqs = r.requests();
     let token = reqs.iter().find(|q| q["path"] == "/token").expect("a token request");
     assert!(token["query"].as_str().unwrap().contains("scope=repository%3Ashop%2Fapp%3Apull"), "{token}");
@@ -322,7 +322,7 @@ async fn retagging_puts_the_same_manifest_under_new_tags_on_a_real_registry() {
     assert_eq!(client.manifest_digest("shop/app", "nope").await.unwrap(), None, "a missing tag is None, not an error");
     // Push a minimal image through the API: an empty config blob and a manifest.
     let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"history":[]}"#;
-    let config_digest = fastdeploy::registry::sha256_digest(config);
+    let config_digest = fastdeploy::build::registry::sha256_digest(config);
     let http = reqwest::Client::new();
     let start =
         http.post(format!("{}/v2/shop/app/blobs/uploads/", reg.url())).basic_auth(ECR_USER, Some(ECR_PASSWORD)).send().await.unwrap();
@@ -355,7 +355,7 @@ async fn retagging_puts_the_same_manifest_under_new_tags_on_a_real_registry() {
         .await
         .unwrap();
     assert_eq!(pushed.status(), 201, "{}", pushed.text().await.unwrap());
-    let digest = fastdeploy::registry::sha256_digest(&bytes);
+    let digest = fastdeploy::build::registry::sha256_digest(&bytes);
     assert_eq!(client.manifest_digest("shop/app", "v1").await.unwrap().as_deref(), Some(digest.as_str()));
     client.tag("shop/app", &digest, &["production".into(), "main".into()]).await.unwrap();
     for tag in ["production", "main"] {

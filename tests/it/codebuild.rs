@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use fastdeploy::build::codebuild::{self, RemoteBuildFailed};
 use fastdeploy::build::{BuildOutput, BuildRequest};
 use fastdeploy::cancel::Cancel;
-use fastdeploy::codebuild::{self, RemoteBuildFailed};
 use fastdeploy::error::{Exit, exit_for};
 use fastdeploy::gha::Actions;
 use fastdeploy::plan::{BuildPlan, CachePlan};

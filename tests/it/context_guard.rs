@@ -3,7 +3,7 @@
 //! `COPY . /ctx/`), the image layer is listed, and what it holds must equal
 //! what `context::scan_for(.., Matching::Buildah)` says the builder
 //! receives. (BuildKit reads one corner of the patterns differently; that
-//! reading is pinned by unit tests in `src/context/tests.rs`, from fsutil's
+//! reading is pinned by unit tests in `src/checks/context/tests.rs`, from fsutil's
 //! and patternmatcher's source, since no BuildKit daemon runs here.)
 //!
 //! buildah is required (CI installs it); the test fails when it is missing.
@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use fastdeploy::context::{self, EntryKind, Matching};
+use fastdeploy::checks::context::{self, EntryKind, Matching};
 
 /// A buildah with its own storage under a temporary directory, so parallel
 /// tests and the machine's images never meet.

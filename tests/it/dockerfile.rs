@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use fastdeploy::dockerfile::{self, Args, Keyword};
+use fastdeploy::checks::dockerfile::{self, Args, Keyword};
 
 use crate::sandbox::fastdeploy;
 

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use aws_sdk_ecr::types::{ImageTagMutability, ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType};
+use fastdeploy::build::ecr;
 use fastdeploy::cancel::Cancel;
-use fastdeploy::ecr;
 use fastdeploy::error::{Exit, exit_for};
 use fastdeploy::gha::Actions;
 use fastdeploy::plan::{BuildPlan, CachePlan};

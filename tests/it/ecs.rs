@@ -8,11 +8,12 @@ use aws_sdk_ecs::types::{
     ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController, DeploymentControllerType,
 };
 use fastdeploy::cancel::Cancel;
-use fastdeploy::ecs::{self, DeployOutcome};
+use fastdeploy::deploy::ecs::{self, DeployOutcome};
 use fastdeploy::error::{Exit, exit_for};
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
-use fastdeploy::plan::{DeployPlan, Strategy, WaitUntil};
+use fastdeploy::plan::DeployPlan;
+use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::json;
 
 use crate::sandbox::Moto;
@@ -297,7 +298,7 @@ mod mocked {
     };
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
-    use fastdeploy::ecs::watch::{self, Ours, Pace, Verdict};
+    use fastdeploy::deploy::ecs::watch::{self, Ours, Pace, Verdict};
     use fastdeploy::outcome::DeployReport;
 
     const SD: &str = "arn:aws:ecs:us-east-1:1:service-deployment/c/web/abc";

@@ -2,7 +2,7 @@
 //! reader, the inputs reader and settings resolution never panic, and every
 //! rejection names the input or file (and, for YAML, the line). The
 //! `.dockerignore` and Dockerfile parsers have their own property tests
-//! (src/context/tests.rs, src/dockerfile/tests.rs) and are not repeated here.
+//! (src/checks/context/tests.rs, src/checks/dockerfile/tests.rs) and are not repeated here.
 //!
 //! Bugs found here in other owners' modules are pinned as failing tests marked
 //! `#[ignore = "bug: ..."]`, named after the bug, for their owners to fix.
@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use fastdeploy::config::Config;
 use fastdeploy::error::BadInput;
-use fastdeploy::event::{RunContext, resolve_target};
-use fastdeploy::inputs::{INPUTS, RawInputs, env_name, env_name_hyphenated};
 use fastdeploy::plan::BuilderProbe;
 use fastdeploy::settings::Settings;
+use fastdeploy::settings::config::Config;
+use fastdeploy::settings::event::{RunContext, resolve_target};
+use fastdeploy::settings::inputs::{INPUTS, RawInputs, env_name, env_name_hyphenated};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -469,7 +469,7 @@ fn event_env(event: &str, payload: Option<&[u8]>, dir: &Path, extra: &[(&str, &s
     env
 }
 
-/// Every JSON pointer fastdeploy reads from the payload (src/event.rs).
+/// Every JSON pointer fastdeploy reads from the payload (src/settings/event.rs).
 const EVENT_POINTERS: &[&str] = &[
     "/pull_request/head/sha",
     "/pull_request/head/ref",
@@ -883,7 +883,7 @@ fn derived_repository_names_are_made_valid_for_ecr() {
     for repo in ["acme/my--app", "acme/.github", "acme/My_App_"] {
         let plan = resolve(&[("GITHUB_REPOSITORY", repo)], None).unwrap_or_else(|e| panic!("{repo}: {e}"));
         let name = &plan.components[0].build.repository;
-        assert!(fastdeploy::config::check_repository(name).is_ok(), "{repo} -> {name}");
+        assert!(fastdeploy::settings::config::check_repository(name).is_ok(), "{repo} -> {name}");
     }
 }
 

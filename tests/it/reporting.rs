@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use fastdeploy::gha::Actions;
-use fastdeploy::inputs::RawInputs;
-use fastdeploy::notify::Notifier;
 use fastdeploy::outcome::{BuildReport, ComponentReport, DeployReport, Phases, RunReport, RunResult, Warning};
 use fastdeploy::plan::{self, BuilderProbe, Plan};
+use fastdeploy::report::notify::Notifier;
+use fastdeploy::report::summary;
 use fastdeploy::settings::Settings;
-use fastdeploy::summary;
+use fastdeploy::settings::inputs::RawInputs;
 use serde_json::{Value, json};
 
 use crate::sandbox::Receiver;
@@ -320,9 +320,9 @@ fn slack_webhook_payloads_for_success_failure_and_rollback() {
         http_reset(&slack);
     }
     // Only the rollback names what is serving; only the failure shows events.
-    let rollback = fastdeploy::slack::result_message(&plan, &report(RunResult::RolledBack));
+    let rollback = fastdeploy::report::slack::result_message(&plan, &report(RunResult::RolledBack));
     assert!(serde_json::to_string(&rollback.blocks).unwrap().contains("Now serving `shop-backend:42`"));
-    let failure = fastdeploy::slack::result_message(&plan, &report(RunResult::Failure));
+    let failure = fastdeploy::report::slack::result_message(&plan, &report(RunResult::Failure));
     assert!(serde_json::to_string(&failure.blocks).unwrap().contains("Last service events of backend"));
 }
 

@@ -103,6 +103,12 @@ pub const INPUTS: &[InputSpec] = &[
     with_default("dry-run", "false", "Print the plan and do nothing else."),
 ];
 
+/// The check ids `ignore-checks` accepts: the Dockerfile checks and the
+/// build context checks. Kept here, with the input, so settings validate it
+/// without reaching into the checks stage; a test in `checks` keeps this list
+/// equal to the checks that exist.
+pub const CHECK_IDS: &[&str] = &["DF001", "DF002", "DF003", "DF004", "DF005", "DF006", "CTX001", "CTX002"];
+
 /// Looks up an input by name. Panics are impossible for names in [`INPUTS`];
 /// callers pass literals, so a typo shows in tests at once.
 pub fn spec(name: &str) -> Option<&'static InputSpec> {
@@ -240,7 +246,7 @@ pub fn render_action_yml() -> String {
     use std::fmt::Write;
     let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let mut y = String::new();
-    y.push_str("# Generated from src/inputs.rs and src/gha.rs; edit those, then run\n");
+    y.push_str("# Generated from src/settings/inputs.rs and src/gha.rs; edit those, then run\n");
     y.push_str("# `FASTDEPLOY_BLESS=1 cargo test --test it action_yml`.\n");
     y.push_str("name: fastdeploy\n");
     y.push_str("description: Build, push to Amazon ECR and deploy to ECS in one step, with a verdict you can trust.\n");

@@ -18,9 +18,9 @@ use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableTy
 use serde::Serialize;
 use sha2::Digest as _;
 
+use crate::aws::{FailureKind, backoff, classify, scaled};
 use crate::build::{BuildOutput, BuildRequest, docker};
 use crate::cancel::Cancel;
-use crate::ecr::{FailureKind, backoff, classify, scaled};
 use crate::error::BadInput;
 use crate::gha::Actions;
 use crate::logs::LogTail;
@@ -301,7 +301,7 @@ pub async fn build(
         None if req.plan.push => {
             // No exported digest (an older buildspec, jq missing): ask ECR which image the commit tag names.
             let tag = req.plan.tags.first().context("the build plan has no tags")?;
-            crate::ecr::image_details(ecr, &req.plan.repository, tag, delay_scale)
+            crate::build::ecr::image_details(ecr, &req.plan.repository, tag, delay_scale)
                 .await
                 .with_context(|| {
                     format!("CodeBuild build {id} succeeded but exported no digest, and ECR has no {}:{tag}", req.plan.repository)

@@ -2,15 +2,19 @@
 //! the GitHub context merge into one validated struct. Nothing downstream
 //! reads the environment.
 
+pub mod config;
+pub mod event;
+pub mod inputs;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::{self, Config};
 use crate::env_vars;
 use crate::error::BadInput;
-use crate::event::{RunContext, Target, resolve_target};
-use crate::inputs::RawInputs;
-use crate::plan::{SlackOn, Strategy, WaitUntil};
+use crate::settings::event::{RunContext, Target, resolve_target};
+use crate::settings::inputs::RawInputs;
+use config::Config;
+use serde::Serialize;
 
 /// `builder` input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +23,30 @@ pub enum BuilderInput {
     Buildx,
     Buildah,
     Codebuild,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Keep the service's own deployment configuration.
+    Service,
+    /// Start new tasks alongside the old (max 200 %, min healthy 100 %) with the circuit breaker on.
+    BlueGreen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitUntil {
+    Completed,
+    TrafficShifted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlackOn {
+    Always,
+    Failure,
+    Success,
 }
 
 /// Every setting, typed and validated.
@@ -295,7 +323,7 @@ impl Settings {
 /// `ignore-checks`, upper-cased; an id no check has is an error (a typo would
 /// otherwise silence nothing, quietly).
 fn check_ids(raw: &RawInputs) -> Result<Vec<String>, BadInput> {
-    let known: Vec<&str> = crate::dockerfile::RULES.iter().map(|r| r.id).chain(crate::context::RULE_IDS.iter().copied()).collect();
+    let known = inputs::CHECK_IDS;
     raw.list("ignore-checks")
         .into_iter()
         .map(|id| {

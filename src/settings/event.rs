@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
 use crate::error::BadInput;
+use crate::settings::config::Config;
 
 /// The `GITHUB_*` variables fastdeploy uses, read with `envy`.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -345,7 +345,7 @@ pub fn locate(workspace: &Path, input: Option<&str>) -> Result<Option<PathBuf>, 
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../fastdeploy.example.yml");
+    const EXAMPLE: &str = include_str!("../../fastdeploy.example.yml");
 
     #[test]
     fn example_config_parses() {

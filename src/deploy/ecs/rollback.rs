@@ -16,7 +16,7 @@ use crate::cancel::Cancel;
 use crate::error::chain_message;
 use crate::gha::Actions;
 use crate::outcome::DeployReport;
-use crate::plan::WaitUntil;
+use crate::settings::WaitUntil;
 
 /// Rolls back and waits until `pace.deadline` for it to settle.
 pub async fn roll_back(ecs: &aws_sdk_ecs::Client, ours: &Ours, pace: Pace, actions: &Actions, report: &mut DeployReport) -> Verdict {

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::gha::{Actions, Location};
-use crate::github::{DeploymentState, GithubClient, GithubError, NewDeployment, NewStatus, RunId};
 use crate::outcome::{RunReport, RunResult, Warning};
-use crate::plan::{GithubPlan, Plan, SlackOn, SlackPlan};
+use crate::plan::{GithubPlan, Plan, SlackPlan};
+use crate::report::github::{DeploymentState, GithubClient, GithubError, NewDeployment, NewStatus, RunId};
+use crate::report::slack::{self, Destination, Posted, Retry, SlackClient, SlackError};
+use crate::report::summary::{self, Baseline};
 use crate::settings::Settings;
-use crate::slack::{self, Destination, Posted, Retry, SlackClient, SlackError};
-use crate::summary::{self, Baseline};
+use crate::settings::SlackOn;
 
 struct SlackSetup {
     client: SlackClient,

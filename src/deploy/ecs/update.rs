@@ -11,7 +11,8 @@ use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, Depl
 use super::render;
 use super::wire::{self, Described};
 use crate::error::BadInput;
-use crate::plan::{DeployPlan, Strategy};
+use crate::plan::DeployPlan;
+use crate::settings::Strategy;
 
 /// What preflight found, reused by the deploy.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use crate::cancel::Cancel;
 use crate::error::chain_message;
 use crate::gha::Actions;
 use crate::outcome::DeployReport;
-use crate::plan::WaitUntil;
+use crate::settings::WaitUntil;
 
 /// The deployment this run started.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::outcome::{RunReport, RunResult};
-use crate::plan::{Plan, SlackOn};
-use crate::summary::{bytes_text, component_result, duration_text, icon, phases_text, revision, short_digest};
+use crate::plan::Plan;
+use crate::report::summary::{bytes_text, component_result, duration_text, icon, phases_text, revision, short_digest};
+use crate::settings::SlackOn;
 
 /// Block Kit: a section's text is at most 3000 characters.
 pub const MAX_SECTION_CHARS: usize = 3000;
