@@ -4,6 +4,7 @@
 
 mod action;
 mod build;
+mod buildkit;
 mod codebuild;
 mod context_guard;
 mod dockerfile;

@@ -6,6 +6,8 @@
 //! - [`Registry`]: the `docker-registry` package (CNCF distribution) with
 //!   htpasswd auth accepting the credentials moto's ECR token decodes to.
 //! - [`Receiver`]: a recording HTTP receiver for Slack and the GitHub API.
+//! - [`Docker`]: a private dockerd with BuildKit and the buildx plugin
+//!   (`tests/sandbox/dockerd.py`), one per test binary.
 
 #![allow(dead_code)]
 
@@ -569,6 +571,111 @@ pub fn copy_dir(src: &Path, dest: &Path) {
             copy_dir(&entry.path(), &to);
         } else {
             std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A real docker daemon for the buildx path.
+
+/// Where scripts/install-sandbox unpacks Debian 13's docker.io, docker-cli,
+/// containerd and docker-buildx.
+pub fn docker_dir() -> PathBuf {
+    std::env::var_os("FASTDEPLOY_SANDBOX_DOCKER_DIR").map_or_else(|| PathBuf::from("/opt/fastdeploy-sandbox/docker"), PathBuf::from)
+}
+
+/// A private dockerd (BuildKit, containerd image store, so the default
+/// `docker`-driver builder exports registry cache) with the buildx plugin:
+/// `tests/sandbox/dockerd.py` on its own socket, data, bridge and
+/// `DOCKER_CONFIG`. Needs root, like dockerd.
+pub struct Docker {
+    proc: Proc,
+    /// `DOCKER_HOST`: `unix://<dir>/docker.sock`.
+    pub host: String,
+    /// A `DOCKER_CONFIG` whose `cli-plugins/` links docker-buildx. Shared by
+    /// every test of the binary: log in with [`Docker::new_config`]'s instead.
+    pub docker_config: PathBuf,
+    /// The docker CLI of the daemon's version.
+    pub docker: PathBuf,
+    /// The daemon's directory (removed when it stops).
+    pub dir: PathBuf,
+}
+
+impl Docker {
+    /// The test binary's daemon, started on first use. Tests share it; it
+    /// stops (and its directory goes) when the test binary exits and so
+    /// closes dockerd.py's stdin.
+    pub fn shared() -> &'static Docker {
+        static SHARED: std::sync::OnceLock<Docker> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Docker::start)
+    }
+
+    /// A daemon of its own, stopped when dropped.
+    pub fn start() -> Docker {
+        let dir = tempfile::Builder::new().prefix("fastdeploy-docker-").tempdir().unwrap().keep();
+        let mut cmd = Command::new(python());
+        cmd.arg(repo_root().join("tests/sandbox/dockerd.py")).arg(&dir).arg("--remove-dir");
+        let proc = Proc::start_ready("dockerd", cmd);
+        Docker {
+            proc,
+            host: format!("unix://{}", dir.join("docker.sock").display()),
+            docker_config: dir.join("config"),
+            docker: docker_dir().join("usr/bin/docker"),
+            dir,
+        }
+    }
+
+    /// Environment that points fastdeploy (and the docker CLI) at this daemon.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DOCKER_HOST".into(), self.host.clone()),
+            ("DOCKER_CONFIG".into(), self.docker_config.display().to_string()),
+            ("FASTDEPLOY_DOCKER".into(), self.docker.display().to_string()),
+        ]
+    }
+
+    /// A fresh `DOCKER_CONFIG` under `dir` with the buildx plugin linked in,
+    /// so a test's logins and builders stay its own.
+    pub fn new_config(&self, dir: &Path) -> PathBuf {
+        let config = dir.join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        let plugins = config.join("cli-plugins");
+        if !plugins.exists() {
+            std::os::unix::fs::symlink(self.docker_config.join("cli-plugins"), &plugins).unwrap();
+        }
+        config
+    }
+
+    /// The docker CLI on this daemon with `config` as its `DOCKER_CONFIG`.
+    pub fn command(&self, config: &Path) -> Command {
+        let mut cmd = Command::new(&self.docker);
+        cmd.env("DOCKER_HOST", &self.host).env("DOCKER_CONFIG", config).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Writes the sandbox registry's credentials into `config`'s
+    /// config.json as `docker login` would, without its "stored
+    /// unencrypted" warning.
+    pub fn write_auth(config: &Path, registry: &str) {
+        let file = config.join("config.json");
+        let mut json: serde_json::Value =
+            std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| serde_json::json!({}));
+        json["auths"][registry] = serde_json::json!({"auth": base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))});
+        std::fs::write(&file, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        // Closing stdin lets dockerd.py stop dockerd and clean up before
+        // Proc's drop kills it.
+        drop(self.proc.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if !matches!(self.proc.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
