@@ -5,17 +5,18 @@
 //! its buildspec). [`build`] logs in with a per-build `DOCKER_CONFIG`, picks
 //! or creates the builder, runs the build and reads its results.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use base64::Engine;
-use serde::Deserialize;
+
+mod progress;
+
+pub use progress::RawProgress;
 
 use super::{BuildOptions, BuildRequest, Steps};
 use crate::build::registry::RegistryAuth;
-use crate::process::{CommandSpec, Runner, Stream};
+use crate::process::{CommandSpec, Finished, Runner};
 
 /// The builder fastdeploy creates when the default (`docker` driver) cannot
 /// export a registry cache or build several platforms.
@@ -159,11 +160,20 @@ pub(super) async fn build(
     let spec = env(build_command(req, docker, builder.as_deref()));
     let progress = Arc::new(Mutex::new(RawProgress::default()));
     let observed = super::observing_runner(runner, progress.clone(), RawProgress::observe);
-    observed.run(&spec).await?.check(&spec).with_context(|| format!("building component `{}` with buildx", req.component))?;
+    let done = observed.run(&spec).await?;
+    let (rest, tail, steps) = {
+        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+        (p.finish(), p.tail(), p.steps())
+    };
+    for line in rest {
+        (runner.sink)(crate::process::Stream::Stderr, &line);
+    }
+    // The error quotes the readable lines (the failing step's log, BuildKit's
+    // error), not the JSON buildx wrote.
+    Finished { stderr_tail: tail, ..done }.check(&spec).with_context(|| format!("building component `{}` with buildx", req.component))?;
 
     let text = std::fs::read_to_string(&metadata).with_context(|| format!("buildx wrote no metadata file {}", metadata.display()))?;
     let digest = parse_metadata(&text).with_context(|| format!("reading {}", metadata.display()))?;
-    let steps = progress.lock().unwrap_or_else(|e| e.into_inner()).steps();
     Ok((digest, Some(steps)))
 }
 
@@ -175,117 +185,6 @@ pub fn parse_metadata(json: &str) -> anyhow::Result<String> {
         .or_else(|| v.pointer("/containerimage.descriptor/digest").and_then(|d| d.as_str()))
         .map(str::to_string)
         .context("the buildx metadata file has no `containerimage.digest`")
-}
-
-/// One `--progress=rawjson` line: BuildKit's `SolveStatus`.
-#[derive(Debug, Deserialize, Default)]
-struct SolveStatus {
-    #[serde(default)]
-    vertexes: Vec<Vertex>,
-    #[serde(default)]
-    logs: Vec<VertexLog>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Vertex {
-    digest: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    started: Option<String>,
-    #[serde(default)]
-    completed: Option<String>,
-    #[serde(default)]
-    cached: bool,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct VertexLog {
-    #[serde(default)]
-    vertex: String,
-    /// Base64, as Go encodes `[]byte`.
-    #[serde(default)]
-    data: String,
-}
-
-#[derive(Debug, Clone, Default)]
-struct VertexState {
-    number: usize,
-    name: String,
-    started: bool,
-    completed: bool,
-    cached: bool,
-}
-
-/// Follows the rawjson stream: counts steps and renders readable log lines
-/// (`#3 [build 2/4] RUN make`, `#3 CACHED`) in place of the JSON.
-#[derive(Debug, Default)]
-pub struct RawProgress {
-    vertexes: HashMap<String, VertexState>,
-}
-
-impl RawProgress {
-    /// Feeds one output line; returns the lines to log instead.
-    pub fn observe(&mut self, _stream: Stream, line: &str) -> Vec<String> {
-        let trimmed = line.trim_start();
-        if !trimmed.starts_with('{') {
-            return vec![line.to_string()];
-        }
-        let Ok(status) = serde_json::from_str::<SolveStatus>(trimmed) else { return vec![line.to_string()] };
-        let mut out = Vec::new();
-        for v in status.vertexes {
-            let next = self.vertexes.len() + 1;
-            let state = self.vertexes.entry(v.digest.clone()).or_insert_with(|| VertexState { number: next, ..Default::default() });
-            if !v.name.is_empty() {
-                state.name = v.name.clone();
-            }
-            if v.started.is_some() && !state.started {
-                state.started = true;
-                out.push(format!("#{} {}", state.number, state.name));
-            }
-            if let Some(err) = &v.error {
-                out.push(format!("#{} ERROR: {err}", state.number));
-            }
-            if v.completed.is_some() && !state.completed {
-                state.completed = true;
-                state.cached = v.cached;
-                out.push(format!("#{} {}", state.number, if v.cached { "CACHED" } else { "DONE" }));
-            } else if v.cached {
-                state.cached = true;
-            }
-        }
-        for log in status.logs {
-            let number = self.vertexes.get(&log.vertex).map(|s| s.number).unwrap_or(0);
-            let data = base64::engine::general_purpose::STANDARD.decode(log.data.as_bytes()).unwrap_or_default();
-            for l in String::from_utf8_lossy(&data).lines().filter(|l| !l.trim().is_empty()) {
-                out.push(format!("#{number} {l}"));
-            }
-        }
-        out
-    }
-
-    /// Dockerfile instructions other than `FROM` that finished, and how many
-    /// of them came from the cache.
-    pub fn steps(&self) -> Steps {
-        let mut steps = Steps::default();
-        for v in self.vertexes.values().filter(|v| v.completed && is_instruction_step(&v.name)) {
-            steps.total += 1;
-            steps.cached += u32::from(v.cached);
-        }
-        steps
-    }
-}
-
-/// `[build 2/4] RUN make` or `[2/3] COPY . .`: a Dockerfile step; not
-/// `[internal] ...`, not `exporting to image`, not the `FROM` steps.
-fn is_instruction_step(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix('[') else { return false };
-    let Some((bracket, instruction)) = rest.split_once("] ") else { return false };
-    let counter = bracket.rsplit(' ').next().unwrap_or("");
-    let numbered = counter.split_once('/').is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
-    numbered && !instruction.trim_start().to_ascii_uppercase().starts_with("FROM ")
 }
 
 #[cfg(test)]
@@ -467,32 +366,12 @@ mod tests {
     }
 
     #[test]
-    fn rawjson_counts_cached_and_executed_steps() {
-        let mut p = RawProgress::default();
-        let mut logged = Vec::new();
-        for line in fixture("progress-rawjson.jsonl").lines() {
-            logged.extend(p.observe(Stream::Stderr, line));
-        }
-        assert_eq!(p.steps(), Steps { cached: 3, total: 6 });
-        assert!(logged.iter().any(|l| l.ends_with("[build 3/6] COPY go.mod go.sum ./")), "{logged:#?}");
-        assert!(logged.iter().any(|l| l.contains("CACHED")));
-        assert!(logged.iter().any(|l| l.contains("go: downloading")), "logs are decoded: {logged:#?}");
-        assert!(logged.iter().all(|l| !l.starts_with('{')), "no raw JSON reaches the log");
-    }
-
-    #[test]
-    fn non_json_lines_pass_through() {
-        let mut p = RawProgress::default();
-        assert_eq!(p.observe(Stream::Stderr, "WARNING: no output specified"), vec!["WARNING: no output specified".to_string()]);
-        assert_eq!(p.steps(), Steps::default());
-    }
-
-    #[test]
-    fn step_names() {
-        assert!(is_instruction_step("[build 2/4] RUN make"));
-        assert!(is_instruction_step("[2/3] COPY . ."));
-        assert!(!is_instruction_step("[build 1/4] FROM docker.io/library/golang:1.22@sha256:abc"));
-        assert!(!is_instruction_step("[internal] load build definition from Dockerfile"));
-        assert!(!is_instruction_step("exporting to image"));
+    fn metadata_file_of_a_real_push_names_the_pushed_manifest() {
+        // buildx 0.13 on the docker driver: the digest of the Docker v2
+        // manifest it pushed, beside the cache manifest's descriptor.
+        assert_eq!(
+            parse_metadata(&fixture("metadata-0.13.json")).unwrap(),
+            "sha256:e39e18865adcd5b933331655e5279a2d338046a4b7ec1fa85fcc71bebd956998"
+        );
     }
 }
