@@ -18,7 +18,7 @@ use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, Deployme
 use fastdeploy::cancel::Cancel;
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
-use fastdeploy::plan::DeployPlan;
+use fastdeploy::plan::{EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 
 const SCALE: f64 = 0.1;
@@ -91,17 +91,15 @@ async fn main() {
             .send()
             .await
             .unwrap();
-        let plan = DeployPlan {
+        let plan = EcsPlan {
             cluster: "bench".into(),
             service: service.clone(),
             containers: vec!["app".into()],
             task_definition_file: None,
             strategy: Strategy::Service,
             wait_until: WaitUntil::Completed,
-            wait_seconds: 600,
-            poll_seconds: FASTDEPLOY_POLL,
-            rollback: true,
             keep_revisions: None,
+            watch: WatchPlan { wait_seconds: 600, poll_seconds: FASTDEPLOY_POLL, rollback: true },
         };
         let waiter = tokio::spawn(fixed_poll_waiter(ecs.clone(), service.clone(), format!("{family}:2")));
         let image = format!("repo/{family}@sha256:{:064x}", run);

@@ -16,8 +16,8 @@ use crate::cli::{Cli, Subcommand};
 use crate::env_vars;
 use crate::error::{Exit, chain_message};
 use crate::gha::{Actions, Location};
-use crate::outcome::{BuildReport, ComponentReport, Phases, RunReport, RunResult, Warning};
-use crate::plan::{self, BuilderKind, BuilderProbe, ComponentPlan, DeployPlan, Plan};
+use crate::outcome::{BuildReport, ComponentReport, Phases, RunReport, RunResult, TargetRef, Warning};
+use crate::plan::{self, BuilderKind, BuilderProbe, ComponentPlan, Plan, TargetPlan};
 use crate::process::Runner;
 use crate::report::notify::{LogStyle, Notifier, PhaseEnd, PhaseLog};
 use crate::settings::inputs::RawInputs;
@@ -157,12 +157,14 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     let sdk = crate::aws::load(plan.aws_region.as_deref(), settings.delay_scale).await;
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
 
     // The CodeBuild project and the deploy targets are validated before
-    // anything is created, built or pushed.
-    let deploys: Vec<&DeployPlan> = plan.components.iter().filter_map(|c| c.deploy.as_ref()).collect();
+    // anything is created, built or pushed. What a target needs of the build
+    // (Lambda: one platform, its architecture) is settled here too.
+    let mut resolved = plan.clone();
     let remote_project = plan.builder.codebuild_project.as_deref().filter(|_| plan.builder.kind == BuilderKind::Codebuild);
-    if !deploys.is_empty() || remote_project.is_some() {
+    if plan.components.iter().any(|c| c.deploy.is_some()) || remote_project.is_some() {
         let phase = PhaseLog::open(actions, style, "preflight", None);
         if let Some(project) = remote_project
             && let Err(e) = crate::build::codebuild::preflight(&aws_sdk_codebuild::Client::new(&sdk), project).instrument(wait("aws")).await
@@ -170,14 +172,24 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             phase.close(PhaseEnd::Failed(format!("CodeBuild project `{project}`")));
             return Err(e);
         }
-        for d in &deploys {
-            if let Err(e) = crate::deploy::ecs::preflight(&ecs, d).instrument(wait("aws")).await {
-                phase.close(PhaseEnd::Failed(format!("service `{}`", d.service)));
+        for c in resolved.components.iter_mut() {
+            let checked = match &c.deploy {
+                None => Ok(()),
+                Some(TargetPlan::Ecs(d)) => crate::deploy::ecs::preflight(&ecs, d).instrument(wait("aws")).await.map(|_| ()),
+                Some(TargetPlan::Lambda(d)) => crate::deploy::lambda::preflight(&lambda, d)
+                    .instrument(wait("aws"))
+                    .await
+                    .and_then(|pre| build_for_function(c, &pre, actions)),
+            };
+            if let Err(e) = checked {
+                let target = c.deploy.as_ref().map(TargetPlan::describe).unwrap_or_default();
+                phase.close(PhaseEnd::Failed(target));
                 return Err(e);
             }
         }
         phase.close(PhaseEnd::Done);
     }
+    let plan = &resolved;
 
     let phase = PhaseLog::open(actions, style, "registry", None);
     let auth = match crate::build::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions)
@@ -286,7 +298,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
 
     // 4. Deploys, concurrently, each judged on its own.
     let deploy_started = Instant::now();
-    let to_deploy: Vec<(usize, &DeployPlan, String)> = plan
+    let to_deploy: Vec<(usize, &TargetPlan, String)> = plan
         .components
         .iter()
         .enumerate()
@@ -296,20 +308,29 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             if rep.result != RunResult::Built || cancel.is_cancelled() {
                 return None;
             }
-            let image = format!("{}/{}@{}", auth.host, c.build.repository, rep.build.digest.as_deref()?);
-            Some((i, d, image))
+            Some((i, d, rep.build.digest.clone()?))
         })
         .collect();
     if !to_deploy.is_empty() {
+        let registry = crate::build::registry::Client::new(&auth, settings.delay_scale);
         let deploys = futures::stream::iter(to_deploy)
-            .map(|(i, d, image)| {
-                let ecs = &ecs;
+            .map(|(i, d, digest)| {
+                let (ecs, lambda, registry) = (&ecs, &lambda, &registry);
                 let cancel = &cancel;
-                let name = plan.components[i].name.clone();
+                let c = &plan.components[i];
+                let image = format!("{}/{}@{digest}", auth.host, c.build.repository);
                 async move {
-                    let phase = PhaseLog::open(actions, style, "deploy", Some(&name));
-                    let outcome =
-                        crate::deploy::ecs::deploy(ecs, d, &image, settings.delay_scale, cancel, actions).instrument(wait("aws")).await;
+                    let phase = PhaseLog::open(actions, style, "deploy", Some(&c.name));
+                    let scale = settings.delay_scale;
+                    let outcome = match d {
+                        TargetPlan::Ecs(d) => {
+                            crate::deploy::ecs::deploy(ecs, d, &image, scale, cancel, actions).instrument(wait("aws")).await
+                        }
+                        TargetPlan::Lambda(d) => {
+                            let image = crate::deploy::lambda::Image { uri: &image, repository: &c.build.repository, digest: &digest };
+                            crate::deploy::lambda::deploy(lambda, registry, d, image, scale, cancel, actions).instrument(wait("aws")).await
+                        }
+                    };
                     let end = match &outcome.failure {
                         Some(f) => PhaseEnd::Failed(f.clone()),
                         None if outcome.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
@@ -408,6 +429,34 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
     })
 }
 
+/// A Lambda function takes one image manifest for its own architecture: the
+/// component is built for that one platform. A `platforms` setting that says
+/// otherwise is the user's to fix, before anything is built.
+fn build_for_function(c: &mut ComponentPlan, pre: &crate::deploy::lambda::Preflight, actions: &Actions) -> anyhow::Result<()> {
+    let wanted = vec![pre.platform.clone()];
+    if !c.build.platforms.is_empty() && c.build.platforms != wanted {
+        return Err(crate::error::BadInput::other(format!(
+            "component `{}` sets `platforms` to {}, but Lambda function {} runs on {} and takes one image for {}; \
+             remove `platforms` (fastdeploy builds for the function's architecture) or set it to {}",
+            c.name,
+            c.build.platforms.join(","),
+            pre.function_arn,
+            pre.architecture,
+            pre.platform,
+            pre.platform
+        ))
+        .into());
+    }
+    if c.build.platforms.is_empty() {
+        actions.line(&format!(
+            "[{}] Lambda function {} runs on {}: building for {}",
+            c.name, pre.function_arn, pre.architecture, pre.platform
+        ));
+    }
+    c.build.platforms = wanted;
+    Ok(())
+}
+
 /// Builds one component with the plan's builder and reads back its image.
 async fn build_one(
     plan: &Plan,
@@ -427,7 +476,8 @@ async fn build_one(
         plan: &c.build,
         registry: &auth.host,
         content_tag: Some(content_tag.clone()),
-        provenance: plan.builder.provenance,
+        // Attestations make an image index, which Lambda refuses.
+        provenance: plan.builder.provenance && !matches!(c.deploy, Some(TargetPlan::Lambda(_))),
         buildx_builder: plan.builder.buildx_builder.as_deref(),
         work_dir,
     };
@@ -517,14 +567,24 @@ async fn set_baselines(plan: &Plan, auth: &RegistryAuth, delay_scale: f64, notif
 fn add_links(plan: &Plan, registry: &str, report: &mut RunReport) {
     let region = plan.aws_region.as_deref().unwrap_or("us-east-1");
     for (c, rep) in plan.components.iter().zip(report.components.iter()) {
-        if let Some(d) = &c.deploy {
-            report.links.insert(
-                format!("ECS service {}", d.service),
-                format!(
-                    "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",
-                    d.cluster, d.service
-                ),
-            );
+        match &c.deploy {
+            Some(TargetPlan::Ecs(d)) => {
+                report.links.insert(
+                    format!("ECS service {}", d.service),
+                    format!(
+                        "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={region}",
+                        d.cluster, d.service
+                    ),
+                );
+            }
+            Some(TargetPlan::Lambda(d)) => {
+                let name = d.function.rsplit(':').next().unwrap_or(&d.function);
+                report.links.insert(
+                    format!("Lambda function {name}"),
+                    format!("https://{region}.console.aws.amazon.com/lambda/home?region={region}#/functions/{name}/aliases/{}", d.alias),
+                );
+            }
+            None => {}
         }
         if let Some(id) = &rep.build.codebuild_build {
             report.links.insert(
@@ -573,17 +633,29 @@ fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &
                     "image-bytes": c.build.image_bytes,
                     "build-skipped": c.build.skipped,
                     "result": c.result.as_str(),
-                    "task-definition-arn": c.deploy.as_ref().and_then(|d| d.task_definition_arn.clone()),
+                    "target": c.deploy.as_ref().map(|d| &d.target),
+                    "revision": c.deploy.as_ref().and_then(|d| d.revision.clone()),
+                    "previous-revision": c.deploy.as_ref().and_then(|d| d.previous_revision.clone()),
+                    "serving-revision": c.deploy.as_ref().and_then(|d| d.serving_revision.clone()),
+                    "task-definition-arn": c.deploy.as_ref().filter(|d| matches!(d.target, TargetRef::Ecs { .. })).and_then(|d| d.revision.clone()),
                     "deployment-id": c.deploy.as_ref().and_then(|d| d.deployment_id.clone()),
+                    "function-version": c.deploy.as_ref()
+                        .filter(|d| matches!(d.target, TargetRef::Lambda { .. }))
+                        .and_then(|d| d.revision.as_deref())
+                        .and_then(|r| r.rsplit(':').next()),
                 }),
             )
         })
         .collect();
     actions.set_output("images", &serde_json::to_string(&images)?)?;
     let deployed = report.components.iter().find_map(|c| c.deploy.as_ref());
-    actions.set_output("task-definition-arn", deployed.and_then(|d| d.task_definition_arn.as_deref()).unwrap_or(""))?;
-    actions.set_output("previous-task-definition-arn", deployed.and_then(|d| d.previous_task_definition_arn.as_deref()).unwrap_or(""))?;
-    actions.set_output("deployment-id", deployed.and_then(|d| d.deployment_id.as_deref()).unwrap_or(""))?;
+    let ecs = report.components.iter().filter_map(|c| c.deploy.as_ref()).find(|d| matches!(d.target, TargetRef::Ecs { .. }));
+    actions.set_output("revision", deployed.and_then(|d| d.revision.as_deref()).unwrap_or(""))?;
+    actions.set_output("previous-revision", deployed.and_then(|d| d.previous_revision.as_deref()).unwrap_or(""))?;
+    actions.set_output("serving-revision", deployed.and_then(|d| d.serving_revision.as_deref()).unwrap_or(""))?;
+    actions.set_output("task-definition-arn", ecs.and_then(|d| d.revision.as_deref()).unwrap_or(""))?;
+    actions.set_output("previous-task-definition-arn", ecs.and_then(|d| d.previous_revision.as_deref()).unwrap_or(""))?;
+    actions.set_output("deployment-id", ecs.and_then(|d| d.deployment_id.as_deref()).unwrap_or(""))?;
     let secs = |s: Option<f64>| s.map(|s| format!("{s:.1}")).unwrap_or_default();
     actions.set_output("build-seconds", &secs(report.phases.build))?;
     actions.set_output("deploy-seconds", &secs(report.phases.deploy))?;

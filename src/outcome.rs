@@ -14,9 +14,11 @@ pub enum RunResult {
     Skipped,
     /// Built (and pushed) without a deploy.
     Built,
-    /// Deployed and ECS reports the rollout complete on our revision.
+    /// Deployed, and the target reports our revision serving (ECS: rollout
+    /// complete; Lambda: the alias on our version).
     Success,
-    /// ECS (or we) rolled the deployment back; the service is on the previous revision.
+    /// The deploy did not take and the previous revision serves again (ECS or
+    /// fastdeploy rolled it back; Lambda kept the alias on the previous version).
     RolledBack,
     /// The build or deploy failed.
     Failure,
@@ -73,23 +75,70 @@ pub struct BuildReport {
     pub codebuild_build: Option<String>,
 }
 
-/// Deploy facts of one component.
+/// The deploy target of a component, as the reports name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetRef {
+    Ecs { cluster: String, service: String },
+    Lambda { function: String, alias: String },
+}
+
+impl TargetRef {
+    /// `ECS service shop in cluster demo`, `Lambda function thumbs (alias live)`.
+    pub fn describe(&self) -> String {
+        match self {
+            TargetRef::Ecs { cluster, service } => format!("ECS service {service} in cluster {cluster}"),
+            TargetRef::Lambda { function, alias } => format!("Lambda function {function} (alias {alias})"),
+        }
+    }
+
+    /// The name log lines are prefixed with: the service, the function.
+    pub fn short(&self) -> &str {
+        match self {
+            TargetRef::Ecs { service, .. } => service,
+            TargetRef::Lambda { function, .. } => function.rsplit(':').next().unwrap_or(function),
+        }
+    }
+}
+
+impl Default for TargetRef {
+    fn default() -> Self {
+        TargetRef::Ecs { cluster: String::new(), service: String::new() }
+    }
+}
+
+/// Deploy facts of one component, the same for every target kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeployReport {
-    pub cluster: String,
-    pub service: String,
-    pub task_definition_arn: Option<String>,
-    pub previous_task_definition_arn: Option<String>,
+    pub target: TargetRef,
+    /// What this run deployed: the task definition revision ARN (ECS), the
+    /// published version's ARN (Lambda).
+    pub revision: Option<String>,
+    /// What served before this run.
+    pub previous_revision: Option<String>,
+    /// What serves now, as last observed: ours on success, the previous one
+    /// after a rollback.
+    pub serving_revision: Option<String>,
+    /// ECS: the service deployment (or `ecs-svc/...` id) this run started.
     pub deployment_id: Option<String>,
-    /// Revision serving when we stopped looking (ours on success, the previous after a rollback).
-    pub serving_task_definition_arn: Option<String>,
     pub seconds: Option<f64>,
-    /// Service events seen while watching, oldest first.
+    /// The target's own events seen while watching, oldest first (ECS
+    /// service events, Lambda's update status changes).
     pub events: Vec<String>,
-    /// Stopped tasks' reasons and exit codes on failure.
-    pub stopped_tasks: Vec<String>,
-    /// True when no new revision was needed and nothing was deployed.
+    /// Evidence of a failure: stopped tasks' reasons and exit codes, Lambda's
+    /// `LastUpdateStatusReason`.
+    pub evidence: Vec<String>,
+    /// True when nothing needed changing and nothing was deployed.
     pub unchanged: bool,
+}
+
+/// A revision as people read it: `shop-web:3` for a task definition ARN,
+/// `thumbs:7` for a Lambda version ARN; anything else as it is.
+pub fn revision_label(revision: &str) -> String {
+    if let Some((_, rest)) = revision.split_once(":function:") {
+        return rest.to_string();
+    }
+    revision.rsplit('/').next().unwrap_or(revision).to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -155,6 +204,13 @@ mod tests {
 
     fn comp(result: RunResult) -> ComponentReport {
         ComponentReport { result, ..ComponentReport::new("c") }
+    }
+
+    #[test]
+    fn revisions_read_as_people_name_them() {
+        assert_eq!(revision_label("arn:aws:ecs:us-east-1:123456789012:task-definition/shop-web:3"), "shop-web:3");
+        assert_eq!(revision_label("arn:aws:lambda:us-east-1:123456789012:function:thumbs:7"), "thumbs:7");
+        assert_eq!(revision_label("v42"), "v42");
     }
 
     #[test]

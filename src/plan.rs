@@ -89,9 +89,50 @@ pub struct BuildPlan {
     pub push: bool,
 }
 
-/// One component's deploy to ECS.
+/// Where a component deploys: at most one target. Each kind has its own
+/// module under `src/deploy/` exposing the same contract (preflight, deploy,
+/// watch to a verdict, roll back); the executor matches on this.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeployPlan {
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetPlan {
+    /// An ECS service.
+    Ecs(EcsPlan),
+    /// A Lambda function deployed from a container image, through an alias.
+    Lambda(LambdaPlan),
+}
+
+impl TargetPlan {
+    /// How long, how often and whether to roll back: the same for every target.
+    pub fn watch(&self) -> &WatchPlan {
+        match self {
+            TargetPlan::Ecs(p) => &p.watch,
+            TargetPlan::Lambda(p) => &p.watch,
+        }
+    }
+
+    /// The target in words, for plans and log lines.
+    pub fn describe(&self) -> String {
+        match self {
+            TargetPlan::Ecs(p) => format!("ECS service {} in cluster {}", p.service, p.cluster),
+            TargetPlan::Lambda(p) => format!("Lambda function {} (alias {})", p.function, p.alias),
+        }
+    }
+}
+
+/// Following a deploy to its verdict, shared by every target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchPlan {
+    /// The one deadline over the whole deploy (`wait-minutes`).
+    pub wait_seconds: u64,
+    /// Time between looks (`poll-seconds`, jittered).
+    pub poll_seconds: f64,
+    /// Roll back on timeout or cancellation.
+    pub rollback: bool,
+}
+
+/// One component's deploy to an ECS service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcsPlan {
     pub cluster: String,
     pub service: String,
     /// Container names whose image is replaced; empty means "the task
@@ -101,17 +142,30 @@ pub struct DeployPlan {
     pub task_definition_file: Option<PathBuf>,
     pub strategy: Strategy,
     pub wait_until: WaitUntil,
-    pub wait_seconds: u64,
-    pub poll_seconds: f64,
-    pub rollback: bool,
     pub keep_revisions: Option<u64>,
+    pub watch: WatchPlan,
+}
+
+/// One component's deploy to a Lambda function (package type Image): update
+/// the code by digest, publish a version, move the alias.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LambdaPlan {
+    /// Function name or ARN, unqualified.
+    pub function: String,
+    /// Alias moved to the published version (created on the first deploy).
+    pub alias: String,
+    pub watch: WatchPlan,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentPlan {
     pub name: String,
     pub build: BuildPlan,
-    pub deploy: Option<DeployPlan>,
+    /// `None`: built and pushed only.
+    pub deploy: Option<TargetPlan>,
+    /// Why there is no deploy, in words (`plan` prints it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_deploy_reason: Option<String>,
 }
 
 /// Limits the checks enforce.
@@ -221,22 +275,33 @@ impl Plan {
                 };
             }
             match &c.deploy {
-                Some(d) => {
+                Some(TargetPlan::Ecs(d)) => {
                     let _ = writeln!(
                         s,
-                        "    deploy ECS service {} in cluster {} (strategy {:?}, wait {}s, rollback {})",
-                        d.service, d.cluster, d.strategy, d.wait_seconds, d.rollback
+                        "    deploy ECS service {} in cluster {} (strategy {}, wait {}s, rollback {})",
+                        d.service,
+                        d.cluster,
+                        d.strategy.as_str(),
+                        d.watch.wait_seconds,
+                        d.watch.rollback
+                    );
+                }
+                Some(TargetPlan::Lambda(d)) => {
+                    let _ = writeln!(
+                        s,
+                        "    deploy Lambda function {} through alias {} (wait {}s, rollback {}); platform from the function's architecture, no attestations",
+                        d.function, d.alias, d.watch.wait_seconds, d.watch.rollback
                     );
                 }
                 None => {
-                    let _ = writeln!(s, "    no deploy");
+                    let _ = writeln!(s, "    no deploy ({})", c.no_deploy_reason.as_deref().unwrap_or("build only"));
                 }
             }
         }
         let n = &self.notifications;
         let slack = match &n.slack {
-            Some(SlackPlan::Webhook { on }) => format!("webhook ({on:?})"),
-            Some(SlackPlan::Bot { channel, on }) => format!("bot to {channel} ({on:?})"),
+            Some(SlackPlan::Webhook { on }) => format!("webhook (on {})", on.as_str()),
+            Some(SlackPlan::Bot { channel, on }) => format!("bot to {channel} (on {})", on.as_str()),
             None => "off".into(),
         };
         let _ = writeln!(
@@ -283,7 +348,7 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
                 if settings.components.is_empty() { all.keys().collect() } else { settings.components.iter().collect() };
             let single = selected.len() == 1;
             if !single {
-                for name in ["context", "dockerfile", "repository", "service", "container", "task-definition"] {
+                for name in ["context", "dockerfile", "repository", "service", "container", "task-definition", "function", "alias"] {
                     if settings.raw.get(name).is_some() {
                         return Err(BadInput::invalid(
                             name,
@@ -504,58 +569,130 @@ fn component(
         }
     });
 
-    let deploy = match settings.target.environment() {
-        Some(env_name) => {
-            let deploys_here = env_cfg.and_then(|e| e.components.as_ref()).is_none_or(|list| list.iter().any(|c| c == name));
-            let service = input("service").or_else(|| over.and_then(|o| o.service.clone())).or_else(|| cfg.and_then(|c| c.service.clone()));
-            match service.filter(|_| deploys_here) {
-                None => None,
-                Some(service) => {
-                    let cluster = raw
-                        .get("cluster")
-                        .map(str::to_string)
-                        .or_else(|| over.and_then(|o| o.cluster.clone()))
-                        .or_else(|| env_cfg.and_then(|e| e.cluster.clone()))
-                        .or_else(|| settings.config.as_ref().and_then(|c| c.defaults.cluster.clone()))
-                        .ok_or_else(|| BadInput::Missing {
-                            name: "cluster".into(),
-                            why: format!(
-                                "to deploy component `{name}` to service `{service}` in `{env_name}`; set the `cluster` input or `environments.{env_name}.cluster` in the config"
-                            ),
-                        })?;
-                    let containers = match input("container") {
-                        Some(_) => raw.list("container"),
-                        None => {
-                            over.and_then(|o| o.container.clone()).or_else(|| cfg.and_then(|c| c.container.clone())).unwrap_or_default()
-                        }
-                    };
-                    let td = input("task-definition")
-                        .or_else(|| over.and_then(|o| o.task_definition.clone()))
-                        .or_else(|| cfg.and_then(|c| c.task_definition.clone()))
-                        .map(|p| normalize(&ws.join(p)));
-                    Some(DeployPlan {
-                        cluster,
-                        service,
-                        containers,
-                        task_definition_file: td,
-                        strategy: settings.strategy,
-                        wait_until: settings.wait_until,
-                        wait_seconds: settings.wait_minutes * 60,
-                        poll_seconds: settings.poll_seconds,
-                        rollback: settings.rollback,
-                        keep_revisions: settings.keep_revisions,
-                    })
-                }
-            }
-        }
-        None => None,
-    };
-
+    let (deploy, no_deploy_reason) = deploy_target(settings, name, cfg, env_cfg, over, &input)?;
     Ok(ComponentPlan {
         name: name.to_string(),
         build: BuildPlan { context, dockerfile, target, build_args, platforms, repository, tags, labels, cache, push },
         deploy,
+        no_deploy_reason,
     })
+}
+
+/// The component's deploy target in this run, or why it has none. A
+/// component names at most one target (`service` or `function`).
+fn deploy_target(
+    settings: &Settings,
+    name: &str,
+    cfg: Option<&crate::settings::config::ComponentConfig>,
+    env_cfg: Option<&crate::settings::config::EnvironmentConfig>,
+    over: Option<&crate::settings::config::ComponentOverride>,
+    input: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Option<TargetPlan>, Option<String>), BadInput> {
+    let raw = &settings.raw;
+    let ws = &settings.context.workspace;
+    let service = input("service").or_else(|| over.and_then(|o| o.service.clone())).or_else(|| cfg.and_then(|c| c.service.clone()));
+    let function = input("function").or_else(|| over.and_then(|o| o.function.clone())).or_else(|| cfg.and_then(|c| c.function.clone()));
+    if let (Some(service), Some(function)) = (&service, &function) {
+        return Err(BadInput::other(format!(
+            "component `{name}` names two deploy targets, ECS service `{service}` and Lambda function `{function}`; \
+             a component deploys to one: keep `service` or `function`, or split it into two components"
+        )));
+    }
+    let alias = input("alias")
+        .or_else(|| over.and_then(|o| o.alias.clone()))
+        .or_else(|| cfg.and_then(|c| c.alias.clone()))
+        .unwrap_or_else(|| DEFAULT_ALIAS.to_string());
+    if let Some(function) = &function {
+        check_function_name(function).map_err(|m| BadInput::other(format!("component `{name}`: {m}")))?;
+        check_alias_name(&alias).map_err(|m| BadInput::other(format!("component `{name}`: {m}")))?;
+    }
+    let Some(env_name) = settings.target.environment() else {
+        return Ok((None, Some(format!("build only: {}", settings.target.reason()))));
+    };
+    let deploys_here = env_cfg.and_then(|e| e.components.as_ref()).is_none_or(|list| list.iter().any(|c| c == name));
+    if !deploys_here {
+        return Ok((None, Some(format!("not in `environments.{env_name}.components`"))));
+    }
+    let watch = WatchPlan { wait_seconds: settings.wait_minutes * 60, poll_seconds: settings.poll_seconds, rollback: settings.rollback };
+    if let Some(function) = function {
+        return Ok((Some(TargetPlan::Lambda(LambdaPlan { function, alias, watch })), None));
+    }
+    let Some(service) = service else {
+        return Ok((None, Some("no `service` or `function` given: built and pushed only".to_string())));
+    };
+    let cluster = raw
+        .get("cluster")
+        .map(str::to_string)
+        .or_else(|| over.and_then(|o| o.cluster.clone()))
+        .or_else(|| env_cfg.and_then(|e| e.cluster.clone()))
+        .or_else(|| settings.config.as_ref().and_then(|c| c.defaults.cluster.clone()))
+        .ok_or_else(|| BadInput::Missing {
+            name: "cluster".into(),
+            why: format!(
+                "to deploy component `{name}` to service `{service}` in `{env_name}`; set the `cluster` input or `environments.{env_name}.cluster` in the config"
+            ),
+        })?;
+    let containers = match input("container") {
+        Some(_) => raw.list("container"),
+        None => over.and_then(|o| o.container.clone()).or_else(|| cfg.and_then(|c| c.container.clone())).unwrap_or_default(),
+    };
+    let task_definition_file = input("task-definition")
+        .or_else(|| over.and_then(|o| o.task_definition.clone()))
+        .or_else(|| cfg.and_then(|c| c.task_definition.clone()))
+        .map(|p| normalize(&ws.join(p)));
+    Ok((
+        Some(TargetPlan::Ecs(EcsPlan {
+            cluster,
+            service,
+            containers,
+            task_definition_file,
+            strategy: settings.strategy,
+            wait_until: settings.wait_until,
+            keep_revisions: settings.keep_revisions,
+            watch,
+        })),
+        None,
+    ))
+}
+
+/// The alias a Lambda deploy moves when none is given.
+pub const DEFAULT_ALIAS: &str = "live";
+
+/// A function name, partial ARN or ARN, unqualified (Lambda's `FunctionName`
+/// pattern without the `:version` or `:alias` suffix: the alias is ours to move).
+pub fn check_function_name(function: &str) -> Result<(), String> {
+    let re =
+        regex::Regex::new(r"^(arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]{1,64}$")
+            .expect("static regex");
+    if re.is_match(function) {
+        return Ok(());
+    }
+    let qualified =
+        regex::Regex::new(r"^(arn:[^:]+:lambda:[^:]+:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]{1,64}:[^:]+$").expect("static regex");
+    if qualified.is_match(function) {
+        Err(format!(
+            "function `{function}` names a version or alias; name the function alone (the alias fastdeploy moves is the `alias` setting)"
+        ))
+    } else {
+        Err(format!(
+            "function `{function}` is not a Lambda function name or ARN: use 1-64 letters, digits, `-` or `_`, or arn:aws:lambda:<region>:<account>:function:<name>"
+        ))
+    }
+}
+
+/// Lambda's alias name rule: 1-128 of `[a-zA-Z0-9_-]`, not all digits (that would be a version).
+pub fn check_alias_name(alias: &str) -> Result<(), String> {
+    let ok = !alias.is_empty()
+        && alias.len() <= 128
+        && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !alias.chars().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "alias `{alias}` is not a name Lambda accepts: use 1-128 letters, digits, `-` or `_`, not only digits (digits alone name a version)"
+        ))
+    }
 }
 
 /// Where registry cache goes when `cache-repository` is not set. buildx

@@ -129,6 +129,20 @@ struct Platform {
 struct ConfigDoc {
     #[serde(default)]
     history: Vec<History>,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+}
+
+/// What a pushed reference is, as a runtime that takes one platform sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageShape {
+    /// One image manifest, for `os`/`architecture` as its config says.
+    Single { os: String, architecture: String },
+    /// An image index (or Docker manifest list): the platforms it lists,
+    /// attestation manifests counted as `unknown/unknown`.
+    Index { media_type: String, platforms: Vec<String> },
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,15 +305,37 @@ impl Client {
         Ok(size_of(&doc.layers.iter().map(|l| l.size).collect::<Vec<_>>(), &history))
     }
 
+    /// Whether `repo@digest` is a single image and for which platform, read
+    /// from its manifest and image config.
+    pub async fn image_shape(&self, repo: &str, digest: &str) -> anyhow::Result<ImageShape> {
+        let manifest = self.get_manifest(repo, digest).await?;
+        let doc: ManifestDoc =
+            serde_json::from_slice(&manifest.bytes).with_context(|| format!("the manifest of {repo}@{digest} is not JSON"))?;
+        if manifest.media_type == OCI_INDEX || manifest.media_type == DOCKER_LIST || !doc.manifests.is_empty() {
+            let platforms = doc
+                .manifests
+                .iter()
+                .map(|m| m.platform.as_ref().map(|p| format!("{}/{}", p.os, p.architecture)).unwrap_or_else(|| "unknown".into()))
+                .collect();
+            return Ok(ImageShape::Index { media_type: manifest.media_type, platforms });
+        }
+        let config = doc.config.with_context(|| format!("the manifest of {repo}@{digest} names no image config"))?;
+        let config = self.config_doc(repo, &config.digest).await?;
+        Ok(ImageShape::Single { os: config.os, architecture: config.architecture })
+    }
+
     async fn config_history(&self, repo: &str, config_digest: &str) -> anyhow::Result<Vec<History>> {
+        Ok(self.config_doc(repo, config_digest).await?.history)
+    }
+
+    async fn config_doc(&self, repo: &str, config_digest: &str) -> anyhow::Result<ConfigDoc> {
         let path = format!("/v2/{repo}/blobs/{config_digest}");
         let resp = self.send(Method::GET, &path, repo, false, |r| r).await?;
         if !resp.status().is_success() {
             return Err(self.http_error(resp, &format!("fetching the image config {config_digest} of {repo}")).await);
         }
         let bytes = resp.bytes().await?;
-        let config: ConfigDoc = serde_json::from_slice(&bytes).context("the image config is not JSON")?;
-        Ok(config.history)
+        serde_json::from_slice(&bytes).context("the image config is not JSON")
     }
 
     /// Sends one request with authentication and retries. `build` adds

@@ -1,5 +1,84 @@
-//! Deploy targets. Each target kind has its own folder (`ecs`, `lambda`)
-//! exposing the same contract; the executor `match`es on the plan's
+//! Deploy targets, one folder each, behind one contract.
+//!
+//! Every target module (`ecs`, `lambda`) exposes the same few functions:
+//!
+//! - `preflight(client, plan)`: read-only, before anything is built; what
+//!   the user can fix is [`crate::error::BadInput`] (exit 2);
+//! - `deploy(client, plan, image, ...) -> DeployOutcome`: change the target
+//!   to the pushed image by digest, watch it to a verdict within the plan's
+//!   one deadline, and roll back on timeout or cancellation when asked. It
+//!   never returns without saying what serves.
+//!
+//! The verdict types are shared ([`DeployOutcome`], and
+//! [`crate::outcome::DeployReport`] inside it), so the summary, Slack and
+//! GitHub need no per-target code beyond their rows. The executor matches on
 //! [`crate::plan::TargetPlan`].
 
 pub mod ecs;
+pub mod lambda;
+
+use std::time::{Duration, Instant};
+
+use crate::outcome::{DeployReport, RunResult};
+
+/// How one component's deploy ended, whatever its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployOutcome {
+    pub result: RunResult,
+    pub report: DeployReport,
+    /// One line saying why, when it did not succeed.
+    pub failure: Option<String>,
+}
+
+/// How every target polls to its verdict: the plan's poll interval and
+/// its one deadline, already scaled (tests run with a tiny scale).
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Time between looks before jitter (clamped to 15 s).
+    pub poll: Duration,
+    /// Multiplier applied to the 15 s ceiling too (tests).
+    pub scale: f64,
+    pub deadline: Instant,
+}
+
+impl Pace {
+    pub const MAX_POLL_SECONDS: f64 = 15.0;
+
+    /// Next pause: the poll interval ±20 %, never above 15 s (scaled).
+    pub fn next_pause(&self) -> Duration {
+        let ceiling = Self::MAX_POLL_SECONDS * self.scale;
+        let base = self.poll.as_secs_f64().min(ceiling);
+        let jittered = base * (0.8 + 0.4 * fastrand::f64());
+        Duration::from_secs_f64(jittered.min(ceiling).max(0.0))
+    }
+}
+
+/// The budget a rollback gets to settle: short after cancellation (the
+/// runner kills the job seconds after SIGTERM), longer after a timeout.
+pub fn settle_deadline(cancelled: bool, scale: f64) -> Instant {
+    let seconds = if cancelled { 6.0 } else { 300.0 };
+    Instant::now() + std::time::Duration::from_secs_f64(seconds * scale)
+}
+
+/// A pace for the settle wait.
+pub fn settle_pace(base: &Pace, cancelled: bool) -> Pace {
+    Pace { deadline: settle_deadline(cancelled, base.scale), ..*base }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_are_jittered_and_never_above_fifteen_seconds() {
+        let pace = Pace { poll: Duration::from_secs(5), scale: 1.0, deadline: Instant::now() };
+        for _ in 0..200 {
+            let p = pace.next_pause().as_secs_f64();
+            assert!((4.0..=6.0).contains(&p), "{p}");
+        }
+        let slow = Pace { poll: Duration::from_secs(60), scale: 1.0, deadline: Instant::now() };
+        assert!(slow.next_pause().as_secs_f64() <= 15.0);
+        let scaled = Pace { poll: Duration::from_millis(50), scale: 0.01, deadline: Instant::now() };
+        assert!(scaled.next_pause().as_secs_f64() <= 0.15);
+    }
+}

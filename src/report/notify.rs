@@ -220,7 +220,7 @@ impl<'a> Notifier<'a> {
                         .components
                         .iter()
                         .filter(|c| c.result == RunResult::RolledBack)
-                        .find_map(|c| c.deploy.as_ref()?.serving_task_definition_arn.as_deref())
+                        .find_map(|c| c.deploy.as_ref()?.serving_revision.as_deref())
                         .map(summary::revision);
                     match serving {
                         Some(r) => format!("rolled back; {r} is serving"),

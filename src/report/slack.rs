@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::outcome::{RunReport, RunResult};
 use crate::plan::Plan;
-use crate::report::summary::{bytes_text, component_result, duration_text, icon, phases_text, revision, short_digest};
+use crate::report::summary::{bytes_text, component_result, duration_text, events_title, icon, phases_text, revision, short_digest};
 use crate::settings::SlackOn;
 
 /// Block Kit: a section's text is at most 3000 characters.
@@ -180,7 +180,7 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
         facts.push(escape(&component_result(c)));
         let mut text = format!("*{}*  {}", escape(&c.name), facts.join(" · "));
         if c.result == RunResult::RolledBack
-            && let Some(arn) = c.deploy.as_ref().and_then(|d| d.serving_task_definition_arn.as_deref())
+            && let Some(arn) = c.deploy.as_ref().and_then(|d| d.serving_revision.as_deref())
         {
             text.push_str(&format!("\nNow serving `{}`", escape(&revision(arn))));
         }
@@ -196,11 +196,11 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
         }
         for c in report.components.iter().filter(|c| c.result.is_failure()) {
             let Some(d) = &c.deploy else { continue };
-            let lines: Vec<&String> = d.events.iter().rev().take(5).rev().chain(d.stopped_tasks.iter()).collect();
+            let lines: Vec<&String> = d.events.iter().rev().take(5).rev().chain(d.evidence.iter()).collect();
             if lines.is_empty() {
                 continue;
             }
-            let head = format!("*Last service events of {}*\n```", escape(&c.name));
+            let head = format!("*{} of {}*\n```", events_title(&d.target), escape(&c.name));
             let tail = "```";
             let room = MAX_SECTION_CHARS - head.chars().count() - tail.chars().count() - 2;
             let body = lines.iter().map(|l| escape(l).replace("```", "'''")).collect::<Vec<_>>().join("\n");

@@ -87,9 +87,9 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
     for c in report.components.iter().filter(|c| c.result.is_failure()) {
         if let Some(d) = &c.deploy {
             let events = last(&d.events, 5);
-            if !events.is_empty() || !d.stopped_tasks.is_empty() {
-                let _ = writeln!(s, "<details><summary>Last service events of {}</summary>\n\n```", cell(&c.name));
-                for e in events.iter().chain(d.stopped_tasks.iter()) {
+            if !events.is_empty() || !d.evidence.is_empty() {
+                let _ = writeln!(s, "<details><summary>{} of {}</summary>\n\n```", events_title(&d.target), cell(&c.name));
+                for e in events.iter().chain(d.evidence.iter()) {
                     let _ = writeln!(s, "{}", e.replace("```", "'''"));
                 }
                 let _ = writeln!(s, "```\n</details>\n");
@@ -158,11 +158,19 @@ pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, 
     s
 }
 
+/// What a target's events are called: ECS service events, Lambda's update states.
+pub fn events_title(target: &crate::outcome::TargetRef) -> &'static str {
+    match target {
+        crate::outcome::TargetRef::Ecs { .. } => "Last service events",
+        crate::outcome::TargetRef::Lambda { .. } => "Last Lambda update states",
+    }
+}
+
 /// The result of one component in words, with the revision now serving
 /// after a rollback.
 pub fn component_result(c: &ComponentReport) -> String {
     let base = format!("{} {}", icon(c.result), c.result.as_str());
-    match (&c.result, c.deploy.as_ref().and_then(|d| d.serving_task_definition_arn.as_deref())) {
+    match (&c.result, c.deploy.as_ref().and_then(|d| d.serving_revision.as_deref())) {
         (RunResult::RolledBack, Some(arn)) => format!("{base} (serving {})", revision(arn)),
         _ => base,
     }
@@ -246,8 +254,8 @@ pub fn short_digest(digest: &str) -> String {
 }
 
 /// `arn:aws:ecs:eu-west-1:1234:task-definition/backend:42` → `backend:42`.
-pub fn revision(task_definition_arn: &str) -> String {
-    task_definition_arn.rsplit('/').next().unwrap_or(task_definition_arn).to_string()
+pub fn revision(revision: &str) -> String {
+    crate::outcome::revision_label(revision)
 }
 
 /// `+1.2 MB (+1.5%)` against a baseline; `–` when either side is unknown.

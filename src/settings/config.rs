@@ -56,13 +56,17 @@ pub struct ComponentConfig {
     /// ECR repository name. Default: `<github repo name>/<component>`.
     pub repository: Option<String>,
     pub platforms: Option<Vec<String>>,
-    /// ECS service to deploy. A component without a service is built and
-    /// pushed only (e.g. a Lambda image).
+    /// ECS service to deploy. A component names at most one target
+    /// (`service` or `function`); with none it is built and pushed only.
     pub service: Option<String>,
     /// Container name(s) whose image is replaced.
     pub container: Option<Vec<String>>,
     /// Task definition JSON file to render instead of the service's current.
     pub task_definition: Option<String>,
+    /// Lambda function (name or ARN, package type Image) to deploy.
+    pub function: Option<String>,
+    /// Alias moved to the version published. Default: `live`.
+    pub alias: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -95,6 +99,8 @@ pub struct ComponentOverride {
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
     pub task_definition: Option<String>,
+    pub function: Option<String>,
+    pub alias: Option<String>,
 }
 
 /// Megabyte limits accepted in the config, as for the inputs.
@@ -179,6 +185,11 @@ impl Config {
             if let Some(repo) = &c.repository {
                 check_repository(repo).map_err(|m| format!("component `{name}`: repository {m}"))?;
             }
+            if let (Some(service), Some(function)) = (&c.service, &c.function) {
+                return Err(format!(
+                    "component `{name}` names two deploy targets, `service: {service}` and `function: {function}`; a component deploys to one: keep one, or split it into two components"
+                ));
+            }
             if let Some(containers) = &c.container
                 && containers.is_empty()
             {
@@ -197,6 +208,16 @@ impl Config {
             for b in &env.branches {
                 if let Some(other) = branch_owner.insert(b, env_name) {
                     return Err(format!("branch `{b}` maps to both environments `{other}` and `{env_name}`; keep it under one"));
+                }
+            }
+            for (c, o) in &env.overrides {
+                let component = self.components.get(c);
+                let service = o.service.as_ref().or(component.and_then(|x| x.service.as_ref()));
+                let function = o.function.as_ref().or(component.and_then(|x| x.function.as_ref()));
+                if let (Some(service), Some(function)) = (service, function) {
+                    return Err(format!(
+                        "in environment `{env_name}`, component `{c}` names two deploy targets, service `{service}` and function `{function}`; a component deploys to one"
+                    ));
                 }
             }
             for c in env.components.iter().flatten().chain(env.overrides.keys()) {

@@ -41,12 +41,43 @@ pub enum WaitUntil {
     TrafficShifted,
 }
 
+impl Strategy {
+    /// As the `strategy` input spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Service => "service",
+            Strategy::BlueGreen => "blue-green",
+        }
+    }
+}
+
+impl WaitUntil {
+    /// As the `wait-until` input spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitUntil::Completed => "completed",
+            WaitUntil::TrafficShifted => "traffic-shifted",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SlackOn {
     Always,
     Failure,
     Success,
+}
+
+impl SlackOn {
+    /// As the `slack-on` input spells it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SlackOn::Always => "always",
+            SlackOn::Failure => "failure",
+            SlackOn::Success => "success",
+        }
+    }
 }
 
 /// Every setting, typed and validated.

@@ -13,7 +13,10 @@ fn action_yml_matches_the_input_table() {
         std::fs::write(&path, &expected).unwrap();
     }
     let actual = std::fs::read_to_string(&path).unwrap();
-    assert!(actual == expected, "action.yml is out of date with src/settings/inputs.rs; run `FASTDEPLOY_BLESS=1 cargo test --test it action_yml`");
+    assert!(
+        actual == expected,
+        "action.yml is out of date with src/settings/inputs.rs; run `FASTDEPLOY_BLESS=1 cargo test --test it action_yml`"
+    );
 }
 
 fn validate(path: &Path) {

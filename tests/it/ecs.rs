@@ -8,11 +8,12 @@ use aws_sdk_ecs::types::{
     ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController, DeploymentControllerType,
 };
 use fastdeploy::cancel::Cancel;
-use fastdeploy::deploy::ecs::{self, DeployOutcome};
+use fastdeploy::deploy::DeployOutcome;
+use fastdeploy::deploy::ecs;
 use fastdeploy::error::{Exit, exit_for};
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
-use fastdeploy::plan::DeployPlan;
+use fastdeploy::plan::{EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::json;
 
@@ -65,22 +66,20 @@ async fn register(ecs: &aws_sdk_ecs::Client, family: &str, image: &str) -> Strin
     out.task_definition().unwrap().task_definition_arn().unwrap().to_string()
 }
 
-fn plan() -> DeployPlan {
-    DeployPlan {
+fn plan() -> EcsPlan {
+    EcsPlan {
         cluster: "c".into(),
         service: "web".into(),
         containers: vec!["app".into()],
         task_definition_file: None,
         strategy: Strategy::Service,
         wait_until: WaitUntil::Completed,
-        wait_seconds: 1800,
-        poll_seconds: 5.0,
-        rollback: true,
         keep_revisions: None,
+        watch: WatchPlan { wait_seconds: 1800, poll_seconds: 5.0, rollback: true },
     }
 }
 
-async fn deploy(e: &Env, plan: &DeployPlan, image: &str) -> DeployOutcome {
+async fn deploy(e: &Env, plan: &EcsPlan, image: &str) -> DeployOutcome {
     ecs::deploy(&e.ecs, plan, image, SCALE, &Cancel::never(), &Actions::default()).await
 }
 
@@ -102,9 +101,9 @@ async fn a_good_image_deploys_and_succeeds_when_the_rollout_completes() {
     let e = env(true).await;
     let out = deploy(&e, &plan(), GOOD).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
-    assert_eq!(rev(&out.report.task_definition_arn), "web:2");
-    assert_eq!(rev(&out.report.previous_task_definition_arn), "web:1");
-    assert_eq!(rev(&out.report.serving_task_definition_arn), "web:2");
+    assert_eq!(rev(&out.report.revision), "web:2");
+    assert_eq!(rev(&out.report.previous_revision), "web:1");
+    assert_eq!(rev(&out.report.serving_revision), "web:2");
     assert!(out.report.deployment_id.as_deref().is_some_and(|d| d.starts_with("ecs-svc/")), "{:?}", out.report.deployment_id);
     let events = out.report.events.join("\n");
     assert!(events.contains("has started 2 tasks") && events.contains("deployment completed"), "{events}");
@@ -122,24 +121,24 @@ async fn an_image_whose_tasks_fail_ends_rolled_back_on_the_previous_revision() {
     let out = deploy(&e, &plan(), CRASH).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     assert!(out.result.is_failure(), "a rollback exits 1");
-    assert_eq!(rev(&out.report.serving_task_definition_arn), "web:1");
+    assert_eq!(rev(&out.report.serving_revision), "web:1");
     assert_eq!(service_td(&e.ecs).await.rsplit('/').next(), Some("web:1"));
     let failure = out.failure.unwrap();
     assert!(failure.contains("rolled back") && failure.contains("circuit breaker") && failure.contains("web:1"), "{failure}");
     let events = out.report.events.join("\n");
     assert!(events.contains("deployment failed: tasks failed to start") && events.contains("rolling back to deployment"), "{events}");
-    let stopped = out.report.stopped_tasks.join("\n");
+    let stopped = out.report.evidence.join("\n");
     assert!(stopped.contains("Essential container in task exited") && stopped.contains("app exit code 1"), "{stopped}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_timeout_with_rollback_stops_our_deployment_and_rolls_back() {
     let e = env(false).await;
-    let plan = DeployPlan { wait_seconds: 30, ..plan() };
+    let plan = EcsPlan { watch: WatchPlan { wait_seconds: 30, ..plan().watch }, ..plan() };
     let out = deploy(&e, &plan, HANG).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     assert!(out.failure.as_deref().unwrap().contains("did not complete in time"), "{:?}", out.failure);
-    assert_eq!(rev(&out.report.serving_task_definition_arn), "web:1");
+    assert_eq!(rev(&out.report.serving_revision), "web:1");
     assert_eq!(service_td(&e.ecs).await.rsplit('/').next(), Some("web:1"));
     let listed = e.ecs.list_service_deployments().cluster("c").service("web").send().await.unwrap();
     let ours = listed.service_deployments().iter().find(|d| d.target_service_revision_arn().is_some_and(|a| a.ends_with("/2"))).unwrap();
@@ -149,11 +148,11 @@ async fn a_timeout_with_rollback_stops_our_deployment_and_rolls_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_timeout_without_rollback_fails_and_says_what_serves() {
     let e = env(false).await;
-    let plan = DeployPlan { wait_seconds: 20, rollback: false, ..plan() };
+    let plan = EcsPlan { watch: WatchPlan { wait_seconds: 20, rollback: false, ..plan().watch }, ..plan() };
     let out = deploy(&e, &plan, HANG).await;
     assert_eq!(out.result, RunResult::Failure);
     assert!(out.failure.as_deref().unwrap().contains("`rollback` is off"), "{:?}", out.failure);
-    assert!(out.report.serving_task_definition_arn.is_some());
+    assert!(out.report.serving_revision.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -167,7 +166,7 @@ async fn cancellation_rolls_our_deployment_back() {
     let out = ecs::deploy(&e.ecs, &plan(), HANG, SCALE, &cancel, &Actions::default()).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     assert!(out.failure.as_deref().unwrap().contains("cancelled"), "{:?}", out.failure);
-    assert_eq!(rev(&out.report.serving_task_definition_arn), "web:1");
+    assert_eq!(rev(&out.report.serving_revision), "web:1");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -190,13 +189,13 @@ async fn a_rerun_after_a_rollback_reuses_the_identical_revision() {
     let before = revisions(&e.ecs).await;
     let again = deploy(&e, &plan(), CRASH).await;
     assert_eq!(revisions(&e.ecs).await, before, "web:2 already holds this image");
-    assert_eq!(rev(&again.report.task_definition_arn), "web:2");
+    assert_eq!(rev(&again.report.revision), "web:2");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn strategy_blue_green_starts_new_tasks_beside_the_old_with_the_circuit_breaker_on() {
     let e = env(false).await;
-    let out = deploy(&e, &DeployPlan { strategy: Strategy::BlueGreen, ..plan() }, GOOD).await;
+    let out = deploy(&e, &EcsPlan { strategy: Strategy::BlueGreen, ..plan() }, GOOD).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     let svc = e.ecs.describe_services().cluster("c").services("web").send().await.unwrap();
     let dc = svc.services()[0].deployment_configuration().unwrap();
@@ -212,7 +211,7 @@ async fn keep_revisions_deregisters_older_revisions_of_the_family() {
         register(&e.ecs, "web", &format!("other:{tag}")).await;
     }
     // web:1 serves; web:2 and web:3 are unused; ours becomes web:4.
-    let out = deploy(&e, &DeployPlan { keep_revisions: Some(2), ..plan() }, GOOD).await;
+    let out = deploy(&e, &EcsPlan { keep_revisions: Some(2), ..plan() }, GOOD).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     let active: Vec<String> = revisions(&e.ecs).await.iter().map(|a| a.rsplit('/').next().unwrap().to_string()).collect();
     assert_eq!(active, ["web:1", "web:3", "web:4"], "newest two kept, and the previous (rollback target) too");
@@ -229,7 +228,7 @@ async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
             .to_string(),
     )
     .unwrap();
-    let out = deploy(&e, &DeployPlan { task_definition_file: Some(path), ..plan() }, GOOD).await;
+    let out = deploy(&e, &EcsPlan { task_definition_file: Some(path), ..plan() }, GOOD).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     let td = e
         .ecs
@@ -265,14 +264,14 @@ async fn bad_input_is_refused_before_anything_is_registered() {
     let unknown_field = dir.path().join("unknown.json");
     std::fs::write(&unknown_field, r#"{"family":"web","containerDefinitions":[{"name":"app","image":"x"}],"cpuu":"256"}"#).unwrap();
 
-    let cases: Vec<(DeployPlan, &str)> = vec![
-        (DeployPlan { cluster: "nope".into(), ..plan() }, "cluster nope does not exist"),
-        (DeployPlan { service: "nope".into(), ..plan() }, "service nope does not exist"),
-        (DeployPlan { service: "going".into(), ..plan() }, "is DRAINING, not ACTIVE"),
-        (DeployPlan { service: "legacy".into(), ..plan() }, "CODE_DEPLOY deployment controller"),
-        (DeployPlan { containers: vec!["api".into()], ..plan() }, "its containers are: app"),
-        (DeployPlan { task_definition_file: Some(broken), ..plan() }, "is not valid JSON"),
-        (DeployPlan { task_definition_file: Some(unknown_field), ..plan() }, "unknown field(s) `cpuu`"),
+    let cases: Vec<(EcsPlan, &str)> = vec![
+        (EcsPlan { cluster: "nope".into(), ..plan() }, "cluster nope does not exist"),
+        (EcsPlan { service: "nope".into(), ..plan() }, "service nope does not exist"),
+        (EcsPlan { service: "going".into(), ..plan() }, "is DRAINING, not ACTIVE"),
+        (EcsPlan { service: "legacy".into(), ..plan() }, "CODE_DEPLOY deployment controller"),
+        (EcsPlan { containers: vec!["api".into()], ..plan() }, "its containers are: app"),
+        (EcsPlan { task_definition_file: Some(broken), ..plan() }, "is not valid JSON"),
+        (EcsPlan { task_definition_file: Some(unknown_field), ..plan() }, "unknown field(s) `cpuu`"),
     ];
     let before = revisions(&e.ecs).await;
     for (p, expected) in cases {
@@ -298,7 +297,8 @@ mod mocked {
     };
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
-    use fastdeploy::deploy::ecs::watch::{self, Ours, Pace, Verdict};
+    use fastdeploy::deploy::Pace;
+    use fastdeploy::deploy::ecs::watch::{self, Ours, Verdict};
     use fastdeploy::outcome::DeployReport;
 
     const SD: &str = "arn:aws:ecs:us-east-1:1:service-deployment/c/web/abc";

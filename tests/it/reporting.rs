@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use fastdeploy::gha::Actions;
-use fastdeploy::outcome::{BuildReport, ComponentReport, DeployReport, Phases, RunReport, RunResult, Warning};
+use fastdeploy::outcome::{BuildReport, ComponentReport, DeployReport, Phases, RunReport, RunResult, TargetRef, Warning};
 use fastdeploy::plan::{self, BuilderProbe, Plan};
 use fastdeploy::report::notify::Notifier;
 use fastdeploy::report::summary;
@@ -160,18 +160,17 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             codebuild_build: None,
         },
         deploy: Some(DeployReport {
-            cluster: "shop-prod".into(),
-            service: format!("shop-{name}"),
-            task_definition_arn: Some(arn(&format!("shop-{name}:43"))),
-            previous_task_definition_arn: Some(arn(&format!("shop-{name}:42"))),
+            target: TargetRef::Ecs { cluster: "shop-prod".into(), service: format!("shop-{name}") },
+            revision: Some(arn(&format!("shop-{name}:43"))),
+            previous_revision: Some(arn(&format!("shop-{name}:42"))),
             deployment_id: Some(format!("ecs-svc/{name}1234")),
-            serving_task_definition_arn: Some(arn(&format!("shop-{name}:{serving}"))),
+            serving_revision: Some(arn(&format!("shop-{name}:{serving}"))),
             seconds: Some(130.0),
             events: vec![
                 format!("(service shop-{name}) has started 2 tasks: (task 1a2b) (task 3c4d)."),
                 format!("(service shop-{name}) registered 2 targets in (target-group tg-{name})"),
             ],
-            stopped_tasks: vec![],
+            evidence: vec![],
             unchanged: false,
         }),
     }
@@ -188,16 +187,16 @@ fn report(result: RunResult) -> RunReport {
             let why = "ECS deployment circuit breaker: 3 tasks failed their health checks (exit code 1)".to_string();
             backend.failure = Some(why.clone());
             let d = backend.deploy.as_mut().unwrap();
-            d.serving_task_definition_arn = Some(arn("shop-backend:42"));
+            d.serving_revision = Some(arn("shop-backend:42"));
             d.events.push("(service shop-backend) (task 5e6f) failed container health checks.".into());
             d.events.push("(service shop-backend) deployment ecs-svc/backend1234 deployment failed: tasks failed to start.".into());
-            d.stopped_tasks.push("task 5e6f: Essential container in task exited (exit code 1) <OOM?> & restarted".into());
+            d.evidence.push("task 5e6f: Essential container in task exited (exit code 1) <OOM?> & restarted".into());
             failure = Some(format!("backend: {why}"));
         }
         RunResult::RolledBack => {
             backend.result = RunResult::RolledBack;
             let d = backend.deploy.as_mut().unwrap();
-            d.serving_task_definition_arn = Some(arn("shop-backend:42"));
+            d.serving_revision = Some(arn("shop-backend:42"));
             d.events.push("(service shop-backend) rolling back to deployment ecs-svc/backend0999.".into());
             failure = Some("backend: ECS rolled the deployment back; shop-backend:42 is serving".into());
         }

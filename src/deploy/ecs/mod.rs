@@ -20,46 +20,40 @@ use aws_sdk_ecs::types::{DesiredStatus, SortOrder, TaskDefinitionStatus};
 use crate::cancel::Cancel;
 use crate::error::chain_message;
 use crate::gha::Actions;
-use crate::outcome::{DeployReport, RunResult};
-use crate::plan::DeployPlan;
+use crate::outcome::{DeployReport, RunResult, TargetRef};
+use crate::plan::EcsPlan;
 pub use update::{Preflight, preflight};
-use watch::{Ours, Pace, Verdict};
+use watch::{Ours, Verdict};
 
-/// How one service's deploy ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeployOutcome {
-    pub result: RunResult,
-    pub report: DeployReport,
-    /// One line saying why, when it did not succeed.
-    pub failure: Option<String>,
-}
+use crate::deploy::{DeployOutcome, Pace};
 
 /// Deploys `image` (`repository@sha256:...`) to the plan's service and
 /// watches our deployment to a verdict. Never panics or returns early
 /// without saying which revision serves.
 pub async fn deploy(
     ecs: &aws_sdk_ecs::Client,
-    plan: &DeployPlan,
+    plan: &EcsPlan,
     image: &str,
     delay_scale: f64,
     cancel: &Cancel,
     actions: &Actions,
 ) -> DeployOutcome {
     let started = Instant::now();
-    let mut report = DeployReport { cluster: plan.cluster.clone(), service: plan.service.clone(), ..DeployReport::default() };
+    let mut report =
+        DeployReport { target: TargetRef::Ecs { cluster: plan.cluster.clone(), service: plan.service.clone() }, ..DeployReport::default() };
     let outcome = run(ecs, plan, image, delay_scale, cancel, actions, &mut report).await;
     report.seconds = Some(started.elapsed().as_secs_f64());
     let (result, failure) = match outcome {
         Ok(r) => r,
         Err(e) => (RunResult::Failure, Some(chain_message(&e))),
     };
-    if report.serving_task_definition_arn.is_none()
+    if report.serving_revision.is_none()
         && !matches!(result, RunResult::Success | RunResult::Skipped)
         && let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await
     {
-        report.serving_task_definition_arn = out.services().first().and_then(watch::serving);
+        report.serving_revision = out.services().first().and_then(watch::serving);
     }
-    let serving = report.serving_task_definition_arn.as_deref().unwrap_or("unknown (ECS did not answer)");
+    let serving = report.serving_revision.as_deref().unwrap_or("unknown (ECS did not answer)");
     actions.line(&format!("[{}] result: {}; serving {serving}", plan.service, result.as_str()));
     if let Some(f) = &failure {
         actions.line(&format!("[{}] {f}", plan.service));
@@ -69,7 +63,7 @@ pub async fn deploy(
 
 async fn run(
     ecs: &aws_sdk_ecs::Client,
-    plan: &DeployPlan,
+    plan: &EcsPlan,
     image: &str,
     scale: f64,
     cancel: &Cancel,
@@ -79,7 +73,7 @@ async fn run(
     let say = |s: &str| actions.line(&format!("[{}] {s}", plan.service));
     let pre = preflight(ecs, plan).await?;
     let current_arn = pre.current.arn().to_string();
-    report.previous_task_definition_arn = Some(current_arn.clone());
+    report.previous_revision = Some(current_arn.clone());
 
     let mut rendered = pre.base.clone();
     render::replace_images(&mut rendered, &pre.containers, image);
@@ -97,8 +91,8 @@ async fn run(
         if done {
             say(&format!("{current_arn} already runs {image} in {}; nothing to register or deploy", pre.containers.join(", ")));
             report.unchanged = true;
-            report.task_definition_arn = Some(current_arn.clone());
-            report.serving_task_definition_arn = Some(current_arn);
+            report.revision = Some(current_arn.clone());
+            report.serving_revision = Some(current_arn);
             return Ok((RunResult::Skipped, None));
         }
         say(&format!(
@@ -109,10 +103,10 @@ async fn run(
         None
     };
     if let Some(primary) = unfinished {
-        report.task_definition_arn = Some(current_arn.clone());
+        report.revision = Some(current_arn.clone());
         let previous =
             pre.service.deployments().iter().filter(|d| d.status() == Some("ACTIVE")).find_map(|d| d.task_definition()).map(str::to_string);
-        report.previous_task_definition_arn = previous.clone();
+        report.previous_revision = previous.clone();
         let ours = Ours {
             cluster: plan.cluster.clone(),
             service: plan.service.clone(),
@@ -136,7 +130,7 @@ async fn run(
             arn
         }
     };
-    report.task_definition_arn = Some(ours_td.clone());
+    report.revision = Some(ours_td.clone());
 
     let strategy = pre.strategy();
     say(&format!("updating service {} in cluster {} to {ours_td} ({} deployment)", plan.service, plan.cluster, strategy.as_str()));
@@ -166,7 +160,7 @@ async fn run(
 /// Watches our deployment to a verdict, rolls back when asked, and reports.
 async fn follow(
     ecs: &aws_sdk_ecs::Client,
-    plan: &DeployPlan,
+    plan: &EcsPlan,
     ours: Ours,
     scale: f64,
     cancel: &Cancel,
@@ -181,24 +175,24 @@ async fn follow(
         "watching deployment {} (service deployment {}), up to {} s",
         ours.deployment_id.as_deref().unwrap_or("-"),
         ours.service_deployment.as_deref().unwrap_or("-"),
-        plan.wait_seconds
+        plan.watch.wait_seconds
     ));
 
     let pace = Pace {
-        poll: Duration::from_secs_f64(plan.poll_seconds.max(0.0) * scale),
+        poll: Duration::from_secs_f64(plan.watch.poll_seconds.max(0.0) * scale),
         scale,
-        deadline: Instant::now() + Duration::from_secs_f64(plan.wait_seconds as f64 * scale),
+        deadline: Instant::now() + Duration::from_secs_f64(plan.watch.wait_seconds as f64 * scale),
     };
     let verdict = watch::watch(ecs, &ours, plan.wait_until, pace, cancel, actions, report).await?;
     let verdict = match verdict {
-        Verdict::TimedOut | Verdict::Cancelled if plan.rollback => {
+        Verdict::TimedOut | Verdict::Cancelled if plan.watch.rollback => {
             let cancelled = verdict == Verdict::Cancelled;
             say(&if cancelled {
                 "cancelled: rolling our deployment back".to_string()
             } else {
-                format!("no verdict within {} s: rolling our deployment back", plan.wait_seconds)
+                format!("no verdict within {} s: rolling our deployment back", plan.watch.wait_seconds)
             });
-            let rolled = rollback::roll_back(ecs, &ours, rollback::settle_pace(&pace, cancelled), actions, report).await;
+            let rolled = rollback::roll_back(ecs, &ours, crate::deploy::settle_pace(&pace, cancelled), actions, report).await;
             let why = if cancelled { "the workflow was cancelled" } else { "the deployment did not complete in time" };
             match rolled {
                 Verdict::RolledBack { serving, .. } => Verdict::RolledBack { serving, reason: format!("{why}; fastdeploy rolled it back") },
@@ -212,22 +206,22 @@ async fn follow(
     let (result, failure) = match verdict {
         Verdict::Succeeded { serving } => {
             say(&format!("deployment complete: {serving} serves"));
-            report.serving_task_definition_arn = Some(serving);
+            report.serving_revision = Some(serving);
             (RunResult::Success, None)
         }
         Verdict::TrafficShifted { serving, stage } => {
             say(&format!("production traffic is on {serving} ({stage}); not waiting for bake time (wait-until: traffic-shifted)"));
-            report.serving_task_definition_arn = Some(serving);
+            report.serving_revision = Some(serving);
             (RunResult::Success, None)
         }
         Verdict::RolledBack { serving, reason } => {
-            report.serving_task_definition_arn = serving.clone().or(report.serving_task_definition_arn.take());
-            let back_on = report.serving_task_definition_arn.clone().unwrap_or_else(|| "an unknown revision".into());
+            report.serving_revision = serving.clone().or(report.serving_revision.take());
+            let back_on = report.serving_revision.clone().unwrap_or_else(|| "an unknown revision".into());
             (RunResult::RolledBack, Some(format!("deployment of {ours_td} rolled back ({reason}); the service is back on {back_on}")))
         }
         Verdict::Failed { serving, reason } => {
             if serving.is_some() {
-                report.serving_task_definition_arn = serving;
+                report.serving_revision = serving;
             }
             (RunResult::Failure, Some(format!("deployment of {ours_td} failed: {reason}")))
         }
@@ -235,14 +229,14 @@ async fn follow(
             RunResult::Failure,
             Some(format!(
                 "deployment of {ours_td} did not complete within {} s and `rollback` is off; ECS keeps trying",
-                plan.wait_seconds
+                plan.watch.wait_seconds
             )),
         ),
         Verdict::Cancelled => (RunResult::Failure, Some("the workflow was cancelled and `rollback` is off; ECS keeps deploying".into())),
     };
     if result != RunResult::Success {
-        report.stopped_tasks = stopped_tasks(ecs, plan, &ours_td).await;
-        for t in &report.stopped_tasks {
+        report.evidence = stopped_tasks(ecs, plan, &ours_td).await;
+        for t in &report.evidence {
             say(&format!("stopped task {t}"));
         }
     } else if let Some(keep) = plan.keep_revisions {
@@ -276,7 +270,7 @@ async fn latest_identical(ecs: &aws_sdk_ecs::Client, rendered: &serde_json::Valu
 }
 
 /// The service deployment UpdateService started, when its response did not name it.
-async fn started_service_deployment(ecs: &aws_sdk_ecs::Client, plan: &DeployPlan, asked_at: aws_smithy_types::DateTime) -> Option<String> {
+async fn started_service_deployment(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan, asked_at: aws_smithy_types::DateTime) -> Option<String> {
     let after = aws_smithy_types::DateTime::from_secs_f64(asked_at.as_secs_f64() - 2.0);
     let out = ecs
         .list_service_deployments()
@@ -300,7 +294,7 @@ async fn started_service_deployment(ecs: &aws_sdk_ecs::Client, plan: &DeployPlan
 }
 
 /// Stopped tasks of our revision: why they stopped and their containers' exit codes.
-async fn stopped_tasks(ecs: &aws_sdk_ecs::Client, plan: &DeployPlan, ours_td: &str) -> Vec<String> {
+async fn stopped_tasks(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan, ours_td: &str) -> Vec<String> {
     let listed = ecs.list_tasks().cluster(&plan.cluster).service_name(&plan.service).desired_status(DesiredStatus::Stopped).send().await;
     let arns: Vec<String> = match listed {
         Ok(out) => out.task_arns().iter().take(100).cloned().collect(),

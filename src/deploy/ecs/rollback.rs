@@ -6,13 +6,12 @@
 //! definition. Either way we wait for it to settle, within a budget, and say
 //! which revision serves.
 
-use std::time::Instant;
-
 use anyhow::Context;
 use aws_sdk_ecs::types::StopServiceDeploymentStopType;
 
-use super::watch::{self, Ours, Pace, Verdict};
+use super::watch::{self, Ours, Verdict};
 use crate::cancel::Cancel;
+use crate::deploy::Pace;
 use crate::error::chain_message;
 use crate::gha::Actions;
 use crate::outcome::DeployReport;
@@ -33,7 +32,7 @@ pub async fn roll_back(ecs: &aws_sdk_ecs::Client, ours: &Ours, pace: Pace, actio
     }
     let Some(previous) = ours.previous.clone() else {
         return Verdict::Failed {
-            serving: report.serving_task_definition_arn.clone(),
+            serving: report.serving_revision.clone(),
             reason: "there is no previous revision to roll back to".into(),
         };
     };
@@ -49,7 +48,7 @@ pub async fn roll_back(ecs: &aws_sdk_ecs::Client, ours: &Ours, pace: Pace, actio
         .with_context(|| format!("updating service {} back to {previous}", ours.service));
     let service = match updated {
         Ok(out) => out.service().cloned(),
-        Err(e) => return Verdict::Failed { serving: report.serving_task_definition_arn.clone(), reason: chain_message(&e) },
+        Err(e) => return Verdict::Failed { serving: report.serving_revision.clone(), reason: chain_message(&e) },
     };
     let back = Ours {
         task_definition: previous.clone(),
@@ -78,16 +77,4 @@ fn settle(v: anyhow::Result<Verdict>, ours: &Ours) -> Verdict {
         Ok(other) => other,
         Err(e) => Verdict::Failed { serving: None, reason: format!("watching the rollback: {}", chain_message(&e)) },
     }
-}
-
-/// The budget a rollback gets to settle: short after cancellation (the
-/// runner kills the job seconds after SIGTERM), longer after a timeout.
-pub fn settle_deadline(cancelled: bool, scale: f64) -> Instant {
-    let seconds = if cancelled { 6.0 } else { 300.0 };
-    Instant::now() + std::time::Duration::from_secs_f64(seconds * scale)
-}
-
-/// A pace for the settle wait.
-pub fn settle_pace(base: &Pace, cancelled: bool) -> Pace {
-    Pace { deadline: settle_deadline(cancelled, base.scale), ..*base }
 }

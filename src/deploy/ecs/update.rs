@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, Depl
 use super::render;
 use super::wire::{self, Described};
 use crate::error::BadInput;
-use crate::plan::DeployPlan;
+use crate::plan::EcsPlan;
 use crate::settings::Strategy;
 
 /// What preflight found, reused by the deploy.
@@ -39,7 +39,7 @@ fn is_not_found(e: &anyhow::Error) -> bool {
 }
 
 /// Checks the plan against ECS before anything is built or registered.
-pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &DeployPlan) -> anyhow::Result<Preflight> {
+pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Result<Preflight> {
     let (cluster, name) = (&plan.cluster, &plan.service);
     let clusters = ecs
         .describe_clusters()
@@ -123,7 +123,7 @@ pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &DeployPlan) -> anyhow::
 /// the new tasks start beside the old before any is drained, and the circuit
 /// breaker watches them. Native BLUE_GREEN, LINEAR and CANARY services keep
 /// their own configuration.
-pub fn deployment_configuration(pre: &Preflight, plan: &DeployPlan) -> Option<DeploymentConfiguration> {
+pub fn deployment_configuration(pre: &Preflight, plan: &EcsPlan) -> Option<DeploymentConfiguration> {
     if plan.strategy != Strategy::BlueGreen || pre.strategy() != DeploymentStrategy::Rolling {
         return None;
     }
@@ -131,7 +131,7 @@ pub fn deployment_configuration(pre: &Preflight, plan: &DeployPlan) -> Option<De
     let mut b = DeploymentConfiguration::builder()
         .maximum_percent(200)
         .minimum_healthy_percent(100)
-        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(plan.rollback).build())
+        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(plan.watch.rollback).build())
         .set_alarms(current.alarms().cloned());
     if let Some(s) = current.strategy() {
         b = b.strategy(s.clone());
@@ -140,12 +140,7 @@ pub fn deployment_configuration(pre: &Preflight, plan: &DeployPlan) -> Option<De
 }
 
 /// UpdateService to `task_definition`. Returns the service as ECS answered.
-pub async fn update_service(
-    ecs: &aws_sdk_ecs::Client,
-    pre: &Preflight,
-    plan: &DeployPlan,
-    task_definition: &str,
-) -> anyhow::Result<Service> {
+pub async fn update_service(ecs: &aws_sdk_ecs::Client, pre: &Preflight, plan: &EcsPlan, task_definition: &str) -> anyhow::Result<Service> {
     let out = ecs
         .update_service()
         .cluster(&plan.cluster)

@@ -7,7 +7,7 @@
 //! blip) is reported and the next look tries again.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use aws_sdk_ecs::types::{
@@ -16,6 +16,7 @@ use aws_sdk_ecs::types::{
 };
 
 use crate::cancel::Cancel;
+use crate::deploy::Pace;
 use crate::error::chain_message;
 use crate::gha::Actions;
 use crate::outcome::DeployReport;
@@ -53,28 +54,6 @@ pub enum Verdict {
     TimedOut,
     /// The workflow was cancelled (SIGTERM/SIGINT).
     Cancelled,
-}
-
-/// Polling settings, already scaled.
-#[derive(Debug, Clone, Copy)]
-pub struct Pace {
-    /// Time between looks before jitter (clamped to 15 s).
-    pub poll: Duration,
-    /// Multiplier applied to the 15 s ceiling too (tests).
-    pub scale: f64,
-    pub deadline: Instant,
-}
-
-impl Pace {
-    pub const MAX_POLL_SECONDS: f64 = 15.0;
-
-    /// Next pause: the poll interval ±20 %, never above 15 s (scaled).
-    pub fn next_pause(&self) -> Duration {
-        let ceiling = Self::MAX_POLL_SECONDS * self.scale;
-        let base = self.poll.as_secs_f64().min(ceiling);
-        let jittered = base * (0.8 + 0.4 * fastrand::f64());
-        Duration::from_secs_f64(jittered.min(ceiling).max(0.0))
-    }
 }
 
 /// What one look saw.
@@ -349,7 +328,7 @@ pub async fn watch(
             Ok(l) => {
                 failed_looks = 0;
                 narrator.show(&l, ours, actions, report);
-                report.serving_task_definition_arn = serving(&l.service);
+                report.serving_revision = serving(&l.service);
                 if let Some(v) = judge(&l, ours, wait_until) {
                     return Ok(v);
                 }
@@ -380,19 +359,6 @@ pub async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pauses_are_jittered_and_never_above_fifteen_seconds() {
-        let pace = Pace { poll: Duration::from_secs(5), scale: 1.0, deadline: Instant::now() };
-        for _ in 0..200 {
-            let p = pace.next_pause().as_secs_f64();
-            assert!((4.0..=6.0).contains(&p), "{p}");
-        }
-        let slow = Pace { poll: Duration::from_secs(60), scale: 1.0, deadline: Instant::now() };
-        assert!(slow.next_pause().as_secs_f64() <= 15.0);
-        let scaled = Pace { poll: Duration::from_millis(50), scale: 0.01, deadline: Instant::now() };
-        assert!(scaled.next_pause().as_secs_f64() <= 0.15);
-    }
 
     fn dep(id: &str, status: &str, td: &str, rollout: DeploymentRolloutState) -> Deployment {
         Deployment::builder().id(id).status(status).task_definition(td).rollout_state(rollout).desired_count(1).running_count(1).build()
