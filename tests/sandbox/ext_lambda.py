@@ -1,0 +1,742 @@
+"""Lambda functions whose updates take time and can fail, as the Lambda documentation describes.
+
+Stock moto makes a function Active at once, reports every update Successful,
+has no RevisionId, hashes the ImageUri string for CodeSha256, lets a published
+version share its code with $LATEST (a later update changes the version's
+ImageUri too) and ignores PublishVersion's and UpdateAlias's preconditions.
+This extension patches moto's Lambda backend and responses, following the
+Lambda API reference (UpdateFunctionCode, UpdateFunctionConfiguration,
+PublishVersion, GetFunction, CreateAlias, GetAlias, UpdateAlias), the "Lambda
+function states" guide and responses recorded from AWS (LocalStack's
+snapshot tests). What the sandbox had to guess is marked GUESS.
+
+Functions and their states (progress is computed lazily from wall-clock
+time when a Lambda request arrives, no background thread; a function settles
+`create_steps` or `steps` times `step_seconds` after it started):
+- CreateFunction (PackageType Image with Code.ImageUri needs no docker; Zip
+  works as in moto) answers 201 with State Pending, StateReason "The function
+  is being created.", StateReasonCode Creating, a RevisionId and no
+  LastUpdateStatus ("first set to Successful after function creation
+  completes"). After `create_steps` it is State Active, LastUpdateStatus
+  Successful, with a new RevisionId. An image matching a marker (below) ends
+  State Failed instead, with StateReason/StateReasonCode and LastUpdateStatus
+  Failed with LastUpdateStatusReason/LastUpdateStatusReasonCode.
+- CodeSha256 of an image function is the hex of the image digest: the
+  `sha256:` part of an `...@sha256:<hex>` ImageUri, or for a tag the digest of
+  that tag in moto's ECR (its registry's account and region), or, when ECR does
+  not have it, the sha256 of the URI (GUESS: Lambda refuses an image that does
+  not exist; the sandbox does not check). CodeSize is 0. GetFunction's Code is
+  {RepositoryType ECR, ImageUri as given, ResolvedImageUri
+  <repository>@sha256:<CodeSha256>}. LastModified is in Lambda's format
+  (2024-01-02T03:04:05.678+0000).
+- UpdateFunctionCode (ImageUri for Image functions; ZipFile/S3 for Zip ones:
+  "Please provide ImageUri when updating a function with packageType Image." /
+  "Please don't provide ImageUri when updating a function with packageType
+  Zip.", InvalidParameterValueException) and UpdateFunctionConfiguration
+  answer 200 with the new code/configuration, LastUpdateStatus InProgress,
+  LastUpdateStatusReason "The function is being created.",
+  LastUpdateStatusReasonCode Creating (as AWS answers; "Creating" is not in
+  the service model's LastUpdateStatusReasonCode enum, so the Rust SDK reads
+  it as Unknown("Creating")) and a new RevisionId; a request Lambda rejects
+  changes nothing. After `steps` the update is Successful and the RevisionId
+  changes again (so
+  the RevisionId to publish with comes from the GetFunction that saw
+  Successful, not from UpdateFunctionCode's answer). Architectures in
+  UpdateFunctionCode are applied. DryRun changes nothing and answers the
+  configuration with the new image's CodeSha256.
+- An image matching a marker ends the update LastUpdateStatus Failed with the
+  marker's LastUpdateStatusReason and LastUpdateStatusReasonCode, State stays
+  Active and, as the guide says ("Lambda aborts the update and the function's
+  previous code and configuration remain available"), $LATEST reports its
+  previous code again: GetFunction's Code.ImageUri/ResolvedImageUri and
+  CodeSha256 (and Architectures) are the ones from before the update, which
+  did not count as a change for PublishVersion (GUESS: AWS may keep showing
+  the attempted ImageUri; the guide only says the previous code is served).
+  A later UpdateFunctionCode is accepted.
+- While $LATEST is Pending, Failed or its update InProgress,
+  UpdateFunctionCode, UpdateFunctionConfiguration and PublishVersion answer
+  409 ResourceConflictException: "The operation cannot be performed at this
+  time. An update is in progress for resource: <unqualified function arn>"
+  (InProgress, the text recorded from AWS) or "The operation cannot be
+  performed at this time. The resource <arn> is currently in the following
+  state: 'Pending'. StateReasonCode: 'Creating'" (GUESS for 'Failed'). The
+  state is checked before the RevisionId (GUESS: AWS's order is not
+  documented).
+- A RevisionId that is not the current one (UpdateFunctionCode,
+  UpdateFunctionConfiguration, PublishVersion: $LATEST's; UpdateAlias: the
+  alias's) answers 412 PreconditionFailedException "The Revision Id provided
+  does not match the latest Revision Id. Call the GetFunction/GetAlias API to
+  retrieve the latest Revision Id".
+
+Versions and aliases
+- PublishVersion answers 201 with a snapshot of $LATEST (its own RevisionId,
+  State Active, LastUpdateStatus Successful, qualified FunctionArn): later
+  updates do not change it. Version numbers count up and are never reused.
+  A CodeSha256 that is not $LATEST's: 400 InvalidParameterValueException
+  "CodeSHA256 (<given>) is different from current CodeSHA256 in $LATEST
+  (<current>). Please try again with the CodeSHA256 in $LATEST.". When no
+  UpdateFunctionCode/UpdateFunctionConfiguration has been accepted since the
+  last published version, it answers that version again (201) and publishes
+  nothing (as AWS does, which counts update calls, not content). Publishing a
+  new version gives $LATEST a new RevisionId (as recorded from AWS).
+  UpdateFunctionCode with Publish=true publishes at once from the new code,
+  CreateFunction with Publish=true publishes version 1 (GUESS: the sandbox
+  does not model a version's own Pending state; versions are Active).
+- CreateAlias (201): the version must exist ("Function not found:
+  <arn>:<version>", 404); an existing name is 409 ResourceConflictException
+  "Alias already exists: <alias arn>". GetAlias (200) of a missing alias: 404
+  ResourceNotFoundException "Cannot find alias arn: <alias arn>". UpdateAlias
+  (200) checks RevisionId, the target version, answers 404 "Alias not found:
+  <alias arn>" for a missing alias and gives the alias a new RevisionId.
+  DeleteAlias answers 204. RoutingConfig is left out when not set.
+
+Errors are shaped as Lambda sends them: the HTTP status, an
+`X-Amzn-ErrorType: <Code>` header and a JSON body {"Type": "User",
+"message": ...} ("Message" for ResourceNotFoundException and
+ServiceException, as the service model has it); moto's own Lambda errors are
+rewritten to that shape too.
+
+Control endpoint (POST JSON):
+- /_sandbox/lambda/config {"step_seconds": 0.2, "steps": 3, "create_steps": 2,
+  "markers": [{"marker": "badimage", "code": "InvalidImage", "reason": "..."}]}
+  sets what is given and returns the configuration in force (defaults:
+  step_seconds 0.5, steps 3, create_steps 2, markers "badimage" InvalidImage
+  and "deniedimage" ImageAccessDenied). `markers`
+  replaces the list; a marker matches when it is a substring of the ImageUri;
+  `code` must be a LastUpdateStatusReasonCode of the service model (e.g.
+  InvalidImage, ImageAccessDenied, ImageDeleted); `reason` defaults to
+  Lambda's text for the code and may contain {image}. New timings apply to
+  creations and updates started afterwards; 0 steps settle at the next Lambda
+  request (the answer to the request itself still says Pending/InProgress).
+  (Throttling and lost answers for Lambda actions: ext_faults.)
+- /_sandbox/lambda/reset {} restores the default configuration and clears the
+  call log (moto's /moto-api/reset drops the functions).
+- /_sandbox/lambda/calls {"action": "UpdateFunctionCode", "function": "f",
+  "clear": false} returns the Lambda requests seen, in order, as {"action",
+  "function", "qualifier", "status", "error", "time", "body"} (optionally
+  filtered by action and/or function name; body without ZipFile), then clears
+  the log when "clear" is true.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote
+
+import botocore.session
+from moto.awslambda import models as lambda_models
+from moto.awslambda import responses as lambda_responses
+from moto.core.exceptions import JsonRESTError
+from moto.ecr import models as ecr_models
+from moto.moto_server import werkzeug_app
+from sandbox_control import handle_control
+
+LOCK = threading.RLock()
+
+# Lambda's own texts for the reason codes a marker is likely to use.
+REASONS = {
+    "InvalidImage": "The image manifest, config or layer media type for the source image {image} is not supported.",
+    "ImageAccessDenied": "Lambda does not have permission to access the ECR image. Check the ECR permissions.",
+    "ImageDeleted": "The function is trying to use a deleted image.",
+}
+DEFAULTS: dict[str, Any] = {
+    "step_seconds": 0.5,
+    "steps": 3,
+    "create_steps": 2,
+    "markers": [
+        {"marker": "badimage", "code": "InvalidImage", "reason": REASONS["InvalidImage"]},
+        {"marker": "deniedimage", "code": "ImageAccessDenied", "reason": REASONS["ImageAccessDenied"]},
+    ],
+}
+CONFIG: dict[str, Any] = copy.deepcopy(DEFAULTS)
+CALLS: list[dict[str, Any]] = []
+
+_MODEL = botocore.session.get_session().get_service_model("lambda")
+REASON_CODES = set(_MODEL.shape_for("LastUpdateStatusReasonCode").enum)
+
+CREATING = {"status": "InProgress", "reason": "The function is being created.", "code": "Creating"}
+
+Function = lambda_models.LambdaFunction
+Backend = lambda_models.LambdaBackend
+Response = lambda_responses.LambdaResponse
+
+
+class LambdaError(JsonRESTError):
+    """An error as Lambda sends it: X-Amzn-ErrorType header, {"Type", "message"} body."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(error_type, message)
+        self.code = status
+        key = "Message" if error_type in ("ResourceNotFoundException", "ServiceException") else "message"
+        self.description = json.dumps({"Type": "User" if status < 500 else "Service", key: message})
+
+
+def _conflict(message: str) -> LambdaError:
+    return LambdaError(409, "ResourceConflictException", message)
+
+
+def _not_found(message: str) -> LambdaError:
+    return LambdaError(404, "ResourceNotFoundException", message)
+
+
+def _invalid(message: str) -> LambdaError:
+    return LambdaError(400, "InvalidParameterValueException", message)
+
+
+def _rev() -> str:
+    return str(uuid.uuid4())
+
+
+def _lambda_date() -> str:
+    # Lambda's LastModified: 2024-01-02T03:04:05.678+0000
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _due(steps_key: str) -> float:
+    return time.time() + int(CONFIG[steps_key]) * float(CONFIG["step_seconds"])
+
+
+# ---------------------------------------------------------------------------
+# Images: digest, repository, markers.
+
+_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+
+
+def _split_tag(uri: str) -> tuple[str, str]:
+    """registry/repo:tag -> (registry/repo, tag); a registry port is not a tag."""
+    head, _, last = uri.rpartition("/")
+    if ":" in last:
+        name, _, tag = last.rpartition(":")
+        return (f"{head}/{name}" if head else name), tag
+    return uri, "latest"
+
+
+def _repository_of(uri: str) -> str:
+    return uri.split("@", 1)[0] if "@" in uri else _split_tag(uri)[0]
+
+
+def _image_digest(account: str, region: str, uri: str) -> str:
+    """The hex digest Lambda reports as CodeSha256 for an image."""
+    if "@" in uri:
+        digest = uri.rsplit("@", 1)[1]
+        return digest.split(":", 1)[1] if ":" in digest else digest
+    repo, tag = _split_tag(uri)
+    host, _, name = repo.partition("/")
+    m = _ECR_HOST.match(host)
+    if m:
+        account, region = m.group(1), m.group(2)
+    try:
+        images = ecr_models.ecr_backends[account][region].batch_get_image(name, image_ids=[{"imageTag": tag}])["images"]
+        if images:
+            return images[0].get_image_digest().split(":", 1)[-1]
+    except Exception:  # noqa: BLE001 - no such repository: fall back below
+        pass
+    return hashlib.sha256(uri.encode("utf-8")).hexdigest()
+
+
+def _marker_for(image: str | None) -> dict[str, str] | None:
+    if not image:
+        return None
+    for m in CONFIG["markers"]:
+        if m["marker"] in image:
+            return {"code": m["code"], "reason": m["reason"].replace("{image}", image)}
+    return None
+
+
+def _check_marker(m: Any) -> dict[str, str]:
+    if not isinstance(m, dict) or not m.get("marker") or not isinstance(m["marker"], str):
+        raise ValueError(f"a marker needs a non-empty string 'marker': {m!r}")
+    code = m.get("code", "InvalidImage")
+    if code not in REASON_CODES:
+        raise ValueError(f"unknown LastUpdateStatusReasonCode {code!r}: use one of {sorted(REASON_CODES)}")
+    return {"marker": m["marker"], "code": code, "reason": str(m.get("reason") or REASONS.get(code, f"{code}: the image {{image}} cannot be used."))}
+
+
+# ---------------------------------------------------------------------------
+# Sandbox state, kept on moto's LambdaFunction as `_sandbox`.
+
+# What an aborted update puts back.
+SNAPSHOT = (
+    "code", "code_sha_256", "code_size", "code_digest", "code_bytes", "_architectures", "image_config",
+    "description", "handler", "memory_size", "role", "run_time", "timeout", "_vpc_config", "environment_vars",
+    "layers", "_ephemeral_storage",
+)
+# What a published version must not share with $LATEST.
+DEEP = ("code", "_architectures", "image_config", "_vpc_config", "environment_vars", "layers", "tracing_config", "tags")
+
+
+def _snapshot(fn: Function) -> dict[str, Any]:
+    return {a: copy.deepcopy(getattr(fn, a)) for a in SNAPSHOT if hasattr(fn, a)}
+
+
+def _restore(fn: Function, snap: dict[str, Any]) -> None:
+    for a, v in snap.items():
+        setattr(fn, a, v)
+
+
+def _new_state(state: str, last_update: dict[str, str] | None) -> dict[str, Any]:
+    return {
+        "revision_id": _rev(),
+        "state": state,
+        "state_reason": None,
+        "state_reason_code": None,
+        "last_update": last_update,
+        "pending": None,
+        "serial": 0,
+        "last_published": None,
+        "next_version": 1,
+    }
+
+
+def _advance(fn: Function, now: float) -> None:
+    st = getattr(fn, "_sandbox", None)
+    if not st or not st["pending"] or st["pending"]["due"] > now:
+        return
+    p, st["pending"] = st["pending"], None
+    st["revision_id"] = _rev()
+    fail = p["fail"]
+    if p["kind"] == "create":
+        if fail:
+            st.update(state="Failed", state_reason=fail["reason"], state_reason_code=fail["code"])
+            st["last_update"] = {"status": "Failed", "reason": fail["reason"], "code": fail["code"]}
+        else:
+            st.update(state="Active", state_reason=None, state_reason_code=None)
+            st["last_update"] = {"status": "Successful"}
+    elif fail:
+        _restore(fn, p["restore"])
+        st["serial"] = p["serial_before"]
+        st["last_update"] = {"status": "Failed", "reason": fail["reason"], "code": fail["code"]}
+    else:
+        st["last_update"] = {"status": "Successful"}
+
+
+def _advance_all(backend: Backend) -> None:
+    now = time.time()
+    for group in list(backend._lambdas._functions.values()):
+        if group.get("latest") is not None:
+            _advance(group["latest"], now)
+
+
+def _start_update(fn: Function, snap: dict[str, Any], fail: dict[str, str] | None) -> None:
+    st = fn._sandbox
+    st["pending"] = {"kind": "update", "due": _due("steps"), "fail": fail, "restore": snap, "serial_before": st["serial"]}
+    st["serial"] += 1
+    st["revision_id"] = _rev()
+    st["last_update"] = dict(CREATING)
+    fn.last_modified = _lambda_date()
+
+
+def _check_mutable(fn: Function) -> None:
+    st = fn._sandbox
+    if st["state"] != "Active":
+        raise _conflict(
+            f"The operation cannot be performed at this time. The resource {fn.function_arn} is currently in the "
+            f"following state: '{st['state']}'. StateReasonCode: '{st['state_reason_code']}'"
+        )
+    if st["last_update"] and st["last_update"]["status"] == "InProgress":
+        raise _conflict(f"The operation cannot be performed at this time. An update is in progress for resource: {fn.function_arn}")
+
+
+def _check_revision(current: str, given: str | None) -> None:
+    if given and given != current:
+        raise LambdaError(
+            412,
+            "PreconditionFailedException",
+            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+        )
+
+
+def _publish(backend: Backend, fn: Function, description: str | None) -> Function:
+    storage = backend._lambdas
+    st = fn._sandbox
+    versions = storage._functions[fn.function_name]["versions"]
+    last = st["last_published"]
+    if last and last[0] == st["serial"] and any(v is last[1] for v in versions):
+        return last[1]
+    number = st["next_version"]
+    st["next_version"] += 1
+    v = copy.copy(fn)
+    for a in DEEP:
+        if hasattr(fn, a):
+            setattr(v, a, copy.deepcopy(getattr(fn, a)))
+    v.set_version(number)
+    v.last_modified = fn.last_modified
+    if description:
+        v.description = description
+    v._sandbox = _new_state("Active", {"status": "Successful"})
+    versions.append(v)
+    storage._arns[v.function_arn] = v
+    st["last_published"] = (st["serial"], v)
+    # AWS gives $LATEST a new RevisionId when a version is published from it.
+    st["revision_id"] = _rev()
+    return v
+
+
+# ---------------------------------------------------------------------------
+# Model patches.
+
+_orig_init = Function.__init__
+_orig_set_function_code = Function._set_function_code
+_orig_get_configuration = Function.get_configuration
+_orig_get_code = Function.get_code
+
+
+def _init(self: Function, account_id: str, spec: dict[str, Any], region: str, version: str | int = 1) -> None:
+    _orig_init(self, account_id, spec, region, version)
+    self.last_modified = _lambda_date()
+    st = _new_state("Pending", None)
+    st.update(state_reason="The function is being created.", state_reason_code="Creating")
+    st["pending"] = {"kind": "create", "due": _due("create_steps"), "fail": _marker_for((spec.get("Code") or {}).get("ImageUri"))}
+    self._sandbox = st
+
+
+def _set_function_code(self: Function, updated_spec: dict[str, Any]) -> None:
+    if "ImageUri" not in updated_spec:
+        return _orig_set_function_code(self, updated_spec)
+    from_update = updated_spec is not self.code
+    if from_update and updated_spec.get("DryRun"):
+        return None
+    uri = updated_spec["ImageUri"]
+    self.code_sha_256 = _image_digest(self.account_id, self.region, uri)
+    self.code_size = 0
+    if from_update:
+        self.code["ImageUri"] = uri
+    return None
+
+
+def get_configuration(self: Function, on_create: bool = False) -> dict[str, Any]:
+    config = _orig_get_configuration(self, on_create)
+    st = getattr(self, "_sandbox", None)
+    if st is not None:
+        for key in ("StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
+            config.pop(key, None)
+        config["RevisionId"] = st["revision_id"]
+        config["State"] = st["state"]
+        if st["state_reason"]:
+            config["StateReason"] = st["state_reason"]
+            config["StateReasonCode"] = st["state_reason_code"]
+        lu = st["last_update"]
+        if lu:
+            config["LastUpdateStatus"] = lu["status"]
+            if lu.get("reason"):
+                config["LastUpdateStatusReason"] = lu["reason"]
+                config["LastUpdateStatusReasonCode"] = lu["code"]
+    # Lambda leaves out what is not set (Handler and Runtime of an image function).
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def get_code(self: Function) -> dict[str, Any]:
+    resp = _orig_get_code(self)
+    uri = self.code.get("ImageUri") if isinstance(self.code, dict) else None
+    if uri:
+        resp["Code"] = {
+            "RepositoryType": "ECR",
+            "ImageUri": uri,
+            "ResolvedImageUri": f"{_repository_of(uri)}@sha256:{self.code_sha_256}",
+        }
+    return resp
+
+
+def _alias_to_json(self: lambda_models.LambdaAlias) -> dict[str, Any]:
+    out = {
+        "AliasArn": self.arn,
+        "Description": self.description or "",
+        "FunctionVersion": self.function_version,
+        "Name": self.name,
+        "RevisionId": self.revision_id,
+    }
+    if self.routing_config:
+        out["RoutingConfig"] = self.routing_config
+    return out
+
+
+def publish_version(self: Backend, function_name: str, description: str = "") -> Function:
+    # Also what CreateFunction(Publish=true) and CloudFormation call.
+    with LOCK:
+        fn = self._lambdas.get_function_by_name_or_arn_forbid_qualifier(function_name)
+        return _publish(self, fn, description)
+
+
+Function.__init__ = _init
+Function._set_function_code = _set_function_code
+Function.get_configuration = get_configuration
+Function.get_code = get_code
+lambda_models.LambdaAlias.to_json = _alias_to_json
+Backend.publish_version = publish_version
+
+
+# ---------------------------------------------------------------------------
+# Response patches.
+
+
+def _body(self: Response) -> dict[str, Any]:
+    try:
+        data = json.loads(self.body or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _fn_ref(self: Response) -> str:
+    parts = self.path.split("/")
+    return unquote(parts[parts.index("functions") + 1])
+
+
+def _latest(self: Response) -> Function:
+    return self.backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(_fn_ref(self))
+
+
+def _alias_name(self: Response) -> str:
+    return unquote(self.path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _version_of(self: Response, fn: Function, version: str | None) -> None:
+    if version == "$LATEST":
+        return
+    if not any(str(v.version) == str(version) for v in self.backend._lambdas._functions[fn.function_name]["versions"]):
+        raise _not_found(f"Function not found: {fn.function_arn}:{version}")
+
+
+def update_function_code(self: Response) -> Any:
+    fn = _latest(self)
+    body = _body(self)
+    _check_mutable(fn)
+    _check_revision(fn._sandbox["revision_id"], body.get("RevisionId"))
+    image = body.get("ImageUri")
+    if fn.package_type == "Image" and not image:
+        raise _invalid("Please provide ImageUri when updating a function with packageType Image.")
+    if fn.package_type != "Image" and image:
+        raise _invalid("Please don't provide ImageUri when updating a function with packageType Zip.")
+    if body.get("DryRun"):
+        config = fn.get_configuration()
+        if image:
+            config["CodeSha256"] = _image_digest(fn.account_id, fn.region, image)
+        return 200, {}, json.dumps(config)
+    snap = _snapshot(fn)
+    try:
+        if body.get("Architectures"):
+            fn.architectures = body["Architectures"]
+        fn._set_function_code(body)
+    except Exception:
+        _restore(fn, snap)  # a rejected request changes nothing
+        raise
+    _start_update(fn, snap, _marker_for(image))
+    if body.get("Publish"):
+        return 200, {}, json.dumps(_publish(self.backend, fn, None).get_configuration())
+    return 200, {}, json.dumps(fn.get_configuration())
+
+
+def update_function_configuration(self: Response) -> Any:
+    fn = _latest(self)
+    body = _body(self)
+    _check_mutable(fn)
+    _check_revision(fn._sandbox["revision_id"], body.get("RevisionId"))
+    snap = _snapshot(fn)
+    try:
+        fn.update_configuration(body)
+        if "ImageConfig" in body:
+            fn.image_config = lambda_models.ImageConfig(body["ImageConfig"] or {})
+        if "EphemeralStorage" in body:
+            fn.ephemeral_storage = body["EphemeralStorage"]["Size"]
+    except Exception:
+        _restore(fn, snap)  # a rejected request changes nothing
+        raise
+    _start_update(fn, snap, None)
+    return 200, {}, json.dumps(fn.get_configuration())
+
+
+def publish_version_response(self: Response) -> Any:
+    fn = _latest(self)
+    body = _body(self)
+    _check_mutable(fn)
+    _check_revision(fn._sandbox["revision_id"], body.get("RevisionId"))
+    sha = body.get("CodeSha256")
+    if sha and sha != fn.code_sha_256:
+        raise _invalid(
+            f"CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST ({fn.code_sha_256}). "
+            "Please try again with the CodeSHA256 in $LATEST."
+        )
+    version = _publish(self.backend, fn, body.get("Description"))
+    return 201, {"status": 201}, json.dumps(version.get_configuration())
+
+
+def create_alias(self: Response) -> Any:
+    fn = _latest(self)
+    body = _body(self)
+    name, version = body.get("Name"), body.get("FunctionVersion")
+    _version_of(self, fn, version)
+    aliases = self.backend._lambdas._get_function_aliases(fn.function_name)
+    if name in aliases:
+        raise _conflict(f"Alias already exists: {fn.function_arn}:{name}")
+    alias = lambda_models.LambdaAlias(
+        account_id=fn.account_id,
+        region=fn.region,
+        name=name,
+        function_name=fn.function_name,
+        function_version=version,
+        description=body.get("Description") or "",
+        routing_config=body.get("RoutingConfig"),
+    )
+    aliases[name] = alias
+    return 201, {"status": 201}, json.dumps(alias.to_json())
+
+
+def get_alias(self: Response) -> Any:
+    fn = _latest(self)
+    name = _alias_name(self)
+    alias = self.backend._lambdas._get_function_aliases(fn.function_name).get(name)
+    if alias is None:
+        raise _not_found(f"Cannot find alias arn: {fn.function_arn}:{name}")
+    return 200, {}, json.dumps(alias.to_json())
+
+
+def update_alias(self: Response) -> Any:
+    fn = _latest(self)
+    name = _alias_name(self)
+    body = _body(self)
+    alias = self.backend._lambdas._get_function_aliases(fn.function_name).get(name)
+    if alias is None:
+        raise _not_found(f"Alias not found: {fn.function_arn}:{name}")
+    _check_revision(alias.revision_id, body.get("RevisionId"))
+    if body.get("FunctionVersion") is not None:
+        _version_of(self, fn, body["FunctionVersion"])
+    alias.update(body.get("Description"), body.get("FunctionVersion"), body.get("RoutingConfig"))
+    alias.revision_id = _rev()
+    return 200, {}, json.dumps(alias.to_json())
+
+
+def delete_alias(self: Response) -> Any:
+    fn = _latest(self)
+    self.backend._lambdas._get_function_aliases(fn.function_name).pop(_alias_name(self), None)
+    return 204, {"status": 204}, ""
+
+
+Response.update_function_code = update_function_code
+Response.update_function_configuration = update_function_configuration
+Response.publish_version = publish_version_response
+Response.create_alias = create_alias
+Response.get_alias = get_alias
+Response.update_alias = update_alias
+Response.delete_alias = delete_alias
+
+
+# ---------------------------------------------------------------------------
+# Every Lambda request: advance the functions, shape errors as Lambda does,
+# record the call.
+
+_orig_call_action = Response.call_action
+
+
+def _lambda_error_body(status: int, body: Any) -> tuple[str, str] | None:
+    """moto's {"__type", "message"} error -> (code, Lambda-shaped body)."""
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or "__type" not in data:
+        return None
+    code = str(data["__type"]).split("#")[-1]
+    message = data.get("message") or data.get("Message") or ""
+    key = "Message" if code in ("ResourceNotFoundException", "ServiceException") else "message"
+    return code, json.dumps({"Type": "User" if status < 500 else "Service", key: message})
+
+
+def _describe_call(self: Response, action: str | None) -> dict[str, Any]:
+    function = qualifier = None
+    body = _body(self) if self.method in ("POST", "PUT") else {}
+    parts = self.path.split("/")
+    if "functions" in parts and len(parts) > parts.index("functions") + 1 and parts[parts.index("functions") + 1]:
+        function = _fn_ref(self)
+    elif action == "CreateFunction":
+        function = body.get("FunctionName")
+    if function and function.startswith("arn:") and ":function:" in function:
+        function = function.split(":function:", 1)[1]
+    if function and ":" in function:
+        function, qualifier = function.split(":", 1)
+    q = self.querystring.get("Qualifier")
+    if q:
+        qualifier = q[0] if isinstance(q, list) else q
+    body.pop("ZipFile", None)
+    if isinstance(body.get("Code"), dict):
+        body["Code"] = {k: v for k, v in body["Code"].items() if k != "ZipFile"}
+    return {"action": action, "function": function, "qualifier": qualifier, "time": time.time(), "body": body}
+
+
+def call_action(self: Response) -> Any:
+    try:
+        action = self._get_action()
+    except Exception:  # noqa: BLE001 - record the call anyway
+        action = None
+    with LOCK:
+        record = _describe_call(self, action)
+        _advance_all(self.backend)
+        status, headers, body = _orig_call_action(self)
+        record["status"] = int(status)
+        record["error"] = None
+        if int(status) >= 400:
+            shaped = _lambda_error_body(int(status), body)
+            if shaped is not None:
+                code, body = shaped
+                for key in [k for k in headers if k.lower() == "x-amzn-errortype"]:
+                    del headers[key]
+                headers["X-Amzn-ErrorType"] = code
+                headers["Content-Type"] = "application/json"
+            record["error"] = next((v for k, v in headers.items() if k.lower() == "x-amzn-errortype"), None)
+        CALLS.append(record)
+    return status, headers, body
+
+
+Response.call_action = call_action
+
+
+# ---------------------------------------------------------------------------
+# Control endpoint: /_sandbox/lambda/<command>, chained like the other extensions.
+
+PREFIX = "/_sandbox/lambda/"
+_orig_call = werkzeug_app.DomainDispatcherApplication.__call__
+
+
+def _control(command: str, body: dict[str, Any]) -> Any:
+    with LOCK:
+        if command == "config":
+            for key, kind in (("step_seconds", float), ("steps", int), ("create_steps", int)):
+                if key in body:
+                    value = kind(body[key])
+                    if value < 0:
+                        raise ValueError(f"{key} must not be negative")
+                    CONFIG[key] = value
+            if "markers" in body:
+                CONFIG["markers"] = [_check_marker(m) for m in body["markers"]]
+            return copy.deepcopy(CONFIG)
+        if command == "reset":
+            CONFIG.clear()
+            CONFIG.update(copy.deepcopy(DEFAULTS))
+            CALLS.clear()
+            return copy.deepcopy(CONFIG)
+        if command == "calls":
+            out = [
+                dict(c)
+                for c in CALLS
+                if (not body.get("action") or c["action"] == body["action"])
+                and (not body.get("function") or c["function"] == body["function"])
+            ]
+            if body.get("clear"):
+                CALLS.clear()
+            return out
+        raise KeyError(command)
+
+
+def _call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    answered = handle_control(environ, start_response, PREFIX, _control)
+    return answered if answered is not None else _orig_call(self, environ, start_response)
+
+
+werkzeug_app.DomainDispatcherApplication.__call__ = _call
