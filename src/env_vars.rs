@@ -77,6 +77,8 @@ pub const FASTDEPLOY_REGISTRY_INSECURE: &str = "FASTDEPLOY_REGISTRY_INSECURE";
 pub const FASTDEPLOY_BUILDAH_ISOLATION: &str = "FASTDEPLOY_BUILDAH_ISOLATION";
 /// The docker CLI's config directory (buildx builders, plugins).
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// The user's home: docker's config is `~/.docker` when `DOCKER_CONFIG` is unset.
+pub const HOME: &str = "HOME";
 /// Benchmarks only: a path where `run` writes, at exit, its wall time, the
 /// time spent waiting on outside systems and its peak RSS (see `timings`).
 pub const FASTDEPLOY_TIMINGS_FILE: &str = "FASTDEPLOY_TIMINGS_FILE";

@@ -65,8 +65,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     for secret in settings.raw.secrets() {
         actions.add_mask(secret);
     }
-    let probe = if settings.builder == BuilderInput::Auto {
-        crate::build::probe(&settings.docker_program, &settings.buildah_program).await
+    let probe = if matches!(settings.builder, BuilderInput::Auto | BuilderInput::Buildx) {
+        crate::build::probe(&settings.docker_program, &settings.buildah_program, settings.buildx_builder.as_deref()).await
     } else {
         BuilderProbe::default()
     };
@@ -202,6 +202,27 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             return Err(e);
         }
     };
+    // A buildx builder fastdeploy must create is created before anything is
+    // pushed (an image that cannot be pulled is bad input), with the
+    // registry's credentials at hand for an image mirrored there.
+    if let Some(buildx) = &plan.builder.buildx {
+        let log = actions.clone();
+        let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(line)));
+        let image = plan.builder.buildkit_image.as_deref();
+        if let Err(e) = crate::build::docker::prepare_builder(
+            buildx,
+            image,
+            &auth,
+            &settings.docker_program,
+            settings.docker_config.as_deref(),
+            &runner,
+        )
+        .await
+        {
+            phase.close(PhaseEnd::Failed("buildx builder".into()));
+            return Err(e);
+        }
+    }
     if plan.target.pushes() {
         for c in &plan.components {
             if let Err(e) = crate::build::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions)
@@ -478,7 +499,7 @@ async fn build_one(
         content_tag: Some(content_tag.clone()),
         // Attestations make an image index, which Lambda refuses.
         provenance: plan.builder.provenance && !matches!(c.deploy, Some(TargetPlan::Lambda(_))),
-        buildx_builder: plan.builder.buildx_builder.as_deref(),
+        buildx_builder: plan.builder.buildx.as_ref().and_then(|b| b.builder.as_deref()),
         work_dir,
     };
     // Parallel builds share the log: each line says whose it is.

@@ -37,10 +37,26 @@ pub struct BuilderChoice {
     pub reason: String,
     /// Existing buildx builder to use (`buildx-builder` input).
     pub buildx_builder: Option<String>,
+    /// BuildKit image of a builder fastdeploy creates (`buildkit-image`
+    /// input; buildx's default, `moby/buildkit:buildx-stable-1`, when unset).
+    pub buildkit_image: Option<String>,
+    /// `builder: buildx`: the builder the builds run on, and why.
+    pub buildx: Option<BuildxChoice>,
     /// CodeBuild project for remote builds.
     pub codebuild_project: Option<String>,
     pub codebuild_timeout_minutes: u32,
     pub provenance: bool,
+}
+
+/// The buildx builder of a run, decided from what the probe found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildxChoice {
+    /// `--builder`; `None` runs on the current builder.
+    pub builder: Option<String>,
+    /// fastdeploy creates the builder (`docker-container` driver) unless it
+    /// exists, before anything is built; components and later runs reuse it.
+    pub create: bool,
+    pub reason: String,
 }
 
 /// Where images go.
@@ -243,6 +259,10 @@ impl Plan {
             }
         }
         let _ = writeln!(s, "  builder: {} ({})", self.builder.kind.as_str(), self.builder.reason);
+        if let Some(b) = &self.builder.buildx {
+            let name = b.builder.as_deref().map_or_else(|| "the current builder".to_string(), |n| format!("`{n}`"));
+            let _ = writeln!(s, "  buildx builder: {name}{} ({})", if b.create { ", created unless it exists" } else { "" }, b.reason);
+        }
         let registry = self.registry.host.clone().unwrap_or_else(|| "<ECR registry from GetAuthorizationToken>".into());
         let _ = writeln!(s, "  registry: {registry}{}", self.aws_region.as_deref().map(|r| format!(" (region {r})")).unwrap_or_default());
         for c in &self.components {
@@ -322,13 +342,73 @@ use crate::settings::{BuilderInput, Settings};
 
 /// What is installed, probed at the edge (a side-effect-free look) and passed
 /// in so planning stays pure.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuilderProbe {
-    /// `docker buildx version` and `docker info` answered.
+    /// `docker buildx version` and `docker version` answered.
     pub docker_buildx: bool,
     /// `buildah --version` answered.
     pub buildah: bool,
+    /// What docker said, when it was asked (`builder: auto` or `buildx`).
+    pub docker: Option<DockerProbe>,
 }
+
+/// What the docker CLI said about its daemon and buildx builders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerProbe {
+    /// The daemon's address (`DOCKER_HOST`, else the docker context's).
+    pub endpoint: String,
+    /// Why buildx cannot build here, in docker's words (no daemon answers,
+    /// no buildx plugin); `None` when it can.
+    pub unavailable: Option<String>,
+    /// The current builder (`docker buildx inspect`).
+    pub current: Option<BuildxBuilder>,
+    /// The `buildx-builder` input's builder: buildx's answer when it has
+    /// none by that name.
+    pub named: Option<Result<BuildxBuilder, String>>,
+}
+
+/// A buildx builder as `docker buildx inspect` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildxBuilder {
+    pub name: String,
+    /// `docker`, `docker-container`, `remote`, `kubernetes`.
+    pub driver: String,
+    /// Its BuildKit worker names a snapshotter
+    /// (`org.mobyproject.buildkit.worker.snapshotter`): on the `docker`
+    /// driver, a daemon with the containerd image store. buildx reads the same
+    /// label to decide that the `docker` driver exports cache and builds
+    /// several platforms.
+    pub snapshotter: bool,
+}
+
+impl BuildxBuilder {
+    /// Whether it exports registry cache and builds several platforms.
+    pub fn exports_cache(&self) -> bool {
+        self.driver != "docker" || self.snapshotter
+    }
+
+    fn describe(&self) -> String {
+        match self.driver.as_str() {
+            "docker" if self.snapshotter => format!("`{}` (docker driver on the containerd image store)", self.name),
+            "docker" => format!("`{}` (docker driver without the containerd image store)", self.name),
+            driver => format!("`{}` ({driver} driver)", self.name),
+        }
+    }
+}
+
+/// The builder fastdeploy creates when the current one cannot do the job,
+/// one per BuildKit image so a changed `buildkit-image` never reuses a
+/// builder of another image.
+pub fn created_buildx_builder(buildkit_image: Option<&str>) -> String {
+    use sha2::Digest;
+    match buildkit_image {
+        None => "fastdeploy".to_string(),
+        Some(image) => format!("fastdeploy-{}", &hex::encode(sha2::Sha256::digest(image.as_bytes()))[..12]),
+    }
+}
+
+/// buildx's own choice of image for a `docker-container` builder.
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:buildx-stable-1";
 
 /// Name of the component in single-component use (no config components).
 pub const SINGLE_COMPONENT: &str = "app";
@@ -336,7 +416,7 @@ pub const SINGLE_COMPONENT: &str = "app";
 /// Builds the plan. Pure: reads only `settings` and `probe`.
 pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput> {
     let ctx = &settings.context;
-    let builder = choose_builder(settings, probe)?;
+    let mut builder = choose_builder(settings, probe)?;
     let env_cfg = settings.environment_config();
     let push = settings.target.pushes();
 
@@ -367,6 +447,10 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
             let name = settings.components.first().map(String::as_str).unwrap_or(SINGLE_COMPONENT);
             components.push(component(settings, builder.kind, name, None, env_cfg, true, push)?);
         }
+    }
+
+    if builder.kind == BuilderKind::Buildx {
+        builder.buildx = Some(choose_buildx(settings, probe, &components)?);
     }
 
     let github = settings.github_token.is_some().then(|| GithubPlan {
@@ -435,14 +519,89 @@ fn choose_builder(settings: &Settings, probe: &BuilderProbe) -> Result<BuilderCh
             why: format!("to build on CodeBuild ({reason}); name the project, or choose another builder"),
         });
     }
+    if kind == BuilderKind::Buildx
+        && let Some(unavailable) = probe.docker.as_ref().and_then(|d| d.unavailable.as_ref())
+    {
+        return Err(BadInput::other(format!(
+            "`builder: buildx` ({reason}) cannot build here: {unavailable}; start a docker daemon with the buildx plugin, point DOCKER_HOST at one, or choose `builder: buildah` or `codebuild`"
+        )));
+    }
     Ok(BuilderChoice {
         kind,
         reason,
         buildx_builder: settings.buildx_builder.clone(),
+        buildkit_image: settings.buildkit_image.clone(),
+        buildx: None,
         codebuild_project: settings.codebuild_project.clone(),
         codebuild_timeout_minutes: settings.codebuild_timeout_minutes,
         provenance: settings.provenance,
     })
+}
+
+/// The buildx builder: the `buildx-builder` input's; else the current one
+/// when its driver does what the builds ask (export registry cache, build
+/// several platforms), which costs nothing and pulls nothing; else a
+/// `docker-container` builder fastdeploy creates once and reuses.
+fn choose_buildx(settings: &Settings, probe: &BuilderProbe, components: &[ComponentPlan]) -> Result<BuildxChoice, BadInput> {
+    let exports_cache = components.iter().any(|c| c.build.cache.as_ref().is_some_and(|cache| cache.to_tag.is_some()));
+    let platforms = components.iter().any(|c| c.build.platforms.len() > 1);
+    let needs = match (exports_cache, platforms) {
+        (true, true) => "registry cache export and several platforms",
+        (true, false) => "registry cache export",
+        (false, true) => "several platforms",
+        (false, false) => "",
+    };
+    let docker = probe.docker.as_ref();
+    if let Some(name) = &settings.buildx_builder {
+        let builder = match docker.and_then(|d| d.named.clone()) {
+            Some(Err(said)) => {
+                return Err(BadInput::other(format!(
+                    "input `buildx-builder` names `{name}`, but docker has no builder by that name ({said}); create it first (docker buildx create --name {name} ...) or remove the input to let fastdeploy choose"
+                )));
+            }
+            Some(Ok(b)) => b,
+            None => return Ok(BuildxChoice { builder: Some(name.clone()), create: false, reason: "the `buildx-builder` input".into() }),
+        };
+        if !needs.is_empty() && !builder.exports_cache() {
+            return Err(BadInput::other(format!(
+                "input `buildx-builder` names {}, which cannot do {needs}; name a builder of the docker-container, remote or kubernetes driver, or remove the input to let fastdeploy choose",
+                builder.describe()
+            )));
+        }
+        return Ok(BuildxChoice {
+            builder: Some(name.clone()),
+            create: false,
+            reason: format!("the `buildx-builder` input: {}", builder.describe()),
+        });
+    }
+    let current = docker.and_then(|d| d.current.as_ref());
+    match current {
+        Some(b) if needs.is_empty() => Ok(BuildxChoice {
+            builder: None,
+            create: false,
+            reason: format!("the current builder {}: the builds need nothing more", b.describe()),
+        }),
+        Some(b) if b.exports_cache() => {
+            Ok(BuildxChoice { builder: None, create: false, reason: format!("the current builder {} does {needs}", b.describe()) })
+        }
+        None if needs.is_empty() => Ok(BuildxChoice { builder: None, create: false, reason: "the current builder".into() }),
+        _ => {
+            let image = settings.buildkit_image.as_deref();
+            let why = match current {
+                Some(b) => format!("the current builder {} cannot do {needs}", b.describe()),
+                None => format!("the builds need {needs} and the current builder is unknown"),
+            };
+            let from = match image {
+                Some(i) => format!("{i} (the `buildkit-image` input)"),
+                None => format!("{DEFAULT_BUILDKIT_IMAGE} (set `buildkit-image` to a mirror where Docker Hub is out of reach)"),
+            };
+            Ok(BuildxChoice {
+                builder: Some(created_buildx_builder(image)),
+                create: true,
+                reason: format!("{why}: a docker-container builder from {from}, created once and reused"),
+            })
+        }
+    }
 }
 
 fn component(
@@ -591,21 +750,30 @@ fn deploy_target(
     let raw = &settings.raw;
     let ws = &settings.context.workspace;
     let service = input("service").or_else(|| over.and_then(|o| o.service.clone())).or_else(|| cfg.and_then(|c| c.service.clone()));
-    let function = input("function").or_else(|| over.and_then(|o| o.function.clone())).or_else(|| cfg.and_then(|c| c.function.clone()));
-    if let (Some(service), Some(function)) = (&service, &function) {
+    let env_key = settings.target.environment().map(|e| format!("environments.{e}.overrides.{name}")).unwrap_or_default();
+    // Each value with where it came from, so an error names what to edit.
+    let sourced = |key: &str, from_override: Option<String>, from_component: Option<String>| {
+        input(key)
+            .map(|v| (v, format!("input `{key}`")))
+            .or_else(|| from_override.map(|v| (v, format!("`{env_key}.{key}` in the config"))))
+            .or_else(|| from_component.map(|v| (v, format!("`components.{name}.{key}` in the config"))))
+    };
+    let function = sourced("function", over.and_then(|o| o.function.clone()), cfg.and_then(|c| c.function.clone()));
+    if let (Some(service), Some((function, _))) = (&service, &function) {
         return Err(BadInput::other(format!(
             "component `{name}` names two deploy targets, ECS service `{service}` and Lambda function `{function}`; \
              a component deploys to one: keep `service` or `function`, or split it into two components"
         )));
     }
-    let alias = input("alias")
-        .or_else(|| over.and_then(|o| o.alias.clone()))
-        .or_else(|| cfg.and_then(|c| c.alias.clone()))
-        .unwrap_or_else(|| DEFAULT_ALIAS.to_string());
-    if let Some(function) = &function {
-        check_function_name(function).map_err(|m| BadInput::other(format!("component `{name}`: {m}")))?;
-        check_alias_name(&alias).map_err(|m| BadInput::other(format!("component `{name}`: {m}")))?;
+    let alias = sourced("alias", over.and_then(|o| o.alias.clone()), cfg.and_then(|c| c.alias.clone()));
+    if let Some((function, source)) = &function {
+        check_function_name(function).map_err(|m| BadInput::other(format!("{source}: {m}")))?;
+        if let Some((alias, source)) = &alias {
+            check_alias_name(alias).map_err(|m| BadInput::other(format!("{source}: {m}")))?;
+        }
     }
+    let function = function.map(|(f, _)| f);
+    let alias = alias.map(|(a, _)| a).unwrap_or_else(|| DEFAULT_ALIAS.to_string());
     let Some(env_name) = settings.target.environment() else {
         return Ok((None, Some(format!("build only: {}", settings.target.reason()))));
     };

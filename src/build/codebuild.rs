@@ -155,7 +155,7 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
     ];
     if let Some(b) = &builder {
         let inspect = docker::inspect_builder_command("docker", b);
-        let create = docker::create_builder_command("docker", b);
+        let create = docker::create_builder_command("docker", b, None);
         pre_build.push(format!("{} >/dev/null 2>&1 || {}", inspect.display(), create.display()));
     }
     let metadata = docker::metadata_path(Path::new(REMOTE_WORK_DIR));

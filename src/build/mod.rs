@@ -33,7 +33,8 @@ pub struct BuildRequest<'a> {
     /// Content tag the build inputs hash to (`content-<hash>`), pushed too.
     pub content_tag: Option<String>,
     pub provenance: bool,
-    /// Existing buildx builder (`buildx-builder` input).
+    /// The buildx builder to build on (`--builder`: the plan's choice);
+    /// `None`: the current builder.
     pub buildx_builder: Option<&'a str>,
     /// Scratch directory for metadata files, digest files and logs.
     pub work_dir: &'a Path,
@@ -285,23 +286,15 @@ pub(crate) async fn require_program(runner: &Runner, spec: &crate::process::Comm
     }
 }
 
-/// Probes what can build here: a docker daemon with buildx, or buildah.
-pub async fn probe(docker: &str, buildah: &str) -> BuilderProbe {
-    async fn ok(program: &str, args: &[&str]) -> bool {
-        tokio::process::Command::new(program)
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|s| s.success())
-    }
-    let (buildx, daemon, buildah) = tokio::join!(
-        ok(docker, &["buildx", "version"]),
-        ok(docker, &["info", "--format", "{{.ServerVersion}}"]),
-        ok(buildah, &["--version"])
-    );
-    BuilderProbe { docker_buildx: buildx && daemon, buildah }
+/// Probes what can build here: a docker daemon with buildx (and its
+/// builders: the current one, and `buildx_builder` when given), or buildah.
+/// Looks only: nothing is created or started.
+pub async fn probe(docker: &str, buildah: &str, buildx_builder: Option<&str>) -> BuilderProbe {
+    let (docker, buildah) = tokio::join!(docker::probe(docker, buildx_builder), async {
+        let spec = crate::process::CommandSpec::new(buildah).arg("--version");
+        docker::quiet(&spec).await.is_ok_and(|(ok, _, _)| ok)
+    });
+    BuilderProbe { docker_buildx: docker.unavailable.is_none(), buildah, docker: Some(docker) }
 }
 
 #[cfg(test)]

@@ -45,7 +45,11 @@ pub const INPUTS: &[InputSpec] = &[
         "auto",
         "auto | buildx | buildah | codebuild. auto picks buildx when a docker daemon answers, else buildah, else CodeBuild when a project is set.",
     ),
-    input("buildx-builder", "Name of an existing buildx builder (e.g. a remote BuildKit fleet) to build on instead of creating one."),
+    input("buildx-builder", "Name of an existing buildx builder (e.g. a remote BuildKit fleet) to build on instead of choosing one."),
+    input(
+        "buildkit-image",
+        "BuildKit image for the docker-container builder fastdeploy creates when the current builder cannot export cache (e.g. an ECR mirror of moby/buildkit). Default: moby/buildkit:buildx-stable-1.",
+    ),
     with_default(
         "provenance",
         "false",

@@ -94,6 +94,8 @@ pub struct Settings {
     /// Why the builder input is what it is (e.g. `USE_CODEBUILD=true`).
     pub builder_source: String,
     pub buildx_builder: Option<String>,
+    /// `buildkit-image`: the image of a docker-container builder fastdeploy creates.
+    pub buildkit_image: Option<String>,
     pub provenance: bool,
     pub aws_region: Option<String>,
     pub registry: Option<String>,
@@ -134,7 +136,8 @@ pub struct Settings {
     pub buildah_isolation: Option<String>,
     /// `NO_COLOR` is set (https://no-color.org).
     pub no_color: bool,
-    /// `DOCKER_CONFIG`, where the user's buildx builders and plugins live.
+    /// The user's docker config directory (`DOCKER_CONFIG`, else
+    /// `~/.docker`), where their buildx builders and plugins live.
     pub docker_config: Option<PathBuf>,
 }
 
@@ -278,6 +281,7 @@ impl Settings {
             builder,
             builder_source,
             buildx_builder: raw.get("buildx-builder").map(str::to_string),
+            buildkit_image: raw.get("buildkit-image").map(str::to_string),
             provenance: raw.bool("provenance")?,
             aws_region,
             registry,
@@ -324,7 +328,12 @@ impl Settings {
             no_color: env.get(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()),
             buildah_isolation: env.get(env_vars::FASTDEPLOY_BUILDAH_ISOLATION).filter(|v| !v.is_empty()).cloned(),
             registry_insecure: env.get(env_vars::FASTDEPLOY_REGISTRY_INSECURE).is_some_and(|v| v == "true" || v == "1"),
-            docker_config: env.get(env_vars::DOCKER_CONFIG).filter(|v| !v.is_empty()).map(PathBuf::from),
+            // Where docker looks: DOCKER_CONFIG, else ~/.docker.
+            docker_config: env
+                .get(env_vars::DOCKER_CONFIG)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| env.get(env_vars::HOME).filter(|v| !v.is_empty()).map(|h| Path::new(h).join(".docker"))),
             slack_api_url: env
                 .get(env_vars::FASTDEPLOY_SLACK_API_URL)
                 .filter(|v| !v.is_empty())

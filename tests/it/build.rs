@@ -364,3 +364,162 @@ async fn retagging_puts_the_same_manifest_under_new_tags_on_a_real_registry() {
     let size = client.image_size("shop/app", &digest).await.unwrap();
     assert_eq!((size.bytes, size.layers), (0, 0));
 }
+
+// ---------------------------------------------------------------------------
+// The same with buildx, against the sandbox's dockerd (BuildKit, containerd
+// image store): the current builder, no builder created.
+
+/// The docker CLI pointed at the sandbox's daemon, as a program fastdeploy
+/// runs (`BuildOptions::docker`), recording every call's arguments and the
+/// config.json a build sees.
+struct BuildxHarness {
+    dir: tempfile::TempDir,
+    docker: PathBuf,
+    /// The user's `DOCKER_CONFIG` (buildx linked into its cli-plugins).
+    user_config: PathBuf,
+}
+
+impl BuildxHarness {
+    fn new() -> BuildxHarness {
+        let daemon = crate::sandbox::Docker::shared();
+        let dir = tempfile::tempdir().unwrap();
+        let user_config = daemon.new_config(dir.path());
+        let docker = dir.path().join("docker");
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{calls}'\n\
+             if [ \"$1 $2\" = 'buildx build' ]; then cp \"$DOCKER_CONFIG/config.json\" '{seen}'; fi\n\
+             export DOCKER_HOST='{host}'\nexec '{cli}' \"$@\"\n",
+            calls = dir.path().join("calls").display(),
+            seen = dir.path().join("seen-config.json").display(),
+            host = daemon.host,
+            cli = daemon.docker.display(),
+        );
+        std::fs::write(&docker, script).unwrap();
+        std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        BuildxHarness { dir, docker, user_config }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls")).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+
+    /// The config.json the last `buildx build` ran with.
+    fn seen_config(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.path().join("seen-config.json")).unwrap()).unwrap()
+    }
+
+    async fn build(&self, plan: &BuildPlan, reg: &Registry, work: &Path) -> (anyhow::Result<BuildOutput>, Vec<String>) {
+        let dockerfile = std::fs::read(&plan.dockerfile).unwrap();
+        let req = BuildRequest {
+            component: "app",
+            plan,
+            registry: &reg.host,
+            content_tag: Some(content_tag(&context_hash(&plan.context), plan, &dockerfile)),
+            provenance: false,
+            buildx_builder: None,
+            work_dir: work,
+        };
+        let opts = BuildOptions {
+            docker: self.docker.display().to_string(),
+            docker_config: Some(self.user_config.clone()),
+            delay_scale: 0.001,
+            ..Default::default()
+        };
+        let (runner, lines) = recording_runner();
+        let out = build_component(BuilderKind::Buildx, &req, &auth(&reg.host), &runner, &opts).await;
+        let lines = lines.lock().unwrap().clone();
+        (out, lines)
+    }
+}
+
+/// `#N` lines of the step named `name` (BuildKit's plain rendering).
+fn step_lines(log: &[String], name: &str) -> Vec<String> {
+    let number = log
+        .iter()
+        .find_map(|l| l.strip_suffix(name).and_then(|head| head.strip_prefix('#')).map(|n| n.trim().to_string()))
+        .unwrap_or_else(|| panic!("no step `{name}` in:\n{}", log.join("\n")));
+    log.iter().filter(|l| l.starts_with(&format!("#{number} "))).cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buildx_builds_pushes_skips_unchanged_commits_and_counts_cached_steps() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = push_base_image(&reg, tmp.path());
+    let app = copy_app(&tmp.path().join("app"));
+    let client = Client::new(&auth(&reg.host), 0.001);
+    let buildx = BuildxHarness::new();
+
+    // 1. First build: every step runs; the digest buildx wrote to the
+    //    metadata file is what the registry serves under every tag.
+    let p1 = plan(&app, &base, "aaaaaaaaaaaa", REPO);
+    let w1 = tmp.path().join("w1");
+    let (out, log) = buildx.build(&p1, &reg, &w1).await;
+    let first = out.unwrap_or_else(|e| panic!("{e:#}\n{}", log.join("\n")));
+    assert!(first.digest.starts_with("sha256:") && !first.skipped);
+    for tag in ["sha-aaaaaaaaaaaa", "production", "main"] {
+        assert_eq!(client.manifest_digest(REPO, tag).await.unwrap().as_deref(), Some(first.digest.as_str()), "tag {tag}");
+    }
+    assert_eq!(
+        (first.cached_steps, first.total_steps),
+        (Some(0), Some(6)),
+        "WORKDIR, COPY, RUN, COPY, RUN of `build` and the final COPY --from, none cached:\n{}",
+        log.join("\n")
+    );
+    assert!(first.size.as_ref().is_some_and(|s| s.layers >= 2), "the pushed image is measured: {:?}", first.size);
+    // BuildKit's readable lines, not the JSON buildx wrote.
+    let run = step_lines(&log, "[build 4/6] RUN cat lib.txt > lib.out && echo \"library built\"");
+    assert!(run.iter().any(|l| l.ends_with(" library built")), "the step's output, decoded: {run:#?}");
+    assert!(run.iter().any(|l| l.contains(" DONE ")), "{run:#?}");
+    assert!(log.iter().all(|l| !l.trim_start().starts_with('{') && !l.contains("\"vertexes\"")), "no JSON:\n{}", log.join("\n"));
+    // The login is a file, never an argument, and it is gone after the build.
+    let seen = buildx.seen_config();
+    assert_eq!(seen["auths"][&reg.host]["auth"], crate::sandbox::base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}")));
+    assert!(buildx.calls().iter().all(|c| !c.contains(ECR_PASSWORD)), "{:#?}", buildx.calls());
+    assert!(!buildx.calls().iter().any(|c| c.starts_with("login")), "no `docker login` (it warns about unencrypted storage)");
+    assert!(log.iter().all(|l| !l.contains(ECR_PASSWORD) && !l.contains("unencrypted")), "{}", log.join("\n"));
+    assert!(!w1.join("docker-config").exists(), "the credential file is removed when the build ends");
+    // The registry cache, as ECR takes it: an OCI image manifest.
+    let cache = client.get_manifest(REPO, "cache-main").await.unwrap();
+    assert_eq!(cache.media_type, "application/vnd.oci.image.manifest.v1+json");
+
+    // 2. The same commit on another runner: the content tag is there, nothing is built.
+    let builds = buildx.calls().iter().filter(|c| c.starts_with("buildx build")).count();
+    let (out, log) = buildx.build(&p1, &reg, &tmp.path().join("w2")).await;
+    let again = out.unwrap_or_else(|e| panic!("{e:#}\n{}", log.join("\n")));
+    assert!(again.skipped && again.digest == first.digest, "{}", log.join("\n"));
+    assert_eq!(buildx.calls().iter().filter(|c| c.starts_with("buildx build")).count(), builds, "buildx was not run");
+
+    // 3. One file changed: the steps before its COPY come from the cache.
+    std::fs::write(app.join("main.txt"), "main v2\n").unwrap();
+    let p3 = plan(&app, &base, "bbbbbbbbbbbb", REPO);
+    let (out, log) = buildx.build(&p3, &reg, &tmp.path().join("w3")).await;
+    let third = out.unwrap_or_else(|e| panic!("{e:#}\n{}", log.join("\n")));
+    assert_ne!(third.digest, first.digest);
+    assert_eq!((third.cached_steps, third.total_steps), (Some(3), Some(6)), "WORKDIR, COPY lib.txt and its RUN:\n{}", log.join("\n"));
+    assert!(step_lines(&log, "[build 2/6] WORKDIR /src").iter().any(|l| l.ends_with(" CACHED")), "{}", log.join("\n"));
+    assert_eq!(client.manifest_digest(REPO, "production").await.unwrap().as_deref(), Some(third.digest.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_buildx_run_step_fails_with_its_last_log_lines() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = push_base_image(&reg, tmp.path());
+    let app = copy_app(&tmp.path().join("app"));
+    std::fs::write(
+        app.join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nRUN echo 'running the tests' && echo 'boom: 3 tests failed' && exit 3\n",
+    )
+    .unwrap();
+    let buildx = BuildxHarness::new();
+    let p = plan(&app, &base, "cccccccccccc", REPO);
+    let (out, log) = buildx.build(&p, &reg, &tmp.path().join("w")).await;
+    let err = format!("{:#}", out.expect_err("the RUN exits 3"));
+    assert!(err.contains("building component `app` with buildx"), "{err}");
+    assert!(err.contains(" running the tests") && err.contains(" boom: 3 tests failed"), "the step's last log lines: {err}");
+    assert!(err.contains("did not complete successfully: exit code: 3"), "{err}");
+    assert!(!err.contains("\"vertexes\"") && !err.contains("\"digest\""), "no JSON in the error: {err}");
+    assert!(log.iter().any(|l| l.starts_with("ERROR: failed to solve")), "buildx's own error passes through:\n{}", log.join("\n"));
+    assert!(!tmp.path().join("w/docker-config").exists(), "the credential file is removed after a failure too");
+}

@@ -789,7 +789,7 @@ proptest! {
         env.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
         let raw = RawInputs::from_env(&env);
         let result = Settings::resolve(raw, &env, dir.path())
-            .and_then(|s| fastdeploy::plan::build(&s, &BuilderProbe { docker_buildx: false, buildah: true }));
+            .and_then(|s| fastdeploy::plan::build(&s, &BuilderProbe { docker_buildx: false, buildah: true, docker: None }));
         if let Err(e) = result {
             let msg = e.to_string();
             assert!(names_its_source(&msg, &env), "names no input, variable or file: {msg}");
@@ -807,7 +807,7 @@ fn resolve(env_pairs: &[(&str, &str)], config: Option<&str>) -> Result<fastdeplo
     env.extend(env_pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let raw = RawInputs::from_env(&env);
     let settings = Settings::resolve(raw, &env, dir.path()).map_err(|e| e.to_string())?;
-    fastdeploy::plan::build(&settings, &BuilderProbe { docker_buildx: false, buildah: true }).map_err(|e| e.to_string())
+    fastdeploy::plan::build(&settings, &BuilderProbe { docker_buildx: false, buildah: true, docker: None }).map_err(|e| e.to_string())
 }
 
 /// Like `resolve`, but a panic is an outcome to assert on, not a crash.

@@ -123,7 +123,7 @@ impl Fixture {
     }
 
     fn plan(&self, settings: &Settings) -> Plan {
-        plan::build(settings, &BuilderProbe { docker_buildx: false, buildah: true }).expect("fixture plan builds")
+        plan::build(settings, &BuilderProbe { docker_buildx: false, buildah: true, docker: None }).expect("fixture plan builds")
     }
 }
 

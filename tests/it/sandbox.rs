@@ -451,6 +451,14 @@ pub fn push_busybox_base(registry: &str, work: &Path) -> String {
     .unwrap();
     let ctr = buildah(&["from", "scratch"]);
     buildah(&["copy", &ctr, busybox, "/bin/busybox"]);
+    // A layer of its own: the sandbox's dockerd is shared by the tests, and
+    // BuildKit would share identical busybox layers (and every cache key
+    // built on them) between builds from different registries, pulling a
+    // blob with another build's credentials and counting another test's
+    // steps as cached.
+    let id = work.join("base-id");
+    std::fs::write(&id, format!("{registry} {}\n", fastrand::u64(..))).unwrap();
+    buildah(&["copy", &ctr, id.to_str().unwrap(), "/etc/sandbox-base-id"]);
     buildah(&["run", "--isolation", "chroot", &ctr, "/bin/busybox", "--install", "-s", "/bin"]);
     buildah(&["config", "--cmd", "/bin/sh", &ctr]);
     buildah(&["commit", "-q", &ctr, "localhost/fd-base:1"]);
@@ -612,9 +620,20 @@ impl Docker {
 
     /// A daemon of its own, stopped when dropped.
     pub fn start() -> Docker {
+        Self::start_with(&[])
+    }
+
+    /// A daemon of its own on dockerd's classic image store (docker 26's
+    /// default without the containerd feature): its default builder cannot
+    /// export registry cache.
+    pub fn start_classic() -> Docker {
+        Self::start_with(&["--classic-store"])
+    }
+
+    fn start_with(flags: &[&str]) -> Docker {
         let dir = tempfile::Builder::new().prefix("fastdeploy-docker-").tempdir().unwrap().keep();
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("tests/sandbox/dockerd.py")).arg(&dir).arg("--remove-dir");
+        cmd.arg(repo_root().join("tests/sandbox/dockerd.py")).arg(&dir).arg("--remove-dir").args(flags);
         let proc = Proc::start_ready("dockerd", cmd);
         Docker {
             proc,

@@ -17,10 +17,13 @@ iptables rules: nothing else on the host is touched, several daemons can run
 side by side, and nothing in a build needs to reach beyond the host.
 Loopback registries are insecure by default (plain HTTP).
 
-Usage: python3 dockerd.py DIR [--remove-dir] [--storage-driver NAME]
+Usage: python3 dockerd.py DIR [--remove-dir] [--storage-driver NAME] [--classic-store]
 --storage-driver (or FASTDEPLOY_SANDBOX_DOCKER_STORAGE) names containerd's
 snapshotter: overlayfs (dockerd's default) or native (plain copies; the
 default when DIR is on an overlayfs, where overlayfs cannot stack).
+--classic-store keeps dockerd's own image store instead (what docker 26
+does by default, without the feature): its default builder cannot export
+cache, and the storage driver is vfs (or --storage-driver's graph driver).
 Needs root. Prints "ready unix://DIR/docker.sock DIR/config" on stdout once
 `docker info` answers and buildx is found; stops dockerd and containerd,
 unmounts what they left under DIR and deletes the bridge when stdin closes
@@ -156,7 +159,10 @@ def main() -> None:
     d = pathlib.Path(args[0]).resolve()
     remove_dir = "--remove-dir" in args
     storage = args[args.index("--storage-driver") + 1] if "--storage-driver" in args else None
+    classic = "--classic-store" in args
     storage = storage or os.environ.get("FASTDEPLOY_SANDBOX_DOCKER_STORAGE") or default_storage(d)
+    if classic and storage in (None, "native"):
+        storage = "vfs"
     if os.geteuid() != 0:
         sys.exit("dockerd.py: dockerd needs root")
     dockerd_bin = PREFIX / "usr/sbin/dockerd"
@@ -190,7 +196,7 @@ def main() -> None:
     try:
         bridge = make_bridge()
         daemon = {
-            "features": {"containerd-snapshotter": True},
+            "features": {"containerd-snapshotter": not classic},
             "data-root": str(d / "data"),
             "exec-root": str(d / "exec"),
             "pidfile": str(d / "docker.pid"),

@@ -2,8 +2,10 @@
 //! cached/executed steps from `--progress=rawjson`.
 //!
 //! [`build_command`] is pure (CodeBuild renders the same argument list into
-//! its buildspec). [`build`] logs in with a per-build `DOCKER_CONFIG`, picks
-//! or creates the builder, runs the build and reads its results.
+//! its buildspec). [`probe`] asks docker which builders there are (the plan
+//! chooses); [`prepare_builder`] creates the planned builder when it must,
+//! before anything is built; [`build`] runs one build with a per-build
+//! `DOCKER_CONFIG` holding the registry's credentials and reads its results.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ pub use progress::RawProgress;
 
 use super::{BuildOptions, BuildRequest, Steps};
 use crate::build::registry::RegistryAuth;
+use crate::plan::{BuildxBuilder, BuildxChoice, DEFAULT_BUILDKIT_IMAGE, DockerProbe};
 use crate::process::{CommandSpec, Finished, Runner};
 
 /// The builder fastdeploy creates when the default (`docker` driver) cannot
@@ -69,9 +72,10 @@ pub fn build_command(req: &BuildRequest<'_>, docker: &str, builder: Option<&str>
     cmd.arg("--progress=rawjson").arg(plan.context.display().to_string())
 }
 
-/// The builder a request runs on: the `buildx-builder` input when given;
-/// fastdeploy's docker-container builder when the default driver could not
-/// do the job (registry cache export, several platforms); else the current.
+/// The builder a build runs on where nothing can be probed (CodeBuild's
+/// docker, which lacks the containerd image store): the `buildx-builder`
+/// input when given; a docker-container builder when the job needs one
+/// (registry cache export, several platforms); else the current one.
 pub fn builder_for(req: &BuildRequest<'_>) -> Option<String> {
     if let Some(b) = req.buildx_builder {
         return Some(b.to_string());
@@ -79,37 +83,201 @@ pub fn builder_for(req: &BuildRequest<'_>) -> Option<String> {
     (req.cache_to_ref().is_some() || req.plan.platforms.len() > 1).then(|| BUILDER_NAME.to_string())
 }
 
-/// `docker login` with the password on stdin only.
-pub fn login_command(docker: &str, auth: &RegistryAuth, docker_config: &Path) -> CommandSpec {
-    CommandSpec::new(docker)
-        .args(["login", "--username", &auth.username, "--password-stdin", &auth.host])
-        .env("DOCKER_CONFIG", docker_config.display().to_string())
-        .stdin(auth.password.clone())
-}
-
 pub fn inspect_builder_command(docker: &str, name: &str) -> CommandSpec {
     CommandSpec::new(docker).args(["buildx", "inspect", name])
 }
 
-pub fn create_builder_command(docker: &str, name: &str) -> CommandSpec {
-    CommandSpec::new(docker).args(["buildx", "create", "--name", name, "--driver", "docker-container", "--bootstrap"])
+/// `docker buildx create` for a `docker-container` builder, from `image`
+/// when given (else buildx's default, `moby/buildkit:buildx-stable-1`).
+pub fn create_builder_command(docker: &str, name: &str, image: Option<&str>) -> CommandSpec {
+    let mut cmd = CommandSpec::new(docker).args(["buildx", "create", "--name", name, "--driver", "docker-container"]);
+    if let Some(image) = image {
+        cmd = cmd.arg("--driver-opt").arg(format!("image={image}"));
+    }
+    cmd.arg("--bootstrap")
 }
 
-/// A per-build docker config: logins land here, so parallel builds and the
-/// user's own config never clash; the user's builders and plugins are linked in.
-fn prepare_docker_config(work_dir: &Path, user_config: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let dir = work_dir.join("docker-config");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    if let Some(user) = user_config {
-        for sub in ["buildx", "cli-plugins", "contexts"] {
-            let (from, to) = (user.join(sub), dir.join(sub));
-            if from.exists() && !to.exists() {
-                #[cfg(unix)]
-                std::os::unix::fs::symlink(&from, &to).with_context(|| format!("linking {} into {}", from.display(), dir.display()))?;
+/// Runs a probe command with its output captured and nothing logged:
+/// `(success, stdout, stderr)`. A command that hangs (a remote builder
+/// that does not answer) is given up after 30 s.
+pub(crate) async fn quiet(spec: &CommandSpec) -> anyhow::Result<(bool, String, String)> {
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args).envs(spec.env.iter().map(|(k, v)| (k, v))).stdin(std::process::Stdio::null()).kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output())
+        .await
+        .map_err(|_| anyhow::anyhow!("`{}` did not answer in 30 s", spec.display()))?
+        .with_context(|| format!("cannot start `{}`", spec.program))?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+/// What docker says about its daemon and builders (see [`DockerProbe`]).
+pub async fn probe(docker: &str, named: Option<&str>) -> DockerProbe {
+    let cmd = |args: &[&str]| CommandSpec::new(docker).args(args.iter().copied());
+    let (endpoint, server, buildx, current) = (
+        cmd(&["context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]),
+        // `docker info` exits 0 when no daemon answers; `docker version` does not.
+        cmd(&["version", "--format", "{{.Server.Version}}"]),
+        cmd(&["buildx", "version"]),
+        cmd(&["buildx", "inspect"]),
+    );
+    let said = |r: &anyhow::Result<(bool, String, String)>| match r {
+        Ok((_, out, err)) => first_line(err).or_else(|| first_line(out)).unwrap_or_else(|| "no answer".into()),
+        Err(e) => format!("{e:#}"),
+    };
+    let (endpoint, server, buildx, current, named_inspect) =
+        tokio::join!(quiet(&endpoint), quiet(&server), quiet(&buildx), quiet(&current), async {
+            match named {
+                Some(name) => Some(quiet(&inspect_builder_command(docker, name)).await),
+                None => None,
+            }
+        });
+    let endpoint = match &endpoint {
+        Ok((true, out, _)) if !out.trim().is_empty() => out.trim().to_string(),
+        _ => "the docker CLI's default endpoint".to_string(),
+    };
+    let unavailable = match (&server, &buildx) {
+        (Ok((true, version, _)), _) if version.trim().is_empty() => Some(format!("no docker daemon answers at {endpoint}")),
+        (Ok((true, _, _)), Ok((true, _, _))) => None,
+        (Ok((true, _, _)), b) => Some(format!("docker at {endpoint} has no buildx plugin ({})", said(b))),
+        (s, _) => Some(format!("no docker daemon answers at {endpoint} ({})", said(s))),
+    };
+    let current = match &current {
+        Ok((true, out, _)) => parse_inspect(out),
+        _ => None,
+    };
+    let named = named_inspect.map(|r| match r {
+        Ok((true, out, _)) => parse_inspect(&out).ok_or_else(|| "buildx described it in a way fastdeploy cannot read".to_string()),
+        other => Err(said(&other)),
+    });
+    DockerProbe { endpoint, unavailable, current, named }
+}
+
+fn first_line(text: &str) -> Option<String> {
+    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+}
+
+/// A builder from `docker buildx inspect`'s text (buildx 0.10 to 0.2x
+/// print the same `Name:`/`Driver:` header and worker labels; 0.13 has no
+/// JSON form of it).
+pub fn parse_inspect(text: &str) -> Option<BuildxBuilder> {
+    let header = text.split("\nNodes:").next().unwrap_or(text);
+    let field = |key: &str| header.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()));
+    Some(BuildxBuilder {
+        name: field("Name:")?,
+        driver: field("Driver:")?,
+        snapshotter: text.lines().any(|l| l.trim_start().starts_with("org.mobyproject.buildkit.worker.snapshotter:")),
+    })
+}
+
+/// A docker config for fastdeploy's own docker commands: the registry's
+/// credentials written as `docker login` would write them (without its
+/// "stored unencrypted" warning, the password never on a command line),
+/// and everything of the user's config that decides where docker looks:
+/// their CLI plugin directories (buildx may live in `~/.docker/cli-plugins`,
+/// where Docker Desktop puts it), their builders and contexts, the current
+/// context. Removed, credentials and all, when dropped.
+struct DockerConfig {
+    dir: PathBuf,
+}
+
+impl DockerConfig {
+    fn write(dir: PathBuf, user_config: Option<&Path>, auth: &RegistryAuth) -> anyhow::Result<DockerConfig> {
+        use base64::Engine;
+        use secrecy::ExposeSecret;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let config = DockerConfig { dir };
+        let user: serde_json::Value = user_config
+            .and_then(|u| std::fs::read_to_string(u.join("config.json")).ok())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let mut plugin_dirs: Vec<serde_json::Value> = user["cliPluginsExtraDirs"].as_array().cloned().unwrap_or_default();
+        let mut json = serde_json::json!({});
+        if let Some(user) = user_config {
+            plugin_dirs.push(user.join("cli-plugins").display().to_string().into());
+            // Builders live in buildx/: one created here must outlive the run.
+            let _ = std::fs::create_dir_all(user.join("buildx"));
+            for sub in ["buildx", "contexts"] {
+                let (from, to) = (user.join(sub), config.dir.join(sub));
+                if from.exists() && to.symlink_metadata().is_err() {
+                    std::os::unix::fs::symlink(&from, &to)
+                        .with_context(|| format!("linking {} into {}", from.display(), config.dir.display()))?;
+                }
             }
         }
+        json["cliPluginsExtraDirs"] = plugin_dirs.into();
+        if let Some(context) = user.get("currentContext") {
+            json["currentContext"] = context.clone();
+        }
+        // Other registries keep their helpers (a private base image); this one
+        // must use the credentials below, not a helper's or a store's.
+        if let Some(helpers) = user.get("credHelpers").and_then(|h| h.as_object()) {
+            let mut helpers = helpers.clone();
+            helpers.remove(&auth.host);
+            json["credHelpers"] = helpers.into();
+        }
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.username, auth.password.expose_secret()));
+        json["auths"] = serde_json::json!({ auth.host.as_str(): { "auth": token } });
+        let path = config.dir.join("config.json");
+        let mut file = std::fs::OpenOptions::new();
+        file.write(true).create(true).truncate(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        let mut f = file.open(&path).with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(&mut f, json.to_string().as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        Ok(config)
     }
-    Ok(dir)
+
+    /// Runs `spec` with this config.
+    fn apply(&self, spec: CommandSpec) -> CommandSpec {
+        spec.env("DOCKER_CONFIG", self.dir.display().to_string())
+    }
+}
+
+impl Drop for DockerConfig {
+    fn drop(&mut self) {
+        // The credentials first: the links inside are removed, never followed.
+        let _ = std::fs::remove_file(self.dir.join("config.json"));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Makes the planned builder ready before anything is built: a builder
+/// fastdeploy creates is created here (once per runner: a later run finds
+/// it), so an image that cannot be pulled is bad input, named, before any
+/// build or push. The registry's credentials are there for an image
+/// mirrored in it.
+pub async fn prepare_builder(
+    choice: &BuildxChoice,
+    buildkit_image: Option<&str>,
+    auth: &RegistryAuth,
+    docker: &str,
+    user_config: Option<&Path>,
+    runner: &Runner,
+) -> anyhow::Result<()> {
+    let (Some(name), true) = (choice.builder.as_deref(), choice.create) else { return Ok(()) };
+    let work = tempfile::Builder::new().prefix("fastdeploy-builder-").tempdir().context("creating a work directory")?;
+    let config = DockerConfig::write(work.path().join("docker-config"), user_config, auth)?;
+    if runner.run(&config.apply(inspect_builder_command(docker, name))).await?.success {
+        (runner.sink)(crate::process::Stream::Stdout, &format!("buildx builder `{name}` exists: reusing it"));
+        return Ok(());
+    }
+    let create = config.apply(create_builder_command(docker, name, buildkit_image));
+    let created = runner.run(&create).await?;
+    if created.success {
+        return Ok(());
+    }
+    // A builder that never started is removed, so the next run tries again.
+    let _ = runner.run(&config.apply(CommandSpec::new(docker).args(["buildx", "rm", name]))).await;
+    // buildx ends with `ERROR: <why>` (the pull's error, for an image that is not there).
+    let lines = || created.stderr_tail.iter().rev().map(|l| l.trim()).filter(|l| !l.is_empty() && !l.starts_with("---"));
+    let said = lines().find(|l| l.starts_with("ERROR")).or_else(|| lines().next()).unwrap_or("buildx said nothing").to_string();
+    let image = match buildkit_image {
+        Some(i) => format!("`{i}` (the `buildkit-image` input)"),
+        None => format!("`{DEFAULT_BUILDKIT_IMAGE}` from Docker Hub"),
+    };
+    Err(crate::error::BadInput::other(format!(
+        "cannot start the docker-container buildx builder `{name}` from {image}: {said}; set `buildkit-image` to a BuildKit image this runner can pull (an ECR mirror of moby/buildkit), or build on a docker daemon with the containerd image store, whose own builder exports cache"
+    ))
+    .into())
 }
 
 pub(super) async fn build(
@@ -119,7 +287,9 @@ pub(super) async fn build(
     opts: &BuildOptions,
 ) -> anyhow::Result<(String, Option<Steps>)> {
     let docker = opts.docker.as_str();
-    let version = CommandSpec::new(docker).args(["buildx", "version"]);
+    let config = DockerConfig::write(docker_config_dir(req.work_dir), opts.docker_config.as_deref(), auth)?;
+    // Asked with the build's own config: the plugin must be found there too.
+    let version = config.apply(CommandSpec::new(docker).args(["buildx", "version"]));
     if !super::require_program(
         runner,
         &version,
@@ -132,35 +302,13 @@ pub(super) async fn build(
         ))
         .into());
     }
-    let config = prepare_docker_config(req.work_dir, opts.docker_config.as_deref())?;
-    let env = |spec: CommandSpec| spec.env("DOCKER_CONFIG", config.display().to_string());
-    runner
-        .run(&login_command(docker, auth, &config))
-        .await?
-        .check(&CommandSpec::new(docker).args(["login", &auth.host]))
-        .with_context(|| format!("logging in to registry {}", auth.host))?;
-
-    let builder = builder_for(req);
-    if let Some(name) = builder.as_deref()
-        && req.buildx_builder.is_none()
-    {
-        let inspect = env(inspect_builder_command(docker, name));
-        if !runner.run(&inspect).await?.success {
-            let create = env(create_builder_command(docker, name));
-            let created = runner.run(&create).await?;
-            // Another component may have created it meanwhile.
-            if !created.success && !runner.run(&inspect).await?.success {
-                created.check(&create).context("creating a docker-container buildx builder for registry cache export")?;
-            }
-        }
-    }
-
     let metadata = metadata_path(req.work_dir);
     let _ = std::fs::remove_file(&metadata);
-    let spec = env(build_command(req, docker, builder.as_deref()));
+    let spec = config.apply(build_command(req, docker, req.buildx_builder));
     let progress = Arc::new(Mutex::new(RawProgress::default()));
     let observed = super::observing_runner(runner, progress.clone(), RawProgress::observe);
     let done = observed.run(&spec).await?;
+    drop(config);
     let (rest, tail, steps) = {
         let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
         (p.finish(), p.tail(), p.steps())
@@ -175,6 +323,11 @@ pub(super) async fn build(
     let text = std::fs::read_to_string(&metadata).with_context(|| format!("buildx wrote no metadata file {}", metadata.display()))?;
     let digest = parse_metadata(&text).with_context(|| format!("reading {}", metadata.display()))?;
     Ok((digest, Some(steps)))
+}
+
+/// The per-build `DOCKER_CONFIG` (removed when the build ends).
+pub fn docker_config_dir(work_dir: &Path) -> PathBuf {
+    work_dir.join("docker-config")
 }
 
 /// The image digest from a `--metadata-file`.
@@ -330,26 +483,68 @@ mod tests {
     }
 
     #[test]
-    fn login_puts_the_password_on_stdin_only() {
+    fn the_build_config_holds_the_login_and_where_docker_looks_and_goes_when_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let user = tmp.path().join("home/.docker");
+        std::fs::create_dir_all(user.join("contexts")).unwrap();
+        std::fs::write(
+            user.join("config.json"),
+            r#"{"auths": {"ghcr.io": {"auth": "eDp5"}}, "credsStore": "desktop", "currentContext": "desktop-linux",
+                "cliPluginsExtraDirs": ["/opt/plugins"], "credHelpers": {"h.example": "ecr-login", "other.example": "gcloud"}}"#,
+        )
+        .unwrap();
         let auth = RegistryAuth {
             host: "h.example".into(),
             username: "AWS".into(),
             password: secrecy::SecretString::from("pa55word-xyz"),
             insecure: false,
         };
-        let cmd = login_command("docker", &auth, Path::new("/tmp/w/docker-config"));
-        assert!(cmd.args.iter().all(|a| !a.contains("pa55word")));
-        assert_eq!(cmd.args, ["login", "--username", "AWS", "--password-stdin", "h.example"]);
-        assert!(cmd.stdin.is_some());
-        assert_eq!(cmd.env, vec![("DOCKER_CONFIG".to_string(), "/tmp/w/docker-config".to_string())]);
+        let dir = tmp.path().join("work/docker-config");
+        let config = DockerConfig::write(dir.clone(), Some(&user), &auth).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        // `AWS:pa55word-xyz`, as `docker login` stores it; none of the user's own auths.
+        assert_eq!(json["auths"], serde_json::json!({"h.example": {"auth": "QVdTOnBhNTV3b3JkLXh5eg=="}}));
+        assert_eq!(json["cliPluginsExtraDirs"], serde_json::json!(["/opt/plugins", user.join("cli-plugins").display().to_string()]));
+        assert_eq!(json["currentContext"], "desktop-linux");
+        assert_eq!(json["credHelpers"], serde_json::json!({"other.example": "gcloud"}), "this registry's helper would shadow the login");
+        assert!(json.get("credsStore").is_none(), "a store would shadow the login");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(dir.join("config.json")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_link(dir.join("buildx")).unwrap(), user.join("buildx"), "builders outlive the run");
+        assert_eq!(std::fs::read_link(dir.join("contexts")).unwrap(), user.join("contexts"));
+        let spec = config.apply(CommandSpec::new("docker").args(["buildx", "build"]));
+        assert!(!spec.display().contains("pa55word"), "the password is never on a command line");
+        assert_eq!(spec.env, [("DOCKER_CONFIG".to_string(), dir.display().to_string())]);
+        drop(config);
+        assert!(!dir.exists(), "the credentials are gone");
+        assert!(user.join("buildx").is_dir() && user.join("config.json").is_file(), "the user's config is untouched");
     }
 
     #[test]
     fn builder_creation_uses_the_docker_container_driver() {
         assert_eq!(
-            create_builder_command("docker", "fastdeploy").args,
+            create_builder_command("docker", "fastdeploy", None).args,
             ["buildx", "create", "--name", "fastdeploy", "--driver", "docker-container", "--bootstrap"]
         );
+        let mirror = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/buildkit:v0.13.2";
+        let args = create_builder_command("docker", "fastdeploy-1", Some(mirror)).args;
+        assert_eq!(args[6..], ["--driver-opt".to_string(), format!("image={mirror}"), "--bootstrap".to_string()]);
+    }
+
+    #[test]
+    fn builders_are_read_from_buildx_inspect() {
+        // The sandbox's dockerd 26.1 with the containerd image store, buildx 0.13.
+        let text = fixture("versions-0.13.txt");
+        let inspect = text.split("$ docker buildx inspect\n").nth(1).unwrap().split("\n$ ").next().unwrap();
+        let b = parse_inspect(inspect).unwrap();
+        assert_eq!((b.name.as_str(), b.driver.as_str(), b.snapshotter), ("default", "docker", true));
+        assert!(b.exports_cache());
+        // A docker-container builder that has not started has no labels to show.
+        let idle = "Name:          fastdeploy\nDriver:        docker-container\n\nNodes:\nName:      fastdeploy0\nEndpoint:  unix:///var/run/docker.sock\nStatus:    inactive\n";
+        let b = parse_inspect(idle).unwrap();
+        assert_eq!((b.name.as_str(), b.driver.as_str(), b.snapshotter), ("fastdeploy", "docker-container", false));
+        assert!(b.exports_cache());
+        assert_eq!(parse_inspect("ERROR: no builder \"x\" found"), None);
     }
 
     fn fixture(name: &str) -> String {
