@@ -9,6 +9,7 @@ mod codebuild;
 mod context_guard;
 mod dockerfile;
 mod e2e;
+mod e2e_buildx;
 mod ecr;
 mod ecs;
 mod faults;
