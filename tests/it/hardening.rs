@@ -1071,6 +1071,31 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
     assert_all_documented(problems);
 }
 
+/// The docker rows, against the sandbox's dockerd and its docker CLI: a
+/// builder that does not exist and a daemon that does not answer stop the
+/// plan itself.
+#[test]
+fn the_bad_input_table_quotes_what_the_binary_prints_against_docker() {
+    let docker = crate::sandbox::Docker::shared().env();
+    let with_docker = |extra: &[(&str, &str)]| {
+        let mut e = docker.clone();
+        e.push(("INPUT_BUILDER".into(), "buildx".into()));
+        e.extend(env(extra));
+        e
+    };
+    let mut problems = Vec::new();
+    for (row, extra) in [
+        ("buildx builder that does not exist", &[("INPUT_BUILDX_BUILDER", "team-fleet")][..]),
+        ("docker daemon that does not answer", &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")][..]),
+    ] {
+        let w = Workspace::new();
+        let out = w.run("plan", &with_docker(extra));
+        let text = w.error_text(&out);
+        problems.extend(check_documented(row, &out, &text, 2));
+    }
+    assert_all_documented(problems);
+}
+
 /// The AWS rows, against moto: ECS preflight errors and the task definition
 /// file, all before anything is built.
 #[test]
