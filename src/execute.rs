@@ -455,13 +455,17 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
 /// otherwise is the user's to fix, before anything is built.
 fn build_for_function(c: &mut ComponentPlan, pre: &crate::deploy::lambda::Preflight, actions: &Actions) -> anyhow::Result<()> {
     let wanted = vec![pre.platform.clone()];
+    let function = match &c.deploy {
+        Some(TargetPlan::Lambda(d)) => d.function.clone(),
+        _ => pre.function_arn.clone(),
+    };
     if !c.build.platforms.is_empty() && c.build.platforms != wanted {
         return Err(crate::error::BadInput::other(format!(
             "component `{}` sets `platforms` to {}, but Lambda function {} runs on {} and takes one image for {}; \
              remove `platforms` (fastdeploy builds for the function's architecture) or set it to {}",
             c.name,
             c.build.platforms.join(","),
-            pre.function_arn,
+            function,
             pre.architecture,
             pre.platform,
             pre.platform
@@ -469,10 +473,7 @@ fn build_for_function(c: &mut ComponentPlan, pre: &crate::deploy::lambda::Prefli
         .into());
     }
     if c.build.platforms.is_empty() {
-        actions.line(&format!(
-            "[{}] Lambda function {} runs on {}: building for {}",
-            c.name, pre.function_arn, pre.architecture, pre.platform
-        ));
+        actions.line(&format!("[{}] Lambda function {function} runs on {}: building for {}", c.name, pre.architecture, pre.platform));
     }
     c.build.platforms = wanted;
     Ok(())

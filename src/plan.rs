@@ -767,9 +767,9 @@ fn deploy_target(
     }
     let alias = sourced("alias", over.and_then(|o| o.alias.clone()), cfg.and_then(|c| c.alias.clone()));
     if let Some((function, source)) = &function {
-        check_function_name(function).map_err(|m| BadInput::other(format!("{source}: {m}")))?;
+        check_function_name(function).map_err(|m| BadInput::other(format!("{source} is {function:?}, but it accepts {m}")))?;
         if let Some((alias, source)) = &alias {
-            check_alias_name(alias).map_err(|m| BadInput::other(format!("{source}: {m}")))?;
+            check_alias_name(alias).map_err(|m| BadInput::other(format!("{source} is {alias:?}, but it accepts {m}")))?;
         }
     }
     let function = function.map(|(f, _)| f);
@@ -827,7 +827,8 @@ fn deploy_target(
 pub const DEFAULT_ALIAS: &str = "live";
 
 /// A function name, partial ARN or ARN, unqualified (Lambda's `FunctionName`
-/// pattern without the `:version` or `:alias` suffix: the alias is ours to move).
+/// pattern without the `:version` or `:alias` suffix: the alias is ours to
+/// move). The error says what is accepted.
 pub fn check_function_name(function: &str) -> Result<(), String> {
     let re =
         regex::Regex::new(r"^(arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]{1,64}$")
@@ -838,29 +839,21 @@ pub fn check_function_name(function: &str) -> Result<(), String> {
     let qualified =
         regex::Regex::new(r"^(arn:[^:]+:lambda:[^:]+:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]{1,64}:[^:]+$").expect("static regex");
     if qualified.is_match(function) {
-        Err(format!(
-            "function `{function}` names a version or alias; name the function alone (the alias fastdeploy moves is the `alias` setting)"
-        ))
+        Err("a function without a version or alias (fastdeploy publishes the version and moves the alias named by `alias`)".to_string())
     } else {
-        Err(format!(
-            "function `{function}` is not a Lambda function name or ARN: use 1-64 letters, digits, `-` or `_`, or arn:aws:lambda:<region>:<account>:function:<name>"
-        ))
+        Err("a Lambda function name (1-64 letters, digits, `-` or `_`) or ARN (arn:aws:lambda:<region>:<account>:function:<name>)"
+            .to_string())
     }
 }
 
-/// Lambda's alias name rule: 1-128 of `[a-zA-Z0-9_-]`, not all digits (that would be a version).
+/// Lambda's alias name rule: 1-128 of `[a-zA-Z0-9_-]`, not all digits (that
+/// would be a version). The error says what is accepted.
 pub fn check_alias_name(alias: &str) -> Result<(), String> {
     let ok = !alias.is_empty()
         && alias.len() <= 128
         && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && !alias.chars().all(|c| c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "alias `{alias}` is not a name Lambda accepts: use 1-128 letters, digits, `-` or `_`, not only digits (digits alone name a version)"
-        ))
-    }
+    if ok { Ok(()) } else { Err("1-128 letters, digits, `-` or `_`, not only digits (digits alone name a version)".to_string()) }
 }
 
 /// Where registry cache goes when `cache-repository` is not set. buildx

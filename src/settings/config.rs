@@ -185,6 +185,13 @@ impl Config {
             if let Some(repo) = &c.repository {
                 check_repository(repo).map_err(|m| format!("component `{name}`: repository {m}"))?;
             }
+            let function_somewhere =
+                c.function.is_some() || self.environments.values().any(|e| e.overrides.get(name).is_some_and(|o| o.function.is_some()));
+            if c.alias.is_some() && !function_somewhere {
+                return Err(format!(
+                    "component `{name}` sets `alias` but no `function`; `alias` names the Lambda alias fastdeploy moves: add `function` or remove `alias`"
+                ));
+            }
             if let (Some(service), Some(function)) = (&c.service, &c.function) {
                 return Err(format!(
                     "component `{name}` names two deploy targets, `service: {service}` and `function: {function}`; a component deploys to one: keep one, or split it into two components"

@@ -410,6 +410,9 @@ fn the_readme_demo_runs_the_main_job_against_the_sandbox() {
         "result<<",
         "slack:  POST",
         "github: POST /repos/acme/shop/deployments",
+        "| web |",
+        "| thumbs |",
+        "alias live created on version 1",
         "fastdeploy exited 0",
     ] {
         assert!(stdout.contains(needle), "the demo prints `{needle}`:\n{log}");

@@ -61,6 +61,7 @@ const VALIDATION_PHRASES: &[&str] = &[
     "`defaults.",
     "`environments.",
     "outside the workspace",
+    "names two deploy targets",
 ];
 
 /// A config rejection names the file and, unless it is a validation message
@@ -94,6 +95,8 @@ const SCHEMA_KEYS: &[&str] = &[
     "service",
     "container",
     "task-definition",
+    "function",
+    "alias",
     "branches",
     "tags",
     "url",
@@ -1062,6 +1065,15 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             "plan",
             Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_REPOSITORY", "acme//backend")])),
         ),
+        (
+            "two deploy targets",
+            "plan",
+            Box::new(|w| {
+                w.edit("fastdeploy.yml", "    function: acme-thumbnails ", "    service: thumbs\n    function: acme-thumbnails ");
+                vec![]
+            }),
+        ),
+        ("alias name Lambda rejects", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_ALIAS", "42")]))),
     ];
     let mut problems = Vec::new();
     for (row, command, setup) in rows {
@@ -1140,6 +1152,26 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         &Workspace::new(),
         &[("INPUT_COMPONENTS", "lambda"), ("INPUT_BUILDER", "codebuild"), ("INPUT_CODEBUILD_PROJECT", "shop-images")],
     );
+    go("Lambda function that does not exist", &Workspace::new(), &[("INPUT_COMPONENTS", "lambda")]);
+    crate::sandbox::create_role(&moto, "thumbs");
+    block_on(async {
+        let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
+        lambda
+            .create_function()
+            .function_name("acme-thumbnails")
+            .runtime(aws_sdk_lambda::types::Runtime::Python312)
+            .handler("app.handler")
+            .role("arn:aws:iam::123456789012:role/thumbs")
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip_with_one_file()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    go("Zip function", &Workspace::new(), &[("INPUT_COMPONENTS", "lambda")]);
     for (row, text) in [
         (
             "task definition: unknown field",
@@ -1163,6 +1195,9 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         json!({"phase_seconds": 0.01, "outcome": "SUCCEEDED", "exported": {"FASTDEPLOY_IMAGE_DIGEST": digest}}),
     );
     let w = Workspace::new();
+    // A build-only component: the example's lambda without its function.
+    w.edit("fastdeploy.yml", "    function: acme-thumbnails ", "    # function: acme-thumbnails ");
+    w.edit("fastdeploy.yml", "    alias: live", "    # alias: live");
     let out = w.run(
         "run",
         &aws(&[

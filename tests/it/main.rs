@@ -14,6 +14,7 @@ mod ecr;
 mod ecs;
 mod faults;
 mod hardening;
+mod lambda;
 mod plan;
 mod reporting;
 mod sandbox;

@@ -82,7 +82,9 @@ fn push_to_main_deploys_production() {
     assert_eq!(backend["build"]["tags"], serde_json::json!(["sha-a1b2c3d4e5f6", "production", "main"]));
     assert_eq!(backend["build"]["cache"]["to_tag"], "cache-main");
     let lambda = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "lambda").unwrap();
-    assert!(lambda["deploy"].is_null(), "a component without a service is built and pushed only");
+    assert_eq!(lambda["deploy"]["kind"], "lambda");
+    assert_eq!(lambda["deploy"]["function"], "acme-thumbnails");
+    assert_eq!(lambda["deploy"]["alias"], "live");
     assert_eq!(plan["context"]["commit"]["subject"], "Merge pull request #42 from acme/feature/faster-checkout");
     assert_eq!(r.output("environment").as_deref(), Some("production"));
     let summary = std::fs::read_to_string(r.summary_file()).unwrap();
@@ -104,7 +106,85 @@ fn push_to_develop_deploys_staging_with_its_overrides() {
     let backend = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "backend").unwrap();
     assert_eq!(backend["deploy"]["service"], "backend-staging");
     assert_eq!(backend["deploy"]["cluster"], "staging");
+    let lambda = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "lambda").unwrap();
+    assert_eq!(lambda["deploy"]["function"], "acme-thumbnails-staging", "per environment through overrides, like service");
     assert_eq!(r.output("environment").as_deref(), Some("staging"));
+}
+
+/// The text plan says what each component deploys to, as users write it,
+/// and why a component does not deploy.
+#[test]
+fn the_text_plan_names_each_target_and_why_one_does_not_deploy() {
+    let r = Runner::new();
+    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("deploy ECS service backend in cluster prod (strategy service,"), "{text}");
+    assert!(text.contains("deploy Lambda function acme-thumbnails through alias live"), "{text}");
+    let pr = r.run("pull_request", "pull_request.json", "refs/pull/57/merge", MAIN_SHA, &["plan"], &[]);
+    let text = String::from_utf8_lossy(&pr.stdout);
+    assert!(text.contains("no deploy (build only: "), "{text}");
+}
+
+#[test]
+fn a_component_with_two_targets_is_rejected_before_anything_runs() {
+    let r = Runner::new();
+    let cfg = r.workspace.path().join("fastdeploy.yml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("    function: acme-thumbnails ", "    service: thumbs\n    function: acme-thumbnails ");
+    std::fs::write(&cfg, text).unwrap();
+    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("component `lambda` names two deploy targets, `service: thumbs` and `function: acme-thumbnails`"), "{err}");
+
+    // The same through inputs, for a single component.
+    let r = Runner::new();
+    let out = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan"],
+        &[("INPUT_COMPONENTS", "lambda"), ("INPUT_SERVICE", "thumbs")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("names two deploy targets, ECS service `thumbs` and Lambda function `acme-thumbnails`"), "{err}");
+}
+
+#[test]
+fn lambda_names_lambda_rejects_are_bad_input() {
+    for (inputs, expected) in [
+        (vec![("INPUT_ALIAS", "42")], "input `alias` is \"42\", but it accepts 1-128 letters, digits"),
+        (vec![("INPUT_ALIAS", "live:x")], "input `alias` is \"live:x\", but it accepts 1-128 letters"),
+        (
+            vec![("INPUT_FUNCTION", "thumbs:live")],
+            "input `function` is \"thumbs:live\", but it accepts a function without a version or alias",
+        ),
+        (vec![("INPUT_FUNCTION", "thumbs nails")], "input `function` is \"thumbs nails\", but it accepts a Lambda function name"),
+    ] {
+        let r = Runner::new();
+        let mut all = vec![("INPUT_COMPONENTS", "lambda")];
+        all.extend(inputs);
+        let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+    // A full ARN is fine.
+    let r = Runner::new();
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:acme-thumbnails";
+    let plan = plan_json(&r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &[("INPUT_COMPONENTS", "lambda"), ("INPUT_FUNCTION", arn)],
+    ));
+    assert_eq!(plan["components"][0]["deploy"]["function"], arn);
 }
 
 #[test]

@@ -327,8 +327,31 @@ pub const FAMILY: &str = "shop-web";
 pub const REPOSITORY: &str = "acme/shop";
 pub const RUN_ID: &str = "1001";
 
+pub const FUNCTION: &str = "shop-thumbs";
+pub const FUNCTION_REPOSITORY: &str = "acme/shop-thumbs";
+
 impl FullSandbox {
+    /// The single-component sandbox: examples/shop without its
+    /// fastdeploy.yml, deployed through inputs (`app` to the `shop` service).
     pub fn start() -> FullSandbox {
+        let mut sb = Self::start_inner();
+        std::fs::remove_file(sb.workspace.join("fastdeploy.yml")).unwrap();
+        sb.sha = commit_all(&sb.workspace, "main", "Faster checkout");
+        sb.rewrite_event();
+        sb
+    }
+
+    /// examples/shop as it is, with its fastdeploy.yml: `web` on the ECS
+    /// service `shop` and `thumbs` on the Lambda function `shop-thumbs`
+    /// (package type Image, x86_64, first deployed from the base image).
+    /// Run it with [`FullSandbox::config_command`].
+    pub fn start_with_config() -> FullSandbox {
+        let sb = Self::start_inner();
+        seed_lambda(&sb.moto, &sb.registry, &sb.base);
+        sb
+    }
+
+    fn start_inner() -> FullSandbox {
         let permit = full_sandbox_permit();
         let dir = tempfile::Builder::new().prefix("fastdeploy-e2e-").tempdir().unwrap();
         let moto = Moto::start();
@@ -348,6 +371,26 @@ impl FullSandbox {
         };
         std::fs::write(dir.path().join("event.json"), event.to_string()).unwrap();
         FullSandbox { moto, registry, slack, github, base, sha, workspace, dir, _permit: permit }
+    }
+
+    /// Points the push event at the workspace's current commit.
+    fn rewrite_event(&self) {
+        let sha = self.sha.clone();
+        let path = self.dir.path().join("event.json");
+        let mut e: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        e["after"] = sha.clone().into();
+        e["head_commit"]["id"] = sha.into();
+        std::fs::write(path, e.to_string()).unwrap();
+    }
+
+    /// `fastdeploy run` for the config's components: [`FullSandbox::command`]
+    /// without the single-component inputs (the config names them).
+    pub fn config_command(&self) -> Command {
+        let mut cmd = self.command();
+        for name in ["INPUT_REPOSITORY", "INPUT_CLUSTER", "INPUT_SERVICE", "INPUT_CONTAINER"] {
+            cmd.env_remove(name);
+        }
+        cmd
     }
 
     pub fn output_file(&self) -> PathBuf {
@@ -539,6 +582,58 @@ fn seed_ecs(moto: &Moto) {
 /// Runs a future on a fresh current-thread runtime (tests are plain `#[test]`s).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// An IAM role in moto (Lambda's CreateFunction checks that its role exists),
+/// created through IAM's query API as the AWS CLI would.
+pub fn create_role(moto: &Moto, name: &str) {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let resp = client()
+        .post(&moto.endpoint)
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")
+        .form(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", name), ("AssumeRolePolicyDocument", policy)])
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "iam:CreateRole {name}: {}", resp.text().unwrap_or_default());
+}
+
+/// The Lambda function of examples/shop's `thumbs` component, created from
+/// the base image as a team's first deploy by hand would; updates take 3
+/// steps of 0.1 s.
+fn seed_lambda(moto: &Moto, registry: &Registry, base: &str) {
+    moto.control("lambda/config", serde_json::json!({"step_seconds": 0.1, "steps": 3, "create_steps": 1}));
+    let digest = registry_manifest_digest(registry, "base", "1");
+    let image = format!("{base_repo}@{digest}", base_repo = base.trim_end_matches(":1"));
+    create_role(moto, "shop-thumbs");
+    block_on(async {
+        let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
+        lambda
+            .create_function()
+            .function_name(FUNCTION)
+            .package_type(aws_sdk_lambda::types::PackageType::Image)
+            .code(aws_sdk_lambda::types::FunctionCode::builder().image_uri(image).build())
+            .role(format!("arn:aws:iam::{ACCOUNT}:role/shop-thumbs"))
+            .architectures(aws_sdk_lambda::types::Architecture::X8664)
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+/// The digest the registry holds for `repository:tag`.
+pub fn registry_manifest_digest(registry: &Registry, repository: &str, tag: &str) -> String {
+    let resp = client()
+        .head(format!("{}/v2/{repository}/manifests/{tag}", registry.url()))
+        .basic_auth(ECR_USER, Some(ECR_PASSWORD))
+        .header(
+            "Accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
+             application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
+        )
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "registry HEAD {repository}:{tag}: {}", resp.status());
+    resp.headers().get("Docker-Content-Digest").unwrap().to_str().unwrap().to_string()
 }
 
 /// examples/shop committed once on `main`; returns the workspace and the commit.

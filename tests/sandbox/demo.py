@@ -3,10 +3,11 @@
 Starts moto (with the sandbox extensions), a real OCI registry with
 htpasswd auth, and two recording receivers (Slack, the GitHub API); builds a
 tiny busybox base image with buildah (nothing can be pulled here); seeds an
-ECS cluster and service in moto; then runs `fastdeploy run` on the example
-app in examples/shop exactly as the Actions runner would, for a push to
-main (production), and prints the job summary, the outputs and what Slack
-and GitHub were sent.
+ECS cluster and service and a Lambda function in moto; then runs
+`fastdeploy run` on the example app in examples/shop exactly as the Actions
+runner would, for a push to main (production): its fastdeploy.yml deploys
+`web` to the ECS service and `thumbs` to the Lambda function in one run. It
+prints the job summary, the outputs and what Slack and GitHub were sent.
 
 Usage: python3 tests/sandbox/demo.py PATH_TO_FASTDEPLOY_BINARY [--keep]
 Exit status: fastdeploy's.
@@ -129,8 +130,30 @@ class Sandbox:
             ["buildah", *self.buildah_flags, "login", "--authfile", str(authfile), "--tls-verify=false", "-u", ECR_USER, "--password-stdin", self.registry_host],
             input=ECR_PASSWORD, text=True, check=True, capture_output=True,
         )
-        self.buildah("push", "--authfile", str(authfile), "--tls-verify=false", ref)
+        digestfile = self.work / "base.digest"
+        self.buildah("push", "--authfile", str(authfile), "--tls-verify=false", "--digestfile", str(digestfile), ref)
+        self.base_digest = digestfile.read_text().strip()
         return ref
+
+    def seed_lambda(self) -> None:
+        """The `thumbs` component's function, first deployed by hand from the base image."""
+        import boto3
+
+        creds = {"endpoint_url": self.moto, "region_name": REGION, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        post(f"{self.moto}/_sandbox/lambda/config", {"step_seconds": 0.3, "steps": 3, "create_steps": 1})
+        role = boto3.client("iam", **creds).create_role(
+            RoleName="shop-thumbs",
+            AssumeRolePolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            ),
+        )
+        boto3.client("lambda", **creds).create_function(
+            FunctionName="shop-thumbs",
+            PackageType="Image",
+            Code={"ImageUri": f"{self.registry_host}/base@{self.base_digest}"},
+            Role=role["Role"]["Arn"],
+            Architectures=["x86_64"],
+        )
 
     def seed_ecs(self) -> None:
         import boto3
@@ -184,8 +207,11 @@ def main() -> int:
     sb = Sandbox(work)
     try:
         print("sandbox: moto", sb.moto, "| registry", sb.registry_host, "| slack", sb.slack, "| github", sb.github, flush=True)
+        print("building a busybox base image with buildah (the sandbox pulls nothing)...", flush=True)
         base = sb.push_base_image()
+        print("seeding ECS (cluster demo, service shop) and Lambda (function shop-thumbs) in moto...", flush=True)
         sb.seed_ecs()
+        sb.seed_lambda()
         ws, sha = workspace(work)
         event = json.loads((ROOT / "tests/fixtures/events/push-main.json").read_text())
         event["after"] = sha
@@ -221,18 +247,15 @@ def main() -> int:
             "NO_COLOR": "1",
             "INPUT_BUILDER": "buildah",
             "INPUT_REGISTRY": sb.registry_host,
-            "INPUT_REPOSITORY": "acme/shop",
             "INPUT_BUILD_ARGS": f"BASE={base}",
-            "INPUT_CLUSTER": "demo",
-            "INPUT_SERVICE": "shop",
-            "INPUT_CONTAINER": "web",
             "INPUT_POLL_SECONDS": "0.5",
             "INPUT_WAIT_MINUTES": "5",
             "INPUT_SLACK_WEBHOOK_URL": f"{sb.slack}/services/T000/B000/XXXXDEMO",
             "INPUT_GITHUB_TOKEN": "ghs_demoTokenNotReal0000000000",
             "INPUT_ENVIRONMENT_URL": "https://shop.example.com",
         }
-        print(f"\n$ fastdeploy run   (push to main of acme/shop at {sha[:7]})\n", flush=True)
+        print(f"\n$ fastdeploy run   (push to main of acme/shop at {sha[:7]}; examples/shop/fastdeploy.yml)", flush=True)
+        print("  the first build of each component starts cold: buildah's vfs storage makes it take a minute or two\n", flush=True)
         code = subprocess.run([str(binary), "run"], env=env, cwd=ws).returncode
         print("\n==================== job summary ($GITHUB_STEP_SUMMARY) ====================")
         print(summary.read_text() if summary.exists() else "(none written)")

@@ -446,14 +446,25 @@ impl Run<'_> {
     }
 
     /// Waits until no update of the function runs (another deploy's, or a
-    /// configuration change), so ours does not meet ResourceConflictException.
+    /// configuration change) and the function is no longer being created
+    /// (`State` Pending has no `LastUpdateStatus` yet), so ours does not meet
+    /// ResourceConflictException.
     async fn wait_idle(&mut self) -> anyhow::Result<Result<FunctionConfiguration, Stop>> {
         loop {
             let c = self.configuration(None).await?;
-            if c.last_update_status() != Some(&LastUpdateStatus::InProgress) {
+            let pending = c.state() == Some(&State::Pending);
+            if c.last_update_status() != Some(&LastUpdateStatus::InProgress) && !pending {
                 return Ok(Ok(c));
             }
-            self.note_status("another update of the function is running; waiting", &c);
+            if pending {
+                let line = format!("the function is still being created (State Pending: {}); waiting", c.state_reason().unwrap_or("-"));
+                if self.last_status.as_deref() != Some(line.as_str()) {
+                    self.say(&line);
+                    self.last_status = Some(line);
+                }
+            } else {
+                self.note_status("another update of the function is running; waiting", &c);
+            }
             if let Err(stop) = self.pause().await {
                 return Ok(Err(stop));
             }
