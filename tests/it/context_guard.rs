@@ -3,8 +3,9 @@
 //! `COPY . /ctx/`), the image layer is listed, and what it holds must equal
 //! what `context::scan_for(.., Matching::Buildah)` says the builder
 //! receives. (BuildKit reads one corner of the patterns differently; that
-//! reading is pinned by unit tests in `src/checks/context/tests.rs`, from fsutil's
-//! and patternmatcher's source, since no BuildKit daemon runs here.)
+//! reading is pinned by unit tests in `src/checks/context/tests.rs`, and
+//! checked against the sandbox's real BuildKit on the same trees in
+//! `buildkit_differential.rs`.)
 //!
 //! buildah is required (CI installs it); the test fails when it is missing.
 
@@ -113,7 +114,7 @@ const NAMES: &[&str] = &[
 
 /// A generated tree: files and directories (some empty, some symlinks) up
 /// to four levels deep. Returns every relative path created.
-fn generate_tree(root: &Path, rng: &mut fastrand::Rng) -> Vec<String> {
+pub(crate) fn generate_tree(root: &Path, rng: &mut fastrand::Rng) -> Vec<String> {
     let mut made = Vec::new();
     fn fill(dir: &Path, rel: &str, depth: usize, rng: &mut fastrand::Rng, made: &mut Vec<String>) {
         let count = rng.usize(1..=if depth == 0 { 9 } else { 5 });
@@ -178,7 +179,7 @@ const LINES: &[&str] = &[
     "ü.txt",
 ];
 
-fn generate_ignore(paths: &[String], rng: &mut fastrand::Rng) -> String {
+pub(crate) fn generate_ignore(paths: &[String], rng: &mut fastrand::Rng) -> String {
     let mut lines = Vec::new();
     // Half the files exclude a top directory and re-include something deep inside it.
     if let Some(deep) =
@@ -264,7 +265,7 @@ fn file_set_equals_what_buildah_copies_on_generated_trees() {
 }
 
 /// Whether something sent lies inside a directory the patterns exclude.
-fn reincluded_under_excluded_dir(ignore: &str, sent: &BTreeSet<(String, bool)>) -> bool {
+pub(crate) fn reincluded_under_excluded_dir(ignore: &str, sent: &BTreeSet<(String, bool)>) -> bool {
     let f = context::IgnoreFile::parse(ignore.as_bytes(), None).unwrap();
     sent.iter().any(|(p, _)| p.match_indices('/').any(|(i, _)| f.excludes(&p[..i])))
 }

@@ -5,6 +5,7 @@
 mod action;
 mod build;
 mod buildkit;
+mod buildkit_differential;
 mod codebuild;
 mod context_guard;
 mod dockerfile;

@@ -101,7 +101,8 @@ impl Dockerfile {
             return self.stages.last().ok_or_else(|| BadInput::other(format!("Dockerfile {} has no FROM", self.path.display())));
         };
         let wanted = target.to_ascii_lowercase();
-        self.stages.iter().find(|s| s.name.as_deref() == Some(wanted.as_str())).ok_or_else(|| {
+        // The latest stage of that name, as BuildKit's `--target` picks it.
+        self.stages.iter().rev().find(|s| s.name.as_deref() == Some(wanted.as_str())).ok_or_else(|| {
             let known: Vec<String> =
                 self.stages.iter().filter_map(|s| s.name.as_ref().map(|n| format!("{n} (line {})", s.line()))).collect();
             let known = if known.is_empty() { "none: no FROM has `AS name`".to_string() } else { known.join(", ") };

@@ -754,9 +754,9 @@ fn from_stage(
         if !valid {
             return err(line, format!("invalid stage name {n:?}: use a letter then letters, digits, -, _ or ."));
         }
-        if let Some(dup) = earlier.iter().find(|s| s.name.as_deref() == Some(n.as_str())) {
-            return err(line, format!("duplicate stage name {n:?}; it is already used on line {}", dup.line()));
-        }
+        // A name used twice is not an error to BuildKit (only its
+        // `DuplicateStageName` lint): a later `FROM name`, `--target` and
+        // `COPY --from` see the latest stage of that name.
     }
     let scope: BTreeMap<&str, Option<&str>> =
         global_args.iter().map(|(k, v)| (k.as_str(), build_args.get(k).map(String::as_str).or(v.as_deref()))).collect();
@@ -767,7 +767,7 @@ fn from_stage(
         return err(line, format!("FROM {image} resolves to an empty image name; give the ARG a default"));
     } else if resolved.eq_ignore_ascii_case("scratch") {
         Base::Scratch
-    } else if let Some(s) = earlier.iter().find(|s| s.name.as_deref() == Some(resolved.to_ascii_lowercase().as_str())) {
+    } else if let Some(s) = earlier.iter().rev().find(|s| s.name.as_deref() == Some(resolved.to_ascii_lowercase().as_str())) {
         Base::Stage(s.index)
     } else {
         Base::Image(ImageRef::parse(&resolved))
@@ -861,7 +861,7 @@ pub fn substitute(text: &str, scope: &BTreeMap<&str, Option<&str>>) -> (String, 
 /// Resolves `COPY --from=` against the stages before `current`.
 pub fn copy_source(from: &str, stages: &[Stage], current: usize) -> CopySource {
     let lower = from.to_ascii_lowercase();
-    if let Some(s) = stages[..current.min(stages.len())].iter().find(|s| s.name.as_deref() == Some(lower.as_str())) {
+    if let Some(s) = stages[..current.min(stages.len())].iter().rev().find(|s| s.name.as_deref() == Some(lower.as_str())) {
         return CopySource::Stage(s.index);
     }
     if let Ok(i) = from.parse::<usize>()
