@@ -242,10 +242,11 @@ fn a_buildkit_image_that_cannot_be_pulled_exits_2_before_anything_is_pushed() {
     assert!(!String::from_utf8_lossy(&ls.stdout).contains(&name), "{}", String::from_utf8_lossy(&ls.stdout));
 }
 
-/// `Docker::shared()` must be up before the binary's probe asks it; the
-/// plan of a run with `buildx-builder` naming a builder that exists uses it.
+/// `buildx-builder` naming a builder that exists is used, a remote one even
+/// with no docker daemon; one that does not exist, and a daemon that does not
+/// answer, stop the plan (exit 2).
 #[test]
-fn an_existing_buildx_builder_is_used_and_a_missing_one_is_bad_input() {
+fn an_existing_buildx_builder_is_used_even_without_a_daemon_and_a_missing_one_is_bad_input() {
     let docker = Docker::shared();
     let ws = tempfile::tempdir().unwrap();
     std::fs::write(ws.path().join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
@@ -276,7 +277,20 @@ fn an_existing_buildx_builder_is_used_and_a_missing_one_is_bad_input() {
     assert!(stderr.contains("input `buildx-builder` names `team-fleet`, but docker has no builder by that name"), "{stderr}");
     assert!(stderr.contains("no builder \"team-fleet\" found"), "buildx's own words: {stderr}");
 
-    let out = plan(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    // A remote BuildKit fleet needs no local daemon: buildx alone talks to it.
+    let config = docker.new_config(ws.path());
+    let created =
+        docker.command(&config).args(["buildx", "create", "--name", "fleet", "--driver", "remote", "tcp://127.0.0.1:1"]).output().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let config = config.display().to_string();
+    let no_daemon = ("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let out = plan(&[no_daemon, ("DOCKER_CONFIG", config.as_str()), ("INPUT_BUILDX_BUILDER", "fleet")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["builder"]["buildx"]["builder"], "fleet");
+    assert!(p["builder"]["buildx"]["reason"].as_str().unwrap().contains("`fleet` (remote driver)"), "{}", p["builder"]);
+
+    let out = plan(&[no_daemon]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no docker daemon answers at unix:///nonexistent/docker.sock") && stderr.contains("DOCKER_HOST"), "{stderr}");

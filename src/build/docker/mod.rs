@@ -149,6 +149,12 @@ pub async fn probe(docker: &str, named: Option<&str>) -> DockerProbe {
         Ok((true, out, _)) => parse_inspect(&out).ok_or_else(|| "buildx described it in a way fastdeploy cannot read".to_string()),
         other => Err(said(&other)),
     });
+    // A remote BuildKit fleet (`buildx-builder` of the remote or kubernetes
+    // driver) builds without a local daemon: buildx is all it needs.
+    let unavailable = match (&named, &buildx) {
+        (Some(Ok(b)), Ok((true, _, _))) if b.driver != "docker" => None,
+        _ => unavailable,
+    };
     DockerProbe { endpoint, unavailable, current, named }
 }
 
