@@ -296,17 +296,22 @@ pub(super) async fn build(
     let config = DockerConfig::write(docker_config_dir(req.work_dir), opts.docker_config.as_deref(), auth)?;
     // Asked with the build's own config: the plugin must be found there too.
     let version = config.apply(CommandSpec::new(docker).args(["buildx", "version"]));
-    if !super::require_program(
-        runner,
-        &version,
-        "install Docker with the buildx plugin (https://docs.docker.com/build/), or use `builder: buildah` or `codebuild`",
-    )
-    .await?
-    {
-        return Err(crate::error::BadInput::other(format!(
-            "`{docker} buildx` is not available: install the docker-buildx-plugin package or run docker/setup-buildx-action before fastdeploy, or use `builder: buildah`"
-        ))
-        .into());
+    // Asked quietly: the build log starts with BuildKit's lines.
+    match quiet(&version).await {
+        Ok((true, _, _)) => {}
+        Ok((false, _, err)) => {
+            return Err(crate::error::BadInput::other(format!(
+                "`{docker} buildx` is not available ({}): install the docker-buildx-plugin package or run docker/setup-buildx-action before fastdeploy, or use `builder: buildah`",
+                first_line(&err).unwrap_or_default()
+            ))
+            .into());
+        }
+        Err(e) => {
+            return Err(crate::error::BadInput::other(format!(
+                "{e:#}; install Docker with the buildx plugin (https://docs.docker.com/build/), or use `builder: buildah` or `codebuild`"
+            ))
+            .into());
+        }
     }
     let metadata = metadata_path(req.work_dir);
     let _ = std::fs::remove_file(&metadata);
