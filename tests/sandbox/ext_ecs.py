@@ -9,9 +9,49 @@ patches moto's ECS backend so that:
   DescribeServiceDeployments) whose ARN is the service's
   currentServiceDeployment.
 - Progress is computed lazily from wall-clock time on every read, one step
-  every `step_seconds` (no background thread): tasks start, run, the old
-  deployment drains, the service reaches a steady state and the deployment
-  completes (rolloutState COMPLETED, service deployment SUCCESSFUL).
+  every `step_seconds` (no background thread). Each step is one pass of the
+  service scheduler's rolling update (deployment type ECS), honouring the
+  deployment configuration as the ECS developer guide describes it
+  ("Deploy Amazon ECS services by replacing tasks"), with D the desired count:
+  at most floor(D * maximumPercent / 100) tasks of the service are RUNNING or
+  PENDING, and old tasks are stopped only while at least
+  ceil(D * minimumHealthyPercent / 100) healthy tasks remain. In one pass:
+  1. the new deployment's tasks placed at an earlier pass turn RUNNING (or
+     fail, or hang: markers below);
+  2. the old deployments' PENDING tasks stop (they are not healthy), and their
+     RUNNING tasks stop as far as the minimum allows; healthy means RUNNING
+     since an earlier pass (a task that just started is not counted yet, as
+     ECS waits for health checks or the grace period): "has stopped N running
+     tasks: (task ..) ..";
+  3. new tasks start, as many as the maximum and the cluster's capacity
+     (below) allow: "has started N tasks: (task ..) ..".
+  When only the new deployment's D tasks run, the next pass completes it:
+  "has reached a steady state." and "deployment <id> deployment completed.";
+  the old deployments, their tasks all stopped, leave the list.
+  With the default 200/100 and D=2 that is today's four steps: start 2 beside
+  the 2 old, run them, stop the 2 old, complete. With maximumPercent 100 and
+  minimumHealthyPercent 50 one old task stops first and one new starts, then
+  the other pair. With 100/100 nothing may stop and nothing may start: the
+  deployment stays IN_PROGRESS with the documented event "(service s) was
+  unable to stop or start tasks during a deployment because of the service
+  deployment configuration. Update the minimumHealthyPercent or maximumPercent
+  value and try again." until it is stopped (a deadline's rollback).
+  Capacity: with a per-cluster limit (/_sandbox/ecs/capacity), a task that
+  would take the cluster's non-STOPPED tasks (every service's and RunTask's)
+  above `max_tasks` is not placed (no task is created, as with the EC2 launch
+  type's placement) and the service says "(service s) was unable to place a
+  task because no container instance met all of its requirements." (for a
+  FARGATE service: "(service s) was unable to place a task. Reason: You've
+  reached the limit on the number of tasks you can run concurrently");
+  placement is tried again every step. Placement failures do not count
+  towards the circuit breaker. Like ECS (which omits duplicates until the
+  cause is resolved), each of these two events is said once until a step
+  makes progress. The old deployment's desiredCount falls as its tasks stop.
+  Changed from the earlier sandbox, which started all D new tasks at once
+  whatever the configuration and drained every old task in one step: the
+  default configuration keeps its timing; rollbacks now roll the same way,
+  and still settle in the pass that stops the last old task (so a rollback
+  from tasks that hang takes one step after it begins, as before).
 - An image containing a failure marker ("crashloop" by default) starts tasks
   that stop with "Essential container in task exited" and exit code 1;
   failedTasks grows; with the deployment circuit breaker on, it triggers at
@@ -29,6 +69,12 @@ patches moto's ECS backend so that:
 Control endpoint (POST JSON):
 - /_sandbox/ecs/config {"step_seconds": 0.2, "fail_markers": [..], "hang_markers": [..]}
   returns the configuration in force.
+- /_sandbox/ecs/capacity {"cluster": "demo", "max_tasks": 2, "region": r}
+  limits how many tasks (not STOPPED) the cluster runs at once; "max_tasks":
+  null lifts the limit; without "max_tasks" it only reports. Returns
+  {"cluster", "max_tasks", "used"}. CreateService still seeds its tasks
+  whatever the limit (they count towards it); RunTask is not limited by it
+  (ext_ecs_tasks places one-off tasks on container instances).
 - /_sandbox/ecs/service-status {"cluster": c, "service": s, "status": "DRAINING", "region": r}
   sets a service's status (DRAINING/INACTIVE cannot be reached otherwise).
 """
@@ -39,6 +85,7 @@ import datetime
 import logging
 import json
 import math
+import sys
 import threading
 import uuid
 from typing import Any
@@ -279,7 +326,9 @@ def _start_service_deployment(backend: Backend, service: Service, target_td: str
         "_deployment": dep,
         "_rollback_deployment": None,
         "_next_at": at + _step(),
-        "_phase": "launch",
+        "_phase": "rolling",
+        # Event messages said and not resolved since (see _say).
+        "_said": set(),
     }
     st["deployments"].insert(0, sd)
     service.current_service_deployment = sd["serviceDeploymentArn"]
@@ -315,7 +364,6 @@ def _launch(backend: Backend, service: Service, dep: dict[str, Any], at: datetim
     for t in tasks:
         st["tasks"][t.task_arn] = t
         backend.tasks.setdefault(service.cluster_name, {})[t.task_arn] = t
-    dep["pendingCount"] += count
     dep["updatedAt"] = at
     _event(service, at, f"has started {count} tasks: {' '.join(f'(task {t.id})' for t in tasks)}.")
     return tasks
@@ -325,28 +373,19 @@ def _deployment_tasks(service: Service, dep: dict[str, Any], status: str) -> lis
     return [t for t in _state(service)["tasks"].values() if t.started_by == dep["id"] and t.last_status == status]
 
 
-def _drain_others(service: Service, keep: dict[str, Any], at: datetime.datetime) -> None:
-    stopped = []
-    for d in list(service.deployments):
-        if d is keep:
-            continue
-        for t in _deployment_tasks(service, d, "RUNNING") + _deployment_tasks(service, d, "PENDING"):
-            t.stop(at, "Scaling activity initiated by (deployment %s)" % keep["id"], 0, "ServiceSchedulerInitiated")
-            stopped.append(t)
-        service.deployments.remove(d)
-    if stopped:
-        _event(service, at, f"has stopped {len(stopped)} running tasks: {' '.join(f'(task {t.id})' for t in stopped)}.")
-
-
-def _run_pending(service: Service, dep: dict[str, Any], at: datetime.datetime) -> None:
-    for t in _deployment_tasks(service, dep, "PENDING"):
-        t.run(at)
-    dep["runningCount"] = len(_deployment_tasks(service, dep, "RUNNING"))
-    dep["pendingCount"] = len(_deployment_tasks(service, dep, "PENDING"))
-    dep["updatedAt"] = at
+def _recount(service: Service) -> None:
+    """Every deployment's runningCount/pendingCount from its tasks, and the service's totals."""
+    for d in service.deployments:
+        d["runningCount"] = len(_deployment_tasks(service, d, "RUNNING"))
+        d["pendingCount"] = len(_deployment_tasks(service, d, "PENDING"))
+    service.running_count = sum(d["runningCount"] for d in service.deployments)
+    service.pending_count = sum(d["pendingCount"] for d in service.deployments)
 
 
 def _complete(service: Service, dep: dict[str, Any], at: datetime.datetime) -> None:
+    # Only deployments without tasks are left beside `dep` (see _roll): ECS drops them.
+    for d in [d for d in service.deployments if d is not dep]:
+        service.deployments.remove(d)
     dep["rolloutState"] = "COMPLETED"
     dep["rolloutStateReason"] = f"ECS deployment {dep['id']} completed."
     dep["updatedAt"] = at
@@ -355,11 +394,151 @@ def _complete(service: Service, dep: dict[str, Any], at: datetime.datetime) -> N
 
 
 def _sync_counts(service: Service, sd: dict[str, Any]) -> None:
+    _recount(service)
     dep = sd["_deployment"]
     sd["targetServiceRevision"]["runningTaskCount"] = dep["runningCount"]
     sd["targetServiceRevision"]["pendingTaskCount"] = dep["pendingCount"]
-    service.running_count = sum(d["runningCount"] for d in service.deployments)
-    service.pending_count = sum(d["pendingCount"] for d in service.deployments)
+    for s in sd["sourceServiceRevisions"]:
+        live = [d for d in service.deployments if d["taskDefinition"] == s["_taskDefinition"] and d is not dep]
+        s["runningTaskCount"] = sum(d["runningCount"] for d in live)
+        s["pendingTaskCount"] = sum(d["pendingCount"] for d in live)
+
+
+# ---------------------------------------------------------------------------
+# The rolling update (deployment type ECS), one scheduler pass per step.
+#
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html:
+# minimumHealthyPercent is "the lower limit on the number of tasks that should
+# be running and healthy ... as a percent of the desired number of tasks ...
+# This value is rounded up"; maximumPercent "the upper limit on the number of
+# tasks that should be running ... This value is rounded down"; the
+# API reference counts RUNNING or PENDING tasks against the maximum.
+
+CAPACITY: dict[tuple[str, str, str], int] = {}
+
+MSG_NO_PLACE_EC2 = "was unable to place a task because no container instance met all of its requirements."
+MSG_NO_PLACE_FARGATE = "was unable to place a task. Reason: You've reached the limit on the number of tasks you can run concurrently"
+MSG_CONFIG_STUCK = (
+    "was unable to stop or start tasks during a deployment because of the service deployment configuration. "
+    "Update the minimumHealthyPercent or maximumPercent value and try again."
+)
+
+
+def _limits(desired: int, dc: dict[str, Any]) -> tuple[int, int]:
+    """(maximum RUNNING+PENDING tasks, minimum healthy tasks) for `desired` tasks."""
+    maximum = desired * int(dc.get("maximumPercent", 200)) // 100
+    minimum = -(-desired * int(dc.get("minimumHealthyPercent", 100)) // 100)
+    return maximum, minimum
+
+
+def _cluster_used(backend: Backend, cluster_name: str) -> int:
+    """Tasks that hold capacity in the cluster: every task not STOPPED (services' and RunTask's)."""
+    # One-off tasks (ext_ecs_tasks, loaded after this module) move lazily on
+    # their own reads: bring them up to now so a task that stopped frees its place.
+    one_off = sys.modules.get("ext_ecs_tasks")
+    if one_off is not None and hasattr(one_off, "_advance_all"):
+        one_off._advance_all()
+    return sum(1 for t in backend.tasks.get(cluster_name, {}).values() if getattr(t, "last_status", "STOPPED") != "STOPPED")
+
+
+def _capacity_left(backend: Backend, cluster_name: str) -> int | None:
+    limit = CAPACITY.get((backend.account_id, backend.region_name, cluster_name))
+    if limit is None:
+        return None
+    return max(0, limit - _cluster_used(backend, cluster_name))
+
+
+def _say(service: Service, sd: dict[str, Any], said: set[str], at: datetime.datetime, message: str) -> None:
+    """An event ECS repeats only once its cause was resolved (service event docs: duplicate messages are omitted)."""
+    said.add(message)
+    if message not in sd["_said"]:
+        _event(service, at, message)
+
+
+def _stop_old(service: Service, target: dict[str, Any], tasks: list[SandboxTask], at: datetime.datetime) -> None:
+    for t in tasks:
+        ran = t.last_status == "RUNNING"
+        t.stop(at, "Scaling activity initiated by (deployment %s)" % target["id"], 0 if ran else None, "ServiceSchedulerInitiated")
+    _event(service, at, f"has stopped {len(tasks)} running tasks: {' '.join(f'(task {t.id})' for t in tasks)}.")
+    for d in service.deployments:
+        if d is not target:
+            d["desiredCount"] = len(_deployment_tasks(service, d, "RUNNING")) + len(_deployment_tasks(service, d, "PENDING"))
+            d["updatedAt"] = at
+
+
+def _roll(backend: Backend, service: Service, sd: dict[str, Any], target: dict[str, Any], at: datetime.datetime,
+          breaker: dict[str, Any] | None, settle_now: bool = False) -> str:
+    """One pass of the service scheduler towards `target` (the deployment whose
+    tasks should run). Returns "steady" when only the target's desired tasks
+    run (at the start of the pass, or, with `settle_now`, at its end too),
+    "failed" when the circuit breaker (if given) triggered, else ""."""
+    desired = service.desired_count
+    maximum, minimum = _limits(desired, sd["deploymentConfiguration"])
+    others = [d for d in service.deployments if d is not target]
+    t_running = _deployment_tasks(service, target, "RUNNING")
+    t_pending = _deployment_tasks(service, target, "PENDING")
+    o_running = [t for d in others for t in _deployment_tasks(service, d, "RUNNING")]
+    o_pending = [t for d in others for t in _deployment_tasks(service, d, "PENDING")]
+    if len(t_running) >= desired and not t_pending and not o_running and not o_pending:
+        return "steady"
+    # Tasks that were RUNNING before this pass are the healthy ones: a task
+    # that just started is not counted yet (ECS waits for its health checks or
+    # grace period before counting it towards the minimum).
+    healthy = len(t_running) + len(o_running)
+    moved = False
+    said: set[str] = set()
+
+    # 1. The target's tasks placed at an earlier pass start, fail or hang.
+    fails = _marker(target["taskDefinition"], backend, "fail_markers")
+    hangs = not fails and _marker(target["taskDefinition"], backend, "hang_markers")
+    if t_pending and not hangs:
+        moved = True
+        if fails:
+            for t in t_pending:
+                t.stop(at, "Essential container in task exited", 1, "EssentialContainerExited")
+            target["failedTasks"] += len(t_pending)
+            if breaker is not None:
+                breaker["failureCount"] = target["failedTasks"]
+                enabled = sd["deploymentConfiguration"]["deploymentCircuitBreaker"].get("enable")
+                if enabled and breaker["failureCount"] >= breaker["threshold"]:
+                    return "failed"
+        else:
+            for t in t_pending:
+                t.run(at)
+        target["updatedAt"] = at
+
+    # 2. Old tasks stop: PENDING ones at once (they are not healthy), RUNNING
+    # ones as far as the minimum healthy percent allows.
+    stop_running = o_running[: max(0, healthy - minimum)]
+    if o_pending or stop_running:
+        moved = True
+        _stop_old(service, target, o_pending + stop_running, at)
+
+    # 3. New tasks start, as far as the maximum percent and the cluster's
+    # capacity allow.
+    t_active = len(_deployment_tasks(service, target, "RUNNING")) + len(_deployment_tasks(service, target, "PENDING"))
+    total = t_active + len(o_running) - len(stop_running)
+    missing = desired - t_active
+    room = maximum - total
+    if missing > 0 and room > 0:
+        want = min(missing, room)
+        left = _capacity_left(backend, service.cluster_name)
+        placed = want if left is None else min(want, left)
+        if placed > 0:
+            moved = True
+            _launch(backend, service, target, at, placed)
+        if placed < want:
+            _say(service, sd, said, at, MSG_NO_PLACE_FARGATE if service.launch_type == "FARGATE" else MSG_NO_PLACE_EC2)
+    elif missing > 0 and not moved and not t_pending:
+        # Nothing may stop (minimum) and nothing may start (maximum): the
+        # documented deadlock, e.g. maximumPercent 100 with minimumHealthyPercent 100.
+        _say(service, sd, said, at, MSG_CONFIG_STUCK)
+    sd["_said"] = said if moved else sd["_said"] | said
+    if settle_now and not t_pending and len(_deployment_tasks(service, target, "RUNNING")) >= desired and not any(
+        _deployment_tasks(service, d, "RUNNING") or _deployment_tasks(service, d, "PENDING") for d in others
+    ):
+        return "steady"
+    return ""
 
 
 def _begin_rollback(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime, reason: str) -> None:
@@ -368,6 +547,7 @@ def _begin_rollback(backend: Backend, service: Service, sd: dict[str, Any], at: 
         sd["status"] = "ROLLBACK_FAILED"
         sd["statusReason"] = "There is no previous service revision to roll back to."
         sd["finishedAt"] = at
+        sd["_phase"] = "done"
         return
     previous = sources[0]["_taskDefinition"]
     sd["status"] = "ROLLBACK_IN_PROGRESS"
@@ -378,83 +558,54 @@ def _begin_rollback(backend: Backend, service: Service, sd: dict[str, Any], at: 
     rb = _new_deployment(service, previous, at)
     # The old tasks that still run keep serving: the rollback deployment adopts them.
     if previous in old and old[previous] is not rb:
-        for t in _deployment_tasks(service, old[previous], "RUNNING"):
+        for t in _deployment_tasks(service, old[previous], "RUNNING") + _deployment_tasks(service, old[previous], "PENDING"):
             t.started_by = rb["id"]
         service.deployments.remove(old[previous])
-    _run_pending(service, rb, at)
     sd["_rollback_deployment"] = rb
+    sd["_said"] = set()
+    sd["_phase"] = "rollback"
     _event(service, at, f"rolling back to deployment {rb['id']}.")
 
 
 def _step_deployment(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime) -> None:
     dep = sd["_deployment"]
-    desired = service.desired_count
-    phase = sd["_phase"]
     if sd["status"] == "ROLLBACK_REQUESTED":
         _begin_rollback(backend, service, sd, at, sd.get("statusReason") or "Rollback requested by StopServiceDeployment.")
-        sd["_phase"] = "rollback"
         return
-    if phase == "rollback":
+    if sd["_phase"] == "rollback":
         rb = sd["_rollback_deployment"]
-        missing = desired - rb["runningCount"] - rb["pendingCount"]
-        if missing > 0:
-            _launch(backend, service, rb, at, missing)
-            return
-        if rb["pendingCount"]:
-            _run_pending(service, rb, at)
-            return
-        _drain_others(service, rb, at)
-        _complete(service, rb, at)
-        sd["status"] = "ROLLBACK_SUCCESSFUL"
-        sd["finishedAt"] = at
-        sd["updatedAt"] = at
-        sd["_phase"] = "done"
+        # A rollback settles in the pass that stops the last old task, as it
+        # always has in the sandbox (fastdeploy gives a cancelled run's
+        # rollback a few scaled seconds).
+        if _roll(backend, service, sd, rb, at, None, settle_now=True) == "steady":
+            _complete(service, rb, at)
+            sd["status"] = "ROLLBACK_SUCCESSFUL"
+            sd["finishedAt"] = at
+            sd["updatedAt"] = at
+            sd["_phase"] = "done"
         return
-    fails = _marker(dep["taskDefinition"], backend, "fail_markers")
-    hangs = _marker(dep["taskDefinition"], backend, "hang_markers")
-    if phase == "launch":
-        _launch(backend, service, dep, at, desired)
-        sd["_phase"] = "fail" if fails else ("hang" if hangs else "run")
-    elif phase == "run":
-        _run_pending(service, dep, at)
-        sd["_phase"] = "drain"
-    elif phase == "drain":
-        _drain_others(service, dep, at)
-        sd["_phase"] = "steady"
-    elif phase == "steady":
+    cb = sd["deploymentCircuitBreaker"]
+    outcome = _roll(backend, service, sd, dep, at, cb)
+    if outcome == "steady":
         _complete(service, dep, at)
         sd["status"] = "SUCCESSFUL"
         sd["finishedAt"] = at
         sd["updatedAt"] = at
-        if sd["deploymentCircuitBreaker"]["status"] == "MONITORING":
-            sd["deploymentCircuitBreaker"]["status"] = "MONITORING_COMPLETE"
+        if cb["status"] == "MONITORING":
+            cb["status"] = "MONITORING_COMPLETE"
         sd["_phase"] = "done"
-    elif phase == "hang":
-        dep["updatedAt"] = at
-    elif phase == "fail":
-        failed = _deployment_tasks(service, dep, "PENDING")
-        for t in failed:
-            t.stop(at, "Essential container in task exited", 1, "EssentialContainerExited")
-        dep["failedTasks"] += len(failed)
-        dep["pendingCount"] = 0
-        cb = sd["deploymentCircuitBreaker"]
-        cb["failureCount"] = dep["failedTasks"]
-        breaker = sd["deploymentConfiguration"]["deploymentCircuitBreaker"]
-        if breaker.get("enable") and cb["failureCount"] >= cb["threshold"]:
-            cb["status"] = "TRIGGERED"
-            dep["rolloutState"] = "FAILED"
-            dep["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
-            _event(service, at, f"(deployment {dep['id']}) deployment failed: tasks failed to start.")
-            if breaker.get("rollback"):
-                _begin_rollback(backend, service, sd, at, "ECS deployment circuit breaker: tasks failed to start.")
-                sd["_phase"] = "rollback"
-            else:
-                sd["status"] = "STOPPED"
-                sd["statusReason"] = "ECS deployment circuit breaker: tasks failed to start."
-                sd["stoppedAt"] = at
-                sd["_phase"] = "done"
+    elif outcome == "failed":
+        cb["status"] = "TRIGGERED"
+        dep["rolloutState"] = "FAILED"
+        dep["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        _event(service, at, f"(deployment {dep['id']}) deployment failed: tasks failed to start.")
+        if sd["deploymentConfiguration"]["deploymentCircuitBreaker"].get("rollback"):
+            _begin_rollback(backend, service, sd, at, "ECS deployment circuit breaker: tasks failed to start.")
         else:
-            _launch(backend, service, dep, at, desired)
+            sd["status"] = "STOPPED"
+            sd["statusReason"] = "ECS deployment circuit breaker: tasks failed to start."
+            sd["stoppedAt"] = at
+            sd["_phase"] = "done"
     sd["updatedAt"] = at
 
 
@@ -718,6 +869,20 @@ def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
                 if key in body:
                     CONFIG[key] = body[key]
             return dict(CONFIG)
+        if command == "capacity":
+            backend = ecs_models.ecs_backends[body.get("account", DEFAULT_ACCOUNT_ID)][body.get("region", "us-east-1")]
+            cluster = backend._get_cluster(body["cluster"])
+            # Steps due so far ran under the old limit.
+            _advance_all(backend)
+            key = (backend.account_id, backend.region_name, cluster.name)
+            if "max_tasks" in body:
+                if body["max_tasks"] is None:
+                    CAPACITY.pop(key, None)
+                else:
+                    if int(body["max_tasks"]) < 0:
+                        raise ValueError("max_tasks is a number of tasks, 0 or more, or null for no limit")
+                    CAPACITY[key] = int(body["max_tasks"])
+            return {"cluster": cluster.name, "max_tasks": CAPACITY.get(key), "used": _cluster_used(backend, cluster.name)}
         if command == "service-status":
             backend = ecs_models.ecs_backends[body.get("account", DEFAULT_ACCOUNT_ID)][body.get("region", "us-east-1")]
             service = backend._get_service(body["cluster"], body["service"])

@@ -13,13 +13,21 @@ Faults:
   TOOMANYREQUESTS for 429), as a registry behind a load balancer does.
 - "reset": close the connection with a TCP reset, nothing answered.
 
+With `"after": true` the answer is lost instead: the request is forwarded and
+the registry applies it (a blob upload completes, a manifest is stored), then
+the client gets the fault (the status, or the reset) instead of the
+registry's answer. Such requests count as "lost" (and as "forwarded"); their
+log entries read [method, path, "lost:<status|reset>", registry status].
+
 Control endpoints (never forwarded):
   POST /__flaky/config  {"methods": ["POST", "PUT", "PATCH"], "path": "regex",
                          "times": 3 | "seconds": 2.5 | "forever": true,
-                         "mode": "status" | "reset", "status": 503}
+                         "mode": "status" | "reset", "status": 503,
+                         "after": false}
                         replaces the fault (an empty body clears it); methods
                         default to the writes (a push), path to any /v2/ path.
-  GET  /__flaky/state   {"faulted": n, "forwarded": n, "log": [[method, path, status], ...]}
+  GET  /__flaky/state   {"faulted": n, "forwarded": n, "lost": n,
+                         "log": [[method, path, status], ...]}
 
 Usage: python3 flaky_proxy.py PORT UPSTREAM_HOST:PORT
 Prints "ready PORT" once it listens; exits when stdin closes.
@@ -39,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
 FAULT: dict = {}
-STATS = {"faulted": 0, "forwarded": 0, "log": []}
+STATS = {"faulted": 0, "forwarded": 0, "lost": 0, "log": []}
 UPSTREAM = ""
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
 
@@ -55,6 +63,7 @@ def configure(body: dict) -> dict:
             "left": int(body["times"]) if "times" in body else None,
             "until": time.monotonic() + float(body["seconds"]) if "seconds" in body else None,
             "forever": bool(body.get("forever", False)),
+            "after": bool(body.get("after", False)),
         }
         if fault["mode"] not in ("status", "reset"):
             raise ValueError("mode is status or reset")
@@ -118,17 +127,10 @@ class Handler(BaseHTTPRequestHandler):
             fault = take_fault(self.command, path)
             if fault is not None:
                 STATS["faulted"] += 1
-                STATS["log"].append([self.command, path, "reset" if fault["mode"] == "reset" else fault["status"]])
-        if fault is not None:
-            if fault["mode"] == "reset":
-                # SO_LINGER 0: close with RST, as a dying load balancer does.
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.close_connection = True
-                self.connection.close()
-                return
-            code = "TOOMANYREQUESTS" if fault["status"] == 429 else "UNAVAILABLE"
-            data = json.dumps({"errors": [{"code": code, "message": "sandbox: the registry is unavailable", "detail": None}]}).encode()
-            return self._send(fault["status"], data, [("Content-Type", "application/json"), ("Docker-Distribution-API-Version", "registry/2.0")])
+                if not fault["after"]:
+                    STATS["log"].append([self.command, path, "reset" if fault["mode"] == "reset" else fault["status"]])
+        if fault is not None and not fault["after"]:
+            return self._fail(fault)
         host, _, port = UPSTREAM.rpartition(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
         try:
@@ -145,10 +147,28 @@ class Handler(BaseHTTPRequestHandler):
             out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
             with LOCK:
                 STATS["forwarded"] += 1
-                STATS["log"].append([self.command, path, resp.status])
+                if fault is not None:
+                    STATS["lost"] += 1
+                    STATS["log"].append([self.command, path, f"lost:{'reset' if fault['mode'] == 'reset' else fault['status']}", resp.status])
+                else:
+                    STATS["log"].append([self.command, path, resp.status])
+            if fault is not None:
+                # The registry applied the request; its answer is lost.
+                return self._fail(fault)
             self._send(resp.status, data, out_headers, head=self.command == "HEAD", length=resp.getheader("Content-Length"))
         finally:
             conn.close()
+
+    def _fail(self, fault: dict):
+        if fault["mode"] == "reset":
+            # SO_LINGER 0: close with RST, as a dying load balancer does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        code = "TOOMANYREQUESTS" if fault["status"] == 429 else "UNAVAILABLE"
+        data = json.dumps({"errors": [{"code": code, "message": "sandbox: the registry is unavailable", "detail": None}]}).encode()
+        return self._send(fault["status"], data, [("Content-Type", "application/json"), ("Docker-Distribution-API-Version", "registry/2.0")])
 
     def _control(self, path: str, raw: bytes):
         with LOCK:
@@ -156,7 +176,8 @@ class Handler(BaseHTTPRequestHandler):
                 if path == "/__flaky/config":
                     payload, status = configure(json.loads(raw or b"{}")), 200
                 elif path == "/__flaky/state":
-                    payload, status = {"faulted": STATS["faulted"], "forwarded": STATS["forwarded"], "log": list(STATS["log"])}, 200
+                    payload, status = {"faulted": STATS["faulted"], "forwarded": STATS["forwarded"], "lost": STATS["lost"],
+                                       "log": list(STATS["log"])}, 200
                 else:
                     payload, status = {"error": "unknown control path"}, 404
             except Exception as e:  # noqa: BLE001 - report anything to the test that asked

@@ -20,8 +20,12 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 
 def load_extensions() -> list[str]:
+    """Imports every ext_*.py in name order, ext_faults last: each extension
+    wraps moto's dispatcher, so the last one loaded sees every request first,
+    and fault injection must see them all, whichever extension serves them."""
     loaded = []
-    for path in sorted(pathlib.Path(__file__).parent.glob("ext_*.py")):
+    paths = sorted(pathlib.Path(__file__).parent.glob("ext_*.py"), key=lambda p: (p.stem == "ext_faults", p.stem))
+    for path in paths:
         importlib.import_module(path.stem)
         loaded.append(path.stem)
     return loaded

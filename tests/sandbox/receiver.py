@@ -11,7 +11,27 @@ Control endpoints (never used by fastdeploy itself):
                                      "times": 2}]  queued responses, first match wins
   POST /__default         -> body: {"match": "...", "status": 200, "body": {...}}
                              a response used whenever no scripted one matches
-  POST /__reset           -> clears requests and scripts
+  POST /__reset           -> clears requests, scripts and fault counts
+  GET  /__faults          -> {"lost": n, "dropped": n, "log": [{"method", "path",
+                             "answered": status | "dropped", "applied": status}]}:
+                             how often a write was applied and its answer lost
+
+A scripted rule answers instead of the service: the request is recorded but
+not applied (GitHub creates no deployment). `"drop": true` closes the
+connection without an answer instead.
+
+A scripted rule with `"after": true` (or `"mode": "lost-answer"`) loses the
+answer of a write that happened: the request is recorded and applied first
+(with `--github`, POST /repos/<o>/<r>/deployments creates the deployment and
+POST .../deployments/<id>/statuses the status; a Slack webhook or
+chat.postMessage is recorded, i.e. posted), then the answer is replaced by the
+rule's `status` (500 by default) and `body` (by default GitHub's
+`{"message": "Server Error"}` with `--github`, else Slack's
+`{"ok": false, "error": "fatal_error"}`), or, with `"drop": true`, the
+connection is closed without an answer. Such requests are recorded with
+`"lost": true` and counted in /__faults (when the service applied them, i.e.
+would have answered below 400), so a test can assert that a write happened
+exactly once.
 
 Without a script or default, it answers 200 with `{"ok": true}`; started with
 `--github`, it first emulates the GitHub REST API's deployments and comments
@@ -33,6 +53,7 @@ REQUESTS: list = []
 SCRIPT: list = []
 DEFAULTS: list = []
 COUNTER = [0]
+FAULTS: dict = {"lost": 0, "dropped": 0, "log": []}
 GITHUB = "--github" in sys.argv
 if GITHUB:
     sys.path.insert(0, __import__("os").path.dirname(__file__))
@@ -91,15 +112,14 @@ class Handler(BaseHTTPRequestHandler):
             if body and not body["form"]:
                 body = {"text": raw.decode(errors="replace")}
         with LOCK:
-            REQUESTS.append(
-                {
-                    "method": self.command,
-                    "path": path,
-                    "query": split.query,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": body,
-                }
-            )
+            record = {
+                "method": self.command,
+                "path": path,
+                "query": split.query,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body,
+            }
+            REQUESTS.append(record)
             rule = None
             for r in SCRIPT:
                 if matches(r, self.command, path):
@@ -108,6 +128,9 @@ class Handler(BaseHTTPRequestHandler):
                     if r["times"] <= 0:
                         SCRIPT.remove(r)
                     break
+            lost = rule if rule is not None and (rule.get("after") or rule.get("mode") == "lost-answer") else None
+            if lost is not None:
+                rule = None
             if rule is None:
                 rule = next((d for d in DEFAULTS if matches(d, self.command, path)), None)
             if rule is None and GITHUB:
@@ -117,8 +140,23 @@ class Handler(BaseHTTPRequestHandler):
             if rule is None:
                 rule = {"status": 200, "body": {"ok": True}}
             body_out = render(rule.get("body", {"ok": True}), path)
+            if lost is not None:
+                # The write happened (above); its answer is lost.
+                applied = rule.get("status", 200)
+                default = {"message": "Server Error"} if GITHUB else {"ok": False, "error": "fatal_error"}
+                rule = {"status": lost.get("status", 500), "body": lost.get("body", default), "headers": lost.get("headers"),
+                        "drop": lost.get("drop", False)}
+                body_out = render(rule["body"], path)
+                if int(applied) < 400:
+                    record["lost"] = True
+                    FAULTS["lost"] += 1
+                FAULTS["log"].append({"method": self.command, "path": path, "answered": "dropped" if rule["drop"] else rule["status"],
+                                      "applied": applied})
+            if rule.get("drop"):
+                FAULTS["dropped"] += 1
         if rule.get("drop"):
-            # Close without answering: a connection reset as seen by the client.
+            # Close without answering: the client sees the connection end
+            # before any response.
             self.close_connection = True
             return
         self._reply(rule.get("status", 200), body_out, rule.get("headers"))
@@ -138,7 +176,10 @@ class Handler(BaseHTTPRequestHandler):
                 REQUESTS.clear()
                 SCRIPT.clear()
                 DEFAULTS.clear()
+                FAULTS.update({"lost": 0, "dropped": 0, "log": []})
                 return self._reply(200, {"ok": True})
+            if path == "/__faults":
+                return self._reply(200, {"lost": FAULTS["lost"], "dropped": FAULTS["dropped"], "log": list(FAULTS["log"])})
         return self._reply(404, {"error": "unknown control path"})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
