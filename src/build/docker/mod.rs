@@ -262,7 +262,7 @@ pub async fn prepare_builder(
     let (Some(name), true) = (choice.builder.as_deref(), choice.create) else { return Ok(()) };
     let work = tempfile::Builder::new().prefix("fastdeploy-builder-").tempdir().context("creating a work directory")?;
     let config = DockerConfig::write(work.path().join("docker-config"), user_config, auth)?;
-    if runner.run(&config.apply(inspect_builder_command(docker, name))).await?.success {
+    if quiet(&config.apply(inspect_builder_command(docker, name))).await.is_ok_and(|(found, _, _)| found) {
         (runner.sink)(crate::process::Stream::Stdout, &format!("buildx builder `{name}` exists: reusing it"));
         return Ok(());
     }
