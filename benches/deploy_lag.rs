@@ -75,6 +75,7 @@ async fn main() {
     }
     let moto = sandbox::Moto::start();
     let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
     ecs.create_cluster().cluster_name("bench").send().await.unwrap();
     let actions = Actions::default();
     let (mut ours_lag, mut waiter_lag) = (Vec::new(), Vec::new());
@@ -107,11 +108,13 @@ async fn main() {
             strategy: Strategy::Service,
             wait_until: WaitUntil::Completed,
             keep_revisions: None,
+            before_deploy: None,
             watch: WatchPlan { wait_seconds: 600, poll_seconds: FASTDEPLOY_POLL, rollback: true },
         };
         let waiter = tokio::spawn(fixed_poll_waiter(ecs.clone(), service.clone(), format!("{family}:2")));
         let image = format!("repo/{family}@sha256:{:064x}", run);
-        let out = fastdeploy::deploy::ecs::deploy(&ecs, &plan, &image, SCALE, &Cancel::never(), &actions).await;
+        let tasks = fastdeploy::deploy::ecs::TaskEnv { logs: &logs, run_key: "bench", region: None };
+        let out = fastdeploy::deploy::ecs::deploy(&ecs, &tasks, &plan, &image, SCALE, &Cancel::never(), &actions).await;
         let reported = secs(SystemTime::now());
         assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
         let waited = waiter.await.unwrap();

@@ -334,9 +334,15 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         .collect();
     if !to_deploy.is_empty() {
         let registry = crate::build::registry::Client::new(&auth, settings.delay_scale);
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+        let run_key = match (&plan.context.repository, &plan.context.run_id) {
+            (Some(repo), Some(run)) => format!("{repo}/{run}/{}", plan.context.run_attempt),
+            _ => format!("local/{}", plan.context.commit.sha),
+        };
+        let tasks = crate::deploy::ecs::TaskEnv { logs: &logs, run_key: &run_key, region: plan.aws_region.as_deref() };
         let deploys = futures::stream::iter(to_deploy)
             .map(|(i, d, digest)| {
-                let (ecs, lambda, registry) = (&ecs, &lambda, &registry);
+                let (ecs, lambda, registry, tasks) = (&ecs, &lambda, &registry, &tasks);
                 let cancel = &cancel;
                 let c = &plan.components[i];
                 let image = format!("{}/{}@{digest}", auth.host, c.build.repository);
@@ -345,7 +351,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                     let scale = settings.delay_scale;
                     let outcome = match d {
                         TargetPlan::Ecs(d) => {
-                            crate::deploy::ecs::deploy(ecs, d, &image, scale, cancel, actions).instrument(wait("aws")).await
+                            crate::deploy::ecs::deploy(ecs, tasks, d, &image, scale, cancel, actions).instrument(wait("aws")).await
                         }
                         TargetPlan::Lambda(d) => {
                             let image = crate::deploy::lambda::Image { uri: &image, repository: &c.build.repository, digest: &digest };

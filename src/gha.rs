@@ -26,6 +26,18 @@ pub struct Actions {
     masked: Arc<Mutex<Vec<String>>>,
     /// Serialises writes so lines from parallel components never interleave.
     stdout: Arc<Mutex<()>>,
+    /// When set, lines go here instead of stdout ([`Actions::capture`]).
+    captured: Option<Captured>,
+}
+
+/// The lines an [`Actions`] made by [`Actions::capture`] printed.
+#[derive(Debug, Default, Clone)]
+pub struct Captured(Arc<Mutex<Vec<String>>>);
+
+impl Captured {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// A location for an annotation.
@@ -38,10 +50,21 @@ pub struct Location<'a> {
 
 impl Actions {
     pub fn new(in_actions: bool, output_file: Option<PathBuf>, summary_file: Option<PathBuf>) -> Self {
-        Actions { in_actions, output_file, summary_file, masked: Arc::default(), stdout: Arc::default() }
+        Actions { in_actions, output_file, summary_file, masked: Arc::default(), stdout: Arc::default(), captured: None }
+    }
+
+    /// An Actions runtime (workflow commands on) whose lines are kept instead
+    /// of printed, for tests that read what a run said.
+    pub fn capture() -> (Captured, Actions) {
+        let captured = Captured::default();
+        (captured.clone(), Actions { in_actions: true, captured: Some(captured), ..Actions::default() })
     }
 
     fn emit(&self, line: &str) {
+        if let Some(c) = &self.captured {
+            c.0.lock().unwrap_or_else(|e| e.into_inner()).push(self.scrub(line));
+            return;
+        }
         let _guard = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", self.scrub(line));

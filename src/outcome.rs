@@ -130,6 +130,27 @@ pub struct DeployReport {
     pub evidence: Vec<String>,
     /// True when nothing needed changing and nothing was deployed.
     pub unchanged: bool,
+    /// The one-off task run before the update (`before-deploy`), when asked for.
+    pub before_deploy: Option<TaskReport>,
+}
+
+/// A one-off task run before a service update (database migrations).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TaskReport {
+    /// The command, as a shell would print it.
+    pub command: String,
+    pub container: String,
+    /// The task id, when one was started (or found done).
+    pub task: Option<String>,
+    /// `succeeded`, `failed`, `stopped` (timeout or cancellation) or
+    /// `already-done` (an earlier run of this revision succeeded).
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    /// Why it failed, in one line.
+    pub failure: Option<String>,
+    /// Its last log lines.
+    pub last_lines: Vec<String>,
+    pub seconds: Option<f64>,
 }
 
 /// A revision as people read it: `shop-web:3` for a task definition ARN,

@@ -159,7 +159,22 @@ pub struct EcsPlan {
     pub strategy: Strategy,
     pub wait_until: WaitUntil,
     pub keep_revisions: Option<u64>,
+    /// A one-off task run on the new revision before the service update.
+    pub before_deploy: Option<BeforeDeploy>,
     pub watch: WatchPlan,
+}
+
+/// A one-off ECS task (database migrations) run on the revision fastdeploy
+/// just registered, with the service's networking, before `UpdateService`.
+/// It runs once per revision: a re-run finds it done.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeforeDeploy {
+    /// The command, as words (the container override's `command`).
+    pub command: Vec<String>,
+    /// Container to run it in; `None`: the one whose image is replaced.
+    pub container: Option<String>,
+    /// Its own deadline (`before-deploy-minutes`).
+    pub wait_seconds: u64,
 }
 
 /// One component's deploy to a Lambda function (package type Image): update
@@ -305,6 +320,15 @@ impl Plan {
                         d.watch.wait_seconds,
                         d.watch.rollback
                     );
+                    if let Some(b) = &d.before_deploy {
+                        let _ = writeln!(
+                            s,
+                            "    before the update: run `{}` once on the new revision in container {} (up to {}s)",
+                            shell_words::join(&b.command),
+                            b.container.as_deref().unwrap_or("the one whose image is replaced"),
+                            b.wait_seconds
+                        );
+                    }
                 }
                 Some(TargetPlan::Lambda(d)) => {
                     let _ = writeln!(
@@ -428,7 +452,18 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
                 if settings.components.is_empty() { all.keys().collect() } else { settings.components.iter().collect() };
             let single = selected.len() == 1;
             if !single {
-                for name in ["context", "dockerfile", "repository", "service", "container", "task-definition", "function", "alias"] {
+                for name in [
+                    "context",
+                    "dockerfile",
+                    "repository",
+                    "service",
+                    "container",
+                    "task-definition",
+                    "function",
+                    "alias",
+                    "before-deploy",
+                    "before-deploy-container",
+                ] {
                     if settings.raw.get(name).is_some() {
                         return Err(BadInput::invalid(
                             name,
@@ -774,6 +809,20 @@ fn deploy_target(
     }
     let function = function.map(|(f, _)| f);
     let alias = alias.map(|(a, _)| a).unwrap_or_else(|| DEFAULT_ALIAS.to_string());
+    let before_deploy = before_deploy(settings, name, cfg, over, input)?;
+    if let Some((_, source)) = &before_deploy
+        && (function.is_some() || service.is_none())
+    {
+        let target = match &function {
+            Some(f) => format!("it deploys to Lambda function `{f}`"),
+            None => "it names no ECS `service`".to_string(),
+        };
+        return Err(BadInput::other(format!(
+            "{source} is set for component `{name}`, but {target}: `before-deploy` runs a one-off ECS task on the new revision \
+             before the service update; remove it, or run the command in the image's own start-up"
+        )));
+    }
+    let before_deploy = before_deploy.map(|(b, _)| b);
     let Some(env_name) = settings.target.environment() else {
         return Ok((None, Some(format!("build only: {}", settings.target.reason()))));
     };
@@ -817,10 +866,55 @@ fn deploy_target(
             strategy: settings.strategy,
             wait_until: settings.wait_until,
             keep_revisions: settings.keep_revisions,
+            before_deploy,
             watch,
         })),
         None,
     ))
+}
+
+/// `before-deploy` and its settings, with where the command came from.
+fn before_deploy(
+    settings: &Settings,
+    name: &str,
+    cfg: Option<&crate::settings::config::ComponentConfig>,
+    over: Option<&crate::settings::config::ComponentOverride>,
+    input: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(BeforeDeploy, String)>, BadInput> {
+    use crate::settings::config::CommandLine;
+    let env_key = settings.target.environment().map(|e| format!("environments.{e}.overrides.{name}")).unwrap_or_default();
+    let command = input("before-deploy")
+        .map(|v| (CommandLine::Line(v), "input `before-deploy`".to_string()))
+        .or_else(|| over.and_then(|o| o.before_deploy.clone()).map(|c| (c, format!("`{env_key}.before-deploy` in the config"))))
+        .or_else(|| cfg.and_then(|c| c.before_deploy.clone()).map(|c| (c, format!("`components.{name}.before-deploy` in the config"))));
+    let Some((command, source)) = command else {
+        return Ok(None);
+    };
+    let words = match &command {
+        CommandLine::Line(line) => shell_words::split(line).map_err(|e| {
+            BadInput::other(format!("{source} is {line:?}, which cannot be split into words as a shell would ({e}); close the quote"))
+        })?,
+        CommandLine::Words(words) => words.clone(),
+    };
+    if words.is_empty() || words.iter().all(|w| w.trim().is_empty()) {
+        return Err(BadInput::other(format!(
+            "{source} is empty; give the command to run before the deploy (e.g. `python manage.py migrate`) or remove it"
+        )));
+    }
+    let container = input("before-deploy-container")
+        .or_else(|| over.and_then(|o| o.before_deploy_container.clone()))
+        .or_else(|| cfg.and_then(|c| c.before_deploy_container.clone()));
+    let minutes =
+        match (input("before-deploy-minutes"), over.and_then(|o| o.before_deploy_minutes).or(cfg.and_then(|c| c.before_deploy_minutes))) {
+            (Some(_), _) | (None, None) => settings.raw.u64_in("before-deploy-minutes", 1..=360)?.unwrap_or(30),
+            (None, Some(m)) if (1..=360).contains(&m) => m,
+            (None, Some(m)) => {
+                return Err(BadInput::other(format!(
+                    "`before-deploy-minutes` of component `{name}` in the config is {m}, but it accepts a whole number from 1 to 360"
+                )));
+            }
+        };
+    Ok(Some((BeforeDeploy { command: words, container, wait_seconds: minutes * 60 }, source)))
 }
 
 /// The alias a Lambda deploy moves when none is given.

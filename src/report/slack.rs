@@ -170,6 +170,13 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
         } else if let Some(s) = b.seconds {
             facts.push(format!("build {}", duration_text(s)));
         }
+        if let Some(t) = c.deploy.as_ref().and_then(|d| d.before_deploy.as_ref()) {
+            facts.push(match t.outcome.as_str() {
+                "succeeded" => "before-deploy exited 0".to_string(),
+                "already-done" => "before-deploy already done".to_string(),
+                _ => format!("before-deploy failed{}", t.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default()),
+            });
+        }
         if let Some(d) = &c.deploy {
             if d.unchanged {
                 facts.push("deploy unchanged".into());
@@ -193,6 +200,18 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
     if report.result.is_failure() {
         if let Some(why) = &report.failure {
             blocks.push(section(format!("*Why it failed*\n{}", escape(why))));
+        }
+        for c in report.components.iter().filter(|c| c.result.is_failure()) {
+            let Some(t) = c.deploy.as_ref().and_then(|d| d.before_deploy.as_ref()).filter(|t| t.failure.is_some()) else { continue };
+            if t.last_lines.is_empty() {
+                continue;
+            }
+            let head = format!("*Last lines of before-deploy of {}*\n```", escape(&c.name));
+            let tail = "```";
+            let room = MAX_SECTION_CHARS - head.chars().count() - tail.chars().count() - 2;
+            let lines: Vec<&String> = t.last_lines.iter().rev().take(10).rev().collect();
+            let body = lines.iter().map(|l| escape(l).replace("```", "'''")).collect::<Vec<_>>().join("\n");
+            blocks.push(section(format!("{head}\n{}\n{tail}", truncate(&body, room))));
         }
         for c in report.components.iter().filter(|c| c.result.is_failure()) {
             let Some(d) = &c.deploy else { continue };

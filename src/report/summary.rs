@@ -84,6 +84,22 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
     if let Some(why) = &report.failure {
         let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
     }
+    let tasks: Vec<(&str, &crate::outcome::TaskReport)> =
+        report.components.iter().filter_map(|c| Some((c.name.as_str(), c.deploy.as_ref()?.before_deploy.as_ref()?))).collect();
+    if !tasks.is_empty() {
+        let _ = writeln!(s, "Before the update:\n");
+        for (name, t) in &tasks {
+            let _ = writeln!(s, "- `{}` `{}` (container `{}`): {}", cell(name), cell(&t.command), cell(&t.container), task_text(t));
+        }
+        let _ = writeln!(s);
+        for (name, t) in tasks.iter().filter(|(_, t)| t.failure.is_some() && !t.last_lines.is_empty()) {
+            let _ = writeln!(s, "<details><summary>Last lines of before-deploy of {}</summary>\n\n```", cell(name));
+            for l in last(&t.last_lines, 20) {
+                let _ = writeln!(s, "{}", l.replace("```", "'''"));
+            }
+            let _ = writeln!(s, "```\n</details>\n");
+        }
+    }
     for c in report.components.iter().filter(|c| c.result.is_failure()) {
         if let Some(d) = &c.deploy {
             let events = last(&d.events, 5);
@@ -156,6 +172,17 @@ pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, 
     };
     let _ = writeln!(s, "<sub>Updated on each push by fastdeploy from {run}.</sub>");
     s
+}
+
+/// A before-deploy task's ending in words.
+pub fn task_text(t: &crate::outcome::TaskReport) -> String {
+    let task = t.task.as_deref().map(|id| format!(" (task {id})")).unwrap_or_default();
+    let took = t.seconds.map(|s| format!(" in {}", duration_text(s))).unwrap_or_default();
+    match t.outcome.as_str() {
+        "succeeded" => format!("✅ exited 0{took}{task}"),
+        "already-done" => format!("⏭️ already ran on this revision{task}; not run again"),
+        _ => format!("❌ {}{task}; the service was not updated", t.failure.as_deref().unwrap_or("failed")),
+    }
 }
 
 /// What a target's events are called: ECS service events, Lambda's update states.

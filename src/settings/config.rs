@@ -67,6 +67,22 @@ pub struct ComponentConfig {
     pub function: Option<String>,
     /// Alias moved to the version published. Default: `live`.
     pub alias: Option<String>,
+    /// A one-off ECS task run on the new revision before the service update
+    /// (database migrations): a command line or a list of words.
+    pub before_deploy: Option<CommandLine>,
+    /// The container the command runs in. Default: the one whose image is replaced.
+    pub before_deploy_container: Option<String>,
+    /// How long the task may run. Default: 30.
+    pub before_deploy_minutes: Option<u64>,
+}
+
+/// A command as YAML gives it: one string split as a shell splits words, or
+/// a list of words taken as they are.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum CommandLine {
+    Line(String),
+    Words(Vec<String>),
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -101,6 +117,9 @@ pub struct ComponentOverride {
     pub task_definition: Option<String>,
     pub function: Option<String>,
     pub alias: Option<String>,
+    pub before_deploy: Option<CommandLine>,
+    pub before_deploy_container: Option<String>,
+    pub before_deploy_minutes: Option<u64>,
 }
 
 /// Megabyte limits accepted in the config, as for the inputs.

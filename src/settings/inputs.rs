@@ -16,20 +16,29 @@ pub struct InputSpec {
     /// kebab-case name, as written under `with:`.
     pub name: &'static str,
     pub description: &'static str,
-    /// Default shown in `action.yml`; `None` means empty (unset).
+    /// The default when nothing sets it; `None` means empty (unset).
     pub default: Option<&'static str>,
+    /// Whether `action.yml` declares the default. Not for inputs that the
+    /// config can also set: the runner would pass the default as if the user
+    /// had written it, and the config's value would never apply.
+    pub default_in_action: bool,
     /// Whether the value is a secret (masked, never printed).
     pub secret: bool,
 }
 
 const fn input(name: &'static str, description: &'static str) -> InputSpec {
-    InputSpec { name, description, default: None, secret: false }
+    InputSpec { name, description, default: None, default_in_action: false, secret: false }
 }
 const fn with_default(name: &'static str, default: &'static str, description: &'static str) -> InputSpec {
-    InputSpec { name, description, default: Some(default), secret: false }
+    InputSpec { name, description, default: Some(default), default_in_action: true, secret: false }
+}
+/// An input the config can also set: its default applies after the config's
+/// value, so `action.yml` does not declare it.
+const fn config_default(name: &'static str, default: &'static str, description: &'static str) -> InputSpec {
+    InputSpec { name, description, default: Some(default), default_in_action: false, secret: false }
 }
 const fn secret(name: &'static str, description: &'static str) -> InputSpec {
-    InputSpec { name, description, default: None, secret: true }
+    InputSpec { name, description, default: None, default_in_action: false, secret: true }
 }
 
 /// Every input, in the order `action.yml` lists them.
@@ -40,7 +49,7 @@ pub const INPUTS: &[InputSpec] = &[
         "environment",
         "Environment to deploy to. Default: from the workflow_dispatch input, then the branch map (main: production, develop: staging).",
     ),
-    with_default(
+    config_default(
         "builder",
         "auto",
         "auto | buildx | buildah | codebuild. auto picks buildx when a docker daemon answers, else buildah, else CodeBuild when a project is set.",
@@ -58,13 +67,17 @@ pub const INPUTS: &[InputSpec] = &[
     input("aws-region", "AWS region. Default: AWS_REGION, then AWS_DEFAULT_REGION."),
     input("registry", "Registry host overriding the one ECR reports (e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com)."),
     input("repository", "ECR repository for a single-component run. Default: the GitHub repository name."),
-    with_default("context", ".", "Build context directory for a single-component run."),
+    config_default("context", ".", "Build context directory for a single-component run."),
     input("dockerfile", "Dockerfile for a single-component run. Default: Dockerfile in the context."),
     input("target", "Target stage to build."),
     input("build-args", "Build arguments, one KEY=VALUE per line."),
     input("platforms", "Target platforms, comma separated (e.g. linux/amd64,linux/arm64). Default: the builder's."),
-    with_default("cache", "registry", "registry | none. Registry cache in ECR-compatible form (image-manifest=true, oci-mediatypes=true)."),
-    with_default("max-context-mb", "1024", "Fail before building when the build context is larger than this."),
+    config_default(
+        "cache",
+        "registry",
+        "registry | none. Registry cache in ECR-compatible form (image-manifest=true, oci-mediatypes=true).",
+    ),
+    config_default("max-context-mb", "1024", "Fail before building when the build context is larger than this."),
     with_default("warn-context-mb", "200", "Warn when the build context is larger than this."),
     input("max-image-mb", "Fail when the pushed image is larger than this (compressed). Default: no limit."),
     with_default("max-parallel", "3", "How many components build and deploy at once."),
@@ -92,7 +105,13 @@ pub const INPUTS: &[InputSpec] = &[
         "function",
         "Lambda function (name or ARN, package type Image) for a single-component run: update its code by digest, publish a version, move the alias.",
     ),
-    with_default("alias", "live", "Lambda alias moved to the published version (created on the first deploy)."),
+    config_default("alias", "live", "Lambda alias moved to the published version (created on the first deploy)."),
+    input(
+        "before-deploy",
+        "Command run once per deploy as a one-off ECS task on the new revision before the service update (e.g. python manage.py migrate); the deploy stops if it fails.",
+    ),
+    input("before-deploy-container", "Container the before-deploy command runs in. Default: the one whose image is replaced."),
+    config_default("before-deploy-minutes", "30", "How long the before-deploy task may run (1-360)."),
     with_default(
         "strategy",
         "service",
@@ -266,7 +285,7 @@ pub fn render_action_yml() -> String {
         let _ = writeln!(y, "  {}:", s.name);
         let _ = writeln!(y, "    description: {}", q(s.description));
         let _ = writeln!(y, "    required: false");
-        if let Some(d) = s.default {
+        if let Some(d) = s.default.filter(|_| s.default_in_action) {
             let _ = writeln!(y, "    default: {}", q(d));
         }
     }

@@ -35,6 +35,13 @@ fn control(moto: &Moto, path: &str, body: serde_json::Value) -> serde_json::Valu
 struct Env {
     moto: Moto,
     ecs: aws_sdk_ecs::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl Env {
+    fn tasks(&self) -> ecs::TaskEnv<'_> {
+        ecs::TaskEnv { logs: &self.logs, run_key: "acme/shop/1/1", region: Some(crate::sandbox::REGION) }
+    }
 }
 
 /// A cluster `c` with service `web` (2 tasks of `web:1`), circuit breaker as given.
@@ -57,7 +64,8 @@ async fn env(breaker: bool) -> Env {
         .send()
         .await
         .unwrap();
-    Env { moto, ecs }
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
+    Env { moto, ecs, logs }
 }
 
 async fn register(ecs: &aws_sdk_ecs::Client, family: &str, image: &str) -> String {
@@ -75,12 +83,13 @@ fn plan() -> EcsPlan {
         strategy: Strategy::Service,
         wait_until: WaitUntil::Completed,
         keep_revisions: None,
+        before_deploy: None,
         watch: WatchPlan { wait_seconds: 1800, poll_seconds: 5.0, rollback: true },
     }
 }
 
 async fn deploy(e: &Env, plan: &EcsPlan, image: &str) -> DeployOutcome {
-    ecs::deploy(&e.ecs, plan, image, SCALE, &Cancel::never(), &Actions::default()).await
+    ecs::deploy(&e.ecs, &e.tasks(), plan, image, SCALE, &Cancel::never(), &Actions::default()).await
 }
 
 async fn revisions(ecs: &aws_sdk_ecs::Client) -> Vec<String> {
@@ -163,7 +172,7 @@ async fn cancellation_rolls_our_deployment_back() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         handle.cancel();
     });
-    let out = ecs::deploy(&e.ecs, &plan(), HANG, SCALE, &cancel, &Actions::default()).await;
+    let out = ecs::deploy(&e.ecs, &e.tasks(), &plan(), HANG, SCALE, &cancel, &Actions::default()).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     assert!(out.failure.as_deref().unwrap().contains("cancelled"), "{:?}", out.failure);
     assert_eq!(rev(&out.report.serving_revision), "web:1");

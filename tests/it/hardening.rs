@@ -97,6 +97,9 @@ const SCHEMA_KEYS: &[&str] = &[
     "task-definition",
     "function",
     "alias",
+    "before-deploy",
+    "before-deploy-container",
+    "before-deploy-minutes",
     "branches",
     "tags",
     "url",
@@ -1074,6 +1077,12 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             }),
         ),
         ("alias name Lambda rejects", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_ALIAS", "42")]))),
+        (
+            "before-deploy on a Lambda component",
+            "plan",
+            Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_BEFORE_DEPLOY", "python manage.py migrate")])),
+        ),
+        ("empty before-deploy", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "''")]))),
     ];
     let mut problems = Vec::new();
     for (row, command, setup) in rows {
@@ -1147,6 +1156,11 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     go("cluster that does not exist", &w, &[("INPUT_COMPONENTS", "backend")]);
     go("service that does not exist", &Workspace::new(), &[("INPUT_COMPONENTS", "backend")]);
     go("DRAINING service", &Workspace::new(), &[("INPUT_COMPONENTS", "backend"), ("INPUT_SERVICE", "going")]);
+    go(
+        "before-deploy container not in the task definition",
+        &Workspace::new(),
+        &[("INPUT_COMPONENTS", "admin-frontend"), ("INPUT_BEFORE_DEPLOY", "migrate"), ("INPUT_BEFORE_DEPLOY_CONTAINER", "worker")],
+    );
     go(
         "CodeBuild project that does not exist",
         &Workspace::new(),

@@ -375,3 +375,64 @@ fn use_codebuild_forces_codebuild_and_the_plan_says_why() {
     let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[("USE_CODEBUILD", "true")]);
     expect_bad_input(&out, &["codebuild-project"]);
 }
+
+/// Regression: action.yml passed every input's default as if the user had
+/// written it (`context: .`, `builder: auto`, ...), so a config's value for a
+/// single selected component (its `context`, `defaults.builder`,
+/// `defaults.max-context-mb`) never applied inside Actions.
+#[test]
+fn inputs_as_the_runner_passes_them_leave_the_configs_values_alone() {
+    let r = Runner::new();
+    let cfg = r.workspace.path().join("fastdeploy.yml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("  cache: registry ", "  builder: buildah\n  cache: none ");
+    assert!(text.contains("builder: buildah"));
+    std::fs::write(&cfg, text).unwrap();
+    // Every input as action.yml's `runs.env` maps it: the declared default, else empty.
+    let mut inputs: Vec<(String, String)> = fastdeploy::settings::inputs::INPUTS
+        .iter()
+        .map(|spec| {
+            let value = spec.default.filter(|_| spec.default_in_action).unwrap_or("");
+            (fastdeploy::settings::inputs::env_name(spec.name), value.to_string())
+        })
+        .collect();
+    inputs.push(("INPUT_COMPONENTS".into(), "backend".into()));
+    let inputs: Vec<(&str, &str)> = inputs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let plan = plan_json(&r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &inputs));
+    let backend = &plan["components"][0];
+    assert_eq!(backend["build"]["context"], r.workspace.path().join("backend").display().to_string(), "components.backend.context");
+    assert!(backend["build"]["cache"].is_null(), "defaults.cache: none");
+    assert_eq!(plan["builder"]["kind"], "buildah", "defaults.builder");
+    assert_eq!(plan["limits"]["max_context_bytes"], 500 * 1024 * 1024, "defaults.max-context-mb");
+}
+
+#[test]
+fn before_deploy_needs_an_ecs_target_a_command_and_a_sane_deadline() {
+    for (inputs, expected) in [
+        (
+            vec![("INPUT_COMPONENTS", "lambda"), ("INPUT_BEFORE_DEPLOY", "python manage.py migrate")],
+            "input `before-deploy` is set for component `lambda`, but it deploys to Lambda function `acme-thumbnails`",
+        ),
+        (vec![("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "  ''  ")], "input `before-deploy` is empty"),
+        (vec![("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "sh -c 'migrate")], "cannot be split into words as a shell would"),
+        (
+            vec![("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "migrate"), ("INPUT_BEFORE_DEPLOY_MINUTES", "0")],
+            "input `before-deploy-minutes` is \"0\", but it accepts a whole number from 1 to 360",
+        ),
+    ] {
+        let r = Runner::new();
+        let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &inputs);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+    // A YAML list is taken word for word, and plan says what will run.
+    let r = Runner::new();
+    let cfg = r.workspace.path().join("fastdeploy.yml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("    container: [app]", "    container: [app]\n    before-deploy: [python, manage.py, migrate, --noinput]");
+    std::fs::write(&cfg, text).unwrap();
+    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[("INPUT_COMPONENTS", "backend")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("before the update: run `python manage.py migrate --noinput` once on the new revision"), "{text}");
+}

@@ -172,6 +172,7 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             ],
             evidence: vec![],
             unchanged: false,
+            before_deploy: None,
         }),
     }
 }

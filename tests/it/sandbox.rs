@@ -597,6 +597,29 @@ pub fn create_role(moto: &Moto, name: &str) {
     assert!(resp.status().is_success(), "iam:CreateRole {name}: {}", resp.text().unwrap_or_default());
 }
 
+/// The first subnet and security group of moto's default VPC, read through
+/// EC2's query API (the tests need no EC2 SDK for two ids).
+pub fn default_subnet_and_security_group(moto: &Moto) -> (String, String) {
+    let ask = |action: &str| -> String {
+        client()
+            .post(&moto.endpoint)
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .form(&[("Action", action), ("Version", "2016-11-15")])
+            .send()
+            .and_then(|r| r.text())
+            .unwrap()
+    };
+    let first = |xml: &str, tag: &str| -> String {
+        let open = format!("<{tag}>");
+        let at = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
+        xml[at..at + xml[at..].find('<').unwrap()].to_string()
+    };
+    (first(&ask("DescribeSubnets"), "subnetId"), first(&ask("DescribeSecurityGroups"), "groupId"))
+}
+
 /// The Lambda function of examples/shop's `thumbs` component, created from
 /// the base image as a team's first deploy by hand would; updates take 3
 /// steps of 0.1 s.

@@ -8,6 +8,7 @@
 
 pub mod render;
 pub mod rollback;
+pub mod task;
 pub mod update;
 pub mod watch;
 pub mod wire;
@@ -32,6 +33,7 @@ use crate::deploy::{DeployOutcome, Pace};
 /// without saying which revision serves.
 pub async fn deploy(
     ecs: &aws_sdk_ecs::Client,
+    tasks: &TaskEnv<'_>,
     plan: &EcsPlan,
     image: &str,
     delay_scale: f64,
@@ -41,7 +43,7 @@ pub async fn deploy(
     let started = Instant::now();
     let mut report =
         DeployReport { target: TargetRef::Ecs { cluster: plan.cluster.clone(), service: plan.service.clone() }, ..DeployReport::default() };
-    let outcome = run(ecs, plan, image, delay_scale, cancel, actions, &mut report).await;
+    let outcome = run(ecs, tasks, plan, image, delay_scale, cancel, actions, &mut report).await;
     report.seconds = Some(started.elapsed().as_secs_f64());
     let (result, failure) = match outcome {
         Ok(r) => r,
@@ -61,8 +63,19 @@ pub async fn deploy(
     DeployOutcome { result, report, failure }
 }
 
+/// What a `before-deploy` task needs besides ECS: CloudWatch Logs for its
+/// output, and what identifies this run (for the task's client token).
+#[derive(Clone, Copy)]
+pub struct TaskEnv<'a> {
+    pub logs: &'a aws_sdk_cloudwatchlogs::Client,
+    /// `<repository>/<run id>/<attempt>` in Actions; the commit on a laptop.
+    pub run_key: &'a str,
+    pub region: Option<&'a str>,
+}
+
 async fn run(
     ecs: &aws_sdk_ecs::Client,
+    tasks: &TaskEnv<'_>,
     plan: &EcsPlan,
     image: &str,
     scale: f64,
@@ -131,6 +144,35 @@ async fn run(
         }
     };
     report.revision = Some(ours_td.clone());
+
+    // A one-off task (migrations) on our revision first: if it fails, the
+    // service is never updated and keeps serving the previous revision.
+    if let Some(before) = &plan.before_deploy {
+        let task = task::Run {
+            ecs,
+            logs: tasks.logs,
+            plan,
+            before,
+            pre: &pre,
+            revision: &ours_td,
+            rendered: &rendered,
+            run_key: tasks.run_key,
+            region: tasks.region,
+            scale,
+            cancel,
+            actions,
+        };
+        let ran = task.run(render::family(&rendered)).await?;
+        let failure = ran.failure.clone();
+        report.before_deploy = Some(ran);
+        if let Some(why) = failure {
+            report.serving_revision = Some(current_arn.clone());
+            return Ok((
+                RunResult::Failure,
+                Some(format!("before-deploy failed, so service {} was not updated and still runs {current_arn}: {why}", plan.service)),
+            ));
+        }
+    }
 
     let strategy = pre.strategy();
     say(&format!("updating service {} in cluster {} to {ours_td} ({} deployment)", plan.service, plan.cluster, strategy.as_str()));

@@ -55,8 +55,16 @@ pub fn from_described(task_definition: &Value, tags: Option<&Value>) -> Value {
             }
         }
     }
-    if let Some(tags) = tags.filter(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
-        out.insert("tags".into(), tags.clone());
+    // fastdeploy's own tags (`fastdeploy:…`) describe that revision alone
+    // (a before-deploy run on it) and are never copied to the next one.
+    let tags: Vec<Value> = tags
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter().filter(|t| !t.get("key").and_then(Value::as_str).is_some_and(|k| k.starts_with("fastdeploy:"))).cloned().collect()
+        })
+        .unwrap_or_default();
+    if !tags.is_empty() {
+        out.insert("tags".into(), Value::Array(tags));
     }
     Value::Object(out)
 }

@@ -116,7 +116,11 @@ pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Res
     };
     let family = render::family(&base).to_string();
     let containers = render::check_containers(&base, &plan.containers, &family)?;
-    Ok(Preflight { service, current, base, containers })
+    let pre = Preflight { service, current, base, containers };
+    if let Some(before) = &plan.before_deploy {
+        super::task::container(before, &pre, &family)?;
+    }
+    Ok(pre)
 }
 
 /// Deployment configuration for `strategy: blue-green` on a rolling service:

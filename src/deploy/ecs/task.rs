@@ -1,0 +1,399 @@
+//! One-off tasks before the service update (`before-deploy`): database
+//! migrations run on the revision this deploy just registered, followed to a
+//! verdict, so a failed migration stops the deploy before `UpdateService`.
+//!
+//! The task gets the service's network configuration, launch type or
+//! capacity provider strategy and platform version; its container's
+//! `awslogs` stream is followed while it runs. Success is only the named
+//! container exiting 0. A run is once per revision: a client token derived
+//! from the run and the revision makes a retried RunTask return the task it
+//! already started, and success is recorded as a tag on the revision
+//! (`fastdeploy:before-deploy`), so a re-run finds it done.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aws_sdk_ecs::types::{ContainerOverride, Task, TaskOverride};
+use serde_json::Value;
+use sha2::Digest;
+
+use super::update::Preflight;
+use crate::cancel::Cancel;
+use crate::deploy::{Pace, settle_deadline};
+use crate::error::{BadInput, chain_message};
+use crate::gha::{Actions, Location};
+use crate::logs::LogTail;
+use crate::outcome::TaskReport;
+use crate::plan::{BeforeDeploy, EcsPlan};
+
+/// The tag that records a successful `before-deploy` on a revision. Tags of
+/// this prefix are fastdeploy's own and never copied to a new revision.
+pub const DONE_TAG: &str = "fastdeploy:before-deploy";
+/// `startedBy` on the task (ECS allows 36 characters).
+pub const STARTED_BY: &str = "fastdeploy";
+
+/// The container the command runs in: the one named, else the one whose
+/// image is replaced. Checked against the task definition in preflight.
+pub fn container<'a>(b: &'a BeforeDeploy, pre: &'a Preflight, family: &str) -> Result<&'a str, BadInput> {
+    let names = super::render::container_names(&pre.base);
+    match &b.container {
+        Some(c) if names.contains(c) => Ok(c),
+        Some(c) => Err(BadInput::other(format!(
+            "`before-deploy-container` is `{c}`, which is not a container of task definition {family}; its containers are: {}",
+            names.join(", ")
+        ))),
+        None => match pre.containers.as_slice() {
+            [only] => Ok(only),
+            several => Err(BadInput::Missing {
+                name: "before-deploy-container".into(),
+                why: format!("when several containers are updated ({}): name the one `before-deploy` runs in", several.join(", ")),
+            }),
+        },
+    }
+}
+
+/// What identifies this command in this container: the done tag's value
+/// starts with it, and it is part of the client token.
+pub fn fingerprint(container: &str, command: &[String]) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(container.as_bytes());
+    for word in command {
+        h.update([0]);
+        h.update(word.as_bytes());
+    }
+    hex::encode(h.finalize())[..12].to_string()
+}
+
+/// RunTask's client token: the run, the revision and the command. A retried
+/// call (or a lost answer) within this run returns the task already started.
+pub fn client_token(run_key: &str, revision: &str, fingerprint: &str) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(run_key.as_bytes());
+    h.update([0]);
+    h.update(revision.as_bytes());
+    h.update([0]);
+    h.update(fingerprint.as_bytes());
+    format!("fastdeploy-{}", &hex::encode(h.finalize())[..40])
+}
+
+/// The done tag's value on `tags` (DescribeTaskDefinition's), when it
+/// records this command.
+pub fn done_on(tags: Option<&Value>, fingerprint: &str) -> Option<String> {
+    tags?
+        .as_array()?
+        .iter()
+        .find(|t| t.get("key").and_then(Value::as_str) == Some(DONE_TAG))
+        .and_then(|t| t.get("value").and_then(Value::as_str))
+        .filter(|v| v.starts_with(fingerprint))
+        .map(str::to_string)
+}
+
+/// The container's `awslogs` group, stream prefix and region, from the
+/// rendered task definition.
+fn awslogs(td: &Value, container: &str) -> Option<(String, Option<String>, Option<String>)> {
+    let c = td.get("containerDefinitions")?.as_array()?.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
+    let lc = c.get("logConfiguration")?;
+    if lc.get("logDriver").and_then(Value::as_str) != Some("awslogs") {
+        return None;
+    }
+    let opt = |k: &str| lc.get("options").and_then(|o| o.get(k)).and_then(Value::as_str).map(str::to_string);
+    Some((opt("awslogs-group")?, opt("awslogs-stream-prefix"), opt("awslogs-region")))
+}
+
+/// Everything the run needs.
+pub struct Run<'a> {
+    pub ecs: &'a aws_sdk_ecs::Client,
+    pub logs: &'a aws_sdk_cloudwatchlogs::Client,
+    pub plan: &'a EcsPlan,
+    pub before: &'a BeforeDeploy,
+    pub pre: &'a Preflight,
+    /// Our revision (task definition ARN) and its rendered JSON.
+    pub revision: &'a str,
+    pub rendered: &'a Value,
+    pub run_key: &'a str,
+    pub region: Option<&'a str>,
+    pub scale: f64,
+    pub cancel: &'a Cancel,
+    pub actions: &'a Actions,
+}
+
+impl Run<'_> {
+    fn say(&self, line: &str) {
+        self.actions.line(&format!("[{}] {line}", self.plan.service));
+    }
+
+    /// Runs the command once on our revision, or finds it done. `Err` is a
+    /// failure of fastdeploy's own calls; the task's own failure is in the
+    /// report (`outcome` "failed", "stopped") with `Ok`.
+    pub async fn run(&self, family: &str) -> anyhow::Result<TaskReport> {
+        let container = container(self.before, self.pre, family)?;
+        let command = shell_words::join(&self.before.command);
+        let print = fingerprint(container, &self.before.command);
+        let mut report = TaskReport { command: command.clone(), container: container.to_string(), ..TaskReport::default() };
+
+        let described = super::wire::describe(self.ecs, self.revision).await?;
+        if let Some(done) = done_on(described.tags.as_ref(), &print) {
+            let rev = self.revision.rsplit('/').next().unwrap_or(self.revision);
+            self.say(&format!("before-deploy `{command}` already ran on {rev} ({done}); not running it again"));
+            report.outcome = "already-done".into();
+            report.task = done.split_whitespace().nth(1).map(str::to_string);
+            return Ok(report);
+        }
+
+        // A log group of its own, between the deploy's.
+        self.actions.end_group();
+        self.actions.group(&format!("before-deploy {}: {command}", self.plan.service));
+        let result = self.start_and_follow(container, &print, &mut report).await;
+        self.actions.end_group();
+        self.actions.group(&format!("deploy {} (after before-deploy)", self.plan.service));
+        result?;
+        if report.outcome == "succeeded" {
+            let value = format!("{print} {} exit 0", report.task.as_deref().unwrap_or("-"));
+            let tagged = self
+                .ecs
+                .tag_resource()
+                .resource_arn(self.revision)
+                .tags(aws_sdk_ecs::types::Tag::builder().key(DONE_TAG).value(value).build())
+                .send()
+                .await;
+            if let Err(e) = tagged {
+                // Only costs a second run of an idempotent migration on a re-run.
+                self.actions.warning(
+                    &format!(
+                        "could not record the before-deploy run on {} (ecs:TagResource: {}); a re-run of this deploy would run it again",
+                        self.revision,
+                        chain_message(&anyhow::Error::new(e))
+                    ),
+                    &Location::default(),
+                );
+            }
+        }
+        Ok(report)
+    }
+
+    async fn start_and_follow(&self, container: &str, print: &str, report: &mut TaskReport) -> anyhow::Result<()> {
+        let service = &self.pre.service;
+        let token = client_token(self.run_key, self.revision, print);
+        let mut req = self
+            .ecs
+            .run_task()
+            .cluster(&self.plan.cluster)
+            .task_definition(self.revision)
+            .count(1)
+            .started_by(STARTED_BY)
+            .client_token(&token)
+            .overrides(
+                TaskOverride::builder()
+                    .container_overrides(
+                        ContainerOverride::builder().name(container).set_command(Some(self.before.command.clone())).build(),
+                    )
+                    .build(),
+            )
+            .set_network_configuration(service.network_configuration().cloned());
+        if !service.capacity_provider_strategy().is_empty() {
+            req = req.set_capacity_provider_strategy(Some(service.capacity_provider_strategy().to_vec()));
+        } else if let Some(lt) = service.launch_type() {
+            req = req.launch_type(lt.clone());
+        }
+        if let Some(pv) = service.platform_version() {
+            req = req.platform_version(pv);
+        }
+        let out = req.send().await.map_err(|e| {
+            crate::aws::classify(&e).explain(
+                "ecs:RunTask",
+                &format!("the before-deploy task of service {} in cluster {}", self.plan.service, self.plan.cluster),
+            )
+        })?;
+        let Some(task) = out.tasks().first() else {
+            let why = out
+                .failures()
+                .iter()
+                .map(|f| format!("{} ({})", f.reason().unwrap_or("no reason"), f.detail().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            report.outcome = "failed".into();
+            report.failure = Some(format!("ECS could not start the task: {why}"));
+            return Ok(());
+        };
+        let arn = task.task_arn().unwrap_or_default().to_string();
+        let id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
+        report.task = Some(id.clone());
+        self.say(&format!(
+            "before-deploy: started task {id} on {} in container {container}",
+            self.revision.rsplit('/').next().unwrap_or("")
+        ));
+
+        let mut tail = match awslogs(self.rendered, container) {
+            None => {
+                self.say(&format!("before-deploy: container {container} has no awslogs log configuration; its output is not shown"));
+                None
+            }
+            Some((group, None, _)) => {
+                self.say(&format!(
+                    "before-deploy: logs go to {group} without a stream prefix; the stream cannot be named, so they are not shown"
+                ));
+                None
+            }
+            Some((group, Some(_), Some(region))) if Some(region.as_str()) != self.region => {
+                self.say(&format!("before-deploy: logs go to {group} in {region}, another region; not shown here"));
+                None
+            }
+            Some((group, Some(prefix), _)) => Some(LogTail::new(group, format!("{prefix}/{container}/{id}"))),
+        };
+
+        let started = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs_f64(self.before.wait_seconds as f64 * self.scale);
+        let pace = Pace { poll: Duration::from_secs_f64(self.plan.watch.poll_seconds * self.scale), scale: self.scale, deadline };
+        let mut last_status = String::new();
+        let stopped = loop {
+            let task = self.describe(&arn).await?;
+            let status = task.last_status().unwrap_or("UNKNOWN").to_string();
+            if status != last_status {
+                self.say(&format!("before-deploy: task {id} {status}"));
+                last_status = status.clone();
+            }
+            self.follow_logs(&mut tail, report).await;
+            if status == "STOPPED" {
+                break task;
+            }
+            let stop = if self.cancel.is_cancelled() {
+                Some("the workflow was cancelled")
+            } else if Instant::now() >= deadline {
+                Some("it ran longer than before-deploy-minutes")
+            } else {
+                None
+            };
+            if let Some(why) = stop {
+                report.outcome = "stopped".into();
+                report.failure = Some(format!("{why}; fastdeploy stopped task {id}"));
+                self.stop(&arn, why, &mut tail, report).await;
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pace.next_pause()) => {}
+                _ = self.cancel.cancelled() => {}
+            }
+        };
+        // What the task wrote last may land after it stopped.
+        tokio::time::sleep(Duration::from_secs_f64((1.0 * self.scale).min(1.0))).await;
+        self.follow_logs(&mut tail, report).await;
+        report.seconds = Some(started.elapsed().as_secs_f64());
+        self.judge(&stopped, container, report);
+        Ok(())
+    }
+
+    async fn describe(&self, arn: &str) -> anyhow::Result<Task> {
+        let out = self
+            .ecs
+            .describe_tasks()
+            .cluster(&self.plan.cluster)
+            .tasks(arn)
+            .send()
+            .await
+            .with_context(|| format!("describing the before-deploy task {arn} (ecs:DescribeTasks)"))?;
+        out.tasks().first().cloned().with_context(|| format!("ECS no longer knows the before-deploy task {arn}"))
+    }
+
+    async fn follow_logs(&self, tail: &mut Option<LogTail>, report: &mut TaskReport) {
+        let Some(t) = tail.as_mut() else { return };
+        match t.poll(self.logs).await {
+            Ok(polled) => {
+                for line in polled.lines {
+                    self.say(&format!("before-deploy | {line}"));
+                }
+                report.last_lines = t.last_lines();
+            }
+            Err(e) => {
+                self.say(&format!("before-deploy: its log cannot be read ({}); following the task without it", chain_message(&e)));
+                *tail = None;
+            }
+        }
+    }
+
+    /// StopTask, then a short wait for STOPPED (longer after a timeout than
+    /// after a cancellation, when the runner kills the job soon).
+    async fn stop(&self, arn: &str, why: &str, tail: &mut Option<LogTail>, report: &mut TaskReport) {
+        let sent = self.ecs.stop_task().cluster(&self.plan.cluster).task(arn).reason(format!("fastdeploy: {why}")).send().await;
+        if let Err(e) = sent {
+            self.say(&format!("before-deploy: StopTask failed: {}", chain_message(&anyhow::Error::new(e))));
+            return;
+        }
+        self.say(&format!("before-deploy: {why}: StopTask sent"));
+        let settle = settle_deadline(self.cancel.is_cancelled(), self.scale);
+        while Instant::now() < settle {
+            if let Ok(t) = self.describe(arn).await
+                && t.last_status() == Some("STOPPED")
+            {
+                self.say("before-deploy: task STOPPED");
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs_f64((2.0 * self.scale).max(0.01))).await;
+        }
+        self.follow_logs(tail, report).await;
+    }
+
+    /// Success only when the named container exited 0.
+    fn judge(&self, task: &Task, container: &str, report: &mut TaskReport) {
+        let c = task.containers().iter().find(|c| c.name() == Some(container));
+        let exit = c.and_then(|c| c.exit_code());
+        report.exit_code = exit;
+        if exit == Some(0) {
+            report.outcome = "succeeded".into();
+            self.say(&format!("before-deploy: `{}` exited 0", report.command));
+            return;
+        }
+        let mut why = Vec::new();
+        match exit {
+            Some(code) => why.push(format!("container {container} exited with code {code}")),
+            None => why.push(format!("container {container} has no exit code")),
+        }
+        if let Some(code) = task.stop_code() {
+            why.push(format!("stop code {}", code.as_str()));
+        }
+        if let Some(r) = task.stopped_reason() {
+            why.push(format!("stopped reason: {r}"));
+        }
+        if let Some(r) = c.and_then(|c| c.reason()) {
+            why.push(format!("container reason: {r}"));
+        }
+        report.outcome = "failed".into();
+        report.failure = Some(why.join("; "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_change_with_the_run_the_revision_and_the_command() {
+        let a = client_token("acme/shop/1001/1", "arn:td/web:2", &fingerprint("app", &["migrate".into()]));
+        assert!(a.len() <= 64 && a.is_ascii(), "{a}");
+        assert_eq!(a, client_token("acme/shop/1001/1", "arn:td/web:2", &fingerprint("app", &["migrate".into()])));
+        assert_ne!(a, client_token("acme/shop/1001/2", "arn:td/web:2", &fingerprint("app", &["migrate".into()])));
+        assert_ne!(a, client_token("acme/shop/1001/1", "arn:td/web:3", &fingerprint("app", &["migrate".into()])));
+        assert_ne!(a, client_token("acme/shop/1001/1", "arn:td/web:2", &fingerprint("app", &["migrate".into(), "--fake".into()])));
+        // Words are kept apart: ["a b"] is not ["a", "b"].
+        assert_ne!(fingerprint("app", &["a b".into()]), fingerprint("app", &["a".into(), "b".into()]));
+    }
+
+    #[test]
+    fn the_done_tag_counts_only_for_the_same_command() {
+        let print = fingerprint("app", &["migrate".into()]);
+        let tags = serde_json::json!([{"key": "team", "value": "shop"}, {"key": DONE_TAG, "value": format!("{print} abc123 exit 0")}]);
+        assert_eq!(done_on(Some(&tags), &print).as_deref(), Some(format!("{print} abc123 exit 0").as_str()));
+        assert_eq!(done_on(Some(&tags), &fingerprint("app", &["other".into()])), None);
+        assert_eq!(done_on(None, &print), None);
+    }
+
+    #[test]
+    fn awslogs_options_are_read_from_the_container() {
+        let td = serde_json::json!({"containerDefinitions": [
+            {"name": "app", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web", "awslogs-stream-prefix": "ecs", "awslogs-region": "eu-west-1"}}},
+            {"name": "sidecar", "logConfiguration": {"logDriver": "json-file"}}
+        ]});
+        assert_eq!(awslogs(&td, "app"), Some(("/ecs/web".into(), Some("ecs".into()), Some("eu-west-1".into()))));
+        assert_eq!(awslogs(&td, "sidecar"), None);
+        assert_eq!(awslogs(&td, "nope"), None);
+    }
+}

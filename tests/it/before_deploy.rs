@@ -1,0 +1,283 @@
+//! `before-deploy`: a one-off ECS task (database migrations) on the new
+//! revision before the service update, against the sandbox's ECS (tasks that
+//! live through their lifecycle, exit with the code their command asks for,
+//! and write their awslogs lines to moto's CloudWatch Logs).
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType, LogConfiguration, LogDriver, NetworkConfiguration,
+    NetworkMode,
+};
+use fastdeploy::cancel::Cancel;
+use fastdeploy::deploy::DeployOutcome;
+use fastdeploy::deploy::ecs;
+use fastdeploy::gha::Actions;
+use fastdeploy::outcome::RunResult;
+use fastdeploy::plan::{BeforeDeploy, EcsPlan, WatchPlan};
+use fastdeploy::settings::{Strategy, WaitUntil};
+use serde_json::{Value, json};
+
+use crate::sandbox::{Moto, REGION};
+
+const SCALE: f64 = 0.01;
+const IMAGE: &str = "repo/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+struct Env {
+    moto: Moto,
+    ecs: aws_sdk_ecs::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    subnet: String,
+    group: String,
+}
+
+impl Env {
+    fn tasks<'a>(&'a self, run_key: &'a str) -> ecs::TaskEnv<'a> {
+        ecs::TaskEnv { logs: &self.logs, run_key, region: Some(REGION) }
+    }
+
+    fn control(&self, path: &str, body: Value) -> Value {
+        tokio::task::block_in_place(|| self.moto.control(path, body))
+    }
+
+    /// RunTask calls the sandbox saw.
+    fn run_tasks(&self) -> Vec<Value> {
+        let calls = self.control("ecs-tasks/calls", json!({}));
+        calls["calls"].as_array().cloned().unwrap_or_default().into_iter().filter(|c| c["action"] == "RunTask").collect()
+    }
+
+    async fn service_revision(&self) -> String {
+        let out = self.ecs.describe_services().cluster("c").services("web").send().await.unwrap();
+        out.services()[0].task_definition().unwrap().rsplit('/').next().unwrap().to_string()
+    }
+}
+
+/// A Fargate service `web` (awsvpc in moto's default subnet and security
+/// group, platform 1.4.0) on `web:1`, whose container `app` logs to
+/// `/ecs/web` with the prefix `ecs`; ECS steps every 0.05 s.
+async fn env() -> Env {
+    let moto = tokio::task::block_in_place(Moto::start);
+    let (subnet, group) = tokio::task::block_in_place(|| {
+        moto.control("ecs/config", json!({"step_seconds": 0.05}));
+        crate::sandbox::default_subnet_and_security_group(&moto)
+    });
+    let config = moto.sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    logs.create_log_group().log_group_name("/ecs/web").send().await.unwrap();
+    ecs.create_cluster().cluster_name("c").send().await.unwrap();
+    ecs.register_task_definition()
+        .family("web")
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image("old-image:1")
+                .essential(true)
+                .log_configuration(
+                    LogConfiguration::builder()
+                        .log_driver(LogDriver::Awslogs)
+                        .options("awslogs-group", "/ecs/web")
+                        .options("awslogs-stream-prefix", "ecs")
+                        .options("awslogs-region", REGION)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ecs.create_service()
+        .cluster("c")
+        .service_name("web")
+        .task_definition("web:1")
+        .desired_count(2)
+        .launch_type(LaunchType::Fargate)
+        .platform_version("1.4.0")
+        .network_configuration(network(&subnet, &group))
+        .send()
+        .await
+        .unwrap();
+    Env { moto, ecs, logs, subnet, group }
+}
+
+fn network(subnet: &str, group: &str) -> NetworkConfiguration {
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .subnets(subnet)
+                .security_groups(group)
+                .assign_public_ip(AssignPublicIp::Disabled)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn plan(command: &[&str]) -> EcsPlan {
+    EcsPlan {
+        cluster: "c".into(),
+        service: "web".into(),
+        containers: vec!["app".into()],
+        task_definition_file: None,
+        strategy: Strategy::Service,
+        wait_until: WaitUntil::Completed,
+        keep_revisions: None,
+        before_deploy: Some(BeforeDeploy { command: command.iter().map(|s| s.to_string()).collect(), container: None, wait_seconds: 1800 }),
+        watch: WatchPlan { wait_seconds: 1800, poll_seconds: 5.0, rollback: true },
+    }
+}
+
+async fn deploy(e: &Env, plan: &EcsPlan, image: &str, run_key: &str, cancel: &Cancel, actions: &Actions) -> DeployOutcome {
+    ecs::deploy(&e.ecs, &e.tasks(run_key), plan, image, SCALE, cancel, actions).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_migration_runs_on_the_new_revision_with_the_services_networking_then_the_service_updates() {
+    let e = env().await;
+    let (log, actions) = Actions::capture();
+    let out = deploy(&e, &plan(&["python", "manage.py", "migrate"]), IMAGE, "acme/shop/1001/1", &Cancel::never(), &actions).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(e.service_revision().await, "web:2", "the service was updated after the task");
+
+    let runs = e.run_tasks();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    let r = &runs[0]["request"];
+    assert!(r["taskDefinition"].as_str().unwrap().ends_with("task-definition/web:2"), "the new revision: {r}");
+    assert_eq!(r["overrides"]["containerOverrides"][0], json!({"name": "app", "command": ["python", "manage.py", "migrate"]}));
+    assert_eq!(r["launchType"], "FARGATE");
+    assert_eq!(r["platformVersion"], "1.4.0");
+    assert_eq!(r["startedBy"], "fastdeploy");
+    assert!(r["clientToken"].as_str().is_some_and(|t| t.starts_with("fastdeploy-")), "{r}");
+    let vpc = &r["networkConfiguration"]["awsvpcConfiguration"];
+    assert_eq!(vpc["subnets"], json!([e.subnet]));
+    assert_eq!(vpc["securityGroups"], json!([e.group]));
+    assert_eq!(vpc["assignPublicIp"], "DISABLED");
+
+    let task = out.report.before_deploy.expect("the task is reported");
+    assert_eq!(task.outcome, "succeeded");
+    assert_eq!(task.exit_code, Some(0));
+    assert!(task.last_lines.iter().any(|l| l.contains("Applying")), "{:?}", task.last_lines);
+    let printed = log.lines();
+    assert!(
+        printed.iter().any(|l| l.contains("before-deploy | ") && l.contains("Running migrations")),
+        "its log is streamed: {printed:#?}"
+    );
+    assert!(printed.iter().any(|l| l.starts_with("::group::before-deploy web: python manage.py migrate")), "a log group of its own");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_migration_stops_the_deploy_before_update_service() {
+    let e = env().await;
+    let p = plan(&["sh", "-c", "python manage.py migrate && exit 3"]);
+    let out = deploy(&e, &p, IMAGE, "acme/shop/1002/1", &Cancel::never(), &Actions::default()).await;
+    assert_eq!(out.result, RunResult::Failure);
+    let why = out.failure.unwrap();
+    assert!(why.contains("container app exited with code 3") && why.contains("was not updated"), "{why}");
+    assert!(why.contains("still runs arn:aws:ecs:us-east-1:123456789012:task-definition/web:1"), "{why}");
+    assert_eq!(e.service_revision().await, "web:1", "no UpdateService");
+    assert_eq!(out.report.serving_revision.as_deref().map(fastdeploy::outcome::revision_label).as_deref(), Some("web:1"));
+    let task = out.report.before_deploy.unwrap();
+    assert_eq!((task.outcome.as_str(), task.exit_code), ("failed", Some(3)));
+    assert!(task.last_lines.iter().any(|l| l.contains("exited with status 3")), "the last lines are kept: {:?}", task.last_lines);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_for_the_same_revision_does_not_run_the_migration_again() {
+    let e = env().await;
+    // The first run's rollout hangs after the migration succeeded and is
+    // rolled back: the revision stays, with its migration done.
+    let hang = "repo/web-hang@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let p = EcsPlan { watch: WatchPlan { wait_seconds: 20, ..plan(&[]).watch }, ..plan(&["python", "manage.py", "migrate"]) };
+    let first = deploy(&e, &p, hang, "acme/shop/1003/1", &Cancel::never(), &Actions::default()).await;
+    assert_eq!(first.result, RunResult::RolledBack, "{:?}", first.failure);
+    assert_eq!(first.report.before_deploy.unwrap().outcome, "succeeded");
+    assert_eq!(e.run_tasks().len(), 1);
+
+    // A re-run (another attempt) of the same image once the service can take it.
+    e.control("ecs/config", json!({"hang_markers": []}));
+    let (log, actions) = Actions::capture();
+    let again = deploy(&e, &p, hang, "acme/shop/1003/2", &Cancel::never(), &actions).await;
+    assert_eq!(again.result, RunResult::Success, "{:?}", again.failure);
+    assert_eq!(e.run_tasks().len(), 1, "no second task for the same revision");
+    assert_eq!(again.report.before_deploy.unwrap().outcome, "already-done");
+    assert!(log.lines().iter().any(|l| l.contains("already ran on web:2")), "{:#?}", log.lines());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_run_task_answer_starts_one_task_not_two() {
+    let e = env().await;
+    e.control("faults/config", json!({"rules": [{"action": "RunTask", "mode": "lost-answer", "times": 1}]}));
+    let out =
+        deploy(&e, &plan(&["python", "manage.py", "migrate"]), IMAGE, "acme/shop/1004/1", &Cancel::never(), &Actions::default()).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    let started: std::collections::BTreeSet<String> = e
+        .run_tasks()
+        .iter()
+        .flat_map(|c| c["taskArns"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(started.len(), 1, "the retried RunTask (same client token) returned the task it had started: {:#?}", e.run_tasks());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancellation_during_the_task_stops_it_and_leaves_the_service_alone() {
+    let e = env().await;
+    let (handle, cancel) = Cancel::new();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        handle.cancel();
+    });
+    let out = deploy(&e, &plan(&["sh", "-c", "sleep-forever"]), IMAGE, "acme/shop/1005/1", &cancel, &Actions::default()).await;
+    assert_eq!(out.result, RunResult::Failure);
+    let task = out.report.before_deploy.unwrap();
+    assert_eq!(task.outcome, "stopped");
+    assert!(task.failure.unwrap().contains("the workflow was cancelled; fastdeploy stopped task"));
+    let calls = e.control("ecs-tasks/calls", json!({}));
+    let stops: Vec<&Value> = calls["calls"].as_array().unwrap().iter().filter(|c| c["action"] == "StopTask").collect();
+    assert_eq!(stops.len(), 1, "{stops:#?}");
+    assert_eq!(e.service_revision().await, "web:1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_before_deploy_container_not_in_the_task_definition_is_bad_input() {
+    let e = env().await;
+    let mut p = plan(&["migrate"]);
+    p.before_deploy.as_mut().unwrap().container = Some("worker".into());
+    let err = ecs::preflight(&e.ecs, &p).await.unwrap_err();
+    assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput);
+    assert!(
+        err.to_string()
+            .contains("`before-deploy-container` is `worker`, which is not a container of task definition web; its containers are: app"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The binary, as the runner starts it.
+
+#[test]
+fn a_failing_migration_fails_the_run_with_its_exit_code_named_everywhere_and_the_service_untouched() {
+    use crate::e2e::{ecs_view, github_deployments, github_states, run, slack_messages, task_definition_arn};
+    let sb = crate::sandbox::FullSandbox::start();
+    // The sandbox's service runs on EC2 without container instances.
+    sb.moto.control("ecs-tasks/config", json!({"ec2_placement": "virtual"}));
+    let mut cmd = sb.command();
+    cmd.env("INPUT_BEFORE_DEPLOY", "sh -c 'python manage.py migrate && exit 3'");
+    let ran = run(cmd);
+    assert_eq!(ran.code, 1, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("failure"));
+    assert!(ran.stdout.contains("container web exited with code 3"), "{}", ran.log());
+    assert_eq!(ecs_view(&sb).task_definition, task_definition_arn(1), "the service still runs its previous revision");
+    let summary = sb.summary();
+    assert!(summary.contains("before-deploy") && summary.contains("exited with code 3"), "{summary}");
+    assert!(summary.contains("the service was not updated"), "{summary}");
+    let slack = slack_messages(&sb).last().unwrap()["body"].to_string();
+    assert!(slack.contains("before-deploy failed (exit 3)"), "{slack}");
+    let deployment = github_deployments(&sb).into_iter().next().expect("a GitHub deployment");
+    assert_eq!(github_states(&sb, &deployment).last().map(String::as_str), Some("failure"));
+}
