@@ -665,6 +665,7 @@ fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &
                     "revision": c.deploy.as_ref().and_then(|d| d.revision.clone()),
                     "previous-revision": c.deploy.as_ref().and_then(|d| d.previous_revision.clone()),
                     "serving-revision": c.deploy.as_ref().and_then(|d| d.serving_revision.clone()),
+                    "serving": c.deploy.as_ref().and_then(|d| d.serving_text()),
                     "task-definition-arn": c.deploy.as_ref().filter(|d| matches!(d.target, TargetRef::Ecs { .. })).and_then(|d| d.revision.clone()),
                     "deployment-id": c.deploy.as_ref().and_then(|d| d.deployment_id.clone()),
                     "function-version": c.deploy.as_ref()

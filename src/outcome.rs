@@ -117,8 +117,12 @@ pub struct DeployReport {
     /// What served before this run.
     pub previous_revision: Option<String>,
     /// What serves now, as last observed: ours on success, the previous one
-    /// after a rollback.
+    /// after a rollback. ECS: the revision with running tasks, not merely
+    /// the newest deployment's.
     pub serving_revision: Option<String>,
+    /// What serves, in words with counts (`web:1 (2 running); web:2
+    /// started, 0 of 2 running`), when the target can say.
+    pub serving_detail: Option<String>,
     /// ECS: the service deployment (or `ecs-svc/...` id) this run started.
     pub deployment_id: Option<String>,
     pub seconds: Option<f64>,
@@ -151,6 +155,14 @@ pub struct TaskReport {
     /// Its last log lines.
     pub last_lines: Vec<String>,
     pub seconds: Option<f64>,
+}
+
+impl DeployReport {
+    /// What serves, as people read it: the counts when the target gave them
+    /// (`web:1 (2 running); web:2 started, 0 of 2 running`), else the revision.
+    pub fn serving_text(&self) -> Option<String> {
+        self.serving_detail.clone().or_else(|| self.serving_revision.as_deref().map(revision_label))
+    }
 }
 
 /// A revision as people read it: `shop-web:3` for a task definition ARN,

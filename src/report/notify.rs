@@ -220,8 +220,7 @@ impl<'a> Notifier<'a> {
                         .components
                         .iter()
                         .filter(|c| c.result == RunResult::RolledBack)
-                        .find_map(|c| c.deploy.as_ref()?.serving_revision.as_deref())
-                        .map(summary::revision);
+                        .find_map(|c| c.deploy.as_ref()?.serving_text());
                     match serving {
                         Some(r) => format!("rolled back; {r} is serving"),
                         None => "rolled back".to_string(),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::outcome::{RunReport, RunResult};
 use crate::plan::Plan;
-use crate::report::summary::{bytes_text, component_result, duration_text, events_title, icon, phases_text, revision, short_digest};
+use crate::report::summary::{bytes_text, component_result, duration_text, events_title, icon, phases_text, short_digest};
 use crate::settings::SlackOn;
 
 /// Block Kit: a section's text is at most 3000 characters.
@@ -186,11 +186,6 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
         }
         facts.push(escape(&component_result(c)));
         let mut text = format!("*{}*  {}", escape(&c.name), facts.join(" · "));
-        if c.result == RunResult::RolledBack
-            && let Some(arn) = c.deploy.as_ref().and_then(|d| d.serving_revision.as_deref())
-        {
-            text.push_str(&format!("\nNow serving `{}`", escape(&revision(arn))));
-        }
         if let Some(why) = &c.failure {
             text.push_str(&format!("\n{}", escape(why)));
         }

@@ -193,13 +193,13 @@ pub fn events_title(target: &crate::outcome::TargetRef) -> &'static str {
     }
 }
 
-/// The result of one component in words, with the revision now serving
-/// after a rollback.
+/// The result of one component in words, with what serves now after a
+/// deploy that did not succeed (the revisions with running tasks).
 pub fn component_result(c: &ComponentReport) -> String {
     let base = format!("{} {}", icon(c.result), c.result.as_str());
-    match (&c.result, c.deploy.as_ref().and_then(|d| d.serving_revision.as_deref())) {
-        (RunResult::RolledBack, Some(arn)) => format!("{base} (serving {})", revision(arn)),
-        _ => base,
+    match c.deploy.as_ref().and_then(|d| d.serving_text()).filter(|_| c.result.is_failure()) {
+        Some(serving) => format!("{base} (serving {serving})"),
+        None => base,
     }
 }
 

@@ -161,7 +161,12 @@ async fn a_timeout_without_rollback_fails_and_says_what_serves() {
     let out = deploy(&e, &plan, HANG).await;
     assert_eq!(out.result, RunResult::Failure);
     assert!(out.failure.as_deref().unwrap().contains("`rollback` is off"), "{:?}", out.failure);
-    assert!(out.report.serving_revision.is_some());
+    // What serves is what runs: the previous revision's tasks, not the hung
+    // PRIMARY deployment's revision (issue 15).
+    assert_eq!(rev(&out.report.serving_revision), "web:1", "{:?}", out.report);
+    let detail = out.report.serving_detail.as_deref().unwrap();
+    assert!(detail.contains("web:1 (2 running)") && detail.contains("web:2 started, 0 of 2 running"), "{detail}");
+    assert!(out.report.serving_text().unwrap().contains("web:1 (2 running)"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -173,6 +173,7 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             evidence: vec![],
             unchanged: false,
             before_deploy: None,
+            serving_detail: None,
         }),
     }
 }
@@ -321,7 +322,7 @@ fn slack_webhook_payloads_for_success_failure_and_rollback() {
     }
     // Only the rollback names what is serving; only the failure shows events.
     let rollback = fastdeploy::report::slack::result_message(&plan, &report(RunResult::RolledBack));
-    assert!(serde_json::to_string(&rollback.blocks).unwrap().contains("Now serving `shop-backend:42`"));
+    assert!(serde_json::to_string(&rollback.blocks).unwrap().contains("rolled-back (serving shop-backend:42)"));
     let failure = fastdeploy::report::slack::result_message(&plan, &report(RunResult::Failure));
     assert!(serde_json::to_string(&failure.blocks).unwrap().contains("Last service events of backend"));
 }

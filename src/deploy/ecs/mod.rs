@@ -49,13 +49,14 @@ pub async fn deploy(
         Ok(r) => r,
         Err(e) => (RunResult::Failure, Some(chain_message(&e))),
     };
-    if report.serving_revision.is_none()
-        && !matches!(result, RunResult::Success | RunResult::Skipped)
-        && let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await
+    // What serves is what runs: one last look, whatever the verdict said.
+    if let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await
+        && let Some(service) = out.services().first()
     {
-        report.serving_revision = out.services().first().and_then(watch::serving);
+        report.serving_revision = watch::serving(service).or(report.serving_revision.take());
+        report.serving_detail = Some(watch::running_text(service));
     }
-    let serving = report.serving_revision.as_deref().unwrap_or("unknown (ECS did not answer)");
+    let serving = report.serving_detail.as_deref().or(report.serving_revision.as_deref()).unwrap_or("unknown (ECS did not answer)");
     actions.line(&format!("[{}] result: {}; serving {serving}", plan.service, result.as_str()));
     if let Some(f) = &failure {
         actions.line(&format!("[{}] {f}", plan.service));

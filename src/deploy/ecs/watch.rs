@@ -99,9 +99,40 @@ fn primary(service: &Service) -> Option<&Deployment> {
     service.deployments().iter().find(|d| d.status() == Some("PRIMARY"))
 }
 
-/// The revision the service is on: its PRIMARY deployment's (or the service's) task definition.
+/// The revision that serves: the one whose deployment runs the most tasks
+/// (the PRIMARY on a tie). A hung rollout's new revision with no task
+/// running serves nothing while the previous one's tasks take the traffic.
+/// With no running task at all, the PRIMARY's (or the service's) revision.
 pub fn serving(service: &Service) -> Option<String> {
-    primary(service).and_then(Deployment::task_definition).or(service.task_definition()).map(str::to_string)
+    let running = service
+        .deployments()
+        .iter()
+        .filter(|d| d.running_count() > 0)
+        .max_by_key(|d| (d.running_count(), d.status() == Some("PRIMARY")))
+        .and_then(Deployment::task_definition);
+    running.or(primary(service).and_then(Deployment::task_definition)).or(service.task_definition()).map(str::to_string)
+}
+
+/// What runs, per revision, in words: `web:1 (2 running); web:2 started,
+/// 0 of 2 running`. A revision still rolling out (or short of its desired
+/// count) says how far it got; one at its count just says how many run.
+pub fn running_text(service: &Service) -> String {
+    let mut parts = Vec::new();
+    for d in service.deployments() {
+        let rev = short(d.task_definition().unwrap_or("?")).to_string();
+        let (running, desired) = (d.running_count(), d.desired_count());
+        let rolling = d.rollout_state().is_some_and(|r| r != &DeploymentRolloutState::Completed);
+        if d.status() == Some("PRIMARY") && (rolling || running < desired) {
+            parts.push(format!("{rev} started, {running} of {desired} running"));
+        } else if running > 0 || d.status() == Some("PRIMARY") {
+            parts.push(format!("{rev} ({running} running)"));
+        }
+    }
+    if parts.is_empty() {
+        service.task_definition().map(|t| format!("{} (no deployment listed)", short(t))).unwrap_or_else(|| "nothing".into())
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// Judges one look. `None` means "keep watching".
