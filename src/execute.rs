@@ -158,6 +158,10 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let beanstalk = aws_sdk_elasticbeanstalk::Client::new(&sdk);
+    // Path-style addressing where an endpoint is set (the sandbox's moto
+    // serves no bucket subdomains); AWS's own endpoints take either.
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(sdk.endpoint_url().is_some()).build());
 
     // The CodeBuild project and the deploy targets are validated before
     // anything is created, built or pushed. What a target needs of the build
@@ -180,6 +184,9 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                     .instrument(wait("aws"))
                     .await
                     .and_then(|pre| build_for_function(c, &pre, actions)),
+                Some(TargetPlan::Beanstalk(d)) => {
+                    crate::deploy::beanstalk::preflight(&beanstalk, d, &c.build, &c.name).instrument(wait("aws")).await.map(|_| ())
+                }
             };
             if let Err(e) = checked {
                 let target = c.deploy.as_ref().map(TargetPlan::describe).unwrap_or_default();
@@ -342,7 +349,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         let tasks = crate::deploy::ecs::TaskEnv { logs: &logs, run_key: &run_key, region: plan.aws_region.as_deref() };
         let deploys = futures::stream::iter(to_deploy)
             .map(|(i, d, digest)| {
-                let (ecs, lambda, registry, tasks) = (&ecs, &lambda, &registry, &tasks);
+                let (ecs, lambda, registry, tasks, beanstalk, s3) = (&ecs, &lambda, &registry, &tasks, &beanstalk, &s3);
                 let cancel = &cancel;
                 let c = &plan.components[i];
                 let image = format!("{}/{}@{digest}", auth.host, c.build.repository);
@@ -356,6 +363,13 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                         TargetPlan::Lambda(d) => {
                             let image = crate::deploy::lambda::Image { uri: &image, repository: &c.build.repository, digest: &digest };
                             crate::deploy::lambda::deploy(lambda, registry, d, image, scale, cancel, actions).instrument(wait("aws")).await
+                        }
+                        TargetPlan::Beanstalk(d) => {
+                            let image = crate::deploy::beanstalk::Image { uri: &image, digest: &digest };
+                            let commit = &plan.context.commit.sha;
+                            crate::deploy::beanstalk::deploy(beanstalk, s3, d, &c.build, &c.name, image, commit, scale, cancel, actions)
+                                .instrument(wait("aws"))
+                                .await
                         }
                     };
                     let end = match &outcome.failure {
@@ -612,6 +626,15 @@ fn add_links(plan: &Plan, registry: &str, report: &mut RunReport) {
                     format!("https://{region}.console.aws.amazon.com/lambda/home?region={region}#/functions/{name}/aliases/{}", d.alias),
                 );
             }
+            Some(TargetPlan::Beanstalk(d)) => {
+                report.links.insert(
+                    format!("Elastic Beanstalk environment {}", d.environment),
+                    format!(
+                        "https://{region}.console.aws.amazon.com/elasticbeanstalk/home?region={region}#/application/overview?applicationName={}",
+                        d.application
+                    ),
+                );
+            }
             None => {}
         }
         if let Some(id) = &rep.build.codebuild_build {
@@ -672,6 +695,10 @@ fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &
                         .filter(|d| matches!(d.target, TargetRef::Lambda { .. }))
                         .and_then(|d| d.revision.as_deref())
                         .and_then(|r| r.rsplit(':').next()),
+                    "version-label": c.deploy.as_ref()
+                        .filter(|d| matches!(d.target, TargetRef::Beanstalk { .. }))
+                        .and_then(|d| d.revision.clone()),
+                    "url": c.deploy.as_ref().and_then(|d| d.url.clone()),
                 }),
             )
         })

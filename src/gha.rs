@@ -253,9 +253,12 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     ("digest", "Digest of the first component's image."),
     (
         "images",
-        "JSON object: per component, the image, digest, tags, sizes, deploy target, revisions (deployed, previous, serving) and result.",
+        "JSON object: per component, the image, digest, tags, sizes, deploy target, revisions (deployed, previous, serving), the target's URL when it has one, and result.",
     ),
-    ("revision", "What the first deployed component was deployed as: its task definition ARN (ECS), its version ARN (Lambda)."),
+    (
+        "revision",
+        "What the first deployed component was deployed as: its task definition ARN (ECS), its version ARN (Lambda), its application version label (Elastic Beanstalk).",
+    ),
     ("previous-revision", "What served the first deployed component before this run."),
     ("serving-revision", "What serves the first deployed component now, as last observed (the previous revision after a rollback)."),
     ("task-definition-arn", "Task definition registered (and deployed) for the first ECS component."),

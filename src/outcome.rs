@@ -81,6 +81,7 @@ pub struct BuildReport {
 pub enum TargetRef {
     Ecs { cluster: String, service: String },
     Lambda { function: String, alias: String },
+    Beanstalk { application: String, environment: String },
 }
 
 impl TargetRef {
@@ -89,6 +90,9 @@ impl TargetRef {
         match self {
             TargetRef::Ecs { cluster, service } => format!("ECS service {service} in cluster {cluster}"),
             TargetRef::Lambda { function, alias } => format!("Lambda function {function} (alias {alias})"),
+            TargetRef::Beanstalk { application, environment } => {
+                format!("Elastic Beanstalk environment {environment} of application {application}")
+            }
         }
     }
 
@@ -97,6 +101,7 @@ impl TargetRef {
         match self {
             TargetRef::Ecs { service, .. } => service,
             TargetRef::Lambda { function, .. } => function.rsplit(':').next().unwrap_or(function),
+            TargetRef::Beanstalk { environment, .. } => environment,
         }
     }
 }
@@ -112,7 +117,8 @@ impl Default for TargetRef {
 pub struct DeployReport {
     pub target: TargetRef,
     /// What this run deployed: the task definition revision ARN (ECS), the
-    /// published version's ARN (Lambda).
+    /// published version's ARN (Lambda), the application version label
+    /// (Elastic Beanstalk).
     pub revision: Option<String>,
     /// What served before this run.
     pub previous_revision: Option<String>,
@@ -136,6 +142,10 @@ pub struct DeployReport {
     pub unchanged: bool,
     /// The one-off task run before the update (`before-deploy`), when asked for.
     pub before_deploy: Option<TaskReport>,
+    /// Where the target answers, when it says (Elastic Beanstalk: the
+    /// environment's CNAME); GitHub deployments show it when no
+    /// `environment-url` is set.
+    pub url: Option<String>,
 }
 
 /// A one-off task run before a service update (database migrations).

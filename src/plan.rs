@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::settings::config::Bundle;
 use crate::settings::event::{RunContext, Target};
 use crate::settings::{SlackOn, Strategy, WaitUntil};
 
@@ -115,6 +116,8 @@ pub enum TargetPlan {
     Ecs(EcsPlan),
     /// A Lambda function deployed from a container image, through an alias.
     Lambda(LambdaPlan),
+    /// An Elastic Beanstalk environment on the Docker platform.
+    Beanstalk(BeanstalkPlan),
 }
 
 impl TargetPlan {
@@ -123,6 +126,7 @@ impl TargetPlan {
         match self {
             TargetPlan::Ecs(p) => &p.watch,
             TargetPlan::Lambda(p) => &p.watch,
+            TargetPlan::Beanstalk(p) => &p.watch,
         }
     }
 
@@ -131,6 +135,7 @@ impl TargetPlan {
         match self {
             TargetPlan::Ecs(p) => format!("ECS service {} in cluster {}", p.service, p.cluster),
             TargetPlan::Lambda(p) => format!("Lambda function {} (alias {})", p.function, p.alias),
+            TargetPlan::Beanstalk(p) => format!("Elastic Beanstalk environment {} of application {}", p.environment, p.application),
         }
     }
 }
@@ -185,6 +190,22 @@ pub struct LambdaPlan {
     pub function: String,
     /// Alias moved to the published version (created on the first deploy).
     pub alias: String,
+    pub watch: WatchPlan,
+}
+
+/// One component's deploy to an Elastic Beanstalk environment (Docker
+/// platform): an application version (a `Dockerrun.aws.json` naming the
+/// image by digest, or the build context), then `UpdateEnvironment`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeanstalkPlan {
+    pub application: String,
+    pub environment: String,
+    pub bundle: Bundle,
+    /// Health Yellow passes the verdict too (`allow-yellow`).
+    pub allow_yellow: bool,
+    /// Container ports for `Dockerrun.aws.json` from the config; empty: the
+    /// Dockerfile's `EXPOSE`.
+    pub ports: Vec<u16>,
     pub watch: WatchPlan,
 }
 
@@ -337,6 +358,22 @@ impl Plan {
                         d.function, d.alias, d.watch.wait_seconds, d.watch.rollback
                     );
                 }
+                Some(TargetPlan::Beanstalk(d)) => {
+                    let bundle = match d.bundle {
+                        Bundle::Image => "a Dockerrun.aws.json naming the image by digest",
+                        Bundle::Source => "the build context, built on each instance",
+                    };
+                    let _ = writeln!(
+                        s,
+                        "    deploy Elastic Beanstalk environment {} of application {}: bundle {} ({bundle}), health Green{} (wait {}s, rollback {})",
+                        d.environment,
+                        d.application,
+                        d.bundle.as_str(),
+                        if d.allow_yellow { " or Yellow" } else { "" },
+                        d.watch.wait_seconds,
+                        d.watch.rollback
+                    );
+                }
                 None => {
                     let _ = writeln!(s, "    no deploy ({})", c.no_deploy_reason.as_deref().unwrap_or("build only"));
                 }
@@ -463,6 +500,10 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
                     "alias",
                     "before-deploy",
                     "before-deploy-container",
+                    "beanstalk-application",
+                    "beanstalk-environment",
+                    "bundle",
+                    "allow-yellow",
                 ] {
                     if settings.raw.get(name).is_some() {
                         return Err(BadInput::invalid(
@@ -518,9 +559,9 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
         },
         max_parallel: settings.max_parallel,
         limits: Limits {
-            warn_context_bytes: settings.warn_context_mb.saturating_mul(1024 * 1024),
-            max_context_bytes: settings.max_context_mb.saturating_mul(1024 * 1024),
-            max_image_bytes: settings.max_image_mb.map(|m| m.saturating_mul(1024 * 1024)),
+            warn_context_bytes: crate::units::megabytes(settings.warn_context_mb),
+            max_context_bytes: crate::units::megabytes(settings.max_context_mb),
+            max_image_bytes: settings.max_image_mb.map(crate::units::megabytes),
             ignore_checks: settings.ignore_checks.clone(),
         },
         components,
@@ -800,6 +841,24 @@ fn deploy_target(
              a component deploys to one: keep `service` or `function`, or split it into two components"
         )));
     }
+    let beanstalk_env = sourced(
+        "beanstalk-environment",
+        over.and_then(|o| o.beanstalk_environment.clone()),
+        cfg.and_then(|c| c.beanstalk_environment.clone()),
+    );
+    if let Some((environment, _)) = &beanstalk_env {
+        let other = match (&service, &function) {
+            (Some(s), _) => Some(format!("ECS service `{s}`")),
+            (None, Some((f, _))) => Some(format!("Lambda function `{f}`")),
+            (None, None) => None,
+        };
+        if let Some(other) = other {
+            return Err(BadInput::other(format!(
+                "component `{name}` names two deploy targets, {other} and Elastic Beanstalk environment `{environment}`; \
+                 a component deploys to one: keep one, or split it into two components"
+            )));
+        }
+    }
     let alias = sourced("alias", over.and_then(|o| o.alias.clone()), cfg.and_then(|c| c.alias.clone()));
     if let Some((function, source)) = &function {
         check_function_name(function).map_err(|m| BadInput::other(format!("{source} is {function:?}, but it accepts {m}")))?;
@@ -834,8 +893,54 @@ fn deploy_target(
     if let Some(function) = function {
         return Ok((Some(TargetPlan::Lambda(LambdaPlan { function, alias, watch })), None));
     }
+    let application = sourced(
+        "beanstalk-application",
+        over.and_then(|o| o.beanstalk_application.clone()),
+        cfg.and_then(|c| c.beanstalk_application.clone()),
+    );
+    match (beanstalk_env, application) {
+        (Some((environment, _)), Some((application, _))) => {
+            let bundle = match input("bundle") {
+                Some(_) => match raw.choice("bundle", &["image", "source"])? {
+                    Some("source") => Bundle::Source,
+                    _ => Bundle::Image,
+                },
+                None => over.and_then(|o| o.bundle).or_else(|| cfg.and_then(|c| c.bundle)).unwrap_or_default(),
+            };
+            let allow_yellow = match input("allow-yellow") {
+                Some(_) => raw.bool("allow-yellow")?,
+                None => over.and_then(|o| o.allow_yellow).or_else(|| cfg.and_then(|c| c.allow_yellow)).unwrap_or(false),
+            };
+            let ports = over.and_then(|o| o.ports.clone()).or_else(|| cfg.and_then(|c| c.ports.clone())).unwrap_or_default();
+            if let Some(p) = ports.iter().find(|p| **p == 0) {
+                return Err(BadInput::other(format!(
+                    "`ports` of component `{name}` holds {p}; give the container ports the image listens on (1-65535)"
+                )));
+            }
+            return Ok((Some(TargetPlan::Beanstalk(BeanstalkPlan { application, environment, bundle, allow_yellow, ports, watch })), None));
+        }
+        (Some((environment, source)), None) => {
+            return Err(BadInput::Missing {
+                name: "beanstalk-application".into(),
+                why: format!(
+                    "to deploy component `{name}` to Elastic Beanstalk environment `{environment}` ({source}); \
+                     name the environment's application: the `beanstalk-application` input, or `beanstalk-application` for the component in the config"
+                ),
+            });
+        }
+        (None, Some((application, source))) if service.is_none() => {
+            return Err(BadInput::Missing {
+                name: "beanstalk-environment".into(),
+                why: format!(
+                    "to deploy component `{name}` to Elastic Beanstalk application `{application}` ({source}) in `{env_name}`; \
+                     name the environment (input `beanstalk-environment`, or `beanstalk-environment` under the component or `environments.{env_name}.overrides.{name}` in the config)"
+                ),
+            });
+        }
+        _ => {}
+    }
     let Some(service) = service else {
-        return Ok((None, Some("no `service` or `function` given: built and pushed only".to_string())));
+        return Ok((None, Some("no `service`, `function` or `beanstalk-environment` given: built and pushed only".to_string())));
     };
     let cluster = raw
         .get("cluster")

@@ -1,6 +1,6 @@
 //! Deploy targets, one folder each, behind one contract.
 //!
-//! Every target module (`ecs`, `lambda`) exposes the same few functions:
+//! Every target module (`ecs`, `lambda`, `beanstalk`) exposes the same few functions:
 //!
 //! - `preflight(client, plan)`: read-only, before anything is built; what
 //!   the user can fix is [`crate::error::BadInput`] (exit 2);
@@ -14,6 +14,7 @@
 //! GitHub need no per-target code beyond their rows. The executor matches on
 //! [`crate::plan::TargetPlan`].
 
+pub mod beanstalk;
 pub mod ecs;
 pub mod lambda;
 

@@ -232,7 +232,13 @@ impl<'a> Notifier<'a> {
             let status = NewStatus {
                 state,
                 log_url: plan.context.run_url(),
-                environment_url: gh_plan.environment_url.clone().filter(|_| state == DeploymentState::Success),
+                // The target's own URL (an Elastic Beanstalk environment's
+                // CNAME) when no `environment-url` is set.
+                environment_url: gh_plan
+                    .environment_url
+                    .clone()
+                    .or_else(|| report.components.iter().find_map(|c| c.deploy.as_ref()?.url.clone()))
+                    .filter(|_| state == DeploymentState::Success),
                 description,
                 auto_inactive: true,
             };

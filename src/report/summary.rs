@@ -190,6 +190,7 @@ pub fn events_title(target: &crate::outcome::TargetRef) -> &'static str {
     match target {
         crate::outcome::TargetRef::Ecs { .. } => "Last service events",
         crate::outcome::TargetRef::Lambda { .. } => "Last Lambda update states",
+        crate::outcome::TargetRef::Beanstalk { .. } => "Last Elastic Beanstalk events",
     }
 }
 

@@ -74,6 +74,38 @@ pub struct ComponentConfig {
     pub before_deploy_container: Option<String>,
     /// How long the task may run. Default: 30.
     pub before_deploy_minutes: Option<u64>,
+    /// Elastic Beanstalk application whose environment this component deploys to.
+    pub beanstalk_application: Option<String>,
+    /// Elastic Beanstalk environment (Docker platform) to deploy to.
+    pub beanstalk_environment: Option<String>,
+    /// What the application version holds. Default: `image`.
+    pub bundle: Option<Bundle>,
+    /// Accept health Yellow after an Elastic Beanstalk deploy. Default: false.
+    pub allow_yellow: Option<bool>,
+    /// Container ports for `Dockerrun.aws.json`. Default: the Dockerfile's `EXPOSE`.
+    pub ports: Option<Vec<u16>>,
+}
+
+/// What an Elastic Beanstalk application version holds.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bundle {
+    /// A `Dockerrun.aws.json` naming the pushed image by digest, with the
+    /// component's `.ebextensions/` and `.platform/`.
+    #[default]
+    Image,
+    /// The build context, built into an image on every instance.
+    Source,
+}
+
+impl Bundle {
+    /// As the `bundle` input spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bundle::Image => "image",
+            Bundle::Source => "source",
+        }
+    }
 }
 
 /// A command as YAML gives it: one string split as a shell splits words, or
@@ -120,6 +152,11 @@ pub struct ComponentOverride {
     pub before_deploy: Option<CommandLine>,
     pub before_deploy_container: Option<String>,
     pub before_deploy_minutes: Option<u64>,
+    pub beanstalk_application: Option<String>,
+    pub beanstalk_environment: Option<String>,
+    pub bundle: Option<Bundle>,
+    pub allow_yellow: Option<bool>,
+    pub ports: Option<Vec<u16>>,
 }
 
 /// Megabyte limits accepted in the config, as for the inputs.
@@ -211,9 +248,14 @@ impl Config {
                     "component `{name}` sets `alias` but no `function`; `alias` names the Lambda alias fastdeploy moves: add `function` or remove `alias`"
                 ));
             }
-            if let (Some(service), Some(function)) = (&c.service, &c.function) {
+            let targets: Vec<String> =
+                [("service", &c.service), ("function", &c.function), ("beanstalk-environment", &c.beanstalk_environment)]
+                    .into_iter()
+                    .filter_map(|(key, v)| v.as_ref().map(|v| format!("`{key}: {v}`")))
+                    .collect();
+            if let [first, second, ..] = targets.as_slice() {
                 return Err(format!(
-                    "component `{name}` names two deploy targets, `service: {service}` and `function: {function}`; a component deploys to one: keep one, or split it into two components"
+                    "component `{name}` names two deploy targets, {first} and {second}; a component deploys to one: keep one, or split it into two components"
                 ));
             }
             if let Some(containers) = &c.container
@@ -240,9 +282,14 @@ impl Config {
                 let component = self.components.get(c);
                 let service = o.service.as_ref().or(component.and_then(|x| x.service.as_ref()));
                 let function = o.function.as_ref().or(component.and_then(|x| x.function.as_ref()));
-                if let (Some(service), Some(function)) = (service, function) {
+                let beanstalk = o.beanstalk_environment.as_ref().or(component.and_then(|x| x.beanstalk_environment.as_ref()));
+                let targets: Vec<String> = [("service", service), ("function", function), ("Elastic Beanstalk environment", beanstalk)]
+                    .into_iter()
+                    .filter_map(|(kind, v)| v.map(|v| format!("{kind} `{v}`")))
+                    .collect();
+                if let [first, second, ..] = targets.as_slice() {
                     return Err(format!(
-                        "in environment `{env_name}`, component `{c}` names two deploy targets, service `{service}` and function `{function}`; a component deploys to one"
+                        "in environment `{env_name}`, component `{c}` names two deploy targets, {first} and {second}; a component deploys to one"
                     ));
                 }
             }

@@ -112,6 +112,17 @@ pub const INPUTS: &[InputSpec] = &[
     ),
     input("before-deploy-container", "Container the before-deploy command runs in. Default: the one whose image is replaced."),
     config_default("before-deploy-minutes", "30", "How long the before-deploy task may run (1-360)."),
+    input(
+        "beanstalk-application",
+        "Elastic Beanstalk application for a single-component run (with beanstalk-environment): a new application version, deployed to the environment.",
+    ),
+    input("beanstalk-environment", "Elastic Beanstalk environment (Docker platform) the application version is deployed to."),
+    config_default(
+        "bundle",
+        "image",
+        "Elastic Beanstalk bundle: image (a Dockerrun.aws.json naming the pushed image by digest, with .ebextensions and .platform) | source (the build context, built on each instance).",
+    ),
+    config_default("allow-yellow", "false", "Elastic Beanstalk: accept health Yellow as well as Green after the deploy."),
     with_default(
         "strategy",
         "service",

@@ -100,6 +100,11 @@ const SCHEMA_KEYS: &[&str] = &[
     "before-deploy",
     "before-deploy-container",
     "before-deploy-minutes",
+    "beanstalk-application",
+    "beanstalk-environment",
+    "bundle",
+    "allow-yellow",
+    "ports",
     "branches",
     "tags",
     "url",
@@ -1083,6 +1088,14 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_BEFORE_DEPLOY", "python manage.py migrate")])),
         ),
         ("empty before-deploy", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "''")]))),
+        (
+            "Beanstalk environment without its application",
+            "plan",
+            Box::new(|w| {
+                w.edit("fastdeploy.yml", "    service: admin", "    beanstalk-environment: shop-prod");
+                env(&[("INPUT_COMPONENTS", "admin-frontend")])
+            }),
+        ),
     ];
     let mut problems = Vec::new();
     for (row, command, setup) in rows {
@@ -1186,6 +1199,53 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
             .unwrap();
     });
     go("Zip function", &Workspace::new(), &[("INPUT_COMPONENTS", "lambda")]);
+
+    // Elastic Beanstalk: application `shop` with `shop-prod` (Docker),
+    // `shop-py` (Python) and `shop-old` (terminated); `admin-frontend`
+    // deploys there instead of to ECS.
+    block_on(async {
+        crate::beanstalk::seed(&moto, vec![]).await;
+        let eb = aws_sdk_elasticbeanstalk::Client::new(&moto.sdk_config().await);
+        let python = "64bit Amazon Linux 2023 v4.3.0 running Python 3.11";
+        eb.create_environment().application_name("shop").environment_name("shop-py").solution_stack_name(python).send().await.unwrap();
+        let docker = "64bit Amazon Linux 2023 v4.3.0 running Docker";
+        eb.create_environment().application_name("shop").environment_name("shop-old").solution_stack_name(docker).send().await.unwrap();
+        eb.terminate_environment().environment_name("shop-old").send().await.unwrap();
+    });
+    let beanstalk = |application: &str, environment: &str, more: &str| {
+        let w = Workspace::new();
+        let keys = format!("    beanstalk-application: {application}\n    beanstalk-environment: {environment}\n    ports: [8080]{more}");
+        w.edit("fastdeploy.yml", "    service: admin", &keys);
+        w
+    };
+    let admin = [("INPUT_COMPONENTS", "admin-frontend")];
+    go("Elastic Beanstalk application that does not exist", &beanstalk("shopp", "shop-prod", ""), &admin);
+    go("Elastic Beanstalk environment that does not exist", &beanstalk("shop", "shop-production", ""), &admin);
+    go("Elastic Beanstalk environment on another platform", &beanstalk("shop", "shop-py", ""), &admin);
+    go("terminated Elastic Beanstalk environment", &beanstalk("shop", "shop-old", ""), &admin);
+    let w = beanstalk("shop", "shop-prod", "");
+    std::fs::create_dir_all(w.path("admin/.ebextensions")).unwrap();
+    std::fs::write(w.path("admin/.ebextensions/01-packages.config"), "packages:\n  yum:\n    git: []\n   jq: []\n").unwrap();
+    go("unparsable .ebextensions file", &w, &admin);
+    let w = beanstalk("shop", "shop-prod", "");
+    std::fs::create_dir_all(w.path("admin/.platform/hooks/predeploy")).unwrap();
+    std::fs::write(w.path("admin/.platform/hooks/predeploy/01-migrate.sh"), "#!/bin/sh\n./manage.py migrate\n").unwrap();
+    go(".platform hook that is not executable", &w, &admin);
+    // `bundle: source`: the context (what .dockerignore leaves, as the
+    // context guard measured it) is small; `.ebignore`, which decides the
+    // bundle as it does for the EB CLI, lets a 600 MB virtualenv and
+    // node_modules in (sparse files: no disk, no time).
+    let w = beanstalk("shop", "shop-prod", "\n    bundle: source");
+    for (path, mb) in [("admin/.venv/lib/libtorch_cpu.so", 320u64), ("admin/node_modules/swc/next-swc.node", 280)] {
+        std::fs::create_dir_all(w.path(path).parent().unwrap()).unwrap();
+        std::fs::File::create(w.path(path)).unwrap().set_len(mb << 20).unwrap();
+    }
+    std::fs::write(w.path("admin/.dockerignore"), ".venv\nnode_modules\n").unwrap();
+    std::fs::write(w.path("admin/.ebignore"), "*.log\n").unwrap();
+    go("source bundle over EB's limit", &w, &admin);
+    let w = beanstalk("shop", "shop-prod", "\n    bundle: source");
+    std::fs::write(w.path("admin/.ebignore"), "Dockerfile*\n").unwrap();
+    go("source bundle without a Dockerfile at its root", &w, &admin);
     for (row, text) in [
         (
             "task definition: unknown field",

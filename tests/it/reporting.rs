@@ -174,6 +174,7 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             unchanged: false,
             before_deploy: None,
             serving_detail: None,
+            url: None,
         }),
     }
 }
