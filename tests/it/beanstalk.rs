@@ -13,6 +13,7 @@ use std::path::Path;
 
 use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, S3Location};
 use fastdeploy::cancel::Cancel;
+use fastdeploy::checks::context::human_bytes;
 use fastdeploy::deploy::DeployOutcome;
 use fastdeploy::deploy::beanstalk::{self, Image};
 use fastdeploy::gha::Actions;
@@ -389,11 +390,13 @@ async fn a_600_mb_source_bundle_stops_before_anything_is_uploaded_naming_the_off
     let err = beanstalk::preflight(&e.eb, &plan(Bundle::Source), &build_plan(ctx), "web").await.unwrap_err();
     assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput);
     let text = err.to_string();
-    assert!(text.contains("would hold 600.0 MiB"), "{text}");
+    // Sizes as every report spells them.
+    let (venv, node, all) = (human_bytes(320 << 20), human_bytes(280 << 20), human_bytes(600 << 20));
+    assert!(text.contains(&format!("would hold {all}")), "{text}");
     assert!(text.contains("above Elastic Beanstalk's limit of 524,288,000 bytes"), "{text}");
-    assert!(text.contains(".venv/ 320.0 MiB") && text.contains("node_modules/ 280.0 MiB"), "names the offenders: {text}");
+    assert!(text.contains(&format!(".venv/ {venv}")) && text.contains(&format!("node_modules/ {node}")), "names the offenders: {text}");
     assert!(
-        text.contains("`.venv` (320.0 MiB)") && text.contains("`node_modules` (280.0 MiB)"),
+        text.contains(&format!("`.venv` ({venv})")) && text.contains(&format!("`node_modules` ({node})")),
         "with the lines that exclude them: {text}"
     );
     assert!(text.contains("or use `bundle: image`"), "{text}");
