@@ -230,6 +230,7 @@ async fn an_image_bundle_deploys_when_our_label_serves_ready_and_green_and_a_rer
     let created = calls(&e.moto, "CreateApplicationVersion");
     assert_eq!(created.len(), 2, "v1 by hand, then ours");
     assert_eq!(created[1]["params"]["VersionLabel"].as_str(), Some(label.as_str()));
+    assert_eq!(created[1]["params"]["Process"], true);
     let ours = e.eb.describe_application_versions().application_name(APP).version_labels(&label).send().await.unwrap();
     let status = ours.application_versions()[0].status().map(|s| s.as_str().to_string());
     assert_eq!(status.as_deref(), Some("PROCESSED"), "created with Process=true and processed before the update");

@@ -202,7 +202,6 @@ pub struct Image<'a> {
 
 /// Deploys the component's bundle to the plan's environment and watches it
 /// to a verdict. Never returns without saying which version label serves.
-#[allow(clippy::too_many_arguments)]
 pub async fn deploy(
     eb: &aws_sdk_elasticbeanstalk::Client,
     s3: &aws_sdk_s3::Client,
