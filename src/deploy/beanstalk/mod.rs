@@ -231,6 +231,7 @@ pub async fn deploy(
         seen: Seen::default(),
         label: None,
         shown: None,
+        since: None,
     };
     let verdict = match run.run(build, component, image, commit).await {
         Ok(v) => v,
@@ -299,6 +300,8 @@ struct Run<'a> {
     label: Option<String>,
     /// The last waiting line shown, so each shows once.
     shown: Option<String>,
+    /// Shortly before the last UpdateEnvironment.
+    since: Option<aws_smithy_types::DateTime>,
 }
 
 impl Run<'_> {
@@ -401,6 +404,7 @@ impl Run<'_> {
                     return Ok(Verdict::Stopped { stop, doing: "waiting for the environment to be Ready".into(), updated: false });
                 }
             }
+            self.since = Some(aws_smithy_types::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(5)));
             let sent =
                 self.eb.update_environment().application_name(self.app()).environment_name(self.env()).version_label(&label).send().await;
             match sent {
@@ -710,7 +714,10 @@ impl Run<'_> {
                 .describe_events()
                 .application_name(self.app())
                 .environment_name(self.env())
-                .request_id(request_id)
+                // EB always answers with a RequestId; should one be missing,
+                // the environment's events since the update stand in.
+                .set_request_id(Some(request_id.to_string()).filter(|r| !r.is_empty()))
+                .set_start_time(request_id.is_empty().then(|| self.since.unwrap_or(aws_smithy_types::DateTime::from_secs(0))))
                 .max_records(100)
                 .set_next_token(token)
                 .send()
@@ -898,6 +905,7 @@ impl Run<'_> {
             return (now, Some(format!("{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}")));
         }
         self.say(&format!("{left}: deploying version {previous} again"));
+        self.since = Some(aws_smithy_types::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(5)));
         let rid = match self
             .eb
             .update_environment()
