@@ -18,7 +18,7 @@
 //! masks through it, so it sits below them all rather than under `report`),
 //! and the plumbing every stage shares: [`aws`] (the one SDK config and AWS
 //! error classification), [`logs`] (CloudWatch Logs), [`process`], [`cancel`],
-//! [`timings`], [`error`] and [`env_vars`].
+//! [`timings`], [`units`] (one convention for sizes), [`error`] and [`env_vars`].
 
 pub mod aws;
 pub mod build;
@@ -37,3 +37,4 @@ pub mod process;
 pub mod report;
 pub mod settings;
 pub mod timings;
+pub mod units;

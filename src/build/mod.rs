@@ -122,7 +122,7 @@ impl Default for BuildOptions {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "component `{component}`: the image is {}, over max-image-mb ({}); shrink the largest layers (multi-stage builds, fewer build tools in the final stage) or raise max-image-mb:\n{}",
-    registry::human_bytes(size.bytes), registry::human_bytes(*max_bytes), size.breakdown()
+    crate::units::bytes(size.bytes), crate::units::bytes(*max_bytes), size.breakdown()
 )]
 pub struct ImageTooLarge {
     pub component: String,
@@ -357,15 +357,11 @@ mod tests {
     fn image_too_large_names_the_limit_and_the_largest_layers() {
         let e = ImageTooLarge {
             component: "api".into(),
-            size: ImageSize {
-                bytes: 300 * 1024 * 1024,
-                layers: 2,
-                largest: vec![(250 * 1024 * 1024, "RUN apt-get install build-essential".into())],
-            },
-            max_bytes: 200 * 1024 * 1024,
+            size: ImageSize { bytes: 300_000_000, layers: 2, largest: vec![(250_000_000, "RUN apt-get install build-essential".into())] },
+            max_bytes: 200_000_000,
             digest: "sha256:x".into(),
         };
         let msg = e.to_string();
-        assert!(msg.contains("300.0 MiB") && msg.contains("max-image-mb (200.0 MiB)") && msg.contains("RUN apt-get install"), "{msg}");
+        assert!(msg.contains("300.0 MB") && msg.contains("max-image-mb (200.0 MB)") && msg.contains("RUN apt-get install"), "{msg}");
     }
 }

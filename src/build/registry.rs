@@ -70,19 +70,13 @@ pub struct ImageSize {
 impl ImageSize {
     /// One line per large layer, for logs and the size-limit error.
     pub fn breakdown(&self) -> String {
-        let mut s = format!("{} in {} layers", human_bytes(self.bytes), self.layers);
+        let mut s = format!("{} in {} layers", crate::units::bytes(self.bytes), self.layers);
         for (bytes, instruction) in &self.largest {
             let what = if instruction.is_empty() { "(no history)" } else { instruction.as_str() };
-            s.push_str(&format!("\n  {:>10}  {}", human_bytes(*bytes), crate::process::shorten(what, 120)));
+            s.push_str(&format!("\n  {:>10}  {}", crate::units::bytes(*bytes), crate::process::shorten(what, 120)));
         }
         s
     }
-}
-
-/// `12.3 MiB` style.
-pub fn human_bytes(bytes: u64) -> String {
-    const MB: f64 = 1024.0 * 1024.0;
-    if bytes as f64 >= MB { format!("{:.1} MiB", bytes as f64 / MB) } else { format!("{:.1} KiB", bytes as f64 / 1024.0) }
 }
 
 /// A manifest as fetched: its bytes (kept verbatim: the digest is over them),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::outcome::{RunReport, RunResult};
 use crate::plan::Plan;
-use crate::report::summary::{bytes_text, component_result, duration_text, events_title, icon, phases_text, short_digest};
+use crate::report::summary::{component_result, duration_text, events_title, icon, phases_text, short_digest};
 use crate::settings::SlackOn;
 
 /// Block Kit: a section's text is at most 3000 characters.
@@ -163,7 +163,7 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
             facts.push(format!("`{}`", escape(&short_digest(d))));
         }
         if let Some(n) = b.image_bytes {
-            facts.push(bytes_text(n));
+            facts.push(crate::units::bytes(n));
         }
         if b.skipped {
             facts.push("build unchanged".into());

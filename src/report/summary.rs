@@ -51,8 +51,8 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
     for c in &report.components {
         let b = &c.build;
         let context = match (b.context_bytes, b.context_files) {
-            (Some(bytes), Some(files)) => format!("{} ({files} files)", bytes_text(bytes)),
-            (Some(bytes), None) => bytes_text(bytes),
+            (Some(bytes), Some(files)) => format!("{} ({files} files)", crate::units::bytes(bytes)),
+            (Some(bytes), None) => crate::units::bytes(bytes),
             _ => "–".into(),
         };
         let build =
@@ -62,7 +62,7 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
             (Some(c), None) => c.to_string(),
             _ => "–".into(),
         };
-        let image = b.image_bytes.map(bytes_text).unwrap_or_else(|| "–".into());
+        let image = b.image_bytes.map(crate::units::bytes).unwrap_or_else(|| "–".into());
         let digest = b.digest.as_deref().map(|d| format!("`{}`", short_digest(d))).unwrap_or_else(|| "–".into());
         let deploy = match &c.deploy {
             Some(d) if d.unchanged => "unchanged".to_string(),
@@ -146,9 +146,9 @@ pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, 
             s,
             "| {} | {} | {} | {} | {} | {} |",
             cell(&c.name),
-            c.build.image_bytes.map(bytes_text).unwrap_or_else(|| "–".into()),
+            c.build.image_bytes.map(crate::units::bytes).unwrap_or_else(|| "–".into()),
             change_text(c.build.image_bytes, base.and_then(|b| b.image_bytes)),
-            c.build.context_bytes.map(bytes_text).unwrap_or_else(|| "–".into()),
+            c.build.context_bytes.map(crate::units::bytes).unwrap_or_else(|| "–".into()),
             change_text(c.build.context_bytes, base.and_then(|b| b.context_bytes)),
             cell(&component_result(c)),
         );
@@ -246,18 +246,6 @@ pub fn warning_text(w: &Warning) -> String {
     s
 }
 
-/// Sizes in binary units, as docker prints them: `85.3 MB`.
-pub fn bytes_text(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
 /// Durations for people: `850ms`, `12.3s`, `2m 05s`, `1h 02m`.
 pub fn duration_text(seconds: f64) -> String {
     if !seconds.is_finite() || seconds < 0.0 {
@@ -297,7 +285,7 @@ pub fn change_text(now: Option<u64>, before: Option<u64>) -> String {
     let sign = if now > before { "+" } else { "−" };
     let diff = now.abs_diff(before);
     let pct = if before == 0 { String::new() } else { format!(" ({sign}{:.1}%)", diff as f64 * 100.0 / before as f64) };
-    format!("{sign}{}{pct}", bytes_text(diff))
+    format!("{sign}{}{pct}", crate::units::bytes(diff))
 }
 
 fn last(items: &[String], n: usize) -> &[String] {
@@ -315,10 +303,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_durations_read_like_docker_and_people() {
-        assert_eq!(bytes_text(512), "512 B");
-        assert_eq!(bytes_text(1536), "1.5 KB");
-        assert_eq!(bytes_text(89_443_532), "85.3 MB");
+    fn durations_read_like_people_write_them() {
         assert_eq!(duration_text(0.25), "250ms");
         assert_eq!(duration_text(12.34), "12.3s");
         assert_eq!(duration_text(125.0), "2m 05s");
@@ -329,8 +314,8 @@ mod tests {
     fn digests_revisions_and_changes_are_short() {
         assert_eq!(short_digest("sha256:0123456789abcdef0123"), "sha256:0123456789ab");
         assert_eq!(revision("arn:aws:ecs:eu-west-1:123456789012:task-definition/backend:42"), "backend:42");
-        assert_eq!(change_text(Some(2048), Some(1024)), "+1.0 KB (+100.0%)");
-        assert_eq!(change_text(Some(1024), Some(2048)), "−1.0 KB (−50.0%)");
+        assert_eq!(change_text(Some(2000), Some(1000)), "+1.0 kB (+100.0%)");
+        assert_eq!(change_text(Some(1000), Some(2000)), "−1.0 kB (−50.0%)");
         assert_eq!(change_text(Some(1), None), "–");
     }
 

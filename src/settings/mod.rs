@@ -366,12 +366,13 @@ fn check_ids(raw: &RawInputs) -> Result<Vec<String>, BadInput> {
     let known = inputs::CHECK_IDS;
     raw.list("ignore-checks")
         .into_iter()
-        .map(|id| {
-            let id = id.to_ascii_uppercase();
+        .map(|given| {
+            let id = given.to_ascii_uppercase();
             if known.contains(&id.as_str()) {
                 Ok(id)
             } else {
-                Err(BadInput::invalid("ignore-checks", &id, &format!("check ids: {}", known.join(", "))))
+                // Quote the id as the user wrote it, so they find it.
+                Err(BadInput::invalid("ignore-checks", &given, &format!("check ids: {}", known.join(", "))))
             }
         })
         .collect()

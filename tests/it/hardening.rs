@@ -4,8 +4,8 @@
 //! `.dockerignore` and Dockerfile parsers have their own property tests
 //! (src/checks/context/tests.rs, src/checks/dockerfile/tests.rs) and are not repeated here.
 //!
-//! Bugs found here in other owners' modules are pinned as failing tests marked
-//! `#[ignore = "bug: ..."]`, named after the bug, for their owners to fix.
+//! Each test is named after what it asserts. A test that pins a bug found
+//! here, since fixed, says so in a `Regression:` comment with what the bug was.
 //!
 //! The last section runs the binary for every row of README.md (## Bad input) and
 //! checks the table quotes the error text it really prints.
@@ -413,8 +413,8 @@ fn billion_laughs_is_rejected_by_the_yaml_budget_without_eating_memory() {
 }
 
 #[test]
-fn a_merge_key_chain_is_expensive_before_the_budget_stops_it() {
-    // Why: a config has hundreds of nodes; Config::parse could pass a much
+fn a_merge_key_chain_is_stopped_by_the_budget_within_two_seconds() {
+    // Regression: a config has hundreds of nodes; Config::parse could pass a much
     // tighter serde-saphyr Budget (max_nodes, max_merge_keys, max_aliases).
     let (_, doc) = billion_laughs().remove(1);
     let (result, took) = within(Duration::from_secs(120), "merge-key chain", move || parse(&doc));
@@ -423,8 +423,8 @@ fn a_merge_key_chain_is_expensive_before_the_budget_stops_it() {
 }
 
 #[test]
-fn yaml_budget_breach_is_reported_as_rust_debug_output() {
-    // Why: a user who pasted anchors/aliases should learn the file expands too
+fn a_yaml_budget_breach_says_the_file_expands_too_far_not_rust_debug_output() {
+    // Regression: a user who pasted anchors/aliases should learn the file expands too
     // far, not see an internal enum.
     let (_, doc) = billion_laughs().remove(0);
     let err = parse(&doc).unwrap_err();
@@ -433,24 +433,24 @@ fn yaml_budget_breach_is_reported_as_rust_debug_output() {
 }
 
 #[test]
-fn a_second_yaml_document_error_advises_a_rust_function() {
-    // Why: the advice is for the developer calling serde-saphyr, not the user.
+fn a_second_yaml_document_is_rejected_without_advising_a_rust_function() {
+    // Regression: the advice is for the developer calling serde-saphyr, not the user.
     let err = parse("version: 1\n---\nversion: 1\n").unwrap_err();
     assert_config_rejection(&err);
     assert!(!err.contains("from_str_multiple"), "{err}");
 }
 
 #[test]
-fn a_duplicate_key_error_advises_a_library_option() {
-    // Why: the user cannot set a serde-saphyr option; they should remove one key.
+fn a_duplicate_key_is_rejected_without_advising_a_library_option() {
+    // Regression: the user cannot set a serde-saphyr option; they should remove one key.
     let err = parse("components:\n  backend: {}\n  backend: {}\n").unwrap_err();
     assert_config_rejection(&err);
     assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
 }
 
 #[test]
-fn out_of_range_numbers_in_the_config_say_only_invalid_u64() {
-    // Why: `invalid u64` does not say what is accepted (a whole number >= 0).
+fn out_of_range_numbers_in_the_config_say_what_is_accepted() {
+    // Regression: `invalid u64` does not say what is accepted (a whole number >= 0).
     for text in ["version: 99999999999999999999\n", "defaults:\n  max-context-mb: -1\n"] {
         let err = parse(text).unwrap_err();
         assert_config_rejection(&err);
@@ -646,8 +646,8 @@ fn event_files_that_are_not_objects_or_not_files_are_named() {
 }
 
 #[test]
-fn pull_request_head_sha_of_the_wrong_type_is_reported_as_missing() {
-    // Why: "without `pull_request.head.sha`" sends the user looking for a key
+fn a_pull_request_head_sha_of_the_wrong_type_is_named_as_not_a_string() {
+    // Regression: "without `pull_request.head.sha`" sends the user looking for a key
     // that is there; the message should say it is not a string.
     let dir = tempfile::tempdir().unwrap();
     let mut payload = base_payload();
@@ -659,8 +659,8 @@ fn pull_request_head_sha_of_the_wrong_type_is_reported_as_missing() {
 }
 
 #[test]
-fn dispatch_environment_of_the_wrong_type_silently_deploys_by_branch() {
-    // Why: dispatching from main with a malformed environment deploys to
+fn a_dispatch_environment_of_the_wrong_type_stops_the_run_instead_of_deploying_by_branch() {
+    // Regression: dispatching from main with a malformed environment deploys to
     // production (the branch map) instead of stopping.
     let dir = tempfile::tempdir().unwrap();
     let mut payload = base_payload();
@@ -731,27 +731,6 @@ fn input_value() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Typed parsers by input, as `Settings::resolve` calls them.
-fn parse_typed(raw: &RawInputs, name: &'static str) -> Result<(), BadInput> {
-    match name {
-        "provenance" | "create-repository" | "rollback" | "dry-run" => raw.bool(name).map(drop),
-        "max-context-mb" | "warn-context-mb" | "max-image-mb" => raw.u64_in(name, 1..=1_000_000).map(drop),
-        "max-parallel" => raw.u64_in(name, 1..=32).map(drop),
-        "codebuild-timeout-minutes" => raw.u64_in(name, 5..=2160).map(drop),
-        "wait-minutes" => raw.u64_in(name, 1..=360).map(drop),
-        "keep-revisions" => raw.u64_in(name, 1..=1000).map(drop),
-        "poll-seconds" => raw.seconds_in(name, 0.1, 15.0).map(drop),
-        "strategy" => raw.choice(name, &["service", "blue-green"]).map(drop),
-        "wait-until" => raw.choice(name, &["completed", "traffic-shifted"]).map(drop),
-        "slack-on" => raw.choice(name, &["always", "failure", "success"]).map(drop),
-        "builder" => raw.choice(name, &["auto", "buildx", "buildah", "codebuild"]).map(drop),
-        _ => {
-            raw.list(name);
-            Ok(())
-        }
-    }
-}
-
 /// What a rejection must name: an input (`` `name` ``), an environment
 /// variable, the config file or a component/environment of the config.
 fn names_its_source(msg: &str, env: &BTreeMap<String, String>) -> bool {
@@ -767,7 +746,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn raw_inputs_and_typed_parsers_never_panic_and_name_the_input(
+    fn raw_inputs_and_settings_never_panic_and_an_input_error_quotes_the_value(
         pairs in prop::collection::btree_map(input_key(), input_value(), 0..12),
     ) {
         let raw = RawInputs::from_env(&pairs);
@@ -775,10 +754,22 @@ proptest! {
             if let Some(v) = raw.get(spec.name) {
                 assert!(!v.is_empty() && v.trim() == v, "values are trimmed, empty is unset: {v:?}");
             }
-            if let Err(e) = parse_typed(&raw, spec.name) {
-                let msg = e.to_string();
-                assert!(msg.contains(&format!("input `{}`", spec.name)), "{msg}");
-                assert!(msg.contains(&format!("{:?}", raw.get_or_default(spec.name).unwrap_or_default())), "quotes the value: {msg}");
+        }
+        // The real resolution, not a copy of its ranges.
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = event_env("push", None, dir.path(), &[("GITHUB_REPOSITORY", "acme/shop")]);
+        env.extend(pairs);
+        if let Err(e) = Settings::resolve(RawInputs::from_env(&env), &env, dir.path()) {
+            let msg = e.to_string();
+            match INPUTS.iter().find(|s| msg.contains(&format!("input `{}` is ", s.name))) {
+                Some(spec) => {
+                    // The value, or for a list the item at fault, as given.
+                    let value = raw.get_or_default(spec.name).unwrap_or_default();
+                    let items = fastdeploy::settings::inputs::split_list(value);
+                    let quoted = std::iter::once(value.to_string()).chain(items).any(|v| msg.contains(&format!("{v:?}")));
+                    assert!(quoted, "quotes the value {value:?}: {msg}");
+                }
+                None => assert!(names_its_source(&msg, &env), "names no input, variable or file: {msg}"),
             }
         }
     }
@@ -832,10 +823,10 @@ fn resolve_caught(env_pairs: &[(&str, &str)], config: Option<&str>) -> std::thre
 }
 
 #[test]
-fn huge_megabyte_limits_in_the_config_overflow_in_plan_build() {
-    // Why: the inputs are range-checked (1-1000000) but the config's defaults
-    // are not, and `mb * 1024 * 1024` overflows at src/plan.rs:348 (debug
-    // panic; release wraps to a tiny limit that fails every build).
+fn huge_megabyte_limits_in_the_config_are_rejected_naming_the_key() {
+    // Regression: the inputs were range-checked (1-1000000) but the config's
+    // defaults were not, and the megabytes-to-bytes product overflowed (a
+    // debug panic; in release a tiny limit that failed every build).
     for key in ["max-image-mb", "max-context-mb"] {
         let config = format!("defaults:\n  {key}: 18446744073709551615\ncomponents:\n  app: {{}}\n");
         let outcome = resolve_caught(&[], Some(&config));
@@ -846,16 +837,16 @@ fn huge_megabyte_limits_in_the_config_overflow_in_plan_build() {
 }
 
 #[test]
-fn config_megabyte_limits_bypass_the_input_range() {
-    // Why: `max-context-mb: 0` in the config makes every build context "too
+fn config_megabyte_limits_follow_the_input_range() {
+    // Regression: `max-context-mb: 0` in the config makes every build context "too
     // large"; the same value as an input is rejected up front.
     let err = resolve(&[], Some("defaults:\n  max-context-mb: 0\ncomponents:\n  app: {}\n")).expect_err("0 MB is out of range");
     assert!(err.contains("config file") && err.contains("max-context-mb"), "{err}");
 }
 
 #[test]
-fn config_defaults_errors_blame_an_input_and_not_the_file() {
-    // Why: `input `builder` is "kaniko"` sends the user to the workflow file
+fn config_defaults_errors_name_the_file_and_key_not_an_input() {
+    // Regression: `input `builder` is "kaniko"` sends the user to the workflow file
     // when the typo is in fastdeploy.yml's `defaults.builder`.
     for (key, value) in [("builder", "kaniko"), ("cache", "s3"), ("registry", "https://x.example"), ("aws-region", "Eu-West-1")] {
         let err = resolve(&[], Some(&format!("defaults:\n  {key}: {value}\n"))).expect_err(key);
@@ -864,15 +855,15 @@ fn config_defaults_errors_blame_an_input_and_not_the_file() {
 }
 
 #[test]
-fn aws_region_variable_error_blames_the_aws_region_input() {
-    // Why: the user set no input; the message should name AWS_REGION.
+fn an_aws_region_variable_error_names_aws_region() {
+    // Regression: the user set no input; the message should name AWS_REGION.
     let err = resolve(&[("AWS_REGION", "EU-WEST-1")], None).expect_err("uppercase region");
     assert!(err.contains("AWS_REGION"), "{err}");
 }
 
 #[test]
-fn an_empty_region_in_the_config_is_accepted() {
-    // Why: the SDK then fails later with an endpoint error instead of the
+fn an_empty_region_in_the_config_never_reaches_the_plan() {
+    // Regression: an empty region was accepted, and the SDK then failed later with an endpoint error instead of the
     // config naming the key now.
     match resolve(&[], Some("defaults:\n  aws-region: ''\n")) {
         Ok(plan) => assert_ne!(plan.aws_region.as_deref(), Some(""), "an empty region reached the plan"),
@@ -881,15 +872,16 @@ fn an_empty_region_in_the_config_is_accepted() {
 }
 
 #[test]
-fn config_context_outside_the_workspace_blames_the_context_input() {
-    // Why: the value came from `components.<name>.context` in fastdeploy.yml.
+fn a_config_context_outside_the_workspace_names_the_config_key() {
+    // Regression: the message blamed the `context` input when the value came
+    // from `components.<name>.context` in fastdeploy.yml.
     let err = resolve(&[], Some("components:\n  app:\n    context: ../outside\n")).expect_err("outside the workspace");
     assert!(err.contains("fastdeploy.yml") || err.contains("components.app.context"), "{err}");
 }
 
 #[test]
 fn derived_repository_names_are_made_valid_for_ecr() {
-    // Why: GitHub allows `my--app` and `.github`, ECR does not; the default
+    // Regression: GitHub allows `my--app` and `.github`, ECR does not; the default
     // used to be rejected as if the user had set `repository` (fixed in 61fe5bd).
     for repo in ["acme/my--app", "acme/.github", "acme/My_App_"] {
         let plan = resolve(&[("GITHUB_REPOSITORY", repo)], None).unwrap_or_else(|e| panic!("{repo}: {e}"));
@@ -900,7 +892,7 @@ fn derived_repository_names_are_made_valid_for_ecr() {
 
 #[test]
 fn an_invalid_repository_names_the_component_and_the_rule() {
-    // Why: the message used to read `it accepts `a--b` is not a valid ECR
+    // Regression: the message used to read `it accepts `a--b` is not a valid ECR
     // repository name` (a sentence inside a sentence).
     let err = resolve(&[("INPUT_REPOSITORY", "acme//backend")], None).expect_err("double slash");
     assert!(!err.contains("but it accepts `"), "{err}");

@@ -402,7 +402,7 @@ fn inputs_as_the_runner_passes_them_leave_the_configs_values_alone() {
     assert_eq!(backend["build"]["context"], r.workspace.path().join("backend").display().to_string(), "components.backend.context");
     assert!(backend["build"]["cache"].is_null(), "defaults.cache: none");
     assert_eq!(plan["builder"]["kind"], "buildah", "defaults.builder");
-    assert_eq!(plan["limits"]["max_context_bytes"], 500 * 1024 * 1024, "defaults.max-context-mb");
+    assert_eq!(plan["limits"]["max_context_bytes"], 500_000_000, "defaults.max-context-mb (decimal MB)");
 }
 
 #[test]

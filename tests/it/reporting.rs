@@ -507,7 +507,7 @@ fn pull_request_comment_is_updated_not_repeated() {
     assert_eq!(posted[0]["path"], "/api/v3/repos/acme/shop/issues/57/comments");
     let body = posted[0]["body"]["body"].as_str().unwrap().to_string();
     assert!(body.starts_with(summary::PR_COMMENT_MARKER));
-    assert!(body.contains("+1.3 MB"), "change against main is shown: {body}");
+    assert!(body.contains("+1.4 MB"), "change against main is shown: {body}");
     assert!(body.contains("DF003"));
     redacted().bind(|| insta::assert_snapshot!("github_pr_comment", body));
 
@@ -754,5 +754,5 @@ fn killed_and_rerun_attempt_leaves_one_deployment_and_one_pr_comment() {
     let comments = crate::sandbox::http_get_json(&format!("{api}/issues/57/comments"));
     let comments = comments.as_array().unwrap();
     assert_eq!(comments.len(), 1, "{comments:?}");
-    assert!(comments[0]["body"].as_str().unwrap().contains("94.8 MB"), "the comment shows the latest push");
+    assert!(comments[0]["body"].as_str().unwrap().contains("99.4 MB"), "the comment shows the latest push");
 }

@@ -29,7 +29,7 @@ use crate::outcome::Warning;
 /// How many of the largest files and directories a report keeps.
 const TOP: usize = 10;
 /// Offenders smaller than this are listed in the report but not warned about.
-const OFFENDER_WARN_BYTES: u64 = 1024 * 1024;
+const OFFENDER_WARN_BYTES: u64 = crate::units::MB;
 
 /// What the builder would receive.
 #[derive(Debug, Clone, Serialize)]
@@ -335,16 +335,9 @@ pub fn summary_line(report: &ContextReport) -> String {
     line
 }
 
-/// Bytes for people: `512 B`, `12.3 KiB`, `1.5 GiB`.
+/// Bytes for people, in the one convention of [`crate::units`].
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    crate::units::bytes(bytes)
 }
 
 #[cfg(test)]

@@ -88,8 +88,8 @@ fn limits_warn_then_fail_naming_offenders_and_fixes() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(root, "app.py", 10);
-    write(root, ".venv/lib/site.py", 2 * 1024 * 1024);
-    write(root, "data/train.csv", 3 * 1024 * 1024);
+    write(root, ".venv/lib/site.py", 2_000_000);
+    write(root, "data/train.csv", 3_000_000);
     let report = scan(root, &root.join("Dockerfile")).unwrap();
 
     let warnings = check_limits(&report, 1 << 40, 1 << 41).unwrap();
@@ -98,15 +98,15 @@ fn limits_warn_then_fail_naming_offenders_and_fixes() {
     assert!(warnings[0].message.contains("add `**/*.csv`"), "{}", warnings[0].message);
     assert!(warnings[1].message.contains("add `.venv`"), "{}", warnings[1].message);
 
-    let warnings = check_limits(&report, 1024 * 1024, 1 << 40).unwrap();
+    let warnings = check_limits(&report, 1_000_000, 1 << 40).unwrap();
     assert_eq!(warnings[0].rule.as_deref(), Some("CTX001"));
-    assert!(warnings[0].message.contains("5.0 MiB in 3 files"), "{}", warnings[0].message);
+    assert!(warnings[0].message.contains("5.0 MB in 3 files"), "{}", warnings[0].message);
 
-    let err = check_limits(&report, 1024, 4 * 1024 * 1024).unwrap_err();
+    let err = check_limits(&report, 1024, 4_000_000).unwrap_err();
     assert_eq!(crate::error::exit_for(&err), crate::error::Exit::BadInput);
     let msg = err.to_string();
-    assert!(msg.contains("above max-context-mb (4.0 MiB)"), "{msg}");
-    assert!(msg.contains("data/ 3.0 MiB") && msg.contains("`.venv` (2.0 MiB)"), "{msg}");
+    assert!(msg.contains("above max-context-mb (4.0 MB)"), "{msg}");
+    assert!(msg.contains("data/ 3.0 MB") && msg.contains("`.venv` (2.0 MB)"), "{msg}");
 }
 
 #[test]
@@ -173,18 +173,17 @@ fn content_hash_follows_contents_paths_and_modes_but_not_times() {
 fn summary_line_names_size_ignore_file_and_offenders() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(root, "node_modules/a.js", 2048);
+    write(root, "node_modules/a.js", 2000);
     fs::write(root.join(".dockerignore"), "# nothing yet\n*.tmp\n").unwrap();
     let line = summary_line(&scan(root, &root.join("Dockerfile")).unwrap());
-    assert!(line.starts_with("build context: 2.0 KiB in 2 files, .dockerignore (1 patterns), scanned in "), "{line}");
-    assert!(line.contains("offenders: node_modules 2.0 KiB (add `node_modules`)"), "{line}");
+    assert!(line.starts_with("build context: 2.0 kB in 2 files, .dockerignore (1 patterns), scanned in "), "{line}");
+    assert!(line.contains("offenders: node_modules 2.0 kB (add `node_modules`)"), "{line}");
 }
 
 #[test]
-fn human_bytes_reads_well() {
-    assert_eq!(human_bytes(512), "512 B");
-    assert_eq!(human_bytes(1536), "1.5 KiB");
-    assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+fn context_sizes_use_the_one_convention() {
+    assert_eq!(human_bytes(1536), crate::units::bytes(1536));
+    assert_eq!(human_bytes(3_000_000_000), "3.0 GB");
 }
 
 /// BuildKit's walker reads `!a/*/**` as the prefix `a` (it trims `/**`,
