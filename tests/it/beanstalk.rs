@@ -146,18 +146,18 @@ fn image(repository: &str, digit: char) -> (String, String) {
     (format!("{REGISTRY}/{repository}@{digest}"), digest)
 }
 
-async fn deploy_with(e: &Env, plan: &BeanstalkPlan, repository: &str, digit: char, actions: &Actions) -> DeployOutcome {
+/// Deploys (time `scale` times real) and returns the outcome with the lines it printed.
+async fn deploy_scaled(e: &Env, plan: &BeanstalkPlan, repository: &str, digit: char, scale: f64) -> (DeployOutcome, Vec<String>) {
+    let (captured, actions) = Actions::capture();
     let (uri, digest) = image(repository, digit);
     let build = build_plan(e.work.path());
-    beanstalk::deploy(&e.eb, &e.s3, plan, &build, "web", Image { uri: &uri, digest: &digest }, COMMIT, SCALE, &Cancel::never(), actions)
-        .await
+    let image = Image { uri: &uri, digest: &digest };
+    let out = beanstalk::deploy(&e.eb, &e.s3, plan, &build, "web", image, COMMIT, scale, &Cancel::never(), &actions).await;
+    (out, captured.lines())
 }
 
-/// Deploys and returns the outcome with the lines it printed.
 async fn deploy(e: &Env, plan: &BeanstalkPlan, repository: &str, digit: char) -> (DeployOutcome, Vec<String>) {
-    let (captured, actions) = Actions::capture();
-    let out = deploy_with(e, plan, repository, digit, &actions).await;
-    (out, captured.lines())
+    deploy_scaled(e, plan, repository, digit, SCALE).await
 }
 
 /// The Elastic Beanstalk calls the sandbox saw, by operation.
@@ -342,7 +342,7 @@ async fn a_timeout_aborts_the_update_and_redeploys_the_previous_label_ebs_abort_
     let rolling =
         |ns: &str, name: &str, value: &str| ConfigurationOptionSetting::builder().namespace(ns).option_name(name).value(value).build();
     let e = env_with(
-        0.3,
+        0.5,
         vec![
             rolling("aws:autoscaling:asg", "MinSize", "2"),
             rolling("aws:elasticbeanstalk:command", "DeploymentPolicy", "Rolling"),
@@ -351,14 +351,15 @@ async fn a_timeout_aborts_the_update_and_redeploys_the_previous_label_ebs_abort_
         ],
     )
     .await;
-    // The update starts about 0.45 s in (EB processes the version for a
-    // step), batch 1 finishes 0.9 s after it and batch 2 1.5 s after it; the
-    // deploy gives up at 1.65 s (165 s × 0.01), between the two.
-    let p = BeanstalkPlan { watch: WatchPlan { wait_seconds: 165, ..plan(Bundle::Image).watch }, ..plan(Bundle::Image) };
-    let (out, log) = deploy(&e, &p, "acme/web", 'a').await;
+    // Time runs at 0.02: the update starts about 0.6 s in (EB processes the
+    // version for a step), batch 1 finishes 1.5 s after it and batch 2 2.5 s
+    // after it; the deploy gives up at 2.6 s (130 s × 0.02), between the two,
+    // and its rollback has 6 s (300 s × 0.02) to abort and redeploy.
+    let p = BeanstalkPlan { watch: WatchPlan { wait_seconds: 130, ..plan(Bundle::Image).watch }, ..plan(Bundle::Image) };
+    let (out, log) = deploy_scaled(&e, &p, "acme/web", 'a', 0.02).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}\n{}", out.failure, log.join("\n"));
     let why = out.failure.unwrap();
-    assert!(why.contains("no verdict within 165 s") && why.contains(&format!("version {FIRST} serves")), "{why}");
+    assert!(why.contains("no verdict within 130 s") && why.contains(&format!("version {FIRST} serves")), "{why}");
     assert_eq!(calls(&e.moto, "AbortEnvironmentUpdate").len(), 1);
     let updates: Vec<String> =
         calls(&e.moto, "UpdateEnvironment").iter().map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string()).collect();
@@ -369,7 +370,7 @@ async fn a_timeout_aborts_the_update_and_redeploys_the_previous_label_ebs_abort_
 
     // Without rollback the same timeout only says what it saw.
     let slow = BeanstalkPlan { watch: WatchPlan { wait_seconds: 60, rollback: false, ..p.watch.clone() }, ..p.clone() };
-    let (out, _) = deploy(&e, &slow, "acme/web", 'f').await;
+    let (out, _) = deploy_scaled(&e, &slow, "acme/web", 'f', 0.02).await;
     assert_eq!(out.result, RunResult::Failure);
     assert!(out.failure.unwrap().contains("`rollback` is off"));
     assert_eq!(calls(&e.moto, "AbortEnvironmentUpdate").len(), 1, "no abort without rollback");
