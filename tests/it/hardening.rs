@@ -1230,7 +1230,7 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     let w = beanstalk("shop", "shop-prod", "\n    bundle: source");
     for (path, mb) in [("admin/.venv/lib/libtorch_cpu.so", 320u64), ("admin/node_modules/swc/next-swc.node", 280)] {
         std::fs::create_dir_all(w.path(path).parent().unwrap()).unwrap();
-        std::fs::File::create(w.path(path)).unwrap().set_len(mb << 20).unwrap();
+        std::fs::File::create(w.path(path)).unwrap().set_len(mb * 1_000_000).unwrap();
     }
     std::fs::write(w.path("admin/.dockerignore"), ".venv\nnode_modules\n").unwrap();
     std::fs::write(w.path("admin/.ebignore"), "*.log\n").unwrap();

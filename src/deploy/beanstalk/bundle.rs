@@ -325,11 +325,12 @@ pub fn check_source(contents: &Contents, component: &str, dockerfile: &Path, wha
             format!("add these lines to {}: {}", ignore.display(), fixes.join(", "))
         };
         return Err(BadInput::other(format!(
-            "{what} would hold {} in {} files, above Elastic Beanstalk's limit of 524,288,000 bytes for a source bundle \
+            "{what} would hold {} in {} files, above Elastic Beanstalk's limit of 524,288,000 bytes ({}) for a source bundle \
              (\"Source bundle is empty or exceeds maximum allowed size: 524288000\"); the largest directories: {}; {fix}; \
              or use `bundle: image` (a Dockerrun.aws.json of a few kilobytes, whatever the image's size)",
             human_bytes(total),
             contents.members.len(),
+            human_bytes(MAX_BUNDLE_BYTES),
             if largest.is_empty() { "none".to_string() } else { largest.join(", ") }
         )));
     }
