@@ -398,7 +398,7 @@ impl Run<'_> {
 
         // 3. The update, once the environment is Ready.
         let request_id = loop {
-            match self.wait_ready("before deploying").await? {
+            match self.wait_ready("(another update is running); waiting for Ready before deploying").await? {
                 Ok(_) => {}
                 Err(stop) => {
                     return Ok(Verdict::Stopped { stop, doing: "waiting for the environment to be Ready".into(), updated: false });
@@ -695,7 +695,7 @@ impl Run<'_> {
                 }
                 other => {
                     let status = other.map(|s| s.as_str()).unwrap_or("in an unknown state");
-                    self.say_once(format!("environment is {status} (another update is running); waiting for Ready {why}"));
+                    self.say_once(format!("environment is {status} {why}"));
                 }
             }
             if let Err(stop) = self.pause().await {
@@ -880,7 +880,7 @@ impl Run<'_> {
 
     async fn back_to_previous_inner(&mut self, redeploy: bool) -> (Option<String>, Option<String>) {
         let previous = self.report.previous_revision.clone();
-        let env = match self.wait_ready("to see what serves").await {
+        let env = match self.wait_ready("while EB ends the update; waiting for Ready to see what serves").await {
             Ok(Ok(env)) => env,
             Ok(Err(_)) => {
                 return (self.observe().await, Some("the environment did not settle in time; what serves may still change".into()));
