@@ -94,6 +94,21 @@ pub enum GithubError {
 pub struct GithubClient {
     crab: Octocrab,
     repo_path: String,
+    /// Multiplies the pause between attempts (tests pass a tiny scale).
+    delay_scale: f64,
+}
+
+/// Attempts per call. octocrab's own retries are off: it would send a POST
+/// again after a 5xx whose write may have happened (a second deployment);
+/// these retries look first.
+const ATTEMPTS: u32 = 3;
+
+fn retryable(e: &GithubError) -> bool {
+    match e {
+        GithubError::Http { status, .. } => *status >= 500 || *status == 429,
+        GithubError::Transport { .. } => true,
+        _ => false,
+    }
 }
 
 impl GithubClient {
@@ -109,9 +124,38 @@ impl GithubClient {
             .personal_token(token.clone())
             .set_connect_timeout(Some(std::time::Duration::from_secs(10)))
             .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
             .build()
             .map_err(|e| anyhow::anyhow!("building the GitHub client: {e}"))?;
-        Ok(GithubClient { crab, repo_path: format!("/repos/{owner}/{name}") })
+        Ok(GithubClient { crab, repo_path: format!("/repos/{owner}/{name}"), delay_scale: 1.0 })
+    }
+
+    /// Same client, pauses between attempts scaled (tests).
+    pub fn with_delay_scale(mut self, delay_scale: f64) -> Self {
+        self.delay_scale = delay_scale;
+        self
+    }
+
+    async fn pause(&self, attempt: u32) {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(f64::from(attempt) * self.delay_scale)).await;
+    }
+
+    /// A read, retried on 5xx, 429 and transport errors.
+    async fn read<T: serde::de::DeserializeOwned, Q: serde::Serialize + ?Sized>(
+        &self,
+        path: &str,
+        query: Option<&Q>,
+        what: &str,
+        permission: &'static str,
+    ) -> Result<T, GithubError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.crab.get(path, query).await.map_err(|e| classify(e, what, permission)) {
+                Err(e) if retryable(&e) && attempt < ATTEMPTS => self.pause(attempt).await,
+                other => return other,
+            }
+        }
     }
 
     /// Finds the deployment this run attempt already created for
@@ -133,22 +177,41 @@ impl GithubClient {
             "payload": {PAYLOAD_KEY: {"run_id": d.run.run_id, "run_attempt": d.run.run_attempt, "components": d.components}},
         });
         let what = format!("create a deployment for environment `{}`", d.environment);
-        let created: Created = self
-            .crab
-            .post(format!("{}/deployments", self.repo_path), Some(&body))
-            .await
-            .map_err(|e| classify(e, &what, "deployments: write"))?;
-        Ok(created.id)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent: Result<Created, _> = self
+                .crab
+                .post(format!("{}/deployments", self.repo_path), Some(&body))
+                .await
+                .map_err(|e| classify(e, &what, "deployments: write"));
+            match sent {
+                Ok(created) => return Ok(created.id),
+                Err(e) if retryable(&e) && attempt < ATTEMPTS => {
+                    // The deployment may exist though the answer was lost:
+                    // its payload names this run attempt.
+                    self.pause(attempt).await;
+                    if let Ok(Some(id)) = self.find_deployment(d.sha, d.environment, &d.run).await {
+                        tracing::debug!(id, "github: the deployment was created though its answer was lost");
+                        return Ok(id);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The deployment whose payload names this run id and attempt.
     pub async fn find_deployment(&self, sha: &str, environment: &str, run: &RunId) -> Result<Option<u64>, GithubError> {
         let what = format!("list deployments of environment `{environment}`");
         let list: Vec<DeploymentRecord> = self
-            .crab
-            .get(format!("{}/deployments", self.repo_path), Some(&[("sha", sha), ("environment", environment), ("per_page", "100")]))
-            .await
-            .map_err(|e| classify(e, &what, "deployments: read"))?;
+            .read(
+                &format!("{}/deployments", self.repo_path),
+                Some(&[("sha", sha), ("environment", environment), ("per_page", "100")]),
+                &what,
+                "deployments: read",
+            )
+            .await?;
         Ok(list.into_iter().find(|d| payload_run(&d.payload).as_ref() == Some(run)).map(|d| d.id))
     }
 
@@ -156,26 +219,58 @@ impl GithubClient {
         let mut status = status.clone();
         status.description = clip(&status.description, 140);
         let what = format!("set deployment {deployment} to {:?}", status.state).to_lowercase();
-        let _: Value = self
-            .crab
-            .post(format!("{}/deployments/{deployment}/statuses", self.repo_path), Some(&status))
-            .await
-            .map_err(|e| classify(e, &what, "deployments: write"))?;
-        Ok(())
+        let path = format!("{}/deployments/{deployment}/statuses", self.repo_path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent: Result<Value, _> = self.crab.post(&path, Some(&status)).await.map_err(|e| classify(e, &what, "deployments: write"));
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(e) if retryable(&e) && attempt < ATTEMPTS => {
+                    // Posted though the answer was lost? The newest status says.
+                    self.pause(attempt).await;
+                    let newest: Result<Vec<Value>, _> = self.read(&path, Some(&[("per_page", "1")]), &what, "deployments: read").await;
+                    let same = |v: &Value| {
+                        v.get("state").and_then(Value::as_str) == serde_json::to_value(status.state).ok().as_ref().and_then(Value::as_str)
+                            && v.get("description").and_then(Value::as_str) == Some(status.description.as_str())
+                    };
+                    if newest.ok().and_then(|l| l.into_iter().next()).is_some_and(|v| same(&v)) {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Creates or updates our comment on pull request `number`, found by the
     /// hidden `marker` in its body. Returns the comment id.
     pub async fn upsert_pr_comment(&self, number: u64, marker: &str, body: &str) -> Result<u64, GithubError> {
+        // Each attempt looks for the comment first, so a POST whose answer
+        // was lost is found and updated rather than posted again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.upsert_once(number, marker, body).await {
+                Err(e) if retryable(&e) && attempt < ATTEMPTS => self.pause(attempt).await,
+                other => return other,
+            }
+        }
+    }
+
+    async fn upsert_once(&self, number: u64, marker: &str, body: &str) -> Result<u64, GithubError> {
         let what = format!("comment on pull request #{number}");
         let mut page = 1u32;
         let existing = loop {
             let page_s = page.to_string();
             let comments: Vec<CommentRecord> = self
-                .crab
-                .get(format!("{}/issues/{number}/comments", self.repo_path), Some(&[("per_page", "100"), ("page", page_s.as_str())]))
-                .await
-                .map_err(|e| classify(e, &what, "pull-requests: write"))?;
+                .read(
+                    &format!("{}/issues/{number}/comments", self.repo_path),
+                    Some(&[("per_page", "100"), ("page", page_s.as_str())]),
+                    &what,
+                    "pull-requests: write",
+                )
+                .await?;
             let n = comments.len();
             if let Some(c) = comments.into_iter().find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker))) {
                 break Some(c.id);
@@ -187,19 +282,19 @@ impl GithubClient {
             page += 1;
         };
         let payload = json!({ "body": body });
-        let created: Created = match existing {
+        let sent: Result<Created, _> = match existing {
             Some(id) => self
                 .crab
                 .patch(format!("{}/issues/comments/{id}", self.repo_path), Some(&payload))
                 .await
-                .map_err(|e| classify(e, &what, "pull-requests: write"))?,
+                .map_err(|e| classify(e, &what, "pull-requests: write")),
             None => self
                 .crab
                 .post(format!("{}/issues/{number}/comments", self.repo_path), Some(&payload))
                 .await
-                .map_err(|e| classify(e, &what, "pull-requests: write"))?,
+                .map_err(|e| classify(e, &what, "pull-requests: write")),
         };
-        Ok(created.id)
+        sent.map(|c| c.id)
     }
 }
 

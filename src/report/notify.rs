@@ -35,6 +35,7 @@ struct GithubSetup {
     token: SecretString,
     repository: String,
     plan: GithubPlan,
+    delay_scale: f64,
 }
 
 /// Reporting for one run. Built at the edge from the plan and settings.
@@ -107,6 +108,7 @@ impl<'a> Notifier<'a> {
                         token: token.clone(),
                         repository: repo.to_string(),
                         plan: gh_plan.clone(),
+                        delay_scale: settings.delay_scale,
                     })
                 }
                 (_, None) => tracing::debug!("no GITHUB_REPOSITORY: GitHub reporting is off"),
@@ -264,7 +266,7 @@ impl<'a> Notifier<'a> {
     fn github_client(&mut self) -> Option<(GithubClient, GithubPlan)> {
         let gh = self.github.as_ref()?;
         match GithubClient::new(&gh.api_url, &gh.token, &gh.repository) {
-            Ok(client) => Some((client, gh.plan.clone())),
+            Ok(client) => Some((client.with_delay_scale(gh.delay_scale), gh.plan.clone())),
             Err(e) => {
                 self.github = None;
                 self.warn("GitHub", format!("{e:#}; GitHub reporting is off for this run"));

@@ -407,6 +407,10 @@ impl SlackClient {
     async fn execute(&self, what: &'static str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<(StatusCode, String), SlackError> {
         let mut last = String::new();
         let mut backoff = self.retry.backoff;
+        // A 5xx, or a connection lost after the request went out, may come
+        // after Slack posted the message; Slack offers no way to tell (no
+        // idempotency key), so a retry that succeeds says it may be a double.
+        let mut maybe_posted = false;
         for attempt in 1..=self.retry.attempts {
             let wait = match request().send().await {
                 Ok(resp) => {
@@ -428,14 +432,22 @@ impl SlackClient {
                         }
                     } else if status.is_server_error() {
                         last = format!("HTTP {}", status.as_u16());
+                        maybe_posted = true;
                         backoff
                     } else {
+                        if maybe_posted && status.is_success() {
+                            tracing::warn!(
+                                "Slack: {what} succeeded after an earlier attempt failed with {last} once sent; \
+                                 Slack cannot say whether that attempt posted, so the message may show twice"
+                            );
+                        }
                         return Ok((status, text));
                     }
                 }
                 // `without_url`: the webhook URL is the secret.
                 Err(e) => {
                     let e = e.without_url();
+                    maybe_posted |= !e.is_connect();
                     last = if e.is_timeout() { "timed out".to_string() } else { error_chain(&e) };
                     backoff
                 }

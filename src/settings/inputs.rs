@@ -77,7 +77,11 @@ pub const INPUTS: &[InputSpec] = &[
         "registry",
         "registry | none. Registry cache in ECR-compatible form (image-manifest=true, oci-mediatypes=true).",
     ),
-    config_default("max-context-mb", "1024", "Fail before building when the build context is larger than this, in MB (1 MB = 1,000,000 bytes, as docker counts)."),
+    config_default(
+        "max-context-mb",
+        "1024",
+        "Fail before building when the build context is larger than this, in MB (1 MB = 1,000,000 bytes, as docker counts).",
+    ),
     with_default("warn-context-mb", "200", "Warn when the build context is larger than this, in MB."),
     input("max-image-mb", "Fail when the pushed image is larger than this (compressed), in MB. Default: no limit."),
     with_default("max-parallel", "3", "How many components build and deploy at once."),

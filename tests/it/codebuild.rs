@@ -309,3 +309,25 @@ fn a_project_that_does_not_exist_is_bad_input_naming_it() {
     assert_eq!(exit_for(&err), Exit::BadInput);
     assert!(err.to_string().contains("CodeBuild project `no-such-project` does not exist"), "{err}");
 }
+
+/// Issue 15: StartBuild applied but its answer lost. The SDK retries with
+/// the same idempotency token, so CodeBuild returns the build it started
+/// instead of starting a second one.
+#[test]
+fn a_lost_start_build_answer_runs_one_build_not_two() {
+    let moto = sandbox(json!({"outcome": "SUCCEEDED", "exported": {"FASTDEPLOY_IMAGE_DIGEST": DIGEST}}));
+    moto.control("faults/config", json!({"rules": [{"action": "StartBuild", "mode": "lost-answer", "times": 1}]}));
+    let result = rt().block_on(run(&moto, 60, 0.01, &Cancel::never(), &Actions::default()));
+    let (built, _) = result.unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(built.digest, DIGEST);
+    let state = moto.control("faults/state", json!({}));
+    assert_eq!(state["lost"]["StartBuild"], 1, "{state}");
+    let starts = requests(&moto, "StartBuild");
+    assert_eq!(starts.len(), 2, "the SDK retried once");
+    assert_eq!(starts[0]["idempotencyToken"], starts[1]["idempotencyToken"], "with the same token");
+    let ids = rt().block_on(async {
+        let c = clients(&moto).await;
+        c.cb.list_builds_for_project().project_name(PROJECT).send().await.unwrap().ids().to_vec()
+    });
+    assert_eq!(ids.len(), 1, "one build: {ids:?}");
+}

@@ -427,3 +427,46 @@ mod mocked {
         assert!(matches!(&v, Verdict::RolledBack { serving: Some(s), .. } if s == "arn:td/web:1"), "{v:?}");
     }
 }
+
+/// A service at 100 % / 100 % cannot replace a task without breaking one of
+/// the two (ECS's documented deadlock). The sandbox's rollouts honour the
+/// percents, so this can fail: `strategy: service` stalls (and is rolled
+/// back at the deadline, with ECS's own event as the evidence), while
+/// `strategy: blue-green` starts the new tasks beside the old and deploys.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_tasks_start_beside_the_old_only_with_room_for_them() {
+    async fn tight(e: &Env) {
+        let config = DeploymentConfiguration::builder().maximum_percent(100).minimum_healthy_percent(100).build();
+        e.ecs.update_service().cluster("c").service("web").deployment_configuration(config).send().await.unwrap();
+    }
+    let e = env(false).await;
+    tight(&e).await;
+    let stall = EcsPlan { watch: WatchPlan { wait_seconds: 30, ..plan().watch }, ..plan() };
+    let out = deploy(&e, &stall, GOOD).await;
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+    assert!(
+        out.report.events.iter().any(|ev| ev.contains("was unable to stop or start tasks during a deployment")),
+        "{:?}",
+        out.report.events
+    );
+    assert_eq!(rev(&out.report.serving_revision), "web:1");
+
+    let e = env(false).await;
+    tight(&e).await;
+    let out = deploy(&e, &EcsPlan { strategy: Strategy::BlueGreen, ..plan() }, GOOD).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(rev(&out.report.serving_revision), "web:2");
+}
+
+/// A cluster without room for the new tasks: the rollout cannot place them,
+/// and the run says why (ECS's placement event) instead of waiting blind.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_without_capacity_stalls_the_rollout_and_the_run_says_why() {
+    let e = env(false).await;
+    control(&e.moto, "ecs/capacity", json!({"cluster": "c", "max_tasks": 2}));
+    let p = EcsPlan { watch: WatchPlan { wait_seconds: 30, ..plan().watch }, ..plan() };
+    let out = deploy(&e, &p, GOOD).await;
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+    assert!(out.report.events.iter().any(|ev| ev.contains("was unable to place a task")), "{:?}", out.report.events);
+    assert!(out.report.serving_detail.as_deref().is_some_and(|d| d.contains("web:1 (2 running)")), "{:?}", out.report.serving_detail);
+}

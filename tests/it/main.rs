@@ -18,6 +18,7 @@ mod ecs;
 mod faults;
 mod hardening;
 mod lambda;
+mod lost_answers;
 mod plan;
 mod reporting;
 mod sandbox;

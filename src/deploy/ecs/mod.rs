@@ -139,7 +139,7 @@ async fn run(
             arn
         }
         None => {
-            let arn = wire::register(ecs, &rendered).await?;
+            let arn = register(ecs, &rendered, &current_arn, scale, actions, &plan.service).await?;
             say(&format!("registered {arn} with {image} in {}", pre.containers.join(", ")));
             arn
         }
@@ -289,6 +289,39 @@ async fn follow(
         }
     }
     Ok((result, failure))
+}
+
+/// Registers `rendered`, converging when an answer is lost: after a failure
+/// that may have registered it anyway, the family's newest revision is read
+/// and reused when it is this one, so a retry never makes a second revision.
+async fn register(
+    ecs: &aws_sdk_ecs::Client,
+    rendered: &serde_json::Value,
+    current_arn: &str,
+    scale: f64,
+    actions: &Actions,
+    service: &str,
+) -> anyhow::Result<String> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let failed = match wire::register_once(ecs, rendered).await? {
+            wire::Registered::Arn(arn) => return Ok(arn),
+            wire::Registered::MaybeApplied(e) => e,
+        };
+        if let Some(arn) = latest_identical(ecs, rendered, current_arn).await {
+            actions.line(&format!(
+                "[{service}] RegisterTaskDefinition failed ({}), but it registered {arn}; using it",
+                chain_message(&failed)
+            ));
+            return Ok(arn);
+        }
+        if attempt >= ATTEMPTS {
+            return Err(failed);
+        }
+        tokio::time::sleep(crate::aws::backoff(attempt, crate::aws::scaled(1.0, scale), crate::aws::scaled(20.0, scale))).await;
+    }
 }
 
 /// The family's newest ACTIVE revision, when it equals `rendered` and is not

@@ -79,26 +79,47 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, task_definition: &str) -> anyho
     Ok(Described { task_definition: task_definition_doc, tags: doc.get_mut("tags").map(Value::take) })
 }
 
-/// RegisterTaskDefinition with `input` as the request body. Returns the new
-/// revision's ARN.
-pub async fn register(ecs: &aws_sdk_ecs::Client, input: &Value) -> anyhow::Result<String> {
+/// How one RegisterTaskDefinition call ended.
+pub enum Registered {
+    Arn(String),
+    /// It failed in a way that may have registered the revision anyway (a
+    /// 5xx, a timeout, a dropped connection): look before trying again.
+    MaybeApplied(anyhow::Error),
+}
+
+/// RegisterTaskDefinition with `input` as the request body, once: the SDK
+/// does not retry it, because a write whose answer was lost would register a
+/// second revision. The caller looks for the revision before retrying.
+pub async fn register_once(ecs: &aws_sdk_ecs::Client, input: &Value) -> anyhow::Result<Registered> {
     let family = super::render::family(input).to_string();
     let body = serde_json::to_vec(input)?;
-    let out = ecs
+    let sent = ecs
         .register_task_definition()
         .family(&family)
         .set_container_definitions(Some(Vec::new()))
         .customize()
+        .config_override(aws_sdk_ecs::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
         .mutate_request(move |req| {
             let len = body.len();
             *req.body_mut() = SdkBody::from(body.clone());
             req.headers_mut().insert("content-length", len.to_string());
         })
         .send()
-        .await
-        .with_context(|| format!("registering a new revision of task definition family {family} (ecs:RegisterTaskDefinition)"))?;
+        .await;
+    let out = match sent {
+        Ok(out) => out,
+        Err(e) => {
+            let failure = crate::aws::classify(&e);
+            let what = format!("registering a new revision of task definition family {family} (ecs:RegisterTaskDefinition)");
+            return Ok(if failure.is_retryable() {
+                Registered::MaybeApplied(anyhow::Error::new(e).context(what))
+            } else {
+                return Err(failure.explain("ecs:RegisterTaskDefinition", &format!("task definition family {family}")));
+            });
+        }
+    };
     out.task_definition()
         .and_then(|t| t.task_definition_arn())
-        .map(str::to_string)
+        .map(|a| Registered::Arn(a.to_string()))
         .with_context(|| format!("RegisterTaskDefinition for {family} returned no ARN"))
 }
