@@ -335,6 +335,28 @@ async fn a_deploy_started_while_the_environment_is_updating_waits_then_deploys()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn two_runs_of_the_same_content_at_once_make_one_version_and_one_update() {
+    // A re-run started while the first run still deploys (a retried job, two
+    // pushes of the same tree): both find or make the same version, one
+    // updates, the other waits and judges the environment it leaves.
+    let e = env().await;
+    let p = plan(Bundle::Image);
+    let ((a, log_a), (b, log_b)) = tokio::join!(deploy(&e, &p, "acme/web", 'a'), deploy(&e, &p, "acme/web", 'a'));
+    assert_eq!(a.result, RunResult::Success, "{:?}\n{}", a.failure, log_a.join("\n"));
+    assert_eq!(b.result, RunResult::Success, "{:?}\n{}", b.failure, log_b.join("\n"));
+    assert_eq!(a.report.revision, b.report.revision);
+    let label = a.report.revision.unwrap();
+    let made: Vec<Value> = calls(&e.moto, "CreateApplicationVersion")
+        .into_iter()
+        .filter(|c| c["status"] == 200 && c["params"]["VersionLabel"] != FIRST)
+        .collect();
+    assert_eq!(made.len(), 1, "one version for one content: {made:?}");
+    let updates: Vec<Value> = calls(&e.moto, "UpdateEnvironment").into_iter().filter(|c| c["status"] == 200).collect();
+    assert_eq!(updates.len(), 1, "one update: {updates:?}");
+    assert_eq!(sandbox_env(&e.moto)["VersionLabel"], label);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_timeout_aborts_the_update_and_redeploys_the_previous_label_ebs_abort_left_half_applied() {
     // Rolling, one instance per batch: the abort comes after batch 1, whose
     // instance keeps the new version (EB: "some instances will have the new

@@ -399,6 +399,13 @@ impl Run<'_> {
         // 3. The update, once the environment is Ready.
         let request_id = loop {
             match self.wait_ready("(another update is running); waiting for Ready before deploying").await? {
+                // Another run of the same content deployed it meanwhile: its
+                // health is still ours to judge.
+                Ok(env) if env.version_label() == Some(label.as_str()) => {
+                    self.say(&format!("the environment runs version {label} already (another run deployed it meanwhile)"));
+                    self.report.serving_revision = Some(label.clone());
+                    return self.health(&label).await;
+                }
                 Ok(_) => {}
                 Err(stop) => {
                     return Ok(Verdict::Stopped { stop, doing: "waiting for the environment to be Ready".into(), updated: false });
@@ -614,6 +621,13 @@ impl Run<'_> {
                     return Ok(label);
                 }
                 Err(e) if attempt == 0 && e.message().is_some_and(|m| m.contains("already exists")) => {
+                    // Another run of the same content made it meanwhile: reuse it.
+                    if self.version_with(bucket, key).await?.and_then(|v| v.version_label().map(str::to_string)).as_deref()
+                        == Some(label.as_str())
+                    {
+                        self.say(&format!("application version {label} was just created for this bundle by another run; reusing it"));
+                        return Ok(label);
+                    }
                     label = format!("{label}-{}", &sha[..8]);
                 }
                 Err(e) => {
