@@ -101,6 +101,8 @@ pub fn create_builder_command(docker: &str, name: &str, image: Option<&str>) -> 
 /// `(success, stdout, stderr)`. A command that hangs (a remote builder
 /// that does not answer) is given up after 30 s.
 pub(crate) async fn quiet(spec: &CommandSpec) -> anyhow::Result<(bool, String, String)> {
+    // Held, not entered: a wait on the builder for the command's lifetime (timings).
+    let _wait = crate::timings::wait("builder");
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args).envs(spec.env.iter().map(|(k, v)| (k, v))).stdin(std::process::Stdio::null()).kill_on_drop(true);
     let out = tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output())
