@@ -39,6 +39,10 @@ fn input_args() -> Vec<Arg> {
             if spec.secret {
                 arg = arg.hide_env_values(true);
             }
+            // Booleans work bare (`--dry-run`) as well as `--rollback=false`.
+            if matches!(spec.default, Some("true" | "false")) {
+                arg = arg.num_args(0..=1).default_missing_value("true").value_name("BOOL");
+            }
             arg
         })
         .collect()
@@ -95,6 +99,20 @@ mod tests {
         let cli = parse_from(["fastdeploy", "plan", "--json", "--aws-region", "eu-west-1"]).unwrap();
         assert_eq!(cli.command, Subcommand::Plan);
         assert!(cli.json);
+    }
+
+    /// Regression: `fastdeploy plan --dry-run` failed with "a value is
+    /// required for '--dry-run'".
+    #[test]
+    fn boolean_flags_work_bare_and_with_a_value() {
+        let cli = parse_from(["fastdeploy", "plan", "--dry-run", "--rollback=false", "--provenance", "false", "--json"]).unwrap();
+        assert_eq!(
+            cli.flags,
+            vec![("provenance", "false".to_string()), ("rollback", "false".to_string()), ("dry-run", "true".to_string())]
+        );
+        assert!(cli.json);
+        let cli = parse_from(["fastdeploy", "run", "--rollback"]).unwrap();
+        assert_eq!(cli.flags, vec![("rollback", "true".to_string())]);
     }
 
     #[test]

@@ -155,6 +155,14 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
 
     // 2. AWS clients, built once at the edge.
     let sdk = crate::aws::load(plan.aws_region.as_deref(), settings.delay_scale).await;
+    if sdk.region().is_none() {
+        // Without it every AWS call fails with "Missing Region", after the
+        // checks and as a failed deploy; it is the user's to set.
+        return Err(crate::error::BadInput::other(
+            "no AWS region: set the `aws-region` input (or AWS_REGION or AWS_DEFAULT_REGION, or a region in the AWS profile in use)",
+        )
+        .into());
+    }
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let lambda = aws_sdk_lambda::Client::new(&sdk);
@@ -679,7 +687,8 @@ fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &
                 serde_json::json!({
                     "image": image_of(c),
                     "digest": c.build.digest,
-                    "tags": c.build.tags,
+                    // Every tag pushed, the content tag included.
+                    "tags": c.build.tags.iter().chain(c.build.content_tag.iter()).collect::<Vec<_>>(),
                     "context-bytes": c.build.context_bytes,
                     "image-bytes": c.build.image_bytes,
                     "build-skipped": c.build.skipped,

@@ -262,6 +262,8 @@ pub struct Plan {
     pub context: RunContext,
     pub target: Target,
     pub aws_region: Option<String>,
+    /// Where the region came from, for `plan`.
+    pub aws_region_source: Option<String>,
     pub builder: BuilderChoice,
     pub registry: RegistryPlan,
     pub max_parallel: usize,
@@ -300,7 +302,15 @@ impl Plan {
             let _ = writeln!(s, "  buildx builder: {name}{} ({})", if b.create { ", created unless it exists" } else { "" }, b.reason);
         }
         let registry = self.registry.host.clone().unwrap_or_else(|| "<ECR registry from GetAuthorizationToken>".into());
-        let _ = writeln!(s, "  registry: {registry}{}", self.aws_region.as_deref().map(|r| format!(" (region {r})")).unwrap_or_default());
+        let _ = writeln!(s, "  registry: {registry}");
+        let _ = match (&self.aws_region, &self.aws_region_source) {
+            (Some(r), Some(source)) => writeln!(s, "  region: {r} (from {source})"),
+            (Some(r), None) => writeln!(s, "  region: {r}"),
+            _ => writeln!(
+                s,
+                "  region: none set (no `aws-region` input, AWS_REGION or AWS_DEFAULT_REGION); only an AWS profile's region can save the run"
+            ),
+        };
         for c in &self.components {
             let b = &c.build;
             let _ = writeln!(s, "  component {}:", c.name);
@@ -550,6 +560,7 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
         context: ctx.clone(),
         target: settings.target.clone(),
         aws_region: settings.aws_region.clone(),
+        aws_region_source: settings.aws_region_source.clone(),
         builder,
         registry: RegistryPlan {
             host: settings.registry.clone(),

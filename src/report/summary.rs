@@ -77,6 +77,26 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
         );
     }
     let _ = writeln!(s);
+    // What was pushed and deployed, by name: a reader copies these.
+    let pushed: Vec<String> = report
+        .components
+        .iter()
+        .filter_map(|c| {
+            let b = &c.build;
+            let image = b.image.as_deref()?;
+            let at = b.digest.as_deref().map(|d| format!("@{}", short_digest(d))).unwrap_or_default();
+            let tags: Vec<String> = b.tags.iter().chain(b.content_tag.iter()).map(|t| format!("`{}`", cell(t))).collect();
+            let deployed = c
+                .deploy
+                .as_ref()
+                .and_then(|d| Some(format!("; {}: `{}`", d.target.describe(), cell(&revision(d.revision.as_deref()?)))))
+                .unwrap_or_default();
+            Some(format!("- **{}**: `{}{at}` tagged {}{deployed}", cell(&c.name), cell(image), tags.join(", ")))
+        })
+        .collect();
+    if !pushed.is_empty() {
+        let _ = writeln!(s, "{}\n", pushed.join("\n"));
+    }
     let phases = phases_text(report);
     if !phases.is_empty() {
         let _ = writeln!(s, "Phases: {phases}\n");

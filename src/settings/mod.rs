@@ -98,6 +98,9 @@ pub struct Settings {
     pub buildkit_image: Option<String>,
     pub provenance: bool,
     pub aws_region: Option<String>,
+    /// Where `aws_region` came from (`input `aws-region``, `the AWS_REGION
+    /// variable`, ...); `None` leaves it to the AWS profile, if any.
+    pub aws_region_source: Option<String>,
     pub registry: Option<String>,
     pub cache: bool,
     pub warn_context_mb: u64,
@@ -194,12 +197,12 @@ impl Settings {
                 format!("the {} variable", env_vars::AWS_DEFAULT_REGION),
             ),
         ];
-        let aws_region = match region_sources.into_iter().find_map(|(v, source)| v.map(|v| (v, source))) {
-            Some((r, _)) if config::is_region(&r) => Some(r),
+        let (aws_region, aws_region_source) = match region_sources.into_iter().find_map(|(v, source)| v.map(|v| (v, source))) {
+            Some((r, source)) if config::is_region(&r) => (Some(r), Some(source)),
             Some((r, source)) => {
                 return Err(BadInput::other(format!("{source} is {r:?}, but it accepts a region name such as eu-west-1")));
             }
-            None => None,
+            None => (None, None),
         };
 
         let registry = raw.get("registry").map(str::to_string).or(defaults.registry.clone());
@@ -284,6 +287,7 @@ impl Settings {
             buildkit_image: raw.get("buildkit-image").map(str::to_string),
             provenance: raw.bool("provenance")?,
             aws_region,
+            aws_region_source,
             registry,
             cache,
             warn_context_mb,

@@ -1081,6 +1081,22 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
         ),
         ("empty before-deploy", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "''")]))),
         (
+            "no AWS region",
+            "run",
+            Box::new(|w| {
+                w.edit("fastdeploy.yml", "  aws-region: eu-west-1\n", "");
+                let missing = w.tmp.path().join("no-aws-config").display().to_string();
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE0000000000"),
+                    ("AWS_SECRET_ACCESS_KEY", "testing"),
+                    ("AWS_CONFIG_FILE", &missing),
+                    ("AWS_SHARED_CREDENTIALS_FILE", &missing),
+                    ("AWS_EC2_METADATA_DISABLED", "true"),
+                ])
+            }),
+        ),
+        (
             "Beanstalk environment without its application",
             "plan",
             Box::new(|w| {

@@ -387,6 +387,11 @@ fn one_run_deploys_the_ecs_and_the_lambda_component_and_a_second_run_changes_not
     assert_eq!(images["thumbs"]["result"], "success", "{images}");
     assert_eq!(images["thumbs"]["target"], json!({"kind": "lambda", "function": FUNCTION, "alias": "live"}));
     assert_eq!(images["thumbs"]["function-version"], "1");
+    let tags: Vec<&str> = images["thumbs"]["tags"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
+    assert!(
+        tags.iter().any(|t| t.starts_with("content-")) && tags.contains(&"production"),
+        "every tag pushed, the content tag too: {tags:?}"
+    );
     let digest = images["thumbs"]["digest"].as_str().unwrap();
     assert_eq!(images["thumbs"]["image"], format!("{}/{FUNCTION_REPOSITORY}@{digest}", sb.registry.host));
     assert_eq!(alias_of(&sb).as_deref(), Some("1"));

@@ -121,6 +121,7 @@ fn the_text_plan_names_each_target_and_why_one_does_not_deploy() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("deploy ECS service backend in cluster prod (strategy service,"), "{text}");
     assert!(text.contains("deploy Lambda function acme-thumbnails through alias live"), "{text}");
+    assert!(text.contains("region: eu-west-1 (from `defaults.aws-region` in the config)"), "{text}");
     let pr = r.run("pull_request", "pull_request.json", "refs/pull/57/merge", MAIN_SHA, &["plan"], &[]);
     let text = String::from_utf8_lossy(&pr.stdout);
     assert!(text.contains("no deploy (build only: "), "{text}");
