@@ -18,6 +18,47 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::BadInput;
 
+/// Loads the shared SDK config for `region` (or the chain's default), with
+/// the credentials of `role` when given (`role-to-assume`): the SDK's cache
+/// asks [`crate::credentials::WebIdentityRole`] for new ones before the
+/// session ends. `delay_scale` shrinks the retry back-off in tests.
+pub async fn load_with(
+    region: Option<&str>,
+    delay_scale: f64,
+    role: Option<&crate::settings::AssumeRole>,
+    actions: &crate::gha::Actions,
+) -> (aws_config::SdkConfig, Option<std::sync::Arc<crate::credentials::WebIdentityRole>>) {
+    let Some(role) = role else {
+        return (load(region, delay_scale).await, None);
+    };
+    // STS's AssumeRoleWithWebIdentity is not signed: its client needs no credentials.
+    let mut unsigned = aws_config::defaults(BehaviorVersion::latest()).no_credentials();
+    if let Some(r) = region {
+        unsigned = unsigned.region(aws_config::Region::new(r.to_string()));
+    }
+    let sts = aws_sdk_sts::Client::new(&unsigned.load().await);
+    let provider = std::sync::Arc::new(crate::credentials::WebIdentityRole::new(role.clone(), sts, actions.clone(), delay_scale));
+    let config = load(region, delay_scale).await;
+    let config = config
+        .into_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(SharedRole(provider.clone())))
+        .build();
+    (config, Some(provider))
+}
+
+/// The provider, shared with the executor (which checks it before building).
+#[derive(Debug)]
+struct SharedRole(std::sync::Arc<crate::credentials::WebIdentityRole>);
+
+impl aws_credential_types::provider::ProvideCredentials for SharedRole {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.0.provide_credentials()
+    }
+}
+
 /// Loads the shared SDK config for `region` (or the chain's default).
 /// `delay_scale` shrinks the retry back-off in tests (1.0 in production).
 pub async fn load(region: Option<&str>, delay_scale: f64) -> aws_config::SdkConfig {

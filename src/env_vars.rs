@@ -9,6 +9,13 @@
 /// own `INPUT_<UPPER-WITH-HYPHENS>` spelling is accepted too.
 pub const INPUT_PREFIX: &str = "INPUT_";
 
+/// The job's OIDC token endpoint; set only with `permissions: id-token: write`.
+pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
+/// The bearer token for that endpoint.
+pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
+/// A file holding a web identity token (outside Actions: EKS, another CI).
+pub const AWS_WEB_IDENTITY_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
+
 /// `true` when running inside GitHub Actions.
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
 /// Name of the event that triggered the workflow (`push`, `pull_request`, ...).

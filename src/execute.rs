@@ -154,7 +154,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     report.phases.check = Some(phase.close(PhaseEnd::Done).as_secs_f64());
 
     // 2. AWS clients, built once at the edge.
-    let sdk = crate::aws::load(plan.aws_region.as_deref(), settings.delay_scale).await;
+    let (sdk, role) = crate::aws::load_with(plan.aws_region.as_deref(), settings.delay_scale, settings.assume_role.as_ref(), actions).await;
     if sdk.region().is_none() {
         // Without it every AWS call fails with "Missing Region", after the
         // checks and as a failed deploy; it is the user's to set.
@@ -162,6 +162,15 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             "no AWS region: set the `aws-region` input (or AWS_REGION or AWS_DEFAULT_REGION, or a region in the AWS profile in use)",
         )
         .into());
+    }
+    if let Some(role) = &role {
+        // The first credentials now, before anything is built: a refused
+        // token or a role that does not trust this repository is exit 2.
+        role.check().instrument(wait("aws")).await?;
+        actions.line(&format!(
+            "AWS credentials: role {} assumed with the job's web identity token (refreshed before the session ends)",
+            settings.assume_role.as_ref().map(|r| r.role_arn.as_str()).unwrap_or_default()
+        ));
     }
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let ecs = aws_sdk_ecs::Client::new(&sdk);

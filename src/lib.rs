@@ -25,6 +25,7 @@ pub mod build;
 pub mod cancel;
 pub mod checks;
 pub mod cli;
+pub mod credentials;
 pub mod deploy;
 pub mod env_vars;
 pub mod error;

@@ -65,6 +65,13 @@ pub const INPUTS: &[InputSpec] = &[
         "Attach provenance attestations (turns a single-platform push into an index; off by default for ECS and Lambda).",
     ),
     input("aws-region", "AWS region. Default: AWS_REGION, then AWS_DEFAULT_REGION."),
+    input(
+        "role-to-assume",
+        "IAM role to assume with the job's GitHub OIDC token (needs `permissions: id-token: write`); credentials are refreshed for runs longer than the session. Default: the standard credential chain.",
+    ),
+    input("role-session-name", "Session name for `role-to-assume`. Default: fastdeploy-<run id>-<attempt>."),
+    with_default("role-duration-seconds", "3600", "Session length for `role-to-assume`, in seconds (900-43200)."),
+    with_default("audience", "sts.amazonaws.com", "Audience of the OIDC token requested for `role-to-assume`."),
     input("registry", "Registry host overriding the one ECR reports (e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com)."),
     input("repository", "ECR repository for a single-component run. Default: the GitHub repository name."),
     config_default("context", ".", "Build context directory for a single-component run."),

@@ -98,6 +98,8 @@ pub struct Settings {
     pub buildkit_image: Option<String>,
     pub provenance: bool,
     pub aws_region: Option<String>,
+    /// `role-to-assume` and how to get the web identity token for it.
+    pub assume_role: Option<AssumeRole>,
     /// Where `aws_region` came from (`input `aws-region``, `the AWS_REGION
     /// variable`, ...); `None` leaves it to the AWS profile, if any.
     pub aws_region_source: Option<String>,
@@ -286,6 +288,7 @@ impl Settings {
             buildx_builder: raw.get("buildx-builder").map(str::to_string),
             buildkit_image: raw.get("buildkit-image").map(str::to_string),
             provenance: raw.bool("provenance")?,
+            assume_role: assume_role(&raw, env, &context)?,
             aws_region,
             aws_region_source,
             registry,
@@ -362,6 +365,75 @@ impl Settings {
     pub fn delay(&self, seconds: f64) -> std::time::Duration {
         std::time::Duration::from_secs_f64((seconds * self.delay_scale).max(0.0))
     }
+}
+
+/// A role assumed with a web identity token (GitHub's OIDC token in Actions).
+#[derive(Debug, Clone)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: String,
+    pub duration_seconds: u32,
+    pub audience: String,
+    pub token: TokenSource,
+}
+
+/// Where the web identity token comes from.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// The job's OIDC endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL` and its bearer token).
+    Actions { url: String, request_token: secrecy::SecretString },
+    /// A file holding the token (`AWS_WEB_IDENTITY_TOKEN_FILE`), read at each refresh.
+    File(PathBuf),
+}
+
+/// `role-to-assume` and its companions, with where the token comes from.
+fn assume_role(raw: &RawInputs, env: &BTreeMap<String, String>, context: &RunContext) -> Result<Option<AssumeRole>, BadInput> {
+    let Some(role_arn) = raw.get("role-to-assume") else {
+        return Ok(None);
+    };
+    let arn = regex::Regex::new(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$").expect("static regex");
+    if !arn.is_match(role_arn) {
+        return Err(BadInput::invalid("role-to-assume", role_arn, "an IAM role ARN such as arn:aws:iam::123456789012:role/deploy"));
+    }
+    let duration_seconds = raw.u64_in("role-duration-seconds", 900..=43200)?.unwrap_or(3600) as u32;
+    let session_name = match raw.get("role-session-name") {
+        Some(s) => s.to_string(),
+        None => match &context.run_id {
+            Some(run) => format!("fastdeploy-{run}-{}", context.run_attempt),
+            None => "fastdeploy-local".to_string(),
+        },
+    };
+    if !regex::Regex::new(r"^[A-Za-z0-9_+=,.@-]{2,64}$").expect("static regex").is_match(&session_name) {
+        return Err(BadInput::invalid("role-session-name", &session_name, "2-64 letters, digits or `+=,.@_-`"));
+    }
+    let audience = raw.get_or_default("audience").unwrap_or("sts.amazonaws.com").to_string();
+    let var = |k: &str| env.get(k).filter(|v| !v.is_empty());
+    let token = match (var(env_vars::ACTIONS_ID_TOKEN_REQUEST_URL), var(env_vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN)) {
+        (Some(url), Some(t)) => TokenSource::Actions { url: url.clone(), request_token: secrecy::SecretString::from(t.clone()) },
+        (Some(_), None) => {
+            return Err(BadInput::other(format!(
+                "input `role-to-assume` needs the job's OIDC token, but {} is set without {}; run fastdeploy as a step of the job, not in a container of its own",
+                env_vars::ACTIONS_ID_TOKEN_REQUEST_URL,
+                env_vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN
+            )));
+        }
+        (None, _) if context.in_actions => {
+            return Err(BadInput::other(format!(
+                "input `role-to-assume` needs the job's OIDC token, but {} is not set: give the job `permissions: id-token: write` (and keep the permissions the run needs, e.g. `contents: read`)",
+                env_vars::ACTIONS_ID_TOKEN_REQUEST_URL
+            )));
+        }
+        (None, _) => match var(env_vars::AWS_WEB_IDENTITY_TOKEN_FILE) {
+            Some(file) => TokenSource::File(PathBuf::from(file)),
+            None => {
+                return Err(BadInput::other(format!(
+                    "input `role-to-assume` needs a web identity token: outside GitHub Actions set {} to a file holding one, or drop `role-to-assume` to use your AWS profile",
+                    env_vars::AWS_WEB_IDENTITY_TOKEN_FILE
+                )));
+            }
+        },
+    };
+    Ok(Some(AssumeRole { role_arn: role_arn.to_string(), session_name, duration_seconds, audience, token }))
 }
 
 /// `ignore-checks`, upper-cased; an id no check has is an error (a typo would

@@ -1080,6 +1080,15 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_BEFORE_DEPLOY", "python manage.py migrate")])),
         ),
         ("empty before-deploy", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "''")]))),
+        ("role-to-assume not a role ARN", "plan", Box::new(|_| env(&[("INPUT_ROLE_TO_ASSUME", "deploy")]))),
+        (
+            "role-duration-seconds out of range",
+            "plan",
+            Box::new(|_| {
+                env(&[("INPUT_ROLE_TO_ASSUME", "arn:aws:iam::123456789012:role/deploy"), ("INPUT_ROLE_DURATION_SECONDS", "86400")])
+            }),
+        ),
+        ("no id-token: write permission", "plan", Box::new(|_| env(&[("INPUT_ROLE_TO_ASSUME", "arn:aws:iam::123456789012:role/deploy")]))),
         (
             "no AWS region",
             "run",

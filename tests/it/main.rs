@@ -10,6 +10,7 @@ mod buildkit;
 mod buildkit_differential;
 mod codebuild;
 mod context_guard;
+mod credentials;
 mod dockerfile;
 mod e2e;
 mod e2e_buildx;

@@ -462,6 +462,17 @@ impl FullSandbox {
     pub fn summary(&self) -> String {
         std::fs::read_to_string(self.summary_file()).unwrap_or_default()
     }
+
+    /// True when nothing was pushed to the app's repository yet.
+    pub fn registry_tags_empty(&self) -> bool {
+        let resp = client()
+            .get(format!("{}/v2/{REPOSITORY}/tags/list", self.registry.url()))
+            .basic_auth(ECR_USER, Some(ECR_PASSWORD))
+            .send()
+            .unwrap();
+        resp.status() == reqwest::StatusCode::NOT_FOUND
+            || resp.json::<serde_json::Value>().unwrap()["tags"].as_array().is_none_or(|t| t.is_empty())
+    }
 }
 
 /// Builds busybox on scratch (nothing can be pulled here) and pushes it as

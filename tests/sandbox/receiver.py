@@ -33,6 +33,16 @@ connection is closed without an answer. Such requests are recorded with
 would have answered below 400), so a test can assert that a write happened
 exactly once.
 
+GitHub's OIDC token endpoint (what ACTIONS_ID_TOKEN_REQUEST_URL names inside
+a job with `id-token: write`): GET .../_apis/<anything>/idtoken?api-version=2.0&audience=<aud>
+with `Authorization: bearer <request token>` answers, as the Actions runtime
+does, `{"count": 1, "value": "<JWT>"}`, a JWT (unsigned here) whose `aud` is
+the audience asked for, `sub` `repo:acme/shop:ref:refs/heads/main` and
+`iss` `https://token.actions.githubusercontent.com`; a missing or wrong bearer
+token is 401. The request token it expects is set with
+  POST /__oidc            -> body: {"request_token": "..."} (default "oidc-request-token")
+Each request is recorded like any other.
+
 Without a script or default, it answers 200 with `{"ok": true}`; started with
 `--github`, it first emulates the GitHub REST API's deployments and comments
 (github_api.py), keeping state across runs.
@@ -53,6 +63,7 @@ REQUESTS: list = []
 SCRIPT: list = []
 DEFAULTS: list = []
 COUNTER = [0]
+OIDC = {"request_token": "oidc-request-token", "issued": 0}
 FAULTS: dict = {"lost": 0, "dropped": 0, "log": []}
 GITHUB = "--github" in sys.argv
 if GITHUB:
@@ -68,6 +79,23 @@ def matches(rule: dict, method: str, path: str) -> bool:
     if want_method not in ("*", method):
         return False
     return re.fullmatch(want_path, path) is not None if want_path else True
+
+
+def oidc_token(authorization: str, query: dict) -> dict:
+    """The Actions runtime's answer to an ID token request (caller holds LOCK)."""
+    import base64
+    import time
+
+    if authorization.split(" ", 1) != ["bearer", OIDC["request_token"]] and authorization != f"Bearer {OIDC['request_token']}":
+        return {"status": 401, "body": {"message": "Unauthorized: bad or missing ACTIONS_ID_TOKEN_REQUEST_TOKEN"}}
+    audience = (query.get("audience") or [None])[0]
+    OIDC["issued"] += 1
+    now = int(time.time())
+    claims = {"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/shop:ref:refs/heads/main",
+              "aud": audience or "https://github.com/acme", "iat": now, "nbf": now, "exp": now + 300,
+              "jti": f"sandbox-{OIDC['issued']}", "repository": "acme/shop"}
+    part = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
+    return {"status": 200, "body": {"count": 1, "value": f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.sandbox-signature"}}
 
 
 def render(value, path):
@@ -133,6 +161,8 @@ class Handler(BaseHTTPRequestHandler):
                 rule = None
             if rule is None:
                 rule = next((d for d in DEFAULTS if matches(d, self.command, path)), None)
+            if rule is None and re.fullmatch(r"/_apis/.*/idtoken", path):
+                rule = oidc_token(self.headers.get("Authorization", ""), parse_qs(split.query))
             if rule is None and GITHUB:
                 answer = github_api.handle(self.command, path, {k: v[0] for k, v in parse_qs(split.query).items()}, body)
                 if answer is not None:
@@ -178,6 +208,9 @@ class Handler(BaseHTTPRequestHandler):
                 DEFAULTS.clear()
                 FAULTS.update({"lost": 0, "dropped": 0, "log": []})
                 return self._reply(200, {"ok": True})
+            if path == "/__oidc":
+                OIDC.update(json.loads(raw or b"{}"))
+                return self._reply(200, {"ok": True, "issued": OIDC["issued"]})
             if path == "/__faults":
                 return self._reply(200, {"lost": FAULTS["lost"], "dropped": FAULTS["dropped"], "log": list(FAULTS["log"])})
         return self._reply(404, {"error": "unknown control path"})

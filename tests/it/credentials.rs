@@ -1,0 +1,100 @@
+//! `role-to-assume`: the step's own AWS credentials from the job's GitHub
+//! OIDC token (the recording receiver serves the token endpoint, moto's STS
+//! with the sandbox's extension assumes the role), refreshed when the run
+//! outlives its session.
+
+use serde_json::{Value, json};
+
+use crate::e2e::{Ran, run};
+use crate::sandbox::{FullSandbox, http_get_json};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
+const REQUEST_TOKEN: &str = "oidc-request-token-e2e";
+
+/// `fastdeploy run` with no AWS keys in its environment, only the job's
+/// OIDC endpoint and `role-to-assume`.
+fn oidc_command(sb: &FullSandbox) -> std::process::Command {
+    let mut cmd = sb.command();
+    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    cmd.env("INPUT_ROLE_TO_ASSUME", ROLE)
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/_apis/pipelines/1/runs/7/idtoken?api-version=2.0", sb.slack.url))
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN)
+        .env("AWS_CONFIG_FILE", sb.dir.path().join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", sb.dir.path().join("no-aws-credentials"));
+    cmd
+}
+
+fn token_requests(sb: &FullSandbox) -> Vec<Value> {
+    sb.slack.requests().into_iter().filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/idtoken"))).collect()
+}
+
+fn assumptions(sb: &FullSandbox) -> Vec<Value> {
+    sb.moto.control("sts/calls", json!({}))["calls"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_run_with_only_role_to_assume_deploys_and_refreshes_credentials_that_expire_mid_run() {
+    let sb = FullSandbox::start();
+    crate::sandbox::http_post_json(&format!("{}/__oidc", sb.slack.url), &json!({"request_token": REQUEST_TOKEN}));
+    // Sessions of 12 s, shorter than the run: the SDK refreshes them 10 s
+    // before they end, so the run needs more than one.
+    sb.moto.control("sts/config", json!({"session_seconds": 12}));
+    let ran: Ran = run(oidc_command(&sb));
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+
+    let requests = token_requests(&sb);
+    assert!(!requests.is_empty(), "the OIDC token was requested");
+    for r in &requests {
+        assert!(r["query"].as_str().unwrap().contains("audience=sts.amazonaws.com"), "{r}");
+        assert_eq!(r["headers"]["authorization"], format!("Bearer {REQUEST_TOKEN}"), "{r}");
+    }
+    let calls = assumptions(&sb);
+    assert!(calls.len() >= 2, "the credentials were refreshed: {calls:#?}");
+    assert_eq!(requests.len(), calls.len(), "a fresh token for every assumption");
+    for c in &calls {
+        assert_eq!(c["role_arn"], ROLE);
+        assert_eq!(c["session_name"], "fastdeploy-1001-1");
+        assert_eq!(c["duration"], 3600);
+        assert_eq!(c["claims"]["aud"], "sts.amazonaws.com");
+    }
+    assert!(ran.stdout.contains("role arn:aws:iam::123456789012:role/deploy assumed"), "{}", ran.log());
+    // The token and the secret key are masked as soon as they are known.
+    let masks = ran.stdout.lines().filter(|l| l.starts_with("::add-mask::")).count();
+    assert!(masks >= 3 * calls.len(), "token, secret key and session token masked each time: {}", ran.stdout);
+}
+
+fn bad_input(sb: &FullSandbox, cmd: std::process::Command, expected: &str) {
+    let ran = run(cmd);
+    assert_eq!(ran.code, 2, "{}", ran.log());
+    assert!(ran.stderr.contains(expected), "{expected}: {}", ran.log());
+    assert!(sb.registry_tags_empty(), "nothing was pushed");
+}
+
+#[test]
+fn role_to_assume_problems_are_bad_input_before_anything_is_built() {
+    let sb = FullSandbox::start();
+    // No `id-token: write`: the runner sets no token endpoint.
+    let mut cmd = oidc_command(&sb);
+    cmd.env_remove("ACTIONS_ID_TOKEN_REQUEST_URL").env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
+    bad_input(&sb, cmd, "give the job `permissions: id-token: write`");
+    // Not a role ARN.
+    let mut cmd = oidc_command(&sb);
+    cmd.env("INPUT_ROLE_TO_ASSUME", "deploy");
+    bad_input(&sb, cmd, "input `role-to-assume` is \"deploy\", but it accepts an IAM role ARN");
+    // A session longer than STS allows.
+    let mut cmd = oidc_command(&sb);
+    cmd.env("INPUT_ROLE_DURATION_SECONDS", "86400");
+    bad_input(&sb, cmd, "input `role-duration-seconds` is \"86400\", but it accepts a whole number from 900 to 43200");
+    // The token endpoint refuses the request token.
+    let mut cmd = oidc_command(&sb);
+    cmd.env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "wrong");
+    bad_input(&sb, cmd, "the job's OIDC token endpoint refused the request (HTTP 401");
+    // An audience the role's trust does not accept (the sandbox's STS wants sts.amazonaws.com).
+    crate::sandbox::http_post_json(&format!("{}/__oidc", sb.slack.url), &json!({"request_token": REQUEST_TOKEN}));
+    let mut cmd = oidc_command(&sb);
+    cmd.env("INPUT_AUDIENCE", "https://github.com/acme");
+    bad_input(&sb, cmd, "InvalidIdentityToken: Incorrect token audience");
+    let faults = http_get_json(&format!("{}/__requests", sb.github.url));
+    assert!(faults.as_array().unwrap().is_empty(), "no GitHub deployment was started: {faults}");
+}
