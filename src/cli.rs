@@ -14,6 +14,8 @@ pub enum Subcommand {
     Run,
     /// Print the plan and do nothing else.
     Plan,
+    /// Write a starting fastdeploy.yml and workflow for this repository.
+    Init,
 }
 
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct Cli {
     pub json: bool,
     /// Values given as flags, by input name.
     pub flags: Vec<(&'static str, String)>,
+    /// `init --force`: overwrite existing files.
+    pub force: bool,
 }
 
 fn input_args() -> Vec<Arg> {
@@ -56,6 +60,13 @@ pub fn command() -> Command {
         .after_help("Exit codes: 0 success, 1 the build or deploy failed (or was rolled back), 2 bad input or configuration.\nEvery flag can also be given as an INPUT_<NAME> variable, as the GitHub Actions runner does.")
         .subcommand(Command::new("run").about("Build, push, deploy and report (the default)").args(input_args()))
         .subcommand(Command::new("plan").about("Print what a run would do, and nothing else").args(input_args()).arg(json.clone()))
+        .subcommand(
+            Command::new("init")
+                .about("Write a starting fastdeploy.yml and .github/workflows/deploy.yml for this repository")
+                .arg(Arg::new("cluster").long("cluster").value_name("CLUSTER").help("ECS cluster whose services are matched to the components (needs AWS credentials)"))
+                .arg(Arg::new("aws-region").long("aws-region").value_name("REGION").help("AWS region of the cluster"))
+                .arg(Arg::new("force").long("force").action(ArgAction::SetTrue).help("Overwrite files that exist")),
+        )
         .args(input_args())
         .arg(json)
 }
@@ -70,10 +81,17 @@ where
     let (command, sub) = match m.subcommand() {
         Some(("plan", s)) => (Subcommand::Plan, s),
         Some(("run", s)) => (Subcommand::Run, s),
+        Some(("init", s)) => {
+            let flags = ["cluster", "aws-region"]
+                .into_iter()
+                .filter_map(|n| s.get_one::<String>(n).map(|v| (if n == "cluster" { "cluster" } else { "aws-region" }, v.clone())))
+                .collect();
+            return Ok(Cli { command: Subcommand::Init, json: false, flags, force: s.get_flag("force") });
+        }
         _ => (Subcommand::Run, &m),
     };
     let json = sub.try_get_one::<bool>("json").ok().flatten().copied().unwrap_or(false);
-    Ok(Cli { command, json, flags: flags(sub) })
+    Ok(Cli { command, json, flags: flags(sub), force: false })
 }
 
 fn flags(m: &ArgMatches) -> Vec<(&'static str, String)> {

@@ -58,6 +58,9 @@ pub fn env_map() -> BTreeMap<String, String> {
 pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     let env = env_map();
     let cwd = std::env::current_dir()?;
+    if cli.command == Subcommand::Init {
+        return init(&cli, &env, &cwd).await;
+    }
     let mut raw = RawInputs::from_env(&env);
     cli.apply(&mut raw)?;
     let settings = Settings::resolve(raw, &env, &cwd)?;
@@ -79,6 +82,63 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     }
     let report = run(&settings, &plan, &actions).await?;
     Ok(if report.result.is_failure() { Exit::Failed } else { Exit::Success })
+}
+
+/// `fastdeploy init`: needs no config, event or inputs, only the checkout
+/// (and AWS credentials with `--cluster`).
+async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &std::path::Path) -> anyhow::Result<Exit> {
+    let flag = |name: &str| cli.flags.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    let workspace =
+        env.get(env_vars::GITHUB_WORKSPACE).filter(|w| !w.is_empty()).map(std::path::PathBuf::from).unwrap_or_else(|| cwd.to_path_buf());
+    let repository = env
+        .get(env_vars::GITHUB_REPOSITORY)
+        .filter(|r| !r.is_empty())
+        .cloned()
+        .unwrap_or_else(|| workspace.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "app".into()));
+    let opts = crate::init::InitOptions {
+        workspace: workspace.clone(),
+        cluster: flag("cluster"),
+        force: cli.force,
+        repository: Some(repository.clone()),
+    };
+    let mut found = crate::init::components(&workspace, &repository);
+    if found.is_empty() {
+        return Err(crate::error::BadInput::other(format!(
+            "no Dockerfile under {} (node_modules, .venv and build directories are skipped); fastdeploy init writes one component per Dockerfile",
+            workspace.display()
+        ))
+        .into());
+    }
+    for f in &found {
+        println!(
+            "found component {}: context {}{}",
+            f.name,
+            f.context,
+            f.target.as_deref().map(|t| format!(", target {t}")).unwrap_or_default()
+        );
+    }
+    if let Some(cluster) = &opts.cluster {
+        let region = flag("aws-region")
+            .or_else(|| env.get(env_vars::AWS_REGION).filter(|r| !r.is_empty()).cloned())
+            .or_else(|| env.get(env_vars::AWS_DEFAULT_REGION).filter(|r| !r.is_empty()).cloned());
+        let sdk = crate::aws::load(region.as_deref(), 1.0).await;
+        if sdk.region().is_none() {
+            return Err(crate::error::BadInput::other("no AWS region to read the cluster in: pass --aws-region or set AWS_REGION").into());
+        }
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        for note in crate::init::match_services(&ecs, cluster, &mut found).await? {
+            println!("{note}");
+        }
+    }
+    let config = crate::init::render_config(&found, opts.cluster.as_deref());
+    let written = crate::init::write_files(&opts, &config, &crate::init::render_workflow())?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "next: `fastdeploy plan` shows what a run would do; set the repository variables AWS_ROLE_ARN and AWS_REGION for the workflow"
+    );
+    Ok(Exit::Success)
 }
 
 fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {

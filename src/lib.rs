@@ -31,6 +31,7 @@ pub mod env_vars;
 pub mod error;
 pub mod execute;
 pub mod gha;
+pub mod init;
 pub mod logs;
 pub mod outcome;
 pub mod plan;

@@ -18,6 +18,7 @@ mod ecr;
 mod ecs;
 mod faults;
 mod hardening;
+mod init;
 mod lambda;
 mod lost_answers;
 mod plan;

@@ -1,0 +1,135 @@
+//! `fastdeploy init` on real trees: what it finds, what it writes, that
+//! `fastdeploy plan` accepts it and the workflow validates against the
+//! schema, that it never overwrites, and that `--cluster` matches live
+//! services (moto) to components by the repositories their images use.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::sandbox::{Moto, block_on, commit_all, copy_dir, fastdeploy, repo_root};
+
+fn init(ws: &Path, args: &[&str], env: &[(String, String)]) -> Output {
+    fastdeploy(ws).arg("init").args(args).envs(env.iter().cloned()).output().unwrap()
+}
+
+fn plan(ws: &Path) -> Output {
+    fastdeploy(ws).args(["plan", "--builder", "buildah"]).output().unwrap()
+}
+
+fn write(ws: &Path, rel: &str, text: &str) {
+    let p = ws.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn schema_valid(path: &Path) {
+    let config = action_validator::CliConfig { verbose: false, rootdir: Some(repo_root()), src: vec![path.to_path_buf()] };
+    assert!(
+        matches!(action_validator::cli::run(&config), action_validator::cli::RunResult::Success),
+        "{} is not a valid workflow",
+        path.display()
+    );
+}
+
+fn text(out: &Output) -> String {
+    format!("exit {:?}\n{}\n{}", out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A monorepo with two services, a Dockerfile variant, and a Dockerfile
+/// inside node_modules that must not become a component.
+fn monorepo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("shop");
+    write(
+        &ws,
+        "backend/Dockerfile",
+        "FROM python:3.12-slim AS build\nRUN pip wheel .\nFROM python:3.12-slim AS runtime\nCOPY --from=build /w /w\n",
+    );
+    write(&ws, "admin/Dockerfile", "FROM node:22-alpine\nCOPY . .\n");
+    write(&ws, "tools/Dockerfile.migrate", "FROM python:3.12-slim\n");
+    write(&ws, "admin/node_modules/left-pad/Dockerfile", "FROM scratch\n");
+    commit_all(&ws, "main", "Initial");
+    dir
+}
+
+#[test]
+fn init_on_a_monorepo_writes_a_config_plan_accepts_and_a_valid_workflow() {
+    let dir = monorepo();
+    let ws = dir.path().join("shop");
+    let out = init(&ws, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let config = std::fs::read_to_string(ws.join("fastdeploy.yml")).unwrap();
+    assert!(config.contains("  backend:\n    context: backend\n    target: runtime\n    repository: shop/backend"), "{config}");
+    assert!(config.contains("  admin:\n    context: admin\n"), "{config}");
+    assert!(config.contains("  tools-migrate:\n    context: tools\n    dockerfile: tools/Dockerfile.migrate"), "{config}");
+    assert!(!config.contains("left-pad"), "node_modules is skipped: {config}");
+    let workflow = ws.join(".github/workflows/deploy.yml");
+    schema_valid(&workflow);
+    let wf = std::fs::read_to_string(&workflow).unwrap();
+    assert!(
+        wf.contains("group: deploy-${{ github.event.inputs.environment || github.ref_name }}") && wf.contains("id-token: write"),
+        "{wf}"
+    );
+
+    let planned = plan(&ws);
+    assert!(planned.status.success(), "plan accepts what init wrote: {}", text(&planned));
+    let printed = String::from_utf8_lossy(&planned.stdout);
+    assert!(printed.contains("component backend") && printed.contains("target runtime"), "{printed}");
+
+    // Never overwrites without --force.
+    let again = init(&ws, &[], &[]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("fastdeploy.yml already exists; fastdeploy init does not overwrite files"));
+    let forced = init(&ws, &["--force"], &[]);
+    assert!(forced.status.success(), "{}", text(&forced));
+}
+
+#[test]
+fn init_on_the_example_app_writes_files_plan_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("shop");
+    copy_dir(&repo_root().join("examples/shop"), &ws);
+    std::fs::remove_file(ws.join("fastdeploy.yml")).unwrap();
+    commit_all(&ws, "main", "Example");
+    let out = init(&ws, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let config = std::fs::read_to_string(ws.join("fastdeploy.yml")).unwrap();
+    assert!(config.contains("  app:\n    context: .\n") && config.contains("  thumbs:\n    context: thumbs\n"), "{config}");
+    assert!(plan(&ws).status.success(), "{}", text(&plan(&ws)));
+}
+
+#[test]
+fn init_with_a_cluster_matches_services_to_components_by_their_images() {
+    let moto = Moto::start();
+    block_on(async {
+        use aws_sdk_ecs::types::ContainerDefinition;
+        let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
+        ecs.create_cluster().cluster_name("prod").send().await.unwrap();
+        for (family, container, image) in [
+            ("backend", "app", "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/backend:sha-1"),
+            ("worker", "worker", "public.ecr.aws/docker/library/redis:7"),
+        ] {
+            let c = ContainerDefinition::builder().name(container).image(image).memory(128).build();
+            ecs.register_task_definition().family(family).container_definitions(c).send().await.unwrap();
+            ecs.create_service()
+                .cluster("prod")
+                .service_name(family)
+                .task_definition(format!("{family}:1"))
+                .desired_count(1)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let dir = monorepo();
+    let ws = dir.path().join("shop");
+    let out = init(&ws, &["--cluster", "prod"], &moto.env());
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("service backend runs shop/backend in container app: component backend"), "{printed}");
+    assert!(printed.contains("service worker: no component builds the images its task definition uses"), "{printed}");
+    let config = std::fs::read_to_string(ws.join("fastdeploy.yml")).unwrap();
+    assert!(config.contains("    service: backend\n    container: [app]"), "{config}");
+    assert!(config.contains("    cluster: prod"), "{config}");
+    assert!(plan(&ws).status.success(), "{}", text(&plan(&ws)));
+}
