@@ -47,10 +47,19 @@ impl Pace {
 
     /// Next pause: the poll interval ±20 %, never above 15 s (scaled).
     pub fn next_pause(&self) -> Duration {
-        let ceiling = Self::MAX_POLL_SECONDS * self.scale;
-        let base = self.poll.as_secs_f64().min(ceiling);
-        let jittered = base * (0.8 + 0.4 * fastrand::f64());
+        let ceiling = self.ceiling().as_secs_f64();
+        let jittered = self.base().as_secs_f64() * (0.8 + 0.4 * fastrand::f64());
         Duration::from_secs_f64(jittered.min(ceiling).max(0.0))
+    }
+
+    /// The poll interval, never above 15 s (scaled).
+    pub fn base(&self) -> Duration {
+        self.poll.min(self.ceiling())
+    }
+
+    /// 15 s, scaled.
+    pub fn ceiling(&self) -> Duration {
+        Duration::from_secs_f64((Self::MAX_POLL_SECONDS * self.scale).max(0.0))
     }
 }
 

@@ -49,8 +49,11 @@ pub async fn deploy(
         Ok(r) => r,
         Err(e) => (RunResult::Failure, Some(chain_message(&e))),
     };
-    // What serves is what runs: one last look, whatever the verdict said.
-    if let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await
+    // What serves is what runs: one last look, whatever the verdict said,
+    // unless the look that judged success just said it.
+    let judged_on_a_look = result == RunResult::Success && report.serving_detail.is_some();
+    if !judged_on_a_look
+        && let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await
         && let Some(service) = out.services().first()
     {
         report.serving_revision = watch::serving(service).or(report.serving_revision.take());

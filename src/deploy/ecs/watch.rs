@@ -1,19 +1,29 @@
 //! Watching our own deployment to a verdict.
 //!
-//! One look every `poll` seconds (jittered, never more than 15 s, no
-//! back-off): DescribeServices for events and per-deployment counts, and
+//! A look is DescribeServices for events and per-deployment counts, and
 //! DescribeServiceDeployments for the service deployment this run started.
 //! Only that deployment is judged; a look that fails (throttling, a network
 //! blip) is reported and the next look tries again.
+//!
+//! `poll` (`poll-seconds`, never more than 15 s) is the base interval, and
+//! the watch never makes more looks than a fixed poll every `poll` started
+//! with it would have made by then. Within that budget the pace follows the
+//! rollout's stage ([`Stage`], [`pause_after`]): while our tasks start, the
+//! rollout cannot finish before they run and the old ones drain, so it looks
+//! every three intervals (at most every 15 s, the ECS waiter's interval);
+//! while the old tasks drain, every interval; once only ECS's steady-state
+//! step is left, every 0.4 interval, spending the looks saved earlier. Every
+//! pause is jittered by ±20 %. The first look comes right after the update.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_ecs::types::{
     Deployment, DeploymentRolloutState, Service, ServiceDeployment, ServiceDeploymentLifecycleStage,
     ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
 };
+use tracing::Instrument;
 
 use crate::cancel::Cancel;
 use crate::deploy::Pace;
@@ -21,6 +31,7 @@ use crate::error::chain_message;
 use crate::gha::Actions;
 use crate::outcome::DeployReport;
 use crate::settings::WaitUntil;
+use crate::timings::wait;
 
 /// The deployment this run started.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -341,6 +352,64 @@ impl Narrator {
     }
 }
 
+/// Where our rollout stands, as far as pacing the looks goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Our deployment's tasks do not all run yet: the rollout cannot finish
+    /// before they run and the previous revision's tasks drain.
+    Starting,
+    /// Our tasks all run and the previous revision's still run (draining).
+    Draining,
+    /// Our tasks all run and no other deployment's do: only ECS's
+    /// steady-state step is left.
+    Settling,
+    /// Anything else: a rollback, a failure ECS is settling, a look that failed.
+    Other,
+}
+
+/// The stage of our deployment in `look`.
+pub fn stage(look: &Look, ours: &Ours) -> Stage {
+    if look
+        .service_deployment
+        .as_ref()
+        .and_then(ServiceDeployment::status)
+        .is_some_and(|s| !matches!(s, ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending))
+    {
+        return Stage::Other;
+    }
+    let deployments = look.service.deployments();
+    let mine = match &ours.deployment_id {
+        Some(id) => deployments.iter().find(|d| d.id() == Some(id.as_str())),
+        None => deployments.iter().find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(ours.task_definition.as_str())),
+    };
+    let Some(mine) = mine else { return Stage::Other };
+    let rolling = mine.rollout_state().is_none_or(|r| r == &DeploymentRolloutState::InProgress);
+    if mine.status() != Some("PRIMARY") || !rolling {
+        return Stage::Other;
+    }
+    if mine.running_count() < mine.desired_count() || mine.pending_count() > 0 {
+        return Stage::Starting;
+    }
+    let others_run = deployments.iter().any(|d| d.id() != mine.id() && d.running_count() > 0);
+    if others_run { Stage::Draining } else { Stage::Settling }
+}
+
+/// The pause before the next look, after `looks` looks in `elapsed` since
+/// the first, at `stage`; `jitter` is in 0.8..=1.2. Never sooner than a
+/// fixed poll every [`Pace::base`] would make its next look, so the watch
+/// never makes more calls than that poll would have by then; never above
+/// 15 s (scaled).
+pub fn pause_after(stage: Stage, pace: &Pace, elapsed: Duration, looks: u32, jitter: f64) -> Duration {
+    let base = pace.base();
+    let nominal = match stage {
+        Stage::Starting => base * 3,
+        Stage::Draining | Stage::Other => base,
+        Stage::Settling => base.mul_f64(0.4),
+    };
+    let earliest = (base * looks).saturating_sub(elapsed);
+    nominal.mul_f64(jitter.clamp(0.8, 1.2)).min(pace.ceiling()).max(earliest)
+}
+
 /// Watches until a verdict, the deadline or cancellation.
 pub async fn watch(
     ecs: &aws_sdk_ecs::Client,
@@ -354,15 +423,21 @@ pub async fn watch(
     const MAX_FAILED_LOOKS: u32 = 5;
     let mut narrator = Narrator::default();
     let mut failed_looks = 0;
+    let started = Instant::now();
+    let mut looks = 0;
     loop {
+        looks += 1;
+        let mut now_at = Stage::Other;
         match look(ecs, ours).await {
             Ok(l) => {
                 failed_looks = 0;
                 narrator.show(&l, ours, actions, report);
                 report.serving_revision = serving(&l.service);
+                report.serving_detail = Some(running_text(&l.service));
                 if let Some(v) = judge(&l, ours, wait_until) {
                     return Ok(v);
                 }
+                now_at = stage(&l, ours);
             }
             Err(e) => {
                 failed_looks += 1;
@@ -379,9 +454,10 @@ pub async fn watch(
         if now >= pace.deadline {
             return Ok(Verdict::TimedOut);
         }
-        let pause = pace.next_pause().min(pace.deadline - now);
+        let jitter = 0.8 + 0.4 * fastrand::f64();
+        let pause = pause_after(now_at, &pace, now - started, looks, jitter).min(pace.deadline - now);
         tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep(pause).instrument(wait("aws")) => {}
             _ = cancel.cancelled() => return Ok(Verdict::Cancelled),
         }
     }
@@ -406,6 +482,87 @@ mod tests {
             service_deployment: None,
             service_deployment_missing: false,
         }
+    }
+
+    fn counts(id: &str, status: &str, td: &str, running: i32, pending: i32) -> Deployment {
+        Deployment::builder()
+            .id(id)
+            .status(status)
+            .task_definition(td)
+            .rollout_state(if status == "PRIMARY" { DeploymentRolloutState::InProgress } else { DeploymentRolloutState::Completed })
+            .desired_count(if status == "PRIMARY" { 2 } else { running })
+            .running_count(running)
+            .pending_count(pending)
+            .build()
+    }
+
+    /// The stages of a rolling update (200/100, two tasks), as ECS shows them.
+    #[test]
+    fn a_rolling_update_is_starting_then_draining_then_settling() {
+        let at = |deps| stage(&look_of(deps), &ours());
+        let old = |running| counts("ecs-svc/1", "ACTIVE", "td:1", running, 0);
+        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 0, 0), old(2)]), Stage::Starting);
+        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 0, 2), old(2)]), Stage::Starting);
+        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(2)]), Stage::Draining);
+        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(1)]), Stage::Draining);
+        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(0)]), Stage::Settling);
+        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0)]), Stage::Settling);
+        // Not ours to hurry: a rollback under way, or our deployment gone.
+        let mut rolled = counts("ecs-svc/2", "ACTIVE", "td:2", 0, 0);
+        rolled.rollout_state = Some(DeploymentRolloutState::Failed);
+        assert_eq!(at(vec![counts("ecs-svc/3", "PRIMARY", "td:1", 2, 0), rolled]), Stage::Other);
+        assert_eq!(at(vec![counts("ecs-svc/3", "PRIMARY", "td:1", 2, 0)]), Stage::Other);
+        let mut l = look_of(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0)]);
+        l.service_deployment = Some(ServiceDeployment::builder().status(ServiceDeploymentStatus::RollbackInProgress).build());
+        assert_eq!(stage(&l, &ours()), Stage::Other);
+    }
+
+    fn pace(base: f64) -> Pace {
+        Pace { poll: Duration::from_secs_f64(base), scale: 1.0, deadline: Instant::now() }
+    }
+
+    #[test]
+    fn the_pace_follows_the_stage_within_the_fixed_polls_budget() {
+        let (p, s) = (pace(5.0), Duration::from_secs_f64);
+        // Budget to spare (the first look was 20 s ago): the stage decides.
+        assert_eq!(pause_after(Stage::Starting, &p, s(20.0), 2, 1.0), s(15.0));
+        assert_eq!(pause_after(Stage::Draining, &p, s(20.0), 2, 1.0), s(5.0));
+        assert_eq!(pause_after(Stage::Other, &p, s(20.0), 2, 1.0), s(5.0));
+        assert_eq!(pause_after(Stage::Settling, &p, s(20.0), 2, 1.0), s(2.0));
+        // No looks saved: the next one waits for the fixed poll's next look.
+        assert_eq!(pause_after(Stage::Settling, &p, s(4.0), 2, 1.0), s(6.0));
+        // Jitter stays within ±20 %, and no pause is above 15 s.
+        assert_eq!(pause_after(Stage::Draining, &p, s(20.0), 2, 5.0), s(6.0));
+        assert_eq!(pause_after(Stage::Starting, &pace(15.0), s(100.0), 2, 1.2), s(15.0));
+        assert_eq!(pause_after(Stage::Starting, &pace(60.0), s(100.0), 2, 1.0), s(15.0));
+    }
+
+    /// Whatever the stages, a watch never has more looks behind it than a
+    /// fixed poll every `poll` started with it, and saved looks make the
+    /// last step's looks come faster than that poll's.
+    #[test]
+    fn the_watch_never_looks_more_often_than_a_fixed_poll() {
+        let p = pace(5.0);
+        let stages = [Stage::Starting, Stage::Draining, Stage::Settling, Stage::Other];
+        for seed in 0..200 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut t = 0.0;
+            for looks in 1..60u32 {
+                let stage = stages[rng.usize(..stages.len())];
+                t += pause_after(stage, &p, Duration::from_secs_f64(t), looks, 0.8 + 0.4 * rng.f64()).as_secs_f64();
+                // The look about to be made is number looks + 1.
+                let fixed = (t / 5.0 + 1e-9).floor() as u32 + 1;
+                assert!(looks < fixed, "seed {seed}: look {} at {t:.2} s, a fixed poll had made {fixed}", looks + 1);
+            }
+        }
+        // Eleven looks in 150 s while starting (a fixed poll makes 31): the
+        // settling looks then come every 2 s.
+        let mut t = 0.0;
+        for looks in 1..=10 {
+            t += pause_after(Stage::Starting, &p, Duration::from_secs_f64(t), looks, 1.0).as_secs_f64();
+        }
+        let settling = pause_after(Stage::Settling, &p, Duration::from_secs_f64(t), 11, 1.0);
+        assert_eq!(settling, Duration::from_secs(2));
     }
 
     #[test]
