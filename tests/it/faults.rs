@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::e2e::{Ran, ecs_view, github_deployments, github_states, image_output, registry_digest, run, task_definition_arn};
-use crate::sandbox::{FlakyProxy, FullSandbox, REPOSITORY};
+use crate::sandbox::{FAMILY, FlakyProxy, FullSandbox, REPOSITORY};
 
 /// Runs against a registry behind the flaky proxy with `fault` armed, and
 /// expects the push to be retried through it and the deploy to succeed.
@@ -252,7 +252,8 @@ fn sigterm_while_the_deployment_is_watched_rolls_it_back_and_writes_the_result()
     assert_eq!(ran.code, 1, "{}", ran.log());
     assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
     assert!(ran.stdout.contains("cancelled: rolling our deployment back"), "{}", ran.log());
-    assert!(ran.stdout.contains(&format!("serving {}", task_definition_arn(1))), "says which revision serves:\n{}", ran.log());
+    // What serves is what runs: the previous revision, with its task count.
+    assert!(ran.stdout.contains(&format!("result: rolled-back; serving {FAMILY}:1 (")), "says which revision serves:\n{}", ran.log());
     assert_eq!(sb.output("task-definition-arn"), Some(task_definition_arn(2)));
     let ecs = ecs_view(&sb);
     assert_eq!(ecs.task_definition, task_definition_arn(1), "{:?}", ecs.deployments);
