@@ -424,9 +424,13 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             _ => format!("local/{}", plan.context.commit.sha),
         };
         let tasks = crate::deploy::ecs::TaskEnv { logs: &logs, run_key: &run_key, region: plan.aws_region.as_deref() };
+        // The deploy-time doctor reads ECS services' target groups; an image's size paces its pull.
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+        let image_bytes: Vec<Option<u64>> = report.components.iter().map(|c| c.build.image_bytes).collect();
         let deploys = futures::stream::iter(to_deploy)
             .map(|(i, d, digest)| {
                 let (ecs, lambda, registry, tasks, beanstalk, s3) = (&ecs, &lambda, &registry, &tasks, &beanstalk, &s3);
+                let (elb, image_bytes) = (&elb, image_bytes[i]);
                 let cancel = &cancel;
                 let c = &plan.components[i];
                 let image = format!("{}/{}@{digest}", auth.host, c.build.repository);
@@ -435,7 +439,11 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                     let scale = settings.delay_scale;
                     let outcome = match d {
                         TargetPlan::Ecs(d) => {
-                            crate::deploy::ecs::deploy(ecs, tasks, d, &image, scale, cancel, actions).instrument(wait("aws")).await
+                            let ignore = &plan.limits.ignore_checks;
+                            let doctor = crate::deploy::ecs::doctor::Examine { elb, image_bytes, ignore };
+                            crate::deploy::ecs::doctor::deploy_examined(ecs, &doctor, tasks, d, &image, scale, cancel, actions)
+                                .instrument(wait("aws"))
+                                .await
                         }
                         TargetPlan::Lambda(d) => {
                             let image = crate::deploy::lambda::Image { uri: &image, repository: &c.build.repository, digest: &digest };

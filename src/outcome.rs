@@ -146,6 +146,105 @@ pub struct DeployReport {
     /// environment's CNAME); GitHub deployments show it when no
     /// `environment-url` is set.
     pub url: Option<String>,
+    /// ECS: what the deploy-time doctor read before the rollout, and what it expected.
+    pub doctor: Option<DoctorReport>,
+    /// ECS: where the deploy's time went, read after the rollout.
+    pub timeline: Option<Timeline>,
+}
+
+/// The deploy-time doctor's reading of an ECS service before the rollout:
+/// the settings that pace a rolling update, what each costs this deploy and
+/// the rollout it expects from them. Read-only, never a gate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DoctorReport {
+    /// The rollout it expects; `None` when it cannot say (and `notes` says why).
+    pub estimate: Option<RolloutEstimate>,
+    /// Every setting read that paces the rollout, the costly first.
+    pub settings: Vec<SettingCost>,
+    /// What it assumed or could not read, in words.
+    pub notes: Vec<String>,
+}
+
+/// A rolling update's expected duration in real seconds, split as the
+/// timeline splits the measured one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RolloutEstimate {
+    pub seconds: f64,
+    /// Times the scheduler starts new tasks before the rollout completes.
+    pub batches: u32,
+    pub pull: f64,
+    pub start_to_healthy: f64,
+    pub draining: f64,
+    pub waiting: f64,
+}
+
+/// One setting that paces the rollout, with its cost for this deploy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SettingCost {
+    /// `DEP001`...: the check that names it, silenced by `ignore-checks`.
+    pub check: Option<String>,
+    /// `deregistration delay of target group web`.
+    pub setting: String,
+    /// `300 s`.
+    pub value: String,
+    /// Seconds of this deploy's estimated rollout above what the
+    /// recommended value would take.
+    pub cost_seconds: f64,
+    pub recommended: String,
+    /// Where to change it: the attribute, the console, the command.
+    pub change: String,
+    /// Beyond the recommended range and not silenced: a notice says so.
+    pub flagged: bool,
+}
+
+/// Where an ECS deploy's time went: consecutive phases that add up to the
+/// deploy time reported (`DeployReport::seconds`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    pub phases: Vec<TimelinePhase>,
+    pub deploy_seconds: f64,
+    /// The doctor's estimate of the rollout, for comparison.
+    pub estimated_rollout: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelinePhase {
+    pub phase: Phase,
+    pub seconds: f64,
+    /// The doctor's estimate for this phase, when it makes one.
+    pub estimate: Option<f64>,
+}
+
+/// The phases of an ECS deploy, in the order they come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// From the deploy's start to UpdateService: reading the service,
+    /// registering the revision (the doctor runs before the deploy's clock).
+    Register,
+    /// The one-off `before-deploy` task.
+    BeforeDeploy,
+    /// New tasks pulling their image.
+    Pull,
+    /// New tasks from their image pulled to healthy (start, health checks).
+    StartToHealthy,
+    /// The previous revision's tasks draining from the load balancer and stopping.
+    Draining,
+    /// None of the above: placement, ECS's scheduler, the verdict's last look.
+    Waiting,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Register => "register",
+            Phase::BeforeDeploy => "before-deploy task",
+            Phase::Pull => "task pull",
+            Phase::StartToHealthy => "task start to healthy",
+            Phase::Draining => "draining the old tasks",
+            Phase::Waiting => "waiting",
+        }
+    }
 }
 
 /// A one-off task run before a service update (database migrations).

@@ -351,6 +351,16 @@ impl Plan {
                         d.watch.wait_seconds,
                         d.watch.rollback
                     );
+                    let doctor: Vec<&str> = crate::settings::inputs::CHECK_IDS
+                        .iter()
+                        .copied()
+                        .filter(|id| id.starts_with("DEP") && !self.limits.ignore_checks.iter().any(|i| i == id))
+                        .collect();
+                    let _ = writeln!(
+                        s,
+                        "    deploy-time doctor before the rollout: checks {}; the target groups, percents, stop timeouts and desired count it reads live in AWS, so the plan cannot estimate the rollout",
+                        if doctor.is_empty() { "none (all silenced)".to_string() } else { doctor.join(", ") }
+                    );
                     if let Some(b) = &d.before_deploy {
                         let _ = writeln!(
                             s,

@@ -12,7 +12,12 @@ mod tests {
     /// added here without it would be impossible to silence.
     #[test]
     fn ignore_checks_accepts_exactly_the_checks_that_exist() {
-        let ids: Vec<&str> = super::dockerfile::RULES.iter().map(|r| r.id).chain(super::context::RULE_IDS.iter().copied()).collect();
+        let ids: Vec<&str> = super::dockerfile::RULES
+            .iter()
+            .map(|r| r.id)
+            .chain(super::context::RULE_IDS.iter().copied())
+            .chain(crate::deploy::ecs::doctor::RULES.iter().map(|(id, _)| *id))
+            .collect();
         assert_eq!(ids, crate::settings::inputs::CHECK_IDS);
     }
 }

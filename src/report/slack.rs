@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::outcome::{RunReport, RunResult};
 use crate::plan::Plan;
-use crate::report::summary::{component_result, duration_text, events_title, icon, phases_text, short_digest};
+use crate::report::summary::{component_result, duration_text, events_title, icon, phases_text, short_digest, timeline_line};
 use crate::settings::SlackOn;
 
 /// Block Kit: a section's text is at most 3000 characters.
@@ -186,6 +186,9 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
         }
         facts.push(escape(&component_result(c)));
         let mut text = format!("*{}*  {}", escape(&c.name), facts.join(" · "));
+        if let Some(t) = c.deploy.as_ref().and_then(|d| d.timeline.as_ref()) {
+            text.push_str(&format!("\n{}", escape(&timeline_line(t))));
+        }
         if let Some(why) = &c.failure {
             text.push_str(&format!("\n{}", escape(why)));
         }

@@ -101,6 +101,17 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
     if !phases.is_empty() {
         let _ = writeln!(s, "Phases: {phases}\n");
     }
+    for c in &report.components {
+        if let Some(d) = c.deploy.as_ref().filter(|d| d.timeline.is_some() || d.doctor.is_some()) {
+            let _ = writeln!(s, "#### Where the deploy time of {} went ({})\n", cell(&c.name), cell(&d.target.describe()));
+            if let Some(t) = &d.timeline {
+                timeline_table(&mut s, &c.build, t);
+            }
+            if let Some(doctor) = &d.doctor {
+                doctor_section(&mut s, doctor, &plan.limits.ignore_checks);
+            }
+        }
+    }
     if let Some(why) = &report.failure {
         let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
     }
@@ -192,6 +203,100 @@ pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, 
     };
     let _ = writeln!(s, "<sub>Updated on each push by fastdeploy from {run}.</sub>");
     s
+}
+
+/// A bar of `seconds` against `longest`, 20 cells wide at most, in eighths.
+pub fn bar(seconds: f64, longest: f64) -> String {
+    if !(seconds > 0.0 && longest > 0.0) {
+        return String::new();
+    }
+    let eighths = ((seconds / longest) * 160.0).round().max(1.0) as usize;
+    let mut out = "█".repeat(eighths / 8);
+    out.push_str(["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"][eighths % 8]);
+    out
+}
+
+/// The timeline in one line (logs, Slack): `register 0.4s · task pull 1m 00s
+/// · ... (rollout estimated 7m 01s)`.
+pub fn timeline_line(t: &crate::outcome::Timeline) -> String {
+    let parts: Vec<String> = t.phases.iter().map(|p| format!("{} {}", p.phase.as_str(), duration_text(p.seconds))).collect();
+    let estimate = t.estimated_rollout.map(|e| format!(" (rollout estimated {})", duration_text(e))).unwrap_or_default();
+    format!("deploy {}: {}{estimate}", duration_text(t.deploy_seconds), parts.join(" · "))
+}
+
+/// The timeline as a table with bars: the build first (it is not the
+/// deploy's), then the deploy's phases, which add up to its time.
+fn timeline_table(s: &mut String, build: &crate::outcome::BuildReport, t: &crate::outcome::Timeline) {
+    let build_seconds = build.seconds.filter(|_| !build.skipped);
+    let longest = t.phases.iter().map(|p| p.seconds).chain(build_seconds).fold(0.0, f64::max);
+    let _ = writeln!(s, "| Phase | Time | Estimated | |");
+    let _ = writeln!(s, "|---|---|---|---|");
+    if build.skipped {
+        let _ = writeln!(s, "| build and push | unchanged, not rebuilt | | |");
+    } else if let Some(b) = build_seconds {
+        let _ = writeln!(s, "| build and push | {} | | {} |", duration_text(b), bar(b, longest));
+    }
+    for p in &t.phases {
+        let estimate = p.estimate.map(duration_text).unwrap_or_default();
+        let _ = writeln!(s, "| {} | {} | {estimate} | {} |", p.phase.as_str(), duration_text(p.seconds), bar(p.seconds, longest));
+    }
+    let rollout: f64 = t.phases.iter().filter(|p| p.estimate.is_some()).map(|p| p.seconds).sum();
+    let estimated =
+        t.estimated_rollout.map(|e| format!("rollout {} (measured {})", duration_text(e), duration_text(rollout))).unwrap_or_default();
+    let _ = writeln!(s, "| **deploy** | **{}** | {estimated} | |\n", duration_text(t.deploy_seconds));
+}
+
+/// What the deploy-time doctor read before the rollout: its estimate, then
+/// every setting that paces the rollout with its cost.
+fn doctor_section(s: &mut String, d: &crate::outcome::DoctorReport, ignored: &[String]) {
+    match &d.estimate {
+        Some(e) => {
+            let _ = writeln!(
+                s,
+                "Before the rollout, the deploy-time doctor estimated it at **{}** in {} batch{}: pull {}, start to healthy {}, draining the old tasks {}.\n",
+                duration_text(e.seconds),
+                e.batches,
+                if e.batches == 1 { "" } else { "es" },
+                duration_text(e.pull),
+                duration_text(e.start_to_healthy),
+                duration_text(e.draining)
+            );
+        }
+        None => {
+            let _ = writeln!(s, "The deploy-time doctor made no estimate.\n");
+        }
+    }
+    if !d.settings.is_empty() {
+        let _ = writeln!(s, "| | Check | Setting | Value | Costs this deploy | Recommended | Where to change it |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for x in &d.settings {
+            let check = x.check.as_deref().unwrap_or("");
+            let mark = if x.flagged {
+                "⚠️"
+            } else if ignored.iter().any(|i| i == check) {
+                "🔇"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "| {mark} | {} | {} | {} | {} | {} | {} |",
+                cell(check),
+                cell(&x.setting),
+                cell(&x.value),
+                if x.cost_seconds < 0.5 { "none".to_string() } else { duration_text(x.cost_seconds) },
+                cell(&x.recommended),
+                cell(&x.change)
+            );
+        }
+        let _ = writeln!(s);
+    }
+    for n in &d.notes {
+        let _ = writeln!(s, "- {}", cell(n));
+    }
+    if !d.notes.is_empty() {
+        let _ = writeln!(s);
+    }
 }
 
 /// A before-deploy task's ending in words.

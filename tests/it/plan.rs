@@ -437,3 +437,21 @@ fn before_deploy_needs_an_ecs_target_a_command_and_a_sane_deadline() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("before the update: run `python manage.py migrate --noinput` once on the new revision"), "{text}");
 }
+
+/// The plan says which deploy-time doctor checks will run (the silenced
+/// ones left out) and that their values live in AWS; an unknown DEP id is
+/// bad input like a DF one.
+#[test]
+fn the_plan_lists_the_doctors_checks_and_refuses_an_unknown_one() {
+    let r = Runner::new();
+    let go = |inputs: &[(&str, &str)]| r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], inputs);
+    let out = go(&[("INPUT_IGNORE_CHECKS", "dep003,DF001")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("deploy-time doctor before the rollout: checks DEP001, DEP002, DEP004, DEP005, DEP006; the target groups"),
+        "{text}"
+    );
+    assert!(text.contains("live in AWS, so the plan cannot estimate the rollout"), "{text}");
+    expect_bad_input(&go(&[("INPUT_IGNORE_CHECKS", "DEP009")]), &["ignore-checks", "DEP009", "DEP001", "DEP006"]);
+}

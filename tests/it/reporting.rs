@@ -175,6 +175,8 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             before_deploy: None,
             serving_detail: None,
             url: None,
+            doctor: None,
+            timeline: None,
         }),
     }
 }

@@ -62,13 +62,58 @@ patches moto's ECS backend so that:
   deployment keeps failing until someone stops it.
 - An image containing a hang marker ("hang" by default) never gets healthy.
 - StopServiceDeployment (stopType ROLLBACK) rolls back to the source revision.
+- Services behind a load balancer (a `loadBalancers` entry whose
+  targetGroupArn is one of moto's ELBv2 target groups) roll out in time
+  rather than in steps: their tasks and the rollout's pace follow the target
+  groups' and the task definitions' settings, each real-world second lasting
+  `time_scale` seconds (0.01 by default: a 300 s deregistration delay takes
+  3 s). A scheduler pass runs when a task changes state (and every
+  `step_seconds`), with the limits above. Documents followed: "Optimize load
+  balancer connection draining parameters", "Optimize load balancer health
+  check parameters", "Amazon ECS task lifecycle" (ECS developer guide) and
+  "Health checks for Application Load Balancer target groups" (ELB user guide).
+  A task the scheduler places (createdAt, "has started N tasks") pulls its
+  image at once: pullStartedAt, then pullStoppedAt after `pull_base_seconds`
+  plus the image's compressed size (`image_bytes`, by image substring, else
+  `default_image_bytes`) at `pull_mb_per_second` (largest image of the task);
+  its containers start `start_seconds` later: RUNNING, startedAt, and
+  "registered 1 targets in (target-group arn)" for each target group. After
+  registering, a target must pass one health check to be healthy (ELB user
+  guide; the healthy threshold counts only when an unhealthy target
+  recovers): the first comes HealthCheckIntervalSeconds after registration.
+  A container health check in the task definition makes the task's
+  healthStatus HEALTHY `interval` seconds (30 by default) after the
+  container starts, as Docker runs the first check; the task is healthy when
+  every check it has passed (the later of the two). healthCheckGracePeriodSeconds
+  is stored and returned but paces nothing here: ECS only ignores failing
+  checks during it, and these tasks pass. Stopping a RUNNING task of the
+  service drains it: desiredStatus STOPPED, lastStatus DEACTIVATING, "has
+  begun draining connections on N tasks." and "deregistered N targets in
+  (target-group arn)"; after the longest deregistration_delay.timeout_seconds
+  of its target groups, STOPPING (stoppingAt, "has stopped N running
+  tasks: ..."); after the task's stop time, STOPPED (stoppedAt,
+  executionStoppedAt, exit code 137: SIGKILL). The stop time is the longest
+  container stopTimeout of the task's revision (30 s when unset, the ECS
+  agent's and Fargate's default), or `sigterm_seconds` when set and shorter
+  (an application that exits on SIGTERM, exit code 143). DEACTIVATING and
+  STOPPING tasks are neither RUNNING nor healthy but still hold their place
+  against maximumPercent and the cluster's capacity until STOPPED; the
+  deployment completes in the pass where the new tasks are all healthy and
+  no other task of the service is left, and the old deployment then leaves
+  the list. The failure marker stops a new task when its containers start;
+  a task of the hang marker never passes a health check. Services without a
+  load balancer keep the step-by-step rollout above.
 - ListTasks(desiredStatus=STOPPED, serviceName=...) and DescribeTasks show
   the stopped tasks with stoppedReason and container exit codes.
 - ListTaskDefinitions honours sort, maxResults and nextToken.
 
 Control endpoint (POST JSON):
-- /_sandbox/ecs/config {"step_seconds": 0.2, "fail_markers": [..], "hang_markers": [..]}
-  returns the configuration in force.
+- /_sandbox/ecs/config {"step_seconds": 0.2, "fail_markers": [..], "hang_markers": [..],
+  "time_scale": 0.01, "pull_base_seconds": 3, "pull_mb_per_second": 7,
+  "image_bytes": {"web-big": 400000000}, "default_image_bytes": 0,
+  "start_seconds": 1, "sigterm_seconds": null} returns the configuration in
+  force (the timed keys pace services behind a load balancer; seconds are
+  real-world seconds).
 - /_sandbox/ecs/capacity {"cluster": "demo", "max_tasks": 2, "region": r}
   limits how many tasks (not STOPPED) the cluster runs at once; "max_tasks":
   null lifts the limit; without "max_tasks" it only reports. Returns
@@ -104,7 +149,17 @@ CONFIG: dict[str, Any] = {
     "step_seconds": 1.0,
     "fail_markers": ["crashloop"],
     "hang_markers": ["hang"],
+    # Timed rollouts (services behind a load balancer), in real-world seconds.
+    "time_scale": 0.01,
+    "pull_base_seconds": 3.0,
+    "pull_mb_per_second": 7.0,
+    "image_bytes": {},
+    "default_image_bytes": 0,
+    "start_seconds": 1.0,
+    "sigterm_seconds": None,
 }
+TIMED_KEYS = ("time_scale", "pull_base_seconds", "pull_mb_per_second", "image_bytes", "default_image_bytes", "start_seconds",
+              "sigterm_seconds")
 LOCK = threading.RLock()
 # One line per request drowns the test output; errors still show.
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -165,8 +220,14 @@ class SandboxTask:
         self.started_at = None
         self.stopped_at = None
         self.stopping_at = None
+        self.execution_stopped_at = None
+        self.pull_started_at = None
+        self.pull_stopped_at = None
+        self.health_status = "UNKNOWN"
         self.stopped_reason = None
         self.stop_code = None
+        # Timed rollouts: when this task's next states are due (see _plan_task).
+        self._t: dict[str, Any] | None = None
         self.tags: list[dict[str, str]] = []
         self.overrides: dict[str, Any] = {}
         self.attachments: list[Any] = []
@@ -325,7 +386,8 @@ def _start_service_deployment(backend: Backend, service: Service, target_td: str
         },
         "_deployment": dep,
         "_rollback_deployment": None,
-        "_next_at": at + _step(),
+        # A timed rollout's first pass is the update itself; its later ones follow the tasks.
+        "_next_at": at if _target_groups(backend, service) else at + _step(),
         "_phase": "rolling",
         # Event messages said and not resolved since (see _say).
         "_said": set(),
@@ -472,6 +534,9 @@ def _roll(backend: Backend, service: Service, sd: dict[str, Any], target: dict[s
     tasks should run). Returns "steady" when only the target's desired tasks
     run (at the start of the pass, or, with `settle_now`, at its end too),
     "failed" when the circuit breaker (if given) triggered, else ""."""
+    groups = _target_groups(backend, service)
+    if groups:
+        return _roll_timed(backend, service, sd, target, at, breaker, groups)
     desired = service.desired_count
     maximum, minimum = _limits(desired, sd["deploymentConfiguration"])
     others = [d for d in service.deployments if d is not target]
@@ -539,6 +604,246 @@ def _roll(backend: Backend, service: Service, sd: dict[str, Any], target: dict[s
     ):
         return "steady"
     return ""
+
+
+# ---------------------------------------------------------------------------
+# Timed rollouts: services behind a load balancer (see the module docstring).
+
+
+def _target_groups(backend: Backend, service: Service) -> list[Any]:
+    """The moto ELBv2 target groups of the service's load balancers."""
+    arns = [lb.get("targetGroupArn") for lb in (getattr(service, "load_balancers", None) or []) if isinstance(lb, dict)]
+    arns = [a for a in arns if a]
+    if not arns:
+        return []
+    from moto.elbv2.models import elbv2_backends
+
+    groups = elbv2_backends[backend.account_id][backend.region_name].target_groups
+    return [groups[a] for a in arns if a in groups]
+
+
+def _real(seconds: float) -> datetime.timedelta:
+    """A real-world duration as the sandbox lives it."""
+    return datetime.timedelta(seconds=float(seconds) * float(CONFIG["time_scale"]))
+
+
+def _group_delay(group: Any) -> float:
+    return float(group.attributes.get("deregistration_delay.timeout_seconds", 300))
+
+
+def _group_interval(group: Any) -> float:
+    return float(group.health_check_interval_seconds or 30)
+
+
+def _containers(backend: Backend, task_definition_arn: str) -> list[dict[str, Any]]:
+    try:
+        return list(backend.describe_task_definition(task_definition_arn).container_definitions)
+    except Exception:  # noqa: BLE001 - a deregistered revision: ECS's defaults
+        return []
+
+
+def _stop_seconds(backend: Backend, task_definition_arn: str) -> tuple[float, int]:
+    """(seconds from SIGTERM to the task stopping, the exit code)."""
+    timeout = max([float(c.get("stopTimeout") or 30) for c in _containers(backend, task_definition_arn)] or [30.0])
+    handled = CONFIG["sigterm_seconds"]
+    if handled is not None and float(handled) < timeout:
+        return float(handled), 143
+    return timeout, 137
+
+
+def _pull_seconds(backend: Backend, task_definition_arn: str) -> float:
+    def size(image: str) -> int:
+        for marker, n in CONFIG["image_bytes"].items():
+            if marker in image:
+                return int(n)
+        return int(CONFIG["default_image_bytes"])
+
+    biggest = max([size(str(c.get("image", ""))) for c in _containers(backend, task_definition_arn)] or [0])
+    return float(CONFIG["pull_base_seconds"]) + biggest / (float(CONFIG["pull_mb_per_second"]) * 1e6)
+
+
+def _plan_task(backend: Backend, task: SandboxTask, groups: list[Any], at: datetime.datetime) -> None:
+    """When a newly placed task pulls, starts and passes its health checks."""
+    td = task.task_definition_arn
+    task.pull_started_at = at
+    task.pull_stopped_at = at + _real(_pull_seconds(backend, td))
+    started = task.pull_stopped_at + _real(float(CONFIG["start_seconds"]))
+    checks = [max([_group_interval(g) for g in groups if g.health_check_enabled] or [0.0])]
+    container_checks = [float(c["healthCheck"].get("interval") or 30) for c in _containers(backend, td) if c.get("healthCheck")]
+    checks.extend(container_checks)
+    hangs = _marker(td, backend, "hang_markers")
+    task._t = {
+        "started": started,
+        "healthy": None if hangs else started + _real(max(checks)),
+        "container_checks": bool(container_checks),
+        "fails": _marker(td, backend, "fail_markers"),
+    }
+
+
+def _healthy(task: SandboxTask, at: datetime.datetime) -> bool:
+    if task.last_status != "RUNNING":
+        return False
+    # Tasks that ran before the service had a load balancer (or were seeded) count as healthy.
+    return task._t is None or (task._t["healthy"] is not None and task._t["healthy"] <= at)
+
+
+def _due(task: SandboxTask) -> tuple[datetime.datetime, str] | None:
+    """The task's next timed change: (when, what)."""
+    t = task._t
+    if t is None:
+        return None
+    if task.last_status == "PENDING" and t.get("started"):
+        return t["started"], "start"
+    if task.last_status == "RUNNING" and t.get("healthy") is not None and not t.get("healthy_seen"):
+        return t["healthy"], "healthy"
+    if task.last_status == "DEACTIVATING":
+        return t["stopping"], "stopping"
+    if task.last_status == "STOPPING":
+        return t["stopped"], "stopped"
+    return None
+
+
+def _next_due(service: Service) -> datetime.datetime | None:
+    times = [d[0] for d in (_due(t) for t in _state(service)["tasks"].values()) if d is not None]
+    return min(times) if times else None
+
+
+def _apply_due(backend: Backend, service: Service, upto: datetime.datetime) -> None:
+    """Every timed change due by `upto`, in time order; tasks changing at the
+    same moment share their service event, as ECS words it."""
+    groups = _target_groups(backend, service)
+    while True:
+        due = [(d, t) for t in _state(service)["tasks"].values() if (d := _due(t)) is not None and d[0] <= upto]
+        if not due:
+            return
+        at = min(d[0] for d, _ in due)
+        now = [(d[1], t) for d, t in due if d[0] == at]
+        for kind in ("start", "healthy", "stopping", "stopped"):
+            tasks = [t for k, t in now if k == kind]
+            if tasks:
+                _change(backend, service, groups, tasks, kind, at)
+
+
+def _change(backend: Backend, service: Service, groups: list[Any], tasks: list[SandboxTask], kind: str,
+            at: datetime.datetime) -> None:
+    if kind == "start":
+        deployments = {d["id"]: d for d in service.deployments}
+        started = []
+        for t in tasks:
+            if t._t["fails"]:
+                t.stop(at, "Essential container in task exited", 1, "EssentialContainerExited")
+                t.execution_stopped_at = at
+                dep = deployments.get(t.started_by)
+                if dep is not None:
+                    dep["failedTasks"] += 1
+            else:
+                t.run(at)
+                started.append(t)
+        for g in groups:
+            if started:
+                _event(service, at, f"registered {len(started)} targets in (target-group {g.arn})")
+    elif kind == "healthy":
+        for t in tasks:
+            t._t["healthy_seen"] = True
+            if t._t["container_checks"]:
+                t.health_status = "HEALTHY"
+                for c in t.containers:
+                    c["healthStatus"] = "HEALTHY"
+    elif kind == "stopping":
+        for t in tasks:
+            t.last_status = "STOPPING"
+            t.stopping_at = at
+        _event(service, at, f"has stopped {len(tasks)} running tasks: {' '.join(f'(task {t.id})' for t in tasks)}.")
+    elif kind == "stopped":
+        for t in tasks:
+            t.last_status = "STOPPED"
+            t.stopped_at = at
+            t.execution_stopped_at = at
+            for c in t.containers:
+                c["lastStatus"] = "STOPPED"
+                c["exitCode"] = t._t["exit_code"]
+
+
+def _drain(backend: Backend, service: Service, groups: list[Any], target: dict[str, Any], tasks: list[SandboxTask],
+           at: datetime.datetime) -> None:
+    """Deregisters RUNNING tasks from the target groups: they stop once drained."""
+    delay = max(_group_delay(g) for g in groups)
+    for t in tasks:
+        seconds, exit_code = _stop_seconds(backend, t.task_definition_arn)
+        t._t = dict(t._t or {})
+        t._t.update(stopping=at + _real(delay), stopped=at + _real(delay) + _real(seconds), exit_code=exit_code)
+        t.desired_status = "STOPPED"
+        t.last_status = "DEACTIVATING"
+        t.stopped_reason = "Scaling activity initiated by (deployment %s)" % target["id"]
+        t.stop_code = "ServiceSchedulerInitiated"
+    _event(service, at, f"has begun draining connections on {len(tasks)} tasks.")
+    for g in groups:
+        _event(service, at, f"deregistered {len(tasks)} targets in (target-group {g.arn})")
+
+
+def _roll_timed(backend: Backend, service: Service, sd: dict[str, Any], target: dict[str, Any], at: datetime.datetime,
+                breaker: dict[str, Any] | None, groups: list[Any]) -> str:
+    """One scheduler pass of a timed rollout towards `target` (see _roll)."""
+    desired = service.desired_count
+    maximum, minimum = _limits(desired, sd["deploymentConfiguration"])
+
+    def live() -> tuple[list[SandboxTask], list[SandboxTask]]:
+        tasks = [t for t in _state(service)["tasks"].values() if t.last_status != "STOPPED"]
+        return [t for t in tasks if t.started_by == target["id"]], [t for t in tasks if t.started_by != target["id"]]
+
+    def steady() -> bool:
+        mine, others = live()
+        return not others and len(mine) >= desired and all(_healthy(t, at) for t in mine)
+
+    if steady():
+        return "steady"
+    if breaker is not None:
+        breaker["failureCount"] = target["failedTasks"]
+        enabled = sd["deploymentConfiguration"]["deploymentCircuitBreaker"].get("enable")
+        if enabled and breaker["failureCount"] >= breaker["threshold"]:
+            return "failed"
+    mine, others = live()
+    said: set[str] = set()
+    moved = False
+    serving = [t for t in others if _healthy(t, at)]
+    healthy = sum(1 for t in mine if _healthy(t, at)) + len(serving)
+    # Old tasks not yet running stop at once; running ones that are not
+    # healthy drain first; healthy ones drain as far as the minimum allows.
+    pending = [t for t in others if t.last_status == "PENDING"]
+    if pending:
+        moved = True
+        for t in pending:
+            t.stop(at, "Scaling activity initiated by (deployment %s)" % target["id"], None, "ServiceSchedulerInitiated")
+        _event(service, at, f"has stopped {len(pending)} running tasks: {' '.join(f'(task {t.id})' for t in pending)}.")
+    unhealthy = [t for t in others if t.last_status == "RUNNING" and not _healthy(t, at)]
+    drain = unhealthy + serving[: max(0, healthy - minimum)]
+    if drain:
+        moved = True
+        _drain(backend, service, groups, target, drain, at)
+    mine, others = live()
+    for d in service.deployments:
+        if d is not target:
+            d["desiredCount"] = sum(1 for t in others if t.started_by == d["id"] and t.last_status in ("RUNNING", "PENDING"))
+            d["updatedAt"] = at
+    missing = desired - len(mine)
+    room = maximum - len(mine) - len(others)
+    if missing > 0 and room > 0:
+        want = min(missing, room)
+        left = _capacity_left(backend, service.cluster_name)
+        placed = want if left is None else min(want, left)
+        if placed > 0:
+            moved = True
+            for t in _launch(backend, service, target, at, placed):
+                _plan_task(backend, t, groups, at)
+        if placed < want:
+            _say(service, sd, said, at, MSG_NO_PLACE_FARGATE if service.launch_type == "FARGATE" else MSG_NO_PLACE_EC2)
+    elif missing > 0 and not moved and all(_healthy(t, at) for t in mine) and not any(
+        t.last_status in ("DEACTIVATING", "STOPPING") for t in others
+    ):
+        # Nothing in flight, nothing may stop and nothing may start.
+        _say(service, sd, said, at, MSG_CONFIG_STUCK)
+    sd["_said"] = said if moved else sd["_said"] | said
+    return "steady" if steady() else ""
 
 
 def _begin_rollback(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime, reason: str) -> None:
@@ -611,12 +916,27 @@ def _step_deployment(backend: Backend, service: Service, sd: dict[str, Any], at:
 
 def _advance(backend: Backend, service: Service) -> None:
     now = _now()
+    timed = bool(_target_groups(backend, service))
     for sd in _state(service)["deployments"]:
-        while sd["status"] in IN_PROGRESS_STATES and sd["_phase"] != "done" and sd["_next_at"] <= now:
-            at = sd["_next_at"]
-            sd["_next_at"] = at + _step()
+        while sd["status"] in IN_PROGRESS_STATES and sd["_phase"] != "done":
+            at, periodic = sd["_next_at"], True
+            if timed:
+                # A timed rollout's scheduler passes when a task changes state.
+                due = _next_due(service)
+                if due is not None and due < at:
+                    at, periodic = due, False
+            if at > now:
+                break
+            if timed:
+                _apply_due(backend, service, at)
+            if periodic:
+                sd["_next_at"] = at + _step()
             _step_deployment(backend, service, sd, at)
             _sync_counts(service, sd)
+    if timed:
+        # Tasks still stopping after their deployment settled.
+        _apply_due(backend, service, now)
+        _recount(service)
 
 
 def _advance_all(backend: Backend) -> None:
@@ -808,6 +1128,9 @@ def _create_service_response(self: Response) -> ActionResult:
     if dc:
         service.deployment_configuration = dc
     _deployment_config(service)
+    # Stock moto drops it; ECS defaults it to 0 for a service with a load balancer.
+    grace = self._get_param("healthCheckGracePeriodSeconds")
+    service.health_check_grace_period_seconds = grace if grace is not None else (0 if service.load_balancers else None)
     return result
 
 
@@ -865,7 +1188,7 @@ _orig_call = werkzeug_app.DomainDispatcherApplication.__call__
 def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
     with LOCK:
         if command == "config":
-            for key in ("step_seconds", "fail_markers", "hang_markers"):
+            for key in ("step_seconds", "fail_markers", "hang_markers") + TIMED_KEYS:
                 if key in body:
                     CONFIG[key] = body[key]
             return dict(CONFIG)

@@ -5,10 +5,14 @@
 //! - `update`: preflight checks and UpdateService (strategy handling).
 //! - `watch`: following the deployment this run started, events and counts as they happen.
 //! - `rollback`: StopServiceDeployment(ROLLBACK) or UpdateService back, on timeout or cancellation.
+//! - `doctor`: before the rollout, what paces it (target groups, percents, stop timeouts, image size) and its estimate.
+//! - `timeline`: after the rollout, where the deploy's time went, phase by phase.
 
+pub mod doctor;
 pub mod render;
 pub mod rollback;
 pub mod task;
+pub mod timeline;
 pub mod update;
 pub mod watch;
 pub mod wire;
