@@ -282,7 +282,7 @@ where
                     return Err(failure.explain(action, resource));
                 }
                 tracing::debug!(action, attempt, code = ?failure.code, "transient AWS failure; retrying");
-                tokio::time::sleep(backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale))).await;
+                crate::timings::sleep("aws", backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale))).await;
             }
         }
     }

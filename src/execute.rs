@@ -232,13 +232,14 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             settings.assume_role.as_ref().map(|r| r.role_arn.as_str()).unwrap_or_default()
         ));
     }
-    let ecr = aws_sdk_ecr::Client::new(&sdk);
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let lambda = aws_sdk_lambda::Client::new(&sdk);
-    let beanstalk = aws_sdk_elasticbeanstalk::Client::new(&sdk);
+    // Each client's requests are waits on AWS (timings).
+    let ecr = crate::aws_client!(aws_sdk_ecr, &sdk);
+    let ecs = crate::aws_client!(aws_sdk_ecs, &sdk);
+    let lambda = crate::aws_client!(aws_sdk_lambda, &sdk);
+    let beanstalk = crate::aws_client!(aws_sdk_elasticbeanstalk, &sdk);
     // Path-style addressing where an endpoint is set (the sandbox's moto
     // serves no bucket subdomains); AWS's own endpoints take either.
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(sdk.endpoint_url().is_some()).build());
+    let s3 = crate::aws_client!(aws_sdk_s3, &sdk, |b: aws_sdk_s3::config::Builder| b.force_path_style(sdk.endpoint_url().is_some()));
 
     // The CodeBuild project and the deploy targets are validated before
     // anything is created, built or pushed. What a target needs of the build
@@ -248,7 +249,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     if plan.components.iter().any(|c| c.deploy.is_some()) || remote_project.is_some() {
         let phase = PhaseLog::open(actions, style, "preflight", None);
         if let Some(project) = remote_project
-            && let Err(e) = crate::build::codebuild::preflight(&aws_sdk_codebuild::Client::new(&sdk), project).instrument(wait("aws")).await
+            && let Err(e) = crate::build::codebuild::preflight(&crate::aws_client!(aws_sdk_codebuild, &sdk), project).await
         {
             phase.close(PhaseEnd::Failed(format!("CodeBuild project `{project}`")));
             return Err(e);
@@ -256,14 +257,11 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         for c in resolved.components.iter_mut() {
             let checked = match &c.deploy {
                 None => Ok(()),
-                Some(TargetPlan::Ecs(d)) => crate::deploy::ecs::preflight(&ecs, d).instrument(wait("aws")).await.map(|_| ()),
-                Some(TargetPlan::Lambda(d)) => crate::deploy::lambda::preflight(&lambda, d)
-                    .instrument(wait("aws"))
-                    .await
-                    .and_then(|pre| build_for_function(c, &pre, actions)),
-                Some(TargetPlan::Beanstalk(d)) => {
-                    crate::deploy::beanstalk::preflight(&beanstalk, d, &c.build, &c.name).instrument(wait("aws")).await.map(|_| ())
+                Some(TargetPlan::Ecs(d)) => crate::deploy::ecs::preflight(&ecs, d).await.map(|_| ()),
+                Some(TargetPlan::Lambda(d)) => {
+                    crate::deploy::lambda::preflight(&lambda, d).await.and_then(|pre| build_for_function(c, &pre, actions))
                 }
+                Some(TargetPlan::Beanstalk(d)) => crate::deploy::beanstalk::preflight(&beanstalk, d, &c.build, &c.name).await.map(|_| ()),
             };
             if let Err(e) = checked {
                 let target = c.deploy.as_ref().map(TargetPlan::describe).unwrap_or_default();
@@ -276,10 +274,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     let plan = &resolved;
 
     let phase = PhaseLog::open(actions, style, "registry", None);
-    let auth = match crate::build::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions)
-        .instrument(wait("aws"))
-        .await
-    {
+    let auth = match crate::build::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions).await {
         Ok(a) => a,
         Err(e) => {
             phase.close(PhaseEnd::Failed("login".into()));
@@ -309,10 +304,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     }
     if plan.target.pushes() {
         for c in &plan.components {
-            if let Err(e) = crate::build::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions)
-                .instrument(wait("aws"))
-                .await
-            {
+            if let Err(e) = crate::build::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions).await {
                 phase.close(PhaseEnd::Failed(format!("repository `{}`", c.build.repository)));
                 return Err(e);
             }
@@ -321,7 +313,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     phase.close(PhaseEnd::Done);
 
     let mut notifier = Notifier::new(plan, settings, actions);
-    notifier.start(plan).instrument(wait("notify")).await;
+    notifier.start(plan).await;
 
     // 3. Builds, concurrently up to max-parallel.
     let build_started = Instant::now();
@@ -350,7 +342,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                 // component's name); a lone build gets a group of its own.
                 let group = (!parallel).then(|| PhaseLog::open(actions, style, "build", Some(&c.name)));
                 let t = Instant::now();
-                let result = build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).instrument(wait("builder")).await;
+                let result = build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).await;
                 let end = match &result {
                     Ok(b) if b.skipped => {
                         PhaseEnd::Skipped(format!("{} is already in the registry", b.content_tag.as_deref().unwrap_or("the content tag")))
@@ -418,14 +410,14 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         .collect();
     if !to_deploy.is_empty() {
         let registry = crate::build::registry::Client::new(&auth, settings.delay_scale);
-        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+        let logs = crate::aws_client!(aws_sdk_cloudwatchlogs, &sdk);
         let run_key = match (&plan.context.repository, &plan.context.run_id) {
             (Some(repo), Some(run)) => format!("{repo}/{run}/{}", plan.context.run_attempt),
             _ => format!("local/{}", plan.context.commit.sha),
         };
         let tasks = crate::deploy::ecs::TaskEnv { logs: &logs, run_key: &run_key, region: plan.aws_region.as_deref() };
         // The deploy-time doctor reads ECS services' target groups; an image's size paces its pull.
-        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+        let elb = crate::aws_client!(aws_sdk_elasticloadbalancingv2, &sdk);
         let image_bytes: Vec<Option<u64>> = report.components.iter().map(|c| c.build.image_bytes).collect();
         let deploys = futures::stream::iter(to_deploy)
             .map(|(i, d, digest)| {
@@ -441,19 +433,16 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                         TargetPlan::Ecs(d) => {
                             let ignore = &plan.limits.ignore_checks;
                             let doctor = crate::deploy::ecs::doctor::Examine { elb, image_bytes, ignore };
-                            crate::deploy::ecs::doctor::deploy_examined(ecs, &doctor, tasks, d, &image, scale, cancel, actions)
-                                .instrument(wait("aws"))
-                                .await
+                            crate::deploy::ecs::doctor::deploy_examined(ecs, &doctor, tasks, d, &image, scale, cancel, actions).await
                         }
                         TargetPlan::Lambda(d) => {
                             let image = crate::deploy::lambda::Image { uri: &image, repository: &c.build.repository, digest: &digest };
-                            crate::deploy::lambda::deploy(lambda, registry, d, image, scale, cancel, actions).instrument(wait("aws")).await
+                            crate::deploy::lambda::deploy(lambda, registry, d, image, scale, cancel, actions).await
                         }
                         TargetPlan::Beanstalk(d) => {
                             let image = crate::deploy::beanstalk::Image { uri: &image, digest: &digest };
                             let commit = &plan.context.commit.sha;
                             crate::deploy::beanstalk::deploy(beanstalk, s3, d, &c.build, &c.name, image, commit, scale, cancel, actions)
-                                .instrument(wait("aws"))
                                 .await
                         }
                     };
@@ -499,7 +488,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         }
     }
     let phase = PhaseLog::open(actions, style, "report", None);
-    let extra = notifier.finish(plan, &report).instrument(wait("notify")).await;
+    let extra = notifier.finish(plan, &report).await;
     // finish() has shown each warning already; the summary lists them too.
     for w in extra {
         if !report.warnings.contains(&w) {
@@ -616,8 +605,8 @@ async fn build_one(
         BuildReport { content_tag: Some(content_tag), image: Some(req.image()), tags: c.build.tags.clone(), ..BuildReport::default() };
     match plan.builder.kind {
         BuilderKind::Codebuild => {
-            let cb = aws_sdk_codebuild::Client::new(sdk);
-            let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+            let cb = crate::aws_client!(aws_sdk_codebuild, sdk);
+            let logs = crate::aws_client!(aws_sdk_cloudwatchlogs, sdk);
             let project = plan.builder.codebuild_project.as_deref().unwrap_or_default();
             let (built, build_id) = crate::build::codebuild::build(
                 &cb,

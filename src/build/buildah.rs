@@ -209,7 +209,7 @@ pub(super) async fn build(
                 Stream::Stderr,
                 &format!("registry {} answered with a temporary error; pushing again (attempt {})", auth.host, attempt + 1),
             );
-            tokio::time::sleep(registry::backoff(attempt, opts.delay_scale)).await;
+            crate::timings::sleep("registry", registry::backoff(attempt, opts.delay_scale)).await;
             continue;
         }
         done.check(&push).with_context(|| format!("pushing {first} to registry {} failed after {attempt} attempt(s)", auth.host))?;

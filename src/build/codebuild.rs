@@ -268,7 +268,7 @@ pub async fn build(
                 let failure = classify(&e);
                 attempt += 1;
                 if failure.is_retryable() && attempt < MAX_TRANSIENT {
-                    tokio::time::sleep(backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale))).await;
+                    crate::timings::sleep("aws", backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale))).await;
                     continue;
                 }
                 if failure.kind == FailureKind::NotFound {
@@ -353,7 +353,7 @@ async fn watch(
                     last_lines: last_lines(&tail),
                 }.into());
             }
-            _ = tokio::time::sleep(pause) => {}
+            _ = crate::timings::sleep("aws", pause) => {}
         }
         if Instant::now() >= deadline {
             stop(cb, id, actions).await;

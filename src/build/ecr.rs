@@ -489,7 +489,7 @@ pub async fn check_scan(
         };
         tokio::select! {
             _ = cancel.cancelled() => anyhow::bail!("cancelled while waiting for the ECR scan of {resource}"),
-            _ = tokio::time::sleep(pause) => {}
+            _ = crate::timings::sleep("aws", pause) => {}
         }
     }
 }

@@ -349,7 +349,7 @@ impl Client {
         loop {
             attempt += 1;
             let req = self.authorize(build(self.http.request(method.clone(), &url)), &scope).await?;
-            let result = req.send().await;
+            let result = crate::timings::waiting("registry", req.send()).await;
             match result {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !challenged => {
                     challenged = true;
@@ -382,7 +382,7 @@ impl Client {
                         .context(format!("cannot reach registry {} ({method} {path}) after {ATTEMPTS} attempts", self.auth.host)));
                 }
             }
-            tokio::time::sleep(backoff(attempt, self.delay_scale)).await;
+            crate::timings::sleep("registry", backoff(attempt, self.delay_scale)).await;
         }
     }
 
@@ -433,14 +433,15 @@ impl Client {
         let resp = loop {
             attempt += 1;
             let result =
-                self.http.get(realm).query(&query).basic_auth(&self.auth.username, Some(self.auth.password.expose_secret())).send().await;
+                self.http.get(realm).query(&query).basic_auth(&self.auth.username, Some(self.auth.password.expose_secret())).send();
+            let result = crate::timings::waiting("registry", result).await;
             match result {
                 Ok(r) if transient_status(r.status()) && attempt < ATTEMPTS => {}
                 Ok(r) => break r,
                 Err(_) if attempt < ATTEMPTS => {}
                 Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot reach the token service {realm}"))),
             }
-            tokio::time::sleep(backoff(attempt, self.delay_scale)).await;
+            crate::timings::sleep("registry", backoff(attempt, self.delay_scale)).await;
         };
         if !resp.status().is_success() {
             return Err(self.http_error(resp, &format!("getting a token from {realm} for {scope}")).await);

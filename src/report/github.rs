@@ -137,7 +137,7 @@ impl GithubClient {
     }
 
     async fn pause(&self, attempt: u32) {
-        tokio::time::sleep(std::time::Duration::from_secs_f64(f64::from(attempt) * self.delay_scale)).await;
+        crate::timings::sleep("notify", std::time::Duration::from_secs_f64(f64::from(attempt) * self.delay_scale)).await;
     }
 
     /// A read, retried on 5xx, 429 and transport errors.
@@ -151,7 +151,7 @@ impl GithubClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.crab.get(path, query).await.map_err(|e| classify(e, what, permission)) {
+            match crate::timings::waiting("notify", self.crab.get(path, query)).await.map_err(|e| classify(e, what, permission)) {
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => self.pause(attempt).await,
                 other => return other,
             }
@@ -180,11 +180,10 @@ impl GithubClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let sent: Result<Created, _> = self
-                .crab
-                .post(format!("{}/deployments", self.repo_path), Some(&body))
-                .await
-                .map_err(|e| classify(e, &what, "deployments: write"));
+            let sent: Result<Created, _> =
+                crate::timings::waiting("notify", self.crab.post(format!("{}/deployments", self.repo_path), Some(&body)))
+                    .await
+                    .map_err(|e| classify(e, &what, "deployments: write"));
             match sent {
                 Ok(created) => return Ok(created.id),
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => {
@@ -223,7 +222,9 @@ impl GithubClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let sent: Result<Value, _> = self.crab.post(&path, Some(&status)).await.map_err(|e| classify(e, &what, "deployments: write"));
+            let sent: Result<Value, _> = crate::timings::waiting("notify", self.crab.post(&path, Some(&status)))
+                .await
+                .map_err(|e| classify(e, &what, "deployments: write"));
             match sent {
                 Ok(_) => return Ok(()),
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => {
@@ -283,16 +284,16 @@ impl GithubClient {
         };
         let payload = json!({ "body": body });
         let sent: Result<Created, _> = match existing {
-            Some(id) => self
-                .crab
-                .patch(format!("{}/issues/comments/{id}", self.repo_path), Some(&payload))
-                .await
-                .map_err(|e| classify(e, &what, "pull-requests: write")),
-            None => self
-                .crab
-                .post(format!("{}/issues/{number}/comments", self.repo_path), Some(&payload))
-                .await
-                .map_err(|e| classify(e, &what, "pull-requests: write")),
+            Some(id) => {
+                crate::timings::waiting("notify", self.crab.patch(format!("{}/issues/comments/{id}", self.repo_path), Some(&payload)))
+                    .await
+                    .map_err(|e| classify(e, &what, "pull-requests: write"))
+            }
+            None => {
+                crate::timings::waiting("notify", self.crab.post(format!("{}/issues/{number}/comments", self.repo_path), Some(&payload)))
+                    .await
+                    .map_err(|e| classify(e, &what, "pull-requests: write"))
+            }
         };
         sent.map(|c| c.id)
     }

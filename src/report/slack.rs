@@ -415,7 +415,7 @@ impl SlackClient {
         // idempotency key), so a retry that succeeds says it may be a double.
         let mut maybe_posted = false;
         for attempt in 1..=self.retry.attempts {
-            let wait = match request().send().await {
+            let wait = match crate::timings::waiting("notify", request().send()).await {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = resp
@@ -457,7 +457,7 @@ impl SlackClient {
             };
             if attempt < self.retry.attempts {
                 tracing::debug!(what, attempt, %last, ?wait, "slack: retrying");
-                tokio::time::sleep(wait).await;
+                crate::timings::sleep("notify", wait).await;
                 backoff *= 2;
             }
         }

@@ -832,7 +832,7 @@ impl Run<'_> {
             }
             let pause = self.pace.next_pause().min(deadline.saturating_duration_since(Instant::now()));
             tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
+                _ = crate::timings::sleep("aws", pause) => {}
                 _ = self.cancel.cancelled() => {}
             }
         }
@@ -977,7 +977,7 @@ impl Run<'_> {
         }
         let pause = self.pace.next_pause().min(self.pace.deadline - now);
         tokio::select! {
-            _ = tokio::time::sleep(pause) => Ok(()),
+            _ = crate::timings::sleep("aws", pause) => Ok(()),
             _ = self.cancel.cancelled() => Err(Stop::Cancelled),
         }
     }

@@ -54,7 +54,7 @@ pub async fn deploy(
         Err(e) => (RunResult::Failure, Some(chain_message(&e))),
     };
     // What serves is what runs: one last look, whatever the verdict said,
-    // unless the look that judged success just said it.
+    // unless the look that judged success showed the rollout settled.
     let judged_on_a_look = result == RunResult::Success && report.serving_detail.is_some();
     if !judged_on_a_look
         && let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await
@@ -327,7 +327,7 @@ async fn register(
         if attempt >= ATTEMPTS {
             return Err(failed);
         }
-        tokio::time::sleep(crate::aws::backoff(attempt, crate::aws::scaled(1.0, scale), crate::aws::scaled(20.0, scale))).await;
+        crate::timings::sleep("aws", crate::aws::backoff(attempt, crate::aws::scaled(1.0, scale), crate::aws::scaled(20.0, scale))).await;
     }
 }
 

@@ -270,12 +270,12 @@ impl Run<'_> {
                 return Ok(());
             }
             tokio::select! {
-                _ = tokio::time::sleep(pace.next_pause()) => {}
+                _ = crate::timings::sleep("aws", pace.next_pause()) => {}
                 _ = self.cancel.cancelled() => {}
             }
         };
         // What the task wrote last may land after it stopped.
-        tokio::time::sleep(Duration::from_secs_f64((1.0 * self.scale).min(1.0))).await;
+        crate::timings::sleep("aws", Duration::from_secs_f64((1.0 * self.scale).min(1.0))).await;
         self.follow_logs(&mut tail, report).await;
         report.seconds = Some(started.elapsed().as_secs_f64());
         self.judge(&stopped, container, report);
@@ -327,7 +327,7 @@ impl Run<'_> {
                 self.say("before-deploy: task STOPPED");
                 break;
             }
-            tokio::time::sleep(Duration::from_secs_f64((2.0 * self.scale).max(0.01))).await;
+            crate::timings::sleep("aws", Duration::from_secs_f64((2.0 * self.scale).max(0.01))).await;
         }
         self.follow_logs(tail, report).await;
     }

@@ -23,7 +23,6 @@ use aws_sdk_ecs::types::{
     Deployment, DeploymentRolloutState, Service, ServiceDeployment, ServiceDeploymentLifecycleStage,
     ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
 };
-use tracing::Instrument;
 
 use crate::cancel::Cancel;
 use crate::deploy::Pace;
@@ -31,7 +30,6 @@ use crate::error::chain_message;
 use crate::gha::Actions;
 use crate::outcome::DeployReport;
 use crate::settings::WaitUntil;
-use crate::timings::wait;
 
 /// The deployment this run started.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -77,17 +75,11 @@ pub struct Look {
 }
 
 /// One look: DescribeServices and, when we know it, DescribeServiceDeployments.
+/// Should our service deployment turn SUCCESSFUL between the two, the
+/// service is described again, so the look's events and counts show the
+/// rollout it judges complete.
 pub async fn look(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Result<Look> {
-    let out = ecs
-        .describe_services()
-        .cluster(&ours.cluster)
-        .services(&ours.service)
-        .send()
-        .await
-        .with_context(|| format!("describing service {} in cluster {} (ecs:DescribeServices)", ours.service, ours.cluster))?;
-    let service = out.services().first().cloned().with_context(|| {
-        format!("service {} in cluster {} is gone (DescribeServices returned it as missing)", ours.service, ours.cluster)
-    })?;
+    let mut service = describe_service(ecs, ours).await?;
     let (mut service_deployment, mut missing) = (None, false);
     if let Some(arn) = &ours.service_deployment {
         let out = ecs
@@ -99,7 +91,25 @@ pub async fn look(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Result<Look
         service_deployment = out.service_deployments().first().cloned();
         missing = service_deployment.is_none() && out.failures().iter().any(|f| f.arn() == Some(arn.as_str()));
     }
+    let succeeded = service_deployment.as_ref().and_then(ServiceDeployment::status) == Some(&ServiceDeploymentStatus::Successful);
+    if succeeded && !settled_on(&service, &ours.task_definition) {
+        service = describe_service(ecs, ours).await?;
+    }
     Ok(Look { service, service_deployment, service_deployment_missing: missing })
+}
+
+async fn describe_service(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Result<Service> {
+    let out = ecs
+        .describe_services()
+        .cluster(&ours.cluster)
+        .services(&ours.service)
+        .send()
+        .await
+        .with_context(|| format!("describing service {} in cluster {} (ecs:DescribeServices)", ours.service, ours.cluster))?;
+    out.services()
+        .first()
+        .cloned()
+        .with_context(|| format!("service {} in cluster {} is gone (DescribeServices returned it as missing)", ours.service, ours.cluster))
 }
 
 fn short(arn: &str) -> &str {
@@ -143,6 +153,21 @@ pub fn running_text(service: &Service) -> String {
         service.task_definition().map(|t| format!("{} (no deployment listed)", short(t))).unwrap_or_else(|| "nothing".into())
     } else {
         parts.join("; ")
+    }
+}
+
+/// Whether the service runs `task_definition` alone, its rollout complete
+/// (or, behind a Classic Load Balancer, with no rollout state, at its count).
+fn settled_on(service: &Service, task_definition: &str) -> bool {
+    match service.deployments() {
+        [d] => {
+            d.task_definition() == Some(task_definition)
+                && match d.rollout_state() {
+                    Some(r) => r == &DeploymentRolloutState::Completed,
+                    None => d.running_count() == d.desired_count(),
+                }
+        }
+        _ => false,
     }
 }
 
@@ -433,8 +458,12 @@ pub async fn watch(
                 failed_looks = 0;
                 narrator.show(&l, ours, actions, report);
                 report.serving_revision = serving(&l.service);
-                report.serving_detail = Some(running_text(&l.service));
                 if let Some(v) = judge(&l, ours, wait_until) {
+                    // What serves, said from this look when it shows the
+                    // rollout settled on ours; else the deploy looks again.
+                    if matches!(v, Verdict::Succeeded { .. }) && settled_on(&l.service, &ours.task_definition) {
+                        report.serving_detail = Some(running_text(&l.service));
+                    }
                     return Ok(v);
                 }
                 now_at = stage(&l, ours);
@@ -457,7 +486,7 @@ pub async fn watch(
         let jitter = 0.8 + 0.4 * fastrand::f64();
         let pause = pause_after(now_at, &pace, now - started, looks, jitter).min(pace.deadline - now);
         tokio::select! {
-            _ = tokio::time::sleep(pause).instrument(wait("aws")) => {}
+            _ = crate::timings::sleep("aws", pause) => {}
             _ = cancel.cancelled() => return Ok(Verdict::Cancelled),
         }
     }

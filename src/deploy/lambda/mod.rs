@@ -428,7 +428,7 @@ impl Run<'_> {
         }
         let pause = self.pace.next_pause().min(self.pace.deadline - now);
         tokio::select! {
-            _ = tokio::time::sleep(pause) => Ok(()),
+            _ = crate::timings::sleep("aws", pause) => Ok(()),
             _ = self.cancel.cancelled() => Err(Stop::Cancelled),
         }
     }
