@@ -16,7 +16,7 @@ use crate::cli::{Cli, Subcommand};
 use crate::env_vars;
 use crate::error::{Exit, chain_message};
 use crate::gha::{Actions, Location};
-use crate::outcome::{BuildReport, ComponentReport, Phases, RunReport, RunResult, TargetRef, Warning};
+use crate::outcome::{BuildReport, ComponentReport, Phases, RunReport, RunResult, Severity, TargetRef, Warning};
 use crate::plan::{self, BuilderKind, BuilderProbe, ComponentPlan, Plan, TargetPlan};
 use crate::process::Runner;
 use crate::report::notify::{LogStyle, Notifier, PhaseEnd, PhaseLog};
@@ -514,7 +514,12 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
     let b = &c.build;
     let df = crate::checks::dockerfile::load_with_args(&b.dockerfile, &b.build_args)?;
     df.final_stage(b.target.as_deref())?;
-    let findings = crate::checks::dockerfile::check(&df, b.target.as_deref(), &plan.limits.ignore_checks);
+    let runs = match &c.deploy {
+        _ if !b.push => crate::checks::dockerfile::Runs::Nowhere,
+        Some(TargetPlan::Lambda(_)) => crate::checks::dockerfile::Runs::AsNonRoot,
+        _ => crate::checks::dockerfile::Runs::AsImageSays,
+    };
+    let findings = crate::checks::dockerfile::check_image(&df, b.target.as_deref(), runs, &plan.limits.ignore_checks);
     let mut found = crate::checks::dockerfile::to_warnings(&findings, &b.dockerfile, &plan.context.workspace, Some(&c.name));
     // The file set is the one the chosen builder sends (BuildKit and buildah
     // read exception patterns differently in corners).
@@ -533,7 +538,11 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
         }),
     );
     for w in &found {
-        actions.warning(&w.message, &Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() });
+        let at = Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() };
+        match w.severity {
+            Severity::Warning => actions.warning(&w.message, &at),
+            Severity::Notice => actions.notice(&w.message, &at),
+        }
     }
     warnings.extend(found);
     Ok(Checked {

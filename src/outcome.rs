@@ -44,11 +44,38 @@ impl RunResult {
 pub struct Warning {
     /// Check id (`DF001`, `CTX001`, ...), when it comes from a check.
     pub rule: Option<String>,
+    /// A notice for a finding whose fix is a policy choice (`DF004`).
+    #[serde(skip_serializing_if = "Severity::is_warning")]
+    pub severity: Severity,
     pub component: Option<String>,
     /// Path relative to the workspace.
     pub file: Option<String>,
     pub line: Option<usize>,
     pub message: String,
+}
+
+/// How loudly a finding is shown: `::warning` or `::notice`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Acting on it pays on every image it fires on.
+    #[default]
+    Warning,
+    /// Worth knowing; whether to act is the team's policy.
+    Notice,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+        }
+    }
+
+    pub fn is_warning(&self) -> bool {
+        *self == Severity::Warning
+    }
 }
 
 /// Build facts of one component.

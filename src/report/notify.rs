@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::gha::{Actions, Location};
-use crate::outcome::{RunReport, RunResult, Warning};
+use crate::outcome::{RunReport, RunResult, Severity, Warning};
 use crate::plan::{GithubPlan, Plan, SlackPlan};
 use crate::report::github::{DeploymentState, GithubClient, GithubError, NewDeployment, NewStatus, RunId};
 use crate::report::slack::{self, Destination, Posted, Retry, SlackClient, SlackError};
@@ -287,7 +287,7 @@ impl<'a> Notifier<'a> {
         let message = self.actions.scrub(&message);
         let title = format!("fastdeploy: {system} reporting");
         self.actions.warning(&message, &Location { title: Some(&title), ..Location::default() });
-        self.warnings.push(Warning { rule: None, component: None, file: None, line: None, message });
+        self.warnings.push(Warning { rule: None, severity: Severity::Warning, component: None, file: None, line: None, message });
     }
 }
 

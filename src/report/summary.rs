@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::outcome::{ComponentReport, RunReport, RunResult, Warning};
+use crate::outcome::{ComponentReport, RunReport, RunResult, Severity, Warning};
 use crate::plan::Plan;
 
 /// Hidden marker that identifies fastdeploy's pull request comment, so each
@@ -144,13 +144,7 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
         }
     }
 
-    if !report.warnings.is_empty() {
-        let _ = writeln!(s, "#### Warnings\n");
-        for w in &report.warnings {
-            let _ = writeln!(s, "- {}", warning_text(w));
-        }
-        let _ = writeln!(s);
-    }
+    findings_lists(&mut s, &report.warnings);
     if !report.links.is_empty() {
         let _ = writeln!(s, "#### Links\n");
         for (label, url) in &report.links {
@@ -188,15 +182,10 @@ pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, 
     if let Some(why) = &report.failure {
         let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
     }
-    if report.warnings.is_empty() {
+    if report.warnings.iter().all(|w| w.severity == Severity::Notice) {
         let _ = writeln!(s, "No Dockerfile or context warnings.\n");
-    } else {
-        let _ = writeln!(s, "#### Warnings\n");
-        for w in &report.warnings {
-            let _ = writeln!(s, "- {}", warning_text(w));
-        }
-        let _ = writeln!(s);
     }
+    findings_lists(&mut s, &report.warnings);
     let run = match ctx.run_url() {
         Some(url) => format!("[run {}]({url}), attempt {}", ctx.run_id.as_deref().unwrap_or_default(), ctx.run_attempt),
         None => "a local run".to_string(),
@@ -349,6 +338,22 @@ pub fn phases_text(report: &RunReport) -> String {
         .join(" · ")
 }
 
+/// The warnings, then the notices (findings whose fix is a policy choice)
+/// under their own heading, so the ones to act on are not lost among them.
+fn findings_lists(s: &mut String, findings: &[Warning]) {
+    for (severity, heading) in [(Severity::Warning, "Warnings"), (Severity::Notice, "Notices")] {
+        let mut listed = findings.iter().filter(|w| w.severity == severity).peekable();
+        if listed.peek().is_none() {
+            continue;
+        }
+        let _ = writeln!(s, "#### {heading}\n");
+        for w in listed {
+            let _ = writeln!(s, "- {}", warning_text(w));
+        }
+        let _ = writeln!(s);
+    }
+}
+
 /// A warning as one Markdown line: rule, component, place, message.
 pub fn warning_text(w: &Warning) -> String {
     let mut s = String::new();
@@ -447,5 +452,25 @@ mod tests {
     #[test]
     fn table_cells_cannot_break_the_table() {
         assert_eq!(cell("a|b\nc <b>"), "a\\|b c &lt;b&gt;");
+    }
+
+    /// DF004 is a notice: listed after the warnings, under its own heading,
+    /// so a reader sees first what to act on.
+    #[test]
+    fn notices_are_listed_apart_after_the_warnings() {
+        let w = |rule: &str, severity| Warning {
+            rule: Some(rule.into()),
+            severity,
+            component: None,
+            file: None,
+            line: None,
+            message: "m".into(),
+        };
+        let mut s = String::new();
+        findings_lists(&mut s, &[w("DF004", Severity::Notice), w("DF003", Severity::Warning)]);
+        assert_eq!(s, "#### Warnings\n\n- **DF003** m\n\n#### Notices\n\n- **DF004** m\n\n");
+        let mut only_notices = String::new();
+        findings_lists(&mut only_notices, &[w("DF004", Severity::Notice)]);
+        assert!(!only_notices.contains("Warnings"), "{only_notices}");
     }
 }

@@ -159,3 +159,27 @@ fn a_missing_dockerfile_exits_2_naming_it() {
     let out = run(ws.path(), &[("INPUT_DOCKERFILE", "services/api/Dockerfile")]);
     expect_exit_2(&out, &["services/api/Dockerfile"]);
 }
+
+/// DF004 (root) is a policy choice: a `::notice`, while DF003 stays a
+/// `::warning`; a pull request's build is not pushed, so it gets no DF004.
+#[test]
+fn findings_are_warnings_or_notices_and_an_unpushed_build_gets_no_df004() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("Dockerfile"), "FROM python:3.12-slim\nRUN pip install flask\nCMD [\"python\"]\n").unwrap();
+    let annotations = |out: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("::warning file=Dockerfile") || l.starts_with("::notice file=Dockerfile"))
+            .map(|l| l.split("::").take(2).collect::<Vec<_>>().join("::"))
+            .collect()
+    };
+    let pushed = annotations(&run(ws.path(), &[]));
+    assert_eq!(pushed, ["::notice file=Dockerfile,line=1,title=DF004", "::warning file=Dockerfile,line=2,title=DF003"]);
+
+    let pr_event = crate::sandbox::repo_root().join("tests/fixtures/events/pull_request.json");
+    let pull_request = run(
+        ws.path(),
+        &[("GITHUB_EVENT_NAME", "pull_request"), ("GITHUB_EVENT_PATH", pr_event.to_str().unwrap()), ("GITHUB_REF", "refs/pull/7/merge")],
+    );
+    assert_eq!(annotations(&pull_request), ["::warning file=Dockerfile,line=2,title=DF003"]);
+}

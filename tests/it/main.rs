@@ -12,6 +12,7 @@ mod codebuild;
 mod context_guard;
 mod credentials;
 mod dockerfile;
+mod dockerfile_corpus;
 mod doctor;
 mod e2e;
 mod e2e_buildx;

@@ -215,6 +215,7 @@ fn report(result: RunResult) -> RunReport {
         warnings: vec![
             Warning {
                 rule: Some("DF003".into()),
+                severity: fastdeploy::outcome::Severity::Warning,
                 component: Some("backend".into()),
                 file: Some("backend/Dockerfile".into()),
                 line: Some(4),
@@ -222,6 +223,7 @@ fn report(result: RunResult) -> RunReport {
             },
             Warning {
                 rule: Some("CTX001".into()),
+                severity: fastdeploy::outcome::Severity::Warning,
                 component: Some("frontend".into()),
                 file: None,
                 line: None,

@@ -206,6 +206,7 @@ pub fn check_limits(report: &ContextReport, warn_bytes: u64, max_bytes: u64) -> 
     if report.total_bytes > warn_bytes {
         warnings.push(Warning {
             rule: Some(RULE_TOO_LARGE.into()),
+            severity: crate::outcome::Severity::Warning,
             component: None,
             file: None,
             line: None,
@@ -220,6 +221,7 @@ pub fn check_limits(report: &ContextReport, warn_bytes: u64, max_bytes: u64) -> 
     for o in report.offenders.iter().filter(|o| o.bytes >= OFFENDER_WARN_BYTES) {
         warnings.push(Warning {
             rule: Some(RULE_OFFENDER.into()),
+            severity: crate::outcome::Severity::Warning,
             component: None,
             file: None,
             line: None,

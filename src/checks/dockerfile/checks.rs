@@ -6,18 +6,25 @@
 //! The rules prefer silence to noise: a finding needs evidence in the file
 //! (the install command, the missing cleanup in the same RUN), and the usual
 //! ways of doing it right (cache mounts, `--no-cache-dir`, removal in the
-//! same RUN, builder stages) all count as right.
+//! same RUN, builder stages) all count as right. Each rule looks only where
+//! acting on it pays: the stages BuildKit builds for the target, and for
+//! what the image ships or how it runs, only the final image's own stages.
+//! Their firing rates on real Dockerfiles are measured by
+//! `tests/it/dockerfile_corpus.rs`.
 
 use std::collections::BTreeSet;
 
 use super::shell::{self, Command};
 use super::{Args, Base, CopySource, Dockerfile, ImageRef, Instruction, Keyword, Stage};
+use crate::outcome::Severity;
 
 /// A check's identity, for docs, `ignore-checks` and the summary.
 #[derive(Debug, Clone, Copy)]
 pub struct Rule {
     pub id: &'static str,
     pub title: &'static str,
+    /// `Notice` where the fix is a policy choice rather than a clear gain.
+    pub severity: Severity,
     run: for<'a> fn(&Ctx<'a>, &mut Vec<Hit<'a>>),
 }
 
@@ -25,25 +32,55 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     pub rule: &'static str,
+    pub severity: Severity,
     /// 1-based line of the instruction to change.
     pub line: usize,
     pub message: String,
 }
 
+const WARNING: Severity = Severity::Warning;
+
 pub const RULES: &[Rule] = &[
-    Rule { id: "DF001", title: "build tools or -dev packages in the final stage", run: build_tools_in_final },
-    Rule { id: "DF002", title: "whole build context copied before installing dependencies", run: context_copy_before_deps },
-    Rule { id: "DF003", title: "package manager cache left in the layer", run: caches_left },
-    Rule { id: "DF004", title: "final stage runs as root", run: runs_as_root },
-    Rule { id: "DF005", title: "base image untagged or `latest`", run: floating_base },
-    Rule { id: "DF006", title: "single stage installs compilers", run: single_stage_compilers },
+    Rule { id: "DF001", title: "build tools or -dev packages in the final stage", severity: WARNING, run: build_tools_in_final },
+    Rule {
+        id: "DF002",
+        title: "whole build context copied before installing dependencies",
+        severity: WARNING,
+        run: context_copy_before_deps,
+    },
+    Rule { id: "DF003", title: "package manager cache left in the layer", severity: WARNING, run: caches_left },
+    // Whether a container may run as root is the team's policy (and some
+    // images need it), so this one is a notice, and only for pushed images.
+    Rule { id: "DF004", title: "final stage runs as root", severity: Severity::Notice, run: runs_as_root },
+    Rule { id: "DF005", title: "base image of the final image untagged or `latest`", severity: WARNING, run: floating_base },
+    Rule { id: "DF006", title: "single stage installs compilers", severity: WARNING, run: single_stage_compilers },
 ];
 
+/// Where the image will run, as far as the checks care: `DF004` is about
+/// the user a container runs as, which only matters where the image's
+/// `USER` decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// Built and not pushed (a pull request's build): it never runs.
+    Nowhere,
+    /// As the platform's own unprivileged user, whatever the image says
+    /// (Lambda runs every function as its default least-privileged user).
+    AsNonRoot,
+    /// As the image's `USER` says (ECS, Elastic Beanstalk, or anywhere the
+    /// pushed image is pulled).
+    AsImageSays,
+}
+
 /// Runs every rule not in `ignore` (ids, any case) against the image built
-/// from `target` (or the last stage).
+/// from `target` (or the last stage), an image that is pushed.
 pub fn check(df: &Dockerfile, target: Option<&str>, ignore: &[String]) -> Vec<Finding> {
+    check_image(df, target, Runs::AsImageSays, ignore)
+}
+
+/// Like [`check`], for an image that runs as `runs` says.
+pub fn check_image(df: &Dockerfile, target: Option<&str>, runs: Runs, ignore: &[String]) -> Vec<Finding> {
     let final_stage = df.final_stage(target).unwrap_or_else(|_| &df.stages()[df.stages().len() - 1]);
-    let ctx = Ctx { df, lineage: df.lineage(final_stage), final_stage };
+    let ctx = Ctx { df, lineage: df.lineage(final_stage), built: built_stages(df, final_stage), final_stage, runs };
     let mut findings = Vec::new();
     for rule in RULES {
         if ignore.iter().any(|i| i.trim().eq_ignore_ascii_case(rule.id)) {
@@ -53,6 +90,7 @@ pub fn check(df: &Dockerfile, target: Option<&str>, ignore: &[String]) -> Vec<Fi
         (rule.run)(&ctx, &mut hits);
         findings.extend(hits.into_iter().filter(|h| !h.at.ignores(rule.id)).map(|h| Finding {
             rule: rule.id,
+            severity: rule.severity,
             line: h.at.line,
             message: h.message,
         }));
@@ -62,11 +100,48 @@ pub fn check(df: &Dockerfile, target: Option<&str>, ignore: &[String]) -> Vec<Fi
     findings
 }
 
+/// The stages BuildKit builds for `target`: its lineage and every stage it
+/// takes files from (`COPY --from`, `RUN --mount=from=`), with theirs, in
+/// file order. A stage outside this set is never built, so nothing in it
+/// costs anything.
+fn built_stages<'a>(df: &'a Dockerfile, target: &'a Stage) -> Vec<&'a Stage> {
+    let stages = df.stages();
+    let mut built = vec![false; stages.len()];
+    let mut todo = vec![target.index];
+    while let Some(i) = todo.pop() {
+        if std::mem::replace(&mut built[i], true) {
+            continue;
+        }
+        let stage = &stages[i];
+        if let Base::Stage(b) = stage.base {
+            todo.push(b);
+        }
+        for ins in &stage.instructions {
+            let copied = (ins.keyword == Keyword::Copy).then(|| ins.flag("from")).flatten();
+            let mounted = (ins.keyword == Keyword::Run).then(|| ins.flag_values("mount").filter_map(mount_from)).into_iter().flatten();
+            for from in copied.into_iter().chain(mounted) {
+                if let CopySource::Stage(s) = df.copy_source(from, stage) {
+                    todo.push(s);
+                }
+            }
+        }
+    }
+    stages.iter().filter(|s| built[s.index]).collect()
+}
+
+/// The `from=` of a `--mount` spec.
+fn mount_from(spec: &str) -> Option<&str> {
+    spec.split(',').filter_map(|kv| kv.split_once('=')).find(|(k, _)| k.trim() == "from").map(|(_, v)| v.trim())
+}
+
 struct Ctx<'a> {
     df: &'a Dockerfile,
     /// Stages whose layers are in the final image, root first.
     lineage: Vec<&'a Stage>,
+    /// Stages built for the final image (its lineage and its builders).
+    built: Vec<&'a Stage>,
     final_stage: &'a Stage,
+    runs: Runs,
 }
 
 impl Ctx<'_> {
@@ -78,10 +153,8 @@ impl Ctx<'_> {
         self.lineage.iter().any(|stage| {
             stage.instructions.iter().any(|i| {
                 let copied = i.keyword == Keyword::Copy && i.flag("from").is_some_and(|f| self.is_other_stage(f, stage));
-                let mounted = i.keyword == Keyword::Run
-                    && i.flag_values("mount").any(|m| {
-                        m.split(',').filter_map(|kv| kv.split_once('=')).any(|(k, v)| k.trim() == "from" && self.is_other_stage(v, stage))
-                    });
+                let mounted =
+                    i.keyword == Keyword::Run && i.flag_values("mount").filter_map(mount_from).any(|from| self.is_other_stage(from, stage));
                 copied || mounted
             })
         })
@@ -215,6 +288,32 @@ fn is_build_tool(package: &str) -> bool {
         .any(|p| package.strip_prefix(p).is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')))
 }
 
+/// Compilers proper, which DF006 asks for before it suggests a builder
+/// stage: `-dev` headers or `make` alone add little to an image, a C
+/// compiler or a language toolchain adds hundreds of MB.
+fn is_compiler(package: &str) -> bool {
+    const COMPILERS: &[&str] = &[
+        "build-essential",
+        "build-base",
+        "alpine-sdk",
+        "gcc",
+        "g++",
+        "gcc-c++",
+        "clang",
+        "gfortran",
+        "golang",
+        "golang-go",
+        "go",
+        "rustc",
+        "cargo",
+        "rust",
+    ];
+    COMPILERS.contains(&package)
+        || ["gcc-", "g++-", "clang-"]
+            .iter()
+            .any(|p| package.strip_prefix(p).is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')))
+}
+
 /// Build tools a RUN installs and does not remove again in the same RUN.
 fn build_tools_left(commands: &[Command]) -> Vec<String> {
     let ops: Vec<PackageOp> = commands.iter().filter_map(package_op).collect();
@@ -239,20 +338,31 @@ fn toolchain_image(image: &ImageRef) -> bool {
     matches!(image.short_name(), "golang" | "rust" | "gcc" | "buildpack-deps" | "maven" | "gradle" | "dotnet/sdk")
 }
 
-/// Evidence that the final image carries build tools: (instruction, what).
-fn build_tool_evidence<'a>(ctx: &Ctx<'a>) -> Vec<(&'a Instruction, String)> {
+/// Evidence that the final image carries build tools.
+struct Evidence<'a> {
+    at: &'a Instruction,
+    what: String,
+    /// A compiler or toolchain, not only headers or build helpers.
+    compiler: bool,
+}
+
+fn build_tool_evidence<'a>(ctx: &Ctx<'a>) -> Vec<Evidence<'a>> {
     let mut out = Vec::new();
     let root = ctx.lineage[0];
     if let Base::Image(image) = &root.base
         && toolchain_image(image)
     {
-        out.push((&root.from, format!("is based on `{}`, a toolchain image", image.raw)));
+        out.push(Evidence { at: &root.from, what: format!("is based on `{}`, a toolchain image", image.raw), compiler: true });
     }
     for stage in &ctx.lineage {
         for (ins, cmds) in runs(stage) {
             let left = build_tools_left(&cmds);
             if !left.is_empty() {
-                out.push((ins, format!("installs {} on line {} and keeps them", backticked(&left), ins.line)));
+                out.push(Evidence {
+                    at: ins,
+                    what: format!("installs {} on line {} and keeps them", backticked(&left), ins.line),
+                    compiler: left.iter().any(|p| is_compiler(p)),
+                });
             }
         }
     }
@@ -264,7 +374,7 @@ fn build_tools_in_final<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
         return; // DF006's case.
     }
     let stage = ctx.final_stage.label();
-    for (at, what) in build_tool_evidence(ctx) {
+    for Evidence { at, what, .. } in build_tool_evidence(ctx) {
         hits.push(Hit {
             at,
             message: format!(
@@ -279,7 +389,10 @@ fn single_stage_compilers<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
     if ctx.has_builder_stage() {
         return; // DF001's case.
     }
-    for (at, what) in build_tool_evidence(ctx) {
+    // Headers alone (`libpq-dev` for a driver) are DF001's business in a
+    // multi-stage build; here, without a compiler, a builder stage would
+    // save little.
+    for Evidence { at, what, .. } in build_tool_evidence(ctx).into_iter().filter(|e| e.compiler) {
         hits.push(Hit {
             at,
             message: format!(
@@ -350,7 +463,9 @@ fn is_context_copy(ins: &Instruction) -> bool {
 }
 
 fn context_copy_before_deps<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
-    for stage in ctx.df.stages() {
+    // Builders count (their reinstall is build time too); stages the target
+    // does not need are never built.
+    for stage in &ctx.built {
         let mut copy: Option<&Instruction> = None;
         let mut installed_before: BTreeSet<&'static str> = BTreeSet::new();
         'instructions: for ins in &stage.instructions {
@@ -475,14 +590,72 @@ fn is_pip_install(cmd: &Command) -> bool {
     rest.first().is_some_and(|a| a == "install")
 }
 
+/// Whether a `pip install` leaves pip's cache behind: it downloads or
+/// builds something, without `--no-cache-dir` (or the `--no-cache`
+/// abbreviation pip accepts). Two installs that leave next to nothing do
+/// not count: pip upgrading itself (a few MB of its own wheels), and local
+/// wheels or directories with `--no-deps`/`--no-index` (nothing downloaded,
+/// and pip never caches a wheel it builds from a local directory).
+fn pip_caches(cmd: &Command) -> bool {
+    const TAKES_VALUE: &[&str] = &[
+        "-c",
+        "--constraint",
+        "-i",
+        "--index-url",
+        "--extra-index-url",
+        "-f",
+        "--find-links",
+        "-t",
+        "--target",
+        "--prefix",
+        "--root",
+        "--trusted-host",
+        "--upgrade-strategy",
+        "--platform",
+        "--python-version",
+    ];
+    if !is_pip_install(cmd) {
+        return false;
+    }
+    let mut packages = Vec::new();
+    let (mut requirements, mut offline) = (false, false);
+    let mut args = cmd.args().iter().skip_while(|a| *a != "install").skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            a if a.starts_with("--no-cache") => return false,
+            "-r" | "--requirement" | "-e" | "--editable" => requirements = true,
+            "--no-deps" | "--no-index" => offline = true,
+            a if a.starts_with("--requirement=") || (a.starts_with("-r") && !a.starts_with("--")) => requirements = true,
+            a if TAKES_VALUE.contains(&a) => {
+                args.next();
+            }
+            a if !a.starts_with('-') => packages.push(a),
+            _ => {}
+        }
+    }
+    if requirements {
+        return true;
+    }
+    let self_upgrade = packages.iter().all(|p| matches!(package_name(p).as_str(), "pip" | "setuptools" | "wheel"));
+    let local_only = offline && packages.iter().all(|p| p.starts_with(['/', '.', '$', '~']) || p.ends_with(".whl"));
+    let leaves_next_to_nothing = packages.is_empty() || self_upgrade || local_only;
+    !leaves_next_to_nothing
+}
+
 /// One message per package manager whose cache a RUN leaves behind.
 fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
     let mut out = Vec::new();
     let cmds = facts.commands;
     let mount_hint = |target: &str| format!("RUN --mount=type=cache,target={target}");
 
-    let apt_update = cmds.iter().any(|c| matches!(c.program_name(), "apt-get" | "apt" | "aptitude") && first_operand(c) == Some("update"));
-    if apt_update && !facts.removes("/var/lib/apt/lists") && !facts.removes("/var/lib/apt/*") && !facts.mounts("/var/lib/apt/lists") {
+    let apt = |c: &Command, sub: &str| matches!(c.program_name(), "apt-get" | "apt" | "aptitude") && first_operand(c) == Some(sub);
+    let apt_update = cmds.iter().any(|c| apt(c, "update"));
+    // `apt-get dist-clean` (apt 2.7+, Debian 13) removes the lists too.
+    let apt_clean = facts.removes("/var/lib/apt/lists")
+        || facts.removes("/var/lib/apt/*")
+        || facts.mounts("/var/lib/apt/lists")
+        || cmds.iter().any(|c| apt(c, "dist-clean"));
+    if apt_update && !apt_clean {
         out.push(format!(
             "RUN on line {} runs apt-get update but leaves /var/lib/apt/lists in the layer; end the same RUN with \
              `&& rm -rf /var/lib/apt/lists/*` or use `{}`",
@@ -491,7 +664,10 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
         ));
     }
 
-    let apk = cmds.iter().any(|c| c.program_name() == "apk" && matches!(first_operand(c), Some("add" | "update")) && !c.has("--no-cache"));
+    // `--no-network` installs from what is already there: nothing is fetched.
+    let apk = cmds.iter().any(|c| {
+        c.program_name() == "apk" && matches!(first_operand(c), Some("add" | "update")) && !c.has("--no-cache") && !c.has("--no-network")
+    });
     if apk && !facts.removes("/var/cache/apk") && !facts.mounts("/var/cache/apk") && !facts.mounts("/etc/apk/cache") {
         out.push(format!(
             "RUN on line {} runs apk without --no-cache and leaves the index in /var/cache/apk; use `apk add --no-cache` \
@@ -501,7 +677,7 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
         ));
     }
 
-    let pip = cmds.iter().any(|c| is_pip_install(c) && !c.args().iter().any(|a| a.starts_with("--no-cache-dir")));
+    let pip = cmds.iter().any(pip_caches);
     let pip_clean = facts.env_set("PIP_NO_CACHE_DIR")
         || facts.removes(".cache/pip")
         || facts.removes("/root/.cache")
@@ -540,7 +716,9 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
         ));
     }
 
-    let npm = cmds.iter().any(|c| c.program_name() == "npm" && matches!(first_operand(c), Some("ci" | "install" | "i")));
+    // Only an install from the manifest caches the whole dependency tree;
+    // `npm install -g pnpm` caches one tool's tarball.
+    let npm = cmds.iter().any(|c| c.program_name() == "npm" && dependency_install(c).is_some());
     let npm_clean = facts.runs("npm", &["cache", "clean"])
         || facts.removes(".npm")
         || facts.env_set("NPM_CONFIG_CACHE")
@@ -590,10 +768,48 @@ fn caches_left<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
 
 /// Base images that already run as a non-root user.
 fn nonroot_image(image: &ImageRef) -> bool {
-    image.tag.as_deref().is_some_and(|t| t.contains("nonroot"))
+    let tag = image.tag.as_deref().unwrap_or("");
+    tag.contains("nonroot")
+        || tag.contains("rootless")
         || image.name.starts_with("cgr.dev/chainguard/")
         || image.repository().starts_with("bitnami/")
         || image.name.contains("unprivileged")
+        || image.name.contains("rootless")
+}
+
+/// Base images whose platform picks the user, whatever `USER` says: dev
+/// containers run as their `remoteUser`, Lambda runs its base images as
+/// its own unprivileged user.
+fn platform_picks_user(image: &ImageRef) -> bool {
+    ["mcr.microsoft.com/devcontainers/", "mcr.microsoft.com/vscode/devcontainers/", "public.ecr.aws/lambda/"]
+        .iter()
+        .any(|p| image.name.starts_with(p))
+}
+
+/// Images whose server steps down from root by itself: nginx, httpd and
+/// PHP's apache and fpm variants run their request-handling workers as an
+/// unprivileged user; the official database and broker images' entrypoints
+/// re-exec as their own user; linuxserver.io images run the app as `abc`.
+/// A `USER` there breaks the image more often than it helps.
+fn drops_root_itself(image: &ImageRef) -> bool {
+    let tag = image.tag.as_deref().unwrap_or("");
+    match image.short_name() {
+        "nginx" | "httpd" | "postgres" | "mysql" | "mariadb" | "mongo" | "redis" | "rabbitmq" => true,
+        "php" => tag.contains("apache") || tag.contains("fpm"),
+        _ => image.repository().starts_with("linuxserver/"),
+    }
+}
+
+/// Programs that start a process as another user: an entrypoint that uses
+/// one drops root at start, which a `USER` would break.
+const STEP_DOWN: &[&str] = &["gosu", "su-exec", "setpriv", "s6-setuidgid", "chpst", "runuser", "setuser"];
+
+fn steps_down(lineage: &[&Stage]) -> bool {
+    lineage.iter().flat_map(|s| s.instructions.iter()).any(|i| {
+        let text = if i.keyword == Keyword::Run { i.script() } else { i.text.clone() };
+        text.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '[' | ']' | ';' | '&' | '|' | '='))
+            .any(|w| STEP_DOWN.contains(&w.rsplit('/').next().unwrap_or(w)))
+    })
 }
 
 fn is_root(user: &str) -> bool {
@@ -602,6 +818,14 @@ fn is_root(user: &str) -> bool {
 }
 
 fn runs_as_root<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
+    if ctx.runs != Runs::AsImageSays || steps_down(&ctx.lineage) {
+        return;
+    }
+    let base = match &ctx.lineage[0].base {
+        Base::Image(image) if platform_picks_user(image) || drops_root_itself(image) => return,
+        Base::Image(image) => Some(image),
+        _ => None,
+    };
     let last_user = ctx.lineage.iter().flat_map(|s| s.instructions.iter()).rfind(|i| i.keyword == Keyword::User);
     match last_user {
         Some(user) => {
@@ -619,19 +843,28 @@ fn runs_as_root<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
             }
         }
         None => {
-            if let Base::Image(image) = &ctx.lineage[0].base
-                && nonroot_image(image)
-            {
+            if base.is_some_and(nonroot_image) {
                 return;
             }
+            let line = ctx.final_stage.line();
+            let how = match base {
+                // No /etc/passwd and no useradd there: a numeric id needs neither.
+                None if matches!(ctx.lineage[0].base, Base::Scratch) => {
+                    "add `USER 65532:65532` (a numeric id needs no /etc/passwd) unless the process must bind a port below 1024".to_string()
+                }
+                Some(image) if image.name.starts_with("gcr.io/distroless/") => {
+                    format!("use the `:nonroot` variant (`{}:nonroot`) or add `USER 65532:65532`", image.name)
+                }
+                Some(image) if image.short_name() == "node" => {
+                    "add `USER node` (the node image's unprivileged user) before CMD".to_string()
+                }
+                _ => "add `RUN useradd --system --uid 10001 app` (or `adduser -S -u 10001 app` on Alpine) and `USER 10001` \
+                      before CMD"
+                    .to_string(),
+            };
             hits.push(Hit {
                 at: &ctx.final_stage.from,
-                message: format!(
-                    "the final stage (FROM on line {}) has no USER, so the container runs as root; add \
-                     `RUN useradd --system --uid 10001 app` (or `adduser -S -u 10001 app` on Alpine) and `USER 10001` \
-                     before CMD",
-                    ctx.final_stage.line()
-                ),
+                message: format!("the final stage (FROM on line {line}) has no USER, so the container runs as root; {how}"),
             });
         }
     }
@@ -652,7 +885,10 @@ fn floating(image: &ImageRef) -> Option<&'static str> {
 
 fn floating_base<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
     let pin = "pin a version tag (e.g. `python:3.12-slim`) or a digest so builds are repeatable and the layer cache holds";
-    for stage in ctx.df.stages() {
+    // Only what ends up in the image: a floating runtime changes what runs
+    // without a change in the repository, while a builder's floating tag
+    // shows itself as a build that breaks, before anything is deployed.
+    for stage in &ctx.lineage {
         if let Base::Image(image) = &stage.base
             && let Some(why) = floating(image)
         {

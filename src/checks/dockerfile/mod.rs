@@ -3,7 +3,8 @@
 //! `load` reads and parses a Dockerfile (a missing or malformed file is
 //! [`BadInput`] naming the file and line); `Dockerfile::final_stage` resolves
 //! the `target` input; `check` runs the rules in [`checks`] and returns
-//! findings that `to_warnings` turns into annotations.
+//! findings that `to_warnings` turns into annotations (warnings, or notices
+//! where the fix is a policy choice).
 
 mod checks;
 mod parse;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::error::BadInput;
 use crate::outcome::Warning;
 
-pub use checks::{Finding, RULES, Rule, check};
+pub use checks::{Finding, RULES, Rule, Runs, check, check_image};
 pub use parse::{Args, Base, CopySource, Flag, Heredoc, ImageRef, Instruction, Keyword, ParseError, Stage};
 
 /// A parsed Dockerfile.
@@ -155,6 +156,7 @@ pub fn to_warnings(findings: &[Finding], dockerfile: &Path, workspace: &Path, co
         .iter()
         .map(|f| Warning {
             rule: Some(f.rule.to_string()),
+            severity: f.severity,
             component: component.map(str::to_string),
             file: Some(file.clone()),
             line: Some(f.line),

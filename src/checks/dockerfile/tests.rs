@@ -372,6 +372,19 @@ fn df002_whole_context_copy_before_dependency_install() {
     }
 }
 
+/// Corpus: a `dev` stage that reinstalls after `COPY . .` next to a
+/// `prod` target that does it right. BuildKit never builds `dev` for
+/// `--target prod`; a builder the target needs is built, and counts.
+#[test]
+fn df002_silent_in_stages_the_target_does_not_build() {
+    let text = "FROM node:22 AS dev\nCOPY . .\nRUN npm ci\nFROM node:22-slim AS deps\nCOPY package.json package-lock.json ./\nRUN npm ci\nFROM node:22-slim AS prod\nCOPY --from=deps /node_modules /node_modules\nUSER node\n";
+    assert!(check(&parse(text), Some("prod"), &[]).iter().all(|f| f.rule != "DF002"));
+    assert_eq!(check(&parse(text), Some("dev"), &[]).iter().filter(|f| f.rule == "DF002").map(|f| f.line).collect::<Vec<_>>(), vec![2]);
+    let builder =
+        "FROM node:22 AS build\nCOPY . .\nRUN npm ci && npm run build\nFROM nginx:1.27\nCOPY --from=build /dist /usr/share/nginx/html\n";
+    assert_eq!(found_rule(builder, "DF002"), vec![2]);
+}
+
 #[test]
 fn df002_silent_when_manifests_come_first_or_nothing_is_installed() {
     let ok = [
@@ -409,7 +422,8 @@ fn df003_apt_lists_left_behind() {
 #[test]
 fn df003_pip_cache() {
     assert_eq!(found_rule("FROM python:3.12-slim\nRUN pip install flask\nUSER 1\n", "DF003"), vec![2]);
-    assert_eq!(found_rule("FROM python:3.12-slim\nRUN python3 -m pip install -U pip\nUSER 1\n", "DF003"), vec![2]);
+    // `-m pip`, with a package: upgrading pip alone was noise (see below).
+    assert_eq!(found_rule("FROM python:3.12-slim\nRUN python3 -m pip install -U flask\nUSER 1\n", "DF003"), vec![2]);
     for ok in [
         "FROM python:3.12-slim\nRUN pip install --no-cache-dir flask\nUSER 1\n",
         "FROM python:3.12-slim\nENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1\nRUN pip install flask\nUSER 1\n",
@@ -421,6 +435,52 @@ fn df003_pip_cache() {
     ] {
         assert!(found_rule(ok, "DF003").is_empty(), "{ok}");
     }
+}
+
+/// Corpus (nextcloud): `apt-get dist-clean` (apt 2.7+, Debian 13) removes
+/// the lists as `rm -rf /var/lib/apt/lists/*` does.
+#[test]
+fn df003_silent_for_apt_get_dist_clean() {
+    assert!(
+        found_rule(
+            "FROM debian:13\nRUN set -ex; apt-get update; apt-get install -y --no-install-recommends rsync; apt-get dist-clean\nUSER 1\n",
+            "DF003"
+        )
+        .is_empty()
+    );
+}
+
+/// Corpus (umami): `npm install -g pnpm` caches one tool's tarball; only an
+/// install from the manifest caches the dependency tree.
+#[test]
+fn df003_silent_for_npm_install_g_of_one_tool() {
+    assert!(found_rule("FROM node:22-alpine\nRUN apk add --no-cache curl && npm install -g pnpm\nUSER node\n", "DF003").is_empty());
+    assert_eq!(found_rule("FROM node:22-alpine\nRUN npm install --production\nUSER node\n", "DF003"), vec![2]);
+}
+
+/// Corpus (healthchecks, ArchiveBox): pip upgrading itself leaves a few MB;
+/// local wheels or the project's own directory with `--no-deps` download
+/// nothing; `--no-cache` is pip's accepted abbreviation of `--no-cache-dir`.
+#[test]
+fn df003_silent_for_pip_upgrading_itself_and_local_no_deps_installs() {
+    for ok in [
+        "RUN pip install --upgrade pip setuptools wheel",
+        "RUN pip install --upgrade pip && pip install --no-cache /wheels/*",
+        "RUN pip install --no-deps \"$CODE_DIR\"",
+        "RUN pip install --no-index --find-links /wheels /wheels/*.whl",
+    ] {
+        assert!(found_rule(&format!("FROM python:3.12-slim\n{ok}\nUSER 1\n"), "DF003").is_empty(), "{ok}");
+    }
+    for leaks in ["RUN pip install --no-deps -r /tmp/requirements.txt", "RUN pip install .", "RUN pip install -U pip torch"] {
+        assert_eq!(found_rule(&format!("FROM python:3.12-slim\n{leaks}\nUSER 1\n"), "DF003"), vec![2], "{leaks}");
+    }
+}
+
+/// Corpus (matomo): `apk add --no-network` installs what is already there
+/// and fetches no index.
+#[test]
+fn df003_silent_for_apk_add_no_network() {
+    assert!(found_rule("FROM alpine:3.20\nRUN apk add --no-network --virtual .rundeps $runDeps\nUSER 1\n", "DF003").is_empty());
 }
 
 #[test]
@@ -447,13 +507,105 @@ fn df004_no_user_or_root_at_the_end() {
     assert!(found_rule("FROM golang:1.22 AS b\nFROM alpine:3.20\nCOPY --from=b /a /a\nUSER 1\n", "DF004").is_empty());
 }
 
+/// The fix is a policy choice (and some images need root), so DF004 is a
+/// notice, and only for an image that runs as its `USER` says.
+#[test]
+fn df004_is_a_notice_and_only_for_images_that_run_as_their_user() {
+    let df = parse("FROM python:3.12-slim\nCMD [\"python\"]\n");
+    let f = check(&df, None, &[]);
+    assert_eq!(f.iter().map(|f| (f.rule, f.severity)).collect::<Vec<_>>(), vec![("DF004", crate::outcome::Severity::Notice)]);
+    assert!(RULES.iter().all(|r| (r.severity == crate::outcome::Severity::Notice) == (r.id == "DF004")));
+    // A pull request's build is never pushed; Lambda runs every image as its own unprivileged user.
+    assert_eq!(check_image(&df, None, Runs::Nowhere, &[]), vec![]);
+    assert_eq!(check_image(&df, None, Runs::AsNonRoot, &[]), vec![]);
+    let w = to_warnings(&f, Path::new("/ws/Dockerfile"), Path::new("/ws"), None);
+    assert_eq!(w[0].severity, crate::outcome::Severity::Notice);
+}
+
+/// Corpus: `FROM nginx`, `FROM php:8.3-fpm`, `FROM postgres` with no USER.
+/// Their servers step down from root themselves (workers as `nginx` or
+/// `www-data`, entrypoints that re-exec as `postgres`); a USER there
+/// breaks the image more often than it helps.
+#[test]
+fn df004_silent_where_the_server_drops_root_itself() {
+    for base in [
+        "nginx:1.27-alpine",
+        "httpd:2.4",
+        "php:8.3-fpm-alpine",
+        "php:8.2-apache",
+        "postgres:16",
+        "redis:7",
+        "lscr.io/linuxserver/nginx:1.26",
+    ] {
+        assert!(found_rule(&format!("FROM {base}\nCOPY site /srv\n"), "DF004").is_empty(), "{base}");
+    }
+    assert_eq!(found_rule("FROM php:8.3-cli\nCOPY . /app\n", "DF004"), vec![1], "the CLI image runs the script as root");
+}
+
+/// Corpus: images that install gosu or su-exec and switch user in their
+/// entrypoint; a `USER` would stop the entrypoint's own setup as root.
+#[test]
+fn df004_silent_when_the_entrypoint_steps_down_with_gosu_or_su_exec() {
+    assert!(found_rule("FROM debian:12\nRUN apt-get update && apt-get install -y gosu && rm -rf /var/lib/apt/lists/*\nENTRYPOINT [\"/entrypoint.sh\"]\n", "DF004").is_empty());
+    assert!(found_rule("FROM alpine:3.20\nRUN apk add --no-cache su-exec\nUSER root\n", "DF004").is_empty());
+    assert!(found_rule("FROM alpine:3.20\nENTRYPOINT [\"/sbin/su-exec\", \"app\", \"/server\"]\n", "DF004").is_empty());
+    // A word that merely contains the name is no evidence.
+    assert_eq!(found_rule("FROM alpine:3.20\nRUN echo gosu-like > /x\n", "DF004"), vec![1]);
+}
+
+/// Corpus: `.devcontainer/Dockerfile` ending in `USER root` on
+/// `mcr.microsoft.com/devcontainers/*`, which runs as its `remoteUser`;
+/// Lambda's base images, which Lambda runs as its own user.
+#[test]
+fn df004_silent_for_dev_container_and_lambda_base_images() {
+    assert!(found_rule("FROM mcr.microsoft.com/devcontainers/rust:2-bookworm\nUSER vscode\nRUN true\nUSER root\n", "DF004").is_empty());
+    assert!(found_rule("FROM public.ecr.aws/lambda/python:3.12\nCOPY app.py ./\nCMD [\"app.handler\"]\n", "DF004").is_empty());
+}
+
+/// `FROM scratch` keeps its notice (uid 0 is root whatever the image
+/// holds, and the fix is one line), with advice that works there.
+#[test]
+fn df004_says_how_without_useradd_where_there_is_none() {
+    let message = |text: &str| check(&parse(text), None, &[]).into_iter().find(|f| f.rule == "DF004").expect("DF004").message;
+    assert!(message("FROM golang:1.22 AS b\nFROM scratch\nCOPY --from=b /app /app\n").contains("`USER 65532:65532`"));
+    assert!(message("FROM gcr.io/distroless/static-debian12\nCOPY app /app\n").contains("`gcr.io/distroless/static-debian12:nonroot`"));
+    assert!(message("FROM node:22-slim\nCOPY . .\n").contains("`USER node`"));
+    assert!(message("FROM python:3.12-slim\nCOPY . .\n").contains("useradd"));
+}
+
 #[test]
 fn df005_untagged_or_latest_bases() {
+    // The final image's own bases, and images it copies files from. (This
+    // test once expected findings on every stage of one file; those stages
+    // were not built for the final image, which was the noise.)
     let text = "FROM python AS a\nFROM node:latest AS b\nFROM ubuntu@sha256:0123\nFROM scratch\nCOPY --from=nginx /etc/nginx /etc/nginx\nCOPY --from=a /x /x\nFROM localhost:5000/app\nUSER 1\n";
-    assert_eq!(found_rule(text, "DF005"), vec![1, 2, 5, 7]);
+    let lines =
+        |target| check(&parse(text), Some(target), &[]).into_iter().filter(|f| f.rule == "DF005").map(|f| f.line).collect::<Vec<_>>();
+    assert_eq!(lines("a"), vec![1]);
+    assert_eq!(lines("b"), vec![2]);
+    assert_eq!(found_rule(text, "DF005"), vec![7]);
+    assert_eq!(
+        found_rule("FROM python AS a\nFROM scratch\nCOPY --from=nginx /etc/nginx /etc/nginx\nCOPY --from=a /x /x\nUSER 1\n", "DF005"),
+        vec![3]
+    );
+    assert!(found_rule("FROM ubuntu@sha256:0123\nUSER 1\n", "DF005").is_empty());
     assert!(found_rule("ARG TAG=3.12-slim\nFROM python:${TAG}\nUSER 1\n", "DF005").is_empty());
     assert_eq!(found_rule("ARG TAG=latest\nFROM python:${TAG}\nUSER 1\n", "DF005"), vec![2]);
     assert!(found_rule("ARG BASE\nFROM ${BASE}\nUSER 1\n", "DF005").is_empty());
+}
+
+/// Corpus: `FROM golang:latest AS build` (or `composer:latest`,
+/// `tonistiigi/xx`) feeding a pinned runtime. A builder's floating tag
+/// shows itself as a build that breaks, before anything is deployed; a
+/// stage the target does not need is never built at all.
+#[test]
+fn df005_silent_for_builder_stages_and_stages_not_built() {
+    let text = "FROM golang:latest AS build\nRUN go build -o /app\nFROM alpine:3.20 AS prod\nCOPY --from=build /app /app\nUSER 1\nFROM rocm/dev-ubuntu-22.04 AS gpu\nUSER 1\n";
+    assert!(check(&parse(text), Some("prod"), &[]).iter().all(|f| f.rule != "DF005"));
+    // Built as the target itself, `gpu` is the image: then it counts.
+    assert_eq!(check(&parse(text), Some("gpu"), &[]).iter().filter(|f| f.rule == "DF005").map(|f| f.line).collect::<Vec<_>>(), vec![6]);
+    // A floating image whose files land in the final image still counts.
+    assert_eq!(found_rule("FROM python:3.12-slim\nCOPY --from=ghcr.io/astral-sh/uv:latest /uv /bin/uv\nUSER 1\n", "DF005"), vec![2]);
 }
 
 #[test]
@@ -472,9 +624,23 @@ fn df006_single_stage_installs_compilers() {
     );
 }
 
+/// Corpus: `apt-get install -y libpq-dev` (or `make` alone) in a single
+/// stage. Headers add a few MB, not a compiler's hundreds; a builder stage
+/// would save little, so DF006 waits for a compiler.
+#[test]
+fn df006_silent_for_headers_or_make_without_a_compiler() {
+    for ok in ["libpq-dev", "libxml2-dev libxslt1-dev", "make pkg-config"] {
+        let text = format!("FROM python:3.12-slim\nRUN apt-get update && apt-get install -y {ok} && rm -rf /var/lib/apt/lists/*\nUSER 1\n");
+        assert!(found_rule(&text, "DF006").is_empty(), "{ok}");
+    }
+    let text = "FROM python:3.12-slim\nRUN apt-get update && apt-get install -y gcc libpq-dev && rm -rf /var/lib/apt/lists/*\nUSER 1\n";
+    let f = check(&parse(text), None, &[]);
+    assert!(f.iter().any(|f| f.rule == "DF006" && f.message.contains("`gcc`, `libpq-dev`")), "{f:?}");
+}
+
 #[test]
 fn silencing_by_input_and_by_comment() {
-    let text = "FROM python\n# fastdeploy:ignore=DF003\nRUN pip install flask\n# fastdeploy:ignore=df004, DF005\nFROM python:latest\nRUN pip install x\n";
+    let text = "FROM python AS base\n# fastdeploy:ignore=DF003\nRUN pip install flask\n# fastdeploy:ignore=df004, DF005\nFROM base\nRUN pip install x\n";
     assert_eq!(found(text), vec![("DF005", 1), ("DF003", 6)]);
     let df = parse(text);
     assert_eq!(check(&df, None, &["DF005".into(), " df003 ".into()]), vec![]);
