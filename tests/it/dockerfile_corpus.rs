@@ -66,22 +66,23 @@ struct Tally {
     findings: usize,
 }
 
+/// Ignored by default, not silently passed: the files are not committed
+/// (the corpus README says why and how to gather them), so a run without
+/// them would measure nothing. Run it with `cargo test --test it -- --ignored
+/// dockerfile_corpus` once they are in place; it fails if any is missing.
 #[test]
+#[ignore = "needs the corpus files, which are not committed: gather them as tests/fixtures/dockerfiles/corpus/README.md says"]
 fn each_check_fires_on_a_bounded_share_of_real_dockerfiles() {
     let entries = manifest();
     assert!(entries.len() >= 300, "the corpus names {} files; it is meant to hold a few hundred", entries.len());
     let files = corpus_dir().join("files");
     let present: Vec<&Entry> = entries.iter().filter(|e| files.join(&e.file).is_file()).collect();
-    if present.is_empty() {
-        eprintln!(
-            "dockerfile corpus: none of the {} files in {} is present, so nothing was measured; \
-             tests/fixtures/dockerfiles/corpus/README.md says how to gather them",
-            entries.len(),
-            files.display()
-        );
-        return;
-    }
-    assert_eq!(present.len(), entries.len(), "a partial corpus would skew the rates: restore every file the manifest names");
+    assert_eq!(
+        present.len(),
+        entries.len(),
+        "the corpus files are not all in {}: gather them as the corpus README says (a partial corpus would skew the rates)",
+        files.display()
+    );
 
     let mut tally: BTreeMap<&str, Tally> = dockerfile::RULES.iter().map(|r| (r.id, Tally::default())).collect();
     let mut failures = Vec::new();
