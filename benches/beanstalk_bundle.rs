@@ -95,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         labels: Default::default(),
         cache: None,
         push: true,
+        secrets: vec![],
     };
     let mut results = Vec::new();
     let mut n = 0u32;

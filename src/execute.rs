@@ -68,6 +68,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     for secret in settings.raw.secrets() {
         actions.add_mask(secret);
     }
+    for value in settings.build_secret_values.values() {
+        actions.add_mask(secrecy::ExposeSecret::expose_secret(value));
+    }
     let probe = if matches!(settings.builder, BuilderInput::Auto | BuilderInput::Buildx) {
         crate::build::probe(&settings.docker_program, &settings.buildah_program, settings.buildx_builder.as_deref()).await
     } else {

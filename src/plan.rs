@@ -104,6 +104,16 @@ pub struct BuildPlan {
     pub cache: Option<CachePlan>,
     /// Whether the image is pushed (false on pull requests).
     pub push: bool,
+    /// Build secrets (`RUN --mount=type=secret,id=<id>`): where each value
+    /// comes from, never the value.
+    pub secrets: Vec<BuildSecret>,
+}
+
+/// One build secret of a component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildSecret {
+    pub id: String,
+    pub source: crate::settings::SecretSource,
 }
 
 /// Where a component deploys: at most one target. Each kind has its own
@@ -322,6 +332,20 @@ impl Plan {
                 b.target.as_deref().map(|t| format!(" target {t}")).unwrap_or_default()
             );
             let _ = writeln!(s, "    image {registry}/{} tags {}", b.repository, b.tags.join(", "));
+            if !b.secrets.is_empty() {
+                use crate::settings::SecretSource;
+                let list: Vec<String> = b
+                    .secrets
+                    .iter()
+                    .map(|x| match &x.source {
+                        SecretSource::Env(v) => format!("{} (from ${v})", x.id),
+                        SecretSource::File(p) => format!("{} (file {p})", x.id),
+                        SecretSource::ParameterStore(p) => format!("{} (Parameter Store {p})", x.id),
+                        SecretSource::SecretsManager(p) => format!("{} (Secrets Manager {p})", x.id),
+                    })
+                    .collect();
+                let _ = writeln!(s, "    build secrets: {}", list.join(", "));
+            }
             if let Some(cache) = &b.cache {
                 let _ = if self.builder.kind == BuilderKind::Buildah {
                     // buildah names its cache entries by layer, in a repository of their own.
@@ -756,6 +780,8 @@ fn component(
         }
     }
 
+    let secrets = build_secrets(settings, builder_kind, name, cfg, &input)?;
+
     let platforms = match raw.get("platforms") {
         Some(_) => raw.list("platforms"),
         None => cfg
@@ -828,10 +854,57 @@ fn component(
     let (deploy, no_deploy_reason) = deploy_target(settings, name, cfg, env_cfg, over, &input)?;
     Ok(ComponentPlan {
         name: name.to_string(),
-        build: BuildPlan { context, dockerfile, target, build_args, platforms, repository, tags, labels, cache, push },
+        build: BuildPlan { context, dockerfile, target, build_args, platforms, repository, tags, labels, cache, push, secrets },
         deploy,
         no_deploy_reason,
     })
+}
+
+/// The component's build secrets (the input for a single component, else the
+/// config's), each from a source the chosen builder can read: the step's
+/// environment or workspace locally, Parameter Store or Secrets Manager on
+/// CodeBuild. Settings checked that variables are set and files exist.
+fn build_secrets(
+    settings: &Settings,
+    builder: BuilderKind,
+    name: &str,
+    cfg: Option<&crate::settings::config::ComponentConfig>,
+    input: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<BuildSecret>, BadInput> {
+    use crate::settings::SecretSource;
+    let (lines, source): (Vec<String>, String) = match input("build-secrets") {
+        Some(v) => (
+            v.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect(),
+            "input `build-secrets`".into(),
+        ),
+        None => (cfg.map(|c| c.build_secrets.clone()).unwrap_or_default(), format!("`components.{name}.build-secrets` in the config")),
+    };
+    let mut secrets = Vec::new();
+    for line in lines {
+        let (id, from) = crate::settings::parse_build_secret(&line)
+            .map_err(|accepted| BadInput::other(format!("{source} has {line:?}, but it accepts {accepted}")))?;
+        let remote = builder == BuilderKind::Codebuild;
+        let from = match from {
+            SecretSource::Env(_) | SecretSource::File(_) if remote => {
+                return Err(BadInput::other(format!(
+                    "{source}: build secret `{id}` comes from the runner ({line}), which CodeBuild cannot read; store it in Parameter Store or Secrets Manager and write `{id}=ssm:/path` or `{id}=secretsmanager:name`"
+                )));
+            }
+            SecretSource::ParameterStore(_) | SecretSource::SecretsManager(_) if !remote => {
+                return Err(BadInput::other(format!(
+                    "{source}: build secret `{id}` comes from {line}, which only CodeBuild resolves; with builder {} use `{id}=ENV_VAR` or `{id}=file:PATH`",
+                    builder.as_str()
+                )));
+            }
+            SecretSource::File(path) => SecretSource::File(normalize(&settings.context.workspace.join(path)).display().to_string()),
+            other => other,
+        };
+        if secrets.iter().any(|s: &BuildSecret| s.id == id) {
+            return Err(BadInput::other(format!("{source} names build secret `{id}` twice; keep one line per id")));
+        }
+        secrets.push(BuildSecret { id, source: from });
+    }
+    Ok(secrets)
 }
 
 /// The component's deploy target in this run, or why it has none. A

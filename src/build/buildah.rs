@@ -74,6 +74,10 @@ pub fn bud_command(req: &BuildRequest<'_>, opts: &BuildOptions, auth: &RegistryA
     for (k, v) in &plan.build_args {
         cmd = cmd.arg("--build-arg").arg(format!("{k}={v}"));
     }
+    for secret in &plan.secrets {
+        // Where the value is, never the value: buildah reads it itself.
+        cmd = cmd.arg("--secret").arg(super::docker::secret_flag(secret));
+    }
     if let Some(p) = plan.platforms.first() {
         cmd = cmd.args(["--platform", p]);
     }
@@ -337,6 +341,7 @@ mod tests {
                 to_tag: cache_to.map(str::to_string),
             }),
             push,
+            secrets: vec![],
         }
     }
 

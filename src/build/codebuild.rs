@@ -132,6 +132,17 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
         }
     }
 
+    // Build secrets: CodeBuild puts each in a variable of its own, which
+    // the build's `--secret id=<id>,env=<variable>` reads.
+    for secret in &req.plan.secrets {
+        let reference = match &secret.source {
+            crate::settings::SecretSource::ParameterStore(p) => SecretRef::ParameterStore(p.clone()),
+            crate::settings::SecretSource::SecretsManager(s) => SecretRef::SecretsManager(s.clone()),
+            // The plan refuses runner-side sources for CodeBuild.
+            other => anyhow::bail!("build secret `{}` comes from {other:?}, which CodeBuild cannot read", secret.id),
+        };
+        environment.push(reference.variable(&docker::secret_variable(&secret.id))?);
+    }
     let remote = BuildRequest { plan: &plan, work_dir: Path::new(REMOTE_WORK_DIR), ..req.clone() };
     let builder = docker::builder_for(&remote);
     let spec = docker::build_command(&remote, "docker", builder.as_deref());
@@ -551,6 +562,7 @@ mod tests {
                 to_tag: Some("cache-main".into()),
             }),
             push: true,
+            secrets: vec![],
         }
     }
 
@@ -628,5 +640,29 @@ mod tests {
         assert_eq!(SecretRef::parse("secretsmanager:x:k"), Some(SecretRef::SecretsManager("x:k".into())));
         assert_eq!(SecretRef::parse("ssm:"), None);
         assert_eq!(SecretRef::parse("plain"), None);
+    }
+
+    #[test]
+    fn remote_build_secrets_come_from_codebuilds_secret_stores_by_variable() {
+        use crate::plan::BuildSecret;
+        use crate::settings::SecretSource;
+        let root = Path::new("/w");
+        let mut plan = sample_plan(root);
+        plan.secrets = vec![BuildSecret { id: "npm".into(), source: SecretSource::ParameterStore("/ci/npm-token".into()) }];
+        let req = BuildRequest {
+            component: "api",
+            plan: &plan,
+            registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+            content_tag: None,
+            provenance: false,
+            buildx_builder: None,
+            work_dir: Path::new("/tmp/w"),
+        };
+        let spec = remote_spec(&req, root).unwrap();
+        let var = spec.environment.iter().find(|v| v.name() == "FASTDEPLOY_SECRET_NPM").expect("a variable for the secret");
+        assert_eq!(var.value(), "/ci/npm-token");
+        assert_eq!(var.r#type(), Some(&EnvironmentVariableType::ParameterStore));
+        assert!(spec.command.windows(2).any(|w| w == ["--secret", "id=npm,env=FASTDEPLOY_SECRET_NPM"]), "{:?}", spec.command);
+        assert!(!spec.buildspec.contains("/ci/npm-token"), "the buildspec names the variable, not where it comes from");
     }
 }

@@ -314,6 +314,7 @@ mod tests {
             labels: BTreeMap::from([("org.opencontainers.image.created".to_string(), "2024-01-01T00:00:00Z".to_string())]),
             cache: None,
             push: true,
+            secrets: vec![],
         }
     }
 

@@ -63,6 +63,10 @@ pub struct ComponentConfig {
     pub container: Option<Vec<String>>,
     /// Task definition JSON file to render instead of the service's current.
     pub task_definition: Option<String>,
+    /// Build secrets, as the `build-secrets` input writes them
+    /// (`id=ENV_VAR`, `id=file:PATH`, `id=ssm:/path`, `id=secretsmanager:name`).
+    #[serde(default)]
+    pub build_secrets: Vec<String>,
     /// Lambda function (name or ARN, package type Image) to deploy.
     pub function: Option<String>,
     /// Alias moved to the version published. Default: `live`.

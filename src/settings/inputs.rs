@@ -78,6 +78,10 @@ pub const INPUTS: &[InputSpec] = &[
     input("dockerfile", "Dockerfile for a single-component run. Default: Dockerfile in the context."),
     input("target", "Target stage to build."),
     input("build-args", "Build arguments, one KEY=VALUE per line."),
+    input(
+        "build-secrets",
+        "Build secrets for RUN --mount=type=secret,id=<id>, one per line: id=ENV_VAR (from the step's environment) or id=file:PATH (in the workspace); with CodeBuild id=ssm:/path or id=secretsmanager:name. Never a build argument, never on a command line; masked.",
+    ),
     input("platforms", "Target platforms, comma separated (e.g. linux/amd64,linux/arm64). Default: the builder's."),
     config_default(
         "cache",

@@ -100,6 +100,9 @@ pub struct Settings {
     pub aws_region: Option<String>,
     /// `role-to-assume` and how to get the web identity token for it.
     pub assume_role: Option<AssumeRole>,
+    /// Values of the variables `build-secrets` names, to mask; they reach
+    /// the builders through the environment they inherit, never an argument.
+    pub build_secret_values: BTreeMap<String, secrecy::SecretString>,
     /// Where `aws_region` came from (`input `aws-region``, `the AWS_REGION
     /// variable`, ...); `None` leaves it to the AWS profile, if any.
     pub aws_region_source: Option<String>,
@@ -289,6 +292,7 @@ impl Settings {
             buildkit_image: raw.get("buildkit-image").map(str::to_string),
             provenance: raw.bool("provenance")?,
             assume_role: assume_role(&raw, env, &context)?,
+            build_secret_values: build_secret_values(&raw, config.as_ref(), env, &context.workspace)?,
             aws_region,
             aws_region_source,
             registry,
@@ -365,6 +369,101 @@ impl Settings {
     pub fn delay(&self, seconds: f64) -> std::time::Duration {
         std::time::Duration::from_secs_f64((seconds * self.delay_scale).max(0.0))
     }
+}
+
+/// Where a build secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "from", content = "name")]
+pub enum SecretSource {
+    /// An environment variable of the step (`id=NPM_TOKEN`).
+    Env(String),
+    /// A file in the workspace (`id=file:.npmrc`), as a path relative to it.
+    File(String),
+    /// CodeBuild resolves it from Parameter Store (`id=ssm:/ci/npm-token`).
+    ParameterStore(String),
+    /// CodeBuild resolves it from Secrets Manager (`id=secretsmanager:npm`).
+    SecretsManager(String),
+}
+
+/// One `build-secrets` line: `id=ENV_VAR`, `id=file:PATH`, `id=ssm:/path`
+/// or `id=secretsmanager:name`. The error says what is accepted.
+pub fn parse_build_secret(line: &str) -> Result<(String, SecretSource), String> {
+    const ACCEPTED: &str = "one `id=ENV_VAR`, `id=file:PATH`, `id=ssm:/path` or `id=secretsmanager:name` per line";
+    let (id, source) = line.split_once('=').ok_or_else(|| ACCEPTED.to_string())?;
+    let (id, source) = (id.trim(), source.trim());
+    let id_ok = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !id_ok || source.is_empty() {
+        return Err(ACCEPTED.to_string());
+    }
+    let source = if let Some(path) = source.strip_prefix("file:") {
+        SecretSource::File(path.to_string())
+    } else if let Some(p) = source.strip_prefix("ssm:") {
+        SecretSource::ParameterStore(p.to_string())
+    } else if let Some(s) = source.strip_prefix("secretsmanager:") {
+        SecretSource::SecretsManager(s.to_string())
+    } else if source.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && source.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        SecretSource::Env(source.to_string())
+    } else {
+        return Err(ACCEPTED.to_string());
+    };
+    if matches!(&source, SecretSource::File(p) | SecretSource::ParameterStore(p) | SecretSource::SecretsManager(p) if p.is_empty()) {
+        return Err(ACCEPTED.to_string());
+    }
+    Ok((id.to_string(), source))
+}
+
+/// Every `build-secrets` line of the input and the config, checked: the
+/// variables named are set, the files exist. Returns the variables' values
+/// (to mask). Where a line came from is named in each error.
+fn build_secret_values(
+    raw: &RawInputs,
+    config: Option<&Config>,
+    env: &BTreeMap<String, String>,
+    workspace: &Path,
+) -> Result<BTreeMap<String, secrecy::SecretString>, BadInput> {
+    let mut lines: Vec<(String, String)> = raw
+        .get("build-secrets")
+        .map(|v| {
+            v.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| (l.to_string(), "input `build-secrets`".to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, c) in config.map(|c| &c.components).into_iter().flatten() {
+        lines.extend(c.build_secrets.iter().map(|l| (l.clone(), format!("`components.{name}.build-secrets` in the config"))));
+    }
+    let mut values = BTreeMap::new();
+    for (line, source) in lines {
+        let (id, from) =
+            parse_build_secret(&line).map_err(|accepted| BadInput::other(format!("{source} has {line:?}, but it accepts {accepted}")))?;
+        match from {
+            SecretSource::Env(var) => match env.get(&var).filter(|v| !v.is_empty()) {
+                Some(v) => {
+                    values.insert(var, secrecy::SecretString::from(v.clone()));
+                }
+                None => {
+                    return Err(BadInput::other(format!(
+                        "{source}: build secret `{id}` comes from the variable {var}, which is not set; add it to the step's `env:` (e.g. `{var}: ${{{{ secrets.{var} }}}}`)"
+                    )));
+                }
+            },
+            SecretSource::File(path) => {
+                let full = workspace.join(&path);
+                if !full.is_file() {
+                    return Err(BadInput::other(format!(
+                        "{source}: build secret `{id}` comes from the file {}, which does not exist; write it in an earlier step or fix the path",
+                        full.display()
+                    )));
+                }
+            }
+            SecretSource::ParameterStore(_) | SecretSource::SecretsManager(_) => {}
+        }
+    }
+    Ok(values)
 }
 
 /// A role assumed with a web identity token (GitHub's OIDC token in Actions).

@@ -137,6 +137,7 @@ fn build_plan(context: &Path) -> BuildPlan {
         labels: Default::default(),
         cache: None,
         push: true,
+        secrets: vec![],
     }
 }
 

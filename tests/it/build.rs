@@ -85,6 +85,7 @@ fn plan(app: &Path, base: &str, sha: &str, repo: &str) -> BuildPlan {
         ]),
         cache: Some(CachePlan { repository: repo.into(), from_tags: vec!["cache-main".into()], to_tag: Some("cache-main".into()) }),
         push: true,
+        secrets: vec![],
     }
 }
 
@@ -522,4 +523,79 @@ async fn a_failing_buildx_run_step_fails_with_its_last_log_lines() {
     assert!(!err.contains("\"vertexes\"") && !err.contains("\"digest\""), "no JSON in the error: {err}");
     assert!(log.iter().any(|l| l.starts_with("ERROR: failed to solve")), "buildx's own error passes through:\n{}", log.join("\n"));
     assert!(!tmp.path().join("w/docker-config").exists(), "the credential file is removed after a failure too");
+}
+
+/// Build secrets reach `RUN --mount=type=secret` from the environment and
+/// from a file, with buildah for real, and never as an argument: the step
+/// fails unless it reads exactly the values, and no layer holds them.
+#[tokio::test(flavor = "multi_thread")]
+async fn buildah_mounts_build_secrets_from_the_environment_and_a_file() {
+    use fastdeploy::plan::BuildSecret;
+    use fastdeploy::settings::SecretSource;
+    // The builder inherits fastdeploy's environment, so a variable of this
+    // test process stands for the step's secret (unsafe_code is forbidden,
+    // so no set_var): cargo sets CARGO_MANIFEST_DIR for the tests it runs.
+    let (var, env_value) = ["CARGO_MANIFEST_DIR", "HOME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|x| !x.is_empty() && !x.contains('\'')).map(|x| (v.to_string(), x)))
+        .expect("the test process has CARGO_MANIFEST_DIR or HOME");
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = push_base_image(&reg, tmp.path());
+    let app = tmp.path().join("secret-app");
+    std::fs::create_dir_all(&app).unwrap();
+    let file_value = format!("s3cr3t-pip-{}", std::process::id());
+    // The Dockerfile holds only the values' hashes (it is printed in the log).
+    let sha = |v: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(v.as_bytes()))
+    };
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "ARG BASE\nFROM ${{BASE}}\n\
+             RUN --mount=type=secret,id=env_secret --mount=type=secret,id=file_secret \
+             test \"$(sha256sum < /run/secrets/env_secret | cut -d' ' -f1)\" = {} && \
+             test \"$(sha256sum < /run/secrets/file_secret | cut -d' ' -f1)\" = {} && echo seen > /ok\n",
+            sha(&env_value),
+            sha(&file_value)
+        ),
+    )
+    .unwrap();
+    let secret_file = tmp.path().join("pip.conf");
+    std::fs::write(&secret_file, &file_value).unwrap();
+    let mut p = plan(&app, &base, "cccccccccccc", "shop/secrets");
+    p.cache = None;
+    p.secrets = vec![
+        BuildSecret { id: "env_secret".into(), source: SecretSource::Env(var) },
+        BuildSecret { id: "file_secret".into(), source: SecretSource::File(secret_file.display().to_string()) },
+    ];
+    let (out, log) = build(&p, &reg, &tmp.path().join("w"), &tmp.path().join("s"), |o| o).await;
+    let built = out.unwrap_or_else(|e| panic!("the RUN step did not read the secrets: {e:#}\n{}", log.join("\n")));
+    assert!(built.digest.starts_with("sha256:"));
+    assert!(log.iter().all(|l| !l.contains(&file_value)), "no log line carries a secret: {}", log.join("\n"));
+    // No layer or config holds the file's value: every blob of the pushed image, read back.
+    let client = Client::new(&auth(&reg.host), 0.001);
+    let manifest = client.get_manifest("shop/secrets", &built.digest).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap();
+    let http = reqwest::Client::new();
+    for blob in doc["layers"].as_array().unwrap().iter().chain(std::iter::once(&doc["config"])) {
+        let digest = blob["digest"].as_str().unwrap();
+        let bytes = http
+            .get(format!("{}/v2/shop/secrets/blobs/{digest}", reg.url()))
+            .basic_auth(ECR_USER, Some(ECR_PASSWORD))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let mut text = Vec::new();
+        if blob["mediaType"].as_str().is_some_and(|m| m.contains("gzip")) {
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).unwrap();
+        } else {
+            text = bytes.to_vec();
+        }
+        assert!(!String::from_utf8_lossy(&text).contains(&file_value), "blob {digest} holds a secret");
+    }
 }

@@ -49,6 +49,7 @@ fn plan() -> BuildPlan {
             to_tag: Some("cache-main".into()),
         }),
         push: true,
+        secrets: vec![],
     }
 }
 

@@ -52,6 +52,7 @@ pub fn plan(repository: &str, tags: &[&str], cache: Option<CachePlan>) -> BuildP
         labels: BTreeMap::new(),
         cache,
         push: true,
+        secrets: vec![],
     }
 }
 

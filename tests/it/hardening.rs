@@ -1081,6 +1081,12 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
         ),
         ("empty before-deploy", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "''")]))),
         ("role-to-assume not a role ARN", "plan", Box::new(|_| env(&[("INPUT_ROLE_TO_ASSUME", "deploy")]))),
+        ("build-secrets line", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BUILD_SECRETS", "npm")]))),
+        (
+            "build secret from an unset variable",
+            "plan",
+            Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BUILD_SECRETS", "npm=NPM_TOKEN")])),
+        ),
         (
             "role-duration-seconds out of range",
             "plan",

@@ -455,3 +455,49 @@ fn the_plan_lists_the_doctors_checks_and_refuses_an_unknown_one() {
     assert!(text.contains("live in AWS, so the plan cannot estimate the rollout"), "{text}");
     expect_bad_input(&go(&[("INPUT_IGNORE_CHECKS", "DEP009")]), &["ignore-checks", "DEP009", "DEP001", "DEP006"]);
 }
+
+#[test]
+fn build_secrets_name_their_source_and_bad_lines_are_bad_input() {
+    let r = Runner::new();
+    let ok = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan"],
+        &[("INPUT_COMPONENTS", "backend"), ("INPUT_BUILD_SECRETS", "npm=NPM_TOKEN"), ("NPM_TOKEN", "npm-s3cr3t")],
+    );
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(text.contains("build secrets: npm (from $NPM_TOKEN)"), "{text}");
+    assert!(text.lines().any(|l| l == "::add-mask::npm-s3cr3t"), "the value is masked: {text}");
+    assert!(text.lines().filter(|l| !l.starts_with("::add-mask::")).all(|l| !l.contains("npm-s3cr3t")), "and never printed: {text}");
+    for (inputs, expected) in [
+        (vec![("INPUT_BUILD_SECRETS", "npm")], "input `build-secrets` has \"npm\", but it accepts one `id=ENV_VAR`, `id=file:PATH`"),
+        (
+            vec![("INPUT_BUILD_SECRETS", "npm=UNSET_NPM_TOKEN")],
+            "build secret `npm` comes from the variable UNSET_NPM_TOKEN, which is not set",
+        ),
+        (vec![("INPUT_BUILD_SECRETS", "pip=file:nowhere/pip.conf")], "nowhere/pip.conf, which does not exist"),
+        (
+            vec![("INPUT_BUILD_SECRETS", "npm=ssm:/ci/npm")],
+            "which only CodeBuild resolves; with builder buildah use `npm=ENV_VAR` or `npm=file:PATH`",
+        ),
+        (
+            vec![
+                ("INPUT_BUILD_SECRETS", "npm=NPM_TOKEN"),
+                ("NPM_TOKEN", "x"),
+                ("INPUT_BUILDER", "codebuild"),
+                ("INPUT_CODEBUILD_PROJECT", "p"),
+            ],
+            "which CodeBuild cannot read; store it in Parameter Store or Secrets Manager",
+        ),
+    ] {
+        let mut all = vec![("INPUT_COMPONENTS", "backend")];
+        all.extend(inputs);
+        let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+}

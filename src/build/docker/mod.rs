@@ -46,6 +46,10 @@ pub fn build_command(req: &BuildRequest<'_>, docker: &str, builder: Option<&str>
     for (k, v) in &plan.build_args {
         cmd = cmd.arg("--build-arg").arg(format!("{k}={v}"));
     }
+    for s in &plan.secrets {
+        // Where the value is, never the value: buildx reads it itself.
+        cmd = cmd.arg("--secret").arg(secret_flag(s));
+    }
     if !plan.platforms.is_empty() {
         cmd = cmd.arg("--platform").arg(plan.platforms.join(","));
     }
@@ -70,6 +74,25 @@ pub fn build_command(req: &BuildRequest<'_>, docker: &str, builder: Option<&str>
     cmd = cmd.arg(if plan.push { "--output=type=image,push=true" } else { "--output=type=image,push=false" });
     cmd = cmd.arg("--metadata-file").arg(metadata_path(req.work_dir).display().to_string());
     cmd.arg("--progress=rawjson").arg(plan.context.display().to_string())
+}
+
+/// `--secret`'s value for buildx and buildah (they read the same form):
+/// `id=<id>,env=<VAR>` or `id=<id>,src=<path>`. On CodeBuild a Parameter
+/// Store or Secrets Manager secret arrives as the variable
+/// [`secret_variable`] names.
+pub fn secret_flag(s: &crate::plan::BuildSecret) -> String {
+    use crate::settings::SecretSource;
+    match &s.source {
+        SecretSource::Env(var) => format!("id={},env={var}", s.id),
+        SecretSource::File(path) => format!("id={},src={path}", s.id),
+        SecretSource::ParameterStore(_) | SecretSource::SecretsManager(_) => format!("id={},env={}", s.id, secret_variable(&s.id)),
+    }
+}
+
+/// The CodeBuild environment variable a remote build secret is put in.
+pub fn secret_variable(id: &str) -> String {
+    let upper: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("FASTDEPLOY_SECRET_{upper}")
 }
 
 /// The builder a build runs on where nothing can be probed (CodeBuild's
@@ -371,6 +394,7 @@ mod tests {
             labels: BTreeMap::from([("org.opencontainers.image.revision".to_string(), "0123456789abcdef".to_string())]),
             cache: None,
             push: true,
+            secrets: vec![],
         }
     }
 
@@ -581,5 +605,22 @@ mod tests {
             parse_metadata(&fixture("metadata-0.13.json")).unwrap(),
             "sha256:e39e18865adcd5b933331655e5279a2d338046a4b7ec1fa85fcc71bebd956998"
         );
+    }
+
+    #[test]
+    fn build_secrets_are_named_never_their_values() {
+        use crate::plan::BuildSecret;
+        use crate::settings::SecretSource;
+        let mut p = plan();
+        p.secrets = vec![
+            BuildSecret { id: "npm".into(), source: SecretSource::Env("NPM_TOKEN".into()) },
+            BuildSecret { id: "pip".into(), source: SecretSource::File("/w/app/pip.conf".into()) },
+        ];
+        let args = build_command(&req(&p, false, None), "docker", None).args;
+        let at = args.iter().position(|a| a == "--secret").unwrap();
+        assert_eq!(&args[at..at + 4], ["--secret", "id=npm,env=NPM_TOKEN", "--secret", "id=pip,src=/w/app/pip.conf"]);
+        assert!(!args.iter().any(|a| a.contains("--build-arg")), "never a build argument");
+        let remote = BuildSecret { id: "npm-token".into(), source: SecretSource::ParameterStore("/ci/npm".into()) };
+        assert_eq!(secret_flag(&remote), "id=npm-token,env=FASTDEPLOY_SECRET_NPM_TOKEN");
     }
 }
