@@ -98,7 +98,7 @@ pub const INPUTS: &[InputSpec] = &[
     with_default("max-parallel", "3", "How many components build and deploy at once."),
     input(
         "ignore-checks",
-        "Check ids to silence, comma separated: Dockerfile DF001-DF006, build context CTX001-CTX002, deploy-time doctor DEP001-DEP006 (e.g. DF003,CTX002,DEP003).",
+        "Check ids to silence, comma separated: Dockerfile DF001-DF007, build context CTX001-CTX002, deploy-time doctor DEP001-DEP006 (e.g. DF003,CTX002,DEP003).",
     ),
     with_default("create-repository", "true", "Create missing ECR repositories with scan-on-push and a lifecycle policy."),
     input("cache-repository", "ECR repository for registry cache (needed when the image repository is IMMUTABLE)."),
@@ -161,8 +161,10 @@ pub const INPUTS: &[InputSpec] = &[
 /// context checks and the deploy-time doctor's. Kept here, with the input, so
 /// settings validate it without reaching into the checks or deploy stages; a
 /// test in `checks` keeps this list equal to the checks that exist.
-pub const CHECK_IDS: &[&str] =
-    &["DF001", "DF002", "DF003", "DF004", "DF005", "DF006", "CTX001", "CTX002", "DEP001", "DEP002", "DEP003", "DEP004", "DEP005", "DEP006"];
+pub const CHECK_IDS: &[&str] = &[
+    "DF001", "DF002", "DF003", "DF004", "DF005", "DF006", "DF007", "CTX001", "CTX002", "DEP001", "DEP002", "DEP003", "DEP004", "DEP005",
+    "DEP006",
+];
 
 /// Looks up an input by name. Panics are impossible for names in [`INPUTS`];
 /// callers pass literals, so a typo shows in tests at once.

@@ -54,6 +54,7 @@ pub const RULES: &[Rule] = &[
     Rule { id: "DF004", title: "final stage runs as root", severity: Severity::Notice, run: runs_as_root },
     Rule { id: "DF005", title: "base image of the final image untagged or `latest`", severity: WARNING, run: floating_base },
     Rule { id: "DF006", title: "single stage installs compilers", severity: WARNING, run: single_stage_compilers },
+    Rule { id: "DF007", title: "a secret passed as ARG or ENV", severity: WARNING, run: secret_args },
 ];
 
 /// Where the image will run, as far as the checks care: `DF004` is about
@@ -498,6 +499,52 @@ fn context_copy_before_deps<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
                     }
                     Some(_) => {}
                 }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- DF007
+
+/// Whether a variable's name says it holds a secret: `*_TOKEN`,
+/// `*_PASSWORD`, `*_SECRET`, `*_KEY` (not public keys and key ids, nor the
+/// release-signing key fingerprints official images put in `GPG_KEY`).
+pub fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    let secret =
+        ["_TOKEN", "_PASSWORD", "_SECRET", "_KEY"].iter().any(|s| n.ends_with(s)) || matches!(n.as_str(), "TOKEN" | "PASSWORD" | "SECRET");
+    let public = n.ends_with("PUBLIC_KEY") || n.ends_with("PUB_KEY") || n.ends_with("GPG_KEY") || n.ends_with("PGP_KEY");
+    secret && !public
+}
+
+/// The names an ARG or ENV instruction sets.
+fn set_names(ins: &Instruction) -> Vec<String> {
+    let Args::Shell(text) = &ins.args else { return Vec::new() };
+    let words = super::parse::split_words_escaped(text, ins.escape);
+    if ins.keyword == Keyword::Env && words.first().is_some_and(|w| !w.contains('=')) {
+        return words.first().cloned().into_iter().collect(); // `ENV NAME value`
+    }
+    words.iter().map(|w| w.split_once('=').map_or(w.as_str(), |(k, _)| k).to_string()).collect()
+}
+
+fn secret_args<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
+    // Every stage BuildKit builds: a build argument's value is recorded in
+    // the history of the layers that use it, and an ENV in the image config,
+    // for anyone who can pull the image (or its cache).
+    for stage in &ctx.built {
+        for ins in stage.instructions.iter().filter(|i| matches!(i.keyword, Keyword::Arg | Keyword::Env)) {
+            for name in set_names(ins).into_iter().filter(|n| secret_name(n)) {
+                let id = name.to_ascii_lowercase();
+                let kind = ins.keyword.as_str();
+                hits.push(Hit {
+                    at: ins,
+                    message: format!(
+                        "`{kind} {name}` looks like a secret, and its value stays in the image's {} for anyone who can pull it; \
+                         mount it for the one RUN that needs it instead: `RUN --mount=type=secret,id={id} {name}=$(cat /run/secrets/{id}) ...`, \
+                         passed with the `build-secrets` input (`{id}={name}`)",
+                        if ins.keyword == Keyword::Env { "config" } else { "history" }
+                    ),
+                });
             }
         }
     }

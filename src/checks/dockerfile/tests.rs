@@ -739,3 +739,32 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn df007_flags_secrets_passed_as_arg_or_env_with_the_secret_mount_fix() {
+    let text = "FROM node:22-slim AS build\nARG NPM_TOKEN\nRUN npm ci\nFROM node:22-slim\nENV DB_PASSWORD=hunter2 PORT=8080\nCOPY --from=build /app /app\nUSER node\n";
+    assert_eq!(found_rule(text, "DF007"), [2, 5]);
+    let df = parse(text);
+    let msg = &check(&df, None, &[]).into_iter().find(|f| f.rule == "DF007").unwrap().message;
+    assert!(msg.contains("`ARG NPM_TOKEN` looks like a secret") && msg.contains("RUN --mount=type=secret,id=npm_token"), "{msg}");
+    assert!(msg.contains("`build-secrets` input (`npm_token=NPM_TOKEN`)"), "{msg}");
+    // The legacy `ENV NAME value` form too.
+    assert_eq!(found_rule("FROM alpine:3.20\nENV API_SECRET s3cr3t\nUSER 1000\n", "DF007"), [2]);
+}
+
+/// Official images put the release-signing key's fingerprint in `GPG_KEY`
+/// (python's does): public, not a secret.
+#[test]
+fn df007_ignores_public_keys_key_ids_and_fingerprints() {
+    let text = "FROM debian:12-slim\nENV GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D\nARG SSH_PUBLIC_KEY\nARG AWS_ACCESS_KEY_ID\nARG TOKEN_URL\nUSER 1000\n";
+    assert_eq!(found_rule(text, "DF007"), Vec::<usize>::new());
+}
+
+/// A stage the target never builds costs nothing, secrets included.
+#[test]
+fn df007_ignores_stages_not_built_and_can_be_silenced() {
+    let text = "FROM alpine:3.20 AS unused\nARG GITHUB_TOKEN\nFROM alpine:3.20\nUSER 1000\n";
+    assert_eq!(found_rule(text, "DF007"), Vec::<usize>::new());
+    let silenced = "FROM alpine:3.20\n# fastdeploy:ignore=DF007\nARG GITHUB_TOKEN\nUSER 1000\n";
+    assert_eq!(found_rule(silenced, "DF007"), Vec::<usize>::new());
+}
