@@ -75,6 +75,41 @@ pub fn settle_pace(base: &Pace, cancelled: bool) -> Pace {
     Pace { deadline: settle_deadline(cancelled, base.scale), ..*base }
 }
 
+/// Why a wait ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    TimedOut,
+    Cancelled,
+}
+
+impl Stop {
+    /// The verdict line: "no verdict within N s (doing)" or "the workflow
+    /// was cancelled (doing)".
+    pub fn explain(self, wait_seconds: u64, doing: &str) -> String {
+        match self {
+            Stop::TimedOut => format!("no verdict within {wait_seconds} s ({doing})"),
+            Stop::Cancelled => format!("the workflow was cancelled ({doing})"),
+        }
+    }
+}
+
+/// Sleeps one poll of `pace`, or stops at its deadline or on cancellation,
+/// whichever comes first. The sleep is a wait span on `aws`.
+pub async fn pause(pace: &Pace, cancel: &crate::cancel::Cancel) -> Result<(), Stop> {
+    if cancel.is_cancelled() {
+        return Err(Stop::Cancelled);
+    }
+    let now = Instant::now();
+    if now >= pace.deadline {
+        return Err(Stop::TimedOut);
+    }
+    let pause = pace.next_pause().min(pace.deadline - now);
+    tokio::select! {
+        _ = crate::timings::sleep("aws", pause) => Ok(()),
+        _ = cancel.cancelled() => Err(Stop::Cancelled),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 //! ECS and `thumbs` to Lambda in one run.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use aws_sdk_lambda::types::{Architecture, FunctionCode, PackageType};
 use fastdeploy::build::registry::{self, RegistryAuth};
@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 
 use crate::e2e::{Ran, run, slack_messages};
 use crate::sandbox::{
-    ACCOUNT, ECR_PASSWORD, ECR_USER, FUNCTION, FUNCTION_REPOSITORY, FullSandbox, Moto, REPOSITORY, Registry, base64_encode, block_on,
-    create_role, push_busybox_base, registry_manifest_digest,
+    ACCOUNT, ECR_PASSWORD, ECR_USER, FUNCTION, FUNCTION_REPOSITORY, FullSandbox, Moto, REPOSITORY, Registry, base_buildah, block_on,
+    create_role, push_busybox_base, registry_authfile, registry_manifest_digest,
 };
 
 const SCALE: f64 = 0.01;
@@ -75,27 +75,12 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
-/// buildah with the storage `push_busybox_base` left in `work`.
 fn buildah(work: &Path, args: &[&str]) -> String {
-    let storage = work.join("base-storage");
-    let out = Command::new("buildah")
-        .args(["--storage-driver", "vfs", "--root"])
-        .arg(storage.join("root"))
-        .arg("--runroot")
-        .arg(storage.join("run"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("buildah is installed");
-    assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    base_buildah(work, args)
 }
 
 fn authfile(registry: &Registry, work: &Path) -> String {
-    let path = work.join("variant-auth.json");
-    let auth = json!({"auths": {registry.host.clone(): {"auth": base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))}}});
-    std::fs::write(&path, auth.to_string()).unwrap();
-    path.display().to_string()
+    registry_authfile(&registry.host, work, "variant-auth.json")
 }
 
 /// The base image with a label (so each variant has its own digest) and the

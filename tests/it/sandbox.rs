@@ -475,6 +475,32 @@ impl FullSandbox {
     }
 }
 
+/// buildah on the storage `push_busybox_base` keeps in `work` (vfs, no
+/// daemon), so a test can build variants on the base it pushed.
+pub fn base_buildah(work: &Path, args: &[&str]) -> String {
+    let storage = work.join("base-storage");
+    let out = Command::new("buildah")
+        .args(["--storage-driver", "vfs", "--root"])
+        .arg(storage.join("root"))
+        .arg("--runroot")
+        .arg(storage.join("run"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("buildah is installed");
+    assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A containers-auth file in `work` with the sandbox's ECR credentials
+/// for `registry`; returns its path.
+pub fn registry_authfile(registry: &str, work: &Path, name: &str) -> String {
+    let path = work.join(name);
+    let auth = serde_json::json!({"auths": {registry: {"auth": base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))}}});
+    std::fs::write(&path, auth.to_string()).unwrap();
+    path.display().to_string()
+}
+
 /// Builds busybox on scratch (nothing can be pulled here) and pushes it as
 /// `<registry>/base:1`, keeping buildah's storage under `work`.
 pub fn push_busybox_base(registry: &str, work: &Path) -> String {
@@ -482,27 +508,9 @@ pub fn push_busybox_base(registry: &str, work: &Path) -> String {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("busybox-static is installed (apt-get install busybox-static)");
-    let storage = work.join("base-storage");
-    let buildah = |args: &[&str]| -> String {
-        let out = Command::new("buildah")
-            .args(["--storage-driver", "vfs", "--root"])
-            .arg(storage.join("root"))
-            .arg("--runroot")
-            .arg(storage.join("run"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("buildah is installed");
-        assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let authfile = work.join("base-auth.json");
-    let authfile = authfile.to_str().unwrap();
-    std::fs::write(
-        authfile,
-        serde_json::json!({"auths": {registry: {"auth": base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))}}}).to_string(),
-    )
-    .unwrap();
+    let buildah = |args: &[&str]| base_buildah(work, args);
+    let authfile = registry_authfile(registry, work, "base-auth.json");
+    let authfile = authfile.as_str();
     let ctr = buildah(&["from", "scratch"]);
     buildah(&["copy", &ctr, busybox, "/bin/busybox"]);
     // A layer of its own: the sandbox's dockerd is shared by the tests, and

@@ -33,7 +33,7 @@ use aws_sdk_elasticbeanstalk::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::cancel::Cancel;
-use crate::deploy::{DeployOutcome, Pace, settle_deadline};
+use crate::deploy::{DeployOutcome, Pace, Stop, settle_deadline};
 use crate::error::{BadInput, chain_message};
 use crate::gha::Actions;
 use crate::outcome::{DeployReport, RunResult, TargetRef};
@@ -248,13 +248,6 @@ pub async fn deploy(
         run.say(f);
     }
     DeployOutcome { result, report: run.report, failure }
-}
-
-/// Why a wait ended early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    TimedOut,
-    Cancelled,
 }
 
 /// How the deploy went, before the rollback decision.
@@ -498,10 +491,7 @@ impl Run<'_> {
                 (result, Some(why))
             }
             Verdict::Stopped { stop, doing, updated } => {
-                let what = match stop {
-                    Stop::TimedOut => format!("no verdict within {} s ({doing})", self.plan.watch.wait_seconds),
-                    Stop::Cancelled => format!("the workflow was cancelled ({doing})"),
-                };
+                let what = stop.explain(self.plan.watch.wait_seconds, &doing);
                 if !updated {
                     return (RunResult::Failure, Some(format!("{what}; the environment was not updated: {}", still(&previous))));
                 }
@@ -968,18 +958,7 @@ impl Run<'_> {
 
     /// Sleeps one poll, or stops at the deadline or on cancellation.
     async fn pause(&self) -> Result<(), Stop> {
-        if self.cancel.is_cancelled() {
-            return Err(Stop::Cancelled);
-        }
-        let now = Instant::now();
-        if now >= self.pace.deadline {
-            return Err(Stop::TimedOut);
-        }
-        let pause = self.pace.next_pause().min(self.pace.deadline - now);
-        tokio::select! {
-            _ = crate::timings::sleep("aws", pause) => Ok(()),
-            _ = self.cancel.cancelled() => Err(Stop::Cancelled),
-        }
+        crate::deploy::pause(&self.pace, &self.cancel).await
     }
 }
 

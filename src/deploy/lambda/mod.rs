@@ -23,7 +23,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::build::registry::{self, ImageShape};
 use crate::cancel::Cancel;
-use crate::deploy::{DeployOutcome, Pace, settle_deadline};
+use crate::deploy::{DeployOutcome, Pace, Stop, settle_deadline};
 use crate::error::{BadInput, chain_message};
 use crate::gha::Actions;
 use crate::outcome::{DeployReport, RunResult, TargetRef, revision_label};
@@ -149,13 +149,6 @@ pub async fn deploy(
         run.say(f);
     }
     DeployOutcome { result, report: run.report, failure }
-}
-
-/// Why a wait ended early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    TimedOut,
-    Cancelled,
 }
 
 /// How the deploy went, before the rollback decision.
@@ -351,10 +344,7 @@ impl Run<'_> {
                 (result, Some(why))
             }
             Verdict::Stopped { stop, doing, latest_changed } => {
-                let what = match stop {
-                    Stop::TimedOut => format!("no verdict within {} s ({doing})", self.plan.watch.wait_seconds),
-                    Stop::Cancelled => format!("the workflow was cancelled ({doing})"),
-                };
+                let what = stop.explain(self.plan.watch.wait_seconds, &doing);
                 if !self.plan.watch.rollback {
                     let latest = if latest_changed { "; $LATEST keeps the new code, and Lambda keeps applying it" } else { "" };
                     return (RunResult::Failure, Some(format!("{what} and `rollback` is off; {}{latest}", still(&previous))));
@@ -419,18 +409,7 @@ impl Run<'_> {
 
     /// Sleeps one poll, or stops at the deadline or on cancellation.
     async fn pause(&self) -> Result<(), Stop> {
-        if self.cancel.is_cancelled() {
-            return Err(Stop::Cancelled);
-        }
-        let now = Instant::now();
-        if now >= self.pace.deadline {
-            return Err(Stop::TimedOut);
-        }
-        let pause = self.pace.next_pause().min(self.pace.deadline - now);
-        tokio::select! {
-            _ = crate::timings::sleep("aws", pause) => Ok(()),
-            _ = self.cancel.cancelled() => Err(Stop::Cancelled),
-        }
+        crate::deploy::pause(&self.pace, &self.cancel).await
     }
 
     /// Shows a change of `LastUpdateStatus` once, and keeps it as an event.
