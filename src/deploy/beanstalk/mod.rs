@@ -958,7 +958,7 @@ impl Run<'_> {
 
     /// Sleeps one poll, or stops at the deadline or on cancellation.
     async fn pause(&self) -> Result<(), Stop> {
-        crate::deploy::pause(&self.pace, &self.cancel).await
+        crate::deploy::pause(&self.pace, self.cancel).await
     }
 }
 

@@ -409,7 +409,7 @@ impl Run<'_> {
 
     /// Sleeps one poll, or stops at the deadline or on cancellation.
     async fn pause(&self) -> Result<(), Stop> {
-        crate::deploy::pause(&self.pace, &self.cancel).await
+        crate::deploy::pause(&self.pace, self.cancel).await
     }
 
     /// Shows a change of `LastUpdateStatus` once, and keeps it as an event.
