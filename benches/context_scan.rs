@@ -90,8 +90,13 @@ fn median(v: &[f64]) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
+/// Seconds to three decimals under a second, two above.
+fn secs(x: f64) -> String {
+    if x < 1.0 { format!("{x:.3}") } else { format!("{x:.2}") }
+}
+
 fn list(v: &[f64]) -> String {
-    v.iter().map(|x| if *x < 1.0 { format!("{x:.3}") } else { format!("{x:.2}") }).collect::<Vec<_>>().join(", ")
+    v.iter().map(|x| secs(*x)).collect::<Vec<_>>().join(", ")
 }
 
 /// The check phase's work for one context, as `fastdeploy run` does it.
@@ -246,9 +251,9 @@ fn main() -> anyhow::Result<()> {
         Err(why) => Some(format!("cold: **not measured** ({why})")),
     };
     let figures = |what: What| -> String {
-        let w = format!("warm {:.3} s", median(warm.of(what)));
+        let w = format!("warm {} s", secs(median(warm.of(what))));
         match &cold_note {
-            None => format!("{w}, cold {:.3} s", median(cold.of(what))),
+            None => format!("{w}, cold {} s", secs(median(cold.of(what)))),
             Some(note) => format!("{w}; {note}"),
         }
     };
@@ -299,14 +304,16 @@ fn main() -> anyhow::Result<()> {
          that rotate their order; the table shows the medians and every run. Cold: {}.\n",
         match &cold_possible {
             Ok(()) => "`sync; echo 3 > /proc/sys/vm/drop_caches` before every timed run (page cache, dentries and inodes; the \
-                       whole machine's, so anything else running slowed down too), checked to empty the cache first"
+                       whole machine's, so anything else running slowed down too), checked to empty the cache first. This \
+                       machine is a virtual machine: a cold read goes to its virtual disk, which the host below may still \
+                       cache, so cold reads can be faster here than from a physical disk"
                 .to_string(),
             Err(why) => format!("**not measured**: the page cache could not be dropped ({why})"),
         }
     )?;
     writeln!(md, "| what | warm: median (runs) | cold: median (runs) | output |")?;
     writeln!(md, "|---|---|---|---|")?;
-    let cell = |v: &[f64]| if v.is_empty() { "not measured".to_string() } else { format!("{:.3} s ({})", median(v), list(v)) };
+    let cell = |v: &[f64]| if v.is_empty() { "not measured".to_string() } else { format!("{} s ({})", secs(median(v)), list(v)) };
     writeln!(
         md,
         "| fastdeploy's check phase: scan + content hash | {} | {} | {} in {} files, {} excluded directories not entered; hash `{}…` |",

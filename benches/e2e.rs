@@ -502,8 +502,10 @@ fn main() {
          Slack or GitHub call, a pause between polls or attempts), never a whole function, so fastdeploy's work \
          between them counts as its own; the SDK's pauses between retries count as its own too. CPU is what the \
          kernel counted for the process itself (`utime` + `stime` of /proc/self/stat at exit, every thread, \
-         children excluded, in 10 ms ticks). Peak RSS is the process's own `VmHWM` at exit, cross-checked by \
-         polling /proc every 5 ms.\n"
+         children excluded, in 10 ms ticks); it can exceed the wall-time estimate, because work done while a wait \
+         is open (reading a builder's output as it runs, logging, another component's work during one's wait) \
+         is CPU time but not time outside the waits. Peak RSS is the \
+         process's own `VmHWM` at exit, cross-checked by polling /proc every 5 ms.\n"
     )
     .unwrap();
     writeln!(md, "| run | wall | waits | overhead | overhead (in-process) | CPU (user + system) | peak RSS |").unwrap();
