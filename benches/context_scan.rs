@@ -325,7 +325,12 @@ fn main() -> anyhow::Result<()> {
         &outputs.0[..16]
     )?;
     writeln!(md, "| of which the scan (stat-only) | {} | {} | |", cell(&warm.scan), cell(&cold.scan))?;
-    writeln!(md, "| of which the content hash (reads the files, in parallel) | {} | {} | |", cell(&warm.hash), cell(&cold.hash))?;
+    writeln!(
+        md,
+        "| of which the content hash (BLAKE3: reads the files, several at once and a large one across cores) | {} | {} | |",
+        cell(&warm.hash),
+        cell(&cold.hash)
+    )?;
     writeln!(
         md,
         "| `tar -czf - . \\| wc -c` (what sending everything costs) | {} | {} | {} compressed |",

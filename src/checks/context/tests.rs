@@ -170,6 +170,19 @@ fn content_hash_follows_contents_paths_and_modes_but_not_times() {
 }
 
 #[test]
+fn a_file_read_in_parallel_chunks_hashes_as_its_whole_content() {
+    // Sizes around the chunk that goes to the multithreaded update: empty,
+    // a short tail, exactly one and two chunks, chunks and a tail.
+    let dir = tempfile::tempdir().unwrap();
+    for len in [0, 5, PARALLEL_READ - 1, PARALLEL_READ, PARALLEL_READ + 1, 2 * PARALLEL_READ, 3 * PARALLEL_READ + 12_345] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        let path = dir.path().join(format!("f{len}"));
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(hash_file(&path).unwrap(), blake3::hash(&bytes).to_hex().to_string(), "{len} bytes");
+    }
+}
+
+#[test]
 fn summary_line_names_size_ignore_file_and_offenders() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
