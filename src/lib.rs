@@ -8,8 +8,9 @@
 //! - [`plan`]: everything the run will do, computed before any side effect;
 //! - [`checks`]: the build context and the Dockerfile, before anything is spent;
 //! - [`build`]: buildx, buildah or CodeBuild, the OCI registry and ECR;
-//! - [`deploy`]: one folder per deploy target (`ecs`, `lambda`), behind one
-//!   contract (preflight, deploy, watch to a verdict, roll back);
+//! - [`deploy`]: one folder per deploy target (`ecs`, with its one-off tasks,
+//!   doctor and timeline; `lambda`; `beanstalk`), behind one contract
+//!   (preflight, deploy, watch to a verdict, roll back);
 //! - [`report`]: the job summary, Slack, GitHub deployments and the PR comment.
 //!
 //! [`execute`] runs a plan through those stages. Beside them: [`outcome`]
@@ -17,8 +18,11 @@
 //! (the Actions runtime: every stage writes its log lines, annotations and
 //! masks through it, so it sits below them all rather than under `report`),
 //! and the plumbing every stage shares: [`aws`] (the one SDK config and AWS
-//! error classification), [`logs`] (CloudWatch Logs), [`process`], [`cancel`],
+//! error classification), [`credentials`] (the GitHub OIDC token and the
+//! role it assumes), [`logs`] (CloudWatch Logs), [`process`], [`cancel`],
 //! [`timings`], [`units`] (one convention for sizes), [`error`] and [`env_vars`].
+//! [`init`] is the `fastdeploy init` command, which writes a starting
+//! `fastdeploy.yml` and workflow and never runs the pipeline.
 
 pub mod aws;
 pub mod build;
