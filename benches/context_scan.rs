@@ -90,13 +90,13 @@ fn median(v: &[f64]) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
-/// Seconds to three decimals under a second, two above.
 /// A ratio as the rows print it: one decimal below 100, so a ratio just
 /// under the target does not print as the target itself.
 fn times(r: f64) -> String {
     if r < 100.0 { format!("{r:.1}x") } else { format!("{r:.0}x") }
 }
 
+/// Seconds to three decimals under a second, two above.
 fn secs(x: f64) -> String {
     if x < 1.0 { format!("{x:.3}") } else { format!("{x:.2}") }
 }
