@@ -301,6 +301,64 @@ async fn health_that_stays_red_after_the_update_fails_with_enhanced_health_cause
     assert_eq!(out.report.serving_revision, out.report.revision, "ours serves, unhealthy");
 }
 
+/// The deadline (`wait-minutes`) or a cancellation that lands while health
+/// is awaited is a stop like any other: with `rollback` the previous label is
+/// deployed again, and the run claims it serves only once every instance
+/// runs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deadline_in_the_health_wait_rolls_back_and_a_cancellation_there_says_its_rollback_did_not_finish() {
+    // Time runs at 0.02: the update completes within about 0.4 s, the health
+    // window would last 2.4 s (120 s) from then, the deadline comes at 2.0 s
+    // (100 s) from the start.
+    let e = env().await;
+    let p = BeanstalkPlan { watch: WatchPlan { wait_seconds: 100, ..plan(Bundle::Image).watch }, ..plan(Bundle::Image) };
+    let (out, log) = deploy_scaled(&e, &p, "acme/unhealthy-web", 'd', 0.02).await;
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}\n{}", out.failure, log.join("\n"));
+    let why = out.failure.unwrap();
+    assert!(why.contains("no verdict within 100 s (waiting for version") && why.contains("health to turn Green; it is Red)"), "{why}");
+    assert!(why.contains(&format!("version {FIRST} serves")) && why.contains("deployed version v1 again"), "{why}");
+    assert!(
+        out.report.evidence.iter().any(|l| l.contains("100.0 % of the requests are failing with HTTP 5xx.")),
+        "{:?}",
+        out.report.evidence
+    );
+    assert_eq!(out.report.serving_revision.as_deref(), Some(FIRST));
+    assert_eq!(instance_versions(&e.moto), [FIRST], "the instance back on the previous label");
+
+    // Cancelled once the run has said the health it sees (so inside the
+    // health wait, with the deadline far off): the rollback starts, but a
+    // cancelled run has seconds (6 s, scaled), too few for EB to redeploy,
+    // so the run says the rollback did not finish rather than claiming it.
+    let e = env().await;
+    let (captured, actions) = Actions::capture();
+    let (handle, cancel) = Cancel::new();
+    let watcher = captured.clone();
+    let canceller = tokio::spawn(async move {
+        while !watcher.lines().iter().any(|l| l.contains("health Red")) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        handle.cancel();
+    });
+    let (uri, digest) = image("acme/unhealthy-web", 'e');
+    let build = build_plan(e.work.path());
+    let image = Image { uri: &uri, digest: &digest };
+    let out = beanstalk::deploy(&e.eb, &e.s3, &plan(Bundle::Image), &build, "web", image, COMMIT, SCALE, &cancel, &actions).await;
+    canceller.await.unwrap();
+    let log = captured.lines().join("\n");
+    assert_eq!(out.result, RunResult::Failure, "{:?}\n{log}", out.failure);
+    let why = out.failure.unwrap();
+    assert!(why.contains("the workflow was cancelled (waiting for version") && why.contains("health to turn Green; it is Red)"), "{why}");
+    assert!(
+        why.contains("fastdeploy's rollback did not finish: the environment is set to version v1, which not every instance may run yet")
+            && why.contains("redeploying version v1 did not finish in time"),
+        "{why}"
+    );
+    assert!(!log.contains("rolled-back"), "{log}");
+    let updates: Vec<String> =
+        calls(&e.moto, "UpdateEnvironment").iter().map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string()).collect();
+    assert_eq!(updates, [out.report.revision.clone().unwrap(), FIRST.to_string()], "ours, then v1 again");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn yellow_health_passes_only_with_allow_yellow() {
     let e = env().await;

@@ -280,6 +280,36 @@ enum Followed {
     Ended(EnvironmentDescription),
 }
 
+/// Where a rollback left the environment.
+struct Back {
+    /// The environment's version label, as last seen.
+    serving: Option<String>,
+    note: Option<String>,
+    /// Every instance is known to run `serving` and EB is done: the label
+    /// truly serves. Not so when the redeploy failed, did not finish in
+    /// time, or was not made: EB sets the label when an update starts.
+    settled: bool,
+}
+
+impl Back {
+    fn unsettled(serving: Option<String>, note: impl Into<String>) -> Back {
+        Back { serving, note: Some(note.into()), settled: false }
+    }
+
+    /// The previous label serves on every instance: a true rollback.
+    fn is_previous(&self, previous: &Option<String>) -> bool {
+        self.settled && previous.is_some() && &self.serving == previous
+    }
+
+    /// What serves, said no stronger than what is known.
+    fn state(&self, still: &impl Fn(&Option<String>) -> String) -> String {
+        match (&self.serving, self.settled) {
+            (Some(l), false) => format!("the environment is set to version {l}, which not every instance may run yet"),
+            _ => still(&self.serving),
+        }
+    }
+}
+
 struct Run<'a> {
     eb: &'a aws_sdk_elasticbeanstalk::Client,
     s3: &'a aws_sdk_s3::Client,
@@ -480,14 +510,14 @@ impl Run<'_> {
                 self.report.evidence.push(reason.clone());
                 self.causes_as_evidence().await;
                 let deadline = settle_deadline(false, self.pace.scale);
-                let (serving, note) = self.back_to_previous(deadline, self.plan.watch.rollback).await;
-                self.report.serving_revision = serving.clone();
+                let back = self.back_to_previous(deadline, self.plan.watch.rollback).await;
+                self.report.serving_revision = back.serving.clone();
                 let ours = self.label.clone().unwrap_or_default();
-                let mut why = format!("EB did not deploy version {ours}: {reason}; {}", still(&serving));
-                if let Some(n) = note {
+                let mut why = format!("EB did not deploy version {ours}: {reason}; {}", back.state(&still));
+                if let Some(n) = &back.note {
                     why.push_str(&format!("; {n}"));
                 }
-                let result = if previous.is_some() && serving == previous { RunResult::RolledBack } else { RunResult::Failure };
+                let result = if back.is_previous(&previous) { RunResult::RolledBack } else { RunResult::Failure };
                 (result, Some(why))
             }
             Verdict::Stopped { stop, doing, updated } => {
@@ -506,13 +536,14 @@ impl Run<'_> {
                 self.say(&format!("{what}: rolling back"));
                 self.abort().await;
                 let deadline = settle_deadline(stop == Stop::Cancelled, self.pace.scale);
-                let (serving, note) = self.back_to_previous(deadline, true).await;
-                self.report.serving_revision = serving.clone();
-                let mut why = format!("{what}; fastdeploy rolled back: {}", still(&serving));
-                if let Some(n) = note {
+                let back = self.back_to_previous(deadline, true).await;
+                self.report.serving_revision = back.serving.clone();
+                let done = if back.settled { "fastdeploy rolled back" } else { "fastdeploy's rollback did not finish" };
+                let mut why = format!("{what}; {done}: {}", back.state(&still));
+                if let Some(n) = &back.note {
                     why.push_str(&format!("; {n}"));
                 }
-                let result = if previous.is_some() && serving == previous { RunResult::RolledBack } else { RunResult::Failure };
+                let result = if back.is_previous(&previous) { RunResult::RolledBack } else { RunResult::Failure };
                 (result, Some(why))
             }
         }
@@ -787,7 +818,11 @@ impl Run<'_> {
         }
     }
 
-    /// Waits for health Green (or Yellow with `allow-yellow`) on our label.
+    /// Waits for health Green (or Yellow with `allow-yellow`) on our label,
+    /// for the health window. A window that lapses is a failure with our
+    /// label serving (EB deployed it; its health is the verdict); the run's
+    /// deadline or a cancellation inside the window is a stop like any other
+    /// (`rollback` puts the previous label back).
     async fn health(&mut self, label: &str) -> anyhow::Result<Verdict> {
         let window = Instant::now() + Duration::from_secs_f64(HEALTH_WINDOW_SECONDS * self.pace.scale);
         let deadline = window.min(self.pace.deadline);
@@ -803,20 +838,38 @@ impl Run<'_> {
             let color = env.health().map(|h| h.as_str().to_string()).unwrap_or_else(|| "Grey".into());
             let status = env.health_status().map(|h| h.as_str().to_string()).unwrap_or_default();
             self.say_once(format!("health {color}{}", if status.is_empty() { String::new() } else { format!(" ({status})") }));
-            let over = Instant::now() >= deadline || self.cancel.is_cancelled();
+            let now = Instant::now();
+            let stop = if self.cancel.is_cancelled() {
+                Some(Stop::Cancelled)
+            } else if now >= self.pace.deadline {
+                Some(Stop::TimedOut)
+            } else {
+                None
+            };
             // Green `Info` is EB still reporting the update itself; the new
-            // version's own health follows (basic health has no status).
-            if (color == "Green" && (status != "Info" || over)) || (color == "Yellow" && self.plan.allow_yellow) {
+            // version's own health follows (basic health has no status). At
+            // the end of the wait Green is Green.
+            let waited_out = now >= deadline && stop != Some(Stop::Cancelled);
+            if (color == "Green" && (status != "Info" || waited_out)) || (color == "Yellow" && self.plan.allow_yellow) {
                 return Ok(Verdict::Succeeded);
             }
-            if over {
+            if let Some(stop) = stop {
+                let causes = self.causes().await;
+                self.report.evidence.extend(causes.iter().cloned());
+                return Ok(Verdict::Stopped {
+                    stop,
+                    doing: format!("waiting for version {label}'s health to turn {wanted}; it is {color}"),
+                    updated: true,
+                });
+            }
+            if now >= window {
                 let causes = self.causes().await;
                 self.report.evidence.extend(causes.iter().cloned());
                 let hint = if color == "Yellow" { "; set `allow-yellow: true` to accept Yellow" } else { "" };
                 return Ok(Verdict::Unhealthy(format!(
                     "version {label} serves, but its health stayed {color}{} instead of {wanted} for {} s after the update{}{hint}",
                     if status.is_empty() { String::new() } else { format!(" ({status})") },
-                    HEALTH_WINDOW_SECONDS.min(self.plan.watch.wait_seconds as f64) as u64,
+                    HEALTH_WINDOW_SECONDS as u64,
                     if causes.is_empty() { String::new() } else { format!(": {}", causes.join(" ")) }
                 )));
             }
@@ -874,7 +927,7 @@ impl Run<'_> {
     /// settle, and when EB left our version on instances (a failed or aborted
     /// deployment) or the environment is on another label, deploys the
     /// previous label again (`redeploy`). Returns the label serving and a note.
-    async fn back_to_previous(&mut self, deadline: Instant, redeploy: bool) -> (Option<String>, Option<String>) {
+    async fn back_to_previous(&mut self, deadline: Instant, redeploy: bool) -> Back {
         let saved = self.pace.deadline;
         self.pace.deadline = deadline;
         let out = self.back_to_previous_inner(redeploy).await;
@@ -882,23 +935,23 @@ impl Run<'_> {
         out
     }
 
-    async fn back_to_previous_inner(&mut self, redeploy: bool) -> (Option<String>, Option<String>) {
+    async fn back_to_previous_inner(&mut self, redeploy: bool) -> Back {
         let previous = self.report.previous_revision.clone();
         let env = match self.wait_ready("while EB ends the update; waiting for Ready to see what serves").await {
             Ok(Ok(env)) => env,
             Ok(Err(_)) => {
-                return (self.observe().await, Some("the environment did not settle in time; what serves may still change".into()));
+                return Back::unsettled(self.observe().await, "the environment did not settle in time; what serves may still change");
             }
-            Err(e) => return (None, Some(chain_message(&e))),
+            Err(e) => return Back::unsettled(None, chain_message(&e)),
         };
         let now = env.version_label().map(str::to_string);
         let Some(previous) = previous else {
-            return (now, Some("there is no earlier application version to go back to".into()));
+            return Back::unsettled(now, "there is no earlier application version to go back to");
         };
         let stray = self.instances_not_on(&previous).await;
         let consistent = now.as_deref() == Some(previous.as_str()) && stray.as_ref().is_some_and(Vec::is_empty);
         if consistent {
-            return (now, None);
+            return Back { serving: now, note: None, settled: true };
         }
         let left = match &stray {
             Some(s) if !s.is_empty() => format!("{} instance(s) run {}", s.len(), s.join(", ")),
@@ -906,7 +959,7 @@ impl Run<'_> {
             None => "EB cannot say which version each instance runs (no enhanced health)".into(),
         };
         if !redeploy {
-            return (now, Some(format!("{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}")));
+            return Back::unsettled(now, format!("{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}"));
         }
         self.say(&format!("{left}: deploying version {previous} again"));
         self.since = Some(aws_smithy_types::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(5)));
@@ -920,18 +973,22 @@ impl Run<'_> {
             .await
         {
             Ok(out) => out.request_id().unwrap_or_default().to_string(),
-            Err(e) => return (now, Some(format!("redeploying version {previous} failed: {}", e.message().unwrap_or("error")))),
+            Err(e) => return Back::unsettled(now, format!("redeploying version {previous} failed: {}", e.message().unwrap_or("error"))),
         };
         match self.follow(&rid, &previous).await {
-            Ok(Ok(Followed::Completed(env))) => {
-                (env.version_label().map(str::to_string), Some(format!("fastdeploy deployed version {previous} again ({left})")))
+            Ok(Ok(Followed::Completed(env))) => Back {
+                settled: env.version_label() == Some(previous.as_str()),
+                serving: env.version_label().map(str::to_string),
+                note: Some(format!("fastdeploy deployed version {previous} again ({left})")),
+            },
+            Ok(Ok(Followed::Failed(why))) => {
+                Back::unsettled(self.observe().await, format!("redeploying version {previous} failed too: {why}"))
             }
-            Ok(Ok(Followed::Failed(why))) => (self.observe().await, Some(format!("redeploying version {previous} failed too: {why}"))),
             Ok(Ok(Followed::Ended(env))) => {
-                (env.version_label().map(str::to_string), Some(format!("redeploying version {previous} ended without a verdict")))
+                Back::unsettled(env.version_label().map(str::to_string), format!("redeploying version {previous} ended without a verdict"))
             }
-            Ok(Err(_)) => (self.observe().await, Some(format!("redeploying version {previous} did not finish in time"))),
-            Err(e) => (self.observe().await, Some(chain_message(&e))),
+            Ok(Err(_)) => Back::unsettled(self.observe().await, format!("redeploying version {previous} did not finish in time")),
+            Err(e) => Back::unsettled(self.observe().await, chain_message(&e)),
         }
     }
 
