@@ -178,7 +178,8 @@ async fn a_failed_migration_stops_the_deploy_before_update_service() {
     assert_eq!(out.result, RunResult::Failure);
     let why = out.failure.unwrap();
     assert!(why.contains("container app exited with code 3") && why.contains("was not updated"), "{why}");
-    assert!(why.contains("still runs arn:aws:ecs:us-east-1:123456789012:task-definition/web:1"), "{why}");
+    assert!(why.starts_with("before-deploy failed: container app exited with code 3;"), "why first: {why}");
+    assert!(why.ends_with("service web was not updated and still runs web:1"), "{why}");
     assert_eq!(e.service_revision().await, "web:1", "no UpdateService");
     assert_eq!(out.report.serving_revision.as_deref().map(fastdeploy::outcome::revision_label).as_deref(), Some("web:1"));
     let task = out.report.before_deploy.unwrap();
@@ -280,4 +281,10 @@ fn a_failing_migration_fails_the_run_with_its_exit_code_named_everywhere_and_the
     assert!(slack.contains("before-deploy failed (exit 3)"), "{slack}");
     let deployment = github_deployments(&sb).into_iter().next().expect("a GitHub deployment");
     assert_eq!(github_states(&sb, &deployment).last().map(String::as_str), Some("failure"));
+    // The status's description (140 characters at most) names the exit code.
+    let id = deployment["id"].as_u64().unwrap();
+    let statuses = crate::sandbox::http_get_json(&format!("{}/repos/acme/shop/deployments/{id}/statuses", sb.github.url));
+    let description = statuses[0]["description"].as_str().unwrap_or_default().to_string();
+    assert!(description.contains("before-deploy failed: container web exited with code 3"), "{description}");
+    assert!(description.chars().count() <= 140, "{description}");
 }

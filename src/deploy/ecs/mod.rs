@@ -175,9 +175,11 @@ async fn run(
         report.before_deploy = Some(ran);
         if let Some(why) = failure {
             report.serving_revision = Some(current_arn.clone());
+            // Why first: a GitHub deployment status keeps 140 characters.
+            let short = crate::outcome::revision_label(&current_arn);
             return Ok((
                 RunResult::Failure,
-                Some(format!("before-deploy failed, so service {} was not updated and still runs {current_arn}: {why}", plan.service)),
+                Some(format!("before-deploy failed: {why}; service {} was not updated and still runs {short}", plan.service)),
             ));
         }
     }
