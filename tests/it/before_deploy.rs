@@ -209,6 +209,40 @@ async fn a_rerun_for_the_same_revision_does_not_run_the_migration_again() {
     assert!(log.lines().iter().any(|l| l.contains("already ran on web:2")), "{:#?}", log.lines());
 }
 
+/// A job killed mid-task (the runner's timeout, SIGKILL) neither stops its
+/// task nor records it done; the next attempt follows that task instead of
+/// running the migration a second time beside it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_after_a_killed_attempt_follows_the_task_still_running_instead_of_starting_another() {
+    let e = env().await;
+    // The task runs for a second (20 steps of 0.05 s): long enough to outlive the first attempt.
+    e.control("ecs-tasks/config", json!({"run_steps": 20}));
+    let p = plan(&["python", "manage.py", "migrate"]);
+    let (first_log, first_actions) = Actions::capture();
+    let never = Cancel::never();
+    tokio::select! {
+        out = deploy(&e, &p, IMAGE, "acme/shop/1006/1", &never, &first_actions) => {
+            panic!("the first attempt should have been killed mid-task: {:?}", out.result)
+        }
+        _ = async {
+            while !first_log.lines().iter().any(|l| l.contains("before-deploy: started task")) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    assert_eq!(e.run_tasks().len(), 1);
+
+    let (log, actions) = Actions::capture();
+    let again = deploy(&e, &p, IMAGE, "acme/shop/1006/2", &Cancel::never(), &actions).await;
+    let lines = log.lines().join("\n");
+    assert_eq!(again.result, RunResult::Success, "{:?}\n{lines}", again.failure);
+    assert_eq!(e.run_tasks().len(), 1, "no second task beside the first: {lines}");
+    assert!(lines.contains("started by an earlier attempt, still runs `python manage.py migrate` on web:2; following it"), "{lines}");
+    let task = again.report.before_deploy.unwrap();
+    assert_eq!((task.outcome.as_str(), task.exit_code), ("succeeded", Some(0)));
+    assert_eq!(e.service_revision().await, "web:2", "updated after the task it followed succeeded");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_run_task_answer_starts_one_task_not_two() {
     let e = env().await;

@@ -143,7 +143,7 @@ impl Run<'_> {
         // A log group of its own, between the deploy's.
         self.actions.end_group();
         self.actions.group(&format!("before-deploy {}: {command}", self.plan.service));
-        let result = self.start_and_follow(container, &print, &mut report).await;
+        let result = self.start_and_follow(family, container, &print, &mut report).await;
         self.actions.end_group();
         self.actions.group(&format!("deploy {} (after before-deploy)", self.plan.service));
         result?;
@@ -171,7 +171,70 @@ impl Run<'_> {
         Ok(report)
     }
 
-    async fn start_and_follow(&self, container: &str, print: &str, report: &mut TaskReport) -> anyhow::Result<()> {
+    /// A before-deploy task that an earlier attempt of this deploy started
+    /// on our revision with our command and that still runs (the job was
+    /// killed mid-task, so it neither stopped the task nor recorded it as
+    /// done). Following it beats running the migration a second time beside
+    /// it. What cannot be listed is a warning, and a new task starts.
+    async fn earlier_task(&self, family: &str, container: &str) -> Option<String> {
+        let listed = self
+            .ecs
+            .list_tasks()
+            .cluster(&self.plan.cluster)
+            .family(family)
+            .started_by(STARTED_BY)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+            .send()
+            .await;
+        let arns = match listed {
+            Ok(out) => out.task_arns().to_vec(),
+            Err(e) => {
+                self.could_not_look("ecs:ListTasks", anyhow::Error::new(e));
+                return None;
+            }
+        };
+        if arns.is_empty() {
+            return None;
+        }
+        let described = match self.ecs.describe_tasks().cluster(&self.plan.cluster).set_tasks(Some(arns)).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                self.could_not_look("ecs:DescribeTasks", anyhow::Error::new(e));
+                return None;
+            }
+        };
+        described
+            .tasks()
+            .iter()
+            .find(|t| {
+                t.task_definition_arn() == Some(self.revision)
+                    && t.overrides().is_some_and(|o| {
+                        o.container_overrides().iter().any(|c| c.name() == Some(container) && c.command() == self.before.command.as_slice())
+                    })
+            })
+            .and_then(|t| t.task_arn().map(str::to_string))
+    }
+
+    fn could_not_look(&self, action: &str, e: anyhow::Error) {
+        self.actions.warning(
+            &format!(
+                "could not look for a before-deploy task still running from an earlier attempt ({action}: {}); starting one",
+                chain_message(&e)
+            ),
+            &Location::default(),
+        );
+    }
+
+    async fn start_and_follow(&self, family: &str, container: &str, print: &str, report: &mut TaskReport) -> anyhow::Result<()> {
+        if let Some(arn) = self.earlier_task(family, container).await {
+            let id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
+            self.say(&format!(
+                "before-deploy: task {id}, started by an earlier attempt, still runs `{}` on {}; following it instead of starting it again",
+                shell_words::join(&self.before.command),
+                self.revision.rsplit('/').next().unwrap_or("")
+            ));
+            return self.follow(arn, container, report).await;
+        }
         let service = &self.pre.service;
         let token = client_token(self.run_key, self.revision, print);
         let mut req = self
@@ -216,12 +279,19 @@ impl Run<'_> {
             return Ok(());
         };
         let arn = task.task_arn().unwrap_or_default().to_string();
-        let id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
-        report.task = Some(id.clone());
         self.say(&format!(
-            "before-deploy: started task {id} on {} in container {container}",
+            "before-deploy: started task {} on {} in container {container}",
+            arn.rsplit('/').next().unwrap_or(&arn),
             self.revision.rsplit('/').next().unwrap_or("")
         ));
+        self.follow(arn, container, report).await
+    }
+
+    /// Follows the task to a verdict: its status and log lines as they come,
+    /// StopTask on timeout or cancellation.
+    async fn follow(&self, arn: String, container: &str, report: &mut TaskReport) -> anyhow::Result<()> {
+        let id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
+        report.task = Some(id.clone());
 
         let mut tail = match awslogs(self.rendered, container) {
             None => {
