@@ -243,6 +243,36 @@ async fn a_rerun_after_a_killed_attempt_follows_the_task_still_running_instead_o
     assert_eq!(e.service_revision().await, "web:2", "updated after the task it followed succeeded");
 }
 
+/// Looks at the task that fail (here an error the SDK does not retry) are
+/// said and tried again; only a run of them ends the wait, with the task
+/// left running and the service untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_looks_at_the_task_are_ridden_out_and_only_a_run_of_them_fails_the_deploy() {
+    let denied =
+        |times: u32| json!({"rules": [{"action": "DescribeTasks", "status": 400, "code": "AccessDeniedException", "times": times}]});
+    let e = env().await;
+    e.control("faults/config", denied(3));
+    let (log, actions) = Actions::capture();
+    let out = deploy(&e, &plan(&["python", "manage.py", "migrate"]), IMAGE, "acme/shop/1007/1", &Cancel::never(), &actions).await;
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
+    assert_eq!(lines.matches("could not look at task").count(), 3, "{lines}");
+    assert_eq!(out.report.before_deploy.unwrap().exit_code, Some(0));
+
+    let e = env().await;
+    e.control("faults/config", denied(100));
+    let out =
+        deploy(&e, &plan(&["python", "manage.py", "migrate"]), IMAGE, "acme/shop/1008/1", &Cancel::never(), &Actions::default()).await;
+    assert_eq!(out.result, RunResult::Failure);
+    let why = out.failure.unwrap();
+    assert!(why.contains("5 looks at task") && why.contains("AccessDeniedException") && why.contains("it may still run"), "{why}");
+    assert!(why.ends_with("service web was not updated and still runs web:1"), "{why}");
+    assert_eq!(out.report.before_deploy.unwrap().outcome, "failed", "the task's report is kept for the summary");
+    assert_eq!(e.service_revision().await, "web:1");
+    let stops = e.control("ecs-tasks/calls", json!({}))["calls"].as_array().unwrap().iter().filter(|c| c["action"] == "StopTask").count();
+    assert_eq!(stops, 0, "a task fastdeploy cannot see is not stopped halfway");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_run_task_answer_starts_one_task_not_two() {
     let e = env().await;

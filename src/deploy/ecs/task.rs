@@ -315,16 +315,39 @@ impl Run<'_> {
         let deadline = Instant::now() + Duration::from_secs_f64(self.before.wait_seconds as f64 * self.scale);
         let pace = Pace { poll: Duration::from_secs_f64(self.plan.watch.poll_seconds * self.scale), scale: self.scale, deadline };
         let mut last_status = String::new();
+        // A look that fails (throttling, a network blip) is said and the
+        // next one tries again, as the service watch does; only a run of
+        // failed looks ends the wait, and then the task is left alone: a
+        // migration fastdeploy cannot see is not one to kill halfway.
+        const MAX_FAILED_LOOKS: u32 = 5;
+        let mut failed_looks = 0;
         let stopped = loop {
-            let task = self.describe(&arn).await?;
-            let status = task.last_status().unwrap_or("UNKNOWN").to_string();
-            if status != last_status {
-                self.say(&format!("before-deploy: task {id} {status}"));
-                last_status = status.clone();
-            }
-            self.follow_logs(&mut tail, report).await;
-            if status == "STOPPED" {
-                break task;
+            match self.describe(&arn).await {
+                Ok(task) => {
+                    failed_looks = 0;
+                    let status = task.last_status().unwrap_or("UNKNOWN").to_string();
+                    if status != last_status {
+                        self.say(&format!("before-deploy: task {id} {status}"));
+                        last_status = status.clone();
+                    }
+                    self.follow_logs(&mut tail, report).await;
+                    if status == "STOPPED" {
+                        break task;
+                    }
+                }
+                Err(e) => {
+                    failed_looks += 1;
+                    if failed_looks >= MAX_FAILED_LOOKS {
+                        report.outcome = "failed".into();
+                        report.failure = Some(format!(
+                            "{MAX_FAILED_LOOKS} looks at task {id} in a row failed, the last: {}; it may still run (fastdeploy did not stop it)",
+                            chain_message(&e)
+                        ));
+                        report.seconds = Some(started.elapsed().as_secs_f64());
+                        return Ok(());
+                    }
+                    self.say(&format!("before-deploy: could not look at task {id} ({}); trying again", chain_message(&e)));
+                }
             }
             let stop = if self.cancel.is_cancelled() {
                 Some("the workflow was cancelled")
