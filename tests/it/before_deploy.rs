@@ -209,6 +209,27 @@ async fn a_rerun_for_the_same_revision_does_not_run_the_migration_again() {
     assert!(log.lines().iter().any(|l| l.contains("already ran on web:2")), "{:#?}", log.lines());
 }
 
+/// A re-run of a deploy that succeeded finds the service on its revision:
+/// nothing is deployed, the task does not run again, and the report says it
+/// already ran there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_after_success_deploys_nothing_and_says_the_migration_already_ran() {
+    let e = env().await;
+    let p = plan(&["python", "manage.py", "migrate"]);
+    let first = deploy(&e, &p, IMAGE, "acme/shop/1009/1", &Cancel::never(), &Actions::default()).await;
+    assert_eq!(first.result, RunResult::Success, "{:?}", first.failure);
+    let (log, actions) = Actions::capture();
+    let again = deploy(&e, &p, IMAGE, "acme/shop/1009/2", &Cancel::never(), &actions).await;
+    assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
+    assert_eq!(e.run_tasks().len(), 1, "no second task");
+    let task = again.report.before_deploy.expect("the report says what became of the task");
+    assert_eq!((task.outcome.as_str(), task.command.as_str()), ("already-done", "python manage.py migrate"));
+    assert_eq!(task.task, first.report.before_deploy.unwrap().task, "the task that ran it");
+    let line = fastdeploy::report::summary::task_text(&task);
+    assert!(line.contains("already ran on this revision (task ") && line.ends_with("; not run again"), "the summary's line: {line}");
+    assert!(log.lines().iter().any(|l| l.contains("already ran on web:2")), "{:#?}", log.lines());
+}
+
 /// A job killed mid-task (the runner's timeout, SIGKILL) neither stops its
 /// task nor records it done; the next attempt follows that task instead of
 /// running the migration a second time beside it.

@@ -111,6 +111,9 @@ async fn run(
         });
         if done {
             say(&format!("{current_arn} already runs {image} in {}; nothing to register or deploy", pre.containers.join(", ")));
+            if let Some(before) = &plan.before_deploy {
+                report.before_deploy = already_done(before, &pre, render::family(&rendered), &current_arn, &say);
+            }
             report.unchanged = true;
             report.revision = Some(current_arn.clone());
             report.serving_revision = Some(current_arn);
@@ -453,4 +456,31 @@ async fn deregister_old(
         actions.line(&format!("deregistered old revision {arn} (keep-revisions: {keep})"));
     }
     Ok(())
+}
+
+/// On a service that already runs this revision nothing is deployed, so the
+/// one-off task does not run; when an earlier run of this revision ran it,
+/// the report says so (the summary's "already ran on this revision").
+fn already_done(
+    before: &crate::plan::BeforeDeploy,
+    pre: &update::Preflight,
+    family: &str,
+    revision: &str,
+    say: &impl Fn(&str),
+) -> Option<crate::outcome::TaskReport> {
+    let container = task::container(before, pre, family).ok()?;
+    let command = shell_words::join(&before.command);
+    let rev = crate::outcome::revision_label(revision);
+    let Some(done) = task::done_on(pre.current.tags.as_ref(), &task::fingerprint(container, &before.command)) else {
+        say(&format!("before-deploy `{command}` not run: nothing is deployed, and no run of it on {rev} is recorded"));
+        return None;
+    };
+    say(&format!("before-deploy `{command}` already ran on {rev} ({done}); not running it again"));
+    Some(crate::outcome::TaskReport {
+        command,
+        container: container.to_string(),
+        task: done.split_whitespace().nth(1).map(str::to_string),
+        outcome: "already-done".into(),
+        ..Default::default()
+    })
 }
