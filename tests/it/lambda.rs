@@ -267,6 +267,67 @@ async fn a_timeout_rolls_back_the_alias_stays_and_latest_is_set_back() {
     assert!(out.failure.unwrap().contains("`rollback` is off; alias live still serves thumbs:1"));
 }
 
+/// The alias moved but its answer was lost: the SDK's retry meets a changed
+/// revision id (UpdateAlias) or an existing alias (CreateAlias). The alias
+/// points at our version, and the run says so instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_to_moving_or_creating_the_alias_is_checked_against_the_alias() {
+    let e = env(Architecture::X8664).await;
+    let first = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    blocking(|| e.moto.control("faults/config", json!({"rules": [{"action": "CreateAlias", "mode": "lost-answer", "times": 1}]})));
+    let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &first).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(alias_version(&e).await.as_deref(), Some(version_of(&out.report.revision)));
+
+    let second = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    blocking(|| e.moto.control("faults/config", json!({"rules": [{"action": "UpdateAlias", "mode": "lost-answer", "times": 1}]})));
+    let (log, actions) = Actions::capture();
+    let uri = format!("{}/acme/thumbs@{second}", e.registry.host);
+    let image = Image { uri: &uri, repository: "acme/thumbs", digest: &second };
+    let out = lambda::deploy(&e.lambda, &e.client, &plan("thumbs"), image, SCALE, &Cancel::never(), &actions).await;
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
+    assert!(lines.contains("lambda:UpdateAlias answered an error") && lines.contains("the move took"), "{lines}");
+    assert_eq!(alias_version(&e).await.as_deref(), Some(version_of(&out.report.revision)));
+    assert_eq!(out.report.serving_revision, out.report.revision);
+}
+
+/// Cancelled while Lambda applies the update: the alias never moves, and
+/// `$LATEST` is set back to the previous version's image even though the
+/// run is cancelled (the rollback's own waits end at its settle deadline).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancellation_while_the_update_applies_sets_latest_back_and_leaves_the_alias() {
+    let e = env(Architecture::X8664).await;
+    let good = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(deploy(&e, &plan("thumbs"), "acme/thumbs", &good).await.result, RunResult::Success);
+    // The next update takes 0.4 s (4 steps of 0.1 s); the cancel comes as it
+    // starts. Time runs at 0.1 here, so a cancelled run's settle budget (6 s)
+    // is 0.6 s: enough for that update to end and $LATEST to be set back.
+    blocking(|| e.moto.control("lambda/config", json!({"step_seconds": 0.1, "steps": 4})));
+    let slow = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slow", "amd64"));
+    let (log, actions) = Actions::capture();
+    let (handle, cancel) = Cancel::new();
+    let watcher = log.clone();
+    let canceller = tokio::spawn(async move {
+        while !watcher.lines().iter().any(|l| l.contains("LastUpdateStatus InProgress")) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        handle.cancel();
+    });
+    let uri = format!("{}/acme/thumbs@{slow}", e.registry.host);
+    let image = Image { uri: &uri, repository: "acme/thumbs", digest: &slow };
+    let out = lambda::deploy(&e.lambda, &e.client, &plan("thumbs"), image, 0.1, &cancel, &actions).await;
+    canceller.await.unwrap();
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}\n{lines}", out.failure);
+    let why = out.failure.unwrap();
+    assert!(why.contains("the workflow was cancelled") && why.contains("alias live still serves thumbs:1"), "{why}");
+    assert!(why.contains("$LATEST set back to the image of version 1"), "{why}");
+    assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
+    let last = calls(&e.moto, "UpdateFunctionCode").last().cloned().unwrap();
+    assert!(last["body"]["ImageUri"].as_str().unwrap().ends_with(&good), "$LATEST goes back to version 1's image: {last}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn preflight_rejects_a_missing_function_and_a_zip_function_as_bad_input() {
     let e = env(Architecture::X8664).await;

@@ -132,6 +132,7 @@ pub async fn deploy(
         report: DeployReport { target, ..DeployReport::default() },
         last_status: None,
         function_arn: None,
+        settling: false,
     };
     let verdict = match run.run(registry).await {
         Ok(v) => v,
@@ -181,6 +182,9 @@ struct Run<'a> {
     last_status: Option<String>,
     /// The unqualified function ARN, once preflight has read it.
     function_arn: Option<String>,
+    /// Rolling back after a stop: waits end at the settle deadline only,
+    /// not at the cancellation that started the rollback.
+    settling: bool,
 }
 
 /// The alias as read: the version it points at and its revision id.
@@ -264,6 +268,9 @@ impl Run<'_> {
             Err(stop) => return Ok(Verdict::Stopped { stop, doing: "waiting for another update to finish".into(), latest_changed: false }),
         };
         let mut latest_changed = false;
+        if self.cancel.is_cancelled() {
+            return Ok(Verdict::Stopped { stop: Stop::Cancelled, doing: "before the code update".into(), latest_changed });
+        }
         if latest.code_sha256() == Some(self.image.code_sha256()) {
             self.say(&format!("$LATEST already holds {} (an earlier run updated it); publishing it", self.image.uri));
         } else {
@@ -297,6 +304,13 @@ impl Run<'_> {
         }
 
         // 3. The alias, last: from here on our version serves.
+        if self.cancel.is_cancelled() {
+            return Ok(Verdict::Stopped {
+                stop: Stop::Cancelled,
+                doing: format!("before moving alias {} to version {version}", self.plan.alias),
+                latest_changed,
+            });
+        }
         self.move_alias(before.as_ref(), &version).await?;
         match self.alias().await? {
             Some(a) if a.version == version => {
@@ -335,9 +349,14 @@ impl Run<'_> {
             Verdict::Failed(why) => (RunResult::Failure, Some(format!("{why}; {}", still(&previous)))),
             Verdict::LambdaFailed { reason, latest_changed } => {
                 self.report.evidence.push(reason.clone());
-                let restored = if latest_changed { self.restore_latest(false).await } else { None };
-                let result = if previous.is_some() { RunResult::RolledBack } else { RunResult::Failure };
-                let mut why = format!("Lambda did not apply {}: {reason}; {}", self.image.uri, still(&previous));
+                let restored = if latest_changed && self.plan.watch.rollback { self.restore_latest(false).await } else { None };
+                // The alias never moved; what it serves, as read now.
+                if let Ok(now) = self.alias().await {
+                    self.report.serving_revision = now.map(|a| self.version_arn(&a.version));
+                }
+                let serving = self.report.serving_revision.as_deref().map(revision_label);
+                let result = if previous.is_some() && serving == previous { RunResult::RolledBack } else { RunResult::Failure };
+                let mut why = format!("Lambda did not apply {}: {reason}; {}", self.image.uri, still(&serving));
                 if let Some(r) = restored {
                     why.push_str(&format!("; {r}"));
                 }
@@ -407,8 +426,12 @@ impl Run<'_> {
             })
     }
 
-    /// Sleeps one poll, or stops at the deadline or on cancellation.
+    /// Sleeps one poll, or stops at the deadline or on cancellation (while
+    /// settling, at the settle deadline only).
     async fn pause(&self) -> Result<(), Stop> {
+        if self.settling {
+            return crate::deploy::pause(&self.pace, &Cancel::never()).await;
+        }
         crate::deploy::pause(&self.pace, self.cancel).await
     }
 
@@ -597,35 +620,56 @@ impl Run<'_> {
         }
     }
 
-    /// Points the alias at `version`, creating it on the first deploy.
+    /// Points the alias at `version`, creating it on the first deploy. An
+    /// error answer is checked against the alias itself: when the SDK
+    /// retried a move whose answer was lost, Lambda answers the retry with
+    /// PreconditionFailed (the revision id moved) or "Alias already exists",
+    /// though the alias already points where we sent it.
     async fn move_alias(&mut self, before: Option<&Alias>, version: &str) -> anyhow::Result<()> {
-        let alias = &self.plan.alias;
+        let alias = self.plan.alias.clone();
         let resource = format!("alias {alias} of Lambda function {}", self.function());
-        match before {
-            Some(a) => {
+        let (action, sent) = match before {
+            Some(a) => (
+                "lambda:UpdateAlias",
                 self.lambda
                     .update_alias()
                     .function_name(self.function())
-                    .name(alias)
+                    .name(&alias)
                     .function_version(version)
                     .set_revision_id(a.revision_id.clone())
                     .send()
                     .await
-                    .map_err(|e| crate::aws::classify(&e).explain("lambda:UpdateAlias", &resource))?;
-                self.say(&format!("alias {alias}: version {} → {version}", a.version));
-            }
-            None => {
+                    .map(|_| ())
+                    .map_err(|e| crate::aws::classify(&e).explain("lambda:UpdateAlias", &resource)),
+            ),
+            None => (
+                "lambda:CreateAlias",
                 self.lambda
                     .create_alias()
                     .function_name(self.function())
-                    .name(alias)
+                    .name(&alias)
                     .function_version(version)
                     .description("moved by fastdeploy")
                     .send()
                     .await
-                    .map_err(|e| crate::aws::classify(&e).explain("lambda:CreateAlias", &resource))?;
-                self.say(&format!("alias {alias} created on version {version}"));
+                    .map(|_| ())
+                    .map_err(|e| crate::aws::classify(&e).explain("lambda:CreateAlias", &resource)),
+            ),
+        };
+        if let Err(e) = sent {
+            match self.alias().await {
+                Ok(Some(now)) if now.version == version => {
+                    self.say(&format!(
+                        "{action} answered an error ({}), but alias {alias} points at version {version}: the move took",
+                        chain_message(&e)
+                    ));
+                }
+                _ => return Err(e),
             }
+        }
+        match before {
+            Some(a) => self.say(&format!("alias {alias}: version {} → {version}", a.version)),
+            None => self.say(&format!("alias {alias} created on version {version}")),
         }
         Ok(())
     }
@@ -641,7 +685,10 @@ impl Run<'_> {
             Err(e) => return Some(format!("$LATEST not restored: reading version {version} failed ({})", e.code().unwrap_or("error"))),
         }?;
         self.pace.deadline = settle_deadline(cancelled, self.pace.scale);
-        let latest = match self.wait_idle().await {
+        self.settling = true;
+        let idle = self.wait_idle().await;
+        self.settling = false;
+        let latest = match idle {
             Ok(Ok(c)) => c,
             _ => return Some(format!("$LATEST not restored to {image}: an update was still running")),
         };
@@ -655,8 +702,8 @@ impl Run<'_> {
             .await;
         match sent {
             Ok(_) => {
-                self.say(&format!("$LATEST set back to {image} (the code of version {version})"));
-                Some(format!("$LATEST set back to the image of version {version}"))
+                self.say(&format!("$LATEST set back to {image} (the code of version {version}); Lambda applies it"));
+                Some(format!("$LATEST set back to the image of version {version} (Lambda accepted the update)"))
             }
             Err(e) => Some(format!("$LATEST not restored to {image}: {}", e.code().unwrap_or("error"))),
         }
