@@ -60,6 +60,8 @@ pub fn dockerfiles(root: &Path) -> Vec<PathBuf> {
                 }
             } else if kind.is_file()
                 && (name == "Dockerfile" || name.ends_with(".Dockerfile") || name.starts_with("Dockerfile."))
+                // `Dockerfile.dockerignore` is BuildKit's ignore file for that Dockerfile.
+                && !name.ends_with(".dockerignore")
                 && let Ok(rel) = e.path().strip_prefix(root)
             {
                 out.push(rel.to_path_buf());
@@ -191,25 +193,37 @@ pub fn render_config(found: &[Found], cluster: Option<&str>) -> String {
             let _ = writeln!(y, "    target: {}", yaml_str(t));
         }
         let _ = writeln!(y, "    repository: {}", yaml_str(&f.repository));
-        match &f.service {
-            Some((service, container)) => {
-                let _ = writeln!(y, "    service: {}", yaml_str(service));
-                let _ = writeln!(y, "    container: [{}]", yaml_str(container));
-            }
-            None => {
-                let _ =
-                    writeln!(y, "    # service: <ECS service>     # or function: <Lambda function>; without either: build and push only");
-            }
+        if f.service.is_none() {
+            let _ = writeln!(y, "    # service: <ECS service>     # or function: <Lambda function>; without either: build and push only");
         }
     }
-    let cluster_line = match cluster {
-        Some(c) => format!("    cluster: {}\n", yaml_str(c)),
-        None => "    # cluster: <ECS cluster>\n".to_string(),
-    };
-    let _ = write!(
-        y,
-        "\nenvironments:\n  production:\n    branches: [main]\n{cluster_line}  staging:\n    branches: [develop]\n{cluster_line}"
-    );
+    let _ = write!(y, "\nenvironments:\n  production:\n    branches: [main]\n");
+    match cluster {
+        // The services were read from this one cluster: they deploy from
+        // production only, so a push to develop never updates them.
+        Some(c) => {
+            let _ = writeln!(y, "    cluster: {}", yaml_str(c));
+            let matched: Vec<&Found> = found.iter().filter(|f| f.service.is_some()).collect();
+            if !matched.is_empty() {
+                let _ = writeln!(y, "    overrides:");
+                for f in matched {
+                    let (service, container) = f.service.as_ref().expect("filtered");
+                    let _ = writeln!(y, "      {}:", f.name);
+                    let _ = writeln!(y, "        service: {}", yaml_str(service));
+                    let _ = writeln!(y, "        container: [{}]", yaml_str(container));
+                }
+            }
+            let _ = write!(
+                y,
+                "  staging:\n    branches: [develop]\n    # The services above run in cluster {c}, production's: staging builds and pushes\n    \
+                 # until it has its own, e.g.\n    # cluster: <staging ECS cluster>\n    # overrides:\n    #   <component>:\n    \
+                 #     service: <staging service>\n"
+            );
+        }
+        None => {
+            let _ = write!(y, "    # cluster: <ECS cluster>\n  staging:\n    branches: [develop]\n    # cluster: <ECS cluster>\n");
+        }
+    }
     y
 }
 
@@ -238,8 +252,10 @@ permissions:
   deployments: write     # GitHub deployments on the Environments page
   pull-requests: write   # the build-size comment on pull requests
 concurrency:
-  # One deploy per environment at a time; a second push waits its turn.
-  group: deploy-${{ github.event.inputs.environment || github.ref_name }}
+  # One deploy per environment at a time (a manual run and a push to the
+  # same environment included); a second one waits its turn. Pull requests
+  # build only, one group per pull request.
+  group: deploy-${{ github.event.inputs.environment || (github.ref_name == 'main' && 'production') || (github.ref_name == 'develop' && 'staging') || github.ref }}
   cancel-in-progress: false
 jobs:
   deploy:

@@ -48,6 +48,8 @@ fn monorepo() -> tempfile::TempDir {
     write(&ws, "admin/Dockerfile", "FROM node:22-alpine\nCOPY . .\n");
     write(&ws, "tools/Dockerfile.migrate", "FROM python:3.12-slim\n");
     write(&ws, "admin/node_modules/left-pad/Dockerfile", "FROM scratch\n");
+    // BuildKit's ignore file for one Dockerfile: not a Dockerfile itself.
+    write(&ws, "backend/Dockerfile.dockerignore", "node_modules\n.venv\n");
     commit_all(&ws, "main", "Initial");
     dir
 }
@@ -63,11 +65,14 @@ fn init_on_a_monorepo_writes_a_config_plan_accepts_and_a_valid_workflow() {
     assert!(config.contains("  admin:\n    context: admin\n"), "{config}");
     assert!(config.contains("  tools-migrate:\n    context: tools\n    dockerfile: tools/Dockerfile.migrate"), "{config}");
     assert!(!config.contains("left-pad"), "node_modules is skipped: {config}");
+    assert!(!config.contains("dockerignore"), "Dockerfile.dockerignore is no component: {config}");
     let workflow = ws.join(".github/workflows/deploy.yml");
     schema_valid(&workflow);
     let wf = std::fs::read_to_string(&workflow).unwrap();
     assert!(
-        wf.contains("group: deploy-${{ github.event.inputs.environment || github.ref_name }}") && wf.contains("id-token: write"),
+        wf.contains(
+            "group: deploy-${{ github.event.inputs.environment || (github.ref_name == 'main' && 'production') || (github.ref_name == 'develop' && 'staging') || github.ref }}"
+        ) && wf.contains("id-token: write"),
         "{wf}"
     );
 
@@ -129,7 +134,20 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
     assert!(printed.contains("service backend runs shop/backend in container app: component backend"), "{printed}");
     assert!(printed.contains("service worker: no component builds the images its task definition uses"), "{printed}");
     let config = std::fs::read_to_string(ws.join("fastdeploy.yml")).unwrap();
-    assert!(config.contains("    service: backend\n    container: [app]"), "{config}");
-    assert!(config.contains("    cluster: prod"), "{config}");
-    assert!(plan(&ws).status.success(), "{}", text(&plan(&ws)));
+    assert!(
+        config.contains("  production:\n    branches: [main]\n    cluster: prod\n    overrides:\n      backend:\n        service: backend\n        container: [app]\n"),
+        "the services found deploy from production: {config}"
+    );
+    assert_eq!(config.matches("cluster: prod").count(), 1, "staging does not get production's cluster: {config}");
+    let planned = plan(&ws);
+    assert!(planned.status.success(), "{}", text(&planned));
+    assert!(String::from_utf8_lossy(&planned.stdout).contains("deploy ECS service backend in cluster prod"), "{}", text(&planned));
+
+    // A push to develop builds and pushes, and deploys nothing to production's cluster.
+    let git = std::process::Command::new("git").arg("-C").arg(&ws).args(["checkout", "-q", "-b", "develop"]).status().unwrap();
+    assert!(git.success());
+    let planned = plan(&ws);
+    assert!(planned.status.success(), "{}", text(&planned));
+    let printed = String::from_utf8_lossy(&planned.stdout);
+    assert!(printed.contains("staging") && !printed.contains("cluster prod"), "{printed}");
 }
