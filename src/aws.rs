@@ -39,9 +39,13 @@ pub async fn load_with(
     let sts = aws_sdk_sts::Client::new(&unsigned.load().await);
     let provider = std::sync::Arc::new(crate::credentials::WebIdentityRole::new(role.clone(), sts, actions.clone(), delay_scale));
     let config = load(region, delay_scale).await;
+    // The SDK's identity cache gives a credentials load 5 s by default; a
+    // refresh asks GitHub for a token (30 s timeout, retried) and then STS,
+    // so it gets the time those take instead of failing the deploy mid-run.
     let config = config
         .into_builder()
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(SharedRole(provider.clone())))
+        .identity_cache(aws_config::identity::IdentityCache::lazy().load_timeout(std::time::Duration::from_secs(120)).build())
         .build();
     (config, Some(provider))
 }

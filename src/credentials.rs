@@ -29,6 +29,10 @@ pub struct WebIdentityRole {
     http: reqwest::Client,
     actions: Actions,
     delay_scale: f64,
+    /// The credentials [`WebIdentityRole::check`] obtained, handed to the
+    /// SDK's first ask so a run assumes the role once, not twice, before it
+    /// starts; every later ask is a refresh.
+    primed: std::sync::Mutex<Option<Credentials>>,
 }
 
 impl WebIdentityRole {
@@ -41,7 +45,7 @@ impl WebIdentityRole {
             .user_agent(concat!("fastdeploy/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a reqwest client with rustls builds");
-        WebIdentityRole { role, sts, http, actions, delay_scale }
+        WebIdentityRole { role, sts, http, actions, delay_scale, primed: std::sync::Mutex::new(None) }
     }
 
     /// A fresh web identity token, masked.
@@ -137,7 +141,10 @@ impl WebIdentityRole {
     /// repository) is bad input, exit 2.
     pub async fn check(&self) -> anyhow::Result<()> {
         match self.assume().await {
-            Ok(_) => Ok(()),
+            Ok(c) => {
+                *self.primed.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+                Ok(())
+            }
             Err(TokenError::User(m)) => Err(BadInput::other(format!("input `role-to-assume`: {m}")).into()),
             Err(TokenError::Transient(m)) => Err(anyhow::anyhow!("input `role-to-assume`: {m}")),
         }
@@ -167,6 +174,11 @@ impl ProvideCredentials for WebIdentityRole {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::new(async move { self.assume().await.map_err(CredentialsError::provider_error) })
+        future::ProvideCredentials::new(async move {
+            if let Some(c) = self.primed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                return Ok(c);
+            }
+            self.assume().await.map_err(CredentialsError::provider_error)
+        })
     }
 }

@@ -50,7 +50,20 @@ fn a_run_with_only_role_to_assume_deploys_and_refreshes_credentials_that_expire_
         assert_eq!(r["headers"]["authorization"], format!("Bearer {REQUEST_TOKEN}"), "{r}");
     }
     let calls = assumptions(&sb);
+    // The check before building assumes the role once and hands those
+    // credentials to the SDK; a refresh is an assumption made once the first
+    // credentials were within the SDK's 10 s refresh window, 2 s or more
+    // after them (sessions of 12 s: its expiration 2 s or more later).
     assert!(calls.len() >= 2, "the credentials were refreshed: {calls:#?}");
+    let expiration = |c: &Value| {
+        let text = c["expiration"].as_str().unwrap().trim_end_matches("+00:00").trim_end_matches('Z').to_string();
+        chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f").unwrap()
+    };
+    let first = expiration(&calls[0]);
+    assert!(
+        calls.iter().skip(1).any(|c| (expiration(c) - first).num_milliseconds() >= 1900),
+        "a later assumption refreshed the first credentials as they neared expiry: {calls:#?}"
+    );
     assert_eq!(requests.len(), calls.len(), "a fresh token for every assumption");
     for c in &calls {
         assert_eq!(c["role_arn"], ROLE);
