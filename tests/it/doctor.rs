@@ -333,6 +333,16 @@ fn a_run_notices_the_defaults_and_its_summary_shows_where_the_time_went() {
     let slack = sb.slack.requests().iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n");
     assert!(slack.contains("task pull") && slack.contains("draining the old tasks"), "{slack}");
 
+    // An unchanged re-run rolls nothing out: no notice of what the settings
+    // would cost, no doctor's estimate in its summary.
+    std::fs::remove_file(sb.summary_file()).unwrap();
+    let out = sb.command().output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("nothing to register or deploy"), "{stdout}");
+    assert!(!stdout.contains("::notice title=DEP"), "{stdout}");
+    let summary = sb.summary();
+    assert!(!summary.contains("deploy-time doctor"), "{summary}");
+
     // Tuned as the guide says: 5 s delay, 5 s checks, 2 s stop timeout.
     block_on(async {
         let config = sb.moto.sdk_config().await;

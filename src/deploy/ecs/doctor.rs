@@ -428,13 +428,18 @@ pub fn report(inputs: &Inputs, ignore: &[String]) -> DoctorReport {
 /// The notice for a flagged setting: the setting, its value, its cost for
 /// this deploy and the fix.
 pub fn notice(service: &str, s: &SettingCost) -> String {
+    // No estimate (percents that leave no room to roll, say): no cost to name.
+    let cost = if s.cost_seconds > 0.0 {
+        format!("which costs this deploy about {} of its rollout", crate::report::summary::duration_text(s.cost_seconds))
+    } else {
+        "whose cost for this deploy the doctor cannot estimate".to_string()
+    };
     format!(
-        "{}{}: {} is {}, which costs this deploy about {} of its rollout; recommended: {}; change it with {}",
+        "{}{}: {} is {}, {cost}; recommended: {}; change it with {}",
         s.check.as_deref().map(|c| format!("{c} ")).unwrap_or_default(),
         service,
         s.setting,
         s.value,
-        crate::report::summary::duration_text(s.cost_seconds),
         s.recommended,
         s.change
     )
@@ -452,6 +457,11 @@ pub struct Examine<'a> {
     pub ignore: &'a [String],
 }
 
+/// How long the doctor may take to read what paces the rollout: it runs
+/// before the rollout, and a slow or unreachable endpoint must not hold the
+/// deploy up (the SDK would retry each call for a minute or more).
+const READ_SECONDS: u64 = 30;
+
 /// Reads the inputs for `plan`'s service, reports the estimate and the
 /// settings (a line each, a notice for each flagged one) and returns the
 /// report. Never fails: what cannot be read is a notice and a note.
@@ -461,6 +471,24 @@ pub async fn examine(
     plan: &crate::plan::EcsPlan,
     actions: &crate::gha::Actions,
 ) -> DoctorReport {
+    let report = assess(ecs, env, plan, actions).await;
+    notify(plan, &report, actions);
+    report
+}
+
+/// A notice for each flagged setting.
+pub fn notify(plan: &crate::plan::EcsPlan, report: &DoctorReport, actions: &crate::gha::Actions) {
+    for s in report.settings.iter().filter(|s| s.flagged) {
+        actions.notice(
+            &notice(&plan.service, s),
+            &crate::gha::Location { title: s.check.as_deref().or(Some("fastdeploy doctor")), ..Default::default() },
+        );
+    }
+}
+
+/// [`examine`] without the notices: the estimate and the settings in the
+/// log, and the report.
+async fn assess(ecs: &aws_sdk_ecs::Client, env: &Examine<'_>, plan: &crate::plan::EcsPlan, actions: &crate::gha::Actions) -> DoctorReport {
     let say = |s: &str| actions.line(&format!("[{}] doctor: {s}", plan.service));
     let unread = |what: &str, e: &anyhow::Error| {
         let m = format!(
@@ -471,9 +499,13 @@ pub async fn examine(
         actions.notice(&m, &crate::gha::Location { title: Some("fastdeploy doctor"), ..Default::default() });
         DoctorReport { notes: vec![m], ..DoctorReport::default() }
     };
-    let inputs = match read(ecs, env, plan).await {
-        Ok(i) => i,
-        Err(e) => return unread("could not read what paces the rollout", &e),
+    let inputs = match tokio::time::timeout(std::time::Duration::from_secs(READ_SECONDS), read(ecs, env, plan)).await {
+        Ok(Ok(i)) => i,
+        Ok(Err(e)) => return unread("could not read what paces the rollout", &e),
+        Err(_) => {
+            let e = anyhow::anyhow!("ECS and Elastic Load Balancing did not answer within {READ_SECONDS} s");
+            return unread("could not read what paces the rollout", &e);
+        }
     };
     let inputs = match inputs {
         Read::Inputs(i) => i,
@@ -499,12 +531,6 @@ pub async fn examine(
     for n in &report.notes {
         say(n);
     }
-    for s in report.settings.iter().filter(|s| s.flagged) {
-        actions.notice(
-            &notice(&plan.service, s),
-            &crate::gha::Location { title: s.check.as_deref().or(Some("fastdeploy doctor")), ..Default::default() },
-        );
-    }
     report
 }
 
@@ -522,9 +548,18 @@ pub async fn deploy_examined(
     cancel: &crate::cancel::Cancel,
     actions: &crate::gha::Actions,
 ) -> crate::deploy::DeployOutcome {
-    let doctor = examine(ecs, env, plan, actions).await;
+    let doctor = tokio::select! {
+        d = assess(ecs, env, plan, actions) => d,
+        _ = cancel.cancelled() => DoctorReport { notes: vec!["cancelled before the doctor finished".into()], ..DoctorReport::default() },
+    };
     let started = std::time::SystemTime::now();
     let mut outcome = super::deploy(ecs, tasks, plan, image, delay_scale, cancel, actions).await;
+    // A deploy that changes nothing rolls nothing out: what the settings
+    // would cost is no notice for it.
+    if outcome.report.unchanged {
+        return outcome;
+    }
+    notify(plan, &doctor, actions);
     // Beside the measured phases the estimate runs at the deploy's pace: real
     // seconds in production, the sandbox's scaled ones in tests.
     let scaled = doctor.estimate.as_ref().map(|e| RolloutEstimate {
@@ -767,7 +802,9 @@ mod tests {
         // 100/100 lets nothing stop or start.
         let stuck = Inputs { minimum_healthy_percent: 100, maximum_percent: 100, ..defaults() };
         assert!(estimate(&stuck).unwrap_err().contains("neither stop nor start"));
-        assert!(findings(&stuck, &[]).iter().any(|s| s.check.as_deref() == Some("DEP005") && s.flagged));
+        let dep005 = findings(&stuck, &[]).into_iter().find(|s| s.check.as_deref() == Some("DEP005") && s.flagged).unwrap();
+        let text = notice("web", &dep005);
+        assert!(text.contains("whose cost for this deploy the doctor cannot estimate") && !text.contains("0ms"), "{text}");
     }
 
     #[test]
