@@ -199,6 +199,27 @@ async fn a_refused_target_group_read_is_a_notice_naming_the_action_and_the_deplo
     assert!(out.report.timeline.is_some());
 }
 
+/// A rollout that never completes (its tasks never get healthy) times out
+/// and rolls back: its events are not those of a completed rollout, so no
+/// timeline is made of them, and the log says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_that_did_not_complete_gets_no_timeline() {
+    let e = env().await;
+    service(&e, "web", &TUNED).await;
+    let ignore: Vec<String> = vec![];
+    let examine = doctor::Examine { elb: &e.elb, image_bytes: None, ignore: &ignore };
+    let tasks = ecs::TaskEnv { logs: &e.logs, run_key: "acme/shop/2/1", region: Some(crate::sandbox::REGION) };
+    let (captured, actions) = Actions::capture();
+    let hang = "repo/web-hang@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let p = EcsPlan { watch: WatchPlan { wait_seconds: 300, ..plan("web").watch }, ..plan("web") };
+    let out = doctor::deploy_examined(&e.ecs, &examine, &tasks, &p, hang, SCALE, &Cancel::never(), &actions).await;
+    assert_ne!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert!(out.report.timeline.is_none(), "{:?}", out.report.timeline);
+    assert!(out.report.doctor.is_some(), "the doctor's estimate is kept");
+    let lines = captured.lines();
+    assert!(lines.iter().any(|l| l.contains("no timeline: the rollout did not complete")), "{lines:#?}");
+}
+
 /// A real sandbox rollout on AWS's defaults: the sandbox paces the tasks by
 /// the target group's and the task definition's settings, the timeline's
 /// phases add up to the deploy time reported, and each rollout phase meets

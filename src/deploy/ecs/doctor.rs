@@ -570,6 +570,18 @@ pub async fn deploy_examined(
         draining: e.draining * delay_scale,
         waiting: e.waiting * delay_scale,
     });
+    // The timeline reads its phases from the events of a rollout that
+    // completed (healthy, then draining the old tasks); a failed or rolled
+    // back one has its own events, which it would misread.
+    if outcome.result != crate::outcome::RunResult::Success {
+        actions.line(&format!(
+            "[{}] no timeline: the rollout did not complete ({}); the timeline reads completed rollouts",
+            plan.service,
+            outcome.result.as_str()
+        ));
+        outcome.report.doctor = Some(doctor);
+        return outcome;
+    }
     outcome.report.timeline = super::timeline::read(ecs, plan, &outcome.report, started, scaled.as_ref(), actions).await;
     if let Some(t) = &outcome.report.timeline {
         actions.line(&format!("[{}] {}", plan.service, crate::report::summary::timeline_line(t)));
