@@ -150,6 +150,15 @@ impl AwsFailure {
                 .into()
             }
             FailureKind::Credentials => {
+                // Our own provider failed to refresh `role-to-assume`'s
+                // credentials mid-run: not the user's configuration (that
+                // was checked before building), so not bad input.
+                if self.message.contains("role-to-assume") {
+                    return anyhow::anyhow!(
+                        "calling `{action}` on {resource}: {}; the role was assumed before the build, so re-running the job usually passes",
+                        self.message
+                    );
+                }
                 let hint = if is_expired(self.code.as_deref(), &self.message) {
                     "the AWS session token has expired; re-run aws-actions/configure-aws-credentials before fastdeploy or raise its role-duration-seconds"
                 } else {
@@ -309,6 +318,21 @@ mod tests {
         assert_eq!(crate::error::exit_for(&err), crate::error::Exit::BadInput);
         let msg = err.to_string();
         assert!(msg.contains("`ecr:CreateRepository`") && msg.contains("assumed-role/deploy/GitHubActions"), "{msg}");
+    }
+
+    #[test]
+    fn a_failed_refresh_of_role_to_assume_is_not_bad_input_and_says_so() {
+        let failure = |message: &str| AwsFailure { kind: FailureKind::Credentials, code: None, message: message.into(), status: None };
+        let refresh = failure(
+            "dispatch failure: other: an error occurred while loading credentials: role-to-assume arn:aws:iam::123456789012:role/deploy: getting fresh credentials failed: the job's OIDC token endpoint did not answer",
+        )
+        .explain("ecs:DescribeServices", "service web");
+        assert!(refresh.downcast_ref::<BadInput>().is_none(), "a refresh that failed mid-run is no input to fix: {refresh}");
+        let text = refresh.to_string();
+        assert!(text.contains("getting fresh credentials failed") && !text.contains("configure-aws-credentials"), "{text}");
+        // Without role-to-assume, missing credentials stay bad input with the set-up advice.
+        let missing = failure("dispatch failure: other: no credentials in the chain").explain("ecs:DescribeServices", "service web");
+        assert!(missing.downcast_ref::<BadInput>().is_some() && missing.to_string().contains("configure-aws-credentials"), "{missing}");
     }
 
     #[test]

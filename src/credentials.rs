@@ -178,7 +178,14 @@ impl ProvideCredentials for WebIdentityRole {
             if let Some(c) = self.primed.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 return Ok(c);
             }
-            self.assume().await.map_err(CredentialsError::provider_error)
+            // Named, so a refresh that fails mid-run is told apart from
+            // missing credentials (crate::aws::AwsFailure::explain).
+            self.assume().await.map_err(|e| {
+                CredentialsError::provider_error(TokenError::Transient(format!(
+                    "role-to-assume {}: getting fresh credentials failed: {e}",
+                    self.role.role_arn
+                )))
+            })
         })
     }
 }
