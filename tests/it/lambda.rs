@@ -292,6 +292,30 @@ async fn a_lost_answer_to_moving_or_creating_the_alias_is_checked_against_the_al
     assert_eq!(out.report.serving_revision, out.report.revision);
 }
 
+/// PublishVersion refused after the update applied: the alias never moved,
+/// and `$LATEST` goes back to the previous version's image.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_that_fails_after_the_update_sets_latest_back() {
+    let e = env(Architecture::X8664).await;
+    let good = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(deploy(&e, &plan("thumbs"), "acme/thumbs", &good).await.result, RunResult::Success);
+    let next = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "next", "amd64"));
+    blocking(|| {
+        e.moto.control(
+            "faults/config",
+            json!({"rules": [{"action": "PublishVersion", "status": 400, "code": "InvalidParameterValueException", "message": "refused by the test", "times": 10}]}),
+        )
+    });
+    let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &next).await;
+    assert_eq!(out.result, RunResult::Failure, "{:?}", out.failure);
+    let why = out.failure.unwrap();
+    assert!(why.contains("refused by the test") && why.contains("alias live still serves thumbs:1"), "{why}");
+    assert!(why.contains("$LATEST set back to the image of version 1"), "{why}");
+    assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
+    let last = calls(&e.moto, "UpdateFunctionCode").last().cloned().unwrap();
+    assert!(last["body"]["ImageUri"].as_str().unwrap().ends_with(&good), "$LATEST goes back to version 1's image: {last}");
+}
+
 /// Cancelled while Lambda applies the update: the alias never moves, and
 /// `$LATEST` is set back to the previous version's image even though the
 /// run is cancelled (the rollback's own waits end at its settle deadline).

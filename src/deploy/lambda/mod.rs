@@ -133,6 +133,7 @@ pub async fn deploy(
         last_status: None,
         function_arn: None,
         settling: false,
+        latest_changed: false,
     };
     let verdict = match run.run(registry).await {
         Ok(v) => v,
@@ -185,6 +186,9 @@ struct Run<'a> {
     /// Rolling back after a stop: waits end at the settle deadline only,
     /// not at the cancellation that started the rollback.
     settling: bool,
+    /// UpdateFunctionCode was accepted: `$LATEST` holds our code, whatever
+    /// ends the run afterwards.
+    latest_changed: bool,
 }
 
 /// The alias as read: the version it points at and its revision id.
@@ -278,6 +282,7 @@ impl Run<'_> {
                 return Ok(Verdict::Stopped { stop, doing: "starting the code update".into(), latest_changed: false });
             }
             latest_changed = true;
+            self.latest_changed = true;
             match self.wait_applied().await? {
                 Ok(Ok(c)) => latest = c,
                 Ok(Err(reason)) => return Ok(Verdict::LambdaFailed { reason, latest_changed: false }),
@@ -346,7 +351,17 @@ impl Run<'_> {
                 self.report.evidence.push(why.clone());
                 (RunResult::Failure, Some(format!("{why}; {}", still(&previous))))
             }
-            Verdict::Failed(why) => (RunResult::Failure, Some(format!("{why}; {}", still(&previous)))),
+            Verdict::Failed(why) => {
+                // An AWS call that failed after the update (PublishVersion,
+                // the alias): the alias never moved; $LATEST goes back as
+                // for any other failure when asked.
+                let restored = if self.latest_changed && self.plan.watch.rollback { self.restore_latest(false).await } else { None };
+                let mut why = format!("{why}; {}", still(&previous));
+                if let Some(r) = restored {
+                    why.push_str(&format!("; {r}"));
+                }
+                (RunResult::Failure, Some(why))
+            }
             Verdict::LambdaFailed { reason, latest_changed } => {
                 self.report.evidence.push(reason.clone());
                 let restored = if latest_changed && self.plan.watch.rollback { self.restore_latest(false).await } else { None };
