@@ -517,8 +517,16 @@ fn assume_role(raw: &RawInputs, env: &BTreeMap<String, String>, context: &RunCon
             )));
         }
         (None, _) if context.in_actions => {
+            // GitHub gives a pull request from a fork no OIDC token, whatever
+            // the workflow's permissions say.
+            let fork = if env.get("GITHUB_EVENT_NAME").is_some_and(|e| e == "pull_request") {
+                "; a pull request from a fork gets no token whatever the permissions: skip the step for forks \
+                 (`if: github.event.pull_request.head.repo.full_name == github.repository`)"
+            } else {
+                ""
+            };
             return Err(BadInput::other(format!(
-                "input `role-to-assume` needs the job's OIDC token, but {} is not set: give the job `permissions: id-token: write` (and keep the permissions the run needs, e.g. `contents: read`)",
+                "input `role-to-assume` needs the job's OIDC token, but {} is not set: give the job `permissions: id-token: write` (and keep the permissions the run needs, e.g. `contents: read`){fork}",
                 env_vars::ACTIONS_ID_TOKEN_REQUEST_URL
             )));
         }

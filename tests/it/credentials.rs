@@ -91,6 +91,16 @@ fn role_to_assume_problems_are_bad_input_before_anything_is_built() {
     let mut cmd = oidc_command(&sb);
     cmd.env_remove("ACTIONS_ID_TOKEN_REQUEST_URL").env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
     bad_input(&sb, cmd, "give the job `permissions: id-token: write`");
+    // A pull request (a fork's gets no token whatever the permissions): the error says so.
+    let event = sb.workspace.parent().unwrap().join("pull-request-event.json");
+    let pr = json!({"pull_request": {"number": 7, "head": {"sha": "0123456789abcdef0123456789abcdef01234567", "ref": "feature"}}});
+    std::fs::write(&event, pr.to_string()).unwrap();
+    let mut cmd = oidc_command(&sb);
+    cmd.env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event);
+    bad_input(&sb, cmd, "a pull request from a fork gets no token whatever the permissions: skip the step for forks");
     // Not a role ARN.
     let mut cmd = oidc_command(&sb);
     cmd.env("INPUT_ROLE_TO_ASSUME", "deploy");
