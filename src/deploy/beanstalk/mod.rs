@@ -232,6 +232,7 @@ pub async fn deploy(
         label: None,
         shown: None,
         since: None,
+        settling: false,
     };
     let verdict = match run.run(build, component, image, commit).await {
         Ok(v) => v,
@@ -325,6 +326,9 @@ struct Run<'a> {
     shown: Option<String>,
     /// Shortly before the last UpdateEnvironment.
     since: Option<aws_smithy_types::DateTime>,
+    /// Rolling back: waits end at the settle deadline only, not at the
+    /// cancellation that started the rollback.
+    settling: bool,
 }
 
 impl Run<'_> {
@@ -930,7 +934,9 @@ impl Run<'_> {
     async fn back_to_previous(&mut self, deadline: Instant, redeploy: bool) -> Back {
         let saved = self.pace.deadline;
         self.pace.deadline = deadline;
+        self.settling = true;
         let out = self.back_to_previous_inner(redeploy).await;
+        self.settling = false;
         self.pace.deadline = saved;
         out
     }
@@ -1015,6 +1021,9 @@ impl Run<'_> {
 
     /// Sleeps one poll, or stops at the deadline or on cancellation.
     async fn pause(&self) -> Result<(), Stop> {
+        if self.settling {
+            return crate::deploy::pause(&self.pace, &Cancel::never()).await;
+        }
         crate::deploy::pause(&self.pace, self.cancel).await
     }
 }
