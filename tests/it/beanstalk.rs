@@ -353,15 +353,7 @@ async fn a_deadline_or_a_cancellation_in_the_health_wait_rolls_back_and_an_unfin
 /// said so; returns the outcome and the log.
 async fn cancel_in_the_health_wait(scale: f64) -> (DeployOutcome, String) {
     let e = env().await;
-    let (captured, actions) = Actions::capture();
-    let (handle, cancel) = Cancel::new();
-    let watcher = captured.clone();
-    let canceller = tokio::spawn(async move {
-        while !watcher.lines().iter().any(|l| l.contains("health Red")) {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        handle.cancel();
-    });
+    let (captured, actions, cancel, canceller) = crate::sandbox::cancel_on_line("health Red");
     let (uri, digest) = image("acme/unhealthy-web", 'e');
     let build = build_plan(e.work.path());
     let image = Image { uri: &uri, digest: &digest };

@@ -329,15 +329,7 @@ async fn a_cancellation_while_the_update_applies_sets_latest_back_and_leaves_the
     // is 0.6 s: enough for that update to end and $LATEST to be set back.
     blocking(|| e.moto.control("lambda/config", json!({"step_seconds": 0.1, "steps": 4})));
     let slow = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slow", "amd64"));
-    let (log, actions) = Actions::capture();
-    let (handle, cancel) = Cancel::new();
-    let watcher = log.clone();
-    let canceller = tokio::spawn(async move {
-        while !watcher.lines().iter().any(|l| l.contains("LastUpdateStatus InProgress")) {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        handle.cancel();
-    });
+    let (log, actions, cancel, canceller) = crate::sandbox::cancel_on_line("LastUpdateStatus InProgress");
     let uri = format!("{}/acme/thumbs@{slow}", e.registry.host);
     let image = Image { uri: &uri, repository: "acme/thumbs", digest: &slow };
     let out = lambda::deploy(&e.lambda, &e.client, &plan("thumbs"), image, 0.1, &cancel, &actions).await;

@@ -599,6 +599,24 @@ fn seed_ecs(moto: &Moto) {
 }
 
 /// Runs a future on a fresh current-thread runtime (tests are plain `#[test]`s).
+/// Captured output and a cancellation that fires once a line containing
+/// `needle` has been printed, as a workflow cancelled at that moment; await
+/// the handle after the run.
+pub fn cancel_on_line(
+    needle: &'static str,
+) -> (fastdeploy::gha::Captured, fastdeploy::gha::Actions, fastdeploy::cancel::Cancel, tokio::task::JoinHandle<()>) {
+    let (captured, actions) = fastdeploy::gha::Actions::capture();
+    let (handle, cancel) = fastdeploy::cancel::Cancel::new();
+    let watcher = captured.clone();
+    let canceller = tokio::spawn(async move {
+        while !watcher.lines().iter().any(|l| l.contains(needle)) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        handle.cancel();
+    });
+    (captured, actions, cancel, canceller)
+}
+
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }
