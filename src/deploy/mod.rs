@@ -96,7 +96,17 @@ impl Stop {
 /// Sleeps one poll of `pace`, or stops at its deadline or on cancellation,
 /// whichever comes first. The sleep is a wait span on `aws`.
 pub async fn pause(pace: &Pace, cancel: &crate::cancel::Cancel) -> Result<(), Stop> {
-    if cancel.is_cancelled() {
+    pause_until(pace, Some(cancel)).await
+}
+
+/// [`pause`] for a rollback's own waits: only the settle deadline in `pace`
+/// ends them, not the cancellation that may have started the rollback.
+pub async fn settle_pause(pace: &Pace) -> Result<(), Stop> {
+    pause_until(pace, None).await
+}
+
+async fn pause_until(pace: &Pace, cancel: Option<&crate::cancel::Cancel>) -> Result<(), Stop> {
+    if cancel.is_some_and(crate::cancel::Cancel::is_cancelled) {
         return Err(Stop::Cancelled);
     }
     let now = Instant::now();
@@ -104,9 +114,15 @@ pub async fn pause(pace: &Pace, cancel: &crate::cancel::Cancel) -> Result<(), St
         return Err(Stop::TimedOut);
     }
     let pause = pace.next_pause().min(pace.deadline - now);
+    let cancelled = async {
+        match cancel {
+            Some(c) => c.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = crate::timings::sleep("aws", pause) => Ok(()),
-        _ = cancel.cancelled() => Err(Stop::Cancelled),
+        _ = cancelled => Err(Stop::Cancelled),
     }
 }
 

@@ -1022,7 +1022,7 @@ impl Run<'_> {
     /// Sleeps one poll, or stops at the deadline or on cancellation.
     async fn pause(&self) -> Result<(), Stop> {
         if self.settling {
-            return crate::deploy::pause(&self.pace, &Cancel::never()).await;
+            return crate::deploy::settle_pause(&self.pace).await;
         }
         crate::deploy::pause(&self.pace, self.cancel).await
     }

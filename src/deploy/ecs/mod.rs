@@ -469,18 +469,13 @@ fn already_done(
     say: &impl Fn(&str),
 ) -> Option<crate::outcome::TaskReport> {
     let container = task::container(before, pre, family).ok()?;
-    let command = shell_words::join(&before.command);
-    let rev = crate::outcome::revision_label(revision);
-    let Some(done) = task::done_on(pre.current.tags.as_ref(), &task::fingerprint(container, &before.command)) else {
-        say(&format!("before-deploy `{command}` not run: nothing is deployed, and no run of it on {rev} is recorded"));
-        return None;
-    };
-    say(&format!("before-deploy `{command}` already ran on {rev} ({done}); not running it again"));
-    Some(crate::outcome::TaskReport {
-        command,
-        container: container.to_string(),
-        task: done.split_whitespace().nth(1).map(str::to_string),
-        outcome: "already-done".into(),
-        ..Default::default()
-    })
+    let done = task::already_ran(before, container, pre.current.tags.as_ref(), revision, say);
+    if done.is_none() {
+        say(&format!(
+            "before-deploy `{}` not run: nothing is deployed, and no run of it on {} is recorded",
+            shell_words::join(&before.command),
+            crate::outcome::revision_label(revision)
+        ));
+    }
+    done
 }

@@ -100,6 +100,22 @@ fn awslogs(td: &Value, container: &str) -> Option<(String, Option<String>, Optio
     Some((opt("awslogs-group")?, opt("awslogs-stream-prefix"), opt("awslogs-region")))
 }
 
+/// The report of a run of `before` in `container` that the revision's tags
+/// record as done (an earlier run of this revision), said in the log; none
+/// when no run is recorded.
+pub fn already_ran(before: &BeforeDeploy, container: &str, tags: Option<&Value>, revision: &str, say: impl Fn(&str)) -> Option<TaskReport> {
+    let done = done_on(tags, &fingerprint(container, &before.command))?;
+    let command = shell_words::join(&before.command);
+    say(&format!("before-deploy `{command}` already ran on {} ({done}); not running it again", crate::outcome::revision_label(revision)));
+    Some(TaskReport {
+        command,
+        container: container.to_string(),
+        task: done.split_whitespace().nth(1).map(str::to_string),
+        outcome: "already-done".into(),
+        ..TaskReport::default()
+    })
+}
+
 /// Everything the run needs.
 pub struct Run<'a> {
     pub ecs: &'a aws_sdk_ecs::Client,
@@ -132,12 +148,8 @@ impl Run<'_> {
         let mut report = TaskReport { command: command.clone(), container: container.to_string(), ..TaskReport::default() };
 
         let described = super::wire::describe(self.ecs, self.revision).await?;
-        if let Some(done) = done_on(described.tags.as_ref(), &print) {
-            let rev = self.revision.rsplit('/').next().unwrap_or(self.revision);
-            self.say(&format!("before-deploy `{command}` already ran on {rev} ({done}); not running it again"));
-            report.outcome = "already-done".into();
-            report.task = done.split_whitespace().nth(1).map(str::to_string);
-            return Ok(report);
+        if let Some(done) = already_ran(self.before, container, described.tags.as_ref(), self.revision, |l| self.say(l)) {
+            return Ok(done);
         }
 
         // A log group of its own, between the deploy's.

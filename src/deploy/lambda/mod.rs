@@ -445,7 +445,7 @@ impl Run<'_> {
     /// settling, at the settle deadline only).
     async fn pause(&self) -> Result<(), Stop> {
         if self.settling {
-            return crate::deploy::pause(&self.pace, &Cancel::never()).await;
+            return crate::deploy::settle_pause(&self.pace).await;
         }
         crate::deploy::pause(&self.pace, self.cancel).await
     }
