@@ -510,6 +510,18 @@ def _capacity_left(backend: Backend, cluster_name: str) -> int | None:
     return max(0, limit - _cluster_used(backend, cluster_name))
 
 
+def _placeable(backend: Backend, service: Service, missing: int, room: int) -> tuple[int, int]:
+    """Of `missing` tasks, how many the percents leave room for and how many
+    of those the cluster's capacity places: (wanted, placed)."""
+    want = min(missing, room)
+    left = _capacity_left(backend, service.cluster_name)
+    return want, (want if left is None else min(want, left))
+
+
+def _no_place(service: Service) -> str:
+    return MSG_NO_PLACE_FARGATE if service.launch_type == "FARGATE" else MSG_NO_PLACE_EC2
+
+
 def _say(service: Service, sd: dict[str, Any], said: set[str], at: datetime.datetime, message: str) -> None:
     """An event ECS repeats only once its cause was resolved (service event docs: duplicate messages are omitted)."""
     said.add(message)
@@ -586,14 +598,12 @@ def _roll(backend: Backend, service: Service, sd: dict[str, Any], target: dict[s
     missing = desired - t_active
     room = maximum - total
     if missing > 0 and room > 0:
-        want = min(missing, room)
-        left = _capacity_left(backend, service.cluster_name)
-        placed = want if left is None else min(want, left)
+        want, placed = _placeable(backend, service, missing, room)
         if placed > 0:
             moved = True
             _launch(backend, service, target, at, placed)
         if placed < want:
-            _say(service, sd, said, at, MSG_NO_PLACE_FARGATE if service.launch_type == "FARGATE" else MSG_NO_PLACE_EC2)
+            _say(service, sd, said, at, _no_place(service))
     elif missing > 0 and not moved and not t_pending:
         # Nothing may stop (minimum) and nothing may start (maximum): the
         # documented deadlock, e.g. maximumPercent 100 with minimumHealthyPercent 100.
@@ -828,15 +838,13 @@ def _roll_timed(backend: Backend, service: Service, sd: dict[str, Any], target: 
     missing = desired - len(mine)
     room = maximum - len(mine) - len(others)
     if missing > 0 and room > 0:
-        want = min(missing, room)
-        left = _capacity_left(backend, service.cluster_name)
-        placed = want if left is None else min(want, left)
+        want, placed = _placeable(backend, service, missing, room)
         if placed > 0:
             moved = True
             for t in _launch(backend, service, target, at, placed):
                 _plan_task(backend, t, groups, at)
         if placed < want:
-            _say(service, sd, said, at, MSG_NO_PLACE_FARGATE if service.launch_type == "FARGATE" else MSG_NO_PLACE_EC2)
+            _say(service, sd, said, at, _no_place(service))
     elif missing > 0 and not moved and all(_healthy(t, at) for t in mine) and not any(
         t.last_status in ("DEACTIVATING", "STOPPING") for t in others
     ):
