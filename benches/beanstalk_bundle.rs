@@ -64,24 +64,43 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
-        println!("beanstalk_bundle: benchmark skipped (run it with `cargo bench --bench beanstalk_bundle`)");
+        println!(
+            "beanstalk_bundle: benchmark skipped (run it with `cargo bench --bench beanstalk_bundle`)"
+        );
         return Ok(());
     }
     let mb: u64 = match std::env::var(SIZE_ENV) {
-        Ok(v) => v.parse().with_context(|| format!("{SIZE_ENV}={v:?} is not a whole number of MiB"))?,
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{SIZE_ENV}={v:?} is not a whole number of MiB"))?,
         Err(_) => DEFAULT_MB,
     };
     anyhow::ensure!(mb >= 10, "{SIZE_ENV} must be at least 10");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
     let root = target.join("bench-eb").join(format!("{mb}mb"));
     let (total, shipped) = tokio::task::block_in_place(|| ensure_tree(&root, mb))?;
-    println!("tree: {} in all, {} of it in the image (and in a source bundle)", human_bytes(total), human_bytes(shipped));
+    println!(
+        "tree: {} in all, {} of it in the image (and in a source bundle)",
+        human_bytes(total),
+        human_bytes(shipped)
+    );
 
     let moto = tokio::task::block_in_place(sandbox::Moto::start);
-    tokio::task::block_in_place(|| moto.control("beanstalk/config", serde_json::json!({"step_seconds": STEP_SECONDS})));
+    tokio::task::block_in_place(|| {
+        moto.control(
+            "beanstalk/config",
+            serde_json::json!({"step_seconds": STEP_SECONDS}),
+        )
+    });
     let sdk = moto.sdk_config().await;
     let eb = aws_sdk_elasticbeanstalk::Client::new(&sdk);
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
     seed(&eb, &s3).await?;
 
     let build = BuildPlan {
@@ -106,9 +125,16 @@ async fn main() -> anyhow::Result<()> {
             bundle,
             allow_yellow: false,
             ports: vec![],
-            watch: WatchPlan { wait_seconds: 1800, poll_seconds: 5.0, rollback: true },
+            watch: WatchPlan {
+                wait_seconds: 1800,
+                poll_seconds: 5.0,
+                rollback: true,
+            },
         };
-        let mut m = Measured { seconds: Vec::new(), bytes: Vec::new() };
+        let mut m = Measured {
+            seconds: Vec::new(),
+            bytes: Vec::new(),
+        };
         for _ in 0..RUNS {
             n += 1;
             // A new version each time: a new digest, and a changed file.
@@ -124,7 +150,10 @@ async fn main() -> anyhow::Result<()> {
                 &plan,
                 &build,
                 "web",
-                Image { uri: &uri, digest: &digest },
+                Image {
+                    uri: &uri,
+                    digest: &digest,
+                },
                 COMMIT,
                 0.1,
                 &Cancel::never(),
@@ -132,7 +161,12 @@ async fn main() -> anyhow::Result<()> {
             )
             .await;
             let seconds = started.elapsed().as_secs_f64();
-            anyhow::ensure!(out.result == RunResult::Success, "{} deploy: {:?}", bundle.as_str(), out.failure);
+            anyhow::ensure!(
+                out.result == RunResult::Success,
+                "{} deploy: {:?}",
+                bundle.as_str(),
+                out.failure
+            );
             let label = out.report.revision.clone().unwrap_or_default();
             m.bytes.push(uploaded(&eb, &s3, &label).await?);
             m.seconds.push(seconds);
@@ -145,8 +179,14 @@ async fn main() -> anyhow::Result<()> {
         results.push(m);
     }
     let (image, source) = (&results[0], &results[1]);
-    let (image_s, source_s) = (median(image.seconds.clone()), median(source.seconds.clone()));
-    let (image_b, source_b) = (image.bytes[image.bytes.len() / 2], source.bytes[source.bytes.len() / 2]);
+    let (image_s, source_s) = (
+        median(image.seconds.clone()),
+        median(source.seconds.clone()),
+    );
+    let (image_b, source_b) = (
+        image.bytes[image.bytes.len() / 2],
+        source.bytes[source.bytes.len() / 2],
+    );
     let met = image_b <= IMAGE_BUNDLE_LIMIT && image_s <= source_s;
     let row = format!(
         "| (g) | Elastic Beanstalk: bytes uploaded and time to a verdict, `bundle: image` vs `bundle: source` ({} tree shaped like (a)'s, {} of it in the image; median of {RUNS} deploys each, EB's steps 0.2 s, no instance-side build) \
@@ -165,7 +205,12 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&results_dir)?;
     std::fs::write(results_dir.join("beanstalk_bundle.rows.md"), &row)?;
     let runs = |m: &Measured| {
-        m.seconds.iter().zip(&m.bytes).map(|(s, b)| format!("{} in {s:.2} s", human_bytes(*b))).collect::<Vec<_>>().join(", ")
+        m.seconds
+            .iter()
+            .zip(&m.bytes)
+            .map(|(s, b)| format!("{} in {s:.2} s", human_bytes(*b)))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     std::fs::write(
         results_dir.join("beanstalk_bundle.md"),
@@ -181,15 +226,37 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Application `shop`, environment `shop-prod` on the Docker platform.
-async fn seed(eb: &aws_sdk_elasticbeanstalk::Client, s3: &aws_sdk_s3::Client) -> anyhow::Result<()> {
-    eb.create_application().application_name("shop").send().await?;
-    let bucket = eb.create_storage_location().send().await?.s3_bucket().unwrap_or_default().to_string();
+async fn seed(
+    eb: &aws_sdk_elasticbeanstalk::Client,
+    s3: &aws_sdk_s3::Client,
+) -> anyhow::Result<()> {
+    eb.create_application()
+        .application_name("shop")
+        .send()
+        .await?;
+    let bucket = eb
+        .create_storage_location()
+        .send()
+        .await?
+        .s3_bucket()
+        .unwrap_or_default()
+        .to_string();
     let first = serde_json::json!({"AWSEBDockerrunVersion": "1", "Image": {"Name": "public.ecr.aws/nginx/nginx:1.27"}, "Ports": [{"ContainerPort": 80}]});
-    s3.put_object().bucket(&bucket).key("manual/v1.json").body(first.to_string().into_bytes().into()).send().await?;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("manual/v1.json")
+        .body(first.to_string().into_bytes().into())
+        .send()
+        .await?;
     eb.create_application_version()
         .application_name("shop")
         .version_label("v1")
-        .source_bundle(S3Location::builder().s3_bucket(&bucket).s3_key("manual/v1.json").build())
+        .source_bundle(
+            S3Location::builder()
+                .s3_bucket(&bucket)
+                .s3_key("manual/v1.json")
+                .build(),
+        )
         .send()
         .await?;
     eb.create_environment()
@@ -203,10 +270,28 @@ async fn seed(eb: &aws_sdk_elasticbeanstalk::Client, s3: &aws_sdk_s3::Client) ->
 }
 
 /// Bytes of the S3 object behind an application version.
-async fn uploaded(eb: &aws_sdk_elasticbeanstalk::Client, s3: &aws_sdk_s3::Client, label: &str) -> anyhow::Result<u64> {
-    let v = eb.describe_application_versions().application_name("shop").version_labels(label).send().await?;
-    let sb = v.application_versions().first().and_then(|v| v.source_bundle()).context("the version has a bundle")?;
-    let head = s3.head_object().bucket(sb.s3_bucket().unwrap_or_default()).key(sb.s3_key().unwrap_or_default()).send().await?;
+async fn uploaded(
+    eb: &aws_sdk_elasticbeanstalk::Client,
+    s3: &aws_sdk_s3::Client,
+    label: &str,
+) -> anyhow::Result<u64> {
+    let v = eb
+        .describe_application_versions()
+        .application_name("shop")
+        .version_labels(label)
+        .send()
+        .await?;
+    let sb = v
+        .application_versions()
+        .first()
+        .and_then(|v| v.source_bundle())
+        .context("the version has a bundle")?;
+    let head = s3
+        .head_object()
+        .bucket(sb.s3_bucket().unwrap_or_default())
+        .key(sb.s3_key().unwrap_or_default())
+        .send()
+        .await?;
     Ok(head.content_length().unwrap_or_default() as u64)
 }
 
@@ -228,10 +313,23 @@ fn ensure_tree(root: &Path, mb: u64) -> anyhow::Result<(u64, u64)> {
     let scale = mb as f64 / DEFAULT_MB as f64;
     let n = |full: f64| ((full * scale).round() as usize).max(1);
     let (mut total, mut shipped) = (0u64, 0u64);
-    let mut write = |path: &Path, len: usize, text: bool, ships: bool, rng: &mut fastrand::Rng| -> anyhow::Result<()> {
+    let mut write = |path: &Path,
+                     len: usize,
+                     text: bool,
+                     ships: bool,
+                     rng: &mut fastrand::Rng|
+     -> anyhow::Result<()> {
         std::fs::create_dir_all(path.parent().unwrap())?;
         let data: Vec<u8> = if text {
-            (0..len).map(|i| if i % 60 == 59 { b'\n' } else { b"abcdefghij klmnopqrstuvwxyz_()=:.0123456789"[rng.usize(..43)] }).collect()
+            (0..len)
+                .map(|i| {
+                    if i % 60 == 59 {
+                        b'\n'
+                    } else {
+                        b"abcdefghij klmnopqrstuvwxyz_()=:.0123456789"[rng.usize(..43)]
+                    }
+                })
+                .collect()
         } else {
             let mut v = vec![0u8; len];
             rng.fill(&mut v);
@@ -248,30 +346,71 @@ fn ensure_tree(root: &Path, mb: u64) -> anyhow::Result<(u64, u64)> {
     for pkg in 0..n(240.0) {
         for m in 0..40 {
             let len = 1000 + rng.usize(..6000);
-            write(&root.join(format!(".venv/lib/python3.12/site-packages/pkg{pkg}/mod{m}.py")), len, true, false, &mut rng)?;
+            write(
+                &root.join(format!(
+                    ".venv/lib/python3.12/site-packages/pkg{pkg}/mod{m}.py"
+                )),
+                len,
+                true,
+                false,
+                &mut rng,
+            )?;
         }
     }
     for pkg in 0..n(600.0) {
         for m in 0..40 {
             let len = 500 + rng.usize(..5000);
-            write(&root.join(format!("node_modules/pkg{pkg}/lib/file{m}.js")), len, true, false, &mut rng)?;
+            write(
+                &root.join(format!("node_modules/pkg{pkg}/lib/file{m}.js")),
+                len,
+                true,
+                false,
+                &mut rng,
+            )?;
         }
     }
-    write(&root.join(".git/objects/pack/pack-0.pack"), (100.0 * scale * 1048576.0) as usize, false, false, &mut rng)?;
+    write(
+        &root.join(".git/objects/pack/pack-0.pack"),
+        (100.0 * scale * 1048576.0) as usize,
+        false,
+        false,
+        &mut rng,
+    )?;
     // What the image copies.
     for module in 0..300 {
         let len = 2000 + rng.usize(..8000);
-        write(&root.join(format!("app/pkg{}/module{module}.py", module % 12)), len, true, true, &mut rng)?;
+        write(
+            &root.join(format!("app/pkg{}/module{module}.py", module % 12)),
+            len,
+            true,
+            true,
+            &mut rng,
+        )?;
     }
     for c in 0..150 {
         let len = 1000 + rng.usize(..4000);
-        write(&root.join(format!("web/src/component{c}.tsx")), len, true, true, &mut rng)?;
+        write(
+            &root.join(format!("web/src/component{c}.tsx")),
+            len,
+            true,
+            true,
+            &mut rng,
+        )?;
     }
     for (i, size) in [100u64, 60].into_iter().enumerate() {
-        write(&root.join(format!("data/train-{i}.parquet")), (size as f64 * scale * 1048576.0) as usize, false, true, &mut rng)?;
+        write(
+            &root.join(format!("data/train-{i}.parquet")),
+            (size as f64 * scale * 1048576.0) as usize,
+            false,
+            true,
+            &mut rng,
+        )?;
     }
     std::fs::write(root.join("requirements.txt"), "django==5.1\n")?;
-    std::fs::write(root.join("Dockerfile"), "FROM python:3.12-slim\nCOPY . /app\nRUN pip install -r /app/requirements.txt\nEXPOSE 8000\n")?;
+    std::fs::write(
+        root.join("Dockerfile"),
+        "FROM python:3.12-slim\nCOPY . /app\nRUN pip install -r /app/requirements.txt\nEXPOSE 8000\n",
+    )?;
     std::fs::write(root.join(".dockerignore"), DOCKERIGNORE)?;
     std::fs::create_dir_all(root.join(".ebextensions"))?;
     std::fs::write(

@@ -87,18 +87,30 @@ fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// A ratio as the rows print it: one decimal below 100, so a ratio just
 /// under the target does not print as the target itself.
 fn times(r: f64) -> String {
-    if r < 100.0 { format!("{r:.1}x") } else { format!("{r:.0}x") }
+    if r < 100.0 {
+        format!("{r:.1}x")
+    } else {
+        format!("{r:.0}x")
+    }
 }
 
 /// Seconds to three decimals under a second, two above.
 fn secs(x: f64) -> String {
-    if x < 1.0 { format!("{x:.3}") } else { format!("{x:.2}") }
+    if x < 1.0 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 fn list(v: &[f64]) -> String {
@@ -111,23 +123,38 @@ fn check(root: &Path) -> anyhow::Result<(ContextReport, String, f64, f64)> {
     let report = context::scan_for(root, &root.join("Dockerfile"), Matching::BuildKit)?;
     let scanned = started.elapsed().as_secs_f64();
     let hash = context::content_hash(&report)?;
-    Ok((report, hash, scanned, started.elapsed().as_secs_f64() - scanned))
+    Ok((
+        report,
+        hash,
+        scanned,
+        started.elapsed().as_secs_f64() - scanned,
+    ))
 }
 
 /// Drops the page cache (and dentries and inodes), so the next run reads
 /// from disk. An error says why it could not.
 fn drop_caches() -> Result<(), String> {
-    let sync = Command::new("sync").status().map_err(|e| format!("cannot run sync: {e}"))?;
+    let sync = Command::new("sync")
+        .status()
+        .map_err(|e| format!("cannot run sync: {e}"))?;
     if !sync.success() {
         return Err(format!("sync failed ({sync})"));
     }
-    std::fs::write("/proc/sys/vm/drop_caches", "3\n").map_err(|e| format!("writing 3 to /proc/sys/vm/drop_caches: {e}"))
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n")
+        .map_err(|e| format!("writing 3 to /proc/sys/vm/drop_caches: {e}"))
 }
 
 /// `Cached:` of /proc/meminfo in bytes.
 fn page_cache_bytes() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = meminfo.lines().find_map(|l| l.strip_prefix("Cached:"))?.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    let kb: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("Cached:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 
@@ -135,14 +162,27 @@ fn page_cache_bytes() -> Option<u64> {
 /// cache of a file just read.
 fn cold_runs_possible(root: &Path) -> Result<(), String> {
     // Read some of the tree, so there is something to drop.
-    Command::new("sh").arg("-c").arg("cat data/* > /dev/null").current_dir(root).status().map_err(|e| e.to_string())?;
+    Command::new("sh")
+        .arg("-c")
+        .arg("cat data/* > /dev/null")
+        .current_dir(root)
+        .status()
+        .map_err(|e| e.to_string())?;
     let before = page_cache_bytes().ok_or("no Cached: line in /proc/meminfo")?;
     drop_caches()?;
     let after = page_cache_bytes().ok_or("no Cached: line in /proc/meminfo")?;
     if after >= before {
-        return Err(format!("the page cache did not shrink ({} before, {} after)", human_bytes(before), human_bytes(after)));
+        return Err(format!(
+            "the page cache did not shrink ({} before, {} after)",
+            human_bytes(before),
+            human_bytes(after)
+        ));
     }
-    println!("dropping the page cache works: {} cached before, {} after", human_bytes(before), human_bytes(after));
+    println!(
+        "dropping the page cache works: {} cached before, {} after",
+        human_bytes(before),
+        human_bytes(after)
+    );
     Ok(())
 }
 
@@ -154,12 +194,18 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mb: u64 = match std::env::var(SIZE_ENV) {
-        Ok(v) => v.parse().with_context(|| format!("{SIZE_ENV}={v:?} is not a whole number of MiB"))?,
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{SIZE_ENV}={v:?} is not a whole number of MiB"))?,
         Err(_) => DEFAULT_MB,
     };
     ensure!(mb >= 10, "{SIZE_ENV} must be at least 10");
     let runs: usize = match std::env::var(RUNS_ENV) {
-        Ok(v) => v.parse().ok().filter(|n| *n > 0).with_context(|| format!("{RUNS_ENV}={v:?} is not a positive whole number"))?,
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .with_context(|| format!("{RUNS_ENV}={v:?} is not a positive whole number"))?,
         Err(_) => DEFAULT_RUNS,
     };
     let target = target_dir();
@@ -170,7 +216,8 @@ fn main() -> anyhow::Result<()> {
     // stats every file and tar agrees on the set; with the exclusions, what
     // tar sends is what the scan lists.
     let started = Instant::now();
-    let everything = context::walk::walk(&root, &context::IgnoreFile::default(), Matching::BuildKit)?;
+    let everything =
+        context::walk::walk(&root, &context::IgnoreFile::default(), Matching::BuildKit)?;
     let full_walk_seconds = started.elapsed().as_secs_f64();
     let tar_all = tar_list(&root, &[])?;
     ensure!(
@@ -181,12 +228,23 @@ fn main() -> anyhow::Result<()> {
     );
     let (report, hash, _, _) = check(&root)?;
     let tar_listing = tar_list(&root, TAR_EXCLUDES)?;
-    let scanned: BTreeSet<String> =
-        report.entries().iter().map(|e| if e.kind == EntryKind::Dir { format!("{}/", e.path) } else { e.path.clone() }).collect();
+    let scanned: BTreeSet<String> = report
+        .entries()
+        .iter()
+        .map(|e| {
+            if e.kind == EntryKind::Dir {
+                format!("{}/", e.path)
+            } else {
+                e.path.clone()
+            }
+        })
+        .collect();
     if tar_listing != scanned {
         let only_tar: Vec<_> = tar_listing.difference(&scanned).take(10).collect();
         let only_scan: Vec<_> = scanned.difference(&tar_listing).take(10).collect();
-        bail!("the scan and tar disagree on the context: only in tar {only_tar:?}, only in the scan {only_scan:?}");
+        bail!(
+            "the scan and tar disagree on the context: only in tar {only_tar:?}, only in the scan {only_scan:?}"
+        );
     }
 
     let cold_possible = cold_runs_possible(&root);
@@ -221,7 +279,10 @@ fn main() -> anyhow::Result<()> {
                         timed.check.push(started.elapsed().as_secs_f64());
                         timed.scan.push(scan);
                         timed.hash.push(hashing);
-                        ensure!(h == hash && r.file_count == report.file_count, "the check gave another answer on a re-run");
+                        ensure!(
+                            h == hash && r.file_count == report.file_count,
+                            "the check gave another answer on a re-run"
+                        );
                     }
                     What::TarAll => {
                         let (seconds, bytes) = time_tar(&root, &[])?;
@@ -264,9 +325,13 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let mut rows = String::new();
-    for (baseline, what) in
-        [("tar -czf - . \\| wc -c", What::TarAll), ("tar -czf - <the .dockerignore exclusions> . \\| wc -c", What::TarExcluded)]
-    {
+    for (baseline, what) in [
+        ("tar -czf - . \\| wc -c", What::TarAll),
+        (
+            "tar -czf - <the .dockerignore exclusions> . \\| wc -c",
+            What::TarExcluded,
+        ),
+    ] {
         let ratio = |t: &Timed| median(t.of(what)) / median(&t.check);
         let warm_ratio = ratio(&warm);
         let cold_ratio = cold_possible.is_ok().then(|| ratio(&cold));
@@ -276,7 +341,10 @@ fn main() -> anyhow::Result<()> {
         };
         let short: Vec<String> = [("warm", Some(warm_ratio)), ("cold", cold_ratio)]
             .iter()
-            .filter_map(|(k, r)| r.filter(|r| *r < TARGET_SPEEDUP).map(|r| format!("{k} {}", times(r))))
+            .filter_map(|(k, r)| {
+                r.filter(|r| *r < TARGET_SPEEDUP)
+                    .map(|r| format!("{k} {}", times(r)))
+            })
             .collect();
         let verdict = if !short.is_empty() {
             format!("**not met**: {}", short.join(", "))
@@ -290,7 +358,11 @@ fn main() -> anyhow::Result<()> {
             "| (a) | {what_check}, vs `{baseline}`; median of {runs} runs each, warm and cold cache | {} | {} | {ratio_text} | at least {TARGET_SPEEDUP:.0}x faster, warm and cold | {verdict} | `{}{COMMAND}` |",
             figures(What::Check),
             figures(what),
-            if mb == DEFAULT_MB { String::new() } else { format!("{SIZE_ENV}={mb} ") },
+            if mb == DEFAULT_MB {
+                String::new()
+            } else {
+                format!("{SIZE_ENV}={mb} ")
+            },
         )?;
     }
 
@@ -303,7 +375,15 @@ fn main() -> anyhow::Result<()> {
         generated.files,
         generated.ignored_files
     )?;
-    writeln!(md, "`.dockerignore`: `{}`.\n", DOCKERIGNORE.lines().skip(1).collect::<Vec<_>>().join("`, `"))?;
+    writeln!(
+        md,
+        "`.dockerignore`: `{}`.\n",
+        DOCKERIGNORE
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("`, `")
+    )?;
     writeln!(
         md,
         "Each of the three below ran {runs} times warm (after one untimed run of each) and {runs} times cold, in rounds \
@@ -317,9 +397,18 @@ fn main() -> anyhow::Result<()> {
             Err(why) => format!("**not measured**: the page cache could not be dropped ({why})"),
         }
     )?;
-    writeln!(md, "| what | warm: median (runs) | cold: median (runs) | output |")?;
+    writeln!(
+        md,
+        "| what | warm: median (runs) | cold: median (runs) | output |"
+    )?;
     writeln!(md, "|---|---|---|---|")?;
-    let cell = |v: &[f64]| if v.is_empty() { "not measured".to_string() } else { format!("{} s ({})", secs(median(v)), list(v)) };
+    let cell = |v: &[f64]| {
+        if v.is_empty() {
+            "not measured".to_string()
+        } else {
+            format!("{} s ({})", secs(median(v)), list(v))
+        }
+    };
     writeln!(
         md,
         "| fastdeploy's check phase: scan + content hash | {} | {} | {} in {} files, {} excluded directories not entered; hash `{}…` |",
@@ -330,7 +419,12 @@ fn main() -> anyhow::Result<()> {
         report.skipped_dirs,
         &outputs.0[..16]
     )?;
-    writeln!(md, "| of which the scan (stat-only) | {} | {} | |", cell(&warm.scan), cell(&cold.scan))?;
+    writeln!(
+        md,
+        "| of which the scan (stat-only) | {} | {} | |",
+        cell(&warm.scan),
+        cell(&cold.scan)
+    )?;
     writeln!(
         md,
         "| of which the content hash (BLAKE3: reads the files, several at once and a large one across cores) | {} | {} | |",
@@ -357,7 +451,11 @@ fn main() -> anyhow::Result<()> {
         everything.entries.len()
     )?;
     writeln!(md)?;
-    writeln!(md, "Same answer: tar with the same exclusions lists exactly the {} entries the scan lists.", scanned.len())?;
+    writeln!(
+        md,
+        "Same answer: tar with the same exclusions lists exactly the {} entries the scan lists.",
+        scanned.len()
+    )?;
     writeln!(
         md,
         "\nThe hash reads every included file ({}, mostly the data sets), so it, not the scan, is what the check \
@@ -365,7 +463,12 @@ fn main() -> anyhow::Result<()> {
          ratio is what a run saves by checking before sending.",
         human_bytes(report.total_bytes)
     )?;
-    let pace = |t: &Timed| format!("{}/s", human_bytes((report.total_bytes as f64 / median(&t.hash)) as u64));
+    let pace = |t: &Timed| {
+        format!(
+            "{}/s",
+            human_bytes((report.total_bytes as f64 / median(&t.hash)) as u64)
+        )
+    };
     if cold_possible.is_ok() {
         writeln!(
             md,
@@ -375,7 +478,11 @@ fn main() -> anyhow::Result<()> {
             pace(&cold)
         )?;
     }
-    writeln!(md, "\nMachine: {} CPUs. Reproduce: `{SIZE_ENV}={mb} {RUNS_ENV}={runs} {COMMAND}`", cpus())?;
+    writeln!(
+        md,
+        "\nMachine: {} CPUs. Reproduce: `{SIZE_ENV}={mb} {RUNS_ENV}={runs} {COMMAND}`",
+        cpus()
+    )?;
     let out_dir = target.join("bench-results");
     std::fs::create_dir_all(&out_dir)?;
     std::fs::write(out_dir.join("context_scan.rows.md"), &rows)?;
@@ -387,21 +494,44 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
 fn cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Runs tar (with `extra` options) into `wc -c`; returns seconds and compressed bytes.
 fn time_tar(root: &Path, extra: &[&str]) -> anyhow::Result<(f64, u64)> {
-    let script = format!("tar -czf - {} . | wc -c", extra.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" "));
+    let script = format!(
+        "tar -czf - {} . | wc -c",
+        extra
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let started = Instant::now();
-    let out = Command::new("sh").arg("-c").arg(&script).current_dir(root).output().context("running tar")?;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(root)
+        .output()
+        .context("running tar")?;
     let seconds = started.elapsed().as_secs_f64();
-    ensure!(out.status.success(), "`{script}` failed: {}", String::from_utf8_lossy(&out.stderr));
-    let bytes = String::from_utf8_lossy(&out.stdout).trim().parse().context("reading wc's count")?;
+    ensure!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("reading wc's count")?;
     Ok((seconds, bytes))
 }
 
@@ -414,8 +544,17 @@ fn tar_list(root: &Path, extra: &[&str]) -> anyhow::Result<BTreeSet<String>> {
         .current_dir(root)
         .output()
         .context("running tar")?;
-    ensure!(out.status.success(), "tar failed: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?.lines().filter_map(|l| l.strip_prefix("./")).filter(|l| !l.is_empty()).map(str::to_string).collect())
+    ensure!(
+        out.status.success(),
+        "tar failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?
+        .lines()
+        .filter_map(|l| l.strip_prefix("./"))
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 struct Generated {
@@ -428,10 +567,18 @@ struct Generated {
 fn ensure_tree(root: &Path, mb: u64) -> anyhow::Result<Generated> {
     let marker = root.join(".bench-tree");
     if let Ok(text) = std::fs::read_to_string(&marker) {
-        let parts: Vec<u64> = text.split_whitespace().skip(1).filter_map(|p| p.parse().ok()).collect();
+        let parts: Vec<u64> = text
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|p| p.parse().ok())
+            .collect();
         if text.starts_with(TREE_VERSION) && parts.len() == 3 {
             println!("reusing the tree in {}", root.display());
-            return Ok(Generated { bytes: parts[0], files: parts[1], ignored_files: parts[2] });
+            return Ok(Generated {
+                bytes: parts[0],
+                files: parts[1],
+                ignored_files: parts[2],
+            });
         }
     }
     if root.exists() {
@@ -440,8 +587,19 @@ fn ensure_tree(root: &Path, mb: u64) -> anyhow::Result<Generated> {
     println!("generating a {mb} MiB tree in {} ...", root.display());
     let started = Instant::now();
     let generated = generate(root, mb)?;
-    std::fs::write(&marker, format!("{TREE_VERSION} {} {} {}\n", generated.bytes, generated.files, generated.ignored_files))?;
-    println!("generated {} in {} files in {:.1} s", human_bytes(generated.bytes), generated.files, started.elapsed().as_secs_f64());
+    std::fs::write(
+        &marker,
+        format!(
+            "{TREE_VERSION} {} {} {}\n",
+            generated.bytes, generated.files, generated.ignored_files
+        ),
+    )?;
+    println!(
+        "generated {} in {} files in {:.1} s",
+        human_bytes(generated.bytes),
+        generated.files,
+        started.elapsed().as_secs_f64()
+    );
     Ok(generated)
 }
 
@@ -454,8 +612,10 @@ struct Writer {
 impl Writer {
     /// A source-like file: compressible text with some variety.
     fn text(&mut self, path: &Path, len: usize) -> anyhow::Result<()> {
-        const WORDS: &[&str] =
-            &["import", "def", "return", "self", "value", "const", "function", "module", "exports", "async", "await", "None"];
+        const WORDS: &[&str] = &[
+            "import", "def", "return", "self", "value", "const", "function", "module", "exports",
+            "async", "await", "None",
+        ];
         let mut s = String::with_capacity(len + 16);
         while s.len() < len {
             s.push_str(WORDS[self.rng.usize(..WORDS.len())]);
@@ -495,8 +655,13 @@ impl Writer {
 fn generate(root: &Path, mb: u64) -> anyhow::Result<Generated> {
     let scale = mb as f64 / DEFAULT_MB as f64;
     let n = |full: f64| ((full * scale).round() as usize).max(1);
-    let mut w = Writer { rng: fastrand::Rng::with_seed(1536), bytes: 0, files: 0 };
-    let mkdir = |p: &Path| std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()));
+    let mut w = Writer {
+        rng: fastrand::Rng::with_seed(1536),
+        bytes: 0,
+        files: 0,
+    };
+    let mkdir =
+        |p: &Path| std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()));
 
     // .venv: packages of small modules with bytecode caches.
     let site = root.join(".venv/lib/python3.12/site-packages");
@@ -507,7 +672,10 @@ fn generate(root: &Path, mb: u64) -> anyhow::Result<Generated> {
             let len = 1000 + w.rng.usize(..6000);
             w.text(&dir.join(format!("mod{m}.py")), len)?;
             if m % 2 == 0 {
-                w.binary(&dir.join(format!("__pycache__/mod{m}.cpython-312.pyc")), 2000)?;
+                w.binary(
+                    &dir.join(format!("__pycache__/mod{m}.cpython-312.pyc")),
+                    2000,
+                )?;
             }
         }
     }
@@ -515,7 +683,10 @@ fn generate(root: &Path, mb: u64) -> anyhow::Result<Generated> {
     for pkg in 0..n(1000.0) {
         let dir = root.join(format!("node_modules/pkg{pkg}/lib"));
         mkdir(&dir)?;
-        w.text(&root.join(format!("node_modules/pkg{pkg}/package.json")), 600)?;
+        w.text(
+            &root.join(format!("node_modules/pkg{pkg}/package.json")),
+            600,
+        )?;
         for m in 0..59 {
             let len = 500 + w.rng.usize(..5000);
             w.text(&dir.join(format!("file{m}.js")), len)?;
@@ -526,7 +697,10 @@ fn generate(root: &Path, mb: u64) -> anyhow::Result<Generated> {
     mkdir(&root.join(".git/objects/pack"))?;
     for (i, size) in [250u64, 100, 50].into_iter().enumerate() {
         let len = ((size as f64) * scale * 1024.0 * 1024.0) as u64;
-        w.binary(&root.join(format!(".git/objects/pack/pack-{i}.pack")), len.max(4096))?;
+        w.binary(
+            &root.join(format!(".git/objects/pack/pack-{i}.pack")),
+            len.max(4096),
+        )?;
     }
     for i in 0..200 {
         let dir = root.join(format!(".git/objects/{:02x}", i));
@@ -540,7 +714,10 @@ fn generate(root: &Path, mb: u64) -> anyhow::Result<Generated> {
         mkdir(&dir.join("__pycache__"))?;
         let len = 2000 + w.rng.usize(..8000);
         w.text(&dir.join(format!("module{module}.py")), len)?;
-        w.binary(&dir.join(format!("__pycache__/module{module}.cpython-312.pyc")), 3000)?;
+        w.binary(
+            &dir.join(format!("__pycache__/module{module}.cpython-312.pyc")),
+            3000,
+        )?;
     }
     mkdir(&root.join("web/src"))?;
     for c in 0..150 {
@@ -556,7 +733,14 @@ fn generate(root: &Path, mb: u64) -> anyhow::Result<Generated> {
         let len = ((size as f64) * scale * 1024.0 * 1024.0) as u64;
         w.binary(&root.join(format!("data/train-{i}.parquet")), len.max(4096))?;
     }
-    w.write(&root.join("Dockerfile"), b"FROM python:3.12-slim\nCOPY . /app\nRUN pip install -r /app/requirements.txt\n")?;
+    w.write(
+        &root.join("Dockerfile"),
+        b"FROM python:3.12-slim\nCOPY . /app\nRUN pip install -r /app/requirements.txt\n",
+    )?;
     w.write(&root.join(".dockerignore"), DOCKERIGNORE.as_bytes())?;
-    Ok(Generated { bytes: w.bytes, files: w.files, ignored_files })
+    Ok(Generated {
+        bytes: w.bytes,
+        files: w.files,
+        ignored_files,
+    })
 }

@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState};
+use aws_sdk_ecs::types::{
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState,
+};
 use fastdeploy::cancel::Cancel;
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
@@ -46,7 +48,9 @@ const TARGET_MEDIAN: f64 = 2.0;
 const LOOK_ACTIONS: [&str; 2] = ["DescribeServices", "DescribeServiceDeployments"];
 
 fn secs(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64()
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// Whether the service has completed the rollout to `ours`: our deployment
@@ -55,7 +59,10 @@ fn secs(t: SystemTime) -> f64 {
 /// counts, which can turn true before the rollout is complete).
 fn complete(s: &aws_sdk_ecs::types::Service, ours: &str) -> bool {
     match s.deployments() {
-        [d] => d.task_definition().is_some_and(|t| t.ends_with(ours)) && d.rollout_state() == Some(&DeploymentRolloutState::Completed),
+        [d] => {
+            d.task_definition().is_some_and(|t| t.ends_with(ours))
+                && d.rollout_state() == Some(&DeploymentRolloutState::Completed)
+        }
         _ => false,
     }
 }
@@ -76,11 +83,21 @@ async fn fixed_poll(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let out = ecs.describe_services().cluster("bench").services(&service).send().await.unwrap();
+        let out = ecs
+            .describe_services()
+            .cluster("bench")
+            .services(&service)
+            .send()
+            .await
+            .unwrap();
         calls.fetch_add(1, Ordering::Relaxed);
         let s = &out.services()[0];
         if describe_deployment && let Some(arn) = s.current_service_deployment() {
-            ecs.describe_service_deployments().service_deployment_arns(arn).send().await.unwrap();
+            ecs.describe_service_deployments()
+                .service_deployment_arns(arn)
+                .send()
+                .await
+                .unwrap();
             calls.fetch_add(1, Ordering::Relaxed);
         }
         if complete(s, &ours) {
@@ -92,7 +109,10 @@ async fn fixed_poll(
 /// The sandbox's count of DescribeServices and DescribeServiceDeployments calls so far.
 fn look_calls(moto: &sandbox::Moto) -> u64 {
     let state = moto.control("faults/state", serde_json::json!({}));
-    LOOK_ACTIONS.iter().map(|a| state["calls"][a].as_u64().unwrap_or(0)).sum()
+    LOOK_ACTIONS
+        .iter()
+        .map(|a| state["calls"][a].as_u64().unwrap_or(0))
+        .sum()
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
@@ -120,7 +140,11 @@ async fn main() {
     let moto = sandbox::Moto::start();
     let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
     let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
-    ecs.create_cluster().cluster_name("bench").send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name("bench")
+        .send()
+        .await
+        .unwrap();
     let actions = Actions::default();
     let (mut ours_lag, mut fixed_lag, mut waiter_lag) = (Vec::new(), Vec::new(), Vec::new());
     let (mut ours_calls, mut fixed_calls, mut waiter_calls) = (Vec::new(), Vec::new(), Vec::new());
@@ -128,10 +152,21 @@ async fn main() {
         // A rollout of 4 steps, 1-10 real seconds each (4-40 s in all), so
         // completions land at every phase of the polls.
         let step = (1.0 + 9.0 * fastrand::f64()) * SCALE;
-        tokio::task::block_in_place(|| moto.control("ecs/config", serde_json::json!({"step_seconds": step})));
+        tokio::task::block_in_place(|| {
+            moto.control("ecs/config", serde_json::json!({"step_seconds": step}))
+        });
         let (family, service) = (format!("bench{run}"), format!("svc{run}"));
-        let c = ContainerDefinition::builder().name("app").image("old:1").memory(128).build();
-        ecs.register_task_definition().family(&family).container_definitions(c).send().await.unwrap();
+        let c = ContainerDefinition::builder()
+            .name("app")
+            .image("old:1")
+            .memory(128)
+            .build();
+        ecs.register_task_definition()
+            .family(&family)
+            .container_definitions(c)
+            .send()
+            .await
+            .unwrap();
         ecs.create_service()
             .cluster("bench")
             .service_name(&service)
@@ -139,7 +174,12 @@ async fn main() {
             .desired_count(2)
             .deployment_configuration(
                 DeploymentConfiguration::builder()
-                    .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build(),
+                    )
                     .build(),
             )
             .send()
@@ -154,23 +194,69 @@ async fn main() {
             wait_until: WaitUntil::Completed,
             keep_revisions: None,
             before_deploy: None,
-            watch: WatchPlan { wait_seconds: 600, poll_seconds: FASTDEPLOY_POLL, rollback: true },
+            watch: WatchPlan {
+                wait_seconds: 600,
+                poll_seconds: FASTDEPLOY_POLL,
+                rollback: true,
+            },
         };
         let calls_before = tokio::task::block_in_place(|| look_calls(&moto));
-        let (fixed_count, waiter_count) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (fixed_count, waiter_count) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let ours_td = format!("{family}:2");
-        let fixed = tokio::spawn(fixed_poll(ecs.clone(), service.clone(), ours_td.clone(), FIXED_POLL, true, fixed_count.clone()));
-        let waiter = tokio::spawn(fixed_poll(ecs.clone(), service.clone(), ours_td, WAITER_POLL, false, waiter_count.clone()));
+        let fixed = tokio::spawn(fixed_poll(
+            ecs.clone(),
+            service.clone(),
+            ours_td.clone(),
+            FIXED_POLL,
+            true,
+            fixed_count.clone(),
+        ));
+        let waiter = tokio::spawn(fixed_poll(
+            ecs.clone(),
+            service.clone(),
+            ours_td,
+            WAITER_POLL,
+            false,
+            waiter_count.clone(),
+        ));
         let image = format!("repo/{family}@sha256:{:064x}", run);
-        let tasks = fastdeploy::deploy::ecs::TaskEnv { logs: &logs, run_key: "bench", region: None };
-        let out = fastdeploy::deploy::ecs::deploy(&ecs, &tasks, &plan, &image, SCALE, &Cancel::never(), &actions).await;
+        let tasks = fastdeploy::deploy::ecs::TaskEnv {
+            logs: &logs,
+            run_key: "bench",
+            region: None,
+        };
+        let out = fastdeploy::deploy::ecs::deploy(
+            &ecs,
+            &tasks,
+            &plan,
+            &image,
+            SCALE,
+            &Cancel::never(),
+            &actions,
+        )
+        .await;
         let reported = secs(SystemTime::now());
         assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
         let (fixed_at, waited) = (fixed.await.unwrap(), waiter.await.unwrap());
         let all_calls = tokio::task::block_in_place(|| look_calls(&moto)) - calls_before;
-        let (fixed_n, waiter_n) = (fixed_count.load(Ordering::Relaxed), waiter_count.load(Ordering::Relaxed));
-        let listed = ecs.list_service_deployments().cluster("bench").service(&service).send().await.unwrap();
-        let finished = listed.service_deployments().iter().filter_map(|d| d.finished_at()).map(|t| t.as_secs_f64()).fold(0.0, f64::max);
+        let (fixed_n, waiter_n) = (
+            fixed_count.load(Ordering::Relaxed),
+            waiter_count.load(Ordering::Relaxed),
+        );
+        let listed = ecs
+            .list_service_deployments()
+            .cluster("bench")
+            .service(&service)
+            .send()
+            .await
+            .unwrap();
+        let finished = listed
+            .service_deployments()
+            .iter()
+            .filter_map(|d| d.finished_at())
+            .map(|t| t.as_secs_f64())
+            .fold(0.0, f64::max);
         ours_lag.push((reported - finished).max(0.0) / SCALE);
         fixed_lag.push((fixed_at - finished).max(0.0) / SCALE);
         waiter_lag.push((waited - finished).max(0.0) / SCALE);
@@ -188,11 +274,17 @@ async fn main() {
     let (m, p90, max) = stats(ours_lag);
     let (fm, fp90, fmax) = stats(fixed_lag);
     let (wm, wp90, wmax) = stats(waiter_lag);
-    let ((oc_med, oc_mean, oc_sum), (fc_med, fc_mean, fc_sum), (wc_med, wc_mean, wc_sum)) =
-        (call_stats(&ours_calls), call_stats(&fixed_calls), call_stats(&waiter_calls));
+    let ((oc_med, oc_mean, oc_sum), (fc_med, fc_mean, fc_sum), (wc_med, wc_mean, wc_sum)) = (
+        call_stats(&ours_calls),
+        call_stats(&fixed_calls),
+        call_stats(&waiter_calls),
+    );
     let met = m <= TARGET_MEDIAN && oc_sum <= fc_sum;
     println!();
-    println!("detection lag over {RUNS} rollouts (real-world seconds; the sandbox ran {:.0}x faster)", 1.0 / SCALE);
+    println!(
+        "detection lag over {RUNS} rollouts (real-world seconds; the sandbox ran {:.0}x faster)",
+        1.0 / SCALE
+    );
     println!(
         "  fastdeploy ({FASTDEPLOY_POLL} s base poll, paced by the rollout's stage): median {m:.1} s, p90 {p90:.1} s, max {max:.1} s; \
          calls per rollout median {oc_med:.0}, mean {oc_mean:.1}, total {oc_sum} (all its DescribeServices and DescribeServiceDeployments in the deploy, \
@@ -213,9 +305,18 @@ async fn main() {
 }
 
 /// A fixed 5 s poll of GetFunction until our update is applied.
-async fn lambda_fixed_poll(lambda: aws_sdk_lambda::Client, function: String, code_sha256: String) -> f64 {
+async fn lambda_fixed_poll(
+    lambda: aws_sdk_lambda::Client,
+    function: String,
+    code_sha256: String,
+) -> f64 {
     loop {
-        let c = lambda.get_function_configuration().function_name(&function).send().await.unwrap();
+        let c = lambda
+            .get_function_configuration()
+            .function_name(&function)
+            .send()
+            .await
+            .unwrap();
         if c.last_update_status() == Some(&aws_sdk_lambda::types::LastUpdateStatus::Successful)
             && c.code_sha256() == Some(code_sha256.as_str())
         {
@@ -233,14 +334,28 @@ const LAMBDA_STEPS: u32 = 3;
 fn push_tiny_image(registry: &sandbox::Registry, repo: &str, n: usize) -> String {
     use sha2::Digest;
     let http = reqwest::blocking::Client::new();
-    let auth = |r: reqwest::blocking::RequestBuilder| r.basic_auth(sandbox::ECR_USER, Some(sandbox::ECR_PASSWORD));
+    let auth = |r: reqwest::blocking::RequestBuilder| {
+        r.basic_auth(sandbox::ECR_USER, Some(sandbox::ECR_PASSWORD))
+    };
     let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"n": n.to_string()}}, "rootfs": {"type": "layers", "diff_ids": []}}).to_string();
-    let config_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(config.as_bytes())));
-    let start = auth(http.post(format!("{}/v2/{repo}/blobs/uploads/", registry.url()))).send().unwrap();
+    let config_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(config.as_bytes()))
+    );
+    let start = auth(http.post(format!("{}/v2/{repo}/blobs/uploads/", registry.url())))
+        .send()
+        .unwrap();
     let location = start.headers()["location"].to_str().unwrap().to_string();
-    let location = if location.starts_with("http") { location } else { format!("{}{location}", registry.url()) };
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("{}{location}", registry.url())
+    };
     let sep = if location.contains('?') { '&' } else { '?' };
-    let put = auth(http.put(format!("{location}{sep}digest={config_digest}"))).body(config.clone()).send().unwrap();
+    let put = auth(http.put(format!("{location}{sep}digest={config_digest}")))
+        .body(config.clone())
+        .send()
+        .unwrap();
     assert!(put.status().is_success(), "config blob: {}", put.status());
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -255,7 +370,10 @@ fn push_tiny_image(registry: &sandbox::Registry, repo: &str, n: usize) -> String
         .send()
         .unwrap();
     assert!(put.status().is_success(), "manifest: {}", put.status());
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(manifest.as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
+    )
 }
 
 async fn lambda_lag(moto: &sandbox::Moto) {
@@ -265,12 +383,21 @@ async fn lambda_lag(moto: &sandbox::Moto) {
     let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
     tokio::task::block_in_place(|| sandbox::create_role(moto, "bench"));
     let first = tokio::task::block_in_place(|| push_tiny_image(&registry, "bench/fn", 0));
-    tokio::task::block_in_place(|| moto.control("lambda/config", serde_json::json!({"step_seconds": SCALE, "create_steps": 1})));
+    tokio::task::block_in_place(|| {
+        moto.control(
+            "lambda/config",
+            serde_json::json!({"step_seconds": SCALE, "create_steps": 1}),
+        )
+    });
     lambda
         .create_function()
         .function_name("bench")
         .package_type(aws_sdk_lambda::types::PackageType::Image)
-        .code(aws_sdk_lambda::types::FunctionCode::builder().image_uri(format!("{}/bench/fn@{first}", registry.host)).build())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .image_uri(format!("{}/bench/fn@{first}", registry.host))
+                .build(),
+        )
         .role("arn:aws:iam::123456789012:role/bench")
         .send()
         .await
@@ -286,25 +413,54 @@ async fn lambda_lag(moto: &sandbox::Moto) {
     let plan = LambdaPlan {
         function: "bench".into(),
         alias: "live".into(),
-        watch: WatchPlan { wait_seconds: 600, poll_seconds: FASTDEPLOY_POLL, rollback: true },
+        watch: WatchPlan {
+            wait_seconds: 600,
+            poll_seconds: FASTDEPLOY_POLL,
+            rollback: true,
+        },
     };
     let (mut ours, mut fixed, mut early) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=RUNS {
         // An update of 3 steps, 1-10 real seconds each (3-30 s in all).
         let step = (1.0 + 9.0 * fastrand::f64()) * SCALE;
-        tokio::task::block_in_place(|| moto.control("lambda/config", serde_json::json!({"step_seconds": step, "steps": LAMBDA_STEPS})));
+        tokio::task::block_in_place(|| {
+            moto.control(
+                "lambda/config",
+                serde_json::json!({"step_seconds": step, "steps": LAMBDA_STEPS}),
+            )
+        });
         let digest = tokio::task::block_in_place(|| push_tiny_image(&registry, "bench/fn", run));
         let uri = format!("{}/bench/fn@{digest}", registry.host);
         let hex = digest.trim_start_matches("sha256:").to_string();
         // Starts with fastdeploy, as a workflow's waiter step would after its update.
         let poller = tokio::spawn(lambda_fixed_poll(lambda.clone(), "bench".into(), hex));
-        let image = fastdeploy::deploy::lambda::Image { uri: &uri, repository: "bench/fn", digest: &digest };
-        let out = fastdeploy::deploy::lambda::deploy(&lambda, &client, &plan, image, SCALE, &Cancel::never(), &actions).await;
+        let image = fastdeploy::deploy::lambda::Image {
+            uri: &uri,
+            repository: "bench/fn",
+            digest: &digest,
+        };
+        let out = fastdeploy::deploy::lambda::deploy(
+            &lambda,
+            &client,
+            &plan,
+            image,
+            SCALE,
+            &Cancel::never(),
+            &actions,
+        )
+        .await;
         let reported = secs(SystemTime::now());
         assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
         let polled = poller.await.unwrap();
-        let calls = tokio::task::block_in_place(|| moto.control("lambda/calls", serde_json::json!({"action": "UpdateFunctionCode"})));
-        let accepted = calls.as_array().unwrap().last().unwrap()["time"].as_f64().unwrap();
+        let calls = tokio::task::block_in_place(|| {
+            moto.control(
+                "lambda/calls",
+                serde_json::json!({"action": "UpdateFunctionCode"}),
+            )
+        });
+        let accepted = calls.as_array().unwrap().last().unwrap()["time"]
+            .as_f64()
+            .unwrap();
         let applied = accepted + f64::from(LAMBDA_STEPS) * step;
         ours.push((reported - applied).max(0.0) / SCALE);
         fixed.push((polled - applied).max(0.0) / SCALE);
@@ -321,6 +477,10 @@ async fn lambda_lag(moto: &sandbox::Moto) {
     println!(
         "  fastdeploy ({FASTDEPLOY_POLL} s jittered poll, then publish, Active, alias): median {m:.1} s, p90 {p90:.1} s, max {max:.1} s"
     );
-    println!("  fixed {LAMBDA_FIXED_POLL} s poll of GetFunction: median {fm:.1} s, p90 {fp90:.1} s, max {fmax:.1} s");
-    println!("  at acceptance (the anchors): reported median {em:.1} s, max {emax:.1} s before the update applied");
+    println!(
+        "  fixed {LAMBDA_FIXED_POLL} s poll of GetFunction: median {fm:.1} s, p90 {fp90:.1} s, max {fmax:.1} s"
+    );
+    println!(
+        "  at acceptance (the anchors): reported median {em:.1} s, max {emax:.1} s before the update applied"
+    );
 }

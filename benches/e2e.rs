@@ -65,34 +65,53 @@ impl Measured {
     /// The process's peak RSS: its own report at exit, or what polling saw
     /// if that is higher (it never should be).
     fn peak_rss(&self) -> u64 {
-        self.timings.peak_rss_bytes.unwrap_or(0).max(self.polled_rss)
+        self.timings
+            .peak_rss_bytes
+            .unwrap_or(0)
+            .max(self.polled_rss)
     }
 
     /// fastdeploy's own CPU time as the kernel counted it (user + system,
     /// children excluded), from its report at exit.
     fn cpu(&self) -> f64 {
         let t = &self.timings;
-        t.cpu_user_seconds.expect("the timings report the CPU time") + t.cpu_system_seconds.expect("the timings report the CPU time")
+        t.cpu_user_seconds.expect("the timings report the CPU time")
+            + t.cpu_system_seconds
+                .expect("the timings report the CPU time")
     }
 }
 
 fn vm_hwm(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
     Some(kb * 1024)
 }
 
 /// Runs `cmd` to completion, timing it and sampling its peak RSS.
 fn measure(mut cmd: Command, dir: &Path, label: &str) -> Measured {
     let timings_file = dir.join(format!("{label}.timings.json"));
-    let (out, err) = (dir.join(format!("{label}.stdout")), dir.join(format!("{label}.stderr")));
+    let (out, err) = (
+        dir.join(format!("{label}.stdout")),
+        dir.join(format!("{label}.stderr")),
+    );
     cmd.env(FASTDEPLOY_TIMINGS_FILE, &timings_file)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap());
     let started = Instant::now();
     let mut child = cmd.spawn().expect("fastdeploy starts");
-    let (pid, done, peak) = (child.id(), Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let (pid, done, peak) = (
+        child.id(),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let sampler = {
         let (done, peak) = (done.clone(), peak.clone());
         std::thread::spawn(move || {
@@ -116,14 +135,29 @@ fn measure(mut cmd: Command, dir: &Path, label: &str) -> Measured {
     let timings = std::fs::read_to_string(&timings_file)
         .ok()
         .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_else(|| panic!("{label}: no timings written to {}\n{log}", timings_file.display()));
-    Measured { code: status.code().unwrap_or(-1), wall, timings, polled_rss: peak.load(Ordering::Relaxed), log }
+        .unwrap_or_else(|| {
+            panic!(
+                "{label}: no timings written to {}\n{log}",
+                timings_file.display()
+            )
+        });
+    Measured {
+        code: status.code().unwrap_or(-1),
+        wall,
+        timings,
+        polled_rss: peak.load(Ordering::Relaxed),
+        log,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn max(v: &[f64]) -> f64 {
@@ -135,18 +169,31 @@ fn mb(bytes: u64) -> f64 {
 }
 
 fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
 }
 
 fn output_json(sb: &FullSandbox, name: &str) -> serde_json::Value {
-    serde_json::from_str(&sb.output(name).unwrap_or_else(|| panic!("the {name} output is written"))).unwrap()
+    serde_json::from_str(
+        &sb.output(name)
+            .unwrap_or_else(|| panic!("the {name} output is written")),
+    )
+    .unwrap()
 }
 
 /// How many revisions of the sandbox's task definition family exist.
 fn revisions(sb: &FullSandbox) -> usize {
     sandbox::block_on(async {
         let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
-        let list = ecs.list_task_definitions().family_prefix(sandbox::FAMILY).send().await.unwrap();
+        let list = ecs
+            .list_task_definitions()
+            .family_prefix(sandbox::FAMILY)
+            .send()
+            .await
+            .unwrap();
         list.task_definition_arns().len()
     })
 }
@@ -178,7 +225,8 @@ impl Builder {
     fn command(self, sb: &FullSandbox) -> Command {
         let mut cmd = sb.command();
         if self == Builder::Buildx {
-            cmd.envs(sandbox::Docker::shared().env()).env("INPUT_BUILDER", "buildx");
+            cmd.envs(sandbox::Docker::shared().env())
+                .env("INPUT_BUILDER", "buildx");
         }
         cmd
     }
@@ -188,18 +236,38 @@ fn first_and_rerun(i: usize, builder: Builder) -> FirstAndRerun {
     let sb = FullSandbox::start();
     let dir = sb.dir.path().to_path_buf();
     let first = measure(builder.command(&sb), &dir, "first");
-    assert_eq!(first.code, 0, "run {i}: the first run succeeds\n{}", first.log);
-    assert_eq!(output_json(&sb, "images")["app"]["build-skipped"], false, "run {i}: the first run builds");
+    assert_eq!(
+        first.code, 0,
+        "run {i}: the first run succeeds\n{}",
+        first.log
+    );
+    assert_eq!(
+        output_json(&sb, "images")["app"]["build-skipped"],
+        false,
+        "run {i}: the first run builds"
+    );
     let after_first = revisions(&sb);
-    let first_build: f64 = sb.output("build-seconds").and_then(|s| s.parse().ok()).expect("the build-seconds output");
+    let first_build: f64 = sb
+        .output("build-seconds")
+        .and_then(|s| s.parse().ok())
+        .expect("the build-seconds output");
 
     std::fs::remove_file(sb.output_file()).unwrap();
     let rerun = measure(builder.command(&sb), &dir, "rerun");
     assert_eq!(rerun.code, 0, "run {i}: the re-run succeeds\n{}", rerun.log);
     // Measure the right thing: the re-run skipped the build and deployed nothing.
     let app = &output_json(&sb, "images")["app"];
-    assert_eq!(app["build-skipped"], true, "run {i}: the re-run skips the build: {app}\n{}", rerun.log);
-    assert_eq!(revisions(&sb), after_first, "run {i}: the re-run registers no task definition\n{}", rerun.log);
+    assert_eq!(
+        app["build-skipped"], true,
+        "run {i}: the re-run skips the build: {app}\n{}",
+        rerun.log
+    );
+    assert_eq!(
+        revisions(&sb),
+        after_first,
+        "run {i}: the re-run registers no task definition\n{}",
+        rerun.log
+    );
     eprintln!(
         "{} run {i}: first {:.2} s (overhead {:.3} s, {:.1} MB), re-run {:.2} s (overhead {:.3} s, {:.1} MB)",
         builder.name(),
@@ -210,7 +278,11 @@ fn first_and_rerun(i: usize, builder: Builder) -> FirstAndRerun {
         rerun.overhead(),
         mb(rerun.peak_rss())
     );
-    FirstAndRerun { first, rerun, first_build }
+    FirstAndRerun {
+        first,
+        rerun,
+        first_build,
+    }
 }
 
 const COMPONENTS: [&str; 3] = ["web", "api", "worker"];
@@ -224,10 +296,16 @@ fn three_component_workspace(sb: &FullSandbox) -> (PathBuf, PathBuf, String) {
     for name in COMPONENTS {
         let to = ws.join(name);
         sandbox::copy_dir(&sandbox::repo_root().join("examples/shop"), &to);
-        std::fs::write(to.join("app/pages/index.html"), format!("<h1>{name}</h1>\n")).unwrap();
+        std::fs::write(
+            to.join("app/pages/index.html"),
+            format!("<h1>{name}</h1>\n"),
+        )
+        .unwrap();
     }
     let sha = sandbox::commit_all(&ws, "main", "Three components");
-    let mut event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.dir.path().join("event.json")).unwrap()).unwrap();
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.dir.path().join("event.json")).unwrap())
+            .unwrap();
     event["after"] = sha.clone().into();
     event["head_commit"]["id"] = sha.clone().into();
     let event_file = sb.dir.path().join("three-event.json");
@@ -246,11 +324,25 @@ fn write_config(ws: &Path, base: &str, prefix: &str) {
 
 /// The three components built and pushed (no deploy) with `max-parallel`,
 /// from an empty buildah store and into repositories no run used before.
-fn three_builds(sb: &FullSandbox, ws: &Path, event: &Path, sha: &str, max_parallel: usize, label: &str) -> (Measured, f64, String) {
+fn three_builds(
+    sb: &FullSandbox,
+    ws: &Path,
+    event: &Path,
+    sha: &str,
+    max_parallel: usize,
+    label: &str,
+) -> (Measured, f64, String) {
     write_config(ws, &sb.base, label);
     let storage = sb.dir.path().join(format!("containers-{label}"));
     let mut cmd = sb.command();
-    for k in ["INPUT_CLUSTER", "INPUT_SERVICE", "INPUT_CONTAINER", "INPUT_REPOSITORY", "INPUT_BUILD_ARGS", "INPUT_ENVIRONMENT_URL"] {
+    for k in [
+        "INPUT_CLUSTER",
+        "INPUT_SERVICE",
+        "INPUT_CONTAINER",
+        "INPUT_REPOSITORY",
+        "INPUT_BUILD_ARGS",
+        "INPUT_ENVIRONMENT_URL",
+    ] {
         cmd.env_remove(k);
     }
     cmd.current_dir(ws)
@@ -260,17 +352,33 @@ fn three_builds(sb: &FullSandbox, ws: &Path, event: &Path, sha: &str, max_parall
         .env("INPUT_MAX_PARALLEL", max_parallel.to_string())
         .env(
             "FASTDEPLOY_BUILDAH_FLAGS",
-            format!("--root {} --runroot {} --storage-driver vfs", storage.join("root").display(), storage.join("run").display()),
+            format!(
+                "--root {} --runroot {} --storage-driver vfs",
+                storage.join("root").display(),
+                storage.join("run").display()
+            ),
         );
     let _ = std::fs::remove_file(sb.output_file());
     let m = measure(cmd, sb.dir.path(), label);
     assert_eq!(m.code, 0, "{label}: the three builds succeed\n{}", m.log);
     let images = output_json(sb, "images");
     for name in COMPONENTS {
-        assert_eq!(images[name]["build-skipped"], false, "{label}: {name} was built, not reused: {images}\n{}", m.log);
-        assert!(images[name]["digest"].as_str().is_some_and(|d| d.starts_with("sha256:")), "{label}: {name} was pushed: {images}");
+        assert_eq!(
+            images[name]["build-skipped"], false,
+            "{label}: {name} was built, not reused: {images}\n{}",
+            m.log
+        );
+        assert!(
+            images[name]["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")),
+            "{label}: {name} was pushed: {images}"
+        );
     }
-    let build_seconds: f64 = sb.output("build-seconds").and_then(|s| s.parse().ok()).expect("the build-seconds output");
+    let build_seconds: f64 = sb
+        .output("build-seconds")
+        .and_then(|s| s.parse().ok())
+        .expect("the build-seconds output");
     let _ = std::fs::remove_dir_all(&storage);
     // Each component's own build time, from its closing log line: run
     // together, each takes longer; the question is whether the sum shrinks.
@@ -278,20 +386,34 @@ fn three_builds(sb: &FullSandbox, ws: &Path, event: &Path, sha: &str, max_parall
         .iter()
         .filter_map(|name| {
             let prefix = format!("build {name}: done in ");
-            m.log.lines().find_map(|l| l.strip_prefix(&prefix)).map(|t| format!("{name} {t}"))
+            m.log
+                .lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .map(|t| format!("{name} {t}"))
         })
         .collect::<Vec<_>>()
         .join(", ");
-    eprintln!("{label}: max-parallel {max_parallel}: {:.2} s in all, builds {build_seconds:.1} s ({each})", m.wall);
+    eprintln!(
+        "{label}: max-parallel {max_parallel}: {:.2} s in all, builds {build_seconds:.1} s ({each})",
+        m.wall
+    );
     (m, build_seconds, each)
 }
 
 /// `ours` against `baseline` as a ratio a reader need not invert.
 fn speed(ours: f64, baseline: f64) -> String {
     if ours <= baseline {
-        format!("{:.2}x the time ({:.1}x faster)", ours / baseline, baseline / ours)
+        format!(
+            "{:.2}x the time ({:.1}x faster)",
+            ours / baseline,
+            baseline / ours
+        )
     } else {
-        format!("{:.2}x the time ({:.0} % slower)", ours / baseline, 100.0 * (ours / baseline - 1.0))
+        format!(
+            "{:.2}x the time ({:.0} % slower)",
+            ours / baseline,
+            100.0 * (ours / baseline - 1.0)
+        )
     }
 }
 
@@ -300,7 +422,9 @@ fn verdict(met: bool) -> &'static str {
 }
 
 fn results_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| sandbox::repo_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sandbox::repo_root().join("target"));
     target.join("bench-results")
 }
 
@@ -312,12 +436,20 @@ fn main() {
     }
     let runs = env_count("FASTDEPLOY_BENCH_RUNS", 3);
     let rounds = env_count("FASTDEPLOY_BENCH_ROUNDS", 3);
-    let profile = if cfg!(debug_assertions) { "unoptimised (dev profile)" } else { "optimised (bench profile)" };
+    let profile = if cfg!(debug_assertions) {
+        "unoptimised (dev profile)"
+    } else {
+        "optimised (bench profile)"
+    };
     let started = Instant::now();
 
     // (b) and (e): first runs and unchanged re-runs, each pair in a fresh sandbox.
-    let pairs: Vec<FirstAndRerun> = (1..=runs).map(|i| first_and_rerun(i, Builder::Buildah)).collect();
-    let buildx_pairs: Vec<FirstAndRerun> = (1..=runs).map(|i| first_and_rerun(i, Builder::Buildx)).collect();
+    let pairs: Vec<FirstAndRerun> = (1..=runs)
+        .map(|i| first_and_rerun(i, Builder::Buildah))
+        .collect();
+    let buildx_pairs: Vec<FirstAndRerun> = (1..=runs)
+        .map(|i| first_and_rerun(i, Builder::Buildx))
+        .collect();
     let firsts: Vec<&Measured> = pairs.iter().map(|p| &p.first).collect();
     let overheads: Vec<f64> = firsts.iter().map(|m| m.overhead()).collect();
     let rss: Vec<f64> = firsts.iter().map(|m| mb(m.peak_rss())).collect();
@@ -332,10 +464,26 @@ fn main() {
     let (mut seq, mut par) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         // Alternate which goes first, so neither always meets a warm page cache.
-        let order: [(usize, &str); 2] = if round % 2 == 1 { [(1, "seq"), (3, "par")] } else { [(3, "par"), (1, "seq")] };
+        let order: [(usize, &str); 2] = if round % 2 == 1 {
+            [(1, "seq"), (3, "par")]
+        } else {
+            [(3, "par"), (1, "seq")]
+        };
         for (max_parallel, kind) in order {
-            let (m, build, each) = three_builds(&sb, &ws, &event, &sha, max_parallel, &format!("{kind}{round}"));
-            if max_parallel == 1 { &mut seq } else { &mut par }.push((m.wall, build, each));
+            let (m, build, each) = three_builds(
+                &sb,
+                &ws,
+                &event,
+                &sha,
+                max_parallel,
+                &format!("{kind}{round}"),
+            );
+            if max_parallel == 1 {
+                &mut seq
+            } else {
+                &mut par
+            }
+            .push((m.wall, build, each));
         }
     }
     drop(sb);
@@ -354,12 +502,32 @@ fn main() {
     let overhead_met = ov_max < OVERHEAD_TARGET_SECONDS;
     let rss_met = rss_max < mb(RSS_TARGET_BYTES);
     let (first_med, rerun_med) = (median(first_walls.clone()), median(rerun_walls.clone()));
-    let waits = |m: &Measured| m.timings.waits_by_system.iter().map(|(k, v)| format!("{k} {v:.2} s")).collect::<Vec<_>>().join(", ");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let waits = |m: &Measured| {
+        m.timings
+            .waits_by_system
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.2} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
 
     let mut md = String::new();
-    let row = |md: &mut String, item: &str, what: &str, ours: String, base: String, ratio: String, target: &str, v: &str| {
-        writeln!(md, "| {item} | {what} | {ours} | {base} | {ratio} | {target} | {v} | `{COMMAND}` |").unwrap();
+    let row = |md: &mut String,
+               item: &str,
+               what: &str,
+               ours: String,
+               base: String,
+               ratio: String,
+               target: &str,
+               v: &str| {
+        writeln!(
+            md,
+            "| {item} | {what} | {ours} | {base} | {ratio} | {target} | {v} | `{COMMAND}` |"
+        )
+        .unwrap();
     };
     row(
         &mut md,
@@ -380,7 +548,9 @@ fn main() {
         "fastdeploy's own CPU time in that run, from the operating system (its `utime` + `stime` at exit, \
          /proc/self/stat; children such as buildah excluded)",
         format!("median {cpu_med:.2} s, worst {cpu_max:.2} s of {runs} runs"),
-        format!("wall-time estimate above: median {ov_med:.2} s; whole run: median {first_med:.1} s"),
+        format!(
+            "wall-time estimate above: median {ov_med:.2} s; whole run: median {first_med:.1} s"
+        ),
         format!("{:.1} % of the run", 100.0 * cpu_med / first_med),
         "< 1 s",
         verdict(cpu_max < OVERHEAD_TARGET_SECONDS),
@@ -422,7 +592,12 @@ fn main() {
     // The same with buildx.
     let stat = |v: Vec<f64>| (median(v.clone()), max(&v));
     let (bx_ov_med, bx_ov_max) = stat(buildx_pairs.iter().map(|p| p.first.overhead()).collect());
-    let (bx_rss_med, bx_rss_max) = stat(buildx_pairs.iter().map(|p| mb(p.first.peak_rss())).collect());
+    let (bx_rss_med, bx_rss_max) = stat(
+        buildx_pairs
+            .iter()
+            .map(|p| mb(p.first.peak_rss()))
+            .collect(),
+    );
     let bx_first_med = median(buildx_pairs.iter().map(|p| p.first.wall).collect());
     let bx_rerun_med = median(buildx_pairs.iter().map(|p| p.rerun.wall).collect());
     let bx_build_med = median(buildx_pairs.iter().map(|p| p.first_build).collect());
@@ -443,7 +618,9 @@ fn main() {
         "buildx: fastdeploy's own CPU time in that run, from the operating system (`utime` + `stime` at exit; \
          docker, buildx and BuildKit excluded)",
         format!("median {bx_cpu_med:.2} s, worst {bx_cpu_max:.2} s of {runs} runs"),
-        format!("wall-time estimate above: median {bx_ov_med:.2} s; whole run: median {bx_first_med:.1} s"),
+        format!(
+            "wall-time estimate above: median {bx_ov_med:.2} s; whole run: median {bx_first_med:.1} s"
+        ),
         format!("{:.1} % of the run", 100.0 * bx_cpu_med / bx_first_med),
         "< 1 s",
         verdict(bx_cpu_max < OVERHEAD_TARGET_SECONDS),
@@ -508,7 +685,11 @@ fn main() {
          process's own `VmHWM` at exit, cross-checked by polling /proc every 5 ms.\n"
     )
     .unwrap();
-    writeln!(md, "| run | wall | waits | overhead | overhead (in-process) | CPU (user + system) | peak RSS |").unwrap();
+    writeln!(
+        md,
+        "| run | wall | waits | overhead | overhead (in-process) | CPU (user + system) | peak RSS |"
+    )
+    .unwrap();
     writeln!(md, "|---|---|---|---|---|---|---|").unwrap();
     for (i, p) in pairs.iter().enumerate() {
         for (kind, m) in [("first", &p.first), ("re-run", &p.rerun)] {
@@ -529,7 +710,13 @@ fn main() {
             .unwrap();
         }
     }
-    writeln!(md, "\nRe-runs: overhead median {:.2} s, peak RSS median {:.1} MB.\n", median(rerun_overheads), median(rerun_rss)).unwrap();
+    writeln!(
+        md,
+        "\nRe-runs: overhead median {:.2} s, peak RSS median {:.1} MB.\n",
+        median(rerun_overheads),
+        median(rerun_rss)
+    )
+    .unwrap();
     writeln!(
         md,
         "With buildx (`builder: buildx` on the sandbox's dockerd 26.1: BuildKit on the containerd image store, its \
@@ -537,11 +724,19 @@ fn main() {
          own, so every first run builds cold):\n"
     )
     .unwrap();
-    writeln!(md, "| run | wall | build phase | waits | overhead | overhead (in-process) | peak RSS |").unwrap();
+    writeln!(
+        md,
+        "| run | wall | build phase | waits | overhead | overhead (in-process) | peak RSS |"
+    )
+    .unwrap();
     writeln!(md, "|---|---|---|---|---|---|---|").unwrap();
     for (i, p) in buildx_pairs.iter().enumerate() {
         for (kind, m) in [("first", &p.first), ("re-run", &p.rerun)] {
-            let build = if kind == "first" { format!("{:.1} s", p.first_build) } else { "skipped".into() };
+            let build = if kind == "first" {
+                format!("{:.1} s", p.first_build)
+            } else {
+                "skipped".into()
+            };
             writeln!(
                 md,
                 "| {} {kind} | {:.2} s | {build} | {:.2} s ({}) | {:.3} s | {:.3} s | {:.1} MB |",
@@ -557,11 +752,20 @@ fn main() {
         }
     }
     writeln!(md).unwrap();
-    writeln!(md, "| three components | round | wall | build phase | each component's build |").unwrap();
+    writeln!(
+        md,
+        "| three components | round | wall | build phase | each component's build |"
+    )
+    .unwrap();
     writeln!(md, "|---|---|---|---|---|").unwrap();
     for (kind, list) in [("max-parallel 1", &seq), ("max-parallel 3", &par)] {
         for (i, (wall, build, each)) in list.iter().enumerate() {
-            writeln!(md, "| {kind} | {} | {wall:.2} s | {build:.1} s | {each} |", i + 1).unwrap();
+            writeln!(
+                md,
+                "| {kind} | {} | {wall:.2} s | {build:.1} s | {each} |",
+                i + 1
+            )
+            .unwrap();
         }
     }
     writeln!(

@@ -28,7 +28,9 @@ mod sandbox;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, LaunchType, LoadBalancer, PortMapping};
+use aws_sdk_ecs::types::{
+    ContainerDefinition, DeploymentConfiguration, LaunchType, LoadBalancer, PortMapping,
+};
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
 use fastdeploy::cancel::Cancel;
 use fastdeploy::deploy::ecs::{self, doctor};
@@ -130,11 +132,19 @@ async fn create(moto: &sandbox::Moto, s: &Setup) -> anyhow::Result<()> {
     if let Some(h) = s.threshold {
         tg = tg.healthy_threshold_count(h);
     }
-    let arn = tg.send().await?.target_groups()[0].target_group_arn().context("no target group ARN")?.to_string();
+    let arn = tg.send().await?.target_groups()[0]
+        .target_group_arn()
+        .context("no target group ARN")?
+        .to_string();
     if let Some(d) = s.delay {
         elb.modify_target_group_attributes()
             .target_group_arn(&arn)
-            .attributes(TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value(d.to_string()).build())
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key("deregistration_delay.timeout_seconds")
+                    .value(d.to_string())
+                    .build(),
+            )
             .send()
             .await?;
     }
@@ -145,15 +155,30 @@ async fn create(moto: &sandbox::Moto, s: &Setup) -> anyhow::Result<()> {
         .port_mappings(PortMapping::builder().container_port(8080).build())
         .set_stop_timeout(s.stop_timeout)
         .build();
-    ecs.register_task_definition().family(s.name).container_definitions(c).send().await?;
+    ecs.register_task_definition()
+        .family(s.name)
+        .container_definitions(c)
+        .send()
+        .await?;
     ecs.create_service()
         .cluster("bench")
         .service_name(s.name)
         .task_definition(format!("{}:1", s.name))
         .desired_count(2)
         .launch_type(LaunchType::Fargate)
-        .deployment_configuration(DeploymentConfiguration::builder().maximum_percent(200).minimum_healthy_percent(100).build())
-        .load_balancers(LoadBalancer::builder().target_group_arn(&arn).container_name("app").container_port(8080).build())
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .maximum_percent(200)
+                .minimum_healthy_percent(100)
+                .build(),
+        )
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(&arn)
+                .container_name("app")
+                .container_port(8080)
+                .build(),
+        )
         .send()
         .await?;
     Ok(())
@@ -175,11 +200,23 @@ async fn deploy(moto: &sandbox::Moto, s: &Setup, run: usize) -> anyhow::Result<R
         wait_until: WaitUntil::Completed,
         keep_revisions: None,
         before_deploy: None,
-        watch: WatchPlan { wait_seconds: 1800, poll_seconds: 5.0, rollback: false },
+        watch: WatchPlan {
+            wait_seconds: 1800,
+            poll_seconds: 5.0,
+            rollback: false,
+        },
     };
     let ignore = Vec::new();
-    let examine = doctor::Examine { elb: &elb, image_bytes: Some(IMAGE_BYTES), ignore: &ignore };
-    let tasks = ecs::TaskEnv { logs: &logs, run_key: "bench/1/1", region: Some(sandbox::REGION) };
+    let examine = doctor::Examine {
+        elb: &elb,
+        image_bytes: Some(IMAGE_BYTES),
+        ignore: &ignore,
+    };
+    let tasks = ecs::TaskEnv {
+        logs: &logs,
+        run_key: "bench/1/1",
+        region: Some(sandbox::REGION),
+    };
     let out = doctor::deploy_examined(
         &ecs_client,
         &examine,
@@ -192,16 +229,49 @@ async fn deploy(moto: &sandbox::Moto, s: &Setup, run: usize) -> anyhow::Result<R
         &Actions::capture().1,
     )
     .await;
-    anyhow::ensure!(out.result == RunResult::Success, "{} deploy {run} did not succeed: {:?}", s.name, out.failure);
-    let estimate = out.report.doctor.as_ref().and_then(|d| d.estimate.as_ref()).context("no estimate")?.seconds;
+    anyhow::ensure!(
+        out.result == RunResult::Success,
+        "{} deploy {run} did not succeed: {:?}",
+        s.name,
+        out.failure
+    );
+    let estimate = out
+        .report
+        .doctor
+        .as_ref()
+        .and_then(|d| d.estimate.as_ref())
+        .context("no estimate")?
+        .seconds;
     let timeline = out.report.timeline.clone().context("no timeline")?;
-    let rollout = timeline.phases.iter().filter(|p| p.estimate.is_some()).map(|p| p.seconds).sum::<f64>() / SCALE;
-    let waiting = timeline.phases.iter().filter(|p| p.phase == Phase::Waiting).map(|p| p.seconds).sum::<f64>() / SCALE;
-    Ok(Run { estimate, rollout, modelled: rollout - waiting, deploy: timeline.deploy_seconds / SCALE, timeline })
+    let rollout = timeline
+        .phases
+        .iter()
+        .filter(|p| p.estimate.is_some())
+        .map(|p| p.seconds)
+        .sum::<f64>()
+        / SCALE;
+    let waiting = timeline
+        .phases
+        .iter()
+        .filter(|p| p.phase == Phase::Waiting)
+        .map(|p| p.seconds)
+        .sum::<f64>()
+        / SCALE;
+    Ok(Run {
+        estimate,
+        rollout,
+        modelled: rollout - waiting,
+        deploy: timeline.deploy_seconds / SCALE,
+        timeline,
+    })
 }
 
 fn phases(t: &Timeline) -> String {
-    t.phases.iter().map(|p| format!("{} {:.1} s", p.phase.as_str(), p.seconds / SCALE)).collect::<Vec<_>>().join(", ")
+    t.phases
+        .iter()
+        .map(|p| format!("{} {:.1} s", p.phase.as_str(), p.seconds / SCALE))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -214,7 +284,11 @@ async fn main() -> anyhow::Result<()> {
     tokio::task::block_in_place(|| {
         moto.control("ecs/config", serde_json::json!({"step_seconds": 0.05, "time_scale": SCALE, "default_image_bytes": IMAGE_BYTES}))
     });
-    aws_sdk_ecs::Client::new(&moto.sdk_config().await).create_cluster().cluster_name("bench").send().await?;
+    aws_sdk_ecs::Client::new(&moto.sdk_config().await)
+        .create_cluster()
+        .cluster_name("bench")
+        .send()
+        .await?;
     let mut results: Vec<(&Setup, Vec<Run>)> = Vec::new();
     for s in [&DEFAULTS, &TUNED] {
         create(&moto, s).await?;
@@ -234,17 +308,41 @@ async fn main() -> anyhow::Result<()> {
         }
         results.push((s, runs));
     }
-    let summary = |runs: &[Run]| (median(runs.iter().map(|r| r.estimate).collect()), median(runs.iter().map(|r| r.rollout).collect()));
+    let summary = |runs: &[Run]| {
+        (
+            median(runs.iter().map(|r| r.estimate).collect()),
+            median(runs.iter().map(|r| r.rollout).collect()),
+        )
+    };
     let (d_est, d_meas) = summary(&results[0].1);
     let (t_est, t_meas) = summary(&results[1].1);
     let speed_up = d_meas / t_meas;
     let all: Vec<&Run> = results.iter().flat_map(|(_, runs)| runs.iter()).collect();
-    let worst = all.iter().map(|r| (r.modelled - r.estimate).abs() / r.modelled).fold(0.0, f64::max);
-    let worst_seconds = all.iter().map(|r| (r.modelled - r.estimate).abs()).fold(0.0, f64::max);
-    let waiting = all.iter().map(|r| r.rollout - r.modelled).fold(0.0, f64::max);
+    let worst = all
+        .iter()
+        .map(|r| (r.modelled - r.estimate).abs() / r.modelled)
+        .fold(0.0, f64::max);
+    let worst_seconds = all
+        .iter()
+        .map(|r| (r.modelled - r.estimate).abs())
+        .fold(0.0, f64::max);
+    let waiting = all
+        .iter()
+        .map(|r| r.rollout - r.modelled)
+        .fold(0.0, f64::max);
     let met = speed_up >= SPEED_UP && worst <= ESTIMATE_WITHIN;
     let phase = |runs: &[Run], p: Phase| {
-        median(runs.iter().map(|r| r.timeline.phases.iter().find(|x| x.phase == p).map_or(0.0, |x| x.seconds / SCALE)).collect())
+        median(
+            runs.iter()
+                .map(|r| {
+                    r.timeline
+                        .phases
+                        .iter()
+                        .find(|x| x.phase == p)
+                        .map_or(0.0, |x| x.seconds / SCALE)
+                })
+                .collect(),
+        )
     };
     let row = format!(
         "| (h) | ECS rollout of the same service (2 Fargate tasks at 200/100 behind a target group, a 200 MB image) on the ECS best-practices guide's settings vs AWS's defaults: the doctor's estimate before it and the timeline's measurement after it, real seconds (sandbox 100x faster; median of {RUNS} deploys each) \
@@ -260,7 +358,9 @@ async fn main() -> anyhow::Result<()> {
         if met { "met" } else { "**not met**" }
     );
     print!("{row}");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
     let results_dir = target.join("bench-results");
     std::fs::create_dir_all(&results_dir)?;
     std::fs::write(results_dir.join("ecs_doctor.rows.md"), &row)?;
@@ -292,6 +392,10 @@ async fn main() -> anyhow::Result<()> {
              model leaves out: the scheduler's passes and fastdeploy's last look (waiting).\n\n```\n{runs_text}```\n"
         ),
     )?;
-    anyhow::ensure!(met, "target not met: {speed_up:.1}x, estimates up to {worst_seconds:.1} s ({:.1}%) off", worst * 100.0);
+    anyhow::ensure!(
+        met,
+        "target not met: {speed_up:.1}x, estimates up to {worst_seconds:.1} s ({:.1}%) off",
+        worst * 100.0
+    );
     Ok(())
 }

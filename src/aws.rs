@@ -27,7 +27,10 @@ pub async fn load_with(
     delay_scale: f64,
     role: Option<&crate::settings::AssumeRole>,
     actions: &crate::gha::Actions,
-) -> (aws_config::SdkConfig, Option<std::sync::Arc<crate::credentials::WebIdentityRole>>) {
+) -> (
+    aws_config::SdkConfig,
+    Option<std::sync::Arc<crate::credentials::WebIdentityRole>>,
+) {
     let Some(role) = role else {
         return (load(region, delay_scale).await, None);
     };
@@ -37,15 +40,28 @@ pub async fn load_with(
         unsigned = unsigned.region(aws_config::Region::new(r.to_string()));
     }
     let sts = aws_sdk_sts::Client::new(&unsigned.load().await);
-    let provider = std::sync::Arc::new(crate::credentials::WebIdentityRole::new(role.clone(), sts, actions.clone(), delay_scale));
+    let provider = std::sync::Arc::new(crate::credentials::WebIdentityRole::new(
+        role.clone(),
+        sts,
+        actions.clone(),
+        delay_scale,
+    ));
     let config = load(region, delay_scale).await;
     // The SDK's identity cache gives a credentials load 5 s by default; a
     // refresh asks GitHub for a token (30 s timeout, retried) and then STS,
     // so it gets the time those take instead of failing the deploy mid-run.
     let config = config
         .into_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(SharedRole(provider.clone())))
-        .identity_cache(aws_config::identity::IdentityCache::lazy().load_timeout(std::time::Duration::from_secs(120)).build())
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(SharedRole(
+                provider.clone(),
+            )),
+        )
+        .identity_cache(
+            aws_config::identity::IdentityCache::lazy()
+                .load_timeout(std::time::Duration::from_secs(120))
+                .build(),
+        )
         .build();
     (config, Some(provider))
 }
@@ -55,7 +71,9 @@ pub async fn load_with(
 struct SharedRole(std::sync::Arc<crate::credentials::WebIdentityRole>);
 
 impl aws_credential_types::provider::ProvideCredentials for SharedRole {
-    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
     where
         Self: 'a,
     {
@@ -80,7 +98,10 @@ pub async fn load(region: Option<&str>, delay_scale: f64) -> aws_config::SdkConf
                 .with_max_backoff(scaled(Duration::from_secs(10))),
         )
         .timeout_config(
-            TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).operation_attempt_timeout(Duration::from_secs(60)).build(),
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .build(),
         );
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r.to_string()));
@@ -131,7 +152,10 @@ impl AwsFailure {
     /// The IAM action the message names (`not authorized to perform: ecr:X`).
     pub fn refused_action(&self) -> Option<&str> {
         let rest = self.message.split("perform: ").nth(1)?;
-        let action = rest.split_whitespace().next()?.trim_end_matches([',', '.', ';']);
+        let action = rest
+            .split_whitespace()
+            .next()?
+            .trim_end_matches([',', '.', ';']);
         action.contains(':').then_some(action)
     }
 
@@ -142,7 +166,10 @@ impl AwsFailure {
         match self.kind {
             FailureKind::AccessDenied => {
                 let refused = self.refused_action().unwrap_or(action).to_string();
-                let who = self.principal().map(|p| format!(" for {p}")).unwrap_or_else(|| " for the credentials in use".to_string());
+                let who = self
+                    .principal()
+                    .map(|p| format!(" for {p}"))
+                    .unwrap_or_else(|| " for the credentials in use".to_string());
                 BadInput::other(format!(
                     "AWS refused `{refused}` on {resource}{who}: allow `{refused}` in that role's IAM policy ({code}: {})",
                     self.message
@@ -164,24 +191,40 @@ impl AwsFailure {
                 } else {
                     "no usable AWS credentials; configure them (aws-actions/configure-aws-credentials, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the region in `aws-region`"
                 };
-                BadInput::other(format!("calling `{action}` on {resource}: {hint} ({code}: {})", self.message)).into()
+                BadInput::other(format!(
+                    "calling `{action}` on {resource}: {hint} ({code}: {})",
+                    self.message
+                ))
+                .into()
             }
-            FailureKind::NotFound => BadInput::other(format!("{resource} does not exist ({code}: {})", self.message)).into(),
-            FailureKind::Invalid => BadInput::other(format!("AWS rejected `{action}` on {resource}: {}", self.message)).into(),
+            FailureKind::NotFound => BadInput::other(format!(
+                "{resource} does not exist ({code}: {})",
+                self.message
+            ))
+            .into(),
+            FailureKind::Invalid => BadInput::other(format!(
+                "AWS rejected `{action}` on {resource}: {}",
+                self.message
+            ))
+            .into(),
             _ => anyhow::anyhow!("`{action}` on {resource} failed: {code}: {}", self.message),
         }
     }
 }
 
 fn is_expired(code: Option<&str>, message: &str) -> bool {
-    matches!(code, Some("ExpiredToken" | "ExpiredTokenException" | "RequestExpired"))
-        || message.contains("security token included in the request is expired")
+    matches!(
+        code,
+        Some("ExpiredToken" | "ExpiredTokenException" | "RequestExpired")
+    ) || message.contains("security token included in the request is expired")
 }
 
 fn principal_in(message: &str) -> Option<&str> {
     let start = message.find("arn:aws")?;
     let arn = &message[start..];
-    let end = arn.find(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ')').unwrap_or(arn.len());
+    let end = arn
+        .find(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ')')
+        .unwrap_or(arn.len());
     Some(&arn[..end])
 }
 
@@ -196,11 +239,19 @@ where
             let code = err.code().map(str::to_string);
             let message = err.message().unwrap_or_default().to_string();
             let kind = kind_for(code.as_deref(), &message, status);
-            AwsFailure { kind, code, message, status }
+            AwsFailure {
+                kind,
+                code,
+                message,
+                status,
+            }
         }
-        SdkError::TimeoutError(_) => {
-            AwsFailure { kind: FailureKind::Transient, code: None, message: "the request timed out".into(), status }
-        }
+        SdkError::TimeoutError(_) => AwsFailure {
+            kind: FailureKind::Transient,
+            code: None,
+            message: "the request timed out".into(),
+            status,
+        },
         SdkError::DispatchFailure(d) => {
             let message = chain(err);
             let kind = if d.is_io() || d.is_timeout() {
@@ -210,17 +261,40 @@ where
             } else {
                 FailureKind::Other
             };
-            AwsFailure { kind, code: None, message, status }
+            AwsFailure {
+                kind,
+                code: None,
+                message,
+                status,
+            }
         }
         SdkError::ResponseError(_) => {
-            let kind = if status.is_some_and(|s| s >= 500) { FailureKind::Transient } else { FailureKind::Other };
-            AwsFailure { kind, code: None, message: chain(err), status }
+            let kind = if status.is_some_and(|s| s >= 500) {
+                FailureKind::Transient
+            } else {
+                FailureKind::Other
+            };
+            AwsFailure {
+                kind,
+                code: None,
+                message: chain(err),
+                status,
+            }
         }
         _ => {
             // ConstructionFailure: no region, a bad endpoint. Not retryable.
             let message = chain(err);
-            let kind = if message.to_ascii_lowercase().contains("region") { FailureKind::Credentials } else { FailureKind::Other };
-            AwsFailure { kind, code: None, message, status }
+            let kind = if message.to_ascii_lowercase().contains("region") {
+                FailureKind::Credentials
+            } else {
+                FailureKind::Other
+            };
+            AwsFailure {
+                kind,
+                code: None,
+                message,
+                status,
+            }
         }
     }
 }
@@ -228,23 +302,42 @@ where
 fn kind_for(code: Option<&str>, message: &str, status: Option<u16>) -> FailureKind {
     let c = code.unwrap_or_default();
     // LimitExceededException is also a quota error; only "rate" makes it throttling.
-    let rate_limited = c == "LimitExceededException" && message.to_ascii_lowercase().contains("rate");
+    let rate_limited =
+        c == "LimitExceededException" && message.to_ascii_lowercase().contains("rate");
     if c.contains("Throttl")
-        || matches!(c, "TooManyRequestsException" | "RequestLimitExceeded" | "SlowDown")
+        || matches!(
+            c,
+            "TooManyRequestsException" | "RequestLimitExceeded" | "SlowDown"
+        )
         || rate_limited
         || status == Some(429)
     {
         FailureKind::Throttled
-    } else if c.starts_with("AccessDenied") || c == "UnauthorizedOperation" || c == "AuthorizationError" {
+    } else if c.starts_with("AccessDenied")
+        || c == "UnauthorizedOperation"
+        || c == "AuthorizationError"
+    {
         FailureKind::AccessDenied
     } else if is_expired(code, message)
-        || matches!(c, "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException" | "MissingAuthenticationToken")
+        || matches!(
+            c,
+            "UnrecognizedClientException"
+                | "InvalidClientTokenId"
+                | "InvalidSignatureException"
+                | "MissingAuthenticationToken"
+        )
     {
         FailureKind::Credentials
     } else if c.ends_with("NotFoundException") || c == "ResourceNotFound" {
         FailureKind::NotFound
-    } else if matches!(c, "InternalFailure" | "InternalServerError" | "ServiceUnavailable" | "ServerException" | "InternalServiceException")
-        || status.is_some_and(|s| s >= 500)
+    } else if matches!(
+        c,
+        "InternalFailure"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "ServerException"
+            | "InternalServiceException"
+    ) || status.is_some_and(|s| s >= 500)
     {
         FailureKind::Transient
     } else if c.starts_with("Invalid") || c == "ValidationException" {
@@ -278,7 +371,13 @@ pub fn scaled(seconds: f64, delay_scale: f64) -> Duration {
 
 /// Retries `call` while it fails transiently (throttling, 5xx, timeouts), at
 /// most `attempts` times, then explains the failure for `action` on `resource`.
-pub async fn retrying<T, E, F, Fut>(action: &str, resource: &str, delay_scale: f64, attempts: u32, mut call: F) -> anyhow::Result<T>
+pub async fn retrying<T, E, F, Fut>(
+    action: &str,
+    resource: &str,
+    delay_scale: f64,
+    attempts: u32,
+    mut call: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -295,7 +394,11 @@ where
                     return Err(failure.explain(action, resource));
                 }
                 tracing::debug!(action, attempt, code = ?failure.code, "transient AWS failure; retrying");
-                crate::timings::sleep("aws", backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale))).await;
+                crate::timings::sleep(
+                    "aws",
+                    backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale)),
+                )
+                .await;
             }
         }
     }
@@ -313,41 +416,87 @@ mod tests {
             message: "User: arn:aws:sts::123456789012:assumed-role/deploy/GitHubActions is not authorized to perform: ecr:CreateRepository on resource: arn:aws:ecr:us-east-1:123456789012:repository/app because no identity-based policy allows the ecr:CreateRepository action".into(),
             status: Some(400),
         };
-        assert_eq!(f.principal(), Some("arn:aws:sts::123456789012:assumed-role/deploy/GitHubActions"));
+        assert_eq!(
+            f.principal(),
+            Some("arn:aws:sts::123456789012:assumed-role/deploy/GitHubActions")
+        );
         let err = f.explain("ecr:CreateRepository", "ECR repository `app`");
         assert_eq!(crate::error::exit_for(&err), crate::error::Exit::BadInput);
         let msg = err.to_string();
-        assert!(msg.contains("`ecr:CreateRepository`") && msg.contains("assumed-role/deploy/GitHubActions"), "{msg}");
+        assert!(
+            msg.contains("`ecr:CreateRepository`")
+                && msg.contains("assumed-role/deploy/GitHubActions"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn a_failed_refresh_of_role_to_assume_is_not_bad_input_and_says_so() {
-        let failure = |message: &str| AwsFailure { kind: FailureKind::Credentials, code: None, message: message.into(), status: None };
+        let failure = |message: &str| AwsFailure {
+            kind: FailureKind::Credentials,
+            code: None,
+            message: message.into(),
+            status: None,
+        };
         let refresh = failure(
             "dispatch failure: other: an error occurred while loading credentials: role-to-assume arn:aws:iam::123456789012:role/deploy: getting fresh credentials failed: the job's OIDC token endpoint did not answer",
         )
         .explain("ecs:DescribeServices", "service web");
-        assert!(refresh.downcast_ref::<BadInput>().is_none(), "a refresh that failed mid-run is no input to fix: {refresh}");
+        assert!(
+            refresh.downcast_ref::<BadInput>().is_none(),
+            "a refresh that failed mid-run is no input to fix: {refresh}"
+        );
         let text = refresh.to_string();
-        assert!(text.contains("getting fresh credentials failed") && !text.contains("configure-aws-credentials"), "{text}");
+        assert!(
+            text.contains("getting fresh credentials failed")
+                && !text.contains("configure-aws-credentials"),
+            "{text}"
+        );
         // Without role-to-assume, missing credentials stay bad input with the set-up advice.
-        let missing = failure("dispatch failure: other: no credentials in the chain").explain("ecs:DescribeServices", "service web");
-        assert!(missing.downcast_ref::<BadInput>().is_some() && missing.to_string().contains("configure-aws-credentials"), "{missing}");
+        let missing = failure("dispatch failure: other: no credentials in the chain")
+            .explain("ecs:DescribeServices", "service web");
+        assert!(
+            missing.downcast_ref::<BadInput>().is_some()
+                && missing.to_string().contains("configure-aws-credentials"),
+            "{missing}"
+        );
     }
 
     #[test]
     fn codes_sort_into_retry_or_report() {
-        assert_eq!(kind_for(Some("ThrottlingException"), "Rate exceeded", Some(400)), FailureKind::Throttled);
-        assert_eq!(kind_for(Some("ServerException"), "", Some(500)), FailureKind::Transient);
+        assert_eq!(
+            kind_for(Some("ThrottlingException"), "Rate exceeded", Some(400)),
+            FailureKind::Throttled
+        );
+        assert_eq!(
+            kind_for(Some("ServerException"), "", Some(500)),
+            FailureKind::Transient
+        );
         assert_eq!(kind_for(None, "", Some(503)), FailureKind::Transient);
         assert_eq!(
-            kind_for(Some("ExpiredTokenException"), "The security token included in the request is expired", Some(400)),
+            kind_for(
+                Some("ExpiredTokenException"),
+                "The security token included in the request is expired",
+                Some(400)
+            ),
             FailureKind::Credentials
         );
-        assert_eq!(kind_for(Some("UnrecognizedClientException"), "", Some(400)), FailureKind::Credentials);
-        assert_eq!(kind_for(Some("RepositoryNotFoundException"), "", Some(400)), FailureKind::NotFound);
-        assert_eq!(kind_for(Some("InvalidParameterException"), "", Some(400)), FailureKind::Invalid);
-        assert_eq!(kind_for(Some("AccessDeniedException"), "", Some(400)), FailureKind::AccessDenied);
+        assert_eq!(
+            kind_for(Some("UnrecognizedClientException"), "", Some(400)),
+            FailureKind::Credentials
+        );
+        assert_eq!(
+            kind_for(Some("RepositoryNotFoundException"), "", Some(400)),
+            FailureKind::NotFound
+        );
+        assert_eq!(
+            kind_for(Some("InvalidParameterException"), "", Some(400)),
+            FailureKind::Invalid
+        );
+        assert_eq!(
+            kind_for(Some("AccessDeniedException"), "", Some(400)),
+            FailureKind::AccessDenied
+        );
     }
 
     #[test]

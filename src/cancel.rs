@@ -36,7 +36,9 @@ impl Cancel {
         let (handle, cancel) = Cancel::new();
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::warn!("cancellation requested (SIGTERM/SIGINT): stopping what runs and cleaning up");
+            tracing::warn!(
+                "cancellation requested (SIGTERM/SIGINT): stopping what runs and cleaning up"
+            );
             handle.cancel();
             // A second signal is left to the default: the runner escalates.
             std::future::pending::<()>().await;

@@ -33,7 +33,11 @@ fn input_args() -> Vec<Arg> {
     INPUTS
         .iter()
         .map(|spec| {
-            let mut arg = Arg::new(spec.name).long(spec.name).value_name("VALUE").help(spec.description).action(ArgAction::Set);
+            let mut arg = Arg::new(spec.name)
+                .long(spec.name)
+                .value_name("VALUE")
+                .help(spec.description)
+                .action(ArgAction::Set);
             if spec.name == "components" {
                 arg = arg.alias("component").short('c');
             }
@@ -45,7 +49,10 @@ fn input_args() -> Vec<Arg> {
             }
             // Booleans work bare (`--dry-run`) as well as `--rollback=false`.
             if matches!(spec.default, Some("true" | "false")) {
-                arg = arg.num_args(0..=1).default_missing_value("true").value_name("BOOL");
+                arg = arg
+                    .num_args(0..=1)
+                    .default_missing_value("true")
+                    .value_name("BOOL");
             }
             arg
         })
@@ -53,7 +60,10 @@ fn input_args() -> Vec<Arg> {
 }
 
 pub fn command() -> Command {
-    let json = Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print the plan as JSON");
+    let json = Arg::new("json")
+        .long("json")
+        .action(ArgAction::SetTrue)
+        .help("Print the plan as JSON");
     Command::new("fastdeploy")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Build, push to Amazon ECR and deploy to ECS with a verdict you can trust")
@@ -84,18 +94,47 @@ where
         Some(("init", s)) => {
             let flags = ["cluster", "aws-region"]
                 .into_iter()
-                .filter_map(|n| s.get_one::<String>(n).map(|v| (if n == "cluster" { "cluster" } else { "aws-region" }, v.clone())))
+                .filter_map(|n| {
+                    s.get_one::<String>(n).map(|v| {
+                        (
+                            if n == "cluster" {
+                                "cluster"
+                            } else {
+                                "aws-region"
+                            },
+                            v.clone(),
+                        )
+                    })
+                })
                 .collect();
-            return Ok(Cli { command: Subcommand::Init, json: false, flags, force: s.get_flag("force") });
+            return Ok(Cli {
+                command: Subcommand::Init,
+                json: false,
+                flags,
+                force: s.get_flag("force"),
+            });
         }
         _ => (Subcommand::Run, &m),
     };
-    let json = sub.try_get_one::<bool>("json").ok().flatten().copied().unwrap_or(false);
-    Ok(Cli { command, json, flags: flags(sub), force: false })
+    let json = sub
+        .try_get_one::<bool>("json")
+        .ok()
+        .flatten()
+        .copied()
+        .unwrap_or(false);
+    Ok(Cli {
+        command,
+        json,
+        flags: flags(sub),
+        force: false,
+    })
 }
 
 fn flags(m: &ArgMatches) -> Vec<(&'static str, String)> {
-    INPUTS.iter().filter_map(|s| m.get_one::<String>(s.name).map(|v| (s.name, v.clone()))).collect()
+    INPUTS
+        .iter()
+        .filter_map(|s| m.get_one::<String>(s.name).map(|v| (s.name, v.clone())))
+        .collect()
 }
 
 impl Cli {
@@ -111,10 +150,24 @@ mod tests {
 
     #[test]
     fn no_subcommand_means_run_and_flags_mirror_inputs() {
-        let cli = parse_from(["fastdeploy", "--component", "backend", "--builder", "codebuild"]).unwrap();
+        let cli = parse_from([
+            "fastdeploy",
+            "--component",
+            "backend",
+            "--builder",
+            "codebuild",
+        ])
+        .unwrap();
         assert_eq!(cli.command, Subcommand::Run);
-        assert_eq!(cli.flags, vec![("components", "backend".to_string()), ("builder", "codebuild".to_string())]);
-        let cli = parse_from(["fastdeploy", "plan", "--json", "--aws-region", "eu-west-1"]).unwrap();
+        assert_eq!(
+            cli.flags,
+            vec![
+                ("components", "backend".to_string()),
+                ("builder", "codebuild".to_string())
+            ]
+        );
+        let cli =
+            parse_from(["fastdeploy", "plan", "--json", "--aws-region", "eu-west-1"]).unwrap();
         assert_eq!(cli.command, Subcommand::Plan);
         assert!(cli.json);
     }
@@ -123,10 +176,23 @@ mod tests {
     /// required for '--dry-run'".
     #[test]
     fn boolean_flags_work_bare_and_with_a_value() {
-        let cli = parse_from(["fastdeploy", "plan", "--dry-run", "--rollback=false", "--provenance", "false", "--json"]).unwrap();
+        let cli = parse_from([
+            "fastdeploy",
+            "plan",
+            "--dry-run",
+            "--rollback=false",
+            "--provenance",
+            "false",
+            "--json",
+        ])
+        .unwrap();
         assert_eq!(
             cli.flags,
-            vec![("provenance", "false".to_string()), ("rollback", "false".to_string()), ("dry-run", "true".to_string())]
+            vec![
+                ("provenance", "false".to_string()),
+                ("rollback", "false".to_string()),
+                ("dry-run", "true".to_string())
+            ]
         );
         assert!(cli.json);
         let cli = parse_from(["fastdeploy", "run", "--rollback"]).unwrap();
@@ -138,7 +204,11 @@ mod tests {
         let cmd = command();
         let run = cmd.find_subcommand("run").unwrap();
         for spec in INPUTS {
-            assert!(run.get_arguments().any(|a| a.get_long() == Some(spec.name)), "--{} missing", spec.name);
+            assert!(
+                run.get_arguments().any(|a| a.get_long() == Some(spec.name)),
+                "--{} missing",
+                spec.name
+            );
         }
     }
 }

@@ -38,14 +38,26 @@ pub struct WebIdentityRole {
 impl WebIdentityRole {
     /// `sts` must be a client that does not itself need these credentials
     /// (AssumeRoleWithWebIdentity is not signed).
-    pub fn new(role: AssumeRole, sts: aws_sdk_sts::Client, actions: Actions, delay_scale: f64) -> Self {
+    pub fn new(
+        role: AssumeRole,
+        sts: aws_sdk_sts::Client,
+        actions: Actions,
+        delay_scale: f64,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("fastdeploy/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a reqwest client with rustls builds");
-        WebIdentityRole { role, sts, http, actions, delay_scale, primed: std::sync::Mutex::new(None) }
+        WebIdentityRole {
+            role,
+            sts,
+            http,
+            actions,
+            delay_scale,
+            primed: std::sync::Mutex::new(None),
+        }
     }
 
     /// A fresh web identity token, masked.
@@ -66,21 +78,30 @@ impl WebIdentityRole {
     /// GitHub's OIDC endpoint: GET `<url>&audience=<aud>` with the request
     /// token as bearer; `{"value": "<JWT>"}`. Transient failures are retried.
     async fn oidc_token(&self, url: &str, request_token: &str) -> Result<String, TokenError> {
-        let mut url = url::Url::parse(url).map_err(|e| TokenError::User(format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL ({e})")))?;
-        url.query_pairs_mut().append_pair("audience", &self.role.audience);
+        let mut url = url::Url::parse(url).map_err(|e| {
+            TokenError::User(format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL ({e})"))
+        })?;
+        url.query_pairs_mut()
+            .append_pair("audience", &self.role.audience);
         let mut last = String::new();
         for attempt in 1..=3u32 {
-            match self.http.get(url.clone()).bearer_auth(request_token).send().await {
+            match self
+                .http
+                .get(url.clone())
+                .bearer_auth(request_token)
+                .send()
+                .await
+            {
                 Ok(resp) if resp.status().is_success() => {
                     #[derive(serde::Deserialize)]
                     struct Answer {
                         value: String,
                     }
-                    return resp
-                        .json::<Answer>()
-                        .await
-                        .map(|a| a.value)
-                        .map_err(|e| TokenError::Transient(format!("the OIDC token endpoint answered no token ({e})")));
+                    return resp.json::<Answer>().await.map(|a| a.value).map_err(|e| {
+                        TokenError::Transient(format!(
+                            "the OIDC token endpoint answered no token ({e})"
+                        ))
+                    });
                 }
                 Ok(resp) if resp.status().is_client_error() => {
                     let status = resp.status().as_u16();
@@ -94,9 +115,14 @@ impl WebIdentityRole {
                 Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),
                 Err(e) => last = crate::error::source_chain(&e.without_url()),
             }
-            tokio::time::sleep(Duration::from_secs_f64(f64::from(attempt) * self.delay_scale)).await;
+            tokio::time::sleep(Duration::from_secs_f64(
+                f64::from(attempt) * self.delay_scale,
+            ))
+            .await;
         }
-        Err(TokenError::Transient(format!("the job's OIDC token endpoint did not answer ({last})")))
+        Err(TokenError::Transient(format!(
+            "the job's OIDC token endpoint did not answer ({last})"
+        )))
     }
 
     async fn assume(&self) -> Result<Credentials, TokenError> {
@@ -122,7 +148,9 @@ impl WebIdentityRole {
                 let what = format!("assuming role {} with the web identity token (sts:AssumeRoleWithWebIdentity): {code}: {message}", self.role.role_arn);
                 if fix.is_empty() { TokenError::Transient(what) } else { TokenError::User(format!("{what}; {fix}")) }
             })?;
-        let c = out.credentials().ok_or_else(|| TokenError::Transient("STS answered no credentials".into()))?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| TokenError::Transient("STS answered no credentials".into()))?;
         self.actions.add_mask(c.secret_access_key());
         self.actions.add_mask(c.session_token());
         let expires = std::time::SystemTime::try_from(*c.expiration()).ok();
@@ -145,7 +173,9 @@ impl WebIdentityRole {
                 *self.primed.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
                 Ok(())
             }
-            Err(TokenError::User(m)) => Err(BadInput::other(format!("input `role-to-assume`: {m}")).into()),
+            Err(TokenError::User(m)) => {
+                Err(BadInput::other(format!("input `role-to-assume`: {m}")).into())
+            }
             Err(TokenError::Transient(m)) => Err(anyhow::anyhow!("input `role-to-assume`: {m}")),
         }
     }

@@ -28,7 +28,11 @@ impl From<Exit> for std::process::ExitCode {
 #[derive(Debug, thiserror::Error)]
 pub enum BadInput {
     #[error("input `{name}` is {value:?}, but it accepts {expected}")]
-    Invalid { name: String, value: String, expected: String },
+    Invalid {
+        name: String,
+        value: String,
+        expected: String,
+    },
 
     #[error("unknown input `{name}`; the inputs are listed in action.yml and `fastdeploy --help`")]
     UnknownInput { name: String },
@@ -56,7 +60,11 @@ pub enum BadInput {
 
 impl BadInput {
     pub fn invalid(name: &str, value: &str, expected: &str) -> Self {
-        BadInput::Invalid { name: name.to_string(), value: value.to_string(), expected: expected.to_string() }
+        BadInput::Invalid {
+            name: name.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
     }
     pub fn other(message: impl Into<String>) -> Self {
         BadInput::Other(message.into())
@@ -65,7 +73,11 @@ impl BadInput {
 
 /// Exit code for an error: 2 when the cause is something the user gave us.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
-    if err.chain().any(|e| e.is::<BadInput>()) { Exit::BadInput } else { Exit::Failed }
+    if err.chain().any(|e| e.is::<BadInput>()) {
+        Exit::BadInput
+    } else {
+        Exit::Failed
+    }
 }
 
 /// A `std::error::Error` and its sources, outermost first: `a: b: c` (for
@@ -101,7 +113,9 @@ mod tests {
 
     #[test]
     fn bad_input_anywhere_in_the_chain_exits_2() {
-        let err = Err::<(), _>(BadInput::other("no such file")).context("reading the config").unwrap_err();
+        let err = Err::<(), _>(BadInput::other("no such file"))
+            .context("reading the config")
+            .unwrap_err();
         assert_eq!(exit_for(&err), Exit::BadInput);
         assert_eq!(exit_for(&anyhow::anyhow!("ecs said no")), Exit::Failed);
         assert_eq!(chain_message(&err), "reading the config: no such file");

@@ -16,7 +16,9 @@ use crate::cli::{Cli, Subcommand};
 use crate::env_vars;
 use crate::error::{Exit, chain_message};
 use crate::gha::{Actions, Location};
-use crate::outcome::{BuildReport, ComponentReport, Phases, RunReport, RunResult, Severity, TargetRef, Warning};
+use crate::outcome::{
+    BuildReport, ComponentReport, Phases, RunReport, RunResult, Severity, TargetRef, Warning,
+};
 use crate::plan::{self, BuilderKind, BuilderProbe, ComponentPlan, Plan, TargetPlan};
 use crate::process::Runner;
 use crate::report::notify::{LogStyle, Notifier, PhaseEnd, PhaseLog};
@@ -28,9 +30,15 @@ use crate::timings::wait;
 pub fn init_tracing() {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let default = if std::env::var_os(env_vars::RUNNER_DEBUG).is_some_and(|v| v == "1") { "fastdeploy=debug" } else { "fastdeploy=info" };
-    let filter = EnvFilter::try_from_env(env_vars::FASTDEPLOY_LOG).unwrap_or_else(|_| EnvFilter::new(default));
-    let color = std::io::stderr().is_terminal() && std::env::var_os(env_vars::NO_COLOR).is_none_or(|v| v.is_empty());
+    let default = if std::env::var_os(env_vars::RUNNER_DEBUG).is_some_and(|v| v == "1") {
+        "fastdeploy=debug"
+    } else {
+        "fastdeploy=info"
+    };
+    let filter = EnvFilter::try_from_env(env_vars::FASTDEPLOY_LOG)
+        .unwrap_or_else(|_| EnvFilter::new(default));
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os(env_vars::NO_COLOR).is_none_or(|v| v.is_empty());
     use tracing_subscriber::prelude::*;
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -38,20 +46,28 @@ pub fn init_tracing() {
         .with_target(false)
         .without_time()
         .with_filter(crate::timings::hide_wait_spans(filter));
-    let _ = tracing_subscriber::registry().with(log).with(crate::timings::layer()).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(crate::timings::layer())
+        .try_init();
 }
 
 /// Prints a fatal error once: an `::error::` annotation inside Actions.
 pub fn report_fatal(message: &str) {
     if std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true") {
-        println!("::error title=fastdeploy::{}", crate::gha::escape_data(message));
+        println!(
+            "::error title=fastdeploy::{}",
+            crate::gha::escape_data(message)
+        );
     }
     eprintln!("error: {message}");
 }
 
 /// The process environment as a map (read once, here).
 pub fn env_map() -> BTreeMap<String, String> {
-    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
 /// Entry point behind `main`.
@@ -64,7 +80,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     let mut raw = RawInputs::from_env(&env);
     cli.apply(&mut raw)?;
     let settings = Settings::resolve(raw, &env, &cwd)?;
-    let actions = Actions::new(settings.context.in_actions, settings.output_file.clone(), settings.summary_file.clone());
+    let actions = Actions::new(
+        settings.context.in_actions,
+        settings.output_file.clone(),
+        settings.summary_file.clone(),
+    );
     for secret in settings.raw.secrets() {
         actions.add_mask(secret);
     }
@@ -72,7 +92,12 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
         actions.add_mask(secrecy::ExposeSecret::expose_secret(value));
     }
     let probe = if matches!(settings.builder, BuilderInput::Auto | BuilderInput::Buildx) {
-        crate::build::probe(&settings.docker_program, &settings.buildah_program, settings.buildx_builder.as_deref()).await
+        crate::build::probe(
+            &settings.docker_program,
+            &settings.buildah_program,
+            settings.buildx_builder.as_deref(),
+        )
+        .await
     } else {
         BuilderProbe::default()
     };
@@ -84,20 +109,41 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let report = run(&settings, &plan, &actions).await?;
-    Ok(if report.result.is_failure() { Exit::Failed } else { Exit::Success })
+    Ok(if report.result.is_failure() {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
 }
 
 /// `fastdeploy init`: needs no config, event or inputs, only the checkout
 /// (and AWS credentials with `--cluster`).
-async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &std::path::Path) -> anyhow::Result<Exit> {
-    let flag = |name: &str| cli.flags.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
-    let workspace =
-        env.get(env_vars::GITHUB_WORKSPACE).filter(|w| !w.is_empty()).map(std::path::PathBuf::from).unwrap_or_else(|| cwd.to_path_buf());
+async fn init(
+    cli: &Cli,
+    env: &BTreeMap<String, String>,
+    cwd: &std::path::Path,
+) -> anyhow::Result<Exit> {
+    let flag = |name: &str| {
+        cli.flags
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let workspace = env
+        .get(env_vars::GITHUB_WORKSPACE)
+        .filter(|w| !w.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cwd.to_path_buf());
     let repository = env
         .get(env_vars::GITHUB_REPOSITORY)
         .filter(|r| !r.is_empty())
         .cloned()
-        .unwrap_or_else(|| workspace.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "app".into()));
+        .unwrap_or_else(|| {
+            workspace
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| "app".into())
+        });
     let opts = crate::init::InitOptions {
         workspace: workspace.clone(),
         cluster: flag("cluster"),
@@ -117,16 +163,30 @@ async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &std::path::Path) 
             "found component {}: context {}{}",
             f.name,
             f.context,
-            f.target.as_deref().map(|t| format!(", target {t}")).unwrap_or_default()
+            f.target
+                .as_deref()
+                .map(|t| format!(", target {t}"))
+                .unwrap_or_default()
         );
     }
     if let Some(cluster) = &opts.cluster {
         let region = flag("aws-region")
-            .or_else(|| env.get(env_vars::AWS_REGION).filter(|r| !r.is_empty()).cloned())
-            .or_else(|| env.get(env_vars::AWS_DEFAULT_REGION).filter(|r| !r.is_empty()).cloned());
+            .or_else(|| {
+                env.get(env_vars::AWS_REGION)
+                    .filter(|r| !r.is_empty())
+                    .cloned()
+            })
+            .or_else(|| {
+                env.get(env_vars::AWS_DEFAULT_REGION)
+                    .filter(|r| !r.is_empty())
+                    .cloned()
+            });
         let sdk = crate::aws::load(region.as_deref(), 1.0).await;
         if sdk.region().is_none() {
-            return Err(crate::error::BadInput::other("no AWS region to read the cluster in: pass --aws-region or set AWS_REGION").into());
+            return Err(crate::error::BadInput::other(
+                "no AWS region to read the cluster in: pass --aws-region or set AWS_REGION",
+            )
+            .into());
         }
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         for note in crate::init::match_services(&ecs, cluster, &mut found).await? {
@@ -160,7 +220,12 @@ fn write_plan_outputs(actions: &Actions, plan: &Plan) -> anyhow::Result<()> {
     let images: BTreeMap<&str, serde_json::Value> = plan
         .components
         .iter()
-        .map(|c| (c.name.as_str(), serde_json::json!({ "repository": c.build.repository, "tags": c.build.tags })))
+        .map(|c| {
+            (
+                c.name.as_str(),
+                serde_json::json!({ "repository": c.build.repository, "tags": c.build.tags }),
+            )
+        })
         .collect();
     actions.set_output("images", &serde_json::to_string(&images)?)?;
     let mut md = String::from("## fastdeploy plan\n\n```\n");
@@ -191,7 +256,11 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     let mut report = RunReport {
         result: RunResult::Skipped,
         environment: plan.environment().map(str::to_string),
-        components: plan.components.iter().map(|c| ComponentReport::new(&c.name)).collect(),
+        components: plan
+            .components
+            .iter()
+            .map(|c| ComponentReport::new(&c.name))
+            .collect(),
         warnings: Vec::new(),
         phases: Phases::default(),
         failure: None,
@@ -217,7 +286,13 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     report.phases.check = Some(phase.close(PhaseEnd::Done).as_secs_f64());
 
     // 2. AWS clients, built once at the edge.
-    let (sdk, role) = crate::aws::load_with(plan.aws_region.as_deref(), settings.delay_scale, settings.assume_role.as_ref(), actions).await;
+    let (sdk, role) = crate::aws::load_with(
+        plan.aws_region.as_deref(),
+        settings.delay_scale,
+        settings.assume_role.as_ref(),
+        actions,
+    )
+    .await;
     if sdk.region().is_none() {
         // Without it every AWS call fails with "Missing Region", after the
         // checks and as a failed deploy; it is the user's to set.
@@ -242,17 +317,26 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     let beanstalk = crate::aws_client!(aws_sdk_elasticbeanstalk, &sdk);
     // Path-style addressing where an endpoint is set (the sandbox's moto
     // serves no bucket subdomains); AWS's own endpoints take either.
-    let s3 = crate::aws_client!(aws_sdk_s3, &sdk, |b: aws_sdk_s3::config::Builder| b.force_path_style(sdk.endpoint_url().is_some()));
+    let s3 = crate::aws_client!(aws_sdk_s3, &sdk, |b: aws_sdk_s3::config::Builder| b
+        .force_path_style(sdk.endpoint_url().is_some()));
 
     // The CodeBuild project and the deploy targets are validated before
     // anything is created, built or pushed. What a target needs of the build
     // (Lambda: one platform, its architecture) is settled here too.
     let mut resolved = plan.clone();
-    let remote_project = plan.builder.codebuild_project.as_deref().filter(|_| plan.builder.kind == BuilderKind::Codebuild);
+    let remote_project = plan
+        .builder
+        .codebuild_project
+        .as_deref()
+        .filter(|_| plan.builder.kind == BuilderKind::Codebuild);
     if plan.components.iter().any(|c| c.deploy.is_some()) || remote_project.is_some() {
         let phase = PhaseLog::open(actions, style, "preflight", None);
         if let Some(project) = remote_project
-            && let Err(e) = crate::build::codebuild::preflight(&crate::aws_client!(aws_sdk_codebuild, &sdk), project).await
+            && let Err(e) = crate::build::codebuild::preflight(
+                &crate::aws_client!(aws_sdk_codebuild, &sdk),
+                project,
+            )
+            .await
         {
             phase.close(PhaseEnd::Failed(format!("CodeBuild project `{project}`")));
             return Err(e);
@@ -260,14 +344,24 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         for c in resolved.components.iter_mut() {
             let checked = match &c.deploy {
                 None => Ok(()),
-                Some(TargetPlan::Ecs(d)) => crate::deploy::ecs::preflight(&ecs, d).await.map(|_| ()),
-                Some(TargetPlan::Lambda(d)) => {
-                    crate::deploy::lambda::preflight(&lambda, d).await.and_then(|pre| build_for_function(c, &pre, actions))
+                Some(TargetPlan::Ecs(d)) => {
+                    crate::deploy::ecs::preflight(&ecs, d).await.map(|_| ())
                 }
-                Some(TargetPlan::Beanstalk(d)) => crate::deploy::beanstalk::preflight(&beanstalk, d, &c.build, &c.name).await.map(|_| ()),
+                Some(TargetPlan::Lambda(d)) => crate::deploy::lambda::preflight(&lambda, d)
+                    .await
+                    .and_then(|pre| build_for_function(c, &pre, actions)),
+                Some(TargetPlan::Beanstalk(d)) => {
+                    crate::deploy::beanstalk::preflight(&beanstalk, d, &c.build, &c.name)
+                        .await
+                        .map(|_| ())
+                }
             };
             if let Err(e) = checked {
-                let target = c.deploy.as_ref().map(TargetPlan::describe).unwrap_or_default();
+                let target = c
+                    .deploy
+                    .as_ref()
+                    .map(TargetPlan::describe)
+                    .unwrap_or_default();
                 phase.close(PhaseEnd::Failed(target));
                 return Err(e);
             }
@@ -277,7 +371,14 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     let plan = &resolved;
 
     let phase = PhaseLog::open(actions, style, "registry", None);
-    let auth = match crate::build::ecr::login(&ecr, plan.registry.host.as_deref(), settings.registry_insecure, actions).await {
+    let auth = match crate::build::ecr::login(
+        &ecr,
+        plan.registry.host.as_deref(),
+        settings.registry_insecure,
+        actions,
+    )
+    .await
+    {
         Ok(a) => a,
         Err(e) => {
             phase.close(PhaseEnd::Failed("login".into()));
@@ -307,8 +408,18 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     }
     if plan.target.pushes() {
         for c in &plan.components {
-            if let Err(e) = crate::build::ecr::ensure_repository(&ecr, &c.build, plan.registry.create_repositories, actions).await {
-                phase.close(PhaseEnd::Failed(format!("repository `{}`", c.build.repository)));
+            if let Err(e) = crate::build::ecr::ensure_repository(
+                &ecr,
+                &c.build,
+                plan.registry.create_repositories,
+                actions,
+            )
+            .await
+            {
+                phase.close(PhaseEnd::Failed(format!(
+                    "repository `{}`",
+                    c.build.repository
+                )));
                 return Err(e);
             }
         }
@@ -320,7 +431,10 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
 
     // 3. Builds, concurrently up to max-parallel.
     let build_started = Instant::now();
-    let work = tempfile::Builder::new().prefix("fastdeploy-").tempdir().context("creating a work directory")?;
+    let work = tempfile::Builder::new()
+        .prefix("fastdeploy-")
+        .tempdir()
+        .context("creating a work directory")?;
     let opts = BuildOptions {
         docker: settings.docker_program.clone(),
         buildah: settings.buildah_program.clone(),
@@ -343,13 +457,18 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             async move {
                 // Concurrent builds share one group (their lines carry the
                 // component's name); a lone build gets a group of its own.
-                let group = (!parallel).then(|| PhaseLog::open(actions, style, "build", Some(&c.name)));
+                let group =
+                    (!parallel).then(|| PhaseLog::open(actions, style, "build", Some(&c.name)));
                 let t = Instant::now();
-                let result = build_one(plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions).await;
+                let result = build_one(
+                    plan, c, ch, auth, ecr, sdk_ref, opts, &work_dir, cancel, actions,
+                )
+                .await;
                 let end = match &result {
-                    Ok(b) if b.skipped => {
-                        PhaseEnd::Skipped(format!("{} is already in the registry", b.content_tag.as_deref().unwrap_or("the content tag")))
-                    }
+                    Ok(b) if b.skipped => PhaseEnd::Skipped(format!(
+                        "{} is already in the registry",
+                        b.content_tag.as_deref().unwrap_or("the content tag")
+                    )),
                     Ok(_) => PhaseEnd::Done,
                     Err(e) => PhaseEnd::Failed(chain_message(e)),
                 };
@@ -357,7 +476,13 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                     Some(g) => {
                         g.close(end);
                     }
-                    None => actions.line(&crate::report::notify::closing_line(style, "build", Some(&c.name), &end, t.elapsed())),
+                    None => actions.line(&crate::report::notify::closing_line(
+                        style,
+                        "build",
+                        Some(&c.name),
+                        &end,
+                        t.elapsed(),
+                    )),
                 }
                 (i, result)
             }
@@ -366,13 +491,21 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         .collect::<Vec<_>>()
         .await;
     if let Some(g) = all_group {
-        g.close(if builds.iter().any(|(_, r)| r.is_err()) { PhaseEnd::Failed("see the components above".into()) } else { PhaseEnd::Done });
+        g.close(if builds.iter().any(|(_, r)| r.is_err()) {
+            PhaseEnd::Failed("see the components above".into())
+        } else {
+            PhaseEnd::Done
+        });
     }
     for (i, result) in builds {
         let rep = &mut report.components[i];
         match result {
             Ok(b) => {
-                rep.build = BuildReport { context_bytes: rep.build.context_bytes, context_files: rep.build.context_files, ..b };
+                rep.build = BuildReport {
+                    context_bytes: rep.build.context_bytes,
+                    context_files: rep.build.context_files,
+                    ..b
+                };
                 rep.result = RunResult::Built;
             }
             Err(e) => {
@@ -383,7 +516,8 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                     rep.build.image_bytes = Some(big.size.bytes);
                     rep.build.layers = Some(big.size.layers);
                 }
-                if let Some(remote) = e.downcast_ref::<crate::build::codebuild::RemoteBuildFailed>() {
+                if let Some(remote) = e.downcast_ref::<crate::build::codebuild::RemoteBuildFailed>()
+                {
                     rep.build.codebuild_build = Some(remote.build_id.clone());
                 }
                 rep.result = RunResult::Failure;
@@ -418,13 +552,22 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
             (Some(repo), Some(run)) => format!("{repo}/{run}/{}", plan.context.run_attempt),
             _ => format!("local/{}", plan.context.commit.sha),
         };
-        let tasks = crate::deploy::ecs::TaskEnv { logs: &logs, run_key: &run_key, region: plan.aws_region.as_deref() };
+        let tasks = crate::deploy::ecs::TaskEnv {
+            logs: &logs,
+            run_key: &run_key,
+            region: plan.aws_region.as_deref(),
+        };
         // The deploy-time doctor reads ECS services' target groups; an image's size paces its pull.
         let elb = crate::aws_client!(aws_sdk_elasticloadbalancingv2, &sdk);
-        let image_bytes: Vec<Option<u64>> = report.components.iter().map(|c| c.build.image_bytes).collect();
+        let image_bytes: Vec<Option<u64>> = report
+            .components
+            .iter()
+            .map(|c| c.build.image_bytes)
+            .collect();
         let deploys = futures::stream::iter(to_deploy)
             .map(|(i, d, digest)| {
-                let (ecs, lambda, registry, tasks, beanstalk, s3) = (&ecs, &lambda, &registry, &tasks, &beanstalk, &s3);
+                let (ecs, lambda, registry, tasks, beanstalk, s3) =
+                    (&ecs, &lambda, &registry, &tasks, &beanstalk, &s3);
                 let (elb, image_bytes) = (&elb, image_bytes[i]);
                 let cancel = &cancel;
                 let c = &plan.components[i];
@@ -435,23 +578,45 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
                     let outcome = match d {
                         TargetPlan::Ecs(d) => {
                             let ignore = &plan.limits.ignore_checks;
-                            let doctor = crate::deploy::ecs::doctor::Examine { elb, image_bytes, ignore };
-                            crate::deploy::ecs::doctor::deploy_examined(ecs, &doctor, tasks, d, &image, scale, cancel, actions).await
+                            let doctor = crate::deploy::ecs::doctor::Examine {
+                                elb,
+                                image_bytes,
+                                ignore,
+                            };
+                            crate::deploy::ecs::doctor::deploy_examined(
+                                ecs, &doctor, tasks, d, &image, scale, cancel, actions,
+                            )
+                            .await
                         }
                         TargetPlan::Lambda(d) => {
-                            let image = crate::deploy::lambda::Image { uri: &image, repository: &c.build.repository, digest: &digest };
-                            crate::deploy::lambda::deploy(lambda, registry, d, image, scale, cancel, actions).await
+                            let image = crate::deploy::lambda::Image {
+                                uri: &image,
+                                repository: &c.build.repository,
+                                digest: &digest,
+                            };
+                            crate::deploy::lambda::deploy(
+                                lambda, registry, d, image, scale, cancel, actions,
+                            )
+                            .await
                         }
                         TargetPlan::Beanstalk(d) => {
-                            let image = crate::deploy::beanstalk::Image { uri: &image, digest: &digest };
+                            let image = crate::deploy::beanstalk::Image {
+                                uri: &image,
+                                digest: &digest,
+                            };
                             let commit = &plan.context.commit.sha;
-                            crate::deploy::beanstalk::deploy(beanstalk, s3, d, &c.build, &c.name, image, commit, scale, cancel, actions)
-                                .await
+                            crate::deploy::beanstalk::deploy(
+                                beanstalk, s3, d, &c.build, &c.name, image, commit, scale, cancel,
+                                actions,
+                            )
+                            .await
                         }
                     };
                     let end = match &outcome.failure {
                         Some(f) => PhaseEnd::Failed(f.clone()),
-                        None if outcome.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
+                        None if outcome.report.unchanged => {
+                            PhaseEnd::Skipped("already serving this image".into())
+                        }
                         None => PhaseEnd::Done,
                     };
                     phase.close(end);
@@ -473,12 +638,16 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         if rep.result == RunResult::Built && c.deploy.is_some() {
             // Built but never deployed: the run was cancelled between phases.
             rep.result = RunResult::Failure;
-            rep.failure.get_or_insert_with(|| "cancelled before the deploy started".into());
+            rep.failure
+                .get_or_insert_with(|| "cancelled before the deploy started".into());
         }
     }
 
     report.result = RunReport::overall(&report.components);
-    report.failure = report.components.iter().find_map(|c| c.failure.as_ref().map(|f| format!("{}: {f}", c.name)));
+    report.failure = report
+        .components
+        .iter()
+        .find_map(|c| c.failure.as_ref().map(|f| format!("{}: {f}", c.name)));
     report.phases.total = Some(started.elapsed().as_secs_f64());
     add_links(plan, &auth.host, &mut report);
 
@@ -487,7 +656,13 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     write_outputs(actions, plan, &report, &auth.host)?;
     for c in &report.components {
         if let Some(f) = &c.failure {
-            actions.error(&format!("{}: {f}", c.name), &Location { title: Some("fastdeploy"), ..Location::default() });
+            actions.error(
+                &format!("{}: {f}", c.name),
+                &Location {
+                    title: Some("fastdeploy"),
+                    ..Location::default()
+                },
+            );
         }
     }
     let phase = PhaseLog::open(actions, style, "report", None);
@@ -503,7 +678,10 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     let end = match actions.append_summary(&crate::report::summary::render(plan, &report)) {
         Ok(()) => PhaseEnd::Done,
         Err(e) => {
-            let message = format!("the job summary could not be written: {}", chain_message(&e));
+            let message = format!(
+                "the job summary could not be written: {}",
+                chain_message(&e)
+            );
             actions.warning(&message, &Location::default());
             PhaseEnd::Failed(message)
         }
@@ -513,7 +691,12 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     Ok(report)
 }
 
-fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: &mut Vec<Warning>) -> anyhow::Result<Checked> {
+fn check_component(
+    c: &ComponentPlan,
+    plan: &Plan,
+    actions: &Actions,
+    warnings: &mut Vec<Warning>,
+) -> anyhow::Result<Checked> {
     let b = &c.build;
     let df = crate::checks::dockerfile::load_with_args(&b.dockerfile, &b.build_args)?;
     df.final_stage(b.target.as_deref())?;
@@ -522,26 +705,68 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
         Some(TargetPlan::Lambda(_)) => crate::checks::dockerfile::Runs::AsNonRoot,
         _ => crate::checks::dockerfile::Runs::AsImageSays,
     };
-    let findings = crate::checks::dockerfile::check_image(&df, b.target.as_deref(), runs, &plan.limits.ignore_checks);
-    let mut found = crate::checks::dockerfile::to_warnings(&findings, &b.dockerfile, &plan.context.workspace, Some(&c.name));
+    let findings = crate::checks::dockerfile::check_image(
+        &df,
+        b.target.as_deref(),
+        runs,
+        &plan.limits.ignore_checks,
+    );
+    let mut found = crate::checks::dockerfile::to_warnings(
+        &findings,
+        &b.dockerfile,
+        &plan.context.workspace,
+        Some(&c.name),
+    );
     // The file set is the one the chosen builder sends (BuildKit and buildah
     // read exception patterns differently in corners).
-    let scan = crate::checks::context::scan_for(&b.context, &b.dockerfile, crate::checks::context::Matching::from(plan.builder.kind))?;
-    actions.line(&format!("{}: {}", c.name, crate::checks::context::summary_line(&scan)));
+    let scan = crate::checks::context::scan_for(
+        &b.context,
+        &b.dockerfile,
+        crate::checks::context::Matching::from(plan.builder.kind),
+    )?;
+    actions.line(&format!(
+        "{}: {}",
+        c.name,
+        crate::checks::context::summary_line(&scan)
+    ));
     // Context findings point at the ignore file to edit (or where it belongs).
-    let ignore_path = scan.ignore_file.clone().unwrap_or_else(|| b.context.join(".dockerignore"));
-    let ignore_file = Some(ignore_path.strip_prefix(&plan.context.workspace).unwrap_or(&ignore_path).display().to_string());
-    let context_warnings = crate::checks::context::check_limits(&scan, plan.limits.warn_context_bytes, plan.limits.max_context_bytes)?;
+    let ignore_path = scan
+        .ignore_file
+        .clone()
+        .unwrap_or_else(|| b.context.join(".dockerignore"));
+    let ignore_file = Some(
+        ignore_path
+            .strip_prefix(&plan.context.workspace)
+            .unwrap_or(&ignore_path)
+            .display()
+            .to_string(),
+    );
+    let context_warnings = crate::checks::context::check_limits(
+        &scan,
+        plan.limits.warn_context_bytes,
+        plan.limits.max_context_bytes,
+    )?;
     // Context findings can be silenced by id too (a team that ships `dist/` on purpose).
     found.extend(
-        context_warnings.into_iter().filter(|w| w.rule.as_ref().is_none_or(|r| !plan.limits.ignore_checks.contains(r))).map(|w| Warning {
-            component: Some(c.name.clone()),
-            file: w.file.or_else(|| ignore_file.clone()),
-            ..w
-        }),
+        context_warnings
+            .into_iter()
+            .filter(|w| {
+                w.rule
+                    .as_ref()
+                    .is_none_or(|r| !plan.limits.ignore_checks.contains(r))
+            })
+            .map(|w| Warning {
+                component: Some(c.name.clone()),
+                file: w.file.or_else(|| ignore_file.clone()),
+                ..w
+            }),
     );
     for w in &found {
-        let at = Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() };
+        let at = Location {
+            file: w.file.as_deref(),
+            line: w.line,
+            title: w.rule.as_deref(),
+        };
         match w.severity {
             Severity::Warning => actions.warning(&w.message, &at),
             Severity::Notice => actions.notice(&w.message, &at),
@@ -559,7 +784,11 @@ fn check_component(c: &ComponentPlan, plan: &Plan, actions: &Actions, warnings: 
 /// A Lambda function takes one image manifest for its own architecture: the
 /// component is built for that one platform. A `platforms` setting that says
 /// otherwise is the user's to fix, before anything is built.
-fn build_for_function(c: &mut ComponentPlan, pre: &crate::deploy::lambda::Preflight, actions: &Actions) -> anyhow::Result<()> {
+fn build_for_function(
+    c: &mut ComponentPlan,
+    pre: &crate::deploy::lambda::Preflight,
+    actions: &Actions,
+) -> anyhow::Result<()> {
     let wanted = vec![pre.platform.clone()];
     let function = match &c.deploy {
         Some(TargetPlan::Lambda(d)) => d.function.clone(),
@@ -579,7 +808,10 @@ fn build_for_function(c: &mut ComponentPlan, pre: &crate::deploy::lambda::Prefli
         .into());
     }
     if c.build.platforms.is_empty() {
-        actions.line(&format!("[{}] Lambda function {function} runs on {}: building for {}", c.name, pre.architecture, pre.platform));
+        actions.line(&format!(
+            "[{}] Lambda function {function} runs on {}: building for {}",
+            c.name, pre.architecture, pre.platform
+        ));
     }
     c.build.platforms = wanted;
     Ok(())
@@ -606,20 +838,38 @@ async fn build_one(
         content_tag: Some(content_tag.clone()),
         // Attestations make an image index, which Lambda refuses.
         provenance: plan.builder.provenance && !matches!(c.deploy, Some(TargetPlan::Lambda(_))),
-        buildx_builder: plan.builder.buildx.as_ref().and_then(|b| b.builder.as_deref()),
+        buildx_builder: plan
+            .builder
+            .buildx
+            .as_ref()
+            .and_then(|b| b.builder.as_deref()),
         work_dir,
     };
     // Parallel builds share the log: each line says whose it is.
-    let prefix = if plan.components.len() > 1 { format!("[{}] ", c.name) } else { String::new() };
+    let prefix = if plan.components.len() > 1 {
+        format!("[{}] ", c.name)
+    } else {
+        String::new()
+    };
     let log = actions.clone();
-    let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(&format!("{prefix}{line}"))));
-    let mut out =
-        BuildReport { content_tag: Some(content_tag), image: Some(req.image()), tags: c.build.tags.clone(), ..BuildReport::default() };
+    let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| {
+        log.line(&format!("{prefix}{line}"))
+    }));
+    let mut out = BuildReport {
+        content_tag: Some(content_tag),
+        image: Some(req.image()),
+        tags: c.build.tags.clone(),
+        ..BuildReport::default()
+    };
     match plan.builder.kind {
         BuilderKind::Codebuild => {
             let cb = crate::aws_client!(aws_sdk_codebuild, sdk);
             let logs = crate::aws_client!(aws_sdk_cloudwatchlogs, sdk);
-            let project = plan.builder.codebuild_project.as_deref().unwrap_or_default();
+            let project = plan
+                .builder
+                .codebuild_project
+                .as_deref()
+                .unwrap_or_default();
             let (built, build_id) = crate::build::codebuild::build(
                 &cb,
                 &logs,
@@ -639,7 +889,14 @@ async fn build_one(
             out.seconds = Some(built.seconds);
             out.cached_steps = built.cached_steps;
             out.total_steps = built.total_steps;
-            if let Ok(d) = crate::build::ecr::image_details(ecr, &c.build.repository, &built.digest, opts.delay_scale).await {
+            if let Ok(d) = crate::build::ecr::image_details(
+                ecr,
+                &c.build.repository,
+                &built.digest,
+                opts.delay_scale,
+            )
+            .await
+            {
                 out.image_bytes = d.bytes;
             }
         }
@@ -659,12 +916,25 @@ async fn build_one(
     if let (Some(severity), Some(digest)) = (&plan.registry.fail_on_severity, &out.digest)
         && c.build.push
     {
-        let findings = crate::build::ecr::check_scan(ecr, &c.build.repository, digest, severity, opts.delay_scale, cancel, actions).await?;
+        let findings = crate::build::ecr::check_scan(
+            ecr,
+            &c.build.repository,
+            digest,
+            severity,
+            opts.delay_scale,
+            cancel,
+            actions,
+        )
+        .await?;
         if !findings.is_empty() {
             anyhow::bail!(
                 "the image scan found {} finding(s) at or above {severity}:\n{}",
                 findings.len(),
-                findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+                findings
+                    .iter()
+                    .map(|f| format!("  {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
         }
     }
@@ -673,13 +943,26 @@ async fn build_one(
 
 /// The default branch's last build of each component, for the pull request
 /// comment's "change against" columns. Unknown is fine: the columns say so.
-async fn set_baselines(plan: &Plan, auth: &RegistryAuth, delay_scale: f64, notifier: &mut Notifier<'_>) {
-    let branch = plan.context.default_branch.clone().unwrap_or_else(|| "main".into());
+async fn set_baselines(
+    plan: &Plan,
+    auth: &RegistryAuth,
+    delay_scale: f64,
+    notifier: &mut Notifier<'_>,
+) {
+    let branch = plan
+        .context
+        .default_branch
+        .clone()
+        .unwrap_or_else(|| "main".into());
     let client = crate::build::registry::Client::new(auth, delay_scale);
     for c in &plan.components {
         let tag = plan::sanitize_tag(&branch);
         let image_bytes = match client.manifest_digest(&c.build.repository, &tag).await {
-            Ok(Some(digest)) => client.image_size(&c.build.repository, &digest).await.ok().map(|s| s.bytes),
+            Ok(Some(digest)) => client
+                .image_size(&c.build.repository, &digest)
+                .await
+                .ok()
+                .map(|s| s.bytes),
             Ok(None) => None,
             Err(e) => {
                 tracing::debug!("no baseline for {}: {e:#}", c.name);
@@ -687,7 +970,14 @@ async fn set_baselines(plan: &Plan, auth: &RegistryAuth, delay_scale: f64, notif
             }
         };
         if image_bytes.is_some() {
-            notifier.set_baseline(&c.name, crate::report::summary::Baseline { branch: branch.clone(), image_bytes, context_bytes: None });
+            notifier.set_baseline(
+                &c.name,
+                crate::report::summary::Baseline {
+                    branch: branch.clone(),
+                    image_bytes,
+                    context_bytes: None,
+                },
+            );
         }
     }
 }
@@ -746,16 +1036,28 @@ fn add_links(plan: &Plan, registry: &str, report: &mut RunReport) {
     }
 }
 
-fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &str) -> anyhow::Result<()> {
+fn write_outputs(
+    actions: &Actions,
+    plan: &Plan,
+    report: &RunReport,
+    registry: &str,
+) -> anyhow::Result<()> {
     actions.set_output("environment", plan.environment().unwrap_or(""))?;
     actions.set_output("result", report.result.as_str())?;
     let first = report.components.first();
     let image_of = |c: &ComponentReport| {
         let plan_c = plan.components.iter().find(|p| p.name == c.name)?;
-        Some(format!("{registry}/{}@{}", plan_c.build.repository, c.build.digest.as_deref()?))
+        Some(format!(
+            "{registry}/{}@{}",
+            plan_c.build.repository,
+            c.build.digest.as_deref()?
+        ))
     };
     actions.set_output("image", &first.and_then(image_of).unwrap_or_default())?;
-    actions.set_output("digest", first.and_then(|c| c.build.digest.as_deref()).unwrap_or(""))?;
+    actions.set_output(
+        "digest",
+        first.and_then(|c| c.build.digest.as_deref()).unwrap_or(""),
+    )?;
     let images: BTreeMap<&str, serde_json::Value> = report
         .components
         .iter()
@@ -792,17 +1094,56 @@ fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &
         .collect();
     actions.set_output("images", &serde_json::to_string(&images)?)?;
     let deployed = report.components.iter().find_map(|c| c.deploy.as_ref());
-    let ecs = report.components.iter().filter_map(|c| c.deploy.as_ref()).find(|d| matches!(d.target, TargetRef::Ecs { .. }));
-    actions.set_output("revision", deployed.and_then(|d| d.revision.as_deref()).unwrap_or(""))?;
-    actions.set_output("previous-revision", deployed.and_then(|d| d.previous_revision.as_deref()).unwrap_or(""))?;
-    actions.set_output("serving-revision", deployed.and_then(|d| d.serving_revision.as_deref()).unwrap_or(""))?;
-    actions.set_output("task-definition-arn", ecs.and_then(|d| d.revision.as_deref()).unwrap_or(""))?;
-    actions.set_output("previous-task-definition-arn", ecs.and_then(|d| d.previous_revision.as_deref()).unwrap_or(""))?;
-    actions.set_output("deployment-id", ecs.and_then(|d| d.deployment_id.as_deref()).unwrap_or(""))?;
+    let ecs = report
+        .components
+        .iter()
+        .filter_map(|c| c.deploy.as_ref())
+        .find(|d| matches!(d.target, TargetRef::Ecs { .. }));
+    actions.set_output(
+        "revision",
+        deployed.and_then(|d| d.revision.as_deref()).unwrap_or(""),
+    )?;
+    actions.set_output(
+        "previous-revision",
+        deployed
+            .and_then(|d| d.previous_revision.as_deref())
+            .unwrap_or(""),
+    )?;
+    actions.set_output(
+        "serving-revision",
+        deployed
+            .and_then(|d| d.serving_revision.as_deref())
+            .unwrap_or(""),
+    )?;
+    actions.set_output(
+        "task-definition-arn",
+        ecs.and_then(|d| d.revision.as_deref()).unwrap_or(""),
+    )?;
+    actions.set_output(
+        "previous-task-definition-arn",
+        ecs.and_then(|d| d.previous_revision.as_deref())
+            .unwrap_or(""),
+    )?;
+    actions.set_output(
+        "deployment-id",
+        ecs.and_then(|d| d.deployment_id.as_deref()).unwrap_or(""),
+    )?;
     let secs = |s: Option<f64>| s.map(|s| format!("{s:.1}")).unwrap_or_default();
     actions.set_output("build-seconds", &secs(report.phases.build))?;
     actions.set_output("deploy-seconds", &secs(report.phases.deploy))?;
-    actions.set_output("context-bytes", &first.and_then(|c| c.build.context_bytes).map(|b| b.to_string()).unwrap_or_default())?;
-    actions.set_output("image-bytes", &first.and_then(|c| c.build.image_bytes).map(|b| b.to_string()).unwrap_or_default())?;
+    actions.set_output(
+        "context-bytes",
+        &first
+            .and_then(|c| c.build.context_bytes)
+            .map(|b| b.to_string())
+            .unwrap_or_default(),
+    )?;
+    actions.set_output(
+        "image-bytes",
+        &first
+            .and_then(|c| c.build.image_bytes)
+            .map(|b| b.to_string())
+            .unwrap_or_default(),
+    )?;
     Ok(())
 }

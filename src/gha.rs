@@ -49,20 +49,40 @@ pub struct Location<'a> {
 }
 
 impl Actions {
-    pub fn new(in_actions: bool, output_file: Option<PathBuf>, summary_file: Option<PathBuf>) -> Self {
-        Actions { in_actions, output_file, summary_file, masked: Arc::default(), stdout: Arc::default(), captured: None }
+    pub fn new(
+        in_actions: bool,
+        output_file: Option<PathBuf>,
+        summary_file: Option<PathBuf>,
+    ) -> Self {
+        Actions {
+            in_actions,
+            output_file,
+            summary_file,
+            masked: Arc::default(),
+            stdout: Arc::default(),
+            captured: None,
+        }
     }
 
     /// An Actions runtime (workflow commands on) whose lines are kept instead
     /// of printed, for tests that read what a run said.
     pub fn capture() -> (Captured, Actions) {
         let captured = Captured::default();
-        (captured.clone(), Actions { in_actions: true, captured: Some(captured), ..Actions::default() })
+        (
+            captured.clone(),
+            Actions {
+                in_actions: true,
+                captured: Some(captured),
+                ..Actions::default()
+            },
+        )
     }
 
     fn emit(&self, line: &str) {
         if let Some(c) = &self.captured {
-            c.0.lock().unwrap_or_else(|e| e.into_inner()).push(self.scrub(line));
+            c.0.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(self.scrub(line));
             return;
         }
         let _guard = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
@@ -90,7 +110,11 @@ impl Actions {
             // Each line of a multi-line secret is masked separately by the runner.
             for line in secret.lines().filter(|l| !l.trim().is_empty()) {
                 let _guard = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = writeln!(std::io::stdout().lock(), "::add-mask::{}", escape_data(line));
+                let _ = writeln!(
+                    std::io::stdout().lock(),
+                    "::add-mask::{}",
+                    escape_data(line)
+                );
             }
         }
     }
@@ -153,7 +177,11 @@ impl Actions {
             if let Some(t) = at.title {
                 props.push(format!("title={}", escape_property(t)));
             }
-            let props = if props.is_empty() { String::new() } else { format!(" {}", props.join(",")) };
+            let props = if props.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", props.join(","))
+            };
             self.emit(&format!("::{level}{props}::{}", escape_data(message)));
         } else {
             let place = match (at.file, at.line) {
@@ -204,7 +232,8 @@ impl Actions {
             .append(true)
             .open(path)
             .with_context(|| format!("opening GITHUB_STEP_SUMMARY file {}", path.display()))?;
-        f.write_all(markdown.as_bytes()).with_context(|| format!("writing the job summary to {}", path.display()))?;
+        f.write_all(markdown.as_bytes())
+            .with_context(|| format!("writing the job summary to {}", path.display()))?;
         if !markdown.ends_with('\n') {
             f.write_all(b"\n")?;
         }
@@ -214,7 +243,9 @@ impl Actions {
 
 /// Escapes a workflow command's message (as @actions/core does).
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value.
@@ -247,9 +278,18 @@ pub fn parse_output_file(text: &str) -> Vec<(String, String)> {
 /// Every step output, with its description (the source of `action.yml`'s
 /// `outputs:`; a test keeps the two equal).
 pub const OUTPUTS: &[(&str, &str)] = &[
-    ("environment", "Environment deployed to (empty for build-only runs)."),
-    ("result", "success | failure | rolled-back | built | skipped."),
-    ("image", "Image reference of the first component, by digest (registry/repository@sha256:...)."),
+    (
+        "environment",
+        "Environment deployed to (empty for build-only runs).",
+    ),
+    (
+        "result",
+        "success | failure | rolled-back | built | skipped.",
+    ),
+    (
+        "image",
+        "Image reference of the first component, by digest (registry/repository@sha256:...).",
+    ),
     ("digest", "Digest of the first component's image."),
     (
         "images",
@@ -259,15 +299,42 @@ pub const OUTPUTS: &[(&str, &str)] = &[
         "revision",
         "What the first deployed component was deployed as: its task definition ARN (ECS), its version ARN (Lambda), its application version label (Elastic Beanstalk).",
     ),
-    ("previous-revision", "What served the first deployed component before this run."),
-    ("serving-revision", "What serves the first deployed component now, as last observed (the previous revision after a rollback)."),
-    ("task-definition-arn", "Task definition registered (and deployed) for the first ECS component."),
-    ("previous-task-definition-arn", "Task definition that was serving the first ECS component before this deploy."),
-    ("deployment-id", "ECS service deployment started by this run."),
-    ("build-seconds", "Seconds spent building (all components, wall time)."),
-    ("deploy-seconds", "Seconds spent deploying (all components, wall time)."),
-    ("context-bytes", "Build context size of the first component, in bytes."),
-    ("image-bytes", "Compressed image size of the first component, in bytes."),
+    (
+        "previous-revision",
+        "What served the first deployed component before this run.",
+    ),
+    (
+        "serving-revision",
+        "What serves the first deployed component now, as last observed (the previous revision after a rollback).",
+    ),
+    (
+        "task-definition-arn",
+        "Task definition registered (and deployed) for the first ECS component.",
+    ),
+    (
+        "previous-task-definition-arn",
+        "Task definition that was serving the first ECS component before this deploy.",
+    ),
+    (
+        "deployment-id",
+        "ECS service deployment started by this run.",
+    ),
+    (
+        "build-seconds",
+        "Seconds spent building (all components, wall time).",
+    ),
+    (
+        "deploy-seconds",
+        "Seconds spent deploying (all components, wall time).",
+    ),
+    (
+        "context-bytes",
+        "Build context size of the first component, in bytes.",
+    ),
+    (
+        "image-bytes",
+        "Compressed image size of the first component, in bytes.",
+    ),
 ];
 
 #[cfg(test)]
@@ -282,13 +349,23 @@ mod tests {
         a.set_output("images", "{\n  \"backend\": 1\n}").unwrap();
         a.set_output("result", "success").unwrap();
         let parsed = parse_output_file(&std::fs::read_to_string(&path).unwrap());
-        assert_eq!(parsed, vec![("images".into(), "{\n  \"backend\": 1\n}".into()), ("result".into(), "success".into())]);
+        assert_eq!(
+            parsed,
+            vec![
+                ("images".into(), "{\n  \"backend\": 1\n}".into()),
+                ("result".into(), "success".into())
+            ]
+        );
     }
 
     #[test]
     fn masked_values_never_reach_outputs_or_summary() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Actions::new(false, Some(dir.path().join("o")), Some(dir.path().join("s")));
+        let a = Actions::new(
+            false,
+            Some(dir.path().join("o")),
+            Some(dir.path().join("s")),
+        );
         a.add_mask("hunter2-secret");
         a.set_output("x", "token hunter2-secret here").unwrap();
         a.append_summary("| hunter2-secret |").unwrap();

@@ -17,8 +17,20 @@ use crate::plan::sanitize_repository;
 
 /// Directories never searched for Dockerfiles: dependencies, virtualenvs,
 /// build output and VCS data.
-const SKIP_DIRS: &[&str] =
-    &["node_modules", ".venv", "venv", ".git", "vendor", "target", "dist", "build", "__pycache__", ".tox", ".terraform", ".next"];
+const SKIP_DIRS: &[&str] = &[
+    "node_modules",
+    ".venv",
+    "venv",
+    ".git",
+    "vendor",
+    "target",
+    "dist",
+    "build",
+    "__pycache__",
+    ".tox",
+    ".terraform",
+    ".next",
+];
 /// How deep to look (a monorepo's services are rarely deeper).
 const MAX_DEPTH: usize = 6;
 
@@ -50,12 +62,17 @@ pub struct Found {
 /// The Dockerfiles under `root`, relative, sorted, skipping [`SKIP_DIRS`].
 pub fn dockerfiles(root: &Path) -> Vec<PathBuf> {
     fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             let Ok(kind) = e.file_type() else { continue };
             if kind.is_dir() {
-                if depth < MAX_DEPTH && !SKIP_DIRS.contains(&name.as_str()) && !name.starts_with('.') {
+                if depth < MAX_DEPTH
+                    && !SKIP_DIRS.contains(&name.as_str())
+                    && !name.starts_with('.')
+                {
                     walk(root, &e.path(), depth + 1, out);
                 }
             } else if kind.is_file()
@@ -77,13 +94,23 @@ pub fn dockerfiles(root: &Path) -> Vec<PathBuf> {
 /// A component per Dockerfile, named after its directory (or the
 /// Dockerfile's suffix), with the final stage as target when it is named.
 pub fn components(root: &Path, repository: &str) -> Vec<Found> {
-    let base = repository.rsplit('/').next().unwrap_or(repository).to_ascii_lowercase();
+    let base = repository
+        .rsplit('/')
+        .next()
+        .unwrap_or(repository)
+        .to_ascii_lowercase();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for rel in dockerfiles(root) {
         let dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-        let file = rel.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
-        let suffix = file.strip_prefix("Dockerfile.").or_else(|| file.strip_suffix(".Dockerfile")).map(str::to_string);
+        let file = rel
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let suffix = file
+            .strip_prefix("Dockerfile.")
+            .or_else(|| file.strip_suffix(".Dockerfile"))
+            .map(str::to_string);
         let dir_name = dir.file_name().map(|d| d.to_string_lossy().to_string());
         let raw_name = match (&suffix, &dir_name) {
             (Some(s), Some(d)) => format!("{d}-{s}"),
@@ -91,8 +118,17 @@ pub fn components(root: &Path, repository: &str) -> Vec<Found> {
             (None, Some(d)) => d.clone(),
             (None, None) => "app".to_string(),
         };
-        let mut name: String =
-            raw_name.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
+        let mut name: String = raw_name
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
         name = name.trim_matches('-').to_string();
         if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             name = "app".into();
@@ -103,13 +139,29 @@ pub fn components(root: &Path, repository: &str) -> Vec<Found> {
         if *n > 1 {
             name = format!("{name}-{n}");
         }
-        let context = if dir.as_os_str().is_empty() { ".".to_string() } else { dir.display().to_string() };
+        let context = if dir.as_os_str().is_empty() {
+            ".".to_string()
+        } else {
+            dir.display().to_string()
+        };
         let dockerfile = (file != "Dockerfile").then(|| rel.display().to_string());
         let target = crate::checks::dockerfile::load(&root.join(&rel))
             .ok()
-            .and_then(|df| df.stages().last().and_then(|s| s.name.clone()).filter(|_| df.stages().len() > 1));
+            .and_then(|df| {
+                df.stages()
+                    .last()
+                    .and_then(|s| s.name.clone())
+                    .filter(|_| df.stages().len() > 1)
+            });
         let repository = sanitize_repository(&format!("{base}/{name}"));
-        out.push(Found { name, context, dockerfile, target, repository, service: None });
+        out.push(Found {
+            name,
+            context,
+            dockerfile,
+            target,
+            repository,
+            service: None,
+        });
     }
     out
 }
@@ -131,13 +183,19 @@ pub fn image_repository(image: &str) -> Option<String> {
 
 /// Matches the cluster's services to components by the repositories their
 /// task definitions' containers use.
-pub async fn match_services(ecs: &aws_sdk_ecs::Client, cluster: &str, found: &mut [Found]) -> anyhow::Result<Vec<String>> {
+pub async fn match_services(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    found: &mut [Found],
+) -> anyhow::Result<Vec<String>> {
     use anyhow::Context;
     let mut notes = Vec::new();
     let mut arns = Vec::new();
     let mut pages = ecs.list_services().cluster(cluster).into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| crate::aws::classify(&e).explain("ecs:ListServices", &format!("ECS cluster {cluster}")))?;
+        let page = page.map_err(|e| {
+            crate::aws::classify(&e).explain("ecs:ListServices", &format!("ECS cluster {cluster}"))
+        })?;
         arns.extend(page.service_arns().iter().cloned());
     }
     for chunk in arns.chunks(10) {
@@ -147,30 +205,44 @@ pub async fn match_services(ecs: &aws_sdk_ecs::Client, cluster: &str, found: &mu
             .set_services(Some(chunk.to_vec()))
             .send()
             .await
-            .with_context(|| format!("describing the services of cluster {cluster} (ecs:DescribeServices)"))?;
+            .with_context(|| {
+                format!("describing the services of cluster {cluster} (ecs:DescribeServices)")
+            })?;
         for service in out.services() {
             let name = service.service_name().unwrap_or_default().to_string();
-            let Some(td) = service.task_definition() else { continue };
+            let Some(td) = service.task_definition() else {
+                continue;
+            };
             let described = ecs
                 .describe_task_definition()
                 .task_definition(td)
                 .send()
                 .await
                 .with_context(|| format!("describing {td} (ecs:DescribeTaskDefinition)"))?;
-            let containers = described.task_definition().map(|t| t.container_definitions().to_vec()).unwrap_or_default();
+            let containers = described
+                .task_definition()
+                .map(|t| t.container_definitions().to_vec())
+                .unwrap_or_default();
             let matched = containers.iter().find_map(|c| {
                 let repo = image_repository(c.image()?)?;
-                let i =
-                    found.iter().position(|f| f.service.is_none() && (f.repository == repo || repo.ends_with(&format!("/{}", f.name))))?;
+                let i = found.iter().position(|f| {
+                    f.service.is_none()
+                        && (f.repository == repo || repo.ends_with(&format!("/{}", f.name)))
+                })?;
                 Some((i, c.name().unwrap_or_default().to_string(), repo))
             });
             match matched {
                 Some((i, container, repo)) => {
-                    notes.push(format!("service {name} runs {repo} in container {container}: component {}", found[i].name));
+                    notes.push(format!(
+                        "service {name} runs {repo} in container {container}: component {}",
+                        found[i].name
+                    ));
                     found[i].repository = repo;
                     found[i].service = Some((name, container));
                 }
-                None => notes.push(format!("service {name}: no component builds the images its task definition uses")),
+                None => notes.push(format!(
+                    "service {name}: no component builds the images its task definition uses"
+                )),
             }
         }
     }
@@ -180,8 +252,14 @@ pub async fn match_services(ecs: &aws_sdk_ecs::Client, cluster: &str, found: &mu
 /// The `fastdeploy.yml` for what was found.
 pub fn render_config(found: &[Found], cluster: Option<&str>) -> String {
     let mut y = String::new();
-    let _ = writeln!(y, "# Written by `fastdeploy init`: one component per Dockerfile found. Edit freely;");
-    let _ = writeln!(y, "# `fastdeploy plan` shows what a run would do. Unknown keys are errors.");
+    let _ = writeln!(
+        y,
+        "# Written by `fastdeploy init`: one component per Dockerfile found. Edit freely;"
+    );
+    let _ = writeln!(
+        y,
+        "# `fastdeploy plan` shows what a run would do. Unknown keys are errors."
+    );
     let _ = writeln!(y, "version: 1\n\ncomponents:");
     for f in found {
         let _ = writeln!(y, "  {}:", f.name);
@@ -194,7 +272,10 @@ pub fn render_config(found: &[Found], cluster: Option<&str>) -> String {
         }
         let _ = writeln!(y, "    repository: {}", yaml_str(&f.repository));
         if f.service.is_none() {
-            let _ = writeln!(y, "    # service: <ECS service>     # or function: <Lambda function>; without either: build and push only");
+            let _ = writeln!(
+                y,
+                "    # service: <ECS service>     # or function: <Lambda function>; without either: build and push only"
+            );
         }
     }
     let _ = write!(y, "\nenvironments:\n  production:\n    branches: [main]\n");
@@ -221,7 +302,10 @@ pub fn render_config(found: &[Found], cluster: Option<&str>) -> String {
             );
         }
         None => {
-            let _ = write!(y, "    # cluster: <ECS cluster>\n  staging:\n    branches: [develop]\n    # cluster: <ECS cluster>\n");
+            let _ = write!(
+                y,
+                "    # cluster: <ECS cluster>\n  staging:\n    branches: [develop]\n    # cluster: <ECS cluster>\n"
+            );
         }
     }
     y
@@ -275,16 +359,32 @@ jobs:
 
 fn yaml_str(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
         && !matches!(s, "true" | "false" | "null" | "yes" | "no" | "on" | "off");
-    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', "''")) }
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
 }
 
 /// Writes the files; refuses to overwrite without `force`. Returns what was written.
-pub fn write_files(opts: &InitOptions, config: &str, workflow: &str) -> Result<Vec<PathBuf>, BadInput> {
+pub fn write_files(
+    opts: &InitOptions,
+    config: &str,
+    workflow: &str,
+) -> Result<Vec<PathBuf>, BadInput> {
     let files = [
-        (opts.workspace.join(crate::settings::config::DEFAULT_CONFIG_FILE), config),
-        (opts.workspace.join(".github/workflows/deploy.yml"), workflow),
+        (
+            opts.workspace
+                .join(crate::settings::config::DEFAULT_CONFIG_FILE),
+            config,
+        ),
+        (
+            opts.workspace.join(".github/workflows/deploy.yml"),
+            workflow,
+        ),
     ];
     if !opts.force
         && let Some((path, _)) = files.iter().find(|(p, _)| p.exists())
@@ -297,9 +397,11 @@ pub fn write_files(opts: &InitOptions, config: &str, workflow: &str) -> Result<V
     let mut written = Vec::new();
     for (path, text) in files {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| BadInput::other(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| BadInput::other(format!("cannot create {}: {e}", dir.display())))?;
         }
-        std::fs::write(&path, text).map_err(|e| BadInput::other(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, text)
+            .map_err(|e| BadInput::other(format!("cannot write {}: {e}", path.display())))?;
         written.push(path);
     }
     Ok(written)
@@ -311,9 +413,20 @@ mod tests {
 
     #[test]
     fn image_repositories_are_read_from_registry_references() {
-        assert_eq!(image_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/backend:1").as_deref(), Some("acme/backend"));
-        assert_eq!(image_repository("127.0.0.1:5000/acme/api@sha256:abc").as_deref(), Some("acme/api"));
-        assert_eq!(image_repository("nginx:1.27"), None, "a Docker Hub name is no repository of ours");
+        assert_eq!(
+            image_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/backend:1")
+                .as_deref(),
+            Some("acme/backend")
+        );
+        assert_eq!(
+            image_repository("127.0.0.1:5000/acme/api@sha256:abc").as_deref(),
+            Some("acme/api")
+        );
+        assert_eq!(
+            image_repository("nginx:1.27"),
+            None,
+            "a Docker Hub name is no repository of ours"
+        );
     }
 
     #[test]

@@ -33,7 +33,12 @@ pub struct LogTail {
 
 impl LogTail {
     pub fn new(group: impl Into<String>, stream: impl Into<String>) -> Self {
-        LogTail { group: group.into(), stream: stream.into(), token: None, last: VecDeque::with_capacity(TAIL_LINES) }
+        LogTail {
+            group: group.into(),
+            stream: stream.into(),
+            token: None,
+            last: VecDeque::with_capacity(TAIL_LINES),
+        }
     }
 
     /// Reads what was written since the last poll. A stream that does not
@@ -61,7 +66,12 @@ impl LogTail {
                             tracing::debug!(group = %self.group, stream = %self.stream, code = ?failure.code, "log tail: retrying later");
                             break;
                         }
-                        _ => return Err(failure.explain("logs:GetLogEvents", &format!("log stream {}/{}", self.group, self.stream))),
+                        _ => {
+                            return Err(failure.explain(
+                                "logs:GetLogEvents",
+                                &format!("log stream {}/{}", self.group, self.stream),
+                            ));
+                        }
                     }
                 }
             };
@@ -97,7 +107,9 @@ impl LogTail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_cloudwatchlogs::operation::get_log_events::{GetLogEventsError, GetLogEventsOutput};
+    use aws_sdk_cloudwatchlogs::operation::get_log_events::{
+        GetLogEventsError, GetLogEventsOutput,
+    };
     use aws_sdk_cloudwatchlogs::types::OutputLogEvent;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
@@ -107,30 +119,67 @@ mod tests {
 
     #[tokio::test]
     async fn follows_forward_tokens_and_survives_throttling() {
-        let first = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events).match_requests(|r| r.next_token().is_none()).then_output(|| {
-            GetLogEventsOutput::builder().events(event("one\n")).events(event("two\nthree")).next_forward_token("f/1").build()
-        });
+        let first = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(|| {
+                GetLogEventsOutput::builder()
+                    .events(event("one\n"))
+                    .events(event("two\nthree"))
+                    .next_forward_token("f/1")
+                    .build()
+            });
         let caught_up = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events)
             .match_requests(|r| r.next_token() == Some("f/1"))
-            .then_output(|| GetLogEventsOutput::builder().next_forward_token("f/1").build());
-        let throttled = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events).then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
-                aws_smithy_types::body::SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
-            )
-        });
+            .then_output(|| {
+                GetLogEventsOutput::builder()
+                    .next_forward_token("f/1")
+                    .build()
+            });
+        let throttled =
+            mock!(aws_sdk_cloudwatchlogs::Client::get_log_events).then_http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                    ),
+                )
+            });
         let later = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events)
             .match_requests(|r| r.next_token() == Some("f/1"))
-            .then_output(|| GetLogEventsOutput::builder().events(event("four")).next_forward_token("f/2").build());
-        let done = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events)
-            .then_output(|| GetLogEventsOutput::builder().next_forward_token("f/2").build());
-        let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::Sequential, [&first, &caught_up, &throttled, &later, &done]);
+            .then_output(|| {
+                GetLogEventsOutput::builder()
+                    .events(event("four"))
+                    .next_forward_token("f/2")
+                    .build()
+            });
+        let done = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events).then_output(|| {
+            GetLogEventsOutput::builder()
+                .next_forward_token("f/2")
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_cloudwatchlogs,
+            RuleMode::Sequential,
+            [&first, &caught_up, &throttled, &later, &done]
+        );
 
         let mut tail = LogTail::new("/aws/codebuild/p", "s");
         let a = tail.poll(&client).await.unwrap();
-        assert_eq!(a, Polled { lines: vec!["one".into(), "two".into(), "three".into()], throttled: false });
+        assert_eq!(
+            a,
+            Polled {
+                lines: vec!["one".into(), "two".into(), "three".into()],
+                throttled: false
+            }
+        );
         let b = tail.poll(&client).await.unwrap();
-        assert_eq!(b, Polled { lines: vec![], throttled: true });
+        assert_eq!(
+            b,
+            Polled {
+                lines: vec![],
+                throttled: true
+            }
+        );
         let c = tail.poll(&client).await.unwrap();
         assert_eq!(c.lines, vec!["four".to_string()]);
         assert_eq!(tail.last_lines(), ["one", "two", "three", "four"]);

@@ -10,11 +10,18 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Exit::BadInput.into() } else { Exit::Success.into() };
+            return if e.use_stderr() {
+                Exit::BadInput.into()
+            } else {
+                Exit::Success.into()
+            };
         }
     };
     fastdeploy::execute::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -106,18 +106,34 @@ pub struct BuildReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum TargetRef {
-    Ecs { cluster: String, service: String },
-    Lambda { function: String, alias: String },
-    Beanstalk { application: String, environment: String },
+    Ecs {
+        cluster: String,
+        service: String,
+    },
+    Lambda {
+        function: String,
+        alias: String,
+    },
+    Beanstalk {
+        application: String,
+        environment: String,
+    },
 }
 
 impl TargetRef {
     /// `ECS service shop in cluster demo`, `Lambda function thumbs (alias live)`.
     pub fn describe(&self) -> String {
         match self {
-            TargetRef::Ecs { cluster, service } => format!("ECS service {service} in cluster {cluster}"),
-            TargetRef::Lambda { function, alias } => format!("Lambda function {function} (alias {alias})"),
-            TargetRef::Beanstalk { application, environment } => {
+            TargetRef::Ecs { cluster, service } => {
+                format!("ECS service {service} in cluster {cluster}")
+            }
+            TargetRef::Lambda { function, alias } => {
+                format!("Lambda function {function} (alias {alias})")
+            }
+            TargetRef::Beanstalk {
+                application,
+                environment,
+            } => {
                 format!("Elastic Beanstalk environment {environment} of application {application}")
             }
         }
@@ -135,7 +151,10 @@ impl TargetRef {
 
 impl Default for TargetRef {
     fn default() -> Self {
-        TargetRef::Ecs { cluster: String::new(), service: String::new() }
+        TargetRef::Ecs {
+            cluster: String::new(),
+            service: String::new(),
+        }
     }
 }
 
@@ -297,7 +316,9 @@ impl DeployReport {
     /// What serves, as people read it: the counts when the target gave them
     /// (`web:1 (2 running); web:2 started, 0 of 2 running`), else the revision.
     pub fn serving_text(&self) -> Option<String> {
-        self.serving_detail.clone().or_else(|| self.serving_revision.as_deref().map(revision_label))
+        self.serving_detail
+            .clone()
+            .or_else(|| self.serving_revision.as_deref().map(revision_label))
     }
 }
 
@@ -322,7 +343,13 @@ pub struct ComponentReport {
 
 impl ComponentReport {
     pub fn new(name: &str) -> Self {
-        ComponentReport { name: name.to_string(), result: RunResult::Skipped, failure: None, build: BuildReport::default(), deploy: None }
+        ComponentReport {
+            name: name.to_string(),
+            result: RunResult::Skipped,
+            failure: None,
+            build: BuildReport::default(),
+            deploy: None,
+        }
     }
 }
 
@@ -372,22 +399,43 @@ mod tests {
     use super::*;
 
     fn comp(result: RunResult) -> ComponentReport {
-        ComponentReport { result, ..ComponentReport::new("c") }
+        ComponentReport {
+            result,
+            ..ComponentReport::new("c")
+        }
     }
 
     #[test]
     fn revisions_read_as_people_name_them() {
-        assert_eq!(revision_label("arn:aws:ecs:us-east-1:123456789012:task-definition/shop-web:3"), "shop-web:3");
-        assert_eq!(revision_label("arn:aws:lambda:us-east-1:123456789012:function:thumbs:7"), "thumbs:7");
+        assert_eq!(
+            revision_label("arn:aws:ecs:us-east-1:123456789012:task-definition/shop-web:3"),
+            "shop-web:3"
+        );
+        assert_eq!(
+            revision_label("arn:aws:lambda:us-east-1:123456789012:function:thumbs:7"),
+            "thumbs:7"
+        );
         assert_eq!(revision_label("v42"), "v42");
     }
 
     #[test]
     fn any_failure_fails_the_run_and_rollback_outranks_success() {
-        assert_eq!(RunReport::overall(&[comp(RunResult::Success), comp(RunResult::Failure)]), RunResult::Failure);
-        assert_eq!(RunReport::overall(&[comp(RunResult::Success), comp(RunResult::RolledBack)]), RunResult::RolledBack);
-        assert_eq!(RunReport::overall(&[comp(RunResult::Success), comp(RunResult::Built)]), RunResult::Success);
-        assert_eq!(RunReport::overall(&[comp(RunResult::Skipped)]), RunResult::Skipped);
+        assert_eq!(
+            RunReport::overall(&[comp(RunResult::Success), comp(RunResult::Failure)]),
+            RunResult::Failure
+        );
+        assert_eq!(
+            RunReport::overall(&[comp(RunResult::Success), comp(RunResult::RolledBack)]),
+            RunResult::RolledBack
+        );
+        assert_eq!(
+            RunReport::overall(&[comp(RunResult::Success), comp(RunResult::Built)]),
+            RunResult::Success
+        );
+        assert_eq!(
+            RunReport::overall(&[comp(RunResult::Skipped)]),
+            RunResult::Skipped
+        );
         assert_eq!(RunReport::overall(&[]), RunResult::Skipped);
     }
 }

@@ -145,7 +145,10 @@ impl TargetPlan {
         match self {
             TargetPlan::Ecs(p) => format!("ECS service {} in cluster {}", p.service, p.cluster),
             TargetPlan::Lambda(p) => format!("Lambda function {} (alias {})", p.function, p.alias),
-            TargetPlan::Beanstalk(p) => format!("Elastic Beanstalk environment {} of application {}", p.environment, p.application),
+            TargetPlan::Beanstalk(p) => format!(
+                "Elastic Beanstalk environment {} of application {}",
+                p.environment, p.application
+            ),
         }
     }
 }
@@ -299,19 +302,47 @@ impl Plan {
             self.context.short_sha()
         );
         match &self.target {
-            Target::Deploy { environment, reason } => {
+            Target::Deploy {
+                environment,
+                reason,
+            } => {
                 let _ = writeln!(s, "  deploy to environment `{environment}` ({reason})");
             }
             Target::BuildOnly { push, reason } => {
-                let _ = writeln!(s, "  build only{} ({reason})", if *push { " and push" } else { ", no push" });
+                let _ = writeln!(
+                    s,
+                    "  build only{} ({reason})",
+                    if *push { " and push" } else { ", no push" }
+                );
             }
         }
-        let _ = writeln!(s, "  builder: {} ({})", self.builder.kind.as_str(), self.builder.reason);
+        let _ = writeln!(
+            s,
+            "  builder: {} ({})",
+            self.builder.kind.as_str(),
+            self.builder.reason
+        );
         if let Some(b) = &self.builder.buildx {
-            let name = b.builder.as_deref().map_or_else(|| "the current builder".to_string(), |n| format!("`{n}`"));
-            let _ = writeln!(s, "  buildx builder: {name}{} ({})", if b.create { ", created unless it exists" } else { "" }, b.reason);
+            let name = b
+                .builder
+                .as_deref()
+                .map_or_else(|| "the current builder".to_string(), |n| format!("`{n}`"));
+            let _ = writeln!(
+                s,
+                "  buildx builder: {name}{} ({})",
+                if b.create {
+                    ", created unless it exists"
+                } else {
+                    ""
+                },
+                b.reason
+            );
         }
-        let registry = self.registry.host.clone().unwrap_or_else(|| "<ECR registry from GetAuthorizationToken>".into());
+        let registry = self
+            .registry
+            .host
+            .clone()
+            .unwrap_or_else(|| "<ECR registry from GetAuthorizationToken>".into());
         let _ = writeln!(s, "  registry: {registry}");
         let _ = match (&self.aws_region, &self.aws_region_source) {
             (Some(r), Some(source)) => writeln!(s, "  region: {r} (from {source})"),
@@ -329,9 +360,17 @@ impl Plan {
                 "    context {} dockerfile {}{}",
                 b.context.display(),
                 b.dockerfile.display(),
-                b.target.as_deref().map(|t| format!(" target {t}")).unwrap_or_default()
+                b.target
+                    .as_deref()
+                    .map(|t| format!(" target {t}"))
+                    .unwrap_or_default()
             );
-            let _ = writeln!(s, "    image {registry}/{} tags {}", b.repository, b.tags.join(", "));
+            let _ = writeln!(
+                s,
+                "    image {registry}/{} tags {}",
+                b.repository,
+                b.tags.join(", ")
+            );
             if !b.secrets.is_empty() {
                 use crate::settings::SecretSource;
                 let list: Vec<String> = b
@@ -340,8 +379,12 @@ impl Plan {
                     .map(|x| match &x.source {
                         SecretSource::Env(v) => format!("{} (from ${v})", x.id),
                         SecretSource::File(p) => format!("{} (file {p})", x.id),
-                        SecretSource::ParameterStore(p) => format!("{} (Parameter Store {p})", x.id),
-                        SecretSource::SecretsManager(p) => format!("{} (Secrets Manager {p})", x.id),
+                        SecretSource::ParameterStore(p) => {
+                            format!("{} (Parameter Store {p})", x.id)
+                        }
+                        SecretSource::SecretsManager(p) => {
+                            format!("{} (Secrets Manager {p})", x.id)
+                        }
                     })
                     .collect();
                 let _ = writeln!(s, "    build secrets: {}", list.join(", "));
@@ -353,14 +396,27 @@ impl Plan {
                         s,
                         "    cache in {registry}/{} (read{})",
                         cache.repository,
-                        if cache.to_tag.is_some() { " and written" } else { " only" }
+                        if cache.to_tag.is_some() {
+                            " and written"
+                        } else {
+                            " only"
+                        }
                     )
                 } else {
                     writeln!(
                         s,
                         "    cache from {} to {}",
-                        cache.from_tags.iter().map(|t| format!("{}:{t}", cache.repository)).collect::<Vec<_>>().join(", "),
-                        cache.to_tag.as_deref().map(|t| format!("{}:{t}", cache.repository)).unwrap_or_else(|| "(not written)".into())
+                        cache
+                            .from_tags
+                            .iter()
+                            .map(|t| format!("{}:{t}", cache.repository))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        cache
+                            .to_tag
+                            .as_deref()
+                            .map(|t| format!("{}:{t}", cache.repository))
+                            .unwrap_or_else(|| "(not written)".into())
                     )
                 };
             }
@@ -378,19 +434,28 @@ impl Plan {
                     let doctor: Vec<&str> = crate::settings::inputs::CHECK_IDS
                         .iter()
                         .copied()
-                        .filter(|id| id.starts_with("DEP") && !self.limits.ignore_checks.iter().any(|i| i == id))
+                        .filter(|id| {
+                            id.starts_with("DEP")
+                                && !self.limits.ignore_checks.iter().any(|i| i == id)
+                        })
                         .collect();
                     let _ = writeln!(
                         s,
                         "    deploy-time doctor before the rollout: checks {}; the target groups, percents, stop timeouts and desired count it reads live in AWS, so the plan cannot estimate the rollout",
-                        if doctor.is_empty() { "none (all silenced)".to_string() } else { doctor.join(", ") }
+                        if doctor.is_empty() {
+                            "none (all silenced)".to_string()
+                        } else {
+                            doctor.join(", ")
+                        }
                     );
                     if let Some(b) = &d.before_deploy {
                         let _ = writeln!(
                             s,
                             "    before the update: run `{}` once on the new revision in container {} (up to {}s)",
                             shell_words::join(&b.command),
-                            b.container.as_deref().unwrap_or("the one whose image is replaced"),
+                            b.container
+                                .as_deref()
+                                .unwrap_or("the one whose image is replaced"),
                             b.wait_seconds
                         );
                     }
@@ -419,14 +484,20 @@ impl Plan {
                     );
                 }
                 None => {
-                    let _ = writeln!(s, "    no deploy ({})", c.no_deploy_reason.as_deref().unwrap_or("build only"));
+                    let _ = writeln!(
+                        s,
+                        "    no deploy ({})",
+                        c.no_deploy_reason.as_deref().unwrap_or("build only")
+                    );
                 }
             }
         }
         let n = &self.notifications;
         let slack = match &n.slack {
             Some(SlackPlan::Webhook { on }) => format!("webhook (on {})", on.as_str()),
-            Some(SlackPlan::Bot { channel, on }) => format!("bot to {channel} (on {})", on.as_str()),
+            Some(SlackPlan::Bot { channel, on }) => {
+                format!("bot to {channel} (on {})", on.as_str())
+            }
             None => "off".into(),
         };
         let _ = writeln!(
@@ -494,8 +565,14 @@ impl BuildxBuilder {
 
     fn describe(&self) -> String {
         match self.driver.as_str() {
-            "docker" if self.snapshotter => format!("`{}` (docker driver on the containerd image store)", self.name),
-            "docker" => format!("`{}` (docker driver without the containerd image store)", self.name),
+            "docker" if self.snapshotter => format!(
+                "`{}` (docker driver on the containerd image store)",
+                self.name
+            ),
+            "docker" => format!(
+                "`{}` (docker driver without the containerd image store)",
+                self.name
+            ),
             driver => format!("`{}` ({driver} driver)", self.name),
         }
     }
@@ -508,7 +585,10 @@ pub fn created_buildx_builder(buildkit_image: Option<&str>) -> String {
     use sha2::Digest;
     match buildkit_image {
         None => "fastdeploy".to_string(),
-        Some(image) => format!("fastdeploy-{}", &hex::encode(sha2::Sha256::digest(image.as_bytes()))[..12]),
+        Some(image) => format!(
+            "fastdeploy-{}",
+            &hex::encode(sha2::Sha256::digest(image.as_bytes()))[..12]
+        ),
     }
 }
 
@@ -525,12 +605,19 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
     let env_cfg = settings.environment_config();
     let push = settings.target.pushes();
 
-    let config_components = settings.config.as_ref().map(|c| &c.components).filter(|c| !c.is_empty());
+    let config_components = settings
+        .config
+        .as_ref()
+        .map(|c| &c.components)
+        .filter(|c| !c.is_empty());
     let mut components = Vec::new();
     match config_components {
         Some(all) => {
-            let selected: Vec<&String> =
-                if settings.components.is_empty() { all.keys().collect() } else { settings.components.iter().collect() };
+            let selected: Vec<&String> = if settings.components.is_empty() {
+                all.keys().collect()
+            } else {
+                settings.components.iter().collect()
+            };
             let single = selected.len() == 1;
             if !single {
                 for name in [
@@ -560,12 +647,32 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
             }
             for name in selected {
                 let c = &all[name];
-                components.push(component(settings, builder.kind, name, Some(c), env_cfg, single, push)?);
+                components.push(component(
+                    settings,
+                    builder.kind,
+                    name,
+                    Some(c),
+                    env_cfg,
+                    single,
+                    push,
+                )?);
             }
         }
         None => {
-            let name = settings.components.first().map(String::as_str).unwrap_or(SINGLE_COMPONENT);
-            components.push(component(settings, builder.kind, name, None, env_cfg, true, push)?);
+            let name = settings
+                .components
+                .first()
+                .map(String::as_str)
+                .unwrap_or(SINGLE_COMPONENT);
+            components.push(component(
+                settings,
+                builder.kind,
+                name,
+                None,
+                env_cfg,
+                true,
+                push,
+            )?);
         }
     }
 
@@ -574,13 +681,26 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
     }
 
     let github = settings.github_token.is_some().then(|| GithubPlan {
-        deployments: settings.target.environment().is_some() && components.iter().any(|c| c.deploy.is_some()),
+        deployments: settings.target.environment().is_some()
+            && components.iter().any(|c| c.deploy.is_some()),
         pr_comment: ctx.pull_request,
-        environment_url: settings.environment_url.clone().or_else(|| env_cfg.and_then(|e| e.url.clone())),
+        environment_url: settings
+            .environment_url
+            .clone()
+            .or_else(|| env_cfg.and_then(|e| e.url.clone())),
     });
-    let slack = match (settings.raw.get("slack-bot-token"), settings.raw.get("slack-channel"), settings.raw.get("slack-webhook-url")) {
-        (Some(_), Some(channel), _) => Some(SlackPlan::Bot { channel: channel.to_string(), on: settings.slack_on.clone() }),
-        (_, _, Some(_)) => Some(SlackPlan::Webhook { on: settings.slack_on.clone() }),
+    let slack = match (
+        settings.raw.get("slack-bot-token"),
+        settings.raw.get("slack-channel"),
+        settings.raw.get("slack-webhook-url"),
+    ) {
+        (Some(_), Some(channel), _) => Some(SlackPlan::Bot {
+            channel: channel.to_string(),
+            on: settings.slack_on.clone(),
+        }),
+        (_, _, Some(_)) => Some(SlackPlan::Webhook {
+            on: settings.slack_on.clone(),
+        }),
         (Some(_), None, None) => {
             return Err(BadInput::Missing {
                 name: "slack-channel".into(),
@@ -610,7 +730,11 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
             ignore_checks: settings.ignore_checks.clone(),
         },
         components,
-        notifications: Notifications { slack, github, summary: settings.summary_file.is_some() },
+        notifications: Notifications {
+            slack,
+            github,
+            summary: settings.summary_file.is_some(),
+        },
     })
 }
 
@@ -621,11 +745,21 @@ fn choose_builder(settings: &Settings, probe: &BuilderProbe) -> Result<BuilderCh
         BuilderInput::Codebuild => (BuilderKind::Codebuild, settings.builder_source.clone()),
         BuilderInput::Auto => {
             if probe.docker_buildx {
-                (BuilderKind::Buildx, "auto: a docker daemon with buildx answered".to_string())
+                (
+                    BuilderKind::Buildx,
+                    "auto: a docker daemon with buildx answered".to_string(),
+                )
             } else if probe.buildah {
-                (BuilderKind::Buildah, "auto: no docker daemon answered; buildah is installed".to_string())
+                (
+                    BuilderKind::Buildah,
+                    "auto: no docker daemon answered; buildah is installed".to_string(),
+                )
             } else if settings.codebuild_project.is_some() {
-                (BuilderKind::Codebuild, "auto: no docker daemon and no buildah here; a CodeBuild project is configured".to_string())
+                (
+                    BuilderKind::Codebuild,
+                    "auto: no docker daemon and no buildah here; a CodeBuild project is configured"
+                        .to_string(),
+                )
             } else {
                 return Err(BadInput::other(
                     "no builder is available: no docker daemon with buildx answered, buildah is not installed and no `codebuild-project` is set; \
@@ -637,7 +771,9 @@ fn choose_builder(settings: &Settings, probe: &BuilderProbe) -> Result<BuilderCh
     if kind == BuilderKind::Codebuild && settings.codebuild_project.is_none() {
         return Err(BadInput::Missing {
             name: "codebuild-project".into(),
-            why: format!("to build on CodeBuild ({reason}); name the project, or choose another builder"),
+            why: format!(
+                "to build on CodeBuild ({reason}); name the project, or choose another builder"
+            ),
         });
     }
     if kind == BuilderKind::Buildx
@@ -663,8 +799,17 @@ fn choose_builder(settings: &Settings, probe: &BuilderProbe) -> Result<BuilderCh
 /// when its driver does what the builds ask (export registry cache, build
 /// several platforms), which costs nothing and pulls nothing; else a
 /// `docker-container` builder fastdeploy creates once and reuses.
-fn choose_buildx(settings: &Settings, probe: &BuilderProbe, components: &[ComponentPlan]) -> Result<BuildxChoice, BadInput> {
-    let exports_cache = components.iter().any(|c| c.build.cache.as_ref().is_some_and(|cache| cache.to_tag.is_some()));
+fn choose_buildx(
+    settings: &Settings,
+    probe: &BuilderProbe,
+    components: &[ComponentPlan],
+) -> Result<BuildxChoice, BadInput> {
+    let exports_cache = components.iter().any(|c| {
+        c.build
+            .cache
+            .as_ref()
+            .is_some_and(|cache| cache.to_tag.is_some())
+    });
     let platforms = components.iter().any(|c| c.build.platforms.len() > 1);
     let needs = match (exports_cache, platforms) {
         (true, true) => "registry cache export and several platforms",
@@ -681,7 +826,13 @@ fn choose_buildx(settings: &Settings, probe: &BuilderProbe, components: &[Compon
                 )));
             }
             Some(Ok(b)) => b,
-            None => return Ok(BuildxChoice { builder: Some(name.clone()), create: false, reason: "the `buildx-builder` input".into() }),
+            None => {
+                return Ok(BuildxChoice {
+                    builder: Some(name.clone()),
+                    create: false,
+                    reason: "the `buildx-builder` input".into(),
+                });
+            }
         };
         if !needs.is_empty() && !builder.exports_cache() {
             return Err(BadInput::other(format!(
@@ -700,12 +851,21 @@ fn choose_buildx(settings: &Settings, probe: &BuilderProbe, components: &[Compon
         Some(b) if needs.is_empty() => Ok(BuildxChoice {
             builder: None,
             create: false,
-            reason: format!("the current builder {}: the builds need nothing more", b.describe()),
+            reason: format!(
+                "the current builder {}: the builds need nothing more",
+                b.describe()
+            ),
         }),
-        Some(b) if b.exports_cache() => {
-            Ok(BuildxChoice { builder: None, create: false, reason: format!("the current builder {} does {needs}", b.describe()) })
-        }
-        None if needs.is_empty() => Ok(BuildxChoice { builder: None, create: false, reason: "the current builder".into() }),
+        Some(b) if b.exports_cache() => Ok(BuildxChoice {
+            builder: None,
+            create: false,
+            reason: format!("the current builder {} does {needs}", b.describe()),
+        }),
+        None if needs.is_empty() => Ok(BuildxChoice {
+            builder: None,
+            create: false,
+            reason: "the current builder".into(),
+        }),
         _ => {
             let image = settings.buildkit_image.as_deref();
             let why = match current {
@@ -714,12 +874,16 @@ fn choose_buildx(settings: &Settings, probe: &BuilderProbe, components: &[Compon
             };
             let from = match image {
                 Some(i) => format!("{i} (the `buildkit-image` input)"),
-                None => format!("{DEFAULT_BUILDKIT_IMAGE} (set `buildkit-image` to a mirror where Docker Hub is out of reach)"),
+                None => format!(
+                    "{DEFAULT_BUILDKIT_IMAGE} (set `buildkit-image` to a mirror where Docker Hub is out of reach)"
+                ),
             };
             Ok(BuildxChoice {
                 builder: Some(created_buildx_builder(image)),
                 create: true,
-                reason: format!("{why}: a docker-container builder from {from}, created once and reused"),
+                reason: format!(
+                    "{why}: a docker-container builder from {from}, created once and reused"
+                ),
             })
         }
     }
@@ -739,11 +903,18 @@ fn component(
     let ws = &ctx.workspace;
     let over = env_cfg.and_then(|e| e.overrides.get(name));
     let input = |n: &str| {
-        if single { raw.get(n).map(str::to_string) } else { None }
+        if single {
+            raw.get(n).map(str::to_string)
+        } else {
+            None
+        }
     };
 
     let from_input = input("context");
-    let context_rel = from_input.clone().or_else(|| cfg.and_then(|c| c.context.clone())).unwrap_or_else(|| ".".into());
+    let context_rel = from_input
+        .clone()
+        .or_else(|| cfg.and_then(|c| c.context.clone()))
+        .unwrap_or_else(|| ".".into());
     let context = normalize(&ws.join(&context_rel));
     if !context.starts_with(normalize(ws)) {
         return Err(match (&from_input, &settings.config_path) {
@@ -771,10 +942,20 @@ fn component(
         build_args.extend(o.build_args.clone());
     }
     if let Some(lines) = raw.get("build-args") {
-        for line in lines.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            let (k, v) = line.split_once('=').ok_or_else(|| BadInput::invalid("build-args", line, "one KEY=VALUE per line"))?;
+        for line in lines
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| BadInput::invalid("build-args", line, "one KEY=VALUE per line"))?;
             if k.trim().is_empty() {
-                return Err(BadInput::invalid("build-args", line, "one KEY=VALUE per line"));
+                return Err(BadInput::invalid(
+                    "build-args",
+                    line,
+                    "one KEY=VALUE per line",
+                ));
             }
             build_args.insert(k.trim().to_string(), v.to_string());
         }
@@ -786,12 +967,21 @@ fn component(
         Some(_) => raw.list("platforms"),
         None => cfg
             .and_then(|c| c.platforms.clone())
-            .or_else(|| settings.config.as_ref().and_then(|c| c.defaults.platforms.clone()))
+            .or_else(|| {
+                settings
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.defaults.platforms.clone())
+            })
             .unwrap_or_default(),
     };
     for p in &platforms {
         if !p.starts_with("linux/") && !p.starts_with("windows/") {
-            return Err(BadInput::invalid("platforms", p, "platforms such as linux/amd64,linux/arm64"));
+            return Err(BadInput::invalid(
+                "platforms",
+                p,
+                "platforms such as linux/amd64,linux/arm64",
+            ));
         }
     }
 
@@ -804,7 +994,11 @@ fn component(
             .or_else(|| ws.file_name().map(|n| n.to_string_lossy().to_string()))
             .unwrap_or_else(|| "app".into())
             .to_ascii_lowercase();
-        if cfg.is_some() { format!("{base}/{name}") } else { base }
+        if cfg.is_some() {
+            format!("{base}/{name}")
+        } else {
+            base
+        }
     };
     let given = input("repository").or_else(|| cfg.and_then(|c| c.repository.clone()));
     let repository = match &given {
@@ -812,7 +1006,11 @@ fn component(
         None => sanitize_repository(&repo_default()),
     };
     crate::settings::config::check_repository(&repository).map_err(|m| {
-        let source = if given.is_some() { "" } else { " (derived from the repository or directory name; set the `repository` input)" };
+        let source = if given.is_some() {
+            ""
+        } else {
+            " (derived from the repository or directory name; set the `repository` input)"
+        };
         BadInput::other(format!("repository for component `{name}`: {m}{source}"))
     })?;
 
@@ -831,10 +1029,19 @@ fn component(
 
     let mut labels = BTreeMap::new();
     if let Some(repo) = &ctx.repository {
-        labels.insert("org.opencontainers.image.source".to_string(), format!("{}/{repo}", ctx.server_url));
+        labels.insert(
+            "org.opencontainers.image.source".to_string(),
+            format!("{}/{repo}", ctx.server_url),
+        );
     }
-    labels.insert("org.opencontainers.image.revision".to_string(), ctx.commit.sha.clone());
-    labels.insert("org.opencontainers.image.created".to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    labels.insert(
+        "org.opencontainers.image.revision".to_string(),
+        ctx.commit.sha.clone(),
+    );
+    labels.insert(
+        "org.opencontainers.image.created".to_string(),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
     labels.insert("dev.fastdeploy.component".to_string(), name.to_string());
 
     let cache = settings.cache.then(|| {
@@ -845,7 +1052,10 @@ fn component(
             from_tags.push(cache_tag(default_branch));
         }
         CachePlan {
-            repository: settings.cache_repository.clone().unwrap_or_else(|| default_cache_repository(&repository, builder_kind)),
+            repository: settings
+                .cache_repository
+                .clone()
+                .unwrap_or_else(|| default_cache_repository(&repository, builder_kind)),
             to_tag: (push && !ctx.is_pull_request()).then(|| cache_tag(branch)),
             from_tags,
         }
@@ -854,7 +1064,19 @@ fn component(
     let (deploy, no_deploy_reason) = deploy_target(settings, name, cfg, env_cfg, over, &input)?;
     Ok(ComponentPlan {
         name: name.to_string(),
-        build: BuildPlan { context, dockerfile, target, build_args, platforms, repository, tags, labels, cache, push, secrets },
+        build: BuildPlan {
+            context,
+            dockerfile,
+            target,
+            build_args,
+            platforms,
+            repository,
+            tags,
+            labels,
+            cache,
+            push,
+            secrets,
+        },
         deploy,
         no_deploy_reason,
     })
@@ -874,15 +1096,23 @@ fn build_secrets(
     use crate::settings::SecretSource;
     let (lines, source): (Vec<String>, String) = match input("build-secrets") {
         Some(v) => (
-            v.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect(),
+            v.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+                .collect(),
             "input `build-secrets`".into(),
         ),
-        None => (cfg.map(|c| c.build_secrets.clone()).unwrap_or_default(), format!("`components.{name}.build-secrets` in the config")),
+        None => (
+            cfg.map(|c| c.build_secrets.clone()).unwrap_or_default(),
+            format!("`components.{name}.build-secrets` in the config"),
+        ),
     };
     let mut secrets = Vec::new();
     for line in lines {
-        let (id, from) = crate::settings::parse_build_secret(&line)
-            .map_err(|accepted| BadInput::other(format!("{source} has {line:?}, but it accepts {accepted}")))?;
+        let (id, from) = crate::settings::parse_build_secret(&line).map_err(|accepted| {
+            BadInput::other(format!("{source} has {line:?}, but it accepts {accepted}"))
+        })?;
         let remote = builder == BuilderKind::Codebuild;
         let from = match from {
             SecretSource::Env(_) | SecretSource::File(_) if remote => {
@@ -896,11 +1126,17 @@ fn build_secrets(
                     builder.as_str()
                 )));
             }
-            SecretSource::File(path) => SecretSource::File(normalize(&settings.context.workspace.join(path)).display().to_string()),
+            SecretSource::File(path) => SecretSource::File(
+                normalize(&settings.context.workspace.join(path))
+                    .display()
+                    .to_string(),
+            ),
             other => other,
         };
         if secrets.iter().any(|s: &BuildSecret| s.id == id) {
-            return Err(BadInput::other(format!("{source} names build secret `{id}` twice; keep one line per id")));
+            return Err(BadInput::other(format!(
+                "{source} names build secret `{id}` twice; keep one line per id"
+            )));
         }
         secrets.push(BuildSecret { id, source: from });
     }
@@ -919,16 +1155,28 @@ fn deploy_target(
 ) -> Result<(Option<TargetPlan>, Option<String>), BadInput> {
     let raw = &settings.raw;
     let ws = &settings.context.workspace;
-    let service = input("service").or_else(|| over.and_then(|o| o.service.clone())).or_else(|| cfg.and_then(|c| c.service.clone()));
-    let env_key = settings.target.environment().map(|e| format!("environments.{e}.overrides.{name}")).unwrap_or_default();
+    let service = input("service")
+        .or_else(|| over.and_then(|o| o.service.clone()))
+        .or_else(|| cfg.and_then(|c| c.service.clone()));
+    let env_key = settings
+        .target
+        .environment()
+        .map(|e| format!("environments.{e}.overrides.{name}"))
+        .unwrap_or_default();
     // Each value with where it came from, so an error names what to edit.
     let sourced = |key: &str, from_override: Option<String>, from_component: Option<String>| {
         input(key)
             .map(|v| (v, format!("input `{key}`")))
             .or_else(|| from_override.map(|v| (v, format!("`{env_key}.{key}` in the config"))))
-            .or_else(|| from_component.map(|v| (v, format!("`components.{name}.{key}` in the config"))))
+            .or_else(|| {
+                from_component.map(|v| (v, format!("`components.{name}.{key}` in the config")))
+            })
     };
-    let function = sourced("function", over.and_then(|o| o.function.clone()), cfg.and_then(|c| c.function.clone()));
+    let function = sourced(
+        "function",
+        over.and_then(|o| o.function.clone()),
+        cfg.and_then(|c| c.function.clone()),
+    );
     if let (Some(service), Some((function, _))) = (&service, &function) {
         return Err(BadInput::other(format!(
             "component `{name}` names two deploy targets, ECS service `{service}` and Lambda function `{function}`; \
@@ -953,15 +1201,25 @@ fn deploy_target(
             )));
         }
     }
-    let alias = sourced("alias", over.and_then(|o| o.alias.clone()), cfg.and_then(|c| c.alias.clone()));
+    let alias = sourced(
+        "alias",
+        over.and_then(|o| o.alias.clone()),
+        cfg.and_then(|c| c.alias.clone()),
+    );
     if let Some((function, source)) = &function {
-        check_function_name(function).map_err(|m| BadInput::other(format!("{source} is {function:?}, but it accepts {m}")))?;
+        check_function_name(function).map_err(|m| {
+            BadInput::other(format!("{source} is {function:?}, but it accepts {m}"))
+        })?;
         if let Some((alias, source)) = &alias {
-            check_alias_name(alias).map_err(|m| BadInput::other(format!("{source} is {alias:?}, but it accepts {m}")))?;
+            check_alias_name(alias).map_err(|m| {
+                BadInput::other(format!("{source} is {alias:?}, but it accepts {m}"))
+            })?;
         }
     }
     let function = function.map(|(f, _)| f);
-    let alias = alias.map(|(a, _)| a).unwrap_or_else(|| DEFAULT_ALIAS.to_string());
+    let alias = alias
+        .map(|(a, _)| a)
+        .unwrap_or_else(|| DEFAULT_ALIAS.to_string());
     let before_deploy = before_deploy(settings, name, cfg, over, input)?;
     if let Some((_, source)) = &before_deploy
         && (function.is_some() || service.is_none())
@@ -977,15 +1235,34 @@ fn deploy_target(
     }
     let before_deploy = before_deploy.map(|(b, _)| b);
     let Some(env_name) = settings.target.environment() else {
-        return Ok((None, Some(format!("build only: {}", settings.target.reason()))));
+        return Ok((
+            None,
+            Some(format!("build only: {}", settings.target.reason())),
+        ));
     };
-    let deploys_here = env_cfg.and_then(|e| e.components.as_ref()).is_none_or(|list| list.iter().any(|c| c == name));
+    let deploys_here = env_cfg
+        .and_then(|e| e.components.as_ref())
+        .is_none_or(|list| list.iter().any(|c| c == name));
     if !deploys_here {
-        return Ok((None, Some(format!("not in `environments.{env_name}.components`"))));
+        return Ok((
+            None,
+            Some(format!("not in `environments.{env_name}.components`")),
+        ));
     }
-    let watch = WatchPlan { wait_seconds: settings.wait_minutes * 60, poll_seconds: settings.poll_seconds, rollback: settings.rollback };
+    let watch = WatchPlan {
+        wait_seconds: settings.wait_minutes * 60,
+        poll_seconds: settings.poll_seconds,
+        rollback: settings.rollback,
+    };
     if let Some(function) = function {
-        return Ok((Some(TargetPlan::Lambda(LambdaPlan { function, alias, watch })), None));
+        return Ok((
+            Some(TargetPlan::Lambda(LambdaPlan {
+                function,
+                alias,
+                watch,
+            })),
+            None,
+        ));
     }
     let application = sourced(
         "beanstalk-application",
@@ -999,19 +1276,38 @@ fn deploy_target(
                     Some("source") => Bundle::Source,
                     _ => Bundle::Image,
                 },
-                None => over.and_then(|o| o.bundle).or_else(|| cfg.and_then(|c| c.bundle)).unwrap_or_default(),
+                None => over
+                    .and_then(|o| o.bundle)
+                    .or_else(|| cfg.and_then(|c| c.bundle))
+                    .unwrap_or_default(),
             };
             let allow_yellow = match input("allow-yellow") {
                 Some(_) => raw.bool("allow-yellow")?,
-                None => over.and_then(|o| o.allow_yellow).or_else(|| cfg.and_then(|c| c.allow_yellow)).unwrap_or(false),
+                None => over
+                    .and_then(|o| o.allow_yellow)
+                    .or_else(|| cfg.and_then(|c| c.allow_yellow))
+                    .unwrap_or(false),
             };
-            let ports = over.and_then(|o| o.ports.clone()).or_else(|| cfg.and_then(|c| c.ports.clone())).unwrap_or_default();
+            let ports = over
+                .and_then(|o| o.ports.clone())
+                .or_else(|| cfg.and_then(|c| c.ports.clone()))
+                .unwrap_or_default();
             if let Some(p) = ports.iter().find(|p| **p == 0) {
                 return Err(BadInput::other(format!(
                     "`ports` of component `{name}` holds {p}; give the container ports the image listens on (1-65535)"
                 )));
             }
-            return Ok((Some(TargetPlan::Beanstalk(BeanstalkPlan { application, environment, bundle, allow_yellow, ports, watch })), None));
+            return Ok((
+                Some(TargetPlan::Beanstalk(BeanstalkPlan {
+                    application,
+                    environment,
+                    bundle,
+                    allow_yellow,
+                    ports,
+                    watch,
+                })),
+                None,
+            ));
         }
         (Some((environment, source)), None) => {
             return Err(BadInput::Missing {
@@ -1034,7 +1330,13 @@ fn deploy_target(
         _ => {}
     }
     let Some(service) = service else {
-        return Ok((None, Some("no `service`, `function` or `beanstalk-environment` given: built and pushed only".to_string())));
+        return Ok((
+            None,
+            Some(
+                "no `service`, `function` or `beanstalk-environment` given: built and pushed only"
+                    .to_string(),
+            ),
+        ));
     };
     let cluster = raw
         .get("cluster")
@@ -1050,7 +1352,10 @@ fn deploy_target(
         })?;
     let containers = match input("container") {
         Some(_) => raw.list("container"),
-        None => over.and_then(|o| o.container.clone()).or_else(|| cfg.and_then(|c| c.container.clone())).unwrap_or_default(),
+        None => over
+            .and_then(|o| o.container.clone())
+            .or_else(|| cfg.and_then(|c| c.container.clone()))
+            .unwrap_or_default(),
     };
     let task_definition_file = input("task-definition")
         .or_else(|| over.and_then(|o| o.task_definition.clone()))
@@ -1081,11 +1386,25 @@ fn before_deploy(
     input: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<(BeforeDeploy, String)>, BadInput> {
     use crate::settings::config::CommandLine;
-    let env_key = settings.target.environment().map(|e| format!("environments.{e}.overrides.{name}")).unwrap_or_default();
+    let env_key = settings
+        .target
+        .environment()
+        .map(|e| format!("environments.{e}.overrides.{name}"))
+        .unwrap_or_default();
     let command = input("before-deploy")
         .map(|v| (CommandLine::Line(v), "input `before-deploy`".to_string()))
-        .or_else(|| over.and_then(|o| o.before_deploy.clone()).map(|c| (c, format!("`{env_key}.before-deploy` in the config"))))
-        .or_else(|| cfg.and_then(|c| c.before_deploy.clone()).map(|c| (c, format!("`components.{name}.before-deploy` in the config"))));
+        .or_else(|| {
+            over.and_then(|o| o.before_deploy.clone())
+                .map(|c| (c, format!("`{env_key}.before-deploy` in the config")))
+        })
+        .or_else(|| {
+            cfg.and_then(|c| c.before_deploy.clone()).map(|c| {
+                (
+                    c,
+                    format!("`components.{name}.before-deploy` in the config"),
+                )
+            })
+        });
     let Some((command, source)) = command else {
         return Ok(None);
     };
@@ -1103,17 +1422,30 @@ fn before_deploy(
     let container = input("before-deploy-container")
         .or_else(|| over.and_then(|o| o.before_deploy_container.clone()))
         .or_else(|| cfg.and_then(|c| c.before_deploy_container.clone()));
-    let minutes =
-        match (input("before-deploy-minutes"), over.and_then(|o| o.before_deploy_minutes).or(cfg.and_then(|c| c.before_deploy_minutes))) {
-            (Some(_), _) | (None, None) => settings.raw.u64_in("before-deploy-minutes", 1..=360)?.unwrap_or(30),
-            (None, Some(m)) if (1..=360).contains(&m) => m,
-            (None, Some(m)) => {
-                return Err(BadInput::other(format!(
-                    "`before-deploy-minutes` of component `{name}` in the config is {m}, but it accepts a whole number from 1 to 360"
-                )));
-            }
-        };
-    Ok(Some((BeforeDeploy { command: words, container, wait_seconds: minutes * 60 }, source)))
+    let minutes = match (
+        input("before-deploy-minutes"),
+        over.and_then(|o| o.before_deploy_minutes)
+            .or(cfg.and_then(|c| c.before_deploy_minutes)),
+    ) {
+        (Some(_), _) | (None, None) => settings
+            .raw
+            .u64_in("before-deploy-minutes", 1..=360)?
+            .unwrap_or(30),
+        (None, Some(m)) if (1..=360).contains(&m) => m,
+        (None, Some(m)) => {
+            return Err(BadInput::other(format!(
+                "`before-deploy-minutes` of component `{name}` in the config is {m}, but it accepts a whole number from 1 to 360"
+            )));
+        }
+    };
+    Ok(Some((
+        BeforeDeploy {
+            command: words,
+            container,
+            wait_seconds: minutes * 60,
+        },
+        source,
+    )))
 }
 
 /// The alias a Lambda deploy moves when none is given.
@@ -1129,8 +1461,10 @@ pub fn check_function_name(function: &str) -> Result<(), String> {
     if re.is_match(function) {
         return Ok(());
     }
-    let qualified =
-        regex::Regex::new(r"^(arn:[^:]+:lambda:[^:]+:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]{1,64}:[^:]+$").expect("static regex");
+    let qualified = regex::Regex::new(
+        r"^(arn:[^:]+:lambda:[^:]+:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]{1,64}:[^:]+$",
+    )
+    .expect("static regex");
     if qualified.is_match(function) {
         Err("a function without a version or alias (fastdeploy publishes the version and moves the alias named by `alias`)".to_string())
     } else {
@@ -1144,9 +1478,18 @@ pub fn check_function_name(function: &str) -> Result<(), String> {
 pub fn check_alias_name(alias: &str) -> Result<(), String> {
     let ok = !alias.is_empty()
         && alias.len() <= 128
-        && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && !alias.chars().all(|c| c.is_ascii_digit());
-    if ok { Ok(()) } else { Err("1-128 letters, digits, `-` or `_`, not only digits (digits alone name a version)".to_string()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "1-128 letters, digits, `-` or `_`, not only digits (digits alone name a version)"
+                .to_string(),
+        )
+    }
 }
 
 /// Where registry cache goes when `cache-repository` is not set. buildx
@@ -1176,7 +1519,13 @@ pub fn sanitize_tag(s: &str) -> String {
     let mut t: String = s
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     while t.starts_with(['.', '-']) {
         t.remove(0);
@@ -1190,12 +1539,17 @@ pub fn sanitize_tag(s: &str) -> String {
 pub fn sanitize_repository(s: &str) -> String {
     let mut out = String::new();
     for c in s.to_ascii_lowercase().chars() {
-        let c = if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '.' { c } else { '-' };
+        let c = if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '.' {
+            c
+        } else {
+            '-'
+        };
         if !(matches!(c, '-' | '.' | '_') && out.ends_with(['-', '.', '_', '/'])) {
             out.push(c);
         }
     }
-    out.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+    out.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
 }
 
 /// Lexically normalises a path (`a/./b/../c` → `a/c`) without touching disk.
@@ -1236,7 +1590,13 @@ mod tests {
 
     #[test]
     fn normalize_resolves_dots() {
-        assert_eq!(normalize(std::path::Path::new("/w/a/./b/../c")), PathBuf::from("/w/a/c"));
-        assert_eq!(normalize(std::path::Path::new("/w/../etc")), PathBuf::from("/etc"));
+        assert_eq!(
+            normalize(std::path::Path::new("/w/a/./b/../c")),
+            PathBuf::from("/w/a/c")
+        );
+        assert_eq!(
+            normalize(std::path::Path::new("/w/../etc")),
+            PathBuf::from("/etc")
+        );
     }
 }

@@ -26,7 +26,10 @@ pub struct CommandSpec {
 
 impl CommandSpec {
     pub fn new(program: impl Into<String>) -> Self {
-        CommandSpec { program: program.into(), ..Default::default() }
+        CommandSpec {
+            program: program.into(),
+            ..Default::default()
+        }
     }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
@@ -56,13 +59,20 @@ impl CommandSpec {
     /// Shell-like rendering for logs and error messages. Arguments are
     /// quoted when needed; stdin is never shown.
     pub fn display(&self) -> String {
-        std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).map(shell_quote).collect::<Vec<_>>().join(" ")
+        std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
 /// Quotes an argument for display (POSIX shell rules).
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -86,7 +96,10 @@ impl Finished {
         if self.success {
             return Ok(self);
         }
-        let code = self.code.map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
+        let code = self
+            .code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "a signal".into());
         anyhow::bail!(
             "`{}` exited with {code}; its last output:\n{}",
             crate::process::shorten(&spec.display(), 300),
@@ -114,19 +127,27 @@ pub struct Runner {
 
 impl Default for Runner {
     fn default() -> Self {
-        Runner { sink: Arc::new(|_, line| eprintln!("{line}")), tail_lines: 40 }
+        Runner {
+            sink: Arc::new(|_, line| eprintln!("{line}")),
+            tail_lines: 40,
+        }
     }
 }
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner").field("tail_lines", &self.tail_lines).finish()
+        f.debug_struct("Runner")
+            .field("tail_lines", &self.tail_lines)
+            .finish()
     }
 }
 
 impl Runner {
     pub fn with_sink(sink: LineSink) -> Self {
-        Runner { sink, tail_lines: 40 }
+        Runner {
+            sink,
+            tail_lines: 40,
+        }
     }
 
     /// Runs the command to completion. Fails only when it cannot be started;
@@ -137,7 +158,11 @@ impl Runner {
         let mut cmd = tokio::process::Command::new(&spec.program);
         cmd.args(&spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if spec.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -154,7 +179,10 @@ impl Runner {
         })?;
         if let Some(secret) = &spec.stdin {
             let mut stdin = child.stdin.take().context("child stdin")?;
-            stdin.write_all(secret.expose_secret().as_bytes()).await.context("writing to the command's stdin")?;
+            stdin
+                .write_all(secret.expose_secret().as_bytes())
+                .await
+                .context("writing to the command's stdin")?;
             drop(stdin);
         }
         let stdout = child.stdout.take().context("child stdout")?;
@@ -184,16 +212,28 @@ impl Runner {
             }
             tail.into_iter().collect::<Vec<_>>()
         });
-        let status = child.wait().await.with_context(|| format!("waiting for `{}`", spec.program))?;
+        let status = child
+            .wait()
+            .await
+            .with_context(|| format!("waiting for `{}`", spec.program))?;
         let stdout = out_task.await.unwrap_or_default();
         let stderr_tail = err_task.await.unwrap_or_default();
-        Ok(Finished { success: status.success(), code: status.code(), stdout, stderr_tail })
+        Ok(Finished {
+            success: status.success(),
+            code: status.code(),
+            stdout,
+            stderr_tail,
+        })
     }
 }
 
 /// Cuts a string to `max` characters with a marker.
 pub fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_string() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
 }
 
 #[cfg(test)]
@@ -205,7 +245,9 @@ mod tests {
     async fn runner_streams_lines_and_keeps_the_stderr_tail() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
-        let runner = Runner::with_sink(Arc::new(move |stream, line| s.lock().unwrap().push((stream, line.to_string()))));
+        let runner = Runner::with_sink(Arc::new(move |stream, line| {
+            s.lock().unwrap().push((stream, line.to_string()))
+        }));
         let spec = CommandSpec::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]);
         let done = runner.run(&spec).await.unwrap();
         assert!(!done.success);
@@ -213,7 +255,10 @@ mod tests {
         assert_eq!(done.stdout, "out\n");
         assert_eq!(done.stderr_tail, vec!["err".to_string()]);
         let err = done.check(&spec).unwrap_err().to_string();
-        assert!(err.contains("exited with 3") && err.contains("err"), "{err}");
+        assert!(
+            err.contains("exited with 3") && err.contains("err"),
+            "{err}"
+        );
         assert_eq!(seen.lock().unwrap().len(), 2);
     }
 
@@ -221,14 +266,24 @@ mod tests {
     async fn stdin_secret_is_fed_and_never_displayed() {
         let spec = CommandSpec::new("cat").stdin(SecretString::from("s3cret-pass"));
         assert!(!spec.display().contains("s3cret"));
-        let done = Runner::with_sink(Arc::new(|_, _| {})).run(&spec).await.unwrap();
+        let done = Runner::with_sink(Arc::new(|_, _| {}))
+            .run(&spec)
+            .await
+            .unwrap();
         assert_eq!(done.stdout, "s3cret-pass\n");
     }
 
     #[tokio::test]
     async fn a_missing_program_is_named() {
-        let err = Runner::default().run(&CommandSpec::new("no-such-builder-xyz")).await.unwrap_err().to_string();
-        assert!(err.contains("no-such-builder-xyz") && err.contains("not installed"), "{err}");
+        let err = Runner::default()
+            .run(&CommandSpec::new("no-such-builder-xyz"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no-such-builder-xyz") && err.contains("not installed"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
@@ -65,7 +66,11 @@ macro_rules! aws_client {
         $crate::aws_client!($service, $sdk, |b| b)
     };
     ($service:ident, $sdk:expr, $adjust:expr) => {
-        $service::Client::from_conf(($adjust)($service::config::Builder::from($sdk)).interceptor($crate::timings::AwsWait).build())
+        $service::Client::from_conf(
+            ($adjust)($service::config::Builder::from($sdk))
+                .interceptor($crate::timings::AwsWait)
+                .build(),
+        )
     };
 }
 
@@ -97,7 +102,8 @@ impl Intercept for AwsWait {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        cfg.interceptor_state().store_put(OnTheWire { _span: wait("aws") });
+        cfg.interceptor_state()
+            .store_put(OnTheWire { _span: wait("aws") });
         Ok(())
     }
 
@@ -165,7 +171,11 @@ struct Recorder(Arc<Mutex<Waits>>);
 
 impl Recorder {
     fn new() -> Self {
-        Recorder(Arc::new(Mutex::new(Waits { started: Instant::now(), open: HashMap::new(), closed: Vec::new() })))
+        Recorder(Arc::new(Mutex::new(Waits {
+            started: Instant::now(),
+            open: HashMap::new(),
+            closed: Vec::new(),
+        })))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Waits> {
@@ -181,13 +191,25 @@ impl Recorder {
             .closed
             .iter()
             .map(|(s, a, b)| (s.as_str(), seconds(*a), seconds(*b)))
-            .chain(w.open.values().map(|(s, a)| (s.as_str(), seconds(*a), seconds(now))))
+            .chain(
+                w.open
+                    .values()
+                    .map(|(s, a)| (s.as_str(), seconds(*a), seconds(now))),
+            )
             .collect();
         let wall_seconds = seconds(now);
         let wait_seconds = union_seconds(intervals.iter().map(|(_, a, b)| (*a, *b)).collect());
         let mut waits_by_system = BTreeMap::new();
-        for system in intervals.iter().map(|(s, _, _)| *s).collect::<std::collections::BTreeSet<_>>() {
-            let own = intervals.iter().filter(|(s, _, _)| *s == system).map(|(_, a, b)| (*a, *b)).collect();
+        for system in intervals
+            .iter()
+            .map(|(s, _, _)| *s)
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let own = intervals
+                .iter()
+                .filter(|(s, _, _)| *s == system)
+                .map(|(_, a, b)| (*a, *b))
+                .collect();
             waits_by_system.insert(system.to_string(), union_seconds(own));
         }
         Report {
@@ -228,7 +250,10 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for WaitLayer {
         let mut system = SystemField(None);
         attrs.record(&mut system);
         let system = system.0.unwrap_or_else(|| "unknown".into());
-        self.0.lock().open.insert(id.into_u64(), (system, Instant::now()));
+        self.0
+            .lock()
+            .open
+            .insert(id.into_u64(), (system, Instant::now()));
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
@@ -260,7 +285,10 @@ static ACTIVE: OnceLock<(PathBuf, Recorder)> = OnceLock::new();
 /// which costs nothing). It sees only `wait` spans, whatever the log filter.
 pub fn layer<S: Subscriber + for<'a> LookupSpan<'a>>() -> Option<impl Layer<S>> {
     let path = std::env::var_os(env_vars::FASTDEPLOY_TIMINGS_FILE).filter(|v| !v.is_empty())?;
-    let recorder = ACTIVE.get_or_init(|| (PathBuf::from(path), Recorder::new())).1.clone();
+    let recorder = ACTIVE
+        .get_or_init(|| (PathBuf::from(path), Recorder::new()))
+        .1
+        .clone();
     Some(WaitLayer(recorder).with_filter(filter_fn(is_wait)))
 }
 
@@ -272,9 +300,13 @@ pub fn hide_wait_spans<S>(filter: impl Filter<S>) -> impl Filter<S> {
 
 /// Writes the report when recording; a failure to write is a warning only.
 pub fn finish() {
-    let Some((path, recorder)) = ACTIVE.get() else { return };
+    let Some((path, recorder)) = ACTIVE.get() else {
+        return;
+    };
     let report = recorder.report(peak_rss_bytes(), cpu_time());
-    let written = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other).and_then(|json| std::fs::write(path, json));
+    let written = serde_json::to_vec_pretty(&report)
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(path, json));
     if let Err(e) = written {
         tracing::warn!("cannot write the timings to {}: {e}", path.display());
     }
@@ -287,7 +319,14 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 fn parse_vm_hwm(status: &str) -> Option<u64> {
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
     Some(kb * 1024)
 }
 
@@ -314,14 +353,21 @@ fn parse_cpu(stat: &str, ticks_per_second: u64) -> Option<Cpu> {
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
     let tick = ticks_per_second.max(1) as f64;
-    Some(Cpu { user_seconds: user as f64 / tick, system_seconds: system as f64 / tick })
+    Some(Cpu {
+        user_seconds: user as f64 / tick,
+        system_seconds: system as f64 / tick,
+    })
 }
 
 /// The kernel's `USER_HZ`, which /proc/<pid>/stat counts in: `AT_CLKTCK`
 /// in this process's auxiliary vector (what `sysconf(_SC_CLK_TCK)` reads),
 /// else 100, its value on every Linux architecture fastdeploy runs on.
 fn clock_ticks_per_second() -> u64 {
-    std::fs::read("/proc/self/auxv").ok().and_then(|auxv| auxv_value(&auxv, AT_CLKTCK)).filter(|t| *t > 0).unwrap_or(100)
+    std::fs::read("/proc/self/auxv")
+        .ok()
+        .and_then(|auxv| auxv_value(&auxv, AT_CLKTCK))
+        .filter(|t| *t > 0)
+        .unwrap_or(100)
 }
 
 const AT_CLKTCK: u64 = 17;
@@ -339,7 +385,10 @@ fn auxv_value(auxv: &[u8], key: u64) -> Option<u64> {
             u64::from_be_bytes(buf)
         }
     };
-    auxv.chunks_exact(2 * word).map(|pair| (read(&pair[..word]), read(&pair[word..]))).find(|(k, _)| *k == key).map(|(_, v)| v)
+    auxv.chunks_exact(2 * word)
+        .map(|pair| (read(&pair[..word]), read(&pair[word..])))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
 }
 
 #[cfg(test)]
@@ -352,24 +401,48 @@ mod tests {
     fn union_counts_overlaps_once_and_keeps_gaps() {
         assert_eq!(union_seconds(vec![]), 0.0);
         assert_eq!(union_seconds(vec![(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]), 4.0);
-        assert_eq!(union_seconds(vec![(5.0, 6.0), (0.0, 10.0), (2.0, 3.0)]), 10.0, "nested and unsorted");
-        assert_eq!(union_seconds(vec![(1.0, 1.0), (3.0, 2.0)]), 0.0, "empty and reversed intervals add nothing");
+        assert_eq!(
+            union_seconds(vec![(5.0, 6.0), (0.0, 10.0), (2.0, 3.0)]),
+            10.0,
+            "nested and unsorted"
+        );
+        assert_eq!(
+            union_seconds(vec![(1.0, 1.0), (3.0, 2.0)]),
+            0.0,
+            "empty and reversed intervals add nothing"
+        );
     }
 
     #[test]
     fn vm_hwm_is_read_in_bytes() {
-        let status = "Name:\tfastdeploy\nVmPeak:\t  99999 kB\nVmHWM:\t   12345 kB\nVmRSS:\t 1000 kB\n";
+        let status =
+            "Name:\tfastdeploy\nVmPeak:\t  99999 kB\nVmHWM:\t   12345 kB\nVmRSS:\t 1000 kB\n";
         assert_eq!(parse_vm_hwm(status), Some(12345 * 1024));
         assert_eq!(parse_vm_hwm("Name: x\n"), None);
-        assert!(peak_rss_bytes().is_some_and(|b| b > 0), "this test process has a peak RSS");
+        assert!(
+            peak_rss_bytes().is_some_and(|b| b > 0),
+            "this test process has a peak RSS"
+        );
     }
 
     #[test]
     fn cpu_time_is_read_after_the_command_name() {
         // A name with spaces and parentheses, as a process may give itself.
         let stat = "4242 (fast (deploy) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 37 7 9 20 0 8 0 100 0 0";
-        assert_eq!(parse_cpu(stat, 100), Some(Cpu { user_seconds: 2.5, system_seconds: 0.37 }));
-        assert_eq!(parse_cpu(stat, 1000), Some(Cpu { user_seconds: 0.25, system_seconds: 0.037 }));
+        assert_eq!(
+            parse_cpu(stat, 100),
+            Some(Cpu {
+                user_seconds: 2.5,
+                system_seconds: 0.37
+            })
+        );
+        assert_eq!(
+            parse_cpu(stat, 1000),
+            Some(Cpu {
+                user_seconds: 0.25,
+                system_seconds: 0.037
+            })
+        );
         assert_eq!(parse_cpu("4242 (x) S 1 2", 100), None, "too few fields");
         assert_eq!(parse_cpu("no name here", 100), None);
     }
@@ -385,9 +458,14 @@ mod tests {
         assert_eq!(auxv_value(&auxv, AT_CLKTCK), Some(250));
         assert_eq!(auxv_value(&auxv, 99), None);
         // This machine's, as sysconf(_SC_CLK_TCK) reports it to getconf.
-        let getconf = std::process::Command::new("getconf").arg("CLK_TCK").output();
+        let getconf = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output();
         if let Some(out) = getconf.ok().filter(|o| o.status.success()) {
-            assert_eq!(clock_ticks_per_second().to_string(), String::from_utf8_lossy(&out.stdout).trim());
+            assert_eq!(
+                clock_ticks_per_second().to_string(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
         }
     }
 
@@ -402,7 +480,8 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
         let after = cpu_time().unwrap();
-        let burnt = (after.user_seconds + after.system_seconds) - (before.user_seconds + before.system_seconds);
+        let burnt = (after.user_seconds + after.system_seconds)
+            - (before.user_seconds + before.system_seconds);
         assert!(burnt > 0.0, "{before:?} then {after:?} after {x}");
     }
 
@@ -411,12 +490,16 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn wait_spans_are_recorded_by_system_from_creation_to_close() {
         let recorder = Recorder::new();
-        let subscriber = tracing_subscriber::registry().with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
+        let subscriber = tracing_subscriber::registry()
+            .with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
         let _guard = tracing::subscriber::set_default(subscriber);
         let sleep = |ms| tokio::time::sleep(std::time::Duration::from_millis(ms));
         // Two AWS waits, a builder wait, a span that is not a wait, and a
         // registry wait still open when the report is taken.
-        tokio::join!(sleep(10).instrument(wait("aws")), sleep(5).instrument(wait("aws")));
+        tokio::join!(
+            sleep(10).instrument(wait("aws")),
+            sleep(5).instrument(wait("aws"))
+        );
         sleep(5).instrument(wait("builder")).await;
         sleep(5).instrument(tracing::info_span!("other")).await;
         let open = wait("registry");
@@ -424,14 +507,28 @@ mod tests {
 
         let report = recorder.report(None, None);
         let w = recorder.lock();
-        assert_eq!(w.closed.len(), 3, "two aws waits and one builder wait: {:?}", w.closed);
+        assert_eq!(
+            w.closed.len(),
+            3,
+            "two aws waits and one builder wait: {:?}",
+            w.closed
+        );
         assert_eq!(w.open.len(), 1, "the registry span is still open");
         drop(w);
-        assert_eq!(report.waits_by_system.keys().collect::<Vec<_>>(), ["aws", "builder", "registry"]);
+        assert_eq!(
+            report.waits_by_system.keys().collect::<Vec<_>>(),
+            ["aws", "builder", "registry"]
+        );
         assert!(report.wait_seconds <= report.wall_seconds);
-        assert!((report.overhead_seconds - (report.wall_seconds - report.wait_seconds)).abs() < 1e-9);
+        assert!(
+            (report.overhead_seconds - (report.wall_seconds - report.wait_seconds)).abs() < 1e-9
+        );
         drop(open);
-        assert_eq!(recorder.lock().closed.len(), 4, "closing the span records it");
+        assert_eq!(
+            recorder.lock().closed.len(),
+            4,
+            "closing the span records it"
+        );
     }
 
     /// An AWS request is a wait from going out to its answer, once per
@@ -454,11 +551,15 @@ mod tests {
                         }
                         seen.extend_from_slice(&buf[..n]);
                         let text = String::from_utf8_lossy(&seen).to_string();
-                        let Some(head_end) = text.find("\r\n\r\n") else { continue };
+                        let Some(head_end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
                         let length = text[..head_end]
                             .lines()
                             .find_map(|l| {
-                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
                             })
                             .unwrap_or(0);
                         if seen.len() < head_end + 4 + length {
@@ -475,29 +576,53 @@ mod tests {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&url)
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new("a", "b", None, None, "test"))
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
             .load()
             .await;
         let recorder = Recorder::new();
-        let subscriber = tracing_subscriber::registry().with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
+        let subscriber = tracing_subscriber::registry()
+            .with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
         let _guard = tracing::subscriber::set_default(subscriber);
 
         let ecs = crate::aws_client!(aws_sdk_ecs, &sdk);
-        ecs.describe_services().cluster("c").services("web").send().await.unwrap();
+        ecs.describe_services()
+            .cluster("c")
+            .services("web")
+            .send()
+            .await
+            .unwrap();
         let r = recorder.report(None, None);
-        assert_eq!(recorder.lock().closed.len(), 1, "one attempt, one wait, closed: {:?}", recorder.lock().closed);
+        assert_eq!(
+            recorder.lock().closed.len(),
+            1,
+            "one attempt, one wait, closed: {:?}",
+            recorder.lock().closed
+        );
         assert!(recorder.lock().open.is_empty());
         assert!(r.waits_by_system["aws"] >= 0.15, "{r:?}");
 
-        aws_sdk_ecs::Client::new(&sdk).describe_services().cluster("c").services("web").send().await.unwrap();
-        assert_eq!(recorder.lock().closed.len(), 1, "a client made without the macro records nothing");
+        aws_sdk_ecs::Client::new(&sdk)
+            .describe_services()
+            .cluster("c")
+            .services("web")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            recorder.lock().closed.len(),
+            1,
+            "a client made without the macro records nothing"
+        );
     }
 
     /// Real time, so the recorded lengths can be checked against the sleeps.
     #[tokio::test(flavor = "current_thread")]
     async fn wait_time_matches_the_time_spent_waiting() {
         let recorder = Recorder::new();
-        let subscriber = tracing_subscriber::registry().with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
+        let subscriber = tracing_subscriber::registry()
+            .with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
         let _guard = tracing::subscriber::set_default(subscriber);
         let sleep = |ms| tokio::time::sleep(std::time::Duration::from_millis(ms));
         let a = sleep(200).instrument(wait("aws"));
@@ -507,10 +632,16 @@ mod tests {
         sleep(100).instrument(wait("builder")).await;
         let r = recorder.report(None, None);
         let aws = r.waits_by_system["aws"];
-        assert!((0.2..0.3).contains(&aws), "aws waits overlap, so ~0.2 s: {r:?}");
+        assert!(
+            (0.2..0.3).contains(&aws),
+            "aws waits overlap, so ~0.2 s: {r:?}"
+        );
         assert!((0.1..0.2).contains(&r.waits_by_system["builder"]), "{r:?}");
         assert!((0.3..0.4).contains(&r.wait_seconds), "{r:?}");
-        assert!((0.1..0.2).contains(&r.overhead_seconds), "the unwrapped sleep is overhead: {r:?}");
+        assert!(
+            (0.1..0.2).contains(&r.overhead_seconds),
+            "the unwrapped sleep is overhead: {r:?}"
+        );
     }
 
     /// Log lines keep their old shape: no `wait{system=..}:` prefix.
@@ -535,16 +666,25 @@ mod tests {
             .without_time()
             .with_filter(hide_wait_spans(tracing_subscriber::EnvFilter::new("info")));
         let recorder = Recorder::new();
-        let subscriber = tracing_subscriber::registry().with(log).with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
+        let subscriber = tracing_subscriber::registry()
+            .with(log)
+            .with(WaitLayer(recorder.clone()).with_filter(filter_fn(is_wait)));
         tracing::subscriber::with_default(subscriber, || {
             let _inside = wait("aws").entered();
             let _other = tracing::info_span!("deploy", service = "shop").entered();
             tracing::info!("polling the service");
         });
         let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        assert!(out.contains("deploy{service=\"shop\"}: ") && out.contains("polling the service"), "{out}");
+        assert!(
+            out.contains("deploy{service=\"shop\"}: ") && out.contains("polling the service"),
+            "{out}"
+        );
         assert!(!out.contains("wait"), "{out}");
-        assert_eq!(recorder.lock().closed.len(), 1, "the wait span was still recorded");
+        assert_eq!(
+            recorder.lock().closed.len(),
+            1,
+            "the wait span was still recorded"
+        );
     }
 
     #[test]

@@ -14,7 +14,11 @@ pub fn bytes(n: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// `limit_mb` megabytes in bytes.
@@ -30,7 +34,11 @@ mod tests {
     fn sizes_read_as_docker_prints_them() {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 kB");
-        assert_eq!(bytes(89_443_532), "89.4 MB", "docker images prints 89.4MB for this image");
+        assert_eq!(
+            bytes(89_443_532),
+            "89.4 MB",
+            "docker images prints 89.4MB for this image"
+        );
         assert_eq!(bytes(1_500_000_000), "1.5 GB");
         assert_eq!(megabytes(200), 200_000_000);
         assert_eq!(megabytes(u64::MAX), u64::MAX);

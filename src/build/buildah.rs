@@ -42,7 +42,11 @@ fn base(opts: &BuildOptions) -> CommandSpec {
 }
 
 fn tls(auth: &RegistryAuth) -> &'static str {
-    if auth.insecure { "--tls-verify=false" } else { "--tls-verify=true" }
+    if auth.insecure {
+        "--tls-verify=false"
+    } else {
+        "--tls-verify=true"
+    }
 }
 
 /// `buildah login` with the password on stdin only, into the per-build auth file.
@@ -58,15 +62,27 @@ pub fn login_command(opts: &BuildOptions, auth: &RegistryAuth, files: &Files) ->
 
 /// `buildah bud` for one component. `cache` false leaves the registry cache
 /// out (the retry after a cache failure).
-pub fn bud_command(req: &BuildRequest<'_>, opts: &BuildOptions, auth: &RegistryAuth, files: &Files, cache: bool) -> CommandSpec {
+pub fn bud_command(
+    req: &BuildRequest<'_>,
+    opts: &BuildOptions,
+    auth: &RegistryAuth,
+    files: &Files,
+    cache: bool,
+) -> CommandSpec {
     let plan = req.plan;
     let mut cmd = base(opts).args(["bud", "--layers"]);
     // Pulls of the base image and of the registry cache, and cache pushes.
-    cmd = cmd.args(["--retry", &PUSH_RETRIES.to_string()]).arg("--retry-delay").arg(delay_arg(retry_delay(opts.delay_scale)));
+    cmd = cmd
+        .args(["--retry", &PUSH_RETRIES.to_string()])
+        .arg("--retry-delay")
+        .arg(delay_arg(retry_delay(opts.delay_scale)));
     if let Some(iso) = &opts.buildah_isolation {
         cmd = cmd.arg("--isolation").arg(iso);
     }
-    cmd = cmd.arg("--authfile").arg(files.authfile.display().to_string()).arg(tls(auth));
+    cmd = cmd
+        .arg("--authfile")
+        .arg(files.authfile.display().to_string())
+        .arg(tls(auth));
     cmd = cmd.arg("--file").arg(plan.dockerfile.display().to_string());
     if let Some(t) = &plan.target {
         cmd = cmd.args(["--target", t]);
@@ -90,7 +106,9 @@ pub fn bud_command(req: &BuildRequest<'_>, opts: &BuildOptions, auth: &RegistryA
             cmd = cmd.arg("--cache-to").arg(&repo);
         }
     }
-    cmd = cmd.arg("--iidfile").arg(files.iidfile.display().to_string());
+    cmd = cmd
+        .arg("--iidfile")
+        .arg(files.iidfile.display().to_string());
     for r in req.refs() {
         cmd = cmd.args(["--tag", &r]);
     }
@@ -100,7 +118,10 @@ pub fn bud_command(req: &BuildRequest<'_>, opts: &BuildOptions, auth: &RegistryA
 /// buildah names a cache *repository* (it picks the tags); the plan's cache
 /// repository on the same registry.
 pub fn cache_repository(req: &BuildRequest<'_>) -> Option<String> {
-    req.plan.cache.as_ref().map(|c| format!("{}/{}", req.registry, c.repository))
+    req.plan
+        .cache
+        .as_ref()
+        .map(|c| format!("{}/{}", req.registry, c.repository))
 }
 
 /// `buildah push` of the built image to `dest`, writing the pushed digest.
@@ -141,7 +162,10 @@ fn delay_arg(d: std::time::Duration) -> String {
 pub fn failed_on_cache(stderr_tail: &[String]) -> bool {
     stderr_tail.iter().any(|l| {
         let l = l.to_ascii_lowercase();
-        l.contains("pushing cache") || l.contains("pulling cache") || l.contains("cache-to") || l.contains("cache-from")
+        l.contains("pushing cache")
+            || l.contains("pulling cache")
+            || l.contains("cache-to")
+            || l.contains("cache-from")
     })
 }
 
@@ -169,7 +193,11 @@ pub(super) async fn build(
     .await?;
     let files = Files::in_dir(req.work_dir);
     let login = login_command(opts, auth, &files);
-    runner.run(&login).await?.check(&login).with_context(|| format!("logging in to registry {}", auth.host))?;
+    runner
+        .run(&login)
+        .await?
+        .check(&login)
+        .with_context(|| format!("logging in to registry {}", auth.host))?;
 
     let steps = Arc::new(Mutex::new(StepCounter::default()));
     let observed = super::observing_runner(runner, steps.clone(), StepCounter::observe);
@@ -180,12 +208,20 @@ pub(super) async fn build(
         // A cache failure never fails a build: build again without the
         // registry cache when the failure was about the cache.
         if with_cache && failed_on_cache(&done.stderr_tail) {
-            (runner.sink)(Stream::Stderr, "the registry cache failed; building again without it");
+            (runner.sink)(
+                Stream::Stderr,
+                "the registry cache failed; building again without it",
+            );
             *steps.lock().unwrap_or_else(|e| e.into_inner()) = StepCounter::default();
             let bud = bud_command(req, opts, auth, &files, false);
-            observed.run(&bud).await?.check(&bud).with_context(|| format!("building component `{}` with buildah", req.component))?;
+            observed
+                .run(&bud)
+                .await?
+                .check(&bud)
+                .with_context(|| format!("building component `{}` with buildah", req.component))?;
         } else {
-            done.check(&bud).with_context(|| format!("building component `{}` with buildah", req.component))?;
+            done.check(&bud)
+                .with_context(|| format!("building component `{}` with buildah", req.component))?;
         }
     }
     let steps = steps.lock().unwrap_or_else(|e| e.into_inner()).steps();
@@ -197,7 +233,14 @@ pub(super) async fn build(
     let refs = req.refs();
     let first = refs.first().context("the plan has no tags to push")?;
     let _ = std::fs::remove_file(&files.digestfile);
-    let push = push_command(opts, auth, &files, &image_id, first, retry_delay(opts.delay_scale));
+    let push = push_command(
+        opts,
+        auth,
+        &files,
+        &image_id,
+        first,
+        retry_delay(opts.delay_scale),
+    );
     // buildah's own --retry covers resets and 429s but not a 5xx answer
     // (buildah 1.28 gives up on the first 503), so transient registry
     // answers are retried here too, with back-off.
@@ -211,17 +254,36 @@ pub(super) async fn build(
         if attempt < PUSH_RETRIES && is_transient_registry_failure(&done.stderr_tail) {
             (runner.sink)(
                 Stream::Stderr,
-                &format!("registry {} answered with a temporary error; pushing again (attempt {})", auth.host, attempt + 1),
+                &format!(
+                    "registry {} answered with a temporary error; pushing again (attempt {})",
+                    auth.host,
+                    attempt + 1
+                ),
             );
             crate::timings::sleep("registry", registry::backoff(attempt, opts.delay_scale)).await;
             continue;
         }
-        done.check(&push).with_context(|| format!("pushing {first} to registry {} failed after {attempt} attempt(s)", auth.host))?;
+        done.check(&push).with_context(|| {
+            format!(
+                "pushing {first} to registry {} failed after {attempt} attempt(s)",
+                auth.host
+            )
+        })?;
     }
     let digest = read_trimmed(&files.digestfile)?;
     // The other tags name the same manifest: PUT it under each, nothing re-pushed.
-    let rest: Vec<String> = req.plan.tags.iter().chain(req.content_tag.iter()).skip(1).cloned().collect();
-    client.tag(&req.plan.repository, &digest, &rest).await.with_context(|| format!("tagging {}@{digest}", req.image()))?;
+    let rest: Vec<String> = req
+        .plan
+        .tags
+        .iter()
+        .chain(req.content_tag.iter())
+        .skip(1)
+        .cloned()
+        .collect();
+    client
+        .tag(&req.plan.repository, &digest, &rest)
+        .await
+        .with_context(|| format!("tagging {}@{digest}", req.image()))?;
     Ok((digest, Some(steps)))
 }
 
@@ -244,7 +306,11 @@ pub async fn local_size(
     let dir = req.work_dir.join("oci-layout");
     let _ = std::fs::remove_dir_all(&dir);
     let cmd = oci_layout_command(opts, image_id, &dir);
-    runner.run(&cmd).await?.check(&cmd).with_context(|| format!("measuring the image of component `{}`", req.component))?;
+    runner
+        .run(&cmd)
+        .await?
+        .check(&cmd)
+        .with_context(|| format!("measuring the image of component `{}`", req.component))?;
     let size = crate::build::registry::oci_layout_size(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     size
@@ -268,13 +334,20 @@ pub fn is_transient_registry_failure(stderr_tail: &[String]) -> bool {
         "TLS handshake timeout",
         "connection refused",
     ];
-    stderr_tail.iter().any(|l| MARKERS.iter().any(|m| l.contains(m)))
+    stderr_tail
+        .iter()
+        .any(|l| MARKERS.iter().any(|m| l.contains(m)))
 }
 
 fn read_trimmed(path: &Path) -> anyhow::Result<String> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("buildah wrote no {}", path.display()))?;
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("buildah wrote no {}", path.display()))?;
     let s = s.trim();
-    Ok(if s.starts_with("sha256:") { s.to_string() } else { format!("sha256:{s}") })
+    Ok(if s.starts_with("sha256:") {
+        s.to_string()
+    } else {
+        format!("sha256:{s}")
+    })
 }
 
 /// Counts steps from buildah's output: `[1/2] STEP 3/6: COPY . .` starts
@@ -303,7 +376,10 @@ impl StepCounter {
     }
 
     pub fn steps(&self) -> Steps {
-        Steps { cached: self.cached, total: self.total }
+        Steps {
+            cached: self.cached,
+            total: self.total,
+        }
     }
 }
 
@@ -315,7 +391,9 @@ fn step_instruction(line: &str) -> Option<&str> {
     };
     let rest = rest.strip_prefix("STEP ")?;
     let (counter, instruction) = rest.split_once(": ")?;
-    counter.split_once('/').filter(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())?;
+    counter
+        .split_once('/')
+        .filter(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())?;
     Some(instruction)
 }
 
@@ -334,7 +412,10 @@ mod tests {
             platforms: vec!["linux/amd64".into()],
             repository: "shop/api".into(),
             tags: vec!["sha-0123456789ab".into(), "main".into()],
-            labels: BTreeMap::from([("org.opencontainers.image.revision".to_string(), "0123".to_string())]),
+            labels: BTreeMap::from([(
+                "org.opencontainers.image.revision".to_string(),
+                "0123".to_string(),
+            )]),
             cache: Some(CachePlan {
                 repository: "shop/api".into(),
                 from_tags: vec!["cache-main".into()],
@@ -346,7 +427,12 @@ mod tests {
     }
 
     fn auth(insecure: bool) -> RegistryAuth {
-        RegistryAuth { host: "127.0.0.1:5000".into(), username: "AWS".into(), password: secrecy::SecretString::from("s3cret-pw"), insecure }
+        RegistryAuth {
+            host: "127.0.0.1:5000".into(),
+            username: "AWS".into(),
+            password: secrecy::SecretString::from("s3cret-pw"),
+            insecure,
+        }
     }
 
     fn opts() -> BuildOptions {
@@ -387,7 +473,13 @@ mod tests {
     #[test]
     fn bud_on_a_pull_request_only_reads_the_cache() {
         let p = plan(None, false);
-        let cmd = bud_command(&req(&p), &opts(), &auth(false), &Files::in_dir(Path::new("/w")), true);
+        let cmd = bud_command(
+            &req(&p),
+            &opts(),
+            &auth(false),
+            &Files::in_dir(Path::new("/w")),
+            true,
+        );
         assert!(cmd.args.contains(&"--cache-from".to_string()));
         assert!(!cmd.args.contains(&"--cache-to".to_string()));
         assert!(cmd.args.contains(&"--tls-verify=true".to_string()));
@@ -396,7 +488,13 @@ mod tests {
     #[test]
     fn bud_without_cache_after_a_cache_failure() {
         let p = plan(Some("cache-main"), true);
-        let cmd = bud_command(&req(&p), &opts(), &auth(true), &Files::in_dir(Path::new("/w")), false);
+        let cmd = bud_command(
+            &req(&p),
+            &opts(),
+            &auth(true),
+            &Files::in_dir(Path::new("/w")),
+            false,
+        );
         assert!(!cmd.args.iter().any(|a| a.starts_with("--cache")));
     }
 
@@ -409,8 +507,12 @@ mod tests {
         assert!(is_transient_registry_failure(&tail(
             "Error: reading blob: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer"
         )));
-        assert!(!is_transient_registry_failure(&tail("Error: authentication required")));
-        assert!(!is_transient_registry_failure(&tail("Error: denied: requested access to the resource is denied")));
+        assert!(!is_transient_registry_failure(&tail(
+            "Error: authentication required"
+        )));
+        assert!(!is_transient_registry_failure(&tail(
+            "Error: denied: requested access to the resource is denied"
+        )));
     }
 
     #[test]
@@ -431,8 +533,14 @@ mod tests {
             "buildah --storage-driver vfs login --authfile /w/buildah-auth.json --tls-verify=false --username AWS --password-stdin 127.0.0.1:5000"
         );
         assert!(login.stdin.is_some());
-        let push =
-            push_command(&opts(), &auth(true), &files, "sha256:abc", "127.0.0.1:5000/shop/api:sha-1", std::time::Duration::from_millis(3));
+        let push = push_command(
+            &opts(),
+            &auth(true),
+            &files,
+            "sha256:abc",
+            "127.0.0.1:5000/shop/api:sha-1",
+            std::time::Duration::from_millis(3),
+        );
         assert_eq!(
             push.display(),
             "buildah --storage-driver vfs push --authfile /w/buildah-auth.json --tls-verify=false --retry 4 --retry-delay 3ms \
@@ -473,7 +581,13 @@ Trying to pull 127.0.0.1:5987/base:1...
         for l in out.lines() {
             c.observe(Stream::Stdout, l);
         }
-        assert_eq!(c.steps(), Steps { cached: 3, total: 8 });
+        assert_eq!(
+            c.steps(),
+            Steps {
+                cached: 3,
+                total: 8
+            }
+        );
         assert_eq!(step_instruction("STEP 2/3: RUN make"), Some("RUN make"));
         assert_eq!(step_instruction("STEP x: RUN make"), None);
     }

@@ -54,7 +54,10 @@ impl SecretRef {
         if let Some(name) = value.strip_prefix("ssm:").filter(|n| !n.is_empty()) {
             Some(SecretRef::ParameterStore(name.to_string()))
         } else {
-            value.strip_prefix("secretsmanager:").filter(|n| !n.is_empty()).map(|id| SecretRef::SecretsManager(id.to_string()))
+            value
+                .strip_prefix("secretsmanager:")
+                .filter(|n| !n.is_empty())
+                .map(|id| SecretRef::SecretsManager(id.to_string()))
         }
     }
 
@@ -63,7 +66,11 @@ impl SecretRef {
             SecretRef::ParameterStore(v) => (EnvironmentVariableType::ParameterStore, v),
             SecretRef::SecretsManager(v) => (EnvironmentVariableType::SecretsManager, v),
         };
-        Ok(EnvironmentVariable::builder().name(name).value(value).r#type(kind).build()?)
+        Ok(EnvironmentVariable::builder()
+            .name(name)
+            .value(value)
+            .r#type(kind)
+            .build()?)
     }
 }
 
@@ -115,14 +122,22 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
                 source_root.display()
             ))
         })?;
-        Ok(if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel.to_path_buf() })
+        Ok(if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel.to_path_buf()
+        })
     };
     let mut plan = req.plan.clone();
     plan.context = relative(&req.plan.context, "build context")?;
     plan.dockerfile = relative(&req.plan.dockerfile, "Dockerfile")?;
 
     let mut environment = vec![
-        EnvironmentVariable::builder().name(REGISTRY_VARIABLE).value(req.registry).r#type(EnvironmentVariableType::Plaintext).build()?,
+        EnvironmentVariable::builder()
+            .name(REGISTRY_VARIABLE)
+            .value(req.registry)
+            .r#type(EnvironmentVariableType::Plaintext)
+            .build()?,
     ];
     let mut secret_args = BTreeMap::new();
     for (name, value) in &req.plan.build_args {
@@ -136,14 +151,25 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
     // the build's `--secret id=<id>,env=<variable>` reads.
     for secret in &req.plan.secrets {
         let reference = match &secret.source {
-            crate::settings::SecretSource::ParameterStore(p) => SecretRef::ParameterStore(p.clone()),
-            crate::settings::SecretSource::SecretsManager(s) => SecretRef::SecretsManager(s.clone()),
+            crate::settings::SecretSource::ParameterStore(p) => {
+                SecretRef::ParameterStore(p.clone())
+            }
+            crate::settings::SecretSource::SecretsManager(s) => {
+                SecretRef::SecretsManager(s.clone())
+            }
             // The plan refuses runner-side sources for CodeBuild.
-            other => anyhow::bail!("build secret `{}` comes from {other:?}, which CodeBuild cannot read", secret.id),
+            other => anyhow::bail!(
+                "build secret `{}` comes from {other:?}, which CodeBuild cannot read",
+                secret.id
+            ),
         };
         environment.push(reference.variable(&docker::secret_variable(&secret.id))?);
     }
-    let remote = BuildRequest { plan: &plan, work_dir: Path::new(REMOTE_WORK_DIR), ..req.clone() };
+    let remote = BuildRequest {
+        plan: &plan,
+        work_dir: Path::new(REMOTE_WORK_DIR),
+        ..req.clone()
+    };
     let builder = docker::builder_for(&remote);
     let spec = docker::build_command(&remote, "docker", builder.as_deref());
     let command: Vec<String> = std::iter::once(spec.program.clone())
@@ -153,7 +179,11 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
                 return name.clone();
             }
             // Plain progress reads well in CloudWatch; rawjson is for our own parser.
-            if a == "--progress=rawjson" { "--progress=plain".to_string() } else { a.clone() }
+            if a == "--progress=rawjson" {
+                "--progress=plain".to_string()
+            } else {
+                a.clone()
+            }
         }))
         .collect();
 
@@ -167,27 +197,52 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
     if let Some(b) = &builder {
         let inspect = docker::inspect_builder_command("docker", b);
         let create = docker::create_builder_command("docker", b, None);
-        pre_build.push(format!("{} >/dev/null 2>&1 || {}", inspect.display(), create.display()));
+        pre_build.push(format!(
+            "{} >/dev/null 2>&1 || {}",
+            inspect.display(),
+            create.display()
+        ));
     }
     let metadata = docker::metadata_path(Path::new(REMOTE_WORK_DIR));
     let build = vec![
-        command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
-        format!("{DIGEST_VARIABLE}=$(jq -r '.\"containerimage.digest\" // empty' {})", shell_quote(&metadata.display().to_string())),
+        command
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" "),
+        format!(
+            "{DIGEST_VARIABLE}=$(jq -r '.\"containerimage.digest\" // empty' {})",
+            shell_quote(&metadata.display().to_string())
+        ),
         format!("echo \"fastdeploy: pushed digest ${DIGEST_VARIABLE}\""),
     ];
     let spec = Buildspec {
         version: "0.2",
-        env: BuildspecEnv { shell: "bash", exported_variables: vec![DIGEST_VARIABLE] },
+        env: BuildspecEnv {
+            shell: "bash",
+            exported_variables: vec![DIGEST_VARIABLE],
+        },
         phases: BuildspecPhases {
-            pre_build: Phase { on_failure: Some("ABORT"), commands: pre_build },
-            build: Phase { on_failure: None, commands: build },
+            pre_build: Phase {
+                on_failure: Some("ABORT"),
+                commands: pre_build,
+            },
+            build: Phase {
+                on_failure: None,
+                commands: build,
+            },
         },
     };
     // One line per command: folded scalars would read badly in the build's record.
     let mut options = serde_saphyr::SerializerOptions::default();
     options.prefer_block_scalars = false;
-    let buildspec = serde_saphyr::to_string_with_options(&spec, options).context("rendering the CodeBuild buildspec")?;
-    Ok(RemoteSpec { buildspec, environment, command })
+    let buildspec = serde_saphyr::to_string_with_options(&spec, options)
+        .context("rendering the CodeBuild buildspec")?;
+    Ok(RemoteSpec {
+        buildspec,
+        environment,
+        command,
+    })
 }
 
 /// Same project, commit, component and buildspec give the same token, so a
@@ -214,18 +269,30 @@ pub struct RemoteBuildFailed {
 }
 
 fn tail_text(lines: &[String]) -> String {
-    if lines.is_empty() { String::new() } else { format!("; its last log lines:\n{}", lines.join("\n")) }
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; its last log lines:\n{}", lines.join("\n"))
+    }
 }
 
 /// Checks that `project` exists before anything is created or pushed, so a
 /// wrong `codebuild-project` is bad input with nothing half-done.
 pub async fn preflight(cb: &aws_sdk_codebuild::Client, project: &str) -> anyhow::Result<()> {
     let resource = format!("CodeBuild project `{project}`");
-    let out =
-        cb.batch_get_projects().names(project).send().await.map_err(|e| classify(&e).explain("codebuild:BatchGetProjects", &resource))?;
+    let out = cb
+        .batch_get_projects()
+        .names(project)
+        .send()
+        .await
+        .map_err(|e| classify(&e).explain("codebuild:BatchGetProjects", &resource))?;
     // BatchGetProjects lists a missing name under `projectsNotFound`; a
     // project can be named by its name or its ARN.
-    if !out.projects().iter().any(|p| p.name() == Some(project) || p.arn() == Some(project)) {
+    if !out
+        .projects()
+        .iter()
+        .any(|p| p.name() == Some(project) || p.arn() == Some(project))
+    {
         return Err(BadInput::other(format!(
             "CodeBuild project `{project}` does not exist in this account and region; create it (its source: this repository) or fix `codebuild-project`"
         ))
@@ -274,12 +341,21 @@ pub async fn build(
             .send()
             .await;
         match res {
-            Ok(out) => break out.build_value().cloned().context("CodeBuild StartBuild returned no build")?,
+            Ok(out) => {
+                break out
+                    .build_value()
+                    .cloned()
+                    .context("CodeBuild StartBuild returned no build")?;
+            }
             Err(e) => {
                 let failure = classify(&e);
                 attempt += 1;
                 if failure.is_retryable() && attempt < MAX_TRANSIENT {
-                    crate::timings::sleep("aws", backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale))).await;
+                    crate::timings::sleep(
+                        "aws",
+                        backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale)),
+                    )
+                    .await;
                     continue;
                 }
                 if failure.kind == FailureKind::NotFound {
@@ -293,9 +369,14 @@ pub async fn build(
             }
         }
     };
-    let id = build.id().context("CodeBuild StartBuild returned a build without an id")?.to_string();
+    let id = build
+        .id()
+        .context("CodeBuild StartBuild returned a build without an id")?
+        .to_string();
     actions.group(&format!("CodeBuild build {id} ({})", req.component));
-    actions.line(&format!("started CodeBuild build {id} of project {project} at {commit}"));
+    actions.line(&format!(
+        "started CodeBuild build {id} of project {project} at {commit}"
+    ));
     let result = watch(cb, logs, &id, timeout_minutes, delay_scale, cancel, actions).await;
     actions.end_group();
     let finished = result?;
@@ -311,7 +392,11 @@ pub async fn build(
         Some(d) => d,
         None if req.plan.push => {
             // No exported digest (an older buildspec, jq missing): ask ECR which image the commit tag names.
-            let tag = req.plan.tags.first().context("the build plan has no tags")?;
+            let tag = req
+                .plan
+                .tags
+                .first()
+                .context("the build plan has no tags")?;
             crate::build::ecr::image_details(ecr, &req.plan.repository, tag, delay_scale)
                 .await
                 .with_context(|| {
@@ -324,7 +409,14 @@ pub async fn build(
     if !digest.is_empty() {
         actions.line(&format!("{}@{digest}", req.image()));
     }
-    Ok((BuildOutput { digest, seconds: started.elapsed().as_secs_f64(), ..Default::default() }, id))
+    Ok((
+        BuildOutput {
+            digest,
+            seconds: started.elapsed().as_secs_f64(),
+            ..Default::default()
+        },
+        id,
+    ))
 }
 
 /// Polls one build to its end. Returns the finished build on success.
@@ -337,7 +429,11 @@ async fn watch(
     cancel: &Cancel,
     actions: &Actions,
 ) -> anyhow::Result<Build> {
-    let deadline = Instant::now() + scaled(f64::from(timeout_minutes) * 60.0 + TIMEOUT_GRACE_SECONDS, delay_scale);
+    let deadline = Instant::now()
+        + scaled(
+            f64::from(timeout_minutes) * 60.0 + TIMEOUT_GRACE_SECONDS,
+            delay_scale,
+        );
     let interval = scaled(POLL_SECONDS, delay_scale);
     let mut tail: Option<LogTail> = None;
     let mut phases = PhaseReport::default();
@@ -383,7 +479,9 @@ async fn watch(
                 transient = 0;
                 match out.builds().first() {
                     Some(b) => b.clone(),
-                    None => anyhow::bail!("CodeBuild no longer knows build {id} (BatchGetBuilds returned nothing)"),
+                    None => anyhow::bail!(
+                        "CodeBuild no longer knows build {id} (BatchGetBuilds returned nothing)"
+                    ),
                 }
             }
             Err(e) => {
@@ -391,7 +489,11 @@ async fn watch(
                 match failure.kind {
                     FailureKind::Throttled => {
                         throttled += 1;
-                        tracing::debug!(build = id, throttled, "BatchGetBuilds throttled; backing off");
+                        tracing::debug!(
+                            build = id,
+                            throttled,
+                            "BatchGetBuilds throttled; backing off"
+                        );
                         continue;
                     }
                     FailureKind::Transient if transient < MAX_TRANSIENT => {
@@ -400,7 +502,10 @@ async fn watch(
                     }
                     _ => {
                         stop(cb, id, actions).await;
-                        return Err(failure.explain("codebuild:BatchGetBuilds", &format!("CodeBuild build {id}")));
+                        return Err(failure.explain(
+                            "codebuild:BatchGetBuilds",
+                            &format!("CodeBuild build {id}"),
+                        ));
                     }
                 }
             }
@@ -438,13 +543,25 @@ async fn watch(
             .iter()
             .find(|p| p.phase_status().is_some_and(|s| s.as_str() != "SUCCEEDED"))
             .map(|p| {
-                let why = p.contexts().iter().filter_map(|c| c.message()).filter(|m| !m.is_empty()).collect::<Vec<_>>().join("; ");
+                let why = p
+                    .contexts()
+                    .iter()
+                    .filter_map(|c| c.message())
+                    .filter(|m| !m.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 let phase = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
-                if why.is_empty() { format!(" in phase {phase}") } else { format!(" in phase {phase}: {why}") }
+                if why.is_empty() {
+                    format!(" in phase {phase}")
+                } else {
+                    format!(" in phase {phase}: {why}")
+                }
             })
             .unwrap_or_default();
         let what = match status {
-            StatusType::TimedOut => format!("timed out{failed_phase} (codebuild-timeout-minutes is {timeout_minutes})"),
+            StatusType::TimedOut => {
+                format!("timed out{failed_phase} (codebuild-timeout-minutes is {timeout_minutes})")
+            }
             StatusType::Stopped => format!("was stopped{failed_phase}"),
             StatusType::Fault => format!("hit a CodeBuild fault{failed_phase}"),
             _ => format!("failed{failed_phase}"),
@@ -460,12 +577,18 @@ async fn watch(
 }
 
 fn last_lines(tail: &Option<LogTail>) -> Vec<String> {
-    tail.as_ref().map(|t| t.last_lines().into_iter().rev().take(20).rev().collect()).unwrap_or_default()
+    tail.as_ref()
+        .map(|t| t.last_lines().into_iter().rev().take(20).rev().collect())
+        .unwrap_or_default()
 }
 
 /// Reads what the log stream still holds after the build ended (CloudWatch
 /// delivers the last events a moment late).
-async fn drain(tail: Option<&mut LogTail>, logs: &aws_sdk_cloudwatchlogs::Client, actions: &Actions) {
+async fn drain(
+    tail: Option<&mut LogTail>,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    actions: &Actions,
+) {
     let Some(t) = tail else { return };
     for _ in 0..3 {
         match t.poll(logs).await {
@@ -514,8 +637,14 @@ impl PhaseReport {
         let mut lines = Vec::new();
         let phases = b.phases();
         while let Some(p) = phases.get(self.done) {
-            let Some(status) = p.phase_status() else { break };
-            let name = p.phase_type().map(|t| t.as_str()).unwrap_or("?").to_string();
+            let Some(status) = p.phase_status() else {
+                break;
+            };
+            let name = p
+                .phase_type()
+                .map(|t| t.as_str())
+                .unwrap_or("?")
+                .to_string();
             let secs = p.duration_in_seconds().unwrap_or(0);
             lines.push(format!("phase {name} {} in {secs}s", status.as_str()));
             self.durations.push((name, secs));
@@ -533,7 +662,12 @@ impl PhaseReport {
     }
 
     fn summary(&self) -> String {
-        self.durations.iter().filter(|(n, _)| n != "SUBMITTED").map(|(n, s)| format!("{n} {s}s")).collect::<Vec<_>>().join(", ")
+        self.durations
+            .iter()
+            .filter(|(n, _)| n != "SUBMITTED")
+            .map(|(n, s)| format!("{n} {s}s"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -550,12 +684,22 @@ mod tests {
             build_args: BTreeMap::from([
                 ("NODE_ENV".to_string(), "production".to_string()),
                 ("NPM_TOKEN".to_string(), "ssm:/ci/npm-token".to_string()),
-                ("SENTRY_DSN".to_string(), "secretsmanager:prod/sentry:dsn".to_string()),
+                (
+                    "SENTRY_DSN".to_string(),
+                    "secretsmanager:prod/sentry:dsn".to_string(),
+                ),
             ]),
             platforms: vec![],
             repository: "shop/backend".into(),
-            tags: vec!["sha-0123456789ab".into(), "production".into(), "main".into()],
-            labels: BTreeMap::from([("org.opencontainers.image.revision".to_string(), "0123456789abcdef".to_string())]),
+            tags: vec![
+                "sha-0123456789ab".into(),
+                "production".into(),
+                "main".into(),
+            ],
+            labels: BTreeMap::from([(
+                "org.opencontainers.image.revision".to_string(),
+                "0123456789abcdef".to_string(),
+            )]),
             cache: Some(CachePlan {
                 repository: "shop/backend".into(),
                 from_tags: vec!["cache-main".into()],
@@ -589,18 +733,37 @@ mod tests {
         for r in req.refs() {
             assert!(build.contains(&format!("--tag {r}")), "{build}");
         }
-        let cache_to = local.args.iter().find(|a| a.starts_with("type=registry,ref=") && a.contains("image-manifest=true")).unwrap();
+        let cache_to = local
+            .args
+            .iter()
+            .find(|a| a.starts_with("type=registry,ref=") && a.contains("image-manifest=true"))
+            .unwrap();
         assert!(build.contains(cache_to.as_str()), "{build}");
-        assert!(build.contains("--file backend/Dockerfile") && build.ends_with(" backend"), "{build}");
+        assert!(
+            build.contains("--file backend/Dockerfile") && build.ends_with(" backend"),
+            "{build}"
+        );
         assert!(build.contains("--build-arg NODE_ENV=production"));
-        assert!(build.contains("--build-arg NPM_TOKEN ") && !build.contains("ssm:"), "{build}");
-        assert!(!spec.buildspec.contains("/home/runner"), "{}", spec.buildspec);
+        assert!(
+            build.contains("--build-arg NPM_TOKEN ") && !build.contains("ssm:"),
+            "{build}"
+        );
+        assert!(
+            !spec.buildspec.contains("/home/runner"),
+            "{}",
+            spec.buildspec
+        );
         // Password via a pipe, never argv.
-        let pre = parsed["phases"]["pre_build"]["commands"][0].as_str().unwrap();
+        let pre = parsed["phases"]["pre_build"]["commands"][0]
+            .as_str()
+            .unwrap();
         assert!(pre.contains("--password-stdin"), "{pre}");
 
-        let kinds: BTreeMap<&str, (&str, &str)> =
-            spec.environment.iter().map(|v| (v.name(), (v.r#type().unwrap().as_str(), v.value()))).collect();
+        let kinds: BTreeMap<&str, (&str, &str)> = spec
+            .environment
+            .iter()
+            .map(|v| (v.name(), (v.r#type().unwrap().as_str(), v.value())))
+            .collect();
         assert_eq!(kinds["NPM_TOKEN"], ("PARAMETER_STORE", "/ci/npm-token"));
         assert_eq!(kinds["SENTRY_DSN"], ("SECRETS_MANAGER", "prod/sentry:dsn"));
         assert_eq!(kinds[REGISTRY_VARIABLE].0, "PLAINTEXT");
@@ -636,8 +799,14 @@ mod tests {
 
     #[test]
     fn secret_refs_parse() {
-        assert_eq!(SecretRef::parse("ssm:/a/b"), Some(SecretRef::ParameterStore("/a/b".into())));
-        assert_eq!(SecretRef::parse("secretsmanager:x:k"), Some(SecretRef::SecretsManager("x:k".into())));
+        assert_eq!(
+            SecretRef::parse("ssm:/a/b"),
+            Some(SecretRef::ParameterStore("/a/b".into()))
+        );
+        assert_eq!(
+            SecretRef::parse("secretsmanager:x:k"),
+            Some(SecretRef::SecretsManager("x:k".into()))
+        );
         assert_eq!(SecretRef::parse("ssm:"), None);
         assert_eq!(SecretRef::parse("plain"), None);
     }
@@ -648,7 +817,10 @@ mod tests {
         use crate::settings::SecretSource;
         let root = Path::new("/w");
         let mut plan = sample_plan(root);
-        plan.secrets = vec![BuildSecret { id: "npm".into(), source: SecretSource::ParameterStore("/ci/npm-token".into()) }];
+        plan.secrets = vec![BuildSecret {
+            id: "npm".into(),
+            source: SecretSource::ParameterStore("/ci/npm-token".into()),
+        }];
         let req = BuildRequest {
             component: "api",
             plan: &plan,
@@ -659,10 +831,23 @@ mod tests {
             work_dir: Path::new("/tmp/w"),
         };
         let spec = remote_spec(&req, root).unwrap();
-        let var = spec.environment.iter().find(|v| v.name() == "FASTDEPLOY_SECRET_NPM").expect("a variable for the secret");
+        let var = spec
+            .environment
+            .iter()
+            .find(|v| v.name() == "FASTDEPLOY_SECRET_NPM")
+            .expect("a variable for the secret");
         assert_eq!(var.value(), "/ci/npm-token");
         assert_eq!(var.r#type(), Some(&EnvironmentVariableType::ParameterStore));
-        assert!(spec.command.windows(2).any(|w| w == ["--secret", "id=npm,env=FASTDEPLOY_SECRET_NPM"]), "{:?}", spec.command);
-        assert!(!spec.buildspec.contains("/ci/npm-token"), "the buildspec names the variable, not where it comes from");
+        assert!(
+            spec.command
+                .windows(2)
+                .any(|w| w == ["--secret", "id=npm,env=FASTDEPLOY_SECRET_NPM"]),
+            "{:?}",
+            spec.command
+        );
+        assert!(
+            !spec.buildspec.contains("/ci/npm-token"),
+            "the buildspec names the variable, not where it comes from"
+        );
     }
 }

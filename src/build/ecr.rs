@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, ScanStatus};
+use aws_sdk_ecr::types::{
+    ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, ScanStatus,
+};
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -30,9 +32,21 @@ pub async fn login(
     insecure: bool,
     actions: &Actions,
 ) -> anyhow::Result<RegistryAuth> {
-    let out = retrying("ecr:GetAuthorizationToken", "the ECR registry", 1.0, 1, || ecr.get_authorization_token().send()).await?;
-    let data = out.authorization_data().first().context("ECR GetAuthorizationToken returned no authorization data")?;
-    let token = data.authorization_token().context("ECR GetAuthorizationToken returned no token")?;
+    let out = retrying(
+        "ecr:GetAuthorizationToken",
+        "the ECR registry",
+        1.0,
+        1,
+        || ecr.get_authorization_token().send(),
+    )
+    .await?;
+    let data = out
+        .authorization_data()
+        .first()
+        .context("ECR GetAuthorizationToken returned no authorization data")?;
+    let token = data
+        .authorization_token()
+        .context("ECR GetAuthorizationToken returned no token")?;
     // Mask before anything else can print it, in both forms.
     actions.add_mask(token);
     let (username, password) = decode_token(token)?;
@@ -40,14 +54,21 @@ pub async fn login(
     let host = match registry_override {
         Some(h) => h.trim().to_string(),
         None => {
-            let endpoint = data.proxy_endpoint().context("ECR GetAuthorizationToken returned no proxy endpoint")?;
+            let endpoint = data
+                .proxy_endpoint()
+                .context("ECR GetAuthorizationToken returned no proxy endpoint")?;
             registry_host(endpoint)
         }
     };
     if let Some(expires) = data.expires_at() {
         tracing::debug!(%host, expires = %expires, "ECR token issued");
     }
-    Ok(RegistryAuth { host, username, password, insecure })
+    Ok(RegistryAuth {
+        host,
+        username,
+        password,
+        insecure,
+    })
 }
 
 /// Decodes `base64(user:password)`.
@@ -55,14 +76,22 @@ pub fn decode_token(token: &str) -> anyhow::Result<(String, SecretString)> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .map_err(|_| anyhow::anyhow!("the ECR authorization token is not base64"))?;
-    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("the ECR authorization token is not UTF-8"))?;
-    let (user, password) = text.split_once(':').context("the ECR authorization token is not `user:password`")?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("the ECR authorization token is not UTF-8"))?;
+    let (user, password) = text
+        .split_once(':')
+        .context("the ECR authorization token is not `user:password`")?;
     Ok((user.to_string(), SecretString::from(password.to_string())))
 }
 
 /// `https://123.dkr.ecr.r.amazonaws.com/` → `123.dkr.ecr.r.amazonaws.com`.
 pub fn registry_host(endpoint: &str) -> String {
-    endpoint.trim().trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string()
+    endpoint
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// `<program> login --username U --password-stdin HOST`: the password goes
@@ -72,7 +101,12 @@ pub fn login_command(program: &str, extra: &[String], auth: &RegistryAuth) -> Co
     CommandSpec::new(program)
         .arg("login")
         .args(extra.iter().cloned())
-        .args(["--username", auth.username.as_str(), "--password-stdin", auth.host.as_str()])
+        .args([
+            "--username",
+            auth.username.as_str(),
+            "--password-stdin",
+            auth.host.as_str(),
+        ])
         .stdin(auth.password.clone())
 }
 
@@ -150,7 +184,11 @@ pub async fn ensure_repository(
 ) -> anyhow::Result<RepositoryInfo> {
     let repo = plan.repository.as_str();
     let (found, created) = describe_or_create(ecr, repo, create, false, actions).await?;
-    let cache_repository = plan.cache.as_ref().map(|c| c.repository.clone()).filter(|r| r != repo);
+    let cache_repository = plan
+        .cache
+        .as_ref()
+        .map(|c| c.repository.clone())
+        .filter(|r| r != repo);
     if let Some(cache_repo) = &cache_repository {
         let (cache_found, _) = describe_or_create(ecr, cache_repo, create, true, actions).await?;
         // The cache tag is rewritten every build.
@@ -163,8 +201,13 @@ pub async fn ensure_repository(
         name: repo.to_string(),
         uri: found.repository_uri().map(str::to_string),
         created,
-        mutability: found.image_tag_mutability().map(|m| m.as_str().to_string()).unwrap_or_else(|| "MUTABLE".into()),
-        scan_on_push: found.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
+        mutability: found
+            .image_tag_mutability()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_else(|| "MUTABLE".into()),
+        scan_on_push: found
+            .image_scanning_configuration()
+            .is_some_and(|c| c.scan_on_push()),
         cache_repository,
     })
 }
@@ -172,7 +215,12 @@ pub async fn ensure_repository(
 /// Tags a run pushes again on the next build: every tag but the commit and
 /// content tags, plus the cache tag when it lives in the image repository.
 pub fn rewritten_tags(plan: &BuildPlan) -> Vec<String> {
-    let mut tags: Vec<String> = plan.tags.iter().filter(|t| !t.starts_with("sha-") && !t.starts_with("content-")).cloned().collect();
+    let mut tags: Vec<String> = plan
+        .tags
+        .iter()
+        .filter(|t| !t.starts_with("sha-") && !t.starts_with("content-"))
+        .cloned()
+        .collect();
     if let Some(cache) = &plan.cache
         && cache.repository == plan.repository
         && let Some(t) = &cache.to_tag
@@ -190,9 +238,18 @@ async fn describe_or_create(
     actions: &Actions,
 ) -> anyhow::Result<(aws_sdk_ecr::types::Repository, bool)> {
     let resource = format!("ECR repository `{repo}`");
-    match ecr.describe_repositories().repository_names(repo).send().await {
+    match ecr
+        .describe_repositories()
+        .repository_names(repo)
+        .send()
+        .await
+    {
         Ok(out) => {
-            let r = out.repositories().first().cloned().with_context(|| format!("ECR described no repository `{repo}`"))?;
+            let r = out
+                .repositories()
+                .first()
+                .cloned()
+                .with_context(|| format!("ECR described no repository `{repo}`"))?;
             return Ok((r, false));
         }
         Err(e) => {
@@ -213,13 +270,25 @@ async fn describe_or_create(
     let created = match ecr
         .create_repository()
         .repository_name(repo)
-        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(true).build())
+        .image_scanning_configuration(
+            ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build(),
+        )
         .image_tag_mutability(ImageTagMutability::Mutable)
-        .tags(aws_sdk_ecr::types::Tag::builder().key("managed-by").value("fastdeploy").build()?)
+        .tags(
+            aws_sdk_ecr::types::Tag::builder()
+                .key("managed-by")
+                .value("fastdeploy")
+                .build()?,
+        )
         .send()
         .await
     {
-        Ok(out) => out.repository().cloned().with_context(|| format!("ECR created `{repo}` but returned no repository"))?,
+        Ok(out) => out
+            .repository()
+            .cloned()
+            .with_context(|| format!("ECR created `{repo}` but returned no repository"))?,
         Err(e) => {
             let failure = classify(&e);
             if failure.code.as_deref() == Some("RepositoryAlreadyExistsException") {
@@ -230,7 +299,13 @@ async fn describe_or_create(
                     .send()
                     .await
                     .map_err(|e| classify(&e).explain("ecr:DescribeRepositories", &resource))?;
-                return Ok((out.repositories().first().cloned().context("ECR described no repository")?, false));
+                return Ok((
+                    out.repositories()
+                        .first()
+                        .cloned()
+                        .context("ECR described no repository")?,
+                    false,
+                ));
             }
             if failure.kind == FailureKind::Invalid {
                 return Err(invalid_name(repo, &failure.message));
@@ -240,7 +315,11 @@ async fn describe_or_create(
     };
     ecr.put_lifecycle_policy()
         .repository_name(repo)
-        .lifecycle_policy_text(if cache_only { cache_lifecycle_policy() } else { lifecycle_policy() })
+        .lifecycle_policy_text(if cache_only {
+            cache_lifecycle_policy()
+        } else {
+            lifecycle_policy()
+        })
         .send()
         .await
         .map_err(|e| classify(&e).explain("ecr:PutLifecyclePolicy", &resource))?;
@@ -263,19 +342,42 @@ fn invalid_name(repo: &str, message: &str) -> anyhow::Error {
 
 /// Refuses tags an IMMUTABLE repository would reject on the next build, and
 /// says exactly what to change.
-fn check_mutability(repo: &str, r: &aws_sdk_ecr::types::Repository, rewritten: &[String]) -> anyhow::Result<()> {
-    let mutability = r.image_tag_mutability().cloned().unwrap_or(ImageTagMutability::Mutable);
-    let excluded: Vec<String> = r.image_tag_mutability_exclusion_filters().iter().map(|f| f.filter().to_string()).collect();
+fn check_mutability(
+    repo: &str,
+    r: &aws_sdk_ecr::types::Repository,
+    rewritten: &[String],
+) -> anyhow::Result<()> {
+    let mutability = r
+        .image_tag_mutability()
+        .cloned()
+        .unwrap_or(ImageTagMutability::Mutable);
+    let excluded: Vec<String> = r
+        .image_tag_mutability_exclusion_filters()
+        .iter()
+        .map(|f| f.filter().to_string())
+        .collect();
     let blocked: Vec<&String> = match mutability {
         ImageTagMutability::Immutable => rewritten.iter().collect(),
-        ImageTagMutability::ImmutableWithExclusion => rewritten.iter().filter(|t| !excluded.iter().any(|f| wildcard_match(f, t))).collect(),
+        ImageTagMutability::ImmutableWithExclusion => rewritten
+            .iter()
+            .filter(|t| !excluded.iter().any(|f| wildcard_match(f, t)))
+            .collect(),
         _ => Vec::new(),
     };
     if blocked.is_empty() {
         return Ok(());
     }
-    let filters: Vec<String> = blocked.iter().map(|t| exclusion_filter(t)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    let filter_args = filters.iter().map(|f| format!("filterType=WILDCARD,filter='{f}'")).collect::<Vec<_>>().join(" ");
+    let filters: Vec<String> = blocked
+        .iter()
+        .map(|t| exclusion_filter(t))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let filter_args = filters
+        .iter()
+        .map(|f| format!("filterType=WILDCARD,filter='{f}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let cache_hint = if blocked.iter().any(|t| t.starts_with(CACHE_TAG_PREFIX)) {
         " or set `cache-repository` to a separate (mutable) repository for the cache,"
     } else {
@@ -293,7 +395,11 @@ fn check_mutability(repo: &str, r: &aws_sdk_ecr::types::Repository, rewritten: &
 
 /// The exclusion filter for a rewritten tag: `cache-*` for cache tags, the tag itself otherwise.
 fn exclusion_filter(tag: &str) -> String {
-    if tag.starts_with(CACHE_TAG_PREFIX) { format!("{CACHE_TAG_PREFIX}*") } else { tag.to_string() }
+    if tag.starts_with(CACHE_TAG_PREFIX) {
+        format!("{CACHE_TAG_PREFIX}*")
+    } else {
+        tag.to_string()
+    }
 }
 
 /// ECR's WILDCARD filter: `*` matches any run of characters, as the
@@ -316,14 +422,25 @@ pub struct ImageDetails {
 }
 
 /// DescribeImages for one image, by digest (`sha256:...`) or tag.
-pub async fn image_details(ecr: &aws_sdk_ecr::Client, repo: &str, digest_or_tag: &str, delay_scale: f64) -> anyhow::Result<ImageDetails> {
+pub async fn image_details(
+    ecr: &aws_sdk_ecr::Client,
+    repo: &str,
+    digest_or_tag: &str,
+    delay_scale: f64,
+) -> anyhow::Result<ImageDetails> {
     let id = image_id(digest_or_tag);
     let resource = format!("image {repo}@{digest_or_tag}");
     let out = retrying("ecr:DescribeImages", &resource, delay_scale, 4, || {
-        ecr.describe_images().repository_name(repo).image_ids(id.clone()).send()
+        ecr.describe_images()
+            .repository_name(repo)
+            .image_ids(id.clone())
+            .send()
     })
     .await?;
-    let d = out.image_details().first().with_context(|| format!("ECR describes no {resource}"))?;
+    let d = out
+        .image_details()
+        .first()
+        .with_context(|| format!("ECR describes no {resource}"))?;
     Ok(ImageDetails {
         digest: d.image_digest().unwrap_or_default().to_string(),
         bytes: d.image_size_in_bytes().and_then(|b| u64::try_from(b).ok()),
@@ -334,7 +451,9 @@ pub async fn image_details(ecr: &aws_sdk_ecr::Client, repo: &str, digest_or_tag:
 
 fn image_id(digest_or_tag: &str) -> ImageIdentifier {
     if digest_or_tag.starts_with("sha256:") {
-        ImageIdentifier::builder().image_digest(digest_or_tag).build()
+        ImageIdentifier::builder()
+            .image_digest(digest_or_tag)
+            .build()
     } else {
         ImageIdentifier::builder().image_tag(digest_or_tag).build()
     }
@@ -385,8 +504,13 @@ pub async fn check_scan(
     cancel: &Cancel,
     actions: &Actions,
 ) -> anyhow::Result<Vec<Finding>> {
-    let threshold = severity_rank(severity)
-        .ok_or_else(|| BadInput::invalid("fail-on-severity", severity, "none | informational | low | medium | high | critical"))?;
+    let threshold = severity_rank(severity).ok_or_else(|| {
+        BadInput::invalid(
+            "fail-on-severity",
+            severity,
+            "none | informational | low | medium | high | critical",
+        )
+    })?;
     let resource = format!("image {repo}@{digest}");
     let deadline = Instant::now() + scaled(SCAN_WAIT_SECONDS, delay_scale);
     let mut started = false;
@@ -409,15 +533,27 @@ pub async fn check_scan(
                         for x in f.findings() {
                             findings.push(Finding {
                                 name: x.name().unwrap_or("unnamed finding").to_string(),
-                                severity: x.severity().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                                severity: x
+                                    .severity()
+                                    .map(|s| s.as_str().to_string())
+                                    .unwrap_or_default(),
                                 package: package_of(x.attributes()),
                                 uri: x.uri().map(str::to_string),
                             });
                         }
                         for x in f.enhanced_findings() {
-                            let package = x.package_vulnerability_details().and_then(|p| p.vulnerable_packages().first()).map(|p| {
-                                format!("{} {}", p.name().unwrap_or_default(), p.version().unwrap_or_default()).trim().to_string()
-                            });
+                            let package = x
+                                .package_vulnerability_details()
+                                .and_then(|p| p.vulnerable_packages().first())
+                                .map(|p| {
+                                    format!(
+                                        "{} {}",
+                                        p.name().unwrap_or_default(),
+                                        p.version().unwrap_or_default()
+                                    )
+                                    .trim()
+                                    .to_string()
+                                });
                             findings.push(Finding {
                                 name: x
                                     .package_vulnerability_details()
@@ -427,7 +563,10 @@ pub async fn check_scan(
                                     .to_string(),
                                 severity: x.severity().unwrap_or_default().to_string(),
                                 package,
-                                uri: x.package_vulnerability_details().and_then(|p| p.source_url()).map(str::to_string),
+                                uri: x
+                                    .package_vulnerability_details()
+                                    .and_then(|p| p.source_url())
+                                    .map(str::to_string),
                             });
                         }
                     }
@@ -441,21 +580,42 @@ pub async fn check_scan(
         };
         match status {
             Ok(Some(ScanStatus::Complete)) => {
-                let at_or_above: Vec<Finding> =
-                    findings.into_iter().filter(|f| severity_rank(&f.severity).is_some_and(|r| r >= threshold)).collect();
+                let at_or_above: Vec<Finding> = findings
+                    .into_iter()
+                    .filter(|f| severity_rank(&f.severity).is_some_and(|r| r >= threshold))
+                    .collect();
                 if at_or_above.is_empty() {
-                    actions.line(&format!("scan of {repo}@{digest}: nothing at or above {severity}"));
+                    actions.line(&format!(
+                        "scan of {repo}@{digest}: nothing at or above {severity}"
+                    ));
                     return Ok(Vec::new());
                 }
-                let list = at_or_above.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n");
+                let list = at_or_above
+                    .iter()
+                    .map(|f| format!("  {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 anyhow::bail!(
                     "the ECR scan of {resource} found {} finding(s) at or above {severity} (fail-on-severity):\n{list}",
                     at_or_above.len()
                 );
             }
-            Ok(Some(ScanStatus::Failed | ScanStatus::UnsupportedImage | ScanStatus::ScanEligibilityExpired)) => {
-                let s = status.ok().flatten().map(|s| s.as_str().to_string()).unwrap_or_default();
-                actions.warning(&format!("ECR could not scan {resource} ({s}); fail-on-severity was not applied"), &Default::default());
+            Ok(Some(
+                ScanStatus::Failed
+                | ScanStatus::UnsupportedImage
+                | ScanStatus::ScanEligibilityExpired,
+            )) => {
+                let s = status
+                    .ok()
+                    .flatten()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default();
+                actions.warning(
+                    &format!(
+                        "ECR could not scan {resource} ({s}); fail-on-severity was not applied"
+                    ),
+                    &Default::default(),
+                );
                 return Ok(Vec::new());
             }
             Ok(_) => {}
@@ -465,7 +625,13 @@ pub async fn check_scan(
                     // Scan-on-push starts on its own; a repository without it needs a start.
                     if !started {
                         started = true;
-                        if let Err(e) = ecr.start_image_scan().repository_name(repo).image_id(image_id(digest)).send().await {
+                        if let Err(e) = ecr
+                            .start_image_scan()
+                            .repository_name(repo)
+                            .image_id(image_id(digest))
+                            .send()
+                            .await
+                        {
                             let f = classify(&e);
                             if f.code.as_deref() != Some("LimitExceededException") {
                                 return Err(f.explain("ecr:StartImageScan", &resource));
@@ -480,10 +646,17 @@ pub async fn check_scan(
             }
         }
         if Instant::now() >= deadline {
-            anyhow::bail!("the ECR scan of {resource} did not complete in {} minutes", SCAN_WAIT_SECONDS / 60.0);
+            anyhow::bail!(
+                "the ECR scan of {resource} did not complete in {} minutes",
+                SCAN_WAIT_SECONDS / 60.0
+            );
         }
         let pause = if throttled > 0 {
-            backoff(throttled, scaled(SCAN_POLL_SECONDS, delay_scale), scaled(60.0, delay_scale))
+            backoff(
+                throttled,
+                scaled(SCAN_POLL_SECONDS, delay_scale),
+                scaled(60.0, delay_scale),
+            )
         } else {
             scaled(SCAN_POLL_SECONDS, delay_scale)
         };
@@ -495,7 +668,13 @@ pub async fn check_scan(
 }
 
 fn package_of(attributes: &[aws_sdk_ecr::types::Attribute]) -> Option<String> {
-    let get = |k: &str| attributes.iter().find(|a| a.key() == k).and_then(|a| a.value()).map(str::to_string);
+    let get = |k: &str| {
+        attributes
+            .iter()
+            .find(|a| a.key() == k)
+            .and_then(|a| a.value())
+            .map(str::to_string)
+    };
     match (get("package_name"), get("package_version")) {
         (Some(n), Some(v)) => Some(format!("{n} {v}")),
         (Some(n), None) => Some(n),
@@ -514,7 +693,10 @@ mod tests {
         assert_eq!(user, "AWS");
         assert_eq!(password.expose_secret(), "123456789012-auth-token");
         assert!(decode_token("not base64 !").is_err());
-        assert_eq!(registry_host("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/"), "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(
+            registry_host("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/"),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        );
     }
 
     #[test]
@@ -526,9 +708,25 @@ mod tests {
             insecure: true,
         };
         let spec = login_command("buildah", &["--tls-verify=false".into()], &auth);
-        assert_eq!(spec.args, ["login", "--tls-verify=false", "--username", "AWS", "--password-stdin", "127.0.0.1:5000"]);
+        assert_eq!(
+            spec.args,
+            [
+                "login",
+                "--tls-verify=false",
+                "--username",
+                "AWS",
+                "--password-stdin",
+                "127.0.0.1:5000"
+            ]
+        );
         assert!(!spec.display().contains("s3cret"));
-        assert_eq!(spec.stdin.as_ref().map(|s| s.expose_secret().to_string()).as_deref(), Some("s3cret-token"));
+        assert_eq!(
+            spec.stdin
+                .as_ref()
+                .map(|s| s.expose_secret().to_string())
+                .as_deref(),
+            Some("s3cret-token")
+        );
     }
 
     #[test]
@@ -547,6 +745,9 @@ mod tests {
         let rules = v["rules"].as_array().unwrap();
         assert_eq!(rules[0]["selection"]["tagStatus"], "untagged");
         assert_eq!(rules[1]["selection"]["tagPrefixList"][0], "cache-");
-        assert_eq!(crate::plan::cache_tag("main"), format!("{CACHE_TAG_PREFIX}main"));
+        assert_eq!(
+            crate::plan::cache_tag("main"),
+            format!("{CACHE_TAG_PREFIX}main")
+        );
     }
 }

@@ -49,19 +49,33 @@ impl BuildRequest<'_> {
     /// Every `image:tag` pushed: the plan's tags and the content tag.
     pub fn refs(&self) -> Vec<String> {
         let image = self.image();
-        self.plan.tags.iter().chain(self.content_tag.iter()).map(|t| format!("{image}:{t}")).collect()
+        self.plan
+            .tags
+            .iter()
+            .chain(self.content_tag.iter())
+            .map(|t| format!("{image}:{t}"))
+            .collect()
     }
 
     /// Cache refs read, in order (branch first, then default branch).
     pub fn cache_from_refs(&self) -> Vec<String> {
-        let Some(cache) = &self.plan.cache else { return Vec::new() };
-        cache.from_tags.iter().map(|t| format!("{}/{}:{t}", self.registry, cache.repository)).collect()
+        let Some(cache) = &self.plan.cache else {
+            return Vec::new();
+        };
+        cache
+            .from_tags
+            .iter()
+            .map(|t| format!("{}/{}:{t}", self.registry, cache.repository))
+            .collect()
     }
 
     /// Cache ref written, if any (never on pull requests).
     pub fn cache_to_ref(&self) -> Option<String> {
         let cache = self.plan.cache.as_ref()?;
-        cache.to_tag.as_ref().map(|t| format!("{}/{}:{t}", self.registry, cache.repository))
+        cache
+            .to_tag
+            .as_ref()
+            .map(|t| format!("{}/{}:{t}", self.registry, cache.repository))
     }
 }
 
@@ -170,8 +184,12 @@ pub async fn build_component(
     opts: &BuildOptions,
 ) -> anyhow::Result<BuildOutput> {
     let started = Instant::now();
-    std::fs::create_dir_all(req.work_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create the build work directory {}: {e}", req.work_dir.display()))?;
+    std::fs::create_dir_all(req.work_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the build work directory {}: {e}",
+            req.work_dir.display()
+        )
+    })?;
     let client = registry::Client::new(auth, opts.delay_scale);
     let repo = req.plan.repository.as_str();
 
@@ -182,11 +200,20 @@ pub async fn build_component(
             Ok(Some(digest)) => {
                 (runner.sink)(
                     Stream::Stdout,
-                    &format!("{}:{content} is already in the registry ({digest}): nothing to build", req.image()),
+                    &format!(
+                        "{}:{content} is already in the registry ({digest}): nothing to build",
+                        req.image()
+                    ),
                 );
                 client.tag(repo, &digest, &req.plan.tags).await?;
                 let size = measure(&client, req, &digest, runner, opts).await?;
-                return Ok(BuildOutput { digest, seconds: started.elapsed().as_secs_f64(), skipped: true, size, ..Default::default() });
+                return Ok(BuildOutput {
+                    digest,
+                    seconds: started.elapsed().as_secs_f64(),
+                    skipped: true,
+                    size,
+                    ..Default::default()
+                });
             }
             Ok(None) => {}
             // Not knowing only costs a build.
@@ -197,7 +224,9 @@ pub async fn build_component(
     let (digest, steps) = match kind {
         BuilderKind::Buildx => docker::build(req, auth, runner, opts).await?,
         BuilderKind::Buildah => buildah::build(req, auth, runner, opts, &client).await?,
-        BuilderKind::Codebuild => anyhow::bail!("CodeBuild builds run through crate::build::codebuild, not build_component"),
+        BuilderKind::Codebuild => anyhow::bail!(
+            "CodeBuild builds run through crate::build::codebuild, not build_component"
+        ),
     };
     let size = if req.plan.push {
         measure(&client, req, &digest, runner, opts).await?
@@ -207,7 +236,10 @@ pub async fn build_component(
         match buildah::local_size(req, opts, runner, &digest).await {
             Ok(size) => Some(size),
             Err(e) => {
-                tracing::warn!("cannot measure the image of component `{}`: {e:#}", req.component);
+                tracing::warn!(
+                    "cannot measure the image of component `{}`: {e:#}",
+                    req.component
+                );
                 None
             }
         }
@@ -246,7 +278,13 @@ async fn measure(
     if let Some(max) = opts.max_image_bytes
         && size.bytes > max
     {
-        return Err(ImageTooLarge { component: req.component.to_string(), size, max_bytes: max, digest: digest.to_string() }.into());
+        return Err(ImageTooLarge {
+            component: req.component.to_string(),
+            size,
+            max_bytes: max,
+            digest: digest.to_string(),
+        }
+        .into());
     }
     Ok(Some(size))
 }
@@ -269,7 +307,11 @@ pub(crate) fn observing_runner<S: Send + 'static>(
     let inner = runner.sink.clone();
     Runner {
         sink: Arc::new(move |stream, line| {
-            let out = observe(&mut state.lock().unwrap_or_else(|e| e.into_inner()), stream, line);
+            let out = observe(
+                &mut state.lock().unwrap_or_else(|e| e.into_inner()),
+                stream,
+                line,
+            );
             for l in out {
                 inner(stream, &l);
             }
@@ -279,7 +321,11 @@ pub(crate) fn observing_runner<S: Send + 'static>(
 }
 
 /// A builder program that cannot be started is something the user fixes.
-pub(crate) async fn require_program(runner: &Runner, spec: &crate::process::CommandSpec, how_to_get: &str) -> anyhow::Result<bool> {
+pub(crate) async fn require_program(
+    runner: &Runner,
+    spec: &crate::process::CommandSpec,
+    how_to_get: &str,
+) -> anyhow::Result<bool> {
     match runner.run(spec).await {
         Ok(done) => Ok(done.success),
         Err(e) => Err(BadInput::other(format!("{e:#}; {how_to_get}")).into()),
@@ -294,7 +340,11 @@ pub async fn probe(docker: &str, buildah: &str, buildx_builder: Option<&str>) ->
         let spec = crate::process::CommandSpec::new(buildah).arg("--version");
         docker::quiet(&spec).await.is_ok_and(|(ok, _, _)| ok)
     });
-    BuilderProbe { docker_buildx: docker.unavailable.is_none(), buildah, docker: Some(docker) }
+    BuilderProbe {
+        docker_buildx: docker.unavailable.is_none(),
+        buildah,
+        docker: Some(docker),
+    }
 }
 
 #[cfg(test)]
@@ -311,7 +361,10 @@ mod tests {
             platforms: vec![],
             repository: "app".into(),
             tags: vec!["sha-1".into()],
-            labels: BTreeMap::from([("org.opencontainers.image.created".to_string(), "2024-01-01T00:00:00Z".to_string())]),
+            labels: BTreeMap::from([(
+                "org.opencontainers.image.created".to_string(),
+                "2024-01-01T00:00:00Z".to_string(),
+            )]),
             cache: None,
             push: true,
             secrets: vec![],
@@ -321,8 +374,15 @@ mod tests {
     #[test]
     fn content_tag_changes_with_every_build_input() {
         let base = content_tag("ctx1", &plan(), b"FROM x");
-        assert!(base.starts_with("content-") && base.len() == "content-".len() + 32, "{base}");
-        assert_eq!(base, content_tag("ctx1", &plan(), b"FROM x"), "deterministic");
+        assert!(
+            base.starts_with("content-") && base.len() == "content-".len() + 32,
+            "{base}"
+        );
+        assert_eq!(
+            base,
+            content_tag("ctx1", &plan(), b"FROM x"),
+            "deterministic"
+        );
         assert_ne!(base, content_tag("ctx2", &plan(), b"FROM x"));
         assert_ne!(base, content_tag("ctx1", &plan(), b"FROM y"));
         let mut p = plan();
@@ -340,9 +400,13 @@ mod tests {
     fn content_tag_ignores_labels_and_tags() {
         // A new commit (new revision label, new tags) with unchanged inputs reuses the image.
         let mut p = plan();
-        p.labels.insert("org.opencontainers.image.revision".into(), "abc".into());
+        p.labels
+            .insert("org.opencontainers.image.revision".into(), "abc".into());
         p.tags = vec!["sha-2".into(), "main".into()];
-        assert_eq!(content_tag("ctx", &plan(), b"F"), content_tag("ctx", &p, b"F"));
+        assert_eq!(
+            content_tag("ctx", &plan(), b"F"),
+            content_tag("ctx", &p, b"F")
+        );
     }
 
     #[test]
@@ -358,11 +422,20 @@ mod tests {
     fn image_too_large_names_the_limit_and_the_largest_layers() {
         let e = ImageTooLarge {
             component: "api".into(),
-            size: ImageSize { bytes: 300_000_000, layers: 2, largest: vec![(250_000_000, "RUN apt-get install build-essential".into())] },
+            size: ImageSize {
+                bytes: 300_000_000,
+                layers: 2,
+                largest: vec![(250_000_000, "RUN apt-get install build-essential".into())],
+            },
             max_bytes: 200_000_000,
             digest: "sha256:x".into(),
         };
         let msg = e.to_string();
-        assert!(msg.contains("300.0 MB") && msg.contains("max-image-mb (200.0 MB)") && msg.contains("RUN apt-get install"), "{msg}");
+        assert!(
+            msg.contains("300.0 MB")
+                && msg.contains("max-image-mb (200.0 MB)")
+                && msg.contains("RUN apt-get install"),
+            "{msg}"
+        );
     }
 }

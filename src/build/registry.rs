@@ -70,10 +70,22 @@ pub struct ImageSize {
 impl ImageSize {
     /// One line per large layer, for logs and the size-limit error.
     pub fn breakdown(&self) -> String {
-        let mut s = format!("{} in {} layers", crate::units::bytes(self.bytes), self.layers);
+        let mut s = format!(
+            "{} in {} layers",
+            crate::units::bytes(self.bytes),
+            self.layers
+        );
         for (bytes, instruction) in &self.largest {
-            let what = if instruction.is_empty() { "(no history)" } else { instruction.as_str() };
-            s.push_str(&format!("\n  {:>10}  {}", crate::units::bytes(*bytes), crate::process::shorten(what, 120)));
+            let what = if instruction.is_empty() {
+                "(no history)"
+            } else {
+                instruction.as_str()
+            };
+            s.push_str(&format!(
+                "\n  {:>10}  {}",
+                crate::units::bytes(*bytes),
+                crate::process::shorten(what, 120)
+            ));
         }
         s
     }
@@ -136,7 +148,10 @@ pub enum ImageShape {
     Single { os: String, architecture: String },
     /// An image index (or Docker manifest list): the platforms it lists,
     /// attestation manifests counted as `unknown/unknown`.
-    Index { media_type: String, platforms: Vec<String> },
+    Index {
+        media_type: String,
+        platforms: Vec<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,7 +223,11 @@ impl Client {
     /// Digest of `repo:tag`, or `None` when the registry has no such tag.
     pub async fn manifest_digest(&self, repo: &str, tag: &str) -> anyhow::Result<Option<String>> {
         let path = format!("/v2/{repo}/manifests/{tag}");
-        let resp = self.send(Method::HEAD, &path, repo, false, |r| r.header(ACCEPT, ACCEPT_ALL)).await?;
+        let resp = self
+            .send(Method::HEAD, &path, repo, false, |r| {
+                r.header(ACCEPT, ACCEPT_ALL)
+            })
+            .await?;
         match resp.status() {
             StatusCode::NOT_FOUND => return Ok(None),
             s if s.is_success() => {
@@ -218,7 +237,11 @@ impl Client {
             }
             // Some registries (and proxies) refuse HEAD: GET answers the same question.
             StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED => {}
-            _ => return Err(self.http_error(resp, &format!("looking up {repo}:{tag}")).await),
+            _ => {
+                return Err(self
+                    .http_error(resp, &format!("looking up {repo}:{tag}"))
+                    .await);
+            }
         }
         match self.get_manifest(repo, tag).await {
             Ok(m) => Ok(Some(m.digest)),
@@ -230,21 +253,44 @@ impl Client {
     /// Fetches a manifest (by tag or digest), verbatim.
     pub async fn get_manifest(&self, repo: &str, reference: &str) -> anyhow::Result<Manifest> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let resp = self.send(Method::GET, &path, repo, false, |r| r.header(ACCEPT, ACCEPT_ALL)).await?;
+        let resp = self
+            .send(Method::GET, &path, repo, false, |r| {
+                r.header(ACCEPT, ACCEPT_ALL)
+            })
+            .await?;
         if resp.status() == StatusCode::NOT_FOUND {
-            return Err(anyhow::Error::new(NotFound(format!("{}/{repo}:{reference}", self.auth.host))));
+            return Err(anyhow::Error::new(NotFound(format!(
+                "{}/{repo}:{reference}",
+                self.auth.host
+            ))));
         }
         if !resp.status().is_success() {
-            return Err(self.http_error(resp, &format!("fetching the manifest of {repo}:{reference}")).await);
+            return Err(self
+                .http_error(
+                    resp,
+                    &format!("fetching the manifest of {repo}:{reference}"),
+                )
+                .await);
         }
         let header_type = header_str(resp.headers(), "content-type");
         let header_digest = header_str(resp.headers(), "docker-content-digest");
-        let bytes = resp.bytes().await.with_context(|| format!("reading the manifest of {repo}:{reference}"))?.to_vec();
-        let body_type = serde_json::from_slice::<ManifestDoc>(&bytes).ok().and_then(|d| d.media_type);
-        let media_type =
-            body_type.or(header_type.filter(|t| t.contains("manifest") || t.contains("index"))).unwrap_or_else(|| OCI_MANIFEST.to_string());
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("reading the manifest of {repo}:{reference}"))?
+            .to_vec();
+        let body_type = serde_json::from_slice::<ManifestDoc>(&bytes)
+            .ok()
+            .and_then(|d| d.media_type);
+        let media_type = body_type
+            .or(header_type.filter(|t| t.contains("manifest") || t.contains("index")))
+            .unwrap_or_else(|| OCI_MANIFEST.to_string());
         let digest = header_digest.unwrap_or_else(|| sha256_digest(&bytes));
-        Ok(Manifest { bytes, media_type, digest })
+        Ok(Manifest {
+            bytes,
+            media_type,
+            digest,
+        })
     }
 
     /// Puts `new_tags` on the manifest `digest` of `repo`: the same manifest
@@ -259,10 +305,16 @@ impl Client {
             let path = format!("/v2/{repo}/manifests/{tag}");
             let body = manifest.bytes.clone();
             let media_type = manifest.media_type.clone();
-            let resp =
-                self.send(Method::PUT, &path, repo, true, move |r| r.header(CONTENT_TYPE, media_type.clone()).body(body.clone())).await?;
+            let resp = self
+                .send(Method::PUT, &path, repo, true, move |r| {
+                    r.header(CONTENT_TYPE, media_type.clone())
+                        .body(body.clone())
+                })
+                .await?;
             if !resp.status().is_success() {
-                return Err(self.http_error(resp, &format!("tagging {repo}@{digest} as {tag}")).await);
+                return Err(self
+                    .http_error(resp, &format!("tagging {repo}@{digest} as {tag}"))
+                    .await);
             }
         }
         Ok(())
@@ -272,53 +324,91 @@ impl Client {
     /// `digest` (for an index: its linux/amd64 image, else the first).
     pub async fn image_size(&self, repo: &str, digest: &str) -> anyhow::Result<ImageSize> {
         let mut manifest = self.get_manifest(repo, digest).await?;
-        let mut doc: ManifestDoc =
-            serde_json::from_slice(&manifest.bytes).with_context(|| format!("the manifest of {repo}@{digest} is not JSON"))?;
-        if manifest.media_type == OCI_INDEX || manifest.media_type == DOCKER_LIST || !doc.manifests.is_empty() {
+        let mut doc: ManifestDoc = serde_json::from_slice(&manifest.bytes)
+            .with_context(|| format!("the manifest of {repo}@{digest} is not JSON"))?;
+        if manifest.media_type == OCI_INDEX
+            || manifest.media_type == DOCKER_LIST
+            || !doc.manifests.is_empty()
+        {
             let images: Vec<&Descriptor> = doc
                 .manifests
                 .iter()
-                .filter(|m| m.annotations.get("vnd.docker.reference.type").is_none_or(|t| t != "attestation-manifest"))
+                .filter(|m| {
+                    m.annotations
+                        .get("vnd.docker.reference.type")
+                        .is_none_or(|t| t != "attestation-manifest")
+                })
                 .filter(|m| m.platform.as_ref().is_none_or(|p| p.os != "unknown"))
                 .collect();
             let pick = images
                 .iter()
-                .find(|m| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == "amd64"))
+                .find(|m| {
+                    m.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+                })
                 .or(images.first())
                 .with_context(|| format!("the index {repo}@{digest} lists no image"))?;
             manifest = self.get_manifest(repo, &pick.digest).await?;
-            doc = serde_json::from_slice(&manifest.bytes).with_context(|| format!("the manifest of {repo}@{} is not JSON", pick.digest))?;
+            doc = serde_json::from_slice(&manifest.bytes)
+                .with_context(|| format!("the manifest of {repo}@{} is not JSON", pick.digest))?;
         }
         let history = match &doc.config {
-            Some(config) => self.config_history(repo, &config.digest).await.unwrap_or_else(|e| {
-                tracing::debug!("no history for {repo}@{digest}: {e:#}");
-                Vec::new()
-            }),
+            Some(config) => self
+                .config_history(repo, &config.digest)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::debug!("no history for {repo}@{digest}: {e:#}");
+                    Vec::new()
+                }),
             None => Vec::new(),
         };
-        Ok(size_of(&doc.layers.iter().map(|l| l.size).collect::<Vec<_>>(), &history))
+        Ok(size_of(
+            &doc.layers.iter().map(|l| l.size).collect::<Vec<_>>(),
+            &history,
+        ))
     }
 
     /// Whether `repo@digest` is a single image and for which platform, read
     /// from its manifest and image config.
     pub async fn image_shape(&self, repo: &str, digest: &str) -> anyhow::Result<ImageShape> {
         let manifest = self.get_manifest(repo, digest).await?;
-        let doc: ManifestDoc =
-            serde_json::from_slice(&manifest.bytes).with_context(|| format!("the manifest of {repo}@{digest} is not JSON"))?;
-        if manifest.media_type == OCI_INDEX || manifest.media_type == DOCKER_LIST || !doc.manifests.is_empty() {
+        let doc: ManifestDoc = serde_json::from_slice(&manifest.bytes)
+            .with_context(|| format!("the manifest of {repo}@{digest} is not JSON"))?;
+        if manifest.media_type == OCI_INDEX
+            || manifest.media_type == DOCKER_LIST
+            || !doc.manifests.is_empty()
+        {
             let platforms = doc
                 .manifests
                 .iter()
-                .map(|m| m.platform.as_ref().map(|p| format!("{}/{}", p.os, p.architecture)).unwrap_or_else(|| "unknown".into()))
+                .map(|m| {
+                    m.platform
+                        .as_ref()
+                        .map(|p| format!("{}/{}", p.os, p.architecture))
+                        .unwrap_or_else(|| "unknown".into())
+                })
                 .collect();
-            return Ok(ImageShape::Index { media_type: manifest.media_type, platforms });
+            return Ok(ImageShape::Index {
+                media_type: manifest.media_type,
+                platforms,
+            });
         }
-        let config = doc.config.with_context(|| format!("the manifest of {repo}@{digest} names no image config"))?;
+        let config = doc
+            .config
+            .with_context(|| format!("the manifest of {repo}@{digest} names no image config"))?;
         let config = self.config_doc(repo, &config.digest).await?;
-        Ok(ImageShape::Single { os: config.os, architecture: config.architecture })
+        Ok(ImageShape::Single {
+            os: config.os,
+            architecture: config.architecture,
+        })
     }
 
-    async fn config_history(&self, repo: &str, config_digest: &str) -> anyhow::Result<Vec<History>> {
+    async fn config_history(
+        &self,
+        repo: &str,
+        config_digest: &str,
+    ) -> anyhow::Result<Vec<History>> {
         Ok(self.config_doc(repo, config_digest).await?.history)
     }
 
@@ -326,7 +416,12 @@ impl Client {
         let path = format!("/v2/{repo}/blobs/{config_digest}");
         let resp = self.send(Method::GET, &path, repo, false, |r| r).await?;
         if !resp.status().is_success() {
-            return Err(self.http_error(resp, &format!("fetching the image config {config_digest} of {repo}")).await);
+            return Err(self
+                .http_error(
+                    resp,
+                    &format!("fetching the image config {config_digest} of {repo}"),
+                )
+                .await);
         }
         let bytes = resp.bytes().await?;
         serde_json::from_slice(&bytes).context("the image config is not JSON")
@@ -343,12 +438,17 @@ impl Client {
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> anyhow::Result<reqwest::Response> {
         let url = format!("{}{path}", self.base);
-        let scope = format!("repository:{repo}:{}", if push { "pull,push" } else { "pull" });
+        let scope = format!(
+            "repository:{repo}:{}",
+            if push { "pull,push" } else { "pull" }
+        );
         let mut challenged = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let req = self.authorize(build(self.http.request(method.clone(), &url)), &scope).await?;
+            let req = self
+                .authorize(build(self.http.request(method.clone(), &url)), &scope)
+                .await?;
             let result = crate::timings::waiting("registry", req.send()).await;
             match result {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !challenged => {
@@ -361,40 +461,70 @@ impl Client {
                     return Err(self
                         .http_error(resp, &format!("{method} {path}"))
                         .await
-                        .context(format!("registry {} refused the credentials for user `{}`", self.auth.host, self.auth.username)));
+                        .context(format!(
+                            "registry {} refused the credentials for user `{}`",
+                            self.auth.host, self.auth.username
+                        )));
                 }
                 Ok(resp) if transient_status(resp.status()) && attempt < ATTEMPTS => {
-                    tracing::debug!("{method} {url}: {} (attempt {attempt}); retrying", resp.status());
+                    tracing::debug!(
+                        "{method} {url}: {} (attempt {attempt}); retrying",
+                        resp.status()
+                    );
                 }
                 Ok(resp) if transient_status(resp.status()) => {
                     let status = resp.status();
                     return Err(self
                         .http_error(resp, &format!("{method} {path}"))
                         .await
-                        .context(format!("registry {} kept failing ({status}) after {ATTEMPTS} attempts", self.auth.host)));
+                        .context(format!(
+                            "registry {} kept failing ({status}) after {ATTEMPTS} attempts",
+                            self.auth.host
+                        )));
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if attempt < ATTEMPTS => {
                     tracing::debug!("{method} {url}: {e} (attempt {attempt}); retrying");
                 }
                 Err(e) => {
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("cannot reach registry {} ({method} {path}) after {ATTEMPTS} attempts", self.auth.host)));
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "cannot reach registry {} ({method} {path}) after {ATTEMPTS} attempts",
+                        self.auth.host
+                    )));
                 }
             }
             crate::timings::sleep("registry", backoff(attempt, self.delay_scale)).await;
         }
     }
 
-    async fn authorize(&self, req: reqwest::RequestBuilder, scope: &str) -> anyhow::Result<reqwest::RequestBuilder> {
-        let scheme = self.scheme.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    async fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+        scope: &str,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
+        let scheme = self
+            .scheme
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         Ok(match scheme {
             Scheme::Unknown => req,
-            Scheme::Basic => req.basic_auth(&self.auth.username, Some(self.auth.password.expose_secret())),
+            Scheme::Basic => req.basic_auth(
+                &self.auth.username,
+                Some(self.auth.password.expose_secret()),
+            ),
             Scheme::Bearer { .. } => {
-                let token = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(scope).cloned();
+                let token = self
+                    .tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(scope)
+                    .cloned();
                 match token {
-                    Some(t) => req.header(reqwest::header::AUTHORIZATION, sensitive(&format!("Bearer {}", t.expose_secret()))?),
+                    Some(t) => req.header(
+                        reqwest::header::AUTHORIZATION,
+                        sensitive(&format!("Bearer {}", t.expose_secret()))?,
+                    ),
                     None => req,
                 }
             }
@@ -404,15 +534,24 @@ impl Client {
     /// Reads a 401's `Www-Authenticate`: Basic, or Bearer with a token
     /// fetched from the realm using our credentials.
     async fn learn_challenge(&self, headers: &HeaderMap, scope: &str) -> anyhow::Result<()> {
-        let challenge = header_str(headers, WWW_AUTHENTICATE.as_str()).unwrap_or_else(|| "Basic".into());
+        let challenge =
+            header_str(headers, WWW_AUTHENTICATE.as_str()).unwrap_or_else(|| "Basic".into());
         let (kind, params) = parse_challenge(&challenge);
         let scheme = if kind.eq_ignore_ascii_case("bearer") {
             let realm = params
                 .iter()
                 .find(|(k, _)| k == "realm")
                 .map(|(_, v)| v.clone())
-                .with_context(|| format!("registry {} sent a Bearer challenge without a realm: {challenge}", self.auth.host))?;
-            let service = params.iter().find(|(k, _)| k == "service").map(|(_, v)| v.clone());
+                .with_context(|| {
+                    format!(
+                        "registry {} sent a Bearer challenge without a realm: {challenge}",
+                        self.auth.host
+                    )
+                })?;
+            let service = params
+                .iter()
+                .find(|(k, _)| k == "service")
+                .map(|(_, v)| v.clone());
             let scheme = Scheme::Bearer { realm, service };
             self.fetch_token(&scheme, scope).await?;
             scheme
@@ -424,7 +563,9 @@ impl Client {
     }
 
     async fn fetch_token(&self, scheme: &Scheme, scope: &str) -> anyhow::Result<()> {
-        let Scheme::Bearer { realm, service } = scheme else { return Ok(()) };
+        let Scheme::Bearer { realm, service } = scheme else {
+            return Ok(());
+        };
         let mut query: Vec<(&str, &str)> = vec![("scope", scope)];
         if let Some(s) = service {
             query.push(("service", s));
@@ -432,28 +573,48 @@ impl Client {
         let mut attempt = 0;
         let resp = loop {
             attempt += 1;
-            let result =
-                self.http.get(realm).query(&query).basic_auth(&self.auth.username, Some(self.auth.password.expose_secret())).send();
+            let result = self
+                .http
+                .get(realm)
+                .query(&query)
+                .basic_auth(
+                    &self.auth.username,
+                    Some(self.auth.password.expose_secret()),
+                )
+                .send();
             let result = crate::timings::waiting("registry", result).await;
             match result {
                 Ok(r) if transient_status(r.status()) && attempt < ATTEMPTS => {}
                 Ok(r) => break r,
                 Err(_) if attempt < ATTEMPTS => {}
-                Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot reach the token service {realm}"))),
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("cannot reach the token service {realm}")));
+                }
             }
             crate::timings::sleep("registry", backoff(attempt, self.delay_scale)).await;
         };
         if !resp.status().is_success() {
-            return Err(self.http_error(resp, &format!("getting a token from {realm} for {scope}")).await);
+            return Err(self
+                .http_error(resp, &format!("getting a token from {realm} for {scope}"))
+                .await);
         }
         #[derive(Deserialize)]
         struct Token {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let t: Token = resp.json().await.with_context(|| format!("the token service {realm} answered something that is not a token"))?;
-        let token = t.token.or(t.access_token).with_context(|| format!("the token service {realm} answered without a token"))?;
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(scope.to_string(), SecretString::from(token));
+        let t: Token = resp.json().await.with_context(|| {
+            format!("the token service {realm} answered something that is not a token")
+        })?;
+        let token = t
+            .token
+            .or(t.access_token)
+            .with_context(|| format!("the token service {realm} answered without a token"))?;
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(scope.to_string(), SecretString::from(token));
         Ok(())
     }
 
@@ -462,11 +623,17 @@ impl Client {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         let hint = match status {
-            StatusCode::FORBIDDEN => "; the credentials lack permission (ECR: ecr:BatchGetImage, ecr:PutImage)",
+            StatusCode::FORBIDDEN => {
+                "; the credentials lack permission (ECR: ecr:BatchGetImage, ecr:PutImage)"
+            }
             StatusCode::UNAUTHORIZED => "; log in again (ECR tokens last 12 hours)",
             _ => "",
         };
-        anyhow::anyhow!("registry {}: {what} answered {status}{hint}: {}", self.auth.host, crate::process::shorten(body.trim(), 500))
+        anyhow::anyhow!(
+            "registry {}: {what} answered {status}{hint}: {}",
+            self.auth.host,
+            crate::process::shorten(body.trim(), 500)
+        )
     }
 }
 
@@ -486,11 +653,15 @@ pub fn backoff(attempt: u32, scale: f64) -> Duration {
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
 }
 
 fn sensitive(value: &str) -> anyhow::Result<HeaderValue> {
-    let mut v = HeaderValue::from_str(value).context("a registry token with characters no header can carry")?;
+    let mut v = HeaderValue::from_str(value)
+        .context("a registry token with characters no header can carry")?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -510,7 +681,12 @@ fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
         while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
             chars.next();
         }
-        let key: String = chars.by_ref().take_while(|c| *c != '=').collect::<String>().trim().to_ascii_lowercase();
+        let key: String = chars
+            .by_ref()
+            .take_while(|c| *c != '=')
+            .collect::<String>()
+            .trim()
+            .to_ascii_lowercase();
         if key.is_empty() {
             break;
         }
@@ -525,7 +701,12 @@ fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
                 }
             }
         } else {
-            value = chars.by_ref().take_while(|c| *c != ',').collect::<String>().trim().to_string();
+            value = chars
+                .by_ref()
+                .take_while(|c| *c != ',')
+                .collect::<String>()
+                .trim()
+                .to_string();
         }
         params.push((key, value));
     }
@@ -539,39 +720,80 @@ fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
 /// without pushing (pull request builds push nothing).
 pub fn oci_layout_size(dir: &std::path::Path) -> anyhow::Result<ImageSize> {
     let blob = |digest: &str| -> anyhow::Result<Vec<u8>> {
-        let hex = digest.strip_prefix("sha256:").with_context(|| format!("unsupported digest {digest} in {}", dir.display()))?;
-        std::fs::read(dir.join("blobs/sha256").join(hex)).with_context(|| format!("reading blob {digest} in {}", dir.display()))
+        let hex = digest
+            .strip_prefix("sha256:")
+            .with_context(|| format!("unsupported digest {digest} in {}", dir.display()))?;
+        std::fs::read(dir.join("blobs/sha256").join(hex))
+            .with_context(|| format!("reading blob {digest} in {}", dir.display()))
     };
-    let index: ManifestDoc =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).with_context(|| format!("reading {}/index.json", dir.display()))?)
-            .with_context(|| format!("{}/index.json is not JSON", dir.display()))?;
-    let first = index.manifests.first().with_context(|| format!("{}/index.json lists no image", dir.display()))?;
-    let manifest: ManifestDoc = serde_json::from_slice(&blob(&first.digest)?).context("the image manifest is not JSON")?;
+    let index: ManifestDoc = serde_json::from_slice(
+        &std::fs::read(dir.join("index.json"))
+            .with_context(|| format!("reading {}/index.json", dir.display()))?,
+    )
+    .with_context(|| format!("{}/index.json is not JSON", dir.display()))?;
+    let first = index
+        .manifests
+        .first()
+        .with_context(|| format!("{}/index.json lists no image", dir.display()))?;
+    let manifest: ManifestDoc =
+        serde_json::from_slice(&blob(&first.digest)?).context("the image manifest is not JSON")?;
     let history = match &manifest.config {
-        Some(c) => serde_json::from_slice::<ConfigDoc>(&blob(&c.digest)?).map(|c| c.history).unwrap_or_default(),
+        Some(c) => serde_json::from_slice::<ConfigDoc>(&blob(&c.digest)?)
+            .map(|c| c.history)
+            .unwrap_or_default(),
         None => Vec::new(),
     };
-    Ok(size_of(&manifest.layers.iter().map(|l| l.size).collect::<Vec<_>>(), &history))
+    Ok(size_of(
+        &manifest.layers.iter().map(|l| l.size).collect::<Vec<_>>(),
+        &history,
+    ))
 }
 
 fn size_of(layer_sizes: &[u64], history: &[History]) -> ImageSize {
-    let makers: Vec<String> =
-        history.iter().filter(|h| !h.empty_layer).map(|h| h.created_by.as_deref().map(clean_instruction).unwrap_or_default()).collect();
+    let makers: Vec<String> = history
+        .iter()
+        .filter(|h| !h.empty_layer)
+        .map(|h| {
+            h.created_by
+                .as_deref()
+                .map(clean_instruction)
+                .unwrap_or_default()
+        })
+        .collect();
     // History and layers disagree in count when the history was squashed or
     // omitted: then only the sizes are reported.
     let aligned = makers.len() == layer_sizes.len();
-    let mut largest: Vec<(u64, String)> =
-        layer_sizes.iter().enumerate().map(|(i, size)| (*size, if aligned { makers[i].clone() } else { String::new() })).collect();
+    let mut largest: Vec<(u64, String)> = layer_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| {
+            (
+                *size,
+                if aligned {
+                    makers[i].clone()
+                } else {
+                    String::new()
+                },
+            )
+        })
+        .collect();
     largest.sort_by_key(|l| std::cmp::Reverse(l.0));
     largest.truncate(LARGEST_LAYERS);
-    ImageSize { bytes: layer_sizes.iter().sum(), layers: layer_sizes.len() as u32, largest }
+    ImageSize {
+        bytes: layer_sizes.iter().sum(),
+        layers: layer_sizes.len() as u32,
+        largest,
+    }
 }
 
 /// `/bin/sh -c #(nop) COPY file:abc in /app` → `COPY file:abc in /app`;
 /// BuildKit's `RUN /bin/sh -c make # buildkit` → `RUN /bin/sh -c make`.
 fn clean_instruction(created_by: &str) -> String {
     let s = created_by.trim();
-    let s = s.strip_prefix("/bin/sh -c #(nop)").map(str::trim).unwrap_or(s);
+    let s = s
+        .strip_prefix("/bin/sh -c #(nop)")
+        .map(str::trim)
+        .unwrap_or(s);
     let s = s.strip_suffix("# buildkit").map(str::trim).unwrap_or(s);
     s.to_string()
 }
@@ -582,8 +804,9 @@ mod tests {
 
     #[test]
     fn bearer_challenges_are_parsed_with_quoted_commas() {
-        let (kind, params) =
-            parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#);
+        let (kind, params) = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#,
+        );
         assert_eq!(kind, "Bearer");
         assert_eq!(
             params,
@@ -599,17 +822,33 @@ mod tests {
     #[test]
     fn sizes_pair_layers_with_the_instructions_that_made_them() {
         let history = vec![
-            History { created_by: Some("/bin/sh -c #(nop) ADD file:0a in / ".into()), empty_layer: false },
-            History { created_by: Some("/bin/sh -c #(nop)  CMD [\"sh\"]".into()), empty_layer: true },
-            History { created_by: Some("RUN /bin/sh -c make # buildkit".into()), empty_layer: false },
-            History { created_by: Some("COPY /out /app # buildkit".into()), empty_layer: false },
+            History {
+                created_by: Some("/bin/sh -c #(nop) ADD file:0a in / ".into()),
+                empty_layer: false,
+            },
+            History {
+                created_by: Some("/bin/sh -c #(nop)  CMD [\"sh\"]".into()),
+                empty_layer: true,
+            },
+            History {
+                created_by: Some("RUN /bin/sh -c make # buildkit".into()),
+                empty_layer: false,
+            },
+            History {
+                created_by: Some("COPY /out /app # buildkit".into()),
+                empty_layer: false,
+            },
         ];
         let size = size_of(&[100, 5000, 20], &history);
         assert_eq!(size.bytes, 5120);
         assert_eq!(size.layers, 3);
         assert_eq!(size.largest[0], (5000, "RUN /bin/sh -c make".to_string()));
         assert_eq!(size.largest[1], (100, "ADD file:0a in /".to_string()));
-        assert!(size.breakdown().contains("RUN /bin/sh -c make"), "{}", size.breakdown());
+        assert!(
+            size.breakdown().contains("RUN /bin/sh -c make"),
+            "{}",
+            size.breakdown()
+        );
     }
 
     #[test]
@@ -620,7 +859,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_scales() {
-        assert!(backoff(1, 1.0) >= Duration::from_millis(375) && backoff(1, 1.0) <= Duration::from_millis(625));
+        assert!(
+            backoff(1, 1.0) >= Duration::from_millis(375)
+                && backoff(1, 1.0) <= Duration::from_millis(625)
+        );
         assert!(backoff(3, 1.0) >= Duration::from_millis(1500));
         assert!(backoff(3, 0.001) < Duration::from_millis(5));
     }
@@ -635,7 +877,12 @@ mod tests {
 
     #[test]
     fn the_password_never_shows_in_debug() {
-        let auth = RegistryAuth { host: "h".into(), username: "AWS".into(), password: SecretString::from("tok3n-value"), insecure: false };
+        let auth = RegistryAuth {
+            host: "h".into(),
+            username: "AWS".into(),
+            password: SecretString::from("tok3n-value"),
+            insecure: false,
+        };
         assert!(!format!("{auth:?}").contains("tok3n"));
         assert!(!format!("{:?}", Client::new(&auth, 1.0)).contains("tok3n"));
     }

@@ -72,7 +72,10 @@ pub fn settle_deadline(cancelled: bool, scale: f64) -> Instant {
 
 /// A pace for the settle wait.
 pub fn settle_pace(base: &Pace, cancelled: bool) -> Pace {
-    Pace { deadline: settle_deadline(cancelled, base.scale), ..*base }
+    Pace {
+        deadline: settle_deadline(cancelled, base.scale),
+        ..*base
+    }
 }
 
 /// Why a wait ended early.
@@ -132,14 +135,26 @@ mod tests {
 
     #[test]
     fn pauses_are_jittered_and_never_above_fifteen_seconds() {
-        let pace = Pace { poll: Duration::from_secs(5), scale: 1.0, deadline: Instant::now() };
+        let pace = Pace {
+            poll: Duration::from_secs(5),
+            scale: 1.0,
+            deadline: Instant::now(),
+        };
         for _ in 0..200 {
             let p = pace.next_pause().as_secs_f64();
             assert!((4.0..=6.0).contains(&p), "{p}");
         }
-        let slow = Pace { poll: Duration::from_secs(60), scale: 1.0, deadline: Instant::now() };
+        let slow = Pace {
+            poll: Duration::from_secs(60),
+            scale: 1.0,
+            deadline: Instant::now(),
+        };
         assert!(slow.next_pause().as_secs_f64() <= 15.0);
-        let scaled = Pace { poll: Duration::from_millis(50), scale: 0.01, deadline: Instant::now() };
+        let scaled = Pace {
+            poll: Duration::from_millis(50),
+            scale: 0.01,
+            deadline: Instant::now(),
+        };
         assert!(scaled.next_pause().as_secs_f64() <= 0.15);
     }
 }

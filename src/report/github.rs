@@ -80,9 +80,18 @@ pub enum GithubError {
     #[error(
         "GitHub refused to {what} (HTTP {status}: {message}); the workflow token lacks permission: add `permissions: {permission}` to the job (with `contents: read`), or pass a token that has it as `github-token`"
     )]
-    Permission { what: String, status: u16, message: String, permission: &'static str },
+    Permission {
+        what: String,
+        status: u16,
+        message: String,
+        permission: &'static str,
+    },
     #[error("GitHub answered HTTP {status} to {what}: {message}")]
-    Http { what: String, status: u16, message: String },
+    Http {
+        what: String,
+        status: u16,
+        message: String,
+    },
     #[error("GitHub could not be reached to {what}: {message}")]
     Transport { what: String, message: String },
     #[error("`GITHUB_REPOSITORY` is `{0}`, not owner/name; GitHub reporting is off")]
@@ -127,7 +136,11 @@ impl GithubClient {
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
             .build()
             .map_err(|e| anyhow::anyhow!("building the GitHub client: {e}"))?;
-        Ok(GithubClient { crab, repo_path: format!("/repos/{owner}/{name}"), delay_scale: 1.0 })
+        Ok(GithubClient {
+            crab,
+            repo_path: format!("/repos/{owner}/{name}"),
+            delay_scale: 1.0,
+        })
     }
 
     /// Same client, pauses between attempts scaled (tests).
@@ -137,7 +150,11 @@ impl GithubClient {
     }
 
     async fn pause(&self, attempt: u32) {
-        crate::timings::sleep("notify", std::time::Duration::from_secs_f64(f64::from(attempt) * self.delay_scale)).await;
+        crate::timings::sleep(
+            "notify",
+            std::time::Duration::from_secs_f64(f64::from(attempt) * self.delay_scale),
+        )
+        .await;
     }
 
     /// A read, retried on 5xx, 429 and transport errors.
@@ -151,7 +168,10 @@ impl GithubClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match crate::timings::waiting("notify", self.crab.get(path, query)).await.map_err(|e| classify(e, what, permission)) {
+            match crate::timings::waiting("notify", self.crab.get(path, query))
+                .await
+                .map_err(|e| classify(e, what, permission))
+            {
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => self.pause(attempt).await,
                 other => return other,
             }
@@ -160,7 +180,10 @@ impl GithubClient {
 
     /// Finds the deployment this run attempt already created for
     /// `sha`+`environment` (a killed run started again), or creates one.
-    pub async fn find_or_create_deployment(&self, d: &NewDeployment<'_>) -> Result<u64, GithubError> {
+    pub async fn find_or_create_deployment(
+        &self,
+        d: &NewDeployment<'_>,
+    ) -> Result<u64, GithubError> {
         if let Some(id) = self.find_deployment(d.sha, d.environment, &d.run).await? {
             tracing::debug!(id, "github: reusing this run attempt's deployment");
             return Ok(id);
@@ -180,10 +203,13 @@ impl GithubClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let sent: Result<Created, _> =
-                crate::timings::waiting("notify", self.crab.post(format!("{}/deployments", self.repo_path), Some(&body)))
-                    .await
-                    .map_err(|e| classify(e, &what, "deployments: write"));
+            let sent: Result<Created, _> = crate::timings::waiting(
+                "notify",
+                self.crab
+                    .post(format!("{}/deployments", self.repo_path), Some(&body)),
+            )
+            .await
+            .map_err(|e| classify(e, &what, "deployments: write"));
             match sent {
                 Ok(created) => return Ok(created.id),
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => {
@@ -191,7 +217,10 @@ impl GithubClient {
                     // its payload names this run attempt.
                     self.pause(attempt).await;
                     if let Ok(Some(id)) = self.find_deployment(d.sha, d.environment, &d.run).await {
-                        tracing::debug!(id, "github: the deployment was created though its answer was lost");
+                        tracing::debug!(
+                            id,
+                            "github: the deployment was created though its answer was lost"
+                        );
                         return Ok(id);
                     }
                 }
@@ -201,17 +230,29 @@ impl GithubClient {
     }
 
     /// The deployment whose payload names this run id and attempt.
-    pub async fn find_deployment(&self, sha: &str, environment: &str, run: &RunId) -> Result<Option<u64>, GithubError> {
+    pub async fn find_deployment(
+        &self,
+        sha: &str,
+        environment: &str,
+        run: &RunId,
+    ) -> Result<Option<u64>, GithubError> {
         let what = format!("list deployments of environment `{environment}`");
         let list: Vec<DeploymentRecord> = self
             .read(
                 &format!("{}/deployments", self.repo_path),
-                Some(&[("sha", sha), ("environment", environment), ("per_page", "100")]),
+                Some(&[
+                    ("sha", sha),
+                    ("environment", environment),
+                    ("per_page", "100"),
+                ]),
                 &what,
                 "deployments: read",
             )
             .await?;
-        Ok(list.into_iter().find(|d| payload_run(&d.payload).as_ref() == Some(run)).map(|d| d.id))
+        Ok(list
+            .into_iter()
+            .find(|d| payload_run(&d.payload).as_ref() == Some(run))
+            .map(|d| d.id))
     }
 
     pub async fn set_status(&self, deployment: u64, status: &NewStatus) -> Result<(), GithubError> {
@@ -222,20 +263,37 @@ impl GithubClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let sent: Result<Value, _> = crate::timings::waiting("notify", self.crab.post(&path, Some(&status)))
-                .await
-                .map_err(|e| classify(e, &what, "deployments: write"));
+            let sent: Result<Value, _> =
+                crate::timings::waiting("notify", self.crab.post(&path, Some(&status)))
+                    .await
+                    .map_err(|e| classify(e, &what, "deployments: write"));
             match sent {
                 Ok(_) => return Ok(()),
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => {
                     // Posted though the answer was lost? The newest status says.
                     self.pause(attempt).await;
-                    let newest: Result<Vec<Value>, _> = self.read(&path, Some(&[("per_page", "1")]), &what, "deployments: read").await;
+                    let newest: Result<Vec<Value>, _> = self
+                        .read(
+                            &path,
+                            Some(&[("per_page", "1")]),
+                            &what,
+                            "deployments: read",
+                        )
+                        .await;
                     let same = |v: &Value| {
-                        v.get("state").and_then(Value::as_str) == serde_json::to_value(status.state).ok().as_ref().and_then(Value::as_str)
-                            && v.get("description").and_then(Value::as_str) == Some(status.description.as_str())
+                        v.get("state").and_then(Value::as_str)
+                            == serde_json::to_value(status.state)
+                                .ok()
+                                .as_ref()
+                                .and_then(Value::as_str)
+                            && v.get("description").and_then(Value::as_str)
+                                == Some(status.description.as_str())
                     };
-                    if newest.ok().and_then(|l| l.into_iter().next()).is_some_and(|v| same(&v)) {
+                    if newest
+                        .ok()
+                        .and_then(|l| l.into_iter().next())
+                        .is_some_and(|v| same(&v))
+                    {
                         return Ok(());
                     }
                 }
@@ -246,7 +304,12 @@ impl GithubClient {
 
     /// Creates or updates our comment on pull request `number`, found by the
     /// hidden `marker` in its body. Returns the comment id.
-    pub async fn upsert_pr_comment(&self, number: u64, marker: &str, body: &str) -> Result<u64, GithubError> {
+    pub async fn upsert_pr_comment(
+        &self,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<u64, GithubError> {
         // Each attempt looks for the comment first, so a POST whose answer
         // was lost is found and updated rather than posted again.
         let mut attempt = 0;
@@ -273,7 +336,10 @@ impl GithubClient {
                 )
                 .await?;
             let n = comments.len();
-            if let Some(c) = comments.into_iter().find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker))) {
+            if let Some(c) = comments
+                .into_iter()
+                .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
+            {
                 break Some(c.id);
             }
             // Bounded: a PR with more than 2000 comments gets a new one.
@@ -284,16 +350,24 @@ impl GithubClient {
         };
         let payload = json!({ "body": body });
         let sent: Result<Created, _> = match existing {
-            Some(id) => {
-                crate::timings::waiting("notify", self.crab.patch(format!("{}/issues/comments/{id}", self.repo_path), Some(&payload)))
-                    .await
-                    .map_err(|e| classify(e, &what, "pull-requests: write"))
-            }
-            None => {
-                crate::timings::waiting("notify", self.crab.post(format!("{}/issues/{number}/comments", self.repo_path), Some(&payload)))
-                    .await
-                    .map_err(|e| classify(e, &what, "pull-requests: write"))
-            }
+            Some(id) => crate::timings::waiting(
+                "notify",
+                self.crab.patch(
+                    format!("{}/issues/comments/{id}", self.repo_path),
+                    Some(&payload),
+                ),
+            )
+            .await
+            .map_err(|e| classify(e, &what, "pull-requests: write")),
+            None => crate::timings::waiting(
+                "notify",
+                self.crab.post(
+                    format!("{}/issues/{number}/comments", self.repo_path),
+                    Some(&payload),
+                ),
+            )
+            .await
+            .map_err(|e| classify(e, &what, "pull-requests: write")),
         };
         sent.map(|c| c.id)
     }
@@ -317,7 +391,10 @@ fn payload_run(payload: &Value) -> Option<RunId> {
         _ => return None,
     };
     let run_attempt = ours.get("run_attempt")?.as_u64()? as u32;
-    Some(RunId { run_id, run_attempt })
+    Some(RunId {
+        run_id,
+        run_attempt,
+    })
 }
 
 fn classify(e: octocrab::Error, what: &str, permission: &'static str) -> GithubError {
@@ -326,22 +403,42 @@ fn classify(e: octocrab::Error, what: &str, permission: &'static str) -> GithubE
             let status = source.status_code.as_u16();
             let message = source.message.clone();
             if status == 403 {
-                GithubError::Permission { what: what.to_string(), status, message, permission }
+                GithubError::Permission {
+                    what: what.to_string(),
+                    status,
+                    message,
+                    permission,
+                }
             } else {
-                GithubError::Http { what: what.to_string(), status, message }
+                GithubError::Http {
+                    what: what.to_string(),
+                    status,
+                    message,
+                }
             }
         }
-        other => GithubError::Transport { what: what.to_string(), message: error_chain(&other) },
+        other => GithubError::Transport {
+            what: what.to_string(),
+            message: error_chain(&other),
+        },
     }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
     // Only the first line: octocrab's errors can carry whole response bodies.
-    crate::error::source_chain(e).lines().next().unwrap_or_default().to_string()
+    crate::error::source_chain(e)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_string() } else { format!("{}…", s.chars().take(max - 1).collect::<String>()) }
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
 }
 
 #[cfg(test)]
@@ -350,10 +447,24 @@ mod tests {
 
     #[test]
     fn finds_the_run_in_object_and_string_payloads() {
-        let want = Some(RunId { run_id: "42".into(), run_attempt: 2 });
-        assert_eq!(payload_run(&json!({"fastdeploy": {"run_id": "42", "run_attempt": 2}})), want);
-        assert_eq!(payload_run(&json!({"fastdeploy": {"run_id": 42, "run_attempt": 2}})), want);
-        assert_eq!(payload_run(&json!("{\"fastdeploy\":{\"run_id\":\"42\",\"run_attempt\":2}}")), want);
+        let want = Some(RunId {
+            run_id: "42".into(),
+            run_attempt: 2,
+        });
+        assert_eq!(
+            payload_run(&json!({"fastdeploy": {"run_id": "42", "run_attempt": 2}})),
+            want
+        );
+        assert_eq!(
+            payload_run(&json!({"fastdeploy": {"run_id": 42, "run_attempt": 2}})),
+            want
+        );
+        assert_eq!(
+            payload_run(&json!(
+                "{\"fastdeploy\":{\"run_id\":\"42\",\"run_attempt\":2}}"
+            )),
+            want
+        );
         assert_eq!(payload_run(&json!({})), None);
         assert_eq!(payload_run(&json!("")), None);
     }

@@ -14,7 +14,9 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::gha::{Actions, Location};
 use crate::outcome::{RunReport, RunResult, Severity, Warning};
 use crate::plan::{GithubPlan, Plan, SlackPlan};
-use crate::report::github::{DeploymentState, GithubClient, GithubError, NewDeployment, NewStatus, RunId};
+use crate::report::github::{
+    DeploymentState, GithubClient, GithubError, NewDeployment, NewStatus, RunId,
+};
 use crate::report::slack::{self, Destination, Posted, Retry, SlackClient, SlackError};
 use crate::report::summary::{self, Baseline};
 use crate::settings::Settings;
@@ -77,24 +79,43 @@ impl<'a> Notifier<'a> {
         if let Some(slack_plan) = &plan.notifications.slack {
             let (dest, on, label) = match slack_plan {
                 SlackPlan::Webhook { on } => {
-                    let url = SecretString::from(settings.raw.get("slack-webhook-url").unwrap_or_default());
-                    (Destination::Webhook { url }, on.clone(), "the Slack webhook".to_string())
+                    let url = SecretString::from(
+                        settings.raw.get("slack-webhook-url").unwrap_or_default(),
+                    );
+                    (
+                        Destination::Webhook { url },
+                        on.clone(),
+                        "the Slack webhook".to_string(),
+                    )
                 }
                 SlackPlan::Bot { channel, on } => {
-                    let token = SecretString::from(settings.raw.get("slack-bot-token").unwrap_or_default());
-                    let dest = Destination::Bot { api_url: settings.slack_api_url.clone(), token, channel: channel.clone() };
+                    let token =
+                        SecretString::from(settings.raw.get("slack-bot-token").unwrap_or_default());
+                    let dest = Destination::Bot {
+                        api_url: settings.slack_api_url.clone(),
+                        token,
+                        channel: channel.clone(),
+                    };
                     (dest, on.clone(), format!("Slack channel {channel}"))
                 }
             };
             let valid = match &dest {
-                Destination::Webhook { url } => url::Url::parse(url.expose_secret()).is_ok_and(|u| matches!(u.scheme(), "http" | "https")),
+                Destination::Webhook { url } => url::Url::parse(url.expose_secret())
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https")),
                 Destination::Bot { .. } => true,
             };
             if !valid {
                 n.warn("Slack", SlackError::InvalidWebhookUrl.to_string());
             } else {
                 match SlackClient::new(Retry::scaled(settings.delay_scale)) {
-                    Ok(client) => n.slack = Some(SlackSetup { client, dest, on, label }),
+                    Ok(client) => {
+                        n.slack = Some(SlackSetup {
+                            client,
+                            dest,
+                            on,
+                            label,
+                        })
+                    }
                     Err(e) => n.warn("Slack", format!("{e:#}; Slack is off for this run")),
                 }
             }
@@ -132,9 +153,14 @@ impl<'a> Notifier<'a> {
             && s.on == SlackOn::Always
             && matches!(s.dest, Destination::Bot { .. })
         {
-            match s.client.send(&s.dest, &slack::deploying_message(plan), None).await {
+            match s
+                .client
+                .send(&s.dest, &slack::deploying_message(plan), None)
+                .await
+            {
                 Ok(posted) => {
-                    self.actions.line(&format!("Slack: posted \"deploying\" to {}", s.label));
+                    self.actions
+                        .line(&format!("Slack: posted \"deploying\" to {}", s.label));
                     self.posted = posted;
                 }
                 Err(e) => {
@@ -148,8 +174,12 @@ impl<'a> Notifier<'a> {
             }
         }
 
-        let Some((client, gh_plan)) = self.github_client() else { return };
-        let (true, Some(environment)) = (gh_plan.deployments, plan.environment()) else { return };
+        let Some((client, gh_plan)) = self.github_client() else {
+            return;
+        };
+        let (true, Some(environment)) = (gh_plan.deployments, plan.environment()) else {
+            return;
+        };
         let Some(run) = run_id(plan) else {
             tracing::debug!("no GITHUB_RUN_ID: no GitHub deployment");
             return;
@@ -158,7 +188,12 @@ impl<'a> Notifier<'a> {
             sha: &plan.context.commit.sha,
             environment,
             run,
-            components: plan.components.iter().filter(|c| c.deploy.is_some()).map(|c| c.name.clone()).collect(),
+            components: plan
+                .components
+                .iter()
+                .filter(|c| c.deploy.is_some())
+                .map(|c| c.name.clone())
+                .collect(),
             description: format!("fastdeploy: {} to {environment}", plan.context.short_sha()),
         };
         let result = match client.find_or_create_deployment(&new).await {
@@ -176,7 +211,9 @@ impl<'a> Notifier<'a> {
         };
         match result {
             Ok(id) => {
-                self.actions.line(&format!("GitHub: deployment {id} to {environment} is in progress"));
+                self.actions.line(&format!(
+                    "GitHub: deployment {id} to {environment} is in progress"
+                ));
                 self.deployment = Some(id);
             }
             Err(e) => self.github_failed(e),
@@ -193,22 +230,34 @@ impl<'a> Notifier<'a> {
                 let msg = slack::result_message(plan, report);
                 match s.client.send(&s.dest, &msg, self.posted.as_ref()).await {
                     Ok(_) => {
-                        let how = if self.posted.is_some() { "updated the message in" } else { "posted the result to" };
+                        let how = if self.posted.is_some() {
+                            "updated the message in"
+                        } else {
+                            "posted the result to"
+                        };
                         self.actions.line(&format!("Slack: {how} {}", s.label));
                     }
                     Err(e) => self.warn("Slack", e.to_string()),
                 }
             } else {
-                tracing::debug!(result = report.result.as_str(), "slack-on filters this result out");
+                tracing::debug!(
+                    result = report.result.as_str(),
+                    "slack-on filters this result out"
+                );
             }
         }
 
-        let Some((client, gh_plan)) = self.github_client() else { return self.warnings.clone() };
+        let Some((client, gh_plan)) = self.github_client() else {
+            return self.warnings.clone();
+        };
         if let Some(id) = self.deployment {
             // A re-run that found its image already serving leaves this
             // commit live: that is a successful deployment of it.
-            let already_serving =
-                report.result == RunResult::Skipped && report.components.iter().any(|c| c.deploy.as_ref().is_some_and(|d| d.unchanged));
+            let already_serving = report.result == RunResult::Skipped
+                && report
+                    .components
+                    .iter()
+                    .any(|c| c.deploy.as_ref().is_some_and(|d| d.unchanged));
             let state = match report.result {
                 RunResult::Success => DeploymentState::Success,
                 RunResult::Skipped if already_serving => DeploymentState::Success,
@@ -228,8 +277,13 @@ impl<'a> Notifier<'a> {
                         None => "rolled back".to_string(),
                     }
                 }
-                _ if already_serving => format!("{} is already serving; nothing to deploy", plan.context.short_sha()),
-                _ => report.failure.clone().unwrap_or_else(|| format!("{} {}", report.result.as_str(), plan.context.short_sha())),
+                _ if already_serving => format!(
+                    "{} is already serving; nothing to deploy",
+                    plan.context.short_sha()
+                ),
+                _ => report.failure.clone().unwrap_or_else(|| {
+                    format!("{} {}", report.result.as_str(), plan.context.short_sha())
+                }),
             };
             let status = NewStatus {
                 state,
@@ -239,13 +293,21 @@ impl<'a> Notifier<'a> {
                 environment_url: gh_plan
                     .environment_url
                     .clone()
-                    .or_else(|| report.components.iter().find_map(|c| c.deploy.as_ref()?.url.clone()))
+                    .or_else(|| {
+                        report
+                            .components
+                            .iter()
+                            .find_map(|c| c.deploy.as_ref()?.url.clone())
+                    })
                     .filter(|_| state == DeploymentState::Success),
                 description,
                 auto_inactive: true,
             };
             match client.set_status(id, &status).await {
-                Ok(()) => self.actions.line(&format!("GitHub: deployment {id} marked {}", json_name(state))),
+                Ok(()) => self.actions.line(&format!(
+                    "GitHub: deployment {id} marked {}",
+                    json_name(state)
+                )),
                 Err(e) => self.github_failed(e),
             }
         }
@@ -253,8 +315,13 @@ impl<'a> Notifier<'a> {
             && let Some(number) = gh_plan.pr_comment
         {
             let body = summary::pr_comment(plan, report, &self.baselines);
-            match client.upsert_pr_comment(number, summary::PR_COMMENT_MARKER, &body).await {
-                Ok(id) => self.actions.line(&format!("GitHub: pull request #{number} comment {id} is up to date")),
+            match client
+                .upsert_pr_comment(number, summary::PR_COMMENT_MARKER, &body)
+                .await
+            {
+                Ok(id) => self.actions.line(&format!(
+                    "GitHub: pull request #{number} comment {id} is up to date"
+                )),
                 Err(e) => self.github_failed(e),
             }
         }
@@ -269,7 +336,10 @@ impl<'a> Notifier<'a> {
             Ok(client) => Some((client.with_delay_scale(gh.delay_scale), gh.plan.clone())),
             Err(e) => {
                 self.github = None;
-                self.warn("GitHub", format!("{e:#}; GitHub reporting is off for this run"));
+                self.warn(
+                    "GitHub",
+                    format!("{e:#}; GitHub reporting is off for this run"),
+                );
                 None
             }
         }
@@ -286,13 +356,29 @@ impl<'a> Notifier<'a> {
     fn warn(&mut self, system: &str, message: String) {
         let message = self.actions.scrub(&message);
         let title = format!("fastdeploy: {system} reporting");
-        self.actions.warning(&message, &Location { title: Some(&title), ..Location::default() });
-        self.warnings.push(Warning { rule: None, severity: Severity::Warning, component: None, file: None, line: None, message });
+        self.actions.warning(
+            &message,
+            &Location {
+                title: Some(&title),
+                ..Location::default()
+            },
+        );
+        self.warnings.push(Warning {
+            rule: None,
+            severity: Severity::Warning,
+            component: None,
+            file: None,
+            line: None,
+            message,
+        });
     }
 }
 
 fn run_id(plan: &Plan) -> Option<RunId> {
-    Some(RunId { run_id: plan.context.run_id.clone()?, run_attempt: plan.context.run_attempt })
+    Some(RunId {
+        run_id: plan.context.run_id.clone()?,
+        run_attempt: plan.context.run_attempt,
+    })
 }
 
 fn json_name(state: DeploymentState) -> &'static str {
@@ -316,11 +402,17 @@ pub struct LogStyle {
 impl LogStyle {
     /// Colour only on a terminal and never with `NO_COLOR` set (https://no-color.org).
     pub fn detect(no_color: bool) -> Self {
-        LogStyle { color: !no_color && std::io::stdout().is_terminal() }
+        LogStyle {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
     }
 
     fn paint(self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 }
 
@@ -333,7 +425,13 @@ pub enum PhaseEnd {
 }
 
 /// `build backend: done in 1m 02s` — the closing line of a phase group.
-pub fn closing_line(style: LogStyle, phase: &str, component: Option<&str>, end: &PhaseEnd, elapsed: Duration) -> String {
+pub fn closing_line(
+    style: LogStyle,
+    phase: &str,
+    component: Option<&str>,
+    end: &PhaseEnd,
+    elapsed: Duration,
+) -> String {
     let name = match component {
         Some(c) => format!("{phase} {c}"),
         None => phase.to_string(),
@@ -341,8 +439,13 @@ pub fn closing_line(style: LogStyle, phase: &str, component: Option<&str>, end: 
     let took = summary::duration_text(elapsed.as_secs_f64());
     match end {
         PhaseEnd::Done => format!("{name}: {} in {took}", style.paint("32", "done")),
-        PhaseEnd::Skipped(why) => format!("{name}: {} ({why}) in {took}", style.paint("33", "skipped")),
-        PhaseEnd::Failed(why) => format!("{name}: {} after {took}: {why}", style.paint("31", "failed")),
+        PhaseEnd::Skipped(why) => {
+            format!("{name}: {} ({why}) in {took}", style.paint("33", "skipped"))
+        }
+        PhaseEnd::Failed(why) => format!(
+            "{name}: {} after {took}: {why}",
+            style.paint("31", "failed")
+        ),
     }
 }
 
@@ -359,7 +462,12 @@ pub struct PhaseLog<'a> {
 }
 
 impl<'a> PhaseLog<'a> {
-    pub fn open(actions: &'a Actions, style: LogStyle, phase: &str, component: Option<&str>) -> Self {
+    pub fn open(
+        actions: &'a Actions,
+        style: LogStyle,
+        phase: &str,
+        component: Option<&str>,
+    ) -> Self {
         let title = match component {
             Some(c) => format!("{phase} {c}"),
             None => phase.to_string(),
@@ -392,7 +500,13 @@ impl<'a> PhaseLog<'a> {
         let elapsed = self.started.elapsed();
         if !self.closed {
             self.closed = true;
-            self.actions.line(&closing_line(self.style, &self.phase, self.component.as_deref(), end, elapsed));
+            self.actions.line(&closing_line(
+                self.style,
+                &self.phase,
+                self.component.as_deref(),
+                end,
+                elapsed,
+            ));
             self.actions.end_group();
         }
         elapsed
@@ -413,13 +527,24 @@ mod tests {
     fn closing_lines_carry_the_duration_and_colour_only_when_asked() {
         let plain = LogStyle { color: false };
         let d = Duration::from_millis(62_400);
-        assert_eq!(closing_line(plain, "build", Some("backend"), &PhaseEnd::Done, d), "build backend: done in 1m 02s");
         assert_eq!(
-            closing_line(plain, "deploy", None, &PhaseEnd::Failed("circuit breaker".into()), Duration::from_secs(5)),
+            closing_line(plain, "build", Some("backend"), &PhaseEnd::Done, d),
+            "build backend: done in 1m 02s"
+        );
+        assert_eq!(
+            closing_line(
+                plain,
+                "deploy",
+                None,
+                &PhaseEnd::Failed("circuit breaker".into()),
+                Duration::from_secs(5)
+            ),
             "deploy: failed after 5.0s: circuit breaker"
         );
         let coloured = closing_line(LogStyle { color: true }, "check", None, &PhaseEnd::Done, d);
         assert!(coloured.contains("\x1b[32mdone\x1b[0m"));
-        assert!(!closing_line(LogStyle::detect(true), "x", None, &PhaseEnd::Done, d).contains('\x1b'));
+        assert!(
+            !closing_line(LogStyle::detect(true), "x", None, &PhaseEnd::Done, d).contains('\x1b')
+        );
     }
 }

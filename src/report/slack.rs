@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use crate::outcome::{RunReport, RunResult};
 use crate::plan::Plan;
-use crate::report::summary::{component_result, duration_text, events_title, icon, phases_text, short_digest, timeline_line};
+use crate::report::summary::{
+    component_result, duration_text, events_title, icon, phases_text, short_digest, timeline_line,
+};
 use crate::settings::SlackOn;
 
 /// Block Kit: a section's text is at most 3000 characters.
@@ -47,7 +49,9 @@ pub fn wanted(on: &SlackOn, result: RunResult) -> bool {
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Cuts already-escaped text to `max` characters, marker included, never
@@ -77,7 +81,11 @@ fn section(text: String) -> Value {
 }
 
 fn fields(items: Vec<String>) -> Value {
-    let items: Vec<Value> = items.into_iter().take(10).map(|t| json!({"type": "mrkdwn", "text": truncate(&t, MAX_FIELD_CHARS)})).collect();
+    let items: Vec<Value> = items
+        .into_iter()
+        .take(10)
+        .map(|t| json!({"type": "mrkdwn", "text": truncate(&t, MAX_FIELD_CHARS)}))
+        .collect();
     json!({"type": "section", "fields": items})
 }
 
@@ -95,13 +103,17 @@ fn limit_blocks(mut blocks: Vec<Value>) -> Vec<Value> {
     if blocks.len() > MAX_BLOCKS {
         let dropped = blocks.len() - (MAX_BLOCKS - 1);
         blocks.truncate(MAX_BLOCKS - 1);
-        blocks.push(context(format!("{TRUNCATED}: {dropped} more blocks not shown; see the job summary")));
+        blocks.push(context(format!(
+            "{TRUNCATED}: {dropped} more blocks not shown; see the job summary"
+        )));
     }
     blocks
 }
 
 fn target_words(plan: &Plan) -> String {
-    plan.environment().map(str::to_string).unwrap_or_else(|| "build only".into())
+    plan.environment()
+        .map(str::to_string)
+        .unwrap_or_else(|| "build only".into())
 }
 
 /// Commit and run fields shared by both messages.
@@ -119,9 +131,16 @@ fn about_fields(plan: &Plan) -> Vec<String> {
     if let Some(author) = &ctx.commit.author {
         commit.push_str(&format!(" — {}", escape(author)));
     }
-    let mut out = vec![format!("*Environment*\n{}", escape(&target_words(plan))), format!("*Commit*\n{commit}")];
+    let mut out = vec![
+        format!("*Environment*\n{}", escape(&target_words(plan))),
+        format!("*Commit*\n{commit}"),
+    ];
     if let Some(url) = ctx.run_url() {
-        let label = format!("{} #{}", ctx.workflow.as_deref().unwrap_or("workflow run"), ctx.run_id.as_deref().unwrap_or_default());
+        let label = format!(
+            "{} #{}",
+            ctx.workflow.as_deref().unwrap_or("workflow run"),
+            ctx.run_id.as_deref().unwrap_or_default()
+        );
         out.push(format!("*Workflow run*\n{}", link(&url, &label)));
     }
     out
@@ -137,8 +156,19 @@ pub fn deploying_message(plan: &Plan) -> Message {
     };
     let mut about = about_fields(plan);
     about.push("*Result*\nin progress".to_string());
-    let blocks = vec![header(&title), fields(about), context(format!("Components: {}", escape(&names.join(", "))))];
-    Message { text: format!("fastdeploy: deploying {} to {}", plan.context.short_sha(), target), blocks: limit_blocks(blocks) }
+    let blocks = vec![
+        header(&title),
+        fields(about),
+        context(format!("Components: {}", escape(&names.join(", ")))),
+    ];
+    Message {
+        text: format!(
+            "fastdeploy: deploying {} to {}",
+            plan.context.short_sha(),
+            target
+        ),
+        blocks: limit_blocks(blocks),
+    }
 }
 
 /// The result message: per component digest, size and durations; on failure
@@ -147,8 +177,12 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
     let target = target_words(plan);
     let title = match (report.result, plan.environment()) {
         (RunResult::Success, Some(env)) => format!("{} Deployed to {env}", icon(report.result)),
-        (RunResult::Failure, Some(env)) => format!("{} Deploy to {env} failed", icon(report.result)),
-        (RunResult::RolledBack, Some(env)) => format!("{} Deploy to {env} rolled back", icon(report.result)),
+        (RunResult::Failure, Some(env)) => {
+            format!("{} Deploy to {env} failed", icon(report.result))
+        }
+        (RunResult::RolledBack, Some(env)) => {
+            format!("{} Deploy to {env} rolled back", icon(report.result))
+        }
         (RunResult::Failure, None) => format!("{} Build failed", icon(report.result)),
         (r, _) => format!("{} fastdeploy: {}", icon(r), r.as_str()),
     };
@@ -174,7 +208,12 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
             facts.push(match t.outcome.as_str() {
                 "succeeded" => "before-deploy exited 0".to_string(),
                 "already-done" => "before-deploy already done".to_string(),
-                _ => format!("before-deploy failed{}", t.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default()),
+                _ => format!(
+                    "before-deploy failed{}",
+                    t.exit_code
+                        .map(|c| format!(" (exit {c})"))
+                        .unwrap_or_default()
+                ),
             });
         }
         if let Some(d) = &c.deploy {
@@ -200,7 +239,14 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
             blocks.push(section(format!("*Why it failed*\n{}", escape(why))));
         }
         for c in report.components.iter().filter(|c| c.result.is_failure()) {
-            let Some(t) = c.deploy.as_ref().and_then(|d| d.before_deploy.as_ref()).filter(|t| t.failure.is_some()) else { continue };
+            let Some(t) = c
+                .deploy
+                .as_ref()
+                .and_then(|d| d.before_deploy.as_ref())
+                .filter(|t| t.failure.is_some())
+            else {
+                continue;
+            };
             if t.last_lines.is_empty() {
                 continue;
             }
@@ -208,28 +254,57 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
             let tail = "```";
             let room = MAX_SECTION_CHARS - head.chars().count() - tail.chars().count() - 2;
             let lines: Vec<&String> = t.last_lines.iter().rev().take(10).rev().collect();
-            let body = lines.iter().map(|l| escape(l).replace("```", "'''")).collect::<Vec<_>>().join("\n");
-            blocks.push(section(format!("{head}\n{}\n{tail}", truncate(&body, room))));
+            let body = lines
+                .iter()
+                .map(|l| escape(l).replace("```", "'''"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            blocks.push(section(format!(
+                "{head}\n{}\n{tail}",
+                truncate(&body, room)
+            )));
         }
         for c in report.components.iter().filter(|c| c.result.is_failure()) {
             let Some(d) = &c.deploy else { continue };
-            let lines: Vec<&String> = d.events.iter().rev().take(5).rev().chain(d.evidence.iter()).collect();
+            let lines: Vec<&String> = d
+                .events
+                .iter()
+                .rev()
+                .take(5)
+                .rev()
+                .chain(d.evidence.iter())
+                .collect();
             if lines.is_empty() {
                 continue;
             }
             let head = format!("*{} of {}*\n```", events_title(&d.target), escape(&c.name));
             let tail = "```";
             let room = MAX_SECTION_CHARS - head.chars().count() - tail.chars().count() - 2;
-            let body = lines.iter().map(|l| escape(l).replace("```", "'''")).collect::<Vec<_>>().join("\n");
-            blocks.push(section(format!("{head}\n{}\n{tail}", truncate(&body, room))));
+            let body = lines
+                .iter()
+                .map(|l| escape(l).replace("```", "'''"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            blocks.push(section(format!(
+                "{head}\n{}\n{tail}",
+                truncate(&body, room)
+            )));
         }
     }
     let phases = phases_text(report);
     if !phases.is_empty() {
         blocks.push(context(format!("Phases: {phases}")));
     }
-    let text = format!("fastdeploy: {} {} at {}", target, report.result.as_str(), plan.context.short_sha());
-    Message { text, blocks: limit_blocks(blocks) }
+    let text = format!(
+        "fastdeploy: {} {} at {}",
+        target,
+        report.result.as_str(),
+        plan.context.short_sha()
+    );
+    Message {
+        text,
+        blocks: limit_blocks(blocks),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -263,8 +338,14 @@ impl Retry {
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub enum Destination {
-    Webhook { url: SecretString },
-    Bot { api_url: String, token: SecretString, channel: String },
+    Webhook {
+        url: SecretString,
+    },
+    Bot {
+        api_url: String,
+        token: SecretString,
+        channel: String,
+    },
 }
 
 /// A message the bot posted: `chat.update` needs the channel id Slack
@@ -283,14 +364,34 @@ pub enum SlackError {
     )]
     InvalidWebhookUrl,
     #[error("Slack rejected the incoming webhook (HTTP {status}: {body}); {fix}")]
-    Webhook { status: u16, body: String, fix: &'static str },
+    Webhook {
+        status: u16,
+        body: String,
+        fix: &'static str,
+    },
     #[error("Slack's {method} answered `{code}`; {fix}")]
-    Api { method: &'static str, code: String, fix: String },
+    Api {
+        method: &'static str,
+        code: String,
+        fix: String,
+    },
     #[error("Slack answered HTTP {status} to {what}: {body}")]
-    Http { what: &'static str, status: u16, body: String },
-    #[error("Slack could not be reached for {what} after {attempts} attempts ({last}); the message was not sent")]
-    GaveUp { what: &'static str, attempts: u32, last: String },
-    #[error("Slack asked to wait {seconds}s before {what}, longer than we wait; the message was not sent")]
+    Http {
+        what: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error(
+        "Slack could not be reached for {what} after {attempts} attempts ({last}); the message was not sent"
+    )]
+    GaveUp {
+        what: &'static str,
+        attempts: u32,
+        last: String,
+    },
+    #[error(
+        "Slack asked to wait {seconds}s before {what}, longer than we wait; the message was not sent"
+    )]
     RetryAfterTooLong { what: &'static str, seconds: u64 },
 }
 
@@ -324,12 +425,27 @@ impl SlackClient {
 
     /// Sends `msg` to `dest`: posts to the webhook, posts as the bot, or
     /// (bot with `update`) replaces the earlier message.
-    pub async fn send(&self, dest: &Destination, msg: &Message, update: Option<&Posted>) -> Result<Option<Posted>, SlackError> {
+    pub async fn send(
+        &self,
+        dest: &Destination,
+        msg: &Message,
+        update: Option<&Posted>,
+    ) -> Result<Option<Posted>, SlackError> {
         match dest {
             Destination::Webhook { url } => self.post_webhook(url, msg).await.map(|()| None),
-            Destination::Bot { api_url, token, channel } => match update {
-                Some(posted) => self.update_message(api_url, token, posted, msg).await.map(|()| Some(posted.clone())),
-                None => self.post_message(api_url, token, channel, msg).await.map(Some),
+            Destination::Bot {
+                api_url,
+                token,
+                channel,
+            } => match update {
+                Some(posted) => self
+                    .update_message(api_url, token, posted, msg)
+                    .await
+                    .map(|()| Some(posted.clone())),
+                None => self
+                    .post_message(api_url, token, channel, msg)
+                    .await
+                    .map(Some),
             },
         }
     }
@@ -340,27 +456,45 @@ impl SlackClient {
             return Err(SlackError::InvalidWebhookUrl);
         }
         let body = json!({"text": msg.text, "blocks": msg.blocks});
-        let (status, text) = self.execute("the webhook post", || self.http.post(url).json(&body)).await?;
+        let (status, text) = self
+            .execute("the webhook post", || self.http.post(url).json(&body))
+            .await?;
         if status.is_success() {
             return Ok(());
         }
         let code = text.trim().to_string();
         let fix = match (status.as_u16(), code.as_str()) {
-            (404, _) | (403, _) | (_, "no_service" | "invalid_token" | "no_team" | "team_disabled") => {
+            (404, _)
+            | (403, _)
+            | (_, "no_service" | "invalid_token" | "no_team" | "team_disabled") => {
                 "the webhook was removed or is wrong: create a new incoming webhook in the Slack app and update the `slack-webhook-url` secret"
             }
             (410, _) | (_, "channel_is_archived" | "channel_not_found") => {
                 "the webhook's channel is archived or gone: create a webhook for a live channel and update `slack-webhook-url`"
             }
-            (400, _) => "Slack refused the message; this is a fastdeploy bug, please report it with the run's log",
+            (400, _) => {
+                "Slack refused the message; this is a fastdeploy bug, please report it with the run's log"
+            }
             _ => "try again later; Slack's status is at https://slack-status.com",
         };
-        Err(SlackError::Webhook { status: status.as_u16(), body: clip(&code), fix })
+        Err(SlackError::Webhook {
+            status: status.as_u16(),
+            body: clip(&code),
+            fix,
+        })
     }
 
-    pub async fn post_message(&self, api_url: &str, token: &SecretString, channel: &str, msg: &Message) -> Result<Posted, SlackError> {
+    pub async fn post_message(
+        &self,
+        api_url: &str,
+        token: &SecretString,
+        channel: &str,
+        msg: &Message,
+    ) -> Result<Posted, SlackError> {
         let body = json!({"channel": channel, "text": msg.text, "blocks": msg.blocks, "unfurl_links": false});
-        let answer = self.call(api_url, "chat.postMessage", token, &body, channel).await?;
+        let answer = self
+            .call(api_url, "chat.postMessage", token, &body, channel)
+            .await?;
         match (answer.channel, answer.ts) {
             (Some(channel), Some(ts)) => Ok(Posted { channel, ts }),
             _ => Err(SlackError::Api {
@@ -371,9 +505,17 @@ impl SlackClient {
         }
     }
 
-    pub async fn update_message(&self, api_url: &str, token: &SecretString, posted: &Posted, msg: &Message) -> Result<(), SlackError> {
+    pub async fn update_message(
+        &self,
+        api_url: &str,
+        token: &SecretString,
+        posted: &Posted,
+        msg: &Message,
+    ) -> Result<(), SlackError> {
         let body = json!({"channel": posted.channel, "ts": posted.ts, "text": msg.text, "blocks": msg.blocks});
-        self.call(api_url, "chat.update", token, &body, &posted.channel).await.map(|_| ())
+        self.call(api_url, "chat.update", token, &body, &posted.channel)
+            .await
+            .map(|_| ())
     }
 
     async fn call(
@@ -387,10 +529,16 @@ impl SlackClient {
         let url = format!("{}/{method}", api_url.trim_end_matches('/'));
         let (status, text) = self
             .execute(method, || {
-                let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-                    .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid"));
+                let mut auth = reqwest::header::HeaderValue::from_str(&format!(
+                    "Bearer {}",
+                    token.expose_secret()
+                ))
+                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid"));
                 auth.set_sensitive(true);
-                self.http.post(&url).header(reqwest::header::AUTHORIZATION, auth).json(body)
+                self.http
+                    .post(&url)
+                    .header(reqwest::header::AUTHORIZATION, auth)
+                    .json(body)
             })
             .await?;
         let answer: Option<ApiAnswer> = serde_json::from_str(&text).ok();
@@ -401,13 +549,21 @@ impl SlackClient {
                 let fix = api_fix(&code, channel);
                 Err(SlackError::Api { method, code, fix })
             }
-            None => Err(SlackError::Http { what: method, status: status.as_u16(), body: clip(&text) }),
+            None => Err(SlackError::Http {
+                what: method,
+                status: status.as_u16(),
+                body: clip(&text),
+            }),
         }
     }
 
     /// Sends with retries: 429 waits Retry-After, 5xx and transport errors
     /// back off; anything else is returned as is.
-    async fn execute(&self, what: &'static str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<(StatusCode, String), SlackError> {
+    async fn execute(
+        &self,
+        what: &'static str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, String), SlackError> {
         let mut last = String::new();
         let mut backoff = self.retry.backoff;
         // A 5xx, or a connection lost after the request went out, may come
@@ -451,7 +607,11 @@ impl SlackClient {
                 Err(e) => {
                     let e = e.without_url();
                     maybe_posted |= !e.is_connect();
-                    last = if e.is_timeout() { "timed out".to_string() } else { error_chain(&e) };
+                    last = if e.is_timeout() {
+                        "timed out".to_string()
+                    } else {
+                        error_chain(&e)
+                    };
                     backoff
                 }
             };
@@ -461,7 +621,11 @@ impl SlackClient {
                 backoff *= 2;
             }
         }
-        Err(SlackError::GaveUp { what, attempts: self.retry.attempts, last })
+        Err(SlackError::GaveUp {
+            what,
+            attempts: self.retry.attempts,
+            last,
+        })
     }
 }
 
@@ -489,7 +653,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn clip(s: &str) -> String {
-    if s.chars().count() > 200 { format!("{}…", s.chars().take(200).collect::<String>()) } else { s.to_string() }
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -508,7 +676,11 @@ mod tests {
         assert!(cut.chars().count() <= MAX_SECTION_CHARS);
         assert!(cut.ends_with(TRUNCATED));
         let body = cut.trim_end_matches(TRUNCATED);
-        assert!(body.ends_with("&amp;") || body.ends_with('x'), "cut inside an entity: {}", &body[body.len() - 10..]);
+        assert!(
+            body.ends_with("&amp;") || body.ends_with('x'),
+            "cut inside an entity: {}",
+            &body[body.len() - 10..]
+        );
         assert_eq!(truncate("short", 10), "short");
     }
 

@@ -26,8 +26,18 @@ pub struct Baseline {
 pub fn render(plan: &Plan, report: &RunReport) -> String {
     let mut s = String::new();
     let ctx = &plan.context;
-    let where_ = report.environment.as_deref().map(|e| format!(" → `{}`", cell(e))).unwrap_or_default();
-    let _ = writeln!(s, "### {} fastdeploy: {}{where_} at `{}`", icon(report.result), report.result.as_str(), ctx.short_sha());
+    let where_ = report
+        .environment
+        .as_deref()
+        .map(|e| format!(" → `{}`", cell(e)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "### {} fastdeploy: {}{where_} at `{}`",
+        icon(report.result),
+        report.result.as_str(),
+        ctx.short_sha()
+    );
     let _ = writeln!(s);
     let mut about = Vec::new();
     if let Some(subject) = &ctx.commit.subject {
@@ -46,7 +56,10 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
         let _ = writeln!(s, "{}\n", about.join(" · "));
     }
 
-    let _ = writeln!(s, "| Component | Context | Build | Cached steps | Image | Digest | Deploy | Result |");
+    let _ = writeln!(
+        s,
+        "| Component | Context | Build | Cached steps | Image | Digest | Deploy | Result |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for c in &report.components {
         let b = &c.build;
@@ -55,15 +68,25 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
             (Some(bytes), None) => crate::units::bytes(bytes),
             _ => "–".into(),
         };
-        let build =
-            if b.skipped { "unchanged, not rebuilt".to_string() } else { b.seconds.map(duration_text).unwrap_or_else(|| "–".into()) };
+        let build = if b.skipped {
+            "unchanged, not rebuilt".to_string()
+        } else {
+            b.seconds.map(duration_text).unwrap_or_else(|| "–".into())
+        };
         let cached = match (b.cached_steps, b.total_steps) {
             (Some(c), Some(t)) => format!("{c}/{t}"),
             (Some(c), None) => c.to_string(),
             _ => "–".into(),
         };
-        let image = b.image_bytes.map(crate::units::bytes).unwrap_or_else(|| "–".into());
-        let digest = b.digest.as_deref().map(|d| format!("`{}`", short_digest(d))).unwrap_or_else(|| "–".into());
+        let image = b
+            .image_bytes
+            .map(crate::units::bytes)
+            .unwrap_or_else(|| "–".into());
+        let digest = b
+            .digest
+            .as_deref()
+            .map(|d| format!("`{}`", short_digest(d)))
+            .unwrap_or_else(|| "–".into());
         let deploy = match &c.deploy {
             Some(d) if d.unchanged => "unchanged".to_string(),
             Some(d) => d.seconds.map(duration_text).unwrap_or_else(|| "–".into()),
@@ -84,14 +107,34 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
         .filter_map(|c| {
             let b = &c.build;
             let image = b.image.as_deref()?;
-            let at = b.digest.as_deref().map(|d| format!("@{}", short_digest(d))).unwrap_or_default();
-            let tags: Vec<String> = b.tags.iter().chain(b.content_tag.iter()).map(|t| format!("`{}`", cell(t))).collect();
+            let at = b
+                .digest
+                .as_deref()
+                .map(|d| format!("@{}", short_digest(d)))
+                .unwrap_or_default();
+            let tags: Vec<String> = b
+                .tags
+                .iter()
+                .chain(b.content_tag.iter())
+                .map(|t| format!("`{}`", cell(t)))
+                .collect();
             let deployed = c
                 .deploy
                 .as_ref()
-                .and_then(|d| Some(format!("; {}: `{}`", d.target.describe(), cell(&revision(d.revision.as_deref()?)))))
+                .and_then(|d| {
+                    Some(format!(
+                        "; {}: `{}`",
+                        d.target.describe(),
+                        cell(&revision(d.revision.as_deref()?))
+                    ))
+                })
                 .unwrap_or_default();
-            Some(format!("- **{}**: `{}{at}` tagged {}{deployed}", cell(&c.name), cell(image), tags.join(", ")))
+            Some(format!(
+                "- **{}**: `{}{at}` tagged {}{deployed}",
+                cell(&c.name),
+                cell(image),
+                tags.join(", ")
+            ))
         })
         .collect();
     if !pushed.is_empty() {
@@ -102,8 +145,17 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
         let _ = writeln!(s, "Phases: {phases}\n");
     }
     for c in &report.components {
-        if let Some(d) = c.deploy.as_ref().filter(|d| d.timeline.is_some() || d.doctor.is_some()) {
-            let _ = writeln!(s, "#### Where the deploy time of {} went ({})\n", cell(&c.name), cell(&d.target.describe()));
+        if let Some(d) = c
+            .deploy
+            .as_ref()
+            .filter(|d| d.timeline.is_some() || d.doctor.is_some())
+        {
+            let _ = writeln!(
+                s,
+                "#### Where the deploy time of {} went ({})\n",
+                cell(&c.name),
+                cell(&d.target.describe())
+            );
             if let Some(t) = &d.timeline {
                 timeline_table(&mut s, &c.build, t);
             }
@@ -115,16 +167,33 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
     if let Some(why) = &report.failure {
         let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
     }
-    let tasks: Vec<(&str, &crate::outcome::TaskReport)> =
-        report.components.iter().filter_map(|c| Some((c.name.as_str(), c.deploy.as_ref()?.before_deploy.as_ref()?))).collect();
+    let tasks: Vec<(&str, &crate::outcome::TaskReport)> = report
+        .components
+        .iter()
+        .filter_map(|c| Some((c.name.as_str(), c.deploy.as_ref()?.before_deploy.as_ref()?)))
+        .collect();
     if !tasks.is_empty() {
         let _ = writeln!(s, "Before the update:\n");
         for (name, t) in &tasks {
-            let _ = writeln!(s, "- `{}` `{}` (container `{}`): {}", cell(name), cell(&t.command), cell(&t.container), task_text(t));
+            let _ = writeln!(
+                s,
+                "- `{}` `{}` (container `{}`): {}",
+                cell(name),
+                cell(&t.command),
+                cell(&t.container),
+                task_text(t)
+            );
         }
         let _ = writeln!(s);
-        for (name, t) in tasks.iter().filter(|(_, t)| t.failure.is_some() && !t.last_lines.is_empty()) {
-            let _ = writeln!(s, "<details><summary>Last lines of before-deploy of {}</summary>\n\n```", cell(name));
+        for (name, t) in tasks
+            .iter()
+            .filter(|(_, t)| t.failure.is_some() && !t.last_lines.is_empty())
+        {
+            let _ = writeln!(
+                s,
+                "<details><summary>Last lines of before-deploy of {}</summary>\n\n```",
+                cell(name)
+            );
             for l in last(&t.last_lines, 20) {
                 let _ = writeln!(s, "{}", l.replace("```", "'''"));
             }
@@ -135,7 +204,12 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
         if let Some(d) = &c.deploy {
             let events = last(&d.events, 5);
             if !events.is_empty() || !d.evidence.is_empty() {
-                let _ = writeln!(s, "<details><summary>{} of {}</summary>\n\n```", events_title(&d.target), cell(&c.name));
+                let _ = writeln!(
+                    s,
+                    "<details><summary>{} of {}</summary>\n\n```",
+                    events_title(&d.target),
+                    cell(&c.name)
+                );
                 for e in events.iter().chain(d.evidence.iter()) {
                     let _ = writeln!(s, "{}", e.replace("```", "'''"));
                 }
@@ -157,13 +231,31 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
 
 /// Renders the pull request comment: sizes per component with the change
 /// against the default branch's last build, then the Dockerfile warnings.
-pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, Baseline>) -> String {
+pub fn pr_comment(
+    plan: &Plan,
+    report: &RunReport,
+    baselines: &BTreeMap<String, Baseline>,
+) -> String {
     let ctx = &plan.context;
     let mut s = String::new();
     let _ = writeln!(s, "{PR_COMMENT_MARKER}");
-    let _ = writeln!(s, "### {} fastdeploy build of `{}`: {}\n", icon(report.result), ctx.short_sha(), report.result.as_str());
-    let base_branch = baselines.values().map(|b| b.branch.as_str()).next().or(ctx.default_branch.as_deref()).unwrap_or("main");
-    let _ = writeln!(s, "| Component | Image size | vs `{base_branch}` | Context size | vs `{base_branch}` | Result |");
+    let _ = writeln!(
+        s,
+        "### {} fastdeploy build of `{}`: {}\n",
+        icon(report.result),
+        ctx.short_sha(),
+        report.result.as_str()
+    );
+    let base_branch = baselines
+        .values()
+        .map(|b| b.branch.as_str())
+        .next()
+        .or(ctx.default_branch.as_deref())
+        .unwrap_or("main");
+    let _ = writeln!(
+        s,
+        "| Component | Image size | vs `{base_branch}` | Context size | vs `{base_branch}` | Result |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|");
     for c in &report.components {
         let base = baselines.get(&c.name);
@@ -171,9 +263,15 @@ pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, 
             s,
             "| {} | {} | {} | {} | {} | {} |",
             cell(&c.name),
-            c.build.image_bytes.map(crate::units::bytes).unwrap_or_else(|| "–".into()),
+            c.build
+                .image_bytes
+                .map(crate::units::bytes)
+                .unwrap_or_else(|| "–".into()),
             change_text(c.build.image_bytes, base.and_then(|b| b.image_bytes)),
-            c.build.context_bytes.map(crate::units::bytes).unwrap_or_else(|| "–".into()),
+            c.build
+                .context_bytes
+                .map(crate::units::bytes)
+                .unwrap_or_else(|| "–".into()),
             change_text(c.build.context_bytes, base.and_then(|b| b.context_bytes)),
             cell(&component_result(c)),
         );
@@ -182,15 +280,26 @@ pub fn pr_comment(plan: &Plan, report: &RunReport, baselines: &BTreeMap<String, 
     if let Some(why) = &report.failure {
         let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
     }
-    if report.warnings.iter().all(|w| w.severity == Severity::Notice) {
+    if report
+        .warnings
+        .iter()
+        .all(|w| w.severity == Severity::Notice)
+    {
         let _ = writeln!(s, "No Dockerfile or context warnings.\n");
     }
     findings_lists(&mut s, &report.warnings);
     let run = match ctx.run_url() {
-        Some(url) => format!("[run {}]({url}), attempt {}", ctx.run_id.as_deref().unwrap_or_default(), ctx.run_attempt),
+        Some(url) => format!(
+            "[run {}]({url}), attempt {}",
+            ctx.run_id.as_deref().unwrap_or_default(),
+            ctx.run_attempt
+        ),
         None => "a local run".to_string(),
     };
-    let _ = writeln!(s, "<sub>Updated on each push by fastdeploy from {run}.</sub>");
+    let _ = writeln!(
+        s,
+        "<sub>Updated on each push by fastdeploy from {run}.</sub>"
+    );
     s
 }
 
@@ -208,31 +317,79 @@ pub fn bar(seconds: f64, longest: f64) -> String {
 /// The timeline in one line (logs, Slack): `register 0.4s · task pull 1m 00s
 /// · ... (rollout estimated 7m 01s)`.
 pub fn timeline_line(t: &crate::outcome::Timeline) -> String {
-    let parts: Vec<String> = t.phases.iter().map(|p| format!("{} {}", p.phase.as_str(), duration_text(p.seconds))).collect();
-    let estimate = t.estimated_rollout.map(|e| format!(" (rollout estimated {})", duration_text(e))).unwrap_or_default();
-    format!("deploy {}: {}{estimate}", duration_text(t.deploy_seconds), parts.join(" · "))
+    let parts: Vec<String> = t
+        .phases
+        .iter()
+        .map(|p| format!("{} {}", p.phase.as_str(), duration_text(p.seconds)))
+        .collect();
+    let estimate = t
+        .estimated_rollout
+        .map(|e| format!(" (rollout estimated {})", duration_text(e)))
+        .unwrap_or_default();
+    format!(
+        "deploy {}: {}{estimate}",
+        duration_text(t.deploy_seconds),
+        parts.join(" · ")
+    )
 }
 
 /// The timeline as a table with bars: the build first (it is not the
 /// deploy's), then the deploy's phases, which add up to its time.
-fn timeline_table(s: &mut String, build: &crate::outcome::BuildReport, t: &crate::outcome::Timeline) {
+fn timeline_table(
+    s: &mut String,
+    build: &crate::outcome::BuildReport,
+    t: &crate::outcome::Timeline,
+) {
     let build_seconds = build.seconds.filter(|_| !build.skipped);
-    let longest = t.phases.iter().map(|p| p.seconds).chain(build_seconds).fold(0.0, f64::max);
+    let longest = t
+        .phases
+        .iter()
+        .map(|p| p.seconds)
+        .chain(build_seconds)
+        .fold(0.0, f64::max);
     let _ = writeln!(s, "| Phase | Time | Estimated | |");
     let _ = writeln!(s, "|---|---|---|---|");
     if build.skipped {
         let _ = writeln!(s, "| build and push | unchanged, not rebuilt | | |");
     } else if let Some(b) = build_seconds {
-        let _ = writeln!(s, "| build and push | {} | | {} |", duration_text(b), bar(b, longest));
+        let _ = writeln!(
+            s,
+            "| build and push | {} | | {} |",
+            duration_text(b),
+            bar(b, longest)
+        );
     }
     for p in &t.phases {
         let estimate = p.estimate.map(duration_text).unwrap_or_default();
-        let _ = writeln!(s, "| {} | {} | {estimate} | {} |", p.phase.as_str(), duration_text(p.seconds), bar(p.seconds, longest));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {estimate} | {} |",
+            p.phase.as_str(),
+            duration_text(p.seconds),
+            bar(p.seconds, longest)
+        );
     }
-    let rollout: f64 = t.phases.iter().filter(|p| p.estimate.is_some()).map(|p| p.seconds).sum();
-    let estimated =
-        t.estimated_rollout.map(|e| format!("rollout {} (measured {})", duration_text(e), duration_text(rollout))).unwrap_or_default();
-    let _ = writeln!(s, "| **deploy** | **{}** | {estimated} | |\n", duration_text(t.deploy_seconds));
+    let rollout: f64 = t
+        .phases
+        .iter()
+        .filter(|p| p.estimate.is_some())
+        .map(|p| p.seconds)
+        .sum();
+    let estimated = t
+        .estimated_rollout
+        .map(|e| {
+            format!(
+                "rollout {} (measured {})",
+                duration_text(e),
+                duration_text(rollout)
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "| **deploy** | **{}** | {estimated} | |\n",
+        duration_text(t.deploy_seconds)
+    );
 }
 
 /// What the deploy-time doctor read before the rollout: its estimate, then
@@ -256,7 +413,10 @@ fn doctor_section(s: &mut String, d: &crate::outcome::DoctorReport, ignored: &[S
         }
     }
     if !d.settings.is_empty() {
-        let _ = writeln!(s, "| | Check | Setting | Value | Costs this deploy | Recommended | Where to change it |");
+        let _ = writeln!(
+            s,
+            "| | Check | Setting | Value | Costs this deploy | Recommended | Where to change it |"
+        );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|");
         for x in &d.settings {
             let check = x.check.as_deref().unwrap_or("");
@@ -273,7 +433,11 @@ fn doctor_section(s: &mut String, d: &crate::outcome::DoctorReport, ignored: &[S
                 cell(check),
                 cell(&x.setting),
                 cell(&x.value),
-                if x.cost_seconds < 0.5 { "none".to_string() } else { duration_text(x.cost_seconds) },
+                if x.cost_seconds < 0.5 {
+                    "none".to_string()
+                } else {
+                    duration_text(x.cost_seconds)
+                },
                 cell(&x.recommended),
                 cell(&x.change)
             );
@@ -290,12 +454,22 @@ fn doctor_section(s: &mut String, d: &crate::outcome::DoctorReport, ignored: &[S
 
 /// A before-deploy task's ending in words.
 pub fn task_text(t: &crate::outcome::TaskReport) -> String {
-    let task = t.task.as_deref().map(|id| format!(" (task {id})")).unwrap_or_default();
-    let took = t.seconds.map(|s| format!(" in {}", duration_text(s))).unwrap_or_default();
+    let task = t
+        .task
+        .as_deref()
+        .map(|id| format!(" (task {id})"))
+        .unwrap_or_default();
+    let took = t
+        .seconds
+        .map(|s| format!(" in {}", duration_text(s)))
+        .unwrap_or_default();
     match t.outcome.as_str() {
         "succeeded" => format!("✅ exited 0{took}{task}"),
         "already-done" => format!("⏭️ already ran on this revision{task}; not run again"),
-        _ => format!("❌ {}{task}; the service was not updated", t.failure.as_deref().unwrap_or("failed")),
+        _ => format!(
+            "❌ {}{task}; the service was not updated",
+            t.failure.as_deref().unwrap_or("failed")
+        ),
     }
 }
 
@@ -312,7 +486,12 @@ pub fn events_title(target: &crate::outcome::TargetRef) -> &'static str {
 /// deploy that did not succeed (the revisions with running tasks).
 pub fn component_result(c: &ComponentReport) -> String {
     let base = format!("{} {}", icon(c.result), c.result.as_str());
-    match c.deploy.as_ref().and_then(|d| d.serving_text()).filter(|_| c.result.is_failure()) {
+    match c
+        .deploy
+        .as_ref()
+        .and_then(|d| d.serving_text())
+        .filter(|_| c.result.is_failure())
+    {
         Some(serving) => format!("{base} (serving {serving})"),
         None => base,
     }
@@ -331,18 +510,29 @@ pub fn icon(result: RunResult) -> &'static str {
 /// `check 1.2s · build 1m 02s · deploy 2m 10s · total 3m 14s`
 pub fn phases_text(report: &RunReport) -> String {
     let p = &report.phases;
-    [("check", p.check), ("build", p.build), ("deploy", p.deploy), ("total", p.total)]
-        .into_iter()
-        .filter_map(|(name, secs)| secs.map(|s| format!("{name} {}", duration_text(s))))
-        .collect::<Vec<_>>()
-        .join(" · ")
+    [
+        ("check", p.check),
+        ("build", p.build),
+        ("deploy", p.deploy),
+        ("total", p.total),
+    ]
+    .into_iter()
+    .filter_map(|(name, secs)| secs.map(|s| format!("{name} {}", duration_text(s))))
+    .collect::<Vec<_>>()
+    .join(" · ")
 }
 
 /// The warnings, then the notices (findings whose fix is a policy choice)
 /// under their own heading, so the ones to act on are not lost among them.
 fn findings_lists(s: &mut String, findings: &[Warning]) {
-    for (severity, heading) in [(Severity::Warning, "Warnings"), (Severity::Notice, "Notices")] {
-        let mut listed = findings.iter().filter(|w| w.severity == severity).peekable();
+    for (severity, heading) in [
+        (Severity::Warning, "Warnings"),
+        (Severity::Notice, "Notices"),
+    ] {
+        let mut listed = findings
+            .iter()
+            .filter(|w| w.severity == severity)
+            .peekable();
         if listed.peek().is_none() {
             continue;
         }
@@ -388,7 +578,11 @@ pub fn duration_text(seconds: f64) -> String {
         return format!("{seconds:.1}s");
     }
     let total = seconds.round() as u64;
-    if total < 3600 { format!("{}m {:02}s", total / 60, total % 60) } else { format!("{}h {:02}m", total / 3600, (total % 3600) / 60) }
+    if total < 3600 {
+        format!("{}m {:02}s", total / 60, total % 60)
+    } else {
+        format!("{}h {:02}m", total / 3600, (total % 3600) / 60)
+    }
 }
 
 /// `sha256:0123456789abcdef...` → `sha256:0123456789ab`.
@@ -414,7 +608,11 @@ pub fn change_text(now: Option<u64>, before: Option<u64>) -> String {
     }
     let sign = if now > before { "+" } else { "−" };
     let diff = now.abs_diff(before);
-    let pct = if before == 0 { String::new() } else { format!(" ({sign}{:.1}%)", diff as f64 * 100.0 / before as f64) };
+    let pct = if before == 0 {
+        String::new()
+    } else {
+        format!(" ({sign}{:.1}%)", diff as f64 * 100.0 / before as f64)
+    };
     format!("{sign}{}{pct}", crate::units::bytes(diff))
 }
 
@@ -425,7 +623,10 @@ fn last(items: &[String], n: usize) -> &[String] {
 /// Makes text safe inside a Markdown table cell (and from being read as
 /// HTML, which GitHub's Markdown would otherwise swallow).
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -442,8 +643,14 @@ mod tests {
 
     #[test]
     fn digests_revisions_and_changes_are_short() {
-        assert_eq!(short_digest("sha256:0123456789abcdef0123"), "sha256:0123456789ab");
-        assert_eq!(revision("arn:aws:ecs:eu-west-1:123456789012:task-definition/backend:42"), "backend:42");
+        assert_eq!(
+            short_digest("sha256:0123456789abcdef0123"),
+            "sha256:0123456789ab"
+        );
+        assert_eq!(
+            revision("arn:aws:ecs:eu-west-1:123456789012:task-definition/backend:42"),
+            "backend:42"
+        );
         assert_eq!(change_text(Some(2000), Some(1000)), "+1.0 kB (+100.0%)");
         assert_eq!(change_text(Some(1000), Some(2000)), "−1.0 kB (−50.0%)");
         assert_eq!(change_text(Some(1), None), "–");
@@ -467,8 +674,14 @@ mod tests {
             message: "m".into(),
         };
         let mut s = String::new();
-        findings_lists(&mut s, &[w("DF004", Severity::Notice), w("DF003", Severity::Warning)]);
-        assert_eq!(s, "#### Warnings\n\n- **DF003** m\n\n#### Notices\n\n- **DF004** m\n\n");
+        findings_lists(
+            &mut s,
+            &[w("DF004", Severity::Notice), w("DF003", Severity::Warning)],
+        );
+        assert_eq!(
+            s,
+            "#### Warnings\n\n- **DF003** m\n\n#### Notices\n\n- **DF004** m\n\n"
+        );
         let mut only_notices = String::new();
         findings_lists(&mut only_notices, &[w("DF004", Severity::Notice)]);
         assert!(!only_notices.contains("Warnings"), "{only_notices}");

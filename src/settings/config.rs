@@ -169,7 +169,11 @@ pub const MB_RANGE: std::ops::RangeInclusive<u64> = 1..=1_000_000;
 impl Defaults {
     /// The same rules the matching inputs follow, naming `defaults.<key>`.
     fn validate(&self) -> Result<(), String> {
-        let bad = |key: &str, value: &str, expected: &str| Err(format!("`defaults.{key}` is {value:?}, but it accepts {expected}"));
+        let bad = |key: &str, value: &str, expected: &str| {
+            Err(format!(
+                "`defaults.{key}` is {value:?}, but it accepts {expected}"
+            ))
+        };
         if let Some(b) = &self.builder
             && !["auto", "buildx", "buildah", "codebuild"].contains(&b.as_str())
         {
@@ -183,14 +187,21 @@ impl Defaults {
         if let Some(r) = &self.registry
             && !is_registry_host(r)
         {
-            return bad("registry", r, "a registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com (no scheme, no path)");
+            return bad(
+                "registry",
+                r,
+                "a registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com (no scheme, no path)",
+            );
         }
         if let Some(r) = &self.aws_region
             && !is_region(r)
         {
             return bad("aws-region", r, "a region name such as eu-west-1");
         }
-        for (key, value) in [("max-context-mb", self.max_context_mb), ("max-image-mb", self.max_image_mb)] {
+        for (key, value) in [
+            ("max-context-mb", self.max_context_mb),
+            ("max-image-mb", self.max_image_mb),
+        ] {
             if let Some(v) = value
                 && !MB_RANGE.contains(&v)
             {
@@ -203,7 +214,10 @@ impl Defaults {
 
 /// `eu-west-1`, `us-gov-west-1`, `cn-north-1`: lower-case words and digits.
 pub fn is_region(r: &str) -> bool {
-    !r.is_empty() && r.split('-').count() >= 3 && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    !r.is_empty()
+        && r.split('-').count() >= 3
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// A host with an optional port; no scheme, no path.
@@ -223,11 +237,15 @@ impl Config {
 
     /// Parses and validates config text; `path` is used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, BadInput> {
-        let err = |message: String| BadInput::Config { path: path.to_path_buf(), message };
+        let err = |message: String| BadInput::Config {
+            path: path.to_path_buf(),
+            message,
+        };
         let config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| err(explain_yaml_error(&e.to_string())))?
+            serde_saphyr::from_str_with_options(text, yaml_options())
+                .map_err(|e| err(explain_yaml_error(&e.to_string())))?
         };
         config.validate().map_err(err)?;
         Ok(config)
@@ -243,20 +261,27 @@ impl Config {
         for (name, c) in &self.components {
             check_name("component", name)?;
             if let Some(repo) = &c.repository {
-                check_repository(repo).map_err(|m| format!("component `{name}`: repository {m}"))?;
+                check_repository(repo)
+                    .map_err(|m| format!("component `{name}`: repository {m}"))?;
             }
-            let function_somewhere =
-                c.function.is_some() || self.environments.values().any(|e| e.overrides.get(name).is_some_and(|o| o.function.is_some()));
+            let function_somewhere = c.function.is_some()
+                || self
+                    .environments
+                    .values()
+                    .any(|e| e.overrides.get(name).is_some_and(|o| o.function.is_some()));
             if c.alias.is_some() && !function_somewhere {
                 return Err(format!(
                     "component `{name}` sets `alias` but no `function`; `alias` names the Lambda alias fastdeploy moves: add `function` or remove `alias`"
                 ));
             }
-            let targets: Vec<String> =
-                [("service", &c.service), ("function", &c.function), ("beanstalk-environment", &c.beanstalk_environment)]
-                    .into_iter()
-                    .filter_map(|(key, v)| v.as_ref().map(|v| format!("`{key}: {v}`")))
-                    .collect();
+            let targets: Vec<String> = [
+                ("service", &c.service),
+                ("function", &c.function),
+                ("beanstalk-environment", &c.beanstalk_environment),
+            ]
+            .into_iter()
+            .filter_map(|(key, v)| v.as_ref().map(|v| format!("`{key}: {v}`")))
+            .collect();
             if let [first, second, ..] = targets.as_slice() {
                 return Err(format!(
                     "component `{name}` names two deploy targets, {first} and {second}; a component deploys to one: keep one, or split it into two components"
@@ -265,32 +290,57 @@ impl Config {
             if let Some(containers) = &c.container
                 && containers.is_empty()
             {
-                return Err(format!("component `{name}`: `container` is an empty list; name at least one container or remove the key"));
+                return Err(format!(
+                    "component `{name}`: `container` is an empty list; name at least one container or remove the key"
+                ));
             }
         }
-        let known = || self.components.keys().cloned().collect::<Vec<_>>().join(", ");
+        let known = || {
+            self.components
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let mut branch_owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (env_name, env) in &self.environments {
             check_name("environment", env_name)?;
             if let Some(r) = &env.aws_region
                 && !is_region(r)
             {
-                return Err(format!("`environments.{env_name}.aws-region` is {r:?}, but it accepts a region name such as eu-west-1"));
+                return Err(format!(
+                    "`environments.{env_name}.aws-region` is {r:?}, but it accepts a region name such as eu-west-1"
+                ));
             }
             for b in &env.branches {
                 if let Some(other) = branch_owner.insert(b, env_name) {
-                    return Err(format!("branch `{b}` maps to both environments `{other}` and `{env_name}`; keep it under one"));
+                    return Err(format!(
+                        "branch `{b}` maps to both environments `{other}` and `{env_name}`; keep it under one"
+                    ));
                 }
             }
             for (c, o) in &env.overrides {
                 let component = self.components.get(c);
-                let service = o.service.as_ref().or(component.and_then(|x| x.service.as_ref()));
-                let function = o.function.as_ref().or(component.and_then(|x| x.function.as_ref()));
-                let beanstalk = o.beanstalk_environment.as_ref().or(component.and_then(|x| x.beanstalk_environment.as_ref()));
-                let targets: Vec<String> = [("service", service), ("function", function), ("Elastic Beanstalk environment", beanstalk)]
-                    .into_iter()
-                    .filter_map(|(kind, v)| v.map(|v| format!("{kind} `{v}`")))
-                    .collect();
+                let service = o
+                    .service
+                    .as_ref()
+                    .or(component.and_then(|x| x.service.as_ref()));
+                let function = o
+                    .function
+                    .as_ref()
+                    .or(component.and_then(|x| x.function.as_ref()));
+                let beanstalk = o
+                    .beanstalk_environment
+                    .as_ref()
+                    .or(component.and_then(|x| x.beanstalk_environment.as_ref()));
+                let targets: Vec<String> = [
+                    ("service", service),
+                    ("function", function),
+                    ("Elastic Beanstalk environment", beanstalk),
+                ]
+                .into_iter()
+                .filter_map(|(kind, v)| v.map(|v| format!("{kind} `{v}`")))
+                .collect();
                 if let [first, second, ..] = targets.as_slice() {
                     return Err(format!(
                         "in environment `{env_name}`, component `{c}` names two deploy targets, {first} and {second}; a component deploys to one"
@@ -311,12 +361,18 @@ impl Config {
 
     /// Environment a pushed branch deploys to, if any.
     pub fn environment_for_branch(&self, branch: &str) -> Option<&str> {
-        self.environments.iter().find(|(_, e)| e.branches.iter().any(|b| glob_match(b, branch))).map(|(n, _)| n.as_str())
+        self.environments
+            .iter()
+            .find(|(_, e)| e.branches.iter().any(|b| glob_match(b, branch)))
+            .map(|(n, _)| n.as_str())
     }
 
     /// Environment a pushed tag deploys to, if any.
     pub fn environment_for_tag(&self, tag: &str) -> Option<&str> {
-        self.environments.iter().find(|(_, e)| e.tags.iter().any(|t| glob_match(t, tag))).map(|(n, _)| n.as_str())
+        self.environments
+            .iter()
+            .find(|(_, e)| e.tags.iter().any(|t| glob_match(t, tag)))
+            .map(|(n, _)| n.as_str())
     }
 }
 
@@ -347,12 +403,16 @@ fn explain_yaml_error(raw: &str) -> String {
     let first = text.lines().next().unwrap_or_default();
     // "line 3 column 5: <message>": keep the location, rewrite the message
     // (it is repeated under the snippet, so it is replaced everywhere).
-    let message = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+    let message = match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
         Some((_, m)) => m,
         None => first,
     };
     let fixed = if message.contains("Documents {") || message.contains("from_str_multiple") {
-        "the file holds more than one YAML document (a `---` separator); keep one document".to_string()
+        "the file holds more than one YAML document (a `---` separator); keep one document"
+            .to_string()
     } else if let Some(key) = message.strip_prefix("duplicate mapping key: ") {
         let key = key.split(',').next().unwrap_or_default();
         format!("the key `{key}` appears twice in the same mapping; remove one")
@@ -365,25 +425,37 @@ fn explain_yaml_error(raw: &str) -> String {
     } else {
         return text.to_string();
     };
-    if message.is_empty() { fixed } else { text.replace(message, &fixed) }
+    if message.is_empty() {
+        fixed
+    } else {
+        text.replace(message, &fixed)
+    }
 }
 
 /// Names of components and environments: used in tags, log groups and ids.
 fn check_name(kind: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
-        Err(format!("{kind} name `{name}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"))
+        Err(format!(
+            "{kind} name `{name}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"
+        ))
     }
 }
 
 /// ECR's repository name rule: `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2-256 chars.
 pub fn check_repository(repo: &str) -> Result<(), String> {
-    let re = regex::Regex::new(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$").expect("static regex");
+    let re = regex::Regex::new(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+        .expect("static regex");
     if repo.len() < 2 || repo.len() > 256 || !re.is_match(repo) {
         return Err(format!(
             "`{repo}` is not a valid ECR repository name: use 2-256 lowercase letters, digits and `._-/`, with no separator at either end"
@@ -457,16 +529,23 @@ mod tests {
     #[test]
     fn unknown_key_is_an_error_with_line_and_column() {
         let text = "components:\n  backend:\n    contxt: backend\n";
-        let err = Config::parse(text, Path::new("fastdeploy.yml")).unwrap_err().to_string();
+        let err = Config::parse(text, Path::new("fastdeploy.yml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("fastdeploy.yml"), "{err}");
         assert!(err.contains("contxt"), "{err}");
-        assert!(err.contains("line 3") || err.contains("3:5"), "names the line: {err}");
+        assert!(
+            err.contains("line 3") || err.contains("3:5"),
+            "names the line: {err}"
+        );
     }
 
     #[test]
     fn environment_naming_a_missing_component_is_rejected() {
         let text = "components:\n  backend: {}\nenvironments:\n  production:\n    branches: [main]\n    components: [frontend]\n";
-        let err = Config::parse(text, Path::new("f.yml")).unwrap_err().to_string();
+        let err = Config::parse(text, Path::new("f.yml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("frontend") && err.contains("backend"), "{err}");
     }
 

@@ -35,8 +35,12 @@ pub struct GithubEnv {
 
 impl GithubEnv {
     pub fn from_map(env: &BTreeMap<String, String>) -> Result<Self, BadInput> {
-        envy::from_iter(env.iter().filter(|(k, v)| k.starts_with("GITHUB_") && !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())))
-            .map_err(|e| BadInput::other(format!("reading the GITHUB_* variables: {e}")))
+        envy::from_iter(
+            env.iter()
+                .filter(|(k, v)| k.starts_with("GITHUB_") && !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone())),
+        )
+        .map_err(|e| BadInput::other(format!("reading the GITHUB_* variables: {e}")))
     }
 }
 
@@ -85,35 +89,75 @@ impl RunContext {
 
     /// Link to the workflow run, when inside Actions.
     pub fn run_url(&self) -> Option<String> {
-        Some(format!("{}/{}/actions/runs/{}", self.server_url, self.repository.as_ref()?, self.run_id.as_ref()?))
+        Some(format!(
+            "{}/{}/actions/runs/{}",
+            self.server_url,
+            self.repository.as_ref()?,
+            self.run_id.as_ref()?
+        ))
     }
 
     /// Link to the commit.
     pub fn commit_url(&self) -> Option<String> {
-        Some(format!("{}/{}/commit/{}", self.server_url, self.repository.as_ref()?, self.commit.sha))
+        Some(format!(
+            "{}/{}/commit/{}",
+            self.server_url,
+            self.repository.as_ref()?,
+            self.commit.sha
+        ))
     }
 
     /// Reads the context from the variables and the event file.
     pub fn from_env(env: &BTreeMap<String, String>, cwd: &Path) -> Result<Self, BadInput> {
         let gh = GithubEnv::from_map(env)?;
         let in_actions = gh.github_actions.as_deref() == Some("true");
-        let workspace = gh.github_workspace.clone().unwrap_or_else(|| cwd.to_path_buf());
+        let workspace = gh
+            .github_workspace
+            .clone()
+            .unwrap_or_else(|| cwd.to_path_buf());
         let payload = match &gh.github_event_path {
             Some(path) if gh.github_event_name.is_some() => Some(read_event(path)?),
             _ => None,
         };
-        let event = gh.github_event_name.clone().unwrap_or_else(|| "local".to_string());
+        let event = gh
+            .github_event_name
+            .clone()
+            .unwrap_or_else(|| "local".to_string());
         let payload = payload.unwrap_or(serde_json::Value::Null);
 
-        let local = if gh.github_sha.is_none() { LocalGit::read(&workspace) } else { LocalGit::default() };
-        let git_ref = gh.github_ref.clone().or_else(|| local.branch.as_ref().map(|b| format!("refs/heads/{b}")));
-        let mut branch = git_ref.as_deref().and_then(|r| r.strip_prefix("refs/heads/")).map(str::to_string);
-        let tag = git_ref.as_deref().and_then(|r| r.strip_prefix("refs/tags/")).map(str::to_string);
+        let local = if gh.github_sha.is_none() {
+            LocalGit::read(&workspace)
+        } else {
+            LocalGit::default()
+        };
+        let git_ref = gh
+            .github_ref
+            .clone()
+            .or_else(|| local.branch.as_ref().map(|b| format!("refs/heads/{b}")));
+        let mut branch = git_ref
+            .as_deref()
+            .and_then(|r| r.strip_prefix("refs/heads/"))
+            .map(str::to_string);
+        let tag = git_ref
+            .as_deref()
+            .and_then(|r| r.strip_prefix("refs/tags/"))
+            .map(str::to_string);
 
-        let str_at = |ptr: &str| payload.pointer(ptr).and_then(|v| v.as_str()).map(str::to_string);
-        let mut sha = gh.github_sha.clone().or(local.sha.clone()).unwrap_or_default();
-        let mut subject = str_at("/head_commit/message").map(|m| m.lines().next().unwrap_or_default().to_string());
-        let mut author = str_at("/head_commit/author/name").or_else(|| str_at("/head_commit/author/username"));
+        let str_at = |ptr: &str| {
+            payload
+                .pointer(ptr)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let mut sha = gh
+            .github_sha
+            .clone()
+            .or(local.sha.clone())
+            .unwrap_or_default();
+        let mut subject = str_at("/head_commit/message")
+            .map(|m| m.lines().next().unwrap_or_default().to_string());
+        let mut author =
+            str_at("/head_commit/author/name").or_else(|| str_at("/head_commit/author/username"));
         let mut pull_request = None;
 
         let event_path = gh.github_event_path.clone().unwrap_or_default();
@@ -124,7 +168,9 @@ impl RunContext {
                 Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
                 Some(other) => Err(BadInput::Event {
                     path: event_path.clone(),
-                    message: format!("`{what}` is {other}, not a string; is this the runner's event file?"),
+                    message: format!(
+                        "`{what}` is {other}, not a string; is this the runner's event file?"
+                    ),
                 }),
             }
         };
@@ -135,7 +181,9 @@ impl RunContext {
             })?;
             sha = head;
             branch = str_at("/pull_request/head/ref").or(gh.github_head_ref.clone());
-            pull_request = payload.pointer("/pull_request/number").and_then(|v| v.as_u64());
+            pull_request = payload
+                .pointer("/pull_request/number")
+                .and_then(|v| v.as_u64());
             subject = str_at("/pull_request/title");
             author = str_at("/pull_request/user/login");
         }
@@ -145,7 +193,9 @@ impl RunContext {
             ));
         }
         if !sha.chars().all(|c| c.is_ascii_hexdigit()) || sha.len() < 7 {
-            return Err(BadInput::other(format!("commit `{sha}` is not a git SHA; check GITHUB_SHA or the event file")));
+            return Err(BadInput::other(format!(
+                "commit `{sha}` is not a git SHA; check GITHUB_SHA or the event file"
+            )));
         }
         if subject.is_none() && !in_actions {
             subject = local.subject.clone();
@@ -157,20 +207,38 @@ impl RunContext {
         } else {
             None
         };
-        let run_attempt = gh.github_run_attempt.as_deref().and_then(|a| a.parse().ok()).unwrap_or(1);
+        let run_attempt = gh
+            .github_run_attempt
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1);
 
         Ok(RunContext {
             event,
             git_ref,
             branch,
             tag,
-            commit: Commit { sha: sha.to_ascii_lowercase(), subject, author },
+            commit: Commit {
+                sha: sha.to_ascii_lowercase(),
+                subject,
+                author,
+            },
             pull_request,
             dispatch_environment,
             default_branch: str_at("/repository/default_branch"),
             repository: gh.github_repository.clone(),
-            server_url: gh.github_server_url.clone().unwrap_or_else(|| "https://github.com".into()).trim_end_matches('/').to_string(),
-            api_url: gh.github_api_url.clone().unwrap_or_else(|| "https://api.github.com".into()).trim_end_matches('/').to_string(),
+            server_url: gh
+                .github_server_url
+                .clone()
+                .unwrap_or_else(|| "https://github.com".into())
+                .trim_end_matches('/')
+                .to_string(),
+            api_url: gh
+                .github_api_url
+                .clone()
+                .unwrap_or_else(|| "https://api.github.com".into())
+                .trim_end_matches('/')
+                .to_string(),
             run_id: gh.github_run_id.clone(),
             run_attempt,
             workflow: gh.github_workflow.clone(),
@@ -188,14 +256,21 @@ impl RunContext {
 fn read_event(path: &Path) -> Result<serde_json::Value, BadInput> {
     let text = std::fs::read_to_string(path).map_err(|e| BadInput::Event {
         path: path.to_path_buf(),
-        message: format!("cannot be read ({e}); GITHUB_EVENT_PATH must name the runner's event file"),
+        message: format!(
+            "cannot be read ({e}); GITHUB_EVENT_PATH must name the runner's event file"
+        ),
     })?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| BadInput::Event {
         path: path.to_path_buf(),
-        message: format!("is not valid JSON ({e}); GITHUB_EVENT_PATH must name the runner's event file"),
+        message: format!(
+            "is not valid JSON ({e}); GITHUB_EVENT_PATH must name the runner's event file"
+        ),
     })?;
     if !value.is_object() {
-        return Err(BadInput::Event { path: path.to_path_buf(), message: "is not a JSON object".into() });
+        return Err(BadInput::Event {
+            path: path.to_path_buf(),
+            message: "is not a JSON object".into(),
+        });
     }
     Ok(value)
 }
@@ -267,7 +342,11 @@ pub const DEFAULT_BRANCH_MAP: &[(&str, &str)] = &[("main", "production"), ("deve
 /// Decides the environment: the `environment` input first, then the
 /// `workflow_dispatch` input, then the branch (or tag) map. Pull requests
 /// build only, for their head commit, and push nothing.
-pub fn resolve_target(ctx: &RunContext, config: Option<&Config>, explicit: Option<&str>) -> Result<Target, BadInput> {
+pub fn resolve_target(
+    ctx: &RunContext,
+    config: Option<&Config>,
+    explicit: Option<&str>,
+) -> Result<Target, BadInput> {
     let has_envs = config.is_some_and(|c| !c.environments.is_empty());
     let check = |name: &str, source: &str| -> Result<String, BadInput> {
         if let Some(c) = config.filter(|_| has_envs)
@@ -277,7 +356,11 @@ pub fn resolve_target(ctx: &RunContext, config: Option<&Config>, explicit: Optio
                 name: name.to_string(),
                 known: format!(
                     "{source}, but the config defines: {}; add it under `environments` or pick one of those",
-                    c.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+                    c.environments
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
@@ -290,7 +373,9 @@ pub fn resolve_target(ctx: &RunContext, config: Option<&Config>, explicit: Optio
             push: false,
             reason: format!(
                 "pull request #{}: build only, for head commit {}",
-                ctx.pull_request.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+                ctx.pull_request
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "?".into()),
                 ctx.short_sha()
             ),
         });
@@ -310,23 +395,40 @@ pub fn resolve_target(ctx: &RunContext, config: Option<&Config>, explicit: Optio
     if let Some(branch) = &ctx.branch {
         let mapped = match config.filter(|_| has_envs) {
             Some(c) => c.environment_for_branch(branch).map(str::to_string),
-            None => DEFAULT_BRANCH_MAP.iter().find(|(b, _)| b == branch).map(|(_, e)| e.to_string()),
+            None => DEFAULT_BRANCH_MAP
+                .iter()
+                .find(|(b, _)| b == branch)
+                .map(|(_, e)| e.to_string()),
         };
         return Ok(match mapped {
-            Some(environment) => Target::Deploy { reason: format!("branch `{branch}` maps to `{environment}`"), environment },
-            None => Target::BuildOnly { push: true, reason: format!("branch `{branch}` maps to no environment: build and push only") },
+            Some(environment) => Target::Deploy {
+                reason: format!("branch `{branch}` maps to `{environment}`"),
+                environment,
+            },
+            None => Target::BuildOnly {
+                push: true,
+                reason: format!("branch `{branch}` maps to no environment: build and push only"),
+            },
         });
     }
     if let Some(tag) = &ctx.tag {
         return Ok(match config.and_then(|c| c.environment_for_tag(tag)) {
-            Some(environment) => {
-                Target::Deploy { reason: format!("tag `{tag}` maps to `{environment}`"), environment: environment.to_string() }
-            }
-            None => Target::BuildOnly { push: true, reason: format!("tag `{tag}` maps to no environment: build and push only") },
+            Some(environment) => Target::Deploy {
+                reason: format!("tag `{tag}` maps to `{environment}`"),
+                environment: environment.to_string(),
+            },
+            None => Target::BuildOnly {
+                push: true,
+                reason: format!("tag `{tag}` maps to no environment: build and push only"),
+            },
         });
     }
     Ok(Target::BuildOnly {
         push: true,
-        reason: format!("{} event on {}: build and push only", ctx.event, ctx.git_ref.as_deref().unwrap_or("no ref")),
+        reason: format!(
+            "{} event on {}: build and push only",
+            ctx.event,
+            ctx.git_ref.as_deref().unwrap_or("no ref")
+        ),
     })
 }

@@ -27,24 +27,62 @@ pub struct InputSpec {
 }
 
 const fn input(name: &'static str, description: &'static str) -> InputSpec {
-    InputSpec { name, description, default: None, default_in_action: false, secret: false }
+    InputSpec {
+        name,
+        description,
+        default: None,
+        default_in_action: false,
+        secret: false,
+    }
 }
-const fn with_default(name: &'static str, default: &'static str, description: &'static str) -> InputSpec {
-    InputSpec { name, description, default: Some(default), default_in_action: true, secret: false }
+const fn with_default(
+    name: &'static str,
+    default: &'static str,
+    description: &'static str,
+) -> InputSpec {
+    InputSpec {
+        name,
+        description,
+        default: Some(default),
+        default_in_action: true,
+        secret: false,
+    }
 }
 /// An input the config can also set: its default applies after the config's
 /// value, so `action.yml` does not declare it.
-const fn config_default(name: &'static str, default: &'static str, description: &'static str) -> InputSpec {
-    InputSpec { name, description, default: Some(default), default_in_action: false, secret: false }
+const fn config_default(
+    name: &'static str,
+    default: &'static str,
+    description: &'static str,
+) -> InputSpec {
+    InputSpec {
+        name,
+        description,
+        default: Some(default),
+        default_in_action: false,
+        secret: false,
+    }
 }
 const fn secret(name: &'static str, description: &'static str) -> InputSpec {
-    InputSpec { name, description, default: None, default_in_action: false, secret: true }
+    InputSpec {
+        name,
+        description,
+        default: None,
+        default_in_action: false,
+        secret: true,
+    }
 }
 
 /// Every input, in the order `action.yml` lists them.
 pub const INPUTS: &[InputSpec] = &[
-    input("config", "Path of the fastdeploy config file. Default: fastdeploy.yml when it exists; single-component use needs none."),
-    input("components", "Components to build and deploy (comma or newline separated). Default: all in the config."),
+    input(
+        "config",
+        "Path of the fastdeploy config file. Default: fastdeploy.yml when it exists; single-component use needs none.",
+    ),
+    input(
+        "components",
+        "Components to build and deploy (comma or newline separated). Default: all in the config.",
+    ),
     input(
         "environment",
         "Environment to deploy to. Default: from the workflow_dispatch input, then the branch map (main: production, develop: staging).",
@@ -54,7 +92,10 @@ pub const INPUTS: &[InputSpec] = &[
         "auto",
         "auto | buildx | buildah | codebuild. auto picks buildx when a docker daemon answers, else buildah, else CodeBuild when a project is set.",
     ),
-    input("buildx-builder", "Name of an existing buildx builder (e.g. a remote BuildKit fleet) to build on instead of choosing one."),
+    input(
+        "buildx-builder",
+        "Name of an existing buildx builder (e.g. a remote BuildKit fleet) to build on instead of choosing one.",
+    ),
     input(
         "buildkit-image",
         "BuildKit image for the docker-container builder fastdeploy creates when the current builder cannot export cache (e.g. an ECR mirror of moby/buildkit). Default: moby/buildkit:buildx-stable-1.",
@@ -64,25 +105,55 @@ pub const INPUTS: &[InputSpec] = &[
         "false",
         "Attach provenance attestations (turns a single-platform push into an index; off by default for ECS and Lambda).",
     ),
-    input("aws-region", "AWS region. Default: AWS_REGION, then AWS_DEFAULT_REGION."),
+    input(
+        "aws-region",
+        "AWS region. Default: AWS_REGION, then AWS_DEFAULT_REGION.",
+    ),
     input(
         "role-to-assume",
         "IAM role to assume with the job's GitHub OIDC token (needs `permissions: id-token: write`); credentials are refreshed for runs longer than the session. Default: the standard credential chain.",
     ),
-    input("role-session-name", "Session name for `role-to-assume`. Default: fastdeploy-<run id>-<attempt>."),
-    with_default("role-duration-seconds", "3600", "Session length for `role-to-assume`, in seconds (900-43200)."),
-    with_default("audience", "sts.amazonaws.com", "Audience of the OIDC token requested for `role-to-assume`."),
-    input("registry", "Registry host overriding the one ECR reports (e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com)."),
-    input("repository", "ECR repository for a single-component run. Default: the GitHub repository name."),
-    config_default("context", ".", "Build context directory for a single-component run."),
-    input("dockerfile", "Dockerfile for a single-component run. Default: Dockerfile in the context."),
+    input(
+        "role-session-name",
+        "Session name for `role-to-assume`. Default: fastdeploy-<run id>-<attempt>.",
+    ),
+    with_default(
+        "role-duration-seconds",
+        "3600",
+        "Session length for `role-to-assume`, in seconds (900-43200).",
+    ),
+    with_default(
+        "audience",
+        "sts.amazonaws.com",
+        "Audience of the OIDC token requested for `role-to-assume`.",
+    ),
+    input(
+        "registry",
+        "Registry host overriding the one ECR reports (e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com).",
+    ),
+    input(
+        "repository",
+        "ECR repository for a single-component run. Default: the GitHub repository name.",
+    ),
+    config_default(
+        "context",
+        ".",
+        "Build context directory for a single-component run.",
+    ),
+    input(
+        "dockerfile",
+        "Dockerfile for a single-component run. Default: Dockerfile in the context.",
+    ),
     input("target", "Target stage to build."),
     input("build-args", "Build arguments, one KEY=VALUE per line."),
     input(
         "build-secrets",
         "Build secrets for RUN --mount=type=secret,id=<id>, one per line: id=ENV_VAR (from the step's environment) or id=file:PATH (in the workspace); with CodeBuild id=ssm:/path or id=secretsmanager:name. Never a build argument, never on a command line; masked.",
     ),
-    input("platforms", "Target platforms, comma separated (e.g. linux/amd64,linux/arm64). Default: the builder's."),
+    input(
+        "platforms",
+        "Target platforms, comma separated (e.g. linux/amd64,linux/arm64). Default: the builder's.",
+    ),
     config_default(
         "cache",
         "registry",
@@ -93,67 +164,143 @@ pub const INPUTS: &[InputSpec] = &[
         "1024",
         "Fail before building when the build context is larger than this, in MB (1 MB = 1,000,000 bytes, as docker counts).",
     ),
-    with_default("warn-context-mb", "200", "Warn when the build context is larger than this, in MB."),
-    input("max-image-mb", "Fail when the pushed image is larger than this (compressed), in MB. Default: no limit."),
-    with_default("max-parallel", "3", "How many components build and deploy at once."),
+    with_default(
+        "warn-context-mb",
+        "200",
+        "Warn when the build context is larger than this, in MB.",
+    ),
+    input(
+        "max-image-mb",
+        "Fail when the pushed image is larger than this (compressed), in MB. Default: no limit.",
+    ),
+    with_default(
+        "max-parallel",
+        "3",
+        "How many components build and deploy at once.",
+    ),
     input(
         "ignore-checks",
         "Check ids to silence, comma separated: Dockerfile DF001-DF007, build context CTX001-CTX002, deploy-time doctor DEP001-DEP006 (e.g. DF003,CTX002,DEP003).",
     ),
-    with_default("create-repository", "true", "Create missing ECR repositories with scan-on-push and a lifecycle policy."),
-    input("cache-repository", "ECR repository for registry cache (needed when the image repository is IMMUTABLE)."),
+    with_default(
+        "create-repository",
+        "true",
+        "Create missing ECR repositories with scan-on-push and a lifecycle policy.",
+    ),
+    input(
+        "cache-repository",
+        "ECR repository for registry cache (needed when the image repository is IMMUTABLE).",
+    ),
     with_default(
         "fail-on-severity",
         "none",
         "Wait for the ECR scan and fail on findings at or above: none | informational | low | medium | high | critical.",
     ),
-    input("codebuild-project", "AWS CodeBuild project that builds remotely (builder: codebuild)."),
-    with_default("codebuild-timeout-minutes", "60", "Timeout of the CodeBuild build, in minutes (5-2160)."),
-    input("cluster", "ECS cluster. Default: the environment's in the config."),
+    input(
+        "codebuild-project",
+        "AWS CodeBuild project that builds remotely (builder: codebuild).",
+    ),
+    with_default(
+        "codebuild-timeout-minutes",
+        "60",
+        "Timeout of the CodeBuild build, in minutes (5-2160).",
+    ),
+    input(
+        "cluster",
+        "ECS cluster. Default: the environment's in the config.",
+    ),
     input("service", "ECS service for a single-component run."),
     input(
         "container",
         "Container name(s) in the task definition whose image is replaced, comma separated. Default: the service's only container.",
     ),
-    input("task-definition", "Task definition JSON file to render instead of the service's current one."),
+    input(
+        "task-definition",
+        "Task definition JSON file to render instead of the service's current one.",
+    ),
     input(
         "function",
         "Lambda function (name or ARN, package type Image) for a single-component run: update its code by digest, publish a version, move the alias.",
     ),
-    config_default("alias", "live", "Lambda alias moved to the published version (created on the first deploy)."),
+    config_default(
+        "alias",
+        "live",
+        "Lambda alias moved to the published version (created on the first deploy).",
+    ),
     input(
         "before-deploy",
         "Command run once per deploy as a one-off ECS task on the new revision before the service update (e.g. python manage.py migrate); the deploy stops if it fails.",
     ),
-    input("before-deploy-container", "Container the before-deploy command runs in. Default: the one whose image is replaced."),
-    config_default("before-deploy-minutes", "30", "How long the before-deploy task may run (1-360)."),
+    input(
+        "before-deploy-container",
+        "Container the before-deploy command runs in. Default: the one whose image is replaced.",
+    ),
+    config_default(
+        "before-deploy-minutes",
+        "30",
+        "How long the before-deploy task may run (1-360).",
+    ),
     input(
         "beanstalk-application",
         "Elastic Beanstalk application for a single-component run (with beanstalk-environment): a new application version, deployed to the environment.",
     ),
-    input("beanstalk-environment", "Elastic Beanstalk environment (Docker platform) the application version is deployed to."),
+    input(
+        "beanstalk-environment",
+        "Elastic Beanstalk environment (Docker platform) the application version is deployed to.",
+    ),
     config_default(
         "bundle",
         "image",
         "Elastic Beanstalk bundle: image (a Dockerrun.aws.json naming the pushed image by digest, with .ebextensions and .platform) | source (the build context, built on each instance).",
     ),
-    config_default("allow-yellow", "false", "Elastic Beanstalk: accept health Yellow as well as Green after the deploy."),
+    config_default(
+        "allow-yellow",
+        "false",
+        "Elastic Beanstalk: accept health Yellow as well as Green after the deploy.",
+    ),
     with_default(
         "strategy",
         "service",
         "service (keep the service's deployment strategy) | blue-green (new tasks alongside the old before any drain).",
     ),
-    with_default("wait-until", "completed", "completed | traffic-shifted (blue-green services with a long bake time)."),
-    with_default("wait-minutes", "30", "How long to wait for the deploy's verdict, one deadline over all of it (1-360)."),
-    with_default("poll-seconds", "5", "Seconds between looks at the deployment (0.1-15, jittered)."),
+    with_default(
+        "wait-until",
+        "completed",
+        "completed | traffic-shifted (blue-green services with a long bake time).",
+    ),
+    with_default(
+        "wait-minutes",
+        "30",
+        "How long to wait for the deploy's verdict, one deadline over all of it (1-360).",
+    ),
+    with_default(
+        "poll-seconds",
+        "5",
+        "Seconds between looks at the deployment (0.1-15, jittered).",
+    ),
     with_default("rollback", "true", "Roll back on timeout or cancellation."),
-    input("keep-revisions", "Deregister task definition revisions of the family older than the newest N. Default: keep all."),
-    input("environment-url", "URL of the deployed environment, shown in GitHub deployments and Slack."),
-    secret("slack-webhook-url", "Slack incoming webhook URL: the result is posted there."),
-    secret("slack-bot-token", "Slack bot token: a message is posted when the run starts and updated with the result."),
+    input(
+        "keep-revisions",
+        "Deregister task definition revisions of the family older than the newest N. Default: keep all.",
+    ),
+    input(
+        "environment-url",
+        "URL of the deployed environment, shown in GitHub deployments and Slack.",
+    ),
+    secret(
+        "slack-webhook-url",
+        "Slack incoming webhook URL: the result is posted there.",
+    ),
+    secret(
+        "slack-bot-token",
+        "Slack bot token: a message is posted when the run starts and updated with the result.",
+    ),
     input("slack-channel", "Slack channel for the bot token."),
     with_default("slack-on", "always", "always | failure | success."),
-    secret("github-token", "Token for GitHub deployments and the pull request comment. Default: GITHUB_TOKEN."),
+    secret(
+        "github-token",
+        "Token for GitHub deployments and the pull request comment. Default: GITHUB_TOKEN.",
+    ),
     with_default("dry-run", "false", "Print the plan and do nothing else."),
 ];
 
@@ -162,8 +309,8 @@ pub const INPUTS: &[InputSpec] = &[
 /// settings validate it without reaching into the checks or deploy stages; a
 /// test in `checks` keeps this list equal to the checks that exist.
 pub const CHECK_IDS: &[&str] = &[
-    "DF001", "DF002", "DF003", "DF004", "DF005", "DF006", "DF007", "CTX001", "CTX002", "DEP001", "DEP002", "DEP003", "DEP004", "DEP005",
-    "DEP006",
+    "DF001", "DF002", "DF003", "DF004", "DF005", "DF006", "DF007", "CTX001", "CTX002", "DEP001",
+    "DEP002", "DEP003", "DEP004", "DEP005", "DEP006",
 ];
 
 /// Looks up an input by name. Panics are impossible for names in [`INPUTS`];
@@ -174,7 +321,10 @@ pub fn spec(name: &str) -> Option<&'static InputSpec> {
 
 /// The environment variable the runner (or `action.yml`'s `runs.env`) uses.
 pub fn env_name(name: &str) -> String {
-    format!("{INPUT_PREFIX}{}", name.replace('-', "_").to_ascii_uppercase())
+    format!(
+        "{INPUT_PREFIX}{}",
+        name.replace('-', "_").to_ascii_uppercase()
+    )
 }
 
 /// The runner's own spelling, which keeps hyphens.
@@ -208,9 +358,14 @@ impl RawInputs {
     }
 
     /// Overlays values (from CLI flags); empty values are ignored.
-    pub fn overlay<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<(), BadInput> {
+    pub fn overlay<'a>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'a str, String)>,
+    ) -> Result<(), BadInput> {
         for (name, value) in pairs {
-            let spec = spec(name).ok_or_else(|| BadInput::UnknownInput { name: name.to_string() })?;
+            let spec = spec(name).ok_or_else(|| BadInput::UnknownInput {
+                name: name.to_string(),
+            })?;
             if !value.trim().is_empty() {
                 self.values.insert(spec.name, value.trim().to_string());
             }
@@ -229,7 +384,8 @@ impl RawInputs {
 
     /// The value, falling back to the input's default.
     pub fn get_or_default(&self, name: &str) -> Option<&str> {
-        self.get(name).or_else(|| spec(name).and_then(|s| s.default))
+        self.get(name)
+            .or_else(|| spec(name).and_then(|s| s.default))
     }
 
     /// Parses `true`/`false` (only those, as the Actions YAML 1.2 core schema
@@ -244,12 +400,18 @@ impl RawInputs {
     }
 
     /// Parses a whole number within `range`.
-    pub fn u64_in(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, BadInput> {
+    pub fn u64_in(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, BadInput> {
         let Some(raw) = self.get_or_default(name) else {
             return Ok(None);
         };
         let expected = || format!("a whole number from {} to {}", range.start(), range.end());
-        let n: u64 = raw.parse().map_err(|_| BadInput::invalid(name, raw, &expected()))?;
+        let n: u64 = raw
+            .parse()
+            .map_err(|_| BadInput::invalid(name, raw, &expected()))?;
         if !range.contains(&n) {
             return Err(BadInput::invalid(name, raw, &expected()));
         }
@@ -262,7 +424,9 @@ impl RawInputs {
             return Ok(None);
         };
         let expected = || format!("a number of seconds from {min} to {max}");
-        let n: f64 = raw.parse().map_err(|_| BadInput::invalid(name, raw, &expected()))?;
+        let n: f64 = raw
+            .parse()
+            .map_err(|_| BadInput::invalid(name, raw, &expected()))?;
         if !n.is_finite() || n < min || n > max {
             return Err(BadInput::invalid(name, raw, &expected()));
         }
@@ -270,27 +434,46 @@ impl RawInputs {
     }
 
     /// Parses one of `choices`, naming them all in the error.
-    pub fn choice(&self, name: &str, choices: &[&'static str]) -> Result<Option<&'static str>, BadInput> {
+    pub fn choice(
+        &self,
+        name: &str,
+        choices: &[&'static str],
+    ) -> Result<Option<&'static str>, BadInput> {
         let Some(raw) = self.get_or_default(name) else {
             return Ok(None);
         };
-        choices.iter().copied().find(|c| *c == raw).map(Some).ok_or_else(|| BadInput::invalid(name, raw, &choices.join(" | ")))
+        choices
+            .iter()
+            .copied()
+            .find(|c| *c == raw)
+            .map(Some)
+            .ok_or_else(|| BadInput::invalid(name, raw, &choices.join(" | ")))
     }
 
     /// Splits a comma- or newline-separated list, dropping empty items.
     pub fn list(&self, name: &str) -> Vec<String> {
-        self.get_or_default(name).map(split_list).unwrap_or_default()
+        self.get_or_default(name)
+            .map(split_list)
+            .unwrap_or_default()
     }
 
     /// Secret values that are set, for masking.
     pub fn secrets(&self) -> Vec<&str> {
-        INPUTS.iter().filter(|s| s.secret).filter_map(|s| self.get(s.name)).collect()
+        INPUTS
+            .iter()
+            .filter(|s| s.secret)
+            .filter_map(|s| self.get(s.name))
+            .collect()
     }
 }
 
 /// Splits `a, b\nc` into `["a", "b", "c"]`.
 pub fn split_list(raw: &str) -> Vec<String> {
-    raw.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    raw.split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The public image `action.yml` runs (published by the release workflow).
@@ -362,28 +545,51 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn reads_both_spellings_and_treats_empty_as_unset() {
-        let raw = RawInputs::from_env(&env(&[("INPUT_AWS-REGION", "eu-west-1"), ("INPUT_WAIT_MINUTES", "")]));
+        let raw = RawInputs::from_env(&env(&[
+            ("INPUT_AWS-REGION", "eu-west-1"),
+            ("INPUT_WAIT_MINUTES", ""),
+        ]));
         assert_eq!(raw.get("aws-region"), Some("eu-west-1"));
         assert_eq!(raw.get("wait-minutes"), None);
         assert_eq!(raw.get_or_default("wait-minutes"), Some("30"));
 
-        let raw = RawInputs::from_env(&env(&[("INPUT_AWS-REGION", "eu-west-1"), ("INPUT_AWS_REGION", "us-east-1")]));
-        assert_eq!(raw.get("aws-region"), Some("us-east-1"), "the snake-case mapping from runs.env wins");
+        let raw = RawInputs::from_env(&env(&[
+            ("INPUT_AWS-REGION", "eu-west-1"),
+            ("INPUT_AWS_REGION", "us-east-1"),
+        ]));
+        assert_eq!(
+            raw.get("aws-region"),
+            Some("us-east-1"),
+            "the snake-case mapping from runs.env wins"
+        );
 
-        let raw = RawInputs::from_env(&env(&[("INPUT_AWS_REGION", "  "), ("INPUT_AWS-REGION", "eu-west-2")]));
-        assert_eq!(raw.get("aws-region"), Some("eu-west-2"), "blank is unset, so the other spelling is used");
+        let raw = RawInputs::from_env(&env(&[
+            ("INPUT_AWS_REGION", "  "),
+            ("INPUT_AWS-REGION", "eu-west-2"),
+        ]));
+        assert_eq!(
+            raw.get("aws-region"),
+            Some("eu-west-2"),
+            "blank is unset, so the other spelling is used"
+        );
     }
 
     #[test]
     fn booleans_accept_only_true_and_false() {
         let raw = RawInputs::from_env(&env(&[("INPUT_ROLLBACK", "yes")]));
         let err = raw.bool("rollback").unwrap_err().to_string();
-        assert!(err.contains("rollback") && err.contains("true or false"), "{err}");
+        assert!(
+            err.contains("rollback") && err.contains("true or false"),
+            "{err}"
+        );
         let raw = RawInputs::from_env(&env(&[("INPUT_DRY_RUN", "true")]));
         assert!(raw.bool("dry-run").unwrap());
         assert!(raw.bool("rollback").unwrap(), "default true");
@@ -393,7 +599,10 @@ mod tests {
     fn numbers_are_range_checked_and_named() {
         let raw = RawInputs::from_env(&env(&[("INPUT_WAIT_MINUTES", "0")]));
         let err = raw.u64_in("wait-minutes", 1..=360).unwrap_err().to_string();
-        assert!(err.contains("wait-minutes") && err.contains("1 to 360"), "{err}");
+        assert!(
+            err.contains("wait-minutes") && err.contains("1 to 360"),
+            "{err}"
+        );
         let raw = RawInputs::from_env(&env(&[("INPUT_POLL_SECONDS", "20")]));
         assert!(raw.seconds_in("poll-seconds", 0.1, 15.0).is_err());
         let raw = RawInputs::from_env(&env(&[("INPUT_POLL_SECONDS", "NaN")]));
@@ -403,20 +612,32 @@ mod tests {
     #[test]
     fn choices_list_what_is_accepted() {
         let raw = RawInputs::from_env(&env(&[("INPUT_BUILDER", "kaniko")]));
-        let err = raw.choice("builder", &["auto", "buildx", "buildah", "codebuild"]).unwrap_err().to_string();
+        let err = raw
+            .choice("builder", &["auto", "buildx", "buildah", "codebuild"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("auto | buildx | buildah | codebuild"), "{err}");
     }
 
     #[test]
     fn lists_split_on_commas_and_newlines() {
-        assert_eq!(split_list("backend, lambda\nadmin-frontend\n\n"), ["backend", "lambda", "admin-frontend"]);
+        assert_eq!(
+            split_list("backend, lambda\nadmin-frontend\n\n"),
+            ["backend", "lambda", "admin-frontend"]
+        );
     }
 
     #[test]
     fn every_input_name_is_kebab_case_and_unique() {
         let mut seen = std::collections::BTreeSet::new();
         for s in INPUTS {
-            assert!(s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", s.name);
+            assert!(
+                s.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}",
+                s.name
+            );
             assert!(seen.insert(s.name), "duplicate input {}", s.name);
         }
     }

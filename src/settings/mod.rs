@@ -152,14 +152,23 @@ pub struct Settings {
 impl Settings {
     /// Resolves settings from raw inputs, the process environment (as a map)
     /// and the working directory.
-    pub fn resolve(raw: RawInputs, env: &BTreeMap<String, String>, cwd: &Path) -> Result<Settings, BadInput> {
+    pub fn resolve(
+        raw: RawInputs,
+        env: &BTreeMap<String, String>,
+        cwd: &Path,
+    ) -> Result<Settings, BadInput> {
         let context = RunContext::from_env(env, cwd)?;
         let config_path = config::locate(&context.workspace, raw.get("config"))?;
         let config = config_path.as_deref().map(Config::load).transpose()?;
-        let defaults = config.as_ref().map(|c| c.defaults.clone()).unwrap_or_default();
+        let defaults = config
+            .as_ref()
+            .map(|c| c.defaults.clone())
+            .unwrap_or_default();
         let target = resolve_target(&context, config.as_ref(), raw.get("environment"))?;
 
-        let use_codebuild = env.get(env_vars::USE_CODEBUILD).map(|v| v.trim().to_ascii_lowercase());
+        let use_codebuild = env
+            .get(env_vars::USE_CODEBUILD)
+            .map(|v| v.trim().to_ascii_lowercase());
         let (builder, builder_source) = match use_codebuild.as_deref() {
             Some("true" | "1") => (BuilderInput::Codebuild, "USE_CODEBUILD=true".to_string()),
             Some("" | "false" | "0") | None => {
@@ -174,43 +183,83 @@ impl Settings {
                     "buildah" => BuilderInput::Buildah,
                     "codebuild" => BuilderInput::Codebuild,
                     other => {
-                        return Err(BadInput::invalid("builder", other, "auto | buildx | buildah | codebuild"));
+                        return Err(BadInput::invalid(
+                            "builder",
+                            other,
+                            "auto | buildx | buildah | codebuild",
+                        ));
                     }
                 };
                 (b, source)
             }
             Some(other) => {
-                return Err(BadInput::invalid(env_vars::USE_CODEBUILD, other, "true or false"));
+                return Err(BadInput::invalid(
+                    env_vars::USE_CODEBUILD,
+                    other,
+                    "true or false",
+                ));
             }
         };
 
-        let cache = match raw.get("cache").or(defaults.cache.as_deref()).unwrap_or("registry") {
+        let cache = match raw
+            .get("cache")
+            .or(defaults.cache.as_deref())
+            .unwrap_or("registry")
+        {
             "registry" => true,
             "none" => false,
             other => return Err(BadInput::invalid("cache", other, "registry | none")),
         };
 
         // Where the region came from, so a bad value names its source.
-        let env_region = target_env(&config, target.environment()).and_then(|e| e.aws_region.clone());
+        let env_region =
+            target_env(&config, target.environment()).and_then(|e| e.aws_region.clone());
         let region_sources = [
-            (raw.get("aws-region").map(str::to_string), "input `aws-region`".to_string()),
-            (env_region, format!("`environments.{}.aws-region` in the config", target.environment().unwrap_or_default())),
-            (defaults.aws_region.clone(), "`defaults.aws-region` in the config".to_string()),
-            (env.get(env_vars::AWS_REGION).filter(|v| !v.is_empty()).cloned(), format!("the {} variable", env_vars::AWS_REGION)),
             (
-                env.get(env_vars::AWS_DEFAULT_REGION).filter(|v| !v.is_empty()).cloned(),
+                raw.get("aws-region").map(str::to_string),
+                "input `aws-region`".to_string(),
+            ),
+            (
+                env_region,
+                format!(
+                    "`environments.{}.aws-region` in the config",
+                    target.environment().unwrap_or_default()
+                ),
+            ),
+            (
+                defaults.aws_region.clone(),
+                "`defaults.aws-region` in the config".to_string(),
+            ),
+            (
+                env.get(env_vars::AWS_REGION)
+                    .filter(|v| !v.is_empty())
+                    .cloned(),
+                format!("the {} variable", env_vars::AWS_REGION),
+            ),
+            (
+                env.get(env_vars::AWS_DEFAULT_REGION)
+                    .filter(|v| !v.is_empty())
+                    .cloned(),
                 format!("the {} variable", env_vars::AWS_DEFAULT_REGION),
             ),
         ];
-        let (aws_region, aws_region_source) = match region_sources.into_iter().find_map(|(v, source)| v.map(|v| (v, source))) {
+        let (aws_region, aws_region_source) = match region_sources
+            .into_iter()
+            .find_map(|(v, source)| v.map(|v| (v, source)))
+        {
             Some((r, source)) if config::is_region(&r) => (Some(r), Some(source)),
             Some((r, source)) => {
-                return Err(BadInput::other(format!("{source} is {r:?}, but it accepts a region name such as eu-west-1")));
+                return Err(BadInput::other(format!(
+                    "{source} is {r:?}, but it accepts a region name such as eu-west-1"
+                )));
             }
             None => (None, None),
         };
 
-        let registry = raw.get("registry").map(str::to_string).or(defaults.registry.clone());
+        let registry = raw
+            .get("registry")
+            .map(str::to_string)
+            .or(defaults.registry.clone());
         if let Some(r) = &registry
             && !config::is_registry_host(r)
         {
@@ -230,7 +279,9 @@ impl Settings {
             }
         };
         let max_context_mb = megabytes("max-context-mb", defaults.max_context_mb)?.unwrap_or(1024);
-        let warn_context_mb = megabytes("warn-context-mb", None)?.unwrap_or(200).min(max_context_mb);
+        let warn_context_mb = megabytes("warn-context-mb", None)?
+            .unwrap_or(200)
+            .min(max_context_mb);
         let max_image_mb = megabytes("max-image-mb", defaults.max_image_mb)?;
 
         let strategy = match raw.choice("strategy", &["service", "blue-green"])? {
@@ -246,14 +297,19 @@ impl Settings {
             Some("success") => SlackOn::Success,
             _ => SlackOn::Always,
         };
-        let fail_on_severity = match raw.choice("fail-on-severity", &["none", "informational", "low", "medium", "high", "critical"])? {
+        let fail_on_severity = match raw.choice(
+            "fail-on-severity",
+            &["none", "informational", "low", "medium", "high", "critical"],
+        )? {
             None | Some("none") => None,
             Some(s) => Some(s.to_ascii_uppercase()),
         };
 
         let environment_url = raw.get("environment-url").map(str::to_string);
         if let Some(u) = &environment_url {
-            url::Url::parse(u).map_err(|e| BadInput::invalid("environment-url", u, &format!("an absolute URL ({e})")))?;
+            url::Url::parse(u).map_err(|e| {
+                BadInput::invalid("environment-url", u, &format!("an absolute URL ({e})"))
+            })?;
         }
         let components = raw.list("components");
         if let Some(cfg) = config.as_ref().filter(|c| !c.components.is_empty()) {
@@ -261,7 +317,12 @@ impl Settings {
                 if !cfg.components.contains_key(c) {
                     return Err(BadInput::UnknownComponent {
                         name: c.clone(),
-                        known: cfg.components.keys().cloned().collect::<Vec<_>>().join(", "),
+                        known: cfg
+                            .components
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     });
                 }
             }
@@ -279,11 +340,20 @@ impl Settings {
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
-                .ok_or_else(|| BadInput::invalid(env_vars::FASTDEPLOY_DELAY_SCALE, v, "a number above 0 and at most 1"))?,
+                .ok_or_else(|| {
+                    BadInput::invalid(
+                        env_vars::FASTDEPLOY_DELAY_SCALE,
+                        v,
+                        "a number above 0 and at most 1",
+                    )
+                })?,
             _ => 1.0,
         };
 
-        let codebuild_project = raw.get("codebuild-project").map(str::to_string).or(defaults.codebuild_project.clone());
+        let codebuild_project = raw
+            .get("codebuild-project")
+            .map(str::to_string)
+            .or(defaults.codebuild_project.clone());
 
         Ok(Settings {
             builder,
@@ -292,7 +362,12 @@ impl Settings {
             buildkit_image: raw.get("buildkit-image").map(str::to_string),
             provenance: raw.bool("provenance")?,
             assume_role: assume_role(&raw, env, &context)?,
-            build_secret_values: build_secret_values(&raw, config.as_ref(), env, &context.workspace)?,
+            build_secret_values: build_secret_values(
+                &raw,
+                config.as_ref(),
+                env,
+                &context.workspace,
+            )?,
             aws_region,
             aws_region_source,
             registry,
@@ -305,14 +380,17 @@ impl Settings {
             create_repository: raw.bool("create-repository")?,
             cache_repository: match raw.get("cache-repository") {
                 Some(r) => {
-                    config::check_repository(r).map_err(|m| BadInput::other(format!("input `cache-repository`: {m}")))?;
+                    config::check_repository(r)
+                        .map_err(|m| BadInput::other(format!("input `cache-repository`: {m}")))?;
                     Some(r.to_string())
                 }
                 None => None,
             },
             fail_on_severity,
             codebuild_project,
-            codebuild_timeout_minutes: raw.u64_in("codebuild-timeout-minutes", 5..=2160)?.unwrap_or(60) as u32,
+            codebuild_timeout_minutes: raw
+                .u64_in("codebuild-timeout-minutes", 5..=2160)?
+                .unwrap_or(60) as u32,
             strategy,
             wait_until,
             wait_minutes: raw.u64_in("wait-minutes", 1..=360)?.unwrap_or(30),
@@ -323,28 +401,55 @@ impl Settings {
             slack_on,
             dry_run: raw.bool("dry-run")?,
             delay_scale,
-            output_file: env.get(env_vars::GITHUB_OUTPUT).filter(|v| !v.is_empty()).map(PathBuf::from),
-            summary_file: env.get(env_vars::GITHUB_STEP_SUMMARY).filter(|v| !v.is_empty()).map(PathBuf::from),
+            output_file: env
+                .get(env_vars::GITHUB_OUTPUT)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            summary_file: env
+                .get(env_vars::GITHUB_STEP_SUMMARY)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             github_token: raw
                 .get("github-token")
                 .map(str::to_string)
-                .or_else(|| env.get(env_vars::GITHUB_TOKEN).filter(|t| !t.is_empty()).cloned())
+                .or_else(|| {
+                    env.get(env_vars::GITHUB_TOKEN)
+                        .filter(|t| !t.is_empty())
+                        .cloned()
+                })
                 .map(secrecy::SecretString::from),
-            docker_program: env.get(env_vars::FASTDEPLOY_DOCKER).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "docker".into()),
-            buildah_program: env.get(env_vars::FASTDEPLOY_BUILDAH).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "buildah".into()),
+            docker_program: env
+                .get(env_vars::FASTDEPLOY_DOCKER)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "docker".into()),
+            buildah_program: env
+                .get(env_vars::FASTDEPLOY_BUILDAH)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "buildah".into()),
             buildah_flags: env
                 .get(env_vars::FASTDEPLOY_BUILDAH_FLAGS)
                 .map(|f| f.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
             no_color: env.get(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()),
-            buildah_isolation: env.get(env_vars::FASTDEPLOY_BUILDAH_ISOLATION).filter(|v| !v.is_empty()).cloned(),
-            registry_insecure: env.get(env_vars::FASTDEPLOY_REGISTRY_INSECURE).is_some_and(|v| v == "true" || v == "1"),
+            buildah_isolation: env
+                .get(env_vars::FASTDEPLOY_BUILDAH_ISOLATION)
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            registry_insecure: env
+                .get(env_vars::FASTDEPLOY_REGISTRY_INSECURE)
+                .is_some_and(|v| v == "true" || v == "1"),
             // Where docker looks: DOCKER_CONFIG, else ~/.docker.
             docker_config: env
                 .get(env_vars::DOCKER_CONFIG)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
-                .or_else(|| env.get(env_vars::HOME).filter(|v| !v.is_empty()).map(|h| Path::new(h).join(".docker"))),
+                .or_else(|| {
+                    env.get(env_vars::HOME)
+                        .filter(|v| !v.is_empty())
+                        .map(|h| Path::new(h).join(".docker"))
+                }),
             slack_api_url: env
                 .get(env_vars::FASTDEPLOY_SLACK_API_URL)
                 .filter(|v| !v.is_empty())
@@ -388,10 +493,14 @@ pub enum SecretSource {
 /// One `build-secrets` line: `id=ENV_VAR`, `id=file:PATH`, `id=ssm:/path`
 /// or `id=secretsmanager:name`. The error says what is accepted.
 pub fn parse_build_secret(line: &str) -> Result<(String, SecretSource), String> {
-    const ACCEPTED: &str = "one `id=ENV_VAR`, `id=file:PATH`, `id=ssm:/path` or `id=secretsmanager:name` per line";
+    const ACCEPTED: &str =
+        "one `id=ENV_VAR`, `id=file:PATH`, `id=ssm:/path` or `id=secretsmanager:name` per line";
     let (id, source) = line.split_once('=').ok_or_else(|| ACCEPTED.to_string())?;
     let (id, source) = (id.trim(), source.trim());
-    let id_ok = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let id_ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !id_ok || source.is_empty() {
         return Err(ACCEPTED.to_string());
     }
@@ -401,14 +510,20 @@ pub fn parse_build_secret(line: &str) -> Result<(String, SecretSource), String> 
         SecretSource::ParameterStore(p.to_string())
     } else if let Some(s) = source.strip_prefix("secretsmanager:") {
         SecretSource::SecretsManager(s.to_string())
-    } else if source.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && source.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    } else if source
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && source
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
         SecretSource::Env(source.to_string())
     } else {
         return Err(ACCEPTED.to_string());
     };
-    if matches!(&source, SecretSource::File(p) | SecretSource::ParameterStore(p) | SecretSource::SecretsManager(p) if p.is_empty()) {
+    if matches!(&source, SecretSource::File(p) | SecretSource::ParameterStore(p) | SecretSource::SecretsManager(p) if p.is_empty())
+    {
         return Err(ACCEPTED.to_string());
     }
     Ok((id.to_string(), source))
@@ -434,12 +549,18 @@ fn build_secret_values(
         })
         .unwrap_or_default();
     for (name, c) in config.map(|c| &c.components).into_iter().flatten() {
-        lines.extend(c.build_secrets.iter().map(|l| (l.clone(), format!("`components.{name}.build-secrets` in the config"))));
+        lines.extend(c.build_secrets.iter().map(|l| {
+            (
+                l.clone(),
+                format!("`components.{name}.build-secrets` in the config"),
+            )
+        }));
     }
     let mut values = BTreeMap::new();
     for (line, source) in lines {
-        let (id, from) =
-            parse_build_secret(&line).map_err(|accepted| BadInput::other(format!("{source} has {line:?}, but it accepts {accepted}")))?;
+        let (id, from) = parse_build_secret(&line).map_err(|accepted| {
+            BadInput::other(format!("{source} has {line:?}, but it accepts {accepted}"))
+        })?;
         match from {
             SecretSource::Env(var) => match env.get(&var).filter(|v| !v.is_empty()) {
                 Some(v) => {
@@ -480,21 +601,35 @@ pub struct AssumeRole {
 #[derive(Debug, Clone)]
 pub enum TokenSource {
     /// The job's OIDC endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL` and its bearer token).
-    Actions { url: String, request_token: secrecy::SecretString },
+    Actions {
+        url: String,
+        request_token: secrecy::SecretString,
+    },
     /// A file holding the token (`AWS_WEB_IDENTITY_TOKEN_FILE`), read at each refresh.
     File(PathBuf),
 }
 
 /// `role-to-assume` and its companions, with where the token comes from.
-fn assume_role(raw: &RawInputs, env: &BTreeMap<String, String>, context: &RunContext) -> Result<Option<AssumeRole>, BadInput> {
+fn assume_role(
+    raw: &RawInputs,
+    env: &BTreeMap<String, String>,
+    context: &RunContext,
+) -> Result<Option<AssumeRole>, BadInput> {
     let Some(role_arn) = raw.get("role-to-assume") else {
         return Ok(None);
     };
-    let arn = regex::Regex::new(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$").expect("static regex");
+    let arn = regex::Regex::new(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$")
+        .expect("static regex");
     if !arn.is_match(role_arn) {
-        return Err(BadInput::invalid("role-to-assume", role_arn, "an IAM role ARN such as arn:aws:iam::123456789012:role/deploy"));
+        return Err(BadInput::invalid(
+            "role-to-assume",
+            role_arn,
+            "an IAM role ARN such as arn:aws:iam::123456789012:role/deploy",
+        ));
     }
-    let duration_seconds = raw.u64_in("role-duration-seconds", 900..=43200)?.unwrap_or(3600) as u32;
+    let duration_seconds = raw
+        .u64_in("role-duration-seconds", 900..=43200)?
+        .unwrap_or(3600) as u32;
     let session_name = match raw.get("role-session-name") {
         Some(s) => s.to_string(),
         None => match &context.run_id {
@@ -502,13 +637,29 @@ fn assume_role(raw: &RawInputs, env: &BTreeMap<String, String>, context: &RunCon
             None => "fastdeploy-local".to_string(),
         },
     };
-    if !regex::Regex::new(r"^[A-Za-z0-9_+=,.@-]{2,64}$").expect("static regex").is_match(&session_name) {
-        return Err(BadInput::invalid("role-session-name", &session_name, "2-64 letters, digits or `+=,.@_-`"));
+    if !regex::Regex::new(r"^[A-Za-z0-9_+=,.@-]{2,64}$")
+        .expect("static regex")
+        .is_match(&session_name)
+    {
+        return Err(BadInput::invalid(
+            "role-session-name",
+            &session_name,
+            "2-64 letters, digits or `+=,.@_-`",
+        ));
     }
-    let audience = raw.get_or_default("audience").unwrap_or("sts.amazonaws.com").to_string();
+    let audience = raw
+        .get_or_default("audience")
+        .unwrap_or("sts.amazonaws.com")
+        .to_string();
     let var = |k: &str| env.get(k).filter(|v| !v.is_empty());
-    let token = match (var(env_vars::ACTIONS_ID_TOKEN_REQUEST_URL), var(env_vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN)) {
-        (Some(url), Some(t)) => TokenSource::Actions { url: url.clone(), request_token: secrecy::SecretString::from(t.clone()) },
+    let token = match (
+        var(env_vars::ACTIONS_ID_TOKEN_REQUEST_URL),
+        var(env_vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+    ) {
+        (Some(url), Some(t)) => TokenSource::Actions {
+            url: url.clone(),
+            request_token: secrecy::SecretString::from(t.clone()),
+        },
         (Some(_), None) => {
             return Err(BadInput::other(format!(
                 "input `role-to-assume` needs the job's OIDC token, but {} is set without {}; run fastdeploy as a step of the job, not in a container of its own",
@@ -519,7 +670,10 @@ fn assume_role(raw: &RawInputs, env: &BTreeMap<String, String>, context: &RunCon
         (None, _) if context.in_actions => {
             // GitHub gives a pull request from a fork no OIDC token, whatever
             // the workflow's permissions say.
-            let fork = if env.get("GITHUB_EVENT_NAME").is_some_and(|e| e == "pull_request") {
+            let fork = if env
+                .get("GITHUB_EVENT_NAME")
+                .is_some_and(|e| e == "pull_request")
+            {
                 "; a pull request from a fork gets no token whatever the permissions: skip the step for forks \
                  (`if: github.event.pull_request.head.repo.full_name == github.repository`)"
             } else {
@@ -540,7 +694,13 @@ fn assume_role(raw: &RawInputs, env: &BTreeMap<String, String>, context: &RunCon
             }
         },
     };
-    Ok(Some(AssumeRole { role_arn: role_arn.to_string(), session_name, duration_seconds, audience, token }))
+    Ok(Some(AssumeRole {
+        role_arn: role_arn.to_string(),
+        session_name,
+        duration_seconds,
+        audience,
+        token,
+    }))
 }
 
 /// `ignore-checks`, upper-cased; an id no check has is an error (a typo would
@@ -555,12 +715,19 @@ fn check_ids(raw: &RawInputs) -> Result<Vec<String>, BadInput> {
                 Ok(id)
             } else {
                 // Quote the id as the user wrote it, so they find it.
-                Err(BadInput::invalid("ignore-checks", &given, &format!("check ids: {}", known.join(", "))))
+                Err(BadInput::invalid(
+                    "ignore-checks",
+                    &given,
+                    &format!("check ids: {}", known.join(", ")),
+                ))
             }
         })
         .collect()
 }
 
-fn target_env<'a>(config: &'a Option<Config>, explicit: Option<&str>) -> Option<&'a config::EnvironmentConfig> {
+fn target_env<'a>(
+    config: &'a Option<Config>,
+    explicit: Option<&str>,
+) -> Option<&'a config::EnvironmentConfig> {
     config.as_ref()?.environments.get(explicit?)
 }

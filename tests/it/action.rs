@@ -20,9 +20,16 @@ fn action_yml_matches_the_input_table() {
 }
 
 fn validate(path: &Path) {
-    let config = action_validator::CliConfig { verbose: false, rootdir: Some(repo_root()), src: vec![path.to_path_buf()] };
+    let config = action_validator::CliConfig {
+        verbose: false,
+        rootdir: Some(repo_root()),
+        src: vec![path.to_path_buf()],
+    };
     assert!(
-        matches!(action_validator::cli::run(&config), action_validator::cli::RunResult::Success),
+        matches!(
+            action_validator::cli::run(&config),
+            action_validator::cli::RunResult::Success
+        ),
         "{} is not valid against SchemaStore's schema (see the output above)",
         path.display()
     );
@@ -45,9 +52,18 @@ fn action_yml_declares_each_input_once_and_maps_it_to_its_env_var() {
     let env = doc["runs"]["env"].as_object().unwrap();
     assert_eq!(inputs.len(), fastdeploy::settings::inputs::INPUTS.len());
     for spec in fastdeploy::settings::inputs::INPUTS {
-        assert!(inputs.contains_key(spec.name), "action.yml lacks input {}", spec.name);
+        assert!(
+            inputs.contains_key(spec.name),
+            "action.yml lacks input {}",
+            spec.name
+        );
         let var = fastdeploy::settings::inputs::env_name(spec.name);
-        assert_eq!(env[&var], format!("${{{{ inputs.{} }}}}", spec.name), "{var} must map inputs.{}", spec.name);
+        assert_eq!(
+            env[&var],
+            format!("${{{{ inputs.{} }}}}", spec.name),
+            "{var} must map inputs.{}",
+            spec.name
+        );
     }
     let outputs = doc["outputs"].as_object().unwrap();
     for (name, _) in fastdeploy::gha::OUTPUTS {
@@ -73,7 +89,11 @@ fn every_declared_input_is_read_by_the_binary() {
     }
     for spec in fastdeploy::settings::inputs::INPUTS {
         let needle = format!("\"{}\"", spec.name);
-        assert!(sources.contains(&needle), "input `{}` is declared but never read (no {needle} outside src/settings/inputs.rs)", spec.name);
+        assert!(
+            sources.contains(&needle),
+            "input `{}` is declared but never read (no {needle} outside src/settings/inputs.rs)",
+            spec.name
+        );
     }
 }
 
@@ -84,7 +104,11 @@ fn every_written_output_is_declared() {
     let re = regex::Regex::new(r#"set_output\(\s*"([a-z-]+)""#).unwrap();
     let declared: Vec<&str> = fastdeploy::gha::OUTPUTS.iter().map(|(n, _)| *n).collect();
     for cap in re.captures_iter(&execute) {
-        assert!(declared.contains(&&cap[1]), "output `{}` is written but not declared in gha::OUTPUTS", &cap[1]);
+        assert!(
+            declared.contains(&&cap[1]),
+            "output `{}` is written but not declared in gha::OUTPUTS",
+            &cap[1]
+        );
     }
 }
 
@@ -93,14 +117,24 @@ fn readme_lists_every_input_and_output() {
     let path = repo_root().join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
     let (start, end) = ("<!-- inputs:start -->\n", "<!-- inputs:end -->");
-    let a = readme.find(start).expect("README has the inputs:start marker") + start.len();
+    let a = readme
+        .find(start)
+        .expect("README has the inputs:start marker")
+        + start.len();
     let b = readme.find(end).expect("README has the inputs:end marker");
     let expected = fastdeploy::settings::inputs::render_readme_tables();
     if std::env::var_os("FASTDEPLOY_BLESS").is_some() {
-        std::fs::write(&path, format!("{}{}{}", &readme[..a], expected, &readme[b..])).unwrap();
+        std::fs::write(
+            &path,
+            format!("{}{}{}", &readme[..a], expected, &readme[b..]),
+        )
+        .unwrap();
         return;
     }
-    assert!(readme[a..b] == expected, "README's tables are out of date; run `FASTDEPLOY_BLESS=1 cargo test --test it readme`");
+    assert!(
+        readme[a..b] == expected,
+        "README's tables are out of date; run `FASTDEPLOY_BLESS=1 cargo test --test it readme`"
+    );
 }
 
 /// `serde_yaml` is archived and `serde_yml` unsound: neither may enter the build.

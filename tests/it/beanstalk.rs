@@ -52,7 +52,11 @@ struct Env {
 
 async fn clients(moto: &Moto) -> (aws_sdk_elasticbeanstalk::Client, aws_sdk_s3::Client) {
     let sdk = moto.sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
     (aws_sdk_elasticbeanstalk::Client::new(&sdk), s3)
 }
 
@@ -62,21 +66,38 @@ async fn clients(moto: &Moto) -> (aws_sdk_elasticbeanstalk::Client, aws_sdk_s3::
 /// (`beanstalk/config`).
 pub async fn seed(moto: &Moto, options: Vec<ConfigurationOptionSetting>) {
     let (eb, s3) = clients(moto).await;
-    eb.create_application().application_name(APP).send().await.unwrap();
-    let bucket = eb.create_storage_location().send().await.unwrap().s3_bucket().unwrap().to_string();
-    let first =
-        json!({"AWSEBDockerrunVersion": "1", "Image": {"Name": "public.ecr.aws/nginx/nginx:1.27"}, "Ports": [{"ContainerPort": 80}]});
+    eb.create_application()
+        .application_name(APP)
+        .send()
+        .await
+        .unwrap();
+    let bucket = eb
+        .create_storage_location()
+        .send()
+        .await
+        .unwrap()
+        .s3_bucket()
+        .unwrap()
+        .to_string();
+    let first = json!({"AWSEBDockerrunVersion": "1", "Image": {"Name": "public.ecr.aws/nginx/nginx:1.27"}, "Ports": [{"ContainerPort": 80}]});
     s3.put_object()
         .bucket(&bucket)
         .key("manual/v1.json")
-        .body(aws_sdk_s3::primitives::ByteStream::from(first.to_string().into_bytes()))
+        .body(aws_sdk_s3::primitives::ByteStream::from(
+            first.to_string().into_bytes(),
+        ))
         .send()
         .await
         .unwrap();
     eb.create_application_version()
         .application_name(APP)
         .version_label(FIRST)
-        .source_bundle(S3Location::builder().s3_bucket(&bucket).s3_key("manual/v1.json").build())
+        .source_bundle(
+            S3Location::builder()
+                .s3_bucket(&bucket)
+                .s3_key("manual/v1.json")
+                .build(),
+        )
         .process(true)
         .send()
         .await
@@ -98,8 +119,11 @@ async fn env_with(step: f64, options: Vec<ConfigurationOptionSetting>) -> Env {
     seed(&moto, options).await;
     let (eb, s3) = clients(&moto).await;
     let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("Dockerfile"), "FROM busybox\nCOPY . /srv\nEXPOSE 8080\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\"]\n")
-        .unwrap();
+    std::fs::write(
+        work.path().join("Dockerfile"),
+        "FROM busybox\nCOPY . /srv\nEXPOSE 8080\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\"]\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(work.path().join(".ebextensions")).unwrap();
     std::fs::write(
         work.path().join(".ebextensions/01-env.config"),
@@ -121,7 +145,11 @@ fn plan(bundle: Bundle) -> BeanstalkPlan {
         bundle,
         allow_yellow: false,
         ports: vec![],
-        watch: WatchPlan { wait_seconds: 600, poll_seconds: 5.0, rollback: true },
+        watch: WatchPlan {
+            wait_seconds: 600,
+            poll_seconds: 5.0,
+            rollback: true,
+        },
     }
 }
 
@@ -148,40 +176,93 @@ fn image(repository: &str, digit: char) -> (String, String) {
 }
 
 /// Deploys (time `scale` times real) and returns the outcome with the lines it printed.
-async fn deploy_scaled(e: &Env, plan: &BeanstalkPlan, repository: &str, digit: char, scale: f64) -> (DeployOutcome, Vec<String>) {
+async fn deploy_scaled(
+    e: &Env,
+    plan: &BeanstalkPlan,
+    repository: &str,
+    digit: char,
+    scale: f64,
+) -> (DeployOutcome, Vec<String>) {
     let (captured, actions) = Actions::capture();
     let (uri, digest) = image(repository, digit);
     let build = build_plan(e.work.path());
-    let image = Image { uri: &uri, digest: &digest };
-    let out = beanstalk::deploy(&e.eb, &e.s3, plan, &build, "web", image, COMMIT, scale, &Cancel::never(), &actions).await;
+    let image = Image {
+        uri: &uri,
+        digest: &digest,
+    };
+    let out = beanstalk::deploy(
+        &e.eb,
+        &e.s3,
+        plan,
+        &build,
+        "web",
+        image,
+        COMMIT,
+        scale,
+        &Cancel::never(),
+        &actions,
+    )
+    .await;
     (out, captured.lines())
 }
 
-async fn deploy(e: &Env, plan: &BeanstalkPlan, repository: &str, digit: char) -> (DeployOutcome, Vec<String>) {
+async fn deploy(
+    e: &Env,
+    plan: &BeanstalkPlan,
+    repository: &str,
+    digit: char,
+) -> (DeployOutcome, Vec<String>) {
     deploy_scaled(e, plan, repository, digit, SCALE).await
 }
 
 /// The Elastic Beanstalk calls the sandbox saw, by operation.
 fn calls(moto: &Moto, operation: &str) -> Vec<Value> {
     let all = blocking(|| moto.control("beanstalk/calls", json!({})));
-    all.as_array().cloned().unwrap_or_default().into_iter().filter(|c| c["operation"] == operation).collect()
+    all.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c["operation"] == operation)
+        .collect()
 }
 
 /// The environment as the sandbox holds it (instances and their versions too).
 fn sandbox_env(moto: &Moto) -> Value {
     let all = blocking(|| moto.control("beanstalk/environments", json!({})));
-    all.as_array().unwrap().iter().find(|e| e["EnvironmentName"] == ENV && e["Status"] != "Terminated").cloned().unwrap()
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["EnvironmentName"] == ENV && e["Status"] != "Terminated")
+        .cloned()
+        .unwrap()
 }
 
 fn instance_versions(moto: &Moto) -> Vec<String> {
-    sandbox_env(moto)["Instances"].as_array().unwrap().iter().map(|i| i["version"].as_str().unwrap_or("-").to_string()).collect()
+    sandbox_env(moto)["Instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["version"].as_str().unwrap_or("-").to_string())
+        .collect()
 }
 
 /// The files of the bundle behind `label`, read back from S3.
 async fn bundle_files(e: &Env, label: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let v = e.eb.describe_application_versions().application_name(APP).version_labels(label).send().await.unwrap();
+    let v =
+        e.eb.describe_application_versions()
+            .application_name(APP)
+            .version_labels(label)
+            .send()
+            .await
+            .unwrap();
     let sb = v.application_versions()[0].source_bundle().unwrap().clone();
-    let obj = e.s3.get_object().bucket(sb.s3_bucket().unwrap()).key(sb.s3_key().unwrap()).send().await.unwrap();
+    let obj =
+        e.s3.get_object()
+            .bucket(sb.s3_bucket().unwrap())
+            .key(sb.s3_key().unwrap())
+            .send()
+            .await
+            .unwrap();
     let data = obj.body.collect().await.unwrap().into_bytes().to_vec();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(data)).unwrap();
     let mut out = std::collections::BTreeMap::new();
@@ -195,25 +276,46 @@ async fn bundle_files(e: &Env, label: &str) -> std::collections::BTreeMap<String
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_image_bundle_deploys_when_our_label_serves_ready_and_green_and_a_rerun_reuses_it_and_changes_nothing() {
+async fn an_image_bundle_deploys_when_our_label_serves_ready_and_green_and_a_rerun_reuses_it_and_changes_nothing()
+ {
     let e = env().await;
     let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/web", 'a').await;
-    assert_eq!(out.result, RunResult::Success, "{:?}\n{}", out.failure, log.join("\n"));
+    assert_eq!(
+        out.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
     let label = format!("sha-{}-{}", &COMMIT[..12], "a".repeat(12));
-    assert_eq!(out.report.revision.as_deref(), Some(label.as_str()), "the label names the commit and the digest");
+    assert_eq!(
+        out.report.revision.as_deref(),
+        Some(label.as_str()),
+        "the label names the commit and the digest"
+    );
     assert_eq!(out.report.serving_revision, out.report.revision);
     assert_eq!(out.report.previous_revision.as_deref(), Some(FIRST));
     let env = sandbox_env(&e.moto);
     assert_eq!(
-        (env["Status"].as_str(), env["VersionLabel"].as_str(), env["Health"].as_str()),
+        (
+            env["Status"].as_str(),
+            env["VersionLabel"].as_str(),
+            env["Health"].as_str()
+        ),
         (Some("Ready"), Some(label.as_str()), Some("Green"))
     );
-    assert_eq!(out.report.url, Some(format!("http://{}", env["CNAME"].as_str().unwrap())));
+    assert_eq!(
+        out.report.url,
+        Some(format!("http://{}", env["CNAME"].as_str().unwrap()))
+    );
 
     // The bundle: Dockerrun.aws.json naming the image by digest with the
     // Dockerfile's port, and the component's .ebextensions, nothing else.
     let files = bundle_files(&e, &label).await;
-    assert_eq!(files.keys().collect::<Vec<_>>(), [".ebextensions/01-env.config", "Dockerrun.aws.json"]);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [".ebextensions/01-env.config", "Dockerrun.aws.json"]
+    );
     let dockerrun: Value = serde_json::from_slice(&files["Dockerrun.aws.json"]).unwrap();
     assert_eq!(dockerrun["AWSEBDockerrunVersion"], "1");
     assert_eq!(dockerrun["Image"]["Name"], image("acme/web", 'a').0);
@@ -222,19 +324,56 @@ async fn an_image_bundle_deploys_when_our_label_serves_ready_and_green_and_a_rer
     // The verdict followed our own request's events, each once.
     let updates = calls(&e.moto, "UpdateEnvironment");
     assert_eq!(updates.len(), 1);
-    assert_eq!(out.report.deployment_id.as_deref(), updates[0]["request_id"].as_str(), "the RequestId of our UpdateEnvironment");
-    for text in ["Environment update is starting.", "Deploying new version to instance(s).", "Environment update completed successfully."] {
-        assert_eq!(out.report.events.iter().filter(|l| l.ends_with(text)).count(), 1, "{text} once: {:?}", out.report.events);
+    assert_eq!(
+        out.report.deployment_id.as_deref(),
+        updates[0]["request_id"].as_str(),
+        "the RequestId of our UpdateEnvironment"
+    );
+    for text in [
+        "Environment update is starting.",
+        "Deploying new version to instance(s).",
+        "Environment update completed successfully.",
+    ] {
+        assert_eq!(
+            out.report
+                .events
+                .iter()
+                .filter(|l| l.ends_with(text))
+                .count(),
+            1,
+            "{text} once: {:?}",
+            out.report.events
+        );
     }
     let events = calls(&e.moto, "DescribeEvents");
-    assert!(events.iter().all(|c| c["params"]["RequestId"] == updates[0]["request_id"]), "only our request's events: {events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|c| c["params"]["RequestId"] == updates[0]["request_id"]),
+        "only our request's events: {events:?}"
+    );
     let created = calls(&e.moto, "CreateApplicationVersion");
     assert_eq!(created.len(), 2, "v1 by hand, then ours");
-    assert_eq!(created[1]["params"]["VersionLabel"].as_str(), Some(label.as_str()));
+    assert_eq!(
+        created[1]["params"]["VersionLabel"].as_str(),
+        Some(label.as_str())
+    );
     assert_eq!(created[1]["params"]["Process"], true);
-    let ours = e.eb.describe_application_versions().application_name(APP).version_labels(&label).send().await.unwrap();
-    let status = ours.application_versions()[0].status().map(|s| s.as_str().to_string());
-    assert_eq!(status.as_deref(), Some("PROCESSED"), "created with Process=true and processed before the update");
+    let ours =
+        e.eb.describe_application_versions()
+            .application_name(APP)
+            .version_labels(&label)
+            .send()
+            .await
+            .unwrap();
+    let status = ours.application_versions()[0]
+        .status()
+        .map(|s| s.as_str().to_string());
+    assert_eq!(
+        status.as_deref(),
+        Some("PROCESSED"),
+        "created with Process=true and processed before the update"
+    );
 
     // The same image again: the label is found by its content, nothing is
     // uploaded, created or updated.
@@ -242,9 +381,22 @@ async fn an_image_bundle_deploys_when_our_label_serves_ready_and_green_and_a_rer
     assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
     assert!(again.report.unchanged);
     assert_eq!(again.report.revision.as_deref(), Some(label.as_str()));
-    assert!(log.iter().any(|l| l.contains("already runs it; nothing to upload or deploy")), "{}", log.join("\n"));
-    assert_eq!(calls(&e.moto, "CreateApplicationVersion").len(), 2, "no version of ours but the first");
-    assert_eq!(calls(&e.moto, "UpdateEnvironment").len(), 1, "no second update");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("already runs it; nothing to upload or deploy")),
+        "{}",
+        log.join("\n")
+    );
+    assert_eq!(
+        calls(&e.moto, "CreateApplicationVersion").len(),
+        2,
+        "no version of ours but the first"
+    );
+    assert_eq!(
+        calls(&e.moto, "UpdateEnvironment").len(),
+        1,
+        "no second update"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,24 +407,61 @@ async fn a_bad_image_ends_rolled_back_with_the_previous_label_serving_and_eb_eve
     let previous = good.report.revision.clone().unwrap();
     // The sandbox fails deployments of images whose name holds its marker.
     let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/badimage-web", 'b').await;
-    assert_eq!(out.result, RunResult::RolledBack, "{:?}\n{}", out.failure, log.join("\n"));
-    assert_eq!(out.report.serving_revision.as_deref(), Some(previous.as_str()));
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
+    assert_eq!(
+        out.report.serving_revision.as_deref(),
+        Some(previous.as_str())
+    );
     let why = out.failure.clone().unwrap();
-    assert!(why.contains("Instance deployment failed. For details, see 'eb-engine.log'."), "EB's own text: {why}");
+    assert!(
+        why.contains("Instance deployment failed. For details, see 'eb-engine.log'."),
+        "EB's own text: {why}"
+    );
     assert!(why.contains(&format!("version {previous} serves")), "{why}");
     // EB's events are in the log as EB wrote them.
-    assert!(log.iter().any(|l| l.contains("ERROR Instance deployment failed")), "{}", log.join("\n"));
-    assert!(log.iter().any(|l| l.contains("Command failed on instance")), "{}", log.join("\n"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("ERROR Instance deployment failed")),
+        "{}",
+        log.join("\n")
+    );
+    assert!(
+        log.iter().any(|l| l.contains("Command failed on instance")),
+        "{}",
+        log.join("\n")
+    );
     // EB left the failed version on the instance: it was redeployed, so the
     // previous label serves on every instance and health is Green again.
     let env = sandbox_env(&e.moto);
-    assert_eq!((env["Status"].as_str(), env["VersionLabel"].as_str()), (Some("Ready"), Some(previous.as_str())));
+    assert_eq!(
+        (env["Status"].as_str(), env["VersionLabel"].as_str()),
+        (Some("Ready"), Some(previous.as_str()))
+    );
     assert_eq!(instance_versions(&e.moto), [previous.as_str()]);
     assert_eq!(env["Health"], "Green", "{env}");
-    let updates: Vec<String> =
-        calls(&e.moto, "UpdateEnvironment").iter().map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string()).collect();
-    assert_eq!(updates[1..], [out.report.revision.clone().unwrap(), previous.clone()], "ours, then the previous one again");
-    assert!(out.report.evidence.iter().any(|l| l.contains("Incorrect application version")), "health causes: {:?}", out.report.evidence);
+    let updates: Vec<String> = calls(&e.moto, "UpdateEnvironment")
+        .iter()
+        .map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        updates[1..],
+        [out.report.revision.clone().unwrap(), previous.clone()],
+        "ours, then the previous one again"
+    );
+    assert!(
+        out.report
+            .evidence
+            .iter()
+            .any(|l| l.contains("Incorrect application version")),
+        "health causes: {:?}",
+        out.report.evidence
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -284,10 +473,20 @@ async fn eb_reverting_the_update_ready_and_green_on_the_previous_label_is_not_a_
     assert_ne!(out.result, RunResult::Success, "{}", log.join("\n"));
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     let why = out.failure.unwrap();
-    assert!(why.contains("Failed to deploy configuration.") || why.contains("reverted"), "{why}");
+    assert!(
+        why.contains("Failed to deploy configuration.") || why.contains("reverted"),
+        "{why}"
+    );
     assert_eq!(out.report.serving_revision.as_deref(), Some(FIRST));
     let env = sandbox_env(&e.moto);
-    assert_eq!((env["Status"].as_str(), env["VersionLabel"].as_str(), env["Health"].as_str()), (Some("Ready"), Some(FIRST), Some("Green")));
+    assert_eq!(
+        (
+            env["Status"].as_str(),
+            env["VersionLabel"].as_str(),
+            env["Health"].as_str()
+        ),
+        (Some("Ready"), Some(FIRST), Some("Green"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -296,9 +495,18 @@ async fn health_that_stays_red_after_the_update_fails_with_enhanced_health_cause
     let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/unhealthy-web", 'd').await;
     assert_eq!(out.result, RunResult::Failure, "{}", log.join("\n"));
     let why = out.failure.unwrap();
-    assert!(why.contains("its health stayed Red (Severe) instead of Green"), "{why}");
-    assert!(why.contains("100.0 % of the requests are failing with HTTP 5xx."), "the causes: {why}");
-    assert_eq!(out.report.serving_revision, out.report.revision, "ours serves, unhealthy");
+    assert!(
+        why.contains("its health stayed Red (Severe) instead of Green"),
+        "{why}"
+    );
+    assert!(
+        why.contains("100.0 % of the requests are failing with HTTP 5xx."),
+        "the causes: {why}"
+    );
+    assert_eq!(
+        out.report.serving_revision, out.report.revision,
+        "ours serves, unhealthy"
+    );
 }
 
 /// The deadline (`wait-minutes`) or a cancellation that lands while health
@@ -306,24 +514,52 @@ async fn health_that_stays_red_after_the_update_fails_with_enhanced_health_cause
 /// deployed again, and the run claims it serves only once every instance
 /// runs it.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_deadline_or_a_cancellation_in_the_health_wait_rolls_back_and_an_unfinished_rollback_says_so() {
+async fn a_deadline_or_a_cancellation_in_the_health_wait_rolls_back_and_an_unfinished_rollback_says_so()
+ {
     // Time runs at 0.02: the update completes within about 0.4 s, the health
     // window would last 2.4 s (120 s) from then, the deadline comes at 2.0 s
     // (100 s) from the start.
     let e = env().await;
-    let p = BeanstalkPlan { watch: WatchPlan { wait_seconds: 100, ..plan(Bundle::Image).watch }, ..plan(Bundle::Image) };
+    let p = BeanstalkPlan {
+        watch: WatchPlan {
+            wait_seconds: 100,
+            ..plan(Bundle::Image).watch
+        },
+        ..plan(Bundle::Image)
+    };
     let (out, log) = deploy_scaled(&e, &p, "acme/unhealthy-web", 'd', 0.02).await;
-    assert_eq!(out.result, RunResult::RolledBack, "{:?}\n{}", out.failure, log.join("\n"));
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
     let why = out.failure.unwrap();
-    assert!(why.contains("no verdict within 100 s (waiting for version") && why.contains("health to turn Green; it is Red)"), "{why}");
-    assert!(why.contains(&format!("version {FIRST} serves")) && why.contains("deployed version v1 again"), "{why}");
     assert!(
-        out.report.evidence.iter().any(|l| l.contains("100.0 % of the requests are failing with HTTP 5xx.")),
+        why.contains("no verdict within 100 s (waiting for version")
+            && why.contains("health to turn Green; it is Red)"),
+        "{why}"
+    );
+    assert!(
+        why.contains(&format!("version {FIRST} serves"))
+            && why.contains("deployed version v1 again"),
+        "{why}"
+    );
+    assert!(
+        out.report
+            .evidence
+            .iter()
+            .any(|l| l.contains("100.0 % of the requests are failing with HTTP 5xx.")),
         "{:?}",
         out.report.evidence
     );
     assert_eq!(out.report.serving_revision.as_deref(), Some(FIRST));
-    assert_eq!(instance_versions(&e.moto), [FIRST], "the instance back on the previous label");
+    assert_eq!(
+        instance_versions(&e.moto),
+        [FIRST],
+        "the instance back on the previous label"
+    );
 
     // Cancelled once the run has said the health it sees (so inside the
     // health wait, with the deadline far off): the rollback redeploys v1
@@ -331,10 +567,16 @@ async fn a_deadline_or_a_cancellation_in_the_health_wait_rolls_back_and_an_unfin
     // (time at 0.1: 0.6 s), and says it did not finish when it is not (time
     // at 0.01: 0.06 s), rather than claiming v1 serves.
     let (out, log) = cancel_in_the_health_wait(0.1).await;
-    assert_eq!(out.result, RunResult::RolledBack, "{:?}\n{log}", out.failure);
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{log}",
+        out.failure
+    );
     let why = out.failure.unwrap();
     assert!(
-        why.contains("the workflow was cancelled (waiting for version") && why.contains("fastdeploy rolled back: version v1 serves"),
+        why.contains("the workflow was cancelled (waiting for version")
+            && why.contains("fastdeploy rolled back: version v1 serves"),
         "{why}"
     );
 
@@ -356,38 +598,107 @@ async fn cancel_in_the_health_wait(scale: f64) -> (DeployOutcome, String) {
     let (captured, actions, cancel, canceller) = crate::sandbox::cancel_on_line("health Red");
     let (uri, digest) = image("acme/unhealthy-web", 'e');
     let build = build_plan(e.work.path());
-    let image = Image { uri: &uri, digest: &digest };
-    let out = beanstalk::deploy(&e.eb, &e.s3, &plan(Bundle::Image), &build, "web", image, COMMIT, scale, &cancel, &actions).await;
+    let image = Image {
+        uri: &uri,
+        digest: &digest,
+    };
+    let out = beanstalk::deploy(
+        &e.eb,
+        &e.s3,
+        &plan(Bundle::Image),
+        &build,
+        "web",
+        image,
+        COMMIT,
+        scale,
+        &cancel,
+        &actions,
+    )
+    .await;
     canceller.await.unwrap();
-    let updates: Vec<String> =
-        calls(&e.moto, "UpdateEnvironment").iter().map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string()).collect();
-    assert_eq!(updates, [out.report.revision.clone().unwrap(), FIRST.to_string()], "ours, then v1 again");
+    let updates: Vec<String> = calls(&e.moto, "UpdateEnvironment")
+        .iter()
+        .map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        updates,
+        [out.report.revision.clone().unwrap(), FIRST.to_string()],
+        "ours, then v1 again"
+    );
     (out, captured.lines().join("\n"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn yellow_health_passes_only_with_allow_yellow() {
     let e = env().await;
-    blocking(|| e.moto.control("beanstalk/health", json!({"environment": ENV, "status": "Warning", "when": "next_deploy"})));
+    blocking(|| {
+        e.moto.control(
+            "beanstalk/health",
+            json!({"environment": ENV, "status": "Warning", "when": "next_deploy"}),
+        )
+    });
     let (out, _) = deploy(&e, &plan(Bundle::Image), "acme/web", 'a').await;
     assert_eq!(out.result, RunResult::Failure);
-    assert!(out.failure.as_deref().unwrap().contains("set `allow-yellow: true`"), "{:?}", out.failure);
-    assert!(out.report.evidence.iter().any(|l| l.contains("Impaired services on 1 out of 1 instance.")), "{:?}", out.report.evidence);
+    assert!(
+        out.failure
+            .as_deref()
+            .unwrap()
+            .contains("set `allow-yellow: true`"),
+        "{:?}",
+        out.failure
+    );
+    assert!(
+        out.report
+            .evidence
+            .iter()
+            .any(|l| l.contains("Impaired services on 1 out of 1 instance.")),
+        "{:?}",
+        out.report.evidence
+    );
 
-    blocking(|| e.moto.control("beanstalk/health", json!({"environment": ENV, "status": "Warning", "when": "next_deploy"})));
-    let yellow = BeanstalkPlan { allow_yellow: true, ..plan(Bundle::Image) };
+    blocking(|| {
+        e.moto.control(
+            "beanstalk/health",
+            json!({"environment": ENV, "status": "Warning", "when": "next_deploy"}),
+        )
+    });
+    let yellow = BeanstalkPlan {
+        allow_yellow: true,
+        ..plan(Bundle::Image)
+    };
     let (out, log) = deploy(&e, &yellow, "acme/web", 'e').await;
-    assert_eq!(out.result, RunResult::Success, "{:?}\n{}", out.failure, log.join("\n"));
-    assert!(log.iter().any(|l| l.contains("health Yellow (Warning)")), "{}", log.join("\n"));
+    assert_eq!(
+        out.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
+    assert!(
+        log.iter().any(|l| l.contains("health Yellow (Warning)")),
+        "{}",
+        log.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_started_while_the_environment_is_updating_waits_then_deploys() {
     let e = env().await;
     // Someone else's configuration update holds the environment for 8 steps.
-    blocking(|| e.moto.control("beanstalk/env-status", json!({"environment": ENV, "status": "Updating", "steps": 8})));
+    blocking(|| {
+        e.moto.control(
+            "beanstalk/env-status",
+            json!({"environment": ENV, "status": "Updating", "steps": 8}),
+        )
+    });
     let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/web", 'a').await;
-    assert_eq!(out.result, RunResult::Success, "{:?}\n{}", out.failure, log.join("\n"));
+    assert_eq!(
+        out.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
     assert!(
         log.iter().any(|l| l.contains("environment is Updating (another update is running); waiting for Ready before deploying")),
         "it said what it waited for: {}",
@@ -395,8 +706,14 @@ async fn a_deploy_started_while_the_environment_is_updating_waits_then_deploys()
     );
     let updates = calls(&e.moto, "UpdateEnvironment");
     assert_eq!(updates.len(), 1, "{updates:?}");
-    assert_eq!(updates[0]["status"], 200, "never refused with `Must be Ready`: {updates:?}");
-    assert_eq!(sandbox_env(&e.moto)["VersionLabel"], out.report.revision.unwrap());
+    assert_eq!(
+        updates[0]["status"], 200,
+        "never refused with `Must be Ready`: {updates:?}"
+    );
+    assert_eq!(
+        sandbox_env(&e.moto)["VersionLabel"],
+        out.report.revision.unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -406,9 +723,24 @@ async fn two_runs_of_the_same_content_at_once_make_one_version_and_one_update() 
     // updates, the other waits and judges the environment it leaves.
     let e = env().await;
     let p = plan(Bundle::Image);
-    let ((a, log_a), (b, log_b)) = tokio::join!(deploy(&e, &p, "acme/web", 'a'), deploy(&e, &p, "acme/web", 'a'));
-    assert_eq!(a.result, RunResult::Success, "{:?}\n{}", a.failure, log_a.join("\n"));
-    assert_eq!(b.result, RunResult::Success, "{:?}\n{}", b.failure, log_b.join("\n"));
+    let ((a, log_a), (b, log_b)) = tokio::join!(
+        deploy(&e, &p, "acme/web", 'a'),
+        deploy(&e, &p, "acme/web", 'a')
+    );
+    assert_eq!(
+        a.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        a.failure,
+        log_a.join("\n")
+    );
+    assert_eq!(
+        b.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        b.failure,
+        log_b.join("\n")
+    );
     assert_eq!(a.report.revision, b.report.revision);
     let label = a.report.revision.unwrap();
     let made: Vec<Value> = calls(&e.moto, "CreateApplicationVersion")
@@ -416,23 +748,36 @@ async fn two_runs_of_the_same_content_at_once_make_one_version_and_one_update() 
         .filter(|c| c["status"] == 200 && c["params"]["VersionLabel"] != FIRST)
         .collect();
     assert_eq!(made.len(), 1, "one version for one content: {made:?}");
-    let updates: Vec<Value> = calls(&e.moto, "UpdateEnvironment").into_iter().filter(|c| c["status"] == 200).collect();
+    let updates: Vec<Value> = calls(&e.moto, "UpdateEnvironment")
+        .into_iter()
+        .filter(|c| c["status"] == 200)
+        .collect();
     assert_eq!(updates.len(), 1, "one update: {updates:?}");
     assert_eq!(sandbox_env(&e.moto)["VersionLabel"], label);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_timeout_aborts_the_update_and_redeploys_the_previous_label_ebs_abort_left_half_applied() {
+async fn a_timeout_aborts_the_update_and_redeploys_the_previous_label_ebs_abort_left_half_applied()
+{
     // Rolling, one instance per batch: the abort comes after batch 1, whose
     // instance keeps the new version (EB: "some instances will have the new
     // application version").
-    let rolling =
-        |ns: &str, name: &str, value: &str| ConfigurationOptionSetting::builder().namespace(ns).option_name(name).value(value).build();
+    let rolling = |ns: &str, name: &str, value: &str| {
+        ConfigurationOptionSetting::builder()
+            .namespace(ns)
+            .option_name(name)
+            .value(value)
+            .build()
+    };
     let e = env_with(
         0.5,
         vec![
             rolling("aws:autoscaling:asg", "MinSize", "2"),
-            rolling("aws:elasticbeanstalk:command", "DeploymentPolicy", "Rolling"),
+            rolling(
+                "aws:elasticbeanstalk:command",
+                "DeploymentPolicy",
+                "Rolling",
+            ),
             rolling("aws:elasticbeanstalk:command", "BatchSizeType", "Fixed"),
             rolling("aws:elasticbeanstalk:command", "BatchSize", "1"),
         ],
@@ -442,25 +787,61 @@ async fn a_timeout_aborts_the_update_and_redeploys_the_previous_label_ebs_abort_
     // version for a step), batch 1 finishes 1.5 s after it and batch 2 2.5 s
     // after it; the deploy gives up at 2.6 s (130 s × 0.02), between the two,
     // and its rollback has 6 s (300 s × 0.02) to abort and redeploy.
-    let p = BeanstalkPlan { watch: WatchPlan { wait_seconds: 130, ..plan(Bundle::Image).watch }, ..plan(Bundle::Image) };
+    let p = BeanstalkPlan {
+        watch: WatchPlan {
+            wait_seconds: 130,
+            ..plan(Bundle::Image).watch
+        },
+        ..plan(Bundle::Image)
+    };
     let (out, log) = deploy_scaled(&e, &p, "acme/web", 'a', 0.02).await;
-    assert_eq!(out.result, RunResult::RolledBack, "{:?}\n{}", out.failure, log.join("\n"));
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
     let why = out.failure.unwrap();
-    assert!(why.contains("no verdict within 130 s") && why.contains(&format!("version {FIRST} serves")), "{why}");
+    assert!(
+        why.contains("no verdict within 130 s") && why.contains(&format!("version {FIRST} serves")),
+        "{why}"
+    );
     assert_eq!(calls(&e.moto, "AbortEnvironmentUpdate").len(), 1);
-    let updates: Vec<String> =
-        calls(&e.moto, "UpdateEnvironment").iter().map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string()).collect();
-    assert_eq!(updates, [out.report.revision.clone().unwrap(), FIRST.to_string()], "ours, then v1 again after the abort");
+    let updates: Vec<String> = calls(&e.moto, "UpdateEnvironment")
+        .iter()
+        .map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        updates,
+        [out.report.revision.clone().unwrap(), FIRST.to_string()],
+        "ours, then v1 again after the abort"
+    );
     assert!(why.contains("deployed version v1 again"), "{why}");
-    assert_eq!(instance_versions(&e.moto), [FIRST, FIRST], "every instance back on the previous label");
+    assert_eq!(
+        instance_versions(&e.moto),
+        [FIRST, FIRST],
+        "every instance back on the previous label"
+    );
     assert_eq!(sandbox_env(&e.moto)["VersionLabel"], FIRST);
 
     // Without rollback the same timeout only says what it saw.
-    let slow = BeanstalkPlan { watch: WatchPlan { wait_seconds: 60, rollback: false, ..p.watch.clone() }, ..p.clone() };
+    let slow = BeanstalkPlan {
+        watch: WatchPlan {
+            wait_seconds: 60,
+            rollback: false,
+            ..p.watch.clone()
+        },
+        ..p.clone()
+    };
     let (out, _) = deploy_scaled(&e, &slow, "acme/web", 'f', 0.02).await;
     assert_eq!(out.result, RunResult::Failure);
     assert!(out.failure.unwrap().contains("`rollback` is off"));
-    assert_eq!(calls(&e.moto, "AbortEnvironmentUpdate").len(), 1, "no abort without rollback");
+    assert_eq!(
+        calls(&e.moto, "AbortEnvironmentUpdate").len(),
+        1,
+        "no abort without rollback"
+    );
 }
 
 /// A file of `len` bytes that takes no space (a hole).
@@ -470,36 +851,80 @@ fn sparse(path: &Path, len: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_600_mb_source_bundle_stops_before_anything_is_uploaded_naming_the_offenders_and_the_limit() {
+async fn a_600_mb_source_bundle_stops_before_anything_is_uploaded_naming_the_offenders_and_the_limit()
+ {
     let e = env().await;
     let ctx = e.work.path();
-    sparse(&ctx.join(".venv/lib/python3.12/site-packages/torch/lib/libtorch_cpu.so"), 320 << 20);
-    sparse(&ctx.join("node_modules/@next/swc-linux-x64-gnu/next-swc.linux-x64-gnu.node"), 280 << 20);
+    sparse(
+        &ctx.join(".venv/lib/python3.12/site-packages/torch/lib/libtorch_cpu.so"),
+        320 << 20,
+    );
+    sparse(
+        &ctx.join("node_modules/@next/swc-linux-x64-gnu/next-swc.linux-x64-gnu.node"),
+        280 << 20,
+    );
     blocking(|| e.moto.control("beanstalk/calls", json!({"reset": true})));
-    let err = beanstalk::preflight(&e.eb, &plan(Bundle::Source), &build_plan(ctx), "web").await.unwrap_err();
-    assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput);
+    let err = beanstalk::preflight(&e.eb, &plan(Bundle::Source), &build_plan(ctx), "web")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        fastdeploy::error::exit_for(&err),
+        fastdeploy::error::Exit::BadInput
+    );
     let text = err.to_string();
     // Sizes as every report spells them.
-    let (venv, node, all) = (human_bytes(320 << 20), human_bytes(280 << 20), human_bytes(600 << 20));
+    let (venv, node, all) = (
+        human_bytes(320 << 20),
+        human_bytes(280 << 20),
+        human_bytes(600 << 20),
+    );
     assert!(text.contains(&format!("would hold {all}")), "{text}");
-    assert!(text.contains("above Elastic Beanstalk's limit of 524,288,000 bytes"), "{text}");
-    assert!(text.contains(&format!(".venv/ {venv}")) && text.contains(&format!("node_modules/ {node}")), "names the offenders: {text}");
     assert!(
-        text.contains(&format!("`.venv` ({venv})")) && text.contains(&format!("`node_modules` ({node})")),
+        text.contains("above Elastic Beanstalk's limit of 524,288,000 bytes"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(".venv/ {venv}")) && text.contains(&format!("node_modules/ {node}")),
+        "names the offenders: {text}"
+    );
+    assert!(
+        text.contains(&format!("`.venv` ({venv})"))
+            && text.contains(&format!("`node_modules` ({node})")),
         "with the lines that exclude them: {text}"
     );
     assert!(text.contains("or use `bundle: image`"), "{text}");
     let seen = blocking(|| e.moto.control("beanstalk/calls", json!({})));
-    assert_eq!(seen, json!([]), "nothing was asked of Elastic Beanstalk, let alone uploaded");
+    assert_eq!(
+        seen,
+        json!([]),
+        "nothing was asked of Elastic Beanstalk, let alone uploaded"
+    );
 
     // Excluded, the same context deploys as a source bundle built on the instance.
     std::fs::write(ctx.join(".dockerignore"), ".venv\nnode_modules\n").unwrap();
     let (out, log) = deploy(&e, &plan(Bundle::Source), "acme/web", 'a').await;
-    assert_eq!(out.result, RunResult::Success, "{:?}\n{}", out.failure, log.join("\n"));
+    assert_eq!(
+        out.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
     let label = out.report.revision.unwrap();
-    assert!(label.starts_with(&format!("sha-{}-src-", &COMMIT[..12])), "{label}");
+    assert!(
+        label.starts_with(&format!("sha-{}-src-", &COMMIT[..12])),
+        "{label}"
+    );
     let files = bundle_files(&e, &label).await;
-    assert_eq!(files.keys().collect::<Vec<_>>(), [".dockerignore", ".ebextensions/01-env.config", "Dockerfile", "index.html"]);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [
+            ".dockerignore",
+            ".ebextensions/01-env.config",
+            "Dockerfile",
+            "index.html"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -509,15 +934,37 @@ async fn preflight_refuses_what_eb_cannot_take_as_bad_input() {
     let bad = |p: BeanstalkPlan| {
         let (eb, build) = (&e.eb, &build);
         async move {
-            let err = beanstalk::preflight(eb, &p, build, "web").await.unwrap_err();
-            assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput, "{err}");
+            let err = beanstalk::preflight(eb, &p, build, "web")
+                .await
+                .unwrap_err();
+            assert_eq!(
+                fastdeploy::error::exit_for(&err),
+                fastdeploy::error::Exit::BadInput,
+                "{err}"
+            );
             err.to_string()
         }
     };
-    let text = bad(BeanstalkPlan { application: "nope".into(), ..plan(Bundle::Image) }).await;
-    assert!(text.contains("Elastic Beanstalk application nope does not exist"), "{text}");
-    let text = bad(BeanstalkPlan { environment: "shop-qa".into(), ..plan(Bundle::Image) }).await;
-    assert!(text.contains("environment shop-qa does not exist in application shop (its environments: shop-prod)"), "{text}");
+    let text = bad(BeanstalkPlan {
+        application: "nope".into(),
+        ..plan(Bundle::Image)
+    })
+    .await;
+    assert!(
+        text.contains("Elastic Beanstalk application nope does not exist"),
+        "{text}"
+    );
+    let text = bad(BeanstalkPlan {
+        environment: "shop-qa".into(),
+        ..plan(Bundle::Image)
+    })
+    .await;
+    assert!(
+        text.contains(
+            "environment shop-qa does not exist in application shop (its environments: shop-prod)"
+        ),
+        "{text}"
+    );
 
     e.eb.create_environment()
         .application_name(APP)
@@ -526,23 +973,70 @@ async fn preflight_refuses_what_eb_cannot_take_as_bad_input() {
         .send()
         .await
         .unwrap();
-    let text = bad(BeanstalkPlan { environment: "py".into(), ..plan(Bundle::Image) }).await;
-    assert!(text.contains("runs on `64bit Amazon Linux 2023 v4.3.0 running Python 3.11`, not a Docker platform"), "{text}");
+    let text = bad(BeanstalkPlan {
+        environment: "py".into(),
+        ..plan(Bundle::Image)
+    })
+    .await;
+    assert!(
+        text.contains(
+            "runs on `64bit Amazon Linux 2023 v4.3.0 running Python 3.11`, not a Docker platform"
+        ),
+        "{text}"
+    );
 
-    e.eb.create_environment().application_name(APP).environment_name("gone").solution_stack_name(STACK).send().await.unwrap();
-    e.eb.terminate_environment().environment_name("gone").send().await.unwrap();
-    let text = bad(BeanstalkPlan { environment: "gone".into(), ..plan(Bundle::Image) }).await;
-    assert!(text.contains("environment gone of application shop is terminated"), "{text}");
+    e.eb.create_environment()
+        .application_name(APP)
+        .environment_name("gone")
+        .solution_stack_name(STACK)
+        .send()
+        .await
+        .unwrap();
+    e.eb.terminate_environment()
+        .environment_name("gone")
+        .send()
+        .await
+        .unwrap();
+    let text = bad(BeanstalkPlan {
+        environment: "gone".into(),
+        ..plan(Bundle::Image)
+    })
+    .await;
+    assert!(
+        text.contains("environment gone of application shop is terminated"),
+        "{text}"
+    );
 
-    std::fs::write(e.work.path().join(".ebextensions/02-bad.config"), "packages:\n  yum:\n    git: []\n   jq: []\n").unwrap();
+    std::fs::write(
+        e.work.path().join(".ebextensions/02-bad.config"),
+        "packages:\n  yum:\n    git: []\n   jq: []\n",
+    )
+    .unwrap();
     let text = bad(plan(Bundle::Image)).await;
-    assert!(text.contains("02-bad.config: line 4"), "the file and line: {text}");
+    assert!(
+        text.contains("02-bad.config: line 4"),
+        "the file and line: {text}"
+    );
     std::fs::remove_file(e.work.path().join(".ebextensions/02-bad.config")).unwrap();
 
-    std::fs::write(e.work.path().join("Dockerfile"), "FROM busybox\nCMD [\"true\"]\n").unwrap();
+    std::fs::write(
+        e.work.path().join("Dockerfile"),
+        "FROM busybox\nCMD [\"true\"]\n",
+    )
+    .unwrap();
     let text = bad(plan(Bundle::Image)).await;
     assert!(text.contains("exposes none; add `EXPOSE <port>`"), "{text}");
-    let pre = beanstalk::preflight(&e.eb, &BeanstalkPlan { ports: vec![9000], ..plan(Bundle::Image) }, &build, "web").await.unwrap();
+    let pre = beanstalk::preflight(
+        &e.eb,
+        &BeanstalkPlan {
+            ports: vec![9000],
+            ..plan(Bundle::Image)
+        },
+        &build,
+        "web",
+    )
+    .await
+    .unwrap();
     assert_eq!(pre.version_label.as_deref(), Some(FIRST));
     assert_eq!(pre.platform, STACK);
 }
@@ -573,16 +1067,30 @@ environments:
 ";
 
 /// `fastdeploy plan --json` (or `plan`) for a push to `branch` of a workspace holding `config`.
-fn plan_run(config: &str, branch: &str, args: &[&str], inputs: &[(&str, &str)]) -> std::process::Output {
+fn plan_run(
+    config: &str,
+    branch: &str,
+    args: &[&str],
+    inputs: &[(&str, &str)],
+) -> std::process::Output {
     let ws = tempfile::tempdir().unwrap();
     std::fs::write(ws.path().join("fastdeploy.yml"), config).unwrap();
     std::fs::write(ws.path().join("Dockerfile"), "FROM busybox\nEXPOSE 8080\n").unwrap();
-    let fixture = if branch == "main" { "push-main.json" } else { "push-develop.json" };
+    let fixture = if branch == "main" {
+        "push-main.json"
+    } else {
+        "push-develop.json"
+    };
     let mut cmd = crate::sandbox::fastdeploy(ws.path());
     cmd.args(args)
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_EVENT_NAME", "push")
-        .env("GITHUB_EVENT_PATH", crate::sandbox::repo_root().join("tests/fixtures/events").join(fixture))
+        .env(
+            "GITHUB_EVENT_PATH",
+            crate::sandbox::repo_root()
+                .join("tests/fixtures/events")
+                .join(fixture),
+        )
         .env("GITHUB_REF", format!("refs/heads/{branch}"))
         .env("GITHUB_SHA", COMMIT)
         .env("GITHUB_REPOSITORY", "acme/shop")
@@ -596,35 +1104,73 @@ fn plan_run(config: &str, branch: &str, args: &[&str], inputs: &[(&str, &str)]) 
 fn the_plan_resolves_the_environment_per_branch_with_bundle_and_allow_yellow_from_the_overrides() {
     let deploy_of = |branch: &str| {
         let out = plan_run(CONFIG, branch, &["plan", "--json"], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
         plan["components"][0]["deploy"].clone()
     };
     let prod = deploy_of("main");
     assert_eq!(prod["kind"], "beanstalk");
-    assert_eq!((prod["application"].as_str(), prod["environment"].as_str()), (Some(APP), Some(ENV)));
-    assert_eq!((prod["bundle"].as_str(), prod["allow_yellow"].as_bool()), (Some("image"), Some(false)));
+    assert_eq!(
+        (prod["application"].as_str(), prod["environment"].as_str()),
+        (Some(APP), Some(ENV))
+    );
+    assert_eq!(
+        (prod["bundle"].as_str(), prod["allow_yellow"].as_bool()),
+        (Some("image"), Some(false))
+    );
     assert_eq!(prod["ports"], json!([8080]));
     let staging = deploy_of("develop");
-    assert_eq!((staging["environment"].as_str(), staging["bundle"].as_str()), (Some("shop-staging"), Some("source")));
+    assert_eq!(
+        (staging["environment"].as_str(), staging["bundle"].as_str()),
+        (Some("shop-staging"), Some("source"))
+    );
     assert_eq!(staging["allow_yellow"], true);
-    let text = String::from_utf8_lossy(&plan_run(CONFIG, "develop", &["plan"], &[]).stdout).into_owned();
-    assert!(text.contains("deploy Elastic Beanstalk environment shop-staging of application shop: bundle source"), "{text}");
+    let text =
+        String::from_utf8_lossy(&plan_run(CONFIG, "develop", &["plan"], &[]).stdout).into_owned();
+    assert!(
+        text.contains(
+            "deploy Elastic Beanstalk environment shop-staging of application shop: bundle source"
+        ),
+        "{text}"
+    );
 
     // An input overrides the config's choice, and only accepts what it names.
-    let out = plan_run(CONFIG, "develop", &["plan", "--json"], &[("INPUT_BUNDLE", "image")]);
+    let out = plan_run(
+        CONFIG,
+        "develop",
+        &["plan", "--json"],
+        &[("INPUT_BUNDLE", "image")],
+    );
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["components"][0]["deploy"]["bundle"], "image");
     let out = plan_run(CONFIG, "main", &["plan"], &[("INPUT_BUNDLE", "zip")]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("input `bundle` is \"zip\", but it accepts image | source"));
-    let out = plan_run(&CONFIG.replace("bundle: source", "bundle: zip"), "main", &["plan"], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("input `bundle` is \"zip\", but it accepts image | source")
+    );
+    let out = plan_run(
+        &CONFIG.replace("bundle: source", "bundle: zip"),
+        "main",
+        &["plan"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 18 column 17: unknown variant `zip`, expected one of image, source"), "the config's line: {err}");
+    assert!(
+        err.contains("line 18 column 17: unknown variant `zip`, expected one of image, source"),
+        "the config's line: {err}"
+    );
 
     // One target per component.
-    let two = CONFIG.replace("    ports: [8080]", "    ports: [8080]\n    beanstalk-environment: shop-prod\n    function: thumbs");
+    let two = CONFIG.replace(
+        "    ports: [8080]",
+        "    ports: [8080]\n    beanstalk-environment: shop-prod\n    function: thumbs",
+    );
     let out = plan_run(&two, "main", &["plan"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -638,10 +1184,16 @@ fn the_plan_resolves_the_environment_per_branch_with_bundle_and_allow_yellow_fro
 /// without `environment-url` (the environment's CNAME stands in).
 fn beanstalk_command(sb: &FullSandbox) -> std::process::Command {
     let mut cmd = sb.command();
-    for name in ["INPUT_CLUSTER", "INPUT_SERVICE", "INPUT_CONTAINER", "INPUT_ENVIRONMENT_URL"] {
+    for name in [
+        "INPUT_CLUSTER",
+        "INPUT_SERVICE",
+        "INPUT_CONTAINER",
+        "INPUT_ENVIRONMENT_URL",
+    ] {
         cmd.env_remove(name);
     }
-    cmd.env("INPUT_BEANSTALK_APPLICATION", APP).env("INPUT_BEANSTALK_ENVIRONMENT", ENV);
+    cmd.env("INPUT_BEANSTALK_APPLICATION", APP)
+        .env("INPUT_BEANSTALK_ENVIRONMENT", ENV);
     cmd
 }
 
@@ -652,42 +1204,84 @@ fn images_output(sb: &FullSandbox) -> Value {
 #[test]
 fn a_push_to_main_deploys_the_image_bundle_reports_it_everywhere_and_a_rerun_changes_nothing() {
     let sb = FullSandbox::start();
-    sb.moto.control("beanstalk/config", json!({"step_seconds": 0.05}));
+    sb.moto
+        .control("beanstalk/config", json!({"step_seconds": 0.05}));
     crate::sandbox::block_on(seed(&sb.moto, vec![]));
     let ran: Ran = run(beanstalk_command(&sb));
     assert_eq!(ran.code, 0, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("success"),
+        "{}",
+        ran.log()
+    );
     let images = images_output(&sb);
     let app = &images["app"];
-    assert_eq!(app["target"], json!({"kind": "beanstalk", "application": APP, "environment": ENV}));
+    assert_eq!(
+        app["target"],
+        json!({"kind": "beanstalk", "application": APP, "environment": ENV})
+    );
     let digest = app["digest"].as_str().unwrap();
     let label = format!("sha-{}-{}", &sb.sha[..12], &digest[7..19]);
     assert_eq!(app["version-label"], label);
     assert_eq!(app["revision"], label);
     assert_eq!(app["serving-revision"], label);
     assert_eq!(app["previous-revision"], FIRST);
-    assert_eq!(sb.output("serving-revision").as_deref(), Some(label.as_str()));
+    assert_eq!(
+        sb.output("serving-revision").as_deref(),
+        Some(label.as_str())
+    );
     let env = crate::sandbox::block_on(async {
         let (eb, _) = clients(&sb.moto).await;
-        eb.describe_environments().environment_names(ENV).send().await.unwrap().environments()[0].clone()
+        eb.describe_environments()
+            .environment_names(ENV)
+            .send()
+            .await
+            .unwrap()
+            .environments()[0]
+            .clone()
     });
     assert_eq!(env.version_label(), Some(label.as_str()));
     let url = format!("http://{}", env.cname().unwrap());
     assert_eq!(app["url"], url);
     // The Dockerrun.aws.json names the pushed image by digest, port from EXPOSE.
-    assert!(ran.stdout.contains(&format!("UpdateEnvironment to version {label} accepted")), "{}", ran.log());
-    assert!(ran.stdout.contains("Environment update completed successfully."), "EB's events in the log: {}", ran.log());
+    assert!(
+        ran.stdout
+            .contains(&format!("UpdateEnvironment to version {label} accepted")),
+        "{}",
+        ran.log()
+    );
+    assert!(
+        ran.stdout
+            .contains("Environment update completed successfully."),
+        "EB's events in the log: {}",
+        ran.log()
+    );
 
     // Reported like every target: summary row, Slack, the GitHub deployment
     // with the environment's CNAME as its URL.
     let summary = sb.summary();
-    assert!(summary.contains("| app |") && summary.contains("success"), "{summary}");
-    assert!(summary.contains(&format!("Elastic Beanstalk environment {ENV}")), "the console link: {summary}");
+    assert!(
+        summary.contains("| app |") && summary.contains("success"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("Elastic Beanstalk environment {ENV}")),
+        "the console link: {summary}"
+    );
     let slack = slack_messages(&sb);
-    assert!(slack.last().unwrap()["body"].to_string().contains("Deployed to production"), "{slack:?}");
+    assert!(
+        slack.last().unwrap()["body"]
+            .to_string()
+            .contains("Deployed to production"),
+        "{slack:?}"
+    );
     let deployment = &github_deployments(&sb)[0];
     let id = deployment["id"].as_u64().unwrap();
-    let statuses = crate::sandbox::http_get_json(&format!("{}/repos/acme/shop/deployments/{id}/statuses", sb.github.url));
+    let statuses = crate::sandbox::http_get_json(&format!(
+        "{}/repos/acme/shop/deployments/{id}/statuses",
+        sb.github.url
+    ));
     let last = &statuses.as_array().unwrap()[0];
     assert_eq!(last["state"], "success", "{statuses}");
     assert_eq!(last["environment_url"], url, "{statuses}");
@@ -695,7 +1289,21 @@ fn a_push_to_main_deploys_the_image_bundle_reports_it_everywhere_and_a_rerun_cha
     // The same commit again: nothing rebuilt, uploaded, created or deployed.
     let again = run(beanstalk_command(&sb));
     assert_eq!(again.code, 0, "{}", again.log());
-    assert_eq!(images_output(&sb)["app"]["result"], "skipped", "{}", again.log());
-    assert_eq!(calls(&sb.moto, "CreateApplicationVersion").len(), 2, "v1 and ours, no third: {}", again.log());
-    assert_eq!(calls(&sb.moto, "UpdateEnvironment").len(), 1, "no second update");
+    assert_eq!(
+        images_output(&sb)["app"]["result"],
+        "skipped",
+        "{}",
+        again.log()
+    );
+    assert_eq!(
+        calls(&sb.moto, "CreateApplicationVersion").len(),
+        2,
+        "v1 and ours, no third: {}",
+        again.log()
+    );
+    assert_eq!(
+        calls(&sb.moto, "UpdateEnvironment").len(),
+        1,
+        "no second update"
+    );
 }

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType, LogConfiguration, LogDriver, NetworkConfiguration,
-    NetworkMode,
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType,
+    LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode,
 };
 use fastdeploy::cancel::Cancel;
 use fastdeploy::deploy::DeployOutcome;
@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use crate::sandbox::{Moto, REGION};
 
 const SCALE: f64 = 0.01;
-const IMAGE: &str = "repo/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const IMAGE: &str =
+    "repo/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 struct Env {
     moto: Moto,
@@ -33,7 +34,11 @@ struct Env {
 
 impl Env {
     fn tasks<'a>(&'a self, run_key: &'a str) -> ecs::TaskEnv<'a> {
-        ecs::TaskEnv { logs: &self.logs, run_key, region: Some(REGION) }
+        ecs::TaskEnv {
+            logs: &self.logs,
+            run_key,
+            region: Some(REGION),
+        }
     }
 
     fn control(&self, path: &str, body: Value) -> Value {
@@ -43,12 +48,31 @@ impl Env {
     /// RunTask calls the sandbox saw.
     fn run_tasks(&self) -> Vec<Value> {
         let calls = self.control("ecs-tasks/calls", json!({}));
-        calls["calls"].as_array().cloned().unwrap_or_default().into_iter().filter(|c| c["action"] == "RunTask").collect()
+        calls["calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c["action"] == "RunTask")
+            .collect()
     }
 
     async fn service_revision(&self) -> String {
-        let out = self.ecs.describe_services().cluster("c").services("web").send().await.unwrap();
-        out.services()[0].task_definition().unwrap().rsplit('/').next().unwrap().to_string()
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster("c")
+            .services("web")
+            .send()
+            .await
+            .unwrap();
+        out.services()[0]
+            .task_definition()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -64,7 +88,11 @@ async fn env() -> Env {
     let config = moto.sdk_config().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
-    logs.create_log_group().log_group_name("/ecs/web").send().await.unwrap();
+    logs.create_log_group()
+        .log_group_name("/ecs/web")
+        .send()
+        .await
+        .unwrap();
     ecs.create_cluster().cluster_name("c").send().await.unwrap();
     ecs.register_task_definition()
         .family("web")
@@ -102,7 +130,13 @@ async fn env() -> Env {
         .send()
         .await
         .unwrap();
-    Env { moto, ecs, logs, subnet, group }
+    Env {
+        moto,
+        ecs,
+        logs,
+        subnet,
+        group,
+    }
 }
 
 fn network(subnet: &str, group: &str) -> NetworkConfiguration {
@@ -127,32 +161,83 @@ fn plan(command: &[&str]) -> EcsPlan {
         strategy: Strategy::Service,
         wait_until: WaitUntil::Completed,
         keep_revisions: None,
-        before_deploy: Some(BeforeDeploy { command: command.iter().map(|s| s.to_string()).collect(), container: None, wait_seconds: 1800 }),
-        watch: WatchPlan { wait_seconds: 1800, poll_seconds: 5.0, rollback: true },
+        before_deploy: Some(BeforeDeploy {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            container: None,
+            wait_seconds: 1800,
+        }),
+        watch: WatchPlan {
+            wait_seconds: 1800,
+            poll_seconds: 5.0,
+            rollback: true,
+        },
     }
 }
 
-async fn deploy(e: &Env, plan: &EcsPlan, image: &str, run_key: &str, cancel: &Cancel, actions: &Actions) -> DeployOutcome {
-    ecs::deploy(&e.ecs, &e.tasks(run_key), plan, image, SCALE, cancel, actions).await
+async fn deploy(
+    e: &Env,
+    plan: &EcsPlan,
+    image: &str,
+    run_key: &str,
+    cancel: &Cancel,
+    actions: &Actions,
+) -> DeployOutcome {
+    ecs::deploy(
+        &e.ecs,
+        &e.tasks(run_key),
+        plan,
+        image,
+        SCALE,
+        cancel,
+        actions,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_migration_runs_on_the_new_revision_with_the_services_networking_then_the_service_updates() {
+async fn the_migration_runs_on_the_new_revision_with_the_services_networking_then_the_service_updates()
+ {
     let e = env().await;
     let (log, actions) = Actions::capture();
-    let out = deploy(&e, &plan(&["python", "manage.py", "migrate"]), IMAGE, "acme/shop/1001/1", &Cancel::never(), &actions).await;
+    let out = deploy(
+        &e,
+        &plan(&["python", "manage.py", "migrate"]),
+        IMAGE,
+        "acme/shop/1001/1",
+        &Cancel::never(),
+        &actions,
+    )
+    .await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
-    assert_eq!(e.service_revision().await, "web:2", "the service was updated after the task");
+    assert_eq!(
+        e.service_revision().await,
+        "web:2",
+        "the service was updated after the task"
+    );
 
     let runs = e.run_tasks();
     assert_eq!(runs.len(), 1, "{runs:#?}");
     let r = &runs[0]["request"];
-    assert!(r["taskDefinition"].as_str().unwrap().ends_with("task-definition/web:2"), "the new revision: {r}");
-    assert_eq!(r["overrides"]["containerOverrides"][0], json!({"name": "app", "command": ["python", "manage.py", "migrate"]}));
+    assert!(
+        r["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("task-definition/web:2"),
+        "the new revision: {r}"
+    );
+    assert_eq!(
+        r["overrides"]["containerOverrides"][0],
+        json!({"name": "app", "command": ["python", "manage.py", "migrate"]})
+    );
     assert_eq!(r["launchType"], "FARGATE");
     assert_eq!(r["platformVersion"], "1.4.0");
     assert_eq!(r["startedBy"], "fastdeploy");
-    assert!(r["clientToken"].as_str().is_some_and(|t| t.starts_with("fastdeploy-")), "{r}");
+    assert!(
+        r["clientToken"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("fastdeploy-")),
+        "{r}"
+    );
     let vpc = &r["networkConfiguration"]["awsvpcConfiguration"];
     assert_eq!(vpc["subnets"], json!([e.subnet]));
     assert_eq!(vpc["securityGroups"], json!([e.group]));
@@ -161,30 +246,71 @@ async fn the_migration_runs_on_the_new_revision_with_the_services_networking_the
     let task = out.report.before_deploy.expect("the task is reported");
     assert_eq!(task.outcome, "succeeded");
     assert_eq!(task.exit_code, Some(0));
-    assert!(task.last_lines.iter().any(|l| l.contains("Applying")), "{:?}", task.last_lines);
+    assert!(
+        task.last_lines.iter().any(|l| l.contains("Applying")),
+        "{:?}",
+        task.last_lines
+    );
     let printed = log.lines();
     assert!(
-        printed.iter().any(|l| l.contains("before-deploy | ") && l.contains("Running migrations")),
+        printed
+            .iter()
+            .any(|l| l.contains("before-deploy | ") && l.contains("Running migrations")),
         "its log is streamed: {printed:#?}"
     );
-    assert!(printed.iter().any(|l| l.starts_with("::group::before-deploy web: python manage.py migrate")), "a log group of its own");
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.starts_with("::group::before-deploy web: python manage.py migrate")),
+        "a log group of its own"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_migration_stops_the_deploy_before_update_service() {
     let e = env().await;
     let p = plan(&["sh", "-c", "python manage.py migrate && exit 3"]);
-    let out = deploy(&e, &p, IMAGE, "acme/shop/1002/1", &Cancel::never(), &Actions::default()).await;
+    let out = deploy(
+        &e,
+        &p,
+        IMAGE,
+        "acme/shop/1002/1",
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await;
     assert_eq!(out.result, RunResult::Failure);
     let why = out.failure.unwrap();
-    assert!(why.contains("container app exited with code 3") && why.contains("was not updated"), "{why}");
-    assert!(why.starts_with("before-deploy failed: container app exited with code 3;"), "why first: {why}");
-    assert!(why.ends_with("service web was not updated and still runs web:1"), "{why}");
+    assert!(
+        why.contains("container app exited with code 3") && why.contains("was not updated"),
+        "{why}"
+    );
+    assert!(
+        why.starts_with("before-deploy failed: container app exited with code 3;"),
+        "why first: {why}"
+    );
+    assert!(
+        why.ends_with("service web was not updated and still runs web:1"),
+        "{why}"
+    );
     assert_eq!(e.service_revision().await, "web:1", "no UpdateService");
-    assert_eq!(out.report.serving_revision.as_deref().map(fastdeploy::outcome::revision_label).as_deref(), Some("web:1"));
+    assert_eq!(
+        out.report
+            .serving_revision
+            .as_deref()
+            .map(fastdeploy::outcome::revision_label)
+            .as_deref(),
+        Some("web:1")
+    );
     let task = out.report.before_deploy.unwrap();
     assert_eq!((task.outcome.as_str(), task.exit_code), ("failed", Some(3)));
-    assert!(task.last_lines.iter().any(|l| l.contains("exited with status 3")), "the last lines are kept: {:?}", task.last_lines);
+    assert!(
+        task.last_lines
+            .iter()
+            .any(|l| l.contains("exited with status 3")),
+        "the last lines are kept: {:?}",
+        task.last_lines
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -192,9 +318,24 @@ async fn a_rerun_for_the_same_revision_does_not_run_the_migration_again() {
     let e = env().await;
     // The first run's rollout hangs after the migration succeeded and is
     // rolled back: the revision stays, with its migration done.
-    let hang = "repo/web-hang@sha256:2222222222222222222222222222222222222222222222222222222222222222";
-    let p = EcsPlan { watch: WatchPlan { wait_seconds: 20, ..plan(&[]).watch }, ..plan(&["python", "manage.py", "migrate"]) };
-    let first = deploy(&e, &p, hang, "acme/shop/1003/1", &Cancel::never(), &Actions::default()).await;
+    let hang =
+        "repo/web-hang@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let p = EcsPlan {
+        watch: WatchPlan {
+            wait_seconds: 20,
+            ..plan(&[]).watch
+        },
+        ..plan(&["python", "manage.py", "migrate"])
+    };
+    let first = deploy(
+        &e,
+        &p,
+        hang,
+        "acme/shop/1003/1",
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await;
     assert_eq!(first.result, RunResult::RolledBack, "{:?}", first.failure);
     assert_eq!(first.report.before_deploy.unwrap().outcome, "succeeded");
     assert_eq!(e.run_tasks().len(), 1);
@@ -204,9 +345,19 @@ async fn a_rerun_for_the_same_revision_does_not_run_the_migration_again() {
     let (log, actions) = Actions::capture();
     let again = deploy(&e, &p, hang, "acme/shop/1003/2", &Cancel::never(), &actions).await;
     assert_eq!(again.result, RunResult::Success, "{:?}", again.failure);
-    assert_eq!(e.run_tasks().len(), 1, "no second task for the same revision");
+    assert_eq!(
+        e.run_tasks().len(),
+        1,
+        "no second task for the same revision"
+    );
     assert_eq!(again.report.before_deploy.unwrap().outcome, "already-done");
-    assert!(log.lines().iter().any(|l| l.contains("already ran on web:2")), "{:#?}", log.lines());
+    assert!(
+        log.lines()
+            .iter()
+            .any(|l| l.contains("already ran on web:2")),
+        "{:#?}",
+        log.lines()
+    );
 }
 
 /// A re-run of a deploy that succeeded finds the service on its revision:
@@ -216,25 +367,61 @@ async fn a_rerun_for_the_same_revision_does_not_run_the_migration_again() {
 async fn a_rerun_after_success_deploys_nothing_and_says_the_migration_already_ran() {
     let e = env().await;
     let p = plan(&["python", "manage.py", "migrate"]);
-    let first = deploy(&e, &p, IMAGE, "acme/shop/1009/1", &Cancel::never(), &Actions::default()).await;
+    let first = deploy(
+        &e,
+        &p,
+        IMAGE,
+        "acme/shop/1009/1",
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await;
     assert_eq!(first.result, RunResult::Success, "{:?}", first.failure);
     let (log, actions) = Actions::capture();
-    let again = deploy(&e, &p, IMAGE, "acme/shop/1009/2", &Cancel::never(), &actions).await;
+    let again = deploy(
+        &e,
+        &p,
+        IMAGE,
+        "acme/shop/1009/2",
+        &Cancel::never(),
+        &actions,
+    )
+    .await;
     assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
     assert_eq!(e.run_tasks().len(), 1, "no second task");
-    let task = again.report.before_deploy.expect("the report says what became of the task");
-    assert_eq!((task.outcome.as_str(), task.command.as_str()), ("already-done", "python manage.py migrate"));
-    assert_eq!(task.task, first.report.before_deploy.unwrap().task, "the task that ran it");
+    let task = again
+        .report
+        .before_deploy
+        .expect("the report says what became of the task");
+    assert_eq!(
+        (task.outcome.as_str(), task.command.as_str()),
+        ("already-done", "python manage.py migrate")
+    );
+    assert_eq!(
+        task.task,
+        first.report.before_deploy.unwrap().task,
+        "the task that ran it"
+    );
     let line = fastdeploy::report::summary::task_text(&task);
-    assert!(line.contains("already ran on this revision (task ") && line.ends_with("; not run again"), "the summary's line: {line}");
-    assert!(log.lines().iter().any(|l| l.contains("already ran on web:2")), "{:#?}", log.lines());
+    assert!(
+        line.contains("already ran on this revision (task ") && line.ends_with("; not run again"),
+        "the summary's line: {line}"
+    );
+    assert!(
+        log.lines()
+            .iter()
+            .any(|l| l.contains("already ran on web:2")),
+        "{:#?}",
+        log.lines()
+    );
 }
 
 /// A job killed mid-task (the runner's timeout, SIGKILL) neither stops its
 /// task nor records it done; the next attempt follows that task instead of
 /// running the migration a second time beside it.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rerun_after_a_killed_attempt_follows_the_task_still_running_instead_of_starting_another() {
+async fn a_rerun_after_a_killed_attempt_follows_the_task_still_running_instead_of_starting_another()
+{
     let e = env().await;
     // The task runs for a second (20 steps of 0.05 s): long enough to outlive the first attempt.
     e.control("ecs-tasks/config", json!({"run_steps": 20}));
@@ -254,14 +441,38 @@ async fn a_rerun_after_a_killed_attempt_follows_the_task_still_running_instead_o
     assert_eq!(e.run_tasks().len(), 1);
 
     let (log, actions) = Actions::capture();
-    let again = deploy(&e, &p, IMAGE, "acme/shop/1006/2", &Cancel::never(), &actions).await;
+    let again = deploy(
+        &e,
+        &p,
+        IMAGE,
+        "acme/shop/1006/2",
+        &Cancel::never(),
+        &actions,
+    )
+    .await;
     let lines = log.lines().join("\n");
-    assert_eq!(again.result, RunResult::Success, "{:?}\n{lines}", again.failure);
-    assert_eq!(e.run_tasks().len(), 1, "no second task beside the first: {lines}");
+    assert_eq!(
+        again.result,
+        RunResult::Success,
+        "{:?}\n{lines}",
+        again.failure
+    );
+    assert_eq!(
+        e.run_tasks().len(),
+        1,
+        "no second task beside the first: {lines}"
+    );
     assert!(lines.contains("started by an earlier attempt, still runs `python manage.py migrate` on web:2; following it"), "{lines}");
     let task = again.report.before_deploy.unwrap();
-    assert_eq!((task.outcome.as_str(), task.exit_code), ("succeeded", Some(0)));
-    assert_eq!(e.service_revision().await, "web:2", "updated after the task it followed succeeded");
+    assert_eq!(
+        (task.outcome.as_str(), task.exit_code),
+        ("succeeded", Some(0))
+    );
+    assert_eq!(
+        e.service_revision().await,
+        "web:2",
+        "updated after the task it followed succeeded"
+    );
 }
 
 /// Looks at the task that fail (here an error the SDK does not retry) are
@@ -269,37 +480,85 @@ async fn a_rerun_after_a_killed_attempt_follows_the_task_still_running_instead_o
 /// left running and the service untouched.
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_looks_at_the_task_are_ridden_out_and_only_a_run_of_them_fails_the_deploy() {
-    let denied =
-        |times: u32| json!({"rules": [{"action": "DescribeTasks", "status": 400, "code": "AccessDeniedException", "times": times}]});
+    let denied = |times: u32| json!({"rules": [{"action": "DescribeTasks", "status": 400, "code": "AccessDeniedException", "times": times}]});
     let e = env().await;
     e.control("faults/config", denied(3));
     let (log, actions) = Actions::capture();
-    let out = deploy(&e, &plan(&["python", "manage.py", "migrate"]), IMAGE, "acme/shop/1007/1", &Cancel::never(), &actions).await;
+    let out = deploy(
+        &e,
+        &plan(&["python", "manage.py", "migrate"]),
+        IMAGE,
+        "acme/shop/1007/1",
+        &Cancel::never(),
+        &actions,
+    )
+    .await;
     let lines = log.lines().join("\n");
     assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
-    assert_eq!(lines.matches("could not look at task").count(), 3, "{lines}");
+    assert_eq!(
+        lines.matches("could not look at task").count(),
+        3,
+        "{lines}"
+    );
     assert_eq!(out.report.before_deploy.unwrap().exit_code, Some(0));
 
     let e = env().await;
     e.control("faults/config", denied(100));
-    let out =
-        deploy(&e, &plan(&["python", "manage.py", "migrate"]), IMAGE, "acme/shop/1008/1", &Cancel::never(), &Actions::default()).await;
+    let out = deploy(
+        &e,
+        &plan(&["python", "manage.py", "migrate"]),
+        IMAGE,
+        "acme/shop/1008/1",
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await;
     assert_eq!(out.result, RunResult::Failure);
     let why = out.failure.unwrap();
-    assert!(why.contains("5 looks at task") && why.contains("AccessDeniedException") && why.contains("it may still run"), "{why}");
-    assert!(why.ends_with("service web was not updated and still runs web:1"), "{why}");
-    assert_eq!(out.report.before_deploy.unwrap().outcome, "failed", "the task's report is kept for the summary");
+    assert!(
+        why.contains("5 looks at task")
+            && why.contains("AccessDeniedException")
+            && why.contains("it may still run"),
+        "{why}"
+    );
+    assert!(
+        why.ends_with("service web was not updated and still runs web:1"),
+        "{why}"
+    );
+    assert_eq!(
+        out.report.before_deploy.unwrap().outcome,
+        "failed",
+        "the task's report is kept for the summary"
+    );
     assert_eq!(e.service_revision().await, "web:1");
-    let stops = e.control("ecs-tasks/calls", json!({}))["calls"].as_array().unwrap().iter().filter(|c| c["action"] == "StopTask").count();
-    assert_eq!(stops, 0, "a task fastdeploy cannot see is not stopped halfway");
+    let stops = e.control("ecs-tasks/calls", json!({}))["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "StopTask")
+        .count();
+    assert_eq!(
+        stops, 0,
+        "a task fastdeploy cannot see is not stopped halfway"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_run_task_answer_starts_one_task_not_two() {
     let e = env().await;
-    e.control("faults/config", json!({"rules": [{"action": "RunTask", "mode": "lost-answer", "times": 1}]}));
-    let out =
-        deploy(&e, &plan(&["python", "manage.py", "migrate"]), IMAGE, "acme/shop/1004/1", &Cancel::never(), &Actions::default()).await;
+    e.control(
+        "faults/config",
+        json!({"rules": [{"action": "RunTask", "mode": "lost-answer", "times": 1}]}),
+    );
+    let out = deploy(
+        &e,
+        &plan(&["python", "manage.py", "migrate"]),
+        IMAGE,
+        "acme/shop/1004/1",
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     let started: std::collections::BTreeSet<String> = e
         .run_tasks()
@@ -307,7 +566,12 @@ async fn a_lost_run_task_answer_starts_one_task_not_two() {
         .flat_map(|c| c["taskArns"].as_array().cloned().unwrap_or_default())
         .filter_map(|t| t.as_str().map(str::to_string))
         .collect();
-    assert_eq!(started.len(), 1, "the retried RunTask (same client token) returned the task it had started: {:#?}", e.run_tasks());
+    assert_eq!(
+        started.len(),
+        1,
+        "the retried RunTask (same client token) returned the task it had started: {:#?}",
+        e.run_tasks()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -318,13 +582,30 @@ async fn cancellation_during_the_task_stops_it_and_leaves_the_service_alone() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         handle.cancel();
     });
-    let out = deploy(&e, &plan(&["sh", "-c", "sleep-forever"]), IMAGE, "acme/shop/1005/1", &cancel, &Actions::default()).await;
+    let out = deploy(
+        &e,
+        &plan(&["sh", "-c", "sleep-forever"]),
+        IMAGE,
+        "acme/shop/1005/1",
+        &cancel,
+        &Actions::default(),
+    )
+    .await;
     assert_eq!(out.result, RunResult::Failure);
     let task = out.report.before_deploy.unwrap();
     assert_eq!(task.outcome, "stopped");
-    assert!(task.failure.unwrap().contains("the workflow was cancelled; fastdeploy stopped task"));
+    assert!(
+        task.failure
+            .unwrap()
+            .contains("the workflow was cancelled; fastdeploy stopped task")
+    );
     let calls = e.control("ecs-tasks/calls", json!({}));
-    let stops: Vec<&Value> = calls["calls"].as_array().unwrap().iter().filter(|c| c["action"] == "StopTask").collect();
+    let stops: Vec<&Value> = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "StopTask")
+        .collect();
     assert_eq!(stops.len(), 1, "{stops:#?}");
     assert_eq!(e.service_revision().await, "web:1");
 }
@@ -335,7 +616,10 @@ async fn a_before_deploy_container_not_in_the_task_definition_is_bad_input() {
     let mut p = plan(&["migrate"]);
     p.before_deploy.as_mut().unwrap().container = Some("worker".into());
     let err = ecs::preflight(&e.ecs, &p).await.unwrap_err();
-    assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput);
+    assert_eq!(
+        fastdeploy::error::exit_for(&err),
+        fastdeploy::error::Exit::BadInput
+    );
     assert!(
         err.to_string()
             .contains("`before-deploy-container` is `worker`, which is not a container of task definition web; its containers are: app"),
@@ -347,29 +631,62 @@ async fn a_before_deploy_container_not_in_the_task_definition_is_bad_input() {
 // The binary, as the runner starts it.
 
 #[test]
-fn a_failing_migration_fails_the_run_with_its_exit_code_named_everywhere_and_the_service_untouched() {
-    use crate::e2e::{ecs_view, github_deployments, github_states, run, slack_messages, task_definition_arn};
+fn a_failing_migration_fails_the_run_with_its_exit_code_named_everywhere_and_the_service_untouched()
+{
+    use crate::e2e::{
+        ecs_view, github_deployments, github_states, run, slack_messages, task_definition_arn,
+    };
     let sb = crate::sandbox::FullSandbox::start();
     // The sandbox's service runs on EC2 without container instances.
-    sb.moto.control("ecs-tasks/config", json!({"ec2_placement": "virtual"}));
+    sb.moto
+        .control("ecs-tasks/config", json!({"ec2_placement": "virtual"}));
     let mut cmd = sb.command();
-    cmd.env("INPUT_BEFORE_DEPLOY", "sh -c 'python manage.py migrate && exit 3'");
+    cmd.env(
+        "INPUT_BEFORE_DEPLOY",
+        "sh -c 'python manage.py migrate && exit 3'",
+    );
     let ran = run(cmd);
     assert_eq!(ran.code, 1, "{}", ran.log());
     assert_eq!(sb.output("result").as_deref(), Some("failure"));
-    assert!(ran.stdout.contains("container web exited with code 3"), "{}", ran.log());
-    assert_eq!(ecs_view(&sb).task_definition, task_definition_arn(1), "the service still runs its previous revision");
+    assert!(
+        ran.stdout.contains("container web exited with code 3"),
+        "{}",
+        ran.log()
+    );
+    assert_eq!(
+        ecs_view(&sb).task_definition,
+        task_definition_arn(1),
+        "the service still runs its previous revision"
+    );
     let summary = sb.summary();
-    assert!(summary.contains("before-deploy") && summary.contains("exited with code 3"), "{summary}");
+    assert!(
+        summary.contains("before-deploy") && summary.contains("exited with code 3"),
+        "{summary}"
+    );
     assert!(summary.contains("the service was not updated"), "{summary}");
     let slack = slack_messages(&sb).last().unwrap()["body"].to_string();
     assert!(slack.contains("before-deploy failed (exit 3)"), "{slack}");
-    let deployment = github_deployments(&sb).into_iter().next().expect("a GitHub deployment");
-    assert_eq!(github_states(&sb, &deployment).last().map(String::as_str), Some("failure"));
+    let deployment = github_deployments(&sb)
+        .into_iter()
+        .next()
+        .expect("a GitHub deployment");
+    assert_eq!(
+        github_states(&sb, &deployment).last().map(String::as_str),
+        Some("failure")
+    );
     // The status's description (140 characters at most) names the exit code.
     let id = deployment["id"].as_u64().unwrap();
-    let statuses = crate::sandbox::http_get_json(&format!("{}/repos/acme/shop/deployments/{id}/statuses", sb.github.url));
-    let description = statuses[0]["description"].as_str().unwrap_or_default().to_string();
-    assert!(description.contains("before-deploy failed: container web exited with code 3"), "{description}");
+    let statuses = crate::sandbox::http_get_json(&format!(
+        "{}/repos/acme/shop/deployments/{id}/statuses",
+        sb.github.url
+    ));
+    let description = statuses[0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        description.contains("before-deploy failed: container web exited with code 3"),
+        "{description}"
+    );
     assert!(description.chars().count() <= 140, "{description}");
 }

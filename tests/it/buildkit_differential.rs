@@ -25,7 +25,10 @@ use crate::context_guard::{generate_ignore, generate_tree, reincluded_under_excl
 use crate::sandbox::Docker;
 
 fn count(var: &str, default: u64) -> u64 {
-    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The docker CLI on the shared daemon, with a config of this test's own.
@@ -60,7 +63,12 @@ impl Buildx {
             .arg(dir)
             .output()
             .unwrap();
-        assert!(built.status.success(), "buildx build of {}: {}", dir.display(), String::from_utf8_lossy(&built.stderr));
+        assert!(
+            built.status.success(),
+            "buildx build of {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&built.stderr)
+        );
         let mut files = BTreeSet::new();
         list(&out.join("ctx"), "", &mut files);
         files
@@ -68,11 +76,17 @@ impl Buildx {
 }
 
 fn list(dir: &Path, rel: &str, out: &mut BTreeSet<(String, bool)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let path = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
         let is_dir = entry.file_type().unwrap().is_dir();
         out.insert((path.clone(), is_dir));
         if is_dir {
@@ -83,7 +97,11 @@ fn list(dir: &Path, rel: &str, out: &mut BTreeSet<(String, bool)>) {
 
 fn scanned(dir: &Path, matching: Matching) -> BTreeSet<(String, bool)> {
     let report = context::scan_for(dir, &dir.join("Dockerfile"), matching).unwrap();
-    report.entries().iter().map(|e| (e.path.clone(), e.kind == EntryKind::Dir)).collect()
+    report
+        .entries()
+        .iter()
+        .map(|e| (e.path.clone(), e.kind == EntryKind::Dir))
+        .collect()
 }
 
 #[test]
@@ -118,15 +136,38 @@ fn file_set_equals_what_buildkit_copies_on_generated_trees() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {trees} trees differ:\n\n{}", failures.len(), failures.join("\n\n"));
-    eprintln!("{buildah_differs} of {trees} trees: buildah's reading of the patterns sends a different set than BuildKit's");
-    assert!(tricky >= 10, "only {tricky} trees re-include something under an excluded directory; the generator lost its edge");
+    assert!(
+        failures.is_empty(),
+        "{} of {trees} trees differ:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    eprintln!(
+        "{buildah_differs} of {trees} trees: buildah's reading of the patterns sends a different set than BuildKit's"
+    );
+    assert!(
+        tricky >= 10,
+        "only {tricky} trees re-include something under an excluded directory; the generator lost its edge"
+    );
 }
 
 /// Stage names BuildKit takes and some it refuses (a digit first, a slash,
 /// a space), in the cases people write them.
-const NAMES: &[&str] =
-    &["build", "Build", "BUILD", "deps", "test-runner", "a.b", "x_1", "runtime", "final", "base", "1abc", "a/b", "two words"];
+const NAMES: &[&str] = &[
+    "build",
+    "Build",
+    "BUILD",
+    "deps",
+    "test-runner",
+    "a.b",
+    "x_1",
+    "runtime",
+    "final",
+    "base",
+    "1abc",
+    "a/b",
+    "two words",
+];
 
 /// Instructions for a stage's body; `{c}` is the line continuation
 /// character, `{prev}` an earlier stage's name.
@@ -162,7 +203,11 @@ fn generate_dockerfile(rng: &mut fastrand::Rng) -> String {
     }
     let global_b = rng.bool();
     if global_b {
-        out.push_str(if rng.bool() { "ARG B=scratch\n" } else { "ARG B=alpine:3.20\n" });
+        out.push_str(if rng.bool() {
+            "ARG B=scratch\n"
+        } else {
+            "ARG B=alpine:3.20\n"
+        });
     }
     match rng.u8(0..40) {
         0 => return out, // no FROM at all
@@ -178,11 +223,19 @@ fn generate_dockerfile(rng: &mut fastrand::Rng) -> String {
             2 => "alpine:3.20".to_string(),
             _ => "scratch".to_string(),
         };
-        let platform = if rng.u8(0..6) == 0 { " --platform=$BUILDPLATFORM" } else { "" };
+        let platform = if rng.u8(0..6) == 0 {
+            " --platform=$BUILDPLATFORM"
+        } else {
+            ""
+        };
         out.push_str(&format!("{from}{platform} {base}"));
         if rng.u8(0..4) != 0 {
             // Mostly valid names; now and then one BuildKit refuses.
-            let name = if rng.u8(0..12) == 0 { NAMES[rng.usize(..NAMES.len())] } else { NAMES[rng.usize(..10)] };
+            let name = if rng.u8(0..12) == 0 {
+                NAMES[rng.usize(..NAMES.len())]
+            } else {
+                NAMES[rng.usize(..10)]
+            };
             let as_ = ["AS", "as", "As"][rng.usize(..3)];
             out.push_str(&format!(" {as_} {name}"));
             names.push(name.to_ascii_lowercase());
@@ -190,7 +243,9 @@ fn generate_dockerfile(rng: &mut fastrand::Rng) -> String {
         out.push('\n');
         for _ in 0..rng.usize(0..4) {
             let prev = names.last().cloned().unwrap_or_else(|| "0".into());
-            let line = BODY[rng.usize(..BODY.len())].replace("{c}", &escape.to_string()).replace("{prev}", &prev);
+            let line = BODY[rng.usize(..BODY.len())]
+                .replace("{c}", &escape.to_string())
+                .replace("{prev}", &prev);
             out.push_str(&line);
             out.push('\n');
         }
@@ -206,20 +261,30 @@ fn generate_dockerfile(rng: &mut fastrand::Rng) -> String {
 fn buildkit_targets(buildx: &Buildx, dir: &Path) -> Result<Vec<(Option<String>, usize)>, String> {
     let out = buildx
         .cmd()
-        .args(["buildx", "build", "--progress=quiet", "--print=targets,format=json", "--file"])
+        .args([
+            "buildx",
+            "build",
+            "--progress=quiet",
+            "--print=targets,format=json",
+            "--file",
+        ])
         .arg(dir.join("Dockerfile"))
         .arg(dir)
         .output()
         .unwrap();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let error = stderr.lines().find(|l| l.starts_with("ERROR")).unwrap_or(stderr.trim()).to_string();
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("ERROR"))
+            .unwrap_or(stderr.trim())
+            .to_string();
         return Err(error);
     }
     // `--progress=quiet` prints the (dangling) image's id before the JSON.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout[stdout.find('{').unwrap_or(0)..]).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let json: serde_json::Value = serde_json::from_str(&stdout[stdout.find('{').unwrap_or(0)..])
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
     // Only `ARG`s and no `FROM`: the targets request answers `null` where a
     // build fails (no stage to build). Both count as rejecting the file.
     let Some(targets) = json["targets"].as_array().filter(|t| !t.is_empty()) else {
@@ -227,13 +292,25 @@ fn buildkit_targets(buildx: &Buildx, dir: &Path) -> Result<Vec<(Option<String>, 
     };
     Ok(targets
         .iter()
-        .map(|t| (t["name"].as_str().map(str::to_string), t["location"]["ranges"][0]["start"]["line"].as_u64().unwrap() as usize))
+        .map(|t| {
+            (
+                t["name"].as_str().map(str::to_string),
+                t["location"]["ranges"][0]["start"]["line"]
+                    .as_u64()
+                    .unwrap() as usize,
+            )
+        })
         .collect())
 }
 
 fn ours(text: &str) -> Result<Vec<(Option<String>, usize)>, String> {
-    let df = Dockerfile::parse(text, Path::new("Dockerfile")).map_err(|e| format!("line {}: {}", e.line, e.message))?;
-    Ok(df.stages().iter().map(|s| (s.name.clone(), s.line())).collect())
+    let df = Dockerfile::parse(text, Path::new("Dockerfile"))
+        .map_err(|e| format!("line {}: {}", e.line, e.message))?;
+    Ok(df
+        .stages()
+        .iter()
+        .map(|s| (s.name.clone(), s.line()))
+        .collect())
 }
 
 #[test]
@@ -251,9 +328,19 @@ fn stages_equal_buildkits_targets_on_generated_dockerfiles() {
         match (&ours, &theirs) {
             (Ok(a), Ok(b)) if a == b => {}
             (Err(_), Err(_)) => {}
-            _ => failures.push(format!("seed {seed}:\n{text}---\nours:     {ours:?}\nBuildKit: {theirs:?}")),
+            _ => failures.push(format!(
+                "seed {seed}:\n{text}---\nours:     {ours:?}\nBuildKit: {theirs:?}"
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} of {n} Dockerfiles read differently:\n\n{}", failures.len(), failures.join("\n\n"));
-    assert!(rejected >= 5 && rejected < n as usize / 2, "{rejected} of {n} rejected: the generator should make some bad ones, not mostly");
+    assert!(
+        failures.is_empty(),
+        "{} of {n} Dockerfiles read differently:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    assert!(
+        rejected >= 5 && rejected < n as usize / 2,
+        "{rejected} of {n} rejected: the generator should make some bad ones, not mostly"
+    );
 }

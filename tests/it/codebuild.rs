@@ -42,7 +42,10 @@ fn plan() -> BuildPlan {
         platforms: vec![],
         repository: "shop/backend".into(),
         tags: vec!["sha-0123456789ab".into(), "main".into()],
-        labels: BTreeMap::from([("org.opencontainers.image.revision".to_string(), COMMIT.to_string())]),
+        labels: BTreeMap::from([(
+            "org.opencontainers.image.revision".to_string(),
+            COMMIT.to_string(),
+        )]),
         cache: Some(CachePlan {
             repository: "shop/backend".into(),
             from_tags: vec!["cache-main".into()],
@@ -77,17 +80,25 @@ async fn clients(moto: &Moto) -> Clients {
     let conf = moto.sdk_config().await;
     Clients {
         cb: aws_sdk_codebuild::Client::from_conf(
-            aws_sdk_codebuild::config::Builder::from(&conf).retry_config(RetryConfig::disabled()).build(),
+            aws_sdk_codebuild::config::Builder::from(&conf)
+                .retry_config(RetryConfig::disabled())
+                .build(),
         ),
         logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(&conf).retry_config(RetryConfig::disabled()).build(),
+            aws_sdk_cloudwatchlogs::config::Builder::from(&conf)
+                .retry_config(RetryConfig::disabled())
+                .build(),
         ),
         ecr: aws_sdk_ecr::Client::new(&conf),
     }
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// moto with a CodeBuild project and the sandbox configured.
@@ -103,20 +114,48 @@ fn sandbox(config: Value) -> Moto {
 }
 
 fn requests(moto: &Moto, operation: &str) -> Vec<Value> {
-    let all = http_post_json(&format!("{}/_sandbox/codebuild/requests", moto.endpoint), &json!({}));
-    all.as_array().unwrap().iter().filter(|r| r["operation"] == operation).map(|r| r["body"].clone()).collect()
+    let all = http_post_json(
+        &format!("{}/_sandbox/codebuild/requests", moto.endpoint),
+        &json!({}),
+    );
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operation"] == operation)
+        .map(|r| r["body"].clone())
+        .collect()
 }
 
-async fn run(moto: &Moto, timeout_minutes: u32, scale: f64, cancel: &Cancel, actions: &Actions) -> anyhow::Result<(BuildOutput, String)> {
+async fn run(
+    moto: &Moto,
+    timeout_minutes: u32,
+    scale: f64,
+    cancel: &Cancel,
+    actions: &Actions,
+) -> anyhow::Result<(BuildOutput, String)> {
     let c = clients(moto).await;
     let plan = plan();
     let work = tempfile::tempdir().unwrap();
     let req = request(&plan, work.path());
-    codebuild::build(&c.cb, &c.logs, &c.ecr, PROJECT, &req, COMMIT, &workspace(), timeout_minutes, scale, cancel, actions).await
+    codebuild::build(
+        &c.cb,
+        &c.logs,
+        &c.ecr,
+        PROJECT,
+        &req,
+        COMMIT,
+        &workspace(),
+        timeout_minutes,
+        scale,
+        cancel,
+        actions,
+    )
+    .await
 }
 
 #[test]
-fn a_codebuild_run_sends_the_commit_buildspec_and_overrides_streams_its_log_and_reports_the_digest() {
+fn a_codebuild_run_sends_the_commit_buildspec_and_overrides_streams_its_log_and_reports_the_digest()
+{
     let (ok, log) = run_child("codebuild::child_successful_build");
     assert!(ok, "the CodeBuild flow failed:\n{log}");
     for expected in [
@@ -131,9 +170,15 @@ fn a_codebuild_run_sends_the_commit_buildspec_and_overrides_streams_its_log_and_
     }
     // Streamed in order: the build's own output between its phase lines.
     let at = |s: &str| log.find(s).unwrap_or_else(|| panic!("{s} not in log"));
-    assert!(at("Entering phase BUILD") < at("#9 exporting manifest") && at("#9 exporting manifest") < at("Phase complete: BUILD"));
+    assert!(
+        at("Entering phase BUILD") < at("#9 exporting manifest")
+            && at("#9 exporting manifest") < at("Phase complete: BUILD")
+    );
     for line in log.lines() {
-        assert!(!line.contains(ECR_PASSWORD), "a log line shows a secret: {line}");
+        assert!(
+            !line.contains(ECR_PASSWORD),
+            "a log line shows a secret: {line}"
+        );
     }
 }
 
@@ -147,7 +192,9 @@ fn child_successful_build() {
         "throttle": { "BatchGetBuilds": 2, "GetLogEvents": 1 }
     }));
     let actions = Actions::new(true, None, None);
-    let (out, id) = rt().block_on(run(&moto, 60, SCALE, &Cancel::never(), &actions)).unwrap();
+    let (out, id) = rt()
+        .block_on(run(&moto, 60, SCALE, &Cancel::never(), &actions))
+        .unwrap();
     assert_eq!(out.digest, DIGEST, "the digest the build exported");
     assert!(id.starts_with("shop-images:"), "{id}");
 
@@ -162,33 +209,59 @@ fn child_successful_build() {
     let buildspec = s["buildspecOverride"].as_str().unwrap();
     // The same tags and ECR cache flags a local buildx build uses.
     let plan = plan();
-    let local = fastdeploy::build::docker::build_command(&request(&plan, Path::new("/tmp/x")), "docker", Some("fastdeploy"));
+    let local = fastdeploy::build::docker::build_command(
+        &request(&plan, Path::new("/tmp/x")),
+        "docker",
+        Some("fastdeploy"),
+    );
     for flag in local.args.iter().filter(|a| a.contains(REGISTRY)) {
-        assert!(buildspec.contains(flag.as_str()), "{flag} not in the buildspec:\n{buildspec}");
+        assert!(
+            buildspec.contains(flag.as_str()),
+            "{flag} not in the buildspec:\n{buildspec}"
+        );
     }
     assert!(
-        buildspec.contains("image-manifest=true,oci-mediatypes=true") && buildspec.contains("--file backend/Dockerfile"),
+        buildspec.contains("image-manifest=true,oci-mediatypes=true")
+            && buildspec.contains("--file backend/Dockerfile"),
         "{buildspec}"
     );
-    assert!(!buildspec.contains("ssm:") && !buildspec.contains("/home/runner"), "{buildspec}");
+    assert!(
+        !buildspec.contains("ssm:") && !buildspec.contains("/home/runner"),
+        "{buildspec}"
+    );
     let vars = s["environmentVariablesOverride"].as_array().unwrap();
-    let npm = vars.iter().find(|v| v["name"] == "NPM_TOKEN").expect("the secret build arg is an override");
-    assert_eq!((npm["type"].as_str(), npm["value"].as_str()), (Some("PARAMETER_STORE"), Some("/ci/npm-token")));
+    let npm = vars
+        .iter()
+        .find(|v| v["name"] == "NPM_TOKEN")
+        .expect("the secret build arg is an override");
+    assert_eq!(
+        (npm["type"].as_str(), npm["value"].as_str()),
+        (Some("PARAMETER_STORE"), Some("/ci/npm-token"))
+    );
     for v in vars.iter().filter(|v| v["type"] == "PLAINTEXT") {
-        assert!(!v["value"].as_str().unwrap().contains("ssm:"), "a secret reference travels as PLAINTEXT: {v}");
+        assert!(
+            !v["value"].as_str().unwrap().contains("ssm:"),
+            "a secret reference travels as PLAINTEXT: {v}"
+        );
     }
     // Throttled twice, then polled until done.
     assert!(requests(&moto, "BatchGetBuilds").len() >= 3);
 
     // A retried start (same inputs, same token) does not launch a second build.
-    let (_, again) = rt().block_on(run(&moto, 60, SCALE, &Cancel::never(), &actions)).unwrap();
+    let (_, again) = rt()
+        .block_on(run(&moto, 60, SCALE, &Cancel::never(), &actions))
+        .unwrap();
     assert_eq!(again, id);
-    let builds = http_post_json(&format!("{}/_sandbox/codebuild/builds", moto.endpoint), &json!({}));
+    let builds = http_post_json(
+        &format!("{}/_sandbox/codebuild/builds", moto.endpoint),
+        &json!({}),
+    );
     assert_eq!(builds.as_array().unwrap().len(), 1);
 }
 
 fn failure(err: &anyhow::Error) -> &RemoteBuildFailed {
-    err.downcast_ref::<RemoteBuildFailed>().unwrap_or_else(|| panic!("not a RemoteBuildFailed: {err:#}"))
+    err.downcast_ref::<RemoteBuildFailed>()
+        .unwrap_or_else(|| panic!("not a RemoteBuildFailed: {err:#}"))
 }
 
 #[test]
@@ -197,28 +270,61 @@ fn a_failing_build_fails_the_step_with_its_phase_and_last_log_lines() {
         "outcome": "FAILED",
         "log_lines": ["#7 [build 3/5] RUN npm ci", "ERROR: failed to solve: process \"/bin/sh -c npm ci\" did not complete successfully: exit code: 1"]
     }));
-    let err = rt().block_on(run(&moto, 60, SCALE, &Cancel::never(), &Actions::new(false, None, None))).unwrap_err();
+    let err = rt()
+        .block_on(run(
+            &moto,
+            60,
+            SCALE,
+            &Cancel::never(),
+            &Actions::new(false, None, None),
+        ))
+        .unwrap_err();
     assert_eq!(exit_for(&err), Exit::Failed);
     let f = failure(&err);
     assert_eq!(f.status, "FAILED");
     assert!(f.what.contains("in phase BUILD"), "{}", f.what);
     assert!(
-        f.last_lines.iter().any(|l| l.contains("npm ci\\\" did not complete") || l.contains("did not complete successfully")),
+        f.last_lines
+            .iter()
+            .any(|l| l.contains("npm ci\\\" did not complete")
+                || l.contains("did not complete successfully")),
         "{:?}",
         f.last_lines
     );
     let msg = err.to_string();
-    assert!(msg.contains("failed in phase BUILD: Error while executing command") && msg.contains("its last log lines"), "{msg}");
+    assert!(
+        msg.contains("failed in phase BUILD: Error while executing command")
+            && msg.contains("its last log lines"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_build_codebuild_timed_out_fails_the_step_with_its_last_lines() {
-    let moto = sandbox(json!({ "outcome": "TIMED_OUT", "log_lines": ["#8 [build 4/5] RUN make all"] }));
-    let err = rt().block_on(run(&moto, 30, SCALE, &Cancel::never(), &Actions::new(false, None, None))).unwrap_err();
+    let moto =
+        sandbox(json!({ "outcome": "TIMED_OUT", "log_lines": ["#8 [build 4/5] RUN make all"] }));
+    let err = rt()
+        .block_on(run(
+            &moto,
+            30,
+            SCALE,
+            &Cancel::never(),
+            &Actions::new(false, None, None),
+        ))
+        .unwrap_err();
     let f = failure(&err);
     assert_eq!(f.status, "TIMED_OUT");
-    assert!(f.what.contains("timed out in phase BUILD") && f.what.contains("codebuild-timeout-minutes is 30"), "{}", f.what);
-    assert!(f.last_lines.iter().any(|l| l.contains("RUN make all")), "{:?}", f.last_lines);
+    assert!(
+        f.what.contains("timed out in phase BUILD")
+            && f.what.contains("codebuild-timeout-minutes is 30"),
+        "{}",
+        f.what
+    );
+    assert!(
+        f.last_lines.iter().any(|l| l.contains("RUN make all")),
+        "{:?}",
+        f.last_lines
+    );
 }
 
 #[test]
@@ -250,10 +356,23 @@ fn a_cancelled_run_stops_the_build() {
 fn a_build_past_its_timeout_is_stopped_by_fastdeploy() {
     let moto = sandbox(json!({ "outcome": "HANG" }));
     // 5 minutes + grace at this scale is 0.6 s: past the 0.12 s the phases before BUILD take.
-    let err = rt().block_on(run(&moto, 5, 0.001, &Cancel::never(), &Actions::new(false, None, None))).unwrap_err();
+    let err = rt()
+        .block_on(run(
+            &moto,
+            5,
+            0.001,
+            &Cancel::never(),
+            &Actions::new(false, None, None),
+        ))
+        .unwrap_err();
     let f = failure(&err);
     assert_eq!(f.status, "TIMED_OUT");
-    assert!(f.what.contains("did not finish within codebuild-timeout-minutes (5)"), "{}", f.what);
+    assert!(
+        f.what
+            .contains("did not finish within codebuild-timeout-minutes (5)"),
+        "{}",
+        f.what
+    );
     assert_eq!(requests(&moto, "StopBuild").len(), 1);
     assert_eq!(build_status(&moto, &f.build_id), "STOPPED");
 }
@@ -261,8 +380,17 @@ fn a_build_past_its_timeout_is_stopped_by_fastdeploy() {
 /// The build's final status as moto reports it (StopBuild takes effect shortly after).
 fn build_status(moto: &Moto, id: &str) -> String {
     for _ in 0..100 {
-        let builds = http_post_json(&format!("{}/_sandbox/codebuild/builds", moto.endpoint), &json!({}));
-        let b = builds.as_array().unwrap().iter().find(|b| b["id"] == id).cloned().unwrap();
+        let builds = http_post_json(
+            &format!("{}/_sandbox/codebuild/builds", moto.endpoint),
+            &json!({}),
+        );
+        let b = builds
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["id"] == id)
+            .cloned()
+            .unwrap();
         if b["buildComplete"] == true {
             return b["buildStatus"].as_str().unwrap().to_string();
         }
@@ -284,12 +412,38 @@ fn without_an_exported_digest_the_commit_tag_names_the_image() {
     let rt = rt();
     let pushed = rt.block_on(async {
         let c = clients(&moto).await;
-        c.ecr.create_repository().repository_name("shop/backend").send().await.unwrap();
-        let put =
-            c.ecr.put_image().repository_name("shop/backend").image_manifest(manifest).image_tag("sha-0123456789ab").send().await.unwrap();
-        put.image().unwrap().image_id().unwrap().image_digest().unwrap().to_string()
+        c.ecr
+            .create_repository()
+            .repository_name("shop/backend")
+            .send()
+            .await
+            .unwrap();
+        let put = c
+            .ecr
+            .put_image()
+            .repository_name("shop/backend")
+            .image_manifest(manifest)
+            .image_tag("sha-0123456789ab")
+            .send()
+            .await
+            .unwrap();
+        put.image()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .image_digest()
+            .unwrap()
+            .to_string()
     });
-    let (out, _) = rt.block_on(run(&moto, 60, SCALE, &Cancel::never(), &Actions::new(false, None, None))).unwrap();
+    let (out, _) = rt
+        .block_on(run(
+            &moto,
+            60,
+            SCALE,
+            &Cancel::never(),
+            &Actions::new(false, None, None),
+        ))
+        .unwrap();
     assert_eq!(out.digest, pushed);
 }
 
@@ -303,12 +457,28 @@ fn a_project_that_does_not_exist_is_bad_input_naming_it() {
             let work = tempfile::tempdir().unwrap();
             let req = request(&plan, work.path());
             let actions = Actions::new(false, None, None);
-            codebuild::build(&c.cb, &c.logs, &c.ecr, "no-such-project", &req, COMMIT, &workspace(), 60, SCALE, &Cancel::never(), &actions)
-                .await
+            codebuild::build(
+                &c.cb,
+                &c.logs,
+                &c.ecr,
+                "no-such-project",
+                &req,
+                COMMIT,
+                &workspace(),
+                60,
+                SCALE,
+                &Cancel::never(),
+                &actions,
+            )
+            .await
         })
         .unwrap_err();
     assert_eq!(exit_for(&err), Exit::BadInput);
-    assert!(err.to_string().contains("CodeBuild project `no-such-project` does not exist"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("CodeBuild project `no-such-project` does not exist"),
+        "{err}"
+    );
 }
 
 /// Issue 15: StartBuild applied but its answer lost. The SDK retries with
@@ -316,8 +486,12 @@ fn a_project_that_does_not_exist_is_bad_input_naming_it() {
 /// instead of starting a second one.
 #[test]
 fn a_lost_start_build_answer_runs_one_build_not_two() {
-    let moto = sandbox(json!({"outcome": "SUCCEEDED", "exported": {"FASTDEPLOY_IMAGE_DIGEST": DIGEST}}));
-    moto.control("faults/config", json!({"rules": [{"action": "StartBuild", "mode": "lost-answer", "times": 1}]}));
+    let moto =
+        sandbox(json!({"outcome": "SUCCEEDED", "exported": {"FASTDEPLOY_IMAGE_DIGEST": DIGEST}}));
+    moto.control(
+        "faults/config",
+        json!({"rules": [{"action": "StartBuild", "mode": "lost-answer", "times": 1}]}),
+    );
     let result = rt().block_on(run(&moto, 60, 0.01, &Cancel::never(), &Actions::default()));
     let (built, _) = result.unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(built.digest, DIGEST);
@@ -325,10 +499,19 @@ fn a_lost_start_build_answer_runs_one_build_not_two() {
     assert_eq!(state["lost"]["StartBuild"], 1, "{state}");
     let starts = requests(&moto, "StartBuild");
     assert_eq!(starts.len(), 2, "the SDK retried once");
-    assert_eq!(starts[0]["idempotencyToken"], starts[1]["idempotencyToken"], "with the same token");
+    assert_eq!(
+        starts[0]["idempotencyToken"], starts[1]["idempotencyToken"],
+        "with the same token"
+    );
     let ids = rt().block_on(async {
         let c = clients(&moto).await;
-        c.cb.list_builds_for_project().project_name(PROJECT).send().await.unwrap().ids().to_vec()
+        c.cb.list_builds_for_project()
+            .project_name(PROJECT)
+            .send()
+            .await
+            .unwrap()
+            .ids()
+            .to_vec()
     });
     assert_eq!(ids.len(), 1, "one build: {ids:?}");
 }

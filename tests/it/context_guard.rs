@@ -31,18 +31,27 @@ impl Buildah {
                 "buildah is required for the context guard's differential test (CI installs it; `apt-get install buildah`): {other:?}"
             ),
         }
-        Buildah { storage: tempfile::tempdir().unwrap(), builds: 0 }
+        Buildah {
+            storage: tempfile::tempdir().unwrap(),
+            builds: 0,
+        }
     }
 
     fn cmd(&self) -> Command {
         let mut cmd = Command::new("buildah");
         let s = self.storage.path();
-        cmd.arg("--root").arg(s.join("root")).arg("--runroot").arg(s.join("run")).args(["--storage-driver", "vfs"]);
+        cmd.arg("--root")
+            .arg(s.join("root"))
+            .arg("--runroot")
+            .arg(s.join("run"))
+            .args(["--storage-driver", "vfs"]);
         cmd
     }
 
     fn run(&self, mut cmd: Command, what: &str) -> String {
-        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run buildah to {what}: {e}"));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run buildah to {what}: {e}"));
         assert!(
             out.status.success(),
             "buildah failed to {what}: {}\n{}",
@@ -58,20 +67,38 @@ impl Buildah {
         self.builds += 1;
         let tag = format!("localhost/ctx-guard-{}", self.builds);
         let mut bud = self.cmd();
-        bud.args(["bud", "--isolation", "chroot", "-q", "-f"]).arg(dir.join(dockerfile)).args(["-t", &tag]).arg(dir);
+        bud.args(["bud", "--isolation", "chroot", "-q", "-f"])
+            .arg(dir.join(dockerfile))
+            .args(["-t", &tag])
+            .arg(dir);
         self.run(bud, "build the context");
         let out = self.storage.path().join(format!("out-{}", self.builds));
         let mut push = self.cmd();
-        push.args(["push", "-q", &tag]).arg(format!("dir:{}", out.display()));
+        push.args(["push", "-q", &tag])
+            .arg(format!("dir:{}", out.display()));
         self.run(push, "export the image");
-        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
         let mut files = BTreeSet::new();
         for layer in manifest["layers"].as_array().unwrap() {
-            let digest = layer["digest"].as_str().unwrap().trim_start_matches("sha256:");
-            let listing = Command::new("tar").args(["--quoting-style=literal", "-tf"]).arg(out.join(digest)).output().unwrap();
-            assert!(listing.status.success(), "tar cannot list the layer: {}", String::from_utf8_lossy(&listing.stderr));
+            let digest = layer["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:");
+            let listing = Command::new("tar")
+                .args(["--quoting-style=literal", "-tf"])
+                .arg(out.join(digest))
+                .output()
+                .unwrap();
+            assert!(
+                listing.status.success(),
+                "tar cannot list the layer: {}",
+                String::from_utf8_lossy(&listing.stderr)
+            );
             for line in String::from_utf8(listing.stdout).unwrap().lines() {
-                let Some(rest) = line.strip_prefix("ctx/") else { continue };
+                let Some(rest) = line.strip_prefix("ctx/") else {
+                    continue;
+                };
                 if rest.is_empty() {
                     continue;
                 }
@@ -85,7 +112,11 @@ impl Buildah {
 
 fn scanned(dir: &Path, dockerfile: &str, matching: Matching) -> BTreeSet<(String, bool)> {
     let report = context::scan_for(dir, &dir.join(dockerfile), matching).unwrap();
-    report.entries().iter().map(|e| (e.path.clone(), e.kind == EntryKind::Dir)).collect()
+    report
+        .entries()
+        .iter()
+        .map(|e| (e.path.clone(), e.kind == EntryKind::Dir))
+        .collect()
 }
 
 const NAMES: &[&str] = &[
@@ -124,7 +155,11 @@ pub(crate) fn generate_tree(root: &Path, rng: &mut fastrand::Rng) -> Vec<String>
             if path.symlink_metadata().is_ok() {
                 continue;
             }
-            let child = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
+            let child = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
             match rng.u8(0..10) {
                 0..=3 if depth < 4 => {
                     std::fs::create_dir(&path).unwrap();
@@ -182,12 +217,23 @@ const LINES: &[&str] = &[
 pub(crate) fn generate_ignore(paths: &[String], rng: &mut fastrand::Rng) -> String {
     let mut lines = Vec::new();
     // Half the files exclude a top directory and re-include something deep inside it.
-    if let Some(deep) =
-        rng.bool().then(|| paths.iter().filter(|p| p.matches('/').count() >= 2).collect::<Vec<_>>()).filter(|d| !d.is_empty())
+    if let Some(deep) = rng
+        .bool()
+        .then(|| {
+            paths
+                .iter()
+                .filter(|p| p.matches('/').count() >= 2)
+                .collect::<Vec<_>>()
+        })
+        .filter(|d| !d.is_empty())
     {
         let path = deep[rng.usize(..deep.len())];
         let top = path.split('/').next().unwrap();
-        lines.push(if rng.bool() { top.to_string() } else { format!("{top}/**") });
+        lines.push(if rng.bool() {
+            top.to_string()
+        } else {
+            format!("{top}/**")
+        });
         lines.push(format!("!{path}"));
     }
     for _ in 0..rng.usize(1..10) {
@@ -222,7 +268,10 @@ fn file_set_equals_what_buildah_copies_on_generated_trees() {
     let mut buildah = Buildah::new();
     let mut failures = Vec::new();
     // More trees for a deeper run: CONTEXT_GUARD_TREES=500 cargo test --test it context_guard
-    let trees: u64 = std::env::var("CONTEXT_GUARD_TREES").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let trees: u64 = std::env::var("CONTEXT_GUARD_TREES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
     let seeds = 0..trees;
     let mut tricky = 0;
     // Trees where BuildKit's parent-results matching sends a different set
@@ -259,15 +308,27 @@ fn file_set_equals_what_buildah_copies_on_generated_trees() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} trees differ:\n\n{}", failures.len(), seeds.count(), failures.join("\n\n"));
-    eprintln!("{buildkit_differs} of {trees} trees: BuildKit's reading of the patterns sends a different set than buildah's");
-    assert!(tricky >= 10, "only {tricky} trees re-include something under an excluded directory; the generator lost its edge");
+    assert!(
+        failures.is_empty(),
+        "{} of {} trees differ:\n\n{}",
+        failures.len(),
+        seeds.count(),
+        failures.join("\n\n")
+    );
+    eprintln!(
+        "{buildkit_differs} of {trees} trees: BuildKit's reading of the patterns sends a different set than buildah's"
+    );
+    assert!(
+        tricky >= 10,
+        "only {tricky} trees re-include something under an excluded directory; the generator lost its edge"
+    );
 }
 
 /// Whether something sent lies inside a directory the patterns exclude.
 pub(crate) fn reincluded_under_excluded_dir(ignore: &str, sent: &BTreeSet<(String, bool)>) -> bool {
     let f = context::IgnoreFile::parse(ignore.as_bytes(), None).unwrap();
-    sent.iter().any(|(p, _)| p.match_indices('/').any(|(i, _)| f.excludes(&p[..i])))
+    sent.iter()
+        .any(|(p, _)| p.match_indices('/').any(|(i, _)| f.excludes(&p[..i])))
 }
 
 /// A Dockerfile outside the context root with its own ignore file.
@@ -276,16 +337,32 @@ fn dockerfile_specific_ignore_file_beside_a_nested_dockerfile_matches_buildah() 
     let mut buildah = Buildah::new();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    for f in ["api/main.py", "web/index.js", "web/node_modules/x.js", "secrets.env"] {
+    for f in [
+        "api/main.py",
+        "web/index.js",
+        "web/node_modules/x.js",
+        "secrets.env",
+    ] {
         let p = root.join(f);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, f).unwrap();
     }
     std::fs::create_dir_all(root.join("docker")).unwrap();
-    std::fs::write(root.join("docker/api.Dockerfile"), "FROM scratch\nCOPY . /ctx/\n").unwrap();
-    std::fs::write(root.join("docker/api.Dockerfile.dockerignore"), "web\n*.env\n").unwrap();
+    std::fs::write(
+        root.join("docker/api.Dockerfile"),
+        "FROM scratch\nCOPY . /ctx/\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("docker/api.Dockerfile.dockerignore"),
+        "web\n*.env\n",
+    )
+    .unwrap();
     std::fs::write(root.join(".dockerignore"), "api\n").unwrap();
     let ours = scanned(root, "docker/api.Dockerfile", Matching::Buildah);
-    assert!(ours.contains(&("api/main.py".to_string(), false)) && !ours.iter().any(|(p, _)| p.starts_with("web")));
+    assert!(
+        ours.contains(&("api/main.py".to_string(), false))
+            && !ours.iter().any(|(p, _)| p.starts_with("web"))
+    );
     assert_eq!(ours, buildah.copied(root, "docker/api.Dockerfile"));
 }

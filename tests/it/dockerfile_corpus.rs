@@ -52,16 +52,28 @@ fn corpus_dir() -> PathBuf {
 }
 
 fn manifest() -> Vec<Entry> {
-    let text = std::fs::read_to_string(corpus_dir().join("MANIFEST.tsv")).expect("the corpus manifest is committed");
+    let text = std::fs::read_to_string(corpus_dir().join("MANIFEST.tsv"))
+        .expect("the corpus manifest is committed");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("a header line").split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("MANIFEST.tsv has no `{name}` column"));
-    let (file, repository, path, sha256) = (col("file"), col("repository"), col("path"), col("sha256"));
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("MANIFEST.tsv has no `{name}` column"))
+    };
+    let (file, repository, path, sha256) =
+        (col("file"), col("repository"), col("path"), col("sha256"));
     lines
         .filter(|l| !l.is_empty())
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            Entry { file: f[file].into(), repository: f[repository].into(), path: f[path].into(), sha256: f[sha256].into() }
+            Entry {
+                file: f[file].into(),
+                repository: f[repository].into(),
+                path: f[path].into(),
+                sha256: f[sha256].into(),
+            }
         })
         .collect()
 }
@@ -81,9 +93,16 @@ struct Tally {
 #[ignore = "needs the corpus files, which are not committed: gather them as tests/fixtures/dockerfiles/corpus/README.md says"]
 fn each_check_fires_on_a_bounded_share_of_real_dockerfiles() {
     let entries = manifest();
-    assert!(entries.len() >= 300, "the corpus names {} files; it is meant to hold a few hundred", entries.len());
+    assert!(
+        entries.len() >= 300,
+        "the corpus names {} files; it is meant to hold a few hundred",
+        entries.len()
+    );
     let files = corpus_dir().join("files");
-    let present: Vec<&Entry> = entries.iter().filter(|e| files.join(&e.file).is_file()).collect();
+    let present: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| files.join(&e.file).is_file())
+        .collect();
     assert_eq!(
         present.len(),
         entries.len(),
@@ -91,15 +110,26 @@ fn each_check_fires_on_a_bounded_share_of_real_dockerfiles() {
         files.display()
     );
 
-    let mut tally: BTreeMap<&str, Tally> = dockerfile::RULES.iter().map(|r| (r.id, Tally::default())).collect();
+    let mut tally: BTreeMap<&str, Tally> = dockerfile::RULES
+        .iter()
+        .map(|r| (r.id, Tally::default()))
+        .collect();
     let mut failures = Vec::new();
     let mut per_file = String::new();
     for e in &present {
         let bytes = std::fs::read(files.join(&e.file)).unwrap();
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), e.sha256, "{} is not the file the manifest names", e.file);
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            e.sha256,
+            "{} is not the file the manifest names",
+            e.file
+        );
         let parsed = std::str::from_utf8(&bytes)
             .map_err(|_| "not UTF-8 text".to_string())
-            .and_then(|text| Dockerfile::parse(text, Path::new(&e.path)).map_err(|err| format!("line {}: {}", err.line, err.message)));
+            .and_then(|text| {
+                Dockerfile::parse(text, Path::new(&e.path))
+                    .map_err(|err| format!("line {}: {}", err.line, err.message))
+            });
         let df = match parsed {
             Ok(df) => df,
             Err(why) => {
@@ -109,7 +139,15 @@ fn each_check_fires_on_a_bounded_share_of_real_dockerfiles() {
         };
         let findings = dockerfile::check(&df, None, &[]);
         for f in &findings {
-            let _ = writeln!(per_file, "{}\t{}\t{}\t{}\t{}", e.file, f.rule, f.line, f.severity.as_str(), f.message);
+            let _ = writeln!(
+                per_file,
+                "{}\t{}\t{}\t{}\t{}",
+                e.file,
+                f.rule,
+                f.line,
+                f.severity.as_str(),
+                f.message
+            );
         }
         for (id, t) in tally.iter_mut() {
             let n = findings.iter().filter(|f| f.rule == *id).count();
@@ -120,11 +158,21 @@ fn each_check_fires_on_a_bounded_share_of_real_dockerfiles() {
 
     let parsed = present.len() - failures.len();
     let rate = |n: usize| 100.0 * n as f64 / parsed.max(1) as f64;
-    let mut table = format!("{} files from the corpus, {} parsed\n\n", present.len(), parsed);
-    let _ = writeln!(table, "| check | shown as | fires on | findings | bounds |\n|---|---|---|---|---|");
+    let mut table = format!(
+        "{} files from the corpus, {} parsed\n\n",
+        present.len(),
+        parsed
+    );
+    let _ = writeln!(
+        table,
+        "| check | shown as | fires on | findings | bounds |\n|---|---|---|---|---|"
+    );
     for rule in dockerfile::RULES {
         let t = &tally[rule.id];
-        let (_, lo, hi) = BOUNDS.iter().find(|(id, ..)| *id == rule.id).unwrap_or_else(|| panic!("no bounds for {}", rule.id));
+        let (_, lo, hi) = BOUNDS
+            .iter()
+            .find(|(id, ..)| *id == rule.id)
+            .unwrap_or_else(|| panic!("no bounds for {}", rule.id));
         let _ = writeln!(
             table,
             "| `{}` | {} | {} files ({:.1} %) | {} | {lo}-{hi} % |",
@@ -135,7 +183,12 @@ fn each_check_fires_on_a_bounded_share_of_real_dockerfiles() {
             t.findings
         );
     }
-    let _ = writeln!(table, "\nparse failures: {} ({:.1} %)", failures.len(), 100.0 * failures.len() as f64 / present.len() as f64);
+    let _ = writeln!(
+        table,
+        "\nparse failures: {} ({:.1} %)",
+        failures.len(),
+        100.0 * failures.len() as f64 / present.len() as f64
+    );
     for f in &failures {
         let _ = writeln!(table, "- {f}");
     }
@@ -146,9 +199,15 @@ fn each_check_fires_on_a_bounded_share_of_real_dockerfiles() {
     println!("{table}");
 
     let failed = 100.0 * failures.len() as f64 / present.len() as f64;
-    assert!(failed <= MAX_PARSE_FAILURES_PERCENT, "{failed:.1} % of the corpus does not parse\n{table}");
+    assert!(
+        failed <= MAX_PARSE_FAILURES_PERCENT,
+        "{failed:.1} % of the corpus does not parse\n{table}"
+    );
     for (id, lo, hi) in BOUNDS {
         let r = rate(tally[id].files);
-        assert!((*lo..=*hi).contains(&r), "{id} fires on {r:.1} % of the corpus, outside {lo}-{hi} %\n{table}");
+        assert!(
+            (*lo..=*hi).contains(&r),
+            "{id} fires on {r:.1} % of the corpus, outside {lo}-{hi} %\n{table}"
+        );
     }
 }

@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::sandbox::{
-    ACCOUNT, CLUSTER, ECR_PASSWORD, ECR_USER, FAMILY, FullSandbox, REGION, REPOSITORY, SERVICE, base64_encode, block_on, http_get_json,
+    ACCOUNT, CLUSTER, ECR_PASSWORD, ECR_USER, FAMILY, FullSandbox, REGION, REPOSITORY, SERVICE,
+    base64_encode, block_on, http_get_json,
 };
 
 /// What one `fastdeploy run` printed and how it ended.
@@ -24,7 +25,10 @@ pub struct Ran {
 impl Ran {
     /// Both streams, for failure messages.
     pub fn log(&self) -> String {
-        format!("exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -56,11 +60,32 @@ pub struct EcsView {
 pub fn ecs_view(sb: &FullSandbox) -> EcsView {
     block_on(async {
         let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
-        let out = ecs.describe_services().cluster(CLUSTER).services(SERVICE).send().await.unwrap();
-        let service = out.services().first().expect("the sandbox service exists").clone();
+        let out = ecs
+            .describe_services()
+            .cluster(CLUSTER)
+            .services(SERVICE)
+            .send()
+            .await
+            .unwrap();
+        let service = out
+            .services()
+            .first()
+            .expect("the sandbox service exists")
+            .clone();
         let task_definition = service.task_definition().unwrap().to_string();
-        let td = ecs.describe_task_definition().task_definition(&task_definition).send().await.unwrap();
-        let images = td.task_definition().unwrap().container_definitions().iter().filter_map(|c| c.image().map(str::to_string)).collect();
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(&task_definition)
+            .send()
+            .await
+            .unwrap();
+        let images = td
+            .task_definition()
+            .unwrap()
+            .container_definitions()
+            .iter()
+            .filter_map(|c| c.image().map(str::to_string))
+            .collect();
         let deployments = service
             .deployments()
             .iter()
@@ -68,17 +93,33 @@ pub fn ecs_view(sb: &FullSandbox) -> EcsView {
                 (
                     d.status().unwrap_or_default().to_string(),
                     d.task_definition().unwrap_or_default().to_string(),
-                    d.rollout_state().map(|r| r.as_str().to_string()).unwrap_or_default(),
+                    d.rollout_state()
+                        .map(|r| r.as_str().to_string())
+                        .unwrap_or_default(),
                 )
             })
             .collect();
         let mut revisions = Vec::new();
-        for status in [aws_sdk_ecs::types::TaskDefinitionStatus::Active, aws_sdk_ecs::types::TaskDefinitionStatus::Inactive] {
-            let list = ecs.list_task_definitions().family_prefix(FAMILY).status(status).send().await.unwrap();
+        for status in [
+            aws_sdk_ecs::types::TaskDefinitionStatus::Active,
+            aws_sdk_ecs::types::TaskDefinitionStatus::Inactive,
+        ] {
+            let list = ecs
+                .list_task_definitions()
+                .family_prefix(FAMILY)
+                .status(status)
+                .send()
+                .await
+                .unwrap();
             revisions.extend(list.task_definition_arns().iter().cloned());
         }
         revisions.sort();
-        EcsView { task_definition, images, deployments, revisions }
+        EcsView {
+            task_definition,
+            images,
+            deployments,
+            revisions,
+        }
     })
 }
 
@@ -98,31 +139,54 @@ pub fn registry_digest(sb: &FullSandbox, repository: &str, tag: &str) -> Option<
     if resp.status() == reqwest::StatusCode::NOT_FOUND {
         return None;
     }
-    assert!(resp.status().is_success(), "registry HEAD {repository}:{tag}: {}", resp.status());
-    resp.headers().get("Docker-Content-Digest").map(|v| v.to_str().unwrap().to_string())
+    assert!(
+        resp.status().is_success(),
+        "registry HEAD {repository}:{tag}: {}",
+        resp.status()
+    );
+    resp.headers()
+        .get("Docker-Content-Digest")
+        .map(|v| v.to_str().unwrap().to_string())
 }
 
 /// The GitHub deployments the emulated API holds, newest first.
 pub fn github_deployments(sb: &FullSandbox) -> Vec<Value> {
-    http_get_json(&format!("{}/repos/acme/shop/deployments", sb.github.url)).as_array().cloned().unwrap_or_default()
+    http_get_json(&format!("{}/repos/acme/shop/deployments", sb.github.url))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// A deployment's status states, oldest first.
 pub fn github_states(sb: &FullSandbox, deployment: &Value) -> Vec<String> {
     let id = deployment["id"].as_u64().unwrap();
-    let statuses = http_get_json(&format!("{}/repos/acme/shop/deployments/{id}/statuses", sb.github.url));
-    statuses.as_array().unwrap().iter().rev().map(|s| s["state"].as_str().unwrap().to_string()).collect()
+    let statuses = http_get_json(&format!(
+        "{}/repos/acme/shop/deployments/{id}/statuses",
+        sb.github.url
+    ));
+    statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The `images` output for the one component, `app`.
 pub fn image_output(sb: &FullSandbox) -> Value {
-    let images: Value = serde_json::from_str(&sb.output("images").expect("the images output is written")).unwrap();
+    let images: Value =
+        serde_json::from_str(&sb.output("images").expect("the images output is written")).unwrap();
     images["app"].clone()
 }
 
 /// Requests the Slack receiver got that are messages (not control calls).
 pub fn slack_messages(sb: &FullSandbox) -> Vec<Value> {
-    sb.slack.requests().into_iter().filter(|r| r["method"] == "POST").collect()
+    sb.slack
+        .requests()
+        .into_iter()
+        .filter(|r| r["method"] == "POST")
+        .collect()
 }
 
 #[test]
@@ -132,19 +196,40 @@ fn a_good_deploy_succeeds_and_ecs_runs_the_pushed_digest() {
     assert_eq!(ran.code, 0, "{}", ran.log());
 
     // Outputs agree with each other and with the registry.
-    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("success"),
+        "{}",
+        ran.log()
+    );
     assert_eq!(sb.output("environment").as_deref(), Some("production"));
     let digest = sb.output("digest").unwrap();
-    assert!(digest.starts_with("sha256:") && digest.len() == 71, "digest output {digest:?}");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "digest output {digest:?}"
+    );
     let image = sb.output("image").unwrap();
     assert_eq!(image, format!("{}/{REPOSITORY}@{digest}", sb.registry.host));
     let sha_tag = format!("sha-{}", &sb.sha[..12]);
-    assert_eq!(registry_digest(&sb, REPOSITORY, &sha_tag).as_deref(), Some(digest.as_str()), "the pushed tag names the digest");
-    assert_eq!(registry_digest(&sb, REPOSITORY, "production").as_deref(), Some(digest.as_str()));
+    assert_eq!(
+        registry_digest(&sb, REPOSITORY, &sha_tag).as_deref(),
+        Some(digest.as_str()),
+        "the pushed tag names the digest"
+    );
+    assert_eq!(
+        registry_digest(&sb, REPOSITORY, "production").as_deref(),
+        Some(digest.as_str())
+    );
     let td = sb.output("task-definition-arn").unwrap();
     assert_eq!(td, task_definition_arn(2), "one new revision of the family");
-    assert_eq!(sb.output("previous-task-definition-arn").as_deref(), Some(task_definition_arn(1).as_str()));
-    assert!(sb.output("deployment-id").is_some_and(|d| d.starts_with("ecs-svc/")));
+    assert_eq!(
+        sb.output("previous-task-definition-arn").as_deref(),
+        Some(task_definition_arn(1).as_str())
+    );
+    assert!(
+        sb.output("deployment-id")
+            .is_some_and(|d| d.starts_with("ecs-svc/"))
+    );
     let app = image_output(&sb);
     assert_eq!(app["result"], "success");
     assert_eq!(app["digest"], digest.as_str());
@@ -155,26 +240,49 @@ fn a_good_deploy_succeeds_and_ecs_runs_the_pushed_digest() {
     let ecs = ecs_view(&sb);
     assert_eq!(ecs.task_definition, td);
     assert_eq!(ecs.images, vec![image.clone()]);
-    assert_eq!(ecs.deployments.len(), 1, "the old deployment drained: {:?}", ecs.deployments);
-    assert_eq!(ecs.deployments[0], ("PRIMARY".into(), td.clone(), "COMPLETED".into()));
+    assert_eq!(
+        ecs.deployments.len(),
+        1,
+        "the old deployment drained: {:?}",
+        ecs.deployments
+    );
+    assert_eq!(
+        ecs.deployments[0],
+        ("PRIMARY".into(), td.clone(), "COMPLETED".into())
+    );
 
     // The job summary.
     let summary = sb.summary();
-    assert!(summary.contains("success") && summary.contains("production") && summary.contains(&sb.sha[..7]), "{summary}");
-    assert!(summary.contains(&digest[..19]), "the summary names the digest: {summary}");
+    assert!(
+        summary.contains("success")
+            && summary.contains("production")
+            && summary.contains(&sb.sha[..7]),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&digest[..19]),
+        "the summary names the digest: {summary}"
+    );
 
     // Slack: one message to the webhook, about this commit.
     let slack = slack_messages(&sb);
     assert_eq!(slack.len(), 1, "{slack:#?}");
     assert_eq!(slack[0]["path"], "/services/T000/B000/XXXXE2E");
-    assert!(slack[0]["body"].to_string().contains(&sb.sha[..7]), "{}", slack[0]["body"]);
+    assert!(
+        slack[0]["body"].to_string().contains(&sb.sha[..7]),
+        "{}",
+        slack[0]["body"]
+    );
 
     // GitHub: one deployment of this commit to production, in progress then success.
     let deployments = github_deployments(&sb);
     assert_eq!(deployments.len(), 1, "{deployments:#?}");
     assert_eq!(deployments[0]["sha"], sb.sha.as_str());
     assert_eq!(deployments[0]["environment"], "production");
-    assert_eq!(github_states(&sb, &deployments[0]), ["in_progress", "success"]);
+    assert_eq!(
+        github_states(&sb, &deployments[0]),
+        ["in_progress", "success"]
+    );
     assert!(ran.stdout.contains("result: success"), "{}", ran.log());
 }
 
@@ -192,19 +300,48 @@ fn an_unchanged_rerun_skips_the_build_registers_nothing_and_reuses_the_github_de
     let second = run(sb.command());
     assert_eq!(second.code, 0, "{}", second.log());
     let app = image_output(&sb);
-    assert_eq!(app["build-skipped"], true, "the content tag was found: {app}\n{}", second.log());
-    assert_eq!(sb.output("digest").as_deref(), Some(digest.as_str()), "the same image");
+    assert_eq!(
+        app["build-skipped"],
+        true,
+        "the content tag was found: {app}\n{}",
+        second.log()
+    );
+    assert_eq!(
+        sb.output("digest").as_deref(),
+        Some(digest.as_str()),
+        "the same image"
+    );
     let result = sb.output("result").unwrap();
-    assert!(result == "success" || result == "skipped", "nothing failed: {result}");
+    assert!(
+        result == "success" || result == "skipped",
+        "nothing failed: {result}"
+    );
 
     let after_second = ecs_view(&sb);
-    assert_eq!(after_second.revisions, after_first.revisions, "no new task definition revision");
+    assert_eq!(
+        after_second.revisions, after_first.revisions,
+        "no new task definition revision"
+    );
     assert_eq!(after_second.task_definition, task_definition_arn(2));
-    assert_eq!(after_second.deployments.len(), 1, "no new deployment: {:?}", after_second.deployments);
+    assert_eq!(
+        after_second.deployments.len(),
+        1,
+        "no new deployment: {:?}",
+        after_second.deployments
+    );
 
     let deployments = github_deployments(&sb);
-    assert_eq!(deployments.len(), 1, "one GitHub deployment per run id and attempt: {deployments:#?}");
-    let created = sb.github.requests().iter().filter(|r| r["method"] == "POST" && r["path"] == "/repos/acme/shop/deployments").count();
+    assert_eq!(
+        deployments.len(),
+        1,
+        "one GitHub deployment per run id and attempt: {deployments:#?}"
+    );
+    let created = sb
+        .github
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/repos/acme/shop/deployments")
+        .count();
     assert_eq!(created, 1);
 }
 
@@ -220,36 +357,83 @@ fn a_rerun_of_a_live_deploy_leaves_its_github_deployment_successful() {
     assert_eq!(first.code, 0, "{}", first.log());
     let second = run(sb.command());
     assert_eq!(second.code, 0, "{}", second.log());
-    assert!(second.stdout.contains("nothing to register or deploy"), "{}", second.log());
+    assert!(
+        second.stdout.contains("nothing to register or deploy"),
+        "{}",
+        second.log()
+    );
     let deployments = github_deployments(&sb);
     assert_eq!(deployments.len(), 1);
     let states = github_states(&sb, &deployments[0]);
-    assert_eq!(states.last().map(String::as_str), Some("success"), "{states:?}\n{}", second.log());
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("success"),
+        "{states:?}\n{}",
+        second.log()
+    );
 }
 
 #[test]
 fn a_crashing_image_is_rolled_back_and_the_service_is_back_on_the_previous_revision() {
     let sb = FullSandbox::start();
     // Every image pushed to acme/shop crashes on start (the ECS sandbox's fail marker).
-    sb.moto.control("ecs/config", serde_json::json!({"fail_markers": [REPOSITORY]}));
+    sb.moto.control(
+        "ecs/config",
+        serde_json::json!({"fail_markers": [REPOSITORY]}),
+    );
     let ran = run(sb.command());
     assert_eq!(ran.code, 1, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
-    assert_eq!(sb.output("task-definition-arn").as_deref(), Some(task_definition_arn(2).as_str()));
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("rolled-back"),
+        "{}",
+        ran.log()
+    );
+    assert_eq!(
+        sb.output("task-definition-arn").as_deref(),
+        Some(task_definition_arn(2).as_str())
+    );
     assert_eq!(image_output(&sb)["result"], "rolled-back");
 
     // The log says why: ECS's events and the stopped tasks' reasons.
-    for needle in ["has started 2 tasks", "circuit breaker", "Essential container in task exited", "rolled back"] {
-        assert!(ran.stdout.contains(needle), "the log names `{needle}`:\n{}", ran.log());
+    for needle in [
+        "has started 2 tasks",
+        "circuit breaker",
+        "Essential container in task exited",
+        "rolled back",
+    ] {
+        assert!(
+            ran.stdout.contains(needle),
+            "the log names `{needle}`:\n{}",
+            ran.log()
+        );
     }
-    assert!(ran.stdout.contains(&format!("the service is back on {}", task_definition_arn(1))), "{}", ran.log());
-    assert!(ran.stdout.contains("::error"), "the failure is an annotation:\n{}", ran.stdout);
+    assert!(
+        ran.stdout.contains(&format!(
+            "the service is back on {}",
+            task_definition_arn(1)
+        )),
+        "{}",
+        ran.log()
+    );
+    assert!(
+        ran.stdout.contains("::error"),
+        "the failure is an annotation:\n{}",
+        ran.stdout
+    );
 
     let ecs = ecs_view(&sb);
-    assert_eq!(ecs.task_definition, task_definition_arn(1), "{:?}", ecs.deployments);
+    assert_eq!(
+        ecs.task_definition,
+        task_definition_arn(1),
+        "{:?}",
+        ecs.deployments
+    );
     assert_eq!(ecs.images, ["public.ecr.aws/nginx/nginx:1.27"]);
     assert!(
-        ecs.deployments.iter().any(|(s, td, r)| s == "PRIMARY" && *td == task_definition_arn(1) && r == "COMPLETED"),
+        ecs.deployments
+            .iter()
+            .any(|(s, td, r)| s == "PRIMARY" && *td == task_definition_arn(1) && r == "COMPLETED"),
         "{:?}",
         ecs.deployments
     );
@@ -258,7 +442,10 @@ fn a_crashing_image_is_rolled_back_and_the_service_is_back_on_the_previous_revis
     assert!(summary.contains("rolled"), "{summary}");
     let deployments = github_deployments(&sb);
     assert_eq!(deployments.len(), 1);
-    assert_eq!(github_states(&sb, &deployments[0]), ["in_progress", "failure"]);
+    assert_eq!(
+        github_states(&sb, &deployments[0]),
+        ["in_progress", "failure"]
+    );
     assert_eq!(slack_messages(&sb).len(), 1, "the failure is posted");
 }
 
@@ -296,28 +483,50 @@ fn no_secret_appears_outside_add_mask_commands() {
     );
     let github = sb.github.requests();
     assert!(
-        github.iter().any(|r| r["headers"]["authorization"].as_str().is_some_and(|a| a.contains(github_token))),
+        github.iter().any(|r| r["headers"]["authorization"]
+            .as_str()
+            .is_some_and(|a| a.contains(github_token))),
         "the GitHub token reached GitHub: {github:#?}"
     );
 
     let ecr_token = base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"));
-    let secrets = [webhook.as_str(), bot_token, github_token, ECR_PASSWORD, ecr_token.as_str()];
+    let secrets = [
+        webhook.as_str(),
+        bot_token,
+        github_token,
+        ECR_PASSWORD,
+        ecr_token.as_str(),
+    ];
     let outputs = std::fs::read_to_string(sb.output_file()).unwrap();
     let summary = sb.summary();
     assert!(!summary.is_empty() && !outputs.is_empty());
     for secret in secrets {
-        for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr), ("summary", &summary), ("outputs", &outputs)] {
+        for (name, text) in [
+            ("stdout", &ran.stdout),
+            ("stderr", &ran.stderr),
+            ("summary", &summary),
+            ("outputs", &outputs),
+        ] {
             for line in text.lines() {
                 if name == "stdout" && line.starts_with("::add-mask::") {
                     continue;
                 }
-                assert!(!line.contains(secret), "{name} shows the secret {secret:?} in: {line}");
+                assert!(
+                    !line.contains(secret),
+                    "{name} shows the secret {secret:?} in: {line}"
+                );
             }
         }
     }
     // Each secret fastdeploy handles is masked (the ECR password in both forms).
     for secret in secrets {
-        assert!(ran.stdout.lines().any(|l| l == format!("::add-mask::{secret}")), "{secret:?} is never masked:\n{}", ran.stdout);
+        assert!(
+            ran.stdout
+                .lines()
+                .any(|l| l == format!("::add-mask::{secret}")),
+            "{secret:?} is never masked:\n{}",
+            ran.stdout
+        );
     }
 }
 
@@ -327,14 +536,21 @@ fn no_secret_appears_outside_add_mask_commands() {
 /// is back on its previous one, and the outputs and summary say which is which.
 #[test]
 fn two_services_are_judged_on_their_own_and_the_run_fails_if_one_does() {
-    use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration};
+    use aws_sdk_ecs::types::{
+        ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
+    };
     let sb = FullSandbox::start();
     block_on(async {
         let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
         ecs.register_task_definition()
             .family("worker")
             .container_definitions(
-                ContainerDefinition::builder().name("web").image("public.ecr.aws/nginx/nginx:1.27").essential(true).memory(128).build(),
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image("public.ecr.aws/nginx/nginx:1.27")
+                    .essential(true)
+                    .memory(128)
+                    .build(),
             )
             .send()
             .await
@@ -346,7 +562,12 @@ fn two_services_are_judged_on_their_own_and_the_run_fails_if_one_does() {
             .desired_count(2)
             .deployment_configuration(
                 DeploymentConfiguration::builder()
-                    .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build(),
+                    )
                     .build(),
             )
             .send()
@@ -354,7 +575,10 @@ fn two_services_are_judged_on_their_own_and_the_run_fails_if_one_does() {
             .unwrap();
     });
     // Only images pushed to acme/worker crash.
-    sb.moto.control("ecs/config", serde_json::json!({"fail_markers": ["acme/worker"]}));
+    sb.moto.control(
+        "ecs/config",
+        serde_json::json!({"fail_markers": ["acme/worker"]}),
+    );
     std::fs::write(
         sb.workspace.join("fastdeploy.yml"),
         "components:\n  app:\n    repository: acme/shop\n    service: shop\n    container: [web]\n  \
@@ -368,26 +592,56 @@ fn two_services_are_judged_on_their_own_and_the_run_fails_if_one_does() {
     }
     let ran = run(cmd);
     assert_eq!(ran.code, 1, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("rolled-back"),
+        "{}",
+        ran.log()
+    );
     let images: Value = serde_json::from_str(&sb.output("images").unwrap()).unwrap();
     assert_eq!(images["app"]["result"], "success", "{images:#}");
     assert_eq!(images["worker"]["result"], "rolled-back", "{images:#}");
-    assert_ne!(images["app"]["digest"], images["worker"]["digest"], "each component pushed its own image: {images:#}");
+    assert_ne!(
+        images["app"]["digest"], images["worker"]["digest"],
+        "each component pushed its own image: {images:#}"
+    );
 
     let ecs = ecs_view(&sb);
-    assert_eq!(ecs.task_definition, task_definition_arn(2), "app is live on its new revision: {:?}", ecs.deployments);
+    assert_eq!(
+        ecs.task_definition,
+        task_definition_arn(2),
+        "app is live on its new revision: {:?}",
+        ecs.deployments
+    );
     let worker = block_on(async {
         let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
-        let out = ecs.describe_services().cluster(CLUSTER).services("worker").send().await.unwrap();
+        let out = ecs
+            .describe_services()
+            .cluster(CLUSTER)
+            .services("worker")
+            .send()
+            .await
+            .unwrap();
         out.services()[0].task_definition().unwrap().to_string()
     });
-    assert_eq!(worker, format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/worker:1"), "worker is back on its previous revision");
+    assert_eq!(
+        worker,
+        format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/worker:1"),
+        "worker is back on its previous revision"
+    );
 
     let summary = sb.summary();
     for needle in ["app", "worker", "rolled"] {
-        assert!(summary.contains(needle), "the summary names `{needle}`:\n{summary}");
+        assert!(
+            summary.contains(needle),
+            "the summary names `{needle}`:\n{summary}"
+        );
     }
-    assert!(ran.stdout.contains("::error") && ran.stdout.contains("worker"), "the failing component is annotated:\n{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("::error") && ran.stdout.contains("worker"),
+        "the failing component is annotated:\n{}",
+        ran.stdout
+    );
 }
 
 /// The README's first command (`scripts/demo`, which runs
@@ -395,14 +649,18 @@ fn two_services_are_judged_on_their_own_and_the_run_fails_if_one_does() {
 /// build → push → deploy → notify, and prints the summary.
 #[test]
 fn the_readme_demo_runs_the_main_job_against_the_sandbox() {
-    let out = Command::new(std::env::var("FASTDEPLOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into()))
-        .arg(crate::sandbox::repo_root().join("tests/sandbox/demo.py"))
-        .arg(env!("CARGO_BIN_EXE_fastdeploy"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 runs the demo");
+    let out =
+        Command::new(std::env::var("FASTDEPLOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into()))
+            .arg(crate::sandbox::repo_root().join("tests/sandbox/demo.py"))
+            .arg(env!("CARGO_BIN_EXE_fastdeploy"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("python3 runs the demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let log = format!("{stdout}\n--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
+    let log = format!(
+        "{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "the demo failed:\n{log}");
     for needle in [
         "fastdeploy: success",
@@ -415,7 +673,10 @@ fn the_readme_demo_runs_the_main_job_against_the_sandbox() {
         "alias live created on version 1",
         "fastdeploy exited 0",
     ] {
-        assert!(stdout.contains(needle), "the demo prints `{needle}`:\n{log}");
+        assert!(
+            stdout.contains(needle),
+            "the demo prints `{needle}`:\n{log}"
+        );
     }
 }
 
@@ -426,15 +687,31 @@ fn the_readme_demo_runs_the_main_job_against_the_sandbox() {
 fn a_missing_codebuild_project_exits_2_before_any_side_effect() {
     let sb = FullSandbox::start();
     let mut cmd = sb.command();
-    cmd.env("INPUT_BUILDER", "codebuild").env("INPUT_CODEBUILD_PROJECT", "no-such-project");
+    cmd.env("INPUT_BUILDER", "codebuild")
+        .env("INPUT_CODEBUILD_PROJECT", "no-such-project");
     let ran = run(cmd);
     assert_eq!(ran.code, 2, "{}", ran.log());
-    assert!(ran.stderr.contains("no-such-project") && ran.stderr.contains("codebuild-project"), "{}", ran.log());
+    assert!(
+        ran.stderr.contains("no-such-project") && ran.stderr.contains("codebuild-project"),
+        "{}",
+        ran.log()
+    );
     let repositories = block_on(async {
         let ecr = aws_sdk_ecr::Client::new(&sb.moto.sdk_config().await);
-        ecr.describe_repositories().send().await.unwrap().repositories().len()
+        ecr.describe_repositories()
+            .send()
+            .await
+            .unwrap()
+            .repositories()
+            .len()
     });
     assert_eq!(repositories, 0, "no repository was created");
-    assert!(github_deployments(&sb).is_empty(), "no GitHub deployment was created");
-    assert!(slack_messages(&sb).is_empty(), "nothing was posted to Slack");
+    assert!(
+        github_deployments(&sb).is_empty(),
+        "no GitHub deployment was created"
+    );
+    assert!(
+        slack_messages(&sb).is_empty(),
+        "nothing was posted to Slack"
+    );
 }

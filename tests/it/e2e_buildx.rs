@@ -12,13 +12,16 @@
 use std::process::Command;
 
 use crate::e2e::{Ran, ecs_view, image_output, registry_digest, run, task_definition_arn};
-use crate::sandbox::{Docker, ECR_PASSWORD, ECR_USER, FullSandbox, REPOSITORY, commit_all, repo_root};
+use crate::sandbox::{
+    Docker, ECR_PASSWORD, ECR_USER, FullSandbox, REPOSITORY, commit_all, repo_root,
+};
 
 /// `fastdeploy run` for a push to main, building with buildx on the shared
 /// daemon (`DOCKER_HOST`, `DOCKER_CONFIG` with the buildx plugin).
 fn buildx_command(sb: &FullSandbox) -> Command {
     let mut cmd = sb.command();
-    cmd.envs(Docker::shared().env()).env("INPUT_BUILDER", "buildx");
+    cmd.envs(Docker::shared().env())
+        .env("INPUT_BUILDER", "buildx");
     cmd
 }
 
@@ -28,18 +31,29 @@ fn planned_builder(cmd: Command) -> serde_json::Value {
     let args: Vec<_> = cmd.get_args().map(|a| a.to_os_string()).collect();
     assert_eq!(args, ["run"]);
     let mut plan = Command::new(cmd.get_program());
-    plan.env_clear().current_dir(cmd.get_current_dir().unwrap()).args(["plan", "--json"]);
+    plan.env_clear()
+        .current_dir(cmd.get_current_dir().unwrap())
+        .args(["plan", "--json"]);
     for (k, v) in cmd.get_envs() {
         if let Some(v) = v {
             plan.env(k, v);
         }
     }
     let out = plan.output().unwrap();
-    assert!(out.status.success(), "fastdeploy plan: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fastdeploy plan: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Inside Actions the secrets' `::add-mask::` commands come first.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json: String = stdout.lines().filter(|l| !l.starts_with("::")).collect::<Vec<_>>().join("\n");
-    let plan: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let json: String = stdout
+        .lines()
+        .filter(|l| !l.starts_with("::"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let plan: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     plan["builder"].clone()
 }
 
@@ -52,15 +66,25 @@ fn logged(ran: &Ran) -> String {
 fn step_lines<'a>(log: &'a str, name: &str) -> Vec<&'a str> {
     let number = log
         .lines()
-        .find_map(|l| l.strip_suffix(name).and_then(|head| head.trim_end().rsplit(' ').next()).filter(|n| n.starts_with('#')))
+        .find_map(|l| {
+            l.strip_suffix(name)
+                .and_then(|head| head.trim_end().rsplit(' ').next())
+                .filter(|n| n.starts_with('#'))
+        })
         .unwrap_or_else(|| panic!("no step `{name}` in the log:\n{log}"));
     let prefix = format!("{number} ");
     log.lines().filter(|l| l.contains(&prefix)).collect()
 }
 
 fn assert_no_json(log: &str) {
-    let json: Vec<_> = log.lines().filter(|l| l.trim_start().starts_with('{') || l.contains("\"vertexes\"")).collect();
-    assert!(json.is_empty(), "buildx's JSON reached the log: {json:#?}\n{log}");
+    let json: Vec<_> = log
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{') || l.contains("\"vertexes\""))
+        .collect();
+    assert!(
+        json.is_empty(),
+        "buildx's JSON reached the log: {json:#?}\n{log}"
+    );
 }
 
 #[test]
@@ -69,10 +93,18 @@ fn a_buildx_deploy_builds_on_the_current_builder_and_ecs_runs_the_pushed_digest(
     let cmd = buildx_command(&sb);
     let builder = planned_builder(buildx_command(&sb));
     assert_eq!(builder["kind"], "buildx");
-    assert_eq!(builder["buildx"]["builder"], serde_json::Value::Null, "the current builder: {builder}");
+    assert_eq!(
+        builder["buildx"]["builder"],
+        serde_json::Value::Null,
+        "the current builder: {builder}"
+    );
     assert_eq!(builder["buildx"]["create"], false);
     let reason = builder["buildx"]["reason"].as_str().unwrap();
-    assert!(reason.contains("docker driver on the containerd image store") && reason.contains("registry cache export"), "{reason}");
+    assert!(
+        reason.contains("docker driver on the containerd image store")
+            && reason.contains("registry cache export"),
+        "{reason}"
+    );
 
     let ran = run(cmd);
     assert_eq!(ran.code, 0, "{}", ran.log());
@@ -80,10 +112,20 @@ fn a_buildx_deploy_builds_on_the_current_builder_and_ecs_runs_the_pushed_digest(
 
     // Outputs, the registry and ECS agree on the digest.
     let digest = sb.output("digest").unwrap();
-    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
     let sha_tag = format!("sha-{}", &sb.sha[..12]);
-    assert_eq!(registry_digest(&sb, REPOSITORY, &sha_tag).as_deref(), Some(digest.as_str()), "--metadata-file named the pushed manifest");
-    assert_eq!(registry_digest(&sb, REPOSITORY, "production").as_deref(), Some(digest.as_str()));
+    assert_eq!(
+        registry_digest(&sb, REPOSITORY, &sha_tag).as_deref(),
+        Some(digest.as_str()),
+        "--metadata-file named the pushed manifest"
+    );
+    assert_eq!(
+        registry_digest(&sb, REPOSITORY, "production").as_deref(),
+        Some(digest.as_str())
+    );
     let image = format!("{}/{REPOSITORY}@{digest}", sb.registry.host);
     assert_eq!(sb.output("image").as_deref(), Some(image.as_str()));
     let ecs = ecs_view(&sb);
@@ -93,27 +135,45 @@ fn a_buildx_deploy_builds_on_the_current_builder_and_ecs_runs_the_pushed_digest(
 
     // BuildKit's readable lines, and nothing of the JSON behind them.
     let run_step = step_lines(&log, "[build 4/5] RUN sh build.sh /out");
-    assert!(run_step.iter().any(|l| l.contains(" DONE ")), "{run_step:#?}");
+    assert!(
+        run_step.iter().any(|l| l.contains(" DONE ")),
+        "{run_step:#?}"
+    );
     assert!(log.contains("exporting cache to registry"), "{log}");
     assert_no_json(&log);
     assert_eq!(image_output(&sb)["build-skipped"], false);
     // No `docker login`, so no warning about unencrypted credentials, and no password.
     let shown = log.lines().filter(|l| !l.starts_with("::add-mask::"));
-    assert!(shown.clone().all(|l| !l.contains("unencrypted") && !l.contains(ECR_PASSWORD)), "{log}");
+    assert!(
+        shown
+            .clone()
+            .all(|l| !l.contains("unencrypted") && !l.contains(ECR_PASSWORD)),
+        "{log}"
+    );
 
     // Registry cache without Docker Hub and without a builder of our own:
     // the cache manifest is in the registry, as ECR takes it.
     let cache = reqwest::blocking::Client::new()
-        .get(format!("{}/v2/{REPOSITORY}/manifests/cache-main", sb.registry.url()))
+        .get(format!(
+            "{}/v2/{REPOSITORY}/manifests/cache-main",
+            sb.registry.url()
+        ))
         .basic_auth(ECR_USER, Some(ECR_PASSWORD))
         .header("Accept", "application/vnd.oci.image.manifest.v1+json")
         .send()
         .and_then(|r| r.error_for_status())
         .and_then(|r| r.json::<serde_json::Value>())
         .expect("the registry cache was written");
-    assert_eq!(cache["config"]["mediaType"], "application/vnd.buildkit.cacheconfig.v0", "{cache}");
+    assert_eq!(
+        cache["config"]["mediaType"], "application/vnd.buildkit.cacheconfig.v0",
+        "{cache}"
+    );
     let docker = Docker::shared();
-    let ls = docker.command(&docker.docker_config).args(["buildx", "ls"]).output().unwrap();
+    let ls = docker
+        .command(&docker.docker_config)
+        .args(["buildx", "ls"])
+        .output()
+        .unwrap();
     let ls = String::from_utf8_lossy(&ls.stdout);
     assert!(!ls.contains("fastdeploy"), "no builder was created:\n{ls}");
 }
@@ -140,7 +200,11 @@ fn buildx_in_the_home_plugin_dir_builds_skips_an_unchanged_rerun_and_counts_cach
 
     let first = run(laptop(&sb));
     assert_eq!(first.code, 0, "{}", first.log());
-    assert!(!logged(&first).contains("unknown command"), "{}", first.log());
+    assert!(
+        !logged(&first).contains("unknown command"),
+        "{}",
+        first.log()
+    );
     let digest = sb.output("digest").unwrap();
 
     // The same commit again: the content tag is in the registry.
@@ -149,14 +213,24 @@ fn buildx_in_the_home_plugin_dir_builds_skips_an_unchanged_rerun_and_counts_cach
     assert_eq!(again.code, 0, "{}", again.log());
     assert_eq!(image_output(&sb)["build-skipped"], true, "{}", again.log());
     assert_eq!(sb.output("digest").as_deref(), Some(digest.as_str()));
-    assert!(!logged(&again).contains("[build 2/5]"), "nothing was built:\n{}", again.log());
+    assert!(
+        !logged(&again).contains("[build 2/5]"),
+        "nothing was built:\n{}",
+        again.log()
+    );
 
     // One page changed in a new commit: the steps before `COPY app/pages/`
     // come from the cache, and the summary says how many.
-    std::fs::write(sb.workspace.join("app/pages/index.html"), "<h1>Shop, now faster</h1>\n").unwrap();
+    std::fs::write(
+        sb.workspace.join("app/pages/index.html"),
+        "<h1>Shop, now faster</h1>\n",
+    )
+    .unwrap();
     let sha = commit_all(&sb.workspace, "main", "Faster pages");
     let event = sb.dir.path().join("event-2.json");
-    let mut e: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.dir.path().join("event.json")).unwrap()).unwrap();
+    let mut e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.dir.path().join("event.json")).unwrap())
+            .unwrap();
     e["after"] = sha.clone().into();
     e["head_commit"]["id"] = sha.clone().into();
     std::fs::write(&event, e.to_string()).unwrap();
@@ -168,15 +242,35 @@ fn buildx_in_the_home_plugin_dir_builds_skips_an_unchanged_rerun_and_counts_cach
     assert_eq!(third.code, 0, "{}", third.log());
     let log = logged(&third);
     assert_ne!(sb.output("digest").as_deref(), Some(digest.as_str()));
-    for step in ["[build 2/5] WORKDIR /src", "[build 3/5] COPY app/build.sh ./", "[build 4/5] RUN sh build.sh /out"] {
-        assert!(step_lines(&log, step).iter().any(|l| l.ends_with(" CACHED")), "{step} came from the cache:\n{log}");
+    for step in [
+        "[build 2/5] WORKDIR /src",
+        "[build 3/5] COPY app/build.sh ./",
+        "[build 4/5] RUN sh build.sh /out",
+    ] {
+        assert!(
+            step_lines(&log, step)
+                .iter()
+                .any(|l| l.ends_with(" CACHED")),
+            "{step} came from the cache:\n{log}"
+        );
     }
-    assert!(step_lines(&log, "[build 5/5] COPY app/pages/ /out/").iter().any(|l| l.contains(" DONE ")), "{log}");
+    assert!(
+        step_lines(&log, "[build 5/5] COPY app/pages/ /out/")
+            .iter()
+            .any(|l| l.contains(" DONE ")),
+        "{log}"
+    );
     assert_no_json(&log);
     let summary = sb.summary();
-    let row = summary.lines().find(|l| l.starts_with("| app |")).unwrap_or_else(|| panic!("no row for app:\n{summary}"));
+    let row = summary
+        .lines()
+        .find(|l| l.starts_with("| app |"))
+        .unwrap_or_else(|| panic!("no row for app:\n{summary}"));
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    assert_eq!(cells[4], "3/5", "WORKDIR, COPY build.sh and its RUN of 5 steps came from the cache: {row}");
+    assert_eq!(
+        cells[4], "3/5",
+        "WORKDIR, COPY build.sh and its RUN of 5 steps came from the cache: {row}"
+    );
 }
 
 #[test]
@@ -197,8 +291,15 @@ fn a_failing_run_step_fails_the_build_with_its_last_log_lines() {
     assert_eq!(ran.code, 1, "{}", ran.log());
     assert_eq!(sb.output("result").as_deref(), Some("failure"));
     // The failure names the step's last log lines and BuildKit's reason, not JSON.
-    let error = ran.stdout.lines().find(|l| l.starts_with("::error")).unwrap_or_else(|| panic!("no error annotation:\n{}", ran.log()));
-    assert!(error.contains("boom: index.html has no title") && error.contains("checking 2 pages"), "{error}");
+    let error = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error"))
+        .unwrap_or_else(|| panic!("no error annotation:\n{}", ran.log()));
+    assert!(
+        error.contains("boom: index.html has no title") && error.contains("checking 2 pages"),
+        "{error}"
+    );
     assert!(error.contains("exit code: 3"), "{error}");
     assert!(!error.contains("vertexes"), "{error}");
     assert_no_json(&logged(&ran));
@@ -215,31 +316,68 @@ fn a_buildkit_image_that_cannot_be_pulled_exits_2_before_anything_is_pushed() {
     let classic = Docker::start_classic();
     let image = format!("{}/mirror/buildkit:v0.13.2", sb.registry.host);
     let mut cmd = sb.command();
-    cmd.envs(classic.env()).env("INPUT_BUILDER", "buildx").env("INPUT_BUILDKIT_IMAGE", &image);
+    cmd.envs(classic.env())
+        .env("INPUT_BUILDER", "buildx")
+        .env("INPUT_BUILDKIT_IMAGE", &image);
     let mut plan_cmd = sb.command();
-    plan_cmd.envs(classic.env()).env("INPUT_BUILDER", "buildx").env("INPUT_BUILDKIT_IMAGE", &image);
+    plan_cmd
+        .envs(classic.env())
+        .env("INPUT_BUILDER", "buildx")
+        .env("INPUT_BUILDKIT_IMAGE", &image);
     let builder = planned_builder(plan_cmd);
     let name = fastdeploy::plan::created_buildx_builder(Some(&image));
     assert_eq!(builder["buildx"]["builder"], name.as_str(), "{builder}");
     assert_eq!(builder["buildx"]["create"], true);
     let reason = builder["buildx"]["reason"].as_str().unwrap();
-    assert!(reason.contains("(docker driver without the containerd image store) cannot do registry cache export"), "{reason}");
+    assert!(
+        reason.contains(
+            "(docker driver without the containerd image store) cannot do registry cache export"
+        ),
+        "{reason}"
+    );
     assert!(reason.contains(&image), "{reason}");
 
     let ran = run(cmd);
     assert_eq!(ran.code, 2, "{}", ran.log());
-    let error = ran.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{}", ran.log()));
-    assert!(error.contains(&format!("`{image}` (the `buildkit-image` input)")) && error.contains("not found"), "{error}");
-    assert!(error.contains("set `buildkit-image` to a BuildKit image this runner can pull"), "{error}");
-    assert_eq!(registry_digest(&sb, REPOSITORY, &format!("sha-{}", &sb.sha[..12])), None, "nothing was pushed");
+    let error = ran
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{}", ran.log()));
+    assert!(
+        error.contains(&format!("`{image}` (the `buildkit-image` input)"))
+            && error.contains("not found"),
+        "{error}"
+    );
+    assert!(
+        error.contains("set `buildkit-image` to a BuildKit image this runner can pull"),
+        "{error}"
+    );
+    assert_eq!(
+        registry_digest(&sb, REPOSITORY, &format!("sha-{}", &sb.sha[..12])),
+        None,
+        "nothing was pushed"
+    );
     let repos = crate::sandbox::block_on(async {
         let ecr = aws_sdk_ecr::Client::new(&sb.moto.sdk_config().await);
-        ecr.describe_repositories().send().await.map(|r| r.repositories().len()).unwrap_or(0)
+        ecr.describe_repositories()
+            .send()
+            .await
+            .map(|r| r.repositories().len())
+            .unwrap_or(0)
     });
     assert_eq!(repos, 0, "no repository was created");
     // The builder that never started is not left behind for the next run.
-    let ls = classic.command(&classic.docker_config).args(["buildx", "ls"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&ls.stdout).contains(&name), "{}", String::from_utf8_lossy(&ls.stdout));
+    let ls = classic
+        .command(&classic.docker_config)
+        .args(["buildx", "ls"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ls.stdout).contains(&name),
+        "{}",
+        String::from_utf8_lossy(&ls.stdout)
+    );
 }
 
 /// `buildx-builder` naming a builder that exists is used, a remote one even
@@ -255,7 +393,10 @@ fn an_existing_buildx_builder_is_used_even_without_a_daemon_and_a_missing_one_is
         cmd.args(["plan", "--json"])
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_EVENT_NAME", "push")
-            .env("GITHUB_EVENT_PATH", repo_root().join("tests/fixtures/events/push-main.json"))
+            .env(
+                "GITHUB_EVENT_PATH",
+                repo_root().join("tests/fixtures/events/push-main.json"),
+            )
             .env("GITHUB_REF", "refs/heads/main")
             .env("GITHUB_SHA", "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678")
             .env("GITHUB_REPOSITORY", "acme/shop")
@@ -266,32 +407,95 @@ fn an_existing_buildx_builder_is_used_even_without_a_daemon_and_a_missing_one_is
         cmd.output().unwrap()
     };
     let out = plan(&[("INPUT_BUILDX_BUILDER", "default")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(p["builder"]["buildx"]["builder"], "default");
-    assert!(p["builder"]["buildx"]["reason"].as_str().unwrap().contains("the `buildx-builder` input"), "{}", p["builder"]);
+    assert!(
+        p["builder"]["buildx"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the `buildx-builder` input"),
+        "{}",
+        p["builder"]
+    );
 
     let out = plan(&[("INPUT_BUILDX_BUILDER", "team-fleet")]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("input `buildx-builder` names `team-fleet`, but docker has no builder by that name"), "{stderr}");
-    assert!(stderr.contains("no builder \"team-fleet\" found"), "buildx's own words: {stderr}");
+    assert!(
+        stderr.contains(
+            "input `buildx-builder` names `team-fleet`, but docker has no builder by that name"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no builder \"team-fleet\" found"),
+        "buildx's own words: {stderr}"
+    );
 
     // A remote BuildKit fleet needs no local daemon: buildx alone talks to it.
     let config = docker.new_config(ws.path());
-    let created =
-        docker.command(&config).args(["buildx", "create", "--name", "fleet", "--driver", "remote", "tcp://127.0.0.1:1"]).output().unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = docker
+        .command(&config)
+        .args([
+            "buildx",
+            "create",
+            "--name",
+            "fleet",
+            "--driver",
+            "remote",
+            "tcp://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let config = config.display().to_string();
     let no_daemon = ("DOCKER_HOST", "unix:///nonexistent/docker.sock");
-    let out = plan(&[no_daemon, ("DOCKER_CONFIG", config.as_str()), ("INPUT_BUILDX_BUILDER", "fleet")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = plan(&[
+        no_daemon,
+        ("DOCKER_CONFIG", config.as_str()),
+        ("INPUT_BUILDX_BUILDER", "fleet"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(p["builder"]["buildx"]["builder"], "fleet");
-    assert!(p["builder"]["buildx"]["reason"].as_str().unwrap().contains("`fleet` (remote driver)"), "{}", p["builder"]);
+    assert!(
+        p["builder"]["buildx"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`fleet` (remote driver)"),
+        "{}",
+        p["builder"]
+    );
 
     let out = plan(&[no_daemon]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no docker daemon answers at unix:///nonexistent/docker.sock") && stderr.contains("DOCKER_HOST"), "{stderr}");
+    assert!(
+        stderr.contains("no docker daemon answers at unix:///nonexistent/docker.sock")
+            && stderr.contains("DOCKER_HOST"),
+        "{stderr}"
+    );
 }

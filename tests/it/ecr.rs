@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 
-use aws_sdk_ecr::types::{ImageTagMutability, ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType};
+use aws_sdk_ecr::types::{
+    ImageTagMutability, ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType,
+};
 use fastdeploy::build::ecr;
 use fastdeploy::cancel::Cancel;
 use fastdeploy::error::{Exit, exit_for};
@@ -22,10 +24,20 @@ use crate::sandbox::{ECR_PASSWORD, ECR_USER, Moto, Registry, http_post_json};
 /// returns whether it passed and everything it printed: the action log.
 pub fn run_child(test: &str) -> (bool, String) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -34,9 +46,15 @@ pub fn run_child(test: &str) -> (bool, String) {
 pub fn assert_no_secret(log: &str, secret: &str) {
     let mask = format!("::add-mask::{secret}");
     // The test harness may print its `test name ... ` in front of the first line.
-    assert!(log.lines().any(|l| l.ends_with(&mask)), "the secret was never masked:\n{log}");
+    assert!(
+        log.lines().any(|l| l.ends_with(&mask)),
+        "the secret was never masked:\n{log}"
+    );
     for line in log.lines() {
-        assert!(!line.trim_end_matches(&mask).contains(secret), "a log line shows a secret: {line}");
+        assert!(
+            !line.trim_end_matches(&mask).contains(secret),
+            "a log line shows a secret: {line}"
+        );
     }
 }
 
@@ -57,11 +75,19 @@ pub fn plan(repository: &str, tags: &[&str], cache: Option<CachePlan>) -> BuildP
 }
 
 fn cache_in(repository: &str) -> Option<CachePlan> {
-    Some(CachePlan { repository: repository.into(), from_tags: vec!["cache-main".into()], to_tag: Some("cache-main".into()) })
+    Some(CachePlan {
+        repository: repository.into(),
+        from_tags: vec!["cache-main".into()],
+        to_tag: Some("cache-main".into()),
+    })
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// buildah with its own storage, auth file and plain-HTTP registry access.
@@ -71,7 +97,9 @@ struct Buildah {
 
 impl Buildah {
     fn new() -> Buildah {
-        Buildah { dir: tempfile::tempdir().unwrap() }
+        Buildah {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     fn global(&self) -> Vec<String> {
         let d = self.dir.path();
@@ -88,8 +116,16 @@ impl Buildah {
         self.dir.path().join("auth.json").display().to_string()
     }
     fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("buildah").args(self.global()).args(args).output().unwrap();
-        assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("buildah")
+            .args(self.global())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "buildah {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
     /// A tiny image pushed to `reference`; returns the pushed digest.
@@ -110,7 +146,10 @@ impl Buildah {
             "tiny",
             &format!("docker://{reference}"),
         ]);
-        std::fs::read_to_string(digestfile).unwrap().trim().to_string()
+        std::fs::read_to_string(digestfile)
+            .unwrap()
+            .trim()
+            .to_string()
     }
 }
 
@@ -124,7 +163,11 @@ fn mirror_push(moto: &Moto, registry: &Registry, repository: &str, tag: &str, di
         .header("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
         .send()
         .unwrap();
-    assert!(res.status().is_success(), "manifest {repository}@{digest}: {}", res.status());
+    assert!(
+        res.status().is_success(),
+        "manifest {repository}@{digest}: {}",
+        res.status()
+    );
     let media = res.headers()["content-type"].to_str().unwrap().to_string();
     let manifest = res.text().unwrap();
     rt().block_on(async {
@@ -146,10 +189,16 @@ fn a_run_creates_repositories_logs_in_once_pushes_and_reports_digest_and_size() 
     let (ok, log) = run_child("ecr::child_push_flow");
     assert!(ok, "the push flow failed:\n{log}");
     assert!(log.contains("created ECR repository shop/backend"), "{log}");
-    assert!(log.contains("created ECR repository shop/frontend"), "{log}");
+    assert!(
+        log.contains("created ECR repository shop/frontend"),
+        "{log}"
+    );
     assert_no_secret(&log, ECR_PASSWORD);
     use base64::Engine as _;
-    assert_no_secret(&log, &base64::engine::general_purpose::STANDARD.encode(format!("{ECR_USER}:{ECR_PASSWORD}")));
+    assert_no_secret(
+        &log,
+        &base64::engine::general_purpose::STANDARD.encode(format!("{ECR_USER}:{ECR_PASSWORD}")),
+    );
 }
 
 #[test]
@@ -160,61 +209,121 @@ fn child_push_flow() {
     let rt = rt();
     let actions = Actions::new(true, None, None);
     let buildah = Buildah::new();
-    let components = [("shop/backend", "backend v1"), ("shop/frontend", "frontend v1")];
+    let components = [
+        ("shop/backend", "backend v1"),
+        ("shop/frontend", "frontend v1"),
+    ];
 
     let auth = rt.block_on(async {
         let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
-        let auth = ecr::login(&ecr, Some(&registry.host), true, &actions).await.unwrap();
-        assert_eq!((auth.host.as_str(), auth.username.as_str()), (registry.host.as_str(), ECR_USER));
-        assert_eq!(auth.password.expose_secret(), ECR_PASSWORD, "the password is the one moto's token decodes to");
+        let auth = ecr::login(&ecr, Some(&registry.host), true, &actions)
+            .await
+            .unwrap();
+        assert_eq!(
+            (auth.host.as_str(), auth.username.as_str()),
+            (registry.host.as_str(), ECR_USER)
+        );
+        assert_eq!(
+            auth.password.expose_secret(),
+            ECR_PASSWORD,
+            "the password is the one moto's token decodes to"
+        );
         assert_eq!(actions.scrub(&format!("pw={ECR_PASSWORD}")), "pw=***");
         // Without an override the registry is the token's proxy endpoint.
         let ecr_auth = ecr::login(&ecr, None, false, &actions).await.unwrap();
-        assert_eq!(ecr_auth.host, "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(
+            ecr_auth.host,
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        );
 
         for (repo, _) in components {
             let p = plan(repo, &["sha-0123456789ab", "main"], cache_in(repo));
-            let info = ecr::ensure_repository(&ecr, &p, true, &actions).await.unwrap();
+            let info = ecr::ensure_repository(&ecr, &p, true, &actions)
+                .await
+                .unwrap();
             assert!(info.created && info.scan_on_push, "{info:?}");
-            let described = ecr.describe_repositories().repository_names(repo).send().await.unwrap();
+            let described = ecr
+                .describe_repositories()
+                .repository_names(repo)
+                .send()
+                .await
+                .unwrap();
             let r = &described.repositories()[0];
             assert!(r.image_scanning_configuration().unwrap().scan_on_push());
-            let policy = ecr.get_lifecycle_policy().repository_name(repo).send().await.unwrap();
-            let policy: serde_json::Value = serde_json::from_str(policy.lifecycle_policy_text().unwrap()).unwrap();
+            let policy = ecr
+                .get_lifecycle_policy()
+                .repository_name(repo)
+                .send()
+                .await
+                .unwrap();
+            let policy: serde_json::Value =
+                serde_json::from_str(policy.lifecycle_policy_text().unwrap()).unwrap();
             assert_eq!(policy["rules"][0]["selection"]["tagStatus"], "untagged");
-            assert_eq!(policy["rules"][1]["selection"]["tagPrefixList"][0], "cache-");
+            assert_eq!(
+                policy["rules"][1]["selection"]["tagPrefixList"][0],
+                "cache-"
+            );
             // A second run finds it and creates nothing.
-            assert!(!ecr::ensure_repository(&ecr, &p, true, &actions).await.unwrap().created);
+            assert!(
+                !ecr::ensure_repository(&ecr, &p, true, &actions)
+                    .await
+                    .unwrap()
+                    .created
+            );
         }
         auth
     });
 
     let token_calls = || {
-        let requests = http_post_json(&format!("{}/_sandbox/ecr/requests", moto.endpoint), &serde_json::json!({}));
-        requests.as_array().unwrap().iter().filter(|r| r["operation"] == "GetAuthorizationToken").count()
+        let requests = http_post_json(
+            &format!("{}/_sandbox/ecr/requests", moto.endpoint),
+            &serde_json::json!({}),
+        );
+        requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["operation"] == "GetAuthorizationToken")
+            .count()
     };
     assert_eq!(token_calls(), 2, "the two explicit logins above");
 
     // Each component's builder logs in with the one token: password on stdin.
     let runner = Runner::with_sink(Arc::new(|_, line| println!("{line}")));
-    let extra = vec!["--tls-verify=false".to_string(), "--authfile".to_string(), buildah.authfile()];
+    let extra = vec![
+        "--tls-verify=false".to_string(),
+        "--authfile".to_string(),
+        buildah.authfile(),
+    ];
     for (repo, content) in components {
         let login = ecr::login_command("buildah", &extra, &auth);
-        let login = CommandSpec { args: [buildah.global(), login.args].concat(), ..login };
+        let login = CommandSpec {
+            args: [buildah.global(), login.args].concat(),
+            ..login
+        };
         assert!(!login.display().contains(ECR_PASSWORD));
-        rt.block_on(runner.run(&login)).unwrap().check(&login).unwrap();
+        rt.block_on(runner.run(&login))
+            .unwrap()
+            .check(&login)
+            .unwrap();
         let digest = buildah.push_tiny(&format!("{}/{repo}:sha-0123456789ab", auth.host), content);
         mirror_push(&moto, &registry, repo, "sha-0123456789ab", &digest);
         rt.block_on(async {
             let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
-            let details = ecr::image_details(&ecr, repo, &digest, 0.001).await.unwrap();
+            let details = ecr::image_details(&ecr, repo, &digest, 0.001)
+                .await
+                .unwrap();
             assert_eq!(details.digest, digest);
             let bytes = details.bytes.expect("ECR reports a size");
             assert!(bytes > 0 && bytes < 10_000, "{bytes}");
             println!("pushed {}/{repo}@{digest} ({bytes} bytes)", auth.host);
         });
     }
-    assert_eq!(token_calls(), 2, "both components pushed with the one token: no further GetAuthorizationToken");
+    assert_eq!(
+        token_calls(),
+        2,
+        "both components pushed with the one token: no further GetAuthorizationToken"
+    );
 }
 
 #[test]
@@ -231,15 +340,63 @@ fn scan_findings_at_or_above_the_threshold_fail_with_their_names() {
     .to_string();
     rt.block_on(async {
         let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
-        ecr::ensure_repository(&ecr, &plan("scanned", &["sha-1"], None), true, &actions).await.unwrap();
-        let put = ecr.put_image().repository_name("scanned").image_manifest(&manifest).image_tag("sha-1").send().await.unwrap();
-        let digest = put.image().unwrap().image_id().unwrap().image_digest().unwrap().to_string();
-        assert_eq!(ecr::image_details(&ecr, "scanned", &digest, 0.001).await.unwrap().bytes, Some(2048));
+        ecr::ensure_repository(&ecr, &plan("scanned", &["sha-1"], None), true, &actions)
+            .await
+            .unwrap();
+        let put = ecr
+            .put_image()
+            .repository_name("scanned")
+            .image_manifest(&manifest)
+            .image_tag("sha-1")
+            .send()
+            .await
+            .unwrap();
+        let digest = put
+            .image()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .image_digest()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            ecr::image_details(&ecr, "scanned", &digest, 0.001)
+                .await
+                .unwrap()
+                .bytes,
+            Some(2048)
+        );
 
         // moto's scan reports one HIGH finding (CVE-9999-9999 in moto_fake).
-        let err = ecr::check_scan(&ecr, "scanned", &digest, "HIGH", 0.001, &Cancel::never(), &actions).await.unwrap_err().to_string();
-        assert!(err.contains("CVE-9999-9999") && err.contains("moto_fake") && err.contains("at or above HIGH"), "{err}");
-        let ok = ecr::check_scan(&ecr, "scanned", &digest, "CRITICAL", 0.001, &Cancel::never(), &actions).await.unwrap();
+        let err = ecr::check_scan(
+            &ecr,
+            "scanned",
+            &digest,
+            "HIGH",
+            0.001,
+            &Cancel::never(),
+            &actions,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("CVE-9999-9999")
+                && err.contains("moto_fake")
+                && err.contains("at or above HIGH"),
+            "{err}"
+        );
+        let ok = ecr::check_scan(
+            &ecr,
+            "scanned",
+            &digest,
+            "CRITICAL",
+            0.001,
+            &Cancel::never(),
+            &actions,
+        )
+        .await
+        .unwrap();
         assert!(ok.is_empty());
     });
 }
@@ -251,20 +408,47 @@ fn immutable_repositories_are_refused_with_the_exact_fix_unless_the_cache_lives_
     let actions = Actions::new(false, None, None);
     rt.block_on(async {
         let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
-        ecr.create_repository().repository_name("locked").image_tag_mutability(ImageTagMutability::Immutable).send().await.unwrap();
-        let err = ecr::ensure_repository(&ecr, &plan("locked", &["sha-1", "main"], cache_in("locked")), true, &actions).await.unwrap_err();
+        ecr.create_repository()
+            .repository_name("locked")
+            .image_tag_mutability(ImageTagMutability::Immutable)
+            .send()
+            .await
+            .unwrap();
+        let err = ecr::ensure_repository(
+            &ecr,
+            &plan("locked", &["sha-1", "main"], cache_in("locked")),
+            true,
+            &actions,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(exit_for(&err), Exit::BadInput);
         let msg = err.to_string();
-        assert!(msg.contains("IMMUTABLE_WITH_EXCLUSION") && msg.contains("filter='cache-*'") && msg.contains("filter='main'"), "{msg}");
+        assert!(
+            msg.contains("IMMUTABLE_WITH_EXCLUSION")
+                && msg.contains("filter='cache-*'")
+                && msg.contains("filter='main'"),
+            "{msg}"
+        );
         assert!(msg.contains("cache-repository"), "{msg}");
 
         // Only the commit tag in the image repository, the cache in its own: fine.
-        let separate =
-            Some(CachePlan { repository: "locked-cache".into(), from_tags: vec!["cache-main".into()], to_tag: Some("cache-main".into()) });
-        let info = ecr::ensure_repository(&ecr, &plan("locked", &["sha-1"], separate), true, &actions).await.unwrap();
+        let separate = Some(CachePlan {
+            repository: "locked-cache".into(),
+            from_tags: vec!["cache-main".into()],
+            to_tag: Some("cache-main".into()),
+        });
+        let info =
+            ecr::ensure_repository(&ecr, &plan("locked", &["sha-1"], separate), true, &actions)
+                .await
+                .unwrap();
         assert_eq!(info.cache_repository.as_deref(), Some("locked-cache"));
         assert_eq!(info.mutability, "IMMUTABLE");
-        ecr.describe_repositories().repository_names("locked-cache").send().await.expect("the cache repository was created");
+        ecr.describe_repositories()
+            .repository_names("locked-cache")
+            .send()
+            .await
+            .expect("the cache repository was created");
 
         // IMMUTABLE_WITH_EXCLUSION covering the rewritten tags: fine.
         let filter = |f: &str| {
@@ -282,7 +466,14 @@ fn immutable_repositories_are_refused_with_the_exact_fix_unless_the_cache_lives_
             .send()
             .await
             .unwrap();
-        ecr::ensure_repository(&ecr, &plan("excluded", &["sha-1", "main"], cache_in("excluded")), true, &actions).await.unwrap();
+        ecr::ensure_repository(
+            &ecr,
+            &plan("excluded", &["sha-1", "main"], cache_in("excluded")),
+            true,
+            &actions,
+        )
+        .await
+        .unwrap();
     });
 }
 
@@ -293,11 +484,21 @@ fn missing_or_invalid_repositories_and_missing_credentials_are_bad_input() {
     let actions = Actions::new(false, None, None);
     rt.block_on(async {
         let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
-        let err = ecr::ensure_repository(&ecr, &plan("not-there", &["sha-1"], None), false, &actions).await.unwrap_err();
+        let err =
+            ecr::ensure_repository(&ecr, &plan("not-there", &["sha-1"], None), false, &actions)
+                .await
+                .unwrap_err();
         assert_eq!(exit_for(&err), Exit::BadInput);
-        assert!(err.to_string().contains("`not-there` does not exist") && err.to_string().contains("create-repository"), "{err}");
+        assert!(
+            err.to_string().contains("`not-there` does not exist")
+                && err.to_string().contains("create-repository"),
+            "{err}"
+        );
 
-        let err = ecr::ensure_repository(&ecr, &plan("bad//name", &["sha-1"], None), true, &actions).await.unwrap_err();
+        let err =
+            ecr::ensure_repository(&ecr, &plan("bad//name", &["sha-1"], None), true, &actions)
+                .await
+                .unwrap_err();
         assert_eq!(exit_for(&err), Exit::BadInput, "{err:#}");
         assert!(err.to_string().contains("bad//name"), "{err}");
 
@@ -307,7 +508,9 @@ fn missing_or_invalid_repositories_and_missing_credentials_are_bad_input() {
             .region(aws_sdk_ecr::config::Region::new("us-east-1"))
             .endpoint_url(&moto.endpoint)
             .build();
-        let err = ecr::login(&aws_sdk_ecr::Client::from_conf(conf), None, false, &actions).await.unwrap_err();
+        let err = ecr::login(&aws_sdk_ecr::Client::from_conf(conf), None, false, &actions)
+            .await
+            .unwrap_err();
         assert_eq!(exit_for(&err), Exit::BadInput, "{err:#}");
         assert!(err.to_string().contains("credentials"), "{err}");
     });
@@ -319,31 +522,52 @@ fn an_expired_token_and_access_denied_say_what_to_change() {
     fn error(code: &str, message: &str) -> aws_smithy_runtime_api::http::Response {
         aws_smithy_runtime_api::http::Response::new(
             aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
-            aws_smithy_types::body::SdkBody::from(serde_json::json!({ "__type": code, "message": message }).to_string()),
+            aws_smithy_types::body::SdkBody::from(
+                serde_json::json!({ "__type": code, "message": message }).to_string(),
+            ),
         )
     }
-    let expired = mock!(aws_sdk_ecr::Client::get_authorization_token)
-        .then_http_response(|| error("ExpiredTokenException", "The security token included in the request is expired"));
-    let not_found = mock!(aws_sdk_ecr::Client::describe_repositories)
-        .then_http_response(|| error("RepositoryNotFoundException", "The repository with name 'app' does not exist"));
+    let expired = mock!(aws_sdk_ecr::Client::get_authorization_token).then_http_response(|| {
+        error(
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        )
+    });
+    let not_found = mock!(aws_sdk_ecr::Client::describe_repositories).then_http_response(|| {
+        error(
+            "RepositoryNotFoundException",
+            "The repository with name 'app' does not exist",
+        )
+    });
     let denied = mock!(aws_sdk_ecr::Client::create_repository).then_http_response(|| {
         error(
             "AccessDeniedException",
             "User: arn:aws:sts::123456789012:assumed-role/deploy/GitHubActions is not authorized to perform: ecr:CreateRepository on resource: arn:aws:ecr:us-east-1:123456789012:repository/app because no identity-based policy allows the ecr:CreateRepository action",
         )
     });
-    let ecr = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&expired, &not_found, &denied]);
+    let ecr = mock_client!(
+        aws_sdk_ecr,
+        RuleMode::Sequential,
+        [&expired, &not_found, &denied]
+    );
     let actions = Actions::new(false, None, None);
     rt().block_on(async {
         let err = ecr::login(&ecr, None, false, &actions).await.unwrap_err();
         assert_eq!(exit_for(&err), Exit::BadInput);
-        assert!(err.to_string().contains("expired") && err.to_string().contains("configure-aws-credentials"), "{err}");
+        assert!(
+            err.to_string().contains("expired")
+                && err.to_string().contains("configure-aws-credentials"),
+            "{err}"
+        );
 
-        let err = ecr::ensure_repository(&ecr, &plan("app", &["sha-1"], None), true, &actions).await.unwrap_err();
+        let err = ecr::ensure_repository(&ecr, &plan("app", &["sha-1"], None), true, &actions)
+            .await
+            .unwrap_err();
         assert_eq!(exit_for(&err), Exit::BadInput);
         let msg = err.to_string();
         assert!(
-            msg.contains("`ecr:CreateRepository`") && msg.contains("arn:aws:sts::123456789012:assumed-role/deploy/GitHubActions"),
+            msg.contains("`ecr:CreateRepository`")
+                && msg.contains("arn:aws:sts::123456789012:assumed-role/deploy/GitHubActions"),
             "{msg}"
         );
     });

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController, DeploymentControllerType,
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    DeploymentControllerType,
 };
 use fastdeploy::cancel::Cancel;
 use fastdeploy::deploy::DeployOutcome;
@@ -21,12 +22,9 @@ use crate::sandbox::Moto;
 
 /// Real-world delays times this: a 5 s poll becomes 50 ms.
 const SCALE: f64 = 0.01;
-const GOOD: &str =
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
-const CRASH: &str =
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-crashloop@sha256:2222222222222222222222222222222222222222222222222222222222222222";
-const HANG: &str =
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-hang@sha256:3333333333333333333333333333333333333333333333333333333333333333";
+const GOOD: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const CRASH: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-crashloop@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const HANG: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-hang@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
 fn control(moto: &Moto, path: &str, body: serde_json::Value) -> serde_json::Value {
     tokio::task::block_in_place(|| moto.control(path, body))
@@ -40,7 +38,11 @@ struct Env {
 
 impl Env {
     fn tasks(&self) -> ecs::TaskEnv<'_> {
-        ecs::TaskEnv { logs: &self.logs, run_key: "acme/shop/1/1", region: Some(crate::sandbox::REGION) }
+        ecs::TaskEnv {
+            logs: &self.logs,
+            run_key: "acme/shop/1/1",
+            region: Some(crate::sandbox::REGION),
+        }
     }
 }
 
@@ -58,7 +60,12 @@ async fn env(breaker: bool) -> Env {
         .desired_count(2)
         .deployment_configuration(
             DeploymentConfiguration::builder()
-                .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(breaker).rollback(breaker).build())
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(breaker)
+                        .rollback(breaker)
+                        .build(),
+                )
                 .build(),
         )
         .send()
@@ -69,9 +76,23 @@ async fn env(breaker: bool) -> Env {
 }
 
 async fn register(ecs: &aws_sdk_ecs::Client, family: &str, image: &str) -> String {
-    let c = ContainerDefinition::builder().name("app").image(image).memory(128).build();
-    let out = ecs.register_task_definition().family(family).container_definitions(c).send().await.unwrap();
-    out.task_definition().unwrap().task_definition_arn().unwrap().to_string()
+    let c = ContainerDefinition::builder()
+        .name("app")
+        .image(image)
+        .memory(128)
+        .build();
+    let out = ecs
+        .register_task_definition()
+        .family(family)
+        .container_definitions(c)
+        .send()
+        .await
+        .unwrap();
+    out.task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string()
 }
 
 fn plan() -> EcsPlan {
@@ -84,25 +105,52 @@ fn plan() -> EcsPlan {
         wait_until: WaitUntil::Completed,
         keep_revisions: None,
         before_deploy: None,
-        watch: WatchPlan { wait_seconds: 1800, poll_seconds: 5.0, rollback: true },
+        watch: WatchPlan {
+            wait_seconds: 1800,
+            poll_seconds: 5.0,
+            rollback: true,
+        },
     }
 }
 
 async fn deploy(e: &Env, plan: &EcsPlan, image: &str) -> DeployOutcome {
-    ecs::deploy(&e.ecs, &e.tasks(), plan, image, SCALE, &Cancel::never(), &Actions::default()).await
+    ecs::deploy(
+        &e.ecs,
+        &e.tasks(),
+        plan,
+        image,
+        SCALE,
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await
 }
 
 async fn revisions(ecs: &aws_sdk_ecs::Client) -> Vec<String> {
-    ecs.list_task_definitions().family_prefix("web").send().await.unwrap().task_definition_arns().to_vec()
+    ecs.list_task_definitions()
+        .family_prefix("web")
+        .send()
+        .await
+        .unwrap()
+        .task_definition_arns()
+        .to_vec()
 }
 
 async fn service_td(ecs: &aws_sdk_ecs::Client) -> String {
-    let out = ecs.describe_services().cluster("c").services("web").send().await.unwrap();
+    let out = ecs
+        .describe_services()
+        .cluster("c")
+        .services("web")
+        .send()
+        .await
+        .unwrap();
     out.services()[0].task_definition().unwrap().to_string()
 }
 
 fn rev(arn: &Option<String>) -> &str {
-    arn.as_deref().and_then(|a| a.rsplit('/').next()).unwrap_or("-")
+    arn.as_deref()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("-")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,14 +161,34 @@ async fn a_good_image_deploys_and_succeeds_when_the_rollout_completes() {
     assert_eq!(rev(&out.report.revision), "web:2");
     assert_eq!(rev(&out.report.previous_revision), "web:1");
     assert_eq!(rev(&out.report.serving_revision), "web:2");
-    assert!(out.report.deployment_id.as_deref().is_some_and(|d| d.starts_with("ecs-svc/")), "{:?}", out.report.deployment_id);
+    assert!(
+        out.report
+            .deployment_id
+            .as_deref()
+            .is_some_and(|d| d.starts_with("ecs-svc/")),
+        "{:?}",
+        out.report.deployment_id
+    );
     let events = out.report.events.join("\n");
-    assert!(events.contains("has started 2 tasks") && events.contains("deployment completed"), "{events}");
+    assert!(
+        events.contains("has started 2 tasks") && events.contains("deployment completed"),
+        "{events}"
+    );
     // Rendered by digest, everything else kept.
-    let td = e.ecs.describe_task_definition().task_definition("web:2").send().await.unwrap();
+    let td = e
+        .ecs
+        .describe_task_definition()
+        .task_definition("web:2")
+        .send()
+        .await
+        .unwrap();
     let c = &td.task_definition().unwrap().container_definitions()[0];
     assert_eq!((c.image(), c.memory()), (Some(GOOD), Some(128)));
-    assert!(out.report.seconds.unwrap() < 10.0, "the verdict came {:?} s after the start", out.report.seconds);
+    assert!(
+        out.report.seconds.unwrap() < 10.0,
+        "the verdict came {:?} s after the start",
+        out.report.seconds
+    );
     assert!(out.failure.is_none());
 }
 
@@ -133,40 +201,110 @@ async fn an_image_whose_tasks_fail_ends_rolled_back_on_the_previous_revision() {
     assert_eq!(rev(&out.report.serving_revision), "web:1");
     assert_eq!(service_td(&e.ecs).await.rsplit('/').next(), Some("web:1"));
     let failure = out.failure.unwrap();
-    assert!(failure.contains("rolled back") && failure.contains("circuit breaker") && failure.contains("web:1"), "{failure}");
+    assert!(
+        failure.contains("rolled back")
+            && failure.contains("circuit breaker")
+            && failure.contains("web:1"),
+        "{failure}"
+    );
     let events = out.report.events.join("\n");
-    assert!(events.contains("deployment failed: tasks failed to start") && events.contains("rolling back to deployment"), "{events}");
+    assert!(
+        events.contains("deployment failed: tasks failed to start")
+            && events.contains("rolling back to deployment"),
+        "{events}"
+    );
     let stopped = out.report.evidence.join("\n");
-    assert!(stopped.contains("Essential container in task exited") && stopped.contains("app exit code 1"), "{stopped}");
+    assert!(
+        stopped.contains("Essential container in task exited")
+            && stopped.contains("app exit code 1"),
+        "{stopped}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_timeout_with_rollback_stops_our_deployment_and_rolls_back() {
     let e = env(false).await;
-    let plan = EcsPlan { watch: WatchPlan { wait_seconds: 30, ..plan().watch }, ..plan() };
+    let plan = EcsPlan {
+        watch: WatchPlan {
+            wait_seconds: 30,
+            ..plan().watch
+        },
+        ..plan()
+    };
     let out = deploy(&e, &plan, HANG).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
-    assert!(out.failure.as_deref().unwrap().contains("did not complete in time"), "{:?}", out.failure);
+    assert!(
+        out.failure
+            .as_deref()
+            .unwrap()
+            .contains("did not complete in time"),
+        "{:?}",
+        out.failure
+    );
     assert_eq!(rev(&out.report.serving_revision), "web:1");
     assert_eq!(service_td(&e.ecs).await.rsplit('/').next(), Some("web:1"));
-    let listed = e.ecs.list_service_deployments().cluster("c").service("web").send().await.unwrap();
-    let ours = listed.service_deployments().iter().find(|d| d.target_service_revision_arn().is_some_and(|a| a.ends_with("/2"))).unwrap();
-    assert_eq!(ours.status().map(|s| s.as_str()), Some("ROLLBACK_SUCCESSFUL"));
+    let listed = e
+        .ecs
+        .list_service_deployments()
+        .cluster("c")
+        .service("web")
+        .send()
+        .await
+        .unwrap();
+    let ours = listed
+        .service_deployments()
+        .iter()
+        .find(|d| {
+            d.target_service_revision_arn()
+                .is_some_and(|a| a.ends_with("/2"))
+        })
+        .unwrap();
+    assert_eq!(
+        ours.status().map(|s| s.as_str()),
+        Some("ROLLBACK_SUCCESSFUL")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_timeout_without_rollback_fails_and_says_what_serves() {
     let e = env(false).await;
-    let plan = EcsPlan { watch: WatchPlan { wait_seconds: 20, rollback: false, ..plan().watch }, ..plan() };
+    let plan = EcsPlan {
+        watch: WatchPlan {
+            wait_seconds: 20,
+            rollback: false,
+            ..plan().watch
+        },
+        ..plan()
+    };
     let out = deploy(&e, &plan, HANG).await;
     assert_eq!(out.result, RunResult::Failure);
-    assert!(out.failure.as_deref().unwrap().contains("`rollback` is off"), "{:?}", out.failure);
+    assert!(
+        out.failure
+            .as_deref()
+            .unwrap()
+            .contains("`rollback` is off"),
+        "{:?}",
+        out.failure
+    );
     // What serves is what runs: the previous revision's tasks, not the hung
     // PRIMARY deployment's revision (issue 15).
-    assert_eq!(rev(&out.report.serving_revision), "web:1", "{:?}", out.report);
+    assert_eq!(
+        rev(&out.report.serving_revision),
+        "web:1",
+        "{:?}",
+        out.report
+    );
     let detail = out.report.serving_detail.as_deref().unwrap();
-    assert!(detail.contains("web:1 (2 running)") && detail.contains("web:2 started, 0 of 2 running"), "{detail}");
-    assert!(out.report.serving_text().unwrap().contains("web:1 (2 running)"));
+    assert!(
+        detail.contains("web:1 (2 running)") && detail.contains("web:2 started, 0 of 2 running"),
+        "{detail}"
+    );
+    assert!(
+        out.report
+            .serving_text()
+            .unwrap()
+            .contains("web:1 (2 running)")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,9 +315,22 @@ async fn cancellation_rolls_our_deployment_back() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         handle.cancel();
     });
-    let out = ecs::deploy(&e.ecs, &e.tasks(), &plan(), HANG, SCALE, &cancel, &Actions::default()).await;
+    let out = ecs::deploy(
+        &e.ecs,
+        &e.tasks(),
+        &plan(),
+        HANG,
+        SCALE,
+        &cancel,
+        &Actions::default(),
+    )
+    .await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
-    assert!(out.failure.as_deref().unwrap().contains("cancelled"), "{:?}", out.failure);
+    assert!(
+        out.failure.as_deref().unwrap().contains("cancelled"),
+        "{:?}",
+        out.failure
+    );
     assert_eq!(rev(&out.report.serving_revision), "web:1");
 }
 
@@ -192,28 +343,64 @@ async fn a_rerun_with_the_same_digest_registers_nothing() {
     assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
     assert!(again.report.unchanged);
     assert_eq!(revisions(&e.ecs).await, before);
-    let listed = e.ecs.list_service_deployments().cluster("c").service("web").send().await.unwrap();
-    assert_eq!(listed.service_deployments().len(), 1, "no second deployment was started");
+    let listed = e
+        .ecs
+        .list_service_deployments()
+        .cluster("c")
+        .service("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.service_deployments().len(),
+        1,
+        "no second deployment was started"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rerun_after_a_rollback_reuses_the_identical_revision() {
     let e = env(true).await;
-    assert_eq!(deploy(&e, &plan(), CRASH).await.result, RunResult::RolledBack);
+    assert_eq!(
+        deploy(&e, &plan(), CRASH).await.result,
+        RunResult::RolledBack
+    );
     let before = revisions(&e.ecs).await;
     let again = deploy(&e, &plan(), CRASH).await;
-    assert_eq!(revisions(&e.ecs).await, before, "web:2 already holds this image");
+    assert_eq!(
+        revisions(&e.ecs).await,
+        before,
+        "web:2 already holds this image"
+    );
     assert_eq!(rev(&again.report.revision), "web:2");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn strategy_blue_green_starts_new_tasks_beside_the_old_with_the_circuit_breaker_on() {
     let e = env(false).await;
-    let out = deploy(&e, &EcsPlan { strategy: Strategy::BlueGreen, ..plan() }, GOOD).await;
+    let out = deploy(
+        &e,
+        &EcsPlan {
+            strategy: Strategy::BlueGreen,
+            ..plan()
+        },
+        GOOD,
+    )
+    .await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
-    let svc = e.ecs.describe_services().cluster("c").services("web").send().await.unwrap();
+    let svc = e
+        .ecs
+        .describe_services()
+        .cluster("c")
+        .services("web")
+        .send()
+        .await
+        .unwrap();
     let dc = svc.services()[0].deployment_configuration().unwrap();
-    assert_eq!((dc.maximum_percent(), dc.minimum_healthy_percent()), (Some(200), Some(100)));
+    assert_eq!(
+        (dc.maximum_percent(), dc.minimum_healthy_percent()),
+        (Some(200), Some(100))
+    );
     let cb = dc.deployment_circuit_breaker().unwrap();
     assert!(cb.enable() && cb.rollback());
 }
@@ -225,10 +412,26 @@ async fn keep_revisions_deregisters_older_revisions_of_the_family() {
         register(&e.ecs, "web", &format!("other:{tag}")).await;
     }
     // web:1 serves; web:2 and web:3 are unused; ours becomes web:4.
-    let out = deploy(&e, &EcsPlan { keep_revisions: Some(2), ..plan() }, GOOD).await;
+    let out = deploy(
+        &e,
+        &EcsPlan {
+            keep_revisions: Some(2),
+            ..plan()
+        },
+        GOOD,
+    )
+    .await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
-    let active: Vec<String> = revisions(&e.ecs).await.iter().map(|a| a.rsplit('/').next().unwrap().to_string()).collect();
-    assert_eq!(active, ["web:1", "web:3", "web:4"], "newest two kept, and the previous (rollback target) too");
+    let active: Vec<String> = revisions(&e.ecs)
+        .await
+        .iter()
+        .map(|a| a.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        active,
+        ["web:1", "web:3", "web:4"],
+        "newest two kept, and the previous (rollback target) too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -242,7 +445,15 @@ async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
             .to_string(),
     )
     .unwrap();
-    let out = deploy(&e, &EcsPlan { task_definition_file: Some(path), ..plan() }, GOOD).await;
+    let out = deploy(
+        &e,
+        &EcsPlan {
+            task_definition_file: Some(path),
+            ..plan()
+        },
+        GOOD,
+    )
+    .await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     let td = e
         .ecs
@@ -252,7 +463,10 @@ async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
         .send()
         .await
         .unwrap();
-    assert_eq!(td.task_definition().unwrap().container_definitions()[0].memory(), Some(256));
+    assert_eq!(
+        td.task_definition().unwrap().container_definitions()[0].memory(),
+        Some(256)
+    );
     assert_eq!(td.tags()[0].key(), Some("team"));
 }
 
@@ -266,26 +480,89 @@ async fn bad_input_is_refused_before_anything_is_registered() {
         .service_name("legacy")
         .task_definition("web:1")
         .desired_count(1)
-        .deployment_controller(DeploymentController::builder().r#type(DeploymentControllerType::CodeDeploy).build().unwrap())
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::CodeDeploy)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    e.ecs.create_service().cluster("c").service_name("going").task_definition("web:1").desired_count(1).send().await.unwrap();
-    control(&e.moto, "ecs/service-status", json!({"cluster": "c", "service": "going", "status": "DRAINING"}));
+    e.ecs
+        .create_service()
+        .cluster("c")
+        .service_name("going")
+        .task_definition("web:1")
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+    control(
+        &e.moto,
+        "ecs/service-status",
+        json!({"cluster": "c", "service": "going", "status": "DRAINING"}),
+    );
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, "{\"family\": \"web\",").unwrap();
     let unknown_field = dir.path().join("unknown.json");
-    std::fs::write(&unknown_field, r#"{"family":"web","containerDefinitions":[{"name":"app","image":"x"}],"cpuu":"256"}"#).unwrap();
+    std::fs::write(
+        &unknown_field,
+        r#"{"family":"web","containerDefinitions":[{"name":"app","image":"x"}],"cpuu":"256"}"#,
+    )
+    .unwrap();
 
     let cases: Vec<(EcsPlan, &str)> = vec![
-        (EcsPlan { cluster: "nope".into(), ..plan() }, "cluster nope does not exist"),
-        (EcsPlan { service: "nope".into(), ..plan() }, "service nope does not exist"),
-        (EcsPlan { service: "going".into(), ..plan() }, "is DRAINING, not ACTIVE"),
-        (EcsPlan { service: "legacy".into(), ..plan() }, "CODE_DEPLOY deployment controller"),
-        (EcsPlan { containers: vec!["api".into()], ..plan() }, "its containers are: app"),
-        (EcsPlan { task_definition_file: Some(broken), ..plan() }, "is not valid JSON"),
-        (EcsPlan { task_definition_file: Some(unknown_field), ..plan() }, "unknown field(s) `cpuu`"),
+        (
+            EcsPlan {
+                cluster: "nope".into(),
+                ..plan()
+            },
+            "cluster nope does not exist",
+        ),
+        (
+            EcsPlan {
+                service: "nope".into(),
+                ..plan()
+            },
+            "service nope does not exist",
+        ),
+        (
+            EcsPlan {
+                service: "going".into(),
+                ..plan()
+            },
+            "is DRAINING, not ACTIVE",
+        ),
+        (
+            EcsPlan {
+                service: "legacy".into(),
+                ..plan()
+            },
+            "CODE_DEPLOY deployment controller",
+        ),
+        (
+            EcsPlan {
+                containers: vec!["api".into()],
+                ..plan()
+            },
+            "its containers are: app",
+        ),
+        (
+            EcsPlan {
+                task_definition_file: Some(broken),
+                ..plan()
+            },
+            "is not valid JSON",
+        ),
+        (
+            EcsPlan {
+                task_definition_file: Some(unknown_field),
+                ..plan()
+            },
+            "unknown field(s) `cpuu`",
+        ),
     ];
     let before = revisions(&e.ecs).await;
     for (p, expected) in cases {
@@ -305,9 +582,12 @@ async fn bad_input_is_refused_before_anything_is_registered() {
 mod mocked {
     use super::*;
     use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
-    use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
+    use aws_sdk_ecs::operation::describe_services::{
+        DescribeServicesError, DescribeServicesOutput,
+    };
     use aws_sdk_ecs::types::{
-        Deployment, DeploymentRolloutState, Failure, Service, ServiceDeployment, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
+        Deployment, DeploymentRolloutState, Failure, Service, ServiceDeployment,
+        ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
     };
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
@@ -330,25 +610,63 @@ mod mocked {
     }
 
     fn services(td: &str, rollout: DeploymentRolloutState) -> DescribeServicesOutput {
-        let d = Deployment::builder().id("ecs-svc/2").status("PRIMARY").task_definition(td).rollout_state(rollout).build();
+        let d = Deployment::builder()
+            .id("ecs-svc/2")
+            .status("PRIMARY")
+            .task_definition(td)
+            .rollout_state(rollout)
+            .build();
         DescribeServicesOutput::builder()
-            .services(Service::builder().service_name("web").task_definition(td).deployments(d).build())
+            .services(
+                Service::builder()
+                    .service_name("web")
+                    .task_definition(td)
+                    .deployments(d)
+                    .build(),
+            )
             .build()
     }
 
-    fn sd(status: ServiceDeploymentStatus, stage: Option<ServiceDeploymentLifecycleStage>) -> DescribeServiceDeploymentsOutput {
+    fn sd(
+        status: ServiceDeploymentStatus,
+        stage: Option<ServiceDeploymentLifecycleStage>,
+    ) -> DescribeServiceDeploymentsOutput {
         DescribeServiceDeploymentsOutput::builder()
-            .service_deployments(ServiceDeployment::builder().service_deployment_arn(SD).status(status).set_lifecycle_stage(stage).build())
+            .service_deployments(
+                ServiceDeployment::builder()
+                    .service_deployment_arn(SD)
+                    .status(status)
+                    .set_lifecycle_stage(stage)
+                    .build(),
+            )
             .build()
     }
 
     fn pace(seconds: f64) -> Pace {
-        Pace { poll: Duration::from_millis(5), scale: 0.001, deadline: Instant::now() + Duration::from_secs_f64(seconds) }
+        Pace {
+            poll: Duration::from_millis(5),
+            scale: 0.001,
+            deadline: Instant::now() + Duration::from_secs_f64(seconds),
+        }
     }
 
-    async fn run(client: &aws_sdk_ecs::Client, wait_until: WaitUntil, seconds: f64) -> (Verdict, DeployReport) {
+    async fn run(
+        client: &aws_sdk_ecs::Client,
+        wait_until: WaitUntil,
+        seconds: f64,
+    ) -> (Verdict, DeployReport) {
         let mut report = DeployReport::default();
-        let v = watch::watch(client, &ours(), wait_until, pace(seconds), &Cancel::never(), &Actions::default(), &mut report).await.unwrap();
+        let v = watch::watch(
+            client,
+            &ours(),
+            wait_until,
+            pace(seconds),
+            &Cancel::never(),
+            &Actions::default(),
+            &mut report,
+        )
+        .await
+        .unwrap();
         (v, report)
     }
 
@@ -361,7 +679,14 @@ mod mocked {
         let described = mock!(aws_sdk_ecs::Client::describe_services)
             .sequence()
             .output(|| services("arn:td/web:2", DeploymentRolloutState::InProgress))
-            .error(|| DescribeServicesError::generic(ErrorMetadata::builder().code("ThrottlingException").message("Rate exceeded").build()))
+            .error(|| {
+                DescribeServicesError::generic(
+                    ErrorMetadata::builder()
+                        .code("ThrottlingException")
+                        .message("Rate exceeded")
+                        .build(),
+                )
+            })
             .times(2)
             .output(|| services("arn:td/web:2", DeploymentRolloutState::Completed))
             .build();
@@ -370,39 +695,76 @@ mod mocked {
             .output(|| sd(ServiceDeploymentStatus::InProgress, None))
             .output(|| sd(ServiceDeploymentStatus::Successful, None))
             .build();
-        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described, &deployments], no_retries);
+        let client = mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&described, &deployments],
+            no_retries
+        );
         let (v, _) = run(&client, WaitUntil::Completed, 10.0).await;
-        assert_eq!(v, Verdict::Succeeded { serving: "arn:td/web:2".into() });
-        assert_eq!(described.num_calls(), 4, "one look, two throttled, one more");
+        assert_eq!(
+            v,
+            Verdict::Succeeded {
+                serving: "arn:td/web:2".into()
+            }
+        );
+        assert_eq!(
+            described.num_calls(),
+            4,
+            "one look, two throttled, one more"
+        );
     }
 
     #[tokio::test]
     async fn a_deployment_that_vanishes_fails_the_deploy() {
-        let described =
-            mock!(aws_sdk_ecs::Client::describe_services).then_output(|| services("arn:td/web:2", DeploymentRolloutState::InProgress));
+        let described = mock!(aws_sdk_ecs::Client::describe_services)
+            .then_output(|| services("arn:td/web:2", DeploymentRolloutState::InProgress));
         let deployments = mock!(aws_sdk_ecs::Client::describe_service_deployments)
             .sequence()
             .output(|| sd(ServiceDeploymentStatus::InProgress, None))
-            .output(|| DescribeServiceDeploymentsOutput::builder().failures(Failure::builder().arn(SD).reason("MISSING").build()).build())
+            .output(|| {
+                DescribeServiceDeploymentsOutput::builder()
+                    .failures(Failure::builder().arn(SD).reason("MISSING").build())
+                    .build()
+            })
             .build();
         let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described, &deployments]);
         let (v, _) = run(&client, WaitUntil::Completed, 10.0).await;
-        assert!(matches!(&v, Verdict::Failed { reason, .. } if reason.contains("vanished")), "{v:?}");
+        assert!(
+            matches!(&v, Verdict::Failed { reason, .. } if reason.contains("vanished")),
+            "{v:?}"
+        );
     }
 
     #[tokio::test]
     async fn a_blue_green_deployment_in_bake_time_is_done_for_traffic_shifted_only() {
-        let described =
-            mock!(aws_sdk_ecs::Client::describe_services).then_output(|| services("arn:td/web:2", DeploymentRolloutState::InProgress));
+        let described = mock!(aws_sdk_ecs::Client::describe_services)
+            .then_output(|| services("arn:td/web:2", DeploymentRolloutState::InProgress));
         let deployments = mock!(aws_sdk_ecs::Client::describe_service_deployments)
             .sequence()
-            .output(|| sd(ServiceDeploymentStatus::InProgress, Some(ServiceDeploymentLifecycleStage::TestTrafficShift)))
-            .output(|| sd(ServiceDeploymentStatus::InProgress, Some(ServiceDeploymentLifecycleStage::BakeTime)))
+            .output(|| {
+                sd(
+                    ServiceDeploymentStatus::InProgress,
+                    Some(ServiceDeploymentLifecycleStage::TestTrafficShift),
+                )
+            })
+            .output(|| {
+                sd(
+                    ServiceDeploymentStatus::InProgress,
+                    Some(ServiceDeploymentLifecycleStage::BakeTime),
+                )
+            })
             .repeatedly()
             .build();
         let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described, &deployments]);
         let (v, _) = run(&client, WaitUntil::TrafficShifted, 10.0).await;
-        assert_eq!(v, Verdict::TrafficShifted { serving: "arn:td/web:2".into(), stage: "BAKE_TIME".into() });
+        assert_eq!(
+            v,
+            Verdict::TrafficShifted {
+                serving: "arn:td/web:2".into(),
+                stage: "BAKE_TIME".into()
+            }
+        );
         assert_eq!(deployments.num_calls(), 2);
 
         // `wait-until: completed` keeps watching through bake time.
@@ -424,7 +786,10 @@ mod mocked {
             .build();
         let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described, &deployments]);
         let (v, _) = run(&client, WaitUntil::Completed, 10.0).await;
-        assert!(matches!(&v, Verdict::RolledBack { serving: Some(s), .. } if s == "arn:td/web:1"), "{v:?}");
+        assert!(
+            matches!(&v, Verdict::RolledBack { serving: Some(s), .. } if s == "arn:td/web:1"),
+            "{v:?}"
+        );
     }
 }
 
@@ -436,16 +801,35 @@ mod mocked {
 #[tokio::test(flavor = "multi_thread")]
 async fn new_tasks_start_beside_the_old_only_with_room_for_them() {
     async fn tight(e: &Env) {
-        let config = DeploymentConfiguration::builder().maximum_percent(100).minimum_healthy_percent(100).build();
-        e.ecs.update_service().cluster("c").service("web").deployment_configuration(config).send().await.unwrap();
+        let config = DeploymentConfiguration::builder()
+            .maximum_percent(100)
+            .minimum_healthy_percent(100)
+            .build();
+        e.ecs
+            .update_service()
+            .cluster("c")
+            .service("web")
+            .deployment_configuration(config)
+            .send()
+            .await
+            .unwrap();
     }
     let e = env(false).await;
     tight(&e).await;
-    let stall = EcsPlan { watch: WatchPlan { wait_seconds: 30, ..plan().watch }, ..plan() };
+    let stall = EcsPlan {
+        watch: WatchPlan {
+            wait_seconds: 30,
+            ..plan().watch
+        },
+        ..plan()
+    };
     let out = deploy(&e, &stall, GOOD).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     assert!(
-        out.report.events.iter().any(|ev| ev.contains("was unable to stop or start tasks during a deployment")),
+        out.report
+            .events
+            .iter()
+            .any(|ev| ev.contains("was unable to stop or start tasks during a deployment")),
         "{:?}",
         out.report.events
     );
@@ -453,7 +837,15 @@ async fn new_tasks_start_beside_the_old_only_with_room_for_them() {
 
     let e = env(false).await;
     tight(&e).await;
-    let out = deploy(&e, &EcsPlan { strategy: Strategy::BlueGreen, ..plan() }, GOOD).await;
+    let out = deploy(
+        &e,
+        &EcsPlan {
+            strategy: Strategy::BlueGreen,
+            ..plan()
+        },
+        GOOD,
+    )
+    .await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     assert_eq!(rev(&out.report.serving_revision), "web:2");
 }
@@ -463,10 +855,34 @@ async fn new_tasks_start_beside_the_old_only_with_room_for_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cluster_without_capacity_stalls_the_rollout_and_the_run_says_why() {
     let e = env(false).await;
-    control(&e.moto, "ecs/capacity", json!({"cluster": "c", "max_tasks": 2}));
-    let p = EcsPlan { watch: WatchPlan { wait_seconds: 30, ..plan().watch }, ..plan() };
+    control(
+        &e.moto,
+        "ecs/capacity",
+        json!({"cluster": "c", "max_tasks": 2}),
+    );
+    let p = EcsPlan {
+        watch: WatchPlan {
+            wait_seconds: 30,
+            ..plan().watch
+        },
+        ..plan()
+    };
     let out = deploy(&e, &p, GOOD).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
-    assert!(out.report.events.iter().any(|ev| ev.contains("was unable to place a task")), "{:?}", out.report.events);
-    assert!(out.report.serving_detail.as_deref().is_some_and(|d| d.contains("web:1 (2 running)")), "{:?}", out.report.serving_detail);
+    assert!(
+        out.report
+            .events
+            .iter()
+            .any(|ev| ev.contains("was unable to place a task")),
+        "{:?}",
+        out.report.events
+    );
+    assert!(
+        out.report
+            .serving_detail
+            .as_deref()
+            .is_some_and(|d| d.contains("web:1 (2 running)")),
+        "{:?}",
+        out.report.serving_detail
+    );
 }

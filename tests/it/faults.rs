@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::e2e::{Ran, ecs_view, github_deployments, github_states, image_output, registry_digest, run, task_definition_arn};
+use crate::e2e::{
+    Ran, ecs_view, github_deployments, github_states, image_output, registry_digest, run,
+    task_definition_arn,
+};
 use crate::sandbox::{FAMILY, FlakyProxy, FullSandbox, REPOSITORY};
 
 /// Runs against a registry behind the flaky proxy with `fault` armed, and
@@ -23,15 +26,28 @@ fn push_through_faults_succeeds(fault: serde_json::Value, faults: u64) {
     let mut cmd = sb.command();
     // Everything goes through the proxy, the base image too (buildah holds
     // credentials for the registry fastdeploy is told about only).
-    cmd.env("INPUT_REGISTRY", &proxy.host).env("INPUT_BUILD_ARGS", format!("BASE={}/base:1", proxy.host));
+    cmd.env("INPUT_REGISTRY", &proxy.host)
+        .env("INPUT_BUILD_ARGS", format!("BASE={}/base:1", proxy.host));
     let ran = run(cmd);
     assert_eq!(ran.code, 0, "{}\nproxy: {}", ran.log(), proxy.state());
-    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("success"),
+        "{}",
+        ran.log()
+    );
     let state = proxy.state();
     assert_eq!(state["faulted"], faults, "every fault was met: {state}");
     let digest = sb.output("digest").unwrap();
-    assert_eq!(sb.output("image"), Some(format!("{}/{REPOSITORY}@{digest}", proxy.host)));
-    assert_eq!(registry_digest(&sb, REPOSITORY, &format!("sha-{}", &sb.sha[..12])).as_deref(), Some(digest.as_str()), "the push landed");
+    assert_eq!(
+        sb.output("image"),
+        Some(format!("{}/{REPOSITORY}@{digest}", proxy.host))
+    );
+    assert_eq!(
+        registry_digest(&sb, REPOSITORY, &format!("sha-{}", &sb.sha[..12])).as_deref(),
+        Some(digest.as_str()),
+        "the push landed"
+    );
     assert_eq!(ecs_view(&sb).task_definition, task_definition_arn(2));
 }
 
@@ -59,20 +75,44 @@ fn a_registry_that_never_recovers_fails_the_step_naming_the_registry() {
     let mut cmd = sb.command();
     // Everything goes through the proxy, the base image too (buildah holds
     // credentials for the registry fastdeploy is told about only).
-    cmd.env("INPUT_REGISTRY", &proxy.host).env("INPUT_BUILD_ARGS", format!("BASE={}/base:1", proxy.host));
+    cmd.env("INPUT_REGISTRY", &proxy.host)
+        .env("INPUT_BUILD_ARGS", format!("BASE={}/base:1", proxy.host));
     let ran = run(cmd);
     assert_eq!(ran.code, 1, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("failure"), "{}", ran.log());
-    let errors: Vec<&str> = ran.stdout.lines().filter(|l| l.starts_with("::error")).collect();
-    assert!(errors.iter().any(|l| l.contains(&proxy.host) && l.contains("registry")), "an error names the registry:\n{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("failure"),
+        "{}",
+        ran.log()
+    );
+    let errors: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains(&proxy.host) && l.contains("registry")),
+        "an error names the registry:\n{}",
+        ran.log()
+    );
     let faulted = proxy.state()["faulted"].as_u64().unwrap();
-    assert!(faulted >= 4, "the push was retried before giving up ({faulted} writes refused)");
+    assert!(
+        faulted >= 4,
+        "the push was retried before giving up ({faulted} writes refused)"
+    );
     // Nothing was deployed.
     let ecs = ecs_view(&sb);
     assert_eq!(ecs.task_definition, task_definition_arn(1));
     assert_eq!(ecs.revisions, [task_definition_arn(1)]);
     let deployments = github_deployments(&sb);
-    assert_eq!(github_states(&sb, &deployments[0]).last().map(String::as_str), Some("failure"));
+    assert_eq!(
+        github_states(&sb, &deployments[0])
+            .last()
+            .map(String::as_str),
+        Some("failure")
+    );
 }
 
 /// Throttling and server errors on every kind of call the run makes to ECR
@@ -98,12 +138,18 @@ fn aws_throttling_and_server_errors_are_retried_and_the_verdict_is_unchanged() {
         {"action": "UpdateService", "kind": "throttle", "times": 2},
         {"action": "DescribeServiceDeployments", "kind": "5xx", "status": 503, "times": 2},
     ]);
-    sb.moto.control("faults/config", json!({"reset": true, "rules": rules}));
+    sb.moto
+        .control("faults/config", json!({"reset": true, "rules": rules}));
     let started = Instant::now();
     let ran = run(sb.command());
     let took = started.elapsed();
     assert_eq!(ran.code, 0, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("success"),
+        "{}",
+        ran.log()
+    );
 
     let state = sb.moto.control("faults/state", json!({}));
     for rule in state["rules"].as_array().unwrap() {
@@ -111,15 +157,31 @@ fn aws_throttling_and_server_errors_are_retried_and_the_verdict_is_unchanged() {
         let injected = state["injected"][action].as_u64().unwrap_or(0);
         let calls = state["calls"][action].as_u64().unwrap_or(0);
         // A rule the run never reached asserts nothing: each must have fired.
-        assert_eq!(rule["left"], 0, "{action} was not called often enough to see its faults: {state}");
-        assert!(calls > injected, "{action} was retried after its {injected} faults ({calls} calls): {state}");
+        assert_eq!(
+            rule["left"], 0,
+            "{action} was not called often enough to see its faults: {state}"
+        );
+        assert!(
+            calls > injected,
+            "{action} was retried after its {injected} faults ({calls} calls): {state}"
+        );
     }
     // A failed RegisterTaskDefinition registered nothing: exactly one new revision.
     let ecs = ecs_view(&sb);
-    assert_eq!(ecs.revisions, [task_definition_arn(1), task_definition_arn(2)]);
+    assert_eq!(
+        ecs.revisions,
+        [task_definition_arn(1), task_definition_arn(2)]
+    );
     assert_eq!(ecs.task_definition, task_definition_arn(2));
-    assert_eq!(sb.output("task-definition-arn"), Some(task_definition_arn(2)));
-    assert!(took < Duration::from_secs(60), "retries stalled the run: {took:?}\n{}", ran.log());
+    assert_eq!(
+        sb.output("task-definition-arn"),
+        Some(task_definition_arn(2))
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "retries stalled the run: {took:?}\n{}",
+        ran.log()
+    );
 }
 
 /// Server errors while ECS rolls a crashing image back: the verdict is still
@@ -128,17 +190,28 @@ fn aws_throttling_and_server_errors_are_retried_and_the_verdict_is_unchanged() {
 #[test]
 fn server_errors_while_a_crashing_image_rolls_back_still_end_rolled_back() {
     let sb = FullSandbox::start();
-    sb.moto.control("ecs/config", json!({"fail_markers": [REPOSITORY]}));
+    sb.moto
+        .control("ecs/config", json!({"fail_markers": [REPOSITORY]}));
     let rules = json!([
         {"action": "DescribeServices", "kind": "5xx", "status": 503, "times": 3},
         {"action": "DescribeServiceDeployments", "kind": "5xx", "times": 3},
         {"action": "ListTasks", "kind": "5xx", "times": 1},
     ]);
-    sb.moto.control("faults/config", json!({"reset": true, "rules": rules}));
+    sb.moto
+        .control("faults/config", json!({"reset": true, "rules": rules}));
     let ran = run(sb.command());
     assert_eq!(ran.code, 1, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
-    assert!(ran.stdout.contains("Essential container in task exited"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("rolled-back"),
+        "{}",
+        ran.log()
+    );
+    assert!(
+        ran.stdout.contains("Essential container in task exited"),
+        "{}",
+        ran.log()
+    );
     let state = sb.moto.control("faults/state", json!({}));
     for rule in state["rules"].as_array().unwrap() {
         assert_eq!(rule["left"], 0, "every fault fired: {state}");
@@ -149,15 +222,40 @@ fn server_errors_while_a_crashing_image_rolls_back_still_end_rolled_back() {
 #[test]
 fn slack_and_github_down_are_warnings_and_the_deploy_succeeds() {
     let sb = FullSandbox::start();
-    sb.slack.default_response(json!({"match": "", "status": 503, "body": {"ok": false, "error": "service_unavailable"}}));
-    sb.github.default_response(json!({"match": "", "status": 503, "body": {"message": "Service Unavailable"}}));
+    sb.slack.default_response(
+        json!({"match": "", "status": 503, "body": {"ok": false, "error": "service_unavailable"}}),
+    );
+    sb.github.default_response(
+        json!({"match": "", "status": 503, "body": {"message": "Service Unavailable"}}),
+    );
     let ran = run(sb.command());
     assert_eq!(ran.code, 0, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
-    let warnings: Vec<&str> = ran.stdout.lines().filter(|l| l.starts_with("::warning")).collect();
-    assert!(warnings.iter().any(|l| l.contains("Slack")), "a Slack warning:\n{}", ran.log());
-    assert!(warnings.iter().any(|l| l.contains("GitHub")), "a GitHub warning:\n{}", ran.log());
-    assert!(!ran.stdout.lines().any(|l| l.starts_with("::error")), "reporting failures are not errors:\n{}", ran.stdout);
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("success"),
+        "{}",
+        ran.log()
+    );
+    let warnings: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::warning"))
+        .collect();
+    assert!(
+        warnings.iter().any(|l| l.contains("Slack")),
+        "a Slack warning:\n{}",
+        ran.log()
+    );
+    assert!(
+        warnings.iter().any(|l| l.contains("GitHub")),
+        "a GitHub warning:\n{}",
+        ran.log()
+    );
+    assert!(
+        !ran.stdout.lines().any(|l| l.starts_with("::error")),
+        "reporting failures are not errors:\n{}",
+        ran.stdout
+    );
     // They were tried (and Slack retried: 5xx is transient).
     assert!(sb.slack.requests().len() > 1, "{:#?}", sb.slack.requests());
     assert!(!sb.github.requests().is_empty());
@@ -174,7 +272,12 @@ struct Background {
 
 impl Background {
     fn start(mut cmd: std::process::Command) -> Background {
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let (tx, lines) = channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -185,7 +288,11 @@ impl Background {
                 }
             }
         });
-        Background { child, lines, seen: Vec::new() }
+        Background {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     /// Waits for a stdout line containing `needle`.
@@ -205,12 +312,19 @@ impl Background {
             }
         }
         let _ = self.child.kill();
-        panic!("no line with `{needle}` within {within:?}:\n{}", self.seen.join("\n"));
+        panic!(
+            "no line with `{needle}` within {within:?}:\n{}",
+            self.seen.join("\n")
+        );
     }
 
     /// What the runner does when a workflow is cancelled.
     fn sigterm(&self) {
-        let ok = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill -TERM {}", self.child.id());
     }
 
@@ -223,14 +337,21 @@ impl Background {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("fastdeploy did not exit within {within:?} of SIGTERM:\n{}", self.seen.join("\n"));
+                panic!(
+                    "fastdeploy did not exit within {within:?} of SIGTERM:\n{}",
+                    self.seen.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         };
         self.seen.extend(self.lines.iter());
         let mut stderr = String::new();
         std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut stderr).unwrap();
-        Ran { code: status.code().unwrap_or(-1), stdout: self.seen.join("\n"), stderr }
+        Ran {
+            code: status.code().unwrap_or(-1),
+            stdout: self.seen.join("\n"),
+            stderr,
+        }
     }
 }
 
@@ -238,27 +359,58 @@ impl Background {
 fn sigterm_while_the_deployment_is_watched_rolls_it_back_and_writes_the_result() {
     let sb = FullSandbox::start();
     // The new tasks never become healthy: only the signal ends the wait.
-    sb.moto.control("ecs/config", json!({"hang_markers": [REPOSITORY]}));
+    sb.moto
+        .control("ecs/config", json!({"hang_markers": [REPOSITORY]}));
     let mut cmd = sb.command();
     // Real-time budgets: after SIGTERM a rollback gets 6 s to settle (times
     // the scale), which the sandbox's 0.1 s ECS steps need.
-    cmd.env("FASTDEPLOY_DELAY_SCALE", "1").env("INPUT_POLL_SECONDS", "0.2");
+    cmd.env("FASTDEPLOY_DELAY_SCALE", "1")
+        .env("INPUT_POLL_SECONDS", "0.2");
     let mut bg = Background::start(cmd);
     bg.wait_for_line("has started 2 tasks", Duration::from_secs(180));
-    assert!(sb.output("result").is_none(), "no result before the deploy ends");
+    assert!(
+        sb.output("result").is_none(),
+        "no result before the deploy ends"
+    );
     bg.sigterm();
     let ran = bg.finish(Duration::from_secs(60));
 
     assert_eq!(ran.code, 1, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
-    assert!(ran.stdout.contains("cancelled: rolling our deployment back"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("rolled-back"),
+        "{}",
+        ran.log()
+    );
+    assert!(
+        ran.stdout
+            .contains("cancelled: rolling our deployment back"),
+        "{}",
+        ran.log()
+    );
     // What serves is what runs: the previous revision, with its task count.
-    assert!(ran.stdout.contains(&format!("result: rolled-back; serving {FAMILY}:1 (")), "says which revision serves:\n{}", ran.log());
-    assert_eq!(sb.output("task-definition-arn"), Some(task_definition_arn(2)));
+    assert!(
+        ran.stdout
+            .contains(&format!("result: rolled-back; serving {FAMILY}:1 (")),
+        "says which revision serves:\n{}",
+        ran.log()
+    );
+    assert_eq!(
+        sb.output("task-definition-arn"),
+        Some(task_definition_arn(2))
+    );
     let ecs = ecs_view(&sb);
-    assert_eq!(ecs.task_definition, task_definition_arn(1), "{:?}", ecs.deployments);
+    assert_eq!(
+        ecs.task_definition,
+        task_definition_arn(1),
+        "{:?}",
+        ecs.deployments
+    );
     let deployments = github_deployments(&sb);
-    assert_eq!(github_states(&sb, &deployments[0]), ["in_progress", "failure"]);
+    assert_eq!(
+        github_states(&sb, &deployments[0]),
+        ["in_progress", "failure"]
+    );
     assert!(sb.summary().contains("rolled"), "{}", sb.summary());
 }
 
@@ -270,7 +422,13 @@ fn outputs_are_written_before_notifications_so_sigterm_while_reporting_loses_not
     // A Slack that accepts connections and never answers.
     let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut cmd = sb.command();
-    cmd.env("INPUT_SLACK_WEBHOOK_URL", format!("http://{}/services/T000/B000/HOLE", hole.local_addr().unwrap()));
+    cmd.env(
+        "INPUT_SLACK_WEBHOOK_URL",
+        format!(
+            "http://{}/services/T000/B000/HOLE",
+            hole.local_addr().unwrap()
+        ),
+    );
     let bg = Background::start(cmd);
     // Reporting has started once Slack is called.
     let (tx, accepted) = channel();
@@ -281,15 +439,32 @@ fn outputs_are_written_before_notifications_so_sigterm_while_reporting_loses_not
         std::thread::sleep(Duration::from_secs(5));
         drop(conn);
     });
-    accepted.recv_timeout(Duration::from_secs(180)).expect("fastdeploy calls Slack");
-    assert_eq!(sb.output("result").as_deref(), Some("success"), "the result is written before Slack is told");
+    accepted
+        .recv_timeout(Duration::from_secs(180))
+        .expect("fastdeploy calls Slack");
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("success"),
+        "the result is written before Slack is told"
+    );
     assert_eq!(image_output(&sb)["result"], "success");
     bg.sigterm();
     let ran = bg.finish(Duration::from_secs(60));
     hole_thread.join().unwrap();
     assert_eq!(ran.code, 0, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("success"), "{}", ran.log());
-    assert!(ran.stdout.lines().any(|l| l.starts_with("::warning") && l.contains("Slack")), "Slack's silence is a warning:\n{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("success"),
+        "{}",
+        ran.log()
+    );
+    assert!(
+        ran.stdout
+            .lines()
+            .any(|l| l.starts_with("::warning") && l.contains("Slack")),
+        "Slack's silence is a warning:\n{}",
+        ran.log()
+    );
 }
 
 /// Issue 7: "a run killed outright and run again converges". The runner's
@@ -300,11 +475,18 @@ fn outputs_are_written_before_notifications_so_sigterm_while_reporting_loses_not
 #[test]
 fn a_rerun_after_sigkill_mid_rollout_does_not_call_an_unfinished_rollout_done() {
     let sb = FullSandbox::start();
-    sb.moto.control("ecs/config", json!({"hang_markers": [REPOSITORY]}));
+    sb.moto
+        .control("ecs/config", json!({"hang_markers": [REPOSITORY]}));
     let mut bg = Background::start(sb.command());
     bg.wait_for_line("has started 2 tasks", Duration::from_secs(180));
     let pid = bg.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let _ = bg.child.wait();
     assert!(sb.output("result").is_none(), "killed before any result");
 
@@ -324,7 +506,11 @@ fn a_rerun_after_sigkill_mid_rollout_does_not_call_an_unfinished_rollout_done() 
         }
         _ => {
             let result = sb.output("result").unwrap_or_default();
-            assert!(result == "rolled-back" || result == "failure", "{result}\n{}", ran.log());
+            assert!(
+                result == "rolled-back" || result == "failure",
+                "{result}\n{}",
+                ran.log()
+            );
         }
     }
 }
@@ -334,25 +520,47 @@ fn a_rerun_after_sigkill_mid_rollout_does_not_call_an_unfinished_rollout_done() 
 #[test]
 fn sigterm_during_a_codebuild_build_stops_it_and_deploys_nothing() {
     let sb = FullSandbox::start();
-    sb.moto.control("codebuild/config", json!({"outcome": "HANG", "phase_seconds": 0.05}));
+    sb.moto.control(
+        "codebuild/config",
+        json!({"outcome": "HANG", "phase_seconds": 0.05}),
+    );
     crate::sandbox::block_on(async {
         crate::sandbox::create_codebuild_project(&sb.moto, "shop-images").await;
     });
     let mut cmd = sb.command();
-    cmd.env("INPUT_BUILDER", "codebuild").env("INPUT_CODEBUILD_PROJECT", "shop-images");
+    cmd.env("INPUT_BUILDER", "codebuild")
+        .env("INPUT_CODEBUILD_PROJECT", "shop-images");
     let mut bg = Background::start(cmd);
     bg.wait_for_line("started CodeBuild build", Duration::from_secs(120));
     bg.sigterm();
     let ran = bg.finish(Duration::from_secs(60));
 
     assert_eq!(ran.code, 1, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("failure"), "{}", ran.log());
-    assert!(ran.stdout.contains("stopped CodeBuild build"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("failure"),
+        "{}",
+        ran.log()
+    );
+    assert!(
+        ran.stdout.contains("stopped CodeBuild build"),
+        "{}",
+        ran.log()
+    );
     let requests = sb.moto.control("codebuild/requests", json!({}));
-    let stops = requests.as_array().unwrap().iter().filter(|r| r["operation"] == "StopBuild").count();
+    let stops = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operation"] == "StopBuild")
+        .count();
     assert_eq!(stops, 1, "{requests}");
     let ecs = ecs_view(&sb);
-    assert_eq!(ecs.revisions, [task_definition_arn(1)], "nothing was registered");
+    assert_eq!(
+        ecs.revisions,
+        [task_definition_arn(1)],
+        "nothing was registered"
+    );
     assert_eq!(ecs.task_definition, task_definition_arn(1));
 }
 

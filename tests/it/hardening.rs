@@ -35,14 +35,19 @@ fn parse(text: &str) -> Result<Config, String> {
 
 /// Runs `f` on its own thread and fails the test if it takes longer than
 /// `limit` (a hang must not hang the suite; the thread is left behind).
-fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> (T, Duration) {
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (T, Duration) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let t = Instant::now();
         let out = f();
         let _ = tx.send((out, t.elapsed()));
     });
-    rx.recv_timeout(limit).unwrap_or_else(|_| panic!("{what} took longer than {limit:?}"))
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what} took longer than {limit:?}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -67,9 +72,17 @@ const VALIDATION_PHRASES: &[&str] = &[
 /// A config rejection names the file and, unless it is a validation message
 /// naming the offending key, the line.
 fn assert_config_rejection(err: &str) {
-    assert!(err.starts_with(&format!("config file {CONFIG_PATH}: ")), "names the file first: {err}");
-    let names_line = regex::Regex::new(r"line \d+,? column \d+").unwrap().is_match(err);
-    assert!(names_line || VALIDATION_PHRASES.iter().any(|p| err.contains(p)), "names the line (or the key): {err}");
+    assert!(
+        err.starts_with(&format!("config file {CONFIG_PATH}: ")),
+        "names the file first: {err}"
+    );
+    let names_line = regex::Regex::new(r"line \d+,? column \d+")
+        .unwrap()
+        .is_match(err);
+    assert!(
+        names_line || VALIDATION_PHRASES.iter().any(|p| err.contains(p)),
+        "names the line (or the key): {err}"
+    );
 }
 
 /// Every key of the config schema, at any level.
@@ -144,7 +157,22 @@ fn yaml_scalar() -> impl Strategy<Value = String> {
         "-[0-9]{1,20}",
         "[0-9]{1,4}\\.[0-9]{1,4}(e[+-]?[0-9]{1,4})?",
         prop::sample::select(
-            &["1", "0", "true", "no", "~", "null", "''", "\"\"", ".inf", "-.nan", "0x1F", "0o17", "!!str 1", "!!binary aGk="][..]
+            &[
+                "1",
+                "0",
+                "true",
+                "no",
+                "~",
+                "null",
+                "''",
+                "\"\"",
+                ".inf",
+                "-.nan",
+                "0x1F",
+                "0o17",
+                "!!str 1",
+                "!!binary aGk="
+            ][..]
         )
         .prop_map(str::to_string),
         "\"[a-z\\\\n\\\\t\\\\u00e9 \\\\x41]{0,10}\"",
@@ -180,8 +208,17 @@ fn yaml_node() -> impl Strategy<Value = Node> {
 fn flow(node: &Node) -> String {
     match node {
         Node::Scalar(s) => s.clone(),
-        Node::Map(kvs) => format!("{{{}}}", kvs.iter().map(|(k, v)| format!("{k}: {}", flow(v))).collect::<Vec<_>>().join(", ")),
-        Node::List(items) => format!("[{}]", items.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        Node::Map(kvs) => format!(
+            "{{{}}}",
+            kvs.iter()
+                .map(|(k, v)| format!("{k}: {}", flow(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Node::List(items) => format!(
+            "[{}]",
+            items.iter().map(flow).collect::<Vec<_>>().join(", ")
+        ),
         Node::Flow(n) => flow(n),
         Node::Anchor(c, n) => format!("&{c} {}", flow(n)),
     }
@@ -240,7 +277,14 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         any::<usize>().prop_map(Mutation::DeleteChar),
-        (any::<usize>(), prop::sample::select(&[':', '-', ' ', '\t', '[', '{', '"', '\'', '#', '&', '*', '!', '|', '\n', 'é'][..]))
+        (
+            any::<usize>(),
+            prop::sample::select(
+                &[
+                    ':', '-', ' ', '\t', '[', '{', '"', '\'', '#', '&', '*', '!', '|', '\n', 'é'
+                ][..]
+            )
+        )
             .prop_map(|(at, c)| Mutation::InsertChar(at, c)),
         any::<usize>().prop_map(Mutation::DuplicateLine),
         any::<usize>().prop_map(Mutation::DeleteLine),
@@ -360,11 +404,19 @@ fn deep_nesting_is_rejected_promptly_naming_file_and_line() {
     let depth = 100_000;
     let docs = [
         // Flow nesting where the schema allows a map (build-args) and at the root.
-        format!("components:\n  a:\n    build-args: {}{}\n", "{k: ".repeat(depth), "}".repeat(depth)),
+        format!(
+            "components:\n  a:\n    build-args: {}{}\n",
+            "{k: ".repeat(depth),
+            "}".repeat(depth)
+        ),
         format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
         // Block nesting, deeper than the 64-level budget.
-        (0..500).map(|i| format!("{}k{i}:\n", "  ".repeat(i))).collect::<String>(),
-        (0..500).map(|i| format!("{}-\n", "  ".repeat(i))).collect::<String>(),
+        (0..500)
+            .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+            .collect::<String>(),
+        (0..500)
+            .map(|i| format!("{}-\n", "  ".repeat(i)))
+            .collect::<String>(),
     ];
     for doc in docs {
         let head: String = doc.chars().take(40).collect();
@@ -391,13 +443,23 @@ fn billion_laughs() -> Vec<(&'static str, String)> {
     );
     for lvl in 1..10 {
         let refs = vec![format!("*m{}", lvl - 1); 10].join(", ");
-        merges.push_str(&format!("  a{lvl}:\n    build-args:\n      <<: &m{lvl}\n        <<: [{refs}]\n"));
+        merges.push_str(&format!(
+            "  a{lvl}:\n    build-args:\n      <<: &m{lvl}\n        <<: [{refs}]\n"
+        ));
     }
-    let mut lists = String::from("components:\n  a:\n    platforms: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    let mut lists =
+        String::from("components:\n  a:\n    platforms: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
     for lvl in 1..10 {
-        lists.push_str(&format!("    container: &l{lvl} [{}]\n", vec![format!("*l{}", lvl - 1); 10].join(", ")));
+        lists.push_str(&format!(
+            "    container: &l{lvl} [{}]\n",
+            vec![format!("*l{}", lvl - 1); 10].join(", ")
+        ));
     }
-    vec![("10,000 aliases of a 1,000-key map", wide), ("merge-key chain, 10^10 keys", merges), ("nested list aliases", lists)]
+    vec![
+        ("10,000 aliases of a 1,000-key map", wide),
+        ("merge-key chain, 10^10 keys", merges),
+        ("nested list aliases", lists),
+    ]
 }
 
 #[test]
@@ -408,7 +470,10 @@ fn billion_laughs_is_rejected_by_the_yaml_budget_without_eating_memory() {
         let (result, took) = within(Duration::from_secs(60), what, move || parse(&doc));
         let err = result.expect_err(what);
         assert_config_rejection(&err);
-        eprintln!("{what} ({bytes} bytes): rejected in {took:?}: {}", err.lines().next().unwrap_or_default());
+        eprintln!(
+            "{what} ({bytes} bytes): rejected in {took:?}: {}",
+            err.lines().next().unwrap_or_default()
+        );
     }
 }
 
@@ -417,7 +482,9 @@ fn a_merge_key_chain_is_stopped_by_the_budget_within_two_seconds() {
     // Regression: a config has hundreds of nodes; Config::parse could pass a much
     // tighter serde-saphyr Budget (max_nodes, max_merge_keys, max_aliases).
     let (_, doc) = billion_laughs().remove(1);
-    let (result, took) = within(Duration::from_secs(120), "merge-key chain", move || parse(&doc));
+    let (result, took) = within(Duration::from_secs(120), "merge-key chain", move || {
+        parse(&doc)
+    });
     assert_config_rejection(&result.unwrap_err());
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
@@ -429,7 +496,10 @@ fn a_yaml_budget_breach_says_the_file_expands_too_far_not_rust_debug_output() {
     let (_, doc) = billion_laughs().remove(0);
     let err = parse(&doc).unwrap_err();
     assert!(!err.contains("Nodes {"), "{err}");
-    assert!(err.contains("alias") || err.contains("anchor") || err.contains("too large"), "{err}");
+    assert!(
+        err.contains("alias") || err.contains("anchor") || err.contains("too large"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -451,7 +521,10 @@ fn a_duplicate_key_is_rejected_without_advising_a_library_option() {
 #[test]
 fn out_of_range_numbers_in_the_config_say_what_is_accepted() {
     // Regression: `invalid u64` does not say what is accepted (a whole number >= 0).
-    for text in ["version: 99999999999999999999\n", "defaults:\n  max-context-mb: -1\n"] {
+    for text in [
+        "version: 99999999999999999999\n",
+        "defaults:\n  max-context-mb: -1\n",
+    ] {
         let err = parse(text).unwrap_err();
         assert_config_rejection(&err);
         assert!(!err.contains("invalid u"), "{err}");
@@ -461,7 +534,12 @@ fn out_of_range_numbers_in_the_config_say_what_is_accepted() {
 // ---------------------------------------------------------------------------
 // Event: `RunContext::from_env(env, cwd)` and `resolve_target`.
 
-fn event_env(event: &str, payload: Option<&[u8]>, dir: &Path, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn event_env(
+    event: &str,
+    payload: Option<&[u8]>,
+    dir: &Path,
+    extra: &[(&str, &str)],
+) -> BTreeMap<String, String> {
     let mut env = BTreeMap::from([
         ("GITHUB_ACTIONS".to_string(), "true".to_string()),
         ("GITHUB_EVENT_NAME".to_string(), event.to_string()),
@@ -515,7 +593,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z_]{1,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -525,12 +604,24 @@ fn set_at(payload: &mut Value, pointer: &str, depth_cut: usize, v: Value) -> Str
     let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
     let keep = parts.len() - depth_cut % parts.len();
     let target = format!("/{}", parts[..keep].join("/"));
-    *payload.pointer_mut(&target).expect("base payload has every pointer") = v;
+    *payload
+        .pointer_mut(&target)
+        .expect("base payload has every pointer") = v;
     target
 }
 
 fn event_names() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(&["push", "pull_request", "pull_request_target", "workflow_dispatch", "release", "schedule", ""][..])
+    prop::sample::select(
+        &[
+            "push",
+            "pull_request",
+            "pull_request_target",
+            "workflow_dispatch",
+            "release",
+            "schedule",
+            "",
+        ][..],
+    )
 }
 
 proptest! {
@@ -636,13 +727,24 @@ fn event_files_that_are_not_objects_or_not_files_are_named() {
         (&[b'['; 100_000][..], "is not valid JSON"),
     ] {
         let env = event_env("push", Some(bytes), dir.path(), &[]);
-        let err = RunContext::from_env(&env, dir.path()).unwrap_err().to_string();
-        assert!(err.contains(&dir.path().join("event.json").display().to_string()) && err.contains(says), "{err}");
+        let err = RunContext::from_env(&env, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&dir.path().join("event.json").display().to_string())
+                && err.contains(says),
+            "{err}"
+        );
     }
     let mut env = event_env("push", None, dir.path(), &[]);
     env.insert("GITHUB_EVENT_PATH".into(), dir.path().display().to_string());
-    let err = RunContext::from_env(&env, dir.path()).unwrap_err().to_string();
-    assert!(err.contains("cannot be read") && err.contains("GITHUB_EVENT_PATH"), "a directory: {err}");
+    let err = RunContext::from_env(&env, dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot be read") && err.contains("GITHUB_EVENT_PATH"),
+        "a directory: {err}"
+    );
 }
 
 #[test]
@@ -652,10 +754,20 @@ fn a_pull_request_head_sha_of_the_wrong_type_is_named_as_not_a_string() {
     let dir = tempfile::tempdir().unwrap();
     let mut payload = base_payload();
     payload["pull_request"]["head"]["sha"] = json!(123);
-    let env = event_env("pull_request", Some(payload.to_string().as_bytes()), dir.path(), &[]);
-    let err = RunContext::from_env(&env, dir.path()).unwrap_err().to_string();
+    let env = event_env(
+        "pull_request",
+        Some(payload.to_string().as_bytes()),
+        dir.path(),
+        &[],
+    );
+    let err = RunContext::from_env(&env, dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains("without"), "{err}");
-    assert!(err.contains("pull_request.head.sha") && err.contains("string"), "{err}");
+    assert!(
+        err.contains("pull_request.head.sha") && err.contains("string"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -665,8 +777,14 @@ fn a_dispatch_environment_of_the_wrong_type_stops_the_run_instead_of_deploying_b
     let dir = tempfile::tempdir().unwrap();
     let mut payload = base_payload();
     payload["inputs"]["environment"] = json!(["staging"]);
-    let env = event_env("workflow_dispatch", Some(payload.to_string().as_bytes()), dir.path(), &[]);
-    let result = RunContext::from_env(&env, dir.path()).and_then(|ctx| resolve_target(&ctx, None, None));
+    let env = event_env(
+        "workflow_dispatch",
+        Some(payload.to_string().as_bytes()),
+        dir.path(),
+        &[],
+    );
+    let result =
+        RunContext::from_env(&env, dir.path()).and_then(|ctx| resolve_target(&ctx, None, None));
     match result {
         Err(e) => assert!(e.to_string().contains("inputs.environment"), "{e}"),
         Ok(t) => panic!("decided {t:?} from a payload whose inputs.environment is a list"),
@@ -734,8 +852,12 @@ fn input_value() -> impl Strategy<Value = String> {
 /// What a rejection must name: an input (`` `name` ``), an environment
 /// variable, the config file or a component/environment of the config.
 fn names_its_source(msg: &str, env: &BTreeMap<String, String>) -> bool {
-    INPUTS.iter().any(|s| msg.contains(&format!("`{}`", s.name)))
-        || env.keys().any(|k| !k.starts_with("INPUT_") && msg.contains(k.as_str()))
+    INPUTS
+        .iter()
+        .any(|s| msg.contains(&format!("`{}`", s.name)))
+        || env
+            .keys()
+            .any(|k| !k.starts_with("INPUT_") && msg.contains(k.as_str()))
         || msg.contains("config file")
         || msg.starts_with("unknown component")
         || msg.starts_with("unknown environment")
@@ -800,24 +922,53 @@ proptest! {
 }
 
 /// Resolves settings and the plan for a push to main in a fresh workspace.
-fn resolve(env_pairs: &[(&str, &str)], config: Option<&str>) -> Result<fastdeploy::plan::Plan, String> {
+fn resolve(
+    env_pairs: &[(&str, &str)],
+    config: Option<&str>,
+) -> Result<fastdeploy::plan::Plan, String> {
     let dir = tempfile::tempdir().unwrap();
     if let Some(c) = config {
         std::fs::write(dir.path().join("fastdeploy.yml"), c).unwrap();
     }
-    let mut env = event_env("push", None, dir.path(), &[("GITHUB_REPOSITORY", "acme/shop")]);
-    env.extend(env_pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut env = event_env(
+        "push",
+        None,
+        dir.path(),
+        &[("GITHUB_REPOSITORY", "acme/shop")],
+    );
+    env.extend(
+        env_pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let raw = RawInputs::from_env(&env);
     let settings = Settings::resolve(raw, &env, dir.path()).map_err(|e| e.to_string())?;
-    fastdeploy::plan::build(&settings, &BuilderProbe { docker_buildx: false, buildah: true, docker: None }).map_err(|e| e.to_string())
+    fastdeploy::plan::build(
+        &settings,
+        &BuilderProbe {
+            docker_buildx: false,
+            buildah: true,
+            docker: None,
+        },
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Like `resolve`, but a panic is an outcome to assert on, not a crash.
-fn resolve_caught(env_pairs: &[(&str, &str)], config: Option<&str>) -> std::thread::Result<Result<fastdeploy::plan::Plan, String>> {
-    let env_pairs: Vec<(String, String)> = env_pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+fn resolve_caught(
+    env_pairs: &[(&str, &str)],
+    config: Option<&str>,
+) -> std::thread::Result<Result<fastdeploy::plan::Plan, String>> {
+    let env_pairs: Vec<(String, String)> = env_pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let config = config.map(str::to_string);
     std::panic::catch_unwind(move || {
-        let pairs: Vec<(&str, &str)> = env_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = env_pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         resolve(&pairs, config.as_deref())
     })
 }
@@ -828,9 +979,11 @@ fn huge_megabyte_limits_in_the_config_are_rejected_naming_the_key() {
     // defaults were not, and the megabytes-to-bytes product overflowed (a
     // debug panic; in release a tiny limit that failed every build).
     for key in ["max-image-mb", "max-context-mb"] {
-        let config = format!("defaults:\n  {key}: 18446744073709551615\ncomponents:\n  app: {{}}\n");
+        let config =
+            format!("defaults:\n  {key}: 18446744073709551615\ncomponents:\n  app: {{}}\n");
         let outcome = resolve_caught(&[], Some(&config));
-        let result = outcome.unwrap_or_else(|_| panic!("defaults.{key}: 18446744073709551615 panicked"));
+        let result =
+            outcome.unwrap_or_else(|_| panic!("defaults.{key}: 18446744073709551615 panicked"));
         let err = result.expect_err("a limit of 2^64 MB is not a limit");
         assert!(err.contains("config file") && err.contains(key), "{err}");
     }
@@ -840,17 +993,32 @@ fn huge_megabyte_limits_in_the_config_are_rejected_naming_the_key() {
 fn config_megabyte_limits_follow_the_input_range() {
     // Regression: `max-context-mb: 0` in the config makes every build context "too
     // large"; the same value as an input is rejected up front.
-    let err = resolve(&[], Some("defaults:\n  max-context-mb: 0\ncomponents:\n  app: {}\n")).expect_err("0 MB is out of range");
-    assert!(err.contains("config file") && err.contains("max-context-mb"), "{err}");
+    let err = resolve(
+        &[],
+        Some("defaults:\n  max-context-mb: 0\ncomponents:\n  app: {}\n"),
+    )
+    .expect_err("0 MB is out of range");
+    assert!(
+        err.contains("config file") && err.contains("max-context-mb"),
+        "{err}"
+    );
 }
 
 #[test]
 fn config_defaults_errors_name_the_file_and_key_not_an_input() {
     // Regression: `input `builder` is "kaniko"` sends the user to the workflow file
     // when the typo is in fastdeploy.yml's `defaults.builder`.
-    for (key, value) in [("builder", "kaniko"), ("cache", "s3"), ("registry", "https://x.example"), ("aws-region", "Eu-West-1")] {
+    for (key, value) in [
+        ("builder", "kaniko"),
+        ("cache", "s3"),
+        ("registry", "https://x.example"),
+        ("aws-region", "Eu-West-1"),
+    ] {
         let err = resolve(&[], Some(&format!("defaults:\n  {key}: {value}\n"))).expect_err(key);
-        assert!(err.contains("fastdeploy.yml") && err.contains(&format!("defaults.{key}")), "{key}: {err}");
+        assert!(
+            err.contains("fastdeploy.yml") && err.contains(&format!("defaults.{key}")),
+            "{key}: {err}"
+        );
     }
 }
 
@@ -866,7 +1034,11 @@ fn an_empty_region_in_the_config_never_reaches_the_plan() {
     // Regression: an empty region was accepted, and the SDK then failed later with an endpoint error instead of the
     // config naming the key now.
     match resolve(&[], Some("defaults:\n  aws-region: ''\n")) {
-        Ok(plan) => assert_ne!(plan.aws_region.as_deref(), Some(""), "an empty region reached the plan"),
+        Ok(plan) => assert_ne!(
+            plan.aws_region.as_deref(),
+            Some(""),
+            "an empty region reached the plan"
+        ),
         Err(e) => assert!(e.contains("aws-region"), "{e}"),
     }
 }
@@ -875,8 +1047,12 @@ fn an_empty_region_in_the_config_never_reaches_the_plan() {
 fn a_config_context_outside_the_workspace_names_the_config_key() {
     // Regression: the message blamed the `context` input when the value came
     // from `components.<name>.context` in fastdeploy.yml.
-    let err = resolve(&[], Some("components:\n  app:\n    context: ../outside\n")).expect_err("outside the workspace");
-    assert!(err.contains("fastdeploy.yml") || err.contains("components.app.context"), "{err}");
+    let err = resolve(&[], Some("components:\n  app:\n    context: ../outside\n"))
+        .expect_err("outside the workspace");
+    assert!(
+        err.contains("fastdeploy.yml") || err.contains("components.app.context"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -884,9 +1060,13 @@ fn derived_repository_names_are_made_valid_for_ecr() {
     // Regression: GitHub allows `my--app` and `.github`, ECR does not; the default
     // used to be rejected as if the user had set `repository` (fixed in 61fe5bd).
     for repo in ["acme/my--app", "acme/.github", "acme/My_App_"] {
-        let plan = resolve(&[("GITHUB_REPOSITORY", repo)], None).unwrap_or_else(|e| panic!("{repo}: {e}"));
+        let plan =
+            resolve(&[("GITHUB_REPOSITORY", repo)], None).unwrap_or_else(|e| panic!("{repo}: {e}"));
         let name = &plan.components[0].build.repository;
-        assert!(fastdeploy::settings::config::check_repository(name).is_ok(), "{repo} -> {name}");
+        assert!(
+            fastdeploy::settings::config::check_repository(name).is_ok(),
+            "{repo} -> {name}"
+        );
     }
 }
 
@@ -896,7 +1076,11 @@ fn an_invalid_repository_names_the_component_and_the_rule() {
     // repository name` (a sentence inside a sentence).
     let err = resolve(&[("INPUT_REPOSITORY", "acme//backend")], None).expect_err("double slash");
     assert!(!err.contains("but it accepts `"), "{err}");
-    assert!(err.contains("component `app`") && err.contains("`acme//backend` is not a valid ECR repository name"), "{err}");
+    assert!(
+        err.contains("component `app`")
+            && err.contains("`acme//backend` is not a valid ECR repository name"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -916,9 +1100,16 @@ impl Workspace {
         std::fs::write(ws.path().join("fastdeploy.yml"), EXAMPLE).unwrap();
         for dir in ["backend", "lambda", "admin"] {
             std::fs::create_dir_all(ws.path().join(dir)).unwrap();
-            std::fs::write(ws.path().join(dir).join("Dockerfile"), "FROM scratch AS runtime\nCOPY . /app\n").unwrap();
+            std::fs::write(
+                ws.path().join(dir).join("Dockerfile"),
+                "FROM scratch AS runtime\nCOPY . /app\n",
+            )
+            .unwrap();
         }
-        Workspace { ws, tmp: tempfile::tempdir().unwrap() }
+        Workspace {
+            ws,
+            tmp: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -937,7 +1128,10 @@ impl Workspace {
         cmd.arg(command)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_EVENT_NAME", "push")
-            .env("GITHUB_EVENT_PATH", repo_root().join("tests/fixtures/events/push-main.json"))
+            .env(
+                "GITHUB_EVENT_PATH",
+                repo_root().join("tests/fixtures/events/push-main.json"),
+            )
             .env("GITHUB_REF", "refs/heads/main")
             .env("GITHUB_SHA", SHA)
             .env("GITHUB_REPOSITORY", "acme/shop")
@@ -951,19 +1145,32 @@ impl Workspace {
     /// table writes them.
     fn error_text(&self, out: &Output) -> String {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let start = stderr.find("error: ").unwrap_or_else(|| panic!("no error printed: {stderr}"));
-        let text = stderr[start + "error: ".len()..].lines().next().unwrap_or_default().to_string();
+        let start = stderr
+            .find("error: ")
+            .unwrap_or_else(|| panic!("no error printed: {stderr}"));
+        let text = stderr[start + "error: ".len()..]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         text.replace(&self.ws.path().display().to_string(), "$GITHUB_WORKSPACE")
             .replace(&self.tmp.path().display().to_string(), "$RUNNER_TEMP")
     }
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// The table cell quoting `text`: a double-backtick code span (the texts hold
@@ -976,18 +1183,28 @@ fn cell(text: &str) -> String {
 /// that exit code; returns what is wrong, so one run lists every stale row.
 fn check_documented(row: &str, out: &Output, text: &str, exit: i32) -> Option<String> {
     if out.status.code() != Some(exit) {
-        return Some(format!("{row}: exit {:?}, not {exit}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
+        return Some(format!(
+            "{row}: exit {:?}, not {exit}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let quoted = cell(text);
     match DOC.lines().find(|l| l.contains(&quoted)) {
         None => Some(format!("{row}: no row quotes\n{quoted}")),
-        Some(line) if !line.trim_end().ends_with(&format!("| {exit} |")) => Some(format!("{row}: the row says another exit code: {line}")),
+        Some(line) if !line.trim_end().ends_with(&format!("| {exit} |")) => {
+            Some(format!("{row}: the row says another exit code: {line}"))
+        }
         Some(_) => None,
     }
 }
 
 fn assert_all_documented(problems: Vec<String>) {
-    assert!(problems.is_empty(), "README.md (## Bad input) is stale:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "README.md (## Bad input) is stale:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// Prepares a workspace for one row and returns the extra environment.
@@ -999,11 +1216,19 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
         let w = Workspace::new();
         let extra = setup(&w);
         let out = w.run(command, &extra);
-        let text = if out.status.success() { String::new() } else { w.error_text(&out) };
+        let text = if out.status.success() {
+            String::new()
+        } else {
+            w.error_text(&out)
+        };
         (out, text)
     };
     let rows: Vec<(&str, &str, Box<Setup>)> = vec![
-        ("missing config", "plan", Box::new(|_| env(&[("INPUT_CONFIG", "deploy/fastdeploy.yml")]))),
+        (
+            "missing config",
+            "plan",
+            Box::new(|_| env(&[("INPUT_CONFIG", "deploy/fastdeploy.yml")])),
+        ),
         (
             "unreadable config",
             "plan",
@@ -1016,12 +1241,24 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             "YAML typo",
             "plan",
             Box::new(|w| {
-                w.edit("fastdeploy.yml", "    service: backend ", "    servce: backend ");
+                w.edit(
+                    "fastdeploy.yml",
+                    "    service: backend ",
+                    "    servce: backend ",
+                );
                 vec![]
             }),
         ),
-        ("unknown component", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "frontend")]))),
-        ("unknown environment", "plan", Box::new(|_| env(&[("INPUT_ENVIRONMENT", "qa")]))),
+        (
+            "unknown component",
+            "plan",
+            Box::new(|_| env(&[("INPUT_COMPONENTS", "frontend")])),
+        ),
+        (
+            "unknown environment",
+            "plan",
+            Box::new(|_| env(&[("INPUT_ENVIRONMENT", "qa")])),
+        ),
         (
             "malformed event file",
             "plan",
@@ -1031,10 +1268,31 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
                 vec![("GITHUB_EVENT_PATH".into(), p.display().to_string())]
             }),
         ),
-        ("input out of range", "plan", Box::new(|_| env(&[("INPUT_WAIT_MINUTES", "0")]))),
-        ("bad boolean", "plan", Box::new(|_| env(&[("INPUT_ROLLBACK", "yes")]))),
-        ("bad builder", "plan", Box::new(|_| env(&[("INPUT_BUILDER", "kaniko")]))),
-        ("context outside workspace", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_CONTEXT", "../outside")]))),
+        (
+            "input out of range",
+            "plan",
+            Box::new(|_| env(&[("INPUT_WAIT_MINUTES", "0")])),
+        ),
+        (
+            "bad boolean",
+            "plan",
+            Box::new(|_| env(&[("INPUT_ROLLBACK", "yes")])),
+        ),
+        (
+            "bad builder",
+            "plan",
+            Box::new(|_| env(&[("INPUT_BUILDER", "kaniko")])),
+        ),
+        (
+            "context outside workspace",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_CONTEXT", "../outside"),
+                ])
+            }),
+        ),
         (
             "missing Dockerfile",
             "run",
@@ -1059,42 +1317,106 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
                 env(&[("INPUT_COMPONENTS", "backend")])
             }),
         ),
-        ("codebuild without a project", "plan", Box::new(|_| env(&[("INPUT_BUILDER", "codebuild")]))),
+        (
+            "codebuild without a project",
+            "plan",
+            Box::new(|_| env(&[("INPUT_BUILDER", "codebuild")])),
+        ),
         (
             "repository name ECR rejects",
             "plan",
-            Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_REPOSITORY", "acme//backend")])),
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_REPOSITORY", "acme//backend"),
+                ])
+            }),
         ),
         (
             "two deploy targets",
             "plan",
             Box::new(|w| {
-                w.edit("fastdeploy.yml", "    function: acme-thumbnails ", "    service: thumbs\n    function: acme-thumbnails ");
+                w.edit(
+                    "fastdeploy.yml",
+                    "    function: acme-thumbnails ",
+                    "    service: thumbs\n    function: acme-thumbnails ",
+                );
                 vec![]
             }),
         ),
-        ("alias name Lambda rejects", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_ALIAS", "42")]))),
+        (
+            "alias name Lambda rejects",
+            "plan",
+            Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_ALIAS", "42")])),
+        ),
         (
             "before-deploy on a Lambda component",
             "plan",
-            Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_BEFORE_DEPLOY", "python manage.py migrate")])),
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "lambda"),
+                    ("INPUT_BEFORE_DEPLOY", "python manage.py migrate"),
+                ])
+            }),
         ),
-        ("empty before-deploy", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "''")]))),
-        ("role-to-assume not a role ARN", "plan", Box::new(|_| env(&[("INPUT_ROLE_TO_ASSUME", "deploy")]))),
-        ("build-secrets line", "plan", Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BUILD_SECRETS", "npm")]))),
+        (
+            "empty before-deploy",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_BEFORE_DEPLOY", "''"),
+                ])
+            }),
+        ),
+        (
+            "role-to-assume not a role ARN",
+            "plan",
+            Box::new(|_| env(&[("INPUT_ROLE_TO_ASSUME", "deploy")])),
+        ),
+        (
+            "build-secrets line",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_BUILD_SECRETS", "npm"),
+                ])
+            }),
+        ),
         (
             "build secret from an unset variable",
             "plan",
-            Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_BUILD_SECRETS", "npm=NPM_TOKEN")])),
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_BUILD_SECRETS", "npm=NPM_TOKEN"),
+                ])
+            }),
         ),
         (
             "role-duration-seconds out of range",
             "plan",
             Box::new(|_| {
-                env(&[("INPUT_ROLE_TO_ASSUME", "arn:aws:iam::123456789012:role/deploy"), ("INPUT_ROLE_DURATION_SECONDS", "86400")])
+                env(&[
+                    (
+                        "INPUT_ROLE_TO_ASSUME",
+                        "arn:aws:iam::123456789012:role/deploy",
+                    ),
+                    ("INPUT_ROLE_DURATION_SECONDS", "86400"),
+                ])
             }),
         ),
-        ("no id-token: write permission", "plan", Box::new(|_| env(&[("INPUT_ROLE_TO_ASSUME", "arn:aws:iam::123456789012:role/deploy")]))),
+        (
+            "no id-token: write permission",
+            "plan",
+            Box::new(|_| {
+                env(&[(
+                    "INPUT_ROLE_TO_ASSUME",
+                    "arn:aws:iam::123456789012:role/deploy",
+                )])
+            }),
+        ),
         (
             "no AWS region",
             "run",
@@ -1115,7 +1437,11 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             "Beanstalk environment without its application",
             "plan",
             Box::new(|w| {
-                w.edit("fastdeploy.yml", "    service: admin", "    beanstalk-environment: shop-prod");
+                w.edit(
+                    "fastdeploy.yml",
+                    "    service: admin",
+                    "    beanstalk-environment: shop-prod",
+                );
                 env(&[("INPUT_COMPONENTS", "admin-frontend")])
             }),
         ),
@@ -1142,8 +1468,14 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_docker() {
     };
     let mut problems = Vec::new();
     for (row, extra) in [
-        ("buildx builder that does not exist", &[("INPUT_BUILDX_BUILDER", "team-fleet")][..]),
-        ("docker daemon that does not answer", &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")][..]),
+        (
+            "buildx builder that does not exist",
+            &[("INPUT_BUILDX_BUILDER", "team-fleet")][..],
+        ),
+        (
+            "docker daemon that does not answer",
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")][..],
+        ),
     ] {
         let w = Workspace::new();
         let out = w.run("plan", &with_docker(extra));
@@ -1161,18 +1493,38 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     moto.control("ecs/config", json!({"step_seconds": 0.05}));
     block_on(async {
         let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-        ecs.create_cluster().cluster_name("prod").send().await.unwrap();
+        ecs.create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .unwrap();
         ecs.register_task_definition()
             .family("backend")
-            .container_definitions(aws_sdk_ecs::types::ContainerDefinition::builder().name("app").image("nginx").memory(128).build())
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("app")
+                    .image("nginx")
+                    .memory(128)
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
         for s in ["admin", "going"] {
-            ecs.create_service().cluster("prod").service_name(s).task_definition("backend:1").desired_count(1).send().await.unwrap();
+            ecs.create_service()
+                .cluster("prod")
+                .service_name(s)
+                .task_definition("backend:1")
+                .desired_count(1)
+                .send()
+                .await
+                .unwrap();
         }
     });
-    moto.control("ecs/service-status", json!({"cluster": "prod", "service": "going", "status": "DRAINING"}));
+    moto.control(
+        "ecs/service-status",
+        json!({"cluster": "prod", "service": "going", "status": "DRAINING"}),
+    );
     let aws = |extra: &[(&str, &str)]| {
         let mut e = moto.env();
         e.push(("INPUT_AWS_REGION".into(), crate::sandbox::REGION.into()));
@@ -1184,25 +1536,51 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     let go = |row: &str, w: &Workspace, extra: &[(&str, &str)]| {
         let out = w.run("run", &aws(extra));
         let text = w.error_text(&out);
-        problems.borrow_mut().extend(check_documented(row, &out, &text, 2));
+        problems
+            .borrow_mut()
+            .extend(check_documented(row, &out, &text, 2));
     };
 
     let w = Workspace::new();
     w.edit("fastdeploy.yml", "cluster: prod", "cluster: nope");
-    go("cluster that does not exist", &w, &[("INPUT_COMPONENTS", "backend")]);
-    go("service that does not exist", &Workspace::new(), &[("INPUT_COMPONENTS", "backend")]);
-    go("DRAINING service", &Workspace::new(), &[("INPUT_COMPONENTS", "backend"), ("INPUT_SERVICE", "going")]);
+    go(
+        "cluster that does not exist",
+        &w,
+        &[("INPUT_COMPONENTS", "backend")],
+    );
+    go(
+        "service that does not exist",
+        &Workspace::new(),
+        &[("INPUT_COMPONENTS", "backend")],
+    );
+    go(
+        "DRAINING service",
+        &Workspace::new(),
+        &[("INPUT_COMPONENTS", "backend"), ("INPUT_SERVICE", "going")],
+    );
     go(
         "before-deploy container not in the task definition",
         &Workspace::new(),
-        &[("INPUT_COMPONENTS", "admin-frontend"), ("INPUT_BEFORE_DEPLOY", "migrate"), ("INPUT_BEFORE_DEPLOY_CONTAINER", "worker")],
+        &[
+            ("INPUT_COMPONENTS", "admin-frontend"),
+            ("INPUT_BEFORE_DEPLOY", "migrate"),
+            ("INPUT_BEFORE_DEPLOY_CONTAINER", "worker"),
+        ],
     );
     go(
         "CodeBuild project that does not exist",
         &Workspace::new(),
-        &[("INPUT_COMPONENTS", "lambda"), ("INPUT_BUILDER", "codebuild"), ("INPUT_CODEBUILD_PROJECT", "shop-images")],
+        &[
+            ("INPUT_COMPONENTS", "lambda"),
+            ("INPUT_BUILDER", "codebuild"),
+            ("INPUT_CODEBUILD_PROJECT", "shop-images"),
+        ],
     );
-    go("Lambda function that does not exist", &Workspace::new(), &[("INPUT_COMPONENTS", "lambda")]);
+    go(
+        "Lambda function that does not exist",
+        &Workspace::new(),
+        &[("INPUT_COMPONENTS", "lambda")],
+    );
     crate::sandbox::create_role(&moto, "thumbs");
     block_on(async {
         let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
@@ -1214,14 +1592,20 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
             .role("arn:aws:iam::123456789012:role/thumbs")
             .code(
                 aws_sdk_lambda::types::FunctionCode::builder()
-                    .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip_with_one_file()))
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(
+                        crate::lambda::zip_with_one_file(),
+                    ))
                     .build(),
             )
             .send()
             .await
             .unwrap();
     });
-    go("Zip function", &Workspace::new(), &[("INPUT_COMPONENTS", "lambda")]);
+    go(
+        "Zip function",
+        &Workspace::new(),
+        &[("INPUT_COMPONENTS", "lambda")],
+    );
 
     // Elastic Beanstalk: application `shop` with `shop-prod` (Docker),
     // `shop-py` (Python) and `shop-old` (terminated); `admin-frontend`
@@ -1230,38 +1614,86 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         crate::beanstalk::seed(&moto, vec![]).await;
         let eb = aws_sdk_elasticbeanstalk::Client::new(&moto.sdk_config().await);
         let python = "64bit Amazon Linux 2023 v4.3.0 running Python 3.11";
-        eb.create_environment().application_name("shop").environment_name("shop-py").solution_stack_name(python).send().await.unwrap();
+        eb.create_environment()
+            .application_name("shop")
+            .environment_name("shop-py")
+            .solution_stack_name(python)
+            .send()
+            .await
+            .unwrap();
         let docker = "64bit Amazon Linux 2023 v4.3.0 running Docker";
-        eb.create_environment().application_name("shop").environment_name("shop-old").solution_stack_name(docker).send().await.unwrap();
-        eb.terminate_environment().environment_name("shop-old").send().await.unwrap();
+        eb.create_environment()
+            .application_name("shop")
+            .environment_name("shop-old")
+            .solution_stack_name(docker)
+            .send()
+            .await
+            .unwrap();
+        eb.terminate_environment()
+            .environment_name("shop-old")
+            .send()
+            .await
+            .unwrap();
     });
     let beanstalk = |application: &str, environment: &str, more: &str| {
         let w = Workspace::new();
-        let keys = format!("    beanstalk-application: {application}\n    beanstalk-environment: {environment}\n    ports: [8080]{more}");
+        let keys = format!(
+            "    beanstalk-application: {application}\n    beanstalk-environment: {environment}\n    ports: [8080]{more}"
+        );
         w.edit("fastdeploy.yml", "    service: admin", &keys);
         w
     };
     let admin = [("INPUT_COMPONENTS", "admin-frontend")];
-    go("Elastic Beanstalk application that does not exist", &beanstalk("shopp", "shop-prod", ""), &admin);
-    go("Elastic Beanstalk environment that does not exist", &beanstalk("shop", "shop-production", ""), &admin);
-    go("Elastic Beanstalk environment on another platform", &beanstalk("shop", "shop-py", ""), &admin);
-    go("terminated Elastic Beanstalk environment", &beanstalk("shop", "shop-old", ""), &admin);
+    go(
+        "Elastic Beanstalk application that does not exist",
+        &beanstalk("shopp", "shop-prod", ""),
+        &admin,
+    );
+    go(
+        "Elastic Beanstalk environment that does not exist",
+        &beanstalk("shop", "shop-production", ""),
+        &admin,
+    );
+    go(
+        "Elastic Beanstalk environment on another platform",
+        &beanstalk("shop", "shop-py", ""),
+        &admin,
+    );
+    go(
+        "terminated Elastic Beanstalk environment",
+        &beanstalk("shop", "shop-old", ""),
+        &admin,
+    );
     let w = beanstalk("shop", "shop-prod", "");
     std::fs::create_dir_all(w.path("admin/.ebextensions")).unwrap();
-    std::fs::write(w.path("admin/.ebextensions/01-packages.config"), "packages:\n  yum:\n    git: []\n   jq: []\n").unwrap();
+    std::fs::write(
+        w.path("admin/.ebextensions/01-packages.config"),
+        "packages:\n  yum:\n    git: []\n   jq: []\n",
+    )
+    .unwrap();
     go("unparsable .ebextensions file", &w, &admin);
     let w = beanstalk("shop", "shop-prod", "");
     std::fs::create_dir_all(w.path("admin/.platform/hooks/predeploy")).unwrap();
-    std::fs::write(w.path("admin/.platform/hooks/predeploy/01-migrate.sh"), "#!/bin/sh\n./manage.py migrate\n").unwrap();
+    std::fs::write(
+        w.path("admin/.platform/hooks/predeploy/01-migrate.sh"),
+        "#!/bin/sh\n./manage.py migrate\n",
+    )
+    .unwrap();
     go(".platform hook that is not executable", &w, &admin);
     // `bundle: source`: the context (what .dockerignore leaves, as the
     // context guard measured it) is small; `.ebignore`, which decides the
     // bundle as it does for the EB CLI, lets a 600 MB virtualenv and
     // node_modules in (sparse files: no disk, no time).
     let w = beanstalk("shop", "shop-prod", "\n    bundle: source");
-    for (path, mb) in [("admin/.venv/lib/libtorch_cpu.so", 320u64), ("admin/node_modules/swc/next-swc.node", 280)] {
+    for (path, mb) in [
+        ("admin/.venv/lib/libtorch_cpu.so", 320u64),
+        ("admin/node_modules/swc/next-swc.node", 280),
+    ] {
         std::fs::create_dir_all(w.path(path).parent().unwrap()).unwrap();
-        std::fs::File::create(w.path(path)).unwrap().set_len(mb * 1_000_000).unwrap();
+        std::fs::File::create(w.path(path))
+            .unwrap()
+            .set_len(mb * 1_000_000)
+            .unwrap();
     }
     std::fs::write(w.path("admin/.dockerignore"), ".venv\nnode_modules\n").unwrap();
     std::fs::write(w.path("admin/.ebignore"), "*.log\n").unwrap();
@@ -1278,7 +1710,14 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     ] {
         let w = Workspace::new();
         std::fs::write(w.path("td.json"), text).unwrap();
-        go(row, &w, &[("INPUT_COMPONENTS", "admin-frontend"), ("INPUT_TASK_DEFINITION", "td.json")]);
+        go(
+            row,
+            &w,
+            &[
+                ("INPUT_COMPONENTS", "admin-frontend"),
+                ("INPUT_TASK_DEFINITION", "td.json"),
+            ],
+        );
     }
 
     // A Slack webhook URL without a scheme is a warning; the run (a
@@ -1293,7 +1732,11 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     );
     let w = Workspace::new();
     // A build-only component: the example's lambda without its function.
-    w.edit("fastdeploy.yml", "    function: acme-thumbnails ", "    # function: acme-thumbnails ");
+    w.edit(
+        "fastdeploy.yml",
+        "    function: acme-thumbnails ",
+        "    # function: acme-thumbnails ",
+    );
     w.edit("fastdeploy.yml", "    alias: live", "    # alias: live");
     let out = w.run(
         "run",
@@ -1301,7 +1744,10 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
             ("INPUT_COMPONENTS", "lambda"),
             ("INPUT_BUILDER", "codebuild"),
             ("INPUT_CODEBUILD_PROJECT", "builds"),
-            ("INPUT_SLACK_WEBHOOK_URL", "hooks.slack.com/services/T0/B0/XXXX"),
+            (
+                "INPUT_SLACK_WEBHOOK_URL",
+                "hooks.slack.com/services/T0/B0/XXXX",
+            ),
         ]),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1310,6 +1756,8 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         .find_map(|l| l.strip_prefix("::warning title=fastdeploy%3A Slack reporting::"))
         .unwrap_or_else(|| panic!("no Slack warning: {stdout}"))
         .to_string();
-    problems.borrow_mut().extend(check_documented("bad Slack webhook URL", &out, &warning, 0));
+    problems
+        .borrow_mut()
+        .extend(check_documented("bad Slack webhook URL", &out, &warning, 0));
     assert_all_documented(problems.into_inner());
 }

@@ -9,11 +9,19 @@ use std::process::Output;
 use crate::sandbox::{Moto, block_on, commit_all, copy_dir, fastdeploy, repo_root};
 
 fn init(ws: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    fastdeploy(ws).arg("init").args(args).envs(env.iter().cloned()).output().unwrap()
+    fastdeploy(ws)
+        .arg("init")
+        .args(args)
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap()
 }
 
 fn plan(ws: &Path) -> Output {
-    fastdeploy(ws).args(["plan", "--builder", "buildah"]).output().unwrap()
+    fastdeploy(ws)
+        .args(["plan", "--builder", "buildah"])
+        .output()
+        .unwrap()
 }
 
 fn write(ws: &Path, rel: &str, text: &str) {
@@ -23,16 +31,28 @@ fn write(ws: &Path, rel: &str, text: &str) {
 }
 
 fn schema_valid(path: &Path) {
-    let config = action_validator::CliConfig { verbose: false, rootdir: Some(repo_root()), src: vec![path.to_path_buf()] };
+    let config = action_validator::CliConfig {
+        verbose: false,
+        rootdir: Some(repo_root()),
+        src: vec![path.to_path_buf()],
+    };
     assert!(
-        matches!(action_validator::cli::run(&config), action_validator::cli::RunResult::Success),
+        matches!(
+            action_validator::cli::run(&config),
+            action_validator::cli::RunResult::Success
+        ),
         "{} is not a valid workflow",
         path.display()
     );
 }
 
 fn text(out: &Output) -> String {
-    format!("exit {:?}\n{}\n{}", out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A monorepo with two services, a Dockerfile variant, and a Dockerfile
@@ -47,9 +67,17 @@ fn monorepo() -> tempfile::TempDir {
     );
     write(&ws, "admin/Dockerfile", "FROM node:22-alpine\nCOPY . .\n");
     write(&ws, "tools/Dockerfile.migrate", "FROM python:3.12-slim\n");
-    write(&ws, "admin/node_modules/left-pad/Dockerfile", "FROM scratch\n");
+    write(
+        &ws,
+        "admin/node_modules/left-pad/Dockerfile",
+        "FROM scratch\n",
+    );
     // BuildKit's ignore file for one Dockerfile: not a Dockerfile itself.
-    write(&ws, "backend/Dockerfile.dockerignore", "node_modules\n.venv\n");
+    write(
+        &ws,
+        "backend/Dockerfile.dockerignore",
+        "node_modules\n.venv\n",
+    );
     commit_all(&ws, "main", "Initial");
     dir
 }
@@ -61,11 +89,30 @@ fn init_on_a_monorepo_writes_a_config_plan_accepts_and_a_valid_workflow() {
     let out = init(&ws, &[], &[]);
     assert!(out.status.success(), "{}", text(&out));
     let config = std::fs::read_to_string(ws.join("fastdeploy.yml")).unwrap();
-    assert!(config.contains("  backend:\n    context: backend\n    target: runtime\n    repository: shop/backend"), "{config}");
-    assert!(config.contains("  admin:\n    context: admin\n"), "{config}");
-    assert!(config.contains("  tools-migrate:\n    context: tools\n    dockerfile: tools/Dockerfile.migrate"), "{config}");
-    assert!(!config.contains("left-pad"), "node_modules is skipped: {config}");
-    assert!(!config.contains("dockerignore"), "Dockerfile.dockerignore is no component: {config}");
+    assert!(
+        config.contains(
+            "  backend:\n    context: backend\n    target: runtime\n    repository: shop/backend"
+        ),
+        "{config}"
+    );
+    assert!(
+        config.contains("  admin:\n    context: admin\n"),
+        "{config}"
+    );
+    assert!(
+        config.contains(
+            "  tools-migrate:\n    context: tools\n    dockerfile: tools/Dockerfile.migrate"
+        ),
+        "{config}"
+    );
+    assert!(
+        !config.contains("left-pad"),
+        "node_modules is skipped: {config}"
+    );
+    assert!(
+        !config.contains("dockerignore"),
+        "Dockerfile.dockerignore is no component: {config}"
+    );
     let workflow = ws.join(".github/workflows/deploy.yml");
     schema_valid(&workflow);
     let wf = std::fs::read_to_string(&workflow).unwrap();
@@ -77,14 +124,24 @@ fn init_on_a_monorepo_writes_a_config_plan_accepts_and_a_valid_workflow() {
     );
 
     let planned = plan(&ws);
-    assert!(planned.status.success(), "plan accepts what init wrote: {}", text(&planned));
+    assert!(
+        planned.status.success(),
+        "plan accepts what init wrote: {}",
+        text(&planned)
+    );
     let printed = String::from_utf8_lossy(&planned.stdout);
-    assert!(printed.contains("component backend") && printed.contains("target runtime"), "{printed}");
+    assert!(
+        printed.contains("component backend") && printed.contains("target runtime"),
+        "{printed}"
+    );
 
     // Never overwrites without --force.
     let again = init(&ws, &[], &[]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("fastdeploy.yml already exists; fastdeploy init does not overwrite files"));
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("fastdeploy.yml already exists; fastdeploy init does not overwrite files")
+    );
     let forced = init(&ws, &["--force"], &[]);
     assert!(forced.status.success(), "{}", text(&forced));
 }
@@ -99,7 +156,11 @@ fn init_on_the_example_app_writes_files_plan_accepts() {
     let out = init(&ws, &[], &[]);
     assert!(out.status.success(), "{}", text(&out));
     let config = std::fs::read_to_string(ws.join("fastdeploy.yml")).unwrap();
-    assert!(config.contains("  app:\n    context: .\n") && config.contains("  thumbs:\n    context: thumbs\n"), "{config}");
+    assert!(
+        config.contains("  app:\n    context: .\n")
+            && config.contains("  thumbs:\n    context: thumbs\n"),
+        "{config}"
+    );
     assert!(plan(&ws).status.success(), "{}", text(&plan(&ws)));
 }
 
@@ -109,13 +170,30 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
     block_on(async {
         use aws_sdk_ecs::types::ContainerDefinition;
         let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-        ecs.create_cluster().cluster_name("prod").send().await.unwrap();
+        ecs.create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .unwrap();
         for (family, container, image) in [
-            ("backend", "app", "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/backend:sha-1"),
+            (
+                "backend",
+                "app",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/backend:sha-1",
+            ),
             ("worker", "worker", "public.ecr.aws/docker/library/redis:7"),
         ] {
-            let c = ContainerDefinition::builder().name(container).image(image).memory(128).build();
-            ecs.register_task_definition().family(family).container_definitions(c).send().await.unwrap();
+            let c = ContainerDefinition::builder()
+                .name(container)
+                .image(image)
+                .memory(128)
+                .build();
+            ecs.register_task_definition()
+                .family(family)
+                .container_definitions(c)
+                .send()
+                .await
+                .unwrap();
             ecs.create_service()
                 .cluster("prod")
                 .service_name(family)
@@ -131,23 +209,46 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
     let out = init(&ws, &["--cluster", "prod"], &moto.env());
     assert!(out.status.success(), "{}", text(&out));
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(printed.contains("service backend runs shop/backend in container app: component backend"), "{printed}");
-    assert!(printed.contains("service worker: no component builds the images its task definition uses"), "{printed}");
+    assert!(
+        printed.contains("service backend runs shop/backend in container app: component backend"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("service worker: no component builds the images its task definition uses"),
+        "{printed}"
+    );
     let config = std::fs::read_to_string(ws.join("fastdeploy.yml")).unwrap();
     assert!(
         config.contains("  production:\n    branches: [main]\n    cluster: prod\n    overrides:\n      backend:\n        service: backend\n        container: [app]\n"),
         "the services found deploy from production: {config}"
     );
-    assert_eq!(config.matches("cluster: prod").count(), 1, "staging does not get production's cluster: {config}");
+    assert_eq!(
+        config.matches("cluster: prod").count(),
+        1,
+        "staging does not get production's cluster: {config}"
+    );
     let planned = plan(&ws);
     assert!(planned.status.success(), "{}", text(&planned));
-    assert!(String::from_utf8_lossy(&planned.stdout).contains("deploy ECS service backend in cluster prod"), "{}", text(&planned));
+    assert!(
+        String::from_utf8_lossy(&planned.stdout)
+            .contains("deploy ECS service backend in cluster prod"),
+        "{}",
+        text(&planned)
+    );
 
     // A push to develop builds and pushes, and deploys nothing to production's cluster.
-    let git = std::process::Command::new("git").arg("-C").arg(&ws).args(["checkout", "-q", "-b", "develop"]).status().unwrap();
+    let git = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&ws)
+        .args(["checkout", "-q", "-b", "develop"])
+        .status()
+        .unwrap();
     assert!(git.success());
     let planned = plan(&ws);
     assert!(planned.status.success(), "{}", text(&planned));
     let printed = String::from_utf8_lossy(&planned.stdout);
-    assert!(printed.contains("staging") && !printed.contains("cluster prod"), "{printed}");
+    assert!(
+        printed.contains("staging") && !printed.contains("cluster prod"),
+        "{printed}"
+    );
 }

@@ -21,8 +21,9 @@ use serde_json::{Value, json};
 
 use crate::e2e::{Ran, run, slack_messages};
 use crate::sandbox::{
-    ACCOUNT, ECR_PASSWORD, ECR_USER, FUNCTION, FUNCTION_REPOSITORY, FullSandbox, Moto, REPOSITORY, Registry, base_buildah, block_on,
-    create_role, push_busybox_base, registry_authfile, registry_manifest_digest,
+    ACCOUNT, ECR_PASSWORD, ECR_USER, FUNCTION, FUNCTION_REPOSITORY, FullSandbox, Moto, REPOSITORY,
+    Registry, base_buildah, block_on, create_role, push_busybox_base, registry_authfile,
+    registry_manifest_digest,
 };
 
 const SCALE: f64 = 0.01;
@@ -43,7 +44,10 @@ async fn env(architecture: Architecture) -> Env {
         let registry = Registry::start();
         let work = tempfile::tempdir().unwrap();
         push_busybox_base(&registry.host, work.path());
-        moto.control("lambda/config", json!({"step_seconds": 0.05, "steps": 3, "create_steps": 1}));
+        moto.control(
+            "lambda/config",
+            json!({"step_seconds": 0.05, "steps": 3, "create_steps": 1}),
+        );
         create_role(&moto, "thumbs");
         let first = push_variant(&registry, work.path(), "acme/thumbs", "first", "amd64");
         (moto, registry, work, first)
@@ -53,7 +57,11 @@ async fn env(architecture: Architecture) -> Env {
         .create_function()
         .function_name("thumbs")
         .package_type(PackageType::Image)
-        .code(FunctionCode::builder().image_uri(format!("{}/acme/thumbs@{first}", registry.host)).build())
+        .code(
+            FunctionCode::builder()
+                .image_uri(format!("{}/acme/thumbs@{first}", registry.host))
+                .build(),
+        )
         .role(format!("arn:aws:iam::{ACCOUNT}:role/thumbs"))
         .architectures(architecture)
         .send()
@@ -66,7 +74,13 @@ async fn env(architecture: Architecture) -> Env {
         insecure: true,
     };
     let client = registry::Client::new(&auth, SCALE);
-    Env { moto, registry, lambda, client, work }
+    Env {
+        moto,
+        registry,
+        lambda,
+        client,
+        work,
+    }
 }
 
 /// Blocking sandbox calls (buildah, the registry, moto's control routes)
@@ -87,11 +101,31 @@ fn authfile(registry: &Registry, work: &Path) -> String {
 /// given architecture in its config, pushed as `repo:tag`; returns the digest.
 fn push_variant(registry: &Registry, work: &Path, repo: &str, tag: &str, arch: &str) -> String {
     let ctr = buildah(work, &["from", "localhost/fd-base:1"]);
-    buildah(work, &["config", "--label", &format!("variant={tag}"), "--arch", arch, &ctr]);
+    buildah(
+        work,
+        &[
+            "config",
+            "--label",
+            &format!("variant={tag}"),
+            "--arch",
+            arch,
+            &ctr,
+        ],
+    );
     let local = format!("localhost/variant-{tag}:1");
     buildah(work, &["commit", "-q", &ctr, &local]);
     let auth = authfile(registry, work);
-    buildah(work, &["push", "--authfile", &auth, "--tls-verify=false", &local, &format!("docker://{}/{repo}:{tag}", registry.host)]);
+    buildah(
+        work,
+        &[
+            "push",
+            "--authfile",
+            &auth,
+            "--tls-verify=false",
+            &local,
+            &format!("docker://{}/{repo}:{tag}", registry.host),
+        ],
+    );
     registry_manifest_digest(registry, repo, tag)
 }
 
@@ -99,18 +133,42 @@ fn plan(function: &str) -> LambdaPlan {
     LambdaPlan {
         function: function.into(),
         alias: "live".into(),
-        watch: WatchPlan { wait_seconds: 600, poll_seconds: 5.0, rollback: true },
+        watch: WatchPlan {
+            wait_seconds: 600,
+            poll_seconds: 5.0,
+            rollback: true,
+        },
     }
 }
 
 async fn deploy(e: &Env, plan: &LambdaPlan, repo: &str, digest: &str) -> DeployOutcome {
     let uri = format!("{}/{repo}@{digest}", e.registry.host);
-    let image = Image { uri: &uri, repository: repo, digest };
-    lambda::deploy(&e.lambda, &e.client, plan, image, SCALE, &Cancel::never(), &Actions::default()).await
+    let image = Image {
+        uri: &uri,
+        repository: repo,
+        digest,
+    };
+    lambda::deploy(
+        &e.lambda,
+        &e.client,
+        plan,
+        image,
+        SCALE,
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await
 }
 
 async fn alias_version(e: &Env) -> Option<String> {
-    let out = e.lambda.get_alias().function_name("thumbs").name("live").send().await.ok()?;
+    let out = e
+        .lambda
+        .get_alias()
+        .function_name("thumbs")
+        .name("live")
+        .send()
+        .await
+        .ok()?;
     out.function_version().map(str::to_string)
 }
 
@@ -123,43 +181,87 @@ fn calls(moto: &Moto, action: &str) -> Vec<Value> {
 }
 
 fn calls_now(moto: &Moto, action: &str) -> Vec<Value> {
-    moto.control("lambda/calls", json!({"action": action})).as_array().cloned().unwrap_or_default()
+    moto.control("lambda/calls", json!({"action": action}))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn version_of(revision: &Option<String>) -> &str {
-    revision.as_deref().and_then(|r| r.rsplit(':').next()).unwrap_or("-")
+    revision
+        .as_deref()
+        .and_then(|r| r.rsplit(':').next())
+        .unwrap_or("-")
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_deploy_updates_by_digest_publishes_a_version_and_moves_the_alias_then_a_rerun_changes_nothing() {
+async fn a_deploy_updates_by_digest_publishes_a_version_and_moves_the_alias_then_a_rerun_changes_nothing()
+ {
     let e = env(Architecture::X8664).await;
-    let digest = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    let digest =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
     let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &digest).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     assert_eq!(version_of(&out.report.revision), "1", "{:?}", out.report);
     assert_eq!(out.report.serving_revision, out.report.revision);
-    assert_eq!(out.report.previous_revision, None, "the alias did not exist before the first deploy");
+    assert_eq!(
+        out.report.previous_revision, None,
+        "the alias did not exist before the first deploy"
+    );
     assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
 
     // Lambda was given the digest, and the version holds exactly that code.
     let updates = calls(&e.moto, "UpdateFunctionCode");
     assert_eq!(updates.len(), 1);
-    assert_eq!(updates[0]["body"]["ImageUri"], format!("{}/acme/thumbs@{digest}", e.registry.host));
-    let v1 = e.lambda.get_function_configuration().function_name("thumbs").qualifier("1").send().await.unwrap();
+    assert_eq!(
+        updates[0]["body"]["ImageUri"],
+        format!("{}/acme/thumbs@{digest}", e.registry.host)
+    );
+    let v1 = e
+        .lambda
+        .get_function_configuration()
+        .function_name("thumbs")
+        .qualifier("1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v1.code_sha256(), digest.strip_prefix("sha256:"));
     // The verdict waited for Lambda to apply the update, not for acceptance.
-    assert!(out.report.events.iter().any(|e| e.contains("LastUpdateStatus InProgress")), "{:?}", out.report.events);
-    assert!(out.report.events.iter().any(|e| e.contains("LastUpdateStatus Successful")), "{:?}", out.report.events);
+    assert!(
+        out.report
+            .events
+            .iter()
+            .any(|e| e.contains("LastUpdateStatus InProgress")),
+        "{:?}",
+        out.report.events
+    );
+    assert!(
+        out.report
+            .events
+            .iter()
+            .any(|e| e.contains("LastUpdateStatus Successful")),
+        "{:?}",
+        out.report.events
+    );
 
     // The same digest again: nothing updated, nothing published.
     let again = deploy(&e, &plan("thumbs"), "acme/thumbs", &digest).await;
     assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
     assert!(again.report.unchanged);
-    assert_eq!(calls(&e.moto, "UpdateFunctionCode").len(), 1, "no second update");
-    assert_eq!(calls(&e.moto, "PublishVersion").len(), 1, "no second version");
+    assert_eq!(
+        calls(&e.moto, "UpdateFunctionCode").len(),
+        1,
+        "no second update"
+    );
+    assert_eq!(
+        calls(&e.moto, "PublishVersion").len(),
+        1,
+        "no second version"
+    );
 
     // A new image: version 2, and the previous one is named.
-    let third = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "third", "amd64"));
+    let third =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "third", "amd64"));
     let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &third).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     assert_eq!(version_of(&out.report.previous_revision), "1");
@@ -170,34 +272,72 @@ async fn a_deploy_updates_by_digest_publishes_a_version_and_moves_the_alias_then
 #[tokio::test(flavor = "multi_thread")]
 async fn an_update_lambda_fails_keeps_the_alias_on_the_previous_version_and_says_why() {
     let e = env(Architecture::X8664).await;
-    let good = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
-    assert_eq!(deploy(&e, &plan("thumbs"), "acme/thumbs", &good).await.result, RunResult::Success);
+    let good =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(
+        deploy(&e, &plan("thumbs"), "acme/thumbs", &good)
+            .await
+            .result,
+        RunResult::Success
+    );
     // The sandbox fails updates to images whose URI holds its marker.
-    let bad = blocking(|| push_variant(&e.registry, e.work.path(), "acme/badimage-thumbs", "bad", "amd64"));
+    let bad = blocking(|| {
+        push_variant(
+            &e.registry,
+            e.work.path(),
+            "acme/badimage-thumbs",
+            "bad",
+            "amd64",
+        )
+    });
     let out = deploy(&e, &plan("thumbs"), "acme/badimage-thumbs", &bad).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     let why = out.failure.unwrap();
-    assert!(why.contains("the update failed") && why.contains("InvalidImage"), "{why}");
+    assert!(
+        why.contains("the update failed") && why.contains("InvalidImage"),
+        "{why}"
+    );
     assert!(why.contains("alias live still serves thumbs:1"), "{why}");
     assert_eq!(version_of(&out.report.serving_revision), "1");
-    assert!(out.report.evidence.iter().any(|l| l.contains("InvalidImage")), "{:?}", out.report.evidence);
+    assert!(
+        out.report
+            .evidence
+            .iter()
+            .any(|l| l.contains("InvalidImage")),
+        "{:?}",
+        out.report.evidence
+    );
     assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
-    assert_eq!(calls(&e.moto, "PublishVersion").len(), 1, "nothing published for the failed update");
+    assert_eq!(
+        calls(&e.moto, "PublishVersion").len(),
+        1,
+        "nothing published for the failed update"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_arm64_function_fed_an_amd64_image_stops_before_update_function_code() {
     let e = env(Architecture::Arm64).await;
-    let amd64 = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "amd", "amd64"));
+    let amd64 =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "amd", "amd64"));
     let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &amd64).await;
     assert_eq!(out.result, RunResult::Failure);
     let why = out.failure.unwrap();
-    assert!(why.contains("is built for linux/amd64, but Lambda function thumbs runs on arm64 (linux/arm64)"), "{why}");
+    assert!(
+        why.contains(
+            "is built for linux/amd64, but Lambda function thumbs runs on arm64 (linux/arm64)"
+        ),
+        "{why}"
+    );
     assert!(why.contains("nothing was changed"), "{why}");
-    assert!(calls(&e.moto, "UpdateFunctionCode").is_empty(), "Lambda was not touched");
+    assert!(
+        calls(&e.moto, "UpdateFunctionCode").is_empty(),
+        "Lambda was not touched"
+    );
 
     // The same image built for arm64 deploys.
-    let arm64 = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "arm", "arm64"));
+    let arm64 =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "arm", "arm64"));
     let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &arm64).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
 }
@@ -210,61 +350,152 @@ async fn an_image_index_is_refused_before_lambda_is_touched() {
         push_variant(&e.registry, e.work.path(), "acme/thumbs", "arm", "arm64");
         let w = e.work.path();
         buildah(w, &["manifest", "create", "localhost/thumbs-index:1"]);
-        buildah(w, &["manifest", "add", "localhost/thumbs-index:1", "localhost/variant-amd:1"]);
-        buildah(w, &["manifest", "add", "localhost/thumbs-index:1", "localhost/variant-arm:1"]);
+        buildah(
+            w,
+            &[
+                "manifest",
+                "add",
+                "localhost/thumbs-index:1",
+                "localhost/variant-amd:1",
+            ],
+        );
+        buildah(
+            w,
+            &[
+                "manifest",
+                "add",
+                "localhost/thumbs-index:1",
+                "localhost/variant-arm:1",
+            ],
+        );
         let auth = authfile(&e.registry, w);
         let dest = format!("docker://{}/acme/thumbs:index", e.registry.host);
-        buildah(w, &["manifest", "push", "--all", "--authfile", &auth, "--tls-verify=false", "localhost/thumbs-index:1", &dest]);
+        buildah(
+            w,
+            &[
+                "manifest",
+                "push",
+                "--all",
+                "--authfile",
+                &auth,
+                "--tls-verify=false",
+                "localhost/thumbs-index:1",
+                &dest,
+            ],
+        );
         registry_manifest_digest(&e.registry, "acme/thumbs", "index")
     });
     let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &index).await;
     assert_eq!(out.result, RunResult::Failure);
     let why = out.failure.unwrap();
-    assert!(why.contains("is an image index") && why.contains("linux/amd64, linux/arm64"), "{why}");
-    assert!(calls(&e.moto, "UpdateFunctionCode").is_empty(), "Lambda was not touched");
+    assert!(
+        why.contains("is an image index") && why.contains("linux/amd64, linux/arm64"),
+        "{why}"
+    );
+    assert!(
+        calls(&e.moto, "UpdateFunctionCode").is_empty(),
+        "Lambda was not touched"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_waits_for_an_update_already_running() {
     let e = env(Architecture::X8664).await;
-    let digest = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    let digest =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
     // Someone changes the configuration just before: that update runs for 0.9 s.
-    blocking(|| e.moto.control("lambda/config", json!({"step_seconds": 0.3})));
-    e.lambda.update_function_configuration().function_name("thumbs").memory_size(256).send().await.unwrap();
+    blocking(|| {
+        e.moto
+            .control("lambda/config", json!({"step_seconds": 0.3}))
+    });
+    e.lambda
+        .update_function_configuration()
+        .function_name("thumbs")
+        .memory_size(256)
+        .send()
+        .await
+        .unwrap();
     let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &digest).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
-    let conflicts: Vec<Value> = calls(&e.moto, "UpdateFunctionCode").into_iter().filter(|c| c["status"].as_u64() == Some(409)).collect();
-    assert!(conflicts.is_empty(), "fastdeploy waited instead of meeting ResourceConflictException: {conflicts:?}");
-    assert!(out.report.events.iter().any(|e| e.contains("another update of the function is running")), "{:?}", out.report.events);
+    let conflicts: Vec<Value> = calls(&e.moto, "UpdateFunctionCode")
+        .into_iter()
+        .filter(|c| c["status"].as_u64() == Some(409))
+        .collect();
+    assert!(
+        conflicts.is_empty(),
+        "fastdeploy waited instead of meeting ResourceConflictException: {conflicts:?}"
+    );
+    assert!(
+        out.report
+            .events
+            .iter()
+            .any(|e| e.contains("another update of the function is running")),
+        "{:?}",
+        out.report.events
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_timeout_rolls_back_the_alias_stays_and_latest_is_set_back() {
     let e = env(Architecture::X8664).await;
-    let good = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
-    assert_eq!(deploy(&e, &plan("thumbs"), "acme/thumbs", &good).await.result, RunResult::Success);
+    let good =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(
+        deploy(&e, &plan("thumbs"), "acme/thumbs", &good)
+            .await
+            .result,
+        RunResult::Success
+    );
     // Updates now take 2 s; the deploy waits 60 s × 0.01.
-    blocking(|| e.moto.control("lambda/config", json!({"step_seconds": 0.5, "steps": 4})));
-    let slow = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slow", "amd64"));
-    let p = LambdaPlan { watch: WatchPlan { wait_seconds: 60, ..plan("thumbs").watch }, ..plan("thumbs") };
+    blocking(|| {
+        e.moto
+            .control("lambda/config", json!({"step_seconds": 0.5, "steps": 4}))
+    });
+    let slow =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slow", "amd64"));
+    let p = LambdaPlan {
+        watch: WatchPlan {
+            wait_seconds: 60,
+            ..plan("thumbs").watch
+        },
+        ..plan("thumbs")
+    };
     let out = deploy(&e, &p, "acme/thumbs", &slow).await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     let why = out.failure.unwrap();
-    assert!(why.contains("no verdict within 60 s") && why.contains("alias live still serves thumbs:1"), "{why}");
+    assert!(
+        why.contains("no verdict within 60 s") && why.contains("alias live still serves thumbs:1"),
+        "{why}"
+    );
     assert!(why.contains("$LATEST set back"), "{why}");
     assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
     let latest = calls(&e.moto, "UpdateFunctionCode");
     let last = latest.last().unwrap();
-    assert!(last["body"]["ImageUri"].as_str().unwrap().ends_with(&good), "$LATEST goes back to version 1's image: {last}");
+    assert!(
+        last["body"]["ImageUri"].as_str().unwrap().ends_with(&good),
+        "$LATEST goes back to version 1's image: {last}"
+    );
 
     // Without rollback the same timeout is a failure that says what serves.
-    let slower = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slower", "amd64"));
-    let p = LambdaPlan { watch: WatchPlan { wait_seconds: 60, rollback: false, ..plan("thumbs").watch }, ..plan("thumbs") };
+    let slower =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slower", "amd64"));
+    let p = LambdaPlan {
+        watch: WatchPlan {
+            wait_seconds: 60,
+            rollback: false,
+            ..plan("thumbs").watch
+        },
+        ..plan("thumbs")
+    };
     // Let the restore above finish first.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let out = deploy(&e, &p, "acme/thumbs", &slower).await;
     assert_eq!(out.result, RunResult::Failure, "{:?}", out.failure);
-    assert!(out.failure.unwrap().contains("`rollback` is off; alias live still serves thumbs:1"));
+    assert!(
+        out.failure
+            .unwrap()
+            .contains("`rollback` is off; alias live still serves thumbs:1")
+    );
 }
 
 /// The alias moved but its answer was lost: the SDK's retry meets a changed
@@ -273,22 +504,56 @@ async fn a_timeout_rolls_back_the_alias_stays_and_latest_is_set_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_answer_to_moving_or_creating_the_alias_is_checked_against_the_alias() {
     let e = env(Architecture::X8664).await;
-    let first = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
-    blocking(|| e.moto.control("faults/config", json!({"rules": [{"action": "CreateAlias", "mode": "lost-answer", "times": 1}]})));
+    let first =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    blocking(|| {
+        e.moto.control(
+            "faults/config",
+            json!({"rules": [{"action": "CreateAlias", "mode": "lost-answer", "times": 1}]}),
+        )
+    });
     let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &first).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
-    assert_eq!(alias_version(&e).await.as_deref(), Some(version_of(&out.report.revision)));
+    assert_eq!(
+        alias_version(&e).await.as_deref(),
+        Some(version_of(&out.report.revision))
+    );
 
-    let second = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
-    blocking(|| e.moto.control("faults/config", json!({"rules": [{"action": "UpdateAlias", "mode": "lost-answer", "times": 1}]})));
+    let second =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    blocking(|| {
+        e.moto.control(
+            "faults/config",
+            json!({"rules": [{"action": "UpdateAlias", "mode": "lost-answer", "times": 1}]}),
+        )
+    });
     let (log, actions) = Actions::capture();
     let uri = format!("{}/acme/thumbs@{second}", e.registry.host);
-    let image = Image { uri: &uri, repository: "acme/thumbs", digest: &second };
-    let out = lambda::deploy(&e.lambda, &e.client, &plan("thumbs"), image, SCALE, &Cancel::never(), &actions).await;
+    let image = Image {
+        uri: &uri,
+        repository: "acme/thumbs",
+        digest: &second,
+    };
+    let out = lambda::deploy(
+        &e.lambda,
+        &e.client,
+        &plan("thumbs"),
+        image,
+        SCALE,
+        &Cancel::never(),
+        &actions,
+    )
+    .await;
     let lines = log.lines().join("\n");
     assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
-    assert!(lines.contains("lambda:UpdateAlias answered an error") && lines.contains("the move took"), "{lines}");
-    assert_eq!(alias_version(&e).await.as_deref(), Some(version_of(&out.report.revision)));
+    assert!(
+        lines.contains("lambda:UpdateAlias answered an error") && lines.contains("the move took"),
+        "{lines}"
+    );
+    assert_eq!(
+        alias_version(&e).await.as_deref(),
+        Some(version_of(&out.report.revision))
+    );
     assert_eq!(out.report.serving_revision, out.report.revision);
 }
 
@@ -297,9 +562,16 @@ async fn a_lost_answer_to_moving_or_creating_the_alias_is_checked_against_the_al
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publish_that_fails_after_the_update_sets_latest_back() {
     let e = env(Architecture::X8664).await;
-    let good = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
-    assert_eq!(deploy(&e, &plan("thumbs"), "acme/thumbs", &good).await.result, RunResult::Success);
-    let next = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "next", "amd64"));
+    let good =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(
+        deploy(&e, &plan("thumbs"), "acme/thumbs", &good)
+            .await
+            .result,
+        RunResult::Success
+    );
+    let next =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "next", "amd64"));
     blocking(|| {
         e.moto.control(
             "faults/config",
@@ -309,11 +581,23 @@ async fn a_publish_that_fails_after_the_update_sets_latest_back() {
     let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &next).await;
     assert_eq!(out.result, RunResult::Failure, "{:?}", out.failure);
     let why = out.failure.unwrap();
-    assert!(why.contains("refused by the test") && why.contains("alias live still serves thumbs:1"), "{why}");
-    assert!(why.contains("$LATEST set back to the image of version 1"), "{why}");
+    assert!(
+        why.contains("refused by the test") && why.contains("alias live still serves thumbs:1"),
+        "{why}"
+    );
+    assert!(
+        why.contains("$LATEST set back to the image of version 1"),
+        "{why}"
+    );
     assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
-    let last = calls(&e.moto, "UpdateFunctionCode").last().cloned().unwrap();
-    assert!(last["body"]["ImageUri"].as_str().unwrap().ends_with(&good), "$LATEST goes back to version 1's image: {last}");
+    let last = calls(&e.moto, "UpdateFunctionCode")
+        .last()
+        .cloned()
+        .unwrap();
+    assert!(
+        last["body"]["ImageUri"].as_str().unwrap().ends_with(&good),
+        "$LATEST goes back to version 1's image: {last}"
+    );
 }
 
 /// Cancelled while Lambda applies the update: the alias never moves, and
@@ -322,34 +606,85 @@ async fn a_publish_that_fails_after_the_update_sets_latest_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancellation_while_the_update_applies_sets_latest_back_and_leaves_the_alias() {
     let e = env(Architecture::X8664).await;
-    let good = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
-    assert_eq!(deploy(&e, &plan("thumbs"), "acme/thumbs", &good).await.result, RunResult::Success);
+    let good =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(
+        deploy(&e, &plan("thumbs"), "acme/thumbs", &good)
+            .await
+            .result,
+        RunResult::Success
+    );
     // The next update takes 0.4 s (4 steps of 0.1 s); the cancel comes as it
     // starts. Time runs at 0.1 here, so a cancelled run's settle budget (6 s)
     // is 0.6 s: enough for that update to end and $LATEST to be set back.
-    blocking(|| e.moto.control("lambda/config", json!({"step_seconds": 0.1, "steps": 4})));
-    let slow = blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slow", "amd64"));
-    let (log, actions, cancel, canceller) = crate::sandbox::cancel_on_line("LastUpdateStatus InProgress");
+    blocking(|| {
+        e.moto
+            .control("lambda/config", json!({"step_seconds": 0.1, "steps": 4}))
+    });
+    let slow =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slow", "amd64"));
+    let (log, actions, cancel, canceller) =
+        crate::sandbox::cancel_on_line("LastUpdateStatus InProgress");
     let uri = format!("{}/acme/thumbs@{slow}", e.registry.host);
-    let image = Image { uri: &uri, repository: "acme/thumbs", digest: &slow };
-    let out = lambda::deploy(&e.lambda, &e.client, &plan("thumbs"), image, 0.1, &cancel, &actions).await;
+    let image = Image {
+        uri: &uri,
+        repository: "acme/thumbs",
+        digest: &slow,
+    };
+    let out = lambda::deploy(
+        &e.lambda,
+        &e.client,
+        &plan("thumbs"),
+        image,
+        0.1,
+        &cancel,
+        &actions,
+    )
+    .await;
     canceller.await.unwrap();
     let lines = log.lines().join("\n");
-    assert_eq!(out.result, RunResult::RolledBack, "{:?}\n{lines}", out.failure);
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{lines}",
+        out.failure
+    );
     let why = out.failure.unwrap();
-    assert!(why.contains("the workflow was cancelled") && why.contains("alias live still serves thumbs:1"), "{why}");
-    assert!(why.contains("$LATEST set back to the image of version 1"), "{why}");
+    assert!(
+        why.contains("the workflow was cancelled")
+            && why.contains("alias live still serves thumbs:1"),
+        "{why}"
+    );
+    assert!(
+        why.contains("$LATEST set back to the image of version 1"),
+        "{why}"
+    );
     assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
-    let last = calls(&e.moto, "UpdateFunctionCode").last().cloned().unwrap();
-    assert!(last["body"]["ImageUri"].as_str().unwrap().ends_with(&good), "$LATEST goes back to version 1's image: {last}");
+    let last = calls(&e.moto, "UpdateFunctionCode")
+        .last()
+        .cloned()
+        .unwrap();
+    assert!(
+        last["body"]["ImageUri"].as_str().unwrap().ends_with(&good),
+        "$LATEST goes back to version 1's image: {last}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn preflight_rejects_a_missing_function_and_a_zip_function_as_bad_input() {
     let e = env(Architecture::X8664).await;
-    let err = lambda::preflight(&e.lambda, &plan("nope")).await.unwrap_err();
-    assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput);
-    assert!(err.to_string().contains("Lambda function nope does not exist in this account and region"), "{err}");
+    let err = lambda::preflight(&e.lambda, &plan("nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        fastdeploy::error::exit_for(&err),
+        fastdeploy::error::Exit::BadInput
+    );
+    assert!(
+        err.to_string()
+            .contains("Lambda function nope does not exist in this account and region"),
+        "{err}"
+    );
 
     blocking(|| create_role(&e.moto, "zipped"));
     e.lambda
@@ -358,16 +693,32 @@ async fn preflight_rejects_a_missing_function_and_a_zip_function_as_bad_input() 
         .runtime(aws_sdk_lambda::types::Runtime::Python312)
         .handler("app.handler")
         .role(format!("arn:aws:iam::{ACCOUNT}:role/zipped"))
-        .code(FunctionCode::builder().zip_file(aws_sdk_lambda::primitives::Blob::new(zip_with_one_file())).build())
+        .code(
+            FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip_with_one_file()))
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    let err = lambda::preflight(&e.lambda, &plan("zipped")).await.unwrap_err();
-    assert_eq!(fastdeploy::error::exit_for(&err), fastdeploy::error::Exit::BadInput);
-    assert!(err.to_string().contains("Lambda function zipped is a Zip function"), "{err}");
+    let err = lambda::preflight(&e.lambda, &plan("zipped"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        fastdeploy::error::exit_for(&err),
+        fastdeploy::error::Exit::BadInput
+    );
+    assert!(
+        err.to_string()
+            .contains("Lambda function zipped is a Zip function"),
+        "{err}"
+    );
 
     let pre = lambda::preflight(&e.lambda, &plan("thumbs")).await.unwrap();
-    assert_eq!((pre.architecture.as_str(), pre.platform.as_str()), ("x86_64", "linux/amd64"));
+    assert_eq!(
+        (pre.architecture.as_str(), pre.platform.as_str()),
+        ("x86_64", "linux/amd64")
+    );
 }
 
 /// A ZIP archive holding `app.py`, stored (no compression), as CreateFunction takes it.
@@ -412,7 +763,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -428,7 +783,13 @@ fn images_output(sb: &FullSandbox) -> Value {
 fn alias_of(sb: &FullSandbox) -> Option<String> {
     block_on(async {
         let lambda = aws_sdk_lambda::Client::new(&sb.moto.sdk_config().await);
-        let out = lambda.get_alias().function_name(FUNCTION).name("live").send().await.ok()?;
+        let out = lambda
+            .get_alias()
+            .function_name(FUNCTION)
+            .name("live")
+            .send()
+            .await
+            .ok()?;
         out.function_version().map(str::to_string)
     })
 }
@@ -447,27 +808,52 @@ fn one_run_deploys_the_ecs_and_the_lambda_component_and_a_second_run_changes_not
     assert_eq!(images["web"]["result"], "success", "{images}");
     assert_eq!(images["web"]["target"]["kind"], "ecs");
     assert_eq!(images["thumbs"]["result"], "success", "{images}");
-    assert_eq!(images["thumbs"]["target"], json!({"kind": "lambda", "function": FUNCTION, "alias": "live"}));
+    assert_eq!(
+        images["thumbs"]["target"],
+        json!({"kind": "lambda", "function": FUNCTION, "alias": "live"})
+    );
     assert_eq!(images["thumbs"]["function-version"], "1");
-    let tags: Vec<&str> = images["thumbs"]["tags"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
+    let tags: Vec<&str> = images["thumbs"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
     assert!(
         tags.iter().any(|t| t.starts_with("content-")) && tags.contains(&"production"),
         "every tag pushed, the content tag too: {tags:?}"
     );
     let digest = images["thumbs"]["digest"].as_str().unwrap();
-    assert_eq!(images["thumbs"]["image"], format!("{}/{FUNCTION_REPOSITORY}@{digest}", sb.registry.host));
+    assert_eq!(
+        images["thumbs"]["image"],
+        format!("{}/{FUNCTION_REPOSITORY}@{digest}", sb.registry.host)
+    );
     assert_eq!(alias_of(&sb).as_deref(), Some("1"));
     let updates = calls(&sb.moto, "UpdateFunctionCode");
     assert_eq!(updates.len(), 1);
-    assert_eq!(updates[0]["body"]["ImageUri"], images["thumbs"]["image"], "Lambda got the digest that was pushed");
-    assert!(ran.stdout.contains("Lambda function shop-thumbs runs on x86_64: building for linux/amd64"), "{}", ran.log());
+    assert_eq!(
+        updates[0]["body"]["ImageUri"], images["thumbs"]["image"],
+        "Lambda got the digest that was pushed"
+    );
+    assert!(
+        ran.stdout
+            .contains("Lambda function shop-thumbs runs on x86_64: building for linux/amd64"),
+        "{}",
+        ran.log()
+    );
     // The web component went to its ECS service, by digest.
     let web = images["web"]["image"].as_str().unwrap();
-    assert!(web.starts_with(&format!("{}/{REPOSITORY}@sha256:", sb.registry.host)), "{web}");
+    assert!(
+        web.starts_with(&format!("{}/{REPOSITORY}@sha256:", sb.registry.host)),
+        "{web}"
+    );
 
     // Reports name both, alike.
     let summary = sb.summary();
-    assert!(summary.contains("| web |") && summary.contains("| thumbs |"), "{summary}");
+    assert!(
+        summary.contains("| web |") && summary.contains("| thumbs |"),
+        "{summary}"
+    );
     let slack = slack_messages(&sb);
     let text = slack.last().unwrap()["body"].to_string();
     assert!(text.contains("thumbs") && text.contains("web"), "{text}");
@@ -475,34 +861,81 @@ fn one_run_deploys_the_ecs_and_the_lambda_component_and_a_second_run_changes_not
     // A second run of the same commit: nothing rebuilt, updated or published.
     let again = run_config(&sb);
     assert_eq!(again.code, 0, "{}", again.log());
-    assert_eq!(calls(&sb.moto, "UpdateFunctionCode").len(), 1, "no second update: {}", again.log());
-    assert_eq!(calls(&sb.moto, "PublishVersion").len(), 1, "no second version");
+    assert_eq!(
+        calls(&sb.moto, "UpdateFunctionCode").len(),
+        1,
+        "no second update: {}",
+        again.log()
+    );
+    assert_eq!(
+        calls(&sb.moto, "PublishVersion").len(),
+        1,
+        "no second version"
+    );
     assert_eq!(alias_of(&sb).as_deref(), Some("1"));
     assert_eq!(images_output(&sb)["thumbs"]["result"], "skipped");
 }
 
 #[test]
-fn a_lambda_update_the_sandbox_fails_ends_rolled_back_with_the_reason_in_the_log_summary_and_slack() {
+fn a_lambda_update_the_sandbox_fails_ends_rolled_back_with_the_reason_in_the_log_summary_and_slack()
+{
     let sb = FullSandbox::start_with_config();
     assert_eq!(run_config(&sb).code, 0);
     // The next thumbs image fails to apply: the sandbox marks every URI.
-    sb.moto.control("lambda/config", json!({"markers": [{"marker": "shop-thumbs", "code": "InvalidImage"}]}));
-    std::fs::write(sb.workspace.join("thumbs/handler.sh"), "#!/bin/sh\necho '{\"statusCode\": 200, \"body\": \"v2\"}'\n").unwrap();
+    sb.moto.control(
+        "lambda/config",
+        json!({"markers": [{"marker": "shop-thumbs", "code": "InvalidImage"}]}),
+    );
+    std::fs::write(
+        sb.workspace.join("thumbs/handler.sh"),
+        "#!/bin/sh\necho '{\"statusCode\": 200, \"body\": \"v2\"}'\n",
+    )
+    .unwrap();
     crate::sandbox::commit_all(&sb.workspace, "main", "Thumbnails v2");
     let mut cmd = sb.config_command();
-    let sha = String::from_utf8_lossy(&Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&sb.workspace).output().unwrap().stdout)
-        .trim()
-        .to_string();
+    let sha = String::from_utf8_lossy(
+        &Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&sb.workspace)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
     cmd.env("GITHUB_SHA", &sha);
     let ran = run(cmd);
     assert_eq!(ran.code, 1, "{}", ran.log());
-    assert_eq!(sb.output("result").as_deref(), Some("rolled-back"), "{}", ran.log());
-    assert!(ran.stdout.contains("InvalidImage"), "the reason is in the log: {}", ran.log());
-    assert!(ran.stdout.contains("alias live still serves shop-thumbs:1"), "{}", ran.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("rolled-back"),
+        "{}",
+        ran.log()
+    );
+    assert!(
+        ran.stdout.contains("InvalidImage"),
+        "the reason is in the log: {}",
+        ran.log()
+    );
+    assert!(
+        ran.stdout.contains("alias live still serves shop-thumbs:1"),
+        "{}",
+        ran.log()
+    );
     let summary = sb.summary();
-    assert!(summary.contains("InvalidImage") && summary.contains("serving shop-thumbs:1"), "{summary}");
+    assert!(
+        summary.contains("InvalidImage") && summary.contains("serving shop-thumbs:1"),
+        "{summary}"
+    );
     let text = slack_messages(&sb).last().unwrap()["body"].to_string();
-    assert!(text.contains("InvalidImage") && text.contains("shop-thumbs:1"), "{text}");
+    assert!(
+        text.contains("InvalidImage") && text.contains("shop-thumbs:1"),
+        "{text}"
+    );
     assert_eq!(alias_of(&sb).as_deref(), Some("1"));
-    assert_eq!(images_output(&sb)["web"]["result"], "skipped", "the ECS component is judged on its own");
+    assert_eq!(
+        images_output(&sb)["web"]["result"],
+        "skipped",
+        "the ECS component is judged on its own"
+    );
 }

@@ -6,7 +6,9 @@
 
 use serde_json::{Value, json};
 
-use crate::e2e::{ecs_view, github_deployments, github_states, run, slack_messages, task_definition_arn};
+use crate::e2e::{
+    ecs_view, github_deployments, github_states, run, slack_messages, task_definition_arn,
+};
 use crate::sandbox::{FullSandbox, http_get_json};
 
 fn faults(sb: &FullSandbox, rules: Value) {
@@ -15,7 +17,9 @@ fn faults(sb: &FullSandbox, rules: Value) {
 }
 
 fn lost(sb: &FullSandbox, action: &str) -> u64 {
-    sb.moto.control("faults/state", json!({}))["lost"][action].as_u64().unwrap_or(0)
+    sb.moto.control("faults/state", json!({}))["lost"][action]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -31,11 +35,24 @@ fn lost_answers_to_aws_writes_leave_one_revision_one_deployment_and_one_reposito
     );
     let ran = run(sb.command());
     assert_eq!(ran.code, 0, "{}", ran.log());
-    for action in ["CreateRepository", "RegisterTaskDefinition", "UpdateService"] {
-        assert_eq!(lost(&sb, action), 1, "the {action} answer was lost once: {}", sb.moto.control("faults/state", json!({})));
+    for action in [
+        "CreateRepository",
+        "RegisterTaskDefinition",
+        "UpdateService",
+    ] {
+        assert_eq!(
+            lost(&sb, action),
+            1,
+            "the {action} answer was lost once: {}",
+            sb.moto.control("faults/state", json!({}))
+        );
     }
     let ecs = ecs_view(&sb);
-    assert_eq!(ecs.revisions, vec![task_definition_arn(1), task_definition_arn(2)], "one new revision, not two");
+    assert_eq!(
+        ecs.revisions,
+        vec![task_definition_arn(1), task_definition_arn(2)],
+        "one new revision, not two"
+    );
     assert_eq!(ecs.task_definition, task_definition_arn(2));
     assert_eq!(sb.output("result").as_deref(), Some("success"));
 }
@@ -52,9 +69,17 @@ fn lost_answers_from_github_leave_one_deployment_with_its_statuses() {
     let faults = http_get_json(&format!("{}/__faults", sb.github.url));
     assert_eq!(faults["lost"], 2, "{faults}\n{}", ran.log());
     let deployments = github_deployments(&sb);
-    assert_eq!(deployments.len(), 1, "one GitHub deployment, not two: {deployments:#?}");
+    assert_eq!(
+        deployments.len(),
+        1,
+        "one GitHub deployment, not two: {deployments:#?}"
+    );
     let states = github_states(&sb, &deployments[0]);
-    assert_eq!(states.last().map(String::as_str), Some("success"), "{states:?}");
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("success"),
+        "{states:?}"
+    );
 }
 
 /// Slack offers no way to tell whether a post whose answer was lost went
@@ -63,11 +88,20 @@ fn lost_answers_from_github_leave_one_deployment_with_its_statuses() {
 #[test]
 fn a_lost_answer_from_slack_may_post_twice_and_the_run_says_so() {
     let sb = FullSandbox::start();
-    sb.slack.script(json!([{"match": "POST /services/.*", "after": true, "times": 1}]));
+    sb.slack
+        .script(json!([{"match": "POST /services/.*", "after": true, "times": 1}]));
     let ran = run(sb.command());
     assert_eq!(ran.code, 0, "{}", ran.log());
     let faults = http_get_json(&format!("{}/__faults", sb.slack.url));
     assert_eq!(faults["lost"], 1, "{faults}");
-    assert_eq!(slack_messages(&sb).len(), 2, "posted, answer lost, posted again");
-    assert!(ran.stderr.contains("the message may show twice"), "{}", ran.log());
+    assert_eq!(
+        slack_messages(&sb).len(),
+        2,
+        "posted, answer lost, posted again"
+    );
+    assert!(
+        ran.stderr.contains("the message may show twice"),
+        "{}",
+        ran.log()
+    );
 }

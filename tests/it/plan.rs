@@ -16,12 +16,23 @@ impl Runner {
     /// A workspace holding the example config and its component directories.
     fn new() -> Runner {
         let workspace = tempfile::tempdir().unwrap();
-        std::fs::copy(repo_root().join("fastdeploy.example.yml"), workspace.path().join("fastdeploy.yml")).unwrap();
+        std::fs::copy(
+            repo_root().join("fastdeploy.example.yml"),
+            workspace.path().join("fastdeploy.yml"),
+        )
+        .unwrap();
         for dir in ["backend", "lambda", "admin"] {
             std::fs::create_dir_all(workspace.path().join(dir)).unwrap();
-            std::fs::write(workspace.path().join(dir).join("Dockerfile"), "FROM scratch\n").unwrap();
+            std::fs::write(
+                workspace.path().join(dir).join("Dockerfile"),
+                "FROM scratch\n",
+            )
+            .unwrap();
         }
-        Runner { workspace, files: tempfile::tempdir().unwrap() }
+        Runner {
+            workspace,
+            files: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn output_file(&self) -> PathBuf {
@@ -32,12 +43,23 @@ impl Runner {
     }
 
     /// Runs `fastdeploy <args>` for `event` with the payload fixture.
-    fn run(&self, event: &str, fixture: &str, git_ref: &str, sha: &str, args: &[&str], inputs: &[(&str, &str)]) -> Output {
+    fn run(
+        &self,
+        event: &str,
+        fixture: &str,
+        git_ref: &str,
+        sha: &str,
+        args: &[&str],
+        inputs: &[(&str, &str)],
+    ) -> Output {
         let mut cmd = fastdeploy(self.workspace.path());
         cmd.args(args)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_EVENT_NAME", event)
-            .env("GITHUB_EVENT_PATH", repo_root().join("tests/fixtures/events").join(fixture))
+            .env(
+                "GITHUB_EVENT_PATH",
+                repo_root().join("tests/fixtures/events").join(fixture),
+            )
             .env("GITHUB_REF", git_ref)
             .env("GITHUB_SHA", sha)
             .env("GITHUB_REPOSITORY", "acme/shop")
@@ -54,18 +76,31 @@ impl Runner {
     }
 
     fn outputs(&self) -> Vec<(String, String)> {
-        fastdeploy::gha::parse_output_file(&std::fs::read_to_string(self.output_file()).unwrap_or_default())
+        fastdeploy::gha::parse_output_file(
+            &std::fs::read_to_string(self.output_file()).unwrap_or_default(),
+        )
     }
 
     fn output(&self, name: &str) -> Option<String> {
-        self.outputs().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.outputs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 }
 
 fn plan_json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "plan failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("plan --json printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "plan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "plan --json printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 const MAIN_SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
@@ -73,19 +108,42 @@ const MAIN_SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 #[test]
 fn push_to_main_deploys_production() {
     let r = Runner::new();
-    let plan = plan_json(&r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[]));
+    let plan = plan_json(&r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &[],
+    ));
     assert_eq!(plan["target"]["mode"], "deploy");
     assert_eq!(plan["target"]["environment"], "production");
-    let backend = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "backend").unwrap();
+    let backend = plan["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "backend")
+        .unwrap();
     assert_eq!(backend["deploy"]["cluster"], "prod");
     assert_eq!(backend["deploy"]["service"], "backend");
-    assert_eq!(backend["build"]["tags"], serde_json::json!(["sha-a1b2c3d4e5f6", "production", "main"]));
+    assert_eq!(
+        backend["build"]["tags"],
+        serde_json::json!(["sha-a1b2c3d4e5f6", "production", "main"])
+    );
     assert_eq!(backend["build"]["cache"]["to_tag"], "cache-main");
-    let lambda = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "lambda").unwrap();
+    let lambda = plan["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "lambda")
+        .unwrap();
     assert_eq!(lambda["deploy"]["kind"], "lambda");
     assert_eq!(lambda["deploy"]["function"], "acme-thumbnails");
     assert_eq!(lambda["deploy"]["alias"], "live");
-    assert_eq!(plan["context"]["commit"]["subject"], "Merge pull request #42 from acme/feature/faster-checkout");
+    assert_eq!(
+        plan["context"]["commit"]["subject"],
+        "Merge pull request #42 from acme/feature/faster-checkout"
+    );
     assert_eq!(r.output("environment").as_deref(), Some("production"));
     let summary = std::fs::read_to_string(r.summary_file()).unwrap();
     assert!(summary.contains("production"), "{summary}");
@@ -103,11 +161,24 @@ fn push_to_develop_deploys_staging_with_its_overrides() {
         &[],
     ));
     assert_eq!(plan["target"]["environment"], "staging");
-    let backend = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "backend").unwrap();
+    let backend = plan["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "backend")
+        .unwrap();
     assert_eq!(backend["deploy"]["service"], "backend-staging");
     assert_eq!(backend["deploy"]["cluster"], "staging");
-    let lambda = plan["components"].as_array().unwrap().iter().find(|c| c["name"] == "lambda").unwrap();
-    assert_eq!(lambda["deploy"]["function"], "acme-thumbnails-staging", "per environment through overrides, like service");
+    let lambda = plan["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "lambda")
+        .unwrap();
+    assert_eq!(
+        lambda["deploy"]["function"], "acme-thumbnails-staging",
+        "per environment through overrides, like service"
+    );
     assert_eq!(r.output("environment").as_deref(), Some("staging"));
 }
 
@@ -116,13 +187,36 @@ fn push_to_develop_deploys_staging_with_its_overrides() {
 #[test]
 fn the_text_plan_names_each_target_and_why_one_does_not_deploy() {
     let r = Runner::new();
-    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[]);
+    let out = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan"],
+        &[],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("deploy ECS service backend in cluster prod (strategy service,"), "{text}");
-    assert!(text.contains("deploy Lambda function acme-thumbnails through alias live"), "{text}");
-    assert!(text.contains("region: eu-west-1 (from `defaults.aws-region` in the config)"), "{text}");
-    let pr = r.run("pull_request", "pull_request.json", "refs/pull/57/merge", MAIN_SHA, &["plan"], &[]);
+    assert!(
+        text.contains("deploy ECS service backend in cluster prod (strategy service,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("deploy Lambda function acme-thumbnails through alias live"),
+        "{text}"
+    );
+    assert!(
+        text.contains("region: eu-west-1 (from `defaults.aws-region` in the config)"),
+        "{text}"
+    );
+    let pr = r.run(
+        "pull_request",
+        "pull_request.json",
+        "refs/pull/57/merge",
+        MAIN_SHA,
+        &["plan"],
+        &[],
+    );
     let text = String::from_utf8_lossy(&pr.stdout);
     assert!(text.contains("no deploy (build only: "), "{text}");
 }
@@ -131,11 +225,19 @@ fn the_text_plan_names_each_target_and_why_one_does_not_deploy() {
 fn a_component_with_two_targets_is_rejected_before_anything_runs() {
     let r = Runner::new();
     let cfg = r.workspace.path().join("fastdeploy.yml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("    function: acme-thumbnails ", "    service: thumbs\n    function: acme-thumbnails ");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "    function: acme-thumbnails ",
+        "    service: thumbs\n    function: acme-thumbnails ",
+    );
     std::fs::write(&cfg, text).unwrap();
-    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[]);
+    let out = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan"],
+        &[],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("component `lambda` names two deploy targets, `service: thumbs` and `function: acme-thumbnails`"), "{err}");
@@ -152,24 +254,45 @@ fn a_component_with_two_targets_is_rejected_before_anything_runs() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("names two deploy targets, ECS service `thumbs` and Lambda function `acme-thumbnails`"), "{err}");
+    assert!(
+        err.contains(
+            "names two deploy targets, ECS service `thumbs` and Lambda function `acme-thumbnails`"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn lambda_names_lambda_rejects_are_bad_input() {
     for (inputs, expected) in [
-        (vec![("INPUT_ALIAS", "42")], "input `alias` is \"42\", but it accepts 1-128 letters, digits"),
-        (vec![("INPUT_ALIAS", "live:x")], "input `alias` is \"live:x\", but it accepts 1-128 letters"),
+        (
+            vec![("INPUT_ALIAS", "42")],
+            "input `alias` is \"42\", but it accepts 1-128 letters, digits",
+        ),
+        (
+            vec![("INPUT_ALIAS", "live:x")],
+            "input `alias` is \"live:x\", but it accepts 1-128 letters",
+        ),
         (
             vec![("INPUT_FUNCTION", "thumbs:live")],
             "input `function` is \"thumbs:live\", but it accepts a function without a version or alias",
         ),
-        (vec![("INPUT_FUNCTION", "thumbs nails")], "input `function` is \"thumbs nails\", but it accepts a Lambda function name"),
+        (
+            vec![("INPUT_FUNCTION", "thumbs nails")],
+            "input `function` is \"thumbs nails\", but it accepts a Lambda function name",
+        ),
     ] {
         let r = Runner::new();
         let mut all = vec![("INPUT_COMPONENTS", "lambda")];
         all.extend(inputs);
-        let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &all);
+        let out = r.run(
+            "push",
+            "push-main.json",
+            "refs/heads/main",
+            MAIN_SHA,
+            &["plan"],
+            &all,
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(expected), "{expected}: {err}");
@@ -202,13 +325,22 @@ fn pull_request_builds_its_head_commit_and_neither_pushes_nor_deploys() {
     ));
     assert_eq!(plan["target"]["mode"], "build-only");
     assert_eq!(plan["target"]["push"], false);
-    assert_eq!(plan["context"]["commit"]["sha"], "e5f60718293a4b5c6d7e8f901234567890123456");
+    assert_eq!(
+        plan["context"]["commit"]["sha"],
+        "e5f60718293a4b5c6d7e8f901234567890123456"
+    );
     assert_eq!(plan["context"]["pull_request"], 57);
     for c in plan["components"].as_array().unwrap() {
         assert!(c["deploy"].is_null());
         assert_eq!(c["build"]["push"], false);
-        assert!(c["build"]["cache"]["to_tag"].is_null(), "pull requests never write the cache");
-        assert_eq!(c["build"]["cache"]["from_tags"], serde_json::json!(["cache-feature-pip-cache", "cache-main"]));
+        assert!(
+            c["build"]["cache"]["to_tag"].is_null(),
+            "pull requests never write the cache"
+        );
+        assert_eq!(
+            c["build"]["cache"]["from_tags"],
+            serde_json::json!(["cache-feature-pip-cache", "cache-main"])
+        );
     }
     assert_eq!(r.output("environment").as_deref(), Some(""));
 }
@@ -216,8 +348,18 @@ fn pull_request_builds_its_head_commit_and_neither_pushes_nor_deploys() {
 #[test]
 fn workflow_dispatch_deploys_where_asked() {
     let r = Runner::new();
-    let plan = plan_json(&r.run("workflow_dispatch", "workflow_dispatch.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[]));
-    assert_eq!(plan["target"]["environment"], "staging", "the dispatch input beats the branch map");
+    let plan = plan_json(&r.run(
+        "workflow_dispatch",
+        "workflow_dispatch.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &[],
+    ));
+    assert_eq!(
+        plan["target"]["environment"], "staging",
+        "the dispatch input beats the branch map"
+    );
     assert_eq!(r.output("environment").as_deref(), Some("staging"));
 }
 
@@ -246,7 +388,10 @@ fn tag_push_resolves_as_the_config_says_and_other_refs_build_only() {
         &["plan", "--json"],
         &[],
     ));
-    assert_eq!(plan["target"]["environment"], "production", "tags: [\"v*\"] maps to production");
+    assert_eq!(
+        plan["target"]["environment"], "production",
+        "tags: [\"v*\"] maps to production"
+    );
     let plan = plan_json(&r.run(
         "push",
         "push-feature.json",
@@ -262,39 +407,104 @@ fn tag_push_resolves_as_the_config_says_and_other_refs_build_only() {
 #[test]
 fn dry_run_prints_the_plan_for_people_and_does_nothing_else() {
     let r = Runner::new();
-    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &[], &[("INPUT_DRY-RUN", "true")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &[],
+        &[("INPUT_DRY-RUN", "true")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("deploy to environment `production`"), "{text}");
+    assert!(
+        text.contains("deploy to environment `production`"),
+        "{text}"
+    );
     assert!(text.contains("component backend"), "{text}");
     assert_eq!(r.output("result").as_deref(), Some("skipped"));
 }
 
 fn expect_bad_input(out: &Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "expected exit 2, got {:?}: {stderr}", out.status.code());
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2, got {:?}: {stderr}",
+        out.status.code()
+    );
     for n in needles {
         assert!(stderr.contains(n), "error should mention {n:?}: {stderr}");
     }
-    assert_eq!(stderr.matches("error:").count(), 1, "the error chain is printed once: {stderr}");
+    assert_eq!(
+        stderr.matches("error:").count(),
+        1,
+        "the error chain is printed once: {stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("::error"), "an annotation is written inside Actions: {stdout}");
+    assert!(
+        stdout.contains("::error"),
+        "an annotation is written inside Actions: {stdout}"
+    );
 }
 
 #[test]
 fn bad_inputs_exit_2_naming_the_input_and_the_fix() {
     let r = Runner::new();
-    let go = |inputs: &[(&str, &str)]| r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], inputs);
-    expect_bad_input(&go(&[("INPUT_WAIT_MINUTES", "0")]), &["wait-minutes", "1 to 360"]);
-    expect_bad_input(&go(&[("INPUT_ROLLBACK", "yes")]), &["rollback", "true or false"]);
-    expect_bad_input(&go(&[("INPUT_BUILDER", "kaniko")]), &["builder", "auto | buildx | buildah | codebuild"]);
-    expect_bad_input(&go(&[("INPUT_COMPONENTS", "frontend")]), &["frontend", "backend"]);
-    expect_bad_input(&go(&[("INPUT_ENVIRONMENT", "qa")]), &["qa", "production", "staging"]);
-    expect_bad_input(&go(&[("INPUT_CONFIG", "missing.yml")]), &["missing.yml", "config"]);
-    expect_bad_input(&go(&[("INPUT_CONTEXT", "../outside"), ("INPUT_COMPONENTS", "backend")]), &["context", "inside the workspace"]);
+    let go = |inputs: &[(&str, &str)]| {
+        r.run(
+            "push",
+            "push-main.json",
+            "refs/heads/main",
+            MAIN_SHA,
+            &["plan"],
+            inputs,
+        )
+    };
+    expect_bad_input(
+        &go(&[("INPUT_WAIT_MINUTES", "0")]),
+        &["wait-minutes", "1 to 360"],
+    );
+    expect_bad_input(
+        &go(&[("INPUT_ROLLBACK", "yes")]),
+        &["rollback", "true or false"],
+    );
+    expect_bad_input(
+        &go(&[("INPUT_BUILDER", "kaniko")]),
+        &["builder", "auto | buildx | buildah | codebuild"],
+    );
+    expect_bad_input(
+        &go(&[("INPUT_COMPONENTS", "frontend")]),
+        &["frontend", "backend"],
+    );
+    expect_bad_input(
+        &go(&[("INPUT_ENVIRONMENT", "qa")]),
+        &["qa", "production", "staging"],
+    );
+    expect_bad_input(
+        &go(&[("INPUT_CONFIG", "missing.yml")]),
+        &["missing.yml", "config"],
+    );
+    expect_bad_input(
+        &go(&[
+            ("INPUT_CONTEXT", "../outside"),
+            ("INPUT_COMPONENTS", "backend"),
+        ]),
+        &["context", "inside the workspace"],
+    );
     // A typo in a silenced check id would otherwise silence nothing, quietly.
-    expect_bad_input(&go(&[("INPUT_IGNORE_CHECKS", "DF03")]), &["ignore-checks", "DF03", "DF001", "CTX002"]);
-    expect_bad_input(&go(&[("INPUT_CACHE_REPOSITORY", "Shop//Cache")]), &["cache-repository", "not a valid ECR repository name"]);
+    expect_bad_input(
+        &go(&[("INPUT_IGNORE_CHECKS", "DF03")]),
+        &["ignore-checks", "DF03", "DF001", "CTX002"],
+    );
+    expect_bad_input(
+        &go(&[("INPUT_CACHE_REPOSITORY", "Shop//Cache")]),
+        &["cache-repository", "not a valid ECR repository name"],
+    );
 }
 
 #[test]
@@ -319,8 +529,19 @@ fn a_malformed_event_file_exits_2_naming_the_file() {
 #[test]
 fn a_config_typo_names_line_and_column() {
     let r = Runner::new();
-    std::fs::write(r.workspace.path().join("fastdeploy.yml"), "components:\n  backend:\n    servce: api\n").unwrap();
-    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[]);
+    std::fs::write(
+        r.workspace.path().join("fastdeploy.yml"),
+        "components:\n  backend:\n    servce: api\n",
+    )
+    .unwrap();
+    let out = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan"],
+        &[],
+    );
     expect_bad_input(&out, &["fastdeploy.yml", "servce"]);
 }
 
@@ -335,9 +556,16 @@ fn single_component_use_needs_no_config() {
         "refs/heads/main",
         MAIN_SHA,
         &["plan", "--json"],
-        &[("INPUT_CLUSTER", "prod"), ("INPUT_SERVICE", "shop"), ("INPUT_AWS-REGION", "eu-west-1")],
+        &[
+            ("INPUT_CLUSTER", "prod"),
+            ("INPUT_SERVICE", "shop"),
+            ("INPUT_AWS-REGION", "eu-west-1"),
+        ],
     ));
-    assert_eq!(plan["target"]["environment"], "production", "default branch map: main -> production");
+    assert_eq!(
+        plan["target"]["environment"], "production",
+        "default branch map: main -> production"
+    );
     let c = &plan["components"][0];
     assert_eq!(c["name"], "app");
     assert_eq!(c["build"]["repository"], "shop");
@@ -350,7 +578,17 @@ fn laptop_runs_read_the_local_checkout() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
     crate::sandbox::commit_all(dir.path(), "develop", "first");
-    let out = fastdeploy(dir.path()).args(["plan", "--json", "--builder", "codebuild", "--codebuild-project", "builds"]).output().unwrap();
+    let out = fastdeploy(dir.path())
+        .args([
+            "plan",
+            "--json",
+            "--builder",
+            "codebuild",
+            "--codebuild-project",
+            "builds",
+        ])
+        .output()
+        .unwrap();
     let plan = plan_json(&out);
     assert_eq!(plan["context"]["event"], "local");
     assert_eq!(plan["context"]["branch"], "develop");
@@ -369,11 +607,21 @@ fn use_codebuild_forces_codebuild_and_the_plan_says_why() {
         "refs/heads/main",
         MAIN_SHA,
         &["plan", "--json"],
-        &[("USE_CODEBUILD", "true"), ("INPUT_CODEBUILD-PROJECT", "shop-builds")],
+        &[
+            ("USE_CODEBUILD", "true"),
+            ("INPUT_CODEBUILD-PROJECT", "shop-builds"),
+        ],
     ));
     assert_eq!(plan["builder"]["kind"], "codebuild");
     assert_eq!(plan["builder"]["reason"], "USE_CODEBUILD=true");
-    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[("USE_CODEBUILD", "true")]);
+    let out = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan"],
+        &[("USE_CODEBUILD", "true")],
+    );
     expect_bad_input(&out, &["codebuild-project"]);
 }
 
@@ -385,43 +633,94 @@ fn use_codebuild_forces_codebuild_and_the_plan_says_why() {
 fn inputs_as_the_runner_passes_them_leave_the_configs_values_alone() {
     let r = Runner::new();
     let cfg = r.workspace.path().join("fastdeploy.yml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("  cache: registry ", "  builder: buildah\n  cache: none ");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("  cache: registry ", "  builder: buildah\n  cache: none ");
     assert!(text.contains("builder: buildah"));
     std::fs::write(&cfg, text).unwrap();
     // Every input as action.yml's `runs.env` maps it: the declared default, else empty.
     let mut inputs: Vec<(String, String)> = fastdeploy::settings::inputs::INPUTS
         .iter()
         .map(|spec| {
-            let value = spec.default.filter(|_| spec.default_in_action).unwrap_or("");
-            (fastdeploy::settings::inputs::env_name(spec.name), value.to_string())
+            let value = spec
+                .default
+                .filter(|_| spec.default_in_action)
+                .unwrap_or("");
+            (
+                fastdeploy::settings::inputs::env_name(spec.name),
+                value.to_string(),
+            )
         })
         .collect();
     inputs.push(("INPUT_COMPONENTS".into(), "backend".into()));
-    let inputs: Vec<(&str, &str)> = inputs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let plan = plan_json(&r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &inputs));
+    let inputs: Vec<(&str, &str)> = inputs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let plan = plan_json(&r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &inputs,
+    ));
     let backend = &plan["components"][0];
-    assert_eq!(backend["build"]["context"], r.workspace.path().join("backend").display().to_string(), "components.backend.context");
+    assert_eq!(
+        backend["build"]["context"],
+        r.workspace.path().join("backend").display().to_string(),
+        "components.backend.context"
+    );
     assert!(backend["build"]["cache"].is_null(), "defaults.cache: none");
     assert_eq!(plan["builder"]["kind"], "buildah", "defaults.builder");
-    assert_eq!(plan["limits"]["max_context_bytes"], 500_000_000, "defaults.max-context-mb (decimal MB)");
+    assert_eq!(
+        plan["limits"]["max_context_bytes"], 500_000_000,
+        "defaults.max-context-mb (decimal MB)"
+    );
 }
 
 #[test]
 fn before_deploy_needs_an_ecs_target_a_command_and_a_sane_deadline() {
     for (inputs, expected) in [
         (
-            vec![("INPUT_COMPONENTS", "lambda"), ("INPUT_BEFORE_DEPLOY", "python manage.py migrate")],
+            vec![
+                ("INPUT_COMPONENTS", "lambda"),
+                ("INPUT_BEFORE_DEPLOY", "python manage.py migrate"),
+            ],
             "input `before-deploy` is set for component `lambda`, but it deploys to Lambda function `acme-thumbnails`",
         ),
-        (vec![("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "  ''  ")], "input `before-deploy` is empty"),
-        (vec![("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "sh -c 'migrate")], "cannot be split into words as a shell would"),
         (
-            vec![("INPUT_COMPONENTS", "backend"), ("INPUT_BEFORE_DEPLOY", "migrate"), ("INPUT_BEFORE_DEPLOY_MINUTES", "0")],
+            vec![
+                ("INPUT_COMPONENTS", "backend"),
+                ("INPUT_BEFORE_DEPLOY", "  ''  "),
+            ],
+            "input `before-deploy` is empty",
+        ),
+        (
+            vec![
+                ("INPUT_COMPONENTS", "backend"),
+                ("INPUT_BEFORE_DEPLOY", "sh -c 'migrate"),
+            ],
+            "cannot be split into words as a shell would",
+        ),
+        (
+            vec![
+                ("INPUT_COMPONENTS", "backend"),
+                ("INPUT_BEFORE_DEPLOY", "migrate"),
+                ("INPUT_BEFORE_DEPLOY_MINUTES", "0"),
+            ],
             "input `before-deploy-minutes` is \"0\", but it accepts a whole number from 1 to 360",
         ),
     ] {
         let r = Runner::new();
-        let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &inputs);
+        let out = r.run(
+            "push",
+            "push-main.json",
+            "refs/heads/main",
+            MAIN_SHA,
+            &["plan"],
+            &inputs,
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(expected), "{expected}: {err}");
@@ -429,13 +728,26 @@ fn before_deploy_needs_an_ecs_target_a_command_and_a_sane_deadline() {
     // A YAML list is taken word for word, and plan says what will run.
     let r = Runner::new();
     let cfg = r.workspace.path().join("fastdeploy.yml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("    container: [app]", "    container: [app]\n    before-deploy: [python, manage.py, migrate, --noinput]");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "    container: [app]",
+        "    container: [app]\n    before-deploy: [python, manage.py, migrate, --noinput]",
+    );
     std::fs::write(&cfg, text).unwrap();
-    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &[("INPUT_COMPONENTS", "backend")]);
+    let out = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan"],
+        &[("INPUT_COMPONENTS", "backend")],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("before the update: run `python manage.py migrate --noinput` once on the new revision"), "{text}");
+    assert!(
+        text.contains(
+            "before the update: run `python manage.py migrate --noinput` once on the new revision"
+        ),
+        "{text}"
+    );
 }
 
 /// The plan says which deploy-time doctor checks will run (the silenced
@@ -444,7 +756,16 @@ fn before_deploy_needs_an_ecs_target_a_command_and_a_sane_deadline() {
 #[test]
 fn the_plan_lists_the_doctors_checks_and_refuses_an_unknown_one() {
     let r = Runner::new();
-    let go = |inputs: &[(&str, &str)]| r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], inputs);
+    let go = |inputs: &[(&str, &str)]| {
+        r.run(
+            "push",
+            "push-main.json",
+            "refs/heads/main",
+            MAIN_SHA,
+            &["plan"],
+            inputs,
+        )
+    };
     let out = go(&[("INPUT_IGNORE_CHECKS", "dep003,DF001")]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
@@ -452,8 +773,14 @@ fn the_plan_lists_the_doctors_checks_and_refuses_an_unknown_one() {
         text.contains("deploy-time doctor before the rollout: checks DEP001, DEP002, DEP004, DEP005, DEP006; the target groups"),
         "{text}"
     );
-    assert!(text.contains("live in AWS, so the plan cannot estimate the rollout"), "{text}");
-    expect_bad_input(&go(&[("INPUT_IGNORE_CHECKS", "DEP009")]), &["ignore-checks", "DEP009", "DEP001", "DEP006"]);
+    assert!(
+        text.contains("live in AWS, so the plan cannot estimate the rollout"),
+        "{text}"
+    );
+    expect_bad_input(
+        &go(&[("INPUT_IGNORE_CHECKS", "DEP009")]),
+        &["ignore-checks", "DEP009", "DEP001", "DEP006"],
+    );
 }
 
 #[test]
@@ -465,20 +792,45 @@ fn build_secrets_name_their_source_and_bad_lines_are_bad_input() {
         "refs/heads/main",
         MAIN_SHA,
         &["plan"],
-        &[("INPUT_COMPONENTS", "backend"), ("INPUT_BUILD_SECRETS", "npm=NPM_TOKEN"), ("NPM_TOKEN", "npm-s3cr3t")],
+        &[
+            ("INPUT_COMPONENTS", "backend"),
+            ("INPUT_BUILD_SECRETS", "npm=NPM_TOKEN"),
+            ("NPM_TOKEN", "npm-s3cr3t"),
+        ],
     );
     let text = String::from_utf8_lossy(&ok.stdout);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(text.contains("build secrets: npm (from $NPM_TOKEN)"), "{text}");
-    assert!(text.lines().any(|l| l == "::add-mask::npm-s3cr3t"), "the value is masked: {text}");
-    assert!(text.lines().filter(|l| !l.starts_with("::add-mask::")).all(|l| !l.contains("npm-s3cr3t")), "and never printed: {text}");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        text.contains("build secrets: npm (from $NPM_TOKEN)"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "::add-mask::npm-s3cr3t"),
+        "the value is masked: {text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .all(|l| !l.contains("npm-s3cr3t")),
+        "and never printed: {text}"
+    );
     for (inputs, expected) in [
-        (vec![("INPUT_BUILD_SECRETS", "npm")], "input `build-secrets` has \"npm\", but it accepts one `id=ENV_VAR`, `id=file:PATH`"),
+        (
+            vec![("INPUT_BUILD_SECRETS", "npm")],
+            "input `build-secrets` has \"npm\", but it accepts one `id=ENV_VAR`, `id=file:PATH`",
+        ),
         (
             vec![("INPUT_BUILD_SECRETS", "npm=UNSET_NPM_TOKEN")],
             "build secret `npm` comes from the variable UNSET_NPM_TOKEN, which is not set",
         ),
-        (vec![("INPUT_BUILD_SECRETS", "pip=file:nowhere/pip.conf")], "nowhere/pip.conf, which does not exist"),
+        (
+            vec![("INPUT_BUILD_SECRETS", "pip=file:nowhere/pip.conf")],
+            "nowhere/pip.conf, which does not exist",
+        ),
         (
             vec![("INPUT_BUILD_SECRETS", "npm=ssm:/ci/npm")],
             "which only CodeBuild resolves; with builder buildah use `npm=ENV_VAR` or `npm=file:PATH`",
@@ -495,7 +847,14 @@ fn build_secrets_name_their_source_and_bad_lines_are_bad_input() {
     ] {
         let mut all = vec![("INPUT_COMPONENTS", "backend")];
         all.extend(inputs);
-        let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan"], &all);
+        let out = r.run(
+            "push",
+            "push-main.json",
+            "refs/heads/main",
+            MAIN_SHA,
+            &["plan"],
+            &all,
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(expected), "{expected}: {err}");

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use fastdeploy::gha::Actions;
-use fastdeploy::outcome::{BuildReport, ComponentReport, DeployReport, Phases, RunReport, RunResult, TargetRef, Warning};
+use fastdeploy::outcome::{
+    BuildReport, ComponentReport, DeployReport, Phases, RunReport, RunResult, TargetRef, Warning,
+};
 use fastdeploy::plan::{self, BuilderProbe, Plan};
 use fastdeploy::report::notify::Notifier;
 use fastdeploy::report::summary;
@@ -64,10 +66,24 @@ impl Fixture {
                              "head": {"sha": PR_SHA, "ref": "feature/pip-cache"}, "base": {"ref": "main"}},
             "repository": {"full_name": "acme/shop", "default_branch": "main"}
         });
-        Fixture::new(github, slack, "pull_request", "refs/pull/57/merge", "ffffffffffffffffffffffffffffffffffffffff", event)
+        Fixture::new(
+            github,
+            slack,
+            "pull_request",
+            "refs/pull/57/merge",
+            "ffffffffffffffffffffffffffffffffffffffff",
+            event,
+        )
     }
 
-    fn new(github: &str, slack: &str, event_name: &str, git_ref: &str, sha: &str, event: Value) -> Fixture {
+    fn new(
+        github: &str,
+        slack: &str,
+        event_name: &str,
+        git_ref: &str,
+        sha: &str,
+        event: Value,
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path().join("ws");
         for c in ["backend", "frontend"] {
@@ -102,13 +118,16 @@ impl Fixture {
     }
 
     fn webhook(mut self, slack: &str) -> Self {
-        self.env.insert("INPUT_SLACK_WEBHOOK_URL".into(), webhook_url(slack));
+        self.env
+            .insert("INPUT_SLACK_WEBHOOK_URL".into(), webhook_url(slack));
         self
     }
 
     fn bot(mut self, channel: &str) -> Self {
-        self.env.insert("INPUT_SLACK_BOT_TOKEN".into(), BOT_TOKEN.into());
-        self.env.insert("INPUT_SLACK_CHANNEL".into(), channel.into());
+        self.env
+            .insert("INPUT_SLACK_BOT_TOKEN".into(), BOT_TOKEN.into());
+        self.env
+            .insert("INPUT_SLACK_CHANNEL".into(), channel.into());
         self
     }
 
@@ -119,11 +138,20 @@ impl Fixture {
 
     fn settings(&self) -> Settings {
         let ws = self.dir.path().join("ws");
-        Settings::resolve(RawInputs::from_env(&self.env), &self.env, &ws).expect("fixture settings resolve")
+        Settings::resolve(RawInputs::from_env(&self.env), &self.env, &ws)
+            .expect("fixture settings resolve")
     }
 
     fn plan(&self, settings: &Settings) -> Plan {
-        plan::build(settings, &BuilderProbe { docker_buildx: false, buildah: true, docker: None }).expect("fixture plan builds")
+        plan::build(
+            settings,
+            &BuilderProbe {
+                docker_buildx: false,
+                buildah: true,
+                docker: None,
+            },
+        )
+        .expect("fixture plan builds")
     }
 }
 
@@ -152,7 +180,9 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             seconds: Some(62.4),
             cached_steps: Some(7),
             total_steps: Some(9),
-            image: Some(format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/{name}")),
+            image: Some(format!(
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/{name}"
+            )),
             digest: Some(digest(d)),
             tags: vec!["a1b2c3d".into(), "production".into(), "main".into()],
             image_bytes: Some(89_443_532),
@@ -160,7 +190,10 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             codebuild_build: None,
         },
         deploy: Some(DeployReport {
-            target: TargetRef::Ecs { cluster: "shop-prod".into(), service: format!("shop-{name}") },
+            target: TargetRef::Ecs {
+                cluster: "shop-prod".into(),
+                service: format!("shop-{name}"),
+            },
             revision: Some(arn(&format!("shop-{name}:43"))),
             previous_revision: Some(arn(&format!("shop-{name}:42"))),
             deployment_id: Some(format!("ecs-svc/{name}1234")),
@@ -189,21 +222,30 @@ fn report(result: RunResult) -> RunReport {
     match result {
         RunResult::Failure => {
             backend.result = RunResult::Failure;
-            let why = "ECS deployment circuit breaker: 3 tasks failed their health checks (exit code 1)".to_string();
+            let why =
+                "ECS deployment circuit breaker: 3 tasks failed their health checks (exit code 1)"
+                    .to_string();
             backend.failure = Some(why.clone());
             let d = backend.deploy.as_mut().unwrap();
             d.serving_revision = Some(arn("shop-backend:42"));
-            d.events.push("(service shop-backend) (task 5e6f) failed container health checks.".into());
+            d.events
+                .push("(service shop-backend) (task 5e6f) failed container health checks.".into());
             d.events.push("(service shop-backend) deployment ecs-svc/backend1234 deployment failed: tasks failed to start.".into());
-            d.evidence.push("task 5e6f: Essential container in task exited (exit code 1) <OOM?> & restarted".into());
+            d.evidence.push(
+                "task 5e6f: Essential container in task exited (exit code 1) <OOM?> & restarted"
+                    .into(),
+            );
             failure = Some(format!("backend: {why}"));
         }
         RunResult::RolledBack => {
             backend.result = RunResult::RolledBack;
             let d = backend.deploy.as_mut().unwrap();
             d.serving_revision = Some(arn("shop-backend:42"));
-            d.events.push("(service shop-backend) rolling back to deployment ecs-svc/backend0999.".into());
-            failure = Some("backend: ECS rolled the deployment back; shop-backend:42 is serving".into());
+            d.events.push(
+                "(service shop-backend) rolling back to deployment ecs-svc/backend0999.".into(),
+            );
+            failure =
+                Some("backend: ECS rolled the deployment back; shop-backend:42 is serving".into());
         }
         _ => {}
     }
@@ -253,7 +295,10 @@ fn report(result: RunResult) -> RunReport {
 fn redacted() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(r"sha256:[0-9a-f]{12,64}", "sha256:[digest]");
-    s.add_filter(r"\b\d+m \d{2}s\b|\b\d+h \d{2}m\b|\b\d+(\.\d+)?(ms|s)\b", "[duration]");
+    s.add_filter(
+        r"\b\d+m \d{2}s\b|\b\d+h \d{2}m\b|\b\d+(\.\d+)?(ms|s)\b",
+        "[duration]",
+    );
     s.add_filter(r"127\.0\.0\.1:\d+", "[receiver]");
     s.add_filter(r"\b\d{10}\.\d{6}\b", "[ts]");
     s.set_prepend_module_to_snapshot(false);
@@ -291,7 +336,10 @@ fn slack_bot_defaults(slack: &Receiver) {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn quiet_actions() -> Actions {
@@ -306,7 +354,11 @@ fn slack_webhook_payloads_for_success_failure_and_rollback() {
     let settings = fx.settings();
     let plan = fx.plan(&settings);
     let actions = quiet_actions();
-    for (name, result) in [("success", RunResult::Success), ("failure", RunResult::Failure), ("rollback", RunResult::RolledBack)] {
+    for (name, result) in [
+        ("success", RunResult::Success),
+        ("failure", RunResult::Failure),
+        ("rollback", RunResult::RolledBack),
+    ] {
         let report = report(result);
         let mut n = Notifier::new(&plan, &settings, &actions);
         let warnings = rt().block_on(async {
@@ -314,11 +366,18 @@ fn slack_webhook_payloads_for_success_failure_and_rollback() {
             n.finish(&plan, &report).await
         });
         assert_eq!(warnings, vec![], "{name}: Slack reporting warned");
-        let recorded: Vec<Value> = slack.requests().into_iter().filter(|r| r["path"].as_str().unwrap().starts_with("/services/")).collect();
+        let recorded: Vec<Value> = slack
+            .requests()
+            .into_iter()
+            .filter(|r| r["path"].as_str().unwrap().starts_with("/services/"))
+            .collect();
         assert_eq!(recorded.len(), 1, "{name}: one webhook post per run");
         let body = &recorded[0]["body"];
         let text = body.to_string();
-        assert!(text.contains("&lt;fast&gt; &amp; small"), "{name}: commit subject is escaped: {text}");
+        assert!(
+            text.contains("&lt;fast&gt; &amp; small"),
+            "{name}: commit subject is escaped: {text}"
+        );
         assert!(!text.contains("<fast>"));
         let blocks = body["blocks"].as_array().unwrap();
         assert!(blocks.len() <= 50);
@@ -327,9 +386,17 @@ fn slack_webhook_payloads_for_success_failure_and_rollback() {
     }
     // Only the rollback names what is serving; only the failure shows events.
     let rollback = fastdeploy::report::slack::result_message(&plan, &report(RunResult::RolledBack));
-    assert!(serde_json::to_string(&rollback.blocks).unwrap().contains("rolled-back (serving shop-backend:42)"));
+    assert!(
+        serde_json::to_string(&rollback.blocks)
+            .unwrap()
+            .contains("rolled-back (serving shop-backend:42)")
+    );
     let failure = fastdeploy::report::slack::result_message(&plan, &report(RunResult::Failure));
-    assert!(serde_json::to_string(&failure.blocks).unwrap().contains("Last service events of backend"));
+    assert!(
+        serde_json::to_string(&failure.blocks)
+            .unwrap()
+            .contains("Last service events of backend")
+    );
 }
 
 fn http_reset(r: &Receiver) {
@@ -371,7 +438,9 @@ fn slack_on_failure_skips_a_success_and_posts_no_start_message() {
     let (github, slack) = (Receiver::start(), Receiver::start());
     slack_bot_defaults(&slack);
     github_defaults(&github);
-    let fx = Fixture::push(&github.url, &slack.url).bot("#deploys").input("INPUT_SLACK_ON", "failure");
+    let fx = Fixture::push(&github.url, &slack.url)
+        .bot("#deploys")
+        .input("INPUT_SLACK_ON", "failure");
     let settings = fx.settings();
     let plan = fx.plan(&settings);
     let actions = quiet_actions();
@@ -381,13 +450,21 @@ fn slack_on_failure_skips_a_success_and_posts_no_start_message() {
         n.start(&plan).await;
         n.finish(&plan, &report(RunResult::Success)).await
     });
-    assert_eq!(slack.requests().len(), 0, "slack-on: failure posted for a success");
+    assert_eq!(
+        slack.requests().len(),
+        0,
+        "slack-on: failure posted for a success"
+    );
     let mut n = Notifier::new(&plan, &settings, &actions);
     rt.block_on(async {
         n.start(&plan).await;
         n.finish(&plan, &report(RunResult::RolledBack)).await
     });
-    let paths: Vec<String> = slack.requests().iter().map(|r| r["path"].as_str().unwrap().to_string()).collect();
+    let paths: Vec<String> = slack
+        .requests()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(paths, vec!["/api/chat.postMessage"]);
 }
 
@@ -399,7 +476,10 @@ fn github_deployment_and_statuses_for_success_and_rollback() {
     let settings = fx.settings();
     let plan = fx.plan(&settings);
     let actions = quiet_actions();
-    for (name, result) in [("success", RunResult::Success), ("rollback", RunResult::RolledBack)] {
+    for (name, result) in [
+        ("success", RunResult::Success),
+        ("rollback", RunResult::RolledBack),
+    ] {
         let mut n = Notifier::new(&plan, &settings, &actions);
         let warnings = rt().block_on(async {
             n.start(&plan).await;
@@ -408,13 +488,22 @@ fn github_deployment_and_statuses_for_success_and_rollback() {
         assert_eq!(warnings, vec![], "{name}");
         let requests = github.requests();
         for r in &requests {
-            assert_eq!(r["headers"]["authorization"], format!("Bearer {GITHUB_TOKEN}"));
+            assert_eq!(
+                r["headers"]["authorization"],
+                format!("Bearer {GITHUB_TOKEN}")
+            );
         }
-        let statuses: Vec<&Value> = requests.iter().filter(|r| r["path"].as_str().unwrap().ends_with("/statuses")).collect();
+        let statuses: Vec<&Value> = requests
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().ends_with("/statuses"))
+            .collect();
         assert_eq!(statuses.len(), 2);
         assert_eq!(statuses[0]["body"]["state"], "in_progress");
         let last = &statuses[1]["body"];
-        assert_eq!(last["log_url"], format!("https://github.com/acme/shop/actions/runs/{RUN_ID}"));
+        assert_eq!(
+            last["log_url"],
+            format!("https://github.com/acme/shop/actions/runs/{RUN_ID}")
+        );
         match result {
             RunResult::Success => {
                 assert_eq!(last["state"], "success");
@@ -423,10 +512,17 @@ fn github_deployment_and_statuses_for_success_and_rollback() {
             _ => {
                 assert_eq!(last["state"], "failure");
                 assert!(last.get("environment_url").is_none());
-                assert!(last["description"].as_str().unwrap().contains("shop-backend:42"));
+                assert!(
+                    last["description"]
+                        .as_str()
+                        .unwrap()
+                        .contains("shop-backend:42")
+                );
             }
         }
-        redacted().bind(|| insta::assert_json_snapshot!(format!("github_deployment_{name}"), calls(&github)));
+        redacted().bind(|| {
+            insta::assert_json_snapshot!(format!("github_deployment_{name}"), calls(&github))
+        });
         http_reset(&github);
         github_defaults(&github);
     }
@@ -455,12 +551,18 @@ fn github_rerun_of_the_same_attempt_reuses_its_deployment() {
     rt.block_on(n.start(&plan));
     let requests = github.requests();
     let query = requests[0]["query"].as_str().unwrap();
-    assert!(query.contains(&format!("sha={SHA}")) && query.contains("environment=production"), "{query}");
+    assert!(
+        query.contains(&format!("sha={SHA}")) && query.contains("environment=production"),
+        "{query}"
+    );
     assert!(
         !requests.iter().any(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/deployments")),
         "created a duplicate"
     );
-    assert_eq!(requests.last().unwrap()["path"], "/api/v3/repos/acme/shop/deployments/777/statuses");
+    assert_eq!(
+        requests.last().unwrap()["path"],
+        "/api/v3/repos/acme/shop/deployments/777/statuses"
+    );
 
     // Attempt 3 is a new attempt: it gets its own deployment.
     http_reset(&github);
@@ -470,10 +572,16 @@ fn github_rerun_of_the_same_attempt_reuses_its_deployment() {
     let plan3 = fx3.plan(&settings3);
     let mut n3 = Notifier::new(&plan3, &settings3, &actions);
     rt.block_on(n3.start(&plan3));
-    let created: Vec<Value> =
-        github.requests().into_iter().filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/deployments")).collect();
+    let created: Vec<Value> = github
+        .requests()
+        .into_iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/deployments"))
+        .collect();
     assert_eq!(created.len(), 1);
-    assert_eq!(created[0]["body"]["payload"]["fastdeploy"]["run_attempt"], 3);
+    assert_eq!(
+        created[0]["body"]["payload"]["fastdeploy"]["run_attempt"],
+        3
+    );
     assert_eq!(created[0]["body"]["ref"], SHA);
     assert_eq!(created[0]["body"]["required_contexts"], json!([]));
 }
@@ -485,7 +593,10 @@ fn pull_request_comment_is_updated_not_repeated() {
     let fx = Fixture::pull_request(&github.url, &slack.url);
     let settings = fx.settings();
     let plan = fx.plan(&settings);
-    assert_eq!(plan.notifications.github.as_ref().unwrap().pr_comment, Some(57));
+    assert_eq!(
+        plan.notifications.github.as_ref().unwrap().pr_comment,
+        Some(57)
+    );
     let actions = quiet_actions();
     let mut built = report(RunResult::Built);
     for c in &mut built.components {
@@ -498,20 +609,38 @@ fn pull_request_comment_is_updated_not_repeated() {
     // First push: no comment of ours yet, so one is created.
     let rt = rt();
     let mut n = Notifier::new(&plan, &settings, &actions);
-    n.set_baseline("backend", summary::Baseline { branch: "main".into(), image_bytes: Some(88_080_384), context_bytes: Some(12_582_912) });
+    n.set_baseline(
+        "backend",
+        summary::Baseline {
+            branch: "main".into(),
+            image_bytes: Some(88_080_384),
+            context_bytes: Some(12_582_912),
+        },
+    );
     let warnings = rt.block_on(async {
         n.start(&plan).await;
         n.finish(&plan, &built).await
     });
     assert_eq!(warnings, vec![]);
     let requests = github.requests();
-    assert!(requests.iter().all(|r| !r["path"].as_str().unwrap().contains("/deployments")), "a PR build made a deployment");
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().contains("/deployments")),
+        "a PR build made a deployment"
+    );
     let posted: Vec<&Value> = requests.iter().filter(|r| r["method"] == "POST").collect();
     assert_eq!(posted.len(), 1);
-    assert_eq!(posted[0]["path"], "/api/v3/repos/acme/shop/issues/57/comments");
+    assert_eq!(
+        posted[0]["path"],
+        "/api/v3/repos/acme/shop/issues/57/comments"
+    );
     let body = posted[0]["body"]["body"].as_str().unwrap().to_string();
     assert!(body.starts_with(summary::PR_COMMENT_MARKER));
-    assert!(body.contains("+1.4 MB"), "change against main is shown: {body}");
+    assert!(
+        body.contains("+1.4 MB"),
+        "change against main is shown: {body}"
+    );
     assert!(body.contains("DF003"));
     redacted().bind(|| insta::assert_snapshot!("github_pr_comment", body));
 
@@ -529,9 +658,18 @@ fn pull_request_comment_is_updated_not_repeated() {
     let writes: Vec<String> = requests
         .iter()
         .filter(|r| r["method"] != "GET")
-        .map(|r| format!("{} {}", r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
         .collect();
-    assert_eq!(writes, vec!["PATCH /api/v3/repos/acme/shop/issues/comments/32"]);
+    assert_eq!(
+        writes,
+        vec!["PATCH /api/v3/repos/acme/shop/issues/comments/32"]
+    );
 }
 
 #[test]
@@ -539,7 +677,11 @@ fn job_summary_for_success_failure_and_rollback() {
     let fx = Fixture::push("http://127.0.0.1:9", "http://127.0.0.1:9");
     let settings = fx.settings();
     let plan = fx.plan(&settings);
-    for (name, result) in [("success", RunResult::Success), ("failure", RunResult::Failure), ("rollback", RunResult::RolledBack)] {
+    for (name, result) in [
+        ("success", RunResult::Success),
+        ("failure", RunResult::Failure),
+        ("rollback", RunResult::RolledBack),
+    ] {
         let md = summary::render(&plan, &report(result));
         let table_rows = md.lines().filter(|l| l.starts_with("| ")).count();
         assert_eq!(table_rows, 3, "header and one row per component:\n{md}");
@@ -563,10 +705,17 @@ fn slack_503_twice_then_200_delivers_the_message_once() {
     let warnings = rt().block_on(n.finish(&plan, &report(RunResult::Success)));
     assert_eq!(warnings, vec![]);
     // Backoff is scaled by FASTDEPLOY_DELAY_SCALE: no real sleeping.
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     let requests = slack.requests();
     assert_eq!(requests.len(), 3, "two 503s then the delivery");
-    assert!(requests.windows(2).all(|w| w[0]["body"] == w[1]["body"]), "the retried message changed");
+    assert!(
+        requests.windows(2).all(|w| w[0]["body"] == w[1]["body"]),
+        "the retried message changed"
+    );
 }
 
 #[test]
@@ -575,7 +724,9 @@ fn slack_429_with_retry_after_waits_and_delivers_once() {
     slack_bot_defaults(&slack);
     slack.script(json!([{"match": "POST /api/chat.postMessage", "status": 429, "headers": {"Retry-After": "1"},
                          "body": {"ok": false, "error": "ratelimited"}}]));
-    let fx = Fixture::push(&github.url, &slack.url).bot("#deploys").input("INPUT_SLACK_ON", "failure");
+    let fx = Fixture::push(&github.url, &slack.url)
+        .bot("#deploys")
+        .input("INPUT_SLACK_ON", "failure");
     let settings = fx.settings();
     let plan = fx.plan(&settings);
     let actions = quiet_actions();
@@ -585,9 +736,19 @@ fn slack_429_with_retry_after_waits_and_delivers_once() {
     let waited = started.elapsed();
     assert_eq!(warnings, vec![]);
     // Retry-After is Slack's instruction: honoured as given, not scaled.
-    assert!(waited >= Duration::from_secs(1), "did not wait for Retry-After: {waited:?}");
-    let paths: Vec<String> = slack.requests().iter().map(|r| r["path"].as_str().unwrap().to_string()).collect();
-    assert_eq!(paths, vec!["/api/chat.postMessage", "/api/chat.postMessage"]);
+    assert!(
+        waited >= Duration::from_secs(1),
+        "did not wait for Retry-After: {waited:?}"
+    );
+    let paths: Vec<String> = slack
+        .requests()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        vec!["/api/chat.postMessage", "/api/chat.postMessage"]
+    );
 }
 
 /// Runs the reporting scenarios below in a child process of this test
@@ -597,7 +758,13 @@ fn slack_429_with_retry_after_waits_and_delivers_once() {
 fn reporting_failures_are_warnings_and_no_log_line_carries_a_secret() {
     let (github, slack) = (Receiver::start(), Receiver::start());
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["reporting::child_reporting_failures", "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "reporting::child_reporting_failures",
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("FASTDEPLOY_REPORTING_GITHUB", &github.url)
         .env("FASTDEPLOY_REPORTING_SLACK", &slack.url)
         .env_remove("NO_COLOR")
@@ -605,22 +772,45 @@ fn reporting_failures_are_warnings_and_no_log_line_carries_a_secret() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
-    assert!(stdout.contains("child scenarios done"), "the child ran no scenarios:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "child failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    assert!(
+        stdout.contains("child scenarios done"),
+        "the child ran no scenarios:\n{stdout}"
+    );
 
     // The runner swallows `::add-mask::` lines; every other line is shown.
     for (line_no, line) in stdout.lines().chain(stderr.lines()).enumerate() {
         if line.starts_with("::add-mask::") {
             continue;
         }
-        for secret in [WEBHOOK_SECRET, BOT_TOKEN, GITHUB_TOKEN, "S3cret", "hooks.example/services"] {
-            assert!(!line.contains(secret), "log line {line_no} carries a secret: {line}");
+        for secret in [
+            WEBHOOK_SECRET,
+            BOT_TOKEN,
+            GITHUB_TOKEN,
+            "S3cret",
+            "hooks.example/services",
+        ] {
+            assert!(
+                !line.contains(secret),
+                "log line {line_no} carries a secret: {line}"
+            );
         }
     }
     for secret in [WEBHOOK_SECRET, BOT_TOKEN, GITHUB_TOKEN] {
-        assert!(stdout.lines().any(|l| l.starts_with("::add-mask::") && l.contains(secret)), "{secret} was never masked");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("::add-mask::") && l.contains(secret)),
+            "{secret} was never masked"
+        );
     }
-    let warnings: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::warning")).collect();
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::warning"))
+        .collect();
     let expect = [
         "Slack could not be reached", // 503 for good
         "Slack could not be reached", // nothing listening
@@ -629,7 +819,12 @@ fn reporting_failures_are_warnings_and_no_log_line_carries_a_secret() {
         "put the bot's xoxb- token",             // invalid_auth
         "add `permissions: deployments: write`", // 403
     ];
-    assert_eq!(warnings.len(), expect.len(), "one warning per problem:\n{}", warnings.join("\n"));
+    assert_eq!(
+        warnings.len(),
+        expect.len(),
+        "one warning per problem:\n{}",
+        warnings.join("\n")
+    );
     for (w, e) in warnings.iter().zip(expect) {
         assert!(w.contains(e), "expected `{e}` in {w}");
     }
@@ -638,11 +833,18 @@ fn reporting_failures_are_warnings_and_no_log_line_carries_a_secret() {
 #[test]
 #[ignore = "run as a child process by reporting_failures_are_warnings_and_no_log_line_carries_a_secret"]
 fn child_reporting_failures() {
-    let github = ExternalReceiver(std::env::var("FASTDEPLOY_REPORTING_GITHUB").expect("run by the parent test"));
-    let slack = ExternalReceiver(std::env::var("FASTDEPLOY_REPORTING_SLACK").expect("run by the parent test"));
+    let github = ExternalReceiver(
+        std::env::var("FASTDEPLOY_REPORTING_GITHUB").expect("run by the parent test"),
+    );
+    let slack = ExternalReceiver(
+        std::env::var("FASTDEPLOY_REPORTING_SLACK").expect("run by the parent test"),
+    );
     // libtest printed `test ... ` without a newline; start on a fresh line.
     println!("\nchild start");
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("debug").try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("debug")
+        .try_init();
     let actions = Actions::new(true, None, None);
     let rt = rt();
     github.post("__default", json!([
@@ -678,21 +880,39 @@ fn child_reporting_failures() {
     let no_github = |fx: Fixture| fx.input("GITHUB_TOKEN", "");
 
     // Slack down for good (503 on every attempt): the deploy still succeeds.
-    let w = run(no_github(Fixture::push(gh, sl).webhook(sl)), RunResult::Success);
+    let w = run(
+        no_github(Fixture::push(gh, sl).webhook(sl)),
+        RunResult::Success,
+    );
     assert_eq!(w.len(), 1, "{w:?}");
     // Nothing listening at all.
-    let dead = format!("http://127.0.0.1:{}/services/T0001/B0002/{WEBHOOK_SECRET}", crate::sandbox::free_port());
-    let w = run(no_github(Fixture::push(gh, sl).input("INPUT_SLACK_WEBHOOK_URL", &dead)), RunResult::Success);
+    let dead = format!(
+        "http://127.0.0.1:{}/services/T0001/B0002/{WEBHOOK_SECRET}",
+        crate::sandbox::free_port()
+    );
+    let w = run(
+        no_github(Fixture::push(gh, sl).input("INPUT_SLACK_WEBHOOK_URL", &dead)),
+        RunResult::Success,
+    );
     assert_eq!(w.len(), 1, "{w:?}");
     // A webhook URL without a scheme.
     let bad = format!("hooks.example/services/T0001/B0002/{WEBHOOK_SECRET}");
-    let w = run(no_github(Fixture::push(gh, sl).input("INPUT_SLACK_WEBHOOK_URL", &bad)), RunResult::Failure);
+    let w = run(
+        no_github(Fixture::push(gh, sl).input("INPUT_SLACK_WEBHOOK_URL", &bad)),
+        RunResult::Failure,
+    );
     assert_eq!(w.len(), 1, "{w:?}");
     // Channel that does not exist (scripted once), then a rejected token:
     // each one warning, and no second try at the end of the run.
-    let w = run(no_github(Fixture::push(gh, sl).bot("#nope")), RunResult::Success);
+    let w = run(
+        no_github(Fixture::push(gh, sl).bot("#nope")),
+        RunResult::Success,
+    );
     assert_eq!(w.len(), 1, "{w:?}");
-    let w = run(no_github(Fixture::push(gh, sl).bot("#deploys")), RunResult::RolledBack);
+    let w = run(
+        no_github(Fixture::push(gh, sl).bot("#deploys")),
+        RunResult::RolledBack,
+    );
     assert_eq!(w.len(), 1, "{w:?}");
     // A GitHub token without `deployments: write`.
     let w = run(Fixture::push(gh, sl), RunResult::Success);
@@ -732,12 +952,20 @@ fn killed_and_rerun_attempt_leaves_one_deployment_and_one_pr_comment() {
     });
     assert_eq!(warnings, vec![]);
     let api = format!("{}/api/v3/repos/acme/shop", github.url);
-    let deployments = crate::sandbox::http_get_json(&format!("{api}/deployments?sha={SHA}&environment=production"));
+    let deployments = crate::sandbox::http_get_json(&format!(
+        "{api}/deployments?sha={SHA}&environment=production"
+    ));
     let deployments = deployments.as_array().unwrap();
     assert_eq!(deployments.len(), 1, "{deployments:?}");
     let id = deployments[0]["id"].as_u64().unwrap();
     let statuses = crate::sandbox::http_get_json(&format!("{api}/deployments/{id}/statuses"));
-    let states: Vec<&str> = statuses.as_array().unwrap().iter().rev().map(|s| s["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, vec!["in_progress", "in_progress", "success"]);
 
     let pr = Fixture::pull_request(&github.url, &slack.url);
@@ -758,5 +986,8 @@ fn killed_and_rerun_attempt_leaves_one_deployment_and_one_pr_comment() {
     let comments = crate::sandbox::http_get_json(&format!("{api}/issues/57/comments"));
     let comments = comments.as_array().unwrap();
     assert_eq!(comments.len(), 1, "{comments:?}");
-    assert!(comments[0]["body"].as_str().unwrap().contains("99.4 MB"), "the comment shows the latest push");
+    assert!(
+        comments[0]["body"].as_str().unwrap().contains("99.4 MB"),
+        "the comment shows the latest push"
+    );
 }

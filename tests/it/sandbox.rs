@@ -28,7 +28,11 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process that printed `ready` and is killed on drop.
@@ -40,9 +44,12 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` and waits for a line starting with `ready` on stdout.
     fn start_ready(name: &'static str, mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child =
-            cmd.spawn().unwrap_or_else(|e| panic!("sandbox: cannot start {name}: {e} (run .ci/run or see README to install it)"));
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("sandbox: cannot start {name}: {e} (run .ci/run or see README to install it)")
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -57,17 +64,25 @@ impl Proc {
             // Keep draining so the child never blocks on a full pipe.
             for _ in lines {}
         });
-        rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("sandbox: {name} did not become ready in 60 s"));
+        rx.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("sandbox: {name} did not become ready in 60 s"));
         Proc { child, name }
     }
 
     /// Starts `cmd` and waits until `port` accepts connections.
     fn start_port(name: &'static str, mut cmd: Command, port: u16) -> Proc {
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("sandbox: cannot start {name}: {e} (run .ci/run or see README to install it)"));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("sandbox: cannot start {name}: {e} (run .ci/run or see README to install it)")
+        });
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sandbox: {name} did not listen on {port} in 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "sandbox: {name} did not listen on {port} in 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Proc { child, name }
@@ -95,9 +110,13 @@ impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("tests/sandbox/moto_server.py")).arg(port.to_string());
+        cmd.arg(repo_root().join("tests/sandbox/moto_server.py"))
+            .arg(port.to_string());
         let proc = Proc::start_ready("moto", cmd);
-        Moto { _proc: proc, endpoint: format!("http://127.0.0.1:{port}") }
+        Moto {
+            _proc: proc,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     /// Environment that points the AWS SDK (and fastdeploy) at this moto.
@@ -116,7 +135,9 @@ impl Moto {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "sandbox"))
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                "testing", "testing", None, None, "sandbox",
+            ))
             .load()
             .await
     }
@@ -124,7 +145,14 @@ impl Moto {
     /// Sandbox control endpoint of the extensions (`/_sandbox/...`), e.g. to
     /// make the next deployment fail.
     pub fn control(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
-        http_post_json(&format!("{}/_sandbox/{}", self.endpoint, path.trim_start_matches('/')), &body)
+        http_post_json(
+            &format!(
+                "{}/_sandbox/{}",
+                self.endpoint,
+                path.trim_start_matches('/')
+            ),
+            &body,
+        )
     }
 }
 
@@ -140,7 +168,10 @@ impl Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let htpasswd = dir.path().join("htpasswd");
-        let out = Command::new("htpasswd").args(["-Bbn", ECR_USER, ECR_PASSWORD]).output().expect("htpasswd (apache2-utils) is installed");
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", ECR_USER, ECR_PASSWORD])
+            .output()
+            .expect("htpasswd (apache2-utils) is installed");
         assert!(out.status.success());
         std::fs::write(&htpasswd, &out.stdout).unwrap();
         let config = dir.path().join("config.yml");
@@ -156,7 +187,11 @@ impl Registry {
         let mut cmd = Command::new(registry_binary());
         cmd.arg("serve").arg(&config);
         let proc = Proc::start_port("docker-registry", cmd, port);
-        Registry { _proc: proc, host: format!("127.0.0.1:{port}"), dir }
+        Registry {
+            _proc: proc,
+            host: format!("127.0.0.1:{port}"),
+            dir,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -193,9 +228,14 @@ impl Receiver {
     fn start_with(flags: &[&str]) -> Receiver {
         let port = free_port();
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("tests/sandbox/receiver.py")).arg(port.to_string()).args(flags);
+        cmd.arg(repo_root().join("tests/sandbox/receiver.py"))
+            .arg(port.to_string())
+            .args(flags);
         let proc = Proc::start_ready("receiver", cmd);
-        Receiver { _proc: proc, url: format!("http://127.0.0.1:{port}") }
+        Receiver {
+            _proc: proc,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     /// Everything recorded so far.
@@ -216,15 +256,27 @@ impl Receiver {
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 pub fn http_get_json(url: &str) -> serde_json::Value {
-    client().get(url).send().and_then(|r| r.json()).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    client()
+        .get(url)
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 pub fn http_post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
-    client().post(url).json(body).send().and_then(|r| r.json()).unwrap_or_else(|e| panic!("POST {url}: {e}"))
+    client()
+        .post(url)
+        .json(body)
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
 }
 
 /// `fastdeploy` as the runner invokes it: a clean environment (no GITHUB_*
@@ -255,15 +307,23 @@ impl FlakyProxy {
     pub fn start(upstream: &str) -> FlakyProxy {
         let port = free_port();
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("tests/sandbox/flaky_proxy.py")).arg(port.to_string()).arg(upstream);
+        cmd.arg(repo_root().join("tests/sandbox/flaky_proxy.py"))
+            .arg(port.to_string())
+            .arg(upstream);
         let proc = Proc::start_ready("flaky proxy", cmd);
-        FlakyProxy { _proc: proc, host: format!("127.0.0.1:{port}") }
+        FlakyProxy {
+            _proc: proc,
+            host: format!("127.0.0.1:{port}"),
+        }
     }
 
     /// Replaces the fault (see flaky_proxy.py), e.g. `{"times": 3}`.
     pub fn fault(&self, body: serde_json::Value) -> serde_json::Value {
         let answer = http_post_json(&format!("http://{}/__flaky/config", self.host), &body);
-        assert!(answer.get("error").is_none(), "flaky proxy refused {body}: {answer}");
+        assert!(
+            answer.get("error").is_none(),
+            "flaky proxy refused {body}: {answer}"
+        );
         answer
     }
 
@@ -277,7 +337,11 @@ impl FlakyProxy {
 /// two receivers and a buildah build): on a 2-core machine more only makes
 /// every ECS step and build time out together.
 fn full_sandbox_permit() -> Permit {
-    let limit = std::env::var("FASTDEPLOY_TEST_E2E_PARALLEL").ok().and_then(|v| v.parse().ok()).unwrap_or(2usize).max(1);
+    let limit = std::env::var("FASTDEPLOY_TEST_E2E_PARALLEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2usize)
+        .max(1);
     let mut used = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
     while *used >= limit {
         used = FREED.wait(used).unwrap_or_else(|e| e.into_inner());
@@ -353,7 +417,10 @@ impl FullSandbox {
 
     fn start_inner() -> FullSandbox {
         let permit = full_sandbox_permit();
-        let dir = tempfile::Builder::new().prefix("fastdeploy-e2e-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("fastdeploy-e2e-")
+            .tempdir()
+            .unwrap();
         let moto = Moto::start();
         let registry = Registry::start();
         let slack = Receiver::start();
@@ -362,22 +429,36 @@ impl FullSandbox {
         seed_ecs(&moto);
         let (workspace, sha) = shop_workspace(dir.path());
         let event: serde_json::Value = {
-            let mut e: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(repo_root().join("tests/fixtures/events/push-main.json")).unwrap()).unwrap();
+            let mut e: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(repo_root().join("tests/fixtures/events/push-main.json"))
+                    .unwrap(),
+            )
+            .unwrap();
             e["after"] = sha.clone().into();
             e["head_commit"]["id"] = sha.clone().into();
             e["head_commit"]["message"] = "Faster checkout".into();
             e
         };
         std::fs::write(dir.path().join("event.json"), event.to_string()).unwrap();
-        FullSandbox { moto, registry, slack, github, base, sha, workspace, dir, _permit: permit }
+        FullSandbox {
+            moto,
+            registry,
+            slack,
+            github,
+            base,
+            sha,
+            workspace,
+            dir,
+            _permit: permit,
+        }
     }
 
     /// Points the push event at the workspace's current commit.
     fn rewrite_event(&self) {
         let sha = self.sha.clone();
         let path = self.dir.path().join("event.json");
-        let mut e: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut e: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         e["after"] = sha.clone().into();
         e["head_commit"]["id"] = sha.into();
         std::fs::write(path, e.to_string()).unwrap();
@@ -387,7 +468,12 @@ impl FullSandbox {
     /// without the single-component inputs (the config names them).
     pub fn config_command(&self) -> Command {
         let mut cmd = self.command();
-        for name in ["INPUT_REPOSITORY", "INPUT_CLUSTER", "INPUT_SERVICE", "INPUT_CONTAINER"] {
+        for name in [
+            "INPUT_REPOSITORY",
+            "INPUT_CLUSTER",
+            "INPUT_SERVICE",
+            "INPUT_CONTAINER",
+        ] {
             cmd.env_remove(name);
         }
         cmd
@@ -405,7 +491,11 @@ impl FullSandbox {
     /// run reuses it as a runner's cache would).
     pub fn buildah_flags(&self) -> String {
         let s = self.dir.path().join("containers");
-        format!("--root {} --runroot {} --storage-driver vfs", s.join("root").display(), s.join("run").display())
+        format!(
+            "--root {} --runroot {} --storage-driver vfs",
+            s.join("root").display(),
+            s.join("run").display()
+        )
     }
 
     /// `fastdeploy run` exactly as the Actions runner starts it for a push
@@ -418,7 +508,10 @@ impl FullSandbox {
         let env: Vec<(String, String)> = vec![
             ("GITHUB_ACTIONS".into(), "true".into()),
             ("GITHUB_EVENT_NAME".into(), "push".into()),
-            ("GITHUB_EVENT_PATH".into(), self.dir.path().join("event.json").display().to_string()),
+            (
+                "GITHUB_EVENT_PATH".into(),
+                self.dir.path().join("event.json").display().to_string(),
+            ),
             ("GITHUB_REF".into(), "refs/heads/main".into()),
             ("GITHUB_SHA".into(), self.sha.clone()),
             ("GITHUB_REPOSITORY".into(), "acme/shop".into()),
@@ -426,9 +519,18 @@ impl FullSandbox {
             ("GITHUB_API_URL".into(), self.github.url.clone()),
             ("GITHUB_RUN_ID".into(), RUN_ID.into()),
             ("GITHUB_RUN_ATTEMPT".into(), "1".into()),
-            ("GITHUB_WORKSPACE".into(), self.workspace.display().to_string()),
-            ("GITHUB_OUTPUT".into(), self.output_file().display().to_string()),
-            ("GITHUB_STEP_SUMMARY".into(), self.summary_file().display().to_string()),
+            (
+                "GITHUB_WORKSPACE".into(),
+                self.workspace.display().to_string(),
+            ),
+            (
+                "GITHUB_OUTPUT".into(),
+                self.output_file().display().to_string(),
+            ),
+            (
+                "GITHUB_STEP_SUMMARY".into(),
+                self.summary_file().display().to_string(),
+            ),
             ("FASTDEPLOY_SLACK_API_URL".into(), self.slack.url.clone()),
             ("FASTDEPLOY_REGISTRY_INSECURE".into(), "true".into()),
             ("FASTDEPLOY_BUILDAH_FLAGS".into(), self.buildah_flags()),
@@ -442,9 +544,18 @@ impl FullSandbox {
             ("INPUT_SERVICE".into(), SERVICE.into()),
             ("INPUT_CONTAINER".into(), "web".into()),
             ("INPUT_POLL_SECONDS".into(), "5".into()),
-            ("INPUT_SLACK_WEBHOOK_URL".into(), format!("{}/services/T000/B000/XXXXE2E", self.slack.url)),
-            ("INPUT_GITHUB_TOKEN".into(), "ghs_e2eTokenNotReal000000000000".into()),
-            ("INPUT_ENVIRONMENT_URL".into(), "https://shop.example.com".into()),
+            (
+                "INPUT_SLACK_WEBHOOK_URL".into(),
+                format!("{}/services/T000/B000/XXXXE2E", self.slack.url),
+            ),
+            (
+                "INPUT_GITHUB_TOKEN".into(),
+                "ghs_e2eTokenNotReal000000000000".into(),
+            ),
+            (
+                "INPUT_ENVIRONMENT_URL".into(),
+                "https://shop.example.com".into(),
+            ),
         ];
         cmd.envs(env).envs(self.moto.env());
         cmd
@@ -452,11 +563,17 @@ impl FullSandbox {
 
     /// The step outputs written so far (`$GITHUB_OUTPUT`).
     pub fn outputs(&self) -> Vec<(String, String)> {
-        fastdeploy::gha::parse_output_file(&std::fs::read_to_string(self.output_file()).unwrap_or_default())
+        fastdeploy::gha::parse_output_file(
+            &std::fs::read_to_string(self.output_file()).unwrap_or_default(),
+        )
     }
 
     pub fn output(&self, name: &str) -> Option<String> {
-        self.outputs().into_iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.outputs()
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     pub fn summary(&self) -> String {
@@ -471,7 +588,9 @@ impl FullSandbox {
             .send()
             .unwrap();
         resp.status() == reqwest::StatusCode::NOT_FOUND
-            || resp.json::<serde_json::Value>().unwrap()["tags"].as_array().is_none_or(|t| t.is_empty())
+            || resp.json::<serde_json::Value>().unwrap()["tags"]
+                .as_array()
+                .is_none_or(|t| t.is_empty())
     }
 }
 
@@ -488,7 +607,11 @@ pub fn base_buildah(work: &Path, args: &[&str]) -> String {
         .stdin(Stdio::null())
         .output()
         .expect("buildah is installed");
-    assert!(out.status.success(), "buildah {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "buildah {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -521,11 +644,27 @@ pub fn push_busybox_base(registry: &str, work: &Path) -> String {
     let id = work.join("base-id");
     std::fs::write(&id, format!("{registry} {}\n", fastrand::u64(..))).unwrap();
     buildah(&["copy", &ctr, id.to_str().unwrap(), "/etc/sandbox-base-id"]);
-    buildah(&["run", "--isolation", "chroot", &ctr, "/bin/busybox", "--install", "-s", "/bin"]);
+    buildah(&[
+        "run",
+        "--isolation",
+        "chroot",
+        &ctr,
+        "/bin/busybox",
+        "--install",
+        "-s",
+        "/bin",
+    ]);
     buildah(&["config", "--cmd", "/bin/sh", &ctr]);
     buildah(&["commit", "-q", &ctr, "localhost/fd-base:1"]);
     let base = format!("{registry}/base:1");
-    buildah(&["push", "--authfile", authfile, "--tls-verify=false", "localhost/fd-base:1", &format!("docker://{base}")]);
+    buildah(&[
+        "push",
+        "--authfile",
+        authfile,
+        "--tls-verify=false",
+        "localhost/fd-base:1",
+        &format!("docker://{base}"),
+    ]);
     base
 }
 
@@ -535,8 +674,19 @@ pub async fn create_codebuild_project(moto: &Moto, name: &str) {
     let cb = aws_sdk_codebuild::Client::new(&moto.sdk_config().await);
     cb.create_project()
         .name(name)
-        .source(ProjectSource::builder().r#type("GITHUB".into()).location("https://github.com/acme/shop").build().unwrap())
-        .artifacts(ProjectArtifacts::builder().r#type("NO_ARTIFACTS".into()).build().unwrap())
+        .source(
+            ProjectSource::builder()
+                .r#type("GITHUB".into())
+                .location("https://github.com/acme/shop")
+                .build()
+                .unwrap(),
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type("NO_ARTIFACTS".into())
+                .build()
+                .unwrap(),
+        )
         .environment(
             ProjectEnvironment::builder()
                 .r#type("LINUX_CONTAINER".into())
@@ -559,11 +709,17 @@ pub fn base64_encode(s: &str) -> String {
 /// Cluster `demo`, service `shop` on `shop-web:1` (2 tasks, circuit breaker
 /// with rollback), as tests/sandbox/demo.py seeds it; ECS steps every 0.1 s.
 fn seed_ecs(moto: &Moto) {
-    use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, PortMapping};
+    use aws_sdk_ecs::types::{
+        ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, PortMapping,
+    };
     moto.control("ecs/config", serde_json::json!({"step_seconds": 0.1}));
     block_on(async {
         let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-        ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+        ecs.create_cluster()
+            .cluster_name(CLUSTER)
+            .send()
+            .await
+            .unwrap();
         ecs.register_task_definition()
             .family(FAMILY)
             .container_definitions(
@@ -576,7 +732,12 @@ fn seed_ecs(moto: &Moto) {
                     .build(),
             )
             .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Ec2)
-            .tags(aws_sdk_ecs::types::Tag::builder().key("team").value("shop").build())
+            .tags(
+                aws_sdk_ecs::types::Tag::builder()
+                    .key("team")
+                    .value("shop")
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
@@ -587,7 +748,12 @@ fn seed_ecs(moto: &Moto) {
             .desired_count(2)
             .deployment_configuration(
                 DeploymentConfiguration::builder()
-                    .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build(),
+                    )
                     .maximum_percent(200)
                     .minimum_healthy_percent(100)
                     .build(),
@@ -604,7 +770,12 @@ fn seed_ecs(moto: &Moto) {
 /// the handle after the run.
 pub fn cancel_on_line(
     needle: &'static str,
-) -> (fastdeploy::gha::Captured, fastdeploy::gha::Actions, fastdeploy::cancel::Cancel, tokio::task::JoinHandle<()>) {
+) -> (
+    fastdeploy::gha::Captured,
+    fastdeploy::gha::Actions,
+    fastdeploy::cancel::Cancel,
+    tokio::task::JoinHandle<()>,
+) {
     let (captured, actions) = fastdeploy::gha::Actions::capture();
     let (handle, cancel) = fastdeploy::cancel::Cancel::new();
     let watcher = captured.clone();
@@ -618,7 +789,11 @@ pub fn cancel_on_line(
 }
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// An IAM role in moto (Lambda's CreateFunction checks that its role exists),
@@ -631,7 +806,11 @@ pub fn create_role(moto: &Moto, name: &str) {
         .form(&[("Action", "CreateRole"), ("Version", "2010-05-08"), ("RoleName", name), ("AssumeRolePolicyDocument", policy)])
         .send()
         .unwrap();
-    assert!(resp.status().is_success(), "iam:CreateRole {name}: {}", resp.text().unwrap_or_default());
+    assert!(
+        resp.status().is_success(),
+        "iam:CreateRole {name}: {}",
+        resp.text().unwrap_or_default()
+    );
 }
 
 /// The first subnet and security group of moto's default VPC, read through
@@ -651,19 +830,31 @@ pub fn default_subnet_and_security_group(moto: &Moto) -> (String, String) {
     };
     let first = |xml: &str, tag: &str| -> String {
         let open = format!("<{tag}>");
-        let at = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
+        let at = xml
+            .find(&open)
+            .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+            + open.len();
         xml[at..at + xml[at..].find('<').unwrap()].to_string()
     };
-    (first(&ask("DescribeSubnets"), "subnetId"), first(&ask("DescribeSecurityGroups"), "groupId"))
+    (
+        first(&ask("DescribeSubnets"), "subnetId"),
+        first(&ask("DescribeSecurityGroups"), "groupId"),
+    )
 }
 
 /// The Lambda function of examples/shop's `thumbs` component, created from
 /// the base image as a team's first deploy by hand would; updates take 3
 /// steps of 0.1 s.
 fn seed_lambda(moto: &Moto, registry: &Registry, base: &str) {
-    moto.control("lambda/config", serde_json::json!({"step_seconds": 0.1, "steps": 3, "create_steps": 1}));
+    moto.control(
+        "lambda/config",
+        serde_json::json!({"step_seconds": 0.1, "steps": 3, "create_steps": 1}),
+    );
     let digest = registry_manifest_digest(registry, "base", "1");
-    let image = format!("{base_repo}@{digest}", base_repo = base.trim_end_matches(":1"));
+    let image = format!(
+        "{base_repo}@{digest}",
+        base_repo = base.trim_end_matches(":1")
+    );
     create_role(moto, "shop-thumbs");
     block_on(async {
         let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
@@ -671,7 +862,11 @@ fn seed_lambda(moto: &Moto, registry: &Registry, base: &str) {
             .create_function()
             .function_name(FUNCTION)
             .package_type(aws_sdk_lambda::types::PackageType::Image)
-            .code(aws_sdk_lambda::types::FunctionCode::builder().image_uri(image).build())
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .image_uri(image)
+                    .build(),
+            )
             .role(format!("arn:aws:iam::{ACCOUNT}:role/shop-thumbs"))
             .architectures(aws_sdk_lambda::types::Architecture::X8664)
             .send()
@@ -692,8 +887,17 @@ pub fn registry_manifest_digest(registry: &Registry, repository: &str, tag: &str
         )
         .send()
         .unwrap();
-    assert!(resp.status().is_success(), "registry HEAD {repository}:{tag}: {}", resp.status());
-    resp.headers().get("Docker-Content-Digest").unwrap().to_str().unwrap().to_string()
+    assert!(
+        resp.status().is_success(),
+        "registry HEAD {repository}:{tag}: {}",
+        resp.status()
+    );
+    resp.headers()
+        .get("Docker-Content-Digest")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 /// examples/shop committed once on `main`; returns the workspace and the commit.
@@ -709,13 +913,24 @@ fn shop_workspace(work: &Path) -> (PathBuf, String) {
 pub fn commit_all(dir: &Path, branch: &str, message: &str) -> String {
     let git = |args: &[&str]| -> String {
         let out = Command::new("git")
-            .args(["-c", "user.name=Dana Scully", "-c", "user.email=dana@acme.example", "-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "user.name=Dana Scully",
+                "-c",
+                "user.email=dana@acme.example",
+                "-c",
+                "commit.gpgsign=false",
+            ])
             .args(args)
             .current_dir(dir)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()
             .expect("git is installed");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     git(&["init", "-q", "-b", branch]);
@@ -744,7 +959,10 @@ pub fn copy_dir(src: &Path, dest: &Path) {
 /// Where scripts/install-sandbox unpacks Debian 13's docker.io, docker-cli,
 /// containerd and docker-buildx.
 pub fn docker_dir() -> PathBuf {
-    std::env::var_os("FASTDEPLOY_SANDBOX_DOCKER_DIR").map_or_else(|| PathBuf::from("/opt/fastdeploy-sandbox/docker"), PathBuf::from)
+    std::env::var_os("FASTDEPLOY_SANDBOX_DOCKER_DIR").map_or_else(
+        || PathBuf::from("/opt/fastdeploy-sandbox/docker"),
+        PathBuf::from,
+    )
 }
 
 /// A private dockerd (BuildKit, containerd image store, so the default
@@ -786,9 +1004,16 @@ impl Docker {
     }
 
     fn start_with(flags: &[&str]) -> Docker {
-        let dir = tempfile::Builder::new().prefix("fastdeploy-docker-").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("fastdeploy-docker-")
+            .tempdir()
+            .unwrap()
+            .keep();
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("tests/sandbox/dockerd.py")).arg(&dir).arg("--remove-dir").args(flags);
+        cmd.arg(repo_root().join("tests/sandbox/dockerd.py"))
+            .arg(&dir)
+            .arg("--remove-dir")
+            .args(flags);
         let proc = Proc::start_ready("dockerd", cmd);
         Docker {
             proc,
@@ -803,8 +1028,14 @@ impl Docker {
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
             ("DOCKER_HOST".into(), self.host.clone()),
-            ("DOCKER_CONFIG".into(), self.docker_config.display().to_string()),
-            ("FASTDEPLOY_DOCKER".into(), self.docker.display().to_string()),
+            (
+                "DOCKER_CONFIG".into(),
+                self.docker_config.display().to_string(),
+            ),
+            (
+                "FASTDEPLOY_DOCKER".into(),
+                self.docker.display().to_string(),
+            ),
         ]
     }
 
@@ -823,7 +1054,9 @@ impl Docker {
     /// The docker CLI on this daemon with `config` as its `DOCKER_CONFIG`.
     pub fn command(&self, config: &Path) -> Command {
         let mut cmd = Command::new(&self.docker);
-        cmd.env("DOCKER_HOST", &self.host).env("DOCKER_CONFIG", config).stdin(Stdio::null());
+        cmd.env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", config)
+            .stdin(Stdio::null());
         cmd
     }
 
@@ -832,9 +1065,12 @@ impl Docker {
     /// unencrypted" warning.
     pub fn write_auth(config: &Path, registry: &str) {
         let file = config.join("config.json");
-        let mut json: serde_json::Value =
-            std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| serde_json::json!({}));
-        json["auths"][registry] = serde_json::json!({"auth": base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))});
+        let mut json: serde_json::Value = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        json["auths"][registry] =
+            serde_json::json!({"auth": base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))});
         std::fs::write(&file, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     }
 }

@@ -61,9 +61,15 @@ pub fn build_command(req: &BuildRequest<'_>, docker: &str, builder: Option<&str>
     }
     // Attestations turn a single-platform push into an index, which Lambda
     // and Inspector mishandle: off unless asked for.
-    cmd = cmd.arg(if req.provenance { "--provenance=mode=max" } else { "--provenance=false" });
+    cmd = cmd.arg(if req.provenance {
+        "--provenance=mode=max"
+    } else {
+        "--provenance=false"
+    });
     for from in req.cache_from_refs() {
-        cmd = cmd.arg("--cache-from").arg(format!("type=registry,ref={from}"));
+        cmd = cmd
+            .arg("--cache-from")
+            .arg(format!("type=registry,ref={from}"));
     }
     if let Some(to) = req.cache_to_ref() {
         // ECR needs an image manifest with OCI media types for cache
@@ -71,9 +77,16 @@ pub fn build_command(req: &BuildRequest<'_>, docker: &str, builder: Option<&str>
         cmd =
             cmd.arg("--cache-to").arg(format!("type=registry,ref={to},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"));
     }
-    cmd = cmd.arg(if plan.push { "--output=type=image,push=true" } else { "--output=type=image,push=false" });
-    cmd = cmd.arg("--metadata-file").arg(metadata_path(req.work_dir).display().to_string());
-    cmd.arg("--progress=rawjson").arg(plan.context.display().to_string())
+    cmd = cmd.arg(if plan.push {
+        "--output=type=image,push=true"
+    } else {
+        "--output=type=image,push=false"
+    });
+    cmd = cmd
+        .arg("--metadata-file")
+        .arg(metadata_path(req.work_dir).display().to_string());
+    cmd.arg("--progress=rawjson")
+        .arg(plan.context.display().to_string())
 }
 
 /// `--secret`'s value for buildx and buildah (they read the same form):
@@ -85,13 +98,24 @@ pub fn secret_flag(s: &crate::plan::BuildSecret) -> String {
     match &s.source {
         SecretSource::Env(var) => format!("id={},env={var}", s.id),
         SecretSource::File(path) => format!("id={},src={path}", s.id),
-        SecretSource::ParameterStore(_) | SecretSource::SecretsManager(_) => format!("id={},env={}", s.id, secret_variable(&s.id)),
+        SecretSource::ParameterStore(_) | SecretSource::SecretsManager(_) => {
+            format!("id={},env={}", s.id, secret_variable(&s.id))
+        }
     }
 }
 
 /// The CodeBuild environment variable a remote build secret is put in.
 pub fn secret_variable(id: &str) -> String {
-    let upper: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    let upper: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!("FASTDEPLOY_SECRET_{upper}")
 }
 
@@ -113,7 +137,14 @@ pub fn inspect_builder_command(docker: &str, name: &str) -> CommandSpec {
 /// `docker buildx create` for a `docker-container` builder, from `image`
 /// when given (else buildx's default, `moby/buildkit:buildx-stable-1`).
 pub fn create_builder_command(docker: &str, name: &str, image: Option<&str>) -> CommandSpec {
-    let mut cmd = CommandSpec::new(docker).args(["buildx", "create", "--name", name, "--driver", "docker-container"]);
+    let mut cmd = CommandSpec::new(docker).args([
+        "buildx",
+        "create",
+        "--name",
+        name,
+        "--driver",
+        "docker-container",
+    ]);
     if let Some(image) = image {
         cmd = cmd.arg("--driver-opt").arg(format!("image={image}"));
     }
@@ -127,51 +158,79 @@ pub(crate) async fn quiet(spec: &CommandSpec) -> anyhow::Result<(bool, String, S
     // Held, not entered: a wait on the builder for the command's lifetime (timings).
     let _wait = crate::timings::wait("builder");
     let mut cmd = tokio::process::Command::new(&spec.program);
-    cmd.args(&spec.args).envs(spec.env.iter().map(|(k, v)| (k, v))).stdin(std::process::Stdio::null()).kill_on_drop(true);
+    cmd.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
     let out = tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output())
         .await
         .map_err(|_| anyhow::anyhow!("`{}` did not answer in 30 s", spec.display()))?
         .with_context(|| format!("cannot start `{}`", spec.program))?;
-    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned()))
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 /// What docker says about its daemon and builders (see [`DockerProbe`]).
 pub async fn probe(docker: &str, named: Option<&str>) -> DockerProbe {
     let cmd = |args: &[&str]| CommandSpec::new(docker).args(args.iter().copied());
     let (endpoint, server, buildx, current) = (
-        cmd(&["context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]),
+        cmd(&[
+            "context",
+            "inspect",
+            "--format",
+            "{{.Endpoints.docker.Host}}",
+        ]),
         // `docker info` exits 0 when no daemon answers; `docker version` does not.
         cmd(&["version", "--format", "{{.Server.Version}}"]),
         cmd(&["buildx", "version"]),
         cmd(&["buildx", "inspect"]),
     );
     let said = |r: &anyhow::Result<(bool, String, String)>| match r {
-        Ok((_, out, err)) => first_line(err).or_else(|| first_line(out)).unwrap_or_else(|| "no answer".into()),
+        Ok((_, out, err)) => first_line(err)
+            .or_else(|| first_line(out))
+            .unwrap_or_else(|| "no answer".into()),
         Err(e) => format!("{e:#}"),
     };
-    let (endpoint, server, buildx, current, named_inspect) =
-        tokio::join!(quiet(&endpoint), quiet(&server), quiet(&buildx), quiet(&current), async {
+    let (endpoint, server, buildx, current, named_inspect) = tokio::join!(
+        quiet(&endpoint),
+        quiet(&server),
+        quiet(&buildx),
+        quiet(&current),
+        async {
             match named {
                 Some(name) => Some(quiet(&inspect_builder_command(docker, name)).await),
                 None => None,
             }
-        });
+        }
+    );
     let endpoint = match &endpoint {
         Ok((true, out, _)) if !out.trim().is_empty() => out.trim().to_string(),
         _ => "the docker CLI's default endpoint".to_string(),
     };
     let unavailable = match (&server, &buildx) {
-        (Ok((true, version, _)), _) if version.trim().is_empty() => Some(format!("no docker daemon answers at {endpoint}")),
+        (Ok((true, version, _)), _) if version.trim().is_empty() => {
+            Some(format!("no docker daemon answers at {endpoint}"))
+        }
         (Ok((true, _, _)), Ok((true, _, _))) => None,
-        (Ok((true, _, _)), b) => Some(format!("docker at {endpoint} has no buildx plugin ({})", said(b))),
-        (s, _) => Some(format!("no docker daemon answers at {endpoint} ({})", said(s))),
+        (Ok((true, _, _)), b) => Some(format!(
+            "docker at {endpoint} has no buildx plugin ({})",
+            said(b)
+        )),
+        (s, _) => Some(format!(
+            "no docker daemon answers at {endpoint} ({})",
+            said(s)
+        )),
     };
     let current = match &current {
         Ok((true, out, _)) => parse_inspect(out),
         _ => None,
     };
     let named = named_inspect.map(|r| match r {
-        Ok((true, out, _)) => parse_inspect(&out).ok_or_else(|| "buildx described it in a way fastdeploy cannot read".to_string()),
+        Ok((true, out, _)) => parse_inspect(&out)
+            .ok_or_else(|| "buildx described it in a way fastdeploy cannot read".to_string()),
         other => Err(said(&other)),
     });
     // A remote BuildKit fleet (`buildx-builder` of the remote or kubernetes
@@ -180,11 +239,19 @@ pub async fn probe(docker: &str, named: Option<&str>) -> DockerProbe {
         (Some(Ok(b)), Ok((true, _, _))) if b.driver != "docker" => None,
         _ => unavailable,
     };
-    DockerProbe { endpoint, unavailable, current, named }
+    DockerProbe {
+        endpoint,
+        unavailable,
+        current,
+        named,
+    }
 }
 
 fn first_line(text: &str) -> Option<String> {
-    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 /// A builder from `docker buildx inspect`'s text (buildx 0.10 to 0.2x
@@ -192,11 +259,18 @@ fn first_line(text: &str) -> Option<String> {
 /// JSON form of it).
 pub fn parse_inspect(text: &str) -> Option<BuildxBuilder> {
     let header = text.split("\nNodes:").next().unwrap_or(text);
-    let field = |key: &str| header.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()));
+    let field = |key: &str| {
+        header
+            .lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
     Some(BuildxBuilder {
         name: field("Name:")?,
         driver: field("Driver:")?,
-        snapshotter: text.lines().any(|l| l.trim_start().starts_with("org.mobyproject.buildkit.worker.snapshotter:")),
+        snapshotter: text.lines().any(|l| {
+            l.trim_start()
+                .starts_with("org.mobyproject.buildkit.worker.snapshotter:")
+        }),
     })
 }
 
@@ -212,7 +286,11 @@ struct DockerConfig {
 }
 
 impl DockerConfig {
-    fn write(dir: PathBuf, user_config: Option<&Path>, auth: &RegistryAuth) -> anyhow::Result<DockerConfig> {
+    fn write(
+        dir: PathBuf,
+        user_config: Option<&Path>,
+        auth: &RegistryAuth,
+    ) -> anyhow::Result<DockerConfig> {
         use base64::Engine;
         use secrecy::ExposeSecret;
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -221,7 +299,10 @@ impl DockerConfig {
             .and_then(|u| std::fs::read_to_string(u.join("config.json")).ok())
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        let mut plugin_dirs: Vec<serde_json::Value> = user["cliPluginsExtraDirs"].as_array().cloned().unwrap_or_default();
+        let mut plugin_dirs: Vec<serde_json::Value> = user["cliPluginsExtraDirs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut json = serde_json::json!({});
         if let Some(user) = user_config {
             plugin_dirs.push(user.join("cli-plugins").display().to_string().into());
@@ -230,8 +311,9 @@ impl DockerConfig {
             for sub in ["buildx", "contexts"] {
                 let (from, to) = (user.join(sub), config.dir.join(sub));
                 if from.exists() && to.symlink_metadata().is_err() {
-                    std::os::unix::fs::symlink(&from, &to)
-                        .with_context(|| format!("linking {} into {}", from.display(), config.dir.display()))?;
+                    std::os::unix::fs::symlink(&from, &to).with_context(|| {
+                        format!("linking {} into {}", from.display(), config.dir.display())
+                    })?;
                 }
             }
         }
@@ -246,14 +328,21 @@ impl DockerConfig {
             helpers.remove(&auth.host);
             json["credHelpers"] = helpers.into();
         }
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.username, auth.password.expose_secret()));
+        let token = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            auth.username,
+            auth.password.expose_secret()
+        ));
         json["auths"] = serde_json::json!({ auth.host.as_str(): { "auth": token } });
         let path = config.dir.join("config.json");
         let mut file = std::fs::OpenOptions::new();
         file.write(true).create(true).truncate(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-        let mut f = file.open(&path).with_context(|| format!("writing {}", path.display()))?;
-        std::io::Write::write_all(&mut f, json.to_string().as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        let mut f = file
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(&mut f, json.to_string().as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(config)
     }
 
@@ -284,11 +373,22 @@ pub async fn prepare_builder(
     user_config: Option<&Path>,
     runner: &Runner,
 ) -> anyhow::Result<()> {
-    let (Some(name), true) = (choice.builder.as_deref(), choice.create) else { return Ok(()) };
-    let work = tempfile::Builder::new().prefix("fastdeploy-builder-").tempdir().context("creating a work directory")?;
+    let (Some(name), true) = (choice.builder.as_deref(), choice.create) else {
+        return Ok(());
+    };
+    let work = tempfile::Builder::new()
+        .prefix("fastdeploy-builder-")
+        .tempdir()
+        .context("creating a work directory")?;
     let config = DockerConfig::write(work.path().join("docker-config"), user_config, auth)?;
-    if quiet(&config.apply(inspect_builder_command(docker, name))).await.is_ok_and(|(found, _, _)| found) {
-        (runner.sink)(crate::process::Stream::Stdout, &format!("buildx builder `{name}` exists: reusing it"));
+    if quiet(&config.apply(inspect_builder_command(docker, name)))
+        .await
+        .is_ok_and(|(found, _, _)| found)
+    {
+        (runner.sink)(
+            crate::process::Stream::Stdout,
+            &format!("buildx builder `{name}` exists: reusing it"),
+        );
         return Ok(());
     }
     let create = config.apply(create_builder_command(docker, name, buildkit_image));
@@ -297,10 +397,23 @@ pub async fn prepare_builder(
         return Ok(());
     }
     // A builder that never started is removed, so the next run tries again.
-    let _ = runner.run(&config.apply(CommandSpec::new(docker).args(["buildx", "rm", name]))).await;
+    let _ = runner
+        .run(&config.apply(CommandSpec::new(docker).args(["buildx", "rm", name])))
+        .await;
     // buildx ends with `ERROR: <why>` (the pull's error, for an image that is not there).
-    let lines = || created.stderr_tail.iter().rev().map(|l| l.trim()).filter(|l| !l.is_empty() && !l.starts_with("---"));
-    let said = lines().find(|l| l.starts_with("ERROR")).or_else(|| lines().next()).unwrap_or("buildx said nothing").to_string();
+    let lines = || {
+        created
+            .stderr_tail
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty() && !l.starts_with("---"))
+    };
+    let said = lines()
+        .find(|l| l.starts_with("ERROR"))
+        .or_else(|| lines().next())
+        .unwrap_or("buildx said nothing")
+        .to_string();
     let image = match buildkit_image {
         Some(i) => format!("`{i}` (the `buildkit-image` input)"),
         None => format!("`{DEFAULT_BUILDKIT_IMAGE}` from Docker Hub"),
@@ -318,7 +431,11 @@ pub(super) async fn build(
     opts: &BuildOptions,
 ) -> anyhow::Result<(String, Option<Steps>)> {
     let docker = opts.docker.as_str();
-    let config = DockerConfig::write(docker_config_dir(req.work_dir), opts.docker_config.as_deref(), auth)?;
+    let config = DockerConfig::write(
+        docker_config_dir(req.work_dir),
+        opts.docker_config.as_deref(),
+        auth,
+    )?;
     // Asked with the build's own config: the plugin must be found there too.
     let version = config.apply(CommandSpec::new(docker).args(["buildx", "version"]));
     // Asked quietly: the build log starts with BuildKit's lines.
@@ -354,10 +471,17 @@ pub(super) async fn build(
     }
     // The error quotes the readable lines (the failing step's log, BuildKit's
     // error), not the JSON buildx wrote.
-    Finished { stderr_tail: tail, ..done }.check(&spec).with_context(|| format!("building component `{}` with buildx", req.component))?;
+    Finished {
+        stderr_tail: tail,
+        ..done
+    }
+    .check(&spec)
+    .with_context(|| format!("building component `{}` with buildx", req.component))?;
 
-    let text = std::fs::read_to_string(&metadata).with_context(|| format!("buildx wrote no metadata file {}", metadata.display()))?;
-    let digest = parse_metadata(&text).with_context(|| format!("reading {}", metadata.display()))?;
+    let text = std::fs::read_to_string(&metadata)
+        .with_context(|| format!("buildx wrote no metadata file {}", metadata.display()))?;
+    let digest =
+        parse_metadata(&text).with_context(|| format!("reading {}", metadata.display()))?;
     Ok((digest, Some(steps)))
 }
 
@@ -368,10 +492,14 @@ pub fn docker_config_dir(work_dir: &Path) -> PathBuf {
 
 /// The image digest from a `--metadata-file`.
 pub fn parse_metadata(json: &str) -> anyhow::Result<String> {
-    let v: serde_json::Value = serde_json::from_str(json).context("the buildx metadata file is not JSON")?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).context("the buildx metadata file is not JSON")?;
     v.get("containerimage.digest")
         .and_then(|d| d.as_str())
-        .or_else(|| v.pointer("/containerimage.descriptor/digest").and_then(|d| d.as_str()))
+        .or_else(|| {
+            v.pointer("/containerimage.descriptor/digest")
+                .and_then(|d| d.as_str())
+        })
         .map(str::to_string)
         .context("the buildx metadata file has no `containerimage.digest`")
 }
@@ -390,15 +518,26 @@ mod tests {
             build_args: BTreeMap::new(),
             platforms: vec![],
             repository: "shop/api".into(),
-            tags: vec!["sha-0123456789ab".into(), "production".into(), "main".into()],
-            labels: BTreeMap::from([("org.opencontainers.image.revision".to_string(), "0123456789abcdef".to_string())]),
+            tags: vec![
+                "sha-0123456789ab".into(),
+                "production".into(),
+                "main".into(),
+            ],
+            labels: BTreeMap::from([(
+                "org.opencontainers.image.revision".to_string(),
+                "0123456789abcdef".to_string(),
+            )]),
             cache: None,
             push: true,
             secrets: vec![],
         }
     }
 
-    fn req<'a>(plan: &'a BuildPlan, provenance: bool, builder: Option<&'a str>) -> BuildRequest<'a> {
+    fn req<'a>(
+        plan: &'a BuildPlan,
+        provenance: bool,
+        builder: Option<&'a str>,
+    ) -> BuildRequest<'a> {
         BuildRequest {
             component: "api",
             plan,
@@ -460,17 +599,29 @@ mod tests {
         let p = with_cache(plan(), Some("cache-feature-x"));
         let r = req(&p, false, None);
         let builder = builder_for(&r);
-        assert_eq!(builder.as_deref(), Some(BUILDER_NAME), "registry cache export needs a docker-container builder");
+        assert_eq!(
+            builder.as_deref(),
+            Some(BUILDER_NAME),
+            "registry cache export needs a docker-container builder"
+        );
         let args = build_command(&r, "docker", builder.as_deref()).args;
-        assert_eq!(&args[2..4], &["--builder".to_string(), BUILDER_NAME.to_string()]);
+        assert_eq!(
+            &args[2..4],
+            &["--builder".to_string(), BUILDER_NAME.to_string()]
+        );
         let i = args.iter().position(|a| a == "--cache-from").unwrap();
-        assert_eq!(args[i + 1], format!("type=registry,ref={IMAGE}:cache-feature-x"));
+        assert_eq!(
+            args[i + 1],
+            format!("type=registry,ref={IMAGE}:cache-feature-x")
+        );
         assert_eq!(args[i + 2], "--cache-from");
         assert_eq!(args[i + 3], format!("type=registry,ref={IMAGE}:cache-main"));
         let j = args.iter().position(|a| a == "--cache-to").unwrap();
         assert_eq!(
             args[j + 1],
-            format!("type=registry,ref={IMAGE}:cache-feature-x,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true")
+            format!(
+                "type=registry,ref={IMAGE}:cache-feature-x,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"
+            )
         );
     }
 
@@ -479,7 +630,11 @@ mod tests {
         let mut p = with_cache(plan(), None);
         p.push = false;
         let r = req(&p, false, None);
-        assert_eq!(builder_for(&r), None, "reading a registry cache works on the default builder");
+        assert_eq!(
+            builder_for(&r),
+            None,
+            "reading a registry cache works on the default builder"
+        );
         let args = build_command(&r, "docker", None).args;
         assert!(args.contains(&"--cache-from".to_string()));
         assert!(!args.contains(&"--cache-to".to_string()));
@@ -490,9 +645,16 @@ mod tests {
     #[test]
     fn provenance_is_opt_in() {
         let p = plan();
-        assert!(build_command(&req(&p, false, None), "docker", None).args.contains(&"--provenance=false".to_string()));
+        assert!(
+            build_command(&req(&p, false, None), "docker", None)
+                .args
+                .contains(&"--provenance=false".to_string())
+        );
         let on = build_command(&req(&p, true, None), "docker", None).args;
-        assert!(on.contains(&"--provenance=mode=max".to_string()) && !on.contains(&"--provenance=false".to_string()));
+        assert!(
+            on.contains(&"--provenance=mode=max".to_string())
+                && !on.contains(&"--provenance=false".to_string())
+        );
     }
 
     #[test]
@@ -501,17 +663,27 @@ mod tests {
         let r = req(&p, false, Some("team-fleet"));
         assert_eq!(builder_for(&r).as_deref(), Some("team-fleet"));
         let args = build_command(&r, "/usr/bin/docker", builder_for(&r).as_deref()).args;
-        assert_eq!(&args[2..4], &["--builder".to_string(), "team-fleet".to_string()]);
+        assert_eq!(
+            &args[2..4],
+            &["--builder".to_string(), "team-fleet".to_string()]
+        );
     }
 
     #[test]
     fn target_build_args_and_platforms() {
         let mut p = plan();
         p.target = Some("runtime".into());
-        p.build_args = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".to_string(), "x y".to_string())]);
+        p.build_args = BTreeMap::from([
+            ("A".to_string(), "1".to_string()),
+            ("B".to_string(), "x y".to_string()),
+        ]);
         p.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
         let r = req(&p, false, None);
-        assert_eq!(builder_for(&r).as_deref(), Some(BUILDER_NAME), "several platforms need a docker-container builder");
+        assert_eq!(
+            builder_for(&r).as_deref(),
+            Some(BUILDER_NAME),
+            "several platforms need a docker-container builder"
+        );
         let cmd = build_command(&r, "docker", None);
         let s = cmd.display();
         assert!(s.contains("--target runtime"), "{s}");
@@ -538,54 +710,127 @@ mod tests {
         };
         let dir = tmp.path().join("work/docker-config");
         let config = DockerConfig::write(dir.clone(), Some(&user), &auth).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
         // `AWS:pa55word-xyz`, as `docker login` stores it; none of the user's own auths.
-        assert_eq!(json["auths"], serde_json::json!({"h.example": {"auth": "QVdTOnBhNTV3b3JkLXh5eg=="}}));
-        assert_eq!(json["cliPluginsExtraDirs"], serde_json::json!(["/opt/plugins", user.join("cli-plugins").display().to_string()]));
+        assert_eq!(
+            json["auths"],
+            serde_json::json!({"h.example": {"auth": "QVdTOnBhNTV3b3JkLXh5eg=="}})
+        );
+        assert_eq!(
+            json["cliPluginsExtraDirs"],
+            serde_json::json!([
+                "/opt/plugins",
+                user.join("cli-plugins").display().to_string()
+            ])
+        );
         assert_eq!(json["currentContext"], "desktop-linux");
-        assert_eq!(json["credHelpers"], serde_json::json!({"other.example": "gcloud"}), "this registry's helper would shadow the login");
-        assert!(json.get("credsStore").is_none(), "a store would shadow the login");
+        assert_eq!(
+            json["credHelpers"],
+            serde_json::json!({"other.example": "gcloud"}),
+            "this registry's helper would shadow the login"
+        );
+        assert!(
+            json.get("credsStore").is_none(),
+            "a store would shadow the login"
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(dir.join("config.json")).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::read_link(dir.join("buildx")).unwrap(), user.join("buildx"), "builders outlive the run");
-        assert_eq!(std::fs::read_link(dir.join("contexts")).unwrap(), user.join("contexts"));
+        assert_eq!(
+            std::fs::metadata(dir.join("config.json"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::read_link(dir.join("buildx")).unwrap(),
+            user.join("buildx"),
+            "builders outlive the run"
+        );
+        assert_eq!(
+            std::fs::read_link(dir.join("contexts")).unwrap(),
+            user.join("contexts")
+        );
         let spec = config.apply(CommandSpec::new("docker").args(["buildx", "build"]));
-        assert!(!spec.display().contains("pa55word"), "the password is never on a command line");
-        assert_eq!(spec.env, [("DOCKER_CONFIG".to_string(), dir.display().to_string())]);
+        assert!(
+            !spec.display().contains("pa55word"),
+            "the password is never on a command line"
+        );
+        assert_eq!(
+            spec.env,
+            [("DOCKER_CONFIG".to_string(), dir.display().to_string())]
+        );
         drop(config);
         assert!(!dir.exists(), "the credentials are gone");
-        assert!(user.join("buildx").is_dir() && user.join("config.json").is_file(), "the user's config is untouched");
+        assert!(
+            user.join("buildx").is_dir() && user.join("config.json").is_file(),
+            "the user's config is untouched"
+        );
     }
 
     #[test]
     fn builder_creation_uses_the_docker_container_driver() {
         assert_eq!(
             create_builder_command("docker", "fastdeploy", None).args,
-            ["buildx", "create", "--name", "fastdeploy", "--driver", "docker-container", "--bootstrap"]
+            [
+                "buildx",
+                "create",
+                "--name",
+                "fastdeploy",
+                "--driver",
+                "docker-container",
+                "--bootstrap"
+            ]
         );
         let mirror = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/buildkit:v0.13.2";
         let args = create_builder_command("docker", "fastdeploy-1", Some(mirror)).args;
-        assert_eq!(args[6..], ["--driver-opt".to_string(), format!("image={mirror}"), "--bootstrap".to_string()]);
+        assert_eq!(
+            args[6..],
+            [
+                "--driver-opt".to_string(),
+                format!("image={mirror}"),
+                "--bootstrap".to_string()
+            ]
+        );
     }
 
     #[test]
     fn builders_are_read_from_buildx_inspect() {
         // The sandbox's dockerd 26.1 with the containerd image store, buildx 0.13.
         let text = fixture("versions-0.13.txt");
-        let inspect = text.split("$ docker buildx inspect\n").nth(1).unwrap().split("\n$ ").next().unwrap();
+        let inspect = text
+            .split("$ docker buildx inspect\n")
+            .nth(1)
+            .unwrap()
+            .split("\n$ ")
+            .next()
+            .unwrap();
         let b = parse_inspect(inspect).unwrap();
-        assert_eq!((b.name.as_str(), b.driver.as_str(), b.snapshotter), ("default", "docker", true));
+        assert_eq!(
+            (b.name.as_str(), b.driver.as_str(), b.snapshotter),
+            ("default", "docker", true)
+        );
         assert!(b.exports_cache());
         // A docker-container builder that has not started has no labels to show.
         let idle = "Name:          fastdeploy\nDriver:        docker-container\n\nNodes:\nName:      fastdeploy0\nEndpoint:  unix:///var/run/docker.sock\nStatus:    inactive\n";
         let b = parse_inspect(idle).unwrap();
-        assert_eq!((b.name.as_str(), b.driver.as_str(), b.snapshotter), ("fastdeploy", "docker-container", false));
+        assert_eq!(
+            (b.name.as_str(), b.driver.as_str(), b.snapshotter),
+            ("fastdeploy", "docker-container", false)
+        );
         assert!(b.exports_cache());
         assert_eq!(parse_inspect("ERROR: no builder \"x\" found"), None);
     }
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildx").join(name)).unwrap()
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/buildx")
+                .join(name),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -594,7 +839,12 @@ mod tests {
             parse_metadata(&fixture("metadata.json")).unwrap(),
             "sha256:19ffeab6f8bc9293ac2c3fdf94ebe28396254c993aea0b5a542cfb02e0883fa3"
         );
-        assert!(parse_metadata("{}").unwrap_err().to_string().contains("containerimage.digest"));
+        assert!(
+            parse_metadata("{}")
+                .unwrap_err()
+                .to_string()
+                .contains("containerimage.digest")
+        );
     }
 
     #[test]
@@ -613,14 +863,37 @@ mod tests {
         use crate::settings::SecretSource;
         let mut p = plan();
         p.secrets = vec![
-            BuildSecret { id: "npm".into(), source: SecretSource::Env("NPM_TOKEN".into()) },
-            BuildSecret { id: "pip".into(), source: SecretSource::File("/w/app/pip.conf".into()) },
+            BuildSecret {
+                id: "npm".into(),
+                source: SecretSource::Env("NPM_TOKEN".into()),
+            },
+            BuildSecret {
+                id: "pip".into(),
+                source: SecretSource::File("/w/app/pip.conf".into()),
+            },
         ];
         let args = build_command(&req(&p, false, None), "docker", None).args;
         let at = args.iter().position(|a| a == "--secret").unwrap();
-        assert_eq!(&args[at..at + 4], ["--secret", "id=npm,env=NPM_TOKEN", "--secret", "id=pip,src=/w/app/pip.conf"]);
-        assert!(!args.iter().any(|a| a.contains("--build-arg")), "never a build argument");
-        let remote = BuildSecret { id: "npm-token".into(), source: SecretSource::ParameterStore("/ci/npm".into()) };
-        assert_eq!(secret_flag(&remote), "id=npm-token,env=FASTDEPLOY_SECRET_NPM_TOKEN");
+        assert_eq!(
+            &args[at..at + 4],
+            [
+                "--secret",
+                "id=npm,env=NPM_TOKEN",
+                "--secret",
+                "id=pip,src=/w/app/pip.conf"
+            ]
+        );
+        assert!(
+            !args.iter().any(|a| a.contains("--build-arg")),
+            "never a build argument"
+        );
+        let remote = BuildSecret {
+            id: "npm-token".into(),
+            source: SecretSource::ParameterStore("/ci/npm".into()),
+        };
+        assert_eq!(
+            secret_flag(&remote),
+            "id=npm-token,env=FASTDEPLOY_SECRET_NPM_TOKEN"
+        );
     }
 }

@@ -163,7 +163,11 @@ impl RawProgress {
     /// of them came from the cache.
     pub fn steps(&self) -> Steps {
         let mut steps = Steps::default();
-        for v in self.vertexes.values().filter(|v| is_instruction_step(&v.name)) {
+        for v in self
+            .vertexes
+            .values()
+            .filter(|v| is_instruction_step(&v.name))
+        {
             if let Some(cached) = v.first_completion {
                 steps.total += 1;
                 steps.cached += u32::from(cached);
@@ -237,12 +241,21 @@ impl RawProgress {
         state.started = Some(started);
         let n = self.speak(&v.digest, out);
         let Some(completed) = v.completed else {
-            if restarted && self.vertexes.get_mut(&v.digest).and_then(|s| s.pending_end.take()).is_some() {
+            if restarted
+                && self
+                    .vertexes
+                    .get_mut(&v.digest)
+                    .and_then(|s| s.pending_end.take())
+                    .is_some()
+            {
                 self.pending.retain(|d| d != &v.digest);
             }
             return;
         };
-        let state = self.vertexes.get_mut(&v.digest).expect("spoken vertex exists");
+        let state = self
+            .vertexes
+            .get_mut(&v.digest)
+            .expect("spoken vertex exists");
         let first = *state.first_completion.get_or_insert(v.cached);
         let end = match &v.error {
             Some(e) if e.ends_with("context canceled") => format!("#{n} CANCELED"),
@@ -256,14 +269,20 @@ impl RawProgress {
         }
         if v.error.is_some() {
             // An error is news: said at once, after what the step logged.
-            let state = self.vertexes.get_mut(&v.digest).expect("spoken vertex exists");
+            let state = self
+                .vertexes
+                .get_mut(&v.digest)
+                .expect("spoken vertex exists");
             if !state.partial_log.is_empty() {
                 let rest = format!("#{n} {}", std::mem::take(&mut state.partial_log));
                 self.emit(&v.digest, rest, out);
             }
             self.emit(&v.digest, end, out);
         } else {
-            self.vertexes.get_mut(&v.digest).expect("spoken vertex exists").pending_end = Some(end);
+            self.vertexes
+                .get_mut(&v.digest)
+                .expect("spoken vertex exists")
+                .pending_end = Some(end);
             self.pending.push(v.digest);
         }
     }
@@ -289,7 +308,9 @@ impl RawProgress {
             state.status_printed.insert(s.id, (s.timestamp, 0));
             return;
         }
-        state.status_printed.insert(s.id.clone(), (s.timestamp, s.current));
+        state
+            .status_printed
+            .insert(s.id.clone(), (s.timestamp, s.current));
         let n = self.speak(&s.vertex, out);
         let bytes = if s.total != 0 {
             format!(" {} / {}", human_bytes(s.current), human_bytes(s.total))
@@ -317,7 +338,10 @@ impl RawProgress {
             return;
         }
         let n = self.speak(&l.vertex, out);
-        let state = self.vertexes.get_mut(&l.vertex).expect("spoken vertex exists");
+        let state = self
+            .vertexes
+            .get_mut(&l.vertex)
+            .expect("spoken vertex exists");
         let offset = match (l.timestamp, state.started) {
             (Some(at), Some(start)) => seconds(at - start),
             _ => 0.0,
@@ -366,7 +390,11 @@ impl RawProgress {
             }
             if let Some(state) = self.vertexes.get_mut(&digest) {
                 if !state.partial_log.is_empty() {
-                    out.push(format!("#{} {}", state.number, std::mem::take(&mut state.partial_log)));
+                    out.push(format!(
+                        "#{} {}",
+                        state.number,
+                        std::mem::take(&mut state.partial_log)
+                    ));
                 }
                 if let Some(end) = state.pending_end.take() {
                     out.push(end);
@@ -378,7 +406,9 @@ impl RawProgress {
 }
 
 fn decode(b64: &str) -> String {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .unwrap_or_default();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -405,11 +435,21 @@ fn human_bytes(n: i64) -> String {
 /// `[build 2/4] RUN make` or `[2/3] COPY . .`: a Dockerfile step; not
 /// `[internal] ...`, not `exporting to image`, not the `FROM` steps.
 pub(crate) fn is_instruction_step(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix('[') else { return false };
-    let Some((bracket, instruction)) = rest.split_once("] ") else { return false };
+    let Some(rest) = name.strip_prefix('[') else {
+        return false;
+    };
+    let Some((bracket, instruction)) = rest.split_once("] ") else {
+        return false;
+    };
     let counter = bracket.rsplit(' ').next().unwrap_or("");
-    let numbered = counter.split_once('/').is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
-    numbered && !instruction.trim_start().to_ascii_uppercase().starts_with("FROM ")
+    let numbered = counter
+        .split_once('/')
+        .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
+    numbered
+        && !instruction
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("FROM ")
 }
 
 /// What one line of input turned out to hold.
@@ -503,7 +543,9 @@ mod tests {
     use crate::process::Stream;
 
     fn fixture(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildx").join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/buildx")
+            .join(name);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
@@ -557,23 +599,60 @@ mod tests {
     fn a_cold_build_runs_every_step_and_reads_as_buildkit_plain_output() {
         let mut p = RawProgress::default();
         let logged = feed(&mut p, &fixture("rawjson-0.13-cold.json"));
-        assert_eq!(p.steps(), Steps { cached: 0, total: 7 }, "5 steps of `build`, 2 of the final stage:\n{}", logged.join("\n"));
+        assert_eq!(
+            p.steps(),
+            Steps {
+                cached: 0,
+                total: 7
+            },
+            "5 steps of `build`, 2 of the final stage:\n{}",
+            logged.join("\n")
+        );
         let text = logged.join("\n");
-        assert!(logged.iter().all(|l| !l.trim_start().starts_with('{') && !l.contains("\"vertexes\"")), "no JSON in the log:\n{text}");
+        assert!(
+            logged
+                .iter()
+                .all(|l| !l.trim_start().starts_with('{') && !l.contains("\"vertexes\"")),
+            "no JSON in the log:\n{text}"
+        );
         // Numbered as BuildKit numbers them: in the order they show up.
-        assert_eq!(logged[0], "#1 [internal] load build definition from Dockerfile");
-        assert!(logged.contains(&"#1 transferring dockerfile: 538B done".to_string()), "{text}");
-        let run = number_of(&logged, "[build 4/6] RUN for part in parser checker emitter; do echo \"compiling $part\"; done");
+        assert_eq!(
+            logged[0],
+            "#1 [internal] load build definition from Dockerfile"
+        );
+        assert!(
+            logged.contains(&"#1 transferring dockerfile: 538B done".to_string()),
+            "{text}"
+        );
+        let run = number_of(
+            &logged,
+            "[build 4/6] RUN for part in parser checker emitter; do echo \"compiling $part\"; done",
+        );
         for l in ["compiling parser", "compiling checker", "compiling emitter"] {
             assert!(
-                logged.iter().any(|x| x.starts_with(&format!("#{run} 0.")) && x.ends_with(l)),
+                logged
+                    .iter()
+                    .any(|x| x.starts_with(&format!("#{run} 0.")) && x.ends_with(l)),
                 "the RUN's log line `{l}`, timed from the step's start:\n{text}"
             );
         }
-        assert!(logged.iter().any(|l| l.starts_with(&format!("#{run} DONE ")) && l.ends_with('s')), "{text}");
-        assert!(!logged.iter().any(|l| l.ends_with(" CACHED") && !l.contains("FROM")), "nothing came from the cache:\n{text}");
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.starts_with(&format!("#{run} DONE ")) && l.ends_with('s')),
+            "{text}"
+        );
+        assert!(
+            !logged
+                .iter()
+                .any(|l| l.ends_with(" CACHED") && !l.contains("FROM")),
+            "nothing came from the cache:\n{text}"
+        );
         // The missing cache is a vertex error in a build that succeeds.
-        let import = number_of(&logged, "importing cache manifest from 127.0.0.1:59893/fixture:cache-main");
+        let import = number_of(
+            &logged,
+            "importing cache manifest from 127.0.0.1:59893/fixture:cache-main",
+        );
         assert!(
             logged.contains(&format!(
                 "#{import} ERROR: failed to configure registry cache importer: 127.0.0.1:59893/fixture:cache-main: not found"
@@ -581,13 +660,41 @@ mod tests {
             "{text}"
         );
         // A pulled layer shows its size as BuildKit prints it.
-        let from = logged.iter().find(|l| l.contains("[build 1/6] FROM")).unwrap().split(' ').next().unwrap().to_string();
-        assert!(logged.iter().any(|l| l.starts_with(&format!("{from} sha256:07af8778")) && l.contains("1.09MB / 1.09MB")), "{text}");
-        assert!(logged.iter().any(|l| l.ends_with("exporting cache to registry")), "{text}");
+        let from = logged
+            .iter()
+            .find(|l| l.contains("[build 1/6] FROM"))
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.starts_with(&format!("{from} sha256:07af8778"))
+                    && l.contains("1.09MB / 1.09MB")),
+            "{text}"
+        );
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.ends_with("exporting cache to registry")),
+            "{text}"
+        );
         // Every step is named once and ends once.
-        for name in ["[build 2/6] WORKDIR /src", "[stage-1 2/3] COPY --from=build /src/app.sh /usr/local/bin/app"] {
+        for name in [
+            "[build 2/6] WORKDIR /src",
+            "[stage-1 2/3] COPY --from=build /src/app.sh /usr/local/bin/app",
+        ] {
             let n = number_of(&logged, name);
-            assert_eq!(logged.iter().filter(|l| l.starts_with(&format!("#{n} DONE"))).count(), 1, "{name}:\n{text}");
+            assert_eq!(
+                logged
+                    .iter()
+                    .filter(|l| l.starts_with(&format!("#{n} DONE")))
+                    .count(),
+                1,
+                "{name}:\n{text}"
+            );
         }
     }
 
@@ -596,15 +703,39 @@ mod tests {
         let mut p = RawProgress::default();
         let logged = feed(&mut p, &fixture("rawjson-0.13-cached.json"));
         let text = logged.join("\n");
-        assert_eq!(p.steps(), Steps { cached: 3, total: 7 }, "WORKDIR, COPY greeting.txt and the first RUN:\n{text}");
-        for name in ["[build 2/6] WORKDIR /src", "[build 3/6] COPY greeting.txt ./"] {
+        assert_eq!(
+            p.steps(),
+            Steps {
+                cached: 3,
+                total: 7
+            },
+            "WORKDIR, COPY greeting.txt and the first RUN:\n{text}"
+        );
+        for name in [
+            "[build 2/6] WORKDIR /src",
+            "[build 3/6] COPY greeting.txt ./",
+        ] {
             let n = number_of(&logged, name);
             assert!(logged.contains(&format!("#{n} CACHED")), "{name}:\n{text}");
         }
         let changed = number_of(&logged, "[build 5/6] COPY main.sh ./");
-        assert!(logged.iter().any(|l| l.starts_with(&format!("#{changed} DONE "))), "{text}");
-        let installed = number_of(&logged, "[stage-1 3/3] RUN echo \"installed $(wc -c < /usr/local/bin/app) bytes\"");
-        assert!(logged.iter().any(|l| l.starts_with(&format!("#{installed} 0.")) && l.ends_with(" installed 81 bytes")), "{text}");
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.starts_with(&format!("#{changed} DONE "))),
+            "{text}"
+        );
+        let installed = number_of(
+            &logged,
+            "[stage-1 3/3] RUN echo \"installed $(wc -c < /usr/local/bin/app) bytes\"",
+        );
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.starts_with(&format!("#{installed} 0."))
+                    && l.ends_with(" installed 81 bytes")),
+            "{text}"
+        );
     }
 
     #[test]
@@ -613,28 +744,65 @@ mod tests {
         let logged = feed(&mut p, &fixture("rawjson-0.13-failed.json"));
         let text = logged.join("\n");
         let n = number_of(&logged, "[2/2] RUN echo boom && exit 3");
-        let at =
-            |needle: &str| logged.iter().position(|l| l == needle || l.ends_with(needle)).unwrap_or_else(|| panic!("{needle}:\n{text}"));
+        let at = |needle: &str| {
+            logged
+                .iter()
+                .position(|l| l == needle || l.ends_with(needle))
+                .unwrap_or_else(|| panic!("{needle}:\n{text}"))
+        };
         let boom = at(" boom");
         assert!(logged[boom].starts_with(&format!("#{n} 0.")), "{text}");
-        let error = at(&format!("#{n} ERROR: process \"/bin/sh -c echo boom && exit 3\" did not complete successfully: exit code: 3"));
+        let error = at(&format!(
+            "#{n} ERROR: process \"/bin/sh -c echo boom && exit 3\" did not complete successfully: exit code: 3"
+        ));
         let excerpt = at("   3 | >>> RUN echo boom && exit 3");
-        let solve = at("ERROR: failed to solve: process \"/bin/sh -c echo boom && exit 3\" did not complete successfully: exit code: 3");
-        assert!(boom < error && error < excerpt && excerpt < solve, "in order:\n{text}");
+        let solve = at(
+            "ERROR: failed to solve: process \"/bin/sh -c echo boom && exit 3\" did not complete successfully: exit code: 3",
+        );
+        assert!(
+            boom < error && error < excerpt && excerpt < solve,
+            "in order:\n{text}"
+        );
         let tail = p.tail();
-        assert_eq!(tail.last(), logged.last(), "the tail ends where the log does");
-        assert!(tail.iter().any(|l| l.ends_with(" boom")), "the step's last log line is in the error:\n{}", tail.join("\n"));
-        assert_eq!(p.steps(), Steps { cached: 0, total: 1 });
+        assert_eq!(
+            tail.last(),
+            logged.last(),
+            "the tail ends where the log does"
+        );
+        assert!(
+            tail.iter().any(|l| l.ends_with(" boom")),
+            "the step's last log line is in the error:\n{}",
+            tail.join("\n")
+        );
+        assert_eq!(
+            p.steps(),
+            Steps {
+                cached: 0,
+                total: 1
+            }
+        );
     }
 
     #[test]
     fn one_value_per_line_reads_the_same_as_indented_values() {
         // buildx 0.14 and later print each SolveStatus on one line.
-        for name in ["rawjson-0.13-cold.json", "rawjson-0.13-cached.json", "rawjson-0.13-failed.json"] {
+        for name in [
+            "rawjson-0.13-cold.json",
+            "rawjson-0.13-cached.json",
+            "rawjson-0.13-failed.json",
+        ] {
             let indented = fixture(name);
             let compact = one_value_per_line(&indented);
-            assert!(compact.lines().count() < indented.lines().count() / 5, "{name} was compacted");
-            assert!(compact.lines().filter(|l| l.starts_with('{')).all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+            assert!(
+                compact.lines().count() < indented.lines().count() / 5,
+                "{name} was compacted"
+            );
+            assert!(
+                compact
+                    .lines()
+                    .filter(|l| l.starts_with('{'))
+                    .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+            );
             let (mut a, mut b) = (RawProgress::default(), RawProgress::default());
             assert_eq!(feed(&mut a, &indented), feed(&mut b, &compact), "{name}");
             assert_eq!(a.steps(), b.steps(), "{name}");
@@ -644,18 +812,31 @@ mod tests {
     #[test]
     fn text_passes_through_and_braces_in_strings_do_not_end_a_value() {
         let mut p = RawProgress::default();
-        assert_eq!(p.observe(Stream::Stderr, "WARNING: no output specified"), ["WARNING: no output specified"]);
+        assert_eq!(
+            p.observe(Stream::Stderr, "WARNING: no output specified"),
+            ["WARNING: no output specified"]
+        );
         let value = r#"{"vertexes": [{"digest": "sha256:a", "name": "[1/2] RUN echo '}{' \"q\"", "started": "2024-01-01T00:00:00Z"}]}"#;
         let (head, rest) = value.split_at(value.find("\"name\"").unwrap());
-        assert!(p.observe(Stream::Stderr, head).is_empty(), "an unfinished value waits");
-        assert_eq!(p.observe(Stream::Stderr, rest), [r#"#1 [1/2] RUN echo '}{' "q""#]);
+        assert!(
+            p.observe(Stream::Stderr, head).is_empty(),
+            "an unfinished value waits"
+        );
+        assert_eq!(
+            p.observe(Stream::Stderr, rest),
+            [r#"#1 [1/2] RUN echo '}{' "q""#]
+        );
         // Not JSON after all: given back as text, nothing lost.
         assert!(p.observe(Stream::Stderr, "{ not json").is_empty());
         assert_eq!(p.observe(Stream::Stderr, "}"), ["{ not json", "}"]);
         // A stream that ends inside a value gives it back too.
         assert!(p.observe(Stream::Stderr, "{ \"unterminated").is_empty());
         assert_eq!(p.finish(), ["{ \"unterminated"]);
-        assert_eq!(p.steps(), Steps::default(), "a step that never ended is not counted");
+        assert_eq!(
+            p.steps(),
+            Steps::default(),
+            "a step that never ended is not counted"
+        );
     }
 
     #[test]
@@ -663,19 +844,36 @@ mod tests {
         let mut p = RawProgress::default();
         let event = |data: &str, ts: &str| {
             let data = base64::engine::general_purpose::STANDARD.encode(data);
-            format!(r#"{{"logs": [{{"vertex": "sha256:a", "stream": 1, "data": "{data}", "timestamp": "{ts}"}}]}}"#)
+            format!(
+                r#"{{"logs": [{{"vertex": "sha256:a", "stream": 1, "data": "{data}", "timestamp": "{ts}"}}]}}"#
+            )
         };
         let start = r#"{"vertexes": [{"digest": "sha256:a", "name": "[1/1] RUN make", "started": "2024-01-01T00:00:00Z"}]}"#;
         assert_eq!(p.observe(Stream::Stderr, start), ["#1 [1/1] RUN make"]);
-        assert!(p.observe(Stream::Stderr, &event("compil", "2024-01-01T00:00:00.5Z")).is_empty());
+        assert!(
+            p.observe(Stream::Stderr, &event("compil", "2024-01-01T00:00:00.5Z"))
+                .is_empty()
+        );
         assert_eq!(
-            p.observe(Stream::Stderr, &event("ing\nlinking\nhalf", "2024-01-01T00:00:12.25Z")),
+            p.observe(
+                Stream::Stderr,
+                &event("ing\nlinking\nhalf", "2024-01-01T00:00:12.25Z")
+            ),
             ["#1 0.500 compiling", "#1 12.25 linking"]
         );
         let end = r#"{"vertexes": [{"digest": "sha256:a", "name": "[1/1] RUN make", "started": "2024-01-01T00:00:00Z", "completed": "2024-01-01T00:00:13Z"}]}"#;
-        assert!(p.observe(Stream::Stderr, end).is_empty(), "the end line waits in case the step runs again");
+        assert!(
+            p.observe(Stream::Stderr, end).is_empty(),
+            "the end line waits in case the step runs again"
+        );
         assert_eq!(p.finish(), ["#1 12.25 half", "#1 DONE 13.0s"]);
-        assert_eq!(p.steps(), Steps { cached: 0, total: 1 });
+        assert_eq!(
+            p.steps(),
+            Steps {
+                cached: 0,
+                total: 1
+            }
+        );
     }
 
     #[test]
@@ -691,7 +889,13 @@ mod tests {
         let mut logged = p.observe(Stream::Stderr, &v(true, "2024-01-01T00:00:01Z"));
         logged.extend(p.observe(Stream::Stderr, &v(false, "2024-01-01T00:00:09Z")));
         logged.extend(p.finish());
-        assert_eq!(p.steps(), Steps { cached: 1, total: 1 });
+        assert_eq!(
+            p.steps(),
+            Steps {
+                cached: 1,
+                total: 1
+            }
+        );
         assert_eq!(logged, ["#1 [2/3] COPY . .", "#1 CACHED"]);
     }
 
@@ -709,8 +913,12 @@ mod tests {
         assert!(is_instruction_step("[build 2/4] RUN make"));
         assert!(is_instruction_step("[2/3] COPY . ."));
         assert!(is_instruction_step("[linux/arm64 build 2/4] RUN make"));
-        assert!(!is_instruction_step("[build 1/4] FROM docker.io/library/golang:1.22@sha256:abc"));
-        assert!(!is_instruction_step("[internal] load build definition from Dockerfile"));
+        assert!(!is_instruction_step(
+            "[build 1/4] FROM docker.io/library/golang:1.22@sha256:abc"
+        ));
+        assert!(!is_instruction_step(
+            "[internal] load build definition from Dockerfile"
+        ));
         assert!(!is_instruction_step("exporting to image"));
     }
 
@@ -718,7 +926,11 @@ mod tests {
     fn number_of(logged: &[String], name: &str) -> String {
         logged
             .iter()
-            .find_map(|l| l.strip_suffix(name).and_then(|head| head.strip_prefix('#')).map(|n| n.trim().to_string()))
+            .find_map(|l| {
+                l.strip_suffix(name)
+                    .and_then(|head| head.strip_prefix('#'))
+                    .map(|n| n.trim().to_string())
+            })
             .unwrap_or_else(|| panic!("no line names `{name}`:\n{}", logged.join("\n")))
     }
 }

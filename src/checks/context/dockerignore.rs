@@ -67,7 +67,11 @@ impl Pattern {
 
     /// The line as it reads after cleaning, with its `!`.
     pub fn display(&self) -> String {
-        if self.exception { format!("!{}", self.text) } else { self.text.clone() }
+        if self.exception {
+            format!("!{}", self.text)
+        } else {
+            self.text.clone()
+        }
     }
 }
 
@@ -106,20 +110,34 @@ impl IgnoreFile {
             }
         }
         let has_exceptions = patterns.iter().any(|p| p.exception);
-        let exceptions_are_prefixes =
-            !patterns.iter().filter(|p| p.exception).any(|p| p.without_trailing_glob().contains(['*', '[', ']', '?', '^', '\\']));
-        Ok(IgnoreFile { path, patterns, has_exceptions, exceptions_are_prefixes })
+        let exceptions_are_prefixes = !patterns.iter().filter(|p| p.exception).any(|p| {
+            p.without_trailing_glob()
+                .contains(['*', '[', ']', '?', '^', '\\'])
+        });
+        Ok(IgnoreFile {
+            path,
+            patterns,
+            has_exceptions,
+            exceptions_are_prefixes,
+        })
     }
 
     /// Reads the file, turning a bad line into a [`BadInput`] naming the file and line.
     pub fn read(path: &Path) -> anyhow::Result<IgnoreFile> {
         let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        IgnoreFile::parse(&text, Some(path.to_path_buf())).map_err(|e| BadInput::other(Self::read_error_message(path, &e)).into())
+        IgnoreFile::parse(&text, Some(path.to_path_buf()))
+            .map_err(|e| BadInput::other(Self::read_error_message(path, &e)).into())
     }
 
     /// The message for a line that cannot be used.
     pub fn read_error_message(path: &Path, e: &LineError) -> String {
-        format!("{} line {}: the pattern `{}` cannot be used: {}; fix or remove the line", path.display(), e.line, e.text, e.reason)
+        format!(
+            "{} line {}: the pattern `{}` cannot be used: {}; fix or remove the line",
+            path.display(),
+            e.line,
+            e.text,
+            e.reason
+        )
     }
 
     /// `MatchesUsingParentResults`: whether `path` (slash-separated,
@@ -154,7 +172,10 @@ impl IgnoreFile {
     /// trimmed of slashes and given a trailing one, starts with the
     /// directory's path (a plain string prefix, so `a` also enters for `!ab/c`).
     pub fn buildah_enters_excluded_dir(&self, dir: &str) -> bool {
-        self.patterns.iter().filter(|p| p.exception).any(|p| format!("{}/", p.text.trim_matches('/')).starts_with(dir.trim_matches('/')))
+        self.patterns
+            .iter()
+            .filter(|p| p.exception)
+            .any(|p| format!("{}/", p.text.trim_matches('/')).starts_with(dir.trim_matches('/')))
     }
 
     /// `MatchesOrParentMatches` for a path on its own (no walk state): used
@@ -173,7 +194,10 @@ impl IgnoreFile {
             return true;
         }
         let dir_slash = format!("{dir}/");
-        self.patterns.iter().filter(|p| p.exception).any(|p| format!("{}/", p.without_trailing_glob()).starts_with(&dir_slash))
+        self.patterns
+            .iter()
+            .filter(|p| p.exception)
+            .any(|p| format!("{}/", p.without_trailing_glob()).starts_with(&dir_slash))
     }
 
     pub fn has_exceptions(&self) -> bool {
@@ -187,7 +211,9 @@ impl IgnoreFile {
 
 /// Every proper ancestor of a relative path, shortest first: `a`, `a/b` for `a/b/c`.
 fn parent_dirs(path: &str) -> impl Iterator<Item = &str> {
-    path.char_indices().filter(|&(_, c)| c == '/').map(move |(i, _)| &path[..i])
+    path.char_indices()
+        .filter(|&(_, c)| c == '/')
+        .map(move |(i, _)| &path[..i])
 }
 
 /// Splits like Go's `bufio.Scanner` with `ScanLines`: `\n` ends a line, a
@@ -208,7 +234,10 @@ fn read_lines(text: &[u8]) -> Result<Vec<(usize, String)>, LineError> {
             return Err(LineError {
                 line,
                 text: String::from_utf8_lossy(&raw[..40]).into_owned() + "...",
-                reason: format!("the line is {} bytes long; lines must be shorter than {MAX_LINE} bytes", raw.len()),
+                reason: format!(
+                    "the line is {} bytes long; lines must be shorter than {MAX_LINE} bytes",
+                    raw.len()
+                ),
             });
         }
         raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -231,10 +260,18 @@ fn compile_line(raw: &str, line: usize) -> Result<Option<Pattern>, LineError> {
     if trimmed.is_empty() {
         return Ok(None);
     }
-    let err = |reason: String| LineError { line, text: trimmed.to_string(), reason };
+    let err = |reason: String| LineError {
+        line,
+        text: trimmed.to_string(),
+        reason,
+    };
     // ReadAll: normalise the pattern, keeping its `!`.
     let invert = trimmed.starts_with('!');
-    let mut body = if invert { trimmed[1..].trim().to_string() } else { trimmed.to_string() };
+    let mut body = if invert {
+        trimmed[1..].trim().to_string()
+    } else {
+        trimmed.to_string()
+    };
     if !body.is_empty() {
         body = clean(&body);
         if body.len() > 1 && body.starts_with('/') {
@@ -245,13 +282,22 @@ fn compile_line(raw: &str, line: usize) -> Result<Option<Pattern>, LineError> {
     // New: trim and clean again (so `./!x` becomes an exception, as in moby).
     let cleaned = clean(read.trim());
     let (exception, text) = match cleaned.strip_prefix('!') {
-        Some("") => return Err(err("a `!` needs a pattern after it (moby: illegal exclusion pattern \"!\")".into())),
+        Some("") => {
+            return Err(err(
+                "a `!` needs a pattern after it (moby: illegal exclusion pattern \"!\")".into(),
+            ));
+        }
         Some(rest) => (true, rest.to_string()),
         None => (false, cleaned),
     };
     check_glob_syntax(&text).map_err(|why| err(format!("{why} (Go filepath.Match syntax)")))?;
     let kind = compile(&text).map_err(err)?;
-    Ok(Some(Pattern { text, exception, line, kind }))
+    Ok(Some(Pattern {
+        text,
+        exception,
+        line,
+        kind,
+    }))
 }
 
 /// Go's `filepath.Clean` for slash-separated paths.
@@ -346,7 +392,9 @@ fn check_chunk(c: &[u8]) -> Result<(), String> {
 /// Go's `getEsc`: one (possibly escaped) character of a class; returns the
 /// index after it, which must not be the end of the chunk.
 fn class_char(c: &[u8], mut i: usize) -> Result<usize, String> {
-    let unfinished = || Err("a `[...]` character class is not closed or has an empty or reversed range".to_string());
+    let unfinished = || {
+        Err("a `[...]` character class is not closed or has an empty or reversed range".to_string())
+    };
     match c.get(i) {
         None | Some(b'-') | Some(b']') => return unfinished(),
         Some(b'\\') => {
@@ -469,7 +517,9 @@ pub fn go_regex_to_rust(go: &str) -> Result<String, String> {
     while i < c.len() {
         let ch = c[i];
         if ch == '\\' {
-            let Some(&e) = c.get(i + 1) else { return Err("a trailing `\\` escapes nothing".into()) };
+            let Some(&e) = c.get(i + 1) else {
+                return Err("a trailing `\\` escapes nothing".into());
+            };
             i += 2;
             if e.is_ascii_punctuation() {
                 push_literal(&mut out, e);
@@ -490,7 +540,9 @@ pub fn go_regex_to_rust(go: &str) -> Result<String, String> {
                     }
                 }
             } else {
-                return Err(format!("`\\{e}` is an escape that BuildKit's Go regular expressions reject or read differently"));
+                return Err(format!(
+                    "`\\{e}` is an escape that BuildKit's Go regular expressions reject or read differently"
+                ));
             }
             continue;
         }
@@ -659,8 +711,16 @@ mod tests {
             ("a(b)c/def", "a(b)c/def", true),
             ("a(b)c/def", "a(b)c/xyz", false),
             ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
-            ("dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
-            ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+            (
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
             ("/foo", "foo", true),
             ("./foo", "foo", true),
             ("foo/", "foo", true),
@@ -668,34 +728,67 @@ mod tests {
         ];
         for &(pattern, path, want) in cases {
             // moby's table is checked with MatchesOrParentMatches.
-            assert_eq!(ignore(pattern).excludes(path), want, "pattern {pattern:?} against {path:?}");
+            assert_eq!(
+                ignore(pattern).excludes(path),
+                want,
+                "pattern {pattern:?} against {path:?}"
+            );
         }
     }
 
     #[test]
     fn the_last_matching_line_wins_and_parents_count() {
         let f = ignore("docs\n!docs/README.md\n*.md\n!keep.md\n");
-        assert!(f.excludes("docs/guide.txt"), "a file inside an excluded directory is excluded");
-        assert!(!f.excludes("docs/README.md"), "the exception re-includes it");
+        assert!(
+            f.excludes("docs/guide.txt"),
+            "a file inside an excluded directory is excluded"
+        );
+        assert!(
+            !f.excludes("docs/README.md"),
+            "the exception re-includes it"
+        );
         assert!(f.excludes("notes.md"));
         assert!(!f.excludes("keep.md"));
-        assert!(!f.excludes("sub/notes.md"), "`*.md` only matches at the top");
+        assert!(
+            !f.excludes("sub/notes.md"),
+            "`*.md` only matches at the top"
+        );
     }
 
     #[test]
     fn reading_follows_ignorefile_read_all() {
-        let f = ignore("\u{feff}# comment\n  # not a comment\r\n\n  /abs/path/  \n! spaced \n./!bang\n//twice\n/\nfoo/**/\n");
+        let f = ignore(
+            "\u{feff}# comment\n  # not a comment\r\n\n  /abs/path/  \n! spaced \n./!bang\n//twice\n/\nfoo/**/\n",
+        );
         let got: Vec<String> = f.patterns.iter().map(Pattern::display).collect();
-        assert_eq!(got, ["# not a comment", "abs/path", "!spaced", "!bang", "twice", "/", "foo/**"]);
+        assert_eq!(
+            got,
+            [
+                "# not a comment",
+                "abs/path",
+                "!spaced",
+                "!bang",
+                "twice",
+                "/",
+                "foo/**"
+            ]
+        );
         assert_eq!(f.patterns[0].line, 2);
         assert_eq!(f.patterns[6].line, 9);
     }
 
     #[test]
     fn bad_patterns_name_the_line() {
-        for (text, line) in
-            [("ok\n[abc\n", 2), ("!\n", 1), ("a\\\n", 1), ("x\n\n!/\n", 3), ("[]\n", 1), ("[]a]\n", 1), ("[a-]\n", 1), ("*[z-a\n", 1)]
-        {
+        for (text, line) in [
+            ("ok\n[abc\n", 2),
+            ("!\n", 1),
+            ("a\\\n", 1),
+            ("x\n\n!/\n", 3),
+            ("[]\n", 1),
+            ("[]a]\n", 1),
+            ("[a-]\n", 1),
+            ("*[z-a\n", 1),
+        ] {
             let e = IgnoreFile::parse(text.as_bytes(), None).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e:?}");
             assert!(!e.reason.is_empty());
@@ -744,7 +837,10 @@ mod tests {
         assert!(f.must_enter_excluded_dir("node_modules"));
         assert!(!f.must_enter_excluded_dir(".git"));
         let f = ignore("node_modules\n!**/keep\n");
-        assert!(f.must_enter_excluded_dir("node_modules"), "a wildcard exception can match anywhere");
+        assert!(
+            f.must_enter_excluded_dir("node_modules"),
+            "a wildcard exception can match anywhere"
+        );
         assert!(!ignore("node_modules\n").must_enter_excluded_dir("node_modules"));
     }
 }

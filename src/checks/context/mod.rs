@@ -75,14 +75,18 @@ pub fn ignore_file_for(context_dir: &Path, dockerfile: &Path) -> Option<PathBuf>
     let mut beside = dockerfile.as_os_str().to_owned();
     beside.push(".dockerignore");
     let beside = PathBuf::from(beside);
-    [beside, context_dir.join(".dockerignore")].into_iter().find(|p| p.is_file())
+    [beside, context_dir.join(".dockerignore")]
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 impl From<crate::plan::BuilderKind> for Matching {
     fn from(kind: crate::plan::BuilderKind) -> Matching {
         match kind {
             crate::plan::BuilderKind::Buildah => Matching::Buildah,
-            crate::plan::BuilderKind::Buildx | crate::plan::BuilderKind::Codebuild => Matching::BuildKit,
+            crate::plan::BuilderKind::Buildx | crate::plan::BuilderKind::Codebuild => {
+                Matching::BuildKit
+            }
         }
     }
 }
@@ -95,7 +99,11 @@ pub fn scan(context_dir: &Path, dockerfile: &Path) -> anyhow::Result<ContextRepo
 }
 
 /// [`scan`] for a given builder's reading of the ignore patterns.
-pub fn scan_for(context_dir: &Path, dockerfile: &Path, matching: Matching) -> anyhow::Result<ContextReport> {
+pub fn scan_for(
+    context_dir: &Path,
+    dockerfile: &Path,
+    matching: Matching,
+) -> anyhow::Result<ContextReport> {
     let started = Instant::now();
     match std::fs::metadata(context_dir) {
         Ok(m) if m.is_dir() => {}
@@ -113,7 +121,14 @@ pub fn scan_for(context_dir: &Path, dockerfile: &Path, matching: Matching) -> an
             ))
             .into());
         }
-        Err(e) => return Err(e).with_context(|| format!("reading the build context directory {}", context_dir.display())),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "reading the build context directory {}",
+                    context_dir.display()
+                )
+            });
+        }
     }
     let ignore_path = ignore_file_for(context_dir, dockerfile);
     let ignore = match &ignore_path {
@@ -155,11 +170,15 @@ fn summarise(root: &Path, entries: Vec<Entry>) -> ContextReport {
             *dirs.entry(&e.path[..i]).or_default() += e.size;
         }
     }
-    let mut largest_dirs: Vec<(String, u64)> = dirs.into_iter().map(|(d, b)| (d.to_string(), b)).collect();
+    let mut largest_dirs: Vec<(String, u64)> =
+        dirs.into_iter().map(|(d, b)| (d.to_string(), b)).collect();
     largest_dirs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     largest_dirs.truncate(TOP);
-    let mut largest_files: Vec<(String, u64)> =
-        entries.iter().filter(|e| e.kind == EntryKind::File).map(|e| (e.path.clone(), e.size)).collect();
+    let mut largest_files: Vec<(String, u64)> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .map(|e| (e.path.clone(), e.size))
+        .collect();
     largest_files.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     largest_files.truncate(TOP);
     ContextReport {
@@ -189,9 +208,20 @@ pub const RULE_IDS: &[&str] = &[RULE_TOO_LARGE, RULE_OFFENDER];
 /// Warns above `warn_bytes` and about sizeable offenders; fails with a
 /// [`BadInput`] above `max_bytes`, naming the size, the limit, the biggest
 /// parts and the lines that would exclude them.
-pub fn check_limits(report: &ContextReport, warn_bytes: u64, max_bytes: u64) -> anyhow::Result<Vec<Warning>> {
-    let ignore = report.ignore_file.clone().unwrap_or_else(|| report.root.join(".dockerignore"));
-    let size = format!("{} in {} files", human_bytes(report.total_bytes), report.file_count);
+pub fn check_limits(
+    report: &ContextReport,
+    warn_bytes: u64,
+    max_bytes: u64,
+) -> anyhow::Result<Vec<Warning>> {
+    let ignore = report
+        .ignore_file
+        .clone()
+        .unwrap_or_else(|| report.root.join(".dockerignore"));
+    let size = format!(
+        "{} in {} files",
+        human_bytes(report.total_bytes),
+        report.file_count
+    );
     if report.total_bytes > max_bytes {
         return Err(BadInput::other(format!(
             "the build context {} is {size}, above max-context-mb ({}); {}; or raise max-context-mb",
@@ -217,7 +247,11 @@ pub fn check_limits(report: &ContextReport, warn_bytes: u64, max_bytes: u64) -> 
             ),
         });
     }
-    for o in report.offenders.iter().filter(|o| o.bytes >= OFFENDER_WARN_BYTES) {
+    for o in report
+        .offenders
+        .iter()
+        .filter(|o| o.bytes >= OFFENDER_WARN_BYTES)
+    {
         warnings.push(Warning {
             rule: Some(RULE_OFFENDER.into()),
             severity: crate::outcome::Severity::Warning,
@@ -240,18 +274,40 @@ pub fn check_limits(report: &ContextReport, warn_bytes: u64, max_bytes: u64) -> 
 
 /// "the largest parts: ...; add to <file>: `x`, `y`" for limit messages.
 fn advice(report: &ContextReport, ignore: &Path) -> String {
-    let parts: Vec<String> = report.largest_dirs.iter().take(3).map(|(d, b)| format!("{d}/ {}", human_bytes(*b))).collect();
+    let parts: Vec<String> = report
+        .largest_dirs
+        .iter()
+        .take(3)
+        .map(|(d, b)| format!("{d}/ {}", human_bytes(*b)))
+        .collect();
     let mut out = if parts.is_empty() {
-        let files: Vec<String> = report.largest_files.iter().take(3).map(|(f, b)| format!("{f} {}", human_bytes(*b))).collect();
+        let files: Vec<String> = report
+            .largest_files
+            .iter()
+            .take(3)
+            .map(|(f, b)| format!("{f} {}", human_bytes(*b)))
+            .collect();
         format!("the largest files: {}", files.join(", "))
     } else {
         format!("the largest directories: {}", parts.join(", "))
     };
-    let fixes: Vec<String> = report.offenders.iter().take(5).map(|o| format!("`{}` ({})", o.fix_line, human_bytes(o.bytes))).collect();
+    let fixes: Vec<String> = report
+        .offenders
+        .iter()
+        .take(5)
+        .map(|o| format!("`{}` ({})", o.fix_line, human_bytes(o.bytes)))
+        .collect();
     if fixes.is_empty() {
-        out.push_str(&format!("; exclude what the image does not need in {}", ignore.display()));
+        out.push_str(&format!(
+            "; exclude what the image does not need in {}",
+            ignore.display()
+        ));
     } else {
-        out.push_str(&format!("; add these lines to {}: {}", ignore.display(), fixes.join(", ")));
+        out.push_str(&format!(
+            "; add these lines to {}: {}",
+            ignore.display(),
+            fixes.join(", ")
+        ));
     }
     out
 }
@@ -277,7 +333,8 @@ pub fn content_hash(report: &ContextReport) -> anyhow::Result<String> {
                 EntryKind::File => ('f', hash_file(&path)?),
                 EntryKind::Dir => ('d', String::new()),
                 EntryKind::Symlink => {
-                    let target = std::fs::read_link(&path).with_context(|| format!("reading the link {}", path.display()))?;
+                    let target = std::fs::read_link(&path)
+                        .with_context(|| format!("reading the link {}", path.display()))?;
                     ('l', hex::encode(target.as_os_str().as_encoded_bytes()))
                 }
                 EntryKind::Special => ('s', String::new()),
@@ -286,7 +343,17 @@ pub fn content_hash(report: &ContextReport) -> anyhow::Result<String> {
             line.push(kind as u8);
             line.push(0);
             line.extend_from_slice(e.fs_path(Path::new("")).as_os_str().as_encoded_bytes());
-            line.extend_from_slice(format!("\0{:o}\0{content}\n", if e.kind == EntryKind::Symlink { 0 } else { e.mode }).as_bytes());
+            line.extend_from_slice(
+                format!(
+                    "\0{:o}\0{content}\n",
+                    if e.kind == EntryKind::Symlink {
+                        0
+                    } else {
+                        e.mode
+                    }
+                )
+                .as_bytes(),
+            );
             Ok(line)
         })
         .collect();
@@ -303,11 +370,13 @@ pub fn content_hash(report: &ContextReport) -> anyhow::Result<String> {
 const PARALLEL_READ: usize = 1024 * 1024;
 
 fn hash_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {} in the build context", path.display()))?;
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("opening {} in the build context", path.display()))?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; PARALLEL_READ];
     loop {
-        let n = read_full(&mut file, &mut buf).with_context(|| format!("reading {} in the build context", path.display()))?;
+        let n = read_full(&mut file, &mut buf)
+            .with_context(|| format!("reading {} in the build context", path.display()))?;
         if n == PARALLEL_READ {
             hasher.update_rayon(&buf);
         } else {
@@ -339,7 +408,13 @@ fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize>
 pub fn summary_line(report: &ContextReport) -> String {
     let ignore = match &report.ignore_file {
         Some(p) => {
-            format!("{} ({} patterns)", p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), report.pattern_count)
+            format!(
+                "{} ({} patterns)",
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                report.pattern_count
+            )
         }
         None => "no .dockerignore".to_string(),
     };
@@ -351,14 +426,21 @@ pub fn summary_line(report: &ContextReport) -> String {
         report.scan_seconds
     );
     if let Some((dir, bytes)) = report.largest_dirs.first() {
-        line.push_str(&format!("; largest directory {dir}/ {}", human_bytes(*bytes)));
+        line.push_str(&format!(
+            "; largest directory {dir}/ {}",
+            human_bytes(*bytes)
+        ));
     }
     if let Some((file, bytes)) = report.largest_files.first() {
         line.push_str(&format!("; largest file {file} {}", human_bytes(*bytes)));
     }
     if !report.offenders.is_empty() {
-        let o: Vec<String> =
-            report.offenders.iter().take(4).map(|o| format!("{} {} (add `{}`)", o.path, human_bytes(o.bytes), o.fix_line)).collect();
+        let o: Vec<String> = report
+            .offenders
+            .iter()
+            .take(4)
+            .map(|o| format!("{} {} (add `{}`)", o.path, human_bytes(o.bytes), o.fix_line))
+            .collect();
         line.push_str(&format!("; offenders: {}", o.join(", ")));
     }
     line

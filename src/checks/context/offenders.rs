@@ -24,13 +24,31 @@ pub struct Offender {
 
 /// Directory names that are offenders wherever they are.
 const DIRS: &[(&str, &str)] = &[
-    (".git", "git history: it changes with every commit, so the build cache never hits, and it is never needed in the image"),
-    (".venv", "a Python virtualenv built for this machine; install dependencies inside the image instead"),
-    ("venv", "a Python virtualenv built for this machine; install dependencies inside the image instead"),
-    ("node_modules", "npm packages built for this machine; run the install inside the image instead"),
+    (
+        ".git",
+        "git history: it changes with every commit, so the build cache never hits, and it is never needed in the image",
+    ),
+    (
+        ".venv",
+        "a Python virtualenv built for this machine; install dependencies inside the image instead",
+    ),
+    (
+        "venv",
+        "a Python virtualenv built for this machine; install dependencies inside the image instead",
+    ),
+    (
+        "node_modules",
+        "npm packages built for this machine; run the install inside the image instead",
+    ),
     ("__pycache__", "Python bytecode caches, rebuilt at run time"),
-    ("dist", "build output; rebuild it inside the image (or keep it only if the Dockerfile copies it on purpose)"),
-    ("build", "build output; rebuild it inside the image (or keep it only if the Dockerfile copies it on purpose)"),
+    (
+        "dist",
+        "build output; rebuild it inside the image (or keep it only if the Dockerfile copies it on purpose)",
+    ),
+    (
+        "build",
+        "build output; rebuild it inside the image (or keep it only if the Dockerfile copies it on purpose)",
+    ),
 ];
 
 /// File extensions of local databases.
@@ -38,7 +56,8 @@ const DATABASES: &[&str] = &["db", "sqlite", "sqlite3"];
 
 /// File extensions of data sets; flagged when a file is at least [`DATA_SET_MIN_BYTES`].
 const DATA_SETS: &[&str] = &[
-    "csv", "tsv", "parquet", "feather", "arrow", "h5", "hdf5", "npy", "npz", "pkl", "pickle", "jsonl", "ndjson", "tfrecord", "avro", "orc",
+    "csv", "tsv", "parquet", "feather", "arrow", "h5", "hdf5", "npy", "npz", "pkl", "pickle",
+    "jsonl", "ndjson", "tfrecord", "avro", "orc",
 ];
 const DATA_SET_MIN_BYTES: u64 = 1024 * 1024;
 
@@ -61,12 +80,16 @@ pub fn find(entries: &[Entry]) -> Vec<Offender> {
         let parts: Vec<&str> = entry.path.split('/').collect();
         let dir_hit = parts.iter().enumerate().find_map(|(i, name)| {
             let is_dir = i + 1 < parts.len() || entry.kind == EntryKind::Dir;
-            DIRS.iter().find(|(n, _)| is_dir && n == name).map(|&(name, why)| (i, name, why))
+            DIRS.iter()
+                .find(|(n, _)| is_dir && n == name)
+                .map(|&(name, why)| (i, name, why))
         });
         let (key, root, why, nested) = if let Some((i, name, why)) = dir_hit {
             (format!("**/{name}"), parts[..=i].join("/"), why, i > 0)
         } else if entry.kind == EntryKind::File {
-            let Some(ext) = extension(parts[parts.len() - 1]) else { continue };
+            let Some(ext) = extension(parts[parts.len() - 1]) else {
+                continue;
+            };
             let why = if DATABASES.contains(&ext.as_str()) {
                 "a local database file; the image should reach its database over the network or create it at start"
             } else if DATA_SETS.contains(&ext.as_str()) && entry.size >= DATA_SET_MIN_BYTES {
@@ -74,11 +97,19 @@ pub fn find(entries: &[Entry]) -> Vec<Offender> {
             } else {
                 continue;
             };
-            (format!("**/*.{ext}"), entry.path.clone(), why, parts.len() > 1)
+            (
+                format!("**/*.{ext}"),
+                entry.path.clone(),
+                why,
+                parts.len() > 1,
+            )
         } else {
             continue;
         };
-        let f = found.entry(key).or_insert_with(|| Found { why, ..Found::default() });
+        let f = found.entry(key).or_insert_with(|| Found {
+            why,
+            ..Found::default()
+        });
         if f.roots.last() != Some(&root) {
             f.roots.push(root);
         }
@@ -94,12 +125,24 @@ pub fn find(entries: &[Entry]) -> Vec<Offender> {
             // A top-level-only directory is fixed by its bare name; once it
             // also appears deeper, the `**/` form covers every occurrence.
             let fix_line = match key.strip_prefix("**/") {
-                Some(name) if !f.nested && !name.starts_with('*') && name != "__pycache__" => name.to_string(),
+                Some(name) if !f.nested && !name.starts_with('*') && name != "__pycache__" => {
+                    name.to_string()
+                }
                 _ => key,
             };
             let more = f.roots.len() - 1;
-            let path = if more == 0 { f.roots[0].clone() } else { format!("{} (+{more} more)", f.roots[0]) };
-            Offender { path, bytes: f.bytes, files: f.files, why: f.why.to_string(), fix_line }
+            let path = if more == 0 {
+                f.roots[0].clone()
+            } else {
+                format!("{} (+{more} more)", f.roots[0])
+            };
+            Offender {
+                path,
+                bytes: f.bytes,
+                files: f.files,
+                why: f.why.to_string(),
+                fix_line,
+            }
         })
         .collect();
     out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));

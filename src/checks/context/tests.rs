@@ -24,7 +24,11 @@ fn scan_lists_what_buildkit_sends_and_measures_it() {
     write(root, "node_modules/keep/me.js", 7);
     write(root, ".git/objects/pack/pack-1.pack", 5000);
     write(root, "Dockerfile", 10);
-    fs::write(root.join(".dockerignore"), "node_modules\n!node_modules/keep\n.git\n").unwrap();
+    fs::write(
+        root.join(".dockerignore"),
+        "node_modules\n!node_modules/keep\n.git\n",
+    )
+    .unwrap();
     let report = scan(root, &root.join("Dockerfile")).unwrap();
     assert_eq!(
         paths(&report),
@@ -43,11 +47,18 @@ fn scan_lists_what_buildkit_sends_and_measures_it() {
     let ignore_len = fs::metadata(root.join(".dockerignore")).unwrap().len();
     assert_eq!(report.total_bytes, 100 + 50 + 7 + 10 + ignore_len);
     assert_eq!(report.file_count, 5);
-    assert_eq!(report.skipped_dirs, 2, ".git and node_modules/left-pad are skipped without being entered");
+    assert_eq!(
+        report.skipped_dirs, 2,
+        ".git and node_modules/left-pad are skipped without being entered"
+    );
     assert_eq!(report.pattern_count, 3);
     assert_eq!(report.largest_files[0], ("app/main.py".to_string(), 100));
     assert_eq!(report.largest_dirs[0], ("app".to_string(), 150));
-    let pycache = report.offenders.iter().find(|o| o.fix_line == "**/__pycache__").expect("__pycache__ is named");
+    let pycache = report
+        .offenders
+        .iter()
+        .find(|o| o.fix_line == "**/__pycache__")
+        .expect("__pycache__ is named");
     assert_eq!((pycache.bytes, pycache.files), (50, 1));
 }
 
@@ -63,7 +74,10 @@ fn a_dockerfile_specific_ignore_file_takes_precedence() {
     let report = scan(root, &root.join("docker/api.Dockerfile")).unwrap();
     assert!(paths(&report).contains(&"a.txt"));
     assert!(!paths(&report).contains(&"b.txt"));
-    assert_eq!(report.ignore_file.as_deref(), Some(root.join("docker/api.Dockerfile.dockerignore").as_path()));
+    assert_eq!(
+        report.ignore_file.as_deref(),
+        Some(root.join("docker/api.Dockerfile.dockerignore").as_path())
+    );
     let plain = scan(root, &root.join("Dockerfile")).unwrap();
     assert!(!paths(&plain).contains(&"a.txt"));
 }
@@ -76,11 +90,18 @@ fn user_errors_are_bad_input_naming_the_file_and_line() {
     assert_eq!(crate::error::exit_for(&err), crate::error::Exit::BadInput);
     assert!(err.to_string().contains("does not exist"), "{err}");
 
-    fs::write(root.join(".dockerignore"), "# fine\nnode_modules\nsrc/[abc\n").unwrap();
+    fs::write(
+        root.join(".dockerignore"),
+        "# fine\nnode_modules\nsrc/[abc\n",
+    )
+    .unwrap();
     let err = scan(root, &root.join("Dockerfile")).unwrap_err();
     assert_eq!(crate::error::exit_for(&err), crate::error::Exit::BadInput);
     let msg = crate::error::chain_message(&err);
-    assert!(msg.contains(".dockerignore line 3") && msg.contains("src/[abc"), "{msg}");
+    assert!(
+        msg.contains(".dockerignore line 3") && msg.contains("src/[abc"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -93,20 +114,42 @@ fn limits_warn_then_fail_naming_offenders_and_fixes() {
     let report = scan(root, &root.join("Dockerfile")).unwrap();
 
     let warnings = check_limits(&report, 1 << 40, 1 << 41).unwrap();
-    let rules: Vec<_> = warnings.iter().map(|w| w.rule.as_deref().unwrap()).collect();
-    assert_eq!(rules, ["CTX002", "CTX002"], "only the offenders: {warnings:?}");
-    assert!(warnings[0].message.contains("add `**/*.csv`"), "{}", warnings[0].message);
-    assert!(warnings[1].message.contains("add `.venv`"), "{}", warnings[1].message);
+    let rules: Vec<_> = warnings
+        .iter()
+        .map(|w| w.rule.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        ["CTX002", "CTX002"],
+        "only the offenders: {warnings:?}"
+    );
+    assert!(
+        warnings[0].message.contains("add `**/*.csv`"),
+        "{}",
+        warnings[0].message
+    );
+    assert!(
+        warnings[1].message.contains("add `.venv`"),
+        "{}",
+        warnings[1].message
+    );
 
     let warnings = check_limits(&report, 1_000_000, 1 << 40).unwrap();
     assert_eq!(warnings[0].rule.as_deref(), Some("CTX001"));
-    assert!(warnings[0].message.contains("5.0 MB in 3 files"), "{}", warnings[0].message);
+    assert!(
+        warnings[0].message.contains("5.0 MB in 3 files"),
+        "{}",
+        warnings[0].message
+    );
 
     let err = check_limits(&report, 1024, 4_000_000).unwrap_err();
     assert_eq!(crate::error::exit_for(&err), crate::error::Exit::BadInput);
     let msg = err.to_string();
     assert!(msg.contains("above max-context-mb (4.0 MB)"), "{msg}");
-    assert!(msg.contains("data/ 3.0 MB") && msg.contains("`.venv` (2.0 MB)"), "{msg}");
+    assert!(
+        msg.contains("data/ 3.0 MB") && msg.contains("`.venv` (2.0 MB)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -124,16 +167,31 @@ fn offenders_fix_lines_exclude_every_occurrence() {
         Entry::new("small.csv", EntryKind::File, 1, 0o644),
     ];
     let found = offenders::find(&entries);
-    let lines: Vec<(&str, &str, u64, u64)> = found.iter().map(|o| (o.path.as_str(), o.fix_line.as_str(), o.bytes, o.files)).collect();
+    let lines: Vec<(&str, &str, u64, u64)> = found
+        .iter()
+        .map(|o| (o.path.as_str(), o.fix_line.as_str(), o.bytes, o.files))
+        .collect();
     assert_eq!(
         lines,
-        [(".git", ".git", 20, 1), ("api/node_modules (+1 more)", "**/node_modules", 12, 3), ("db.sqlite3", "**/*.sqlite3", 9, 1),],
+        [
+            (".git", ".git", 20, 1),
+            ("api/node_modules (+1 more)", "**/node_modules", 12, 3),
+            ("db.sqlite3", "**/*.sqlite3", 9, 1),
+        ],
         "a file named build.rs and a small CSV are not offenders; .venv inside node_modules counts once"
     );
     for o in &found {
         let ignore = IgnoreFile::parse(o.fix_line.as_bytes(), None).unwrap();
-        for e in entries.iter().filter(|e| e.path.starts_with(o.path.split(' ').next().unwrap())) {
-            assert!(ignore.excludes(&e.path), "`{}` does not exclude {}", o.fix_line, e.path);
+        for e in entries
+            .iter()
+            .filter(|e| e.path.starts_with(o.path.split(' ').next().unwrap()))
+        {
+            assert!(
+                ignore.excludes(&e.path),
+                "`{}` does not exclude {}",
+                o.fix_line,
+                e.path
+            );
         }
     }
 }
@@ -152,9 +210,16 @@ fn content_hash_follows_contents_paths_and_modes_but_not_times() {
     assert_eq!(hash(root), first, "stable");
 
     fs::write(root.join("ignored.log"), "changed").unwrap();
-    let f = fs::File::options().write(true).open(root.join("a/b.txt")).unwrap();
+    let f = fs::File::options()
+        .write(true)
+        .open(root.join("a/b.txt"))
+        .unwrap();
     f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
-    assert_eq!(hash(root), first, "ignored files and timestamps do not count");
+    assert_eq!(
+        hash(root),
+        first,
+        "ignored files and timestamps do not count"
+    );
 
     fs::set_permissions(root.join("a/b.txt"), fs::Permissions::from_mode(0o755)).unwrap();
     let chmod = hash(root);
@@ -166,7 +231,11 @@ fn content_hash_follows_contents_paths_and_modes_but_not_times() {
     fs::rename(root.join("a/b.txt"), root.join("a/c.txt")).unwrap();
     let renamed = hash(root);
     fs::create_dir(root.join("empty")).unwrap();
-    assert_ne!(hash(root), renamed, "an empty directory is copied, so it counts");
+    assert_ne!(
+        hash(root),
+        renamed,
+        "an empty directory is copied, so it counts"
+    );
 }
 
 #[test]
@@ -174,11 +243,23 @@ fn a_file_read_in_parallel_chunks_hashes_as_its_whole_content() {
     // Sizes around the chunk that goes to the multithreaded update: empty,
     // a short tail, exactly one and two chunks, chunks and a tail.
     let dir = tempfile::tempdir().unwrap();
-    for len in [0, 5, PARALLEL_READ - 1, PARALLEL_READ, PARALLEL_READ + 1, 2 * PARALLEL_READ, 3 * PARALLEL_READ + 12_345] {
+    for len in [
+        0,
+        5,
+        PARALLEL_READ - 1,
+        PARALLEL_READ,
+        PARALLEL_READ + 1,
+        2 * PARALLEL_READ,
+        3 * PARALLEL_READ + 12_345,
+    ] {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
         let path = dir.path().join(format!("f{len}"));
         fs::write(&path, &bytes).unwrap();
-        assert_eq!(hash_file(&path).unwrap(), blake3::hash(&bytes).to_hex().to_string(), "{len} bytes");
+        assert_eq!(
+            hash_file(&path).unwrap(),
+            blake3::hash(&bytes).to_hex().to_string(),
+            "{len} bytes"
+        );
     }
 }
 
@@ -189,8 +270,16 @@ fn summary_line_names_size_ignore_file_and_offenders() {
     write(root, "node_modules/a.js", 2000);
     fs::write(root.join(".dockerignore"), "# nothing yet\n*.tmp\n").unwrap();
     let line = summary_line(&scan(root, &root.join("Dockerfile")).unwrap());
-    assert!(line.starts_with("build context: 2.0 kB in 2 files, .dockerignore (1 patterns), scanned in "), "{line}");
-    assert!(line.contains("offenders: node_modules 2.0 kB (add `node_modules`)"), "{line}");
+    assert!(
+        line.starts_with(
+            "build context: 2.0 kB in 2 files, .dockerignore (1 patterns), scanned in "
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("offenders: node_modules 2.0 kB (add `node_modules`)"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -210,9 +299,16 @@ fn fsutil_quirk_an_exception_ending_in_star_slash_globstar_does_not_reach_deeper
     write(root, "a/z", 1);
     fs::write(root.join(".dockerignore"), "*\n!a/*/**\n").unwrap();
     let f = IgnoreFile::read(&root.join(".dockerignore")).unwrap();
-    assert!(!f.excludes("a/x/y"), "the patterns alone would include a/x/y");
+    assert!(
+        !f.excludes("a/x/y"),
+        "the patterns alone would include a/x/y"
+    );
     let report = scan(root, &root.join("Dockerfile")).unwrap();
-    assert!(paths(&report).is_empty(), "the walk skips a/x, and a/z is not matched: {:?}", paths(&report));
+    assert!(
+        paths(&report).is_empty(),
+        "the walk skips a/x, and a/z is not matched: {:?}",
+        paths(&report)
+    );
 }
 
 /// BuildKit's walker does not re-check a pattern against an ancestor that
@@ -225,12 +321,19 @@ fn a_later_exclusion_matching_only_an_excluded_ancestor_differs_between_builders
     let root = dir.path();
     write(root, "a/a/x", 1);
     write(root, "a/b", 1);
-    fs::write(root.join(".dockerignore"), "a\n!a/a/x\na/*\n.dockerignore\n").unwrap();
+    fs::write(
+        root.join(".dockerignore"),
+        "a\n!a/a/x\na/*\n.dockerignore\n",
+    )
+    .unwrap();
     let buildkit = scan_for(root, &root.join("Dockerfile"), Matching::BuildKit).unwrap();
     assert_eq!(paths(&buildkit), ["a", "a/a", "a/a/x"]);
     let buildah = scan_for(root, &root.join("Dockerfile"), Matching::Buildah).unwrap();
     assert!(paths(&buildah).is_empty(), "{:?}", paths(&buildah));
-    assert_eq!(Matching::from(crate::plan::BuilderKind::Buildah), Matching::Buildah);
+    assert_eq!(
+        Matching::from(crate::plan::BuilderKind::Buildah),
+        Matching::Buildah
+    );
 }
 
 proptest! {

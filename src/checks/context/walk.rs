@@ -39,7 +39,13 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(path: impl Into<String>, kind: EntryKind, size: u64, mode: u32) -> Entry {
-        Entry { path: path.into(), kind, size, mode, os_path: None }
+        Entry {
+            path: path.into(),
+            kind,
+            size,
+            mode,
+            os_path: None,
+        }
     }
 
     /// Where the entry is on disk.
@@ -85,7 +91,10 @@ pub enum Matching {
 pub fn walk(root: &Path, ignore: &IgnoreFile, matching: Matching) -> anyhow::Result<Walked> {
     let (mut entries, skipped_dirs) = visit(root, &Rel::root(), None, ignore, false, matching)?;
     entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    Ok(Walked { entries, skipped_dirs })
+    Ok(Walked {
+        entries,
+        skipped_dirs,
+    })
 }
 
 /// A relative path as text (for matching) and, when the text is lossy, as it is on disk.
@@ -96,14 +105,26 @@ struct Rel {
 
 impl Rel {
     fn root() -> Rel {
-        Rel { text: String::new(), os: None }
+        Rel {
+            text: String::new(),
+            os: None,
+        }
     }
 
     fn child(&self, name: &OsStr) -> Rel {
         let lossy = name.to_string_lossy();
-        let text = if self.text.is_empty() { lossy.to_string() } else { format!("{}/{lossy}", self.text) };
+        let text = if self.text.is_empty() {
+            lossy.to_string()
+        } else {
+            format!("{}/{lossy}", self.text)
+        };
         let exact = self.os.is_none() && name.to_str().is_some();
-        let os = (!exact).then(|| self.os.clone().unwrap_or_else(|| PathBuf::from(&self.text)).join(name));
+        let os = (!exact).then(|| {
+            self.os
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&self.text))
+                .join(name)
+        });
         Rel { text, os }
     }
 }
@@ -121,16 +142,25 @@ fn visit(
     let read = match fs::read_dir(dir) {
         Ok(read) => read,
         // fsutil tolerates unreadable directories only when they are excluded.
-        Err(e) if excluded && e.kind() == std::io::ErrorKind::PermissionDenied => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(e).with_context(|| format!("reading directory {} in the build context", dir.display())),
+        Err(e) if excluded && e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok((Vec::new(), 0));
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("reading directory {} in the build context", dir.display())
+            });
+        }
     };
     let mut entries = Vec::new();
     let mut subdirs = Vec::new();
     let mut skipped = 0;
     for item in read {
-        let item = item.with_context(|| format!("reading directory {} in the build context", dir.display()))?;
+        let item = item
+            .with_context(|| format!("reading directory {} in the build context", dir.display()))?;
         let child = rel.child(&item.file_name());
-        let file_type = item.file_type().with_context(|| format!("reading the type of {}", item.path().display()))?;
+        let file_type = item
+            .file_type()
+            .with_context(|| format!("reading the type of {}", item.path().display()))?;
         let (child_excluded, child_info) = match matching {
             _ if ignore.is_empty() => (false, Vec::new()),
             Matching::BuildKit => ignore.matches(&child.text, info),
@@ -151,29 +181,60 @@ fn visit(
         if child_excluded {
             continue;
         }
-        let meta = item.metadata().with_context(|| format!("reading the size of {}", item.path().display()))?;
+        let meta = item
+            .metadata()
+            .with_context(|| format!("reading the size of {}", item.path().display()))?;
         let kind = if file_type.is_file() {
             EntryKind::File
         } else if file_type.is_symlink() {
             EntryKind::Symlink
         } else {
-            debug_assert!(file_type.is_fifo() || file_type.is_socket() || file_type.is_block_device() || file_type.is_char_device());
+            debug_assert!(
+                file_type.is_fifo()
+                    || file_type.is_socket()
+                    || file_type.is_block_device()
+                    || file_type.is_char_device()
+            );
             EntryKind::Special
         };
-        let size = if kind == EntryKind::File { meta.len() } else { 0 };
-        entries.push(Entry { path: child.text, kind, size, mode: meta.mode() & 0o7777, os_path: child.os });
+        let size = if kind == EntryKind::File {
+            meta.len()
+        } else {
+            0
+        };
+        entries.push(Entry {
+            path: child.text,
+            kind,
+            size,
+            mode: meta.mode() & 0o7777,
+            os_path: child.os,
+        });
     }
     let below: Vec<anyhow::Result<(Vec<Entry>, u64)>> = subdirs
         .into_par_iter()
         .map(|(path, child, child_info, child_excluded)| {
-            let (inside, skipped) = visit(&path, &child, Some(&child_info), ignore, child_excluded, matching)?;
+            let (inside, skipped) = visit(
+                &path,
+                &child,
+                Some(&child_info),
+                ignore,
+                child_excluded,
+                matching,
+            )?;
             // An excluded directory is sent only to hold something re-included inside it.
             if child_excluded && inside.is_empty() {
                 return Ok((inside, skipped));
             }
-            let meta = fs::symlink_metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+            let meta = fs::symlink_metadata(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
             let mut out = Vec::with_capacity(inside.len() + 1);
-            out.push(Entry { path: child.text, kind: EntryKind::Dir, size: 0, mode: meta.mode() & 0o7777, os_path: child.os });
+            out.push(Entry {
+                path: child.text,
+                kind: EntryKind::Dir,
+                size: 0,
+                mode: meta.mode() & 0o7777,
+                os_path: child.os,
+            });
             out.extend(inside);
             Ok((out, skipped))
         })

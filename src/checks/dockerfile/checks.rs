@@ -41,20 +41,50 @@ pub struct Finding {
 const WARNING: Severity = Severity::Warning;
 
 pub const RULES: &[Rule] = &[
-    Rule { id: "DF001", title: "build tools or -dev packages in the final stage", severity: WARNING, run: build_tools_in_final },
+    Rule {
+        id: "DF001",
+        title: "build tools or -dev packages in the final stage",
+        severity: WARNING,
+        run: build_tools_in_final,
+    },
     Rule {
         id: "DF002",
         title: "whole build context copied before installing dependencies",
         severity: WARNING,
         run: context_copy_before_deps,
     },
-    Rule { id: "DF003", title: "package manager cache left in the layer", severity: WARNING, run: caches_left },
+    Rule {
+        id: "DF003",
+        title: "package manager cache left in the layer",
+        severity: WARNING,
+        run: caches_left,
+    },
     // Whether a container may run as root is the team's policy (and some
     // images need it), so this one is a notice, and only for pushed images.
-    Rule { id: "DF004", title: "final stage runs as root", severity: Severity::Notice, run: runs_as_root },
-    Rule { id: "DF005", title: "base image of the final image untagged or `latest`", severity: WARNING, run: floating_base },
-    Rule { id: "DF006", title: "single stage installs compilers", severity: WARNING, run: single_stage_compilers },
-    Rule { id: "DF007", title: "a secret passed as ARG or ENV", severity: WARNING, run: secret_args },
+    Rule {
+        id: "DF004",
+        title: "final stage runs as root",
+        severity: Severity::Notice,
+        run: runs_as_root,
+    },
+    Rule {
+        id: "DF005",
+        title: "base image of the final image untagged or `latest`",
+        severity: WARNING,
+        run: floating_base,
+    },
+    Rule {
+        id: "DF006",
+        title: "single stage installs compilers",
+        severity: WARNING,
+        run: single_stage_compilers,
+    },
+    Rule {
+        id: "DF007",
+        title: "a secret passed as ARG or ENV",
+        severity: WARNING,
+        run: secret_args,
+    },
 ];
 
 /// Where the image will run, as far as the checks care: `DF004` is about
@@ -79,22 +109,42 @@ pub fn check(df: &Dockerfile, target: Option<&str>, ignore: &[String]) -> Vec<Fi
 }
 
 /// Like [`check`], for an image that runs as `runs` says.
-pub fn check_image(df: &Dockerfile, target: Option<&str>, runs: Runs, ignore: &[String]) -> Vec<Finding> {
-    let final_stage = df.final_stage(target).unwrap_or_else(|_| &df.stages()[df.stages().len() - 1]);
-    let ctx = Ctx { df, lineage: df.lineage(final_stage), built: built_stages(df, final_stage), final_stage, runs };
+pub fn check_image(
+    df: &Dockerfile,
+    target: Option<&str>,
+    runs: Runs,
+    ignore: &[String],
+) -> Vec<Finding> {
+    let final_stage = df
+        .final_stage(target)
+        .unwrap_or_else(|_| &df.stages()[df.stages().len() - 1]);
+    let ctx = Ctx {
+        df,
+        lineage: df.lineage(final_stage),
+        built: built_stages(df, final_stage),
+        final_stage,
+        runs,
+    };
     let mut findings = Vec::new();
     for rule in RULES {
-        if ignore.iter().any(|i| i.trim().eq_ignore_ascii_case(rule.id)) {
+        if ignore
+            .iter()
+            .any(|i| i.trim().eq_ignore_ascii_case(rule.id))
+        {
             continue;
         }
         let mut hits = Vec::new();
         (rule.run)(&ctx, &mut hits);
-        findings.extend(hits.into_iter().filter(|h| !h.at.ignores(rule.id)).map(|h| Finding {
-            rule: rule.id,
-            severity: rule.severity,
-            line: h.at.line,
-            message: h.message,
-        }));
+        findings.extend(
+            hits.into_iter()
+                .filter(|h| !h.at.ignores(rule.id))
+                .map(|h| Finding {
+                    rule: rule.id,
+                    severity: rule.severity,
+                    line: h.at.line,
+                    message: h.message,
+                }),
+        );
     }
     findings.sort_by(|a, b| (a.line, a.rule).cmp(&(b.line, b.rule)));
     findings.dedup();
@@ -118,8 +168,13 @@ fn built_stages<'a>(df: &'a Dockerfile, target: &'a Stage) -> Vec<&'a Stage> {
             todo.push(b);
         }
         for ins in &stage.instructions {
-            let copied = (ins.keyword == Keyword::Copy).then(|| ins.flag("from")).flatten();
-            let mounted = (ins.keyword == Keyword::Run).then(|| ins.flag_values("mount").filter_map(mount_from)).into_iter().flatten();
+            let copied = (ins.keyword == Keyword::Copy)
+                .then(|| ins.flag("from"))
+                .flatten();
+            let mounted = (ins.keyword == Keyword::Run)
+                .then(|| ins.flag_values("mount").filter_map(mount_from))
+                .into_iter()
+                .flatten();
             for from in copied.into_iter().chain(mounted) {
                 if let CopySource::Stage(s) = df.copy_source(from, stage) {
                     todo.push(s);
@@ -132,7 +187,10 @@ fn built_stages<'a>(df: &'a Dockerfile, target: &'a Stage) -> Vec<&'a Stage> {
 
 /// The `from=` of a `--mount` spec.
 fn mount_from(spec: &str) -> Option<&str> {
-    spec.split(',').filter_map(|kv| kv.split_once('=')).find(|(k, _)| k.trim() == "from").map(|(_, v)| v.trim())
+    spec.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| k.trim() == "from")
+        .map(|(_, v)| v.trim())
 }
 
 struct Ctx<'a> {
@@ -153,9 +211,13 @@ impl Ctx<'_> {
         // the target or referenced by nothing are not.
         self.lineage.iter().any(|stage| {
             stage.instructions.iter().any(|i| {
-                let copied = i.keyword == Keyword::Copy && i.flag("from").is_some_and(|f| self.is_other_stage(f, stage));
-                let mounted =
-                    i.keyword == Keyword::Run && i.flag_values("mount").filter_map(mount_from).any(|from| self.is_other_stage(from, stage));
+                let copied = i.keyword == Keyword::Copy
+                    && i.flag("from")
+                        .is_some_and(|f| self.is_other_stage(f, stage));
+                let mounted = i.keyword == Keyword::Run
+                    && i.flag_values("mount")
+                        .filter_map(mount_from)
+                        .any(|from| self.is_other_stage(from, stage));
                 copied || mounted
             })
         })
@@ -175,11 +237,19 @@ struct Hit<'a> {
 }
 
 fn runs(stage: &Stage) -> impl Iterator<Item = (&Instruction, Vec<Command>)> {
-    stage.instructions.iter().filter(|i| i.keyword == Keyword::Run).map(|i| (i, shell::commands(&i.script())))
+    stage
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == Keyword::Run)
+        .map(|i| (i, shell::commands(&i.script())))
 }
 
 fn backticked(items: &[String]) -> String {
-    items.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ---------------------------------------------------------------- packages
@@ -195,9 +265,38 @@ struct PackageOp {
 /// Options that take the next word as their value, per manager.
 fn value_options(manager: &str) -> &'static [&'static str] {
     match manager {
-        "apt-get" | "apt" | "aptitude" => &["-o", "-c", "-t", "--option", "--config-file", "--target-release", "--default-release"],
-        "apk" => &["-t", "--virtual", "-X", "--repository", "-p", "--root", "--arch", "--cache-dir", "--keys-dir", "--repositories-file"],
-        _ => &["-x", "--exclude", "--enablerepo", "--disablerepo", "--releasever", "--installroot", "-c", "--config", "--setopt"],
+        "apt-get" | "apt" | "aptitude" => &[
+            "-o",
+            "-c",
+            "-t",
+            "--option",
+            "--config-file",
+            "--target-release",
+            "--default-release",
+        ],
+        "apk" => &[
+            "-t",
+            "--virtual",
+            "-X",
+            "--repository",
+            "-p",
+            "--root",
+            "--arch",
+            "--cache-dir",
+            "--keys-dir",
+            "--repositories-file",
+        ],
+        _ => &[
+            "-x",
+            "--exclude",
+            "--enablerepo",
+            "--disablerepo",
+            "--releasever",
+            "--installroot",
+            "-c",
+            "--config",
+            "--setopt",
+        ],
     }
 }
 
@@ -237,7 +336,11 @@ fn package_op(cmd: &Command) -> Option<PackageOp> {
     if !install && !removes.contains(&sub) {
         return None;
     }
-    Some(PackageOp { install, packages, group })
+    Some(PackageOp {
+        install,
+        packages,
+        group,
+    })
 }
 
 /// `libpq-dev=13.1`, `gcc>=12`, `gcc:amd64` -> the bare name.
@@ -284,9 +387,11 @@ fn is_build_tool(package: &str) -> bool {
         return true;
     }
     // Versioned compilers: gcc-12, g++-12, clang-15.
-    ["gcc-", "g++-", "clang-", "llvm-"]
-        .iter()
-        .any(|p| package.strip_prefix(p).is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')))
+    ["gcc-", "g++-", "clang-", "llvm-"].iter().any(|p| {
+        package
+            .strip_prefix(p)
+            .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    })
 }
 
 /// Compilers proper, which DF006 asks for before it suggests a builder
@@ -310,18 +415,28 @@ fn is_compiler(package: &str) -> bool {
         "rust",
     ];
     COMPILERS.contains(&package)
-        || ["gcc-", "g++-", "clang-"]
-            .iter()
-            .any(|p| package.strip_prefix(p).is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')))
+        || ["gcc-", "g++-", "clang-"].iter().any(|p| {
+            package
+                .strip_prefix(p)
+                .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        })
 }
 
 /// Build tools a RUN installs and does not remove again in the same RUN.
 fn build_tools_left(commands: &[Command]) -> Vec<String> {
     let ops: Vec<PackageOp> = commands.iter().filter_map(package_op).collect();
-    let removed: BTreeSet<String> = ops.iter().filter(|o| !o.install).flat_map(|o| o.packages.iter().map(|p| package_name(p))).collect();
+    let removed: BTreeSet<String> = ops
+        .iter()
+        .filter(|o| !o.install)
+        .flat_map(|o| o.packages.iter().map(|p| package_name(p)))
+        .collect();
     let mut left = Vec::new();
     for op in ops.iter().filter(|o| o.install) {
-        if op.group.as_ref().is_some_and(|g| removed.contains(&g.to_ascii_lowercase())) {
+        if op
+            .group
+            .as_ref()
+            .is_some_and(|g| removed.contains(&g.to_ascii_lowercase()))
+        {
             continue;
         }
         for p in &op.packages {
@@ -336,7 +451,10 @@ fn build_tools_left(commands: &[Command]) -> Vec<String> {
 
 /// Images that are toolchains rather than runtimes.
 fn toolchain_image(image: &ImageRef) -> bool {
-    matches!(image.short_name(), "golang" | "rust" | "gcc" | "buildpack-deps" | "maven" | "gradle" | "dotnet/sdk")
+    matches!(
+        image.short_name(),
+        "golang" | "rust" | "gcc" | "buildpack-deps" | "maven" | "gradle" | "dotnet/sdk"
+    )
 }
 
 /// Evidence that the final image carries build tools.
@@ -353,7 +471,11 @@ fn build_tool_evidence<'a>(ctx: &Ctx<'a>) -> Vec<Evidence<'a>> {
     if let Base::Image(image) = &root.base
         && toolchain_image(image)
     {
-        out.push(Evidence { at: &root.from, what: format!("is based on `{}`, a toolchain image", image.raw), compiler: true });
+        out.push(Evidence {
+            at: &root.from,
+            what: format!("is based on `{}`, a toolchain image", image.raw),
+            compiler: true,
+        });
     }
     for stage in &ctx.lineage {
         for (ins, cmds) in runs(stage) {
@@ -361,7 +483,11 @@ fn build_tool_evidence<'a>(ctx: &Ctx<'a>) -> Vec<Evidence<'a>> {
             if !left.is_empty() {
                 out.push(Evidence {
                     at: ins,
-                    what: format!("installs {} on line {} and keeps them", backticked(&left), ins.line),
+                    what: format!(
+                        "installs {} on line {} and keeps them",
+                        backticked(&left),
+                        ins.line
+                    ),
                     compiler: left.iter().any(|p| is_compiler(p)),
                 });
             }
@@ -421,7 +547,8 @@ fn dependency_install(cmd: &Command) -> Option<(&'static str, String)> {
     };
     if let Some(a) = pip_args {
         if a.first() != Some(&"install") {
-            return (name == "uv" && a.first() == Some(&"sync")).then(|| ("uv", "pyproject.toml and uv.lock".to_string()));
+            return (name == "uv" && a.first() == Some(&"sync"))
+                .then(|| ("uv", "pyproject.toml and uv.lock".to_string()));
         }
         let mut it = a.iter();
         while let Some(w) = it.next() {
@@ -429,7 +556,10 @@ fn dependency_install(cmd: &Command) -> Option<(&'static str, String)> {
                 let file = it.next().copied().unwrap_or("requirements.txt");
                 return Some(("pip", file.to_string()));
             }
-            if let Some(file) = w.strip_prefix("--requirement=").or_else(|| w.strip_prefix("-r").filter(|f| !f.is_empty())) {
+            if let Some(file) = w
+                .strip_prefix("--requirement=")
+                .or_else(|| w.strip_prefix("-r").filter(|f| !f.is_empty()))
+            {
                 return Some(("pip", file.to_string()));
             }
         }
@@ -442,7 +572,9 @@ fn dependency_install(cmd: &Command) -> Option<(&'static str, String)> {
         ("uv", "sync") => ("uv", "pyproject.toml and uv.lock"),
         ("npm", "ci") => ("npm", "package.json and package-lock.json"),
         // `npm install <pkg>` adds one package; only a bare install reads the manifest.
-        ("npm", "install" | "i") if args[1..].iter().all(|a| a.starts_with('-')) => ("npm", "package.json and package-lock.json"),
+        ("npm", "install" | "i") if args[1..].iter().all(|a| a.starts_with('-')) => {
+            ("npm", "package.json and package-lock.json")
+        }
         ("yarn", "install") | ("yarn", "") => ("yarn", "package.json and yarn.lock"),
         ("pnpm", "install" | "i") => ("pnpm", "package.json and pnpm-lock.yaml"),
         ("go", "mod") if args.get(1) == Some(&"download") => ("go", "go.mod and go.sum"),
@@ -460,7 +592,9 @@ fn is_context_copy(ins: &Instruction) -> bool {
         return false;
     }
     let (sources, _) = ins.copy_paths();
-    sources.iter().any(|s| matches!(s.as_str(), "." | "./" | "./." | "*" | "./*"))
+    sources
+        .iter()
+        .any(|s| matches!(s.as_str(), "." | "./" | "./." | "*" | "./*"))
 }
 
 fn context_copy_before_deps<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
@@ -478,7 +612,9 @@ fn context_copy_before_deps<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
                 continue;
             }
             for cmd in shell::commands(&ins.script()) {
-                let Some((tool, manifest)) = dependency_install(&cmd) else { continue };
+                let Some((tool, manifest)) = dependency_install(&cmd) else {
+                    continue;
+                };
                 match copy {
                     None => {
                         installed_before.insert(tool);
@@ -511,20 +647,30 @@ fn context_copy_before_deps<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
 /// release-signing key fingerprints official images put in `GPG_KEY`).
 pub fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    let secret =
-        ["_TOKEN", "_PASSWORD", "_SECRET", "_KEY"].iter().any(|s| n.ends_with(s)) || matches!(n.as_str(), "TOKEN" | "PASSWORD" | "SECRET");
-    let public = n.ends_with("PUBLIC_KEY") || n.ends_with("PUB_KEY") || n.ends_with("GPG_KEY") || n.ends_with("PGP_KEY");
+    let secret = ["_TOKEN", "_PASSWORD", "_SECRET", "_KEY"]
+        .iter()
+        .any(|s| n.ends_with(s))
+        || matches!(n.as_str(), "TOKEN" | "PASSWORD" | "SECRET");
+    let public = n.ends_with("PUBLIC_KEY")
+        || n.ends_with("PUB_KEY")
+        || n.ends_with("GPG_KEY")
+        || n.ends_with("PGP_KEY");
     secret && !public
 }
 
 /// The names an ARG or ENV instruction sets.
 fn set_names(ins: &Instruction) -> Vec<String> {
-    let Args::Shell(text) = &ins.args else { return Vec::new() };
+    let Args::Shell(text) = &ins.args else {
+        return Vec::new();
+    };
     let words = super::parse::split_words_escaped(text, ins.escape);
     if ins.keyword == Keyword::Env && words.first().is_some_and(|w| !w.contains('=')) {
         return words.first().cloned().into_iter().collect(); // `ENV NAME value`
     }
-    words.iter().map(|w| w.split_once('=').map_or(w.as_str(), |(k, _)| k).to_string()).collect()
+    words
+        .iter()
+        .map(|w| w.split_once('=').map_or(w.as_str(), |(k, _)| k).to_string())
+        .collect()
 }
 
 fn secret_args<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
@@ -532,7 +678,11 @@ fn secret_args<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
     // the history of the layers that use it, and an ENV in the image config,
     // for anyone who can pull the image (or its cache).
     for stage in &ctx.built {
-        for ins in stage.instructions.iter().filter(|i| matches!(i.keyword, Keyword::Arg | Keyword::Env)) {
+        for ins in stage
+            .instructions
+            .iter()
+            .filter(|i| matches!(i.keyword, Keyword::Arg | Keyword::Env))
+        {
             for name in set_names(ins).into_iter().filter(|n| secret_name(n)) {
                 let id = name.to_ascii_lowercase();
                 let kind = ins.keyword.as_str();
@@ -563,12 +713,18 @@ fn env_names(lineage: &[&Stage], upto: &Instruction) -> BTreeSet<String> {
             if !matches!(ins.keyword, Keyword::Env | Keyword::Arg) {
                 continue;
             }
-            let Args::Shell(text) = &ins.args else { continue };
+            let Args::Shell(text) = &ins.args else {
+                continue;
+            };
             let words = super::parse::split_words_escaped(text, ins.escape);
             if ins.keyword == Keyword::Env && words.first().is_some_and(|w| !w.contains('=')) {
                 names.extend(words.first().cloned()); // `ENV NAME value`
             } else {
-                names.extend(words.iter().map(|w| w.split_once('=').map_or(w.as_str(), |(k, _)| k).to_string()));
+                names.extend(
+                    words
+                        .iter()
+                        .map(|w| w.split_once('=').map_or(w.as_str(), |(k, _)| k).to_string()),
+                );
             }
         }
     }
@@ -584,7 +740,12 @@ struct RunFacts<'a> {
 impl RunFacts<'_> {
     /// An `rm` of a path containing `fragment`.
     fn removes(&self, fragment: &str) -> bool {
-        self.commands.iter().any(|c| c.program_name() == "rm" && c.args().iter().any(|a| !a.starts_with('-') && a.contains(fragment)))
+        self.commands.iter().any(|c| {
+            c.program_name() == "rm"
+                && c.args()
+                    .iter()
+                    .any(|a| !a.starts_with('-') && a.contains(fragment))
+        })
     }
 
     /// A cache mount whose target is `path` or holds it (`/var/lib/apt` holds `/var/lib/apt/lists`).
@@ -596,14 +757,18 @@ impl RunFacts<'_> {
     }
 
     fn runs(&self, program: &str, first_args: &[&str]) -> bool {
-        self.commands.iter().any(|c| c.program_name() == program && c.args().iter().take(first_args.len()).eq(first_args.iter()))
+        self.commands.iter().any(|c| {
+            c.program_name() == program
+                && c.args().iter().take(first_args.len()).eq(first_args.iter())
+        })
     }
 
     fn env_set(&self, name: &str) -> bool {
         self.env.contains(name)
             || self.commands.iter().any(|c| {
                 c.env.iter().any(|(k, _)| k == name)
-                    || (c.program() == "export" && c.args().iter().any(|a| a.starts_with(&format!("{name}="))))
+                    || (c.program() == "export"
+                        && c.args().iter().any(|a| a.starts_with(&format!("{name}="))))
             })
     }
 }
@@ -627,7 +792,10 @@ fn first_operand(cmd: &Command) -> Option<&str> {
 fn is_pip_install(cmd: &Command) -> bool {
     let name = cmd.program_name();
     let args = cmd.args();
-    let rest = if name.starts_with("pip") && !name.starts_with("pipenv") && !name.starts_with("pipx") {
+    let rest = if name.starts_with("pip")
+        && !name.starts_with("pipenv")
+        && !name.starts_with("pipx")
+    {
         args
     } else if name.starts_with("python") && args.len() >= 2 && args[0] == "-m" && args[1] == "pip" {
         &args[2..]
@@ -672,7 +840,11 @@ fn pip_caches(cmd: &Command) -> bool {
             a if a.starts_with("--no-cache") => return false,
             "-r" | "--requirement" | "-e" | "--editable" => requirements = true,
             "--no-deps" | "--no-index" => offline = true,
-            a if a.starts_with("--requirement=") || (a.starts_with("-r") && !a.starts_with("--")) => requirements = true,
+            a if a.starts_with("--requirement=")
+                || (a.starts_with("-r") && !a.starts_with("--")) =>
+            {
+                requirements = true
+            }
             a if TAKES_VALUE.contains(&a) => {
                 args.next();
             }
@@ -683,8 +855,13 @@ fn pip_caches(cmd: &Command) -> bool {
     if requirements {
         return true;
     }
-    let self_upgrade = packages.iter().all(|p| matches!(package_name(p).as_str(), "pip" | "setuptools" | "wheel"));
-    let local_only = offline && packages.iter().all(|p| p.starts_with(['/', '.', '$', '~']) || p.ends_with(".whl"));
+    let self_upgrade = packages
+        .iter()
+        .all(|p| matches!(package_name(p).as_str(), "pip" | "setuptools" | "wheel"));
+    let local_only = offline
+        && packages
+            .iter()
+            .all(|p| p.starts_with(['/', '.', '$', '~']) || p.ends_with(".whl"));
     let leaves_next_to_nothing = packages.is_empty() || self_upgrade || local_only;
     !leaves_next_to_nothing
 }
@@ -695,7 +872,9 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
     let cmds = facts.commands;
     let mount_hint = |target: &str| format!("RUN --mount=type=cache,target={target}");
 
-    let apt = |c: &Command, sub: &str| matches!(c.program_name(), "apt-get" | "apt" | "aptitude") && first_operand(c) == Some(sub);
+    let apt = |c: &Command, sub: &str| {
+        matches!(c.program_name(), "apt-get" | "apt" | "aptitude") && first_operand(c) == Some(sub)
+    };
     let apt_update = cmds.iter().any(|c| apt(c, "update"));
     // `apt-get dist-clean` (apt 2.7+, Debian 13) removes the lists too.
     let apt_clean = facts.removes("/var/lib/apt/lists")
@@ -713,9 +892,16 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
 
     // `--no-network` installs from what is already there: nothing is fetched.
     let apk = cmds.iter().any(|c| {
-        c.program_name() == "apk" && matches!(first_operand(c), Some("add" | "update")) && !c.has("--no-cache") && !c.has("--no-network")
+        c.program_name() == "apk"
+            && matches!(first_operand(c), Some("add" | "update"))
+            && !c.has("--no-cache")
+            && !c.has("--no-network")
     });
-    if apk && !facts.removes("/var/cache/apk") && !facts.mounts("/var/cache/apk") && !facts.mounts("/etc/apk/cache") {
+    if apk
+        && !facts.removes("/var/cache/apk")
+        && !facts.mounts("/var/cache/apk")
+        && !facts.mounts("/etc/apk/cache")
+    {
         out.push(format!(
             "RUN on line {} runs apk without --no-cache and leaves the index in /var/cache/apk; use `apk add --no-cache` \
              or `{}`",
@@ -765,12 +951,17 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
 
     // Only an install from the manifest caches the whole dependency tree;
     // `npm install -g pnpm` caches one tool's tarball.
-    let npm = cmds.iter().any(|c| c.program_name() == "npm" && dependency_install(c).is_some());
+    let npm = cmds
+        .iter()
+        .any(|c| c.program_name() == "npm" && dependency_install(c).is_some());
     let npm_clean = facts.runs("npm", &["cache", "clean"])
         || facts.removes(".npm")
         || facts.env_set("NPM_CONFIG_CACHE")
         || facts.env_set("npm_config_cache")
-        || facts.cache_targets.iter().any(|t| t.trim_end_matches('/').ends_with(".npm"));
+        || facts
+            .cache_targets
+            .iter()
+            .any(|t| t.trim_end_matches('/').ends_with(".npm"));
     if npm && !npm_clean {
         out.push(format!(
             "RUN on line {} runs npm without cleaning its cache (~/.npm) in the same RUN; append \
@@ -781,10 +972,18 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
     }
 
     for manager in ["yum", "dnf", "microdnf", "tdnf"] {
-        let installs = cmds.iter().any(|c| c.program_name() == manager && first_operand(c) == Some("install"));
-        let cache = if manager == "yum" { "/var/cache/yum" } else { "/var/cache/dnf" };
+        let installs = cmds
+            .iter()
+            .any(|c| c.program_name() == manager && first_operand(c) == Some("install"));
+        let cache = if manager == "yum" {
+            "/var/cache/yum"
+        } else {
+            "/var/cache/dnf"
+        };
         let cleaned = facts.runs(manager, &["clean", "all"])
-            || cmds.iter().any(|c| c.program_name() == manager && first_operand(c) == Some("clean"))
+            || cmds
+                .iter()
+                .any(|c| c.program_name() == manager && first_operand(c) == Some("clean"))
             || facts.removes(cache)
             || facts.removes("/var/cache/")
             || facts.mounts(cache);
@@ -803,7 +1002,11 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
 fn caches_left<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
     for stage in &ctx.lineage {
         for (ins, commands) in runs(stage) {
-            let facts = RunFacts { commands: &commands, cache_targets: ins.cache_mount_targets(), env: env_names(&ctx.lineage, ins) };
+            let facts = RunFacts {
+                commands: &commands,
+                cache_targets: ins.cache_mount_targets(),
+                env: env_names(&ctx.lineage, ins),
+            };
             for message in cache_leaks(ins, &facts) {
                 hits.push(Hit { at: ins, message });
             }
@@ -828,9 +1031,13 @@ fn nonroot_image(image: &ImageRef) -> bool {
 /// containers run as their `remoteUser`, Lambda runs its base images as
 /// its own unprivileged user.
 fn platform_picks_user(image: &ImageRef) -> bool {
-    ["mcr.microsoft.com/devcontainers/", "mcr.microsoft.com/vscode/devcontainers/", "public.ecr.aws/lambda/"]
-        .iter()
-        .any(|p| image.name.starts_with(p))
+    [
+        "mcr.microsoft.com/devcontainers/",
+        "mcr.microsoft.com/vscode/devcontainers/",
+        "public.ecr.aws/lambda/",
+    ]
+    .iter()
+    .any(|p| image.name.starts_with(p))
 }
 
 /// Images whose server steps down from root by itself: nginx, httpd and
@@ -841,7 +1048,9 @@ fn platform_picks_user(image: &ImageRef) -> bool {
 fn drops_root_itself(image: &ImageRef) -> bool {
     let tag = image.tag.as_deref().unwrap_or("");
     match image.short_name() {
-        "nginx" | "httpd" | "postgres" | "mysql" | "mariadb" | "mongo" | "redis" | "rabbitmq" => true,
+        "nginx" | "httpd" | "postgres" | "mysql" | "mariadb" | "mongo" | "redis" | "rabbitmq" => {
+            true
+        }
         "php" => tag.contains("apache") || tag.contains("fpm"),
         _ => image.repository().starts_with("linuxserver/"),
     }
@@ -849,13 +1058,27 @@ fn drops_root_itself(image: &ImageRef) -> bool {
 
 /// Programs that start a process as another user: an entrypoint that uses
 /// one drops root at start, which a `USER` would break.
-const STEP_DOWN: &[&str] = &["gosu", "su-exec", "setpriv", "s6-setuidgid", "chpst", "runuser", "setuser"];
+const STEP_DOWN: &[&str] = &[
+    "gosu",
+    "su-exec",
+    "setpriv",
+    "s6-setuidgid",
+    "chpst",
+    "runuser",
+    "setuser",
+];
 
 fn steps_down(lineage: &[&Stage]) -> bool {
     lineage.iter().flat_map(|s| s.instructions.iter()).any(|i| {
-        let text = if i.keyword == Keyword::Run { i.script() } else { i.text.clone() };
-        text.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '[' | ']' | ';' | '&' | '|' | '='))
-            .any(|w| STEP_DOWN.contains(&w.rsplit('/').next().unwrap_or(w)))
+        let text = if i.keyword == Keyword::Run {
+            i.script()
+        } else {
+            i.text.clone()
+        };
+        text.split(|c: char| {
+            c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '[' | ']' | ';' | '&' | '|' | '=')
+        })
+        .any(|w| STEP_DOWN.contains(&w.rsplit('/').next().unwrap_or(w)))
     })
 }
 
@@ -873,7 +1096,11 @@ fn runs_as_root<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
         Base::Image(image) => Some(image),
         _ => None,
     };
-    let last_user = ctx.lineage.iter().flat_map(|s| s.instructions.iter()).rfind(|i| i.keyword == Keyword::User);
+    let last_user = ctx
+        .lineage
+        .iter()
+        .flat_map(|s| s.instructions.iter())
+        .rfind(|i| i.keyword == Keyword::User);
     match last_user {
         Some(user) => {
             let Args::Shell(who) = &user.args else { return };
@@ -939,15 +1166,25 @@ fn floating_base<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
         if let Base::Image(image) = &stage.base
             && let Some(why) = floating(image)
         {
-            hits.push(Hit { at: &stage.from, message: format!("base image `{}` {why}; {pin}", image.raw) });
+            hits.push(Hit {
+                at: &stage.from,
+                message: format!("base image `{}` {why}; {pin}", image.raw),
+            });
         }
-        for ins in stage.instructions.iter().filter(|i| i.keyword == Keyword::Copy) {
+        for ins in stage
+            .instructions
+            .iter()
+            .filter(|i| i.keyword == Keyword::Copy)
+        {
             if let Some(from) = ins.flag("from")
                 && let CopySource::Image(image) = ctx.df.copy_source(from, stage)
                 && !from.contains('$')
                 && let Some(why) = floating(&image)
             {
-                hits.push(Hit { at: ins, message: format!("COPY --from image `{}` {why}; {pin}", image.raw) });
+                hits.push(Hit {
+                    at: ins,
+                    message: format!("COPY --from image `{}` {why}; {pin}", image.raw),
+                });
             }
         }
     }

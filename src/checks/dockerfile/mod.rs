@@ -17,7 +17,9 @@ use crate::error::BadInput;
 use crate::outcome::Warning;
 
 pub use checks::{Finding, RULES, Rule, Runs, check, check_image};
-pub use parse::{Args, Base, CopySource, Flag, Heredoc, ImageRef, Instruction, Keyword, ParseError, Stage};
+pub use parse::{
+    Args, Base, CopySource, Flag, Heredoc, ImageRef, Instruction, Keyword, ParseError, Stage,
+};
 
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +43,14 @@ pub fn load(path: &Path) -> anyhow::Result<Dockerfile> {
 
 /// Like [`load`], with build args overriding the defaults of ARGs declared
 /// before the first FROM (they decide which base image FROM names).
-pub fn load_with_args(path: &Path, build_args: &BTreeMap<String, String>) -> anyhow::Result<Dockerfile> {
+pub fn load_with_args(
+    path: &Path,
+    build_args: &BTreeMap<String, String>,
+) -> anyhow::Result<Dockerfile> {
     let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| BadInput::other(format!("Dockerfile {} is not UTF-8 text", path.display())))?,
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            BadInput::other(format!("Dockerfile {} is not UTF-8 text", path.display()))
+        })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(BadInput::other(format!(
                 "Dockerfile {} does not exist; set the `dockerfile` input to the file's path",
@@ -58,10 +65,23 @@ pub fn load_with_args(path: &Path, build_args: &BTreeMap<String, String>) -> any
             ))
             .into());
         }
-        Err(e) => return Err(BadInput::other(format!("Dockerfile {} cannot be read: {e}", path.display())).into()),
+        Err(e) => {
+            return Err(BadInput::other(format!(
+                "Dockerfile {} cannot be read: {e}",
+                path.display()
+            ))
+            .into());
+        }
     };
-    Dockerfile::parse_with_args(&text, path, build_args)
-        .map_err(|e| BadInput::other(format!("Dockerfile {}, line {}: {}", path.display(), e.line, e.message)).into())
+    Dockerfile::parse_with_args(&text, path, build_args).map_err(|e| {
+        BadInput::other(format!(
+            "Dockerfile {}, line {}: {}",
+            path.display(),
+            e.line,
+            e.message
+        ))
+        .into()
+    })
 }
 
 impl Dockerfile {
@@ -75,7 +95,11 @@ impl Dockerfile {
         Self::parse_with_args(text, path, &BTreeMap::new())
     }
 
-    pub fn parse_with_args(text: &str, path: &Path, build_args: &BTreeMap<String, String>) -> Result<Dockerfile, ParseError> {
+    pub fn parse_with_args(
+        text: &str,
+        path: &Path,
+        build_args: &BTreeMap<String, String>,
+    ) -> Result<Dockerfile, ParseError> {
         let parsed = parse::parse(text, build_args)?;
         Ok(Dockerfile {
             path: path.to_path_buf(),
@@ -99,7 +123,9 @@ impl Dockerfile {
     /// The stage that becomes the image: `target` when given, else the last.
     pub fn final_stage(&self, target: Option<&str>) -> Result<&Stage, BadInput> {
         let Some(target) = target else {
-            return self.stages.last().ok_or_else(|| BadInput::other(format!("Dockerfile {} has no FROM", self.path.display())));
+            return self.stages.last().ok_or_else(|| {
+                BadInput::other(format!("Dockerfile {} has no FROM", self.path.display()))
+            });
         };
         let wanted = target.to_ascii_lowercase();
         // The latest stage of that name, as BuildKit's `--target` picks it.
@@ -130,7 +156,11 @@ impl Dockerfile {
     /// the instructions that made them.
     pub fn image_instructions(&self, target: Option<&str>) -> Result<Vec<&Instruction>, BadInput> {
         let stage = self.final_stage(target)?;
-        Ok(self.lineage(stage).into_iter().flat_map(|s| s.instructions.iter()).collect())
+        Ok(self
+            .lineage(stage)
+            .into_iter()
+            .flat_map(|s| s.instructions.iter())
+            .collect())
     }
 
     /// The root image the final image starts from (`None` for scratch or an
@@ -150,8 +180,17 @@ impl Dockerfile {
 
 /// Turns findings into warnings for annotations and the summary. `workspace`
 /// is the directory paths are shown relative to (GITHUB_WORKSPACE).
-pub fn to_warnings(findings: &[Finding], dockerfile: &Path, workspace: &Path, component: Option<&str>) -> Vec<Warning> {
-    let file = dockerfile.strip_prefix(workspace).unwrap_or(dockerfile).to_string_lossy().replace('\\', "/");
+pub fn to_warnings(
+    findings: &[Finding],
+    dockerfile: &Path,
+    workspace: &Path,
+    component: Option<&str>,
+) -> Vec<Warning> {
+    let file = dockerfile
+        .strip_prefix(workspace)
+        .unwrap_or(dockerfile)
+        .to_string_lossy()
+        .replace('\\', "/");
     findings
         .iter()
         .map(|f| Warning {

@@ -19,7 +19,10 @@ pub struct ParseError {
 }
 
 fn err<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
-    Err(ParseError { line, message: message.into() })
+    Err(ParseError {
+        line,
+        message: message.into(),
+    })
 }
 
 /// Instructions BuildKit knows. Anything else is rejected, as BuildKit does.
@@ -95,7 +98,16 @@ impl Keyword {
 
     /// Instructions whose JSON form BuildKit recognises.
     fn takes_json(self) -> bool {
-        matches!(self, Keyword::Run | Keyword::Cmd | Keyword::Entrypoint | Keyword::Shell | Keyword::Copy | Keyword::Add | Keyword::Volume)
+        matches!(
+            self,
+            Keyword::Run
+                | Keyword::Cmd
+                | Keyword::Entrypoint
+                | Keyword::Shell
+                | Keyword::Copy
+                | Keyword::Add
+                | Keyword::Volume
+        )
     }
 
     /// Instructions that may carry heredocs (BuildKit's `heredocDirectives`).
@@ -160,11 +172,17 @@ pub struct Instruction {
 impl Instruction {
     /// Values of every `--name=` flag, in order.
     pub fn flag_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.flags.iter().filter(move |f| f.name == name).filter_map(|f| f.value.as_deref())
+        self.flags
+            .iter()
+            .filter(move |f| f.name == name)
+            .filter_map(|f| f.value.as_deref())
     }
 
     pub fn flag(&self, name: &str) -> Option<&str> {
-        self.flags.iter().filter(|f| f.name == name).find_map(|f| f.value.as_deref())
+        self.flags
+            .iter()
+            .filter(|f| f.name == name)
+            .find_map(|f| f.value.as_deref())
     }
 
     /// RUN's `--mount=type=cache,target=...` targets.
@@ -173,13 +191,22 @@ impl Instruction {
             .filter_map(|spec| {
                 let fields: BTreeMap<String, String> = spec
                     .split(',')
-                    .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+                    .filter_map(|kv| {
+                        kv.split_once('=')
+                            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    })
                     .collect();
-                let is_cache = fields.get("type").is_some_and(|t| t.eq_ignore_ascii_case("cache"));
+                let is_cache = fields
+                    .get("type")
+                    .is_some_and(|t| t.eq_ignore_ascii_case("cache"));
                 if !is_cache {
                     return None;
                 }
-                fields.get("target").or_else(|| fields.get("dst")).or_else(|| fields.get("destination")).cloned()
+                fields
+                    .get("target")
+                    .or_else(|| fields.get("dst"))
+                    .or_else(|| fields.get("destination"))
+                    .cloned()
             })
             .collect()
     }
@@ -235,10 +262,18 @@ impl ImageRef {
         // A colon after the last slash is a tag; before it, a registry port.
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (&rest[..last_slash + i], Some(rest[last_slash + i + 1..].to_string())),
+            Some(i) => (
+                &rest[..last_slash + i],
+                Some(rest[last_slash + i + 1..].to_string()),
+            ),
             None => (rest, None),
         };
-        ImageRef { raw: raw.to_string(), name: name.to_string(), tag, digest }
+        ImageRef {
+            raw: raw.to_string(),
+            name: name.to_string(),
+            tag,
+            digest,
+        }
     }
 
     /// The repository path without registry host (`library/python` -> `python`).
@@ -246,7 +281,9 @@ impl ImageRef {
         let mut parts = self.name.splitn(2, '/');
         let first = parts.next().unwrap_or("");
         match parts.next() {
-            Some(rest) if first.contains('.') || first.contains(':') || first == "localhost" => rest,
+            Some(rest) if first.contains('.') || first.contains(':') || first == "localhost" => {
+                rest
+            }
             _ => &self.name,
         }
     }
@@ -318,12 +355,18 @@ pub struct Parsed {
 /// declared before the first FROM when substituting into FROM.
 pub fn parse(text: &str, build_args: &BTreeMap<String, String>) -> Result<Parsed, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
 
     let (syntax, escape) = directives(&lines)?;
     let raw = logical_instructions(&lines, escape)?;
     if raw.is_empty() {
-        return err(text.lines().count().max(1), "the file has no instructions; a Dockerfile needs at least a FROM");
+        return err(
+            text.lines().count().max(1),
+            "the file has no instructions; a Dockerfile needs at least a FROM",
+        );
     }
     let last_line = raw[raw.len() - 1].line;
 
@@ -337,7 +380,13 @@ pub fn parse(text: &str, build_args: &BTreeMap<String, String>) -> Result<Parsed
             }
             (Keyword::Arg, None) => global_args.extend(arg_pairs(&ins)?),
             (_, None) => {
-                return err(ins.line, format!("{} comes before the first FROM; only ARG may come before FROM", ins.keyword.as_str()));
+                return err(
+                    ins.line,
+                    format!(
+                        "{} comes before the first FROM; only ARG may come before FROM",
+                        ins.keyword.as_str()
+                    ),
+                );
             }
             (_, Some(stage)) => {
                 if ins.keyword == Keyword::Arg {
@@ -348,35 +397,56 @@ pub fn parse(text: &str, build_args: &BTreeMap<String, String>) -> Result<Parsed
         }
     }
     if stages.is_empty() {
-        return err(last_line, "the file has no FROM; a Dockerfile needs at least one `FROM image`");
+        return err(
+            last_line,
+            "the file has no FROM; a Dockerfile needs at least one `FROM image`",
+        );
     }
-    Ok(Parsed { syntax, escape, global_args, stages })
+    Ok(Parsed {
+        syntax,
+        escape,
+        global_args,
+        stages,
+    })
 }
 
 /// Parser directives: `# key=value` lines at the very top, before anything
 /// else (a blank line, comment or instruction ends them).
 fn directives(lines: &[&str]) -> Result<(Option<String>, char), ParseError> {
-    let re = regex::Regex::new(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$").expect("static regex");
+    let re =
+        regex::Regex::new(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$").expect("static regex");
     let mut syntax = None;
     let mut escape = None;
     let mut seen_check = false;
     for (i, line) in lines.iter().enumerate() {
-        let Some(c) = re.captures(line.trim_start()) else { break };
+        let Some(c) = re.captures(line.trim_start()) else {
+            break;
+        };
         let key = c[1].to_ascii_lowercase();
         let value = c[2].to_string();
         let slot_seen = match key.as_str() {
             "syntax" => syntax.replace(value.clone()).is_some(),
             "escape" => {
                 if value != "\\" && value != "`" {
-                    return err(i + 1, format!("invalid escape token {value:?}; the escape directive accepts \\ or `"));
+                    return err(
+                        i + 1,
+                        format!(
+                            "invalid escape token {value:?}; the escape directive accepts \\ or `"
+                        ),
+                    );
                 }
-                escape.replace(value.chars().next().unwrap_or('\\')).is_some()
+                escape
+                    .replace(value.chars().next().unwrap_or('\\'))
+                    .is_some()
             }
             "check" => std::mem::replace(&mut seen_check, true),
             _ => break,
         };
         if slot_seen {
-            return err(i + 1, format!("only one {key} parser directive can be used"));
+            return err(
+                i + 1,
+                format!("only one {key} parser directive can be used"),
+            );
         }
     }
     Ok((syntax, escape.unwrap_or('\\')))
@@ -438,7 +508,11 @@ fn logical_instructions(lines: &[&str], escape: char) -> Result<Vec<Instruction>
                 while i < lines.len() {
                     let line = lines[i];
                     i += 1;
-                    let candidate = if chomp { line.trim_start_matches('\t') } else { line };
+                    let candidate = if chomp {
+                        line.trim_start_matches('\t')
+                    } else {
+                        line
+                    };
                     if candidate == name {
                         terminated = true;
                         break;
@@ -446,9 +520,19 @@ fn logical_instructions(lines: &[&str], escape: char) -> Result<Vec<Instruction>
                     body.push(if chomp { candidate } else { line });
                 }
                 if !terminated {
-                    return err(start, format!("heredoc <<{name} is not terminated; end it with a line holding only {name}"));
+                    return err(
+                        start,
+                        format!(
+                            "heredoc <<{name} is not terminated; end it with a line holding only {name}"
+                        ),
+                    );
                 }
-                ins.heredocs.push(Heredoc { name, content: body.join("\n"), chomp, expand });
+                ins.heredocs.push(Heredoc {
+                    name,
+                    content: body.join("\n"),
+                    chomp,
+                    expand,
+                });
             }
         }
         ins.end_line = i.max(start);
@@ -459,16 +543,31 @@ fn logical_instructions(lines: &[&str], escape: char) -> Result<Vec<Instruction>
 }
 
 fn heredoc_capable_onbuild(ins: &Instruction) -> bool {
-    let Args::Shell(rest) = &ins.args else { return false };
-    ins.keyword == Keyword::Onbuild && rest.split_whitespace().next().and_then(Keyword::from_word).is_some_and(Keyword::takes_heredocs)
+    let Args::Shell(rest) = &ins.args else {
+        return false;
+    };
+    ins.keyword == Keyword::Onbuild
+        && rest
+            .split_whitespace()
+            .next()
+            .and_then(Keyword::from_word)
+            .is_some_and(Keyword::takes_heredocs)
 }
 
 /// `# fastdeploy:ignore=DF001,DF003` -> ["DF001", "DF003"].
 fn ignore_ids(comment: &str) -> Vec<String> {
     let body = comment.trim_start_matches('#').trim();
-    let Some(rest) = body.strip_prefix("fastdeploy:ignore") else { return Vec::new() };
-    let Some(ids) = rest.trim_start().strip_prefix('=') else { return Vec::new() };
-    ids.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_ascii_uppercase).collect()
+    let Some(rest) = body.strip_prefix("fastdeploy:ignore") else {
+        return Vec::new();
+    };
+    let Some(ids) = rest.trim_start().strip_prefix('=') else {
+        return Vec::new();
+    };
+    ids.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect()
 }
 
 /// Splits a logical line into keyword, flags and arguments.
@@ -481,12 +580,22 @@ fn instruction(text: &str, line: usize, escape: char) -> Result<Instruction, Par
     let Some(keyword) = Keyword::from_word(word) else {
         return err(line, format!("unknown instruction {word:?}"));
     };
-    let (flags, rest) = if keyword == Keyword::Onbuild { (Vec::new(), rest) } else { builder_flags(rest, line)? };
+    let (flags, rest) = if keyword == Keyword::Onbuild {
+        (Vec::new(), rest)
+    } else {
+        builder_flags(rest, line)?
+    };
     let args = if keyword.takes_json() && rest.starts_with('[') {
         match json_array(rest) {
             Some(Ok(words)) => Args::Exec(words),
             Some(Err(())) => {
-                return err(line, format!("{}: when using JSON array syntax, arrays must hold only strings", keyword.as_str()));
+                return err(
+                    line,
+                    format!(
+                        "{}: when using JSON array syntax, arrays must hold only strings",
+                        keyword.as_str()
+                    ),
+                );
             }
             None => Args::Shell(rest.to_string()),
         }
@@ -576,7 +685,10 @@ fn builder_flags(rest: &str, line: usize) -> Result<(Vec<Flag>, &str), ParseErro
         if name.is_empty() {
             return err(line, format!("flag {word:?} has no name"));
         }
-        flags.push(Flag { name: name.to_ascii_lowercase(), value });
+        flags.push(Flag {
+            name: name.to_ascii_lowercase(),
+            value,
+        });
     }
 }
 
@@ -640,7 +752,9 @@ fn heredoc_markers(text: &str) -> Result<Vec<(String, bool, bool)>, String> {
         let raw = words[i];
         i += 1;
         let digits = raw.bytes().take_while(u8::is_ascii_digit).count();
-        let Some(after) = raw[digits..].strip_prefix("<<") else { continue };
+        let Some(after) = raw[digits..].strip_prefix("<<") else {
+            continue;
+        };
         let (chomp, mut word) = match after.strip_prefix('-') {
             Some(w) => (true, w),
             None => (false, after),
@@ -719,10 +833,15 @@ fn raw_words(text: &str) -> Vec<&str> {
 
 /// `ARG a b=1 c="x y"` -> [(a, None), (b, 1), (c, x y)].
 fn arg_pairs(ins: &Instruction) -> Result<Vec<(String, Option<String>)>, ParseError> {
-    let Args::Shell(rest) = &ins.args else { return err(ins.line, "ARG takes names, not a JSON array") };
+    let Args::Shell(rest) = &ins.args else {
+        return err(ins.line, "ARG takes names, not a JSON array");
+    };
     let words = split_words_escaped(rest, ins.escape);
     if words.is_empty() {
-        return err(ins.line, "ARG needs at least one name, as in `ARG VERSION=1.0`");
+        return err(
+            ins.line,
+            "ARG needs at least one name, as in `ARG VERSION=1.0`",
+        );
     }
     Ok(words
         .into_iter()
@@ -741,39 +860,74 @@ fn from_stage(
     build_args: &BTreeMap<String, String>,
 ) -> Result<Stage, ParseError> {
     let line = from.line;
-    let Args::Shell(rest) = &from.args else { return err(line, "FROM takes an image, not a JSON array") };
+    let Args::Shell(rest) = &from.args else {
+        return err(line, "FROM takes an image, not a JSON array");
+    };
     let words: Vec<&str> = rest.split_whitespace().collect();
     let (image, name) = match words.as_slice() {
         [image] => (*image, None),
-        [image, as_, name] if as_.eq_ignore_ascii_case("as") => (*image, Some(name.to_ascii_lowercase())),
-        _ => return err(line, format!("FROM takes an image and an optional `AS name`, got {rest:?}")),
+        [image, as_, name] if as_.eq_ignore_ascii_case("as") => {
+            (*image, Some(name.to_ascii_lowercase()))
+        }
+        _ => {
+            return err(
+                line,
+                format!("FROM takes an image and an optional `AS name`, got {rest:?}"),
+            );
+        }
     };
     if let Some(n) = &name {
         let valid = n.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+            && n.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+            });
         if !valid {
-            return err(line, format!("invalid stage name {n:?}: use a letter then letters, digits, -, _ or ."));
+            return err(
+                line,
+                format!("invalid stage name {n:?}: use a letter then letters, digits, -, _ or ."),
+            );
         }
         // A name used twice is not an error to BuildKit (only its
         // `DuplicateStageName` lint): a later `FROM name`, `--target` and
         // `COPY --from` see the latest stage of that name.
     }
-    let scope: BTreeMap<&str, Option<&str>> =
-        global_args.iter().map(|(k, v)| (k.as_str(), build_args.get(k).map(String::as_str).or(v.as_deref()))).collect();
+    let scope: BTreeMap<&str, Option<&str>> = global_args
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str(),
+                build_args.get(k).map(String::as_str).or(v.as_deref()),
+            )
+        })
+        .collect();
     let (resolved, complete) = substitute(image, &scope);
     let base = if !complete {
         Base::Unresolved(resolved)
     } else if resolved.is_empty() {
-        return err(line, format!("FROM {image} resolves to an empty image name; give the ARG a default"));
+        return err(
+            line,
+            format!("FROM {image} resolves to an empty image name; give the ARG a default"),
+        );
     } else if resolved.eq_ignore_ascii_case("scratch") {
         Base::Scratch
-    } else if let Some(s) = earlier.iter().rev().find(|s| s.name.as_deref() == Some(resolved.to_ascii_lowercase().as_str())) {
+    } else if let Some(s) = earlier
+        .iter()
+        .rev()
+        .find(|s| s.name.as_deref() == Some(resolved.to_ascii_lowercase().as_str()))
+    {
         Base::Stage(s.index)
     } else {
         Base::Image(ImageRef::parse(&resolved))
     };
     let platform = from.flag("platform").map(str::to_string);
-    Ok(Stage { index: earlier.len(), name, base, platform, from, instructions: Vec::new() })
+    Ok(Stage {
+        index: earlier.len(),
+        name,
+        base,
+        platform,
+        from,
+        instructions: Vec::new(),
+    })
 }
 
 /// Substitutes `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`, `${VAR:+a}`,
@@ -803,7 +957,9 @@ pub fn substitute(text: &str, scope: &BTreeMap<&str, Option<&str>>) -> (String, 
             };
             let inner: String = chars[i + 2..i + 2 + close].iter().collect();
             i += close + 3;
-            let name_len = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
+            let name_len = inner
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(inner.len());
             let (name, op) = inner.split_at(name_len);
             let value = scope.get(name).copied().flatten();
             let (modifier, word) = if let Some(w) = op.strip_prefix(":-") {
@@ -842,7 +998,10 @@ pub fn substitute(text: &str, scope: &BTreeMap<&str, Option<&str>>) -> (String, 
                 _ => complete = false,
             }
         } else {
-            let name: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').collect();
+            let name: String = chars[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                .collect();
             if name.is_empty() {
                 out.push('$');
                 i += 1;
@@ -861,7 +1020,11 @@ pub fn substitute(text: &str, scope: &BTreeMap<&str, Option<&str>>) -> (String, 
 /// Resolves `COPY --from=` against the stages before `current`.
 pub fn copy_source(from: &str, stages: &[Stage], current: usize) -> CopySource {
     let lower = from.to_ascii_lowercase();
-    if let Some(s) = stages[..current.min(stages.len())].iter().rev().find(|s| s.name.as_deref() == Some(lower.as_str())) {
+    if let Some(s) = stages[..current.min(stages.len())]
+        .iter()
+        .rev()
+        .find(|s| s.name.as_deref() == Some(lower.as_str()))
+    {
         return CopySource::Stage(s.index);
     }
     if let Ok(i) = from.parse::<usize>()

@@ -31,12 +31,17 @@ impl Command {
 }
 
 /// Words that introduce a command without being it.
-const PREFIXES: &[&str] =
-    &["if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "time", "exec", "nohup", "command"];
+const PREFIXES: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "time",
+    "exec", "nohup", "command",
+];
 
 /// Splits `script` into simple commands.
 pub fn commands(script: &str) -> Vec<Command> {
-    raw_commands(script).into_iter().filter_map(normalize).collect()
+    raw_commands(script)
+        .into_iter()
+        .filter_map(normalize)
+        .collect()
 }
 
 fn normalize(mut words: Vec<String>) -> Option<Command> {
@@ -56,12 +61,19 @@ fn normalize(mut words: Vec<String>) -> Option<Command> {
             break;
         }
     }
-    if words.is_empty() && env.is_empty() { None } else { Some(Command { env, words }) }
+    if words.is_empty() && env.is_empty() {
+        None
+    } else {
+        Some(Command { env, words })
+    }
 }
 
 fn assignment(word: &str) -> Option<(String, String)> {
     let (name, value) = word.split_once('=')?;
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     valid.then(|| (name.to_string(), value.to_string()))
 }
@@ -98,7 +110,10 @@ fn raw_commands(script: &str) -> Vec<Vec<String>> {
             }
             '\'' => {
                 in_word = true;
-                let close = chars[i + 1..].iter().position(|&c| c == '\'').map_or(chars.len(), |p| i + 1 + p);
+                let close = chars[i + 1..]
+                    .iter()
+                    .position(|&c| c == '\'')
+                    .map_or(chars.len(), |p| i + 1 + p);
                 word.extend(&chars[i + 1..close]);
                 i = close + 1;
                 continue;
@@ -107,7 +122,10 @@ fn raw_commands(script: &str) -> Vec<Vec<String>> {
                 in_word = true;
                 i += 1;
                 while i < chars.len() && chars[i] != '"' {
-                    if chars[i] == '\\' && i + 1 < chars.len() && matches!(chars[i + 1], '"' | '\\' | '$' | '`') {
+                    if chars[i] == '\\'
+                        && i + 1 < chars.len()
+                        && matches!(chars[i + 1], '"' | '\\' | '$' | '`')
+                    {
                         i += 1;
                     }
                     word.push(chars[i]);
@@ -139,7 +157,10 @@ fn raw_commands(script: &str) -> Vec<Vec<String>> {
             }
             '`' => {
                 in_word = true;
-                let close = chars[i + 1..].iter().position(|&c| c == '`').map_or(chars.len(), |p| i + 1 + p);
+                let close = chars[i + 1..]
+                    .iter()
+                    .position(|&c| c == '`')
+                    .map_or(chars.len(), |p| i + 1 + p);
                 word.extend(&chars[i..close.min(chars.len())]);
                 word.push('`');
                 i = close + 1;
@@ -186,7 +207,8 @@ mod tests {
 
     #[test]
     fn splits_on_operators_and_keeps_quoted_text_whole() {
-        let got = words("apt-get update && apt-get install -y 'a b' \"c\\\"d\" || true; echo x | tee y");
+        let got =
+            words("apt-get update && apt-get install -y 'a b' \"c\\\"d\" || true; echo x | tee y");
         assert_eq!(
             got,
             vec![
@@ -202,14 +224,26 @@ mod tests {
     #[test]
     fn strips_sudo_env_keywords_and_records_assignments() {
         let cmds = commands("if true; then sudo -E PIP_NO_CACHE_DIR=1 pip install x; fi");
-        let pip = cmds.iter().find(|c| c.program() == "pip").expect("pip command");
-        assert_eq!(pip.env, vec![("PIP_NO_CACHE_DIR".to_string(), "1".to_string())]);
+        let pip = cmds
+            .iter()
+            .find(|c| c.program() == "pip")
+            .expect("pip command");
+        assert_eq!(
+            pip.env,
+            vec![("PIP_NO_CACHE_DIR".to_string(), "1".to_string())]
+        );
         assert_eq!(pip.args(), ["install", "x"]);
     }
 
     #[test]
     fn comments_continuations_and_redirections() {
         let got = words("# setup\nmake \\\n  install 2>&1 # trailing\nrm -f $(ls /tmp) x");
-        assert_eq!(got, vec![vec!["make", "install", "2>&1"], vec!["rm", "-f", "$(ls /tmp)", "x"]]);
+        assert_eq!(
+            got,
+            vec![
+                vec!["make", "install", "2>&1"],
+                vec!["rm", "-f", "$(ls /tmp)", "x"]
+            ]
+        );
     }
 }

@@ -29,18 +29,27 @@ fn shell(ins: &Instruction) -> &str {
 
 /// (rule, line) of each finding, for compact assertions.
 fn found(text: &str) -> Vec<(&'static str, usize)> {
-    check(&parse(text), None, &[]).into_iter().map(|f| (f.rule, f.line)).collect()
+    check(&parse(text), None, &[])
+        .into_iter()
+        .map(|f| (f.rule, f.line))
+        .collect()
 }
 
 fn found_rule(text: &str, rule: &str) -> Vec<usize> {
-    check(&parse(text), None, &[]).into_iter().filter(|f| f.rule == rule).map(|f| f.line).collect()
+    check(&parse(text), None, &[])
+        .into_iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| f.line)
+        .collect()
 }
 
 // ------------------------------------------------------------------ parser
 
 #[test]
 fn continuation_lines_skip_comments_and_blank_lines_and_keep_the_start_line() {
-    let df = parse("FROM alpine:3.20\n\nRUN apk add \\\n    # the compiler\n\n    gcc \\\n  make\nCMD [\"sh\"]\n");
+    let df = parse(
+        "FROM alpine:3.20\n\nRUN apk add \\\n    # the compiler\n\n    gcc \\\n  make\nCMD [\"sh\"]\n",
+    );
     let stage = &df.stages()[0];
     let run = &stage.instructions[0];
     assert_eq!(run.keyword, Keyword::Run);
@@ -59,14 +68,21 @@ fn escaped_escape_token_at_end_of_line_is_not_a_continuation() {
 
 #[test]
 fn backtick_escape_directive_changes_the_continuation_character() {
-    let df = parse("# escape=`\n\nFROM mcr.microsoft.com/windows/servercore:ltsc2022\nRUN dir c:\\ `\n    && echo done\n");
+    let df = parse(
+        "# escape=`\n\nFROM mcr.microsoft.com/windows/servercore:ltsc2022\nRUN dir c:\\ `\n    && echo done\n",
+    );
     assert_eq!(df.escape, '`');
     let run = &df.stages()[0].instructions[0];
     assert_eq!(run.line, 4);
     assert_eq!(shell(run), "dir c:\\     && echo done");
     // Under the backtick escape, backslashes in paths are literal.
-    let win = parse("# escape=`\nFROM mcr.microsoft.com/windows/nanoserver:ltsc2022\nCOPY app\\bin C:\\app\\\n");
-    assert_eq!(win.stages()[0].instructions[0].copy_paths(), (vec!["app\\bin".to_string()], Some("C:\\app\\".to_string())));
+    let win = parse(
+        "# escape=`\nFROM mcr.microsoft.com/windows/nanoserver:ltsc2022\nCOPY app\\bin C:\\app\\\n",
+    );
+    assert_eq!(
+        win.stages()[0].instructions[0].copy_paths(),
+        (vec!["app\\bin".to_string()], Some("C:\\app\\".to_string()))
+    );
 }
 
 #[test]
@@ -78,14 +94,23 @@ fn directives_must_come_first_and_only_once() {
     assert_eq!(late.escape, '\\');
     assert_eq!(late.stages()[0].instructions.len(), 1);
     assert_eq!(parse_err("# escape=`\n# escape=\\\nFROM alpine\n").line, 2);
-    assert!(parse_err("# escape=x\nFROM alpine\n").message.contains("escape"));
+    assert!(
+        parse_err("# escape=x\nFROM alpine\n")
+            .message
+            .contains("escape")
+    );
 }
 
 #[test]
 fn exec_and_shell_forms() {
-    let df = parse("FROM alpine:3.20\nRUN [\"apk\", \"add\", \"curl\"]\nRUN [not json\nENTRYPOINT [\"/app\"] ignored\nCMD echo hi\n");
+    let df = parse(
+        "FROM alpine:3.20\nRUN [\"apk\", \"add\", \"curl\"]\nRUN [not json\nENTRYPOINT [\"/app\"] ignored\nCMD echo hi\n",
+    );
     let ins = &df.stages()[0].instructions;
-    assert_eq!(ins[0].args, Args::Exec(vec!["apk".into(), "add".into(), "curl".into()]));
+    assert_eq!(
+        ins[0].args,
+        Args::Exec(vec!["apk".into(), "add".into(), "curl".into()])
+    );
     assert_eq!(ins[1].args, Args::Shell("[not json".into()));
     assert_eq!(ins[2].args, Args::Exec(vec!["/app".into()]));
     assert_eq!(ins[3].args, Args::Shell("echo hi".into()));
@@ -113,16 +138,26 @@ USER 10001\n";
     let df = parse(text);
     let ins = &df.stages()[0].instructions;
     assert_eq!((ins[0].line, ins[0].end_line), (2, 5));
-    assert_eq!(ins[0].heredocs[0].content, "apk add gcc\nrm -rf /var/cache/apk");
+    assert_eq!(
+        ins[0].heredocs[0].content,
+        "apk add gcc\nrm -rf /var/cache/apk"
+    );
     assert_eq!(ins[1].line, 6);
-    let names: Vec<(&str, bool, bool)> = ins[1].heredocs.iter().map(|h| (h.name.as_str(), h.chomp, h.expand)).collect();
+    let names: Vec<(&str, bool, bool)> = ins[1]
+        .heredocs
+        .iter()
+        .map(|h| (h.name.as_str(), h.chomp, h.expand))
+        .collect();
     assert_eq!(names, vec![("ONE", true, true), ("TWO", false, false)]);
     assert_eq!(ins[1].heredocs[0].content, "first $X");
     assert_eq!(ins[1].heredocs[1].content, "second $X");
     assert_eq!(ins[2].keyword, Keyword::Copy);
     assert_eq!(ins[2].line, 11);
     assert_eq!(ins[2].heredocs[0].content, "port=80");
-    assert_eq!(ins[2].copy_paths(), (vec!["<<EOF".to_string()], Some("/etc/app.conf".to_string())));
+    assert_eq!(
+        ins[2].copy_paths(),
+        (vec!["<<EOF".to_string()], Some("/etc/app.conf".to_string()))
+    );
     assert_eq!(ins[3].line, 14);
     assert!(ins[0].script().contains("rm -rf /var/cache/apk"));
 }
@@ -145,7 +180,12 @@ RUN <<- EOF\n\tEOF\n";
     let docs: Vec<Vec<(String, String, bool)>> = df.stages()[0]
         .instructions
         .iter()
-        .map(|i| i.heredocs.iter().map(|h| (h.name.clone(), h.content.clone(), h.expand)).collect())
+        .map(|i| {
+            i.heredocs
+                .iter()
+                .map(|h| (h.name.clone(), h.content.clone(), h.expand))
+                .collect()
+        })
         .collect();
     let d = |n: &str, c: &str, e: bool| (n.to_string(), c.to_string(), e);
     assert_eq!(
@@ -173,7 +213,10 @@ fn heredoc_bodies_are_not_parsed_as_instructions_and_unterminated_ones_are_error
     // `FROM` inside the body is text, not a new stage.
     let df = parse("FROM alpine:3.20\nRUN <<EOF\nFROM nothing\n# not a comment\nEOF\n");
     assert_eq!(df.stages().len(), 1);
-    assert_eq!(df.stages()[0].instructions[0].heredocs[0].content, "FROM nothing\n# not a comment");
+    assert_eq!(
+        df.stages()[0].instructions[0].heredocs[0].content,
+        "FROM nothing\n# not a comment"
+    );
     let e = parse_err("FROM alpine:3.20\nRUN true\nRUN <<EOF\necho\n");
     assert_eq!(e.line, 3);
     assert!(e.message.contains("not terminated"), "{e}");
@@ -189,14 +232,21 @@ fn heredoc_bodies_are_not_parsed_as_instructions_and_unterminated_ones_are_error
 fn args_before_from_substitute_into_from_with_defaults_and_build_args() {
     let text = "ARG PY=3.12\nARG VARIANT\nARG REG=docker.io\nFROM ${REG}/library/python:${PY}-${VARIANT:-slim} AS build\nFROM $REG/library/python:${PY}\n";
     let df = parse(text);
-    assert_eq!(df.global_args[0], ("PY".to_string(), Some("3.12".to_string())));
-    let Base::Image(img) = &df.stages()[0].base else { panic!("image base") };
+    assert_eq!(
+        df.global_args[0],
+        ("PY".to_string(), Some("3.12".to_string()))
+    );
+    let Base::Image(img) = &df.stages()[0].base else {
+        panic!("image base")
+    };
     assert_eq!(img.raw, "docker.io/library/python:3.12-slim");
     assert_eq!(img.tag.as_deref(), Some("3.12-slim"));
     assert_eq!(img.short_name(), "python");
     let args = BTreeMap::from([("PY".to_string(), "3.13".to_string())]);
     let over = Dockerfile::parse_with_args(text, Path::new("Dockerfile"), &args).expect("parses");
-    let Base::Image(img) = &over.stages()[1].base else { panic!("image base") };
+    let Base::Image(img) = &over.stages()[1].base else {
+        panic!("image base")
+    };
     assert_eq!(img.raw, "docker.io/library/python:3.13");
     // An ARG with no default and no build arg leaves the base unknown.
     let df = parse("ARG BASE\nFROM ${BASE}\n");
@@ -213,15 +263,27 @@ fn stages_names_are_case_insensitive_and_from_refers_back() {
     assert_eq!(stages[1].base, Base::Stage(0));
     assert_eq!(stages[2].base, Base::Scratch);
     let copies = &stages[2].instructions;
-    assert_eq!(df.copy_source(copies[0].flag("from").unwrap(), &stages[2]), CopySource::Stage(0));
-    assert_eq!(df.copy_source(copies[1].flag("from").unwrap(), &stages[2]), CopySource::Stage(0));
-    assert!(matches!(df.copy_source(copies[2].flag("from").unwrap(), &stages[2]), CopySource::Image(_)));
+    assert_eq!(
+        df.copy_source(copies[0].flag("from").unwrap(), &stages[2]),
+        CopySource::Stage(0)
+    );
+    assert_eq!(
+        df.copy_source(copies[1].flag("from").unwrap(), &stages[2]),
+        CopySource::Stage(0)
+    );
+    assert!(matches!(
+        df.copy_source(copies[2].flag("from").unwrap(), &stages[2]),
+        CopySource::Image(_)
+    ));
     assert_eq!(df.final_stage(Some("BUILD")).unwrap().index, 0);
     assert_eq!(df.final_stage(None).unwrap().index, 2);
     let lineage: Vec<usize> = df.lineage(&stages[1]).iter().map(|s| s.index).collect();
     assert_eq!(lineage, vec![0, 1]);
     let e = df.final_stage(Some("prod")).unwrap_err().to_string();
-    assert!(e.contains("`prod`") && e.contains("build (line 1)") && e.contains("test (line 3)"), "{e}");
+    assert!(
+        e.contains("`prod`") && e.contains("build (line 1)") && e.contains("test (line 3)"),
+        "{e}"
+    );
 }
 
 /// Found by the differential test against BuildKit
@@ -232,12 +294,22 @@ fn stages_names_are_case_insensitive_and_from_refers_back() {
 /// `--target` and a `FROM` after both the later one.
 #[test]
 fn a_stage_name_used_twice_means_the_latest_stage_of_that_name() {
-    let df = parse("FROM scratch AS x\nCOPY a /a\nFROM x AS y\nFROM scratch AS X\nCOPY b /b\nFROM x AS z\n");
+    let df = parse(
+        "FROM scratch AS x\nCOPY a /a\nFROM x AS y\nFROM scratch AS X\nCOPY b /b\nFROM x AS z\n",
+    );
     let names: Vec<_> = df.stages().iter().map(|s| s.name.as_deref()).collect();
     assert_eq!(names, [Some("x"), Some("y"), Some("x"), Some("z")]);
-    assert_eq!(df.stages()[1].base, Base::Stage(0), "only the first x exists when y is defined");
+    assert_eq!(
+        df.stages()[1].base,
+        Base::Stage(0),
+        "only the first x exists when y is defined"
+    );
     assert_eq!(df.stages()[3].base, Base::Stage(2), "the later x");
-    assert_eq!(df.final_stage(Some("x")).unwrap().index, 2, "--target x builds the later x");
+    assert_eq!(
+        df.final_stage(Some("x")).unwrap().index,
+        2,
+        "--target x builds the later x"
+    );
     assert_eq!(df.copy_source("x", &df.stages()[3]), CopySource::Stage(2));
 }
 
@@ -248,23 +320,44 @@ fn flags_mounts_chown_and_image_instructions() {
     );
     let stage = &df.stages()[1];
     let run = &stage.instructions[0];
-    assert_eq!(run.cache_mount_targets(), vec!["/root/.cache/pip".to_string()]);
+    assert_eq!(
+        run.cache_mount_targets(),
+        vec!["/root/.cache/pip".to_string()]
+    );
     assert_eq!(shell(run), "pip install x");
     let copy = &stage.instructions[1];
     assert_eq!(copy.flag("chown"), Some("app:app"));
-    assert!(copy.flags.iter().any(|f| f.name == "link" && f.value.is_none()));
-    let lines: Vec<usize> = df.image_instructions(None).unwrap().iter().map(|i| i.line).collect();
+    assert!(
+        copy.flags
+            .iter()
+            .any(|f| f.name == "link" && f.value.is_none())
+    );
+    let lines: Vec<usize> = df
+        .image_instructions(None)
+        .unwrap()
+        .iter()
+        .map(|i| i.line)
+        .collect();
     assert_eq!(lines, vec![2, 4, 5]);
 }
 
 #[test]
 fn image_refs_split_registry_port_tag_and_digest() {
     let r = ImageRef::parse("localhost:5000/team/app:1.2@sha256:abc");
-    assert_eq!((r.name.as_str(), r.tag.as_deref(), r.digest.as_deref()), ("localhost:5000/team/app", Some("1.2"), Some("sha256:abc")));
+    assert_eq!(
+        (r.name.as_str(), r.tag.as_deref(), r.digest.as_deref()),
+        ("localhost:5000/team/app", Some("1.2"), Some("sha256:abc"))
+    );
     assert_eq!(r.repository(), "team/app");
     let r = ImageRef::parse("localhost:5000/app");
-    assert_eq!((r.name.as_str(), r.tag.as_deref()), ("localhost:5000/app", None));
-    assert_eq!(ImageRef::parse("public.ecr.aws/docker/library/golang:1.22").short_name(), "docker/library/golang");
+    assert_eq!(
+        (r.name.as_str(), r.tag.as_deref()),
+        ("localhost:5000/app", None)
+    );
+    assert_eq!(
+        ImageRef::parse("public.ecr.aws/docker/library/golang:1.22").short_name(),
+        "docker/library/golang"
+    );
     assert_eq!(ImageRef::parse("library/golang").short_name(), "golang");
 }
 
@@ -293,13 +386,20 @@ fn load_names_the_file_and_line_and_exits_2() {
     let missing = dir.path().join("nope/Dockerfile");
     let e = load(&missing).unwrap_err();
     assert_eq!(crate::error::exit_for(&e), crate::error::Exit::BadInput);
-    assert!(e.to_string().contains("does not exist") && e.to_string().contains("nope/Dockerfile"), "{e}");
+    assert!(
+        e.to_string().contains("does not exist") && e.to_string().contains("nope/Dockerfile"),
+        "{e}"
+    );
 
     let bad = dir.path().join("Dockerfile");
     std::fs::write(&bad, "FROM alpine:3.20\n\nRUNN echo\n").unwrap();
     let e = load(&bad).unwrap_err();
     assert_eq!(crate::error::exit_for(&e), crate::error::Exit::BadInput);
-    assert!(e.to_string().contains(&format!("{}, line 3: unknown instruction", bad.display())), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("{}, line 3: unknown instruction", bad.display())),
+        "{e}"
+    );
 
     let e = load(dir.path()).unwrap_err();
     assert_eq!(crate::error::exit_for(&e), crate::error::Exit::BadInput);
@@ -317,8 +417,15 @@ fn df001_build_tools_in_final_stage_of_a_multi_stage_build() {
     let text = "FROM python:3.12-slim AS build\nRUN apt-get update && apt-get install -y gcc && rm -rf /var/lib/apt/lists/*\n\
 FROM python:3.12-slim\nRUN apt-get update && apt-get install -y --no-install-recommends libpq-dev=15.* curl \\\n && rm -rf /var/lib/apt/lists/*\nCOPY --from=build /w /w\nUSER 1000\n";
     let f = check(&parse(text), None, &[]);
-    assert_eq!(f.iter().map(|f| (f.rule, f.line)).collect::<Vec<_>>(), vec![("DF001", 4)]);
-    assert!(f[0].message.contains("`libpq-dev`") && !f[0].message.contains("curl"), "{}", f[0].message);
+    assert_eq!(
+        f.iter().map(|f| (f.rule, f.line)).collect::<Vec<_>>(),
+        vec![("DF001", 4)]
+    );
+    assert!(
+        f[0].message.contains("`libpq-dev`") && !f[0].message.contains("curl"),
+        "{}",
+        f[0].message
+    );
 }
 
 #[test]
@@ -338,8 +445,14 @@ fn df001_silent_for_tools_in_the_builder_or_removed_in_the_same_run() {
         vec![4]
     );
     // Building a target that is the builder: the final stage is the builder itself, which has no builder of its own.
-    let df = parse("FROM golang:1.22 AS build\nRUN go build\nFROM alpine:3.20\nCOPY --from=build /a /a\n");
-    assert!(check(&df, Some("build"), &[]).iter().all(|f| f.rule != "DF001"));
+    let df = parse(
+        "FROM golang:1.22 AS build\nRUN go build\nFROM alpine:3.20\nCOPY --from=build /a /a\n",
+    );
+    assert!(
+        check(&df, Some("build"), &[])
+            .iter()
+            .all(|f| f.rule != "DF001")
+    );
 }
 
 #[test]
@@ -355,7 +468,13 @@ fn df002_whole_context_copy_before_dependency_install() {
     let df002: Vec<&Finding> = f.iter().filter(|f| f.rule == "DF002").collect();
     assert_eq!(df002.len(), 1);
     assert_eq!(df002[0].line, 3);
-    assert!(df002[0].message.contains("COPY requirements/prod.txt first"), "{}", df002[0].message);
+    assert!(
+        df002[0]
+            .message
+            .contains("COPY requirements/prod.txt first"),
+        "{}",
+        df002[0].message
+    );
 
     for (install, manifest) in [
         ("npm ci", "package-lock.json"),
@@ -366,7 +485,10 @@ fn df002_whole_context_copy_before_dependency_install() {
     ] {
         let text = format!("FROM node:22-slim AS b\nADD ./ /src\nRUN {install}\nFROM b\nUSER 1\n");
         let f = check(&parse(&text), None, &[]);
-        let hit = f.iter().find(|f| f.rule == "DF002").unwrap_or_else(|| panic!("no DF002 for {install}"));
+        let hit = f
+            .iter()
+            .find(|f| f.rule == "DF002")
+            .unwrap_or_else(|| panic!("no DF002 for {install}"));
         assert_eq!(hit.line, 2);
         assert!(hit.message.contains(manifest), "{install}: {}", hit.message);
     }
@@ -378,10 +500,20 @@ fn df002_whole_context_copy_before_dependency_install() {
 #[test]
 fn df002_silent_in_stages_the_target_does_not_build() {
     let text = "FROM node:22 AS dev\nCOPY . .\nRUN npm ci\nFROM node:22-slim AS deps\nCOPY package.json package-lock.json ./\nRUN npm ci\nFROM node:22-slim AS prod\nCOPY --from=deps /node_modules /node_modules\nUSER node\n";
-    assert!(check(&parse(text), Some("prod"), &[]).iter().all(|f| f.rule != "DF002"));
-    assert_eq!(check(&parse(text), Some("dev"), &[]).iter().filter(|f| f.rule == "DF002").map(|f| f.line).collect::<Vec<_>>(), vec![2]);
-    let builder =
-        "FROM node:22 AS build\nCOPY . .\nRUN npm ci && npm run build\nFROM nginx:1.27\nCOPY --from=build /dist /usr/share/nginx/html\n";
+    assert!(
+        check(&parse(text), Some("prod"), &[])
+            .iter()
+            .all(|f| f.rule != "DF002")
+    );
+    assert_eq!(
+        check(&parse(text), Some("dev"), &[])
+            .iter()
+            .filter(|f| f.rule == "DF002")
+            .map(|f| f.line)
+            .collect::<Vec<_>>(),
+        vec![2]
+    );
+    let builder = "FROM node:22 AS build\nCOPY . .\nRUN npm ci && npm run build\nFROM nginx:1.27\nCOPY --from=build /dist /usr/share/nginx/html\n";
     assert_eq!(found_rule(builder, "DF002"), vec![2]);
 }
 
@@ -401,11 +533,26 @@ fn df002_silent_when_manifests_come_first_or_nothing_is_installed() {
 
 #[test]
 fn df003_apt_lists_left_behind() {
-    assert_eq!(found_rule("FROM debian:12\nRUN apt-get update && apt-get install -y curl\nUSER 1\n", "DF003"), vec![2]);
-    assert_eq!(found_rule("FROM debian:12\nRUN apt-get -o Acquire::Retries=3 update\nUSER 1\n", "DF003"), vec![2]);
+    assert_eq!(
+        found_rule(
+            "FROM debian:12\nRUN apt-get update && apt-get install -y curl\nUSER 1\n",
+            "DF003"
+        ),
+        vec![2]
+    );
+    assert_eq!(
+        found_rule(
+            "FROM debian:12\nRUN apt-get -o Acquire::Retries=3 update\nUSER 1\n",
+            "DF003"
+        ),
+        vec![2]
+    );
     // Update in one RUN, cleanup in the next: the lists are already in a layer.
     assert_eq!(
-        found_rule("FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl && rm -rf /var/lib/apt/lists/*\nUSER 1\n", "DF003"),
+        found_rule(
+            "FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl && rm -rf /var/lib/apt/lists/*\nUSER 1\n",
+            "DF003"
+        ),
         vec![2]
     );
     for ok in [
@@ -421,9 +568,21 @@ fn df003_apt_lists_left_behind() {
 
 #[test]
 fn df003_pip_cache() {
-    assert_eq!(found_rule("FROM python:3.12-slim\nRUN pip install flask\nUSER 1\n", "DF003"), vec![2]);
+    assert_eq!(
+        found_rule(
+            "FROM python:3.12-slim\nRUN pip install flask\nUSER 1\n",
+            "DF003"
+        ),
+        vec![2]
+    );
     // `-m pip`, with a package: upgrading pip alone was noise (see below).
-    assert_eq!(found_rule("FROM python:3.12-slim\nRUN python3 -m pip install -U flask\nUSER 1\n", "DF003"), vec![2]);
+    assert_eq!(
+        found_rule(
+            "FROM python:3.12-slim\nRUN python3 -m pip install -U flask\nUSER 1\n",
+            "DF003"
+        ),
+        vec![2]
+    );
     for ok in [
         "FROM python:3.12-slim\nRUN pip install --no-cache-dir flask\nUSER 1\n",
         "FROM python:3.12-slim\nENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1\nRUN pip install flask\nUSER 1\n",
@@ -454,8 +613,20 @@ fn df003_silent_for_apt_get_dist_clean() {
 /// install from the manifest caches the dependency tree.
 #[test]
 fn df003_silent_for_npm_install_g_of_one_tool() {
-    assert!(found_rule("FROM node:22-alpine\nRUN apk add --no-cache curl && npm install -g pnpm\nUSER node\n", "DF003").is_empty());
-    assert_eq!(found_rule("FROM node:22-alpine\nRUN npm install --production\nUSER node\n", "DF003"), vec![2]);
+    assert!(
+        found_rule(
+            "FROM node:22-alpine\nRUN apk add --no-cache curl && npm install -g pnpm\nUSER node\n",
+            "DF003"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        found_rule(
+            "FROM node:22-alpine\nRUN npm install --production\nUSER node\n",
+            "DF003"
+        ),
+        vec![2]
+    );
 }
 
 /// Corpus (healthchecks, ArchiveBox): pip upgrading itself leaves a few MB;
@@ -469,10 +640,24 @@ fn df003_silent_for_pip_upgrading_itself_and_local_no_deps_installs() {
         "RUN pip install --no-deps \"$CODE_DIR\"",
         "RUN pip install --no-index --find-links /wheels /wheels/*.whl",
     ] {
-        assert!(found_rule(&format!("FROM python:3.12-slim\n{ok}\nUSER 1\n"), "DF003").is_empty(), "{ok}");
+        assert!(
+            found_rule(&format!("FROM python:3.12-slim\n{ok}\nUSER 1\n"), "DF003").is_empty(),
+            "{ok}"
+        );
     }
-    for leaks in ["RUN pip install --no-deps -r /tmp/requirements.txt", "RUN pip install .", "RUN pip install -U pip torch"] {
-        assert_eq!(found_rule(&format!("FROM python:3.12-slim\n{leaks}\nUSER 1\n"), "DF003"), vec![2], "{leaks}");
+    for leaks in [
+        "RUN pip install --no-deps -r /tmp/requirements.txt",
+        "RUN pip install .",
+        "RUN pip install -U pip torch",
+    ] {
+        assert_eq!(
+            found_rule(
+                &format!("FROM python:3.12-slim\n{leaks}\nUSER 1\n"),
+                "DF003"
+            ),
+            vec![2],
+            "{leaks}"
+        );
     }
 }
 
@@ -480,31 +665,115 @@ fn df003_silent_for_pip_upgrading_itself_and_local_no_deps_installs() {
 /// and fetches no index.
 #[test]
 fn df003_silent_for_apk_add_no_network() {
-    assert!(found_rule("FROM alpine:3.20\nRUN apk add --no-network --virtual .rundeps $runDeps\nUSER 1\n", "DF003").is_empty());
+    assert!(
+        found_rule(
+            "FROM alpine:3.20\nRUN apk add --no-network --virtual .rundeps $runDeps\nUSER 1\n",
+            "DF003"
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn df003_apk_npm_dnf() {
-    assert_eq!(found_rule("FROM alpine:3.20\nRUN apk update && apk add curl\nUSER 1\n", "DF003"), vec![2]);
-    assert!(found_rule("FROM alpine:3.20\nRUN apk add --no-cache curl\nUSER 1\n", "DF003").is_empty());
-    assert_eq!(found_rule("FROM node:22-slim\nCOPY package*.json ./\nRUN npm ci\nUSER node\n", "DF003"), vec![3]);
-    assert!(found_rule("FROM node:22-slim\nRUN npm ci && npm cache clean --force\nUSER node\n", "DF003").is_empty());
-    assert!(found_rule("FROM node:22-slim\nRUN --mount=type=cache,target=/root/.npm npm ci\nUSER node\n", "DF003").is_empty());
-    assert_eq!(found_rule("FROM fedora:40\nRUN dnf install -y curl\nUSER 1\n", "DF003"), vec![2]);
-    assert!(found_rule("FROM fedora:40\nRUN dnf install -y curl && dnf clean all\nUSER 1\n", "DF003").is_empty());
+    assert_eq!(
+        found_rule(
+            "FROM alpine:3.20\nRUN apk update && apk add curl\nUSER 1\n",
+            "DF003"
+        ),
+        vec![2]
+    );
+    assert!(
+        found_rule(
+            "FROM alpine:3.20\nRUN apk add --no-cache curl\nUSER 1\n",
+            "DF003"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        found_rule(
+            "FROM node:22-slim\nCOPY package*.json ./\nRUN npm ci\nUSER node\n",
+            "DF003"
+        ),
+        vec![3]
+    );
+    assert!(
+        found_rule(
+            "FROM node:22-slim\nRUN npm ci && npm cache clean --force\nUSER node\n",
+            "DF003"
+        )
+        .is_empty()
+    );
+    assert!(
+        found_rule(
+            "FROM node:22-slim\nRUN --mount=type=cache,target=/root/.npm npm ci\nUSER node\n",
+            "DF003"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        found_rule("FROM fedora:40\nRUN dnf install -y curl\nUSER 1\n", "DF003"),
+        vec![2]
+    );
+    assert!(
+        found_rule(
+            "FROM fedora:40\nRUN dnf install -y curl && dnf clean all\nUSER 1\n",
+            "DF003"
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn df004_no_user_or_root_at_the_end() {
-    assert_eq!(found_rule("FROM alpine:3.20 AS b\nFROM alpine:3.20\nCMD [\"sh\"]\n", "DF004"), vec![2]);
-    assert_eq!(found_rule("FROM alpine:3.20\nUSER app\nRUN true\nUSER root\n", "DF004"), vec![4]);
+    assert_eq!(
+        found_rule(
+            "FROM alpine:3.20 AS b\nFROM alpine:3.20\nCMD [\"sh\"]\n",
+            "DF004"
+        ),
+        vec![2]
+    );
+    assert_eq!(
+        found_rule("FROM alpine:3.20\nUSER app\nRUN true\nUSER root\n", "DF004"),
+        vec![4]
+    );
     // USER in the base stage carries over.
-    assert!(found_rule("FROM alpine:3.20 AS base\nUSER 10001\nFROM base\nCMD [\"sh\"]\n", "DF004").is_empty());
-    assert!(found_rule("FROM alpine:3.20\nUSER root\nRUN apk add --no-cache curl\nUSER 10001:10001\n", "DF004").is_empty());
-    assert!(found_rule("FROM gcr.io/distroless/static-debian12:nonroot\nCOPY app /app\n", "DF004").is_empty());
-    assert!(found_rule("FROM nginxinc/nginx-unprivileged:1.27\nCOPY site /usr/share/nginx/html\n", "DF004").is_empty());
+    assert!(
+        found_rule(
+            "FROM alpine:3.20 AS base\nUSER 10001\nFROM base\nCMD [\"sh\"]\n",
+            "DF004"
+        )
+        .is_empty()
+    );
+    assert!(
+        found_rule(
+            "FROM alpine:3.20\nUSER root\nRUN apk add --no-cache curl\nUSER 10001:10001\n",
+            "DF004"
+        )
+        .is_empty()
+    );
+    assert!(
+        found_rule(
+            "FROM gcr.io/distroless/static-debian12:nonroot\nCOPY app /app\n",
+            "DF004"
+        )
+        .is_empty()
+    );
+    assert!(
+        found_rule(
+            "FROM nginxinc/nginx-unprivileged:1.27\nCOPY site /usr/share/nginx/html\n",
+            "DF004"
+        )
+        .is_empty()
+    );
     // A builder's missing USER does not matter.
-    assert!(found_rule("FROM golang:1.22 AS b\nFROM alpine:3.20\nCOPY --from=b /a /a\nUSER 1\n", "DF004").is_empty());
+    assert!(
+        found_rule(
+            "FROM golang:1.22 AS b\nFROM alpine:3.20\nCOPY --from=b /a /a\nUSER 1\n",
+            "DF004"
+        )
+        .is_empty()
+    );
 }
 
 /// The fix is a policy choice (and some images need root), so DF004 is a
@@ -513,8 +782,15 @@ fn df004_no_user_or_root_at_the_end() {
 fn df004_is_a_notice_and_only_for_images_that_run_as_their_user() {
     let df = parse("FROM python:3.12-slim\nCMD [\"python\"]\n");
     let f = check(&df, None, &[]);
-    assert_eq!(f.iter().map(|f| (f.rule, f.severity)).collect::<Vec<_>>(), vec![("DF004", crate::outcome::Severity::Notice)]);
-    assert!(RULES.iter().all(|r| (r.severity == crate::outcome::Severity::Notice) == (r.id == "DF004")));
+    assert_eq!(
+        f.iter().map(|f| (f.rule, f.severity)).collect::<Vec<_>>(),
+        vec![("DF004", crate::outcome::Severity::Notice)]
+    );
+    assert!(
+        RULES
+            .iter()
+            .all(|r| (r.severity == crate::outcome::Severity::Notice) == (r.id == "DF004"))
+    );
     // A pull request's build is never pushed; Lambda runs every image as its own unprivileged user.
     assert_eq!(check_image(&df, None, Runs::Nowhere, &[]), vec![]);
     assert_eq!(check_image(&df, None, Runs::AsNonRoot, &[]), vec![]);
@@ -537,9 +813,16 @@ fn df004_silent_where_the_server_drops_root_itself() {
         "redis:7",
         "lscr.io/linuxserver/nginx:1.26",
     ] {
-        assert!(found_rule(&format!("FROM {base}\nCOPY site /srv\n"), "DF004").is_empty(), "{base}");
+        assert!(
+            found_rule(&format!("FROM {base}\nCOPY site /srv\n"), "DF004").is_empty(),
+            "{base}"
+        );
     }
-    assert_eq!(found_rule("FROM php:8.3-cli\nCOPY . /app\n", "DF004"), vec![1], "the CLI image runs the script as root");
+    assert_eq!(
+        found_rule("FROM php:8.3-cli\nCOPY . /app\n", "DF004"),
+        vec![1],
+        "the CLI image runs the script as root"
+    );
 }
 
 /// Corpus: images that install gosu or su-exec and switch user in their
@@ -547,10 +830,25 @@ fn df004_silent_where_the_server_drops_root_itself() {
 #[test]
 fn df004_silent_when_the_entrypoint_steps_down_with_gosu_or_su_exec() {
     assert!(found_rule("FROM debian:12\nRUN apt-get update && apt-get install -y gosu && rm -rf /var/lib/apt/lists/*\nENTRYPOINT [\"/entrypoint.sh\"]\n", "DF004").is_empty());
-    assert!(found_rule("FROM alpine:3.20\nRUN apk add --no-cache su-exec\nUSER root\n", "DF004").is_empty());
-    assert!(found_rule("FROM alpine:3.20\nENTRYPOINT [\"/sbin/su-exec\", \"app\", \"/server\"]\n", "DF004").is_empty());
+    assert!(
+        found_rule(
+            "FROM alpine:3.20\nRUN apk add --no-cache su-exec\nUSER root\n",
+            "DF004"
+        )
+        .is_empty()
+    );
+    assert!(
+        found_rule(
+            "FROM alpine:3.20\nENTRYPOINT [\"/sbin/su-exec\", \"app\", \"/server\"]\n",
+            "DF004"
+        )
+        .is_empty()
+    );
     // A word that merely contains the name is no evidence.
-    assert_eq!(found_rule("FROM alpine:3.20\nRUN echo gosu-like > /x\n", "DF004"), vec![1]);
+    assert_eq!(
+        found_rule("FROM alpine:3.20\nRUN echo gosu-like > /x\n", "DF004"),
+        vec![1]
+    );
 }
 
 /// Corpus: `.devcontainer/Dockerfile` ending in `USER root` on
@@ -559,16 +857,34 @@ fn df004_silent_when_the_entrypoint_steps_down_with_gosu_or_su_exec() {
 #[test]
 fn df004_silent_for_dev_container_and_lambda_base_images() {
     assert!(found_rule("FROM mcr.microsoft.com/devcontainers/rust:2-bookworm\nUSER vscode\nRUN true\nUSER root\n", "DF004").is_empty());
-    assert!(found_rule("FROM public.ecr.aws/lambda/python:3.12\nCOPY app.py ./\nCMD [\"app.handler\"]\n", "DF004").is_empty());
+    assert!(
+        found_rule(
+            "FROM public.ecr.aws/lambda/python:3.12\nCOPY app.py ./\nCMD [\"app.handler\"]\n",
+            "DF004"
+        )
+        .is_empty()
+    );
 }
 
 /// `FROM scratch` keeps its notice (uid 0 is root whatever the image
 /// holds, and the fix is one line), with advice that works there.
 #[test]
 fn df004_says_how_without_useradd_where_there_is_none() {
-    let message = |text: &str| check(&parse(text), None, &[]).into_iter().find(|f| f.rule == "DF004").expect("DF004").message;
-    assert!(message("FROM golang:1.22 AS b\nFROM scratch\nCOPY --from=b /app /app\n").contains("`USER 65532:65532`"));
-    assert!(message("FROM gcr.io/distroless/static-debian12\nCOPY app /app\n").contains("`gcr.io/distroless/static-debian12:nonroot`"));
+    let message = |text: &str| {
+        check(&parse(text), None, &[])
+            .into_iter()
+            .find(|f| f.rule == "DF004")
+            .expect("DF004")
+            .message
+    };
+    assert!(
+        message("FROM golang:1.22 AS b\nFROM scratch\nCOPY --from=b /app /app\n")
+            .contains("`USER 65532:65532`")
+    );
+    assert!(
+        message("FROM gcr.io/distroless/static-debian12\nCOPY app /app\n")
+            .contains("`gcr.io/distroless/static-debian12:nonroot`")
+    );
     assert!(message("FROM node:22-slim\nCOPY . .\n").contains("`USER node`"));
     assert!(message("FROM python:3.12-slim\nCOPY . .\n").contains("useradd"));
 }
@@ -579,18 +895,29 @@ fn df005_untagged_or_latest_bases() {
     // test once expected findings on every stage of one file; those stages
     // were not built for the final image, which was the noise.)
     let text = "FROM python AS a\nFROM node:latest AS b\nFROM ubuntu@sha256:0123\nFROM scratch\nCOPY --from=nginx /etc/nginx /etc/nginx\nCOPY --from=a /x /x\nFROM localhost:5000/app\nUSER 1\n";
-    let lines =
-        |target| check(&parse(text), Some(target), &[]).into_iter().filter(|f| f.rule == "DF005").map(|f| f.line).collect::<Vec<_>>();
+    let lines = |target| {
+        check(&parse(text), Some(target), &[])
+            .into_iter()
+            .filter(|f| f.rule == "DF005")
+            .map(|f| f.line)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(lines("a"), vec![1]);
     assert_eq!(lines("b"), vec![2]);
     assert_eq!(found_rule(text, "DF005"), vec![7]);
     assert_eq!(
-        found_rule("FROM python AS a\nFROM scratch\nCOPY --from=nginx /etc/nginx /etc/nginx\nCOPY --from=a /x /x\nUSER 1\n", "DF005"),
+        found_rule(
+            "FROM python AS a\nFROM scratch\nCOPY --from=nginx /etc/nginx /etc/nginx\nCOPY --from=a /x /x\nUSER 1\n",
+            "DF005"
+        ),
         vec![3]
     );
     assert!(found_rule("FROM ubuntu@sha256:0123\nUSER 1\n", "DF005").is_empty());
     assert!(found_rule("ARG TAG=3.12-slim\nFROM python:${TAG}\nUSER 1\n", "DF005").is_empty());
-    assert_eq!(found_rule("ARG TAG=latest\nFROM python:${TAG}\nUSER 1\n", "DF005"), vec![2]);
+    assert_eq!(
+        found_rule("ARG TAG=latest\nFROM python:${TAG}\nUSER 1\n", "DF005"),
+        vec![2]
+    );
     assert!(found_rule("ARG BASE\nFROM ${BASE}\nUSER 1\n", "DF005").is_empty());
 }
 
@@ -601,20 +928,47 @@ fn df005_untagged_or_latest_bases() {
 #[test]
 fn df005_silent_for_builder_stages_and_stages_not_built() {
     let text = "FROM golang:latest AS build\nRUN go build -o /app\nFROM alpine:3.20 AS prod\nCOPY --from=build /app /app\nUSER 1\nFROM rocm/dev-ubuntu-22.04 AS gpu\nUSER 1\n";
-    assert!(check(&parse(text), Some("prod"), &[]).iter().all(|f| f.rule != "DF005"));
+    assert!(
+        check(&parse(text), Some("prod"), &[])
+            .iter()
+            .all(|f| f.rule != "DF005")
+    );
     // Built as the target itself, `gpu` is the image: then it counts.
-    assert_eq!(check(&parse(text), Some("gpu"), &[]).iter().filter(|f| f.rule == "DF005").map(|f| f.line).collect::<Vec<_>>(), vec![6]);
+    assert_eq!(
+        check(&parse(text), Some("gpu"), &[])
+            .iter()
+            .filter(|f| f.rule == "DF005")
+            .map(|f| f.line)
+            .collect::<Vec<_>>(),
+        vec![6]
+    );
     // A floating image whose files land in the final image still counts.
-    assert_eq!(found_rule("FROM python:3.12-slim\nCOPY --from=ghcr.io/astral-sh/uv:latest /uv /bin/uv\nUSER 1\n", "DF005"), vec![2]);
+    assert_eq!(
+        found_rule(
+            "FROM python:3.12-slim\nCOPY --from=ghcr.io/astral-sh/uv:latest /uv /bin/uv\nUSER 1\n",
+            "DF005"
+        ),
+        vec![2]
+    );
 }
 
 #[test]
 fn df006_single_stage_installs_compilers() {
     let text = "FROM python:3.12-slim\nRUN apt-get update && apt-get install -y build-essential gcc-12 && rm -rf /var/lib/apt/lists/*\nRUN pip install --no-cache-dir numpy\nUSER 1\n";
     let f = check(&parse(text), None, &[]);
-    assert_eq!(f.iter().map(|f| (f.rule, f.line)).collect::<Vec<_>>(), vec![("DF006", 2)]);
-    assert!(f[0].message.contains("`build-essential`, `gcc-12`"), "{}", f[0].message);
-    assert_eq!(found("FROM rust:1.80\nCOPY . .\nRUN cargo build --release\nUSER 1\n"), vec![("DF006", 1)]);
+    assert_eq!(
+        f.iter().map(|f| (f.rule, f.line)).collect::<Vec<_>>(),
+        vec![("DF006", 2)]
+    );
+    assert!(
+        f[0].message.contains("`build-essential`, `gcc-12`"),
+        "{}",
+        f[0].message
+    );
+    assert_eq!(
+        found("FROM rust:1.80\nCOPY . .\nRUN cargo build --release\nUSER 1\n"),
+        vec![("DF006", 1)]
+    );
     assert!(
         found_rule(
             "FROM python:3.12-slim\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*\nUSER 1\n",
@@ -630,12 +984,18 @@ fn df006_single_stage_installs_compilers() {
 #[test]
 fn df006_silent_for_headers_or_make_without_a_compiler() {
     for ok in ["libpq-dev", "libxml2-dev libxslt1-dev", "make pkg-config"] {
-        let text = format!("FROM python:3.12-slim\nRUN apt-get update && apt-get install -y {ok} && rm -rf /var/lib/apt/lists/*\nUSER 1\n");
+        let text = format!(
+            "FROM python:3.12-slim\nRUN apt-get update && apt-get install -y {ok} && rm -rf /var/lib/apt/lists/*\nUSER 1\n"
+        );
         assert!(found_rule(&text, "DF006").is_empty(), "{ok}");
     }
     let text = "FROM python:3.12-slim\nRUN apt-get update && apt-get install -y gcc libpq-dev && rm -rf /var/lib/apt/lists/*\nUSER 1\n";
     let f = check(&parse(text), None, &[]);
-    assert!(f.iter().any(|f| f.rule == "DF006" && f.message.contains("`gcc`, `libpq-dev`")), "{f:?}");
+    assert!(
+        f.iter()
+            .any(|f| f.rule == "DF006" && f.message.contains("`gcc`, `libpq-dev`")),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -643,22 +1003,40 @@ fn silencing_by_input_and_by_comment() {
     let text = "FROM python AS base\n# fastdeploy:ignore=DF003\nRUN pip install flask\n# fastdeploy:ignore=df004, DF005\nFROM base\nRUN pip install x\n";
     assert_eq!(found(text), vec![("DF005", 1), ("DF003", 6)]);
     let df = parse(text);
-    assert_eq!(check(&df, None, &["DF005".into(), " df003 ".into()]), vec![]);
+    assert_eq!(
+        check(&df, None, &["DF005".into(), " df003 ".into()]),
+        vec![]
+    );
     // A blank line detaches the comment from the instruction.
-    assert_eq!(found_rule("FROM python:3.12\n# fastdeploy:ignore=DF003\n\nRUN pip install flask\nUSER 1\n", "DF003"), vec![4]);
+    assert_eq!(
+        found_rule(
+            "FROM python:3.12\n# fastdeploy:ignore=DF003\n\nRUN pip install flask\nUSER 1\n",
+            "DF003"
+        ),
+        vec![4]
+    );
 }
 
 #[test]
 fn rules_have_unique_ids_and_titles() {
     let ids: std::collections::BTreeSet<&str> = RULES.iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), RULES.len());
-    assert!(RULES.iter().all(|r| r.id.starts_with("DF") && !r.title.is_empty()));
+    assert!(
+        RULES
+            .iter()
+            .all(|r| r.id.starts_with("DF") && !r.title.is_empty())
+    );
 }
 
 #[test]
 fn warnings_carry_rule_file_relative_to_workspace_and_line() {
     let df = parse("FROM python:3.12-slim\nRUN pip install x\nUSER 1\n");
-    let w = to_warnings(&check(&df, None, &[]), Path::new("/ws/services/api/Dockerfile"), Path::new("/ws"), Some("api"));
+    let w = to_warnings(
+        &check(&df, None, &[]),
+        Path::new("/ws/services/api/Dockerfile"),
+        Path::new("/ws"),
+        Some("api"),
+    );
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].rule.as_deref(), Some("DF003"));
     assert_eq!(w[0].file.as_deref(), Some("services/api/Dockerfile"));
@@ -668,16 +1046,22 @@ fn warnings_carry_rule_file_relative_to_workspace_and_line() {
 
 #[test]
 fn a_typical_fat_python_dockerfile_snapshot() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dockerfiles/fat-python.Dockerfile")).expect("fixture");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/dockerfiles/fat-python.Dockerfile"
+    ))
+    .expect("fixture");
     let df = parse(&text);
     insta::assert_json_snapshot!(check(&df, None, &[]));
 }
 
 #[test]
 fn a_well_built_multi_stage_dockerfile_has_no_findings() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dockerfiles/good-multistage.Dockerfile"))
-        .expect("fixture");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/dockerfiles/good-multistage.Dockerfile"
+    ))
+    .expect("fixture");
     assert_eq!(check(&parse(&text), None, &[]), vec![]);
 }
 
@@ -720,7 +1104,13 @@ mod properties {
             }
             Err(e) => {
                 let lines = text.split('\n').count().max(1);
-                prop_assert!(e.line >= 1 && e.line <= lines, "line {} of {}: {}", e.line, lines, e.message);
+                prop_assert!(
+                    e.line >= 1 && e.line <= lines,
+                    "line {} of {}: {}",
+                    e.line,
+                    lines,
+                    e.message
+                );
                 prop_assert!(!e.message.is_empty());
             }
         }
@@ -745,11 +1135,28 @@ fn df007_flags_secrets_passed_as_arg_or_env_with_the_secret_mount_fix() {
     let text = "FROM node:22-slim AS build\nARG NPM_TOKEN\nRUN npm ci\nFROM node:22-slim\nENV DB_PASSWORD=hunter2 PORT=8080\nCOPY --from=build /app /app\nUSER node\n";
     assert_eq!(found_rule(text, "DF007"), [2, 5]);
     let df = parse(text);
-    let msg = &check(&df, None, &[]).into_iter().find(|f| f.rule == "DF007").unwrap().message;
-    assert!(msg.contains("`ARG NPM_TOKEN` looks like a secret") && msg.contains("RUN --mount=type=secret,id=npm_token"), "{msg}");
-    assert!(msg.contains("`build-secrets` input (`npm_token=NPM_TOKEN`)"), "{msg}");
+    let msg = &check(&df, None, &[])
+        .into_iter()
+        .find(|f| f.rule == "DF007")
+        .unwrap()
+        .message;
+    assert!(
+        msg.contains("`ARG NPM_TOKEN` looks like a secret")
+            && msg.contains("RUN --mount=type=secret,id=npm_token"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("`build-secrets` input (`npm_token=NPM_TOKEN`)"),
+        "{msg}"
+    );
     // The legacy `ENV NAME value` form too.
-    assert_eq!(found_rule("FROM alpine:3.20\nENV API_SECRET s3cr3t\nUSER 1000\n", "DF007"), [2]);
+    assert_eq!(
+        found_rule(
+            "FROM alpine:3.20\nENV API_SECRET s3cr3t\nUSER 1000\n",
+            "DF007"
+        ),
+        [2]
+    );
 }
 
 /// Official images put the release-signing key's fingerprint in `GPG_KEY`

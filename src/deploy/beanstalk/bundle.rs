@@ -71,7 +71,9 @@ impl Member {
 
     fn read(&self) -> anyhow::Result<Vec<u8>> {
         match &self.body {
-            Body::File { path, .. } => std::fs::read(path).with_context(|| format!("reading {}", path.display())),
+            Body::File { path, .. } => {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+            }
             Body::Symlink { .. } => Ok(Vec::new()),
             Body::Bytes { data, .. } => Ok(data.clone()),
         }
@@ -90,8 +92,16 @@ pub struct Contents {
 }
 
 impl Contents {
-    fn from_map(map: BTreeMap<String, Member>, root: &Path, ignore_file: Option<PathBuf>) -> Contents {
-        Contents { members: map.into_values().collect(), ignore_file, root: root.to_path_buf() }
+    fn from_map(
+        map: BTreeMap<String, Member>,
+        root: &Path,
+        ignore_file: Option<PathBuf>,
+    ) -> Contents {
+        Contents {
+            members: map.into_values().collect(),
+            ignore_file,
+            root: root.to_path_buf(),
+        }
     }
 
     /// Bytes of the members' content, uncompressed.
@@ -120,10 +130,18 @@ fn unfiltered(dir: &Path, prefix: &str, into: &mut BTreeMap<String, Member>) -> 
 }
 
 fn member(root: &Path, e: &Entry, prefix: &str) -> Option<Member> {
-    let name = if prefix.is_empty() { e.path.clone() } else { format!("{prefix}/{}", e.path) };
+    let name = if prefix.is_empty() {
+        e.path.clone()
+    } else {
+        format!("{prefix}/{}", e.path)
+    };
     let path = e.fs_path(root);
     let body = match e.kind {
-        EntryKind::File => Body::File { path, size: e.size, mode: e.mode },
+        EntryKind::File => Body::File {
+            path,
+            size: e.size,
+            mode: e.mode,
+        },
         EntryKind::Symlink => Body::Symlink { path },
         // Directories are implied by their files; sockets and FIFOs have no content to ship.
         EntryKind::Dir | EntryKind::Special => return None,
@@ -140,7 +158,16 @@ pub fn image_contents(context_dir: &Path, dockerrun: &str) -> anyhow::Result<Con
         unfiltered(&context_dir.join(dir), dir, &mut map)?;
     }
     let name = "Dockerrun.aws.json".to_string();
-    map.insert(name.clone(), Member { name, body: Body::Bytes { data: dockerrun.as_bytes().to_vec(), mode: 0o644 } });
+    map.insert(
+        name.clone(),
+        Member {
+            name,
+            body: Body::Bytes {
+                data: dockerrun.as_bytes().to_vec(),
+                mode: 0o644,
+            },
+        },
+    );
     Ok(Contents::from_map(map, context_dir, None))
 }
 
@@ -149,17 +176,27 @@ pub fn image_contents(context_dir: &Path, dockerrun: &str) -> anyhow::Result<Con
 pub fn source_contents(context_dir: &Path, dockerfile: &Path) -> anyhow::Result<Contents> {
     let ebignore = context_dir.join(".ebignore");
     if ebignore.is_file() {
-        let text = std::fs::read(&ebignore).with_context(|| format!("reading {}", ebignore.display()))?;
+        let text =
+            std::fs::read(&ebignore).with_context(|| format!("reading {}", ebignore.display()))?;
         let translated = gitignore_to_dockerignore(&String::from_utf8_lossy(&text));
         let ignore = IgnoreFile::parse(translated.as_bytes(), Some(ebignore.clone()))
             .map_err(|e| BadInput::other(IgnoreFile::read_error_message(&ebignore, &e)))?;
         let walked = context::walk::walk(context_dir, &ignore, Matching::BuildKit)?;
-        let map = walked.entries.iter().filter_map(|e| member(context_dir, e, "")).map(|m| (m.name.clone(), m)).collect();
+        let map = walked
+            .entries
+            .iter()
+            .filter_map(|e| member(context_dir, e, ""))
+            .map(|m| (m.name.clone(), m))
+            .collect();
         return Ok(Contents::from_map(map, context_dir, Some(ebignore)));
     }
     let scan = context::scan_for(context_dir, dockerfile, Matching::BuildKit)?;
-    let mut map: BTreeMap<String, Member> =
-        scan.entries().iter().filter_map(|e| member(context_dir, e, "")).map(|m| (m.name.clone(), m)).collect();
+    let mut map: BTreeMap<String, Member> = scan
+        .entries()
+        .iter()
+        .filter_map(|e| member(context_dir, e, ""))
+        .map(|m| (m.name.clone(), m))
+        .collect();
     // A `.dockerignore` keeps these out of the image; EB needs them in the bundle.
     for dir in EB_DIRS {
         unfiltered(&context_dir.join(dir), dir, &mut map)?;
@@ -171,9 +208,23 @@ pub fn source_contents(context_dir: &Path, dockerfile: &Path) -> anyhow::Result<
     {
         use std::os::unix::fs::MetadataExt;
         let name = "Dockerfile".to_string();
-        map.insert(name.clone(), Member { name, body: Body::File { path: root_dockerfile, size: meta.len(), mode: meta.mode() & 0o7777 } });
+        map.insert(
+            name.clone(),
+            Member {
+                name,
+                body: Body::File {
+                    path: root_dockerfile,
+                    size: meta.len(),
+                    mode: meta.mode() & 0o7777,
+                },
+            },
+        );
     }
-    Ok(Contents::from_map(map, context_dir, scan.ignore_file.clone()))
+    Ok(Contents::from_map(
+        map,
+        context_dir,
+        scan.ignore_file.clone(),
+    ))
 }
 
 /// An `.ebignore` line (gitignore's rules, as the EB CLI reads it) as the
@@ -211,7 +262,10 @@ pub fn gitignore_to_dockerignore(text: &str) -> String {
 
 /// `Dockerrun.aws.json` version 1 for the image, by digest.
 pub fn dockerrun(image_uri: &str, ports: &[u16]) -> String {
-    let ports: Vec<serde_json::Value> = ports.iter().map(|p| serde_json::json!({ "ContainerPort": p })).collect();
+    let ports: Vec<serde_json::Value> = ports
+        .iter()
+        .map(|p| serde_json::json!({ "ContainerPort": p }))
+        .collect();
     let doc = serde_json::json!({
         "AWSEBDockerrunVersion": "1",
         "Image": { "Name": image_uri, "Update": "true" },
@@ -231,9 +285,16 @@ pub fn exposed_ports(df: &Dockerfile, target: Option<&str>) -> Result<Vec<u16>, 
     let mut ports = Vec::new();
     let mut unresolved = None;
     for s in df.lineage(stage) {
-        for i in s.instructions.iter().filter(|i| i.keyword == Keyword::Expose) {
+        for i in s
+            .instructions
+            .iter()
+            .filter(|i| i.keyword == Keyword::Expose)
+        {
             let words = match &i.args {
-                Args::Shell(text) => text.split_whitespace().map(str::to_string).collect::<Vec<_>>(),
+                Args::Shell(text) => text
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
                 Args::Exec(words) => words.clone(),
             };
             for w in words {
@@ -248,7 +309,9 @@ pub fn exposed_ports(df: &Dockerfile, target: Option<&str>) -> Result<Vec<u16>, 
                             ports.push(p);
                         }
                     }
-                    _ => unresolved = unresolved.or(Some(format!("`EXPOSE {w}` (line {})", i.line))),
+                    _ => {
+                        unresolved = unresolved.or(Some(format!("`EXPOSE {w}` (line {})", i.line)))
+                    }
                 }
             }
         }
@@ -271,7 +334,12 @@ pub fn check_config(contents: &Contents, what: &str) -> Result<(), BadInput> {
 
 /// The checks of a source bundle: size, what is at its root, then
 /// [`check_config`]. `component` and `dockerfile` name what to fix.
-pub fn check_source(contents: &Contents, component: &str, dockerfile: &Path, what: &str) -> Result<(), BadInput> {
+pub fn check_source(
+    contents: &Contents,
+    component: &str,
+    dockerfile: &Path,
+    what: &str,
+) -> Result<(), BadInput> {
     let ignore = match &contents.ignore_file {
         Some(p) => p.clone(),
         None => contents.root.join(".dockerignore"),
@@ -287,8 +355,16 @@ pub fn check_source(contents: &Contents, component: &str, dockerfile: &Path, wha
     }
     if !DOCKER_ROOT_FILES.iter().any(|f| contents.has_root_file(f)) {
         // A parent folder at the top: everything one level down.
-        let tops: std::collections::BTreeSet<&str> = contents.members.iter().map(|m| m.name.split('/').next().unwrap_or("")).collect();
-        let nested = contents.members.iter().find(|m| DOCKER_ROOT_FILES.iter().any(|f| m.name.ends_with(&format!("/{f}"))));
+        let tops: std::collections::BTreeSet<&str> = contents
+            .members
+            .iter()
+            .map(|m| m.name.split('/').next().unwrap_or(""))
+            .collect();
+        let nested = contents.members.iter().find(|m| {
+            DOCKER_ROOT_FILES
+                .iter()
+                .any(|f| m.name.ends_with(&format!("/{f}")))
+        });
         let why = match (tops.len(), nested) {
             (1, Some(m)) => format!(
                 "its files are all under a parent folder at the top ({}/, which holds {}), and EB looks at the root only",
@@ -297,8 +373,14 @@ pub fn check_source(contents: &Contents, component: &str, dockerfile: &Path, wha
             ),
             _ => format!("its root holds none of {}", DOCKER_ROOT_FILES.join(", ")),
         };
-        let excluded =
-            if ignore.is_file() { format!("; check that {} does not exclude the Dockerfile", ignore.display()) } else { String::new() };
+        let excluded = if ignore.is_file() {
+            format!(
+                "; check that {} does not exclude the Dockerfile",
+                ignore.display()
+            )
+        } else {
+            String::new()
+        };
         return Err(BadInput::other(format!(
             "{what} has no Dockerfile at its root: {why}; Elastic Beanstalk's Docker platform would fail the deploy \
              (\"Both 'Dockerfile' and 'Dockerrun.aws.json' are missing in your source bundle\"){excluded}, or use `bundle: image`"
@@ -306,8 +388,11 @@ pub fn check_source(contents: &Contents, component: &str, dockerfile: &Path, wha
     }
     let total = contents.bytes();
     if total > MAX_BUNDLE_BYTES {
-        let entries: Vec<Entry> =
-            contents.members.iter().map(|m| Entry::new(m.name.clone(), EntryKind::File, m.size(), m.mode())).collect();
+        let entries: Vec<Entry> = contents
+            .members
+            .iter()
+            .map(|m| Entry::new(m.name.clone(), EntryKind::File, m.size(), m.mode()))
+            .collect();
         let offenders = context::offenders::find(&entries);
         let mut dirs: BTreeMap<&str, u64> = BTreeMap::new();
         for m in &contents.members {
@@ -317,12 +402,27 @@ pub fn check_source(contents: &Contents, component: &str, dockerfile: &Path, wha
         }
         let mut dirs: Vec<(&str, u64)> = dirs.into_iter().collect();
         dirs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        let largest: Vec<String> = dirs.iter().take(3).map(|(d, b)| format!("{d}/ {}", human_bytes(*b))).collect();
-        let fixes: Vec<String> = offenders.iter().take(5).map(|o| format!("`{}` ({})", o.fix_line, human_bytes(o.bytes))).collect();
+        let largest: Vec<String> = dirs
+            .iter()
+            .take(3)
+            .map(|(d, b)| format!("{d}/ {}", human_bytes(*b)))
+            .collect();
+        let fixes: Vec<String> = offenders
+            .iter()
+            .take(5)
+            .map(|o| format!("`{}` ({})", o.fix_line, human_bytes(o.bytes)))
+            .collect();
         let fix = if fixes.is_empty() {
-            format!("exclude what the instances do not need to build the image in {}", ignore.display())
+            format!(
+                "exclude what the instances do not need to build the image in {}",
+                ignore.display()
+            )
         } else {
-            format!("add these lines to {}: {}", ignore.display(), fixes.join(", "))
+            format!(
+                "add these lines to {}: {}",
+                ignore.display(),
+                fixes.join(", ")
+            )
         };
         return Err(BadInput::other(format!(
             "{what} would hold {} in {} files, above Elastic Beanstalk's limit of 524,288,000 bytes ({}) for a source bundle \
@@ -331,7 +431,11 @@ pub fn check_source(contents: &Contents, component: &str, dockerfile: &Path, wha
             human_bytes(total),
             contents.members.len(),
             human_bytes(MAX_BUNDLE_BYTES),
-            if largest.is_empty() { "none".to_string() } else { largest.join(", ") }
+            if largest.is_empty() {
+                "none".to_string()
+            } else {
+                largest.join(", ")
+            }
         )));
     }
     check_config(contents, what)
@@ -356,11 +460,15 @@ fn yaml_options() -> serde_saphyr::Options {
 /// version otherwise ("configuration files didn't pass validation").
 fn check_ebextensions(contents: &Contents, what: &str) -> Result<(), BadInput> {
     for m in &contents.members {
-        let Some(file) = m.name.strip_prefix(".ebextensions/") else { continue };
+        let Some(file) = m.name.strip_prefix(".ebextensions/") else {
+            continue;
+        };
         if file.contains('/') || !file.ends_with(".config") {
             continue;
         }
-        let data = m.read().map_err(|e| BadInput::other(format!("{what}: {e:#}")))?;
+        let data = m
+            .read()
+            .map_err(|e| BadInput::other(format!("{what}: {e:#}")))?;
         let shown = match &m.body {
             Body::File { path, .. } => path.display().to_string(),
             _ => m.name.clone(),
@@ -371,10 +479,16 @@ fn check_ebextensions(contents: &Contents, what: &str) -> Result<(), BadInput> {
         if text.trim().is_empty() {
             continue;
         }
-        let parsed: Result<BTreeMap<String, serde::de::IgnoredAny>, _> = serde_saphyr::from_str_with_options(&text, yaml_options());
+        let parsed: Result<BTreeMap<String, serde::de::IgnoredAny>, _> =
+            serde_saphyr::from_str_with_options(&text, yaml_options());
         if let Err(e) = parsed {
             let message = e.to_string();
-            let first = message.trim_start_matches("error: ").lines().next().unwrap_or_default().to_string();
+            let first = message
+                .trim_start_matches("error: ")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
             return Err(BadInput::other(format!(
                 "{shown}: {first}; Elastic Beanstalk would fail the application version (\"configuration files didn't pass validation\"): \
                  fix the file so it is valid YAML or JSON holding a mapping (option_settings, packages, files, commands, container_commands, Resources...)"
@@ -391,10 +505,13 @@ fn check_hooks(contents: &Contents, what: &str) -> Result<(), BadInput> {
     let mut not_executable = Vec::new();
     let mut crlf = Vec::new();
     for m in &contents.members {
-        if !(m.name.starts_with(".platform/hooks/") || m.name.starts_with(".platform/confighooks/")) {
+        if !(m.name.starts_with(".platform/hooks/") || m.name.starts_with(".platform/confighooks/"))
+        {
             continue;
         }
-        let Body::File { path, mode, .. } = &m.body else { continue };
+        let Body::File { path, mode, .. } = &m.body else {
+            continue;
+        };
         if mode & 0o111 == 0 {
             not_executable.push(m.name.clone());
         }
@@ -457,15 +574,18 @@ pub fn write_zip(contents: &Contents, out: &Path) -> anyhow::Result<Zipped> {
         match &m.body {
             Body::File { path, mode, .. } => {
                 zip.start_file(m.name.as_str(), base.unix_permissions(*mode))?;
-                let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-                std::io::copy(&mut f, &mut zip).with_context(|| format!("zipping {}", path.display()))?;
+                let mut f = std::fs::File::open(path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                std::io::copy(&mut f, &mut zip)
+                    .with_context(|| format!("zipping {}", path.display()))?;
             }
             Body::Bytes { data, mode } => {
                 zip.start_file(m.name.as_str(), base.unix_permissions(*mode))?;
                 zip.write_all(data)?;
             }
             Body::Symlink { path } => {
-                let target = std::fs::read_link(path).with_context(|| format!("reading the link {}", path.display()))?;
+                let target = std::fs::read_link(path)
+                    .with_context(|| format!("reading the link {}", path.display()))?;
                 zip.add_symlink(m.name.as_str(), target.to_string_lossy(), base)?;
             }
         }
@@ -485,7 +605,12 @@ pub fn write_zip(contents: &Contents, out: &Path) -> anyhow::Result<Zipped> {
         hasher.update(&buf[..n]);
         bytes += n as u64;
     }
-    Ok(Zipped { path: out.to_path_buf(), bytes, sha256: hex::encode(hasher.finalize()), members: contents.members.len() })
+    Ok(Zipped {
+        path: out.to_path_buf(),
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+        members: contents.members.len(),
+    })
 }
 
 #[cfg(test)]
@@ -495,22 +620,37 @@ mod tests {
     #[test]
     fn ebignore_lines_select_what_gitignore_selects() {
         let text = "# comment\nnode_modules/\n/build\ndocs/*.md\n!keep.txt\n*.log\n\n";
-        assert_eq!(gitignore_to_dockerignore(text), "# comment\n**/node_modules\nbuild\ndocs/*.md\n!**/keep.txt\n**/*.log\n\n");
+        assert_eq!(
+            gitignore_to_dockerignore(text),
+            "# comment\n**/node_modules\nbuild\ndocs/*.md\n!**/keep.txt\n**/*.log\n\n"
+        );
         let ignore = IgnoreFile::parse(gitignore_to_dockerignore(text).as_bytes(), None).unwrap();
         assert!(ignore.excludes("node_modules/x.js"));
         assert!(ignore.excludes("web/node_modules"));
         assert!(ignore.excludes("build"));
-        assert!(!ignore.excludes("app/build"), "a leading slash anchors the pattern");
+        assert!(
+            !ignore.excludes("app/build"),
+            "a leading slash anchors the pattern"
+        );
         assert!(ignore.excludes("a/b/debug.log"));
     }
 
     #[test]
     fn dockerrun_names_the_image_by_digest_with_its_ports() {
-        let text = dockerrun("1.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:abc", &[8080, 9090]);
+        let text = dockerrun(
+            "1.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:abc",
+            &[8080, 9090],
+        );
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["AWSEBDockerrunVersion"], "1");
-        assert_eq!(doc["Image"]["Name"], "1.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:abc");
-        assert_eq!(doc["Ports"], serde_json::json!([{"ContainerPort": 8080}, {"ContainerPort": 9090}]));
+        assert_eq!(
+            doc["Image"]["Name"],
+            "1.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:abc"
+        );
+        assert_eq!(
+            doc["Ports"],
+            serde_json::json!([{"ContainerPort": 8080}, {"ContainerPort": 9090}])
+        );
     }
 
     #[test]
@@ -522,8 +662,12 @@ mod tests {
         .unwrap();
         assert_eq!(exposed_ports(&df, Some("app")), Ok(vec![8000, 8080, 8443]));
         assert_eq!(exposed_ports(&df, None), Ok(vec![1]));
-        let df = Dockerfile::parse("FROM busybox\nEXPOSE $PORT\n", Path::new("Dockerfile")).unwrap();
-        assert_eq!(exposed_ports(&df, None), Err("`EXPOSE $PORT` (line 2)".to_string()));
+        let df =
+            Dockerfile::parse("FROM busybox\nEXPOSE $PORT\n", Path::new("Dockerfile")).unwrap();
+        assert_eq!(
+            exposed_ports(&df, None),
+            Err("`EXPOSE $PORT` (line 2)".to_string())
+        );
         let df = Dockerfile::parse("FROM busybox\n", Path::new("Dockerfile")).unwrap();
         assert_eq!(exposed_ports(&df, None), Ok(vec![]));
     }
@@ -543,13 +687,28 @@ mod tests {
     #[test]
     fn the_zip_is_the_same_for_the_same_content_and_keeps_hooks_executable() {
         let dir = tree(&[
-            (".ebextensions/01-env.config", b"option_settings:\n  - option_name: A\n    value: b\n", 0o644),
-            (".platform/hooks/predeploy/01.sh", b"#!/bin/sh\necho hi\n", 0o755),
+            (
+                ".ebextensions/01-env.config",
+                b"option_settings:\n  - option_name: A\n    value: b\n",
+                0o644,
+            ),
+            (
+                ".platform/hooks/predeploy/01.sh",
+                b"#!/bin/sh\necho hi\n",
+                0o755,
+            ),
             ("app/main.py", b"print(1)\n", 0o644),
         ]);
         let contents = image_contents(dir.path(), &dockerrun("r/x@sha256:1", &[80])).unwrap();
         let names: Vec<&str> = contents.members.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, [".ebextensions/01-env.config", ".platform/hooks/predeploy/01.sh", "Dockerrun.aws.json"]);
+        assert_eq!(
+            names,
+            [
+                ".ebextensions/01-env.config",
+                ".platform/hooks/predeploy/01.sh",
+                "Dockerrun.aws.json"
+            ]
+        );
         check_config(&contents, "the bundle").unwrap();
         let out = tempfile::tempdir().unwrap();
         let a = write_zip(&contents, &out.path().join("a.zip")).unwrap();
@@ -558,7 +717,9 @@ mod tests {
             .write(true)
             .open(dir.path().join(".ebextensions/01-env.config"))
             .unwrap()
-            .set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000))
+            .set_modified(
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000),
+            )
             .unwrap();
         let b = write_zip(&contents, &out.path().join("b.zip")).unwrap();
         assert_eq!(a.sha256, b.sha256);
@@ -570,35 +731,69 @@ mod tests {
     #[test]
     fn hooks_without_the_executable_bit_or_with_crlf_are_named_with_the_fix() {
         let dir = tree(&[
-            (".platform/hooks/prebuild/01.sh", b"#!/bin/bash\r\necho hi\r\n", 0o755),
-            (".platform/confighooks/postdeploy/02.sh", b"#!/bin/sh\necho hi\n", 0o644),
+            (
+                ".platform/hooks/prebuild/01.sh",
+                b"#!/bin/bash\r\necho hi\r\n",
+                0o755,
+            ),
+            (
+                ".platform/confighooks/postdeploy/02.sh",
+                b"#!/bin/sh\necho hi\n",
+                0o644,
+            ),
             (".platform/nginx/conf.d/x.conf", b"server {}\r\n", 0o644),
         ]);
         let contents = image_contents(dir.path(), "{}").unwrap();
-        let err = check_config(&contents, "the bundle").unwrap_err().to_string();
-        assert!(err.contains("not executable: .platform/confighooks/postdeploy/02.sh"), "{err}");
-        assert!(err.contains("CRLF line endings: .platform/hooks/prebuild/01.sh"), "{err}");
+        let err = check_config(&contents, "the bundle")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not executable: .platform/confighooks/postdeploy/02.sh"),
+            "{err}"
+        );
+        assert!(
+            err.contains("CRLF line endings: .platform/hooks/prebuild/01.sh"),
+            "{err}"
+        );
         assert!(!err.contains("nginx"), "only hooks run as programs: {err}");
     }
 
     #[test]
     fn an_ebextensions_file_that_is_not_yaml_is_named_with_its_line() {
         let dir = tree(&[
-            (".ebextensions/01-ok.config", b"{\"option_settings\": []}\n", 0o644),
-            (".ebextensions/02-bad.config", b"option_settings:\n  - option_name: A\n   value: [b\n", 0o644),
+            (
+                ".ebextensions/01-ok.config",
+                b"{\"option_settings\": []}\n",
+                0o644,
+            ),
+            (
+                ".ebextensions/02-bad.config",
+                b"option_settings:\n  - option_name: A\n   value: [b\n",
+                0o644,
+            ),
             (".ebextensions/readme.txt", b": not read by EB :\n", 0o644),
         ]);
         let contents = image_contents(dir.path(), "{}").unwrap();
-        let err = check_config(&contents, "the bundle").unwrap_err().to_string();
-        assert!(err.contains("02-bad.config") && err.contains("line 3"), "{err}");
+        let err = check_config(&contents, "the bundle")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("02-bad.config") && err.contains("line 3"),
+            "{err}"
+        );
         assert!(!err.contains("01-ok"), "{err}");
     }
 
     #[test]
-    fn a_source_bundle_needs_the_dockerfile_at_its_root_and_ships_eb_config_a_dockerignore_leaves_out() {
+    fn a_source_bundle_needs_the_dockerfile_at_its_root_and_ships_eb_config_a_dockerignore_leaves_out()
+     {
         let dir = tree(&[
             ("Dockerfile", b"FROM busybox\n", 0o644),
-            (".dockerignore", b"Dockerfile\n.ebextensions\n.platform\nnode_modules\n", 0o644),
+            (
+                ".dockerignore",
+                b"Dockerfile\n.ebextensions\n.platform\nnode_modules\n",
+                0o644,
+            ),
             (".ebextensions/01.config", b"commands: {}\n", 0o644),
             (".platform/hooks/predeploy/01.sh", b"#!/bin/sh\n", 0o755),
             ("node_modules/a.js", b"1", 0o644),
@@ -607,17 +802,43 @@ mod tests {
         let df = dir.path().join("Dockerfile");
         let contents = source_contents(dir.path(), &df).unwrap();
         let names: Vec<&str> = contents.members.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, [".dockerignore", ".ebextensions/01.config", ".platform/hooks/predeploy/01.sh", "Dockerfile", "app.py"]);
+        assert_eq!(
+            names,
+            [
+                ".dockerignore",
+                ".ebextensions/01.config",
+                ".platform/hooks/predeploy/01.sh",
+                "Dockerfile",
+                "app.py"
+            ]
+        );
         check_source(&contents, "app", &df, "the bundle").unwrap();
 
         // With an .ebignore, it decides alone (as for the EB CLI).
         std::fs::write(dir.path().join(".ebignore"), "node_modules/\nDockerfile\n").unwrap();
         let contents = source_contents(dir.path(), &df).unwrap();
-        assert!(contents.members.iter().all(|m| !m.name.starts_with("node_modules")));
-        let err = check_source(&contents, "app", &df, "the bundle").unwrap_err().to_string();
-        assert!(err.contains("has no Dockerfile at its root") && err.contains(".ebignore"), "{err}");
+        assert!(
+            contents
+                .members
+                .iter()
+                .all(|m| !m.name.starts_with("node_modules"))
+        );
+        let err = check_source(&contents, "app", &df, "the bundle")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has no Dockerfile at its root") && err.contains(".ebignore"),
+            "{err}"
+        );
 
-        let err = check_source(&contents, "app", &dir.path().join("docker/Dockerfile"), "the bundle").unwrap_err().to_string();
+        let err = check_source(
+            &contents,
+            "app",
+            &dir.path().join("docker/Dockerfile"),
+            "the bundle",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("builds the `Dockerfile` at its root"), "{err}");
     }
 }

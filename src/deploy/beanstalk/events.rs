@@ -45,7 +45,11 @@ pub fn meaning(message: &str, severity: Option<&str>) -> Meaning {
         return Meaning::Completed;
     }
     let error = matches!(severity, Some(s) if s.eq_ignore_ascii_case("ERROR") || s.eq_ignore_ascii_case("FATAL"));
-    if error || FAILURE_TEXTS.iter().any(|t| message.contains(t)) { Meaning::Failed } else { Meaning::Progress }
+    if error || FAILURE_TEXTS.iter().any(|t| message.contains(t)) {
+        Meaning::Failed
+    } else {
+        Meaning::Progress
+    }
 }
 
 /// The events already shown, so each shows once.
@@ -54,8 +58,14 @@ pub struct Seen(HashSet<(i64, String)>);
 
 impl Seen {
     fn key(e: &EventDescription) -> (i64, String) {
-        let at = e.event_date().map(|d| d.to_millis().unwrap_or_default()).unwrap_or_default();
-        (at, format!("{} {}", severity(e), e.message().unwrap_or_default()))
+        let at = e
+            .event_date()
+            .map(|d| d.to_millis().unwrap_or_default())
+            .unwrap_or_default();
+        (
+            at,
+            format!("{} {}", severity(e), e.message().unwrap_or_default()),
+        )
     }
 
     /// Whether `e` was seen before; marks it seen.
@@ -83,10 +93,25 @@ mod tests {
 
     #[test]
     fn eb_texts_decide_the_update() {
-        assert_eq!(meaning("Environment update completed successfully.", Some("INFO")), Meaning::Completed);
-        assert_eq!(meaning("Environment update is starting.", Some("INFO")), Meaning::Progress);
-        assert_eq!(meaning("Failed to deploy application.", Some("ERROR")), Meaning::Failed);
-        assert_eq!(meaning("The environment was reverted to the previous configuration setting.", Some("INFO")), Meaning::Failed);
+        assert_eq!(
+            meaning("Environment update completed successfully.", Some("INFO")),
+            Meaning::Completed
+        );
+        assert_eq!(
+            meaning("Environment update is starting.", Some("INFO")),
+            Meaning::Progress
+        );
+        assert_eq!(
+            meaning("Failed to deploy application.", Some("ERROR")),
+            Meaning::Failed
+        );
+        assert_eq!(
+            meaning(
+                "The environment was reverted to the previous configuration setting.",
+                Some("INFO")
+            ),
+            Meaning::Failed
+        );
         assert_eq!(
             meaning(
                 "Update environment operation is complete, but with errors. For more information, see troubleshooting documentation.",
@@ -94,7 +119,11 @@ mod tests {
             ),
             Meaning::Failed
         );
-        assert_eq!(meaning("Something we have never seen.", Some("ERROR")), Meaning::Failed, "EB's ERROR events fail the update");
+        assert_eq!(
+            meaning("Something we have never seen.", Some("ERROR")),
+            Meaning::Failed,
+            "EB's ERROR events fail the update"
+        );
     }
 
     #[test]
@@ -111,6 +140,9 @@ mod tests {
             .message("Deploying new version to instance(s).")
             .event_date(aws_smithy_types::DateTime::from_millis(1_700_000_000_124))
             .build();
-        assert!(seen.first_time(&later), "the same text later is another event");
+        assert!(
+            seen.first_time(&later),
+            "the same text later is another event"
+        );
     }
 }

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticbeanstalk::operation::RequestId;
 use aws_sdk_elasticbeanstalk::types::{
-    ApplicationVersionDescription, EnvironmentDescription, EnvironmentHealthAttribute, EnvironmentStatus, InstancesHealthAttribute,
-    S3Location,
+    ApplicationVersionDescription, EnvironmentDescription, EnvironmentHealthAttribute,
+    EnvironmentStatus, InstancesHealthAttribute, S3Location,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -89,9 +89,17 @@ pub fn ports(plan: &BeanstalkPlan, build: &BuildPlan, component: &str) -> anyhow
 
 /// What the bundle holds, checked: for `bundle: image` with a placeholder
 /// `Dockerrun.aws.json` (the digest is known after the push).
-fn contents(plan: &BeanstalkPlan, build: &BuildPlan, component: &str, image_uri: Option<&str>) -> anyhow::Result<Contents> {
-    let what =
-        format!("the {} bundle of component `{component}` for Elastic Beanstalk environment {}", plan.bundle.as_str(), plan.environment);
+fn contents(
+    plan: &BeanstalkPlan,
+    build: &BuildPlan,
+    component: &str,
+    image_uri: Option<&str>,
+) -> anyhow::Result<Contents> {
+    let what = format!(
+        "the {} bundle of component `{component}` for Elastic Beanstalk environment {}",
+        plan.bundle.as_str(),
+        plan.environment
+    );
     match plan.bundle {
         Bundle::Image => {
             let ports = ports(plan, build, component)?;
@@ -122,44 +130,87 @@ pub async fn preflight(
 
 /// Reads the application and environment; bad input when either is missing,
 /// terminated or not on a Docker platform.
-async fn environment(eb: &aws_sdk_elasticbeanstalk::Client, plan: &BeanstalkPlan) -> anyhow::Result<Preflight> {
+async fn environment(
+    eb: &aws_sdk_elasticbeanstalk::Client,
+    plan: &BeanstalkPlan,
+) -> anyhow::Result<Preflight> {
     let (app, env) = (&plan.application, &plan.environment);
-    let apps = eb.describe_applications().application_names(app).send().await.map_err(|e| {
-        crate::aws::classify(&e).explain("elasticbeanstalk:DescribeApplications", &format!("Elastic Beanstalk application {app}"))
-    })?;
-    if !apps.applications().iter().any(|a| a.application_name() == Some(app.as_str())) {
+    let apps = eb
+        .describe_applications()
+        .application_names(app)
+        .send()
+        .await
+        .map_err(|e| {
+            crate::aws::classify(&e).explain(
+                "elasticbeanstalk:DescribeApplications",
+                &format!("Elastic Beanstalk application {app}"),
+            )
+        })?;
+    if !apps
+        .applications()
+        .iter()
+        .any(|a| a.application_name() == Some(app.as_str()))
+    {
         return Err(BadInput::other(format!(
             "Elastic Beanstalk application {app} does not exist in this account and region; check `beanstalk-application` and `aws-region`, \
              or create the application first"
         ))
         .into());
     }
-    let found = eb.describe_environments().application_name(app).include_deleted(true).send().await.map_err(|e| {
-        crate::aws::classify(&e).explain("elasticbeanstalk:DescribeEnvironments", &format!("Elastic Beanstalk application {app}"))
-    })?;
+    let found = eb
+        .describe_environments()
+        .application_name(app)
+        .include_deleted(true)
+        .send()
+        .await
+        .map_err(|e| {
+            crate::aws::classify(&e).explain(
+                "elasticbeanstalk:DescribeEnvironments",
+                &format!("Elastic Beanstalk application {app}"),
+            )
+        })?;
     let all = found.environments();
-    let live = all.iter().find(|e| e.environment_name() == Some(env.as_str()) && !is_terminated(e));
+    let live = all
+        .iter()
+        .find(|e| e.environment_name() == Some(env.as_str()) && !is_terminated(e));
     let Some(e) = live else {
-        if all.iter().any(|e| e.environment_name() == Some(env.as_str())) {
+        if all
+            .iter()
+            .any(|e| e.environment_name() == Some(env.as_str()))
+        {
             return Err(BadInput::other(format!(
                 "Elastic Beanstalk environment {env} of application {app} is terminated; restore it or create it again \
                  (Docker platform), or name a running environment in `beanstalk-environment`"
             ))
             .into());
         }
-        let mut names: Vec<&str> = all.iter().filter(|e| !is_terminated(e)).filter_map(|e| e.environment_name()).collect();
+        let mut names: Vec<&str> = all
+            .iter()
+            .filter(|e| !is_terminated(e))
+            .filter_map(|e| e.environment_name())
+            .collect();
         names.sort_unstable();
         names.dedup();
-        let known = if names.is_empty() { "it has none".to_string() } else { format!("its environments: {}", names.join(", ")) };
+        let known = if names.is_empty() {
+            "it has none".to_string()
+        } else {
+            format!("its environments: {}", names.join(", "))
+        };
         return Err(BadInput::other(format!(
             "Elastic Beanstalk environment {env} does not exist in application {app} ({known}); check `beanstalk-environment`, \
              or create the environment on a Docker platform first"
         ))
         .into());
     };
-    let platform = e.solution_stack_name().or(e.platform_arn()).unwrap_or("an unknown platform").to_string();
+    let platform = e
+        .solution_stack_name()
+        .or(e.platform_arn())
+        .unwrap_or("an unknown platform")
+        .to_string();
     if !is_docker(e) {
-        let which = if platform.contains("Multi-container Docker") || platform.contains("running ECS") {
+        let which = if platform.contains("Multi-container Docker")
+            || platform.contains("running ECS")
+        {
             "the ECS-based multicontainer Docker platform, which takes a Dockerrun.aws.json version 2"
         } else {
             "not a Docker platform"
@@ -174,13 +225,19 @@ async fn environment(eb: &aws_sdk_elasticbeanstalk::Client, plan: &BeanstalkPlan
         environment_id: e.environment_id().unwrap_or_default().to_string(),
         cname: e.cname().map(str::to_string),
         version_label: e.version_label().map(str::to_string),
-        status: e.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: e
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         platform,
     })
 }
 
 fn is_terminated(e: &EnvironmentDescription) -> bool {
-    matches!(e.status(), Some(EnvironmentStatus::Terminated | EnvironmentStatus::Terminating))
+    matches!(
+        e.status(),
+        Some(EnvironmentStatus::Terminated | EnvironmentStatus::Terminating)
+    )
 }
 
 /// `64bit Amazon Linux 2023 v4.3.0 running Docker` or its platform ARN
@@ -188,7 +245,10 @@ fn is_terminated(e: &EnvironmentDescription) -> bool {
 fn is_docker(e: &EnvironmentDescription) -> bool {
     let stack = e.solution_stack_name().unwrap_or_default();
     let arn = e.platform_arn().unwrap_or_default();
-    stack.rsplit_once(" running ").is_some_and(|(_, name)| name.starts_with("Docker")) || arn.contains("platform/Docker running on ")
+    stack
+        .rsplit_once(" running ")
+        .is_some_and(|(_, name)| name.starts_with("Docker"))
+        || arn.contains("platform/Docker running on ")
 }
 
 /// The pushed image a deploy uses.
@@ -215,7 +275,10 @@ pub async fn deploy(
     actions: &Actions,
 ) -> DeployOutcome {
     let started = Instant::now();
-    let target = TargetRef::Beanstalk { application: plan.application.clone(), environment: plan.environment.clone() };
+    let target = TargetRef::Beanstalk {
+        application: plan.application.clone(),
+        environment: plan.environment.clone(),
+    };
     let mut run = Run {
         eb,
         s3,
@@ -225,9 +288,13 @@ pub async fn deploy(
         pace: Pace {
             poll: Duration::from_secs_f64(plan.watch.poll_seconds.max(0.0) * delay_scale),
             scale: delay_scale,
-            deadline: Instant::now() + Duration::from_secs_f64(plan.watch.wait_seconds as f64 * delay_scale),
+            deadline: Instant::now()
+                + Duration::from_secs_f64(plan.watch.wait_seconds as f64 * delay_scale),
         },
-        report: DeployReport { target, ..DeployReport::default() },
+        report: DeployReport {
+            target,
+            ..DeployReport::default()
+        },
         seen: Seen::default(),
         label: None,
         shown: None,
@@ -242,13 +309,20 @@ pub async fn deploy(
     run.report.seconds = Some(started.elapsed().as_secs_f64());
     let serving = match &run.report.serving_revision {
         Some(l) => format!("environment {} serves version {l}", plan.environment),
-        None => format!("environment {} serves no application version of its own (EB's sample application)", plan.environment),
+        None => format!(
+            "environment {} serves no application version of its own (EB's sample application)",
+            plan.environment
+        ),
     };
     run.say(&format!("result: {}; {serving}", result.as_str()));
     if let Some(f) = &failure {
         run.say(f);
     }
-    DeployOutcome { result, report: run.report, failure }
+    DeployOutcome {
+        result,
+        report: run.report,
+        failure,
+    }
 }
 
 /// How the deploy went, before the rollback decision.
@@ -266,7 +340,11 @@ enum Verdict {
     Unhealthy(String),
     /// A wait ran out of time or the workflow was cancelled; `updated`:
     /// UpdateEnvironment had been accepted.
-    Stopped { stop: Stop, doing: String, updated: bool },
+    Stopped {
+        stop: Stop,
+        doing: String,
+        updated: bool,
+    },
     /// Anything else (an AWS call that failed after retries).
     Failed(String),
 }
@@ -294,7 +372,11 @@ struct Back {
 
 impl Back {
     fn unsettled(serving: Option<String>, note: impl Into<String>) -> Back {
-        Back { serving, note: Some(note.into()), settled: false }
+        Back {
+            serving,
+            note: Some(note.into()),
+            settled: false,
+        }
     }
 
     /// The previous label serves on every instance: a true rollback.
@@ -305,7 +387,9 @@ impl Back {
     /// What serves, said no stronger than what is known.
     fn state(&self, still: &impl Fn(&Option<String>) -> String) -> String {
         match (&self.serving, self.settled) {
-            (Some(l), false) => format!("the environment is set to version {l}, which not every instance may run yet"),
+            (Some(l), false) => format!(
+                "the environment is set to version {l}, which not every instance may run yet"
+            ),
             _ => still(&self.serving),
         }
     }
@@ -333,7 +417,8 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn say(&self, line: &str) {
-        self.actions.line(&format!("[{}] {line}", self.plan.environment));
+        self.actions
+            .line(&format!("[{}] {line}", self.plan.environment));
     }
 
     /// Says `line` unless it was the last one said this way.
@@ -352,7 +437,13 @@ impl Run<'_> {
         &self.plan.application
     }
 
-    async fn run(&mut self, build: &BuildPlan, component: &str, image: Image<'_>, commit: &str) -> anyhow::Result<Verdict> {
+    async fn run(
+        &mut self,
+        build: &BuildPlan,
+        component: &str,
+        image: Image<'_>,
+        commit: &str,
+    ) -> anyhow::Result<Verdict> {
         let contents = contents(self.plan, build, component, Some(image.uri))?;
         let pre = environment(self.eb, self.plan).await?;
         self.report.url = pre.cname.as_deref().map(|c| format!("http://{c}"));
@@ -372,7 +463,9 @@ impl Run<'_> {
         }
 
         // 1. The bundle, content-addressed.
-        let work = tempfile::Builder::new().prefix("fastdeploy-eb-").tempdir()?;
+        let work = tempfile::Builder::new()
+            .prefix("fastdeploy-eb-")
+            .tempdir()?;
         let zip_path = work.path().join("bundle.zip");
         let zipped = tokio::task::block_in_place(|| bundle::write_zip(&contents, &zip_path))?;
         self.say(&format!(
@@ -401,18 +494,27 @@ impl Run<'_> {
                 self.report.unchanged = true;
                 return Ok(Verdict::Unchanged);
             }
-            self.say(&format!("version {label} already holds this bundle (s3://{bucket}/{key}); reusing it"));
+            self.say(&format!(
+                "version {label} already holds this bundle (s3://{bucket}/{key}); reusing it"
+            ));
         }
         let label = match existing {
             Some(v) => v.version_label().unwrap_or_default().to_string(),
             None => {
                 self.upload(&bucket, &key, &zipped).await?;
                 let short = match self.plan.bundle {
-                    Bundle::Image => image.digest.strip_prefix("sha256:").unwrap_or(image.digest).chars().take(12).collect::<String>(),
+                    Bundle::Image => image
+                        .digest
+                        .strip_prefix("sha256:")
+                        .unwrap_or(image.digest)
+                        .chars()
+                        .take(12)
+                        .collect::<String>(),
                     Bundle::Source => format!("src-{}", &zipped.sha256[..12]),
                 };
                 let label = format!("sha-{}-{short}", &commit[..commit.len().min(12)]);
-                self.create_version(&label, &bucket, &key, commit, image.uri, &zipped.sha256).await?
+                self.create_version(&label, &bucket, &key, commit, image.uri, &zipped.sha256)
+                    .await?
             }
         };
         self.label = Some(label.clone());
@@ -420,12 +522,21 @@ impl Run<'_> {
         match self.wait_processed(&label).await? {
             Ok(Ok(())) => {}
             Ok(Err(why)) => return Ok(Verdict::Refused(why)),
-            Err(stop) => return Ok(Verdict::Stopped { stop, doing: format!("waiting for EB to process version {label}"), updated: false }),
+            Err(stop) => {
+                return Ok(Verdict::Stopped {
+                    stop,
+                    doing: format!("waiting for EB to process version {label}"),
+                    updated: false,
+                });
+            }
         }
 
         // 3. The update, once the environment is Ready.
         let request_id = loop {
-            match self.wait_ready("(another update is running); waiting for Ready before deploying").await? {
+            match self
+                .wait_ready("(another update is running); waiting for Ready before deploying")
+                .await?
+            {
                 // Another run of the same content deployed it meanwhile: its
                 // health is still ours to judge.
                 Ok(env) if env.version_label() == Some(label.as_str()) => {
@@ -435,12 +546,24 @@ impl Run<'_> {
                 }
                 Ok(_) => {}
                 Err(stop) => {
-                    return Ok(Verdict::Stopped { stop, doing: "waiting for the environment to be Ready".into(), updated: false });
+                    return Ok(Verdict::Stopped {
+                        stop,
+                        doing: "waiting for the environment to be Ready".into(),
+                        updated: false,
+                    });
                 }
             }
-            self.since = Some(aws_smithy_types::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(5)));
-            let sent =
-                self.eb.update_environment().application_name(self.app()).environment_name(self.env()).version_label(&label).send().await;
+            self.since = Some(aws_smithy_types::DateTime::from(
+                std::time::SystemTime::now() - Duration::from_secs(5),
+            ));
+            let sent = self
+                .eb
+                .update_environment()
+                .application_name(self.app())
+                .environment_name(self.env())
+                .version_label(&label)
+                .send()
+                .await;
             match sent {
                 Ok(out) => {
                     let rid = out.request_id().unwrap_or_default().to_string();
@@ -448,14 +571,23 @@ impl Run<'_> {
                     break rid;
                 }
                 Err(e) if is_not_ready(&e) => {
-                    self.say(&format!("EB refused the update: {}; waiting again", e.message().unwrap_or_default()));
+                    self.say(&format!(
+                        "EB refused the update: {}; waiting again",
+                        e.message().unwrap_or_default()
+                    ));
                     if let Err(stop) = self.pause().await {
-                        return Ok(Verdict::Stopped { stop, doing: "waiting for the environment to be Ready".into(), updated: false });
+                        return Ok(Verdict::Stopped {
+                            stop,
+                            doing: "waiting for the environment to be Ready".into(),
+                            updated: false,
+                        });
                     }
                 }
                 Err(e) => {
-                    return Err(crate::aws::classify(&e)
-                        .explain("elasticbeanstalk:UpdateEnvironment", &format!("Elastic Beanstalk environment {}", self.env())));
+                    return Err(crate::aws::classify(&e).explain(
+                        "elasticbeanstalk:UpdateEnvironment",
+                        &format!("Elastic Beanstalk environment {}", self.env()),
+                    ));
                 }
             }
         };
@@ -468,12 +600,22 @@ impl Run<'_> {
             Ok(Followed::Ended(env)) => {
                 return Ok(Verdict::EbFailed(format!(
                     "EB ended the update Ready on {} without saying it failed",
-                    env.version_label().map(|l| format!("version {l}")).unwrap_or_else(|| "no version".into())
+                    env.version_label()
+                        .map(|l| format!("version {l}"))
+                        .unwrap_or_else(|| "no version".into())
                 )));
             }
-            Err(stop) => return Ok(Verdict::Stopped { stop, doing: format!("following the update to version {label}"), updated: true }),
+            Err(stop) => {
+                return Ok(Verdict::Stopped {
+                    stop,
+                    doing: format!("following the update to version {label}"),
+                    updated: true,
+                });
+            }
         };
-        if env.version_label() != Some(label.as_str()) || env.status() != Some(&EnvironmentStatus::Ready) {
+        if env.version_label() != Some(label.as_str())
+            || env.status() != Some(&EnvironmentStatus::Ready)
+        {
             return Ok(Verdict::EbFailed(format!(
                 "EB said the update completed, but the environment is {} on {}, not on version {label}",
                 env.status().map(|s| s.as_str()).unwrap_or("?"),
@@ -491,50 +633,89 @@ impl Run<'_> {
         let previous = self.report.previous_revision.clone();
         let still = |serving: &Option<String>| match serving {
             Some(l) => format!("version {l} serves"),
-            None => "no application version of its own serves (EB's sample application)".to_string(),
+            None => {
+                "no application version of its own serves (EB's sample application)".to_string()
+            }
         };
         match verdict {
             Verdict::Succeeded => {
                 let label = self.label.clone().unwrap_or_default();
-                self.say(&format!("deployed: environment {} is Ready on version {label}", self.env()));
+                self.say(&format!(
+                    "deployed: environment {} is Ready on version {label}",
+                    self.env()
+                ));
                 (RunResult::Success, None)
             }
             Verdict::Unchanged => (RunResult::Skipped, None),
             Verdict::Refused(why) => {
                 self.report.evidence.push(why.clone());
-                (RunResult::Failure, Some(format!("{why}; the environment was not updated: {}", still(&previous))))
+                (
+                    RunResult::Failure,
+                    Some(format!(
+                        "{why}; the environment was not updated: {}",
+                        still(&previous)
+                    )),
+                )
             }
             Verdict::Failed(why) => {
-                let serving = self.observe().await.or(self.report.serving_revision.clone());
+                let serving = self
+                    .observe()
+                    .await
+                    .or(self.report.serving_revision.clone());
                 self.report.serving_revision = serving.clone();
-                (RunResult::Failure, Some(format!("{why}; {}", still(&serving))))
+                (
+                    RunResult::Failure,
+                    Some(format!("{why}; {}", still(&serving))),
+                )
             }
             Verdict::Unhealthy(why) => (RunResult::Failure, Some(why)),
             Verdict::EbFailed(reason) => {
                 self.report.evidence.push(reason.clone());
                 self.causes_as_evidence().await;
                 let deadline = settle_deadline(false, self.pace.scale);
-                let back = self.back_to_previous(deadline, self.plan.watch.rollback).await;
+                let back = self
+                    .back_to_previous(deadline, self.plan.watch.rollback)
+                    .await;
                 self.report.serving_revision = back.serving.clone();
                 let ours = self.label.clone().unwrap_or_default();
-                let mut why = format!("EB did not deploy version {ours}: {reason}; {}", back.state(&still));
+                let mut why = format!(
+                    "EB did not deploy version {ours}: {reason}; {}",
+                    back.state(&still)
+                );
                 if let Some(n) = &back.note {
                     why.push_str(&format!("; {n}"));
                 }
-                let result = if back.is_previous(&previous) { RunResult::RolledBack } else { RunResult::Failure };
+                let result = if back.is_previous(&previous) {
+                    RunResult::RolledBack
+                } else {
+                    RunResult::Failure
+                };
                 (result, Some(why))
             }
-            Verdict::Stopped { stop, doing, updated } => {
+            Verdict::Stopped {
+                stop,
+                doing,
+                updated,
+            } => {
                 let what = stop.explain(self.plan.watch.wait_seconds, &doing);
                 if !updated {
-                    return (RunResult::Failure, Some(format!("{what}; the environment was not updated: {}", still(&previous))));
+                    return (
+                        RunResult::Failure,
+                        Some(format!(
+                            "{what}; the environment was not updated: {}",
+                            still(&previous)
+                        )),
+                    );
                 }
                 if !self.plan.watch.rollback {
                     let serving = self.observe().await;
                     self.report.serving_revision = serving.clone();
                     return (
                         RunResult::Failure,
-                        Some(format!("{what} and `rollback` is off; EB goes on with the update; last seen: {}", still(&serving))),
+                        Some(format!(
+                            "{what} and `rollback` is off; EB goes on with the update; last seen: {}",
+                            still(&serving)
+                        )),
                     );
                 }
                 self.say(&format!("{what}: rolling back"));
@@ -542,12 +723,20 @@ impl Run<'_> {
                 let deadline = settle_deadline(stop == Stop::Cancelled, self.pace.scale);
                 let back = self.back_to_previous(deadline, true).await;
                 self.report.serving_revision = back.serving.clone();
-                let done = if back.settled { "fastdeploy rolled back" } else { "fastdeploy's rollback did not finish" };
+                let done = if back.settled {
+                    "fastdeploy rolled back"
+                } else {
+                    "fastdeploy's rollback did not finish"
+                };
                 let mut why = format!("{what}; {done}: {}", back.state(&still));
                 if let Some(n) = &back.note {
                     why.push_str(&format!("; {n}"));
                 }
-                let result = if back.is_previous(&previous) { RunResult::RolledBack } else { RunResult::Failure };
+                let result = if back.is_previous(&previous) {
+                    RunResult::RolledBack
+                } else {
+                    RunResult::Failure
+                };
                 (result, Some(why))
             }
         }
@@ -556,14 +745,28 @@ impl Run<'_> {
     // -- Steps --------------------------------------------------------------
 
     async fn storage(&self) -> anyhow::Result<String> {
-        let out = self.eb.create_storage_location().send().await.map_err(|e| {
-            crate::aws::classify(&e).explain("elasticbeanstalk:CreateStorageLocation", "Elastic Beanstalk's storage location")
-        })?;
-        out.s3_bucket().map(str::to_string).ok_or_else(|| anyhow::anyhow!("CreateStorageLocation named no bucket"))
+        let out = self
+            .eb
+            .create_storage_location()
+            .send()
+            .await
+            .map_err(|e| {
+                crate::aws::classify(&e).explain(
+                    "elasticbeanstalk:CreateStorageLocation",
+                    "Elastic Beanstalk's storage location",
+                )
+            })?;
+        out.s3_bucket()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("CreateStorageLocation named no bucket"))
     }
 
     /// The application version whose source bundle is `bucket/key`, if any.
-    async fn version_with(&self, bucket: &str, key: &str) -> anyhow::Result<Option<ApplicationVersionDescription>> {
+    async fn version_with(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> anyhow::Result<Option<ApplicationVersionDescription>> {
         let mut token = None;
         loop {
             let out = self
@@ -575,12 +778,17 @@ impl Run<'_> {
                 .send()
                 .await
                 .map_err(|e| {
-                    crate::aws::classify(&e)
-                        .explain("elasticbeanstalk:DescribeApplicationVersions", &format!("Elastic Beanstalk application {}", self.app()))
+                    crate::aws::classify(&e).explain(
+                        "elasticbeanstalk:DescribeApplicationVersions",
+                        &format!("Elastic Beanstalk application {}", self.app()),
+                    )
                 })?;
             let hit = out.application_versions().iter().find(|v| {
-                v.source_bundle().is_some_and(|s| s.s3_bucket() == Some(bucket) && s.s3_key() == Some(key))
-                    && !v.status().is_some_and(|s| s.as_str().eq_ignore_ascii_case("failed"))
+                v.source_bundle()
+                    .is_some_and(|s| s.s3_bucket() == Some(bucket) && s.s3_key() == Some(key))
+                    && !v
+                        .status()
+                        .is_some_and(|s| s.as_str().eq_ignore_ascii_case("failed"))
             });
             if let Some(v) = hit {
                 return Ok(Some(v.clone()));
@@ -594,8 +802,18 @@ impl Run<'_> {
 
     async fn upload(&self, bucket: &str, key: &str, zipped: &bundle::Zipped) -> anyhow::Result<()> {
         let resource = format!("s3://{bucket}/{key}");
-        if self.s3.head_object().bucket(bucket).key(key).send().await.is_ok() {
-            self.say(&format!("{resource} already holds this bundle; not uploaded again"));
+        if self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+        {
+            self.say(&format!(
+                "{resource} already holds this bundle; not uploaded again"
+            ));
             return Ok(());
         }
         let body = aws_sdk_s3::primitives::ByteStream::from_path(&zipped.path).await?;
@@ -608,7 +826,10 @@ impl Run<'_> {
             .send()
             .await
             .map_err(|e| crate::aws::classify(&e).explain("s3:PutObject", &resource))?;
-        self.say(&format!("uploaded {} to {resource}", crate::checks::context::human_bytes(zipped.bytes)));
+        self.say(&format!(
+            "uploaded {} to {resource}",
+            crate::checks::context::human_bytes(zipped.bytes)
+        ));
         Ok(())
     }
 
@@ -627,8 +848,12 @@ impl Run<'_> {
         for attempt in 0..2 {
             let source = S3Location::builder().s3_bucket(bucket).s3_key(key).build();
             let description = match self.plan.bundle {
-                Bundle::Image => format!("fastdeploy: {image} at {}", &commit[..commit.len().min(12)]),
-                Bundle::Source => format!("fastdeploy: source of {}", &commit[..commit.len().min(12)]),
+                Bundle::Image => {
+                    format!("fastdeploy: {image} at {}", &commit[..commit.len().min(12)])
+                }
+                Bundle::Source => {
+                    format!("fastdeploy: source of {}", &commit[..commit.len().min(12)])
+                }
             };
             let sent = self
                 .eb
@@ -645,9 +870,16 @@ impl Run<'_> {
                     self.say(&format!("application version {label} created from s3://{bucket}/{key}; EB is processing it"));
                     return Ok(label);
                 }
-                Err(e) if attempt == 0 && e.message().is_some_and(|m| m.contains("already exists")) => {
+                Err(e)
+                    if attempt == 0
+                        && e.message().is_some_and(|m| m.contains("already exists")) =>
+                {
                     // Another run of the same content made it meanwhile: reuse it.
-                    if self.version_with(bucket, key).await?.and_then(|v| v.version_label().map(str::to_string)).as_deref()
+                    if self
+                        .version_with(bucket, key)
+                        .await?
+                        .and_then(|v| v.version_label().map(str::to_string))
+                        .as_deref()
                         == Some(label.as_str())
                     {
                         self.say(&format!("application version {label} was just created for this bundle by another run; reusing it"));
@@ -668,18 +900,36 @@ impl Run<'_> {
     }
 
     /// Waits until EB has processed the version: `Ok(Err(why))` when it failed it.
-    async fn wait_processed(&mut self, label: &str) -> anyhow::Result<Result<Result<(), String>, Stop>> {
+    async fn wait_processed(
+        &mut self,
+        label: &str,
+    ) -> anyhow::Result<Result<Result<(), String>, Stop>> {
         loop {
-            let out =
-                self.eb.describe_application_versions().application_name(self.app()).version_labels(label).send().await.map_err(|e| {
-                    crate::aws::classify(&e)
-                        .explain("elasticbeanstalk:DescribeApplicationVersions", &format!("application version {label}"))
+            let out = self
+                .eb
+                .describe_application_versions()
+                .application_name(self.app())
+                .version_labels(label)
+                .send()
+                .await
+                .map_err(|e| {
+                    crate::aws::classify(&e).explain(
+                        "elasticbeanstalk:DescribeApplicationVersions",
+                        &format!("application version {label}"),
+                    )
                 })?;
             // EB sends the status in capitals, which the SDK's enum does not know.
-            let status = out.application_versions().first().and_then(|v| v.status()).map(|s| s.as_str().to_ascii_uppercase());
+            let status = out
+                .application_versions()
+                .first()
+                .and_then(|v| v.status())
+                .map(|s| s.as_str().to_ascii_uppercase());
             match status.as_deref() {
                 Some("PROCESSED" | "UNPROCESSED") => {
-                    self.say(&format!("version {label} is {}", status.unwrap_or_default()));
+                    self.say(&format!(
+                        "version {label} is {}",
+                        status.unwrap_or_default()
+                    ));
                     return Ok(Ok(Ok(())));
                 }
                 Some("FAILED") => {
@@ -707,8 +957,10 @@ impl Run<'_> {
             .send()
             .await
             .map_err(|e| {
-                crate::aws::classify(&e)
-                    .explain("elasticbeanstalk:DescribeEnvironments", &format!("Elastic Beanstalk environment {}", self.env()))
+                crate::aws::classify(&e).explain(
+                    "elasticbeanstalk:DescribeEnvironments",
+                    &format!("Elastic Beanstalk environment {}", self.env()),
+                )
             })?;
         out.environments()
             .iter()
@@ -719,18 +971,27 @@ impl Run<'_> {
 
     /// The label the environment runs now, if it can be read.
     async fn observe(&self) -> Option<String> {
-        self.describe().await.ok().and_then(|e| e.version_label().map(str::to_string))
+        self.describe()
+            .await
+            .ok()
+            .and_then(|e| e.version_label().map(str::to_string))
     }
 
     /// Waits until the environment is Ready (another update, or an abort,
     /// holds it in Updating/Aborting), saying what it waits for.
-    async fn wait_ready(&mut self, why: &str) -> anyhow::Result<Result<EnvironmentDescription, Stop>> {
+    async fn wait_ready(
+        &mut self,
+        why: &str,
+    ) -> anyhow::Result<Result<EnvironmentDescription, Stop>> {
         loop {
             let env = self.describe().await?;
             match env.status() {
                 Some(EnvironmentStatus::Ready) => return Ok(Ok(env)),
                 Some(EnvironmentStatus::Terminating | EnvironmentStatus::Terminated) => {
-                    anyhow::bail!("Elastic Beanstalk environment {} is being terminated", self.env())
+                    anyhow::bail!(
+                        "Elastic Beanstalk environment {} is being terminated",
+                        self.env()
+                    )
                 }
                 other => {
                     let status = other.map(|s| s.as_str()).unwrap_or("in an unknown state");
@@ -744,7 +1005,10 @@ impl Run<'_> {
     }
 
     /// The events of `request_id` not shown yet, oldest first.
-    async fn new_events(&mut self, request_id: &str) -> anyhow::Result<Vec<aws_sdk_elasticbeanstalk::types::EventDescription>> {
+    async fn new_events(
+        &mut self,
+        request_id: &str,
+    ) -> anyhow::Result<Vec<aws_sdk_elasticbeanstalk::types::EventDescription>> {
         let mut fresh = Vec::new();
         let mut token = None;
         for _ in 0..10 {
@@ -756,14 +1020,19 @@ impl Run<'_> {
                 // EB always answers with a RequestId; should one be missing,
                 // the environment's events since the update stand in.
                 .set_request_id(Some(request_id.to_string()).filter(|r| !r.is_empty()))
-                .set_start_time(request_id.is_empty().then(|| self.since.unwrap_or(aws_smithy_types::DateTime::from_secs(0))))
+                .set_start_time(request_id.is_empty().then(|| {
+                    self.since
+                        .unwrap_or(aws_smithy_types::DateTime::from_secs(0))
+                }))
                 .max_records(100)
                 .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| {
-                    crate::aws::classify(&e)
-                        .explain("elasticbeanstalk:DescribeEvents", &format!("Elastic Beanstalk environment {}", self.env()))
+                    crate::aws::classify(&e).explain(
+                        "elasticbeanstalk:DescribeEvents",
+                        &format!("Elastic Beanstalk environment {}", self.env()),
+                    )
                 })?;
             let mut reached_seen = false;
             for e in out.events() {
@@ -785,7 +1054,11 @@ impl Run<'_> {
 
     /// Follows `request_id`'s events until EB says the update completed or
     /// failed, or the environment is Ready again.
-    async fn follow(&mut self, request_id: &str, label: &str) -> anyhow::Result<Result<Followed, Stop>> {
+    async fn follow(
+        &mut self,
+        request_id: &str,
+        label: &str,
+    ) -> anyhow::Result<Result<Followed, Stop>> {
         let mut completed = false;
         let mut ready_polls = 0;
         loop {
@@ -794,7 +1067,10 @@ impl Run<'_> {
                 let line = events::line(&e);
                 self.say(&line);
                 self.report.events.push(line.clone());
-                match events::meaning(e.message().unwrap_or_default(), e.severity().map(|s| s.as_str())) {
+                match events::meaning(
+                    e.message().unwrap_or_default(),
+                    e.severity().map(|s| s.as_str()),
+                ) {
                     Meaning::Failed => failures.push(line),
                     Meaning::Completed => completed = true,
                     Meaning::Progress => {}
@@ -813,7 +1089,11 @@ impl Run<'_> {
                 // on our label with no failure said is a completed update.
                 ready_polls += 1;
                 if ready_polls >= 3 {
-                    return Ok(Ok(if env.version_label() == Some(label) { Followed::Completed(env) } else { Followed::Ended(env) }));
+                    return Ok(Ok(if env.version_label() == Some(label) {
+                        Followed::Completed(env)
+                    } else {
+                        Followed::Ended(env)
+                    }));
                 }
             }
             if let Err(stop) = self.pause().await {
@@ -828,9 +1108,14 @@ impl Run<'_> {
     /// deadline or a cancellation inside the window is a stop like any other
     /// (`rollback` puts the previous label back).
     async fn health(&mut self, label: &str) -> anyhow::Result<Verdict> {
-        let window = Instant::now() + Duration::from_secs_f64(HEALTH_WINDOW_SECONDS * self.pace.scale);
+        let window =
+            Instant::now() + Duration::from_secs_f64(HEALTH_WINDOW_SECONDS * self.pace.scale);
         let deadline = window.min(self.pace.deadline);
-        let wanted = if self.plan.allow_yellow { "Green or Yellow" } else { "Green" };
+        let wanted = if self.plan.allow_yellow {
+            "Green or Yellow"
+        } else {
+            "Green"
+        };
         loop {
             let env = self.describe().await?;
             if env.version_label() != Some(label) {
@@ -839,9 +1124,22 @@ impl Run<'_> {
                     env.version_label().unwrap_or("no version")
                 )));
             }
-            let color = env.health().map(|h| h.as_str().to_string()).unwrap_or_else(|| "Grey".into());
-            let status = env.health_status().map(|h| h.as_str().to_string()).unwrap_or_default();
-            self.say_once(format!("health {color}{}", if status.is_empty() { String::new() } else { format!(" ({status})") }));
+            let color = env
+                .health()
+                .map(|h| h.as_str().to_string())
+                .unwrap_or_else(|| "Grey".into());
+            let status = env
+                .health_status()
+                .map(|h| h.as_str().to_string())
+                .unwrap_or_default();
+            self.say_once(format!(
+                "health {color}{}",
+                if status.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({status})")
+                }
+            ));
             let now = Instant::now();
             let stop = if self.cancel.is_cancelled() {
                 Some(Stop::Cancelled)
@@ -854,7 +1152,9 @@ impl Run<'_> {
             // version's own health follows (basic health has no status). At
             // the end of the wait Green is Green.
             let waited_out = now >= deadline && stop != Some(Stop::Cancelled);
-            if (color == "Green" && (status != "Info" || waited_out)) || (color == "Yellow" && self.plan.allow_yellow) {
+            if (color == "Green" && (status != "Info" || waited_out))
+                || (color == "Yellow" && self.plan.allow_yellow)
+            {
                 return Ok(Verdict::Succeeded);
             }
             if let Some(stop) = stop {
@@ -862,22 +1162,39 @@ impl Run<'_> {
                 self.report.evidence.extend(causes.iter().cloned());
                 return Ok(Verdict::Stopped {
                     stop,
-                    doing: format!("waiting for version {label}'s health to turn {wanted}; it is {color}"),
+                    doing: format!(
+                        "waiting for version {label}'s health to turn {wanted}; it is {color}"
+                    ),
                     updated: true,
                 });
             }
             if now >= window {
                 let causes = self.causes().await;
                 self.report.evidence.extend(causes.iter().cloned());
-                let hint = if color == "Yellow" { "; set `allow-yellow: true` to accept Yellow" } else { "" };
+                let hint = if color == "Yellow" {
+                    "; set `allow-yellow: true` to accept Yellow"
+                } else {
+                    ""
+                };
                 return Ok(Verdict::Unhealthy(format!(
                     "version {label} serves, but its health stayed {color}{} instead of {wanted} for {} s after the update{}{hint}",
-                    if status.is_empty() { String::new() } else { format!(" ({status})") },
+                    if status.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({status})")
+                    },
                     HEALTH_WINDOW_SECONDS as u64,
-                    if causes.is_empty() { String::new() } else { format!(": {}", causes.join(" ")) }
+                    if causes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", causes.join(" "))
+                    }
                 )));
             }
-            let pause = self.pace.next_pause().min(deadline.saturating_duration_since(Instant::now()));
+            let pause = self
+                .pace
+                .next_pause()
+                .min(deadline.saturating_duration_since(Instant::now()));
             tokio::select! {
                 _ = crate::timings::sleep("aws", pause) => {}
                 _ = self.cancel.cancelled() => {}
@@ -903,7 +1220,10 @@ impl Run<'_> {
                 out
             }
             // Basic health has no causes to give.
-            Err(e) => vec![format!("no health causes: {}", e.message().unwrap_or("DescribeEnvironmentHealth failed"))],
+            Err(e) => vec![format!(
+                "no health causes: {}",
+                e.message().unwrap_or("DescribeEnvironmentHealth failed")
+            )],
         }
     }
 
@@ -917,13 +1237,24 @@ impl Run<'_> {
 
     /// AbortEnvironmentUpdate while an abortable update runs.
     async fn abort(&mut self) {
-        let Ok(env) = self.describe().await else { return };
+        let Ok(env) = self.describe().await else {
+            return;
+        };
         if env.status() != Some(&EnvironmentStatus::Updating) {
             return;
         }
-        match self.eb.abort_environment_update().environment_name(self.env()).send().await {
+        match self
+            .eb
+            .abort_environment_update()
+            .environment_name(self.env())
+            .send()
+            .await
+        {
             Ok(_) => self.say("AbortEnvironmentUpdate accepted"),
-            Err(e) => self.say(&format!("AbortEnvironmentUpdate refused: {}", e.message().unwrap_or("error"))),
+            Err(e) => self.say(&format!(
+                "AbortEnvironmentUpdate refused: {}",
+                e.message().unwrap_or("error")
+            )),
         }
     }
 
@@ -943,10 +1274,16 @@ impl Run<'_> {
 
     async fn back_to_previous_inner(&mut self, redeploy: bool) -> Back {
         let previous = self.report.previous_revision.clone();
-        let env = match self.wait_ready("while EB ends the update; waiting for Ready to see what serves").await {
+        let env = match self
+            .wait_ready("while EB ends the update; waiting for Ready to see what serves")
+            .await
+        {
             Ok(Ok(env)) => env,
             Ok(Err(_)) => {
-                return Back::unsettled(self.observe().await, "the environment did not settle in time; what serves may still change");
+                return Back::unsettled(
+                    self.observe().await,
+                    "the environment did not settle in time; what serves may still change",
+                );
             }
             Err(e) => return Back::unsettled(None, chain_message(&e)),
         };
@@ -955,20 +1292,35 @@ impl Run<'_> {
             return Back::unsettled(now, "there is no earlier application version to go back to");
         };
         let stray = self.instances_not_on(&previous).await;
-        let consistent = now.as_deref() == Some(previous.as_str()) && stray.as_ref().is_some_and(Vec::is_empty);
+        let consistent =
+            now.as_deref() == Some(previous.as_str()) && stray.as_ref().is_some_and(Vec::is_empty);
         if consistent {
-            return Back { serving: now, note: None, settled: true };
+            return Back {
+                serving: now,
+                note: None,
+                settled: true,
+            };
         }
         let left = match &stray {
             Some(s) if !s.is_empty() => format!("{} instance(s) run {}", s.len(), s.join(", ")),
-            Some(_) => format!("the environment is on {}", now.as_deref().unwrap_or("no version")),
+            Some(_) => format!(
+                "the environment is on {}",
+                now.as_deref().unwrap_or("no version")
+            ),
             None => "EB cannot say which version each instance runs (no enhanced health)".into(),
         };
         if !redeploy {
-            return Back::unsettled(now, format!("{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}"));
+            return Back::unsettled(
+                now,
+                format!(
+                    "{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}"
+                ),
+            );
         }
         self.say(&format!("{left}: deploying version {previous} again"));
-        self.since = Some(aws_smithy_types::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(5)));
+        self.since = Some(aws_smithy_types::DateTime::from(
+            std::time::SystemTime::now() - Duration::from_secs(5),
+        ));
         let rid = match self
             .eb
             .update_environment()
@@ -979,21 +1331,36 @@ impl Run<'_> {
             .await
         {
             Ok(out) => out.request_id().unwrap_or_default().to_string(),
-            Err(e) => return Back::unsettled(now, format!("redeploying version {previous} failed: {}", e.message().unwrap_or("error"))),
+            Err(e) => {
+                return Back::unsettled(
+                    now,
+                    format!(
+                        "redeploying version {previous} failed: {}",
+                        e.message().unwrap_or("error")
+                    ),
+                );
+            }
         };
         match self.follow(&rid, &previous).await {
             Ok(Ok(Followed::Completed(env))) => Back {
                 settled: env.version_label() == Some(previous.as_str()),
                 serving: env.version_label().map(str::to_string),
-                note: Some(format!("fastdeploy deployed version {previous} again ({left})")),
+                note: Some(format!(
+                    "fastdeploy deployed version {previous} again ({left})"
+                )),
             },
-            Ok(Ok(Followed::Failed(why))) => {
-                Back::unsettled(self.observe().await, format!("redeploying version {previous} failed too: {why}"))
-            }
-            Ok(Ok(Followed::Ended(env))) => {
-                Back::unsettled(env.version_label().map(str::to_string), format!("redeploying version {previous} ended without a verdict"))
-            }
-            Ok(Err(_)) => Back::unsettled(self.observe().await, format!("redeploying version {previous} did not finish in time")),
+            Ok(Ok(Followed::Failed(why))) => Back::unsettled(
+                self.observe().await,
+                format!("redeploying version {previous} failed too: {why}"),
+            ),
+            Ok(Ok(Followed::Ended(env))) => Back::unsettled(
+                env.version_label().map(str::to_string),
+                format!("redeploying version {previous} ended without a verdict"),
+            ),
+            Ok(Err(_)) => Back::unsettled(
+                self.observe().await,
+                format!("redeploying version {previous} did not finish in time"),
+            ),
             Err(e) => Back::unsettled(self.observe().await, chain_message(&e)),
         }
     }
@@ -1031,7 +1398,8 @@ impl Run<'_> {
 /// UpdateEnvironment's "Environment named X is in an invalid state for this
 /// operation. Must be Ready.": someone else's update started meanwhile.
 fn is_not_ready<E: ProvideErrorMetadata>(e: &E) -> bool {
-    e.message().is_some_and(|m| m.contains("invalid state for this operation"))
+    e.message()
+        .is_some_and(|m| m.contains("invalid state for this operation"))
 }
 
 #[cfg(test)]
@@ -1047,13 +1415,29 @@ mod tests {
 
     #[test]
     fn docker_platforms_are_told_from_the_others() {
-        assert!(is_docker(&env(Some("64bit Amazon Linux 2023 v4.3.0 running Docker"), None)));
+        assert!(is_docker(&env(
+            Some("64bit Amazon Linux 2023 v4.3.0 running Docker"),
+            None
+        )));
         assert!(is_docker(&env(
             None,
-            Some("arn:aws:elasticbeanstalk:eu-west-1::platform/Docker running on 64bit Amazon Linux 2023/4.3.0")
+            Some(
+                "arn:aws:elasticbeanstalk:eu-west-1::platform/Docker running on 64bit Amazon Linux 2023/4.3.0"
+            )
         )));
-        assert!(!is_docker(&env(Some("64bit Amazon Linux 2023 v4.3.0 running Python 3.11"), None)));
-        assert!(!is_docker(&env(Some("64bit Amazon Linux 2 v3.5.0 running ECS"), None)));
-        assert!(!is_docker(&env(Some("64bit Amazon Linux 2018.03 v2.26.0 running Multi-container Docker 20.10.13-ce (Generic)"), None)));
+        assert!(!is_docker(&env(
+            Some("64bit Amazon Linux 2023 v4.3.0 running Python 3.11"),
+            None
+        )));
+        assert!(!is_docker(&env(
+            Some("64bit Amazon Linux 2 v3.5.0 running ECS"),
+            None
+        )));
+        assert!(!is_docker(&env(
+            Some(
+                "64bit Amazon Linux 2018.03 v2.26.0 running Multi-container Docker 20.10.13-ce (Generic)"
+            ),
+            None
+        )));
     }
 }

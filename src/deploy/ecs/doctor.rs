@@ -37,10 +37,16 @@ use crate::outcome::{DoctorReport, Phase, RolloutEstimate, SettingCost};
 /// The doctor's checks, for `ignore-checks`, the plan and the README.
 pub const RULES: &[(&str, &str)] = &[
     ("DEP001", "a target group's deregistration delay above 30 s"),
-    ("DEP002", "a target group's health check interval above 10 s"),
+    (
+        "DEP002",
+        "a target group's health check interval above 10 s",
+    ),
     ("DEP003", "a container stop timeout above 10 s"),
     ("DEP004", "an image over 200 MB to pull on every new task"),
-    ("DEP005", "deployment percents that make the rollout take more than one batch"),
+    (
+        "DEP005",
+        "deployment percents that make the rollout take more than one batch",
+    ),
     ("DEP006", "a container health check interval above 10 s"),
 ];
 
@@ -124,15 +130,39 @@ pub struct Times {
 impl Inputs {
     pub fn times(&self) -> Times {
         let pull = PULL_BASE_SECONDS + self.image_bytes.unwrap_or(0) as f64 / PULL_BYTES_PER_SECOND;
-        let lb = self.target_groups.iter().filter(|g| g.enabled).map(|g| g.interval).fold(None, max_opt);
-        let container = self.container_checks.iter().map(|(_, i)| *i).fold(None, max_opt);
+        let lb = self
+            .target_groups
+            .iter()
+            .filter(|g| g.enabled)
+            .map(|g| g.interval)
+            .fold(None, max_opt);
+        let container = self
+            .container_checks
+            .iter()
+            .map(|(_, i)| *i)
+            .fold(None, max_opt);
         let healthy = match (lb, container) {
             (None, None) => NO_CHECK_SECONDS,
             (a, b) => a.unwrap_or(0.0).max(b.unwrap_or(0.0)),
         };
-        let drain = self.target_groups.iter().map(|g| g.deregistration_delay).fold(0.0, f64::max);
-        let stop = self.stops.iter().map(|s| s.seconds).fold(None, max_opt).unwrap_or(DEFAULT_STOP_TIMEOUT);
-        Times { pull, start: START_SECONDS, healthy, drain, stop }
+        let drain = self
+            .target_groups
+            .iter()
+            .map(|g| g.deregistration_delay)
+            .fold(0.0, f64::max);
+        let stop = self
+            .stops
+            .iter()
+            .map(|s| s.seconds)
+            .fold(None, max_opt)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        Times {
+            pull,
+            start: START_SECONDS,
+            healthy,
+            drain,
+            stop,
+        }
     }
 }
 
@@ -157,7 +187,12 @@ pub struct Simulated {
 /// A rolling update of `desired` tasks, pass by pass as ECS's scheduler runs
 /// it, each pass at a moment a task changes state. `None` when the percents
 /// let nothing stop and nothing start (100/100): ECS's documented deadlock.
-pub fn simulate(desired: u32, maximum_percent: u32, minimum_healthy_percent: u32, t: Times) -> Option<Simulated> {
+pub fn simulate(
+    desired: u32,
+    maximum_percent: u32,
+    minimum_healthy_percent: u32,
+    t: Times,
+) -> Option<Simulated> {
     let d = desired as usize;
     let maximum = desired as usize * maximum_percent as usize / 100;
     let minimum = (desired as usize * minimum_healthy_percent as usize).div_ceil(100);
@@ -168,7 +203,10 @@ pub fn simulate(desired: u32, maximum_percent: u32, minimum_healthy_percent: u32
     let mut now = 0.0_f64;
     let mut batches = 0;
     loop {
-        let live_old = old.iter().filter(|o| o.is_none_or(|at| stopped(at) > now)).count();
+        let live_old = old
+            .iter()
+            .filter(|o| o.is_none_or(|at| stopped(at) > now))
+            .count();
         let new_healthy = new.iter().filter(|(_, h)| *h <= now).count();
         if new.len() >= d && new_healthy >= d && live_old == 0 {
             break;
@@ -190,7 +228,9 @@ pub fn simulate(desired: u32, maximum_percent: u32, minimum_healthy_percent: u32
             .map(|(_, h)| *h)
             .chain(old.iter().flatten().map(|at| stopped(*at)))
             .filter(|at| *at > now)
-            .fold(None, |acc: Option<f64>, v| Some(acc.map_or(v, |a| a.min(v))));
+            .fold(None, |acc: Option<f64>, v| {
+                Some(acc.map_or(v, |a| a.min(v)))
+            });
         match next {
             Some(at) => now = at,
             None => return None,
@@ -204,7 +244,11 @@ pub fn simulate(desired: u32, maximum_percent: u32, minimum_healthy_percent: u32
     for at in old.iter().flatten() {
         intervals.push((Phase::Draining, *at, stopped(*at)));
     }
-    Some(Simulated { seconds: now, batches, intervals })
+    Some(Simulated {
+        seconds: now,
+        batches,
+        intervals,
+    })
 }
 
 /// Splits `[from, to]` into phases: each moment counts for the first of
@@ -227,7 +271,11 @@ pub fn partition(from: f64, to: f64, intervals: &[(Phase, f64, f64)]) -> BTreeMa
         let mid = (a + b) / 2.0;
         let phase = [Phase::Pull, Phase::StartToHealthy, Phase::Draining]
             .into_iter()
-            .find(|p| intervals.iter().any(|(q, s, e)| q == p && *s <= mid && mid < *e))
+            .find(|p| {
+                intervals
+                    .iter()
+                    .any(|(q, s, e)| q == p && *s <= mid && mid < *e)
+            })
             .unwrap_or(Phase::Waiting);
         *out.entry(phase).or_insert(0.0) += b - a;
     }
@@ -267,7 +315,11 @@ fn saving(inputs: &Inputs, changed: Inputs) -> f64 {
 }
 
 fn secs(v: f64) -> String {
-    if v.fract() == 0.0 { format!("{v:.0} s") } else { format!("{v:.1} s") }
+    if v.fract() == 0.0 {
+        format!("{v:.0} s")
+    } else {
+        format!("{v:.1} s")
+    }
 }
 
 /// Every setting that paces the rollout, with what it costs this deploy
@@ -310,12 +362,20 @@ pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
             flagged: g.enabled && g.interval > INTERVAL_ACCEPTABLE && on("DEP002"),
         });
     }
-    if let Some(longest) = inputs.stops.iter().max_by(|a, b| a.seconds.total_cmp(&b.seconds)) {
+    if let Some(longest) = inputs
+        .stops
+        .iter()
+        .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+    {
         let mut tuned = inputs.clone();
         for s in &mut tuned.stops {
             s.seconds = s.seconds.min(STOP_RECOMMENDED);
         }
-        let value = if longest.set { secs(longest.seconds) } else { format!("{} (not set: ECS's default)", secs(longest.seconds)) };
+        let value = if longest.set {
+            secs(longest.seconds)
+        } else {
+            format!("{} (not set: ECS's default)", secs(longest.seconds))
+        };
         out.push(SettingCost {
             check: Some("DEP003".into()),
             setting: format!("stop timeout of container {}", longest.container),
@@ -330,18 +390,31 @@ pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
         });
     }
     if let Some(bytes) = inputs.image_bytes {
-        let tuned = Inputs { image_bytes: Some(bytes.min(IMAGE_ACCEPTABLE_BYTES)), ..inputs.clone() };
+        let tuned = Inputs {
+            image_bytes: Some(bytes.min(IMAGE_ACCEPTABLE_BYTES)),
+            ..inputs.clone()
+        };
         out.push(SettingCost {
             check: Some("DEP004".into()),
             setting: "image pulled by every new task".into(),
-            value: format!("{} (about {} to pull)", crate::units::bytes(bytes), secs(pull_seconds(bytes).round())),
+            value: format!(
+                "{} (about {} to pull)",
+                crate::units::bytes(bytes),
+                secs(pull_seconds(bytes).round())
+            ),
             cost_seconds: saving(inputs, tuned),
-            recommended: "under 200 MB compressed: a slim base and a multi-stage build (see DF001 and DF006)".into(),
+            recommended:
+                "under 200 MB compressed: a slim base and a multi-stage build (see DF001 and DF006)"
+                    .into(),
             change: "the component's Dockerfile".into(),
             flagged: bytes > IMAGE_ACCEPTABLE_BYTES && on("DEP004"),
         });
     }
-    let one_batch = Inputs { maximum_percent: inputs.maximum_percent.max(200), minimum_healthy_percent: 100, ..inputs.clone() };
+    let one_batch = Inputs {
+        maximum_percent: inputs.maximum_percent.max(200),
+        minimum_healthy_percent: 100,
+        ..inputs.clone()
+    };
     let batches = estimate(inputs).map(|e| e.batches).unwrap_or(0);
     let stuck = estimate(inputs).is_err();
     out.push(SettingCost {
@@ -420,9 +493,16 @@ pub fn report(inputs: &Inputs, ignore: &[String]) -> DoctorReport {
         ));
     }
     if inputs.stops.iter().any(|s| s.seconds > STOP_RECOMMENDED) {
-        notes.push("stopping counts the whole stop timeout, as for an application that ignores SIGTERM".into());
+        notes.push(
+            "stopping counts the whole stop timeout, as for an application that ignores SIGTERM"
+                .into(),
+        );
     }
-    DoctorReport { estimate, settings: findings(inputs, ignore), notes }
+    DoctorReport {
+        estimate,
+        settings: findings(inputs, ignore),
+        notes,
+    }
 }
 
 /// The notice for a flagged setting: the setting, its value, its cost for
@@ -430,13 +510,19 @@ pub fn report(inputs: &Inputs, ignore: &[String]) -> DoctorReport {
 pub fn notice(service: &str, s: &SettingCost) -> String {
     // No estimate (percents that leave no room to roll, say): no cost to name.
     let cost = if s.cost_seconds > 0.0 {
-        format!("which costs this deploy about {} of its rollout", crate::report::summary::duration_text(s.cost_seconds))
+        format!(
+            "which costs this deploy about {} of its rollout",
+            crate::report::summary::duration_text(s.cost_seconds)
+        )
     } else {
         "whose cost for this deploy the doctor cannot estimate".to_string()
     };
     format!(
         "{}{}: {} is {}, {cost}; recommended: {}; change it with {}",
-        s.check.as_deref().map(|c| format!("{c} ")).unwrap_or_default(),
+        s.check
+            .as_deref()
+            .map(|c| format!("{c} "))
+            .unwrap_or_default(),
         service,
         s.setting,
         s.value,
@@ -481,14 +567,22 @@ pub fn notify(plan: &crate::plan::EcsPlan, report: &DoctorReport, actions: &crat
     for s in report.settings.iter().filter(|s| s.flagged) {
         actions.notice(
             &notice(&plan.service, s),
-            &crate::gha::Location { title: s.check.as_deref().or(Some("fastdeploy doctor")), ..Default::default() },
+            &crate::gha::Location {
+                title: s.check.as_deref().or(Some("fastdeploy doctor")),
+                ..Default::default()
+            },
         );
     }
 }
 
 /// [`examine`] without the notices: the estimate and the settings in the
 /// log, and the report.
-async fn assess(ecs: &aws_sdk_ecs::Client, env: &Examine<'_>, plan: &crate::plan::EcsPlan, actions: &crate::gha::Actions) -> DoctorReport {
+async fn assess(
+    ecs: &aws_sdk_ecs::Client,
+    env: &Examine<'_>,
+    plan: &crate::plan::EcsPlan,
+    actions: &crate::gha::Actions,
+) -> DoctorReport {
     let say = |s: &str| actions.line(&format!("[{}] doctor: {s}", plan.service));
     let unread = |what: &str, e: &anyhow::Error| {
         let m = format!(
@@ -496,23 +590,44 @@ async fn assess(ecs: &aws_sdk_ecs::Client, env: &Examine<'_>, plan: &crate::plan
             plan.service,
             crate::error::chain_message(e)
         );
-        actions.notice(&m, &crate::gha::Location { title: Some("fastdeploy doctor"), ..Default::default() });
-        DoctorReport { notes: vec![m], ..DoctorReport::default() }
+        actions.notice(
+            &m,
+            &crate::gha::Location {
+                title: Some("fastdeploy doctor"),
+                ..Default::default()
+            },
+        );
+        DoctorReport {
+            notes: vec![m],
+            ..DoctorReport::default()
+        }
     };
-    let inputs = match tokio::time::timeout(std::time::Duration::from_secs(READ_SECONDS), read(ecs, env, plan)).await {
+    let inputs = match tokio::time::timeout(
+        std::time::Duration::from_secs(READ_SECONDS),
+        read(ecs, env, plan),
+    )
+    .await
+    {
         Ok(Ok(i)) => i,
         Ok(Err(e)) => return unread("could not read what paces the rollout", &e),
         Err(_) => {
-            let e = anyhow::anyhow!("ECS and Elastic Load Balancing did not answer within {READ_SECONDS} s");
+            let e = anyhow::anyhow!(
+                "ECS and Elastic Load Balancing did not answer within {READ_SECONDS} s"
+            );
             return unread("could not read what paces the rollout", &e);
         }
     };
     let inputs = match inputs {
         Read::Inputs(i) => i,
         Read::NotRolling(strategy) => {
-            let note = format!("{strategy} deployment: the doctor models rolling updates only; no estimate");
+            let note = format!(
+                "{strategy} deployment: the doctor models rolling updates only; no estimate"
+            );
             say(&note);
-            return DoctorReport { notes: vec![note], ..DoctorReport::default() };
+            return DoctorReport {
+                notes: vec![note],
+                ..DoctorReport::default()
+            };
         }
     };
     let report = report(&inputs, env.ignore);
@@ -582,9 +697,21 @@ pub async fn deploy_examined(
         outcome.report.doctor = Some(doctor);
         return outcome;
     }
-    outcome.report.timeline = super::timeline::read(ecs, plan, &outcome.report, started, scaled.as_ref(), actions).await;
+    outcome.report.timeline = super::timeline::read(
+        ecs,
+        plan,
+        &outcome.report,
+        started,
+        scaled.as_ref(),
+        actions,
+    )
+    .await;
     if let Some(t) = &outcome.report.timeline {
-        actions.line(&format!("[{}] {}", plan.service, crate::report::summary::timeline_line(t)));
+        actions.line(&format!(
+            "[{}] {}",
+            plan.service,
+            crate::report::summary::timeline_line(t)
+        ));
     }
     outcome.report.doctor = Some(doctor);
     outcome
@@ -596,7 +723,11 @@ enum Read {
     NotRolling(String),
 }
 
-async fn read(ecs: &aws_sdk_ecs::Client, env: &Examine<'_>, plan: &crate::plan::EcsPlan) -> anyhow::Result<Read> {
+async fn read(
+    ecs: &aws_sdk_ecs::Client,
+    env: &Examine<'_>,
+    plan: &crate::plan::EcsPlan,
+) -> anyhow::Result<Read> {
     use anyhow::Context;
     let out = ecs
         .describe_services()
@@ -605,18 +736,32 @@ async fn read(ecs: &aws_sdk_ecs::Client, env: &Examine<'_>, plan: &crate::plan::
         .send()
         .await
         .with_context(|| format!("describing service {} (ecs:DescribeServices)", plan.service))?;
-    let service = out.services().first().cloned().with_context(|| format!("service {} not found", plan.service))?;
-    let strategy = service.deployment_configuration().and_then(|c| c.strategy()).cloned().unwrap_or(DeploymentStrategy::Rolling);
+    let service = out
+        .services()
+        .first()
+        .cloned()
+        .with_context(|| format!("service {} not found", plan.service))?;
+    let strategy = service
+        .deployment_configuration()
+        .and_then(|c| c.strategy())
+        .cloned()
+        .unwrap_or(DeploymentStrategy::Rolling);
     if strategy != DeploymentStrategy::Rolling {
         return Ok(Read::NotRolling(strategy.as_str().to_string()));
     }
-    let current = service.task_definition().context("the service has no task definition")?;
+    let current = service
+        .task_definition()
+        .context("the service has no task definition")?;
     let current = super::wire::describe(ecs, current).await?;
     let stops = containers(&current.task_definition)
         .iter()
         .map(|c| {
             let set = c.get("stopTimeout").and_then(serde_json::Value::as_f64);
-            Stop { container: name(c), seconds: set.unwrap_or(DEFAULT_STOP_TIMEOUT), set: set.is_some() }
+            Stop {
+                container: name(c),
+                seconds: set.unwrap_or(DEFAULT_STOP_TIMEOUT),
+                set: set.is_some(),
+            }
         })
         .collect();
     // The new tasks run what fastdeploy renders: the file when given, else the current revision.
@@ -629,12 +774,25 @@ async fn read(ecs: &aws_sdk_ecs::Client, env: &Examine<'_>, plan: &crate::plan::
     };
     let container_checks = containers(&rendered)
         .iter()
-        .filter_map(|c| Some((name(c), c.get("healthCheck")?.get("interval").and_then(serde_json::Value::as_f64).unwrap_or(30.0))))
+        .filter_map(|c| {
+            Some((
+                name(c),
+                c.get("healthCheck")?
+                    .get("interval")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(30.0),
+            ))
+        })
         .collect();
     let target_groups = target_groups(env.elb, &service).await?;
     let (mut minimum, mut maximum) = service
         .deployment_configuration()
-        .map(|c| (c.minimum_healthy_percent().unwrap_or(100), c.maximum_percent().unwrap_or(200)))
+        .map(|c| {
+            (
+                c.minimum_healthy_percent().unwrap_or(100),
+                c.maximum_percent().unwrap_or(200),
+            )
+        })
         .unwrap_or((100, 200));
     if plan.strategy == crate::settings::Strategy::BlueGreen {
         // `strategy: blue-green` sets these on the update (update::deployment_configuration).
@@ -656,11 +814,17 @@ async fn read(ecs: &aws_sdk_ecs::Client, env: &Examine<'_>, plan: &crate::plan::
 }
 
 fn containers(td: &serde_json::Value) -> Vec<serde_json::Value> {
-    td.get("containerDefinitions").and_then(serde_json::Value::as_array).cloned().unwrap_or_default()
+    td.get("containerDefinitions")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn name(c: &serde_json::Value) -> String {
-    c.get("name").and_then(serde_json::Value::as_str).unwrap_or("?").to_string()
+    c.get("name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("?")
+        .to_string()
 }
 
 fn launch(service: &Service) -> String {
@@ -670,7 +834,11 @@ fn launch(service: &Service) -> String {
             other => other.as_str().to_string(),
         };
     }
-    match service.capacity_provider_strategy().first().map(|p| p.capacity_provider()) {
+    match service
+        .capacity_provider_strategy()
+        .first()
+        .map(|p| p.capacity_provider())
+    {
         Some(p) if p.starts_with("FARGATE") => "FARGATE".into(),
         Some(p) => format!("capacity provider {p}"),
         None => "EC2".into(),
@@ -679,8 +847,15 @@ fn launch(service: &Service) -> String {
 
 /// The service's target groups and their attributes. A refused
 /// `elasticloadbalancing:Describe*` is an error naming the action.
-async fn target_groups(elb: &aws_sdk_elasticloadbalancingv2::Client, service: &Service) -> anyhow::Result<Vec<TargetGroup>> {
-    let arns: Vec<String> = service.load_balancers().iter().filter_map(|l| l.target_group_arn().map(str::to_string)).collect();
+async fn target_groups(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    service: &Service,
+) -> anyhow::Result<Vec<TargetGroup>> {
+    let arns: Vec<String> = service
+        .load_balancers()
+        .iter()
+        .filter_map(|l| l.target_group_arn().map(str::to_string))
+        .collect();
     if arns.is_empty() {
         return Ok(Vec::new());
     }
@@ -689,7 +864,13 @@ async fn target_groups(elb: &aws_sdk_elasticloadbalancingv2::Client, service: &S
         .set_target_group_arns(Some(arns.clone()))
         .send()
         .await
-        .map_err(|e| elb_error("elasticloadbalancing:DescribeTargetGroups", &e, &arns.join(", ")))?;
+        .map_err(|e| {
+            elb_error(
+                "elasticloadbalancing:DescribeTargetGroups",
+                &e,
+                &arns.join(", "),
+            )
+        })?;
     let mut out = Vec::new();
     for g in described.target_groups() {
         let arn = g.target_group_arn().unwrap_or_default().to_string();
@@ -698,7 +879,13 @@ async fn target_groups(elb: &aws_sdk_elasticloadbalancingv2::Client, service: &S
             .target_group_arn(&arn)
             .send()
             .await
-            .map_err(|e| elb_error("elasticloadbalancing:DescribeTargetGroupAttributes", &e, &arn))?;
+            .map_err(|e| {
+                elb_error(
+                    "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    &e,
+                    &arn,
+                )
+            })?;
         let delay = attrs
             .attributes()
             .iter()
@@ -722,7 +909,10 @@ async fn target_groups(elb: &aws_sdk_elasticloadbalancingv2::Client, service: &S
 /// An ELB answer the doctor cannot use: a refused permission names the action.
 fn elb_error<E>(
     action: &str,
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    e: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
     arn: &str,
 ) -> anyhow::Error
 where
@@ -735,7 +925,11 @@ where
             f.refused_action().unwrap_or(action)
         )
     } else {
-        anyhow::anyhow!("`{action}` on target group {arn} failed: {}: {}", f.code.as_deref().unwrap_or("error"), f.message)
+        anyhow::anyhow!(
+            "`{action}` on target group {arn} failed: {}: {}",
+            f.code.as_deref().unwrap_or("error"),
+            f.message
+        )
     }
 }
 
@@ -767,7 +961,11 @@ mod tests {
             launch: "FARGATE".into(),
             grace_seconds: Some(0),
             target_groups: vec![group(300.0, 30.0)],
-            stops: vec![Stop { container: "app".into(), seconds: 30.0, set: false }],
+            stops: vec![Stop {
+                container: "app".into(),
+                seconds: 30.0,
+                set: false,
+            }],
             container_checks: vec![],
             image_bytes: Some(400_000_000),
         }
@@ -776,7 +974,11 @@ mod tests {
     fn tuned() -> Inputs {
         Inputs {
             target_groups: vec![group(5.0, 5.0)],
-            stops: vec![Stop { container: "app".into(), seconds: 2.0, set: true }],
+            stops: vec![Stop {
+                container: "app".into(),
+                seconds: 2.0,
+                set: true,
+            }],
             image_bytes: Some(100_000_000),
             ..defaults()
         }
@@ -796,14 +998,21 @@ mod tests {
         assert!(close(e.draining, 300.0 + 30.0), "{e:?}");
         assert!(close(e.waiting, 0.0), "{e:?}");
         assert!(close(e.seconds, pull + 31.0 + 330.0), "{e:?}");
-        assert!(close(e.pull + e.start_to_healthy + e.draining + e.waiting, e.seconds));
+        assert!(close(
+            e.pull + e.start_to_healthy + e.draining + e.waiting,
+            e.seconds
+        ));
     }
 
     /// maximumPercent 100 with minimumHealthyPercent 50: one old task drains
     /// and stops before each new one can start, twice.
     #[test]
     fn without_room_to_surge_each_batch_drains_first() {
-        let i = Inputs { minimum_healthy_percent: 50, maximum_percent: 100, ..defaults() };
+        let i = Inputs {
+            minimum_healthy_percent: 50,
+            maximum_percent: 100,
+            ..defaults()
+        };
         let e = estimate(&i).unwrap();
         let t = i.times();
         assert_eq!(e.batches, 2);
@@ -812,46 +1021,98 @@ mod tests {
         // The second drain runs beside nothing of ours after the first new task is healthy.
         assert!(close(e.draining, 2.0 * (t.drain + t.stop)), "{e:?}");
         // 100/100 lets nothing stop or start.
-        let stuck = Inputs { minimum_healthy_percent: 100, maximum_percent: 100, ..defaults() };
-        assert!(estimate(&stuck).unwrap_err().contains("neither stop nor start"));
-        let dep005 = findings(&stuck, &[]).into_iter().find(|s| s.check.as_deref() == Some("DEP005") && s.flagged).unwrap();
+        let stuck = Inputs {
+            minimum_healthy_percent: 100,
+            maximum_percent: 100,
+            ..defaults()
+        };
+        assert!(
+            estimate(&stuck)
+                .unwrap_err()
+                .contains("neither stop nor start")
+        );
+        let dep005 = findings(&stuck, &[])
+            .into_iter()
+            .find(|s| s.check.as_deref() == Some("DEP005") && s.flagged)
+            .unwrap();
         let text = notice("web", &dep005);
-        assert!(text.contains("whose cost for this deploy the doctor cannot estimate") && !text.contains("0ms"), "{text}");
+        assert!(
+            text.contains("whose cost for this deploy the doctor cannot estimate")
+                && !text.contains("0ms"),
+            "{text}"
+        );
     }
 
     #[test]
     fn four_tasks_at_150_percent_take_two_batches() {
-        let i = Inputs { desired: 4, maximum_percent: 150, ..tuned() };
+        let i = Inputs {
+            desired: 4,
+            maximum_percent: 150,
+            ..tuned()
+        };
         let e = estimate(&i).unwrap();
         assert_eq!(e.batches, 2, "{e:?}");
         let t = i.times();
-        assert!(close(e.seconds, 2.0 * (t.pull + t.start + t.healthy + t.drain + t.stop)), "{e:?}");
+        assert!(
+            close(
+                e.seconds,
+                2.0 * (t.pull + t.start + t.healthy + t.drain + t.stop)
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn the_default_settings_are_named_with_their_cost_and_the_tuned_ones_are_not() {
         let found = findings(&defaults(), &[]);
-        let flagged: Vec<&str> = found.iter().filter(|s| s.flagged).filter_map(|s| s.check.as_deref()).collect();
-        assert_eq!(flagged, ["DEP001", "DEP004", "DEP003", "DEP002"], "{found:#?}");
+        let flagged: Vec<&str> = found
+            .iter()
+            .filter(|s| s.flagged)
+            .filter_map(|s| s.check.as_deref())
+            .collect();
+        assert_eq!(
+            flagged,
+            ["DEP001", "DEP004", "DEP003", "DEP002"],
+            "{found:#?}"
+        );
         let delay = &found[0];
         assert_eq!(delay.value, "300 s");
         assert!(close(delay.cost_seconds, 295.0), "{delay:?}");
-        assert!(delay.change.contains("Key=deregistration_delay.timeout_seconds,Value=5") && delay.change.contains("targetgroup/web/"));
+        assert!(
+            delay
+                .change
+                .contains("Key=deregistration_delay.timeout_seconds,Value=5")
+                && delay.change.contains("targetgroup/web/")
+        );
         let text = notice("web", delay);
         assert!(
             text.starts_with("DEP001 web: deregistration delay of target group web is 300 s, which costs this deploy about 4m 55s"),
             "{text}"
         );
-        let stop = found.iter().find(|s| s.check.as_deref() == Some("DEP003")).unwrap();
+        let stop = found
+            .iter()
+            .find(|s| s.check.as_deref() == Some("DEP003"))
+            .unwrap();
         assert_eq!(stop.value, "30 s (not set: ECS's default)");
         assert!(close(stop.cost_seconds, 28.0), "{stop:?}");
         // The largest saving first.
-        assert!(found.windows(2).all(|w| w[0].cost_seconds >= w[1].cost_seconds));
+        assert!(
+            found
+                .windows(2)
+                .all(|w| w[0].cost_seconds >= w[1].cost_seconds)
+        );
 
-        assert!(findings(&tuned(), &[]).iter().all(|s| !s.flagged), "{:#?}", findings(&tuned(), &[]));
+        assert!(
+            findings(&tuned(), &[]).iter().all(|s| !s.flagged),
+            "{:#?}",
+            findings(&tuned(), &[])
+        );
         // Silenced by id, still listed with its cost.
         let quiet = findings(&defaults(), &["DEP001".to_string()]);
-        let delay = quiet.iter().find(|s| s.check.as_deref() == Some("DEP001")).unwrap();
+        let delay = quiet
+            .iter()
+            .find(|s| s.check.as_deref() == Some("DEP001"))
+            .unwrap();
         assert!(!delay.flagged && delay.cost_seconds > 290.0);
     }
 
@@ -860,28 +1121,52 @@ mod tests {
     /// to drain is one.
     #[test]
     fn a_setting_that_costs_nothing_is_not_flagged() {
-        let i = Inputs { desired: 0, ..defaults() };
-        assert!(findings(&i, &[]).iter().all(|s| !s.flagged), "{:#?}", findings(&i, &[]));
+        let i = Inputs {
+            desired: 0,
+            ..defaults()
+        };
+        assert!(
+            findings(&i, &[]).iter().all(|s| !s.flagged),
+            "{:#?}",
+            findings(&i, &[])
+        );
     }
 
     #[test]
     fn without_a_load_balancer_ecs_waits_forty_seconds_or_the_container_check() {
-        let i = Inputs { target_groups: vec![], container_checks: vec![], ..defaults() };
+        let i = Inputs {
+            target_groups: vec![],
+            container_checks: vec![],
+            ..defaults()
+        };
         assert!(close(i.times().healthy, 40.0));
         assert!(close(i.times().drain, 0.0));
-        let checked = Inputs { container_checks: vec![("app".into(), 30.0)], ..i.clone() };
+        let checked = Inputs {
+            container_checks: vec![("app".into(), 30.0)],
+            ..i.clone()
+        };
         assert!(close(checked.times().healthy, 30.0));
         let f = findings(&checked, &[]);
-        let c = f.iter().find(|s| s.check.as_deref() == Some("DEP006")).unwrap();
+        let c = f
+            .iter()
+            .find(|s| s.check.as_deref() == Some("DEP006"))
+            .unwrap();
         assert!(c.flagged && close(c.cost_seconds, 25.0), "{c:?}");
         // Behind a load balancer, the later of the two checks.
-        let both = Inputs { container_checks: vec![("app".into(), 10.0)], ..tuned() };
+        let both = Inputs {
+            container_checks: vec![("app".into(), 10.0)],
+            ..tuned()
+        };
         assert!(close(both.times().healthy, 10.0));
     }
 
     #[test]
     fn phases_partition_the_span_with_new_tasks_first() {
-        let iv = [(Phase::Draining, 0.0, 10.0), (Phase::Pull, 2.0, 4.0), (Phase::StartToHealthy, 4.0, 6.0)];
+        let iv = [
+            (Phase::Draining, 0.0, 10.0),
+            (Phase::Pull, 2.0, 4.0),
+            (Phase::StartToHealthy, 4.0, 6.0),
+        ];
         let p = partition(0.0, 12.0, &iv);
         assert!(close(p[&Phase::Pull], 2.0) && close(p[&Phase::StartToHealthy], 2.0));
         assert!(close(p[&Phase::Draining], 6.0) && close(p[&Phase::Waiting], 2.0));

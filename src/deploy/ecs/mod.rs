@@ -45,9 +45,24 @@ pub async fn deploy(
     actions: &Actions,
 ) -> DeployOutcome {
     let started = Instant::now();
-    let mut report =
-        DeployReport { target: TargetRef::Ecs { cluster: plan.cluster.clone(), service: plan.service.clone() }, ..DeployReport::default() };
-    let outcome = run(ecs, tasks, plan, image, delay_scale, cancel, actions, &mut report).await;
+    let mut report = DeployReport {
+        target: TargetRef::Ecs {
+            cluster: plan.cluster.clone(),
+            service: plan.service.clone(),
+        },
+        ..DeployReport::default()
+    };
+    let outcome = run(
+        ecs,
+        tasks,
+        plan,
+        image,
+        delay_scale,
+        cancel,
+        actions,
+        &mut report,
+    )
+    .await;
     report.seconds = Some(started.elapsed().as_secs_f64());
     let (result, failure) = match outcome {
         Ok(r) => r,
@@ -57,18 +72,35 @@ pub async fn deploy(
     // unless the look that judged success showed the rollout settled.
     let judged_on_a_look = result == RunResult::Success && report.serving_detail.is_some();
     if !judged_on_a_look
-        && let Ok(out) = ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await
+        && let Ok(out) = ecs
+            .describe_services()
+            .cluster(&plan.cluster)
+            .services(&plan.service)
+            .send()
+            .await
         && let Some(service) = out.services().first()
     {
         report.serving_revision = watch::serving(service).or(report.serving_revision.take());
         report.serving_detail = Some(watch::running_text(service));
     }
-    let serving = report.serving_detail.as_deref().or(report.serving_revision.as_deref()).unwrap_or("unknown (ECS did not answer)");
-    actions.line(&format!("[{}] result: {}; serving {serving}", plan.service, result.as_str()));
+    let serving = report
+        .serving_detail
+        .as_deref()
+        .or(report.serving_revision.as_deref())
+        .unwrap_or("unknown (ECS did not answer)");
+    actions.line(&format!(
+        "[{}] result: {}; serving {serving}",
+        plan.service,
+        result.as_str()
+    ));
     if let Some(f) = &failure {
         actions.line(&format!("[{}] {f}", plan.service));
     }
-    DeployOutcome { result, report, failure }
+    DeployOutcome {
+        result,
+        report,
+        failure,
+    }
 }
 
 /// What a `before-deploy` task needs besides ECS: CloudWatch Logs for its
@@ -98,21 +130,30 @@ async fn run(
 
     let mut rendered = pre.base.clone();
     render::replace_images(&mut rendered, &pre.containers, image);
-    let current_input = render::from_described(&pre.current.task_definition, pre.current.tags.as_ref());
+    let current_input =
+        render::from_described(&pre.current.task_definition, pre.current.tags.as_ref());
     // The service may already be on this revision because an earlier run
     // of this commit was killed mid-rollout: then its deployment is ours to
     // follow to a verdict, not a reason to report success.
     let unfinished = if render::same_revision(&rendered, &current_input) {
-        let primary = pre.service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+        let primary = pre
+            .service
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"));
         let done = primary.is_none_or(|d| {
             d.task_definition() == Some(current_arn.as_str())
                 && d.rollout_state().is_none_or(|r| r.as_str() == "COMPLETED")
                 && pre.service.deployments().len() == 1
         });
         if done {
-            say(&format!("{current_arn} already runs {image} in {}; nothing to register or deploy", pre.containers.join(", ")));
+            say(&format!(
+                "{current_arn} already runs {image} in {}; nothing to register or deploy",
+                pre.containers.join(", ")
+            ));
             if let Some(before) = &plan.before_deploy {
-                report.before_deploy = already_done(before, &pre, render::family(&rendered), &current_arn, &say);
+                report.before_deploy =
+                    already_done(before, &pre, render::family(&rendered), &current_arn, &say);
             }
             report.unchanged = true;
             report.revision = Some(current_arn.clone());
@@ -128,8 +169,13 @@ async fn run(
     };
     if let Some(primary) = unfinished {
         report.revision = Some(current_arn.clone());
-        let previous =
-            pre.service.deployments().iter().filter(|d| d.status() == Some("ACTIVE")).find_map(|d| d.task_definition()).map(str::to_string);
+        let previous = pre
+            .service
+            .deployments()
+            .iter()
+            .filter(|d| d.status() == Some("ACTIVE"))
+            .find_map(|d| d.task_definition())
+            .map(str::to_string);
         report.previous_revision = previous.clone();
         let ours = Ours {
             cluster: plan.cluster.clone(),
@@ -140,8 +186,22 @@ async fn run(
             deployment_id: primary.id().map(str::to_string),
             started: primary.created_at().cloned(),
         };
-        report.deployment_id = ours.deployment_id.clone().or_else(|| ours.service_deployment.clone());
-        return follow(ecs, plan, ours, scale, cancel, actions, report, &rendered, &current_arn).await;
+        report.deployment_id = ours
+            .deployment_id
+            .clone()
+            .or_else(|| ours.service_deployment.clone());
+        return follow(
+            ecs,
+            plan,
+            ours,
+            scale,
+            cancel,
+            actions,
+            report,
+            &rendered,
+            &current_arn,
+        )
+        .await;
     }
     let ours_td = match latest_identical(ecs, &rendered, &current_arn).await {
         Some(arn) => {
@@ -150,7 +210,10 @@ async fn run(
         }
         None => {
             let arn = register(ecs, &rendered, &current_arn, scale, actions, &plan.service).await?;
-            say(&format!("registered {arn} with {image} in {}", pre.containers.join(", ")));
+            say(&format!(
+                "registered {arn} with {image} in {}",
+                pre.containers.join(", ")
+            ));
             arn
         }
     };
@@ -182,13 +245,21 @@ async fn run(
             let short = crate::outcome::revision_label(&current_arn);
             return Ok((
                 RunResult::Failure,
-                Some(format!("before-deploy failed: {why}; service {} was not updated and still runs {short}", plan.service)),
+                Some(format!(
+                    "before-deploy failed: {why}; service {} was not updated and still runs {short}",
+                    plan.service
+                )),
             ));
         }
     }
 
     let strategy = pre.strategy();
-    say(&format!("updating service {} in cluster {} to {ours_td} ({} deployment)", plan.service, plan.cluster, strategy.as_str()));
+    say(&format!(
+        "updating service {} in cluster {} to {ours_td} ({} deployment)",
+        plan.service,
+        plan.cluster,
+        strategy.as_str()
+    ));
     let asked_at = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
     let updated = update::update_service(ecs, &pre, plan, &ours_td).await?;
     let mut ours = Ours {
@@ -200,7 +271,9 @@ async fn run(
         deployment_id: updated
             .deployments()
             .iter()
-            .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(ours_td.as_str()))
+            .find(|d| {
+                d.status() == Some("PRIMARY") && d.task_definition() == Some(ours_td.as_str())
+            })
             .and_then(|d| d.id())
             .map(str::to_string),
         started: Some(asked_at),
@@ -208,8 +281,22 @@ async fn run(
     if ours.service_deployment.is_none() {
         ours.service_deployment = started_service_deployment(ecs, plan, asked_at).await;
     }
-    report.deployment_id = ours.deployment_id.clone().or_else(|| ours.service_deployment.clone());
-    follow(ecs, plan, ours, scale, cancel, actions, report, &rendered, &current_arn).await
+    report.deployment_id = ours
+        .deployment_id
+        .clone()
+        .or_else(|| ours.service_deployment.clone());
+    follow(
+        ecs,
+        plan,
+        ours,
+        scale,
+        cancel,
+        actions,
+        report,
+        &rendered,
+        &current_arn,
+    )
+    .await
 }
 
 /// Watches our deployment to a verdict, rolls back when asked, and reports.
@@ -245,13 +332,33 @@ async fn follow(
             say(&if cancelled {
                 "cancelled: rolling our deployment back".to_string()
             } else {
-                format!("no verdict within {} s: rolling our deployment back", plan.watch.wait_seconds)
+                format!(
+                    "no verdict within {} s: rolling our deployment back",
+                    plan.watch.wait_seconds
+                )
             });
-            let rolled = rollback::roll_back(ecs, &ours, crate::deploy::settle_pace(&pace, cancelled), actions, report).await;
-            let why = if cancelled { "the workflow was cancelled" } else { "the deployment did not complete in time" };
+            let rolled = rollback::roll_back(
+                ecs,
+                &ours,
+                crate::deploy::settle_pace(&pace, cancelled),
+                actions,
+                report,
+            )
+            .await;
+            let why = if cancelled {
+                "the workflow was cancelled"
+            } else {
+                "the deployment did not complete in time"
+            };
             match rolled {
-                Verdict::RolledBack { serving, .. } => Verdict::RolledBack { serving, reason: format!("{why}; fastdeploy rolled it back") },
-                Verdict::Failed { serving, reason } => Verdict::Failed { serving, reason: format!("{why}; rolling back: {reason}") },
+                Verdict::RolledBack { serving, .. } => Verdict::RolledBack {
+                    serving,
+                    reason: format!("{why}; fastdeploy rolled it back"),
+                },
+                Verdict::Failed { serving, reason } => Verdict::Failed {
+                    serving,
+                    reason: format!("{why}; rolling back: {reason}"),
+                },
                 other => other,
             }
         }
@@ -265,20 +372,33 @@ async fn follow(
             (RunResult::Success, None)
         }
         Verdict::TrafficShifted { serving, stage } => {
-            say(&format!("production traffic is on {serving} ({stage}); not waiting for bake time (wait-until: traffic-shifted)"));
+            say(&format!(
+                "production traffic is on {serving} ({stage}); not waiting for bake time (wait-until: traffic-shifted)"
+            ));
             report.serving_revision = Some(serving);
             (RunResult::Success, None)
         }
         Verdict::RolledBack { serving, reason } => {
             report.serving_revision = serving.clone().or(report.serving_revision.take());
-            let back_on = report.serving_revision.clone().unwrap_or_else(|| "an unknown revision".into());
-            (RunResult::RolledBack, Some(format!("deployment of {ours_td} rolled back ({reason}); the service is back on {back_on}")))
+            let back_on = report
+                .serving_revision
+                .clone()
+                .unwrap_or_else(|| "an unknown revision".into());
+            (
+                RunResult::RolledBack,
+                Some(format!(
+                    "deployment of {ours_td} rolled back ({reason}); the service is back on {back_on}"
+                )),
+            )
         }
         Verdict::Failed { serving, reason } => {
             if serving.is_some() {
                 report.serving_revision = serving;
             }
-            (RunResult::Failure, Some(format!("deployment of {ours_td} failed: {reason}")))
+            (
+                RunResult::Failure,
+                Some(format!("deployment of {ours_td} failed: {reason}")),
+            )
         }
         Verdict::TimedOut => (
             RunResult::Failure,
@@ -287,7 +407,10 @@ async fn follow(
                 plan.watch.wait_seconds
             )),
         ),
-        Verdict::Cancelled => (RunResult::Failure, Some("the workflow was cancelled and `rollback` is off; ECS keeps deploying".into())),
+        Verdict::Cancelled => (
+            RunResult::Failure,
+            Some("the workflow was cancelled and `rollback` is off; ECS keeps deploying".into()),
+        ),
     };
     if result != RunResult::Success {
         report.evidence = stopped_tasks(ecs, plan, &ours_td).await;
@@ -296,8 +419,12 @@ async fn follow(
         }
     } else if let Some(keep) = plan.keep_revisions {
         let protect = [Some(ours_td.as_str()), Some(current_arn)];
-        if let Err(e) = deregister_old(ecs, render::family(rendered), keep, &protect, actions).await {
-            actions.warning(&format!("revision clean-up failed: {}", chain_message(&e)), &Default::default());
+        if let Err(e) = deregister_old(ecs, render::family(rendered), keep, &protect, actions).await
+        {
+            actions.warning(
+                &format!("revision clean-up failed: {}", chain_message(&e)),
+                &Default::default(),
+            );
         }
     }
     Ok((result, failure))
@@ -332,13 +459,25 @@ async fn register(
         if attempt >= ATTEMPTS {
             return Err(failed);
         }
-        crate::timings::sleep("aws", crate::aws::backoff(attempt, crate::aws::scaled(1.0, scale), crate::aws::scaled(20.0, scale))).await;
+        crate::timings::sleep(
+            "aws",
+            crate::aws::backoff(
+                attempt,
+                crate::aws::scaled(1.0, scale),
+                crate::aws::scaled(20.0, scale),
+            ),
+        )
+        .await;
     }
 }
 
 /// The family's newest ACTIVE revision, when it equals `rendered` and is not
 /// the current one (a re-run after a rollback reuses it).
-async fn latest_identical(ecs: &aws_sdk_ecs::Client, rendered: &serde_json::Value, current: &str) -> Option<String> {
+async fn latest_identical(
+    ecs: &aws_sdk_ecs::Client,
+    rendered: &serde_json::Value,
+    current: &str,
+) -> Option<String> {
     let family = render::family(rendered);
     let out = ecs
         .list_task_definitions()
@@ -354,17 +493,29 @@ async fn latest_identical(ecs: &aws_sdk_ecs::Client, rendered: &serde_json::Valu
         return None;
     }
     let d = wire::describe(ecs, &arn).await.ok()?;
-    render::same_revision(rendered, &render::from_described(&d.task_definition, d.tags.as_ref())).then_some(arn)
+    render::same_revision(
+        rendered,
+        &render::from_described(&d.task_definition, d.tags.as_ref()),
+    )
+    .then_some(arn)
 }
 
 /// The service deployment UpdateService started, when its response did not name it.
-async fn started_service_deployment(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan, asked_at: aws_smithy_types::DateTime) -> Option<String> {
+async fn started_service_deployment(
+    ecs: &aws_sdk_ecs::Client,
+    plan: &EcsPlan,
+    asked_at: aws_smithy_types::DateTime,
+) -> Option<String> {
     let after = aws_smithy_types::DateTime::from_secs_f64(asked_at.as_secs_f64() - 2.0);
     let out = ecs
         .list_service_deployments()
         .cluster(&plan.cluster)
         .service(&plan.service)
-        .created_at(aws_sdk_ecs::types::CreatedAt::builder().after(after).build())
+        .created_at(
+            aws_sdk_ecs::types::CreatedAt::builder()
+                .after(after)
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| tracing::debug!("ListServiceDeployments unavailable: {e:?}"))
@@ -383,31 +534,67 @@ async fn started_service_deployment(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan, a
 
 /// Stopped tasks of our revision: why they stopped and their containers' exit codes.
 async fn stopped_tasks(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan, ours_td: &str) -> Vec<String> {
-    let listed = ecs.list_tasks().cluster(&plan.cluster).service_name(&plan.service).desired_status(DesiredStatus::Stopped).send().await;
+    let listed = ecs
+        .list_tasks()
+        .cluster(&plan.cluster)
+        .service_name(&plan.service)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await;
     let arns: Vec<String> = match listed {
         Ok(out) => out.task_arns().iter().take(100).cloned().collect(),
-        Err(e) => return vec![format!("(could not list stopped tasks: {})", chain_message(&anyhow::Error::new(e)))],
+        Err(e) => {
+            return vec![format!(
+                "(could not list stopped tasks: {})",
+                chain_message(&anyhow::Error::new(e))
+            )];
+        }
     };
     if arns.is_empty() {
         return Vec::new();
     }
-    let described = match ecs.describe_tasks().cluster(&plan.cluster).set_tasks(Some(arns)).send().await {
+    let described = match ecs
+        .describe_tasks()
+        .cluster(&plan.cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+    {
         Ok(out) => out,
-        Err(e) => return vec![format!("(could not describe stopped tasks: {})", chain_message(&anyhow::Error::new(e)))],
+        Err(e) => {
+            return vec![format!(
+                "(could not describe stopped tasks: {})",
+                chain_message(&anyhow::Error::new(e))
+            )];
+        }
     };
     let mut lines: Vec<String> = Vec::new();
-    for t in described.tasks().iter().filter(|t| t.task_definition_arn() == Some(ours_td)) {
-        let id = t.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?");
+    for t in described
+        .tasks()
+        .iter()
+        .filter(|t| t.task_definition_arn() == Some(ours_td))
+    {
+        let id = t
+            .task_arn()
+            .and_then(|a| a.rsplit('/').next())
+            .unwrap_or("?");
         let containers: Vec<String> = t
             .containers()
             .iter()
             .map(|c| {
-                let exit = c.exit_code().map(|x| format!("exit code {x}")).unwrap_or_else(|| "no exit code".into());
+                let exit = c
+                    .exit_code()
+                    .map(|x| format!("exit code {x}"))
+                    .unwrap_or_else(|| "no exit code".into());
                 let reason = c.reason().map(|r| format!(", {r}")).unwrap_or_default();
                 format!("{} {exit}{reason}", c.name().unwrap_or("?"))
             })
             .collect();
-        lines.push(format!("{id}: {} ({})", t.stopped_reason().unwrap_or("no reason given"), containers.join("; ")));
+        lines.push(format!(
+            "{id}: {} ({})",
+            t.stopped_reason().unwrap_or("no reason given"),
+            containers.join("; ")
+        ));
         if lines.len() >= 10 {
             break;
         }
@@ -433,17 +620,30 @@ async fn deregister_old(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.with_context(|| format!("listing revisions of {family} (ecs:ListTaskDefinitions)"))?;
+        let page = page
+            .with_context(|| format!("listing revisions of {family} (ecs:ListTaskDefinitions)"))?;
         // familyPrefix matches prefixes: `web` also lists `web-worker`.
         arns.extend(
             page.task_definition_arns()
                 .iter()
-                .filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family))
+                .filter(|a| {
+                    a.rsplit('/')
+                        .next()
+                        .and_then(|r| r.rsplit_once(':'))
+                        .is_some_and(|(f, _)| f == family)
+                })
                 .cloned(),
         );
     }
     // Newest first by revision number, whatever order the pages came in.
-    arns.sort_by_key(|a| std::cmp::Reverse(a.rsplit(':').next().and_then(|r| r.parse::<u64>().ok()).unwrap_or(0)));
+    arns.sort_by_key(|a| {
+        std::cmp::Reverse(
+            a.rsplit(':')
+                .next()
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(0),
+        )
+    });
     for arn in arns.iter().skip(keep as usize) {
         if protect.contains(&Some(arn.as_str())) {
             continue;
@@ -453,7 +653,9 @@ async fn deregister_old(
             .send()
             .await
             .with_context(|| format!("deregistering {arn} (ecs:DeregisterTaskDefinition)"))?;
-        actions.line(&format!("deregistered old revision {arn} (keep-revisions: {keep})"));
+        actions.line(&format!(
+            "deregistered old revision {arn} (keep-revisions: {keep})"
+        ));
     }
     Ok(())
 }

@@ -60,7 +60,14 @@ pub fn from_described(task_definition: &Value, tags: Option<&Value>) -> Value {
     let tags: Vec<Value> = tags
         .and_then(Value::as_array)
         .map(|a| {
-            a.iter().filter(|t| !t.get("key").and_then(Value::as_str).is_some_and(|k| k.starts_with("fastdeploy:"))).cloned().collect()
+            a.iter()
+                .filter(|t| {
+                    !t.get("key")
+                        .and_then(Value::as_str)
+                        .is_some_and(|k| k.starts_with("fastdeploy:"))
+                })
+                .cloned()
+                .collect()
         })
         .unwrap_or_default();
     if !tags.is_empty() {
@@ -88,22 +95,34 @@ pub fn from_file(text: &str, path: &str) -> Result<Value, BadInput> {
         _ => (&value, None),
     };
     let td_obj = td.as_object().expect("checked above");
-    let mut unknown: Vec<&str> =
-        td_obj.keys().map(String::as_str).filter(|k| !REGISTER_FIELDS.contains(k) && !READ_ONLY_FIELDS.contains(k)).collect();
+    let mut unknown: Vec<&str> = td_obj
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !REGISTER_FIELDS.contains(k) && !READ_ONLY_FIELDS.contains(k))
+        .collect();
     unknown.sort_unstable();
     if !unknown.is_empty() {
         return Err(BadInput::other(format!(
             "task definition file {path} names unknown field(s) {}; RegisterTaskDefinition accepts: {}",
-            unknown.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             REGISTER_FIELDS.join(", ")
         )));
     }
     for required in ["family", "containerDefinitions"] {
         if !td_obj.contains_key(required) {
-            return Err(BadInput::other(format!("task definition file {path} has no `{required}`; a task definition needs one")));
+            return Err(BadInput::other(format!(
+                "task definition file {path} has no `{required}`; a task definition needs one"
+            )));
         }
     }
-    if !td_obj["containerDefinitions"].as_array().is_some_and(|a| a.iter().all(|c| c.get("name").is_some_and(Value::is_string))) {
+    if !td_obj["containerDefinitions"].as_array().is_some_and(|a| {
+        a.iter()
+            .all(|c| c.get("name").is_some_and(Value::is_string))
+    }) {
         return Err(BadInput::other(format!(
             "task definition file {path}: `containerDefinitions` must be a list of objects, each with a `name`"
         )));
@@ -127,22 +146,35 @@ fn kind(v: &Value) -> &'static str {
 pub fn container_names(td: &Value) -> Vec<String> {
     td.get("containerDefinitions")
         .and_then(Value::as_array)
-        .map(|cs| cs.iter().filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string)).collect())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Checks that the containers to update exist; empty `wanted` means "the
 /// only container" and is an error when there are several. Returns the names
 /// that will be updated.
-pub fn check_containers(td: &Value, wanted: &[String], family: &str) -> Result<Vec<String>, BadInput> {
+pub fn check_containers(
+    td: &Value,
+    wanted: &[String],
+    family: &str,
+) -> Result<Vec<String>, BadInput> {
     let names = container_names(td);
     if wanted.is_empty() {
         return match names.as_slice() {
             [only] => Ok(vec![only.clone()]),
-            [] => Err(BadInput::other(format!("task definition {family} has no containers"))),
+            [] => Err(BadInput::other(format!(
+                "task definition {family} has no containers"
+            ))),
             _ => Err(BadInput::Missing {
                 name: "container".into(),
-                why: format!("when task definition {family} has several containers; it has: {}", names.join(", ")),
+                why: format!(
+                    "when task definition {family} has several containers; it has: {}",
+                    names.join(", ")
+                ),
             }),
         };
     }
@@ -150,7 +182,11 @@ pub fn check_containers(td: &Value, wanted: &[String], family: &str) -> Result<V
     if !missing.is_empty() {
         return Err(BadInput::other(format!(
             "container(s) {} not in task definition {family}; its containers are: {}",
-            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             names.join(", ")
         )));
     }
@@ -160,9 +196,15 @@ pub fn check_containers(td: &Value, wanted: &[String], family: &str) -> Result<V
 /// Replaces the image of each named container with `image`
 /// (`repository@sha256:...`).
 pub fn replace_images(td: &mut Value, containers: &[String], image: &str) {
-    if let Some(cs) = td.get_mut("containerDefinitions").and_then(Value::as_array_mut) {
+    if let Some(cs) = td
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+    {
         for c in cs {
-            let named = c.get("name").and_then(Value::as_str).is_some_and(|n| containers.iter().any(|w| w == n));
+            let named = c
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| containers.iter().any(|w| w == n));
             if named && let Some(obj) = c.as_object_mut() {
                 obj.insert("image".into(), Value::String(image.to_string()));
             }
@@ -194,11 +236,16 @@ fn normalize(v: &Value) -> Value {
             Value::Object(obj) => {
                 let mut out = Map::new();
                 for (k, v) in obj {
-                    if in_container && ((k == "cpu" && v == &Value::from(0)) || (k == "essential" && v == &Value::Bool(true))) {
+                    if in_container
+                        && ((k == "cpu" && v == &Value::from(0))
+                            || (k == "essential" && v == &Value::Bool(true)))
+                    {
                         continue;
                     }
                     let nested = if k == "containerDefinitions" {
-                        v.as_array().map(|cs| Value::Array(cs.iter().filter_map(|c| walk(c, true)).collect()))
+                        v.as_array().map(|cs| {
+                            Value::Array(cs.iter().filter_map(|c| walk(c, true)).collect())
+                        })
                     } else {
                         walk(v, false)
                     };
@@ -241,7 +288,10 @@ mod tests {
         }
         assert_eq!(out["family"], "web");
         assert_eq!(out["tags"][0]["key"], "team");
-        assert_eq!(out["containerDefinitions"][0]["environment"][0]["value"], "1");
+        assert_eq!(
+            out["containerDefinitions"][0]["environment"][0]["value"],
+            "1"
+        );
     }
 
     #[test]
@@ -256,10 +306,18 @@ mod tests {
     #[test]
     fn unknown_container_lists_the_ones_that_exist() {
         let td = from_described(&described(), None);
-        let err = check_containers(&td, &["api".into()], "web").unwrap_err().to_string();
-        assert!(err.contains("`api`") && err.contains("app, sidecar"), "{err}");
+        let err = check_containers(&td, &["api".into()], "web")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`api`") && err.contains("app, sidecar"),
+            "{err}"
+        );
         let err = check_containers(&td, &[], "web").unwrap_err().to_string();
-        assert!(err.contains("several containers") && err.contains("app, sidecar"), "{err}");
+        assert!(
+            err.contains("several containers") && err.contains("app, sidecar"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -285,10 +343,16 @@ mod tests {
     fn file_errors_name_the_problem() {
         let err = from_file("{not json", "td.json").unwrap_err().to_string();
         assert!(err.contains("td.json is not valid JSON"), "{err}");
-        let err =
-            from_file(r#"{"family":"web","containerDefinitions":[{"name":"a"}],"memmory":"512"}"#, "td.json").unwrap_err().to_string();
+        let err = from_file(
+            r#"{"family":"web","containerDefinitions":[{"name":"a"}],"memmory":"512"}"#,
+            "td.json",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`memmory`") && err.contains("memory"), "{err}");
-        let err = from_file(r#"{"containerDefinitions":[]}"#, "td.json").unwrap_err().to_string();
+        let err = from_file(r#"{"containerDefinitions":[]}"#, "td.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no `family`"), "{err}");
         let err = from_file("[1]", "td.json").unwrap_err().to_string();
         assert!(err.contains("not a list"), "{err}");
@@ -296,7 +360,10 @@ mod tests {
 
     #[test]
     fn describe_output_files_are_accepted() {
-        let text = serde_json::to_string(&json!({"taskDefinition": described(), "tags": [{"key": "k", "value": "v"}]})).unwrap();
+        let text = serde_json::to_string(
+            &json!({"taskDefinition": described(), "tags": [{"key": "k", "value": "v"}]}),
+        )
+        .unwrap();
         let td = from_file(&text, "td.json").unwrap();
         assert!(td.get("revision").is_none());
         assert_eq!(td["tags"][0]["key"], "k");

@@ -34,7 +34,11 @@ pub const STARTED_BY: &str = "fastdeploy";
 
 /// The container the command runs in: the one named, else the one whose
 /// image is replaced. Checked against the task definition in preflight.
-pub fn container<'a>(b: &'a BeforeDeploy, pre: &'a Preflight, family: &str) -> Result<&'a str, BadInput> {
+pub fn container<'a>(
+    b: &'a BeforeDeploy,
+    pre: &'a Preflight,
+    family: &str,
+) -> Result<&'a str, BadInput> {
     let names = super::render::container_names(&pre.base);
     match &b.container {
         Some(c) if names.contains(c) => Ok(c),
@@ -46,7 +50,10 @@ pub fn container<'a>(b: &'a BeforeDeploy, pre: &'a Preflight, family: &str) -> R
             [only] => Ok(only),
             several => Err(BadInput::Missing {
                 name: "before-deploy-container".into(),
-                why: format!("when several containers are updated ({}): name the one `before-deploy` runs in", several.join(", ")),
+                why: format!(
+                    "when several containers are updated ({}): name the one `before-deploy` runs in",
+                    several.join(", ")
+                ),
             }),
         },
     }
@@ -91,22 +98,44 @@ pub fn done_on(tags: Option<&Value>, fingerprint: &str) -> Option<String> {
 /// The container's `awslogs` group, stream prefix and region, from the
 /// rendered task definition.
 fn awslogs(td: &Value, container: &str) -> Option<(String, Option<String>, Option<String>)> {
-    let c = td.get("containerDefinitions")?.as_array()?.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
+    let c = td
+        .get("containerDefinitions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
     let lc = c.get("logConfiguration")?;
     if lc.get("logDriver").and_then(Value::as_str) != Some("awslogs") {
         return None;
     }
-    let opt = |k: &str| lc.get("options").and_then(|o| o.get(k)).and_then(Value::as_str).map(str::to_string);
-    Some((opt("awslogs-group")?, opt("awslogs-stream-prefix"), opt("awslogs-region")))
+    let opt = |k: &str| {
+        lc.get("options")
+            .and_then(|o| o.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Some((
+        opt("awslogs-group")?,
+        opt("awslogs-stream-prefix"),
+        opt("awslogs-region"),
+    ))
 }
 
 /// The report of a run of `before` in `container` that the revision's tags
 /// record as done (an earlier run of this revision), said in the log; none
 /// when no run is recorded.
-pub fn already_ran(before: &BeforeDeploy, container: &str, tags: Option<&Value>, revision: &str, say: impl Fn(&str)) -> Option<TaskReport> {
+pub fn already_ran(
+    before: &BeforeDeploy,
+    container: &str,
+    tags: Option<&Value>,
+    revision: &str,
+    say: impl Fn(&str),
+) -> Option<TaskReport> {
     let done = done_on(tags, &fingerprint(container, &before.command))?;
     let command = shell_words::join(&before.command);
-    say(&format!("before-deploy `{command}` already ran on {} ({done}); not running it again", crate::outcome::revision_label(revision)));
+    say(&format!(
+        "before-deploy `{command}` already ran on {} ({done}); not running it again",
+        crate::outcome::revision_label(revision)
+    ));
     Some(TaskReport {
         command,
         container: container.to_string(),
@@ -135,7 +164,8 @@ pub struct Run<'a> {
 
 impl Run<'_> {
     fn say(&self, line: &str) {
-        self.actions.line(&format!("[{}] {line}", self.plan.service));
+        self.actions
+            .line(&format!("[{}] {line}", self.plan.service));
     }
 
     /// Runs the command once on our revision, or finds it done. `Err` is a
@@ -145,19 +175,35 @@ impl Run<'_> {
         let container = container(self.before, self.pre, family)?;
         let command = shell_words::join(&self.before.command);
         let print = fingerprint(container, &self.before.command);
-        let mut report = TaskReport { command: command.clone(), container: container.to_string(), ..TaskReport::default() };
+        let mut report = TaskReport {
+            command: command.clone(),
+            container: container.to_string(),
+            ..TaskReport::default()
+        };
 
         let described = super::wire::describe(self.ecs, self.revision).await?;
-        if let Some(done) = already_ran(self.before, container, described.tags.as_ref(), self.revision, |l| self.say(l)) {
+        if let Some(done) = already_ran(
+            self.before,
+            container,
+            described.tags.as_ref(),
+            self.revision,
+            |l| self.say(l),
+        ) {
             return Ok(done);
         }
 
         // A log group of its own, between the deploy's.
         self.actions.end_group();
-        self.actions.group(&format!("before-deploy {}: {command}", self.plan.service));
-        let result = self.start_and_follow(family, container, &print, &mut report).await;
+        self.actions
+            .group(&format!("before-deploy {}: {command}", self.plan.service));
+        let result = self
+            .start_and_follow(family, container, &print, &mut report)
+            .await;
         self.actions.end_group();
-        self.actions.group(&format!("deploy {} (after before-deploy)", self.plan.service));
+        self.actions.group(&format!(
+            "deploy {} (after before-deploy)",
+            self.plan.service
+        ));
         result?;
         if report.outcome == "succeeded" {
             let value = format!("{print} {} exit 0", report.task.as_deref().unwrap_or("-"));
@@ -165,7 +211,12 @@ impl Run<'_> {
                 .ecs
                 .tag_resource()
                 .resource_arn(self.revision)
-                .tags(aws_sdk_ecs::types::Tag::builder().key(DONE_TAG).value(value).build())
+                .tags(
+                    aws_sdk_ecs::types::Tag::builder()
+                        .key(DONE_TAG)
+                        .value(value)
+                        .build(),
+                )
                 .send()
                 .await;
             if let Err(e) = tagged {
@@ -208,7 +259,14 @@ impl Run<'_> {
         if arns.is_empty() {
             return None;
         }
-        let described = match self.ecs.describe_tasks().cluster(&self.plan.cluster).set_tasks(Some(arns)).send().await {
+        let described = match self
+            .ecs
+            .describe_tasks()
+            .cluster(&self.plan.cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 self.could_not_look("ecs:DescribeTasks", anyhow::Error::new(e));
@@ -221,7 +279,10 @@ impl Run<'_> {
             .find(|t| {
                 t.task_definition_arn() == Some(self.revision)
                     && t.overrides().is_some_and(|o| {
-                        o.container_overrides().iter().any(|c| c.name() == Some(container) && c.command() == self.before.command.as_slice())
+                        o.container_overrides().iter().any(|c| {
+                            c.name() == Some(container)
+                                && c.command() == self.before.command.as_slice()
+                        })
                     })
             })
             .and_then(|t| t.task_arn().map(str::to_string))
@@ -237,7 +298,13 @@ impl Run<'_> {
         );
     }
 
-    async fn start_and_follow(&self, family: &str, container: &str, print: &str, report: &mut TaskReport) -> anyhow::Result<()> {
+    async fn start_and_follow(
+        &self,
+        family: &str,
+        container: &str,
+        print: &str,
+        report: &mut TaskReport,
+    ) -> anyhow::Result<()> {
         if let Some(arn) = self.earlier_task(family, container).await {
             let id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
             self.say(&format!(
@@ -260,13 +327,18 @@ impl Run<'_> {
             .overrides(
                 TaskOverride::builder()
                     .container_overrides(
-                        ContainerOverride::builder().name(container).set_command(Some(self.before.command.clone())).build(),
+                        ContainerOverride::builder()
+                            .name(container)
+                            .set_command(Some(self.before.command.clone()))
+                            .build(),
                     )
                     .build(),
             )
             .set_network_configuration(service.network_configuration().cloned());
         if !service.capacity_provider_strategy().is_empty() {
-            req = req.set_capacity_provider_strategy(Some(service.capacity_provider_strategy().to_vec()));
+            req = req.set_capacity_provider_strategy(Some(
+                service.capacity_provider_strategy().to_vec(),
+            ));
         } else if let Some(lt) = service.launch_type() {
             req = req.launch_type(lt.clone());
         }
@@ -276,14 +348,23 @@ impl Run<'_> {
         let out = req.send().await.map_err(|e| {
             crate::aws::classify(&e).explain(
                 "ecs:RunTask",
-                &format!("the before-deploy task of service {} in cluster {}", self.plan.service, self.plan.cluster),
+                &format!(
+                    "the before-deploy task of service {} in cluster {}",
+                    self.plan.service, self.plan.cluster
+                ),
             )
         })?;
         let Some(task) = out.tasks().first() else {
             let why = out
                 .failures()
                 .iter()
-                .map(|f| format!("{} ({})", f.reason().unwrap_or("no reason"), f.detail().unwrap_or("-")))
+                .map(|f| {
+                    format!(
+                        "{} ({})",
+                        f.reason().unwrap_or("no reason"),
+                        f.detail().unwrap_or("-")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
             report.outcome = "failed".into();
@@ -301,7 +382,12 @@ impl Run<'_> {
 
     /// Follows the task to a verdict: its status and log lines as they come,
     /// StopTask on timeout or cancellation.
-    async fn follow(&self, arn: String, container: &str, report: &mut TaskReport) -> anyhow::Result<()> {
+    async fn follow(
+        &self,
+        arn: String,
+        container: &str,
+        report: &mut TaskReport,
+    ) -> anyhow::Result<()> {
         let id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
         report.task = Some(id.clone());
 
@@ -317,15 +403,24 @@ impl Run<'_> {
                 None
             }
             Some((group, Some(_), Some(region))) if Some(region.as_str()) != self.region => {
-                self.say(&format!("before-deploy: logs go to {group} in {region}, another region; not shown here"));
+                self.say(&format!(
+                    "before-deploy: logs go to {group} in {region}, another region; not shown here"
+                ));
                 None
             }
-            Some((group, Some(prefix), _)) => Some(LogTail::new(group, format!("{prefix}/{container}/{id}"))),
+            Some((group, Some(prefix), _)) => {
+                Some(LogTail::new(group, format!("{prefix}/{container}/{id}")))
+            }
         };
 
         let started = Instant::now();
-        let deadline = Instant::now() + Duration::from_secs_f64(self.before.wait_seconds as f64 * self.scale);
-        let pace = Pace { poll: Duration::from_secs_f64(self.plan.watch.poll_seconds * self.scale), scale: self.scale, deadline };
+        let deadline =
+            Instant::now() + Duration::from_secs_f64(self.before.wait_seconds as f64 * self.scale);
+        let pace = Pace {
+            poll: Duration::from_secs_f64(self.plan.watch.poll_seconds * self.scale),
+            scale: self.scale,
+            deadline,
+        };
         let mut last_status = String::new();
         // A look that fails (throttling, a network blip) is said and the
         // next one tries again, as the service watch does; only a run of
@@ -358,7 +453,10 @@ impl Run<'_> {
                         report.seconds = Some(started.elapsed().as_secs_f64());
                         return Ok(());
                     }
-                    self.say(&format!("before-deploy: could not look at task {id} ({}); trying again", chain_message(&e)));
+                    self.say(&format!(
+                        "before-deploy: could not look at task {id} ({}); trying again",
+                        chain_message(&e)
+                    ));
                 }
             }
             let stop = if self.cancel.is_cancelled() {
@@ -395,8 +493,13 @@ impl Run<'_> {
             .tasks(arn)
             .send()
             .await
-            .with_context(|| format!("describing the before-deploy task {arn} (ecs:DescribeTasks)"))?;
-        out.tasks().first().cloned().with_context(|| format!("ECS no longer knows the before-deploy task {arn}"))
+            .with_context(|| {
+                format!("describing the before-deploy task {arn} (ecs:DescribeTasks)")
+            })?;
+        out.tasks()
+            .first()
+            .cloned()
+            .with_context(|| format!("ECS no longer knows the before-deploy task {arn}"))
     }
 
     async fn follow_logs(&self, tail: &mut Option<LogTail>, report: &mut TaskReport) {
@@ -409,7 +512,10 @@ impl Run<'_> {
                 report.last_lines = t.last_lines();
             }
             Err(e) => {
-                self.say(&format!("before-deploy: its log cannot be read ({}); following the task without it", chain_message(&e)));
+                self.say(&format!(
+                    "before-deploy: its log cannot be read ({}); following the task without it",
+                    chain_message(&e)
+                ));
                 *tail = None;
             }
         }
@@ -417,10 +523,26 @@ impl Run<'_> {
 
     /// StopTask, then a short wait for STOPPED (longer after a timeout than
     /// after a cancellation, when the runner kills the job soon).
-    async fn stop(&self, arn: &str, why: &str, tail: &mut Option<LogTail>, report: &mut TaskReport) {
-        let sent = self.ecs.stop_task().cluster(&self.plan.cluster).task(arn).reason(format!("fastdeploy: {why}")).send().await;
+    async fn stop(
+        &self,
+        arn: &str,
+        why: &str,
+        tail: &mut Option<LogTail>,
+        report: &mut TaskReport,
+    ) {
+        let sent = self
+            .ecs
+            .stop_task()
+            .cluster(&self.plan.cluster)
+            .task(arn)
+            .reason(format!("fastdeploy: {why}"))
+            .send()
+            .await;
         if let Err(e) = sent {
-            self.say(&format!("before-deploy: StopTask failed: {}", chain_message(&anyhow::Error::new(e))));
+            self.say(&format!(
+                "before-deploy: StopTask failed: {}",
+                chain_message(&anyhow::Error::new(e))
+            ));
             return;
         }
         self.say(&format!("before-deploy: {why}: StopTask sent"));
@@ -432,14 +554,18 @@ impl Run<'_> {
                 self.say("before-deploy: task STOPPED");
                 break;
             }
-            crate::timings::sleep("aws", Duration::from_secs_f64((2.0 * self.scale).max(0.01))).await;
+            crate::timings::sleep("aws", Duration::from_secs_f64((2.0 * self.scale).max(0.01)))
+                .await;
         }
         self.follow_logs(tail, report).await;
     }
 
     /// Success only when the named container exited 0.
     fn judge(&self, task: &Task, container: &str, report: &mut TaskReport) {
-        let c = task.containers().iter().find(|c| c.name() == Some(container));
+        let c = task
+            .containers()
+            .iter()
+            .find(|c| c.name() == Some(container));
         let exit = c.and_then(|c| c.exit_code());
         report.exit_code = exit;
         if exit == Some(0) {
@@ -472,22 +598,63 @@ mod tests {
 
     #[test]
     fn tokens_change_with_the_run_the_revision_and_the_command() {
-        let a = client_token("acme/shop/1001/1", "arn:td/web:2", &fingerprint("app", &["migrate".into()]));
+        let a = client_token(
+            "acme/shop/1001/1",
+            "arn:td/web:2",
+            &fingerprint("app", &["migrate".into()]),
+        );
         assert!(a.len() <= 64 && a.is_ascii(), "{a}");
-        assert_eq!(a, client_token("acme/shop/1001/1", "arn:td/web:2", &fingerprint("app", &["migrate".into()])));
-        assert_ne!(a, client_token("acme/shop/1001/2", "arn:td/web:2", &fingerprint("app", &["migrate".into()])));
-        assert_ne!(a, client_token("acme/shop/1001/1", "arn:td/web:3", &fingerprint("app", &["migrate".into()])));
-        assert_ne!(a, client_token("acme/shop/1001/1", "arn:td/web:2", &fingerprint("app", &["migrate".into(), "--fake".into()])));
+        assert_eq!(
+            a,
+            client_token(
+                "acme/shop/1001/1",
+                "arn:td/web:2",
+                &fingerprint("app", &["migrate".into()])
+            )
+        );
+        assert_ne!(
+            a,
+            client_token(
+                "acme/shop/1001/2",
+                "arn:td/web:2",
+                &fingerprint("app", &["migrate".into()])
+            )
+        );
+        assert_ne!(
+            a,
+            client_token(
+                "acme/shop/1001/1",
+                "arn:td/web:3",
+                &fingerprint("app", &["migrate".into()])
+            )
+        );
+        assert_ne!(
+            a,
+            client_token(
+                "acme/shop/1001/1",
+                "arn:td/web:2",
+                &fingerprint("app", &["migrate".into(), "--fake".into()])
+            )
+        );
         // Words are kept apart: ["a b"] is not ["a", "b"].
-        assert_ne!(fingerprint("app", &["a b".into()]), fingerprint("app", &["a".into(), "b".into()]));
+        assert_ne!(
+            fingerprint("app", &["a b".into()]),
+            fingerprint("app", &["a".into(), "b".into()])
+        );
     }
 
     #[test]
     fn the_done_tag_counts_only_for_the_same_command() {
         let print = fingerprint("app", &["migrate".into()]);
         let tags = serde_json::json!([{"key": "team", "value": "shop"}, {"key": DONE_TAG, "value": format!("{print} abc123 exit 0")}]);
-        assert_eq!(done_on(Some(&tags), &print).as_deref(), Some(format!("{print} abc123 exit 0").as_str()));
-        assert_eq!(done_on(Some(&tags), &fingerprint("app", &["other".into()])), None);
+        assert_eq!(
+            done_on(Some(&tags), &print).as_deref(),
+            Some(format!("{print} abc123 exit 0").as_str())
+        );
+        assert_eq!(
+            done_on(Some(&tags), &fingerprint("app", &["other".into()])),
+            None
+        );
         assert_eq!(done_on(None, &print), None);
     }
 
@@ -497,7 +664,14 @@ mod tests {
             {"name": "app", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web", "awslogs-stream-prefix": "ecs", "awslogs-region": "eu-west-1"}}},
             {"name": "sidecar", "logConfiguration": {"logDriver": "json-file"}}
         ]});
-        assert_eq!(awslogs(&td, "app"), Some(("/ecs/web".into(), Some("ecs".into()), Some("eu-west-1".into()))));
+        assert_eq!(
+            awslogs(&td, "app"),
+            Some((
+                "/ecs/web".into(),
+                Some("ecs".into()),
+                Some("eu-west-1".into())
+            ))
+        );
         assert_eq!(awslogs(&td, "sidecar"), None);
         assert_eq!(awslogs(&td, "nope"), None);
     }

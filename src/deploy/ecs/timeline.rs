@@ -73,14 +73,27 @@ impl Observed {
                     stopped: ro(t.stopped),
                 })
                 .collect(),
-            old_tasks: self.old_tasks.iter().map(|t| OldTask { stopping: ro(t.stopping), stopped: ro(t.stopped) }).collect(),
-            events: self.events.iter().map(|(at, m)| (r(*at), m.clone())).collect(),
+            old_tasks: self
+                .old_tasks
+                .iter()
+                .map(|t| OldTask {
+                    stopping: ro(t.stopping),
+                    stopped: ro(t.stopped),
+                })
+                .collect(),
+            events: self
+                .events
+                .iter()
+                .map(|(at, m)| (r(*at), m.clone()))
+                .collect(),
         }
     }
 }
 
 fn healthy_sign(message: &str) -> bool {
-    message.contains("has begun draining connections") || message.contains("deregistered") || message.contains("has reached a steady state")
+    message.contains("has begun draining connections")
+        || message.contains("deregistered")
+        || message.contains("has reached a steady state")
 }
 
 fn drain_sign(message: &str) -> bool {
@@ -94,7 +107,11 @@ pub fn build(o: &Observed, estimate: Option<&RolloutEstimate>) -> Timeline {
     let o = &o.relative();
     let (start, end) = (0.0, o.seconds.max(0.0));
     let within = |t: f64| t.clamp(start, end);
-    let first_new = o.new_tasks.iter().map(|t| t.created).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.min(v))));
+    let first_new = o
+        .new_tasks
+        .iter()
+        .map(|t| t.created)
+        .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.min(v))));
     let rollout_start = within(o.rollout_start.or(first_new).unwrap_or(end));
     let mut intervals = Vec::new();
     for t in &o.new_tasks {
@@ -109,37 +126,71 @@ pub fn build(o: &Observed, estimate: Option<&RolloutEstimate>) -> Timeline {
             .filter(|(at, m)| *at >= ran && healthy_sign(m))
             .map(|(at, _)| *at)
             .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.min(v))));
-        let until = [healthy, t.stopped].into_iter().flatten().fold(end, f64::min);
+        let until = [healthy, t.stopped]
+            .into_iter()
+            .flatten()
+            .fold(end, f64::min);
         intervals.push((Phase::StartToHealthy, from, until));
     }
     for t in &o.old_tasks {
-        let Some(stop) = t.stopping.or(t.stopped) else { continue };
+        let Some(stop) = t.stopping.or(t.stopped) else {
+            continue;
+        };
         let drained = o
             .events
             .iter()
             .filter(|(at, m)| *at <= stop && *at >= rollout_start && drain_sign(m))
             .map(|(at, _)| *at)
             .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-        intervals.push((Phase::Draining, drained.unwrap_or(stop), t.stopped.unwrap_or(end)));
+        intervals.push((
+            Phase::Draining,
+            drained.unwrap_or(stop),
+            t.stopped.unwrap_or(end),
+        ));
     }
-    let before = o.before_deploy_seconds.unwrap_or(0.0).clamp(0.0, rollout_start - start);
-    let mut phases = vec![TimelinePhase { phase: Phase::Register, seconds: rollout_start - start - before, estimate: None }];
+    let before = o
+        .before_deploy_seconds
+        .unwrap_or(0.0)
+        .clamp(0.0, rollout_start - start);
+    let mut phases = vec![TimelinePhase {
+        phase: Phase::Register,
+        seconds: rollout_start - start - before,
+        estimate: None,
+    }];
     if o.before_deploy_seconds.is_some() {
-        phases.push(TimelinePhase { phase: Phase::BeforeDeploy, seconds: before, estimate: None });
+        phases.push(TimelinePhase {
+            phase: Phase::BeforeDeploy,
+            seconds: before,
+            estimate: None,
+        });
     }
     let parts = partition(rollout_start, end, &intervals);
-    for phase in [Phase::Pull, Phase::StartToHealthy, Phase::Draining, Phase::Waiting] {
+    for phase in [
+        Phase::Pull,
+        Phase::StartToHealthy,
+        Phase::Draining,
+        Phase::Waiting,
+    ] {
         let estimate = estimate.map(|e| match phase {
             Phase::Pull => e.pull,
             Phase::StartToHealthy => e.start_to_healthy,
             Phase::Draining => e.draining,
             _ => e.waiting,
         });
-        phases.push(TimelinePhase { phase, seconds: parts.get(&phase).copied().unwrap_or(0.0), estimate });
+        phases.push(TimelinePhase {
+            phase,
+            seconds: parts.get(&phase).copied().unwrap_or(0.0),
+            estimate,
+        });
     }
-    let timeline = Timeline { phases, deploy_seconds: o.seconds, estimated_rollout: estimate.map(|e| e.seconds) };
+    let timeline = Timeline {
+        phases,
+        deploy_seconds: o.seconds,
+        estimated_rollout: estimate.map(|e| e.seconds),
+    };
     debug_assert!(
-        (timeline.phases.iter().map(|p| p.seconds).sum::<f64>() - timeline.deploy_seconds).abs() < 1e-6,
+        (timeline.phases.iter().map(|p| p.seconds).sum::<f64>() - timeline.deploy_seconds).abs()
+            < 1e-6,
         "the phases add up to the deploy time: {timeline:?}"
     );
     timeline
@@ -164,13 +215,23 @@ pub async fn read(
         return None;
     }
     let seconds = report.seconds?;
-    let start = started.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs_f64();
+    let start = started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
     match observe(ecs, plan, report, start, seconds).await {
         Ok(o) => Some(build(&o, estimate)),
         Err(e) => {
             actions.notice(
-                &format!("no timeline for ECS service {}: {} (the deploy's verdict stands)", plan.service, crate::error::chain_message(&e)),
-                &crate::gha::Location { title: Some("fastdeploy timeline"), ..Default::default() },
+                &format!(
+                    "no timeline for ECS service {}: {} (the deploy's verdict stands)",
+                    plan.service,
+                    crate::error::chain_message(&e)
+                ),
+                &crate::gha::Location {
+                    title: Some("fastdeploy timeline"),
+                    ..Default::default()
+                },
             );
             None
         }
@@ -192,7 +253,10 @@ async fn observe(
         .send()
         .await
         .with_context(|| format!("describing service {name} (ecs:DescribeServices)"))?;
-    let service = out.services().first().with_context(|| format!("service {name} not found"))?;
+    let service = out
+        .services()
+        .first()
+        .with_context(|| format!("service {name} not found"))?;
     let events = service
         .events()
         .iter()
@@ -203,15 +267,35 @@ async fn observe(
     let rollout_start = service
         .deployments()
         .iter()
-        .find(|d| d.id().is_some_and(|id| report.deployment_id.as_deref() == Some(id)))
-        .or_else(|| service.deployments().iter().find(|d| d.task_definition().is_some() && d.task_definition() == ours))
+        .find(|d| {
+            d.id()
+                .is_some_and(|id| report.deployment_id.as_deref() == Some(id))
+        })
+        .or_else(|| {
+            service
+                .deployments()
+                .iter()
+                .find(|d| d.task_definition().is_some() && d.task_definition() == ours)
+        })
         .and_then(|d| secs(d.created_at()))
         .filter(|at| *at >= start - 1.0);
     let mut arns = Vec::new();
     for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-        let mut pages = ecs.list_tasks().cluster(cluster).service_name(name).desired_status(status).into_paginator().send();
+        let mut pages = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(name)
+            .desired_status(status)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
-            arns.extend(page.with_context(|| format!("listing the tasks of service {name} (ecs:ListTasks)"))?.task_arns().to_vec());
+            arns.extend(
+                page.with_context(|| {
+                    format!("listing the tasks of service {name} (ecs:ListTasks)")
+                })?
+                .task_arns()
+                .to_vec(),
+            );
         }
     }
     let mut o = Observed {
@@ -229,9 +313,13 @@ async fn observe(
             .set_tasks(Some(chunk.to_vec()))
             .send()
             .await
-            .with_context(|| format!("describing the tasks of service {name} (ecs:DescribeTasks)"))?;
+            .with_context(|| {
+                format!("describing the tasks of service {name} (ecs:DescribeTasks)")
+            })?;
         for t in described.tasks() {
-            let Some(created) = secs(t.created_at()) else { continue };
+            let Some(created) = secs(t.created_at()) else {
+                continue;
+            };
             if ours.is_some() && t.task_definition_arn() == ours {
                 if created >= start - 1.0 {
                     o.new_tasks.push(NewTask {
@@ -243,9 +331,17 @@ async fn observe(
                     });
                 }
             } else {
-                let task = OldTask { stopping: secs(t.stopping_at()), stopped: secs(t.stopped_at()) };
+                let task = OldTask {
+                    stopping: secs(t.stopping_at()),
+                    stopped: secs(t.stopped_at()),
+                };
                 let stopping_now = t.desired_status() == Some("STOPPED") && task.stopped.is_none();
-                if task.stopping.or(task.stopped).is_some_and(|at| at >= start - 1.0) || stopping_now {
+                if task
+                    .stopping
+                    .or(task.stopped)
+                    .is_some_and(|at| at >= start - 1.0)
+                    || stopping_now
+                {
                     o.old_tasks.push(task);
                 }
             }
@@ -263,7 +359,11 @@ mod tests {
     }
 
     fn seconds(t: &Timeline, phase: Phase) -> f64 {
-        t.phases.iter().find(|p| p.phase == phase).map(|p| p.seconds).unwrap_or(f64::NAN)
+        t.phases
+            .iter()
+            .find(|p| p.phase == phase)
+            .map(|p| p.seconds)
+            .unwrap_or(f64::NAN)
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -274,9 +374,17 @@ mod tests {
     /// sandbox makes them (relative to the deploy's start at 1000 s).
     fn rolled() -> Observed {
         let at = |s: f64| 1000.0 + s;
-        let new =
-            NewTask { created: at(2.0), pull_started: Some(at(2.0)), pull_stopped: Some(at(62.0)), started: Some(at(63.0)), stopped: None };
-        let old = OldTask { stopping: Some(at(393.0)), stopped: Some(at(423.0)) };
+        let new = NewTask {
+            created: at(2.0),
+            pull_started: Some(at(2.0)),
+            pull_stopped: Some(at(62.0)),
+            started: Some(at(63.0)),
+            stopped: None,
+        };
+        let old = OldTask {
+            stopping: Some(at(393.0)),
+            stopped: Some(at(423.0)),
+        };
         Observed {
             start: at(0.0),
             seconds: 430.0,
@@ -285,12 +393,30 @@ mod tests {
             new_tasks: vec![new.clone(), new],
             old_tasks: vec![old.clone(), old],
             events: vec![
-                (at(2.0), "(service web) has started 2 tasks: (task a) (task b).".into()),
-                (at(63.0), "(service web) registered 2 targets in (target-group arn:tg)".into()),
-                (at(93.0), "(service web) has begun draining connections on 2 tasks.".into()),
-                (at(93.0), "(service web) deregistered 2 targets in (target-group arn:tg)".into()),
-                (at(393.0), "(service web) has stopped 2 running tasks: (task c) (task d).".into()),
-                (at(423.0), "(service web) has reached a steady state.".into()),
+                (
+                    at(2.0),
+                    "(service web) has started 2 tasks: (task a) (task b).".into(),
+                ),
+                (
+                    at(63.0),
+                    "(service web) registered 2 targets in (target-group arn:tg)".into(),
+                ),
+                (
+                    at(93.0),
+                    "(service web) has begun draining connections on 2 tasks.".into(),
+                ),
+                (
+                    at(93.0),
+                    "(service web) deregistered 2 targets in (target-group arn:tg)".into(),
+                ),
+                (
+                    at(393.0),
+                    "(service web) has stopped 2 running tasks: (task c) (task d).".into(),
+                ),
+                (
+                    at(423.0),
+                    "(service web) has reached a steady state.".into(),
+                ),
             ],
         }
     }
@@ -298,7 +424,10 @@ mod tests {
     #[test]
     fn a_rollout_splits_into_pull_start_drain_and_the_rest() {
         let t = build(&rolled(), None);
-        assert!(close(sum(&t), 430.0) && close(t.deploy_seconds, 430.0), "{t:?}");
+        assert!(
+            close(sum(&t), 430.0) && close(t.deploy_seconds, 430.0),
+            "{t:?}"
+        );
         assert!(close(seconds(&t, Phase::Register), 2.0));
         assert!(close(seconds(&t, Phase::Pull), 60.0));
         assert!(close(seconds(&t, Phase::StartToHealthy), 31.0));
@@ -313,12 +442,19 @@ mod tests {
         o.rollout_start = Some(1030.0);
         o.before_deploy_seconds = Some(25.0);
         let t = build(&o, None);
-        assert!(close(seconds(&t, Phase::Register), 5.0) && close(seconds(&t, Phase::BeforeDeploy), 25.0), "{t:?}");
+        assert!(
+            close(seconds(&t, Phase::Register), 5.0)
+                && close(seconds(&t, Phase::BeforeDeploy), 25.0),
+            "{t:?}"
+        );
         assert!(close(sum(&t), 430.0));
         // A task longer than the time before the update cannot make the register phase negative.
         o.before_deploy_seconds = Some(99.0);
         let t = build(&o, None);
-        assert!(close(seconds(&t, Phase::Register), 0.0) && close(sum(&t), 430.0), "{t:?}");
+        assert!(
+            close(seconds(&t, Phase::Register), 0.0) && close(sum(&t), 430.0),
+            "{t:?}"
+        );
     }
 
     /// Times from another clock (AWS's) outside the deploy are cut to it,
@@ -329,14 +465,34 @@ mod tests {
         o.seconds = 200.0;
         o.rollout_start = Some(990.0);
         let t = build(&o, None);
-        assert!(close(sum(&t), 200.0) && close(seconds(&t, Phase::Register), 0.0), "{t:?}");
-        let empty = build(&Observed { start: 5.0, seconds: 4.0, ..Observed::default() }, None);
-        assert!(close(sum(&empty), 4.0) && close(seconds(&empty, Phase::Register), 4.0), "{empty:?}");
+        assert!(
+            close(sum(&t), 200.0) && close(seconds(&t, Phase::Register), 0.0),
+            "{t:?}"
+        );
+        let empty = build(
+            &Observed {
+                start: 5.0,
+                seconds: 4.0,
+                ..Observed::default()
+            },
+            None,
+        );
+        assert!(
+            close(sum(&empty), 4.0) && close(seconds(&empty, Phase::Register), 4.0),
+            "{empty:?}"
+        );
     }
 
     #[test]
     fn the_estimate_sits_beside_each_rollout_phase() {
-        let e = RolloutEstimate { seconds: 421.0, batches: 1, pull: 60.0, start_to_healthy: 31.0, draining: 330.0, waiting: 0.0 };
+        let e = RolloutEstimate {
+            seconds: 421.0,
+            batches: 1,
+            pull: 60.0,
+            start_to_healthy: 31.0,
+            draining: 330.0,
+            waiting: 0.0,
+        };
         let t = build(&rolled(), Some(&e));
         assert_eq!(t.estimated_rollout, Some(421.0));
         let pull = t.phases.iter().find(|p| p.phase == Phase::Pull).unwrap();

@@ -6,7 +6,10 @@
 //! in the task definition we will render from.
 
 use anyhow::Context;
-use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentControllerType, DeploymentStrategy, Service};
+use aws_sdk_ecs::types::{
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentControllerType,
+    DeploymentStrategy, Service,
+};
 
 use super::render;
 use super::wire::{self, Described};
@@ -29,7 +32,11 @@ pub struct Preflight {
 impl Preflight {
     /// The service's deployment strategy (ROLLING when unset).
     pub fn strategy(&self) -> DeploymentStrategy {
-        self.service.deployment_configuration().and_then(|c| c.strategy()).cloned().unwrap_or(DeploymentStrategy::Rolling)
+        self.service
+            .deployment_configuration()
+            .and_then(|c| c.strategy())
+            .cloned()
+            .unwrap_or(DeploymentStrategy::Rolling)
     }
 }
 
@@ -63,17 +70,29 @@ pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Res
             .into());
         }
     }
-    let described = ecs.describe_services().cluster(cluster).services(name).send().await.map_err(anyhow::Error::new);
+    let described = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .send()
+        .await
+        .map_err(anyhow::Error::new);
     let described = match described {
         Err(e) if is_not_found(&e) => {
-            return Err(
-                BadInput::other(format!("ECS service {name} does not exist in cluster {cluster}; check the `service` input")).into()
-            );
+            return Err(BadInput::other(format!(
+                "ECS service {name} does not exist in cluster {cluster}; check the `service` input"
+            ))
+            .into());
         }
-        other => other.with_context(|| format!("describing service {name} in cluster {cluster} (ecs:DescribeServices)"))?,
+        other => other.with_context(|| {
+            format!("describing service {name} in cluster {cluster} (ecs:DescribeServices)")
+        })?,
     };
     let Some(service) = described.services().first().cloned() else {
-        return Err(BadInput::other(format!("ECS service {name} does not exist in cluster {cluster}; check the `service` input")).into());
+        return Err(BadInput::other(format!(
+            "ECS service {name} does not exist in cluster {cluster}; check the `service` input"
+        ))
+        .into());
     };
     match service.status() {
         Some("ACTIVE") => {}
@@ -104,19 +123,31 @@ pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Res
             .into());
         }
     }
-    let current_arn = service.task_definition().with_context(|| format!("service {name} has no task definition"))?.to_string();
+    let current_arn = service
+        .task_definition()
+        .with_context(|| format!("service {name} has no task definition"))?
+        .to_string();
     let current = wire::describe(ecs, &current_arn).await?;
     let base = match &plan.task_definition_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| BadInput::other(format!("cannot read task definition file {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                BadInput::other(format!(
+                    "cannot read task definition file {}: {e}",
+                    path.display()
+                ))
+            })?;
             render::from_file(&text, &path.display().to_string())?
         }
         None => render::from_described(&current.task_definition, current.tags.as_ref()),
     };
     let family = render::family(&base).to_string();
     let containers = render::check_containers(&base, &plan.containers, &family)?;
-    let pre = Preflight { service, current, base, containers };
+    let pre = Preflight {
+        service,
+        current,
+        base,
+        containers,
+    };
     if let Some(before) = &plan.before_deploy {
         super::task::container(before, &pre, &family)?;
     }
@@ -127,15 +158,27 @@ pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Res
 /// the new tasks start beside the old before any is drained, and the circuit
 /// breaker watches them. Native BLUE_GREEN, LINEAR and CANARY services keep
 /// their own configuration.
-pub fn deployment_configuration(pre: &Preflight, plan: &EcsPlan) -> Option<DeploymentConfiguration> {
+pub fn deployment_configuration(
+    pre: &Preflight,
+    plan: &EcsPlan,
+) -> Option<DeploymentConfiguration> {
     if plan.strategy != Strategy::BlueGreen || pre.strategy() != DeploymentStrategy::Rolling {
         return None;
     }
-    let current = pre.service.deployment_configuration().cloned().unwrap_or_else(|| DeploymentConfiguration::builder().build());
+    let current = pre
+        .service
+        .deployment_configuration()
+        .cloned()
+        .unwrap_or_else(|| DeploymentConfiguration::builder().build());
     let mut b = DeploymentConfiguration::builder()
         .maximum_percent(200)
         .minimum_healthy_percent(100)
-        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(plan.watch.rollback).build())
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(plan.watch.rollback)
+                .build(),
+        )
         .set_alarms(current.alarms().cloned());
     if let Some(s) = current.strategy() {
         b = b.strategy(s.clone());
@@ -144,7 +187,12 @@ pub fn deployment_configuration(pre: &Preflight, plan: &EcsPlan) -> Option<Deplo
 }
 
 /// UpdateService to `task_definition`. Returns the service as ECS answered.
-pub async fn update_service(ecs: &aws_sdk_ecs::Client, pre: &Preflight, plan: &EcsPlan, task_definition: &str) -> anyhow::Result<Service> {
+pub async fn update_service(
+    ecs: &aws_sdk_ecs::Client,
+    pre: &Preflight,
+    plan: &EcsPlan,
+    task_definition: &str,
+) -> anyhow::Result<Service> {
     let out = ecs
         .update_service()
         .cluster(&plan.cluster)
@@ -154,7 +202,12 @@ pub async fn update_service(ecs: &aws_sdk_ecs::Client, pre: &Preflight, plan: &E
         .send()
         .await
         .with_context(|| {
-            format!("updating service {} in cluster {} to {task_definition} (ecs:UpdateService)", plan.service, plan.cluster)
+            format!(
+                "updating service {} in cluster {} to {task_definition} (ecs:UpdateService)",
+                plan.service, plan.cluster
+            )
         })?;
-    out.service().cloned().context("UpdateService returned no service")
+    out.service()
+        .cloned()
+        .context("UpdateService returned no service")
 }

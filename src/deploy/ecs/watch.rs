@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_ecs::types::{
-    Deployment, DeploymentRolloutState, Service, ServiceDeployment, ServiceDeploymentLifecycleStage,
-    ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
+    Deployment, DeploymentRolloutState, Service, ServiceDeployment,
+    ServiceDeploymentLifecycleStage, ServiceDeploymentRollbackMonitorsStatus,
+    ServiceDeploymentStatus,
 };
 
 use crate::cancel::Cancel;
@@ -56,9 +57,15 @@ pub enum Verdict {
     /// Production traffic is on our revision; bake time continues (`wait-until: traffic-shifted`).
     TrafficShifted { serving: String, stage: String },
     /// ECS rolled our deployment back; the service runs `serving`.
-    RolledBack { serving: Option<String>, reason: String },
+    RolledBack {
+        serving: Option<String>,
+        reason: String,
+    },
     /// Failed without a completed rollback.
-    Failed { serving: Option<String>, reason: String },
+    Failed {
+        serving: Option<String>,
+        reason: String,
+    },
     /// `wait-minutes` passed.
     TimedOut,
     /// The workflow was cancelled (SIGTERM/SIGINT).
@@ -87,15 +94,25 @@ pub async fn look(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Result<Look
             .service_deployment_arns(arn)
             .send()
             .await
-            .with_context(|| format!("describing service deployment {arn} (ecs:DescribeServiceDeployments)"))?;
+            .with_context(|| {
+                format!("describing service deployment {arn} (ecs:DescribeServiceDeployments)")
+            })?;
         service_deployment = out.service_deployments().first().cloned();
-        missing = service_deployment.is_none() && out.failures().iter().any(|f| f.arn() == Some(arn.as_str()));
+        missing = service_deployment.is_none()
+            && out.failures().iter().any(|f| f.arn() == Some(arn.as_str()));
     }
-    let succeeded = service_deployment.as_ref().and_then(ServiceDeployment::status) == Some(&ServiceDeploymentStatus::Successful);
+    let succeeded = service_deployment
+        .as_ref()
+        .and_then(ServiceDeployment::status)
+        == Some(&ServiceDeploymentStatus::Successful);
     if succeeded && !settled_on(&service, &ours.task_definition) {
         service = describe_service(ecs, ours).await?;
     }
-    Ok(Look { service, service_deployment, service_deployment_missing: missing })
+    Ok(Look {
+        service,
+        service_deployment,
+        service_deployment_missing: missing,
+    })
 }
 
 async fn describe_service(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Result<Service> {
@@ -105,11 +122,18 @@ async fn describe_service(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Res
         .services(&ours.service)
         .send()
         .await
-        .with_context(|| format!("describing service {} in cluster {} (ecs:DescribeServices)", ours.service, ours.cluster))?;
-    out.services()
-        .first()
-        .cloned()
-        .with_context(|| format!("service {} in cluster {} is gone (DescribeServices returned it as missing)", ours.service, ours.cluster))
+        .with_context(|| {
+            format!(
+                "describing service {} in cluster {} (ecs:DescribeServices)",
+                ours.service, ours.cluster
+            )
+        })?;
+    out.services().first().cloned().with_context(|| {
+        format!(
+            "service {} in cluster {} is gone (DescribeServices returned it as missing)",
+            ours.service, ours.cluster
+        )
+    })
 }
 
 fn short(arn: &str) -> &str {
@@ -117,7 +141,10 @@ fn short(arn: &str) -> &str {
 }
 
 fn primary(service: &Service) -> Option<&Deployment> {
-    service.deployments().iter().find(|d| d.status() == Some("PRIMARY"))
+    service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
 }
 
 /// The revision that serves: the one whose deployment runs the most tasks
@@ -131,7 +158,10 @@ pub fn serving(service: &Service) -> Option<String> {
         .filter(|d| d.running_count() > 0)
         .max_by_key(|d| (d.running_count(), d.status() == Some("PRIMARY")))
         .and_then(Deployment::task_definition);
-    running.or(primary(service).and_then(Deployment::task_definition)).or(service.task_definition()).map(str::to_string)
+    running
+        .or(primary(service).and_then(Deployment::task_definition))
+        .or(service.task_definition())
+        .map(str::to_string)
 }
 
 /// What runs, per revision, in words: `web:1 (2 running); web:2 started,
@@ -142,7 +172,9 @@ pub fn running_text(service: &Service) -> String {
     for d in service.deployments() {
         let rev = short(d.task_definition().unwrap_or("?")).to_string();
         let (running, desired) = (d.running_count(), d.desired_count());
-        let rolling = d.rollout_state().is_some_and(|r| r != &DeploymentRolloutState::Completed);
+        let rolling = d
+            .rollout_state()
+            .is_some_and(|r| r != &DeploymentRolloutState::Completed);
         if d.status() == Some("PRIMARY") && (rolling || running < desired) {
             parts.push(format!("{rev} started, {running} of {desired} running"));
         } else if running > 0 || d.status() == Some("PRIMARY") {
@@ -150,7 +182,10 @@ pub fn running_text(service: &Service) -> String {
         }
     }
     if parts.is_empty() {
-        service.task_definition().map(|t| format!("{} (no deployment listed)", short(t))).unwrap_or_else(|| "nothing".into())
+        service
+            .task_definition()
+            .map(|t| format!("{} (no deployment listed)", short(t)))
+            .unwrap_or_else(|| "nothing".into())
     } else {
         parts.join("; ")
     }
@@ -175,7 +210,10 @@ fn settled_on(service: &Service, task_definition: &str) -> bool {
 pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict> {
     let service = &look.service;
     let now_serving = serving(service);
-    let ours_in_list = ours.deployment_id.as_deref().and_then(|id| service.deployments().iter().find(|d| d.id() == Some(id)));
+    let ours_in_list = ours
+        .deployment_id
+        .as_deref()
+        .and_then(|id| service.deployments().iter().find(|d| d.id() == Some(id)));
 
     if look.service_deployment_missing {
         return Some(Verdict::Failed {
@@ -183,7 +221,10 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
             reason: format!(
                 "our service deployment {} vanished (DescribeServiceDeployments no longer knows it); the service is on {}",
                 ours.service_deployment.as_deref().unwrap_or("-"),
-                now_serving.as_deref().map(short).unwrap_or("an unknown revision")
+                now_serving
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or("an unknown revision")
             ),
         });
     }
@@ -200,7 +241,9 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
         return match sd.status()? {
             ServiceDeploymentStatus::Successful => {
                 if now_serving.as_deref() == Some(ours.task_definition.as_str()) {
-                    Some(Verdict::Succeeded { serving: ours.task_definition.clone() })
+                    Some(Verdict::Succeeded {
+                        serving: ours.task_definition.clone(),
+                    })
                 } else {
                     Some(Verdict::Failed {
                         serving: now_serving.clone(),
@@ -212,14 +255,23 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     })
                 }
             }
-            ServiceDeploymentStatus::RollbackSuccessful => Some(Verdict::RolledBack { serving: now_serving, reason: rollback_reason() }),
+            ServiceDeploymentStatus::RollbackSuccessful => Some(Verdict::RolledBack {
+                serving: now_serving,
+                reason: rollback_reason(),
+            }),
             ServiceDeploymentStatus::RollbackFailed => Some(Verdict::Failed {
                 serving: now_serving,
-                reason: format!("the deployment failed and ECS could not roll it back: {}", rollback_reason()),
+                reason: format!(
+                    "the deployment failed and ECS could not roll it back: {}",
+                    rollback_reason()
+                ),
             }),
             ServiceDeploymentStatus::Stopped => Some(Verdict::Failed {
                 serving: now_serving,
-                reason: format!("the deployment was stopped: {}", reason().unwrap_or_else(|| "no reason given".into())),
+                reason: format!(
+                    "the deployment was stopped: {}",
+                    reason().unwrap_or_else(|| "no reason given".into())
+                ),
             }),
             ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending => {
                 let shifted = matches!(
@@ -233,7 +285,10 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                 if wait_until == WaitUntil::TrafficShifted && shifted {
                     Some(Verdict::TrafficShifted {
                         serving: ours.task_definition.clone(),
-                        stage: sd.lifecycle_stage().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        stage: sd
+                            .lifecycle_stage()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
                     })
                 } else {
                     None
@@ -250,11 +305,19 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
         Some(d) => {
             let is_primary = d.status() == Some("PRIMARY");
             match d.rollout_state() {
-                Some(DeploymentRolloutState::Completed) if is_primary && now_serving.as_deref() == Some(ours.task_definition.as_str()) => {
-                    Some(Verdict::Succeeded { serving: ours.task_definition.clone() })
+                Some(DeploymentRolloutState::Completed)
+                    if is_primary
+                        && now_serving.as_deref() == Some(ours.task_definition.as_str()) =>
+                {
+                    Some(Verdict::Succeeded {
+                        serving: ours.task_definition.clone(),
+                    })
                 }
                 Some(DeploymentRolloutState::Failed) => {
-                    let reason = d.rollout_state_reason().unwrap_or("the deployment failed").to_string();
+                    let reason = d
+                        .rollout_state_reason()
+                        .unwrap_or("the deployment failed")
+                        .to_string();
                     let rolling_back = service
                         .deployment_configuration()
                         .and_then(|c| c.deployment_circuit_breaker())
@@ -262,7 +325,10 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     if rolling_back {
                         settled_rollback(service, ours, reason)
                     } else {
-                        Some(Verdict::Failed { serving: now_serving, reason })
+                        Some(Verdict::Failed {
+                            serving: now_serving,
+                            reason,
+                        })
                     }
                 }
                 None if is_primary
@@ -271,9 +337,13 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     && now_serving.as_deref() == Some(ours.task_definition.as_str()) =>
                 {
                     // Services behind a Classic Load Balancer report no rolloutState.
-                    Some(Verdict::Succeeded { serving: ours.task_definition.clone() })
+                    Some(Verdict::Succeeded {
+                        serving: ours.task_definition.clone(),
+                    })
                 }
-                _ if !is_primary => settled_rollback(service, ours, "ECS replaced our deployment".into()),
+                _ if !is_primary => {
+                    settled_rollback(service, ours, "ECS replaced our deployment".into())
+                }
                 _ => None,
             }
         }
@@ -286,7 +356,10 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     reason: format!(
                         "our deployment {} vanished from the service; it now runs {}",
                         ours.deployment_id.as_deref().unwrap_or("-"),
-                        now_serving.as_deref().map(short).unwrap_or("an unknown revision")
+                        now_serving
+                            .as_deref()
+                            .map(short)
+                            .unwrap_or("an unknown revision")
                     ),
                 })
             }
@@ -301,8 +374,12 @@ fn settled_rollback(service: &Service, ours: &Ours, reason: String) -> Option<Ve
     if p.task_definition() == Some(ours.task_definition.as_str()) {
         return None;
     }
-    (p.rollout_state() == Some(&DeploymentRolloutState::Completed) && service.deployments().len() == 1)
-        .then(|| Verdict::RolledBack { serving: p.task_definition().map(str::to_string), reason })
+    (p.rollout_state() == Some(&DeploymentRolloutState::Completed)
+        && service.deployments().len() == 1)
+        .then(|| Verdict::RolledBack {
+            serving: p.task_definition().map(str::to_string),
+            reason,
+        })
 }
 
 /// Streams what a look shows that we have not shown yet.
@@ -337,10 +414,22 @@ impl Narrator {
         }
         for d in look.service.deployments() {
             let id = d.id().unwrap_or("?").to_string();
-            let rollout = d.rollout_state().map(|r| r.as_str().to_string()).unwrap_or_default();
-            let now = (d.running_count(), d.pending_count(), d.failed_tasks(), rollout.clone());
+            let rollout = d
+                .rollout_state()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default();
+            let now = (
+                d.running_count(),
+                d.pending_count(),
+                d.failed_tasks(),
+                rollout.clone(),
+            );
             if self.counts.get(&id) != Some(&now) {
-                let mark = if ours.deployment_id.as_deref() == Some(id.as_str()) { " (ours)" } else { "" };
+                let mark = if ours.deployment_id.as_deref() == Some(id.as_str()) {
+                    " (ours)"
+                } else {
+                    ""
+                };
                 actions.line(&format!(
                     "[{}] deployment {id}{mark} {} {}: {} running, {} pending, {} failed{}",
                     ours.service,
@@ -349,23 +438,37 @@ impl Narrator {
                     now.0,
                     now.1,
                     now.2,
-                    if rollout.is_empty() { String::new() } else { format!(", rollout {rollout}") }
+                    if rollout.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", rollout {rollout}")
+                    }
                 ));
                 self.counts.insert(id, now);
             }
         }
         if let Some(sd) = &look.service_deployment {
-            let mut state = sd.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+            let mut state = sd
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
             if let Some(stage) = sd.lifecycle_stage() {
                 state.push_str(&format!(" at {}", stage.as_str()));
             }
             if let Some(cb) = sd.deployment_circuit_breaker()
                 && cb.status() == Some(&ServiceDeploymentRollbackMonitorsStatus::Triggered)
             {
-                state.push_str(&format!(", circuit breaker TRIGGERED ({} of {} tasks failed)", cb.failure_count(), cb.threshold()));
+                state.push_str(&format!(
+                    ", circuit breaker TRIGGERED ({} of {} tasks failed)",
+                    cb.failure_count(),
+                    cb.threshold()
+                ));
             }
             if self.sd_state.as_deref() != Some(state.as_str()) {
-                let reason = sd.status_reason().map(|r| format!(": {r}")).unwrap_or_default();
+                let reason = sd
+                    .status_reason()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
                 actions.line(&format!(
                     "[{}] service deployment {} is {state}{reason}",
                     ours.service,
@@ -398,25 +501,43 @@ pub fn stage(look: &Look, ours: &Ours) -> Stage {
         .service_deployment
         .as_ref()
         .and_then(ServiceDeployment::status)
-        .is_some_and(|s| !matches!(s, ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending))
+        .is_some_and(|s| {
+            !matches!(
+                s,
+                ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending
+            )
+        })
     {
         return Stage::Other;
     }
     let deployments = look.service.deployments();
     let mine = match &ours.deployment_id {
         Some(id) => deployments.iter().find(|d| d.id() == Some(id.as_str())),
-        None => deployments.iter().find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(ours.task_definition.as_str())),
+        None => deployments.iter().find(|d| {
+            d.status() == Some("PRIMARY")
+                && d.task_definition() == Some(ours.task_definition.as_str())
+        }),
     };
-    let Some(mine) = mine else { return Stage::Other };
-    let rolling = mine.rollout_state().is_none_or(|r| r == &DeploymentRolloutState::InProgress);
+    let Some(mine) = mine else {
+        return Stage::Other;
+    };
+    let rolling = mine
+        .rollout_state()
+        .is_none_or(|r| r == &DeploymentRolloutState::InProgress);
     if mine.status() != Some("PRIMARY") || !rolling {
         return Stage::Other;
     }
     if mine.running_count() < mine.desired_count() || mine.pending_count() > 0 {
         return Stage::Starting;
     }
-    let others_run = deployments.iter().any(|d| d.id() != mine.id() && d.running_count() > 0);
-    if others_run { Stage::Draining } else { Stage::Settling }
+    let others_run = deployments
+        .iter()
+        .any(|d| d.id() != mine.id() && d.running_count() > 0);
+    if others_run {
+        Stage::Draining
+    } else {
+        Stage::Settling
+    }
 }
 
 /// The pause before the next look, after `looks` looks in `elapsed` since
@@ -424,7 +545,13 @@ pub fn stage(look: &Look, ours: &Ours) -> Stage {
 /// fixed poll every [`Pace::base`] would make its next look, so the watch
 /// never makes more calls than that poll would have by then; never above
 /// 15 s (scaled).
-pub fn pause_after(stage: Stage, pace: &Pace, elapsed: Duration, looks: u32, jitter: f64) -> Duration {
+pub fn pause_after(
+    stage: Stage,
+    pace: &Pace,
+    elapsed: Duration,
+    looks: u32,
+    jitter: f64,
+) -> Duration {
     let base = pace.base();
     let nominal = match stage {
         Stage::Starting => base * 3,
@@ -432,7 +559,10 @@ pub fn pause_after(stage: Stage, pace: &Pace, elapsed: Duration, looks: u32, jit
         Stage::Settling => base.mul_f64(0.4),
     };
     let earliest = (base * looks).saturating_sub(elapsed);
-    nominal.mul_f64(jitter.clamp(0.8, 1.2)).min(pace.ceiling()).max(earliest)
+    nominal
+        .mul_f64(jitter.clamp(0.8, 1.2))
+        .min(pace.ceiling())
+        .max(earliest)
 }
 
 /// Watches until a verdict, the deadline or cancellation.
@@ -461,7 +591,9 @@ pub async fn watch(
                 if let Some(v) = judge(&l, ours, wait_until) {
                     // What serves, said from this look when it shows the
                     // rollout settled on ours; else the deploy looks again.
-                    if matches!(v, Verdict::Succeeded { .. }) && settled_on(&l.service, &ours.task_definition) {
+                    if matches!(v, Verdict::Succeeded { .. })
+                        && settled_on(&l.service, &ours.task_definition)
+                    {
                         report.serving_detail = Some(running_text(&l.service));
                     }
                     return Ok(v);
@@ -471,9 +603,15 @@ pub async fn watch(
             Err(e) => {
                 failed_looks += 1;
                 if failed_looks >= MAX_FAILED_LOOKS {
-                    return Err(e.context(format!("{MAX_FAILED_LOOKS} looks at the deployment in a row failed")));
+                    return Err(e.context(format!(
+                        "{MAX_FAILED_LOOKS} looks at the deployment in a row failed"
+                    )));
                 }
-                actions.line(&format!("[{}] could not look at the deployment ({}); trying again", ours.service, chain_message(&e)));
+                actions.line(&format!(
+                    "[{}] could not look at the deployment ({}); trying again",
+                    ours.service,
+                    chain_message(&e)
+                ));
             }
         }
         if cancel.is_cancelled() {
@@ -484,7 +622,8 @@ pub async fn watch(
             return Ok(Verdict::TimedOut);
         }
         let jitter = 0.8 + 0.4 * fastrand::f64();
-        let pause = pause_after(now_at, &pace, now - started, looks, jitter).min(pace.deadline - now);
+        let pause =
+            pause_after(now_at, &pace, now - started, looks, jitter).min(pace.deadline - now);
         tokio::select! {
             _ = crate::timings::sleep("aws", pause) => {}
             _ = cancel.cancelled() => return Ok(Verdict::Cancelled),
@@ -497,17 +636,37 @@ mod tests {
     use super::*;
 
     fn dep(id: &str, status: &str, td: &str, rollout: DeploymentRolloutState) -> Deployment {
-        Deployment::builder().id(id).status(status).task_definition(td).rollout_state(rollout).desired_count(1).running_count(1).build()
+        Deployment::builder()
+            .id(id)
+            .status(status)
+            .task_definition(td)
+            .rollout_state(rollout)
+            .desired_count(1)
+            .running_count(1)
+            .build()
     }
 
     fn ours() -> Ours {
-        Ours { task_definition: "td:2".into(), previous: Some("td:1".into()), deployment_id: Some("ecs-svc/2".into()), ..Ours::default() }
+        Ours {
+            task_definition: "td:2".into(),
+            previous: Some("td:1".into()),
+            deployment_id: Some("ecs-svc/2".into()),
+            ..Ours::default()
+        }
     }
 
     fn look_of(deps: Vec<Deployment>) -> Look {
-        let td = deps.iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.task_definition()).unwrap_or("td:1").to_string();
+        let td = deps
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .and_then(|d| d.task_definition())
+            .unwrap_or("td:1")
+            .to_string();
         Look {
-            service: Service::builder().task_definition(td).set_deployments(Some(deps)).build(),
+            service: Service::builder()
+                .task_definition(td)
+                .set_deployments(Some(deps))
+                .build(),
             service_deployment: None,
             service_deployment_missing: false,
         }
@@ -518,7 +677,11 @@ mod tests {
             .id(id)
             .status(status)
             .task_definition(td)
-            .rollout_state(if status == "PRIMARY" { DeploymentRolloutState::InProgress } else { DeploymentRolloutState::Completed })
+            .rollout_state(if status == "PRIMARY" {
+                DeploymentRolloutState::InProgress
+            } else {
+                DeploymentRolloutState::Completed
+            })
             .desired_count(if status == "PRIMARY" { 2 } else { running })
             .running_count(running)
             .pending_count(pending)
@@ -530,24 +693,56 @@ mod tests {
     fn a_rolling_update_is_starting_then_draining_then_settling() {
         let at = |deps| stage(&look_of(deps), &ours());
         let old = |running| counts("ecs-svc/1", "ACTIVE", "td:1", running, 0);
-        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 0, 0), old(2)]), Stage::Starting);
-        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 0, 2), old(2)]), Stage::Starting);
-        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(2)]), Stage::Draining);
-        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(1)]), Stage::Draining);
-        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(0)]), Stage::Settling);
-        assert_eq!(at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0)]), Stage::Settling);
+        assert_eq!(
+            at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 0, 0), old(2)]),
+            Stage::Starting
+        );
+        assert_eq!(
+            at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 0, 2), old(2)]),
+            Stage::Starting
+        );
+        assert_eq!(
+            at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(2)]),
+            Stage::Draining
+        );
+        assert_eq!(
+            at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(1)]),
+            Stage::Draining
+        );
+        assert_eq!(
+            at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0), old(0)]),
+            Stage::Settling
+        );
+        assert_eq!(
+            at(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0)]),
+            Stage::Settling
+        );
         // Not ours to hurry: a rollback under way, or our deployment gone.
         let mut rolled = counts("ecs-svc/2", "ACTIVE", "td:2", 0, 0);
         rolled.rollout_state = Some(DeploymentRolloutState::Failed);
-        assert_eq!(at(vec![counts("ecs-svc/3", "PRIMARY", "td:1", 2, 0), rolled]), Stage::Other);
-        assert_eq!(at(vec![counts("ecs-svc/3", "PRIMARY", "td:1", 2, 0)]), Stage::Other);
+        assert_eq!(
+            at(vec![counts("ecs-svc/3", "PRIMARY", "td:1", 2, 0), rolled]),
+            Stage::Other
+        );
+        assert_eq!(
+            at(vec![counts("ecs-svc/3", "PRIMARY", "td:1", 2, 0)]),
+            Stage::Other
+        );
         let mut l = look_of(vec![counts("ecs-svc/2", "PRIMARY", "td:2", 2, 0)]);
-        l.service_deployment = Some(ServiceDeployment::builder().status(ServiceDeploymentStatus::RollbackInProgress).build());
+        l.service_deployment = Some(
+            ServiceDeployment::builder()
+                .status(ServiceDeploymentStatus::RollbackInProgress)
+                .build(),
+        );
         assert_eq!(stage(&l, &ours()), Stage::Other);
     }
 
     fn pace(base: f64) -> Pace {
-        Pace { poll: Duration::from_secs_f64(base), scale: 1.0, deadline: Instant::now() }
+        Pace {
+            poll: Duration::from_secs_f64(base),
+            scale: 1.0,
+            deadline: Instant::now(),
+        }
     }
 
     #[test]
@@ -562,8 +757,14 @@ mod tests {
         assert_eq!(pause_after(Stage::Settling, &p, s(4.0), 2, 1.0), s(6.0));
         // Jitter stays within ±20 %, and no pause is above 15 s.
         assert_eq!(pause_after(Stage::Draining, &p, s(20.0), 2, 5.0), s(6.0));
-        assert_eq!(pause_after(Stage::Starting, &pace(15.0), s(100.0), 2, 1.2), s(15.0));
-        assert_eq!(pause_after(Stage::Starting, &pace(60.0), s(100.0), 2, 1.0), s(15.0));
+        assert_eq!(
+            pause_after(Stage::Starting, &pace(15.0), s(100.0), 2, 1.2),
+            s(15.0)
+        );
+        assert_eq!(
+            pause_after(Stage::Starting, &pace(60.0), s(100.0), 2, 1.0),
+            s(15.0)
+        );
     }
 
     /// Whatever the stages, a watch never has more looks behind it than a
@@ -572,23 +773,40 @@ mod tests {
     #[test]
     fn the_watch_never_looks_more_often_than_a_fixed_poll() {
         let p = pace(5.0);
-        let stages = [Stage::Starting, Stage::Draining, Stage::Settling, Stage::Other];
+        let stages = [
+            Stage::Starting,
+            Stage::Draining,
+            Stage::Settling,
+            Stage::Other,
+        ];
         for seed in 0..200 {
             let mut rng = fastrand::Rng::with_seed(seed);
             let mut t = 0.0;
             for looks in 1..60u32 {
                 let stage = stages[rng.usize(..stages.len())];
-                t += pause_after(stage, &p, Duration::from_secs_f64(t), looks, 0.8 + 0.4 * rng.f64()).as_secs_f64();
+                t += pause_after(
+                    stage,
+                    &p,
+                    Duration::from_secs_f64(t),
+                    looks,
+                    0.8 + 0.4 * rng.f64(),
+                )
+                .as_secs_f64();
                 // The look about to be made is number looks + 1.
                 let fixed = (t / 5.0 + 1e-9).floor() as u32 + 1;
-                assert!(looks < fixed, "seed {seed}: look {} at {t:.2} s, a fixed poll had made {fixed}", looks + 1);
+                assert!(
+                    looks < fixed,
+                    "seed {seed}: look {} at {t:.2} s, a fixed poll had made {fixed}",
+                    looks + 1
+                );
             }
         }
         // Eleven looks in 150 s while starting (a fixed poll makes 31): the
         // settling looks then come every 2 s.
         let mut t = 0.0;
         for looks in 1..=10 {
-            t += pause_after(Stage::Starting, &p, Duration::from_secs_f64(t), looks, 1.0).as_secs_f64();
+            t += pause_after(Stage::Starting, &p, Duration::from_secs_f64(t), looks, 1.0)
+                .as_secs_f64();
         }
         let settling = pause_after(Stage::Settling, &p, Duration::from_secs_f64(t), 11, 1.0);
         assert_eq!(settling, Duration::from_secs(2));
@@ -596,20 +814,52 @@ mod tests {
 
     #[test]
     fn without_service_deployments_a_completed_primary_of_ours_succeeds() {
-        let l = look_of(vec![dep("ecs-svc/2", "PRIMARY", "td:2", DeploymentRolloutState::Completed)]);
-        assert_eq!(judge(&l, &ours(), WaitUntil::Completed), Some(Verdict::Succeeded { serving: "td:2".into() }));
+        let l = look_of(vec![dep(
+            "ecs-svc/2",
+            "PRIMARY",
+            "td:2",
+            DeploymentRolloutState::Completed,
+        )]);
+        assert_eq!(
+            judge(&l, &ours(), WaitUntil::Completed),
+            Some(Verdict::Succeeded {
+                serving: "td:2".into()
+            })
+        );
         let l = look_of(vec![
-            dep("ecs-svc/2", "PRIMARY", "td:2", DeploymentRolloutState::InProgress),
-            dep("ecs-svc/1", "ACTIVE", "td:1", DeploymentRolloutState::Completed),
+            dep(
+                "ecs-svc/2",
+                "PRIMARY",
+                "td:2",
+                DeploymentRolloutState::InProgress,
+            ),
+            dep(
+                "ecs-svc/1",
+                "ACTIVE",
+                "td:1",
+                DeploymentRolloutState::Completed,
+            ),
         ]);
         assert_eq!(judge(&l, &ours(), WaitUntil::Completed), None);
     }
 
     #[test]
     fn without_service_deployments_a_vanished_deployment_is_a_rollback_or_a_failure() {
-        let back = look_of(vec![dep("ecs-svc/3", "PRIMARY", "td:1", DeploymentRolloutState::Completed)]);
-        assert!(matches!(judge(&back, &ours(), WaitUntil::Completed), Some(Verdict::RolledBack { serving: Some(s), .. }) if s == "td:1"));
-        let other = look_of(vec![dep("ecs-svc/4", "PRIMARY", "td:9", DeploymentRolloutState::Completed)]);
+        let back = look_of(vec![dep(
+            "ecs-svc/3",
+            "PRIMARY",
+            "td:1",
+            DeploymentRolloutState::Completed,
+        )]);
+        assert!(
+            matches!(judge(&back, &ours(), WaitUntil::Completed), Some(Verdict::RolledBack { serving: Some(s), .. }) if s == "td:1")
+        );
+        let other = look_of(vec![dep(
+            "ecs-svc/4",
+            "PRIMARY",
+            "td:9",
+            DeploymentRolloutState::Completed,
+        )]);
         assert!(
             matches!(judge(&other, &ours(), WaitUntil::Completed), Some(Verdict::Failed { reason, .. }) if reason.contains("vanished"))
         );

@@ -49,12 +49,18 @@ pub struct Described {
 
 impl Described {
     pub fn arn(&self) -> &str {
-        self.task_definition.get("taskDefinitionArn").and_then(Value::as_str).unwrap_or_default()
+        self.task_definition
+            .get("taskDefinitionArn")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 }
 
 /// DescribeTaskDefinition (with tags) as JSON.
-pub async fn describe(ecs: &aws_sdk_ecs::Client, task_definition: &str) -> anyhow::Result<Described> {
+pub async fn describe(
+    ecs: &aws_sdk_ecs::Client,
+    task_definition: &str,
+) -> anyhow::Result<Described> {
     let capture = CaptureBody::default();
     let out = ecs
         .describe_task_definition()
@@ -64,7 +70,9 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, task_definition: &str) -> anyho
         .interceptor(capture.clone())
         .send()
         .await
-        .with_context(|| format!("describing task definition {task_definition} (ecs:DescribeTaskDefinition)"))?;
+        .with_context(|| {
+            format!("describing task definition {task_definition} (ecs:DescribeTaskDefinition)")
+        })?;
     let body = capture.0.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(body) = body else {
         anyhow::bail!(
@@ -72,11 +80,21 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, task_definition: &str) -> anyho
             out.task_definition().and_then(|t| t.task_definition_arn())
         );
     };
-    let mut doc: Value =
-        serde_json::from_slice(&body).with_context(|| format!("DescribeTaskDefinition for {task_definition} did not return JSON"))?;
-    let task_definition_doc = doc.get_mut("taskDefinition").map(Value::take).unwrap_or(Value::Null);
-    anyhow::ensure!(task_definition_doc.is_object(), "DescribeTaskDefinition for {task_definition} returned no task definition");
-    Ok(Described { task_definition: task_definition_doc, tags: doc.get_mut("tags").map(Value::take) })
+    let mut doc: Value = serde_json::from_slice(&body).with_context(|| {
+        format!("DescribeTaskDefinition for {task_definition} did not return JSON")
+    })?;
+    let task_definition_doc = doc
+        .get_mut("taskDefinition")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    anyhow::ensure!(
+        task_definition_doc.is_object(),
+        "DescribeTaskDefinition for {task_definition} returned no task definition"
+    );
+    Ok(Described {
+        task_definition: task_definition_doc,
+        tags: doc.get_mut("tags").map(Value::take),
+    })
 }
 
 /// How one RegisterTaskDefinition call ended.
@@ -98,7 +116,10 @@ pub async fn register_once(ecs: &aws_sdk_ecs::Client, input: &Value) -> anyhow::
         .family(&family)
         .set_container_definitions(Some(Vec::new()))
         .customize()
-        .config_override(aws_sdk_ecs::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
+        .config_override(
+            aws_sdk_ecs::config::Builder::default()
+                .retry_config(aws_config::retry::RetryConfig::disabled()),
+        )
         .mutate_request(move |req| {
             let len = body.len();
             *req.body_mut() = SdkBody::from(body.clone());
@@ -110,11 +131,16 @@ pub async fn register_once(ecs: &aws_sdk_ecs::Client, input: &Value) -> anyhow::
         Ok(out) => out,
         Err(e) => {
             let failure = crate::aws::classify(&e);
-            let what = format!("registering a new revision of task definition family {family} (ecs:RegisterTaskDefinition)");
+            let what = format!(
+                "registering a new revision of task definition family {family} (ecs:RegisterTaskDefinition)"
+            );
             return Ok(if failure.is_retryable() {
                 Registered::MaybeApplied(anyhow::Error::new(e).context(what))
             } else {
-                return Err(failure.explain("ecs:RegisterTaskDefinition", &format!("task definition family {family}")));
+                return Err(failure.explain(
+                    "ecs:RegisterTaskDefinition",
+                    &format!("task definition family {family}"),
+                ));
             });
         }
     };

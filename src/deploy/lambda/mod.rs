@@ -61,7 +61,10 @@ fn not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
 }
 
 /// Checks the plan against Lambda before anything is built.
-pub async fn preflight(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> anyhow::Result<Preflight> {
+pub async fn preflight(
+    lambda: &aws_sdk_lambda::Client,
+    plan: &LambdaPlan,
+) -> anyhow::Result<Preflight> {
     let f = &plan.function;
     let out = match lambda.get_function().function_name(f).send().await {
         Ok(out) => out,
@@ -72,9 +75,15 @@ pub async fn preflight(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> an
             ))
             .into());
         }
-        Err(e) => return Err(crate::aws::classify(&e).explain("lambda:GetFunction", &format!("Lambda function {f}"))),
+        Err(e) => {
+            return Err(crate::aws::classify(&e)
+                .explain("lambda:GetFunction", &format!("Lambda function {f}")));
+        }
     };
-    let config = out.configuration().cloned().unwrap_or_else(|| FunctionConfiguration::builder().build());
+    let config = out
+        .configuration()
+        .cloned()
+        .unwrap_or_else(|| FunctionConfiguration::builder().build());
     if config.package_type() != Some(&PackageType::Image) {
         return Err(BadInput::other(format!(
             "Lambda function {f} is a Zip function, and fastdeploy deploys container images; a function's package type \
@@ -82,10 +91,18 @@ pub async fn preflight(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> an
         ))
         .into());
     }
-    let architecture = config.architectures().first().map(|a| a.as_str().to_string()).unwrap_or_else(|| "x86_64".into());
+    let architecture = config
+        .architectures()
+        .first()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_else(|| "x86_64".into());
     let platform = platform_for(&architecture)
         .ok_or_else(|| anyhow::anyhow!("Lambda function {f} runs on architecture {architecture}, which fastdeploy cannot build for"))?;
-    Ok(Preflight { function_arn: config.function_arn().unwrap_or(f).to_string(), architecture, platform: platform.to_string() })
+    Ok(Preflight {
+        function_arn: config.function_arn().unwrap_or(f).to_string(),
+        architecture,
+        platform: platform.to_string(),
+    })
 }
 
 /// The pushed image a deploy uses.
@@ -117,7 +134,10 @@ pub async fn deploy(
     actions: &Actions,
 ) -> DeployOutcome {
     let started = Instant::now();
-    let target = TargetRef::Lambda { function: plan.function.clone(), alias: plan.alias.clone() };
+    let target = TargetRef::Lambda {
+        function: plan.function.clone(),
+        alias: plan.alias.clone(),
+    };
     let mut run = Run {
         lambda,
         plan,
@@ -127,9 +147,13 @@ pub async fn deploy(
         pace: Pace {
             poll: Duration::from_secs_f64(plan.watch.poll_seconds.max(0.0) * delay_scale),
             scale: delay_scale,
-            deadline: Instant::now() + Duration::from_secs_f64(plan.watch.wait_seconds as f64 * delay_scale),
+            deadline: Instant::now()
+                + Duration::from_secs_f64(plan.watch.wait_seconds as f64 * delay_scale),
         },
-        report: DeployReport { target, ..DeployReport::default() },
+        report: DeployReport {
+            target,
+            ..DeployReport::default()
+        },
         last_status: None,
         function_arn: None,
         settling: false,
@@ -144,13 +168,20 @@ pub async fn deploy(
     let serving = run.report.serving_revision.as_deref().map(revision_label);
     let serving = match serving {
         Some(s) => format!("alias {} serves {s}", plan.alias),
-        None => format!("alias {} serves no version (Lambda did not say, or it does not exist yet)", plan.alias),
+        None => format!(
+            "alias {} serves no version (Lambda did not say, or it does not exist yet)",
+            plan.alias
+        ),
     };
     run.say(&format!("result: {}; {serving}", result.as_str()));
     if let Some(f) = &failure {
         run.say(f);
     }
-    DeployOutcome { result, report: run.report, failure }
+    DeployOutcome {
+        result,
+        report: run.report,
+        failure,
+    }
 }
 
 /// How the deploy went, before the rollback decision.
@@ -164,9 +195,16 @@ enum Verdict {
     Refused(String),
     /// Lambda applied nothing of ours that serves: the update or the
     /// version failed (`reason`), the alias never moved.
-    LambdaFailed { reason: String, latest_changed: bool },
+    LambdaFailed {
+        reason: String,
+        latest_changed: bool,
+    },
     /// A wait ran out of time or the workflow was cancelled.
-    Stopped { stop: Stop, doing: String, latest_changed: bool },
+    Stopped {
+        stop: Stop,
+        doing: String,
+        latest_changed: bool,
+    },
     /// Anything else (an AWS call that failed after retries).
     Failed(String),
 }
@@ -200,7 +238,8 @@ struct Alias {
 
 impl Run<'_> {
     fn say(&self, line: &str) {
-        self.actions.line(&format!("[{}] {line}", self.report.target.short()));
+        self.actions
+            .line(&format!("[{}] {line}", self.report.target.short()));
     }
 
     fn function(&self) -> &str {
@@ -209,7 +248,10 @@ impl Run<'_> {
 
     /// `arn:...:function:name:7` for a version number.
     fn version_arn(&self, version: &str) -> String {
-        format!("{}:{version}", self.function_arn.as_deref().unwrap_or(self.function()))
+        format!(
+            "{}:{version}",
+            self.function_arn.as_deref().unwrap_or(self.function())
+        )
     }
 
     async fn run(&mut self, registry: &registry::Client) -> anyhow::Result<Verdict> {
@@ -218,8 +260,12 @@ impl Run<'_> {
         // Before Lambda is touched: Lambda refuses an index, and runs an
         // image of another architecture until the first invoke fails with
         // `exec format error`.
-        match registry.image_shape(self.image.repository, self.image.digest).await {
-            Ok(ImageShape::Single { os, architecture }) if lambda_architecture(&architecture) == pre.architecture && os == "linux" => {}
+        match registry
+            .image_shape(self.image.repository, self.image.digest)
+            .await
+        {
+            Ok(ImageShape::Single { os, architecture })
+                if lambda_architecture(&architecture) == pre.architecture && os == "linux" => {}
             Ok(ImageShape::Single { os, architecture }) => {
                 return Ok(Verdict::Refused(format!(
                     "the image {} is built for {os}/{architecture}, but Lambda function {} runs on {} ({}); \
@@ -231,7 +277,10 @@ impl Run<'_> {
                     pre.platform
                 )));
             }
-            Ok(ImageShape::Index { media_type, platforms }) => {
+            Ok(ImageShape::Index {
+                media_type,
+                platforms,
+            }) => {
                 return Ok(Verdict::Refused(format!(
                     "the image {} is an image index ({media_type}, listing {}), and Lambda accepts only a single image manifest; \
                      nothing was changed: build one platform ({}) with attestations off (`provenance: false`)",
@@ -269,25 +318,51 @@ impl Run<'_> {
         // 1. The code of $LATEST, by digest, once no other update runs.
         let mut latest = match self.wait_idle().await? {
             Ok(c) => c,
-            Err(stop) => return Ok(Verdict::Stopped { stop, doing: "waiting for another update to finish".into(), latest_changed: false }),
+            Err(stop) => {
+                return Ok(Verdict::Stopped {
+                    stop,
+                    doing: "waiting for another update to finish".into(),
+                    latest_changed: false,
+                });
+            }
         };
         let mut latest_changed = false;
         if self.cancel.is_cancelled() {
-            return Ok(Verdict::Stopped { stop: Stop::Cancelled, doing: "before the code update".into(), latest_changed });
+            return Ok(Verdict::Stopped {
+                stop: Stop::Cancelled,
+                doing: "before the code update".into(),
+                latest_changed,
+            });
         }
         if latest.code_sha256() == Some(self.image.code_sha256()) {
-            self.say(&format!("$LATEST already holds {} (an earlier run updated it); publishing it", self.image.uri));
+            self.say(&format!(
+                "$LATEST already holds {} (an earlier run updated it); publishing it",
+                self.image.uri
+            ));
         } else {
             if let Err(stop) = self.update_code(latest).await? {
-                return Ok(Verdict::Stopped { stop, doing: "starting the code update".into(), latest_changed: false });
+                return Ok(Verdict::Stopped {
+                    stop,
+                    doing: "starting the code update".into(),
+                    latest_changed: false,
+                });
             }
             latest_changed = true;
             self.latest_changed = true;
             match self.wait_applied().await? {
                 Ok(Ok(c)) => latest = c,
-                Ok(Err(reason)) => return Ok(Verdict::LambdaFailed { reason, latest_changed: false }),
+                Ok(Err(reason)) => {
+                    return Ok(Verdict::LambdaFailed {
+                        reason,
+                        latest_changed: false,
+                    });
+                }
                 Err(stop) => {
-                    return Ok(Verdict::Stopped { stop, doing: "waiting for Lambda to apply the update".into(), latest_changed });
+                    return Ok(Verdict::Stopped {
+                        stop,
+                        doing: "waiting for Lambda to apply the update".into(),
+                        latest_changed,
+                    });
                 }
             }
         }
@@ -296,15 +371,30 @@ impl Run<'_> {
         //    one when nothing changed since the last publish).
         let version = match self.publish(&latest).await? {
             Ok(v) => v,
-            Err(stop) => return Ok(Verdict::Stopped { stop, doing: "publishing a version".into(), latest_changed }),
+            Err(stop) => {
+                return Ok(Verdict::Stopped {
+                    stop,
+                    doing: "publishing a version".into(),
+                    latest_changed,
+                });
+            }
         };
         let version_arn = self.version_arn(&version);
         self.report.revision = Some(version_arn.clone());
         match self.wait_active(&version).await? {
             Ok(Ok(())) => {}
-            Ok(Err(reason)) => return Ok(Verdict::LambdaFailed { reason, latest_changed }),
+            Ok(Err(reason)) => {
+                return Ok(Verdict::LambdaFailed {
+                    reason,
+                    latest_changed,
+                });
+            }
             Err(stop) => {
-                return Ok(Verdict::Stopped { stop, doing: format!("waiting for version {version} to be Active"), latest_changed });
+                return Ok(Verdict::Stopped {
+                    stop,
+                    doing: format!("waiting for version {version} to be Active"),
+                    latest_changed,
+                });
             }
         }
 
@@ -312,7 +402,10 @@ impl Run<'_> {
         if self.cancel.is_cancelled() {
             return Ok(Verdict::Stopped {
                 stop: Stop::Cancelled,
-                doing: format!("before moving alias {} to version {version}", self.plan.alias),
+                doing: format!(
+                    "before moving alias {} to version {version}",
+                    self.plan.alias
+                ),
                 latest_changed,
             });
         }
@@ -325,7 +418,9 @@ impl Run<'_> {
             other => Ok(Verdict::Failed(format!(
                 "alias {} was moved to version {version}, but Lambda now reports it on {}",
                 self.plan.alias,
-                other.map(|a| format!("version {}", a.version)).unwrap_or_else(|| "no version".into())
+                other
+                    .map(|a| format!("version {}", a.version))
+                    .unwrap_or_else(|| "no version".into())
             ))),
         }
     }
@@ -342,49 +437,93 @@ impl Run<'_> {
             Verdict::Succeeded => {
                 self.say(&format!(
                     "deployed: alias {alias} serves {}",
-                    self.report.serving_revision.as_deref().map(revision_label).unwrap_or_default()
+                    self.report
+                        .serving_revision
+                        .as_deref()
+                        .map(revision_label)
+                        .unwrap_or_default()
                 ));
                 (RunResult::Success, None)
             }
             Verdict::Unchanged => (RunResult::Skipped, None),
             Verdict::Refused(why) => {
                 self.report.evidence.push(why.clone());
-                (RunResult::Failure, Some(format!("{why}; {}", still(&previous))))
+                (
+                    RunResult::Failure,
+                    Some(format!("{why}; {}", still(&previous))),
+                )
             }
             Verdict::Failed(why) => {
                 // An AWS call that failed after the update (PublishVersion,
                 // the alias): the alias never moved; $LATEST goes back as
                 // for any other failure when asked.
-                let restored = if self.latest_changed && self.plan.watch.rollback { self.restore_latest(false).await } else { None };
+                let restored = if self.latest_changed && self.plan.watch.rollback {
+                    self.restore_latest(false).await
+                } else {
+                    None
+                };
                 let mut why = format!("{why}; {}", still(&previous));
                 if let Some(r) = restored {
                     why.push_str(&format!("; {r}"));
                 }
                 (RunResult::Failure, Some(why))
             }
-            Verdict::LambdaFailed { reason, latest_changed } => {
+            Verdict::LambdaFailed {
+                reason,
+                latest_changed,
+            } => {
                 self.report.evidence.push(reason.clone());
-                let restored = if latest_changed && self.plan.watch.rollback { self.restore_latest(false).await } else { None };
+                let restored = if latest_changed && self.plan.watch.rollback {
+                    self.restore_latest(false).await
+                } else {
+                    None
+                };
                 // The alias never moved; what it serves, as read now.
                 if let Ok(now) = self.alias().await {
                     self.report.serving_revision = now.map(|a| self.version_arn(&a.version));
                 }
                 let serving = self.report.serving_revision.as_deref().map(revision_label);
-                let result = if previous.is_some() && serving == previous { RunResult::RolledBack } else { RunResult::Failure };
-                let mut why = format!("Lambda did not apply {}: {reason}; {}", self.image.uri, still(&serving));
+                let result = if previous.is_some() && serving == previous {
+                    RunResult::RolledBack
+                } else {
+                    RunResult::Failure
+                };
+                let mut why = format!(
+                    "Lambda did not apply {}: {reason}; {}",
+                    self.image.uri,
+                    still(&serving)
+                );
                 if let Some(r) = restored {
                     why.push_str(&format!("; {r}"));
                 }
                 (result, Some(why))
             }
-            Verdict::Stopped { stop, doing, latest_changed } => {
+            Verdict::Stopped {
+                stop,
+                doing,
+                latest_changed,
+            } => {
                 let what = stop.explain(self.plan.watch.wait_seconds, &doing);
                 if !self.plan.watch.rollback {
-                    let latest = if latest_changed { "; $LATEST keeps the new code, and Lambda keeps applying it" } else { "" };
-                    return (RunResult::Failure, Some(format!("{what} and `rollback` is off; {}{latest}", still(&previous))));
+                    let latest = if latest_changed {
+                        "; $LATEST keeps the new code, and Lambda keeps applying it"
+                    } else {
+                        ""
+                    };
+                    return (
+                        RunResult::Failure,
+                        Some(format!(
+                            "{what} and `rollback` is off; {}{latest}",
+                            still(&previous)
+                        )),
+                    );
                 }
                 self.say(&format!("{what}: rolling back"));
-                let restored = if latest_changed { self.restore_latest(stop == Stop::Cancelled).await } else { None };
+                let restored = if latest_changed {
+                    self.restore_latest(stop == Stop::Cancelled).await
+                } else {
+                    None
+                };
                 // The alias never moved; make sure of it, and of what it serves.
                 if let Ok(now) = self.alias().await {
                     self.report.serving_revision = now.map(|a| self.version_arn(&a.version));
@@ -394,7 +533,11 @@ impl Run<'_> {
                 if let Some(r) = restored {
                     why.push_str(&format!("; {r}"));
                 }
-                let result = if previous.is_some() && serving == previous { RunResult::RolledBack } else { RunResult::Failure };
+                let result = if previous.is_some() && serving == previous {
+                    RunResult::RolledBack
+                } else {
+                    RunResult::Failure
+                };
                 (result, Some(why))
             }
         }
@@ -403,18 +546,34 @@ impl Run<'_> {
     // -- Lambda calls -------------------------------------------------------
 
     async fn alias(&self) -> anyhow::Result<Option<Alias>> {
-        match self.lambda.get_alias().function_name(self.function()).name(&self.plan.alias).send().await {
+        match self
+            .lambda
+            .get_alias()
+            .function_name(self.function())
+            .name(&self.plan.alias)
+            .send()
+            .await
+        {
             Ok(a) => Ok(Some(Alias {
                 version: a.function_version().unwrap_or_default().to_string(),
                 revision_id: a.revision_id().map(str::to_string),
             })),
             Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(crate::aws::classify(&e)
-                .explain("lambda:GetAlias", &format!("alias {} of Lambda function {}", self.plan.alias, self.function()))),
+            Err(e) => Err(crate::aws::classify(&e).explain(
+                "lambda:GetAlias",
+                &format!(
+                    "alias {} of Lambda function {}",
+                    self.plan.alias,
+                    self.function()
+                ),
+            )),
         }
     }
 
-    async fn configuration(&self, qualifier: Option<&str>) -> anyhow::Result<FunctionConfiguration> {
+    async fn configuration(
+        &self,
+        qualifier: Option<&str>,
+    ) -> anyhow::Result<FunctionConfiguration> {
         self.lambda
             .get_function_configuration()
             .function_name(self.function())
@@ -422,7 +581,10 @@ impl Run<'_> {
             .send()
             .await
             .map_err(|e| {
-                crate::aws::classify(&e).explain("lambda:GetFunctionConfiguration", &format!("Lambda function {}", self.function()))
+                crate::aws::classify(&e).explain(
+                    "lambda:GetFunctionConfiguration",
+                    &format!("Lambda function {}", self.function()),
+                )
             })
             .map(|out| {
                 // The output mirrors FunctionConfiguration field by field.
@@ -435,8 +597,12 @@ impl Run<'_> {
                     .set_state_reason(out.state_reason().map(str::to_string))
                     .set_state_reason_code(out.state_reason_code().cloned())
                     .set_last_update_status(out.last_update_status().cloned())
-                    .set_last_update_status_reason(out.last_update_status_reason().map(str::to_string))
-                    .set_last_update_status_reason_code(out.last_update_status_reason_code().cloned())
+                    .set_last_update_status_reason(
+                        out.last_update_status_reason().map(str::to_string),
+                    )
+                    .set_last_update_status_reason_code(
+                        out.last_update_status_reason_code().cloned(),
+                    )
                     .build()
             })
     }
@@ -452,8 +618,15 @@ impl Run<'_> {
 
     /// Shows a change of `LastUpdateStatus` once, and keeps it as an event.
     fn note_status(&mut self, what: &str, c: &FunctionConfiguration) {
-        let status = c.last_update_status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into());
-        let reason = c.last_update_status_reason().filter(|r| !r.is_empty()).map(|r| format!(": {r}")).unwrap_or_default();
+        let status = c
+            .last_update_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let reason = c
+            .last_update_status_reason()
+            .filter(|r| !r.is_empty())
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
         let line = format!("{what}: LastUpdateStatus {status}{reason}");
         if self.last_status.as_deref() != Some(line.as_str()) {
             self.say(&line);
@@ -474,7 +647,10 @@ impl Run<'_> {
                 return Ok(Ok(c));
             }
             if pending {
-                let line = format!("the function is still being created (State Pending: {}); waiting", c.state_reason().unwrap_or("-"));
+                let line = format!(
+                    "the function is still being created (State Pending: {}); waiting",
+                    c.state_reason().unwrap_or("-")
+                );
                 if self.last_status.as_deref() != Some(line.as_str()) {
                     self.say(&line);
                     self.last_status = Some(line);
@@ -490,7 +666,10 @@ impl Run<'_> {
 
     /// UpdateFunctionCode by digest, guarded by the RevisionId just read. A
     /// conflict (an update started meanwhile) waits and tries again.
-    async fn update_code(&mut self, mut latest: FunctionConfiguration) -> anyhow::Result<Result<FunctionConfiguration, Stop>> {
+    async fn update_code(
+        &mut self,
+        mut latest: FunctionConfiguration,
+    ) -> anyhow::Result<Result<FunctionConfiguration, Stop>> {
         loop {
             let sent = self
                 .lambda
@@ -503,16 +682,26 @@ impl Run<'_> {
                 .await;
             match sent {
                 Ok(out) => {
-                    self.say(&format!("UpdateFunctionCode accepted: {} (not applied yet)", self.image.uri));
+                    self.say(&format!(
+                        "UpdateFunctionCode accepted: {} (not applied yet)",
+                        self.image.uri
+                    ));
                     let c = FunctionConfiguration::builder()
                         .set_revision_id(out.revision_id().map(str::to_string))
                         .set_last_update_status(out.last_update_status().cloned())
-                        .set_last_update_status_reason(out.last_update_status_reason().map(str::to_string))
+                        .set_last_update_status_reason(
+                            out.last_update_status_reason().map(str::to_string),
+                        )
                         .build();
                     self.note_status("update", &c);
                     return Ok(Ok(c));
                 }
-                Err(e) if matches!(e.code(), Some("ResourceConflictException" | "PreconditionFailedException")) => {
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        Some("ResourceConflictException" | "PreconditionFailedException")
+                    ) =>
+                {
                     self.say(&format!(
                         "{} changed or is being updated by someone else ({}); reading it again",
                         self.function(),
@@ -530,9 +719,10 @@ impl Run<'_> {
                     }
                 }
                 Err(e) => {
-                    return Err(
-                        crate::aws::classify(&e).explain("lambda:UpdateFunctionCode", &format!("Lambda function {}", self.function()))
-                    );
+                    return Err(crate::aws::classify(&e).explain(
+                        "lambda:UpdateFunctionCode",
+                        &format!("Lambda function {}", self.function()),
+                    ));
                 }
             }
         }
@@ -540,7 +730,9 @@ impl Run<'_> {
 
     /// Polls until Lambda has applied the update: `Successful`, or `Failed`
     /// with its reason and code.
-    async fn wait_applied(&mut self) -> anyhow::Result<Result<Result<FunctionConfiguration, String>, Stop>> {
+    async fn wait_applied(
+        &mut self,
+    ) -> anyhow::Result<Result<Result<FunctionConfiguration, String>, Stop>> {
         loop {
             let c = self.configuration(None).await?;
             self.note_status("update", &c);
@@ -557,7 +749,10 @@ impl Run<'_> {
                     ))));
                 }
                 Some(LastUpdateStatus::Failed) => {
-                    let code = c.last_update_status_reason_code().map(|r| r.as_str().to_string()).unwrap_or_else(|| "no code".into());
+                    let code = c
+                        .last_update_status_reason_code()
+                        .map(|r| r.as_str().to_string())
+                        .unwrap_or_else(|| "no code".into());
                     let reason = c.last_update_status_reason().unwrap_or("no reason given");
                     return Ok(Ok(Err(format!("the update failed: {reason} ({code})"))));
                 }
@@ -571,7 +766,10 @@ impl Run<'_> {
 
     /// PublishVersion of exactly the code we applied (CodeSha256 and
     /// RevisionId guard against another update slipping in between).
-    async fn publish(&mut self, latest: &FunctionConfiguration) -> anyhow::Result<Result<String, Stop>> {
+    async fn publish(
+        &mut self,
+        latest: &FunctionConfiguration,
+    ) -> anyhow::Result<Result<String, Stop>> {
         loop {
             let sent = self
                 .lambda
@@ -601,7 +799,10 @@ impl Run<'_> {
                     );
                 }
                 Err(e) => {
-                    return Err(crate::aws::classify(&e).explain("lambda:PublishVersion", &format!("Lambda function {}", self.function())));
+                    return Err(crate::aws::classify(&e).explain(
+                        "lambda:PublishVersion",
+                        &format!("Lambda function {}", self.function()),
+                    ));
                 }
             }
         }
@@ -609,11 +810,17 @@ impl Run<'_> {
 
     /// A version of an image function is `Pending` until Lambda has
     /// optimised the image; an alias on it would not serve.
-    async fn wait_active(&mut self, version: &str) -> anyhow::Result<Result<Result<(), String>, Stop>> {
+    async fn wait_active(
+        &mut self,
+        version: &str,
+    ) -> anyhow::Result<Result<Result<(), String>, Stop>> {
         let mut shown = None;
         loop {
             let c = self.configuration(Some(version)).await?;
-            let state = c.state().map(|s| s.as_str().to_string()).unwrap_or_else(|| "Active".into());
+            let state = c
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "Active".into());
             if shown.as_deref() != Some(state.as_str()) {
                 let line = format!("version {version}: State {state}");
                 self.say(&line);
@@ -623,9 +830,14 @@ impl Run<'_> {
             match c.state() {
                 None | Some(State::Active) => return Ok(Ok(Ok(()))),
                 Some(State::Failed | State::Inactive) => {
-                    let code = c.state_reason_code().map(|r| r.as_str().to_string()).unwrap_or_else(|| "no code".into());
+                    let code = c
+                        .state_reason_code()
+                        .map(|r| r.as_str().to_string())
+                        .unwrap_or_else(|| "no code".into());
                     let reason = c.state_reason().unwrap_or("no reason given");
-                    return Ok(Ok(Err(format!("version {version} is {state}: {reason} ({code})"))));
+                    return Ok(Ok(Err(format!(
+                        "version {version} is {state}: {reason} ({code})"
+                    ))));
                 }
                 _ => {}
             }
@@ -695,9 +907,24 @@ impl Run<'_> {
     async fn restore_latest(&mut self, cancelled: bool) -> Option<String> {
         let previous = self.report.previous_revision.clone()?;
         let version = previous.rsplit(':').next()?.to_string();
-        let image = match self.lambda.get_function().function_name(self.function()).qualifier(&version).send().await {
-            Ok(out) => out.code().and_then(|c| c.image_uri().or(c.resolved_image_uri())).map(str::to_string),
-            Err(e) => return Some(format!("$LATEST not restored: reading version {version} failed ({})", e.code().unwrap_or("error"))),
+        let image = match self
+            .lambda
+            .get_function()
+            .function_name(self.function())
+            .qualifier(&version)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .code()
+                .and_then(|c| c.image_uri().or(c.resolved_image_uri()))
+                .map(str::to_string),
+            Err(e) => {
+                return Some(format!(
+                    "$LATEST not restored: reading version {version} failed ({})",
+                    e.code().unwrap_or("error")
+                ));
+            }
         }?;
         self.pace.deadline = settle_deadline(cancelled, self.pace.scale);
         self.settling = true;
@@ -705,7 +932,11 @@ impl Run<'_> {
         self.settling = false;
         let latest = match idle {
             Ok(Ok(c)) => c,
-            _ => return Some(format!("$LATEST not restored to {image}: an update was still running")),
+            _ => {
+                return Some(format!(
+                    "$LATEST not restored to {image}: an update was still running"
+                ));
+            }
         };
         let sent = self
             .lambda
@@ -717,10 +948,17 @@ impl Run<'_> {
             .await;
         match sent {
             Ok(_) => {
-                self.say(&format!("$LATEST set back to {image} (the code of version {version}); Lambda applies it"));
-                Some(format!("$LATEST set back to the image of version {version} (Lambda accepted the update)"))
+                self.say(&format!(
+                    "$LATEST set back to {image} (the code of version {version}); Lambda applies it"
+                ));
+                Some(format!(
+                    "$LATEST set back to the image of version {version} (Lambda accepted the update)"
+                ))
             }
-            Err(e) => Some(format!("$LATEST not restored to {image}: {}", e.code().unwrap_or("error"))),
+            Err(e) => Some(format!(
+                "$LATEST not restored to {image}: {}",
+                e.code().unwrap_or("error")
+            )),
         }
     }
 }
@@ -740,7 +978,11 @@ mod tests {
 
     #[test]
     fn code_sha256_is_the_digest_hex() {
-        let image = Image { uri: "r/x@sha256:abc", repository: "x", digest: "sha256:abc" };
+        let image = Image {
+            uri: "r/x@sha256:abc",
+            repository: "x",
+            digest: "sha256:abc",
+        };
         assert_eq!(image.code_sha256(), "abc");
     }
 }
