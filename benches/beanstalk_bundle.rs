@@ -23,7 +23,7 @@
 //! Writes target/bench-results/beanstalk_bundle.rows.md (its row of
 //! docs/benchmarks.md) and beanstalk_bundle.md, and prints the row.
 
-#[path = "../tests/it/sandbox.rs"]
+#[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::path::{Path, PathBuf};

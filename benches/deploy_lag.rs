@@ -22,7 +22,7 @@
 //!
 //! `cargo bench --bench deploy_lag` (needs python3 with moto, like the tests).
 
-#[path = "../tests/it/sandbox.rs"]
+#[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::sync::Arc;
@@ -377,7 +377,7 @@ fn push_tiny_image(registry: &sandbox::Registry, repo: &str, n: usize) -> String
 }
 
 async fn lambda_lag(moto: &sandbox::Moto) {
-    use fastdeploy::build::registry::{Client, RegistryAuth};
+    use fastdeploy::image::registry::{Client, RegistryAuth};
     use fastdeploy::plan::LambdaPlan;
     let registry = tokio::task::block_in_place(sandbox::Registry::start);
     let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);

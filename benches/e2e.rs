@@ -25,7 +25,7 @@
 //! (e) use; `FASTDEPLOY_BENCH_ROUNDS` (default 3) how many times (d) builds
 //! each way, alternating which goes first.
 
-#[path = "../tests/it/sandbox.rs"]
+#[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::fmt::Write as _;

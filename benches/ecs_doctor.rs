@@ -22,7 +22,7 @@
 //! Writes target/bench-results/ecs_doctor.rows.md (its row of
 //! docs/benchmarks.md) and ecs_doctor.md, and prints the row.
 
-#[path = "../tests/it/sandbox.rs"]
+#[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::path::PathBuf;

@@ -21,10 +21,10 @@ use crate::error::BadInput;
 /// Loads the shared SDK config for `region` (or the chain's default), with
 /// the credentials of `role` when given (`role-to-assume`): the SDK's cache
 /// asks [`crate::credentials::WebIdentityRole`] for new ones before the
-/// session ends. `delay_scale` shrinks the retry back-off in tests.
+/// session ends. `clock` shrinks the retry back-off in tests.
 pub async fn load_with(
     region: Option<&str>,
-    delay_scale: f64,
+    clock: crate::wait::Clock,
     role: Option<&crate::settings::AssumeRole>,
     actions: &crate::gha::Actions,
 ) -> (
@@ -32,7 +32,7 @@ pub async fn load_with(
     Option<std::sync::Arc<crate::credentials::WebIdentityRole>>,
 ) {
     let Some(role) = role else {
-        return (load(region, delay_scale).await, None);
+        return (load(region, clock).await, None);
     };
     // STS's AssumeRoleWithWebIdentity is not signed: its client needs no credentials.
     let mut unsigned = aws_config::defaults(BehaviorVersion::latest()).no_credentials();
@@ -44,9 +44,9 @@ pub async fn load_with(
         role.clone(),
         sts,
         actions.clone(),
-        delay_scale,
+        clock,
     ));
-    let config = load(region, delay_scale).await;
+    let config = load(region, clock).await;
     // The SDK's identity cache gives a credentials load 5 s by default; a
     // refresh asks GitHub for a token (30 s timeout, retried) and then STS,
     // so it gets the time those take instead of failing the deploy mid-run.
@@ -82,9 +82,9 @@ impl aws_credential_types::provider::ProvideCredentials for SharedRole {
 }
 
 /// Loads the shared SDK config for `region` (or the chain's default).
-/// `delay_scale` shrinks the retry back-off in tests (1.0 in production).
-pub async fn load(region: Option<&str>, delay_scale: f64) -> aws_config::SdkConfig {
-    let scaled = |d: Duration| Duration::from_secs_f64((d.as_secs_f64() * delay_scale).max(0.001));
+/// `clock` shrinks the retry back-off in tests ([`crate::wait::Clock::REAL`] in production).
+pub async fn load(region: Option<&str>, clock: crate::wait::Clock) -> aws_config::SdkConfig {
+    let scaled = |d: Duration| clock.of(d.as_secs_f64()).max(Duration::from_millis(1));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Standard retry: throttling, 5xx, timeouts and connection resets are
         // retried with jittered exponential back-off, bounded. Not adaptive:
@@ -207,8 +207,63 @@ impl AwsFailure {
                 self.message
             ))
             .into(),
-            _ => anyhow::anyhow!("`{action}` on {resource} failed: {code}: {}", self.message),
+            _ => AwsError { action: action.to_string(), resource: resource.to_string(), failure: self }
+                .into(),
         }
+    }
+}
+
+/// An AWS call that failed for a reason that is not the user's to fix:
+/// throttling, a server error, anything unexpected. Waits find it in an
+/// error's chain to tell a look worth retrying from one that is not.
+#[derive(Debug, Clone)]
+pub struct AwsError {
+    /// `lambda:GetFunctionConfiguration`.
+    pub action: String,
+    pub resource: String,
+    pub failure: AwsFailure,
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let f_ = &self.failure;
+        let code = f_.code.as_deref().unwrap_or("error");
+        let message = if f_.message.is_empty() { "no message" } else { f_.message.as_str() };
+        let status = f_.status.map(|s| format!(", HTTP {s}")).unwrap_or_default();
+        let what = if f_.kind == FailureKind::Throttled { "was throttled" } else { "failed" };
+        write!(f, "`{}` on {} {what}: {code}: {message}{status}", self.action, self.resource)
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+impl AwsError {
+    /// Throttling, a 5xx, a timeout or a reset connection: the next look may pass.
+    pub fn is_retryable(&self) -> bool {
+        self.failure.is_retryable()
+    }
+}
+
+/// The AWS call in `e`'s chain when it failed in a way worth retrying.
+pub fn retryable_call(e: &anyhow::Error) -> Option<&str> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<AwsError>())
+        .filter(|a| a.is_retryable())
+        .map(|a| a.action.as_str())
+}
+
+/// `.explained(action, resource)` on an SDK call's result: its error
+/// classified and explained ([`AwsFailure::explain`]).
+pub trait Explained<T> {
+    fn explained(self, action: &str, resource: impl FnOnce() -> String) -> anyhow::Result<T>;
+}
+
+impl<T, E> Explained<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn explained(self, action: &str, resource: impl FnOnce() -> String) -> anyhow::Result<T> {
+        self.map_err(|e| classify(&e).explain(action, &resource()))
     }
 }
 
@@ -364,17 +419,13 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     raw.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
 
-/// Scales a delay (`FASTDEPLOY_DELAY_SCALE`; tests run with a tiny scale).
-pub fn scaled(seconds: f64, delay_scale: f64) -> Duration {
-    Duration::from_secs_f64((seconds * delay_scale).max(0.0))
-}
 
 /// Retries `call` while it fails transiently (throttling, 5xx, timeouts), at
 /// most `attempts` times, then explains the failure for `action` on `resource`.
 pub async fn retrying<T, E, F, Fut>(
     action: &str,
     resource: &str,
-    delay_scale: f64,
+    clock: crate::wait::Clock,
     attempts: u32,
     mut call: F,
 ) -> anyhow::Result<T>
@@ -396,7 +447,7 @@ where
                 tracing::debug!(action, attempt, code = ?failure.code, "transient AWS failure; retrying");
                 crate::timings::sleep(
                     "aws",
-                    backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale)),
+                    backoff(attempt, clock.of(1.0), clock.of(20.0)),
                 )
                 .await;
             }

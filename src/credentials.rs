@@ -28,7 +28,7 @@ pub struct WebIdentityRole {
     sts: aws_sdk_sts::Client,
     http: reqwest::Client,
     actions: Actions,
-    delay_scale: f64,
+    clock: crate::wait::Clock,
     /// The credentials [`WebIdentityRole::check`] obtained, handed to the
     /// SDK's first ask so a run assumes the role once, not twice, before it
     /// starts; every later ask is a refresh.
@@ -42,7 +42,7 @@ impl WebIdentityRole {
         role: AssumeRole,
         sts: aws_sdk_sts::Client,
         actions: Actions,
-        delay_scale: f64,
+        clock: crate::wait::Clock,
     ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -55,7 +55,7 @@ impl WebIdentityRole {
             sts,
             http,
             actions,
-            delay_scale,
+            clock,
             primed: std::sync::Mutex::new(None),
         }
     }
@@ -115,10 +115,7 @@ impl WebIdentityRole {
                 Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),
                 Err(e) => last = crate::error::source_chain(&e.without_url()),
             }
-            tokio::time::sleep(Duration::from_secs_f64(
-                f64::from(attempt) * self.delay_scale,
-            ))
-            .await;
+            tokio::time::sleep(self.clock.of(f64::from(attempt))).await;
         }
         Err(TokenError::Transient(format!(
             "the job's OIDC token endpoint did not answer ({last})"

@@ -7,7 +7,9 @@
 //!   event, resolved once into one validated struct;
 //! - [`plan`]: everything the run will do, computed before any side effect;
 //! - [`checks`]: the build context and the Dockerfile, before anything is spent;
-//! - [`build`]: buildx, buildah or CodeBuild, the OCI registry and ECR;
+//! - [`image`]: building the image (buildx, buildah or CodeBuild), the OCI
+//!   registry and ECR (named `image`, not `build`: `build/` is in many global
+//!   git-ignore files);
 //! - [`deploy`]: one folder per deploy target (`ecs`, with its one-off tasks,
 //!   doctor and timeline; `lambda`; `beanstalk`), behind one contract
 //!   (preflight, deploy, watch to a verdict, roll back);
@@ -25,7 +27,6 @@
 //! `fastdeploy.yml` and workflow and never runs the pipeline.
 
 pub mod aws;
-pub mod build;
 pub mod cancel;
 pub mod checks;
 pub mod cli;
@@ -35,6 +36,7 @@ pub mod env_vars;
 pub mod error;
 pub mod execute;
 pub mod gha;
+pub mod image;
 pub mod init;
 pub mod logs;
 pub mod outcome;
@@ -44,3 +46,4 @@ pub mod report;
 pub mod settings;
 pub mod timings;
 pub mod units;
+pub mod wait;

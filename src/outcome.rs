@@ -139,6 +139,28 @@ impl TargetRef {
         }
     }
 
+    /// The target's page in the AWS console, named: (`ECS service shop`, URL).
+    pub fn console_link(&self, region: &str) -> (String, String) {
+        let home = format!("https://{region}.console.aws.amazon.com");
+        match self {
+            TargetRef::Ecs { cluster, service } => (
+                format!("ECS service {service}"),
+                format!("{home}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}"),
+            ),
+            TargetRef::Lambda { function, alias } => {
+                let name = function.rsplit(':').next().unwrap_or(function);
+                (
+                    format!("Lambda function {name}"),
+                    format!("{home}/lambda/home?region={region}#/functions/{name}/aliases/{alias}"),
+                )
+            }
+            TargetRef::Beanstalk { application, environment } => (
+                format!("Elastic Beanstalk environment {environment}"),
+                format!("{home}/elasticbeanstalk/home?region={region}#/application/overview?applicationName={application}"),
+            ),
+        }
+    }
+
     /// The name log lines are prefixed with: the service, the function.
     pub fn short(&self) -> &str {
         match self {
@@ -251,6 +273,27 @@ pub struct Timeline {
     pub deploy_seconds: f64,
     /// The doctor's estimate of the rollout, for comparison.
     pub estimated_rollout: Option<f64>,
+}
+
+impl Timeline {
+    /// The timeline in one line (logs, Slack): `register 0.4s · task pull
+    /// 1m 00s · ... (rollout estimated 7m 01s)`.
+    pub fn line(&self) -> String {
+        let parts: Vec<String> = self
+            .phases
+            .iter()
+            .map(|p| format!("{} {}", p.phase.as_str(), crate::units::duration(p.seconds)))
+            .collect();
+        let estimate = self
+            .estimated_rollout
+            .map(|e| format!(" (rollout estimated {})", crate::units::duration(e)))
+            .unwrap_or_default();
+        format!(
+            "deploy {}: {}{estimate}",
+            crate::units::duration(self.deploy_seconds),
+            parts.join(" · ")
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -377,6 +420,19 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// A report before anything ran: every component skipped so far.
+    pub fn new<'a>(environment: Option<&str>, components: impl Iterator<Item = &'a str>) -> RunReport {
+        RunReport {
+            result: RunResult::Skipped,
+            environment: environment.map(str::to_string),
+            components: components.map(ComponentReport::new).collect(),
+            warnings: Vec::new(),
+            phases: Phases::default(),
+            failure: None,
+            links: BTreeMap::new(),
+        }
+    }
+
     /// Combines component results: any failure fails the run; a rollback
     /// (and no other failure) makes it rolled-back.
     pub fn overall(components: &[ComponentReport]) -> RunResult {

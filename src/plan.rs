@@ -140,16 +140,22 @@ impl TargetPlan {
         }
     }
 
+    /// The target as the reports name it.
+    pub fn reference(&self) -> crate::outcome::TargetRef {
+        use crate::outcome::TargetRef;
+        match self {
+            TargetPlan::Ecs(p) => TargetRef::Ecs { cluster: p.cluster.clone(), service: p.service.clone() },
+            TargetPlan::Lambda(p) => TargetRef::Lambda { function: p.function.clone(), alias: p.alias.clone() },
+            TargetPlan::Beanstalk(p) => TargetRef::Beanstalk {
+                application: p.application.clone(),
+                environment: p.environment.clone(),
+            },
+        }
+    }
+
     /// The target in words, for plans and log lines.
     pub fn describe(&self) -> String {
-        match self {
-            TargetPlan::Ecs(p) => format!("ECS service {} in cluster {}", p.service, p.cluster),
-            TargetPlan::Lambda(p) => format!("Lambda function {} (alias {})", p.function, p.alias),
-            TargetPlan::Beanstalk(p) => format!(
-                "Elastic Beanstalk environment {} of application {}",
-                p.environment, p.application
-            ),
-        }
+        self.reference().describe()
     }
 }
 
@@ -690,9 +696,9 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
             .or_else(|| env_cfg.and_then(|e| e.url.clone())),
     });
     let slack = match (
-        settings.raw.get("slack-bot-token"),
-        settings.raw.get("slack-channel"),
-        settings.raw.get("slack-webhook-url"),
+        &settings.slack_bot_token,
+        settings.slack_channel.as_deref(),
+        &settings.slack_webhook_url,
     ) {
         (Some(_), Some(channel), _) => Some(SlackPlan::Bot {
             channel: channel.to_string(),

@@ -1,4 +1,4 @@
-//! How sizes are written and read, one convention everywhere: decimal
+//! How sizes and durations are written and read, one convention everywhere: decimal
 //! units, as docker prints them (`89.4 MB` for 89,443,532 bytes) — in the
 //! log, the job summary, the PR comment, Slack and the `*-mb` limits alike.
 
@@ -24,6 +24,25 @@ pub fn bytes(n: u64) -> String {
 /// `limit_mb` megabytes in bytes.
 pub fn megabytes(limit_mb: u64) -> u64 {
     limit_mb.saturating_mul(MB)
+}
+
+/// Durations for people: `850ms`, `12.3s`, `2m 05s`, `1h 02m`.
+pub fn duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "–".into();
+    }
+    if seconds < 1.0 {
+        return format!("{}ms", (seconds * 1000.0).round() as u64);
+    }
+    if seconds < 60.0 {
+        return format!("{seconds:.1}s");
+    }
+    let total = seconds.round() as u64;
+    if total < 3600 {
+        format!("{}m {:02}s", total / 60, total % 60)
+    } else {
+        format!("{}h {:02}m", total / 3600, (total % 3600) / 60)
+    }
 }
 
 #[cfg(test)]

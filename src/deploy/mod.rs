@@ -1,26 +1,152 @@
-//! Deploy targets, one folder each, behind one contract.
+//! Deploy targets, one folder each, behind one contract in code.
 //!
-//! Every target module (`ecs`, `lambda`, `beanstalk`) exposes the same few functions:
+//! ## Design
 //!
-//! - `preflight(client, plan)`: read-only, before anything is built; what
-//!   the user can fix is [`crate::error::BadInput`] (exit 2);
-//! - `deploy(client, plan, image, ...) -> DeployOutcome`: change the target
-//!   to the pushed image by digest, watch it to a verdict within the plan's
-//!   one deadline, and roll back on timeout or cancellation when asked. It
-//!   never returns without saying what serves.
+//! The contract is the [`Target`] trait; `ecs::Service`, `lambda::Function`
+//! and `beanstalk::Environment` implement it, and [`deploy`] and
+//! [`preflight`] match on [`TargetPlan`] once to pick the implementation (as
+//! cargo-dist has one enum and one module per installer). A trait rather
+//! than an enum of functions, because the driver is one generic function
+//! over it: what every target does alike is written once, in [`drive`]:
 //!
-//! The verdict types are shared ([`DeployOutcome`], and
-//! [`crate::outcome::DeployReport`] inside it), so the summary, Slack and
-//! GitHub need no per-target code beyond their rows. The executor matches on
-//! [`crate::plan::TargetPlan`].
+//! - the one deadline (`wait-minutes`), cancellation and the pace, in the
+//!   [`Waiter`] the driver builds from the plan's [`WatchPlan`] and hands to
+//!   the target: every wait of every target is one look at a time through
+//!   [`Waiter::until`], which owns the pauses and the tolerance of failed
+//!   looks (the same rule everywhere, [`crate::wait`]);
+//! - the verdict ([`Verdict`]) and what it means: which result, whether to
+//!   put back what served (`rollback`), the settle wait after a rollback
+//!   (a waiter with the settle budget that a cancellation does not cut
+//!   short), the last look at what serves, the "result ...; serves ..."
+//!   line and [`DeployOutcome`].
+//!
+//! A target keeps what is its own: how it applies an image (ECS renders and
+//! registers a revision and updates the service; Lambda updates the code,
+//! publishes a version and moves the alias; Elastic Beanstalk uploads a
+//! bundle and updates the environment), what one look sees, and how it puts
+//! back what served. It says so through the same few functions with the
+//! same shapes: [`Target::preflight`] (read-only, before anything is built),
+//! [`Target::apply`] (change the target and follow the change to a
+//! verdict), [`Target::put_back`] (what served before, serving again) and
+//! [`Target::observe`] (one look at what serves now). A target's own pacing
+//! (ECS looks less often while its tasks start) is a [`crate::wait::Tempo`]
+//! its looks return to the driver's loop, not a second loop.
+//!
+//! Each target folder has the same files where they do the same job:
+//! `mod.rs` (the contract), `preflight.rs`, `apply.rs` (the change and its
+//! steps), `watch.rs` (the looks that follow it) and `rollback.rs`
+//! (putting back what served).
 
 pub mod beanstalk;
 pub mod ecs;
 pub mod lambda;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::outcome::{DeployReport, RunResult};
+use crate::cancel::Cancel;
+use crate::error::chain_message;
+use crate::gha::Actions;
+use crate::outcome::{DeployReport, RunResult, TargetRef};
+use crate::plan::{ComponentPlan, TargetPlan, WatchPlan};
+use crate::wait::{Clock, Pace, Stop, Stopped, Waiter, settle_deadline};
+
+/// The AWS clients and the registry every target may use, built once at the edge.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub beanstalk: aws_sdk_elasticbeanstalk::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// The registry the images were pushed to (Lambda reads the pushed
+    /// manifest before the function is touched); `None` where no image is
+    /// read back.
+    pub registry: Option<crate::image::registry::Client>,
+}
+
+impl Clients {
+    /// Every client from one SDK config, each request a wait on AWS (timings).
+    pub fn new(sdk: &aws_config::SdkConfig, registry: Option<crate::image::registry::Client>) -> Clients {
+        // Path-style S3 addressing where an endpoint is set (the sandbox's
+        // moto serves no bucket subdomains); AWS's own endpoints take either.
+        let path_style = sdk.endpoint_url().is_some();
+        Clients {
+            ecs: crate::aws_client!(aws_sdk_ecs, sdk),
+            lambda: crate::aws_client!(aws_sdk_lambda, sdk),
+            beanstalk: crate::aws_client!(aws_sdk_elasticbeanstalk, sdk),
+            s3: crate::aws_client!(aws_sdk_s3, sdk, |b: aws_sdk_s3::config::Builder| b
+                .force_path_style(path_style)),
+            logs: crate::aws_client!(aws_sdk_cloudwatchlogs, sdk),
+            elb: crate::aws_client!(aws_sdk_elasticloadbalancingv2, sdk),
+            registry,
+        }
+    }
+}
+
+/// What every deploy of a run shares: the clients, cancellation, the
+/// Actions runtime, the time scale, and what identifies the run.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub clients: &'a Clients,
+    pub cancel: &'a Cancel,
+    pub actions: &'a Actions,
+    pub clock: Clock,
+    /// The commit deployed (Elastic Beanstalk version labels).
+    pub commit: &'a str,
+    /// `<repository>/<run id>/<attempt>` in Actions, `local/<commit>`
+    /// elsewhere: one-off tasks' client tokens.
+    pub run_key: &'a str,
+    pub region: Option<&'a str>,
+    /// `ignore-checks` (the ECS doctor's ids among them).
+    pub ignore_checks: &'a [String],
+}
+
+/// The pushed image a deploy uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// `registry/repository@sha256:...`
+    pub uri: String,
+    pub repository: String,
+    /// `sha256:...`
+    pub digest: String,
+    /// Compressed size as the registry stores it, when the build measured it
+    /// (the ECS doctor paces each task's pull with it).
+    pub bytes: Option<u64>,
+}
+
+impl Image {
+    pub fn new(registry: &str, repository: &str, digest: &str, bytes: Option<u64>) -> Image {
+        Image {
+            uri: format!("{registry}/{repository}@{digest}"),
+            repository: repository.to_string(),
+            digest: digest.to_string(),
+            bytes,
+        }
+    }
+
+    /// The digest's hex (Lambda's `CodeSha256` of an image function).
+    pub fn digest_hex(&self) -> &str {
+        self.digest.strip_prefix("sha256:").unwrap_or(&self.digest)
+    }
+}
+
+/// What a read-only preflight found that the build must honour.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The one platform the target runs, when it takes one image for it
+    /// (Lambda: its architecture).
+    pub platform: Option<Platform>,
+}
+
+/// A platform a target runs on, in the build's words and the target's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// `linux/arm64`
+    pub platform: String,
+    /// The target and what it calls it: `Lambda function thumbs runs on arm64`.
+    pub why: String,
+}
 
 /// How one component's deploy ended, whatever its target.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,130 +157,220 @@ pub struct DeployOutcome {
     pub failure: Option<String>,
 }
 
-/// How every target polls to its verdict: the plan's poll interval and
-/// its one deadline, already scaled (tests run with a tiny scale).
-#[derive(Debug, Clone, Copy)]
-pub struct Pace {
-    /// Time between looks before jitter (clamped to 15 s).
-    pub poll: Duration,
-    /// Multiplier applied to the 15 s ceiling too (tests).
-    pub scale: f64,
-    pub deadline: Instant,
+/// How a target's change ended, as the target judges it. A wait that ended
+/// early (deadline, cancellation, looks that kept failing) is no verdict:
+/// it is a [`Stopped`] error, and the driver decides what it means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Our revision serves.
+    Succeeded,
+    /// Nothing needed changing: the target already serves this image.
+    Unchanged,
+    /// Refused before the target was touched.
+    Refused(String),
+    /// The platform put the previous revision back itself, and it serves
+    /// (ECS's circuit breaker).
+    RolledBack(String),
+    /// Our change failed. `put_back`: what serves may still hold some of
+    /// it, so the driver puts back what served (when `rollback` is on) and
+    /// makes sure of what serves; otherwise it only says what serves.
+    Failed { reason: String, put_back: bool },
 }
 
-impl Pace {
-    pub const MAX_POLL_SECONDS: f64 = 15.0;
+/// Where putting back what served left the target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PutBack {
+    /// What serves is known to be what served before, everywhere (every
+    /// task, every instance, the alias): a true rollback.
+    pub settled: bool,
+    /// What was done, or what is not known, in words.
+    pub note: Option<String>,
+}
 
-    /// Next pause: the poll interval ±20 %, never above 15 s (scaled).
-    pub fn next_pause(&self) -> Duration {
-        let ceiling = self.ceiling().as_secs_f64();
-        let jittered = self.base().as_secs_f64() * (0.8 + 0.4 * fastrand::f64());
-        Duration::from_secs_f64(jittered.min(ceiling).max(0.0))
+/// The contract every deploy target implements. The driver calls
+/// [`Target::prepare`] before the deploy's clock starts, then
+/// [`Target::apply`], then (when the verdict asks for it)
+/// [`Target::put_back`], then [`Target::observe`] and [`Target::finish`].
+// Driven in place by `drive` (never spawned), so the futures need no `Send`
+// bound: native `async fn` in the trait is enough.
+#[allow(async_fn_in_trait)]
+pub trait Target {
+    /// The target as the reports name it.
+    fn reference(&self) -> TargetRef;
+
+    /// How long, how often, and whether to roll back.
+    fn watch(&self) -> &WatchPlan;
+
+    /// Read-only, before anything is built: what the user can fix is
+    /// [`crate::error::BadInput`] (exit 2).
+    async fn preflight(&self, cx: &Context<'_>) -> anyhow::Result<Found>;
+
+    /// Before the deploy's clock starts (the ECS doctor reads what paces
+    /// the rollout); its time is not the deploy's.
+    async fn prepare(&mut self, _cx: &Context<'_>, _image: &Image) {}
+
+    /// Changes the target to `image` and follows the change to a verdict,
+    /// every wait a look through `w`. Sets what served before
+    /// (`report.previous_revision`), what this deploy made
+    /// (`report.revision`) and what serves as it learns it.
+    async fn apply(
+        &mut self,
+        cx: &Context<'_>,
+        w: &mut Waiter<'_>,
+        image: &Image,
+        report: &mut DeployReport,
+    ) -> anyhow::Result<Verdict>;
+
+    /// Whether what serves may hold something of this deploy (after a stop
+    /// or an error, the driver puts back what served only then).
+    fn changed(&self) -> bool;
+
+    /// Makes what served before serve again, within `w` (the settle
+    /// budget); with `act` false (`rollback` is off) only looks at what
+    /// serves and says what it would have done.
+    async fn put_back(
+        &mut self,
+        cx: &Context<'_>,
+        w: &mut Waiter<'_>,
+        act: bool,
+        report: &mut DeployReport,
+    ) -> PutBack;
+
+    /// One look at what serves now: `report.serving_revision`, and
+    /// `report.serving_detail` with counts where the target can count.
+    async fn observe(&self, cx: &Context<'_>, report: &mut DeployReport);
+
+    /// `revision` serving, in words: "alias live serves version 3".
+    fn serves(&self, revision: Option<&str>) -> String;
+
+    /// What goes on without fastdeploy when it stops watching and
+    /// `rollback` is off: "ECS keeps deploying".
+    fn left_alone(&self) -> String;
+
+    /// After the verdict and the deploy's clock: evidence for a failure,
+    /// clean-up after a success, where the time went.
+    async fn finish(&mut self, _cx: &Context<'_>, _result: RunResult, _report: &mut DeployReport) {}
+}
+
+/// Checks the component's target before anything is built.
+pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::Result<Found> {
+    match &component.deploy {
+        None => Ok(Found::default()),
+        Some(TargetPlan::Ecs(p)) => ecs::Service::new(p).preflight(cx).await,
+        Some(TargetPlan::Lambda(p)) => lambda::Function::new(p).preflight(cx).await,
+        Some(TargetPlan::Beanstalk(p)) => beanstalk::Environment::new(p, component).preflight(cx).await,
     }
-
-    /// The poll interval, never above 15 s (scaled).
-    pub fn base(&self) -> Duration {
-        self.poll.min(self.ceiling())
-    }
-
-    /// 15 s, scaled.
-    pub fn ceiling(&self) -> Duration {
-        Duration::from_secs_f64((Self::MAX_POLL_SECONDS * self.scale).max(0.0))
-    }
 }
 
-/// The budget a rollback gets to settle: short after cancellation (the
-/// runner kills the job seconds after SIGTERM), longer after a timeout.
-pub fn settle_deadline(cancelled: bool, scale: f64) -> Instant {
-    let seconds = if cancelled { 6.0 } else { 300.0 };
-    Instant::now() + std::time::Duration::from_secs_f64(seconds * scale)
-}
-
-/// A pace for the settle wait.
-pub fn settle_pace(base: &Pace, cancelled: bool) -> Pace {
-    Pace {
-        deadline: settle_deadline(cancelled, base.scale),
-        ..*base
-    }
-}
-
-/// Why a wait ended early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    TimedOut,
-    Cancelled,
-}
-
-impl Stop {
-    /// The verdict line: "no verdict within N s (doing)" or "the workflow
-    /// was cancelled (doing)".
-    pub fn explain(self, wait_seconds: u64, doing: &str) -> String {
-        match self {
-            Stop::TimedOut => format!("no verdict within {wait_seconds} s ({doing})"),
-            Stop::Cancelled => format!("the workflow was cancelled ({doing})"),
+/// Deploys `image` to the component's target and follows it to a verdict.
+/// `None` when the component has no target. Never returns without saying
+/// what serves.
+pub async fn deploy(cx: &Context<'_>, component: &ComponentPlan, image: &Image) -> Option<DeployOutcome> {
+    Some(match component.deploy.as_ref()? {
+        TargetPlan::Ecs(p) => drive(cx, &mut ecs::Service::new(p), image).await,
+        TargetPlan::Lambda(p) => drive(cx, &mut lambda::Function::new(p), image).await,
+        TargetPlan::Beanstalk(p) => {
+            drive(cx, &mut beanstalk::Environment::new(p, component), image).await
         }
-    }
+    })
 }
 
-/// Sleeps one poll of `pace`, or stops at its deadline or on cancellation,
-/// whichever comes first. The sleep is a wait span on `aws`.
-pub async fn pause(pace: &Pace, cancel: &crate::cancel::Cancel) -> Result<(), Stop> {
-    pause_until(pace, Some(cancel)).await
-}
-
-/// [`pause`] for a rollback's own waits: only the settle deadline in `pace`
-/// ends them, not the cancellation that may have started the rollback.
-pub async fn settle_pause(pace: &Pace) -> Result<(), Stop> {
-    pause_until(pace, None).await
-}
-
-async fn pause_until(pace: &Pace, cancel: Option<&crate::cancel::Cancel>) -> Result<(), Stop> {
-    if cancel.is_some_and(crate::cancel::Cancel::is_cancelled) {
-        return Err(Stop::Cancelled);
+/// The one driver: apply, judge, put back when asked, look at what serves,
+/// say it.
+pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, image: &Image) -> DeployOutcome {
+    let target = t.reference();
+    let say = |line: &str| cx.actions.line(&format!("[{}] {line}", target.short()));
+    t.prepare(cx, image).await;
+    let started = Instant::now();
+    let mut report = DeployReport { target: target.clone(), ..DeployReport::default() };
+    let watch = t.watch().clone();
+    let pace = Pace::new(cx.clock, watch.poll_seconds, watch.wait_seconds as f64);
+    let mut w = Waiter::new(pace, cx.cancel, cx.actions, &format!("[{}] ", target.short()));
+    let applied = t.apply(cx, &mut w, image, &mut report).await;
+    let (result, failure) = judge(cx, t, &w, applied, &mut report).await;
+    // What serves is what runs: one last look, whatever the verdict said,
+    // unless the look that judged success showed it with its counts.
+    if !(result == RunResult::Success && report.serving_detail.is_some()) {
+        t.observe(cx, &mut report).await;
     }
-    let now = Instant::now();
-    if now >= pace.deadline {
-        return Err(Stop::TimedOut);
-    }
-    let pause = pace.next_pause().min(pace.deadline - now);
-    let cancelled = async {
-        match cancel {
-            Some(c) => c.cancelled().await,
-            None => std::future::pending().await,
-        }
+    report.seconds = Some(started.elapsed().as_secs_f64());
+    t.finish(cx, result, &mut report).await;
+    let serving = match &report.serving_detail {
+        Some(detail) => format!("serving {detail}"),
+        None => t.serves(report.serving_revision.as_deref()),
     };
-    tokio::select! {
-        _ = crate::timings::sleep("aws", pause) => Ok(()),
-        _ = cancelled => Err(Stop::Cancelled),
+    say(&format!("result: {}; {serving}", result.as_str()));
+    if let Some(f) = &failure {
+        say(f);
     }
+    DeployOutcome { result, report, failure }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pauses_are_jittered_and_never_above_fifteen_seconds() {
-        let pace = Pace {
-            poll: Duration::from_secs(5),
-            scale: 1.0,
-            deadline: Instant::now(),
-        };
-        for _ in 0..200 {
-            let p = pace.next_pause().as_secs_f64();
-            assert!((4.0..=6.0).contains(&p), "{p}");
+/// Turns what `apply` returned into a result and a failure line, putting
+/// back what served when the verdict and `rollback` ask for it.
+async fn judge<T: Target>(
+    cx: &Context<'_>,
+    t: &mut T,
+    w: &Waiter<'_>,
+    applied: anyhow::Result<Verdict>,
+    report: &mut DeployReport,
+) -> (RunResult, Option<String>) {
+    let watch = t.watch().clone();
+    let previous = report.previous_revision.clone();
+    let (why, put_back, stop) = match applied {
+        Ok(Verdict::Succeeded) => return (RunResult::Success, None),
+        Ok(Verdict::Unchanged) => {
+            report.unchanged = true;
+            return (RunResult::Skipped, None);
         }
-        let slow = Pace {
-            poll: Duration::from_secs(60),
-            scale: 1.0,
-            deadline: Instant::now(),
-        };
-        assert!(slow.next_pause().as_secs_f64() <= 15.0);
-        let scaled = Pace {
-            poll: Duration::from_millis(50),
-            scale: 0.01,
-            deadline: Instant::now(),
-        };
-        assert!(scaled.next_pause().as_secs_f64() <= 0.15);
+        Ok(Verdict::Refused(why)) => {
+            report.evidence.push(why.clone());
+            let serves = t.serves(previous.as_deref());
+            return (RunResult::Failure, Some(format!("{why}; nothing was changed: {serves}")));
+        }
+        Ok(Verdict::RolledBack(why)) => {
+            let serves = t.serves(report.serving_revision.as_deref());
+            return (RunResult::RolledBack, Some(format!("{why}; {serves}")));
+        }
+        Ok(Verdict::Failed { reason, put_back: false }) => {
+            t.observe(cx, report).await;
+            let serves = t.serves(report.serving_revision.as_deref());
+            return (RunResult::Failure, Some(format!("{reason}; {serves}")));
+        }
+        Ok(Verdict::Failed { reason, put_back: true }) => (reason, true, None),
+        Err(e) => match Stopped::find(&e) {
+            Some(s) => (s.stop.explain(watch.wait_seconds, &s.doing), t.changed(), Some(s.stop.clone())),
+            None => (chain_message(&e), t.changed(), None),
+        },
+    };
+    if !put_back {
+        let serves = t.serves(previous.as_deref());
+        return (RunResult::Failure, Some(format!("{why}; nothing was changed: {serves}")));
     }
+    let act = watch.rollback;
+    if stop.is_some() && !act {
+        t.observe(cx, report).await;
+        let serves = t.serves(report.serving_revision.as_deref());
+        let alone = t.left_alone();
+        return (RunResult::Failure, Some(format!("{why} and `rollback` is off; {alone}; last seen: {serves}")));
+    }
+    let say = |line: &str| cx.actions.line(&format!("[{}] {line}", report.target.short()));
+    if act {
+        say(&format!("{why}: rolling back"));
+    }
+    let mut settle = w.settling(settle_deadline(cx.clock, stop == Some(Stop::Cancelled)));
+    let back = t.put_back(cx, &mut settle, act, report).await;
+    let serving = report.serving_revision.clone();
+    let rolled_back = back.settled && previous.is_some() && serving == previous;
+    let mut line = match (stop.is_some(), rolled_back) {
+        (_, true) if act && stop.is_some() => format!("{why}; fastdeploy rolled back: {}", t.serves(serving.as_deref())),
+        (_, true) => format!("{why}; {}", t.serves(serving.as_deref())),
+        (true, false) => format!("{why}; fastdeploy's rollback did not finish: {}", t.serves(serving.as_deref())),
+        (false, false) => format!("{why}; {}", t.serves(serving.as_deref())),
+    };
+    if let Some(note) = &back.note {
+        line.push_str(&format!("; {note}"));
+    }
+    let result = if rolled_back { RunResult::RolledBack } else { RunResult::Failure };
+    (result, Some(line))
 }

@@ -103,8 +103,8 @@ pub enum GithubError {
 pub struct GithubClient {
     crab: Octocrab,
     repo_path: String,
-    /// Multiplies the pause between attempts (tests pass a tiny scale).
-    delay_scale: f64,
+    /// The time scale of the pause between attempts (tests run faster).
+    clock: crate::wait::Clock,
 }
 
 /// Attempts per call. octocrab's own retries are off: it would send a POST
@@ -139,22 +139,18 @@ impl GithubClient {
         Ok(GithubClient {
             crab,
             repo_path: format!("/repos/{owner}/{name}"),
-            delay_scale: 1.0,
+            clock: crate::wait::Clock::REAL,
         })
     }
 
-    /// Same client, pauses between attempts scaled (tests).
-    pub fn with_delay_scale(mut self, delay_scale: f64) -> Self {
-        self.delay_scale = delay_scale;
+    /// Same client, pauses between attempts on `clock` (tests).
+    pub fn with_clock(mut self, clock: crate::wait::Clock) -> Self {
+        self.clock = clock;
         self
     }
 
     async fn pause(&self, attempt: u32) {
-        crate::timings::sleep(
-            "notify",
-            std::time::Duration::from_secs_f64(f64::from(attempt) * self.delay_scale),
-        )
-        .await;
+        crate::timings::sleep("notify", self.clock.of(f64::from(attempt))).await;
     }
 
     /// A read, retried on 5xx, 429 and transport errors.

@@ -37,7 +37,7 @@ struct GithubSetup {
     token: SecretString,
     repository: String,
     plan: GithubPlan,
-    delay_scale: f64,
+    clock: crate::wait::Clock,
 }
 
 /// Reporting for one run. Built at the edge from the plan and settings.
@@ -67,21 +67,11 @@ impl<'a> Notifier<'a> {
             baselines: BTreeMap::new(),
             warnings: Vec::new(),
         };
-        for name in ["slack-webhook-url", "slack-bot-token", "github-token"] {
-            if let Some(secret) = settings.raw.get(name) {
-                actions.add_mask(secret);
-            }
-        }
-        if let Some(token) = &settings.github_token {
-            actions.add_mask(token.expose_secret());
-        }
 
         if let Some(slack_plan) = &plan.notifications.slack {
             let (dest, on, label) = match slack_plan {
                 SlackPlan::Webhook { on } => {
-                    let url = SecretString::from(
-                        settings.raw.get("slack-webhook-url").unwrap_or_default(),
-                    );
+                    let url = settings.slack_webhook_url.clone().unwrap_or_default();
                     (
                         Destination::Webhook { url },
                         on.clone(),
@@ -89,8 +79,7 @@ impl<'a> Notifier<'a> {
                     )
                 }
                 SlackPlan::Bot { channel, on } => {
-                    let token =
-                        SecretString::from(settings.raw.get("slack-bot-token").unwrap_or_default());
+                    let token = settings.slack_bot_token.clone().unwrap_or_default();
                     let dest = Destination::Bot {
                         api_url: settings.slack_api_url.clone(),
                         token,
@@ -107,7 +96,7 @@ impl<'a> Notifier<'a> {
             if !valid {
                 n.warn("Slack", SlackError::InvalidWebhookUrl.to_string());
             } else {
-                match SlackClient::new(Retry::scaled(settings.delay_scale)) {
+                match SlackClient::new(Retry::scaled(settings.clock)) {
                     Ok(client) => {
                         n.slack = Some(SlackSetup {
                             client,
@@ -129,7 +118,7 @@ impl<'a> Notifier<'a> {
                         token: token.clone(),
                         repository: repo.to_string(),
                         plan: gh_plan.clone(),
-                        delay_scale: settings.delay_scale,
+                        clock: settings.clock,
                     })
                 }
                 (_, None) => tracing::debug!("no GITHUB_REPOSITORY: GitHub reporting is off"),
@@ -333,7 +322,7 @@ impl<'a> Notifier<'a> {
     fn github_client(&mut self) -> Option<(GithubClient, GithubPlan)> {
         let gh = self.github.as_ref()?;
         match GithubClient::new(&gh.api_url, &gh.token, &gh.repository) {
-            Ok(client) => Some((client.with_delay_scale(gh.delay_scale), gh.plan.clone())),
+            Ok(client) => Some((client.with_clock(gh.clock), gh.plan.clone())),
             Err(e) => {
                 self.github = None;
                 self.warn(
@@ -436,7 +425,7 @@ pub fn closing_line(
         Some(c) => format!("{phase} {c}"),
         None => phase.to_string(),
     };
-    let took = summary::duration_text(elapsed.as_secs_f64());
+    let took = crate::units::duration(elapsed.as_secs_f64());
     match end {
         PhaseEnd::Done => format!("{name}: {} in {took}", style.paint("32", "done")),
         PhaseEnd::Skipped(why) => {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::outcome::{RunReport, RunResult};
 use crate::plan::Plan;
 use crate::report::summary::{
-    component_result, duration_text, events_title, icon, phases_text, short_digest, timeline_line,
+    component_result, events_title, icon, phases_text, short_digest,
 };
 use crate::settings::SlackOn;
 
@@ -202,7 +202,7 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
         if b.skipped {
             facts.push("build unchanged".into());
         } else if let Some(s) = b.seconds {
-            facts.push(format!("build {}", duration_text(s)));
+            facts.push(format!("build {}", crate::units::duration(s)));
         }
         if let Some(t) = c.deploy.as_ref().and_then(|d| d.before_deploy.as_ref()) {
             facts.push(match t.outcome.as_str() {
@@ -220,13 +220,13 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
             if d.unchanged {
                 facts.push("deploy unchanged".into());
             } else if let Some(s) = d.seconds {
-                facts.push(format!("deploy {}", duration_text(s)));
+                facts.push(format!("deploy {}", crate::units::duration(s)));
             }
         }
         facts.push(escape(&component_result(c)));
         let mut text = format!("*{}*  {}", escape(&c.name), facts.join(" · "));
         if let Some(t) = c.deploy.as_ref().and_then(|d| d.timeline.as_ref()) {
-            text.push_str(&format!("\n{}", escape(&timeline_line(t))));
+            text.push_str(&format!("\n{}", escape(&t.line())));
         }
         if let Some(why) = &c.failure {
             text.push_str(&format!("\n{}", escape(why)));
@@ -310,7 +310,7 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
 // ---------------------------------------------------------------------------
 // The client.
 
-/// Retry policy. Delays are scaled by `delay_scale` so tests never sleep for
+/// Retry policy. Delays follow the clock so tests never sleep for
 /// real, except for Retry-After, which is Slack's instruction and honoured as given.
 #[derive(Debug, Clone)]
 pub struct Retry {
@@ -325,12 +325,12 @@ pub struct Retry {
 }
 
 impl Retry {
-    pub fn scaled(delay_scale: f64) -> Self {
+    pub fn scaled(clock: crate::wait::Clock) -> Self {
         Retry {
             attempts: 4,
-            backoff: Duration::from_secs_f64(1.0 * delay_scale),
+            backoff: clock.of(1.0),
             max_retry_after: Duration::from_secs(30),
-            timeout: Duration::from_secs_f64((10.0 * delay_scale).max(0.5)),
+            timeout: clock.of(10.0).max(Duration::from_millis(500)),
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::units::duration;
 use crate::outcome::{ComponentReport, RunReport, RunResult, Severity, Warning};
 use crate::plan::Plan;
 
@@ -71,7 +72,7 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
         let build = if b.skipped {
             "unchanged, not rebuilt".to_string()
         } else {
-            b.seconds.map(duration_text).unwrap_or_else(|| "–".into())
+            b.seconds.map(duration).unwrap_or_else(|| "–".into())
         };
         let cached = match (b.cached_steps, b.total_steps) {
             (Some(c), Some(t)) => format!("{c}/{t}"),
@@ -89,7 +90,7 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
             .unwrap_or_else(|| "–".into());
         let deploy = match &c.deploy {
             Some(d) if d.unchanged => "unchanged".to_string(),
-            Some(d) => d.seconds.map(duration_text).unwrap_or_else(|| "–".into()),
+            Some(d) => d.seconds.map(duration).unwrap_or_else(|| "–".into()),
             None => "–".into(),
         };
         let _ = writeln!(
@@ -314,24 +315,6 @@ pub fn bar(seconds: f64, longest: f64) -> String {
     out
 }
 
-/// The timeline in one line (logs, Slack): `register 0.4s · task pull 1m 00s
-/// · ... (rollout estimated 7m 01s)`.
-pub fn timeline_line(t: &crate::outcome::Timeline) -> String {
-    let parts: Vec<String> = t
-        .phases
-        .iter()
-        .map(|p| format!("{} {}", p.phase.as_str(), duration_text(p.seconds)))
-        .collect();
-    let estimate = t
-        .estimated_rollout
-        .map(|e| format!(" (rollout estimated {})", duration_text(e)))
-        .unwrap_or_default();
-    format!(
-        "deploy {}: {}{estimate}",
-        duration_text(t.deploy_seconds),
-        parts.join(" · ")
-    )
-}
 
 /// The timeline as a table with bars: the build first (it is not the
 /// deploy's), then the deploy's phases, which add up to its time.
@@ -355,17 +338,17 @@ fn timeline_table(
         let _ = writeln!(
             s,
             "| build and push | {} | | {} |",
-            duration_text(b),
+            duration(b),
             bar(b, longest)
         );
     }
     for p in &t.phases {
-        let estimate = p.estimate.map(duration_text).unwrap_or_default();
+        let estimate = p.estimate.map(duration).unwrap_or_default();
         let _ = writeln!(
             s,
             "| {} | {} | {estimate} | {} |",
             p.phase.as_str(),
-            duration_text(p.seconds),
+            duration(p.seconds),
             bar(p.seconds, longest)
         );
     }
@@ -380,15 +363,15 @@ fn timeline_table(
         .map(|e| {
             format!(
                 "rollout {} (measured {})",
-                duration_text(e),
-                duration_text(rollout)
+                duration(e),
+                duration(rollout)
             )
         })
         .unwrap_or_default();
     let _ = writeln!(
         s,
         "| **deploy** | **{}** | {estimated} | |\n",
-        duration_text(t.deploy_seconds)
+        duration(t.deploy_seconds)
     );
 }
 
@@ -400,12 +383,12 @@ fn doctor_section(s: &mut String, d: &crate::outcome::DoctorReport, ignored: &[S
             let _ = writeln!(
                 s,
                 "Before the rollout, the deploy-time doctor estimated it at **{}** in {} batch{}: pull {}, start to healthy {}, draining the old tasks {}.\n",
-                duration_text(e.seconds),
+                duration(e.seconds),
                 e.batches,
                 if e.batches == 1 { "" } else { "es" },
-                duration_text(e.pull),
-                duration_text(e.start_to_healthy),
-                duration_text(e.draining)
+                duration(e.pull),
+                duration(e.start_to_healthy),
+                duration(e.draining)
             );
         }
         None => {
@@ -436,7 +419,7 @@ fn doctor_section(s: &mut String, d: &crate::outcome::DoctorReport, ignored: &[S
                 if x.cost_seconds < 0.5 {
                     "none".to_string()
                 } else {
-                    duration_text(x.cost_seconds)
+                    duration(x.cost_seconds)
                 },
                 cell(&x.recommended),
                 cell(&x.change)
@@ -461,7 +444,7 @@ pub fn task_text(t: &crate::outcome::TaskReport) -> String {
         .unwrap_or_default();
     let took = t
         .seconds
-        .map(|s| format!(" in {}", duration_text(s)))
+        .map(|s| format!(" in {}", duration(s)))
         .unwrap_or_default();
     match t.outcome.as_str() {
         "succeeded" => format!("✅ exited 0{took}{task}"),
@@ -517,7 +500,7 @@ pub fn phases_text(report: &RunReport) -> String {
         ("total", p.total),
     ]
     .into_iter()
-    .filter_map(|(name, secs)| secs.map(|s| format!("{name} {}", duration_text(s))))
+    .filter_map(|(name, secs)| secs.map(|s| format!("{name} {}", duration(s))))
     .collect::<Vec<_>>()
     .join(" · ")
 }
@@ -566,24 +549,6 @@ pub fn warning_text(w: &Warning) -> String {
     s
 }
 
-/// Durations for people: `850ms`, `12.3s`, `2m 05s`, `1h 02m`.
-pub fn duration_text(seconds: f64) -> String {
-    if !seconds.is_finite() || seconds < 0.0 {
-        return "–".into();
-    }
-    if seconds < 1.0 {
-        return format!("{}ms", (seconds * 1000.0).round() as u64);
-    }
-    if seconds < 60.0 {
-        return format!("{seconds:.1}s");
-    }
-    let total = seconds.round() as u64;
-    if total < 3600 {
-        format!("{}m {:02}s", total / 60, total % 60)
-    } else {
-        format!("{}h {:02}m", total / 3600, (total % 3600) / 60)
-    }
-}
 
 /// `sha256:0123456789abcdef...` → `sha256:0123456789ab`.
 pub fn short_digest(digest: &str) -> String {
@@ -635,10 +600,10 @@ mod tests {
 
     #[test]
     fn durations_read_like_people_write_them() {
-        assert_eq!(duration_text(0.25), "250ms");
-        assert_eq!(duration_text(12.34), "12.3s");
-        assert_eq!(duration_text(125.0), "2m 05s");
-        assert_eq!(duration_text(3720.0), "1h 02m");
+        assert_eq!(duration(0.25), "250ms");
+        assert_eq!(duration(12.34), "12.3s");
+        assert_eq!(duration(125.0), "2m 05s");
+        assert_eq!(duration(3720.0), "1h 02m");
     }
 
     #[test]

@@ -127,12 +127,17 @@ pub struct Settings {
     pub environment_url: Option<String>,
     pub slack_on: SlackOn,
     pub dry_run: bool,
-    /// Multiplier on every poll and retry delay (tests only; 1.0 in production).
-    pub delay_scale: f64,
+    /// The time scale of every poll and retry delay (`FASTDEPLOY_DELAY_SCALE`,
+    /// tests only; real time in production).
+    pub clock: crate::wait::Clock,
     pub output_file: Option<PathBuf>,
     pub summary_file: Option<PathBuf>,
     /// `github-token` input, else `GITHUB_TOKEN` (deployments, PR comment).
     pub github_token: Option<secrecy::SecretString>,
+    /// `slack-webhook-url`, `slack-bot-token` and `slack-channel`.
+    pub slack_webhook_url: Option<secrecy::SecretString>,
+    pub slack_bot_token: Option<secrecy::SecretString>,
+    pub slack_channel: Option<String>,
     pub slack_api_url: String,
     /// How builders are invoked here (`FASTDEPLOY_DOCKER`, `FASTDEPLOY_BUILDAH`,
     /// `FASTDEPLOY_BUILDAH_FLAGS`).
@@ -400,7 +405,10 @@ impl Settings {
             environment_url,
             slack_on,
             dry_run: raw.bool("dry-run")?,
-            delay_scale,
+            clock: crate::wait::Clock::scaled(delay_scale),
+            slack_webhook_url: raw.get("slack-webhook-url").map(secrecy::SecretString::from),
+            slack_bot_token: raw.get("slack-bot-token").map(secrecy::SecretString::from),
+            slack_channel: raw.get("slack-channel").map(str::to_string),
             output_file: env
                 .get(env_vars::GITHUB_OUTPUT)
                 .filter(|v| !v.is_empty())
@@ -470,9 +478,17 @@ impl Settings {
         self.config.as_ref()?.environments.get(env)
     }
 
-    /// Scales a delay for tests (`FASTDEPLOY_DELAY_SCALE`).
-    pub fn delay(&self, seconds: f64) -> std::time::Duration {
-        std::time::Duration::from_secs_f64((seconds * self.delay_scale).max(0.0))
+    /// Every secret value the run was given, to mask before anything is
+    /// printed: secret inputs, the GitHub token, build secrets' values.
+    pub fn secrets(&self) -> Vec<&str> {
+        use secrecy::ExposeSecret;
+        let mut out = self.raw.secrets();
+        out.extend(self.github_token.iter().map(|t| t.expose_secret()));
+        out.extend(self.build_secret_values.values().map(|v| v.expose_secret()));
+        out.retain(|v| !v.is_empty());
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::sandbox::repo_root;
+use crate::support::sandbox::repo_root;
 
 #[test]
 fn action_yml_matches_the_input_table() {

@@ -22,8 +22,8 @@ use fastdeploy::plan::{BeanstalkPlan, BuildPlan, WatchPlan};
 use fastdeploy::settings::config::Bundle;
 use serde_json::{Value, json};
 
-use crate::e2e::{Ran, github_deployments, run, slack_messages};
-use crate::sandbox::{FullSandbox, Moto};
+use crate::support::run::{Ran, github_deployments, run, slack_messages};
+use crate::support::sandbox::{FullSandbox, Moto};
 
 const SCALE: f64 = 0.01;
 const APP: &str = "shop";
@@ -595,7 +595,8 @@ async fn a_deadline_or_a_cancellation_in_the_health_wait_rolls_back_and_an_unfin
 /// said so; returns the outcome and the log.
 async fn cancel_in_the_health_wait(scale: f64) -> (DeployOutcome, String) {
     let e = env().await;
-    let (captured, actions, cancel, canceller) = crate::sandbox::cancel_on_line("health Red");
+    let (captured, actions, cancel, canceller) =
+        crate::support::sandbox::cancel_on_line("health Red");
     let (uri, digest) = image("acme/unhealthy-web", 'e');
     let build = build_plan(e.work.path());
     let image = Image {
@@ -1081,13 +1082,13 @@ fn plan_run(
     } else {
         "push-develop.json"
     };
-    let mut cmd = crate::sandbox::fastdeploy(ws.path());
+    let mut cmd = crate::support::sandbox::fastdeploy(ws.path());
     cmd.args(args)
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_EVENT_NAME", "push")
         .env(
             "GITHUB_EVENT_PATH",
-            crate::sandbox::repo_root()
+            crate::support::sandbox::repo_root()
                 .join("tests/fixtures/events")
                 .join(fixture),
         )
@@ -1206,7 +1207,7 @@ fn a_push_to_main_deploys_the_image_bundle_reports_it_everywhere_and_a_rerun_cha
     let sb = FullSandbox::start();
     sb.moto
         .control("beanstalk/config", json!({"step_seconds": 0.05}));
-    crate::sandbox::block_on(seed(&sb.moto, vec![]));
+    crate::support::sandbox::block_on(seed(&sb.moto, vec![]));
     let ran: Ran = run(beanstalk_command(&sb));
     assert_eq!(ran.code, 0, "{}", ran.log());
     assert_eq!(
@@ -1231,7 +1232,7 @@ fn a_push_to_main_deploys_the_image_bundle_reports_it_everywhere_and_a_rerun_cha
         sb.output("serving-revision").as_deref(),
         Some(label.as_str())
     );
-    let env = crate::sandbox::block_on(async {
+    let env = crate::support::sandbox::block_on(async {
         let (eb, _) = clients(&sb.moto).await;
         eb.describe_environments()
             .environment_names(ENV)
@@ -1278,7 +1279,7 @@ fn a_push_to_main_deploys_the_image_bundle_reports_it_everywhere_and_a_rerun_cha
     );
     let deployment = &github_deployments(&sb)[0];
     let id = deployment["id"].as_u64().unwrap();
-    let statuses = crate::sandbox::http_get_json(&format!(
+    let statuses = crate::support::sandbox::http_get_json(&format!(
         "{}/repos/acme/shop/deployments/{id}/statuses",
         sb.github.url
     ));

@@ -18,7 +18,7 @@ use fastdeploy::plan::{BeforeDeploy, EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::{Value, json};
 
-use crate::sandbox::{Moto, REGION};
+use crate::support::sandbox::{Moto, REGION};
 
 const SCALE: f64 = 0.01;
 const IMAGE: &str =
@@ -83,7 +83,7 @@ async fn env() -> Env {
     let moto = tokio::task::block_in_place(Moto::start);
     let (subnet, group) = tokio::task::block_in_place(|| {
         moto.control("ecs/config", json!({"step_seconds": 0.05}));
-        crate::sandbox::default_subnet_and_security_group(&moto)
+        crate::support::sandbox::default_subnet_and_security_group(&moto)
     });
     let config = moto.sdk_config().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
@@ -633,10 +633,10 @@ async fn a_before_deploy_container_not_in_the_task_definition_is_bad_input() {
 #[test]
 fn a_failing_migration_fails_the_run_with_its_exit_code_named_everywhere_and_the_service_untouched()
 {
-    use crate::e2e::{
+    use crate::support::run::{
         ecs_view, github_deployments, github_states, run, slack_messages, task_definition_arn,
     };
-    let sb = crate::sandbox::FullSandbox::start();
+    let sb = crate::support::sandbox::FullSandbox::start();
     // The sandbox's service runs on EC2 without container instances.
     sb.moto
         .control("ecs-tasks/config", json!({"ec2_placement": "virtual"}));
@@ -676,7 +676,7 @@ fn a_failing_migration_fails_the_run_with_its_exit_code_named_everywhere_and_the
     );
     // The status's description (140 characters at most) names the exit code.
     let id = deployment["id"].as_u64().unwrap();
-    let statuses = crate::sandbox::http_get_json(&format!(
+    let statuses = crate::support::sandbox::http_get_json(&format!(
         "{}/repos/acme/shop/deployments/{id}/statuses",
         sb.github.url
     ));

@@ -9,15 +9,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use fastdeploy::build::registry::{Client, RegistryAuth};
-use fastdeploy::build::{
+use fastdeploy::image::registry::{Client, RegistryAuth};
+use fastdeploy::image::{
     BuildOptions, BuildOutput, BuildRequest, ImageTooLarge, build_component, content_tag,
 };
 use fastdeploy::plan::{BuildPlan, BuilderKind, CachePlan};
 use fastdeploy::process::Runner;
 use secrecy::SecretString;
 
-use crate::sandbox::{ECR_PASSWORD, ECR_USER, Receiver, Registry, repo_root};
+use crate::support::sandbox::{ECR_PASSWORD, ECR_USER, Receiver, Registry, repo_root};
 
 const REPO: &str = "shop/app";
 
@@ -50,7 +50,7 @@ fn opts(storage: &Path) -> BuildOptions {
 
 /// Pushes `<registry>/base:1` (busybox on scratch; nothing can be pulled here).
 fn push_base_image(reg: &Registry, work: &Path) -> String {
-    crate::sandbox::push_busybox_base(&reg.host, work)
+    crate::support::sandbox::push_busybox_base(&reg.host, work)
 }
 
 /// The example app copied somewhere a test may change it.
@@ -508,7 +508,7 @@ fn bearer_challenge_fetches_a_token_with_the_credentials() {
     assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
     assert_eq!(
         m.digest,
-        fastdeploy::build::registry::sha256_digest(&m.bytes),
+        fastdeploy::image::registry::sha256_digest(&m.bytes),
         "digest over the verbatim bytes without a header"
     );
     let reqs = r.requests();
@@ -562,7 +562,7 @@ async fn retagging_puts_the_same_manifest_under_new_tags_on_a_real_registry() {
     );
     // Push a minimal image through the API: an empty config blob and a manifest.
     let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"history":[]}"#;
-    let config_digest = fastdeploy::build::registry::sha256_digest(config);
+    let config_digest = fastdeploy::image::registry::sha256_digest(config);
     let http = reqwest::Client::new();
     let start = http
         .post(format!("{}/v2/shop/app/blobs/uploads/", reg.url()))
@@ -603,7 +603,7 @@ async fn retagging_puts_the_same_manifest_under_new_tags_on_a_real_registry() {
         .await
         .unwrap();
     assert_eq!(pushed.status(), 201, "{}", pushed.text().await.unwrap());
-    let digest = fastdeploy::build::registry::sha256_digest(&bytes);
+    let digest = fastdeploy::image::registry::sha256_digest(&bytes);
     assert_eq!(
         client
             .manifest_digest("shop/app", "v1")
@@ -647,7 +647,7 @@ struct BuildxHarness {
 
 impl BuildxHarness {
     fn new() -> BuildxHarness {
-        let daemon = crate::sandbox::Docker::shared();
+        let daemon = crate::support::sandbox::Docker::shared();
         let dir = tempfile::tempdir().unwrap();
         let user_config = daemon.new_config(dir.path());
         let docker = dir.path().join("docker");
@@ -786,7 +786,7 @@ async fn buildx_builds_pushes_skips_unchanged_commits_and_counts_cached_steps() 
     let seen = buildx.seen_config();
     assert_eq!(
         seen["auths"][&reg.host]["auth"],
-        crate::sandbox::base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))
+        crate::support::sandbox::base64_encode(&format!("{ECR_USER}:{ECR_PASSWORD}"))
     );
     assert!(
         buildx.calls().iter().all(|c| !c.contains(ECR_PASSWORD)),

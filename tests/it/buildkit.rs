@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::sandbox::{Docker, ECR_PASSWORD, ECR_USER, Registry, push_busybox_base};
+use crate::support::sandbox::{Docker, ECR_PASSWORD, ECR_USER, Registry, push_busybox_base};
 
 fn run(mut cmd: Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));

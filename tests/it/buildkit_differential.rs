@@ -21,8 +21,8 @@ use std::process::Command;
 use fastdeploy::checks::context::{self, EntryKind, Matching};
 use fastdeploy::checks::dockerfile::Dockerfile;
 
-use crate::context_guard::{generate_ignore, generate_tree, reincluded_under_excluded_dir};
-use crate::sandbox::Docker;
+use crate::support::sandbox::Docker;
+use crate::support::trees::{generate_ignore, generate_tree, reincluded_under_excluded_dir};
 
 fn count(var: &str, default: u64) -> u64 {
     std::env::var(var)

@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
-use fastdeploy::build::codebuild::{self, RemoteBuildFailed};
-use fastdeploy::build::{BuildOutput, BuildRequest};
 use fastdeploy::cancel::Cancel;
 use fastdeploy::error::{Exit, exit_for};
 use fastdeploy::gha::Actions;
+use fastdeploy::image::codebuild::{self, RemoteBuildFailed};
+use fastdeploy::image::{BuildOutput, BuildRequest};
 use fastdeploy::plan::{BuildPlan, CachePlan};
 use serde_json::{Value, json};
 
-use crate::ecr::run_child;
-use crate::sandbox::{ECR_PASSWORD, Moto, http_post_json};
+use crate::support::run::run_child;
+use crate::support::sandbox::{ECR_PASSWORD, Moto, http_post_json};
 
 const PROJECT: &str = "shop-images";
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -108,7 +108,7 @@ fn sandbox(config: Value) -> Moto {
     config["phase_seconds"] = json!(0.02);
     moto.control("codebuild/config", config);
     rt().block_on(async {
-        crate::sandbox::create_codebuild_project(&moto, PROJECT).await;
+        crate::support::sandbox::create_codebuild_project(&moto, PROJECT).await;
     });
     moto
 }
@@ -209,7 +209,7 @@ fn child_successful_build() {
     let buildspec = s["buildspecOverride"].as_str().unwrap();
     // The same tags and ECR cache flags a local buildx build uses.
     let plan = plan();
-    let local = fastdeploy::build::docker::build_command(
+    let local = fastdeploy::image::docker::build_command(
         &request(&plan, Path::new("/tmp/x")),
         "docker",
         Some("fastdeploy"),

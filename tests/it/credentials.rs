@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::e2e::{Ran, run};
-use crate::sandbox::{FullSandbox, http_get_json};
+use crate::support::run::{Ran, run};
+use crate::support::sandbox::{FullSandbox, http_get_json};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
 const REQUEST_TOKEN: &str = "oidc-request-token-e2e";
@@ -52,7 +52,7 @@ fn assumptions(sb: &FullSandbox) -> Vec<Value> {
 #[test]
 fn a_run_with_only_role_to_assume_deploys_and_refreshes_credentials_that_expire_mid_run() {
     let sb = FullSandbox::start();
-    crate::sandbox::http_post_json(
+    crate::support::sandbox::http_post_json(
         &format!("{}/__oidc", sb.slack.url),
         &json!({"request_token": REQUEST_TOKEN}),
     );
@@ -199,7 +199,7 @@ fn role_to_assume_problems_are_bad_input_before_anything_is_built() {
         "the job's OIDC token endpoint refused the request (HTTP 401",
     );
     // An audience the role's trust does not accept (the sandbox's STS wants sts.amazonaws.com).
-    crate::sandbox::http_post_json(
+    crate::support::sandbox::http_post_json(
         &format!("{}/__oidc", sb.slack.url),
         &json!({"request_token": REQUEST_TOKEN}),
     );

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use fastdeploy::checks::dockerfile::{self, Args, Keyword};
 
-use crate::sandbox::fastdeploy;
+use crate::support::sandbox::fastdeploy;
 
 fn buildah(storage: &Path) -> Command {
     let mut cmd = Command::new("buildah");
@@ -148,7 +148,7 @@ fn run(workspace: &Path, inputs: &[(&str, &str)]) -> std::process::Output {
         .env("GITHUB_EVENT_NAME", "push")
         .env(
             "GITHUB_EVENT_PATH",
-            crate::sandbox::repo_root().join("tests/fixtures/events/push-main.json"),
+            crate::support::sandbox::repo_root().join("tests/fixtures/events/push-main.json"),
         )
         .env("GITHUB_REF", "refs/heads/main")
         .env("GITHUB_SHA", "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678")
@@ -262,7 +262,8 @@ fn findings_are_warnings_or_notices_and_an_unpushed_build_gets_no_df004() {
         ]
     );
 
-    let pr_event = crate::sandbox::repo_root().join("tests/fixtures/events/pull_request.json");
+    let pr_event =
+        crate::support::sandbox::repo_root().join("tests/fixtures/events/pull_request.json");
     let pull_request = run(
         ws.path(),
         &[

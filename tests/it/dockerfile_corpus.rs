@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use fastdeploy::checks::dockerfile::{self, Dockerfile};
 use sha2::{Digest, Sha256};
 
-use crate::sandbox::repo_root;
+use crate::support::sandbox::repo_root;
 
 /// Per check: the lowest and highest share of parsed corpus files it may
 /// fire on, in percent. Measured on the 361-file corpus after the precision

@@ -12,7 +12,7 @@ use fastdeploy::plan::{EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::json;
 
-use crate::sandbox::{Moto, block_on};
+use crate::support::sandbox::{Moto, block_on};
 
 /// Real seconds times this in the sandbox and in fastdeploy's waits.
 const SCALE: f64 = 0.01;
@@ -286,7 +286,7 @@ async fn a_refused_target_group_read_is_a_notice_naming_the_action_and_the_deplo
     let tasks = ecs::TaskEnv {
         logs: &e.logs,
         run_key: "acme/shop/1/1",
-        region: Some(crate::sandbox::REGION),
+        region: Some(crate::support::sandbox::REGION),
     };
     let (captured, actions) = Actions::capture();
     let out = doctor::deploy_examined(
@@ -346,7 +346,7 @@ async fn a_rollout_that_did_not_complete_gets_no_timeline() {
     let tasks = ecs::TaskEnv {
         logs: &e.logs,
         run_key: "acme/shop/2/1",
-        region: Some(crate::sandbox::REGION),
+        region: Some(crate::support::sandbox::REGION),
     };
     let (captured, actions) = Actions::capture();
     let hang =
@@ -398,7 +398,7 @@ async fn the_timeline_of_a_sandbox_rollout_adds_up_to_the_deploy_time_and_meets_
     let tasks = ecs::TaskEnv {
         logs: &e.logs,
         run_key: "acme/shop/1/1",
-        region: Some(crate::sandbox::REGION),
+        region: Some(crate::support::sandbox::REGION),
     };
     let (captured, actions) = Actions::capture();
     let out = doctor::deploy_examined(
@@ -503,7 +503,7 @@ async fn the_timeline_of_a_sandbox_rollout_adds_up_to_the_deploy_time_and_meets_
 /// same service tuned as AWS's guide says deploys again without a notice.
 #[test]
 fn a_run_notices_the_defaults_and_its_summary_shows_where_the_time_went() {
-    let mut sb = crate::sandbox::FullSandbox::start();
+    let mut sb = crate::support::sandbox::FullSandbox::start();
     let arn = block_on(async {
         let config = sb.moto.sdk_config().await;
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
@@ -530,8 +530,8 @@ fn a_run_notices_the_defaults_and_its_summary_shows_where_the_time_went() {
             .to_string();
         let ecs = aws_sdk_ecs::Client::new(&config);
         ecs.update_service()
-            .cluster(crate::sandbox::CLUSTER)
-            .service(crate::sandbox::SERVICE)
+            .cluster(crate::support::sandbox::CLUSTER)
+            .service(crate::support::sandbox::SERVICE)
             .load_balancers(
                 LoadBalancer::builder()
                     .target_group_arn(&arn)
@@ -682,8 +682,8 @@ fn a_run_notices_the_defaults_and_its_summary_shows_where_the_time_went() {
         let ecs = aws_sdk_ecs::Client::new(&config);
         let current = ecs
             .describe_services()
-            .cluster(crate::sandbox::CLUSTER)
-            .services(crate::sandbox::SERVICE)
+            .cluster(crate::support::sandbox::CLUSTER)
+            .services(crate::support::sandbox::SERVICE)
             .send()
             .await
             .unwrap();
@@ -698,7 +698,7 @@ fn a_run_notices_the_defaults_and_its_summary_shows_where_the_time_went() {
         c.stop_timeout = Some(2);
         let registered = ecs
             .register_task_definition()
-            .family(crate::sandbox::FAMILY)
+            .family(crate::support::sandbox::FAMILY)
             .container_definitions(c)
             .send()
             .await
@@ -710,8 +710,8 @@ fn a_run_notices_the_defaults_and_its_summary_shows_where_the_time_went() {
             .unwrap()
             .to_string();
         ecs.update_service()
-            .cluster(crate::sandbox::CLUSTER)
-            .service(crate::sandbox::SERVICE)
+            .cluster(crate::support::sandbox::CLUSTER)
+            .service(crate::support::sandbox::SERVICE)
             .task_definition(&tuned)
             .send()
             .await
@@ -720,8 +720,8 @@ fn a_run_notices_the_defaults_and_its_summary_shows_where_the_time_went() {
         for _ in 0..200 {
             let s = ecs
                 .describe_services()
-                .cluster(crate::sandbox::CLUSTER)
-                .services(crate::sandbox::SERVICE)
+                .cluster(crate::support::sandbox::CLUSTER)
+                .services(crate::support::sandbox::SERVICE)
                 .send()
                 .await
                 .unwrap();
@@ -761,7 +761,7 @@ fn vpc_at(endpoint: &str) -> String {
 }
 
 /// Commits a new page (a new image) and points the push event at it.
-fn recommit(sb: &mut crate::sandbox::FullSandbox, file: &str, message: &str) {
+fn recommit(sb: &mut crate::support::sandbox::FullSandbox, file: &str, message: &str) {
     std::fs::write(sb.workspace.join(file), format!("<p>{message}</p>\n")).unwrap();
     let git = |args: &[&str]| {
         let out = std::process::Command::new("git")

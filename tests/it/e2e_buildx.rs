@@ -11,8 +11,8 @@
 
 use std::process::Command;
 
-use crate::e2e::{Ran, ecs_view, image_output, registry_digest, run, task_definition_arn};
-use crate::sandbox::{
+use crate::support::run::{Ran, ecs_view, image_output, registry_digest, run, task_definition_arn};
+use crate::support::sandbox::{
     Docker, ECR_PASSWORD, ECR_USER, FullSandbox, REPOSITORY, commit_all, repo_root,
 };
 
@@ -188,7 +188,7 @@ fn buildx_in_the_home_plugin_dir_builds_skips_an_unchanged_rerun_and_counts_cach
     let home = sb.dir.path().join("home");
     std::fs::create_dir_all(home.join(".docker/cli-plugins")).unwrap();
     std::os::unix::fs::symlink(
-        crate::sandbox::docker_dir().join("usr/libexec/docker/cli-plugins/docker-buildx"),
+        crate::support::sandbox::docker_dir().join("usr/libexec/docker/cli-plugins/docker-buildx"),
         home.join(".docker/cli-plugins/docker-buildx"),
     )
     .unwrap();
@@ -358,7 +358,7 @@ fn a_buildkit_image_that_cannot_be_pulled_exits_2_before_anything_is_pushed() {
         None,
         "nothing was pushed"
     );
-    let repos = crate::sandbox::block_on(async {
+    let repos = crate::support::sandbox::block_on(async {
         let ecr = aws_sdk_ecr::Client::new(&sb.moto.sdk_config().await);
         ecr.describe_repositories()
             .send()
@@ -389,7 +389,7 @@ fn an_existing_buildx_builder_is_used_even_without_a_daemon_and_a_missing_one_is
     let ws = tempfile::tempdir().unwrap();
     std::fs::write(ws.path().join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
     let plan = |inputs: &[(&str, &str)]| {
-        let mut cmd = crate::sandbox::fastdeploy(ws.path());
+        let mut cmd = crate::support::sandbox::fastdeploy(ws.path());
         cmd.args(["plan", "--json"])
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_EVENT_NAME", "push")

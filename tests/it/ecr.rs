@@ -10,53 +10,16 @@ use std::sync::Arc;
 use aws_sdk_ecr::types::{
     ImageTagMutability, ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType,
 };
-use fastdeploy::build::ecr;
 use fastdeploy::cancel::Cancel;
 use fastdeploy::error::{Exit, exit_for};
 use fastdeploy::gha::Actions;
+use fastdeploy::image::ecr;
 use fastdeploy::plan::{BuildPlan, CachePlan};
 use fastdeploy::process::{CommandSpec, Runner};
 use secrecy::ExposeSecret;
 
-use crate::sandbox::{ECR_PASSWORD, ECR_USER, Moto, Registry, http_post_json};
-
-/// Runs `test` (an ignored test of this binary) in a child process and
-/// returns whether it passed and everything it printed: the action log.
-pub fn run_child(test: &str) -> (bool, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            test,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// Asserts no line of `log` shows `secret`, except the `::add-mask::` line
-/// that hands it to the runner (which must be there).
-pub fn assert_no_secret(log: &str, secret: &str) {
-    let mask = format!("::add-mask::{secret}");
-    // The test harness may print its `test name ... ` in front of the first line.
-    assert!(
-        log.lines().any(|l| l.ends_with(&mask)),
-        "the secret was never masked:\n{log}"
-    );
-    for line in log.lines() {
-        assert!(
-            !line.trim_end_matches(&mask).contains(secret),
-            "a log line shows a secret: {line}"
-        );
-    }
-}
+use crate::support::run::{assert_no_secret, run_child};
+use crate::support::sandbox::{ECR_PASSWORD, ECR_USER, Moto, Registry, http_post_json};
 
 pub fn plan(repository: &str, tags: &[&str], cache: Option<CachePlan>) -> BuildPlan {
     BuildPlan {

@@ -18,7 +18,7 @@ use fastdeploy::plan::{EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::json;
 
-use crate::sandbox::Moto;
+use crate::support::sandbox::Moto;
 
 /// Real-world delays times this: a 5 s poll becomes 50 ms.
 const SCALE: f64 = 0.01;
@@ -41,7 +41,7 @@ impl Env {
         ecs::TaskEnv {
             logs: &self.logs,
             run_key: "acme/shop/1/1",
-            region: Some(crate::sandbox::REGION),
+            region: Some(crate::support::sandbox::REGION),
         }
     }
 }

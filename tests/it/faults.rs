@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::e2e::{
+use crate::support::run::{
     Ran, ecs_view, github_deployments, github_states, image_output, registry_digest, run,
     task_definition_arn,
 };
-use crate::sandbox::{FAMILY, FlakyProxy, FullSandbox, REPOSITORY};
+use crate::support::sandbox::{FAMILY, FlakyProxy, FullSandbox, REPOSITORY};
 
 /// Runs against a registry behind the flaky proxy with `fault` armed, and
 /// expects the push to be retried through it and the deploy to succeed.
@@ -524,8 +524,8 @@ fn sigterm_during_a_codebuild_build_stops_it_and_deploys_nothing() {
         "codebuild/config",
         json!({"outcome": "HANG", "phase_seconds": 0.05}),
     );
-    crate::sandbox::block_on(async {
-        crate::sandbox::create_codebuild_project(&sb.moto, "shop-images").await;
+    crate::support::sandbox::block_on(async {
+        crate::support::sandbox::create_codebuild_project(&sb.moto, "shop-images").await;
     });
     let mut cmd = sb.command();
     cmd.env("INPUT_BUILDER", "codebuild")
@@ -571,7 +571,7 @@ fn sigterm_during_a_codebuild_build_stops_it_and_deploys_nothing() {
 /// throttling tests above would pass without ever throttling.
 #[test]
 fn injected_faults_look_like_aws_faults_on_the_wire() {
-    let moto = crate::sandbox::Moto::start();
+    let moto = crate::support::sandbox::Moto::start();
     moto.control(
         "faults/config",
         json!({"reset": true, "rules": [

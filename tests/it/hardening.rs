@@ -24,7 +24,7 @@ use fastdeploy::settings::inputs::{INPUTS, RawInputs, env_name, env_name_hyphena
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::sandbox::{Moto, fastdeploy, repo_root};
+use crate::support::sandbox::{Moto, fastdeploy, repo_root};
 
 const CONFIG_PATH: &str = "/ws/fastdeploy.yml";
 const SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
@@ -1459,7 +1459,7 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
 /// plan itself.
 #[test]
 fn the_bad_input_table_quotes_what_the_binary_prints_against_docker() {
-    let docker = crate::sandbox::Docker::shared().env();
+    let docker = crate::support::sandbox::Docker::shared().env();
     let with_docker = |extra: &[(&str, &str)]| {
         let mut e = docker.clone();
         e.push(("INPUT_BUILDER".into(), "buildx".into()));
@@ -1527,7 +1527,10 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     );
     let aws = |extra: &[(&str, &str)]| {
         let mut e = moto.env();
-        e.push(("INPUT_AWS_REGION".into(), crate::sandbox::REGION.into()));
+        e.push((
+            "INPUT_AWS_REGION".into(),
+            crate::support::sandbox::REGION.into(),
+        ));
         e.push(("FASTDEPLOY_DELAY_SCALE".into(), "0.01".into()));
         e.extend(env(extra));
         e
@@ -1581,7 +1584,7 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         &Workspace::new(),
         &[("INPUT_COMPONENTS", "lambda")],
     );
-    crate::sandbox::create_role(&moto, "thumbs");
+    crate::support::sandbox::create_role(&moto, "thumbs");
     block_on(async {
         let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
         lambda
@@ -1723,7 +1726,7 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
     // A Slack webhook URL without a scheme is a warning; the run (a
     // build-only component on CodeBuild) still succeeds.
     block_on(async {
-        crate::sandbox::create_codebuild_project(&moto, "builds").await;
+        crate::support::sandbox::create_codebuild_project(&moto, "builds").await;
     });
     let digest = format!("sha256:{}", "ab".repeat(32));
     moto.control(

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::sandbox::{Moto, block_on, commit_all, copy_dir, fastdeploy, repo_root};
+use crate::support::sandbox::{Moto, block_on, commit_all, copy_dir, fastdeploy, repo_root};
 
 fn init(ws: &Path, args: &[&str], env: &[(String, String)]) -> Output {
     fastdeploy(ws)

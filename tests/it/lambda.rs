@@ -10,17 +10,17 @@ use std::path::Path;
 use std::process::Command;
 
 use aws_sdk_lambda::types::{Architecture, FunctionCode, PackageType};
-use fastdeploy::build::registry::{self, RegistryAuth};
 use fastdeploy::cancel::Cancel;
 use fastdeploy::deploy::DeployOutcome;
 use fastdeploy::deploy::lambda::{self, Image};
 use fastdeploy::gha::Actions;
+use fastdeploy::image::registry::{self, RegistryAuth};
 use fastdeploy::outcome::RunResult;
 use fastdeploy::plan::{LambdaPlan, WatchPlan};
 use serde_json::{Value, json};
 
-use crate::e2e::{Ran, run, slack_messages};
-use crate::sandbox::{
+use crate::support::run::{Ran, run, slack_messages};
+use crate::support::sandbox::{
     ACCOUNT, ECR_PASSWORD, ECR_USER, FUNCTION, FUNCTION_REPOSITORY, FullSandbox, Moto, REPOSITORY,
     Registry, base_buildah, block_on, create_role, push_busybox_base, registry_authfile,
     registry_manifest_digest,
@@ -624,7 +624,7 @@ async fn a_cancellation_while_the_update_applies_sets_latest_back_and_leaves_the
     let slow =
         blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slow", "amd64"));
     let (log, actions, cancel, canceller) =
-        crate::sandbox::cancel_on_line("LastUpdateStatus InProgress");
+        crate::support::sandbox::cancel_on_line("LastUpdateStatus InProgress");
     let uri = format!("{}/acme/thumbs@{slow}", e.registry.host);
     let image = Image {
         uri: &uri,
@@ -891,7 +891,7 @@ fn a_lambda_update_the_sandbox_fails_ends_rolled_back_with_the_reason_in_the_log
         "#!/bin/sh\necho '{\"statusCode\": 200, \"body\": \"v2\"}'\n",
     )
     .unwrap();
-    crate::sandbox::commit_all(&sb.workspace, "main", "Thumbnails v2");
+    crate::support::sandbox::commit_all(&sb.workspace, "main", "Thumbnails v2");
     let mut cmd = sb.config_command();
     let sha = String::from_utf8_lossy(
         &Command::new("git")

@@ -6,10 +6,10 @@
 
 use serde_json::{Value, json};
 
-use crate::e2e::{
+use crate::support::run::{
     ecs_view, github_deployments, github_states, run, slack_messages, task_definition_arn,
 };
-use crate::sandbox::{FullSandbox, http_get_json};
+use crate::support::sandbox::{FullSandbox, http_get_json};
 
 fn faults(sb: &FullSandbox, rules: Value) {
     let answer = sb.moto.control("faults/config", json!({ "rules": rules }));

@@ -25,5 +25,5 @@ mod lambda;
 mod lost_answers;
 mod plan;
 mod reporting;
-mod sandbox;
 mod smoke;
+mod support;

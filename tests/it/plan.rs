@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use crate::sandbox::{fastdeploy, repo_root};
+use crate::support::sandbox::{fastdeploy, repo_root};
 
 struct Runner {
     workspace: tempfile::TempDir,
@@ -577,7 +577,7 @@ fn single_component_use_needs_no_config() {
 fn laptop_runs_read_the_local_checkout() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
-    crate::sandbox::commit_all(dir.path(), "develop", "first");
+    crate::support::sandbox::commit_all(dir.path(), "develop", "first");
     let out = fastdeploy(dir.path())
         .args([
             "plan",

@@ -16,7 +16,7 @@ use fastdeploy::settings::Settings;
 use fastdeploy::settings::inputs::RawInputs;
 use serde_json::{Value, json};
 
-use crate::sandbox::Receiver;
+use crate::support::sandbox::Receiver;
 
 const SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 const PR_SHA: &str = "e5f60718293a4b5c6d7e8f901234567890123456";
@@ -400,7 +400,7 @@ fn slack_webhook_payloads_for_success_failure_and_rollback() {
 }
 
 fn http_reset(r: &Receiver) {
-    crate::sandbox::http_post_json(&format!("{}/__reset", r.url), &json!({}));
+    crate::support::sandbox::http_post_json(&format!("{}/__reset", r.url), &json!({}));
 }
 
 #[test]
@@ -888,7 +888,7 @@ fn child_reporting_failures() {
     // Nothing listening at all.
     let dead = format!(
         "http://127.0.0.1:{}/services/T0001/B0002/{WEBHOOK_SECRET}",
-        crate::sandbox::free_port()
+        crate::support::sandbox::free_port()
     );
     let w = run(
         no_github(Fixture::push(gh, sl).input("INPUT_SLACK_WEBHOOK_URL", &dead)),
@@ -926,7 +926,7 @@ struct ExternalReceiver(String);
 
 impl ExternalReceiver {
     fn post(&self, control: &str, body: Value) {
-        crate::sandbox::http_post_json(&format!("{}/{control}", self.0), &body);
+        crate::support::sandbox::http_post_json(&format!("{}/{control}", self.0), &body);
     }
 }
 
@@ -952,13 +952,14 @@ fn killed_and_rerun_attempt_leaves_one_deployment_and_one_pr_comment() {
     });
     assert_eq!(warnings, vec![]);
     let api = format!("{}/api/v3/repos/acme/shop", github.url);
-    let deployments = crate::sandbox::http_get_json(&format!(
+    let deployments = crate::support::sandbox::http_get_json(&format!(
         "{api}/deployments?sha={SHA}&environment=production"
     ));
     let deployments = deployments.as_array().unwrap();
     assert_eq!(deployments.len(), 1, "{deployments:?}");
     let id = deployments[0]["id"].as_u64().unwrap();
-    let statuses = crate::sandbox::http_get_json(&format!("{api}/deployments/{id}/statuses"));
+    let statuses =
+        crate::support::sandbox::http_get_json(&format!("{api}/deployments/{id}/statuses"));
     let states: Vec<&str> = statuses
         .as_array()
         .unwrap()
@@ -983,7 +984,7 @@ fn killed_and_rerun_attempt_leaves_one_deployment_and_one_pr_comment() {
         let warnings = rt.block_on(n.finish(&pr_plan, &built));
         assert_eq!(warnings, vec![]);
     }
-    let comments = crate::sandbox::http_get_json(&format!("{api}/issues/57/comments"));
+    let comments = crate::support::sandbox::http_get_json(&format!("{api}/issues/57/comments"));
     let comments = comments.as_array().unwrap();
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert!(

@@ -1,7 +1,7 @@
 //! The sandbox's parts start and answer: if these fail, every other sandbox
 //! test would fail for reasons that have nothing to do with fastdeploy.
 
-use crate::sandbox::{ECR_PASSWORD, ECR_USER, Moto, Receiver, Registry};
+use crate::support::sandbox::{ECR_PASSWORD, ECR_USER, Moto, Receiver, Registry};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn moto_serves_ecr_with_the_token_the_registry_accepts() {

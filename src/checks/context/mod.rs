@@ -219,14 +219,14 @@ pub fn check_limits(
         .unwrap_or_else(|| report.root.join(".dockerignore"));
     let size = format!(
         "{} in {} files",
-        human_bytes(report.total_bytes),
+        crate::units::bytes(report.total_bytes),
         report.file_count
     );
     if report.total_bytes > max_bytes {
         return Err(BadInput::other(format!(
             "the build context {} is {size}, above max-context-mb ({}); {}; or raise max-context-mb",
             report.root.display(),
-            human_bytes(max_bytes),
+            crate::units::bytes(max_bytes),
             advice(report, &ignore)
         ))
         .into());
@@ -242,7 +242,7 @@ pub fn check_limits(
             message: format!(
                 "the build context {} is {size}, above warn-context-mb ({}); {}",
                 report.root.display(),
-                human_bytes(warn_bytes),
+                crate::units::bytes(warn_bytes),
                 advice(report, &ignore)
             ),
         });
@@ -261,7 +261,7 @@ pub fn check_limits(
             message: format!(
                 "{} ({}, {} files) is in the build context: {}; add `{}` to {}",
                 o.path,
-                human_bytes(o.bytes),
+                crate::units::bytes(o.bytes),
                 o.files,
                 o.why,
                 o.fix_line,
@@ -278,14 +278,14 @@ fn advice(report: &ContextReport, ignore: &Path) -> String {
         .largest_dirs
         .iter()
         .take(3)
-        .map(|(d, b)| format!("{d}/ {}", human_bytes(*b)))
+        .map(|(d, b)| format!("{d}/ {}", crate::units::bytes(*b)))
         .collect();
     let mut out = if parts.is_empty() {
         let files: Vec<String> = report
             .largest_files
             .iter()
             .take(3)
-            .map(|(f, b)| format!("{f} {}", human_bytes(*b)))
+            .map(|(f, b)| format!("{f} {}", crate::units::bytes(*b)))
             .collect();
         format!("the largest files: {}", files.join(", "))
     } else {
@@ -295,7 +295,7 @@ fn advice(report: &ContextReport, ignore: &Path) -> String {
         .offenders
         .iter()
         .take(5)
-        .map(|o| format!("`{}` ({})", o.fix_line, human_bytes(o.bytes)))
+        .map(|o| format!("`{}` ({})", o.fix_line, crate::units::bytes(o.bytes)))
         .collect();
     if fixes.is_empty() {
         out.push_str(&format!(
@@ -420,7 +420,7 @@ pub fn summary_line(report: &ContextReport) -> String {
     };
     let mut line = format!(
         "build context: {} in {} files, {}, scanned in {:.2} s",
-        human_bytes(report.total_bytes),
+        crate::units::bytes(report.total_bytes),
         report.file_count,
         ignore,
         report.scan_seconds
@@ -428,28 +428,24 @@ pub fn summary_line(report: &ContextReport) -> String {
     if let Some((dir, bytes)) = report.largest_dirs.first() {
         line.push_str(&format!(
             "; largest directory {dir}/ {}",
-            human_bytes(*bytes)
+            crate::units::bytes(*bytes)
         ));
     }
     if let Some((file, bytes)) = report.largest_files.first() {
-        line.push_str(&format!("; largest file {file} {}", human_bytes(*bytes)));
+        line.push_str(&format!("; largest file {file} {}", crate::units::bytes(*bytes)));
     }
     if !report.offenders.is_empty() {
         let o: Vec<String> = report
             .offenders
             .iter()
             .take(4)
-            .map(|o| format!("{} {} (add `{}`)", o.path, human_bytes(o.bytes), o.fix_line))
+            .map(|o| format!("{} {} (add `{}`)", o.path, crate::units::bytes(o.bytes), o.fix_line))
             .collect();
         line.push_str(&format!("; offenders: {}", o.join(", ")));
     }
     line
 }
 
-/// Bytes for people, in the one convention of [`crate::units`].
-pub fn human_bytes(bytes: u64) -> String {
-    crate::units::bytes(bytes)
-}
 
 #[cfg(test)]
 mod tests;

@@ -284,8 +284,7 @@ fn summary_line_names_size_ignore_file_and_offenders() {
 
 #[test]
 fn context_sizes_use_the_one_convention() {
-    assert_eq!(human_bytes(1536), crate::units::bytes(1536));
-    assert_eq!(human_bytes(3_000_000_000), "3.0 GB");
+    assert_eq!(crate::units::bytes(3_000_000_000), "3.0 GB");
 }
 
 /// BuildKit's walker reads `!a/*/**` as the prefix `a` (it trims `/**`,

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::checks::context::{self, Entry, EntryKind, IgnoreFile, Matching, human_bytes};
+use crate::checks::context::{self, Entry, EntryKind, IgnoreFile, Matching};
 use crate::checks::dockerfile::{Args, Dockerfile, Keyword};
 use crate::error::BadInput;
 
@@ -405,12 +405,12 @@ pub fn check_source(
         let largest: Vec<String> = dirs
             .iter()
             .take(3)
-            .map(|(d, b)| format!("{d}/ {}", human_bytes(*b)))
+            .map(|(d, b)| format!("{d}/ {}", crate::units::bytes(*b)))
             .collect();
         let fixes: Vec<String> = offenders
             .iter()
             .take(5)
-            .map(|o| format!("`{}` ({})", o.fix_line, human_bytes(o.bytes)))
+            .map(|o| format!("`{}` ({})", o.fix_line, crate::units::bytes(o.bytes)))
             .collect();
         let fix = if fixes.is_empty() {
             format!(
@@ -428,9 +428,9 @@ pub fn check_source(
             "{what} would hold {} in {} files, above Elastic Beanstalk's limit of 524,288,000 bytes ({}) for a source bundle \
              (\"Source bundle is empty or exceeds maximum allowed size: 524288000\"); the largest directories: {}; {fix}; \
              or use `bundle: image` (a Dockerrun.aws.json of a few kilobytes, whatever the image's size)",
-            human_bytes(total),
+            crate::units::bytes(total),
             contents.members.len(),
-            human_bytes(MAX_BUNDLE_BYTES),
+            crate::units::bytes(MAX_BUNDLE_BYTES),
             if largest.is_empty() {
                 "none".to_string()
             } else {

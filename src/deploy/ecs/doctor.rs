@@ -28,7 +28,6 @@
 //! same rules, so an estimate can be checked against a rollout whose true
 //! durations are known.
 
-use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{DeploymentStrategy, LaunchType, Service};
 
@@ -90,7 +89,7 @@ pub struct TargetGroup {
 
 /// A container's stop timeout: its own, or ECS's default when unset.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stop {
+pub struct StopTimeout {
     pub container: String,
     pub seconds: f64,
     pub set: bool,
@@ -109,7 +108,7 @@ pub struct Inputs {
     pub grace_seconds: Option<i32>,
     pub target_groups: Vec<TargetGroup>,
     /// The running revision's containers (the old tasks stop by them).
-    pub stops: Vec<Stop>,
+    pub stops: Vec<StopTimeout>,
     /// The new revision's container health checks: (container, interval).
     pub container_checks: Vec<(String, f64)>,
     /// Compressed size of the image deployed.
@@ -176,7 +175,7 @@ pub fn pull_seconds(bytes: u64) -> f64 {
 }
 
 /// A simulated rollout: when it completes, how many batches, and what each
-/// task was doing when (the intervals [`partition`] splits into phases).
+/// task was doing when (the intervals [`super::timeline::partition`] splits into phases).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Simulated {
     pub seconds: f64,
@@ -251,36 +250,6 @@ pub fn simulate(
     })
 }
 
-/// Splits `[from, to]` into phases: each moment counts for the first of
-/// pull, start to healthy and draining under way then (in that order, so a
-/// drain hidden behind new tasks starting is not counted twice), else for
-/// waiting. The parts add up to `to - from`.
-pub fn partition(from: f64, to: f64, intervals: &[(Phase, f64, f64)]) -> BTreeMap<Phase, f64> {
-    let mut out = BTreeMap::new();
-    if to <= from {
-        return out;
-    }
-    let mut cuts: Vec<f64> = vec![from, to];
-    for (_, a, b) in intervals {
-        cuts.extend([a.clamp(from, to), b.clamp(from, to)]);
-    }
-    cuts.sort_by(f64::total_cmp);
-    cuts.dedup();
-    for w in cuts.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let mid = (a + b) / 2.0;
-        let phase = [Phase::Pull, Phase::StartToHealthy, Phase::Draining]
-            .into_iter()
-            .find(|p| {
-                intervals
-                    .iter()
-                    .any(|(q, s, e)| q == p && *s <= mid && mid < *e)
-            })
-            .unwrap_or(Phase::Waiting);
-        *out.entry(phase).or_insert(0.0) += b - a;
-    }
-    out
-}
 
 /// The rollout's estimate from `inputs`, or why there is none.
 pub fn estimate(inputs: &Inputs) -> Result<RolloutEstimate, String> {
@@ -290,7 +259,7 @@ pub fn estimate(inputs: &Inputs) -> Result<RolloutEstimate, String> {
             inputs.minimum_healthy_percent, inputs.maximum_percent, inputs.service
         )
     })?;
-    let parts = partition(0.0, sim.seconds, &sim.intervals);
+    let parts = super::timeline::partition(0.0, sim.seconds, &sim.intervals);
     let part = |p| parts.get(&p).copied().unwrap_or(0.0);
     Ok(RolloutEstimate {
         seconds: sim.seconds,
@@ -512,7 +481,7 @@ pub fn notice(service: &str, s: &SettingCost) -> String {
     let cost = if s.cost_seconds > 0.0 {
         format!(
             "which costs this deploy about {} of its rollout",
-            crate::report::summary::duration_text(s.cost_seconds)
+            crate::units::duration(s.cost_seconds)
         )
     } else {
         "whose cost for this deploy the doctor cannot estimate".to_string()
@@ -534,33 +503,10 @@ pub fn notice(service: &str, s: &SettingCost) -> String {
 // ---------------------------------------------------------------------------
 // Reading the inputs from AWS.
 
-/// What the deploy fastdeploy is about to start looks like to the doctor.
-pub struct Examine<'a> {
-    pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
-    /// The image's compressed size, from the build.
-    pub image_bytes: Option<u64>,
-    /// `ignore-checks`.
-    pub ignore: &'a [String],
-}
-
 /// How long the doctor may take to read what paces the rollout: it runs
 /// before the rollout, and a slow or unreachable endpoint must not hold the
 /// deploy up (the SDK would retry each call for a minute or more).
 const READ_SECONDS: u64 = 30;
-
-/// Reads the inputs for `plan`'s service, reports the estimate and the
-/// settings (a line each, a notice for each flagged one) and returns the
-/// report. Never fails: what cannot be read is a notice and a note.
-pub async fn examine(
-    ecs: &aws_sdk_ecs::Client,
-    env: &Examine<'_>,
-    plan: &crate::plan::EcsPlan,
-    actions: &crate::gha::Actions,
-) -> DoctorReport {
-    let report = assess(ecs, env, plan, actions).await;
-    notify(plan, &report, actions);
-    report
-}
 
 /// A notice for each flagged setting.
 pub fn notify(plan: &crate::plan::EcsPlan, report: &DoctorReport, actions: &crate::gha::Actions) {
@@ -575,14 +521,17 @@ pub fn notify(plan: &crate::plan::EcsPlan, report: &DoctorReport, actions: &crat
     }
 }
 
-/// [`examine`] without the notices: the estimate and the settings in the
-/// log, and the report.
-async fn assess(
-    ecs: &aws_sdk_ecs::Client,
-    env: &Examine<'_>,
+/// Reads what paces `plan`'s rollout (the service, its revision, its target
+/// groups; `image_bytes` paces each pull) and says the estimate and the
+/// settings, a line each. Never fails: what cannot be read is a notice and
+/// a note. The notices for flagged settings are [`notify`]'s, once the
+/// deploy is known to roll something out.
+pub async fn assess(
+    cx: &crate::deploy::Context<'_>,
     plan: &crate::plan::EcsPlan,
-    actions: &crate::gha::Actions,
+    image_bytes: Option<u64>,
 ) -> DoctorReport {
+    let actions = cx.actions;
     let say = |s: &str| actions.line(&format!("[{}] doctor: {s}", plan.service));
     let unread = |what: &str, e: &anyhow::Error| {
         let m = format!(
@@ -604,7 +553,7 @@ async fn assess(
     };
     let inputs = match tokio::time::timeout(
         std::time::Duration::from_secs(READ_SECONDS),
-        read(ecs, env, plan),
+        read(cx, plan, image_bytes),
     )
     .await
     {
@@ -618,8 +567,8 @@ async fn assess(
         }
     };
     let inputs = match inputs {
-        Read::Inputs(i) => i,
-        Read::NotRolling(strategy) => {
+        Reading::Rolling(i) => i,
+        Reading::NotRolling(strategy) => {
             let note = format!(
                 "{strategy} deployment: the doctor models rolling updates only; no estimate"
             );
@@ -630,9 +579,9 @@ async fn assess(
             };
         }
     };
-    let report = report(&inputs, env.ignore);
+    let report = report(&inputs, cx.ignore_checks);
     if let Some(e) = &report.estimate {
-        use crate::report::summary::duration_text as d;
+        use crate::units::duration as d;
         say(&format!(
             "estimated rollout {} in {} batch{}: pull {}, start to healthy {}, draining the old tasks {}",
             d(e.seconds),
@@ -649,85 +598,19 @@ async fn assess(
     report
 }
 
-/// [`super::deploy`] between the doctor and the timeline: the doctor reads
-/// what paces the rollout before it (its own time is not the deploy's), the
-/// timeline splits the deploy's reported time after it and sets both in the
-/// report.
-pub async fn deploy_examined(
-    ecs: &aws_sdk_ecs::Client,
-    env: &Examine<'_>,
-    tasks: &super::TaskEnv<'_>,
-    plan: &crate::plan::EcsPlan,
-    image: &str,
-    delay_scale: f64,
-    cancel: &crate::cancel::Cancel,
-    actions: &crate::gha::Actions,
-) -> crate::deploy::DeployOutcome {
-    let doctor = tokio::select! {
-        d = assess(ecs, env, plan, actions) => d,
-        _ = cancel.cancelled() => DoctorReport { notes: vec!["cancelled before the doctor finished".into()], ..DoctorReport::default() },
-    };
-    let started = std::time::SystemTime::now();
-    let mut outcome = super::deploy(ecs, tasks, plan, image, delay_scale, cancel, actions).await;
-    // A deploy that changes nothing rolls nothing out: what the settings
-    // would cost is no notice for it.
-    if outcome.report.unchanged {
-        return outcome;
-    }
-    notify(plan, &doctor, actions);
-    // Beside the measured phases the estimate runs at the deploy's pace: real
-    // seconds in production, the sandbox's scaled ones in tests.
-    let scaled = doctor.estimate.as_ref().map(|e| RolloutEstimate {
-        seconds: e.seconds * delay_scale,
-        batches: e.batches,
-        pull: e.pull * delay_scale,
-        start_to_healthy: e.start_to_healthy * delay_scale,
-        draining: e.draining * delay_scale,
-        waiting: e.waiting * delay_scale,
-    });
-    // The timeline reads its phases from the events of a rollout that
-    // completed (healthy, then draining the old tasks); a failed or rolled
-    // back one has its own events, which it would misread.
-    if outcome.result != crate::outcome::RunResult::Success {
-        actions.line(&format!(
-            "[{}] no timeline: the rollout did not complete ({}); the timeline reads completed rollouts",
-            plan.service,
-            outcome.result.as_str()
-        ));
-        outcome.report.doctor = Some(doctor);
-        return outcome;
-    }
-    outcome.report.timeline = super::timeline::read(
-        ecs,
-        plan,
-        &outcome.report,
-        started,
-        scaled.as_ref(),
-        actions,
-    )
-    .await;
-    if let Some(t) = &outcome.report.timeline {
-        actions.line(&format!(
-            "[{}] {}",
-            plan.service,
-            crate::report::summary::timeline_line(t)
-        ));
-    }
-    outcome.report.doctor = Some(doctor);
-    outcome
-}
-
-enum Read {
-    Inputs(Inputs),
+/// What the doctor read: a rolling update's inputs, or another strategy.
+enum Reading {
+    Rolling(Inputs),
     /// BLUE_GREEN, LINEAR, CANARY: not a rolling update.
     NotRolling(String),
 }
 
 async fn read(
-    ecs: &aws_sdk_ecs::Client,
-    env: &Examine<'_>,
+    cx: &crate::deploy::Context<'_>,
     plan: &crate::plan::EcsPlan,
-) -> anyhow::Result<Read> {
+    image_bytes: Option<u64>,
+) -> anyhow::Result<Reading> {
+    let ecs = &cx.clients.ecs;
     use anyhow::Context;
     let out = ecs
         .describe_services()
@@ -747,7 +630,7 @@ async fn read(
         .cloned()
         .unwrap_or(DeploymentStrategy::Rolling);
     if strategy != DeploymentStrategy::Rolling {
-        return Ok(Read::NotRolling(strategy.as_str().to_string()));
+        return Ok(Reading::NotRolling(strategy.as_str().to_string()));
     }
     let current = service
         .task_definition()
@@ -757,7 +640,7 @@ async fn read(
         .iter()
         .map(|c| {
             let set = c.get("stopTimeout").and_then(serde_json::Value::as_f64);
-            Stop {
+            StopTimeout {
                 container: name(c),
                 seconds: set.unwrap_or(DEFAULT_STOP_TIMEOUT),
                 set: set.is_some(),
@@ -784,7 +667,7 @@ async fn read(
             ))
         })
         .collect();
-    let target_groups = target_groups(env.elb, &service).await?;
+    let target_groups = target_groups(&cx.clients.elb, &service).await?;
     let (mut minimum, mut maximum) = service
         .deployment_configuration()
         .map(|c| {
@@ -795,10 +678,10 @@ async fn read(
         })
         .unwrap_or((100, 200));
     if plan.strategy == crate::settings::Strategy::BlueGreen {
-        // `strategy: blue-green` sets these on the update (update::deployment_configuration).
+        // `strategy: blue-green` sets these on the update (apply::deployment_configuration).
         (minimum, maximum) = (100, 200);
     }
-    Ok(Read::Inputs(Inputs {
+    Ok(Reading::Rolling(Inputs {
         service: plan.service.clone(),
         cluster: plan.cluster.clone(),
         desired: service.desired_count().max(0) as u32,
@@ -809,7 +692,7 @@ async fn read(
         target_groups,
         stops,
         container_checks,
-        image_bytes: env.image_bytes,
+        image_bytes,
     }))
 }
 
@@ -1160,19 +1043,4 @@ mod tests {
         assert!(close(both.times().healthy, 10.0));
     }
 
-    #[test]
-    fn phases_partition_the_span_with_new_tasks_first() {
-        let iv = [
-            (Phase::Draining, 0.0, 10.0),
-            (Phase::Pull, 2.0, 4.0),
-            (Phase::StartToHealthy, 4.0, 6.0),
-        ];
-        let p = partition(0.0, 12.0, &iv);
-        assert!(close(p[&Phase::Pull], 2.0) && close(p[&Phase::StartToHealthy], 2.0));
-        assert!(close(p[&Phase::Draining], 6.0) && close(p[&Phase::Waiting], 2.0));
-        assert!(close(p.values().sum::<f64>(), 12.0));
-        // Intervals outside the span are cut to it.
-        let p = partition(5.0, 7.0, &iv);
-        assert!(close(p.values().sum::<f64>(), 2.0) && close(p[&Phase::StartToHealthy], 1.0));
-    }
 }

@@ -12,52 +12,25 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use aws_sdk_ecs::types::{ContainerOverride, Task, TaskOverride};
 use serde_json::Value;
 use sha2::Digest;
 
-use super::update::Preflight;
-use crate::cancel::Cancel;
-use crate::deploy::{Pace, settle_deadline};
-use crate::error::{BadInput, chain_message};
-use crate::gha::{Actions, Location};
+use super::preflight::{Checked, container};
+use crate::aws::Explained;
+use crate::deploy::Context;
+use crate::error::chain_message;
+use crate::gha::Location;
 use crate::logs::LogTail;
 use crate::outcome::TaskReport;
 use crate::plan::{BeforeDeploy, EcsPlan};
+use crate::wait::{Pace, Poll, Stop, Stopped, Tempo, Waiter, settle_deadline};
 
 /// The tag that records a successful `before-deploy` on a revision. Tags of
 /// this prefix are fastdeploy's own and never copied to a new revision.
 pub const DONE_TAG: &str = "fastdeploy:before-deploy";
 /// `startedBy` on the task (ECS allows 36 characters).
 pub const STARTED_BY: &str = "fastdeploy";
-
-/// The container the command runs in: the one named, else the one whose
-/// image is replaced. Checked against the task definition in preflight.
-pub fn container<'a>(
-    b: &'a BeforeDeploy,
-    pre: &'a Preflight,
-    family: &str,
-) -> Result<&'a str, BadInput> {
-    let names = super::render::container_names(&pre.base);
-    match &b.container {
-        Some(c) if names.contains(c) => Ok(c),
-        Some(c) => Err(BadInput::other(format!(
-            "`before-deploy-container` is `{c}`, which is not a container of task definition {family}; its containers are: {}",
-            names.join(", ")
-        ))),
-        None => match pre.containers.as_slice() {
-            [only] => Ok(only),
-            several => Err(BadInput::Missing {
-                name: "before-deploy-container".into(),
-                why: format!(
-                    "when several containers are updated ({}): name the one `before-deploy` runs in",
-                    several.join(", ")
-                ),
-            }),
-        },
-    }
-}
 
 /// What identifies this command in this container: the done tag's value
 /// starts with it, and it is part of the client token.
@@ -145,33 +118,49 @@ pub fn already_ran(
     })
 }
 
+/// On a service that already runs this revision nothing is deployed, so the
+/// one-off task does not run; when an earlier run of this revision ran it,
+/// the report says so (the summary's "already ran on this revision").
+pub fn already_done(
+    before: &BeforeDeploy,
+    pre: &Checked,
+    family: &str,
+    revision: &str,
+    say: &impl Fn(&str),
+) -> Option<TaskReport> {
+    let container = container(before, pre, family).ok()?;
+    let done = already_ran(before, container, pre.current.tags.as_ref(), revision, say);
+    if done.is_none() {
+        say(&format!(
+            "before-deploy `{}` not run: nothing is deployed, and no run of it on {} is recorded",
+            shell_words::join(&before.command),
+            crate::outcome::revision_label(revision)
+        ));
+    }
+    done
+}
+
 /// Everything the run needs.
 pub struct Run<'a> {
-    pub ecs: &'a aws_sdk_ecs::Client,
-    pub logs: &'a aws_sdk_cloudwatchlogs::Client,
+    pub cx: &'a Context<'a>,
     pub plan: &'a EcsPlan,
     pub before: &'a BeforeDeploy,
-    pub pre: &'a Preflight,
+    pub pre: &'a Checked,
     /// Our revision (task definition ARN) and its rendered JSON.
     pub revision: &'a str,
     pub rendered: &'a Value,
-    pub run_key: &'a str,
-    pub region: Option<&'a str>,
-    pub scale: f64,
-    pub cancel: &'a Cancel,
-    pub actions: &'a Actions,
 }
 
 impl Run<'_> {
     fn say(&self, line: &str) {
-        self.actions
+        self.cx.actions
             .line(&format!("[{}] {line}", self.plan.service));
     }
 
     /// Runs the command once on our revision, or finds it done. `Err` is a
     /// failure of fastdeploy's own calls; the task's own failure is in the
     /// report (`outcome` "failed", "stopped") with `Ok`.
-    pub async fn run(&self, family: &str) -> anyhow::Result<TaskReport> {
+    pub async fn run(&self, w: &Waiter<'_>, family: &str) -> anyhow::Result<TaskReport> {
         let container = container(self.before, self.pre, family)?;
         let command = shell_words::join(&self.before.command);
         let print = fingerprint(container, &self.before.command);
@@ -181,7 +170,7 @@ impl Run<'_> {
             ..TaskReport::default()
         };
 
-        let described = super::wire::describe(self.ecs, self.revision).await?;
+        let described = super::wire::describe(&self.cx.clients.ecs, self.revision).await?;
         if let Some(done) = already_ran(
             self.before,
             container,
@@ -193,14 +182,14 @@ impl Run<'_> {
         }
 
         // A log group of its own, between the deploy's.
-        self.actions.end_group();
-        self.actions
+        self.cx.actions.end_group();
+        self.cx.actions
             .group(&format!("before-deploy {}: {command}", self.plan.service));
         let result = self
-            .start_and_follow(family, container, &print, &mut report)
+            .start_and_follow(w, family, container, &print, &mut report)
             .await;
-        self.actions.end_group();
-        self.actions.group(&format!(
+        self.cx.actions.end_group();
+        self.cx.actions.group(&format!(
             "deploy {} (after before-deploy)",
             self.plan.service
         ));
@@ -208,6 +197,8 @@ impl Run<'_> {
         if report.outcome == "succeeded" {
             let value = format!("{print} {} exit 0", report.task.as_deref().unwrap_or("-"));
             let tagged = self
+                .cx
+                .clients
                 .ecs
                 .tag_resource()
                 .resource_arn(self.revision)
@@ -221,7 +212,7 @@ impl Run<'_> {
                 .await;
             if let Err(e) = tagged {
                 // Only costs a second run of an idempotent migration on a re-run.
-                self.actions.warning(
+                self.cx.actions.warning(
                     &format!(
                         "could not record the before-deploy run on {} (ecs:TagResource: {}); a re-run of this deploy would run it again",
                         self.revision,
@@ -241,6 +232,8 @@ impl Run<'_> {
     /// it. What cannot be listed is a warning, and a new task starts.
     async fn earlier_task(&self, family: &str, container: &str) -> Option<String> {
         let listed = self
+            .cx
+            .clients
             .ecs
             .list_tasks()
             .cluster(&self.plan.cluster)
@@ -260,6 +253,8 @@ impl Run<'_> {
             return None;
         }
         let described = match self
+            .cx
+            .clients
             .ecs
             .describe_tasks()
             .cluster(&self.plan.cluster)
@@ -289,7 +284,7 @@ impl Run<'_> {
     }
 
     fn could_not_look(&self, action: &str, e: anyhow::Error) {
-        self.actions.warning(
+        self.cx.actions.warning(
             &format!(
                 "could not look for a before-deploy task still running from an earlier attempt ({action}: {}); starting one",
                 chain_message(&e)
@@ -300,6 +295,7 @@ impl Run<'_> {
 
     async fn start_and_follow(
         &self,
+        w: &Waiter<'_>,
         family: &str,
         container: &str,
         print: &str,
@@ -312,11 +308,13 @@ impl Run<'_> {
                 shell_words::join(&self.before.command),
                 self.revision.rsplit('/').next().unwrap_or("")
             ));
-            return self.follow(arn, container, report).await;
+            return self.follow(w, arn, container, report).await;
         }
         let service = &self.pre.service;
-        let token = client_token(self.run_key, self.revision, print);
+        let token = client_token(self.cx.run_key, self.revision, print);
         let mut req = self
+            .cx
+            .clients
             .ecs
             .run_task()
             .cluster(&self.plan.cluster)
@@ -377,21 +375,75 @@ impl Run<'_> {
             arn.rsplit('/').next().unwrap_or(&arn),
             self.revision.rsplit('/').next().unwrap_or("")
         ));
-        self.follow(arn, container, report).await
+        self.follow(w, arn, container, report).await
     }
 
     /// Follows the task to a verdict: its status and log lines as they come,
-    /// StopTask on timeout or cancellation.
+    /// StopTask on timeout or cancellation. A look that keeps failing ends
+    /// the wait with the task left alone: a migration fastdeploy cannot see
+    /// is not one to kill halfway.
     async fn follow(
         &self,
+        w: &Waiter<'_>,
         arn: String,
         container: &str,
         report: &mut TaskReport,
     ) -> anyhow::Result<()> {
         let id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
         report.task = Some(id.clone());
+        let mut tail = self.log_tail(container, &id);
+        let started = Instant::now();
+        let cx = self.cx;
+        let pace = Pace::new(cx.clock, self.plan.watch.poll_seconds, self.before.wait_seconds as f64);
+        let mut tw = w.with_pace(pace);
+        let mut last_status = String::new();
+        let doing = format!("waiting for the before-deploy task {id}");
+        let looked = tw
+            .until(&doing, async || {
+                let task = self.describe(&arn).await?;
+                let status = task.last_status().unwrap_or("UNKNOWN").to_string();
+                if status != last_status {
+                    self.say(&format!("before-deploy: task {id} {status}"));
+                    last_status = status.clone();
+                }
+                self.follow_logs(&mut tail, report).await;
+                Ok(if status == "STOPPED" { Poll::Ready(task) } else { Poll::Pending(Tempo::Steady) })
+            })
+            .await;
+        let stopped = match looked {
+            Ok(task) => task,
+            Err(e) => {
+                let Some(s) = Stopped::find(&e) else { return Err(e) };
+                report.seconds = Some(started.elapsed().as_secs_f64());
+                let why = match &s.stop {
+                    Stop::Unreachable { times, last, .. } => {
+                        report.outcome = "failed".into();
+                        report.failure = Some(format!(
+                            "{times} looks at task {id} in a row failed, the last: {last}; it may still run (fastdeploy did not stop it)"
+                        ));
+                        return Ok(());
+                    }
+                    Stop::Cancelled => "the workflow was cancelled",
+                    Stop::TimedOut => "it ran longer than before-deploy-minutes",
+                };
+                report.outcome = "stopped".into();
+                report.failure = Some(format!("{why}; fastdeploy stopped task {id}"));
+                self.stop(&tw, &arn, why, &mut tail, report).await;
+                return Ok(());
+            }
+        };
+        // What the task wrote last may land after it stopped.
+        crate::timings::sleep("aws", cx.clock.of(1.0).min(Duration::from_secs(1))).await;
+        self.follow_logs(&mut tail, report).await;
+        report.seconds = Some(started.elapsed().as_secs_f64());
+        self.judge(&stopped, container, report);
+        Ok(())
+    }
 
-        let mut tail = match awslogs(self.rendered, container) {
+    /// The task's log stream, when its container logs to awslogs with a
+    /// stream prefix in this region; else says why its output is not shown.
+    fn log_tail(&self, container: &str, id: &str) -> Option<LogTail> {
+        match awslogs(self.rendered, container) {
             None => {
                 self.say(&format!("before-deploy: container {container} has no awslogs log configuration; its output is not shown"));
                 None
@@ -402,7 +454,7 @@ impl Run<'_> {
                 ));
                 None
             }
-            Some((group, Some(_), Some(region))) if Some(region.as_str()) != self.region => {
+            Some((group, Some(_), Some(region))) if Some(region.as_str()) != self.cx.region => {
                 self.say(&format!(
                     "before-deploy: logs go to {group} in {region}, another region; not shown here"
                 ));
@@ -411,100 +463,29 @@ impl Run<'_> {
             Some((group, Some(prefix), _)) => {
                 Some(LogTail::new(group, format!("{prefix}/{container}/{id}")))
             }
-        };
-
-        let started = Instant::now();
-        let deadline =
-            Instant::now() + Duration::from_secs_f64(self.before.wait_seconds as f64 * self.scale);
-        let pace = Pace {
-            poll: Duration::from_secs_f64(self.plan.watch.poll_seconds * self.scale),
-            scale: self.scale,
-            deadline,
-        };
-        let mut last_status = String::new();
-        // A look that fails (throttling, a network blip) is said and the
-        // next one tries again, as the service watch does; only a run of
-        // failed looks ends the wait, and then the task is left alone: a
-        // migration fastdeploy cannot see is not one to kill halfway.
-        const MAX_FAILED_LOOKS: u32 = 5;
-        let mut failed_looks = 0;
-        let stopped = loop {
-            match self.describe(&arn).await {
-                Ok(task) => {
-                    failed_looks = 0;
-                    let status = task.last_status().unwrap_or("UNKNOWN").to_string();
-                    if status != last_status {
-                        self.say(&format!("before-deploy: task {id} {status}"));
-                        last_status = status.clone();
-                    }
-                    self.follow_logs(&mut tail, report).await;
-                    if status == "STOPPED" {
-                        break task;
-                    }
-                }
-                Err(e) => {
-                    failed_looks += 1;
-                    if failed_looks >= MAX_FAILED_LOOKS {
-                        report.outcome = "failed".into();
-                        report.failure = Some(format!(
-                            "{MAX_FAILED_LOOKS} looks at task {id} in a row failed, the last: {}; it may still run (fastdeploy did not stop it)",
-                            chain_message(&e)
-                        ));
-                        report.seconds = Some(started.elapsed().as_secs_f64());
-                        return Ok(());
-                    }
-                    self.say(&format!(
-                        "before-deploy: could not look at task {id} ({}); trying again",
-                        chain_message(&e)
-                    ));
-                }
-            }
-            let stop = if self.cancel.is_cancelled() {
-                Some("the workflow was cancelled")
-            } else if Instant::now() >= deadline {
-                Some("it ran longer than before-deploy-minutes")
-            } else {
-                None
-            };
-            if let Some(why) = stop {
-                report.outcome = "stopped".into();
-                report.failure = Some(format!("{why}; fastdeploy stopped task {id}"));
-                self.stop(&arn, why, &mut tail, report).await;
-                return Ok(());
-            }
-            tokio::select! {
-                _ = crate::timings::sleep("aws", pace.next_pause()) => {}
-                _ = self.cancel.cancelled() => {}
-            }
-        };
-        // What the task wrote last may land after it stopped.
-        crate::timings::sleep("aws", Duration::from_secs_f64((1.0 * self.scale).min(1.0))).await;
-        self.follow_logs(&mut tail, report).await;
-        report.seconds = Some(started.elapsed().as_secs_f64());
-        self.judge(&stopped, container, report);
-        Ok(())
+        }
     }
 
     async fn describe(&self, arn: &str) -> anyhow::Result<Task> {
         let out = self
+            .cx
+            .clients
             .ecs
             .describe_tasks()
             .cluster(&self.plan.cluster)
             .tasks(arn)
             .send()
             .await
-            .with_context(|| {
-                format!("describing the before-deploy task {arn} (ecs:DescribeTasks)")
-            })?;
+            .explained("ecs:DescribeTasks", || format!("the before-deploy task {arn}"))?;
         out.tasks()
             .first()
             .cloned()
-            .with_context(|| format!("ECS no longer knows the before-deploy task {arn}"))
+            .ok_or_else(|| anyhow::anyhow!("ECS no longer knows the before-deploy task {arn}"))
     }
 
     async fn follow_logs(&self, tail: &mut Option<LogTail>, report: &mut TaskReport) {
         let Some(t) = tail.as_mut() else { return };
-        match t.poll(self.logs).await {
+        match t.poll(&self.cx.clients.logs).await {
             Ok(polled) => {
                 for line in polled.lines {
                     self.say(&format!("before-deploy | {line}"));
@@ -525,12 +506,15 @@ impl Run<'_> {
     /// after a cancellation, when the runner kills the job soon).
     async fn stop(
         &self,
+        w: &Waiter<'_>,
         arn: &str,
         why: &str,
         tail: &mut Option<LogTail>,
         report: &mut TaskReport,
     ) {
         let sent = self
+            .cx
+            .clients
             .ecs
             .stop_task()
             .cluster(&self.plan.cluster)
@@ -539,23 +523,20 @@ impl Run<'_> {
             .send()
             .await;
         if let Err(e) = sent {
-            self.say(&format!(
-                "before-deploy: StopTask failed: {}",
-                chain_message(&anyhow::Error::new(e))
-            ));
+            let e = anyhow::Error::new(e);
+            self.say(&format!("before-deploy: StopTask failed: {}", chain_message(&e)));
             return;
         }
         self.say(&format!("before-deploy: {why}: StopTask sent"));
-        let settle = settle_deadline(self.cancel.is_cancelled(), self.scale);
-        while Instant::now() < settle {
-            if let Ok(t) = self.describe(arn).await
-                && t.last_status() == Some("STOPPED")
-            {
-                self.say("before-deploy: task STOPPED");
-                break;
-            }
-            crate::timings::sleep("aws", Duration::from_secs_f64((2.0 * self.scale).max(0.01)))
-                .await;
+        let mut settle = w.settling(settle_deadline(self.cx.clock, self.cx.cancel.is_cancelled()));
+        let stopped = settle
+            .until("waiting for the stopped task", async || {
+                let stopped = matches!(self.describe(arn).await, Ok(t) if t.last_status() == Some("STOPPED"));
+                Ok(if stopped { Poll::Ready(()) } else { Poll::Pending(Tempo::Steady) })
+            })
+            .await;
+        if stopped.is_ok() {
+            self.say("before-deploy: task STOPPED");
         }
         self.follow_logs(tail, report).await;
     }

@@ -4,7 +4,7 @@
 //! pullStartedAt, pullStoppedAt, startedAt, stoppingAt, stoppedAt), the
 //! deploy splits into consecutive phases that add up to its reported time:
 //! register (up to UpdateService), the before-deploy task, then the rollout
-//! as [`super::doctor::partition`] splits it (the doctor's estimate is split
+//! as [`partition`] splits it (the doctor's estimate is split
 //! the same way, so the two compare phase by phase).
 //!
 //! No API says when a task turned healthy: it is taken as the first event
@@ -12,12 +12,12 @@
 //! healthy ("has begun draining connections", "deregistered ... targets",
 //! "has reached a steady state").
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use anyhow::Context;
 use aws_sdk_ecs::types::DesiredStatus;
 
-use super::doctor::partition;
 use crate::outcome::{DeployReport, Phase, RolloutEstimate, Timeline, TimelinePhase};
 
 /// A task of the new revision, its times in epoch seconds.
@@ -194,6 +194,37 @@ pub fn build(o: &Observed, estimate: Option<&RolloutEstimate>) -> Timeline {
         "the phases add up to the deploy time: {timeline:?}"
     );
     timeline
+}
+
+/// Splits `[from, to]` into phases: each moment counts for the first of
+/// pull, start to healthy and draining under way then (in that order, so a
+/// drain hidden behind new tasks starting is not counted twice), else for
+/// waiting. The parts add up to `to - from`.
+pub fn partition(from: f64, to: f64, intervals: &[(Phase, f64, f64)]) -> BTreeMap<Phase, f64> {
+    let mut out = BTreeMap::new();
+    if to <= from {
+        return out;
+    }
+    let mut cuts: Vec<f64> = vec![from, to];
+    for (_, a, b) in intervals {
+        cuts.extend([a.clamp(from, to), b.clamp(from, to)]);
+    }
+    cuts.sort_by(f64::total_cmp);
+    cuts.dedup();
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let mid = (a + b) / 2.0;
+        let phase = [Phase::Pull, Phase::StartToHealthy, Phase::Draining]
+            .into_iter()
+            .find(|p| {
+                intervals
+                    .iter()
+                    .any(|(q, s, e)| q == p && *s <= mid && mid < *e)
+            })
+            .unwrap_or(Phase::Waiting);
+        *out.entry(phase).or_insert(0.0) += b - a;
+    }
+    out
 }
 
 fn secs(t: Option<&aws_smithy_types::DateTime>) -> Option<f64> {
@@ -498,5 +529,21 @@ mod tests {
         let pull = t.phases.iter().find(|p| p.phase == Phase::Pull).unwrap();
         assert_eq!(pull.estimate, Some(60.0));
         assert_eq!(t.phases[0].estimate, None);
+    }
+
+    #[test]
+    fn phases_partition_the_span_with_new_tasks_first() {
+        let iv = [
+            (Phase::Draining, 0.0, 10.0),
+            (Phase::Pull, 2.0, 4.0),
+            (Phase::StartToHealthy, 4.0, 6.0),
+        ];
+        let p = partition(0.0, 12.0, &iv);
+        assert!(close(p[&Phase::Pull], 2.0) && close(p[&Phase::StartToHealthy], 2.0));
+        assert!(close(p[&Phase::Draining], 6.0) && close(p[&Phase::Waiting], 2.0));
+        assert!(close(p.values().sum::<f64>(), 12.0));
+        // Intervals outside the span are cut to it.
+        let p = partition(5.0, 7.0, &iv);
+        assert!(close(p.values().sum::<f64>(), 2.0) && close(p[&Phase::StartToHealthy], 1.0));
     }
 }

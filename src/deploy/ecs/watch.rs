@@ -2,35 +2,31 @@
 //!
 //! A look is DescribeServices for events and per-deployment counts, and
 //! DescribeServiceDeployments for the service deployment this run started.
-//! Only that deployment is judged; a look that fails (throttling, a network
-//! blip) is reported and the next look tries again.
-//!
-//! `poll` (`poll-seconds`, never more than 15 s) is the base interval, and
-//! the watch never makes more looks than a fixed poll every `poll` started
-//! with it would have made by then. Within that budget the pace follows the
-//! rollout's stage ([`Stage`], [`pause_after`]): while our tasks start, the
-//! rollout cannot finish before they run and the old ones drain, so it looks
-//! every three intervals (at most every 15 s, the ECS waiter's interval);
-//! while the old tasks drain, every interval; once only ECS's steady-state
-//! step is left, every 0.4 interval, spending the looks saved earlier. Every
-//! pause is jittered by ±20 %. The first look comes right after the update.
+//! Only that deployment is judged. The looks go through the driver's waiter
+//! ([`crate::wait::Waiter::until`]): a look that fails with an error worth
+//! retrying is said and made again, and the pace follows the rollout's
+//! stage ([`Stage`], as a [`Tempo`]): while our tasks start, the rollout
+//! cannot finish before they run and the old ones drain, so it looks every
+//! three intervals (at most every 15 s, the ECS waiter's interval); while
+//! the old tasks drain, every interval; once only ECS's steady-state step is
+//! left, every 0.4 interval, spending the looks saved earlier — never more
+//! looks than a fixed poll every interval would have made by then.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use aws_sdk_ecs::types::{
     Deployment, DeploymentRolloutState, Service, ServiceDeployment,
     ServiceDeploymentLifecycleStage, ServiceDeploymentRollbackMonitorsStatus,
     ServiceDeploymentStatus,
 };
 
-use crate::cancel::Cancel;
-use crate::deploy::Pace;
+use crate::aws::Explained;
+use crate::deploy::Context;
 use crate::error::chain_message;
 use crate::gha::Actions;
 use crate::outcome::DeployReport;
 use crate::settings::WaitUntil;
+use crate::wait::{Poll, Tempo, Waiter};
 
 /// The deployment this run started.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,9 +45,10 @@ pub struct Ours {
     pub started: Option<aws_smithy_types::DateTime>,
 }
 
-/// How a watch ends.
+/// How a rollout ends, as ECS shows it (a watch that runs out of time or
+/// is cancelled ends with a [`crate::wait::Stopped`] error instead).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub enum Rollout {
     /// Rollout complete and the service runs our revision.
     Succeeded { serving: String },
     /// Production traffic is on our revision; bake time continues (`wait-until: traffic-shifted`).
@@ -66,10 +63,6 @@ pub enum Verdict {
         serving: Option<String>,
         reason: String,
     },
-    /// `wait-minutes` passed.
-    TimedOut,
-    /// The workflow was cancelled (SIGTERM/SIGINT).
-    Cancelled,
 }
 
 /// What one look saw.
@@ -94,9 +87,7 @@ pub async fn look(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Result<Look
             .service_deployment_arns(arn)
             .send()
             .await
-            .with_context(|| {
-                format!("describing service deployment {arn} (ecs:DescribeServiceDeployments)")
-            })?;
+            .explained("ecs:DescribeServiceDeployments", || format!("service deployment {arn}"))?;
         service_deployment = out.service_deployments().first().cloned();
         missing = service_deployment.is_none()
             && out.failures().iter().any(|f| f.arn() == Some(arn.as_str()));
@@ -122,16 +113,14 @@ async fn describe_service(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Res
         .services(&ours.service)
         .send()
         .await
-        .with_context(|| {
-            format!(
-                "describing service {} in cluster {} (ecs:DescribeServices)",
-                ours.service, ours.cluster
-            )
+        .explained("ecs:DescribeServices", || {
+            format!("ECS service {} in cluster {}", ours.service, ours.cluster)
         })?;
-    out.services().first().cloned().with_context(|| {
-        format!(
+    out.services().first().cloned().ok_or_else(|| {
+        anyhow::anyhow!(
             "service {} in cluster {} is gone (DescribeServices returned it as missing)",
-            ours.service, ours.cluster
+            ours.service,
+            ours.cluster
         )
     })
 }
@@ -207,7 +196,7 @@ fn settled_on(service: &Service, task_definition: &str) -> bool {
 }
 
 /// Judges one look. `None` means "keep watching".
-pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict> {
+pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Rollout> {
     let service = &look.service;
     let now_serving = serving(service);
     let ours_in_list = ours
@@ -216,7 +205,7 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
         .and_then(|id| service.deployments().iter().find(|d| d.id() == Some(id)));
 
     if look.service_deployment_missing {
-        return Some(Verdict::Failed {
+        return Some(Rollout::Failed {
             serving: now_serving.clone(),
             reason: format!(
                 "our service deployment {} vanished (DescribeServiceDeployments no longer knows it); the service is on {}",
@@ -241,11 +230,11 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
         return match sd.status()? {
             ServiceDeploymentStatus::Successful => {
                 if now_serving.as_deref() == Some(ours.task_definition.as_str()) {
-                    Some(Verdict::Succeeded {
+                    Some(Rollout::Succeeded {
                         serving: ours.task_definition.clone(),
                     })
                 } else {
-                    Some(Verdict::Failed {
+                    Some(Rollout::Failed {
                         serving: now_serving.clone(),
                         reason: format!(
                             "our deployment is SUCCESSFUL but the service runs {}, not our {}: another deployment replaced it",
@@ -255,18 +244,18 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     })
                 }
             }
-            ServiceDeploymentStatus::RollbackSuccessful => Some(Verdict::RolledBack {
+            ServiceDeploymentStatus::RollbackSuccessful => Some(Rollout::RolledBack {
                 serving: now_serving,
                 reason: rollback_reason(),
             }),
-            ServiceDeploymentStatus::RollbackFailed => Some(Verdict::Failed {
+            ServiceDeploymentStatus::RollbackFailed => Some(Rollout::Failed {
                 serving: now_serving,
                 reason: format!(
                     "the deployment failed and ECS could not roll it back: {}",
                     rollback_reason()
                 ),
             }),
-            ServiceDeploymentStatus::Stopped => Some(Verdict::Failed {
+            ServiceDeploymentStatus::Stopped => Some(Rollout::Failed {
                 serving: now_serving,
                 reason: format!(
                     "the deployment was stopped: {}",
@@ -283,7 +272,7 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     )
                 );
                 if wait_until == WaitUntil::TrafficShifted && shifted {
-                    Some(Verdict::TrafficShifted {
+                    Some(Rollout::TrafficShifted {
                         serving: ours.task_definition.clone(),
                         stage: sd
                             .lifecycle_stage()
@@ -309,7 +298,7 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     if is_primary
                         && now_serving.as_deref() == Some(ours.task_definition.as_str()) =>
                 {
-                    Some(Verdict::Succeeded {
+                    Some(Rollout::Succeeded {
                         serving: ours.task_definition.clone(),
                     })
                 }
@@ -325,7 +314,7 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     if rolling_back {
                         settled_rollback(service, ours, reason)
                     } else {
-                        Some(Verdict::Failed {
+                        Some(Rollout::Failed {
                             serving: now_serving,
                             reason,
                         })
@@ -337,7 +326,7 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
                     && now_serving.as_deref() == Some(ours.task_definition.as_str()) =>
                 {
                     // Services behind a Classic Load Balancer report no rolloutState.
-                    Some(Verdict::Succeeded {
+                    Some(Rollout::Succeeded {
                         serving: ours.task_definition.clone(),
                     })
                 }
@@ -351,7 +340,7 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
             if now_serving.is_some() && now_serving == ours.previous {
                 settled_rollback(service, ours, "ECS rolled our deployment back".into())
             } else {
-                Some(Verdict::Failed {
+                Some(Rollout::Failed {
                     serving: now_serving.clone(),
                     reason: format!(
                         "our deployment {} vanished from the service; it now runs {}",
@@ -369,14 +358,14 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Verdict>
 }
 
 /// A rollback ECS runs as a new PRIMARY deployment: settled when that one completes.
-fn settled_rollback(service: &Service, ours: &Ours, reason: String) -> Option<Verdict> {
+fn settled_rollback(service: &Service, ours: &Ours, reason: String) -> Option<Rollout> {
     let p = primary(service)?;
     if p.task_definition() == Some(ours.task_definition.as_str()) {
         return None;
     }
     (p.rollout_state() == Some(&DeploymentRolloutState::Completed)
         && service.deployments().len() == 1)
-        .then(|| Verdict::RolledBack {
+        .then(|| Rollout::RolledBack {
             serving: p.task_definition().map(str::to_string),
             reason,
         })
@@ -540,95 +529,96 @@ pub fn stage(look: &Look, ours: &Ours) -> Stage {
     }
 }
 
-/// The pause before the next look, after `looks` looks in `elapsed` since
-/// the first, at `stage`; `jitter` is in 0.8..=1.2. Never sooner than a
-/// fixed poll every [`Pace::base`] would make its next look, so the watch
-/// never makes more calls than that poll would have by then; never above
-/// 15 s (scaled).
-pub fn pause_after(
-    stage: Stage,
-    pace: &Pace,
-    elapsed: Duration,
-    looks: u32,
-    jitter: f64,
-) -> Duration {
-    let base = pace.base();
-    let nominal = match stage {
-        Stage::Starting => base * 3,
-        Stage::Draining | Stage::Other => base,
-        Stage::Settling => base.mul_f64(0.4),
-    };
-    let earliest = (base * looks).saturating_sub(elapsed);
-    nominal
-        .mul_f64(jitter.clamp(0.8, 1.2))
-        .min(pace.ceiling())
-        .max(earliest)
-}
-
-/// Watches until a verdict, the deadline or cancellation.
-pub async fn watch(
-    ecs: &aws_sdk_ecs::Client,
-    ours: &Ours,
-    wait_until: WaitUntil,
-    pace: Pace,
-    cancel: &Cancel,
-    actions: &Actions,
-    report: &mut DeployReport,
-) -> anyhow::Result<Verdict> {
-    const MAX_FAILED_LOOKS: u32 = 5;
-    let mut narrator = Narrator::default();
-    let mut failed_looks = 0;
-    let started = Instant::now();
-    let mut looks = 0;
-    loop {
-        looks += 1;
-        let mut now_at = Stage::Other;
-        match look(ecs, ours).await {
-            Ok(l) => {
-                failed_looks = 0;
-                narrator.show(&l, ours, actions, report);
-                report.serving_revision = serving(&l.service);
-                if let Some(v) = judge(&l, ours, wait_until) {
-                    // What serves, said from this look when it shows the
-                    // rollout settled on ours; else the deploy looks again.
-                    if matches!(v, Verdict::Succeeded { .. })
-                        && settled_on(&l.service, &ours.task_definition)
-                    {
-                        report.serving_detail = Some(running_text(&l.service));
-                    }
-                    return Ok(v);
-                }
-                now_at = stage(&l, ours);
-            }
-            Err(e) => {
-                failed_looks += 1;
-                if failed_looks >= MAX_FAILED_LOOKS {
-                    return Err(e.context(format!(
-                        "{MAX_FAILED_LOOKS} looks at the deployment in a row failed"
-                    )));
-                }
-                actions.line(&format!(
-                    "[{}] could not look at the deployment ({}); trying again",
-                    ours.service,
-                    chain_message(&e)
-                ));
-            }
-        }
-        if cancel.is_cancelled() {
-            return Ok(Verdict::Cancelled);
-        }
-        let now = Instant::now();
-        if now >= pace.deadline {
-            return Ok(Verdict::TimedOut);
-        }
-        let jitter = 0.8 + 0.4 * fastrand::f64();
-        let pause =
-            pause_after(now_at, &pace, now - started, looks, jitter).min(pace.deadline - now);
-        tokio::select! {
-            _ = crate::timings::sleep("aws", pause) => {}
-            _ = cancel.cancelled() => return Ok(Verdict::Cancelled),
+impl Stage {
+    /// How soon the next look is worth making at this stage.
+    pub fn tempo(self) -> Tempo {
+        match self {
+            Stage::Starting => Tempo::Slow,
+            Stage::Draining | Stage::Other => Tempo::Steady,
+            Stage::Settling => Tempo::Quick,
         }
     }
+}
+
+/// Follows `ours` to the rollout's end, one look at a time through `w`:
+/// events and counts as they change, what serves after each look.
+pub async fn follow(
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    ours: &Ours,
+    wait_until: WaitUntil,
+    report: &mut DeployReport,
+) -> anyhow::Result<Rollout> {
+    let mut narrator = Narrator::default();
+    let doing = format!(
+        "watching deployment {}",
+        ours.deployment_id.as_deref().or(ours.service_deployment.as_deref()).unwrap_or("-")
+    );
+    w.until(&doing, async || {
+        let l = look(&cx.clients.ecs, ours).await?;
+        narrator.show(&l, ours, cx.actions, report);
+        report.serving_revision = serving(&l.service);
+        let Some(v) = judge(&l, ours, wait_until) else {
+            return Ok(Poll::Pending(stage(&l, ours).tempo()));
+        };
+        // What serves, said from this look when it shows the rollout
+        // settled on ours; else the driver looks again.
+        if matches!(v, Rollout::Succeeded { .. }) && settled_on(&l.service, &ours.task_definition) {
+            report.serving_detail = Some(running_text(&l.service));
+        }
+        Ok(Poll::Ready(v))
+    })
+    .await
+}
+
+/// The stopped tasks of `ours_td`, with their reasons and exit codes (at
+/// most ten): the evidence of a failed rollout.
+pub async fn stopped_tasks(cx: &Context<'_>, cluster: &str, service: &str, ours_td: &str) -> Vec<String> {
+    let ecs = &cx.clients.ecs;
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await;
+    let arns = match listed {
+        // DescribeTasks takes 100 at most.
+        Ok(out) => out.task_arns().iter().take(100).cloned().collect::<Vec<_>>(),
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            return vec![format!("(could not list stopped tasks: {})", chain_message(&e))];
+        }
+    };
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let described = match ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            return vec![format!("(could not describe stopped tasks: {})", chain_message(&e))];
+        }
+    };
+    described
+        .tasks()
+        .iter()
+        .filter(|t| t.task_definition_arn() == Some(ours_td))
+        .take(10)
+        .map(|t| {
+            let id = t.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?");
+            let containers: Vec<String> = t
+                .containers()
+                .iter()
+                .map(|c| {
+                    let exit = c.exit_code().map(|x| format!("exit code {x}")).unwrap_or_else(|| "no exit code".into());
+                    let reason = c.reason().map(|r| format!(", {r}")).unwrap_or_default();
+                    format!("{} {exit}{reason}", c.name().unwrap_or("?"))
+                })
+                .collect();
+            format!("{id}: {} ({})", t.stopped_reason().unwrap_or("no reason given"), containers.join("; "))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -737,81 +727,6 @@ mod tests {
         assert_eq!(stage(&l, &ours()), Stage::Other);
     }
 
-    fn pace(base: f64) -> Pace {
-        Pace {
-            poll: Duration::from_secs_f64(base),
-            scale: 1.0,
-            deadline: Instant::now(),
-        }
-    }
-
-    #[test]
-    fn the_pace_follows_the_stage_within_the_fixed_polls_budget() {
-        let (p, s) = (pace(5.0), Duration::from_secs_f64);
-        // Budget to spare (the first look was 20 s ago): the stage decides.
-        assert_eq!(pause_after(Stage::Starting, &p, s(20.0), 2, 1.0), s(15.0));
-        assert_eq!(pause_after(Stage::Draining, &p, s(20.0), 2, 1.0), s(5.0));
-        assert_eq!(pause_after(Stage::Other, &p, s(20.0), 2, 1.0), s(5.0));
-        assert_eq!(pause_after(Stage::Settling, &p, s(20.0), 2, 1.0), s(2.0));
-        // No looks saved: the next one waits for the fixed poll's next look.
-        assert_eq!(pause_after(Stage::Settling, &p, s(4.0), 2, 1.0), s(6.0));
-        // Jitter stays within ±20 %, and no pause is above 15 s.
-        assert_eq!(pause_after(Stage::Draining, &p, s(20.0), 2, 5.0), s(6.0));
-        assert_eq!(
-            pause_after(Stage::Starting, &pace(15.0), s(100.0), 2, 1.2),
-            s(15.0)
-        );
-        assert_eq!(
-            pause_after(Stage::Starting, &pace(60.0), s(100.0), 2, 1.0),
-            s(15.0)
-        );
-    }
-
-    /// Whatever the stages, a watch never has more looks behind it than a
-    /// fixed poll every `poll` started with it, and saved looks make the
-    /// last step's looks come faster than that poll's.
-    #[test]
-    fn the_watch_never_looks_more_often_than_a_fixed_poll() {
-        let p = pace(5.0);
-        let stages = [
-            Stage::Starting,
-            Stage::Draining,
-            Stage::Settling,
-            Stage::Other,
-        ];
-        for seed in 0..200 {
-            let mut rng = fastrand::Rng::with_seed(seed);
-            let mut t = 0.0;
-            for looks in 1..60u32 {
-                let stage = stages[rng.usize(..stages.len())];
-                t += pause_after(
-                    stage,
-                    &p,
-                    Duration::from_secs_f64(t),
-                    looks,
-                    0.8 + 0.4 * rng.f64(),
-                )
-                .as_secs_f64();
-                // The look about to be made is number looks + 1.
-                let fixed = (t / 5.0 + 1e-9).floor() as u32 + 1;
-                assert!(
-                    looks < fixed,
-                    "seed {seed}: look {} at {t:.2} s, a fixed poll had made {fixed}",
-                    looks + 1
-                );
-            }
-        }
-        // Eleven looks in 150 s while starting (a fixed poll makes 31): the
-        // settling looks then come every 2 s.
-        let mut t = 0.0;
-        for looks in 1..=10 {
-            t += pause_after(Stage::Starting, &p, Duration::from_secs_f64(t), looks, 1.0)
-                .as_secs_f64();
-        }
-        let settling = pause_after(Stage::Settling, &p, Duration::from_secs_f64(t), 11, 1.0);
-        assert_eq!(settling, Duration::from_secs(2));
-    }
-
     #[test]
     fn without_service_deployments_a_completed_primary_of_ours_succeeds() {
         let l = look_of(vec![dep(
@@ -822,7 +737,7 @@ mod tests {
         )]);
         assert_eq!(
             judge(&l, &ours(), WaitUntil::Completed),
-            Some(Verdict::Succeeded {
+            Some(Rollout::Succeeded {
                 serving: "td:2".into()
             })
         );
@@ -852,7 +767,7 @@ mod tests {
             DeploymentRolloutState::Completed,
         )]);
         assert!(
-            matches!(judge(&back, &ours(), WaitUntil::Completed), Some(Verdict::RolledBack { serving: Some(s), .. }) if s == "td:1")
+            matches!(judge(&back, &ours(), WaitUntil::Completed), Some(Rollout::RolledBack { serving: Some(s), .. }) if s == "td:1")
         );
         let other = look_of(vec![dep(
             "ecs-svc/4",
@@ -861,7 +776,7 @@ mod tests {
             DeploymentRolloutState::Completed,
         )]);
         assert!(
-            matches!(judge(&other, &ours(), WaitUntil::Completed), Some(Verdict::Failed { reason, .. }) if reason.contains("vanished"))
+            matches!(judge(&other, &ours(), WaitUntil::Completed), Some(Rollout::Failed { reason, .. }) if reason.contains("vanished"))
         );
     }
 }

@@ -1,25 +1,19 @@
-//! Preflight checks and UpdateService.
-//!
-//! Preflight runs before anything is built or registered: the cluster and
+//! Preflight, read-only: it runs before anything is built or registered: the cluster and
 //! service exist and are ACTIVE, the service is deployed by ECS itself (not
 //! CodeDeploy or an external controller), and the containers to update exist
 //! in the task definition we will render from.
 
 use anyhow::Context;
-use aws_sdk_ecs::types::{
-    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentControllerType,
-    DeploymentStrategy, Service,
-};
+use aws_sdk_ecs::types::{DeploymentControllerType, DeploymentStrategy, Service};
 
 use super::render;
 use super::wire::{self, Described};
 use crate::error::BadInput;
-use crate::plan::EcsPlan;
-use crate::settings::Strategy;
+use crate::plan::{BeforeDeploy, EcsPlan};
 
 /// What preflight found, reused by the deploy.
 #[derive(Debug, Clone)]
-pub struct Preflight {
+pub struct Checked {
     pub service: Service,
     /// The service's current task definition, as ECS describes it.
     pub current: Described,
@@ -29,7 +23,7 @@ pub struct Preflight {
     pub containers: Vec<String>,
 }
 
-impl Preflight {
+impl Checked {
     /// The service's deployment strategy (ROLLING when unset).
     pub fn strategy(&self) -> DeploymentStrategy {
         self.service
@@ -46,7 +40,7 @@ fn is_not_found(e: &anyhow::Error) -> bool {
 }
 
 /// Checks the plan against ECS before anything is built or registered.
-pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Result<Preflight> {
+pub async fn check(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Result<Checked> {
     let (cluster, name) = (&plan.cluster, &plan.service);
     let clusters = ecs
         .describe_clusters()
@@ -142,72 +136,41 @@ pub async fn preflight(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Res
     };
     let family = render::family(&base).to_string();
     let containers = render::check_containers(&base, &plan.containers, &family)?;
-    let pre = Preflight {
+    let pre = Checked {
         service,
         current,
         base,
         containers,
     };
     if let Some(before) = &plan.before_deploy {
-        super::task::container(before, &pre, &family)?;
+        container(before, &pre, &family)?;
     }
     Ok(pre)
 }
 
-/// Deployment configuration for `strategy: blue-green` on a rolling service:
-/// the new tasks start beside the old before any is drained, and the circuit
-/// breaker watches them. Native BLUE_GREEN, LINEAR and CANARY services keep
-/// their own configuration.
-pub fn deployment_configuration(
-    pre: &Preflight,
-    plan: &EcsPlan,
-) -> Option<DeploymentConfiguration> {
-    if plan.strategy != Strategy::BlueGreen || pre.strategy() != DeploymentStrategy::Rolling {
-        return None;
+/// The container `before-deploy` runs in: the one named, else the one whose
+/// image is replaced.
+pub fn container<'a>(
+    b: &'a BeforeDeploy,
+    pre: &'a Checked,
+    family: &str,
+) -> Result<&'a str, BadInput> {
+    let names = render::container_names(&pre.base);
+    match &b.container {
+        Some(c) if names.contains(c) => Ok(c),
+        Some(c) => Err(BadInput::other(format!(
+            "`before-deploy-container` is `{c}`, which is not a container of task definition {family}; its containers are: {}",
+            names.join(", ")
+        ))),
+        None => match pre.containers.as_slice() {
+            [only] => Ok(only),
+            several => Err(BadInput::Missing {
+                name: "before-deploy-container".into(),
+                why: format!(
+                    "when several containers are updated ({}): name the one `before-deploy` runs in",
+                    several.join(", ")
+                ),
+            }),
+        },
     }
-    let current = pre
-        .service
-        .deployment_configuration()
-        .cloned()
-        .unwrap_or_else(|| DeploymentConfiguration::builder().build());
-    let mut b = DeploymentConfiguration::builder()
-        .maximum_percent(200)
-        .minimum_healthy_percent(100)
-        .deployment_circuit_breaker(
-            DeploymentCircuitBreaker::builder()
-                .enable(true)
-                .rollback(plan.watch.rollback)
-                .build(),
-        )
-        .set_alarms(current.alarms().cloned());
-    if let Some(s) = current.strategy() {
-        b = b.strategy(s.clone());
-    }
-    Some(b.build())
-}
-
-/// UpdateService to `task_definition`. Returns the service as ECS answered.
-pub async fn update_service(
-    ecs: &aws_sdk_ecs::Client,
-    pre: &Preflight,
-    plan: &EcsPlan,
-    task_definition: &str,
-) -> anyhow::Result<Service> {
-    let out = ecs
-        .update_service()
-        .cluster(&plan.cluster)
-        .service(&plan.service)
-        .task_definition(task_definition)
-        .set_deployment_configuration(deployment_configuration(pre, plan))
-        .send()
-        .await
-        .with_context(|| {
-            format!(
-                "updating service {} in cluster {} to {task_definition} (ecs:UpdateService)",
-                plan.service, plan.cluster
-            )
-        })?;
-    out.service()
-        .cloned()
-        .context("UpdateService returned no service")
 }

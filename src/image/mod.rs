@@ -111,8 +111,8 @@ pub struct BuildOptions {
     /// its buildx builders and CLI plugins stay visible while logins go to a
     /// per-build config in the work directory.
     pub docker_config: Option<PathBuf>,
-    /// Multiplies registry retry delays (tests pass a tiny scale).
-    pub delay_scale: f64,
+    /// The time scale of registry retry delays (tests run faster).
+    pub clock: crate::wait::Clock,
     /// `max-image-mb` in bytes: a pushed image over it fails the build.
     pub max_image_bytes: Option<u64>,
 }
@@ -125,7 +125,7 @@ impl Default for BuildOptions {
             buildah_flags: Vec::new(),
             buildah_isolation: None,
             docker_config: None,
-            delay_scale: 1.0,
+            clock: crate::wait::Clock::REAL,
             max_image_bytes: None,
         }
     }
@@ -190,7 +190,7 @@ pub async fn build_component(
             req.work_dir.display()
         )
     })?;
-    let client = registry::Client::new(auth, opts.delay_scale);
+    let client = registry::Client::new(auth, opts.clock);
     let repo = req.plan.repository.as_str();
 
     if req.plan.push
@@ -225,7 +225,7 @@ pub async fn build_component(
         BuilderKind::Buildx => docker::build(req, auth, runner, opts).await?,
         BuilderKind::Buildah => buildah::build(req, auth, runner, opts, &client).await?,
         BuilderKind::Codebuild => anyhow::bail!(
-            "CodeBuild builds run through crate::build::codebuild, not build_component"
+            "CodeBuild builds run through crate::image::codebuild, not build_component"
         ),
     };
     let size = if req.plan.push {

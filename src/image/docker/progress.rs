@@ -19,7 +19,7 @@ use base64::Engine;
 use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
-use crate::build::Steps;
+use crate::image::Steps;
 
 /// How many rendered lines a failed build quotes in its error.
 const TAIL_LINES: usize = 40;
@@ -313,9 +313,9 @@ impl RawProgress {
             .insert(s.id.clone(), (s.timestamp, s.current));
         let n = self.speak(&s.vertex, out);
         let bytes = if s.total != 0 {
-            format!(" {} / {}", human_bytes(s.current), human_bytes(s.total))
+            format!(" {} / {}", progress_size(s.current), progress_size(s.total))
         } else if s.current != 0 {
-            format!(" {}", human_bytes(s.current))
+            format!(" {}", progress_size(s.current))
         } else {
             String::new()
         };
@@ -418,7 +418,7 @@ fn seconds(d: chrono::TimeDelta) -> f64 {
 
 /// Byte counts as BuildKit prints them (`tonistiigi/units`, `%.2f`): plain
 /// bytes below 1 kB (`538B`), else two decimals of a decimal unit (`1.09MB`).
-fn human_bytes(n: i64) -> String {
+fn progress_size(n: i64) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     if n.unsigned_abs() < 1000 {
         return format!("{n}B");
@@ -901,11 +901,11 @@ mod tests {
 
     #[test]
     fn byte_counts_read_as_buildkit_writes_them() {
-        assert_eq!(human_bytes(0), "0B");
-        assert_eq!(human_bytes(538), "538B");
-        assert_eq!(human_bytes(1087658), "1.09MB");
-        assert_eq!(human_bytes(1000), "1.00kB");
-        assert_eq!(human_bytes(2_500_000_000), "2.50GB");
+        assert_eq!(progress_size(0), "0B");
+        assert_eq!(progress_size(538), "538B");
+        assert_eq!(progress_size(1087658), "1.09MB");
+        assert_eq!(progress_size(1000), "1.00kB");
+        assert_eq!(progress_size(2_500_000_000), "2.50GB");
     }
 
     #[test]

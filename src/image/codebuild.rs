@@ -1,7 +1,7 @@
 //! AWS CodeBuild: remote builds from the same plan, with live logs, phases, cancellation and the pushed digest.
 //!
 //! The buildspec is generated from the same [`BuildRequest`] a local build
-//! runs: `crate::build::docker::build_command` renders the buildx argument
+//! runs: `crate::image::docker::build_command` renders the buildx argument
 //! list (same tags, same ECR cache flags) and this module writes it into the
 //! buildspec with paths relative to the source CodeBuild checks out. Secrets
 //! never travel as plaintext: build args whose value is `ssm:<parameter>` or
@@ -11,20 +11,21 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType, StatusType};
 use serde::Serialize;
 use sha2::Digest as _;
 
-use crate::aws::{FailureKind, backoff, classify, scaled};
-use crate::build::{BuildOutput, BuildRequest, docker};
+use crate::aws::{FailureKind, backoff, classify};
 use crate::cancel::Cancel;
 use crate::error::BadInput;
 use crate::gha::Actions;
+use crate::image::{BuildOutput, BuildRequest, docker};
 use crate::logs::LogTail;
 use crate::process::shell_quote;
+use crate::wait::{Clock, Pace, Poll, Stop, Stopped, Tempo, Waiter};
 
 /// Exported variable carrying the pushed manifest's digest.
 pub const DIGEST_VARIABLE: &str = "FASTDEPLOY_IMAGE_DIGEST";
@@ -301,243 +302,201 @@ pub async fn preflight(cb: &aws_sdk_codebuild::Client, project: &str) -> anyhow:
     Ok(())
 }
 
-/// Runs one component's build in CodeBuild and returns what it pushed and
-/// the build id.
-///
-/// Starts `project` at `commit` with the generated buildspec, polls the build
-/// every few seconds (jittered; backing off only when throttled), streams its
-/// CloudWatch log into the action log, reports each phase with its duration,
-/// and stops the build when `cancel` fires or the timeout passes.
-pub async fn build(
-    cb: &aws_sdk_codebuild::Client,
-    logs: &aws_sdk_cloudwatchlogs::Client,
-    ecr: &aws_sdk_ecr::Client,
-    project: &str,
-    req: &BuildRequest<'_>,
-    commit: &str,
-    source_root: &Path,
-    timeout_minutes: u32,
-    delay_scale: f64,
-    cancel: &Cancel,
-    actions: &Actions,
-) -> anyhow::Result<(BuildOutput, String)> {
-    let started = Instant::now();
-    let spec = remote_spec(req, source_root)?;
-    let token = idempotency_token(project, commit, req.component, &spec.buildspec);
-    let resource = format!("CodeBuild project `{project}`");
-    tracing::debug!(component = req.component, buildspec = %spec.buildspec, "CodeBuild buildspec");
-
-    let mut attempt = 0;
-    let build = loop {
-        let res = cb
-            .start_build()
-            .project_name(project)
-            .source_version(commit)
-            .buildspec_override(&spec.buildspec)
-            .set_environment_variables_override(Some(spec.environment.clone()))
-            .privileged_mode_override(true)
-            .timeout_in_minutes_override(i32::try_from(timeout_minutes).unwrap_or(i32::MAX))
-            .idempotency_token(&token)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
-                break out
-                    .build_value()
-                    .cloned()
-                    .context("CodeBuild StartBuild returned no build")?;
-            }
-            Err(e) => {
-                let failure = classify(&e);
-                attempt += 1;
-                if failure.is_retryable() && attempt < MAX_TRANSIENT {
-                    crate::timings::sleep(
-                        "aws",
-                        backoff(attempt, scaled(1.0, delay_scale), scaled(20.0, delay_scale)),
-                    )
-                    .await;
-                    continue;
-                }
-                if failure.kind == FailureKind::NotFound {
-                    return Err(BadInput::other(format!(
-                        "CodeBuild project `{project}` does not exist in this account and region; create it (its source: this repository) or fix `codebuild-project` ({})",
-                        failure.message
-                    ))
-                    .into());
-                }
-                return Err(failure.explain("codebuild:StartBuild", &resource));
-            }
-        }
-    };
-    let id = build
-        .id()
-        .context("CodeBuild StartBuild returned a build without an id")?
-        .to_string();
-    actions.group(&format!("CodeBuild build {id} ({})", req.component));
-    actions.line(&format!(
-        "started CodeBuild build {id} of project {project} at {commit}"
-    ));
-    let result = watch(cb, logs, &id, timeout_minutes, delay_scale, cancel, actions).await;
-    actions.end_group();
-    let finished = result?;
-
-    let exported = finished
-        .exported_environment_variables()
-        .iter()
-        .find(|v| v.name() == Some(DIGEST_VARIABLE))
-        .and_then(|v| v.value())
-        .filter(|v| v.starts_with("sha256:"))
-        .map(str::to_string);
-    let digest = match exported {
-        Some(d) => d,
-        None if req.plan.push => {
-            // No exported digest (an older buildspec, jq missing): ask ECR which image the commit tag names.
-            let tag = req
-                .plan
-                .tags
-                .first()
-                .context("the build plan has no tags")?;
-            crate::build::ecr::image_details(ecr, &req.plan.repository, tag, delay_scale)
-                .await
-                .with_context(|| {
-                    format!("CodeBuild build {id} succeeded but exported no digest, and ECR has no {}:{tag}", req.plan.repository)
-                })?
-                .digest
-        }
-        None => String::new(),
-    };
-    if !digest.is_empty() {
-        actions.line(&format!("{}@{digest}", req.image()));
-    }
-    Ok((
-        BuildOutput {
-            digest,
-            seconds: started.elapsed().as_secs_f64(),
-            ..Default::default()
-        },
-        id,
-    ))
+/// A CodeBuild project and what its builds need: the clients, the
+/// timeout, the time scale.
+pub struct Remote {
+    pub codebuild: aws_sdk_codebuild::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub project: String,
+    /// `codebuild-timeout-minutes`.
+    pub timeout_minutes: u32,
+    pub clock: Clock,
 }
 
-/// Polls one build to its end. Returns the finished build on success.
-async fn watch(
-    cb: &aws_sdk_codebuild::Client,
-    logs: &aws_sdk_cloudwatchlogs::Client,
-    id: &str,
-    timeout_minutes: u32,
-    delay_scale: f64,
-    cancel: &Cancel,
-    actions: &Actions,
-) -> anyhow::Result<Build> {
-    let deadline = Instant::now()
-        + scaled(
-            f64::from(timeout_minutes) * 60.0 + TIMEOUT_GRACE_SECONDS,
-            delay_scale,
-        );
-    let interval = scaled(POLL_SECONDS, delay_scale);
-    let mut tail: Option<LogTail> = None;
-    let mut phases = PhaseReport::default();
-    let mut throttled = 0u32;
-    let mut transient = 0u32;
-    let mut first = true;
-    loop {
-        let pause = if first {
-            Duration::ZERO
-        } else if throttled > 0 {
-            backoff(throttled, interval, interval.saturating_mul(12))
-        } else {
-            jitter(interval)
-        };
-        first = false;
-        tokio::select! {
-            _ = cancel.cancelled() => {
-                stop(cb, id, actions).await;
-                drain(tail.as_mut(), logs, actions).await;
-                return Err(RemoteBuildFailed {
-                    build_id: id.to_string(),
-                    status: "CANCELLED".into(),
-                    what: "was stopped because the workflow was cancelled".into(),
-                    last_lines: last_lines(&tail),
-                }.into());
-            }
-            _ = crate::timings::sleep("aws", pause) => {}
+impl Remote {
+    /// Runs one component's build in CodeBuild and returns what it pushed
+    /// and the build id.
+    ///
+    /// Starts the project at `commit` with the generated buildspec, polls
+    /// the build through a [`Waiter`] (jittered; a throttled look waits
+    /// longer), streams its CloudWatch log into the action log, reports each
+    /// phase with its duration, and stops the build when `cancel` fires or
+    /// the timeout passes.
+    pub async fn build(
+        &self,
+        req: &BuildRequest<'_>,
+        commit: &str,
+        source_root: &Path,
+        cancel: &Cancel,
+        actions: &Actions,
+    ) -> anyhow::Result<(BuildOutput, String)> {
+        let started = Instant::now();
+        let spec = remote_spec(req, source_root)?;
+        tracing::debug!(component = req.component, buildspec = %spec.buildspec, "CodeBuild buildspec");
+        let id = self.start(req, commit, &spec).await?;
+        actions.group(&format!("CodeBuild build {id} ({})", req.component));
+        actions.line(&format!("started CodeBuild build {id} of project {} at {commit}", self.project));
+        let result = self.watch(&id, cancel, actions).await;
+        actions.end_group();
+        let finished = result?;
+        let digest = self.digest(req, &id, &finished).await?;
+        if !digest.is_empty() {
+            actions.line(&format!("{}@{digest}", req.image()));
         }
-        if Instant::now() >= deadline {
-            stop(cb, id, actions).await;
-            drain(tail.as_mut(), logs, actions).await;
-            return Err(RemoteBuildFailed {
-                build_id: id.to_string(),
-                status: "TIMED_OUT".into(),
-                what: format!("did not finish within codebuild-timeout-minutes ({timeout_minutes}) and was stopped"),
-                last_lines: last_lines(&tail),
-            }
-            .into());
-        }
-        let b = match cb.batch_get_builds().ids(id).send().await {
-            Ok(out) => {
-                throttled = 0;
-                transient = 0;
-                match out.builds().first() {
-                    Some(b) => b.clone(),
-                    None => anyhow::bail!(
-                        "CodeBuild no longer knows build {id} (BatchGetBuilds returned nothing)"
-                    ),
+        Ok((BuildOutput { digest, seconds: started.elapsed().as_secs_f64(), ..Default::default() }, id))
+    }
+
+    /// StartBuild with the buildspec and an idempotency token (a retried
+    /// start returns the build already started); the build's id.
+    async fn start(&self, req: &BuildRequest<'_>, commit: &str, spec: &RemoteSpec) -> anyhow::Result<String> {
+        let project = &self.project;
+        let token = idempotency_token(project, commit, req.component, &spec.buildspec);
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .codebuild
+                .start_build()
+                .project_name(project)
+                .source_version(commit)
+                .buildspec_override(&spec.buildspec)
+                .set_environment_variables_override(Some(spec.environment.clone()))
+                .privileged_mode_override(true)
+                .timeout_in_minutes_override(i32::try_from(self.timeout_minutes).unwrap_or(i32::MAX))
+                .idempotency_token(&token)
+                .send()
+                .await;
+            let failure = match res {
+                Ok(out) => {
+                    let build = out.build_value().context("CodeBuild StartBuild returned no build")?;
+                    let id = build.id().context("CodeBuild StartBuild returned a build without an id")?;
+                    return Ok(id.to_string());
                 }
+                Err(e) => classify(&e),
+            };
+            attempt += 1;
+            if failure.is_retryable() && attempt < MAX_TRANSIENT {
+                crate::timings::sleep("aws", backoff(attempt, self.clock.of(1.0), self.clock.of(20.0))).await;
+                continue;
             }
+            if failure.kind == FailureKind::NotFound {
+                return Err(BadInput::other(format!(
+                    "CodeBuild project `{project}` does not exist in this account and region; create it (its source: this repository) or fix `codebuild-project` ({})",
+                    failure.message
+                ))
+                .into());
+            }
+            return Err(failure.explain("codebuild:StartBuild", &format!("CodeBuild project `{project}`")));
+        }
+    }
+
+    /// The digest the build exported, else the one ECR's commit tag names
+    /// (an older buildspec, jq missing); empty when nothing was pushed.
+    async fn digest(&self, req: &BuildRequest<'_>, id: &str, finished: &Build) -> anyhow::Result<String> {
+        let exported = finished
+            .exported_environment_variables()
+            .iter()
+            .find(|v| v.name() == Some(DIGEST_VARIABLE))
+            .and_then(|v| v.value())
+            .filter(|v| v.starts_with("sha256:"));
+        if let Some(d) = exported {
+            return Ok(d.to_string());
+        }
+        if !req.plan.push {
+            return Ok(String::new());
+        }
+        let tag = req.plan.tags.first().context("the build plan has no tags")?;
+        let repo = &req.plan.repository;
+        let details = crate::image::ecr::image_details(&self.ecr, repo, tag, self.clock).await.with_context(|| {
+            format!("CodeBuild build {id} succeeded but exported no digest, and ECR has no {repo}:{tag}")
+        })?;
+        Ok(details.digest)
+    }
+
+    /// Polls one build to its end. Returns the finished build on success.
+    async fn watch(&self, id: &str, cancel: &Cancel, actions: &Actions) -> anyhow::Result<Build> {
+        let wait = f64::from(self.timeout_minutes) * 60.0 + TIMEOUT_GRACE_SECONDS;
+        let mut w = Waiter::new(Pace::new(self.clock, POLL_SECONDS, wait), cancel, actions, "");
+        let mut tail: Option<LogTail> = None;
+        let mut phases = PhaseReport::default();
+        let doing = format!("waiting for CodeBuild build {id}");
+        let looked = w.until(&doing, async || self.look(id, &mut tail, &mut phases, actions).await).await;
+        let b = match looked {
+            Ok(b) => b,
             Err(e) => {
-                let failure = classify(&e);
-                match failure.kind {
-                    FailureKind::Throttled => {
-                        throttled += 1;
-                        tracing::debug!(
-                            build = id,
-                            throttled,
-                            "BatchGetBuilds throttled; backing off"
-                        );
-                        continue;
-                    }
-                    FailureKind::Transient if transient < MAX_TRANSIENT => {
-                        transient += 1;
-                        continue;
-                    }
+                let (status, what) = match Stopped::find(&e).map(|s| &s.stop) {
+                    Some(Stop::Cancelled) => ("CANCELLED", "was stopped because the workflow was cancelled".to_string()),
+                    Some(Stop::TimedOut) => (
+                        "TIMED_OUT",
+                        format!(
+                            "did not finish within codebuild-timeout-minutes ({}) and was stopped",
+                            self.timeout_minutes
+                        ),
+                    ),
                     _ => {
-                        stop(cb, id, actions).await;
-                        return Err(failure.explain(
-                            "codebuild:BatchGetBuilds",
-                            &format!("CodeBuild build {id}"),
-                        ));
+                        stop(&self.codebuild, id, actions).await;
+                        return Err(e);
                     }
-                }
+                };
+                stop(&self.codebuild, id, actions).await;
+                drain(tail.as_mut(), &self.logs, actions).await;
+                let (build_id, last_lines) = (id.to_string(), last_lines(&tail));
+                return Err(RemoteBuildFailed { build_id, status: status.into(), what, last_lines }.into());
             }
         };
-        if tail.is_none()
-            && let Some(l) = b.logs()
-            && let (Some(group), Some(stream)) = (l.group_name(), l.stream_name())
-        {
-            tail = Some(LogTail::new(group, stream));
-        }
-        // Phases first: the status was read before the log, so its lines never run ahead of the log's.
-        for line in phases.update(&b) {
-            actions.line(&line);
-        }
-        if let Some(t) = tail.as_mut() {
-            let polled = t.poll(logs).await?;
-            for line in &polled.lines {
-                actions.line(line);
-            }
-            if polled.throttled {
-                throttled = throttled.max(1);
-            }
-        }
-        if !b.build_complete() {
-            continue;
-        }
-        drain(tail.as_mut(), logs, actions).await;
+        drain(tail.as_mut(), &self.logs, actions).await;
         actions.line(&format!("phases: {}", phases.summary()));
         let status = b.build_status().cloned().unwrap_or(StatusType::InProgress);
         if status == StatusType::Succeeded {
             return Ok(b);
         }
+        Err(self.failed(id, &b, status, &tail).into())
+    }
+
+    /// One look: the build's status and phases, then its new log lines
+    /// (phases first: the status was read before the log, so its lines
+    /// never run ahead of the log's). Done when the build is complete.
+    async fn look(
+        &self,
+        id: &str,
+        tail: &mut Option<LogTail>,
+        phases: &mut PhaseReport,
+        actions: &Actions,
+    ) -> anyhow::Result<Poll<Build>> {
+        let out = self
+            .codebuild
+            .batch_get_builds()
+            .ids(id)
+            .send()
+            .await
+            .map_err(|e| classify(&e).explain("codebuild:BatchGetBuilds", &format!("CodeBuild build {id}")))?;
+        let Some(b) = out.builds().first() else {
+            anyhow::bail!("CodeBuild no longer knows build {id} (BatchGetBuilds returned nothing)");
+        };
+        if tail.is_none()
+            && let Some(l) = b.logs()
+            && let (Some(group), Some(stream)) = (l.group_name(), l.stream_name())
+        {
+            *tail = Some(LogTail::new(group, stream));
+        }
+        for line in phases.update(b) {
+            actions.line(&line);
+        }
+        let mut tempo = Tempo::Steady;
+        if let Some(t) = tail.as_mut() {
+            let polled = t.poll(&self.logs).await?;
+            for line in &polled.lines {
+                actions.line(line);
+            }
+            if polled.throttled {
+                tempo = Tempo::Slow;
+            }
+        }
+        Ok(if b.build_complete() { Poll::Ready(b.clone()) } else { Poll::Pending(tempo) })
+    }
+
+    /// A finished build that did not succeed, with the phase that failed.
+    fn failed(&self, id: &str, b: &Build, status: StatusType, tail: &Option<LogTail>) -> RemoteBuildFailed {
         let failed_phase = b
             .phases()
             .iter()
@@ -551,28 +510,18 @@ async fn watch(
                     .collect::<Vec<_>>()
                     .join("; ");
                 let phase = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
-                if why.is_empty() {
-                    format!(" in phase {phase}")
-                } else {
-                    format!(" in phase {phase}: {why}")
-                }
+                if why.is_empty() { format!(" in phase {phase}") } else { format!(" in phase {phase}: {why}") }
             })
             .unwrap_or_default();
         let what = match status {
             StatusType::TimedOut => {
-                format!("timed out{failed_phase} (codebuild-timeout-minutes is {timeout_minutes})")
+                format!("timed out{failed_phase} (codebuild-timeout-minutes is {})", self.timeout_minutes)
             }
             StatusType::Stopped => format!("was stopped{failed_phase}"),
             StatusType::Fault => format!("hit a CodeBuild fault{failed_phase}"),
             _ => format!("failed{failed_phase}"),
         };
-        return Err(RemoteBuildFailed {
-            build_id: id.to_string(),
-            status: status.as_str().to_string(),
-            what,
-            last_lines: last_lines(&tail),
-        }
-        .into());
+        RemoteBuildFailed { build_id: id.to_string(), status: status.as_str().to_string(), what, last_lines: last_lines(tail) }
     }
 }
 
@@ -620,9 +569,6 @@ async fn stop(cb: &aws_sdk_codebuild::Client, id: &str, actions: &Actions) {
     }
 }
 
-fn jitter(d: Duration) -> Duration {
-    d.mul_f64(0.8 + fastrand::f64() * 0.4)
-}
 
 /// Phases reported so far: each finished phase once, with its duration.
 #[derive(Debug, Default)]

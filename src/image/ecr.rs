@@ -1,21 +1,22 @@
 //! Amazon ECR: authorization token, repository creation and hygiene, image size and scan findings.
 
-use std::time::Instant;
 
 use anyhow::Context;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_sdk_ecr::types::{
     ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, ScanStatus,
 };
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::aws::{FailureKind, backoff, classify, retrying, scaled};
-use crate::build::registry::RegistryAuth;
+use crate::aws::{FailureKind, classify, retrying};
 use crate::cancel::Cancel;
 use crate::error::BadInput;
 use crate::gha::Actions;
+use crate::image::registry::RegistryAuth;
 use crate::plan::BuildPlan;
 use crate::process::CommandSpec;
+use crate::wait::{Clock, Pace, Poll, Stop, Stopped, Tempo, Waiter};
 
 // ---------------------------------------------------------------------------
 // Login.
@@ -35,7 +36,7 @@ pub async fn login(
     let out = retrying(
         "ecr:GetAuthorizationToken",
         "the ECR registry",
-        1.0,
+        crate::wait::Clock::REAL,
         1,
         || ecr.get_authorization_token().send(),
     )
@@ -426,11 +427,11 @@ pub async fn image_details(
     ecr: &aws_sdk_ecr::Client,
     repo: &str,
     digest_or_tag: &str,
-    delay_scale: f64,
+    clock: Clock,
 ) -> anyhow::Result<ImageDetails> {
     let id = image_id(digest_or_tag);
     let resource = format!("image {repo}@{digest_or_tag}");
-    let out = retrying("ecr:DescribeImages", &resource, delay_scale, 4, || {
+    let out = retrying("ecr:DescribeImages", &resource, clock, 4, || {
         ecr.describe_images()
             .repository_name(repo)
             .image_ids(id.clone())
@@ -500,170 +501,126 @@ pub async fn check_scan(
     repo: &str,
     digest: &str,
     severity: &str,
-    delay_scale: f64,
+    clock: Clock,
     cancel: &Cancel,
     actions: &Actions,
 ) -> anyhow::Result<Vec<Finding>> {
     let threshold = severity_rank(severity).ok_or_else(|| {
-        BadInput::invalid(
-            "fail-on-severity",
-            severity,
-            "none | informational | low | medium | high | critical",
-        )
+        BadInput::invalid("fail-on-severity", severity, "none | informational | low | medium | high | critical")
     })?;
     let resource = format!("image {repo}@{digest}");
-    let deadline = Instant::now() + scaled(SCAN_WAIT_SECONDS, delay_scale);
+    let pace = Pace::new(clock, SCAN_POLL_SECONDS, SCAN_WAIT_SECONDS);
+    let mut w = Waiter::new(pace, cancel, actions, "");
     let mut started = false;
-    let mut throttled = 0u32;
+    let doing = format!("waiting for the ECR scan of {resource}");
+    let scanned = w.until(&doing, async || scan_look(ecr, repo, digest, &resource, &mut started).await).await;
+    let (status, findings) = match scanned {
+        Ok(done) => done,
+        Err(e) => {
+            return Err(match Stopped::find(&e).map(|s| &s.stop) {
+                Some(Stop::TimedOut) => anyhow::anyhow!(
+                    "the ECR scan of {resource} did not complete in {} minutes",
+                    SCAN_WAIT_SECONDS / 60.0
+                ),
+                Some(Stop::Cancelled) => anyhow::anyhow!("cancelled while waiting for the ECR scan of {resource}"),
+                _ => e,
+            });
+        }
+    };
+    if status != ScanStatus::Complete {
+        actions.warning(
+            &format!("ECR could not scan {resource} ({}); fail-on-severity was not applied", status.as_str()),
+            &Default::default(),
+        );
+        return Ok(Vec::new());
+    }
+    let at_or_above: Vec<Finding> =
+        findings.into_iter().filter(|f| severity_rank(&f.severity).is_some_and(|r| r >= threshold)).collect();
+    if at_or_above.is_empty() {
+        actions.line(&format!("scan of {repo}@{digest}: nothing at or above {severity}"));
+        return Ok(Vec::new());
+    }
+    let list = at_or_above.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n");
+    anyhow::bail!(
+        "the ECR scan of {resource} found {} finding(s) at or above {severity} (fail-on-severity):\n{list}",
+        at_or_above.len()
+    );
+}
+
+/// One look at the scan: done when it completed (with every page of its
+/// findings) or ECR cannot run it. A repository without scan-on-push gets
+/// its scan started once.
+async fn scan_look(
+    ecr: &aws_sdk_ecr::Client,
+    repo: &str,
+    digest: &str,
+    resource: &str,
+    started: &mut bool,
+) -> anyhow::Result<Poll<(ScanStatus, Vec<Finding>)>> {
+    let mut findings = Vec::new();
+    let mut token: Option<String> = None;
     loop {
-        let mut findings = Vec::new();
-        let mut token: Option<String> = None;
-        let status = loop {
-            let res = ecr
-                .describe_image_scan_findings()
-                .repository_name(repo)
-                .image_id(image_id(digest))
-                .set_next_token(token.clone())
-                .send()
-                .await;
-            match res {
-                Ok(out) => {
-                    let status = out.image_scan_status().and_then(|s| s.status().cloned());
-                    if let Some(f) = out.image_scan_findings() {
-                        for x in f.findings() {
-                            findings.push(Finding {
-                                name: x.name().unwrap_or("unnamed finding").to_string(),
-                                severity: x
-                                    .severity()
-                                    .map(|s| s.as_str().to_string())
-                                    .unwrap_or_default(),
-                                package: package_of(x.attributes()),
-                                uri: x.uri().map(str::to_string),
-                            });
-                        }
-                        for x in f.enhanced_findings() {
-                            let package = x
-                                .package_vulnerability_details()
-                                .and_then(|p| p.vulnerable_packages().first())
-                                .map(|p| {
-                                    format!(
-                                        "{} {}",
-                                        p.name().unwrap_or_default(),
-                                        p.version().unwrap_or_default()
-                                    )
-                                    .trim()
-                                    .to_string()
-                                });
-                            findings.push(Finding {
-                                name: x
-                                    .package_vulnerability_details()
-                                    .and_then(|p| p.vulnerability_id())
-                                    .or(x.title())
-                                    .unwrap_or("unnamed finding")
-                                    .to_string(),
-                                severity: x.severity().unwrap_or_default().to_string(),
-                                package,
-                                uri: x
-                                    .package_vulnerability_details()
-                                    .and_then(|p| p.source_url())
-                                    .map(str::to_string),
-                            });
-                        }
-                    }
-                    token = out.next_token().map(str::to_string);
-                    if token.is_none() || status != Some(ScanStatus::Complete) {
-                        break Ok(status);
+        let res = ecr
+            .describe_image_scan_findings()
+            .repository_name(repo)
+            .image_id(image_id(digest))
+            .set_next_token(token.clone())
+            .send()
+            .await;
+        let out = match res {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("ScanNotFoundException") => {
+                if !*started {
+                    *started = true;
+                    let sent = ecr.start_image_scan().repository_name(repo).image_id(image_id(digest)).send().await;
+                    if let Err(e) = sent
+                        && e.code() != Some("LimitExceededException")
+                    {
+                        return Err(classify(&e).explain("ecr:StartImageScan", resource));
                     }
                 }
-                Err(e) => break Err(e),
+                return Ok(Poll::Pending(Tempo::Steady));
             }
+            Err(e) => return Err(classify(&e).explain("ecr:DescribeImageScanFindings", resource)),
         };
+        let status = out.image_scan_status().and_then(|s| s.status().cloned());
+        if let Some(f) = out.image_scan_findings() {
+            findings.extend(f.findings().iter().map(basic_finding));
+            findings.extend(f.enhanced_findings().iter().map(enhanced_finding));
+        }
+        token = out.next_token().map(str::to_string);
         match status {
-            Ok(Some(ScanStatus::Complete)) => {
-                let at_or_above: Vec<Finding> = findings
-                    .into_iter()
-                    .filter(|f| severity_rank(&f.severity).is_some_and(|r| r >= threshold))
-                    .collect();
-                if at_or_above.is_empty() {
-                    actions.line(&format!(
-                        "scan of {repo}@{digest}: nothing at or above {severity}"
-                    ));
-                    return Ok(Vec::new());
-                }
-                let list = at_or_above
-                    .iter()
-                    .map(|f| format!("  {f}"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                anyhow::bail!(
-                    "the ECR scan of {resource} found {} finding(s) at or above {severity} (fail-on-severity):\n{list}",
-                    at_or_above.len()
-                );
-            }
-            Ok(Some(
-                ScanStatus::Failed
+            Some(ScanStatus::Complete) if token.is_some() => continue,
+            Some(
+                s @ (ScanStatus::Complete
+                | ScanStatus::Failed
                 | ScanStatus::UnsupportedImage
-                | ScanStatus::ScanEligibilityExpired,
-            )) => {
-                let s = status
-                    .ok()
-                    .flatten()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default();
-                actions.warning(
-                    &format!(
-                        "ECR could not scan {resource} ({s}); fail-on-severity was not applied"
-                    ),
-                    &Default::default(),
-                );
-                return Ok(Vec::new());
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let failure = classify(&e);
-                if failure.code.as_deref() == Some("ScanNotFoundException") {
-                    // Scan-on-push starts on its own; a repository without it needs a start.
-                    if !started {
-                        started = true;
-                        if let Err(e) = ecr
-                            .start_image_scan()
-                            .repository_name(repo)
-                            .image_id(image_id(digest))
-                            .send()
-                            .await
-                        {
-                            let f = classify(&e);
-                            if f.code.as_deref() != Some("LimitExceededException") {
-                                return Err(f.explain("ecr:StartImageScan", &resource));
-                            }
-                        }
-                    }
-                } else if failure.kind == FailureKind::Throttled && throttled < 10 {
-                    throttled += 1;
-                } else if !failure.is_retryable() {
-                    return Err(failure.explain("ecr:DescribeImageScanFindings", &resource));
-                }
-            }
+                | ScanStatus::ScanEligibilityExpired),
+            ) => return Ok(Poll::Ready((s, findings))),
+            _ => return Ok(Poll::Pending(Tempo::Steady)),
         }
-        if Instant::now() >= deadline {
-            anyhow::bail!(
-                "the ECR scan of {resource} did not complete in {} minutes",
-                SCAN_WAIT_SECONDS / 60.0
-            );
-        }
-        let pause = if throttled > 0 {
-            backoff(
-                throttled,
-                scaled(SCAN_POLL_SECONDS, delay_scale),
-                scaled(60.0, delay_scale),
-            )
-        } else {
-            scaled(SCAN_POLL_SECONDS, delay_scale)
-        };
-        tokio::select! {
-            _ = cancel.cancelled() => anyhow::bail!("cancelled while waiting for the ECR scan of {resource}"),
-            _ = crate::timings::sleep("aws", pause) => {}
-        }
+    }
+}
+
+fn basic_finding(x: &aws_sdk_ecr::types::ImageScanFinding) -> Finding {
+    Finding {
+        name: x.name().unwrap_or("unnamed finding").to_string(),
+        severity: x.severity().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        package: package_of(x.attributes()),
+        uri: x.uri().map(str::to_string),
+    }
+}
+
+fn enhanced_finding(x: &aws_sdk_ecr::types::EnhancedImageScanFinding) -> Finding {
+    let details = x.package_vulnerability_details();
+    let package = details.and_then(|p| p.vulnerable_packages().first()).map(|p| {
+        format!("{} {}", p.name().unwrap_or_default(), p.version().unwrap_or_default()).trim().to_string()
+    });
+    Finding {
+        name: details.and_then(|p| p.vulnerability_id()).or(x.title()).unwrap_or("unnamed finding").to_string(),
+        severity: x.severity().unwrap_or_default().to_string(),
+        package,
+        uri: details.and_then(|p| p.source_url()).map(str::to_string),
     }
 }
 

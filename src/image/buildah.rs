@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 
 use super::{BuildOptions, BuildRequest, Steps};
-use crate::build::registry::{self, RegistryAuth};
 use crate::error::BadInput;
+use crate::image::registry::{self, RegistryAuth};
 use crate::process::{CommandSpec, Runner, Stream};
 
 /// Attempts buildah makes per push (`--retry`).
@@ -75,7 +75,7 @@ pub fn bud_command(
     cmd = cmd
         .args(["--retry", &PUSH_RETRIES.to_string()])
         .arg("--retry-delay")
-        .arg(delay_arg(retry_delay(opts.delay_scale)));
+        .arg(delay_arg(retry_delay(opts.clock)));
     if let Some(iso) = &opts.buildah_isolation {
         cmd = cmd.arg("--isolation").arg(iso);
     }
@@ -149,8 +149,8 @@ pub fn push_command(
 }
 
 /// The delay between buildah's own retries: 2 s times the delay scale.
-pub fn retry_delay(delay_scale: f64) -> std::time::Duration {
-    std::time::Duration::from_secs_f64((2.0 * delay_scale).max(0.0))
+pub fn retry_delay(clock: crate::wait::Clock) -> std::time::Duration {
+    clock.of(2.0)
 }
 
 fn delay_arg(d: std::time::Duration) -> String {
@@ -239,7 +239,7 @@ pub(super) async fn build(
         &files,
         &image_id,
         first,
-        retry_delay(opts.delay_scale),
+        retry_delay(opts.clock),
     );
     // buildah's own --retry covers resets and 429s but not a 5xx answer
     // (buildah 1.28 gives up on the first 503), so transient registry
@@ -260,7 +260,7 @@ pub(super) async fn build(
                     attempt + 1
                 ),
             );
-            crate::timings::sleep("registry", registry::backoff(attempt, opts.delay_scale)).await;
+            crate::timings::sleep("registry", registry::backoff(attempt, opts.clock)).await;
             continue;
         }
         done.check(&push).with_context(|| {
@@ -311,7 +311,7 @@ pub async fn local_size(
         .await?
         .check(&cmd)
         .with_context(|| format!("measuring the image of component `{}`", req.component))?;
-    let size = crate::build::registry::oci_layout_size(&dir);
+    let size = crate::image::registry::oci_layout_size(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     size
 }

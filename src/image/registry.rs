@@ -184,15 +184,15 @@ pub struct Client {
     http: reqwest::Client,
     auth: RegistryAuth,
     base: String,
-    delay_scale: f64,
+    clock: crate::wait::Clock,
     scheme: std::sync::Arc<std::sync::Mutex<Scheme>>,
     tokens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SecretString>>>,
 }
 
 impl Client {
-    /// `delay_scale` multiplies every retry delay (1.0 in production: 0.5 s,
-    /// 1 s, 2 s; tests pass a tiny scale).
-    pub fn new(auth: &RegistryAuth, delay_scale: f64) -> Client {
+    /// Retry delays follow `clock` (in production: 0.5 s, 1 s, 2 s; tests
+    /// run faster).
+    pub fn new(auth: &RegistryAuth, clock: crate::wait::Clock) -> Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -204,7 +204,7 @@ impl Client {
             http,
             base: format!("{scheme}://{}", auth.host),
             auth: auth.clone(),
-            delay_scale,
+            clock,
             scheme: Default::default(),
             tokens: Default::default(),
         }
@@ -493,7 +493,7 @@ impl Client {
                     )));
                 }
             }
-            crate::timings::sleep("registry", backoff(attempt, self.delay_scale)).await;
+            crate::timings::sleep("registry", backoff(attempt, self.clock)).await;
         }
     }
 
@@ -592,7 +592,7 @@ impl Client {
                         .context(format!("cannot reach the token service {realm}")));
                 }
             }
-            crate::timings::sleep("registry", backoff(attempt, self.delay_scale)).await;
+            crate::timings::sleep("registry", backoff(attempt, self.clock)).await;
         };
         if !resp.status().is_success() {
             return Err(self
@@ -647,9 +647,9 @@ fn transient_status(s: StatusCode) -> bool {
 }
 
 /// 0.5 s, 1 s, 2 s, ... times `scale`, with a little jitter.
-pub fn backoff(attempt: u32, scale: f64) -> Duration {
+pub fn backoff(attempt: u32, clock: crate::wait::Clock) -> Duration {
     let base = 0.5 * 2f64.powi(attempt.saturating_sub(1) as i32);
-    Duration::from_secs_f64((base * (0.75 + fastrand::f64() * 0.5) * scale).max(0.0))
+    clock.of(base * (0.75 + fastrand::f64() * 0.5))
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -859,12 +859,13 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_scales() {
+        use crate::wait::Clock;
         assert!(
-            backoff(1, 1.0) >= Duration::from_millis(375)
-                && backoff(1, 1.0) <= Duration::from_millis(625)
+            backoff(1, Clock::REAL) >= Duration::from_millis(375)
+                && backoff(1, Clock::REAL) <= Duration::from_millis(625)
         );
-        assert!(backoff(3, 1.0) >= Duration::from_millis(1500));
-        assert!(backoff(3, 0.001) < Duration::from_millis(5));
+        assert!(backoff(3, Clock::REAL) >= Duration::from_millis(1500));
+        assert!(backoff(3, Clock::scaled(0.001)) < Duration::from_millis(5));
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod progress;
 pub use progress::RawProgress;
 
 use super::{BuildOptions, BuildRequest, Steps};
-use crate::build::registry::RegistryAuth;
+use crate::image::registry::RegistryAuth;
 use crate::plan::{BuildxBuilder, BuildxChoice, DEFAULT_BUILDKIT_IMAGE, DockerProbe};
 use crate::process::{CommandSpec, Finished, Runner};
 

@@ -1,0 +1,185 @@
+//! Putting back what served: abort an update that still runs (not EB's own
+//! revert of a failed one), wait for the environment to settle, and when EB
+//! left our version on instances or the environment is on another label,
+//! deploy the previous label again. "Rolled back" only when every instance
+//! runs the previous label: EB sets the label when an update starts.
+
+use aws_sdk_elasticbeanstalk::operation::RequestId;
+use aws_sdk_elasticbeanstalk::types::{EnvironmentStatus, InstancesHealthAttribute};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::Environment;
+use super::watch::{Followed, Following, describe};
+use crate::deploy::{Context, PutBack};
+use crate::error::chain_message;
+use crate::outcome::DeployReport;
+use crate::wait::Waiter;
+
+/// Where putting back left the environment.
+struct Back {
+    /// The environment's version label, as last seen.
+    serving: Option<String>,
+    note: Option<String>,
+    /// Every instance is known to run `serving` and EB is done.
+    settled: bool,
+}
+
+impl Back {
+    fn unsettled(serving: Option<String>, note: impl Into<String>) -> Back {
+        Back { serving, note: Some(note.into()), settled: false }
+    }
+}
+
+/// Aborts our update when it still runs (and `act`), then makes sure of
+/// what serves, deploying the previous label again when `act`.
+pub async fn put_back(
+    e: &mut Environment<'_>,
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    act: bool,
+    report: &mut DeployReport,
+) -> PutBack {
+    if act && !e.failed_by_eb {
+        abort(e, cx).await;
+    }
+    let back = back_to_previous(e, cx, w, act, report).await;
+    report.serving_revision = back.serving.clone();
+    let mut notes = Vec::new();
+    if let (Some(l), false) = (&back.serving, back.settled) {
+        notes.push(format!("the environment is set to version {l}, which not every instance may run yet"));
+    }
+    notes.extend(back.note);
+    PutBack { settled: back.settled, note: (!notes.is_empty()).then(|| notes.join("; ")) }
+}
+
+/// AbortEnvironmentUpdate while an abortable update runs.
+async fn abort(e: &Environment<'_>, cx: &Context<'_>) {
+    let Ok(env) = describe(e, cx).await else { return };
+    if env.status() != Some(&EnvironmentStatus::Updating) {
+        return;
+    }
+    match cx.clients.beanstalk.abort_environment_update().environment_name(e.env()).send().await {
+        Ok(_) => e.say(cx, "AbortEnvironmentUpdate accepted"),
+        Err(err) => e.say(cx, &format!("AbortEnvironmentUpdate refused: {}", err.message().unwrap_or("error"))),
+    }
+}
+
+/// The label serving now, if it can be read.
+async fn label_now(e: &Environment<'_>, cx: &Context<'_>) -> Option<String> {
+    describe(e, cx).await.ok().and_then(|d| d.version_label().map(str::to_string))
+}
+
+/// Waits for the environment to settle and makes sure the previous label
+/// serves on every instance, deploying it again when `redeploy`.
+async fn back_to_previous(
+    e: &mut Environment<'_>,
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    redeploy: bool,
+    report: &mut DeployReport,
+) -> Back {
+    let previous = report.previous_revision.clone();
+    let waiting = "while EB ends the update; waiting for Ready to see what serves";
+    let env = match w.until("waiting for the environment to settle", async || e.ready(cx, waiting).await).await {
+        Ok(env) => env,
+        Err(err) if crate::wait::Stopped::find(&err).is_some() => {
+            let note = "the environment did not settle in time; what serves may still change";
+            return Back::unsettled(label_now(e, cx).await, note);
+        }
+        Err(err) => return Back::unsettled(None, chain_message(&err)),
+    };
+    let now = env.version_label().map(str::to_string);
+    let Some(previous) = previous else {
+        return Back::unsettled(now, "there is no earlier application version to go back to");
+    };
+    let stray = instances_not_on(e, cx, &previous).await;
+    if now.as_deref() == Some(previous.as_str()) && stray.as_ref().is_some_and(Vec::is_empty) {
+        return Back { serving: now, note: None, settled: true };
+    }
+    let left = match &stray {
+        Some(s) if !s.is_empty() => format!("{} instance(s) run {}", s.len(), s.join(", ")),
+        Some(_) => format!("the environment is on {}", now.as_deref().unwrap_or("no version")),
+        None => "EB cannot say which version each instance runs (no enhanced health)".into(),
+    };
+    if !redeploy {
+        let note = format!("{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}");
+        return Back::unsettled(now, note);
+    }
+    e.say(cx, &format!("{left}: deploying version {previous} again"));
+    redeploy_previous(e, cx, w, &previous, &left, now, report).await
+}
+
+/// UpdateEnvironment back to `previous`, followed to its end.
+async fn redeploy_previous(
+    e: &mut Environment<'_>,
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    previous: &str,
+    left: &str,
+    now: Option<String>,
+    report: &mut DeployReport,
+) -> Back {
+    e.since = Some(aws_smithy_types::DateTime::from(
+        std::time::SystemTime::now() - std::time::Duration::from_secs(5),
+    ));
+    let sent = cx
+        .clients
+        .beanstalk
+        .update_environment()
+        .application_name(e.app())
+        .environment_name(e.env())
+        .version_label(previous)
+        .send()
+        .await;
+    let rid = match sent {
+        Ok(out) => out.request_id().unwrap_or_default().to_string(),
+        Err(err) => {
+            let why = err.message().unwrap_or("error");
+            return Back::unsettled(now, format!("redeploying version {previous} failed: {why}"));
+        }
+    };
+    let mut seen = Following::default();
+    let doing = format!("redeploying version {previous}");
+    let followed = w.until(&doing, async || e.follow(cx, &rid, previous, &mut seen, report).await).await;
+    match followed {
+        Ok(Followed::Completed(env)) => Back {
+            settled: env.version_label() == Some(previous),
+            serving: env.version_label().map(str::to_string),
+            note: Some(format!("fastdeploy deployed version {previous} again ({left})")),
+        },
+        Ok(Followed::Failed(why)) => {
+            Back::unsettled(label_now(e, cx).await, format!("redeploying version {previous} failed too: {why}"))
+        }
+        Ok(Followed::Ended(env)) => Back::unsettled(
+            env.version_label().map(str::to_string),
+            format!("redeploying version {previous} ended without a verdict"),
+        ),
+        Err(err) if crate::wait::Stopped::find(&err).is_some() => Back::unsettled(
+            label_now(e, cx).await,
+            format!("redeploying version {previous} did not finish in time"),
+        ),
+        Err(err) => Back::unsettled(label_now(e, cx).await, chain_message(&err)),
+    }
+}
+
+/// Instances whose deployed version is not `label` (`None`: EB cannot say).
+async fn instances_not_on(e: &Environment<'_>, cx: &Context<'_>, label: &str) -> Option<Vec<String>> {
+    let out = cx
+        .clients
+        .beanstalk
+        .describe_instances_health()
+        .environment_name(e.env())
+        .attribute_names(InstancesHealthAttribute::Deployment)
+        .send()
+        .await
+        .ok()?;
+    Some(
+        out.instance_health_list()
+            .iter()
+            .filter_map(|i| {
+                let on = i.deployment().and_then(|d| d.version_label())?;
+                (on != label).then(|| format!("{} on {on}", i.instance_id().unwrap_or("?")))
+            })
+            .collect(),
+    )
+}

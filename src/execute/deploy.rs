@@ -1,0 +1,88 @@
+//! The deploy phase: every built component with a target deployed
+//! concurrently, each judged on its own by the deploy driver.
+
+use std::time::Instant;
+
+use futures::StreamExt;
+
+use crate::deploy::{Clients, Context, Image};
+use crate::image::registry::RegistryAuth;
+use crate::outcome::{RunReport, RunResult};
+use crate::plan::Plan;
+use crate::report::notify::{PhaseEnd, PhaseLog};
+
+use super::connect::Aws;
+use super::Pipeline;
+
+impl Pipeline<'_> {
+    /// The deploy context every target gets.
+    pub(super) fn deploy_context<'a>(&'a self, clients: &'a Clients, plan: &'a Plan) -> Context<'a> {
+        Context {
+            clients,
+            cancel: &self.cancel,
+            actions: self.actions,
+            clock: self.clock,
+            commit: &plan.context.commit.sha,
+            run_key: &self.run_key,
+            region: plan.aws_region.as_deref(),
+            ignore_checks: &plan.limits.ignore_checks,
+        }
+    }
+
+    /// Deploys every component that built and has a target; a component
+    /// built but left undeployed (the run was cancelled between the phases)
+    /// fails.
+    pub(super) async fn deploy(&self, aws: &Aws, auth: &RegistryAuth, plan: &Plan, report: &mut RunReport) {
+        let started = Instant::now();
+        let to_deploy: Vec<(usize, Image)> = plan
+            .components
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.deploy.is_some())
+            .filter_map(|(i, c)| {
+                let rep = &report.components[i];
+                if rep.result != RunResult::Built || self.cancel.is_cancelled() {
+                    return None;
+                }
+                let digest = rep.build.digest.as_deref()?;
+                Some((i, Image::new(&auth.host, &c.build.repository, digest, rep.build.image_bytes)))
+            })
+            .collect();
+        if !to_deploy.is_empty() {
+            let registry = crate::image::registry::Client::new(auth, self.clock);
+            let clients = Clients { registry: Some(registry), ..aws.clients.clone() };
+            let cx = self.deploy_context(&clients, plan);
+            let outcomes = futures::stream::iter(to_deploy)
+                .map(|(i, image)| {
+                    let (cx, c) = (&cx, &plan.components[i]);
+                    async move {
+                        let phase = PhaseLog::open(self.actions, self.style, "deploy", Some(&c.name));
+                        let outcome = crate::deploy::deploy(cx, c, &image).await;
+                        let end = match &outcome {
+                            Some(o) if o.failure.is_some() => PhaseEnd::Failed(o.failure.clone().unwrap_or_default()),
+                            Some(o) if o.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
+                            _ => PhaseEnd::Done,
+                        };
+                        phase.close(end);
+                        (i, outcome)
+                    }
+                })
+                .buffer_unordered(plan.max_parallel.max(1))
+                .collect::<Vec<_>>()
+                .await;
+            for (i, outcome) in outcomes {
+                let (rep, Some(outcome)) = (&mut report.components[i], outcome) else { continue };
+                rep.result = outcome.result;
+                rep.failure = outcome.failure.or(rep.failure.take());
+                rep.deploy = Some(outcome.report);
+            }
+            report.phases.deploy = Some(started.elapsed().as_secs_f64());
+        }
+        for (c, rep) in plan.components.iter().zip(report.components.iter_mut()) {
+            if rep.result == RunResult::Built && c.deploy.is_some() {
+                rep.result = RunResult::Failure;
+                rep.failure.get_or_insert_with(|| "cancelled before the deploy started".into());
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! What the integration tests share, apart from the tests themselves: the
+//! sandbox (moto, the registry, receivers, dockerd), running the binary as
+//! the runner does, and generated build-context trees.
+
+pub mod run;
+pub mod sandbox;
+pub mod trees;
