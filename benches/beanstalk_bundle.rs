@@ -25,18 +25,17 @@
 
 #[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
+#[path = "../tests/it/support/deploy.rs"]
+mod support_deploy;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use aws_sdk_elasticbeanstalk::types::S3Location;
-use fastdeploy::cancel::Cancel;
-use fastdeploy::checks::context::human_bytes;
-use fastdeploy::deploy::beanstalk::{self, Image};
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
-use fastdeploy::plan::{BeanstalkPlan, BuildPlan, WatchPlan};
+use fastdeploy::plan::{BeanstalkPlan, BuildPlan, ComponentPlan, WatchPlan};
 use fastdeploy::settings::config::Bundle;
 
 const SIZE_ENV: &str = "FASTDEPLOY_BENCH_EB_MB";
@@ -46,7 +45,6 @@ const DEFAULT_MB: u64 = 400;
 const TREE_VERSION: &str = "2";
 const RUNS: usize = 3;
 const STEP_SECONDS: f64 = 0.2;
-const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 const DOCKERIGNORE: &str = ".git\n.venv\nnode_modules\n**/__pycache__\n*.log\n";
 /// The target: an image bundle stays a few kilobytes whatever the image.
 const IMAGE_BUNDLE_LIMIT: u64 = 64_000;
@@ -83,8 +81,8 @@ async fn main() -> anyhow::Result<()> {
     let (total, shipped) = tokio::task::block_in_place(|| ensure_tree(&root, mb))?;
     println!(
         "tree: {} in all, {} of it in the image (and in a source bundle)",
-        human_bytes(total),
-        human_bytes(shipped)
+        fastdeploy::units::bytes(total),
+        fastdeploy::units::bytes(shipped)
     );
 
     let moto = tokio::task::block_in_place(sandbox::Moto::start);
@@ -116,6 +114,12 @@ async fn main() -> anyhow::Result<()> {
         push: true,
         secrets: vec![],
     };
+    let component = ComponentPlan {
+        name: "web".into(),
+        build,
+        deploy: None,
+        no_deploy_reason: None,
+    };
     let mut results = Vec::new();
     let mut n = 0u32;
     for bundle in [Bundle::Image, Bundle::Source] {
@@ -144,22 +148,9 @@ async fn main() -> anyhow::Result<()> {
             // Its log is kept, not printed: the runs' lines below say enough.
             let (_log, actions) = Actions::capture();
             let started = Instant::now();
-            let out = beanstalk::deploy(
-                &eb,
-                &s3,
-                &plan,
-                &build,
-                "web",
-                Image {
-                    uri: &uri,
-                    digest: &digest,
-                },
-                COMMIT,
-                0.1,
-                &Cancel::never(),
-                &actions,
-            )
-            .await;
+            let deployer = support_deploy::Deployer::new(&sdk, None, 0.1).with_actions(actions);
+            let image = support_deploy::image_of(&uri);
+            let out = deployer.beanstalk(&plan, &component, &image).await;
             let seconds = started.elapsed().as_secs_f64();
             anyhow::ensure!(
                 out.result == RunResult::Success,
@@ -173,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "  bundle: {} run {n}: {} uploaded, verdict in {seconds:.2} s",
                 bundle.as_str(),
-                human_bytes(*m.bytes.last().unwrap())
+                fastdeploy::units::bytes(*m.bytes.last().unwrap())
             );
         }
         results.push(m);
@@ -192,13 +183,13 @@ async fn main() -> anyhow::Result<()> {
         "| (g) | Elastic Beanstalk: bytes uploaded and time to a verdict, `bundle: image` vs `bundle: source` ({} tree shaped like (a)'s, {} of it in the image; median of {RUNS} deploys each, EB's steps 0.2 s, no instance-side build) \
          | image: {} uploaded, verdict in {image_s:.2} s | source: {} uploaded, verdict in {source_s:.2} s | {:.0}x fewer bytes, {:.1}x sooner \
          | image bundle under {} and no slower | {} | `cargo bench --bench beanstalk_bundle` |\n",
-        human_bytes(total),
-        human_bytes(shipped),
-        human_bytes(image_b),
-        human_bytes(source_b),
+        fastdeploy::units::bytes(total),
+        fastdeploy::units::bytes(shipped),
+        fastdeploy::units::bytes(image_b),
+        fastdeploy::units::bytes(source_b),
         source_b as f64 / image_b.max(1) as f64,
         source_s / image_s.max(1e-9),
-        human_bytes(IMAGE_BUNDLE_LIMIT),
+        fastdeploy::units::bytes(IMAGE_BUNDLE_LIMIT),
         if met { "met" } else { "**not met**" },
     );
     let results_dir = target.join("bench-results");
@@ -208,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
         m.seconds
             .iter()
             .zip(&m.bytes)
-            .map(|(s, b)| format!("{} in {s:.2} s", human_bytes(*b)))
+            .map(|(s, b)| format!("{} in {s:.2} s", fastdeploy::units::bytes(*b)))
             .collect::<Vec<_>>()
             .join(", ")
     };

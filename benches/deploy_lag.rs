@@ -24,6 +24,8 @@
 
 #[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
+#[path = "../tests/it/support/deploy.rs"]
+mod support_deploy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,8 +34,6 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_ecs::types::{
     ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState,
 };
-use fastdeploy::cancel::Cancel;
-use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
 use fastdeploy::plan::{EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
@@ -139,13 +139,13 @@ async fn main() {
     }
     let moto = sandbox::Moto::start();
     let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
+    let deployer = support_deploy::Deployer::new(&moto.sdk_config().await, None, SCALE);
     ecs.create_cluster()
         .cluster_name("bench")
         .send()
         .await
         .unwrap();
-    let actions = Actions::default();
+
     let (mut ours_lag, mut fixed_lag, mut waiter_lag) = (Vec::new(), Vec::new(), Vec::new());
     let (mut ours_calls, mut fixed_calls, mut waiter_calls) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..RUNS {
@@ -221,21 +221,7 @@ async fn main() {
             waiter_count.clone(),
         ));
         let image = format!("repo/{family}@sha256:{:064x}", run);
-        let tasks = fastdeploy::deploy::ecs::TaskEnv {
-            logs: &logs,
-            run_key: "bench",
-            region: None,
-        };
-        let out = fastdeploy::deploy::ecs::deploy(
-            &ecs,
-            &tasks,
-            &plan,
-            &image,
-            SCALE,
-            &Cancel::never(),
-            &actions,
-        )
-        .await;
+        let out = deployer.ecs(&plan, &support_deploy::image_of(&image)).await;
         let reported = secs(SystemTime::now());
         assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
         let (fixed_at, waited) = (fixed.await.unwrap(), waiter.await.unwrap());
@@ -408,8 +394,8 @@ async fn lambda_lag(moto: &sandbox::Moto) {
         password: secrecy::SecretString::from(sandbox::ECR_PASSWORD),
         insecure: true,
     };
-    let client = Client::new(&auth, SCALE);
-    let actions = Actions::default();
+    let client = Client::new(&auth, fastdeploy::wait::Clock::scaled(SCALE));
+    let deployer = support_deploy::Deployer::new(&moto.sdk_config().await, Some(client), SCALE);
     let plan = LambdaPlan {
         function: "bench".into(),
         alias: "live".into(),
@@ -434,21 +420,9 @@ async fn lambda_lag(moto: &sandbox::Moto) {
         let hex = digest.trim_start_matches("sha256:").to_string();
         // Starts with fastdeploy, as a workflow's waiter step would after its update.
         let poller = tokio::spawn(lambda_fixed_poll(lambda.clone(), "bench".into(), hex));
-        let image = fastdeploy::deploy::lambda::Image {
-            uri: &uri,
-            repository: "bench/fn",
-            digest: &digest,
-        };
-        let out = fastdeploy::deploy::lambda::deploy(
-            &lambda,
-            &client,
-            &plan,
-            image,
-            SCALE,
-            &Cancel::never(),
-            &actions,
-        )
-        .await;
+        let out = deployer
+            .lambda(&plan, &support_deploy::image_of(&uri))
+            .await;
         let reported = secs(SystemTime::now());
         assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
         let polled = poller.await.unwrap();

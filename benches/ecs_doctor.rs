@@ -24,6 +24,8 @@
 
 #[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
+#[path = "../tests/it/support/deploy.rs"]
+mod support_deploy;
 
 use std::path::PathBuf;
 
@@ -32,8 +34,6 @@ use aws_sdk_ecs::types::{
     ContainerDefinition, DeploymentConfiguration, LaunchType, LoadBalancer, PortMapping,
 };
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
-use fastdeploy::cancel::Cancel;
-use fastdeploy::deploy::ecs::{self, doctor};
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::{Phase, RunResult, Timeline};
 use fastdeploy::plan::{EcsPlan, WatchPlan};
@@ -186,11 +186,9 @@ async fn create(moto: &sandbox::Moto, s: &Setup) -> anyhow::Result<()> {
 
 async fn deploy(moto: &sandbox::Moto, s: &Setup, run: usize) -> anyhow::Result<Run> {
     let config = moto.sdk_config().await;
-    let (ecs_client, elb, logs) = (
-        aws_sdk_ecs::Client::new(&config),
-        aws_sdk_elasticloadbalancingv2::Client::new(&config),
-        aws_sdk_cloudwatchlogs::Client::new(&config),
-    );
+    // Its log lines are the deploy's; the bench prints its own.
+    let deployer =
+        support_deploy::Deployer::new(&config, None, SCALE).with_actions(Actions::capture().1);
     let plan = EcsPlan {
         cluster: "bench".into(),
         service: s.name.into(),
@@ -206,29 +204,11 @@ async fn deploy(moto: &sandbox::Moto, s: &Setup, run: usize) -> anyhow::Result<R
             rollback: false,
         },
     };
-    let ignore = Vec::new();
-    let examine = doctor::Examine {
-        elb: &elb,
-        image_bytes: Some(IMAGE_BYTES),
-        ignore: &ignore,
+    let image = fastdeploy::deploy::Image {
+        bytes: Some(IMAGE_BYTES),
+        ..support_deploy::image_of(&image(s.name, run + 1))
     };
-    let tasks = ecs::TaskEnv {
-        logs: &logs,
-        run_key: "bench/1/1",
-        region: Some(sandbox::REGION),
-    };
-    let out = doctor::deploy_examined(
-        &ecs_client,
-        &examine,
-        &tasks,
-        &plan,
-        &image(s.name, run + 1),
-        SCALE,
-        &Cancel::never(),
-        // Its log lines are the deploy's; the bench prints its own.
-        &Actions::capture().1,
-    )
-    .await;
+    let out = deployer.ecs(&plan, &image).await;
     anyhow::ensure!(
         out.result == RunResult::Success,
         "{} deploy {run} did not succeed: {:?}",

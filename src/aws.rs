@@ -207,8 +207,12 @@ impl AwsFailure {
                 self.message
             ))
             .into(),
-            _ => AwsError { action: action.to_string(), resource: resource.to_string(), failure: self }
-                .into(),
+            _ => AwsError {
+                action: action.to_string(),
+                resource: resource.to_string(),
+                failure: self,
+            }
+            .into(),
         }
     }
 }
@@ -228,10 +232,22 @@ impl std::fmt::Display for AwsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let f_ = &self.failure;
         let code = f_.code.as_deref().unwrap_or("error");
-        let message = if f_.message.is_empty() { "no message" } else { f_.message.as_str() };
+        let message = if f_.message.is_empty() {
+            "no message"
+        } else {
+            f_.message.as_str()
+        };
         let status = f_.status.map(|s| format!(", HTTP {s}")).unwrap_or_default();
-        let what = if f_.kind == FailureKind::Throttled { "was throttled" } else { "failed" };
-        write!(f, "`{}` on {} {what}: {code}: {message}{status}", self.action, self.resource)
+        let what = if f_.kind == FailureKind::Throttled {
+            "was throttled"
+        } else {
+            "failed"
+        };
+        write!(
+            f,
+            "`{}` on {} {what}: {code}: {message}{status}",
+            self.action, self.resource
+        )
     }
 }
 
@@ -419,7 +435,6 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     raw.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
 
-
 /// Retries `call` while it fails transiently (throttling, 5xx, timeouts), at
 /// most `attempts` times, then explains the failure for `action` on `resource`.
 pub async fn retrying<T, E, F, Fut>(
@@ -445,11 +460,7 @@ where
                     return Err(failure.explain(action, resource));
                 }
                 tracing::debug!(action, attempt, code = ?failure.code, "transient AWS failure; retrying");
-                crate::timings::sleep(
-                    "aws",
-                    backoff(attempt, clock.of(1.0), clock.of(20.0)),
-                )
-                .await;
+                crate::timings::sleep("aws", backoff(attempt, clock.of(1.0), clock.of(20.0))).await;
             }
         }
     }

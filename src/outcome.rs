@@ -145,7 +145,9 @@ impl TargetRef {
         match self {
             TargetRef::Ecs { cluster, service } => (
                 format!("ECS service {service}"),
-                format!("{home}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}"),
+                format!(
+                    "{home}/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}"
+                ),
             ),
             TargetRef::Lambda { function, alias } => {
                 let name = function.rsplit(':').next().unwrap_or(function);
@@ -154,9 +156,14 @@ impl TargetRef {
                     format!("{home}/lambda/home?region={region}#/functions/{name}/aliases/{alias}"),
                 )
             }
-            TargetRef::Beanstalk { application, environment } => (
+            TargetRef::Beanstalk {
+                application,
+                environment,
+            } => (
                 format!("Elastic Beanstalk environment {environment}"),
-                format!("{home}/elasticbeanstalk/home?region={region}#/application/overview?applicationName={application}"),
+                format!(
+                    "{home}/elasticbeanstalk/home?region={region}#/application/overview?applicationName={application}"
+                ),
             ),
         }
     }
@@ -421,7 +428,10 @@ pub struct RunReport {
 
 impl RunReport {
     /// A report before anything ran: every component skipped so far.
-    pub fn new<'a>(environment: Option<&str>, components: impl Iterator<Item = &'a str>) -> RunReport {
+    pub fn new<'a>(
+        environment: Option<&str>,
+        components: impl Iterator<Item = &'a str>,
+    ) -> RunReport {
         RunReport {
             result: RunResult::Skipped,
             environment: environment.map(str::to_string),

@@ -144,8 +144,14 @@ impl TargetPlan {
     pub fn reference(&self) -> crate::outcome::TargetRef {
         use crate::outcome::TargetRef;
         match self {
-            TargetPlan::Ecs(p) => TargetRef::Ecs { cluster: p.cluster.clone(), service: p.service.clone() },
-            TargetPlan::Lambda(p) => TargetRef::Lambda { function: p.function.clone(), alias: p.alias.clone() },
+            TargetPlan::Ecs(p) => TargetRef::Ecs {
+                cluster: p.cluster.clone(),
+                service: p.service.clone(),
+            },
+            TargetPlan::Lambda(p) => TargetRef::Lambda {
+                function: p.function.clone(),
+                alias: p.alias.clone(),
+            },
             TargetPlan::Beanstalk(p) => TargetRef::Beanstalk {
                 application: p.application.clone(),
                 environment: p.environment.clone(),

@@ -50,7 +50,13 @@ impl Clock {
 
     /// Time `scale` times as fast as real time is counted (tests, benches).
     pub fn scaled(scale: f64) -> Clock {
-        Clock { scale: if scale.is_finite() && scale > 0.0 { scale } else { 1.0 } }
+        Clock {
+            scale: if scale.is_finite() && scale > 0.0 {
+                scale
+            } else {
+                1.0
+            },
+        }
     }
 
     pub fn scale(self) -> f64 {
@@ -105,7 +111,11 @@ impl Pace {
     /// A look every `poll_seconds` (at most 15 s) until `wait_seconds` from now.
     pub fn new(clock: Clock, poll_seconds: f64, wait_seconds: f64) -> Pace {
         let ceiling = clock.of(Self::MAX_POLL_SECONDS);
-        Pace { poll: clock.of(poll_seconds).min(ceiling), ceiling, deadline: clock.after(wait_seconds) }
+        Pace {
+            poll: clock.of(poll_seconds).min(ceiling),
+            ceiling,
+            deadline: clock.after(wait_seconds),
+        }
     }
 
     /// The same pace with another deadline.
@@ -129,7 +139,9 @@ impl Pace {
 
     /// The poll interval ±20 %, never above 15 s (scaled).
     pub fn next_pause(&self) -> Duration {
-        self.poll.mul_f64(0.8 + 0.4 * fastrand::f64()).min(self.ceiling)
+        self.poll
+            .mul_f64(0.8 + 0.4 * fastrand::f64())
+            .min(self.ceiling)
     }
 
     /// The pause before the next look after `looks` looks in `elapsed`
@@ -137,7 +149,13 @@ impl Pace {
     /// than a fixed poll every [`Pace::base`] would make its next look, so a
     /// wait never makes more calls than that poll would have by then; never
     /// above 15 s (scaled).
-    pub fn pause_after(&self, tempo: Tempo, elapsed: Duration, looks: u32, jitter: f64) -> Duration {
+    pub fn pause_after(
+        &self,
+        tempo: Tempo,
+        elapsed: Duration,
+        looks: u32,
+        jitter: f64,
+    ) -> Duration {
         let base = self.base();
         let nominal = match tempo {
             Tempo::Slow => base * 3,
@@ -145,7 +163,10 @@ impl Pace {
             Tempo::Quick => base.mul_f64(0.4),
         };
         let earliest = (base * looks).saturating_sub(elapsed);
-        nominal.mul_f64(jitter.clamp(0.8, 1.2)).min(self.ceiling).max(earliest)
+        nominal
+            .mul_f64(jitter.clamp(0.8, 1.2))
+            .min(self.ceiling)
+            .max(earliest)
     }
 }
 
@@ -219,7 +240,12 @@ pub struct Waiter<'a> {
 impl<'a> Waiter<'a> {
     /// A waiter on `pace`, stopped by `cancel` too; `prefix` starts the lines it says.
     pub fn new(pace: Pace, cancel: &'a Cancel, actions: &'a Actions, prefix: &str) -> Waiter<'a> {
-        Waiter { pace, cancel: Some(cancel), actions, prefix: prefix.to_string() }
+        Waiter {
+            pace,
+            cancel: Some(cancel),
+            actions,
+            prefix: prefix.to_string(),
+        }
     }
 
     /// A waiter for putting back what served: only `deadline` ends it.
@@ -239,7 +265,12 @@ impl<'a> Waiter<'a> {
     /// A waiter with the same cancellation and lines on another pace (a
     /// one-off task's own deadline).
     pub fn with_pace(&self, pace: Pace) -> Waiter<'a> {
-        Waiter { pace, cancel: self.cancel, actions: self.actions, prefix: self.prefix.clone() }
+        Waiter {
+            pace,
+            cancel: self.cancel,
+            actions: self.actions,
+            prefix: self.prefix.clone(),
+        }
     }
 
     fn say(&self, line: &str) {
@@ -261,7 +292,11 @@ impl<'a> Waiter<'a> {
     /// the last check before a step that changes something.
     pub fn check(&self, doing: &str) -> anyhow::Result<()> {
         match self.stop_now() {
-            Some(stop) => Err(Stopped { stop, doing: doing.to_string() }.into()),
+            Some(stop) => Err(Stopped {
+                stop,
+                doing: doing.to_string(),
+            }
+            .into()),
             None => Ok(()),
         }
     }
@@ -308,12 +343,22 @@ impl<'a> Waiter<'a> {
                     tempo
                 }
                 Err(e) => {
-                    let Some(call) = crate::aws::retryable_call(&e) else { return Err(e) };
+                    let Some(call) = crate::aws::retryable_call(&e) else {
+                        return Err(e);
+                    };
                     failed += 1;
                     let last = chain_message(&e);
                     if failed >= MAX_FAILED_LOOKS {
-                        let stop = Stop::Unreachable { call: call.to_string(), times: failed, last };
-                        return Err(Stopped { stop, doing: doing.to_string() }.into());
+                        let stop = Stop::Unreachable {
+                            call: call.to_string(),
+                            times: failed,
+                            last,
+                        };
+                        return Err(Stopped {
+                            stop,
+                            doing: doing.to_string(),
+                        }
+                        .into());
                     }
                     self.say(&format!(
                         "could not look ({last}); trying again ({failed} of {MAX_FAILED_LOOKS} in a row)"
@@ -322,12 +367,15 @@ impl<'a> Waiter<'a> {
                     // failed look doubles the next pause, up to 15 s (scaled).
                     let backoff = self.pace.base().saturating_mul(1 << (failed - 1).min(6));
                     let jitter = 0.8 + 0.4 * fastrand::f64();
-                    self.sleep(backoff.mul_f64(jitter).min(self.pace.ceiling()), doing).await?;
+                    self.sleep(backoff.mul_f64(jitter).min(self.pace.ceiling()), doing)
+                        .await?;
                     continue;
                 }
             };
             let jitter = 0.8 + 0.4 * fastrand::f64();
-            let pause = self.pace.pause_after(tempo, started.elapsed(), looks, jitter);
+            let pause = self
+                .pace
+                .pause_after(tempo, started.elapsed(), looks, jitter);
             self.sleep(pause, doing).await?;
         }
     }
@@ -357,7 +405,10 @@ mod tests {
         let scaled = Pace::new(Clock::scaled(0.01), 0.05, 0.0);
         assert!(scaled.next_pause().as_secs_f64() <= 0.15);
         // A negative interval is no interval, not a panic.
-        assert_eq!(Pace::new(Clock::REAL, -1.0, 0.0).next_pause(), Duration::ZERO);
+        assert_eq!(
+            Pace::new(Clock::REAL, -1.0, 0.0).next_pause(),
+            Duration::ZERO
+        );
     }
 
     #[test]
@@ -371,8 +422,14 @@ mod tests {
         assert_eq!(p.pause_after(Tempo::Quick, s(4.0), 2, 1.0), s(6.0));
         // Jitter stays within ±20 %, and no pause is above 15 s.
         assert_eq!(p.pause_after(Tempo::Steady, s(20.0), 2, 5.0), s(6.0));
-        assert_eq!(pace(15.0).pause_after(Tempo::Slow, s(100.0), 2, 1.2), s(15.0));
-        assert_eq!(pace(60.0).pause_after(Tempo::Slow, s(100.0), 2, 1.0), s(15.0));
+        assert_eq!(
+            pace(15.0).pause_after(Tempo::Slow, s(100.0), 2, 1.2),
+            s(15.0)
+        );
+        assert_eq!(
+            pace(60.0).pause_after(Tempo::Slow, s(100.0), 2, 1.0),
+            s(15.0)
+        );
     }
 
     /// Whatever the tempos, a wait never has more looks behind it than a
@@ -388,17 +445,25 @@ mod tests {
             for looks in 1..60u32 {
                 let tempo = tempos[rng.usize(..tempos.len())];
                 let jitter = 0.8 + 0.4 * rng.f64();
-                t += p.pause_after(tempo, Duration::from_secs_f64(t), looks, jitter).as_secs_f64();
+                t += p
+                    .pause_after(tempo, Duration::from_secs_f64(t), looks, jitter)
+                    .as_secs_f64();
                 // The look about to be made is number looks + 1.
                 let fixed = (t / 5.0 + 1e-9).floor() as u32 + 1;
-                assert!(looks < fixed, "seed {seed}: look {} at {t:.2} s, a fixed poll had made {fixed}", looks + 1);
+                assert!(
+                    looks < fixed,
+                    "seed {seed}: look {} at {t:.2} s, a fixed poll had made {fixed}",
+                    looks + 1
+                );
             }
         }
         // Eleven looks in 150 s while slow (a fixed poll makes 31): the
         // quick looks then come every 2 s.
         let mut t = 0.0;
         for looks in 1..=10 {
-            t += p.pause_after(Tempo::Slow, Duration::from_secs_f64(t), looks, 1.0).as_secs_f64();
+            t += p
+                .pause_after(Tempo::Slow, Duration::from_secs_f64(t), looks, 1.0)
+                .as_secs_f64();
         }
         let quick = p.pause_after(Tempo::Quick, Duration::from_secs_f64(t), 11, 1.0);
         assert_eq!(quick, Duration::from_secs(2));
@@ -425,25 +490,41 @@ mod tests {
         let got = w
             .until("waiting", async || {
                 n += 1;
-                if n <= 7 { Err(throttled("lambda:GetFunctionConfiguration")) } else { Ok(Poll::Ready(n)) }
+                if n <= 7 {
+                    Err(throttled("lambda:GetFunctionConfiguration"))
+                } else {
+                    Ok(Poll::Ready(n))
+                }
             })
             .await
             .unwrap();
         assert_eq!(got, 8);
-        assert!(captured.text().contains("[x] could not look"), "{}", captured.text());
+        let text = captured.lines().join("\n");
+        assert!(text.contains("[x] could not look"), "{text}");
         // A run of MAX_FAILED_LOOKS ends it, naming the call and the throttle.
         let mut w = Waiter::new(fast(), &cancel, &actions, "");
         let err = w
-            .until("waiting for the update", async || -> anyhow::Result<Poll<()>> {
-                Err(throttled("elasticbeanstalk:DescribeEnvironments"))
-            })
+            .until(
+                "waiting for the update",
+                async || -> anyhow::Result<Poll<()>> {
+                    Err(throttled("elasticbeanstalk:DescribeEnvironments"))
+                },
+            )
             .await
             .unwrap_err();
         let stopped = Stopped::find(&err).expect("a stop");
         assert_eq!(stopped.doing, "waiting for the update");
-        let Stop::Unreachable { call, times, last } = &stopped.stop else { panic!("{stopped:?}") };
-        assert_eq!((call.as_str(), *times), ("elasticbeanstalk:DescribeEnvironments", MAX_FAILED_LOOKS));
-        assert!(last.contains("ThrottlingException") && last.contains("Rate exceeded"), "{last}");
+        let Stop::Unreachable { call, times, last } = &stopped.stop else {
+            panic!("{stopped:?}")
+        };
+        assert_eq!(
+            (call.as_str(), *times),
+            ("elasticbeanstalk:DescribeEnvironments", MAX_FAILED_LOOKS)
+        );
+        assert!(
+            last.contains("ThrottlingException") && last.contains("Rate exceeded"),
+            "{last}"
+        );
         // A failure not worth retrying ends the wait at once, as itself.
         let mut looks = 0;
         let err = w
@@ -457,23 +538,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_wait_stops_at_its_deadline_and_on_cancellation_but_a_settling_one_only_at_its_deadline() {
+    async fn a_wait_stops_at_its_deadline_and_on_cancellation_but_a_settling_one_only_at_its_deadline()
+     {
         let actions = Actions::default();
         let (handle, cancel) = Cancel::new();
         let pace = Pace::new(Clock::scaled(0.001), 5.0, 0.5);
         let mut w = Waiter::new(pace, &cancel, &actions, "");
-        let err = w.until("waiting", async || Ok(Poll::<()>::Pending(Tempo::Steady))).await.unwrap_err();
+        let err = w
+            .until("waiting", async || Ok(Poll::<()>::Pending(Tempo::Steady)))
+            .await
+            .unwrap_err();
         assert_eq!(Stopped::find(&err).map(|s| &s.stop), Some(&Stop::TimedOut));
         handle.cancel();
-        let mut w = Waiter::new(pace.until(Instant::now() + Duration::from_secs(60)), &cancel, &actions, "");
-        let err = w.until("waiting", async || Ok(Poll::<()>::Pending(Tempo::Steady))).await.unwrap_err();
+        let mut w = Waiter::new(
+            pace.until(Instant::now() + Duration::from_secs(60)),
+            &cancel,
+            &actions,
+            "",
+        );
+        let err = w
+            .until("waiting", async || Ok(Poll::<()>::Pending(Tempo::Steady)))
+            .await
+            .unwrap_err();
         assert_eq!(Stopped::find(&err).map(|s| &s.stop), Some(&Stop::Cancelled));
         let mut settle = w.settling(Instant::now() + Duration::from_millis(30));
         let mut looks = 0;
         let got = settle
             .until("settling", async || {
                 looks += 1;
-                Ok(if looks < 3 { Poll::Pending(Tempo::Steady) } else { Poll::Ready(looks) })
+                Ok(if looks < 3 {
+                    Poll::Pending(Tempo::Steady)
+                } else {
+                    Poll::Ready(looks)
+                })
             })
             .await
             .unwrap();

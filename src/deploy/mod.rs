@@ -67,7 +67,10 @@ pub struct Clients {
 
 impl Clients {
     /// Every client from one SDK config, each request a wait on AWS (timings).
-    pub fn new(sdk: &aws_config::SdkConfig, registry: Option<crate::image::registry::Client>) -> Clients {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        registry: Option<crate::image::registry::Client>,
+    ) -> Clients {
         // Path-style S3 addressing where an endpoint is set (the sandbox's
         // moto serves no bucket subdomains); AWS's own endpoints take either.
         let path_style = sdk.endpoint_url().is_some();
@@ -258,14 +261,22 @@ pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::R
         None => Ok(Found::default()),
         Some(TargetPlan::Ecs(p)) => ecs::Service::new(p).preflight(cx).await,
         Some(TargetPlan::Lambda(p)) => lambda::Function::new(p).preflight(cx).await,
-        Some(TargetPlan::Beanstalk(p)) => beanstalk::Environment::new(p, component).preflight(cx).await,
+        Some(TargetPlan::Beanstalk(p)) => {
+            beanstalk::Environment::new(p, component)
+                .preflight(cx)
+                .await
+        }
     }
 }
 
 /// Deploys `image` to the component's target and follows it to a verdict.
 /// `None` when the component has no target. Never returns without saying
 /// what serves.
-pub async fn deploy(cx: &Context<'_>, component: &ComponentPlan, image: &Image) -> Option<DeployOutcome> {
+pub async fn deploy(
+    cx: &Context<'_>,
+    component: &ComponentPlan,
+    image: &Image,
+) -> Option<DeployOutcome> {
     Some(match component.deploy.as_ref()? {
         TargetPlan::Ecs(p) => drive(cx, &mut ecs::Service::new(p), image).await,
         TargetPlan::Lambda(p) => drive(cx, &mut lambda::Function::new(p), image).await,
@@ -282,10 +293,18 @@ pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, image: &Image) -> Dep
     let say = |line: &str| cx.actions.line(&format!("[{}] {line}", target.short()));
     t.prepare(cx, image).await;
     let started = Instant::now();
-    let mut report = DeployReport { target: target.clone(), ..DeployReport::default() };
+    let mut report = DeployReport {
+        target: target.clone(),
+        ..DeployReport::default()
+    };
     let watch = t.watch().clone();
     let pace = Pace::new(cx.clock, watch.poll_seconds, watch.wait_seconds as f64);
-    let mut w = Waiter::new(pace, cx.cancel, cx.actions, &format!("[{}] ", target.short()));
+    let mut w = Waiter::new(
+        pace,
+        cx.cancel,
+        cx.actions,
+        &format!("[{}] ", target.short()),
+    );
     let applied = t.apply(cx, &mut w, image, &mut report).await;
     let (result, failure) = judge(cx, t, &w, applied, &mut report).await;
     // What serves is what runs: one last look, whatever the verdict said,
@@ -303,7 +322,11 @@ pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, image: &Image) -> Dep
     if let Some(f) = &failure {
         say(f);
     }
-    DeployOutcome { result, report, failure }
+    DeployOutcome {
+        result,
+        report,
+        failure,
+    }
 }
 
 /// Turns what `apply` returned into a result and a failure line, putting
@@ -326,35 +349,59 @@ async fn judge<T: Target>(
         Ok(Verdict::Refused(why)) => {
             report.evidence.push(why.clone());
             let serves = t.serves(previous.as_deref());
-            return (RunResult::Failure, Some(format!("{why}; nothing was changed: {serves}")));
+            return (
+                RunResult::Failure,
+                Some(format!("{why}; nothing was changed: {serves}")),
+            );
         }
         Ok(Verdict::RolledBack(why)) => {
             let serves = t.serves(report.serving_revision.as_deref());
             return (RunResult::RolledBack, Some(format!("{why}; {serves}")));
         }
-        Ok(Verdict::Failed { reason, put_back: false }) => {
+        Ok(Verdict::Failed {
+            reason,
+            put_back: false,
+        }) => {
             t.observe(cx, report).await;
             let serves = t.serves(report.serving_revision.as_deref());
             return (RunResult::Failure, Some(format!("{reason}; {serves}")));
         }
-        Ok(Verdict::Failed { reason, put_back: true }) => (reason, true, None),
+        Ok(Verdict::Failed {
+            reason,
+            put_back: true,
+        }) => (reason, true, None),
         Err(e) => match Stopped::find(&e) {
-            Some(s) => (s.stop.explain(watch.wait_seconds, &s.doing), t.changed(), Some(s.stop.clone())),
+            Some(s) => (
+                s.stop.explain(watch.wait_seconds, &s.doing),
+                t.changed(),
+                Some(s.stop.clone()),
+            ),
             None => (chain_message(&e), t.changed(), None),
         },
     };
     if !put_back {
         let serves = t.serves(previous.as_deref());
-        return (RunResult::Failure, Some(format!("{why}; nothing was changed: {serves}")));
+        return (
+            RunResult::Failure,
+            Some(format!("{why}; nothing was changed: {serves}")),
+        );
     }
     let act = watch.rollback;
     if stop.is_some() && !act {
         t.observe(cx, report).await;
         let serves = t.serves(report.serving_revision.as_deref());
         let alone = t.left_alone();
-        return (RunResult::Failure, Some(format!("{why} and `rollback` is off; {alone}; last seen: {serves}")));
+        return (
+            RunResult::Failure,
+            Some(format!(
+                "{why} and `rollback` is off; {alone}; last seen: {serves}"
+            )),
+        );
     }
-    let say = |line: &str| cx.actions.line(&format!("[{}] {line}", report.target.short()));
+    let say = |line: &str| {
+        cx.actions
+            .line(&format!("[{}] {line}", report.target.short()))
+    };
     if act {
         say(&format!("{why}: rolling back"));
     }
@@ -363,14 +410,24 @@ async fn judge<T: Target>(
     let serving = report.serving_revision.clone();
     let rolled_back = back.settled && previous.is_some() && serving == previous;
     let mut line = match (stop.is_some(), rolled_back) {
-        (_, true) if act && stop.is_some() => format!("{why}; fastdeploy rolled back: {}", t.serves(serving.as_deref())),
+        (_, true) if act && stop.is_some() => format!(
+            "{why}; fastdeploy rolled back: {}",
+            t.serves(serving.as_deref())
+        ),
         (_, true) => format!("{why}; {}", t.serves(serving.as_deref())),
-        (true, false) => format!("{why}; fastdeploy's rollback did not finish: {}", t.serves(serving.as_deref())),
+        (true, false) => format!(
+            "{why}; fastdeploy's rollback did not finish: {}",
+            t.serves(serving.as_deref())
+        ),
         (false, false) => format!("{why}; {}", t.serves(serving.as_deref())),
     };
     if let Some(note) = &back.note {
         line.push_str(&format!("; {note}"));
     }
-    let result = if rolled_back { RunResult::RolledBack } else { RunResult::Failure };
+    let result = if rolled_back {
+        RunResult::RolledBack
+    } else {
+        RunResult::Failure
+    };
     (result, Some(line))
 }

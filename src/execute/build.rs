@@ -15,9 +15,9 @@ use crate::plan::{self, BuilderKind, ComponentPlan, Plan, TargetPlan};
 use crate::process::Runner;
 use crate::report::notify::{Notifier, PhaseEnd, PhaseLog};
 
+use super::Pipeline;
 use super::check::Checked;
 use super::connect::Aws;
-use super::Pipeline;
 
 /// What every build of the run shares.
 struct Builds<'a> {
@@ -51,7 +51,10 @@ impl Pipeline<'_> {
                 clock: self.clock,
                 max_image_bytes: plan.limits.max_image_bytes,
             },
-            work: tempfile::Builder::new().prefix("fastdeploy-").tempdir().context("creating a work directory")?,
+            work: tempfile::Builder::new()
+                .prefix("fastdeploy-")
+                .tempdir()
+                .context("creating a work directory")?,
         };
         let parallel = plan.components.len() > 1 && plan.max_parallel > 1;
         let all_group = parallel.then(|| PhaseLog::open(self.actions, self.style, "build", None));
@@ -65,7 +68,11 @@ impl Pipeline<'_> {
             .await;
         if let Some(g) = all_group {
             let failed = done.iter().any(|(_, r)| r.is_err());
-            g.close(if failed { PhaseEnd::Failed("see the components above".into()) } else { PhaseEnd::Done });
+            g.close(if failed {
+                PhaseEnd::Failed("see the components above".into())
+            } else {
+                PhaseEnd::Done
+            });
         }
         for (i, result) in done {
             record(&mut report.components[i], result);
@@ -85,7 +92,8 @@ impl Pipeline<'_> {
         builds: &Builds<'_>,
         parallel: bool,
     ) -> anyhow::Result<BuildReport> {
-        let group = (!parallel).then(|| PhaseLog::open(self.actions, self.style, "build", Some(&c.name)));
+        let group =
+            (!parallel).then(|| PhaseLog::open(self.actions, self.style, "build", Some(&c.name)));
         let t = Instant::now();
         let result = self.build_one(plan, c, ch, builds).await;
         let end = match &result {
@@ -119,7 +127,8 @@ impl Pipeline<'_> {
         ch: &Checked,
         builds: &Builds<'_>,
     ) -> anyhow::Result<BuildReport> {
-        let content_tag = crate::image::content_tag(&ch.context_hash, &c.build, &ch.dockerfile_bytes);
+        let content_tag =
+            crate::image::content_tag(&ch.context_hash, &c.build, &ch.dockerfile_bytes);
         let work_dir = builds.work.path().join(&c.name);
         let req = BuildRequest {
             component: &c.name,
@@ -128,7 +137,11 @@ impl Pipeline<'_> {
             content_tag: Some(content_tag.clone()),
             // Attestations make an image index, which Lambda refuses.
             provenance: plan.builder.provenance && !matches!(c.deploy, Some(TargetPlan::Lambda(_))),
-            buildx_builder: plan.builder.buildx.as_ref().and_then(|b| b.builder.as_deref()),
+            buildx_builder: plan
+                .builder
+                .buildx
+                .as_ref()
+                .and_then(|b| b.builder.as_deref()),
             work_dir: &work_dir,
         };
         let mut out = BuildReport {
@@ -141,11 +154,18 @@ impl Pipeline<'_> {
             BuilderKind::Codebuild => self.build_remote(plan, &req, builds, &mut out).await?,
             kind => {
                 // Parallel builds share the log: each line says whose it is.
-                let prefix = if plan.components.len() > 1 { format!("[{}] ", c.name) } else { String::new() };
+                let prefix = if plan.components.len() > 1 {
+                    format!("[{}] ", c.name)
+                } else {
+                    String::new()
+                };
                 let log = self.actions.clone();
-                let runner =
-                    Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(&format!("{prefix}{line}"))));
-                let built = crate::image::build_component(kind, &req, builds.auth, &runner, &builds.opts).await?;
+                let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| {
+                    log.line(&format!("{prefix}{line}"))
+                }));
+                let built =
+                    crate::image::build_component(kind, &req, builds.auth, &runner, &builds.opts)
+                        .await?;
                 out.digest = Some(built.digest.clone());
                 out.seconds = Some(built.seconds);
                 out.cached_steps = built.cached_steps;
@@ -178,14 +198,26 @@ impl Pipeline<'_> {
             timeout_minutes: plan.builder.codebuild_timeout_minutes,
             clock: self.clock,
         };
-        let (built, build_id) =
-            remote.build(req, &plan.context.commit.sha, &plan.context.workspace, &self.cancel, self.actions).await?;
+        let (built, build_id) = remote
+            .build(
+                req,
+                &plan.context.commit.sha,
+                &plan.context.workspace,
+                &self.cancel,
+                self.actions,
+            )
+            .await?;
         out.codebuild_build = Some(build_id);
         out.digest = Some(built.digest.clone());
         out.seconds = Some(built.seconds);
         out.cached_steps = built.cached_steps;
         out.total_steps = built.total_steps;
-        let details = crate::image::ecr::image_details(&builds.aws.ecr, &req.plan.repository, &built.digest, self.clock);
+        let details = crate::image::ecr::image_details(
+            &builds.aws.ecr,
+            &req.plan.repository,
+            &built.digest,
+            self.clock,
+        );
         if let Ok(d) = details.await {
             out.image_bytes = d.bytes;
         }
@@ -221,7 +253,11 @@ impl Pipeline<'_> {
             anyhow::bail!(
                 "the image scan found {} finding(s) at or above {severity}:\n{}",
                 findings.len(),
-                findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+                findings
+                    .iter()
+                    .map(|f| format!("  {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
         }
         Ok(())
@@ -230,13 +266,26 @@ impl Pipeline<'_> {
     /// The default branch's last build of each component, for the pull
     /// request comment's "change against" columns. Unknown is fine: the
     /// columns say so.
-    pub(super) async fn baselines(&self, plan: &Plan, auth: &RegistryAuth, notifier: &mut Notifier<'_>) {
-        let branch = plan.context.default_branch.clone().unwrap_or_else(|| "main".into());
+    pub(super) async fn baselines(
+        &self,
+        plan: &Plan,
+        auth: &RegistryAuth,
+        notifier: &mut Notifier<'_>,
+    ) {
+        let branch = plan
+            .context
+            .default_branch
+            .clone()
+            .unwrap_or_else(|| "main".into());
         let client = crate::image::registry::Client::new(auth, self.clock);
         for c in &plan.components {
             let tag = plan::sanitize_tag(&branch);
             let image_bytes = match client.manifest_digest(&c.build.repository, &tag).await {
-                Ok(Some(digest)) => client.image_size(&c.build.repository, &digest).await.ok().map(|s| s.bytes),
+                Ok(Some(digest)) => client
+                    .image_size(&c.build.repository, &digest)
+                    .await
+                    .ok()
+                    .map(|s| s.bytes),
                 Ok(None) => None,
                 Err(e) => {
                     tracing::debug!("no baseline for {}: {e:#}", c.name);
@@ -244,8 +293,11 @@ impl Pipeline<'_> {
                 }
             };
             if image_bytes.is_some() {
-                let baseline =
-                    crate::report::summary::Baseline { branch: branch.clone(), image_bytes, context_bytes: None };
+                let baseline = crate::report::summary::Baseline {
+                    branch: branch.clone(),
+                    image_bytes,
+                    context_bytes: None,
+                };
                 notifier.set_baseline(&c.name, baseline);
             }
         }
@@ -258,7 +310,11 @@ impl Pipeline<'_> {
 fn record(rep: &mut crate::outcome::ComponentReport, result: anyhow::Result<BuildReport>) {
     match result {
         Ok(b) => {
-            rep.build = BuildReport { context_bytes: rep.build.context_bytes, context_files: rep.build.context_files, ..b };
+            rep.build = BuildReport {
+                context_bytes: rep.build.context_bytes,
+                context_files: rep.build.context_files,
+                ..b
+            };
             rep.result = RunResult::Built;
         }
         Err(e) => {

@@ -16,7 +16,11 @@ pub struct Checked {
 
 impl Pipeline<'_> {
     /// Checks every component; the first that fails stops the run (exit 2).
-    pub(super) fn check(&self, plan: &Plan, report: &mut RunReport) -> anyhow::Result<Vec<Checked>> {
+    pub(super) fn check(
+        &self,
+        plan: &Plan,
+        report: &mut RunReport,
+    ) -> anyhow::Result<Vec<Checked>> {
         let phase = PhaseLog::open(self.actions, self.style, "check", None);
         let mut checked = Vec::new();
         for (c, rep) in plan.components.iter().zip(report.components.iter_mut()) {
@@ -56,18 +60,35 @@ fn check_component(
     let ignore = &plan.limits.ignore_checks;
     let findings = crate::checks::dockerfile::check_image(&df, b.target.as_deref(), runs, ignore);
     let workspace = &plan.context.workspace;
-    let mut found = crate::checks::dockerfile::to_warnings(&findings, &b.dockerfile, workspace, Some(&c.name));
+    let mut found =
+        crate::checks::dockerfile::to_warnings(&findings, &b.dockerfile, workspace, Some(&c.name));
     // The file set is the one the chosen builder sends (BuildKit and buildah
     // read exception patterns differently in corners).
     let matching = crate::checks::context::Matching::from(plan.builder.kind);
     let scan = crate::checks::context::scan_for(&b.context, &b.dockerfile, matching)?;
-    actions.line(&format!("{}: {}", c.name, crate::checks::context::summary_line(&scan)));
+    actions.line(&format!(
+        "{}: {}",
+        c.name,
+        crate::checks::context::summary_line(&scan)
+    ));
     // Context findings point at the ignore file to edit (or where it belongs).
-    let ignore_path = scan.ignore_file.clone().unwrap_or_else(|| b.context.join(".dockerignore"));
-    let ignore_file = Some(ignore_path.strip_prefix(workspace).unwrap_or(&ignore_path).display().to_string());
+    let ignore_path = scan
+        .ignore_file
+        .clone()
+        .unwrap_or_else(|| b.context.join(".dockerignore"));
+    let ignore_file = Some(
+        ignore_path
+            .strip_prefix(workspace)
+            .unwrap_or(&ignore_path)
+            .display()
+            .to_string(),
+    );
     let limits = &plan.limits;
-    let context_warnings =
-        crate::checks::context::check_limits(&scan, limits.warn_context_bytes, limits.max_context_bytes)?;
+    let context_warnings = crate::checks::context::check_limits(
+        &scan,
+        limits.warn_context_bytes,
+        limits.max_context_bytes,
+    )?;
     // Context findings can be silenced by id too (a team that ships `dist/` on purpose).
     found.extend(
         context_warnings
@@ -80,7 +101,11 @@ fn check_component(
             }),
     );
     for w in &found {
-        let at = Location { file: w.file.as_deref(), line: w.line, title: w.rule.as_deref() };
+        let at = Location {
+            file: w.file.as_deref(),
+            line: w.line,
+            title: w.rule.as_deref(),
+        };
         match w.severity {
             Severity::Warning => actions.warning(&w.message, &at),
             Severity::Notice => actions.notice(&w.message, &at),

@@ -30,7 +30,8 @@ impl Pipeline<'_> {
     pub(super) async fn connect(&self, plan: &Plan) -> anyhow::Result<Aws> {
         let s = self.settings;
         let region = plan.aws_region.as_deref();
-        let (sdk, role) = crate::aws::load_with(region, self.clock, s.assume_role.as_ref(), self.actions).await;
+        let (sdk, role) =
+            crate::aws::load_with(region, self.clock, s.assume_role.as_ref(), self.actions).await;
         if sdk.region().is_none() {
             // Without it every AWS call fails with "Missing Region", after the
             // checks and as a failed deploy; it is the user's to set.
@@ -58,7 +59,11 @@ impl Pipeline<'_> {
     /// it returns.
     pub(super) async fn preflight(&self, aws: &Aws, plan: &Plan) -> anyhow::Result<Plan> {
         let mut resolved = plan.clone();
-        let remote = plan.builder.codebuild_project.as_deref().filter(|_| plan.builder.kind == BuilderKind::Codebuild);
+        let remote = plan
+            .builder
+            .codebuild_project
+            .as_deref()
+            .filter(|_| plan.builder.kind == BuilderKind::Codebuild);
         if plan.components.iter().all(|c| c.deploy.is_none()) && remote.is_none() {
             return Ok(resolved);
         }
@@ -87,7 +92,9 @@ impl Pipeline<'_> {
     /// its architecture) gets it built for that one. A `platforms` setting
     /// that says otherwise is the user's to fix, before anything is built.
     fn build_for_target(&self, c: &mut ComponentPlan, found: &Found) -> anyhow::Result<()> {
-        let Some(p) = &found.platform else { return Ok(()) };
+        let Some(p) = &found.platform else {
+            return Ok(());
+        };
         let wanted = vec![p.platform.clone()];
         if !c.build.platforms.is_empty() && c.build.platforms != wanted {
             return Err(BadInput::other(format!(
@@ -102,7 +109,10 @@ impl Pipeline<'_> {
             .into());
         }
         if c.build.platforms.is_empty() {
-            self.actions.line(&format!("[{}] {}: building for {}", c.name, p.why, p.platform));
+            self.actions.line(&format!(
+                "[{}] {}: building for {}",
+                c.name, p.why, p.platform
+            ));
         }
         c.build.platforms = wanted;
         Ok(())
@@ -115,7 +125,9 @@ impl Pipeline<'_> {
         let s = self.settings;
         let phase = PhaseLog::open(self.actions, self.style, "registry", None);
         let host = plan.registry.host.as_deref();
-        let auth = match crate::image::ecr::login(&aws.ecr, host, s.registry_insecure, self.actions).await {
+        let auth = match crate::image::ecr::login(&aws.ecr, host, s.registry_insecure, self.actions)
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
                 phase.close(PhaseEnd::Failed("login".into()));
@@ -124,11 +136,19 @@ impl Pipeline<'_> {
         };
         if let Some(buildx) = &plan.builder.buildx {
             let log = self.actions.clone();
-            let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(line)));
+            let runner =
+                Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(line)));
             let image = plan.builder.buildkit_image.as_deref();
             let config = s.docker_config.as_deref();
-            let prepared =
-                crate::image::docker::prepare_builder(buildx, image, &auth, &s.docker_program, config, &runner).await;
+            let prepared = crate::image::docker::prepare_builder(
+                buildx,
+                image,
+                &auth,
+                &s.docker_program,
+                config,
+                &runner,
+            )
+            .await;
             if let Err(e) = prepared {
                 phase.close(PhaseEnd::Failed("buildx builder".into()));
                 return Err(e);
@@ -137,8 +157,14 @@ impl Pipeline<'_> {
         if plan.target.pushes() {
             let create = plan.registry.create_repositories;
             for c in &plan.components {
-                if let Err(e) = crate::image::ecr::ensure_repository(&aws.ecr, &c.build, create, self.actions).await {
-                    phase.close(PhaseEnd::Failed(format!("repository `{}`", c.build.repository)));
+                if let Err(e) =
+                    crate::image::ecr::ensure_repository(&aws.ecr, &c.build, create, self.actions)
+                        .await
+                {
+                    phase.close(PhaseEnd::Failed(format!(
+                        "repository `{}`",
+                        c.build.repository
+                    )));
                     return Err(e);
                 }
             }

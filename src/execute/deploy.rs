@@ -11,12 +11,16 @@ use crate::outcome::{RunReport, RunResult};
 use crate::plan::Plan;
 use crate::report::notify::{PhaseEnd, PhaseLog};
 
-use super::connect::Aws;
 use super::Pipeline;
+use super::connect::Aws;
 
 impl Pipeline<'_> {
     /// The deploy context every target gets.
-    pub(super) fn deploy_context<'a>(&'a self, clients: &'a Clients, plan: &'a Plan) -> Context<'a> {
+    pub(super) fn deploy_context<'a>(
+        &'a self,
+        clients: &'a Clients,
+        plan: &'a Plan,
+    ) -> Context<'a> {
         Context {
             clients,
             cancel: &self.cancel,
@@ -32,7 +36,13 @@ impl Pipeline<'_> {
     /// Deploys every component that built and has a target; a component
     /// built but left undeployed (the run was cancelled between the phases)
     /// fails.
-    pub(super) async fn deploy(&self, aws: &Aws, auth: &RegistryAuth, plan: &Plan, report: &mut RunReport) {
+    pub(super) async fn deploy(
+        &self,
+        aws: &Aws,
+        auth: &RegistryAuth,
+        plan: &Plan,
+        report: &mut RunReport,
+    ) {
         let started = Instant::now();
         let to_deploy: Vec<(usize, Image)> = plan
             .components
@@ -45,22 +55,38 @@ impl Pipeline<'_> {
                     return None;
                 }
                 let digest = rep.build.digest.as_deref()?;
-                Some((i, Image::new(&auth.host, &c.build.repository, digest, rep.build.image_bytes)))
+                Some((
+                    i,
+                    Image::new(
+                        &auth.host,
+                        &c.build.repository,
+                        digest,
+                        rep.build.image_bytes,
+                    ),
+                ))
             })
             .collect();
         if !to_deploy.is_empty() {
             let registry = crate::image::registry::Client::new(auth, self.clock);
-            let clients = Clients { registry: Some(registry), ..aws.clients.clone() };
+            let clients = Clients {
+                registry: Some(registry),
+                ..aws.clients.clone()
+            };
             let cx = self.deploy_context(&clients, plan);
             let outcomes = futures::stream::iter(to_deploy)
                 .map(|(i, image)| {
                     let (cx, c) = (&cx, &plan.components[i]);
                     async move {
-                        let phase = PhaseLog::open(self.actions, self.style, "deploy", Some(&c.name));
+                        let phase =
+                            PhaseLog::open(self.actions, self.style, "deploy", Some(&c.name));
                         let outcome = crate::deploy::deploy(cx, c, &image).await;
                         let end = match &outcome {
-                            Some(o) if o.failure.is_some() => PhaseEnd::Failed(o.failure.clone().unwrap_or_default()),
-                            Some(o) if o.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
+                            Some(o) if o.failure.is_some() => {
+                                PhaseEnd::Failed(o.failure.clone().unwrap_or_default())
+                            }
+                            Some(o) if o.report.unchanged => {
+                                PhaseEnd::Skipped("already serving this image".into())
+                            }
                             _ => PhaseEnd::Done,
                         };
                         phase.close(end);
@@ -71,7 +97,9 @@ impl Pipeline<'_> {
                 .collect::<Vec<_>>()
                 .await;
             for (i, outcome) in outcomes {
-                let (rep, Some(outcome)) = (&mut report.components[i], outcome) else { continue };
+                let (rep, Some(outcome)) = (&mut report.components[i], outcome) else {
+                    continue;
+                };
                 rep.result = outcome.result;
                 rep.failure = outcome.failure.or(rep.failure.take());
                 rep.deploy = Some(outcome.report);
@@ -81,7 +109,8 @@ impl Pipeline<'_> {
         for (c, rep) in plan.components.iter().zip(report.components.iter_mut()) {
             if rep.result == RunResult::Built && c.deploy.is_some() {
                 rep.result = RunResult::Failure;
-                rep.failure.get_or_insert_with(|| "cancelled before the deploy started".into());
+                rep.failure
+                    .get_or_insert_with(|| "cancelled before the deploy started".into());
             }
         }
     }

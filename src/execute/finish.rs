@@ -22,13 +22,19 @@ impl Pipeline<'_> {
         report: &mut RunReport,
     ) -> anyhow::Result<()> {
         report.result = RunReport::overall(&report.components);
-        report.failure = report.components.iter().find_map(|c| c.failure.as_ref().map(|f| format!("{}: {f}", c.name)));
+        report.failure = report
+            .components
+            .iter()
+            .find_map(|c| c.failure.as_ref().map(|f| format!("{}: {f}", c.name)));
         report.phases.total = Some(self.started.elapsed().as_secs_f64());
         add_links(plan, registry, report);
         write_outputs(self.actions, plan, report, registry)?;
         for c in &report.components {
             if let Some(f) = &c.failure {
-                let at = Location { title: Some("fastdeploy"), ..Location::default() };
+                let at = Location {
+                    title: Some("fastdeploy"),
+                    ..Location::default()
+                };
                 self.actions.error(&format!("{}: {f}", c.name), &at);
             }
         }
@@ -39,16 +45,23 @@ impl Pipeline<'_> {
                 report.warnings.push(w);
             }
         }
-        let end = match self.actions.append_summary(&crate::report::summary::render(plan, report)) {
+        let end = match self
+            .actions
+            .append_summary(&crate::report::summary::render(plan, report))
+        {
             Ok(()) => PhaseEnd::Done,
             Err(e) => {
-                let message = format!("the job summary could not be written: {}", chain_message(&e));
+                let message = format!(
+                    "the job summary could not be written: {}",
+                    chain_message(&e)
+                );
                 self.actions.warning(&message, &Location::default());
                 PhaseEnd::Failed(message)
             }
         };
         phase.close(end);
-        self.actions.line(&format!("result: {}", report.result.as_str()));
+        self.actions
+            .line(&format!("result: {}", report.result.as_str()));
         Ok(())
     }
 }
@@ -63,18 +76,27 @@ fn add_links(plan: &Plan, registry: &str, report: &mut RunReport) {
             report.links.insert(name, url);
         }
         if let Some(id) = &rep.build.codebuild_build {
-            let project = plan.builder.codebuild_project.as_deref().unwrap_or_default();
+            let project = plan
+                .builder
+                .codebuild_project
+                .as_deref()
+                .unwrap_or_default();
             let build = id.rsplit('/').next().unwrap_or(id);
             report.links.insert(
                 format!("CodeBuild build {}", c.name),
-                format!("{home}/codesuite/codebuild/projects/{project}/build/{build}/?region={region}"),
+                format!(
+                    "{home}/codesuite/codebuild/projects/{project}/build/{build}/?region={region}"
+                ),
             );
         }
         if rep.build.digest.is_some() && registry.contains(".dkr.ecr.") {
             let account = registry.split('.').next().unwrap_or_default();
             report.links.insert(
                 format!("ECR image {}", c.name),
-                format!("{home}/ecr/repositories/private/{account}/{}?region={region}", c.build.repository),
+                format!(
+                    "{home}/ecr/repositories/private/{account}/{}?region={region}",
+                    c.build.repository
+                ),
             );
         }
     }
@@ -114,18 +136,33 @@ fn image_entry(c: &ComponentReport, image: Option<String>) -> serde_json::Value 
     })
 }
 
-fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &str) -> anyhow::Result<()> {
+fn write_outputs(
+    actions: &Actions,
+    plan: &Plan,
+    report: &RunReport,
+    registry: &str,
+) -> anyhow::Result<()> {
     actions.set_output("environment", plan.environment().unwrap_or(""))?;
     actions.set_output("result", report.result.as_str())?;
     let first = report.components.first();
     let image_of = |c: &ComponentReport| {
         let plan_c = plan.components.iter().find(|p| p.name == c.name)?;
-        Some(format!("{registry}/{}@{}", plan_c.build.repository, c.build.digest.as_deref()?))
+        Some(format!(
+            "{registry}/{}@{}",
+            plan_c.build.repository,
+            c.build.digest.as_deref()?
+        ))
     };
     actions.set_output("image", &first.and_then(image_of).unwrap_or_default())?;
-    actions.set_output("digest", first.and_then(|c| c.build.digest.as_deref()).unwrap_or(""))?;
-    let images: BTreeMap<&str, serde_json::Value> =
-        report.components.iter().map(|c| (c.name.as_str(), image_entry(c, image_of(c)))).collect();
+    actions.set_output(
+        "digest",
+        first.and_then(|c| c.build.digest.as_deref()).unwrap_or(""),
+    )?;
+    let images: BTreeMap<&str, serde_json::Value> = report
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), image_entry(c, image_of(c))))
+        .collect();
     actions.set_output("images", &serde_json::to_string(&images)?)?;
     let deployed = report.components.iter().find_map(|c| c.deploy.as_ref());
     let ecs = report
@@ -134,17 +171,41 @@ fn write_outputs(actions: &Actions, plan: &Plan, report: &RunReport, registry: &
         .filter_map(|c| c.deploy.as_ref())
         .find(|d| matches!(d.target, TargetRef::Ecs { .. }));
     let or_empty = |v: Option<&String>| v.map(String::as_str).unwrap_or("").to_string();
-    actions.set_output("revision", &or_empty(deployed.and_then(|d| d.revision.as_ref())))?;
-    actions.set_output("previous-revision", &or_empty(deployed.and_then(|d| d.previous_revision.as_ref())))?;
-    actions.set_output("serving-revision", &or_empty(deployed.and_then(|d| d.serving_revision.as_ref())))?;
-    actions.set_output("task-definition-arn", &or_empty(ecs.and_then(|d| d.revision.as_ref())))?;
-    actions.set_output("previous-task-definition-arn", &or_empty(ecs.and_then(|d| d.previous_revision.as_ref())))?;
-    actions.set_output("deployment-id", &or_empty(ecs.and_then(|d| d.deployment_id.as_ref())))?;
+    actions.set_output(
+        "revision",
+        &or_empty(deployed.and_then(|d| d.revision.as_ref())),
+    )?;
+    actions.set_output(
+        "previous-revision",
+        &or_empty(deployed.and_then(|d| d.previous_revision.as_ref())),
+    )?;
+    actions.set_output(
+        "serving-revision",
+        &or_empty(deployed.and_then(|d| d.serving_revision.as_ref())),
+    )?;
+    actions.set_output(
+        "task-definition-arn",
+        &or_empty(ecs.and_then(|d| d.revision.as_ref())),
+    )?;
+    actions.set_output(
+        "previous-task-definition-arn",
+        &or_empty(ecs.and_then(|d| d.previous_revision.as_ref())),
+    )?;
+    actions.set_output(
+        "deployment-id",
+        &or_empty(ecs.and_then(|d| d.deployment_id.as_ref())),
+    )?;
     let secs = |s: Option<f64>| s.map(|s| format!("{s:.1}")).unwrap_or_default();
     actions.set_output("build-seconds", &secs(report.phases.build))?;
     actions.set_output("deploy-seconds", &secs(report.phases.deploy))?;
     let bytes = |b: Option<u64>| b.map(|b| b.to_string()).unwrap_or_default();
-    actions.set_output("context-bytes", &bytes(first.and_then(|c| c.build.context_bytes)))?;
-    actions.set_output("image-bytes", &bytes(first.and_then(|c| c.build.image_bytes)))?;
+    actions.set_output(
+        "context-bytes",
+        &bytes(first.and_then(|c| c.build.context_bytes)),
+    )?;
+    actions.set_output(
+        "image-bytes",
+        &bytes(first.and_then(|c| c.build.image_bytes)),
+    )?;
     Ok(())
 }

@@ -9,11 +9,21 @@ use crate::env_vars;
 use crate::error::{BadInput, Exit};
 
 pub async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<Exit> {
-    let flag = |name: &str| cli.flags.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    let flag = |name: &str| {
+        cli.flags
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    };
     let set = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
-    let workspace = set(env_vars::GITHUB_WORKSPACE).map(PathBuf::from).unwrap_or_else(|| cwd.to_path_buf());
+    let workspace = set(env_vars::GITHUB_WORKSPACE)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cwd.to_path_buf());
     let repository = set(env_vars::GITHUB_REPOSITORY).unwrap_or_else(|| {
-        workspace.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "app".into())
+        workspace
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "app".into())
     });
     let opts = crate::init::InitOptions {
         workspace: workspace.clone(),
@@ -30,16 +40,23 @@ pub async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &Path) -> anyh
         .into());
     }
     for f in &found {
-        let target = f.target.as_deref().map(|t| format!(", target {t}")).unwrap_or_default();
+        let target = f
+            .target
+            .as_deref()
+            .map(|t| format!(", target {t}"))
+            .unwrap_or_default();
         println!("found component {}: context {}{target}", f.name, f.context);
     }
     if let Some(cluster) = &opts.cluster {
-        let region = flag("aws-region").or_else(|| set(env_vars::AWS_REGION)).or_else(|| set(env_vars::AWS_DEFAULT_REGION));
+        let region = flag("aws-region")
+            .or_else(|| set(env_vars::AWS_REGION))
+            .or_else(|| set(env_vars::AWS_DEFAULT_REGION));
         let sdk = crate::aws::load(region.as_deref(), crate::wait::Clock::REAL).await;
         if sdk.region().is_none() {
-            return Err(
-                BadInput::other("no AWS region to read the cluster in: pass --aws-region or set AWS_REGION").into()
-            );
+            return Err(BadInput::other(
+                "no AWS region to read the cluster in: pass --aws-region or set AWS_REGION",
+            )
+            .into());
         }
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         for note in crate::init::match_services(&ecs, cluster, &mut found).await? {

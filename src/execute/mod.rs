@@ -30,9 +30,15 @@ pub fn init_tracing() {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let debug = std::env::var_os(env_vars::RUNNER_DEBUG).is_some_and(|v| v == "1");
-    let default = if debug { "fastdeploy=debug" } else { "fastdeploy=info" };
-    let filter = EnvFilter::try_from_env(env_vars::FASTDEPLOY_LOG).unwrap_or_else(|_| EnvFilter::new(default));
-    let color = std::io::stderr().is_terminal() && std::env::var_os(env_vars::NO_COLOR).is_none_or(|v| v.is_empty());
+    let default = if debug {
+        "fastdeploy=debug"
+    } else {
+        "fastdeploy=info"
+    };
+    let filter = EnvFilter::try_from_env(env_vars::FASTDEPLOY_LOG)
+        .unwrap_or_else(|_| EnvFilter::new(default));
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os(env_vars::NO_COLOR).is_none_or(|v| v.is_empty());
     use tracing_subscriber::prelude::*;
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -40,20 +46,28 @@ pub fn init_tracing() {
         .with_target(false)
         .without_time()
         .with_filter(crate::timings::hide_wait_spans(filter));
-    let _ = tracing_subscriber::registry().with(log).with(crate::timings::layer()).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(crate::timings::layer())
+        .try_init();
 }
 
 /// Prints a fatal error once: an `::error::` annotation inside Actions.
 pub fn report_fatal(message: &str) {
     if std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true") {
-        println!("::error title=fastdeploy::{}", crate::gha::escape_data(message));
+        println!(
+            "::error title=fastdeploy::{}",
+            crate::gha::escape_data(message)
+        );
     }
     eprintln!("error: {message}");
 }
 
 /// The process environment as a map (read once, here).
 pub fn env_map() -> BTreeMap<String, String> {
-    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
 /// Entry point behind `main`.
@@ -66,13 +80,22 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
     let mut raw = RawInputs::from_env(&env);
     cli.apply(&mut raw)?;
     let settings = Settings::resolve(raw, &env, &cwd)?;
-    let actions = Actions::new(settings.context.in_actions, settings.output_file.clone(), settings.summary_file.clone());
+    let actions = Actions::new(
+        settings.context.in_actions,
+        settings.output_file.clone(),
+        settings.summary_file.clone(),
+    );
     for secret in settings.secrets() {
         actions.add_mask(secret);
     }
     let probe = if matches!(settings.builder, BuilderInput::Auto | BuilderInput::Buildx) {
         let buildx_builder = settings.buildx_builder.as_deref();
-        crate::image::probe(&settings.docker_program, &settings.buildah_program, buildx_builder).await
+        crate::image::probe(
+            &settings.docker_program,
+            &settings.buildah_program,
+            buildx_builder,
+        )
+        .await
     } else {
         BuilderProbe::default()
     };
@@ -83,7 +106,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let report = run(&settings, &plan, &actions).await?;
-    Ok(if report.result.is_failure() { Exit::Failed } else { Exit::Success })
+    Ok(if report.result.is_failure() {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
 }
 
 fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
@@ -102,10 +129,18 @@ fn write_plan_outputs(actions: &Actions, plan: &Plan) -> anyhow::Result<()> {
     let images: BTreeMap<&str, serde_json::Value> = plan
         .components
         .iter()
-        .map(|c| (c.name.as_str(), serde_json::json!({ "repository": c.build.repository, "tags": c.build.tags })))
+        .map(|c| {
+            (
+                c.name.as_str(),
+                serde_json::json!({ "repository": c.build.repository, "tags": c.build.tags }),
+            )
+        })
         .collect();
     actions.set_output("images", &serde_json::to_string(&images)?)?;
-    actions.append_summary(&format!("## fastdeploy plan\n\n```\n{}```\n", plan.render_text()))?;
+    actions.append_summary(&format!(
+        "## fastdeploy plan\n\n```\n{}```\n",
+        plan.render_text()
+    ))?;
     Ok(())
 }
 
@@ -126,7 +161,10 @@ struct Pipeline<'a> {
 /// a failed build or deploy is a report with a failing result (exit 1).
 pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow::Result<RunReport> {
     let run = Pipeline::new(settings, plan, actions);
-    let mut report = RunReport::new(plan.environment(), plan.components.iter().map(|c| c.name.as_str()));
+    let mut report = RunReport::new(
+        plan.environment(),
+        plan.components.iter().map(|c| c.name.as_str()),
+    );
     let checked = run.check(plan, &mut report)?;
     let aws = run.connect(plan).await?;
     let plan = &run.preflight(&aws, plan).await?;

@@ -336,7 +336,10 @@ impl Remote {
         tracing::debug!(component = req.component, buildspec = %spec.buildspec, "CodeBuild buildspec");
         let id = self.start(req, commit, &spec).await?;
         actions.group(&format!("CodeBuild build {id} ({})", req.component));
-        actions.line(&format!("started CodeBuild build {id} of project {} at {commit}", self.project));
+        actions.line(&format!(
+            "started CodeBuild build {id} of project {} at {commit}",
+            self.project
+        ));
         let result = self.watch(&id, cancel, actions).await;
         actions.end_group();
         let finished = result?;
@@ -344,12 +347,24 @@ impl Remote {
         if !digest.is_empty() {
             actions.line(&format!("{}@{digest}", req.image()));
         }
-        Ok((BuildOutput { digest, seconds: started.elapsed().as_secs_f64(), ..Default::default() }, id))
+        Ok((
+            BuildOutput {
+                digest,
+                seconds: started.elapsed().as_secs_f64(),
+                ..Default::default()
+            },
+            id,
+        ))
     }
 
     /// StartBuild with the buildspec and an idempotency token (a retried
     /// start returns the build already started); the build's id.
-    async fn start(&self, req: &BuildRequest<'_>, commit: &str, spec: &RemoteSpec) -> anyhow::Result<String> {
+    async fn start(
+        &self,
+        req: &BuildRequest<'_>,
+        commit: &str,
+        spec: &RemoteSpec,
+    ) -> anyhow::Result<String> {
         let project = &self.project;
         let token = idempotency_token(project, commit, req.component, &spec.buildspec);
         let mut attempt = 0;
@@ -362,21 +377,31 @@ impl Remote {
                 .buildspec_override(&spec.buildspec)
                 .set_environment_variables_override(Some(spec.environment.clone()))
                 .privileged_mode_override(true)
-                .timeout_in_minutes_override(i32::try_from(self.timeout_minutes).unwrap_or(i32::MAX))
+                .timeout_in_minutes_override(
+                    i32::try_from(self.timeout_minutes).unwrap_or(i32::MAX),
+                )
                 .idempotency_token(&token)
                 .send()
                 .await;
             let failure = match res {
                 Ok(out) => {
-                    let build = out.build_value().context("CodeBuild StartBuild returned no build")?;
-                    let id = build.id().context("CodeBuild StartBuild returned a build without an id")?;
+                    let build = out
+                        .build_value()
+                        .context("CodeBuild StartBuild returned no build")?;
+                    let id = build
+                        .id()
+                        .context("CodeBuild StartBuild returned a build without an id")?;
                     return Ok(id.to_string());
                 }
                 Err(e) => classify(&e),
             };
             attempt += 1;
             if failure.is_retryable() && attempt < MAX_TRANSIENT {
-                crate::timings::sleep("aws", backoff(attempt, self.clock.of(1.0), self.clock.of(20.0))).await;
+                crate::timings::sleep(
+                    "aws",
+                    backoff(attempt, self.clock.of(1.0), self.clock.of(20.0)),
+                )
+                .await;
                 continue;
             }
             if failure.kind == FailureKind::NotFound {
@@ -386,13 +411,21 @@ impl Remote {
                 ))
                 .into());
             }
-            return Err(failure.explain("codebuild:StartBuild", &format!("CodeBuild project `{project}`")));
+            return Err(failure.explain(
+                "codebuild:StartBuild",
+                &format!("CodeBuild project `{project}`"),
+            ));
         }
     }
 
     /// The digest the build exported, else the one ECR's commit tag names
     /// (an older buildspec, jq missing); empty when nothing was pushed.
-    async fn digest(&self, req: &BuildRequest<'_>, id: &str, finished: &Build) -> anyhow::Result<String> {
+    async fn digest(
+        &self,
+        req: &BuildRequest<'_>,
+        id: &str,
+        finished: &Build,
+    ) -> anyhow::Result<String> {
         let exported = finished
             .exported_environment_variables()
             .iter()
@@ -405,7 +438,11 @@ impl Remote {
         if !req.plan.push {
             return Ok(String::new());
         }
-        let tag = req.plan.tags.first().context("the build plan has no tags")?;
+        let tag = req
+            .plan
+            .tags
+            .first()
+            .context("the build plan has no tags")?;
         let repo = &req.plan.repository;
         let details = crate::image::ecr::image_details(&self.ecr, repo, tag, self.clock).await.with_context(|| {
             format!("CodeBuild build {id} succeeded but exported no digest, and ECR has no {repo}:{tag}")
@@ -416,16 +453,28 @@ impl Remote {
     /// Polls one build to its end. Returns the finished build on success.
     async fn watch(&self, id: &str, cancel: &Cancel, actions: &Actions) -> anyhow::Result<Build> {
         let wait = f64::from(self.timeout_minutes) * 60.0 + TIMEOUT_GRACE_SECONDS;
-        let mut w = Waiter::new(Pace::new(self.clock, POLL_SECONDS, wait), cancel, actions, "");
+        let mut w = Waiter::new(
+            Pace::new(self.clock, POLL_SECONDS, wait),
+            cancel,
+            actions,
+            "",
+        );
         let mut tail: Option<LogTail> = None;
         let mut phases = PhaseReport::default();
         let doing = format!("waiting for CodeBuild build {id}");
-        let looked = w.until(&doing, async || self.look(id, &mut tail, &mut phases, actions).await).await;
+        let looked = w
+            .until(&doing, async || {
+                self.look(id, &mut tail, &mut phases, actions).await
+            })
+            .await;
         let b = match looked {
             Ok(b) => b,
             Err(e) => {
                 let (status, what) = match Stopped::find(&e).map(|s| &s.stop) {
-                    Some(Stop::Cancelled) => ("CANCELLED", "was stopped because the workflow was cancelled".to_string()),
+                    Some(Stop::Cancelled) => (
+                        "CANCELLED",
+                        "was stopped because the workflow was cancelled".to_string(),
+                    ),
                     Some(Stop::TimedOut) => (
                         "TIMED_OUT",
                         format!(
@@ -441,7 +490,13 @@ impl Remote {
                 stop(&self.codebuild, id, actions).await;
                 drain(tail.as_mut(), &self.logs, actions).await;
                 let (build_id, last_lines) = (id.to_string(), last_lines(&tail));
-                return Err(RemoteBuildFailed { build_id, status: status.into(), what, last_lines }.into());
+                return Err(RemoteBuildFailed {
+                    build_id,
+                    status: status.into(),
+                    what,
+                    last_lines,
+                }
+                .into());
             }
         };
         drain(tail.as_mut(), &self.logs, actions).await;
@@ -469,7 +524,9 @@ impl Remote {
             .ids(id)
             .send()
             .await
-            .map_err(|e| classify(&e).explain("codebuild:BatchGetBuilds", &format!("CodeBuild build {id}")))?;
+            .map_err(|e| {
+                classify(&e).explain("codebuild:BatchGetBuilds", &format!("CodeBuild build {id}"))
+            })?;
         let Some(b) = out.builds().first() else {
             anyhow::bail!("CodeBuild no longer knows build {id} (BatchGetBuilds returned nothing)");
         };
@@ -492,11 +549,21 @@ impl Remote {
                 tempo = Tempo::Slow;
             }
         }
-        Ok(if b.build_complete() { Poll::Ready(b.clone()) } else { Poll::Pending(tempo) })
+        Ok(if b.build_complete() {
+            Poll::Ready(b.clone())
+        } else {
+            Poll::Pending(tempo)
+        })
     }
 
     /// A finished build that did not succeed, with the phase that failed.
-    fn failed(&self, id: &str, b: &Build, status: StatusType, tail: &Option<LogTail>) -> RemoteBuildFailed {
+    fn failed(
+        &self,
+        id: &str,
+        b: &Build,
+        status: StatusType,
+        tail: &Option<LogTail>,
+    ) -> RemoteBuildFailed {
         let failed_phase = b
             .phases()
             .iter()
@@ -510,18 +577,30 @@ impl Remote {
                     .collect::<Vec<_>>()
                     .join("; ");
                 let phase = p.phase_type().map(|t| t.as_str()).unwrap_or("?");
-                if why.is_empty() { format!(" in phase {phase}") } else { format!(" in phase {phase}: {why}") }
+                if why.is_empty() {
+                    format!(" in phase {phase}")
+                } else {
+                    format!(" in phase {phase}: {why}")
+                }
             })
             .unwrap_or_default();
         let what = match status {
             StatusType::TimedOut => {
-                format!("timed out{failed_phase} (codebuild-timeout-minutes is {})", self.timeout_minutes)
+                format!(
+                    "timed out{failed_phase} (codebuild-timeout-minutes is {})",
+                    self.timeout_minutes
+                )
             }
             StatusType::Stopped => format!("was stopped{failed_phase}"),
             StatusType::Fault => format!("hit a CodeBuild fault{failed_phase}"),
             _ => format!("failed{failed_phase}"),
         };
-        RemoteBuildFailed { build_id: id.to_string(), status: status.as_str().to_string(), what, last_lines: last_lines(tail) }
+        RemoteBuildFailed {
+            build_id: id.to_string(),
+            status: status.as_str().to_string(),
+            what,
+            last_lines: last_lines(tail),
+        }
     }
 }
 
@@ -568,7 +647,6 @@ async fn stop(cb: &aws_sdk_codebuild::Client, id: &str, actions: &Actions) {
         }
     }
 }
-
 
 /// Phases reported so far: each finished phase once, with its duration.
 #[derive(Debug, Default)]

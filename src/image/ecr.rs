@@ -1,11 +1,10 @@
 //! Amazon ECR: authorization token, repository creation and hygiene, image size and scan findings.
 
-
 use anyhow::Context;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_sdk_ecr::types::{
     ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, ScanStatus,
 };
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -506,14 +505,22 @@ pub async fn check_scan(
     actions: &Actions,
 ) -> anyhow::Result<Vec<Finding>> {
     let threshold = severity_rank(severity).ok_or_else(|| {
-        BadInput::invalid("fail-on-severity", severity, "none | informational | low | medium | high | critical")
+        BadInput::invalid(
+            "fail-on-severity",
+            severity,
+            "none | informational | low | medium | high | critical",
+        )
     })?;
     let resource = format!("image {repo}@{digest}");
     let pace = Pace::new(clock, SCAN_POLL_SECONDS, SCAN_WAIT_SECONDS);
     let mut w = Waiter::new(pace, cancel, actions, "");
     let mut started = false;
     let doing = format!("waiting for the ECR scan of {resource}");
-    let scanned = w.until(&doing, async || scan_look(ecr, repo, digest, &resource, &mut started).await).await;
+    let scanned = w
+        .until(&doing, async || {
+            scan_look(ecr, repo, digest, &resource, &mut started).await
+        })
+        .await;
     let (status, findings) = match scanned {
         Ok(done) => done,
         Err(e) => {
@@ -522,25 +529,38 @@ pub async fn check_scan(
                     "the ECR scan of {resource} did not complete in {} minutes",
                     SCAN_WAIT_SECONDS / 60.0
                 ),
-                Some(Stop::Cancelled) => anyhow::anyhow!("cancelled while waiting for the ECR scan of {resource}"),
+                Some(Stop::Cancelled) => {
+                    anyhow::anyhow!("cancelled while waiting for the ECR scan of {resource}")
+                }
                 _ => e,
             });
         }
     };
     if status != ScanStatus::Complete {
         actions.warning(
-            &format!("ECR could not scan {resource} ({}); fail-on-severity was not applied", status.as_str()),
+            &format!(
+                "ECR could not scan {resource} ({}); fail-on-severity was not applied",
+                status.as_str()
+            ),
             &Default::default(),
         );
         return Ok(Vec::new());
     }
-    let at_or_above: Vec<Finding> =
-        findings.into_iter().filter(|f| severity_rank(&f.severity).is_some_and(|r| r >= threshold)).collect();
+    let at_or_above: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| severity_rank(&f.severity).is_some_and(|r| r >= threshold))
+        .collect();
     if at_or_above.is_empty() {
-        actions.line(&format!("scan of {repo}@{digest}: nothing at or above {severity}"));
+        actions.line(&format!(
+            "scan of {repo}@{digest}: nothing at or above {severity}"
+        ));
         return Ok(Vec::new());
     }
-    let list = at_or_above.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n");
+    let list = at_or_above
+        .iter()
+        .map(|f| format!("  {f}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     anyhow::bail!(
         "the ECR scan of {resource} found {} finding(s) at or above {severity} (fail-on-severity):\n{list}",
         at_or_above.len()
@@ -572,7 +592,12 @@ async fn scan_look(
             Err(e) if e.code() == Some("ScanNotFoundException") => {
                 if !*started {
                     *started = true;
-                    let sent = ecr.start_image_scan().repository_name(repo).image_id(image_id(digest)).send().await;
+                    let sent = ecr
+                        .start_image_scan()
+                        .repository_name(repo)
+                        .image_id(image_id(digest))
+                        .send()
+                        .await;
                     if let Err(e) = sent
                         && e.code() != Some("LimitExceededException")
                     {
@@ -605,7 +630,10 @@ async fn scan_look(
 fn basic_finding(x: &aws_sdk_ecr::types::ImageScanFinding) -> Finding {
     Finding {
         name: x.name().unwrap_or("unnamed finding").to_string(),
-        severity: x.severity().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        severity: x
+            .severity()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         package: package_of(x.attributes()),
         uri: x.uri().map(str::to_string),
     }
@@ -613,11 +641,23 @@ fn basic_finding(x: &aws_sdk_ecr::types::ImageScanFinding) -> Finding {
 
 fn enhanced_finding(x: &aws_sdk_ecr::types::EnhancedImageScanFinding) -> Finding {
     let details = x.package_vulnerability_details();
-    let package = details.and_then(|p| p.vulnerable_packages().first()).map(|p| {
-        format!("{} {}", p.name().unwrap_or_default(), p.version().unwrap_or_default()).trim().to_string()
-    });
+    let package = details
+        .and_then(|p| p.vulnerable_packages().first())
+        .map(|p| {
+            format!(
+                "{} {}",
+                p.name().unwrap_or_default(),
+                p.version().unwrap_or_default()
+            )
+            .trim()
+            .to_string()
+        });
     Finding {
-        name: details.and_then(|p| p.vulnerability_id()).or(x.title()).unwrap_or("unnamed finding").to_string(),
+        name: details
+            .and_then(|p| p.vulnerability_id())
+            .or(x.title())
+            .unwrap_or("unnamed finding")
+            .to_string(),
         severity: x.severity().unwrap_or_default().to_string(),
         package,
         uri: details.and_then(|p| p.source_url()).map(str::to_string),

@@ -885,6 +885,6 @@ mod tests {
             insecure: false,
         };
         assert!(!format!("{auth:?}").contains("tok3n"));
-        assert!(!format!("{:?}", Client::new(&auth, 1.0)).contains("tok3n"));
+        assert!(!format!("{:?}", Client::new(&auth, crate::wait::Clock::REAL)).contains("tok3n"));
     }
 }

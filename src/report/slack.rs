@@ -15,9 +15,7 @@ use serde_json::{Value, json};
 
 use crate::outcome::{RunReport, RunResult};
 use crate::plan::Plan;
-use crate::report::summary::{
-    component_result, events_title, icon, phases_text, short_digest,
-};
+use crate::report::summary::{component_result, events_title, icon, phases_text, short_digest};
 use crate::settings::SlackOn;
 
 /// Block Kit: a section's text is at most 3000 characters.

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::units::duration;
 use crate::outcome::{ComponentReport, RunReport, RunResult, Severity, Warning};
 use crate::plan::Plan;
+use crate::units::duration;
 
 /// Hidden marker that identifies fastdeploy's pull request comment, so each
 /// push updates the one comment instead of adding another.
@@ -315,7 +315,6 @@ pub fn bar(seconds: f64, longest: f64) -> String {
     out
 }
 
-
 /// The timeline as a table with bars: the build first (it is not the
 /// deploy's), then the deploy's phases, which add up to its time.
 fn timeline_table(
@@ -360,13 +359,7 @@ fn timeline_table(
         .sum();
     let estimated = t
         .estimated_rollout
-        .map(|e| {
-            format!(
-                "rollout {} (measured {})",
-                duration(e),
-                duration(rollout)
-            )
-        })
+        .map(|e| format!("rollout {} (measured {})", duration(e), duration(rollout)))
         .unwrap_or_default();
     let _ = writeln!(
         s,
@@ -548,7 +541,6 @@ pub fn warning_text(w: &Warning) -> String {
     s.push_str(&cell(&w.message));
     s
 }
-
 
 /// `sha256:0123456789abcdef...` → `sha256:0123456789ab`.
 pub fn short_digest(digest: &str) -> String {

@@ -406,7 +406,9 @@ impl Settings {
             slack_on,
             dry_run: raw.bool("dry-run")?,
             clock: crate::wait::Clock::scaled(delay_scale),
-            slack_webhook_url: raw.get("slack-webhook-url").map(secrecy::SecretString::from),
+            slack_webhook_url: raw
+                .get("slack-webhook-url")
+                .map(secrecy::SecretString::from),
             slack_bot_token: raw.get("slack-bot-token").map(secrecy::SecretString::from),
             slack_channel: raw.get("slack-channel").map(str::to_string),
             output_file: env

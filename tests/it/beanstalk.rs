@@ -12,16 +12,14 @@ use std::io::Read;
 use std::path::Path;
 
 use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, S3Location};
-use fastdeploy::cancel::Cancel;
-use fastdeploy::checks::context::human_bytes;
-use fastdeploy::deploy::DeployOutcome;
-use fastdeploy::deploy::beanstalk::{self, Image};
+use fastdeploy::deploy::{DeployOutcome, Image};
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
-use fastdeploy::plan::{BeanstalkPlan, BuildPlan, WatchPlan};
+use fastdeploy::plan::{BeanstalkPlan, BuildPlan, ComponentPlan, TargetPlan, WatchPlan};
 use fastdeploy::settings::config::Bundle;
 use serde_json::{Value, json};
 
+use crate::support::deploy::Deployer;
 use crate::support::run::{Ran, github_deployments, run, slack_messages};
 use crate::support::sandbox::{FullSandbox, Moto};
 
@@ -44,6 +42,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 struct Env {
     moto: Moto,
+    sdk: aws_config::SdkConfig,
     eb: aws_sdk_elasticbeanstalk::Client,
     s3: aws_sdk_s3::Client,
     /// The component's build context: a Dockerfile exposing 8080, `.ebextensions/`.
@@ -118,6 +117,7 @@ async fn env_with(step: f64, options: Vec<ConfigurationOptionSetting>) -> Env {
     blocking(|| moto.control("beanstalk/config", json!({"step_seconds": step})));
     seed(&moto, options).await;
     let (eb, s3) = clients(&moto).await;
+    let sdk = moto.sdk_config().await;
     let work = tempfile::tempdir().unwrap();
     std::fs::write(
         work.path().join("Dockerfile"),
@@ -131,7 +131,13 @@ async fn env_with(step: f64, options: Vec<ConfigurationOptionSetting>) -> Env {
     )
     .unwrap();
     std::fs::write(work.path().join("index.html"), "<h1>shop</h1>\n").unwrap();
-    Env { moto, eb, s3, work }
+    Env {
+        moto,
+        sdk,
+        eb,
+        s3,
+        work,
+    }
 }
 
 async fn env() -> Env {
@@ -169,10 +175,31 @@ fn build_plan(context: &Path) -> BuildPlan {
     }
 }
 
+/// The component `web` deploying to `plan` from the build context `context`.
+fn component(plan: &BeanstalkPlan, context: &Path) -> ComponentPlan {
+    ComponentPlan {
+        name: "web".into(),
+        build: build_plan(context),
+        deploy: Some(TargetPlan::Beanstalk(plan.clone())),
+        no_deploy_reason: None,
+    }
+}
+
 /// A digest made of one hex digit, and the image by digest in `repository`.
-fn image(repository: &str, digit: char) -> (String, String) {
+fn image(repository: &str, digit: char) -> Image {
     let digest = format!("sha256:{}", digit.to_string().repeat(64));
-    (format!("{REGISTRY}/{repository}@{digest}"), digest)
+    Image::new(REGISTRY, repository, &digest, None)
+}
+
+/// What the executor checks before building: the bundle, the application,
+/// the environment.
+async fn preflight(
+    e: &Env,
+    plan: &BeanstalkPlan,
+    context: &Path,
+) -> anyhow::Result<fastdeploy::deploy::Found> {
+    let deployer = Deployer::new(&e.sdk, None, SCALE);
+    fastdeploy::deploy::preflight(&deployer.cx(), &component(plan, context)).await
 }
 
 /// Deploys (time `scale` times real) and returns the outcome with the lines it printed.
@@ -184,25 +211,11 @@ async fn deploy_scaled(
     scale: f64,
 ) -> (DeployOutcome, Vec<String>) {
     let (captured, actions) = Actions::capture();
-    let (uri, digest) = image(repository, digit);
-    let build = build_plan(e.work.path());
-    let image = Image {
-        uri: &uri,
-        digest: &digest,
-    };
-    let out = beanstalk::deploy(
-        &e.eb,
-        &e.s3,
-        plan,
-        &build,
-        "web",
-        image,
-        COMMIT,
-        scale,
-        &Cancel::never(),
-        &actions,
-    )
-    .await;
+    let deployer = Deployer::new(&e.sdk, None, scale).with_actions(actions);
+    let component = component(plan, e.work.path());
+    let out = deployer
+        .beanstalk(plan, &component, &image(repository, digit))
+        .await;
     (out, captured.lines())
 }
 
@@ -318,7 +331,7 @@ async fn an_image_bundle_deploys_when_our_label_serves_ready_and_green_and_a_rer
     );
     let dockerrun: Value = serde_json::from_slice(&files["Dockerrun.aws.json"]).unwrap();
     assert_eq!(dockerrun["AWSEBDockerrunVersion"], "1");
-    assert_eq!(dockerrun["Image"]["Name"], image("acme/web", 'a').0);
+    assert_eq!(dockerrun["Image"]["Name"], image("acme/web", 'a').uri);
     assert_eq!(dockerrun["Ports"], json!([{"ContainerPort": 8080}]));
 
     // The verdict followed our own request's events, each once.
@@ -597,25 +610,14 @@ async fn cancel_in_the_health_wait(scale: f64) -> (DeployOutcome, String) {
     let e = env().await;
     let (captured, actions, cancel, canceller) =
         crate::support::sandbox::cancel_on_line("health Red");
-    let (uri, digest) = image("acme/unhealthy-web", 'e');
-    let build = build_plan(e.work.path());
-    let image = Image {
-        uri: &uri,
-        digest: &digest,
-    };
-    let out = beanstalk::deploy(
-        &e.eb,
-        &e.s3,
-        &plan(Bundle::Image),
-        &build,
-        "web",
-        image,
-        COMMIT,
-        scale,
-        &cancel,
-        &actions,
-    )
-    .await;
+    let deployer = Deployer::new(&e.sdk, None, scale)
+        .with_actions(actions)
+        .with_cancel(cancel);
+    let plan = plan(Bundle::Image);
+    let component = component(&plan, e.work.path());
+    let out = deployer
+        .beanstalk(&plan, &component, &image("acme/unhealthy-web", 'e'))
+        .await;
     canceller.await.unwrap();
     let updates: Vec<String> = calls(&e.moto, "UpdateEnvironment")
         .iter()
@@ -865,9 +867,7 @@ async fn a_600_mb_source_bundle_stops_before_anything_is_uploaded_naming_the_off
         280 << 20,
     );
     blocking(|| e.moto.control("beanstalk/calls", json!({"reset": true})));
-    let err = beanstalk::preflight(&e.eb, &plan(Bundle::Source), &build_plan(ctx), "web")
-        .await
-        .unwrap_err();
+    let err = preflight(&e, &plan(Bundle::Source), ctx).await.unwrap_err();
     assert_eq!(
         fastdeploy::error::exit_for(&err),
         fastdeploy::error::Exit::BadInput
@@ -875,9 +875,9 @@ async fn a_600_mb_source_bundle_stops_before_anything_is_uploaded_naming_the_off
     let text = err.to_string();
     // Sizes as every report spells them.
     let (venv, node, all) = (
-        human_bytes(320 << 20),
-        human_bytes(280 << 20),
-        human_bytes(600 << 20),
+        fastdeploy::units::bytes(320 << 20),
+        fastdeploy::units::bytes(280 << 20),
+        fastdeploy::units::bytes(600 << 20),
     );
     assert!(text.contains(&format!("would hold {all}")), "{text}");
     assert!(
@@ -931,13 +931,10 @@ async fn a_600_mb_source_bundle_stops_before_anything_is_uploaded_naming_the_off
 #[tokio::test(flavor = "multi_thread")]
 async fn preflight_refuses_what_eb_cannot_take_as_bad_input() {
     let e = env().await;
-    let build = build_plan(e.work.path());
     let bad = |p: BeanstalkPlan| {
-        let (eb, build) = (&e.eb, &build);
+        let e = &e;
         async move {
-            let err = beanstalk::preflight(eb, &p, build, "web")
-                .await
-                .unwrap_err();
+            let err = preflight(e, &p, e.work.path()).await.unwrap_err();
             assert_eq!(
                 fastdeploy::error::exit_for(&err),
                 fastdeploy::error::Exit::BadInput,
@@ -1027,19 +1024,15 @@ async fn preflight_refuses_what_eb_cannot_take_as_bad_input() {
     .unwrap();
     let text = bad(plan(Bundle::Image)).await;
     assert!(text.contains("exposes none; add `EXPOSE <port>`"), "{text}");
-    let pre = beanstalk::preflight(
-        &e.eb,
-        &BeanstalkPlan {
-            ports: vec![9000],
-            ..plan(Bundle::Image)
-        },
-        &build,
-        "web",
-    )
-    .await
-    .unwrap();
-    assert_eq!(pre.version_label.as_deref(), Some(FIRST));
-    assert_eq!(pre.platform, STACK);
+    let ports = BeanstalkPlan {
+        ports: vec![9000],
+        ..plan(Bundle::Image)
+    };
+    let found = preflight(&e, &ports, e.work.path()).await.unwrap();
+    assert_eq!(
+        found.platform, None,
+        "EB's Docker platform takes any image the instances can run"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ use fastdeploy::plan::{BeforeDeploy, EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::{Value, json};
 
+use crate::support::deploy::{Deployer, image_of};
 use crate::support::sandbox::{Moto, REGION};
 
 const SCALE: f64 = 0.01;
@@ -26,21 +27,13 @@ const IMAGE: &str =
 
 struct Env {
     moto: Moto,
+    sdk: aws_config::SdkConfig,
     ecs: aws_sdk_ecs::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
     subnet: String,
     group: String,
 }
 
 impl Env {
-    fn tasks<'a>(&'a self, run_key: &'a str) -> ecs::TaskEnv<'a> {
-        ecs::TaskEnv {
-            logs: &self.logs,
-            run_key,
-            region: Some(REGION),
-        }
-    }
-
     fn control(&self, path: &str, body: Value) -> Value {
         tokio::task::block_in_place(|| self.moto.control(path, body))
     }
@@ -132,8 +125,8 @@ async fn env() -> Env {
         .unwrap();
     Env {
         moto,
+        sdk: config,
         ecs,
-        logs,
         subnet,
         group,
     }
@@ -182,16 +175,11 @@ async fn deploy(
     cancel: &Cancel,
     actions: &Actions,
 ) -> DeployOutcome {
-    ecs::deploy(
-        &e.ecs,
-        &e.tasks(run_key),
-        plan,
-        image,
-        SCALE,
-        cancel,
-        actions,
-    )
-    .await
+    let mut d = Deployer::new(&e.sdk, None, SCALE)
+        .with_cancel(cancel.clone())
+        .with_actions(actions.clone());
+    d.run_key = run_key.to_string();
+    d.ecs(plan, &image_of(image)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -615,7 +603,7 @@ async fn a_before_deploy_container_not_in_the_task_definition_is_bad_input() {
     let e = env().await;
     let mut p = plan(&["migrate"]);
     p.before_deploy.as_mut().unwrap().container = Some("worker".into());
-    let err = ecs::preflight(&e.ecs, &p).await.unwrap_err();
+    let err = ecs::check(&e.ecs, &p).await.unwrap_err();
     assert_eq!(
         fastdeploy::error::exit_for(&err),
         fastdeploy::error::Exit::BadInput

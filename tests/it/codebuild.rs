@@ -126,6 +126,18 @@ fn requests(moto: &Moto, operation: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The CodeBuild project `project` with the sandbox's clients.
+fn remote(c: Clients, project: &str, timeout_minutes: u32, scale: f64) -> codebuild::Remote {
+    codebuild::Remote {
+        codebuild: c.cb,
+        logs: c.logs,
+        ecr: c.ecr,
+        project: project.into(),
+        timeout_minutes,
+        clock: fastdeploy::wait::Clock::scaled(scale),
+    }
+}
+
 async fn run(
     moto: &Moto,
     timeout_minutes: u32,
@@ -137,20 +149,9 @@ async fn run(
     let plan = plan();
     let work = tempfile::tempdir().unwrap();
     let req = request(&plan, work.path());
-    codebuild::build(
-        &c.cb,
-        &c.logs,
-        &c.ecr,
-        PROJECT,
-        &req,
-        COMMIT,
-        &workspace(),
-        timeout_minutes,
-        scale,
-        cancel,
-        actions,
-    )
-    .await
+    remote(c, PROJECT, timeout_minutes, scale)
+        .build(&req, COMMIT, &workspace(), cancel, actions)
+        .await
 }
 
 #[test]
@@ -457,20 +458,10 @@ fn a_project_that_does_not_exist_is_bad_input_naming_it() {
             let work = tempfile::tempdir().unwrap();
             let req = request(&plan, work.path());
             let actions = Actions::new(false, None, None);
-            codebuild::build(
-                &c.cb,
-                &c.logs,
-                &c.ecr,
-                "no-such-project",
-                &req,
-                COMMIT,
-                &workspace(),
-                60,
-                SCALE,
-                &Cancel::never(),
-                &actions,
-            )
-            .await
+            let remote = remote(c, "no-such-project", 60, SCALE);
+            remote
+                .build(&req, COMMIT, &workspace(), &Cancel::never(), &actions)
+                .await
         })
         .unwrap_err();
     assert_eq!(exit_for(&err), Exit::BadInput);

@@ -4,14 +4,14 @@
 
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, LoadBalancer, PortMapping};
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
-use fastdeploy::cancel::Cancel;
-use fastdeploy::deploy::ecs::{self, doctor};
+use fastdeploy::deploy::ecs::doctor;
 use fastdeploy::gha::Actions;
 use fastdeploy::outcome::{Phase, RunResult};
 use fastdeploy::plan::{EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::json;
 
+use crate::support::deploy::{Deployer, image_of};
 use crate::support::sandbox::{Moto, block_on};
 
 /// Real seconds times this in the sandbox and in fastdeploy's waits.
@@ -25,9 +25,32 @@ fn control(moto: &Moto, path: &str, body: serde_json::Value) -> serde_json::Valu
 
 struct Env {
     moto: Moto,
+    sdk: aws_config::SdkConfig,
     ecs: aws_sdk_ecs::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl Env {
+    /// A deployer on the sandbox, its lines captured into `actions`.
+    fn deployer(&self, actions: &Actions, ignore: &[&str]) -> Deployer {
+        let mut d = Deployer::new(&self.sdk, None, SCALE).with_actions(actions.clone());
+        d.ignore_checks = ignore.iter().map(|s| s.to_string()).collect();
+        d
+    }
+
+    /// The doctor before a deploy of an image of `image_bytes`, with its notices.
+    async fn examine(
+        &self,
+        plan: &EcsPlan,
+        image_bytes: Option<u64>,
+        ignore: &[&str],
+        actions: &Actions,
+    ) -> fastdeploy::outcome::DoctorReport {
+        let d = self.deployer(actions, ignore);
+        let report = doctor::assess(&d.cx(), plan, image_bytes).await;
+        doctor::notify(plan, &report, actions);
+        report
+    }
 }
 
 /// A target group's settings and the running revision's stop timeout.
@@ -67,7 +90,7 @@ async fn env() -> Env {
     Env {
         ecs,
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        sdk: config.clone(),
         moto,
     }
 }
@@ -182,15 +205,8 @@ async fn the_default_delay_draws_a_notice_with_its_cost_and_fix_and_a_tuned_serv
     let e = env().await;
     let arn = service(&e, "web", &DEFAULTS).await;
     service(&e, "tuned", &TUNED).await;
-    let ignore: Vec<String> = vec![];
-    let examine = doctor::Examine {
-        elb: &e.elb,
-        image_bytes: Some(400 * MB),
-        ignore: &ignore,
-    };
-
     let (captured, actions) = Actions::capture();
-    let report = doctor::examine(&e.ecs, &examine, &plan("web"), &actions).await;
+    let report = e.examine(&plan("web"), Some(400 * MB), &[], &actions).await;
     let lines = captured.lines();
     let found = notices(&lines);
     let delay = found
@@ -231,11 +247,9 @@ async fn the_default_delay_draws_a_notice_with_its_cost_and_fix_and_a_tuned_serv
     );
 
     let (captured, actions) = Actions::capture();
-    let examine = doctor::Examine {
-        image_bytes: Some(100 * MB),
-        ..examine
-    };
-    let report = doctor::examine(&e.ecs, &examine, &plan("tuned"), &actions).await;
+    let report = e
+        .examine(&plan("tuned"), Some(100 * MB), &[], &actions)
+        .await;
     assert!(
         notices(&captured.lines()).is_empty(),
         "{:#?}",
@@ -249,13 +263,8 @@ async fn the_default_delay_draws_a_notice_with_its_cost_and_fix_and_a_tuned_serv
 
     // Silenced by id: listed, no notice.
     let (captured, actions) = Actions::capture();
-    let ignore = vec!["DEP001".to_string()];
-    let examine = doctor::Examine {
-        elb: &e.elb,
-        image_bytes: Some(400 * MB),
-        ignore: &ignore,
-    };
-    doctor::examine(&e.ecs, &examine, &plan("web"), &actions).await;
+    e.examine(&plan("web"), Some(400 * MB), &["DEP001"], &actions)
+        .await;
     assert!(
         notices(&captured.lines())
             .iter()
@@ -277,29 +286,13 @@ async fn a_refused_target_group_read_is_a_notice_naming_the_action_and_the_deplo
         json!({"rules": [{"action": "DescribeTargetGroups", "kind": "5xx", "status": 403, "code": "AccessDenied", "times": 5,
             "message": "User: arn:aws:sts::123456789012:assumed-role/deploy/gha is not authorized to perform: elasticloadbalancing:DescribeTargetGroups because no identity-based policy allows the elasticloadbalancing:DescribeTargetGroups action"}]}),
     );
-    let ignore: Vec<String> = vec![];
-    let examine = doctor::Examine {
-        elb: &e.elb,
-        image_bytes: None,
-        ignore: &ignore,
-    };
-    let tasks = ecs::TaskEnv {
-        logs: &e.logs,
-        run_key: "acme/shop/1/1",
-        region: Some(crate::support::sandbox::REGION),
-    };
+    let image_bytes: Option<u64> = None;
     let (captured, actions) = Actions::capture();
-    let out = doctor::deploy_examined(
-        &e.ecs,
-        &examine,
-        &tasks,
-        &plan("web"),
-        IMAGE,
-        SCALE,
-        &Cancel::never(),
-        &actions,
-    )
-    .await;
+    let image = fastdeploy::deploy::Image {
+        bytes: image_bytes,
+        ..image_of(IMAGE)
+    };
+    let out = e.deployer(&actions, &[]).ecs(&plan("web"), &image).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     let lines = captured.lines();
     let notice = notices(&lines)
@@ -337,17 +330,7 @@ async fn a_refused_target_group_read_is_a_notice_naming_the_action_and_the_deplo
 async fn a_rollout_that_did_not_complete_gets_no_timeline() {
     let e = env().await;
     service(&e, "web", &TUNED).await;
-    let ignore: Vec<String> = vec![];
-    let examine = doctor::Examine {
-        elb: &e.elb,
-        image_bytes: None,
-        ignore: &ignore,
-    };
-    let tasks = ecs::TaskEnv {
-        logs: &e.logs,
-        run_key: "acme/shop/2/1",
-        region: Some(crate::support::sandbox::REGION),
-    };
+    let image_bytes: Option<u64> = None;
     let (captured, actions) = Actions::capture();
     let hang =
         "repo/web-hang@sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -358,17 +341,11 @@ async fn a_rollout_that_did_not_complete_gets_no_timeline() {
         },
         ..plan("web")
     };
-    let out = doctor::deploy_examined(
-        &e.ecs,
-        &examine,
-        &tasks,
-        &p,
-        hang,
-        SCALE,
-        &Cancel::never(),
-        &actions,
-    )
-    .await;
+    let image = fastdeploy::deploy::Image {
+        bytes: image_bytes,
+        ..image_of(hang)
+    };
+    let out = e.deployer(&actions, &[]).ecs(&p, &image).await;
     assert_ne!(out.result, RunResult::Success, "{:?}", out.failure);
     assert!(out.report.timeline.is_none(), "{:?}", out.report.timeline);
     assert!(out.report.doctor.is_some(), "the doctor's estimate is kept");
@@ -389,29 +366,13 @@ async fn a_rollout_that_did_not_complete_gets_no_timeline() {
 async fn the_timeline_of_a_sandbox_rollout_adds_up_to_the_deploy_time_and_meets_the_estimate() {
     let e = env().await;
     service(&e, "web", &DEFAULTS).await;
-    let ignore: Vec<String> = vec![];
-    let examine = doctor::Examine {
-        elb: &e.elb,
-        image_bytes: Some(400 * MB),
-        ignore: &ignore,
-    };
-    let tasks = ecs::TaskEnv {
-        logs: &e.logs,
-        run_key: "acme/shop/1/1",
-        region: Some(crate::support::sandbox::REGION),
-    };
+    let image_bytes: Option<u64> = Some(400 * MB);
     let (captured, actions) = Actions::capture();
-    let out = doctor::deploy_examined(
-        &e.ecs,
-        &examine,
-        &tasks,
-        &plan("web"),
-        IMAGE,
-        SCALE,
-        &Cancel::never(),
-        &actions,
-    )
-    .await;
+    let image = fastdeploy::deploy::Image {
+        bytes: image_bytes,
+        ..image_of(IMAGE)
+    };
+    let out = e.deployer(&actions, &[]).ecs(&plan("web"), &image).await;
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     let t = out
         .report

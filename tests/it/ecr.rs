@@ -273,9 +273,10 @@ fn child_push_flow() {
         mirror_push(&moto, &registry, repo, "sha-0123456789ab", &digest);
         rt.block_on(async {
             let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
-            let details = ecr::image_details(&ecr, repo, &digest, 0.001)
-                .await
-                .unwrap();
+            let details =
+                ecr::image_details(&ecr, repo, &digest, fastdeploy::wait::Clock::scaled(0.001))
+                    .await
+                    .unwrap();
             assert_eq!(details.digest, digest);
             let bytes = details.bytes.expect("ECR reports a size");
             assert!(bytes > 0 && bytes < 10_000, "{bytes}");
@@ -323,10 +324,15 @@ fn scan_findings_at_or_above_the_threshold_fail_with_their_names() {
             .unwrap()
             .to_string();
         assert_eq!(
-            ecr::image_details(&ecr, "scanned", &digest, 0.001)
-                .await
-                .unwrap()
-                .bytes,
+            ecr::image_details(
+                &ecr,
+                "scanned",
+                &digest,
+                fastdeploy::wait::Clock::scaled(0.001)
+            )
+            .await
+            .unwrap()
+            .bytes,
             Some(2048)
         );
 
@@ -336,7 +342,7 @@ fn scan_findings_at_or_above_the_threshold_fail_with_their_names() {
             "scanned",
             &digest,
             "HIGH",
-            0.001,
+            fastdeploy::wait::Clock::scaled(0.001),
             &Cancel::never(),
             &actions,
         )
@@ -354,7 +360,7 @@ fn scan_findings_at_or_above_the_threshold_fail_with_their_names() {
             "scanned",
             &digest,
             "CRITICAL",
-            0.001,
+            fastdeploy::wait::Clock::scaled(0.001),
             &Cancel::never(),
             &actions,
         )

@@ -2,7 +2,7 @@
 //! deployments out, fails and rolls them back), and, for sequences moto
 //! cannot produce, against aws-smithy-mocks.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ecs::types::{
     ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
@@ -12,12 +12,12 @@ use fastdeploy::cancel::Cancel;
 use fastdeploy::deploy::DeployOutcome;
 use fastdeploy::deploy::ecs;
 use fastdeploy::error::{Exit, exit_for};
-use fastdeploy::gha::Actions;
 use fastdeploy::outcome::RunResult;
 use fastdeploy::plan::{EcsPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::json;
 
+use crate::support::deploy::{Deployer, image_of};
 use crate::support::sandbox::Moto;
 
 /// Real-world delays times this: a 5 s poll becomes 50 ms.
@@ -32,17 +32,13 @@ fn control(moto: &Moto, path: &str, body: serde_json::Value) -> serde_json::Valu
 
 struct Env {
     moto: Moto,
+    sdk: aws_config::SdkConfig,
     ecs: aws_sdk_ecs::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl Env {
-    fn tasks(&self) -> ecs::TaskEnv<'_> {
-        ecs::TaskEnv {
-            logs: &self.logs,
-            run_key: "acme/shop/1/1",
-            region: Some(crate::support::sandbox::REGION),
-        }
+    fn deployer(&self) -> Deployer {
+        Deployer::new(&self.sdk, None, SCALE)
     }
 }
 
@@ -71,8 +67,8 @@ async fn env(breaker: bool) -> Env {
         .send()
         .await
         .unwrap();
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
-    Env { moto, ecs, logs }
+    let sdk = moto.sdk_config().await;
+    Env { moto, sdk, ecs }
 }
 
 async fn register(ecs: &aws_sdk_ecs::Client, family: &str, image: &str) -> String {
@@ -114,16 +110,7 @@ fn plan() -> EcsPlan {
 }
 
 async fn deploy(e: &Env, plan: &EcsPlan, image: &str) -> DeployOutcome {
-    ecs::deploy(
-        &e.ecs,
-        &e.tasks(),
-        plan,
-        image,
-        SCALE,
-        &Cancel::never(),
-        &Actions::default(),
-    )
-    .await
+    e.deployer().ecs(plan, &image_of(image)).await
 }
 
 async fn revisions(ecs: &aws_sdk_ecs::Client) -> Vec<String> {
@@ -315,16 +302,11 @@ async fn cancellation_rolls_our_deployment_back() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         handle.cancel();
     });
-    let out = ecs::deploy(
-        &e.ecs,
-        &e.tasks(),
-        &plan(),
-        HANG,
-        SCALE,
-        &cancel,
-        &Actions::default(),
-    )
-    .await;
+    let out = e
+        .deployer()
+        .with_cancel(cancel)
+        .ecs(&plan(), &image_of(HANG))
+        .await;
     assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
     assert!(
         out.failure.as_deref().unwrap().contains("cancelled"),
@@ -566,7 +548,7 @@ async fn bad_input_is_refused_before_anything_is_registered() {
     ];
     let before = revisions(&e.ecs).await;
     for (p, expected) in cases {
-        let err = ecs::preflight(&e.ecs, &p).await.expect_err(expected);
+        let err = ecs::check(&e.ecs, &p).await.expect_err(expected);
         let msg = fastdeploy::error::chain_message(&err);
         assert!(msg.contains(expected), "expected {expected:?} in {msg:?}");
         assert_eq!(exit_for(&err), Exit::BadInput, "{msg}");
@@ -591,9 +573,9 @@ mod mocked {
     };
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
-    use fastdeploy::deploy::Pace;
-    use fastdeploy::deploy::ecs::watch::{self, Ours, Verdict};
+    use fastdeploy::deploy::ecs::watch::{self, Ours, Rollout};
     use fastdeploy::outcome::DeployReport;
+    use fastdeploy::wait::{Pace, Stop, Stopped, Waiter};
 
     const SD: &str = "arn:aws:ecs:us-east-1:1:service-deployment/c/web/abc";
 
@@ -642,31 +624,29 @@ mod mocked {
             .build()
     }
 
-    fn pace(seconds: f64) -> Pace {
-        Pace {
-            poll: Duration::from_millis(5),
-            scale: 0.001,
-            deadline: Instant::now() + Duration::from_secs_f64(seconds),
-        }
-    }
-
+    /// Follows `ours()` with `client` for ECS, polling every 5 ms, up to
+    /// `seconds` (real); `Err` is the stop that ended the watch.
     async fn run(
         client: &aws_sdk_ecs::Client,
         wait_until: WaitUntil,
         seconds: f64,
-    ) -> (Verdict, DeployReport) {
+    ) -> (Result<Rollout, Stop>, DeployReport) {
+        let mut d = crate::support::deploy::offline(0.001);
+        d.clients.ecs = client.clone();
+        let cx = d.cx();
+        let mut w = Waiter::new(
+            Pace::new(d.clock, 5.0, seconds / 0.001),
+            &d.cancel,
+            &d.actions,
+            "",
+        );
         let mut report = DeployReport::default();
-        let v = watch::watch(
-            client,
-            &ours(),
-            wait_until,
-            pace(seconds),
-            &Cancel::never(),
-            &Actions::default(),
-            &mut report,
-        )
-        .await
-        .unwrap();
+        let v = watch::follow(&cx, &mut w, &ours(), wait_until, &mut report).await;
+        let v = v.map_err(|e| {
+            Stopped::find(&e)
+                .map(|s| s.stop.clone())
+                .expect("a stop, not an error")
+        });
         (v, report)
     }
 
@@ -703,8 +683,8 @@ mod mocked {
         );
         let (v, _) = run(&client, WaitUntil::Completed, 10.0).await;
         assert_eq!(
-            v,
-            Verdict::Succeeded {
+            v.unwrap(),
+            Rollout::Succeeded {
                 serving: "arn:td/web:2".into()
             }
         );
@@ -731,7 +711,7 @@ mod mocked {
         let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described, &deployments]);
         let (v, _) = run(&client, WaitUntil::Completed, 10.0).await;
         assert!(
-            matches!(&v, Verdict::Failed { reason, .. } if reason.contains("vanished")),
+            matches!(&v, Ok(Rollout::Failed { reason, .. }) if reason.contains("vanished")),
             "{v:?}"
         );
     }
@@ -759,8 +739,8 @@ mod mocked {
         let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described, &deployments]);
         let (v, _) = run(&client, WaitUntil::TrafficShifted, 10.0).await;
         assert_eq!(
-            v,
-            Verdict::TrafficShifted {
+            v.unwrap(),
+            Rollout::TrafficShifted {
                 serving: "arn:td/web:2".into(),
                 stage: "BAKE_TIME".into()
             }
@@ -769,7 +749,7 @@ mod mocked {
 
         // `wait-until: completed` keeps watching through bake time.
         let (v, _) = run(&client, WaitUntil::Completed, 0.1).await;
-        assert_eq!(v, Verdict::TimedOut);
+        assert_eq!(v, Err(Stop::TimedOut));
     }
 
     #[tokio::test]
@@ -787,7 +767,7 @@ mod mocked {
         let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&described, &deployments]);
         let (v, _) = run(&client, WaitUntil::Completed, 10.0).await;
         assert!(
-            matches!(&v, Verdict::RolledBack { serving: Some(s), .. } if s == "arn:td/web:1"),
+            matches!(&v, Ok(Rollout::RolledBack { serving: Some(s), .. }) if s == "arn:td/web:1"),
             "{v:?}"
         );
     }

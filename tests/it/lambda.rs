@@ -10,15 +10,14 @@ use std::path::Path;
 use std::process::Command;
 
 use aws_sdk_lambda::types::{Architecture, FunctionCode, PackageType};
-use fastdeploy::cancel::Cancel;
 use fastdeploy::deploy::DeployOutcome;
-use fastdeploy::deploy::lambda::{self, Image};
 use fastdeploy::gha::Actions;
 use fastdeploy::image::registry::{self, RegistryAuth};
 use fastdeploy::outcome::RunResult;
 use fastdeploy::plan::{LambdaPlan, WatchPlan};
 use serde_json::{Value, json};
 
+use crate::support::deploy::{Deployer, image};
 use crate::support::run::{Ran, run, slack_messages};
 use crate::support::sandbox::{
     ACCOUNT, ECR_PASSWORD, ECR_USER, FUNCTION, FUNCTION_REPOSITORY, FullSandbox, Moto, REPOSITORY,
@@ -30,6 +29,7 @@ const SCALE: f64 = 0.01;
 
 struct Env {
     moto: Moto,
+    sdk: aws_config::SdkConfig,
     registry: Registry,
     lambda: aws_sdk_lambda::Client,
     client: registry::Client,
@@ -52,7 +52,8 @@ async fn env(architecture: Architecture) -> Env {
         let first = push_variant(&registry, work.path(), "acme/thumbs", "first", "amd64");
         (moto, registry, work, first)
     });
-    let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
+    let sdk = moto.sdk_config().await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
     lambda
         .create_function()
         .function_name("thumbs")
@@ -73,9 +74,10 @@ async fn env(architecture: Architecture) -> Env {
         password: secrecy::SecretString::from(ECR_PASSWORD),
         insecure: true,
     };
-    let client = registry::Client::new(&auth, SCALE);
+    let client = registry::Client::new(&auth, fastdeploy::wait::Clock::scaled(SCALE));
     Env {
         moto,
+        sdk,
         registry,
         lambda,
         client,
@@ -141,23 +143,17 @@ fn plan(function: &str) -> LambdaPlan {
     }
 }
 
+impl Env {
+    /// A deployer on the sandbox with the registry's client, time at `scale`.
+    fn deployer(&self, scale: f64) -> Deployer {
+        Deployer::new(&self.sdk, Some(self.client.clone()), scale)
+    }
+}
+
 async fn deploy(e: &Env, plan: &LambdaPlan, repo: &str, digest: &str) -> DeployOutcome {
-    let uri = format!("{}/{repo}@{digest}", e.registry.host);
-    let image = Image {
-        uri: &uri,
-        repository: repo,
-        digest,
-    };
-    lambda::deploy(
-        &e.lambda,
-        &e.client,
-        plan,
-        image,
-        SCALE,
-        &Cancel::never(),
-        &Actions::default(),
-    )
-    .await
+    e.deployer(SCALE)
+        .lambda(plan, &image(&e.registry.host, repo, digest))
+        .await
 }
 
 async fn alias_version(e: &Env) -> Option<String> {
@@ -528,22 +524,12 @@ async fn a_lost_answer_to_moving_or_creating_the_alias_is_checked_against_the_al
         )
     });
     let (log, actions) = Actions::capture();
-    let uri = format!("{}/acme/thumbs@{second}", e.registry.host);
-    let image = Image {
-        uri: &uri,
-        repository: "acme/thumbs",
-        digest: &second,
-    };
-    let out = lambda::deploy(
-        &e.lambda,
-        &e.client,
-        &plan("thumbs"),
-        image,
-        SCALE,
-        &Cancel::never(),
-        &actions,
-    )
-    .await;
+    let second = image(&e.registry.host, "acme/thumbs", &second);
+    let out = e
+        .deployer(SCALE)
+        .with_actions(actions)
+        .lambda(&plan("thumbs"), &second)
+        .await;
     let lines = log.lines().join("\n");
     assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
     assert!(
@@ -625,22 +611,9 @@ async fn a_cancellation_while_the_update_applies_sets_latest_back_and_leaves_the
         blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "slow", "amd64"));
     let (log, actions, cancel, canceller) =
         crate::support::sandbox::cancel_on_line("LastUpdateStatus InProgress");
-    let uri = format!("{}/acme/thumbs@{slow}", e.registry.host);
-    let image = Image {
-        uri: &uri,
-        repository: "acme/thumbs",
-        digest: &slow,
-    };
-    let out = lambda::deploy(
-        &e.lambda,
-        &e.client,
-        &plan("thumbs"),
-        image,
-        0.1,
-        &cancel,
-        &actions,
-    )
-    .await;
+    let slow = image(&e.registry.host, "acme/thumbs", &slow);
+    let deployer = e.deployer(0.1).with_actions(actions).with_cancel(cancel);
+    let out = deployer.lambda(&plan("thumbs"), &slow).await;
     canceller.await.unwrap();
     let lines = log.lines().join("\n");
     assert_eq!(
@@ -673,7 +646,9 @@ async fn a_cancellation_while_the_update_applies_sets_latest_back_and_leaves_the
 #[tokio::test(flavor = "multi_thread")]
 async fn preflight_rejects_a_missing_function_and_a_zip_function_as_bad_input() {
     let e = env(Architecture::X8664).await;
-    let err = lambda::preflight(&e.lambda, &plan("nope"))
+    let err = e
+        .deployer(SCALE)
+        .preflight_lambda(&plan("nope"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -701,7 +676,9 @@ async fn preflight_rejects_a_missing_function_and_a_zip_function_as_bad_input() 
         .send()
         .await
         .unwrap();
-    let err = lambda::preflight(&e.lambda, &plan("zipped"))
+    let err = e
+        .deployer(SCALE)
+        .preflight_lambda(&plan("zipped"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -714,10 +691,15 @@ async fn preflight_rejects_a_missing_function_and_a_zip_function_as_bad_input() 
         "{err}"
     );
 
-    let pre = lambda::preflight(&e.lambda, &plan("thumbs")).await.unwrap();
+    let found = e
+        .deployer(SCALE)
+        .preflight_lambda(&plan("thumbs"))
+        .await
+        .unwrap();
+    let platform = found.platform.unwrap();
     assert_eq!(
-        (pre.architecture.as_str(), pre.platform.as_str()),
-        ("x86_64", "linux/amd64")
+        (platform.why.as_str(), platform.platform.as_str()),
+        ("Lambda function thumbs runs on x86_64", "linux/amd64")
     );
 }
 

@@ -432,20 +432,29 @@ pub fn summary_line(report: &ContextReport) -> String {
         ));
     }
     if let Some((file, bytes)) = report.largest_files.first() {
-        line.push_str(&format!("; largest file {file} {}", crate::units::bytes(*bytes)));
+        line.push_str(&format!(
+            "; largest file {file} {}",
+            crate::units::bytes(*bytes)
+        ));
     }
     if !report.offenders.is_empty() {
         let o: Vec<String> = report
             .offenders
             .iter()
             .take(4)
-            .map(|o| format!("{} {} (add `{}`)", o.path, crate::units::bytes(o.bytes), o.fix_line))
+            .map(|o| {
+                format!(
+                    "{} {} (add `{}`)",
+                    o.path,
+                    crate::units::bytes(o.bytes),
+                    o.fix_line
+                )
+            })
             .collect();
         line.push_str(&format!("; offenders: {}", o.join(", ")));
     }
     line
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 //! each wait a look through the driver's waiter.
 
 use aws_sdk_elasticbeanstalk::operation::RequestId;
-use aws_sdk_elasticbeanstalk::types::{ApplicationVersionDescription, EnvironmentStatus, S3Location};
+use aws_sdk_elasticbeanstalk::types::{
+    ApplicationVersionDescription, EnvironmentStatus, S3Location,
+};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::Environment;
@@ -42,17 +44,24 @@ pub async fn apply(
     };
     let doing = format!("following the update to version {label}");
     let mut seen = Following::default();
-    let followed = w.until(&doing, async || e.follow(cx, &request_id, &label, &mut seen, report).await);
+    let followed = w.until(&doing, async || {
+        e.follow(cx, &request_id, &label, &mut seen, report).await
+    });
     let env = match followed.await? {
         Followed::Completed(env) => env,
         Followed::Failed(why) => return eb_failed(e, cx, &label, why, report).await,
         Followed::Ended(env) => {
-            let on = env.version_label().map(|l| format!("version {l}")).unwrap_or_else(|| "no version".into());
+            let on = env
+                .version_label()
+                .map(|l| format!("version {l}"))
+                .unwrap_or_else(|| "no version".into());
             let why = format!("EB ended the update Ready on {on} without saying it failed");
             return eb_failed(e, cx, &label, why, report).await;
         }
     };
-    if env.version_label() != Some(label.as_str()) || env.status() != Some(&EnvironmentStatus::Ready) {
+    if env.version_label() != Some(label.as_str())
+        || env.status() != Some(&EnvironmentStatus::Ready)
+    {
         let why = format!(
             "EB said the update completed, but the environment is {} on {}, not on version {label}",
             env.status().map(|s| s.as_str()).unwrap_or("?"),
@@ -81,7 +90,10 @@ pub(super) async fn eb_failed(
     }
     report.evidence.extend(causes);
     e.failed_by_eb = true;
-    Ok(Verdict::Failed { reason: format!("EB did not deploy version {label}: {why}"), put_back: true })
+    Ok(Verdict::Failed {
+        reason: format!("EB did not deploy version {label}: {why}"),
+        put_back: true,
+    })
 }
 
 /// EB builds a source bundle on each instance, from the Dockerfile's last
@@ -115,16 +127,21 @@ async fn version(
     pre: &super::preflight::Checked,
     report: &mut DeployReport,
 ) -> anyhow::Result<Result<String, Verdict>> {
-    let work = tempfile::Builder::new().prefix("fastdeploy-eb-").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("fastdeploy-eb-")
+        .tempdir()?;
     let zip_path = work.path().join("bundle.zip");
     let zipped = tokio::task::block_in_place(|| bundle::write_zip(contents, &zip_path))?;
     let size = crate::units::bytes(zipped.bytes);
-    e.say(cx, &format!(
-        "bundle: {} ({} files, {size} zipped, sha256 {})",
-        e.plan.bundle.as_str(),
-        zipped.members,
-        &zipped.sha256[..12]
-    ));
+    e.say(
+        cx,
+        &format!(
+            "bundle: {} ({} files, {size} zipped, sha256 {})",
+            e.plan.bundle.as_str(),
+            zipped.members,
+            &zipped.sha256[..12]
+        ),
+    );
     if zipped.bytes > bundle::MAX_BUNDLE_BYTES {
         return Ok(Err(Verdict::Refused(format!(
             "the bundle is {size} zipped, above Elastic Beanstalk's limit of 524,288,000 bytes; nothing was uploaded"
@@ -140,7 +157,12 @@ async fn version(
             return Ok(Err(Verdict::Unchanged));
         }
         Some(label) => {
-            e.say(cx, &format!("version {label} already holds this bundle (s3://{bucket}/{key}); reusing it"));
+            e.say(
+                cx,
+                &format!(
+                    "version {label} already holds this bundle (s3://{bucket}/{key}); reusing it"
+                ),
+            );
             label.to_string()
         }
         None => {
@@ -151,13 +173,27 @@ async fn version(
             };
             let commit = cx.commit;
             let label = format!("sha-{}-{short}", &commit[..commit.len().min(12)]);
-            create_version(e, cx, &label, &S3Location::builder().s3_bucket(&bucket).s3_key(&key).build(), image, &zipped.sha256).await?
+            create_version(
+                e,
+                cx,
+                &label,
+                &S3Location::builder()
+                    .s3_bucket(&bucket)
+                    .s3_key(&key)
+                    .build(),
+                image,
+                &zipped.sha256,
+            )
+            .await?
         }
     };
     e.label = Some(label.clone());
     report.revision = Some(label.clone());
     let doing = format!("waiting for EB to process version {label}");
-    match w.until(&doing, async || e.processed(cx, &label).await).await? {
+    match w
+        .until(&doing, async || e.processed(cx, &label).await)
+        .await?
+    {
         Ok(()) => Ok(Ok(label)),
         Err(why) => Ok(Err(Verdict::Refused(why))),
     }
@@ -175,7 +211,9 @@ async fn update(
 ) -> anyhow::Result<Option<String>> {
     let waiting = "(another update is running); waiting for Ready before deploying";
     loop {
-        let ready = w.until("waiting for the environment to be Ready", async || e.ready(cx, waiting).await);
+        let ready = w.until("waiting for the environment to be Ready", async || {
+            e.ready(cx, waiting).await
+        });
         let env = ready.await?;
         if env.version_label() == Some(label) {
             e.say(cx, &format!("the environment runs version {label} already (another run deployed it meanwhile)"));
@@ -203,12 +241,20 @@ async fn update(
                 return Ok(Some(rid));
             }
             Err(err) if super::is_not_ready(&err) => {
-                e.say(cx, &format!("EB refused the update: {}; waiting again", err.message().unwrap_or_default()));
+                e.say(
+                    cx,
+                    &format!(
+                        "EB refused the update: {}; waiting again",
+                        err.message().unwrap_or_default()
+                    ),
+                );
                 w.pause("waiting for the environment to be Ready").await?;
             }
             Err(err) => {
                 let env = e.env().to_string();
-                return Err(err).explained("elasticbeanstalk:UpdateEnvironment", || format!("Elastic Beanstalk environment {env}"));
+                return Err(err).explained("elasticbeanstalk:UpdateEnvironment", || {
+                    format!("Elastic Beanstalk environment {env}")
+                });
             }
         }
     }
@@ -221,8 +267,12 @@ async fn storage(cx: &Context<'_>) -> anyhow::Result<String> {
         .create_storage_location()
         .send()
         .await
-        .explained("elasticbeanstalk:CreateStorageLocation", || "Elastic Beanstalk's storage location".into())?;
-    out.s3_bucket().map(str::to_string).ok_or_else(|| anyhow::anyhow!("CreateStorageLocation named no bucket"))
+        .explained("elasticbeanstalk:CreateStorageLocation", || {
+            "Elastic Beanstalk's storage location".into()
+        })?;
+    out.s3_bucket()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("CreateStorageLocation named no bucket"))
 }
 
 /// The application version whose source bundle is `bucket/key`, if any.
@@ -247,8 +297,11 @@ pub(super) async fn version_with(
                 format!("Elastic Beanstalk application {}", e.app())
             })?;
         let hit = out.application_versions().iter().find(|v| {
-            v.source_bundle().is_some_and(|s| s.s3_bucket() == Some(bucket) && s.s3_key() == Some(key))
-                && !v.status().is_some_and(|s| s.as_str().eq_ignore_ascii_case("failed"))
+            v.source_bundle()
+                .is_some_and(|s| s.s3_bucket() == Some(bucket) && s.s3_key() == Some(key))
+                && !v
+                    .status()
+                    .is_some_and(|s| s.as_str().eq_ignore_ascii_case("failed"))
         });
         if let Some(v) = hit {
             return Ok(Some(v.clone()));
@@ -269,8 +322,18 @@ async fn upload(
 ) -> anyhow::Result<()> {
     let resource = format!("s3://{bucket}/{key}");
     let s3 = &cx.clients.s3;
-    if s3.head_object().bucket(bucket).key(key).send().await.is_ok() {
-        e.say(cx, &format!("{resource} already holds this bundle; not uploaded again"));
+    if s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+    {
+        e.say(
+            cx,
+            &format!("{resource} already holds this bundle; not uploaded again"),
+        );
         return Ok(());
     }
     let body = aws_sdk_s3::primitives::ByteStream::from_path(&zipped.path).await?;
@@ -282,7 +345,13 @@ async fn upload(
         .send()
         .await
         .explained("s3:PutObject", || resource.clone())?;
-    e.say(cx, &format!("uploaded {} to {resource}", crate::units::bytes(zipped.bytes)));
+    e.say(
+        cx,
+        &format!(
+            "uploaded {} to {resource}",
+            crate::units::bytes(zipped.bytes)
+        ),
+    );
     Ok(())
 }
 
@@ -301,7 +370,10 @@ async fn create_version(
         Bundle::Image => format!("fastdeploy: {} at {commit}", image.uri),
         Bundle::Source => format!("fastdeploy: source of {commit}"),
     };
-    let (bucket, key) = (source.s3_bucket().unwrap_or_default(), source.s3_key().unwrap_or_default());
+    let (bucket, key) = (
+        source.s3_bucket().unwrap_or_default(),
+        source.s3_key().unwrap_or_default(),
+    );
     let mut label = label.to_string();
     for attempt in 0..2 {
         let sent = cx
@@ -320,7 +392,9 @@ async fn create_version(
                 e.say(cx, &format!("application version {label} created from s3://{bucket}/{key}; EB is processing it"));
                 return Ok(label);
             }
-            Err(err) if attempt == 0 && err.message().is_some_and(|m| m.contains("already exists")) => {
+            Err(err)
+                if attempt == 0 && err.message().is_some_and(|m| m.contains("already exists")) =>
+            {
                 // Another run of the same content made it meanwhile: reuse it.
                 let made = version_with(e, cx, bucket, key).await?;
                 if made.as_ref().and_then(|v| v.version_label()) == Some(label.as_str()) {

@@ -80,7 +80,8 @@ impl<'p> Environment<'p> {
     }
 
     fn say(&self, cx: &Context<'_>, line: &str) {
-        cx.actions.line(&format!("[{}] {line}", self.plan.environment));
+        cx.actions
+            .line(&format!("[{}] {line}", self.plan.environment));
     }
 
     /// Says `line` unless it was the last one said this way.
@@ -158,5 +159,6 @@ impl Target for Environment<'_> {
 /// UpdateEnvironment's "Environment named X is in an invalid state for this
 /// operation. Must be Ready.": someone else's update started meanwhile.
 fn is_not_ready<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(e: &E) -> bool {
-    e.message().is_some_and(|m| m.contains("invalid state for this operation"))
+    e.message()
+        .is_some_and(|m| m.contains("invalid state for this operation"))
 }

@@ -92,7 +92,11 @@ pub async fn environment(
         .send()
         .await
         .explained("elasticbeanstalk:DescribeApplications", resource)?;
-    if !apps.applications().iter().any(|a| a.application_name() == Some(app.as_str())) {
+    if !apps
+        .applications()
+        .iter()
+        .any(|a| a.application_name() == Some(app.as_str()))
+    {
         return Err(BadInput::other(format!(
             "Elastic Beanstalk application {app} does not exist in this account and region; check `beanstalk-application` and `aws-region`, \
              or create the application first"
@@ -113,10 +117,15 @@ pub async fn environment(
     let Some(e) = live else {
         return Err(missing(plan, all).into());
     };
-    let platform =
-        e.solution_stack_name().or(e.platform_arn()).unwrap_or("an unknown platform").to_string();
+    let platform = e
+        .solution_stack_name()
+        .or(e.platform_arn())
+        .unwrap_or("an unknown platform")
+        .to_string();
     if !is_docker(e) {
-        let which = if platform.contains("Multi-container Docker") || platform.contains("running ECS") {
+        let which = if platform.contains("Multi-container Docker")
+            || platform.contains("running ECS")
+        {
             "the ECS-based multicontainer Docker platform, which takes a Dockerrun.aws.json version 2"
         } else {
             "not a Docker platform"
@@ -131,7 +140,10 @@ pub async fn environment(
         environment_id: e.environment_id().unwrap_or_default().to_string(),
         cname: e.cname().map(str::to_string),
         version_label: e.version_label().map(str::to_string),
-        status: e.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: e
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         platform,
     })
 }
@@ -139,14 +151,20 @@ pub async fn environment(
 /// The environment named is terminated, or not in the application.
 fn missing(plan: &BeanstalkPlan, all: &[EnvironmentDescription]) -> BadInput {
     let (app, env) = (&plan.application, &plan.environment);
-    if all.iter().any(|e| e.environment_name() == Some(env.as_str())) {
+    if all
+        .iter()
+        .any(|e| e.environment_name() == Some(env.as_str()))
+    {
         return BadInput::other(format!(
             "Elastic Beanstalk environment {env} of application {app} is terminated; restore it or create it again \
              (Docker platform), or name a running environment in `beanstalk-environment`"
         ));
     }
-    let mut names: Vec<&str> =
-        all.iter().filter(|e| !is_terminated(e)).filter_map(|e| e.environment_name()).collect();
+    let mut names: Vec<&str> = all
+        .iter()
+        .filter(|e| !is_terminated(e))
+        .filter_map(|e| e.environment_name())
+        .collect();
     names.sort_unstable();
     names.dedup();
     let known = if names.is_empty() {
@@ -161,7 +179,10 @@ fn missing(plan: &BeanstalkPlan, all: &[EnvironmentDescription]) -> BadInput {
 }
 
 fn is_terminated(e: &EnvironmentDescription) -> bool {
-    matches!(e.status(), Some(EnvironmentStatus::Terminated | EnvironmentStatus::Terminating))
+    matches!(
+        e.status(),
+        Some(EnvironmentStatus::Terminated | EnvironmentStatus::Terminating)
+    )
 }
 
 /// `64bit Amazon Linux 2023 v4.3.0 running Docker` or its platform ARN
@@ -169,7 +190,9 @@ fn is_terminated(e: &EnvironmentDescription) -> bool {
 fn is_docker(e: &EnvironmentDescription) -> bool {
     let stack = e.solution_stack_name().unwrap_or_default();
     let arn = e.platform_arn().unwrap_or_default();
-    stack.rsplit_once(" running ").is_some_and(|(_, name)| name.starts_with("Docker"))
+    stack
+        .rsplit_once(" running ")
+        .is_some_and(|(_, name)| name.starts_with("Docker"))
         || arn.contains("platform/Docker running on ")
 }
 
@@ -186,15 +209,28 @@ mod tests {
 
     #[test]
     fn docker_platforms_are_told_from_the_others() {
-        assert!(is_docker(&env(Some("64bit Amazon Linux 2023 v4.3.0 running Docker"), None)));
+        assert!(is_docker(&env(
+            Some("64bit Amazon Linux 2023 v4.3.0 running Docker"),
+            None
+        )));
         assert!(is_docker(&env(
             None,
-            Some("arn:aws:elasticbeanstalk:eu-west-1::platform/Docker running on 64bit Amazon Linux 2023/4.3.0")
+            Some(
+                "arn:aws:elasticbeanstalk:eu-west-1::platform/Docker running on 64bit Amazon Linux 2023/4.3.0"
+            )
         )));
-        assert!(!is_docker(&env(Some("64bit Amazon Linux 2023 v4.3.0 running Python 3.11"), None)));
-        assert!(!is_docker(&env(Some("64bit Amazon Linux 2 v3.5.0 running ECS"), None)));
         assert!(!is_docker(&env(
-            Some("64bit Amazon Linux 2018.03 v2.26.0 running Multi-container Docker 20.10.13-ce (Generic)"),
+            Some("64bit Amazon Linux 2023 v4.3.0 running Python 3.11"),
+            None
+        )));
+        assert!(!is_docker(&env(
+            Some("64bit Amazon Linux 2 v3.5.0 running ECS"),
+            None
+        )));
+        assert!(!is_docker(&env(
+            Some(
+                "64bit Amazon Linux 2018.03 v2.26.0 running Multi-container Docker 20.10.13-ce (Generic)"
+            ),
             None
         )));
     }

@@ -26,7 +26,11 @@ struct Back {
 
 impl Back {
     fn unsettled(serving: Option<String>, note: impl Into<String>) -> Back {
-        Back { serving, note: Some(note.into()), settled: false }
+        Back {
+            serving,
+            note: Some(note.into()),
+            settled: false,
+        }
     }
 }
 
@@ -46,27 +50,50 @@ pub async fn put_back(
     report.serving_revision = back.serving.clone();
     let mut notes = Vec::new();
     if let (Some(l), false) = (&back.serving, back.settled) {
-        notes.push(format!("the environment is set to version {l}, which not every instance may run yet"));
+        notes.push(format!(
+            "the environment is set to version {l}, which not every instance may run yet"
+        ));
     }
     notes.extend(back.note);
-    PutBack { settled: back.settled, note: (!notes.is_empty()).then(|| notes.join("; ")) }
+    PutBack {
+        settled: back.settled,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
 }
 
 /// AbortEnvironmentUpdate while an abortable update runs.
 async fn abort(e: &Environment<'_>, cx: &Context<'_>) {
-    let Ok(env) = describe(e, cx).await else { return };
+    let Ok(env) = describe(e, cx).await else {
+        return;
+    };
     if env.status() != Some(&EnvironmentStatus::Updating) {
         return;
     }
-    match cx.clients.beanstalk.abort_environment_update().environment_name(e.env()).send().await {
+    match cx
+        .clients
+        .beanstalk
+        .abort_environment_update()
+        .environment_name(e.env())
+        .send()
+        .await
+    {
         Ok(_) => e.say(cx, "AbortEnvironmentUpdate accepted"),
-        Err(err) => e.say(cx, &format!("AbortEnvironmentUpdate refused: {}", err.message().unwrap_or("error"))),
+        Err(err) => e.say(
+            cx,
+            &format!(
+                "AbortEnvironmentUpdate refused: {}",
+                err.message().unwrap_or("error")
+            ),
+        ),
     }
 }
 
 /// The label serving now, if it can be read.
 async fn label_now(e: &Environment<'_>, cx: &Context<'_>) -> Option<String> {
-    describe(e, cx).await.ok().and_then(|d| d.version_label().map(str::to_string))
+    describe(e, cx)
+        .await
+        .ok()
+        .and_then(|d| d.version_label().map(str::to_string))
 }
 
 /// Waits for the environment to settle and makes sure the previous label
@@ -80,7 +107,12 @@ async fn back_to_previous(
 ) -> Back {
     let previous = report.previous_revision.clone();
     let waiting = "while EB ends the update; waiting for Ready to see what serves";
-    let env = match w.until("waiting for the environment to settle", async || e.ready(cx, waiting).await).await {
+    let env = match w
+        .until("waiting for the environment to settle", async || {
+            e.ready(cx, waiting).await
+        })
+        .await
+    {
         Ok(env) => env,
         Err(err) if crate::wait::Stopped::find(&err).is_some() => {
             let note = "the environment did not settle in time; what serves may still change";
@@ -94,15 +126,23 @@ async fn back_to_previous(
     };
     let stray = instances_not_on(e, cx, &previous).await;
     if now.as_deref() == Some(previous.as_str()) && stray.as_ref().is_some_and(Vec::is_empty) {
-        return Back { serving: now, note: None, settled: true };
+        return Back {
+            serving: now,
+            note: None,
+            settled: true,
+        };
     }
     let left = match &stray {
         Some(s) if !s.is_empty() => format!("{} instance(s) run {}", s.len(), s.join(", ")),
-        Some(_) => format!("the environment is on {}", now.as_deref().unwrap_or("no version")),
+        Some(_) => format!(
+            "the environment is on {}",
+            now.as_deref().unwrap_or("no version")
+        ),
         None => "EB cannot say which version each instance runs (no enhanced health)".into(),
     };
     if !redeploy {
-        let note = format!("{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}");
+        let note =
+            format!("{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}");
         return Back::unsettled(now, note);
     }
     e.say(cx, &format!("{left}: deploying version {previous} again"));
@@ -140,16 +180,23 @@ async fn redeploy_previous(
     };
     let mut seen = Following::default();
     let doing = format!("redeploying version {previous}");
-    let followed = w.until(&doing, async || e.follow(cx, &rid, previous, &mut seen, report).await).await;
+    let followed = w
+        .until(&doing, async || {
+            e.follow(cx, &rid, previous, &mut seen, report).await
+        })
+        .await;
     match followed {
         Ok(Followed::Completed(env)) => Back {
             settled: env.version_label() == Some(previous),
             serving: env.version_label().map(str::to_string),
-            note: Some(format!("fastdeploy deployed version {previous} again ({left})")),
+            note: Some(format!(
+                "fastdeploy deployed version {previous} again ({left})"
+            )),
         },
-        Ok(Followed::Failed(why)) => {
-            Back::unsettled(label_now(e, cx).await, format!("redeploying version {previous} failed too: {why}"))
-        }
+        Ok(Followed::Failed(why)) => Back::unsettled(
+            label_now(e, cx).await,
+            format!("redeploying version {previous} failed too: {why}"),
+        ),
         Ok(Followed::Ended(env)) => Back::unsettled(
             env.version_label().map(str::to_string),
             format!("redeploying version {previous} ended without a verdict"),
@@ -163,7 +210,11 @@ async fn redeploy_previous(
 }
 
 /// Instances whose deployed version is not `label` (`None`: EB cannot say).
-async fn instances_not_on(e: &Environment<'_>, cx: &Context<'_>, label: &str) -> Option<Vec<String>> {
+async fn instances_not_on(
+    e: &Environment<'_>,
+    cx: &Context<'_>,
+    label: &str,
+) -> Option<Vec<String>> {
     let out = cx
         .clients
         .beanstalk

@@ -33,7 +33,10 @@ pub enum Followed {
 }
 
 /// The environment as EB describes it now.
-pub async fn describe(e: &Environment<'_>, cx: &Context<'_>) -> anyhow::Result<EnvironmentDescription> {
+pub async fn describe(
+    e: &Environment<'_>,
+    cx: &Context<'_>,
+) -> anyhow::Result<EnvironmentDescription> {
     let out = cx
         .clients
         .beanstalk
@@ -106,7 +109,10 @@ impl Environment<'_> {
         match env.status() {
             Some(EnvironmentStatus::Ready) => Ok(Poll::Ready(env)),
             Some(EnvironmentStatus::Terminating | EnvironmentStatus::Terminated) => {
-                anyhow::bail!("Elastic Beanstalk environment {} is being terminated", self.env())
+                anyhow::bail!(
+                    "Elastic Beanstalk environment {} is being terminated",
+                    self.env()
+                )
             }
             other => {
                 let status = other.map(|s| s.as_str()).unwrap_or("in an unknown state");
@@ -117,7 +123,11 @@ impl Environment<'_> {
     }
 
     /// The events of `request_id` not shown yet, oldest first.
-    async fn new_events(&mut self, cx: &Context<'_>, request_id: &str) -> anyhow::Result<Vec<EventDescription>> {
+    async fn new_events(
+        &mut self,
+        cx: &Context<'_>,
+        request_id: &str,
+    ) -> anyhow::Result<Vec<EventDescription>> {
         let mut fresh = Vec::new();
         let mut token = None;
         for _ in 0..10 {
@@ -130,11 +140,10 @@ impl Environment<'_> {
                 // EB always answers with a RequestId; should one be missing,
                 // the environment's events since the update stand in.
                 .set_request_id(Some(request_id.to_string()).filter(|r| !r.is_empty()))
-                .set_start_time(
-                    request_id
-                        .is_empty()
-                        .then(|| self.since.unwrap_or(aws_smithy_types::DateTime::from_secs(0))),
-                )
+                .set_start_time(request_id.is_empty().then(|| {
+                    self.since
+                        .unwrap_or(aws_smithy_types::DateTime::from_secs(0))
+                }))
                 .max_records(100)
                 .set_next_token(token)
                 .send()
@@ -178,7 +187,10 @@ impl Environment<'_> {
             let line = events::line(&ev);
             self.say(cx, &line);
             report.events.push(line.clone());
-            match events::meaning(ev.message().unwrap_or_default(), ev.severity().map(|s| s.as_str())) {
+            match events::meaning(
+                ev.message().unwrap_or_default(),
+                ev.severity().map(|s| s.as_str()),
+            ) {
                 Meaning::Failed => failures.push(line),
                 Meaning::Completed => seen.completed = true,
                 Meaning::Progress => {}
@@ -219,13 +231,24 @@ impl Environment<'_> {
     ) -> anyhow::Result<Verdict> {
         let deadline = w.pace().deadline();
         let window = cx.clock.after(HEALTH_WINDOW_SECONDS).min(deadline);
-        let wanted = if self.plan.allow_yellow { "Green or Yellow" } else { "Green" };
+        let wanted = if self.plan.allow_yellow {
+            "Green or Yellow"
+        } else {
+            "Green"
+        };
         let mut within = w.with_pace(w.pace().until(window));
         let mut last = (String::from("Grey"), String::new());
         let doing = format!("waiting for version {label}'s health to turn {wanted}");
-        let looked = within.until(&doing, async || self.healthy(cx, label, window, &mut last).await).await;
+        let looked = within
+            .until(&doing, async || {
+                self.healthy(cx, label, window, &mut last).await
+            })
+            .await;
         let stop = match looked {
-            Ok(Verdict::Failed { reason, put_back: true }) => {
+            Ok(Verdict::Failed {
+                reason,
+                put_back: true,
+            }) => {
                 return super::apply::eb_failed(self, cx, label, reason, report).await;
             }
             Ok(verdict) => return Ok(verdict),
@@ -238,18 +261,34 @@ impl Environment<'_> {
         report.evidence.extend(causes.iter().cloned());
         let (color, status) = last;
         if stop == Stop::TimedOut && Instant::now() < deadline {
-            let hint = if color == "Yellow" { "; set `allow-yellow: true` to accept Yellow" } else { "" };
+            let hint = if color == "Yellow" {
+                "; set `allow-yellow: true` to accept Yellow"
+            } else {
+                ""
+            };
             return Ok(Verdict::Failed {
                 reason: format!(
                     "version {label} serves, but its health stayed {color}{} instead of {wanted} for {} s after the update{}{hint}",
-                    if status.is_empty() { String::new() } else { format!(" ({status})") },
+                    if status.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({status})")
+                    },
                     HEALTH_WINDOW_SECONDS as u64,
-                    if causes.is_empty() { String::new() } else { format!(": {}", causes.join(" ")) }
+                    if causes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", causes.join(" "))
+                    }
                 ),
                 put_back: false,
             });
         }
-        Err(Stopped { stop, doing: format!("{doing}; it is {color}") }.into())
+        Err(Stopped {
+            stop,
+            doing: format!("{doing}; it is {color}"),
+        }
+        .into())
     }
 
     /// One look at health on `label`: Green passes, and Yellow with
@@ -273,15 +312,31 @@ impl Environment<'_> {
                 put_back: true,
             }));
         }
-        let color = env.health().map(|h| h.as_str().to_string()).unwrap_or_else(|| "Grey".into());
-        let status = env.health_status().map(|h| h.as_str().to_string()).unwrap_or_default();
+        let color = env
+            .health()
+            .map(|h| h.as_str().to_string())
+            .unwrap_or_else(|| "Grey".into());
+        let status = env
+            .health_status()
+            .map(|h| h.as_str().to_string())
+            .unwrap_or_default();
         *last = (color.clone(), status.clone());
-        let shown = if status.is_empty() { String::new() } else { format!(" ({status})") };
+        let shown = if status.is_empty() {
+            String::new()
+        } else {
+            format!(" ({status})")
+        };
         self.say_once(cx, format!("health {color}{shown}"));
         let waited_out = Instant::now() >= window && !cx.cancel.is_cancelled();
         let green = color == "Green" && (status != "Info" || waited_out);
         if green || (color == "Yellow" && self.plan.allow_yellow) {
-            self.say(cx, &format!("deployed: environment {} is Ready on version {label}", self.env()));
+            self.say(
+                cx,
+                &format!(
+                    "deployed: environment {} is Ready on version {label}",
+                    self.env()
+                ),
+            );
             return Ok(Poll::Ready(Verdict::Succeeded));
         }
         Ok(Poll::Pending(Tempo::Steady))

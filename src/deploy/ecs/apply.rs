@@ -36,7 +36,8 @@ pub async fn apply(
     render::replace_images(&mut rendered, &pre.containers, &image.uri);
     s.family = Some(render::family(&rendered).to_string());
     s.current = Some(current_arn.clone());
-    let current_input = render::from_described(&pre.current.task_definition, pre.current.tags.as_ref());
+    let current_input =
+        render::from_described(&pre.current.task_definition, pre.current.tags.as_ref());
     if render::same_revision(&rendered, &current_input) {
         // The service may already be on this revision because an earlier
         // run of this commit was killed mid-rollout: then its deployment is
@@ -61,7 +62,14 @@ pub async fn apply(
         }
         None => {
             let arn = register(s, cx, &rendered, &current_arn).await?;
-            s.say(cx, &format!("registered {arn} with {} in {}", image.uri, pre.containers.join(", ")));
+            s.say(
+                cx,
+                &format!(
+                    "registered {arn} with {} in {}",
+                    image.uri,
+                    pre.containers.join(", ")
+                ),
+            );
             arn
         }
     };
@@ -69,14 +77,24 @@ pub async fn apply(
     // A one-off task (migrations) on our revision first: if it fails, the
     // service is never updated and keeps serving the previous revision.
     if let Some(before) = &plan.before_deploy {
-        let run = task::Run { cx, plan, before, pre: &pre, revision: &revision, rendered: &rendered };
+        let run = task::Run {
+            cx,
+            plan,
+            before,
+            pre: &pre,
+            revision: &revision,
+            rendered: &rendered,
+        };
         let ran = run.run(w, render::family(&rendered)).await?;
         let failure = ran.failure.clone();
         report.before_deploy = Some(ran);
         if let Some(why) = failure {
             // Why first: a GitHub deployment status keeps 140 characters.
             let reason = format!("before-deploy failed: {why}; the service was not updated");
-            return Ok(Verdict::Failed { reason, put_back: false });
+            return Ok(Verdict::Failed {
+                reason,
+                put_back: false,
+            });
         }
     }
     let ours = update(s, cx, &pre, &revision, &current_arn).await?;
@@ -90,7 +108,9 @@ fn unfinished(pre: &Checked) -> Option<Ours> {
     let deployments = pre.service.deployments();
     let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"))?;
     let done = primary.task_definition() == Some(current_arn)
-        && primary.rollout_state().is_none_or(|r| r.as_str() == "COMPLETED")
+        && primary
+            .rollout_state()
+            .is_none_or(|r| r.as_str() == "COMPLETED")
         && deployments.len() == 1;
     if done {
         return None;
@@ -101,8 +121,16 @@ fn unfinished(pre: &Checked) -> Option<Ours> {
         .find_map(|d| d.task_definition())
         .map(str::to_string);
     Some(Ours {
-        cluster: pre.service.cluster_arn().map(str::to_string).unwrap_or_default(),
-        service: pre.service.service_name().map(str::to_string).unwrap_or_default(),
+        cluster: pre
+            .service
+            .cluster_arn()
+            .map(str::to_string)
+            .unwrap_or_default(),
+        service: pre
+            .service
+            .service_name()
+            .map(str::to_string)
+            .unwrap_or_default(),
         task_definition: current_arn.to_string(),
         previous,
         service_deployment: pre.service.current_service_deployment().map(str::to_string),
@@ -122,14 +150,18 @@ fn unchanged(
     report: &mut DeployReport,
 ) -> Verdict {
     let current_arn = pre.current.arn().to_string();
-    s.say(cx, &format!(
-        "{current_arn} already runs {} in {}; nothing to register or deploy",
-        image.uri,
-        pre.containers.join(", ")
-    ));
+    s.say(
+        cx,
+        &format!(
+            "{current_arn} already runs {} in {}; nothing to register or deploy",
+            image.uri,
+            pre.containers.join(", ")
+        ),
+    );
     if let Some(before) = &s.plan.before_deploy {
         let say = |l: &str| s.say(cx, l);
-        report.before_deploy = task::already_done(before, pre, render::family(rendered), &current_arn, &say);
+        report.before_deploy =
+            task::already_done(before, pre, render::family(rendered), &current_arn, &say);
     }
     report.revision = Some(current_arn.clone());
     report.serving_revision = Some(current_arn);
@@ -146,12 +178,15 @@ async fn update(
     current_arn: &str,
 ) -> anyhow::Result<Ours> {
     let plan = s.plan;
-    s.say(cx, &format!(
-        "updating service {} in cluster {} to {revision} ({} deployment)",
-        plan.service,
-        plan.cluster,
-        pre.strategy().as_str()
-    ));
+    s.say(
+        cx,
+        &format!(
+            "updating service {} in cluster {} to {revision} ({} deployment)",
+            plan.service,
+            plan.cluster,
+            pre.strategy().as_str()
+        ),
+    );
     let asked_at = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
     let updated = update_service(&cx.clients.ecs, pre, plan, revision).await?;
     let mut ours = Ours {
@@ -186,39 +221,50 @@ async fn follow(
     // The unfinished deployment of an earlier run names the cluster by ARN.
     ours.cluster = plan.cluster.clone();
     ours.service = plan.service.clone();
-    report.deployment_id = ours.deployment_id.clone().or_else(|| ours.service_deployment.clone());
-    s.say(cx, &format!(
-        "watching deployment {} (service deployment {}), up to {} s",
-        ours.deployment_id.as_deref().unwrap_or("-"),
-        ours.service_deployment.as_deref().unwrap_or("-"),
-        plan.watch.wait_seconds
-    ));
+    report.deployment_id = ours
+        .deployment_id
+        .clone()
+        .or_else(|| ours.service_deployment.clone());
+    s.say(
+        cx,
+        &format!(
+            "watching deployment {} (service deployment {}), up to {} s",
+            ours.deployment_id.as_deref().unwrap_or("-"),
+            ours.service_deployment.as_deref().unwrap_or("-"),
+            plan.watch.wait_seconds
+        ),
+    );
     s.ours = Some(ours.clone());
     let td = revision_label(&ours.task_definition);
-    Ok(match watch::follow(cx, w, &ours, plan.wait_until, report).await? {
-        Rollout::Succeeded { serving } => {
-            s.say(cx, &format!("deployment complete: {serving} serves"));
-            report.serving_revision = Some(serving);
-            Verdict::Succeeded
-        }
-        Rollout::TrafficShifted { serving, stage } => {
-            s.say(cx, &format!(
+    Ok(
+        match watch::follow(cx, w, &ours, plan.wait_until, report).await? {
+            Rollout::Succeeded { serving } => {
+                s.say(cx, &format!("deployment complete: {serving} serves"));
+                report.serving_revision = Some(serving);
+                Verdict::Succeeded
+            }
+            Rollout::TrafficShifted { serving, stage } => {
+                s.say(cx, &format!(
                 "production traffic is on {serving} ({stage}); not waiting for bake time (wait-until: traffic-shifted)"
             ));
-            report.serving_revision = Some(serving);
-            Verdict::Succeeded
-        }
-        Rollout::RolledBack { serving, reason } => {
-            report.serving_revision = serving.or(report.serving_revision.take());
-            Verdict::RolledBack(format!("deployment of {td} rolled back ({reason})"))
-        }
-        Rollout::Failed { serving, reason } => {
-            if serving.is_some() {
-                report.serving_revision = serving;
+                report.serving_revision = Some(serving);
+                Verdict::Succeeded
             }
-            Verdict::Failed { reason: format!("deployment of {td} failed: {reason}"), put_back: false }
-        }
-    })
+            Rollout::RolledBack { serving, reason } => {
+                report.serving_revision = serving.or(report.serving_revision.take());
+                Verdict::RolledBack(format!("deployment of {td} rolled back ({reason})"))
+            }
+            Rollout::Failed { serving, reason } => {
+                if serving.is_some() {
+                    report.serving_revision = serving;
+                }
+                Verdict::Failed {
+                    reason: format!("deployment of {td} failed: {reason}"),
+                    put_back: false,
+                }
+            }
+        },
+    )
 }
 
 /// Registers `rendered`, converging when an answer is lost: after a failure
@@ -239,10 +285,13 @@ async fn register(
             wire::Registered::MaybeApplied(e) => e,
         };
         if let Some(arn) = latest_identical(cx, rendered, current_arn).await {
-            s.say(cx, &format!(
-                "RegisterTaskDefinition failed ({}), but it registered {arn}; using it",
-                chain_message(&failed)
-            ));
+            s.say(
+                cx,
+                &format!(
+                    "RegisterTaskDefinition failed ({}), but it registered {arn}; using it",
+                    chain_message(&failed)
+                ),
+            );
             return Ok(arn);
         }
         if attempt >= ATTEMPTS {
@@ -275,8 +324,11 @@ async fn latest_identical(
         return None;
     }
     let d = wire::describe(ecs, &arn).await.ok()?;
-    render::same_revision(rendered, &render::from_described(&d.task_definition, d.tags.as_ref()))
-        .then_some(arn)
+    render::same_revision(
+        rendered,
+        &render::from_described(&d.task_definition, d.tags.as_ref()),
+    )
+    .then_some(arn)
 }
 
 /// The service deployment UpdateService started, when its response did not name it.
@@ -292,7 +344,11 @@ async fn started_service_deployment(
         .list_service_deployments()
         .cluster(&plan.cluster)
         .service(&plan.service)
-        .created_at(aws_sdk_ecs::types::CreatedAt::builder().after(after).build())
+        .created_at(
+            aws_sdk_ecs::types::CreatedAt::builder()
+                .after(after)
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| tracing::debug!("ListServiceDeployments unavailable: {e:?}"))
@@ -300,8 +356,12 @@ async fn started_service_deployment(
     out.service_deployments()
         .iter()
         .max_by(|a, b| {
-            let at = |d: &aws_sdk_ecs::types::ServiceDeploymentBrief| d.created_at().map(|t| t.as_secs_f64());
-            at(a).partial_cmp(&at(b)).unwrap_or(std::cmp::Ordering::Equal)
+            let at = |d: &aws_sdk_ecs::types::ServiceDeploymentBrief| {
+                d.created_at().map(|t| t.as_secs_f64())
+            };
+            at(a)
+                .partial_cmp(&at(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
         })
         .and_then(|d| d.service_deployment_arn())
         .map(str::to_string)
@@ -320,8 +380,10 @@ pub fn deployment_configuration(pre: &Checked, plan: &EcsPlan) -> Option<Deploym
         .deployment_configuration()
         .cloned()
         .unwrap_or_else(|| DeploymentConfiguration::builder().build());
-    let breaker =
-        DeploymentCircuitBreaker::builder().enable(true).rollback(plan.watch.rollback).build();
+    let breaker = DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(plan.watch.rollback)
+        .build();
     let mut b = DeploymentConfiguration::builder()
         .maximum_percent(200)
         .minimum_healthy_percent(100)
@@ -349,7 +411,12 @@ async fn update_service(
         .send()
         .await
         .explained("ecs:UpdateService", || {
-            format!("ECS service {} in cluster {} (to {task_definition})", plan.service, plan.cluster)
+            format!(
+                "ECS service {} in cluster {} (to {task_definition})",
+                plan.service, plan.cluster
+            )
         })?;
-    out.service().cloned().ok_or_else(|| anyhow::anyhow!("UpdateService returned no service"))
+    out.service()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("UpdateService returned no service"))
 }

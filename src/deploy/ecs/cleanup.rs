@@ -24,12 +24,26 @@ pub async fn deregister_old(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.explained("ecs:ListTaskDefinitions", || format!("the revisions of {family}"))?;
+        let page = page.explained("ecs:ListTaskDefinitions", || {
+            format!("the revisions of {family}")
+        })?;
         // familyPrefix matches prefixes: `web` also lists `web-worker`.
-        arns.extend(page.task_definition_arns().iter().filter(|a| family_of(a) == Some(family)).cloned());
+        arns.extend(
+            page.task_definition_arns()
+                .iter()
+                .filter(|a| family_of(a) == Some(family))
+                .cloned(),
+        );
     }
     // Newest first by revision number, whatever order the pages came in.
-    arns.sort_by_key(|a| std::cmp::Reverse(a.rsplit(':').next().and_then(|r| r.parse::<u64>().ok()).unwrap_or(0)));
+    arns.sort_by_key(|a| {
+        std::cmp::Reverse(
+            a.rsplit(':')
+                .next()
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(0),
+        )
+    });
     for arn in arns.iter().skip(keep as usize) {
         if protect.contains(&arn.as_str()) {
             continue;
@@ -38,13 +52,20 @@ pub async fn deregister_old(
             .task_definition(arn)
             .send()
             .await
-            .explained("ecs:DeregisterTaskDefinition", || format!("task definition {arn}"))?;
-        cx.actions.line(&format!("deregistered old revision {arn} (keep-revisions: {keep})"));
+            .explained("ecs:DeregisterTaskDefinition", || {
+                format!("task definition {arn}")
+            })?;
+        cx.actions.line(&format!(
+            "deregistered old revision {arn} (keep-revisions: {keep})"
+        ));
     }
     Ok(())
 }
 
 /// `web` for `arn:...:task-definition/web:3`.
 fn family_of(arn: &str) -> Option<&str> {
-    arn.rsplit('/').next().and_then(|r| r.rsplit_once(':')).map(|(f, _)| f)
+    arn.rsplit('/')
+        .next()
+        .and_then(|r| r.rsplit_once(':'))
+        .map(|(f, _)| f)
 }

@@ -28,7 +28,6 @@
 //! same rules, so an estimate can be checked against a rollout whose true
 //! durations are known.
 
-
 use aws_sdk_ecs::types::{DeploymentStrategy, LaunchType, Service};
 
 use crate::outcome::{DoctorReport, Phase, RolloutEstimate, SettingCost};
@@ -249,7 +248,6 @@ pub fn simulate(
         intervals,
     })
 }
-
 
 /// The rollout's estimate from `inputs`, or why there is none.
 pub fn estimate(inputs: &Inputs) -> Result<RolloutEstimate, String> {
@@ -844,7 +842,7 @@ mod tests {
             launch: "FARGATE".into(),
             grace_seconds: Some(0),
             target_groups: vec![group(300.0, 30.0)],
-            stops: vec![Stop {
+            stops: vec![StopTimeout {
                 container: "app".into(),
                 seconds: 30.0,
                 set: false,
@@ -857,7 +855,7 @@ mod tests {
     fn tuned() -> Inputs {
         Inputs {
             target_groups: vec![group(5.0, 5.0)],
-            stops: vec![Stop {
+            stops: vec![StopTimeout {
                 container: "app".into(),
                 seconds: 2.0,
                 set: true,
@@ -1042,5 +1040,4 @@ mod tests {
         };
         assert!(close(both.times().healthy, 10.0));
     }
-
 }

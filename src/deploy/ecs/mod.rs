@@ -27,7 +27,9 @@ use std::time::SystemTime;
 
 use crate::deploy::{Context, Found, Image, PutBack, Target, Verdict};
 use crate::error::chain_message;
-use crate::outcome::{DeployReport, DoctorReport, RolloutEstimate, RunResult, TargetRef, revision_label};
+use crate::outcome::{
+    DeployReport, DoctorReport, RolloutEstimate, RunResult, TargetRef, revision_label,
+};
 use crate::plan::{EcsPlan, WatchPlan};
 use crate::wait::Waiter;
 
@@ -51,7 +53,14 @@ pub struct Service<'p> {
 
 impl<'p> Service<'p> {
     pub fn new(plan: &'p EcsPlan) -> Service<'p> {
-        Service { plan, ours: None, family: None, current: None, doctor: None, started: None }
+        Service {
+            plan,
+            ours: None,
+            family: None,
+            current: None,
+            doctor: None,
+            started: None,
+        }
     }
 
     fn say(&self, cx: &Context<'_>, line: &str) {
@@ -62,7 +71,8 @@ impl<'p> Service<'p> {
     async fn evidence(&self, cx: &Context<'_>, report: &mut DeployReport) {
         let Some(ours) = &self.ours else { return };
         let plan = self.plan;
-        report.evidence = watch::stopped_tasks(cx, &plan.cluster, &plan.service, &ours.task_definition).await;
+        report.evidence =
+            watch::stopped_tasks(cx, &plan.cluster, &plan.service, &ours.task_definition).await;
         for t in &report.evidence {
             self.say(cx, &format!("stopped task {t}"));
         }
@@ -70,8 +80,13 @@ impl<'p> Service<'p> {
 
     /// After a success: revisions beyond `keep-revisions` deregistered.
     async fn clean_up(&self, cx: &Context<'_>, report: &DeployReport) {
-        let (Some(keep), Some(family)) = (self.plan.keep_revisions, &self.family) else { return };
-        let protect: Vec<&str> = [report.revision.as_deref(), self.current.as_deref()].into_iter().flatten().collect();
+        let (Some(keep), Some(family)) = (self.plan.keep_revisions, &self.family) else {
+            return;
+        };
+        let protect: Vec<&str> = [report.revision.as_deref(), self.current.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
         if let Err(e) = cleanup::deregister_old(cx, family, keep, &protect).await {
             let message = format!("revision clean-up failed: {}", chain_message(&e));
             cx.actions.warning(&message, &Default::default());
@@ -81,7 +96,9 @@ impl<'p> Service<'p> {
     /// The doctor's notices (a deploy that rolled something out), and the
     /// timeline of a rollout that completed.
     async fn account(&mut self, cx: &Context<'_>, result: RunResult, report: &mut DeployReport) {
-        let Some(doctor) = self.doctor.take() else { return };
+        let Some(doctor) = self.doctor.take() else {
+            return;
+        };
         // A deploy that changes nothing rolls nothing out: what the settings
         // would cost is no notice for it.
         if report.unchanged {
@@ -100,8 +117,15 @@ impl<'p> Service<'p> {
             // Beside the measured phases the estimate runs at the deploy's
             // pace: real seconds in production, the sandbox's in tests.
             let scaled = doctor.estimate.as_ref().map(|e| scale(e, cx.clock.scale()));
-            report.timeline =
-                timeline::read(&cx.clients.ecs, self.plan, report, started, scaled.as_ref(), cx.actions).await;
+            report.timeline = timeline::read(
+                &cx.clients.ecs,
+                self.plan,
+                report,
+                started,
+                scaled.as_ref(),
+                cx.actions,
+            )
+            .await;
             if let Some(t) = &report.timeline {
                 self.say(cx, &t.line());
             }
@@ -123,7 +147,10 @@ fn scale(e: &RolloutEstimate, by: f64) -> RolloutEstimate {
 
 impl Target for Service<'_> {
     fn reference(&self) -> TargetRef {
-        TargetRef::Ecs { cluster: self.plan.cluster.clone(), service: self.plan.service.clone() }
+        TargetRef::Ecs {
+            cluster: self.plan.cluster.clone(),
+            service: self.plan.service.clone(),
+        }
     }
 
     fn watch(&self) -> &WatchPlan {
@@ -177,7 +204,14 @@ impl Target for Service<'_> {
 
     async fn observe(&self, cx: &Context<'_>, report: &mut DeployReport) {
         let plan = self.plan;
-        let described = cx.clients.ecs.describe_services().cluster(&plan.cluster).services(&plan.service).send().await;
+        let described = cx
+            .clients
+            .ecs
+            .describe_services()
+            .cluster(&plan.cluster)
+            .services(&plan.service)
+            .send()
+            .await;
         if let Ok(out) = described
             && let Some(service) = out.services().first()
         {
@@ -189,7 +223,10 @@ impl Target for Service<'_> {
     fn serves(&self, revision: Option<&str>) -> String {
         match revision {
             Some(r) => format!("service {} runs {}", self.plan.service, revision_label(r)),
-            None => format!("what service {} runs is unknown (ECS did not answer)", self.plan.service),
+            None => format!(
+                "what service {} runs is unknown (ECS did not answer)",
+                self.plan.service
+            ),
         }
     }
 

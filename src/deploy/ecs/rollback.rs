@@ -15,7 +15,12 @@ use crate::settings::WaitUntil;
 use crate::wait::{Stopped, Waiter};
 
 /// Rolls `ours` back and follows it within `w`.
-pub async fn put_back(cx: &Context<'_>, w: &mut Waiter<'_>, ours: &Ours, report: &mut DeployReport) -> PutBack {
+pub async fn put_back(
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    ours: &Ours,
+    report: &mut DeployReport,
+) -> PutBack {
     let rolled = match roll_back(cx, w, ours, report).await {
         Ok(r) => r,
         Err(e) => {
@@ -23,28 +28,45 @@ pub async fn put_back(cx: &Context<'_>, w: &mut Waiter<'_>, ours: &Ours, report:
                 Some(_) => "the rollback did not settle in time".to_string(),
                 None => format!("rolling back: {}", chain_message(&e)),
             };
-            return PutBack { settled: false, note: Some(note) };
+            return PutBack {
+                settled: false,
+                note: Some(note),
+            };
         }
     };
     match rolled {
         Rollout::RolledBack { serving, .. } => {
             report.serving_revision = serving.or(report.serving_revision.take());
-            PutBack { settled: true, note: None }
+            PutBack {
+                settled: true,
+                note: None,
+            }
         }
-        Rollout::Succeeded { serving } | Rollout::TrafficShifted { serving, .. } if Some(&serving) == ours.previous.as_ref() => {
+        Rollout::Succeeded { serving } | Rollout::TrafficShifted { serving, .. }
+            if Some(&serving) == ours.previous.as_ref() =>
+        {
             report.serving_revision = Some(serving);
-            PutBack { settled: true, note: None }
+            PutBack {
+                settled: true,
+                note: None,
+            }
         }
         Rollout::Succeeded { serving } | Rollout::TrafficShifted { serving, .. } => {
             report.serving_revision = Some(serving);
             let note = "the deployment completed before the rollback took effect".to_string();
-            PutBack { settled: false, note: Some(note) }
+            PutBack {
+                settled: false,
+                note: Some(note),
+            }
         }
         Rollout::Failed { serving, reason } => {
             if serving.is_some() {
                 report.serving_revision = serving;
             }
-            PutBack { settled: false, note: Some(format!("rolling back: {reason}")) }
+            PutBack {
+                settled: false,
+                note: Some(format!("rolling back: {reason}")),
+            }
         }
     }
 }
@@ -58,14 +80,18 @@ async fn roll_back(
     let ecs = &cx.clients.ecs;
     let say = |line: &str| cx.actions.line(&format!("[{}] {line}", ours.service));
     if let Some(arn) = &ours.service_deployment {
-        say(&format!("rolling back: stopping service deployment {arn} with rollback (ecs:StopServiceDeployment)"));
+        say(&format!(
+            "rolling back: stopping service deployment {arn} with rollback (ecs:StopServiceDeployment)"
+        ));
         let stopped = ecs
             .stop_service_deployment()
             .service_deployment_arn(arn)
             .stop_type(StopServiceDeploymentStopType::Rollback)
             .send()
             .await
-            .explained("ecs:StopServiceDeployment", || format!("service deployment {arn}"));
+            .explained("ecs:StopServiceDeployment", || {
+                format!("service deployment {arn}")
+            });
         match stopped {
             Ok(_) => return watch::follow(cx, w, ours, WaitUntil::Completed, report).await,
             Err(e) => say(&format!(
@@ -77,7 +103,10 @@ async fn roll_back(
     let Some(previous) = ours.previous.clone() else {
         anyhow::bail!("there is no previous revision to roll back to");
     };
-    say(&format!("rolling back: updating service {} to {previous} (ecs:UpdateService)", ours.service));
+    say(&format!(
+        "rolling back: updating service {} to {previous} (ecs:UpdateService)",
+        ours.service
+    ));
     let started = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
     let updated = ecs
         .update_service()
@@ -86,14 +115,23 @@ async fn roll_back(
         .task_definition(&previous)
         .send()
         .await
-        .explained("ecs:UpdateService", || format!("ECS service {} (back to {previous})", ours.service))?;
+        .explained("ecs:UpdateService", || {
+            format!("ECS service {} (back to {previous})", ours.service)
+        })?;
     let service = updated.service();
     let back = Ours {
         task_definition: previous.clone(),
         previous: None,
-        service_deployment: service.and_then(|s| s.current_service_deployment()).map(str::to_string),
+        service_deployment: service
+            .and_then(|s| s.current_service_deployment())
+            .map(str::to_string),
         deployment_id: service
-            .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.id()))
+            .and_then(|s| {
+                s.deployments()
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY"))
+                    .and_then(|d| d.id())
+            })
             .map(str::to_string),
         started: Some(started),
         ..ours.clone()

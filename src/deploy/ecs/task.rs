@@ -153,7 +153,8 @@ pub struct Run<'a> {
 
 impl Run<'_> {
     fn say(&self, line: &str) {
-        self.cx.actions
+        self.cx
+            .actions
             .line(&format!("[{}] {line}", self.plan.service));
     }
 
@@ -183,7 +184,8 @@ impl Run<'_> {
 
         // A log group of its own, between the deploy's.
         self.cx.actions.end_group();
-        self.cx.actions
+        self.cx
+            .actions
             .group(&format!("before-deploy {}: {command}", self.plan.service));
         let result = self
             .start_and_follow(w, family, container, &print, &mut report)
@@ -394,7 +396,11 @@ impl Run<'_> {
         let mut tail = self.log_tail(container, &id);
         let started = Instant::now();
         let cx = self.cx;
-        let pace = Pace::new(cx.clock, self.plan.watch.poll_seconds, self.before.wait_seconds as f64);
+        let pace = Pace::new(
+            cx.clock,
+            self.plan.watch.poll_seconds,
+            self.before.wait_seconds as f64,
+        );
         let mut tw = w.with_pace(pace);
         let mut last_status = String::new();
         let doing = format!("waiting for the before-deploy task {id}");
@@ -407,13 +413,19 @@ impl Run<'_> {
                     last_status = status.clone();
                 }
                 self.follow_logs(&mut tail, report).await;
-                Ok(if status == "STOPPED" { Poll::Ready(task) } else { Poll::Pending(Tempo::Steady) })
+                Ok(if status == "STOPPED" {
+                    Poll::Ready(task)
+                } else {
+                    Poll::Pending(Tempo::Steady)
+                })
             })
             .await;
         let stopped = match looked {
             Ok(task) => task,
             Err(e) => {
-                let Some(s) = Stopped::find(&e) else { return Err(e) };
+                let Some(s) = Stopped::find(&e) else {
+                    return Err(e);
+                };
                 report.seconds = Some(started.elapsed().as_secs_f64());
                 let why = match &s.stop {
                     Stop::Unreachable { times, last, .. } => {
@@ -476,7 +488,9 @@ impl Run<'_> {
             .tasks(arn)
             .send()
             .await
-            .explained("ecs:DescribeTasks", || format!("the before-deploy task {arn}"))?;
+            .explained("ecs:DescribeTasks", || {
+                format!("the before-deploy task {arn}")
+            })?;
         out.tasks()
             .first()
             .cloned()
@@ -524,15 +538,26 @@ impl Run<'_> {
             .await;
         if let Err(e) = sent {
             let e = anyhow::Error::new(e);
-            self.say(&format!("before-deploy: StopTask failed: {}", chain_message(&e)));
+            self.say(&format!(
+                "before-deploy: StopTask failed: {}",
+                chain_message(&e)
+            ));
             return;
         }
         self.say(&format!("before-deploy: {why}: StopTask sent"));
-        let mut settle = w.settling(settle_deadline(self.cx.clock, self.cx.cancel.is_cancelled()));
+        let mut settle = w.settling(settle_deadline(
+            self.cx.clock,
+            self.cx.cancel.is_cancelled(),
+        ));
         let stopped = settle
             .until("waiting for the stopped task", async || {
-                let stopped = matches!(self.describe(arn).await, Ok(t) if t.last_status() == Some("STOPPED"));
-                Ok(if stopped { Poll::Ready(()) } else { Poll::Pending(Tempo::Steady) })
+                let stopped =
+                    matches!(self.describe(arn).await, Ok(t) if t.last_status() == Some("STOPPED"));
+                Ok(if stopped {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(Tempo::Steady)
+                })
             })
             .await;
         if stopped.is_ok() {

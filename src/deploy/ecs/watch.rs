@@ -87,7 +87,9 @@ pub async fn look(ecs: &aws_sdk_ecs::Client, ours: &Ours) -> anyhow::Result<Look
             .service_deployment_arns(arn)
             .send()
             .await
-            .explained("ecs:DescribeServiceDeployments", || format!("service deployment {arn}"))?;
+            .explained("ecs:DescribeServiceDeployments", || {
+                format!("service deployment {arn}")
+            })?;
         service_deployment = out.service_deployments().first().cloned();
         missing = service_deployment.is_none()
             && out.failures().iter().any(|f| f.arn() == Some(arn.as_str()));
@@ -552,7 +554,10 @@ pub async fn follow(
     let mut narrator = Narrator::default();
     let doing = format!(
         "watching deployment {}",
-        ours.deployment_id.as_deref().or(ours.service_deployment.as_deref()).unwrap_or("-")
+        ours.deployment_id
+            .as_deref()
+            .or(ours.service_deployment.as_deref())
+            .unwrap_or("-")
     );
     w.until(&doing, async || {
         let l = look(&cx.clients.ecs, ours).await?;
@@ -573,7 +578,12 @@ pub async fn follow(
 
 /// The stopped tasks of `ours_td`, with their reasons and exit codes (at
 /// most ten): the evidence of a failed rollout.
-pub async fn stopped_tasks(cx: &Context<'_>, cluster: &str, service: &str, ours_td: &str) -> Vec<String> {
+pub async fn stopped_tasks(
+    cx: &Context<'_>,
+    cluster: &str,
+    service: &str,
+    ours_td: &str,
+) -> Vec<String> {
     let ecs = &cx.clients.ecs;
     let listed = ecs
         .list_tasks()
@@ -584,20 +594,37 @@ pub async fn stopped_tasks(cx: &Context<'_>, cluster: &str, service: &str, ours_
         .await;
     let arns = match listed {
         // DescribeTasks takes 100 at most.
-        Ok(out) => out.task_arns().iter().take(100).cloned().collect::<Vec<_>>(),
+        Ok(out) => out
+            .task_arns()
+            .iter()
+            .take(100)
+            .cloned()
+            .collect::<Vec<_>>(),
         Err(e) => {
             let e = anyhow::Error::new(e);
-            return vec![format!("(could not list stopped tasks: {})", chain_message(&e))];
+            return vec![format!(
+                "(could not list stopped tasks: {})",
+                chain_message(&e)
+            )];
         }
     };
     if arns.is_empty() {
         return Vec::new();
     }
-    let described = match ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send().await {
+    let described = match ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+    {
         Ok(out) => out,
         Err(e) => {
             let e = anyhow::Error::new(e);
-            return vec![format!("(could not describe stopped tasks: {})", chain_message(&e))];
+            return vec![format!(
+                "(could not describe stopped tasks: {})",
+                chain_message(&e)
+            )];
         }
     };
     described
@@ -606,17 +633,27 @@ pub async fn stopped_tasks(cx: &Context<'_>, cluster: &str, service: &str, ours_
         .filter(|t| t.task_definition_arn() == Some(ours_td))
         .take(10)
         .map(|t| {
-            let id = t.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?");
+            let id = t
+                .task_arn()
+                .and_then(|a| a.rsplit('/').next())
+                .unwrap_or("?");
             let containers: Vec<String> = t
                 .containers()
                 .iter()
                 .map(|c| {
-                    let exit = c.exit_code().map(|x| format!("exit code {x}")).unwrap_or_else(|| "no exit code".into());
+                    let exit = c
+                        .exit_code()
+                        .map(|x| format!("exit code {x}"))
+                        .unwrap_or_else(|| "no exit code".into());
                     let reason = c.reason().map(|r| format!(", {r}")).unwrap_or_default();
                     format!("{} {exit}{reason}", c.name().unwrap_or("?"))
                 })
                 .collect();
-            format!("{id}: {} ({})", t.stopped_reason().unwrap_or("no reason given"), containers.join("; "))
+            format!(
+                "{id}: {} ({})",
+                t.stopped_reason().unwrap_or("no reason given"),
+                containers.join("; ")
+            )
         })
         .collect()
 }

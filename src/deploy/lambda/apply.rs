@@ -35,10 +35,13 @@ pub async fn apply(
         report.serving_revision = Some(arn);
         let config = configuration(f, cx, Some(&a.version)).await?;
         if config.code_sha256() == Some(image.digest_hex()) {
-            f.say(cx, &format!(
-                "alias {} already serves version {} with {}; nothing to update or publish",
-                f.plan.alias, a.version, image.uri
-            ));
+            f.say(
+                cx,
+                &format!(
+                    "alias {} already serves version {} with {}; nothing to update or publish",
+                    f.plan.alias, a.version, image.uri
+                ),
+            );
             report.revision = report.serving_revision.clone();
             return Ok(Verdict::Unchanged);
         }
@@ -47,7 +50,10 @@ pub async fn apply(
         Ok(latest) => latest,
         Err(reason) => {
             let reason = format!("Lambda did not apply {}: {reason}", image.uri);
-            return Ok(Verdict::Failed { reason, put_back: true });
+            return Ok(Verdict::Failed {
+                reason,
+                put_back: true,
+            });
         }
     };
     // A version of exactly that code (Lambda returns the existing one when
@@ -57,21 +63,32 @@ pub async fn apply(
     let doing = format!("waiting for version {version} to be Active");
     let active = w.until(&doing, async || f.active(cx, &version, report).await);
     if let Err(reason) = active.await? {
-        return Ok(Verdict::Failed { reason: format!("Lambda did not apply {}: {reason}", image.uri), put_back: true });
+        return Ok(Verdict::Failed {
+            reason: format!("Lambda did not apply {}: {reason}", image.uri),
+            put_back: true,
+        });
     }
-    w.check(&format!("before moving alias {} to version {version}", f.plan.alias))?;
+    w.check(&format!(
+        "before moving alias {} to version {version}",
+        f.plan.alias
+    ))?;
     move_alias(f, cx, before.as_ref(), &version).await?;
     match alias(f, cx).await? {
         Some(a) if a.version == version => {
             report.serving_revision = report.revision.clone();
-            f.say(cx, &format!("deployed: alias {} serves version {version}", f.plan.alias));
+            f.say(
+                cx,
+                &format!("deployed: alias {} serves version {version}", f.plan.alias),
+            );
             Ok(Verdict::Succeeded)
         }
         other => Ok(Verdict::Failed {
             reason: format!(
                 "alias {} was moved to version {version}, but Lambda now reports it on {}",
                 f.plan.alias,
-                other.map(|a| format!("version {}", a.version)).unwrap_or_else(|| "no version".into())
+                other
+                    .map(|a| format!("version {}", a.version))
+                    .unwrap_or_else(|| "no version".into())
             ),
             put_back: true,
         }),
@@ -88,7 +105,10 @@ async fn refusal(
     checked: &super::preflight::Checked,
 ) -> Option<String> {
     let Some(registry) = &cx.clients.registry else {
-        return Some(format!("no registry client to read the pushed image {} with; nothing was changed", image.uri));
+        return Some(format!(
+            "no registry client to read the pushed image {} with; nothing was changed",
+            image.uri
+        ));
     };
     let (arch, platform) = (&checked.architecture, &checked.platform);
     match registry.image_shape(&image.repository, &image.digest).await {
@@ -103,7 +123,10 @@ async fn refusal(
             image.uri,
             f.name(),
         )),
-        Ok(ImageShape::Index { media_type, platforms }) => Some(format!(
+        Ok(ImageShape::Index {
+            media_type,
+            platforms,
+        }) => Some(format!(
             "the image {} is an image index ({media_type}, listing {}), and Lambda accepts only a single image manifest; \
              build one platform ({platform}) with attestations off (`provenance: false`)",
             image.uri,
@@ -130,7 +153,13 @@ async fn update(
     let latest = w.until(idle, async || f.idle(cx, report).await).await?;
     w.check("before the code update")?;
     if latest.code_sha256() == Some(image.digest_hex()) {
-        f.say(cx, &format!("$LATEST already holds {} (an earlier run updated it); publishing it", image.uri));
+        f.say(
+            cx,
+            &format!(
+                "$LATEST already holds {} (an earlier run updated it); publishing it",
+                image.uri
+            ),
+        );
         return Ok(Ok(latest));
     }
     update_code(f, cx, w, image, latest, report).await?;
@@ -169,28 +198,50 @@ async fn update_code(
             .await;
         match sent {
             Ok(out) => {
-                f.say(cx, &format!("UpdateFunctionCode accepted: {} (not applied yet)", image.uri));
+                f.say(
+                    cx,
+                    &format!(
+                        "UpdateFunctionCode accepted: {} (not applied yet)",
+                        image.uri
+                    ),
+                );
                 let c = FunctionConfiguration::builder()
                     .set_last_update_status(out.last_update_status().cloned())
-                    .set_last_update_status_reason(out.last_update_status_reason().map(str::to_string))
+                    .set_last_update_status_reason(
+                        out.last_update_status_reason().map(str::to_string),
+                    )
                     .build();
                 f.note_status(cx, "update", &c, report);
                 return Ok(());
             }
-            Err(e) if matches!(e.code(), Some("ResourceConflictException" | "PreconditionFailedException")) => {
-                f.say(cx, &format!(
-                    "{} changed or is being updated by someone else ({}); reading it again",
-                    f.name(),
-                    e.code().unwrap_or_default()
-                ));
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("ResourceConflictException" | "PreconditionFailedException")
+                ) =>
+            {
+                f.say(
+                    cx,
+                    &format!(
+                        "{} changed or is being updated by someone else ({}); reading it again",
+                        f.name(),
+                        e.code().unwrap_or_default()
+                    ),
+                );
                 w.pause("waiting for another update to finish").await?;
-                latest = w.until("waiting for another update to finish", async || f.idle(cx, report).await).await?;
+                latest = w
+                    .until("waiting for another update to finish", async || {
+                        f.idle(cx, report).await
+                    })
+                    .await?;
                 if latest.code_sha256() == Some(image.digest_hex()) {
                     return Ok(());
                 }
             }
             Err(e) => {
-                return Err(e).explained("lambda:UpdateFunctionCode", || format!("Lambda function {}", f.name()));
+                return Err(e).explained("lambda:UpdateFunctionCode", || {
+                    format!("Lambda function {}", f.name())
+                });
             }
         }
     }
@@ -233,7 +284,9 @@ async fn publish(
                 );
             }
             Err(e) => {
-                return Err(e).explained("lambda:PublishVersion", || format!("Lambda function {}", f.name()));
+                return Err(e).explained("lambda:PublishVersion", || {
+                    format!("Lambda function {}", f.name())
+                });
             }
         }
     }
@@ -291,7 +344,10 @@ async fn move_alias(
         }
     }
     match before {
-        Some(a) => f.say(cx, &format!("alias {name}: version {} → {version}", a.version)),
+        Some(a) => f.say(
+            cx,
+            &format!("alias {name}: version {} → {version}", a.version),
+        ),
         None => f.say(cx, &format!("alias {name} created on version {version}")),
     }
     Ok(())

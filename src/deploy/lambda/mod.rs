@@ -44,7 +44,12 @@ pub struct Function<'p> {
 
 impl<'p> Function<'p> {
     pub fn new(plan: &'p LambdaPlan) -> Function<'p> {
-        Function { plan, arn: None, latest_changed: false, shown: None }
+        Function {
+            plan,
+            arn: None,
+            latest_changed: false,
+            shown: None,
+        }
     }
 
     fn name(&self) -> &str {
@@ -76,7 +81,10 @@ impl<'p> Function<'p> {
 
 impl Target for Function<'_> {
     fn reference(&self) -> TargetRef {
-        TargetRef::Lambda { function: self.plan.function.clone(), alias: self.plan.alias.clone() }
+        TargetRef::Lambda {
+            function: self.plan.function.clone(),
+            alias: self.plan.alias.clone(),
+        }
     }
 
     fn watch(&self) -> &WatchPlan {
@@ -122,13 +130,16 @@ impl Target for Function<'_> {
         let alias = &self.plan.alias;
         match revision {
             Some(r) => format!("alias {alias} serves {}", revision_label(r)),
-            None => format!("alias {alias} serves no version (it does not exist, or Lambda did not say)"),
+            None => format!(
+                "alias {alias} serves no version (it does not exist, or Lambda did not say)"
+            ),
         }
     }
 
     fn left_alone(&self) -> String {
         if self.latest_changed {
-            "the alias was not moved; $LATEST keeps the new code, and Lambda keeps applying it".into()
+            "the alias was not moved; $LATEST keeps the new code, and Lambda keeps applying it"
+                .into()
         } else {
             "the alias was not moved".into()
         }

@@ -20,7 +20,12 @@ pub struct Checked {
 
 impl From<Checked> for Found {
     fn from(c: Checked) -> Found {
-        let name = c.function_arn.rsplit(':').next().unwrap_or(&c.function_arn).to_string();
+        let name = c
+            .function_arn
+            .rsplit(':')
+            .next()
+            .unwrap_or(&c.function_arn)
+            .to_string();
         Found {
             platform: Some(Platform {
                 platform: c.platform,
@@ -68,8 +73,10 @@ pub async fn check(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> anyhow
                 .explain("lambda:GetFunction", &format!("Lambda function {f}")));
         }
     };
-    let config =
-        out.configuration().cloned().unwrap_or_else(|| FunctionConfiguration::builder().build());
+    let config = out
+        .configuration()
+        .cloned()
+        .unwrap_or_else(|| FunctionConfiguration::builder().build());
     if config.package_type() != Some(&PackageType::Image) {
         return Err(BadInput::other(format!(
             "Lambda function {f} is a Zip function, and fastdeploy deploys container images; a function's package type \

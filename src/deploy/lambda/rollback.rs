@@ -28,11 +28,17 @@ pub async fn put_back(
     match alias(f, cx).await {
         Ok(now) => {
             report.serving_revision = now.map(|a| f.version_arn(&a.version));
-            PutBack { settled: true, note }
+            PutBack {
+                settled: true,
+                note,
+            }
         }
         Err(e) => {
             let unread = format!("the alias could not be read ({})", chain_message(&e));
-            PutBack { settled: false, note: Some(note.map_or(unread.clone(), |n| format!("{n}; {unread}"))) }
+            PutBack {
+                settled: false,
+                note: Some(note.map_or(unread.clone(), |n| format!("{n}; {unread}"))),
+            }
         }
     }
 }
@@ -48,17 +54,34 @@ async fn restore_latest(
     let previous = report.previous_revision.clone()?;
     let version = previous.rsplit(':').next()?.to_string();
     let lambda = &cx.clients.lambda;
-    let image = match lambda.get_function().function_name(f.name()).qualifier(&version).send().await {
-        Ok(out) => out.code().and_then(|c| c.image_uri().or(c.resolved_image_uri())).map(str::to_string),
+    let image = match lambda
+        .get_function()
+        .function_name(f.name())
+        .qualifier(&version)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .code()
+            .and_then(|c| c.image_uri().or(c.resolved_image_uri()))
+            .map(str::to_string),
         Err(e) => {
             let code = e.code().unwrap_or("error");
-            return Some(format!("$LATEST not restored: reading version {version} failed ({code})"));
+            return Some(format!(
+                "$LATEST not restored: reading version {version} failed ({code})"
+            ));
         }
     }?;
-    let idle = w.until("setting $LATEST back", async || f.idle(cx, report).await).await;
+    let idle = w
+        .until("setting $LATEST back", async || f.idle(cx, report).await)
+        .await;
     let latest = match idle {
         Ok(c) => c,
-        Err(_) => return Some(format!("$LATEST not restored to {image}: an update was still running")),
+        Err(_) => {
+            return Some(format!(
+                "$LATEST not restored to {image}: an update was still running"
+            ));
+        }
     };
     let sent = lambda
         .update_function_code()
@@ -69,9 +92,19 @@ async fn restore_latest(
         .await;
     match sent {
         Ok(_) => {
-            f.say(cx, &format!("$LATEST set back to {image} (the code of version {version}); Lambda applies it"));
-            Some(format!("$LATEST set back to the image of version {version} (Lambda accepted the update)"))
+            f.say(
+                cx,
+                &format!(
+                    "$LATEST set back to {image} (the code of version {version}); Lambda applies it"
+                ),
+            );
+            Some(format!(
+                "$LATEST set back to the image of version {version} (Lambda accepted the update)"
+            ))
         }
-        Err(e) => Some(format!("$LATEST not restored to {image}: {}", e.code().unwrap_or("error"))),
+        Err(e) => Some(format!(
+            "$LATEST not restored to {image}: {}",
+            e.code().unwrap_or("error")
+        )),
     }
 }

@@ -85,7 +85,10 @@ fn with_throttle_reason(
     {
         failure.message = format!("{} (Reason: {})", failure.message, reason.as_str());
     }
-    failure.explain("lambda:GetFunctionConfiguration", &format!("Lambda function {function}"))
+    failure.explain(
+        "lambda:GetFunctionConfiguration",
+        &format!("Lambda function {function}"),
+    )
 }
 
 impl Function<'_> {
@@ -106,7 +109,11 @@ impl Function<'_> {
             .filter(|r| !r.is_empty())
             .map(|r| format!(": {r}"))
             .unwrap_or_default();
-        self.say_once(cx, format!("{what}: LastUpdateStatus {status}{reason}"), Some(report));
+        self.say_once(
+            cx,
+            format!("{what}: LastUpdateStatus {status}{reason}"),
+            Some(report),
+        );
     }
 
     /// One look: done when no update of the function runs (another
@@ -125,9 +132,18 @@ impl Function<'_> {
         }
         if pending {
             let why = c.state_reason().unwrap_or("-");
-            self.say_once(cx, format!("the function is still being created (State Pending: {why}); waiting"), None);
+            self.say_once(
+                cx,
+                format!("the function is still being created (State Pending: {why}); waiting"),
+                None,
+            );
         } else {
-            self.note_status(cx, "another update of the function is running; waiting", &c, report);
+            self.note_status(
+                cx,
+                "another update of the function is running; waiting",
+                &c,
+                report,
+            );
         }
         Ok(Poll::Pending(Tempo::Steady))
     }
@@ -143,7 +159,9 @@ impl Function<'_> {
         let c = configuration(self, cx, None).await?;
         self.note_status(cx, "update", &c, report);
         Ok(Poll::Ready(match c.last_update_status() {
-            Some(LastUpdateStatus::Successful) if c.code_sha256() == Some(image.digest_hex()) => Ok(c),
+            Some(LastUpdateStatus::Successful) if c.code_sha256() == Some(image.digest_hex()) => {
+                Ok(c)
+            }
             // Someone else's update finished after ours.
             Some(LastUpdateStatus::Successful) => Err(format!(
                 "the update finished, but $LATEST holds code {} instead of {} (another deploy updated the function meanwhile)",
@@ -172,8 +190,15 @@ impl Function<'_> {
         report: &mut DeployReport,
     ) -> anyhow::Result<Poll<Result<(), String>>> {
         let c = configuration(self, cx, Some(version)).await?;
-        let state = c.state().map(|s| s.as_str().to_string()).unwrap_or_else(|| "Active".into());
-        self.say_once(cx, format!("version {version}: State {state}"), Some(report));
+        let state = c
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "Active".into());
+        self.say_once(
+            cx,
+            format!("version {version}: State {state}"),
+            Some(report),
+        );
         Ok(Poll::Ready(match c.state() {
             None | Some(State::Active) => Ok(()),
             Some(State::Failed | State::Inactive) => {

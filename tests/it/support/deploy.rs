@@ -1,0 +1,124 @@
+//! Driving a deploy target straight through the library's driver, as the
+//! executor does: one context (clients from the sandbox's SDK config, a
+//! cancellation, the Actions runtime, a fast clock) and the target's plan.
+//! The benches include it too, each using what it needs.
+
+#![allow(dead_code)]
+
+use fastdeploy::cancel::Cancel;
+use fastdeploy::deploy::{self, Clients, Context, DeployOutcome, Image, beanstalk, ecs, lambda};
+use fastdeploy::gha::Actions;
+use fastdeploy::image::registry;
+use fastdeploy::plan::{BeanstalkPlan, ComponentPlan, EcsPlan, LambdaPlan};
+use fastdeploy::wait::Clock;
+
+/// The commit a test deploy names (Elastic Beanstalk version labels).
+pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Everything a deploy context borrows.
+pub struct Deployer {
+    pub clients: Clients,
+    pub cancel: Cancel,
+    pub actions: Actions,
+    pub clock: Clock,
+    pub commit: String,
+    pub run_key: String,
+    pub ignore_checks: Vec<String>,
+}
+
+impl Deployer {
+    /// Clients from `sdk`, never cancelled, actions printed, time `scale`
+    /// times as fast.
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        registry: Option<registry::Client>,
+        scale: f64,
+    ) -> Deployer {
+        Deployer {
+            clients: Clients::new(sdk, registry),
+            cancel: Cancel::never(),
+            actions: Actions::default(),
+            clock: Clock::scaled(scale),
+            commit: COMMIT.into(),
+            run_key: "acme/shop/1001/1".into(),
+            ignore_checks: Vec::new(),
+        }
+    }
+
+    pub fn with_actions(mut self, actions: Actions) -> Deployer {
+        self.actions = actions;
+        self
+    }
+
+    pub fn with_cancel(mut self, cancel: Cancel) -> Deployer {
+        self.cancel = cancel;
+        self
+    }
+
+    pub fn cx(&self) -> Context<'_> {
+        Context {
+            clients: &self.clients,
+            cancel: &self.cancel,
+            actions: &self.actions,
+            clock: self.clock,
+            commit: &self.commit,
+            run_key: &self.run_key,
+            region: Some(super::sandbox::REGION),
+            ignore_checks: &self.ignore_checks,
+        }
+    }
+
+    pub async fn lambda(&self, plan: &LambdaPlan, image: &Image) -> DeployOutcome {
+        deploy::drive(&self.cx(), &mut lambda::Function::new(plan), image).await
+    }
+
+    pub async fn ecs(&self, plan: &EcsPlan, image: &Image) -> DeployOutcome {
+        deploy::drive(&self.cx(), &mut ecs::Service::new(plan), image).await
+    }
+
+    pub async fn beanstalk(
+        &self,
+        plan: &BeanstalkPlan,
+        component: &ComponentPlan,
+        image: &Image,
+    ) -> DeployOutcome {
+        deploy::drive(
+            &self.cx(),
+            &mut beanstalk::Environment::new(plan, component),
+            image,
+        )
+        .await
+    }
+}
+
+/// An image in `registry` by digest (`sha256:...`).
+pub fn image(registry: &str, repository: &str, digest: &str) -> Image {
+    Image::new(registry, repository, digest, None)
+}
+
+impl Deployer {
+    /// The Lambda target's preflight, as the executor runs it before building.
+    pub async fn preflight_lambda(&self, plan: &LambdaPlan) -> anyhow::Result<deploy::Found> {
+        use fastdeploy::deploy::Target;
+        lambda::Function::new(plan).preflight(&self.cx()).await
+    }
+}
+
+/// `registry/repository@sha256:...` as an [`Image`].
+pub fn image_of(uri: &str) -> Image {
+    let (name, digest) = uri.split_once('@').expect("an image by digest");
+    let (registry, repository) = name
+        .split_once('/')
+        .expect("a registry host and a repository");
+    Image::new(registry, repository, digest, None)
+}
+
+/// A deployer whose clients come from no endpoint, for a client of one
+/// service swapped in by the test (aws-smithy-mocks).
+pub fn offline(scale: f64) -> Deployer {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(super::sandbox::REGION))
+        .build();
+    Deployer::new(&sdk, None, scale)
+}
