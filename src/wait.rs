@@ -262,6 +262,12 @@ impl<'a> Waiter<'a> {
         &self.pace
     }
 
+    /// Moves the deadline `by` later: time spent on something with a budget
+    /// of its own (a one-off task's) is not this wait's.
+    pub fn postpone(&mut self, by: Duration) {
+        self.pace.deadline += by;
+    }
+
     /// A waiter with the same cancellation and lines on another pace (a
     /// one-off task's own deadline).
     pub fn with_pace(&self, pace: Pace) -> Waiter<'a> {

@@ -190,6 +190,28 @@ pub struct PutBack {
     pub note: Option<String>,
 }
 
+/// One deploy under way: what every step of a target works with.
+pub struct Deploy<'a> {
+    pub cx: Context<'a>,
+    /// Every wait goes through it: the deploy's one deadline while the
+    /// change is applied, the settle budget while what served is put back.
+    pub w: Waiter<'a>,
+    pub image: &'a Image,
+    /// What the deploy found and did, as the target learns it.
+    pub report: DeployReport,
+}
+
+/// How a sentence about what serves is said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// What serves now.
+    Now,
+    /// What served before still serves: the change never reached it.
+    Still,
+    /// What served before serves again: fastdeploy put it back.
+    Again,
+}
+
 /// The contract every deploy target implements. The driver calls
 /// [`Target::prepare`] before the deploy's clock starts, then
 /// [`Target::apply`], then (when the verdict asks for it)
@@ -212,39 +234,27 @@ pub trait Target {
     /// the rollout); its time is not the deploy's.
     async fn prepare(&mut self, _cx: &Context<'_>, _image: &Image) {}
 
-    /// Changes the target to `image` and follows the change to a verdict,
-    /// every wait a look through `w`. Sets what served before
-    /// (`report.previous_revision`), what this deploy made
-    /// (`report.revision`) and what serves as it learns it.
-    async fn apply(
-        &mut self,
-        cx: &Context<'_>,
-        w: &mut Waiter<'_>,
-        image: &Image,
-        report: &mut DeployReport,
-    ) -> anyhow::Result<Verdict>;
+    /// Changes the target to the image and follows the change to a
+    /// verdict, every wait a look through `d.w`. Sets what served before
+    /// (`previous_revision`), what this deploy made (`revision`) and what
+    /// serves as it learns it.
+    async fn apply(&mut self, d: &mut Deploy<'_>) -> anyhow::Result<Verdict>;
 
     /// Whether what serves may hold something of this deploy (after a stop
     /// or an error, the driver puts back what served only then).
     fn changed(&self) -> bool;
 
-    /// Makes what served before serve again, within `w` (the settle
+    /// Makes what served before serve again, within `d.w` (now the settle
     /// budget); with `act` false (`rollback` is off) only looks at what
     /// serves and says what it would have done.
-    async fn put_back(
-        &mut self,
-        cx: &Context<'_>,
-        w: &mut Waiter<'_>,
-        act: bool,
-        report: &mut DeployReport,
-    ) -> PutBack;
+    async fn put_back(&mut self, d: &mut Deploy<'_>, act: bool) -> PutBack;
 
-    /// One look at what serves now: `report.serving_revision`, and
-    /// `report.serving_detail` with counts where the target can count.
+    /// One look at what serves now: `serving_revision`, and
+    /// `serving_detail` with counts where the target can count.
     async fn observe(&self, cx: &Context<'_>, report: &mut DeployReport);
 
-    /// `revision` serving, in words: "alias live serves version 3".
-    fn serves(&self, revision: Option<&str>) -> String;
+    /// `revision` serving, in words: "alias live serves thumbs:3".
+    fn serves(&self, revision: Option<&str>, how: Serves) -> String;
 
     /// What goes on without fastdeploy when it stops watching and
     /// `rollback` is off: "ECS keeps deploying".
@@ -252,7 +262,7 @@ pub trait Target {
 
     /// After the verdict and the deploy's clock: evidence for a failure,
     /// clean-up after a success, where the time went.
-    async fn finish(&mut self, _cx: &Context<'_>, _result: RunResult, _report: &mut DeployReport) {}
+    async fn finish(&mut self, _d: &mut Deploy<'_>, _result: RunResult) {}
 }
 
 /// Checks the component's target before anything is built.
@@ -290,144 +300,179 @@ pub async fn deploy(
 /// say it.
 pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, image: &Image) -> DeployOutcome {
     let target = t.reference();
-    let say = |line: &str| cx.actions.line(&format!("[{}] {line}", target.short()));
     t.prepare(cx, image).await;
     let started = Instant::now();
-    let mut report = DeployReport {
-        target: target.clone(),
-        ..DeployReport::default()
-    };
     let watch = t.watch().clone();
     let pace = Pace::new(cx.clock, watch.poll_seconds, watch.wait_seconds as f64);
-    let mut w = Waiter::new(
-        pace,
-        cx.cancel,
-        cx.actions,
-        &format!("[{}] ", target.short()),
-    );
-    let applied = t.apply(cx, &mut w, image, &mut report).await;
-    let (result, failure) = judge(cx, t, &w, applied, &mut report).await;
+    let prefix = format!("[{}] ", target.short());
+    let mut d = Deploy {
+        cx: *cx,
+        w: Waiter::new(pace, cx.cancel, cx.actions, &prefix),
+        image,
+        report: DeployReport {
+            target: target.clone(),
+            ..DeployReport::default()
+        },
+    };
+    let applied = t.apply(&mut d).await;
+    let (result, failure) = judge(t, &mut d, applied).await;
     // What serves is what runs: one last look, whatever the verdict said,
     // unless the look that judged success showed it with its counts.
-    if !(result == RunResult::Success && report.serving_detail.is_some()) {
-        t.observe(cx, &mut report).await;
+    if !(result == RunResult::Success && d.report.serving_detail.is_some()) {
+        t.observe(cx, &mut d.report).await;
     }
-    report.seconds = Some(started.elapsed().as_secs_f64());
-    t.finish(cx, result, &mut report).await;
-    let serving = match &report.serving_detail {
+    d.report.seconds = Some(started.elapsed().as_secs_f64());
+    t.finish(&mut d, result).await;
+    let serving = match &d.report.serving_detail {
         Some(detail) => format!("serving {detail}"),
-        None => t.serves(report.serving_revision.as_deref()),
+        None => t.serves(d.report.serving_revision.as_deref(), Serves::Now),
     };
+    let say = |line: &str| cx.actions.line(&format!("{prefix}{line}"));
     say(&format!("result: {}; {serving}", result.as_str()));
     if let Some(f) = &failure {
         say(f);
     }
     DeployOutcome {
         result,
-        report,
+        report: d.report,
         failure,
     }
+}
+
+/// What ended a change that did not succeed, as the driver weighs it.
+struct Failing {
+    why: String,
+    /// What serves may hold some of the change.
+    put_back: bool,
+    /// A wait ended it (deadline, cancellation, looks that kept failing).
+    stop: Option<Stop>,
 }
 
 /// Turns what `apply` returned into a result and a failure line, putting
 /// back what served when the verdict and `rollback` ask for it.
 async fn judge<T: Target>(
-    cx: &Context<'_>,
     t: &mut T,
-    w: &Waiter<'_>,
+    d: &mut Deploy<'_>,
     applied: anyhow::Result<Verdict>,
-    report: &mut DeployReport,
 ) -> (RunResult, Option<String>) {
-    let watch = t.watch().clone();
-    let previous = report.previous_revision.clone();
-    let (why, put_back, stop) = match applied {
+    let wait_seconds = t.watch().wait_seconds;
+    let previous = d.report.previous_revision.clone();
+    let failing = match applied {
         Ok(Verdict::Succeeded) => return (RunResult::Success, None),
         Ok(Verdict::Unchanged) => {
-            report.unchanged = true;
+            d.report.unchanged = true;
             return (RunResult::Skipped, None);
         }
         Ok(Verdict::Refused(why)) => {
-            report.evidence.push(why.clone());
-            let serves = t.serves(previous.as_deref());
+            d.report.evidence.push(why.clone());
+            let serves = t.serves(previous.as_deref(), Serves::Still);
             return (
                 RunResult::Failure,
                 Some(format!("{why}; nothing was changed: {serves}")),
             );
         }
         Ok(Verdict::RolledBack(why)) => {
-            let serves = t.serves(report.serving_revision.as_deref());
+            let serves = t.serves(d.report.serving_revision.as_deref(), Serves::Again);
             return (RunResult::RolledBack, Some(format!("{why}; {serves}")));
         }
-        Ok(Verdict::Failed {
-            reason,
-            put_back: false,
-        }) => {
-            t.observe(cx, report).await;
-            let serves = t.serves(report.serving_revision.as_deref());
-            return (RunResult::Failure, Some(format!("{reason}; {serves}")));
-        }
-        Ok(Verdict::Failed {
-            reason,
-            put_back: true,
-        }) => (reason, true, None),
-        Err(e) => match Stopped::find(&e) {
-            Some(s) => (
-                s.stop.explain(watch.wait_seconds, &s.doing),
-                t.changed(),
-                Some(s.stop.clone()),
-            ),
-            None => (chain_message(&e), t.changed(), None),
+        Ok(Verdict::Failed { reason, put_back }) => Failing {
+            why: reason,
+            put_back,
+            stop: None,
         },
+        Err(e) => {
+            let stop = Stopped::find(&e).map(|s| s.stop.clone());
+            let why = match Stopped::find(&e) {
+                Some(s) => s.stop.explain(wait_seconds, &s.doing),
+                None => chain_message(&e),
+            };
+            if !t.changed() {
+                let serves = t.serves(previous.as_deref(), Serves::Still);
+                return (
+                    RunResult::Failure,
+                    Some(format!("{why}; nothing was changed: {serves}")),
+                );
+            }
+            Failing {
+                why,
+                put_back: true,
+                stop,
+            }
+        }
     };
-    if !put_back {
-        let serves = t.serves(previous.as_deref());
-        return (
-            RunResult::Failure,
-            Some(format!("{why}; nothing was changed: {serves}")),
-        );
-    }
-    let act = watch.rollback;
-    if stop.is_some() && !act {
-        t.observe(cx, report).await;
-        let serves = t.serves(report.serving_revision.as_deref());
-        let alone = t.left_alone();
-        return (
-            RunResult::Failure,
-            Some(format!(
-                "{why} and `rollback` is off; {alone}; last seen: {serves}"
-            )),
-        );
-    }
-    let say = |line: &str| {
-        cx.actions
-            .line(&format!("[{}] {line}", report.target.short()))
+    settle(t, d, failing).await
+}
+
+/// A change that did not succeed: what serves, made sure of (and put back
+/// when `rollback` is on and the change may have reached it).
+async fn settle<T: Target>(
+    t: &mut T,
+    d: &mut Deploy<'_>,
+    f: Failing,
+) -> (RunResult, Option<String>) {
+    let previous = d.report.previous_revision.clone();
+    let still = |serving: &Option<String>| {
+        if serving.is_some() && *serving == previous {
+            Serves::Still
+        } else {
+            Serves::Now
+        }
     };
+    let why = f.why;
+    let act = t.watch().rollback;
+    if !f.put_back || (f.stop.is_some() && !act) {
+        t.observe(&d.cx, &mut d.report).await;
+        let serving = d.report.serving_revision.clone();
+        let serves = t.serves(serving.as_deref(), still(&serving));
+        let line = match f.stop {
+            Some(_) => format!(
+                "{why} and `rollback` is off; {}; last seen: {serves}",
+                t.left_alone()
+            ),
+            None => format!("{why}; {serves}"),
+        };
+        return (RunResult::Failure, Some(line));
+    }
     if act {
-        say(&format!("{why}: rolling back"));
+        d.cx.actions.line(&format!(
+            "[{}] {why}: rolling back",
+            d.report.target.short()
+        ));
     }
-    let mut settle = w.settling(settle_deadline(cx.clock, stop == Some(Stop::Cancelled)));
-    let back = t.put_back(cx, &mut settle, act, report).await;
-    let serving = report.serving_revision.clone();
+    let cancelled = f.stop == Some(Stop::Cancelled);
+    d.w = d.w.settling(settle_deadline(d.cx.clock, cancelled));
+    let back = t.put_back(d, act).await;
+    let serving = d.report.serving_revision.clone();
     let rolled_back = back.settled && previous.is_some() && serving == previous;
-    let mut line = match (stop.is_some(), rolled_back) {
-        (_, true) if act && stop.is_some() => format!(
-            "{why}; fastdeploy rolled back: {}",
-            t.serves(serving.as_deref())
-        ),
-        (_, true) => format!("{why}; {}", t.serves(serving.as_deref())),
-        (true, false) => format!(
-            "{why}; fastdeploy's rollback did not finish: {}",
-            t.serves(serving.as_deref())
-        ),
-        (false, false) => format!("{why}; {}", t.serves(serving.as_deref())),
+    // What serves is said only when the target is sure of it; else its note
+    // says what is known.
+    let how = match (rolled_back, act) {
+        (true, true) => Serves::Again,
+        (true, false) => Serves::Still,
+        (false, _) => Serves::Now,
     };
+    let serves = back.settled.then(|| t.serves(serving.as_deref(), how));
+    let head = match (act, rolled_back) {
+        (true, true) => Some("fastdeploy rolled back"),
+        (true, false) if f.stop.is_some() => Some("fastdeploy's rollback did not finish"),
+        _ => None,
+    };
+    let mut line = why;
+    match (head, serves) {
+        (Some(h), Some(s)) => line.push_str(&format!("; {h}: {s}")),
+        (Some(h), None) => line.push_str(&format!("; {h}")),
+        (None, Some(s)) => line.push_str(&format!("; {s}")),
+        (None, None) => {}
+    }
     if let Some(note) = &back.note {
         line.push_str(&format!("; {note}"));
     }
-    let result = if rolled_back {
-        RunResult::RolledBack
-    } else {
-        RunResult::Failure
-    };
-    (result, Some(line))
+    (
+        if rolled_back {
+            RunResult::RolledBack
+        } else {
+            RunResult::Failure
+        },
+        Some(line),
+    )
 }

@@ -85,9 +85,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
         settings.output_file.clone(),
         settings.summary_file.clone(),
     );
-    for secret in settings.secrets() {
-        actions.add_mask(secret);
-    }
+    settings.mask_secrets(&actions);
     let probe = if matches!(settings.builder, BuilderInput::Auto | BuilderInput::Buildx) {
         let buildx_builder = settings.buildx_builder.as_deref();
         crate::image::probe(

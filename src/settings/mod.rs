@@ -480,8 +480,16 @@ impl Settings {
         self.config.as_ref()?.environments.get(env)
     }
 
-    /// Every secret value the run was given, to mask before anything is
-    /// printed: secret inputs, the GitHub token, build secrets' values.
+    /// Masks every secret value the run was given, once, before anything
+    /// is printed.
+    pub fn mask_secrets(&self, actions: &crate::gha::Actions) {
+        for secret in self.secrets() {
+            actions.add_mask(secret);
+        }
+    }
+
+    /// Every secret value the run was given: secret inputs, the GitHub
+    /// token, build secrets' values.
     pub fn secrets(&self) -> Vec<&str> {
         use secrecy::ExposeSecret;
         let mut out = self.raw.secrets();

@@ -100,7 +100,10 @@ fn every_declared_input_is_read_by_the_binary() {
 /// Every output the binary writes is declared in action.yml.
 #[test]
 fn every_written_output_is_declared() {
-    let execute = std::fs::read_to_string(repo_root().join("src/execute.rs")).unwrap();
+    let execute: String = std::fs::read_dir(repo_root().join("src/execute"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect();
     let re = regex::Regex::new(r#"set_output\(\s*"([a-z-]+)""#).unwrap();
     let declared: Vec<&str> = fastdeploy::gha::OUTPUTS.iter().map(|(n, _)| *n).collect();
     for cap in re.captures_iter(&execute) {

@@ -436,7 +436,7 @@ async fn a_bad_image_ends_rolled_back_with_the_previous_label_serving_and_eb_eve
         why.contains("Instance deployment failed. For details, see 'eb-engine.log'."),
         "EB's own text: {why}"
     );
-    assert!(why.contains(&format!("version {previous} serves")), "{why}");
+    assert!(why.contains(&format!("serves version {previous}")), "{why}");
     // EB's events are in the log as EB wrote them.
     assert!(
         log.iter()
@@ -555,7 +555,7 @@ async fn a_deadline_or_a_cancellation_in_the_health_wait_rolls_back_and_an_unfin
         "{why}"
     );
     assert!(
-        why.contains(&format!("version {FIRST} serves"))
+        why.contains(&format!("serves version {FIRST}"))
             && why.contains("deployed version v1 again"),
         "{why}"
     );
@@ -589,7 +589,8 @@ async fn a_deadline_or_a_cancellation_in_the_health_wait_rolls_back_and_an_unfin
     let why = out.failure.unwrap();
     assert!(
         why.contains("the workflow was cancelled (waiting for version")
-            && why.contains("fastdeploy rolled back: version v1 serves"),
+            && why
+                .contains("fastdeploy rolled back: environment shop-prod serves version v1 again"),
         "{why}"
     );
 
@@ -597,7 +598,7 @@ async fn a_deadline_or_a_cancellation_in_the_health_wait_rolls_back_and_an_unfin
     assert_eq!(out.result, RunResult::Failure, "{:?}\n{log}", out.failure);
     let why = out.failure.unwrap();
     assert!(
-        why.contains("fastdeploy's rollback did not finish: the environment is set to version v1, which not every instance may run yet")
+        why.contains("fastdeploy's rollback did not finish; the environment is set to version v1, which not every instance may run yet")
             && why.contains("redeploying version v1 did not finish in time"),
         "{why}"
     );
@@ -807,7 +808,7 @@ async fn a_timeout_aborts_the_update_and_redeploys_the_previous_label_ebs_abort_
     );
     let why = out.failure.unwrap();
     assert!(
-        why.contains("no verdict within 130 s") && why.contains(&format!("version {FIRST} serves")),
+        why.contains("no verdict within 130 s") && why.contains(&format!("serves version {FIRST}")),
         "{why}"
     );
     assert_eq!(calls(&e.moto, "AbortEnvironmentUpdate").len(), 1);

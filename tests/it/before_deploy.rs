@@ -278,7 +278,7 @@ async fn a_failed_migration_stops_the_deploy_before_update_service() {
         "why first: {why}"
     );
     assert!(
-        why.ends_with("service web was not updated and still runs web:1"),
+        why.ends_with("the service was not updated; service web still runs web:1"),
         "{why}"
     );
     assert_eq!(e.service_revision().await, "web:1", "no UpdateService");
@@ -310,7 +310,7 @@ async fn a_rerun_for_the_same_revision_does_not_run_the_migration_again() {
         "repo/web-hang@sha256:2222222222222222222222222222222222222222222222222222222222222222";
     let p = EcsPlan {
         watch: WatchPlan {
-            wait_seconds: 20,
+            wait_seconds: 40,
             ..plan(&[]).watch
         },
         ..plan(&["python", "manage.py", "migrate"])
@@ -463,14 +463,14 @@ async fn a_rerun_after_a_killed_attempt_follows_the_task_still_running_instead_o
     );
 }
 
-/// Looks at the task that fail (here an error the SDK does not retry) are
-/// said and tried again; only a run of them ends the wait, with the task
-/// left running and the service untouched.
+/// Looks at the task that fail with a throttle outlasting the SDK's own
+/// retries (3 attempts a look) are said and tried again; only a run of them
+/// ends the wait, with the task left running and the service untouched.
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_looks_at_the_task_are_ridden_out_and_only_a_run_of_them_fails_the_deploy() {
-    let denied = |times: u32| json!({"rules": [{"action": "DescribeTasks", "status": 400, "code": "AccessDeniedException", "times": times}]});
+    let throttled = |looks: u32| json!({"rules": [{"action": "DescribeTasks", "kind": "throttle", "times": looks * 3}]});
     let e = env().await;
-    e.control("faults/config", denied(3));
+    e.control("faults/config", throttled(3));
     let (log, actions) = Actions::capture();
     let out = deploy(
         &e,
@@ -483,15 +483,15 @@ async fn failed_looks_at_the_task_are_ridden_out_and_only_a_run_of_them_fails_th
     .await;
     let lines = log.lines().join("\n");
     assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
-    assert_eq!(
-        lines.matches("could not look at task").count(),
-        3,
+    assert_eq!(lines.matches("could not look (").count(), 3, "{lines}");
+    assert!(
+        lines.contains("ThrottlingException: Rate exceeded"),
         "{lines}"
     );
     assert_eq!(out.report.before_deploy.unwrap().exit_code, Some(0));
 
     let e = env().await;
-    e.control("faults/config", denied(100));
+    e.control("faults/config", throttled(100));
     let out = deploy(
         &e,
         &plan(&["python", "manage.py", "migrate"]),
@@ -504,13 +504,15 @@ async fn failed_looks_at_the_task_are_ridden_out_and_only_a_run_of_them_fails_th
     assert_eq!(out.result, RunResult::Failure);
     let why = out.failure.unwrap();
     assert!(
-        why.contains("5 looks at task")
-            && why.contains("AccessDeniedException")
+        why.contains(&format!(
+            "{} looks at task",
+            fastdeploy::wait::MAX_FAILED_LOOKS
+        )) && why.contains("ThrottlingException")
             && why.contains("it may still run"),
         "{why}"
     );
     assert!(
-        why.ends_with("service web was not updated and still runs web:1"),
+        why.ends_with("the service was not updated; service web still runs web:1"),
         "{why}"
     );
     assert_eq!(

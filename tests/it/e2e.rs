@@ -15,8 +15,8 @@ use crate::support::run::{
     slack_messages, task_definition_arn,
 };
 use crate::support::sandbox::{
-    ACCOUNT, CLUSTER, ECR_PASSWORD, ECR_USER, FullSandbox, REGION, REPOSITORY, base64_encode,
-    block_on,
+    ACCOUNT, CLUSTER, ECR_PASSWORD, ECR_USER, FullSandbox, REGION, REPOSITORY, SERVICE,
+    base64_encode, block_on,
 };
 
 #[test]
@@ -240,8 +240,8 @@ fn a_crashing_image_is_rolled_back_and_the_service_is_back_on_the_previous_revis
     }
     assert!(
         ran.stdout.contains(&format!(
-            "the service is back on {}",
-            task_definition_arn(1)
+            "service {SERVICE} is back on {}",
+            fastdeploy::outcome::revision_label(&task_definition_arn(1))
         )),
         "{}",
         ran.log()

@@ -224,7 +224,7 @@ async fn a_timeout_with_rollback_stops_our_deployment_and_rolls_back() {
         out.failure
             .as_deref()
             .unwrap()
-            .contains("did not complete in time"),
+            .contains("no verdict within 30 s (watching deployment"),
         "{:?}",
         out.failure
     );

@@ -384,7 +384,7 @@ fn sigterm_while_the_deployment_is_watched_rolls_it_back_and_writes_the_result()
     );
     assert!(
         ran.stdout
-            .contains("cancelled: rolling our deployment back"),
+            .contains("the workflow was cancelled (watching deployment"),
         "{}",
         ran.log()
     );

@@ -871,6 +871,7 @@ fn child_reporting_failures() {
         // `finish` takes the report by shared reference: reporting cannot
         // change the run's result, whatever happens here.
         let report = report(result);
+        settings.mask_secrets(&actions);
         let mut n = Notifier::new(&plan, &settings, &actions);
         rt.block_on(async {
             n.start(&plan).await;

@@ -13,19 +13,15 @@ use super::Environment;
 use super::bundle::{self, Contents};
 use super::watch::{Followed, Following};
 use crate::aws::Explained;
-use crate::deploy::{Context, Image, Verdict};
+use crate::deploy::{Context, Deploy, Image, Verdict};
 use crate::outcome::DeployReport;
 use crate::settings::config::Bundle;
 use crate::wait::Waiter;
 
 /// Deploys the component's bundle to the environment, to a verdict.
-pub async fn apply(
-    e: &mut Environment<'_>,
-    cx: &Context<'_>,
-    w: &mut Waiter<'_>,
-    image: &Image,
-    report: &mut DeployReport,
-) -> anyhow::Result<Verdict> {
+pub async fn apply(e: &mut Environment<'_>, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
+    let (cx, image) = (d.cx, d.image);
+    let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let contents = super::preflight::contents(e.plan, e.component, Some(&image.uri))?;
     let pre = super::preflight::environment(&cx.clients.beanstalk, e.plan).await?;
     report.url = pre.cname.as_deref().map(|c| format!("http://{c}"));

@@ -31,10 +31,9 @@ mod preflight;
 mod rollback;
 mod watch;
 
-use crate::deploy::{Context, Found, Image, PutBack, Target, Verdict};
+use crate::deploy::{Context, Deploy, Found, PutBack, Serves, Target, Verdict};
 use crate::outcome::{DeployReport, TargetRef};
 use crate::plan::{BeanstalkPlan, ComponentPlan, WatchPlan};
-use crate::wait::Waiter;
 
 pub use preflight::ports;
 
@@ -111,28 +110,16 @@ impl Target for Environment<'_> {
         Ok(Found::default())
     }
 
-    async fn apply(
-        &mut self,
-        cx: &Context<'_>,
-        w: &mut Waiter<'_>,
-        image: &Image,
-        report: &mut DeployReport,
-    ) -> anyhow::Result<Verdict> {
-        apply::apply(self, cx, w, image, report).await
+    async fn apply(&mut self, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
+        apply::apply(self, d).await
     }
 
     fn changed(&self) -> bool {
         self.updated
     }
 
-    async fn put_back(
-        &mut self,
-        cx: &Context<'_>,
-        w: &mut Waiter<'_>,
-        act: bool,
-        report: &mut DeployReport,
-    ) -> PutBack {
-        rollback::put_back(self, cx, w, act, report).await
+    async fn put_back(&mut self, d: &mut Deploy<'_>, act: bool) -> PutBack {
+        rollback::put_back(self, d, act).await
     }
 
     async fn observe(&self, cx: &Context<'_>, report: &mut DeployReport) {
@@ -141,9 +128,17 @@ impl Target for Environment<'_> {
         }
     }
 
-    fn serves(&self, revision: Option<&str>) -> String {
+    fn serves(&self, revision: Option<&str>, how: Serves) -> String {
+        let (still, again) = match how {
+            Serves::Now => ("", ""),
+            Serves::Still => ("still ", ""),
+            Serves::Again => ("", " again"),
+        };
         match revision {
-            Some(l) => format!("environment {} serves version {l}", self.env()),
+            Some(l) => format!(
+                "environment {} {still}serves version {l}{again}",
+                self.env()
+            ),
             None => format!(
                 "environment {} serves no application version of its own (EB's sample application)",
                 self.env()

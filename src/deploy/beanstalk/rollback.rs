@@ -10,7 +10,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::Environment;
 use super::watch::{Followed, Following, describe};
-use crate::deploy::{Context, PutBack};
+use crate::deploy::{Context, Deploy, PutBack};
 use crate::error::chain_message;
 use crate::outcome::DeployReport;
 use crate::wait::Waiter;
@@ -36,13 +36,9 @@ impl Back {
 
 /// Aborts our update when it still runs (and `act`), then makes sure of
 /// what serves, deploying the previous label again when `act`.
-pub async fn put_back(
-    e: &mut Environment<'_>,
-    cx: &Context<'_>,
-    w: &mut Waiter<'_>,
-    act: bool,
-    report: &mut DeployReport,
-) -> PutBack {
+pub async fn put_back(e: &mut Environment<'_>, d: &mut Deploy<'_>, act: bool) -> PutBack {
+    let cx = d.cx;
+    let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     if act && !e.failed_by_eb {
         abort(e, cx).await;
     }

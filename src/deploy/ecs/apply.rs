@@ -13,7 +13,7 @@ use super::preflight::Checked;
 use super::watch::{self, Ours, Rollout};
 use super::{render, task, wire};
 use crate::aws::Explained;
-use crate::deploy::{Context, Image, Verdict};
+use crate::deploy::{Context, Deploy, Image, Verdict};
 use crate::error::chain_message;
 use crate::outcome::{DeployReport, revision_label};
 use crate::plan::EcsPlan;
@@ -21,13 +21,9 @@ use crate::settings::Strategy;
 use crate::wait::Waiter;
 
 /// Deploys `image` to the service, to a verdict.
-pub async fn apply(
-    s: &mut Target<'_>,
-    cx: &Context<'_>,
-    w: &mut Waiter<'_>,
-    image: &Image,
-    report: &mut DeployReport,
-) -> anyhow::Result<Verdict> {
+pub async fn apply(s: &mut Target<'_>, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
+    let (cx, image) = (d.cx, d.image);
+    let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let plan = s.plan;
     let pre = super::preflight::check(&cx.clients.ecs, plan).await?;
     let current_arn = pre.current.arn().to_string();
@@ -85,7 +81,10 @@ pub async fn apply(
             revision: &revision,
             rendered: &rendered,
         };
+        let started = std::time::Instant::now();
         let ran = run.run(w, render::family(&rendered)).await?;
+        // The task had its own budget (`before-deploy-minutes`).
+        w.postpone(started.elapsed());
         let failure = ran.failure.clone();
         report.before_deploy = Some(ran);
         if let Some(why) = failure {

@@ -25,13 +25,12 @@ pub mod wire;
 
 use std::time::SystemTime;
 
-use crate::deploy::{Context, Found, Image, PutBack, Target, Verdict};
+use crate::deploy::{Context, Deploy, Found, Image, PutBack, Serves, Target, Verdict};
 use crate::error::chain_message;
 use crate::outcome::{
     DeployReport, DoctorReport, RolloutEstimate, RunResult, TargetRef, revision_label,
 };
 use crate::plan::{EcsPlan, WatchPlan};
-use crate::wait::Waiter;
 
 pub use apply::deployment_configuration;
 pub use preflight::{Checked, check};
@@ -175,29 +174,17 @@ impl Target for Service<'_> {
         self.started = Some(SystemTime::now());
     }
 
-    async fn apply(
-        &mut self,
-        cx: &Context<'_>,
-        w: &mut Waiter<'_>,
-        image: &Image,
-        report: &mut DeployReport,
-    ) -> anyhow::Result<Verdict> {
-        apply::apply(self, cx, w, image, report).await
+    async fn apply(&mut self, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
+        apply::apply(self, d).await
     }
 
     fn changed(&self) -> bool {
         self.ours.is_some()
     }
 
-    async fn put_back(
-        &mut self,
-        cx: &Context<'_>,
-        w: &mut Waiter<'_>,
-        act: bool,
-        report: &mut DeployReport,
-    ) -> PutBack {
+    async fn put_back(&mut self, d: &mut Deploy<'_>, act: bool) -> PutBack {
         match (&self.ours, act) {
-            (Some(ours), true) => rollback::put_back(cx, w, ours, report).await,
+            (Some(ours), true) => rollback::put_back(d, ours).await,
             _ => PutBack::default(),
         }
     }
@@ -220,9 +207,14 @@ impl Target for Service<'_> {
         }
     }
 
-    fn serves(&self, revision: Option<&str>) -> String {
+    fn serves(&self, revision: Option<&str>, how: Serves) -> String {
+        let runs = match how {
+            Serves::Now => "runs",
+            Serves::Still => "still runs",
+            Serves::Again => "is back on",
+        };
         match revision {
-            Some(r) => format!("service {} runs {}", self.plan.service, revision_label(r)),
+            Some(r) => format!("service {} {runs} {}", self.plan.service, revision_label(r)),
             None => format!(
                 "what service {} runs is unknown (ECS did not answer)",
                 self.plan.service
@@ -234,7 +226,8 @@ impl Target for Service<'_> {
         "ECS keeps deploying".into()
     }
 
-    async fn finish(&mut self, cx: &Context<'_>, result: RunResult, report: &mut DeployReport) {
+    async fn finish(&mut self, d: &mut Deploy<'_>, result: RunResult) {
+        let (cx, report) = (&d.cx, &mut d.report);
         if result == RunResult::Success {
             self.clean_up(cx, report).await;
         } else {

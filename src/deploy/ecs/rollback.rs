@@ -8,19 +8,16 @@ use aws_sdk_ecs::types::StopServiceDeploymentStopType;
 
 use super::watch::{self, Ours, Rollout};
 use crate::aws::Explained;
-use crate::deploy::{Context, PutBack};
+use crate::deploy::{Context, Deploy, PutBack};
 use crate::error::chain_message;
 use crate::outcome::DeployReport;
 use crate::settings::WaitUntil;
 use crate::wait::{Stopped, Waiter};
 
 /// Rolls `ours` back and follows it within `w`.
-pub async fn put_back(
-    cx: &Context<'_>,
-    w: &mut Waiter<'_>,
-    ours: &Ours,
-    report: &mut DeployReport,
-) -> PutBack {
+pub async fn put_back(d: &mut Deploy<'_>, ours: &Ours) -> PutBack {
+    let cx = d.cx;
+    let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let rolled = match roll_back(cx, w, ours, report).await {
         Ok(r) => r,
         Err(e) => {

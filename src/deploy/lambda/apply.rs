@@ -9,20 +9,16 @@ use super::Function;
 use super::preflight::lambda_architecture;
 use super::watch::{Alias, alias, configuration};
 use crate::aws::Explained;
-use crate::deploy::{Context, Image, Verdict};
+use crate::deploy::{Context, Deploy, Image, Verdict};
 use crate::error::chain_message;
 use crate::image::registry::ImageShape;
 use crate::outcome::DeployReport;
 use crate::wait::Waiter;
 
 /// Deploys `image` to the function and alias, to a verdict.
-pub async fn apply(
-    f: &mut Function<'_>,
-    cx: &Context<'_>,
-    w: &mut Waiter<'_>,
-    image: &Image,
-    report: &mut DeployReport,
-) -> anyhow::Result<Verdict> {
+pub async fn apply(f: &mut Function<'_>, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
+    let (cx, image) = (d.cx, d.image);
+    let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let checked = super::preflight::check(&cx.clients.lambda, f.plan).await?;
     f.arn = Some(checked.function_arn.clone());
     if let Some(why) = refusal(f, cx, image, &checked).await {
@@ -49,6 +45,7 @@ pub async fn apply(
     let latest = match update(f, cx, w, image, report).await? {
         Ok(latest) => latest,
         Err(reason) => {
+            report.evidence.push(reason.clone());
             let reason = format!("Lambda did not apply {}: {reason}", image.uri);
             return Ok(Verdict::Failed {
                 reason,
@@ -63,6 +60,7 @@ pub async fn apply(
     let doing = format!("waiting for version {version} to be Active");
     let active = w.until(&doing, async || f.active(cx, &version, report).await);
     if let Err(reason) = active.await? {
+        report.evidence.push(reason.clone());
         return Ok(Verdict::Failed {
             reason: format!("Lambda did not apply {}: {reason}", image.uri),
             put_back: true,

@@ -23,10 +23,9 @@ mod preflight;
 mod rollback;
 mod watch;
 
-use crate::deploy::{Context, Found, Image, PutBack, Target, Verdict};
+use crate::deploy::{Context, Deploy, Found, PutBack, Serves, Target, Verdict};
 use crate::outcome::{DeployReport, TargetRef, revision_label};
 use crate::plan::{LambdaPlan, WatchPlan};
-use crate::wait::Waiter;
 
 pub use preflight::platform_for;
 
@@ -96,28 +95,16 @@ impl Target for Function<'_> {
         Ok(found.into())
     }
 
-    async fn apply(
-        &mut self,
-        cx: &Context<'_>,
-        w: &mut Waiter<'_>,
-        image: &Image,
-        report: &mut DeployReport,
-    ) -> anyhow::Result<Verdict> {
-        apply::apply(self, cx, w, image, report).await
+    async fn apply(&mut self, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
+        apply::apply(self, d).await
     }
 
     fn changed(&self) -> bool {
         self.latest_changed
     }
 
-    async fn put_back(
-        &mut self,
-        cx: &Context<'_>,
-        w: &mut Waiter<'_>,
-        act: bool,
-        report: &mut DeployReport,
-    ) -> PutBack {
-        rollback::put_back(self, cx, w, act, report).await
+    async fn put_back(&mut self, d: &mut Deploy<'_>, act: bool) -> PutBack {
+        rollback::put_back(self, d, act).await
     }
 
     async fn observe(&self, cx: &Context<'_>, report: &mut DeployReport) {
@@ -126,10 +113,13 @@ impl Target for Function<'_> {
         }
     }
 
-    fn serves(&self, revision: Option<&str>) -> String {
+    /// The alias only ever moves to a version that is ready, so what
+    /// served before is never put back: it still serves.
+    fn serves(&self, revision: Option<&str>, how: Serves) -> String {
         let alias = &self.plan.alias;
+        let still = if how == Serves::Now { "" } else { "still " };
         match revision {
-            Some(r) => format!("alias {alias} serves {}", revision_label(r)),
+            Some(r) => format!("alias {alias} {still}serves {}", revision_label(r)),
             None => format!(
                 "alias {alias} serves no version (it does not exist, or Lambda did not say)"
             ),

@@ -5,7 +5,7 @@
 
 use super::Function;
 use super::watch::alias;
-use crate::deploy::{Context, PutBack};
+use crate::deploy::{Context, Deploy, PutBack};
 use crate::error::chain_message;
 use crate::outcome::DeployReport;
 use crate::wait::Waiter;
@@ -13,13 +13,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Sets `$LATEST` back when asked (`act`) and it changed, then reads what
 /// the alias serves.
-pub async fn put_back(
-    f: &mut Function<'_>,
-    cx: &Context<'_>,
-    w: &mut Waiter<'_>,
-    act: bool,
-    report: &mut DeployReport,
-) -> PutBack {
+pub async fn put_back(f: &mut Function<'_>, d: &mut Deploy<'_>, act: bool) -> PutBack {
+    let cx = d.cx;
+    let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let note = match (act, f.latest_changed) {
         (true, true) => restore_latest(f, cx, w, report).await,
         _ => None,

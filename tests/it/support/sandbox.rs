@@ -132,9 +132,15 @@ impl Moto {
 
     /// An SDK config for talking to this moto directly from tests.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        // The SDK's standard retries (3 attempts), with back-off in
+        // milliseconds: a throttled call costs the tests no real seconds.
+        let retries = aws_config::retry::RetryConfig::standard()
+            .with_initial_backoff(Duration::from_millis(5))
+            .with_max_backoff(Duration::from_millis(50));
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
+            .retry_config(retries)
             .credentials_provider(aws_sdk_ecs::config::Credentials::new(
                 "testing", "testing", None, None, "sandbox",
             ))
