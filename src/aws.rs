@@ -230,42 +230,42 @@ pub struct AwsError {
 
 impl std::fmt::Display for AwsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let f_ = &self.failure;
-        let code = f_.code.as_deref().unwrap_or("error");
-        let message = if f_.message.is_empty() {
-            "no message"
-        } else {
-            f_.message.as_str()
+        let what = match self.failure.kind {
+            FailureKind::Throttled => "was throttled",
+            _ => "failed",
         };
-        let status = f_.status.map(|s| format!(", HTTP {s}")).unwrap_or_default();
-        let what = if f_.kind == FailureKind::Throttled {
-            "was throttled"
-        } else {
-            "failed"
-        };
-        write!(
-            f,
-            "`{}` on {} {what}: {code}: {message}{status}",
-            self.action, self.resource
-        )
+        let (action, resource, answer) = (&self.action, &self.resource, self.answer());
+        write!(f, "`{action}` on {resource} {what}: {answer}")
     }
 }
 
 impl std::error::Error for AwsError {}
 
 impl AwsError {
+    /// What AWS answered: `TooManyRequestsException: Rate exceeded, HTTP 429`.
+    pub fn answer(&self) -> String {
+        let f = &self.failure;
+        let code = f.code.as_deref().unwrap_or("error");
+        let message = if f.message.is_empty() {
+            "no message"
+        } else {
+            f.message.as_str()
+        };
+        let status = f.status.map(|s| format!(", HTTP {s}")).unwrap_or_default();
+        format!("{code}: {message}{status}")
+    }
+
     /// Throttling, a 5xx, a timeout or a reset connection: the next look may pass.
     pub fn is_retryable(&self) -> bool {
         self.failure.is_retryable()
     }
 }
 
-/// The AWS call in `e`'s chain when it failed in a way worth retrying.
-pub fn retryable_call(e: &anyhow::Error) -> Option<&str> {
+/// The AWS call in `e`'s chain, when it failed in a way worth retrying.
+pub fn retryable(e: &anyhow::Error) -> Option<&AwsError> {
     e.chain()
         .find_map(|c| c.downcast_ref::<AwsError>())
         .filter(|a| a.is_retryable())
-        .map(|a| a.action.as_str())
 }
 
 /// `.explained(action, resource)` on an SDK call's result: its error

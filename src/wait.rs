@@ -196,7 +196,9 @@ impl Stop {
             Stop::TimedOut => format!("no verdict within {wait_seconds} s ({doing})"),
             Stop::Cancelled => format!("the workflow was cancelled ({doing})"),
             Stop::Unreachable { call, times, last } => {
-                format!("`{call}` failed {times} times in a row ({doing}), the last: {last}")
+                format!(
+                    "`{call}` failed {times} times in a row ({doing}); AWS answered last: {last}"
+                )
             }
         }
     }
@@ -349,14 +351,14 @@ impl<'a> Waiter<'a> {
                     tempo
                 }
                 Err(e) => {
-                    let Some(call) = crate::aws::retryable_call(&e) else {
+                    let Some(aws) = crate::aws::retryable(&e) else {
                         return Err(e);
                     };
                     failed += 1;
-                    let last = chain_message(&e);
                     if failed >= MAX_FAILED_LOOKS {
+                        let (call, last) = (aws.action.clone(), aws.answer());
                         let stop = Stop::Unreachable {
-                            call: call.to_string(),
+                            call,
                             times: failed,
                             last,
                         };
@@ -366,6 +368,7 @@ impl<'a> Waiter<'a> {
                         }
                         .into());
                     }
+                    let last = chain_message(&e);
                     self.say(&format!(
                         "could not look ({last}); trying again ({failed} of {MAX_FAILED_LOOKS} in a row)"
                     ));

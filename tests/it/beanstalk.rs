@@ -412,6 +412,61 @@ async fn an_image_bundle_deploys_when_our_label_serves_ready_and_green_and_a_rer
     );
 }
 
+/// Elastic Beanstalk throttles a stretch of `DescribeEnvironments` calls
+/// (400 `Throttling: Rate exceeded`) while the update runs, each look
+/// outlasting the SDK's three attempts. Seven failed looks in a row are
+/// ridden out and the deploy succeeds; a run of `MAX_FAILED_LOOKS` ends it,
+/// naming the call and the throttle, and puts the previous label back as a
+/// timeout would.
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_looks_are_ridden_out_and_only_a_run_of_them_ends_the_deploy_with_a_rollback() {
+    let e = env().await;
+    // Throttled from the third call on: after the preflight's and the look
+    // that finds the environment Ready, every look at the update.
+    let throttle = |looks: u32| {
+        let rule = json!({"action": "DescribeEnvironments", "kind": "throttle", "skip": 2, "times": looks * 3});
+        blocking(|| {
+            e.moto
+                .control("faults/config", json!({"reset": true, "rules": [rule]}))
+        })
+    };
+    throttle(7);
+    let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/web", 'a').await;
+    let lines = log.join("\n");
+    assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
+    assert_eq!(lines.matches("could not look (").count(), 7, "{lines}");
+    assert!(
+        lines.contains("Throttling: Rate exceeded"),
+        "the throttle is named: {lines}"
+    );
+    let previous = out.report.revision.clone().unwrap();
+
+    let looks = fastdeploy::wait::MAX_FAILED_LOOKS;
+    throttle(looks);
+    let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/web", 'b').await;
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
+    let why = out.failure.unwrap();
+    assert!(
+        why.starts_with(&format!(
+            "`elasticbeanstalk:DescribeEnvironments` failed {looks} times in a row"
+        )) && why.contains("Throttling"),
+        "{why}"
+    );
+    assert!(
+        why.contains(&format!(
+            "fastdeploy rolled back: environment {ENV} serves version {previous} again"
+        )),
+        "{why}"
+    );
+    assert_eq!(instance_versions(&e.moto), [previous.as_str()]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_image_ends_rolled_back_with_the_previous_label_serving_and_eb_events_in_the_log() {
     let e = env().await;

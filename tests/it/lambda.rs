@@ -543,6 +543,71 @@ async fn a_lost_answer_to_moving_or_creating_the_alias_is_checked_against_the_al
     assert_eq!(out.report.serving_revision, out.report.revision);
 }
 
+/// Lambda throttles a stretch of `GetFunctionConfiguration` calls (429
+/// `TooManyRequestsException`, `Reason: CallerRateLimitExceeded`) while the
+/// update applies, each look outlasting the SDK's three attempts. Seven
+/// failed looks in a row are ridden out and the deploy succeeds; a run of
+/// `MAX_FAILED_LOOKS` ends it, naming the call and the throttle, and rolls
+/// back as a timeout would.
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_looks_are_ridden_out_and_only_a_run_of_them_ends_the_deploy_with_a_rollback() {
+    let e = env(Architecture::X8664).await;
+    let good =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(
+        deploy(&e, &plan("thumbs"), "acme/thumbs", &good)
+            .await
+            .result,
+        RunResult::Success
+    );
+    // Throttled from the third call on: after the version check and the
+    // look that finds no other update running, every look at the update.
+    let throttle = |looks: u32| {
+        let rule = json!({"action": "GetFunctionConfiguration", "kind": "throttle", "skip": 2, "times": looks * 3});
+        blocking(|| {
+            e.moto
+                .control("faults/config", json!({"reset": true, "rules": [rule]}))
+        })
+    };
+    throttle(7);
+    let second =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    let (log, actions) = Actions::capture();
+    let second = image(&e.registry.host, "acme/thumbs", &second);
+    let out = e
+        .deployer(SCALE)
+        .with_actions(actions)
+        .lambda(&plan("thumbs"), &second)
+        .await;
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
+    assert_eq!(lines.matches("could not look (").count(), 7, "{lines}");
+    assert!(
+        lines.contains("TooManyRequestsException: Rate exceeded (Reason: CallerRateLimitExceeded)"),
+        "the throttle is named: {lines}"
+    );
+
+    let looks = fastdeploy::wait::MAX_FAILED_LOOKS;
+    throttle(looks);
+    let third =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "third", "amd64"));
+    let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &third).await;
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+    let why = out.failure.unwrap();
+    assert!(
+        why.starts_with(&format!(
+            "`lambda:GetFunctionConfiguration` failed {looks} times in a row (waiting for Lambda to apply the update)"
+        )) && why.contains("TooManyRequestsException"),
+        "{why}"
+    );
+    assert!(
+        why.contains("fastdeploy rolled back: alias live still serves thumbs:2")
+            && why.contains("$LATEST set back to the image of version 2"),
+        "{why}"
+    );
+    assert_eq!(alias_version(&e).await.as_deref(), Some("2"));
+}
+
 /// PublishVersion refused after the update applied: the alias never moved,
 /// and `$LATEST` goes back to the previous version's image.
 #[tokio::test(flavor = "multi_thread")]

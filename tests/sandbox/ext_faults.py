@@ -23,9 +23,15 @@ Two moments (a rule's "mode"):
   Kinds:
   - "throttle": the protocol's throttling error: awsJson HTTP 400
     `{"__type": "ThrottlingException", "message": "Rate exceeded"}` (the SDKs
-    retry it as a throttling error); query 400 `Throttling`; ec2 503
-    `RequestLimitExceeded`; rest-json 429 `TooManyRequestsException`
-    (Lambda's); rest-xml 503 `SlowDown` (S3's).
+    retry it as a throttling error); query 400 `Throttling` (Elastic
+    Beanstalk's "Rate exceeded"); ec2 503 `RequestLimitExceeded`; rest-json
+    429 `TooManyRequestsException` (Lambda's, whose body also names the
+    throttle: `{"Reason": "CallerRateLimitExceeded", "Type": "User",
+    "message": "Rate exceeded"}`, with a `Retry-After: 1` header: the fields
+    of the API reference's TooManyRequestsException; the header's value is a
+    guess); rest-xml 503 `SlowDown` (S3's).
+    A rule's "times" counts every call, the SDK's retries included, so a
+    test can throttle a stretch of looks longer than the SDK's retries.
   - "5xx": HTTP 500 (or the rule's `status`) with, for awsJson,
     `{"__type": "ServerException"}` (ECS's and ECR's server-side error; the
     SDKs retry 500, 502, 503, 504); InternalFailure (query, rest-json) or
@@ -58,7 +64,9 @@ Control endpoint (POST JSON):
   "lost-answer", "times": 1}, {"action": "UpdateFunctionCode", "after": true,
   "kind": "drop"}]} adds rules (first match wins; "service" may narrow a rule
   to an X-Amz-Target prefix such as "AmazonEC2ContainerServiceV20141113" or to
-  a credential-scope service such as "lambda" or "elasticbeanstalk");
+  a credential-scope service such as "lambda" or "elasticbeanstalk"; "skip"
+  lets that many matching calls through before the rule fires, so a fault
+  can start mid-deploy);
   {"reset": true} clears rules and counts first. Returns the state.
 - /_sandbox/faults/state {} returns {"rules": [...with "left" and "fired"...],
   "injected": {action: n} (faults of either mode), "lost": {action: n} (answers
@@ -130,6 +138,7 @@ def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
                         "code": rule.get("code"),
                         "message": rule.get("message"),
                         "left": int(rule.get("times", 1)),
+                        "skip": int(rule.get("skip", 0)),
                         "fired": 0,
                     }
                 )
@@ -242,6 +251,9 @@ def _take(action: str, service: str) -> dict[str, Any] | None:
         CALLS[action] = CALLS.get(action, 0) + 1
         for rule in RULES:
             if rule["left"] > 0 and rule["action"] == action and (not rule["service"] or service.startswith(rule["service"])):
+                if rule["skip"] > 0:
+                    rule["skip"] -= 1
+                    return None
                 rule["left"] -= 1
                 rule["fired"] += 1
                 INJECTED[action] = INJECTED.get(action, 0) + 1
@@ -264,8 +276,12 @@ def _error(start_response: Any, environ: dict[str, Any], protocol: str, xmlns: s
         data = json.dumps({"__type": code, "message": message}).encode()
         headers = [("Content-Type", ctype), ("x-amzn-RequestId", rid)]
     elif protocol == "rest-json":
-        data = json.dumps({"message": message}).encode()
+        body = {"message": message}
         headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code), ("x-amzn-RequestId", rid)]
+        if code == "TooManyRequestsException":
+            body.update({"Reason": "CallerRateLimitExceeded", "Type": "User"})
+            headers.append(("Retry-After", "1"))
+        data = json.dumps(body).encode()
     elif protocol == "ec2":
         data = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{escape(code)}</Code>"
                 f"<Message>{escape(message)}</Message></Error></Errors><RequestID>{rid}</RequestID></Response>").encode()

@@ -73,10 +73,14 @@ async fn restore_latest(
         .await;
     let latest = match idle {
         Ok(c) => c,
-        Err(_) => {
-            return Some(format!(
-                "$LATEST not restored to {image}: an update was still running"
-            ));
+        Err(e) => {
+            let why = match crate::wait::Stopped::find(&e) {
+                Some(s) if s.stop == crate::wait::Stop::TimedOut => {
+                    "an update was still running".to_string()
+                }
+                _ => chain_message(&e),
+            };
+            return Some(format!("$LATEST not restored to {image}: {why}"));
         }
     };
     let sent = lambda
