@@ -2,6 +2,7 @@
 //! the GitHub context merge into one validated struct. Nothing downstream
 //! reads the environment.
 
+pub mod component;
 pub mod config;
 pub mod event;
 pub mod inputs;

@@ -1,0 +1,621 @@
+//! The plan: everything a run will do, computed before any side effect.
+//!
+//! `fastdeploy plan` (and `dry-run: true`) prints it; `fastdeploy run`
+//! executes it. It is pure data: executors take it and talk to the outside.
+//!
+//! - `builder`: which builder runs the builds;
+//! - `component`: each component's build (context, tags, cache, secrets);
+//! - `target`: each component's deploy target in this run, or why none;
+//! - `text`: the plan in words.
+
+mod builder;
+mod component;
+mod target;
+mod text;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::BadInput;
+use crate::settings::config::Bundle;
+use crate::settings::event::{RunContext, Target};
+use crate::settings::{BuilderInput, Settings, SlackOn, Strategy, WaitUntil};
+
+/// Which builder runs the builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuilderKind {
+    Buildx,
+    Buildah,
+    Codebuild,
+}
+
+impl BuilderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuilderKind::Buildx => "buildx",
+            BuilderKind::Buildah => "buildah",
+            BuilderKind::Codebuild => "codebuild",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuilderChoice {
+    pub kind: BuilderKind,
+    /// Why this builder: "builder input", "docker daemon with buildx answered", ...
+    pub reason: String,
+    /// Existing buildx builder to use (`buildx-builder` input).
+    pub buildx_builder: Option<String>,
+    /// BuildKit image of a builder fastdeploy creates (`buildkit-image`
+    /// input; buildx's default, `moby/buildkit:buildx-stable-1`, when unset).
+    pub buildkit_image: Option<String>,
+    /// `builder: buildx`: the builder the builds run on, and why.
+    pub buildx: Option<BuildxChoice>,
+    /// CodeBuild project for remote builds.
+    pub codebuild_project: Option<String>,
+    pub codebuild_timeout_minutes: u32,
+    pub provenance: bool,
+}
+
+/// The buildx builder of a run, decided from what the probe found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildxChoice {
+    /// `--builder`; `None` runs on the current builder.
+    pub builder: Option<String>,
+    /// fastdeploy creates the builder (`docker-container` driver) unless it
+    /// exists, before anything is built; components and later runs reuse it.
+    pub create: bool,
+    pub reason: String,
+}
+
+/// Where images go.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegistryPlan {
+    /// Host from the `registry` input; `None` means "from ECR's
+    /// GetAuthorizationToken at run time".
+    pub host: Option<String>,
+    pub create_repositories: bool,
+    /// Separate repository for cache refs (IMMUTABLE image repositories).
+    pub cache_repository: Option<String>,
+    /// Wait for the ECR scan and fail at or above this severity.
+    pub fail_on_severity: Option<String>,
+}
+
+/// Registry cache refs, as tags in the component's (or the cache) repository.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CachePlan {
+    /// Repository holding the cache tags.
+    pub repository: String,
+    /// Tags read, in order: this branch's, then the default branch's.
+    pub from_tags: Vec<String>,
+    /// Tag written; `None` on pull requests (never write cache from PRs).
+    pub to_tag: Option<String>,
+}
+
+/// One component's build.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildPlan {
+    /// Absolute context directory.
+    pub context: PathBuf,
+    /// Absolute Dockerfile path.
+    pub dockerfile: PathBuf,
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub platforms: Vec<String>,
+    /// ECR repository (lower-case).
+    pub repository: String,
+    /// Tags pushed: commit, environment, branch.
+    pub tags: Vec<String>,
+    /// OCI labels.
+    pub labels: BTreeMap<String, String>,
+    /// `None` when `cache: none`.
+    pub cache: Option<CachePlan>,
+    /// Whether the image is pushed (false on pull requests).
+    pub push: bool,
+    /// Build secrets (`RUN --mount=type=secret,id=<id>`): where each value
+    /// comes from, never the value.
+    pub secrets: Vec<BuildSecret>,
+}
+
+/// One build secret of a component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildSecret {
+    pub id: String,
+    pub source: crate::settings::SecretSource,
+}
+
+/// Where a component deploys: at most one target. Each kind has its own
+/// module under `src/deploy/` exposing the same contract (preflight, deploy,
+/// watch to a verdict, roll back); the executor matches on this.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetPlan {
+    /// An ECS service.
+    Ecs(EcsPlan),
+    /// A Lambda function deployed from a container image, through an alias.
+    Lambda(LambdaPlan),
+    /// An Elastic Beanstalk environment on the Docker platform.
+    Beanstalk(BeanstalkPlan),
+}
+
+impl TargetPlan {
+    /// How long, how often and whether to roll back: the same for every target.
+    pub fn watch(&self) -> &WatchPlan {
+        match self {
+            TargetPlan::Ecs(p) => &p.watch,
+            TargetPlan::Lambda(p) => &p.watch,
+            TargetPlan::Beanstalk(p) => &p.watch,
+        }
+    }
+
+    /// The target as the reports name it.
+    pub fn reference(&self) -> crate::outcome::TargetRef {
+        use crate::outcome::TargetRef;
+        match self {
+            TargetPlan::Ecs(p) => TargetRef::Ecs {
+                cluster: p.cluster.clone(),
+                service: p.service.clone(),
+            },
+            TargetPlan::Lambda(p) => TargetRef::Lambda {
+                function: p.function.clone(),
+                alias: p.alias.clone(),
+            },
+            TargetPlan::Beanstalk(p) => TargetRef::Beanstalk {
+                application: p.application.clone(),
+                environment: p.environment.clone(),
+            },
+        }
+    }
+
+    /// The target in words, for plans and log lines.
+    pub fn describe(&self) -> String {
+        self.reference().describe()
+    }
+}
+
+/// Following a deploy to its verdict, shared by every target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchPlan {
+    /// The one deadline over the whole deploy (`wait-minutes`).
+    pub wait_seconds: u64,
+    /// Time between looks (`poll-seconds`, jittered).
+    pub poll_seconds: f64,
+    /// Roll back on timeout or cancellation.
+    pub rollback: bool,
+}
+
+/// One component's deploy to an ECS service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcsPlan {
+    pub cluster: String,
+    pub service: String,
+    /// Container names whose image is replaced; empty means "the task
+    /// definition's only container".
+    pub containers: Vec<String>,
+    /// Task definition file to render instead of the service's current one.
+    pub task_definition_file: Option<PathBuf>,
+    pub strategy: Strategy,
+    pub wait_until: WaitUntil,
+    pub keep_revisions: Option<u64>,
+    /// A one-off task run on the new revision before the service update.
+    pub before_deploy: Option<BeforeDeploy>,
+    pub watch: WatchPlan,
+}
+
+/// A one-off ECS task (database migrations) run on the revision fastdeploy
+/// just registered, with the service's networking, before `UpdateService`.
+/// It runs once per revision: a re-run finds it done.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeforeDeploy {
+    /// The command, as words (the container override's `command`).
+    pub command: Vec<String>,
+    /// Container to run it in; `None`: the one whose image is replaced.
+    pub container: Option<String>,
+    /// Its own deadline (`before-deploy-minutes`).
+    pub wait_seconds: u64,
+}
+
+/// One component's deploy to a Lambda function (package type Image): update
+/// the code by digest, publish a version, move the alias.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LambdaPlan {
+    /// Function name or ARN, unqualified.
+    pub function: String,
+    /// Alias moved to the published version (created on the first deploy).
+    pub alias: String,
+    pub watch: WatchPlan,
+}
+
+/// One component's deploy to an Elastic Beanstalk environment (Docker
+/// platform): an application version (a `Dockerrun.aws.json` naming the
+/// image by digest, or the build context), then `UpdateEnvironment`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeanstalkPlan {
+    pub application: String,
+    pub environment: String,
+    pub bundle: Bundle,
+    /// Health Yellow passes the verdict too (`allow-yellow`).
+    pub allow_yellow: bool,
+    /// Container ports for `Dockerrun.aws.json` from the config; empty: the
+    /// Dockerfile's `EXPOSE`.
+    pub ports: Vec<u16>,
+    pub watch: WatchPlan,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentPlan {
+    pub name: String,
+    pub build: BuildPlan,
+    /// `None`: built and pushed only.
+    pub deploy: Option<TargetPlan>,
+    /// Why there is no deploy, in words (`plan` prints it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_deploy_reason: Option<String>,
+}
+
+/// Limits the checks enforce.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limits {
+    pub warn_context_bytes: u64,
+    pub max_context_bytes: u64,
+    pub max_image_bytes: Option<u64>,
+    /// Dockerfile check ids silenced.
+    pub ignore_checks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "via", rename_all = "kebab-case")]
+pub enum SlackPlan {
+    /// Post the result to an incoming webhook.
+    Webhook { on: SlackOn },
+    /// Post "deploying" at the start, update it with the result.
+    Bot { channel: String, on: SlackOn },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GithubPlan {
+    /// Create a Deployment with statuses (deploy runs with a token).
+    pub deployments: bool,
+    /// Pull request whose fastdeploy comment is created or updated.
+    pub pr_comment: Option<u64>,
+    pub environment_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notifications {
+    pub slack: Option<SlackPlan>,
+    pub github: Option<GithubPlan>,
+    /// Whether a job summary is written ($GITHUB_STEP_SUMMARY is set).
+    pub summary: bool,
+}
+
+/// Everything one run does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub context: RunContext,
+    pub target: Target,
+    pub aws_region: Option<String>,
+    /// Where the region came from, for `plan`.
+    pub aws_region_source: Option<String>,
+    pub builder: BuilderChoice,
+    pub registry: RegistryPlan,
+    pub max_parallel: usize,
+    pub limits: Limits,
+    pub components: Vec<ComponentPlan>,
+    pub notifications: Notifications,
+}
+
+impl Plan {
+    pub fn environment(&self) -> Option<&str> {
+        self.target.environment()
+    }
+}
+
+/// What is installed, probed at the edge (a side-effect-free look) and passed
+/// in so planning stays pure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuilderProbe {
+    /// `docker buildx version` and `docker version` answered.
+    pub docker_buildx: bool,
+    /// `buildah --version` answered.
+    pub buildah: bool,
+    /// What docker said, when it was asked (`builder: auto` or `buildx`).
+    pub docker: Option<DockerProbe>,
+}
+
+/// What the docker CLI said about its daemon and buildx builders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerProbe {
+    /// The daemon's address (`DOCKER_HOST`, else the docker context's).
+    pub endpoint: String,
+    /// Why buildx cannot build here, in docker's words (no daemon answers,
+    /// no buildx plugin); `None` when it can.
+    pub unavailable: Option<String>,
+    /// The current builder (`docker buildx inspect`).
+    pub current: Option<BuildxBuilder>,
+    /// The `buildx-builder` input's builder: buildx's answer when it has
+    /// none by that name.
+    pub named: Option<Result<BuildxBuilder, String>>,
+}
+
+/// A buildx builder as `docker buildx inspect` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildxBuilder {
+    pub name: String,
+    /// `docker`, `docker-container`, `remote`, `kubernetes`.
+    pub driver: String,
+    /// Its BuildKit worker names a snapshotter
+    /// (`org.mobyproject.buildkit.worker.snapshotter`): on the `docker`
+    /// driver, a daemon with the containerd image store. buildx reads the same
+    /// label to decide that the `docker` driver exports cache and builds
+    /// several platforms.
+    pub snapshotter: bool,
+}
+
+impl BuildxBuilder {
+    /// Whether it exports registry cache and builds several platforms.
+    pub fn exports_cache(&self) -> bool {
+        self.driver != "docker" || self.snapshotter
+    }
+
+    fn describe(&self) -> String {
+        match self.driver.as_str() {
+            "docker" if self.snapshotter => format!(
+                "`{}` (docker driver on the containerd image store)",
+                self.name
+            ),
+            "docker" => format!(
+                "`{}` (docker driver without the containerd image store)",
+                self.name
+            ),
+            driver => format!("`{}` ({driver} driver)", self.name),
+        }
+    }
+}
+
+/// The builder fastdeploy creates when the current one cannot do the job,
+/// one per BuildKit image so a changed `buildkit-image` never reuses a
+/// builder of another image.
+pub fn created_buildx_builder(buildkit_image: Option<&str>) -> String {
+    use sha2::Digest;
+    match buildkit_image {
+        None => "fastdeploy".to_string(),
+        Some(image) => format!(
+            "fastdeploy-{}",
+            &hex::encode(sha2::Sha256::digest(image.as_bytes()))[..12]
+        ),
+    }
+}
+
+/// buildx's own choice of image for a `docker-container` builder.
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:buildx-stable-1";
+
+pub use crate::settings::component::SINGLE_COMPONENT;
+
+/// Builds the plan. Pure: reads only `settings` and `probe`.
+pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput> {
+    let ctx = &settings.context;
+    let mut builder = builder::choose_builder(settings, probe)?;
+    let env_cfg = settings.environment_config();
+    let components = settings
+        .selected_components()?
+        .iter()
+        .map(|keys| component::plan(settings, builder.kind, keys))
+        .collect::<Result<Vec<_>, _>>()?;
+    if builder.kind == BuilderKind::Buildx {
+        builder.buildx = Some(builder::choose_buildx(settings, probe, &components)?);
+    }
+
+    let github = settings.github_token.is_some().then(|| GithubPlan {
+        deployments: settings.target.environment().is_some()
+            && components.iter().any(|c| c.deploy.is_some()),
+        pr_comment: ctx.pull_request,
+        environment_url: settings
+            .environment_url
+            .clone()
+            .or_else(|| env_cfg.and_then(|e| e.url.clone())),
+    });
+    let slack = match (
+        &settings.slack_bot_token,
+        settings.slack_channel.as_deref(),
+        &settings.slack_webhook_url,
+    ) {
+        (Some(_), Some(channel), _) => Some(SlackPlan::Bot {
+            channel: channel.to_string(),
+            on: settings.slack_on.clone(),
+        }),
+        (_, _, Some(_)) => Some(SlackPlan::Webhook {
+            on: settings.slack_on.clone(),
+        }),
+        (Some(_), None, None) => {
+            return Err(BadInput::Missing {
+                name: "slack-channel".into(),
+                why: "with `slack-bot-token`: name the channel to post to (e.g. #deploys)".into(),
+            });
+        }
+        _ => None,
+    };
+
+    Ok(Plan {
+        context: ctx.clone(),
+        target: settings.target.clone(),
+        aws_region: settings.aws_region.clone(),
+        aws_region_source: settings.aws_region_source.clone(),
+        builder,
+        registry: RegistryPlan {
+            host: settings.registry.clone(),
+            create_repositories: settings.create_repository,
+            cache_repository: settings.cache_repository.clone(),
+            fail_on_severity: settings.fail_on_severity.clone(),
+        },
+        max_parallel: settings.max_parallel,
+        limits: Limits {
+            warn_context_bytes: crate::units::megabytes(settings.warn_context_mb),
+            max_context_bytes: crate::units::megabytes(settings.max_context_mb),
+            max_image_bytes: settings.max_image_mb.map(crate::units::megabytes),
+            ignore_checks: settings.ignore_checks.clone(),
+        },
+        components,
+        notifications: Notifications {
+            slack,
+            github,
+            summary: settings.summary_file.is_some(),
+        },
+    })
+}
+
+/// The alias a Lambda deploy moves when none is given.
+pub const DEFAULT_ALIAS: &str = "live";
+
+/// A function name, partial ARN or ARN, unqualified (Lambda's `FunctionName`
+/// pattern without the `:version` or `:alias` suffix: the alias is ours to
+/// move). The error says what is accepted.
+pub fn check_function_name(function: &str) -> Result<(), String> {
+    let re =
+        regex::Regex::new(r"^(arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]{1,64}$")
+            .expect("static regex");
+    if re.is_match(function) {
+        return Ok(());
+    }
+    let qualified = regex::Regex::new(
+        r"^(arn:[^:]+:lambda:[^:]+:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]{1,64}:[^:]+$",
+    )
+    .expect("static regex");
+    if qualified.is_match(function) {
+        Err("a function without a version or alias (fastdeploy publishes the version and moves the alias named by `alias`)".to_string())
+    } else {
+        Err("a Lambda function name (1-64 letters, digits, `-` or `_`) or ARN (arn:aws:lambda:<region>:<account>:function:<name>)"
+            .to_string())
+    }
+}
+
+/// Lambda's alias name rule: 1-128 of `[a-zA-Z0-9_-]`, not all digits (that
+/// would be a version). The error says what is accepted.
+pub fn check_alias_name(alias: &str) -> Result<(), String> {
+    let ok = !alias.is_empty()
+        && alias.len() <= 128
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !alias.chars().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "1-128 letters, digits, `-` or `_`, not only digits (digits alone name a version)"
+                .to_string(),
+        )
+    }
+}
+
+/// Where registry cache goes when `cache-repository` is not set. buildx
+/// writes one `cache-<branch>` tag beside the image; buildah writes one tag
+/// per layer, named by content hash, so its cache gets a repository of its
+/// own rather than burying the image's tags (and its lifecycle policy can
+/// expire entries no prefix could select).
+pub fn default_cache_repository(repository: &str, builder: BuilderKind) -> String {
+    match builder {
+        BuilderKind::Buildah => format!("{repository}-buildcache"),
+        BuilderKind::Buildx | BuilderKind::Codebuild => repository.to_string(),
+    }
+}
+
+/// Immutable tag naming the commit: `sha-` and the first 12 hex digits.
+pub fn commit_tag(sha: &str) -> String {
+    format!("sha-{}", &sha[..sha.len().min(12)])
+}
+
+/// Cache tag for a branch.
+pub fn cache_tag(branch: &str) -> String {
+    sanitize_tag(&format!("cache-{branch}"))
+}
+
+/// Makes a valid OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`, lower-cased.
+pub fn sanitize_tag(s: &str) -> String {
+    let mut t: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while t.starts_with(['.', '-']) {
+        t.remove(0);
+    }
+    t.truncate(128);
+    if t.is_empty() { "untagged".into() } else { t }
+}
+
+/// Turns a directory or repository name into an ECR repository name:
+/// lower-case, runs of other characters become `-`, no separator at either end.
+pub fn sanitize_repository(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.to_ascii_lowercase().chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '.' {
+            c
+        } else {
+            '-'
+        };
+        if !(matches!(c, '-' | '.' | '_') && out.ends_with(['-', '.', '_', '/'])) {
+            out.push(c);
+        }
+    }
+    out.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+/// Lexically normalises a path (`a/./b/../c` → `a/c`) without touching disk.
+pub fn normalize(p: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_valid_oci_tags() {
+        assert_eq!(sanitize_tag("feature/New-Login"), "feature-new-login");
+        assert_eq!(sanitize_tag("-x"), "x");
+        assert_eq!(sanitize_tag(&"a".repeat(300)).len(), 128);
+        assert_eq!(commit_tag("0123456789abcdef0123"), "sha-0123456789ab");
+        assert_eq!(cache_tag("release/1.2"), "cache-release-1.2");
+    }
+
+    #[test]
+    fn derived_repository_names_are_valid() {
+        assert_eq!(sanitize_repository(".tmpAbC12"), "tmpabc12");
+        assert_eq!(sanitize_repository("My Shop!"), "my-shop");
+        assert_eq!(sanitize_repository("acme/Shop__x"), "acme/shop_x");
+    }
+
+    #[test]
+    fn normalize_resolves_dots() {
+        assert_eq!(
+            normalize(std::path::Path::new("/w/a/./b/../c")),
+            PathBuf::from("/w/a/c")
+        );
+        assert_eq!(
+            normalize(std::path::Path::new("/w/../etc")),
+            PathBuf::from("/etc")
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! One component's deploy target in this run, or why it has none: an ECS
+//! service (with its one-off task), a Lambda function, or an Elastic
+//! Beanstalk environment — at most one, every key read through the
+//! settings' one precedence rule, each error naming where a value came from.
+
+use super::*;
+use crate::settings::component::{ComponentKeys, Minutes, Source, Sourced};
+use crate::settings::config::CommandLine;
+
+/// The target keys a component set, with where each came from.
+struct Named {
+    service: Option<Sourced<String>>,
+    function: Option<Sourced<String>>,
+    environment: Option<Sourced<String>>,
+    application: Option<Sourced<String>>,
+}
+
+/// The component's target in this run, or why it has none.
+pub fn plan(
+    settings: &Settings,
+    keys: &ComponentKeys<'_>,
+) -> Result<(Option<TargetPlan>, Option<String>), BadInput> {
+    let name = keys.name;
+    let named = Named {
+        service: keys.get("service")?,
+        function: keys.get("function")?,
+        environment: keys.get("beanstalk-environment")?,
+        application: keys.get("beanstalk-application")?,
+    };
+    one_target(name, &named)?;
+    let alias = keys.get::<String>("alias")?;
+    if let Some(f) = &named.function {
+        check_function_name(&f.value).map_err(|m| invalid(f, &m))?;
+        if let Some(a) = &alias {
+            check_alias_name(&a.value).map_err(|m| invalid(a, &m))?;
+        }
+    }
+    let before_deploy = before_deploy(keys)?;
+    if let Some((_, source)) = &before_deploy
+        && (named.function.is_some() || named.service.is_none())
+    {
+        let target = match &named.function {
+            Some(f) => format!("it deploys to Lambda function `{}`", f.value),
+            None => "it names no ECS `service`".to_string(),
+        };
+        return Err(BadInput::other(format!(
+            "{source} is set for component `{name}`, but {target}: `before-deploy` runs a one-off ECS task on the new revision \
+             before the service update; remove it, or run the command in the image's own start-up"
+        )));
+    }
+    let Some(env_name) = settings.target.environment() else {
+        return Ok((
+            None,
+            Some(format!("build only: {}", settings.target.reason())),
+        ));
+    };
+    let deploys_here = settings
+        .environment_config()
+        .and_then(|e| e.components.as_ref())
+        .is_none_or(|list| list.iter().any(|c| c == name));
+    if !deploys_here {
+        return Ok((
+            None,
+            Some(format!("not in `environments.{env_name}.components`")),
+        ));
+    }
+    let watch = WatchPlan {
+        wait_seconds: settings.wait_minutes * 60,
+        poll_seconds: settings.poll_seconds,
+        rollback: settings.rollback,
+    };
+    if let Some(f) = named.function {
+        let alias = alias
+            .map(|a| a.value)
+            .unwrap_or_else(|| DEFAULT_ALIAS.to_string());
+        let lambda = LambdaPlan {
+            function: f.value,
+            alias,
+            watch,
+        };
+        return Ok((Some(TargetPlan::Lambda(lambda)), None));
+    }
+    if named.environment.is_some() || (named.application.is_some() && named.service.is_none()) {
+        return beanstalk(keys, named, env_name, watch).map(|p| (Some(p), None));
+    }
+    let Some(service) = named.service else {
+        let why =
+            "no `service`, `function` or `beanstalk-environment` given: built and pushed only";
+        return Ok((None, Some(why.to_string())));
+    };
+    let before_deploy = before_deploy.map(|(b, _)| b);
+    ecs(
+        settings,
+        keys,
+        service.value,
+        env_name,
+        before_deploy,
+        watch,
+    )
+    .map(|p| (Some(p), None))
+}
+
+fn invalid(s: &Sourced<String>, accepts: &str) -> BadInput {
+    BadInput::other(format!(
+        "{} is {:?}, but it accepts {accepts}",
+        s.source, s.value
+    ))
+}
+
+/// A component deploys to one target at most.
+fn one_target(name: &str, n: &Named) -> Result<(), BadInput> {
+    if let (Some(service), Some(function)) = (&n.service, &n.function) {
+        return Err(BadInput::other(format!(
+            "component `{name}` names two deploy targets, ECS service `{}` and Lambda function `{}`; \
+             a component deploys to one: keep `service` or `function`, or split it into two components",
+            service.value, function.value
+        )));
+    }
+    let Some(environment) = &n.environment else {
+        return Ok(());
+    };
+    let other = match (&n.service, &n.function) {
+        (Some(s), _) => format!("ECS service `{}`", s.value),
+        (None, Some(f)) => format!("Lambda function `{}`", f.value),
+        (None, None) => return Ok(()),
+    };
+    Err(BadInput::other(format!(
+        "component `{name}` names two deploy targets, {other} and Elastic Beanstalk environment `{}`; \
+         a component deploys to one: keep one, or split it into two components",
+        environment.value
+    )))
+}
+
+/// An Elastic Beanstalk environment, with its application.
+fn beanstalk(
+    keys: &ComponentKeys<'_>,
+    named: Named,
+    env_name: &str,
+    watch: WatchPlan,
+) -> Result<TargetPlan, BadInput> {
+    let name = keys.name;
+    let (environment, application) = match (named.environment, named.application) {
+        (Some(e), Some(a)) => (e.value, a.value),
+        (Some(e), None) => {
+            return Err(BadInput::Missing {
+                name: "beanstalk-application".into(),
+                why: format!(
+                    "to deploy component `{name}` to Elastic Beanstalk environment `{}` ({}); \
+                     name the environment's application: the `beanstalk-application` input, or `beanstalk-application` for the component in the config",
+                    e.value, e.source
+                ),
+            });
+        }
+        (None, a) => {
+            let (application, source) = a
+                .map(|a| (a.value, a.source.to_string()))
+                .unwrap_or_default();
+            return Err(BadInput::Missing {
+                name: "beanstalk-environment".into(),
+                why: format!(
+                    "to deploy component `{name}` to Elastic Beanstalk application `{application}` ({source}) in `{env_name}`; \
+                     name the environment (input `beanstalk-environment`, or `beanstalk-environment` under the component or `environments.{env_name}.overrides.{name}` in the config)"
+                ),
+            });
+        }
+    };
+    let ports = keys.value::<Vec<u16>>("ports")?.unwrap_or_default();
+    if let Some(p) = ports.iter().find(|p| **p == 0) {
+        return Err(BadInput::other(format!(
+            "`ports` of component `{name}` holds {p}; give the container ports the image listens on (1-65535)"
+        )));
+    }
+    Ok(TargetPlan::Beanstalk(BeanstalkPlan {
+        application,
+        environment,
+        bundle: keys.value("bundle")?.unwrap_or_default(),
+        allow_yellow: keys.value("allow-yellow")?.unwrap_or(false),
+        ports,
+        watch,
+    }))
+}
+
+/// An ECS service in its cluster.
+fn ecs(
+    settings: &Settings,
+    keys: &ComponentKeys<'_>,
+    service: String,
+    env_name: &str,
+    before_deploy: Option<BeforeDeploy>,
+    watch: WatchPlan,
+) -> Result<TargetPlan, BadInput> {
+    let name = keys.name;
+    let cluster = keys.value::<String>("cluster")?.ok_or_else(|| BadInput::Missing {
+        name: "cluster".into(),
+        why: format!(
+            "to deploy component `{name}` to service `{service}` in `{env_name}`; set the `cluster` input or `environments.{env_name}.cluster` in the config"
+        ),
+    })?;
+    let ws = &settings.context.workspace;
+    Ok(TargetPlan::Ecs(EcsPlan {
+        cluster,
+        service,
+        containers: keys.value("container")?.unwrap_or_default(),
+        task_definition_file: keys
+            .value::<String>("task-definition")?
+            .map(|p| normalize(&ws.join(p))),
+        strategy: settings.strategy,
+        wait_until: settings.wait_until,
+        keep_revisions: settings.keep_revisions,
+        before_deploy,
+        watch,
+    }))
+}
+
+/// `before-deploy` and its settings, with where the command came from.
+fn before_deploy(keys: &ComponentKeys<'_>) -> Result<Option<(BeforeDeploy, String)>, BadInput> {
+    let Some(Sourced {
+        value: command,
+        source,
+    }) = keys.get::<CommandLine>("before-deploy")?
+    else {
+        return Ok(None);
+    };
+    let source = source.to_string();
+    let words = match command {
+        CommandLine::Line(line) => shell_words::split(&line).map_err(|e| {
+            BadInput::other(format!(
+                "{source} is {line:?}, which cannot be split into words as a shell would ({e}); close the quote"
+            ))
+        })?,
+        CommandLine::Words(words) => words,
+    };
+    if words.iter().all(|w| w.trim().is_empty()) {
+        return Err(BadInput::other(format!(
+            "{source} is empty; give the command to run before the deploy (e.g. `python manage.py migrate`) or remove it"
+        )));
+    }
+    let minutes = match keys.get::<Minutes>("before-deploy-minutes")? {
+        None => 30,
+        Some(Sourced {
+            value: Minutes(m), ..
+        }) if (1..=360).contains(&m) => m,
+        Some(Sourced {
+            value: Minutes(m),
+            source: Source::Input(_),
+        }) => {
+            let text = m.to_string();
+            return Err(BadInput::invalid(
+                "before-deploy-minutes",
+                &text,
+                "a whole number from 1 to 360",
+            ));
+        }
+        Some(Sourced {
+            value: Minutes(m), ..
+        }) => {
+            return Err(BadInput::other(format!(
+                "`before-deploy-minutes` of component `{}` in the config is {m}, but it accepts a whole number from 1 to 360",
+                keys.name
+            )));
+        }
+    };
+    let container = keys.value("before-deploy-container")?;
+    Ok(Some((
+        BeforeDeploy {
+            command: words,
+            container,
+            wait_seconds: minutes * 60,
+        },
+        source,
+    )))
+}
