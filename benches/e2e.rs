@@ -1,5 +1,5 @@
 //! `fastdeploy run` end to end against the whole sandbox (moto, a real
-//! registry, buildah, recording receivers), measured (issue 7):
+//! registry, buildah, recording receivers), measured:
 //!
 //! - (b) fastdeploy's own time in a full run: the wall time of the process
 //!   minus the time it spent waiting on the builder, the registry, AWS,

@@ -16,7 +16,7 @@ use crate::process::Runner;
 use crate::report::notify::{Notifier, PhaseEnd, PhaseLog};
 
 use super::Pipeline;
-use super::check::Checked;
+use super::check::BuildInputs;
 use super::connect::Aws;
 
 /// What every build of the run shares.
@@ -34,7 +34,7 @@ impl Pipeline<'_> {
         aws: &Aws,
         auth: &RegistryAuth,
         plan: &Plan,
-        checked: &[Checked],
+        checked: &[BuildInputs],
         report: &mut RunReport,
     ) -> anyhow::Result<()> {
         let started = Instant::now();
@@ -88,7 +88,7 @@ impl Pipeline<'_> {
         &self,
         plan: &Plan,
         c: &ComponentPlan,
-        ch: &Checked,
+        ch: &BuildInputs,
         builds: &Builds<'_>,
         parallel: bool,
     ) -> anyhow::Result<BuildReport> {
@@ -124,7 +124,7 @@ impl Pipeline<'_> {
         &self,
         plan: &Plan,
         c: &ComponentPlan,
-        ch: &Checked,
+        ch: &BuildInputs,
         builds: &Builds<'_>,
     ) -> anyhow::Result<BuildReport> {
         let content_tag =

@@ -9,7 +9,7 @@ use crate::report::notify::{PhaseEnd, PhaseLog};
 use super::Pipeline;
 
 /// What the check phase learnt about one component, used by the build.
-pub struct Checked {
+pub struct BuildInputs {
     pub context_hash: String,
     pub dockerfile_bytes: Vec<u8>,
 }
@@ -20,7 +20,7 @@ impl Pipeline<'_> {
         &self,
         plan: &Plan,
         report: &mut RunReport,
-    ) -> anyhow::Result<Vec<Checked>> {
+    ) -> anyhow::Result<Vec<BuildInputs>> {
         let phase = PhaseLog::open(self.actions, self.style, "check", None);
         let mut checked = Vec::new();
         for (c, rep) in plan.components.iter().zip(report.components.iter_mut()) {
@@ -48,7 +48,7 @@ fn check_component(
     plan: &Plan,
     actions: &Actions,
     warnings: &mut Vec<Warning>,
-) -> anyhow::Result<(Checked, u64, u64)> {
+) -> anyhow::Result<(BuildInputs, u64, u64)> {
     let b = &c.build;
     let df = crate::checks::dockerfile::load_with_args(&b.dockerfile, &b.build_args)?;
     df.final_stage(b.target.as_deref())?;
@@ -112,7 +112,7 @@ fn check_component(
         }
     }
     warnings.extend(found);
-    let checked = Checked {
+    let checked = BuildInputs {
         context_hash: crate::checks::context::content_hash(&scan)?,
         dockerfile_bytes: df.source().as_bytes().to_vec(),
     };

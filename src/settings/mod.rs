@@ -171,196 +171,12 @@ impl Settings {
             .map(|c| c.defaults.clone())
             .unwrap_or_default();
         let target = resolve_target(&context, config.as_ref(), raw.get("environment"))?;
-
-        let use_codebuild = env
-            .get(env_vars::USE_CODEBUILD)
-            .map(|v| v.trim().to_ascii_lowercase());
-        let (builder, builder_source) = match use_codebuild.as_deref() {
-            Some("true" | "1") => (BuilderInput::Codebuild, "USE_CODEBUILD=true".to_string()),
-            Some("" | "false" | "0") | None => {
-                let (value, source) = match (raw.get("builder"), defaults.builder.as_deref()) {
-                    (Some(v), _) => (v.to_string(), "the `builder` input".to_string()),
-                    (None, Some(v)) => (v.to_string(), "the config's defaults.builder".to_string()),
-                    (None, None) => ("auto".to_string(), "auto".to_string()),
-                };
-                let b = match value.as_str() {
-                    "auto" => BuilderInput::Auto,
-                    "buildx" => BuilderInput::Buildx,
-                    "buildah" => BuilderInput::Buildah,
-                    "codebuild" => BuilderInput::Codebuild,
-                    other => {
-                        return Err(BadInput::invalid(
-                            "builder",
-                            other,
-                            "auto | buildx | buildah | codebuild",
-                        ));
-                    }
-                };
-                (b, source)
-            }
-            Some(other) => {
-                return Err(BadInput::invalid(
-                    env_vars::USE_CODEBUILD,
-                    other,
-                    "true or false",
-                ));
-            }
-        };
-
-        let cache = match raw
-            .get("cache")
-            .or(defaults.cache.as_deref())
-            .unwrap_or("registry")
-        {
-            "registry" => true,
-            "none" => false,
-            other => return Err(BadInput::invalid("cache", other, "registry | none")),
-        };
-
-        // Where the region came from, so a bad value names its source.
+        let (builder, builder_source) = builder_input(&raw, env, &defaults)?;
         let env_region =
             target_env(&config, target.environment()).and_then(|e| e.aws_region.clone());
-        let region_sources = [
-            (
-                raw.get("aws-region").map(str::to_string),
-                "input `aws-region`".to_string(),
-            ),
-            (
-                env_region,
-                format!(
-                    "`environments.{}.aws-region` in the config",
-                    target.environment().unwrap_or_default()
-                ),
-            ),
-            (
-                defaults.aws_region.clone(),
-                "`defaults.aws-region` in the config".to_string(),
-            ),
-            (
-                env.get(env_vars::AWS_REGION)
-                    .filter(|v| !v.is_empty())
-                    .cloned(),
-                format!("the {} variable", env_vars::AWS_REGION),
-            ),
-            (
-                env.get(env_vars::AWS_DEFAULT_REGION)
-                    .filter(|v| !v.is_empty())
-                    .cloned(),
-                format!("the {} variable", env_vars::AWS_DEFAULT_REGION),
-            ),
-        ];
-        let (aws_region, aws_region_source) = match region_sources
-            .into_iter()
-            .find_map(|(v, source)| v.map(|v| (v, source)))
-        {
-            Some((r, source)) if config::is_region(&r) => (Some(r), Some(source)),
-            Some((r, source)) => {
-                return Err(BadInput::other(format!(
-                    "{source} is {r:?}, but it accepts a region name such as eu-west-1"
-                )));
-            }
-            None => (None, None),
-        };
-
-        let registry = raw
-            .get("registry")
-            .map(str::to_string)
-            .or(defaults.registry.clone());
-        if let Some(r) = &registry
-            && !config::is_registry_host(r)
-        {
-            return Err(BadInput::invalid(
-                "registry",
-                r,
-                "a registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com (no scheme, no path)",
-            ));
-        }
-
-        // A limit set as an input wins over the config's `defaults`, which
-        // wins over the input's own default (same range everywhere).
-        let megabytes = |name: &str, from_config: Option<u64>| -> Result<Option<u64>, BadInput> {
-            match (raw.get(name), from_config) {
-                (None, Some(mb)) => Ok(Some(mb)),
-                _ => raw.u64_in(name, config::MB_RANGE),
-            }
-        };
-        let max_context_mb = megabytes("max-context-mb", defaults.max_context_mb)?.unwrap_or(1024);
-        let warn_context_mb = megabytes("warn-context-mb", None)?
-            .unwrap_or(200)
-            .min(max_context_mb);
-        let max_image_mb = megabytes("max-image-mb", defaults.max_image_mb)?;
-
-        let strategy = match raw.choice("strategy", &["service", "blue-green"])? {
-            Some("blue-green") => Strategy::BlueGreen,
-            _ => Strategy::Service,
-        };
-        let wait_until = match raw.choice("wait-until", &["completed", "traffic-shifted"])? {
-            Some("traffic-shifted") => WaitUntil::TrafficShifted,
-            _ => WaitUntil::Completed,
-        };
-        let slack_on = match raw.choice("slack-on", &["always", "failure", "success"])? {
-            Some("failure") => SlackOn::Failure,
-            Some("success") => SlackOn::Success,
-            _ => SlackOn::Always,
-        };
-        let fail_on_severity = match raw.choice(
-            "fail-on-severity",
-            &["none", "informational", "low", "medium", "high", "critical"],
-        )? {
-            None | Some("none") => None,
-            Some(s) => Some(s.to_ascii_uppercase()),
-        };
-
-        let environment_url = raw.get("environment-url").map(str::to_string);
-        if let Some(u) = &environment_url {
-            url::Url::parse(u).map_err(|e| {
-                BadInput::invalid("environment-url", u, &format!("an absolute URL ({e})"))
-            })?;
-        }
-        let components = raw.list("components");
-        if let Some(cfg) = config.as_ref().filter(|c| !c.components.is_empty()) {
-            for c in &components {
-                if !cfg.components.contains_key(c) {
-                    return Err(BadInput::UnknownComponent {
-                        name: c.clone(),
-                        known: cfg
-                            .components
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-            }
-        }
-        if components.len() > 1 && config.as_ref().is_none_or(|c| c.components.is_empty()) {
-            return Err(BadInput::invalid(
-                "components",
-                &components.join(","),
-                "one name when there is no config file; define several components in fastdeploy.yml",
-            ));
-        }
-
-        let delay_scale = match env.get(env_vars::FASTDEPLOY_DELAY_SCALE) {
-            Some(v) if !v.is_empty() => v
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
-                .ok_or_else(|| {
-                    BadInput::invalid(
-                        env_vars::FASTDEPLOY_DELAY_SCALE,
-                        v,
-                        "a number above 0 and at most 1",
-                    )
-                })?,
-            _ => 1.0,
-        };
-
-        let codebuild_project = raw
-            .get("codebuild-project")
-            .map(str::to_string)
-            .or(defaults.codebuild_project.clone());
-
+        let (aws_region, aws_region_source) = region(&raw, env, &target, env_region, &defaults)?;
+        let mb = Megabytes::resolve(&raw, &defaults)?;
+        let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
         Ok(Settings {
             builder,
             builder_source,
@@ -376,97 +192,71 @@ impl Settings {
             )?,
             aws_region,
             aws_region_source,
-            registry,
-            cache,
-            warn_context_mb,
-            max_context_mb,
-            max_image_mb,
+            registry: registry_host(&raw, &defaults)?,
+            cache: cache_on(&raw, &defaults)?,
+            warn_context_mb: mb.warn_context,
+            max_context_mb: mb.max_context,
+            max_image_mb: mb.max_image,
             max_parallel: raw.u64_in("max-parallel", 1..=32)?.unwrap_or(3) as usize,
             ignore_checks: check_ids(&raw)?,
             create_repository: raw.bool("create-repository")?,
-            cache_repository: match raw.get("cache-repository") {
-                Some(r) => {
-                    config::check_repository(r)
-                        .map_err(|m| BadInput::other(format!("input `cache-repository`: {m}")))?;
-                    Some(r.to_string())
-                }
-                None => None,
-            },
-            fail_on_severity,
-            codebuild_project,
+            cache_repository: cache_repository(&raw)?,
+            fail_on_severity: fail_on_severity(&raw)?,
+            codebuild_project: raw
+                .get("codebuild-project")
+                .map(str::to_string)
+                .or(defaults.codebuild_project),
             codebuild_timeout_minutes: raw
                 .u64_in("codebuild-timeout-minutes", 5..=2160)?
                 .unwrap_or(60) as u32,
-            strategy,
-            wait_until,
+            strategy: match raw.choice("strategy", &["service", "blue-green"])? {
+                Some("blue-green") => Strategy::BlueGreen,
+                _ => Strategy::Service,
+            },
+            wait_until: match raw.choice("wait-until", &["completed", "traffic-shifted"])? {
+                Some("traffic-shifted") => WaitUntil::TrafficShifted,
+                _ => WaitUntil::Completed,
+            },
             wait_minutes: raw.u64_in("wait-minutes", 1..=360)?.unwrap_or(30),
             poll_seconds: raw.seconds_in("poll-seconds", 0.1, 15.0)?.unwrap_or(5.0),
             rollback: raw.bool("rollback")?,
             keep_revisions: raw.u64_in("keep-revisions", 1..=1000)?,
-            environment_url,
-            slack_on,
+            environment_url: environment_url(&raw)?,
+            slack_on: match raw.choice("slack-on", &["always", "failure", "success"])? {
+                Some("failure") => SlackOn::Failure,
+                Some("success") => SlackOn::Success,
+                _ => SlackOn::Always,
+            },
             dry_run: raw.bool("dry-run")?,
-            clock: crate::wait::Clock::scaled(delay_scale),
+            clock: crate::wait::Clock::scaled(delay_scale(env)?),
             slack_webhook_url: raw
                 .get("slack-webhook-url")
                 .map(secrecy::SecretString::from),
             slack_bot_token: raw.get("slack-bot-token").map(secrecy::SecretString::from),
             slack_channel: raw.get("slack-channel").map(str::to_string),
-            output_file: env
-                .get(env_vars::GITHUB_OUTPUT)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            summary_file: env
-                .get(env_vars::GITHUB_STEP_SUMMARY)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            output_file: var(env_vars::GITHUB_OUTPUT).map(PathBuf::from),
+            summary_file: var(env_vars::GITHUB_STEP_SUMMARY).map(PathBuf::from),
             github_token: raw
                 .get("github-token")
                 .map(str::to_string)
-                .or_else(|| {
-                    env.get(env_vars::GITHUB_TOKEN)
-                        .filter(|t| !t.is_empty())
-                        .cloned()
-                })
+                .or_else(|| var(env_vars::GITHUB_TOKEN))
                 .map(secrecy::SecretString::from),
-            docker_program: env
-                .get(env_vars::FASTDEPLOY_DOCKER)
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "docker".into()),
-            buildah_program: env
-                .get(env_vars::FASTDEPLOY_BUILDAH)
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "buildah".into()),
-            buildah_flags: env
-                .get(env_vars::FASTDEPLOY_BUILDAH_FLAGS)
+            docker_program: var(env_vars::FASTDEPLOY_DOCKER).unwrap_or_else(|| "docker".into()),
+            buildah_program: var(env_vars::FASTDEPLOY_BUILDAH).unwrap_or_else(|| "buildah".into()),
+            buildah_flags: var(env_vars::FASTDEPLOY_BUILDAH_FLAGS)
                 .map(|f| f.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
-            no_color: env.get(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()),
-            buildah_isolation: env
-                .get(env_vars::FASTDEPLOY_BUILDAH_ISOLATION)
-                .filter(|v| !v.is_empty())
-                .cloned(),
-            registry_insecure: env
-                .get(env_vars::FASTDEPLOY_REGISTRY_INSECURE)
+            no_color: var(env_vars::NO_COLOR).is_some(),
+            buildah_isolation: var(env_vars::FASTDEPLOY_BUILDAH_ISOLATION),
+            registry_insecure: var(env_vars::FASTDEPLOY_REGISTRY_INSECURE)
                 .is_some_and(|v| v == "true" || v == "1"),
             // Where docker looks: DOCKER_CONFIG, else ~/.docker.
-            docker_config: env
-                .get(env_vars::DOCKER_CONFIG)
-                .filter(|v| !v.is_empty())
+            docker_config: var(env_vars::DOCKER_CONFIG)
                 .map(PathBuf::from)
-                .or_else(|| {
-                    env.get(env_vars::HOME)
-                        .filter(|v| !v.is_empty())
-                        .map(|h| Path::new(h).join(".docker"))
-                }),
-            slack_api_url: env
-                .get(env_vars::FASTDEPLOY_SLACK_API_URL)
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "https://slack.com/api".to_string()),
-            components,
+                .or_else(|| var(env_vars::HOME).map(|h| Path::new(&h).join(".docker"))),
+            slack_api_url: var(env_vars::FASTDEPLOY_SLACK_API_URL)
+                .unwrap_or_else(|| "https://slack.com/api".into()),
+            components: selected_names(&raw, config.as_ref())?,
             target,
             context,
             config,
@@ -501,6 +291,231 @@ impl Settings {
         out.dedup();
         out
     }
+}
+
+/// The `builder` input (or the config's `defaults.builder`), unless
+/// `USE_CODEBUILD=true` forces CodeBuild as teams' scripts write it; and
+/// where the choice came from.
+fn builder_input(
+    raw: &RawInputs,
+    env: &BTreeMap<String, String>,
+    defaults: &config::Defaults,
+) -> Result<(BuilderInput, String), BadInput> {
+    let use_codebuild = env
+        .get(env_vars::USE_CODEBUILD)
+        .map(|v| v.trim().to_ascii_lowercase());
+    match use_codebuild.as_deref() {
+        Some("true" | "1") => {
+            return Ok((BuilderInput::Codebuild, "USE_CODEBUILD=true".to_string()));
+        }
+        Some("" | "false" | "0") | None => {}
+        Some(other) => {
+            return Err(BadInput::invalid(
+                env_vars::USE_CODEBUILD,
+                other,
+                "true or false",
+            ));
+        }
+    }
+    let (value, source) = match (raw.get("builder"), defaults.builder.as_deref()) {
+        (Some(v), _) => (v, "the `builder` input"),
+        (None, Some(v)) => (v, "the config's defaults.builder"),
+        (None, None) => ("auto", "auto"),
+    };
+    let builder = match value {
+        "auto" => BuilderInput::Auto,
+        "buildx" => BuilderInput::Buildx,
+        "buildah" => BuilderInput::Buildah,
+        "codebuild" => BuilderInput::Codebuild,
+        other => {
+            return Err(BadInput::invalid(
+                "builder",
+                other,
+                "auto | buildx | buildah | codebuild",
+            ));
+        }
+    };
+    Ok((builder, source.to_string()))
+}
+
+/// `cache`: `registry` (default) or `none`, the input before `defaults.cache`.
+fn cache_on(raw: &RawInputs, defaults: &config::Defaults) -> Result<bool, BadInput> {
+    match raw
+        .get("cache")
+        .or(defaults.cache.as_deref())
+        .unwrap_or("registry")
+    {
+        "registry" => Ok(true),
+        "none" => Ok(false),
+        other => Err(BadInput::invalid("cache", other, "registry | none")),
+    }
+}
+
+/// The AWS region and where it came from, so a bad value names its source:
+/// the input, the environment's, the config's default, then the variables.
+fn region(
+    raw: &RawInputs,
+    env: &BTreeMap<String, String>,
+    target: &Target,
+    env_region: Option<String>,
+    defaults: &config::Defaults,
+) -> Result<(Option<String>, Option<String>), BadInput> {
+    let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+    let environment = target.environment().unwrap_or_default();
+    let sources = [
+        (
+            raw.get("aws-region").map(str::to_string),
+            "input `aws-region`".to_string(),
+        ),
+        (
+            env_region,
+            format!("`environments.{environment}.aws-region` in the config"),
+        ),
+        (
+            defaults.aws_region.clone(),
+            "`defaults.aws-region` in the config".to_string(),
+        ),
+        (
+            var(env_vars::AWS_REGION),
+            format!("the {} variable", env_vars::AWS_REGION),
+        ),
+        (
+            var(env_vars::AWS_DEFAULT_REGION),
+            format!("the {} variable", env_vars::AWS_DEFAULT_REGION),
+        ),
+    ];
+    match sources
+        .into_iter()
+        .find_map(|(v, source)| v.map(|v| (v, source)))
+    {
+        Some((r, source)) if config::is_region(&r) => Ok((Some(r), Some(source))),
+        Some((r, source)) => Err(BadInput::other(format!(
+            "{source} is {r:?}, but it accepts a region name such as eu-west-1"
+        ))),
+        None => Ok((None, None)),
+    }
+}
+
+/// `registry`: a host overriding the one ECR reports.
+fn registry_host(raw: &RawInputs, defaults: &config::Defaults) -> Result<Option<String>, BadInput> {
+    let registry = raw
+        .get("registry")
+        .map(str::to_string)
+        .or(defaults.registry.clone());
+    match registry {
+        Some(r) if !config::is_registry_host(&r) => Err(BadInput::invalid(
+            "registry",
+            &r,
+            "a registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com (no scheme, no path)",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// The size limits, in megabytes.
+struct Megabytes {
+    warn_context: u64,
+    max_context: u64,
+    max_image: Option<u64>,
+}
+
+impl Megabytes {
+    /// A limit set as an input wins over the config's `defaults`, which wins
+    /// over the input's own default (same range everywhere).
+    fn resolve(raw: &RawInputs, defaults: &config::Defaults) -> Result<Megabytes, BadInput> {
+        let megabytes = |name: &str, from_config: Option<u64>| match (raw.get(name), from_config) {
+            (None, Some(mb)) => Ok(Some(mb)),
+            _ => raw.u64_in(name, config::MB_RANGE),
+        };
+        let max_context = megabytes("max-context-mb", defaults.max_context_mb)?.unwrap_or(1024);
+        Ok(Megabytes {
+            warn_context: megabytes("warn-context-mb", None)?
+                .unwrap_or(200)
+                .min(max_context),
+            max_context,
+            max_image: megabytes("max-image-mb", defaults.max_image_mb)?,
+        })
+    }
+}
+
+/// `cache-repository`, checked as ECR checks a repository name.
+fn cache_repository(raw: &RawInputs) -> Result<Option<String>, BadInput> {
+    let Some(r) = raw.get("cache-repository") else {
+        return Ok(None);
+    };
+    config::check_repository(r)
+        .map_err(|m| BadInput::other(format!("input `cache-repository`: {m}")))?;
+    Ok(Some(r.to_string()))
+}
+
+/// `fail-on-severity` as ECR spells severities; `none` is no gate.
+fn fail_on_severity(raw: &RawInputs) -> Result<Option<String>, BadInput> {
+    let levels = ["none", "informational", "low", "medium", "high", "critical"];
+    Ok(match raw.choice("fail-on-severity", &levels)? {
+        None | Some("none") => None,
+        Some(s) => Some(s.to_ascii_uppercase()),
+    })
+}
+
+/// `environment-url`, an absolute URL.
+fn environment_url(raw: &RawInputs) -> Result<Option<String>, BadInput> {
+    let Some(u) = raw.get("environment-url") else {
+        return Ok(None);
+    };
+    url::Url::parse(u)
+        .map_err(|e| BadInput::invalid("environment-url", u, &format!("an absolute URL ({e})")))?;
+    Ok(Some(u.to_string()))
+}
+
+/// The `components` input: names of the config's components (one name
+/// without a config).
+fn selected_names(raw: &RawInputs, config: Option<&Config>) -> Result<Vec<String>, BadInput> {
+    let components = raw.list("components");
+    match config.filter(|c| !c.components.is_empty()) {
+        Some(cfg) => {
+            if let Some(c) = components.iter().find(|c| !cfg.components.contains_key(*c)) {
+                let known = cfg
+                    .components
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(BadInput::UnknownComponent {
+                    name: c.clone(),
+                    known,
+                });
+            }
+        }
+        None if components.len() > 1 => {
+            return Err(BadInput::invalid(
+                "components",
+                &components.join(","),
+                "one name when there is no config file; define several components in fastdeploy.yml",
+            ));
+        }
+        None => {}
+    }
+    Ok(components)
+}
+
+/// `FASTDEPLOY_DELAY_SCALE`: the tests' time scale (above 0, at most 1).
+fn delay_scale(env: &BTreeMap<String, String>) -> Result<f64, BadInput> {
+    let Some(v) = env
+        .get(env_vars::FASTDEPLOY_DELAY_SCALE)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(1.0);
+    };
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
+        .ok_or_else(|| {
+            BadInput::invalid(
+                env_vars::FASTDEPLOY_DELAY_SCALE,
+                v,
+                "a number above 0 and at most 1",
+            )
+        })
 }
 
 /// Where a build secret's value comes from.

@@ -472,7 +472,7 @@ fn a_project_that_does_not_exist_is_bad_input_naming_it() {
     );
 }
 
-/// Issue 15: StartBuild applied but its answer lost. The SDK retries with
+/// StartBuild applied but its answer lost. The SDK retries with
 /// the same idempotency token, so CodeBuild returns the build it started
 /// instead of starting a second one.
 #[test]

@@ -1,5 +1,5 @@
 //! `fastdeploy run` end to end, as the Actions runner starts it, against the
-//! whole sandbox (issue 7): a real buildah build pushed to a real registry,
+//! whole sandbox: a real buildah build pushed to a real registry,
 //! ECS deployments that roll out or fail in moto, Slack and GitHub recorded.
 //! Each test asserts what the run left behind: exit code, `$GITHUB_OUTPUT`,
 //! the job summary, what the receivers got and what ECS now runs.
@@ -175,7 +175,7 @@ fn an_unchanged_rerun_skips_the_build_registers_nothing_and_reuses_the_github_de
     assert_eq!(created, 1);
 }
 
-/// Issue 7: "a run killed outright and run again converges". The re-run
+/// A run killed outright and run again converges. The re-run
 /// finds the GitHub deployment the first run made live, and the service
 /// still serves exactly that commit's image, so the deployment must end
 /// `success` again. Marking it `inactive` tells GitHub the environment no
@@ -279,7 +279,7 @@ fn a_crashing_image_is_rolled_back_and_the_service_is_back_on_the_previous_revis
     assert_eq!(slack_messages(&sb).len(), 1, "the failure is posted");
 }
 
-/// Issue 7 item 4: no secret reaches the log, the summary or the outputs.
+/// No secret reaches the log, the summary or the outputs.
 ///
 /// A secret may appear in exactly one place: the `::add-mask::<value>`
 /// workflow command. That line is how the runner is told what to scrub; the
@@ -360,7 +360,7 @@ fn no_secret_appears_outside_add_mask_commands() {
     }
 }
 
-/// Issue 5 item 5: the components of one run deploy concurrently and each is
+/// The components of one run deploy concurrently and each is
 /// judged on its own. `app` deploys fine while `worker`'s image crashes: the
 /// run ends rolled-back (exit 1), `app` is live on its new revision, `worker`
 /// is back on its previous one, and the outputs and summary say which is which.

@@ -274,7 +274,7 @@ async fn a_timeout_without_rollback_fails_and_says_what_serves() {
         out.failure
     );
     // What serves is what runs: the previous revision's tasks, not the hung
-    // PRIMARY deployment's revision (issue 15).
+    // PRIMARY deployment's revision.
     assert_eq!(
         rev(&out.report.serving_revision),
         "web:1",

@@ -1,4 +1,4 @@
-//! Issue 7 item 2: `fastdeploy run` when the world misbehaves. A registry
+//! `fastdeploy run` when the world misbehaves. A registry
 //! that refuses pushes for a while (tests/sandbox/flaky_proxy.py) or for
 //! good, AWS throttling and 5xx on the calls the deploy makes
 //! (tests/sandbox/ext_faults.py), Slack and GitHub down, and SIGTERM from
@@ -467,7 +467,7 @@ fn outputs_are_written_before_notifications_so_sigterm_while_reporting_loses_not
     );
 }
 
-/// Issue 7: "a run killed outright and run again converges". The runner's
+/// A run killed outright and run again converges. The runner's
 /// SIGKILL leaves our deployment rolling out (here: stuck, its tasks never
 /// healthy). The re-run finds the service already on our task definition;
 /// it must not call that done unless ECS finished the rollout: either it

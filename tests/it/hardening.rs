@@ -1,4 +1,4 @@
-//! Bad input, hardened (issue 7 item 3): the config parser, the event payload
+//! Bad input, hardened: the config parser, the event payload
 //! reader, the inputs reader and settings resolution never panic, and every
 //! rejection names the input or file (and, for YAML, the line). The
 //! `.dockerignore` and Dockerfile parsers have their own property tests

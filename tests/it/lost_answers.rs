@@ -1,4 +1,4 @@
-//! Issue 15: writes that happen and whose answer is lost. The sandbox applies
+//! Writes that happen and whose answer is lost. The sandbox applies
 //! the request, then answers 500 (or drops the connection); fastdeploy must
 //! converge on one revision, one deployment, one repository, one build, one
 //! GitHub deployment, where the service offers a way to tell, and say so

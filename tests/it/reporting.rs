@@ -528,7 +528,7 @@ fn github_deployment_and_statuses_for_success_and_rollback() {
     }
 }
 
-/// Issue 7: a run killed and started again must not create a second
+/// A run killed and started again must not create a second
 /// deployment for the same run attempt.
 #[test]
 fn github_rerun_of_the_same_attempt_reuses_its_deployment() {
@@ -931,7 +931,7 @@ impl ExternalReceiver {
     }
 }
 
-/// Issue 7 end to end, against the stateful GitHub emulation: a run killed
+/// End to end, against the stateful GitHub emulation: a run killed
 /// after `start` and started again (same attempt) leaves one deployment,
 /// finished by the second run; two pushes to a PR leave one comment.
 #[test]

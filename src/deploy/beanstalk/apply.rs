@@ -120,7 +120,7 @@ async fn version(
     w: &mut Waiter<'_>,
     image: &Image,
     contents: &Contents,
-    pre: &super::preflight::Checked,
+    pre: &super::preflight::LiveEnvironment,
     report: &mut DeployReport,
 ) -> anyhow::Result<Result<String, Verdict>> {
     let work = tempfile::Builder::new()

@@ -11,7 +11,7 @@ use crate::settings::config::Bundle;
 
 /// What preflight learnt about the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
+pub struct LiveEnvironment {
     pub environment_id: String,
     /// `<prefix>.<id>.<region>.elasticbeanstalk.com`
     pub cname: Option<String>,
@@ -83,7 +83,7 @@ pub fn contents(
 pub async fn environment(
     eb: &aws_sdk_elasticbeanstalk::Client,
     plan: &BeanstalkPlan,
-) -> anyhow::Result<Checked> {
+) -> anyhow::Result<LiveEnvironment> {
     let (app, env) = (&plan.application, &plan.environment);
     let resource = || format!("Elastic Beanstalk application {app}");
     let apps = eb
@@ -136,7 +136,7 @@ pub async fn environment(
         ))
         .into());
     }
-    Ok(Checked {
+    Ok(LiveEnvironment {
         environment_id: e.environment_id().unwrap_or_default().to_string(),
         cname: e.cname().map(str::to_string),
         version_label: e.version_label().map(str::to_string),

@@ -16,7 +16,7 @@ use crate::outcome::DeployReport;
 use crate::wait::Waiter;
 
 /// Where putting back left the environment.
-struct Back {
+struct Settled {
     /// The environment's version label, as last seen.
     serving: Option<String>,
     note: Option<String>,
@@ -24,9 +24,9 @@ struct Back {
     settled: bool,
 }
 
-impl Back {
-    fn unsettled(serving: Option<String>, note: impl Into<String>) -> Back {
-        Back {
+impl Settled {
+    fn unsettled(serving: Option<String>, note: impl Into<String>) -> Settled {
+        Settled {
             serving,
             note: Some(note.into()),
             settled: false,
@@ -100,7 +100,7 @@ async fn back_to_previous(
     w: &mut Waiter<'_>,
     redeploy: bool,
     report: &mut DeployReport,
-) -> Back {
+) -> Settled {
     let previous = report.previous_revision.clone();
     let waiting = "while EB ends the update; waiting for Ready to see what serves";
     let env = match w
@@ -112,17 +112,17 @@ async fn back_to_previous(
         Ok(env) => env,
         Err(err) if crate::wait::Stopped::find(&err).is_some() => {
             let note = "the environment did not settle in time; what serves may still change";
-            return Back::unsettled(label_now(e, cx).await, note);
+            return Settled::unsettled(label_now(e, cx).await, note);
         }
-        Err(err) => return Back::unsettled(None, chain_message(&err)),
+        Err(err) => return Settled::unsettled(None, chain_message(&err)),
     };
     let now = env.version_label().map(str::to_string);
     let Some(previous) = previous else {
-        return Back::unsettled(now, "there is no earlier application version to go back to");
+        return Settled::unsettled(now, "there is no earlier application version to go back to");
     };
     let stray = instances_not_on(e, cx, &previous).await;
     if now.as_deref() == Some(previous.as_str()) && stray.as_ref().is_some_and(Vec::is_empty) {
-        return Back {
+        return Settled {
             serving: now,
             note: None,
             settled: true,
@@ -139,7 +139,7 @@ async fn back_to_previous(
     if !redeploy {
         let note =
             format!("{left}; `rollback` is off, so fastdeploy did not redeploy version {previous}");
-        return Back::unsettled(now, note);
+        return Settled::unsettled(now, note);
     }
     e.say(cx, &format!("{left}: deploying version {previous} again"));
     redeploy_previous(e, cx, w, &previous, &left, now, report).await
@@ -154,7 +154,7 @@ async fn redeploy_previous(
     left: &str,
     now: Option<String>,
     report: &mut DeployReport,
-) -> Back {
+) -> Settled {
     e.since = Some(aws_smithy_types::DateTime::from(
         std::time::SystemTime::now() - std::time::Duration::from_secs(5),
     ));
@@ -171,7 +171,7 @@ async fn redeploy_previous(
         Ok(out) => out.request_id().unwrap_or_default().to_string(),
         Err(err) => {
             let why = err.message().unwrap_or("error");
-            return Back::unsettled(now, format!("redeploying version {previous} failed: {why}"));
+            return Settled::unsettled(now, format!("redeploying version {previous} failed: {why}"));
         }
     };
     let mut seen = Following::default();
@@ -182,26 +182,26 @@ async fn redeploy_previous(
         })
         .await;
     match followed {
-        Ok(Followed::Completed(env)) => Back {
+        Ok(Followed::Completed(env)) => Settled {
             settled: env.version_label() == Some(previous),
             serving: env.version_label().map(str::to_string),
             note: Some(format!(
                 "fastdeploy deployed version {previous} again ({left})"
             )),
         },
-        Ok(Followed::Failed(why)) => Back::unsettled(
+        Ok(Followed::Failed(why)) => Settled::unsettled(
             label_now(e, cx).await,
             format!("redeploying version {previous} failed too: {why}"),
         ),
-        Ok(Followed::Ended(env)) => Back::unsettled(
+        Ok(Followed::Ended(env)) => Settled::unsettled(
             env.version_label().map(str::to_string),
             format!("redeploying version {previous} ended without a verdict"),
         ),
-        Err(err) if crate::wait::Stopped::find(&err).is_some() => Back::unsettled(
+        Err(err) if crate::wait::Stopped::find(&err).is_some() => Settled::unsettled(
             label_now(e, cx).await,
             format!("redeploying version {previous} did not finish in time"),
         ),
-        Err(err) => Back::unsettled(label_now(e, cx).await, chain_message(&err)),
+        Err(err) => Settled::unsettled(label_now(e, cx).await, chain_message(&err)),
     }
 }
 

@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{
 };
 
 use super::Service as Target;
-use super::preflight::Checked;
+use super::preflight::LiveService;
 use super::watch::{self, Ours, Rollout};
 use super::{render, task, wire};
 use crate::aws::Explained;
@@ -73,7 +73,7 @@ pub async fn apply(s: &mut Target<'_>, d: &mut Deploy<'_>) -> anyhow::Result<Ver
     // A one-off task (migrations) on our revision first: if it fails, the
     // service is never updated and keeps serving the previous revision.
     if let Some(before) = &plan.before_deploy {
-        let run = task::Run {
+        let run = task::OneOff {
             cx,
             plan,
             before,
@@ -102,7 +102,7 @@ pub async fn apply(s: &mut Target<'_>, d: &mut Deploy<'_>) -> anyhow::Result<Ver
 
 /// The deployment an earlier run of this revision left rolling, when the
 /// service's PRIMARY runs the current revision without having finished.
-fn unfinished(pre: &Checked) -> Option<Ours> {
+fn unfinished(pre: &LiveService) -> Option<Ours> {
     let current_arn = pre.current.arn();
     let deployments = pre.service.deployments();
     let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"))?;
@@ -143,7 +143,7 @@ fn unfinished(pre: &Checked) -> Option<Ours> {
 fn unchanged(
     s: &Target<'_>,
     cx: &Context<'_>,
-    pre: &Checked,
+    pre: &LiveService,
     rendered: &serde_json::Value,
     image: &Image,
     report: &mut DeployReport,
@@ -172,7 +172,7 @@ fn unchanged(
 async fn update(
     s: &mut Target<'_>,
     cx: &Context<'_>,
-    pre: &Checked,
+    pre: &LiveService,
     revision: &str,
     current_arn: &str,
 ) -> anyhow::Result<Ours> {
@@ -370,7 +370,7 @@ async fn started_service_deployment(
 /// the new tasks start beside the old before any is drained, and the circuit
 /// breaker watches them. Native BLUE_GREEN, LINEAR and CANARY services keep
 /// their own configuration.
-pub fn deployment_configuration(pre: &Checked, plan: &EcsPlan) -> Option<DeploymentConfiguration> {
+pub fn deployment_configuration(pre: &LiveService, plan: &EcsPlan) -> Option<DeploymentConfiguration> {
     if plan.strategy != Strategy::BlueGreen || pre.strategy() != DeploymentStrategy::Rolling {
         return None;
     }
@@ -397,7 +397,7 @@ pub fn deployment_configuration(pre: &Checked, plan: &EcsPlan) -> Option<Deploym
 /// UpdateService to `task_definition`. Returns the service as ECS answered.
 async fn update_service(
     ecs: &aws_sdk_ecs::Client,
-    pre: &Checked,
+    pre: &LiveService,
     plan: &EcsPlan,
     task_definition: &str,
 ) -> anyhow::Result<Service> {

@@ -293,8 +293,28 @@ fn secs(v: f64) -> String {
 /// (the estimate's seconds above what its recommended value would take),
 /// flagged when beyond the recommended range and not in `ignore`.
 pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
-    let mut out = Vec::new();
     let on = |id: &str| !ignore.iter().any(|i| i == id);
+    let mut out = target_groups_findings(inputs, &on);
+    out.extend(stop_timeout(inputs, &on));
+    out.extend(image_size(inputs, &on));
+    let stuck = estimate(inputs).is_err();
+    out.push(percents(inputs, &on));
+    out.extend(container_checks(inputs, &on));
+    out.extend(grace_period(inputs));
+    // A setting that costs nothing is no finding, whatever its value.
+    for s in &mut out {
+        if s.cost_seconds < 0.5 && !(s.check.as_deref() == Some("DEP005") && stuck) {
+            s.flagged = false;
+        }
+    }
+    out.sort_by(|a, b| b.cost_seconds.total_cmp(&a.cost_seconds));
+    out
+}
+
+/// DEP001 and DEP002: each target group's deregistration delay and health
+/// check interval.
+fn target_groups_findings(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Vec<SettingCost> {
+    let mut out = Vec::new();
     for (i, g) in inputs.target_groups.iter().enumerate() {
         let mut tuned = inputs.clone();
         tuned.target_groups[i].deregistration_delay = g.deregistration_delay.min(DELAY_RECOMMENDED);
@@ -329,21 +349,25 @@ pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
             flagged: g.enabled && g.interval > INTERVAL_ACCEPTABLE && on("DEP002"),
         });
     }
-    if let Some(longest) = inputs
+    out
+}
+
+/// DEP003: the longest stop timeout of the running revision's containers.
+fn stop_timeout(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Option<SettingCost> {
+    let longest = inputs
         .stops
         .iter()
-        .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
-    {
-        let mut tuned = inputs.clone();
-        for s in &mut tuned.stops {
-            s.seconds = s.seconds.min(STOP_RECOMMENDED);
-        }
-        let value = if longest.set {
-            secs(longest.seconds)
-        } else {
-            format!("{} (not set: ECS's default)", secs(longest.seconds))
-        };
-        out.push(SettingCost {
+        .max_by(|a, b| a.seconds.total_cmp(&b.seconds))?;
+    let mut tuned = inputs.clone();
+    for s in &mut tuned.stops {
+        s.seconds = s.seconds.min(STOP_RECOMMENDED);
+    }
+    let value = if longest.set {
+        secs(longest.seconds)
+    } else {
+        format!("{} (not set: ECS's default)", secs(longest.seconds))
+    };
+    Some(SettingCost {
             check: Some("DEP003".into()),
             setting: format!("stop timeout of container {}", longest.container),
             value,
@@ -354,29 +378,35 @@ pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
                 longest.container
             ),
             flagged: longest.seconds > STOP_ACCEPTABLE && on("DEP003"),
-        });
-    }
-    if let Some(bytes) = inputs.image_bytes {
-        let tuned = Inputs {
-            image_bytes: Some(bytes.min(IMAGE_ACCEPTABLE_BYTES)),
-            ..inputs.clone()
-        };
-        out.push(SettingCost {
-            check: Some("DEP004".into()),
-            setting: "image pulled by every new task".into(),
-            value: format!(
-                "{} (about {} to pull)",
-                crate::units::bytes(bytes),
-                secs(pull_seconds(bytes).round())
-            ),
-            cost_seconds: saving(inputs, tuned),
-            recommended:
-                "under 200 MB compressed: a slim base and a multi-stage build (see DF001 and DF006)"
-                    .into(),
-            change: "the component's Dockerfile".into(),
-            flagged: bytes > IMAGE_ACCEPTABLE_BYTES && on("DEP004"),
-        });
-    }
+        })
+}
+
+/// DEP004: the image every new task pulls.
+fn image_size(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Option<SettingCost> {
+    let bytes = inputs.image_bytes?;
+    let tuned = Inputs {
+        image_bytes: Some(bytes.min(IMAGE_ACCEPTABLE_BYTES)),
+        ..inputs.clone()
+    };
+    Some(SettingCost {
+        check: Some("DEP004".into()),
+        setting: "image pulled by every new task".into(),
+        value: format!(
+            "{} (about {} to pull)",
+            crate::units::bytes(bytes),
+            secs(pull_seconds(bytes).round())
+        ),
+        cost_seconds: saving(inputs, tuned),
+        recommended:
+            "under 200 MB compressed: a slim base and a multi-stage build (see DF001 and DF006)"
+                .into(),
+        change: "the component's Dockerfile".into(),
+        flagged: bytes > IMAGE_ACCEPTABLE_BYTES && on("DEP004"),
+    })
+}
+
+/// DEP005: the deployment percents, which decide how many batches it takes.
+fn percents(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> SettingCost {
     let one_batch = Inputs {
         maximum_percent: inputs.maximum_percent.max(200),
         minimum_healthy_percent: 100,
@@ -384,7 +414,7 @@ pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
     };
     let batches = estimate(inputs).map(|e| e.batches).unwrap_or(0);
     let stuck = estimate(inputs).is_err();
-    out.push(SettingCost {
+    SettingCost {
         check: Some("DEP005".into()),
         setting: format!("deployment percents of service {} ({} tasks)", inputs.service, inputs.desired),
         value: if stuck {
@@ -404,7 +434,12 @@ pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
             inputs.cluster, inputs.service
         ),
         flagged: (stuck || batches > 1) && on("DEP005"),
-    });
+    }
+}
+
+/// DEP006: each container health check's interval.
+fn container_checks(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Vec<SettingCost> {
+    let mut out = Vec::new();
     for (i, (container, interval)) in inputs.container_checks.iter().enumerate() {
         let mut tuned = inputs.clone();
         tuned.container_checks[i].1 = interval.min(INTERVAL_RECOMMENDED);
@@ -418,8 +453,13 @@ pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
             flagged: *interval > INTERVAL_ACCEPTABLE && on("DEP006"),
         });
     }
-    if let Some(grace) = inputs.grace_seconds.filter(|g| *g > 0) {
-        out.push(SettingCost {
+    out
+}
+
+/// The grace period: listed (it costs nothing), never flagged.
+fn grace_period(inputs: &Inputs) -> Option<SettingCost> {
+    let grace = inputs.grace_seconds.filter(|g| *g > 0)?;
+    Some(SettingCost {
             check: None,
             setting: format!("health check grace period of service {}", inputs.service),
             value: secs(f64::from(grace)),
@@ -427,16 +467,7 @@ pub fn findings(inputs: &Inputs, ignore: &[String]) -> Vec<SettingCost> {
             recommended: "as long as the application takes to start: ECS ignores failing checks during it, so it costs nothing while tasks get healthy, and a task that never does is replaced only after it".into(),
             change: format!("`aws ecs update-service --cluster {} --service {} --health-check-grace-period-seconds N`", inputs.cluster, inputs.service),
             flagged: false,
-        });
-    }
-    // A setting that costs nothing is no finding, whatever its value.
-    for s in &mut out {
-        if s.cost_seconds < 0.5 && !(s.check.as_deref() == Some("DEP005") && stuck) {
-            s.flagged = false;
-        }
-    }
-    out.sort_by(|a, b| b.cost_seconds.total_cmp(&a.cost_seconds));
-    out
+        })
 }
 
 /// The doctor's report from `inputs`: the estimate, the settings, and what

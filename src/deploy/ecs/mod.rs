@@ -33,7 +33,7 @@ use crate::outcome::{
 use crate::plan::{EcsPlan, WatchPlan};
 
 pub use apply::deployment_configuration;
-pub use preflight::{Checked, check};
+pub use preflight::{LiveService, check};
 
 /// An ECS service, as one deploy changes it.
 pub struct Service<'p> {

@@ -13,7 +13,7 @@ use crate::plan::{BeforeDeploy, EcsPlan};
 
 /// What preflight found, reused by the deploy.
 #[derive(Debug, Clone)]
-pub struct Checked {
+pub struct LiveService {
     pub service: Service,
     /// The service's current task definition, as ECS describes it.
     pub current: Described,
@@ -23,7 +23,7 @@ pub struct Checked {
     pub containers: Vec<String>,
 }
 
-impl Checked {
+impl LiveService {
     /// The service's deployment strategy (ROLLING when unset).
     pub fn strategy(&self) -> DeploymentStrategy {
         self.service
@@ -40,7 +40,7 @@ fn is_not_found(e: &anyhow::Error) -> bool {
 }
 
 /// Checks the plan against ECS before anything is built or registered.
-pub async fn check(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Result<Checked> {
+pub async fn check(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Result<LiveService> {
     let (cluster, name) = (&plan.cluster, &plan.service);
     let clusters = ecs
         .describe_clusters()
@@ -136,7 +136,7 @@ pub async fn check(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Result<
     };
     let family = render::family(&base).to_string();
     let containers = render::check_containers(&base, &plan.containers, &family)?;
-    let pre = Checked {
+    let pre = LiveService {
         service,
         current,
         base,
@@ -152,7 +152,7 @@ pub async fn check(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Result<
 /// image is replaced.
 pub fn container<'a>(
     b: &'a BeforeDeploy,
-    pre: &'a Checked,
+    pre: &'a LiveService,
     family: &str,
 ) -> Result<&'a str, BadInput> {
     let names = render::container_names(&pre.base);

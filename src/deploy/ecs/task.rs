@@ -16,7 +16,7 @@ use aws_sdk_ecs::types::{ContainerOverride, Task, TaskOverride};
 use serde_json::Value;
 use sha2::Digest;
 
-use super::preflight::{Checked, container};
+use super::preflight::{LiveService, container};
 use crate::aws::Explained;
 use crate::deploy::Context;
 use crate::error::chain_message;
@@ -123,7 +123,7 @@ pub fn already_ran(
 /// the report says so (the summary's "already ran on this revision").
 pub fn already_done(
     before: &BeforeDeploy,
-    pre: &Checked,
+    pre: &LiveService,
     family: &str,
     revision: &str,
     say: &impl Fn(&str),
@@ -140,18 +140,18 @@ pub fn already_done(
     done
 }
 
-/// Everything the run needs.
-pub struct Run<'a> {
+/// One run of the `before-deploy` command on our revision, and what it needs.
+pub struct OneOff<'a> {
     pub cx: &'a Context<'a>,
     pub plan: &'a EcsPlan,
     pub before: &'a BeforeDeploy,
-    pub pre: &'a Checked,
+    pub pre: &'a LiveService,
     /// Our revision (task definition ARN) and its rendered JSON.
     pub revision: &'a str,
     pub rendered: &'a Value,
 }
 
-impl Run<'_> {
+impl OneOff<'_> {
     fn say(&self, line: &str) {
         self.cx
             .actions

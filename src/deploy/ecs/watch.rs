@@ -199,13 +199,7 @@ fn settled_on(service: &Service, task_definition: &str) -> bool {
 
 /// Judges one look. `None` means "keep watching".
 pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Rollout> {
-    let service = &look.service;
-    let now_serving = serving(service);
-    let ours_in_list = ours
-        .deployment_id
-        .as_deref()
-        .and_then(|id| service.deployments().iter().find(|d| d.id() == Some(id)));
-
+    let now_serving = serving(&look.service);
     if look.service_deployment_missing {
         return Some(Rollout::Failed {
             serving: now_serving.clone(),
@@ -219,143 +213,137 @@ pub fn judge(look: &Look, ours: &Ours, wait_until: WaitUntil) -> Option<Rollout>
             ),
         });
     }
-
-    if let Some(sd) = &look.service_deployment {
-        let reason = || sd.status_reason().map(str::to_string);
-        let rollback_reason = || {
-            sd.rollback()
-                .and_then(|r| r.reason())
-                .map(str::to_string)
-                .or_else(reason)
-                .unwrap_or_else(|| "ECS rolled the deployment back".to_string())
-        };
-        return match sd.status()? {
-            ServiceDeploymentStatus::Successful => {
-                if now_serving.as_deref() == Some(ours.task_definition.as_str()) {
-                    Some(Rollout::Succeeded {
-                        serving: ours.task_definition.clone(),
-                    })
-                } else {
-                    Some(Rollout::Failed {
-                        serving: now_serving.clone(),
-                        reason: format!(
-                            "our deployment is SUCCESSFUL but the service runs {}, not our {}: another deployment replaced it",
-                            now_serving.as_deref().map(short).unwrap_or("-"),
-                            short(&ours.task_definition)
-                        ),
-                    })
-                }
-            }
-            ServiceDeploymentStatus::RollbackSuccessful => Some(Rollout::RolledBack {
-                serving: now_serving,
-                reason: rollback_reason(),
-            }),
-            ServiceDeploymentStatus::RollbackFailed => Some(Rollout::Failed {
-                serving: now_serving,
-                reason: format!(
-                    "the deployment failed and ECS could not roll it back: {}",
-                    rollback_reason()
-                ),
-            }),
-            ServiceDeploymentStatus::Stopped => Some(Rollout::Failed {
-                serving: now_serving,
-                reason: format!(
-                    "the deployment was stopped: {}",
-                    reason().unwrap_or_else(|| "no reason given".into())
-                ),
-            }),
-            ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending => {
-                let shifted = matches!(
-                    sd.lifecycle_stage(),
-                    Some(
-                        ServiceDeploymentLifecycleStage::PostProductionTrafficShift
-                            | ServiceDeploymentLifecycleStage::BakeTime
-                            | ServiceDeploymentLifecycleStage::CleanUp
-                    )
-                );
-                if wait_until == WaitUntil::TrafficShifted && shifted {
-                    Some(Rollout::TrafficShifted {
-                        serving: ours.task_definition.clone(),
-                        stage: sd
-                            .lifecycle_stage()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                    })
-                } else {
-                    None
-                }
-            }
-            // ROLLBACK_REQUESTED, ROLLBACK_IN_PROGRESS, STOP_REQUESTED: failure is
-            // known, the verdict waits until ECS says where the service ends up.
-            _ => None,
-        };
+    match &look.service_deployment {
+        Some(sd) => by_service_deployment(sd, now_serving, ours, wait_until),
+        // No service deployment API: judge by the service's deployments list.
+        None => by_deployments(&look.service, now_serving, ours),
     }
+}
 
-    // No service deployment API: judge by the service's deployments list.
-    match ours_in_list {
-        Some(d) => {
-            let is_primary = d.status() == Some("PRIMARY");
-            match d.rollout_state() {
-                Some(DeploymentRolloutState::Completed)
-                    if is_primary
-                        && now_serving.as_deref() == Some(ours.task_definition.as_str()) =>
-                {
-                    Some(Rollout::Succeeded {
-                        serving: ours.task_definition.clone(),
-                    })
-                }
-                Some(DeploymentRolloutState::Failed) => {
-                    let reason = d
-                        .rollout_state_reason()
-                        .unwrap_or("the deployment failed")
-                        .to_string();
-                    let rolling_back = service
-                        .deployment_configuration()
-                        .and_then(|c| c.deployment_circuit_breaker())
-                        .is_some_and(|cb| cb.enable() && cb.rollback());
-                    if rolling_back {
-                        settled_rollback(service, ours, reason)
-                    } else {
-                        Some(Rollout::Failed {
-                            serving: now_serving,
-                            reason,
-                        })
-                    }
-                }
-                None if is_primary
-                    && service.deployments().len() == 1
-                    && d.running_count() == d.desired_count()
-                    && now_serving.as_deref() == Some(ours.task_definition.as_str()) =>
-                {
-                    // Services behind a Classic Load Balancer report no rolloutState.
-                    Some(Rollout::Succeeded {
-                        serving: ours.task_definition.clone(),
-                    })
-                }
-                _ if !is_primary => {
-                    settled_rollback(service, ours, "ECS replaced our deployment".into())
-                }
-                _ => None,
-            }
+/// Judges by our service deployment's status, as ECS states it.
+fn by_service_deployment(
+    sd: &ServiceDeployment,
+    now_serving: Option<String>,
+    ours: &Ours,
+    wait_until: WaitUntil,
+) -> Option<Rollout> {
+    let reason = || sd.status_reason().map(str::to_string);
+    let rollback_reason = || {
+        sd.rollback()
+            .and_then(|r| r.reason())
+            .map(str::to_string)
+            .or_else(reason)
+            .unwrap_or_else(|| "ECS rolled the deployment back".to_string())
+    };
+    let ours_serves = now_serving.as_deref() == Some(ours.task_definition.as_str());
+    match sd.status()? {
+        ServiceDeploymentStatus::Successful if ours_serves => Some(Rollout::Succeeded {
+            serving: ours.task_definition.clone(),
+        }),
+        ServiceDeploymentStatus::Successful => Some(Rollout::Failed {
+            reason: format!(
+                "our deployment is SUCCESSFUL but the service runs {}, not our {}: another deployment replaced it",
+                now_serving.as_deref().map(short).unwrap_or("-"),
+                short(&ours.task_definition)
+            ),
+            serving: now_serving,
+        }),
+        ServiceDeploymentStatus::RollbackSuccessful => Some(Rollout::RolledBack {
+            serving: now_serving,
+            reason: rollback_reason(),
+        }),
+        ServiceDeploymentStatus::RollbackFailed => Some(Rollout::Failed {
+            serving: now_serving,
+            reason: format!(
+                "the deployment failed and ECS could not roll it back: {}",
+                rollback_reason()
+            ),
+        }),
+        ServiceDeploymentStatus::Stopped => Some(Rollout::Failed {
+            serving: now_serving,
+            reason: format!(
+                "the deployment was stopped: {}",
+                reason().unwrap_or_else(|| "no reason given".into())
+            ),
+        }),
+        ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending => {
+            let stage = sd.lifecycle_stage();
+            let shifted = matches!(
+                stage,
+                Some(
+                    ServiceDeploymentLifecycleStage::PostProductionTrafficShift
+                        | ServiceDeploymentLifecycleStage::BakeTime
+                        | ServiceDeploymentLifecycleStage::CleanUp
+                )
+            );
+            (wait_until == WaitUntil::TrafficShifted && shifted).then(|| Rollout::TrafficShifted {
+                serving: ours.task_definition.clone(),
+                stage: stage.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            })
         }
-        None if ours.deployment_id.is_some() => {
-            if now_serving.is_some() && now_serving == ours.previous {
-                settled_rollback(service, ours, "ECS rolled our deployment back".into())
+        // ROLLBACK_REQUESTED, ROLLBACK_IN_PROGRESS, STOP_REQUESTED: failure is
+        // known, the verdict waits until ECS says where the service ends up.
+        _ => None,
+    }
+}
+
+/// Judges by the service's deployments list, where the service deployment
+/// API is not there to ask.
+fn by_deployments(service: &Service, now_serving: Option<String>, ours: &Ours) -> Option<Rollout> {
+    let ours_serves = now_serving.as_deref() == Some(ours.task_definition.as_str());
+    let id = ours.deployment_id.as_deref()?;
+    let Some(d) = service.deployments().iter().find(|d| d.id() == Some(id)) else {
+        if now_serving.is_some() && now_serving == ours.previous {
+            return settled_rollback(service, ours, "ECS rolled our deployment back".into());
+        }
+        return Some(Rollout::Failed {
+            reason: format!(
+                "our deployment {id} vanished from the service; it now runs {}",
+                now_serving
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or("an unknown revision")
+            ),
+            serving: now_serving,
+        });
+    };
+    let is_primary = d.status() == Some("PRIMARY");
+    match d.rollout_state() {
+        Some(DeploymentRolloutState::Completed) if is_primary && ours_serves => {
+            Some(Rollout::Succeeded {
+                serving: ours.task_definition.clone(),
+            })
+        }
+        Some(DeploymentRolloutState::Failed) => {
+            let reason = d
+                .rollout_state_reason()
+                .unwrap_or("the deployment failed")
+                .to_string();
+            let rolling_back = service
+                .deployment_configuration()
+                .and_then(|c| c.deployment_circuit_breaker())
+                .is_some_and(|cb| cb.enable() && cb.rollback());
+            if rolling_back {
+                settled_rollback(service, ours, reason)
             } else {
                 Some(Rollout::Failed {
-                    serving: now_serving.clone(),
-                    reason: format!(
-                        "our deployment {} vanished from the service; it now runs {}",
-                        ours.deployment_id.as_deref().unwrap_or("-"),
-                        now_serving
-                            .as_deref()
-                            .map(short)
-                            .unwrap_or("an unknown revision")
-                    ),
+                    serving: now_serving,
+                    reason,
                 })
             }
         }
-        None => None,
+        // Services behind a Classic Load Balancer report no rolloutState.
+        None if is_primary
+            && service.deployments().len() == 1
+            && d.running_count() == d.desired_count()
+            && ours_serves =>
+        {
+            Some(Rollout::Succeeded {
+                serving: ours.task_definition.clone(),
+            })
+        }
+        _ if !is_primary => settled_rollback(service, ours, "ECS replaced our deployment".into()),
+        _ => None,
     }
 }
 

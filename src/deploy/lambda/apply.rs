@@ -100,7 +100,7 @@ async fn refusal(
     f: &Function<'_>,
     cx: &Context<'_>,
     image: &Image,
-    checked: &super::preflight::Checked,
+    checked: &super::preflight::LiveFunction,
 ) -> Option<String> {
     let Some(registry) = &cx.clients.registry else {
         return Some(format!(

@@ -10,7 +10,7 @@ use crate::plan::LambdaPlan;
 
 /// What preflight learnt, read-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
+pub struct LiveFunction {
     pub function_arn: String,
     /// Lambda's name for it: `x86_64` or `arm64`.
     pub architecture: String,
@@ -18,8 +18,8 @@ pub struct Checked {
     pub platform: String,
 }
 
-impl From<Checked> for Found {
-    fn from(c: Checked) -> Found {
+impl From<LiveFunction> for Found {
+    fn from(c: LiveFunction) -> Found {
         let name = c
             .function_arn
             .rsplit(':')
@@ -57,7 +57,7 @@ pub fn not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
 }
 
 /// Checks the plan against Lambda before anything is built.
-pub async fn check(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> anyhow::Result<Checked> {
+pub async fn check(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> anyhow::Result<LiveFunction> {
     let f = &plan.function;
     let out = match lambda.get_function().function_name(f).send().await {
         Ok(out) => out,
@@ -94,7 +94,7 @@ pub async fn check(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> anyhow
             "Lambda function {f} runs on architecture {architecture}, which fastdeploy cannot build for"
         )
     })?;
-    Ok(Checked {
+    Ok(LiveFunction {
         function_arn: config.function_arn().unwrap_or(f).to_string(),
         architecture,
         platform: platform.to_string(),
