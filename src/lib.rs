@@ -11,8 +11,9 @@
 //!   registry and ECR (named `image`, not `build`: `build/` is in many global
 //!   git-ignore files);
 //! - [`deploy`]: one folder per deploy target (`ecs`, with its one-off tasks,
-//!   doctor and timeline; `lambda`; `beanstalk`), behind one contract
-//!   (preflight, deploy, watch to a verdict, roll back);
+//!   doctor and timeline; `lambda`; `beanstalk`), each implementing one
+//!   contract (the `Target` trait: preflight, apply, put back, observe) that
+//!   one driver runs to a verdict;
 //! - [`report`]: the job summary, Slack, GitHub deployments and the PR comment.
 //!
 //! [`execute`] runs a plan through those stages. Beside them: [`outcome`]
@@ -22,7 +23,9 @@
 //! and the plumbing every stage shares: [`aws`] (the one SDK config and AWS
 //! error classification), [`credentials`] (the GitHub OIDC token and the
 //! role it assumes), [`logs`] (CloudWatch Logs), [`process`], [`cancel`],
-//! [`timings`], [`units`] (one convention for sizes), [`error`] and [`env_vars`].
+//! [`wait`] (the one way anything is polled: the pace, the time scale, the
+//! tolerance of failed looks), [`timings`], [`units`] (one convention for
+//! sizes and durations), [`error`] and [`env_vars`].
 //! [`init`] is the `fastdeploy init` command, which writes a starting
 //! `fastdeploy.yml` and workflow and never runs the pipeline.
 
