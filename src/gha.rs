@@ -241,6 +241,18 @@ impl Actions {
     }
 }
 
+/// Writes `text` to stdout as data (a plan, JSON, `init`'s report). A reader
+/// that has gone (`fastdeploy plan --json | head -1`) is no error: the rest
+/// is dropped quietly, as Rust CLIs such as ripgrep do, instead of `print!`'s
+/// panic; any other failure is.
+pub fn print_data(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Escapes a workflow command's message (as @actions/core does).
 pub fn escape_data(s: &str) -> String {
     s.replace('%', "%25")

@@ -8,6 +8,11 @@ use crate::cli::Cli;
 use crate::env_vars;
 use crate::error::{BadInput, Exit};
 
+/// One line of `init`'s report on stdout.
+fn say(line: &str) -> std::io::Result<()> {
+    crate::gha::print_data(&format!("{line}\n"))
+}
+
 pub async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<Exit> {
     let flag = |name: &str| {
         cli.flags
@@ -45,7 +50,7 @@ pub async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &Path) -> anyh
             .as_deref()
             .map(|t| format!(", target {t}"))
             .unwrap_or_default();
-        println!("found component {}: context {}{target}", f.name, f.context);
+        say(&format!("found component {}: context {}{target}", f.name, f.context))?;
     }
     if let Some(cluster) = &opts.cluster {
         let region = flag("aws-region")
@@ -60,16 +65,16 @@ pub async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &Path) -> anyh
         }
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         for note in crate::init::match_services(&ecs, cluster, &mut found).await? {
-            println!("{note}");
+            say(&note)?;
         }
     }
     let config = crate::init::render_config(&found, opts.cluster.as_deref());
     let written = crate::init::write_files(&opts, &config, &crate::init::render_workflow())?;
     for path in written {
-        println!("wrote {}", path.display());
+        say(&format!("wrote {}", path.display()))?;
     }
-    println!(
-        "next: `fastdeploy plan` shows what a run would do; set the repository variables AWS_ROLE_ARN and AWS_REGION for the workflow"
-    );
+    say(
+        "next: `fastdeploy plan` shows what a run would do; set the repository variables AWS_ROLE_ARN and AWS_REGION for the workflow",
+    )?;
     Ok(Exit::Success)
 }

@@ -11,6 +11,7 @@ mod finish;
 mod init;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Instant;
 
 use crate::cancel::Cancel;
@@ -55,12 +56,10 @@ pub fn init_tracing() {
 /// Prints a fatal error once: an `::error::` annotation inside Actions.
 pub fn report_fatal(message: &str) {
     if std::env::var(env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true") {
-        println!(
-            "::error title=fastdeploy::{}",
-            crate::gha::escape_data(message)
-        );
+        let escaped = crate::gha::escape_data(message);
+        let _ = crate::gha::print_data(&format!("::error title=fastdeploy::{escaped}\n"));
     }
-    eprintln!("error: {message}");
+    let _ = writeln!(std::io::stderr(), "error: {message}");
 }
 
 /// The process environment as a map (read once, here).
@@ -112,11 +111,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
 }
 
 fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(plan)?);
-    } else {
-        print!("{}", plan.render_text());
-    }
+    let text = match json {
+        true => format!("{}\n", serde_json::to_string_pretty(plan)?),
+        false => plan.render_text(),
+    };
+    crate::gha::print_data(&text)?;
     Ok(())
 }
 

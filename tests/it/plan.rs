@@ -860,3 +860,27 @@ fn build_secrets_name_their_source_and_bad_lines_are_bad_input() {
         assert!(err.contains(expected), "{expected}: {err}");
     }
 }
+
+/// `fastdeploy plan --json | head -1`: a reader that goes away before the
+/// plan is written ends the command quietly with 0, as Rust CLIs do, not
+/// with a panic about a broken pipe (exit 101).
+#[test]
+fn a_closed_pipe_ends_plan_quietly() {
+    use std::io::Read;
+    let r = Runner::new();
+    let mut child = fastdeploy(r.workspace.path())
+        .args(["plan", "--json"])
+        .env("GITHUB_REF", "refs/heads/main")
+        .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader leaves before the first byte, as `head` does after its line.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+}
