@@ -300,12 +300,12 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     ),
     (
         "image",
-        "Image reference of the first component, by digest (registry/repository@sha256:...).",
+        "Image reference of the first component (the first in the config, or the only one), by digest (registry/repository@sha256:...).",
     ),
     ("digest", "Digest of the first component's image."),
     (
         "images",
-        "JSON object: per component, the image, digest, tags, sizes, deploy target, revisions (deployed, previous, serving), the target's URL when it has one, and result.",
+        "JSON object: per component, in the config's order, the image, digest, tags, sizes, deploy target, revisions (deployed, previous, serving), the target's URL when it has one, and result.",
     ),
     (
         "revision",

@@ -3,7 +3,6 @@
 //! annotations, Slack and GitHub, and the job summary. Reporting never
 //! fails a deploy.
 
-use std::collections::BTreeMap;
 
 use crate::error::chain_message;
 use crate::gha::{Actions, Location};
@@ -136,6 +135,9 @@ fn image_entry(c: &ComponentReport, image: Option<String>) -> serde_json::Value 
     })
 }
 
+/// The step outputs. `image`, `digest`, `context-bytes` and `image-bytes`
+/// are the first component's (the first in the config, or the only one);
+/// `images` lists every component in the config's order.
 fn write_outputs(
     actions: &Actions,
     plan: &Plan,
@@ -158,7 +160,7 @@ fn write_outputs(
         "digest",
         first.and_then(|c| c.build.digest.as_deref()).unwrap_or(""),
     )?;
-    let images: BTreeMap<&str, serde_json::Value> = report
+    let images: indexmap::IndexMap<&str, serde_json::Value> = report
         .components
         .iter()
         .map(|c| (c.name.as_str(), image_entry(c, image_of(c))))

@@ -123,7 +123,7 @@ fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
 fn write_plan_outputs(actions: &Actions, plan: &Plan) -> anyhow::Result<()> {
     actions.set_output("environment", plan.environment().unwrap_or(""))?;
     actions.set_output("result", RunResult::Skipped.as_str())?;
-    let images: BTreeMap<&str, serde_json::Value> = plan
+    let images: indexmap::IndexMap<&str, serde_json::Value> = plan
         .components
         .iter()
         .map(|c| {

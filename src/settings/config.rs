@@ -22,8 +22,9 @@ pub struct Config {
     /// Values every component and environment starts from.
     #[serde(default)]
     pub defaults: Defaults,
+    /// In the order the file lists them: the first is the run's first.
     #[serde(default)]
-    pub components: BTreeMap<String, ComponentConfig>,
+    pub components: indexmap::IndexMap<String, ComponentConfig>,
     #[serde(default)]
     pub environments: BTreeMap<String, EnvironmentConfig>,
 }

@@ -884,3 +884,20 @@ fn a_closed_pipe_ends_plan_quietly() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// Components come in the order the config lists them (backend, lambda,
+/// admin-frontend), not sorted by name: the plan, and the `images` output,
+/// whose first entry is the component the `image` output of a run names.
+#[test]
+fn components_keep_the_configs_order_in_the_plan_and_the_images_output() {
+    let r = Runner::new();
+    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[]);
+    let plan = plan_json(&out);
+    let names: Vec<&str> =
+        plan["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["backend", "lambda", "admin-frontend"]);
+    let images = r.output("images").expect("the images output");
+    let order: Vec<usize> =
+        ["\"backend\"", "\"lambda\"", "\"admin-frontend\""].iter().map(|k| images.find(k).unwrap()).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{images}");
+}
