@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use futures::StreamExt;
 
-use crate::deploy::{Clients, Context, Image};
+use crate::deploy::{Clients, Context, DeployOutcome, Image};
 use crate::image::registry::RegistryAuth;
 use crate::outcome::{RunReport, RunResult};
-use crate::plan::Plan;
+use crate::plan::{ComponentPlan, Plan};
 use crate::report::notify::{PhaseEnd, PhaseLog};
 
 use super::Pipeline;
@@ -31,6 +31,38 @@ impl Pipeline<'_> {
             region: plan.aws_region.as_deref(),
             ignore_checks: &plan.limits.ignore_checks,
         }
+    }
+
+    /// One component's deploy in its log group (alone), or its closing line
+    /// among the others'.
+    async fn deploy_logged(
+        &self,
+        cx: &Context<'_>,
+        c: &ComponentPlan,
+        image: &Image,
+        parallel: bool,
+    ) -> Option<DeployOutcome> {
+        let group = (!parallel).then(|| PhaseLog::open(self.actions, self.style, "deploy", Some(&c.name)));
+        let started = Instant::now();
+        let outcome = crate::deploy::deploy(cx, c, image).await;
+        let end = match &outcome {
+            Some(o) if o.failure.is_some() => PhaseEnd::Failed(o.failure.clone().unwrap_or_default()),
+            Some(o) if o.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
+            _ => PhaseEnd::Done,
+        };
+        match group {
+            Some(g) => {
+                g.close(end);
+            }
+            None => self.actions.line(&crate::report::notify::closing_line(
+                self.style,
+                "deploy",
+                Some(&c.name),
+                &end,
+                started.elapsed(),
+            )),
+        }
+        outcome
     }
 
     /// Deploys every component that built and has a target; a component
@@ -73,29 +105,22 @@ impl Pipeline<'_> {
                 ..aws.clients.clone()
             };
             let cx = self.deploy_context(&clients, plan);
+            // Concurrent deploys share one log group (their lines carry the
+            // target's name; groups do not nest); a lone deploy gets its own.
+            let parallel = to_deploy.len() > 1 && plan.max_parallel > 1;
+            let all = parallel.then(|| PhaseLog::open(self.actions, self.style, "deploy", None));
             let outcomes = futures::stream::iter(to_deploy)
                 .map(|(i, image)| {
                     let (cx, c) = (&cx, &plan.components[i]);
-                    async move {
-                        let phase =
-                            PhaseLog::open(self.actions, self.style, "deploy", Some(&c.name));
-                        let outcome = crate::deploy::deploy(cx, c, &image).await;
-                        let end = match &outcome {
-                            Some(o) if o.failure.is_some() => {
-                                PhaseEnd::Failed(o.failure.clone().unwrap_or_default())
-                            }
-                            Some(o) if o.report.unchanged => {
-                                PhaseEnd::Skipped("already serving this image".into())
-                            }
-                            _ => PhaseEnd::Done,
-                        };
-                        phase.close(end);
-                        (i, outcome)
-                    }
+                    async move { (i, self.deploy_logged(cx, c, &image, parallel).await) }
                 })
                 .buffer_unordered(plan.max_parallel.max(1))
                 .collect::<Vec<_>>()
                 .await;
+            if let Some(g) = all {
+                let failed = outcomes.iter().any(|(_, o)| o.as_ref().is_some_and(|o| o.failure.is_some()));
+                g.close(if failed { PhaseEnd::Failed("see the components above".into()) } else { PhaseEnd::Done });
+            }
             for (i, outcome) in outcomes {
                 let (rep, Some(outcome)) = (&mut report.components[i], outcome) else {
                     continue;

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::support::run::{
+    assert_groups_never_nest,
     ecs_view, github_deployments, github_states, image_output, registry_digest, run,
     slack_messages, task_definition_arn,
 };
@@ -428,6 +429,9 @@ fn two_services_are_judged_on_their_own_and_the_run_fails_if_one_does() {
         "{}",
         ran.log()
     );
+    // Two builds and two deploys at once: one group per phase, never one
+    // opened inside another (GitHub does not nest them).
+    assert_groups_never_nest(&ran.stdout);
     let images: Value = serde_json::from_str(&sb.output("images").unwrap()).unwrap();
     assert_eq!(images["app"]["result"], "success", "{images:#}");
     assert_eq!(images["worker"]["result"], "rolled-back", "{images:#}");

@@ -182,20 +182,10 @@ impl OneOff<'_> {
             return Ok(done);
         }
 
-        // A log group of its own, between the deploy's.
-        self.cx.actions.end_group();
-        self.cx
-            .actions
-            .group(&format!("before-deploy {}: {command}", self.plan.service));
-        let result = self
-            .start_and_follow(w, family, container, &print, &mut report)
-            .await;
-        self.cx.actions.end_group();
-        self.cx.actions.group(&format!(
-            "deploy {} (after before-deploy)",
-            self.plan.service
-        ));
-        result?;
+        // Inside the deploy's log group (groups do not nest, and parallel
+        // deploys share one), each line says it is the one-off task's.
+        self.say(&format!("before-deploy: running `{command}` on {}", crate::outcome::revision_label(self.revision)));
+        self.start_and_follow(w, family, container, &print, &mut report).await?;
         if report.outcome == "succeeded" {
             let value = format!("{print} {} exit 0", report.task.as_deref().unwrap_or("-"));
             let tagged = self

@@ -223,3 +223,18 @@ pub fn assert_no_secret(log: &str, secret: &str) {
         );
     }
 }
+
+/// Asserts that the workflow commands in `log` never open a log group inside
+/// another: GitHub does not nest groups, so a group opened before the last
+/// one ended puts one phase's lines under another's heading.
+pub fn assert_groups_never_nest(log: &str) {
+    let mut open: Option<&str> = None;
+    for line in log.lines() {
+        if let Some(title) = line.strip_prefix("::group::") {
+            assert!(open.is_none(), "group `{title}` opened inside `{}`:\n{log}", open.unwrap_or_default());
+            open = Some(title);
+        } else if line == "::endgroup::" {
+            open = None;
+        }
+    }
+}
