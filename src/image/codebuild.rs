@@ -115,24 +115,48 @@ struct Phase {
 /// Pure. `source_root` is the workspace the plan's paths are under (CodeBuild
 /// checks the same commit out into `$CODEBUILD_SRC_DIR` and runs from there).
 pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result<RemoteSpec> {
-    let relative = |p: &Path, what: &str| -> anyhow::Result<PathBuf> {
-        let rel = p.strip_prefix(source_root).map_err(|_| {
-            BadInput::other(format!(
-                "the {what} {} is outside the workspace {}; CodeBuild can only build from the checked-out repository",
-                p.display(),
-                source_root.display()
-            ))
-        })?;
-        Ok(if rel.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            rel.to_path_buf()
-        })
-    };
     let mut plan = req.plan.clone();
-    plan.context = relative(&req.plan.context, "build context")?;
-    plan.dockerfile = relative(&req.plan.dockerfile, "Dockerfile")?;
+    plan.context = relative_to(source_root, &req.plan.context, "build context")?;
+    plan.dockerfile = relative_to(source_root, &req.plan.dockerfile, "Dockerfile")?;
+    let environment = environment_overrides(req)?;
+    let remote = BuildRequest {
+        plan: &plan,
+        work_dir: Path::new(REMOTE_WORK_DIR),
+        ..req.clone()
+    };
+    let builder = docker::builder_for(&remote);
+    let command = remote_command(&remote, builder.as_deref(), &secret_arg_names(req));
+    let buildspec = render_buildspec(
+        pre_build_commands(builder.as_deref()),
+        build_commands(&command),
+    )?;
+    Ok(RemoteSpec {
+        buildspec,
+        environment,
+        command,
+    })
+}
 
+/// `path` relative to `source_root` (`.` for the root itself); a bad-input
+/// error naming `what` when it lies outside.
+fn relative_to(source_root: &Path, path: &Path, what: &str) -> anyhow::Result<PathBuf> {
+    let rel = path.strip_prefix(source_root).map_err(|_| {
+        BadInput::other(format!(
+            "the {what} {} is outside the workspace {}; CodeBuild can only build from the checked-out repository",
+            path.display(),
+            source_root.display()
+        ))
+    })?;
+    Ok(if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel.to_path_buf()
+    })
+}
+
+/// The environment overrides StartBuild is given: the registry, then one
+/// secret-store variable per secret build arg and per build secret.
+fn environment_overrides(req: &BuildRequest<'_>) -> anyhow::Result<Vec<EnvironmentVariable>> {
     let mut environment = vec![
         EnvironmentVariable::builder()
             .name(REGISTRY_VARIABLE)
@@ -140,14 +164,11 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
             .r#type(EnvironmentVariableType::Plaintext)
             .build()?,
     ];
-    let mut secret_args = BTreeMap::new();
     for (name, value) in &req.plan.build_args {
         if let Some(secret) = SecretRef::parse(value) {
             environment.push(secret.variable(name)?);
-            secret_args.insert(format!("{name}={value}"), name.clone());
         }
     }
-
     // Build secrets: CodeBuild puts each in a variable of its own, which
     // the build's `--secret id=<id>,env=<variable>` reads.
     for secret in &req.plan.secrets {
@@ -166,14 +187,29 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
         };
         environment.push(reference.variable(&docker::secret_variable(&secret.id))?);
     }
-    let remote = BuildRequest {
-        plan: &plan,
-        work_dir: Path::new(REMOTE_WORK_DIR),
-        ..req.clone()
-    };
-    let builder = docker::builder_for(&remote);
-    let spec = docker::build_command(&remote, "docker", builder.as_deref());
-    let command: Vec<String> = std::iter::once(spec.program.clone())
+    Ok(environment)
+}
+
+/// The `--build-arg` values of secret build args (`NAME=ssm:...`) mapped to
+/// the bare `NAME` that makes buildx read the value from the environment.
+fn secret_arg_names(req: &BuildRequest<'_>) -> BTreeMap<String, String> {
+    req.plan
+        .build_args
+        .iter()
+        .filter(|(_, value)| SecretRef::parse(value).is_some())
+        .map(|(name, value)| (format!("{name}={value}"), name.clone()))
+        .collect()
+}
+
+/// The buildx command as it runs in CodeBuild: the local build's, with
+/// secret build args read from the environment and plain progress.
+fn remote_command(
+    remote: &BuildRequest<'_>,
+    builder: Option<&str>,
+    secret_args: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let spec = docker::build_command(remote, "docker", builder);
+    std::iter::once(spec.program.clone())
         .chain(spec.args.iter().map(|a| {
             // Secret values come from the environment CodeBuild fills in.
             if let Some(name) = secret_args.get(a) {
@@ -186,8 +222,12 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
                 a.clone()
             }
         }))
-        .collect();
+        .collect()
+}
 
+/// The pre_build phase's commands: log in to the registry, make the scratch
+/// directory, and create the buildx builder unless it exists.
+fn pre_build_commands(builder: Option<&str>) -> Vec<String> {
     let mut pre_build = vec![
         // The password goes through a pipe, never onto a command line.
         format!(
@@ -195,7 +235,7 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
         ),
         format!("mkdir -p {REMOTE_WORK_DIR}"),
     ];
-    if let Some(b) = &builder {
+    if let Some(b) = builder {
         let inspect = docker::inspect_builder_command("docker", b);
         let create = docker::create_builder_command("docker", b, None);
         pre_build.push(format!(
@@ -204,8 +244,14 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
             create.display()
         ));
     }
+    pre_build
+}
+
+/// The build phase's commands: run `command`, then export and echo the
+/// pushed digest from buildx's metadata file.
+fn build_commands(command: &[String]) -> Vec<String> {
     let metadata = docker::metadata_path(Path::new(REMOTE_WORK_DIR));
-    let build = vec![
+    vec![
         command
             .iter()
             .map(|a| shell_quote(a))
@@ -216,7 +262,12 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
             shell_quote(&metadata.display().to_string())
         ),
         format!("echo \"fastdeploy: pushed digest ${DIGEST_VARIABLE}\""),
-    ];
+    ]
+}
+
+/// The buildspec YAML with the two phases; pre_build aborts the build when
+/// it fails.
+fn render_buildspec(pre_build: Vec<String>, build: Vec<String>) -> anyhow::Result<String> {
     let spec = Buildspec {
         version: "0.2",
         env: BuildspecEnv {
@@ -237,13 +288,8 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
     // One line per command: folded scalars would read badly in the build's record.
     let mut options = serde_saphyr::SerializerOptions::default();
     options.prefer_block_scalars = false;
-    let buildspec = serde_saphyr::to_string_with_options(&spec, options)
-        .context("rendering the CodeBuild buildspec")?;
-    Ok(RemoteSpec {
-        buildspec,
-        environment,
-        command,
-    })
+    serde_saphyr::to_string_with_options(&spec, options)
+        .context("rendering the CodeBuild buildspec")
 }
 
 /// Same project, commit, component and buildspec give the same token, so a

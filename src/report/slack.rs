@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::outcome::{RunReport, RunResult};
+use crate::outcome::{ComponentReport, RunReport, RunResult};
 use crate::plan::Plan;
 use crate::report::summary::{component_result, events_title, icon, phases_text, short_digest};
 use crate::settings::SlackOn;
@@ -172,8 +172,32 @@ pub fn deploying_message(plan: &Plan) -> Message {
 /// The result message: per component digest, size and durations; on failure
 /// the reason and the last service events; on rollback the revision serving.
 pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
-    let target = target_words(plan);
-    let title = match (report.result, plan.environment()) {
+    let mut about = about_fields(plan);
+    about.push(format!("*Result*\n{}", report.result.as_str()));
+    let mut blocks = vec![header(&result_title(plan, report)), fields(about)];
+    blocks.extend(report.components.iter().map(component_section));
+    if report.result.is_failure() {
+        blocks.extend(failure_sections(report));
+    }
+    let phases = phases_text(report);
+    if !phases.is_empty() {
+        blocks.push(context(format!("Phases: {phases}")));
+    }
+    let text = format!(
+        "fastdeploy: {} {} at {}",
+        target_words(plan),
+        report.result.as_str(),
+        plan.context.short_sha()
+    );
+    Message {
+        text,
+        blocks: limit_blocks(blocks),
+    }
+}
+
+/// The result message's header: what happened, and where when it deployed.
+fn result_title(plan: &Plan, report: &RunReport) -> String {
+    match (report.result, plan.environment()) {
         (RunResult::Success, Some(env)) => format!("{} Deployed to {env}", icon(report.result)),
         (RunResult::Failure, Some(env)) => {
             format!("{} Deploy to {env} failed", icon(report.result))
@@ -183,126 +207,122 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
         }
         (RunResult::Failure, None) => format!("{} Build failed", icon(report.result)),
         (r, _) => format!("{} fastdeploy: {}", icon(r), r.as_str()),
-    };
-    let mut about = about_fields(plan);
-    about.push(format!("*Result*\n{}", report.result.as_str()));
-    let mut blocks = vec![header(&title), fields(about)];
+    }
+}
 
-    for c in &report.components {
-        let b = &c.build;
-        let mut facts = Vec::new();
-        if let Some(d) = &b.digest {
-            facts.push(format!("`{}`", escape(&short_digest(d))));
-        }
-        if let Some(n) = b.image_bytes {
-            facts.push(crate::units::bytes(n));
-        }
-        if b.skipped {
-            facts.push("build unchanged".into());
-        } else if let Some(s) = b.seconds {
-            facts.push(format!("build {}", crate::units::duration(s)));
-        }
-        if let Some(t) = c.deploy.as_ref().and_then(|d| d.before_deploy.as_ref()) {
-            facts.push(match t.outcome.as_str() {
-                "succeeded" => "before-deploy exited 0".to_string(),
-                "already-done" => "before-deploy already done".to_string(),
-                _ => format!(
-                    "before-deploy failed{}",
-                    t.exit_code
-                        .map(|c| format!(" (exit {c})"))
-                        .unwrap_or_default()
-                ),
-            });
-        }
-        if let Some(d) = &c.deploy {
-            if d.unchanged {
-                facts.push("deploy unchanged".into());
-            } else if let Some(s) = d.seconds {
-                facts.push(format!("deploy {}", crate::units::duration(s)));
-            }
-        }
-        facts.push(escape(&component_result(c)));
-        let mut text = format!("*{}*  {}", escape(&c.name), facts.join(" · "));
-        if let Some(t) = c.deploy.as_ref().and_then(|d| d.timeline.as_ref()) {
-            text.push_str(&format!("\n{}", escape(&t.line())));
-        }
-        if let Some(why) = &c.failure {
-            text.push_str(&format!("\n{}", escape(why)));
-        }
-        blocks.push(section(text));
+/// One component's section: its facts on a line, then its timeline and
+/// why it failed, when known.
+fn component_section(c: &ComponentReport) -> Value {
+    let mut text = format!("*{}*  {}", escape(&c.name), component_facts(c).join(" · "));
+    if let Some(t) = c.deploy.as_ref().and_then(|d| d.timeline.as_ref()) {
+        text.push_str(&format!("\n{}", escape(&t.line())));
     }
+    if let Some(why) = &c.failure {
+        text.push_str(&format!("\n{}", escape(why)));
+    }
+    section(text)
+}
 
-    if report.result.is_failure() {
-        if let Some(why) = &report.failure {
-            blocks.push(section(format!("*Why it failed*\n{}", escape(why))));
-        }
-        for c in report.components.iter().filter(|c| c.result.is_failure()) {
-            let Some(t) = c
-                .deploy
-                .as_ref()
-                .and_then(|d| d.before_deploy.as_ref())
-                .filter(|t| t.failure.is_some())
-            else {
-                continue;
-            };
-            if t.last_lines.is_empty() {
-                continue;
-            }
-            let head = format!("*Last lines of before-deploy of {}*\n```", escape(&c.name));
-            let tail = "```";
-            let room = MAX_SECTION_CHARS - head.chars().count() - tail.chars().count() - 2;
-            let lines: Vec<&String> = t.last_lines.iter().rev().take(10).rev().collect();
-            let body = lines
-                .iter()
-                .map(|l| escape(l).replace("```", "'''"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            blocks.push(section(format!(
-                "{head}\n{}\n{tail}",
-                truncate(&body, room)
-            )));
-        }
-        for c in report.components.iter().filter(|c| c.result.is_failure()) {
-            let Some(d) = &c.deploy else { continue };
-            let lines: Vec<&String> = d
-                .events
-                .iter()
-                .rev()
-                .take(5)
-                .rev()
-                .chain(d.evidence.iter())
-                .collect();
-            if lines.is_empty() {
-                continue;
-            }
-            let head = format!("*{} of {}*\n```", events_title(&d.target), escape(&c.name));
-            let tail = "```";
-            let room = MAX_SECTION_CHARS - head.chars().count() - tail.chars().count() - 2;
-            let body = lines
-                .iter()
-                .map(|l| escape(l).replace("```", "'''"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            blocks.push(section(format!(
-                "{head}\n{}\n{tail}",
-                truncate(&body, room)
-            )));
+/// A component's digest, size, build, before-deploy and deploy, as far as
+/// they are known, and its result last.
+fn component_facts(c: &ComponentReport) -> Vec<String> {
+    let b = &c.build;
+    let mut facts = Vec::new();
+    if let Some(d) = &b.digest {
+        facts.push(format!("`{}`", escape(&short_digest(d))));
+    }
+    if let Some(n) = b.image_bytes {
+        facts.push(crate::units::bytes(n));
+    }
+    if b.skipped {
+        facts.push("build unchanged".into());
+    } else if let Some(s) = b.seconds {
+        facts.push(format!("build {}", crate::units::duration(s)));
+    }
+    if let Some(t) = c.deploy.as_ref().and_then(|d| d.before_deploy.as_ref()) {
+        facts.push(match t.outcome.as_str() {
+            "succeeded" => "before-deploy exited 0".to_string(),
+            "already-done" => "before-deploy already done".to_string(),
+            _ => format!(
+                "before-deploy failed{}",
+                t.exit_code
+                    .map(|c| format!(" (exit {c})"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    if let Some(d) = &c.deploy {
+        if d.unchanged {
+            facts.push("deploy unchanged".into());
+        } else if let Some(s) = d.seconds {
+            facts.push(format!("deploy {}", crate::units::duration(s)));
         }
     }
-    let phases = phases_text(report);
-    if !phases.is_empty() {
-        blocks.push(context(format!("Phases: {phases}")));
+    facts.push(escape(&component_result(c)));
+    facts
+}
+
+/// The sections a failed run adds: why it failed, then per failed component
+/// the last lines of a failed before-deploy task, then the target's last
+/// events and the evidence.
+fn failure_sections(report: &RunReport) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    if let Some(why) = &report.failure {
+        blocks.push(section(format!("*Why it failed*\n{}", escape(why))));
     }
-    let text = format!(
-        "fastdeploy: {} {} at {}",
-        target,
-        report.result.as_str(),
-        plan.context.short_sha()
-    );
-    Message {
-        text,
-        blocks: limit_blocks(blocks),
+    let failed = || report.components.iter().filter(|c| c.result.is_failure());
+    blocks.extend(failed().filter_map(before_deploy_lines));
+    blocks.extend(failed().filter_map(deploy_events));
+    blocks
+}
+
+/// The last lines of a component's failed before-deploy task; `None` when
+/// no task failed or it printed nothing.
+fn before_deploy_lines(c: &ComponentReport) -> Option<Value> {
+    let t = c
+        .deploy
+        .as_ref()
+        .and_then(|d| d.before_deploy.as_ref())
+        .filter(|t| t.failure.is_some())?;
+    if t.last_lines.is_empty() {
+        return None;
     }
+    let head = format!("*Last lines of before-deploy of {}*\n```", escape(&c.name));
+    let lines: Vec<&String> = t.last_lines.iter().rev().take(10).rev().collect();
+    Some(code_section(&head, &lines))
+}
+
+/// A component's last target events and the deploy's evidence; `None` when
+/// it did not deploy or there is nothing to show.
+fn deploy_events(c: &ComponentReport) -> Option<Value> {
+    let d = c.deploy.as_ref()?;
+    let lines: Vec<&String> = d
+        .events
+        .iter()
+        .rev()
+        .take(5)
+        .rev()
+        .chain(d.evidence.iter())
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let head = format!("*{} of {}*\n```", events_title(&d.target), escape(&c.name));
+    Some(code_section(&head, &lines))
+}
+
+/// A section of `head` (which opens a code block) and `lines`, escaped, the
+/// lines cut so the closing ``` always fits; a ``` inside a line becomes '''
+/// so it cannot end the block early.
+fn code_section(head: &str, lines: &[&String]) -> Value {
+    let tail = "```";
+    let room = MAX_SECTION_CHARS - head.chars().count() - tail.chars().count() - 2;
+    let body = lines
+        .iter()
+        .map(|l| escape(l).replace("```", "'''"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    section(format!("{head}\n{}\n{tail}", truncate(&body, room)))
 }
 
 // ---------------------------------------------------------------------------

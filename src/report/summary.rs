@@ -26,6 +26,27 @@ pub struct Baseline {
 /// Renders the job summary: one table per run, then warnings, then links.
 pub fn render(plan: &Plan, report: &RunReport) -> String {
     let mut s = String::new();
+    heading(&mut s, plan, report);
+    components_table(&mut s, report);
+    pushed_list(&mut s, report);
+    let phases = phases_text(report);
+    if !phases.is_empty() {
+        let _ = writeln!(s, "Phases: {phases}\n");
+    }
+    deploy_time_sections(&mut s, plan, report);
+    if let Some(why) = &report.failure {
+        let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
+    }
+    before_deploy_section(&mut s, report);
+    failed_deploy_events(&mut s, report);
+    findings_lists(&mut s, &report.warnings);
+    links_section(&mut s, report);
+    s
+}
+
+/// Writes the summary's title (result, environment, commit) and the line
+/// about the commit and the workflow run under it.
+fn heading(s: &mut String, plan: &Plan, report: &RunReport) {
     let ctx = &plan.context;
     let where_ = report
         .environment
@@ -56,95 +77,108 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
     if !about.is_empty() {
         let _ = writeln!(s, "{}\n", about.join(" · "));
     }
+}
 
+/// Writes the table with one row per component: context, build, cache,
+/// image, digest, deploy and result.
+fn components_table(s: &mut String, report: &RunReport) {
     let _ = writeln!(
         s,
         "| Component | Context | Build | Cached steps | Image | Digest | Deploy | Result |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for c in &report.components {
-        let b = &c.build;
-        let context = match (b.context_bytes, b.context_files) {
-            (Some(bytes), Some(files)) => format!("{} ({files} files)", crate::units::bytes(bytes)),
-            (Some(bytes), None) => crate::units::bytes(bytes),
-            _ => "–".into(),
-        };
-        let build = if b.skipped {
-            "unchanged, not rebuilt".to_string()
-        } else {
-            b.seconds.map(duration).unwrap_or_else(|| "–".into())
-        };
-        let cached = match (b.cached_steps, b.total_steps) {
-            (Some(c), Some(t)) => format!("{c}/{t}"),
-            (Some(c), None) => c.to_string(),
-            _ => "–".into(),
-        };
-        let image = b
-            .image_bytes
-            .map(crate::units::bytes)
-            .unwrap_or_else(|| "–".into());
-        let digest = b
-            .digest
-            .as_deref()
-            .map(|d| format!("`{}`", short_digest(d)))
-            .unwrap_or_else(|| "–".into());
-        let deploy = match &c.deploy {
-            Some(d) if d.unchanged => "unchanged".to_string(),
-            Some(d) => d.seconds.map(duration).unwrap_or_else(|| "–".into()),
-            None => "–".into(),
-        };
-        let _ = writeln!(
-            s,
-            "| {} | {context} | {build} | {cached} | {image} | {digest} | {deploy} | {} |",
-            cell(&c.name),
-            cell(&component_result(c))
-        );
+        let _ = writeln!(s, "{}", component_row(c));
     }
     let _ = writeln!(s);
-    // What was pushed and deployed, by name: a reader copies these.
-    let pushed: Vec<String> = report
-        .components
-        .iter()
-        .filter_map(|c| {
-            let b = &c.build;
-            let image = b.image.as_deref()?;
-            let at = b
-                .digest
-                .as_deref()
-                .map(|d| format!("@{}", short_digest(d)))
-                .unwrap_or_default();
-            let tags: Vec<String> = b
-                .tags
-                .iter()
-                .chain(b.content_tag.iter())
-                .map(|t| format!("`{}`", cell(t)))
-                .collect();
-            let deployed = c
-                .deploy
-                .as_ref()
-                .and_then(|d| {
-                    Some(format!(
-                        "; {}: `{}`",
-                        d.target.describe(),
-                        cell(&revision(d.revision.as_deref()?))
-                    ))
-                })
-                .unwrap_or_default();
-            Some(format!(
-                "- **{}**: `{}{at}` tagged {}{deployed}",
-                cell(&c.name),
-                cell(image),
-                tags.join(", ")
-            ))
-        })
-        .collect();
+}
+
+/// One component's row of the components table, `–` where a value is unknown.
+fn component_row(c: &ComponentReport) -> String {
+    let b = &c.build;
+    let context = match (b.context_bytes, b.context_files) {
+        (Some(bytes), Some(files)) => format!("{} ({files} files)", crate::units::bytes(bytes)),
+        (Some(bytes), None) => crate::units::bytes(bytes),
+        _ => "–".into(),
+    };
+    let build = if b.skipped {
+        "unchanged, not rebuilt".to_string()
+    } else {
+        b.seconds.map(duration).unwrap_or_else(|| "–".into())
+    };
+    let cached = match (b.cached_steps, b.total_steps) {
+        (Some(c), Some(t)) => format!("{c}/{t}"),
+        (Some(c), None) => c.to_string(),
+        _ => "–".into(),
+    };
+    let image = b
+        .image_bytes
+        .map(crate::units::bytes)
+        .unwrap_or_else(|| "–".into());
+    let digest = b
+        .digest
+        .as_deref()
+        .map(|d| format!("`{}`", short_digest(d)))
+        .unwrap_or_else(|| "–".into());
+    let deploy = match &c.deploy {
+        Some(d) if d.unchanged => "unchanged".to_string(),
+        Some(d) => d.seconds.map(duration).unwrap_or_else(|| "–".into()),
+        None => "–".into(),
+    };
+    format!(
+        "| {} | {context} | {build} | {cached} | {image} | {digest} | {deploy} | {} |",
+        cell(&c.name),
+        cell(&component_result(c))
+    )
+}
+
+/// Writes what was pushed and deployed, by name, one line per component
+/// that pushed an image: a reader copies these.
+fn pushed_list(s: &mut String, report: &RunReport) {
+    let pushed: Vec<String> = report.components.iter().filter_map(pushed_line).collect();
     if !pushed.is_empty() {
         let _ = writeln!(s, "{}\n", pushed.join("\n"));
     }
-    let phases = phases_text(report);
-    if !phases.is_empty() {
-        let _ = writeln!(s, "Phases: {phases}\n");
-    }
+}
+
+/// The image, digest and tags a component pushed, and the revision it
+/// deployed; `None` when it pushed nothing.
+fn pushed_line(c: &ComponentReport) -> Option<String> {
+    let b = &c.build;
+    let image = b.image.as_deref()?;
+    let at = b
+        .digest
+        .as_deref()
+        .map(|d| format!("@{}", short_digest(d)))
+        .unwrap_or_default();
+    let tags: Vec<String> = b
+        .tags
+        .iter()
+        .chain(b.content_tag.iter())
+        .map(|t| format!("`{}`", cell(t)))
+        .collect();
+    let deployed = c
+        .deploy
+        .as_ref()
+        .and_then(|d| {
+            Some(format!(
+                "; {}: `{}`",
+                d.target.describe(),
+                cell(&revision(d.revision.as_deref()?))
+            ))
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "- **{}**: `{}{at}` tagged {}{deployed}",
+        cell(&c.name),
+        cell(image),
+        tags.join(", ")
+    ))
+}
+
+/// Writes, per component whose deploy has a timeline or a doctor's
+/// reading, where the deploy time went.
+fn deploy_time_sections(s: &mut String, plan: &Plan, report: &RunReport) {
     for c in &report.components {
         if let Some(d) = c
             .deploy
@@ -158,76 +192,81 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
                 cell(&d.target.describe())
             );
             if let Some(t) = &d.timeline {
-                timeline_table(&mut s, &c.build, t);
+                timeline_table(s, &c.build, t);
             }
             if let Some(doctor) = &d.doctor {
-                doctor_section(&mut s, doctor, &plan.limits.ignore_checks);
+                doctor_section(s, doctor, &plan.limits.ignore_checks);
             }
         }
     }
-    if let Some(why) = &report.failure {
-        let _ = writeln!(s, "**Why it failed:** {}\n", cell(why));
-    }
+}
+
+/// Writes how each before-deploy task ended, then the last lines of those
+/// that failed; nothing when no component ran one.
+fn before_deploy_section(s: &mut String, report: &RunReport) {
     let tasks: Vec<(&str, &crate::outcome::TaskReport)> = report
         .components
         .iter()
         .filter_map(|c| Some((c.name.as_str(), c.deploy.as_ref()?.before_deploy.as_ref()?)))
         .collect();
-    if !tasks.is_empty() {
-        let _ = writeln!(s, "Before the update:\n");
-        for (name, t) in &tasks {
-            let _ = writeln!(
-                s,
-                "- `{}` `{}` (container `{}`): {}",
-                cell(name),
-                cell(&t.command),
-                cell(&t.container),
-                task_text(t)
-            );
-        }
-        let _ = writeln!(s);
-        for (name, t) in tasks
-            .iter()
-            .filter(|(_, t)| t.failure.is_some() && !t.last_lines.is_empty())
-        {
-            let _ = writeln!(
-                s,
-                "<details><summary>Last lines of before-deploy of {}</summary>\n\n```",
-                cell(name)
-            );
-            for l in last(&t.last_lines, 20) {
-                let _ = writeln!(s, "{}", l.replace("```", "'''"));
-            }
-            let _ = writeln!(s, "```\n</details>\n");
-        }
+    if tasks.is_empty() {
+        return;
     }
+    let _ = writeln!(s, "Before the update:\n");
+    for (name, t) in &tasks {
+        let _ = writeln!(
+            s,
+            "- `{}` `{}` (container `{}`): {}",
+            cell(name),
+            cell(&t.command),
+            cell(&t.container),
+            task_text(t)
+        );
+    }
+    let _ = writeln!(s);
+    for (name, t) in tasks
+        .iter()
+        .filter(|(_, t)| t.failure.is_some() && !t.last_lines.is_empty())
+    {
+        let title = format!("Last lines of before-deploy of {}", cell(name));
+        details_block(s, &title, last(&t.last_lines, 20).iter());
+    }
+}
+
+/// Writes, per failed component, the target's last events and the evidence
+/// the deploy gathered.
+fn failed_deploy_events(s: &mut String, report: &RunReport) {
     for c in report.components.iter().filter(|c| c.result.is_failure()) {
         if let Some(d) = &c.deploy {
             let events = last(&d.events, 5);
             if !events.is_empty() || !d.evidence.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "<details><summary>{} of {}</summary>\n\n```",
-                    events_title(&d.target),
-                    cell(&c.name)
-                );
-                for e in events.iter().chain(d.evidence.iter()) {
-                    let _ = writeln!(s, "{}", e.replace("```", "'''"));
-                }
-                let _ = writeln!(s, "```\n</details>\n");
+                let title = format!("{} of {}", events_title(&d.target), cell(&c.name));
+                details_block(s, &title, events.iter().chain(d.evidence.iter()));
             }
         }
     }
+}
 
-    findings_lists(&mut s, &report.warnings);
-    if !report.links.is_empty() {
-        let _ = writeln!(s, "#### Links\n");
-        for (label, url) in &report.links {
-            let _ = writeln!(s, "- [{}]({url})", cell(label));
-        }
-        let _ = writeln!(s);
+/// Writes `lines` as a code block folded under `title`; a ``` inside a line
+/// becomes ''' so it cannot end the block early.
+fn details_block<'a>(s: &mut String, title: &str, lines: impl Iterator<Item = &'a String>) {
+    let _ = writeln!(s, "<details><summary>{title}</summary>\n\n```");
+    for l in lines {
+        let _ = writeln!(s, "{}", l.replace("```", "'''"));
     }
-    s
+    let _ = writeln!(s, "```\n</details>\n");
+}
+
+/// Writes the run's links under their heading; nothing when there are none.
+fn links_section(s: &mut String, report: &RunReport) {
+    if report.links.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "#### Links\n");
+    for (label, url) in &report.links {
+        let _ = writeln!(s, "- [{}]({url})", cell(label));
+    }
+    let _ = writeln!(s);
 }
 
 /// Renders the pull request comment: sizes per component with the change

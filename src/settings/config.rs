@@ -246,7 +246,7 @@ impl Config {
             Config::default()
         } else {
             serde_saphyr::from_str_with_options(text, yaml_options())
-                .map_err(|e| err(explain_yaml_error(&e.to_string())))?
+                .map_err(|e| err(explain_yaml_error(&e.to_string(), path)))?
         };
         config.validate().map_err(err)?;
         Ok(config)
@@ -399,8 +399,10 @@ fn yaml_options() -> serde_saphyr::Options {
 /// Rewrites serde-saphyr's messages that speak to the Rust caller into
 /// messages that speak to the person editing the file. The location and the
 /// snippet that follow stay as they are.
-fn explain_yaml_error(raw: &str) -> String {
-    let text = raw.trim_start_matches("error: ");
+fn explain_yaml_error(raw: &str, path: &Path) -> String {
+    // The snippet's location names the file, not the parser's `<input>`.
+    let located = raw.replace("--> <input>:", &format!("--> {}:", path.display()));
+    let text = located.trim_start_matches("error: ");
     let first = text.lines().next().unwrap_or_default();
     // "line 3 column 5: <message>": keep the location, rewrite the message
     // (it is repeated under the snippet, so it is replaced everywhere).
@@ -419,6 +421,8 @@ fn explain_yaml_error(raw: &str) -> String {
         format!("the key `{key}` appears twice in the same mapping; remove one")
     } else if message.contains("budget breached") {
         "the file expands too far (anchors, aliases or merge keys repeated, or too deeply nested); write the values out plainly".to_string()
+    } else if let Some(fixed) = unknown_key(message) {
+        fixed
     } else if message.starts_with("invalid u") {
         "expected a whole number of 0 or more, and not too large".to_string()
     } else if message.starts_with("invalid i") || message.starts_with("invalid f") {
@@ -431,6 +435,43 @@ fn explain_yaml_error(raw: &str) -> String {
     } else {
         text.replace(message, &fixed)
     }
+}
+
+/// "unknown field `servce`, expected one of context, ..., service, ..." in
+/// words, with the nearest known key when one is a typo away.
+fn unknown_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let known: Vec<&str> = rest
+        .split_once("expected one of ")
+        .map(|(_, list)| list.split(", ").map(|k| k.trim_matches('`')).collect())
+        .unwrap_or_default();
+    let nearest = known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min();
+    let hint = match nearest {
+        Some((_, k)) => format!("did you mean `{k}`? "),
+        None => String::new(),
+    };
+    Some(format!("unknown key `{key}`; {hint}the keys here are: {}", known.join(", ")))
+}
+
+/// Levenshtein distance: the edits that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// Names of components and environments: used in tags, log groups and ids.
@@ -517,6 +558,19 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../../fastdeploy.example.yml");
+
+    /// A typo gets the nearest key and the file in the snippet's location.
+    #[test]
+    fn a_misspelt_key_gets_did_you_mean_and_the_file_in_the_location() {
+        let text = "components:\n  web:\n    servce: web\n";
+        let err = Config::parse(text, Path::new("/w/fastdeploy.yml")).unwrap_err().to_string();
+        assert!(err.contains("unknown key `servce`; did you mean `service`?"), "{err}");
+        assert!(err.contains("--> /w/fastdeploy.yml:3:5") && !err.contains("<input>"), "{err}");
+        let far = Config::parse("components:\n  web:\n    zzzzzz: 1\n", Path::new("f.yml")).unwrap_err();
+        assert!(!far.to_string().contains("did you mean"), "{far}");
+        assert_eq!(edit_distance("servce", "service"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
 
     #[test]
     fn example_config_parses() {

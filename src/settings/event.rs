@@ -115,15 +115,11 @@ impl RunContext {
             .github_workspace
             .clone()
             .unwrap_or_else(|| cwd.to_path_buf());
-        let payload = match &gh.github_event_path {
-            Some(path) if gh.github_event_name.is_some() => Some(read_event(path)?),
-            _ => None,
-        };
+        let payload = EventPayload::read(&gh)?;
         let event = gh
             .github_event_name
             .clone()
             .unwrap_or_else(|| "local".to_string());
-        let payload = payload.unwrap_or(serde_json::Value::Null);
 
         let local = if gh.github_sha.is_none() {
             LocalGit::read(&workspace)
@@ -134,76 +130,25 @@ impl RunContext {
             .github_ref
             .clone()
             .or_else(|| local.branch.as_ref().map(|b| format!("refs/heads/{b}")));
-        let mut branch = git_ref
-            .as_deref()
-            .and_then(|r| r.strip_prefix("refs/heads/"))
-            .map(str::to_string);
         let tag = git_ref
             .as_deref()
             .and_then(|r| r.strip_prefix("refs/tags/"))
             .map(str::to_string);
-
-        let str_at = |ptr: &str| {
-            payload
-                .pointer(ptr)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
+        let mut head = if event == "pull_request" || event == "pull_request_target" {
+            Head::of_pull_request(&gh, &payload)?
+        } else {
+            Head::of_push(&gh, &local, &payload, git_ref.as_deref())
         };
-        let mut sha = gh
-            .github_sha
-            .clone()
-            .or(local.sha.clone())
-            .unwrap_or_default();
-        let mut subject = str_at("/head_commit/message")
-            .map(|m| m.lines().next().unwrap_or_default().to_string());
-        let mut author =
-            str_at("/head_commit/author/name").or_else(|| str_at("/head_commit/author/username"));
-        let mut pull_request = None;
-
-        let event_path = gh.github_event_path.clone().unwrap_or_default();
-        // A value of the wrong type is named as such, never taken as absent.
-        let typed_str = |ptr: &str, what: &str| -> Result<Option<String>, BadInput> {
-            match payload.pointer(ptr) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(BadInput::Event {
-                    path: event_path.clone(),
-                    message: format!(
-                        "`{what}` is {other}, not a string; is this the runner's event file?"
-                    ),
-                }),
-            }
-        };
-        if event == "pull_request" || event == "pull_request_target" {
-            let head = typed_str("/pull_request/head/sha", "pull_request.head.sha")?.ok_or_else(|| BadInput::Event {
-                path: event_path.clone(),
-                message: "a pull_request event without `pull_request.head.sha`; is this the runner's event file?".into(),
-            })?;
-            sha = head;
-            branch = str_at("/pull_request/head/ref").or(gh.github_head_ref.clone());
-            pull_request = payload
-                .pointer("/pull_request/number")
-                .and_then(|v| v.as_u64());
-            subject = str_at("/pull_request/title");
-            author = str_at("/pull_request/user/login");
-        }
-        if sha.is_empty() {
-            return Err(BadInput::other(
-                "no commit to build: GITHUB_SHA is unset and this is not a git checkout; run inside a repository or set GITHUB_SHA",
-            ));
-        }
-        if !sha.chars().all(|c| c.is_ascii_hexdigit()) || sha.len() < 7 {
-            return Err(BadInput::other(format!(
-                "commit `{sha}` is not a git SHA; check GITHUB_SHA or the event file"
-            )));
-        }
-        if subject.is_none() && !in_actions {
-            subject = local.subject.clone();
-            author = author.or(local.author.clone());
+        check_sha(&head.sha)?;
+        if head.subject.is_none() && !in_actions {
+            head.subject = local.subject.clone();
+            head.author = head.author.or(local.author.clone());
         }
 
         let dispatch_environment = if event == "workflow_dispatch" {
-            typed_str("/inputs/environment", "inputs.environment")?.filter(|s| !s.is_empty())
+            payload
+                .typed_str("/inputs/environment", "inputs.environment")?
+                .filter(|s| !s.is_empty())
         } else {
             None
         };
@@ -216,29 +161,19 @@ impl RunContext {
         Ok(RunContext {
             event,
             git_ref,
-            branch,
+            branch: head.branch,
             tag,
             commit: Commit {
-                sha: sha.to_ascii_lowercase(),
-                subject,
-                author,
+                sha: head.sha.to_ascii_lowercase(),
+                subject: head.subject,
+                author: head.author,
             },
-            pull_request,
+            pull_request: head.pull_request,
             dispatch_environment,
-            default_branch: str_at("/repository/default_branch"),
+            default_branch: payload.str_at("/repository/default_branch"),
             repository: gh.github_repository.clone(),
-            server_url: gh
-                .github_server_url
-                .clone()
-                .unwrap_or_else(|| "https://github.com".into())
-                .trim_end_matches('/')
-                .to_string(),
-            api_url: gh
-                .github_api_url
-                .clone()
-                .unwrap_or_else(|| "https://api.github.com".into())
-                .trim_end_matches('/')
-                .to_string(),
+            server_url: base_url(gh.github_server_url.as_deref(), "https://github.com"),
+            api_url: base_url(gh.github_api_url.as_deref(), "https://api.github.com"),
             run_id: gh.github_run_id.clone(),
             run_attempt,
             workflow: gh.github_workflow.clone(),
@@ -251,6 +186,136 @@ impl RunContext {
     pub fn is_pull_request(&self) -> bool {
         self.pull_request.is_some() || self.event.starts_with("pull_request")
     }
+}
+
+/// The event payload (JSON `null` when the run has none) and the file it
+/// came from, which errors about it name.
+struct EventPayload {
+    value: serde_json::Value,
+    path: PathBuf,
+}
+
+impl EventPayload {
+    /// Reads the event file when the variables name an event and its file;
+    /// an empty payload otherwise.
+    fn read(gh: &GithubEnv) -> Result<Self, BadInput> {
+        let value = match &gh.github_event_path {
+            Some(path) if gh.github_event_name.is_some() => read_event(path)?,
+            _ => serde_json::Value::Null,
+        };
+        Ok(EventPayload {
+            value,
+            path: gh.github_event_path.clone().unwrap_or_default(),
+        })
+    }
+
+    /// The string at `ptr`; `None` when there is none or it is not a string.
+    fn str_at(&self, ptr: &str) -> Option<String> {
+        self.value
+            .pointer(ptr)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
+    /// The string at `ptr`, `None` when absent or null, and an error naming
+    /// `what` when it has another type: a value of the wrong type is named
+    /// as such, never taken as absent.
+    fn typed_str(&self, ptr: &str, what: &str) -> Result<Option<String>, BadInput> {
+        match self.value.pointer(ptr) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(BadInput::Event {
+                path: self.path.clone(),
+                message: format!(
+                    "`{what}` is {other}, not a string; is this the runner's event file?"
+                ),
+            }),
+        }
+    }
+}
+
+/// The commit a run builds and what it belongs to, before the SHA is checked.
+struct Head {
+    sha: String,
+    subject: Option<String>,
+    author: Option<String>,
+    branch: Option<String>,
+    pull_request: Option<u64>,
+}
+
+impl Head {
+    /// The head of a push, dispatch or local run: `GITHUB_SHA` (or the
+    /// checkout's), the branch of `git_ref`, and the pushed head commit's
+    /// subject and author when the payload has them.
+    fn of_push(
+        gh: &GithubEnv,
+        local: &LocalGit,
+        payload: &EventPayload,
+        git_ref: Option<&str>,
+    ) -> Head {
+        Head {
+            sha: gh
+                .github_sha
+                .clone()
+                .or(local.sha.clone())
+                .unwrap_or_default(),
+            subject: payload
+                .str_at("/head_commit/message")
+                .map(|m| m.lines().next().unwrap_or_default().to_string()),
+            author: payload
+                .str_at("/head_commit/author/name")
+                .or_else(|| payload.str_at("/head_commit/author/username")),
+            branch: git_ref
+                .and_then(|r| r.strip_prefix("refs/heads/"))
+                .map(str::to_string),
+            pull_request: None,
+        }
+    }
+
+    /// The head of a pull request: its head commit (not the merge commit in
+    /// `GITHUB_SHA`), head branch, number, title and author; an error when
+    /// the payload has no head SHA.
+    fn of_pull_request(gh: &GithubEnv, payload: &EventPayload) -> Result<Head, BadInput> {
+        let sha = payload
+            .typed_str("/pull_request/head/sha", "pull_request.head.sha")?
+            .ok_or_else(|| BadInput::Event {
+                path: payload.path.clone(),
+                message: "a pull_request event without `pull_request.head.sha`; is this the runner's event file?".into(),
+            })?;
+        Ok(Head {
+            sha,
+            subject: payload.str_at("/pull_request/title"),
+            author: payload.str_at("/pull_request/user/login"),
+            branch: payload
+                .str_at("/pull_request/head/ref")
+                .or(gh.github_head_ref.clone()),
+            pull_request: payload
+                .value
+                .pointer("/pull_request/number")
+                .and_then(|v| v.as_u64()),
+        })
+    }
+}
+
+/// Refuses an empty commit or one that is not a git SHA (7 or more hex
+/// digits), naming where it came from.
+fn check_sha(sha: &str) -> Result<(), BadInput> {
+    if sha.is_empty() {
+        return Err(BadInput::other(
+            "no commit to build: GITHUB_SHA is unset and this is not a git checkout; run inside a repository or set GITHUB_SHA",
+        ));
+    }
+    if !sha.chars().all(|c| c.is_ascii_hexdigit()) || sha.len() < 7 {
+        return Err(BadInput::other(format!(
+            "commit `{sha}` is not a git SHA; check GITHUB_SHA or the event file"
+        )));
+    }
+    Ok(())
+}
+
+/// A base URL from the variable, or `default`, without a trailing slash.
+fn base_url(value: Option<&str>, default: &str) -> String {
+    value.unwrap_or(default).trim_end_matches('/').to_string()
 }
 
 fn read_event(path: &Path) -> Result<serde_json::Value, BadInput> {

@@ -868,49 +868,71 @@ fn pip_caches(cmd: &Command) -> bool {
 
 /// One message per package manager whose cache a RUN leaves behind.
 fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    let cmds = facts.commands;
-    let mount_hint = |target: &str| format!("RUN --mount=type=cache,target={target}");
+    let rpm = ["yum", "dnf", "microdnf", "tdnf"].map(|manager| rpm_cache_leak(run, facts, manager));
+    [
+        apt_lists_leak(run, facts),
+        apk_index_leak(run, facts),
+        pip_cache_leak(run, facts),
+        uv_cache_leak(run, facts),
+        npm_cache_leak(run, facts),
+    ]
+    .into_iter()
+    .chain(rpm)
+    .flatten()
+    .collect()
+}
 
+/// The cache-mount form of RUN a message offers instead of cleaning up.
+fn mount_hint(target: &str) -> String {
+    format!("RUN --mount=type=cache,target={target}")
+}
+
+/// The message for apt's package lists left in the layer, if they are.
+fn apt_lists_leak(run: &Instruction, facts: &RunFacts<'_>) -> Option<String> {
     let apt = |c: &Command, sub: &str| {
         matches!(c.program_name(), "apt-get" | "apt" | "aptitude") && first_operand(c) == Some(sub)
     };
-    let apt_update = cmds.iter().any(|c| apt(c, "update"));
+    let apt_update = facts.commands.iter().any(|c| apt(c, "update"));
     // `apt-get dist-clean` (apt 2.7+, Debian 13) removes the lists too.
     let apt_clean = facts.removes("/var/lib/apt/lists")
         || facts.removes("/var/lib/apt/*")
         || facts.mounts("/var/lib/apt/lists")
-        || cmds.iter().any(|c| apt(c, "dist-clean"));
-    if apt_update && !apt_clean {
-        out.push(format!(
+        || facts.commands.iter().any(|c| apt(c, "dist-clean"));
+    (apt_update && !apt_clean).then(|| {
+        format!(
             "RUN on line {} runs apt-get update but leaves /var/lib/apt/lists in the layer; end the same RUN with \
              `&& rm -rf /var/lib/apt/lists/*` or use `{}`",
             run.line,
             mount_hint("/var/lib/apt/lists")
-        ));
-    }
+        )
+    })
+}
 
+/// The message for apk's index left in /var/cache/apk, if it is.
+fn apk_index_leak(run: &Instruction, facts: &RunFacts<'_>) -> Option<String> {
     // `--no-network` installs from what is already there: nothing is fetched.
-    let apk = cmds.iter().any(|c| {
+    let apk = facts.commands.iter().any(|c| {
         c.program_name() == "apk"
             && matches!(first_operand(c), Some("add" | "update"))
             && !c.has("--no-cache")
             && !c.has("--no-network")
     });
-    if apk
-        && !facts.removes("/var/cache/apk")
-        && !facts.mounts("/var/cache/apk")
-        && !facts.mounts("/etc/apk/cache")
-    {
-        out.push(format!(
+    let cleaned = facts.removes("/var/cache/apk")
+        || facts.mounts("/var/cache/apk")
+        || facts.mounts("/etc/apk/cache");
+    (apk && !cleaned).then(|| {
+        format!(
             "RUN on line {} runs apk without --no-cache and leaves the index in /var/cache/apk; use `apk add --no-cache` \
              or `{}`",
             run.line,
             mount_hint("/var/cache/apk")
-        ));
-    }
+        )
+    })
+}
 
-    let pip = cmds.iter().any(pip_caches);
+/// The message for pip's cache left in the layer, if it is.
+fn pip_cache_leak(run: &Instruction, facts: &RunFacts<'_>) -> Option<String> {
+    let pip = facts.commands.iter().any(pip_caches);
     let pip_clean = facts.env_set("PIP_NO_CACHE_DIR")
         || facts.removes(".cache/pip")
         || facts.removes("/root/.cache")
@@ -918,16 +940,19 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
         || facts.runs("pip3", &["cache", "purge"])
         || facts.mounts("/root/.cache/pip")
         || facts.cache_targets.iter().any(|t| t.contains(".cache/pip"));
-    if pip && !pip_clean {
-        out.push(format!(
+    (pip && !pip_clean).then(|| {
+        format!(
             "RUN on line {} runs pip install without --no-cache-dir, leaving pip's cache in the layer; add --no-cache-dir, \
              set `ENV PIP_NO_CACHE_DIR=1`, or use `{}`",
             run.line,
             mount_hint("/root/.cache/pip")
-        ));
-    }
+        )
+    })
+}
 
-    let uv = cmds.iter().any(|c| {
+/// The message for uv's cache left in the layer, if it is.
+fn uv_cache_leak(run: &Instruction, facts: &RunFacts<'_>) -> Option<String> {
+    let uv = facts.commands.iter().any(|c| {
         c.program_name() == "uv"
             && matches!(c.args().first().map(String::as_str), Some("sync" | "pip"))
             && !c.has("--no-cache")
@@ -940,18 +965,22 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
         || facts.runs("uv", &["cache", "clean"])
         || facts.mounts("/root/.cache/uv")
         || facts.cache_targets.iter().any(|t| t.contains(".cache/uv"));
-    if uv && !uv_clean {
-        out.push(format!(
+    (uv && !uv_clean).then(|| {
+        format!(
             "RUN on line {} runs uv without --no-cache, leaving uv's cache in the layer; add --no-cache, set \
              `ENV UV_NO_CACHE=1`, or use `{}`",
             run.line,
             mount_hint("/root/.cache/uv")
-        ));
-    }
+        )
+    })
+}
 
+/// The message for npm's cache (~/.npm) left in the layer, if it is.
+fn npm_cache_leak(run: &Instruction, facts: &RunFacts<'_>) -> Option<String> {
     // Only an install from the manifest caches the whole dependency tree;
     // `npm install -g pnpm` caches one tool's tarball.
-    let npm = cmds
+    let npm = facts
+        .commands
         .iter()
         .any(|c| c.program_name() == "npm" && dependency_install(c).is_some());
     let npm_clean = facts.runs("npm", &["cache", "clean"])
@@ -962,41 +991,43 @@ fn cache_leaks(run: &Instruction, facts: &RunFacts<'_>) -> Vec<String> {
             .cache_targets
             .iter()
             .any(|t| t.trim_end_matches('/').ends_with(".npm"));
-    if npm && !npm_clean {
-        out.push(format!(
+    (npm && !npm_clean).then(|| {
+        format!(
             "RUN on line {} runs npm without cleaning its cache (~/.npm) in the same RUN; append \
              `&& npm cache clean --force` or use `{}`",
             run.line,
             mount_hint("/root/.npm")
-        ));
-    }
+        )
+    })
+}
 
-    for manager in ["yum", "dnf", "microdnf", "tdnf"] {
-        let installs = cmds
+/// The message for the cache an RPM package manager (`yum`, `dnf`,
+/// `microdnf`, `tdnf`) leaves in /var/cache, if it does.
+fn rpm_cache_leak(run: &Instruction, facts: &RunFacts<'_>, manager: &str) -> Option<String> {
+    let cmds = facts.commands;
+    let installs = cmds
+        .iter()
+        .any(|c| c.program_name() == manager && first_operand(c) == Some("install"));
+    let cache = if manager == "yum" {
+        "/var/cache/yum"
+    } else {
+        "/var/cache/dnf"
+    };
+    let cleaned = facts.runs(manager, &["clean", "all"])
+        || cmds
             .iter()
-            .any(|c| c.program_name() == manager && first_operand(c) == Some("install"));
-        let cache = if manager == "yum" {
-            "/var/cache/yum"
-        } else {
-            "/var/cache/dnf"
-        };
-        let cleaned = facts.runs(manager, &["clean", "all"])
-            || cmds
-                .iter()
-                .any(|c| c.program_name() == manager && first_operand(c) == Some("clean"))
-            || facts.removes(cache)
-            || facts.removes("/var/cache/")
-            || facts.mounts(cache);
-        if installs && !cleaned {
-            out.push(format!(
-                "RUN on line {} runs {manager} install without `{manager} clean all` in the same RUN, leaving {cache} \
-                 in the layer; append `&& {manager} clean all` or use `{}`",
-                run.line,
-                mount_hint(cache)
-            ));
-        }
-    }
-    out
+            .any(|c| c.program_name() == manager && first_operand(c) == Some("clean"))
+        || facts.removes(cache)
+        || facts.removes("/var/cache/")
+        || facts.mounts(cache);
+    (installs && !cleaned).then(|| {
+        format!(
+            "RUN on line {} runs {manager} install without `{manager} clean all` in the same RUN, leaving {cache} \
+             in the layer; append `&& {manager} clean all` or use `{}`",
+            run.line,
+            mount_hint(cache)
+        )
+    })
 }
 
 fn caches_left<'a>(ctx: &Ctx<'a>, hits: &mut Vec<Hit<'a>>) {
