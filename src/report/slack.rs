@@ -316,7 +316,8 @@ fn deploy_events(c: &ComponentReport) -> Option<Value> {
 /// so it cannot end the block early.
 fn code_section(head: &str, lines: &[&String]) -> Value {
     let tail = "```";
-    let room = MAX_SECTION_CHARS - head.chars().count() - tail.chars().count() - 2;
+    // A very long head (a component's name) leaves no room, never an overflow.
+    let room = MAX_SECTION_CHARS.saturating_sub(head.chars().count() + tail.chars().count() + 2);
     let body = lines
         .iter()
         .map(|l| escape(l).replace("```", "'''"))
