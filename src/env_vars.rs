@@ -54,6 +54,11 @@ pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 /// Teams already write `USE_CODEBUILD=true` in their scripts; it forces the
 /// CodeBuild builder.
 pub const USE_CODEBUILD: &str = "USE_CODEBUILD";
+/// Outside Actions, the environment to deploy to, as teams' scripts write
+/// it (`ENVIRONMENT=production ./fast-build.sh`); the `environment` input
+/// (`--environment`) wins over it. Inside Actions it is not read: the event
+/// and the `environment` input decide.
+pub const ENVIRONMENT: &str = "ENVIRONMENT";
 /// Region fallbacks, in the order the AWS CLI uses them.
 pub const AWS_REGION: &str = "AWS_REGION";
 pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";

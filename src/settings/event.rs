@@ -404,6 +404,25 @@ impl Target {
 /// Branches that deploy when the config has no `environments`.
 pub const DEFAULT_BRANCH_MAP: &[(&str, &str)] = &[("main", "production"), ("develop", "staging")];
 
+/// Outside GitHub Actions a run deploys only where asked: a developer on
+/// `main` with credentials who types the tool's name to see what it does
+/// must not ship to production. The branch map is said, with how to deploy.
+fn local_build_only(ctx: &RunContext, config: Option<&Config>, has_envs: bool) -> Target {
+    let mapped = ctx.branch.as_deref().and_then(|branch| match config.filter(|_| has_envs) {
+        Some(c) => c.environment_for_branch(branch).map(|e| (branch, e.to_string())),
+        None => DEFAULT_BRANCH_MAP.iter().find(|(b, _)| *b == branch).map(|(b, e)| (*b, e.to_string())),
+    });
+    let reason = match mapped {
+        Some((branch, env)) => format!(
+            "outside GitHub Actions a run deploys only where asked (branch `{branch}` maps to `{env}` in a workflow); \
+             to deploy, pass `--environment {env}` or set ENVIRONMENT={env}"
+        ),
+        None => "outside GitHub Actions a run deploys only where asked; to deploy, pass `--environment <name>` or set ENVIRONMENT"
+            .to_string(),
+    };
+    Target::BuildOnly { push: true, reason }
+}
+
 /// Decides the environment: the `environment` input first, then the
 /// `workflow_dispatch` input, then the branch (or tag) map. Pull requests
 /// build only, for their head commit, and push nothing.
@@ -456,6 +475,9 @@ pub fn resolve_target(
             environment: check(env, "the workflow_dispatch input asks for it")?,
             reason: "the workflow_dispatch `environment` input".into(),
         });
+    }
+    if !ctx.in_actions {
+        return Ok(local_build_only(ctx, config, has_envs));
     }
     if let Some(branch) = &ctx.branch {
         let mapped = match config.filter(|_| has_envs) {

@@ -170,7 +170,11 @@ impl Settings {
             .as_ref()
             .map(|c| c.defaults.clone())
             .unwrap_or_default();
-        let target = resolve_target(&context, config.as_ref(), raw.get("environment"))?;
+        // Outside Actions, ENVIRONMENT stands in for the input, as teams'
+        // scripts write it.
+        let local = env.get(env_vars::ENVIRONMENT).filter(|e| !context.in_actions && !e.is_empty());
+        let explicit = raw.get("environment").or(local.map(String::as_str));
+        let target = resolve_target(&context, config.as_ref(), explicit)?;
         let (builder, builder_source) = builder_input(&raw, env, &defaults)?;
         let env_region =
             target_env(&config, target.environment()).and_then(|e| e.aws_region.clone());

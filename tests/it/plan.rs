@@ -592,7 +592,9 @@ fn laptop_runs_read_the_local_checkout() {
     let plan = plan_json(&out);
     assert_eq!(plan["context"]["event"], "local");
     assert_eq!(plan["context"]["branch"], "develop");
-    assert_eq!(plan["target"]["environment"], "staging");
+    // Outside Actions the branch map is said, not acted on.
+    assert_eq!(plan["target"]["mode"], "build-only");
+    assert!(plan["target"]["reason"].as_str().unwrap().contains("`--environment staging`"), "{plan:#}");
     assert_eq!(plan["builder"]["kind"], "codebuild");
     assert_eq!(plan["context"]["commit"]["subject"], "first");
     assert_eq!(plan["context"]["commit"]["author"], "Dana Scully");
@@ -900,4 +902,42 @@ fn components_keep_the_configs_order_in_the_plan_and_the_images_output() {
     let order: Vec<usize> =
         ["\"backend\"", "\"lambda\"", "\"admin-frontend\""].iter().map(|k| images.find(k).unwrap()).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{images}");
+}
+
+/// On a laptop, `fastdeploy plan` (or `run`) on `main` deploys nothing unless
+/// asked: a developer who types the tool's name to see what it does must not
+/// ship to production. `--environment` or ENVIRONMENT (as teams' scripts
+/// write it) asks; inside Actions the branch map decides, as before.
+#[test]
+fn outside_actions_a_run_on_main_deploys_only_where_asked() {
+    let r = Runner::new();
+    let local = |extra: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = fastdeploy(r.workspace.path());
+        cmd.args(["plan", "--json"])
+            .args(args)
+            .env("GITHUB_REF", "refs/heads/main")
+            .env("GITHUB_SHA", MAIN_SHA)
+            .env("INPUT_BUILDER", "buildah")
+            .env_remove("GITHUB_ACTIONS");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        plan_json(&cmd.output().unwrap())
+    };
+    let plan = local(&[], &[]);
+    assert_eq!(plan["target"]["mode"], "build-only", "{plan:#}");
+    let reason = plan["target"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("branch `main` maps to `production`")
+            && reason.contains("pass `--environment production` or set ENVIRONMENT=production"),
+        "{reason}"
+    );
+    assert!(plan["components"].as_array().unwrap().iter().all(|c| c["deploy"].is_null()), "{plan:#}");
+    for (extra, args) in [(vec![("ENVIRONMENT", "production")], vec![]), (vec![], vec!["--environment", "production"])] {
+        let plan = local(&extra, &args);
+        assert_eq!((plan["target"]["mode"].as_str(), plan["target"]["environment"].as_str()), (Some("deploy"), Some("production")));
+    }
+    // Inside Actions, ENVIRONMENT is the runner's business, not an input.
+    let plan = plan_json(&r.run("push", "push-develop.json", "refs/heads/develop", MAIN_SHA, &["plan", "--json"], &[("ENVIRONMENT", "production")]));
+    assert_eq!(plan["target"]["environment"], "staging", "{plan:#}");
 }
