@@ -28,6 +28,8 @@ pub struct Actions {
     stdout: Arc<Mutex<()>>,
     /// When set, lines go here instead of stdout ([`Actions::capture`]).
     captured: Option<Captured>,
+    /// Put before every plain line ([`Actions::prefixed`]).
+    prefix: Option<Arc<str>>,
 }
 
 /// The lines an [`Actions`] made by [`Actions::capture`] printed.
@@ -61,7 +63,15 @@ impl Actions {
             masked: Arc::default(),
             stdout: Arc::default(),
             captured: None,
+            prefix: None,
         }
+    }
+
+    /// The same runtime, every plain line starting with `prefix` (`[web] `):
+    /// what one of several concurrent components prints, in the group they
+    /// share.
+    pub fn prefixed(&self, prefix: &str) -> Actions {
+        Actions { prefix: Some(prefix.into()), ..self.clone() }
     }
 
     /// An Actions runtime (workflow commands on) whose lines are kept instead
@@ -195,7 +205,10 @@ impl Actions {
 
     /// Plain log line (goes to stdout so it sits inside the current group).
     pub fn line(&self, text: &str) {
-        self.emit(text);
+        match &self.prefix {
+            Some(p) => self.emit(&format!("{p}{text}")),
+            None => self.emit(text),
+        }
     }
 
     /// Writes one step output. Uses the heredoc form with a random

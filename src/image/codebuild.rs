@@ -381,14 +381,11 @@ impl Remote {
         let spec = remote_spec(req, source_root)?;
         tracing::debug!(component = req.component, buildspec = %spec.buildspec, "CodeBuild buildspec");
         let id = self.start(req, commit, &spec).await?;
-        actions.group(&format!("CodeBuild build {id} ({})", req.component));
-        actions.line(&format!(
-            "started CodeBuild build {id} of project {} at {commit}",
-            self.project
-        ));
-        let result = self.watch(&id, cancel, actions).await;
-        actions.end_group();
-        let finished = result?;
+        // In the build's log group (groups do not nest), each line the
+        // build's: the component's name before it.
+        let actions = &actions.prefixed(&format!("[{}] ", req.component));
+        actions.line(&format!("started CodeBuild build {id} of project {} at {commit}", self.project));
+        let finished = self.watch(&id, cancel, actions).await?;
         let digest = self.digest(req, &id, &finished).await?;
         if !digest.is_empty() {
             actions.line(&format!("{}@{digest}", req.image()));
