@@ -306,6 +306,9 @@ pub struct Plan {
     pub limits: Limits,
     pub components: Vec<ComponentPlan>,
     pub notifications: Notifications,
+    /// Where the environment answers (`environment-url`, else the config's
+    /// `environments.<name>.url`): the summary and GitHub deployments link it.
+    pub environment_url: Option<String>,
 }
 
 impl Plan {
@@ -409,14 +412,13 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
         builder.buildx = Some(builder::choose_buildx(settings, probe, &components)?);
     }
 
+    let environment_url =
+        settings.environment_url.clone().or_else(|| env_cfg.and_then(|e| e.url.clone()));
     let github = settings.github_token.is_some().then(|| GithubPlan {
         deployments: settings.target.environment().is_some()
             && components.iter().any(|c| c.deploy.is_some()),
         pr_comment: ctx.pull_request,
-        environment_url: settings
-            .environment_url
-            .clone()
-            .or_else(|| env_cfg.and_then(|e| e.url.clone())),
+        environment_url: environment_url.clone(),
     });
     let slack = match (
         &settings.slack_bot_token,
@@ -464,6 +466,7 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
             github,
             summary: settings.summary_file.is_some(),
         },
+        environment_url,
     })
 }
 

@@ -74,6 +74,9 @@ fn heading(s: &mut String, plan: &Plan, report: &RunReport) {
     if let Some(url) = ctx.run_url() {
         about.push(format!("[workflow run]({url})"));
     }
+    if let Some(url) = &plan.environment_url {
+        about.push(format!("[{}]({url})", report.environment.as_deref().map(cell).unwrap_or("environment".into())));
+    }
     if !about.is_empty() {
         let _ = writeln!(s, "{}\n", about.join(" · "));
     }
