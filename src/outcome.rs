@@ -270,6 +270,8 @@ pub struct SettingCost {
     pub change: String,
     /// Beyond the recommended range and not silenced: a notice says so.
     pub flagged: bool,
+    /// The setting already is what the recommendation says: nothing to change.
+    pub as_recommended: bool,
 }
 
 /// Where an ECS deploy's time went: consecutive phases that add up to the

@@ -456,8 +456,8 @@ fn doctor_section(s: &mut String, d: &crate::outcome::DoctorReport, ignored: &[S
                 } else {
                     duration(x.cost_seconds)
                 },
-                cell(&x.recommended),
-                cell(&x.change)
+                if x.as_recommended { "as recommended".to_string() } else { cell(&x.recommended) },
+                if x.as_recommended { "–".to_string() } else { cell(&x.change) }
             );
         }
         let _ = writeln!(s);

@@ -329,6 +329,7 @@ fn target_groups_findings(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Vec<Set
                 g.arn, g.name
             ),
             flagged: g.deregistration_delay > DELAY_ACCEPTABLE && on("DEP001"),
+            as_recommended: g.deregistration_delay <= DELAY_ACCEPTABLE,
         });
         let mut tuned = inputs.clone();
         tuned.target_groups[i].interval = g.interval.min(INTERVAL_RECOMMENDED);
@@ -347,6 +348,7 @@ fn target_groups_findings(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Vec<Set
                 g.arn, g.name
             ),
             flagged: g.enabled && g.interval > INTERVAL_ACCEPTABLE && on("DEP002"),
+            as_recommended: g.interval <= INTERVAL_RECOMMENDED && g.healthy_threshold <= 2,
         });
     }
     out
@@ -378,6 +380,7 @@ fn stop_timeout(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Option<SettingCos
                 longest.container
             ),
             flagged: longest.seconds > STOP_ACCEPTABLE && on("DEP003"),
+        as_recommended: longest.seconds <= STOP_RECOMMENDED,
         })
 }
 
@@ -402,6 +405,7 @@ fn image_size(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Option<SettingCost>
                 .into(),
         change: "the component's Dockerfile".into(),
         flagged: bytes > IMAGE_ACCEPTABLE_BYTES && on("DEP004"),
+        as_recommended: bytes <= IMAGE_ACCEPTABLE_BYTES,
     })
 }
 
@@ -434,6 +438,7 @@ fn percents(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> SettingCost {
             inputs.cluster, inputs.service
         ),
         flagged: (stuck || batches > 1) && on("DEP005"),
+        as_recommended: inputs.maximum_percent >= 200 && inputs.minimum_healthy_percent == 100,
     }
 }
 
@@ -451,6 +456,7 @@ fn container_checks(inputs: &Inputs, on: &dyn Fn(&str) -> bool) -> Vec<SettingCo
             recommended: "5 s (ECS's minimum): Docker runs the first check one interval after the container starts".into(),
             change: format!("task definition: containerDefinitions[{container}].healthCheck.interval"),
             flagged: *interval > INTERVAL_ACCEPTABLE && on("DEP006"),
+            as_recommended: *interval <= INTERVAL_RECOMMENDED,
         });
     }
     out
@@ -467,6 +473,8 @@ fn grace_period(inputs: &Inputs) -> Option<SettingCost> {
             recommended: "as long as the application takes to start: ECS ignores failing checks during it, so it costs nothing while tasks get healthy, and a task that never does is replaced only after it".into(),
             change: format!("`aws ecs update-service --cluster {} --service {} --health-check-grace-period-seconds N`", inputs.cluster, inputs.service),
             flagged: false,
+            // What the application needs to start is not known here.
+            as_recommended: false,
         })
 }
 
@@ -972,6 +980,23 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    /// A service whose settings already are what the guide recommends is
+    /// not told to set them (the demo's 200 %/100 % service was).
+    #[test]
+    fn settings_already_as_recommended_are_not_recommended_again() {
+        let check = |inputs: &Inputs, id: &str| {
+            findings(inputs, &[]).into_iter().find(|s| s.check.as_deref() == Some(id)).unwrap().as_recommended
+        };
+        let tuned_group = TargetGroup { healthy_threshold: 2, ..group(5.0, 5.0) };
+        let (defaults, tuned) = (defaults(), Inputs { target_groups: vec![tuned_group], ..tuned() });
+        assert!(check(&tuned, "DEP005") && check(&defaults, "DEP005"), "200 % / 100 %");
+        let tight = Inputs { maximum_percent: 100, ..tuned.clone() };
+        assert!(!check(&tight, "DEP005"));
+        for id in ["DEP001", "DEP002", "DEP003", "DEP004"] {
+            assert!(check(&tuned, id) && !check(&defaults, id), "{id}");
+        }
     }
 
     #[test]
