@@ -71,7 +71,10 @@ impl Actions {
     /// what one of several concurrent components prints, in the group they
     /// share.
     pub fn prefixed(&self, prefix: &str) -> Actions {
-        Actions { prefix: Some(prefix.into()), ..self.clone() }
+        Actions {
+            prefix: Some(prefix.into()),
+            ..self.clone()
+        }
     }
 
     /// An Actions runtime (workflow commands on) whose lines are kept instead

@@ -42,11 +42,14 @@ impl Pipeline<'_> {
         image: &Image,
         parallel: bool,
     ) -> Option<DeployOutcome> {
-        let group = (!parallel).then(|| PhaseLog::open(self.actions, self.style, "deploy", Some(&c.name)));
+        let group =
+            (!parallel).then(|| PhaseLog::open(self.actions, self.style, "deploy", Some(&c.name)));
         let started = Instant::now();
         let outcome = crate::deploy::deploy(cx, c, image).await;
         let end = match &outcome {
-            Some(o) if o.failure.is_some() => PhaseEnd::Failed(o.failure.clone().unwrap_or_default()),
+            Some(o) if o.failure.is_some() => {
+                PhaseEnd::Failed(o.failure.clone().unwrap_or_default())
+            }
             Some(o) if o.report.unchanged => PhaseEnd::Skipped("already serving this image".into()),
             _ => PhaseEnd::Done,
         };
@@ -118,8 +121,14 @@ impl Pipeline<'_> {
                 .collect::<Vec<_>>()
                 .await;
             if let Some(g) = all {
-                let failed = outcomes.iter().any(|(_, o)| o.as_ref().is_some_and(|o| o.failure.is_some()));
-                g.close(if failed { PhaseEnd::Failed("see the components above".into()) } else { PhaseEnd::Done });
+                let failed = outcomes
+                    .iter()
+                    .any(|(_, o)| o.as_ref().is_some_and(|o| o.failure.is_some()));
+                g.close(if failed {
+                    PhaseEnd::Failed("see the components above".into())
+                } else {
+                    PhaseEnd::Done
+                });
             }
             for (i, outcome) in outcomes {
                 let (rep, Some(outcome)) = (&mut report.components[i], outcome) else {

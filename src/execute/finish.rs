@@ -3,7 +3,6 @@
 //! annotations, Slack and GitHub, and the job summary. Reporting never
 //! fails a deploy.
 
-
 use crate::error::chain_message;
 use crate::gha::{Actions, Location};
 use crate::outcome::{ComponentReport, RunReport, TargetRef};

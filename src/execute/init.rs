@@ -50,7 +50,10 @@ pub async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &Path) -> anyh
             .as_deref()
             .map(|t| format!(", target {t}"))
             .unwrap_or_default();
-        say(&format!("found component {}: context {}{target}", f.name, f.context))?;
+        say(&format!(
+            "found component {}: context {}{target}",
+            f.name, f.context
+        ))?;
     }
     if let Some(cluster) = &opts.cluster {
         let region = flag("aws-region")

@@ -384,7 +384,10 @@ impl Remote {
         // In the build's log group (groups do not nest), each line the
         // build's: the component's name before it.
         let actions = &actions.prefixed(&format!("[{}] ", req.component));
-        actions.line(&format!("started CodeBuild build {id} of project {} at {commit}", self.project));
+        actions.line(&format!(
+            "started CodeBuild build {id} of project {} at {commit}",
+            self.project
+        ));
         let finished = self.watch(&id, cancel, actions).await?;
         let digest = self.digest(req, &id, &finished).await?;
         if !digest.is_empty() {

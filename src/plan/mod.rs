@@ -412,8 +412,10 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
         builder.buildx = Some(builder::choose_buildx(settings, probe, &components)?);
     }
 
-    let environment_url =
-        settings.environment_url.clone().or_else(|| env_cfg.and_then(|e| e.url.clone()));
+    let environment_url = settings
+        .environment_url
+        .clone()
+        .or_else(|| env_cfg.and_then(|e| e.url.clone()));
     let github = settings.github_token.is_some().then(|| GithubPlan {
         deployments: settings.target.environment().is_some()
             && components.iter().any(|c| c.deploy.is_some()),

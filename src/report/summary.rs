@@ -75,7 +75,14 @@ fn heading(s: &mut String, plan: &Plan, report: &RunReport) {
         about.push(format!("[workflow run]({url})"));
     }
     if let Some(url) = &plan.environment_url {
-        about.push(format!("[{}]({url})", report.environment.as_deref().map(cell).unwrap_or("environment".into())));
+        about.push(format!(
+            "[{}]({url})",
+            report
+                .environment
+                .as_deref()
+                .map(cell)
+                .unwrap_or("environment".into())
+        ));
     }
     if !about.is_empty() {
         let _ = writeln!(s, "{}\n", about.join(" · "));
@@ -456,8 +463,16 @@ fn doctor_section(s: &mut String, d: &crate::outcome::DoctorReport, ignored: &[S
                 } else {
                     duration(x.cost_seconds)
                 },
-                if x.as_recommended { "as recommended".to_string() } else { cell(&x.recommended) },
-                if x.as_recommended { "–".to_string() } else { cell(&x.change) }
+                if x.as_recommended {
+                    "as recommended".to_string()
+                } else {
+                    cell(&x.recommended)
+                },
+                if x.as_recommended {
+                    "–".to_string()
+                } else {
+                    cell(&x.change)
+                }
             );
         }
         let _ = writeln!(s);

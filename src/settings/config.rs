@@ -455,7 +455,10 @@ fn unknown_key(message: &str) -> Option<String> {
         Some((_, k)) => format!("did you mean `{k}`? "),
         None => String::new(),
     };
-    Some(format!("unknown key `{key}`; {hint}the keys here are: {}", known.join(", ")))
+    Some(format!(
+        "unknown key `{key}`; {hint}the keys here are: {}",
+        known.join(", ")
+    ))
 }
 
 /// Levenshtein distance: the edits that turn `a` into `b`.
@@ -466,7 +469,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut diagonal = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             diagonal = row[j + 1];
             row[j + 1] = next;
         }
@@ -563,10 +568,19 @@ mod tests {
     #[test]
     fn a_misspelt_key_gets_did_you_mean_and_the_file_in_the_location() {
         let text = "components:\n  web:\n    servce: web\n";
-        let err = Config::parse(text, Path::new("/w/fastdeploy.yml")).unwrap_err().to_string();
-        assert!(err.contains("unknown key `servce`; did you mean `service`?"), "{err}");
-        assert!(err.contains("--> /w/fastdeploy.yml:3:5") && !err.contains("<input>"), "{err}");
-        let far = Config::parse("components:\n  web:\n    zzzzzz: 1\n", Path::new("f.yml")).unwrap_err();
+        let err = Config::parse(text, Path::new("/w/fastdeploy.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown key `servce`; did you mean `service`?"),
+            "{err}"
+        );
+        assert!(
+            err.contains("--> /w/fastdeploy.yml:3:5") && !err.contains("<input>"),
+            "{err}"
+        );
+        let far =
+            Config::parse("components:\n  web:\n    zzzzzz: 1\n", Path::new("f.yml")).unwrap_err();
         assert!(!far.to_string().contains("did you mean"), "{far}");
         assert_eq!(edit_distance("servce", "service"), 1);
         assert_eq!(edit_distance("", "abc"), 3);

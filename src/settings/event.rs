@@ -408,10 +408,18 @@ pub const DEFAULT_BRANCH_MAP: &[(&str, &str)] = &[("main", "production"), ("deve
 /// `main` with credentials who types the tool's name to see what it does
 /// must not ship to production. The branch map is said, with how to deploy.
 fn local_build_only(ctx: &RunContext, config: Option<&Config>, has_envs: bool) -> Target {
-    let mapped = ctx.branch.as_deref().and_then(|branch| match config.filter(|_| has_envs) {
-        Some(c) => c.environment_for_branch(branch).map(|e| (branch, e.to_string())),
-        None => DEFAULT_BRANCH_MAP.iter().find(|(b, _)| *b == branch).map(|(b, e)| (*b, e.to_string())),
-    });
+    let mapped = ctx
+        .branch
+        .as_deref()
+        .and_then(|branch| match config.filter(|_| has_envs) {
+            Some(c) => c
+                .environment_for_branch(branch)
+                .map(|e| (branch, e.to_string())),
+            None => DEFAULT_BRANCH_MAP
+                .iter()
+                .find(|(b, _)| *b == branch)
+                .map(|(b, e)| (*b, e.to_string())),
+        });
     let reason = match mapped {
         Some((branch, env)) => format!(
             "outside GitHub Actions a run deploys only where asked (branch `{branch}` maps to `{env}` in a workflow); \

@@ -577,6 +577,100 @@ async fn health_that_stays_red_after_the_update_fails_with_enhanced_health_cause
     );
 }
 
+/// An environment on basic health (no health agent: EB answers
+/// DescribeEnvironmentHealth and DescribeInstancesHealth with
+/// InvalidRequestException "... is not supported.", and DescribeEnvironments
+/// has a colour but no HealthStatus). A deploy is judged by the colour
+/// alone (`healthy` with no status: Green passes at once). A failed deploy
+/// has no enhanced causes to give, and putting back cannot read which
+/// version each instance runs (`instances_not_on` is None), so the previous
+/// label is deployed again rather than trusted, and the run says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_health_judges_by_the_colour_and_a_rollback_redeploys_the_previous_label_unseen() {
+    let basic = ConfigurationOptionSetting::builder()
+        .namespace("aws:elasticbeanstalk:healthreporting:system")
+        .option_name("SystemType")
+        .value("basic")
+        .build();
+    let e = env_with(0.05, vec![basic]).await;
+    let (good, log) = deploy(&e, &plan(Bundle::Image), "acme/web", 'a').await;
+    assert_eq!(
+        good.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        good.failure,
+        log.join("\n")
+    );
+    assert!(
+        log.iter().any(|l| l.ends_with("] health Green")),
+        "a colour, no status: {}",
+        log.join("\n")
+    );
+    let previous = good.report.revision.clone().unwrap();
+    let env = sandbox_env(&e.moto);
+    assert_eq!(
+        (env["VersionLabel"].as_str(), env["Health"].as_str()),
+        (Some(previous.as_str()), Some("Green"))
+    );
+    assert!(env.get("HealthStatus").is_none(), "basic health: {env}");
+
+    let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/badimage-web", 'b').await;
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
+    let why = out.failure.unwrap();
+    assert!(
+        why.contains("Instance deployment failed. For details, see 'eb-engine.log'."),
+        "{why}"
+    );
+    assert!(
+        why.contains(&format!(
+            "fastdeploy rolled back: environment {ENV} serves version {previous} again"
+        )),
+        "{why}"
+    );
+    assert!(
+        why.contains(&format!(
+            "fastdeploy deployed version {previous} again (EB cannot say which version each instance runs (no enhanced health))"
+        )),
+        "{why}"
+    );
+    assert!(
+        out.report
+            .evidence
+            .iter()
+            .any(|l| l == "no health causes: DescribeEnvironmentHealth is not supported."),
+        "{:?}",
+        out.report.evidence
+    );
+    let asked = calls(&e.moto, "DescribeInstancesHealth");
+    assert!(
+        !asked.is_empty()
+            && asked
+                .iter()
+                .all(|c| c["error"] == "InvalidRequestException"),
+        "{asked:?}"
+    );
+    let updates: Vec<String> = calls(&e.moto, "UpdateEnvironment")
+        .iter()
+        .map(|c| c["params"]["VersionLabel"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        updates[1..],
+        [out.report.revision.clone().unwrap(), previous.clone()],
+        "ours, then the previous one again"
+    );
+    assert_eq!(
+        out.report.serving_revision.as_deref(),
+        Some(previous.as_str())
+    );
+    assert_eq!(instance_versions(&e.moto), [previous.as_str()]);
+}
+
 /// The deadline (`wait-minutes`) or a cancellation that lands while health
 /// is awaited is a stop like any other: with `rollback` the previous label is
 /// deployed again, and the run claims it serves only once every instance
@@ -772,6 +866,102 @@ async fn a_deploy_started_while_the_environment_is_updating_waits_then_deploys()
     assert_eq!(
         sandbox_env(&e.moto)["VersionLabel"],
         out.report.revision.unwrap()
+    );
+}
+
+/// Someone else's update starts between the deploy's look at Ready and
+/// its UpdateEnvironment, and EB refuses ours: "Environment named ... is in
+/// an invalid state for this operation. Must be Ready.". `update` says so,
+/// waits for Ready again and sends the update once more; the deploy
+/// succeeds on our label.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_refused_because_another_update_just_started_waits_for_ready_and_is_sent_again() {
+    let e = env().await;
+    blocking(|| {
+        e.moto.control(
+            "beanstalk/env-status",
+            json!({"environment": ENV, "status": "Updating", "steps": 4, "when": "next_update"}),
+        )
+    });
+    let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/web", 'a').await;
+    assert_eq!(
+        out.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
+    let label = out.report.revision.clone().unwrap();
+    let updates: Vec<(Value, Value)> = calls(&e.moto, "UpdateEnvironment")
+        .into_iter()
+        .map(|c| (c["status"].clone(), c["error"].clone()))
+        .collect();
+    assert_eq!(
+        updates,
+        [
+            (json!(400), json!("InvalidParameterValue")),
+            (json!(200), Value::Null)
+        ],
+        "refused once, then accepted"
+    );
+    let text = log.join("\n");
+    assert!(
+        text.contains(&format!(
+            "EB refused the update: Environment named {ENV} is in an invalid state for this operation. Must be Ready.; waiting again"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("environment is Updating (another update is running); waiting for Ready before deploying"),
+        "{text}"
+    );
+    assert_eq!(sandbox_env(&e.moto)["VersionLabel"], label);
+    assert_eq!(instance_versions(&e.moto), [label.as_str()]);
+}
+
+/// EB processes a new application version (Process=true) before it can be
+/// deployed, and refuses to deploy one still PROCESSING. A version that
+/// stays PROCESSING for several looks is waited for (`processed`'s pending
+/// look, said once); the update is sent only once it is PROCESSED.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_that_stays_processing_is_waited_for_before_the_update() {
+    let e = env().await;
+    blocking(|| {
+        e.moto
+            .control("beanstalk/config", json!({"process_steps": 6}))
+    });
+    let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/web", 'a').await;
+    assert_eq!(
+        out.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
+    let label = out.report.revision.clone().unwrap();
+    let said = |needle: String| log.iter().filter(|l| l.ends_with(&needle)).count();
+    assert_eq!(
+        said(format!("version {label} is PROCESSING; waiting")),
+        1,
+        "{}",
+        log.join("\n")
+    );
+    assert_eq!(
+        said(format!("version {label} is PROCESSED")),
+        1,
+        "{}",
+        log.join("\n")
+    );
+    let looks = calls(&e.moto, "DescribeApplicationVersions")
+        .iter()
+        .filter(|c| c["params"].to_string().contains(&label))
+        .count();
+    assert!(looks >= 2, "looked again while it was PROCESSING: {looks}");
+    let updates = calls(&e.moto, "UpdateEnvironment");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(
+        updates[0]["status"], 200,
+        "never sent for a version still processing"
     );
 }
 

@@ -249,8 +249,14 @@ async fn the_migration_runs_on_the_new_revision_with_the_services_networking_the
     assert!(
         printed
             .iter()
-            .any(|l| l.starts_with("::group::before-deploy web: python manage.py migrate")),
-        "a log group of its own"
+            .any(|l| l.contains("before-deploy: running `python manage.py migrate`")),
+        "the command is said where it starts: {printed:#?}"
+    );
+    assert!(
+        !printed
+            .iter()
+            .any(|l| l.starts_with("::group::before-deploy")),
+        "no group of its own: groups do not nest"
     );
 }
 
@@ -598,6 +604,193 @@ async fn cancellation_during_the_task_stops_it_and_leaves_the_service_alone() {
         .collect();
     assert_eq!(stops.len(), 1, "{stops:#?}");
     assert_eq!(e.service_revision().await, "web:1");
+}
+
+/// A task that runs (RUNNING) past `before-deploy-minutes` is stopped with
+/// the reason that it ran too long, not that it never started, and the
+/// service is not updated.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_that_runs_past_before_deploy_minutes_is_stopped_as_running_too_long() {
+    let e = env().await;
+    let mut p = plan(&["sh", "-c", "sleep-forever"]);
+    p.before_deploy.as_mut().unwrap().wait_seconds = 60;
+    let (log, actions) = Actions::capture();
+    let out = deploy(
+        &e,
+        &p,
+        IMAGE,
+        "acme/shop/1012/1",
+        &Cancel::never(),
+        &actions,
+    )
+    .await;
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Failure, "{lines}");
+    let task = out.report.before_deploy.expect("the task is reported");
+    let id = task.task.clone().expect("the task that was started");
+    assert_eq!(task.outcome, "stopped");
+    assert!(
+        lines.contains(&format!("before-deploy: task {id} RUNNING")),
+        "{lines}"
+    );
+    let why = out.failure.unwrap();
+    assert!(
+        why.starts_with(&format!(
+            "before-deploy failed: it ran longer than before-deploy-minutes; fastdeploy stopped task {id}"
+        )) && why.ends_with("the service was not updated; service web still runs web:1"),
+        "{why}"
+    );
+    let stops = stop_tasks(&e);
+    assert_eq!(stops.len(), 1, "{stops:#?}");
+    assert_eq!(
+        stops[0]["reason"],
+        "fastdeploy: it ran longer than before-deploy-minutes"
+    );
+    assert_eq!(e.service_revision().await, "web:1");
+}
+
+/// StopTask calls the sandbox saw.
+fn stop_tasks(e: &Env) -> Vec<Value> {
+    e.control("ecs-tasks/calls", json!({}))["calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c["action"] == "StopTask")
+        .collect()
+}
+
+/// RunTask can start no task at all: Fargate without capacity answers 200
+/// with `failures` and an empty `tasks`. The task never runs, so there is
+/// nothing to follow or stop: the before-deploy fails with ECS's reason,
+/// the service is not updated, and the report keeps the failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_ecs_cannot_start_fails_the_deploy_with_ecs_reason_before_update_service() {
+    let e = env().await;
+    e.control(
+        "ecs-tasks/config",
+        json!({"fargate_capacity": "unavailable"}),
+    );
+    let out = deploy(
+        &e,
+        &plan(&["python", "manage.py", "migrate"]),
+        IMAGE,
+        "acme/shop/1010/1",
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await;
+    assert_eq!(out.result, RunResult::Failure, "{:?}", out.failure);
+    let why = out.failure.unwrap();
+    assert!(
+        why.starts_with(
+            "before-deploy failed: ECS could not start the task: Capacity is unavailable at this time. \
+             Please try again later or in a different availability zone"
+        ),
+        "{why}"
+    );
+    assert!(
+        why.ends_with("the service was not updated; service web still runs web:1"),
+        "{why}"
+    );
+    let runs = e.run_tasks();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["taskArns"], json!([]), "no task started");
+    let task = out.report.before_deploy.expect("the task is reported");
+    assert_eq!(
+        (task.outcome.as_str(), task.task.as_deref(), task.exit_code),
+        ("failed", None, None)
+    );
+    assert!(stop_tasks(&e).is_empty(), "no task to stop");
+    assert_eq!(e.service_revision().await, "web:1");
+}
+
+/// A task that never leaves PROVISIONING (its ENI cannot be attached) or
+/// PENDING (no resources) runs into `before-deploy-minutes`: the task's own
+/// deadline ends the wait, fastdeploy stops it with StopTask (with the
+/// reason), waits for it to be STOPPED, and the service is not updated.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_stuck_before_running_is_stopped_at_before_deploy_minutes_and_the_service_left_alone()
+ {
+    let e = env().await;
+    for (n, (held, status)) in [
+        ("provisioning_steps", "PROVISIONING"),
+        ("pending_steps", "PENDING"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        e.control("ecs-tasks/config", json!({"reset": true, held: null}));
+        e.control("ecs-tasks/calls", json!({"clear": true}));
+        let mut p = plan(&["python", "manage.py", "migrate"]);
+        p.before_deploy.as_mut().unwrap().wait_seconds = 60;
+        let (log, actions) = Actions::capture();
+        let out = deploy(
+            &e,
+            &p,
+            IMAGE,
+            &format!("acme/shop/1011/{}", n + 1),
+            &Cancel::never(),
+            &actions,
+        )
+        .await;
+        let lines = log.lines().join("\n");
+        assert_eq!(out.result, RunResult::Failure, "{:?}\n{lines}", out.failure);
+        let task = out.report.before_deploy.expect("the task is reported");
+        let id = task.task.clone().expect("the task that was started");
+        assert_eq!((task.outcome.as_str(), task.exit_code), ("stopped", None));
+        let why = out.failure.unwrap();
+        assert!(
+            why.starts_with(&format!(
+                "before-deploy failed: it did not start within before-deploy-minutes (last status {status}); fastdeploy stopped task {id}"
+            )),
+            "{why}"
+        );
+        assert!(
+            why.ends_with("the service was not updated; service web still runs web:1"),
+            "{why}"
+        );
+        assert!(
+            lines.contains(&format!("before-deploy: task {id} {status}")),
+            "{lines}"
+        );
+        assert!(
+            !lines.contains(&format!("before-deploy: task {id} RUNNING")),
+            "it never ran: {lines}"
+        );
+        assert!(
+            lines
+                .contains(&format!("before-deploy: it did not start within before-deploy-minutes (last status {status}): StopTask sent"))
+                && lines.contains("before-deploy: task STOPPED"),
+            "{lines}"
+        );
+        let stops = stop_tasks(&e);
+        assert_eq!(stops.len(), 1, "{stops:#?}");
+        assert!(
+            stops[0]["task"].as_str().unwrap().ends_with(&id),
+            "{stops:#?}"
+        );
+        assert_eq!(
+            stops[0]["reason"],
+            format!(
+                "fastdeploy: it did not start within before-deploy-minutes (last status {status})"
+            )
+        );
+        let tasks = e.control("ecs-tasks/tasks", json!({}));
+        let state = tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["taskArn"].as_str().unwrap().ends_with(&id))
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (state["lastStatus"].as_str(), state["stopCode"].as_str()),
+            (Some("STOPPED"), Some("UserInitiated")),
+            "{state}"
+        );
+        assert_eq!(e.service_revision().await, "web:1");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,9 +11,8 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::support::run::{
-    assert_groups_never_nest,
-    ecs_view, github_deployments, github_states, image_output, registry_digest, run,
-    slack_messages, task_definition_arn,
+    assert_groups_never_nest, ecs_view, github_deployments, github_states, image_output,
+    registry_digest, run, slack_messages, task_definition_arn,
 };
 use crate::support::sandbox::{
     ACCOUNT, CLUSTER, ECR_PASSWORD, ECR_USER, FullSandbox, REGION, REPOSITORY, SERVICE,

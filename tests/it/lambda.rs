@@ -311,6 +311,143 @@ async fn an_update_lambda_fails_keeps_the_alias_on_the_previous_version_and_says
     );
 }
 
+/// The statuses Lambda answered `action` with, in order (someone else's
+/// interleaved calls left out).
+fn statuses(moto: &Moto, action: &str) -> Vec<u64> {
+    calls(moto, action)
+        .iter()
+        .filter(|c| c["interleaved"] != true)
+        .filter_map(|c| c["status"].as_u64())
+        .collect()
+}
+
+/// The time (seconds since the epoch) of the first `action` call Lambda saw.
+fn first_call_at(moto: &Moto, action: &str) -> f64 {
+    calls(moto, action)
+        .first()
+        .and_then(|c| c["time"].as_f64())
+        .unwrap_or_else(|| panic!("no {action} call"))
+}
+
+/// A published version of an image function is `Pending` until Lambda has
+/// optimised its image (the PublishedVersionActive waiter): the alias must
+/// not move to it before it is `Active`, or it would point at a version that
+/// does not serve. Pins `active`'s Pending look: the deploy waits it out,
+/// says each state once, and moves the alias only afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_published_version_that_stays_pending_is_waited_for_before_the_alias_moves() {
+    let e = env(Architecture::X8664).await;
+    let (step, steps) = (0.05, 6);
+    blocking(|| {
+        e.moto.control(
+            "lambda/config",
+            json!({"step_seconds": step, "version_steps": steps}),
+        )
+    });
+    let digest =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &digest).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(version_of(&out.report.revision), "1");
+    assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
+    let states: Vec<&String> = out
+        .report
+        .events
+        .iter()
+        .filter(|l| l.starts_with("version 1: State"))
+        .collect();
+    assert_eq!(
+        states,
+        ["version 1: State Pending", "version 1: State Active"],
+        "each state said once, Pending first: {:?}",
+        out.report.events
+    );
+    // The alias moved no sooner than the version turned Active.
+    let published = first_call_at(&e.moto, "PublishVersion");
+    let moved = first_call_at(&e.moto, "CreateAlias");
+    assert!(
+        moved - published >= step * f64::from(steps),
+        "the alias moved {:.3} s after PublishVersion; the version was Pending for {:.3} s",
+        moved - published,
+        step * f64::from(steps)
+    );
+}
+
+/// A published version that ends `Failed` or `Inactive` instead of `Active`
+/// (`active`'s Failed/Inactive arm): the alias never moves to it, the
+/// deploy rolls back (`$LATEST` set back to the previous version's image)
+/// and the reason names the version, its state, Lambda's StateReason and
+/// StateReasonCode.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_published_version_that_ends_failed_or_inactive_rolls_back_with_its_state_reason() {
+    let e = env(Architecture::X8664).await;
+    let good =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(
+        deploy(&e, &plan("thumbs"), "acme/thumbs", &good)
+            .await
+            .result,
+        RunResult::Success
+    );
+    blocking(|| {
+        e.moto.control(
+            "lambda/config",
+            json!({"version_steps": 2, "version_markers": [
+                {"marker": "brokenversion", "state": "Failed", "code": "InvalidImage", "reason": "Lambda could not optimise the image."},
+                {"marker": "idleversion", "state": "Inactive", "code": "Idle", "reason": "The function is inactive."}
+            ]}),
+        )
+    });
+    for (repo, version, state, reason) in [
+        (
+            "acme/brokenversion-thumbs",
+            "2",
+            "Failed",
+            "Lambda could not optimise the image. (InvalidImage)",
+        ),
+        (
+            "acme/idleversion-thumbs",
+            "3",
+            "Inactive",
+            "The function is inactive. (Idle)",
+        ),
+    ] {
+        let tag = state.to_lowercase();
+        let digest = blocking(|| push_variant(&e.registry, e.work.path(), repo, &tag, "amd64"));
+        let out = deploy(&e, &plan("thumbs"), repo, &digest).await;
+        assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+        let why = out.failure.unwrap();
+        assert!(
+            why.contains(&format!("version {version} is {state}: {reason}")),
+            "{why}"
+        );
+        assert!(
+            why.contains("fastdeploy rolled back: alias live still serves thumbs:1")
+                && why.contains("$LATEST set back to the image of version 1"),
+            "{why}"
+        );
+        assert_eq!(version_of(&out.report.revision), version);
+        assert_eq!(version_of(&out.report.serving_revision), "1");
+        assert!(
+            out.report
+                .events
+                .contains(&format!("version {version}: State Pending")),
+            "{:?}",
+            out.report.events
+        );
+        assert!(
+            out.report
+                .evidence
+                .iter()
+                .any(|l| l.contains(&format!("is {state}"))),
+            "{:?}",
+            out.report.evidence
+        );
+        // The next deploy's look at $LATEST waits for the restore to apply.
+        assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_arm64_function_fed_an_amd64_image_stops_before_update_function_code() {
     let e = env(Architecture::Arm64).await;
@@ -429,6 +566,256 @@ async fn a_deploy_waits_for_an_update_already_running() {
         "{:?}",
         out.report.events
     );
+}
+
+/// A function still being created (`State` Pending on `$LATEST`, no
+/// `LastUpdateStatus` yet) refuses updates with ResourceConflictException:
+/// `idle`'s Pending look waits until creation ends, says why once, and only
+/// then sends UpdateFunctionCode.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_to_a_function_still_being_created_waits_for_it_before_updating() {
+    let e = env(Architecture::X8664).await;
+    let digest =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    let (step, create_steps) = (0.05, 8);
+    blocking(|| {
+        e.moto.control(
+            "lambda/config",
+            json!({"step_seconds": step, "create_steps": create_steps}),
+        )
+    });
+    e.lambda
+        .create_function()
+        .function_name("fresh")
+        .package_type(PackageType::Image)
+        .code(
+            FunctionCode::builder()
+                .image_uri(format!("{}/acme/thumbs:first", e.registry.host))
+                .build(),
+        )
+        .role(format!("arn:aws:iam::{ACCOUNT}:role/thumbs"))
+        .send()
+        .await
+        .unwrap();
+    let (log, actions) = Actions::capture();
+    let out = e
+        .deployer(SCALE)
+        .with_actions(actions)
+        .lambda(
+            &plan("fresh"),
+            &image(&e.registry.host, "acme/thumbs", &digest),
+        )
+        .await;
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
+    assert_eq!(
+        lines
+            .matches("[fresh] the function is still being created (State Pending: The function is being created.); waiting")
+            .count(),
+        1,
+        "said once: {lines}"
+    );
+    let updates: Vec<Value> = calls(&e.moto, "UpdateFunctionCode")
+        .into_iter()
+        .filter(|c| c["function"] == "fresh")
+        .collect();
+    assert_eq!(updates.len(), 1, "no update met the creation: {updates:?}");
+    assert_eq!(updates[0]["status"], 200);
+    let created = calls(&e.moto, "CreateFunction")
+        .into_iter()
+        .find(|c| c["function"] == "fresh")
+        .unwrap();
+    let waited = updates[0]["time"].as_f64().unwrap() - created["time"].as_f64().unwrap();
+    assert!(
+        waited >= step * f64::from(create_steps),
+        "UpdateFunctionCode came {waited:.3} s after CreateFunction, before creation ended"
+    );
+}
+
+/// A function whose creation failed (`State` Failed on `$LATEST`: "you
+/// must delete and recreate the function", as the Lambda guide says) can
+/// take no update; `idle` must not read it as idle. The deploy should stop
+/// at once, naming the state and Lambda's StateReason, instead of sending
+/// UpdateFunctionCode every poll until `wait-minutes` (each answered 409)
+/// and then blaming "another update".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_whose_creation_failed_stops_the_deploy_at_once_naming_its_state() {
+    let e = env(Architecture::X8664).await;
+    let (digest, bad) = blocking(|| {
+        (
+            push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"),
+            push_variant(
+                &e.registry,
+                e.work.path(),
+                "acme/badimage-thumbs",
+                "bad",
+                "amd64",
+            ),
+        )
+    });
+    // The sandbox fails the creation of a function whose image holds its marker.
+    e.lambda
+        .create_function()
+        .function_name("broken")
+        .package_type(PackageType::Image)
+        .code(
+            FunctionCode::builder()
+                .image_uri(format!("{}/acme/badimage-thumbs@{bad}", e.registry.host))
+                .build(),
+        )
+        .role(format!("arn:aws:iam::{ACCOUNT}:role/thumbs"))
+        .send()
+        .await
+        .unwrap();
+    loop {
+        let c = e
+            .lambda
+            .get_function_configuration()
+            .function_name("broken")
+            .send()
+            .await
+            .unwrap();
+        if c.state() == Some(&aws_sdk_lambda::types::State::Failed) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let p = LambdaPlan {
+        watch: WatchPlan {
+            wait_seconds: 60,
+            ..plan("broken").watch
+        },
+        ..plan("broken")
+    };
+    let out = deploy(&e, &p, "acme/thumbs", &digest).await;
+    assert_eq!(out.result, RunResult::Failure, "{:?}", out.failure);
+    let why = out.failure.unwrap();
+    assert!(
+        why.contains("Failed") && why.contains("InvalidImage") && !why.contains("no verdict"),
+        "{why}"
+    );
+    let updates = calls(&e.moto, "UpdateFunctionCode")
+        .into_iter()
+        .filter(|c| c["function"] == "broken")
+        .count();
+    assert_eq!(updates, 0, "UpdateFunctionCode sent {updates} times");
+
+    // Still being created when the deploy starts, failed while it waits:
+    // the wait for creation ends at the failure, not at the deadline.
+    blocking(|| {
+        e.moto.control(
+            "lambda/config",
+            json!({"step_seconds": 0.05, "create_steps": 8}),
+        )
+    });
+    e.lambda
+        .create_function()
+        .function_name("dying")
+        .package_type(PackageType::Image)
+        .code(
+            FunctionCode::builder()
+                .image_uri(format!("{}/acme/badimage-thumbs@{bad}", e.registry.host))
+                .build(),
+        )
+        .role(format!("arn:aws:iam::{ACCOUNT}:role/thumbs"))
+        .send()
+        .await
+        .unwrap();
+    let p = LambdaPlan {
+        watch: WatchPlan {
+            wait_seconds: 60,
+            ..plan("dying").watch
+        },
+        ..plan("dying")
+    };
+    let (log, actions) = Actions::capture();
+    let out = e
+        .deployer(SCALE)
+        .with_actions(actions)
+        .lambda(&p, &image(&e.registry.host, "acme/thumbs", &digest))
+        .await;
+    assert_eq!(out.result, RunResult::Failure, "{:?}", out.failure);
+    let why = out.failure.unwrap();
+    assert!(
+        why.contains("Lambda function dying is in State Failed") && why.contains("InvalidImage"),
+        "{why}"
+    );
+    let lines = log.lines().join("\n");
+    assert!(
+        lines.contains("[dying] the function is still being created"),
+        "it waited for the creation first: {lines}"
+    );
+    let updates = calls(&e.moto, "UpdateFunctionCode")
+        .into_iter()
+        .filter(|c| c["function"] == "dying")
+        .count();
+    assert_eq!(updates, 0, "UpdateFunctionCode sent {updates} times");
+}
+
+/// Someone else's configuration change lands between our look at
+/// `$LATEST` and our UpdateFunctionCode: still running, Lambda answers 409
+/// ResourceConflictException; already finished, our RevisionId is stale and
+/// Lambda answers 412 PreconditionFailedException. Either way `update_code`
+/// says so, waits for the function to be idle, reads it again and retries
+/// with the new RevisionId; the deploy succeeds and the other change stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_that_meets_a_409_or_412_from_someone_elses_change_reads_again_and_retries() {
+    let e = env(Architecture::X8664).await;
+    for (settled, memory, status, code) in [
+        (false, 256, 409, "ResourceConflictException"),
+        (true, 384, 412, "PreconditionFailedException"),
+    ] {
+        let tag = format!("raced-{status}");
+        let digest =
+            blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", &tag, "amd64"));
+        blocking(|| {
+            e.moto.control(
+                "lambda/interleave",
+                json!({"before": "UpdateFunctionCode", "function": "thumbs",
+                       "configuration": {"MemorySize": memory}, "settled": settled}),
+            );
+            e.moto.control("lambda/calls", json!({"clear": true}))
+        });
+        let (log, actions) = Actions::capture();
+        let out = e
+            .deployer(SCALE)
+            .with_actions(actions)
+            .lambda(
+                &plan("thumbs"),
+                &image(&e.registry.host, "acme/thumbs", &digest),
+            )
+            .await;
+        let lines = log.lines().join("\n");
+        assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
+        assert_eq!(
+            statuses(&e.moto, "UpdateFunctionCode"),
+            [status, 200],
+            "refused once, then accepted: {lines}"
+        );
+        assert!(
+            lines.contains(&format!(
+                "[thumbs] thumbs changed or is being updated by someone else ({code}); reading it again"
+            )),
+            "{lines}"
+        );
+        let latest = e
+            .lambda
+            .get_function_configuration()
+            .function_name("thumbs")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(latest.code_sha256(), digest.strip_prefix("sha256:"));
+        assert_eq!(
+            latest.memory_size(),
+            Some(memory),
+            "the other change was kept"
+        );
+        assert_eq!(
+            alias_version(&e).await.as_deref(),
+            Some(version_of(&out.report.revision))
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -651,6 +1038,58 @@ async fn a_publish_that_fails_after_the_update_sets_latest_back() {
         last["body"]["ImageUri"].as_str().unwrap().ends_with(&good),
         "$LATEST goes back to version 1's image: {last}"
     );
+}
+
+/// Someone else's configuration change starts just before our
+/// PublishVersion: Lambda answers 409 ResourceConflictException while it
+/// runs, and `publish` waits and tries again. Once it has finished, the
+/// RevisionId we publish with is stale (412), so the version would not be
+/// exactly what we applied: the deploy ends rolled back, saying the
+/// function changed between the update and PublishVersion; nothing was
+/// published and the alias never moved.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_that_meets_a_409_from_someone_elses_change_waits_then_refuses_the_changed_function()
+ {
+    let e = env(Architecture::X8664).await;
+    let good =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "good", "amd64"));
+    assert_eq!(
+        deploy(&e, &plan("thumbs"), "acme/thumbs", &good)
+            .await
+            .result,
+        RunResult::Success
+    );
+    let next =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "next", "amd64"));
+    blocking(|| {
+        e.moto.control(
+            "lambda/interleave",
+            json!({"before": "PublishVersion", "function": "thumbs", "configuration": {"MemorySize": 512}}),
+        );
+        e.moto.control("lambda/calls", json!({"clear": true}))
+    });
+    let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &next).await;
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+    let publishes = statuses(&e.moto, "PublishVersion");
+    assert!(
+        publishes.len() >= 2
+            && publishes[..publishes.len() - 1].iter().all(|s| *s == 409)
+            && publishes.last() == Some(&412),
+        "409 while the other update ran, then 412 for the stale RevisionId: {publishes:?}"
+    );
+    let why = out.failure.unwrap();
+    assert!(
+        why.starts_with(
+            "Lambda function thumbs changed between the update and PublishVersion (another deploy?)"
+        ),
+        "{why}"
+    );
+    assert!(
+        why.contains("fastdeploy rolled back: alias live still serves thumbs:1")
+            && why.contains("$LATEST set back to the image of version 1"),
+        "{why}"
+    );
+    assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
 }
 
 /// Cancelled while Lambda applies the update: the alias never moves, and

@@ -594,7 +594,13 @@ fn laptop_runs_read_the_local_checkout() {
     assert_eq!(plan["context"]["branch"], "develop");
     // Outside Actions the branch map is said, not acted on.
     assert_eq!(plan["target"]["mode"], "build-only");
-    assert!(plan["target"]["reason"].as_str().unwrap().contains("`--environment staging`"), "{plan:#}");
+    assert!(
+        plan["target"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`--environment staging`"),
+        "{plan:#}"
+    );
     assert_eq!(plan["builder"]["kind"], "codebuild");
     assert_eq!(plan["context"]["commit"]["subject"], "first");
     assert_eq!(plan["context"]["commit"]["author"], "Dana Scully");
@@ -881,10 +887,18 @@ fn a_closed_pipe_ends_plan_quietly() {
     // The reader leaves before the first byte, as `head` does after its line.
     drop(child.stdout.take());
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
 }
 
 /// Components come in the order the config lists them (backend, lambda,
@@ -893,14 +907,27 @@ fn a_closed_pipe_ends_plan_quietly() {
 #[test]
 fn components_keep_the_configs_order_in_the_plan_and_the_images_output() {
     let r = Runner::new();
-    let out = r.run("push", "push-main.json", "refs/heads/main", MAIN_SHA, &["plan", "--json"], &[]);
+    let out = r.run(
+        "push",
+        "push-main.json",
+        "refs/heads/main",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &[],
+    );
     let plan = plan_json(&out);
-    let names: Vec<&str> =
-        plan["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = plan["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["backend", "lambda", "admin-frontend"]);
     let images = r.output("images").expect("the images output");
-    let order: Vec<usize> =
-        ["\"backend\"", "\"lambda\"", "\"admin-frontend\""].iter().map(|k| images.find(k).unwrap()).collect();
+    let order: Vec<usize> = ["\"backend\"", "\"lambda\"", "\"admin-frontend\""]
+        .iter()
+        .map(|k| images.find(k).unwrap())
+        .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{images}");
 }
 
@@ -932,12 +959,35 @@ fn outside_actions_a_run_on_main_deploys_only_where_asked() {
             && reason.contains("pass `--environment production` or set ENVIRONMENT=production"),
         "{reason}"
     );
-    assert!(plan["components"].as_array().unwrap().iter().all(|c| c["deploy"].is_null()), "{plan:#}");
-    for (extra, args) in [(vec![("ENVIRONMENT", "production")], vec![]), (vec![], vec!["--environment", "production"])] {
+    assert!(
+        plan["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["deploy"].is_null()),
+        "{plan:#}"
+    );
+    for (extra, args) in [
+        (vec![("ENVIRONMENT", "production")], vec![]),
+        (vec![], vec!["--environment", "production"]),
+    ] {
         let plan = local(&extra, &args);
-        assert_eq!((plan["target"]["mode"].as_str(), plan["target"]["environment"].as_str()), (Some("deploy"), Some("production")));
+        assert_eq!(
+            (
+                plan["target"]["mode"].as_str(),
+                plan["target"]["environment"].as_str()
+            ),
+            (Some("deploy"), Some("production"))
+        );
     }
     // Inside Actions, ENVIRONMENT is the runner's business, not an input.
-    let plan = plan_json(&r.run("push", "push-develop.json", "refs/heads/develop", MAIN_SHA, &["plan", "--json"], &[("ENVIRONMENT", "production")]));
+    let plan = plan_json(&r.run(
+        "push",
+        "push-develop.json",
+        "refs/heads/develop",
+        MAIN_SHA,
+        &["plan", "--json"],
+        &[("ENVIRONMENT", "production")],
+    ));
     assert_eq!(plan["target"]["environment"], "staging", "{plan:#}");
 }

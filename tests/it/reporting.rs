@@ -688,7 +688,10 @@ fn job_summary_for_success_failure_and_rollback() {
         let warnings_at = md.find("#### Warnings").expect("warnings section");
         let links_at = md.find("#### Links").expect("links section");
         assert!(md.find("| backend").unwrap() < warnings_at && warnings_at < links_at);
-        assert!(md.contains("[production](https://shop.example.com)"), "the environment's URL: {md}");
+        assert!(
+            md.contains("[production](https://shop.example.com)"),
+            "the environment's URL: {md}"
+        );
         redacted().bind(|| insta::assert_snapshot!(format!("job_summary_{name}"), md));
     }
 }

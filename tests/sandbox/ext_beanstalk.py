@@ -26,8 +26,8 @@ Storage and versions
   maximum allowed size: 524288000"); all InvalidParameterValue unless said.
 - Status goes on the wire in capitals, as EB sends it (the model's enum is
   capitalised, so the Rust SDK reports e.g. Unknown("PROCESSED"): compare
-  `as_str()`). Process=false: UNPROCESSED. Process=true: PROCESSING, and one
-  step later PROCESSED, or FAILED when the bundle is not a ZIP (a bare
+  `as_str()`). Process=false: UNPROCESSED. Process=true: PROCESSING, and `process_steps`
+  steps (default one) later PROCESSED, or FAILED when the bundle is not a ZIP (a bare
   Dockerrun.aws.json, which the Docker platform accepts, passes) or an
   `.ebextensions/*.config` is not valid YAML/JSON ("configuration files didn't
   pass validation"). EB gives no reason for FAILED, nor does the sandbox.
@@ -167,6 +167,21 @@ Deployments (UpdateEnvironment with VersionLabel)
   later "Successfully deployed new configuration to environment.".
 
 Health
+- Basic health: an environment whose options set
+  aws:elasticbeanstalk:healthreporting:system SystemType to basic (at
+  CreateEnvironment or by a configuration update) reports basic health. Its
+  DescribeEnvironments has Health (a colour) and no HealthStatus, Grey while
+  an update runs (the API reference: health checks "are suspended during an
+  UpdateEnvironment or RestartEnvironment request"); DescribeEnvironmentHealth
+  answers InvalidRequestException "DescribeEnvironmentHealth is not
+  supported." (EB's answer for basic health, as quoted on AWS re:Post) and
+  DescribeInstancesHealth "DescribeInstancesHealth is not supported." (GUESS:
+  by analogy). Health transitions log no events (GUESS: basic health's
+  wording is not documented). GUESS: the colour follows the same instance
+  state as enhanced health (a failed deployment turns it Red), where EB's
+  basic health only sees load balancer health checks. Without SystemType the
+  sandbox reports enhanced health, as environments created by the console or
+  the EB CLI do (the EB API's own default is basic).
 - DescribeEnvironments Health (Green/Yellow/Red/Grey) and HealthStatus (Ok,
   Info, Warning, Degraded, Severe, Pending, Unknown, NoData, Suspended), with
   the documented colours (Info is Green, Warning Yellow, Degraded and Severe
@@ -193,8 +208,10 @@ events carry one), so find a deployment's events by its RequestId.
 Control endpoint (POST JSON):
 - /_sandbox/beanstalk/config {"step_seconds": 0.2, "fail_markers": [..],
   "rollback_markers": [..], "degrade_markers": [..], "max_bundle_bytes": n,
-  "instances": 1, "fail_from_batch": 1, "throttle": {"DescribeEvents": 2}}
-  returns the configuration in force; `throttle` answers the next N calls of
+  "instances": 1, "fail_from_batch": 1, "process_steps": 1, "throttle":
+  {"DescribeEvents": 2}} returns the configuration in force (`process_steps`:
+  how many steps a version stays PROCESSING, for versions created
+  afterwards); `throttle` answers the next N calls of
   an operation with Throttling "Rate exceeded" (HTTP 400), as the query
   protocol throttles (ext_faults only sees awsJson calls), before they take
   effect.
@@ -208,9 +225,14 @@ Control endpoint (POST JSON):
   `steps`. "next_deploy" applies it, instead of Ok, when the next successful
   deployment's health settles.
 - /_sandbox/beanstalk/env-status {"environment": name, "status": "Updating",
-  "steps": 3, "abortable": false}: someone else's configuration update holds
-  the environment in that status for `steps` steps (for good without), with
-  EB's events for it, then Ready: a second deploy must wait for it.
+  "steps": 3, "abortable": false, "when": "now"}: someone else's
+  configuration update holds the environment in that status for `steps`
+  steps (for good without), with EB's events for it, then Ready: a second
+  deploy must wait for it. "when": "next_update" starts it just before the
+  next UpdateEnvironment with a VersionLabel is served, once (the race
+  between a deploy's look at Ready and its update), so EB refuses that
+  request: "Environment named <name> is in an invalid state for this
+  operation. Must be Ready.".
 - /_sandbox/beanstalk/environments {} returns every environment as the
   sandbox holds it (instances, pending steps, causes).
 The environment commands take an optional "region" and "account" (default:
@@ -250,6 +272,7 @@ CONFIG: dict[str, Any] = {
     "max_bundle_bytes": 524288000,
     "instances": 1,
     "fail_from_batch": 1,
+    "process_steps": 1,
     "throttle": {},
 }
 LOCK = threading.RLock()
@@ -440,6 +463,15 @@ def _set_status(env: Environment, status: str, at: datetime.datetime) -> None:
     env.date_updated = at
 
 
+def _basic_health(env: Environment) -> bool:
+    """The environment reports basic health (aws:elasticbeanstalk:healthreporting:system
+    SystemType basic) instead of enhanced health."""
+    st = getattr(env, "_sandbox", None)
+    if st is None:
+        return False
+    return (_option(st["settings"], "aws:elasticbeanstalk:healthreporting:system", "SystemType") or "").lower() == "basic"
+
+
 def _set_health(backend: Backend, env: Environment, status: str, causes: list[str], at: datetime.datetime,
                 note: str | None = None) -> None:
     """Sets the environment's health; `note` is said in the transition event
@@ -450,7 +482,7 @@ def _set_health(backend: Backend, env: Environment, status: str, causes: list[st
     env.health = COLORS[status]
     st["causes"] = list(causes)
     st["refreshed_at"] = at
-    if before != status:
+    if before != status and not _basic_health(env):
         message = f"Environment health has transitioned from {before} to {status}."
         if causes or note:
             message += " " + " ".join(causes + ([note] if note else []))
@@ -711,6 +743,12 @@ def _describe(env: Environment) -> dict[str, Any]:
     }
     if env.status == "Terminated":
         out["DateUpdated"] = st["terminated_at"]
+    if _basic_health(env):
+        # Basic health has a colour only; Grey while an update suspends the
+        # health checks.
+        out.pop("HealthStatus", None)
+        if env.status in ("Launching", "Updating", "Aborting"):
+            out["Health"] = "Grey"
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -1085,7 +1123,7 @@ def create_application_version(self: Response) -> ActionResult:
             ok = bundle["kind"] in ("zip", "dockerrun", "sample") and bundle["config_ok"]
             version["Status"] = "PROCESSING"
             version["_final"] = "PROCESSED" if ok else "FAILED"
-            version["_ready_at"] = at + _step()
+            version["_ready_at"] = at + int(CONFIG["process_steps"]) * _step()
         versions[(app_name, label)] = version
         rid = _request_id(self)
         tl = Timeline(at)
@@ -1205,6 +1243,10 @@ def update_environment(self: Response) -> ActionResult:
         if label and (settings or self._get_param("TemplateName")):
             raise EBError("InvalidParameterCombination",
                           "Cannot update the application version and the configuration of an environment in the same request.")
+        other = _env_state(env).pop("next_update", None) if label else None
+        if other is not None:
+            # Someone else's update landed a moment before this request.
+            _start_config_update(backend, env, str(uuid.uuid4()), _now(), other["status"], other["steps"], other["abortable"])
         if env.status != "Ready":
             raise _invalid(f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready.")
         rid = _request_id(self)
@@ -1302,6 +1344,11 @@ def _health_attributes(self: Response) -> set[str]:
     return set() if not names or "All" in names else names
 
 
+def _enhanced_only(env: Environment, operation: str) -> None:
+    if _basic_health(env):
+        raise EBError("InvalidRequestException", f"{operation} is not supported.")
+
+
 def describe_environment_health(self: Response) -> ActionResult:
     backend = _backend(self)
     with LOCK:
@@ -1309,6 +1356,7 @@ def describe_environment_health(self: Response) -> ActionResult:
             env = _find_env(backend, self._get_param("EnvironmentName"), self._get_param("EnvironmentId"))
         except EBError as e:
             raise EBError("InvalidRequestException", e.message)
+        _enhanced_only(env, "DescribeEnvironmentHealth")
         st = _env_state(env)
         counts = {k: 0 for k in INSTANCE_HEALTH_KEYS}
         for inst in st["instances"]:
@@ -1335,6 +1383,7 @@ def describe_instances_health(self: Response) -> ActionResult:
             env = _find_env(backend, self._get_param("EnvironmentName"), self._get_param("EnvironmentId"))
         except EBError as e:
             raise EBError("InvalidRequestException", e.message)
+        _enhanced_only(env, "DescribeInstancesHealth")
         wanted = _health_attributes(self)
         out = []
         for inst in _env_state(env)["instances"]:
@@ -1522,8 +1571,15 @@ def _control(command: str, body: dict[str, Any]) -> Any:
         if command == "env-status":
             backend, env = _control_env(body)
             steps = body.get("steps")
-            _start_config_update(backend, env, str(uuid.uuid4()), _now(), body.get("status", "Updating"),
-                                 int(steps) if steps is not None else None, bool(body.get("abortable", False)))
+            other = {"status": body.get("status", "Updating"), "steps": int(steps) if steps is not None else None,
+                     "abortable": bool(body.get("abortable", False))}
+            when = body.get("when", "now")
+            if when == "next_update":
+                _env_state(env)["next_update"] = other
+            elif when == "now":
+                _start_config_update(backend, env, str(uuid.uuid4()), _now(), other["status"], other["steps"], other["abortable"])
+            else:
+                raise ValueError(f"env-status `when` is now or next_update, not {when!r}")
             return _jsonable(_describe(env))
         if command == "environments":
             out = []

@@ -31,6 +31,16 @@ step N counted from RunTask (N=0), an awsvpc (Fargate) task that succeeds:
                      from moto's EC2; an EC2 task frees its container instance.
 `version` grows by one with every change.
 
+A task may stay longer in a start-up status: `provisioning_steps` (awsvpc:
+ECS creating and attaching the ENI) and `pending_steps` (waiting for
+resources, the agent, the image) are how many steps it spends in
+PROVISIONING and PENDING (default 1 each, as above); null keeps it there
+until StopTask, as a task whose ENI cannot be attached or that finds no
+resources stays (the task lifecycle: "A task stays in the pending state until
+there are available resources for the task"). GUESS: ECS gives such a task
+no time limit of its own; the sandbox never fails it by itself. The counts
+in force at RunTask apply to that task.
+
 What the task does comes from the task definition and the RunTask overrides:
 - Command: `containerOverrides[].command` for the container, else the task
   definition's `command`. Joined with spaces, the first match of the regex
@@ -108,6 +118,13 @@ RunTask, as the ECS API reference describes it:
   in moto's EC2 (InvalidParameterException naming the missing one). The task's
   ENI is created in the first subnet and deleted when the task stops.
 - `count` 1 to 10 (InvalidParameterException otherwise).
+- `fargate_capacity` "unavailable": a FARGATE RunTask starts no task and
+  answers 200 with `failures` [{"reason": "Capacity is unavailable at this
+  time. Please try again later or in a different availability zone"}], the
+  reason ECS gives when Fargate has no capacity (AWS Knowledge Center
+  "ecs-fargate-runtask-capacity"); the failure names no resource `arn`, as in
+  RunTask answers recorded in public issue logs (gchq/sleeper#904). It does
+  not use up the client token.
 - An INACTIVE task definition: ClientException "TaskDefinition is inactive".
 - A container override naming no container: InvalidParameterException
   "Override for container named <name> is not a container in the TaskDefinition."
@@ -139,11 +156,14 @@ Control endpoint (POST JSON):
   "stop_timeout_steps": 2, "hang_markers": [..], "sigterm_markers": [..],
   "pull_fail_markers": [..], "log_lines": [..], "missing_log_group":
   "fail" | "skip", "ec2_placement": "instances" | "virtual",
-  "client_token_ttl_seconds": 86400} sets what is given ({"reset": true}
+  "client_token_ttl_seconds": 86400, "fargate_capacity": "available" |
+  "unavailable", "provisioning_steps": 1 | null, "pending_steps": 1 | null}
+  sets what is given ({"reset": true}
   restores the defaults first) and returns the configuration in force.
 - /_sandbox/ecs-tasks/calls {} returns {"calls": [...]}: every RunTask and
   StopTask that reached the sandbox, oldest first, each with "action", "at",
-  "outcome" ("started", "idempotent", "stopping", "unchanged" or "error"),
+  "outcome" ("started", "failures" (RunTask started no task and answered
+  only failures), "idempotent", "stopping", "unchanged" or "error"),
   "error" (code: message) when it failed, "taskArns", RunTask's "failures",
   the whole "request", and
   at top level (null when not sent) for RunTask: cluster, clientToken,
@@ -200,6 +220,9 @@ DEFAULTS: dict[str, Any] = {
     "missing_log_group": "fail",
     "ec2_placement": "instances",
     "client_token_ttl_seconds": 86400,
+    "fargate_capacity": "available",
+    "provisioning_steps": 1,
+    "pending_steps": 1,
 }
 CONFIG: dict[str, Any] = copy.deepcopy(DEFAULTS)
 
@@ -214,6 +237,9 @@ Response = ecs_responses.EC2ContainerServiceResponse
 
 EXIT_RE = re.compile(r"\bexit\s+(\d+)")
 FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+# RunTask's failure reason when Fargate has no capacity (AWS Knowledge Center,
+# "ecs-fargate-runtask-capacity").
+NO_FARGATE_CAPACITY = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
 FARGATE_PLATFORM_VERSION = "1.4.0"
 
 
@@ -351,6 +377,10 @@ class OneOffTask:
         self._run_step = 0
         self._stop_step = 0
         self._stop_request: tuple[str, str] | None = None
+        # Steps spent in the current start-up status (PROVISIONING, PENDING)
+        # and how many it takes (None: until StopTask), fixed at RunTask.
+        self._held = 0
+        self._hold = {"provisioning": CONFIG["provisioning_steps"], "pending": CONFIG["pending_steps"]}
 
     # moto's DescribeTasks calls advance() on every task it returns.
     def advance(self) -> None:
@@ -603,6 +633,21 @@ def _signal(task: OneOffTask) -> None:
         p["kill_step"] = 1 if p["sigterm"] else max(int(CONFIG["stop_timeout_steps"]), 1)
 
 
+def _holds(task: OneOffTask, phase: str, at: datetime.datetime) -> bool:
+    """Whether the task stays in its start-up status one more step (or, with
+    no step count, until StopTask: no next step is scheduled)."""
+    steps = task._hold[phase]
+    if steps is None:
+        task._next_at = None
+        return True
+    task._held += 1
+    if task._held < max(int(steps), 1):
+        _schedule(task, at)
+        return True
+    task._held = 0
+    return False
+
+
 def _step_task(task: OneOffTask, at: datetime.datetime) -> None:
     phase = task._phase
     if task._stop_request and phase in ("provisioning", "pending", "activating"):
@@ -619,6 +664,8 @@ def _step_task(task: OneOffTask, at: datetime.datetime) -> None:
         task._phase = "deactivating"
         _changed(task, "DEACTIVATING")
         _schedule(task, at)
+        return
+    if phase in ("provisioning", "pending") and _holds(task, phase, at):
         return
     if phase == "provisioning":
         for a in task.attachments:
@@ -852,7 +899,11 @@ def run_one_off(backend: Backend, body: dict[str, Any], entry: dict[str, Any]) -
         count = int(body.get("count") or 1)
         if not 1 <= count <= 10:
             raise InvalidParameterException("count must be between 1 and 10.")
-        placements, failures = _place(backend, cluster, td, count, launch_type)
+        if launch_type == "FARGATE" and CONFIG["fargate_capacity"] == "unavailable":
+            # Answered 200 with no task; the failure names no resource.
+            placements, failures = [], [{"reason": NO_FARGATE_CAPACITY}]
+        else:
+            placements, failures = _place(backend, cluster, td, count, launch_type)
         at = utcnow()
         tasks = []
         for ci_arn in placements:
@@ -861,7 +912,7 @@ def run_one_off(backend: Backend, body: dict[str, Any], entry: dict[str, Any]) -
             ONE_OFF[t.task_arn] = t
             tasks.append(t)
         entry["failures"] = failures
-        entry["outcome"] = "started"
+        entry["outcome"] = "started" if tasks else "failures"
         entry["taskArns"] = [t.task_arn for t in tasks]
         if key is not None and tasks:
             TOKENS[key] = {
@@ -1036,6 +1087,10 @@ def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
                     raise ValueError("missing_log_group is fail or skip")
                 if key == "ec2_placement" and value not in ("instances", "virtual"):
                     raise ValueError("ec2_placement is instances or virtual")
+                if key == "fargate_capacity" and value not in ("available", "unavailable"):
+                    raise ValueError("fargate_capacity is available or unavailable")
+                if key in ("provisioning_steps", "pending_steps") and value is not None and int(value) < 1:
+                    raise ValueError(f"{key} is a number of steps (1 or more) or null")
                 CONFIG[key] = value
             return copy.deepcopy(CONFIG)
         if command == "calls":

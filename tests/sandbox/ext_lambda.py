@@ -80,8 +80,22 @@ Versions and aliases
   nothing (as AWS does, which counts update calls, not content). Publishing a
   new version gives $LATEST a new RevisionId (as recorded from AWS).
   UpdateFunctionCode with Publish=true publishes at once from the new code,
-  CreateFunction with Publish=true publishes version 1 (GUESS: the sandbox
-  does not model a version's own Pending state; versions are Active).
+  CreateFunction with Publish=true publishes version 1.
+- A version's own State: a version of an image function is Pending until
+  Lambda has optimised its image, then Active or Failed (the service model's
+  PublishedVersionActive waiter: Pending retries, Active succeeds, Failed
+  fails). With `version_steps` 0 (the default) a version is Active at once;
+  otherwise it answers PublishVersion and GetFunctionConfiguration(Qualifier)
+  with State Pending, StateReason "The function is being created.",
+  StateReasonCode Creating and no LastUpdateStatus (GUESS: what a version
+  says while Pending is not documented; these are a function's while it is
+  created) for `version_steps` steps, then Active with LastUpdateStatus
+  Successful. A version whose image matches a `version_markers` entry ends
+  in that entry's State instead: Failed (StateReason/StateReasonCode, and
+  LastUpdateStatus Failed with the same reason and code) or Inactive
+  (StateReasonCode Idle by default; GUESS: Lambda documents Inactive for
+  functions idle long enough to lose their resources, not for a version
+  just published, and no StateReason text for it).
 - CreateAlias (201): the version must exist ("Function not found:
   <arn>:<version>", 404); an existing name is 409 ResourceConflictException
   "Alias already exists: <alias arn>". GetAlias (200) of a missing alias: 404
@@ -98,17 +112,32 @@ rewritten to that shape too.
 
 Control endpoint (POST JSON):
 - /_sandbox/lambda/config {"step_seconds": 0.2, "steps": 3, "create_steps": 2,
-  "markers": [{"marker": "badimage", "code": "InvalidImage", "reason": "..."}]}
-  sets what is given and returns the configuration in force (defaults:
-  step_seconds 0.5, steps 3, create_steps 2, markers "badimage" InvalidImage
-  and "deniedimage" ImageAccessDenied). `markers`
-  replaces the list; a marker matches when it is a substring of the ImageUri;
-  `code` must be a LastUpdateStatusReasonCode of the service model (e.g.
-  InvalidImage, ImageAccessDenied, ImageDeleted); `reason` defaults to
-  Lambda's text for the code and may contain {image}. New timings apply to
-  creations and updates started afterwards; 0 steps settle at the next Lambda
-  request (the answer to the request itself still says Pending/InProgress).
+  "version_steps": 0, "markers": [{"marker": "badimage", "code":
+  "InvalidImage", "reason": "..."}], "version_markers": [{"marker":
+  "brokenversion", "state": "Failed", "code": "InvalidImage", "reason":
+  "..."}]} sets what is given and returns the configuration in force
+  (defaults: step_seconds 0.5, steps 3, create_steps 2, version_steps 0,
+  markers "badimage" InvalidImage and "deniedimage" ImageAccessDenied, no
+  version markers). `markers` replaces the list; a marker matches when it is
+  a substring of the ImageUri; `code` must be a LastUpdateStatusReasonCode of
+  the service model (e.g. InvalidImage, ImageAccessDenied, ImageDeleted);
+  `reason` defaults to Lambda's text for the code and may contain {image}.
+  `version_markers` likewise, matched against the image of the version
+  being published: `state` Failed or Inactive, `code` a StateReasonCode of
+  the service model. New timings apply to creations, updates and versions
+  started afterwards; 0 steps settle at the next Lambda request (the answer
+  to the request itself still says Pending/InProgress).
   (Throttling and lost answers for Lambda actions: ext_faults.)
+- /_sandbox/lambda/interleave {"before": "UpdateFunctionCode", "function":
+  "f", "configuration": {"MemorySize": 256}, "settled": false}: someone
+  else's UpdateFunctionConfiguration lands just before the next
+  UpdateFunctionCode (or PublishVersion, UpdateAlias) request to function f,
+  once: the race between a client's look and its call. Unsettled, its update
+  is InProgress when our request arrives (so ours meets 409
+  ResourceConflictException) and runs `steps` steps; settled, it has already
+  completed (so our RevisionId is stale: 412 PreconditionFailedException). It
+  is applied as Lambda serves UpdateFunctionConfiguration (refused while the
+  function is not mutable) and logged in the calls with "interleaved": true.
 - /_sandbox/lambda/reset {} restores the default configuration and clears the
   call log (moto's /moto-api/reset drops the functions).
 - /_sandbox/lambda/calls {"action": "UpdateFunctionCode", "function": "f",
@@ -151,16 +180,24 @@ DEFAULTS: dict[str, Any] = {
     "step_seconds": 0.5,
     "steps": 3,
     "create_steps": 2,
+    "version_steps": 0,
     "markers": [
         {"marker": "badimage", "code": "InvalidImage", "reason": REASONS["InvalidImage"]},
         {"marker": "deniedimage", "code": "ImageAccessDenied", "reason": REASONS["ImageAccessDenied"]},
     ],
+    "version_markers": [],
 }
 CONFIG: dict[str, Any] = copy.deepcopy(DEFAULTS)
 CALLS: list[dict[str, Any]] = []
+# Someone else's UpdateFunctionConfiguration, each applied once just before
+# the next request of its action to its function (/_sandbox/lambda/interleave).
+INTERLEAVED: list[dict[str, Any]] = []
 
 _MODEL = botocore.session.get_session().get_service_model("lambda")
 REASON_CODES = set(_MODEL.shape_for("LastUpdateStatusReasonCode").enum)
+STATE_REASON_CODES = set(_MODEL.shape_for("StateReasonCode").enum)
+# GUESS: Lambda's StateReason for an idle (Inactive) function is not documented.
+STATE_REASONS = {**REASONS, "Idle": "The function is inactive because it has been idle."}
 
 CREATING = {"status": "InProgress", "reason": "The function is being created.", "code": "Creating"}
 
@@ -251,6 +288,28 @@ def _marker_for(image: str | None) -> dict[str, str] | None:
     return None
 
 
+def _version_marker_for(image: str | None) -> dict[str, str] | None:
+    if not image:
+        return None
+    for m in CONFIG["version_markers"]:
+        if m["marker"] in image:
+            return {"state": m["state"], "code": m["code"], "reason": m["reason"].replace("{image}", image)}
+    return None
+
+
+def _check_version_marker(m: Any) -> dict[str, str]:
+    if not isinstance(m, dict) or not m.get("marker") or not isinstance(m["marker"], str):
+        raise ValueError(f"a version marker needs a non-empty string 'marker': {m!r}")
+    state = m.get("state", "Failed")
+    if state not in ("Failed", "Inactive"):
+        raise ValueError(f"a version marker's state is Failed or Inactive, not {state!r}")
+    code = m.get("code", "InvalidImage" if state == "Failed" else "Idle")
+    if code not in STATE_REASON_CODES:
+        raise ValueError(f"unknown StateReasonCode {code!r}: use one of {sorted(STATE_REASON_CODES)}")
+    reason = m.get("reason") or STATE_REASONS.get(code, f"{code}: the image {{image}} cannot be used.")
+    return {"marker": m["marker"], "state": state, "code": code, "reason": str(reason)}
+
+
 def _check_marker(m: Any) -> dict[str, str]:
     if not isinstance(m, dict) or not m.get("marker") or not isinstance(m["marker"], str):
         raise ValueError(f"a marker needs a non-empty string 'marker': {m!r}")
@@ -303,7 +362,20 @@ def _advance(fn: Function, now: float) -> None:
     p, st["pending"] = st["pending"], None
     st["revision_id"] = _rev()
     fail = p["fail"]
-    if p["kind"] == "create":
+    if p["kind"] == "version":
+        if fail:
+            st.update(state=fail["state"], state_reason=fail["reason"], state_reason_code=fail["code"])
+            # GUESS: a version that ends Failed reports its update Failed too,
+            # as a function whose creation failed does; an Inactive one keeps
+            # Successful (Lambda does not document a version's LastUpdateStatus).
+            if fail["state"] == "Failed":
+                st["last_update"] = {"status": "Failed", "reason": fail["reason"], "code": fail["code"]}
+            else:
+                st["last_update"] = {"status": "Successful"}
+        else:
+            st.update(state="Active", state_reason=None, state_reason_code=None)
+            st["last_update"] = {"status": "Successful"}
+    elif p["kind"] == "create":
         if fail:
             st.update(state="Failed", state_reason=fail["reason"], state_reason_code=fail["code"])
             st["last_update"] = {"status": "Failed", "reason": fail["reason"], "code": fail["code"]}
@@ -323,6 +395,8 @@ def _advance_all(backend: Backend) -> None:
     for group in list(backend._lambdas._functions.values()):
         if group.get("latest") is not None:
             _advance(group["latest"], now)
+        for v in group.get("versions") or []:
+            _advance(v, now)
 
 
 def _start_update(fn: Function, snap: dict[str, Any], fail: dict[str, str] | None) -> None:
@@ -371,7 +445,20 @@ def _publish(backend: Backend, fn: Function, description: str | None) -> Functio
     v.last_modified = fn.last_modified
     if description:
         v.description = description
-    v._sandbox = _new_state("Active", {"status": "Successful"})
+    image = fn.code.get("ImageUri") if isinstance(fn.code, dict) else None
+    fail = _version_marker_for(image)
+    if int(CONFIG["version_steps"]) == 0 and fail is None:
+        v._sandbox = _new_state("Active", {"status": "Successful"})
+    else:
+        # A version of an image function is Pending until Lambda has
+        # optimised its image (the PublishedVersionActive waiter: Pending,
+        # then Active or Failed). GUESS: the version's StateReason and code
+        # while Pending are the ones of a function being created, and it has
+        # no LastUpdateStatus until it settles.
+        st_v = _new_state("Pending", None)
+        st_v.update(state_reason="The function is being created.", state_reason_code="Creating")
+        st_v["pending"] = {"kind": "version", "due": _due("version_steps"), "fail": fail}
+        v._sandbox = st_v
     versions.append(v)
     storage._arns[v.function_arn] = v
     st["last_published"] = (st["serial"], v)
@@ -670,6 +757,36 @@ def _describe_call(self: Response, action: str | None) -> dict[str, Any]:
     return {"action": action, "function": function, "qualifier": qualifier, "time": time.time(), "body": body}
 
 
+def _someone_elses_update(backend: Backend, entry: dict[str, Any], at: float) -> None:
+    """Applies another client's UpdateFunctionConfiguration as Lambda would
+    have served it (refused while the function is not mutable), and records
+    it in the call log with "interleaved": true."""
+    record: dict[str, Any] = {"action": "UpdateFunctionConfiguration", "function": entry["function"], "qualifier": None,
+                              "time": at, "body": copy.deepcopy(entry["configuration"]), "interleaved": True}
+    try:
+        fn = backend._lambdas.get_function_by_name_or_arn_forbid_qualifier(entry["function"])
+        _check_mutable(fn)
+        snap = _snapshot(fn)
+        fn.update_configuration(entry["configuration"])
+        _start_update(fn, snap, None)
+        if entry["settled"]:
+            # The other update ran its course between our look and our call.
+            fn._sandbox["pending"]["due"] = at
+            _advance(fn, at)
+        record.update(status=200, error=None)
+    except LambdaError as e:
+        record.update(status=e.code, error=e.error_type)
+    CALLS.append(record)
+
+
+def _interleave(self: Response, record: dict[str, Any]) -> None:
+    for i, entry in enumerate(INTERLEAVED):
+        if entry["before"] == record["action"] and entry["function"] == record["function"]:
+            del INTERLEAVED[i]
+            _someone_elses_update(self.backend, entry, record["time"])
+            return
+
+
 def call_action(self: Response) -> Any:
     try:
         action = self._get_action()
@@ -678,6 +795,7 @@ def call_action(self: Response) -> Any:
     with LOCK:
         record = _describe_call(self, action)
         _advance_all(self.backend)
+        _interleave(self, record)
         status, headers, body = _orig_call_action(self)
         record["status"] = int(status)
         record["error"] = None
@@ -707,7 +825,7 @@ _orig_call = werkzeug_app.DomainDispatcherApplication.__call__
 def _control(command: str, body: dict[str, Any]) -> Any:
     with LOCK:
         if command == "config":
-            for key, kind in (("step_seconds", float), ("steps", int), ("create_steps", int)):
+            for key, kind in (("step_seconds", float), ("steps", int), ("create_steps", int), ("version_steps", int)):
                 if key in body:
                     value = kind(body[key])
                     if value < 0:
@@ -715,11 +833,27 @@ def _control(command: str, body: dict[str, Any]) -> Any:
                     CONFIG[key] = value
             if "markers" in body:
                 CONFIG["markers"] = [_check_marker(m) for m in body["markers"]]
+            if "version_markers" in body:
+                CONFIG["version_markers"] = [_check_version_marker(m) for m in body["version_markers"]]
             return copy.deepcopy(CONFIG)
+        if command == "interleave":
+            before = body.get("before", "UpdateFunctionCode")
+            if before not in ("UpdateFunctionCode", "PublishVersion", "UpdateAlias"):
+                raise ValueError(f"interleave before UpdateFunctionCode, PublishVersion or UpdateAlias, not {before!r}")
+            if not body.get("function"):
+                raise ValueError("interleave needs the function's name")
+            INTERLEAVED.append({
+                "before": before,
+                "function": body["function"],
+                "configuration": dict(body.get("configuration") or {"Description": "changed by someone else"}),
+                "settled": bool(body.get("settled", False)),
+            })
+            return [dict(e) for e in INTERLEAVED]
         if command == "reset":
             CONFIG.clear()
             CONFIG.update(copy.deepcopy(DEFAULTS))
             CALLS.clear()
+            INTERLEAVED.clear()
             return copy.deepcopy(CONFIG)
         if command == "calls":
             out = [

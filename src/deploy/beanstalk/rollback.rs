@@ -171,7 +171,10 @@ async fn redeploy_previous(
         Ok(out) => out.request_id().unwrap_or_default().to_string(),
         Err(err) => {
             let why = err.message().unwrap_or("error");
-            return Settled::unsettled(now, format!("redeploying version {previous} failed: {why}"));
+            return Settled::unsettled(
+                now,
+                format!("redeploying version {previous} failed: {why}"),
+            );
         }
     };
     let mut seen = Following::default();

@@ -370,7 +370,10 @@ async fn started_service_deployment(
 /// the new tasks start beside the old before any is drained, and the circuit
 /// breaker watches them. Native BLUE_GREEN, LINEAR and CANARY services keep
 /// their own configuration.
-pub fn deployment_configuration(pre: &LiveService, plan: &EcsPlan) -> Option<DeploymentConfiguration> {
+pub fn deployment_configuration(
+    pre: &LiveService,
+    plan: &EcsPlan,
+) -> Option<DeploymentConfiguration> {
     if plan.strategy != Strategy::BlueGreen || pre.strategy() != DeploymentStrategy::Rolling {
         return None;
     }

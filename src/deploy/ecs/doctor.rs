@@ -987,12 +987,31 @@ mod tests {
     #[test]
     fn settings_already_as_recommended_are_not_recommended_again() {
         let check = |inputs: &Inputs, id: &str| {
-            findings(inputs, &[]).into_iter().find(|s| s.check.as_deref() == Some(id)).unwrap().as_recommended
+            findings(inputs, &[])
+                .into_iter()
+                .find(|s| s.check.as_deref() == Some(id))
+                .unwrap()
+                .as_recommended
         };
-        let tuned_group = TargetGroup { healthy_threshold: 2, ..group(5.0, 5.0) };
-        let (defaults, tuned) = (defaults(), Inputs { target_groups: vec![tuned_group], ..tuned() });
-        assert!(check(&tuned, "DEP005") && check(&defaults, "DEP005"), "200 % / 100 %");
-        let tight = Inputs { maximum_percent: 100, ..tuned.clone() };
+        let tuned_group = TargetGroup {
+            healthy_threshold: 2,
+            ..group(5.0, 5.0)
+        };
+        let (defaults, tuned) = (
+            defaults(),
+            Inputs {
+                target_groups: vec![tuned_group],
+                ..tuned()
+            },
+        );
+        assert!(
+            check(&tuned, "DEP005") && check(&defaults, "DEP005"),
+            "200 % / 100 %"
+        );
+        let tight = Inputs {
+            maximum_percent: 100,
+            ..tuned.clone()
+        };
         assert!(!check(&tight, "DEP005"));
         for id in ["DEP001", "DEP002", "DEP003", "DEP004"] {
             assert!(check(&tuned, id) && !check(&defaults, id), "{id}");

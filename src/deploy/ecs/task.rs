@@ -184,8 +184,12 @@ impl OneOff<'_> {
 
         // Inside the deploy's log group (groups do not nest, and parallel
         // deploys share one), each line says it is the one-off task's.
-        self.say(&format!("before-deploy: running `{command}` on {}", crate::outcome::revision_label(self.revision)));
-        self.start_and_follow(w, family, container, &print, &mut report).await?;
+        self.say(&format!(
+            "before-deploy: running `{command}` on {}",
+            crate::outcome::revision_label(self.revision)
+        ));
+        self.start_and_follow(w, family, container, &print, &mut report)
+            .await?;
         if report.outcome == "succeeded" {
             let value = format!("{print} {} exit 0", report.task.as_deref().unwrap_or("-"));
             let tagged = self
@@ -348,15 +352,17 @@ impl OneOff<'_> {
             let why = out
                 .failures()
                 .iter()
-                .map(|f| {
-                    format!(
-                        "{} ({})",
-                        f.reason().unwrap_or("no reason"),
-                        f.detail().unwrap_or("-")
-                    )
+                .map(|f| match f.detail().filter(|d| !d.is_empty()) {
+                    Some(detail) => format!("{} ({detail})", f.reason().unwrap_or("no reason")),
+                    None => f.reason().unwrap_or("no reason").to_string(),
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
+            let why = if why.is_empty() {
+                "RunTask returned neither a task nor a failure".to_string()
+            } else {
+                why
+            };
             report.outcome = "failed".into();
             report.failure = Some(format!("ECS could not start the task: {why}"));
             return Ok(());
@@ -425,12 +431,21 @@ impl OneOff<'_> {
                         ));
                         return Ok(());
                     }
-                    Stop::Cancelled => "the workflow was cancelled",
-                    Stop::TimedOut => "it ran longer than before-deploy-minutes",
+                    Stop::Cancelled => "the workflow was cancelled".to_string(),
+                    // A task ECS could not place or pull for never ran at all.
+                    Stop::TimedOut if never_ran(&last_status) => format!(
+                        "it did not start within before-deploy-minutes (last status {})",
+                        if last_status.is_empty() {
+                            "unknown"
+                        } else {
+                            &last_status
+                        }
+                    ),
+                    Stop::TimedOut => "it ran longer than before-deploy-minutes".to_string(),
                 };
                 report.outcome = "stopped".into();
                 report.failure = Some(format!("{why}; fastdeploy stopped task {id}"));
-                self.stop(&tw, &arn, why, &mut tail, report).await;
+                self.stop(&tw, &arn, &why, &mut tail, report).await;
                 return Ok(());
             }
         };
@@ -586,6 +601,12 @@ impl OneOff<'_> {
         report.outcome = "failed".into();
         report.failure = Some(why.join("; "));
     }
+}
+
+/// Whether a task last seen in `status` never got as far as running: ECS
+/// moves a task PROVISIONING → PENDING → ACTIVATING → RUNNING.
+fn never_ran(status: &str) -> bool {
+    matches!(status, "" | "PROVISIONING" | "PENDING" | "ACTIVATING")
 }
 
 #[cfg(test)]

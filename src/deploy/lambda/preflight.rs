@@ -57,7 +57,10 @@ pub fn not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
 }
 
 /// Checks the plan against Lambda before anything is built.
-pub async fn check(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> anyhow::Result<LiveFunction> {
+pub async fn check(
+    lambda: &aws_sdk_lambda::Client,
+    plan: &LambdaPlan,
+) -> anyhow::Result<LiveFunction> {
     let f = &plan.function;
     let out = match lambda.get_function().function_name(f).send().await {
         Ok(out) => out,
@@ -84,6 +87,9 @@ pub async fn check(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> anyhow
         ))
         .into());
     }
+    if let Some(why) = creation_failed(f, &config) {
+        return Err(anyhow::anyhow!(why));
+    }
     let architecture = config
         .architectures()
         .first()
@@ -99,6 +105,25 @@ pub async fn check(lambda: &aws_sdk_lambda::Client, plan: &LambdaPlan) -> anyhow
         architecture,
         platform: platform.to_string(),
     })
+}
+
+/// Why the function can take no update: its creation failed (`State`
+/// Failed on `$LATEST`; a failed update leaves the state `Active` and only
+/// `LastUpdateStatus` Failed). Lambda answers every update 409 until the
+/// function is deleted and created again.
+pub(super) fn creation_failed(name: &str, c: &FunctionConfiguration) -> Option<String> {
+    if c.state() != Some(&aws_sdk_lambda::types::State::Failed) {
+        return None;
+    }
+    let code = c
+        .state_reason_code()
+        .map(|r| r.as_str().to_string())
+        .unwrap_or_else(|| "no code".into());
+    let reason = c.state_reason().unwrap_or("no reason given");
+    Some(format!(
+        "Lambda function {name} is in State Failed: {reason} ({code}); its creation failed, and Lambda updates no such function: \
+         delete it and create it again (package type Image), then deploy"
+    ))
 }
 
 #[cfg(test)]

@@ -126,6 +126,9 @@ impl Function<'_> {
         report: &mut DeployReport,
     ) -> anyhow::Result<Poll<FunctionConfiguration>> {
         let c = configuration(self, cx, None).await?;
+        if let Some(why) = super::preflight::creation_failed(self.name(), &c) {
+            anyhow::bail!(why);
+        }
         let pending = c.state() == Some(&State::Pending);
         if c.last_update_status() != Some(&LastUpdateStatus::InProgress) && !pending {
             return Ok(Poll::Ready(c));
@@ -201,7 +204,14 @@ impl Function<'_> {
         );
         Ok(Poll::Ready(match c.state() {
             None | Some(State::Active) => Ok(()),
-            Some(State::Failed | State::Inactive) => {
+            Some(
+                State::Failed
+                | State::Inactive
+                | State::Deactivating
+                | State::Deactivated
+                | State::ActiveNonInvocable
+                | State::Deleting,
+            ) => {
                 let code = c
                     .state_reason_code()
                     .map(|r| r.as_str().to_string())

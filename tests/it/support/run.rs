@@ -231,7 +231,11 @@ pub fn assert_groups_never_nest(log: &str) {
     let mut open: Option<&str> = None;
     for line in log.lines() {
         if let Some(title) = line.strip_prefix("::group::") {
-            assert!(open.is_none(), "group `{title}` opened inside `{}`:\n{log}", open.unwrap_or_default());
+            assert!(
+                open.is_none(),
+                "group `{title}` opened inside `{}`:\n{log}",
+                open.unwrap_or_default()
+            );
             open = Some(title);
         } else if line == "::endgroup::" {
             open = None;
