@@ -81,6 +81,56 @@ impl aws_credential_types::provider::ProvideCredentials for SharedRole {
     }
 }
 
+/// The standard credential chain (environment, profile, SSO, container,
+/// instance) asked once before anything is built, so a laptop without a
+/// session or a job without credentials stops at exit 2 with the way to
+/// get them, instead of at the first AWS call after the build.
+pub async fn check_credentials(
+    sdk: &aws_config::SdkConfig,
+    in_actions: bool,
+    profile: Option<&crate::settings::AwsProfile>,
+) -> Result<(), BadInput> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = sdk.credentials_provider() else {
+        return Ok(());
+    };
+    // The chain's last link asks the instance metadata service, which
+    // answers within seconds or not at all.
+    let limit = Duration::from_secs(30);
+    let failure = match tokio::time::timeout(limit, provider.provide_credentials()).await {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => chain(&e),
+        Err(_) => format!("no credentials within {} s", limit.as_secs()),
+    };
+    Err(BadInput::other(format!(
+        "no usable AWS credentials ({failure}); {}",
+        credentials_hint(in_actions, profile)
+    )))
+}
+
+/// How to give fastdeploy credentials where it runs.
+fn credentials_hint(in_actions: bool, profile: Option<&crate::settings::AwsProfile>) -> String {
+    if in_actions {
+        return "give the job credentials: set `role-to-assume` (with `permissions: id-token: write`), or run \
+                aws-actions/configure-aws-credentials before this step"
+            .to_string();
+    }
+    match profile {
+        Some(p) if p.defined == Some(false) => format!(
+            "AWS_PROFILE is `{0}`, but neither the AWS config file nor the credentials file defines a profile of that name: \
+             create it with `aws configure sso --profile {0}` (or `aws configure --profile {0}` for access keys), or set AWS_PROFILE to one that exists",
+            p.name
+        ),
+        Some(p) => format!(
+            "sign in to profile `{0}` with `aws sso login --profile {0}` (or check its keys with `aws configure list --profile {0}`)",
+            p.name
+        ),
+        None => "on a laptop, set AWS_PROFILE to a profile (`aws configure sso` creates one; `aws sso login` signs in), \
+                 or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            .to_string(),
+    }
+}
+
 /// Loads the shared SDK config for `region` (or the chain's default).
 /// `clock` shrinks the retry back-off in tests ([`crate::wait::Clock::REAL`] in production).
 pub async fn load(region: Option<&str>, clock: crate::wait::Clock) -> aws_config::SdkConfig {
@@ -422,7 +472,12 @@ fn chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(s) = source {
-        parts.push(s.to_string());
+        // Layers that wrap with the same words (the credentials chain's
+        // "an error occurred while loading credentials") are said once.
+        let text = s.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
         source = s.source();
     }
     parts.join(": ")

@@ -91,6 +91,12 @@ pub const FASTDEPLOY_BUILDAH_ISOLATION: &str = "FASTDEPLOY_BUILDAH_ISOLATION";
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// The user's home: docker's config is `~/.docker` when `DOCKER_CONFIG` is unset.
 pub const HOME: &str = "HOME";
+/// The AWS profile the standard credential chain uses; named in errors when
+/// it does not exist.
+pub const AWS_PROFILE: &str = "AWS_PROFILE";
+/// Where the AWS CLI's config and credentials files are, when not in `~/.aws`.
+pub const AWS_CONFIG_FILE: &str = "AWS_CONFIG_FILE";
+pub const AWS_SHARED_CREDENTIALS_FILE: &str = "AWS_SHARED_CREDENTIALS_FILE";
 /// Benchmarks only: a path where `run` writes, at exit, its wall time, the
 /// time spent waiting on outside systems and its peak RSS (see `timings`).
 pub const FASTDEPLOY_TIMINGS_FILE: &str = "FASTDEPLOY_TIMINGS_FILE";

@@ -40,6 +40,11 @@ impl Pipeline<'_> {
             )
             .into());
         }
+        if role.is_none() {
+            crate::aws::check_credentials(&sdk, s.context.in_actions, s.aws_profile.as_ref())
+                .instrument(wait("aws"))
+                .await?;
+        }
         if let (Some(role), Some(assumed)) = (&role, &s.assume_role) {
             role.check().instrument(wait("aws")).await?;
             self.actions.line(&format!(

@@ -101,6 +101,9 @@ pub struct Settings {
     pub aws_region: Option<String>,
     /// `role-to-assume` and how to get the web identity token for it.
     pub assume_role: Option<AssumeRole>,
+    /// `AWS_PROFILE`, and whether the AWS CLI's files define it (`None`:
+    /// they could not be read), for errors that name it.
+    pub aws_profile: Option<AwsProfile>,
     /// Values of the variables `build-secrets` names, to mask; they reach
     /// the builders through the environment they inherit, never an argument.
     pub build_secret_values: BTreeMap<String, secrecy::SecretString>,
@@ -172,7 +175,9 @@ impl Settings {
             .unwrap_or_default();
         // Outside Actions, ENVIRONMENT stands in for the input, as teams'
         // scripts write it.
-        let local = env.get(env_vars::ENVIRONMENT).filter(|e| !context.in_actions && !e.is_empty());
+        let local = env
+            .get(env_vars::ENVIRONMENT)
+            .filter(|e| !context.in_actions && !e.is_empty());
         let explicit = raw.get("environment").or(local.map(String::as_str));
         let target = resolve_target(&context, config.as_ref(), explicit)?;
         let (builder, builder_source) = builder_input(&raw, env, &defaults)?;
@@ -188,6 +193,7 @@ impl Settings {
             buildkit_image: raw.get("buildkit-image").map(str::to_string),
             provenance: raw.bool("provenance")?,
             assume_role: assume_role(&raw, env, &context)?,
+            aws_profile: AwsProfile::from_env(env),
             build_secret_values: build_secret_values(
                 &raw,
                 config.as_ref(),
@@ -520,6 +526,58 @@ fn delay_scale(env: &BTreeMap<String, String>) -> Result<f64, BadInput> {
                 "a number above 0 and at most 1",
             )
         })
+}
+
+/// The AWS profile the credential chain will use, as the environment names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsProfile {
+    pub name: String,
+    /// Whether `~/.aws/config` (`[profile NAME]`) or `~/.aws/credentials`
+    /// (`[NAME]`) defines it; `None` when neither file could be read.
+    pub defined: Option<bool>,
+}
+
+impl AwsProfile {
+    /// `AWS_PROFILE`, looked up in the files `AWS_CONFIG_FILE` and
+    /// `AWS_SHARED_CREDENTIALS_FILE` name (default: `~/.aws/config`,
+    /// `~/.aws/credentials`).
+    fn from_env(env: &BTreeMap<String, String>) -> Option<AwsProfile> {
+        let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+        let name = var(env_vars::AWS_PROFILE)?;
+        let home = var(env_vars::HOME).map(PathBuf::from);
+        let file = |var_name: &str, default: &str| {
+            var(var_name)
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+        };
+        let sections: Vec<String> = [
+            file(env_vars::AWS_CONFIG_FILE, "config"),
+            file(env_vars::AWS_SHARED_CREDENTIALS_FILE, "credentials"),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| {
+                    l.trim()
+                        .strip_prefix('[')?
+                        .strip_suffix(']')
+                        .map(str::trim)
+                        .map(str::to_string)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+        let read_any = !sections.is_empty();
+        let defined = sections.iter().any(|s| {
+            s == &name || s.strip_prefix("profile ").map(str::trim) == Some(name.as_str())
+        });
+        Some(AwsProfile {
+            name,
+            defined: (read_any || defined).then_some(defined),
+        })
+    }
 }
 
 /// Where a build secret's value comes from.

@@ -212,3 +212,65 @@ fn role_to_assume_problems_are_bad_input_before_anything_is_built() {
         "no GitHub deployment was started: {faults}"
     );
 }
+
+/// Without `role-to-assume` the standard chain is asked once before
+/// anything is built: no credentials is exit 2 with the way to get them
+/// where the run is (a job: role-to-assume or configure-aws-credentials; a
+/// laptop: the profile named, `aws configure sso` or `aws sso login`).
+#[test]
+fn missing_credentials_are_bad_input_before_anything_is_built_with_advice_for_where_it_runs() {
+    let sb = FullSandbox::start();
+    let aws = sb.dir.path().join("aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        "[profile dev]\nsso_session = acme\nsso_account_id = 123456789012\nsso_role_name = Deploy\nregion = us-east-1\n\n\
+         [sso-session acme]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = us-east-1\n",
+    )
+    .unwrap();
+    let no_keys = |cmd: &mut std::process::Command| {
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_CONFIG_FILE", aws.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"))
+            .env("HOME", &aws);
+    };
+    // In a job.
+    let mut cmd = sb.command();
+    no_keys(&mut cmd);
+    bad_input(&sb, cmd, "no usable AWS credentials (");
+    let mut cmd = sb.command();
+    no_keys(&mut cmd);
+    bad_input(
+        &sb,
+        cmd,
+        "give the job credentials: set `role-to-assume` (with `permissions: id-token: write`), or run aws-actions/configure-aws-credentials before this step",
+    );
+    // On a laptop, a profile that does not exist.
+    let laptop = |profile: &str| {
+        let mut cmd = sb.command();
+        no_keys(&mut cmd);
+        cmd.env_remove("GITHUB_ACTIONS")
+            .env("ENVIRONMENT", "production")
+            .env("AWS_PROFILE", profile);
+        cmd
+    };
+    bad_input(
+        &sb,
+        laptop("prod"),
+        "AWS_PROFILE is `prod`, but neither the AWS config file nor the credentials file defines a profile of that name: \
+         create it with `aws configure sso --profile prod`",
+    );
+    // A profile that exists, without a signed-in SSO session.
+    let ran = run(laptop("dev"));
+    assert_eq!(ran.code, 2, "{}", ran.log());
+    assert!(
+        ran.stderr
+            .contains("sign in to profile `dev` with `aws sso login --profile dev`")
+            && !ran.stderr.contains("configure-aws-credentials"),
+        "{}",
+        ran.log()
+    );
+    assert!(sb.registry_tags_empty(), "nothing was pushed");
+}
