@@ -59,6 +59,19 @@ fn input_args() -> Vec<Arg> {
         .collect()
 }
 
+/// Examples and exit codes, after the flags.
+const HELP_AFTER: &str = "\
+Examples:
+  fastdeploy init                                    write fastdeploy.yml and a workflow for this repository
+  fastdeploy plan                                    what a run would do here, and nothing else
+  fastdeploy run --component web                     build and push `web` (outside Actions a run deploys only where asked)
+  fastdeploy run --environment staging               build, push and deploy every component to staging
+  ENVIRONMENT=production fastdeploy run              the same, as fast-build.sh scripts write it
+
+Exit codes: 0 success, 1 the build or deploy failed (or was rolled back), 2 bad input or configuration.
+Every flag can also be given as an INPUT_<NAME> variable, as the GitHub Actions runner does.
+AWS credentials: role-to-assume in Actions, else the standard chain (AWS_PROFILE, `aws sso login`, keys).";
+
 pub fn command() -> Command {
     let json = Arg::new("json")
         .long("json")
@@ -66,8 +79,8 @@ pub fn command() -> Command {
         .help("Print the plan as JSON");
     Command::new("fastdeploy")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Build, push to Amazon ECR and deploy to ECS with a verdict you can trust")
-        .after_help("Exit codes: 0 success, 1 the build or deploy failed (or was rolled back), 2 bad input or configuration.\nEvery flag can also be given as an INPUT_<NAME> variable, as the GitHub Actions runner does.")
+        .about("Build, push to Amazon ECR and deploy to an ECS service, a Lambda function or an Elastic Beanstalk environment, with a verdict you can trust")
+        .after_help(HELP_AFTER)
         .subcommand(Command::new("run").about("Build, push, deploy and report (the default)").args(input_args()))
         .subcommand(Command::new("plan").about("Print what a run would do, and nothing else").args(input_args()).arg(json.clone()))
         .subcommand(
@@ -147,6 +160,21 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_names_every_target_and_how_a_laptop_run_deploys() {
+        let help = command().render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for needle in [
+            "an ECS service, a Lambda function or an Elastic Beanstalk environment",
+            "fastdeploy init",
+            "fastdeploy run --environment staging build, push and deploy",
+            "ENVIRONMENT=production fastdeploy run",
+            "Exit codes: 0 success",
+        ] {
+            assert!(help.contains(needle), "`{needle}` in:\n{help}");
+        }
+    }
 
     #[test]
     fn no_subcommand_means_run_and_flags_mirror_inputs() {

@@ -85,7 +85,7 @@ pub const INPUTS: &[InputSpec] = &[
     ),
     input(
         "environment",
-        "Environment to deploy to. Default: from the workflow_dispatch input, then the branch map (main: production, develop: staging).",
+        "Environment to deploy to. Default: in Actions, the workflow_dispatch input, then the branch map (main: production, develop: staging); outside Actions none (ENVIRONMENT, else build and push only).",
     ),
     config_default(
         "builder",
@@ -489,7 +489,7 @@ pub fn render_action_yml() -> String {
     y.push_str("# Generated from src/settings/inputs.rs and src/gha.rs; edit those, then run\n");
     y.push_str("# `FASTDEPLOY_BLESS=1 cargo test --test it action_yml`.\n");
     y.push_str("name: fastdeploy\n");
-    y.push_str("description: Build, push to Amazon ECR and deploy to ECS in one step, with a verdict you can trust.\n");
+    y.push_str("description: Build, push to Amazon ECR and deploy to ECS, Lambda or Elastic Beanstalk in one step, with a verdict you can trust.\n");
     y.push_str("author: fastdeploy\n");
     y.push_str("branding:\n  icon: upload-cloud\n  color: orange\n");
     y.push_str("inputs:\n");

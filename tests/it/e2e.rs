@@ -505,12 +505,40 @@ fn the_readme_demo_runs_the_main_job_against_the_sandbox() {
         "| thumbs |",
         "alias live created on version 1",
         "fastdeploy exited 0",
+        "the sandbox runs ECS and Lambda on a fast clock",
+        "kept in target/demo/",
+        "`fastdeploy init`",
     ] {
         assert!(
             stdout.contains(needle),
             "the demo prints `{needle}`:\n{log}"
         );
     }
+    // Workflow commands are shown as GitHub's log view shows them.
+    for hidden in ["::add-mask::", "::group::", "::endgroup::"] {
+        assert!(
+            !stdout.contains(hidden),
+            "the demo hides `{hidden}`:\n{log}"
+        );
+    }
+    assert!(stdout.contains("\n▸ build"), "groups are headings:\n{log}");
+    let kept = crate::support::sandbox::repo_root().join("target/demo/summary.md");
+    let summary = std::fs::read_to_string(&kept).expect("the job summary is kept");
+    assert!(summary.contains("| web |"), "{summary}");
+    // The `image` output is the first component's in fastdeploy.yml (`web`),
+    // not the alphabetically first (`thumbs`).
+    let outputs = std::fs::read_to_string(kept.with_file_name("output")).unwrap();
+    // `name<<delimiter`, the value, the delimiter (GITHUB_OUTPUT's multi-line form).
+    let mut lines = outputs.lines();
+    lines
+        .by_ref()
+        .find(|l| l.starts_with("image<<"))
+        .unwrap_or_else(|| panic!("an image output: {outputs}"));
+    let image = lines.next().unwrap();
+    assert!(
+        image.contains("/acme/shop@sha256:") && !image.contains("thumbs"),
+        "{image}"
+    );
 }
 
 /// A `codebuild-project` that does not exist is bad input found before

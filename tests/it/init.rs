@@ -24,6 +24,15 @@ fn plan(ws: &Path) -> Output {
         .unwrap()
 }
 
+/// `fastdeploy plan` deploying to `environment` (outside Actions a run
+/// deploys only where asked).
+fn plan_for(ws: &Path, environment: &str) -> Output {
+    fastdeploy(ws)
+        .args(["plan", "--builder", "buildah", "--environment", environment])
+        .output()
+        .unwrap()
+}
+
 fn write(ws: &Path, rel: &str, text: &str) {
     let p = ws.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -227,7 +236,7 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
         1,
         "staging does not get production's cluster: {config}"
     );
-    let planned = plan(&ws);
+    let planned = plan_for(&ws, "production");
     assert!(planned.status.success(), "{}", text(&planned));
     assert!(
         String::from_utf8_lossy(&planned.stdout)
@@ -236,7 +245,7 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
         text(&planned)
     );
 
-    // A push to develop builds and pushes, and deploys nothing to production's cluster.
+    // Staging (develop's environment) deploys nothing to production's cluster.
     let git = std::process::Command::new("git")
         .arg("-C")
         .arg(&ws)
@@ -244,7 +253,7 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
         .status()
         .unwrap();
     assert!(git.success());
-    let planned = plan(&ws);
+    let planned = plan_for(&ws, "staging");
     assert!(planned.status.success(), "{}", text(&planned));
     let printed = String::from_utf8_lossy(&planned.stdout);
     assert!(

@@ -9,6 +9,12 @@ runner would, for a push to main (production): its fastdeploy.yml deploys
 `web` to the ECS service and `thumbs` to the Lambda function in one run. It
 prints the job summary, the outputs and what Slack and GitHub were sent.
 
+Workflow commands a terminal reader does not need are shown as a reader
+would see them on GitHub: `::group::` as a heading, `::add-mask::` and
+`::endgroup::` not at all, annotations as `notice:`/`warning:`/`error:`.
+The job summary and the outputs are kept in target/demo/ (the sandbox's
+files too with --keep).
+
 Usage: python3 tests/sandbox/demo.py PATH_TO_FASTDEPLOY_BINARY [--keep]
 Exit status: fastdeploy's.
 """
@@ -190,6 +196,42 @@ class Sandbox:
                 p.kill()
 
 
+def for_terminal(line: str) -> str | None:
+    """A line of fastdeploy's Actions log as the reader of GitHub's log view sees it."""
+    if not line.startswith("::"):
+        return line
+    command, _, rest = line[2:].partition("::")
+    name = command.split(" ", 1)[0]
+    if name == "group":
+        return f"\n▸ {rest}"
+    if name in ("endgroup", "add-mask", "stop-commands"):
+        return None
+    if name in ("notice", "warning", "error", "debug"):
+        return f"{name}: {rest}".replace("%0A", "\n  ").replace("%0D", "").replace("%25", "%")
+    return line
+
+
+def run_shown(cmd: list[str], env: dict[str, str], cwd: pathlib.Path) -> int:
+    """Runs fastdeploy, printing its log as it comes, workflow commands shown for a terminal."""
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True, bufsize=1)
+    assert p.stdout is not None
+    for line in p.stdout:
+        shown = for_terminal(line.rstrip("\n"))
+        if shown is not None:
+            print(shown, flush=True)
+    return p.wait()
+
+
+def keep_results(summary: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
+    """Copies the job summary and the outputs where the reader can open them after the demo."""
+    kept = ROOT / "target" / "demo"
+    kept.mkdir(parents=True, exist_ok=True)
+    for f in (summary, out):
+        if f.exists():
+            shutil.copy(f, kept / f.name)
+    return kept
+
+
 def workspace(work: pathlib.Path) -> tuple[pathlib.Path, str]:
     ws = work / "shop"
     shutil.copytree(ROOT / "examples" / "shop", ws)
@@ -255,8 +297,14 @@ def main() -> int:
             "INPUT_ENVIRONMENT_URL": "https://shop.example.com",
         }
         print(f"\n$ fastdeploy run   (push to main of acme/shop at {sha[:7]}; examples/shop/fastdeploy.yml)", flush=True)
-        print("  the first build of each component starts cold: buildah's vfs storage makes it take a minute or two\n", flush=True)
-        code = subprocess.run([str(binary), "run"], env=env, cwd=ws).returncode
+        print("  the first build of each component starts cold: buildah's vfs storage makes it take a minute or two", flush=True)
+        print(
+            "  the sandbox runs ECS and Lambda on a fast clock (a rollout step is 0.3 s), so the doctor's estimates,\n"
+            "  made with AWS's real timings, are longer than the deploy times the run measures here\n",
+            flush=True,
+        )
+        code = run_shown([str(binary), "run"], env, ws)
+        kept = keep_results(summary, out)
         print("\n==================== job summary ($GITHUB_STEP_SUMMARY) ====================")
         print(summary.read_text() if summary.exists() else "(none written)")
         print("==================== outputs ($GITHUB_OUTPUT) ====================")
@@ -269,6 +317,11 @@ def main() -> int:
         for r in github:
             print(f"github: {r['method']} {r['path']}")
         print(f"\nfastdeploy exited {code}")
+        print(f"the job summary and the outputs are kept in {kept.relative_to(ROOT)}/ ({summary.name}, {out.name})")
+        print(
+            "\nnext: in your own repository, `fastdeploy init` writes fastdeploy.yml and a workflow for what it finds\n"
+            "      (install: cargo install --locked --git https://github.com/fastdeploy/fastdeploy fastdeploy)"
+        )
         return code
     finally:
         sb.stop()
