@@ -394,7 +394,7 @@ async fn lambda_lag(moto: &sandbox::Moto) {
         password: secrecy::SecretString::from(sandbox::ECR_PASSWORD),
         insecure: true,
     };
-    let client = Client::new(&auth, fastdeploy::wait::Clock::scaled(SCALE));
+    let client = Client::new(&auth, fastdeploy::clock::Clock::scaled(SCALE));
     let deployer = support_deploy::Deployer::new(&moto.sdk_config().await, Some(client), SCALE);
     let plan = LambdaPlan {
         function: "bench".into(),

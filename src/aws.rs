@@ -1,6 +1,7 @@
 //! The one AWS `SdkConfig`, built at the edge: standard credential chain
-//! (environment, web identity from configure-aws-credentials, profiles),
-//! `AWS_ENDPOINT_URL` honoured (the sandbox's moto), explicit retries.
+//! (environment, web identity from configure-aws-credentials, profiles;
+//! `role-to-assume` is [`crate::credentials`]'s), `AWS_ENDPOINT_URL`
+//! honoured (the sandbox's moto), explicit retries.
 //!
 //! Also home of [`AwsFailure`], the one place an AWS SDK error of any service
 //! is sorted into "retry it" (throttling, 5xx, timeouts, resets) and "tell the
@@ -18,122 +19,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::BadInput;
 
-/// Loads the shared SDK config for `region` (or the chain's default), with
-/// the credentials of `role` when given (`role-to-assume`): the SDK's cache
-/// asks [`crate::credentials::WebIdentityRole`] for new ones before the
-/// session ends. `clock` shrinks the retry back-off in tests.
-pub async fn load_with(
-    region: Option<&str>,
-    clock: crate::wait::Clock,
-    role: Option<&crate::settings::AssumeRole>,
-    actions: &crate::gha::Actions,
-) -> (
-    aws_config::SdkConfig,
-    Option<std::sync::Arc<crate::credentials::WebIdentityRole>>,
-) {
-    let Some(role) = role else {
-        return (load(region, clock).await, None);
-    };
-    // STS's AssumeRoleWithWebIdentity is not signed: its client needs no credentials.
-    let mut unsigned = aws_config::defaults(BehaviorVersion::latest()).no_credentials();
-    if let Some(r) = region {
-        unsigned = unsigned.region(aws_config::Region::new(r.to_string()));
-    }
-    let sts = aws_sdk_sts::Client::new(&unsigned.load().await);
-    let provider = std::sync::Arc::new(crate::credentials::WebIdentityRole::new(
-        role.clone(),
-        sts,
-        actions.clone(),
-        clock,
-    ));
-    let config = load(region, clock).await;
-    // The SDK's identity cache gives a credentials load 5 s by default; a
-    // refresh asks GitHub for a token (30 s timeout, retried) and then STS,
-    // so it gets the time those take instead of failing the deploy mid-run.
-    let config = config
-        .into_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(SharedRole(
-                provider.clone(),
-            )),
-        )
-        .identity_cache(
-            aws_config::identity::IdentityCache::lazy()
-                .load_timeout(std::time::Duration::from_secs(120))
-                .build(),
-        )
-        .build();
-    (config, Some(provider))
-}
-
-/// The provider, shared with the executor (which checks it before building).
-#[derive(Debug)]
-struct SharedRole(std::sync::Arc<crate::credentials::WebIdentityRole>);
-
-impl aws_credential_types::provider::ProvideCredentials for SharedRole {
-    fn provide_credentials<'a>(
-        &'a self,
-    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        self.0.provide_credentials()
-    }
-}
-
-/// The standard credential chain (environment, profile, SSO, container,
-/// instance) asked once before anything is built, so a laptop without a
-/// session or a job without credentials stops at exit 2 with the way to
-/// get them, instead of at the first AWS call after the build.
-pub async fn check_credentials(
-    sdk: &aws_config::SdkConfig,
-    in_actions: bool,
-    profile: Option<&crate::settings::AwsProfile>,
-) -> Result<(), BadInput> {
-    use aws_credential_types::provider::ProvideCredentials;
-    let Some(provider) = sdk.credentials_provider() else {
-        return Ok(());
-    };
-    // The chain's last link asks the instance metadata service, which
-    // answers within seconds or not at all.
-    let limit = Duration::from_secs(30);
-    let failure = match tokio::time::timeout(limit, provider.provide_credentials()).await {
-        Ok(Ok(_)) => return Ok(()),
-        Ok(Err(e)) => chain(&e),
-        Err(_) => format!("no credentials within {} s", limit.as_secs()),
-    };
-    Err(BadInput::other(format!(
-        "no usable AWS credentials ({failure}); {}",
-        credentials_hint(in_actions, profile)
-    )))
-}
-
-/// How to give fastdeploy credentials where it runs.
-fn credentials_hint(in_actions: bool, profile: Option<&crate::settings::AwsProfile>) -> String {
-    if in_actions {
-        return "give the job credentials: set `role-to-assume` (with `permissions: id-token: write`), or run \
-                aws-actions/configure-aws-credentials before this step"
-            .to_string();
-    }
-    match profile {
-        Some(p) if p.defined == Some(false) => format!(
-            "AWS_PROFILE is `{0}`, but neither the AWS config file nor the credentials file defines a profile of that name: \
-             create it with `aws configure sso --profile {0}` (or `aws configure --profile {0}` for access keys), or set AWS_PROFILE to one that exists",
-            p.name
-        ),
-        Some(p) => format!(
-            "sign in to profile `{0}` with `aws sso login --profile {0}` (or check its keys with `aws configure list --profile {0}`)",
-            p.name
-        ),
-        None => "on a laptop, set AWS_PROFILE to a profile (`aws configure sso` creates one; `aws sso login` signs in), \
-                 or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-            .to_string(),
-    }
-}
-
 /// Loads the shared SDK config for `region` (or the chain's default).
-/// `clock` shrinks the retry back-off in tests ([`crate::wait::Clock::REAL`] in production).
-pub async fn load(region: Option<&str>, clock: crate::wait::Clock) -> aws_config::SdkConfig {
+/// `clock` shrinks the retry back-off in tests ([`crate::clock::Clock::REAL`] in production).
+pub async fn load(region: Option<&str>, clock: crate::clock::Clock) -> aws_config::SdkConfig {
     let scaled = |d: Duration| clock.of(d.as_secs_f64()).max(Duration::from_millis(1));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Standard retry: throttling, 5xx, timeouts and connection resets are
@@ -468,7 +356,7 @@ fn kind_for(code: Option<&str>, message: &str, status: Option<u16>) -> FailureKi
     }
 }
 
-fn chain(err: &dyn std::error::Error) -> String {
+pub fn chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(s) = source {
@@ -495,7 +383,7 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
 pub async fn retrying<T, E, F, Fut>(
     action: &str,
     resource: &str,
-    clock: crate::wait::Clock,
+    clock: crate::clock::Clock,
     attempts: u32,
     mut call: F,
 ) -> anyhow::Result<T>

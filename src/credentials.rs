@@ -21,6 +21,119 @@ use crate::error::BadInput;
 use crate::gha::Actions;
 use crate::settings::{AssumeRole, TokenSource};
 
+/// Loads the shared SDK config for `region` (or the chain's default), with
+/// the credentials of `role` when given (`role-to-assume`): the SDK's cache
+/// asks [`WebIdentityRole`] for new ones before the
+/// session ends. `clock` shrinks the retry back-off in tests.
+pub async fn load(
+    region: Option<&str>,
+    clock: crate::clock::Clock,
+    role: Option<&crate::settings::AssumeRole>,
+    actions: &crate::gha::Actions,
+) -> (
+    aws_config::SdkConfig,
+    Option<std::sync::Arc<WebIdentityRole>>,
+) {
+    let Some(role) = role else {
+        return (crate::aws::load(region, clock).await, None);
+    };
+    // STS's AssumeRoleWithWebIdentity is not signed: its client needs no credentials.
+    let mut unsigned = aws_config::defaults(aws_config::BehaviorVersion::latest()).no_credentials();
+    if let Some(r) = region {
+        unsigned = unsigned.region(aws_config::Region::new(r.to_string()));
+    }
+    let sts = aws_sdk_sts::Client::new(&unsigned.load().await);
+    let provider = std::sync::Arc::new(WebIdentityRole::new(
+        role.clone(),
+        sts,
+        actions.clone(),
+        clock,
+    ));
+    let config = crate::aws::load(region, clock).await;
+    // The SDK's identity cache gives a credentials load 5 s by default; a
+    // refresh asks GitHub for a token (30 s timeout, retried) and then STS,
+    // so it gets the time those take instead of failing the deploy mid-run.
+    let config = config
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(SharedRole(
+                provider.clone(),
+            )),
+        )
+        .identity_cache(
+            aws_config::identity::IdentityCache::lazy()
+                .load_timeout(std::time::Duration::from_secs(120))
+                .build(),
+        )
+        .build();
+    (config, Some(provider))
+}
+
+/// The provider, shared with the executor (which checks it before building).
+#[derive(Debug)]
+struct SharedRole(std::sync::Arc<WebIdentityRole>);
+
+impl aws_credential_types::provider::ProvideCredentials for SharedRole {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.0.provide_credentials()
+    }
+}
+
+/// The standard credential chain (environment, profile, SSO, container,
+/// instance) asked once before anything is built, so a laptop without a
+/// session or a job without credentials stops at exit 2 with the way to
+/// get them, instead of at the first AWS call after the build.
+pub async fn check_chain(
+    sdk: &aws_config::SdkConfig,
+    in_actions: bool,
+    profile: Option<&crate::settings::AwsProfile>,
+) -> Result<(), BadInput> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = sdk.credentials_provider() else {
+        return Ok(());
+    };
+    // The chain's last link asks the instance metadata service, which
+    // answers within seconds or not at all.
+    let limit = Duration::from_secs(30);
+    let failure = match tokio::time::timeout(limit, provider.provide_credentials()).await {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => crate::aws::chain(&e),
+        Err(_) => format!("no credentials within {} s", limit.as_secs()),
+    };
+    Err(BadInput::other(format!(
+        "no usable AWS credentials ({failure}); {}",
+        credentials_hint(in_actions, profile)
+    )))
+}
+
+/// How to give fastdeploy credentials where it runs.
+fn credentials_hint(in_actions: bool, profile: Option<&crate::settings::AwsProfile>) -> String {
+    if in_actions {
+        return "give the job credentials: set `role-to-assume` (with `permissions: id-token: write`), or run \
+                aws-actions/configure-aws-credentials before this step"
+            .to_string();
+    }
+    match profile {
+        Some(p) if p.defined == Some(false) => format!(
+            "AWS_PROFILE is `{0}`, but neither the AWS config file nor the credentials file defines a profile of that name: \
+             create it with `aws configure sso --profile {0}` (or `aws configure --profile {0}` for access keys), or set AWS_PROFILE to one that exists",
+            p.name
+        ),
+        Some(p) => format!(
+            "sign in to profile `{0}` with `aws sso login --profile {0}` (or check its keys with `aws configure list --profile {0}`)",
+            p.name
+        ),
+        None => "on a laptop, set AWS_PROFILE to a profile (`aws configure sso` creates one; `aws sso login` signs in), \
+                 or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            .to_string(),
+    }
+}
+
 /// Assumes `role` with a fresh web identity token each time the SDK asks.
 #[derive(Debug)]
 pub struct WebIdentityRole {
@@ -28,7 +141,7 @@ pub struct WebIdentityRole {
     sts: aws_sdk_sts::Client,
     http: reqwest::Client,
     actions: Actions,
-    clock: crate::wait::Clock,
+    clock: crate::clock::Clock,
     /// The credentials [`WebIdentityRole::check`] obtained, handed to the
     /// SDK's first ask so a run assumes the role once, not twice, before it
     /// starts; every later ask is a refresh.
@@ -42,7 +155,7 @@ impl WebIdentityRole {
         role: AssumeRole,
         sts: aws_sdk_sts::Client,
         actions: Actions,
-        clock: crate::wait::Clock,
+        clock: crate::clock::Clock,
     ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))

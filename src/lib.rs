@@ -33,6 +33,7 @@ pub mod aws;
 pub mod cancel;
 pub mod checks;
 pub mod cli;
+pub mod clock;
 pub mod credentials;
 pub mod deploy;
 pub mod env_vars;

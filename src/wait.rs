@@ -23,6 +23,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
+use crate::clock::Clock;
 use crate::error::chain_message;
 use crate::gha::Actions;
 
@@ -31,54 +32,6 @@ use crate::gha::Actions;
 /// (six attempts over about 20 s of back-off), so ten in a row are minutes
 /// of an API that does not answer.
 pub const MAX_FAILED_LOOKS: u32 = 10;
-
-/// The time scale: every delay fastdeploy waits is `seconds × scale`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Clock {
-    scale: f64,
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::REAL
-    }
-}
-
-impl Clock {
-    /// Real time (production).
-    pub const REAL: Clock = Clock { scale: 1.0 };
-
-    /// Time `scale` times as fast as real time is counted (tests, benches).
-    pub fn scaled(scale: f64) -> Clock {
-        Clock {
-            scale: if scale.is_finite() && scale > 0.0 {
-                scale
-            } else {
-                1.0
-            },
-        }
-    }
-
-    pub fn scale(self) -> f64 {
-        self.scale
-    }
-
-    /// `seconds`, scaled; never negative.
-    pub fn of(self, seconds: f64) -> Duration {
-        Duration::from_secs_f64((seconds * self.scale).max(0.0))
-    }
-
-    /// The instant `seconds` (scaled) from now.
-    pub fn after(self, seconds: f64) -> Instant {
-        Instant::now() + self.of(seconds)
-    }
-
-    /// A real duration in the clock's seconds (a scaled measurement back in
-    /// the seconds a real deploy would have taken).
-    pub fn unscale(self, d: Duration) -> f64 {
-        d.as_secs_f64() / self.scale
-    }
-}
 
 /// How a wait looks: its poll interval and its deadline.
 #[derive(Debug, Clone, Copy)]
@@ -229,24 +182,23 @@ pub enum Poll<T> {
 }
 
 /// Waits within one pace: until a look is done, the deadline, or (unless
-/// settling) cancellation. Failed looks are said on `actions`, prefixed.
+/// settling) cancellation. Failed looks are said on `actions` (prefixed
+/// with the component when it is one of several).
 pub struct Waiter<'a> {
     pace: Pace,
     /// `None` while settling: a rollback's own waits are not cut short by
     /// the cancellation that started it, only by their deadline.
     cancel: Option<&'a Cancel>,
     actions: &'a Actions,
-    prefix: String,
 }
 
 impl<'a> Waiter<'a> {
-    /// A waiter on `pace`, stopped by `cancel` too; `prefix` starts the lines it says.
-    pub fn new(pace: Pace, cancel: &'a Cancel, actions: &'a Actions, prefix: &str) -> Waiter<'a> {
+    /// A waiter on `pace`, stopped by `cancel` too.
+    pub fn new(pace: Pace, cancel: &'a Cancel, actions: &'a Actions) -> Waiter<'a> {
         Waiter {
             pace,
             cancel: Some(cancel),
             actions,
-            prefix: prefix.to_string(),
         }
     }
 
@@ -256,7 +208,6 @@ impl<'a> Waiter<'a> {
             pace: self.pace.until(deadline),
             cancel: None,
             actions: self.actions,
-            prefix: self.prefix.clone(),
         }
     }
 
@@ -277,12 +228,11 @@ impl<'a> Waiter<'a> {
             pace,
             cancel: self.cancel,
             actions: self.actions,
-            prefix: self.prefix.clone(),
         }
     }
 
     fn say(&self, line: &str) {
-        self.actions.line(&format!("{}{line}", self.prefix));
+        self.actions.line(line);
     }
 
     /// Whether the wait must end now (cancelled, or past its deadline).
@@ -493,7 +443,8 @@ mod tests {
         let (captured, actions) = Actions::capture();
         let cancel = Cancel::never();
         let fast = || Pace::new(Clock::scaled(0.0001), 5.0, 600.0);
-        let mut w = Waiter::new(fast(), &cancel, &actions, "[x] ");
+        let actions = actions.prefixed("[x] ");
+        let mut w = Waiter::new(fast(), &cancel, &actions);
         // Seven throttled looks, then done: the wait goes on through them.
         let mut n = 0;
         let got = w
@@ -511,7 +462,7 @@ mod tests {
         let text = captured.lines().join("\n");
         assert!(text.contains("[x] could not look"), "{text}");
         // A run of MAX_FAILED_LOOKS ends it, naming the call and the throttle.
-        let mut w = Waiter::new(fast(), &cancel, &actions, "");
+        let mut w = Waiter::new(fast(), &cancel, &actions);
         let err = w
             .until(
                 "waiting for the update",
@@ -552,7 +503,7 @@ mod tests {
         let actions = Actions::default();
         let (handle, cancel) = Cancel::new();
         let pace = Pace::new(Clock::scaled(0.001), 5.0, 0.5);
-        let mut w = Waiter::new(pace, &cancel, &actions, "");
+        let mut w = Waiter::new(pace, &cancel, &actions);
         let err = w
             .until("waiting", async || Ok(Poll::<()>::Pending(Tempo::Steady)))
             .await
@@ -563,7 +514,6 @@ mod tests {
             pace.until(Instant::now() + Duration::from_secs(60)),
             &cancel,
             &actions,
-            "",
         );
         let err = w
             .until("waiting", async || Ok(Poll::<()>::Pending(Tempo::Steady)))

@@ -44,11 +44,12 @@ pub mod lambda;
 use std::time::Instant;
 
 use crate::cancel::Cancel;
+use crate::clock::Clock;
 use crate::error::chain_message;
 use crate::gha::Actions;
 use crate::outcome::{DeployReport, RunResult, TargetRef};
 use crate::plan::{ComponentPlan, TargetPlan, WatchPlan};
-use crate::wait::{Clock, Pace, Stop, Stopped, Waiter, settle_deadline};
+use crate::wait::{Pace, Stop, Stopped, Waiter, settle_deadline};
 
 /// The AWS clients and the registry every target may use, built once at the edge.
 #[derive(Debug, Clone)]
@@ -287,6 +288,13 @@ pub async fn deploy(
     component: &ComponentPlan,
     image: &Image,
 ) -> Option<DeployOutcome> {
+    // Every line of a component's deploy starts with its name, as its
+    // build's do: several deploy side by side in one log group.
+    let actions = cx.actions.prefixed(&format!("[{}] ", component.name));
+    let cx = &Context {
+        actions: &actions,
+        ..*cx
+    };
     Some(match component.deploy.as_ref()? {
         TargetPlan::Ecs(p) => drive(cx, &mut ecs::Service::new(p), image).await,
         TargetPlan::Lambda(p) => drive(cx, &mut lambda::Function::new(p), image).await,
@@ -304,10 +312,9 @@ pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, image: &Image) -> Dep
     let started = Instant::now();
     let watch = t.watch().clone();
     let pace = Pace::new(cx.clock, watch.poll_seconds, watch.wait_seconds as f64);
-    let prefix = format!("[{}] ", target.short());
     let mut d = Deploy {
         cx: *cx,
-        w: Waiter::new(pace, cx.cancel, cx.actions, &prefix),
+        w: Waiter::new(pace, cx.cancel, cx.actions),
         image,
         report: DeployReport {
             target: target.clone(),
@@ -327,7 +334,7 @@ pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, image: &Image) -> Dep
         Some(detail) => format!("serving {detail}"),
         None => t.serves(d.report.serving_revision.as_deref(), Serves::Now),
     };
-    let say = |line: &str| cx.actions.line(&format!("{prefix}{line}"));
+    let say = |line: &str| cx.actions.line(line);
     say(&format!("result: {}; {serving}", result.as_str()));
     if let Some(f) = &failure {
         say(f);
@@ -434,10 +441,7 @@ async fn settle<T: Target>(
         return (RunResult::Failure, Some(line));
     }
     if act {
-        d.cx.actions.line(&format!(
-            "[{}] {why}: rolling back",
-            d.report.target.short()
-        ));
+        d.cx.actions.line(&format!("{why}: rolling back"));
     }
     let cancelled = f.stop == Some(Stop::Cancelled);
     d.w = d.w.settling(settle_deadline(d.cx.clock, cancelled));

@@ -31,7 +31,8 @@ impl Pipeline<'_> {
         let s = self.settings;
         let region = plan.aws_region.as_deref();
         let (sdk, role) =
-            crate::aws::load_with(region, self.clock, s.assume_role.as_ref(), self.actions).await;
+            crate::credentials::load(region, self.clock, s.assume_role.as_ref(), self.actions)
+                .await;
         if sdk.region().is_none() {
             // Without it every AWS call fails with "Missing Region", after the
             // checks and as a failed deploy; it is the user's to set.
@@ -41,7 +42,7 @@ impl Pipeline<'_> {
             .into());
         }
         if role.is_none() {
-            crate::aws::check_credentials(&sdk, s.context.in_actions, s.aws_profile.as_ref())
+            crate::credentials::check_chain(&sdk, s.context.in_actions, s.aws_profile.as_ref())
                 .instrument(wait("aws"))
                 .await?;
         }

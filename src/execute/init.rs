@@ -59,7 +59,7 @@ pub async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &Path) -> anyh
         let region = flag("aws-region")
             .or_else(|| set(env_vars::AWS_REGION))
             .or_else(|| set(env_vars::AWS_DEFAULT_REGION));
-        let sdk = crate::aws::load(region.as_deref(), crate::wait::Clock::REAL).await;
+        let sdk = crate::aws::load(region.as_deref(), crate::clock::Clock::REAL).await;
         if sdk.region().is_none() {
             return Err(BadInput::other(
                 "no AWS region to read the cluster in: pass --aws-region or set AWS_REGION",

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use crate::cancel::Cancel;
 use crate::cli::{Cli, Subcommand};
+use crate::clock::Clock;
 use crate::env_vars;
 use crate::error::Exit;
 use crate::gha::Actions;
@@ -24,7 +25,6 @@ use crate::plan::{self, BuilderProbe, Plan};
 use crate::report::notify::{LogStyle, Notifier};
 use crate::settings::inputs::RawInputs;
 use crate::settings::{BuilderInput, Settings};
-use crate::wait::Clock;
 
 /// Sets up tracing on stderr. Colour only on a terminal without `NO_COLOR`.
 pub fn init_tracing() {

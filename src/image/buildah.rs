@@ -149,7 +149,7 @@ pub fn push_command(
 }
 
 /// The delay between buildah's own retries: 2 s times the delay scale.
-pub fn retry_delay(clock: crate::wait::Clock) -> std::time::Duration {
+pub fn retry_delay(clock: crate::clock::Clock) -> std::time::Duration {
     clock.of(2.0)
 }
 

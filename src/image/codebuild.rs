@@ -20,12 +20,13 @@ use sha2::Digest as _;
 
 use crate::aws::{FailureKind, backoff, classify};
 use crate::cancel::Cancel;
+use crate::clock::Clock;
 use crate::error::BadInput;
 use crate::gha::Actions;
 use crate::image::{BuildOutput, BuildRequest, docker};
 use crate::logs::LogTail;
 use crate::process::shell_quote;
-use crate::wait::{Clock, Pace, Poll, Stop, Stopped, Tempo, Waiter};
+use crate::wait::{Pace, Poll, Stop, Stopped, Tempo, Waiter};
 
 /// Exported variable carrying the pushed manifest's digest.
 pub const DIGEST_VARIABLE: &str = "FASTDEPLOY_IMAGE_DIGEST";
@@ -499,12 +500,7 @@ impl Remote {
     /// Polls one build to its end. Returns the finished build on success.
     async fn watch(&self, id: &str, cancel: &Cancel, actions: &Actions) -> anyhow::Result<Build> {
         let wait = f64::from(self.timeout_minutes) * 60.0 + TIMEOUT_GRACE_SECONDS;
-        let mut w = Waiter::new(
-            Pace::new(self.clock, POLL_SECONDS, wait),
-            cancel,
-            actions,
-            "",
-        );
+        let mut w = Waiter::new(Pace::new(self.clock, POLL_SECONDS, wait), cancel, actions);
         let mut tail: Option<LogTail> = None;
         let mut phases = PhaseReport::default();
         let doing = format!("waiting for CodeBuild build {id}");

@@ -10,12 +10,13 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::aws::{FailureKind, classify, retrying};
 use crate::cancel::Cancel;
+use crate::clock::Clock;
 use crate::error::BadInput;
 use crate::gha::Actions;
 use crate::image::registry::RegistryAuth;
 use crate::plan::BuildPlan;
 use crate::process::CommandSpec;
-use crate::wait::{Clock, Pace, Poll, Stop, Stopped, Tempo, Waiter};
+use crate::wait::{Pace, Poll, Stop, Stopped, Tempo, Waiter};
 
 // ---------------------------------------------------------------------------
 // Login.
@@ -35,7 +36,7 @@ pub async fn login(
     let out = retrying(
         "ecr:GetAuthorizationToken",
         "the ECR registry",
-        crate::wait::Clock::REAL,
+        crate::clock::Clock::REAL,
         1,
         || ecr.get_authorization_token().send(),
     )
@@ -513,7 +514,7 @@ pub async fn check_scan(
     })?;
     let resource = format!("image {repo}@{digest}");
     let pace = Pace::new(clock, SCAN_POLL_SECONDS, SCAN_WAIT_SECONDS);
-    let mut w = Waiter::new(pace, cancel, actions, "");
+    let mut w = Waiter::new(pace, cancel, actions);
     let mut started = false;
     let doing = format!("waiting for the ECR scan of {resource}");
     let scanned = w

@@ -112,7 +112,7 @@ pub struct BuildOptions {
     /// per-build config in the work directory.
     pub docker_config: Option<PathBuf>,
     /// The time scale of registry retry delays (tests run faster).
-    pub clock: crate::wait::Clock,
+    pub clock: crate::clock::Clock,
     /// `max-image-mb` in bytes: a pushed image over it fails the build.
     pub max_image_bytes: Option<u64>,
 }
@@ -125,7 +125,7 @@ impl Default for BuildOptions {
             buildah_flags: Vec::new(),
             buildah_isolation: None,
             docker_config: None,
-            clock: crate::wait::Clock::REAL,
+            clock: crate::clock::Clock::REAL,
             max_image_bytes: None,
         }
     }

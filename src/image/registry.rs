@@ -184,7 +184,7 @@ pub struct Client {
     http: reqwest::Client,
     auth: RegistryAuth,
     base: String,
-    clock: crate::wait::Clock,
+    clock: crate::clock::Clock,
     scheme: std::sync::Arc<std::sync::Mutex<Scheme>>,
     tokens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SecretString>>>,
 }
@@ -192,7 +192,7 @@ pub struct Client {
 impl Client {
     /// Retry delays follow `clock` (in production: 0.5 s, 1 s, 2 s; tests
     /// run faster).
-    pub fn new(auth: &RegistryAuth, clock: crate::wait::Clock) -> Client {
+    pub fn new(auth: &RegistryAuth, clock: crate::clock::Clock) -> Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -647,7 +647,7 @@ fn transient_status(s: StatusCode) -> bool {
 }
 
 /// 0.5 s, 1 s, 2 s, ... times `scale`, with a little jitter.
-pub fn backoff(attempt: u32, clock: crate::wait::Clock) -> Duration {
+pub fn backoff(attempt: u32, clock: crate::clock::Clock) -> Duration {
     let base = 0.5 * 2f64.powi(attempt.saturating_sub(1) as i32);
     clock.of(base * (0.75 + fastrand::f64() * 0.5))
 }
@@ -859,7 +859,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_scales() {
-        use crate::wait::Clock;
+        use crate::clock::Clock;
         assert!(
             backoff(1, Clock::REAL) >= Duration::from_millis(375)
                 && backoff(1, Clock::REAL) <= Duration::from_millis(625)
@@ -885,6 +885,6 @@ mod tests {
             insecure: false,
         };
         assert!(!format!("{auth:?}").contains("tok3n"));
-        assert!(!format!("{:?}", Client::new(&auth, crate::wait::Clock::REAL)).contains("tok3n"));
+        assert!(!format!("{:?}", Client::new(&auth, crate::clock::Clock::REAL)).contains("tok3n"));
     }
 }

@@ -104,7 +104,7 @@ pub struct GithubClient {
     crab: Octocrab,
     repo_path: String,
     /// The time scale of the pause between attempts (tests run faster).
-    clock: crate::wait::Clock,
+    clock: crate::clock::Clock,
 }
 
 /// Attempts per call. octocrab's own retries are off: it would send a POST
@@ -139,12 +139,12 @@ impl GithubClient {
         Ok(GithubClient {
             crab,
             repo_path: format!("/repos/{owner}/{name}"),
-            clock: crate::wait::Clock::REAL,
+            clock: crate::clock::Clock::REAL,
         })
     }
 
     /// Same client, pauses between attempts on `clock` (tests).
-    pub fn with_clock(mut self, clock: crate::wait::Clock) -> Self {
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
         self.clock = clock;
         self
     }

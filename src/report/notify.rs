@@ -37,7 +37,7 @@ struct GithubSetup {
     token: SecretString,
     repository: String,
     plan: GithubPlan,
-    clock: crate::wait::Clock,
+    clock: crate::clock::Clock,
 }
 
 /// Reporting for one run. Built at the edge from the plan and settings.

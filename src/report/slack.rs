@@ -344,7 +344,7 @@ pub struct Retry {
 }
 
 impl Retry {
-    pub fn scaled(clock: crate::wait::Clock) -> Self {
+    pub fn scaled(clock: crate::clock::Clock) -> Self {
         Retry {
             attempts: 4,
             backoff: clock.of(1.0),

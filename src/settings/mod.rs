@@ -133,7 +133,7 @@ pub struct Settings {
     pub dry_run: bool,
     /// The time scale of every poll and retry delay (`FASTDEPLOY_DELAY_SCALE`,
     /// tests only; real time in production).
-    pub clock: crate::wait::Clock,
+    pub clock: crate::clock::Clock,
     pub output_file: Option<PathBuf>,
     pub summary_file: Option<PathBuf>,
     /// `github-token` input, else `GITHUB_TOKEN` (deployments, PR comment).
@@ -238,7 +238,7 @@ impl Settings {
                 _ => SlackOn::Always,
             },
             dry_run: raw.bool("dry-run")?,
-            clock: crate::wait::Clock::scaled(delay_scale(env)?),
+            clock: crate::clock::Clock::scaled(delay_scale(env)?),
             slack_webhook_url: raw
                 .get("slack-webhook-url")
                 .map(secrecy::SecretString::from),

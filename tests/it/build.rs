@@ -43,7 +43,7 @@ fn opts(storage: &Path) -> BuildOptions {
             storage.join("run").display().to_string(),
         ],
         buildah_isolation: Some("chroot".into()),
-        clock: fastdeploy::wait::Clock::scaled(0.001),
+        clock: fastdeploy::clock::Clock::scaled(0.001),
         ..Default::default()
     }
 }
@@ -156,7 +156,7 @@ async fn buildah_builds_pushes_skips_unchanged_commits_and_reuses_the_registry_c
     let tmp = tempfile::tempdir().unwrap();
     let base = push_base_image(&reg, tmp.path());
     let app = copy_app(&tmp.path().join("app"));
-    let client = Client::new(&auth(&reg.host), fastdeploy::wait::Clock::scaled(0.001));
+    let client = Client::new(&auth(&reg.host), fastdeploy::clock::Clock::scaled(0.001));
 
     // 1. First build: everything executes, the image is pushed under every tag.
     let p1 = plan(&app, &base, "aaaaaaaaaaaa", REPO);
@@ -312,7 +312,7 @@ async fn components_build_in_parallel_with_separate_work_dirs() {
     let a = a.0.unwrap_or_else(|e| panic!("{e:#}\n{}", a.1.join("\n")));
     let b = b.0.unwrap_or_else(|e| panic!("{e:#}\n{}", b.1.join("\n")));
     assert_ne!(a.digest, b.digest);
-    let client = Client::new(&auth(&reg.host), fastdeploy::wait::Clock::scaled(0.001));
+    let client = Client::new(&auth(&reg.host), fastdeploy::clock::Clock::scaled(0.001));
     assert_eq!(
         client.manifest_digest("shop/api", "main").await.unwrap(),
         Some(a.digest)
@@ -353,7 +353,7 @@ async fn a_build_that_is_not_pushed_is_still_measured_and_leaves_the_registry_un
         "busybox alone is bigger than that: {size:?}"
     );
     assert!(size.layers >= 2, "{size:?}");
-    let client = Client::new(&auth(&reg.host), fastdeploy::wait::Clock::scaled(0.001));
+    let client = Client::new(&auth(&reg.host), fastdeploy::clock::Clock::scaled(0.001));
     assert_eq!(
         client.manifest_digest("shop/pr", "main").await.unwrap(),
         None,
@@ -454,7 +454,7 @@ fn registry_refusing_for_a_while_is_retried_and_succeeds() {
         "headers": {"Docker-Content-Digest": "sha256:feed"}}));
     let client = Client::new(
         &auth(&receiver_host(&r)),
-        fastdeploy::wait::Clock::scaled(0.001),
+        fastdeploy::clock::Clock::scaled(0.001),
     );
     // HEAD is not implemented by the receiver (501): the client asks with GET.
     assert_eq!(
@@ -476,7 +476,7 @@ fn registry_that_never_recovers_fails_naming_the_registry() {
     let r = Receiver::start();
     r.default_response(serde_json::json!({"match": "GET /v2/.*", "status": 502, "body": {"message": "bad gateway"}}));
     let host = receiver_host(&r);
-    let client = Client::new(&auth(&host), fastdeploy::wait::Clock::scaled(0.001));
+    let client = Client::new(&auth(&host), fastdeploy::clock::Clock::scaled(0.001));
     let err = format!(
         "{:#}",
         block_on(client.get_manifest("shop/app", "t")).unwrap_err()
@@ -508,7 +508,7 @@ fn bearer_challenge_fetches_a_token_with_the_credentials() {
     ]));
     let client = Client::new(
         &auth(&receiver_host(&r)),
-        fastdeploy::wait::Clock::scaled(0.001),
+        fastdeploy::clock::Clock::scaled(0.001),
     );
     let m = block_on(client.get_manifest("shop/app", "t")).unwrap();
     assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
@@ -560,7 +560,7 @@ fn bearer_challenge_fetches_a_token_with_the_credentials() {
 #[tokio::test(flavor = "multi_thread")]
 async fn retagging_puts_the_same_manifest_under_new_tags_on_a_real_registry() {
     let reg = Registry::start();
-    let client = Client::new(&auth(&reg.host), fastdeploy::wait::Clock::scaled(0.001));
+    let client = Client::new(&auth(&reg.host), fastdeploy::clock::Clock::scaled(0.001));
     assert_eq!(
         client.manifest_digest("shop/app", "nope").await.unwrap(),
         None,
@@ -711,7 +711,7 @@ impl BuildxHarness {
         let opts = BuildOptions {
             docker: self.docker.display().to_string(),
             docker_config: Some(self.user_config.clone()),
-            clock: fastdeploy::wait::Clock::scaled(0.001),
+            clock: fastdeploy::clock::Clock::scaled(0.001),
             ..Default::default()
         };
         let (runner, lines) = recording_runner();
@@ -744,7 +744,7 @@ async fn buildx_builds_pushes_skips_unchanged_commits_and_counts_cached_steps() 
     let tmp = tempfile::tempdir().unwrap();
     let base = push_base_image(&reg, tmp.path());
     let app = copy_app(&tmp.path().join("app"));
-    let client = Client::new(&auth(&reg.host), fastdeploy::wait::Clock::scaled(0.001));
+    let client = Client::new(&auth(&reg.host), fastdeploy::clock::Clock::scaled(0.001));
     let buildx = BuildxHarness::new();
 
     // 1. First build: every step runs; the digest buildx wrote to the
@@ -991,7 +991,7 @@ async fn buildah_mounts_build_secrets_from_the_environment_and_a_file() {
         log.join("\n")
     );
     // No layer or config holds the file's value: every blob of the pushed image, read back.
-    let client = Client::new(&auth(&reg.host), fastdeploy::wait::Clock::scaled(0.001));
+    let client = Client::new(&auth(&reg.host), fastdeploy::clock::Clock::scaled(0.001));
     let manifest = client
         .get_manifest("shop/secrets", &built.digest)
         .await

@@ -134,7 +134,7 @@ fn remote(c: Clients, project: &str, timeout_minutes: u32, scale: f64) -> codebu
         ecr: c.ecr,
         project: project.into(),
         timeout_minutes,
-        clock: fastdeploy::wait::Clock::scaled(scale),
+        clock: fastdeploy::clock::Clock::scaled(scale),
     }
 }
 

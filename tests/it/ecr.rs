@@ -274,7 +274,7 @@ fn child_push_flow() {
         rt.block_on(async {
             let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
             let details =
-                ecr::image_details(&ecr, repo, &digest, fastdeploy::wait::Clock::scaled(0.001))
+                ecr::image_details(&ecr, repo, &digest, fastdeploy::clock::Clock::scaled(0.001))
                     .await
                     .unwrap();
             assert_eq!(details.digest, digest);
@@ -328,7 +328,7 @@ fn scan_findings_at_or_above_the_threshold_fail_with_their_names() {
                 &ecr,
                 "scanned",
                 &digest,
-                fastdeploy::wait::Clock::scaled(0.001)
+                fastdeploy::clock::Clock::scaled(0.001)
             )
             .await
             .unwrap()
@@ -342,7 +342,7 @@ fn scan_findings_at_or_above_the_threshold_fail_with_their_names() {
             "scanned",
             &digest,
             "HIGH",
-            fastdeploy::wait::Clock::scaled(0.001),
+            fastdeploy::clock::Clock::scaled(0.001),
             &Cancel::never(),
             &actions,
         )
@@ -360,7 +360,7 @@ fn scan_findings_at_or_above_the_threshold_fail_with_their_names() {
             "scanned",
             &digest,
             "CRITICAL",
-            fastdeploy::wait::Clock::scaled(0.001),
+            fastdeploy::clock::Clock::scaled(0.001),
             &Cancel::never(),
             &actions,
         )

@@ -638,7 +638,6 @@ mod mocked {
             Pace::new(d.clock, 5.0, seconds / 0.001),
             &d.cancel,
             &d.actions,
-            "",
         );
         let mut report = DeployReport::default();
         let v = watch::follow(&cx, &mut w, &ours(), wait_until, &mut report).await;

@@ -74,7 +74,7 @@ async fn env(architecture: Architecture) -> Env {
         password: secrecy::SecretString::from(ECR_PASSWORD),
         insecure: true,
     };
-    let client = registry::Client::new(&auth, fastdeploy::wait::Clock::scaled(SCALE));
+    let client = registry::Client::new(&auth, fastdeploy::clock::Clock::scaled(SCALE));
     Env {
         moto,
         sdk,

@@ -11,7 +11,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::Environment;
 use super::bundle::{self, Contents};
-use super::watch::{Followed, Following};
+use super::watch::{Followed, Following, eb_failed};
 use crate::aws::Explained;
 use crate::deploy::{Context, Deploy, Image, Verdict};
 use crate::outcome::DeployReport;
@@ -67,29 +67,6 @@ pub async fn apply(e: &mut Environment<'_>, d: &mut Deploy<'_>) -> anyhow::Resul
     }
     report.serving_revision = Some(label.clone());
     e.health(cx, w, &label, report).await
-}
-
-/// EB failed or reverted our update: the reason and EB's health causes are
-/// the evidence, and what served is put back (EB reverts it itself; the
-/// driver makes sure of it).
-pub(super) async fn eb_failed(
-    e: &mut Environment<'_>,
-    cx: &Context<'_>,
-    label: &str,
-    why: String,
-    report: &mut DeployReport,
-) -> anyhow::Result<Verdict> {
-    report.evidence.push(why.clone());
-    let causes = e.causes(cx).await;
-    for c in &causes {
-        e.say(cx, c);
-    }
-    report.evidence.extend(causes);
-    e.failed_by_eb = true;
-    Ok(Verdict::Failed {
-        reason: format!("EB did not deploy version {label}: {why}"),
-        put_back: true,
-    })
 }
 
 /// EB builds a source bundle on each instance, from the Dockerfile's last
@@ -216,18 +193,7 @@ async fn update(
             report.serving_revision = Some(label.to_string());
             return Ok(None);
         }
-        e.since = Some(aws_smithy_types::DateTime::from(
-            std::time::SystemTime::now() - std::time::Duration::from_secs(5),
-        ));
-        let sent = cx
-            .clients
-            .beanstalk
-            .update_environment()
-            .application_name(e.app())
-            .environment_name(e.env())
-            .version_label(label)
-            .send()
-            .await;
+        let sent = e.update_to(cx, label).await;
         match sent {
             Ok(out) => {
                 let rid = out.request_id().unwrap_or_default().to_string();

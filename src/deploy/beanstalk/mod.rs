@@ -79,8 +79,32 @@ impl<'p> Environment<'p> {
     }
 
     fn say(&self, cx: &Context<'_>, line: &str) {
-        cx.actions
-            .line(&format!("[{}] {line}", self.plan.environment));
+        cx.actions.line(line);
+    }
+
+    /// Sends UpdateEnvironment to `label`; the environment's events from a
+    /// few seconds before it (clocks differ) are the ones that tell how it goes.
+    async fn update_to(
+        &mut self,
+        cx: &Context<'_>,
+        label: &str,
+    ) -> Result<
+        aws_sdk_elasticbeanstalk::operation::update_environment::UpdateEnvironmentOutput,
+        aws_sdk_elasticbeanstalk::error::SdkError<
+            aws_sdk_elasticbeanstalk::operation::update_environment::UpdateEnvironmentError,
+        >,
+    > {
+        self.since = Some(aws_smithy_types::DateTime::from(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(5),
+        ));
+        cx.clients
+            .beanstalk
+            .update_environment()
+            .application_name(self.app())
+            .environment_name(self.env())
+            .version_label(label)
+            .send()
+            .await
     }
 
     /// Says `line` unless it was the last one said this way.

@@ -155,18 +155,7 @@ async fn redeploy_previous(
     now: Option<String>,
     report: &mut DeployReport,
 ) -> Settled {
-    e.since = Some(aws_smithy_types::DateTime::from(
-        std::time::SystemTime::now() - std::time::Duration::from_secs(5),
-    ));
-    let sent = cx
-        .clients
-        .beanstalk
-        .update_environment()
-        .application_name(e.app())
-        .environment_name(e.env())
-        .version_label(previous)
-        .send()
-        .await;
+    let sent = e.update_to(cx, previous).await;
     let rid = match sent {
         Ok(out) => out.request_id().unwrap_or_default().to_string(),
         Err(err) => {

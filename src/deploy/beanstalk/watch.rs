@@ -249,7 +249,7 @@ impl Environment<'_> {
                 reason,
                 put_back: true,
             }) => {
-                return super::apply::eb_failed(self, cx, label, reason, report).await;
+                return eb_failed(self, cx, label, reason, report).await;
             }
             Ok(verdict) => return Ok(verdict),
             Err(err) => match Stopped::find(&err) {
@@ -376,4 +376,27 @@ pub struct Following {
     pub completed: bool,
     /// Looks that found the environment Ready.
     pub ready_looks: u32,
+}
+
+/// EB failed or reverted our update: the reason and EB's health causes are
+/// the evidence, and what served is put back (EB reverts it itself; the
+/// driver makes sure of it).
+pub(super) async fn eb_failed(
+    e: &mut Environment<'_>,
+    cx: &Context<'_>,
+    label: &str,
+    why: String,
+    report: &mut DeployReport,
+) -> anyhow::Result<Verdict> {
+    report.evidence.push(why.clone());
+    let causes = e.causes(cx).await;
+    for c in &causes {
+        e.say(cx, c);
+    }
+    report.evidence.extend(causes);
+    e.failed_by_eb = true;
+    Ok(Verdict::Failed {
+        reason: format!("EB did not deploy version {label}: {why}"),
+        put_back: true,
+    })
 }

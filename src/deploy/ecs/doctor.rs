@@ -569,7 +569,7 @@ pub async fn assess(
     image_bytes: Option<u64>,
 ) -> DoctorReport {
     let actions = cx.actions;
-    let say = |s: &str| actions.line(&format!("[{}] doctor: {s}", plan.service));
+    let say = |s: &str| actions.line(&format!("doctor: {s}"));
     let unread = |what: &str, e: &anyhow::Error| {
         let m = format!(
             "deploy-time doctor for ECS service {}: {what}: {}; the deploy goes on without its estimate",

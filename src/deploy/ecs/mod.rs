@@ -63,7 +63,7 @@ impl<'p> Service<'p> {
     }
 
     fn say(&self, cx: &Context<'_>, line: &str) {
-        cx.actions.line(&format!("[{}] {line}", self.plan.service));
+        cx.actions.line(line);
     }
 
     /// After a rollout that did not succeed: its stopped tasks as evidence.

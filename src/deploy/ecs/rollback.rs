@@ -75,7 +75,7 @@ async fn roll_back(
     report: &mut DeployReport,
 ) -> anyhow::Result<Rollout> {
     let ecs = &cx.clients.ecs;
-    let say = |line: &str| cx.actions.line(&format!("[{}] {line}", ours.service));
+    let say = |line: &str| cx.actions.line(line);
     if let Some(arn) = &ours.service_deployment {
         say(&format!(
             "rolling back: stopping service deployment {arn} with rollback (ecs:StopServiceDeployment)"

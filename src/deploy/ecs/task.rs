@@ -153,9 +153,7 @@ pub struct OneOff<'a> {
 
 impl OneOff<'_> {
     fn say(&self, line: &str) {
-        self.cx
-            .actions
-            .line(&format!("[{}] {line}", self.plan.service));
+        self.cx.actions.line(line);
     }
 
     /// Runs the command once on our revision, or finds it done. `Err` is a

@@ -388,7 +388,7 @@ impl Narrator {
                 self.seen_events.insert(id.to_string());
             }
             let msg = e.message().unwrap_or_default();
-            actions.line(&format!("[{}] ecs: {msg}", ours.service));
+            actions.line(&format!("ecs: {msg}"));
             report.events.push(msg.to_string());
         }
         for d in look.service.deployments() {
@@ -410,8 +410,7 @@ impl Narrator {
                     ""
                 };
                 actions.line(&format!(
-                    "[{}] deployment {id}{mark} {} {}: {} running, {} pending, {} failed{}",
-                    ours.service,
+                    "deployment {id}{mark} {} {}: {} running, {} pending, {} failed{}",
                     d.status().unwrap_or("?"),
                     d.task_definition().map(short).unwrap_or("?"),
                     now.0,
@@ -449,8 +448,7 @@ impl Narrator {
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default();
                 actions.line(&format!(
-                    "[{}] service deployment {} is {state}{reason}",
-                    ours.service,
+                    "service deployment {} is {state}{reason}",
                     short(sd.service_deployment_arn().unwrap_or("-"))
                 ));
                 self.sd_state = Some(state);

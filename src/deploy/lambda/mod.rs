@@ -56,8 +56,7 @@ impl<'p> Function<'p> {
     }
 
     fn say(&self, cx: &Context<'_>, line: &str) {
-        let short = self.name().rsplit(':').next().unwrap_or(self.name());
-        cx.actions.line(&format!("[{short}] {line}"));
+        cx.actions.line(line);
     }
 
     /// Says `line` unless it was the last one said this way; keeps it as an

@@ -6,11 +6,11 @@
 #![allow(dead_code)]
 
 use fastdeploy::cancel::Cancel;
+use fastdeploy::clock::Clock;
 use fastdeploy::deploy::{self, Clients, Context, DeployOutcome, Image, beanstalk, ecs, lambda};
 use fastdeploy::gha::Actions;
 use fastdeploy::image::registry;
 use fastdeploy::plan::{BeanstalkPlan, ComponentPlan, EcsPlan, LambdaPlan};
-use fastdeploy::wait::Clock;
 
 /// The commit a test deploy names (Elastic Beanstalk version labels).
 pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -68,12 +68,25 @@ impl Deployer {
         }
     }
 
+    /// Drives `t` as the executor drives a component's target, its lines
+    /// prefixed with the target's name (a test has no component).
+    async fn drive<T: deploy::Target>(&self, t: &mut T, image: &Image) -> DeployOutcome {
+        let actions = self
+            .actions
+            .prefixed(&format!("[{}] ", t.reference().short()));
+        let cx = Context {
+            actions: &actions,
+            ..self.cx()
+        };
+        deploy::drive(&cx, t, image).await
+    }
+
     pub async fn lambda(&self, plan: &LambdaPlan, image: &Image) -> DeployOutcome {
-        deploy::drive(&self.cx(), &mut lambda::Function::new(plan), image).await
+        self.drive(&mut lambda::Function::new(plan), image).await
     }
 
     pub async fn ecs(&self, plan: &EcsPlan, image: &Image) -> DeployOutcome {
-        deploy::drive(&self.cx(), &mut ecs::Service::new(plan), image).await
+        self.drive(&mut ecs::Service::new(plan), image).await
     }
 
     pub async fn beanstalk(
@@ -82,12 +95,8 @@ impl Deployer {
         component: &ComponentPlan,
         image: &Image,
     ) -> DeployOutcome {
-        deploy::drive(
-            &self.cx(),
-            &mut beanstalk::Environment::new(plan, component),
-            image,
-        )
-        .await
+        self.drive(&mut beanstalk::Environment::new(plan, component), image)
+            .await
     }
 }
 
