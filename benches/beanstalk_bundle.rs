@@ -119,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         build,
         deploy: None,
         no_deploy_reason: None,
+        promote_from: None,
     };
     let mut results = Vec::new();
     let mut n = 0u32;

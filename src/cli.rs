@@ -41,6 +41,9 @@ fn input_args() -> Vec<Arg> {
             if spec.name == "components" {
                 arg = arg.alias("component").short('c');
             }
+            if spec.name == "promote-from" {
+                arg = arg.alias("from");
+            }
             if let Some(d) = spec.default {
                 arg = arg.help(format!("{} [default: {d}]", spec.description));
             }
@@ -67,6 +70,8 @@ Examples:
   fastdeploy run --component web                     build and push `web` (outside Actions a run deploys only where asked)
   fastdeploy run --environment staging               build, push and deploy every component to staging
   ENVIRONMENT=production fastdeploy run              the same, as fast-build.sh scripts write it
+  fastdeploy rollback --environment production       put back what served before the last deploy (no build)
+  fastdeploy promote --from staging --environment production   deploy what staging serves, by digest (no build)
 
 Exit codes: 0 success, 1 the build or deploy failed (or was rolled back), 2 bad input or configuration.
 Every flag can also be given as an INPUT_<NAME> variable, as the GitHub Actions runner does.
@@ -83,6 +88,16 @@ pub fn command() -> Command {
         .after_help(HELP_AFTER)
         .subcommand(Command::new("run").about("Build, push, deploy and report (the default)").args(input_args()))
         .subcommand(Command::new("plan").about("Print what a run would do, and nothing else").args(input_args()).arg(json.clone()))
+        .subcommand(
+            Command::new("rollback")
+                .about("Put back, per component, what served before the most recent deploy (or --to); builds nothing")
+                .args(input_args()),
+        )
+        .subcommand(
+            Command::new("promote")
+                .about("Deploy what another environment (--from) serves now, by digest; builds nothing")
+                .args(input_args()),
+        )
         .subcommand(
             Command::new("init")
                 .about("Write a starting fastdeploy.yml and .github/workflows/deploy.yml for this repository")
@@ -104,6 +119,27 @@ where
     let (command, sub) = match m.subcommand() {
         Some(("plan", s)) => (Subcommand::Plan, s),
         Some(("run", s)) => (Subcommand::Run, s),
+        Some((motion @ ("rollback" | "promote"), s)) => {
+            let mut flags = flags(s);
+            match flags.iter().find(|(k, _)| *k == "command") {
+                Some((_, given)) if given != motion => {
+                    return Err(clap::Error::raw(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "`fastdeploy {motion}` with `--command {given}`: drop `--command`\n"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => flags.push(("command", motion.to_string())),
+            }
+            return Ok(Cli {
+                command: Subcommand::Run,
+                json: false,
+                flags,
+                force: false,
+            });
+        }
         Some(("init", s)) => {
             let flags = ["cluster", "aws-region"]
                 .into_iter()

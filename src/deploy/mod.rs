@@ -129,6 +129,16 @@ impl Image {
         }
     }
 
+    /// `registry/repository@sha256:...` as an image; `None` for an image
+    /// by tag (what a tag names may have moved).
+    pub fn from_uri(uri: &str, bytes: Option<u64>) -> Option<Image> {
+        let (name, digest) = uri.split_once('@')?;
+        let (registry, repository) = name.split_once('/')?;
+        digest
+            .starts_with("sha256:")
+            .then(|| Image::new(registry, repository, digest, bytes))
+    }
+
     /// The digest's hex (Lambda's `CodeSha256` of an image function).
     pub fn digest_hex(&self) -> &str {
         self.digest.strip_prefix("sha256:").unwrap_or(&self.digest)
@@ -197,9 +207,44 @@ pub struct Deploy<'a> {
     /// Every wait goes through it: the deploy's one deadline while the
     /// change is applied, the settle budget while what served is put back.
     pub w: Waiter<'a>,
-    pub image: &'a Image,
     /// What the deploy found and did, as the target learns it.
     pub report: DeployReport,
+}
+
+/// What a deploy puts in service: the motion, for the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// An image (`deploy`: the one this run built; `promote`: the one
+    /// another environment serves).
+    Image(Image),
+    /// A revision the target served before (`rollback`), put back as it was.
+    Revision(Revision),
+}
+
+impl Change {
+    /// The image it puts in service, when known.
+    pub fn image(&self) -> Option<&Image> {
+        match self {
+            Change::Image(i) => Some(i),
+            Change::Revision(r) => r.image.as_ref(),
+        }
+    }
+}
+
+/// A revision a target served, as `rollback` finds it (read-only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revision {
+    /// The target's own name for it: a task definition ARN, a Lambda
+    /// version number, an Elastic Beanstalk version label.
+    pub id: String,
+    /// The image it runs, when the target says.
+    pub image: Option<Image>,
+    /// How it was found, in words ("served before the service deployment
+    /// of web:7 replaced it").
+    pub found: String,
+    /// What the user should know before it serves again (a one-off task
+    /// ran on a newer revision: the schema may be ahead of this code).
+    pub warning: Option<String>,
 }
 
 /// How a sentence about what serves is said.
@@ -233,13 +278,26 @@ pub trait Target {
 
     /// Before the deploy's clock starts (the ECS doctor reads what paces
     /// the rollout); its time is not the deploy's.
-    async fn prepare(&mut self, _cx: &Context<'_>, _image: &Image) {}
+    async fn prepare(&mut self, _cx: &Context<'_>, _change: &Change) {}
 
     /// Changes the target to the image and follows the change to a
     /// verdict, every wait a look through `d.w`. Sets what served before
     /// (`previous_revision`), what this deploy made (`revision`) and what
     /// serves as it learns it.
-    async fn apply(&mut self, d: &mut Deploy<'_>) -> anyhow::Result<Verdict>;
+    async fn apply(&mut self, d: &mut Deploy<'_>, image: &Image) -> anyhow::Result<Verdict>;
+
+    /// `rollback`, read-only: what served before the most recent deploy,
+    /// as the target's own history says (or `to`, checked to be one of
+    /// its revisions). What is not there is [`crate::error::BadInput`].
+    async fn earlier(&self, cx: &Context<'_>, to: Option<&str>) -> anyhow::Result<Revision>;
+
+    /// Puts `rev` back in service and follows it to a verdict, as
+    /// [`Target::apply`] does an image.
+    async fn restore(&mut self, d: &mut Deploy<'_>, rev: &Revision) -> anyhow::Result<Verdict>;
+
+    /// `promote`, read-only: the image this target serves now, by digest,
+    /// read from the target (not from a tag that may have moved).
+    async fn serving_image(&self, cx: &Context<'_>) -> anyhow::Result<Image>;
 
     /// Whether what serves may hold something of this deploy (after a stop
     /// or an error, the driver puts back what served only then).
@@ -280,13 +338,48 @@ pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::R
     }
 }
 
-/// Deploys `image` to the component's target and follows it to a verdict.
-/// `None` when the component has no target. Never returns without saying
-/// what serves.
+/// `rollback`'s revision for the component's target (read-only).
+pub async fn earlier(
+    cx: &Context<'_>,
+    component: &ComponentPlan,
+    to: Option<&str>,
+) -> anyhow::Result<Option<Revision>> {
+    Ok(Some(match component.deploy.as_ref() {
+        None => return Ok(None),
+        Some(TargetPlan::Ecs(p)) => ecs::Service::new(p).earlier(cx, to).await?,
+        Some(TargetPlan::Lambda(p)) => lambda::Function::new(p).earlier(cx, to).await?,
+        Some(TargetPlan::Beanstalk(p)) => {
+            beanstalk::Environment::new(p, component)
+                .earlier(cx, to)
+                .await?
+        }
+    }))
+}
+
+/// `promote`'s image: what `target` (the source environment's) serves now.
+pub async fn serving_image(
+    cx: &Context<'_>,
+    component: &ComponentPlan,
+    target: &TargetPlan,
+) -> anyhow::Result<Image> {
+    match target {
+        TargetPlan::Ecs(p) => ecs::Service::new(p).serving_image(cx).await,
+        TargetPlan::Lambda(p) => lambda::Function::new(p).serving_image(cx).await,
+        TargetPlan::Beanstalk(p) => {
+            beanstalk::Environment::new(p, component)
+                .serving_image(cx)
+                .await
+        }
+    }
+}
+
+/// Puts `change` in service on the component's target and follows it to a
+/// verdict. `None` when the component has no target. Never returns without
+/// saying what serves.
 pub async fn deploy(
     cx: &Context<'_>,
     component: &ComponentPlan,
-    image: &Image,
+    change: &Change,
 ) -> Option<DeployOutcome> {
     // Every line of a component's deploy starts with its name, as its
     // build's do: several deploy side by side in one log group.
@@ -296,32 +389,39 @@ pub async fn deploy(
         ..*cx
     };
     Some(match component.deploy.as_ref()? {
-        TargetPlan::Ecs(p) => drive(cx, &mut ecs::Service::new(p), image).await,
-        TargetPlan::Lambda(p) => drive(cx, &mut lambda::Function::new(p), image).await,
+        TargetPlan::Ecs(p) => drive(cx, &mut ecs::Service::new(p), change).await,
+        TargetPlan::Lambda(p) => drive(cx, &mut lambda::Function::new(p), change).await,
         TargetPlan::Beanstalk(p) => {
-            drive(cx, &mut beanstalk::Environment::new(p, component), image).await
+            drive(cx, &mut beanstalk::Environment::new(p, component), change).await
         }
     })
 }
 
-/// The one driver: apply, judge, put back when asked, look at what serves,
-/// say it.
-pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, image: &Image) -> DeployOutcome {
+/// The one driver: apply (or restore), judge, put back when asked, look at
+/// what serves, say it.
+pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, change: &Change) -> DeployOutcome {
     let target = t.reference();
-    t.prepare(cx, image).await;
+    t.prepare(cx, change).await;
     let started = Instant::now();
     let watch = t.watch().clone();
     let pace = Pace::new(cx.clock, watch.poll_seconds, watch.wait_seconds as f64);
     let mut d = Deploy {
         cx: *cx,
         w: Waiter::new(pace, cx.cancel, cx.actions),
-        image,
         report: DeployReport {
             target: target.clone(),
             ..DeployReport::default()
         },
     };
-    let applied = t.apply(&mut d).await;
+    let applied = match change {
+        Change::Image(image) => t.apply(&mut d, image).await,
+        Change::Revision(rev) => {
+            if let Some(w) = &rev.warning {
+                cx.actions.warning(w, &Default::default());
+            }
+            t.restore(&mut d, rev).await
+        }
+    };
     let (result, failure) = judge(t, &mut d, applied).await;
     // What serves is what runs: one last look, whatever the verdict said,
     // unless the look that judged success showed it with its counts.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 
-use crate::deploy::{Clients, Context, DeployOutcome, Image};
+use crate::deploy::{Change, Clients, Context, DeployOutcome, Image};
 use crate::image::registry::RegistryAuth;
 use crate::outcome::{RunReport, RunResult};
 use crate::plan::{ComponentPlan, Plan};
@@ -39,13 +39,13 @@ impl Pipeline<'_> {
         &self,
         cx: &Context<'_>,
         c: &ComponentPlan,
-        image: &Image,
+        change: &Change,
         parallel: bool,
     ) -> Option<DeployOutcome> {
         let group =
             (!parallel).then(|| PhaseLog::open(self.actions, self.style, "deploy", Some(&c.name)));
         let started = Instant::now();
-        let outcome = crate::deploy::deploy(cx, c, image).await;
+        let outcome = crate::deploy::deploy(cx, c, change).await;
         let end = match &outcome {
             Some(o) if o.failure.is_some() => {
                 PhaseEnd::Failed(o.failure.clone().unwrap_or_default())
@@ -68,19 +68,14 @@ impl Pipeline<'_> {
         outcome
     }
 
-    /// Deploys every component that built and has a target; a component
-    /// built but left undeployed (the run was cancelled between the phases)
-    /// fails.
-    pub(super) async fn deploy(
+    /// What `deploy` deploys: the image each component with a target built.
+    pub(super) fn built(
         &self,
-        aws: &Aws,
         auth: &RegistryAuth,
         plan: &Plan,
-        report: &mut RunReport,
-    ) {
-        let started = Instant::now();
-        let to_deploy: Vec<(usize, Image)> = plan
-            .components
+        report: &RunReport,
+    ) -> Vec<(usize, Change)> {
+        plan.components
             .iter()
             .enumerate()
             .filter(|(_, c)| c.deploy.is_some())
@@ -90,21 +85,28 @@ impl Pipeline<'_> {
                     return None;
                 }
                 let digest = rep.build.digest.as_deref()?;
-                Some((
-                    i,
-                    Image::new(
-                        &auth.host,
-                        &c.build.repository,
-                        digest,
-                        rep.build.image_bytes,
-                    ),
-                ))
+                let bytes = rep.build.image_bytes;
+                let image = Image::new(&auth.host, &c.build.repository, digest, bytes);
+                Some((i, Change::Image(image)))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Puts each component's change in service, concurrently; a component
+    /// built but left undeployed (the run was cancelled between the phases)
+    /// fails.
+    pub(super) async fn deploy(
+        &self,
+        aws: &Aws,
+        registry: Option<crate::image::registry::Client>,
+        plan: &Plan,
+        to_deploy: Vec<(usize, Change)>,
+        report: &mut RunReport,
+    ) {
+        let started = Instant::now();
         if !to_deploy.is_empty() {
-            let registry = crate::image::registry::Client::new(auth, self.clock);
             let clients = Clients {
-                registry: Some(registry),
+                registry,
                 ..aws.clients.clone()
             };
             let cx = self.deploy_context(&clients, plan);
@@ -113,9 +115,9 @@ impl Pipeline<'_> {
             let parallel = to_deploy.len() > 1 && plan.max_parallel > 1;
             let all = parallel.then(|| PhaseLog::open(self.actions, self.style, "deploy", None));
             let outcomes = futures::stream::iter(to_deploy)
-                .map(|(i, image)| {
+                .map(|(i, change)| {
                     let (cx, c) = (&cx, &plan.components[i]);
-                    async move { (i, self.deploy_logged(cx, c, &image, parallel).await) }
+                    async move { (i, self.deploy_logged(cx, c, &change, parallel).await) }
                 })
                 .buffer_unordered(plan.max_parallel.max(1))
                 .collect::<Vec<_>>()

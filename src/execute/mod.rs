@@ -9,6 +9,7 @@ mod connect;
 mod deploy;
 mod finish;
 mod init;
+mod motion;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -162,6 +163,9 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
         plan.environment(),
         plan.components.iter().map(|c| c.name.as_str()),
     );
+    if !plan.motion.builds() {
+        return run_motion(&run, plan, report).await;
+    }
     let checked = run.check(plan, &mut report)?;
     let aws = run.connect(plan).await?;
     let plan = &run.preflight(&aws, plan).await?;
@@ -172,8 +176,42 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     if plan.context.is_pull_request() {
         run.baselines(plan, &auth, &mut notifier).await;
     }
-    run.deploy(&aws, &auth, plan, &mut report).await;
+    let built = run.built(&auth, plan, &report);
+    let registry = crate::image::registry::Client::new(&auth, run.clock);
+    run.deploy(&aws, Some(registry), plan, built, &mut report)
+        .await;
     run.report(plan, &auth.host, notifier, &mut report).await?;
+    Ok(report)
+}
+
+/// `rollback` and `promote`: nothing is checked, built or pushed. What each
+/// component's target gets is found first, read-only (what is not there is
+/// bad input, exit 2, before anything changes), then deployed and reported
+/// as a deploy is.
+async fn run_motion(
+    run: &Pipeline<'_>,
+    plan: &Plan,
+    mut report: RunReport,
+) -> anyhow::Result<RunReport> {
+    run.announce(plan);
+    let aws = run.connect(plan).await?;
+    let plan = &run.preflight(&aws, plan).await?;
+    let auth = run.login_for_motion(&aws, plan).await?;
+    let changes = run.resolve(&aws, auth.as_ref(), plan, &mut report).await?;
+    let mut notifier = Notifier::new(plan, run.settings, run.actions);
+    notifier.start(plan).await;
+    let registry = auth
+        .as_ref()
+        .map(|a| crate::image::registry::Client::new(a, run.clock));
+    run.deploy(&aws, registry, plan, changes, &mut report).await;
+    let host = auth.map(|a| a.host).or_else(|| plan.registry.host.clone());
+    run.report(
+        plan,
+        host.as_deref().unwrap_or_default(),
+        notifier,
+        &mut report,
+    )
+    .await?;
     Ok(report)
 }
 

@@ -21,6 +21,7 @@ pub fn plan(
         build,
         deploy,
         no_deploy_reason,
+        promote_from: None,
     })
 }
 

@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::error::BadInput;
 use crate::settings::config::Bundle;
 use crate::settings::event::{RunContext, Target};
-use crate::settings::{BuilderInput, Settings, SlackOn, Strategy, WaitUntil};
+use crate::settings::{BuilderInput, Motion, Settings, SlackOn, Strategy, WaitUntil};
 
 /// Which builder runs the builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -254,6 +254,10 @@ pub struct ComponentPlan {
     /// Why there is no deploy, in words (`plan` prints it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_deploy_reason: Option<String>,
+    /// `promote`: the component's target in `promote-from`, whose serving
+    /// image is deployed here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promote_from: Option<TargetPlan>,
 }
 
 /// Limits the checks enforce.
@@ -297,6 +301,8 @@ pub struct Notifications {
 pub struct Plan {
     pub context: RunContext,
     pub target: Target,
+    /// `command`: deploy this commit, roll back, or promote.
+    pub motion: Motion,
     pub aws_region: Option<String>,
     /// Where the region came from, for `plan`.
     pub aws_region_source: Option<String>,
@@ -398,6 +404,71 @@ pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:buildx-stable-1";
 
 pub use crate::settings::component::SINGLE_COMPONENT;
 
+/// `rollback` and `promote` change only components with a target here
+/// (bad input when none has one); `promote` finds each one's target in
+/// `promote-from` too, in the same region.
+fn motion_components(
+    settings: &Settings,
+    components: Vec<ComponentPlan>,
+) -> Result<Vec<ComponentPlan>, BadInput> {
+    let env = settings.target.environment().unwrap_or_default();
+    let mut deploying: Vec<ComponentPlan> = components
+        .into_iter()
+        .filter(|c| c.deploy.is_some())
+        .collect();
+    let verb = match &settings.motion {
+        Motion::Rollback { .. } => "roll back",
+        _ => "promote",
+    };
+    if deploying.is_empty() {
+        return Err(BadInput::other(format!(
+            "nothing to {verb}: no selected component deploys to environment `{env}`"
+        )));
+    }
+    if let Motion::Rollback { to: Some(to) } = &settings.motion
+        && deploying.len() > 1
+    {
+        return Err(BadInput::other(format!(
+            "`to` is {to}, one revision, but {} components deploy to `{env}` ({}): select one with `components`",
+            deploying.len(),
+            deploying
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let Motion::Promote { from } = &settings.motion else {
+        return Ok(deploying);
+    };
+    let source = settings.for_environment(from)?;
+    let keys = source.selected_components()?;
+    for c in deploying.iter_mut() {
+        let found = keys.iter().find(|k| k.name == c.name);
+        let target = match found {
+            Some(k) => target::plan(&source, k)?.0,
+            None => None,
+        };
+        let target = target.ok_or_else(|| {
+            BadInput::other(format!(
+                "component `{}` is not deployed in `{from}` (promote-from), so there is nothing of it to promote; \
+                 deploy it there first, or select the components `{from}` has with `components`",
+                c.name
+            ))
+        })?;
+        if Some(target.reference()) == c.deploy.as_ref().map(TargetPlan::reference) {
+            return Err(BadInput::other(format!(
+                "component `{}` deploys to the same target in `{from}` and `{env}` ({}): there is nothing to promote; \
+                 give `{env}` its own with `environments.{env}.overrides`",
+                c.name,
+                target.describe()
+            )));
+        }
+        c.promote_from = Some(target);
+    }
+    Ok(deploying)
+}
+
 /// Builds the plan. Pure: reads only `settings` and `probe`.
 pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput> {
     let ctx = &settings.context;
@@ -443,9 +514,14 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
         _ => None,
     };
 
+    let components = match &settings.motion {
+        Motion::Deploy => components,
+        _ => motion_components(settings, components)?,
+    };
     Ok(Plan {
         context: ctx.clone(),
         target: settings.target.clone(),
+        motion: settings.motion.clone(),
         aws_region: settings.aws_region.clone(),
         aws_region_source: settings.aws_region_source.clone(),
         builder,

@@ -26,7 +26,12 @@ impl Plan {
         };
         for c in &self.components {
             let _ = writeln!(s, "  component {}:", c.name);
-            s.push_str(&self.build_text(&c.build, &registry));
+            if self.motion.builds() {
+                s.push_str(&self.build_text(&c.build, &registry));
+            }
+            if let Some(source) = &c.promote_from {
+                let _ = writeln!(s, "    image: what {} serves now", source.describe());
+            }
             s.push_str(&self.deploy_text(c));
         }
         let n = &self.notifications;
@@ -69,6 +74,20 @@ impl Plan {
                 let push = if *push { " and push" } else { ", no push" };
                 writeln!(s, "  build only{push} ({reason})")
             }
+        };
+        let _ = match &self.motion {
+            Motion::Deploy => Ok(()),
+            Motion::Rollback { to: None } => writeln!(
+                s,
+                "  rollback: each component's target gets back what served before its most recent deploy; nothing is built"
+            ),
+            Motion::Rollback { to: Some(to) } => {
+                writeln!(s, "  rollback to {to}; nothing is built")
+            }
+            Motion::Promote { from } => writeln!(
+                s,
+                "  promote from `{from}`: each component gets the image its target there serves now, by digest; nothing is built"
+            ),
         };
         let _ = writeln!(
             s,

@@ -83,6 +83,19 @@ pub const INPUTS: &[InputSpec] = &[
         "components",
         "Components to build and deploy (comma or newline separated). Default: all in the config.",
     ),
+    with_default(
+        "command",
+        "deploy",
+        "deploy | rollback | promote. deploy builds this commit and deploys it; rollback puts back, per component, what served before the most recent deploy (or `to`); promote deploys what `promote-from` serves now, by digest. rollback and promote build nothing.",
+    ),
+    input(
+        "promote-from",
+        "With command: promote, the environment whose serving images are deployed to `environment` (CLI: fastdeploy promote --from staging).",
+    ),
+    input(
+        "to",
+        "With command: rollback, the revision to put back instead of the one before the most recent deploy: an ECS task definition revision, a Lambda version, an Elastic Beanstalk version label, or an image digest (sha256:...). One component at a time.",
+    ),
     input(
         "environment",
         "Environment to deploy to. Default: in Actions, the workflow_dispatch input, then the branch map (main: production, develop: staging); outside Actions none (ENVIRONMENT, else build and push only).",

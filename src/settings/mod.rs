@@ -89,6 +89,8 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     pub context: RunContext,
     pub target: Target,
+    /// `command`: deploy this commit, roll back, or promote.
+    pub motion: Motion,
     /// Components selected by the `components` input (empty: all).
     pub components: Vec<String>,
     pub builder: BuilderInput,
@@ -180,6 +182,7 @@ impl Settings {
             .filter(|e| !context.in_actions && !e.is_empty());
         let explicit = raw.get("environment").or(local.map(String::as_str));
         let target = resolve_target(&context, config.as_ref(), explicit)?;
+        let motion = motion(&raw, &context, &target, config.as_ref())?;
         let (builder, builder_source) = builder_input(&raw, env, &defaults)?;
         let env_region =
             target_env(&config, target.environment()).and_then(|e| e.aws_region.clone());
@@ -268,6 +271,7 @@ impl Settings {
                 .unwrap_or_else(|| "https://slack.com/api".into()),
             components: selected_names(&raw, config.as_ref())?,
             target,
+            motion,
             context,
             config,
             config_path,
@@ -276,6 +280,30 @@ impl Settings {
     }
 
     /// The environment's config section, when deploying to a configured one.
+    /// The same settings deploying to `environment` (`promote-from`'s
+    /// targets), which must be in this run's region: one run, one region.
+    pub fn for_environment(&self, environment: &str) -> Result<Settings, BadInput> {
+        let mut other = self.clone();
+        other.target = Target::Deploy {
+            environment: environment.to_string(),
+            reason: "`promote-from`".into(),
+        };
+        let theirs = other
+            .environment_config()
+            .and_then(|e| e.aws_region.clone());
+        if self.raw.get("aws-region").is_none()
+            && let Some(theirs) = theirs
+            && Some(&theirs) != self.aws_region.as_ref()
+        {
+            return Err(BadInput::other(format!(
+                "environment `{environment}` (promote-from) is in {theirs}, but this run deploys in {}; \
+                 promote within one region (copy the image to the other region's registry and deploy it there)",
+                self.aws_region.as_deref().unwrap_or("no region")
+            )));
+        }
+        Ok(other)
+    }
+
     pub fn environment_config(&self) -> Option<&config::EnvironmentConfig> {
         let env = self.target.environment()?;
         self.config.as_ref()?.environments.get(env)
@@ -526,6 +554,110 @@ fn delay_scale(env: &BTreeMap<String, String>) -> Result<f64, BadInput> {
                 "a number above 0 and at most 1",
             )
         })
+}
+
+/// What a run does to its environment (`command`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Motion {
+    /// Build this commit, push it and deploy it.
+    Deploy,
+    /// Put back what served before the most recent deploy (or `to`).
+    Rollback { to: Option<String> },
+    /// Deploy what environment `from` serves now, by digest.
+    Promote { from: String },
+}
+
+impl Motion {
+    /// Whether the run builds (only `deploy` does).
+    pub fn builds(&self) -> bool {
+        *self == Motion::Deploy
+    }
+}
+
+/// `command`, `promote-from` and `to`, checked against each other and the
+/// run: rollback and promote change an environment, so they need one, and
+/// a pull request never gets one.
+fn motion(
+    raw: &RawInputs,
+    context: &RunContext,
+    target: &Target,
+    config: Option<&Config>,
+) -> Result<Motion, BadInput> {
+    let command = raw.choice("command", &["deploy", "rollback", "promote"])?;
+    let (from, to) = (raw.get("promote-from"), raw.get("to"));
+    let motion = match (command.unwrap_or("deploy"), from, to) {
+        ("deploy", None, None) => return Ok(Motion::Deploy),
+        ("deploy", Some(_), _) => {
+            return Err(BadInput::other(
+                "`promote-from` is set, but `command` is deploy: set `command: promote` (fastdeploy promote --from <environment>)",
+            ));
+        }
+        ("deploy", _, Some(_)) | ("promote", _, Some(_)) => {
+            return Err(BadInput::other(
+                "`to` is set, but `command` is not rollback: `to` names the revision a rollback puts back (fastdeploy rollback --to <revision>)",
+            ));
+        }
+        ("rollback", Some(_), _) => {
+            return Err(BadInput::other(
+                "`promote-from` is set, but `command` is rollback: a rollback puts back this environment's own earlier revision;                  to deploy another environment's, use `command: promote`",
+            ));
+        }
+        ("rollback", None, to) => Motion::Rollback {
+            to: to.map(str::to_string),
+        },
+        (_, None, _) => {
+            return Err(BadInput::Missing {
+                name: "promote-from".into(),
+                why: "with `command: promote`: name the environment whose images to deploy (fastdeploy promote --from staging)".into(),
+            });
+        }
+        (_, Some(from), _) => Motion::Promote {
+            from: from.to_string(),
+        },
+    };
+    let verb = if matches!(motion, Motion::Rollback { .. }) {
+        "rollback"
+    } else {
+        "promote"
+    };
+    if context.is_pull_request() {
+        return Err(BadInput::other(format!(
+            "`command: {verb}` on a pull request: a pull request builds only; run {verb} on push or workflow_dispatch"
+        )));
+    }
+    let Some(environment) = target.environment() else {
+        return Err(BadInput::Missing {
+            name: "environment".into(),
+            why: format!(
+                "with `command: {verb}`: name the environment to change ({})",
+                target.reason()
+            ),
+        });
+    };
+    if let Motion::Promote { from } = &motion {
+        if from == environment {
+            return Err(BadInput::other(format!(
+                "`promote-from` is `{from}`, the environment being deployed to; promote from another one"
+            )));
+        }
+        if let Some(c) = config.filter(|c| !c.environments.is_empty())
+            && !c.environments.contains_key(from)
+        {
+            return Err(BadInput::UnknownEnvironment {
+                name: from.clone(),
+                known: format!(
+                    "`promote-from` names it, but the config defines: {}",
+                    c.environments
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    Ok(motion)
 }
 
 /// The AWS profile the credential chain will use, as the environment names it.

@@ -182,6 +182,7 @@ fn component(plan: &BeanstalkPlan, context: &Path) -> ComponentPlan {
         build: build_plan(context),
         deploy: Some(TargetPlan::Beanstalk(plan.clone())),
         no_deploy_reason: None,
+        promote_from: None,
     }
 }
 

@@ -23,6 +23,7 @@ mod hardening;
 mod init;
 mod lambda;
 mod lost_answers;
+mod motions;
 mod plan;
 mod reporting;
 mod smoke;

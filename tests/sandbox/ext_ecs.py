@@ -6,8 +6,10 @@ patches moto's ECS backend so that:
 - UpdateService with a new task definition (or forceNewDeployment) starts a
   new PRIMARY deployment (rolloutState IN_PROGRESS), turns the old one ACTIVE
   and records a service deployment (ListServiceDeployments,
-  DescribeServiceDeployments) whose ARN is the service's
-  currentServiceDeployment.
+  DescribeServiceDeployments, its revisions in DescribeServiceRevisions)
+  whose ARN is the service's currentServiceDeployment. CreateService
+  records none (GUESS: ECS records the creation as a deployment with no
+  source revision; nothing the sandbox serves reads it).
 - Progress is computed lazily from wall-clock time on every read, one step
   every `step_seconds` (no background thread). Each step is one pass of the
   service scheduler's rolling update (deployment type ECS), honouring the
@@ -1092,6 +1094,44 @@ def describe_service_deployments(self: Backend, arns: list[str]) -> tuple[list[d
         return found, failures
 
 
+def describe_service_revisions(self: Backend, arns: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """DescribeServiceRevisions: the task definition and the container images
+    of each revision a service deployment named (sourceServiceRevisions,
+    targetServiceRevision). imageDigest is the image's own digest when it is
+    given by digest (GUESS: ECS resolves a tag to a digest when the revision
+    is deployed; the sandbox resolves nothing and leaves it out)."""
+    with LOCK:
+        found, failures = [], []
+        for arn in arns:
+            hit = None
+            for service in self.services.values():
+                for td_arn in _state(service)["revisions"]:
+                    if _revision_arn(self, service, td_arn) == arn:
+                        hit = (service, td_arn)
+            if hit is None:
+                failures.append({"arn": arn, "reason": "MISSING", "detail": "The service revision does not exist."})
+                continue
+            service, td_arn = hit
+            td = self.describe_task_definition(td_arn)
+            images = []
+            for c in td.container_definitions:
+                image = c.get("image", "")
+                entry = {"containerName": c.get("name"), "image": image}
+                if "@sha256:" in image:
+                    entry["imageDigest"] = image.split("@", 1)[1]
+                images.append(entry)
+            found.append({
+                "serviceRevisionArn": arn,
+                "serviceArn": service.arn,
+                "clusterArn": service.cluster_arn,
+                "taskDefinition": td_arn,
+                "launchType": service.launch_type or "EC2",
+                "containerImages": images,
+                "createdAt": _state(service).setdefault("revision_created", {}).setdefault(td_arn, _now()),
+            })
+        return found, failures
+
+
 def stop_service_deployment(self: Backend, arn: str, stop_type: str | None) -> str:
     with LOCK:
         hit = _find_service_deployment(self, arn)
@@ -1120,6 +1160,7 @@ Backend.describe_tasks = describe_tasks
 Backend.list_service_deployments = list_service_deployments
 Backend.describe_service_deployments = describe_service_deployments
 Backend.stop_service_deployment = stop_service_deployment
+Backend.describe_service_revisions = describe_service_revisions
 
 
 # ---------------------------------------------------------------------------
@@ -1154,6 +1195,11 @@ def _describe_service_deployments(self: Response) -> ActionResult:
     return ActionResult({"serviceDeployments": found, "failures": failures})
 
 
+def _describe_service_revisions(self: Response) -> ActionResult:
+    found, failures = self.ecs_backend.describe_service_revisions(self._get_param("serviceRevisionArns", []))
+    return ActionResult({"serviceRevisions": found, "failures": failures})
+
+
 def _stop_service_deployment(self: Response) -> ActionResult:
     arn = self.ecs_backend.stop_service_deployment(self._get_param("serviceDeploymentArn"), self._get_param("stopType"))
     return ActionResult({"serviceDeploymentArn": arn})
@@ -1183,6 +1229,7 @@ Response.list_task_definitions = _list_task_definitions_response
 Response.list_service_deployments = _list_service_deployments
 Response.describe_service_deployments = _describe_service_deployments
 Response.stop_service_deployment = _stop_service_deployment
+Response.describe_service_revisions = _describe_service_revisions
 
 
 # ---------------------------------------------------------------------------

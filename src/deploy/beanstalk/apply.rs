@@ -19,8 +19,12 @@ use crate::settings::config::Bundle;
 use crate::wait::Waiter;
 
 /// Deploys the component's bundle to the environment, to a verdict.
-pub async fn apply(e: &mut Environment<'_>, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
-    let (cx, image) = (d.cx, d.image);
+pub async fn apply(
+    e: &mut Environment<'_>,
+    d: &mut Deploy<'_>,
+    image: &Image,
+) -> anyhow::Result<Verdict> {
+    let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let contents = super::preflight::contents(e.plan, e.component, Some(&image.uri))?;
     let pre = super::preflight::environment(&cx.clients.beanstalk, e.plan).await?;
@@ -32,6 +36,24 @@ pub async fn apply(e: &mut Environment<'_>, d: &mut Deploy<'_>) -> anyhow::Resul
         Ok(label) => label,
         Err(verdict) => return Ok(verdict),
     };
+    deploy_label(e, cx, w, &label, pre.version_label.as_deref(), report).await
+}
+
+/// The environment updated to the processed version `label` once it is
+/// Ready, our request's events followed, then health: the verdict. The
+/// version records `before` (what served) for a later rollback.
+pub(super) async fn deploy_label(
+    e: &mut Environment<'_>,
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    label: &str,
+    before: Option<&str>,
+    report: &mut DeployReport,
+) -> anyhow::Result<Verdict> {
+    let label = label.to_string();
+    if before != Some(label.as_str()) {
+        super::restore::record_before(e, cx, &label, before).await;
+    }
     let request_id = match update(e, cx, w, &label, report).await? {
         Some(rid) => rid,
         // Another run of the same content deployed it meanwhile: its
@@ -328,10 +350,13 @@ async fn create_version(
     sha: &str,
 ) -> anyhow::Result<String> {
     let commit = &cx.commit[..cx.commit.len().min(12)];
-    let description = match e.plan.bundle {
-        Bundle::Image => format!("fastdeploy: {} at {commit}", image.uri),
-        Bundle::Source => format!("fastdeploy: source of {commit}"),
-    };
+    let description = super::restore::description(
+        &match e.plan.bundle {
+            Bundle::Image => format!("{} at {commit}", image.uri),
+            Bundle::Source => format!("source of {commit}"),
+        },
+        None,
+    );
     let (bucket, key) = (
         source.s3_bucket().unwrap_or_default(),
         source.s3_key().unwrap_or_default(),
@@ -344,7 +369,7 @@ async fn create_version(
             .create_application_version()
             .application_name(e.app())
             .version_label(&label)
-            .description(description.chars().take(200).collect::<String>())
+            .description(&description)
             .source_bundle(source.clone())
             .process(true)
             .send()

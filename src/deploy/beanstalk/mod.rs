@@ -22,16 +22,19 @@
 //!   health).
 //! - `rollback`: abort an update that still runs and make sure the previous
 //!   label serves on every instance, deploying it again when needed.
+//! - `restore`: the rollback motion: the version that ran before (each
+//!   deploy records it on its version), deployed again.
 //! - `bundle`, `events`: what the bundle holds, and what EB's events mean.
 
 mod apply;
 pub mod bundle;
 pub mod events;
 mod preflight;
+mod restore;
 mod rollback;
 mod watch;
 
-use crate::deploy::{Context, Deploy, Found, PutBack, Serves, Target, Verdict};
+use crate::deploy::{Context, Deploy, Found, Image, PutBack, Revision, Serves, Target, Verdict};
 use crate::outcome::{DeployReport, TargetRef};
 use crate::plan::{BeanstalkPlan, ComponentPlan, WatchPlan};
 
@@ -134,8 +137,20 @@ impl Target for Environment<'_> {
         Ok(Found::default())
     }
 
-    async fn apply(&mut self, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
-        apply::apply(self, d).await
+    async fn apply(&mut self, d: &mut Deploy<'_>, image: &Image) -> anyhow::Result<Verdict> {
+        apply::apply(self, d, image).await
+    }
+
+    async fn earlier(&self, cx: &Context<'_>, to: Option<&str>) -> anyhow::Result<Revision> {
+        restore::earlier(self, cx, to).await
+    }
+
+    async fn restore(&mut self, d: &mut Deploy<'_>, rev: &Revision) -> anyhow::Result<Verdict> {
+        restore::restore(self, d, rev).await
+    }
+
+    async fn serving_image(&self, cx: &Context<'_>) -> anyhow::Result<Image> {
+        restore::serving_image(self, cx).await
     }
 
     fn changed(&self) -> bool {

@@ -21,8 +21,12 @@ use crate::settings::Strategy;
 use crate::wait::Waiter;
 
 /// Deploys `image` to the service, to a verdict.
-pub async fn apply(s: &mut Target<'_>, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
-    let (cx, image) = (d.cx, d.image);
+pub async fn apply(
+    s: &mut Target<'_>,
+    d: &mut Deploy<'_>,
+    image: &Image,
+) -> anyhow::Result<Verdict> {
+    let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let plan = s.plan;
     let pre = super::preflight::check(&cx.clients.ecs, plan).await?;
@@ -169,7 +173,7 @@ fn unchanged(
 
 /// UpdateService to `revision`: our deployment, as the answer (or
 /// ListServiceDeployments) names it.
-async fn update(
+pub(super) async fn update(
     s: &mut Target<'_>,
     cx: &Context<'_>,
     pre: &LiveService,
@@ -209,7 +213,7 @@ async fn update(
 }
 
 /// Follows our deployment to the end of its rollout, as the verdict.
-async fn follow(
+pub(super) async fn follow(
     s: &mut Target<'_>,
     cx: &Context<'_>,
     w: &mut Waiter<'_>,

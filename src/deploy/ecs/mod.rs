@@ -7,6 +7,8 @@
 //! - `watch`: following the deployment this run started, events and counts
 //!   as they happen.
 //! - `rollback`: StopServiceDeployment(ROLLBACK), or UpdateService back.
+//! - `restore`: the rollback motion: the revision before the last deploy,
+//!   from ECS's deployment history, put back.
 //! - `cleanup`: old revisions deregistered (`keep-revisions`).
 //! - `doctor`: before the rollout, what paces it and its estimate;
 //!   `timeline`: after it, where the deploy's time went, phase by phase.
@@ -17,6 +19,7 @@ mod cleanup;
 pub mod doctor;
 mod preflight;
 pub mod render;
+mod restore;
 mod rollback;
 pub mod task;
 pub mod timeline;
@@ -25,7 +28,9 @@ pub mod wire;
 
 use std::time::SystemTime;
 
-use crate::deploy::{Context, Deploy, Found, Image, PutBack, Serves, Target, Verdict};
+use crate::deploy::{
+    Change, Context, Deploy, Found, Image, PutBack, Revision, Serves, Target, Verdict,
+};
 use crate::error::chain_message;
 use crate::outcome::{
     DeployReport, DoctorReport, RolloutEstimate, RunResult, TargetRef, revision_label,
@@ -163,9 +168,10 @@ impl Target for Service<'_> {
 
     /// The doctor reads what paces the rollout; its own time is not the
     /// deploy's, and a cancellation ends it.
-    async fn prepare(&mut self, cx: &Context<'_>, image: &Image) {
+    async fn prepare(&mut self, cx: &Context<'_>, change: &Change) {
+        let bytes = change.image().and_then(|i| i.bytes);
         self.doctor = Some(tokio::select! {
-            d = doctor::assess(cx, self.plan, image.bytes) => d,
+            d = doctor::assess(cx, self.plan, bytes) => d,
             _ = cx.cancel.cancelled() => DoctorReport {
                 notes: vec!["cancelled before the doctor finished".into()],
                 ..DoctorReport::default()
@@ -174,8 +180,20 @@ impl Target for Service<'_> {
         self.started = Some(SystemTime::now());
     }
 
-    async fn apply(&mut self, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
-        apply::apply(self, d).await
+    async fn apply(&mut self, d: &mut Deploy<'_>, image: &Image) -> anyhow::Result<Verdict> {
+        apply::apply(self, d, image).await
+    }
+
+    async fn earlier(&self, cx: &Context<'_>, to: Option<&str>) -> anyhow::Result<Revision> {
+        restore::earlier(self, cx, to).await
+    }
+
+    async fn restore(&mut self, d: &mut Deploy<'_>, rev: &Revision) -> anyhow::Result<Verdict> {
+        restore::restore(self, d, rev).await
+    }
+
+    async fn serving_image(&self, cx: &Context<'_>) -> anyhow::Result<Image> {
+        preflight::serving_image(cx, self.plan).await
     }
 
     fn changed(&self) -> bool {

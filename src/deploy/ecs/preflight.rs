@@ -148,6 +148,37 @@ pub async fn check(ecs: &aws_sdk_ecs::Client, plan: &EcsPlan) -> anyhow::Result<
     Ok(pre)
 }
 
+/// `promote`'s source: the image by digest the service's current revision
+/// runs in the component's containers (the same in each, else refused).
+pub async fn serving_image(
+    cx: &crate::deploy::Context<'_>,
+    plan: &EcsPlan,
+) -> anyhow::Result<crate::deploy::Image> {
+    let pre = check(&cx.clients.ecs, plan).await?;
+    let revision = crate::outcome::revision_label(pre.current.arn());
+    let images: Vec<String> =
+        render::container_images(&pre.current.task_definition, &pre.containers);
+    let mut distinct = images.clone();
+    distinct.sort();
+    distinct.dedup();
+    match distinct.as_slice() {
+        [one] => crate::deploy::Image::from_uri(one, None).ok_or_else(|| {
+            BadInput::other(format!(
+                "service {} runs {one} on {revision}, an image by tag, not by digest: what the tag names may have moved                  since, so it is not promoted; deploy it by digest first",
+                plan.service
+            ))
+            .into()
+        }),
+        _ => Err(BadInput::other(format!(
+            "service {} runs different images in {} on {revision} ({}); promote takes one image per component",
+            plan.service,
+            pre.containers.join(", "),
+            images.join(", ")
+        ))
+        .into()),
+    }
+}
+
 /// The container `before-deploy` runs in: the one named, else the one whose
 /// image is replaced.
 pub fn container<'a>(

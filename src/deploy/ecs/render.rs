@@ -217,6 +217,26 @@ pub fn family(td: &Value) -> &str {
     td.get("family").and_then(Value::as_str).unwrap_or_default()
 }
 
+/// The images of `containers` in `td`, in its order.
+pub fn container_images(td: &Value, containers: &[String]) -> Vec<String> {
+    td.get("containerDefinitions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| containers.iter().any(|x| x == n))
+        })
+        .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// The family of a task definition ARN or `family:revision`.
+pub fn family_of_arn(arn: &str) -> Option<&str> {
+    arn.rsplit('/').next()?.rsplit_once(':').map(|(f, _)| f)
+}
+
 /// Whether two RegisterTaskDefinition inputs describe the same revision.
 /// ECS fills defaults on registration (`cpu: 0`, empty lists, `essential:
 /// true`), so both sides are normalised first: a file without those fields

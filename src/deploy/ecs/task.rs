@@ -68,6 +68,16 @@ pub fn done_on(tags: Option<&Value>, fingerprint: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The done tag's value on `tags`, whatever command it records.
+pub fn ran_on(tags: Option<&Value>) -> Option<String> {
+    tags?
+        .as_array()?
+        .iter()
+        .find(|t| t.get("key").and_then(Value::as_str) == Some(DONE_TAG))
+        .and_then(|t| t.get("value").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
 /// The container's `awslogs` group, stream prefix and region, from the
 /// rendered task definition.
 fn awslogs(td: &Value, container: &str) -> Option<(String, Option<String>, Option<String>)> {

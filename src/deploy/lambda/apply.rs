@@ -16,8 +16,12 @@ use crate::outcome::DeployReport;
 use crate::wait::Waiter;
 
 /// Deploys `image` to the function and alias, to a verdict.
-pub async fn apply(f: &mut Function<'_>, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
-    let (cx, image) = (d.cx, d.image);
+pub async fn apply(
+    f: &mut Function<'_>,
+    d: &mut Deploy<'_>,
+    image: &Image,
+) -> anyhow::Result<Verdict> {
+    let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let checked = super::preflight::check(&cx.clients.lambda, f.plan).await?;
     f.arn = Some(checked.function_arn.clone());
@@ -55,7 +59,8 @@ pub async fn apply(f: &mut Function<'_>, d: &mut Deploy<'_>) -> anyhow::Result<V
     };
     // A version of exactly that code (Lambda returns the existing one when
     // nothing changed since the last publish).
-    let version = publish(f, cx, w, image, &latest).await?;
+    let was = before.as_ref().map(|a| a.version.as_str());
+    let version = publish(f, cx, w, image, &latest, was).await?;
     report.revision = Some(f.version_arn(&version));
     let doing = format!("waiting for version {version} to be Active");
     let active = w.until(&doing, async || f.active(cx, &version, report).await);
@@ -253,6 +258,7 @@ async fn publish(
     w: &Waiter<'_>,
     image: &Image,
     latest: &FunctionConfiguration,
+    before: Option<&str>,
 ) -> anyhow::Result<String> {
     loop {
         let sent = cx
@@ -262,7 +268,7 @@ async fn publish(
             .function_name(f.name())
             .code_sha256(image.digest_hex())
             .set_revision_id(latest.revision_id().map(str::to_string))
-            .description(format!("fastdeploy {}", image.uri))
+            .description(super::restore::description(image, &f.plan.alias, before))
             .send()
             .await;
         match sent {
@@ -295,7 +301,7 @@ async fn publish(
 /// whose answer was lost, Lambda answers the retry with PreconditionFailed
 /// (the revision id moved) or "Alias already exists", though the alias
 /// already points where we sent it.
-async fn move_alias(
+pub(super) async fn move_alias(
     f: &Function<'_>,
     cx: &Context<'_>,
     before: Option<&Alias>,

@@ -17,13 +17,17 @@
 //! - `watch`: the looks those waits make (`GetFunctionConfiguration`,
 //!   `GetAlias`).
 //! - `rollback`: `$LATEST` set back to the previous version's image.
+//! - `restore`: the rollback motion: the alias moved back to the version it
+//!   pointed at before (each published version records it).
 
 mod apply;
 mod preflight;
+mod restore;
 mod rollback;
 mod watch;
 
-use crate::deploy::{Context, Deploy, Found, PutBack, Serves, Target, Verdict};
+use crate::deploy::{Context, Deploy, Found, Image, PutBack, Revision, Serves, Target, Verdict};
+use crate::error::BadInput;
 use crate::outcome::{DeployReport, TargetRef, revision_label};
 use crate::plan::{LambdaPlan, WatchPlan};
 
@@ -94,8 +98,34 @@ impl Target for Function<'_> {
         Ok(found.into())
     }
 
-    async fn apply(&mut self, d: &mut Deploy<'_>) -> anyhow::Result<Verdict> {
-        apply::apply(self, d).await
+    async fn apply(&mut self, d: &mut Deploy<'_>, image: &Image) -> anyhow::Result<Verdict> {
+        apply::apply(self, d, image).await
+    }
+
+    async fn earlier(&self, cx: &Context<'_>, to: Option<&str>) -> anyhow::Result<Revision> {
+        restore::earlier(self, cx, to).await
+    }
+
+    async fn restore(&mut self, d: &mut Deploy<'_>, rev: &Revision) -> anyhow::Result<Verdict> {
+        restore::restore(self, d, rev).await
+    }
+
+    /// The image of the version the alias serves, by digest.
+    async fn serving_image(&self, cx: &Context<'_>) -> anyhow::Result<Image> {
+        let (name, alias) = (self.name(), &self.plan.alias);
+        let Some(now) = watch::alias(self, cx).await? else {
+            return Err(BadInput::other(format!(
+                "alias {alias} of Lambda function {name} does not exist: nothing of it to promote"
+            ))
+            .into());
+        };
+        restore::resolved_image(self, cx, &now.version).await?.ok_or_else(|| {
+            BadInput::other(format!(
+                "version {} of Lambda function {name} (alias {alias}) names no image by digest: nothing to promote",
+                now.version
+            ))
+            .into()
+        })
     }
 
     fn changed(&self) -> bool {

@@ -78,7 +78,7 @@ impl Deployer {
             actions: &actions,
             ..self.cx()
         };
-        deploy::drive(&cx, t, image).await
+        deploy::drive(&cx, t, &deploy::Change::Image(image.clone())).await
     }
 
     pub async fn lambda(&self, plan: &LambdaPlan, image: &Image) -> DeployOutcome {

@@ -459,6 +459,14 @@ impl FullSandbox {
         }
     }
 
+    /// Commits `text` to `file` in the workspace and points the push event
+    /// at that commit: the next run builds and deploys it.
+    pub fn commit_change(&mut self, file: &str, text: &str) {
+        std::fs::write(self.workspace.join(file), text).unwrap();
+        self.sha = commit_all(&self.workspace, "main", &format!("Change {file}"));
+        self.rewrite_event();
+    }
+
     /// Points the push event at the workspace's current commit.
     fn rewrite_event(&self) {
         let sha = self.sha.clone();
