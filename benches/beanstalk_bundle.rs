@@ -130,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
             bundle,
             allow_yellow: false,
             ports: vec![],
+            keep_revisions: None,
             watch: WatchPlan {
                 wait_seconds: 1800,
                 poll_seconds: 5.0,

@@ -399,6 +399,7 @@ async fn lambda_lag(moto: &sandbox::Moto) {
     let plan = LambdaPlan {
         function: "bench".into(),
         alias: "live".into(),
+        keep_revisions: None,
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: FASTDEPLOY_POLL,

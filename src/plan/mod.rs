@@ -226,6 +226,8 @@ pub struct LambdaPlan {
     pub function: String,
     /// Alias moved to the published version (created on the first deploy).
     pub alias: String,
+    /// Versions fastdeploy published kept after a success (`keep-revisions`).
+    pub keep_revisions: Option<u64>,
     pub watch: WatchPlan,
 }
 
@@ -242,6 +244,9 @@ pub struct BeanstalkPlan {
     /// Container ports for `Dockerrun.aws.json` from the config; empty: the
     /// Dockerfile's `EXPOSE`.
     pub ports: Vec<u16>,
+    /// Application versions fastdeploy made kept after a success, with
+    /// their bundles (`keep-revisions`).
+    pub keep_revisions: Option<u64>,
     pub watch: WatchPlan,
 }
 

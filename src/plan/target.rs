@@ -76,12 +76,14 @@ pub fn plan(
         let lambda = LambdaPlan {
             function: f.value,
             alias,
+            keep_revisions: settings.keep_revisions,
             watch,
         };
         return Ok((Some(TargetPlan::Lambda(lambda)), None));
     }
     if named.environment.is_some() || (named.application.is_some() && named.service.is_none()) {
-        return beanstalk(keys, named, env_name, watch).map(|p| (Some(p), None));
+        let keep = settings.keep_revisions;
+        return beanstalk(keys, named, env_name, keep, watch).map(|p| (Some(p), None));
     }
     let Some(service) = named.service else {
         let why =
@@ -136,6 +138,7 @@ fn beanstalk(
     keys: &ComponentKeys<'_>,
     named: Named,
     env_name: &str,
+    keep_revisions: Option<u64>,
     watch: WatchPlan,
 ) -> Result<TargetPlan, BadInput> {
     let name = keys.name;
@@ -176,6 +179,7 @@ fn beanstalk(
         bundle: keys.value("bundle")?.unwrap_or_default(),
         allow_yellow: keys.value("allow-yellow")?.unwrap_or(false),
         ports,
+        keep_revisions,
         watch,
     }))
 }

@@ -151,6 +151,7 @@ fn plan(bundle: Bundle) -> BeanstalkPlan {
         bundle,
         allow_yellow: false,
         ports: vec![],
+        keep_revisions: None,
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,
@@ -419,6 +420,121 @@ async fn an_image_bundle_deploys_when_our_label_serves_ready_and_green_and_a_rer
 /// ridden out and the deploy succeeds; a run of `MAX_FAILED_LOOKS` ends it,
 /// naming the call and the throttle, and puts the previous label back as a
 /// timeout would.
+/// Every application version of the app and every bundle object in S3.
+async fn versions_and_bundles(e: &Env) -> (Vec<(String, String)>, Vec<String>) {
+    let out =
+        e.eb.describe_application_versions()
+            .application_name(APP)
+            .send()
+            .await
+            .unwrap();
+    let versions = out
+        .application_versions()
+        .iter()
+        .map(|v| {
+            let b = v.source_bundle().unwrap();
+            (
+                v.version_label().unwrap().to_string(),
+                format!("{}/{}", b.s3_bucket().unwrap(), b.s3_key().unwrap()),
+            )
+        })
+        .collect();
+    let mut objects = Vec::new();
+    for bucket in e.s3.list_buckets().send().await.unwrap().buckets() {
+        let name = bucket.name().unwrap();
+        let list = e.s3.list_objects_v2().bucket(name).send().await.unwrap();
+        objects.extend(
+            list.contents()
+                .iter()
+                .map(|o| format!("{name}/{}", o.key().unwrap()))
+                .filter(|k| k.contains("/fastdeploy/")),
+        );
+    }
+    objects.sort();
+    (versions, objects)
+}
+
+/// Three deploys with `keep-revisions: 1` leave the version that serves
+/// and the one before it (what a rollback puts back), each with its
+/// bundle, and no bundle without a version; then `rollback` finds the one
+/// before in the serving version's record and deploys it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_revisions_keeps_what_serves_and_what_a_rollback_puts_back_and_rollback_does() {
+    let e = env().await;
+    let p = BeanstalkPlan {
+        keep_revisions: Some(1),
+        ..plan(Bundle::Image)
+    };
+    let mut labels = Vec::new();
+    for digit in ['a', 'b', 'c'] {
+        let (out, log) = deploy(&e, &p, "acme/web", digit).await;
+        assert_eq!(out.result, RunResult::Success, "{log:#?}");
+        labels.push(out.report.revision.clone().unwrap());
+    }
+    let (versions, bundles) = versions_and_bundles(&e).await;
+    let mut kept: Vec<&str> = versions.iter().map(|(l, _)| l.as_str()).collect();
+    kept.sort();
+    let mut want = vec![labels[1].as_str(), labels[2].as_str(), FIRST];
+    want.sort();
+    assert_eq!(
+        kept, want,
+        "the serving and the previous version stay, and the version fastdeploy did not make"
+    );
+    let mut referenced: Vec<String> = versions
+        .iter()
+        .map(|(_, b)| b.clone())
+        .filter(|b| b.contains("/fastdeploy/"))
+        .collect();
+    referenced.sort();
+    assert_eq!(
+        bundles, referenced,
+        "each kept version has its bundle, and no bundle is orphaned"
+    );
+    let deletes = calls(&e.moto, "DeleteApplicationVersion");
+    assert_eq!(deletes.len(), 1, "{deletes:#?}");
+    assert_eq!(deletes[0]["params"]["VersionLabel"], labels[0].as_str());
+    assert_eq!(deletes[0]["params"]["DeleteSourceBundle"], json!(true));
+
+    // Rollback: back to b, found in c's record, through the same update and health.
+    let component = component(&p, e.work.path());
+    let (captured, actions) = Actions::capture();
+    let deployer = Deployer::new(&e.sdk, None, SCALE).with_actions(actions);
+    let mut target = fastdeploy::deploy::beanstalk::Environment::new(&p, &component);
+    let back = deployer.roll_back(&mut target, None).await.unwrap();
+    let log = captured.lines().join("\n");
+    assert_eq!(back.result, RunResult::Success, "{log}");
+    assert_eq!(
+        sandbox_env(&e.moto)["VersionLabel"],
+        labels[1].as_str(),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("rolling back to version {}", labels[1])),
+        "{log}"
+    );
+    // Named: forward to c again, one that does not exist is bad input.
+    let mut target = fastdeploy::deploy::beanstalk::Environment::new(&p, &component);
+    let again = deployer
+        .roll_back(&mut target, Some(&labels[2]))
+        .await
+        .unwrap();
+    assert_eq!(again.result, RunResult::Success);
+    let mut target = fastdeploy::deploy::beanstalk::Environment::new(&p, &component);
+    let missing = deployer
+        .roll_back(&mut target, Some(&labels[0]))
+        .await
+        .unwrap_err();
+    assert!(
+        missing
+            .downcast_ref::<fastdeploy::error::BadInput>()
+            .is_some()
+            && missing
+                .to_string()
+                .contains("does not exist in application shop"),
+        "{missing}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn throttled_looks_are_ridden_out_and_only_a_run_of_them_ends_the_deploy_with_a_rollback() {
     let e = env().await;

@@ -135,6 +135,7 @@ fn plan(function: &str) -> LambdaPlan {
     LambdaPlan {
         function: function.into(),
         alias: "live".into(),
+        keep_revisions: None,
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,
@@ -1426,4 +1427,110 @@ fn a_lambda_update_the_sandbox_fails_ends_rolled_back_with_the_reason_in_the_log
         "skipped",
         "the ECS component is judged on its own"
     );
+}
+
+/// The versions of the function, as Lambda lists them (without `$LATEST`).
+async fn versions(e: &Env) -> Vec<String> {
+    let out = e
+        .lambda
+        .list_versions_by_function()
+        .function_name("thumbs")
+        .send()
+        .await
+        .unwrap();
+    let mut v: Vec<String> = out
+        .versions()
+        .iter()
+        .filter_map(|c| c.version())
+        .filter(|v| *v != "$LATEST")
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// `keep-revisions: 1` deletes fastdeploy's older versions after a
+/// success, but never the one that serves, the one before it (what a
+/// rollback moves the alias back to) or one another alias points at (which
+/// Lambda refuses to delete anyway); then a rollback moves the alias back
+/// to the version its serving version recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_revisions_deletes_old_versions_but_never_an_aliased_one_and_rollback_moves_the_alias_back()
+ {
+    let e = env(Architecture::X8664).await;
+    let p = LambdaPlan {
+        keep_revisions: Some(1),
+        ..plan("thumbs")
+    };
+    let mut digests = Vec::new();
+    for tag in ["k1", "k2", "k3", "k4"] {
+        digests.push(blocking(|| {
+            push_variant(&e.registry, e.work.path(), "acme/thumbs", tag, "amd64")
+        }));
+    }
+    let out = deploy(&e, &p, "acme/thumbs", &digests[0]).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    e.lambda
+        .create_alias()
+        .function_name("thumbs")
+        .name("beta")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+    // Lambda itself refuses to delete a version an alias uses.
+    let refused = e
+        .lambda
+        .delete_function()
+        .function_name("thumbs")
+        .qualifier("1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&refused),
+        Some("ResourceConflictException")
+    );
+    for d in &digests[1..] {
+        let out = deploy(&e, &p, "acme/thumbs", d).await;
+        assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    }
+    assert_eq!(
+        versions(&e).await,
+        ["1", "3", "4"],
+        "4 serves, 3 served before it, beta uses 1; 2 was deleted"
+    );
+    let deletes: Vec<Value> = calls(&e.moto, "DeleteFunction");
+    let statuses: Vec<(String, u64)> = deletes
+        .iter()
+        .map(|c| {
+            (
+                c["qualifier"].as_str().unwrap_or_default().to_string(),
+                c["status"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("1".to_string(), 409), ("2".to_string(), 204)],
+        "the test's own refused delete, then fastdeploy's one: no refused delete was tried"
+    );
+
+    // Rollback: back to 3, as version 4's description records.
+    let (log, actions) = Actions::capture();
+    let deployer = e.deployer(SCALE).with_actions(actions);
+    let mut f = fastdeploy::deploy::lambda::Function::new(&p);
+    let back = deployer.roll_back(&mut f, None).await.unwrap();
+    let lines = log.lines().join("\n");
+    assert_eq!(back.result, RunResult::Success, "{lines}");
+    assert_eq!(alias_version(&e).await.as_deref(), Some("3"), "{lines}");
+    assert!(
+        lines.contains("rolling back alias live to version 3"),
+        "{lines}"
+    );
+    // By digest: the newest version running that image.
+    let mut f = fastdeploy::deploy::lambda::Function::new(&p);
+    let by_digest = deployer.roll_back(&mut f, Some(&digests[3])).await.unwrap();
+    assert_eq!(by_digest.result, RunResult::Success);
+    assert_eq!(alias_version(&e).await.as_deref(), Some("4"));
 }

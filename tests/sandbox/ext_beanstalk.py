@@ -38,7 +38,10 @@ Storage and versions
   lists each application's Versions.
 - DescribeApplicationVersions filters by ApplicationName and VersionLabels,
   newest first, MaxRecords/NextToken. DeleteApplicationVersion refuses a
-  version an environment runs (GUESS: wording).
+  version an environment runs (GUESS: wording); with DeleteSourceBundle true
+  it deletes the bundle's S3 object too. UpdateApplicationVersion changes
+  the Description. A Description longer than 200 characters is a
+  ValidationError, as the API reference's length limit says.
 
 Environments
 - CreateEnvironment takes SolutionStackName or PlatformArn and derives the
@@ -1093,6 +1096,7 @@ def create_application_version(self: Response) -> ActionResult:
         versions = _store(backend)["versions"]
         if (app_name, label) in versions:
             raise _invalid(f"Application Version {label} already exists.")
+        _check_description(self._get_param("Description"))
         sb = self._get_param("SourceBundle") or None
         data = None
         if sb:
@@ -1151,7 +1155,33 @@ def describe_application_versions(self: Response) -> ActionResult:
         return ActionResult(result)
 
 
+def _check_description(description: str | None) -> None:
+    if description is not None and len(description) > 200:
+        raise EBError(
+            "ValidationError",
+            f"1 validation error detected: Value '{description}' at 'description' failed to satisfy constraint: "
+            "Member must have length less than or equal to 200",
+        )
+
+
+def update_application_version(self: Response) -> ActionResult:
+    """UpdateApplicationVersion: only the Description changes."""
+    backend = _backend(self)
+    app_name, label = self._get_param("ApplicationName"), self._get_param("VersionLabel")
+    description = self._get_param("Description")
+    _check_description(description)
+    with LOCK:
+        version = _store(backend)["versions"].get((app_name, label))
+        if version is None:
+            raise _invalid(f"No Application Version named '{label}' found.")
+        if description is not None:
+            version["Description"] = description
+        version["DateUpdated"] = _now()
+        return ActionResult({"ApplicationVersion": _version_public(version)})
+
+
 def delete_application_version(self: Response) -> EmptyResult:
+    """DeleteApplicationVersion; DeleteSourceBundle=true deletes the bundle's S3 object too."""
     backend = _backend(self)
     app_name, label = self._get_param("ApplicationName"), self._get_param("VersionLabel")
     with LOCK:
@@ -1160,8 +1190,15 @@ def delete_application_version(self: Response) -> EmptyResult:
         for env in (app.environments.values() if app else []):
             if env.version_label == label:
                 raise _invalid(f"Unable to delete application version {label} because it is being used by environment {env.environment_name}.")
-        if _store(backend)["versions"].pop((app_name, label), None) is None:
+        version = _store(backend)["versions"].pop((app_name, label), None)
+        if version is None:
             raise _invalid(f"No Application Version named '{label}' found.")
+        sb = version.get("SourceBundle")
+        if sb and str(self._get_param("DeleteSourceBundle")).lower() == "true":
+            try:
+                s3_models.s3_backends[self.current_account]["aws"].delete_object(sb["S3Bucket"], sb["S3Key"])
+            except Exception:  # noqa: BLE001 - EB ignores a bundle already gone
+                pass
         return EmptyResult()
 
 
@@ -1503,6 +1540,7 @@ Response.create_storage_location = create_storage_location
 Response.create_application_version = create_application_version
 Response.describe_application_versions = describe_application_versions
 Response.delete_application_version = delete_application_version
+Response.update_application_version = update_application_version
 Response.create_environment = create_environment
 Response.describe_environments = describe_environments
 Response.update_environment = update_environment

@@ -559,6 +559,32 @@ Function.get_code = get_code
 lambda_models.LambdaAlias.to_json = _alias_to_json
 Backend.publish_version = publish_version
 
+_orig_delete_function = Backend.delete_function
+
+
+def delete_function(self: Backend, function_name: str, qualifier: str | None = None) -> None:
+    """DeleteFunction with a version Qualifier refuses a version an alias
+    points at, or routes weight to: 409 ResourceConflictException "Unable to
+    delete version because the following aliases reference it: [live]"
+    (GUESS: the list's format)."""
+    name = function_name.split(":function:")[-1].split(":")[0]
+    if ":" in function_name.split(":function:")[-1]:
+        qualifier = qualifier or function_name.split(":")[-1]
+    if qualifier and qualifier != "$LATEST":
+        with LOCK:
+            aliases = self._lambdas._get_function_aliases(name)
+            users = sorted(
+                a.name for a in aliases.values()
+                if str(a.function_version) == str(qualifier)
+                or str(qualifier) in ((a.routing_config or {}).get("AdditionalVersionWeights") or {})
+            )
+        if users:
+            raise _conflict(f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]")
+    return _orig_delete_function(self, function_name, qualifier)
+
+
+Backend.delete_function = delete_function
+
 
 # ---------------------------------------------------------------------------
 # Response patches.

@@ -22,12 +22,15 @@
 //!   health).
 //! - `rollback`: abort an update that still runs and make sure the previous
 //!   label serves on every instance, deploying it again when needed.
+//! - `cleanup`: old versions and their bundles deleted after a success
+//!   (`keep-revisions`).
 //! - `restore`: the rollback motion: the version that ran before (each
 //!   deploy records it on its version), deployed again.
 //! - `bundle`, `events`: what the bundle holds, and what EB's events mean.
 
 mod apply;
 pub mod bundle;
+mod cleanup;
 pub mod events;
 mod preflight;
 mod restore;
@@ -35,7 +38,8 @@ mod rollback;
 mod watch;
 
 use crate::deploy::{Context, Deploy, Found, Image, PutBack, Revision, Serves, Target, Verdict};
-use crate::outcome::{DeployReport, TargetRef};
+use crate::error::chain_message;
+use crate::outcome::{DeployReport, RunResult, TargetRef};
 use crate::plan::{BeanstalkPlan, ComponentPlan, WatchPlan};
 
 pub use preflight::ports;
@@ -187,6 +191,26 @@ impl Target for Environment<'_> {
 
     fn left_alone(&self) -> String {
         "EB goes on with the update".into()
+    }
+
+    /// After a success: versions beyond `keep-revisions` deleted.
+    async fn finish(&mut self, d: &mut Deploy<'_>, result: RunResult) {
+        let Some(keep) = self
+            .plan
+            .keep_revisions
+            .filter(|_| result == RunResult::Success)
+        else {
+            return;
+        };
+        let protect: Vec<String> = [&d.report.serving_revision, &d.report.previous_revision]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        if let Err(e) = cleanup::delete_old(self, &d.cx, keep, &protect).await {
+            let message = format!("version clean-up failed: {}", chain_message(&e));
+            d.cx.actions.warning(&message, &Default::default());
+        }
     }
 }
 

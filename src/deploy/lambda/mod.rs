@@ -17,10 +17,12 @@
 //! - `watch`: the looks those waits make (`GetFunctionConfiguration`,
 //!   `GetAlias`).
 //! - `rollback`: `$LATEST` set back to the previous version's image.
+//! - `cleanup`: old versions deleted after a success (`keep-revisions`).
 //! - `restore`: the rollback motion: the alias moved back to the version it
 //!   pointed at before (each published version records it).
 
 mod apply;
+mod cleanup;
 mod preflight;
 mod restore;
 mod rollback;
@@ -28,7 +30,8 @@ mod watch;
 
 use crate::deploy::{Context, Deploy, Found, Image, PutBack, Revision, Serves, Target, Verdict};
 use crate::error::BadInput;
-use crate::outcome::{DeployReport, TargetRef, revision_label};
+use crate::error::chain_message;
+use crate::outcome::{DeployReport, RunResult, TargetRef, revision_label};
 use crate::plan::{LambdaPlan, WatchPlan};
 
 pub use preflight::platform_for;
@@ -152,6 +155,33 @@ impl Target for Function<'_> {
             None => format!(
                 "alias {alias} serves no version (it does not exist, or Lambda did not say)"
             ),
+        }
+    }
+
+    /// After a success: versions beyond `keep-revisions` deleted.
+    async fn finish(&mut self, d: &mut Deploy<'_>, result: RunResult) {
+        let Some(keep) = self
+            .plan
+            .keep_revisions
+            .filter(|_| result == RunResult::Success)
+        else {
+            return;
+        };
+        let version = |r: &Option<String>| {
+            r.as_deref()
+                .and_then(|r| r.rsplit(':').next())
+                .map(str::to_string)
+        };
+        let protect: Vec<String> = [
+            version(&d.report.serving_revision),
+            version(&d.report.previous_revision),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let Err(e) = cleanup::delete_old(self, &d.cx, keep, &protect).await {
+            let message = format!("version clean-up failed: {}", chain_message(&e));
+            d.cx.actions.warning(&message, &Default::default());
         }
     }
 

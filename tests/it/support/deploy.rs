@@ -71,6 +71,15 @@ impl Deployer {
     /// Drives `t` as the executor drives a component's target, its lines
     /// prefixed with the target's name (a test has no component).
     async fn drive<T: deploy::Target>(&self, t: &mut T, image: &Image) -> DeployOutcome {
+        self.drive_change(t, &deploy::Change::Image(image.clone()))
+            .await
+    }
+
+    async fn drive_change<T: deploy::Target>(
+        &self,
+        t: &mut T,
+        change: &deploy::Change,
+    ) -> DeployOutcome {
         let actions = self
             .actions
             .prefixed(&format!("[{}] ", t.reference().short()));
@@ -78,7 +87,18 @@ impl Deployer {
             actions: &actions,
             ..self.cx()
         };
-        deploy::drive(&cx, t, &deploy::Change::Image(image.clone())).await
+        deploy::drive(&cx, t, change).await
+    }
+
+    /// `rollback` through the driver: the target's earlier revision (or
+    /// `to`), found read-only, then put back.
+    pub async fn roll_back<T: deploy::Target>(
+        &self,
+        t: &mut T,
+        to: Option<&str>,
+    ) -> anyhow::Result<DeployOutcome> {
+        let rev = t.earlier(&self.cx(), to).await?;
+        Ok(self.drive_change(t, &deploy::Change::Revision(rev)).await)
     }
 
     pub async fn lambda(&self, plan: &LambdaPlan, image: &Image) -> DeployOutcome {
