@@ -106,7 +106,6 @@ impl Pipeline<'_> {
                 rep.build.image = Some(name.unwrap_or(&image.uri).to_string());
                 rep.build.digest = Some(image.digest.clone());
             }
-            rep.build.skipped = true;
             rep.result = RunResult::Built;
             changes.push((i, change));
         }

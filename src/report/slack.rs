@@ -148,9 +148,10 @@ fn about_fields(plan: &Plan) -> Vec<String> {
 pub fn deploying_message(plan: &Plan) -> Message {
     let target = target_words(plan);
     let names: Vec<&str> = plan.components.iter().map(|c| c.name.as_str()).collect();
-    let title = match plan.environment() {
-        Some(env) => format!("🚀 Deploying to {env}"),
-        None => "🔨 Building".to_string(),
+    let title = match (plan.environment(), plan.motion.label()) {
+        (Some(env), Some(motion)) => format!("🚀 {motion} of {env}"),
+        (Some(env), None) => format!("🚀 Deploying to {env}"),
+        (None, _) => "🔨 Building".to_string(),
     };
     let mut about = about_fields(plan);
     about.push("*Result*\nin progress".to_string());
@@ -197,6 +198,13 @@ pub fn result_message(plan: &Plan, report: &RunReport) -> Message {
 
 /// The result message's header: what happened, and where when it deployed.
 fn result_title(plan: &Plan, report: &RunReport) -> String {
+    if let (Some(motion), Some(env)) = (plan.motion.label(), plan.environment()) {
+        return format!(
+            "{} {motion} of {env}: {}",
+            icon(report.result),
+            report.result.as_str()
+        );
+    }
     match (report.result, plan.environment()) {
         (RunResult::Success, Some(env)) => format!("{} Deployed to {env}", icon(report.result)),
         (RunResult::Failure, Some(env)) => {

@@ -53,9 +53,14 @@ fn heading(s: &mut String, plan: &Plan, report: &RunReport) {
         .as_deref()
         .map(|e| format!(" → `{}`", cell(e)))
         .unwrap_or_default();
+    let motion = plan
+        .motion
+        .label()
+        .map(|m| format!(" {m}"))
+        .unwrap_or_default();
     let _ = writeln!(
         s,
-        "### {} fastdeploy: {}{where_} at `{}`",
+        "### {} fastdeploy{motion}: {}{where_} at `{}`",
         icon(report.result),
         report.result.as_str(),
         ctx.short_sha()

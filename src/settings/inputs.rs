@@ -294,7 +294,7 @@ pub const INPUTS: &[InputSpec] = &[
     with_default("rollback", "true", "Roll back on timeout or cancellation."),
     input(
         "keep-revisions",
-        "Deregister task definition revisions of the family older than the newest N. Default: keep all.",
+        "After a success, remove what fastdeploy made beyond the newest N: ECS task definition revisions (deregistered), Lambda versions, Elastic Beanstalk application versions with their S3 bundles; never what serves, what a rollback would put back, or what an alias or environment uses. Default: keep all.",
     ),
     input(
         "environment-url",

@@ -573,6 +573,16 @@ impl Motion {
     pub fn builds(&self) -> bool {
         *self == Motion::Deploy
     }
+
+    /// The motion in words for reports, when it is not a plain deploy:
+    /// "rollback", "promote from `staging`".
+    pub fn label(&self) -> Option<String> {
+        match self {
+            Motion::Deploy => None,
+            Motion::Rollback { .. } => Some("rollback".into()),
+            Motion::Promote { from } => Some(format!("promote from `{from}`")),
+        }
+    }
 }
 
 /// `command`, `promote-from` and `to`, checked against each other and the

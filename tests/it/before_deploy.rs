@@ -873,3 +873,38 @@ fn a_failing_migration_fails_the_run_with_its_exit_code_named_everywhere_and_the
     );
     assert!(description.chars().count() <= 140, "{description}");
 }
+
+/// A rollback to the revision before one whose migration ran warns that
+/// the schema may be ahead of the code it puts back, and still rolls back:
+/// what is safe is the team's call, not the tool's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_past_a_migration_warns_that_the_schema_may_be_ahead() {
+    let e = env().await;
+    let p = plan(&["python", "manage.py", "migrate"]);
+    let out = deploy(
+        &e,
+        &p,
+        IMAGE,
+        "acme/shop/1020/1",
+        &Cancel::never(),
+        &Actions::default(),
+    )
+    .await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(e.service_revision().await, "web:2");
+
+    let (log, actions) = Actions::capture();
+    let d = Deployer::new(&e.sdk, None, SCALE).with_actions(actions);
+    let mut service = ecs::Service::new(&p);
+    let back = d.roll_back(&mut service, None).await.unwrap();
+    let lines = log.lines().join("\n");
+    assert_eq!(back.result, RunResult::Success, "{lines}");
+    assert_eq!(e.service_revision().await, "web:1", "{lines}");
+    assert!(
+        lines.contains(
+            "before-deploy `python manage.py migrate` ran on web:2 (",
+        ) && lines.contains("the revision being rolled back; if it changed the database schema, web:1's code may not match it"),
+        "{lines}"
+    );
+    assert_eq!(e.run_tasks().len(), 1, "a rollback runs no one-off task");
+}

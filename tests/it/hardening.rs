@@ -1284,6 +1284,26 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             Box::new(|_| env(&[("INPUT_BUILDER", "kaniko")])),
         ),
         (
+            "promote without promote-from",
+            "plan",
+            Box::new(|_| env(&[("INPUT_COMMAND", "promote")])),
+        ),
+        (
+            "promote from an unknown environment",
+            "plan",
+            Box::new(|_| env(&[("INPUT_COMMAND", "promote"), ("INPUT_PROMOTE_FROM", "qa")])),
+        ),
+        (
+            "`to` without rollback",
+            "plan",
+            Box::new(|_| env(&[("INPUT_TO", "41")])),
+        ),
+        (
+            "`to` for several components",
+            "plan",
+            Box::new(|_| env(&[("INPUT_COMMAND", "rollback"), ("INPUT_TO", "41")])),
+        ),
+        (
             "context outside workspace",
             "plan",
             Box::new(|_| {
