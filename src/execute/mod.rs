@@ -25,7 +25,7 @@ use crate::outcome::{RunReport, RunResult};
 use crate::plan::{self, BuilderProbe, Plan};
 use crate::report::notify::{LogStyle, Notifier};
 use crate::settings::inputs::RawInputs;
-use crate::settings::{BuilderInput, Settings};
+use crate::settings::{BuilderInput, Motion, Settings};
 
 /// Sets up tracing on stderr. Colour only on a terminal without `NO_COLOR`.
 pub fn init_tracing() {
@@ -195,7 +195,12 @@ async fn run_motion(
 ) -> anyhow::Result<RunReport> {
     run.announce(plan);
     let aws = run.connect(plan).await?;
-    let plan = &run.preflight(&aws, plan).await?;
+    // A rollback's targets are read while its revisions are found; a
+    // promote's destinations are checked first, as a deploy's are.
+    let plan = &match plan.motion {
+        Motion::Promote { .. } => run.preflight(&aws, plan).await?,
+        _ => plan.clone(),
+    };
     let auth = run.login_for_motion(&aws, plan).await?;
     let changes = run.resolve(&aws, auth.as_ref(), plan, &mut report).await?;
     let mut notifier = Notifier::new(plan, run.settings, run.actions);

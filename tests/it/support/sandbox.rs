@@ -467,6 +467,19 @@ impl FullSandbox {
         self.rewrite_event();
     }
 
+    /// Checks out `sha` in the workspace and points the push event at it (a
+    /// redeploy of an earlier commit).
+    pub fn checkout(&mut self, sha: &str) {
+        let status = Command::new("git")
+            .args(["-c", "advice.detachedHead=false", "checkout", "-q", sha])
+            .current_dir(&self.workspace)
+            .status()
+            .expect("git is installed");
+        assert!(status.success(), "git checkout {sha}");
+        self.sha = sha.to_string();
+        self.rewrite_event();
+    }
+
     /// Points the push event at the workspace's current commit.
     fn rewrite_event(&self) {
         let sha = self.sha.clone();
