@@ -495,8 +495,17 @@ async fn keep_revisions_keeps_what_serves_and_what_a_rollback_puts_back_and_roll
     assert_eq!(deletes[0]["params"]["VersionLabel"], labels[0].as_str());
     assert_eq!(deletes[0]["params"]["DeleteSourceBundle"], json!(true));
 
-    // Rollback: back to b, found in c's record, through the same update and health.
+    // What promote would take from it: the image c's version names, by digest.
     let component = component(&p, e.work.path());
+    {
+        use fastdeploy::deploy::Target;
+        let deployer = Deployer::new(&e.sdk, None, SCALE);
+        let env = fastdeploy::deploy::beanstalk::Environment::new(&p, &component);
+        let serving = env.serving_image(&deployer.cx()).await.unwrap();
+        assert_eq!(serving, image("acme/web", 'c'));
+    }
+
+    // Rollback: back to b, found in c's record, through the same update and health.
     let (captured, actions) = Actions::capture();
     let deployer = Deployer::new(&e.sdk, None, SCALE).with_actions(actions);
     let mut target = fastdeploy::deploy::beanstalk::Environment::new(&p, &component);

@@ -1516,9 +1516,23 @@ async fn keep_revisions_deletes_old_versions_but_never_an_aliased_one_and_rollba
         "the test's own refused delete, then fastdeploy's one: no refused delete was tried"
     );
 
-    // Rollback: back to 3, as version 4's description records.
+    // What promote would take from it: the image version 4 runs, by digest.
     let (log, actions) = Actions::capture();
     let deployer = e.deployer(SCALE).with_actions(actions);
+    {
+        use fastdeploy::deploy::Target;
+        let f = fastdeploy::deploy::lambda::Function::new(&p);
+        let serving = f.serving_image(&deployer.cx()).await.unwrap();
+        assert_eq!(serving.digest, digests[3]);
+        assert!(
+            serving
+                .uri
+                .ends_with(&format!("acme/thumbs@{}", digests[3])),
+            "{serving:?}"
+        );
+    }
+
+    // Rollback: back to 3, as version 4's description records.
     let mut f = fastdeploy::deploy::lambda::Function::new(&p);
     let back = deployer.roll_back(&mut f, None).await.unwrap();
     let lines = log.lines().join("\n");

@@ -76,13 +76,24 @@ pub async fn apply(
         f.plan.alias
     ))?;
     move_alias(f, cx, before.as_ref(), &version).await?;
+    let said = format!("deployed: alias {} serves version {version}", f.plan.alias);
+    alias_moved(f, cx, &version, &said, true, report).await
+}
+
+/// The verdict once the alias was moved to `version`, read back: it
+/// serves there (`said` says so), or Lambda reports it elsewhere.
+pub(super) async fn alias_moved(
+    f: &Function<'_>,
+    cx: &Context<'_>,
+    version: &str,
+    said: &str,
+    put_back: bool,
+    report: &mut DeployReport,
+) -> anyhow::Result<Verdict> {
     match alias(f, cx).await? {
         Some(a) if a.version == version => {
             report.serving_revision = report.revision.clone();
-            f.say(
-                cx,
-                &format!("deployed: alias {} serves version {version}", f.plan.alias),
-            );
+            f.say(cx, said);
             Ok(Verdict::Succeeded)
         }
         other => Ok(Verdict::Failed {
@@ -93,7 +104,7 @@ pub async fn apply(
                     .map(|a| format!("version {}", a.version))
                     .unwrap_or_else(|| "no version".into())
             ),
-            put_back: true,
+            put_back,
         }),
     }
 }

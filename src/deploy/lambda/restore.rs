@@ -115,26 +115,11 @@ pub async fn restore(
         )));
     }
     super::apply::move_alias(f, cx, before.as_ref(), version).await?;
-    match alias(f, cx).await? {
-        Some(a) if &a.version == version => {
-            report.serving_revision = report.revision.clone();
-            f.say(cx, &format!(
-                "rolled back: alias {} serves version {version} ($LATEST keeps its code; the alias is what serves)",
-                f.plan.alias
-            ));
-            Ok(Verdict::Succeeded)
-        }
-        other => Ok(Verdict::Failed {
-            reason: format!(
-                "alias {} was moved to version {version}, but Lambda now reports it on {}",
-                f.plan.alias,
-                other
-                    .map(|a| format!("version {}", a.version))
-                    .unwrap_or_else(|| "no version".into())
-            ),
-            put_back: false,
-        }),
-    }
+    let said = format!(
+        "rolled back: alias {} serves version {version} ($LATEST keeps its code; the alias is what serves)",
+        f.plan.alias
+    );
+    super::apply::alias_moved(f, cx, version, &said, false, report).await
 }
 
 /// The version `to` names: a version number, a qualified ARN of this
