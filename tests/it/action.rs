@@ -158,3 +158,39 @@ fn the_action_dockerfile_passes_its_own_checks() {
     let findings = fastdeploy::checks::dockerfile::check(&df, None, &[]);
     assert!(findings.is_empty(), "{findings:#?}");
 }
+
+/// A release publishes the CLI for Linux x86_64 and arm64 and macOS (the
+/// README's install section promises them), each checked to run and
+/// uploaded with its checksum.
+#[test]
+fn the_release_workflow_publishes_the_cli_for_linux_and_macos() {
+    let text = std::fs::read_to_string(repo_root().join(".github/workflows/release.yml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let jobs = &doc["jobs"];
+    let targets: Vec<&str> = jobs["binaries"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    for t in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "aarch64-apple-darwin",
+        "x86_64-apple-darwin",
+    ] {
+        assert!(targets.contains(&t), "{t} in {targets:?}");
+    }
+    assert_eq!(jobs["binaries"]["needs"], "release");
+    let steps = jobs["binaries"]["steps"].to_string();
+    assert!(
+        steps.contains("--version")
+            && steps.contains(".sha256")
+            && steps.contains("gh release upload"),
+        "{steps}"
+    );
+    assert!(
+        jobs["image"].is_object(),
+        "the action image is still published"
+    );
+}
