@@ -47,7 +47,7 @@ impl Env {
         actions: &Actions,
     ) -> fastdeploy::outcome::DoctorReport {
         let d = self.deployer(actions, ignore);
-        let report = doctor::assess(&d.cx(), plan, image_bytes).await;
+        let report = doctor::assess(&d.cx(), plan, image_bytes, None).await;
         doctor::notify(plan, &report, actions);
         report
     }

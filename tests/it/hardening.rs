@@ -1299,6 +1299,18 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             Box::new(|_| env(&[("INPUT_TO", "41")])),
         ),
         (
+            "rollback on a pull request",
+            "plan",
+            Box::new(|_| {
+                let event = repo_root().join("tests/fixtures/events/pull_request.json");
+                vec![
+                    ("INPUT_COMMAND".into(), "rollback".into()),
+                    ("GITHUB_EVENT_NAME".into(), "pull_request".into()),
+                    ("GITHUB_EVENT_PATH".into(), event.display().to_string()),
+                ]
+            }),
+        ),
+        (
             "`to` for several components",
             "plan",
             Box::new(|_| env(&[("INPUT_COMMAND", "rollback"), ("INPUT_TO", "41")])),

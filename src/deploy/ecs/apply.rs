@@ -29,7 +29,7 @@ pub async fn apply(
     let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let plan = s.plan;
-    let pre = super::preflight::check(&cx.clients.ecs, plan).await?;
+    let pre = s.live(cx).await?;
     let current_arn = pre.current.arn().to_string();
     report.previous_revision = Some(current_arn.clone());
     let mut rendered = pre.base.clone();
@@ -240,7 +240,7 @@ pub(super) async fn follow(
     s.ours = Some(ours.clone());
     let td = revision_label(&ours.task_definition);
     Ok(
-        match watch::follow(cx, w, &ours, plan.wait_until, report).await? {
+        match watch::follow_seen(cx, w, &ours, plan.wait_until, report, &mut s.seen).await? {
             Rollout::Succeeded { serving } => {
                 s.say(cx, &format!("deployment complete: {serving} serves"));
                 report.serving_revision = Some(serving);

@@ -567,6 +567,7 @@ pub async fn assess(
     cx: &crate::deploy::Context<'_>,
     plan: &crate::plan::EcsPlan,
     image_bytes: Option<u64>,
+    live: Option<&super::preflight::LiveService>,
 ) -> DoctorReport {
     let actions = cx.actions;
     let say = |s: &str| actions.line(&format!("doctor: {s}"));
@@ -590,7 +591,7 @@ pub async fn assess(
     };
     let inputs = match tokio::time::timeout(
         std::time::Duration::from_secs(READ_SECONDS),
-        read(cx, plan, image_bytes),
+        read(cx, plan, image_bytes, live),
     )
     .await
     {
@@ -646,21 +647,24 @@ async fn read(
     cx: &crate::deploy::Context<'_>,
     plan: &crate::plan::EcsPlan,
     image_bytes: Option<u64>,
+    live: Option<&super::preflight::LiveService>,
 ) -> anyhow::Result<Reading> {
     let ecs = &cx.clients.ecs;
     use anyhow::Context;
-    let out = ecs
-        .describe_services()
-        .cluster(&plan.cluster)
-        .services(&plan.service)
-        .send()
-        .await
-        .with_context(|| format!("describing service {} (ecs:DescribeServices)", plan.service))?;
-    let service = out
-        .services()
-        .first()
-        .cloned()
-        .with_context(|| format!("service {} not found", plan.service))?;
+    let service = match live {
+        Some(l) => l.service.clone(),
+        None => ecs
+            .describe_services()
+            .cluster(&plan.cluster)
+            .services(&plan.service)
+            .send()
+            .await
+            .with_context(|| format!("describing service {} (ecs:DescribeServices)", plan.service))?
+            .services()
+            .first()
+            .cloned()
+            .with_context(|| format!("service {} not found", plan.service))?,
+    };
     let strategy = service
         .deployment_configuration()
         .and_then(|c| c.strategy())
@@ -669,10 +673,15 @@ async fn read(
     if strategy != DeploymentStrategy::Rolling {
         return Ok(Reading::NotRolling(strategy.as_str().to_string()));
     }
-    let current = service
-        .task_definition()
-        .context("the service has no task definition")?;
-    let current = super::wire::describe(ecs, current).await?;
+    let current = match live {
+        Some(l) => l.current.clone(),
+        None => {
+            let arn = service
+                .task_definition()
+                .context("the service has no task definition")?;
+            super::wire::describe(ecs, arn).await?
+        }
+    };
     let stops = containers(&current.task_definition)
         .iter()
         .map(|c| {

@@ -53,6 +53,11 @@ pub struct Service<'p> {
     doctor: Option<DoctorReport>,
     /// When the deploy's clock started (the timeline splits from there).
     started: Option<SystemTime>,
+    /// The service as read just before the deploy (the doctor reads it,
+    /// then the change starts from it): one read, not two.
+    live: Option<LiveService>,
+    /// The service as the look that judged the rollout saw it.
+    seen: Option<aws_sdk_ecs::types::Service>,
 }
 
 impl<'p> Service<'p> {
@@ -64,11 +69,22 @@ impl<'p> Service<'p> {
             current: None,
             doctor: None,
             started: None,
+            live: None,
+            seen: None,
         }
     }
 
     fn say(&self, cx: &Context<'_>, line: &str) {
         cx.actions.line(line);
+    }
+
+    /// The service as `prepare` read it, else read now (a read that failed
+    /// there is made again, to fail with its own error).
+    async fn live(&mut self, cx: &Context<'_>) -> anyhow::Result<LiveService> {
+        match self.live.take() {
+            Some(live) => Ok(live),
+            None => check(&cx.clients.ecs, self.plan).await,
+        }
     }
 
     /// After a rollout that did not succeed: its stopped tasks as evidence.
@@ -125,6 +141,7 @@ impl<'p> Service<'p> {
                 &cx.clients.ecs,
                 self.plan,
                 report,
+                self.seen.as_ref(),
                 started,
                 scaled.as_ref(),
                 cx.actions,
@@ -170,8 +187,13 @@ impl Target for Service<'_> {
     /// deploy's, and a cancellation ends it.
     async fn prepare(&mut self, cx: &Context<'_>, change: &Change) {
         let bytes = change.image().and_then(|i| i.bytes);
+        self.live = tokio::select! {
+            live = check(&cx.clients.ecs, self.plan) => live.ok(),
+            _ = cx.cancel.cancelled() => None,
+        };
+        let live = self.live.as_ref();
         self.doctor = Some(tokio::select! {
-            d = doctor::assess(cx, self.plan, bytes) => d,
+            d = doctor::assess(cx, self.plan, bytes, live) => d,
             _ = cx.cancel.cancelled() => DoctorReport {
                 notes: vec!["cancelled before the doctor finished".into()],
                 ..DoctorReport::default()

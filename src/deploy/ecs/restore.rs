@@ -70,7 +70,7 @@ pub async fn restore(
 ) -> anyhow::Result<Verdict> {
     let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
-    let pre = super::preflight::check(&cx.clients.ecs, s.plan).await?;
+    let pre = s.live(cx).await?;
     let current = pre.current.arn().to_string();
     report.previous_revision = Some(current.clone());
     report.revision = Some(rev.id.clone());

@@ -238,6 +238,7 @@ pub async fn read(
     ecs: &aws_sdk_ecs::Client,
     plan: &crate::plan::EcsPlan,
     report: &DeployReport,
+    seen: Option<&aws_sdk_ecs::types::Service>,
     started: SystemTime,
     estimate: Option<&RolloutEstimate>,
     actions: &crate::gha::Actions,
@@ -250,7 +251,7 @@ pub async fn read(
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
-    match observe(ecs, plan, report, start, seconds).await {
+    match observe(ecs, plan, report, seen, start, seconds).await {
         Ok(o) => Some(build(&o, estimate)),
         Err(e) => {
             actions.notice(
@@ -273,21 +274,30 @@ async fn observe(
     ecs: &aws_sdk_ecs::Client,
     plan: &crate::plan::EcsPlan,
     report: &DeployReport,
+    seen: Option<&aws_sdk_ecs::types::Service>,
     start: f64,
     seconds: f64,
 ) -> anyhow::Result<Observed> {
     let (cluster, name) = (&plan.cluster, &plan.service);
-    let out = ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(name)
-        .send()
-        .await
-        .with_context(|| format!("describing service {name} (ecs:DescribeServices)"))?;
-    let service = out
-        .services()
-        .first()
-        .with_context(|| format!("service {name} not found"))?;
+    // The look that judged the rollout saw the service with its events;
+    // only without it is the service read again.
+    let described;
+    let service = match seen {
+        Some(s) => s,
+        None => {
+            described = ecs
+                .describe_services()
+                .cluster(cluster)
+                .services(name)
+                .send()
+                .await
+                .with_context(|| format!("describing service {name} (ecs:DescribeServices)"))?;
+            described
+                .services()
+                .first()
+                .with_context(|| format!("service {name} not found"))?
+        }
+    };
     let events = service
         .events()
         .iter()

@@ -537,6 +537,19 @@ pub async fn follow(
     wait_until: WaitUntil,
     report: &mut DeployReport,
 ) -> anyhow::Result<Rollout> {
+    follow_seen(cx, w, ours, wait_until, report, &mut None).await
+}
+
+/// [`follow`], keeping the service as the look that judged it saw it (the
+/// timeline reads its events from there instead of asking again).
+pub async fn follow_seen(
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    ours: &Ours,
+    wait_until: WaitUntil,
+    report: &mut DeployReport,
+    seen: &mut Option<aws_sdk_ecs::types::Service>,
+) -> anyhow::Result<Rollout> {
     let mut narrator = Narrator::default();
     let doing = format!(
         "watching deployment {}",
@@ -557,6 +570,7 @@ pub async fn follow(
         if matches!(v, Rollout::Succeeded { .. }) && settled_on(&l.service, &ours.task_definition) {
             report.serving_detail = Some(running_text(&l.service));
         }
+        *seen = Some(l.service);
         Ok(Poll::Ready(v))
     })
     .await
