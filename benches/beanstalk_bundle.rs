@@ -131,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             allow_yellow: false,
             ports: vec![],
             keep_revisions: None,
+            config: Default::default(),
             watch: WatchPlan {
                 wait_seconds: 1800,
                 poll_seconds: 5.0,

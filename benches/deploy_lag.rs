@@ -194,6 +194,7 @@ async fn main() {
             wait_until: WaitUntil::Completed,
             keep_revisions: None,
             before_deploy: None,
+            config: Default::default(),
             watch: WatchPlan {
                 wait_seconds: 600,
                 poll_seconds: FASTDEPLOY_POLL,
@@ -400,6 +401,7 @@ async fn lambda_lag(moto: &sandbox::Moto) {
         function: "bench".into(),
         alias: "live".into(),
         keep_revisions: None,
+        config: Default::default(),
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: FASTDEPLOY_POLL,

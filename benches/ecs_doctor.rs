@@ -198,6 +198,7 @@ async fn deploy(moto: &sandbox::Moto, s: &Setup, run: usize) -> anyhow::Result<R
         wait_until: WaitUntil::Completed,
         keep_revisions: None,
         before_deploy: None,
+        config: Default::default(),
         watch: WatchPlan {
             wait_seconds: 1800,
             poll_seconds: 5.0,

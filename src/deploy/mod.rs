@@ -40,6 +40,7 @@
 pub mod beanstalk;
 pub mod ecs;
 pub mod lambda;
+pub mod references;
 
 use std::time::Instant;
 
@@ -60,6 +61,10 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// The runtime configuration's references (checked, never read).
+    pub ssm: aws_sdk_ssm::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub iam: aws_sdk_iam::Client,
     /// The registry the images were pushed to (Lambda reads the pushed
     /// manifest before the function is touched); `None` where no image is
     /// read back.
@@ -83,6 +88,9 @@ impl Clients {
                 .force_path_style(path_style)),
             logs: crate::aws_client!(aws_sdk_cloudwatchlogs, sdk),
             elb: crate::aws_client!(aws_sdk_elasticloadbalancingv2, sdk),
+            ssm: crate::aws_client!(aws_sdk_ssm, sdk),
+            secrets: crate::aws_client!(aws_sdk_secretsmanager, sdk),
+            iam: crate::aws_client!(aws_sdk_iam, sdk),
             registry,
         }
     }
@@ -151,6 +159,9 @@ pub struct Found {
     /// The one platform the target runs, when it takes one image for it
     /// (Lambda: its architecture).
     pub platform: Option<Platform>,
+    /// The runtime configuration with its references found (each secret's
+    /// `valueFrom`), for the plan the deploy runs.
+    pub config: Option<crate::settings::runtime::RuntimeConfig>,
 }
 
 /// A platform a target runs on, in the build's words and the target's.
@@ -324,18 +335,29 @@ pub trait Target {
     async fn finish(&mut self, _d: &mut Deploy<'_>, _result: RunResult) {}
 }
 
-/// Checks the component's target before anything is built.
+/// Checks the component's target before anything is built: the
+/// references of its runtime configuration first (found by ARN), then the
+/// target itself with them.
 pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::Result<Found> {
-    match &component.deploy {
-        None => Ok(Found::default()),
-        Some(TargetPlan::Ecs(p)) => ecs::Service::new(p).preflight(cx).await,
-        Some(TargetPlan::Lambda(p)) => lambda::Function::new(p).preflight(cx).await,
-        Some(TargetPlan::Beanstalk(p)) => {
+    let Some(target) = &component.deploy else {
+        return Ok(Found::default());
+    };
+    let mut target = target.clone();
+    let config = references::resolve(cx, &component.name, target.config()).await?;
+    *target.config_mut() = config.clone();
+    let found = match &target {
+        TargetPlan::Ecs(p) => ecs::Service::new(p).preflight(cx).await,
+        TargetPlan::Lambda(p) => lambda::Function::new(p).preflight(cx).await,
+        TargetPlan::Beanstalk(p) => {
             beanstalk::Environment::new(p, component)
                 .preflight(cx)
                 .await
         }
-    }
+    }?;
+    Ok(Found {
+        config: Some(config),
+        ..found
+    })
 }
 
 /// `rollback`'s revision for the component's target (read-only).

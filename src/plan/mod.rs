@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::error::BadInput;
 use crate::settings::config::Bundle;
 use crate::settings::event::{RunContext, Target};
+use crate::settings::runtime::RuntimeConfig;
 use crate::settings::{BuilderInput, Motion, Settings, SlackOn, Strategy, WaitUntil};
 
 /// Which builder runs the builds.
@@ -170,6 +171,23 @@ impl TargetPlan {
         }
     }
 
+    /// The runtime configuration the target gets.
+    pub fn config(&self) -> &RuntimeConfig {
+        match self {
+            TargetPlan::Ecs(p) => &p.config,
+            TargetPlan::Lambda(p) => &p.config,
+            TargetPlan::Beanstalk(p) => &p.config,
+        }
+    }
+
+    pub fn config_mut(&mut self) -> &mut RuntimeConfig {
+        match self {
+            TargetPlan::Ecs(p) => &mut p.config,
+            TargetPlan::Lambda(p) => &mut p.config,
+            TargetPlan::Beanstalk(p) => &mut p.config,
+        }
+    }
+
     /// The target in words, for plans and log lines.
     pub fn describe(&self) -> String {
         self.reference().describe()
@@ -202,6 +220,9 @@ pub struct EcsPlan {
     pub keep_revisions: Option<u64>,
     /// A one-off task run on the new revision before the service update.
     pub before_deploy: Option<BeforeDeploy>,
+    /// `env` and `secrets` (names set replace the current revision's).
+    #[serde(skip_serializing_if = "RuntimeConfig::is_empty")]
+    pub config: RuntimeConfig,
     pub watch: WatchPlan,
 }
 
@@ -228,6 +249,9 @@ pub struct LambdaPlan {
     pub alias: String,
     /// Versions fastdeploy published kept after a success (`keep-revisions`).
     pub keep_revisions: Option<u64>,
+    /// `env` and `secrets` (names set replace the current revision's).
+    #[serde(skip_serializing_if = "RuntimeConfig::is_empty")]
+    pub config: RuntimeConfig,
     pub watch: WatchPlan,
 }
 
@@ -247,6 +271,9 @@ pub struct BeanstalkPlan {
     /// Application versions fastdeploy made kept after a success, with
     /// their bundles (`keep-revisions`).
     pub keep_revisions: Option<u64>,
+    /// `env` and `secrets` (names set replace the current revision's).
+    #[serde(skip_serializing_if = "RuntimeConfig::is_empty")]
+    pub config: RuntimeConfig,
     pub watch: WatchPlan,
 }
 

@@ -6,6 +6,7 @@
 use super::*;
 use crate::settings::component::{ComponentKeys, Minutes, Source, Sourced};
 use crate::settings::config::CommandLine;
+use crate::settings::runtime::RuntimeConfig;
 
 /// The target keys a component set, with where each came from.
 struct Named {
@@ -36,6 +37,10 @@ pub fn plan(
         }
     }
     let before_deploy = before_deploy(keys)?;
+    let config = keys.runtime_config()?;
+    if let Some(f) = &named.function {
+        config.check_for_lambda(&f.value)?;
+    }
     if let Some((_, source)) = &before_deploy
         && (named.function.is_some() || named.service.is_none())
     {
@@ -77,13 +82,27 @@ pub fn plan(
             function: f.value,
             alias,
             keep_revisions: settings.keep_revisions,
+            config,
             watch,
         };
         return Ok((Some(TargetPlan::Lambda(lambda)), None));
     }
     if named.environment.is_some() || (named.application.is_some() && named.service.is_none()) {
+        config.check_for_beanstalk()?;
+        if let Some(w) = config
+            .env
+            .first()
+            .map(|e| &e.written)
+            .or(config.secrets.first().map(|s| &s.written))
+        {
+            return Err(BadInput::other(format!(
+                "{w}: component `{name}` deploys to Elastic Beanstalk, where fastdeploy does not set `env` or `secrets` yet \
+                 (they would be silently ignored); set them as the environment's properties (`eb setenv`, or the console) and remove them here"
+            )));
+        }
         let keep = settings.keep_revisions;
-        return beanstalk(keys, named, env_name, keep, watch).map(|p| (Some(p), None));
+        return beanstalk(keys, named, env_name, keep, watch)
+            .map(|p| (Some(with_config(p, config)), None));
     }
     let Some(service) = named.service else {
         let why =
@@ -99,7 +118,17 @@ pub fn plan(
         before_deploy,
         watch,
     )
-    .map(|p| (Some(p), None))
+    .map(|p| (Some(with_config(p, config)), None))
+}
+
+/// The target's plan with the component's runtime configuration.
+fn with_config(mut p: TargetPlan, config: RuntimeConfig) -> TargetPlan {
+    match &mut p {
+        TargetPlan::Ecs(e) => e.config = config,
+        TargetPlan::Lambda(l) => l.config = config,
+        TargetPlan::Beanstalk(b) => b.config = config,
+    }
+    p
 }
 
 fn invalid(s: &Sourced<String>, accepts: &str) -> BadInput {
@@ -180,6 +209,7 @@ fn beanstalk(
         allow_yellow: keys.value("allow-yellow")?.unwrap_or(false),
         ports,
         keep_revisions,
+        config: RuntimeConfig::default(),
         watch,
     }))
 }
@@ -212,6 +242,7 @@ fn ecs(
         wait_until: settings.wait_until,
         keep_revisions: settings.keep_revisions,
         before_deploy,
+        config: RuntimeConfig::default(),
         watch,
     }))
 }

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::*;
 use crate::settings::SecretSource;
+use crate::settings::runtime::RuntimeConfig;
 
 impl Plan {
     /// Human-readable rendering for `fastdeploy plan`.
@@ -171,6 +172,14 @@ impl Plan {
 
     /// A component's deploy target, or why it has none.
     fn deploy_text(&self, c: &ComponentPlan) -> String {
+        let mut s = self.target_text(c);
+        if let Some(config) = c.deploy.as_ref().map(TargetPlan::config) {
+            s.push_str(&config_text(config));
+        }
+        s
+    }
+
+    fn target_text(&self, c: &ComponentPlan) -> String {
         let mut s = String::new();
         let _ = match &c.deploy {
             Some(TargetPlan::Ecs(d)) => return self.ecs_text(d),
@@ -246,4 +255,29 @@ impl Plan {
         }
         s
     }
+}
+
+/// `env` and `secrets`: each name, what it gets, and where it was written.
+fn config_text(config: &RuntimeConfig) -> String {
+    let mut s = String::new();
+    if config.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "    runtime configuration (set on the target; names not listed keep their current values):"
+    );
+    for e in &config.env {
+        let _ = writeln!(s, "      env {} = {} from {}", e.name, e.shown, e.written);
+    }
+    for x in &config.secrets {
+        let _ = writeln!(
+            s,
+            "      secret {} from {} ({}; checked before building)",
+            x.name,
+            x.reference.spelled(),
+            x.written
+        );
+    }
+    s
 }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::Settings;
 use super::config::{Bundle, CommandLine};
 use super::inputs::{RawInputs, split_list};
+use super::runtime::{EnvMap, RuntimeConfig, SecretMap};
 use crate::error::BadInput;
 
 /// Keys an input may set only when the run selects one component: with
@@ -161,6 +162,8 @@ pub struct ComponentKeys<'a> {
     inputs: &'a RawInputs,
     /// The config's layers, most specific first: (path, keys).
     layers: Vec<(String, Map<String, Value>)>,
+    /// The layers' `env` and `secrets`, least specific first.
+    runtime: Vec<(String, &'a EnvMap, &'a SecretMap)>,
 }
 
 impl<'a> ComponentKeys<'a> {
@@ -174,11 +177,17 @@ impl<'a> ComponentKeys<'a> {
             _ => Map::new(),
         };
         let mut layers = Vec::new();
+        let mut runtime = Vec::new();
+        let component = config.and_then(|c| c.components.get(name));
+        if let Some(c) = component {
+            runtime.push((format!("components.{name}"), &c.env, &c.secrets));
+        }
         if let (Some(env), Some(over)) = (env, env_cfg.and_then(|e| e.overrides.get(name))) {
             let keys = object(serde_json::to_value(over).unwrap_or_default());
-            layers.push((format!("environments.{env}.overrides.{name}"), keys));
+            let path = format!("environments.{env}.overrides.{name}");
+            runtime.push((path.clone(), &over.env, &over.secrets));
+            layers.push((path, keys));
         }
-        let component = config.and_then(|c| c.components.get(name));
         if let Some(c) = component {
             layers.push((
                 format!("components.{name}"),
@@ -199,7 +208,14 @@ impl<'a> ComponentKeys<'a> {
             configured: component.is_some(),
             inputs: &settings.raw,
             layers,
+            runtime,
         }
+    }
+
+    /// `env` and `secrets` of every layer, the environment's override
+    /// winning per name.
+    pub fn runtime_config(&self) -> Result<RuntimeConfig, BadInput> {
+        RuntimeConfig::merge(&self.runtime)
     }
 
     /// `key`'s value and where it came from: the input, else the first

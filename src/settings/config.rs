@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::runtime::{EnvMap, SecretMap};
 use crate::error::BadInput;
 
 /// Default file name looked up in the workspace when `config` is not given.
@@ -89,6 +90,13 @@ pub struct ComponentConfig {
     pub allow_yellow: Option<bool>,
     /// Container ports for `Dockerrun.aws.json`. Default: the Dockerfile's `EXPOSE`.
     pub ports: Option<Vec<u16>>,
+    /// Environment variables the targets get (names set here replace the
+    /// current revision's; others are kept). Read by [`super::runtime`].
+    #[serde(default, skip_serializing)]
+    pub env: EnvMap,
+    /// Secrets the targets resolve: `ssm:/path` or `secretsmanager:name[:json-key]`.
+    #[serde(default, skip_serializing)]
+    pub secrets: SecretMap,
 }
 
 /// What an Elastic Beanstalk application version holds.
@@ -162,6 +170,10 @@ pub struct ComponentOverride {
     pub bundle: Option<Bundle>,
     pub allow_yellow: Option<bool>,
     pub ports: Option<Vec<u16>>,
+    #[serde(default, skip_serializing)]
+    pub env: EnvMap,
+    #[serde(default, skip_serializing)]
+    pub secrets: SecretMap,
 }
 
 /// Megabyte limits accepted in the config, as for the inputs.

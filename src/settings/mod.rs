@@ -6,6 +6,7 @@ pub mod component;
 pub mod config;
 pub mod event;
 pub mod inputs;
+pub mod runtime;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -152,6 +152,7 @@ fn plan(bundle: Bundle) -> BeanstalkPlan {
         allow_yellow: false,
         ports: vec![],
         keep_revisions: None,
+        config: Default::default(),
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,

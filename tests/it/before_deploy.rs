@@ -159,6 +159,7 @@ fn plan(command: &[&str]) -> EcsPlan {
             container: None,
             wait_seconds: 1800,
         }),
+        config: Default::default(),
         watch: WatchPlan {
             wait_seconds: 1800,
             poll_seconds: 5.0,

@@ -101,6 +101,7 @@ fn plan() -> EcsPlan {
         wait_until: WaitUntil::Completed,
         keep_revisions: None,
         before_deploy: None,
+        config: Default::default(),
         watch: WatchPlan {
             wait_seconds: 1800,
             poll_seconds: 5.0,

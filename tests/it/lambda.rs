@@ -136,6 +136,7 @@ fn plan(function: &str) -> LambdaPlan {
         function: function.into(),
         alias: "live".into(),
         keep_revisions: None,
+        config: Default::default(),
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,

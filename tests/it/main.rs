@@ -26,5 +26,6 @@ mod lost_answers;
 mod motions;
 mod plan;
 mod reporting;
+mod runtime_config;
 mod smoke;
 mod support;

@@ -34,6 +34,7 @@ pub async fn apply(
     report.previous_revision = Some(current_arn.clone());
     let mut rendered = pre.base.clone();
     render::replace_images(&mut rendered, &pre.containers, &image.uri);
+    render::apply_config(&mut rendered, &pre.containers, &plan.config);
     s.family = Some(render::family(&rendered).to_string());
     s.current = Some(current_arn.clone());
     let current_input =

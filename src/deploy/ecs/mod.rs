@@ -179,7 +179,18 @@ impl Target for Service<'_> {
     }
 
     async fn preflight(&self, cx: &Context<'_>) -> anyhow::Result<Found> {
-        check(&cx.clients.ecs, self.plan).await?;
+        let live = check(&cx.clients.ecs, self.plan).await?;
+        let family = render::family(&live.base);
+        let role = live.base.get("executionRoleArn").and_then(|r| r.as_str());
+        let target = format!("ECS service {}", self.plan.service);
+        crate::deploy::references::execution_role_reads(
+            cx,
+            &target,
+            family,
+            role,
+            &self.plan.config,
+        )
+        .await?;
         Ok(Found::default())
     }
 

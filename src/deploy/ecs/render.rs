@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::BadInput;
+use crate::settings::runtime::RuntimeConfig;
 
 /// Fields DescribeTaskDefinition returns that RegisterTaskDefinition refuses.
 pub const READ_ONLY_FIELDS: &[&str] = &[
@@ -208,6 +209,58 @@ pub fn replace_images(td: &mut Value, containers: &[String], image: &str) {
             if named && let Some(obj) = c.as_object_mut() {
                 obj.insert("image".into(), Value::String(image.to_string()));
             }
+        }
+    }
+}
+
+/// Sets the runtime configuration in each named container: a variable of
+/// `env` becomes an `environment` entry, one of `secrets` a `secrets`
+/// entry with its `valueFrom` (the ARN the checks found); an entry of the
+/// same name in either list is replaced where it stands, so a render of a
+/// revision that already holds them is that revision. Names the config
+/// does not mention are kept.
+pub fn apply_config(td: &mut Value, containers: &[String], config: &RuntimeConfig) {
+    let Some(cs) = td
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for c in cs {
+        let named = c
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| containers.iter().any(|w| w == n));
+        let Some(obj) = c.as_object_mut().filter(|_| named) else {
+            continue;
+        };
+        for e in &config.env {
+            let entry = serde_json::json!({ "name": e.name, "value": e.value });
+            set_entry(obj, "environment", "secrets", &e.name, entry);
+        }
+        for s in &config.secrets {
+            let from = s
+                .value_from
+                .clone()
+                .unwrap_or_else(|| s.reference.spelled());
+            let entry = serde_json::json!({ "name": s.name, "valueFrom": from });
+            set_entry(obj, "secrets", "environment", &s.name, entry);
+        }
+    }
+}
+
+/// Puts `entry` under `list` in place of the entry named `name` (or at the
+/// end), and takes an entry of that name out of `other`.
+fn set_entry(obj: &mut Map<String, Value>, list: &str, other: &str, name: &str, entry: Value) {
+    let is_named = |v: &Value| v.get("name").and_then(Value::as_str) == Some(name);
+    if let Some(o) = obj.get_mut(other).and_then(Value::as_array_mut) {
+        o.retain(|v| !is_named(v));
+    }
+    let items = obj.entry(list).or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(items) = items.as_array_mut() {
+        match items.iter_mut().find(|v| is_named(v)) {
+            Some(v) => *v = entry,
+            None => items.push(entry),
         }
     }
 }

@@ -31,6 +31,7 @@ impl From<LiveFunction> for Found {
                 platform: c.platform,
                 why: format!("Lambda function {name} runs on {}", c.architecture),
             }),
+            config: None,
         }
     }
 }
