@@ -1549,3 +1549,134 @@ async fn keep_revisions_deletes_old_versions_but_never_an_aliased_one_and_rollba
     assert_eq!(by_digest.result, RunResult::Success);
     assert_eq!(alias_version(&e).await.as_deref(), Some("4"));
 }
+
+/// `env` of the runtime configuration as the config would give it.
+fn with_env(vars: &[(&str, &str)]) -> LambdaPlan {
+    use fastdeploy::settings::runtime::{EnvVar, RuntimeConfig, Written};
+    let env = vars
+        .iter()
+        .enumerate()
+        .map(|(i, (name, value))| EnvVar {
+            name: name.to_string(),
+            value: value.to_string(),
+            shown: format!("{value:?}"),
+            written: Written {
+                path: format!("components.thumbs.env.{name}"),
+                line: 5 + i as u32,
+                column: 9,
+            },
+        })
+        .collect();
+    LambdaPlan {
+        config: RuntimeConfig {
+            env,
+            secrets: vec![],
+        },
+        ..plan("thumbs")
+    }
+}
+
+async fn variables(e: &Env, qualifier: &str) -> std::collections::HashMap<String, String> {
+    let c = e
+        .lambda
+        .get_function_configuration()
+        .function_name("thumbs")
+        .qualifier(qualifier)
+        .send()
+        .await
+        .unwrap();
+    c.environment()
+        .and_then(|v| v.variables())
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_is_set_before_the_code_so_the_version_holds_both_and_other_variables_are_kept() {
+    let e = env(Architecture::X8664).await;
+    // A variable set by hand once the function is created, its update still
+    // running when the deploy starts.
+    for _ in 0..100 {
+        let c = e
+            .lambda
+            .get_function_configuration()
+            .function_name("thumbs")
+            .send()
+            .await
+            .unwrap();
+        if c.state() == Some(&aws_sdk_lambda::types::State::Active) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    e.lambda
+        .update_function_configuration()
+        .function_name("thumbs")
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .variables("KEEP_ME", "1")
+                .variables("LOG_LEVEL", "warning")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let digest =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    let plan = with_env(&[("LOG_LEVEL", "debug"), ("FEATURE_X", "on")]);
+    let out = deploy(&e, &plan, "acme/thumbs", &digest).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out);
+    let v1 = variables(&e, "1").await;
+    assert_eq!(
+        v1.get("LOG_LEVEL").map(String::as_str),
+        Some("debug"),
+        "{v1:?}"
+    );
+    assert_eq!(
+        v1.get("FEATURE_X").map(String::as_str),
+        Some("on"),
+        "{v1:?}"
+    );
+    assert_eq!(
+        v1.get("KEEP_ME").map(String::as_str),
+        Some("1"),
+        "kept: {v1:?}"
+    );
+    let configs = calls(&e.moto, "UpdateFunctionConfiguration");
+    assert_eq!(configs.len(), 2, "the hand's and ours: {configs:?}");
+    assert!(
+        configs[1]["body"]["RevisionId"].is_string(),
+        "guarded by the RevisionId just read: {configs:?}"
+    );
+    assert!(
+        out.report
+            .events
+            .iter()
+            .any(|l| l.contains("configuration update: LastUpdateStatus Successful")),
+        "waited for Lambda to apply it: {:?}",
+        out.report.events
+    );
+
+    // The same image and variables: nothing to do.
+    let again = deploy(&e, &plan, "acme/thumbs", &digest).await;
+    assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
+    assert_eq!(calls(&e.moto, "UpdateFunctionConfiguration").len(), 2);
+
+    // Only a variable changed: a new version of the same code.
+    let info = with_env(&[("LOG_LEVEL", "info"), ("FEATURE_X", "on")]);
+    let changed = deploy(&e, &info, "acme/thumbs", &digest).await;
+    assert_eq!(changed.result, RunResult::Success, "{:?}", changed);
+    assert_eq!(version_of(&changed.report.revision), "2");
+    assert_eq!(
+        calls(&e.moto, "UpdateFunctionCode").len(),
+        1,
+        "the code was not sent again"
+    );
+    let v2 = variables(&e, "2").await;
+    assert_eq!(
+        v2.get("LOG_LEVEL").map(String::as_str),
+        Some("info"),
+        "{v2:?}"
+    );
+    assert_eq!(alias_version(&e).await.as_deref(), Some("2"));
+}

@@ -34,7 +34,8 @@ pub async fn apply(
         report.previous_revision = Some(arn.clone());
         report.serving_revision = Some(arn);
         let config = configuration(f, cx, Some(&a.version)).await?;
-        if config.code_sha256() == Some(image.digest_hex()) {
+        let same_env = super::environment::wanted(f, &config).is_none();
+        if config.code_sha256() == Some(image.digest_hex()) && same_env {
             f.say(
                 cx,
                 &format!(
@@ -165,6 +166,10 @@ async fn update(
 ) -> anyhow::Result<Result<FunctionConfiguration, String>> {
     let idle = "waiting for another update to finish";
     let latest = w.until(idle, async || f.idle(cx, report).await).await?;
+    let latest = match super::environment::configure(f, cx, w, latest, report).await? {
+        Ok(latest) => latest,
+        Err(reason) => return Ok(Err(reason)),
+    };
     w.check("before the code update")?;
     if latest.code_sha256() == Some(image.digest_hex()) {
         f.say(

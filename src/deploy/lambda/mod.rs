@@ -23,6 +23,7 @@
 
 mod apply;
 mod cleanup;
+mod environment;
 mod preflight;
 mod restore;
 mod rollback;

@@ -70,6 +70,7 @@ pub async fn configuration(
         .set_last_update_status(out.last_update_status().cloned())
         .set_last_update_status_reason(out.last_update_status_reason().map(str::to_string))
         .set_last_update_status_reason_code(out.last_update_status_reason_code().cloned())
+        .set_environment(out.environment().cloned())
         .build())
 }
 
