@@ -27,6 +27,11 @@ pub struct Cli {
     pub flags: Vec<(&'static str, String)>,
     /// `init --force`: overwrite existing files.
     pub force: bool,
+    /// `plan --diff`: what the deploy would change on each target, read
+    /// from AWS, and what drifted there since fastdeploy's last deploy.
+    pub diff: bool,
+    /// `plan --diff --exit-code`: exit 3 when anything would change or drifted.
+    pub exit_code: bool,
 }
 
 fn input_args() -> Vec<Arg> {
@@ -67,13 +72,15 @@ const HELP_AFTER: &str = "\
 Examples:
   fastdeploy init                                    write fastdeploy.yml and a workflow for this repository
   fastdeploy plan                                    what a run would do here, and nothing else
+  fastdeploy plan --diff --environment production    what a deploy would change on each target, and what drifted
   fastdeploy run --component web                     build and push `web` (outside Actions a run deploys only where asked)
   fastdeploy run --environment staging               build, push and deploy every component to staging
   ENVIRONMENT=production fastdeploy run              the same, as fast-build.sh scripts write it
   fastdeploy rollback --environment production       put back what served before the last deploy (no build)
   fastdeploy promote --from staging --environment production   deploy what staging serves, by digest (no build)
 
-Exit codes: 0 success, 1 the build or deploy failed (or was rolled back), 2 bad input or configuration.
+Exit codes: 0 success, 1 the build or deploy failed (or was rolled back), 2 bad input or configuration,
+3 `plan --diff --exit-code` found changes or drift.
 Every flag can also be given as an INPUT_<NAME> variable, as the GitHub Actions runner does.
 AWS credentials: role-to-assume in Actions, else the standard chain (AWS_PROFILE, `aws sso login`, keys).";
 
@@ -87,7 +94,14 @@ pub fn command() -> Command {
         .about("Build, push to Amazon ECR and deploy to an ECS service, a Lambda function or an Elastic Beanstalk environment, with a verdict you can trust")
         .after_help(HELP_AFTER)
         .subcommand(Command::new("run").about("Build, push, deploy and report (the default)").args(input_args()))
-        .subcommand(Command::new("plan").about("Print what a run would do, and nothing else").args(input_args()).arg(json.clone()))
+        .subcommand(
+            Command::new("plan")
+                .about("Print what a run would do, and nothing else")
+                .args(input_args())
+                .arg(json.clone())
+                .arg(Arg::new("diff").long("diff").action(ArgAction::SetTrue).help("Read each target and say what a deploy would change there (environment, secrets, CPU/memory) and what drifted since fastdeploy's last deploy (needs AWS credentials; changes nothing)"))
+                .arg(Arg::new("exit-code").long("exit-code").action(ArgAction::SetTrue).requires("diff").help("With --diff: exit 3 when a deploy would change something or a target drifted, 0 when not")),
+        )
         .subcommand(
             Command::new("rollback")
                 .about("Put back, per component, what served before the most recent deploy (or --to); builds nothing")
@@ -138,6 +152,8 @@ where
                 json: false,
                 flags,
                 force: false,
+                diff: false,
+                exit_code: false,
             });
         }
         Some(("init", s)) => {
@@ -161,6 +177,8 @@ where
                 json: false,
                 flags,
                 force: s.get_flag("force"),
+                diff: false,
+                exit_code: false,
             });
         }
         _ => (Subcommand::Run, &m),
@@ -171,11 +189,20 @@ where
         .flatten()
         .copied()
         .unwrap_or(false);
+    let flag = |name: &str| {
+        sub.try_get_one::<bool>(name)
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false)
+    };
     Ok(Cli {
         command,
         json,
         flags: flags(sub),
         force: false,
+        diff: flag("diff"),
+        exit_code: flag("exit-code"),
     })
 }
 

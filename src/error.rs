@@ -15,6 +15,9 @@ pub enum Exit {
     Failed = 1,
     /// Bad input or configuration: nothing was changed.
     BadInput = 2,
+    /// `plan --diff --exit-code`: a deploy would change something, or a
+    /// target drifted since fastdeploy's last deploy.
+    Changes = 3,
 }
 
 impl From<Exit> for std::process::ExitCode {

@@ -38,6 +38,7 @@
 //! (putting back what served).
 
 pub mod beanstalk;
+pub mod diff;
 pub mod ecs;
 pub mod lambda;
 pub mod references;

@@ -7,6 +7,7 @@ mod build;
 mod check;
 mod connect;
 mod deploy;
+mod diff;
 mod finish;
 mod init;
 mod motion;
@@ -98,6 +99,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
         BuilderProbe::default()
     };
     let plan = plan::build(&settings, &probe)?;
+    if cli.command == Subcommand::Plan && cli.diff {
+        return Pipeline::new(&settings, &plan, &actions)
+            .diff(&plan, cli.exit_code)
+            .await;
+    }
     if cli.command == Subcommand::Plan || settings.dry_run {
         print_plan(&plan, cli.json)?;
         write_plan_outputs(&actions, &plan)?;

@@ -284,10 +284,11 @@ async fn register(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let failed = match wire::register_once(&cx.clients.ecs, rendered).await? {
-            wire::Registered::Arn(arn) => return Ok(arn),
-            wire::Registered::MaybeApplied(e) => e,
-        };
+        let failed =
+            match wire::register_once(&cx.clients.ecs, &tagged(rendered, cx.commit)).await? {
+                wire::Registered::Arn(arn) => return Ok(arn),
+                wire::Registered::MaybeApplied(e) => e,
+            };
         if let Some(arn) = latest_identical(cx, rendered, current_arn).await {
             s.say(
                 cx,
@@ -304,6 +305,23 @@ async fn register(
         let pause = crate::aws::backoff(attempt, cx.clock.of(1.0), cx.clock.of(20.0));
         crate::timings::sleep("aws", pause).await;
     }
+}
+
+/// `rendered` with fastdeploy's tag (the commit), so `plan --diff` tells
+/// its revisions from a console edit's. Never part of a comparison:
+/// fastdeploy's own tags are not carried from one revision to the next.
+fn tagged(rendered: &serde_json::Value, commit: &str) -> serde_json::Value {
+    let mut out = rendered.clone();
+    let tag = serde_json::json!({"key": super::diff::REGISTERED_TAG, "value": commit});
+    match out.get_mut("tags").and_then(|t| t.as_array_mut()) {
+        Some(tags) => tags.push(tag),
+        None => {
+            if let Some(obj) = out.as_object_mut() {
+                obj.insert("tags".into(), serde_json::Value::Array(vec![tag]));
+            }
+        }
+    }
+    out
 }
 
 /// The family's newest ACTIVE revision, when it equals `rendered` and is not

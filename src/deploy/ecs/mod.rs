@@ -16,6 +16,7 @@
 
 mod apply;
 mod cleanup;
+pub mod diff;
 pub mod doctor;
 mod preflight;
 pub mod render;

@@ -127,3 +127,34 @@ fn changed_names(c: &FunctionConfiguration, vars: &HashMap<String, String>) -> S
     names.sort_unstable();
     names.join(", ")
 }
+
+impl Function<'_> {
+    /// `plan --diff`: the variables the alias's version serves against what
+    /// the next deploy publishes.
+    pub async fn diff(&self, cx: &Context<'_>) -> anyhow::Result<crate::deploy::diff::TargetDiff> {
+        use crate::deploy::diff::{TargetDiff, variables};
+        let mut d = TargetDiff::new(format!(
+            "Lambda function {} (alias {})",
+            self.name(),
+            self.plan.alias
+        ));
+        let serving = super::watch::alias(self, cx).await?;
+        let qualifier = serving.as_ref().map(|a| a.version.clone());
+        let c = configuration(self, cx, qualifier.as_deref()).await?;
+        let now: std::collections::BTreeMap<String, String> = c
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let mut next = now.clone();
+        for e in &self.plan.config.env {
+            next.insert(e.name.clone(), e.value.clone());
+        }
+        d.changes = variables("env", &now, &next);
+        d.notes.push(match qualifier {
+            Some(v) => format!("alias {} serves version {v}; a deploy publishes this commit's build as a new version", self.plan.alias),
+            None => format!("alias {} does not exist yet: the first deploy creates it", self.plan.alias),
+        });
+        Ok(d)
+    }
+}

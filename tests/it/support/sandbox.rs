@@ -494,7 +494,12 @@ impl FullSandbox {
     /// `fastdeploy run` for the config's components: [`FullSandbox::command`]
     /// without the single-component inputs (the config names them).
     pub fn config_command(&self) -> Command {
-        let mut cmd = self.command();
+        self.config_command_with(&["run"])
+    }
+
+    /// [`FullSandbox::config_command`] with other arguments than `run`.
+    pub fn config_command_with(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command_with(args);
         for name in [
             "INPUT_REPOSITORY",
             "INPUT_CLUSTER",
@@ -530,8 +535,13 @@ impl FullSandbox {
     /// delays scaled down 100× (a 5 s poll is 50 ms, the 30 min wait 18 s).
     /// Tests add or override env before running it.
     pub fn command(&self) -> Command {
+        self.command_with(&["run"])
+    }
+
+    /// [`FullSandbox::command`] with other arguments than `run`.
+    pub fn command_with(&self, args: &[&str]) -> Command {
         let mut cmd = fastdeploy(&self.workspace);
-        cmd.arg("run");
+        cmd.args(args);
         let env: Vec<(String, String)> = vec![
             ("GITHUB_ACTIONS".into(), "true".into()),
             ("GITHUB_EVENT_NAME".into(), "push".into()),
