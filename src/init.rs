@@ -57,6 +57,10 @@ pub struct Found {
     pub repository: String,
     /// ECS service and container matched with `--cluster`.
     pub service: Option<(String, String)>,
+    /// That container's environment (name, value) and secrets (name, the
+    /// config's reference), as the service runs them.
+    pub env: Vec<(String, String)>,
+    pub secrets: Vec<(String, String)>,
 }
 
 /// The Dockerfiles under `root`, relative, sorted, skipping [`SKIP_DIRS`].
@@ -161,6 +165,8 @@ pub fn components(root: &Path, repository: &str) -> Vec<Found> {
             target,
             repository,
             service: None,
+            env: Vec::new(),
+            secrets: Vec::new(),
         });
     }
     out
@@ -229,16 +235,27 @@ pub async fn match_services(
                     f.service.is_none()
                         && (f.repository == repo || repo.ends_with(&format!("/{}", f.name)))
                 })?;
-                Some((i, c.name().unwrap_or_default().to_string(), repo))
+                Some((i, c, repo))
             });
             match matched {
-                Some((i, container, repo)) => {
+                Some((i, c, repo)) => {
+                    let container = c.name().unwrap_or_default().to_string();
                     notes.push(format!(
                         "service {name} runs {repo} in container {container}: component {}",
                         found[i].name
                     ));
                     found[i].repository = repo;
                     found[i].service = Some((name, container));
+                    found[i].env = c
+                        .environment()
+                        .iter()
+                        .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
+                        .collect();
+                    found[i].secrets = c
+                        .secrets()
+                        .iter()
+                        .map(|s| (s.name().to_string(), reference_of(s.value_from())))
+                        .collect();
                 }
                 None => notes.push(format!(
                     "service {name}: no component builds the images its task definition uses"
@@ -247,6 +264,64 @@ pub async fn match_services(
         }
     }
     Ok(notes)
+}
+
+/// A secret's `valueFrom` as the config spells it: `ssm:/path` for a
+/// parameter (by ARN or name), `secretsmanager:<arn>[:json-key]` for a secret.
+pub fn reference_of(value_from: &str) -> String {
+    if let Some(rest) = value_from
+        .strip_prefix("arn:")
+        .filter(|r| r.contains(":ssm:"))
+        .and_then(|r| r.split_once(":parameter"))
+    {
+        return format!("ssm:{}", rest.1);
+    }
+    if value_from.contains(":secretsmanager:") {
+        // arn:aws:secretsmanager:r:a:secret:name-AbCdEf[:json-key:stage:version]
+        let parts: Vec<&str> = value_from.split(':').collect();
+        let arn = parts.iter().take(7).copied().collect::<Vec<_>>().join(":");
+        return match parts.get(7).filter(|k| !k.is_empty()) {
+            Some(key) => format!("secretsmanager:{arn}:{key}"),
+            None => format!("secretsmanager:{arn}"),
+        };
+    }
+    format!("ssm:{value_from}")
+}
+
+/// A component's environment and secrets under its override, as the
+/// service runs them; a value whose name looks secret is left out with a
+/// hint to move it to `secrets`.
+fn render_runtime(y: &mut String, f: &Found) {
+    if !f.env.is_empty() {
+        let _ = writeln!(
+            y,
+            "        env:                 # as the service runs them now; edit here from now on"
+        );
+        for (name, value) in &f.env {
+            if crate::settings::runtime::looks_secret(name) {
+                let _ = writeln!(
+                    y,
+                    "          # {name}: (its value is not copied here: the name looks secret; store it in SSM or Secrets Manager and list it under `secrets`)"
+                );
+            } else {
+                let _ = writeln!(
+                    y,
+                    "          {}: '{}'",
+                    yaml_str(name),
+                    value.replace('\'', "''")
+                );
+            }
+        }
+    }
+    if !f.secrets.is_empty() {
+        let _ = writeln!(
+            y,
+            "        secrets:             # references only; fastdeploy never reads the values"
+        );
+        for (name, reference) in &f.secrets {
+            let _ = writeln!(y, "          {}: {}", yaml_str(name), yaml_str(reference));
+        }
+    }
 }
 
 /// The `fastdeploy.yml` for what was found.
@@ -292,6 +367,7 @@ pub fn render_config(found: &[Found], cluster: Option<&str>) -> String {
                     let _ = writeln!(y, "      {}:", f.name);
                     let _ = writeln!(y, "        service: {}", yaml_str(service));
                     let _ = writeln!(y, "        container: [{}]", yaml_str(container));
+                    render_runtime(&mut y, f);
                 }
             }
             let _ = write!(

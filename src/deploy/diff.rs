@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Context, ecs, lambda};
-use crate::plan::{ComponentPlan, TargetPlan};
+use super::{Context, beanstalk, ecs, lambda};
+use crate::plan::TargetPlan;
 use crate::settings::runtime::show;
 
 /// One target's differences, in words.
@@ -19,6 +19,8 @@ pub struct TargetDiff {
     pub changes: Vec<String>,
     /// What differs in the live revision from what fastdeploy last deployed.
     pub drift: Vec<String>,
+    /// Which two revisions the drift compares, in words.
+    pub drift_between: Option<String>,
     /// What is not a change but worth knowing (the image, what was not compared).
     pub notes: Vec<String>,
 }
@@ -53,7 +55,11 @@ impl TargetDiff {
             &self.changes,
             "nothing besides the image",
         );
-        section("drift since fastdeploy's last deploy", &self.drift, "none");
+        let title = match &self.drift_between {
+            Some(b) => format!("drift since fastdeploy's last deploy ({b})"),
+            None => "drift since fastdeploy's last deploy".to_string(),
+        };
+        section(&title, &self.drift, "none");
         for n in &self.notes {
             s.push_str(&format!("  note: {n}\n"));
         }
@@ -61,20 +67,24 @@ impl TargetDiff {
     }
 }
 
-/// The component's target diff; `None` when it has no target.
-pub async fn diff(cx: &Context<'_>, c: &ComponentPlan) -> anyhow::Result<Option<TargetDiff>> {
-    Ok(Some(match c.deploy.as_ref() {
-        None => return Ok(None),
-        Some(TargetPlan::Ecs(p)) => ecs::diff::diff(cx, p).await?,
-        Some(TargetPlan::Lambda(p)) => lambda::Function::new(p).diff(cx).await?,
-        Some(t @ TargetPlan::Beanstalk(_)) => {
-            let mut d = TargetDiff::new(t.describe());
-            d.notes.push(
-                "the application version is replaced by this commit's build; fastdeploy sets no environment properties on Elastic Beanstalk, so none are compared".into(),
-            );
+/// What a deploy of component `name` would change on `target`, with the
+/// references of its runtime configuration found first (a missing one is
+/// bad input, as for a deploy).
+pub async fn diff(cx: &Context<'_>, name: &str, target: &TargetPlan) -> anyhow::Result<TargetDiff> {
+    let mut target = target.clone();
+    let config = super::references::resolve(cx, name, target.config()).await?;
+    *target.config_mut() = config;
+    Ok(match &target {
+        TargetPlan::Ecs(p) => ecs::diff::diff(cx, p).await?,
+        TargetPlan::Lambda(p) => lambda::Function::new(p).diff(cx).await?,
+        TargetPlan::Beanstalk(p) => {
+            let mut d = TargetDiff::new(target.describe());
+            d.changes = beanstalk::properties::diff(p, cx).await?;
+            d.notes
+                .push("the application version is replaced by this commit's build".into());
             d
         }
-    }))
+    })
 }
 
 /// The variables added, changed and removed from `before` to `after`, as

@@ -163,6 +163,9 @@ pub struct Found {
     /// The runtime configuration with its references found (each secret's
     /// `valueFrom`), for the plan the deploy runs.
     pub config: Option<crate::settings::runtime::RuntimeConfig>,
+    /// ECS: the task definition family rendered and its task execution
+    /// role (which reads the secrets), checked once the references are found.
+    pub execution_role: Option<(String, Option<String>)>,
 }
 
 /// A platform a target runs on, in the build's words and the target's.
@@ -336,17 +339,14 @@ pub trait Target {
     async fn finish(&mut self, _d: &mut Deploy<'_>, _result: RunResult) {}
 }
 
-/// Checks the component's target before anything is built: the
-/// references of its runtime configuration first (found by ARN), then the
-/// target itself with them.
+/// Checks the component's target before anything is built: the target
+/// itself, then the references of its runtime configuration (found by ARN)
+/// and, for ECS, that the task execution role may read them.
 pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::Result<Found> {
     let Some(target) = &component.deploy else {
         return Ok(Found::default());
     };
-    let mut target = target.clone();
-    let config = references::resolve(cx, &component.name, target.config()).await?;
-    *target.config_mut() = config.clone();
-    let found = match &target {
+    let found = match target {
         TargetPlan::Ecs(p) => ecs::Service::new(p).preflight(cx).await,
         TargetPlan::Lambda(p) => lambda::Function::new(p).preflight(cx).await,
         TargetPlan::Beanstalk(p) => {
@@ -355,6 +355,11 @@ pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::R
                 .await
         }
     }?;
+    let config = references::resolve(cx, &component.name, target.config()).await?;
+    if let Some((family, role)) = &found.execution_role {
+        let who = target.describe();
+        references::execution_role_reads(cx, &who, family, role.as_deref(), &config).await?;
+    }
     Ok(Found {
         config: Some(config),
         ..found

@@ -255,6 +255,7 @@ mod tests {
             reference,
             written: Written {
                 path: "components.api.secrets.DB".into(),
+                file: None,
                 line: 3,
                 column: 9,
             },

@@ -501,6 +501,19 @@ fn motion_components(
     Ok(deploying)
 }
 
+/// The selected components' targets in `environment` (a pull request's
+/// diff against the environment its base branch deploys to).
+pub fn targets_in(
+    settings: &Settings,
+    environment: &str,
+) -> Result<Vec<(String, Option<TargetPlan>)>, BadInput> {
+    let other = settings.for_environment(environment)?;
+    let keys = other.selected_components()?;
+    keys.iter()
+        .map(|k| Ok((k.name.to_string(), target::plan(&other, k)?.0)))
+        .collect()
+}
+
 /// Builds the plan. Pure: reads only `settings` and `probe`.
 pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput> {
     let ctx = &settings.context;

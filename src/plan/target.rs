@@ -89,17 +89,6 @@ pub fn plan(
     }
     if named.environment.is_some() || (named.application.is_some() && named.service.is_none()) {
         config.check_for_beanstalk()?;
-        if let Some(w) = config
-            .env
-            .first()
-            .map(|e| &e.written)
-            .or(config.secrets.first().map(|s| &s.written))
-        {
-            return Err(BadInput::other(format!(
-                "{w}: component `{name}` deploys to Elastic Beanstalk, where fastdeploy does not set `env` or `secrets` yet \
-                 (they would be silently ignored); set them as the environment's properties (`eb setenv`, or the console) and remove them here"
-            )));
-        }
         let keep = settings.keep_revisions;
         return beanstalk(keys, named, env_name, keep, watch)
             .map(|p| (Some(with_config(p, config)), None));

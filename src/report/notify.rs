@@ -50,6 +50,8 @@ pub struct Notifier<'a> {
     /// The bot's "deploying" message, updated at the end.
     posted: Option<Posted>,
     baselines: BTreeMap<String, Baseline>,
+    /// A pull request's diff against its base branch's environment.
+    diff: Option<summary::EnvDiff>,
     /// Every warning shown so far; `finish` returns them.
     warnings: Vec<Warning>,
 }
@@ -65,6 +67,7 @@ impl<'a> Notifier<'a> {
             deployment: None,
             posted: None,
             baselines: BTreeMap::new(),
+            diff: None,
             warnings: Vec::new(),
         };
 
@@ -130,6 +133,10 @@ impl<'a> Notifier<'a> {
 
     /// The default branch's last build of `component`, for the PR comment's
     /// "change against" columns (the executor looks it up when it can).
+    pub fn set_diff(&mut self, diff: summary::EnvDiff) {
+        self.diff = Some(diff);
+    }
+
     pub fn set_baseline(&mut self, component: &str, baseline: Baseline) {
         self.baselines.insert(component.to_string(), baseline);
     }
@@ -303,7 +310,7 @@ impl<'a> Notifier<'a> {
         if self.github.is_some()
             && let Some(number) = gh_plan.pr_comment
         {
-            let body = summary::pr_comment(plan, report, &self.baselines);
+            let body = summary::pr_comment(plan, report, &self.baselines, self.diff.as_ref());
             match client
                 .upsert_pr_comment(number, summary::PR_COMMENT_MARKER, &body)
                 .await

@@ -286,10 +286,21 @@ fn links_section(s: &mut String, report: &RunReport) {
 
 /// Renders the pull request comment: sizes per component with the change
 /// against the default branch's last build, then the Dockerfile warnings.
+/// A pull request's `plan --diff` against the environment its base branch
+/// deploys to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvDiff {
+    pub environment: String,
+    pub text: String,
+    /// Anything would change, or drifted.
+    pub any: bool,
+}
+
 pub fn pr_comment(
     plan: &Plan,
     report: &RunReport,
     baselines: &BTreeMap<String, Baseline>,
+    diff: Option<&EnvDiff>,
 ) -> String {
     let ctx = &plan.context;
     let mut s = String::new();
@@ -343,6 +354,20 @@ pub fn pr_comment(
         let _ = writeln!(s, "No Dockerfile or context warnings.\n");
     }
     findings_lists(&mut s, &report.warnings);
+    if let Some(d) = diff {
+        let open = if d.any { " open" } else { "" };
+        let nothing = if d.any {
+            ""
+        } else {
+            ": nothing besides the image"
+        };
+        let _ = writeln!(
+            s,
+            "<details{open}><summary>What a deploy of this commit to <code>{}</code> would change{nothing}</summary>\n\n```text\n{}```\n</details>\n",
+            d.environment,
+            d.text.replace("```", "'''")
+        );
+    }
     let run = match ctx.run_url() {
         Some(url) => format!(
             "[run {}]({url}), attempt {}",

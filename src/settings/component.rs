@@ -164,6 +164,8 @@ pub struct ComponentKeys<'a> {
     layers: Vec<(String, Map<String, Value>)>,
     /// The layers' `env` and `secrets`, least specific first.
     runtime: Vec<(String, &'a EnvMap, &'a SecretMap)>,
+    /// The config file they were read from.
+    config_file: Option<&'a std::path::Path>,
 }
 
 impl<'a> ComponentKeys<'a> {
@@ -209,13 +211,15 @@ impl<'a> ComponentKeys<'a> {
             inputs: &settings.raw,
             layers,
             runtime,
+            config_file: settings.config_path.as_deref(),
         }
     }
 
     /// `env` and `secrets` of every layer, the environment's override
     /// winning per name.
     pub fn runtime_config(&self) -> Result<RuntimeConfig, BadInput> {
-        RuntimeConfig::merge(&self.runtime)
+        let file = self.config_file.map(|p| p.display().to_string());
+        RuntimeConfig::merge(file.as_deref(), &self.runtime)
     }
 
     /// `key`'s value and where it came from: the input, else the first

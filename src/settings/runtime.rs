@@ -112,7 +112,11 @@ impl<'de> Deserialize<'de> for ConfigText {
                 Ok(ConfigText(v.to_string()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigText, E> {
-                Ok(ConfigText(v.to_string()))
+                // YAML reads `1.10` as the number 1.1: taking it would change
+                // the value the user wrote.
+                Err(E::custom(format!(
+                    "YAML reads this value as the number {v}, which may not be what is written (1.10 is read as 1.1); quote it"
+                )))
             }
         }
         d.deserialize_any(Text)
@@ -129,15 +133,23 @@ pub type SecretMap = indexmap::IndexMap<String, Spanned<SecretRef>>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Written {
     pub path: String,
+    /// The config file, as the run names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     pub line: u32,
     pub column: u32,
 }
 
 impl std::fmt::Display for Written {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = self
+            .file
+            .as_deref()
+            .map(|f| format!("{f} "))
+            .unwrap_or_default();
         write!(
             f,
-            "`{}` (line {}, column {})",
+            "`{}` ({file}line {}, column {})",
             self.path, self.line, self.column
         )
     }
@@ -211,37 +223,55 @@ impl RuntimeConfig {
     /// (key path, its `env`, its `secrets`); a name set again replaces the
     /// earlier, whether as a value or a secret. One layer naming the same
     /// variable in `env` and `secrets` is bad input.
-    pub fn merge(layers: &[(String, &EnvMap, &SecretMap)]) -> Result<RuntimeConfig, BadInput> {
+    pub fn merge(
+        file: Option<&str>,
+        layers: &[(String, &EnvMap, &SecretMap)],
+    ) -> Result<RuntimeConfig, BadInput> {
+        let written = |path: &str, key: &str, name: &str, line: u32, column: u32| Written {
+            path: format!("{path}.{key}.{name}"),
+            file: file.map(str::to_string),
+            line,
+            column,
+        };
+        let at = |s: &serde_saphyr::Location| (s.line() as u32, s.column() as u32);
         let mut out = RuntimeConfig::default();
         for (path, env, secrets) in layers {
             for (name, s) in secrets.iter() {
                 if let Some(v) = env.get(name) {
                     return Err(BadInput::other(format!(
                         "{} and {} both set `{name}`; a variable is either a value (`env`) or a secret (`secrets`): keep one",
-                        written(path, "env", name, v),
-                        written(path, "secrets", name, s)
+                        written(path, "env", name, at(&v.referenced).0, at(&v.referenced).1),
+                        written(
+                            path,
+                            "secrets",
+                            name,
+                            at(&s.referenced).0,
+                            at(&s.referenced).1
+                        )
                     )));
                 }
             }
             for (name, v) in env.iter() {
-                check_name(name, &written(path, "env", name, v))?;
+                let (line, column) = at(&v.referenced);
+                check_name(name, &written(path, "env", name, line, column))?;
                 out.secrets.retain(|s| &s.name != name);
                 out.env.retain(|e| &e.name != name);
                 out.env.push(EnvVar {
                     name: name.clone(),
                     value: v.value.0.clone(),
                     shown: show(name, &v.value.0),
-                    written: written(path, "env", name, v),
+                    written: written(path, "env", name, line, column),
                 });
             }
             for (name, s) in secrets.iter() {
-                check_name(name, &written(path, "secrets", name, s))?;
+                let (line, column) = at(&s.referenced);
+                check_name(name, &written(path, "secrets", name, line, column))?;
                 out.env.retain(|e| &e.name != name);
                 out.secrets.retain(|x| &x.name != name);
                 out.secrets.push(Secret {
                     name: name.clone(),
                     reference: s.value.clone(),
-                    written: written(path, "secrets", name, s),
+                    written: written(path, "secrets", name, line, column),
                     value_from: None,
                 });
             }
@@ -339,14 +369,6 @@ pub const LAMBDA_RESERVED: &[&str] = &[
     "LAMBDA_RUNTIME_DIR",
 ];
 
-fn written<T>(path: &str, key: &str, name: &str, s: &Spanned<T>) -> Written {
-    Written {
-        path: format!("{path}.{key}.{name}"),
-        line: s.referenced.line() as u32,
-        column: s.referenced.column() as u32,
-    }
-}
-
 /// A name every target accepts: not empty, no `=`, no spaces or control
 /// characters (a process environment could not hold it).
 fn check_name(name: &str, w: &Written) -> Result<(), BadInput> {
@@ -412,7 +434,7 @@ mod tests {
             let path = format!("environments.{env}.overrides.api");
             layers.push((path, &o.env, &o.secrets));
         }
-        RuntimeConfig::merge(&layers).map_err(|e| e.to_string())
+        RuntimeConfig::merge(None, &layers).map_err(|e| e.to_string())
     }
 
     const CONFIG: &str = "\
@@ -474,6 +496,12 @@ environments:
         let e = layers(list, "x").unwrap_err();
         assert!(e.contains("4:") || e.contains("line 4"), "{e}");
         assert!(e.contains("a string"), "{e}");
+        let float = "components:\n  api:\n    env:\n      VERSION: 1.10\n";
+        let e = layers(float, "x").unwrap_err();
+        assert!(
+            e.contains("quote it") && (e.contains("line 4") || e.contains("4:")),
+            "{e}"
+        );
         let empty = "components:\n  api:\n    env:\n      EMPTY:\n";
         let e = layers(empty, "x").unwrap_err();
         assert!(e.contains("a string"), "{e}");

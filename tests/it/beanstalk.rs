@@ -1674,3 +1674,199 @@ fn a_push_to_main_deploys_the_image_bundle_reports_it_everywhere_and_a_rerun_cha
         "no second update"
     );
 }
+
+/// `plan` with the runtime configuration's env and secrets (each secret
+/// already found by its ARN, as the checks find it).
+fn with_properties(env: &[(&str, &str)], secrets: &[(&str, &str)]) -> BeanstalkPlan {
+    use fastdeploy::settings::runtime::{EnvVar, RuntimeConfig, Secret, SecretRef, Written};
+    let written = |name: &str| Written {
+        path: format!("components.web.env.{name}"),
+        file: None,
+        line: 7,
+        column: 9,
+    };
+    let config = RuntimeConfig {
+        env: env
+            .iter()
+            .map(|(n, v)| EnvVar {
+                name: n.to_string(),
+                value: v.to_string(),
+                shown: format!("{v:?}"),
+                written: written(n),
+            })
+            .collect(),
+        secrets: secrets
+            .iter()
+            .map(|(n, arn)| Secret {
+                name: n.to_string(),
+                reference: SecretRef::Ssm {
+                    parameter: arn.to_string(),
+                },
+                written: written(n),
+                value_from: Some(arn.to_string()),
+            })
+            .collect(),
+    };
+    BeanstalkPlan {
+        config,
+        ..plan(Bundle::Image)
+    }
+}
+
+/// The environment's deployed properties: `env:NAME` and `secret:NAME`.
+async fn properties(e: &Env) -> std::collections::BTreeMap<String, String> {
+    let out =
+        e.eb.describe_configuration_settings()
+            .application_name(APP)
+            .environment_name(ENV)
+            .send()
+            .await
+            .unwrap();
+    let deployed = out
+        .configuration_settings()
+        .iter()
+        .find(|c| c.deployment_status().map(|s| s.as_str()) == Some("deployed"))
+        .expect("a deployed configuration");
+    deployed
+        .option_settings()
+        .iter()
+        .filter_map(|o| {
+            let kind = match o.namespace()? {
+                "aws:elasticbeanstalk:application:environment" => "env",
+                "aws:elasticbeanstalk:application:environmentsecrets" => "secret",
+                _ => return None,
+            };
+            Some((
+                format!("{kind}:{}", o.option_name()?),
+                o.value()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// UpdateEnvironment calls that set options (configuration updates).
+fn configuration_updates(moto: &Moto) -> usize {
+    calls(moto, "UpdateEnvironment")
+        .iter()
+        .filter(|c| c["params"].get("VersionLabel").is_none_or(Value::is_null))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_and_secrets_are_set_as_environment_properties_before_the_version_and_put_back_on_rollback()
+ {
+    let e = env().await;
+    let db = "arn:aws:ssm:us-east-1:123456789012:parameter/shop/db";
+    let first = with_properties(&[("LOG_LEVEL", "debug")], &[("DATABASE_URL", db)]);
+    let (out, log) = deploy(&e, &first, "acme/web", 'a').await;
+    assert_eq!(
+        out.result,
+        RunResult::Success,
+        "{:?}\n{}",
+        out.failure,
+        log.join("\n")
+    );
+    let props = properties(&e).await;
+    assert_eq!(
+        props.get("env:LOG_LEVEL").map(String::as_str),
+        Some("debug"),
+        "{props:?}"
+    );
+    assert_eq!(
+        props.get("secret:DATABASE_URL").map(String::as_str),
+        Some(db),
+        "{props:?}"
+    );
+    assert_eq!(
+        configuration_updates(&e.moto),
+        1,
+        "one configuration update, then the version"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("environment properties set: DATABASE_URL, LOG_LEVEL")),
+        "{}",
+        log.join("\n")
+    );
+
+    // Nothing changed: no configuration update.
+    let (again, log) = deploy(&e, &first, "acme/web", 'a').await;
+    assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
+    assert_eq!(configuration_updates(&e.moto), 1, "{}", log.join("\n"));
+
+    // A version that fails: the label and the properties are put back.
+    let info = with_properties(
+        &[("LOG_LEVEL", "info"), ("NEW_FLAG", "1")],
+        &[("DATABASE_URL", db)],
+    );
+    let (bad, log) = deploy(&e, &info, "acme/badimage-web", 'b').await;
+    assert_eq!(
+        bad.result,
+        RunResult::RolledBack,
+        "{:?}\n{}",
+        bad.failure,
+        log.join("\n")
+    );
+    let props = properties(&e).await;
+    assert_eq!(
+        props.get("env:LOG_LEVEL").map(String::as_str),
+        Some("debug"),
+        "{props:?}\n{}",
+        log.join("\n")
+    );
+    assert!(
+        !props.contains_key("env:NEW_FLAG"),
+        "a name that was not there is removed again: {props:?}"
+    );
+    assert!(
+        bad.failure
+            .as_deref()
+            .unwrap_or_default()
+            .contains("environment properties set back as they were")
+            || log
+                .iter()
+                .any(|l| l.contains("environment properties set back as they were")),
+        "{:?}\n{}",
+        bad.failure,
+        log.join("\n")
+    );
+
+    // EB failing the configuration update: nothing else is sent, and EB's
+    // revert leaves the previous properties.
+    let versions = calls(&e.moto, "UpdateEnvironment").len() - configuration_updates(&e.moto);
+    blocking(|| {
+        e.moto.control(
+            "beanstalk/config",
+            json!({"config_update_failure": "Configuration validation exception: Invalid option value"}),
+        )
+    });
+    let (refused, log) = deploy(&e, &info, "acme/web", 'c').await;
+    assert_eq!(
+        refused.result,
+        RunResult::Failure,
+        "{:?}\n{}",
+        refused.failure,
+        log.join("\n")
+    );
+    let why = refused.failure.clone().unwrap_or_default();
+    assert!(
+        why.contains("EB did not set the environment properties (LOG_LEVEL, NEW_FLAG)"),
+        "{why}"
+    );
+    assert_eq!(
+        calls(&e.moto, "UpdateEnvironment").len() - configuration_updates(&e.moto),
+        versions,
+        "no version deployed after the failed configuration update"
+    );
+    assert_eq!(
+        properties(&e)
+            .await
+            .get("env:LOG_LEVEL")
+            .map(String::as_str),
+        Some("debug")
+    );
+    blocking(|| {
+        e.moto
+            .control("beanstalk/config", json!({"config_update_failure": null}))
+    });
+}

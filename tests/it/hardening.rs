@@ -1377,6 +1377,66 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             }),
         ),
         (
+            "secret spelled neither ssm: nor secretsmanager:",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "DATABASE_URL: ssm:/acme/production/database-url",
+                    "DATABASE_URL: vault:/acme/db",
+                );
+                vec![]
+            }),
+        ),
+        (
+            "env value that is not a string",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "      LOG_LEVEL: info",
+                    "      LOG_LEVEL: [info]",
+                );
+                vec![]
+            }),
+        ),
+        (
+            "the same name in env and secrets",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "      DJANGO_SETTINGS_MODULE: shop.settings",
+                    "      DATABASE_URL: postgres://db/shop",
+                );
+                vec![]
+            }),
+        ),
+        (
+            "a name Lambda reserves",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "      THUMBNAIL_SIZE: \"256\"",
+                    "      AWS_REGION: eu-west-1",
+                );
+                vec![]
+            }),
+        ),
+        (
+            "secrets for a Lambda function",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "      THUMBNAIL_SIZE: \"256\"",
+                    "      THUMBNAIL_SIZE: \"256\"\n    secrets:\n      API_KEY: ssm:/acme/thumbs/api-key",
+                );
+                vec![]
+            }),
+        ),
+        (
             "alias name Lambda rejects",
             "plan",
             Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_ALIAS", "42")])),
@@ -1592,6 +1652,11 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         "DRAINING service",
         &Workspace::new(),
         &[("INPUT_COMPONENTS", "backend"), ("INPUT_SERVICE", "going")],
+    );
+    go(
+        "parameter that does not exist",
+        &Workspace::new(),
+        &[("INPUT_COMPONENTS", "backend"), ("INPUT_SERVICE", "admin")],
     );
     go(
         "before-deploy container not in the task definition",

@@ -177,7 +177,7 @@ fn init_on_the_example_app_writes_files_plan_accepts() {
 fn init_with_a_cluster_matches_services_to_components_by_their_images() {
     let moto = Moto::start();
     block_on(async {
-        use aws_sdk_ecs::types::ContainerDefinition;
+        use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Secret};
         let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
         ecs.create_cluster()
             .cluster_name("prod")
@@ -192,10 +192,24 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
             ),
             ("worker", "worker", "public.ecr.aws/docker/library/redis:7"),
         ] {
+            let kv = |n: &str, v: &str| KeyValuePair::builder().name(n).value(v).build();
+            let secret =
+                |n: &str, from: &str| Secret::builder().name(n).value_from(from).build().unwrap();
             let c = ContainerDefinition::builder()
                 .name(container)
                 .image(image)
                 .memory(128)
+                .environment(kv("LOG_LEVEL", "info"))
+                .environment(kv("APP_VERSION", "1.10"))
+                .environment(kv("STRIPE_API_KEY", "sk_live_do_not_copy"))
+                .secrets(secret(
+                    "DATABASE_URL",
+                    "arn:aws:ssm:us-east-1:123456789012:parameter/shop/prod/database-url",
+                ))
+                .secrets(secret(
+                    "SENTRY_DSN",
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/sentry-AbCdEf:dsn::",
+                ))
                 .build();
             ecs.register_task_definition()
                 .family(family)
@@ -231,6 +245,20 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
         config.contains("  production:\n    branches: [main]\n    cluster: prod\n    overrides:\n      backend:\n        service: backend\n        container: [app]\n"),
         "the services found deploy from production: {config}"
     );
+    // The service's environment and secrets, the secrets as references.
+    for line in [
+        "          LOG_LEVEL: 'info'\n",
+        "          APP_VERSION: '1.10'\n",
+        "          DATABASE_URL: 'ssm:/shop/prod/database-url'\n",
+        "          SENTRY_DSN: 'secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/sentry-AbCdEf:dsn'\n",
+        "          # STRIPE_API_KEY: (its value is not copied here",
+    ] {
+        assert!(config.contains(line), "{line} in {config}");
+    }
+    assert!(
+        !config.contains("sk_live"),
+        "a secret-looking value is never copied: {config}"
+    );
     assert_eq!(
         config.matches("cluster: prod").count(),
         1,
@@ -238,9 +266,11 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
     );
     let planned = plan_for(&ws, "production");
     assert!(planned.status.success(), "{}", text(&planned));
+    let printed = String::from_utf8_lossy(&planned.stdout);
     assert!(
-        String::from_utf8_lossy(&planned.stdout)
-            .contains("deploy ECS service backend in cluster prod"),
+        printed.contains("deploy ECS service backend in cluster prod")
+            && printed.contains("env APP_VERSION = \"1.10\" from `environments.production.overrides.backend.env.APP_VERSION`")
+            && printed.contains("secret SENTRY_DSN from secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/sentry-AbCdEf:dsn"),
         "{}",
         text(&planned)
     );

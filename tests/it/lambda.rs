@@ -1562,6 +1562,7 @@ fn with_env(vars: &[(&str, &str)]) -> LambdaPlan {
             shown: format!("{value:?}"),
             written: Written {
                 path: format!("components.thumbs.env.{name}"),
+                file: None,
                 line: 5 + i as u32,
                 column: 9,
             },

@@ -169,7 +169,8 @@ fn runtime_configuration_is_checked_before_building_and_reaches_the_task_definit
         "`SENTRY_DSN`",
         "SSM parameter /shop/production/sentry-dsn",
         "does not exist",
-        "`components.web.secrets.SENTRY_DSN` (line 14, column 19)",
+        "`components.web.secrets.SENTRY_DSN` (",
+        "fastdeploy.yml line 14, column 19)",
     ] {
         assert!(ran.stderr.contains(said), "names {said}: {}", ran.log());
     }
@@ -258,4 +259,133 @@ fn runtime_configuration_is_checked_before_building_and_reaches_the_task_definit
     );
     sb.moto
         .control("iam/config", serde_json::json!({"reset": true}));
+
+    // Nothing to change, nothing drifted.
+    let diff = run(sb.config_command_with(&["plan", "--diff", "--exit-code"]));
+    assert_eq!(diff.code, 0, "{}", diff.log());
+    assert!(
+        diff.stdout.contains("nothing besides the image"),
+        "{}",
+        diff.log()
+    );
+
+    // A console edit (a revision fastdeploy did not register) and a config change.
+    console_edit(&sb);
+    sb.commit_change(
+        "fastdeploy.yml",
+        &config("").replace("LOG_LEVEL: warning", "LOG_LEVEL: error"),
+    );
+    let diff = run(sb.config_command_with(&["plan", "--diff", "--exit-code"]));
+    assert_eq!(diff.code, 3, "changes and drift: {}", diff.log());
+    for said in [
+        "web → ECS service shop in cluster demo",
+        "container web: env LOG_LEVEL changed: \"warning\" → \"error\"",
+        "container web: env HOTFIX removed",
+        "drift since fastdeploy's last deploy (shop-web:3 runs, registered outside fastdeploy; fastdeploy's last: shop-web:2):\n    task memory: unset → 1024\n    container web: env HOTFIX added: \"1\"",
+        "task memory: unset → 1024",
+        "thumbs → Lambda function shop-thumbs (alias live)",
+    ] {
+        assert!(diff.stdout.contains(said), "{said}: {}", diff.log());
+    }
+    assert_eq!(
+        ecs_view(&sb).revisions.len(),
+        revisions.len() + 1,
+        "the diff registered nothing"
+    );
+    let summary = std::fs::read_to_string(sb.summary_file()).unwrap_or_default();
+    assert!(summary.contains("plan --diff: `production`"), "{summary}");
+
+    // A pull request's build carries the same diff, against main's environment.
+    let ran = run(pull_request(&sb));
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    let comment = sb
+        .github
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| {
+            r["method"] == "POST"
+                && r["path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .ends_with("/issues/57/comments")
+        })
+        .map(|r| r["body"]["body"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    for said in [
+        "What a deploy of this commit to <code>production</code> would change",
+        "container web: env LOG_LEVEL changed: \"warning\" → \"error\"",
+        "drift since fastdeploy's last deploy",
+    ] {
+        assert!(
+            comment.contains(said),
+            "{said} in the PR comment: {comment}\n{}",
+            ran.log()
+        );
+    }
+    assert_eq!(
+        ecs_view(&sb).revisions.len(),
+        revisions.len() + 1,
+        "a PR deploys nothing"
+    );
+}
+
+/// `fastdeploy run` for a pull request into main at the workspace's commit.
+fn pull_request(sb: &FullSandbox) -> std::process::Command {
+    let fixture =
+        crate::support::sandbox::repo_root().join("tests/fixtures/events/pull_request.json");
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    event["pull_request"]["head"]["sha"] = sb.sha.clone().into();
+    let path = sb.workspace.parent().unwrap().join("pr-event.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    let mut cmd = sb.config_command();
+    cmd.env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &path)
+        .env("GITHUB_REF", "refs/pull/57/merge");
+    cmd
+}
+
+/// What a console edit does: a new revision from the live one with a
+/// variable and task memory added, and the service moved to it.
+fn console_edit(sb: &FullSandbox) {
+    let live = ecs_view(sb).task_definition;
+    block_on(async {
+        use aws_sdk_ecs::types::KeyValuePair;
+        let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(&live)
+            .send()
+            .await
+            .unwrap();
+        let td = td.task_definition().unwrap();
+        let mut web = td.container_definitions()[0].clone();
+        web.environment
+            .get_or_insert_with(Vec::new)
+            .push(KeyValuePair::builder().name("HOTFIX").value("1").build());
+        let arn = ecs
+            .register_task_definition()
+            .family("shop-web")
+            .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
+            .set_network_mode(td.network_mode().cloned())
+            .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+            .memory("1024")
+            .container_definitions(web)
+            .send()
+            .await
+            .unwrap()
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_string();
+        ecs.update_service()
+            .cluster(crate::support::sandbox::CLUSTER)
+            .service(crate::support::sandbox::SERVICE)
+            .task_definition(arn)
+            .send()
+            .await
+            .unwrap();
+    });
 }

@@ -71,7 +71,7 @@ Deployments (UpdateEnvironment with VersionLabel)
   this operation. Must be Ready."; unknown environment -> "No Environment
   found for EnvironmentName = '<name>'." (or EnvironmentId = '<id>'); unknown
   label -> "No Application Version named '<label>' found."; VersionLabel with
-  OptionSettings/TemplateName -> InvalidParameterCombination (the API
+  OptionSettings/OptionsToRemove/TemplateName -> InvalidParameterCombination (the API
   reference forbids it; GUESS: wording); a FAILED or PROCESSING version is
   refused (EB's API refuses it; GUESS: "Application version <label> cannot be
   deployed: its status is FAILED.").
@@ -164,10 +164,65 @@ Deployments (UpdateEnvironment with VersionLabel)
   Degraded, incorrect version). GUESS: the events, after EB's "<operation> is
   starting." pattern: "abortEnvironmentUpdate is starting.",
   "abortEnvironmentUpdate completed successfully.".
-- UpdateEnvironment with OptionSettings only is a configuration update
-  (DeploymentPolicy and the like are kept): "Environment update is
-  starting.", "Updating environment <env>'s configuration settings.", a step
-  later "Successfully deployed new configuration to environment.".
+- UpdateEnvironment with OptionSettings and/or OptionsToRemove only is a
+  configuration update (DeploymentPolicy and the like are kept): "Environment
+  update is starting.", "Updating environment <env>'s configuration
+  settings.", a step later "Successfully deployed new configuration to
+  environment." and Ready. See Configuration settings below.
+
+Configuration settings
+- An environment's configuration is the OptionSettings it was created with,
+  changed by configuration updates: OptionsToRemove.member.N {Namespace,
+  OptionName} drops options, OptionSettings.member.N sets (adds or replaces)
+  them. GUESS: an option both removed and set in one request ends up set.
+  GUESS: EB's own defaults (the hundreds of options real EB lists) are not
+  listed, only the options set by requests. ResourceName is ignored.
+- DescribeConfigurationSettings (ApplicationName, EnvironmentName) answers
+  ConfigurationSettings.member.N of ConfigurationSettingsDescription
+  {SolutionStackName, PlatformArn, ApplicationName, EnvironmentName,
+  Description (the environment's), DeploymentStatus, DateCreated,
+  DateUpdated, OptionSettings {Namespace, OptionName, Value}}: first the
+  "deployed" configuration (DateCreated the environment's creation,
+  DateUpdated its last successful configuration update), then, as the API
+  reference describes, the draft a configuration update created: "pending"
+  while the update runs, "failed" once it failed (or was aborted; GUESS).
+  The new settings become the deployed ones only when the update succeeds.
+  Per DeleteEnvironmentConfiguration's reference a failed draft "remains in
+  existence until it is deleted" with DeleteEnvironmentConfiguration
+  (GUESS: or replaced by the next configuration update's draft; deleting a
+  pending draft is refused with the "Must be Ready." error). Errors: unknown
+  environment (or one of another application) "No Environment found for
+  EnvironmentName = '<name>'.", unknown application "No Application named
+  '<app>' found."; TemplateName: saved configurations are not modelled, so
+  "No Configuration Template named '<app>/<template>' found." (GUESS);
+  EnvironmentName and TemplateName together InvalidParameterCombination,
+  neither MissingRequiredParameter (codes from the API reference; GUESS:
+  the messages).
+- Validation, synchronous, nothing starts (CreateEnvironment and
+  UpdateEnvironment), InvalidParameterValue (400; GUESS: real EB may answer
+  option validation failures as ConfigurationValidationException
+  "Configuration validation exception: ..."): in
+  aws:elasticbeanstalk:application:environmentsecrets the Value must be the
+  ARN of an SSM Parameter Store parameter (arn:aws:ssm:<region>:<account>:
+  parameter/<name>) or a Secrets Manager secret
+  (arn:aws:secretsmanager:<region>:<account>:secret:<name>), as the guide
+  ("Fetching secrets and parameters to Elastic Beanstalk environment
+  variables") asks; GUESS: the message "Invalid option value: '<value>'
+  (Namespace: '...', OptionName: '<name>'): Value must be the ARN of ...",
+  after EB's wording for other invalid option values, and how strict the ARN
+  pattern is (any partition, 12-digit account). An environment property
+  (application:environment, GUESS: environmentsecrets too) name over 128
+  characters, the guide's limit for keys: "Invalid option specification
+  (Namespace: '...', OptionName: '<name>'): Environment property name
+  exceeds the maximum length of 128 characters." (GUESS: wording). The
+  guide's other limits (values, 4,096 bytes in all) are not checked.
+- `config_update_failure` (control config, text or null): every
+  configuration update started while it is set fails a step later with
+  ERROR "<text>", ERROR "Failed to deploy configuration." (GUESS: the
+  sandbox's text first; no "The environment was reverted to the previous
+  configuration setting." event is logged, unlike `rollback_markers`), then
+  Ready; the previous configuration stays deployed, the draft is "failed",
+  health is left as it was.
 
 Health
 - Basic health: an environment whose options set
@@ -212,9 +267,10 @@ Control endpoint (POST JSON):
 - /_sandbox/beanstalk/config {"step_seconds": 0.2, "fail_markers": [..],
   "rollback_markers": [..], "degrade_markers": [..], "max_bundle_bytes": n,
   "instances": 1, "fail_from_batch": 1, "process_steps": 1, "throttle":
-  {"DescribeEvents": 2}} returns the configuration in force (`process_steps`:
-  how many steps a version stays PROCESSING, for versions created
-  afterwards); `throttle` answers the next N calls of
+  {"DescribeEvents": 2}, "config_update_failure": null} returns the
+  configuration in force (`process_steps`: how many steps a version stays
+  PROCESSING, for versions created afterwards; `config_update_failure`: see
+  Configuration settings); `throttle` answers the next N calls of
   an operation with Throttling "Rate exceeded" (HTTP 400), as the query
   protocol throttles (ext_faults only sees awsJson calls), before they take
   effect.
@@ -277,6 +333,7 @@ CONFIG: dict[str, Any] = {
     "fail_from_batch": 1,
     "process_steps": 1,
     "throttle": {},
+    "config_update_failure": None,
 }
 LOCK = threading.RLock()
 CALLS: list[dict[str, Any]] = []
@@ -562,6 +619,50 @@ def _option(settings: list[dict[str, Any]], namespace: str, name: str) -> str | 
 
 
 # ---------------------------------------------------------------------------
+# Option settings: what a configuration update asks for, and what EB refuses.
+
+ENV_PROPERTIES = "aws:elasticbeanstalk:application:environment"
+ENV_SECRETS = "aws:elasticbeanstalk:application:environmentsecrets"
+MAX_PROPERTY_NAME = 128
+# An SSM Parameter Store parameter or a Secrets Manager secret, in any partition.
+SECRET_ARN = re.compile(
+    r"^arn:aws(?:-[a-z]+)*:(?:ssm:[a-z0-9-]+:\d{12}:parameter/\S+|secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+)$"
+)
+
+
+def _stored_option(o: dict[str, Any]) -> dict[str, Any]:
+    out = {"Namespace": o.get("Namespace"), "OptionName": o.get("OptionName"), "Value": o.get("Value")}
+    if o.get("ResourceName"):
+        out["ResourceName"] = o["ResourceName"]
+    return out
+
+
+def _check_options(settings: list[dict[str, Any]]) -> None:
+    """EB's synchronous checks of environment properties and secrets
+    (InvalidParameterValue; nothing starts)."""
+    for o in settings:
+        namespace, name, value = o.get("Namespace"), o.get("OptionName") or "", o.get("Value") or ""
+        if namespace not in (ENV_PROPERTIES, ENV_SECRETS):
+            continue
+        if len(name) > MAX_PROPERTY_NAME:
+            raise _invalid(f"Invalid option specification (Namespace: '{namespace}', OptionName: '{name}'): "
+                           f"Environment property name exceeds the maximum length of {MAX_PROPERTY_NAME} characters.")
+        if namespace == ENV_SECRETS and not SECRET_ARN.match(value):
+            raise _invalid(f"Invalid option value: '{value}' (Namespace: '{namespace}', OptionName: '{name}'): "
+                           "Value must be the ARN of an AWS Secrets Manager secret (arn:aws:secretsmanager:...:secret:...) "
+                           "or an AWS Systems Manager Parameter Store parameter (arn:aws:ssm:...:parameter/...).")
+
+
+def _merged_options(current: list[dict[str, Any]], settings: list[dict[str, Any]],
+                    removals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The configuration a configuration update asks for: the deployed one
+    without OptionsToRemove, with OptionSettings set (added or replaced)."""
+    key = lambda o: (o.get("Namespace"), o.get("OptionName"))  # noqa: E731
+    drop = {key(o) for o in removals} | {key(o) for o in settings}
+    return [o for o in current if key(o) not in drop] + [_stored_option(o) for o in settings]
+
+
+# ---------------------------------------------------------------------------
 # Source bundles, read from moto's S3.
 
 
@@ -708,7 +809,12 @@ def _init_env(backend: Backend, env: Environment, stack: str | None, arn: str | 
     env._sandbox = {
         "queue": [],
         "seq": 0,
-        "settings": list(settings),
+        # The deployed configuration (DescribeConfigurationSettings "deployed");
+        # a configuration update's requested settings wait in "draft".
+        "settings": [_stored_option(o) for o in settings],
+        "settings_created": at,
+        "settings_updated": at,
+        "draft": None,
         "deployment_id": 1,
         "good_deployment": 1,
         "instances": [_instance(version, 1, at) for _ in range(max(1, count))],
@@ -1007,9 +1113,19 @@ def _apply_flap(backend: Backend, env: Environment, flap: dict[str, Any], at: da
 
 
 def _start_config_update(backend: Backend, env: Environment, request_id: str, at: datetime.datetime,
-                         status: str = "Updating", steps: int | None = 1, abortable: bool = True) -> None:
+                         status: str = "Updating", steps: int | None = 1, abortable: bool = True,
+                         settings: list[dict[str, Any]] | None = None) -> None:
+    """A configuration update. `settings` (an UpdateEnvironment's) is the
+    whole configuration asked for: a "pending" draft until the update ends,
+    then the deployed configuration, or a "failed" draft when
+    `config_update_failure` (read now) fails it. Without `settings` (someone
+    else's update, the env-status control) no draft is kept."""
+    st = _env_state(env)
     op = _begin(env, "config", request_id, at, abortable)
     env.status = status
+    failure = CONFIG.get("config_update_failure") if settings is not None else None
+    if settings is not None:
+        op["draft"] = st["draft"] = {"settings": settings, "status": "pending", "created": at, "updated": at}
     ev = lambda t, msg, sev="INFO": _event(backend, t, msg, sev, env=env, request_id=request_id)  # noqa: E731
     if status == "Updating":
         ev(at, "Environment update is starting.")
@@ -1018,10 +1134,26 @@ def _start_config_update(backend: Backend, env: Environment, request_id: str, at
         return
 
     def done(t: datetime.datetime) -> None:
-        if _env_state(env)["op"] is not op or op["aborted"]:
+        if st["op"] is not op or op["aborted"]:
+            return
+        draft = op.get("draft")
+        if failure:
+            # EB keeps the previous configuration deployed and the draft as
+            # "failed"; health is left as it was.
+            tl = Timeline(t)
+            ev(tl.next(), str(failure), "ERROR")
+            ev(tl.next(), "Failed to deploy configuration.", "ERROR")
+            if draft is not None and st["draft"] is draft:
+                draft["status"], draft["updated"] = "failed", t
+            _end(env, op, t)
             return
         if status == "Updating":
             ev(t, "Successfully deployed new configuration to environment.")
+        if draft is not None:
+            st["settings"] = draft["settings"]
+            st["settings_updated"] = t
+            if st["draft"] is draft:
+                st["draft"] = None
         _end(env, op, t)
 
     _schedule(env, at + int(steps) * _step(), done)
@@ -1219,6 +1351,7 @@ def create_environment(self: Response) -> ActionResult:
             raise _invalid(f"Environment {name} already exists.")
         if label and (app_name, label) not in _store(backend)["versions"]:
             raise _invalid(f"No Application Version named '{label}' found.")
+        _check_options(self._get_param("OptionSettings") or [])
         tags = {t["Key"]: t["Value"] for t in self._get_param("Tags", []) or []}
         env = app.create_environment(environment_name=name, solution_stack_name=self._get_param("SolutionStackName"), tags=tags)
         at = _now()
@@ -1275,11 +1408,13 @@ def update_environment(self: Response) -> ActionResult:
     label = self._get_param("VersionLabel")
     _check_label(label)
     settings = self._get_param("OptionSettings") or []
+    removals = self._get_param("OptionsToRemove") or []
     with LOCK:
         env = _find_env(backend, self._get_param("EnvironmentName"), self._get_param("EnvironmentId"))
-        if label and (settings or self._get_param("TemplateName")):
+        if label and (settings or removals or self._get_param("TemplateName")):
             raise EBError("InvalidParameterCombination",
                           "Cannot update the application version and the configuration of an environment in the same request.")
+        _check_options(settings)
         other = _env_state(env).pop("next_update", None) if label else None
         if other is not None:
             # Someone else's update landed a moment before this request.
@@ -1298,17 +1433,80 @@ def update_environment(self: Response) -> ActionResult:
             if status in ("FAILED", "PROCESSING", "BUILDING"):
                 raise _invalid(f"Application version {label} cannot be deployed: its status is {status}.")
             _start_deployment(backend, env, label, version, rid, at)
-        elif settings:
-            st = _env_state(env)
-            keys = {(o.get("Namespace"), o.get("OptionName")) for o in settings}
-            st["settings"] = [o for o in st["settings"] if (o.get("Namespace"), o.get("OptionName")) not in keys] + list(settings)
-            _start_config_update(backend, env, rid, at)
+        elif settings or removals:
+            requested = _merged_options(_env_state(env)["settings"], settings, removals)
+            _start_config_update(backend, env, rid, at, settings=requested)
         out = _describe(env)
-        if label or settings:
+        if label or settings or removals:
             # EB answers an update with the environment's health not yet known.
             out["Health"] = "Grey"
             out.pop("HealthStatus", None)
         return ActionResult(out)
+
+
+def _configuration(env: Environment, settings: list[dict[str, Any]], status: str,
+                   created: datetime.datetime, updated: datetime.datetime) -> dict[str, Any]:
+    out = {
+        "SolutionStackName": env.solution_stack_name,
+        "PlatformArn": env.platform_arn_value,
+        "ApplicationName": env.application_name,
+        "EnvironmentName": env.environment_name,
+        "Description": env.description,
+        "DeploymentStatus": status,
+        "DateCreated": created,
+        "DateUpdated": updated,
+        "OptionSettings": [{k: v for k, v in o.items() if k != "ResourceName" and v is not None} for o in settings],
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _config_env(self: Response, backend: Backend) -> Environment:
+    """The environment a DescribeConfigurationSettings/DeleteEnvironmentConfiguration names."""
+    app_name, name = self._get_param("ApplicationName"), self._get_param("EnvironmentName")
+    if app_name and app_name not in backend.applications:
+        raise _invalid(f"No Application named '{app_name}' found.")
+    return _find_env(backend, name, None, app_name)
+
+
+def describe_configuration_settings(self: Response) -> ActionResult:
+    """DescribeConfigurationSettings of an environment: the deployed
+    configuration, then the draft of a configuration update ("pending" while
+    it runs, "failed" after it failed, until DeleteEnvironmentConfiguration
+    or the next configuration update)."""
+    backend = _backend(self)
+    app_name = self._get_param("ApplicationName")
+    name, template = self._get_param("EnvironmentName"), self._get_param("TemplateName")
+    if name and template:
+        raise EBError("InvalidParameterCombination", "You cannot specify both an environment name and a template name.")
+    if not name and not template:
+        raise EBError("MissingRequiredParameter", "You must specify either an environment name or a template name.")
+    with LOCK:
+        if template:
+            if app_name and app_name not in backend.applications:
+                raise _invalid(f"No Application named '{app_name}' found.")
+            # Saved configurations are not modelled: no template exists.
+            raise _invalid(f"No Configuration Template named '{app_name}/{template}' found.")
+        env = _config_env(self, backend)
+        st = _env_state(env)
+        out = [_configuration(env, st["settings"], "deployed", st.get("settings_created") or env.date_created,
+                              st.get("settings_updated") or env.date_updated)]
+        draft = st.get("draft")
+        if draft is not None:
+            out.append(_configuration(env, draft["settings"], draft["status"], draft["created"], draft["updated"]))
+        return ActionResult({"ConfigurationSettings": out})
+
+
+def delete_environment_configuration(self: Response) -> EmptyResult:
+    """DeleteEnvironmentConfiguration: drops the draft configuration."""
+    backend = _backend(self)
+    with LOCK:
+        env = _config_env(self, backend)
+        st = _env_state(env)
+        draft = st.get("draft")
+        if draft is not None and draft["status"] == "pending":
+            raise _invalid(f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready.")
+        st["draft"] = None
+        return EmptyResult()
 
 
 def terminate_environment(self: Response) -> ActionResult:
@@ -1323,6 +1521,7 @@ def terminate_environment(self: Response) -> ActionResult:
         at = _now()
         st = _env_state(env)
         st["op"] = None
+        st["draft"] = None
         st["queue"].clear()
         _set_status(env, "Terminating", at)
         env.abortable_operation_in_progress = False
@@ -1364,6 +1563,10 @@ def abort_environment_update(self: Response) -> EmptyResult:
                 env.version_label = op["previous"]
                 _idle(st["instances"])
                 _mark_wrong_version(env)
+            draft = op.get("draft")
+            if draft is not None and st["draft"] is draft:
+                # The aborted configuration was never deployed.
+                draft["status"], draft["updated"] = "failed", t
             st["op"] = None
             _set_status(env, "Ready", t)
             tl = Timeline(t)
@@ -1544,6 +1747,8 @@ Response.update_application_version = update_application_version
 Response.create_environment = create_environment
 Response.describe_environments = describe_environments
 Response.update_environment = update_environment
+Response.describe_configuration_settings = describe_configuration_settings
+Response.delete_environment_configuration = delete_environment_configuration
 Response.terminate_environment = terminate_environment
 Response.abort_environment_update = abort_environment_update
 Response.describe_environment_health = describe_environment_health

@@ -39,9 +39,12 @@ const FAILURE_TEXTS: &[&str] = &[
 /// EB's text for an update that completed.
 const SUCCESS_TEXT: &str = "Environment update completed successfully.";
 
+/// EB's text for a configuration update (option settings) that completed.
+const CONFIGURATION_DEPLOYED: &str = "Successfully deployed new configuration to environment.";
+
 /// What `message` (of `severity`) means for the update.
 pub fn meaning(message: &str, severity: Option<&str>) -> Meaning {
-    if message.starts_with(SUCCESS_TEXT) {
+    if message.starts_with(SUCCESS_TEXT) || message.starts_with(CONFIGURATION_DEPLOYED) {
         return Meaning::Completed;
     }
     let error = matches!(severity, Some(s) if s.eq_ignore_ascii_case("ERROR") || s.eq_ignore_ascii_case("FATAL"));

@@ -33,6 +33,7 @@ pub mod bundle;
 mod cleanup;
 pub mod events;
 mod preflight;
+pub mod properties;
 mod restore;
 mod rollback;
 mod watch;
@@ -61,6 +62,8 @@ pub struct Environment<'p> {
     /// EB failed our update and reverts it itself: putting back waits for
     /// EB, it does not abort EB's own revert.
     failed_by_eb: bool,
+    /// The environment properties as they were, when this deploy changed them.
+    properties_before: Option<properties::Change>,
 }
 
 impl<'p> Environment<'p> {
@@ -74,6 +77,7 @@ impl<'p> Environment<'p> {
             since: None,
             updated: false,
             failed_by_eb: false,
+            properties_before: None,
         }
     }
 

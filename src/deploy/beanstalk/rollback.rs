@@ -51,6 +51,9 @@ pub async fn put_back(e: &mut Environment<'_>, d: &mut Deploy<'_>, act: bool) ->
         ));
     }
     notes.extend(back.note);
+    if act {
+        notes.extend(super::properties::put_back(e, cx, w, report).await);
+    }
     PutBack {
         settled: back.settled,
         note: (!notes.is_empty()).then(|| notes.join("; ")),

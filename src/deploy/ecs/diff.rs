@@ -43,11 +43,12 @@ pub async fn diff(cx: &Context<'_>, plan: &EcsPlan) -> anyhow::Result<TargetDiff
     match last_ours(cx, &family).await? {
         Some(ours) => {
             let theirs = render::container_names(&current);
-            let drift = compare(&ours.1, &current, &theirs);
-            d.drift = drift
-                .into_iter()
-                .map(|l| format!("{l} (in {}, not in fastdeploy's {})", live.current.arn(), ours.0))
-                .collect();
+            d.drift = compare(&ours.1, &current, &theirs);
+            d.drift_between = Some(format!(
+                "{} runs, registered outside fastdeploy; fastdeploy's last: {}",
+                crate::outcome::revision_label(live.current.arn()),
+                crate::outcome::revision_label(&ours.0)
+            ));
             if d.drift.is_empty() {
                 d.notes.push(format!("the service runs {}, registered outside fastdeploy, with the settings of fastdeploy's {}", live.current.arn(), ours.0));
             }
@@ -103,6 +104,7 @@ pub fn compare(a: &Value, b: &Value, containers: &[String]) -> Vec<String> {
     }
     for name in containers {
         let (ca, cb) = (container(a, name), container(b, name));
+        let (ca, cb) = (ca.as_ref(), cb.as_ref());
         let lines = variables(
             "env",
             &vars(ca, "environment", "value"),
@@ -152,11 +154,22 @@ pub fn compare(a: &Value, b: &Value, containers: &[String]) -> Vec<String> {
     out
 }
 
-fn container<'a>(td: &'a Value, name: &str) -> Option<&'a Value> {
-    td.get("containerDefinitions")?
+/// The container named `name`, without the fields ECS fills in with
+/// their defaults (`cpu: 0`, `essential: true`), as `render::same_revision`
+/// compares them.
+fn container(td: &Value, name: &str) -> Option<Value> {
+    let c = td
+        .get("containerDefinitions")?
         .as_array()?
         .iter()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))?;
+    let mut c = c.clone();
+    if let Some(obj) = c.as_object_mut() {
+        obj.retain(|k, v| {
+            !((k == "cpu" && v == &Value::from(0)) || (k == "essential" && v == &Value::Bool(true)))
+        });
+    }
+    Some(c)
 }
 
 fn vars(c: Option<&Value>, list: &str, value: &str) -> BTreeMap<String, String> {

@@ -181,18 +181,12 @@ impl Target for Service<'_> {
 
     async fn preflight(&self, cx: &Context<'_>) -> anyhow::Result<Found> {
         let live = check(&cx.clients.ecs, self.plan).await?;
-        let family = render::family(&live.base);
+        let family = render::family(&live.base).to_string();
         let role = live.base.get("executionRoleArn").and_then(|r| r.as_str());
-        let target = format!("ECS service {}", self.plan.service);
-        crate::deploy::references::execution_role_reads(
-            cx,
-            &target,
-            family,
-            role,
-            &self.plan.config,
-        )
-        .await?;
-        Ok(Found::default())
+        Ok(Found {
+            execution_role: Some((family, role.map(str::to_string))),
+            ..Found::default()
+        })
     }
 
     /// The doctor reads what paces the rollout; its own time is not the

@@ -32,6 +32,7 @@ impl From<LiveFunction> for Found {
                 why: format!("Lambda function {name} runs on {}", c.architecture),
             }),
             config: None,
+            execution_role: None,
         }
     }
 }
