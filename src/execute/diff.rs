@@ -18,26 +18,42 @@ impl Pipeline<'_> {
     /// exit 2); `Exit::Changes` with `exit_code` when anything would
     /// change or drifted.
     pub(super) async fn diff(&self, plan: &Plan, exit_code: bool) -> anyhow::Result<Exit> {
-        let Some(env) = plan.environment() else {
-            self.actions.line(&format!(
-                "plan --diff: this run deploys nowhere ({}); name an environment (`--environment`) to compare with",
-                plan.target.reason()
-            ));
-            return Ok(Exit::Success);
+        let (env, targets) = match plan.environment() {
+            Some(env) => {
+                let targets = plan
+                    .components
+                    .iter()
+                    .map(|c| (c.name.clone(), c.deploy.clone()))
+                    .collect();
+                (env.to_string(), targets)
+            }
+            // A pull request: against the environment its base branch deploys to.
+            None => match self.base_environment(plan) {
+                Some(env) if plan.context.is_pull_request() => {
+                    let targets = crate::plan::targets_in(self.settings, &env)?;
+                    (env, targets)
+                }
+                _ => {
+                    self.actions.line(&format!(
+                        "plan --diff: this run deploys nowhere ({}); name an environment (`--environment`) to compare with",
+                        plan.target.reason()
+                    ));
+                    return Ok(Exit::Success);
+                }
+            },
         };
         let aws = self.connect(plan).await?;
         let cx = self.deploy_context(&aws.clients, plan);
         let mut text = String::new();
         let mut any = false;
-        for c in &plan.components {
-            let Some(target) = &c.deploy else {
-                let why = c.no_deploy_reason.as_deref().unwrap_or("build only");
-                text.push_str(&format!("{}: no deploy ({why})\n", c.name));
+        for (name, target) in targets {
+            let Some(target) = target else {
+                text.push_str(&format!("{name}: no deploy\n"));
                 continue;
             };
-            let d = crate::deploy::diff::diff(&cx, &c.name, target).await?;
+            let d = crate::deploy::diff::diff(&cx, &name, &target).await?;
             any |= d.any();
-            text.push_str(&d.render(&c.name));
+            text.push_str(&d.render(&name));
         }
         crate::gha::print_data(&format!(
             "fastdeploy plan --diff: environment `{env}`\n{text}"
@@ -52,15 +68,21 @@ impl Pipeline<'_> {
         })
     }
 
+    /// The environment the repository's default branch deploys to.
+    fn base_environment(&self, plan: &Plan) -> Option<String> {
+        let base = plan.context.default_branch.as_deref().unwrap_or("main");
+        let config = self.settings.config.as_ref()?;
+        config.environment_for_branch(base).map(str::to_string)
+    }
+
     /// A pull request: the diff against the environment the base branch
     /// deploys to, for the PR comment. What cannot be compared is said in
     /// the comment; it never fails the run.
     pub(super) async fn pr_diff(&self, aws: &Aws, plan: &Plan, notifier: &mut Notifier<'_>) {
-        let base = plan.context.default_branch.as_deref().unwrap_or("main");
-        let config = self.settings.config.as_ref();
-        let Some(env) = config.and_then(|c| c.environment_for_branch(base)) else {
+        let Some(env) = self.base_environment(plan) else {
             return;
         };
+        let env = env.as_str();
         let mut d = EnvDiff {
             environment: env.to_string(),
             text: String::new(),

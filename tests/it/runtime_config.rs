@@ -295,8 +295,22 @@ fn runtime_configuration_is_checked_before_building_and_reaches_the_task_definit
     let summary = std::fs::read_to_string(sb.summary_file()).unwrap_or_default();
     assert!(summary.contains("plan --diff: `production`"), "{summary}");
 
+    // On a pull request, `plan --diff` compares with main's environment.
+    let mut on_pr = pull_request(&sb, &["plan", "--diff", "--exit-code"]);
+    on_pr.env_remove("INPUT_ENVIRONMENT");
+    let diff = run(on_pr);
+    assert_eq!(diff.code, 3, "{}", diff.log());
+    assert!(
+        diff.stdout.contains("environment `production`")
+            && diff
+                .stdout
+                .contains("container web: env HOTFIX added: \"1\""),
+        "{}",
+        diff.log()
+    );
+
     // A pull request's build carries the same diff, against main's environment.
-    let ran = run(pull_request(&sb));
+    let ran = run(pull_request(&sb, &["run"]));
     assert_eq!(ran.code, 0, "{}", ran.log());
     let comment = sb
         .github
@@ -331,7 +345,7 @@ fn runtime_configuration_is_checked_before_building_and_reaches_the_task_definit
 }
 
 /// `fastdeploy run` for a pull request into main at the workspace's commit.
-fn pull_request(sb: &FullSandbox) -> std::process::Command {
+fn pull_request(sb: &FullSandbox, args: &[&str]) -> std::process::Command {
     let fixture =
         crate::support::sandbox::repo_root().join("tests/fixtures/events/pull_request.json");
     let mut event: Value =
@@ -339,7 +353,7 @@ fn pull_request(sb: &FullSandbox) -> std::process::Command {
     event["pull_request"]["head"]["sha"] = sb.sha.clone().into();
     let path = sb.workspace.parent().unwrap().join("pr-event.json");
     std::fs::write(&path, event.to_string()).unwrap();
-    let mut cmd = sb.config_command();
+    let mut cmd = sb.config_command_with(args);
     cmd.env("GITHUB_EVENT_NAME", "pull_request")
         .env("GITHUB_EVENT_PATH", &path)
         .env("GITHUB_REF", "refs/pull/57/merge");
