@@ -24,6 +24,7 @@ use crate::support::sandbox::Moto;
 const SCALE: f64 = 0.01;
 const GOOD: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const CRASH: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-crashloop@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const OTHER: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:4444444444444444444444444444444444444444444444444444444444444444";
 const HANG: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-hang@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
 fn control(moto: &Moto, path: &str, body: serde_json::Value) -> serde_json::Value {
@@ -864,5 +865,68 @@ async fn a_cluster_without_capacity_stalls_the_rollout_and_the_run_says_why() {
             .is_some_and(|d| d.contains("web:1 (2 running)")),
         "{:?}",
         out.report.serving_detail
+    );
+}
+
+/// The tags of a task definition revision, as `key=value`.
+async fn tags_of(ecs: &aws_sdk_ecs::Client, arn: &str) -> Vec<String> {
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    out.tags()
+        .iter()
+        .map(|t| format!("{}={}", t.key().unwrap_or(""), t.value().unwrap_or("")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fastdeploy_tags_the_revisions_it_registers_and_registers_untagged_when_tagging_is_refused()
+{
+    let e = env(true).await;
+    let out = deploy(&e, &plan(), GOOD).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    let ours = out.report.revision.clone().unwrap();
+    let tags = tags_of(&e.ecs, &ours).await;
+    assert!(
+        tags.iter().any(|t| t.starts_with("fastdeploy:registered=")),
+        "{tags:?}"
+    );
+
+    // A deploy role without ecs:TagResource: the deploy still goes through.
+    control(
+        &e.moto,
+        "ecs/config",
+        serde_json::json!({"deny_tagging": true}),
+    );
+    let (captured, actions) = fastdeploy::gha::Actions::capture();
+    let out = e
+        .deployer()
+        .with_actions(actions)
+        .ecs(&plan(), &image_of(OTHER))
+        .await;
+    control(
+        &e.moto,
+        "ecs/config",
+        serde_json::json!({"deny_tagging": false}),
+    );
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    let log = captured.lines().join("\n");
+    assert!(
+        log.contains("ECS refused fastdeploy's tag on the new revision")
+            && log.contains("ecs:TagResource"),
+        "{log}"
+    );
+    let untagged = out.report.revision.clone().unwrap();
+    assert_ne!(untagged, ours);
+    assert!(
+        tags_of(&e.ecs, &untagged)
+            .await
+            .iter()
+            .all(|t| !t.starts_with("fastdeploy:")),
+        "registered without our tag"
     );
 }

@@ -124,6 +124,13 @@ Control endpoint (POST JSON):
   (ext_ecs_tasks places one-off tasks on container instances).
 - /_sandbox/ecs/service-status {"cluster": c, "service": s, "status": "DRAINING", "region": r}
   sets a service's status (DRAINING/INACTIVE cannot be reached otherwise).
+- /_sandbox/ecs/config {"deny_tagging": true}: the caller lacks
+  `ecs:TagResource`, as a deploy role without it under ECS's tagging
+  authorization: RegisterTaskDefinition with tags and TagResource answer 400
+  AccessDeniedException "User: <caller> is not authorized to perform:
+  ecs:TagResource on resource: <arn> because no identity-based policy allows
+  the ecs:TagResource action" and change nothing (GUESS: the resource named
+  for a revision not yet registered is the family's ARN without revision).
 """
 
 from __future__ import annotations
@@ -159,6 +166,7 @@ CONFIG: dict[str, Any] = {
     "default_image_bytes": 0,
     "start_seconds": 1.0,
     "sigterm_seconds": None,
+    "deny_tagging": False,
 }
 TIMED_KEYS = ("time_scale", "pull_base_seconds", "pull_mb_per_second", "image_bytes", "default_image_bytes", "start_seconds",
               "sigterm_seconds")
@@ -1168,6 +1176,30 @@ Backend.describe_service_revisions = describe_service_revisions
 
 Response = ecs_responses.EC2ContainerServiceResponse
 _orig_create_service_response = Response.create_service
+_orig_register_task_definition = Response.register_task_definition
+_orig_tag_resource = Response.tag_resource
+
+
+class AccessDeniedException(ServiceException):
+    def __init__(self, resource: str) -> None:
+        super().__init__(
+            "AccessDeniedException",
+            f"User: arn:aws:iam::{DEFAULT_ACCOUNT_ID}:user/deploy is not authorized to perform: ecs:TagResource on resource: "
+            f"{resource} because no identity-based policy allows the ecs:TagResource action",
+        )
+
+
+def _register_task_definition_response(self: Response) -> ActionResult:
+    if CONFIG["deny_tagging"] and self._get_param("tags"):
+        family = self._get_param("family")
+        raise AccessDeniedException(f"arn:aws:ecs:{self.region}:{self.current_account}:task-definition/{family}")
+    return _orig_register_task_definition(self)
+
+
+def _tag_resource_response(self: Response) -> ActionResult:
+    if CONFIG["deny_tagging"]:
+        raise AccessDeniedException(self._get_param("resourceArn"))
+    return _orig_tag_resource(self)
 
 
 def _create_service_response(self: Response) -> ActionResult:
@@ -1225,6 +1257,8 @@ def _list_task_definitions_response(self: Response) -> ActionResult:
 
 
 Response.create_service = _create_service_response
+Response.register_task_definition = _register_task_definition_response
+Response.tag_resource = _tag_resource_response
 Response.list_task_definitions = _list_task_definitions_response
 Response.list_service_deployments = _list_service_deployments
 Response.describe_service_deployments = _describe_service_deployments
@@ -1243,7 +1277,7 @@ _orig_call = werkzeug_app.DomainDispatcherApplication.__call__
 def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
     with LOCK:
         if command == "config":
-            for key in ("step_seconds", "fail_markers", "hang_markers") + TIMED_KEYS:
+            for key in ("step_seconds", "fail_markers", "hang_markers", "deny_tagging") + TIMED_KEYS:
                 if key in body:
                     CONFIG[key] = body[key]
             return dict(CONFIG)

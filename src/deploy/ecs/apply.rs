@@ -282,13 +282,27 @@ async fn register(
 ) -> anyhow::Result<String> {
     const ATTEMPTS: u32 = 5;
     let mut attempt = 0;
+    let mut input = tagged(rendered, cx.commit);
     loop {
         attempt += 1;
-        let failed =
-            match wire::register_once(&cx.clients.ecs, &tagged(rendered, cx.commit)).await? {
-                wire::Registered::Arn(arn) => return Ok(arn),
-                wire::Registered::MaybeApplied(e) => e,
-            };
+        let sent = match wire::register_once(&cx.clients.ecs, &input).await {
+            // A deploy role without ecs:TagResource may still register: our
+            // tag only serves `plan --diff`, never the deploy.
+            Err(e) if &input != rendered && chain_message(&e).contains("ecs:TagResource") => {
+                s.say(cx, &format!(
+                    "ECS refused fastdeploy's tag on the new revision ({}); registering it untagged: `plan --diff` will take it for a revision registered outside fastdeploy. Allow ecs:TagResource on task definitions to the deploy role to keep them apart",
+                    chain_message(&e)
+                ));
+                input = rendered.clone();
+                attempt -= 1;
+                continue;
+            }
+            other => other?,
+        };
+        let failed = match sent {
+            wire::Registered::Arn(arn) => return Ok(arn),
+            wire::Registered::MaybeApplied(e) => e,
+        };
         if let Some(arn) = latest_identical(cx, rendered, current_arn).await {
             s.say(
                 cx,
