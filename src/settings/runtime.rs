@@ -324,8 +324,27 @@ impl RuntimeConfig {
         Ok(())
     }
 
-    /// Elastic Beanstalk: environment property names its option settings accept.
+    /// Elastic Beanstalk: environment property names its option settings
+    /// accept, and secrets as whole secrets (EB takes an ARN, no JSON key).
     pub fn check_for_beanstalk(&self) -> Result<(), BadInput> {
+        let keyed = self.secrets.iter().find(|s| {
+            matches!(
+                &s.reference,
+                SecretRef::SecretsManager {
+                    json_key: Some(_),
+                    ..
+                }
+            )
+        });
+        if let Some(s) = keyed {
+            return Err(BadInput::other(format!(
+                "{}: secret `{}` names a JSON key ({}), but Elastic Beanstalk takes a secret by its ARN and sets the whole secret as the variable; \
+                 drop the `:key`, or store that value as a secret or parameter of its own",
+                s.written,
+                s.name,
+                s.reference.spelled()
+            )));
+        }
         let names = self
             .env
             .iter()
@@ -529,6 +548,9 @@ environments:
             e.contains("reserves `AWS_REGION`") && e.contains("line 4"),
             "{e}"
         );
+        let keyed = layers(CONFIG, "production").unwrap();
+        let e = keyed.check_for_beanstalk().unwrap_err().to_string();
+        assert!(e.contains("STRIPE_KEY") && e.contains("JSON key"), "{e}");
         let dotted = layers("components:\n  api:\n    env:\n      a.b: x\n", "x").unwrap();
         assert!(dotted.check_for_lambda("thumbs").is_err());
         assert!(dotted.check_for_beanstalk().is_ok());
