@@ -52,7 +52,6 @@ fn task_file() -> String {
         "family": "shop-web",
         "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/{EXECUTION_ROLE}"),
         "requiresCompatibilities": ["EC2"],
-        "networkMode": "bridge",
         "containerDefinitions": [{
             "name": "web",
             "image": "public.ecr.aws/nginx/nginx:1.27",

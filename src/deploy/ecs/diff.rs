@@ -96,6 +96,7 @@ async fn last_ours(cx: &Context<'_>, family: &str) -> anyhow::Result<Option<(Str
 /// environment, the secrets' references, CPU and memory; the task's CPU
 /// and memory; and other fields by name (images aside).
 pub fn compare(a: &Value, b: &Value, containers: &[String]) -> Vec<String> {
+    let (a, b) = (&render::without_filled_in(a), &render::without_filled_in(b));
     let mut out = Vec::new();
     for field in ["cpu", "memory"] {
         if let Some(l) = field_change(&format!("task {field}"), a.get(field), b.get(field)) {

@@ -331,13 +331,40 @@ fn normalize(v: &Value) -> Value {
             other => Some(other.clone()),
         }
     }
-    walk(v, false).unwrap_or(Value::Null)
+    without_filled_in(&walk(v, false).unwrap_or(Value::Null))
+}
+
+/// `td` without what ECS fills in for a task definition that names none:
+/// `networkMode: bridge` (Linux, not Fargate), so a file without it is the
+/// revision ECS made of it.
+pub fn without_filled_in(td: &Value) -> Value {
+    let mut out = td.clone();
+    let fargate = out
+        .get("requiresCompatibilities")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|x| x == "FARGATE"));
+    if let Some(obj) = out.as_object_mut().filter(|_| !fargate)
+        && obj.get("networkMode") == Some(&Value::from("bridge"))
+    {
+        obj.remove("networkMode");
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_file_without_network_mode_is_the_revision_ecs_made_of_it_with_bridge() {
+        let file =
+            json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "i"}]});
+        let described = json!({"family": "web", "networkMode": "bridge", "containerDefinitions": [{"name": "web", "image": "i", "cpu": 0, "essential": true}]});
+        assert!(same_revision(&file, &described));
+        let awsvpc = json!({"family": "web", "networkMode": "awsvpc", "containerDefinitions": [{"name": "web", "image": "i"}]});
+        assert!(!same_revision(&file, &awsvpc));
+    }
 
     fn described() -> Value {
         json!({
