@@ -435,6 +435,10 @@ fn explain_yaml_error(raw: &str, path: &Path) -> String {
         "the file expands too far (anchors, aliases or merge keys repeated, or too deeply nested); write the values out plainly".to_string()
     } else if let Some(fixed) = unknown_key(message) {
         fixed
+    } else if message.starts_with("cannot deserialize null into") {
+        "no value here; write \"\" for an empty one, or remove the key".to_string()
+    } else if message == "expected string scalar" {
+        "expected one value (text, a number or a word), not a list, a mapping or nothing; quote it if in doubt".to_string()
     } else if message.starts_with("invalid u") {
         "expected a whole number of 0 or more, and not too large".to_string()
     } else if message.starts_with("invalid i") || message.starts_with("invalid f") {

@@ -119,7 +119,7 @@ impl<'de> Deserialize<'de> for ConfigText {
                 )))
             }
         }
-        d.deserialize_any(Text)
+        d.deserialize_string(Text)
     }
 }
 
@@ -514,16 +514,27 @@ environments:
         let list = "components:\n  api:\n    env:\n      HOSTS: [a, b]\n";
         let e = layers(list, "x").unwrap_err();
         assert!(e.contains("4:") || e.contains("line 4"), "{e}");
-        assert!(e.contains("a string"), "{e}");
-        let float = "components:\n  api:\n    env:\n      VERSION: 1.10\n";
-        let e = layers(float, "x").unwrap_err();
-        assert!(
-            e.contains("quote it") && (e.contains("line 4") || e.contains("4:")),
-            "{e}"
+        assert!(e.contains("expected one value"), "{e}");
+        let as_written = "components:\n  api:\n    env:\n      VERSION: 1.10\n      CODE: 007\n      ON: yes\n      PORT: 8080\n";
+        let c = layers(as_written, "x").unwrap();
+        let values: Vec<(&str, &str)> = c
+            .env
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("VERSION", "1.10"),
+                ("CODE", "007"),
+                ("ON", "yes"),
+                ("PORT", "8080")
+            ],
+            "scalars are taken as written"
         );
         let empty = "components:\n  api:\n    env:\n      EMPTY:\n";
         let e = layers(empty, "x").unwrap_err();
-        assert!(e.contains("a string"), "{e}");
+        assert!(e.contains("no value here"), "{e}");
         let spelling = "components:\n  api:\n    secrets:\n      DB: vault:/x\n";
         let e = layers(spelling, "x").unwrap_err();
         assert!(e.contains("line 4") || e.contains("4:"), "{e}");
