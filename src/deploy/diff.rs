@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Context, beanstalk, ecs, lambda};
+use super::{Context, Image, beanstalk, ecs, lambda};
 use crate::plan::TargetPlan;
 use crate::settings::runtime::show;
 
@@ -50,11 +50,7 @@ impl TargetDiff {
                 s.push_str(&format!("    {l}\n"));
             }
         };
-        section(
-            "the deploy changes",
-            &self.changes,
-            "nothing besides the image",
-        );
+        section("the deploy changes", &self.changes, "nothing");
         let title = match &self.drift_between {
             Some(b) => format!("drift since fastdeploy's last deploy ({b})"),
             None => "drift since fastdeploy's last deploy".to_string(),
@@ -70,13 +66,20 @@ impl TargetDiff {
 /// What a deploy of component `name` would change on `target`, with the
 /// references of its runtime configuration found first (a missing one is
 /// bad input, as for a deploy).
-pub async fn diff(cx: &Context<'_>, name: &str, target: &TargetPlan) -> anyhow::Result<TargetDiff> {
+/// `image`: this commit's build, when known (built, or already in the
+/// registry under its content tag).
+pub async fn diff(
+    cx: &Context<'_>,
+    name: &str,
+    target: &TargetPlan,
+    image: Option<&Image>,
+) -> anyhow::Result<TargetDiff> {
     let mut target = target.clone();
     let config = super::references::resolve(cx, name, target.config()).await?;
     *target.config_mut() = config;
     Ok(match &target {
-        TargetPlan::Ecs(p) => ecs::diff::diff(cx, p).await?,
-        TargetPlan::Lambda(p) => lambda::Function::new(p).diff(cx).await?,
+        TargetPlan::Ecs(p) => ecs::diff::diff(cx, p, image).await?,
+        TargetPlan::Lambda(p) => lambda::Function::new(p).diff(cx, image).await?,
         TargetPlan::Beanstalk(p) => {
             let mut d = TargetDiff::new(target.describe());
             d.changes = beanstalk::properties::diff(p, cx).await?;

@@ -5,7 +5,11 @@
 //! The references of the runtime configuration are checked as a deploy
 //! checks them.
 
+use std::collections::BTreeMap;
+
+use crate::deploy::Image;
 use crate::error::{Exit, chain_message};
+use crate::outcome::RunReport;
 use crate::plan::Plan;
 use crate::report::notify::Notifier;
 use crate::report::summary::EnvDiff;
@@ -43,6 +47,7 @@ impl Pipeline<'_> {
             },
         };
         let aws = self.connect(plan).await?;
+        let images = self.existing_images(&aws, plan).await?;
         let cx = self.deploy_context(&aws.clients, plan);
         let mut text = String::new();
         let mut any = false;
@@ -51,7 +56,8 @@ impl Pipeline<'_> {
                 text.push_str(&format!("{name}: no deploy\n"));
                 continue;
             };
-            let d = crate::deploy::diff::diff(&cx, &name, &target).await?;
+            let image = images.get(&name);
+            let d = crate::deploy::diff::diff(&cx, &name, &target, image).await?;
             any |= d.any();
             text.push_str(&d.render(&name));
         }
@@ -68,6 +74,31 @@ impl Pipeline<'_> {
         })
     }
 
+    /// This commit's images where the registry already holds them (a build
+    /// of the same content was made): the checks' content tag, looked up.
+    async fn existing_images(
+        &self,
+        aws: &Aws,
+        plan: &Plan,
+    ) -> anyhow::Result<BTreeMap<String, Image>> {
+        let names = plan.components.iter().map(|c| c.name.as_str());
+        let mut report = RunReport::new(plan.environment(), names);
+        let checked = self.check(plan, &mut report)?;
+        let host = plan.registry.host.as_deref();
+        let insecure = self.settings.registry_insecure;
+        let auth = crate::image::ecr::login(&aws.ecr, host, insecure, self.actions).await?;
+        let registry = crate::image::registry::Client::new(&auth, self.clock);
+        let mut out = BTreeMap::new();
+        for (c, ch) in plan.components.iter().zip(&checked) {
+            let tag = crate::image::content_tag(&ch.context_hash, &c.build, &ch.dockerfile_bytes);
+            if let Ok(Some(digest)) = registry.manifest_digest(&c.build.repository, &tag).await {
+                let image = Image::new(&auth.host, &c.build.repository, &digest, None);
+                out.insert(c.name.clone(), image);
+            }
+        }
+        Ok(out)
+    }
+
     /// The environment the repository's default branch deploys to.
     fn base_environment(&self, plan: &Plan) -> Option<String> {
         let base = plan.context.default_branch.as_deref().unwrap_or("main");
@@ -78,7 +109,13 @@ impl Pipeline<'_> {
     /// A pull request: the diff against the environment the base branch
     /// deploys to, for the PR comment. What cannot be compared is said in
     /// the comment; it never fails the run.
-    pub(super) async fn pr_diff(&self, aws: &Aws, plan: &Plan, notifier: &mut Notifier<'_>) {
+    pub(super) async fn pr_diff(
+        &self,
+        aws: &Aws,
+        plan: &Plan,
+        report: &RunReport,
+        notifier: &mut Notifier<'_>,
+    ) {
         let Some(env) = self.base_environment(plan) else {
             return;
         };
@@ -99,7 +136,15 @@ impl Pipeline<'_> {
         let cx = self.deploy_context(&aws.clients, plan);
         for (name, target) in targets {
             let Some(target) = target else { continue };
-            match crate::deploy::diff::diff(&cx, &name, &target).await {
+            let built = report.components.iter().find(|c| c.name == name);
+            let image = built.and_then(|c| {
+                let b = &c.build;
+                Image::from_uri(
+                    &format!("{}@{}", b.image.as_deref()?, b.digest.as_deref()?),
+                    None,
+                )
+            });
+            match crate::deploy::diff::diff(&cx, &name, &target, image.as_ref()).await {
                 Ok(t) => {
                     d.any |= t.any();
                     d.text.push_str(&t.render(&name));

@@ -181,7 +181,7 @@ pub async fn run(settings: &Settings, plan: &Plan, actions: &Actions) -> anyhow:
     run.build(&aws, &auth, plan, &checked, &mut report).await?;
     if plan.context.is_pull_request() {
         run.baselines(plan, &auth, &mut notifier).await;
-        run.pr_diff(&aws, plan, &mut notifier).await;
+        run.pr_diff(&aws, plan, &report, &mut notifier).await;
     }
     let built = run.built(&auth, plan, &report);
     let registry = crate::image::registry::Client::new(&auth, run.clock);

@@ -356,11 +356,7 @@ pub fn pr_comment(
     findings_lists(&mut s, &report.warnings);
     if let Some(d) = diff {
         let open = if d.any { " open" } else { "" };
-        let nothing = if d.any {
-            ""
-        } else {
-            ": nothing besides the image"
-        };
+        let nothing = if d.any { "" } else { ": nothing" };
         let _ = writeln!(
             s,
             "<details{open}><summary>What a deploy of this commit to <code>{}</code> would change{nothing}</summary>\n\n```text\n{}```\n</details>\n",

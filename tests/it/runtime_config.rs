@@ -263,7 +263,7 @@ fn runtime_configuration_is_checked_before_building_and_reaches_the_task_definit
     let diff = run(sb.config_command_with(&["plan", "--diff", "--exit-code"]));
     assert_eq!(diff.code, 0, "{}", diff.log());
     assert!(
-        diff.stdout.contains("nothing besides the image"),
+        diff.stdout.contains("the deploy changes:\n    nothing\n"),
         "{}",
         diff.log()
     );
@@ -327,6 +327,7 @@ fn runtime_configuration_is_checked_before_building_and_reaches_the_task_definit
         .unwrap_or_default();
     for said in [
         "What a deploy of this commit to <code>production</code> would change",
+        "image of web: 127.0.0.1:",
         "container web: env LOG_LEVEL changed: \"warning\" → \"error\"",
         "drift since fastdeploy's last deploy",
     ] {

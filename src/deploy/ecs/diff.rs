@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{check, render, wire};
-use crate::deploy::Context;
 use crate::deploy::diff::{TargetDiff, variables};
+use crate::deploy::{Context, Image};
 use crate::plan::EcsPlan;
 
 /// The tag fastdeploy puts on every revision it registers (its value: the
@@ -20,7 +20,11 @@ pub const REGISTERED_TAG: &str = "fastdeploy:registered";
 /// How many of the family's newest revisions are read to find fastdeploy's last.
 const LOOK_BACK: i32 = 20;
 
-pub async fn diff(cx: &Context<'_>, plan: &EcsPlan) -> anyhow::Result<TargetDiff> {
+pub async fn diff(
+    cx: &Context<'_>,
+    plan: &EcsPlan,
+    image: Option<&Image>,
+) -> anyhow::Result<TargetDiff> {
     let live = check(&cx.clients.ecs, plan).await?;
     let current = render::from_described(&live.current.task_definition, live.current.tags.as_ref());
     let mut next = live.base.clone();
@@ -29,13 +33,21 @@ pub async fn diff(cx: &Context<'_>, plan: &EcsPlan) -> anyhow::Result<TargetDiff
         "ECS service {} in cluster {}",
         plan.service, plan.cluster
     ));
-    let images = render::container_images(&current, &live.containers).join(", ");
-    d.notes.push(format!(
-        "the service runs {} ({images}); a deploy replaces the image of {} with this commit's build",
-        live.current.arn(),
-        live.containers.join(", ")
-    ));
+    let now = render::container_images(&current, &live.containers);
+    let containers = live.containers.join(", ");
     d.changes = compare(&current, &next, &live.containers);
+    match image {
+        Some(new) if now.iter().any(|i| i != &new.uri) => d.changes.insert(
+            0,
+            format!("image of {containers}: {} → {}", now.join(", "), new.uri),
+        ),
+        Some(_) => {}
+        None => d.notes.push(format!(
+            "{} runs {}; this commit's image is not built yet: a deploy replaces the image of {containers} with its build",
+            live.current.arn(),
+            now.join(", ")
+        )),
+    }
     if registered_by_us(live.current.tags.as_ref()) {
         return Ok(d);
     }

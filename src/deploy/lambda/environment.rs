@@ -131,7 +131,11 @@ fn changed_names(c: &FunctionConfiguration, vars: &HashMap<String, String>) -> S
 impl Function<'_> {
     /// `plan --diff`: the variables the alias's version serves against what
     /// the next deploy publishes.
-    pub async fn diff(&self, cx: &Context<'_>) -> anyhow::Result<crate::deploy::diff::TargetDiff> {
+    pub async fn diff(
+        &self,
+        cx: &Context<'_>,
+        image: Option<&crate::deploy::Image>,
+    ) -> anyhow::Result<crate::deploy::diff::TargetDiff> {
         use crate::deploy::diff::{TargetDiff, variables};
         let mut d = TargetDiff::new(format!(
             "Lambda function {} (alias {})",
@@ -151,6 +155,13 @@ impl Function<'_> {
             next.insert(e.name.clone(), e.value.clone());
         }
         d.changes = variables("env", &now, &next);
+        if let Some(new) = image.filter(|i| c.code_sha256() != Some(i.digest_hex())) {
+            let old = c
+                .code_sha256()
+                .map(|s| format!("sha256:{s}"))
+                .unwrap_or_else(|| "none".into());
+            d.changes.insert(0, format!("image: {old} → {}", new.uri));
+        }
         d.notes.push(match qualifier {
             Some(v) => format!("alias {} serves version {v}; a deploy publishes this commit's build as a new version", self.plan.alias),
             None => format!("alias {} does not exist yet: the first deploy creates it", self.plan.alias),
