@@ -402,6 +402,7 @@ async fn lambda_lag(moto: &sandbox::Moto) {
         alias: "live".into(),
         keep_revisions: None,
         config: Default::default(),
+        smoke_test_event: None,
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: FASTDEPLOY_POLL,

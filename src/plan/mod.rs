@@ -252,6 +252,9 @@ pub struct LambdaPlan {
     /// `env` and `secrets` (names set replace the current revision's).
     #[serde(skip_serializing_if = "RuntimeConfig::is_empty")]
     pub config: RuntimeConfig,
+    /// JSON the new version is invoked with before the alias moves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoke_test_event: Option<String>,
     pub watch: WatchPlan,
 }
 

@@ -4,7 +4,7 @@
 //! settings' one precedence rule, each error naming where a value came from.
 
 use super::*;
-use crate::settings::component::{ComponentKeys, Minutes, Source, Sourced};
+use crate::settings::component::{ComponentKeys, Event, Minutes, Source, Sourced};
 use crate::settings::config::CommandLine;
 use crate::settings::runtime::RuntimeConfig;
 
@@ -37,6 +37,7 @@ pub fn plan(
         }
     }
     let before_deploy = before_deploy(keys)?;
+    let smoke_test_event = smoke_test_event(keys, named.function.as_ref())?;
     let config = keys.runtime_config()?;
     if let Some(f) = &named.function {
         config.check_for_lambda(&f.value)?;
@@ -83,6 +84,7 @@ pub fn plan(
             alias,
             keep_revisions: settings.keep_revisions,
             config,
+            smoke_test_event,
             watch,
         };
         return Ok((Some(TargetPlan::Lambda(lambda)), None));
@@ -234,6 +236,36 @@ fn ecs(
         config: RuntimeConfig::default(),
         watch,
     }))
+}
+
+/// `smoke-test-event` as JSON text: Lambda only (it invokes the new
+/// version). A string in the config is taken as JSON text.
+fn smoke_test_event(
+    keys: &ComponentKeys<'_>,
+    function: Option<&Sourced<String>>,
+) -> Result<Option<String>, BadInput> {
+    let Some(Sourced {
+        value: Event(event),
+        source,
+    }) = keys.get::<Event>("smoke-test-event")?
+    else {
+        return Ok(None);
+    };
+    if function.is_none() {
+        return Err(BadInput::other(format!(
+            "{source} is set for component `{}`, which deploys to no Lambda function: `smoke-test-event` invokes the new Lambda version before its alias moves; remove it",
+            keys.name
+        )));
+    }
+    let event = match event {
+        serde_json::Value::String(text) => serde_json::from_str(&text).map_err(|e| {
+            BadInput::other(format!(
+                "{source} is not JSON ({e}); give the event as a mapping, or as JSON text"
+            ))
+        })?,
+        other => other,
+    };
+    Ok(Some(event.to_string()))
 }
 
 /// `before-deploy` and its settings, with where the command came from.

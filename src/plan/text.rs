@@ -183,11 +183,20 @@ impl Plan {
         let mut s = String::new();
         let _ = match &c.deploy {
             Some(TargetPlan::Ecs(d)) => return self.ecs_text(d),
-            Some(TargetPlan::Lambda(d)) => writeln!(
-                s,
-                "    deploy Lambda function {} through alias {} (wait {}s, rollback {}); platform from the function's architecture, no attestations",
-                d.function, d.alias, d.watch.wait_seconds, d.watch.rollback
-            ),
+            Some(TargetPlan::Lambda(d)) => {
+                let _ = writeln!(
+                    s,
+                    "    deploy Lambda function {} through alias {} (wait {}s, rollback {}); platform from the function's architecture, no attestations",
+                    d.function, d.alias, d.watch.wait_seconds, d.watch.rollback
+                );
+                match &d.smoke_test_event {
+                    Some(e) => writeln!(
+                        s,
+                        "    before the alias moves: invoke the new version with {e} (a function error or timeout fails the deploy)"
+                    ),
+                    None => Ok(()),
+                }
+            }
             Some(TargetPlan::Beanstalk(d)) => {
                 let bundle = match d.bundle {
                     Bundle::Image => "a Dockerrun.aws.json naming the image by digest",

@@ -34,6 +34,7 @@ pub const ONE_COMPONENT_INPUTS: &[&str] = &[
     "beanstalk-environment",
     "bundle",
     "allow-yellow",
+    "smoke-test-event",
 ];
 
 /// Where a value came from.
@@ -133,6 +134,22 @@ impl KeyValue for Minutes {
         text.parse()
             .map(Minutes)
             .map_err(|_| BadInput::invalid(key, text, "a whole number from 1 to 360"))
+    }
+}
+
+/// A Lambda event: an input's JSON text, or the config's mapping (or its
+/// JSON text), as one JSON document.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Event(pub serde_json::Value);
+
+impl KeyValue for Event {
+    fn from_input(key: &str, text: &str) -> Result<Self, BadInput> {
+        serde_json::from_str(text)
+            .map(Event)
+            .map_err(|e| BadInput::other(format!(
+                "input `{key}` is not JSON ({e}); give the event the function is invoked with, e.g. {{\"bucket\": \"uploads\", \"key\": \"smoke.jpg\"}}"
+            )))
     }
 }
 

@@ -73,6 +73,9 @@ pub struct ComponentConfig {
     pub function: Option<String>,
     /// Alias moved to the version published. Default: `live`.
     pub alias: Option<String>,
+    /// Lambda: the event the new version is invoked with before the alias
+    /// moves (a mapping, or JSON text).
+    pub smoke_test_event: Option<serde_json::Value>,
     /// A one-off ECS task run on the new revision before the service update
     /// (database migrations): a command line or a list of words.
     pub before_deploy: Option<CommandLine>,
@@ -162,6 +165,7 @@ pub struct ComponentOverride {
     pub task_definition: Option<String>,
     pub function: Option<String>,
     pub alias: Option<String>,
+    pub smoke_test_event: Option<serde_json::Value>,
     pub before_deploy: Option<CommandLine>,
     pub before_deploy_container: Option<String>,
     pub before_deploy_minutes: Option<u64>,

@@ -266,6 +266,10 @@ pub const INPUTS: &[InputSpec] = &[
         "image",
         "Elastic Beanstalk bundle: image (a Dockerrun.aws.json naming the pushed image by digest, with .ebextensions and .platform) | source (the build context, built on each instance).",
     ),
+    input(
+        "smoke-test-event",
+        "Lambda: a JSON event the new version is invoked with (RequestResponse, log tail) before the alias moves; a function error, a timeout or a status outside 2xx fails the deploy and the alias stays where it was.",
+    ),
     config_default(
         "allow-yellow",
         "false",

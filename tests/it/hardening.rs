@@ -1437,6 +1437,26 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             }),
         ),
         (
+            "smoke-test-event that is not JSON",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "lambda"),
+                    ("INPUT_SMOKE_TEST_EVENT", "{bucket: uploads}"),
+                ])
+            }),
+        ),
+        (
+            "smoke-test-event on an ECS component",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_SMOKE_TEST_EVENT", "{}"),
+                ])
+            }),
+        ),
+        (
             "alias name Lambda rejects",
             "plan",
             Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_ALIAS", "42")])),
@@ -1838,6 +1858,13 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         "    # function: acme-thumbnails ",
     );
     w.edit("fastdeploy.yml", "    alias: live", "    # alias: live");
+    for line in [
+        "    smoke-test-event:",
+        "      bucket: acme-uploads",
+        "      key: smoke/sample.jpg",
+    ] {
+        w.edit("fastdeploy.yml", line, &format!("#{line}"));
+    }
     let out = w.run(
         "run",
         &aws(&[

@@ -137,6 +137,7 @@ fn plan(function: &str) -> LambdaPlan {
         alias: "live".into(),
         keep_revisions: None,
         config: Default::default(),
+        smoke_test_event: None,
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,
@@ -1680,4 +1681,122 @@ async fn env_is_set_before_the_code_so_the_version_holds_both_and_other_variable
         "{v2:?}"
     );
     assert_eq!(alias_version(&e).await.as_deref(), Some("2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_smoke_test_invokes_the_new_version_before_the_alias_moves_and_a_failing_one_leaves_the_alias()
+ {
+    let e = env(Architecture::X8664).await;
+    let event = r#"{"bucket": "uploads", "key": "smoke.jpg"}"#;
+    let plan = LambdaPlan {
+        smoke_test_event: Some(event.into()),
+        ..plan("thumbs")
+    };
+    let good =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    let out = deploy(&e, &plan, "acme/thumbs", &good).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out);
+    assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
+    let invokes = calls(&e.moto, "Invoke");
+    assert_eq!(invokes.len(), 1, "{invokes:?}");
+    assert_eq!(
+        invokes[0]["qualifier"], "1",
+        "the new version, not the alias: {invokes:?}"
+    );
+    assert_eq!(invokes[0]["invocation_type"], "RequestResponse");
+    assert_eq!(invokes[0]["log_type"], "Tail");
+    assert!(
+        invokes[0]["payload"].to_string().contains("smoke.jpg"),
+        "{invokes:?}"
+    );
+    // The alias was created after the invocation answered.
+    let alias_at = calls(&e.moto, "CreateAlias")[0]["time"].as_f64().unwrap();
+    assert!(invokes[0]["time"].as_f64().unwrap() < alias_at);
+
+    // A handler that throws: its version is published and invoked, the
+    // alias stays, and the error and the log tail say why.
+    let failing = blocking(|| {
+        push_variant(
+            &e.registry,
+            e.work.path(),
+            "acme/thumbs-smokefail",
+            "third",
+            "amd64",
+        )
+    });
+    let out = deploy(&e, &plan, "acme/thumbs-smokefail", &failing).await;
+    assert_ne!(out.result, RunResult::Success, "{:?}", out);
+    let why = out.failure.clone().unwrap_or_default();
+    assert!(
+        why.contains("the smoke test of version 2 failed, so alias live was not moved")
+            && why.contains("function error (Unhandled): KeyError: 'bucket'")
+            && why.contains("[ERROR] KeyError: 'bucket'"),
+        "{why}"
+    );
+    assert_eq!(
+        alias_version(&e).await.as_deref(),
+        Some("1"),
+        "the alias stays"
+    );
+    assert!(
+        out.report.evidence.iter().any(|l| l.contains("Traceback")),
+        "{:?}",
+        out.report.evidence
+    );
+
+    // A timeout is a failure too.
+    let slow = blocking(|| {
+        push_variant(
+            &e.registry,
+            e.work.path(),
+            "acme/thumbs-smoketimeout",
+            "fourth",
+            "amd64",
+        )
+    });
+    let out = deploy(&e, &plan, "acme/thumbs-smoketimeout", &slow).await;
+    assert_ne!(out.result, RunResult::Success, "{:?}", out);
+    let why = out.failure.clone().unwrap_or_default();
+    assert!(why.contains("Task timed out after"), "{why}");
+    assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
+
+    // Lambda throttling the invocation ran nothing: it is tried again.
+    blocking(|| {
+        e.moto.control(
+            "faults/config",
+            json!({"reset": true, "rules": [{"action": "Invoke", "kind": "throttle", "times": 1}]}),
+        )
+    });
+    let fifth =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "fifth", "amd64"));
+    let before = calls(&e.moto, "Invoke").len();
+    let out = deploy(&e, &plan, "acme/thumbs", &fifth).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out);
+    assert_eq!(calls(&e.moto, "Invoke").len(), before + 1, "run once");
+    assert_eq!(alias_version(&e).await.as_deref(), Some("4"));
+
+    // An answer lost after the function ran: never sent again.
+    blocking(|| {
+        e.moto.control(
+            "faults/config",
+            json!({"reset": true, "rules": [{"action": "Invoke", "kind": "5xx", "mode": "lost-answer", "times": 1}]}),
+        )
+    });
+    let sixth =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "sixth", "amd64"));
+    let before = calls(&e.moto, "Invoke").len();
+    let out = deploy(&e, &plan, "acme/thumbs", &sixth).await;
+    blocking(|| e.moto.control("faults/config", json!({"reset": true})));
+    assert_ne!(out.result, RunResult::Success, "{:?}", out);
+    let why = out.failure.clone().unwrap_or_default();
+    assert!(
+        why.contains("it is not sent again, since it may have run"),
+        "{why}"
+    );
+    assert_eq!(calls(&e.moto, "Invoke").len(), before + 1, "sent once");
+    assert_eq!(
+        alias_version(&e).await.as_deref(),
+        Some("4"),
+        "the alias stays"
+    );
 }

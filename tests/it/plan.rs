@@ -140,6 +140,13 @@ fn push_to_main_deploys_production() {
     assert_eq!(lambda["deploy"]["kind"], "lambda");
     assert_eq!(lambda["deploy"]["function"], "acme-thumbnails");
     assert_eq!(lambda["deploy"]["alias"], "live");
+    // The config's mapping, as the JSON the version is invoked with.
+    assert_eq!(
+        lambda["deploy"]["smoke_test_event"],
+        r#"{"bucket":"acme-uploads","key":"smoke/sample.jpg"}"#
+    );
+    let backend_env = &backend["deploy"]["config"]["env"];
+    assert_eq!(backend_env[0]["name"], "LOG_LEVEL", "{backend_env}");
     assert_eq!(
         plan["context"]["commit"]["subject"],
         "Merge pull request #42 from acme/feature/faster-checkout"

@@ -1,14 +1,16 @@
-"""Lambda functions whose updates take time and can fail, as the Lambda documentation describes.
+r"""Lambda functions whose updates take time and can fail, as the Lambda documentation describes.
 
 Stock moto makes a function Active at once, reports every update Successful,
 has no RevisionId, hashes the ImageUri string for CodeSha256, lets a published
 version share its code with $LATEST (a later update changes the version's
-ImageUri too) and ignores PublishVersion's and UpdateAlias's preconditions.
-This extension patches moto's Lambda backend and responses, following the
-Lambda API reference (UpdateFunctionCode, UpdateFunctionConfiguration,
-PublishVersion, GetFunction, CreateAlias, GetAlias, UpdateAlias), the "Lambda
-function states" guide and responses recorded from AWS (LocalStack's
-snapshot tests). What the sandbox had to guess is marked GUESS.
+ImageUri too), ignores PublishVersion's and UpdateAlias's preconditions
+and runs an invoked function in docker. This extension patches moto's Lambda
+backend and responses, following the Lambda API reference
+(UpdateFunctionCode, UpdateFunctionConfiguration, PublishVersion,
+GetFunction, CreateAlias, GetAlias, UpdateAlias, Invoke), the "Lambda
+function states" and "Troubleshoot invocation issues" guides and responses
+recorded from AWS (LocalStack's snapshot tests, answers quoted in public
+issues). What the sandbox had to guess is marked GUESS.
 
 Functions and their states (progress is computed lazily from wall-clock
 time when a Lambda request arrives, no background thread; a function settles
@@ -104,6 +106,98 @@ Versions and aliases
   <alias arn>" for a missing alias and gives the alias a new RevisionId.
   DeleteAlias answers 204. RoutingConfig is left out when not set.
 
+Invoke (POST /2015-03-31/functions/{FunctionName}/invocations)
+- Nothing runs: no docker, no image pull. What the function "does" is
+  decided by `invoke_markers` (below) matched against the ImageUri of the
+  version invoked (for $LATEST while an update is InProgress, the previous
+  code, as the guide says invocations keep using it until the update
+  completes; a Zip function has no image and succeeds).
+- FunctionName is a name, ARN or partial ARN, optionally `name:qualifier`;
+  the `Qualifier` query parameter is a version number, `$LATEST` or an alias
+  name (an alias runs its FunctionVersion; GUESS: the primary version always,
+  an alias's RoutingConfig weights are not drawn). A qualifier in the name
+  that differs from `Qualifier`: 400 InvalidParameterValueException "The
+  derived qualifier from the function name does not match the specified
+  qualifier.". An unknown function, version or alias: 404
+  ResourceNotFoundException "Function not found: <function arn>:<qualifier>"
+  ($LATEST when no qualifier is given; as LocalStack's snapshots record).
+- The version's State must be Active. Pending: 409
+  ResourceConflictException "The operation cannot be performed at this
+  time. The function is currently in the following state: Pending" (the
+  text of the "Troubleshoot invocation issues" guide). Failed: the same
+  with "Failed" (GUESS: the reference names no error for a Failed function;
+  LocalStack answers this). Inactive: 502 ResourceNotReadyException (the
+  reference's error for an inactive function) with the reference's text
+  "The function is inactive and its VPC connection is no longer available.
+  Wait for the VPC connection to reestablish and try again." (GUESS: the
+  reference documents it for VPC functions; an inactive image function was
+  seen answering CodeArtifactUserPendingException "ERROR: Lambda is
+  initializing your function. It will be ready to invoke shortly.", which
+  is not in the service model). As the guide says, invoking an Inactive
+  version sets it Pending (StateReasonCode Restoring, GUESS: no StateReason
+  text is documented) while Lambda recreates its resources; the sandbox's
+  recreation fails (the marker still matches), so after `version_steps`
+  steps it is Inactive again. These checks come before the payload's and
+  before DryRun (as LocalStack orders them).
+- The payload must be JSON (empty counts as {}): otherwise 400
+  InvalidRequestContentException "Could not parse request body into json:
+  Could not parse payload into json: <reason>" (GUESS: the reason is
+  Python's, not Lambda's Jackson message). Larger than 6291456 bytes
+  (RequestResponse) or 1048576 bytes (Event, the API reference's 1 MB): 413
+  RequestTooLargeException "Request must be smaller than <limit> bytes for
+  the InvokeFunction operation" (GUESS for Event's text, and that the size
+  is checked before anything else).
+- X-Amz-Invocation-Type RequestResponse (default): 200 with the payload
+  (Content-Type application/json), X-Amz-Executed-Version (the version that
+  ran: the alias's version for an alias, `$LATEST` for $LATEST), an
+  x-amzn-RequestId that is the invocation's request id, and for a failure
+  X-Amz-Function-Error. Event: 202 with no body and none of these headers
+  (the function's outcome is only in the call log). DryRun: 204, nothing
+  run. (GUESS: an InvocationType outside these three is not checked.)
+- Outcomes (an `invoke_markers` entry's `outcome`):
+  - ok (no marker matches): the function returns {"statusCode": 200,
+    "body": "ok"} (GUESS: a stand-in answer; a marker with outcome ok and a
+    `payload` returns that instead).
+  - error: the handler raised. X-Amz-Function-Error: Unhandled and the
+    Python runtime's error object {"errorMessage": "'bucket'", "errorType":
+    "KeyError", "requestId": "<request id>", "stackTrace": ["  File
+    \"/var/task/app.py\", line 12, in handler\n    bucket =
+    event['bucket']\n"]} (type, message and stack trace from the marker;
+    these are the defaults).
+  - handled: the same payload with X-Amz-Function-Error: Handled (GUESS:
+    the reference describes Handled as an error "the runtime caught" and
+    formatted; current runtimes report Unhandled for a raised exception,
+    Handled is what older Node.js runtimes sent for callback(error)).
+  - timeout: the function ran past its Timeout. X-Amz-Function-Error:
+    Unhandled and {"errorType":"Sandbox.Timedout","errorMessage":"RequestId:
+    <request id> Error: Task timed out after 3.00 seconds"} (compact, as
+    Lambda writes it; 3.00 is the version's Timeout). This is the shape
+    Lambda answers today (quoted in public write-ups of `aws lambda invoke`);
+    older answers were {"errorMessage": "<RFC3339 time> <request id> Task
+    timed out after 3.00 seconds"}; both carry "Task timed out after".
+  Answered at once (GUESS: the sandbox does not make the caller wait the
+  Timeout).
+- X-Amz-Log-Type Tail (RequestResponse only): X-Amz-Log-Result, the base64
+  of the last 4 KB of the invocation's log: "START RequestId: <id> Version:
+  <version>\n", for an error the runtime's "[ERROR] KeyError:
+  'bucket'\nTraceback (most recent call last):\n  File
+  \"/var/task/app.py\", line 12, in handler\n    bucket =
+  event['bucket']\n", for a timeout "<RFC3339 time> <id> Task timed out
+  after 3.00 seconds\n", then "END RequestId: <id>\nREPORT RequestId:
+  <id>\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: <MemorySize>
+  MB\tMax Memory Used: 40 MB\t\n" (the REPORT line ends with a tab, as Lambda
+  writes it; a timeout's Duration is the Timeout: 3000.00 ms, Billed 3000
+  ms). GUESS: the durations and memory are fixed stand-ins, no Init
+  Duration (every invocation is warm), no runtime LAMBDA_WARNING line, and
+  the timeout line comes before END (older logs had it after REPORT).
+- Every Invoke is in the call log (/_sandbox/lambda/calls, action
+  "Invoke") with "qualifier" (as given, None for none), "invocation_type",
+  "log_type", "payload" (the JSON sent, or its text when it is not JSON)
+  and, once it ran (Event included), "executed_version", "outcome",
+  "function_error" and "request_id". ext_faults throttles, fails or loses
+  the answer of Invoke like any Lambda action (it matches the operation by
+  botocore's route, and moto still routes the request to this Invoke).
+
 Errors are shaped as Lambda sends them: the HTTP status, an
 `X-Amzn-ErrorType: <Code>` header and a JSON body {"Type": "User",
 "message": ...} ("Message" for ResourceNotFoundException and
@@ -115,16 +209,25 @@ Control endpoint (POST JSON):
   "version_steps": 0, "markers": [{"marker": "badimage", "code":
   "InvalidImage", "reason": "..."}], "version_markers": [{"marker":
   "brokenversion", "state": "Failed", "code": "InvalidImage", "reason":
-  "..."}]} sets what is given and returns the configuration in force
-  (defaults: step_seconds 0.5, steps 3, create_steps 2, version_steps 0,
-  markers "badimage" InvalidImage and "deniedimage" ImageAccessDenied, no
-  version markers). `markers` replaces the list; a marker matches when it is
+  "..."}], "invoke_markers": [{"marker": "smokefail", "outcome": "error",
+  "error_type": "KeyError", "error_message": "'bucket'", "stack_trace":
+  ["..."]}, {"marker": "slow", "outcome": "timeout"}, {"marker": "canned",
+  "outcome": "ok", "payload": {"answer": 42}}]} sets what is given and
+  returns the configuration in force (defaults: step_seconds 0.5, steps 3,
+  create_steps 2, version_steps 0, markers "badimage" InvalidImage and
+  "deniedimage" ImageAccessDenied, no version markers, invoke markers
+  "smokefail" error, "smoketimeout" timeout, "smokehandled" handled). `markers` replaces the list; a marker matches when it is
   a substring of the ImageUri; `code` must be a LastUpdateStatusReasonCode of
   the service model (e.g. InvalidImage, ImageAccessDenied, ImageDeleted);
   `reason` defaults to Lambda's text for the code and may contain {image}.
   `version_markers` likewise, matched against the image of the version
   being published: `state` Failed or Inactive, `code` a StateReasonCode of
-  the service model. New timings apply to creations, updates and versions
+  the service model. `invoke_markers` likewise replaces its list, matched
+  against the invoked version's image, first match wins: `outcome` ok,
+  error (the default), handled or timeout; error and handled take
+  `error_type`, `error_message` and `stack_trace` (a list of strings),
+  defaulting to the KeyError above; any outcome may set `payload` (any
+  JSON) to answer instead of its default payload. New timings apply to creations, updates and versions
   started afterwards; 0 steps settle at the next Lambda request (the answer
   to the request itself still says Pending/InProgress).
   (Throttling and lost answers for Lambda actions: ext_faults.)
@@ -149,6 +252,7 @@ Control endpoint (POST JSON):
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import hashlib
@@ -158,7 +262,7 @@ import threading
 import time
 import uuid
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import botocore.session
 from moto.awslambda import models as lambda_models
@@ -166,6 +270,7 @@ from moto.awslambda import responses as lambda_responses
 from moto.core.exceptions import JsonRESTError
 from moto.ecr import models as ecr_models
 from moto.moto_server import werkzeug_app
+from moto.utilities.utils import get_partition
 from sandbox_control import handle_control
 
 LOCK = threading.RLock()
@@ -176,6 +281,15 @@ REASONS = {
     "ImageAccessDenied": "Lambda does not have permission to access the ECR image. Check the ECR permissions.",
     "ImageDeleted": "The function is trying to use a deleted image.",
 }
+# What an invoked handler raises by default: the Python runtime's error object.
+DEFAULT_ERROR: dict[str, Any] = {
+    "error_type": "KeyError",
+    "error_message": "'bucket'",
+    "stack_trace": ["  File \"/var/task/app.py\", line 12, in handler\n    bucket = event['bucket']\n"],
+}
+# GUESS: a stand-in for what a healthy function returns.
+OK_PAYLOAD: dict[str, Any] = {"statusCode": 200, "body": "ok"}
+INVOKE_OUTCOMES = ("ok", "error", "handled", "timeout")
 DEFAULTS: dict[str, Any] = {
     "step_seconds": 0.5,
     "steps": 3,
@@ -186,6 +300,11 @@ DEFAULTS: dict[str, Any] = {
         {"marker": "deniedimage", "code": "ImageAccessDenied", "reason": REASONS["ImageAccessDenied"]},
     ],
     "version_markers": [],
+    "invoke_markers": [
+        {"marker": "smokefail", "outcome": "error", **DEFAULT_ERROR},
+        {"marker": "smoketimeout", "outcome": "timeout"},
+        {"marker": "smokehandled", "outcome": "handled", **DEFAULT_ERROR},
+    ],
 }
 CONFIG: dict[str, Any] = copy.deepcopy(DEFAULTS)
 CALLS: list[dict[str, Any]] = []
@@ -317,6 +436,36 @@ def _check_marker(m: Any) -> dict[str, str]:
     if code not in REASON_CODES:
         raise ValueError(f"unknown LastUpdateStatusReasonCode {code!r}: use one of {sorted(REASON_CODES)}")
     return {"marker": m["marker"], "code": code, "reason": str(m.get("reason") or REASONS.get(code, f"{code}: the image {{image}} cannot be used."))}
+
+
+def _check_invoke_marker(m: Any) -> dict[str, Any]:
+    if not isinstance(m, dict) or not m.get("marker") or not isinstance(m["marker"], str):
+        raise ValueError(f"an invoke marker needs a non-empty string 'marker': {m!r}")
+    outcome = m.get("outcome", "error")
+    if outcome not in INVOKE_OUTCOMES:
+        raise ValueError(f"an invoke marker's outcome is one of {', '.join(INVOKE_OUTCOMES)}, not {outcome!r}")
+    out: dict[str, Any] = {"marker": m["marker"], "outcome": outcome}
+    if outcome in ("error", "handled"):
+        trace = m.get("stack_trace", DEFAULT_ERROR["stack_trace"])
+        if not isinstance(trace, list) or not all(isinstance(t, str) for t in trace):
+            raise ValueError(f"an invoke marker's stack_trace is a list of strings: {trace!r}")
+        out.update(
+            error_type=str(m.get("error_type") or DEFAULT_ERROR["error_type"]),
+            error_message=str(m.get("error_message") or DEFAULT_ERROR["error_message"]),
+            stack_trace=list(trace),
+        )
+    if "payload" in m:
+        out["payload"] = copy.deepcopy(m["payload"])
+    return out
+
+
+def _invoke_marker_for(image: str | None) -> dict[str, Any] | None:
+    if not image:
+        return None
+    for m in CONFIG["invoke_markers"]:
+        if m["marker"] in image:
+            return m
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -732,6 +881,150 @@ def delete_alias(self: Response) -> Any:
     return 204, {"status": 204}, ""
 
 
+# ---------------------------------------------------------------------------
+# Invoke: nothing runs; the invoked version's image decides the outcome.
+
+# Payload limits (the API reference: 6 MB synchronous, 1 MB asynchronous).
+INVOKE_LIMITS = {"RequestResponse": 6291456, "DryRun": 6291456, "Event": 1048576}
+NOT_READY = ("The function is inactive and its VPC connection is no longer available. "
+             "Wait for the VPC connection to reestablish and try again.")
+
+
+def _split_function_ref(ref: str) -> tuple[str, str | None]:
+    """(name, qualifier) of a FunctionName: name, ARN or partial ARN, each optionally :qualifier."""
+    if ":function:" in ref:
+        ref = ref.split(":function:", 1)[1]
+    name, _, qualifier = ref.partition(":")
+    return name, qualifier or None
+
+
+def _rfc3339(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _as_run(fn: Function) -> dict[str, Any]:
+    """The code and configuration an invocation of `fn` runs: for $LATEST while
+    an update is InProgress, the previous ones (the guide: invocations use the
+    previous code and configuration until the update completes)."""
+    p = (getattr(fn, "_sandbox", None) or {}).get("pending")
+    snap = p["restore"] if p and p["kind"] == "update" else {}
+    code = snap.get("code", fn.code)
+    return {
+        "image": code.get("ImageUri") if isinstance(code, dict) else None,
+        "timeout": snap.get("timeout", fn.timeout) or 3,
+        "memory": snap.get("memory_size", fn.memory_size) or 128,
+    }
+
+
+def _check_invocable(fn: Function) -> None:
+    st = getattr(fn, "_sandbox", None)
+    state = st["state"] if st else "Active"
+    if state in ("Pending", "Failed"):
+        # GUESS for Failed: the reference names no error for it (LocalStack's answer).
+        raise _conflict(f"The operation cannot be performed at this time. The function is currently in the following state: {state}")
+    if state == "Inactive":
+        # The guide: the invocation fails and Lambda sets the function Pending
+        # while it recreates the resources, Inactive again when that fails (the
+        # marker that made it Inactive still matches). GUESS: StateReason text.
+        fail = {"state": "Inactive", "code": st["state_reason_code"] or "Idle",
+                "reason": st["state_reason"] or STATE_REASONS["Idle"]}
+        st.update(state="Pending", state_reason="The function is being restored.", state_reason_code="Restoring")
+        st["pending"] = {"kind": "version", "due": _due("version_steps"), "fail": fail}
+        st["revision_id"] = _rev()
+        raise LambdaError(502, "ResourceNotReadyException", NOT_READY)
+
+
+def _run_function(run: dict[str, Any], version: str, rid: str, started: float) -> tuple[Any, str | None, str, str]:
+    """(payload, X-Amz-Function-Error, log, outcome) of one invocation."""
+    marker = _invoke_marker_for(run["image"])
+    outcome = marker["outcome"] if marker else "ok"
+    lines = [f"START RequestId: {rid} Version: {version}\n"]
+    duration, billed = "12.34", "13"
+    function_error = None
+    if outcome == "ok":
+        payload: Any = json.dumps(marker.get("payload", OK_PAYLOAD) if marker else OK_PAYLOAD)
+    elif outcome == "timeout":
+        function_error = "Unhandled"
+        seconds = float(run["timeout"])
+        payload = json.dumps({"errorType": "Sandbox.Timedout",
+                              "errorMessage": f"RequestId: {rid} Error: Task timed out after {seconds:.2f} seconds"},
+                             separators=(",", ":"))
+        if "payload" in marker:
+            payload = json.dumps(marker["payload"])
+        lines.append(f"{_rfc3339(started + seconds)} {rid} Task timed out after {seconds:.2f} seconds\n")
+        duration, billed = f"{seconds * 1000:.2f}", str(int(seconds * 1000))
+    else:
+        function_error = "Unhandled" if outcome == "error" else "Handled"
+        error = {"errorMessage": marker["error_message"], "errorType": marker["error_type"], "requestId": rid,
+                 "stackTrace": marker["stack_trace"]}
+        payload = json.dumps(marker.get("payload", error))
+        trace = [line for t in marker["stack_trace"] for line in (t.splitlines() or [""])]
+        lines.append("\n".join([f"[ERROR] {marker['error_type']}: {marker['error_message']}",
+                                "Traceback (most recent call last):", *trace]) + "\n")
+    lines.append(f"END RequestId: {rid}\n")
+    lines.append(f"REPORT RequestId: {rid}\tDuration: {duration} ms\tBilled Duration: {billed} ms\t"
+                 f"Memory Size: {run['memory']} MB\tMax Memory Used: 40 MB\t\n")
+    return payload, function_error, "".join(lines), outcome
+
+
+def invoke(self: Response) -> Any:
+    name, named_qualifier = _split_function_ref(_fn_ref(self))
+    given = (parse_qs(self.parsed_url.query).get("Qualifier") or [None])[0]
+    invocation_type = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+    log_type = self.headers.get("X-Amz-Log-Type") or "None"
+    raw = self.raw_body or b""
+    raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    text = raw.decode("utf-8", "replace")
+    try:
+        payload: Any = json.loads(text) if text.strip() else {}
+        parse_error = None
+    except ValueError as e:
+        payload, parse_error = text, e
+    limit = INVOKE_LIMITS.get(invocation_type, INVOKE_LIMITS["RequestResponse"])
+    info: dict[str, Any] = {"invocation_type": invocation_type, "log_type": log_type,
+                            "payload": payload if len(raw) <= limit else f"<{len(raw)} bytes>"}
+    self._sandbox_invoke = info  # for the call log (call_action)
+    # GUESS: the size is checked first, before the function is looked up.
+    if len(raw) > limit:
+        raise LambdaError(413, "RequestTooLargeException",
+                          f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+    if named_qualifier and given and named_qualifier != given:
+        raise _invalid("The derived qualifier from the function name does not match the specified qualifier.")
+    qualifier = given or named_qualifier or "$LATEST"
+    group = self.backend._lambdas._functions.get(name) or {}
+    latest = group.get("latest")
+    arn = (latest.function_arn if latest is not None
+           else f"arn:{get_partition(self.region)}:lambda:{self.region}:{self.current_account}:function:{name}")
+    version = qualifier
+    if qualifier != "$LATEST" and not qualifier.isdigit():
+        # GUESS: the alias's primary version; RoutingConfig weights are not drawn.
+        alias = self.backend._lambdas._get_function_aliases(name).get(qualifier) if group else None
+        version = str(alias.function_version) if alias is not None else None
+    if version == "$LATEST":
+        fn = latest
+    else:
+        fn = next((v for v in group.get("versions") or [] if str(v.version) == version), None)
+    if fn is None:
+        raise _not_found(f"Function not found: {arn}:{qualifier}")
+    _check_invocable(fn)
+    if parse_error is not None:
+        raise LambdaError(400, "InvalidRequestContentException",
+                          f"Could not parse request body into json: Could not parse payload into json: {parse_error}")
+    if invocation_type == "DryRun":
+        return 204, {"status": 204}, ""
+    rid = str(uuid.uuid4())
+    body, function_error, log, outcome = _run_function(_as_run(fn), version, rid, time.time())
+    info.update(executed_version=version, outcome=outcome, function_error=function_error, request_id=rid)
+    if invocation_type == "Event":
+        return 202, {"status": 202}, ""
+    headers = {"status": 200, "Content-Type": "application/json", "X-Amz-Executed-Version": version}
+    if function_error:
+        headers["X-Amz-Function-Error"] = function_error
+    if log_type == "Tail":
+        headers["X-Amz-Log-Result"] = base64.b64encode(log.encode("utf-8")[-4096:]).decode("ascii")
+    return 200, headers, body
+
+
 Response.update_function_code = update_function_code
 Response.update_function_configuration = update_function_configuration
 Response.publish_version = publish_version_response
@@ -739,6 +1032,7 @@ Response.create_alias = create_alias
 Response.get_alias = get_alias
 Response.update_alias = update_alias
 Response.delete_alias = delete_alias
+Response.invoke = invoke
 
 
 # ---------------------------------------------------------------------------
@@ -823,6 +1117,14 @@ def call_action(self: Response) -> Any:
         _advance_all(self.backend)
         _interleave(self, record)
         status, headers, body = _orig_call_action(self)
+        invoked = getattr(self, "_sandbox_invoke", None)
+        if invoked is not None:
+            record.update(invoked)
+            if invoked.get("request_id"):
+                # The invocation's request id, which its log and error object carry.
+                for key in [k for k in headers if k.lower() == "x-amzn-requestid"]:
+                    del headers[key]
+                headers["x-amzn-RequestId"] = invoked["request_id"]
         record["status"] = int(status)
         record["error"] = None
         if int(status) >= 400:
@@ -861,6 +1163,8 @@ def _control(command: str, body: dict[str, Any]) -> Any:
                 CONFIG["markers"] = [_check_marker(m) for m in body["markers"]]
             if "version_markers" in body:
                 CONFIG["version_markers"] = [_check_version_marker(m) for m in body["version_markers"]]
+            if "invoke_markers" in body:
+                CONFIG["invoke_markers"] = [_check_invoke_marker(m) for m in body["invoke_markers"]]
             return copy.deepcopy(CONFIG)
         if command == "interleave":
             before = body.get("before", "UpdateFunctionCode")

@@ -72,6 +72,17 @@ pub async fn apply(
             put_back: true,
         });
     }
+    if let Some(event) = &f.plan.smoke_test_event
+        && let Err(why) = super::smoke::invoke(f, cx, w, &version, event, report).await?
+    {
+        return Ok(Verdict::Failed {
+            reason: format!(
+                "the smoke test of version {version} failed, so alias {} was not moved: {why}",
+                f.plan.alias
+            ),
+            put_back: true,
+        });
+    }
     w.check(&format!(
         "before moving alias {} to version {version}",
         f.plan.alias

@@ -27,6 +27,7 @@ mod environment;
 mod preflight;
 mod restore;
 mod rollback;
+mod smoke;
 mod watch;
 
 use crate::deploy::{Context, Deploy, Found, Image, PutBack, Revision, Serves, Target, Verdict};
