@@ -1789,6 +1789,36 @@ async fn env_and_secrets_are_set_as_environment_properties_before_the_version_an
         log.join("\n")
     );
 
+    // `plan --diff`: a value changed, and a secret turned into a value.
+    let next = with_properties(
+        &[
+            ("LOG_LEVEL", "info"),
+            ("DATABASE_URL", "postgres://db/shop"),
+        ],
+        &[],
+    );
+    let deployer = Deployer::new(&e.sdk, None, SCALE);
+    let d =
+        fastdeploy::deploy::diff::diff(&deployer.cx(), "web", &TargetPlan::Beanstalk(next), None)
+            .await
+            .unwrap();
+    for line in [
+        "env LOG_LEVEL changed: \"debug\" → \"info\"",
+        "env DATABASE_URL added: \"postgres://db/shop\"",
+        "secret DATABASE_URL removed",
+    ] {
+        assert!(
+            d.changes.iter().any(|l| l == line),
+            "{line} in {:?}",
+            d.changes
+        );
+    }
+    assert_eq!(
+        configuration_updates(&e.moto),
+        1,
+        "the diff changed nothing"
+    );
+
     // Nothing changed: no configuration update.
     let (again, log) = deploy(&e, &first, "acme/web", 'a').await;
     assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);

@@ -32,8 +32,7 @@ pub async fn apply(
     report.previous_revision = pre.version_label.clone();
     report.serving_revision = pre.version_label.clone();
     note_source_build(e, cx);
-    let serving = pre.version_label.as_deref();
-    if let Err(reason) = super::properties::apply(e, cx, w, serving, report).await? {
+    if let Err(reason) = super::properties::apply(e, cx, w, report).await? {
         report.evidence.push(reason.clone());
         return Ok(Verdict::Failed {
             reason,

@@ -21,6 +21,7 @@ use super::Environment;
 use super::watch::{Followed, Following};
 use crate::aws::Explained;
 use crate::deploy::Context;
+use crate::deploy::diff::variables;
 use crate::outcome::DeployReport;
 use crate::plan::BeanstalkPlan;
 use crate::wait::Waiter;
@@ -100,7 +101,6 @@ pub async fn apply(
     e: &mut Environment<'_>,
     cx: &Context<'_>,
     w: &mut Waiter<'_>,
-    label: Option<&str>,
     report: &mut DeployReport,
 ) -> anyhow::Result<Result<(), String>> {
     if e.plan.config.is_empty() {
@@ -111,44 +111,62 @@ pub async fn apply(
         e.say(cx, "environment properties already as configured");
         return Ok(Ok(()));
     };
-    let waiting =
-        "(another update is running); waiting for Ready before setting environment properties";
-    w.until("waiting for the environment to be Ready", async || {
-        e.ready(cx, waiting).await
-    })
-    .await?;
-    let names = change
+    let names = names(&change);
+    e.properties_before = Some(undo(&change, &now));
+    Ok(
+        match configure(e, cx, w, &change, "setting environment properties", report).await? {
+            Followed::Completed(_) => {
+                e.say(cx, &format!("environment properties set: {names}"));
+                Ok(())
+            }
+            Followed::Failed(why) => Err(format!(
+                "EB did not set the environment properties ({names}) and kept the previous ones: {why}"
+            )),
+            Followed::Ended(_) => Err(format!(
+                "EB ended the update of the environment properties ({names}) without saying it completed"
+            )),
+        },
+    )
+}
+
+/// The names a change sets or removes, sorted, in words.
+fn names(change: &Change) -> String {
+    let names: std::collections::BTreeSet<&str> = change
         .set
         .keys()
         .chain(change.remove.iter())
         .map(|(_, n)| n.as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rid = send(e, cx, &change).await?;
-    e.properties_before = Some(undo(&change, &now));
+        .collect();
+    names.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+/// A configuration update: once the environment is Ready, `change` is sent
+/// and its request's events followed, on the version the environment runs.
+async fn configure(
+    e: &mut Environment<'_>,
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    change: &Change,
+    doing: &str,
+    report: &mut DeployReport,
+) -> anyhow::Result<Followed> {
+    let waiting = format!("(another update is running); waiting for Ready before {doing}");
+    let env = w
+        .until("waiting for the environment to be Ready", async || {
+            e.ready(cx, &waiting).await
+        })
+        .await?;
+    let rid = send(e, cx, change).await?;
     e.say(
         cx,
-        &format!("UpdateEnvironment with environment properties {names} accepted (request {rid}); following its events"),
+        &format!("UpdateEnvironment with environment properties {} accepted (request {rid}); following its events", names(change)),
     );
+    let label = env.version_label().unwrap_or_default().to_string();
     let mut seen = Following::default();
-    let label = label.unwrap_or_default().to_string();
-    let followed = w.until("following the environment properties update", async || {
+    w.until(&format!("following the update {doing}"), async || {
         e.follow(cx, &rid, &label, &mut seen, report).await
-    });
-    Ok(match followed.await? {
-        Followed::Completed(_) => {
-            e.say(cx, &format!("environment properties set: {names}"));
-            Ok(())
-        }
-        Followed::Failed(why) => Err(format!(
-            "EB did not set the environment properties ({names}) and kept the previous ones: {why}"
-        )),
-        Followed::Ended(_) => Err(format!(
-            "EB ended the update of the environment properties ({names}) without saying it completed"
-        )),
     })
+    .await
 }
 
 /// The change that puts `now` back after `change`: values set again,
@@ -176,34 +194,8 @@ pub async fn put_back(
     report: &mut DeployReport,
 ) -> Option<String> {
     let back = e.properties_before.take()?;
-    let waiting = "(another update is running); waiting for Ready before setting the environment properties back";
-    let ready = w.until("waiting for the environment to be Ready", async || {
-        e.ready(cx, waiting).await
-    });
-    let env = match ready.await {
-        Ok(env) => env,
-        Err(err) => {
-            return Some(format!(
-                "environment properties not set back: {}",
-                crate::error::chain_message(&err)
-            ));
-        }
-    };
-    let rid = match send(e, cx, &back).await {
-        Ok(rid) => rid,
-        Err(err) => {
-            return Some(format!(
-                "environment properties not set back: {}",
-                crate::error::chain_message(&err)
-            ));
-        }
-    };
-    let label = env.version_label().unwrap_or_default().to_string();
-    let mut seen = Following::default();
-    let followed = w.until("setting the environment properties back", async || {
-        e.follow(cx, &rid, &label, &mut seen, report).await
-    });
-    Some(match followed.await {
+    let doing = "setting the environment properties back";
+    Some(match configure(e, cx, w, &back, doing, report).await {
         Ok(Followed::Completed(_)) => "environment properties set back as they were".to_string(),
         Ok(Followed::Failed(why)) => format!("environment properties not set back: {why}"),
         Ok(Followed::Ended(_)) => {
@@ -216,36 +208,31 @@ pub async fn put_back(
     })
 }
 
-/// `plan --diff`: the properties a deploy would set, against the deployed ones.
+/// `plan --diff`: the properties a deploy would set, against the deployed
+/// ones, as [`variables`] says a change of variables.
 pub async fn diff(plan: &BeanstalkPlan, cx: &Context<'_>) -> anyhow::Result<Vec<String>> {
     let now = current(plan, cx).await?;
     let Some(change) = wanted(&plan.config, &now) else {
         return Ok(Vec::new());
     };
-    let mut lines = Vec::new();
-    for ((ns, name), value) in &change.set {
-        let kind = if ns == SECRETS_NAMESPACE {
-            "secret"
-        } else {
-            "env"
-        };
-        let shown = |v: &str| match kind {
-            "env" => crate::settings::runtime::show(name, v),
-            _ => v.to_string(),
-        };
-        lines.push(match now.get(&(ns.clone(), name.clone())) {
-            Some(old) => format!("{kind} {name} changed: {} → {}", shown(old), shown(value)),
-            None => format!("{kind} {name} added: {}", shown(value)),
-        });
+    let mut next = now.clone();
+    for key in &change.remove {
+        next.remove(key);
     }
-    for (ns, name) in &change.remove {
-        let kind = if ns == SECRETS_NAMESPACE {
-            "secret"
-        } else {
-            "env"
-        };
-        lines.push(format!("{kind} {name} removed (set as the other kind)"));
-    }
+    next.extend(change.set);
+    let of = |options: &Options, ns: &str| -> BTreeMap<String, String> {
+        options
+            .iter()
+            .filter(|((n, _), _)| n == ns)
+            .map(|((_, name), v)| (name.clone(), v.clone()))
+            .collect()
+    };
+    let mut lines = variables("env", &of(&now, ENV_NAMESPACE), &of(&next, ENV_NAMESPACE));
+    lines.extend(variables(
+        "secret",
+        &of(&now, SECRETS_NAMESPACE),
+        &of(&next, SECRETS_NAMESPACE),
+    ));
     Ok(lines)
 }
 

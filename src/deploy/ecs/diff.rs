@@ -178,9 +178,7 @@ fn container(td: &Value, name: &str) -> Option<Value> {
         .find(|c| c.get("name").and_then(Value::as_str) == Some(name))?;
     let mut c = c.clone();
     if let Some(obj) = c.as_object_mut() {
-        obj.retain(|k, v| {
-            !((k == "cpu" && v == &Value::from(0)) || (k == "essential" && v == &Value::Bool(true)))
-        });
+        obj.retain(|k, v| !render::filled_in_for_container(k, v));
     }
     Some(c)
 }

@@ -309,10 +309,7 @@ fn normalize(v: &Value) -> Value {
             Value::Object(obj) => {
                 let mut out = Map::new();
                 for (k, v) in obj {
-                    if in_container
-                        && ((k == "cpu" && v == &Value::from(0))
-                            || (k == "essential" && v == &Value::Bool(true)))
-                    {
+                    if in_container && filled_in_for_container(k, v) {
                         continue;
                     }
                     let nested = if k == "containerDefinitions" {
@@ -332,6 +329,13 @@ fn normalize(v: &Value) -> Value {
         }
     }
     without_filled_in(&walk(v, false).unwrap_or(Value::Null))
+}
+
+/// Whether a container field holds the value ECS fills in when it is not
+/// given (`cpu: 0`, `essential: true`): the same as not set.
+pub fn filled_in_for_container(key: &str, value: &Value) -> bool {
+    (key == "cpu" && value == &Value::from(0))
+        || (key == "essential" && value == &Value::Bool(true))
 }
 
 /// `td` without what ECS fills in for a task definition that names none:

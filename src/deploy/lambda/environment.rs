@@ -145,15 +145,14 @@ impl Function<'_> {
         let serving = super::watch::alias(self, cx).await?;
         let qualifier = serving.as_ref().map(|a| a.version.clone());
         let c = configuration(self, cx, qualifier.as_deref()).await?;
-        let now: std::collections::BTreeMap<String, String> = c
-            .environment()
-            .and_then(|e| e.variables())
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        let mut next = now.clone();
-        for e in &self.plan.config.env {
-            next.insert(e.name.clone(), e.value.clone());
-        }
+        let sorted = |m: &HashMap<String, String>| -> std::collections::BTreeMap<_, _> {
+            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        let now = c.environment().and_then(|e| e.variables());
+        let now = now.map(sorted).unwrap_or_default();
+        let next = wanted(self, &c)
+            .map(|m| sorted(&m))
+            .unwrap_or_else(|| now.clone());
         d.changes = variables("env", &now, &next);
         if let Some(new) = image.filter(|i| c.code_sha256() != Some(i.digest_hex())) {
             let old = c
