@@ -133,23 +133,23 @@ fn invalid(s: &Sourced<String>, accepts: &str) -> BadInput {
 fn one_target(name: &str, n: &Named) -> Result<(), BadInput> {
     if let (Some(service), Some(function)) = (&n.service, &n.function) {
         return Err(BadInput::other(format!(
-            "component `{name}` names two deploy targets, ECS service `{}` and Lambda function `{}`; \
+            "component `{name}` names two deploy targets, ECS service `{}` ({}) and Lambda function `{}` ({}); \
              a component deploys to one: keep `service` or `function`, or split it into two components",
-            service.value, function.value
+            service.value, service.source, function.value, function.source
         )));
     }
     let Some(environment) = &n.environment else {
         return Ok(());
     };
     let other = match (&n.service, &n.function) {
-        (Some(s), _) => format!("ECS service `{}`", s.value),
-        (None, Some(f)) => format!("Lambda function `{}`", f.value),
+        (Some(s), _) => format!("ECS service `{}` ({})", s.value, s.source),
+        (None, Some(f)) => format!("Lambda function `{}` ({})", f.value, f.source),
         (None, None) => return Ok(()),
     };
     Err(BadInput::other(format!(
-        "component `{name}` names two deploy targets, {other} and Elastic Beanstalk environment `{}`; \
+        "component `{name}` names two deploy targets, {other} and Elastic Beanstalk environment `{}` ({}); \
          a component deploys to one: keep one, or split it into two components",
-        environment.value
+        environment.value, environment.source
     )))
 }
 

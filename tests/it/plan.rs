@@ -263,7 +263,7 @@ fn a_component_with_two_targets_is_rejected_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains(
-            "names two deploy targets, ECS service `thumbs` and Lambda function `acme-thumbnails`"
+            "names two deploy targets, ECS service `thumbs` (input `service`) and Lambda function `acme-thumbnails` (`components.lambda.function` in the config)"
         ),
         "{err}"
     );
