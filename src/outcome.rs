@@ -118,6 +118,14 @@ pub enum TargetRef {
         application: String,
         environment: String,
     },
+    Rule {
+        event_bus: String,
+        rule: String,
+    },
+    Schedule {
+        group: String,
+        schedule: String,
+    },
 }
 
 impl TargetRef {
@@ -135,6 +143,12 @@ impl TargetRef {
                 environment,
             } => {
                 format!("Elastic Beanstalk environment {environment} of application {application}")
+            }
+            TargetRef::Rule { event_bus, rule } => {
+                format!("EventBridge rule {rule} on event bus {event_bus}")
+            }
+            TargetRef::Schedule { group, schedule } => {
+                format!("EventBridge Scheduler schedule {schedule} in group {group}")
             }
         }
     }
@@ -165,6 +179,14 @@ impl TargetRef {
                     "{home}/elasticbeanstalk/home?region={region}#/application/overview?applicationName={application}"
                 ),
             ),
+            TargetRef::Rule { event_bus, rule } => (
+                format!("EventBridge rule {rule}"),
+                format!("{home}/events/home?region={region}#/eventbus/{event_bus}/rules/{rule}"),
+            ),
+            TargetRef::Schedule { group, schedule } => (
+                format!("Scheduler schedule {schedule}"),
+                format!("{home}/scheduler/home?region={region}#schedules/{group}/{schedule}"),
+            ),
         }
     }
 
@@ -174,6 +196,8 @@ impl TargetRef {
             TargetRef::Ecs { service, .. } => service,
             TargetRef::Lambda { function, .. } => function.rsplit(':').next().unwrap_or(function),
             TargetRef::Beanstalk { environment, .. } => environment,
+            TargetRef::Rule { rule, .. } => rule,
+            TargetRef::Schedule { schedule, .. } => schedule,
         }
     }
 }
@@ -191,6 +215,10 @@ impl Default for TargetRef {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeployReport {
     pub target: TargetRef,
+    /// How this target's deploy ended (a component with several targets
+    /// has one verdict, and one of these per target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<RunResult>,
     /// What this run deployed: the task definition revision ARN (ECS), the
     /// published version's ARN (Lambda), the application version label
     /// (Elastic Beanstalk).
@@ -391,6 +419,9 @@ pub struct ComponentReport {
     pub failure: Option<String>,
     pub build: BuildReport,
     pub deploy: Option<DeployReport>,
+    /// The component's further targets (`targets:`), one report each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<DeployReport>,
 }
 
 impl ComponentReport {
@@ -401,6 +432,7 @@ impl ComponentReport {
             failure: None,
             build: BuildReport::default(),
             deploy: None,
+            also: Vec::new(),
         }
     }
 }

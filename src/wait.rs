@@ -280,6 +280,28 @@ impl<'a> Waiter<'a> {
         }
     }
 
+    /// Waits for `event` (another target's step), ended by the deadline
+    /// or cancellation as any wait is; errs with [`Stopped`] when it must end.
+    pub async fn within<T>(&self, doing: &str, event: impl Future<Output = T>) -> anyhow::Result<T> {
+        self.check(doing)?;
+        let left = self.pace.deadline.saturating_duration_since(Instant::now());
+        let cancelled = async {
+            match self.cancel {
+                Some(c) => c.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let stopped = |stop| Stopped {
+            stop,
+            doing: doing.to_string(),
+        };
+        tokio::select! {
+            v = event => Ok(v),
+            _ = crate::timings::sleep("aws", left) => Err(stopped(Stop::TimedOut).into()),
+            _ = cancelled => Err(stopped(Stop::Cancelled).into()),
+        }
+    }
+
     /// Looks until `look` is done. The first look comes at once; a look
     /// that fails with an error worth retrying is said and made again at the
     /// next poll, and [`MAX_FAILED_LOOKS`] in a row stop the wait; any

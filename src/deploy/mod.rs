@@ -37,11 +37,14 @@
 //! steps), `watch.rs` (the looks that follow it) and `rollback.rs`
 //! (putting back what served).
 
+pub mod any;
 pub mod beanstalk;
 pub mod diff;
 pub mod ecs;
 pub mod lambda;
 pub mod references;
+pub mod together;
+pub mod trigger;
 
 use std::time::Instant;
 
@@ -66,6 +69,9 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub iam: aws_sdk_iam::Client,
+    /// Rules and schedules that run the component's tasks (`targets:`).
+    pub events: aws_sdk_eventbridge::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
     /// The registry the images were pushed to (Lambda reads the pushed
     /// manifest before the function is touched); `None` where no image is
     /// read back.
@@ -92,6 +98,8 @@ impl Clients {
             ssm: crate::aws_client!(aws_sdk_ssm, sdk),
             secrets: crate::aws_client!(aws_sdk_secretsmanager, sdk),
             iam: crate::aws_client!(aws_sdk_iam, sdk),
+            events: crate::aws_client!(aws_sdk_eventbridge, sdk),
+            scheduler: crate::aws_client!(aws_sdk_scheduler, sdk),
             registry,
         }
     }
@@ -184,6 +192,8 @@ pub struct DeployOutcome {
     pub report: DeployReport,
     /// One line saying why, when it did not succeed.
     pub failure: Option<String>,
+    /// The component's further targets (`targets:`), as each ended.
+    pub also: Vec<DeployReport>,
 }
 
 /// How a target's change ended, as the target judges it. A wait that ended
@@ -224,6 +234,41 @@ pub struct Deploy<'a> {
     pub w: Waiter<'a>,
     /// What the deploy found and did, as the target learns it.
     pub report: DeployReport,
+    /// What the component's other targets share with this one, when it
+    /// has several (`targets:`): one registration per task definition
+    /// family, and `before-deploy` that the others wait for.
+    pub together: Option<&'a together::Together>,
+}
+
+impl<'a> Deploy<'a> {
+    /// A deploy of `t` whose clock starts now.
+    pub fn start<T: Target>(
+        cx: &Context<'a>,
+        t: &T,
+        together: Option<&'a together::Together>,
+    ) -> Deploy<'a> {
+        let watch = t.watch();
+        let pace = Pace::new(cx.clock, watch.poll_seconds, watch.wait_seconds as f64);
+        Deploy {
+            cx: *cx,
+            w: Waiter::new(pace, cx.cancel, cx.actions),
+            report: DeployReport {
+                target: t.reference(),
+                ..DeployReport::default()
+            },
+            together,
+        }
+    }
+
+    /// Before the first step that changes the target: waits for the
+    /// component's `before-deploy` when another target runs it. `Some`:
+    /// it failed, and this target must not move (the reason).
+    pub async fn ready(&self) -> anyhow::Result<Option<String>> {
+        match self.together {
+            Some(t) => t.ready(&self.w).await,
+            None => Ok(None),
+        }
+    }
 }
 
 /// What a deploy puts in service: the motion, for the driver.
@@ -234,6 +279,9 @@ pub enum Change {
     Image(Image),
     /// A revision the target served before (`rollback`), put back as it was.
     Revision(Revision),
+    /// `rollback` of a component with several targets: each target's own
+    /// revision, in the order the targets are declared.
+    Revisions(Vec<Revision>),
 }
 
 impl Change {
@@ -242,6 +290,7 @@ impl Change {
         match self {
             Change::Image(i) => Some(i),
             Change::Revision(r) => r.image.as_ref(),
+            Change::Revisions(r) => r.first().and_then(|r| r.image.as_ref()),
         }
     }
 }
@@ -339,49 +388,40 @@ pub trait Target {
     async fn finish(&mut self, _d: &mut Deploy<'_>, _result: RunResult) {}
 }
 
-/// Checks the component's target before anything is built: the target
-/// itself, then the references of its runtime configuration (found by ARN)
-/// and, for ECS, that the task execution role may read them.
+/// Checks the component's targets before anything is built: each target
+/// itself, then the references of its runtime configuration (found by
+/// ARN) and, for ECS, that each task execution role may read them.
 pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::Result<Found> {
-    let Some(target) = &component.deploy else {
+    let mut found = Vec::new();
+    for plan in component.targets() {
+        found.push((plan, any::Any::new(plan, component).preflight(cx).await?));
+    }
+    let Some((first, _)) = found.first() else {
         return Ok(Found::default());
     };
-    let found = match target {
-        TargetPlan::Ecs(p) => ecs::Service::new(p).preflight(cx).await,
-        TargetPlan::Lambda(p) => lambda::Function::new(p).preflight(cx).await,
-        TargetPlan::Beanstalk(p) => {
-            beanstalk::Environment::new(p, component)
-                .preflight(cx)
-                .await
+    let config = references::resolve(cx, &component.name, first.config()).await?;
+    for (plan, f) in &found {
+        if let Some((family, role)) = &f.execution_role {
+            let who = plan.describe();
+            references::execution_role_reads(cx, &who, family, role.as_deref(), &config).await?;
         }
-    }?;
-    let config = references::resolve(cx, &component.name, target.config()).await?;
-    if let Some((family, role)) = &found.execution_role {
-        let who = target.describe();
-        references::execution_role_reads(cx, &who, family, role.as_deref(), &config).await?;
     }
+    let platform = together::one_platform(&component.name, found.iter().map(|(_, f)| f))?;
     Ok(Found {
+        platform,
         config: Some(config),
-        ..found
+        execution_role: None,
     })
 }
 
-/// `rollback`'s revision for the component's target (read-only).
+/// `rollback`'s revision for each of the component's targets (read-only),
+/// in the order declared.
 pub async fn earlier(
     cx: &Context<'_>,
     component: &ComponentPlan,
     to: Option<&str>,
-) -> anyhow::Result<Option<Revision>> {
-    Ok(Some(match component.deploy.as_ref() {
-        None => return Ok(None),
-        Some(TargetPlan::Ecs(p)) => ecs::Service::new(p).earlier(cx, to).await?,
-        Some(TargetPlan::Lambda(p)) => lambda::Function::new(p).earlier(cx, to).await?,
-        Some(TargetPlan::Beanstalk(p)) => {
-            beanstalk::Environment::new(p, component)
-                .earlier(cx, to)
-                .await?
-        }
-    }))
+) -> anyhow::Result<Vec<Revision>> {
+    together::earlier(cx, component, to).await
 }
 
 /// `promote`'s image: what `target` (the source environment's) serves now.
@@ -390,18 +430,10 @@ pub async fn serving_image(
     component: &ComponentPlan,
     target: &TargetPlan,
 ) -> anyhow::Result<Image> {
-    match target {
-        TargetPlan::Ecs(p) => ecs::Service::new(p).serving_image(cx).await,
-        TargetPlan::Lambda(p) => lambda::Function::new(p).serving_image(cx).await,
-        TargetPlan::Beanstalk(p) => {
-            beanstalk::Environment::new(p, component)
-                .serving_image(cx)
-                .await
-        }
-    }
+    any::Any::new(target, component).serving_image(cx).await
 }
 
-/// Puts `change` in service on the component's target and follows it to a
+/// Puts `change` in service on the component's targets and follows it to a
 /// verdict. `None` when the component has no target. Never returns without
 /// saying what serves.
 pub async fn deploy(
@@ -416,47 +448,56 @@ pub async fn deploy(
         actions: &actions,
         ..*cx
     };
-    Some(match component.deploy.as_ref()? {
-        TargetPlan::Ecs(p) => drive(cx, &mut ecs::Service::new(p), change).await,
-        TargetPlan::Lambda(p) => drive(cx, &mut lambda::Function::new(p), change).await,
-        TargetPlan::Beanstalk(p) => {
-            drive(cx, &mut beanstalk::Environment::new(p, component), change).await
-        }
+    let first = component.deploy.as_ref()?;
+    Some(if component.also.is_empty() {
+        drive(cx, &mut any::Any::new(first, component), change).await
+    } else {
+        together::drive_all(cx, component, change).await
     })
 }
 
 /// The one driver: apply (or restore), judge, put back when asked, look at
 /// what serves, say it.
 pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, change: &Change) -> DeployOutcome {
-    let target = t.reference();
     t.prepare(cx, change).await;
     let started = Instant::now();
-    let watch = t.watch().clone();
-    let pace = Pace::new(cx.clock, watch.poll_seconds, watch.wait_seconds as f64);
-    let mut d = Deploy {
-        cx: *cx,
-        w: Waiter::new(pace, cx.cancel, cx.actions),
-        report: DeployReport {
-            target: target.clone(),
-            ..DeployReport::default()
-        },
-    };
-    let applied = match change {
-        Change::Image(image) => t.apply(&mut d, image).await,
+    let mut d = Deploy::start(cx, t, None);
+    let applied = run(t, &mut d, change).await;
+    let (result, failure) = judge(t, &mut d, applied).await;
+    close(t, d, result, failure, started).await
+}
+
+/// Applies the image, or restores the revision, to a verdict.
+pub(crate) async fn run<T: Target>(t: &mut T, d: &mut Deploy<'_>, change: &Change) -> anyhow::Result<Verdict> {
+    match change {
+        Change::Image(image) => t.apply(d, image).await,
         Change::Revision(rev) => {
             if let Some(w) = &rev.warning {
-                cx.actions.warning(w, &Default::default());
+                d.cx.actions.warning(w, &Default::default());
             }
-            t.restore(&mut d, rev).await
+            t.restore(d, rev).await
         }
-    };
-    let (result, failure) = judge(t, &mut d, applied).await;
+        Change::Revisions(_) => anyhow::bail!("several revisions for one target"),
+    }
+}
+
+/// After the verdict: one last look at what serves, the target's finish,
+/// and the "result ...; serving ..." line.
+pub(crate) async fn close<T: Target>(
+    t: &mut T,
+    mut d: Deploy<'_>,
+    result: RunResult,
+    failure: Option<String>,
+    started: Instant,
+) -> DeployOutcome {
+    let cx = d.cx;
     // What serves is what runs: one last look, whatever the verdict said,
     // unless the look that judged success showed it with its counts.
     if !(result == RunResult::Success && d.report.serving_detail.is_some()) {
-        t.observe(cx, &mut d.report).await;
+        t.observe(&cx, &mut d.report).await;
     }
     d.report.seconds = Some(started.elapsed().as_secs_f64());
+    d.report.result = Some(result);
     t.finish(&mut d, result).await;
     let serving = match &d.report.serving_detail {
         Some(detail) => format!("serving {detail}"),
@@ -471,21 +512,22 @@ pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, change: &Change) -> D
         result,
         report: d.report,
         failure,
+        also: Vec::new(),
     }
 }
 
 /// What ended a change that did not succeed, as the driver weighs it.
-struct Failing {
-    why: String,
+pub(crate) struct Failing {
+    pub why: String,
     /// What serves may hold some of the change.
-    put_back: bool,
+    pub put_back: bool,
     /// A wait ended it (deadline, cancellation, looks that kept failing).
-    stop: Option<Stop>,
+    pub stop: Option<Stop>,
 }
 
 /// Turns what `apply` returned into a result and a failure line, putting
 /// back what served when the verdict and `rollback` ask for it.
-async fn judge<T: Target>(
+pub(crate) async fn judge<T: Target>(
     t: &mut T,
     d: &mut Deploy<'_>,
     applied: anyhow::Result<Verdict>,
@@ -540,7 +582,7 @@ async fn judge<T: Target>(
 
 /// A change that did not succeed: what serves, made sure of (and put back
 /// when `rollback` is on and the change may have reached it).
-async fn settle<T: Target>(
+pub(crate) async fn settle<T: Target>(
     t: &mut T,
     d: &mut Deploy<'_>,
     f: Failing,

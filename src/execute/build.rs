@@ -11,7 +11,7 @@ use crate::error::chain_message;
 use crate::image::registry::RegistryAuth;
 use crate::image::{BuildOptions, BuildRequest};
 use crate::outcome::{BuildReport, RunReport, RunResult};
-use crate::plan::{self, BuilderKind, ComponentPlan, Plan, TargetPlan};
+use crate::plan::{self, BuilderKind, ComponentPlan, Plan};
 use crate::process::Runner;
 use crate::report::notify::{Notifier, PhaseEnd, PhaseLog};
 
@@ -136,7 +136,7 @@ impl Pipeline<'_> {
             registry: &builds.auth.host,
             content_tag: Some(content_tag.clone()),
             // Attestations make an image index, which Lambda refuses.
-            provenance: plan.builder.provenance && !matches!(c.deploy, Some(TargetPlan::Lambda(_))),
+            provenance: plan.builder.provenance && !c.deploys_to_lambda(),
             buildx_builder: plan
                 .builder
                 .buildx

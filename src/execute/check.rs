@@ -3,7 +3,7 @@
 
 use crate::gha::{Actions, Location};
 use crate::outcome::{RunReport, Severity, Warning};
-use crate::plan::{ComponentPlan, Plan, TargetPlan};
+use crate::plan::{ComponentPlan, Plan};
 use crate::report::notify::{PhaseEnd, PhaseLog};
 
 use super::Pipeline;
@@ -52,10 +52,10 @@ fn check_component(
     let b = &c.build;
     let df = crate::checks::dockerfile::load_with_args(&b.dockerfile, &b.build_args)?;
     df.final_stage(b.target.as_deref())?;
-    let runs = match &c.deploy {
+    let runs = match c.deploys_to_lambda() {
         _ if !b.push => crate::checks::dockerfile::Runs::Nowhere,
-        Some(TargetPlan::Lambda(_)) => crate::checks::dockerfile::Runs::AsNonRoot,
-        _ => crate::checks::dockerfile::Runs::AsImageSays,
+        true => crate::checks::dockerfile::Runs::AsNonRoot,
+        false => crate::checks::dockerfile::Runs::AsImageSays,
     };
     let ignore = &plan.limits.ignore_checks;
     let findings = crate::checks::dockerfile::check_image(&df, b.target.as_deref(), runs, ignore);

@@ -98,8 +98,10 @@ impl Pipeline<'_> {
     /// its architecture) gets it built for that one. A `platforms` setting
     /// that says otherwise is the user's to fix, before anything is built.
     fn build_for_target(&self, c: &mut ComponentPlan, found: &Found) -> anyhow::Result<()> {
-        if let (Some(d), Some(config)) = (c.deploy.as_mut(), &found.config) {
-            *d.config_mut() = config.clone();
+        if let Some(config) = &found.config {
+            for d in c.deploy.iter_mut().chain(c.also.iter_mut()) {
+                *d.config_mut() = config.clone();
+            }
         }
         let Some(p) = &found.platform else {
             return Ok(());

@@ -139,6 +139,7 @@ impl Pipeline<'_> {
                 rep.result = outcome.result;
                 rep.failure = outcome.failure.or(rep.failure.take());
                 rep.deploy = Some(outcome.report);
+                rep.also = outcome.also;
             }
             report.phases.deploy = Some(started.elapsed().as_secs_f64());
         }

@@ -27,7 +27,7 @@ impl Pipeline<'_> {
                 let targets = plan
                     .components
                     .iter()
-                    .map(|c| (c.name.clone(), c.deploy.clone()))
+                    .map(|c| (c.name.clone(), c.targets().cloned().collect()))
                     .collect();
                 (env.to_string(), targets)
             }
@@ -51,15 +51,16 @@ impl Pipeline<'_> {
         let cx = self.deploy_context(&aws.clients, plan);
         let mut text = String::new();
         let mut any = false;
-        for (name, target) in targets {
-            let Some(target) = target else {
+        for (name, targets) in targets {
+            if targets.is_empty() {
                 text.push_str(&format!("{name}: no deploy\n"));
-                continue;
-            };
+            }
             let image = images.get(&name);
-            let d = crate::deploy::diff::diff(&cx, &name, &target, image).await?;
-            any |= d.any();
-            text.push_str(&d.render(&name));
+            for target in targets {
+                let d = crate::deploy::diff::diff(&cx, &name, &target, image).await?;
+                any |= d.any();
+                text.push_str(&d.render(&name));
+            }
         }
         crate::gha::print_data(&format!(
             "fastdeploy plan --diff: environment `{env}`\n{text}"
@@ -134,8 +135,10 @@ impl Pipeline<'_> {
             }
         };
         let cx = self.deploy_context(&aws.clients, plan);
-        for (name, target) in targets {
-            let Some(target) = target else { continue };
+        let each = targets
+            .into_iter()
+            .flat_map(|(name, targets)| targets.into_iter().map(move |t| (name.clone(), t)));
+        for (name, target) in each {
             let built = report.components.iter().find(|c| c.name == name);
             let image = built.and_then(|c| {
                 let b = &c.build;

@@ -108,6 +108,7 @@ fn image_entry(c: &ComponentReport, image: Option<String>) -> serde_json::Value 
             TargetRef::Ecs { .. } => ecs,
             TargetRef::Lambda { .. } => lambda,
             TargetRef::Beanstalk { .. } => !ecs && !lambda,
+            TargetRef::Rule { .. } | TargetRef::Schedule { .. } => false,
         })
     };
     serde_json::json!({
@@ -131,6 +132,16 @@ fn image_entry(c: &ComponentReport, image: Option<String>) -> serde_json::Value 
             .and_then(|r| r.rsplit(':').next()),
         "version-label": of_kind(false, false).and_then(|d| d.revision.clone()),
         "url": d.and_then(|d| d.url.clone()),
+        // With several targets (`targets:`), one entry each, the first included.
+        "targets": (!c.also.is_empty()).then(|| {
+            d.into_iter().chain(&c.also).map(|d| serde_json::json!({
+                "target": &d.target,
+                "result": d.result.map(crate::outcome::RunResult::as_str),
+                "revision": d.revision,
+                "previous-revision": d.previous_revision,
+                "serving-revision": d.serving_revision,
+            })).collect::<Vec<_>>()
+        }),
     })
 }
 

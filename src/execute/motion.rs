@@ -5,7 +5,7 @@
 use crate::deploy::{Change, Clients};
 use crate::image::registry::RegistryAuth;
 use crate::outcome::{RunReport, RunResult};
-use crate::plan::{Plan, TargetPlan};
+use crate::plan::{ComponentPlan, Plan};
 use crate::report::notify::{PhaseEnd, PhaseLog};
 use crate::settings::Motion;
 
@@ -42,7 +42,7 @@ impl Pipeline<'_> {
         let lambda = plan
             .components
             .iter()
-            .any(|c| matches!(c.deploy, Some(TargetPlan::Lambda(_))));
+            .any(ComponentPlan::deploys_to_lambda);
         if !matches!(plan.motion, Motion::Promote { .. }) || !lambda {
             return Ok(None);
         }
@@ -85,10 +85,16 @@ impl Pipeline<'_> {
                 }
                 (Motion::Rollback { to }, _) => crate::deploy::earlier(&cx, c, to.as_deref())
                     .await
-                    .map(|rev| {
-                        let rev = rev.expect("rollback plans only components with a target");
-                        let line = format!("[{}] puts back {} ({})", c.name, rev.id, rev.found);
-                        (Change::Revision(rev), line)
+                    .map(|mut revs| {
+                        let lines: Vec<String> = revs
+                            .iter()
+                            .map(|rev| format!("[{}] puts back {} ({})", c.name, rev.id, rev.found))
+                            .collect();
+                        let change = match revs.len() {
+                            1 => Change::Revision(revs.remove(0)),
+                            _ => Change::Revisions(revs),
+                        };
+                        (change, lines.join("\n"))
                     }),
                 _ => continue,
             };

@@ -15,11 +15,13 @@ pub fn plan(
     keys: &ComponentKeys<'_>,
 ) -> Result<ComponentPlan, BadInput> {
     let build = build_plan(settings, kind, keys)?;
-    let (deploy, no_deploy_reason) = super::target::plan(settings, keys)?;
+    let (targets, no_deploy_reason) = super::target::plan(settings, keys)?;
+    let mut targets = targets.into_iter();
     Ok(ComponentPlan {
         name: keys.name.to_string(),
         build,
-        deploy,
+        deploy: targets.next(),
+        also: targets.collect(),
         no_deploy_reason,
         promote_from: None,
     })

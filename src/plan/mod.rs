@@ -11,6 +11,7 @@
 mod builder;
 mod component;
 mod target;
+mod targets;
 mod text;
 
 use std::collections::BTreeMap;
@@ -140,6 +141,11 @@ pub enum TargetPlan {
     Lambda(LambdaPlan),
     /// An Elastic Beanstalk environment on the Docker platform.
     Beanstalk(BeanstalkPlan),
+    /// An EventBridge rule whose ECS targets run the component's task
+    /// definition family (`targets:` only).
+    Rule(TriggerPlan),
+    /// An EventBridge Scheduler schedule with an ECS target (`targets:` only).
+    Schedule(TriggerPlan),
 }
 
 impl TargetPlan {
@@ -149,6 +155,7 @@ impl TargetPlan {
             TargetPlan::Ecs(p) => &p.watch,
             TargetPlan::Lambda(p) => &p.watch,
             TargetPlan::Beanstalk(p) => &p.watch,
+            TargetPlan::Rule(p) | TargetPlan::Schedule(p) => &p.watch,
         }
     }
 
@@ -168,6 +175,14 @@ impl TargetPlan {
                 application: p.application.clone(),
                 environment: p.environment.clone(),
             },
+            TargetPlan::Rule(p) => TargetRef::Rule {
+                event_bus: p.place(),
+                rule: p.name.clone(),
+            },
+            TargetPlan::Schedule(p) => TargetRef::Schedule {
+                group: p.place(),
+                schedule: p.name.clone(),
+            },
         }
     }
 
@@ -177,6 +192,7 @@ impl TargetPlan {
             TargetPlan::Ecs(p) => &p.config,
             TargetPlan::Lambda(p) => &p.config,
             TargetPlan::Beanstalk(p) => &p.config,
+            TargetPlan::Rule(p) | TargetPlan::Schedule(p) => &p.config,
         }
     }
 
@@ -185,6 +201,7 @@ impl TargetPlan {
             TargetPlan::Ecs(p) => &mut p.config,
             TargetPlan::Lambda(p) => &mut p.config,
             TargetPlan::Beanstalk(p) => &mut p.config,
+            TargetPlan::Rule(p) | TargetPlan::Schedule(p) => &mut p.config,
         }
     }
 
@@ -280,12 +297,43 @@ pub struct BeanstalkPlan {
     pub watch: WatchPlan,
 }
 
+/// An EventBridge rule or Scheduler schedule that runs ECS tasks: its ECS
+/// target moves to the new revision of the family it runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TriggerPlan {
+    /// The rule's or schedule's name.
+    pub name: String,
+    /// Where it is named in the config (`components.api.targets[2]`).
+    #[serde(skip)]
+    pub at: String,
+    /// The event bus (rule) or schedule group; `None`: `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
+    /// Containers whose image is replaced; empty: the family's only one.
+    pub containers: Vec<String>,
+    /// `env` and `secrets`, rendered into the family's revision.
+    #[serde(skip_serializing_if = "RuntimeConfig::is_empty")]
+    pub config: RuntimeConfig,
+    pub watch: WatchPlan,
+}
+
+impl TriggerPlan {
+    /// The event bus or schedule group, `default` when unnamed.
+    pub fn place(&self) -> String {
+        self.within.clone().unwrap_or_else(|| "default".into())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentPlan {
     pub name: String,
     pub build: BuildPlan,
-    /// `None`: built and pushed only.
+    /// `None`: built and pushed only. With `targets:`, the first of them.
     pub deploy: Option<TargetPlan>,
+    /// The component's further targets (`targets:`): deployed with
+    /// `deploy` as one, one verdict and one rollback for all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<TargetPlan>,
     /// Why there is no deploy, in words (`plan` prints it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_deploy_reason: Option<String>,
@@ -293,6 +341,19 @@ pub struct ComponentPlan {
     /// image is deployed here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promote_from: Option<TargetPlan>,
+}
+
+impl ComponentPlan {
+    /// Every place the component deploys to, in the order declared.
+    pub fn targets(&self) -> impl Iterator<Item = &TargetPlan> {
+        self.deploy.iter().chain(&self.also)
+    }
+
+    /// Whether one of its targets is a Lambda function (which takes one
+    /// image, no index, and runs as a non-root user).
+    pub fn deploys_to_lambda(&self) -> bool {
+        self.targets().any(|t| matches!(t, TargetPlan::Lambda(_)))
+    }
 }
 
 /// Limits the checks enforce.
@@ -481,7 +542,7 @@ fn motion_components(
     for c in deploying.iter_mut() {
         let found = keys.iter().find(|k| k.name == c.name);
         let target = match found {
-            Some(k) => target::plan(&source, k)?.0,
+            Some(k) => target::plan(&source, k)?.0.into_iter().next(),
             None => None,
         };
         let target = target.ok_or_else(|| {
@@ -509,7 +570,7 @@ fn motion_components(
 pub fn targets_in(
     settings: &Settings,
     environment: &str,
-) -> Result<Vec<(String, Option<TargetPlan>)>, BadInput> {
+) -> Result<Vec<(String, Vec<TargetPlan>)>, BadInput> {
     let other = settings.for_environment(environment)?;
     let keys = other.selected_components()?;
     keys.iter()

@@ -9,15 +9,51 @@ use crate::settings::config::CommandLine;
 use crate::settings::runtime::RuntimeConfig;
 
 /// The target keys a component set, with where each came from.
-struct Named {
-    service: Option<Sourced<String>>,
-    function: Option<Sourced<String>>,
-    environment: Option<Sourced<String>>,
-    application: Option<Sourced<String>>,
+pub(super) struct Named {
+    pub service: Option<Sourced<String>>,
+    pub function: Option<Sourced<String>>,
+    pub environment: Option<Sourced<String>>,
+    pub application: Option<Sourced<String>>,
 }
 
-/// The component's target in this run, or why it has none.
+/// The component's targets in this run (one, or its `targets:`), or why
+/// it has none.
 pub fn plan(
+    settings: &Settings,
+    keys: &ComponentKeys<'_>,
+) -> Result<(Vec<TargetPlan>, Option<String>), BadInput> {
+    match keys.get("targets")? {
+        Some(list) => super::targets::plan(settings, keys, list),
+        None => single(settings, keys).map(|(t, why)| (t.into_iter().collect(), why)),
+    }
+}
+
+/// Where the component deploys in this run, and how it is followed; `Err`:
+/// why it deploys nowhere.
+pub(super) fn deploys_where(
+    settings: &Settings,
+    keys: &ComponentKeys<'_>,
+) -> Result<(String, WatchPlan), String> {
+    let Some(env_name) = settings.target.environment() else {
+        return Err(format!("build only: {}", settings.target.reason()));
+    };
+    let deploys_here = settings
+        .environment_config()
+        .and_then(|e| e.components.as_ref())
+        .is_none_or(|list| list.iter().any(|c| c == keys.name));
+    if !deploys_here {
+        return Err(format!("not in `environments.{env_name}.components`"));
+    }
+    let watch = WatchPlan {
+        wait_seconds: settings.wait_minutes * 60,
+        poll_seconds: settings.poll_seconds,
+        rollback: settings.rollback,
+    };
+    Ok((env_name.to_string(), watch))
+}
+
+/// The component's one target (the single-target keys), or why it has none.
+fn single(
     settings: &Settings,
     keys: &ComponentKeys<'_>,
 ) -> Result<(Option<TargetPlan>, Option<String>), BadInput> {
@@ -54,27 +90,11 @@ pub fn plan(
              before the service update; remove it, or run the command in the image's own start-up"
         )));
     }
-    let Some(env_name) = settings.target.environment() else {
-        return Ok((
-            None,
-            Some(format!("build only: {}", settings.target.reason())),
-        ));
+    let (env_name, watch) = match deploys_where(settings, keys) {
+        Ok(w) => w,
+        Err(why) => return Ok((None, Some(why))),
     };
-    let deploys_here = settings
-        .environment_config()
-        .and_then(|e| e.components.as_ref())
-        .is_none_or(|list| list.iter().any(|c| c == name));
-    if !deploys_here {
-        return Ok((
-            None,
-            Some(format!("not in `environments.{env_name}.components`")),
-        ));
-    }
-    let watch = WatchPlan {
-        wait_seconds: settings.wait_minutes * 60,
-        poll_seconds: settings.poll_seconds,
-        rollback: settings.rollback,
-    };
+    let env_name = env_name.as_str();
     if let Some(f) = named.function {
         let alias = alias
             .map(|a| a.value)
@@ -113,16 +133,17 @@ pub fn plan(
 }
 
 /// The target's plan with the component's runtime configuration.
-fn with_config(mut p: TargetPlan, config: RuntimeConfig) -> TargetPlan {
+pub(super) fn with_config(mut p: TargetPlan, config: RuntimeConfig) -> TargetPlan {
     match &mut p {
         TargetPlan::Ecs(e) => e.config = config,
         TargetPlan::Lambda(l) => l.config = config,
         TargetPlan::Beanstalk(b) => b.config = config,
+        TargetPlan::Rule(t) | TargetPlan::Schedule(t) => t.config = config,
     }
     p
 }
 
-fn invalid(s: &Sourced<String>, accepts: &str) -> BadInput {
+pub(super) fn invalid(s: &Sourced<String>, accepts: &str) -> BadInput {
     BadInput::other(format!(
         "{} is {:?}, but it accepts {accepts}",
         s.source, s.value
@@ -154,7 +175,7 @@ fn one_target(name: &str, n: &Named) -> Result<(), BadInput> {
 }
 
 /// An Elastic Beanstalk environment, with its application.
-fn beanstalk(
+pub(super) fn beanstalk(
     keys: &ComponentKeys<'_>,
     named: Named,
     env_name: &str,
@@ -206,7 +227,7 @@ fn beanstalk(
 }
 
 /// An ECS service in its cluster.
-fn ecs(
+pub(super) fn ecs(
     settings: &Settings,
     keys: &ComponentKeys<'_>,
     service: String,
@@ -240,7 +261,7 @@ fn ecs(
 
 /// `smoke-test-event` as JSON text: Lambda only (it invokes the new
 /// version). A string in the config is taken as JSON text.
-fn smoke_test_event(
+pub(super) fn smoke_test_event(
     keys: &ComponentKeys<'_>,
     function: Option<&Sourced<String>>,
 ) -> Result<Option<String>, BadInput> {
@@ -269,7 +290,7 @@ fn smoke_test_event(
 }
 
 /// `before-deploy` and its settings, with where the command came from.
-fn before_deploy(keys: &ComponentKeys<'_>) -> Result<Option<(BeforeDeploy, String)>, BadInput> {
+pub(super) fn before_deploy(keys: &ComponentKeys<'_>) -> Result<Option<(BeforeDeploy, String)>, BadInput> {
     let Some(Sourced {
         value: command,
         source,

@@ -180,9 +180,29 @@ impl Plan {
     }
 
     fn target_text(&self, c: &ComponentPlan) -> String {
+        let mut s = self.one_target_text(c, c.deploy.as_ref());
+        for t in &c.also {
+            s.push_str(&self.one_target_text(c, Some(t)));
+        }
+        if !c.also.is_empty() {
+            s.push_str("    one verdict for every target: if one fails, those that moved are put back\n");
+        }
+        s
+    }
+
+    fn one_target_text(&self, c: &ComponentPlan, target: Option<&TargetPlan>) -> String {
         let mut s = String::new();
-        let _ = match &c.deploy {
+        let _ = match target {
             Some(TargetPlan::Ecs(d)) => return self.ecs_text(d),
+            Some(t @ (TargetPlan::Rule(d) | TargetPlan::Schedule(d))) => writeln!(
+                s,
+                "    move {}: its ECS target runs this run's revision of its task definition family{}",
+                t.describe(),
+                match d.containers.as_slice() {
+                    [] => String::new(),
+                    names => format!(" (containers {})", names.join(", ")),
+                }
+            ),
             Some(TargetPlan::Lambda(d)) => {
                 let _ = writeln!(
                     s,

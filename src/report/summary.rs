@@ -538,6 +538,9 @@ pub fn events_title(target: &crate::outcome::TargetRef) -> &'static str {
         crate::outcome::TargetRef::Ecs { .. } => "Last service events",
         crate::outcome::TargetRef::Lambda { .. } => "Last Lambda update states",
         crate::outcome::TargetRef::Beanstalk { .. } => "Last Elastic Beanstalk events",
+        crate::outcome::TargetRef::Rule { .. } | crate::outcome::TargetRef::Schedule { .. } => {
+            "Last events"
+        }
     }
 }
 

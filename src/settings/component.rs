@@ -106,6 +106,14 @@ impl KeyValue for Bundle {
     }
 }
 
+impl KeyValue for Vec<super::config::TargetItem> {
+    fn from_input(key: &str, _: &str) -> Result<Self, BadInput> {
+        Err(BadInput::other(format!(
+            "`{key}` is a key of the config file (fastdeploy.yml), not an input: list the component's targets under `components.<name>.targets`"
+        )))
+    }
+}
+
 impl KeyValue for CommandLine {
     fn from_input(_: &str, text: &str) -> Result<Self, BadInput> {
         Ok(CommandLine::Line(text.to_string()))

@@ -93,6 +93,11 @@ pub struct ComponentConfig {
     pub allow_yellow: Option<bool>,
     /// Container ports for `Dockerrun.aws.json`. Default: the Dockerfile's `EXPOSE`.
     pub ports: Option<Vec<u16>>,
+    /// Several places the one image runs (services, a Lambda function, an
+    /// Elastic Beanstalk environment, EventBridge rules and Scheduler
+    /// schedules), instead of the single-target keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<TargetItem>>,
     /// Environment variables the targets get (names set here replace the
     /// current revision's; others are kept). Read by [`super::runtime`].
     #[serde(default, skip_serializing)]
@@ -100,6 +105,57 @@ pub struct ComponentConfig {
     /// Secrets the targets resolve: `ssm:/path` or `secretsmanager:name[:json-key]`.
     #[serde(default, skip_serializing)]
     pub secrets: SecretMap,
+}
+
+/// One item of a component's `targets:` list: one place the component's
+/// image runs, named by exactly one of its kind keys.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TargetItem {
+    /// An ECS service in the component's cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The containers whose image is replaced (services, rules, schedules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<Vec<String>>,
+    /// A Lambda function, with its `alias`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// An Elastic Beanstalk environment, with its application.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beanstalk_environment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beanstalk_application: Option<String>,
+    /// An EventBridge rule whose ECS targets run the task definition, on
+    /// `event-bus` (default: `default`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_bus: Option<String>,
+    /// An EventBridge Scheduler schedule with an ECS target, in `group`
+    /// (default: `default`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl TargetItem {
+    /// The kind keys it sets, with their values: exactly one is valid.
+    pub fn kinds(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("service", &self.service),
+            ("function", &self.function),
+            ("beanstalk-environment", &self.beanstalk_environment),
+            ("rule", &self.rule),
+            ("schedule", &self.schedule),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_deref()?)))
+        .collect()
+    }
 }
 
 /// What an Elastic Beanstalk application version holds.
@@ -174,6 +230,9 @@ pub struct ComponentOverride {
     pub bundle: Option<Bundle>,
     pub allow_yellow: Option<bool>,
     pub ports: Option<Vec<u16>>,
+    /// Replaces the component's `targets` in this environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<TargetItem>>,
     #[serde(default, skip_serializing)]
     pub env: EnvMap,
     #[serde(default, skip_serializing)]
@@ -227,6 +286,61 @@ impl Defaults {
         }
         Ok(())
     }
+}
+
+/// A `targets:` list at `path`: not empty, each item one target with only
+/// the keys its kind takes, no target twice.
+fn check_targets(path: &str, items: &[TargetItem]) -> Result<(), String> {
+    if items.is_empty() {
+        return Err(format!(
+            "`{path}` is an empty list; name at least one target, or remove the key"
+        ));
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let (kind, value) = match item.kinds().as_slice() {
+            [] => {
+                return Err(format!(
+                    "`{at}` names no target: give it one of `service`, `function`, `beanstalk-environment`, `rule` or `schedule`"
+                ));
+            }
+            [one] => *one,
+            [(k1, v1), (k2, v2), ..] => {
+                return Err(format!(
+                    "`{at}` names two targets, `{k1}: {v1}` and `{k2}: {v2}`; an item names one: split it into two items"
+                ));
+            }
+        };
+        let stray = [
+            ("container", item.container.is_some(), &["service", "rule", "schedule"][..]),
+            ("alias", item.alias.is_some(), &["function"][..]),
+            ("beanstalk-application", item.beanstalk_application.is_some(), &["beanstalk-environment"][..]),
+            ("event-bus", item.event_bus.is_some(), &["rule"][..]),
+            ("group", item.group.is_some(), &["schedule"][..]),
+        ]
+        .into_iter()
+        .find(|(_, set, kinds)| *set && !kinds.contains(&kind));
+        if let Some((key, _, kinds)) = stray {
+            return Err(format!(
+                "`{at}` sets `{key}`, which only a `{}` item takes; remove it from this `{kind}` item",
+                kinds.join("` or `")
+            ));
+        }
+        if item.container.as_ref().is_some_and(Vec::is_empty) {
+            return Err(format!(
+                "`{at}.container` is an empty list; name at least one container or remove the key"
+            ));
+        }
+        let place = item.event_bus.as_ref().or(item.group.as_ref());
+        let key = format!("{kind} `{value}`{}", place.map(|p| format!(" in `{p}`")).unwrap_or_default());
+        if let Some(first) = seen.insert(key.clone(), i) {
+            return Err(format!(
+                "`{at}` names {key} again (`{path}[{first}]` names it too); name each target once"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `eu-west-1`, `us-gov-west-1`, `cn-north-1`: lower-case words and digits.
@@ -304,6 +418,19 @@ impl Config {
                     "component `{name}` names two deploy targets, {first} and {second}; a component deploys to one: keep one, or split it into two components"
                 ));
             }
+            if let Some(items) = &c.targets {
+                let single = [
+                    ("service", &c.service),
+                    ("function", &c.function),
+                    ("beanstalk-environment", &c.beanstalk_environment),
+                ];
+                if let Some((key, Some(v))) = single.iter().find(|(_, v)| v.is_some()) {
+                    return Err(format!(
+                        "component `{name}` sets both `targets` and `{key}: {v}`; `targets` names every place the image runs: move `{key}: {v}` into the list, or remove `targets`"
+                    ));
+                }
+                check_targets(&format!("components.{name}.targets"), items)?;
+            }
             if let Some(containers) = &c.container
                 && containers.is_empty()
             {
@@ -338,6 +465,25 @@ impl Config {
             }
             for (c, o) in &env.overrides {
                 let component = self.components.get(c);
+                let listed = o
+                    .targets
+                    .as_ref()
+                    .or(component.and_then(|x| x.targets.as_ref()));
+                if let Some(items) = &o.targets {
+                    check_targets(&format!("environments.{env_name}.overrides.{c}.targets"), items)?;
+                }
+                let single = [
+                    ("service", &o.service),
+                    ("function", &o.function),
+                    ("beanstalk-environment", &o.beanstalk_environment),
+                ];
+                if let (Some(_), Some((key, Some(v)))) =
+                    (listed, single.iter().find(|(_, v)| v.is_some()))
+                {
+                    return Err(format!(
+                        "in environment `{env_name}`, component `{c}` sets `{key}: {v}`, but the component names its places with `targets`: override `targets` instead"
+                    ));
+                }
                 let service = o
                     .service
                     .as_ref()

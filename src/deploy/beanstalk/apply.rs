@@ -24,6 +24,12 @@ pub async fn apply(
     d: &mut Deploy<'_>,
     image: &Image,
 ) -> anyhow::Result<Verdict> {
+    if let Some(why) = d.ready().await? {
+        return Ok(Verdict::Refused(format!(
+            "before-deploy did not succeed ({why}); environment {} was not updated",
+            e.plan.environment
+        )));
+    }
     let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let contents = super::preflight::contents(e.plan, e.component, Some(&image.uri))?;

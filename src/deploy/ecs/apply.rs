@@ -26,7 +26,7 @@ pub async fn apply(
     d: &mut Deploy<'_>,
     image: &Image,
 ) -> anyhow::Result<Verdict> {
-    let cx = d.cx;
+    let (cx, together) = (d.cx, d.together);
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let plan = s.plan;
     let pre = s.live(cx).await?;
@@ -39,7 +39,11 @@ pub async fn apply(
     s.current = Some(current_arn.clone());
     let current_input =
         render::from_described(&pre.current.task_definition, pre.current.tags.as_ref());
+    let family = render::family(&rendered).to_string();
     if render::same_revision(&rendered, &current_input) {
+        if let Some(t) = together {
+            t.serving(&family, &current_arn).await;
+        }
         // The service may already be on this revision because an earlier
         // run of this commit was killed mid-rollout: then its deployment is
         // ours to follow to a verdict, not a reason to report success.
@@ -56,23 +60,11 @@ pub async fn apply(
             }
         };
     }
-    let revision = match latest_identical(cx, &rendered, &current_arn).await {
-        Some(arn) => {
-            s.say(cx, &format!("reusing {arn}: it already holds this image"));
-            arn
-        }
-        None => {
-            let arn = register(s, cx, &rendered, &current_arn).await?;
-            s.say(
-                cx,
-                &format!(
-                    "registered {arn} with {} in {}",
-                    image.uri,
-                    pre.containers.join(", ")
-                ),
-            );
-            arn
-        }
+    let say = |line: &str| cx.actions.line(line);
+    let make = revision_of(cx, &rendered, &current_arn, image, &pre.containers, &say);
+    let revision = match together {
+        Some(t) => t.revision(&family, make).await?,
+        None => make.await?,
     };
     report.revision = Some(revision.clone());
     // A one-off task (migrations) on our revision first: if it fails, the
@@ -100,6 +92,16 @@ pub async fn apply(
                 put_back: false,
             });
         }
+        if let Some(t) = together {
+            t.before_deploy_ended(Ok(()));
+        }
+    } else if let Some(t) = together
+        && let Some(why) = t.ready(w).await?
+    {
+        return Ok(Verdict::Refused(format!(
+            "before-deploy did not succeed ({why}); service {} was not updated",
+            plan.service
+        )));
     }
     let ours = update(s, cx, &pre, &revision, &current_arn).await?;
     follow(s, cx, w, ours, report).await
@@ -271,14 +273,37 @@ pub(super) async fn follow(
     )
 }
 
+/// The revision holding `rendered`: the family's newest when it already
+/// holds it, else registered now.
+pub(crate) async fn revision_of(
+    cx: &Context<'_>,
+    rendered: &serde_json::Value,
+    current_arn: &str,
+    image: &Image,
+    containers: &[String],
+    say: &impl Fn(&str),
+) -> anyhow::Result<String> {
+    if let Some(arn) = latest_identical(cx, rendered, current_arn).await {
+        say(&format!("reusing {arn}: it already holds this image"));
+        return Ok(arn);
+    }
+    let arn = register(cx, rendered, current_arn, say).await?;
+    say(&format!(
+        "registered {arn} with {} in {}",
+        image.uri,
+        containers.join(", ")
+    ));
+    Ok(arn)
+}
+
 /// Registers `rendered`, converging when an answer is lost: after a failure
 /// that may have registered it anyway, the family's newest revision is read
 /// and reused when it is this one, so a retry never makes a second revision.
 async fn register(
-    s: &Target<'_>,
     cx: &Context<'_>,
     rendered: &serde_json::Value,
     current_arn: &str,
+    say: &impl Fn(&str),
 ) -> anyhow::Result<String> {
     const ATTEMPTS: u32 = 5;
     let mut attempt = 0;
@@ -289,7 +314,7 @@ async fn register(
             // A deploy role without ecs:TagResource may still register: our
             // tag only serves `plan --diff`, never the deploy.
             Err(e) if &input != rendered && chain_message(&e).contains("ecs:TagResource") => {
-                s.say(cx, &format!(
+                say(&format!(
                     "ECS refused fastdeploy's tag on the new revision ({}); registering it untagged: `plan --diff` will take it for a revision registered outside fastdeploy. Allow ecs:TagResource on task definitions to the deploy role to keep them apart",
                     chain_message(&e)
                 ));
@@ -304,13 +329,10 @@ async fn register(
             wire::Registered::MaybeApplied(e) => e,
         };
         if let Some(arn) = latest_identical(cx, rendered, current_arn).await {
-            s.say(
-                cx,
-                &format!(
-                    "RegisterTaskDefinition failed ({}), but it registered {arn}; using it",
-                    chain_message(&failed)
-                ),
-            );
+            say(&format!(
+                "RegisterTaskDefinition failed ({}), but it registered {arn}; using it",
+                chain_message(&failed)
+            ));
             return Ok(arn);
         }
         if attempt >= ATTEMPTS {

@@ -39,6 +39,7 @@ use crate::outcome::{
 use crate::plan::{EcsPlan, WatchPlan};
 
 pub use apply::deployment_configuration;
+pub(crate) use apply::revision_of;
 pub use preflight::{LiveService, check};
 
 /// An ECS service, as one deploy changes it.
@@ -73,6 +74,11 @@ impl<'p> Service<'p> {
             live: None,
             seen: None,
         }
+    }
+
+    /// Whether this service runs the component's `before-deploy`.
+    pub fn runs_before_deploy(&self) -> bool {
+        self.plan.before_deploy.is_some()
     }
 
     fn say(&self, cx: &Context<'_>, line: &str) {

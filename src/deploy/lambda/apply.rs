@@ -21,6 +21,12 @@ pub async fn apply(
     d: &mut Deploy<'_>,
     image: &Image,
 ) -> anyhow::Result<Verdict> {
+    if let Some(why) = d.ready().await? {
+        return Ok(Verdict::Refused(format!(
+            "before-deploy did not succeed ({why}); function {} was not updated",
+            f.plan.function
+        )));
+    }
     let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let checked = super::preflight::check(&cx.clients.lambda, f.plan).await?;

@@ -16,11 +16,15 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 pub async fn put_back(f: &mut Function<'_>, d: &mut Deploy<'_>, act: bool) -> PutBack {
     let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
-    let note = match (act, f.latest_changed) {
+    let mut note = match (act, f.latest_changed) {
         (true, true) => restore_latest(f, cx, w, report).await,
         _ => None,
     };
-    // The alias never moved; make sure of it, and of what it serves.
+    if act && let Some(moved) = alias_back(f, cx, report).await {
+        note = Some(note.map_or(moved.clone(), |n| format!("{n}; {moved}")));
+    }
+    // The alias never moved, or was moved back; make sure of it, and of
+    // what it serves.
     match alias(f, cx).await {
         Ok(now) => {
             report.serving_revision = now.map(|a| f.version_arn(&a.version));
@@ -36,6 +40,32 @@ pub async fn put_back(f: &mut Function<'_>, d: &mut Deploy<'_>, act: bool) -> Pu
                 note: Some(note.map_or(unread.clone(), |n| format!("{n}; {unread}"))),
             }
         }
+    }
+}
+
+/// The alias moves last, so only a deploy that succeeded moved it; when
+/// the component's other target failed after that, it goes back to the
+/// version that served before. `Some`: what went wrong.
+async fn alias_back(
+    f: &Function<'_>,
+    cx: &Context<'_>,
+    report: &DeployReport,
+) -> Option<String> {
+    let previous = report.previous_revision.as_deref()?;
+    let version = previous.rsplit(':').next()?;
+    let now = alias(f, cx).await.ok()??;
+    if report.revision.as_deref() != Some(f.version_arn(&now.version).as_str())
+        || now.version == version
+    {
+        return None;
+    }
+    match super::apply::move_alias(f, cx, Some(&now), version).await {
+        Ok(()) => None,
+        Err(e) => Some(format!(
+            "alias {} not moved back to version {version}: {}",
+            f.plan.alias,
+            chain_message(&e)
+        )),
     }
 }
 

@@ -1,0 +1,331 @@
+//! A component with several targets (`targets:`): one image in every place
+//! it runs, deployed as one.
+//!
+//! Each target is still a [`Target`] followed by the same steps as a
+//! single one ([`super::run`], [`super::judge`], [`super::settle`],
+//! [`super::close`]); what this module adds is the order and the one
+//! verdict:
+//!
+//! - services, Lambda functions and Elastic Beanstalk environments move
+//!   together, under one deadline; the component's `before-deploy` runs
+//!   once (with the first service) and the others wait for it in
+//!   [`Deploy::ready`];
+//! - a task definition family is registered once ([`Together::revision`]),
+//!   whichever target asks first, and every target running it gets that
+//!   revision;
+//! - EventBridge rules and Scheduler schedules move after those succeed,
+//!   to the revision of the family they run;
+//! - when any target fails, every target that moved is put back (when
+//!   `rollback` is on), and the component's result is the worst of them.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::any::Any;
+use super::{
+    Change, Context, Deploy, DeployOutcome, Failing, Found, Platform, Revision, Target, Verdict,
+};
+use crate::error::{BadInput, chain_message};
+use crate::outcome::RunResult;
+use crate::plan::ComponentPlan;
+use crate::wait::Waiter;
+
+/// What the targets of one component share while they deploy.
+pub struct Together {
+    /// Task definition family -> the revision this run rolls out.
+    families: tokio::sync::Mutex<BTreeMap<String, String>>,
+    /// `before-deploy`: `None` until it ended, then `Err(why)` if it failed.
+    gate: tokio::sync::watch::Sender<Option<Result<(), String>>>,
+    /// Whether one of the targets runs `before-deploy`.
+    gated: bool,
+}
+
+impl Together {
+    pub fn new(gated: bool) -> Together {
+        Together {
+            families: Default::default(),
+            gate: tokio::sync::watch::Sender::new(None),
+            gated,
+        }
+    }
+
+    /// The revision of `family` this run rolls out: the first target to
+    /// ask makes it (`make`: reuse or register), the others get its answer
+    /// while the first is still making it they wait.
+    pub async fn revision(
+        &self,
+        family: &str,
+        make: impl Future<Output = anyhow::Result<String>>,
+    ) -> anyhow::Result<String> {
+        let mut families = self.families.lock().await;
+        if let Some(arn) = families.get(family) {
+            return Ok(arn.clone());
+        }
+        let arn = make.await?;
+        families.insert(family.to_string(), arn.clone());
+        Ok(arn)
+    }
+
+    /// What a target rolling out `family` found already serving it (its
+    /// service runs this image): the revision the others get too.
+    pub async fn serving(&self, family: &str, arn: &str) {
+        let mut families = self.families.lock().await;
+        families
+            .entry(family.to_string())
+            .or_insert_with(|| arn.to_string());
+    }
+
+    /// The revision of `family` a target of this component rolled out.
+    pub async fn rolled_out(&self, family: &str) -> Option<String> {
+        self.families.lock().await.get(family).cloned()
+    }
+
+    /// `before-deploy` ended (the first word wins): the waiting targets go
+    /// on, or (`Err`) stay as they are.
+    pub fn before_deploy_ended(&self, how: Result<(), String>) {
+        self.gate.send_if_modified(|v| {
+            let first = v.is_none();
+            if first {
+                *v = Some(how.clone());
+            }
+            first
+        });
+    }
+
+    /// Waits within `w` for `before-deploy`; `Some(why)` when it failed.
+    pub(super) async fn ready(&self, w: &Waiter<'_>) -> anyhow::Result<Option<String>> {
+        if !self.gated {
+            return Ok(None);
+        }
+        let mut rx = self.gate.subscribe();
+        let ended = w
+            .within("waiting for before-deploy", async move {
+                rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone())
+            })
+            .await?;
+        Ok(match ended {
+            Some(Ok(())) => None,
+            Some(Err(why)) => Some(why),
+            None => Some("before-deploy never ran".into()),
+        })
+    }
+}
+
+/// The platform every target runs, when any says (Lambda's architecture):
+/// one image serves them all, so they must agree.
+pub fn one_platform<'f>(
+    component: &str,
+    found: impl Iterator<Item = &'f Found>,
+) -> Result<Option<Platform>, BadInput> {
+    let mut first: Option<&Platform> = None;
+    for p in found.filter_map(|f| f.platform.as_ref()) {
+        match first {
+            Some(f) if f.platform != p.platform => {
+                return Err(BadInput::other(format!(
+                    "component `{component}` builds one image, but its targets run on different platforms: {} and {}; \
+                     split the component, or make the targets' architectures match",
+                    f.why, p.why
+                )));
+            }
+            Some(_) => {}
+            None => first = Some(p),
+        }
+    }
+    Ok(first.cloned())
+}
+
+/// `rollback`: each target's revision from before the last deploy. A rule
+/// or schedule keeps no history: it goes back with the component's service
+/// of the family it runs.
+pub async fn earlier(
+    cx: &Context<'_>,
+    component: &ComponentPlan,
+    to: Option<&str>,
+) -> anyhow::Result<Vec<Revision>> {
+    let targets: Vec<Any<'_>> = component
+        .targets()
+        .map(|p| Any::new(p, component))
+        .collect();
+    let mut by_family: BTreeMap<String, Revision> = BTreeMap::new();
+    let mut found: Vec<Option<Revision>> = Vec::new();
+    for t in &targets {
+        if let Any::Trigger(_) = t {
+            found.push(None);
+            continue;
+        }
+        let rev = t.earlier(cx, to).await?;
+        if let Some(family) = super::ecs::render::family_of_arn(&rev.id) {
+            by_family.entry(family.to_string()).or_insert(rev.clone());
+        }
+        found.push(Some(rev));
+    }
+    let mut out = Vec::new();
+    for (t, rev) in targets.iter().zip(found) {
+        out.push(match (t, rev) {
+            (_, Some(rev)) => rev,
+            (Any::Trigger(trigger), None) => trigger.earlier_with(cx, &by_family, to).await?,
+            (_, None) => unreachable!("every target but a trigger has its revision"),
+        });
+    }
+    Ok(out)
+}
+
+/// Deploys `change` to every target of the component, to one verdict.
+pub async fn drive_all(
+    cx: &Context<'_>,
+    component: &ComponentPlan,
+    change: &Change,
+) -> DeployOutcome {
+    let mut targets: Vec<Any<'_>> = component
+        .targets()
+        .map(|p| Any::new(p, component))
+        .collect();
+    let together = Together::new(targets.iter().any(Any::runs_before_deploy));
+    let changes: Vec<Change> = (0..targets.len())
+        .map(|i| match change {
+            Change::Revisions(revs) => revs
+                .get(i)
+                .cloned()
+                .map(Change::Revision)
+                .unwrap_or_else(|| change.clone()),
+            other => other.clone(),
+        })
+        .collect();
+    for (t, change) in targets.iter_mut().zip(&changes) {
+        t.prepare(cx, change).await;
+    }
+    let started = Instant::now();
+    let mut deploys: Vec<Deploy<'_>> = targets
+        .iter()
+        .map(|t| Deploy::start(cx, t, Some(&together)))
+        .collect();
+    let mut applied: Vec<Option<anyhow::Result<Verdict>>> =
+        targets.iter().map(|_| None).collect();
+    apply_phase(&mut targets, &mut deploys, &changes, &mut applied, &together, false).await;
+    if applied.iter().flatten().all(moved_well) {
+        apply_phase(&mut targets, &mut deploys, &changes, &mut applied, &together, true).await;
+    }
+    let failed: Vec<String> = targets
+        .iter()
+        .zip(&applied)
+        .filter(|(_, a)| a.as_ref().is_some_and(|a| !moved_well(a)))
+        .map(|(t, _)| t.reference().short().to_string())
+        .collect();
+    let mut outcomes = Vec::new();
+    for ((t, d), applied) in targets.iter_mut().zip(deploys).zip(applied) {
+        outcomes.push(conclude(t, d, applied, &failed, started).await);
+    }
+    one_outcome(outcomes)
+}
+
+/// Whether a target's change went as it should (moved, or already there).
+fn moved_well(applied: &anyhow::Result<Verdict>) -> bool {
+    matches!(applied, Ok(Verdict::Succeeded | Verdict::Unchanged))
+}
+
+/// Applies the change to the targets that do not follow others
+/// (`following` false) or to those that do, concurrently.
+async fn apply_phase(
+    targets: &mut [Any<'_>],
+    deploys: &mut [Deploy<'_>],
+    changes: &[Change],
+    applied: &mut [Option<anyhow::Result<Verdict>>],
+    together: &Together,
+    following: bool,
+) {
+    let runs = targets
+        .iter_mut()
+        .zip(deploys.iter_mut())
+        .zip(changes)
+        .enumerate()
+        .filter(|(_, ((t, _), _))| t.follows() == following)
+        .map(|(i, ((t, d), change))| async move {
+            let gate = t.runs_before_deploy();
+            let result = super::run(t, d, change).await;
+            if gate {
+                // Whatever ended it, the targets waiting for before-deploy
+                // hear: an unchanged service's task ran on an earlier run.
+                together.before_deploy_ended(match &result {
+                    Ok(Verdict::Succeeded | Verdict::Unchanged) => Ok(()),
+                    Ok(Verdict::Failed { reason, .. } | Verdict::Refused(reason)) => {
+                        Err(reason.clone())
+                    }
+                    Ok(Verdict::RolledBack(why)) => Err(why.clone()),
+                    Err(e) => Err(chain_message(e)),
+                });
+            }
+            (i, result)
+        });
+    for (i, result) in futures::future::join_all(runs).await {
+        applied[i] = Some(result);
+    }
+}
+
+/// One target's verdict within the component's: its own when it failed,
+/// put back when it moved but another failed, nothing to do when it never
+/// moved.
+async fn conclude(
+    t: &mut Any<'_>,
+    mut d: Deploy<'_>,
+    applied: Option<anyhow::Result<Verdict>>,
+    failed: &[String],
+    started: Instant,
+) -> DeployOutcome {
+    let others = || {
+        let me = t.reference().short().to_string();
+        let names: Vec<&str> = failed
+            .iter()
+            .filter(|n| **n != me)
+            .map(String::as_str)
+            .collect();
+        names.join(", ")
+    };
+    let (result, failure) = match applied {
+        None => {
+            let why = format!("not moved: {} did not succeed first", others());
+            (RunResult::Skipped, Some(why))
+        }
+        Some(Ok(Verdict::Succeeded)) if !failed.is_empty() && t.watch().rollback => {
+            let why = format!("put back with the component: {} did not succeed", others());
+            let f = Failing {
+                why,
+                put_back: true,
+                stop: None,
+            };
+            super::settle(t, &mut d, f).await
+        }
+        Some(applied) => super::judge(t, &mut d, applied).await,
+    };
+    super::close(t, d, result, failure, started).await
+}
+
+/// The component's one outcome from its targets': success only when every
+/// target succeeded (or already served the image), rolled back when every
+/// target that failed or moved is back, failure otherwise.
+fn one_outcome(outcomes: Vec<DeployOutcome>) -> DeployOutcome {
+    let results: Vec<RunResult> = outcomes.iter().map(|o| o.result).collect();
+    let ok = |r: &RunResult| matches!(r, RunResult::Success | RunResult::Skipped);
+    let result = if results.iter().all(ok) && outcomes.iter().all(|o| o.failure.is_none()) {
+        if results.contains(&RunResult::Success) {
+            RunResult::Success
+        } else {
+            RunResult::Skipped
+        }
+    } else if results.contains(&RunResult::Failure) {
+        RunResult::Failure
+    } else {
+        RunResult::RolledBack
+    };
+    let lines: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| Some(format!("{}: {}", o.report.target.short(), o.failure.as_ref()?)))
+        .collect();
+    let mut reports = outcomes.into_iter().map(|o| o.report);
+    let report = reports.next().unwrap_or_default();
+    DeployOutcome {
+        result,
+        failure: (!lines.is_empty()).then(|| lines.join("; ")),
+        report,
+        also: reports.collect(),
+    }
+}

@@ -1,0 +1,176 @@
+//! A component's `targets:`: every place its one image runs (services, a
+//! Lambda function, an Elastic Beanstalk environment, EventBridge rules,
+//! Scheduler schedules), each item planned as the single-target keys plan
+//! one, with the component's other keys (cluster, `env`, `before-deploy`)
+//! shared. The config's own rules (one kind per item, no target twice, no
+//! single-target key beside the list) are checked where the file is read.
+
+use super::target::{Named, before_deploy, beanstalk, deploys_where, ecs, smoke_test_event, with_config};
+use super::*;
+use crate::settings::component::{ComponentKeys, Source, Sourced};
+use crate::settings::config::TargetItem;
+
+/// The component's targets from its `targets:` list, or why it has none.
+pub fn plan(
+    settings: &Settings,
+    keys: &ComponentKeys<'_>,
+    list: Sourced<Vec<TargetItem>>,
+) -> Result<(Vec<TargetPlan>, Option<String>), BadInput> {
+    let name = keys.name;
+    let path = match &list.source {
+        Source::Config(path) => path.clone(),
+        Source::Input(key) => key.clone(),
+    };
+    for key in ["service", "function", "beanstalk-environment"] {
+        if let Some(Sourced {
+            value,
+            source: Source::Input(_),
+        }) = keys.get::<String>(key)?
+        {
+            return Err(BadInput::other(format!(
+                "input `{key}` is {value:?}, but component `{name}` names its targets with `{path}` in the config; \
+                 remove the input, or add the target to the list"
+            )));
+        }
+    }
+    let items = list.value;
+    let kind = |i: &TargetItem| i.kinds().first().map(|(k, _)| *k).unwrap_or_default();
+    let before = before_deploy(keys)?;
+    if let Some((_, source)) = &before
+        && !items.iter().any(|i| kind(i) == "service")
+    {
+        return Err(BadInput::other(format!(
+            "{source} is set for component `{name}`, but `{path}` names no ECS `service`: `before-deploy` runs a one-off ECS task on the new revision \
+             before the services move; remove it, or add a service to the list"
+        )));
+    }
+    let function = items.iter().enumerate().find_map(|(i, item)| {
+        Some(Sourced {
+            value: item.function.clone()?,
+            source: Source::Config(format!("{path}[{i}].function")),
+        })
+    });
+    let smoke = smoke_test_event(keys, function.as_ref())?;
+    let config = keys.runtime_config()?;
+    let (env_name, watch) = match deploys_where(settings, keys) {
+        Ok(w) => w,
+        Err(why) => return Ok((Vec::new(), Some(why))),
+    };
+    let mut before = before.map(|(b, _)| b);
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let one = Item {
+            settings,
+            keys,
+            env_name: &env_name,
+            watch: &watch,
+            at,
+        };
+        let target = match kind(&item) {
+            "service" => one.service(item, before.take())?,
+            "function" => one.function(item, smoke.clone(), &config)?,
+            "beanstalk-environment" => {
+                config.check_for_beanstalk()?;
+                one.beanstalk(item)?
+            }
+            "rule" | "schedule" => one.trigger(item),
+            other => unreachable!("the config admits no item of kind {other:?}"),
+        };
+        out.push(with_config(target, config.clone()));
+    }
+    Ok((out, None))
+}
+
+/// One item of the list, with what every item shares.
+struct Item<'a> {
+    settings: &'a Settings,
+    keys: &'a ComponentKeys<'a>,
+    env_name: &'a str,
+    watch: &'a WatchPlan,
+    /// `components.api.targets[2]`
+    at: String,
+}
+
+impl Item<'_> {
+    /// An ECS service; the first one runs `before-deploy`.
+    fn service(&self, item: TargetItem, before: Option<BeforeDeploy>) -> Result<TargetPlan, BadInput> {
+        let service = item.service.unwrap_or_default();
+        let mut plan = ecs(self.settings, self.keys, service, self.env_name, before, self.watch.clone())?;
+        if let (TargetPlan::Ecs(p), Some(containers)) = (&mut plan, item.container) {
+            p.containers = containers;
+        }
+        Ok(plan)
+    }
+
+    fn function(
+        &self,
+        item: TargetItem,
+        smoke_test_event: Option<String>,
+        config: &crate::settings::runtime::RuntimeConfig,
+    ) -> Result<TargetPlan, BadInput> {
+        let at = &self.at;
+        let function = item.function.unwrap_or_default();
+        check_function_name(&function)
+            .map_err(|m| BadInput::other(format!("`{at}.function` is {function:?}, but it accepts {m}")))?;
+        config.check_for_lambda(&function)?;
+        let alias = match item.alias {
+            Some(a) => a,
+            None => self.keys.value("alias")?.unwrap_or_else(|| DEFAULT_ALIAS.to_string()),
+        };
+        check_alias_name(&alias)
+            .map_err(|m| BadInput::other(format!("`{at}.alias` is {alias:?}, but it accepts {m}")))?;
+        Ok(TargetPlan::Lambda(LambdaPlan {
+            function,
+            alias,
+            keep_revisions: self.settings.keep_revisions,
+            config: Default::default(),
+            smoke_test_event,
+            watch: self.watch.clone(),
+        }))
+    }
+
+    fn beanstalk(&self, item: TargetItem) -> Result<TargetPlan, BadInput> {
+        let at = |key: &str| Source::Config(format!("{}.{key}", self.at));
+        let application = match item.beanstalk_application {
+            Some(value) => Some(Sourced {
+                value,
+                source: at("beanstalk-application"),
+            }),
+            None => self.keys.get("beanstalk-application")?,
+        };
+        let named = Named {
+            service: None,
+            function: None,
+            environment: item.beanstalk_environment.map(|value| Sourced {
+                value,
+                source: at("beanstalk-environment"),
+            }),
+            application,
+        };
+        let keep = self.settings.keep_revisions;
+        beanstalk(self.keys, named, self.env_name, keep, self.watch.clone())
+    }
+
+    /// A rule or a schedule: its containers are the item's, else the
+    /// component's `container`.
+    fn trigger(&self, item: TargetItem) -> TargetPlan {
+        let containers = item
+            .container
+            .or_else(|| self.keys.value("container").ok().flatten())
+            .unwrap_or_default();
+        let rule = item.rule.is_some();
+        let plan = TriggerPlan {
+            name: item.rule.or(item.schedule).unwrap_or_default(),
+            at: self.at.clone(),
+            within: item.event_bus.or(item.group),
+            containers,
+            config: Default::default(),
+            watch: self.watch.clone(),
+        };
+        match rule {
+            true => TargetPlan::Rule(plan),
+            false => TargetPlan::Schedule(plan),
+        }
+    }
+}
