@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         name: "web".into(),
         build,
         deploy: None,
+        also: vec![],
         no_deploy_reason: None,
         promote_from: None,
     };

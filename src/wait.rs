@@ -282,7 +282,11 @@ impl<'a> Waiter<'a> {
 
     /// Waits for `event` (another target's step), ended by the deadline
     /// or cancellation as any wait is; errs with [`Stopped`] when it must end.
-    pub async fn within<T>(&self, doing: &str, event: impl Future<Output = T>) -> anyhow::Result<T> {
+    pub async fn within<T>(
+        &self,
+        doing: &str,
+        event: impl Future<Output = T>,
+    ) -> anyhow::Result<T> {
         self.check(doing)?;
         let left = self.pace.deadline.saturating_duration_since(Instant::now());
         let cancelled = async {

@@ -468,7 +468,11 @@ pub async fn drive<T: Target>(cx: &Context<'_>, t: &mut T, change: &Change) -> D
 }
 
 /// Applies the image, or restores the revision, to a verdict.
-pub(crate) async fn run<T: Target>(t: &mut T, d: &mut Deploy<'_>, change: &Change) -> anyhow::Result<Verdict> {
+pub(crate) async fn run<T: Target>(
+    t: &mut T,
+    d: &mut Deploy<'_>,
+    change: &Change,
+) -> anyhow::Result<Verdict> {
     match change {
         Change::Image(image) => t.apply(d, image).await,
         Change::Revision(rev) => {

@@ -100,7 +100,10 @@ impl Together {
         let mut rx = self.gate.subscribe();
         let ended = w
             .within("waiting for before-deploy", async move {
-                rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone())
+                rx.wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|v| v.clone())
             })
             .await?;
         Ok(match ended {
@@ -191,19 +194,47 @@ pub async fn drive_all(
             other => other.clone(),
         })
         .collect();
-    for (t, change) in targets.iter_mut().zip(&changes) {
+    // Each target's lines name it: `[shop/worker] ...`.
+    let actions: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            let name = format!("[{}/{}] ", component.name, t.reference().short());
+            cx.actions.prefixed(&name)
+        })
+        .collect();
+    let cxs: Vec<Context<'_>> = actions
+        .iter()
+        .map(|actions| Context { actions, ..*cx })
+        .collect();
+    for ((t, change), cx) in targets.iter_mut().zip(&changes).zip(&cxs) {
         t.prepare(cx, change).await;
     }
     let started = Instant::now();
     let mut deploys: Vec<Deploy<'_>> = targets
         .iter()
-        .map(|t| Deploy::start(cx, t, Some(&together)))
+        .zip(&cxs)
+        .map(|(t, cx)| Deploy::start(cx, t, Some(&together)))
         .collect();
-    let mut applied: Vec<Option<anyhow::Result<Verdict>>> =
-        targets.iter().map(|_| None).collect();
-    apply_phase(&mut targets, &mut deploys, &changes, &mut applied, &together, false).await;
+    let mut applied: Vec<Option<anyhow::Result<Verdict>>> = targets.iter().map(|_| None).collect();
+    apply_phase(
+        &mut targets,
+        &mut deploys,
+        &changes,
+        &mut applied,
+        &together,
+        false,
+    )
+    .await;
     if applied.iter().flatten().all(moved_well) {
-        apply_phase(&mut targets, &mut deploys, &changes, &mut applied, &together, true).await;
+        apply_phase(
+            &mut targets,
+            &mut deploys,
+            &changes,
+            &mut applied,
+            &together,
+            true,
+        )
+        .await;
     }
     let failed: Vec<String> = targets
         .iter()
@@ -211,11 +242,13 @@ pub async fn drive_all(
         .filter(|(_, a)| a.as_ref().is_some_and(|a| !moved_well(a)))
         .map(|(t, _)| t.reference().short().to_string())
         .collect();
-    let mut outcomes = Vec::new();
-    for ((t, d), applied) in targets.iter_mut().zip(deploys).zip(applied) {
-        outcomes.push(conclude(t, d, applied, &failed, started).await);
-    }
-    one_outcome(outcomes)
+    // Every target that moved is put back at once, as they moved.
+    let concluded = targets
+        .iter_mut()
+        .zip(deploys)
+        .zip(applied)
+        .map(|((t, d), applied)| conclude(t, d, applied, &failed, started));
+    one_outcome(futures::future::join_all(concluded).await)
 }
 
 /// Whether a target's change went as it should (moved, or already there).
@@ -299,9 +332,23 @@ async fn conclude(
     super::close(t, d, result, failure, started).await
 }
 
+/// Whether a target ended where it started or where it should: it
+/// succeeded, was rolled back, never moved, or failed while what served
+/// before still serves.
+fn back_or_fine(o: &DeployOutcome) -> bool {
+    let r = &o.report;
+    match o.result {
+        RunResult::Failure => {
+            r.serving_revision.is_some() && r.serving_revision == r.previous_revision
+        }
+        _ => true,
+    }
+}
+
 /// The component's one outcome from its targets': success only when every
-/// target succeeded (or already served the image), rolled back when every
-/// target that failed or moved is back, failure otherwise.
+/// target succeeded (or already served the image), rolled back when some
+/// target was put back and every target serves what it served before,
+/// failure otherwise (a failure that moved nothing is a failure).
 fn one_outcome(outcomes: Vec<DeployOutcome>) -> DeployOutcome {
     let results: Vec<RunResult> = outcomes.iter().map(|o| o.result).collect();
     let ok = |r: &RunResult| matches!(r, RunResult::Success | RunResult::Skipped);
@@ -311,14 +358,20 @@ fn one_outcome(outcomes: Vec<DeployOutcome>) -> DeployOutcome {
         } else {
             RunResult::Skipped
         }
-    } else if results.contains(&RunResult::Failure) {
-        RunResult::Failure
-    } else {
+    } else if outcomes.iter().all(back_or_fine) && results.contains(&RunResult::RolledBack) {
         RunResult::RolledBack
+    } else {
+        RunResult::Failure
     };
     let lines: Vec<String> = outcomes
         .iter()
-        .filter_map(|o| Some(format!("{}: {}", o.report.target.short(), o.failure.as_ref()?)))
+        .filter_map(|o| {
+            Some(format!(
+                "{}: {}",
+                o.report.target.short(),
+                o.failure.as_ref()?
+            ))
+        })
         .collect();
     let mut reports = outcomes.into_iter().map(|o| o.report);
     let report = reports.next().unwrap_or_default();

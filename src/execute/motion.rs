@@ -39,10 +39,7 @@ impl Pipeline<'_> {
         aws: &Aws,
         plan: &Plan,
     ) -> anyhow::Result<Option<RegistryAuth>> {
-        let lambda = plan
-            .components
-            .iter()
-            .any(ComponentPlan::deploys_to_lambda);
+        let lambda = plan.components.iter().any(ComponentPlan::deploys_to_lambda);
         if !matches!(plan.motion, Motion::Promote { .. }) || !lambda {
             return Ok(None);
         }

@@ -290,7 +290,9 @@ pub(super) fn smoke_test_event(
 }
 
 /// `before-deploy` and its settings, with where the command came from.
-pub(super) fn before_deploy(keys: &ComponentKeys<'_>) -> Result<Option<(BeforeDeploy, String)>, BadInput> {
+pub(super) fn before_deploy(
+    keys: &ComponentKeys<'_>,
+) -> Result<Option<(BeforeDeploy, String)>, BadInput> {
     let Some(Sourced {
         value: command,
         source,

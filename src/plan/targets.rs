@@ -5,7 +5,9 @@
 //! shared. The config's own rules (one kind per item, no target twice, no
 //! single-target key beside the list) are checked where the file is read.
 
-use super::target::{Named, before_deploy, beanstalk, deploys_where, ecs, smoke_test_event, with_config};
+use super::target::{
+    Named, beanstalk, before_deploy, deploys_where, ecs, smoke_test_event, with_config,
+};
 use super::*;
 use crate::settings::component::{ComponentKeys, Source, Sourced};
 use crate::settings::config::TargetItem;
@@ -94,9 +96,20 @@ struct Item<'a> {
 
 impl Item<'_> {
     /// An ECS service; the first one runs `before-deploy`.
-    fn service(&self, item: TargetItem, before: Option<BeforeDeploy>) -> Result<TargetPlan, BadInput> {
+    fn service(
+        &self,
+        item: TargetItem,
+        before: Option<BeforeDeploy>,
+    ) -> Result<TargetPlan, BadInput> {
         let service = item.service.unwrap_or_default();
-        let mut plan = ecs(self.settings, self.keys, service, self.env_name, before, self.watch.clone())?;
+        let mut plan = ecs(
+            self.settings,
+            self.keys,
+            service,
+            self.env_name,
+            before,
+            self.watch.clone(),
+        )?;
         if let (TargetPlan::Ecs(p), Some(containers)) = (&mut plan, item.container) {
             p.containers = containers;
         }
@@ -111,15 +124,22 @@ impl Item<'_> {
     ) -> Result<TargetPlan, BadInput> {
         let at = &self.at;
         let function = item.function.unwrap_or_default();
-        check_function_name(&function)
-            .map_err(|m| BadInput::other(format!("`{at}.function` is {function:?}, but it accepts {m}")))?;
+        check_function_name(&function).map_err(|m| {
+            BadInput::other(format!(
+                "`{at}.function` is {function:?}, but it accepts {m}"
+            ))
+        })?;
         config.check_for_lambda(&function)?;
         let alias = match item.alias {
             Some(a) => a,
-            None => self.keys.value("alias")?.unwrap_or_else(|| DEFAULT_ALIAS.to_string()),
+            None => self
+                .keys
+                .value("alias")?
+                .unwrap_or_else(|| DEFAULT_ALIAS.to_string()),
         };
-        check_alias_name(&alias)
-            .map_err(|m| BadInput::other(format!("`{at}.alias` is {alias:?}, but it accepts {m}")))?;
+        check_alias_name(&alias).map_err(|m| {
+            BadInput::other(format!("`{at}.alias` is {alias:?}, but it accepts {m}"))
+        })?;
         Ok(TargetPlan::Lambda(LambdaPlan {
             function,
             alias,

@@ -185,7 +185,9 @@ impl Plan {
             s.push_str(&self.one_target_text(c, Some(t)));
         }
         if !c.also.is_empty() {
-            s.push_str("    one verdict for every target: if one fails, those that moved are put back\n");
+            s.push_str(
+                "    one verdict for every target: if one fails, those that moved are put back\n",
+            );
         }
         s
     }

@@ -313,9 +313,17 @@ fn check_targets(path: &str, items: &[TargetItem]) -> Result<(), String> {
             }
         };
         let stray = [
-            ("container", item.container.is_some(), &["service", "rule", "schedule"][..]),
+            (
+                "container",
+                item.container.is_some(),
+                &["service", "rule", "schedule"][..],
+            ),
             ("alias", item.alias.is_some(), &["function"][..]),
-            ("beanstalk-application", item.beanstalk_application.is_some(), &["beanstalk-environment"][..]),
+            (
+                "beanstalk-application",
+                item.beanstalk_application.is_some(),
+                &["beanstalk-environment"][..],
+            ),
             ("event-bus", item.event_bus.is_some(), &["rule"][..]),
             ("group", item.group.is_some(), &["schedule"][..]),
         ]
@@ -333,7 +341,10 @@ fn check_targets(path: &str, items: &[TargetItem]) -> Result<(), String> {
             ));
         }
         let place = item.event_bus.as_ref().or(item.group.as_ref());
-        let key = format!("{kind} `{value}`{}", place.map(|p| format!(" in `{p}`")).unwrap_or_default());
+        let key = format!(
+            "{kind} `{value}`{}",
+            place.map(|p| format!(" in `{p}`")).unwrap_or_default()
+        );
         if let Some(first) = seen.insert(key.clone(), i) {
             return Err(format!(
                 "`{at}` names {key} again (`{path}[{first}]` names it too); name each target once"
@@ -470,7 +481,10 @@ impl Config {
                     .as_ref()
                     .or(component.and_then(|x| x.targets.as_ref()));
                 if let Some(items) = &o.targets {
-                    check_targets(&format!("environments.{env_name}.overrides.{c}.targets"), items)?;
+                    check_targets(
+                        &format!("environments.{env_name}.overrides.{c}.targets"),
+                        items,
+                    )?;
                 }
                 let single = [
                     ("service", &o.service),

@@ -183,6 +183,7 @@ fn component(plan: &BeanstalkPlan, context: &Path) -> ComponentPlan {
         name: "web".into(),
         build: build_plan(context),
         deploy: Some(TargetPlan::Beanstalk(plan.clone())),
+        also: vec![],
         no_deploy_reason: None,
         promote_from: None,
     }

@@ -909,3 +909,142 @@ async fn a_rollback_past_a_migration_warns_that_the_schema_may_be_ahead() {
     );
     assert_eq!(e.run_tasks().len(), 1, "a rollback runs no one-off task");
 }
+
+/// Component `shop`: service `web` runs `before-deploy`, service `worker`
+/// (same family) waits for it; the deploy's own deadline is `wait_seconds`.
+async fn with_worker(
+    e: &Env,
+    command: &[&str],
+    wait_seconds: u64,
+) -> fastdeploy::plan::ComponentPlan {
+    e.ecs
+        .create_service()
+        .cluster("c")
+        .service_name("worker")
+        .task_definition("web:1")
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .platform_version("1.4.0")
+        .network_configuration(network(&e.subnet, &e.group))
+        .send()
+        .await
+        .unwrap();
+    let mut web = plan(command);
+    web.watch.wait_seconds = wait_seconds;
+    let mut worker = plan(command);
+    worker.service = "worker".into();
+    worker.before_deploy = None;
+    worker.watch.wait_seconds = wait_seconds;
+    fastdeploy::plan::ComponentPlan {
+        name: "shop".into(),
+        build: fastdeploy::plan::BuildPlan {
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            target: None,
+            build_args: Default::default(),
+            platforms: vec![],
+            repository: "repo/web".into(),
+            tags: vec![],
+            labels: Default::default(),
+            cache: None,
+            push: true,
+            secrets: vec![],
+        },
+        deploy: Some(fastdeploy::plan::TargetPlan::Ecs(web)),
+        also: vec![fastdeploy::plan::TargetPlan::Ecs(worker)],
+        no_deploy_reason: None,
+        promote_from: None,
+    }
+}
+
+async fn deploy_component(
+    e: &Env,
+    c: &fastdeploy::plan::ComponentPlan,
+    actions: &Actions,
+) -> DeployOutcome {
+    let d = Deployer::new(&e.sdk, None, SCALE).with_actions(actions.clone());
+    let change = fastdeploy::deploy::Change::Image(image_of(IMAGE));
+    fastdeploy::deploy::deploy(&d.cx(), c, &change)
+        .await
+        .unwrap()
+}
+
+impl Env {
+    async fn revision_of(&self, service: &str) -> String {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster("c")
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        let arn = out.services()[0].task_definition().unwrap();
+        arn.rsplit('/').next().unwrap().to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_several_targets_before_deploy_runs_once_and_the_others_move_after_it() {
+    let e = env().await;
+    let c = with_worker(&e, &["python", "manage.py", "migrate"], 1800).await;
+    let (log, actions) = Actions::capture();
+    let out = deploy_component(&e, &c, &actions).await;
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Success, "{:?}\n{lines}", out.failure);
+    assert_eq!(e.run_tasks().len(), 1, "one task for the component");
+    assert_eq!(e.revision_of("web").await, "web:2");
+    assert_eq!(e.revision_of("worker").await, "web:2");
+    let ran = lines
+        .find("before-deploy: `python manage.py migrate` exited 0")
+        .expect(&lines);
+    let worker = lines
+        .find("[shop/worker] updating service worker")
+        .expect(&lines);
+    assert!(ran < worker, "the worker moves after the task: {lines}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_several_targets_a_failed_before_deploy_moves_none_of_them() {
+    let e = env().await;
+    let c = with_worker(
+        &e,
+        &["sh", "-c", "python manage.py migrate && exit 3"],
+        1800,
+    )
+    .await;
+    let (log, actions) = Actions::capture();
+    let out = deploy_component(&e, &c, &actions).await;
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Failure, "{lines}");
+    assert_eq!(e.revision_of("web").await, "web:1");
+    assert_eq!(e.revision_of("worker").await, "web:1");
+    let failure = out.failure.unwrap();
+    assert!(
+        failure.contains("web: before-deploy failed")
+            && failure.contains("worker: before-deploy did not succeed")
+            && failure.contains("service worker was not updated; nothing was changed"),
+        "{failure}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_several_targets_the_deadline_ends_the_wait_for_before_deploy() {
+    let e = env().await;
+    let mut c = with_worker(&e, &["sh", "-c", "sleep-forever"], 60).await;
+    if let Some(fastdeploy::plan::TargetPlan::Ecs(web)) = c.deploy.as_mut() {
+        web.before_deploy.as_mut().unwrap().wait_seconds = 120;
+    }
+    let (log, actions) = Actions::capture();
+    let out = deploy_component(&e, &c, &actions).await;
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Failure, "{lines}");
+    assert_eq!(e.revision_of("worker").await, "web:1");
+    let worker = &out.also[0];
+    assert_eq!(worker.result, Some(RunResult::Failure));
+    let failure = out.failure.unwrap();
+    assert!(
+        failure.contains("worker: ") && failure.contains("waiting for before-deploy"),
+        "{failure}"
+    );
+}

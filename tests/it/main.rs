@@ -29,3 +29,4 @@ mod reporting;
 mod runtime_config;
 mod smoke;
 mod support;
+mod targets;

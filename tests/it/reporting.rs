@@ -194,6 +194,7 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
                 cluster: "shop-prod".into(),
                 service: format!("shop-{name}"),
             },
+            result: None,
             revision: Some(arn(&format!("shop-{name}:43"))),
             previous_revision: Some(arn(&format!("shop-{name}:42"))),
             deployment_id: Some(format!("ecs-svc/{name}1234")),
@@ -211,6 +212,7 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             doctor: None,
             timeline: None,
         }),
+        also: vec![],
     }
 }
 

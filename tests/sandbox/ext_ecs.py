@@ -116,6 +116,11 @@ Control endpoint (POST JSON):
   "start_seconds": 1, "sigterm_seconds": null} returns the configuration in
   force (the timed keys pace services behind a load balancer; seconds are
   real-world seconds).
+- /_sandbox/ecs/config {"fail_after": {"worker": 1}}: tasks of a revision of
+  family `worker` newer than `worker:1` fail as the failure marker's do. It
+  stands for a change that crashes one family's tasks and not another's
+  though they run the same image (a worker whose command or configuration
+  does not start), which the sandbox cannot run; `{}` lifts it.
 - /_sandbox/ecs/capacity {"cluster": "demo", "max_tasks": 2, "region": r}
   limits how many tasks (not STOPPED) the cluster runs at once; "max_tasks":
   null lifts the limit; without "max_tasks" it only reports. Returns
@@ -167,6 +172,7 @@ CONFIG: dict[str, Any] = {
     "start_seconds": 1.0,
     "sigterm_seconds": None,
     "deny_tagging": False,
+    "fail_after": {},
 }
 TIMED_KEYS = ("time_scale", "pull_base_seconds", "pull_mb_per_second", "image_bytes", "default_image_bytes", "start_seconds",
               "sigterm_seconds")
@@ -328,6 +334,8 @@ def _marker(task_definition_arn: str, backend: Backend, key: str) -> bool:
     except Exception:  # noqa: BLE001 - a deregistered or unknown revision simply has no marker
         return False
     images = [str(c.get("image", "")) for c in td.container_definitions]
+    if key == "fail_markers" and td.revision > CONFIG["fail_after"].get(td.family, td.revision):
+        return True
     return any(m in image for m in CONFIG[key] for image in images)
 
 
@@ -1277,7 +1285,7 @@ _orig_call = werkzeug_app.DomainDispatcherApplication.__call__
 def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
     with LOCK:
         if command == "config":
-            for key in ("step_seconds", "fail_markers", "hang_markers", "deny_tagging") + TIMED_KEYS:
+            for key in ("step_seconds", "fail_markers", "hang_markers", "deny_tagging", "fail_after") + TIMED_KEYS:
                 if key in body:
                     CONFIG[key] = body[key]
             return dict(CONFIG)

@@ -46,11 +46,7 @@ pub async fn put_back(f: &mut Function<'_>, d: &mut Deploy<'_>, act: bool) -> Pu
 /// The alias moves last, so only a deploy that succeeded moved it; when
 /// the component's other target failed after that, it goes back to the
 /// version that served before. `Some`: what went wrong.
-async fn alias_back(
-    f: &Function<'_>,
-    cx: &Context<'_>,
-    report: &DeployReport,
-) -> Option<String> {
+async fn alias_back(f: &Function<'_>, cx: &Context<'_>, report: &DeployReport) -> Option<String> {
     let previous = report.previous_revision.as_deref()?;
     let version = previous.rsplit(':').next()?;
     let now = alias(f, cx).await.ok()??;

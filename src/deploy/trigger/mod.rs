@@ -18,6 +18,8 @@ mod schedule;
 
 use std::collections::BTreeMap;
 
+use anyhow::Context as _;
+
 use aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput;
 
 use super::ecs::{render, wire};
@@ -141,7 +143,13 @@ impl<'p> Trigger<'p> {
                 ));
                 Ok(())
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // Refused, and nothing moved: what serves is what served.
+                if self.before.as_ref().map(Held::task_definitions) == Some(now) {
+                    self.sent = false;
+                }
+                Err(e)
+            }
             Ok(()) => anyhow::bail!(
                 "{} was written with {}, but reads back {}",
                 self.name(),
@@ -154,7 +162,12 @@ impl<'p> Trigger<'p> {
     /// This run's revision of `family`: the one a target of the component
     /// rolled out, else rendered from the family's newest and registered
     /// once.
-    async fn revision(&self, d: &Deploy<'_>, family: &str, image: &Image) -> anyhow::Result<String> {
+    async fn revision(
+        &self,
+        d: &Deploy<'_>,
+        family: &str,
+        image: &Image,
+    ) -> anyhow::Result<String> {
         let cx = d.cx;
         if let Some(t) = d.together
             && let Some(arn) = t.rolled_out(family).await
@@ -188,7 +201,12 @@ impl<'p> Trigger<'p> {
     }
 
     /// Moves what it holds (`held`) to `to`, to a verdict.
-    async fn move_to(&mut self, d: &mut Deploy<'_>, held: Held, to: Held) -> anyhow::Result<Verdict> {
+    async fn move_to(
+        &mut self,
+        d: &mut Deploy<'_>,
+        held: Held,
+        to: Held,
+    ) -> anyhow::Result<Verdict> {
         let cx = d.cx;
         let (was, now) = (held.task_definitions(), to.task_definitions());
         d.report.previous_revision = was.first().cloned();
@@ -236,12 +254,7 @@ impl<'p> Trigger<'p> {
             });
         }
         let Some(to) = to else {
-            return Err(BadInput::other(format!(
-                "{} keeps no history of the task definitions it ran, and no service of the component runs {family} to go back with; \
-                 pass `to` (a revision of {family}, such as {family}:7) to put it back",
-                self.plan_ref().describe()
-            ))
-            .into());
+            return self.before_current(cx, &held, &family).await;
         };
         let named = wire::describe(&cx.clients.ecs, to).await?;
         if family_of(named.arn()) != family {
@@ -257,6 +270,56 @@ impl<'p> Trigger<'p> {
             found: format!("named by `to` ({to})"),
             warning: None,
         })
+    }
+
+    /// What it ran before, when no service of the component runs its
+    /// family: it keeps no history, so the family's newest ACTIVE revision
+    /// older than the one it runs now.
+    async fn before_current(
+        &self,
+        cx: &Context<'_>,
+        held: &Held,
+        family: &str,
+    ) -> anyhow::Result<Revision> {
+        let current = held.task_definitions().first().cloned().unwrap_or_default();
+        let number = |arn: &str| arn.rsplit(':').next().and_then(|n| n.parse::<u64>().ok());
+        let now = number(&current).unwrap_or(0);
+        let listed = cx
+            .clients
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .sort(aws_sdk_ecs::types::SortOrder::Desc)
+            .send()
+            .await
+            .map_err(anyhow::Error::new)
+            .with_context(|| {
+                format!("listing the revisions of {family} (ecs:ListTaskDefinitions)")
+            })?;
+        let older = listed
+            .task_definition_arns()
+            .iter()
+            .filter(|a| family_of(a) == family)
+            .find(|a| number(a).is_some_and(|n| n < now));
+        match older {
+            Some(arn) => Ok(Revision {
+                id: arn.clone(),
+                image: None,
+                found: format!(
+                    "the newest ACTIVE revision of {family} before {}: {} keeps no history of its own",
+                    revision_label(&current),
+                    self.name()
+                ),
+                warning: None,
+            }),
+            None => Err(BadInput::other(format!(
+                "{} runs {}, and {family} has no older ACTIVE revision to go back to; pass `to` to name one",
+                self.plan_ref().describe(),
+                revision_label(&current)
+            ))
+            .into()),
+        }
     }
 
     fn no_ecs_target(&self) -> BadInput {

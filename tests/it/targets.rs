@@ -1,0 +1,488 @@
+//! One image, every place it runs (`targets:`): two services sharing a task
+//! definition family, a worker service, an EventBridge rule and a Scheduler
+//! schedule, deployed as one component against moto (with the sandbox's
+//! ECS rollouts, and its faults for refused and lost answers).
+
+use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration};
+use aws_sdk_eventbridge::types::{EcsParameters, Target as RuleTarget};
+use aws_sdk_scheduler::types::{
+    EcsParameters as ScheduleEcs, FlexibleTimeWindow, FlexibleTimeWindowMode,
+    Target as ScheduleTarget,
+};
+use fastdeploy::deploy::{self, Change, DeployOutcome};
+use fastdeploy::outcome::RunResult;
+use fastdeploy::plan::{BuildPlan, ComponentPlan, EcsPlan, TargetPlan, TriggerPlan, WatchPlan};
+use fastdeploy::settings::{Strategy, WaitUntil};
+use serde_json::json;
+
+use crate::support::deploy::{Deployer, image_of};
+use crate::support::sandbox::Moto;
+
+const SCALE: f64 = 0.01;
+const GOOD: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/c";
+const ROLE: &str = "arn:aws:iam::123456789012:role/runs-tasks";
+const AUDIT: &str = "arn:aws:lambda:us-east-1:123456789012:function:audit";
+
+struct Env {
+    moto: Moto,
+    sdk: aws_config::SdkConfig,
+    ecs: aws_sdk_ecs::Client,
+    events: aws_sdk_eventbridge::Client,
+    scheduler: aws_sdk_scheduler::Client,
+}
+
+fn control(moto: &Moto, path: &str, body: serde_json::Value) -> serde_json::Value {
+    tokio::task::block_in_place(|| moto.control(path, body))
+}
+
+async fn register(ecs: &aws_sdk_ecs::Client, family: &str) {
+    let app = ContainerDefinition::builder()
+        .name("app")
+        .image("old-image:1")
+        .memory(128)
+        .build();
+    ecs.register_task_definition()
+        .family(family)
+        .container_definitions(app)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn service(ecs: &aws_sdk_ecs::Client, name: &str, family: &str) {
+    let breaker = DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(true)
+        .build();
+    ecs.create_service()
+        .cluster("c")
+        .service_name(name)
+        .task_definition(format!("{family}:1"))
+        .desired_count(1)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(breaker)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn td_arn(label: &str) -> String {
+    format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{label}")
+}
+
+/// Services `web` and `api` (family `web`) and `worker` (family `worker`);
+/// rule `nightly` runs `worker:1` beside a Lambda target; schedule
+/// `report` runs `reports:1`, a family no service runs.
+async fn env() -> Env {
+    let moto = Moto::start();
+    control(&moto, "ecs/config", json!({"step_seconds": 0.05}));
+    let sdk = moto.sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    ecs.create_cluster().cluster_name("c").send().await.unwrap();
+    for family in ["web", "worker", "reports"] {
+        register(&ecs, family).await;
+    }
+    service(&ecs, "web", "web").await;
+    service(&ecs, "api", "web").await;
+    service(&ecs, "worker", "worker").await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    events
+        .put_rule()
+        .name("nightly")
+        .schedule_expression("cron(0 3 * * ? *)")
+        .send()
+        .await
+        .unwrap();
+    let ecs_target = RuleTarget::builder()
+        .id("cleanup")
+        .arn(CLUSTER_ARN)
+        .role_arn(ROLE)
+        .input(r#"{"containerOverrides":[{"name":"app","command":["cleanup"]}]}"#)
+        .ecs_parameters(
+            EcsParameters::builder()
+                .task_definition_arn(td_arn("worker:1"))
+                .task_count(1)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let audit = RuleTarget::builder()
+        .id("audit")
+        .arn(AUDIT)
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule("nightly")
+        .targets(ecs_target)
+        .targets(audit)
+        .send()
+        .await
+        .unwrap();
+    let scheduler = aws_sdk_scheduler::Client::new(&sdk);
+    scheduler
+        .create_schedule()
+        .name("report")
+        .schedule_expression("rate(1 day)")
+        .description("the nightly report")
+        .flexible_time_window(
+            FlexibleTimeWindow::builder()
+                .mode(FlexibleTimeWindowMode::Flexible)
+                .maximum_window_in_minutes(15)
+                .build()
+                .unwrap(),
+        )
+        .target(
+            ScheduleTarget::builder()
+                .arn(CLUSTER_ARN)
+                .role_arn(ROLE)
+                .ecs_parameters(
+                    ScheduleEcs::builder()
+                        .task_definition_arn(td_arn("reports:1"))
+                        .task_count(1)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    Env {
+        moto,
+        sdk,
+        ecs,
+        events,
+        scheduler,
+    }
+}
+
+fn watch() -> WatchPlan {
+    WatchPlan {
+        wait_seconds: 1800,
+        poll_seconds: 5.0,
+        rollback: true,
+    }
+}
+
+fn service_plan(name: &str) -> TargetPlan {
+    TargetPlan::Ecs(EcsPlan {
+        cluster: "c".into(),
+        service: name.into(),
+        containers: vec!["app".into()],
+        task_definition_file: None,
+        strategy: Strategy::Service,
+        wait_until: WaitUntil::Completed,
+        keep_revisions: None,
+        before_deploy: None,
+        config: Default::default(),
+        watch: watch(),
+    })
+}
+
+fn trigger(name: &str, i: usize) -> TriggerPlan {
+    TriggerPlan {
+        name: name.into(),
+        at: format!("components.shop.targets[{i}]"),
+        within: None,
+        containers: vec!["app".into()],
+        config: Default::default(),
+        watch: watch(),
+    }
+}
+
+/// Component `shop`: services web, api and worker, rule nightly, schedule report.
+fn component() -> ComponentPlan {
+    ComponentPlan {
+        name: "shop".into(),
+        build: BuildPlan {
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            target: None,
+            build_args: Default::default(),
+            platforms: vec![],
+            repository: "shop".into(),
+            tags: vec![],
+            labels: Default::default(),
+            cache: None,
+            push: true,
+            secrets: vec![],
+        },
+        deploy: Some(service_plan("web")),
+        also: vec![
+            service_plan("api"),
+            service_plan("worker"),
+            TargetPlan::Rule(trigger("nightly", 3)),
+            TargetPlan::Schedule(trigger("report", 4)),
+        ],
+        no_deploy_reason: None,
+        promote_from: None,
+    }
+}
+
+impl Env {
+    async fn deploy(&self, change: &Change) -> DeployOutcome {
+        let d = Deployer::new(&self.sdk, None, SCALE);
+        deploy::deploy(&d.cx(), &component(), change).await.unwrap()
+    }
+
+    async fn service_td(&self, name: &str) -> String {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster("c")
+            .services(name)
+            .send()
+            .await
+            .unwrap();
+        label(out.services()[0].task_definition().unwrap())
+    }
+
+    async fn revisions(&self, family: &str) -> Vec<String> {
+        let out = self
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .send()
+            .await
+            .unwrap();
+        out.task_definition_arns()
+            .iter()
+            .map(|a| label(a))
+            .collect()
+    }
+
+    async fn rule_targets(&self) -> Vec<RuleTarget> {
+        let out = self
+            .events
+            .list_targets_by_rule()
+            .rule("nightly")
+            .send()
+            .await
+            .unwrap();
+        out.targets().to_vec()
+    }
+
+    async fn rule_td(&self) -> String {
+        let targets = self.rule_targets().await;
+        let ecs = targets.iter().find(|t| t.id == "cleanup").unwrap();
+        label(&ecs.ecs_parameters.as_ref().unwrap().task_definition_arn)
+    }
+
+    async fn schedule(&self) -> aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput {
+        self.scheduler
+            .get_schedule()
+            .name("report")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn schedule_td(&self) -> String {
+        let s = self.schedule().await;
+        label(
+            &s.target
+                .unwrap()
+                .ecs_parameters
+                .unwrap()
+                .task_definition_arn,
+        )
+    }
+
+    /// Where every target is: web, api, worker, the rule, the schedule.
+    async fn places(&self) -> [String; 5] {
+        [
+            self.service_td("web").await,
+            self.service_td("api").await,
+            self.service_td("worker").await,
+            self.rule_td().await,
+            self.schedule_td().await,
+        ]
+    }
+
+    async fn image_of(&self, label: &str) -> String {
+        let out = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(label)
+            .send()
+            .await
+            .unwrap();
+        let td = out.task_definition().unwrap();
+        td.container_definitions()[0].image().unwrap().to_string()
+    }
+}
+
+fn label(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or(arn).to_string()
+}
+
+fn results(out: &DeployOutcome) -> Vec<(String, Option<RunResult>)> {
+    std::iter::once(&out.report)
+        .chain(&out.also)
+        .map(|r| (r.target.short().to_string(), r.result))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_target_runs_the_new_digest_after_one_run_and_a_rerun_changes_nothing() {
+    let e = env().await;
+    let out = e.deploy(&Change::Image(image_of(GOOD))).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert!(out.failure.is_none(), "{:?}", out.failure);
+    let each = results(&out);
+    assert_eq!(each.len(), 5, "{each:?}");
+    assert!(
+        each.iter().all(|(_, r)| *r == Some(RunResult::Success)),
+        "{each:?}"
+    );
+    // One registration per family: web and api share web:2.
+    assert_eq!(
+        e.places().await,
+        ["web:2", "web:2", "worker:2", "worker:2", "reports:2"].map(String::from)
+    );
+    assert_eq!(e.revisions("web").await, ["web:1", "web:2"]);
+    for td in ["web:2", "worker:2", "reports:2"] {
+        assert_eq!(e.image_of(td).await, GOOD, "{td}");
+    }
+    // Every other field of the rule's targets and of the schedule is kept.
+    let targets = e.rule_targets().await;
+    let cleanup = targets.iter().find(|t| t.id == "cleanup").unwrap();
+    assert_eq!(cleanup.role_arn.as_deref(), Some(ROLE));
+    assert!(cleanup.input.as_deref().unwrap().contains("cleanup"));
+    let audit = targets.iter().find(|t| t.id == "audit").unwrap();
+    assert_eq!(audit.arn, AUDIT);
+    let s = e.schedule().await;
+    assert_eq!(s.description.as_deref(), Some("the nightly report"));
+    assert_eq!(s.schedule_expression.as_deref(), Some("rate(1 day)"));
+    let window = s.flexible_time_window.unwrap();
+    assert_eq!(window.mode, FlexibleTimeWindowMode::Flexible);
+    assert_eq!(window.maximum_window_in_minutes, Some(15));
+    assert_eq!(s.target.unwrap().role_arn, ROLE);
+
+    let again = e.deploy(&Change::Image(image_of(GOOD))).await;
+    assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
+    assert!(
+        results(&again)
+            .iter()
+            .all(|(_, r)| *r == Some(RunResult::Skipped)),
+        "{:?}",
+        results(&again)
+    );
+    assert_eq!(e.revisions("web").await, ["web:1", "web:2"]);
+    assert_eq!(e.revisions("reports").await, ["reports:1", "reports:2"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_worker_puts_the_services_back_and_the_rule_and_schedule_never_move() {
+    let e = env().await;
+    control(&e.moto, "ecs/config", json!({"fail_after": {"worker": 1}}));
+    let out = e.deploy(&Change::Image(image_of(GOOD))).await;
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+    assert_eq!(
+        e.places().await,
+        ["web:1", "web:1", "worker:1", "worker:1", "reports:1"].map(String::from)
+    );
+    let failure = out.failure.clone().unwrap();
+    assert!(
+        failure.contains("worker: deployment of worker:2")
+            && failure.contains("web: put back with the component: worker did not succeed")
+            && failure.contains("nightly: not moved"),
+        "{failure}"
+    );
+    let each = results(&out);
+    assert_eq!(
+        each,
+        [
+            ("web".to_string(), Some(RunResult::RolledBack)),
+            ("api".to_string(), Some(RunResult::RolledBack)),
+            ("worker".to_string(), Some(RunResult::RolledBack)),
+            ("nightly".to_string(), Some(RunResult::Skipped)),
+            ("report".to_string(), Some(RunResult::Skipped)),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_schedule_puts_back_the_rule_and_every_service() {
+    let e = env().await;
+    control(
+        &e.moto,
+        "faults/config",
+        json!({"rules": [{"action": "UpdateSchedule", "kind": "5xx", "status": 400,
+            "code": "AccessDeniedException", "message": "not authorized to perform: scheduler:UpdateSchedule", "times": 100}]}),
+    );
+    let out = e.deploy(&Change::Image(image_of(GOOD))).await;
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+    assert_eq!(
+        e.places().await,
+        ["web:1", "web:1", "worker:1", "worker:1", "reports:1"].map(String::from)
+    );
+    let failure = out.failure.clone().unwrap();
+    assert!(
+        failure.contains("report: ")
+            && failure.contains("scheduler:UpdateSchedule")
+            && failure.contains("nothing was changed: schedule report still runs reports:1")
+            && failure.contains("nightly: put back with the component: report did not succeed"),
+        "{failure}"
+    );
+    let rule = &out.also[2];
+    assert_eq!(rule.result, Some(RunResult::RolledBack));
+    assert_eq!(
+        rule.serving_revision.as_deref().map(label).as_deref(),
+        Some("worker:1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_put_targets_answer_converges_on_what_the_rule_holds() {
+    let e = env().await;
+    control(
+        &e.moto,
+        "faults/config",
+        json!({"rules": [{"action": "PutTargets", "mode": "lost-answer", "times": 100}]}),
+    );
+    let out = e.deploy(&Change::Image(image_of(GOOD))).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(e.rule_td().await, "worker:2");
+    let state = control(&e.moto, "faults/state", json!({}));
+    assert!(
+        state["lost"]["PutTargets"].as_u64().unwrap() >= 1,
+        "{state}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_puts_every_target_back_where_it_was_before_the_last_deploy() {
+    let e = env().await;
+    let out = e.deploy(&Change::Image(image_of(GOOD))).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    let d = Deployer::new(&e.sdk, None, SCALE);
+    let revs = deploy::earlier(&d.cx(), &component(), None).await.unwrap();
+    let ids: Vec<String> = revs.iter().map(|r| label(&r.id)).collect();
+    assert_eq!(ids, ["web:1", "web:1", "worker:1", "worker:1", "reports:1"]);
+    assert!(
+        revs[3].found.contains("with the service that runs worker"),
+        "{}",
+        revs[3].found
+    );
+    assert!(
+        revs[4]
+            .found
+            .contains("newest ACTIVE revision of reports before reports:2"),
+        "{}",
+        revs[4].found
+    );
+    let back = e.deploy(&Change::Revisions(revs)).await;
+    assert_eq!(back.result, RunResult::Success, "{:?}", back.failure);
+    assert_eq!(
+        e.places().await,
+        ["web:1", "web:1", "worker:1", "worker:1", "reports:1"].map(String::from)
+    );
+}
