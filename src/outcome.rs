@@ -400,6 +400,17 @@ impl DeployReport {
             .clone()
             .or_else(|| self.serving_revision.as_deref().map(revision_label))
     }
+
+    /// One line for a target among several: how its deploy ended and what
+    /// it runs (`ECS service worker in cluster c: rolled-back, runs worker:1`).
+    pub fn target_line(&self) -> String {
+        let result = self.result.map_or("not deployed", RunResult::as_str);
+        let runs = self.serving_revision.as_deref().map_or_else(
+            || "what it runs is not known".into(),
+            |r| format!("runs {}", revision_label(r)),
+        );
+        format!("{}: {result}, {runs}", self.target.describe())
+    }
 }
 
 /// A revision as people read it: `shop-web:3` for a task definition ARN,
@@ -425,6 +436,11 @@ pub struct ComponentReport {
 }
 
 impl ComponentReport {
+    /// Every target's report, the first one included.
+    pub fn targets(&self) -> impl Iterator<Item = &DeployReport> {
+        self.deploy.iter().chain(&self.also)
+    }
+
     pub fn new(name: &str) -> Self {
         ComponentReport {
             name: name.to_string(),

@@ -225,6 +225,11 @@ fn component_section(c: &ComponentReport) -> Value {
     if let Some(t) = c.deploy.as_ref().and_then(|d| d.timeline.as_ref()) {
         text.push_str(&format!("\n{}", escape(&t.line())));
     }
+    if !c.also.is_empty() {
+        for d in c.targets() {
+            text.push_str(&format!("\n• {}", escape(&d.target_line())));
+        }
+    }
     if let Some(why) = &c.failure {
         text.push_str(&format!("\n{}", escape(why)));
     }
@@ -280,7 +285,7 @@ fn failure_sections(report: &RunReport) -> Vec<Value> {
     }
     let failed = || report.components.iter().filter(|c| c.result.is_failure());
     blocks.extend(failed().filter_map(before_deploy_lines));
-    blocks.extend(failed().filter_map(deploy_events));
+    blocks.extend(failed().flat_map(deploy_events));
     blocks
 }
 
@@ -300,10 +305,13 @@ fn before_deploy_lines(c: &ComponentReport) -> Option<Value> {
     Some(code_section(&head, &lines))
 }
 
-/// A component's last target events and the deploy's evidence; `None` when
-/// it did not deploy or there is nothing to show.
-fn deploy_events(c: &ComponentReport) -> Option<Value> {
-    let d = c.deploy.as_ref()?;
+/// A component's last events and the deploy's evidence, one section per
+/// target that has something to show.
+fn deploy_events(c: &ComponentReport) -> Vec<Value> {
+    c.targets().filter_map(|d| target_events(c, d)).collect()
+}
+
+fn target_events(c: &ComponentReport, d: &crate::outcome::DeployReport) -> Option<Value> {
     let lines: Vec<&String> = d
         .events
         .iter()
@@ -315,7 +323,11 @@ fn deploy_events(c: &ComponentReport) -> Option<Value> {
     if lines.is_empty() {
         return None;
     }
-    let head = format!("*{} of {}*\n```", events_title(&d.target), escape(&c.name));
+    let of = match c.also.is_empty() {
+        true => c.name.clone(),
+        false => format!("{} ({})", c.name, d.target.short()),
+    };
+    let head = format!("*{} of {}*\n```", events_title(&d.target), escape(&of));
     Some(code_section(&head, &lines))
 }
 

@@ -28,6 +28,7 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
     let mut s = String::new();
     heading(&mut s, plan, report);
     components_table(&mut s, report);
+    targets_tables(&mut s, report);
     pushed_list(&mut s, report);
     let phases = phases_text(report);
     if !phases.is_empty() {
@@ -147,6 +148,42 @@ fn component_row(c: &ComponentReport) -> String {
     )
 }
 
+/// Writes, per component with several targets (`targets:`), one row per
+/// target: what ran before, what runs now, the deploy's time and result.
+fn targets_tables(s: &mut String, report: &RunReport) {
+    for c in report.components.iter().filter(|c| !c.also.is_empty()) {
+        let _ = writeln!(
+            s,
+            "#### Targets of {}
+",
+            cell(&c.name)
+        );
+        let _ = writeln!(s, "| Target | Before | Now | Deploy | Result |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for d in c.targets() {
+            let label = |r: &Option<String>| {
+                r.as_deref()
+                    .map_or_else(|| "–".into(), |r| format!("`{}`", cell(&revision(r))))
+            };
+            let deploy = match d.unchanged {
+                true => "unchanged".to_string(),
+                false => d.seconds.map(duration).unwrap_or_else(|| "–".into()),
+            };
+            let result = d
+                .result
+                .map_or_else(|| "–".into(), |r| format!("{} {}", icon(r), r.as_str()));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {deploy} | {result} |",
+                cell(&d.target.describe()),
+                label(&d.previous_revision),
+                label(&d.serving_revision)
+            );
+        }
+        let _ = writeln!(s);
+    }
+}
+
 /// Writes what was pushed and deployed, by name, one line per component
 /// that pushed an image: a reader copies these.
 fn pushed_list(s: &mut String, report: &RunReport) {
@@ -172,17 +209,16 @@ fn pushed_line(c: &ComponentReport) -> Option<String> {
         .chain(b.content_tag.iter())
         .map(|t| format!("`{}`", cell(t)))
         .collect();
-    let deployed = c
-        .deploy
-        .as_ref()
-        .and_then(|d| {
+    let deployed: String = c
+        .targets()
+        .filter_map(|d| {
             Some(format!(
                 "; {}: `{}`",
                 d.target.describe(),
                 cell(&revision(d.revision.as_deref()?))
             ))
         })
-        .unwrap_or_default();
+        .collect();
     Some(format!(
         "- **{}**: `{}{at}` tagged {}{deployed}",
         cell(&c.name),
@@ -252,10 +288,14 @@ fn before_deploy_section(s: &mut String, report: &RunReport) {
 /// the deploy gathered.
 fn failed_deploy_events(s: &mut String, report: &RunReport) {
     for c in report.components.iter().filter(|c| c.result.is_failure()) {
-        if let Some(d) = &c.deploy {
+        for d in c.targets() {
             let events = last(&d.events, 5);
             if !events.is_empty() || !d.evidence.is_empty() {
-                let title = format!("{} of {}", events_title(&d.target), cell(&c.name));
+                let of = match c.also.is_empty() {
+                    true => c.name.clone(),
+                    false => format!("{} ({})", c.name, d.target.short()),
+                };
+                let title = format!("{} of {}", events_title(&d.target), cell(&of));
                 details_block(s, &title, events.iter().chain(d.evidence.iter()));
             }
         }

@@ -486,3 +486,123 @@ async fn rollback_puts_every_target_back_where_it_was_before_the_last_deploy() {
         ["web:1", "web:1", "worker:1", "worker:1", "reports:1"].map(String::from)
     );
 }
+
+/// The shop's `web` with `targets:`: service `shop` and service
+/// `shop-worker` (one family, `shop-web`), and rule `nightly` running it.
+const TARGETS_CONFIG: &str = r#"version: 1
+components:
+  web:
+    context: .
+    repository: acme/shop
+    container: [web]
+    targets:
+      - service: shop
+      - service: shop-worker
+      - rule: nightly
+environments:
+  production:
+    branches: [main]
+    cluster: demo
+"#;
+
+#[test]
+fn through_the_binary_a_component_with_targets_is_built_once_and_reported_per_target() {
+    use crate::support::run::run;
+    use crate::support::sandbox::{CLUSTER, FAMILY, FullSandbox, block_on};
+    let mut sb = FullSandbox::start();
+    block_on(async {
+        let sdk = sb.moto.sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        ecs.create_service()
+            .cluster(CLUSTER)
+            .service_name("shop-worker")
+            .task_definition(format!("{FAMILY}:1"))
+            .desired_count(1)
+            .send()
+            .await
+            .unwrap();
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        events
+            .put_rule()
+            .name("nightly")
+            .schedule_expression("cron(0 3 * * ? *)")
+            .send()
+            .await
+            .unwrap();
+        let target = RuleTarget::builder()
+            .id("job")
+            .arn(format!(
+                "arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}"
+            ))
+            .role_arn(ROLE)
+            .ecs_parameters(
+                EcsParameters::builder()
+                    .task_definition_arn(td_arn(&format!("{FAMILY}:1")))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        events
+            .put_targets()
+            .rule("nightly")
+            .targets(target)
+            .send()
+            .await
+            .unwrap();
+    });
+    sb.commit_change("fastdeploy.yml", TARGETS_CONFIG);
+    let ran = run(sb.config_command());
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert_eq!(
+        ran.stdout.matches("::group::build").count(),
+        1,
+        "built once: {}",
+        ran.log()
+    );
+    let images: serde_json::Value = serde_json::from_str(&sb.output("images").unwrap()).unwrap();
+    let targets = images["web"]["targets"]
+        .as_array()
+        .expect("one entry per target");
+    let runs: Vec<(String, String)> = targets
+        .iter()
+        .map(|t| {
+            let kind = t["target"]["kind"].as_str().unwrap().to_string();
+            (kind, label(t["serving-revision"].as_str().unwrap()))
+        })
+        .collect();
+    let new = format!("{FAMILY}:2");
+    assert_eq!(
+        runs,
+        [
+            ("ecs".into(), new.clone()),
+            ("ecs".into(), new.clone()),
+            ("rule".into(), new.clone())
+        ],
+        "{images}"
+    );
+    assert!(targets.iter().all(|t| t["result"] == "success"), "{images}");
+    let summary = sb.summary();
+    assert!(
+        summary.contains("#### Targets of web")
+            && summary.contains(&format!(
+                "| EventBridge rule nightly on event bus default | `{FAMILY}:1` | `{FAMILY}:2` |"
+            )),
+        "{summary}"
+    );
+    let slack = serde_json::Value::from(crate::support::run::slack_messages(&sb)).to_string();
+    assert!(
+        slack.contains("EventBridge rule nightly on event bus default: success, runs shop-web:2"),
+        "{slack}"
+    );
+
+    // A re-run builds nothing new and moves nothing.
+    let again = run(sb.config_command());
+    assert_eq!(again.code, 0, "{}", again.log());
+    assert_eq!(
+        sb.output("result").as_deref(),
+        Some("skipped"),
+        "{}",
+        again.log()
+    );
+}
