@@ -922,7 +922,7 @@ proptest! {
 }
 
 /// Resolves settings and the plan for a push to main in a fresh workspace.
-fn resolve(
+pub(crate) fn resolve(
     env_pairs: &[(&str, &str)],
     config: Option<&str>,
 ) -> Result<fastdeploy::plan::Plan, String> {
@@ -1372,6 +1372,30 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
                     "fastdeploy.yml",
                     "    function: acme-thumbnails ",
                     "    service: thumbs\n    function: acme-thumbnails ",
+                );
+                vec![]
+            }),
+        ),
+        (
+            "`targets` beside a single-target key",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "    function: acme-thumbnails ",
+                    "    targets:\n      - rule: nightly\n    function: acme-thumbnails ",
+                );
+                vec![]
+            }),
+        ),
+        (
+            "two targets in one `targets` item",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "    function: acme-thumbnails  # Lambda function, package type Image: new version, alias moved\n    alias: live\n",
+                    "    targets:\n      - function: acme-thumbnails\n        rule: nightly\n",
                 );
                 vec![]
             }),

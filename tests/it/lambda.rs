@@ -1800,3 +1800,111 @@ async fn a_smoke_test_invokes_the_new_version_before_the_alias_moves_and_a_faili
         "the alias stays"
     );
 }
+
+/// With `targets:`, a function whose alias moved goes back to the version
+/// it was on when another target of the component fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_targets_the_alias_moves_back_when_a_service_of_the_component_fails() {
+    use aws_sdk_ecs::types::{
+        ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
+    };
+    use fastdeploy::plan::{BuildPlan, ComponentPlan, EcsPlan, TargetPlan};
+    let e = env(Architecture::X8664).await;
+    let (second, third) = tokio::task::block_in_place(|| {
+        (
+            push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"),
+            push_variant(&e.registry, e.work.path(), "acme/thumbs", "third", "amd64"),
+        )
+    });
+    let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &second).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
+
+    let ecs = aws_sdk_ecs::Client::new(&e.sdk);
+    ecs.create_cluster().cluster_name("c").send().await.unwrap();
+    let app = ContainerDefinition::builder()
+        .name("app")
+        .image("old:1")
+        .memory(128)
+        .build();
+    ecs.register_task_definition()
+        .family("web")
+        .container_definitions(app)
+        .send()
+        .await
+        .unwrap();
+    let breaker = DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(true)
+        .build();
+    ecs.create_service()
+        .cluster("c")
+        .service_name("web")
+        .task_definition("web:1")
+        .desired_count(1)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(breaker)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        e.moto.control(
+            "ecs/config",
+            json!({"step_seconds": 0.05, "fail_after": {"web": 1}}),
+        )
+    });
+    let web = EcsPlan {
+        cluster: "c".into(),
+        service: "web".into(),
+        containers: vec!["app".into()],
+        task_definition_file: None,
+        strategy: fastdeploy::settings::Strategy::Service,
+        wait_until: fastdeploy::settings::WaitUntil::Completed,
+        keep_revisions: None,
+        before_deploy: None,
+        config: Default::default(),
+        watch: plan("thumbs").watch,
+    };
+    let component = ComponentPlan {
+        name: "thumbs".into(),
+        build: BuildPlan {
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            target: None,
+            build_args: Default::default(),
+            platforms: vec![],
+            repository: "acme/thumbs".into(),
+            tags: vec![],
+            labels: Default::default(),
+            cache: None,
+            push: true,
+            secrets: vec![],
+        },
+        deploy: Some(TargetPlan::Lambda(plan("thumbs"))),
+        also: vec![TargetPlan::Ecs(web)],
+        no_deploy_reason: None,
+        promote_from: None,
+    };
+    let d = e.deployer(SCALE);
+    let change = fastdeploy::deploy::Change::Image(image(&e.registry.host, "acme/thumbs", &third));
+    let out = fastdeploy::deploy::deploy(&d.cx(), &component, &change)
+        .await
+        .unwrap();
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+    assert_eq!(
+        alias_version(&e).await.as_deref(),
+        Some("1"),
+        "{:?}",
+        out.failure
+    );
+    assert_eq!(out.report.result, Some(RunResult::RolledBack));
+    let failure = out.failure.unwrap();
+    assert!(
+        failure.contains("thumbs: put back with the component: web did not succeed")
+            && failure.contains("fastdeploy rolled back: alias live serves thumbs:1 again"),
+        "{failure}"
+    );
+}

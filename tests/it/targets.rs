@@ -606,3 +606,187 @@ fn through_the_binary_a_component_with_targets_is_built_once_and_reported_per_ta
         again.log()
     );
 }
+
+const BASE: &str = r#"version: 1
+components:
+  api:
+    repository: acme/api
+COMPONENT
+environments:
+  production:
+    branches: [main]
+    cluster: demo
+OVERRIDE"#;
+
+fn config(component: &str, over: &str) -> String {
+    BASE.replace("COMPONENT", component)
+        .replace("OVERRIDE", over)
+}
+
+#[test]
+fn targets_are_planned_in_order_and_an_environment_replaces_the_list() {
+    let c = config(
+        "    container: [app]\n    targets:\n      - service: web\n      - service: worker\n        container: [app, sidecar]\n      - rule: nightly\n        event-bus: jobs\n      - schedule: report\n      - function: thumbs\n        alias: live",
+        "",
+    );
+    let plan = crate::hardening::resolve(&[], Some(&c)).unwrap();
+    let api = &plan.components[0];
+    let kinds: Vec<String> = api.targets().map(TargetPlan::describe).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ECS service web in cluster demo",
+            "ECS service worker in cluster demo",
+            "EventBridge rule nightly on event bus jobs",
+            "EventBridge Scheduler schedule report in group default",
+            "Lambda function thumbs (alias live)",
+        ]
+    );
+    match &api.also[0] {
+        TargetPlan::Ecs(w) => assert_eq!(w.containers, ["app", "sidecar"]),
+        other => panic!("{other:?}"),
+    }
+    match &api.also[1] {
+        TargetPlan::Rule(r) => assert_eq!(
+            (r.containers.as_slice(), r.at.as_str()),
+            (&["app".to_string()][..], "components.api.targets[2]")
+        ),
+        other => panic!("{other:?}"),
+    }
+    let over = "    overrides:\n      api:\n        targets:\n          - service: web-prod\n";
+    let plan = crate::hardening::resolve(
+        &[],
+        Some(&config(
+            "    targets:\n      - service: web\n      - rule: nightly",
+            over,
+        )),
+    )
+    .unwrap();
+    let kinds: Vec<String> = plan.components[0]
+        .targets()
+        .map(TargetPlan::describe)
+        .collect();
+    assert_eq!(kinds, ["ECS service web-prod in cluster demo"]);
+}
+
+#[test]
+fn bad_targets_are_refused_before_anything_runs_naming_the_item() {
+    let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        (
+            "    service: web\n    targets:\n      - service: worker",
+            "",
+            &[],
+            "component `api` sets both `targets` and `service: web`; `targets` names every place the image runs: move `service: web` into the list, or remove `targets`",
+        ),
+        (
+            "    targets:\n      - service: web\n      - service: worker\n        rule: nightly",
+            "",
+            &[],
+            "`components.api.targets[1]` names two targets, `service: worker` and `rule: nightly`; an item names one: split it into two items",
+        ),
+        (
+            "    targets:\n      - container: [app]",
+            "",
+            &[],
+            "`components.api.targets[0]` names no target: give it one of `service`, `function`, `beanstalk-environment`, `rule` or `schedule`",
+        ),
+        (
+            "    targets:\n      - service: web\n      - service: web",
+            "",
+            &[],
+            "`components.api.targets[1]` names service `web` again (`components.api.targets[0]` names it too); name each target once",
+        ),
+        (
+            "    targets: []",
+            "",
+            &[],
+            "`components.api.targets` is an empty list; name at least one target, or remove the key",
+        ),
+        (
+            "    targets:\n      - service: web\n        alias: live",
+            "",
+            &[],
+            "`components.api.targets[0]` sets `alias`, which only a `function` item takes; remove it from this `service` item",
+        ),
+        (
+            "    targets:\n      - service: web\n      - rule: nightly",
+            "",
+            &[("INPUT_SERVICE", "web")],
+            "input `service` is \"web\", but component `api` names its targets with `components.api.targets` in the config; remove the input, or add the target to the list",
+        ),
+        (
+            "    targets:\n      - service: web",
+            "    overrides:\n      api:\n        service: web-prod\n",
+            &[],
+            "in environment `production`, component `api` sets `service: web-prod`, but the component names its places with `targets`: override `targets` instead",
+        ),
+        (
+            "    before-deploy: python manage.py migrate\n    targets:\n      - function: thumbs\n      - rule: nightly",
+            "",
+            &[],
+            "names no ECS `service`: `before-deploy` runs a one-off ECS task",
+        ),
+    ];
+    for (component, over, inputs, expected) in cases {
+        let c = config(component, over);
+        let err = crate::hardening::resolve(inputs, Some(&c)).expect_err(&c);
+        assert!(err.contains(expected), "{c}\n---\n{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_or_schedule_that_is_missing_has_no_ecs_target_or_runs_another_family_is_bad_input()
+{
+    let e = env().await;
+    let d = Deployer::new(&e.sdk, None, SCALE);
+    e.events
+        .put_rule()
+        .name("audit-only")
+        .schedule_expression("rate(1 hour)")
+        .send()
+        .await
+        .unwrap();
+    let audit = RuleTarget::builder()
+        .id("audit")
+        .arn(AUDIT)
+        .build()
+        .unwrap();
+    e.events
+        .put_targets()
+        .rule("audit-only")
+        .targets(audit)
+        .send()
+        .await
+        .unwrap();
+    let cases = [
+        (
+            TargetPlan::Rule(trigger("gone", 1)),
+            "components.shop.targets[1]: EventBridge rule gone on event bus default does not exist in this account and region; check its name (and `event-bus`)",
+        ),
+        (
+            TargetPlan::Schedule(trigger("gone", 1)),
+            "components.shop.targets[1]: EventBridge Scheduler schedule gone in group default does not exist in this account and region; check its name (and `group`)",
+        ),
+        (
+            TargetPlan::Rule(trigger("audit-only", 1)),
+            "components.shop.targets[1]: EventBridge rule audit-only on event bus default has no ECS target",
+        ),
+        (
+            TargetPlan::Rule(TriggerPlan {
+                containers: vec!["web".into()],
+                ..trigger("nightly", 1)
+            }),
+            "components.shop.targets[1]: rule nightly runs task definition family worker, which does not run the component's image: container(s) `web` not in task definition worker",
+        ),
+    ];
+    for (plan, expected) in cases {
+        let mut c = component();
+        c.also = vec![plan];
+        let err = deploy::preflight(&d.cx(), &c).await.expect_err(expected);
+        let is_bad_input = err
+            .chain()
+            .any(|c| c.downcast_ref::<fastdeploy::error::BadInput>().is_some());
+        let text = fastdeploy::error::chain_message(&err);
+        assert!(is_bad_input && text.contains(expected), "{text}");
+    }
+}

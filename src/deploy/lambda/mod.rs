@@ -46,6 +46,9 @@ pub struct Function<'p> {
     /// UpdateFunctionCode was accepted: `$LATEST` holds our code, whatever
     /// ends the deploy afterwards.
     latest_changed: bool,
+    /// The alias was moved back to the version before (another target of
+    /// the component failed after it moved).
+    moved_back: bool,
     /// The last waiting line shown, so each change shows once.
     shown: Option<String>,
 }
@@ -56,6 +59,7 @@ impl<'p> Function<'p> {
             plan,
             arn: None,
             latest_changed: false,
+            moved_back: false,
             shown: None,
         }
     }
@@ -151,9 +155,13 @@ impl Target for Function<'_> {
     /// served before is never put back: it still serves.
     fn serves(&self, revision: Option<&str>, how: Serves) -> String {
         let alias = &self.plan.alias;
-        let still = if how == Serves::Now { "" } else { "still " };
+        let (still, again) = match how {
+            Serves::Now => ("", ""),
+            Serves::Again if self.moved_back => ("", " again"),
+            _ => ("still ", ""),
+        };
         match revision {
-            Some(r) => format!("alias {alias} {still}serves {}", revision_label(r)),
+            Some(r) => format!("alias {alias} {still}serves {}{again}", revision_label(r)),
             None => format!(
                 "alias {alias} serves no version (it does not exist, or Lambda did not say)"
             ),

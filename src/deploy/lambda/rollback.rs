@@ -20,7 +20,7 @@ pub async fn put_back(f: &mut Function<'_>, d: &mut Deploy<'_>, act: bool) -> Pu
         (true, true) => restore_latest(f, cx, w, report).await,
         _ => None,
     };
-    if act && let Some(moved) = alias_back(f, cx, report).await {
+    if act && let Some(moved) = alias_back(f, cx, report).await.err() {
         note = Some(note.map_or(moved.clone(), |n| format!("{n}; {moved}")));
     }
     // The alias never moved, or was moved back; make sure of it, and of
@@ -45,19 +45,26 @@ pub async fn put_back(f: &mut Function<'_>, d: &mut Deploy<'_>, act: bool) -> Pu
 
 /// The alias moves last, so only a deploy that succeeded moved it; when
 /// the component's other target failed after that, it goes back to the
-/// version that served before. `Some`: what went wrong.
-async fn alias_back(f: &Function<'_>, cx: &Context<'_>, report: &DeployReport) -> Option<String> {
-    let previous = report.previous_revision.as_deref()?;
-    let version = previous.rsplit(':').next()?;
-    let now = alias(f, cx).await.ok()??;
-    if report.revision.as_deref() != Some(f.version_arn(&now.version).as_str())
-        || now.version == version
-    {
-        return None;
-    }
+/// version that served before. `Err`: what went wrong.
+async fn alias_back(
+    f: &mut Function<'_>,
+    cx: &Context<'_>,
+    report: &DeployReport,
+) -> Result<(), String> {
+    let (Some(previous), Some(ours)) = (&report.previous_revision, &report.revision) else {
+        return Ok(());
+    };
+    let version = previous.rsplit(':').next().unwrap_or_default();
+    let now = match alias(f, cx).await {
+        Ok(Some(now)) if f.version_arn(&now.version) == *ours && now.version != version => now,
+        _ => return Ok(()),
+    };
     match super::apply::move_alias(f, cx, Some(&now), version).await {
-        Ok(()) => None,
-        Err(e) => Some(format!(
+        Ok(()) => {
+            f.moved_back = true;
+            Ok(())
+        }
+        Err(e) => Err(format!(
             "alias {} not moved back to version {version}: {}",
             f.plan.alias,
             chain_message(&e)

@@ -337,10 +337,9 @@ fn labels(arns: &[String]) -> String {
     labels.join(", ")
 }
 
+/// AWS said it does not exist (the error is already bad input, unnamed).
 fn is_not_found(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<crate::aws::AwsError>())
-        .any(|a| a.failure.code.as_deref() == Some("ResourceNotFoundException"))
+    e.downcast_ref::<BadInput>().is_some() && chain_message(e).contains("does not exist")
 }
 
 impl Target for Trigger<'_> {
