@@ -671,7 +671,9 @@ fn targets_are_planned_in_order_and_an_environment_replaces_the_list() {
 
 #[test]
 fn bad_targets_are_refused_before_anything_runs_naming_the_item() {
-    let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+    /// The component's lines, the environment's override, the inputs, the message.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             "    service: web\n    targets:\n      - service: worker",
             "",
