@@ -57,10 +57,25 @@ pub struct Found {
     pub repository: String,
     /// ECS service and container matched with `--cluster`.
     pub service: Option<(String, String)>,
+    /// Further places the same image runs (another service, an EventBridge
+    /// rule, a Scheduler schedule): proposed together as `targets:`.
+    pub also: Vec<Place>,
     /// That container's environment (name, value) and secrets (name, the
     /// config's reference), as the service runs them.
     pub env: Vec<(String, String)>,
     pub secrets: Vec<(String, String)>,
+}
+
+/// A place a component's image runs besides its first service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The item's key: `service`, `rule` or `schedule`.
+    pub key: &'static str,
+    pub name: String,
+    /// The container running the image.
+    pub container: String,
+    /// The schedule's group, when not `default`.
+    pub group: Option<String>,
 }
 
 /// The Dockerfiles under `root`, relative, sorted, skipping [`SKIP_DIRS`].
@@ -165,6 +180,7 @@ pub fn components(root: &Path, repository: &str) -> Vec<Found> {
             target,
             repository,
             service: None,
+            also: Vec::new(),
             env: Vec::new(),
             secrets: Vec::new(),
         });
@@ -229,15 +245,20 @@ pub async fn match_services(
                 .task_definition()
                 .map(|t| t.container_definitions().to_vec())
                 .unwrap_or_default();
-            let matched = containers.iter().find_map(|c| {
-                let repo = image_repository(c.image()?)?;
-                let i = found.iter().position(|f| {
-                    f.service.is_none()
-                        && (f.repository == repo || repo.ends_with(&format!("/{}", f.name)))
-                })?;
-                Some((i, c, repo))
-            });
-            match matched {
+            match component_for(found, &containers) {
+                Some((i, c, repo)) if found[i].service.is_some() || !found[i].also.is_empty() => {
+                    let container = c.name().unwrap_or_default().to_string();
+                    notes.push(format!(
+                        "service {name} runs {repo} too, in container {container}: component {} gets `targets:`",
+                        found[i].name
+                    ));
+                    found[i].also.push(Place {
+                        key: "service",
+                        name,
+                        container,
+                        group: None,
+                    });
+                }
                 Some((i, c, repo)) => {
                     let container = c.name().unwrap_or_default().to_string();
                     notes.push(format!(
@@ -264,6 +285,180 @@ pub async fn match_services(
         }
     }
     Ok(notes)
+}
+
+/// The component whose image one of `containers` runs: by repository, or
+/// by a repository ending in the component's name.
+fn component_for<'c>(
+    found: &[Found],
+    containers: &'c [aws_sdk_ecs::types::ContainerDefinition],
+) -> Option<(usize, &'c aws_sdk_ecs::types::ContainerDefinition, String)> {
+    containers.iter().find_map(|c| {
+        let repo = image_repository(c.image()?)?;
+        let i = found
+            .iter()
+            .position(|f| f.repository == repo || repo.ends_with(&format!("/{}", f.name)))?;
+        Some((i, c, repo))
+    })
+}
+
+/// The containers of task definition `td` (any revision), read from ECS.
+async fn containers_of(
+    ecs: &aws_sdk_ecs::Client,
+    td: &str,
+) -> anyhow::Result<Vec<aws_sdk_ecs::types::ContainerDefinition>> {
+    use anyhow::Context;
+    let described = ecs
+        .describe_task_definition()
+        .task_definition(td)
+        .send()
+        .await
+        .with_context(|| format!("describing {td} (ecs:DescribeTaskDefinition)"))?;
+    Ok(described
+        .task_definition()
+        .map(|t| t.container_definitions().to_vec())
+        .unwrap_or_default())
+}
+
+/// EventBridge rules (default event bus) and Scheduler schedules whose ECS
+/// target runs a component's image: proposed under its `targets:`. What
+/// cannot be read is a note, not an error: the config is still written.
+pub async fn match_triggers(
+    clients: (
+        &aws_sdk_ecs::Client,
+        &aws_sdk_eventbridge::Client,
+        &aws_sdk_scheduler::Client,
+    ),
+    found: &mut [Found],
+) -> Vec<String> {
+    let (ecs, events, scheduler) = clients;
+    let mut notes = Vec::new();
+    let mut runs: Vec<(&'static str, String, Option<String>, String)> = Vec::new();
+    match rules_running(events).await {
+        Ok(rules) => runs.extend(rules.into_iter().map(|(name, td)| ("rule", name, None, td))),
+        Err(e) => notes.push(format!(
+            "EventBridge rules not read ({}): none proposed",
+            crate::error::chain_message(&e)
+        )),
+    }
+    match schedules_running(scheduler).await {
+        Ok(s) => runs.extend(
+            s.into_iter()
+                .map(|(group, name, td)| ("schedule", name, group, td)),
+        ),
+        Err(e) => notes.push(format!(
+            "Scheduler schedules not read ({}): none proposed",
+            crate::error::chain_message(&e)
+        )),
+    }
+    for (key, name, group, td) in runs {
+        let Ok(containers) = containers_of(ecs, &td).await else {
+            notes.push(format!(
+                "{key} {name} runs {td}, which cannot be read: not proposed"
+            ));
+            continue;
+        };
+        if let Some((i, c, repo)) = component_for(found, &containers) {
+            let container = c.name().unwrap_or_default().to_string();
+            notes.push(format!(
+                "{key} {name} runs {repo} in container {container}: component {} gets `targets:`",
+                found[i].name
+            ));
+            found[i].also.push(Place {
+                key,
+                name,
+                container,
+                group,
+            });
+        }
+    }
+    notes
+}
+
+/// Each rule of the default event bus with an ECS target: (rule, task definition).
+async fn rules_running(
+    events: &aws_sdk_eventbridge::Client,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = events
+            .list_rules()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                crate::aws::classify(&e).explain("events:ListRules", "the default event bus")
+            })?;
+        for rule in page.rules() {
+            let Some(name) = rule.name() else { continue };
+            let targets = events
+                .list_targets_by_rule()
+                .rule(name)
+                .send()
+                .await
+                .map_err(|e| {
+                    crate::aws::classify(&e)
+                        .explain("events:ListTargetsByRule", &format!("rule {name}"))
+                })?;
+            out.extend(targets.targets().iter().filter_map(|t| {
+                Some((
+                    name.to_string(),
+                    t.ecs_parameters.as_ref()?.task_definition_arn.clone(),
+                ))
+            }));
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Each schedule with an ECS target: (group unless `default`, schedule, task definition).
+async fn schedules_running(
+    scheduler: &aws_sdk_scheduler::Client,
+) -> anyhow::Result<Vec<(Option<String>, String, String)>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = scheduler
+            .list_schedules()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                crate::aws::classify(&e)
+                    .explain("scheduler:ListSchedules", "the account's schedules")
+            })?;
+        for s in page.schedules() {
+            let (Some(name), group) = (s.name(), s.group_name().unwrap_or("default")) else {
+                continue;
+            };
+            let got = scheduler
+                .get_schedule()
+                .name(name)
+                .group_name(group)
+                .send()
+                .await
+                .map_err(|e| {
+                    crate::aws::classify(&e)
+                        .explain("scheduler:GetSchedule", &format!("schedule {name}"))
+                })?;
+            let td = got
+                .target
+                .and_then(|t| t.ecs_parameters)
+                .map(|e| e.task_definition_arn);
+            if let Some(td) = td {
+                let group = (group != "default").then(|| group.to_string());
+                out.push((group, name.to_string(), td));
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
 }
 
 /// A secret's `valueFrom` as the config spells it: `ssm:/path` for a
@@ -324,6 +519,35 @@ fn render_runtime(y: &mut String, f: &Found) {
     }
 }
 
+/// Where a component deploys: `service` and `container` for one service,
+/// `targets:` when its image runs in several places.
+fn render_places(y: &mut String, f: &Found) {
+    if f.also.is_empty()
+        && let Some((service, container)) = &f.service
+    {
+        let _ = writeln!(y, "        service: {}", yaml_str(service));
+        let _ = writeln!(y, "        container: [{}]", yaml_str(container));
+        return;
+    }
+    let _ = writeln!(
+        y,
+        "        targets:             # one image, every place it runs: moved together, one verdict"
+    );
+    let first = f.service.as_ref().map(|(name, container)| Place {
+        key: "service",
+        name: name.clone(),
+        container: container.clone(),
+        group: None,
+    });
+    for p in first.iter().chain(&f.also) {
+        let _ = writeln!(y, "          - {}: {}", p.key, yaml_str(&p.name));
+        if let Some(g) = &p.group {
+            let _ = writeln!(y, "            group: {}", yaml_str(g));
+        }
+        let _ = writeln!(y, "            container: [{}]", yaml_str(&p.container));
+    }
+}
+
 /// The `fastdeploy.yml` for what was found.
 pub fn render_config(found: &[Found], cluster: Option<&str>) -> String {
     let mut y = String::new();
@@ -359,14 +583,15 @@ pub fn render_config(found: &[Found], cluster: Option<&str>) -> String {
         // production only, so a push to develop never updates them.
         Some(c) => {
             let _ = writeln!(y, "    cluster: {}", yaml_str(c));
-            let matched: Vec<&Found> = found.iter().filter(|f| f.service.is_some()).collect();
+            let matched: Vec<&Found> = found
+                .iter()
+                .filter(|f| f.service.is_some() || !f.also.is_empty())
+                .collect();
             if !matched.is_empty() {
                 let _ = writeln!(y, "    overrides:");
                 for f in matched {
-                    let (service, container) = f.service.as_ref().expect("filtered");
                     let _ = writeln!(y, "      {}:", f.name);
-                    let _ = writeln!(y, "        service: {}", yaml_str(service));
-                    let _ = writeln!(y, "        container: [{}]", yaml_str(container));
+                    render_places(&mut y, f);
                     render_runtime(&mut y, f);
                 }
             }

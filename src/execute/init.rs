@@ -70,6 +70,11 @@ pub async fn init(cli: &Cli, env: &BTreeMap<String, String>, cwd: &Path) -> anyh
         for note in crate::init::match_services(&ecs, cluster, &mut found).await? {
             say(&note)?;
         }
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let scheduler = aws_sdk_scheduler::Client::new(&sdk);
+        for note in crate::init::match_triggers((&ecs, &events, &scheduler), &mut found).await {
+            say(&note)?;
+        }
     }
     let config = crate::init::render_config(&found, opts.cluster.as_deref());
     let written = crate::init::write_files(&opts, &config, &crate::init::render_workflow())?;

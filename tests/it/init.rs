@@ -291,3 +291,142 @@ fn init_with_a_cluster_matches_services_to_components_by_their_images() {
         "{printed}"
     );
 }
+
+#[test]
+fn init_with_a_cluster_proposes_targets_when_one_image_runs_in_several_places() {
+    let moto = Moto::start();
+    block_on(async {
+        use aws_sdk_ecs::types::ContainerDefinition;
+        let sdk = moto.sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        ecs.create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .unwrap();
+        let app = ContainerDefinition::builder()
+            .name("app")
+            .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/backend:sha-1")
+            .memory(128)
+            .build();
+        ecs.register_task_definition()
+            .family("backend")
+            .container_definitions(app)
+            .send()
+            .await
+            .unwrap();
+        for service in ["backend", "backend-worker"] {
+            ecs.create_service()
+                .cluster("prod")
+                .service_name(service)
+                .task_definition("backend:1")
+                .desired_count(1)
+                .send()
+                .await
+                .unwrap();
+        }
+        let td = "arn:aws:ecs:us-east-1:123456789012:task-definition/backend:1";
+        let cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/prod";
+        let role = "arn:aws:iam::123456789012:role/runs-tasks";
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        events
+            .put_rule()
+            .name("nightly-cleanup")
+            .schedule_expression("rate(1 day)")
+            .send()
+            .await
+            .unwrap();
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("cleanup")
+            .arn(cluster)
+            .role_arn(role)
+            .ecs_parameters(
+                aws_sdk_eventbridge::types::EcsParameters::builder()
+                    .task_definition_arn(td)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        events
+            .put_targets()
+            .rule("nightly-cleanup")
+            .targets(target)
+            .send()
+            .await
+            .unwrap();
+        let scheduler = aws_sdk_scheduler::Client::new(&sdk);
+        scheduler
+            .create_schedule_group()
+            .name("reports")
+            .send()
+            .await
+            .unwrap();
+        scheduler
+            .create_schedule()
+            .name("nightly-report")
+            .group_name("reports")
+            .schedule_expression("rate(1 day)")
+            .flexible_time_window(
+                aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                    .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                    .build()
+                    .unwrap(),
+            )
+            .target(
+                aws_sdk_scheduler::types::Target::builder()
+                    .arn(cluster)
+                    .role_arn(role)
+                    .ecs_parameters(
+                        aws_sdk_scheduler::types::EcsParameters::builder()
+                            .task_definition_arn(td)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let dir = monorepo();
+    let ws = dir.path().join("shop");
+    let out = init(&ws, &["--cluster", "prod"], &moto.env());
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("service backend-worker runs shop/backend too, in container app: component backend gets `targets:`")
+            && printed.contains("rule nightly-cleanup runs shop/backend in container app: component backend gets `targets:`"),
+        "{printed}"
+    );
+    let config = std::fs::read_to_string(ws.join("fastdeploy.yml")).unwrap();
+    let services: Vec<&str> = ["backend", "backend-worker"]
+        .into_iter()
+        .filter(|s| {
+            config.contains(&format!(
+                "          - service: {s}\n            container: [app]\n"
+            ))
+        })
+        .collect();
+    assert_eq!(services.len(), 2, "{config}");
+    assert!(
+        config.contains("        targets:")
+            && config.contains("          - rule: nightly-cleanup\n            container: [app]\n")
+            && config.contains("          - schedule: nightly-report\n            group: reports\n            container: [app]\n")
+            && !config.contains("        service: backend\n"),
+        "{config}"
+    );
+    let planned = plan_for(&ws, "production");
+    assert!(planned.status.success(), "{}", text(&planned));
+    let printed = String::from_utf8_lossy(&planned.stdout);
+    assert!(
+        printed.contains("deploy ECS service backend-worker in cluster prod")
+            && printed.contains("move EventBridge rule nightly-cleanup on event bus default")
+            && printed
+                .contains("move EventBridge Scheduler schedule nightly-report in group reports")
+            && printed.contains("one verdict for every target"),
+        "{}",
+        text(&planned)
+    );
+}
