@@ -288,6 +288,38 @@ impl Defaults {
     }
 }
 
+/// The first single-target key set among `service`, `function` and
+/// `beanstalk-environment` (in that order), with its value.
+fn single_target(values: [&Option<String>; 3]) -> Option<(&'static str, &str)> {
+    ["service", "function", "beanstalk-environment"]
+        .into_iter()
+        .zip(values)
+        .find_map(|(key, v)| Some((key, v.as_deref()?)))
+}
+
+/// An environment's override of component `c`: its `targets`, and no
+/// single-target key where the component lists its places.
+fn override_targets(
+    env_name: &str,
+    c: &str,
+    o: &ComponentOverride,
+    component: Option<&ComponentConfig>,
+) -> Result<(), String> {
+    if let Some(items) = &o.targets {
+        check_targets(
+            &format!("environments.{env_name}.overrides.{c}.targets"),
+            items,
+        )?;
+    }
+    let listed = o.targets.is_some() || component.is_some_and(|x| x.targets.is_some());
+    match single_target([&o.service, &o.function, &o.beanstalk_environment]) {
+        Some((key, v)) if listed => Err(format!(
+            "in environment `{env_name}`, component `{c}` sets `{key}: {v}`, but the component names its places with `targets`: override `targets` instead"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A `targets:` list at `path`: not empty, each item one target with only
 /// the keys its kind takes, no target twice.
 fn check_targets(path: &str, items: &[TargetItem]) -> Result<(), String> {
@@ -430,12 +462,8 @@ impl Config {
                 ));
             }
             if let Some(items) = &c.targets {
-                let single = [
-                    ("service", &c.service),
-                    ("function", &c.function),
-                    ("beanstalk-environment", &c.beanstalk_environment),
-                ];
-                if let Some((key, Some(v))) = single.iter().find(|(_, v)| v.is_some()) {
+                let single = [&c.service, &c.function, &c.beanstalk_environment];
+                if let Some((key, v)) = single_target(single) {
                     return Err(format!(
                         "component `{name}` sets both `targets` and `{key}: {v}`; `targets` names every place the image runs: move `{key}: {v}` into the list, or remove `targets`"
                     ));
@@ -476,28 +504,7 @@ impl Config {
             }
             for (c, o) in &env.overrides {
                 let component = self.components.get(c);
-                let listed = o
-                    .targets
-                    .as_ref()
-                    .or(component.and_then(|x| x.targets.as_ref()));
-                if let Some(items) = &o.targets {
-                    check_targets(
-                        &format!("environments.{env_name}.overrides.{c}.targets"),
-                        items,
-                    )?;
-                }
-                let single = [
-                    ("service", &o.service),
-                    ("function", &o.function),
-                    ("beanstalk-environment", &o.beanstalk_environment),
-                ];
-                if let (Some(_), Some((key, Some(v)))) =
-                    (listed, single.iter().find(|(_, v)| v.is_some()))
-                {
-                    return Err(format!(
-                        "in environment `{env_name}`, component `{c}` sets `{key}: {v}`, but the component names its places with `targets`: override `targets` instead"
-                    ));
-                }
+                override_targets(env_name, c, o, component)?;
                 let service = o
                     .service
                     .as_ref()
