@@ -376,6 +376,41 @@ pub fn settle_deadline(clock: Clock, cancelled: bool) -> Instant {
 mod tests {
     use super::*;
 
+    /// `within`: the event when it comes first, else the deadline, else
+    /// cancellation, each said as a stop naming what it waited for.
+    #[tokio::test]
+    async fn a_wait_for_an_event_ends_at_the_event_the_deadline_or_cancellation() {
+        let actions = Actions::default();
+        let (handle, cancel) = Cancel::new();
+        let w = Waiter::new(
+            Pace::new(Clock::scaled(0.001), 5.0, 60.0),
+            &cancel,
+            &actions,
+        );
+        assert_eq!(w.within("waiting", async { 7 }).await.unwrap(), 7);
+        let never = std::future::pending::<()>();
+        let e = w
+            .within("waiting for before-deploy", never)
+            .await
+            .unwrap_err();
+        let stopped = Stopped::find(&e).expect("a stop");
+        assert_eq!(
+            (stopped.stop.clone(), stopped.doing.as_str()),
+            (Stop::TimedOut, "waiting for before-deploy")
+        );
+        let long = Waiter::new(Pace::new(Clock::REAL, 5.0, 600.0), &cancel, &actions);
+        let waiting = long.within("waiting", std::future::pending::<()>());
+        let cancelling = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            handle.cancel();
+        };
+        let (e, ()) = tokio::join!(waiting, cancelling);
+        assert_eq!(
+            Stopped::find(&e.unwrap_err()).map(|s| s.stop.clone()),
+            Some(Stop::Cancelled)
+        );
+    }
+
     fn pace(base: f64) -> Pace {
         Pace::new(Clock::REAL, base, 0.0)
     }

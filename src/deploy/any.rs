@@ -38,7 +38,15 @@ impl<'p> Any<'p> {
     /// Whether this target runs the component's `before-deploy`, which
     /// every other target waits for.
     pub fn runs_before_deploy(&self) -> bool {
-        matches!(self, Any::Ecs(s) if s.runs_before_deploy())
+        self.before_deploy_seconds().is_some()
+    }
+
+    /// The budget of the `before-deploy` this target runs, if it runs it.
+    pub fn before_deploy_seconds(&self) -> Option<u64> {
+        match self {
+            Any::Ecs(s) => s.before_deploy_seconds(),
+            _ => None,
+        }
     }
 }
 

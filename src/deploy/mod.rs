@@ -263,9 +263,9 @@ impl<'a> Deploy<'a> {
     /// Before the first step that changes the target: waits for the
     /// component's `before-deploy` when another target runs it. `Some`:
     /// it failed, and this target must not move (the reason).
-    pub async fn ready(&self) -> anyhow::Result<Option<String>> {
+    pub async fn ready(&mut self) -> anyhow::Result<Option<String>> {
         match self.together {
-            Some(t) => t.ready(&self.w).await,
+            Some(t) => t.ready(&mut self.w).await,
             None => Ok(None),
         }
     }

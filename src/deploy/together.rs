@@ -19,12 +19,13 @@
 //!   `rollback` is on), and the component's result is the worst of them.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::any::Any;
 use super::{
     Change, Context, Deploy, DeployOutcome, Failing, Found, Platform, Revision, Target, Verdict,
 };
+use crate::clock::Clock;
 use crate::error::{BadInput, chain_message};
 use crate::outcome::RunResult;
 use crate::plan::ComponentPlan;
@@ -36,16 +37,20 @@ pub struct Together {
     families: tokio::sync::Mutex<BTreeMap<String, String>>,
     /// `before-deploy`: `None` until it ended, then `Err(why)` if it failed.
     gate: tokio::sync::watch::Sender<Option<Result<(), String>>>,
-    /// Whether one of the targets runs `before-deploy`.
-    gated: bool,
+    /// When a target runs `before-deploy`: how long the others wait for it
+    /// at most (its own budget, `before-deploy-minutes`, and a minute for
+    /// stopping a task that ran too long), scaled.
+    gate_budget: Option<Duration>,
 }
 
 impl Together {
-    pub fn new(gated: bool) -> Together {
+    /// `before_deploy_seconds`: the budget of the `before-deploy` one of
+    /// the targets runs, if any.
+    pub fn new(clock: Clock, before_deploy_seconds: Option<u64>) -> Together {
         Together {
             families: Default::default(),
             gate: tokio::sync::watch::Sender::new(None),
-            gated,
+            gate_budget: before_deploy_seconds.map(|s| clock.of(s as f64 + 60.0)),
         }
     }
 
@@ -92,13 +97,17 @@ impl Together {
         });
     }
 
-    /// Waits within `w` for `before-deploy`; `Some(why)` when it failed.
-    pub(super) async fn ready(&self, w: &Waiter<'_>) -> anyhow::Result<Option<String>> {
-        if !self.gated {
+    /// Waits for `before-deploy` within its own budget (cancellation ends
+    /// the wait as any); the time it took is not `w`'s, as the task's is
+    /// not the target's that runs it. `Some(why)` when it failed.
+    pub(super) async fn ready(&self, w: &mut Waiter<'_>) -> anyhow::Result<Option<String>> {
+        let Some(budget) = self.gate_budget else {
             return Ok(None);
-        }
+        };
+        let started = Instant::now();
+        let gate = w.with_pace(w.pace().until(started + budget));
         let mut rx = self.gate.subscribe();
-        let ended = w
+        let ended = gate
             .within("waiting for before-deploy", async move {
                 rx.wait_for(Option::is_some)
                     .await
@@ -106,6 +115,7 @@ impl Together {
                     .and_then(|v| v.clone())
             })
             .await?;
+        w.postpone(started.elapsed());
         Ok(match ended {
             Some(Ok(())) => None,
             Some(Err(why)) => Some(why),
@@ -183,7 +193,8 @@ pub async fn drive_all(
         .targets()
         .map(|p| Any::new(p, component))
         .collect();
-    let together = Together::new(targets.iter().any(Any::runs_before_deploy));
+    let before = targets.iter().find_map(Any::before_deploy_seconds);
+    let together = Together::new(cx.clock, before);
     let changes: Vec<Change> = (0..targets.len())
         .map(|i| match change {
             Change::Revisions(revs) => revs

@@ -1028,8 +1028,11 @@ async fn with_several_targets_a_failed_before_deploy_moves_none_of_them() {
     );
 }
 
+/// The others wait for `before-deploy` on its own budget, not the deploy's
+/// `wait-minutes` (as the service that runs it does): a task that runs past
+/// its budget is stopped, and they hear it failed and stay.
 #[tokio::test(flavor = "multi_thread")]
-async fn with_several_targets_the_deadline_ends_the_wait_for_before_deploy() {
+async fn with_several_targets_the_others_wait_on_before_deploys_own_budget() {
     let e = env().await;
     let mut c = with_worker(&e, &["sh", "-c", "sleep-forever"], 60).await;
     if let Some(fastdeploy::plan::TargetPlan::Ecs(web)) = c.deploy.as_mut() {
@@ -1044,7 +1047,8 @@ async fn with_several_targets_the_deadline_ends_the_wait_for_before_deploy() {
     assert_eq!(worker.result, Some(RunResult::Failure));
     let failure = out.failure.unwrap();
     assert!(
-        failure.contains("worker: ") && failure.contains("waiting for before-deploy"),
+        failure.contains("worker: before-deploy did not succeed (before-deploy failed: it ran longer than before-deploy-minutes")
+            && failure.contains("service worker was not updated"),
         "{failure}"
     );
 }

@@ -76,9 +76,9 @@ impl<'p> Service<'p> {
         }
     }
 
-    /// Whether this service runs the component's `before-deploy`.
-    pub fn runs_before_deploy(&self) -> bool {
-        self.plan.before_deploy.is_some()
+    /// The budget of the component's `before-deploy`, when this service runs it.
+    pub fn before_deploy_seconds(&self) -> Option<u64> {
+        self.plan.before_deploy.as_ref().map(|b| b.wait_seconds)
     }
 
     fn say(&self, cx: &Context<'_>, line: &str) {
