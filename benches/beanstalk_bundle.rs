@@ -121,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         also: vec![],
         no_deploy_reason: None,
         promote_from: None,
+        order: vec![],
     };
     let mut results = Vec::new();
     let mut n = 0u32;

@@ -227,25 +227,34 @@ pub async fn drive_all(
         .map(|(t, cx)| Deploy::start(cx, t, Some(&together)))
         .collect();
     let mut applied: Vec<Option<anyhow::Result<Verdict>>> = targets.iter().map(|_| None).collect();
-    apply_phase(
-        &mut targets,
-        &mut deploys,
-        &changes,
-        &mut applied,
-        &together,
-        false,
-    )
-    .await;
-    if applied.iter().flatten().all(moved_well) {
-        apply_phase(
-            &mut targets,
-            &mut deploys,
-            &changes,
-            &mut applied,
-            &together,
-            true,
-        )
-        .await;
+    // The `order` groups, lowest first, then rules and schedules: each
+    // moves once every one before it succeeded.
+    let stage: Vec<u32> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.follows() {
+                u32::MAX
+            } else {
+                component.order_of(i)
+            }
+        })
+        .collect();
+    let mut stages = stage.clone();
+    stages.sort_unstable();
+    stages.dedup();
+    for now in stages {
+        if !applied.iter().flatten().all(moved_well) {
+            break;
+        }
+        let phase = Phase {
+            together: &together,
+            stage: &stage,
+            now,
+        };
+        phase
+            .apply(&mut targets, &mut deploys, &changes, &mut applied)
+            .await;
     }
     let failed: Vec<String> = targets
         .iter()
@@ -267,41 +276,50 @@ fn moved_well(applied: &anyhow::Result<Verdict>) -> bool {
     matches!(applied, Ok(Verdict::Succeeded | Verdict::Unchanged))
 }
 
-/// Applies the change to the targets that do not follow others
-/// (`following` false) or to those that do, concurrently.
-async fn apply_phase(
-    targets: &mut [Any<'_>],
-    deploys: &mut [Deploy<'_>],
-    changes: &[Change],
-    applied: &mut [Option<anyhow::Result<Verdict>>],
-    together: &Together,
-    following: bool,
-) {
-    let runs = targets
-        .iter_mut()
-        .zip(deploys.iter_mut())
-        .zip(changes)
-        .enumerate()
-        .filter(|(_, ((t, _), _))| t.follows() == following)
-        .map(|(i, ((t, d), change))| async move {
-            let gate = t.runs_before_deploy();
-            let result = super::run(t, d, change).await;
-            if gate {
-                // Whatever ended it, the targets waiting for before-deploy
-                // hear: an unchanged service's task ran on an earlier run.
-                together.before_deploy_ended(match &result {
-                    Ok(Verdict::Succeeded | Verdict::Unchanged) => Ok(()),
-                    Ok(Verdict::Failed { reason, .. } | Verdict::Refused(reason)) => {
-                        Err(reason.clone())
-                    }
-                    Ok(Verdict::RolledBack(why)) => Err(why.clone()),
-                    Err(e) => Err(chain_message(e)),
-                });
-            }
-            (i, result)
-        });
-    for (i, result) in futures::future::join_all(runs).await {
-        applied[i] = Some(result);
+/// One stage of the targets' moves: those whose stage is `now`.
+struct Phase<'a> {
+    together: &'a Together,
+    /// Each target's stage: its `order` group, rules and schedules last.
+    stage: &'a [u32],
+    now: u32,
+}
+
+impl Phase<'_> {
+    /// Applies the change to this stage's targets, concurrently.
+    async fn apply(
+        &self,
+        targets: &mut [Any<'_>],
+        deploys: &mut [Deploy<'_>],
+        changes: &[Change],
+        applied: &mut [Option<anyhow::Result<Verdict>>],
+    ) {
+        let together = self.together;
+        let runs = targets
+            .iter_mut()
+            .zip(deploys.iter_mut())
+            .zip(changes)
+            .enumerate()
+            .filter(|(i, _)| self.stage[*i] == self.now)
+            .map(|(i, ((t, d), change))| async move {
+                let gate = t.runs_before_deploy();
+                let result = super::run(t, d, change).await;
+                if gate {
+                    // Whatever ended it, the targets waiting for before-deploy
+                    // hear: an unchanged service's task ran on an earlier run.
+                    together.before_deploy_ended(match &result {
+                        Ok(Verdict::Succeeded | Verdict::Unchanged) => Ok(()),
+                        Ok(Verdict::Failed { reason, .. } | Verdict::Refused(reason)) => {
+                            Err(reason.clone())
+                        }
+                        Ok(Verdict::RolledBack(why)) => Err(why.clone()),
+                        Err(e) => Err(chain_message(e)),
+                    });
+                }
+                (i, result)
+            });
+        for (i, result) in futures::future::join_all(runs).await {
+            applied[i] = Some(result);
+        }
     }
 }
 

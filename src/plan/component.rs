@@ -16,6 +16,12 @@ pub fn plan(
 ) -> Result<ComponentPlan, BadInput> {
     let build = build_plan(settings, kind, keys)?;
     let (targets, no_deploy_reason) = super::target::plan(settings, keys)?;
+    let (targets, order): (Vec<TargetPlan>, Vec<u32>) = targets.into_iter().unzip();
+    let order = if order.iter().any(|o| *o != 1) {
+        order
+    } else {
+        Vec::new()
+    };
     let mut targets = targets.into_iter();
     Ok(ComponentPlan {
         name: keys.name.to_string(),
@@ -24,6 +30,7 @@ pub fn plan(
         also: targets.collect(),
         no_deploy_reason,
         promote_from: None,
+        order,
     })
 }
 

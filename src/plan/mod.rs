@@ -341,6 +341,11 @@ pub struct ComponentPlan {
     /// image is deployed here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promote_from: Option<TargetPlan>,
+    /// With `targets:`, each target's `order` group, by the index of
+    /// [`ComponentPlan::targets`]: a group moves once the lower ones
+    /// succeeded. Empty: one group.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<u32>,
 }
 
 impl ComponentPlan {
@@ -351,6 +356,11 @@ impl ComponentPlan {
 
     /// Whether one of its targets is a Lambda function (which takes one
     /// image, no index, and runs as a non-root user).
+    /// The `order` group of the `i`th target (1 unless set).
+    pub fn order_of(&self, i: usize) -> u32 {
+        self.order.get(i).copied().unwrap_or(1)
+    }
+
     pub fn deploys_to_lambda(&self) -> bool {
         self.targets().any(|t| matches!(t, TargetPlan::Lambda(_)))
     }
@@ -542,7 +552,11 @@ fn motion_components(
     for c in deploying.iter_mut() {
         let found = keys.iter().find(|k| k.name == c.name);
         let target = match found {
-            Some(k) => target::plan(&source, k)?.0.into_iter().next(),
+            Some(k) => target::plan(&source, k)?
+                .0
+                .into_iter()
+                .next()
+                .map(|(t, _)| t),
             None => None,
         };
         let target = target.ok_or_else(|| {
@@ -574,7 +588,10 @@ pub fn targets_in(
     let other = settings.for_environment(environment)?;
     let keys = other.selected_components()?;
     keys.iter()
-        .map(|k| Ok((k.name.to_string(), target::plan(&other, k)?.0)))
+        .map(|k| {
+            let targets = target::plan(&other, k)?.0.into_iter().map(|(t, _)| t);
+            Ok((k.name.to_string(), targets.collect()))
+        })
         .collect()
 }
 

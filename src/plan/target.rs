@@ -21,10 +21,12 @@ pub(super) struct Named {
 pub fn plan(
     settings: &Settings,
     keys: &ComponentKeys<'_>,
-) -> Result<(Vec<TargetPlan>, Option<String>), BadInput> {
+) -> Result<(Vec<(TargetPlan, u32)>, Option<String>), BadInput> {
     match keys.get("targets")? {
         Some(list) => super::targets::plan(settings, keys, list),
-        None => single(settings, keys).map(|(t, why)| (t.into_iter().collect(), why)),
+        None => {
+            single(settings, keys).map(|(t, why)| (t.into_iter().map(|t| (t, 1)).collect(), why))
+        }
     }
 }
 

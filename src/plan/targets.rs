@@ -17,7 +17,7 @@ pub fn plan(
     settings: &Settings,
     keys: &ComponentKeys<'_>,
     list: Sourced<Vec<TargetItem>>,
-) -> Result<(Vec<TargetPlan>, Option<String>), BadInput> {
+) -> Result<(Vec<(TargetPlan, u32)>, Option<String>), BadInput> {
     let name = keys.name;
     let path = match &list.source {
         Source::Config(path) => path.clone(),
@@ -69,6 +69,7 @@ pub fn plan(
             watch: &watch,
             at,
         };
+        let order = item.order.unwrap_or(1);
         let target = match kind(&item) {
             "service" => one.service(item, before.take())?,
             "function" => one.function(item, smoke.clone(), &config)?,
@@ -79,7 +80,7 @@ pub fn plan(
             "rule" | "schedule" => one.trigger(item),
             other => unreachable!("the config admits no item of kind {other:?}"),
         };
-        out.push(with_config(target, config.clone()));
+        out.push((with_config(target, config.clone()), order));
     }
     Ok((out, None))
 }

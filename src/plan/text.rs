@@ -180,9 +180,16 @@ impl Plan {
     }
 
     fn target_text(&self, c: &ComponentPlan) -> String {
-        let mut s = self.one_target_text(c, c.deploy.as_ref());
-        for t in &c.also {
+        let Some(first) = &c.deploy else {
+            return self.one_target_text(c, None);
+        };
+        let mut s = String::new();
+        for (i, t) in std::iter::once(first).chain(&c.also).enumerate() {
             s.push_str(&self.one_target_text(c, Some(t)));
+            let trigger = matches!(t, TargetPlan::Rule(_) | TargetPlan::Schedule(_));
+            if !c.order.is_empty() && !trigger {
+                let _ = writeln!(s, "      in order group {}", c.order_of(i));
+            }
         }
         if !c.also.is_empty() {
             s.push_str(

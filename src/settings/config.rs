@@ -140,6 +140,11 @@ pub struct TargetItem {
     pub schedule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Services, functions and environments move in `order` groups, the
+    /// lowest first, each once the one before succeeded (default: 1, all
+    /// together); rules and schedules always after them all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
 }
 
 impl TargetItem {
@@ -358,6 +363,11 @@ fn check_targets(path: &str, items: &[TargetItem]) -> Result<(), String> {
             ),
             ("event-bus", item.event_bus.is_some(), &["rule"][..]),
             ("group", item.group.is_some(), &["schedule"][..]),
+            (
+                "order",
+                item.order.is_some(),
+                &["service", "function", "beanstalk-environment"][..],
+            ),
         ]
         .into_iter()
         .find(|(_, set, kinds)| *set && !kinds.contains(&kind));
@@ -365,6 +375,11 @@ fn check_targets(path: &str, items: &[TargetItem]) -> Result<(), String> {
             return Err(format!(
                 "`{at}` sets `{key}`, which only a `{}` item takes; remove it from this `{kind}` item",
                 kinds.join("` or `")
+            ));
+        }
+        if item.order == Some(0) {
+            return Err(format!(
+                "`{at}.order` is 0, but it accepts a whole number from 1: the group this target moves in, the lowest first"
             ));
         }
         if item.container.as_ref().is_some_and(Vec::is_empty) {

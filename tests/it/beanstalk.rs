@@ -186,6 +186,7 @@ fn component(plan: &BeanstalkPlan, context: &Path) -> ComponentPlan {
         also: vec![],
         no_deploy_reason: None,
         promote_from: None,
+        order: vec![],
     }
 }
 

@@ -954,6 +954,7 @@ async fn with_worker(
         also: vec![fastdeploy::plan::TargetPlan::Ecs(worker)],
         no_deploy_reason: None,
         promote_from: None,
+        order: vec![],
     }
 }
 

@@ -1887,6 +1887,7 @@ async fn with_targets_the_alias_moves_back_when_a_service_of_the_component_fails
         also: vec![TargetPlan::Ecs(web)],
         no_deploy_reason: None,
         promote_from: None,
+        order: vec![],
     };
     let d = e.deployer(SCALE);
     let change = fastdeploy::deploy::Change::Image(image(&e.registry.host, "acme/thumbs", &third));

@@ -20,6 +20,7 @@ use crate::support::sandbox::Moto;
 
 const SCALE: f64 = 0.01;
 const GOOD: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const OTHER: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/c";
 const ROLE: &str = "arn:aws:iam::123456789012:role/runs-tasks";
 const AUDIT: &str = "arn:aws:lambda:us-east-1:123456789012:function:audit";
@@ -223,13 +224,18 @@ fn component() -> ComponentPlan {
         ],
         no_deploy_reason: None,
         promote_from: None,
+        order: vec![],
     }
 }
 
 impl Env {
     async fn deploy(&self, change: &Change) -> DeployOutcome {
+        self.deploy_component(&component(), change).await
+    }
+
+    async fn deploy_component(&self, c: &ComponentPlan, change: &Change) -> DeployOutcome {
         let d = Deployer::new(&self.sdk, None, SCALE);
-        deploy::deploy(&d.cx(), &component(), change).await.unwrap()
+        deploy::deploy(&d.cx(), c, change).await.unwrap()
     }
 
     async fn service_td(&self, name: &str) -> String {
@@ -626,7 +632,7 @@ fn config(component: &str, over: &str) -> String {
 #[test]
 fn targets_are_planned_in_order_and_an_environment_replaces_the_list() {
     let c = config(
-        "    container: [app]\n    targets:\n      - service: web\n      - service: worker\n        container: [app, sidecar]\n      - rule: nightly\n        event-bus: jobs\n      - schedule: report\n      - function: thumbs\n        alias: live",
+        "    container: [app]\n    targets:\n      - service: web\n      - service: worker\n        order: 2\n        container: [app, sidecar]\n      - rule: nightly\n        event-bus: jobs\n      - schedule: report\n      - function: thumbs\n        alias: live",
         "",
     );
     let plan = crate::hardening::resolve(&[], Some(&c)).unwrap();
@@ -646,6 +652,7 @@ fn targets_are_planned_in_order_and_an_environment_replaces_the_list() {
         TargetPlan::Ecs(w) => assert_eq!(w.containers, ["app", "sidecar"]),
         other => panic!("{other:?}"),
     }
+    assert_eq!(api.order, [1, 2, 1, 1, 1]);
     match &api.also[1] {
         TargetPlan::Rule(r) => assert_eq!(
             (r.containers.as_slice(), r.at.as_str()),
@@ -697,6 +704,18 @@ fn bad_targets_are_refused_before_anything_runs_naming_the_item() {
             "",
             &[],
             "`components.api.targets[1]` names service `web` again (`components.api.targets[0]` names it too); name each target once",
+        ),
+        (
+            "    targets:\n      - rule: nightly\n        order: 2",
+            "",
+            &[],
+            "`components.api.targets[0]` sets `order`, which only a `service` or `function` or `beanstalk-environment` item takes; remove it from this `rule` item",
+        ),
+        (
+            "    targets:\n      - service: web\n        order: 0",
+            "",
+            &[],
+            "`components.api.targets[0].order` is 0, but it accepts a whole number from 1",
         ),
         (
             "    targets: []",
@@ -791,4 +810,56 @@ async fn a_rule_or_schedule_that_is_missing_has_no_ecs_target_or_runs_another_fa
         let text = fastdeploy::error::chain_message(&err);
         assert!(is_bad_input && text.contains(expected), "{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn order_groups_move_one_after_the_other_and_a_failed_group_stops_the_next() {
+    let e = env().await;
+    let mut c = component();
+    // web and api first; worker once they succeeded; the rule and schedule last.
+    c.order = vec![1, 1, 2, 1, 1];
+    let (log, actions) = fastdeploy::gha::Actions::capture();
+    let d = Deployer::new(&e.sdk, None, SCALE).with_actions(actions);
+    let out = deploy::deploy(&d.cx(), &c, &Change::Image(image_of(GOOD)))
+        .await
+        .unwrap();
+    let lines = log.lines().join("\n");
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    let at = |needle: &str| {
+        lines
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {lines}"))
+    };
+    let worker = at("[shop/worker] updating service worker");
+    assert!(
+        at("[shop/web] deployment complete") < worker
+            && at("[shop/api] deployment complete") < worker,
+        "{lines}"
+    );
+    assert!(
+        worker < at("[shop/nightly] rule nightly: worker:1 → worker:2"),
+        "{lines}"
+    );
+
+    // A failing first group: the worker never moves, web and api go back.
+    control(&e.moto, "ecs/config", json!({"fail_after": {"web": 2}}));
+    let out = e
+        .deploy_component(&c, &Change::Image(image_of(OTHER)))
+        .await;
+    assert_eq!(out.result, RunResult::RolledBack, "{:?}", out.failure);
+    assert_eq!(
+        e.places().await,
+        ["web:2", "web:2", "worker:2", "worker:2", "reports:2"].map(String::from)
+    );
+    assert_eq!(
+        out.also[1].result,
+        Some(RunResult::Skipped),
+        "{:?}",
+        out.failure
+    );
+    assert!(
+        out.failure
+            .unwrap()
+            .contains("worker: not moved: web, api did not succeed first")
+    );
 }
