@@ -16,12 +16,16 @@ pub(super) struct Named {
     pub application: Option<Sourced<String>>,
 }
 
+/// A component's targets in this run, each with its `order` group, or
+/// why it has none.
+pub type Planned = (Vec<(TargetPlan, u32)>, Option<String>);
+
 /// The component's targets in this run (one, or its `targets:`), or why
 /// it has none.
 pub fn plan(
     settings: &Settings,
     keys: &ComponentKeys<'_>,
-) -> Result<(Vec<(TargetPlan, u32)>, Option<String>), BadInput> {
+) -> Result<Planned, BadInput> {
     match keys.get("targets")? {
         Some(list) => super::targets::plan(settings, keys, list),
         None => {

@@ -17,7 +17,7 @@ pub fn plan(
     settings: &Settings,
     keys: &ComponentKeys<'_>,
     list: Sourced<Vec<TargetItem>>,
-) -> Result<(Vec<(TargetPlan, u32)>, Option<String>), BadInput> {
+) -> Result<super::target::Planned, BadInput> {
     let name = keys.name;
     let path = match &list.source {
         Source::Config(path) => path.clone(),
