@@ -195,16 +195,7 @@ pub async fn drive_all(
         .collect();
     let before = targets.iter().find_map(Any::before_deploy_seconds);
     let together = Together::new(cx.clock, before);
-    let changes: Vec<Change> = (0..targets.len())
-        .map(|i| match change {
-            Change::Revisions(revs) => revs
-                .get(i)
-                .cloned()
-                .map(Change::Revision)
-                .unwrap_or_else(|| change.clone()),
-            other => other.clone(),
-        })
-        .collect();
+    let changes = each_change(change, targets.len());
     // Each target's lines name it: `[shop/worker] ...`.
     let actions: Vec<_> = targets
         .iter()
@@ -227,19 +218,7 @@ pub async fn drive_all(
         .map(|(t, cx)| Deploy::start(cx, t, Some(&together)))
         .collect();
     let mut applied: Vec<Option<anyhow::Result<Verdict>>> = targets.iter().map(|_| None).collect();
-    // The `order` groups, lowest first, then rules and schedules: each
-    // moves once every one before it succeeded.
-    let stage: Vec<u32> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if t.follows() {
-                u32::MAX
-            } else {
-                component.order_of(i)
-            }
-        })
-        .collect();
+    let stage = stages(component, &targets);
     let mut stages = stage.clone();
     stages.sort_unstable();
     stages.dedup();
@@ -269,6 +248,34 @@ pub async fn drive_all(
         .zip(applied)
         .map(|((t, d), applied)| conclude(t, d, applied, &failed, started));
     one_outcome(futures::future::join_all(concluded).await)
+}
+
+/// Each target's change: the one image for all, or (`rollback`) each its
+/// own revision.
+fn each_change(change: &Change, n: usize) -> Vec<Change> {
+    (0..n)
+        .map(|i| match change {
+            Change::Revisions(revs) => revs
+                .get(i)
+                .cloned()
+                .map(Change::Revision)
+                .unwrap_or_else(|| change.clone()),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// Each target's stage: its `order` group, lowest first, then rules and
+/// schedules; a stage moves once every one before it succeeded.
+fn stages(component: &ComponentPlan, targets: &[Any<'_>]) -> Vec<u32> {
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match t.follows() {
+            true => u32::MAX,
+            false => component.order_of(i),
+        })
+        .collect()
 }
 
 /// Whether a target's change went as it should (moved, or already there).

@@ -22,10 +22,7 @@ pub type Planned = (Vec<(TargetPlan, u32)>, Option<String>);
 
 /// The component's targets in this run (one, or its `targets:`), or why
 /// it has none.
-pub fn plan(
-    settings: &Settings,
-    keys: &ComponentKeys<'_>,
-) -> Result<Planned, BadInput> {
+pub fn plan(settings: &Settings, keys: &ComponentKeys<'_>) -> Result<Planned, BadInput> {
     match keys.get("targets")? {
         Some(list) => super::targets::plan(settings, keys, list),
         None => {

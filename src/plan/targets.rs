@@ -58,6 +58,9 @@ pub fn plan(
         Ok(w) => w,
         Err(why) => return Ok((Vec::new(), Some(why))),
     };
+    if before.is_some() {
+        runs_first(&items, &path)?;
+    }
     let mut before = before.map(|(b, _)| b);
     let mut out = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
@@ -83,6 +86,28 @@ pub fn plan(
         out.push((with_config(target, config.clone()), order));
     }
     Ok((out, None))
+}
+
+/// `before-deploy` runs with the first service, before any target moves:
+/// no target may be in an earlier `order` group than that service.
+fn runs_first(items: &[TargetItem], path: &str) -> Result<(), BadInput> {
+    let group = |i: &TargetItem| i.order.unwrap_or(1);
+    let Some((s, service)) = items.iter().enumerate().find(|(_, i)| i.service.is_some()) else {
+        return Ok(());
+    };
+    let earlier = items
+        .iter()
+        .enumerate()
+        .find(|(_, i)| i.rule.is_none() && i.schedule.is_none() && group(i) < group(service));
+    match earlier {
+        Some((e, item)) => Err(BadInput::other(format!(
+            "`{path}[{e}]` is in order group {}, before `{path}[{s}]` (group {}), the service that runs `before-deploy`; \
+             before-deploy runs before any target moves: put that service in the lowest group",
+            group(item),
+            group(service)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// One item of the list, with what every item shares.

@@ -718,6 +718,12 @@ fn bad_targets_are_refused_before_anything_runs_naming_the_item() {
             "`components.api.targets[0].order` is 0, but it accepts a whole number from 1",
         ),
         (
+            "    before-deploy: python manage.py migrate\n    targets:\n      - service: web\n        order: 2\n      - function: thumbs",
+            "",
+            &[],
+            "`components.api.targets[1]` is in order group 1, before `components.api.targets[0]` (group 2), the service that runs `before-deploy`",
+        ),
+        (
             "    targets: []",
             "",
             &[],
