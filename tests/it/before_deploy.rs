@@ -935,27 +935,8 @@ async fn with_worker(
     worker.service = "worker".into();
     worker.before_deploy = None;
     worker.watch.wait_seconds = wait_seconds;
-    fastdeploy::plan::ComponentPlan {
-        name: "shop".into(),
-        build: fastdeploy::plan::BuildPlan {
-            context: ".".into(),
-            dockerfile: "Dockerfile".into(),
-            target: None,
-            build_args: Default::default(),
-            platforms: vec![],
-            repository: "repo/web".into(),
-            tags: vec![],
-            labels: Default::default(),
-            cache: None,
-            push: true,
-            secrets: vec![],
-        },
-        deploy: Some(fastdeploy::plan::TargetPlan::Ecs(web)),
-        also: vec![fastdeploy::plan::TargetPlan::Ecs(worker)],
-        no_deploy_reason: None,
-        promote_from: None,
-        order: vec![],
-    }
+    use fastdeploy::plan::TargetPlan::Ecs;
+    crate::support::deploy::component("shop", "repo/web", vec![Ecs(web), Ecs(worker)])
 }
 
 async fn deploy_component(

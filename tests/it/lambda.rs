@@ -1808,7 +1808,7 @@ async fn with_targets_the_alias_moves_back_when_a_service_of_the_component_fails
     use aws_sdk_ecs::types::{
         ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
     };
-    use fastdeploy::plan::{BuildPlan, ComponentPlan, EcsPlan, TargetPlan};
+    use fastdeploy::plan::{EcsPlan, TargetPlan};
     let e = env(Architecture::X8664).await;
     let (second, third) = tokio::task::block_in_place(|| {
         (
@@ -1868,27 +1868,8 @@ async fn with_targets_the_alias_moves_back_when_a_service_of_the_component_fails
         config: Default::default(),
         watch: plan("thumbs").watch,
     };
-    let component = ComponentPlan {
-        name: "thumbs".into(),
-        build: BuildPlan {
-            context: ".".into(),
-            dockerfile: "Dockerfile".into(),
-            target: None,
-            build_args: Default::default(),
-            platforms: vec![],
-            repository: "acme/thumbs".into(),
-            tags: vec![],
-            labels: Default::default(),
-            cache: None,
-            push: true,
-            secrets: vec![],
-        },
-        deploy: Some(TargetPlan::Lambda(plan("thumbs"))),
-        also: vec![TargetPlan::Ecs(web)],
-        no_deploy_reason: None,
-        promote_from: None,
-        order: vec![],
-    };
+    let targets = vec![TargetPlan::Lambda(plan("thumbs")), TargetPlan::Ecs(web)];
+    let component = crate::support::deploy::component("thumbs", "acme/thumbs", targets);
     let d = e.deployer(SCALE);
     let change = fastdeploy::deploy::Change::Image(image(&e.registry.host, "acme/thumbs", &third));
     let out = fastdeploy::deploy::deploy(&d.cx(), &component, &change)

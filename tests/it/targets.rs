@@ -11,7 +11,7 @@ use aws_sdk_scheduler::types::{
 };
 use fastdeploy::deploy::{self, Change, DeployOutcome};
 use fastdeploy::outcome::RunResult;
-use fastdeploy::plan::{BuildPlan, ComponentPlan, EcsPlan, TargetPlan, TriggerPlan, WatchPlan};
+use fastdeploy::plan::{ComponentPlan, EcsPlan, TargetPlan, TriggerPlan, WatchPlan};
 use fastdeploy::settings::{Strategy, WaitUntil};
 use serde_json::json;
 
@@ -200,32 +200,14 @@ fn trigger(name: &str, i: usize) -> TriggerPlan {
 
 /// Component `shop`: services web, api and worker, rule nightly, schedule report.
 fn component() -> ComponentPlan {
-    ComponentPlan {
-        name: "shop".into(),
-        build: BuildPlan {
-            context: ".".into(),
-            dockerfile: "Dockerfile".into(),
-            target: None,
-            build_args: Default::default(),
-            platforms: vec![],
-            repository: "shop".into(),
-            tags: vec![],
-            labels: Default::default(),
-            cache: None,
-            push: true,
-            secrets: vec![],
-        },
-        deploy: Some(service_plan("web")),
-        also: vec![
-            service_plan("api"),
-            service_plan("worker"),
-            TargetPlan::Rule(trigger("nightly", 3)),
-            TargetPlan::Schedule(trigger("report", 4)),
-        ],
-        no_deploy_reason: None,
-        promote_from: None,
-        order: vec![],
-    }
+    let targets = vec![
+        service_plan("web"),
+        service_plan("api"),
+        service_plan("worker"),
+        TargetPlan::Rule(trigger("nightly", 3)),
+        TargetPlan::Schedule(trigger("report", 4)),
+    ];
+    crate::support::deploy::component("shop", "shop", targets)
 }
 
 impl Env {

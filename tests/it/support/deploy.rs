@@ -10,7 +10,34 @@ use fastdeploy::clock::Clock;
 use fastdeploy::deploy::{self, Clients, Context, DeployOutcome, Image, beanstalk, ecs, lambda};
 use fastdeploy::gha::Actions;
 use fastdeploy::image::registry;
-use fastdeploy::plan::{BeanstalkPlan, ComponentPlan, EcsPlan, LambdaPlan};
+use fastdeploy::plan::{BeanstalkPlan, ComponentPlan, EcsPlan, LambdaPlan, TargetPlan};
+
+/// Component `name`, built from `.` into `repository`, deploying to
+/// `targets` (the first, then the others as its `targets:`).
+pub fn component(name: &str, repository: &str, targets: Vec<TargetPlan>) -> ComponentPlan {
+    let mut targets = targets.into_iter();
+    ComponentPlan {
+        name: name.into(),
+        build: fastdeploy::plan::BuildPlan {
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            target: None,
+            build_args: Default::default(),
+            platforms: vec![],
+            repository: repository.into(),
+            tags: vec![],
+            labels: Default::default(),
+            cache: None,
+            push: true,
+            secrets: vec![],
+        },
+        deploy: targets.next(),
+        also: targets.collect(),
+        no_deploy_reason: None,
+        promote_from: None,
+        order: vec![],
+    }
+}
 
 /// The commit a test deploy names (Elastic Beanstalk version labels).
 pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
