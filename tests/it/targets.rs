@@ -420,6 +420,9 @@ async fn a_refused_schedule_puts_back_the_rule_and_every_service() {
             && failure.contains("nightly: put back with the component: report did not succeed"),
         "{failure}"
     );
+    // The services' deployments had completed: each is updated back, not stopped.
+    let state = control(&e.moto, "faults/state", json!({}));
+    assert!(state["calls"]["StopServiceDeployment"].is_null(), "{state}");
     let rule = &out.also[2];
     assert_eq!(rule.result, Some(RunResult::RolledBack));
     assert_eq!(

@@ -246,6 +246,7 @@ pub(super) async fn follow(
         match watch::follow_seen(cx, w, &ours, plan.wait_until, report, &mut s.seen).await? {
             Rollout::Succeeded { serving } => {
                 s.say(cx, &format!("deployment complete: {serving} serves"));
+                s.completed = true;
                 report.serving_revision = Some(serving);
                 Verdict::Succeeded
             }

@@ -60,6 +60,9 @@ pub struct Service<'p> {
     live: Option<LiveService>,
     /// The service as the look that judged the rollout saw it.
     seen: Option<aws_sdk_ecs::types::Service>,
+    /// Our deployment completed (another target of the component may still
+    /// ask for it to be put back): ECS stops no completed deployment.
+    completed: bool,
 }
 
 impl<'p> Service<'p> {
@@ -73,6 +76,7 @@ impl<'p> Service<'p> {
             started: None,
             live: None,
             seen: None,
+            completed: false,
         }
     }
 
@@ -236,7 +240,7 @@ impl Target for Service<'_> {
 
     async fn put_back(&mut self, d: &mut Deploy<'_>, act: bool) -> PutBack {
         match (&self.ours, act) {
-            (Some(ours), true) => rollback::put_back(d, ours).await,
+            (Some(ours), true) => rollback::put_back(d, ours, self.completed).await,
             _ => PutBack::default(),
         }
     }

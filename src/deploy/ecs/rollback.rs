@@ -1,7 +1,8 @@
 //! Putting back what served: StopServiceDeployment with stop type ROLLBACK,
 //! which ECS runs to the previous service revision; where that is
-//! unavailable (no service deployment ARN, or ECS refuses), UpdateService
-//! back to the previous task definition. Either way the rollback is
+//! unavailable (no service deployment ARN, a deployment that completed —
+//! another target of the component failed after it —, or ECS refuses),
+//! UpdateService back to the previous task definition. Either way the rollback is
 //! followed within the settle budget, and what serves is said.
 
 use aws_sdk_ecs::types::StopServiceDeploymentStopType;
@@ -14,11 +15,12 @@ use crate::outcome::DeployReport;
 use crate::settings::WaitUntil;
 use crate::wait::{Stopped, Waiter};
 
-/// Rolls `ours` back and follows it within `w`.
-pub async fn put_back(d: &mut Deploy<'_>, ours: &Ours) -> PutBack {
+/// Rolls `ours` back and follows it within `w`; `completed`: it finished,
+/// so ECS stops it no more and the service is updated back.
+pub async fn put_back(d: &mut Deploy<'_>, ours: &Ours, completed: bool) -> PutBack {
     let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
-    let rolled = match roll_back(cx, w, ours, report).await {
+    let rolled = match roll_back(cx, w, ours, completed, report).await {
         Ok(r) => r,
         Err(e) => {
             let note = match Stopped::find(&e) {
@@ -72,11 +74,12 @@ async fn roll_back(
     cx: &Context<'_>,
     w: &mut Waiter<'_>,
     ours: &Ours,
+    completed: bool,
     report: &mut DeployReport,
 ) -> anyhow::Result<Rollout> {
     let ecs = &cx.clients.ecs;
     let say = |line: &str| cx.actions.line(line);
-    if let Some(arn) = &ours.service_deployment {
+    if let Some(arn) = ours.service_deployment.as_ref().filter(|_| !completed) {
         say(&format!(
             "rolling back: stopping service deployment {arn} with rollback (ecs:StopServiceDeployment)"
         ));
