@@ -87,14 +87,8 @@ pub async fn diff(
                 .push("the application version is replaced by this commit's build".into());
             d
         }
-        TargetPlan::Rule(_) | TargetPlan::Schedule(_) => {
-            let mut d = TargetDiff::new(target.describe());
-            d.notes.push(
-                "its ECS target moves to this run's revision of the task definition family it runs"
-                    .into(),
-            );
-            d
-        }
+        TargetPlan::Rule(p) => super::trigger::Trigger::rule(p).diff(cx).await?,
+        TargetPlan::Schedule(p) => super::trigger::Trigger::schedule(p).diff(cx).await?,
     })
 }
 

@@ -543,6 +543,16 @@ fn through_the_binary_a_component_with_targets_is_built_once_and_reported_per_ta
             .unwrap();
     });
     sb.commit_change("fastdeploy.yml", TARGETS_CONFIG);
+    let diff = run(sb.config_command_with(&["plan", "--diff"]));
+    assert_eq!(diff.code, 0, "{}", diff.log());
+    assert!(
+        diff.stdout.contains("web → ECS service shop-worker in cluster demo")
+            && diff.stdout.contains(&format!(
+                "runs {FAMILY}:1; its ECS target moves to this run's revision of {FAMILY}, every other field kept"
+            )),
+        "{}",
+        diff.log()
+    );
     let ran = run(sb.config_command());
     assert_eq!(ran.code, 0, "{}", ran.log());
     assert_eq!(

@@ -322,6 +322,20 @@ impl<'p> Trigger<'p> {
         }
     }
 
+    /// `plan --diff`: what it runs now; its ECS target moves to this
+    /// run's revision of that family.
+    pub async fn diff(&self, cx: &Context<'_>) -> anyhow::Result<super::diff::TargetDiff> {
+        let mut d = super::diff::TargetDiff::new(self.plan_ref().describe());
+        let held = self.read(cx).await?;
+        let runs = held.task_definitions();
+        d.notes.push(format!(
+            "runs {}; its ECS target moves to this run's revision of {}, every other field kept",
+            labels(&runs),
+            held.families().join(", ")
+        ));
+        Ok(d)
+    }
+
     fn no_ecs_target(&self) -> BadInput {
         BadInput::other(format!(
             "{}: {} has no ECS target; fastdeploy moves the task definition an ECS target runs: give it one, or remove the item",
