@@ -1902,3 +1902,101 @@ async fn env_and_secrets_are_set_as_environment_properties_before_the_version_an
             .control("beanstalk/config", json!({"config_update_failure": null}))
     });
 }
+
+/// With `targets:`, an environment whose update succeeded goes back to the
+/// label it ran when another target of the component fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_targets_the_environment_goes_back_when_a_service_of_the_component_fails() {
+    use aws_sdk_ecs::types::{
+        ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
+    };
+    let e = env().await;
+    let ecs = aws_sdk_ecs::Client::new(&e.sdk);
+    ecs.create_cluster().cluster_name("c").send().await.unwrap();
+    let app = ContainerDefinition::builder()
+        .name("app")
+        .image("old:1")
+        .memory(128)
+        .build();
+    ecs.register_task_definition()
+        .family("worker")
+        .container_definitions(app)
+        .send()
+        .await
+        .unwrap();
+    let breaker = DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(true)
+        .build();
+    ecs.create_service()
+        .cluster("c")
+        .service_name("worker")
+        .task_definition("worker:1")
+        .desired_count(1)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(breaker)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    blocking(|| {
+        e.moto.control(
+            "ecs/config",
+            json!({"step_seconds": 0.05, "fail_after": {"worker": 1}}),
+        )
+    });
+    let eb = plan(Bundle::Image);
+    let worker = fastdeploy::plan::EcsPlan {
+        cluster: "c".into(),
+        service: "worker".into(),
+        containers: vec!["app".into()],
+        task_definition_file: None,
+        strategy: fastdeploy::settings::Strategy::Service,
+        wait_until: fastdeploy::settings::WaitUntil::Completed,
+        keep_revisions: None,
+        before_deploy: None,
+        config: Default::default(),
+        watch: eb.watch.clone(),
+    };
+    let mut c = component(&eb, e.work.path());
+    c.also = vec![TargetPlan::Ecs(worker)];
+    let (captured, actions) = Actions::capture();
+    let d = Deployer::new(&e.sdk, None, SCALE).with_actions(actions);
+    let change = fastdeploy::deploy::Change::Image(image("acme/web", '2'));
+    let out = fastdeploy::deploy::deploy(&d.cx(), &c, &change)
+        .await
+        .unwrap();
+    let lines = captured.lines().join("\n");
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{lines}",
+        out.failure
+    );
+    let label =
+        e.eb.describe_environments()
+            .environment_names(ENV)
+            .send()
+            .await
+            .unwrap()
+            .environments()[0]
+            .version_label()
+            .map(str::to_string);
+    assert_eq!(label.as_deref(), Some(FIRST), "{lines}");
+    assert_eq!(
+        out.report.result,
+        Some(RunResult::RolledBack),
+        "{:?}",
+        out.failure
+    );
+    assert!(
+        out.failure
+            .as_deref()
+            .unwrap_or_default()
+            .contains("shop-prod: put back with the component: worker did not succeed"),
+        "{:?}",
+        out.failure
+    );
+}
