@@ -2,12 +2,15 @@
 //!
 //! ## Design
 //!
-//! The contract is the [`Target`] trait; `ecs::Service`, `lambda::Function`
-//! and `beanstalk::Environment` implement it, and [`deploy`] and
-//! [`preflight`] match on [`TargetPlan`] once to pick the implementation (as
-//! cargo-dist has one enum and one module per installer). A trait rather
-//! than an enum of functions, because the driver is one generic function
-//! over it: what every target does alike is written once, in [`drive`]:
+//! The contract is the [`Target`] trait; `ecs::Service`, `lambda::Function`,
+//! `beanstalk::Environment` and `trigger::Trigger` (EventBridge rules and
+//! Scheduler schedules) implement it, and [`any::Any`] is the one place a
+//! [`TargetPlan`] is matched to its implementation (as cargo-dist has one
+//! enum and one module per installer). A trait rather than an enum of
+//! functions, because the driver is one generic function over it: what
+//! every target does alike is written once, in [`drive`] (and, for a
+//! component with several targets, in [`together::drive_all`], which runs
+//! each target through the same steps and adds the order and one verdict):
 //!
 //! - the one deadline (`wait-minutes`), cancellation and the pace, in the
 //!   [`Waiter`] the driver builds from the plan's [`WatchPlan`] and hands to
