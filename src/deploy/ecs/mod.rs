@@ -40,7 +40,7 @@ use crate::plan::{EcsPlan, WatchPlan};
 
 pub use apply::deployment_configuration;
 pub(crate) use apply::revision_of;
-pub use preflight::{LiveService, check};
+pub use preflight::{LiveService, check, one_image};
 
 /// An ECS service, as one deploy changes it.
 pub struct Service<'p> {

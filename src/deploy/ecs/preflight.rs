@@ -155,27 +155,34 @@ pub async fn serving_image(
     plan: &EcsPlan,
 ) -> anyhow::Result<crate::deploy::Image> {
     let pre = check(&cx.clients.ecs, plan).await?;
-    let revision = crate::outcome::revision_label(pre.current.arn());
-    let images: Vec<String> =
-        render::container_images(&pre.current.task_definition, &pre.containers);
+    let who = format!("service {}", plan.service);
+    Ok(one_image(&pre.current, &pre.containers, &who)?)
+}
+
+/// The one image by digest revision `td` runs in `containers` (the same
+/// in each), for `promote`; `who` runs it (`service web`, `rule nightly`).
+pub fn one_image(
+    td: &wire::Described,
+    containers: &[String],
+    who: &str,
+) -> Result<crate::deploy::Image, BadInput> {
+    let revision = crate::outcome::revision_label(td.arn());
+    let images: Vec<String> = render::container_images(&td.task_definition, containers);
     let mut distinct = images.clone();
     distinct.sort();
     distinct.dedup();
     match distinct.as_slice() {
         [one] => crate::deploy::Image::from_uri(one, None).ok_or_else(|| {
             BadInput::other(format!(
-                "service {} runs {one} on {revision}, an image by tag, not by digest: what the tag names may have moved                  since, so it is not promoted; deploy it by digest first",
-                plan.service
+                "{who} runs {one} on {revision}, an image by tag, not by digest: what the tag names may have moved \
+                 since, so it is not promoted; deploy it by digest first"
             ))
-            .into()
         }),
         _ => Err(BadInput::other(format!(
-            "service {} runs different images in {} on {revision} ({}); promote takes one image per component",
-            plan.service,
-            pre.containers.join(", "),
+            "{who} runs different images in {} on {revision} ({}); promote takes one image per component",
+            containers.join(", "),
             images.join(", ")
-        ))
-        .into()),
+        ))),
     }
 }
 
@@ -203,5 +210,55 @@ pub fn container<'a>(
                 ),
             }),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn revision(images: &[(&str, &str)]) -> wire::Described {
+        let containers: Vec<_> = images
+            .iter()
+            .map(|(name, image)| json!({"name": name, "image": image}))
+            .collect();
+        wire::Described {
+            task_definition: json!({
+                "taskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7",
+                "containerDefinitions": containers,
+            }),
+            tags: None,
+        }
+    }
+
+    #[test]
+    fn promote_takes_the_one_image_by_digest_the_containers_run() {
+        let by_digest = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let same = revision(&[
+            ("app", by_digest),
+            ("worker", by_digest),
+            ("proxy", "nginx:1"),
+        ]);
+        let image = one_image(&same, &names(&["app", "worker"]), "service web").unwrap();
+        assert_eq!(image.uri, by_digest);
+
+        let tagged = revision(&[("app", "shop:latest")]);
+        let e = one_image(&tagged, &names(&["app"]), "rule nightly").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rule nightly runs shop:latest on web:7, an image by tag, not by digest: what the tag names may have moved \
+             since, so it is not promoted; deploy it by digest first"
+        );
+
+        let mixed = revision(&[("app", by_digest), ("worker", "shop:latest")]);
+        let e = one_image(&mixed, &names(&["app", "worker"]), "service web").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "service web runs different images in app, worker on web:7 ({by_digest}, shop:latest); promote takes one image per component"
+            )
+        );
     }
 }

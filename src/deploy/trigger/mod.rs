@@ -18,7 +18,7 @@ mod schedule;
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
+use crate::aws::Explained;
 
 use aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput;
 
@@ -293,9 +293,8 @@ impl<'p> Trigger<'p> {
             .sort(aws_sdk_ecs::types::SortOrder::Desc)
             .send()
             .await
-            .map_err(anyhow::Error::new)
-            .with_context(|| {
-                format!("listing the revisions of {family} (ecs:ListTaskDefinitions)")
+            .explained("ecs:ListTaskDefinitions", || {
+                format!("task definition family {family}")
             })?;
         let older = listed
             .task_definition_arns()
@@ -432,25 +431,7 @@ impl Target for Trigger<'_> {
             &self.plan.containers,
             family_of(&arn),
         )?;
-        let mut images = render::container_images(&current.task_definition, &containers);
-        images.dedup();
-        match images.as_slice() {
-            [one] => Image::from_uri(one, None).ok_or_else(|| {
-                BadInput::other(format!(
-                    "{} runs {one} on {}, an image by tag, not by digest; deploy it by digest first",
-                    self.name(),
-                    revision_label(&arn)
-                ))
-                .into()
-            }),
-            _ => Err(BadInput::other(format!(
-                "{} runs different images on {} ({}); promote takes one image per component",
-                self.name(),
-                revision_label(&arn),
-                images.join(", ")
-            ))
-            .into()),
-        }
+        Ok(super::ecs::one_image(&current, &containers, &self.name())?)
     }
 
     fn changed(&self) -> bool {
