@@ -1907,59 +1907,10 @@ async fn env_and_secrets_are_set_as_environment_properties_before_the_version_an
 /// label it ran when another target of the component fails.
 #[tokio::test(flavor = "multi_thread")]
 async fn with_targets_the_environment_goes_back_when_a_service_of_the_component_fails() {
-    use aws_sdk_ecs::types::{
-        ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
-    };
     let e = env().await;
-    let ecs = aws_sdk_ecs::Client::new(&e.sdk);
-    ecs.create_cluster().cluster_name("c").send().await.unwrap();
-    let app = ContainerDefinition::builder()
-        .name("app")
-        .image("old:1")
-        .memory(128)
-        .build();
-    ecs.register_task_definition()
-        .family("worker")
-        .container_definitions(app)
-        .send()
-        .await
-        .unwrap();
-    let breaker = DeploymentCircuitBreaker::builder()
-        .enable(true)
-        .rollback(true)
-        .build();
-    ecs.create_service()
-        .cluster("c")
-        .service_name("worker")
-        .task_definition("worker:1")
-        .desired_count(1)
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .deployment_circuit_breaker(breaker)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    blocking(|| {
-        e.moto.control(
-            "ecs/config",
-            json!({"step_seconds": 0.05, "fail_after": {"worker": 1}}),
-        )
-    });
     let eb = plan(Bundle::Image);
-    let worker = fastdeploy::plan::EcsPlan {
-        cluster: "c".into(),
-        service: "worker".into(),
-        containers: vec!["app".into()],
-        task_definition_file: None,
-        strategy: fastdeploy::settings::Strategy::Service,
-        wait_until: fastdeploy::settings::WaitUntil::Completed,
-        keep_revisions: None,
-        before_deploy: None,
-        config: Default::default(),
-        watch: eb.watch.clone(),
-    };
+    let worker =
+        crate::support::deploy::failing_service(&e.moto, &e.sdk, "worker", eb.watch.clone()).await;
     let mut c = component(&eb, e.work.path());
     c.also = vec![TargetPlan::Ecs(worker)];
     let (captured, actions) = Actions::capture();

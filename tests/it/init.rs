@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::support::sandbox::{Moto, block_on, commit_all, copy_dir, fastdeploy, repo_root};
+use crate::support::triggers::{put_rule, rule_ecs_target, schedule_ecs_target};
 
 fn init(ws: &Path, args: &[&str], env: &[(String, String)]) -> Output {
     fastdeploy(ws)
@@ -327,34 +328,9 @@ fn init_with_a_cluster_proposes_targets_when_one_image_runs_in_several_places() 
         }
         let td = "arn:aws:ecs:us-east-1:123456789012:task-definition/backend:1";
         let cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/prod";
-        let role = "arn:aws:iam::123456789012:role/runs-tasks";
         let events = aws_sdk_eventbridge::Client::new(&sdk);
-        events
-            .put_rule()
-            .name("nightly-cleanup")
-            .schedule_expression("rate(1 day)")
-            .send()
-            .await
-            .unwrap();
-        let target = aws_sdk_eventbridge::types::Target::builder()
-            .id("cleanup")
-            .arn(cluster)
-            .role_arn(role)
-            .ecs_parameters(
-                aws_sdk_eventbridge::types::EcsParameters::builder()
-                    .task_definition_arn(td)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        events
-            .put_targets()
-            .rule("nightly-cleanup")
-            .targets(target)
-            .send()
-            .await
-            .unwrap();
+        let cleanup = rule_ecs_target("cleanup", cluster, td).build().unwrap();
+        put_rule(&events, "nightly-cleanup", "rate(1 day)", vec![cleanup]).await;
         let scheduler = aws_sdk_scheduler::Client::new(&sdk);
         scheduler
             .create_schedule_group()
@@ -373,19 +349,7 @@ fn init_with_a_cluster_proposes_targets_when_one_image_runs_in_several_places() 
                     .build()
                     .unwrap(),
             )
-            .target(
-                aws_sdk_scheduler::types::Target::builder()
-                    .arn(cluster)
-                    .role_arn(role)
-                    .ecs_parameters(
-                        aws_sdk_scheduler::types::EcsParameters::builder()
-                            .task_definition_arn(td)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
+            .target(schedule_ecs_target(cluster, td))
             .send()
             .await
             .unwrap();

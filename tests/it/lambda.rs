@@ -1805,10 +1805,7 @@ async fn a_smoke_test_invokes_the_new_version_before_the_alias_moves_and_a_faili
 /// it was on when another target of the component fails.
 #[tokio::test(flavor = "multi_thread")]
 async fn with_targets_the_alias_moves_back_when_a_service_of_the_component_fails() {
-    use aws_sdk_ecs::types::{
-        ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
-    };
-    use fastdeploy::plan::{EcsPlan, TargetPlan};
+    use fastdeploy::plan::TargetPlan;
     let e = env(Architecture::X8664).await;
     let (second, third) = tokio::task::block_in_place(|| {
         (
@@ -1820,54 +1817,8 @@ async fn with_targets_the_alias_moves_back_when_a_service_of_the_component_fails
     assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
     assert_eq!(alias_version(&e).await.as_deref(), Some("1"));
 
-    let ecs = aws_sdk_ecs::Client::new(&e.sdk);
-    ecs.create_cluster().cluster_name("c").send().await.unwrap();
-    let app = ContainerDefinition::builder()
-        .name("app")
-        .image("old:1")
-        .memory(128)
-        .build();
-    ecs.register_task_definition()
-        .family("web")
-        .container_definitions(app)
-        .send()
-        .await
-        .unwrap();
-    let breaker = DeploymentCircuitBreaker::builder()
-        .enable(true)
-        .rollback(true)
-        .build();
-    ecs.create_service()
-        .cluster("c")
-        .service_name("web")
-        .task_definition("web:1")
-        .desired_count(1)
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .deployment_circuit_breaker(breaker)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    tokio::task::block_in_place(|| {
-        e.moto.control(
-            "ecs/config",
-            json!({"step_seconds": 0.05, "fail_after": {"web": 1}}),
-        )
-    });
-    let web = EcsPlan {
-        cluster: "c".into(),
-        service: "web".into(),
-        containers: vec!["app".into()],
-        task_definition_file: None,
-        strategy: fastdeploy::settings::Strategy::Service,
-        wait_until: fastdeploy::settings::WaitUntil::Completed,
-        keep_revisions: None,
-        before_deploy: None,
-        config: Default::default(),
-        watch: plan("thumbs").watch,
-    };
+    let web =
+        crate::support::deploy::failing_service(&e.moto, &e.sdk, "web", plan("thumbs").watch).await;
     let targets = vec![TargetPlan::Lambda(plan("thumbs")), TargetPlan::Ecs(web)];
     let component = crate::support::deploy::component("thumbs", "acme/thumbs", targets);
     let d = e.deployer(SCALE);

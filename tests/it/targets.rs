@@ -4,11 +4,8 @@
 //! ECS rollouts, and its faults for refused and lost answers).
 
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration};
-use aws_sdk_eventbridge::types::{EcsParameters, Target as RuleTarget};
-use aws_sdk_scheduler::types::{
-    EcsParameters as ScheduleEcs, FlexibleTimeWindow, FlexibleTimeWindowMode,
-    Target as ScheduleTarget,
-};
+use aws_sdk_eventbridge::types::Target as RuleTarget;
+use aws_sdk_scheduler::types::{FlexibleTimeWindow, FlexibleTimeWindowMode};
 use fastdeploy::deploy::{self, Change, DeployOutcome};
 use fastdeploy::outcome::RunResult;
 use fastdeploy::plan::{ComponentPlan, EcsPlan, TargetPlan, TriggerPlan, WatchPlan};
@@ -17,12 +14,12 @@ use serde_json::json;
 
 use crate::support::deploy::{Deployer, image_of};
 use crate::support::sandbox::Moto;
+use crate::support::triggers::{TASKS_ROLE, put_rule, rule_ecs_target, schedule_ecs_target};
 
 const SCALE: f64 = 0.01;
 const GOOD: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const OTHER: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/c";
-const ROLE: &str = "arn:aws:iam::123456789012:role/runs-tasks";
 const AUDIT: &str = "arn:aws:lambda:us-east-1:123456789012:function:audit";
 
 struct Env {
@@ -91,25 +88,8 @@ async fn env() -> Env {
     service(&ecs, "api", "web").await;
     service(&ecs, "worker", "worker").await;
     let events = aws_sdk_eventbridge::Client::new(&sdk);
-    events
-        .put_rule()
-        .name("nightly")
-        .schedule_expression("cron(0 3 * * ? *)")
-        .send()
-        .await
-        .unwrap();
-    let ecs_target = RuleTarget::builder()
-        .id("cleanup")
-        .arn(CLUSTER_ARN)
-        .role_arn(ROLE)
+    let cleanup = rule_ecs_target("cleanup", CLUSTER_ARN, &td_arn("worker:1"))
         .input(r#"{"containerOverrides":[{"name":"app","command":["cleanup"]}]}"#)
-        .ecs_parameters(
-            EcsParameters::builder()
-                .task_definition_arn(td_arn("worker:1"))
-                .task_count(1)
-                .build()
-                .unwrap(),
-        )
         .build()
         .unwrap();
     let audit = RuleTarget::builder()
@@ -117,14 +97,13 @@ async fn env() -> Env {
         .arn(AUDIT)
         .build()
         .unwrap();
-    events
-        .put_targets()
-        .rule("nightly")
-        .targets(ecs_target)
-        .targets(audit)
-        .send()
-        .await
-        .unwrap();
+    put_rule(
+        &events,
+        "nightly",
+        "cron(0 3 * * ? *)",
+        vec![cleanup, audit],
+    )
+    .await;
     let scheduler = aws_sdk_scheduler::Client::new(&sdk);
     scheduler
         .create_schedule()
@@ -138,20 +117,7 @@ async fn env() -> Env {
                 .build()
                 .unwrap(),
         )
-        .target(
-            ScheduleTarget::builder()
-                .arn(CLUSTER_ARN)
-                .role_arn(ROLE)
-                .ecs_parameters(
-                    ScheduleEcs::builder()
-                        .task_definition_arn(td_arn("reports:1"))
-                        .task_count(1)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
+        .target(schedule_ecs_target(CLUSTER_ARN, &td_arn("reports:1")))
         .send()
         .await
         .unwrap();
@@ -342,7 +308,7 @@ async fn every_target_runs_the_new_digest_after_one_run_and_a_rerun_changes_noth
     // Every other field of the rule's targets and of the schedule is kept.
     let targets = e.rule_targets().await;
     let cleanup = targets.iter().find(|t| t.id == "cleanup").unwrap();
-    assert_eq!(cleanup.role_arn.as_deref(), Some(ROLE));
+    assert_eq!(cleanup.role_arn.as_deref(), Some(TASKS_ROLE));
     assert!(cleanup.input.as_deref().unwrap().contains("cleanup"));
     let audit = targets.iter().find(|t| t.id == "audit").unwrap();
     assert_eq!(audit.arn, AUDIT);
@@ -352,7 +318,7 @@ async fn every_target_runs_the_new_digest_after_one_run_and_a_rerun_changes_noth
     let window = s.flexible_time_window.unwrap();
     assert_eq!(window.mode, FlexibleTimeWindowMode::Flexible);
     assert_eq!(window.maximum_window_in_minutes, Some(15));
-    assert_eq!(s.target.unwrap().role_arn, ROLE);
+    assert_eq!(s.target.unwrap().role_arn, TASKS_ROLE);
 
     let again = e.deploy(&Change::Image(image_of(GOOD))).await;
     assert_eq!(again.result, RunResult::Skipped, "{:?}", again.failure);
@@ -513,34 +479,10 @@ fn through_the_binary_a_component_with_targets_is_built_once_and_reported_per_ta
             .await
             .unwrap();
         let events = aws_sdk_eventbridge::Client::new(&sdk);
-        events
-            .put_rule()
-            .name("nightly")
-            .schedule_expression("cron(0 3 * * ? *)")
-            .send()
-            .await
-            .unwrap();
-        let target = RuleTarget::builder()
-            .id("job")
-            .arn(format!(
-                "arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}"
-            ))
-            .role_arn(ROLE)
-            .ecs_parameters(
-                EcsParameters::builder()
-                    .task_definition_arn(td_arn(&format!("{FAMILY}:1")))
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        events
-            .put_targets()
-            .rule("nightly")
-            .targets(target)
-            .send()
-            .await
-            .unwrap();
+        let cluster = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}");
+        let td = td_arn(&format!("{FAMILY}:1"));
+        let job = rule_ecs_target("job", &cluster, &td).build().unwrap();
+        put_rule(&events, "nightly", "cron(0 3 * * ? *)", vec![job]).await;
     });
     sb.commit_change("fastdeploy.yml", TARGETS_CONFIG);
     let diff = run(sb.config_command_with(&["plan", "--diff"]));
@@ -761,25 +703,12 @@ async fn a_rule_or_schedule_that_is_missing_has_no_ecs_target_or_runs_another_fa
 {
     let e = env().await;
     let d = Deployer::new(&e.sdk, None, SCALE);
-    e.events
-        .put_rule()
-        .name("audit-only")
-        .schedule_expression("rate(1 hour)")
-        .send()
-        .await
-        .unwrap();
     let audit = RuleTarget::builder()
         .id("audit")
         .arn(AUDIT)
         .build()
         .unwrap();
-    e.events
-        .put_targets()
-        .rule("audit-only")
-        .targets(audit)
-        .send()
-        .await
-        .unwrap();
+    put_rule(&e.events, "audit-only", "rate(1 hour)", vec![audit]).await;
     let cases = [
         (
             TargetPlan::Rule(trigger("gone", 1)),

@@ -39,6 +39,64 @@ pub fn component(name: &str, repository: &str, targets: Vec<TargetPlan>) -> Comp
     }
 }
 
+/// ECS service `name` in a new cluster `c`, on its own family `name`
+/// (container `app`, one task, circuit breaker on), whose revisions after
+/// the first fail (the sandbox's `fail_after`): the target of a component
+/// that fails while its other targets succeed. Its plan, followed per `watch`.
+pub async fn failing_service(
+    moto: &super::sandbox::Moto,
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    watch: fastdeploy::plan::WatchPlan,
+) -> EcsPlan {
+    use aws_sdk_ecs::types::{
+        ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
+    };
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    ecs.create_cluster().cluster_name("c").send().await.unwrap();
+    let app = ContainerDefinition::builder()
+        .name("app")
+        .image("old:1")
+        .memory(128)
+        .build();
+    ecs.register_task_definition()
+        .family(name)
+        .container_definitions(app)
+        .send()
+        .await
+        .unwrap();
+    let breaker = DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(true)
+        .build();
+    let config = DeploymentConfiguration::builder()
+        .deployment_circuit_breaker(breaker)
+        .build();
+    ecs.create_service()
+        .cluster("c")
+        .service_name(name)
+        .task_definition(format!("{name}:1"))
+        .desired_count(1)
+        .deployment_configuration(config)
+        .send()
+        .await
+        .unwrap();
+    let fail = serde_json::json!({"step_seconds": 0.05, "fail_after": {name: 1}});
+    tokio::task::block_in_place(|| moto.control("ecs/config", fail));
+    EcsPlan {
+        cluster: "c".into(),
+        service: name.into(),
+        containers: vec!["app".into()],
+        task_definition_file: None,
+        strategy: fastdeploy::settings::Strategy::Service,
+        wait_until: fastdeploy::settings::WaitUntil::Completed,
+        keep_revisions: None,
+        before_deploy: None,
+        config: Default::default(),
+        watch,
+    }
+}
+
 /// The commit a test deploy names (Elastic Beanstalk version labels).
 pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 

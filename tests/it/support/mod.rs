@@ -7,3 +7,4 @@ pub mod deploy;
 pub mod run;
 pub mod sandbox;
 pub mod trees;
+pub mod triggers;
