@@ -12,11 +12,12 @@
 //! (whichever runs first after B's first deploy is measured ~0.1 s slower
 //! in the sandbox, so an even number of rounds evens it out).
 
+#[path = "support/common.rs"]
+mod common;
 #[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -69,16 +70,6 @@ fn serving_image(sb: &FullSandbox) -> String {
             .unwrap()
             .to_string()
     })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// One round: A and B deployed, then back to A both ways (from B each
@@ -139,14 +130,10 @@ fn main() {
         println!("rollback: benchmark skipped (run it with `{COMMAND}`)");
         return;
     }
-    let rounds: usize = std::env::var("FASTDEPLOY_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(4);
+    let rounds = common::rounds(4);
     let results: Vec<(f64, f64)> = (1..=rounds).map(round).collect();
-    let rollback = median(results.iter().map(|r| r.0).collect());
-    let redeploy = median(results.iter().map(|r| r.1).collect());
+    let rollback = common::median(results.iter().map(|r| r.0).collect());
+    let redeploy = common::median(results.iter().map(|r| r.1).collect());
     let met = rollback < redeploy;
     let rows = format!(
         "| (i) | `rollback` from B back to A, start to verdict (ECS service, sandbox rollout steps of 0.1 s; median of {rounds} rounds) \
@@ -176,12 +163,5 @@ fn main() {
     for (i, (r, d)) in results.iter().enumerate() {
         writeln!(md, "| {} | {r:.2} s | {d:.2} s |", i + 1).unwrap();
     }
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sandbox::repo_root().join("target"))
-        .join("bench-results");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("rollback.rows.md"), &rows).unwrap();
-    std::fs::write(dir.join("rollback.md"), &md).unwrap();
-    println!("\n{rows}\n{md}");
+    common::write_results("rollback", sandbox::repo_root(), &rows, &md);
 }

@@ -9,11 +9,12 @@
 //!
 //! `cargo bench --bench targets`; `FASTDEPLOY_BENCH_ROUNDS` (default 3).
 
+#[path = "support/common.rs"]
+mod common;
 #[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use sandbox::{CLUSTER, FullSandbox};
@@ -153,16 +154,6 @@ fn way(sb: &mut FullSandbox, config: &str, tag: &str) -> (f64, usize, usize) {
     (wall, builds, serving.len())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 type Way = (f64, usize, usize);
 
 /// One round in a fresh sandbox: both ways, in alternating order.
@@ -194,14 +185,10 @@ fn main() {
         println!("targets: benchmark skipped (run it with `{COMMAND}`)");
         return;
     }
-    let rounds: usize = std::env::var("FASTDEPLOY_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(3);
+    let rounds = common::rounds(3);
     let results: Vec<(Way, Way)> = (1..=rounds).map(round).collect();
-    let one = median(results.iter().map(|r| r.0.0).collect());
-    let three = median(results.iter().map(|r| r.1.0).collect());
+    let one = common::median(results.iter().map(|r| r.0.0).collect());
+    let three = common::median(results.iter().map(|r| r.1.0).collect());
     let one_builds = results.iter().map(|r| r.0.1).max().unwrap_or(0);
     let three_builds = results.iter().map(|r| r.1.1).min().unwrap_or(0);
     let one_digest = results.iter().all(|r| r.0.2 == 1);
@@ -253,12 +240,5 @@ fn main() {
         )
         .unwrap();
     }
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sandbox::repo_root().join("target"))
-        .join("bench-results");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("targets.rows.md"), &rows).unwrap();
-    std::fs::write(dir.join("targets.md"), &md).unwrap();
-    println!("\n{rows}\n{md}");
+    common::write_results("targets", sandbox::repo_root(), &rows, &md);
 }
