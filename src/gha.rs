@@ -321,7 +321,7 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     ("digest", "Digest of the first component's image."),
     (
         "images",
-        "JSON object: per component, in the config's order, the image, digest, tags, sizes, deploy target, revisions (deployed, previous, serving), the target's URL when it has one, and result; with `targets:`, a `targets` list with each target's result and revisions.",
+        "JSON object: per component, in the config's order, the image, digest, tags, sizes, the base images by digest (and why an unchanged component was rebuilt), deploy target, revisions (deployed, previous, serving), the target's URL when it has one, and result; with `targets:`, a `targets` list with each target's result and revisions.",
     ),
     (
         "revision",

@@ -40,7 +40,7 @@ impl RunResult {
 }
 
 /// A warning to show as an annotation, in the summary and in the PR comment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Warning {
     /// Check id (`DF001`, `CTX001`, ...), when it comes from a check.
     pub rule: Option<String>,
@@ -100,6 +100,13 @@ pub struct BuildReport {
     pub layers: Option<u32>,
     /// CodeBuild build id/ARN when built remotely.
     pub codebuild_build: Option<String>,
+    /// The base images resolved for the build, by digest.
+    pub bases: Vec<crate::image::bases::Resolved>,
+    /// Why an image whose files did not change was built again.
+    pub rebuilt_because: Option<String>,
+    /// Bases that could not be resolved; moved to the run's warnings.
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
 }
 
 /// The deploy target of a component, as the reports name it.

@@ -74,7 +74,10 @@ impl Pipeline<'_> {
                 PhaseEnd::Done
             });
         }
-        for (i, result) in done {
+        for (i, mut result) in done {
+            if let Ok(b) = &mut result {
+                report.warnings.append(&mut b.warnings);
+            }
             record(&mut report.components[i], result);
         }
         report.phases.build = Some(started.elapsed().as_secs_f64());
@@ -127,12 +130,19 @@ impl Pipeline<'_> {
         ch: &BuildInputs,
         builds: &Builds<'_>,
     ) -> anyhow::Result<BuildReport> {
-        let content_tag =
-            crate::image::content_tag(&ch.context_hash, &c.build, &ch.dockerfile_bytes);
+        let identity = self.identity(c, ch, builds.auth).await;
+        let content_tag = crate::image::content_tag(
+            &ch.context_hash,
+            &c.build,
+            &ch.dockerfile_bytes,
+            &identity.resolved,
+        );
+        let mut build = c.build.clone();
+        build.labels.extend(identity.labels());
         let work_dir = builds.work.path().join(&c.name);
         let req = BuildRequest {
             component: &c.name,
-            plan: &c.build,
+            plan: &build,
             registry: &builds.auth.host,
             content_tag: Some(content_tag.clone()),
             // Attestations make an image index, which Lambda refuses.
@@ -143,11 +153,15 @@ impl Pipeline<'_> {
                 .as_ref()
                 .and_then(|b| b.builder.as_deref()),
             work_dir: &work_dir,
+            bases: Some(&identity),
+            force: plan.builder.rebuild,
         };
         let mut out = BuildReport {
             content_tag: Some(content_tag),
             image: Some(req.image()),
             tags: c.build.tags.clone(),
+            bases: identity.resolved.clone(),
+            warnings: identity.warnings.clone(),
             ..BuildReport::default()
         };
         match plan.builder.kind {
@@ -171,6 +185,7 @@ impl Pipeline<'_> {
                 out.cached_steps = built.cached_steps;
                 out.total_steps = built.total_steps;
                 out.skipped = built.skipped;
+                out.rebuilt_because = built.rebuilt_because;
                 if let Some(size) = &built.size {
                     out.image_bytes = Some(size.bytes);
                     out.layers = Some(size.layers);
@@ -181,7 +196,55 @@ impl Pipeline<'_> {
         Ok(out)
     }
 
-    /// A CodeBuild build of the request, and its image read back from ECR.
+    /// What a component's bases resolve to now, logged: the identity its
+    /// content tag and pinned Dockerfile come from. A base that cannot be
+    /// resolved is a warning and is built as written.
+    pub(super) async fn identity(
+        &self,
+        c: &ComponentPlan,
+        ch: &BuildInputs,
+        auth: &RegistryAuth,
+    ) -> crate::image::bases::Identity {
+        use crate::image::bases;
+        let platform = match c.build.platforms.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        let found = bases::resolve(&ch.bases, auth, platform, self.clock).await;
+        let log = self.actions.prefixed(&format!("[{}] ", c.name));
+        let mut warnings = Vec::new();
+        for r in &found.resolved {
+            log.line(&format!("base {} is {}", r.reference, r.digest));
+        }
+        for message in &found.unresolved {
+            let message = format!(
+                "component `{}`: {message}; it is built as written and left out of the content tag, so a patched base will not trigger a rebuild (`rebuild: true` forces one)",
+                c.name
+            );
+            self.actions
+                .warning(&message, &crate::gha::Location::default());
+            warnings.push(crate::outcome::Warning {
+                component: Some(c.name.clone()),
+                message,
+                ..Default::default()
+            });
+        }
+        let no_bases =
+            crate::image::content_tag(&ch.context_hash, &c.build, &ch.dockerfile_bytes, &[]);
+        let pinned = (!found.resolved.is_empty()).then(|| {
+            let text = String::from_utf8_lossy(&ch.dockerfile_bytes);
+            bases::pin(&text, &ch.bases, &found.resolved)
+        });
+        bases::Identity {
+            inputs_tag: no_bases,
+            resolved: found.resolved,
+            pinned,
+            warnings,
+        }
+    }
+
+    /// A CodeBuild build of the request, and its image read back from ECR;
+    /// nothing is started when the registry holds the content tag.
     async fn build_remote(
         &self,
         plan: &Plan,
@@ -189,6 +252,40 @@ impl Pipeline<'_> {
         builds: &Builds<'_>,
         out: &mut BuildReport,
     ) -> anyhow::Result<()> {
+        let client = crate::image::registry::Client::new(builds.auth, self.clock);
+        let log = self.actions.prefixed(&format!("[{}] ", req.component));
+        let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(line)));
+        let digest = match crate::image::reuse(&client, req, &runner).await? {
+            crate::image::Reuse::Existing(digest) => {
+                out.skipped = true;
+                digest
+            }
+            crate::image::Reuse::Build { because } => {
+                out.rebuilt_because = because;
+                self.start_remote(plan, req, builds, out).await?
+            }
+        };
+        out.digest = Some(digest.clone());
+        let details = crate::image::ecr::image_details(
+            &builds.aws.ecr,
+            &req.plan.repository,
+            &digest,
+            self.clock,
+        );
+        if let Ok(d) = details.await {
+            out.image_bytes = d.bytes;
+        }
+        Ok(())
+    }
+
+    /// Runs the request in CodeBuild; the pushed digest.
+    async fn start_remote(
+        &self,
+        plan: &Plan,
+        req: &BuildRequest<'_>,
+        builds: &Builds<'_>,
+        out: &mut BuildReport,
+    ) -> anyhow::Result<String> {
         let sdk = &builds.aws.sdk;
         let remote = crate::image::codebuild::Remote {
             codebuild: crate::aws_client!(aws_sdk_codebuild, sdk),
@@ -208,20 +305,10 @@ impl Pipeline<'_> {
             )
             .await?;
         out.codebuild_build = Some(build_id);
-        out.digest = Some(built.digest.clone());
         out.seconds = Some(built.seconds);
         out.cached_steps = built.cached_steps;
         out.total_steps = built.total_steps;
-        let details = crate::image::ecr::image_details(
-            &builds.aws.ecr,
-            &req.plan.repository,
-            &built.digest,
-            self.clock,
-        );
-        if let Ok(d) = details.await {
-            out.image_bytes = d.bytes;
-        }
-        Ok(())
+        Ok(built.digest)
     }
 
     /// The image scan's findings at or above `fail-on-severity` fail the build.

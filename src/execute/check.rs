@@ -12,6 +12,8 @@ use super::Pipeline;
 pub struct BuildInputs {
     pub context_hash: String,
     pub dockerfile_bytes: Vec<u8>,
+    /// The base images of the stages built, resolved at build time.
+    pub bases: Vec<crate::image::bases::BaseUse>,
 }
 
 impl Pipeline<'_> {
@@ -115,6 +117,7 @@ fn check_component(
     let checked = BuildInputs {
         context_hash: crate::checks::context::content_hash(&scan)?,
         dockerfile_bytes: df.source().as_bytes().to_vec(),
+        bases: crate::image::bases::uses(&df, b.target.as_deref()),
     };
     Ok((checked, scan.total_bytes, scan.file_count))
 }

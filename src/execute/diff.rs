@@ -91,7 +91,13 @@ impl Pipeline<'_> {
         let registry = crate::image::registry::Client::new(&auth, self.clock);
         let mut out = BTreeMap::new();
         for (c, ch) in plan.components.iter().zip(&checked) {
-            let tag = crate::image::content_tag(&ch.context_hash, &c.build, &ch.dockerfile_bytes);
+            let identity = self.identity(c, ch, &auth).await;
+            let tag = crate::image::content_tag(
+                &ch.context_hash,
+                &c.build,
+                &ch.dockerfile_bytes,
+                &identity.resolved,
+            );
             if let Ok(Some(digest)) = registry.manifest_digest(&c.build.repository, &tag).await {
                 let image = Image::new(&auth.host, &c.build.repository, &digest, None);
                 out.insert(c.name.clone(), image);

@@ -119,6 +119,9 @@ fn image_entry(c: &ComponentReport, image: Option<String>) -> serde_json::Value 
         "context-bytes": c.build.context_bytes,
         "image-bytes": c.build.image_bytes,
         "build-skipped": c.build.skipped,
+        "rebuilt-because": c.build.rebuilt_because,
+        // What each base image resolved to (`FROM` pinned by digest).
+        "bases": c.build.bases,
         "result": c.result.as_str(),
         "target": d.map(|d| &d.target),
         "revision": d.and_then(|d| d.revision.clone()),

@@ -450,6 +450,8 @@ mod tests {
             registry: "127.0.0.1:5000",
             content_tag: Some("content-abc".into()),
             provenance: false,
+            bases: None,
+            force: false,
             buildx_builder: None,
             work_dir: Path::new("/tmp/fd/api"),
         }

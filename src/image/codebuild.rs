@@ -119,6 +119,13 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
     let mut plan = req.plan.clone();
     plan.context = relative_to(source_root, &req.plan.context, "build context")?;
     plan.dockerfile = relative_to(source_root, &req.plan.dockerfile, "Dockerfile")?;
+    let pinned = req.bases.and_then(|b| b.pinned.as_deref());
+    let write_pinned = pinned.map(|text| {
+        let at = pinned_path(&plan.dockerfile);
+        let commands = pinned_commands(text, &plan.dockerfile, &at, source_root);
+        plan.dockerfile = at;
+        commands
+    });
     let environment = environment_overrides(req)?;
     let remote = BuildRequest {
         plan: &plan,
@@ -127,15 +134,47 @@ pub fn remote_spec(req: &BuildRequest<'_>, source_root: &Path) -> anyhow::Result
     };
     let builder = docker::builder_for(&remote);
     let command = remote_command(&remote, builder.as_deref(), &secret_arg_names(req));
-    let buildspec = render_buildspec(
-        pre_build_commands(builder.as_deref()),
-        build_commands(&command),
-    )?;
+    let mut pre_build = pre_build_commands(builder.as_deref());
+    pre_build.extend(write_pinned.into_iter().flatten());
+    let buildspec = render_buildspec(pre_build, build_commands(&command))?;
     Ok(RemoteSpec {
         buildspec,
         environment,
         command,
     })
+}
+
+/// Where the build's Dockerfile with pinned bases is written in CodeBuild.
+fn pinned_path(dockerfile: &Path) -> PathBuf {
+    let name = dockerfile
+        .file_name()
+        .unwrap_or(std::ffi::OsStr::new("Dockerfile"));
+    Path::new(REMOTE_WORK_DIR).join("pinned").join(name)
+}
+
+/// pre_build commands that write the pinned Dockerfile `text` to `at` (as
+/// base64: the buildspec is YAML and the text may hold anything), and copy
+/// the Dockerfile's own ignore file beside it when the repository has one.
+fn pinned_commands(text: &str, dockerfile: &Path, at: &Path, source_root: &Path) -> Vec<String> {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    let dir = at.parent().unwrap_or(Path::new(REMOTE_WORK_DIR));
+    let mut commands = vec![
+        format!("mkdir -p {}", shell_quote(&dir.display().to_string())),
+        format!(
+            "echo {encoded} | base64 -d > {}",
+            shell_quote(&at.display().to_string())
+        ),
+    ];
+    let ignore = format!("{}.dockerignore", dockerfile.display());
+    if source_root.join(&ignore).is_file() {
+        commands.push(format!(
+            "cp {} {}",
+            shell_quote(&ignore),
+            shell_quote(&format!("{}.dockerignore", at.display()))
+        ));
+    }
+    commands
 }
 
 /// `path` relative to `source_root` (`.` for the root itself); a bad-input
@@ -786,6 +825,8 @@ mod tests {
             registry: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
             content_tag: None,
             provenance: false,
+            bases: None,
+            force: false,
             buildx_builder: None,
             work_dir: Path::new("/tmp/local-work"),
         };
@@ -847,6 +888,8 @@ mod tests {
             registry: "r",
             content_tag: None,
             provenance: false,
+            bases: None,
+            force: false,
             buildx_builder: None,
             work_dir: Path::new("/tmp"),
         };
@@ -893,6 +936,8 @@ mod tests {
             registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
             content_tag: None,
             provenance: false,
+            bases: None,
+            force: false,
             buildx_builder: None,
             work_dir: Path::new("/tmp/w"),
         };

@@ -7,6 +7,7 @@
 //! its own work directory and its own registry client, so the executor can
 //! run several at once.
 
+pub mod bases;
 pub mod buildah;
 pub mod codebuild;
 pub mod docker;
@@ -38,6 +39,11 @@ pub struct BuildRequest<'a> {
     pub buildx_builder: Option<&'a str>,
     /// Scratch directory for metadata files, digest files and logs.
     pub work_dir: &'a Path,
+    /// The bases resolved for this build; the Dockerfile built is the
+    /// pinned text when there is one.
+    pub bases: Option<&'a bases::Identity>,
+    /// `rebuild: true`: build even when the content tag is in the registry.
+    pub force: bool,
 }
 
 impl BuildRequest<'_> {
@@ -92,6 +98,9 @@ pub struct BuildOutput {
     pub skipped: bool,
     /// Read from the registry after the push (`None` when not pushed).
     pub size: Option<ImageSize>,
+    /// Why an image whose files did not change was built again
+    /// (`base `python:3.12-slim` moved to sha256:…`).
+    pub rebuilt_because: Option<String>,
 }
 
 /// How builders are run here; resolved once by the executor from settings
@@ -147,10 +156,17 @@ pub struct ImageTooLarge {
 
 /// Content tag of a component's build inputs: the build context (its file
 /// set and contents, hashed by the context guard), the Dockerfile, target,
-/// build args and platforms. Labels are left out on purpose: `created`
-/// changes on every run and `revision` on every commit, and a commit that
-/// does not touch the inputs should reuse the image.
-pub fn content_tag(context_hash: &str, plan: &BuildPlan, dockerfile_bytes: &[u8]) -> String {
+/// build args, platforms and the digests its base images resolved to.
+/// Labels are left out on purpose: `created` changes on every run and
+/// `revision` on every commit, and a commit that does not touch the inputs
+/// should reuse the image. Without bases the tag is what it was before
+/// bases counted, so images built then are still found.
+pub fn content_tag(
+    context_hash: &str,
+    plan: &BuildPlan,
+    dockerfile_bytes: &[u8],
+    bases: &[bases::Resolved],
+) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
@@ -169,6 +185,10 @@ pub fn content_tag(context_hash: &str, plan: &BuildPlan, dockerfile_bytes: &[u8]
     }
     for p in &plan.platforms {
         field("platform", p.as_bytes());
+    }
+    for b in bases {
+        field("base", b.reference.as_bytes());
+        field("base-digest", b.digest.as_bytes());
     }
     format!("content-{}", &hex::encode(h.finalize())[..32])
 }
@@ -191,36 +211,24 @@ pub async fn build_component(
         )
     })?;
     let client = registry::Client::new(auth, opts.clock);
-    let repo = req.plan.repository.as_str();
-
-    if req.plan.push
-        && let Some(content) = &req.content_tag
-    {
-        match client.manifest_digest(repo, content).await {
-            Ok(Some(digest)) => {
-                (runner.sink)(
-                    Stream::Stdout,
-                    &format!(
-                        "{}:{content} is already in the registry ({digest}): nothing to build",
-                        req.image()
-                    ),
-                );
-                client.tag(repo, &digest, &req.plan.tags).await?;
-                let size = measure(&client, req, &digest, runner, opts).await?;
-                return Ok(BuildOutput {
-                    digest,
-                    seconds: started.elapsed().as_secs_f64(),
-                    skipped: true,
-                    size,
-                    ..Default::default()
-                });
-            }
-            Ok(None) => {}
-            // Not knowing only costs a build.
-            Err(e) => tracing::warn!("cannot look up {repo}:{content}, building: {e:#}"),
+    let rebuilt_because = match reuse(&client, req, runner).await? {
+        Reuse::Existing(digest) => {
+            let size = measure(&client, req, &digest, runner, opts).await?;
+            return Ok(BuildOutput {
+                digest,
+                seconds: started.elapsed().as_secs_f64(),
+                skipped: true,
+                size,
+                ..Default::default()
+            });
         }
-    }
-
+        Reuse::Build { because } => because,
+    };
+    let pinned_plan = pinned_plan(req)?;
+    let req = &BuildRequest {
+        plan: pinned_plan.as_ref().unwrap_or(req.plan),
+        ..req.clone()
+    };
     let (digest, steps) = match kind {
         BuilderKind::Buildx => docker::build(req, auth, runner, opts).await?,
         BuilderKind::Buildah => buildah::build(req, auth, runner, opts, &client).await?,
@@ -253,7 +261,102 @@ pub async fn build_component(
         seconds: started.elapsed().as_secs_f64(),
         skipped: false,
         size,
+        rebuilt_because,
     })
+}
+
+/// Whether a build is needed: the registry may hold the content tag already.
+pub enum Reuse {
+    /// The content tag's manifest, now carrying the plan's tags too.
+    Existing(String),
+    /// Build; `because` says why when only the bases changed.
+    Build { because: Option<String> },
+}
+
+/// Looks up the content tag: found, the plan's tags are put on its manifest
+/// and nothing is built. Not found, the build runs, and when the image the
+/// plan's tags hold now was built from the same files on other bases, the
+/// log says which base moved. Not knowing only costs a build.
+pub async fn reuse(
+    client: &registry::Client,
+    req: &BuildRequest<'_>,
+    runner: &Runner,
+) -> anyhow::Result<Reuse> {
+    let repo = req.plan.repository.as_str();
+    let (true, Some(content)) = (req.plan.push, &req.content_tag) else {
+        return Ok(Reuse::Build { because: None });
+    };
+    if req.force {
+        (runner.sink)(
+            Stream::Stdout,
+            "rebuilding: `rebuild` is true, the content tag is not looked up",
+        );
+        return Ok(Reuse::Build {
+            because: Some("`rebuild` is true".into()),
+        });
+    }
+    match client.manifest_digest(repo, content).await {
+        Ok(Some(digest)) => {
+            (runner.sink)(
+                Stream::Stdout,
+                &format!(
+                    "{}:{content} is already in the registry ({digest}): nothing to build",
+                    req.image()
+                ),
+            );
+            client.tag(repo, &digest, &req.plan.tags).await?;
+            return Ok(Reuse::Existing(digest));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot look up {repo}:{content}, building: {e:#}"),
+    }
+    let because = match req.bases {
+        Some(id) => id.why_rebuilt(client, repo, &req.plan.tags).await,
+        None => None,
+    };
+    if let Some(why) = &because {
+        (runner.sink)(Stream::Stdout, &format!("rebuilding: {why}"));
+    }
+    Ok(Reuse::Build { because })
+}
+
+/// The plan with its Dockerfile swapped for the pinned text, written next
+/// to the build's other files (with the Dockerfile's own ignore file, which
+/// BuildKit looks for beside it); `None` when nothing is pinned.
+fn pinned_plan(req: &BuildRequest<'_>) -> anyhow::Result<Option<BuildPlan>> {
+    let Some(text) = req.bases.and_then(|b| b.pinned.as_deref()) else {
+        return Ok(None);
+    };
+    let dir = req.work_dir.join("pinned");
+    let name = req
+        .plan
+        .dockerfile
+        .file_name()
+        .unwrap_or(std::ffi::OsStr::new("Dockerfile"));
+    let path = dir.join(name);
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(&path, text)?;
+        let mut ignore = req.plan.dockerfile.as_os_str().to_owned();
+        ignore.push(".dockerignore");
+        let ignore = PathBuf::from(ignore);
+        if ignore.is_file() {
+            let mut copy = path.as_os_str().to_owned();
+            copy.push(".dockerignore");
+            std::fs::copy(&ignore, copy)?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write the Dockerfile with pinned bases to {}: {e}",
+            path.display()
+        )
+    })?;
+    Ok(Some(BuildPlan {
+        dockerfile: path,
+        ..req.plan.clone()
+    }))
 }
 
 /// Reads the pushed image's size and enforces `max-image-mb`. A registry
@@ -371,29 +474,45 @@ mod tests {
         }
     }
 
+    fn content_tag_of(context: &str, plan: &BuildPlan, dockerfile: &[u8]) -> String {
+        content_tag(context, plan, dockerfile, &[])
+    }
+
+    #[test]
+    fn content_tag_changes_when_a_base_moves() {
+        let base = |digest: &str| bases::Resolved {
+            reference: "python:3.12-slim".into(),
+            digest: digest.into(),
+        };
+        let before = content_tag("c", &plan(), b"F", &[base("sha256:1")]);
+        assert_ne!(before, content_tag("c", &plan(), b"F", &[base("sha256:2")]));
+        assert_eq!(before, content_tag("c", &plan(), b"F", &[base("sha256:1")]));
+        assert_ne!(before, content_tag_of("c", &plan(), b"F"));
+    }
+
     #[test]
     fn content_tag_changes_with_every_build_input() {
-        let base = content_tag("ctx1", &plan(), b"FROM x");
+        let base = content_tag_of("ctx1", &plan(), b"FROM x");
         assert!(
             base.starts_with("content-") && base.len() == "content-".len() + 32,
             "{base}"
         );
         assert_eq!(
             base,
-            content_tag("ctx1", &plan(), b"FROM x"),
+            content_tag_of("ctx1", &plan(), b"FROM x"),
             "deterministic"
         );
-        assert_ne!(base, content_tag("ctx2", &plan(), b"FROM x"));
-        assert_ne!(base, content_tag("ctx1", &plan(), b"FROM y"));
+        assert_ne!(base, content_tag_of("ctx2", &plan(), b"FROM x"));
+        assert_ne!(base, content_tag_of("ctx1", &plan(), b"FROM y"));
         let mut p = plan();
         p.target = Some("t".into());
-        assert_ne!(base, content_tag("ctx1", &p, b"FROM x"));
+        assert_ne!(base, content_tag_of("ctx1", &p, b"FROM x"));
         let mut p = plan();
         p.build_args.insert("A".into(), "1".into());
-        assert_ne!(base, content_tag("ctx1", &p, b"FROM x"));
+        assert_ne!(base, content_tag_of("ctx1", &p, b"FROM x"));
         let mut p = plan();
         p.platforms = vec!["linux/arm64".into()];
-        assert_ne!(base, content_tag("ctx1", &p, b"FROM x"));
+        assert_ne!(base, content_tag_of("ctx1", &p, b"FROM x"));
     }
 
     #[test]
@@ -404,8 +523,8 @@ mod tests {
             .insert("org.opencontainers.image.revision".into(), "abc".into());
         p.tags = vec!["sha-2".into(), "main".into()];
         assert_eq!(
-            content_tag("ctx", &plan(), b"F"),
-            content_tag("ctx", &p, b"F")
+            content_tag_of("ctx", &plan(), b"F"),
+            content_tag_of("ctx", &p, b"F")
         );
     }
 
@@ -415,7 +534,7 @@ mod tests {
         a.build_args.insert("AB".into(), "C".into());
         let mut b = plan();
         b.build_args.insert("A".into(), "BC".into());
-        assert_ne!(content_tag("c", &a, b""), content_tag("c", &b, b""));
+        assert_ne!(content_tag_of("c", &a, b""), content_tag_of("c", &b, b""));
     }
 
     #[test]

@@ -129,6 +129,8 @@ struct Platform {
     os: String,
     #[serde(default)]
     architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,9 +138,18 @@ struct ConfigDoc {
     #[serde(default)]
     history: Vec<History>,
     #[serde(default)]
+    config: Option<RunConfig>,
+    #[serde(default)]
     os: String,
     #[serde(default)]
     architecture: String,
+}
+
+/// The image config's `config`: what the image runs with (its labels here).
+#[derive(Debug, Default, Deserialize)]
+struct RunConfig {
+    #[serde(default, rename = "Labels")]
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// What a pushed reference is, as a runtime that takes one platform sees it.
@@ -369,6 +380,61 @@ impl Client {
         ))
     }
 
+    /// The digest a runtime of `platform` (`linux/arm64`) pulls for
+    /// `repo:reference`: the reference's own digest for a single image, the
+    /// platform's entry for an index. `None` when the reference does not
+    /// exist; an index without the platform answers its own digest (the
+    /// builder will say what is missing).
+    pub async fn platform_digest(
+        &self,
+        repo: &str,
+        reference: &str,
+        platform: Option<&str>,
+    ) -> anyhow::Result<Option<String>> {
+        let Some(platform) = platform else {
+            return self.manifest_digest(repo, reference).await;
+        };
+        let manifest = match self.get_manifest(repo, reference).await {
+            Ok(m) => m,
+            Err(e) if e.downcast_ref::<NotFound>().is_some() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let doc: ManifestDoc = serde_json::from_slice(&manifest.bytes)
+            .with_context(|| format!("the manifest of {repo}:{reference} is not JSON"))?;
+        let (os, rest) = platform.split_once('/').unwrap_or(("linux", platform));
+        let (arch, variant) = rest.split_once('/').unwrap_or((rest, ""));
+        let entry = doc.manifests.iter().find(|m| {
+            m.platform.as_ref().is_some_and(|p| {
+                p.os == os
+                    && p.architecture == arch
+                    && (variant.is_empty() || p.variant.as_deref() == Some(variant))
+            })
+        });
+        Ok(Some(entry.map_or(manifest.digest, |e| e.digest.clone())))
+    }
+
+    /// The labels of `repo:reference`'s image config (an index: its first
+    /// image's). Empty when the image has none.
+    pub async fn labels(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        let manifest = self.get_manifest(repo, reference).await?;
+        let mut doc: ManifestDoc = serde_json::from_slice(&manifest.bytes)
+            .with_context(|| format!("the manifest of {repo}:{reference} is not JSON"))?;
+        if let Some(first) = doc.manifests.first() {
+            let inner = self.get_manifest(repo, &first.digest).await?;
+            doc = serde_json::from_slice(&inner.bytes)
+                .with_context(|| format!("the manifest of {repo}@{} is not JSON", first.digest))?;
+        }
+        let Some(config) = doc.config else {
+            return Ok(Default::default());
+        };
+        let config = self.config_doc(repo, &config.digest).await?;
+        Ok(config.config.and_then(|c| c.labels).unwrap_or_default())
+    }
+
     /// Whether `repo@digest` is a single image and for which platform, read
     /// from its manifest and image config.
     pub async fn image_shape(&self, repo: &str, digest: &str) -> anyhow::Result<ImageShape> {
@@ -573,15 +639,16 @@ impl Client {
         let mut attempt = 0;
         let resp = loop {
             attempt += 1;
-            let result = self
-                .http
-                .get(realm)
-                .query(&query)
-                .basic_auth(
+            let mut request = self.http.get(realm).query(&query);
+            // Anonymous (a public base image): no credentials at all, as
+            // token services refuse an empty Basic header.
+            if !self.auth.username.is_empty() {
+                request = request.basic_auth(
                     &self.auth.username,
                     Some(self.auth.password.expose_secret()),
-                )
-                .send();
+                );
+            }
+            let result = request.send();
             let result = crate::timings::waiting("registry", result).await;
             match result {
                 Ok(r) if transient_status(r.status()) && attempt < ATTEMPTS => {}

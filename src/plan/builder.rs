@@ -60,6 +60,7 @@ pub fn choose_builder(
         codebuild_project: settings.codebuild_project.clone(),
         codebuild_timeout_minutes: settings.codebuild_timeout_minutes,
         provenance: settings.provenance,
+        rebuild: settings.rebuild,
     })
 }
 

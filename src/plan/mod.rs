@@ -60,6 +60,8 @@ pub struct BuilderChoice {
     pub codebuild_project: Option<String>,
     pub codebuild_timeout_minutes: u32,
     pub provenance: bool,
+    /// `rebuild`: build even when the registry holds the content tag.
+    pub rebuild: bool,
 }
 
 /// The buildx builder of a run, decided from what the probe found.

@@ -252,6 +252,9 @@ fn component_facts(c: &ComponentReport) -> Vec<String> {
     } else if let Some(s) = b.seconds {
         facts.push(format!("build {}", crate::units::duration(s)));
     }
+    if let Some(why) = &b.rebuilt_because {
+        facts.push(format!("rebuilt: {}", escape(why)));
+    }
     if let Some(t) = c.deploy.as_ref().and_then(|d| d.before_deploy.as_ref()) {
         facts.push(match t.outcome.as_str() {
             "succeeded" => "before-deploy exited 0".to_string(),

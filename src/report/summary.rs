@@ -107,6 +107,18 @@ fn components_table(s: &mut String, report: &RunReport) {
         let _ = writeln!(s, "{}", component_row(c));
     }
     let _ = writeln!(s);
+    for c in &report.components {
+        if let Some(why) = &c.build.rebuilt_because {
+            let _ = writeln!(s, "- `{}` rebuilt: {}", c.name, cell(why));
+        }
+    }
+    if report
+        .components
+        .iter()
+        .any(|c| c.build.rebuilt_because.is_some())
+    {
+        let _ = writeln!(s);
+    }
 }
 
 /// One component's row of the components table, `–` where a value is unknown.

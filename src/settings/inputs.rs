@@ -118,6 +118,11 @@ pub const INPUTS: &[InputSpec] = &[
         "false",
         "Attach provenance attestations (turns a single-platform push into an index; off by default for ECS and Lambda).",
     ),
+    with_default(
+        "rebuild",
+        "false",
+        "Build even when the registry holds the content tag (the build inputs and base image digests); the new image gets the content tag.",
+    ),
     input(
         "aws-region",
         "AWS region. Default: AWS_REGION, then AWS_DEFAULT_REGION.",

@@ -101,6 +101,8 @@ pub struct Settings {
     /// `buildkit-image`: the image of a docker-container builder fastdeploy creates.
     pub buildkit_image: Option<String>,
     pub provenance: bool,
+    /// `rebuild`: build even when the content tag is in the registry.
+    pub rebuild: bool,
     pub aws_region: Option<String>,
     /// `role-to-assume` and how to get the web identity token for it.
     pub assume_role: Option<AssumeRole>,
@@ -196,6 +198,7 @@ impl Settings {
             buildx_builder: raw.get("buildx-builder").map(str::to_string),
             buildkit_image: raw.get("buildkit-image").map(str::to_string),
             provenance: raw.bool("provenance")?,
+            rebuild: raw.bool("rebuild")?,
             assume_role: assume_role(&raw, env, &context)?,
             aws_profile: AwsProfile::from_env(env),
             build_secret_values: build_secret_values(

@@ -132,8 +132,15 @@ async fn build(
         component: "app",
         plan,
         registry: &reg.host,
-        content_tag: Some(content_tag(&context_hash(&plan.context), plan, &dockerfile)),
+        content_tag: Some(content_tag(
+            &context_hash(&plan.context),
+            plan,
+            &dockerfile,
+            &[],
+        )),
         provenance: false,
+        bases: None,
+        force: false,
         buildx_builder: None,
         work_dir: work,
     };
@@ -372,6 +379,8 @@ async fn a_missing_builder_is_named_with_how_to_get_one() {
         registry: "127.0.0.1:1",
         content_tag: None,
         provenance: false,
+        bases: None,
+        force: false,
         buildx_builder: None,
         work_dir: tmp.path(),
     };
@@ -703,8 +712,15 @@ impl BuildxHarness {
             component: "app",
             plan,
             registry: &reg.host,
-            content_tag: Some(content_tag(&context_hash(&plan.context), plan, &dockerfile)),
+            content_tag: Some(content_tag(
+                &context_hash(&plan.context),
+                plan,
+                &dockerfile,
+                &[],
+            )),
             provenance: false,
+            bases: None,
+            force: false,
             buildx_builder: None,
             work_dir: work,
         };

@@ -63,6 +63,8 @@ fn request<'a>(plan: &'a BuildPlan, work: &'a Path) -> BuildRequest<'a> {
         registry: REGISTRY,
         content_tag: None,
         provenance: false,
+        bases: None,
+        force: false,
         buildx_builder: None,
         work_dir: work,
     }

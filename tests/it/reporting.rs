@@ -188,6 +188,7 @@ fn component(name: &str, result: RunResult, d: char, serving: &str) -> Component
             image_bytes: Some(89_443_532),
             layers: Some(6),
             codebuild_build: None,
+            ..BuildReport::default()
         },
         deploy: Some(DeployReport {
             target: TargetRef::Ecs {

@@ -155,7 +155,7 @@ pub fn check_image(
 /// takes files from (`COPY --from`, `RUN --mount=from=`), with theirs, in
 /// file order. A stage outside this set is never built, so nothing in it
 /// costs anything.
-fn built_stages<'a>(df: &'a Dockerfile, target: &'a Stage) -> Vec<&'a Stage> {
+pub(super) fn built_stages<'a>(df: &'a Dockerfile, target: &'a Stage) -> Vec<&'a Stage> {
     let stages = df.stages();
     let mut built = vec![false; stages.len()];
     let mut todo = vec![target.index];

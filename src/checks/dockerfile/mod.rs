@@ -172,6 +172,12 @@ impl Dockerfile {
         }
     }
 
+    /// The stages BuildKit builds for `target`: its lineage and every stage
+    /// it takes files from, with theirs, in file order.
+    pub fn built_stages<'a>(&'a self, target: &'a Stage) -> Vec<&'a Stage> {
+        checks::built_stages(self, target)
+    }
+
     /// Where a `COPY --from=` in `stage` takes its files from.
     pub fn copy_source(&self, from: &str, stage: &Stage) -> CopySource {
         parse::copy_source(from, &self.stages, stage.index)

@@ -546,6 +546,8 @@ mod tests {
             provenance,
             buildx_builder: builder,
             work_dir: Path::new("/tmp/fd/api"),
+            bases: None,
+            force: false,
         }
     }
 
