@@ -16,6 +16,8 @@ pub enum Subcommand {
     Plan,
     /// Write a starting fastdeploy.yml and workflow for this repository.
     Init,
+    /// `cache prune`: delete the components' registry cache tags.
+    CachePrune,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +80,7 @@ Examples:
   ENVIRONMENT=production fastdeploy run              the same, as fast-build.sh scripts write it
   fastdeploy rollback --environment production       put back what served before the last deploy (no build)
   fastdeploy promote --from staging --environment production   deploy what staging serves, by digest (no build)
+  fastdeploy cache prune --component backend         delete backend's registry cache tags (the next build starts cold)
 
 Exit codes: 0 success, 1 the build or deploy failed (or was rolled back), 2 bad input or configuration,
 3 `plan --diff --exit-code` found changes or drift.
@@ -113,6 +116,16 @@ pub fn command() -> Command {
                 .args(input_args()),
         )
         .subcommand(
+            Command::new("cache")
+                .about("Registry cache of the components' builds")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("prune")
+                        .about("Delete the components' registry cache tags (cache-<branch>) and say what was removed")
+                        .args(input_args()),
+                ),
+        )
+        .subcommand(
             Command::new("init")
                 .about("Write a starting fastdeploy.yml and .github/workflows/deploy.yml for this repository")
                 .arg(Arg::new("cluster").long("cluster").value_name("CLUSTER").help("ECS cluster whose services are matched to the components (needs AWS credentials)"))
@@ -133,6 +146,10 @@ where
     let (command, sub) = match m.subcommand() {
         Some(("plan", s)) => (Subcommand::Plan, s),
         Some(("run", s)) => (Subcommand::Run, s),
+        Some(("cache", c)) => match c.subcommand() {
+            Some(("prune", s)) => (Subcommand::CachePrune, s),
+            _ => unreachable!("clap requires a `cache` subcommand"),
+        },
         Some((motion @ ("rollback" | "promote"), s)) => {
             let mut flags = flags(s);
             match flags.iter().find(|(k, _)| *k == "command") {

@@ -4,6 +4,7 @@
 //! phase in a file of its own.
 
 mod build;
+mod cache;
 mod check;
 mod connect;
 mod deploy;
@@ -99,6 +100,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<Exit> {
         BuilderProbe::default()
     };
     let plan = plan::build(&settings, &probe)?;
+    if cli.command == Subcommand::CachePrune {
+        return Pipeline::new(&settings, &plan, &actions).prune(&plan).await;
+    }
     if cli.command == Subcommand::Plan && cli.diff {
         return Pipeline::new(&settings, &plan, &actions)
             .diff(&plan, cli.exit_code)

@@ -422,6 +422,92 @@ pub struct ImageDetails {
     pub pushed_at: Option<String>,
 }
 
+// ---------------------------------------------------------------------------
+// Cache prune.
+
+/// The tags of `repo` that are registry cache refs, with the digest each
+/// names, sorted; every page of ListImages read. In a repository of its own
+/// (`only_cache`: buildah's `-buildcache`, or `cache-repository`) every tag
+/// is cache (buildah tags each layer by its cache key); next to the images,
+/// the `cache-<branch>` tags are.
+pub async fn cache_tags(
+    ecr: &aws_sdk_ecr::Client,
+    repo: &str,
+    only_cache: bool,
+    clock: Clock,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use aws_sdk_ecr::types::{ListImagesFilter, TagStatus};
+    let resource = format!("ECR repository `{repo}`");
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = retrying("ecr:ListImages", &resource, clock, 4, || {
+            ecr.list_images()
+                .repository_name(repo)
+                .filter(
+                    ListImagesFilter::builder()
+                        .tag_status(TagStatus::Tagged)
+                        .build(),
+                )
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await?;
+        for id in page.image_ids() {
+            if let (Some(tag), Some(digest)) = (id.image_tag(), id.image_digest())
+                && (only_cache || tag.starts_with("cache-"))
+            {
+                found.push((tag.to_string(), digest.to_string()));
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Deletes `tags` from `repo` (BatchDeleteImage by tag, 100 a call: an
+/// image loses the tag, and goes when no tag is left). Returns the tags ECR
+/// could not delete, each with ECR's reason.
+pub async fn delete_tags(
+    ecr: &aws_sdk_ecr::Client,
+    repo: &str,
+    tags: &[String],
+    clock: Clock,
+) -> anyhow::Result<Vec<String>> {
+    let resource = format!("ECR repository `{repo}`");
+    let mut failed = Vec::new();
+    for chunk in tags.chunks(100) {
+        let ids: Vec<ImageIdentifier> = chunk
+            .iter()
+            .map(|t| ImageIdentifier::builder().image_tag(t).build())
+            .collect();
+        let out = retrying("ecr:BatchDeleteImage", &resource, clock, 4, || {
+            ecr.batch_delete_image()
+                .repository_name(repo)
+                .set_image_ids(Some(ids.clone()))
+                .send()
+        })
+        .await?;
+        for f in out.failures() {
+            let tag = f
+                .image_id()
+                .and_then(|i| i.image_tag())
+                .unwrap_or("?")
+                .to_string();
+            let code = f.failure_code().map(|c| c.as_str()).unwrap_or("error");
+            failed.push(format!(
+                "{tag}: {code} ({})",
+                f.failure_reason().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(failed)
+}
+
 /// DescribeImages for one image, by digest (`sha256:...`) or tag.
 pub async fn image_details(
     ecr: &aws_sdk_ecr::Client,

@@ -1125,7 +1125,7 @@ impl Workspace {
     /// `fastdeploy <command>` for a push to main, as the runner starts it.
     fn run(&self, command: &str, env: &[(String, String)]) -> Output {
         let mut cmd = fastdeploy(self.ws.path());
-        cmd.arg(command)
+        cmd.args(command.split_whitespace())
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_EVENT_NAME", "push")
             .env(
@@ -1725,6 +1725,28 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         &Workspace::new(),
         &[("INPUT_COMPONENTS", "lambda")],
     );
+    block_on(async {
+        let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
+        ecr.create_repository()
+            .repository_name("acme/backend")
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = Workspace::new().run(
+        "cache prune",
+        &aws(&[
+            ("INPUT_COMPONENTS", "backend"),
+            ("INPUT_CACHE_REPOSITORY", "acme/backend"),
+        ]),
+    );
+    let text = Workspace::new().error_text(&out);
+    problems.borrow_mut().extend(check_documented(
+        "cache prune on a repository without cache",
+        &out,
+        &text,
+        2,
+    ));
     crate::support::sandbox::create_role(&moto, "thumbs");
     block_on(async {
         let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);

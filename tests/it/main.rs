@@ -9,6 +9,7 @@ mod before_deploy;
 mod build;
 mod buildkit;
 mod buildkit_differential;
+mod cache_prune;
 mod codebuild;
 mod context_guard;
 mod credentials;
