@@ -100,6 +100,9 @@ pub struct BuildReport {
     pub layers: Option<u32>,
     /// CodeBuild build id/ARN when built remotely.
     pub codebuild_build: Option<String>,
+    /// Each CodeBuild build's billed minutes and cost (one per platform
+    /// when several build natively).
+    pub codebuild_billing: Vec<crate::image::billing::Billing>,
     /// The base images resolved for the build, by digest.
     pub bases: Vec<crate::image::bases::Resolved>,
     /// Why an image whose files did not change was built again.

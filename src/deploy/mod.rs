@@ -177,6 +177,10 @@ pub struct Found {
     /// ECS: the task definition family rendered and its task execution
     /// role (which reads the secrets), checked once the references are found.
     pub execution_role: Option<(String, Option<String>)>,
+    /// The platform the target runs on when it also takes an index (ECS:
+    /// the task definition's `runtimePlatform`): the build is for it when
+    /// `platforms` is not set, and `platforms` must include it.
+    pub runs_on: Option<Platform>,
 }
 
 /// A platform a target runs on, in the build's words and the target's.
@@ -410,10 +414,14 @@ pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::R
         }
     }
     let platform = together::one_platform(&component.name, found.iter().map(|(_, f)| f))?;
+    // Services on different architectures need `platforms` naming both;
+    // the first one's is the default.
+    let runs_on = found.iter().find_map(|(_, f)| f.runs_on.clone());
     Ok(Found {
         platform,
         config: Some(config),
         execution_role: None,
+        runs_on,
     })
 }
 

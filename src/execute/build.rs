@@ -20,11 +20,11 @@ use super::check::BuildInputs;
 use super::connect::Aws;
 
 /// What every build of the run shares.
-struct Builds<'a> {
-    aws: &'a Aws,
-    auth: &'a RegistryAuth,
-    opts: BuildOptions,
-    work: tempfile::TempDir,
+pub(super) struct Builds<'a> {
+    pub(super) aws: &'a Aws,
+    pub(super) auth: &'a RegistryAuth,
+    pub(super) opts: BuildOptions,
+    pub(super) work: tempfile::TempDir,
 }
 
 impl Pipeline<'_> {
@@ -243,74 +243,6 @@ impl Pipeline<'_> {
         }
     }
 
-    /// A CodeBuild build of the request, and its image read back from ECR;
-    /// nothing is started when the registry holds the content tag.
-    async fn build_remote(
-        &self,
-        plan: &Plan,
-        req: &BuildRequest<'_>,
-        builds: &Builds<'_>,
-        out: &mut BuildReport,
-    ) -> anyhow::Result<()> {
-        let client = crate::image::registry::Client::new(builds.auth, self.clock);
-        let log = self.actions.prefixed(&format!("[{}] ", req.component));
-        let runner = Runner::with_sink(std::sync::Arc::new(move |_, line: &str| log.line(line)));
-        let digest = match crate::image::reuse(&client, req, &runner).await? {
-            crate::image::Reuse::Existing(digest) => {
-                out.skipped = true;
-                digest
-            }
-            crate::image::Reuse::Build { because } => {
-                out.rebuilt_because = because;
-                self.start_remote(plan, req, builds, out).await?
-            }
-        };
-        out.digest = Some(digest.clone());
-        let details = crate::image::ecr::image_details(
-            &builds.aws.ecr,
-            &req.plan.repository,
-            &digest,
-            self.clock,
-        );
-        if let Ok(d) = details.await {
-            out.image_bytes = d.bytes;
-        }
-        Ok(())
-    }
-
-    /// Runs the request in CodeBuild; the pushed digest.
-    async fn start_remote(
-        &self,
-        plan: &Plan,
-        req: &BuildRequest<'_>,
-        builds: &Builds<'_>,
-        out: &mut BuildReport,
-    ) -> anyhow::Result<String> {
-        let sdk = &builds.aws.sdk;
-        let remote = crate::image::codebuild::Remote {
-            codebuild: crate::aws_client!(aws_sdk_codebuild, sdk),
-            logs: crate::aws_client!(aws_sdk_cloudwatchlogs, sdk),
-            ecr: builds.aws.ecr.clone(),
-            project: plan.builder.codebuild_project.clone().unwrap_or_default(),
-            timeout_minutes: plan.builder.codebuild_timeout_minutes,
-            clock: self.clock,
-        };
-        let (built, build_id) = remote
-            .build(
-                req,
-                &plan.context.commit.sha,
-                &plan.context.workspace,
-                &self.cancel,
-                self.actions,
-            )
-            .await?;
-        out.codebuild_build = Some(build_id);
-        out.seconds = Some(built.seconds);
-        out.cached_steps = built.cached_steps;
-        out.total_steps = built.total_steps;
-        Ok(built.digest)
-    }
-
     /// The image scan's findings at or above `fail-on-severity` fail the build.
     async fn scan_gate(
         &self,
@@ -412,6 +344,9 @@ fn record(rep: &mut crate::outcome::ComponentReport, result: anyhow::Result<Buil
             }
             if let Some(remote) = e.downcast_ref::<crate::image::codebuild::RemoteBuildFailed>() {
                 rep.build.codebuild_build = Some(remote.build_id.clone());
+                if rep.build.codebuild_billing.is_empty() {
+                    rep.build.codebuild_billing.extend(remote.billing.clone());
+                }
             }
             rep.result = RunResult::Failure;
             rep.failure = Some(chain_message(&e));

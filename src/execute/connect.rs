@@ -76,9 +76,18 @@ impl Pipeline<'_> {
         let phase = PhaseLog::open(self.actions, self.style, "preflight", None);
         if let Some(project) = remote {
             let codebuild = crate::aws_client!(aws_sdk_codebuild, &aws.sdk);
-            if let Err(e) = crate::image::codebuild::preflight(&codebuild, project).await {
-                phase.close(PhaseEnd::Failed(format!("CodeBuild project `{project}`")));
-                return Err(e);
+            let compute = plan.builder.codebuild_compute_type.as_deref();
+            let facts = crate::image::codebuild::preflight(&codebuild, project, compute).await;
+            let checked = facts.and_then(|f| native_builds(plan, &f).map(|()| f));
+            match checked {
+                Ok(f) => {
+                    resolved.builder.codebuild_environment =
+                        Some((f.environment_type, f.compute_type));
+                }
+                Err(e) => {
+                    phase.close(PhaseEnd::Failed(format!("CodeBuild project `{project}`")));
+                    return Err(e);
+                }
             }
         }
         let cx = self.deploy_context(&aws.clients, plan);
@@ -104,7 +113,7 @@ impl Pipeline<'_> {
             }
         }
         let Some(p) = &found.platform else {
-            return Ok(());
+            return self.build_for_runtime(c, found);
         };
         let wanted = vec![p.platform.clone()];
         if !c.build.platforms.is_empty() && c.build.platforms != wanted {
@@ -126,6 +135,35 @@ impl Pipeline<'_> {
             ));
         }
         c.build.platforms = wanted;
+        Ok(())
+    }
+
+    /// A target that runs one architecture and takes an index too (ECS on
+    /// Graviton): built for it when `platforms` is not set; `platforms`
+    /// without it would give the target an image it cannot run.
+    fn build_for_runtime(&self, c: &mut ComponentPlan, found: &Found) -> anyhow::Result<()> {
+        let Some(p) = &found.runs_on else {
+            return Ok(());
+        };
+        if c.build.platforms.is_empty() {
+            // Said even for amd64: an arm64 laptop builds arm64 otherwise.
+            self.actions.line(&format!(
+                "[{}] {}: building for {}",
+                c.name, p.why, p.platform
+            ));
+            c.build.platforms = vec![p.platform.clone()];
+            return Ok(());
+        }
+        if !c.build.platforms.contains(&p.platform) {
+            return Err(BadInput::other(format!(
+                "component `{}` builds for {}, but {} and cannot run it; add {} to `platforms` or remove `platforms`",
+                c.name,
+                c.build.platforms.join(","),
+                p.why,
+                p.platform
+            ))
+            .into());
+        }
         Ok(())
     }
 
@@ -183,4 +221,39 @@ impl Pipeline<'_> {
         phase.close(PhaseEnd::Done);
         Ok(auth)
     }
+}
+
+/// Each component built for several platforms builds each natively on
+/// CodeBuild: a platform it has no builders for, or a compute type the
+/// platform's environment cannot run, is bad input before any build.
+fn native_builds(
+    plan: &Plan,
+    project: &crate::image::codebuild::ProjectFacts,
+) -> anyhow::Result<()> {
+    let compute = plan
+        .builder
+        .codebuild_compute_type
+        .as_deref()
+        .unwrap_or(&project.compute_type);
+    for c in plan
+        .components
+        .iter()
+        .filter(|c| c.build.platforms.len() > 1)
+    {
+        for p in &c.build.platforms {
+            let bad = |why: String| {
+                BadInput::other(format!(
+                    "component `{}` builds for {} natively on CodeBuild, one build per platform: {why}",
+                    c.name,
+                    c.build.platforms.join(",")
+                ))
+            };
+            let environment = crate::image::native::environment_for(p, &project.environment_type)
+                .map_err(bad)?
+                .map_or(project.environment_type.as_str(), |(t, _)| t);
+            crate::image::codebuild::compute_fits(compute, environment)
+                .map_err(|why| bad(format!("its {p} build on {environment} cannot use compute type `{compute}`, which {why}")))?;
+        }
+    }
+    Ok(())
 }

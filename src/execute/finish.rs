@@ -120,6 +120,7 @@ fn image_entry(c: &ComponentReport, image: Option<String>) -> serde_json::Value 
         "image-bytes": c.build.image_bytes,
         "build-skipped": c.build.skipped,
         "rebuilt-because": c.build.rebuilt_because,
+        "codebuild": c.build.codebuild_billing,
         // What each base image resolved to (`FROM` pinned by digest).
         "bases": c.build.bases,
         "result": c.result.as_str(),

@@ -12,6 +12,7 @@ mod diff;
 mod finish;
 mod init;
 mod motion;
+mod remote;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -353,6 +353,8 @@ pub struct RemoteBuildFailed {
     pub status: String,
     pub what: String,
     pub last_lines: Vec<String>,
+    /// What the build was billed, when it ended on its own.
+    pub billing: Option<super::billing::Billing>,
 }
 
 fn tail_text(lines: &[String]) -> String {
@@ -365,7 +367,11 @@ fn tail_text(lines: &[String]) -> String {
 
 /// Checks that `project` exists before anything is created or pushed, so a
 /// wrong `codebuild-project` is bad input with nothing half-done.
-pub async fn preflight(cb: &aws_sdk_codebuild::Client, project: &str) -> anyhow::Result<()> {
+pub async fn preflight(
+    cb: &aws_sdk_codebuild::Client,
+    project: &str,
+    compute_type: Option<&str>,
+) -> anyhow::Result<ProjectFacts> {
     let resource = format!("CodeBuild project `{project}`");
     let out = cb
         .batch_get_projects()
@@ -375,17 +381,59 @@ pub async fn preflight(cb: &aws_sdk_codebuild::Client, project: &str) -> anyhow:
         .map_err(|e| classify(&e).explain("codebuild:BatchGetProjects", &resource))?;
     // BatchGetProjects lists a missing name under `projectsNotFound`; a
     // project can be named by its name or its ARN.
-    if !out
+    let Some(found) = out
         .projects()
         .iter()
-        .any(|p| p.name() == Some(project) || p.arn() == Some(project))
-    {
+        .find(|p| p.name() == Some(project) || p.arn() == Some(project))
+    else {
         return Err(BadInput::other(format!(
             "CodeBuild project `{project}` does not exist in this account and region; create it (its source: this repository) or fix `codebuild-project`"
         ))
         .into());
+    };
+    let facts = ProjectFacts {
+        environment_type: found
+            .environment()
+            .map_or("LINUX_CONTAINER", |e| e.r#type().as_str())
+            .to_string(),
+        compute_type: found
+            .environment()
+            .map_or("BUILD_GENERAL1_SMALL", |e| e.compute_type().as_str())
+            .to_string(),
+    };
+    if let Some(compute) = compute_type {
+        compute_fits(compute, &facts.environment_type).map_err(|why| {
+            BadInput::other(format!(
+                "codebuild-compute-type `{compute}` {why} (CodeBuild project `{project}`)"
+            ))
+        })?;
     }
-    Ok(())
+    Ok(facts)
+}
+
+/// What a project's builds run on, read by the preflight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectFacts {
+    /// `LINUX_CONTAINER`, `ARM_CONTAINER`, ...
+    pub environment_type: String,
+    pub compute_type: String,
+}
+
+/// Whether builds of `environment` type can run on `compute`: the Lambda
+/// compute types only on the Lambda environment types, the general ones
+/// only off them (the ProjectEnvironment reference).
+pub fn compute_fits(compute: &str, environment: &str) -> Result<(), String> {
+    let lambda_compute = compute.starts_with("BUILD_LAMBDA_");
+    let lambda_environment = environment.ends_with("_LAMBDA_CONTAINER");
+    match (lambda_compute, lambda_environment) {
+        (true, false) => Err(format!(
+            "runs only on a Lambda environment (LINUX_LAMBDA_CONTAINER or ARM_LAMBDA_CONTAINER), and the project's is {environment}; pick a BUILD_GENERAL1_ type"
+        )),
+        (false, true) => Err(format!(
+            "does not run on the project's {environment} environment; pick a BUILD_LAMBDA_ type"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A CodeBuild project and what its builds need: the clients, the
@@ -397,6 +445,11 @@ pub struct Remote {
     pub project: String,
     /// `codebuild-timeout-minutes`.
     pub timeout_minutes: u32,
+    /// `codebuild-compute-type`: each build's computeTypeOverride.
+    pub compute_type: Option<String>,
+    /// A native build for another architecture than the project's: the
+    /// environment type and image StartBuild overrides the project's with.
+    pub environment: Option<(String, String)>,
     pub clock: Clock,
 }
 
@@ -433,10 +486,20 @@ impl Remote {
         if !digest.is_empty() {
             actions.line(&format!("{}@{digest}", req.image()));
         }
+        let billing = super::billing::of_build(&finished);
+        if let Some(b) = &billing {
+            actions.line(&format!(
+                "CodeBuild billed {} minute(s) on {} ({})",
+                b.billed_minutes,
+                b.compute_type,
+                super::billing::cost_text(b)
+            ));
+        }
         Ok((
             BuildOutput {
                 digest,
                 seconds: started.elapsed().as_secs_f64(),
+                billing,
                 ..Default::default()
             },
             id,
@@ -463,6 +526,17 @@ impl Remote {
                 .buildspec_override(&spec.buildspec)
                 .set_environment_variables_override(Some(spec.environment.clone()))
                 .privileged_mode_override(true)
+                .set_compute_type_override(
+                    self.compute_type
+                        .as_deref()
+                        .map(aws_sdk_codebuild::types::ComputeType::from),
+                )
+                .set_environment_type_override(
+                    self.environment
+                        .as_ref()
+                        .map(|(t, _)| aws_sdk_codebuild::types::EnvironmentType::from(t.as_str())),
+                )
+                .set_image_override(self.environment.as_ref().map(|(_, i)| i.clone()))
                 .timeout_in_minutes_override(
                     i32::try_from(self.timeout_minutes).unwrap_or(i32::MAX),
                 )
@@ -576,6 +650,7 @@ impl Remote {
                     status: status.into(),
                     what,
                     last_lines,
+                    billing: None,
                 }
                 .into());
             }
@@ -681,6 +756,7 @@ impl Remote {
             status: status.as_str().to_string(),
             what,
             last_lines: last_lines(tail),
+            billing: super::billing::of_build(b),
         }
     }
 }

@@ -8,10 +8,12 @@
 //! run several at once.
 
 pub mod bases;
+pub mod billing;
 pub mod buildah;
 pub mod codebuild;
 pub mod docker;
 pub mod ecr;
+pub mod native;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
@@ -101,6 +103,8 @@ pub struct BuildOutput {
     /// Why an image whose files did not change was built again
     /// (`base `python:3.12-slim` moved to sha256:…`).
     pub rebuilt_because: Option<String>,
+    /// A CodeBuild build's billed minutes and cost.
+    pub billing: Option<billing::Billing>,
 }
 
 /// How builders are run here; resolved once by the executor from settings
@@ -262,6 +266,7 @@ pub async fn build_component(
         skipped: false,
         size,
         rebuilt_because,
+        billing: None,
     })
 }
 

@@ -313,20 +313,49 @@ impl Client {
         }
         let manifest = self.get_manifest(repo, digest).await?;
         for tag in new_tags {
-            let path = format!("/v2/{repo}/manifests/{tag}");
-            let body = manifest.bytes.clone();
-            let media_type = manifest.media_type.clone();
-            let resp = self
-                .send(Method::PUT, &path, repo, true, move |r| {
-                    r.header(CONTENT_TYPE, media_type.clone())
-                        .body(body.clone())
-                })
+            self.put_manifest(repo, tag, &manifest.bytes, &manifest.media_type)
+                .await
+                .with_context(|| format!("tagging {repo}@{digest} as {tag}"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` (a manifest or an index of `media_type`) to `repo` by
+    /// its digest, then under each of `tags`; returns the digest.
+    pub async fn put(
+        &self,
+        repo: &str,
+        bytes: &[u8],
+        media_type: &str,
+        tags: &[String],
+    ) -> anyhow::Result<String> {
+        let digest = sha256_digest(bytes);
+        for reference in std::iter::once(&digest).chain(tags) {
+            self.put_manifest(repo, reference, bytes, media_type)
                 .await?;
-            if !resp.status().is_success() {
-                return Err(self
-                    .http_error(resp, &format!("tagging {repo}@{digest} as {tag}"))
-                    .await);
-            }
+        }
+        Ok(digest)
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> anyhow::Result<()> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let (body, media_type) = (bytes.to_vec(), media_type.to_string());
+        let resp = self
+            .send(Method::PUT, &path, repo, true, move |r| {
+                r.header(CONTENT_TYPE, media_type.clone())
+                    .body(body.clone())
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self
+                .http_error(resp, &format!("writing the manifest {repo}:{reference}"))
+                .await);
         }
         Ok(())
     }

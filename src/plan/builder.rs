@@ -59,6 +59,8 @@ pub fn choose_builder(
         buildx: None,
         codebuild_project: settings.codebuild_project.clone(),
         codebuild_timeout_minutes: settings.codebuild_timeout_minutes,
+        codebuild_compute_type: settings.codebuild_compute_type.clone(),
+        codebuild_environment: None,
         provenance: settings.provenance,
         rebuild: settings.rebuild,
     })

@@ -59,6 +59,11 @@ pub struct BuilderChoice {
     /// CodeBuild project for remote builds.
     pub codebuild_project: Option<String>,
     pub codebuild_timeout_minutes: u32,
+    /// `codebuild-compute-type`: StartBuild's computeTypeOverride.
+    pub codebuild_compute_type: Option<String>,
+    /// The CodeBuild project's environment type and compute type, read by
+    /// the preflight (native builds for other architectures override them).
+    pub codebuild_environment: Option<(String, String)>,
     pub provenance: bool,
     /// `rebuild`: build even when the registry holds the content tag.
     pub rebuild: bool,

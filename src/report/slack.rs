@@ -252,6 +252,18 @@ fn component_facts(c: &ComponentReport) -> Vec<String> {
     } else if let Some(s) = b.seconds {
         facts.push(format!("build {}", crate::units::duration(s)));
     }
+    for billed in &b.codebuild_billing {
+        let on = billed
+            .platform
+            .as_deref()
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default();
+        facts.push(format!(
+            "CodeBuild{on} {} min ({})",
+            billed.billed_minutes,
+            escape(&crate::image::billing::cost_text(billed))
+        ));
+    }
     if let Some(why) = &b.rebuilt_because {
         facts.push(format!("rebuilt: {}", escape(why)));
     }

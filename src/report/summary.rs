@@ -28,6 +28,7 @@ pub fn render(plan: &Plan, report: &RunReport) -> String {
     let mut s = String::new();
     heading(&mut s, plan, report);
     components_table(&mut s, report);
+    codebuild_table(&mut s, plan, report);
     targets_tables(&mut s, report);
     pushed_list(&mut s, report);
     let phases = phases_text(report);
@@ -93,6 +94,64 @@ fn heading(s: &mut String, plan: &Plan, report: &RunReport) {
     if !about.is_empty() {
         let _ = writeln!(s, "{}\n", about.join(" · "));
     }
+}
+
+/// Writes what the run's CodeBuild builds were billed: one row per build
+/// (compute type, time, billed minutes, cost), then the total.
+fn codebuild_table(s: &mut String, plan: &Plan, report: &RunReport) {
+    use crate::image::billing;
+    let billed: Vec<(String, &billing::Billing)> = report
+        .components
+        .iter()
+        .flat_map(|c| {
+            c.build.codebuild_billing.iter().map(|b| {
+                let name = match &b.platform {
+                    Some(p) => format!("{} ({p})", c.name),
+                    None => c.name.clone(),
+                };
+                (name, b)
+            })
+        })
+        .collect();
+    if billed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "| CodeBuild build | Compute type | Time | Billed minutes | Cost |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for (name, b) in &billed {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            cell(name),
+            cell(&b.compute_type),
+            duration(b.seconds),
+            b.billed_minutes,
+            cell(&billing::cost_text(b))
+        );
+    }
+    let minutes: u32 = billed.iter().map(|(_, b)| b.billed_minutes).sum();
+    let priced: Vec<f64> = billed.iter().filter_map(|(_, b)| b.cost_usd).collect();
+    let cost = match priced.len() {
+        0 => "–".to_string(),
+        n if n == billed.len() => format!("${:.3}", priced.iter().sum::<f64>()),
+        _ => format!("${:.3} for the priced builds", priced.iter().sum::<f64>()),
+    };
+    let _ = writeln!(s, "| **total** | | | {minutes} | {cost} |");
+    let region = plan.aws_region.as_deref().unwrap_or(billing::PRICES_REGION);
+    let note = if region == billing::PRICES_REGION {
+        String::new()
+    } else {
+        format!("; {region}'s prices differ")
+    };
+    let _ = writeln!(
+        s,
+        "\nMinutes as CodeBuild bills them (submitted to finished, rounded up); prices: {} on-demand, as of {}{note}.\n",
+        billing::PRICES_REGION,
+        billing::PRICES_AS_OF
+    );
 }
 
 /// Writes the table with one row per component: context, build, cache,

@@ -224,6 +224,10 @@ pub const INPUTS: &[InputSpec] = &[
         "Timeout of the CodeBuild build, in minutes (5-2160).",
     ),
     input(
+        "codebuild-compute-type",
+        "CodeBuild compute type for each build (e.g. BUILD_GENERAL1_LARGE), overriding the project's. Default: the project's.",
+    ),
+    input(
         "cluster",
         "ECS cluster. Default: the environment's in the config.",
     ),

@@ -127,6 +127,8 @@ pub struct Settings {
     pub fail_on_severity: Option<String>,
     pub codebuild_project: Option<String>,
     pub codebuild_timeout_minutes: u32,
+    /// `codebuild-compute-type`: each build's compute type, over the project's.
+    pub codebuild_compute_type: Option<String>,
     pub strategy: Strategy,
     pub wait_until: WaitUntil,
     pub wait_minutes: u64,
@@ -223,6 +225,7 @@ impl Settings {
                 .get("codebuild-project")
                 .map(str::to_string)
                 .or(defaults.codebuild_project),
+            codebuild_compute_type: codebuild_compute_type(&raw)?,
             codebuild_timeout_minutes: raw
                 .u64_in("codebuild-timeout-minutes", 5..=2160)?
                 .unwrap_or(60) as u32,
@@ -980,4 +983,28 @@ fn target_env<'a>(
     explicit: Option<&str>,
 ) -> Option<&'a config::EnvironmentConfig> {
     config.as_ref()?.environments.get(explicit?)
+}
+
+/// `codebuild-compute-type`: one of CodeBuild's on-demand compute types.
+fn codebuild_compute_type(raw: &RawInputs) -> Result<Option<String>, BadInput> {
+    let Some(v) = raw.get("codebuild-compute-type") else {
+        return Ok(None);
+    };
+    use aws_sdk_codebuild::types::ComputeType;
+    let known = ComputeType::values();
+    // Fleets' own types are set on the fleet, not per build.
+    let on_demand: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|t| t.starts_with("BUILD_"))
+        .collect();
+    let wanted = v.trim().to_ascii_uppercase();
+    if on_demand.contains(&wanted.as_str()) {
+        return Ok(Some(wanted));
+    }
+    Err(BadInput::invalid(
+        "codebuild-compute-type",
+        v,
+        &on_demand.join(" | "),
+    ))
 }

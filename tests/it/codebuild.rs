@@ -136,6 +136,8 @@ fn remote(c: Clients, project: &str, timeout_minutes: u32, scale: f64) -> codebu
         ecr: c.ecr,
         project: project.into(),
         timeout_minutes,
+        compute_type: None,
+        environment: None,
         clock: fastdeploy::clock::Clock::scaled(scale),
     }
 }
@@ -200,6 +202,20 @@ fn child_successful_build() {
         .unwrap();
     assert_eq!(out.digest, DIGEST, "the digest the build exported");
     assert!(id.starts_with("shop-images:"), "{id}");
+    // A build of well under a minute bills one, on the project's compute type.
+    let billing = out.billing.expect("a finished build's billing");
+    assert_eq!(
+        (
+            billing.compute_type.as_str(),
+            billing.billed_minutes,
+            billing.cost_usd
+        ),
+        ("BUILD_GENERAL1_SMALL", 1, Some(0.005))
+    );
+    assert!(
+        billing.seconds > 0.0 && billing.seconds < 60.0,
+        "{billing:?}"
+    );
 
     let starts = requests(&moto, "StartBuild");
     assert_eq!(starts.len(), 1);
@@ -286,6 +302,11 @@ fn a_failing_build_fails_the_step_with_its_phase_and_last_log_lines() {
     let f = failure(&err);
     assert_eq!(f.status, "FAILED");
     assert!(f.what.contains("in phase BUILD"), "{}", f.what);
+    assert_eq!(
+        f.billing.as_ref().map(|b| b.billed_minutes),
+        Some(1),
+        "a failed build is billed too"
+    );
     assert!(
         f.last_lines
             .iter()
@@ -470,6 +491,50 @@ fn a_project_that_does_not_exist_is_bad_input_naming_it() {
     assert!(
         err.to_string()
             .contains("CodeBuild project `no-such-project` does not exist"),
+        "{err}"
+    );
+}
+
+/// `codebuild-compute-type` overrides the project's for each build: StartBuild
+/// carries it, the build runs on it and is priced at it; a compute type the
+/// project's environment cannot run is bad input before any build.
+#[test]
+fn a_compute_type_override_is_sent_billed_and_checked_against_the_project() {
+    let moto = sandbox(json!({
+        "outcome": "SUCCEEDED",
+        "exported": { "FASTDEPLOY_IMAGE_DIGEST": DIGEST },
+    }));
+    let (out, _) = rt()
+        .block_on(async {
+            let c = clients(&moto).await;
+            let plan = plan();
+            let work = tempfile::tempdir().unwrap();
+            let req = request(&plan, work.path());
+            let mut remote = remote(c, PROJECT, 60, SCALE);
+            remote.compute_type = Some("BUILD_GENERAL1_MEDIUM".into());
+            let actions = Actions::new(false, None, None);
+            remote
+                .build(&req, COMMIT, &workspace(), &Cancel::never(), &actions)
+                .await
+        })
+        .unwrap();
+    let starts = requests(&moto, "StartBuild");
+    assert_eq!(starts[0]["computeTypeOverride"], "BUILD_GENERAL1_MEDIUM");
+    let billing = out.billing.unwrap();
+    assert_eq!(
+        (billing.compute_type.as_str(), billing.cost_usd),
+        ("BUILD_GENERAL1_MEDIUM", Some(0.01))
+    );
+
+    let cb = rt().block_on(async { clients(&moto).await.cb });
+    let check = |compute: &str| rt().block_on(codebuild::preflight(&cb, PROJECT, Some(compute)));
+    check("BUILD_GENERAL1_LARGE").unwrap();
+    let err = check("BUILD_LAMBDA_2GB").unwrap_err();
+    assert_eq!(exit_for(&err), Exit::BadInput);
+    assert!(
+        err.to_string().contains(
+            "codebuild-compute-type `BUILD_LAMBDA_2GB` runs only on a Lambda environment (LINUX_LAMBDA_CONTAINER or ARM_LAMBDA_CONTAINER), and the project's is LINUX_CONTAINER"
+        ),
         "{err}"
     );
 }

@@ -699,6 +699,54 @@ fn job_summary_for_success_failure_and_rollback() {
     }
 }
 
+/// CodeBuild builds are billed in the summary: one row per build with its
+/// compute type, time, billed minutes and cost, the run's total, the price
+/// table's region and date, and a rebuild's reason under the components.
+#[test]
+fn job_summary_shows_codebuild_minutes_cost_and_why_a_component_was_rebuilt() {
+    use fastdeploy::image::billing::Billing;
+    let fx = Fixture::push("http://127.0.0.1:9", "http://127.0.0.1:9");
+    let settings = fx.settings();
+    let plan = fx.plan(&settings);
+    let mut r = report(RunResult::Success);
+    let billing = |compute: &str, seconds: f64, minutes: u32, cost: Option<f64>| Billing {
+        compute_type: compute.into(),
+        environment_type: "LINUX_CONTAINER".into(),
+        seconds,
+        billed_minutes: minutes,
+        cost_usd: cost,
+        price_region: "us-east-1",
+        platform: None,
+    };
+    r.components[0].build.codebuild_billing =
+        vec![billing("BUILD_GENERAL1_MEDIUM", 130.0, 3, Some(0.03))];
+    r.components[1].build.codebuild_billing = vec![billing("BUILD_GENERAL1_LARGE", 50.0, 1, None)];
+    r.components[0].build.rebuilt_because =
+        Some("base `python:3.12-slim` moved to sha256:abc".into());
+    let md = summary::render(&plan, &r);
+    for line in [
+        "| CodeBuild build | Compute type | Time | Billed minutes | Cost |",
+        "| backend | BUILD_GENERAL1_MEDIUM | 2m 10s | 3 | $0.030 |",
+        "| frontend | BUILD_GENERAL1_LARGE | 50.0s | 1 | no price for BUILD_GENERAL1_LARGE in fastdeploy's table |",
+        "| **total** | | | 4 | $0.030 for the priced builds |",
+        "- `backend` rebuilt: base `python:3.12-slim` moved to sha256:abc",
+    ] {
+        assert!(md.lines().any(|l| l == line), "missing {line:?} in:\n{md}");
+    }
+    let region = plan.aws_region.as_deref().unwrap_or("us-east-1");
+    let note = if region == "us-east-1" {
+        String::new()
+    } else {
+        format!("; {region}'s prices differ")
+    };
+    assert!(
+        md.contains(&format!(
+            "prices: us-east-1 on-demand, as of 2026-12{note}."
+        )),
+        "{md}"
+    );
+}
+
 #[test]
 fn slack_503_twice_then_200_delivers_the_message_once() {
     let (github, slack) = (Receiver::start(), Receiver::start());

@@ -6,6 +6,7 @@ replaces StartBuild, BatchGetBuilds and StopBuild so that:
 
 - StartBuild keeps what it was given (sourceVersion, buildspecOverride,
   environmentVariablesOverride with their types, privilegedModeOverride,
+  computeTypeOverride, environmentTypeOverride, imageOverride,
   timeoutInMinutesOverride, idempotencyToken) and shows it in the build
   (`source.buildspec`, `environment`, `timeoutInMinutes`). A repeated
   idempotencyToken with the same parameters returns the same build; with
@@ -118,6 +119,12 @@ class SandboxBuild:
         environment["environmentVariables"] = list(variables.values())
         if params.get("privilegedModeOverride") is not None:
             environment["privilegedMode"] = params["privilegedModeOverride"]
+        # StartBuild's environment overrides replace the project's for this
+        # build only (the API reference's computeTypeOverride,
+        # environmentTypeOverride and imageOverride).
+        for key, field in (("computeTypeOverride", "computeType"), ("environmentTypeOverride", "type"), ("imageOverride", "image")):
+            if params.get(key):
+                environment[field] = params[key]
         source = copy.deepcopy(project.project_metadata.get("source") or {})
         if buildspec_text:
             source["buildspec"] = buildspec_text

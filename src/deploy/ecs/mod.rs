@@ -193,8 +193,19 @@ impl Target for Service<'_> {
         let live = check(&cx.clients.ecs, self.plan).await?;
         let family = render::family(&live.base).to_string();
         let role = live.base.get("executionRoleArn").and_then(|r| r.as_str());
+        let arch = live.base["runtimePlatform"]["cpuArchitecture"].as_str();
+        let runs_on = arch.map(|a| crate::deploy::Platform {
+            platform: if a == "ARM64" {
+                "linux/arm64"
+            } else {
+                "linux/amd64"
+            }
+            .to_string(),
+            why: format!("ECS task definition family {family} runs on {a} (runtimePlatform)"),
+        });
         Ok(Found {
             execution_role: Some((family, role.map(str::to_string))),
+            runs_on,
             ..Found::default()
         })
     }

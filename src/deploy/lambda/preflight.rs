@@ -33,6 +33,7 @@ impl From<LiveFunction> for Found {
             }),
             config: None,
             execution_role: None,
+            runs_on: None,
         }
     }
 }
