@@ -26,6 +26,7 @@ mod init;
 mod lambda;
 mod lost_answers;
 mod motions;
+mod multiarch;
 mod plan;
 mod reporting;
 mod runtime_config;

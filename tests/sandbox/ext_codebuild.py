@@ -30,7 +30,9 @@ replaces StartBuild, BatchGetBuilds and StopBuild so that:
 Control endpoint (POST JSON):
 - /_sandbox/codebuild/config {"phase_seconds": 0.05, "outcome": "FAILED",
   "fail_phase": "BUILD", "log_lines": [..], "exported": {"NAME": "value"},
-  "throttle": {"BatchGetBuilds": 2, "GetLogEvents": 1}} sets the configuration
+  "throttle": {"BatchGetBuilds": 2, "GetLogEvents": 1},
+  "exported_by_environment": {"ARM_CONTAINER": {"NAME": "value"}},
+  "outcome_by_environment": {"ARM_CONTAINER": "FAILED"}} sets the configuration
   for builds started from now on (throttle: the next N calls of that
   operation answer ThrottlingException) and returns it.
 - /_sandbox/codebuild/requests {} returns the StartBuild, BatchGetBuilds and
@@ -66,6 +68,8 @@ CONFIG: dict[str, Any] = {
     "log_lines": [],
     "exported": {},
     "throttle": {},
+    "outcome_by_environment": {},
+    "exported_by_environment": {},
 }
 
 # Phase order from the CodeBuild API reference (BuildPhase.phaseType).
@@ -125,6 +129,13 @@ class SandboxBuild:
         for key, field in (("computeTypeOverride", "computeType"), ("environmentTypeOverride", "type"), ("imageOverride", "image")):
             if params.get(key):
                 environment[field] = params[key]
+        # A build on another environment type (a native ARM build) can be
+        # given an outcome and exports of its own, as a real ARM machine
+        # would build and push its own image.
+        for key in ("outcome", "exported"):
+            by_type = config.get(f"{key}_by_environment") or {}
+            if environment.get("type") in by_type:
+                self.config[key] = by_type[environment["type"]]
         source = copy.deepcopy(project.project_metadata.get("source") or {})
         if buildspec_text:
             source["buildspec"] = buildspec_text
@@ -336,7 +347,7 @@ _orig_call = werkzeug_app.DomainDispatcherApplication.__call__
 def _control(command: str, body: dict[str, Any]) -> Any:
     with LOCK:
         if command == "config":
-            for key in ("phase_seconds", "outcome", "fail_phase", "log_lines", "exported", "throttle"):
+            for key in ("phase_seconds", "outcome", "fail_phase", "log_lines", "exported", "throttle", "outcome_by_environment", "exported_by_environment"):
                 if key in body:
                     CONFIG[key] = body[key]
             return dict(CONFIG)
