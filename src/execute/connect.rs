@@ -138,6 +138,31 @@ impl Pipeline<'_> {
         Ok(())
     }
 
+    /// The platforms each component builds on buildx, as the preflight left
+    /// them: emulated ones noticed with their cost, ones the builder cannot
+    /// run refused before anything is pushed.
+    fn buildx_platforms(&self, plan: &Plan) -> anyhow::Result<()> {
+        let Some(facts) = plan
+            .builder
+            .buildx_platforms
+            .as_ref()
+            .filter(|_| plan.builder.kind == BuilderKind::Buildx)
+        else {
+            return Ok(());
+        };
+        for c in &plan.components {
+            let (notices, warnings) =
+                crate::plan::check_buildx_platforms(facts, &c.name, &c.build.platforms)?;
+            for n in notices {
+                self.actions.notice(&n, &crate::gha::Location::default());
+            }
+            for w in warnings {
+                self.actions.warning(&w, &crate::gha::Location::default());
+            }
+        }
+        Ok(())
+    }
+
     /// A target that runs one architecture and takes an index too (ECS on
     /// Graviton): built for it when `platforms` is not set; `platforms`
     /// without it would give the target an image it cannot run.
@@ -172,6 +197,7 @@ impl Pipeline<'_> {
     /// repositories a pushing run needs.
     pub(super) async fn registry(&self, aws: &Aws, plan: &Plan) -> anyhow::Result<RegistryAuth> {
         let s = self.settings;
+        self.buildx_platforms(plan)?;
         let phase = PhaseLog::open(self.actions, self.style, "registry", None);
         let host = plan.registry.host.as_deref();
         let auth = match crate::image::ecr::login(&aws.ecr, host, s.registry_insecure, self.actions)

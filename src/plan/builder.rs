@@ -61,6 +61,7 @@ pub fn choose_builder(
         codebuild_timeout_minutes: settings.codebuild_timeout_minutes,
         codebuild_compute_type: settings.codebuild_compute_type.clone(),
         codebuild_environment: None,
+        buildx_platforms: None,
         provenance: settings.provenance,
         rebuild: settings.rebuild,
     })
@@ -158,4 +159,64 @@ pub fn choose_buildx(
             })
         }
     }
+}
+
+/// What the builds' buildx builder can build: the named or current builder
+/// as inspected (a builder fastdeploy creates runs on the same daemon, so
+/// the current one stands in for it, inexactly). `None` when unknown.
+pub fn platforms_of(choice: &BuildxChoice, probe: &BuilderProbe) -> Option<BuilderPlatforms> {
+    let docker = probe.docker.as_ref()?;
+    let builder = match (&choice.builder, choice.create) {
+        (Some(_), false) => docker.named.as_ref()?.as_ref().ok()?,
+        _ => docker.current.as_ref()?,
+    };
+    (!builder.platforms.is_empty()).then(|| BuilderPlatforms {
+        all: builder.platforms.clone(),
+        native: builder.native.clone(),
+        exact: !choice.create,
+        builder: builder.name.clone(),
+    })
+}
+
+/// `linux/arm64` against a listed `linux/arm64` or `linux/arm64/v8`.
+fn lists(listed: &[String], platform: &str) -> bool {
+    listed
+        .iter()
+        .any(|l| l == platform || l.strip_prefix(platform).is_some_and(|v| v.starts_with('/')))
+}
+
+/// Each platform a component builds on buildx: native on the builder, or
+/// emulated (a notice of what that costs), or neither (bad input naming the
+/// fix; only a warning when the builder is inferred). Returns the notices
+/// and warnings to show, in that order.
+pub fn check_buildx_platforms(
+    facts: &BuilderPlatforms,
+    component: &str,
+    platforms: &[String],
+) -> Result<(Vec<String>, Vec<String>), BadInput> {
+    let (mut notices, mut warnings) = (Vec::new(), Vec::new());
+    for p in platforms {
+        if lists(&facts.native, p) {
+            continue;
+        }
+        if lists(&facts.all, p) {
+            notices.push(format!(
+                "component `{component}`: {p} builds under QEMU emulation on buildx builder `{}` (native: {}); emulated builds run several times slower, and `builder: codebuild` builds each platform natively",
+                facts.builder,
+                facts.native.join(", ")
+            ));
+            continue;
+        }
+        let message = format!(
+            "component `{component}` builds for {p}, which buildx builder `{}` cannot run (its platforms: {}); register QEMU emulation on the runner (docker/setup-qemu-action, or `docker run --privileged --rm tonistiigi/binfmt --install {}`), or build natively with `builder: codebuild`",
+            facts.builder,
+            facts.all.join(", "),
+            p.split('/').nth(1).unwrap_or(p)
+        );
+        if facts.exact {
+            return Err(BadInput::other(message));
+        }
+        warnings.push(message);
+    }
+    Ok((notices, warnings))
 }

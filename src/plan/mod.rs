@@ -9,6 +9,7 @@
 //! - `text`: the plan in words.
 
 mod builder;
+pub use builder::check_buildx_platforms;
 mod component;
 mod target;
 mod targets;
@@ -64,9 +65,23 @@ pub struct BuilderChoice {
     /// The CodeBuild project's environment type and compute type, read by
     /// the preflight (native builds for other architectures override them).
     pub codebuild_environment: Option<(String, String)>,
+    /// What the buildx builder builds natively and by emulation, when known.
+    pub buildx_platforms: Option<BuilderPlatforms>,
     pub provenance: bool,
     /// `rebuild`: build even when the registry holds the content tag.
     pub rebuild: bool,
+}
+
+/// The platforms a buildx builder can build, as `docker buildx inspect`
+/// lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuilderPlatforms {
+    pub all: Vec<String>,
+    pub native: Vec<String>,
+    /// Read from the builder the builds run on; false when the current
+    /// builder (same daemon) stands in for one fastdeploy creates.
+    pub exact: bool,
+    pub builder: String,
 }
 
 /// The buildx builder of a run, decided from what the probe found.
@@ -475,6 +490,11 @@ pub struct BuildxBuilder {
     /// label to decide that the `docker` driver exports cache and builds
     /// several platforms.
     pub snapshotter: bool,
+    /// What its nodes build: every platform they list, and each node's
+    /// first (BuildKit lists the worker's own platform first, then those
+    /// it emulates through binfmt).
+    pub platforms: Vec<String>,
+    pub native: Vec<String>,
 }
 
 impl BuildxBuilder {
@@ -613,7 +633,9 @@ pub fn build(settings: &Settings, probe: &BuilderProbe) -> Result<Plan, BadInput
         .map(|keys| component::plan(settings, builder.kind, keys))
         .collect::<Result<Vec<_>, _>>()?;
     if builder.kind == BuilderKind::Buildx {
-        builder.buildx = Some(builder::choose_buildx(settings, probe, &components)?);
+        let choice = builder::choose_buildx(settings, probe, &components)?;
+        builder.buildx_platforms = builder::platforms_of(&choice, probe);
+        builder.buildx = Some(choice);
     }
 
     let environment_url = settings

@@ -170,7 +170,7 @@ pub const INPUTS: &[InputSpec] = &[
     ),
     input(
         "platforms",
-        "Target platforms, comma separated (e.g. linux/amd64,linux/arm64). Default: the builder's.",
+        "Target platforms, comma separated (e.g. linux/amd64,linux/arm64). On CodeBuild each builds natively (arm64 on ARM_CONTAINER) and one index joins them. Default: the target's (a Lambda function's architecture, an ECS task definition's runtimePlatform), else the builder's.",
     ),
     config_default(
         "cache",

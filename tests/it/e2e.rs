@@ -576,3 +576,75 @@ fn a_missing_codebuild_project_exits_2_before_any_side_effect() {
         "nothing was posted to Slack"
     );
 }
+
+/// The ECS task definition's `runtimePlatform` decides what the build is
+/// for when `platforms` is not set (said in the log, kept in the new
+/// revision); `platforms` that leave it out are bad input before anything is
+/// pushed, since the service could not run the image.
+#[test]
+fn the_task_definitions_runtime_platform_decides_the_build_platform() {
+    use aws_sdk_ecs::types::{ContainerDefinition, CpuArchitecture, OsFamily, RuntimePlatform};
+    let sb = FullSandbox::start();
+    let register = |arch: CpuArchitecture| {
+        block_on(async {
+            let ecs = aws_sdk_ecs::Client::new(&sb.moto.sdk_config().await);
+            let td = ecs
+                .register_task_definition()
+                .family("shop-web")
+                .container_definitions(
+                    ContainerDefinition::builder()
+                        .name("web")
+                        .image("public.ecr.aws/nginx/nginx:1.27")
+                        .essential(true)
+                        .memory(128)
+                        .build(),
+                )
+                .runtime_platform(
+                    RuntimePlatform::builder()
+                        .cpu_architecture(arch)
+                        .operating_system_family(OsFamily::Linux)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            let arn = td
+                .task_definition()
+                .unwrap()
+                .task_definition_arn()
+                .unwrap()
+                .to_string();
+            ecs.update_service()
+                .cluster(CLUSTER)
+                .service(SERVICE)
+                .task_definition(&arn)
+                .send()
+                .await
+                .unwrap();
+        })
+    };
+    register(CpuArchitecture::Arm64);
+    let mut amd_only = sb.command();
+    amd_only.env("INPUT_PLATFORMS", "linux/amd64");
+    let ran = run(amd_only);
+    assert_eq!(ran.code, 2, "{}", ran.log());
+    assert!(
+        ran.stderr.contains("component `app` builds for linux/amd64, but ECS task definition family shop-web runs on ARM64 (runtimePlatform) and cannot run it; add linux/arm64 to `platforms` or remove `platforms`"),
+        "{}",
+        ran.log()
+    );
+    assert_eq!(
+        registry_digest(&sb, REPOSITORY, &format!("sha-{}", &sb.sha[..12])),
+        None,
+        "nothing was pushed"
+    );
+
+    register(CpuArchitecture::X8664);
+    let ran = run(sb.command());
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert!(
+        ran.stdout.contains("[app] ECS task definition family shop-web runs on X86_64 (runtimePlatform): building for linux/amd64"),
+        "{}",
+        ran.log()
+    );
+}

@@ -499,3 +499,35 @@ fn an_existing_buildx_builder_is_used_even_without_a_daemon_and_a_missing_one_is
         "{stderr}"
     );
 }
+
+/// A platform the builder can neither build natively nor emulate (this
+/// daemon has no binfmt) is bad input naming the fixes, before anything is
+/// pushed or created; the platform it runs natively builds as before.
+#[test]
+fn a_platform_the_builder_cannot_run_exits_2_naming_qemu_and_codebuild() {
+    let sb = FullSandbox::start();
+    let mut cmd = buildx_command(&sb);
+    cmd.env("INPUT_PLATFORMS", "linux/arm64");
+    let ran = run(cmd);
+    assert_eq!(ran.code, 2, "{}", ran.log());
+    let error = ran
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{}", ran.log()));
+    assert!(
+        error.contains("component `app` builds for linux/arm64, which buildx builder `default` cannot run (its platforms: linux/amd64")
+            && error.contains("docker/setup-qemu-action")
+            && error.contains("`builder: codebuild`"),
+        "{error}"
+    );
+    let repos = crate::support::sandbox::block_on(async {
+        let ecr = aws_sdk_ecr::Client::new(&sb.moto.sdk_config().await);
+        ecr.describe_repositories()
+            .send()
+            .await
+            .map(|r| r.repositories().len())
+            .unwrap_or(0)
+    });
+    assert_eq!(repos, 0, "no repository was created");
+}

@@ -116,9 +116,15 @@ fn two_platforms_build_natively_at_once_and_ecs_gets_one_index() {
         arm_spec.contains("--platform linux/arm64") && !arm_spec.contains("linux/amd64"),
         "{arm_spec}"
     );
-    let x86 = starts.iter().find(|s| s["environmentTypeOverride"].is_null()).unwrap();
+    let x86 = starts
+        .iter()
+        .find(|s| s["environmentTypeOverride"].is_null())
+        .unwrap();
     assert!(
-        x86["buildspecOverride"].as_str().unwrap().contains("--platform linux/amd64"),
+        x86["buildspecOverride"]
+            .as_str()
+            .unwrap()
+            .contains("--platform linux/amd64"),
         "the project's own (x86) environment builds amd64"
     );
     // Started together: the second did not wait for the first.
@@ -130,10 +136,7 @@ fn two_platforms_build_natively_at_once_and_ecs_gets_one_index() {
         .map(|b| b["startTime"].as_f64().unwrap())
         .collect();
     assert_eq!(started.len(), 2);
-    assert!(
-        (started[0] - started[1]).abs() < 1.0,
-        "started {started:?}"
-    );
+    assert!((started[0] - started[1]).abs() < 1.0, "started {started:?}");
 
     // One index over both, under the environment tag, deployed by digest.
     let digest = sb.output("digest").unwrap();
@@ -153,7 +156,10 @@ fn two_platforms_build_natively_at_once_and_ecs_gets_one_index() {
     entries.sort();
     assert_eq!(
         entries,
-        [("amd64".to_string(), amd.clone()), ("arm64".to_string(), arm.clone())]
+        [
+            ("amd64".to_string(), amd.clone()),
+            ("arm64".to_string(), arm.clone())
+        ]
     );
     assert_eq!(
         registry_digest(&sb, REPOSITORY, "production").as_deref(),

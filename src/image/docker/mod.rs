@@ -264,6 +264,17 @@ pub fn parse_inspect(text: &str) -> Option<BuildxBuilder> {
             .lines()
             .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
     };
+    // Each node's `Platforms:` line, its own platform first.
+    let nodes: Vec<Vec<String>> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Platforms:"))
+        .map(|v| {
+            v.split(',')
+                .map(|p| p.trim().trim_end_matches('*').to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .collect();
     Some(BuildxBuilder {
         name: field("Name:")?,
         driver: field("Driver:")?,
@@ -271,6 +282,8 @@ pub fn parse_inspect(text: &str) -> Option<BuildxBuilder> {
             l.trim_start()
                 .starts_with("org.mobyproject.buildkit.worker.snapshotter:")
         }),
+        native: nodes.iter().filter_map(|n| n.first().cloned()).collect(),
+        platforms: nodes.into_iter().flatten().collect(),
     })
 }
 
@@ -815,6 +828,64 @@ mod tests {
             ("default", "docker", true)
         );
         assert!(b.exports_cache());
+        assert_eq!(b.native, ["linux/amd64"]);
+        assert_eq!(
+            b.platforms,
+            [
+                "linux/amd64",
+                "linux/amd64/v2",
+                "linux/amd64/v3",
+                "linux/amd64/v4"
+            ]
+        );
+        // This runner has no binfmt: arm64 is refused with the fix, before
+        // anything is pushed.
+        let facts = crate::plan::BuilderPlatforms {
+            all: b.platforms.clone(),
+            native: b.native.clone(),
+            exact: true,
+            builder: b.name.clone(),
+        };
+        let arm = ["linux/arm64".to_string()];
+        let err = crate::plan::check_buildx_platforms(&facts, "api", &arm).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "buildx builder `default` cannot run (its platforms: linux/amd64, linux/amd64/v2"
+            ) && err
+                .to_string()
+                .contains("tonistiigi/binfmt --install arm64")
+                && err.to_string().contains("`builder: codebuild`"),
+            "{err}"
+        );
+        let amd = ["linux/amd64".to_string()];
+        assert_eq!(
+            crate::plan::check_buildx_platforms(&facts, "api", &amd).unwrap(),
+            (vec![], vec![]),
+            "native: nothing to say"
+        );
+        // A builder fastdeploy will create only has the current one's list
+        // to go by: a warning, not a refusal.
+        let inexact = crate::plan::BuilderPlatforms {
+            exact: false,
+            ..facts.clone()
+        };
+        let (_, warned) = crate::plan::check_buildx_platforms(&inexact, "api", &arm).unwrap();
+        assert_eq!(warned.len(), 1);
+        // Emulated (listed, not native; binfmt could not be registered in
+        // this sandbox, so the list is built here): a notice of the cost.
+        let emulating = crate::plan::BuilderPlatforms {
+            all: vec![
+                "linux/amd64".into(),
+                "linux/arm64".into(),
+                "linux/arm/v7".into(),
+            ],
+            ..facts
+        };
+        let (noticed, _) = crate::plan::check_buildx_platforms(&emulating, "api", &arm).unwrap();
+        assert!(
+            noticed[0].contains("linux/arm64 builds under QEMU emulation"),
+            "{noticed:?}"
+        );
         // A docker-container builder that has not started has no labels to show.
         let idle = "Name:          fastdeploy\nDriver:        docker-container\n\nNodes:\nName:      fastdeploy0\nEndpoint:  unix:///var/run/docker.sock\nStatus:    inactive\n";
         let b = parse_inspect(idle).unwrap();
