@@ -1255,6 +1255,11 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             Box::new(|_| env(&[("INPUT_COMPONENTS", "frontend")])),
         ),
         (
+            "unknown CodeBuild compute type",
+            "plan",
+            Box::new(|_| env(&[("INPUT_CODEBUILD_COMPUTE_TYPE", "BUILD_GENERAL1_HUGE")])),
+        ),
+        (
             "unknown environment",
             "plan",
             Box::new(|_| env(&[("INPUT_ENVIRONMENT", "qa")])),
@@ -1747,6 +1752,17 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         &text,
         2,
     ));
+    block_on(crate::support::sandbox::create_codebuild_project(&moto, "shop-builds"));
+    go(
+        "platform CodeBuild has no machines for",
+        &Workspace::new(),
+        &[
+            ("INPUT_COMPONENTS", "backend"),
+            ("INPUT_BUILDER", "codebuild"),
+            ("INPUT_CODEBUILD_PROJECT", "shop-builds"),
+            ("INPUT_PLATFORMS", "linux/amd64,linux/s390x"),
+        ],
+    );
     crate::support::sandbox::create_role(&moto, "thumbs");
     block_on(async {
         let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
