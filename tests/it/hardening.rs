@@ -1752,7 +1752,10 @@ fn the_bad_input_table_quotes_what_the_binary_prints_against_aws() {
         &text,
         2,
     ));
-    block_on(crate::support::sandbox::create_codebuild_project(&moto, "shop-builds"));
+    block_on(crate::support::sandbox::create_codebuild_project(
+        &moto,
+        "shop-builds",
+    ));
     go(
         "platform CodeBuild has no machines for",
         &Workspace::new(),
