@@ -86,16 +86,26 @@ fn paths(settings: &Settings, keys: &ComponentKeys<'_>) -> Result<(PathBuf, Path
 
 fn platforms(keys: &ComponentKeys<'_>) -> Result<Vec<String>, BadInput> {
     let platforms = keys.value::<Vec<String>>("platforms")?.unwrap_or_default();
-    match platforms
-        .iter()
-        .find(|p| !p.starts_with("linux/") && !p.starts_with("windows/"))
-    {
+    match platforms.iter().find(|p| !known_platform(p)) {
         Some(p) => Err(BadInput::invalid(
             "platforms",
             p,
             "platforms such as linux/amd64,linux/arm64",
         )),
         None => Ok(platforms),
+    }
+}
+
+/// An OCI platform a builder can target: `os/arch[/variant]` with an
+/// architecture Go (and so BuildKit and buildah) knows.
+fn known_platform(p: &str) -> bool {
+    const ARCHES: [&str; 9] = [
+        "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le", "loong64",
+    ];
+    let parts: Vec<&str> = p.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] | [os, arch, _] => matches!(*os, "linux" | "windows") && ARCHES.contains(arch),
+        _ => false,
     }
 }
 
@@ -259,5 +269,33 @@ fn secret_for(
                 .to_string(),
         )),
         other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::known_platform;
+
+    #[test]
+    fn platforms_are_os_and_an_architecture_builders_know() {
+        for good in [
+            "linux/amd64",
+            "linux/arm64",
+            "linux/arm/v7",
+            "windows/amd64",
+            "linux/arm64/v8",
+        ] {
+            assert!(known_platform(good), "{good}");
+        }
+        for bad in [
+            "linux/amd65",
+            "amd64",
+            "darwin/arm64",
+            "linux/",
+            "linux/arm64/v8/x",
+            "arm64/linux",
+        ] {
+            assert!(!known_platform(bad), "{bad}");
+        }
     }
 }
