@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
                 wait_seconds: 1800,
                 poll_seconds: 5.0,
                 rollback: true,
+                smoke: None,
             },
         };
         let mut m = Measured {

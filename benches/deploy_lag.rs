@@ -199,6 +199,7 @@ async fn main() {
                 wait_seconds: 600,
                 poll_seconds: FASTDEPLOY_POLL,
                 rollback: true,
+                smoke: None,
             },
         };
         let calls_before = tokio::task::block_in_place(|| look_calls(&moto));
@@ -407,6 +408,7 @@ async fn lambda_lag(moto: &sandbox::Moto) {
             wait_seconds: 600,
             poll_seconds: FASTDEPLOY_POLL,
             rollback: true,
+            smoke: None,
         },
     };
     let (mut ours, mut fixed, mut early) = (Vec::new(), Vec::new(), Vec::new());

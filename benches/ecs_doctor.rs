@@ -203,6 +203,7 @@ async fn deploy(moto: &sandbox::Moto, s: &Setup, run: usize) -> anyhow::Result<R
             wait_seconds: 1800,
             poll_seconds: 5.0,
             rollback: false,
+            smoke: None,
         },
     };
     let image = fastdeploy::deploy::Image {

@@ -44,6 +44,7 @@ pub mod any;
 pub mod beanstalk;
 pub mod diff;
 pub mod ecs;
+mod http_smoke;
 pub mod lambda;
 pub mod references;
 pub mod together;
@@ -485,7 +486,10 @@ pub(crate) async fn run<T: Target>(
     change: &Change,
 ) -> anyhow::Result<Verdict> {
     match change {
-        Change::Image(image) => t.apply(d, image).await,
+        Change::Image(image) => {
+            let applied = t.apply(d, image).await;
+            http_smoke::gate(t, d, applied).await
+        }
         Change::Revision(rev) => {
             if let Some(w) = &rev.warning {
                 d.cx.actions.warning(w, &Default::default());

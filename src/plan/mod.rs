@@ -242,6 +242,28 @@ pub struct WatchPlan {
     pub poll_seconds: f64,
     /// Roll back on timeout or cancellation.
     pub rollback: bool,
+    /// `smoke-test-path`: fetched after the rollout before it is called done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<HttpSmoke>,
+}
+
+/// An HTTP smoke test after the rollout (`smoke-test-path`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpSmoke {
+    /// `/health`.
+    pub path: String,
+    /// The environment's URL; `None`: the target's own (an Elastic
+    /// Beanstalk environment's CNAME).
+    pub base: Option<String>,
+    pub seconds: u64,
+}
+
+impl HttpSmoke {
+    /// The URL fetched, against `base` or the target's `own` URL.
+    pub fn url(&self, own: Option<&str>) -> Option<String> {
+        let base = self.base.as_deref().or(own)?;
+        Some(format!("{}{}", base.trim_end_matches('/'), self.path))
+    }
 }
 
 /// One component's deploy to an ECS service.

@@ -51,8 +51,44 @@ pub(super) fn deploys_where(
         wait_seconds: settings.wait_minutes * 60,
         poll_seconds: settings.poll_seconds,
         rollback: settings.rollback,
+        smoke: None,
     };
     Ok((env_name.to_string(), watch))
+}
+
+/// `smoke-test-path` against the environment's URL (`environment-url`, else
+/// `environments.<env>.url`); without one only an Elastic Beanstalk target
+/// has a URL of its own, which `beanstalk` says.
+pub(super) fn http_smoke(
+    settings: &Settings,
+    keys: &ComponentKeys<'_>,
+    beanstalk: bool,
+) -> Result<Option<HttpSmoke>, BadInput> {
+    let Some(path) = keys.get::<String>("smoke-test-path")? else {
+        return Ok(None);
+    };
+    let source = path.source.to_string();
+    if !path.value.starts_with('/') {
+        return Err(BadInput::other(format!(
+            "{source} is `{}`: give a path on the environment's URL, starting with `/` (e.g. /health)",
+            path.value
+        )));
+    }
+    let base = settings
+        .environment_url
+        .clone()
+        .or_else(|| settings.environment_config().and_then(|e| e.url.clone()));
+    if base.is_none() && !beanstalk {
+        return Err(BadInput::other(format!(
+            "{source} is set for component `{}`, but there is no URL to reach: set `environment-url` (or `environments.<env>.url` in the config); an Elastic Beanstalk environment is checked at its own URL",
+            keys.name
+        )));
+    }
+    Ok(Some(HttpSmoke {
+        path: path.value,
+        base,
+        seconds: settings.smoke_test_seconds,
+    }))
 }
 
 /// The component's one target (the single-target keys), or why it has none.
@@ -93,10 +129,14 @@ fn single(
              before the service update; remove it, or run the command in the image's own start-up"
         )));
     }
-    let (env_name, watch) = match deploys_where(settings, keys) {
+    let (env_name, mut watch) = match deploys_where(settings, keys) {
         Ok(w) => w,
         Err(why) => return Ok((None, Some(why))),
     };
+    let beanstalk_target = named.function.is_none()
+        && (named.environment.is_some()
+            || (named.application.is_some() && named.service.is_none()));
+    watch.smoke = http_smoke(settings, keys, beanstalk_target)?;
     let env_name = env_name.as_str();
     if let Some(f) = named.function {
         let alias = alias

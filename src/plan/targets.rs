@@ -6,7 +6,7 @@
 //! single-target key beside the list) are checked where the file is read.
 
 use super::target::{
-    Named, beanstalk, before_deploy, deploys_where, ecs, smoke_test_event, with_config,
+    Named, beanstalk, before_deploy, deploys_where, ecs, http_smoke, smoke_test_event, with_config,
 };
 use super::*;
 use crate::settings::component::{ComponentKeys, Source, Sourced};
@@ -54,10 +54,14 @@ pub fn plan(
     });
     let smoke = smoke_test_event(keys, function.as_ref())?;
     let config = keys.runtime_config()?;
-    let (env_name, watch) = match deploys_where(settings, keys) {
+    let (env_name, mut watch) = match deploys_where(settings, keys) {
         Ok(w) => w,
         Err(why) => return Ok((Vec::new(), Some(why))),
     };
+    // Each target is checked at the environment's URL; without one, every
+    // target must have its own (Elastic Beanstalk).
+    let all_beanstalk = items.iter().all(|i| i.beanstalk_environment.is_some());
+    watch.smoke = http_smoke(settings, keys, all_beanstalk)?;
     if before.is_some() {
         runs_first(&items, &path)?;
     }

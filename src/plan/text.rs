@@ -196,6 +196,16 @@ impl Plan {
                 "    one verdict for every target: if one fails, those that moved are put back\n",
             );
         }
+        if let Some(smoke) = &first.watch().smoke {
+            let at = smoke
+                .url(None)
+                .unwrap_or_else(|| format!("the environment's own URL + {}", smoke.path));
+            let _ = writeln!(
+                s,
+                "    after the rollout: GET {at} until it answers 2xx or 3xx (up to {} s), else roll back",
+                smoke.seconds
+            );
+        }
         s
     }
 

@@ -35,6 +35,7 @@ pub const ONE_COMPONENT_INPUTS: &[&str] = &[
     "bundle",
     "allow-yellow",
     "smoke-test-event",
+    "smoke-test-path",
 ];
 
 /// Where a value came from.

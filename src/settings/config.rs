@@ -76,6 +76,9 @@ pub struct ComponentConfig {
     /// Lambda: the event the new version is invoked with before the alias
     /// moves (a mapping, or JSON text).
     pub smoke_test_event: Option<serde_json::Value>,
+    /// A path (`/health`) fetched after the rollout until it answers 2xx or
+    /// 3xx; a failure rolls the deploy back.
+    pub smoke_test_path: Option<String>,
     /// A one-off ECS task run on the new revision before the service update
     /// (database migrations): a command line or a list of words.
     pub before_deploy: Option<CommandLine>,
@@ -227,6 +230,7 @@ pub struct ComponentOverride {
     pub function: Option<String>,
     pub alias: Option<String>,
     pub smoke_test_event: Option<serde_json::Value>,
+    pub smoke_test_path: Option<String>,
     pub before_deploy: Option<CommandLine>,
     pub before_deploy_container: Option<String>,
     pub before_deploy_minutes: Option<u64>,

@@ -276,6 +276,15 @@ pub const INPUTS: &[InputSpec] = &[
         "Elastic Beanstalk bundle: image (a Dockerrun.aws.json naming the pushed image by digest, with .ebextensions and .platform) | source (the build context, built on each instance).",
     ),
     input(
+        "smoke-test-path",
+        "A path (e.g. /health) fetched at the environment's URL (`environment-url`, `environments.<env>.url`, or an Elastic Beanstalk environment's own) right after the rollout, until it answers 2xx or 3xx or smoke-test-seconds pass; otherwise the deploy fails and is rolled back. The run says which URL it checked and what it answered.",
+    ),
+    with_default(
+        "smoke-test-seconds",
+        "60",
+        "How long smoke-test-path may take to answer 2xx or 3xx (1-900).",
+    ),
+    input(
         "smoke-test-event",
         "Lambda: a JSON event the new version is invoked with (RequestResponse, log tail) before the alias moves; a function error, a timeout or a status outside 2xx fails the deploy and the alias stays where it was.",
     ),

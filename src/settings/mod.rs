@@ -133,6 +133,8 @@ pub struct Settings {
     pub wait_until: WaitUntil,
     pub wait_minutes: u64,
     pub poll_seconds: f64,
+    /// `smoke-test-seconds`: how long `smoke-test-path` may take.
+    pub smoke_test_seconds: u64,
     pub rollback: bool,
     pub keep_revisions: Option<u64>,
     pub environment_url: Option<String>,
@@ -239,6 +241,7 @@ impl Settings {
             },
             wait_minutes: raw.u64_in("wait-minutes", 1..=360)?.unwrap_or(30),
             poll_seconds: raw.seconds_in("poll-seconds", 0.1, 15.0)?.unwrap_or(5.0),
+            smoke_test_seconds: raw.u64_in("smoke-test-seconds", 1..=900)?.unwrap_or(60),
             rollback: raw.bool("rollback")?,
             keep_revisions: raw.u64_in("keep-revisions", 1..=1000)?,
             environment_url: environment_url(&raw)?,

@@ -157,6 +157,7 @@ fn plan(bundle: Bundle) -> BeanstalkPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,
             rollback: true,
+            smoke: None,
         },
     }
 }

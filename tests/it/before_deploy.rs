@@ -164,6 +164,7 @@ fn plan(command: &[&str]) -> EcsPlan {
             wait_seconds: 1800,
             poll_seconds: 5.0,
             rollback: true,
+            smoke: None,
         },
     }
 }

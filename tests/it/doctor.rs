@@ -190,6 +190,7 @@ fn plan(service: &str) -> EcsPlan {
             wait_seconds: 1800,
             poll_seconds: 5.0,
             rollback: true,
+            smoke: None,
         },
     }
 }

@@ -107,6 +107,7 @@ fn plan() -> EcsPlan {
             wait_seconds: 1800,
             poll_seconds: 5.0,
             rollback: true,
+            smoke: None,
         },
     }
 }

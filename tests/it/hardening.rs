@@ -1255,6 +1255,17 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             Box::new(|_| env(&[("INPUT_COMPONENTS", "frontend")])),
         ),
         (
+            "`smoke-test-path` without a URL",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_ENVIRONMENT", "staging"),
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_SMOKE_TEST_PATH", "/health"),
+                ])
+            }),
+        ),
+        (
             "unknown CodeBuild compute type",
             "plan",
             Box::new(|_| env(&[("INPUT_CODEBUILD_COMPUTE_TYPE", "BUILD_GENERAL1_HUGE")])),

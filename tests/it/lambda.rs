@@ -142,6 +142,7 @@ fn plan(function: &str) -> LambdaPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,
             rollback: true,
+            smoke: None,
         },
     }
 }

@@ -22,6 +22,7 @@ mod ecr;
 mod ecs;
 mod faults;
 mod hardening;
+mod http_smoke;
 mod init;
 mod lambda;
 mod lost_answers;

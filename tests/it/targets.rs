@@ -135,6 +135,7 @@ fn watch() -> WatchPlan {
         wait_seconds: 1800,
         poll_seconds: 5.0,
         rollback: true,
+        smoke: None,
     }
 }
 
