@@ -94,13 +94,13 @@ fn resolution(rows: &mut String, md: &mut String) {
     let clock = fastdeploy::clock::Clock::REAL;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (resolve, lookup) = rt.block_on(async {
-        let warm = bases::resolve(&uses, &auth, None, clock).await;
+        let warm = bases::resolve(&uses, &auth, clock).await;
         assert_eq!(warm.resolved.len(), 3, "{:?}", warm.unresolved);
         let mut resolve = Vec::new();
         let mut lookup = Vec::new();
         for _ in 0..20 {
             let t = Instant::now();
-            let r = bases::resolve(&uses, &auth, None, clock).await;
+            let r = bases::resolve(&uses, &auth, clock).await;
             resolve.push(t.elapsed().as_secs_f64());
             assert_eq!(r.resolved.len(), 3);
             // What every run already paid: a client and one content-tag HEAD.

@@ -206,11 +206,7 @@ impl Pipeline<'_> {
         auth: &RegistryAuth,
     ) -> crate::image::bases::Identity {
         use crate::image::bases;
-        let platform = match c.build.platforms.as_slice() {
-            [one] => Some(one.as_str()),
-            _ => None,
-        };
-        let found = bases::resolve(&ch.bases, auth, platform, self.clock).await;
+        let found = bases::resolve(&ch.bases, auth, self.clock).await;
         let log = self.actions.prefixed(&format!("[{}] ", c.name));
         let mut warnings = Vec::new();
         for r in &found.resolved {

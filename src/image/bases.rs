@@ -203,14 +203,14 @@ impl Location {
     }
 }
 
-/// Resolves each distinct reference concurrently: with the run's
-/// credentials on the run's registry, anonymously (the registry's token
-/// challenge) elsewhere. `platform` (`linux/arm64`) picks an index's entry
-/// when the build is for one platform; otherwise the index's own digest.
+/// Resolves each distinct reference concurrently, by HEAD (which Docker
+/// Hub does not count as a pull): with the run's credentials on the run's
+/// registry, anonymously (the registry's token challenge) elsewhere. A
+/// multi-platform base resolves to its index's digest: the builder picks
+/// its platform from exactly that index, and any platform's patch moves it.
 pub async fn resolve(
     uses: &[BaseUse],
     run: &RegistryAuth,
-    platform: Option<&str>,
     clock: crate::clock::Clock,
 ) -> Resolution {
     let mut distinct: Vec<&str> = Vec::new();
@@ -222,9 +222,7 @@ pub async fn resolve(
     let looks = distinct.iter().map(|reference| async move {
         let at = Location::of(reference);
         let client = Client::new(&auth_for(&at, run), clock);
-        let found = client
-            .platform_digest(&at.repository, &at.tag, platform)
-            .await;
+        let found = client.manifest_digest(&at.repository, &at.tag).await;
         (reference.to_string(), at, found)
     });
     let mut out = Resolution::default();

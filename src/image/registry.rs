@@ -129,8 +129,6 @@ struct Platform {
     os: String,
     #[serde(default)]
     architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,39 +405,6 @@ impl Client {
             &doc.layers.iter().map(|l| l.size).collect::<Vec<_>>(),
             &history,
         ))
-    }
-
-    /// The digest a runtime of `platform` (`linux/arm64`) pulls for
-    /// `repo:reference`: the reference's own digest for a single image, the
-    /// platform's entry for an index. `None` when the reference does not
-    /// exist; an index without the platform answers its own digest (the
-    /// builder will say what is missing).
-    pub async fn platform_digest(
-        &self,
-        repo: &str,
-        reference: &str,
-        platform: Option<&str>,
-    ) -> anyhow::Result<Option<String>> {
-        let Some(platform) = platform else {
-            return self.manifest_digest(repo, reference).await;
-        };
-        let manifest = match self.get_manifest(repo, reference).await {
-            Ok(m) => m,
-            Err(e) if e.downcast_ref::<NotFound>().is_some() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let doc: ManifestDoc = serde_json::from_slice(&manifest.bytes)
-            .with_context(|| format!("the manifest of {repo}:{reference} is not JSON"))?;
-        let (os, rest) = platform.split_once('/').unwrap_or(("linux", platform));
-        let (arch, variant) = rest.split_once('/').unwrap_or((rest, ""));
-        let entry = doc.manifests.iter().find(|m| {
-            m.platform.as_ref().is_some_and(|p| {
-                p.os == os
-                    && p.architecture == arch
-                    && (variant.is_empty() || p.variant.as_deref() == Some(variant))
-            })
-        });
-        Ok(Some(entry.map_or(manifest.digest, |e| e.digest.clone())))
     }
 
     /// The labels of `repo:reference`'s image config (an index: its first

@@ -114,12 +114,7 @@ fn bases_resolve_with_the_run_credentials_and_unreachable_ones_are_named() {
         from_use(&missing),
         from_use("127.0.0.1:1/nothing:1"),
     ];
-    let found = block_on(bases::resolve(
-        &uses,
-        &auth(ECR_USER, ECR_PASSWORD),
-        None,
-        clock,
-    ));
+    let found = block_on(bases::resolve(&uses, &auth(ECR_USER, ECR_PASSWORD), clock));
     assert_eq!(
         found.resolved,
         vec![bases::Resolved {
@@ -144,12 +139,7 @@ fn bases_resolve_with_the_run_credentials_and_unreachable_ones_are_named() {
     );
 
     // Wrong credentials: the registry's refusal is the reason given.
-    let refused = block_on(bases::resolve(
-        &uses[..1],
-        &auth(ECR_USER, "wrong"),
-        None,
-        clock,
-    ));
+    let refused = block_on(bases::resolve(&uses[..1], &auth(ECR_USER, "wrong"), clock));
     assert!(refused.resolved.is_empty());
     assert!(
         refused.unresolved[0].contains("401"),
