@@ -47,6 +47,13 @@ pub(crate) async fn gate<T: Target>(
     let (Ok(Verdict::Succeeded), Some(smoke)) = (&applied, t.watch().smoke.clone()) else {
         return applied;
     };
+    // A rule or schedule serves no URL: its runs are not behind it.
+    if matches!(
+        t.reference(),
+        crate::outcome::TargetRef::Rule { .. } | crate::outcome::TargetRef::Schedule { .. }
+    ) {
+        return applied;
+    }
     let Some(url) = smoke.url(d.report.url.as_deref()) else {
         let why = format!(
             "smoke test: {} has no URL to fetch `{}` at",
