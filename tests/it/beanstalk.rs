@@ -967,11 +967,13 @@ async fn yellow_health_passes_only_with_allow_yellow() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_started_while_the_environment_is_updating_waits_then_deploys() {
     let e = env().await;
-    // Someone else's configuration update holds the environment for 8 steps.
+    // Someone else's configuration update holds the environment for 60
+    // steps (3 s): long enough that the deploy, however loaded the machine,
+    // reaches its look at the environment while the update still runs.
     blocking(|| {
         e.moto.control(
             "beanstalk/env-status",
-            json!({"environment": ENV, "status": "Updating", "steps": 8}),
+            json!({"environment": ENV, "status": "Updating", "steps": 60}),
         )
     });
     let (out, log) = deploy(&e, &plan(Bundle::Image), "acme/web", 'a').await;
