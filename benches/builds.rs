@@ -43,24 +43,6 @@ fn main() {
     common::write_results("builds", sandbox::repo_root(), &rows, &md);
 }
 
-/// Pushes the base buildah holds now to `<registry>/<repo>:<tag>`.
-fn push_as(sb: &FullSandbox, repo: &str, tag: &str) -> String {
-    let work = sb.dir.path();
-    let authfile = sandbox::registry_authfile(&sb.registry.host, work, "bench-auth.json");
-    sandbox::base_buildah(
-        work,
-        &[
-            "push",
-            "--authfile",
-            &authfile,
-            "--tls-verify=false",
-            "localhost/fd-base:1",
-            &format!("docker://{}/{repo}:{tag}", sb.registry.host),
-        ],
-    );
-    format!("{}/{repo}:{tag}", sb.registry.host)
-}
-
 fn auth(sb: &FullSandbox) -> RegistryAuth {
     RegistryAuth {
         host: sb.registry.host.clone(),
@@ -75,8 +57,8 @@ fn resolution(rows: &mut String, md: &mut String) {
     let sb = FullSandbox::start();
     let refs = [
         sb.base.clone(),
-        push_as(&sb, "python", "3.12-slim"),
-        push_as(&sb, "node", "22-alpine"),
+        sandbox::push_base_as(&sb, "python", "3.12-slim"),
+        sandbox::push_base_as(&sb, "node", "22-alpine"),
     ];
     let uses: Vec<BaseUse> = refs
         .iter()
@@ -171,7 +153,7 @@ fn native_round(i: usize) -> (f64, Vec<f64>) {
             sandbox::push_busybox_base(&sb.registry.host, sb.dir.path());
         }
         for repo in ["acme/backend", "acme/worker", "acme/admin"] {
-            push_as(&sb, repo, tag);
+            sandbox::push_base_as(&sb, repo, tag);
         }
         let digest = sandbox::registry_manifest_digest(&sb.registry, "acme/backend", tag);
         exported.insert(

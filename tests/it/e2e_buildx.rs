@@ -57,6 +57,18 @@ fn planned_builder(cmd: Command) -> serde_json::Value {
     plan["builder"].clone()
 }
 
+/// How many ECR repositories moto holds.
+fn repositories(sb: &FullSandbox) -> usize {
+    crate::support::sandbox::block_on(async {
+        let ecr = aws_sdk_ecr::Client::new(&sb.moto.sdk_config().await);
+        ecr.describe_repositories()
+            .send()
+            .await
+            .map(|r| r.repositories().len())
+            .unwrap_or(0)
+    })
+}
+
 /// What a run logged, both streams.
 fn logged(ran: &Ran) -> String {
     format!("{}\n{}", ran.stdout, ran.stderr)
@@ -358,15 +370,7 @@ fn a_buildkit_image_that_cannot_be_pulled_exits_2_before_anything_is_pushed() {
         None,
         "nothing was pushed"
     );
-    let repos = crate::support::sandbox::block_on(async {
-        let ecr = aws_sdk_ecr::Client::new(&sb.moto.sdk_config().await);
-        ecr.describe_repositories()
-            .send()
-            .await
-            .map(|r| r.repositories().len())
-            .unwrap_or(0)
-    });
-    assert_eq!(repos, 0, "no repository was created");
+    assert_eq!(repositories(&sb), 0, "no repository was created");
     // The builder that never started is not left behind for the next run.
     let ls = classic
         .command(&classic.docker_config)
@@ -521,13 +525,5 @@ fn a_platform_the_builder_cannot_run_exits_2_naming_qemu_and_codebuild() {
             && error.contains("`builder: codebuild`"),
         "{error}"
     );
-    let repos = crate::support::sandbox::block_on(async {
-        let ecr = aws_sdk_ecr::Client::new(&sb.moto.sdk_config().await);
-        ecr.describe_repositories()
-            .send()
-            .await
-            .map(|r| r.repositories().len())
-            .unwrap_or(0)
-    });
-    assert_eq!(repos, 0, "no repository was created");
+    assert_eq!(repositories(&sb), 0, "no repository was created");
 }

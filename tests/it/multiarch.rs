@@ -10,27 +10,15 @@ use serde_json::{Value, json};
 
 use crate::support::run::{image_output, registry_digest, run};
 use crate::support::sandbox::{
-    FullSandbox, REPOSITORY, base_buildah, block_on, create_codebuild_project, http_post_json,
-    push_busybox_base, registry_authfile,
+    FullSandbox, REPOSITORY, block_on, create_codebuild_project, http_post_json, push_base_as,
+    push_busybox_base,
 };
 
 const PROJECT: &str = "shop-images";
 
 /// Pushes the base image buildah holds now to `acme/shop:<tag>`; its digest.
 fn push_fixture(sb: &FullSandbox, tag: &str) -> String {
-    let work = sb.dir.path();
-    let authfile = registry_authfile(&sb.registry.host, work, "fixture-auth.json");
-    base_buildah(
-        work,
-        &[
-            "push",
-            "--authfile",
-            &authfile,
-            "--tls-verify=false",
-            "localhost/fd-base:1",
-            &format!("docker://{}/{REPOSITORY}:{tag}", sb.registry.host),
-        ],
-    );
+    push_base_as(sb, REPOSITORY, tag);
     registry_digest(sb, REPOSITORY, tag).unwrap()
 }
 

@@ -661,6 +661,26 @@ pub fn registry_authfile(registry: &str, work: &Path, name: &str) -> String {
     path.display().to_string()
 }
 
+/// Pushes the base image buildah holds now (the last [`push_busybox_base`])
+/// to `<registry>/<repo>:<tag>` as well; the reference pushed.
+pub fn push_base_as(sb: &FullSandbox, repo: &str, tag: &str) -> String {
+    let work = sb.dir.path();
+    let authfile = registry_authfile(&sb.registry.host, work, "push-as-auth.json");
+    let reference = format!("{}/{repo}:{tag}", sb.registry.host);
+    base_buildah(
+        work,
+        &[
+            "push",
+            "--authfile",
+            &authfile,
+            "--tls-verify=false",
+            "localhost/fd-base:1",
+            &format!("docker://{reference}"),
+        ],
+    );
+    reference
+}
+
 /// Builds busybox on scratch (nothing can be pulled here) and pushes it as
 /// `<registry>/base:1`, keeping buildah's storage under `work`.
 pub fn push_busybox_base(registry: &str, work: &Path) -> String {
