@@ -139,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
                 poll_seconds: 5.0,
                 rollback: true,
                 smoke: None,
+                alarms: None,
             },
         };
         let mut m = Measured {

@@ -200,6 +200,7 @@ async fn main() {
                 poll_seconds: FASTDEPLOY_POLL,
                 rollback: true,
                 smoke: None,
+                alarms: None,
             },
         };
         let calls_before = tokio::task::block_in_place(|| look_calls(&moto));
@@ -409,6 +410,7 @@ async fn lambda_lag(moto: &sandbox::Moto) {
             poll_seconds: FASTDEPLOY_POLL,
             rollback: true,
             smoke: None,
+            alarms: None,
         },
     };
     let (mut ours, mut fixed, mut early) = (Vec::new(), Vec::new(), Vec::new());

@@ -204,6 +204,7 @@ async fn deploy(moto: &sandbox::Moto, s: &Setup, run: usize) -> anyhow::Result<R
             poll_seconds: 5.0,
             rollback: false,
             smoke: None,
+            alarms: None,
         },
     };
     let image = fastdeploy::deploy::Image {

@@ -138,7 +138,18 @@ pub enum Stop {
         /// What AWS answered the last time.
         last: String,
     },
+    /// A CloudWatch alarm the deploy watches (`alarms`) went to ALARM.
+    Alarm {
+        alarm: String,
+        /// CloudWatch's `StateReason`.
+        reason: String,
+    },
 }
+
+/// What the deploy's alarm watch says, once something must end the
+/// deploy's waits: an [`Stop::Alarm`], or a [`Stop::Unreachable`] when the
+/// alarms could not be read (see `deploy::alarms`).
+pub type AlarmSignal = tokio::sync::watch::Receiver<Option<Stop>>;
 
 impl Stop {
     /// The stop in words: "no verdict within 600 s (doing)", "the workflow
@@ -148,10 +159,20 @@ impl Stop {
         match self {
             Stop::TimedOut => format!("no verdict within {wait_seconds} s ({doing})"),
             Stop::Cancelled => format!("the workflow was cancelled ({doing})"),
+            Stop::Unreachable {
+                call,
+                times: 1,
+                last,
+            } => {
+                format!("`{call}` failed ({doing}); AWS answered: {last}")
+            }
             Stop::Unreachable { call, times, last } => {
                 format!(
                     "`{call}` failed {times} times in a row ({doing}); AWS answered last: {last}"
                 )
+            }
+            Stop::Alarm { alarm, reason } => {
+                format!("alarm `{alarm}` went to ALARM ({doing}): {reason}")
             }
         }
     }
@@ -190,6 +211,8 @@ pub struct Waiter<'a> {
     /// the cancellation that started it, only by their deadline.
     cancel: Option<&'a Cancel>,
     actions: &'a Actions,
+    /// The deploy's alarm watch, while its change is applied and baked.
+    alarms: Option<AlarmSignal>,
 }
 
 impl<'a> Waiter<'a> {
@@ -199,6 +222,7 @@ impl<'a> Waiter<'a> {
             pace,
             cancel: Some(cancel),
             actions,
+            alarms: None,
         }
     }
 
@@ -208,7 +232,14 @@ impl<'a> Waiter<'a> {
             pace: self.pace.until(deadline),
             cancel: None,
             actions: self.actions,
+            alarms: None,
         }
+    }
+
+    /// The same waiter, its waits also ended by `alarms` (or no longer,
+    /// with `None`).
+    pub fn watching(&mut self, alarms: Option<AlarmSignal>) {
+        self.alarms = alarms;
     }
 
     pub fn pace(&self) -> &Pace {
@@ -228,6 +259,7 @@ impl<'a> Waiter<'a> {
             pace,
             cancel: self.cancel,
             actions: self.actions,
+            alarms: self.alarms.clone(),
         }
     }
 
@@ -237,8 +269,11 @@ impl<'a> Waiter<'a> {
 
     /// Whether the wait must end now (cancelled, or past its deadline).
     pub fn stop_now(&self) -> Option<Stop> {
+        let alarm = self.alarms.as_ref().and_then(|a| a.borrow().clone());
         if self.cancel.is_some_and(Cancel::is_cancelled) {
             Some(Stop::Cancelled)
+        } else if alarm.is_some() {
+            alarm
         } else if Instant::now() >= self.pace.deadline {
             Some(Stop::TimedOut)
         } else {
@@ -274,9 +309,14 @@ impl<'a> Waiter<'a> {
                 None => std::future::pending().await,
             }
         };
+        let stopped = |stop| Stopped {
+            stop,
+            doing: doing.to_string(),
+        };
         tokio::select! {
             _ = crate::timings::sleep("aws", pause) => Ok(()),
-            _ = cancelled => Err(Stopped { stop: Stop::Cancelled, doing: doing.to_string() }.into()),
+            _ = cancelled => Err(stopped(Stop::Cancelled).into()),
+            stop = signalled(self.alarms.clone()) => Err(stopped(stop).into()),
         }
     }
 
@@ -303,6 +343,7 @@ impl<'a> Waiter<'a> {
             v = event => Ok(v),
             _ = crate::timings::sleep("aws", left) => Err(stopped(Stop::TimedOut).into()),
             _ = cancelled => Err(stopped(Stop::Cancelled).into()),
+            stop = signalled(self.alarms.clone()) => Err(stopped(stop).into()),
         }
     }
 
@@ -364,6 +405,17 @@ impl<'a> Waiter<'a> {
             self.sleep(pause, doing).await?;
         }
     }
+}
+
+/// The stop `alarms` signals, when it does; never without a watch.
+async fn signalled(alarms: Option<AlarmSignal>) -> Stop {
+    if let Some(mut rx) = alarms
+        && let Ok(stop) = rx.wait_for(Option::is_some).await
+        && let Some(stop) = stop.clone()
+    {
+        return stop;
+    }
+    std::future::pending().await
 }
 
 /// The budget a rollback gets to settle: short after cancellation (the

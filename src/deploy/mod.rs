@@ -40,6 +40,7 @@
 //! steps), `watch.rs` (the looks that follow it) and `rollback.rs`
 //! (putting back what served).
 
+pub mod alarms;
 pub mod any;
 pub mod beanstalk;
 pub mod diff;
@@ -76,6 +77,8 @@ pub struct Clients {
     /// Rules and schedules that run the component's tasks (`targets:`).
     pub events: aws_sdk_eventbridge::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    /// The alarms a deploy watches (`alarms`).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// The registry the images were pushed to (Lambda reads the pushed
     /// manifest before the function is touched); `None` where no image is
     /// read back.
@@ -104,6 +107,7 @@ impl Clients {
             iam: crate::aws_client!(aws_sdk_iam, sdk),
             events: crate::aws_client!(aws_sdk_eventbridge, sdk),
             scheduler: crate::aws_client!(aws_sdk_scheduler, sdk),
+            cloudwatch: crate::aws_client!(aws_sdk_cloudwatch, sdk),
             registry,
         }
     }
@@ -407,6 +411,9 @@ pub async fn preflight(cx: &Context<'_>, component: &ComponentPlan) -> anyhow::R
     let Some((first, _)) = found.first() else {
         return Ok(Found::default());
     };
+    if let Some(plan) = &first.watch().alarms {
+        alarms::check(cx, plan).await?;
+    }
     let config = references::resolve(cx, &component.name, first.config()).await?;
     for (plan, f) in &found {
         if let Some((family, role)) = &f.execution_role {
@@ -487,8 +494,14 @@ pub(crate) async fn run<T: Target>(
 ) -> anyhow::Result<Verdict> {
     match change {
         Change::Image(image) => {
+            // Alarms watch a change going forward, not a revision put back.
+            let watch = alarms::start(t, d).await;
             let applied = t.apply(d, image).await;
-            http_smoke::gate(t, d, applied).await
+            let applied = http_smoke::gate(t, d, applied).await;
+            let applied = alarms::bake(t, d, applied).await;
+            d.w.watching(None);
+            drop(watch);
+            applied
         }
         Change::Revision(rev) => {
             if let Some(w) = &rev.warning {
@@ -616,16 +629,19 @@ pub(crate) async fn settle<T: Target>(
     };
     let why = f.why;
     let act = t.watch().rollback;
+    // An alarm is a verdict on the change, not a wait cut short: with
+    // `rollback` off it is said as a failure, not as "left alone".
+    let alarm = matches!(f.stop, Some(Stop::Alarm { .. }));
     if !f.put_back || (f.stop.is_some() && !act) {
         t.observe(&d.cx, &mut d.report).await;
         let serving = d.report.serving_revision.clone();
         let serves = t.serves(serving.as_deref(), still(&serving));
         let line = match f.stop {
-            Some(_) => format!(
+            Some(_) if !alarm => format!(
                 "{why} and `rollback` is off; {}; last seen: {serves}",
                 t.left_alone()
             ),
-            None => format!("{why}; {serves}"),
+            _ => format!("{why}; {serves}"),
         };
         return (RunResult::Failure, Some(line));
     }

@@ -245,6 +245,32 @@ pub struct WatchPlan {
     /// `smoke-test-path`: fetched after the rollout before it is called done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smoke: Option<HttpSmoke>,
+    /// `alarms`: watched during the rollout and `bake-minutes` after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<AlarmPlan>,
+}
+
+/// CloudWatch alarms a deploy watches (`alarms`, `bake-minutes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmPlan {
+    /// Alarm names, each exact.
+    pub names: Vec<String>,
+    /// Name prefixes (an entry `shop-prod-*` is the prefix `shop-prod-`).
+    pub prefixes: Vec<String>,
+    /// How long they are watched after the rollout succeeded.
+    pub bake_seconds: u64,
+    /// Where the list came from (``input `alarms` ``), for errors.
+    #[serde(skip)]
+    pub source: String,
+}
+
+impl AlarmPlan {
+    /// The list as the user wrote it: `api-5xx, shop-prod-*`.
+    pub fn describe(&self) -> String {
+        let prefixes = self.prefixes.iter().map(|p| format!("{p}*"));
+        let all: Vec<String> = self.names.iter().cloned().chain(prefixes).collect();
+        all.join(", ")
+    }
 }
 
 /// An HTTP smoke test after the rollout (`smoke-test-path`).

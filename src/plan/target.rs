@@ -52,6 +52,7 @@ pub(super) fn deploys_where(
         poll_seconds: settings.poll_seconds,
         rollback: settings.rollback,
         smoke: None,
+        alarms: None,
     };
     Ok((env_name.to_string(), watch))
 }
@@ -88,6 +89,59 @@ pub(super) fn http_smoke(
         path: path.value,
         base,
         seconds: settings.smoke_test_seconds,
+    }))
+}
+
+/// `alarms` and `bake-minutes`: the CloudWatch alarms the deploy watches
+/// (checked to exist at preflight), or why the list cannot be one.
+pub(super) fn alarms(keys: &ComponentKeys<'_>) -> Result<Option<AlarmPlan>, BadInput> {
+    let bake = keys.get::<u64>("bake-minutes")?;
+    if let Some(b) = &bake
+        && b.value > 180
+    {
+        return Err(BadInput::other(format!(
+            "{} is {}: give the minutes to watch the alarms after the rollout, from 0 to 180",
+            b.source, b.value
+        )));
+    }
+    let Some(list) = keys.get::<Vec<String>>("alarms")? else {
+        return match bake {
+            Some(b) if b.value > 0 => Err(BadInput::other(format!(
+                "{} is {} for component `{}`, but it has no `alarms` to watch: name the CloudWatch alarms that say the deploy hurts (or a prefix ending in `*`), or remove bake-minutes",
+                b.source, b.value, keys.name
+            ))),
+            _ => Ok(None),
+        };
+    };
+    let source = list.source.to_string();
+    let (mut names, mut prefixes) = (Vec::new(), Vec::new());
+    for entry in list
+        .value
+        .iter()
+        .map(|e| e.trim())
+        .filter(|e| !e.is_empty())
+    {
+        let (name, prefix) = match entry.strip_suffix('*') {
+            Some(p) => (p, true),
+            None => (entry, false),
+        };
+        if name.is_empty() || name.contains('*') || name.chars().count() > 255 {
+            return Err(BadInput::other(format!(
+                "{source} has `{entry}`: give CloudWatch alarm names (up to 255 characters), or a prefix followed by one `*` (e.g. shop-prod-*); `*` alone would watch every alarm in the account"
+            )));
+        }
+        if prefix { &mut prefixes } else { &mut names }.push(name.to_string());
+    }
+    if names.is_empty() && prefixes.is_empty() {
+        return Err(BadInput::other(format!(
+            "{source} is empty: name the CloudWatch alarms to watch, or remove it"
+        )));
+    }
+    Ok(Some(AlarmPlan {
+        names,
+        prefixes,
+        bake_seconds: bake.map_or(0, |b| b.value * 60),
+        source,
     }))
 }
 
@@ -137,6 +191,7 @@ fn single(
         && (named.environment.is_some()
             || (named.application.is_some() && named.service.is_none()));
     watch.smoke = http_smoke(settings, keys, beanstalk_target)?;
+    watch.alarms = alarms(keys)?;
     let env_name = env_name.as_str();
     if let Some(f) = named.function {
         let alias = alias

@@ -6,7 +6,8 @@
 //! single-target key beside the list) are checked where the file is read.
 
 use super::target::{
-    Named, beanstalk, before_deploy, deploys_where, ecs, http_smoke, smoke_test_event, with_config,
+    Named, alarms, beanstalk, before_deploy, deploys_where, ecs, http_smoke, smoke_test_event,
+    with_config,
 };
 use super::*;
 use crate::settings::component::{ComponentKeys, Source, Sourced};
@@ -62,6 +63,7 @@ pub fn plan(
     // target must have its own (Elastic Beanstalk).
     let all_beanstalk = items.iter().all(|i| i.beanstalk_environment.is_some());
     watch.smoke = http_smoke(settings, keys, all_beanstalk)?;
+    watch.alarms = alarms(keys)?;
     if before.is_some() {
         runs_first(&items, &path)?;
     }

@@ -79,6 +79,11 @@ pub struct ComponentConfig {
     /// A path (`/health`) fetched after the rollout until it answers 2xx or
     /// 3xx; a failure rolls the deploy back.
     pub smoke_test_path: Option<String>,
+    /// CloudWatch alarms (names, or prefixes ending in `*`) watched during
+    /// the rollout and `bake-minutes` after it; one in ALARM rolls it back.
+    pub alarms: Option<Vec<String>>,
+    /// Minutes the alarms are watched after the rollout succeeded.
+    pub bake_minutes: Option<u64>,
     /// A one-off ECS task run on the new revision before the service update
     /// (database migrations): a command line or a list of words.
     pub before_deploy: Option<CommandLine>,
@@ -231,6 +236,8 @@ pub struct ComponentOverride {
     pub alias: Option<String>,
     pub smoke_test_event: Option<serde_json::Value>,
     pub smoke_test_path: Option<String>,
+    pub alarms: Option<Vec<String>>,
+    pub bake_minutes: Option<u64>,
     pub before_deploy: Option<CommandLine>,
     pub before_deploy_container: Option<String>,
     pub before_deploy_minutes: Option<u64>,

@@ -285,6 +285,14 @@ pub const INPUTS: &[InputSpec] = &[
         "How long smoke-test-path may take to answer 2xx or 3xx (1-900).",
     ),
     input(
+        "alarms",
+        "CloudWatch alarm names (comma- or newline-separated; a name ending in * matches a prefix) watched during the rollout and for bake-minutes after it: one that goes to ALARM fails the deploy and rolls it back, naming the alarm and its reason. An alarm already in ALARM when the deploy starts counts once it leaves ALARM and returns.",
+    ),
+    input(
+        "bake-minutes",
+        "Minutes the alarms are watched after the rollout succeeded before the deploy is called done (0-180; needs alarms).",
+    ),
+    input(
         "smoke-test-event",
         "Lambda: a JSON event the new version is invoked with (RequestResponse, log tail) before the alias moves; a function error, a timeout or a status outside 2xx fails the deploy and the alias stays where it was.",
     ),

@@ -158,6 +158,7 @@ fn plan(bundle: Bundle) -> BeanstalkPlan {
             poll_seconds: 5.0,
             rollback: true,
             smoke: None,
+            alarms: None,
         },
     }
 }

@@ -165,6 +165,7 @@ fn plan(command: &[&str]) -> EcsPlan {
             poll_seconds: 5.0,
             rollback: true,
             smoke: None,
+            alarms: None,
         },
     }
 }

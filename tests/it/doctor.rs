@@ -191,6 +191,7 @@ fn plan(service: &str) -> EcsPlan {
             poll_seconds: 5.0,
             rollback: true,
             smoke: None,
+            alarms: None,
         },
     }
 }

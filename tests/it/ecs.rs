@@ -108,6 +108,7 @@ fn plan() -> EcsPlan {
             poll_seconds: 5.0,
             rollback: true,
             smoke: None,
+            alarms: None,
         },
     }
 }

@@ -1497,6 +1497,26 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             }),
         ),
         (
+            "bake-minutes without alarms",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_BAKE_MINUTES", "10"),
+                ])
+            }),
+        ),
+        (
+            "an alarm that is only `*`",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_ALARMS", "api-5xx, *"),
+                ])
+            }),
+        ),
+        (
             "alias name Lambda rejects",
             "plan",
             Box::new(|_| env(&[("INPUT_COMPONENTS", "lambda"), ("INPUT_ALIAS", "42")])),

@@ -143,6 +143,7 @@ fn plan(function: &str) -> LambdaPlan {
             poll_seconds: 5.0,
             rollback: true,
             smoke: None,
+            alarms: None,
         },
     }
 }

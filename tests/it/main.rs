@@ -3,6 +3,7 @@
 //! sandbox tests run against real moto, a real registry and buildah.
 
 mod action;
+mod alarms;
 mod bases;
 mod beanstalk;
 mod before_deploy;

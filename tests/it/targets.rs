@@ -136,6 +136,7 @@ fn watch() -> WatchPlan {
         poll_seconds: 5.0,
         rollback: true,
         smoke: None,
+        alarms: None,
     }
 }
 

@@ -406,6 +406,9 @@ impl OneOff<'_> {
             self.before.wait_seconds as f64,
         );
         let mut tw = w.with_pace(pace);
+        // A migration is never stopped half-way by an alarm: the service
+        // update after it is, before it starts.
+        tw.watching(None);
         let mut last_status = String::new();
         let doing = format!("waiting for the before-deploy task {id}");
         let looked = tw
@@ -440,6 +443,7 @@ impl OneOff<'_> {
                         return Ok(());
                     }
                     Stop::Cancelled => "the workflow was cancelled".to_string(),
+                    Stop::Alarm { alarm, .. } => format!("alarm `{alarm}` went to ALARM"),
                     // A task ECS could not place or pull for never ran at all.
                     Stop::TimedOut if never_ran(&last_status) => format!(
                         "it did not start within before-deploy-minutes (last status {})",

@@ -49,6 +49,20 @@ pub async fn failing_service(
     name: &str,
     watch: fastdeploy::plan::WatchPlan,
 ) -> EcsPlan {
+    service(moto, sdk, name, watch, Some(1)).await
+}
+
+/// ECS service `name` in a new cluster `c`, on its own family `name`
+/// (container `app`, one task of `name:1`, circuit breaker on); with
+/// `fail_after`, its revisions after that one fail (the sandbox's
+/// `fail_after`). Its plan, followed per `watch`.
+pub async fn service(
+    moto: &super::sandbox::Moto,
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    watch: fastdeploy::plan::WatchPlan,
+    fail_after: Option<u32>,
+) -> EcsPlan {
     use aws_sdk_ecs::types::{
         ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
     };
@@ -81,7 +95,10 @@ pub async fn failing_service(
         .send()
         .await
         .unwrap();
-    let fail = serde_json::json!({"step_seconds": 0.05, "fail_after": {name: 1}});
+    let fail = match fail_after {
+        Some(n) => serde_json::json!({"step_seconds": 0.05, "fail_after": {name: n}}),
+        None => serde_json::json!({"step_seconds": 0.05}),
+    };
     tokio::task::block_in_place(|| moto.control("ecs/config", fail));
     EcsPlan {
         cluster: "c".into(),
