@@ -32,6 +32,10 @@ put at OK. StateUpdatedTimestamp moves on every state update (moto's own
 update_state; GUESS: also when SetAlarmState repeats the state it has);
 StateTransitionedTimestamp, which moto lacked, moves only when StateValue
 changes. GUESS: StateTransitionedTimestamp of a new alarm is its creation time.
+PutCompositeAlarm, which moto lacks, stores a composite alarm (its rule is
+kept, never evaluated: set-state moves it) that DescribeAlarms lists under
+CompositeAlarms. A request moto fails on (an operation it lacks) is a 500
+`InternalFailure` in CBOR rather than werkzeug's HTML page.
 
 ext_faults, loaded after this one, sees the CBOR request first and does not
 recognise it (no X-Amz-Target, no Action): its rules do not fire for
@@ -58,6 +62,8 @@ from typing import Any
 
 import cbor2
 from moto.cloudwatch import models as cw_models
+from moto.cloudwatch import responses as cw_responses
+from moto.core.responses import EmptyResult
 from moto.moto_server import werkzeug_app
 from sandbox_control import handle_control
 
@@ -105,8 +111,22 @@ def _update_state(self: Any, reason: str, reason_data: str, state_value: str) ->
         self.state_transitioned_timestamp = self.state_updated_timestamp
 
 
+def _put_composite_alarm(self: Any) -> Any:
+    """PutCompositeAlarm, which moto 5.2.1 lacks: its backend keeps composite
+    alarms as alarms with a rule, and DescribeAlarms lists them apart."""
+    alarm = self.cloudwatch_backend.put_metric_alarm(
+        name=self._get_param("AlarmName"), namespace=None, metric_name=None, comparison_operator=None,
+        evaluation_periods=None, period=None, threshold=None, statistic=None,
+        description=self._get_param("AlarmDescription"), dimensions=[], alarm_actions=self._get_param("AlarmActions", []),
+        ok_actions=self._get_param("OKActions"), insufficient_data_actions=self._get_param("InsufficientDataActions"),
+        actions_enabled=self._get_param("ActionsEnabled"), rule=self._get_param("AlarmRule"), tags=self._get_param("Tags", []))
+    alarm.alarm_rule = alarm.rule
+    return EmptyResult()
+
+
 cw_models.CloudWatchBackend.put_metric_alarm = _put_metric_alarm
 cw_models.Alarm.update_state = _update_state
+cw_responses.CloudWatchResponse.put_composite_alarm = _put_composite_alarm
 
 
 # --- CBOR <-> awsJson ------------------------------------------------------
@@ -223,12 +243,16 @@ def _call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
         seen["status"], seen["headers"] = status, headers
         return lambda chunk: None
 
-    result = _orig_call(self, environ, capture)
     try:
-        answer = b"".join(result)
-    finally:
-        if hasattr(result, "close"):
-            result.close()
+        result = _orig_call(self, environ, capture)
+        try:
+            answer = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    except Exception as e:  # noqa: BLE001 - moto's own failure, answered as the protocol answers errors
+        seen["status"], seen["headers"] = "500 Internal Server Error", []
+        answer = json.dumps({"__type": "InternalFailure", "message": f"sandbox: moto failed: {e!r}"}).encode()
     status = int(seen["status"].split(" ", 1)[0])
     moto_headers = {k.lower(): v for k, v in seen["headers"]}
     headers = [("smithy-protocol", "rpc-v2-cbor")]
