@@ -141,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
                 smoke: None,
                 alarms: None,
             },
+            swap: None,
         };
         let mut m = Measured {
             seconds: Vec::new(),

@@ -15,6 +15,7 @@ pub enum Any<'p> {
     Ecs(ecs::Service<'p>),
     Lambda(lambda::Function<'p>),
     Beanstalk(beanstalk::Environment<'p>),
+    Swap(beanstalk::Swap<'p>),
     Trigger(trigger::Trigger<'p>),
 }
 
@@ -23,7 +24,10 @@ impl<'p> Any<'p> {
         match plan {
             TargetPlan::Ecs(p) => Any::Ecs(ecs::Service::new(p)),
             TargetPlan::Lambda(p) => Any::Lambda(lambda::Function::new(p)),
-            TargetPlan::Beanstalk(p) => Any::Beanstalk(beanstalk::Environment::new(p, component)),
+            TargetPlan::Beanstalk(p) => match &p.swap {
+                Some(pair) => Any::Swap(beanstalk::Swap::new(p, pair, component)),
+                None => Any::Beanstalk(beanstalk::Environment::new(p, component)),
+            },
             TargetPlan::Rule(p) => Any::Trigger(trigger::Trigger::rule(p)),
             TargetPlan::Schedule(p) => Any::Trigger(trigger::Trigger::schedule(p)),
         }
@@ -57,6 +61,7 @@ macro_rules! each {
             Any::Ecs($t) => $call,
             Any::Lambda($t) => $call,
             Any::Beanstalk($t) => $call,
+            Any::Swap($t) => $call,
             Any::Trigger($t) => $call,
         }
     };

@@ -82,7 +82,7 @@ pub(crate) async fn gate<T: Target>(
 
 /// GET `url` until it answers 2xx/3xx (`Ok`, the line to log) or the
 /// smoke test's time is up (`Err`, what it answered last and how often).
-async fn fetch_until_good(
+pub(crate) async fn fetch_until_good(
     d: &Deploy<'_>,
     url: &str,
     smoke: &HttpSmoke,

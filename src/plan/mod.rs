@@ -365,6 +365,20 @@ pub struct BeanstalkPlan {
     #[serde(skip_serializing_if = "RuntimeConfig::is_empty")]
     pub config: RuntimeConfig,
     pub watch: WatchPlan,
+    /// `strategy: swap`: `environment` names a pair; the idle one is
+    /// deployed and the CNAMEs swapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap: Option<SwapPlan>,
+}
+
+/// Elastic Beanstalk blue/green by CNAME swap (`strategy: swap`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SwapPlan {
+    /// The two environments of one application (`shop-blue`, `shop-green`).
+    pub pair: [String; 2],
+    /// The live CNAME's prefix (`beanstalk-cname`): `shop` for
+    /// `shop.us-east-1.elasticbeanstalk.com`.
+    pub cname: String,
 }
 
 /// An EventBridge rule or Scheduler schedule that runs ECS tasks: its ECS

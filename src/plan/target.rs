@@ -14,6 +14,8 @@ pub(super) struct Named {
     pub function: Option<Sourced<String>>,
     pub environment: Option<Sourced<String>>,
     pub application: Option<Sourced<String>>,
+    /// `beanstalk-cname` (`strategy: swap`).
+    pub cname: Option<Sourced<String>>,
 }
 
 /// A component's targets in this run, each with its `order` group, or
@@ -156,6 +158,7 @@ fn single(
         function: keys.get("function")?,
         environment: keys.get("beanstalk-environment")?,
         application: keys.get("beanstalk-application")?,
+        cname: keys.get("beanstalk-cname")?,
     };
     one_target(name, &named)?;
     let alias = keys.get::<String>("alias")?;
@@ -210,7 +213,7 @@ fn single(
     if named.environment.is_some() || (named.application.is_some() && named.service.is_none()) {
         config.check_for_beanstalk()?;
         let keep = settings.keep_revisions;
-        return beanstalk(keys, named, env_name, keep, watch)
+        return beanstalk(keys, named, env_name, settings.strategy, keep, watch)
             .map(|p| (Some(with_config(p, config)), None));
     }
     let Some(service) = named.service else {
@@ -277,12 +280,17 @@ pub(super) fn beanstalk(
     keys: &ComponentKeys<'_>,
     named: Named,
     env_name: &str,
+    strategy: Strategy,
     keep_revisions: Option<u64>,
     watch: WatchPlan,
 ) -> Result<TargetPlan, BadInput> {
     let name = keys.name;
-    let (environment, application) = match (named.environment, named.application) {
-        (Some(e), Some(a)) => (e.value, a.value),
+    let cname = named.cname.clone();
+    let (environment, application, swap) = match (named.environment, named.application) {
+        (Some(e), Some(a)) => {
+            let swap = swap(name, &e, cname, strategy)?;
+            (e.value, a.value, swap)
+        }
         (Some(e), None) => {
             return Err(BadInput::Missing {
                 name: "beanstalk-application".into(),
@@ -321,6 +329,74 @@ pub(super) fn beanstalk(
         keep_revisions,
         config: RuntimeConfig::default(),
         watch,
+        swap,
+    }))
+}
+
+/// `strategy: swap`'s pair and CNAME, or why `environment` and `cname`
+/// do not make one (and, without swap, that they name one environment).
+fn swap(
+    name: &str,
+    environment: &Sourced<String>,
+    cname: Option<Sourced<String>>,
+    strategy: Strategy,
+) -> Result<Option<SwapPlan>, BadInput> {
+    let names: Vec<&str> = environment
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let source = &environment.source;
+    if strategy != Strategy::Swap {
+        if names.len() > 1 {
+            return Err(BadInput::other(format!(
+                "{source} names {} environments ({}): set `strategy: swap` to deploy to the idle one and swap CNAMEs, or name one",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        if let Some(c) = cname {
+            return Err(BadInput::other(format!(
+                "{} is set for component `{name}`, but `strategy` is not swap: the CNAME is only swapped between two environments; set `strategy: swap` or remove it",
+                c.source
+            )));
+        }
+        return Ok(None);
+    }
+    let [a, b] = names[..] else {
+        return Err(BadInput::other(format!(
+            "{source} is `{}`, but `strategy: swap` needs exactly two environments of one application, the live one and the idle one: e.g. shop-blue,shop-green",
+            environment.value
+        )));
+    };
+    if a == b {
+        return Err(BadInput::other(format!(
+            "{source} names `{a}` twice: `strategy: swap` needs two different environments"
+        )));
+    }
+    let Some(cname) = cname else {
+        return Err(BadInput::Missing {
+            name: "beanstalk-cname".into(),
+            why: format!(
+                "to swap component `{name}` between `{a}` and `{b}`: name the live CNAME's prefix (shop for shop.us-east-1.elasticbeanstalk.com), input `beanstalk-cname` or `beanstalk-cname` in the config"
+            ),
+        });
+    };
+    let prefix = cname.value.trim().trim_end_matches('.');
+    if prefix.is_empty()
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(BadInput::other(format!(
+            "{} is `{}`: give the CNAME's prefix only (letters, digits and hyphens: shop for shop.us-east-1.elasticbeanstalk.com)",
+            cname.source, cname.value
+        )));
+    }
+    Ok(Some(SwapPlan {
+        pair: [a.to_string(), b.to_string()],
+        cname: prefix.to_string(),
     }))
 }
 
@@ -340,6 +416,11 @@ pub(super) fn ecs(
             "to deploy component `{name}` to service `{service}` in `{env_name}`; set the `cluster` input or `environments.{env_name}.cluster` in the config"
         ),
     })?;
+    if settings.strategy == Strategy::Swap {
+        return Err(BadInput::other(format!(
+            "input `strategy` is swap, Elastic Beanstalk's CNAME swap, but component `{name}` deploys to ECS service `{service}`: use `strategy: blue-green` (new tasks beside the old) or `service`"
+        )));
+    }
     let ws = &settings.context.workspace;
     Ok(TargetPlan::Ecs(EcsPlan {
         cluster,

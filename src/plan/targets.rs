@@ -199,9 +199,23 @@ impl Item<'_> {
                 source: at("beanstalk-environment"),
             }),
             application,
+            cname: match item.beanstalk_cname {
+                Some(value) => Some(Sourced {
+                    value,
+                    source: at("beanstalk-cname"),
+                }),
+                None => self.keys.get("beanstalk-cname")?,
+            },
         };
-        let keep = self.settings.keep_revisions;
-        beanstalk(self.keys, named, self.env_name, keep, self.watch.clone())
+        let (keep, strategy) = (self.settings.keep_revisions, self.settings.strategy);
+        beanstalk(
+            self.keys,
+            named,
+            self.env_name,
+            strategy,
+            keep,
+            self.watch.clone(),
+        )
     }
 
     /// A rule or a schedule: its containers are the item's, else the

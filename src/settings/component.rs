@@ -32,6 +32,7 @@ pub const ONE_COMPONENT_INPUTS: &[&str] = &[
     "before-deploy-container",
     "beanstalk-application",
     "beanstalk-environment",
+    "beanstalk-cname",
     "bundle",
     "allow-yellow",
     "smoke-test-event",

@@ -95,6 +95,9 @@ pub struct ComponentConfig {
     pub beanstalk_application: Option<String>,
     /// Elastic Beanstalk environment (Docker platform) to deploy to.
     pub beanstalk_environment: Option<String>,
+    /// `strategy: swap`: the live CNAME's prefix, held by one of the two
+    /// environments `beanstalk-environment` names.
+    pub beanstalk_cname: Option<String>,
     /// What the application version holds. Default: `image`.
     pub bundle: Option<Bundle>,
     /// Accept health Yellow after an Elastic Beanstalk deploy. Default: false.
@@ -134,6 +137,8 @@ pub struct TargetItem {
     /// An Elastic Beanstalk environment, with its application.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub beanstalk_environment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beanstalk_cname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub beanstalk_application: Option<String>,
     /// An EventBridge rule whose ECS targets run the task definition, on
@@ -243,6 +248,7 @@ pub struct ComponentOverride {
     pub before_deploy_minutes: Option<u64>,
     pub beanstalk_application: Option<String>,
     pub beanstalk_environment: Option<String>,
+    pub beanstalk_cname: Option<String>,
     pub bundle: Option<Bundle>,
     pub allow_yellow: Option<bool>,
     pub ports: Option<Vec<u16>>,

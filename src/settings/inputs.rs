@@ -270,6 +270,10 @@ pub const INPUTS: &[InputSpec] = &[
         "beanstalk-environment",
         "Elastic Beanstalk environment (Docker platform) the application version is deployed to.",
     ),
+    input(
+        "beanstalk-cname",
+        "strategy: swap: the live CNAME's prefix (shop for shop.us-east-1.elasticbeanstalk.com), held by one of the two environments in beanstalk-environment.",
+    ),
     config_default(
         "bundle",
         "image",
@@ -304,7 +308,7 @@ pub const INPUTS: &[InputSpec] = &[
     with_default(
         "strategy",
         "service",
-        "service (keep the service's deployment strategy) | blue-green (new tasks alongside the old before any drain).",
+        "service (keep the service's deployment strategy) | blue-green (ECS: new tasks alongside the old before any drain) | swap (Elastic Beanstalk: beanstalk-environment names two environments; the one not holding beanstalk-cname is deployed and smoke tested, then the CNAMEs are swapped, the other kept running for a rollback by swapping back).",
     ),
     with_default(
         "wait-until",

@@ -34,6 +34,9 @@ pub enum Strategy {
     Service,
     /// Start new tasks alongside the old (max 200 %, min healthy 100 %) with the circuit breaker on.
     BlueGreen,
+    /// Elastic Beanstalk: deploy to the idle environment of a pair, then
+    /// swap CNAMEs.
+    Swap,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +52,7 @@ impl Strategy {
         match self {
             Strategy::Service => "service",
             Strategy::BlueGreen => "blue-green",
+            Strategy::Swap => "swap",
         }
     }
 }
@@ -231,8 +235,9 @@ impl Settings {
             codebuild_timeout_minutes: raw
                 .u64_in("codebuild-timeout-minutes", 5..=2160)?
                 .unwrap_or(60) as u32,
-            strategy: match raw.choice("strategy", &["service", "blue-green"])? {
+            strategy: match raw.choice("strategy", &["service", "blue-green", "swap"])? {
                 Some("blue-green") => Strategy::BlueGreen,
+                Some("swap") => Strategy::Swap,
                 _ => Strategy::Service,
             },
             wait_until: match raw.choice("wait-until", &["completed", "traffic-shifted"])? {

@@ -160,6 +160,7 @@ fn plan(bundle: Bundle) -> BeanstalkPlan {
             smoke: None,
             alarms: None,
         },
+        swap: None,
     }
 }
 
@@ -1953,5 +1954,303 @@ async fn with_targets_the_environment_goes_back_when_a_service_of_the_component_
             .contains("shop-prod: put back with the component: worker did not succeed"),
         "{:?}",
         out.failure
+    );
+}
+
+// ---------------------------------------------------------------------------
+// `strategy: swap`: the idle one of two environments deployed, then the
+// CNAMEs swapped (the sandbox's SwapEnvironmentCNAMEs).
+
+const BLUE: &str = "shop-blue";
+const GREEN: &str = "shop-green";
+/// The live CNAME's prefix.
+const LIVE: &str = "shop-live";
+
+/// `shop-blue` holding `shop-live.us-east-1.elasticbeanstalk.com` and
+/// `shop-green` (CNAME `shop-green-idle...`), both running v1.
+async fn pair() -> Env {
+    let e = env().await;
+    for (name, prefix) in [(BLUE, LIVE), (GREEN, "shop-green-idle")] {
+        e.eb.create_environment()
+            .application_name(APP)
+            .environment_name(name)
+            .solution_stack_name(STACK)
+            .version_label(FIRST)
+            .cname_prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+    }
+    e
+}
+
+fn swap_plan() -> BeanstalkPlan {
+    BeanstalkPlan {
+        environment: format!("{BLUE},{GREEN}"),
+        swap: Some(fastdeploy::plan::SwapPlan {
+            pair: [BLUE.into(), GREEN.into()],
+            cname: LIVE.into(),
+        }),
+        ..plan(Bundle::Image)
+    }
+}
+
+/// Each environment of the pair: (name, status, version label, CNAME).
+async fn pair_now(e: &Env) -> Vec<(String, String, String, String)> {
+    let out =
+        e.eb.describe_environments()
+            .application_name(APP)
+            .environment_names(BLUE)
+            .environment_names(GREEN)
+            .send()
+            .await
+            .unwrap();
+    let mut all: Vec<_> = out
+        .environments()
+        .iter()
+        .map(|d| {
+            (
+                d.environment_name().unwrap_or_default().to_string(),
+                d.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                d.version_label().unwrap_or_default().to_string(),
+                d.cname().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// The environment holding the live CNAME, and its version label.
+async fn live(e: &Env) -> (String, String) {
+    let now = pair_now(e).await;
+    let holder = now
+        .iter()
+        .find(|(_, _, _, cname)| cname.starts_with(&format!("{LIVE}.")))
+        .unwrap_or_else(|| panic!("nobody holds {LIVE}: {now:?}"));
+    (holder.0.clone(), holder.2.clone())
+}
+
+async fn swap_deploy(e: &Env, d: &Deployer, repository: &str, digit: char) -> DeployOutcome {
+    let plan = swap_plan();
+    d.swap(
+        &plan,
+        &component(&plan, e.work.path()),
+        &image(repository, digit),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swap_deploy_moves_the_live_cname_to_the_idle_environment_and_a_rollback_swaps_back() {
+    let e = pair().await;
+    let (lines, actions) = Actions::capture();
+    let d = Deployer::new(&e.sdk, None, SCALE).with_actions(actions);
+    let out = swap_deploy(&e, &d, "acme/web", 'a').await;
+    let said = lines.lines().join("\n");
+    assert_eq!(out.result, RunResult::Success, "{:?}\n{said}", out.failure);
+    let ours = out.report.revision.clone().unwrap();
+    assert_eq!(out.report.previous_revision.as_deref(), Some(FIRST));
+    assert_eq!(out.report.serving_revision.as_deref(), Some(ours.as_str()));
+    assert_eq!(live(&e).await, (GREEN.to_string(), ours.clone()));
+    // The environment that served keeps running, Ready, on v1.
+    let blue = pair_now(&e)
+        .await
+        .into_iter()
+        .find(|p| p.0 == BLUE)
+        .unwrap();
+    assert_eq!((blue.1.as_str(), blue.2.as_str()), ("Ready", FIRST));
+    assert!(
+        said.contains(&format!(
+            "{BLUE} holds `{LIVE}` (version {FIRST}); deploying to the idle environment {GREEN}"
+        )) && said.contains(&format!(
+            "swapping the CNAMEs of {BLUE} and {GREEN}: `{LIVE}` moves to {GREEN}"
+        )) && said.contains(&format!(
+            "swapped: `{LIVE}` points to {GREEN} (version {ours}); DNS clients follow within the record's TTL"
+        )) && said.contains(&format!("{BLUE} keeps running version {FIRST}: a rollback swaps back")),
+        "{said}"
+    );
+    assert_eq!(calls(&e.moto, "SwapEnvironmentCNAMEs").len(), 1);
+
+    // `rollback`: what the idle environment runs, put back by a swap.
+    let plan = swap_plan();
+    let c = component(&plan, e.work.path());
+    let pair = plan.swap.as_ref().unwrap();
+    let mut t = fastdeploy::deploy::beanstalk::Swap::new(&plan, pair, &c);
+    let back = d.roll_back(&mut t, None).await.unwrap();
+    assert_eq!(back.result, RunResult::Success, "{:?}", back.failure);
+    assert_eq!(back.report.serving_revision.as_deref(), Some(FIRST));
+    assert_eq!(live(&e).await, (BLUE.to_string(), FIRST.to_string()));
+    assert_eq!(calls(&e.moto, "SwapEnvironmentCNAMEs").len(), 2);
+    // `to` naming what the idle environment does not run is bad input.
+    let err = d.roll_back(&mut t, Some("v0")).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "`to` is v0, but the idle environment {GREEN} runs version {ours}"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_swap_deploy_leaves_the_live_cname_where_it_was() {
+    let e = pair().await;
+    let d = Deployer::new(&e.sdk, None, SCALE);
+    // EB fails the idle environment's deployment: no swap is asked.
+    let out = swap_deploy(&e, &d, "acme/badimage-web", 'b').await;
+    assert_eq!(out.result, RunResult::Failure, "{:?}", out.failure);
+    let failure = out.failure.unwrap();
+    assert!(
+        failure.contains(&format!(
+            "(on the idle environment {GREEN}; the live CNAME `{LIVE}` never moved)"
+        )) && failure.ends_with(&format!(
+            "the live CNAME `{LIVE}` still serves version {FIRST}"
+        )),
+        "{failure}"
+    );
+    assert_eq!(live(&e).await, (BLUE.to_string(), FIRST.to_string()));
+    assert!(calls(&e.moto, "SwapEnvironmentCNAMEs").is_empty());
+
+    // EB fails the swap itself: the CNAME stays, and the run says EB's event.
+    blocking(|| {
+        e.moto
+            .control("beanstalk/config", json!({"swap_failure": true}))
+    });
+    let out = swap_deploy(&e, &d, "acme/web", 'c').await;
+    assert_eq!(out.result, RunResult::Failure, "{:?}", out.failure);
+    let failure = out.failure.unwrap();
+    assert!(
+        failure.starts_with("EB did not swap the CNAMEs: ")
+            && failure.contains("Failed to swap CNAMEs")
+            && failure.ends_with(&format!(
+                "the live CNAME `{LIVE}` still serves version {FIRST}"
+            )),
+        "{failure}"
+    );
+    assert_eq!(live(&e).await, (BLUE.to_string(), FIRST.to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swap_pair_that_is_not_one_is_bad_input_before_anything_is_built() {
+    let e = pair().await;
+    let check = |plan: BeanstalkPlan| {
+        let e = &e;
+        async move {
+            let d = Deployer::new(&e.sdk, None, SCALE);
+            let err = fastdeploy::deploy::preflight(&d.cx(), &component(&plan, e.work.path()))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                fastdeploy::error::exit_for(&err),
+                fastdeploy::error::Exit::BadInput,
+                "{err:#}"
+            );
+            err.to_string()
+        }
+    };
+    let nobody = BeanstalkPlan {
+        swap: Some(fastdeploy::plan::SwapPlan {
+            pair: [BLUE.into(), GREEN.into()],
+            cname: "shop-www".into(),
+        }),
+        ..swap_plan()
+    };
+    let text = check(nobody).await;
+    // As README.md's bad-input table quotes it.
+    assert_eq!(
+        text,
+        format!(
+            "neither of {BLUE} (shop-live.us-east-1.elasticbeanstalk.com) and {GREEN} (shop-green-idle.us-east-1.elasticbeanstalk.com) holds the CNAME `shop-www` (`beanstalk-cname`): name the prefix of the live one's CNAME"
+        )
+    );
+    let elsewhere = BeanstalkPlan {
+        swap: Some(fastdeploy::plan::SwapPlan {
+            pair: [BLUE.into(), "shop-orange".into()],
+            cname: LIVE.into(),
+        }),
+        ..swap_plan()
+    };
+    let text = check(elsewhere).await;
+    assert!(text.contains("shop-orange"), "{text}");
+    // The pair that is one passes.
+    let d = Deployer::new(&e.sdk, None, SCALE);
+    let plan = swap_plan();
+    fastdeploy::deploy::preflight(&d.cx(), &component(&plan, e.work.path()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_in_the_bake_after_a_swap_swaps_back() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let e = pair().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&e.sdk);
+    cw.put_metric_alarm()
+        .alarm_name("shop-5xx")
+        .namespace("AWS/ElasticBeanstalk")
+        .metric_name("ApplicationRequests5xx")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(10.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let mut plan = swap_plan();
+    plan.watch.alarms = Some(fastdeploy::plan::AlarmPlan {
+        names: vec!["shop-5xx".into()],
+        prefixes: vec![],
+        bake_seconds: 600,
+        source: "input `alarms`".into(),
+    });
+    let (lines, actions) = Actions::capture();
+    let d = Deployer::new(&e.sdk, None, SCALE).with_actions(actions);
+    let c = component(&plan, e.work.path());
+    let img = image("acme/web", 'a');
+    let alarm = async {
+        for _ in 0..1000 {
+            if lines
+                .lines()
+                .iter()
+                .any(|l| l.contains("bake: watching alarms"))
+            {
+                cw.set_alarm_state()
+                    .alarm_name("shop-5xx")
+                    .state_value(StateValue::Alarm)
+                    .state_reason("Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0).")
+                    .send()
+                    .await
+                    .unwrap();
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no bake: {:#?}", lines.lines());
+    };
+    let (out, ()) = tokio::join!(d.swap(&plan, &c, &img), alarm);
+    let said = lines.lines().join("\n");
+    assert_eq!(
+        out.result,
+        RunResult::RolledBack,
+        "{:?}\n{said}",
+        out.failure
+    );
+    let failure = out.failure.unwrap();
+    assert!(
+        failure
+            .starts_with("alarm `shop-5xx` went to ALARM (baking for 10 min): Threshold Crossed")
+            && failure.ends_with(&format!(
+                "fastdeploy rolled back: the live CNAME `{LIVE}` serves version {FIRST} again"
+            )),
+        "{failure}"
+    );
+    assert_eq!(live(&e).await, (BLUE.to_string(), FIRST.to_string()));
+    assert_eq!(
+        calls(&e.moto, "SwapEnvironmentCNAMEs").len(),
+        2,
+        "there and back"
     );
 }

@@ -1617,6 +1617,53 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
                 env(&[("INPUT_COMPONENTS", "admin-frontend")])
             }),
         ),
+        (
+            "strategy: swap with one environment",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "    service: admin",
+                    "    beanstalk-application: shop\n    beanstalk-environment: shop-blue",
+                );
+                env(&[
+                    ("INPUT_COMPONENTS", "admin-frontend"),
+                    ("INPUT_STRATEGY", "swap"),
+                ])
+            }),
+        ),
+        (
+            "strategy: swap without beanstalk-cname",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "    service: admin",
+                    "    beanstalk-application: shop\n    beanstalk-environment: shop-blue,shop-green",
+                );
+                env(&[
+                    ("INPUT_COMPONENTS", "admin-frontend"),
+                    ("INPUT_STRATEGY", "swap"),
+                ])
+            }),
+        ),
+        (
+            "two Beanstalk environments without strategy: swap",
+            "plan",
+            Box::new(|w| {
+                w.edit(
+                    "fastdeploy.yml",
+                    "    service: admin",
+                    "    beanstalk-application: shop\n    beanstalk-environment: shop-blue,shop-green",
+                );
+                env(&[("INPUT_COMPONENTS", "admin-frontend")])
+            }),
+        ),
+        (
+            "strategy: swap on an ECS component",
+            "plan",
+            Box::new(|_| env(&[("INPUT_COMPONENTS", "backend"), ("INPUT_STRATEGY", "swap")])),
+        ),
     ];
     let mut problems = Vec::new();
     for (row, command, setup) in rows {

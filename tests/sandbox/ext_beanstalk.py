@@ -334,6 +334,7 @@ CONFIG: dict[str, Any] = {
     "process_steps": 1,
     "throttle": {},
     "config_update_failure": None,
+    "swap_failure": None,
 }
 LOCK = threading.RLock()
 CALLS: list[dict[str, Any]] = []
@@ -772,12 +773,15 @@ def _version_public(version: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_label(label: str | None, field: str = "versionLabel") -> None:
-    if label is not None and len(label) > 100:
-        raise EBError(
-            "ValidationError",
-            f"1 validation error detected: Value '{label}' at '{field}' failed to satisfy constraint: "
-            "Member must have length less than or equal to 100",
-        )
+    _check_length(label, field, 0, 100)
+
+
+def _check_length(value: str | None, field: str, low: int, high: int) -> None:
+    """The API reference's length constraints, checked before anything else."""
+    if value is not None and not low <= len(value) <= high:
+        bound = f"greater than or equal to {low}" if len(value) < low else f"less than or equal to {high}"
+        raise EBError("ValidationError", f"1 validation error detected: Value '{value}' at '{field}' "
+                                         f"failed to satisfy constraint: Member must have length {bound}")
 
 
 # ---------------------------------------------------------------------------
@@ -798,7 +802,8 @@ def _init_env(backend: Backend, env: Environment, stack: str | None, arn: str | 
     env.abortable_operation_in_progress = False
     env.date_created = at
     env.date_updated = at
-    env.cname = f"{cname_prefix or env.environment_name}.eba-{_rand(string.ascii_lowercase + string.digits, 8)}.{region}.elasticbeanstalk.com"
+    env.cname = _fqdn(region, cname_prefix) if cname_prefix else \
+        f"{env.environment_name}.eba-{_rand(string.ascii_lowercase + string.digits, 8)}.{region}.elasticbeanstalk.com"
     single = _option(settings, "aws:elasticbeanstalk:environment", "EnvironmentType") == "SingleInstance"
     if single:
         env.endpoint_url = f"54.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
@@ -872,6 +877,17 @@ def _find_env(backend: Backend, name: str | None, env_id: str | None, app_name: 
     if env_id and not name:
         raise _invalid(f"No Environment found for EnvironmentId = '{env_id}'.")
     raise _invalid(f"No Environment found for EnvironmentName = '{name}'.")
+
+
+def _fqdn(region: str, prefix: str) -> str:
+    """The CNAME a CNAMEPrefix asks for (no random part, unlike a generated one)."""
+    return f"{prefix}.{region}.elasticbeanstalk.com"
+
+
+def _cname_holder(backend: Backend, cname: str) -> Environment | None:
+    """The environment, not yet Terminated, that holds this CNAME."""
+    return next((e for e in _all_environments(backend)
+                 if e.status != "Terminated" and (e.cname or "").lower() == cname.lower()), None)
 
 
 def _begin(env: Environment, kind: str, request_id: str, at: datetime.datetime, abortable: bool, **extra: Any) -> dict[str, Any]:
@@ -1351,12 +1367,16 @@ def create_environment(self: Response) -> ActionResult:
             raise _invalid(f"Environment {name} already exists.")
         if label and (app_name, label) not in _store(backend)["versions"]:
             raise _invalid(f"No Application Version named '{label}' found.")
+        prefix = self._get_param("CNAMEPrefix")
+        _check_length(prefix, "cNAMEPrefix", 4, 63)
+        if prefix and _cname_holder(backend, _fqdn(self.region, prefix)):
+            raise _invalid(f"DNS name ({_fqdn(self.region, prefix)}) is not available.")
         _check_options(self._get_param("OptionSettings") or [])
         tags = {t["Key"]: t["Value"] for t in self._get_param("Tags", []) or []}
         env = app.create_environment(environment_name=name, solution_stack_name=self._get_param("SolutionStackName"), tags=tags)
         at = _now()
         _init_env(backend, env, self._get_param("SolutionStackName"), self._get_param("PlatformArn"), label,
-                  self._get_param("OptionSettings") or [], self._get_param("CNAMEPrefix"), self._get_param("Description"), at)
+                  self._get_param("OptionSettings") or [], prefix, self._get_param("Description"), at)
         rid = _request_id(self)
         tl = Timeline(at)
         _event(backend, tl.next(), "createEnvironment is starting.", env=env, request_id=rid)
@@ -1579,6 +1599,102 @@ def abort_environment_update(self: Response) -> EmptyResult:
         return EmptyResult()
 
 
+def _swap_envs(self: Response, backend: Backend) -> tuple[Environment, Environment]:
+    """The two environments of a SwapEnvironmentCNAMEs, checked as EB checks them."""
+    given = {k: self._get_param(k) for k in ("SourceEnvironmentName", "SourceEnvironmentId",
+                                             "DestinationEnvironmentName", "DestinationEnvironmentId")}
+    for key in ("SourceEnvironmentName", "DestinationEnvironmentName"):
+        _check_length(given[key], key[0].lower() + key[1:], 4, 40)
+    for side in ("Source", "Destination"):
+        if not (given[f"{side}EnvironmentName"] or given[f"{side}EnvironmentId"]):
+            raise EBError("MissingParameter", f"You must specify at least the {side}EnvironmentId or the {side}EnvironmentName.")
+    for kind in ("Name", "Id"):
+        # The API reference pairs them: a source name with a destination name, ids with ids.
+        if bool(given[f"SourceEnvironment{kind}"]) != bool(given[f"DestinationEnvironment{kind}"]):
+            raise EBError("InvalidParameterCombination",
+                          f"You must specify the SourceEnvironment{kind} with the DestinationEnvironment{kind}.")
+    src = _find_env(backend, given["SourceEnvironmentName"], given["SourceEnvironmentId"])
+    dst = _find_env(backend, given["DestinationEnvironmentName"], given["DestinationEnvironmentId"])
+    if src is dst:
+        raise _invalid(f"Cannot swap CNAMEs of environment {src.environment_name} with itself.")
+    if src.application_name != dst.application_name:
+        raise _invalid(f"Environments {src.environment_name} and {dst.environment_name} do not belong to the same application.")
+    for env in (src, dst):
+        if env.status != "Ready":
+            raise _invalid(f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready.")
+    return src, dst
+
+
+def swap_environment_cnames(self: Response) -> EmptyResult:
+    """SwapEnvironmentCNAMEs: both environments Updating at once, the CNAMEs
+    exchanged two steps later (or not, with `swap_failure`), then Ready."""
+    backend = _backend(self)
+    with LOCK:
+        envs = _swap_envs(self, backend)
+        rid, at, step = _request_id(self), _now(), _step()
+        failure = CONFIG.get("swap_failure")
+        ops = [_begin(env, "swap", rid, at, False) for env in envs]
+        names = f"'{envs[0].environment_name}' and '{envs[1].environment_name}'"
+
+        def holders() -> list[Environment]:
+            # A ForceTerminate takes an environment out of the swap.
+            return [env for env, op in zip(envs, ops) if _env_state(env)["op"] is op]
+
+        def log(tl: Timeline, message: str | Callable[[Environment], str], severity: str = "INFO") -> None:
+            for env in holders():
+                _event(backend, tl.next(), message(env) if callable(message) else message, severity, env=env, request_id=rid)
+
+        def swapping(t: datetime.datetime) -> None:
+            log(Timeline(t), f"Swapping CNAMEs for environments {names}.")
+
+        def finish(t: datetime.datetime) -> None:
+            tl, live = Timeline(t), holders()
+            if failure or len(live) < 2:
+                if failure:
+                    log(tl, str(failure) if failure is not True else "Unable to update the DNS records of the environments.", "ERROR")
+                log(tl, f"Failed to swap CNAMEs for environments {names}.", "ERROR")
+            else:
+                envs[0].cname, envs[1].cname = envs[1].cname, envs[0].cname
+                log(tl, lambda env: f"'{env.cname}' now points to '{env.endpoint_url}'.")
+                log(tl, f"Completed swapping CNAMEs for environments {names}.")
+            for env, op in zip(envs, ops):
+                if env in live:
+                    _end(env, op, t)
+
+        log(Timeline(at), "swapEnvironmentCNAMEs is starting.")
+        for k, fn in ((1, swapping), (2, finish)):
+            # On both queues, run once: the swap goes on if one of them is terminated.
+            once = _once(fn)
+            for env in envs:
+                _schedule(env, at + k * step, once)
+        return EmptyResult()
+
+
+def _once(fn: Callable[[datetime.datetime], None]) -> Callable[[datetime.datetime], None]:
+    done: list[bool] = []
+
+    def run(t: datetime.datetime) -> None:
+        if not done:
+            done.append(True)
+            fn(t)
+
+    return run
+
+
+def check_dns_availability(self: Response) -> ActionResult:
+    """CheckDNSAvailability: free unless an environment (not Terminated) holds
+    <prefix>.<region>.elasticbeanstalk.com, by creation or by a swap."""
+    backend = _backend(self)
+    prefix = self._get_param("CNAMEPrefix")
+    _check_length(prefix, "cNAMEPrefix", 4, 63)
+    if not prefix:
+        raise EBError("MissingParameter", "The request must contain the parameter CNAMEPrefix.")
+    with LOCK:
+        _advance_backend(backend)
+        cname = _fqdn(self.region, prefix)
+        return ActionResult({"Available": _cname_holder(backend, cname) is None, "FullyQualifiedCNAME": cname})
+
+
 def _health_attributes(self: Response) -> set[str]:
     names = set(self._get_param("AttributeNames") or [])
     return set() if not names or "All" in names else names
@@ -1751,6 +1867,8 @@ Response.describe_configuration_settings = describe_configuration_settings
 Response.delete_environment_configuration = delete_environment_configuration
 Response.terminate_environment = terminate_environment
 Response.abort_environment_update = abort_environment_update
+Response.swap_environment_cnam_es = swap_environment_cnames  # moto's name for SwapEnvironmentCNAMEs
+Response.check_dns_availability = check_dns_availability
 Response.describe_environment_health = describe_environment_health
 Response.describe_instances_health = describe_instances_health
 Response.describe_events = describe_events

@@ -32,8 +32,8 @@ pub async fn apply(
     }
     let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
-    let contents = super::preflight::contents(e.plan, e.component, Some(&image.uri))?;
-    let pre = super::preflight::environment(&cx.clients.beanstalk, e.plan).await?;
+    let contents = super::preflight::contents(&e.plan, e.component, Some(&image.uri))?;
+    let pre = super::preflight::environment(&cx.clients.beanstalk, &e.plan).await?;
     report.url = pre.cname.as_deref().map(|c| format!("http://{c}"));
     report.previous_revision = pre.version_label.clone();
     report.serving_revision = pre.version_label.clone();

@@ -26,6 +26,8 @@
 //!   (`keep-revisions`).
 //! - `restore`: the rollback motion: the version that ran before (each
 //!   deploy records it on its version), deployed again.
+//! - `swap`: `strategy: swap`, the idle one of two environments deployed
+//!   as above, then the CNAMEs swapped (a target of its own, over this one).
 //! - `bundle`, `events`: what the bundle holds, and what EB's events mean.
 
 mod apply;
@@ -36,6 +38,7 @@ mod preflight;
 pub mod properties;
 mod restore;
 mod rollback;
+mod swap;
 mod watch;
 
 use crate::deploy::{Context, Deploy, Found, Image, PutBack, Revision, Serves, Target, Verdict};
@@ -44,10 +47,12 @@ use crate::outcome::{DeployReport, RunResult, TargetRef};
 use crate::plan::{BeanstalkPlan, ComponentPlan, WatchPlan};
 
 pub use preflight::ports;
+pub use swap::Swap;
 
 /// An Elastic Beanstalk environment, as one deploy changes it.
 pub struct Environment<'p> {
-    plan: &'p BeanstalkPlan,
+    /// The plan, or (one of a swap's pair) a copy naming that environment.
+    plan: std::borrow::Cow<'p, BeanstalkPlan>,
     /// The component whose bundle is deployed (its build context and Dockerfile).
     component: &'p ComponentPlan,
     seen: events::Seen,
@@ -68,6 +73,27 @@ pub struct Environment<'p> {
 
 impl<'p> Environment<'p> {
     pub fn new(plan: &'p BeanstalkPlan, component: &'p ComponentPlan) -> Environment<'p> {
+        Environment::of(std::borrow::Cow::Borrowed(plan), component)
+    }
+
+    /// Environment `name` of a swap's pair, deployed as `plan` says.
+    pub fn one_of(
+        plan: &BeanstalkPlan,
+        name: &str,
+        component: &'p ComponentPlan,
+    ) -> Environment<'p> {
+        let plan = BeanstalkPlan {
+            environment: name.to_string(),
+            swap: None,
+            ..plan.clone()
+        };
+        Environment::of(std::borrow::Cow::Owned(plan), component)
+    }
+
+    fn of(
+        plan: std::borrow::Cow<'p, BeanstalkPlan>,
+        component: &'p ComponentPlan,
+    ) -> Environment<'p> {
         Environment {
             plan,
             component,
@@ -140,8 +166,8 @@ impl Target for Environment<'_> {
     }
 
     async fn preflight(&self, cx: &Context<'_>) -> anyhow::Result<Found> {
-        preflight::contents(self.plan, self.component, None)?;
-        preflight::environment(&cx.clients.beanstalk, self.plan).await?;
+        preflight::contents(&self.plan, self.component, None)?;
+        preflight::environment(&cx.clients.beanstalk, &self.plan).await?;
         Ok(Found::default())
     }
 

@@ -106,7 +106,7 @@ pub async fn apply(
     if e.plan.config.is_empty() {
         return Ok(Ok(()));
     }
-    let now = current(e.plan, cx).await?;
+    let now = current(&e.plan, cx).await?;
     let Some(change) = wanted(&e.plan.config, &now) else {
         e.say(cx, "environment properties already as configured");
         return Ok(Ok(()));

@@ -109,7 +109,7 @@ pub async fn earlier(
     cx: &Context<'_>,
     to: Option<&str>,
 ) -> anyhow::Result<Revision> {
-    let pre = super::preflight::environment(&cx.clients.beanstalk, e.plan).await?;
+    let pre = super::preflight::environment(&cx.clients.beanstalk, &e.plan).await?;
     let Some(current) = pre.version_label else {
         return Err(BadInput::other(format!(
             "nothing to roll back to: environment {} runs EB's sample application, no version of its own",
@@ -205,7 +205,7 @@ pub async fn restore(
 ) -> anyhow::Result<Verdict> {
     let cx = d.cx;
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
-    let pre = super::preflight::environment(&cx.clients.beanstalk, e.plan).await?;
+    let pre = super::preflight::environment(&cx.clients.beanstalk, &e.plan).await?;
     report.url = pre.cname.as_deref().map(|c| format!("http://{c}"));
     report.previous_revision = pre.version_label.clone();
     report.serving_revision = pre.version_label.clone();
@@ -231,7 +231,7 @@ pub async fn restore(
 
 /// `promote`'s source: the image the environment's version names by digest.
 pub async fn serving_image(e: &Environment<'_>, cx: &Context<'_>) -> anyhow::Result<Image> {
-    let pre = super::preflight::environment(&cx.clients.beanstalk, e.plan).await?;
+    let pre = super::preflight::environment(&cx.clients.beanstalk, &e.plan).await?;
     let label = pre.version_label.ok_or_else(|| {
         BadInput::other(format!(
             "environment {} runs EB's sample application: nothing of ours to promote",

@@ -220,6 +220,18 @@ impl Deployer {
         self.drive(&mut beanstalk::Environment::new(plan, component), image)
             .await
     }
+
+    /// `strategy: swap`: the idle one of `plan`'s pair, then the CNAMEs.
+    pub async fn swap(
+        &self,
+        plan: &BeanstalkPlan,
+        component: &ComponentPlan,
+        image: &Image,
+    ) -> DeployOutcome {
+        let pair = plan.swap.as_ref().expect("a plan with strategy: swap");
+        self.drive(&mut beanstalk::Swap::new(plan, pair, component), image)
+            .await
+    }
 }
 
 /// An image in `registry` by digest (`sha256:...`).
