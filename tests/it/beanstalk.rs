@@ -1996,15 +1996,15 @@ fn swap_plan() -> BeanstalkPlan {
 }
 
 /// Each environment of the pair: (name, status, version label, CNAME).
-async fn pair_now(e: &Env) -> Vec<(String, String, String, String)> {
-    let out =
-        e.eb.describe_environments()
-            .application_name(APP)
-            .environment_names(BLUE)
-            .environment_names(GREEN)
-            .send()
-            .await
-            .unwrap();
+async fn pair_now(eb: &aws_sdk_elasticbeanstalk::Client) -> Vec<(String, String, String, String)> {
+    let out = eb
+        .describe_environments()
+        .application_name(APP)
+        .environment_names(BLUE)
+        .environment_names(GREEN)
+        .send()
+        .await
+        .unwrap();
     let mut all: Vec<_> = out
         .environments()
         .iter()
@@ -2024,8 +2024,8 @@ async fn pair_now(e: &Env) -> Vec<(String, String, String, String)> {
 }
 
 /// The environment holding the live CNAME, and its version label.
-async fn live(e: &Env) -> (String, String) {
-    let now = pair_now(e).await;
+async fn live(eb: &aws_sdk_elasticbeanstalk::Client) -> (String, String) {
+    let now = pair_now(eb).await;
     let holder = now
         .iter()
         .find(|(_, _, _, cname)| cname.starts_with(&format!("{LIVE}.")))
@@ -2054,9 +2054,9 @@ async fn a_swap_deploy_moves_the_live_cname_to_the_idle_environment_and_a_rollba
     let ours = out.report.revision.clone().unwrap();
     assert_eq!(out.report.previous_revision.as_deref(), Some(FIRST));
     assert_eq!(out.report.serving_revision.as_deref(), Some(ours.as_str()));
-    assert_eq!(live(&e).await, (GREEN.to_string(), ours.clone()));
+    assert_eq!(live(&e.eb).await, (GREEN.to_string(), ours.clone()));
     // The environment that served keeps running, Ready, on v1.
-    let blue = pair_now(&e)
+    let blue = pair_now(&e.eb)
         .await
         .into_iter()
         .find(|p| p.0 == BLUE)
@@ -2082,7 +2082,7 @@ async fn a_swap_deploy_moves_the_live_cname_to_the_idle_environment_and_a_rollba
     let back = d.roll_back(&mut t, None).await.unwrap();
     assert_eq!(back.result, RunResult::Success, "{:?}", back.failure);
     assert_eq!(back.report.serving_revision.as_deref(), Some(FIRST));
-    assert_eq!(live(&e).await, (BLUE.to_string(), FIRST.to_string()));
+    assert_eq!(live(&e.eb).await, (BLUE.to_string(), FIRST.to_string()));
     assert_eq!(calls(&e.moto, "SwapEnvironmentCNAMEs").len(), 2);
     // `to` naming what the idle environment does not run is bad input.
     let err = d.roll_back(&mut t, Some("v0")).await.unwrap_err();
@@ -2110,7 +2110,7 @@ async fn a_failing_swap_deploy_leaves_the_live_cname_where_it_was() {
         )),
         "{failure}"
     );
-    assert_eq!(live(&e).await, (BLUE.to_string(), FIRST.to_string()));
+    assert_eq!(live(&e.eb).await, (BLUE.to_string(), FIRST.to_string()));
     assert!(calls(&e.moto, "SwapEnvironmentCNAMEs").is_empty());
 
     // EB fails the swap itself: the CNAME stays, and the run says EB's event.
@@ -2129,7 +2129,7 @@ async fn a_failing_swap_deploy_leaves_the_live_cname_where_it_was() {
             )),
         "{failure}"
     );
-    assert_eq!(live(&e).await, (BLUE.to_string(), FIRST.to_string()));
+    assert_eq!(live(&e.eb).await, (BLUE.to_string(), FIRST.to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -2247,10 +2247,101 @@ async fn an_alarm_in_the_bake_after_a_swap_swaps_back() {
             )),
         "{failure}"
     );
-    assert_eq!(live(&e).await, (BLUE.to_string(), FIRST.to_string()));
+    assert_eq!(live(&e.eb).await, (BLUE.to_string(), FIRST.to_string()));
     assert_eq!(
         calls(&e.moto, "SwapEnvironmentCNAMEs").len(),
         2,
         "there and back"
     );
+}
+
+/// `fastdeploy run` with `strategy: swap` between `shop-blue` and
+/// `shop-green` and `smoke-test-path: /health`; the run's HTTP proxy is
+/// `app`, which answers for the environments' CNAMEs (nothing resolves
+/// them here, as on a runner behind a proxy).
+fn swap_command(
+    sb: &FullSandbox,
+    app: &crate::support::sandbox::Receiver,
+) -> std::process::Command {
+    let mut cmd = beanstalk_command(sb);
+    cmd.env("INPUT_BEANSTALK_ENVIRONMENT", format!("{BLUE},{GREEN}"))
+        .env("INPUT_BEANSTALK_CNAME", LIVE)
+        .env("INPUT_STRATEGY", "swap")
+        .env("INPUT_SMOKE_TEST_PATH", "/health")
+        .env("INPUT_SMOKE_TEST_SECONDS", "30")
+        .env("HTTP_PROXY", &app.url)
+        .env("http_proxy", &app.url)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    cmd
+}
+
+#[test]
+fn a_swap_run_smoke_tests_the_idle_environment_before_its_cname_goes_live() {
+    let sb = FullSandbox::start();
+    let app = crate::support::sandbox::Receiver::start();
+    sb.moto
+        .control("beanstalk/config", json!({"step_seconds": 0.05}));
+    let (eb, _) = crate::support::sandbox::block_on(clients(&sb.moto));
+    crate::support::sandbox::block_on(async {
+        seed(&sb.moto, vec![]).await;
+        for (name, prefix) in [(BLUE, LIVE), (GREEN, "shop-green-idle")] {
+            eb.create_environment()
+                .application_name(APP)
+                .environment_name(name)
+                .solution_stack_name(STACK)
+                .version_label(FIRST)
+                .cname_prefix(prefix)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let idle = "shop-green-idle.us-east-1.elasticbeanstalk.com";
+    // The new version answers 500 at the idle environment's URL: the CNAME
+    // never moves.
+    app.default_response(
+        json!({"host": idle, "match": "GET /health", "status": 500, "body": "db down"}),
+    );
+    let ran = run(swap_command(&sb, &app));
+    assert_eq!(ran.code, 1, "{}", ran.log());
+    assert!(
+        ran.stdout.contains(&format!(
+            "smoke test: GET http://{idle}/health answered 500 (\"db down\") after 30 s and"
+        )) && ran
+            .stdout
+            .contains(&format!("the live CNAME `{LIVE}` never moved")),
+        "{}",
+        ran.log()
+    );
+    let served = crate::support::sandbox::block_on(live(&eb));
+    assert_eq!(served, (BLUE.to_string(), FIRST.to_string()));
+    assert!(calls(&sb.moto, "SwapEnvironmentCNAMEs").is_empty());
+    assert!(
+        app.requests().iter().all(|r| r["host"] == idle),
+        "only the idle environment was fetched: {:?}",
+        app.requests()
+    );
+
+    // Fixed: the idle environment answers, then the CNAME moves to it.
+    app.default_response(
+        json!({"host": idle, "match": "GET /health", "status": 200, "body": {"ok": true}}),
+    );
+    std::fs::remove_file(sb.output_file()).unwrap();
+    let ran = run(swap_command(&sb, &app));
+    assert_eq!(ran.code, 0, "{}", ran.log());
+    assert!(
+        ran.stdout.contains(&format!(
+            "smoke test: GET http://{idle}/health answered 200 (1 try)"
+        )) && ran
+            .stdout
+            .contains(&format!("swapped: `{LIVE}` points to {GREEN}")),
+        "{}",
+        ran.log()
+    );
+    let (holder, label) = crate::support::sandbox::block_on(live(&eb));
+    assert_eq!(holder, GREEN);
+    assert_eq!(sb.output("serving-revision"), Some(label));
+    assert_eq!(sb.output("previous-revision").as_deref(), Some(FIRST));
+    assert_eq!(calls(&sb.moto, "SwapEnvironmentCNAMEs").len(), 1);
 }

@@ -16,6 +16,11 @@ Control endpoints (never used by fastdeploy itself):
                              "answered": status | "dropped", "applied": status}]}:
                              how often a write was applied and its answer lost
 
+A rule with "host" matches only requests for that host (the Host header, or
+the URL in the request line when the receiver stands in as an HTTP proxy:
+`HTTP_PROXY` pointing at it, so a test can answer for any hostname, such as
+an Elastic Beanstalk environment's CNAME); each request records its "host".
+
 A scripted rule answers instead of the service: the request is recorded but
 not applied (GitHub creates no deployment). `"drop": true` closes the
 connection without an answer instead.
@@ -71,7 +76,9 @@ if GITHUB:
     import github_api  # noqa: E402
 
 
-def matches(rule: dict, method: str, path: str) -> bool:
+def matches(rule: dict, method: str, path: str, host: str = "") -> bool:
+    if rule.get("host") not in (None, host):
+        return False
     m = rule.get("match", "")
     if not m:
         return True
@@ -140,8 +147,12 @@ class Handler(BaseHTTPRequestHandler):
             if body and not body["form"]:
                 body = {"text": raw.decode(errors="replace")}
         with LOCK:
+            # As a proxy, the request line holds the whole URL
+            # (`GET http://shop.example.com/health`): its host is recorded.
+            host = split.netloc or self.headers.get("Host", "")
             record = {
                 "method": self.command,
+                "host": host,
                 "path": path,
                 "query": split.query,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
@@ -150,7 +161,7 @@ class Handler(BaseHTTPRequestHandler):
             REQUESTS.append(record)
             rule = None
             for r in SCRIPT:
-                if matches(r, self.command, path):
+                if matches(r, self.command, path, host):
                     rule = r
                     r["times"] = r.get("times", 1) - 1
                     if r["times"] <= 0:
@@ -160,7 +171,7 @@ class Handler(BaseHTTPRequestHandler):
             if lost is not None:
                 rule = None
             if rule is None:
-                rule = next((d for d in DEFAULTS if matches(d, self.command, path)), None)
+                rule = next((d for d in DEFAULTS if matches(d, self.command, path, host)), None)
             if rule is None and re.fullmatch(r"/_apis/.*/idtoken", path):
                 rule = oidc_token(self.headers.get("Authorization", ""), parse_qs(split.query))
             if rule is None and GITHUB:
