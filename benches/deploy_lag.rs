@@ -318,60 +318,13 @@ async fn lambda_fixed_poll(
 const LAMBDA_FIXED_POLL: f64 = 5.0;
 const LAMBDA_STEPS: u32 = 3;
 
-/// Pushes a one-config, no-layer image for linux/amd64 (its own digest per
-/// `n`) to the sandbox registry; returns the digest.
-fn push_tiny_image(registry: &sandbox::Registry, repo: &str, n: usize) -> String {
-    use sha2::Digest;
-    let http = reqwest::blocking::Client::new();
-    let auth = |r: reqwest::blocking::RequestBuilder| {
-        r.basic_auth(sandbox::ECR_USER, Some(sandbox::ECR_PASSWORD))
-    };
-    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"n": n.to_string()}}, "rootfs": {"type": "layers", "diff_ids": []}}).to_string();
-    let config_digest = format!(
-        "sha256:{}",
-        hex::encode(sha2::Sha256::digest(config.as_bytes()))
-    );
-    let start = auth(http.post(format!("{}/v2/{repo}/blobs/uploads/", registry.url())))
-        .send()
-        .unwrap();
-    let location = start.headers()["location"].to_str().unwrap().to_string();
-    let location = if location.starts_with("http") {
-        location
-    } else {
-        format!("{}{location}", registry.url())
-    };
-    let sep = if location.contains('?') { '&' } else { '?' };
-    let put = auth(http.put(format!("{location}{sep}digest={config_digest}")))
-        .body(config.clone())
-        .send()
-        .unwrap();
-    assert!(put.status().is_success(), "config blob: {}", put.status());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": []
-    })
-    .to_string();
-    let put = auth(http.put(format!("{}/v2/{repo}/manifests/{n}", registry.url())))
-        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest.clone())
-        .send()
-        .unwrap();
-    assert!(put.status().is_success(), "manifest: {}", put.status());
-    format!(
-        "sha256:{}",
-        hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
-    )
-}
-
 async fn lambda_lag(moto: &sandbox::Moto) {
     use fastdeploy::image::registry::{Client, RegistryAuth};
     use fastdeploy::plan::LambdaPlan;
     let registry = tokio::task::block_in_place(sandbox::Registry::start);
     let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
     tokio::task::block_in_place(|| sandbox::create_role(moto, "bench"));
-    let first = tokio::task::block_in_place(|| push_tiny_image(&registry, "bench/fn", 0));
+    let first = tokio::task::block_in_place(|| sandbox::push_tiny_image(&registry, "bench/fn", 0));
     tokio::task::block_in_place(|| {
         moto.control(
             "lambda/config",
@@ -423,7 +376,8 @@ async fn lambda_lag(moto: &sandbox::Moto) {
                 serde_json::json!({"step_seconds": step, "steps": LAMBDA_STEPS}),
             )
         });
-        let digest = tokio::task::block_in_place(|| push_tiny_image(&registry, "bench/fn", run));
+        let digest =
+            tokio::task::block_in_place(|| sandbox::push_tiny_image(&registry, "bench/fn", run));
         let uri = format!("{}/bench/fn@{digest}", registry.host);
         let hex = digest.trim_start_matches("sha256:").to_string();
         // Starts with fastdeploy, as a workflow's waiter step would after its update.

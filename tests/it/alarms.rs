@@ -248,3 +248,53 @@ async fn alarms_that_do_not_exist_are_bad_input_before_anything_is_built() {
     let c = component("web", "web", vec![TargetPlan::Ecs(ok)]);
     fastdeploy::deploy::preflight(&d.cx(), &c).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_services_own_deployment_alarms_are_the_reason_when_ecs_rolls_back() {
+    use aws_sdk_ecs::types::{DeploymentAlarms, DeploymentConfiguration};
+    let e = env().await;
+    // fastdeploy watches nothing itself: ECS watches `api-5xx`.
+    let plan = plan(
+        &e,
+        WatchPlan {
+            alarms: None,
+            ..watch(&[], &[], 0, true)
+        },
+    )
+    .await;
+    let alarms = DeploymentAlarms::builder()
+        .alarm_names("api-5xx")
+        .enable(true)
+        .rollback(true)
+        .build()
+        .unwrap();
+    e.ecs
+        .update_service()
+        .cluster("c")
+        .service("web")
+        .deployment_configuration(DeploymentConfiguration::builder().alarms(alarms).build())
+        .send()
+        .await
+        .unwrap();
+    // ECS watches the alarms once a new task runs, and through its bake.
+    tokio::task::block_in_place(|| {
+        e.moto
+            .control("ecs/config", serde_json::json!({"alarm_bake_steps": 20}))
+    });
+    let (d, lines) = deployer(&e);
+    let image = image_of(GOOD);
+    let (out, ()) = tokio::join!(
+        d.ecs(&plan, &image),
+        alarm_once_said(&e.cw, &lines, "watching deployment", "api-5xx"),
+    );
+    assert_eq!(out.result, RunResult::RolledBack, "{:#?}", lines.lines());
+    let failure = out.failure.unwrap();
+    assert!(
+        failure.contains("rolled back (ECS deployment alarms: alarm detected (api-5xx).)")
+            && failure.contains(&format!(
+                "; the service's deployment alarm `api-5xx` is in ALARM: {REASON}"
+            )),
+        "{failure}"
+    );
+    assert_eq!(serving(&e).await, "web:1");
+}

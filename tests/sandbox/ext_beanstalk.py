@@ -49,13 +49,22 @@ Environments
   "arn:aws:elasticbeanstalk:<region>::platform/Docker running on 64bit Amazon
   Linux 2023/4.3.0"), so a Docker environment and, say, a Python one differ in
   both. It reports EnvironmentId (e-xxxxxxxxxx), CNAME
-  (<prefix>.eba-xxxxxxxx.<region>.elasticbeanstalk.com), EndpointURL (an ELB
+  (<name>.eba-xxxxxxxx.<region>.elasticbeanstalk.com, "generated automatically
+  by appending a random alphanumeric string to the environment name" as the
+  API reference says; with CNAMEPrefix <prefix>.<region>.elasticbeanstalk.com,
+  without the random part, as on EB), EndpointURL (an ELB
   DNS name, an IP when aws:elasticbeanstalk:environment EnvironmentType is
   SingleInstance), Status Ready, Health Green, HealthStatus Ok, VersionLabel
   (the version it was created with, or none) and EnvironmentArn. It runs
   aws:autoscaling:asg MinSize instances (else `instances`). Errors: "No
   Application Version named '<label>' found.", "Environment <name> already
-  exists.".
+  exists.", a CNAMEPrefix an environment (not Terminated) holds: "DNS name
+  (<prefix>.<region>.elasticbeanstalk.com) is not available." (EB's text),
+  a CNAMEPrefix outside 4-63 characters: ValidationError.
+- CheckDNSAvailability answers Available and FullyQualifiedCNAME
+  (<prefix>.<region>.elasticbeanstalk.com): false while an environment that is
+  not Terminated holds that CNAME, by creation or by a swap (GUESS: a
+  Terminating environment still holds it).
 - TerminateEnvironment answers Status Terminating, Health Grey; a step later
   the environment is Terminated ("terminateEnvironment is starting.",
   "terminateEnvironment completed successfully."), its name is free again, and
@@ -170,6 +179,56 @@ Deployments (UpdateEnvironment with VersionLabel)
   settings.", a step later "Successfully deployed new configuration to
   environment." and Ready. See Configuration settings below.
 
+Swapping CNAMEs (SwapEnvironmentCNAMEs)
+- Parameters as the API reference has them: SourceEnvironmentName or
+  SourceEnvironmentId, DestinationEnvironmentName or DestinationEnvironmentId
+  (both of a side may be given). Errors, nothing starts: a name outside 4-40
+  characters, ValidationError; a side with neither, MissingParameter "You must
+  specify at least the SourceEnvironmentId or the SourceEnvironmentName."
+  (Destination likewise); a name without the other side's name, or an id
+  without the other side's id (the reference: "You must specify the
+  SourceEnvironmentName with the DestinationEnvironmentName", ids likewise),
+  InvalidParameterCombination "You must specify the SourceEnvironmentName with
+  the DestinationEnvironmentName." (GUESS: the messages); an unknown or
+  Terminated environment, "No Environment found for EnvironmentName =
+  '<name>'." (or EnvironmentId); both the same environment, "Cannot swap CNAMEs
+  of environment <name> with itself." (GUESS); two applications' environments,
+  "Environments <a> and <b> do not belong to the same application." (GUESS:
+  the console offers only the application's environments; wording and the
+  API's check guessed); either not Ready (Updating, Aborting, Terminating...),
+  "Environment named <name> is in an invalid state for this operation. Must be
+  Ready." (EB's text for other operations; GUESS: that swaps use it), all
+  InvalidParameterValue unless said.
+- Asynchronous, as on EB: the call answers at once (no result, a RequestId)
+  and both environments are Updating (AbortableOperationInProgress false, so
+  AbortEnvironmentUpdate, UpdateEnvironment, TerminateEnvironment without
+  ForceTerminate and another swap are refused). Events, from the EB CLI's
+  `eb swap` output in the guide and a real blue/green walkthrough: step 0
+  "swapEnvironmentCNAMEs is starting."; step 1 "Swapping CNAMEs for
+  environments '<source>' and '<destination>'."; step 2 the CNAMEs are
+  exchanged, "'<its new CNAME>' now points to '<its EndpointURL>'.", "Completed
+  swapping CNAMEs for environments '<source>' and '<destination>'." (the EB
+  CLI's success test, `swap.success`), and both are Ready. EB logs no
+  "swapEnvironmentCNAMEs completed successfully.", nor does the sandbox. GUESS:
+  every event is logged on both environments (the EB CLI follows one), each
+  with the swap's RequestId, so DescribeEvents by RequestId lists each
+  message twice, once per EnvironmentName; the "now points to" event names
+  each environment's own new CNAME and endpoint. Health is left as it is
+  (basic health shows Grey while Updating, as for any update).
+- DescribeEnvironments shows the old CNAMEs while Updating and the exchanged
+  ones from the step the swap completes (environment A then has B's old
+  CNAME), as EB's environment descriptions change when the swap completes.
+  The API has no CNAME filter: find the environment holding a prefix by
+  listing the application's environments and matching
+  CNAME.startswith("<prefix>.").
+- `swap_failure` (control config, text, true or null, read when the swap
+  starts): the swap fails at step 2 with ERROR "<text>" (true: "Unable to
+  update the DNS records of the environments."), ERROR "Failed to swap CNAMEs
+  for environments '<source>' and '<destination>'." (GUESS: both texts), then
+  both Ready with their CNAMEs unchanged. An environment force-terminated
+  mid-swap leaves the other one to fail the same way (without the first
+  event).
+
 Configuration settings
 - An environment's configuration is the OptionSettings it was created with,
   changed by configuration updates: OptionsToRemove.member.N {Namespace,
@@ -267,13 +326,13 @@ Control endpoint (POST JSON):
 - /_sandbox/beanstalk/config {"step_seconds": 0.2, "fail_markers": [..],
   "rollback_markers": [..], "degrade_markers": [..], "max_bundle_bytes": n,
   "instances": 1, "fail_from_batch": 1, "process_steps": 1, "throttle":
-  {"DescribeEvents": 2}, "config_update_failure": null} returns the
-  configuration in force (`process_steps`: how many steps a version stays
-  PROCESSING, for versions created afterwards; `config_update_failure`: see
-  Configuration settings); `throttle` answers the next N calls of
-  an operation with Throttling "Rate exceeded" (HTTP 400), as the query
-  protocol throttles (ext_faults only sees awsJson calls), before they take
-  effect.
+  {"DescribeEvents": 2}, "config_update_failure": null, "swap_failure": null}
+  returns the configuration in force (`process_steps`: how many steps a
+  version stays PROCESSING, for versions created afterwards;
+  `config_update_failure`: see Configuration settings; `swap_failure`: see
+  Swapping CNAMEs); `throttle` answers the next N calls of an operation with
+  Throttling "Rate exceeded" (HTTP 400), as the query protocol throttles
+  (ext_faults only sees awsJson calls), before they take effect.
 - /_sandbox/beanstalk/calls {} returns every Elastic Beanstalk request
   received, in order, as {"operation", "params", "request_id", "at",
   "status", "error"}; {"reset": true} clears the list first.

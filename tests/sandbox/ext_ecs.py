@@ -63,6 +63,36 @@ patches moto's ECS backend so that:
   deployment ends ROLLBACK_SUCCESSFUL). Without the circuit breaker the
   deployment keeps failing until someone stops it.
 - An image containing a hang marker ("hang" by default) never gets healthy.
+- Deployment alarms ("How CloudWatch alarms detect Amazon ECS deployment
+  failures", API DeploymentAlarms / ServiceDeploymentAlarms): CreateService
+  and UpdateService keep `deploymentConfiguration.alarms` {alarmNames, enable,
+  rollback}, {"alarmNames": [], "enable": false, "rollback": false} when not
+  given (as DescribeServices shows it in the AWS CLI examples); an
+  UpdateService configuration is merged over the service's, so an update
+  without `alarms` keeps them (moto replaced it whole). A deployment of a
+  service with alarms.enable gets `alarms` {"status": "MONITORING",
+  "alarmNames": [..], "triggeredAlarmNames": []} in DescribeServiceDeployments
+  ({"status": "DISABLED"} without: AWS CLI example; the empty list is a GUESS).
+  Once a task of the new revision runs (AWS blog "Automate rollbacks for
+  Amazon ECS rolling deployments with CloudWatch alarms") every step reads the
+  named alarms from moto's CloudWatch (same account and region; an alarm that
+  does not exist counts as not in ALARM, GUESS). When the rollout is done
+  the deployment stays IN_PROGRESS for a bake of `alarm_bake_steps` steps (2;
+  GUESS: ECS computes it from the alarms' evaluation periods), the old
+  deployment still listed with no task, and is watched still; then it
+  completes as usual (alarms status MONITORING_COMPLETE). Any named alarm in
+  ALARM fails it: rolloutState FAILED, rolloutStateReason "ECS deployment
+  alarms: alarm detected (<names in ALARM>)." (GUESS: ECS's wording is not
+  published), the event "(deployment <id>) deployment failed: alarm
+  detected." (seen on AWS: aws/copilot-cli stream tests, a user's capture),
+  alarms {"status": "TRIGGERED", "triggeredAlarmNames": [..]}; with
+  alarms.rollback the circuit breaker's rollback follows ("rolling back to
+  deployment <id>.", ROLLBACK_IN_PROGRESS then ROLLBACK_SUCCESSFUL,
+  statusReason and rollback.reason the rolloutStateReason, GUESS), without it
+  the service deployment is STOPPED (stoppedAt, statusReason the same: the API
+  reference's stoppedAt names this case) and nothing more moves. Not modelled:
+  the rollback deployment is not watched; alarms already in ALARM when the
+  deployment starts count like any other.
 - StopServiceDeployment (stopType ROLLBACK) rolls back to the source revision.
 - Services behind a load balancer (a `loadBalancers` entry whose
   targetGroupArn is one of moto's ELBv2 target groups) roll out in time
@@ -113,7 +143,7 @@ Control endpoint (POST JSON):
 - /_sandbox/ecs/config {"step_seconds": 0.2, "fail_markers": [..], "hang_markers": [..],
   "time_scale": 0.01, "pull_base_seconds": 3, "pull_mb_per_second": 7,
   "image_bytes": {"web-big": 400000000}, "default_image_bytes": 0,
-  "start_seconds": 1, "sigterm_seconds": null} returns the configuration in
+  "start_seconds": 1, "sigterm_seconds": null, "alarm_bake_steps": 2} returns the configuration in
   force (the timed keys pace services behind a load balancer; seconds are
   real-world seconds).
 - /_sandbox/ecs/config {"fail_after": {"worker": 1}}: tasks of a revision of
@@ -173,6 +203,8 @@ CONFIG: dict[str, Any] = {
     "sigterm_seconds": None,
     "deny_tagging": False,
     "fail_after": {},
+    # Deployment alarms: sandbox steps a deployment stays watched after its rollout (GUESS).
+    "alarm_bake_steps": 2,
 }
 TIMED_KEYS = ("time_scale", "pull_base_seconds", "pull_mb_per_second", "image_bytes", "default_image_bytes", "start_seconds",
               "sigterm_seconds")
@@ -324,6 +356,7 @@ def _deployment_config(service: Service) -> dict[str, Any]:
     dc.setdefault("maximumPercent", 200)
     dc.setdefault("minimumHealthyPercent", 100)
     dc.setdefault("strategy", "ROLLING")
+    dc.setdefault("alarms", {"alarmNames": [], "enable": False, "rollback": False})
     service.deployment_configuration = dc
     return dc
 
@@ -402,6 +435,8 @@ def _start_service_deployment(backend: Backend, service: Service, target_td: str
             "failureCount": 0,
             "threshold": _threshold(service.desired_count),
         },
+        "alarms": ({"status": "MONITORING", "alarmNames": list(dc["alarms"].get("alarmNames") or []), "triggeredAlarmNames": []}
+                   if dc["alarms"].get("enable") else {"status": "DISABLED"}),
         "_deployment": dep,
         "_rollback_deployment": None,
         # A timed rollout's first pass is the update itself; its later ones follow the tasks.
@@ -915,29 +950,67 @@ def _step_deployment(backend: Backend, service: Service, sd: dict[str, Any], at:
             sd["updatedAt"] = at
             sd["_phase"] = "done"
         return
-    cb = sd["deploymentCircuitBreaker"]
+    cb, al = sd["deploymentCircuitBreaker"], sd["alarms"]
+    # Deployment alarms are watched once a task of the new revision runs, and through the bake.
+    if al["status"] == "MONITORING" and (sd["_phase"] == "bake" or _deployment_tasks(service, dep, "RUNNING")):
+        firing = _alarms_firing(backend, al["alarmNames"])
+        if firing:
+            al["status"], al["triggeredAlarmNames"] = "TRIGGERED", firing
+            _fail(backend, service, sd, at, f"ECS deployment alarms: alarm detected ({', '.join(firing)}).", "alarm detected",
+                  sd["deploymentConfiguration"]["alarms"].get("rollback"))
+            return
+    if sd["_phase"] == "bake":
+        if at >= sd["_bake_until"]:
+            _succeed(service, sd, at)
+        return
     outcome = _roll(backend, service, sd, dep, at, cb)
-    if outcome == "steady":
-        _complete(service, dep, at)
-        sd["status"] = "SUCCESSFUL"
-        sd["finishedAt"] = at
-        sd["updatedAt"] = at
-        if cb["status"] == "MONITORING":
-            cb["status"] = "MONITORING_COMPLETE"
-        sd["_phase"] = "done"
+    if outcome == "steady" and al["status"] == "MONITORING" and int(CONFIG["alarm_bake_steps"]) > 0:
+        # The bake: the rollout is done, the old deployment (no task left) stays listed, still IN_PROGRESS.
+        sd["_phase"], sd["_bake_until"] = "bake", at + _step() * int(CONFIG["alarm_bake_steps"])
+    elif outcome == "steady":
+        _succeed(service, sd, at)
     elif outcome == "failed":
         cb["status"] = "TRIGGERED"
-        dep["rolloutState"] = "FAILED"
-        dep["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
-        _event(service, at, f"(deployment {dep['id']}) deployment failed: tasks failed to start.")
-        if sd["deploymentConfiguration"]["deploymentCircuitBreaker"].get("rollback"):
-            _begin_rollback(backend, service, sd, at, "ECS deployment circuit breaker: tasks failed to start.")
-        else:
-            sd["status"] = "STOPPED"
-            sd["statusReason"] = "ECS deployment circuit breaker: tasks failed to start."
-            sd["stoppedAt"] = at
-            sd["_phase"] = "done"
+        _fail(backend, service, sd, at, "ECS deployment circuit breaker: tasks failed to start.", "tasks failed to start",
+              sd["deploymentConfiguration"]["deploymentCircuitBreaker"].get("rollback"))
     sd["updatedAt"] = at
+
+
+def _succeed(service: Service, sd: dict[str, Any], at: datetime.datetime) -> None:
+    _complete(service, sd["_deployment"], at)
+    sd["status"] = "SUCCESSFUL"
+    sd["finishedAt"] = at
+    sd["updatedAt"] = at
+    for monitor in (sd["deploymentCircuitBreaker"], sd["alarms"]):
+        if monitor["status"] == "MONITORING":
+            monitor["status"] = "MONITORING_COMPLETE"
+    sd["_phase"] = "done"
+
+
+def _fail(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime, reason: str, why: str,
+          rollback: bool | None) -> None:
+    """The deployment failed (circuit breaker or alarm): FAILED, then a rollback or a stop."""
+    dep = sd["_deployment"]
+    dep["rolloutState"] = "FAILED"
+    dep["rolloutStateReason"] = reason
+    dep["updatedAt"] = at
+    _event(service, at, f"(deployment {dep['id']}) deployment failed: {why}.")
+    if rollback:
+        _begin_rollback(backend, service, sd, at, reason)
+    else:
+        sd["status"] = "STOPPED"
+        sd["statusReason"] = reason
+        sd["stoppedAt"] = at
+        sd["_phase"] = "done"
+    sd["updatedAt"] = at
+
+
+def _alarms_firing(backend: Backend, names: list[str]) -> list[str]:
+    """Those of `names` whose CloudWatch alarm (moto's, same account and region) is in ALARM."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarms = cloudwatch_backends[backend.account_id][backend.region_name].alarms
+    return [n for n in names if n in alarms and alarms[n].state_value == "ALARM"]
 
 
 def _advance(backend: Backend, service: Service) -> None:
@@ -1023,6 +1096,10 @@ def update_service(self: Backend, service_properties: dict[str, Any]) -> Service
         # moto copies every property as an attribute; keep the running counts ours.
         desired_before = service.desired_count
         running, pending = service.running_count, service.pending_count
+        if service_properties.get("deployment_configuration") is not None:
+            # moto replaces the whole configuration; ECS keeps what the update leaves out (an
+            # update without `alarms` keeps the service's alarms: aws/copilot-cli#4565).
+            service_properties["deployment_configuration"] = {**_deployment_config(service), **service_properties["deployment_configuration"]}
         out = _orig_update_service(self, service_properties)
         service.running_count, service.pending_count = running, pending
         target = self.describe_task_definition(service.task_definition).arn if service.task_definition else None
@@ -1285,7 +1362,7 @@ _orig_call = werkzeug_app.DomainDispatcherApplication.__call__
 def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
     with LOCK:
         if command == "config":
-            for key in ("step_seconds", "fail_markers", "hang_markers", "deny_tagging", "fail_after") + TIMED_KEYS:
+            for key in ("step_seconds", "fail_markers", "hang_markers", "deny_tagging", "fail_after", "alarm_bake_steps") + TIMED_KEYS:
                 if key in body:
                     CONFIG[key] = body[key]
             return dict(CONFIG)

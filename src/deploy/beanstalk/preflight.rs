@@ -13,7 +13,8 @@ use crate::settings::config::Bundle;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveEnvironment {
     pub environment_id: String,
-    /// `<prefix>.<id>.<region>.elasticbeanstalk.com`
+    /// `<prefix>.<region>.elasticbeanstalk.com` (given a CNAME prefix), else
+    /// `<name>.eba-<random>.<region>.elasticbeanstalk.com`
     pub cname: Option<String>,
     /// The application version it runs (`None`: EB's sample application).
     pub version_label: Option<String>,

@@ -259,19 +259,54 @@ pub(super) async fn follow(
             }
             Rollout::RolledBack { serving, reason } => {
                 report.serving_revision = serving.or(report.serving_revision.take());
-                Verdict::RolledBack(format!("deployment of {td} rolled back ({reason})"))
+                let alarms = service_alarms(cx, s.seen.as_ref()).await;
+                Verdict::RolledBack(format!("deployment of {td} rolled back ({reason}){alarms}"))
             }
             Rollout::Failed { serving, reason } => {
                 if serving.is_some() {
                     report.serving_revision = serving;
                 }
+                let alarms = service_alarms(cx, s.seen.as_ref()).await;
                 Verdict::Failed {
-                    reason: format!("deployment of {td} failed: {reason}"),
+                    reason: format!("deployment of {td} failed: {reason}{alarms}"),
                     put_back: false,
                 }
             }
         },
     )
+}
+
+/// The service's own deployment alarms (`deploymentConfiguration.alarms`)
+/// that are in ALARM, with CloudWatch's reason: why ECS failed the
+/// deployment, as `; ...` to append (empty when none is, or they cannot
+/// be read).
+async fn service_alarms(cx: &Context<'_>, service: Option<&Service>) -> String {
+    let Some(alarms) = service
+        .and_then(|s| s.deployment_configuration())
+        .and_then(|c| c.alarms())
+        .filter(|a| a.enable() && !a.alarm_names().is_empty())
+    else {
+        return String::new();
+    };
+    let plan = crate::plan::AlarmPlan {
+        names: alarms.alarm_names().to_vec(),
+        prefixes: vec![],
+        bake_seconds: 0,
+        source: "the service's deployment alarms".into(),
+    };
+    let Ok(states) = crate::deploy::alarms::look(&cx.clients.cloudwatch, &plan).await else {
+        return String::new();
+    };
+    states
+        .iter()
+        .filter(|a| a.alarm)
+        .map(|a| {
+            format!(
+                "; the service's deployment alarm `{}` is in ALARM: {}",
+                a.name, a.reason
+            )
+        })
+        .collect()
 }
 
 /// The revision holding `rendered`: the family's newest when it already

@@ -319,10 +319,14 @@ fn by_deployments(service: &Service, now_serving: Option<String>, ours: &Ours) -
                 .rollout_state_reason()
                 .unwrap_or("the deployment failed")
                 .to_string();
-            let rolling_back = service
-                .deployment_configuration()
+            // The circuit breaker's or the deployment alarms' rollback.
+            let config = service.deployment_configuration();
+            let rolling_back = config
                 .and_then(|c| c.deployment_circuit_breaker())
-                .is_some_and(|cb| cb.enable() && cb.rollback());
+                .is_some_and(|cb| cb.enable() && cb.rollback())
+                || config
+                    .and_then(|c| c.alarms())
+                    .is_some_and(|a| a.enable() && a.rollback());
             if rolling_back {
                 settled_rollback(service, ours, reason)
             } else {

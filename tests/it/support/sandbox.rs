@@ -1146,3 +1146,48 @@ impl Drop for Docker {
         }
     }
 }
+
+/// Pushes a one-config, no-layer image for linux/amd64 (its own digest per
+/// `n`) to the sandbox registry; returns the digest.
+pub fn push_tiny_image(registry: &Registry, repo: &str, n: usize) -> String {
+    use sha2::Digest;
+    let http = reqwest::blocking::Client::new();
+    let auth = |r: reqwest::blocking::RequestBuilder| r.basic_auth(ECR_USER, Some(ECR_PASSWORD));
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"n": n.to_string()}}, "rootfs": {"type": "layers", "diff_ids": []}}).to_string();
+    let config_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(config.as_bytes()))
+    );
+    let start = auth(http.post(format!("{}/v2/{repo}/blobs/uploads/", registry.url())))
+        .send()
+        .unwrap();
+    let location = start.headers()["location"].to_str().unwrap().to_string();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("{}{location}", registry.url())
+    };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let put = auth(http.put(format!("{location}{sep}digest={config_digest}")))
+        .body(config.clone())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "config blob: {}", put.status());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": []
+    })
+    .to_string();
+    let put = auth(http.put(format!("{}/v2/{repo}/manifests/{n}", registry.url())))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "manifest: {}", put.status());
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
+    )
+}
