@@ -9,8 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Deploy, Target, Verdict};
+use super::{Context, Deploy, Target, Verdict};
 use crate::plan::HttpSmoke;
+use crate::wait::Waiter;
 
 /// One fetch may take this long (scaled by the clock in tests).
 const FETCH_SECONDS: f64 = 10.0;
@@ -65,7 +66,7 @@ pub(crate) async fn gate<T: Target>(
             put_back: true,
         });
     };
-    match fetch_until_good(d, &url, &smoke).await? {
+    match fetch_until_good(&d.cx, &d.w, &url, &smoke).await? {
         Ok(line) => {
             d.cx.actions.line(&line);
             Ok(Verdict::Succeeded)
@@ -83,11 +84,12 @@ pub(crate) async fn gate<T: Target>(
 /// GET `url` until it answers 2xx/3xx (`Ok`, the line to log) or the
 /// smoke test's time is up (`Err`, what it answered last and how often).
 pub(crate) async fn fetch_until_good(
-    d: &Deploy<'_>,
+    cx: &Context<'_>,
+    w: &Waiter<'_>,
     url: &str,
     smoke: &HttpSmoke,
 ) -> anyhow::Result<Result<String, String>> {
-    let clock = d.cx.clock;
+    let clock = cx.clock;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(clock.of(FETCH_SECONDS).max(Duration::from_millis(200)))
@@ -99,7 +101,7 @@ pub(crate) async fn fetch_until_good(
         .build()?;
     let budget = clock.of(smoke.seconds as f64);
     let started = Instant::now();
-    d.cx.actions.line(&format!(
+    cx.actions.line(&format!(
         "smoke test: GET {url} until it answers 2xx or 3xx (up to {} s)",
         smoke.seconds
     ));
@@ -121,11 +123,11 @@ pub(crate) async fn fetch_until_good(
                 smoke.seconds
             )));
         }
-        d.cx.actions.line(&format!(
+        cx.actions.line(&format!(
             "smoke test: GET {url} {}; trying again",
             answer.text()
         ));
-        d.w.pause(&format!("the smoke test of {url}")).await?;
+        w.pause(&format!("the smoke test of {url}")).await?;
     }
 }
 

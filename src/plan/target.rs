@@ -61,11 +61,12 @@ pub(super) fn deploys_where(
 
 /// `smoke-test-path` against the environment's URL (`environment-url`, else
 /// `environments.<env>.url`); without one only an Elastic Beanstalk target
-/// has a URL of its own, which `beanstalk` says.
+/// (its CNAME) or an ECS service (its test listener, checked at preflight)
+/// may have a URL of its own, which `own_url` says.
 pub(super) fn http_smoke(
     settings: &Settings,
     keys: &ComponentKeys<'_>,
-    beanstalk: bool,
+    own_url: bool,
 ) -> Result<Option<HttpSmoke>, BadInput> {
     let Some(path) = keys.get::<String>("smoke-test-path")? else {
         return Ok(None);
@@ -81,9 +82,9 @@ pub(super) fn http_smoke(
         .environment_url
         .clone()
         .or_else(|| settings.environment_config().and_then(|e| e.url.clone()));
-    if base.is_none() && !beanstalk {
+    if base.is_none() && !own_url {
         return Err(BadInput::other(format!(
-            "{source} is set for component `{}`, but there is no URL to reach: set `environment-url` (or `environments.<env>.url` in the config); an Elastic Beanstalk environment is checked at its own URL",
+            "{source} is set for component `{}`, but there is no URL to reach: set `environment-url` (or `environments.<env>.url` in the config); an Elastic Beanstalk environment is checked at its own URL, an ECS blue/green service at its test listener",
             keys.name
         )));
     }
@@ -193,7 +194,8 @@ fn single(
     let beanstalk_target = named.function.is_none()
         && (named.environment.is_some()
             || (named.application.is_some() && named.service.is_none()));
-    watch.smoke = http_smoke(settings, keys, beanstalk_target)?;
+    let service_target = named.function.is_none() && !beanstalk_target && named.service.is_some();
+    watch.smoke = http_smoke(settings, keys, beanstalk_target || service_target)?;
     watch.alarms = alarms(keys)?;
     let env_name = env_name.as_str();
     if let Some(f) = named.function {

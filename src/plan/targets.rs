@@ -60,9 +60,10 @@ pub fn plan(
         Err(why) => return Ok((Vec::new(), Some(why))),
     };
     // Each target is checked at the environment's URL; without one, every
-    // target must have its own (Elastic Beanstalk).
-    let all_beanstalk = items.iter().all(|i| i.beanstalk_environment.is_some());
-    watch.smoke = http_smoke(settings, keys, all_beanstalk)?;
+    // target must have its own (an Elastic Beanstalk CNAME, an ECS test
+    // listener; rules and schedules are not checked).
+    let all_own = items.iter().all(|i| i.function.is_none());
+    watch.smoke = http_smoke(settings, keys, all_own)?;
     watch.alarms = alarms(keys)?;
     if before.is_some() {
         runs_first(&items, &path)?;

@@ -1260,7 +1260,7 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             Box::new(|_| {
                 env(&[
                     ("INPUT_ENVIRONMENT", "staging"),
-                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_COMPONENTS", "lambda"),
                     ("INPUT_SMOKE_TEST_PATH", "/health"),
                 ])
             }),

@@ -109,7 +109,9 @@ fn a_smoke_test_path_without_a_url_is_bad_input_and_nothing_is_built() {
     let ran = run(cmd);
     assert_eq!(ran.code, 2, "{}", ran.log());
     assert!(
-        ran.stderr.contains("input `smoke-test-path` is set for component `app`, but there is no URL to reach: set `environment-url`"),
+        // Read at preflight (the service could have a test listener), as
+        // README.md's bad-input table quotes it.
+        ran.stderr.contains("error: `smoke-test-path` is set for ECS service shop, but there is no URL to reach: set `environment-url` (or `environments.<env>.url` in the config), or give the service a test listener (deployment strategy BLUE_GREEN with a `testListenerRule`)"),
         "{}",
         ran.log()
     );

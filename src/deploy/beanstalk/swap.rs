@@ -149,7 +149,7 @@ impl<'p> Swap<'p> {
                 smoke.path
             )));
         };
-        match http_smoke::fetch_until_good(d, &url, smoke).await? {
+        match http_smoke::fetch_until_good(&d.cx, &d.w, &url, smoke).await? {
             Ok(line) => {
                 d.cx.actions.line(&line);
                 Ok(Ok(()))

@@ -10,6 +10,7 @@ use aws_sdk_ecs::types::{
 
 use super::Service as Target;
 use super::preflight::LiveService;
+use super::test_traffic::{self, Reached, TestListener};
 use super::watch::{self, Ours, Rollout};
 use super::{render, task, wire};
 use crate::aws::Explained;
@@ -30,6 +31,7 @@ pub async fn apply(
     let (cx, w, report) = (&cx, &mut d.w, &mut d.report);
     let plan = s.plan;
     let pre = s.live(cx).await?;
+    s.test_listener(cx, &pre).await?;
     let current_arn = pre.current.arn().to_string();
     report.previous_revision = Some(current_arn.clone());
     let mut rendered = pre.base.clone();
@@ -242,38 +244,109 @@ pub(super) async fn follow(
     );
     s.ours = Some(ours.clone());
     let td = revision_label(&ours.task_definition);
-    Ok(
-        match watch::follow_seen(cx, w, &ours, plan.wait_until, report, &mut s.seen).await? {
-            Rollout::Succeeded { serving } => {
-                s.say(cx, &format!("deployment complete: {serving} serves"));
-                s.completed = true;
-                report.serving_revision = Some(serving);
-                Verdict::Succeeded
-            }
-            Rollout::TrafficShifted { serving, stage } => {
-                s.say(cx, &format!(
+    let smoke_failed = match s.test.clone() {
+        Some(test) => smoke_test(cx, w, &ours, &test).await?,
+        None => None,
+    };
+    let rollout = watch::follow_seen(cx, w, &ours, plan.wait_until, report, &mut s.seen).await?;
+    if let Some(why) = smoke_failed {
+        report.evidence.push(why.clone());
+        return Ok(after_failed_smoke(why, rollout, &td, report));
+    }
+    Ok(match rollout {
+        Rollout::Succeeded { serving } => {
+            s.say(cx, &format!("deployment complete: {serving} serves"));
+            s.completed = true;
+            report.serving_revision = Some(serving);
+            Verdict::Succeeded
+        }
+        Rollout::TrafficShifted { serving, stage } => {
+            s.say(cx, &format!(
                 "production traffic is on {serving} ({stage}); not waiting for bake time (wait-until: traffic-shifted)"
             ));
-                report.serving_revision = Some(serving);
-                Verdict::Succeeded
+            report.serving_revision = Some(serving);
+            Verdict::Succeeded
+        }
+        Rollout::RolledBack { serving, reason } => {
+            report.serving_revision = serving.or(report.serving_revision.take());
+            let alarms = service_alarms(cx, s.seen.as_ref()).await;
+            Verdict::RolledBack(format!("deployment of {td} rolled back ({reason}){alarms}"))
+        }
+        Rollout::Failed { serving, reason } => {
+            if serving.is_some() {
+                report.serving_revision = serving;
             }
-            Rollout::RolledBack { serving, reason } => {
-                report.serving_revision = serving.or(report.serving_revision.take());
-                let alarms = service_alarms(cx, s.seen.as_ref()).await;
-                Verdict::RolledBack(format!("deployment of {td} rolled back ({reason}){alarms}"))
+            let alarms = service_alarms(cx, s.seen.as_ref()).await;
+            Verdict::Failed {
+                reason: format!("deployment of {td} failed: {reason}{alarms}"),
+                put_back: false,
             }
-            Rollout::Failed { serving, reason } => {
-                if serving.is_some() {
-                    report.serving_revision = serving;
-                }
-                let alarms = service_alarms(cx, s.seen.as_ref()).await;
-                Verdict::Failed {
-                    reason: format!("deployment of {td} failed: {reason}{alarms}"),
-                    put_back: false,
-                }
+        }
+    })
+}
+
+/// `smoke-test-path` through the test listener once ECS has shifted test
+/// traffic to our revision: `Some(why)` when it failed, and the service
+/// deployment was stopped with a rollback.
+async fn smoke_test(
+    cx: &Context<'_>,
+    w: &mut Waiter<'_>,
+    ours: &Ours,
+    (test, smoke): &(TestListener, crate::plan::HttpSmoke),
+) -> anyhow::Result<Option<String>> {
+    let reached = test_traffic::test_traffic(cx, w, ours).await?;
+    match reached {
+        Reached::Ended => return Ok(None),
+        Reached::TestOnly => cx.actions.line(
+            "test traffic is on the new revision, production traffic is not: smoke test through the test listener",
+        ),
+        Reached::Production => cx.actions.line(
+            "ECS moved production traffic before the smoke test could run (no lifecycle hook holds it after the test shift): a failure now rolls back traffic that moved",
+        ),
+    }
+    let url = format!("{}{}", test.url.trim_end_matches('/'), smoke.path);
+    match crate::deploy::http_smoke::fetch_until_good(cx, w, &url, smoke).await? {
+        Ok(line) => {
+            cx.actions.line(&line);
+            Ok(None)
+        }
+        Err(why) => {
+            test_traffic::roll_back(cx, ours, &why).await?;
+            Ok(Some(why))
+        }
+    }
+}
+
+/// The verdict after a failed smoke test stopped the deployment: ECS's
+/// rollback when it finished one, else a failure for the driver to put back.
+fn after_failed_smoke(
+    why: String,
+    rollout: Rollout,
+    td: &str,
+    report: &mut DeployReport,
+) -> Verdict {
+    match rollout {
+        Rollout::RolledBack { serving, reason } => {
+            report.serving_revision = serving.or(report.serving_revision.take());
+            Verdict::RolledBack(format!(
+                "{why}; ECS rolled the deployment of {td} back ({reason})"
+            ))
+        }
+        Rollout::Failed { serving, reason } => {
+            if serving.is_some() {
+                report.serving_revision = serving;
             }
+            Verdict::Failed {
+                reason: format!("{why}; {reason}"),
+                put_back: false,
+            }
+        }
+        // ECS finished before the stop reached it: ours serves, and is put back.
+        Rollout::Succeeded { .. } | Rollout::TrafficShifted { .. } => Verdict::Failed {
+            reason: why,
+            put_back: true,
         },
-    )
+    }
 }
 
 /// The service's own deployment alarms (`deploymentConfiguration.alarms`)

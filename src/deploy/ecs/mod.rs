@@ -23,6 +23,7 @@ pub mod render;
 mod restore;
 mod rollback;
 pub mod task;
+mod test_traffic;
 pub mod timeline;
 pub mod watch;
 pub mod wire;
@@ -63,6 +64,11 @@ pub struct Service<'p> {
     /// Our deployment completed (another target of the component may still
     /// ask for it to be put back): ECS stops no completed deployment.
     completed: bool,
+    /// The plan's watch; without `smoke-test-path` once the smoke test
+    /// runs on the test listener instead (`test`).
+    watch: WatchPlan,
+    /// `smoke-test-path` through the service's test listener (blue/green).
+    test: Option<(test_traffic::TestListener, crate::plan::HttpSmoke)>,
 }
 
 impl<'p> Service<'p> {
@@ -77,7 +83,34 @@ impl<'p> Service<'p> {
             live: None,
             seen: None,
             completed: false,
+            watch: plan.watch.clone(),
+            test: None,
         }
+    }
+
+    /// With `smoke-test-path`, the service's test listener when it has one
+    /// (the smoke test runs there, before the deploy is done, instead of
+    /// at `environment-url` after it); bad input when it has none and no
+    /// `environment-url` was given.
+    async fn test_listener(&mut self, cx: &Context<'_>, live: &LiveService) -> anyhow::Result<()> {
+        let Some(smoke) = self.plan.watch.smoke.clone() else {
+            return Ok(());
+        };
+        match test_traffic::find(cx, &live.service).await? {
+            Some(test) => {
+                self.watch.smoke = None;
+                self.test = Some((test, smoke));
+            }
+            None if smoke.base.is_none() => {
+                return Err(crate::error::BadInput::other(format!(
+                    "`smoke-test-path` is set for ECS service {}, but there is no URL to reach: set `environment-url` (or `environments.<env>.url` in the config), or give the service a test listener (deployment strategy BLUE_GREEN with a `testListenerRule`)",
+                    self.plan.service
+                ))
+                .into());
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// The budget of the component's `before-deploy`, when this service runs it.
@@ -186,11 +219,12 @@ impl Target for Service<'_> {
     }
 
     fn watch(&self) -> &WatchPlan {
-        &self.plan.watch
+        &self.watch
     }
 
     async fn preflight(&self, cx: &Context<'_>) -> anyhow::Result<Found> {
         let live = check(&cx.clients.ecs, self.plan).await?;
+        Service::new(self.plan).test_listener(cx, &live).await?;
         let family = render::family(&live.base).to_string();
         let role = live.base.get("executionRoleArn").and_then(|r| r.as_str());
         let arch = live.base["runtimePlatform"]["cpuArchitecture"].as_str();
