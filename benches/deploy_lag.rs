@@ -358,6 +358,7 @@ async fn lambda_lag(moto: &sandbox::Moto) {
         keep_revisions: None,
         config: Default::default(),
         smoke_test_event: None,
+        shift: None,
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: FASTDEPLOY_POLL,

@@ -118,6 +118,7 @@ fn plan(event: Option<&str>) -> LambdaPlan {
         keep_revisions: None,
         config: Default::default(),
         smoke_test_event: event.map(str::to_string),
+        shift: None,
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,

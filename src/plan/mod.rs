@@ -342,7 +342,20 @@ pub struct LambdaPlan {
     /// JSON the new version is invoked with before the alias moves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smoke_test_event: Option<String>,
+    /// `lambda-shift`: a share of the alias's invocations on the new version
+    /// for a while, watched, before all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Shift>,
     pub watch: WatchPlan,
+}
+
+/// A gradual shift of a Lambda alias (`lambda-shift: 10%/5m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shift {
+    /// The share of invocations on the new version, 1-99.
+    pub percent: u8,
+    /// How long that share is watched before all traffic moves.
+    pub seconds: u64,
 }
 
 /// One component's deploy to an Elastic Beanstalk environment (Docker

@@ -171,6 +171,9 @@ fn single(
     }
     let before_deploy = before_deploy(keys)?;
     let smoke_test_event = smoke_test_event(keys, named.function.as_ref())?;
+    if named.function.is_none() {
+        lambda_shift(keys, false)?;
+    }
     let config = keys.runtime_config()?;
     if let Some(f) = &named.function {
         config.check_for_lambda(&f.value)?;
@@ -202,12 +205,14 @@ fn single(
         let alias = alias
             .map(|a| a.value)
             .unwrap_or_else(|| DEFAULT_ALIAS.to_string());
+        let shift = lambda_shift(keys, true)?;
         let lambda = LambdaPlan {
             function: f.value,
             alias,
             keep_revisions: settings.keep_revisions,
             config,
             smoke_test_event,
+            shift,
             watch,
         };
         return Ok((Some(TargetPlan::Lambda(lambda)), None));
@@ -468,6 +473,46 @@ pub(super) fn smoke_test_event(
         other => other,
     };
     Ok(Some(event.to_string()))
+}
+
+/// `lambda-shift` (`10%/5m`): the share of the alias's invocations the new
+/// version takes, and for how long, before all of them.
+pub(super) fn lambda_shift(
+    keys: &ComponentKeys<'_>,
+    lambda: bool,
+) -> Result<Option<Shift>, BadInput> {
+    let Some(Sourced { value, source }) = keys.get::<String>("lambda-shift")? else {
+        return Ok(None);
+    };
+    if !lambda {
+        return Err(BadInput::other(format!(
+            "{source} is set for component `{}`, which deploys to no Lambda function: `lambda-shift` moves a Lambda alias gradually; remove it",
+            keys.name
+        )));
+    }
+    let bad = || {
+        BadInput::other(format!(
+            "{source} is `{value}`: give the share of invocations and the minutes to watch it, as `10%/5m` (1-99 %, 1-60 minutes)"
+        ))
+    };
+    let (share, window) = value.trim().split_once('/').ok_or_else(bad)?;
+    let percent: u8 = share
+        .trim()
+        .strip_suffix('%')
+        .and_then(|p| p.trim().parse().ok())
+        .ok_or_else(bad)?;
+    let minutes: u64 = window
+        .trim()
+        .strip_suffix('m')
+        .and_then(|m| m.trim().parse().ok())
+        .ok_or_else(bad)?;
+    if !(1..=99).contains(&percent) || !(1..=60).contains(&minutes) {
+        return Err(bad());
+    }
+    Ok(Some(Shift {
+        percent,
+        seconds: minutes * 60,
+    }))
 }
 
 /// `before-deploy` and its settings, with where the command came from.

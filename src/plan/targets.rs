@@ -6,8 +6,8 @@
 //! single-target key beside the list) are checked where the file is read.
 
 use super::target::{
-    Named, alarms, beanstalk, before_deploy, deploys_where, ecs, http_smoke, smoke_test_event,
-    with_config,
+    Named, alarms, beanstalk, before_deploy, deploys_where, ecs, http_smoke, lambda_shift,
+    smoke_test_event, with_config,
 };
 use super::*;
 use crate::settings::component::{ComponentKeys, Source, Sourced};
@@ -179,6 +179,7 @@ impl Item<'_> {
             keep_revisions: self.settings.keep_revisions,
             config: Default::default(),
             smoke_test_event,
+            shift: lambda_shift(self.keys, true)?,
             watch: self.watch.clone(),
         }))
     }

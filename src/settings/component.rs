@@ -37,6 +37,7 @@ pub const ONE_COMPONENT_INPUTS: &[&str] = &[
     "allow-yellow",
     "smoke-test-event",
     "smoke-test-path",
+    "lambda-shift",
 ];
 
 /// Where a value came from.

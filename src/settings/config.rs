@@ -79,6 +79,9 @@ pub struct ComponentConfig {
     /// A path (`/health`) fetched after the rollout until it answers 2xx or
     /// 3xx; a failure rolls the deploy back.
     pub smoke_test_path: Option<String>,
+    /// Lambda: the share of the alias's invocations on the new version and
+    /// how long it is watched before all of them (`10%/5m`).
+    pub lambda_shift: Option<String>,
     /// CloudWatch alarms (names, or prefixes ending in `*`) watched during
     /// the rollout and `bake-minutes` after it; one in ALARM rolls it back.
     pub alarms: Option<Vec<String>>,
@@ -241,6 +244,7 @@ pub struct ComponentOverride {
     pub alias: Option<String>,
     pub smoke_test_event: Option<serde_json::Value>,
     pub smoke_test_path: Option<String>,
+    pub lambda_shift: Option<String>,
     pub alarms: Option<Vec<String>>,
     pub bake_minutes: Option<u64>,
     pub before_deploy: Option<CommandLine>,

@@ -289,6 +289,10 @@ pub const INPUTS: &[InputSpec] = &[
         "How long smoke-test-path may take to answer 2xx or 3xx (1-900).",
     ),
     input(
+        "lambda-shift",
+        "Lambda: move the alias gradually, e.g. 10%/5m: that share of its invocations goes to the new version (RoutingConfig) while the alarms and the new version's Errors metric are watched for those minutes, then all of them; an error or an alarm sets the routing back.",
+    ),
+    input(
         "alarms",
         "CloudWatch alarm names (comma- or newline-separated; a name ending in * matches a prefix) watched during the rollout and for bake-minutes after it: one that goes to ALARM fails the deploy and rolls it back, naming the alarm and its reason. An alarm already in ALARM when the deploy starts counts once it leaves ALARM and returns.",
     ),

@@ -1497,6 +1497,26 @@ fn the_bad_input_table_quotes_what_the_binary_prints() {
             }),
         ),
         (
+            "lambda-shift that is not a share and minutes",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "lambda"),
+                    ("INPUT_LAMBDA_SHIFT", "10%"),
+                ])
+            }),
+        ),
+        (
+            "lambda-shift on an ECS component",
+            "plan",
+            Box::new(|_| {
+                env(&[
+                    ("INPUT_COMPONENTS", "backend"),
+                    ("INPUT_LAMBDA_SHIFT", "10%/5m"),
+                ])
+            }),
+        ),
+        (
             "bake-minutes without alarms",
             "plan",
             Box::new(|_| {

@@ -138,6 +138,7 @@ fn plan(function: &str) -> LambdaPlan {
         keep_revisions: None,
         config: Default::default(),
         smoke_test_event: None,
+        shift: None,
         watch: WatchPlan {
             wait_seconds: 600,
             poll_seconds: 5.0,
@@ -1841,5 +1842,125 @@ async fn with_targets_the_alias_moves_back_when_a_service_of_the_component_fails
         failure.contains("thumbs: put back with the component: web did not succeed")
             && failure.contains("fastdeploy rolled back: alias live serves thumbs:1 again"),
         "{failure}"
+    );
+}
+
+/// The alias's version and its routing (version → weight).
+async fn alias_routing(e: &Env) -> (String, Vec<(String, f64)>) {
+    let a = e
+        .lambda
+        .get_alias()
+        .function_name("thumbs")
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let mut weights: Vec<(String, f64)> = a
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    weights.sort_by(|a, b| a.0.cmp(&b.0));
+    (
+        a.function_version().unwrap_or_default().to_string(),
+        weights,
+    )
+}
+
+/// Waits until the alias routes a share to `version`, then, with `errors`,
+/// puts that many `Errors` for it as Lambda publishes them for a weighted
+/// alias (FunctionName, Resource `thumbs:live`, ExecutedVersion).
+async fn when_routed(e: &Env, version: &str, errors: Option<f64>) -> Vec<(String, f64)> {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    for _ in 0..500 {
+        let (_, weights) = alias_routing(e).await;
+        if weights.iter().any(|(v, _)| v == version) {
+            if let Some(n) = errors {
+                let cw = aws_sdk_cloudwatch::Client::new(&e.sdk);
+                let dim = |k: &str, v: &str| Dimension::builder().name(k).value(v).build();
+                cw.put_metric_data()
+                    .namespace("AWS/Lambda")
+                    .metric_data(
+                        MetricDatum::builder()
+                            .metric_name("Errors")
+                            .dimensions(dim("FunctionName", "thumbs"))
+                            .dimensions(dim("Resource", "thumbs:live"))
+                            .dimensions(dim("ExecutedVersion", version))
+                            .value(n)
+                            .timestamp(std::time::SystemTime::now().into())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            return weights;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!(
+        "alias live never routed a share to version {version}: {:?}",
+        alias_routing(e).await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gradual_shift_routes_a_share_then_moves_the_alias_and_errors_set_the_routing_back() {
+    let e = env(Architecture::X8664).await;
+    let second =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "second", "amd64"));
+    let out = deploy(&e, &plan("thumbs"), "acme/thumbs", &second).await;
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(alias_routing(&e).await, ("1".into(), vec![]));
+    // 10% for 2 minutes (1.2 s here).
+    let plan = LambdaPlan {
+        shift: Some(fastdeploy::plan::Shift {
+            percent: 10,
+            seconds: 120,
+        }),
+        ..plan("thumbs")
+    };
+    let third =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "third", "amd64"));
+    let (lines, actions) = Actions::capture();
+    let d = e.deployer(SCALE).with_actions(actions);
+    let img = image(&e.registry.host, "acme/thumbs", &third);
+    let (out, routed) = tokio::join!(d.lambda(&plan, &img), when_routed(&e, "2", None));
+    assert_eq!(out.result, RunResult::Success, "{:?}", out.failure);
+    assert_eq!(
+        routed,
+        vec![("2".to_string(), 0.1)],
+        "10% to the new version"
+    );
+    assert_eq!(
+        alias_routing(&e).await,
+        ("2".into(), vec![]),
+        "all of it, no routing left"
+    );
+    let said = lines.lines().join("\n");
+    assert!(
+        said.contains(
+            "alias live: 10% of invocations to version 2, the rest on version 1, for 2 min"
+        ) && said.contains("no errors on version 2 in 2 min: all invocations move")
+            && said.contains("alias live: version 1 → 2"),
+        "{said}"
+    );
+
+    // The next version errs in its share: the routing is set back.
+    let fourth =
+        blocking(|| push_variant(&e.registry, e.work.path(), "acme/thumbs", "fourth", "amd64"));
+    let img = image(&e.registry.host, "acme/thumbs", &fourth);
+    let d = e.deployer(SCALE);
+    let (out, _) = tokio::join!(d.lambda(&plan, &img), when_routed(&e, "3", Some(3.0)));
+    assert_ne!(out.result, RunResult::Success, "{:?}", out);
+    let why = out.failure.unwrap();
+    assert!(
+        why.starts_with("version 3 had 3 errors in its 10% share of alias live's invocations (AWS/Lambda Errors, ExecutedVersion 3); alias live did not move"),
+        "{why}"
+    );
+    assert_eq!(
+        alias_routing(&e).await,
+        ("2".into(), vec![]),
+        "back on version 2, routing cleared"
     );
 }

@@ -2,7 +2,7 @@
 //! applied, a version published and `Active`, the alias moved to it — each
 //! wait a look through the driver's waiter, the alias last.
 
-use aws_sdk_lambda::types::FunctionConfiguration;
+use aws_sdk_lambda::types::{AliasRoutingConfiguration, FunctionConfiguration};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::Function;
@@ -93,6 +93,24 @@ pub async fn apply(
         "before moving alias {} to version {version}",
         f.plan.alias
     ))?;
+    let mut before = before;
+    if let (Some(shift), Some(a)) = (f.plan.shift, &before) {
+        f.shifting = true;
+        if let Err(why) = super::shift::canary(f, cx, w, a, &version, shift).await? {
+            report.evidence.push(why.clone());
+            return Ok(Verdict::Failed {
+                reason: format!("{why}; alias {} did not move", f.plan.alias),
+                put_back: true,
+            });
+        }
+        // The routing moved the alias's revision.
+        before = alias(f, cx).await?;
+    } else if f.plan.shift.is_some() {
+        f.say(cx, &format!(
+            "alias {} does not exist yet: it is created on version {version} with all invocations (lambda-shift moves an alias that serves)",
+            f.plan.alias
+        ));
+    }
     move_alias(f, cx, before.as_ref(), &version).await?;
     let said = format!("deployed: alias {} serves version {version}", f.plan.alias);
     alias_moved(f, cx, &version, &said, true, report).await
@@ -351,6 +369,9 @@ pub(super) async fn move_alias(
                 .function_name(f.name())
                 .name(name)
                 .function_version(version)
+                // All invocations on `version`: no routing left from a
+                // gradual shift (an empty RoutingConfig clears it).
+                .routing_config(AliasRoutingConfiguration::builder().build())
                 .set_revision_id(a.revision_id.clone())
                 .send()
                 .await
@@ -381,6 +402,10 @@ pub(super) async fn move_alias(
         }
     }
     match before {
+        Some(a) if a.version == version => f.say(
+            cx,
+            &format!("alias {name}: all invocations on version {version}, no routing"),
+        ),
         Some(a) => f.say(
             cx,
             &format!("alias {name}: version {} → {version}", a.version),

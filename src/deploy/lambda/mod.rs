@@ -27,6 +27,7 @@ mod environment;
 mod preflight;
 mod restore;
 mod rollback;
+mod shift;
 mod smoke;
 mod watch;
 
@@ -51,6 +52,9 @@ pub struct Function<'p> {
     moved_back: bool,
     /// The last waiting line shown, so each change shows once.
     shown: Option<String>,
+    /// `lambda-shift` routed a share of the alias to our version: putting
+    /// back clears the routing.
+    shifting: bool,
 }
 
 impl<'p> Function<'p> {
@@ -61,6 +65,7 @@ impl<'p> Function<'p> {
             latest_changed: false,
             moved_back: false,
             shown: None,
+            shifting: false,
         }
     }
 

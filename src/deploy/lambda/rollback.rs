@@ -56,12 +56,19 @@ async fn alias_back(
     };
     let version = previous.rsplit(':').next().unwrap_or_default();
     let now = match alias(f, cx).await {
-        Ok(Some(now)) if f.version_arn(&now.version) == *ours && now.version != version => now,
+        Ok(Some(now)) => now,
         _ => return Ok(()),
     };
+    let on_ours = f.version_arn(&now.version) == *ours && now.version != version;
+    // A gradual shift leaves the alias on its version with a share routed
+    // to ours: moved "back" to that version, the routing is cleared.
+    let routed = f.shifting && now.version == version;
+    if !on_ours && !routed {
+        return Ok(());
+    }
     match super::apply::move_alias(f, cx, Some(&now), version).await {
         Ok(()) => {
-            f.moved_back = true;
+            f.moved_back = on_ours;
             Ok(())
         }
         Err(e) => Err(format!(
