@@ -93,10 +93,21 @@ pub async fn apply(
         "before moving alias {} to version {version}",
         f.plan.alias
     ))?;
-    let mut before = before;
+    move_to(f, cx, w, before, &version, report).await
+}
+
+/// Moves the alias to `version` (gradually, with `lambda-shift`), to a verdict.
+async fn move_to(
+    f: &mut Function<'_>,
+    cx: &Context<'_>,
+    w: &Waiter<'_>,
+    mut before: Option<Alias>,
+    version: &str,
+    report: &mut DeployReport,
+) -> anyhow::Result<Verdict> {
     if let (Some(shift), Some(a)) = (f.plan.shift, &before) {
         f.shifting = true;
-        if let Err(why) = super::shift::canary(f, cx, w, a, &version, shift).await? {
+        if let Err(why) = super::shift::canary(f, cx, w, a, version, shift).await? {
             report.evidence.push(why.clone());
             return Ok(Verdict::Failed {
                 reason: format!("{why}; alias {} did not move", f.plan.alias),
@@ -111,9 +122,9 @@ pub async fn apply(
             f.plan.alias
         ));
     }
-    move_alias(f, cx, before.as_ref(), &version).await?;
+    move_alias(f, cx, before.as_ref(), version).await?;
     let said = format!("deployed: alias {} serves version {version}", f.plan.alias);
-    alias_moved(f, cx, &version, &said, true, report).await
+    alias_moved(f, cx, version, &said, true, report).await
 }
 
 /// The verdict once the alias was moved to `version`, read back: it
