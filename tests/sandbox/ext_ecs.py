@@ -93,7 +93,10 @@ patches moto's ECS backend so that:
   reference's stoppedAt names this case) and nothing more moves. Not modelled:
   the rollback deployment is not watched; alarms already in ALARM when the
   deployment starts count like any other.
-- StopServiceDeployment (stopType ROLLBACK) rolls back to the source revision.
+- StopServiceDeployment (stopType ROLLBACK) rolls back to the source revision
+  (a deployment PENDING or IN_PROGRESS; one already rolling back goes on; any
+  other answers ConflictException, GUESS: its wording; an unknown ARN
+  ServiceDeploymentNotFoundException; another stopType InvalidParameterException).
 - Services behind a load balancer (a `loadBalancers` entry whose
   targetGroupArn is one of moto's ELBv2 target groups) roll out in time
   rather than in steps: their tasks and the rollout's pace follow the target
@@ -135,6 +138,65 @@ patches moto's ECS backend so that:
   the list. The failure marker stops a new task when its containers start;
   a task of the hang marker never passes a health check. Services without a
   load balancer keep the step-by-step rollout above.
+- Blue/green ("Amazon ECS blue/green deployments", "Amazon ECS blue/green
+  service deployments workflow", "Application Load Balancer resources for
+  blue/green deployments" in the developer guide; API DeploymentConfiguration,
+  AdvancedConfiguration, ServiceDeployment.lifecycleStage): CreateService and
+  UpdateService keep deploymentConfiguration.strategy ("ROLLING" when not
+  given) and bakeTimeInMinutes, and loadBalancers[].advancedConfiguration
+  {alternateTargetGroupArn, productionListenerRule, testListenerRule,
+  roleArn} as given (moto stores both; DescribeServices returns them; the
+  deploymentController stays ECS; loadBalancers is not rewritten after a
+  deployment, GUESS). A new deployment of a BLUE_GREEN service (UpdateService
+  with a new task definition, or forceNewDeployment) is recorded as for
+  rolling updates (PRIMARY/ACTIVE deployments, the service deployment and its
+  revisions, circuit breaker, alarms) and moves through `lifecycleStage`
+  (DescribeServiceDeployments), one stage at a time, each lasting at least
+  `blue_green_stage_steps` steps (1; GUESS: ECS's own pace is not published):
+  RECONCILE_SERVICE (only when tasks other than blue's run, e.g. a deployment
+  superseded midway: they stop, the test rule goes back to blue; GUESS) or
+  PRE_SCALE_UP; SCALE_UP (green, the new revision, starts its full desired
+  count at once beside blue, registering in the green target group; the
+  stage lasts until every green task is healthy, with the task machinery
+  above: timed when the service has a target group, step by step otherwise;
+  the failure and hang markers, `fail_after`, the cluster's capacity and the
+  circuit breaker apply; maximumPercent and minimumHealthyPercent do not);
+  POST_SCALE_UP; TEST_TRAFFIC_SHIFT (the test listener rule forwards to
+  green); POST_TEST_TRAFFIC_SHIFT; PRODUCTION_TRAFFIC_SHIFT (the production
+  listener rule forwards to green); POST_PRODUCTION_TRAFFIC_SHIFT; BAKE_TIME
+  (bakeTimeInMinutes x `bake_steps_per_minute` steps, 1 per minute, at least
+  one; GUESS); CLEAN_UP (blue's tasks drain from blue's target group and
+  stop; the old deployment's desiredCount falls to 0); then SUCCESSFUL (the
+  stage stays CLEAN_UP, GUESS) and the deployment COMPLETED as in a rolling
+  update. Blue is the target group the production rule forwards to when the
+  deployment starts (without a production rule: where the last deployment
+  left production, at first the service's targetGroupArn); green is the
+  other of targetGroupArn and alternateTargetGroupArn, so deployments
+  alternate between the two. Shifting traffic rewrites the rule's forward
+  action in moto's ELBv2 as ECS does on AWS (users' reports: the rule's
+  TargetGroupArn goes, a weighted ForwardConfig over both target groups
+  remains, weights swung on every deployment): green weight 100, blue 0
+  (an NLB's listener ARN in place of a rule: its default actions). Rules
+  without a forward action, or that no longer exist, are left alone (GUESS:
+  ECS fails such deployments). ELBv2 DescribeRules and DescribeListeners
+  first move the same region's deployments, so a rule read there is as
+  current as one read through ECS. Deployment alarms are watched from the
+  first green task running through BAKE_TIME. Failure (circuit breaker,
+  alarm) or StopServiceDeployment ROLLBACK: ROLLBACK_REQUESTED (after
+  StopServiceDeployment only, for one step; GUESS), then ROLLBACK_IN_PROGRESS
+  with `rollback` {reason, startedAt, serviceRevisionArn (blue's)}: both
+  rules forward to blue again, a new PRIMARY deployment of blue's revision
+  adopts blue's tasks (and starts any CLEAN_UP already stopped), green's
+  tasks drain and stop, then ROLLBACK_SUCCESSFUL with the service back on
+  blue's revision; lifecycleStage keeps the stage reached (GUESS). A circuit
+  breaker or alarm without rollback leaves the deployment STOPPED where it
+  was, traffic included. Lifecycle hooks (deploymentConfiguration.lifecycleHooks)
+  are stored but never invoked: `blue_green_hold` stands in for a hook that
+  has not answered yet (ECS waits at a hooked stage until the hook returns
+  SUCCEEDED): a deployment at a held stage stays there, its stage's work done
+  (at TEST_TRAFFIC_SHIFT the test rule already forwards to green), until the
+  hold is lifted; then it goes on at the next step. LINEAR and CANARY are
+  stored but roll out as ROLLING.
 - ListTasks(desiredStatus=STOPPED, serviceName=...) and DescribeTasks show
   the stopped tasks with stoppedReason and container exit codes.
 - ListTaskDefinitions honours sort, maxResults and nextToken.
@@ -143,7 +205,8 @@ Control endpoint (POST JSON):
 - /_sandbox/ecs/config {"step_seconds": 0.2, "fail_markers": [..], "hang_markers": [..],
   "time_scale": 0.01, "pull_base_seconds": 3, "pull_mb_per_second": 7,
   "image_bytes": {"web-big": 400000000}, "default_image_bytes": 0,
-  "start_seconds": 1, "sigterm_seconds": null, "alarm_bake_steps": 2} returns the configuration in
+  "start_seconds": 1, "sigterm_seconds": null, "alarm_bake_steps": 2,
+  "blue_green_stage_steps": 1, "bake_steps_per_minute": 1, "blue_green_hold": null} returns the configuration in
   force (the timed keys pace services behind a load balancer; seconds are
   real-world seconds).
 - /_sandbox/ecs/config {"fail_after": {"worker": 1}}: tasks of a revision of
@@ -159,6 +222,24 @@ Control endpoint (POST JSON):
   (ext_ecs_tasks places one-off tasks on container instances).
 - /_sandbox/ecs/service-status {"cluster": c, "service": s, "status": "DRAINING", "region": r}
   sets a service's status (DRAINING/INACTIVE cannot be reached otherwise).
+- /_sandbox/ecs/config {"blue_green_hold": "POST_TEST_TRAFFIC_SHIFT"} holds
+  blue/green deployments at that lifecycle stage (a list holds at each; only
+  the stages a lifecycle hook may run at: RECONCILE_SERVICE, PRE_SCALE_UP,
+  POST_SCALE_UP, TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT,
+  PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT); null releases.
+  "blue_green_stage_steps" and "bake_steps_per_minute" pace them (above).
+- /_sandbox/ecs/listener-rule {"rule": arn, "region": r} reports where a
+  listener rule (or an NLB listener) forwards now: {"rule", "listener",
+  "port", "protocol", "load_balancer", "dns_name", "target_group" (the one
+  with the highest weight), "weights": [{"target_group", "weight"}],
+  "task_definitions" (of the RUNNING service tasks registered in that target
+  group, draining ones left out), "task_definition" (the one, else null)}:
+  what a test answers HTTP by. The same comes from moto: ELBv2 DescribeRules
+  (RuleArns=[arn]) for the forward action's weights; the rule's listener is
+  the rule ARN with "listener-rule/" as "listener/" and its last path segment
+  dropped, DescribeListeners(ListenerArns=[..]) gives its Port and
+  LoadBalancerArn, DescribeLoadBalancers(LoadBalancerArns=[..]) its DNSName.
+  An unknown ARN answers 404.
 - /_sandbox/ecs/config {"deny_tagging": true}: the caller lacks
   `ecs:TagResource`, as a deploy role without it under ECS's tagging
   authorization: RegisterTaskDefinition with tags and TagResource answer 400
@@ -205,6 +286,11 @@ CONFIG: dict[str, Any] = {
     "fail_after": {},
     # Deployment alarms: sandbox steps a deployment stays watched after its rollout (GUESS).
     "alarm_bake_steps": 2,
+    # Blue/green (strategy BLUE_GREEN): the fewest steps each lifecycle stage lasts, steps per
+    # minute of bakeTimeInMinutes (both GUESS), and the stage(s) deployments are held at.
+    "blue_green_stage_steps": 1,
+    "bake_steps_per_minute": 1,
+    "blue_green_hold": None,
 }
 TIMED_KEYS = ("time_scale", "pull_base_seconds", "pull_mb_per_second", "image_bytes", "default_image_bytes", "start_seconds",
               "sigterm_seconds")
@@ -216,6 +302,12 @@ Backend = ecs_models.EC2ContainerServiceBackend
 Service = ecs_models.Service
 
 IN_PROGRESS_STATES = ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED")
+# ServiceDeploymentLifecycleStage, in the order a blue/green deployment goes through them.
+BG_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+             "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP")
+# The stages a lifecycle hook may run at (API DeploymentLifecycleHook.lifecycleStages): the ones blue_green_hold takes.
+BG_HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+                  "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
 
 
 class ServiceDeploymentNotFoundException(ServiceException):
@@ -740,6 +832,8 @@ def _plan_task(backend: Backend, task: SandboxTask, groups: list[Any], at: datet
         "healthy": None if hangs else started + _real(max(checks)),
         "container_checks": bool(container_checks),
         "fails": _marker(td, backend, "fail_markers"),
+        # The target groups it registers in (a blue/green service's green tasks: the green one only).
+        "groups": [g.arn for g in groups],
     }
 
 
@@ -802,9 +896,13 @@ def _change(backend: Backend, service: Service, groups: list[Any], tasks: list[S
             else:
                 t.run(at)
                 started.append(t)
-        for g in groups:
-            if started:
-                _event(service, at, f"registered {len(started)} targets in (target-group {g.arn})")
+        arns = [g.arn for g in groups]
+        for t in started:
+            arns.extend(a for a in t._t.get("groups", []) if a not in arns)
+        for arn in arns:
+            n = sum(1 for t in started if arn in t._t.get("groups", [g.arn for g in groups]))
+            if n:
+                _event(service, at, f"registered {n} targets in (target-group {arn})")
     elif kind == "healthy":
         for t in tasks:
             t._t["healthy_seen"] = True
@@ -934,6 +1032,9 @@ def _begin_rollback(backend: Backend, service: Service, sd: dict[str, Any], at: 
 
 
 def _step_deployment(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime) -> None:
+    if sd.get("_bg") is not None:
+        _bg_step(backend, service, sd, at)
+        return
     dep = sd["_deployment"]
     if sd["status"] == "ROLLBACK_REQUESTED":
         _begin_rollback(backend, service, sd, at, sd.get("statusReason") or "Rollback requested by StopServiceDeployment.")
@@ -996,7 +1097,7 @@ def _fail(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.d
     dep["updatedAt"] = at
     _event(service, at, f"(deployment {dep['id']}) deployment failed: {why}.")
     if rollback:
-        _begin_rollback(backend, service, sd, at, reason)
+        (_bg_begin_rollback if sd.get("_bg") is not None else _begin_rollback)(backend, service, sd, at, reason)
     else:
         sd["status"] = "STOPPED"
         sd["statusReason"] = reason
@@ -1011,6 +1112,377 @@ def _alarms_firing(backend: Backend, names: list[str]) -> list[str]:
 
     alarms = cloudwatch_backends[backend.account_id][backend.region_name].alarms
     return [n for n in names if n in alarms and alarms[n].state_value == "ALARM"]
+
+
+# ---------------------------------------------------------------------------
+# Blue/green deployments (deploymentConfiguration.strategy BLUE_GREEN): see the
+# module docstring. A service deployment's `_bg` holds its blue/green state.
+
+
+def _is_blue_green(service: Service) -> bool:
+    return _deployment_config(service).get("strategy") == "BLUE_GREEN"
+
+
+def _bg_lb(service: Service) -> dict[str, str | None]:
+    """The service's primary target group and its advancedConfiguration (the
+    first loadBalancers entry that has one, else the first entry)."""
+    lbs = [lb for lb in (getattr(service, "load_balancers", None) or []) if isinstance(lb, dict)]
+    lb = next((lb for lb in lbs if lb.get("advancedConfiguration")), lbs[0] if lbs else {})
+    adv = lb.get("advancedConfiguration") or {}
+    return {
+        "primary": lb.get("targetGroupArn"),
+        "alternate": adv.get("alternateTargetGroupArn"),
+        "prod_rule": adv.get("productionListenerRule"),
+        "test_rule": adv.get("testListenerRule"),
+    }
+
+
+def _elbv2(account_id: str, region_name: str) -> Any:
+    from moto.elbv2.models import elbv2_backends
+
+    return elbv2_backends[account_id][region_name]
+
+
+def _find_rule(elb: Any, arn: str) -> tuple[Any, Any, Any]:
+    """(load balancer, listener, rule) for a listener rule ARN (an ALB's
+    productionListenerRule/testListenerRule), or for a listener ARN (an NLB's:
+    rule None, its default actions are the ones that forward); Nones when unknown."""
+    for lb in elb.load_balancers.values():
+        for listener in lb.listeners.values():
+            if listener.arn == arn:
+                return lb, listener, None
+            for rule in listener.rules.values():
+                if rule.arn == arn:
+                    return lb, listener, rule
+    return None, None, None
+
+
+def _actions(listener: Any, rule: Any) -> list[Any]:
+    return rule.actions if rule is not None else listener.default_actions
+
+
+def _forward(actions: list[Any]) -> tuple[int | None, list[tuple[str, int]]]:
+    """(index of the forward action, [(target group ARN, weight)]) of a rule's actions."""
+    for i, action in enumerate(actions):
+        data = getattr(action, "data", action)
+        if data.get("Type") != "forward":
+            continue
+        groups = (data.get("ForwardConfig") or {}).get("TargetGroups") or []
+        if groups:
+            return i, [(g["TargetGroupArn"], int(g.get("Weight", 1))) for g in groups]
+        if data.get("TargetGroupArn"):
+            return i, [(data["TargetGroupArn"], 1)]
+    return None, []
+
+
+def _forwards_to(weights: list[tuple[str, int]]) -> str | None:
+    """The target group a forward action sends (all, or most of) its traffic to."""
+    if not weights:
+        return None
+    best = max(w for _, w in weights)
+    return next(arn for arn, w in weights if w == best)
+
+
+def _rule_target(backend: Backend, arn: str | None) -> str | None:
+    if not arn:
+        return None
+    _, listener, rule = _find_rule(_elbv2(backend.account_id, backend.region_name), arn)
+    if listener is None:
+        return None
+    return _forwards_to(_forward(_actions(listener, rule))[1])
+
+
+def _point(backend: Backend, arn: str | None, to: str | None, other: str | None) -> None:
+    """ECS's traffic shift on an ELBv2 listener rule (or an NLB listener): the
+    forward action becomes a weighted ForwardConfig over both target groups,
+    `to` weight 100 and `other` 0 (seen on AWS: the rule's TargetGroupArn goes
+    and the weights swing on every deployment; 100/0 as users report it)."""
+    from moto.elbv2.models import FakeAction
+
+    if not arn or not to:
+        return
+    _, listener, rule = _find_rule(_elbv2(backend.account_id, backend.region_name), arn)
+    if listener is None:
+        return  # GUESS: a rule deleted under the service is left alone (ECS would fail the deployment)
+    actions = _actions(listener, rule)
+    i, weights = _forward(actions)
+    if i is None:
+        return  # not a forwarding rule (ECS does not support those for blue/green)
+    order = [a for a, _ in weights]
+    for a in (to, other):
+        if a and a not in order:
+            order.append(a)
+    old = dict(getattr(actions[i], "data", actions[i]))
+    old.pop("TargetGroupArn", None)
+    stickiness = (old.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {"Enabled": False}
+    old["ForwardConfig"] = {
+        "TargetGroups": [{"TargetGroupArn": a, "Weight": 100 if a == to else 0} for a in order],
+        "TargetGroupStickinessConfig": stickiness,
+    }
+    actions[i] = FakeAction(old)
+    if rule is None:
+        # An NLB listener: its default rule shows the same actions.
+        for default in listener._default_rule.values():
+            if default.actions is not actions:
+                default.actions[i] = actions[i]
+
+
+def _task_tg(service: Service, task: SandboxTask) -> str | None:
+    """The target group a task of the service registers in: its own (a
+    blue/green task) or the service's primary one."""
+    return getattr(task, "_tg", None) or _bg_lb(service)["primary"]
+
+
+def _live(service: Service) -> list[SandboxTask]:
+    """The service's tasks that run or are about to (not stopping)."""
+    return [t for t in _state(service)["tasks"].values() if t.last_status in ("PENDING", "RUNNING")]
+
+
+def _held(stage: str) -> bool:
+    hold = CONFIG["blue_green_hold"]
+    return stage == hold if isinstance(hold, str) else bool(hold) and stage in hold
+
+
+def _bg_init(backend: Backend, service: Service, sd: dict[str, Any], before_td: str | None, at: datetime.datetime) -> None:
+    """A new service deployment of a BLUE_GREEN service: which side is blue."""
+    lb = _bg_lb(service)
+    st = _state(service)
+    # Blue is where production traffic goes now: the production rule's target
+    # group, else (no rule) where the last deployment left it.
+    blue_tg = _rule_target(backend, lb["prod_rule"]) or st.get("bg_live_tg") or lb["primary"]
+    green_tg = next((a for a in (lb["primary"], lb["alternate"]) if a and a != blue_tg), blue_tg)
+    target = sd["_deployment"]
+    others = [t for t in _live(service) if t.started_by != target["id"]]
+    blue = [t for t in others if _task_tg(service, t) == blue_tg]
+    blue_td = blue[0].task_definition_arn if blue else before_td
+    # RECONCILE_SERVICE "only happens when you start a new service deployment
+    # with more than 1 service revision in an ACTIVE state": tasks of another
+    # revision than blue's, or outside blue's target group (a deployment superseded midway).
+    reconcile = any(t not in blue or t.task_definition_arn != blue_td for t in others)
+    sd["_bg"] = {
+        "blue_tg": blue_tg,
+        "green_tg": green_tg,
+        "prod_rule": lb["prod_rule"],
+        "test_rule": lb["test_rule"],
+        "blue_td": blue_td,
+        "leaving": [],
+        "stage_until": at,
+        "requested_until": None,
+    }
+    sd["_phase"] = "blue_green"
+    sd["_next_at"] = at + _step()
+    _bg_enter(backend, service, sd, "RECONCILE_SERVICE" if reconcile else "PRE_SCALE_UP", at)
+
+
+def _bg_enter(backend: Backend, service: Service, sd: dict[str, Any], stage: str, at: datetime.datetime) -> None:
+    bg = sd["_bg"]
+    steps = max(1, int(CONFIG["blue_green_stage_steps"]))
+    if stage == "BAKE_TIME":
+        minutes = float(sd["deploymentConfiguration"].get("bakeTimeInMinutes") or 0)
+        steps = max(1, math.ceil(minutes * float(CONFIG["bake_steps_per_minute"])))
+    sd["lifecycleStage"] = stage
+    sd["updatedAt"] = at
+    bg["stage_until"] = at + _step() * steps
+    target = sd["_deployment"]
+    if stage == "RECONCILE_SERVICE":
+        # Only blue keeps running; test traffic goes back to it (GUESS).
+        bg["leaving"] = [t for t in _live(service) if t.started_by != target["id"]
+                         and (_task_tg(service, t) != bg["blue_tg"] or t.task_definition_arn != bg["blue_td"])]
+        _bg_retire(backend, service, target, bg["leaving"], at)
+        _point(backend, bg["test_rule"], bg["blue_tg"], bg["green_tg"])
+    elif stage == "SCALE_UP":
+        _bg_scale(backend, service, sd, at)
+    elif stage == "TEST_TRAFFIC_SHIFT":
+        _point(backend, bg["test_rule"], bg["green_tg"], bg["blue_tg"])
+    elif stage == "PRODUCTION_TRAFFIC_SHIFT":
+        _point(backend, bg["prod_rule"], bg["green_tg"], bg["blue_tg"])
+        _state(service)["bg_live_tg"] = bg["green_tg"]
+    elif stage == "CLEAN_UP":
+        bg["leaving"] = [t for t in _live(service) if t.started_by != target["id"]]
+        _bg_retire(backend, service, target, bg["leaving"], at)
+
+
+def _bg_retire(backend: Backend, service: Service, target: dict[str, Any], tasks: list[SandboxTask], at: datetime.datetime) -> None:
+    """Stops tasks that are not `target`'s: those registered in a target group
+    drain first (timed services), the others stop at once."""
+    groups = _target_groups(backend, service)
+    if tasks and not groups:
+        _stop_old(service, target, tasks, at)
+    pending = [t for t in tasks if t.last_status == "PENDING"] if groups else []
+    if pending:
+        for t in pending:
+            t.stop(at, "Scaling activity initiated by (deployment %s)" % target["id"], None, "ServiceSchedulerInitiated")
+        _event(service, at, f"has stopped {len(pending)} running tasks: {' '.join(f'(task {t.id})' for t in pending)}.")
+    running = [t for t in tasks if t.last_status == "RUNNING"] if groups else []
+    elb = _elbv2(backend.account_id, backend.region_name)
+    by_group: dict[str, list[SandboxTask]] = {}
+    for t in running:
+        by_group.setdefault(_task_tg(service, t) or "", []).append(t)
+    for arn, ts in by_group.items():
+        group = elb.target_groups.get(arn)
+        _drain(backend, service, [group] if group is not None else groups, target, ts, at)
+    for d in service.deployments:
+        n = sum(1 for t in _live(service) if t.started_by == d["id"])
+        if d is not target and d["desiredCount"] != n:
+            d["desiredCount"] = n
+            d["updatedAt"] = at
+
+
+def _bg_launch(backend: Backend, service: Service, sd: dict[str, Any], dep: dict[str, Any], tg: str | None,
+               at: datetime.datetime, said: set[str]) -> bool:
+    """Places the missing tasks of `dep` in target group `tg`, as far as the
+    cluster's capacity allows (maximumPercent does not apply: blue/green needs
+    room for both revisions). Returns whether any was placed."""
+    missing = service.desired_count - sum(1 for t in _live(service) if t.started_by == dep["id"])
+    if missing <= 0:
+        return False
+    want, placed = _placeable(backend, service, missing, missing)
+    if placed > 0:
+        groups = _target_groups(backend, service)
+        group = _elbv2(backend.account_id, backend.region_name).target_groups.get(tg) if tg else None
+        for t in _launch(backend, service, dep, at, placed):
+            t._tg = tg
+            if groups:
+                _plan_task(backend, t, [group] if group is not None else groups, at)
+    if placed < want:
+        _say(service, sd, said, at, _no_place(service))
+    return placed > 0
+
+
+def _bg_ready(backend: Backend, service: Service, dep: dict[str, Any], at: datetime.datetime) -> bool:
+    """Whether `dep` has the desired number of healthy tasks (a service
+    without a target group: RUNNING since an earlier step, as in rolling updates)."""
+    timed = bool(_target_groups(backend, service))
+    mine = [t for t in _live(service) if t.started_by == dep["id"]]
+    healthy = [t for t in mine if (_healthy(t, at) if timed else t.last_status == "RUNNING" and t.started_at < at)]
+    return len(healthy) >= service.desired_count
+
+
+def _bg_start_pending(backend: Backend, service: Service, dep: dict[str, Any], at: datetime.datetime) -> int:
+    """A service without a target group: `dep`'s tasks placed at an earlier step
+    start, fail or hang (as in a rolling update's pass). Returns how many failed."""
+    if _target_groups(backend, service):
+        return 0
+    pending = [t for t in _live(service) if t.started_by == dep["id"] and t.last_status == "PENDING" and t.created_at < at]
+    fails = _marker(dep["taskDefinition"], backend, "fail_markers")
+    if not pending or (not fails and _marker(dep["taskDefinition"], backend, "hang_markers")):
+        return 0
+    for t in pending:
+        if fails:
+            t.stop(at, "Essential container in task exited", 1, "EssentialContainerExited")
+        else:
+            t.run(at)
+    dep["updatedAt"] = at
+    if fails:
+        dep["failedTasks"] += len(pending)
+        return len(pending)
+    return 0
+
+
+def _bg_scale(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime) -> str:
+    """One pass of SCALE_UP: green tasks start beside blue. Returns "failed"
+    when the circuit breaker triggered, "ready" when green is all healthy, else ""."""
+    bg, dep, cb = sd["_bg"], sd["_deployment"], sd["deploymentCircuitBreaker"]
+    _bg_start_pending(backend, service, dep, at)
+    cb["failureCount"] = dep["failedTasks"]
+    if sd["deploymentConfiguration"]["deploymentCircuitBreaker"].get("enable") and cb["failureCount"] >= cb["threshold"]:
+        return "failed"
+    said: set[str] = set()
+    moved = _bg_launch(backend, service, sd, dep, bg["green_tg"], at, said)
+    sd["_said"] = said if moved else sd["_said"] | said
+    return "ready" if _bg_ready(backend, service, dep, at) else ""
+
+
+def _bg_step(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime) -> None:
+    """One pass of a blue/green deployment: at most one lifecycle stage further."""
+    bg, dep = sd["_bg"], sd["_deployment"]
+    if sd["status"] == "ROLLBACK_REQUESTED":
+        if bg["requested_until"] is None or at >= bg["requested_until"]:
+            _bg_begin_rollback(backend, service, sd, at, sd.get("statusReason") or "Rollback requested by StopServiceDeployment.")
+        return
+    if sd["_phase"] == "rollback":
+        _bg_rollback_pass(backend, service, sd, at)
+        return
+    stage = sd["lifecycleStage"]
+    cb, al = sd["deploymentCircuitBreaker"], sd["alarms"]
+    # Deployment alarms are watched once a green task runs, until the clean-up.
+    watched = BG_STAGES.index("SCALE_UP") <= BG_STAGES.index(stage) <= BG_STAGES.index("BAKE_TIME")
+    if al["status"] == "MONITORING" and watched and _deployment_tasks(service, dep, "RUNNING"):
+        firing = _alarms_firing(backend, al["alarmNames"])
+        if firing:
+            al["status"], al["triggeredAlarmNames"] = "TRIGGERED", firing
+            _fail(backend, service, sd, at, f"ECS deployment alarms: alarm detected ({', '.join(firing)}).", "alarm detected",
+                  sd["deploymentConfiguration"]["alarms"].get("rollback"))
+            return
+    if stage == "SCALE_UP":
+        outcome = _bg_scale(backend, service, sd, at)
+        if outcome == "failed":
+            cb["status"] = "TRIGGERED"
+            _fail(backend, service, sd, at, "ECS deployment circuit breaker: tasks failed to start.", "tasks failed to start",
+                  sd["deploymentConfiguration"]["deploymentCircuitBreaker"].get("rollback"))
+            return
+        done = outcome == "ready"
+    elif stage in ("RECONCILE_SERVICE", "CLEAN_UP"):
+        done = all(t.last_status == "STOPPED" for t in bg["leaving"])
+    else:
+        done = True
+    # A stage with a lifecycle hook lasts until the hook answers (blue_green_hold stands in for one that has not).
+    if not done or at < bg["stage_until"] or _held(stage):
+        return
+    if stage == "CLEAN_UP":
+        _succeed(service, sd, at)
+        return
+    _bg_enter(backend, service, sd, BG_STAGES[BG_STAGES.index(stage) + 1], at)
+
+
+def _bg_begin_rollback(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime, reason: str) -> None:
+    """Traffic back to blue, green's tasks stopped, the service back on blue's revision."""
+    bg, target = sd["_bg"], sd["_deployment"]
+    blue_td = bg["blue_td"]
+    if not blue_td:
+        sd["status"] = "ROLLBACK_FAILED"
+        sd["statusReason"] = "There is no previous service revision to roll back to."
+        sd["finishedAt"] = at
+        sd["_phase"] = "done"
+        return
+    sd["status"] = "ROLLBACK_IN_PROGRESS"
+    sd["statusReason"] = reason
+    sd["rollback"] = {"reason": reason, "startedAt": at, "serviceRevisionArn": _revision_arn(backend, service, blue_td)}
+    sd["updatedAt"] = at
+    _point(backend, bg["prod_rule"], bg["blue_tg"], bg["green_tg"])
+    _point(backend, bg["test_rule"], bg["blue_tg"], bg["green_tg"])
+    _state(service)["bg_live_tg"] = bg["blue_tg"]
+    # As in a rolling update's rollback: a deployment of blue's revision adopts blue's tasks.
+    blue = [t for t in _live(service) if t.started_by != target["id"] and _task_tg(service, t) == bg["blue_tg"]
+            and t.task_definition_arn == blue_td]
+    rb = _new_deployment(service, blue_td, at)
+    for t in blue:
+        t.started_by = rb["id"]
+    for d in [d for d in service.deployments if d is not rb and d is not target]:
+        if not any(t.started_by == d["id"] for t in _state(service)["tasks"].values() if t.last_status != "STOPPED"):
+            service.deployments.remove(d)
+    sd["_rollback_deployment"] = rb
+    sd["_said"] = set()
+    sd["_phase"] = "rollback"
+    _event(service, at, f"rolling back to deployment {rb['id']}.")
+    _bg_retire(backend, service, rb, [t for t in _live(service) if t.started_by != rb["id"]], at)
+
+
+def _bg_rollback_pass(backend: Backend, service: Service, sd: dict[str, Any], at: datetime.datetime) -> None:
+    bg, rb = sd["_bg"], sd["_rollback_deployment"]
+    _bg_retire(backend, service, rb, [t for t in _live(service) if t.started_by != rb["id"]], at)
+    # Blue tasks already stopped by the clean-up come back (in blue's target group).
+    _bg_start_pending(backend, service, rb, at)
+    said: set[str] = set()
+    moved = _bg_launch(backend, service, sd, rb, bg["blue_tg"], at, said)
+    sd["_said"] = said if moved else sd["_said"] | said
+    others = [t for t in _state(service)["tasks"].values() if t.started_by != rb["id"] and t.last_status != "STOPPED"]
+    if not others and _bg_ready(backend, service, rb, at):
+        _complete(service, rb, at)
+        sd["status"] = "ROLLBACK_SUCCESSFUL"
+        sd["finishedAt"] = at
+        sd["updatedAt"] = at
+        sd["_phase"] = "done"
 
 
 def _advance(backend: Backend, service: Service) -> None:
@@ -1106,7 +1578,10 @@ def update_service(self: Backend, service_properties: dict[str, Any]) -> Service
         service.task_definition = before
         if target != before or force or service.desired_count != desired_before:
             if target != before or force:
-                _start_service_deployment(self, service, target, _now())
+                at = _now()
+                sd = _start_service_deployment(self, service, target, at)
+                if _is_blue_green(service):
+                    _bg_init(self, service, sd, before, at)
             else:
                 for d in service.deployments:
                     if d["status"] == "PRIMARY":
@@ -1240,10 +1715,33 @@ def stop_service_deployment(self: Backend, arn: str, stop_type: str | None) -> s
             sd["updatedAt"] = _now()
             sd["_next_at"] = _now()
             sd["_phase"] = "requested"
+            if sd.get("_bg") is not None:
+                # A blue/green deployment shows ROLLBACK_REQUESTED for a step before rolling back (GUESS).
+                sd["_bg"]["requested_until"] = _now() + _step()
         elif sd["status"] not in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED"):
             raise ConflictException(f"The service deployment is {sd['status']} and can no longer be stopped.")
         return arn
 
+
+def _elbv2_read(name: str) -> None:
+    """ELBv2 reads of rules and listeners first let blue/green deployments of
+    the same account and region catch up: ECS shifts traffic in the background,
+    while the sandbox moves deployments on reads (of ECS, or these)."""
+    from moto.elbv2.models import ELBv2Backend
+
+    original = getattr(ELBv2Backend, name)
+
+    def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with LOCK:
+            if self.account_id in ecs_models.ecs_backends and self.region_name in ecs_models.ecs_backends[self.account_id]:
+                _advance_all(ecs_models.ecs_backends[self.account_id][self.region_name])
+            return original(self, *args, **kwargs)
+
+    setattr(ELBv2Backend, name, read)
+
+
+for _name in ("describe_rules", "describe_listeners"):
+    _elbv2_read(_name)
 
 Backend.create_service = create_service
 Backend.update_service = update_service
@@ -1362,10 +1860,23 @@ _orig_call = werkzeug_app.DomainDispatcherApplication.__call__
 def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
     with LOCK:
         if command == "config":
-            for key in ("step_seconds", "fail_markers", "hang_markers", "deny_tagging", "fail_after", "alarm_bake_steps") + TIMED_KEYS:
+            if "blue_green_hold" in body:
+                hold = body["blue_green_hold"]
+                stages = [hold] if isinstance(hold, str) else list(hold or [])
+                wrong = [x for x in stages if x not in BG_HOOK_STAGES]
+                if wrong:
+                    raise ValueError(f"blue_green_hold takes a lifecycle stage a hook can run at ({', '.join(BG_HOOK_STAGES)}), "
+                                     f"a list of them or null, not {wrong}")
+                # Deployments already past their steps due still are, under the hold in force until now.
+                for backend in _all_ecs_backends():
+                    _advance_all(backend)
+            for key in ("step_seconds", "fail_markers", "hang_markers", "deny_tagging", "fail_after", "alarm_bake_steps",
+                        "blue_green_stage_steps", "bake_steps_per_minute", "blue_green_hold") + TIMED_KEYS:
                 if key in body:
                     CONFIG[key] = body[key]
             return dict(CONFIG)
+        if command == "listener-rule":
+            return _listener_rule_report(body["rule"], body.get("account", DEFAULT_ACCOUNT_ID), body.get("region", "us-east-1"))
         if command == "capacity":
             backend = ecs_models.ecs_backends[body.get("account", DEFAULT_ACCOUNT_ID)][body.get("region", "us-east-1")]
             cluster = backend._get_cluster(body["cluster"])
@@ -1386,6 +1897,43 @@ def _control(command: str, body: dict[str, Any]) -> dict[str, Any]:
             service.status = body["status"]
             return {"service": service.name, "status": service.status}
         raise KeyError(command)
+
+
+def _all_ecs_backends() -> list[Backend]:
+    """The ECS backends moto has made so far (every account and region used)."""
+    return [b for regions in list(dict.values(ecs_models.ecs_backends)) for b in list(dict.values(regions))]
+
+
+def _listener_rule_report(arn: str, account: str, region: str) -> dict[str, Any]:
+    """Where a listener rule (or an NLB listener) forwards now, and which
+    revisions serve that target group: what a test answers HTTP by."""
+    elb = _elbv2(account, region)
+    lb, listener, rule = _find_rule(elb, arn)
+    if listener is None:
+        raise KeyError(f"no listener rule or listener {arn}")
+    backend = ecs_models.ecs_backends[account][region]
+    _advance_all(backend)
+    weights = _forward(_actions(listener, rule))[1]
+    target = _forwards_to(weights)
+    serving = []
+    for service in backend.services.values():
+        for t in _state(service)["tasks"].values():
+            if t.last_status == "RUNNING" and _task_tg(service, t) == target and t.task_definition_arn not in serving:
+                serving.append(t.task_definition_arn)
+    return {
+        "rule": arn,
+        "listener": listener.arn,
+        "port": int(listener.port) if listener.port is not None else None,
+        "protocol": listener.protocol,
+        "load_balancer": lb.arn,
+        "dns_name": lb.dns_name,
+        "target_group": target,
+        "weights": [{"target_group": a, "weight": w} for a, w in weights],
+        # Task definitions of the RUNNING service tasks registered in that target group
+        # (draining ones excluded), and the one when there is one.
+        "task_definitions": serving,
+        "task_definition": serving[0] if len(serving) == 1 else None,
+    }
 
 
 def _call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
