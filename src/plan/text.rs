@@ -206,6 +206,17 @@ impl Plan {
                 smoke.seconds
             );
         }
+        if let Some(alarms) = &first.watch().alarms {
+            let bake = match alarms.bake_seconds / 60 {
+                0 => String::new(),
+                m => format!(" and for {m} min after it"),
+            };
+            let _ = writeln!(
+                s,
+                "    watch alarms {} during the rollout{bake}: one in ALARM rolls it back",
+                alarms.describe()
+            );
+        }
         s
     }
 
@@ -228,10 +239,18 @@ impl Plan {
                     "    deploy Lambda function {} through alias {} (wait {}s, rollback {}); platform from the function's architecture, no attestations",
                     d.function, d.alias, d.watch.wait_seconds, d.watch.rollback
                 );
-                match &d.smoke_test_event {
-                    Some(e) => writeln!(
+                if let Some(e) = &d.smoke_test_event {
+                    let _ = writeln!(
                         s,
                         "    before the alias moves: invoke the new version with {e} (a function error or timeout fails the deploy)"
+                    );
+                }
+                match d.shift {
+                    Some(shift) => writeln!(
+                        s,
+                        "    move the alias gradually: {}% of invocations to the new version for {} min, watching its Errors, then all",
+                        shift.percent,
+                        shift.seconds / 60
                     ),
                     None => Ok(()),
                 }
@@ -242,6 +261,14 @@ impl Plan {
                     Bundle::Source => "the build context, built on each instance",
                 };
                 let yellow = if d.allow_yellow { " or Yellow" } else { "" };
+                if let Some(swap) = &d.swap {
+                    let _ = writeln!(
+                        s,
+                        "    swap: deploy the one of {} that does not hold CNAME `{}`, then swap the CNAMEs (the other keeps running)",
+                        swap.pair.join(" and "),
+                        swap.cname
+                    );
+                }
                 writeln!(
                     s,
                     "    deploy Elastic Beanstalk environment {} of application {}: bundle {} ({bundle}), health Green{yellow} (wait {}s, rollback {})",
