@@ -1970,8 +1970,15 @@ const LIVE: &str = "shop-live";
 /// `shop-green` (CNAME `shop-green-idle...`), both running v1.
 async fn pair() -> Env {
     let e = env().await;
+    create_pair(&e.eb).await;
+    e
+}
+
+/// `shop-blue` (CNAME prefix `shop-live`) and `shop-green` (`shop-green-idle`)
+/// in application `shop`, both on v1.
+async fn create_pair(eb: &aws_sdk_elasticbeanstalk::Client) {
     for (name, prefix) in [(BLUE, LIVE), (GREEN, "shop-green-idle")] {
-        e.eb.create_environment()
+        eb.create_environment()
             .application_name(APP)
             .environment_name(name)
             .solution_stack_name(STACK)
@@ -1981,7 +1988,6 @@ async fn pair() -> Env {
             .await
             .unwrap();
     }
-    e
 }
 
 fn swap_plan() -> BeanstalkPlan {
@@ -2268,11 +2274,8 @@ fn swap_command(
         .env("INPUT_BEANSTALK_CNAME", LIVE)
         .env("INPUT_STRATEGY", "swap")
         .env("INPUT_SMOKE_TEST_PATH", "/health")
-        .env("INPUT_SMOKE_TEST_SECONDS", "30")
-        .env("HTTP_PROXY", &app.url)
-        .env("http_proxy", &app.url)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
+        .env("INPUT_SMOKE_TEST_SECONDS", "30");
+    app.proxy_for(&mut cmd);
     cmd
 }
 
@@ -2285,17 +2288,7 @@ fn a_swap_run_smoke_tests_the_idle_environment_before_its_cname_goes_live() {
     let (eb, _) = crate::support::sandbox::block_on(clients(&sb.moto));
     crate::support::sandbox::block_on(async {
         seed(&sb.moto, vec![]).await;
-        for (name, prefix) in [(BLUE, LIVE), (GREEN, "shop-green-idle")] {
-            eb.create_environment()
-                .application_name(APP)
-                .environment_name(name)
-                .solution_stack_name(STACK)
-                .version_label(FIRST)
-                .cname_prefix(prefix)
-                .send()
-                .await
-                .unwrap();
-        }
+        create_pair(&eb).await;
     });
     let idle = "shop-green-idle.us-east-1.elasticbeanstalk.com";
     // The new version answers 500 at the idle environment's URL: the CNAME

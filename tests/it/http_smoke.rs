@@ -350,11 +350,8 @@ fn bg_command(sb: &FullSandbox, app: &Receiver) -> std::process::Command {
     cmd.env_remove("INPUT_ENVIRONMENT_URL")
         .env("INPUT_SERVICE", BG_SERVICE)
         .env("INPUT_SMOKE_TEST_PATH", "/health")
-        .env("INPUT_SMOKE_TEST_SECONDS", "30")
-        .env("HTTP_PROXY", &app.url)
-        .env("http_proxy", &app.url)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
+        .env("INPUT_SMOKE_TEST_SECONDS", "30");
+    app.proxy_for(&mut cmd);
     cmd
 }
 

@@ -70,6 +70,22 @@ pub async fn put_back(d: &mut Deploy<'_>, ours: &Ours, completed: bool) -> PutBa
     }
 }
 
+/// StopServiceDeployment with `ROLLBACK`: ECS puts back the deployment
+/// that completed before (on blue/green, the listeners too).
+pub(super) async fn stop_with_rollback(cx: &Context<'_>, arn: &str) -> anyhow::Result<()> {
+    cx.clients
+        .ecs
+        .stop_service_deployment()
+        .service_deployment_arn(arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .explained("ecs:StopServiceDeployment", || {
+            format!("service deployment {arn}")
+        })?;
+    Ok(())
+}
+
 async fn roll_back(
     cx: &Context<'_>,
     w: &mut Waiter<'_>,
@@ -83,17 +99,8 @@ async fn roll_back(
         say(&format!(
             "rolling back: stopping service deployment {arn} with rollback (ecs:StopServiceDeployment)"
         ));
-        let stopped = ecs
-            .stop_service_deployment()
-            .service_deployment_arn(arn)
-            .stop_type(StopServiceDeploymentStopType::Rollback)
-            .send()
-            .await
-            .explained("ecs:StopServiceDeployment", || {
-                format!("service deployment {arn}")
-            });
-        match stopped {
-            Ok(_) => return watch::follow(cx, w, ours, WaitUntil::Completed, report).await,
+        match stop_with_rollback(cx, arn).await {
+            Ok(()) => return watch::follow(cx, w, ours, WaitUntil::Completed, report).await,
             Err(e) => say(&format!(
                 "  {}; updating the service back to the previous revision instead",
                 chain_message(&e)

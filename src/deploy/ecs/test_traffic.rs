@@ -12,7 +12,6 @@
 
 use aws_sdk_ecs::types::{
     Service, ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus,
-    StopServiceDeploymentStopType,
 };
 
 use super::watch::{Ours, look};
@@ -141,16 +140,7 @@ pub async fn roll_back(cx: &Context<'_>, ours: &Ours, why: &str) -> anyhow::Resu
     let Some(arn) = &ours.service_deployment else {
         anyhow::bail!("no service deployment to stop ({why})");
     };
-    cx.clients
-        .ecs
-        .stop_service_deployment()
-        .service_deployment_arn(arn)
-        .stop_type(StopServiceDeploymentStopType::Rollback)
-        .send()
-        .await
-        .explained("ecs:StopServiceDeployment", || {
-            format!("service deployment {arn}")
-        })?;
+    super::rollback::stop_with_rollback(cx, arn).await?;
     cx.actions.line(&format!(
         "stopped service deployment {arn} with a rollback: {why}"
     ));

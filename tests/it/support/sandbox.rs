@@ -259,6 +259,18 @@ impl Receiver {
     pub fn default_response(&self, rules: serde_json::Value) {
         http_post_json(&format!("{}/__default", self.url), &rules);
     }
+
+    /// `cmd` with this receiver as its HTTP proxy, the sandbox's own
+    /// loopback services reached directly: it answers for names nothing
+    /// resolves here (an environment's CNAME, a load balancer's), by host.
+    pub fn proxy_for(&self, cmd: &mut Command) {
+        for (name, value) in [
+            ("HTTP_PROXY", self.url.as_str()),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+        ] {
+            cmd.env(name, value).env(name.to_lowercase(), value);
+        }
+    }
 }
 
 fn client() -> reqwest::blocking::Client {
