@@ -3,8 +3,9 @@
 //! ## Design
 //!
 //! The contract is the [`Target`] trait; `ecs::Service`, `lambda::Function`,
-//! `beanstalk::Environment` and `trigger::Trigger` (EventBridge rules and
-//! Scheduler schedules) implement it, and [`any::Any`] is the one place a
+//! `beanstalk::Environment`, `beanstalk::Swap` (a pair of environments and
+//! a CNAME swap) and `trigger::Trigger` (EventBridge rules and Scheduler
+//! schedules) implement it, and [`any::Any`] is the one place a
 //! [`TargetPlan`] is matched to its implementation (as cargo-dist has one
 //! enum and one module per installer). A trait rather than an enum of
 //! functions, because the driver is one generic function over it: what
@@ -17,6 +18,11 @@
 //!   the target: every wait of every target is one look at a time through
 //!   [`Waiter::until`], which owns the pauses and the tolerance of failed
 //!   looks (the same rule everywhere, [`crate::wait`]);
+//! - what proves a change forward before it is called done, for every
+//!   target alike: `smoke-test-path` (`http_smoke`) and the CloudWatch
+//!   `alarms`, watched through the waiter while the change is applied and
+//!   for `bake-minutes` after it (`alarms`, a [`crate::wait::Stop`] like a
+//!   deadline);
 //! - the verdict ([`Verdict`]) and what it means: which result, whether to
 //!   put back what served (`rollback`), the settle wait after a rollback
 //!   (a waiter with the settle budget that a cancellation does not cut
