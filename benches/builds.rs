@@ -24,8 +24,8 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use fastdeploy::image::bases::{self, BaseUse, Place};
-use fastdeploy::image::registry::{Client, RegistryAuth};
-use sandbox::{CLUSTER, ECR_PASSWORD, ECR_USER, FullSandbox};
+use fastdeploy::image::registry::Client;
+use sandbox::{CLUSTER, FullSandbox};
 
 const COMMAND: &str = "cargo bench --bench builds";
 
@@ -41,15 +41,6 @@ fn main() {
     native(rounds, &mut rows, &mut md);
     seed_002(rounds, &mut rows, &mut md);
     common::write_results("builds", sandbox::repo_root(), &rows, &md);
-}
-
-fn auth(sb: &FullSandbox) -> RegistryAuth {
-    RegistryAuth {
-        host: sb.registry.host.clone(),
-        username: ECR_USER.into(),
-        password: ECR_PASSWORD.to_string().into(),
-        insecure: true,
-    }
 }
 
 /// (k): 20 warm resolutions of three bases against 20 content-tag lookups.
@@ -72,7 +63,7 @@ fn resolution(rows: &mut String, md: &mut String) {
             },
         })
         .collect();
-    let auth = auth(&sb);
+    let auth = sb.registry.auth();
     let clock = fastdeploy::clock::Clock::REAL;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (resolve, lookup) = rt.block_on(async {

@@ -319,7 +319,7 @@ const LAMBDA_FIXED_POLL: f64 = 5.0;
 const LAMBDA_STEPS: u32 = 3;
 
 async fn lambda_lag(moto: &sandbox::Moto) {
-    use fastdeploy::image::registry::{Client, RegistryAuth};
+    use fastdeploy::image::registry::Client;
     use fastdeploy::plan::LambdaPlan;
     let registry = tokio::task::block_in_place(sandbox::Registry::start);
     let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config().await);
@@ -344,13 +344,7 @@ async fn lambda_lag(moto: &sandbox::Moto) {
         .send()
         .await
         .unwrap();
-    let auth = RegistryAuth {
-        host: registry.host.clone(),
-        username: sandbox::ECR_USER.into(),
-        password: secrecy::SecretString::from(sandbox::ECR_PASSWORD),
-        insecure: true,
-    };
-    let client = Client::new(&auth, fastdeploy::clock::Clock::scaled(SCALE));
+    let client = Client::new(&registry.auth(), fastdeploy::clock::Clock::scaled(SCALE));
     let deployer = support_deploy::Deployer::new(&moto.sdk_config().await, Some(client), SCALE);
     let plan = LambdaPlan {
         function: "bench".into(),

@@ -146,14 +146,10 @@ fn plan(event: Option<&str>) -> LambdaPlan {
 }
 
 fn deployer(registry: &sandbox::Registry, sdk: &aws_config::SdkConfig) -> support_deploy::Deployer {
-    use fastdeploy::image::registry::{Client, RegistryAuth};
-    let auth = RegistryAuth {
-        host: registry.host.clone(),
-        username: sandbox::ECR_USER.into(),
-        password: secrecy::SecretString::from(sandbox::ECR_PASSWORD),
-        insecure: true,
-    };
-    let client = Client::new(&auth, fastdeploy::clock::Clock::scaled(SCALE));
+    let client = fastdeploy::image::registry::Client::new(
+        &registry.auth(),
+        fastdeploy::clock::Clock::scaled(SCALE),
+    );
     support_deploy::Deployer::new(sdk, Some(client), SCALE)
 }
 

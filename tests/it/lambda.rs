@@ -12,7 +12,7 @@ use std::process::Command;
 use aws_sdk_lambda::types::{Architecture, FunctionCode, PackageType};
 use fastdeploy::deploy::DeployOutcome;
 use fastdeploy::gha::Actions;
-use fastdeploy::image::registry::{self, RegistryAuth};
+use fastdeploy::image::registry;
 use fastdeploy::outcome::RunResult;
 use fastdeploy::plan::{LambdaPlan, WatchPlan};
 use serde_json::{Value, json};
@@ -20,9 +20,8 @@ use serde_json::{Value, json};
 use crate::support::deploy::{Deployer, image};
 use crate::support::run::{Ran, run, slack_messages};
 use crate::support::sandbox::{
-    ACCOUNT, ECR_PASSWORD, ECR_USER, FUNCTION, FUNCTION_REPOSITORY, FullSandbox, Moto, REPOSITORY,
-    Registry, base_buildah, block_on, create_role, push_busybox_base, registry_authfile,
-    registry_manifest_digest,
+    ACCOUNT, FUNCTION, FUNCTION_REPOSITORY, FullSandbox, Moto, REPOSITORY, Registry, base_buildah,
+    block_on, create_role, push_busybox_base, registry_authfile, registry_manifest_digest,
 };
 
 const SCALE: f64 = 0.01;
@@ -68,13 +67,7 @@ async fn env(architecture: Architecture) -> Env {
         .send()
         .await
         .unwrap();
-    let auth = RegistryAuth {
-        host: registry.host.clone(),
-        username: ECR_USER.into(),
-        password: secrecy::SecretString::from(ECR_PASSWORD),
-        insecure: true,
-    };
-    let client = registry::Client::new(&auth, fastdeploy::clock::Clock::scaled(SCALE));
+    let client = registry::Client::new(&registry.auth(), fastdeploy::clock::Clock::scaled(SCALE));
     Env {
         moto,
         sdk,

@@ -170,6 +170,17 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The sandbox's credentials for this registry (plain HTTP), as a run
+    /// logs in to ECR.
+    pub fn auth(&self) -> fastdeploy::image::registry::RegistryAuth {
+        fastdeploy::image::registry::RegistryAuth {
+            host: self.host.clone(),
+            username: ECR_USER.into(),
+            password: secrecy::SecretString::from(ECR_PASSWORD),
+            insecure: true,
+        }
+    }
+
     pub fn start() -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
